@@ -1,0 +1,56 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// One target per layer. The compiler enforces the direction of imports:
+// crypto is the only importer of CSodium, store the only importer of GRDB,
+// and the CLI (and later the console) see only KeyholdCore.
+let package = Package(
+    name: "Keyhold",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "keyhold", targets: ["keyhold"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+    ],
+    targets: [
+        // C shims
+        .systemLibrary(
+            name: "CSodium",
+            pkgConfig: "libsodium",
+            providers: [.apt(["libsodium-dev"])]
+        ),
+
+        // Build-time embedding of schema.sql and the common-password list.
+        .executableTarget(name: "EmbedTool"),
+        .plugin(name: "Embed", capability: .buildTool(), dependencies: ["EmbedTool"]),
+
+        // Layers
+        .target(name: "KeyholdCrypto", dependencies: ["CSodium"]),
+        .target(
+            name: "KeyholdStore",
+            dependencies: [.product(name: "GRDB", package: "GRDB.swift")],
+            plugins: ["Embed"]
+        ),
+        .target(
+            name: "KeyholdCore",
+            dependencies: ["KeyholdCrypto", "KeyholdStore"],
+            plugins: ["Embed"]
+        ),
+        .target(
+            name: "KeyholdCLI",
+            dependencies: [
+                "KeyholdCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(name: "keyhold", dependencies: ["KeyholdCLI"]),
+
+        // Tests
+        .testTarget(name: "KeyholdCryptoTests", dependencies: ["KeyholdCrypto"]),
+        .testTarget(name: "KeyholdStoreTests", dependencies: ["KeyholdStore"]),
+        .testTarget(name: "KeyholdCoreTests", dependencies: ["KeyholdCore", "KeyholdCrypto", "KeyholdStore"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

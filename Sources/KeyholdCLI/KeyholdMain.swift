@@ -1,0 +1,1 @@
+public enum KeyholdMain { public static func main() {} }

@@ -1,0 +1,116 @@
+import Foundation
+import KeyholdCrypto
+import KeyholdStore
+
+/// A value in an audit event's details. Details never carry a secret or a password.
+public enum AuditValue: Sendable, Equatable, Encodable {
+    case string(String)
+    case int(Int64)
+    case bool(Bool)
+    case strings([String])
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .string(let s): try c.encode(s)
+        case .int(let i): try c.encode(i)
+        case .bool(let b): try c.encode(b)
+        case .strings(let a): try c.encode(a)
+        }
+    }
+}
+
+/// The hash chain and signatures of docs/FORMAT.md section 6.
+enum AuditChain {
+    static let genesis = [UInt8](repeating: 0, count: 32)
+    /// Actions that may be unsigned: the actor has no unlocked key.
+    static let unsignedActions: Set<String> = ["login.failed", "login.refused"]
+
+    /// Who signs an event.
+    struct Signer {
+        let keyID: Int64
+        let keyPair: SigningKeyPair
+    }
+
+    static func detailsJSON(_ details: [String: AuditValue]) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(details)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+
+    static func canonical(_ e: AuditRow) -> [UInt8] {
+        var out = Array("keyhold/audit/v1".utf8) + [0]
+        func field(_ s: String) {
+            let b = Array(s.utf8)
+            let n = UInt32(b.count)
+            out += [UInt8(n >> 24), UInt8((n >> 16) & 0xFF), UInt8((n >> 8) & 0xFF), UInt8(n & 0xFF)]
+            out += b
+        }
+        field(String(e.seq))
+        field(String(e.at))
+        field(e.actorID.map(String.init) ?? "")
+        field(e.actorName)
+        field(e.actorKeyID.map(String.init) ?? "")
+        field(e.action)
+        field(e.target)
+        field(e.details)
+        return out
+    }
+
+    static func hash(_ e: AuditRow) -> [UInt8] { Hash.blake2b256(e.prevHash + canonical(e)) }
+
+    /// Appends one event in the caller's transaction.
+    static func append(_ tx: Tx, at: Int64, actorID: Int64?, actorName: String, signer: Signer?, action: String,
+                       target: String, details: [String: AuditValue]) throws {
+        let last = try tx.lastAuditEvent()
+        var row = AuditRow(seq: (last?.seq ?? 0) + 1, at: at, actorID: actorID, actorName: actorName,
+                           actorKeyID: signer?.keyID, action: action, target: target,
+                           details: detailsJSON(details), prevHash: last?.hash ?? genesis, hash: [], signature: nil)
+        precondition(signer != nil || unsignedActions.contains(action), "only failed logins may be unsigned")
+        row.hash = hash(row)
+        row.signature = signer.map { $0.keyPair.sign(row.hash) }
+        try tx.insertAudit(row)
+    }
+
+    static func head(_ row: AuditRow) -> String { "\(row.seq):\(hex(row.hash))" }
+
+    /// Walks the chain and signatures; names the first event that fails.
+    static func verify(_ tx: Tx) throws -> AuditVerification {
+        var publicKeys: [Int64: [UInt8]] = [:]
+        for k in try tx.userKeys() { publicKeys[k.id] = k.publicKey }
+        var expectedSeq: Int64 = 1
+        var prev = genesis
+        var count = 0
+        var last: AuditRow?
+        var failure: (Int64, String)?
+        try tx.forEachAuditEvent { e in
+            guard failure == nil else { return }
+            if e.seq != expectedSeq {
+                failure = (e.seq, "sequence gap: expected event \(expectedSeq), found \(e.seq) (events removed or reordered)")
+            } else if e.prevHash != prev {
+                failure = (e.seq, "does not link to the previous event (an earlier event was changed, removed or swapped)")
+            } else if hash(e) != e.hash {
+                failure = (e.seq, "hash does not match its contents (the event was edited)")
+            } else if let sig = e.signature {
+                guard let keyID = e.actorKeyID, let pk = publicKeys[keyID] else {
+                    failure = (e.seq, "signed by an unknown key \(e.actorKeyID.map(String.init) ?? "none")")
+                    return
+                }
+                if !SigningKeyPair.verify(signature: sig, message: e.hash, publicKey: pk) {
+                    failure = (e.seq, "signature does not verify under key \(keyID)")
+                }
+            } else if !unsignedActions.contains(e.action) || e.actorKeyID != nil {
+                failure = (e.seq, "unsigned, but \(e.action) events must be signed")
+            }
+            if failure == nil {
+                count += 1
+                expectedSeq += 1
+                prev = e.hash
+                last = e
+            }
+        }
+        return AuditVerification(events: count, head: last.map(head), failure: failure.map { (seq: $0.0, reason: $0.1) })
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+}

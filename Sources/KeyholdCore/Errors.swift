@@ -1,0 +1,57 @@
+import KeyholdCrypto
+import KeyholdStore
+
+/// Every failure the core reports. Messages name fields, rules, rows and
+/// users, never a password or a secret value.
+public enum KeyholdError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// Bad input: the field and the rule.
+    case invalid(ValidationError)
+    /// Username or password wrong (deliberately not saying which).
+    case authenticationFailed
+    /// Too many failed logins (or locked by an administrator); `until` is when it may be tried again, if known.
+    case locked(username: String, until: Int64?)
+    case disabled(username: String)
+    case expired(username: String)
+    /// A temporary password was not changed before it expired.
+    case temporaryPasswordExpired(username: String)
+    case permissionDenied(action: String, missing: Permission)
+    /// A guard refused: escalation, orphaning, acting on oneself.
+    case refused(String)
+    case notFound(kind: String, name: String)
+    case conflict(String)
+    /// A stored value failed to open or verify; names the row.
+    case integrity(String)
+    /// The session does not hold the root key (no grant, or a pending one).
+    case noKeyAccess(String)
+    /// The session's user was disabled, locked, deleted or had their password reset since logging in.
+    case sessionEnded(String)
+    case recoveryKey(RecoveryKey.ParseError)
+    case store(StoreError)
+
+    public var description: String {
+        switch self {
+        case .invalid(let e): e.message
+        case .authenticationFailed: "login failed: unknown username or wrong password"
+        case .locked(let u, let until):
+            until.map { "account \(Validate.visible(u)) is locked until \(Clock.format($0)) after repeated failed logins" }
+                ?? "account \(Validate.visible(u)) is locked by an administrator"
+        case .disabled(let u): "account \(Validate.visible(u)) is disabled"
+        case .expired(let u): "account \(Validate.visible(u)) has expired"
+        case .temporaryPasswordExpired(let u):
+            "the temporary password of \(Validate.visible(u)) has expired; ask an administrator for a new reset"
+        case .permissionDenied(let action, let p): "permission denied: \(action) needs \(p.rawValue)"
+        case .refused(let why): "refused: \(why)"
+        case .notFound(let kind, let name): "no \(kind) named \(Validate.visible(name))"
+        case .conflict(let what): "conflict: \(what)"
+        case .integrity(let what): "integrity failure: \(what)"
+        case .noKeyAccess(let why): "no key access: \(why)"
+        case .sessionEnded(let why): "session ended: \(why)"
+        case .recoveryKey(let e): e.description
+        case .store(let e): e.description
+        }
+    }
+}
+
+extension ValidationError {
+    var keyhold: KeyholdError { .invalid(self) }
+}

@@ -1,0 +1,80 @@
+import KeyholdCrypto
+import KeyholdStore
+
+/// The key hierarchy of docs/FORMAT.md: AAD strings and the wrapping steps.
+enum Keyring {
+    static let recoveryAAD = "keyhold/recovery"
+    static func dataKeyAAD(_ v: Int) -> String { "keyhold/datakey/\(v)" }
+    static func secretAAD(secretID: Int64, version: Int, keyVersion: Int) -> String {
+        "keyhold/secret/\(secretID)/\(version)/\(keyVersion)"
+    }
+    static func userKeyAAD(userID: Int64, keyID: Int64) -> String { "keyhold/userkey/\(userID)/\(keyID)" }
+
+    /// Makes a new Ed25519 key pair for a user, sealed under U derived from `password`, and points the user at it.
+    static func makeUserKey(_ tx: Tx, user: inout UserRow, password: SecureBytes, cost: KDFCost, now: Int64) throws -> (id: Int64, pair: SigningKeyPair) {
+        let pair = SigningKeyPair.generate()
+        let id = try tx.insertUserKey(UserKeyRow(userID: user.id, username: user.username, publicKey: pair.publicKey,
+                                                 sealedSecretKey: nil, kdfSalt: nil, kdfOpslimit: nil, kdfMemlimit: nil,
+                                                 createdAt: now))
+        try sealUserKey(tx, pair: pair, userID: user.id, keyID: id, password: password, cost: cost)
+        user.keyID = id
+        return (id, pair)
+    }
+
+    /// (Re)seals a user's secret key under a password, with a fresh salt.
+    static func sealUserKey(_ tx: Tx, pair: SigningKeyPair, userID: Int64, keyID: Int64, password: SecureBytes, cost: KDFCost) throws {
+        let salt = Sodium.randomBytes(PasswordHash.saltBytes)
+        let u = try PasswordHash.deriveKey(password, salt: salt, cost: cost)
+        let sealed = try Seal.seal(pair.secretKey, key: u, aad: userKeyAAD(userID: userID, keyID: keyID))
+        try tx.setUserKeySealed(id: keyID, sealedSecretKey: sealed, salt: salt, opslimit: cost.opslimit, memlimit: cost.memlimit)
+    }
+
+    /// Opens a user's secret key with their password.
+    static func openUserKey(_ key: UserKeyRow, password: SecureBytes) throws -> SigningKeyPair {
+        guard let sealed = key.sealedSecretKey, let salt = key.kdfSalt, let ops = key.kdfOpslimit, let mem = key.kdfMemlimit else {
+            throw KeyholdError.integrity("user_keys id=\(key.id): the secret key was retired")
+        }
+        let u = try PasswordHash.deriveKey(password, salt: salt, cost: KDFCost(opslimit: ops, memlimit: mem))
+        do {
+            let sk = try Seal.open(sealed, key: u, aad: userKeyAAD(userID: key.userID, keyID: key.id))
+            return try SigningKeyPair(publicKey: key.publicKey, secretKey: sk)
+        } catch {
+            throw KeyholdError.integrity("user_keys id=\(key.id) (user \(key.username)): the secret key does not open")
+        }
+    }
+
+    static func sealGrant(root: SecureBytes, to key: UserKeyRow, userID: Int64, now: Int64) throws -> GrantRow {
+        GrantRow(userID: userID, keyID: key.id, sealedRoot: try SealedBox.seal(root, to: key.publicKey), createdAt: now)
+    }
+
+    static func openGrant(_ grant: GrantRow, pair: SigningKeyPair) throws -> SecureBytes {
+        guard let sealed = grant.sealedRoot else { throw KeyholdError.noKeyAccess("your key grant is pending") }
+        do {
+            let r = try SealedBox.open(sealed, with: pair)
+            guard r.count == 32 else { throw CryptoError.integrity }
+            return r
+        } catch {
+            throw KeyholdError.integrity("grants user_id=\(grant.userID): the root key grant does not open")
+        }
+    }
+
+    static func openDataKey(_ row: DataKeyRow, root: SecureBytes) throws -> SecureBytes {
+        do {
+            let k = try Seal.open(row.sealed, key: root, aad: dataKeyAAD(row.version))
+            guard k.count == 32 else { throw CryptoError.integrity }
+            return k
+        } catch {
+            throw KeyholdError.integrity("data_keys version=\(row.version): does not open with the root key")
+        }
+    }
+
+    static func openRecovery(_ sealed: [UInt8], recovery: SecureBytes) throws -> SecureBytes {
+        do {
+            let r = try Seal.open(sealed, key: recovery, aad: recoveryAAD)
+            guard r.count == 32 else { throw CryptoError.integrity }
+            return r
+        } catch {
+            throw KeyholdError.integrity("vault.recovery_sealed: the recovery key does not open this vault")
+        }
+    }
+}

@@ -1,0 +1,121 @@
+import KeyholdStore
+
+/// A user as the console and the CLI see it.
+public struct UserInfo: Sendable, Equatable {
+    public var id: Int64
+    public var username: String
+    public var email: String?
+    public var displayName: String
+    public var roles: [String]
+    public var permissions: Set<Permission>
+    /// Locked by an administrator.
+    public var locked: Bool
+    /// Locked after failed logins until this time (ms), if in the future.
+    public var lockedUntil: Int64?
+    public var disabled: Bool
+    public var expiresAt: Int64?
+    public var mustChangePassword: Bool
+    public var failedLogins: Int
+    public var hasKeyPair: Bool
+    /// `none`, `granted` or `pending`.
+    public var keyAccess: KeyAccess
+    public var createdAt: Int64
+    public var lastLoginAt: Int64?
+
+    /// Whether the account may log in at `now` (ignoring a wrong password).
+    public func isActive(at now: Int64) -> Bool {
+        !locked && !disabled && !(expiresAt.map { $0 <= now } ?? false)
+    }
+
+    /// One word for tables: active, locked, disabled, expired.
+    public func status(at now: Int64) -> String {
+        if disabled { return "disabled" }
+        if locked { return "locked" }
+        if let e = expiresAt, e <= now { return "expired" }
+        if let u = lockedUntil, u > now { return "locked-out" }
+        return "active"
+    }
+}
+
+/// Whether a user holds the root key.
+public enum KeyAccess: String, Sendable, Equatable, Codable {
+    case none, granted, pending
+}
+
+/// A role and its permissions.
+public struct RoleInfo: Sendable, Equatable {
+    public var name: String
+    public var description: String
+    public var builtin: Bool
+    public var permissions: Set<Permission>
+    public var members: Int
+}
+
+/// A secret's metadata; never its value.
+public struct SecretInfo: Sendable, Equatable {
+    public var name: String
+    public var description: String
+    public var currentVersion: Int
+    public var versionCount: Int
+    public var historyLimit: Int?
+    public var rotateBy: Int64?
+    public var createdAt: Int64
+    public var updatedAt: Int64
+}
+
+/// One stored version of a secret; never its value.
+public struct SecretVersionInfo: Sendable, Equatable {
+    public var version: Int
+    public var keyVersion: Int
+    public var createdAt: Int64
+    public var createdBy: String?
+}
+
+/// Where a new secret value comes from.
+public enum SecretInput: Sendable {
+    /// A value the caller has (typed, piped, read from a file).
+    case value(SecureBytes)
+    /// A random token nobody typed.
+    case generated(length: Int, alphabet: Token.Alphabet)
+}
+
+/// One audit event, as read back.
+public struct AuditEvent: Sendable, Equatable {
+    public var seq: Int64
+    public var at: Int64
+    public var actor: String
+    public var action: String
+    public var target: String
+    public var details: String
+    public var signed: Bool
+}
+
+/// The outcome of walking the audit chain.
+public struct AuditVerification: Sendable, Equatable {
+    public var events: Int
+    /// `<seq>:<hex>` of the last event, or nil for an empty log.
+    public var head: String?
+    /// The first event that fails and why, or nil if all verify.
+    public var failure: (seq: Int64, reason: String)?
+    public var ok: Bool { failure == nil }
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.events == b.events && a.head == b.head && a.failure?.seq == b.failure?.seq && a.failure?.reason == b.failure?.reason
+    }
+}
+
+/// Data keys and grants at a glance.
+public struct KeyStatus: Sendable, Equatable {
+    public var dataKeyVersions: [Int]
+    public var activeDataKey: Int
+    public var grantedUsers: [String]
+    public var pendingGrants: [String]
+    public var revocationWarning: String?
+    public var kdf: KDFCost
+}
+
+/// What a deletion did about the WAL (DESIGN section 4).
+public struct DeletionOutcome: Sendable, Equatable {
+    /// The WAL was checkpointed and truncated: no copy of the deleted bytes remains in -wal.
+    public var checkpointed: Bool
+}

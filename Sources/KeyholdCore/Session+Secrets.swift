@@ -1,0 +1,209 @@
+import KeyholdCrypto
+import KeyholdStore
+
+extension Session {
+    /// Longest generated token.
+    public static let maxGeneratedLength = 4096
+
+    // MARK: Reading (metadata only)
+
+    /// Secrets whose name starts with `prefix`, without decrypting anything.
+    public func secrets(prefix: String? = nil) throws -> [SecretInfo] {
+        try read(requires: .secretsList, action: "secret.list") { tx, _ in try tx.secrets(prefix: prefix).map(info) }
+    }
+
+    /// One secret's metadata.
+    public func secret(named name: String) throws -> SecretInfo {
+        try read(requires: .secretsList, action: "secret.show") { tx, _ in info(try existingSecret(tx, name)) }
+    }
+
+    /// The stored versions of a secret, oldest first.
+    public func versions(of name: String) throws -> [SecretVersionInfo] {
+        try read(requires: .secretsList, action: "secret.versions") { tx, _ in
+            let s = try existingSecret(tx, name)
+            var names: [Int64: String] = [:]
+            for k in try tx.userKeys() { names[k.userID] = k.username }
+            return try tx.secretVersions(secretID: s.id).map {
+                SecretVersionInfo(version: $0.version, keyVersion: $0.keyVersion, createdAt: $0.createdAt,
+                                  createdBy: $0.createdBy.flatMap { names[$0] })
+            }
+        }
+    }
+
+    func info(_ s: SecretRow) -> SecretInfo {
+        SecretInfo(name: s.name, description: s.description, currentVersion: s.currentVersion, versionCount: s.versionCount,
+                   historyLimit: s.historyLimit, rotateBy: s.rotateBy, createdAt: s.createdAt, updatedAt: s.updatedAt)
+    }
+
+    func existingSecret(_ tx: Tx, _ name: String) throws -> SecretRow {
+        guard let s = try tx.secret(named: name) else { throw KeyholdError.notFound(kind: "secret", name: name) }
+        return s
+    }
+
+    // MARK: Values
+
+    /// Opens one version (the current one by default). Audited as `secret.reveal`.
+    public func reveal(_ name: String, version: Int? = nil) throws -> SecureBytes {
+        try perform("secret.reveal", target: "secret:\(name)", requires: .secretsRead) { op in
+            let s = try existingSecret(op.tx, name)
+            let v = version ?? s.currentVersion
+            guard let row = try op.tx.secretVersion(secretID: s.id, version: v) else {
+                throw KeyholdError.notFound(kind: "version of \(s.name)", name: String(v))
+            }
+            op.details = ["version": .int(Int64(v))]
+            return try open(op.tx, row, name: s.name)
+        }
+    }
+
+    func open(_ tx: Tx, _ row: SecretVersionRow, name: String) throws -> SecureBytes {
+        let key = try dataKey(tx, version: row.keyVersion)
+        do {
+            return try Seal.open(row.ciphertext, key: key,
+                                 aad: Keyring.secretAAD(secretID: row.secretID, version: row.version, keyVersion: row.keyVersion))
+        } catch {
+            throw KeyholdError.integrity(
+                "secret_versions secret_id=\(row.secretID) version=\(row.version) (secret \(name)): does not open (altered, or moved from another row)")
+        }
+    }
+
+    func material(_ input: SecretInput) throws -> SecureBytes {
+        switch input {
+        case .value(let v):
+            try Vault.valid { try Validate.secretValueSize(v.count) }
+            return v
+        case .generated(let length, let alphabet):
+            guard (1...Session.maxGeneratedLength).contains(length) else {
+                throw KeyholdError.invalid(ValidationError(field: "length", rule: "range",
+                                                           message: "length: must be 1 to \(Session.maxGeneratedLength) (got \(length))"))
+            }
+            return Token.generate(length: length, alphabet: alphabet)
+        }
+    }
+
+    /// Seals a value as `version` of secret `secretID` under the active data key.
+    func sealVersion(_ op: Op, secretID: Int64, version: Int, value: SecureBytes) throws {
+        guard let active = try op.tx.activeDataKey() else { throw KeyholdError.integrity("data_keys: no active key") }
+        let key = try dataKey(op.tx, version: active.version)
+        let sealed = try Seal.seal(value, key: key, aad: Keyring.secretAAD(secretID: secretID, version: version, keyVersion: active.version))
+        try op.tx.insertSecretVersion(SecretVersionRow(secretID: secretID, version: version, keyVersion: active.version,
+                                                       ciphertext: sealed, createdAt: op.now, createdBy: userID))
+    }
+
+    /// Creates a secret with its first version, typed or generated.
+    public func createSecret(_ name: String, _ input: SecretInput, description: String = "",
+                             rotateBy: Int64? = nil, historyLimit: Int? = nil) throws {
+        let name = try Vault.valid { try Validate.secretName(name) }
+        let description = try Vault.valid { try Validate.description(description, field: "secret description") }
+        try validHistory(historyLimit)
+        let value = try material(input)
+        _ = try requireRoot()
+        try perform("secret.create", target: "secret:\(name)", requires: .secretsWrite) { op in
+            if try op.tx.secret(named: name) != nil { throw KeyholdError.conflict("a secret named \(name) already exists") }
+            let id = try op.tx.insertSecret(SecretRow(name: name, description: description, currentVersion: 1,
+                                                      historyLimit: historyLimit, rotateBy: rotateBy,
+                                                      createdAt: op.now, updatedAt: op.now))
+            try sealVersion(op, secretID: id, version: 1, value: value)
+            op.details = ["version": .int(1), "generated": .bool(input.isGenerated)]
+            if let rotateBy { op.details["rotate_by"] = .int(rotateBy) }
+        }
+    }
+
+    /// Adds a new current version; versions beyond the history limit are deleted, oldest first.
+    @discardableResult
+    public func addVersion(_ name: String, _ input: SecretInput) throws -> Int {
+        let value = try material(input)
+        _ = try requireRoot()
+        return try perform("secret.update", target: "secret:\(name)", requires: .secretsWrite) { op in
+            var s = try existingSecret(op.tx, name)
+            op.target = "secret:\(s.name)"
+            let existing = try op.tx.secretVersions(secretID: s.id)
+            let version = (existing.map(\.version).max() ?? 0) + 1
+            try sealVersion(op, secretID: s.id, version: version, value: value)
+            s.currentVersion = version
+            s.updatedAt = op.now
+            try op.tx.updateSecret(s)
+            let limit = try s.historyLimit ?? op.tx.vault()!.historyLimit
+            let dropped = existing.dropLast(max(limit - 1, 0)).map(\.version)
+            for v in dropped { try op.tx.deleteSecretVersion(secretID: s.id, version: v) }
+            if !dropped.isEmpty { op.securelyDeletes = true }
+            op.details = ["version": .int(Int64(version)), "generated": .bool(input.isGenerated)]
+            if !dropped.isEmpty { op.details["pruned"] = .strings(dropped.map(String.init)) }
+            return version
+        }
+    }
+
+    /// Deletes a secret and all its versions, then checkpoints the WAL.
+    public func deleteSecret(_ name: String) throws -> DeletionOutcome {
+        try perform("secret.delete", target: "secret:\(name)", requires: .secretsWrite) { op in
+            let s = try existingSecret(op.tx, name)
+            op.target = "secret:\(s.name)"
+            try op.tx.deleteSecret(id: s.id)
+            op.securelyDeletes = true
+            op.details = ["versions": .int(Int64(s.versionCount))]
+        }
+        return lastCheckpoint
+    }
+
+    /// Deletes one version. The last remaining version cannot be deleted (delete the secret instead).
+    public func deleteVersion(_ name: String, version: Int) throws -> DeletionOutcome {
+        try perform("secret.delete-version", target: "secret:\(name)", requires: .secretsWrite) { op in
+            var s = try existingSecret(op.tx, name)
+            op.target = "secret:\(s.name)"
+            let versions = try op.tx.secretVersions(secretID: s.id).map(\.version)
+            guard versions.contains(version) else { throw KeyholdError.notFound(kind: "version of \(s.name)", name: String(version)) }
+            guard versions.count > 1 else {
+                throw KeyholdError.refused("version \(version) is the only version of \(s.name); delete the secret instead")
+            }
+            try op.tx.deleteSecretVersion(secretID: s.id, version: version)
+            if s.currentVersion == version { s.currentVersion = versions.filter { $0 != version }.max()! }
+            s.updatedAt = op.now
+            try op.tx.updateSecret(s)
+            op.securelyDeletes = true
+            op.details = ["version": .int(Int64(version)), "current": .int(Int64(s.currentVersion))]
+        }
+        return lastCheckpoint
+    }
+
+    /// Sets (or with nil clears) the date by which a credential should be rotated.
+    public func setRotateBy(_ name: String, at time: Int64?) throws {
+        try updateSecretMetadata(name, action: "secret.rotate-by") { op, s in
+            s.rotateBy = time
+            op.details = ["rotate_by": time.map(AuditValue.int) ?? .string("none")]
+        }
+    }
+
+    /// Sets (or with nil clears, falling back to the vault's) how many versions to keep.
+    public func setHistoryLimit(_ name: String, _ limit: Int?) throws {
+        try validHistory(limit)
+        try updateSecretMetadata(name, action: "secret.history-limit") { op, s in
+            s.historyLimit = limit
+            op.details = ["history_limit": limit.map { .int(Int64($0)) } ?? .string("vault default")]
+        }
+    }
+
+    public func setDescription(ofSecret name: String, _ description: String) throws {
+        let description = try Vault.valid { try Validate.description(description, field: "secret description") }
+        try updateSecretMetadata(name, action: "secret.describe") { _, s in s.description = description }
+    }
+
+    private func updateSecretMetadata(_ name: String, action: String, _ change: (inout Op, inout SecretRow) throws -> Void) throws {
+        try perform(action, target: "secret:\(name)", requires: .secretsWrite) { op in
+            var s = try existingSecret(op.tx, name)
+            op.target = "secret:\(s.name)"
+            try change(&op, &s)
+            s.updatedAt = op.now
+            try op.tx.updateSecret(s)
+        }
+    }
+
+    private func validHistory(_ limit: Int?) throws {
+        if let limit, !(1...1000).contains(limit) {
+            throw KeyholdError.invalid(ValidationError(field: "history limit", rule: "range",
+                                                       message: "history limit: must be 1 to 1000 (got \(limit))"))
+        }
+    }
+}
+
+extension SecretInput {
+    var isGenerated: Bool { if case .generated = self { true } else { false } }
+}

@@ -1,0 +1,286 @@
+import KeyholdCrypto
+import KeyholdStore
+
+extension Session {
+    /// Length of generated temporary passwords.
+    public static let temporaryPasswordLength = 20
+
+    // MARK: Reading
+
+    /// Users matching a filter (substring of username, email or display name; role).
+    public func users(_ query: UserQuery = UserQuery()) throws -> [UserInfo] {
+        try read(requires: .usersRead, action: "user.list") { tx, _ in
+            let rows = try tx.users(query)
+            return try userInfos(tx, rows)
+        }
+    }
+
+    /// One user by name (without regard to case).
+    public func user(named name: String) throws -> UserInfo {
+        try read(requires: .usersRead, action: "user.show") { tx, _ in
+            try userInfos(tx, [try existingUser(tx, name)])[0]
+        }
+    }
+
+    func userInfos(_ tx: Tx, _ rows: [UserRow]) throws -> [UserInfo] {
+        let roleNames = try tx.roleNamesByUser()
+        var permsByRole: [String: Set<Permission>] = [:]
+        for r in try tx.roles() { permsByRole[r.name.lowercased()] = Set(names: r.permissions) }
+        var grants: [Int64: GrantRow] = [:]
+        for g in try tx.grants() { grants[g.userID] = g }
+        return rows.map { u in
+            let roles = roleNames[u.id] ?? []
+            let perms = roles.reduce(into: Set<Permission>()) { $0.formUnion(permsByRole[$1.lowercased()] ?? []) }
+            let access: KeyAccess = grants[u.id].map { $0.sealedRoot == nil ? .pending : .granted } ?? .none
+            return UserInfo(id: u.id, username: u.username, email: u.email, displayName: u.displayName, roles: roles,
+                            permissions: perms, locked: u.locked, lockedUntil: u.lockedUntil, disabled: u.disabled,
+                            expiresAt: u.expiresAt, mustChangePassword: u.mustChange, failedLogins: u.failedLogins,
+                            hasKeyPair: u.keyID != nil, keyAccess: access, createdAt: u.createdAt, lastLoginAt: u.lastLoginAt)
+        }
+    }
+
+    func existingUser(_ tx: Tx, _ name: String) throws -> UserRow {
+        guard let u = try tx.user(named: name) else { throw KeyholdError.notFound(kind: "user", name: name) }
+        return u
+    }
+
+    // MARK: Guards
+
+    /// No escalation: the target's permissions must be a subset of the actor's.
+    func requireManageable(_ op: Op, _ target: UserRow, action: String) throws {
+        let theirs = Set(names: try op.tx.permissions(ofUser: target.id))
+        let beyond = theirs.subtracting(op.permissions)
+        if !beyond.isEmpty {
+            throw KeyholdError.refused("\(action) \(target.username): they hold \(beyond.sorted().map(\.rawValue).joined(separator: ", ")), which you do not")
+        }
+    }
+
+    /// Actions one may not take on oneself (ask another administrator).
+    func requireNotSelf(_ target: UserRow, action: String) throws {
+        if target.id == userID { throw KeyholdError.refused("you cannot \(action) your own account; ask another administrator") }
+    }
+
+    /// No escalation: a role may be assigned only by someone holding all its permissions.
+    func requireAssignable(_ op: Op, _ role: RoleRow) throws {
+        let beyond = Set(names: role.permissions).subtracting(op.permissions)
+        if !beyond.isEmpty {
+            throw KeyholdError.refused("role \(role.name) carries \(beyond.sorted().map(\.rawValue).joined(separator: ", ")), which you do not hold")
+        }
+    }
+
+    /// Never orphaned: some active user must still hold roles.manage and keys.manage.
+    func requireSteward(_ op: Op) throws {
+        for id in try op.tx.userIDs(holdingAll: Permission.stewardship.names) {
+            if let u = try op.tx.user(id: id), !u.disabled, !u.locked, !(u.expiresAt.map { $0 <= op.now } ?? false) {
+                return
+            }
+        }
+        throw KeyholdError.refused("this would leave no active user holding roles.manage and keys.manage")
+    }
+
+    /// Brings one user's grant in line with their permissions. Returns what changed, for the audit details.
+    @discardableResult
+    func syncKeyAccess(_ op: inout Op, userID target: Int64) throws -> String? {
+        guard let user = try op.tx.user(id: target) else { return nil }
+        let entitled = Set(names: try op.tx.permissions(ofUser: target)).grantsKeyAccess
+        let grant = try op.tx.grant(userID: target)
+        if entitled {
+            if let grant, grant.sealedRoot != nil, grant.keyID == user.keyID { return nil }
+            if let root, let keyID = user.keyID, let key = try op.tx.userKey(id: keyID) {
+                try op.tx.putGrant(try Keyring.sealGrant(root: root, to: key, userID: target, now: op.now))
+                return "granted"
+            }
+            if grant?.sealedRoot != nil { op.securelyDeletes = true }
+            try op.tx.putGrant(GrantRow(userID: target, keyID: nil, sealedRoot: nil, createdAt: op.now))
+            return "pending"
+        }
+        guard let grant else { return nil }
+        try op.tx.deleteGrant(userID: target)
+        op.securelyDeletes = true
+        if grant.sealedRoot != nil {
+            let previous = try op.tx.vault()?.revocationWarning
+            let line = "key access removed from \(user.username) at \(Clock.format(op.now))"
+            try op.tx.setRevocationWarning([previous, line].compactMap { $0 }.joined(separator: "\n"))
+        }
+        return "revoked"
+    }
+
+    func temporaryPassword(_ op: Op) throws -> (SecureBytes, hash: String, expires: Int64, cost: KDFCost) {
+        let v = try op.tx.vault()!
+        let cost = KDFCost(opslimit: v.kdfOpslimit, memlimit: v.kdfMemlimit)
+        let temp = Token.generate(length: Session.temporaryPasswordLength, alphabet: .alnum)
+        return (temp, try PasswordHash.hash(temp, cost: cost), op.now + v.tempPasswordTTL, cost)
+    }
+
+    // MARK: Changes
+
+    /// Creates a user with a generated temporary password (shown once, expiring, to be changed at first login).
+    public func createUser(username: String, email: String? = nil, displayName: String = "",
+                           roles: [String] = []) throws -> (user: UserInfo, temporaryPassword: SecureBytes) {
+        let username = try Vault.valid { try Validate.username(username) }
+        let email = try Vault.valid { try Validate.email(email) }
+        let displayName = try Vault.valid { try Validate.displayName(displayName) }
+        var temp: SecureBytes!
+        let id = try perform("user.create", target: "user:\(username)", requires: .usersWrite) { op -> Int64 in
+            if try op.tx.user(named: username) != nil {
+                throw KeyholdError.conflict("a user named \(username) already exists (names are compared without regard to case)")
+            }
+            let t = try temporaryPassword(op)
+            temp = t.0
+            var row = UserRow(username: username, email: email, displayName: displayName, passwordHash: t.hash,
+                              mustChange: true, passwordExpiresAt: t.expires, createdAt: op.now, updatedAt: op.now)
+            row.id = try op.tx.insertUser(row)
+            _ = try Keyring.makeUserKey(op.tx, user: &row, password: t.0, cost: t.cost, now: op.now)
+            try op.tx.updateUser(row)
+            var assigned: [String] = []
+            for name in roles {
+                if !op.permissions.contains(.rolesManage) {
+                    throw KeyholdError.permissionDenied(action: "assigning roles", missing: .rolesManage)
+                }
+                guard let role = try op.tx.role(named: name) else { throw KeyholdError.notFound(kind: "role", name: name) }
+                try requireAssignable(op, role)
+                try op.tx.addUserRole(userID: row.id, roleID: role.id)
+                assigned.append(role.name)
+            }
+            op.details = ["roles": .strings(assigned), "temporary_password_expires": .int(t.expires)]
+            if let access = try syncKeyAccess(&op, userID: row.id) { op.details["key_access"] = .string(access) }
+            return row.id
+        }
+        let info = try read(requires: nil, action: "user.show") { tx, _ in try userInfos(tx, [try tx.user(id: id)!])[0] }
+        return (info, temp)
+    }
+
+    /// Changes email and/or display name. `email: .some(nil)` clears it.
+    public func editUser(_ name: String, email: String?? = nil, displayName: String? = nil) throws {
+        let email = try email.map { e in try Vault.valid { try Validate.email(e) } }
+        let displayName = try displayName.map { d in try Vault.valid { try Validate.displayName(d) } }
+        try changeUser(name, action: "user.edit", guardSelf: false) { op, u in
+            var changed: [String] = []
+            if let email { u.email = email; changed.append("email") }
+            if let displayName { u.displayName = displayName; changed.append("display_name") }
+            op.details["changed"] = .strings(changed)
+        }
+    }
+
+    /// Locks an account (no login until unlocked).
+    public func lockUser(_ name: String) throws {
+        try changeUser(name, action: "user.lock", guardSelf: true) { _, u in u.locked = true }
+    }
+
+    /// Unlocks an account: clears an administrator's lock and any lockout after failed logins.
+    public func unlockUser(_ name: String) throws {
+        try changeUser(name, action: "user.unlock", guardSelf: false) { _, u in
+            u.locked = false; u.lockedUntil = nil; u.failedLogins = 0
+        }
+    }
+
+    public func disableUser(_ name: String) throws {
+        try changeUser(name, action: "user.disable", guardSelf: true) { _, u in u.disabled = true }
+    }
+
+    public func enableUser(_ name: String) throws {
+        try changeUser(name, action: "user.enable", guardSelf: false) { _, u in u.disabled = false }
+    }
+
+    /// Sets (or with nil clears) the time the account expires.
+    public func setExpiry(_ name: String, at time: Int64?) throws {
+        try changeUser(name, action: "user.expire", guardSelf: time.map { $0 <= vault.clock.now() } ?? false) { op, u in
+            u.expiresAt = time
+            op.details["expires_at"] = time.map(AuditValue.int) ?? .string("never")
+        }
+    }
+
+    /// Replaces the user's password with a generated temporary one (shown
+    /// once, expiring) and their key pair with a new one; the administrator
+    /// never chooses the password.
+    public func resetPassword(_ name: String) throws -> SecureBytes {
+        var temp: SecureBytes!
+        try changeUser(name, action: "user.reset-password", guardSelf: true) { op, u in
+            let t = try temporaryPassword(op)
+            temp = t.0
+            if let old = u.keyID { try op.tx.retireUserKey(id: old, at: op.now) }
+            u.passwordHash = t.hash
+            u.mustChange = true
+            u.passwordExpiresAt = t.expires
+            u.failedLogins = 0
+            u.lockedUntil = nil
+            _ = try Keyring.makeUserKey(op.tx, user: &u, password: t.0, cost: t.cost, now: op.now)
+            op.securelyDeletes = true
+            op.details["temporary_password_expires"] = .int(t.expires)
+            // The grant was sealed to the retired key: seal it to the new one (or leave it pending).
+            try op.tx.updateUser(u)
+            if try op.tx.grant(userID: u.id) != nil {
+                try op.tx.deleteGrant(userID: u.id)
+                if let access = try syncKeyAccess(&op, userID: u.id) { op.details["key_access"] = .string(access) }
+            }
+        }
+        return temp
+    }
+
+    /// Deletes a user. Their public keys stay so the events they signed still verify.
+    public func deleteUser(_ name: String) throws -> DeletionOutcome {
+        try perform("user.delete", target: "user:\(name)", requires: .usersWrite) { op in
+            let u = try existingUser(op.tx, name)
+            op.target = "user:\(u.username)"
+            try requireNotSelf(u, action: "delete")
+            try requireManageable(op, u, action: "delete")
+            for k in try op.tx.userKeys() where k.userID == u.id { try op.tx.retireUserKey(id: k.id, at: op.now) }
+            try op.tx.deleteUser(id: u.id)
+            op.securelyDeletes = true
+            try requireSteward(op)
+        }
+        return lastCheckpoint
+    }
+
+    /// Gives a user a role. Needs roles.manage and every permission of the role.
+    public func grantRole(_ name: String, role roleName: String) throws {
+        try perform("user.grant-role", target: "user:\(name)", requires: .rolesManage) { op in
+            var u = try existingUser(op.tx, name)
+            op.target = "user:\(u.username)"
+            guard let role = try op.tx.role(named: roleName) else { throw KeyholdError.notFound(kind: "role", name: roleName) }
+            try requireManageable(op, u, action: "change the roles of")
+            try requireAssignable(op, role)
+            guard !(try op.tx.roleIDs(ofUser: u.id).contains(role.id)) else {
+                throw KeyholdError.conflict("\(u.username) already has the role \(role.name)")
+            }
+            try op.tx.addUserRole(userID: u.id, roleID: role.id)
+            u.updatedAt = op.now
+            try op.tx.updateUser(u)
+            op.details = ["role": .string(role.name)]
+            if let access = try syncKeyAccess(&op, userID: u.id) { op.details["key_access"] = .string(access) }
+        }
+    }
+
+    /// Takes a role away. Removing key access deletes the grant and raises a standing warning to rotate.
+    public func revokeRole(_ name: String, role roleName: String) throws {
+        try perform("user.revoke-role", target: "user:\(name)", requires: .rolesManage) { op in
+            var u = try existingUser(op.tx, name)
+            op.target = "user:\(u.username)"
+            guard let role = try op.tx.role(named: roleName) else { throw KeyholdError.notFound(kind: "role", name: roleName) }
+            try requireManageable(op, u, action: "change the roles of")
+            guard try op.tx.roleIDs(ofUser: u.id).contains(role.id) else {
+                throw KeyholdError.notFound(kind: "role of \(u.username)", name: role.name)
+            }
+            try op.tx.removeUserRole(userID: u.id, roleID: role.id)
+            u.updatedAt = op.now
+            try op.tx.updateUser(u)
+            op.details = ["role": .string(role.name)]
+            if let access = try syncKeyAccess(&op, userID: u.id) { op.details["key_access"] = .string(access) }
+            try requireSteward(op)
+        }
+    }
+
+    /// The common shape of account changes: find, guard, change, check stewardship.
+    private func changeUser(_ name: String, action: String, guardSelf: Bool, _ change: (inout Op, inout UserRow) throws -> Void) throws {
+        try perform(action, target: "user:\(name)", requires: .usersWrite) { op in
+            var u = try existingUser(op.tx, name)
+            op.target = "user:\(u.username)"
+            if guardSelf { try requireNotSelf(u, action: String(action.dropFirst("user.".count))) }
+            try requireManageable(op, u, action: String(action.dropFirst("user.".count)))
+            try change(&op, &u)
+            u.updatedAt = op.now
+            try op.tx.updateUser(u)
+            try requireSteward(op)
+        }
+    }
+}

@@ -1,0 +1,198 @@
+import Foundation
+import KeyholdCrypto
+import KeyholdStore
+import Synchronization
+
+/// One logged-in user: who acts, what they may do, the keys they hold.
+///
+/// Every operation validates its input, re-checks inside its transaction that
+/// the user is still active and still holds the permission, does the work and
+/// appends its signed audit event, all in one transaction.
+public final class Session: Sendable {
+    public let vault: Vault
+    public let userID: Int64
+    public let username: String
+    let keyID: Int64
+    let keyPair: SigningKeyPair
+    /// The root key R, if this user holds a grant.
+    let root: SecureBytes?
+    private let dataKeys = Mutex<[Int: SecureBytes]>([:])
+
+    init(vault: Vault, userID: Int64, username: String, keyID: Int64, keyPair: SigningKeyPair, root: SecureBytes?) {
+        self.vault = vault
+        self.userID = userID
+        self.username = username
+        self.keyID = keyID
+        self.keyPair = keyPair
+        self.root = root
+    }
+
+    /// Whether this session holds the root key (and so can open secrets).
+    public var hasKeyAccess: Bool { root != nil }
+
+    /// The permissions the user holds now.
+    public func permissions() throws -> Set<Permission> {
+        try Vault.wrap { try vault.store.read { try Set(names: $0.permissions(ofUser: userID)) } }
+    }
+
+    /// What an operation is doing inside its transaction.
+    struct Op {
+        let tx: Tx
+        let now: Int64
+        /// The actor's permissions, re-read in this transaction.
+        let permissions: Set<Permission>
+        var target: String
+        var details: [String: AuditValue] = [:]
+        /// Set when the operation deleted keys or ciphertexts: checkpoint the WAL afterwards.
+        var securelyDeletes = false
+    }
+
+    /// Runs one operation: re-check the actor, do the work, audit, commit; then
+    /// checkpoint if it deleted anything sensitive.
+    func perform<T>(_ action: String, target: String, requires permission: Permission?,
+                    _ body: (inout Op) throws -> T) throws -> T {
+        var deleted = false
+        let result: T = try Vault.wrap {
+            try vault.store.write { tx in
+                let now = vault.clock.now()
+                let perms = try checkActor(tx, now: now)
+                if let permission, !perms.contains(permission) {
+                    throw KeyholdError.permissionDenied(action: action, missing: permission)
+                }
+                var op = Op(tx: tx, now: now, permissions: perms, target: target)
+                let result = try body(&op)
+                try vault.options.fault?(.beforeAudit)
+                try AuditChain.append(tx, at: now, actorID: userID, actorName: username,
+                                      signer: .init(keyID: keyID, keyPair: keyPair), action: action,
+                                      target: op.target, details: op.details)
+                try vault.options.fault?(.beforeCommit)
+                deleted = op.securelyDeletes
+                return result
+            }
+        }
+        if deleted { lastCheckpoint = checkpointAfterDeletion() }
+        return result
+    }
+
+    /// Read-only work under a permission (no audit event: nothing changes and nothing secret is shown).
+    func read<T>(requires permission: Permission?, action: String, _ body: (Tx, Set<Permission>) throws -> T) throws -> T {
+        try Vault.wrap {
+            try vault.store.read { tx in
+                let perms = try checkActor(tx, now: vault.clock.now())
+                if let permission, !perms.contains(permission) {
+                    throw KeyholdError.permissionDenied(action: action, missing: permission)
+                }
+                return try body(tx, perms)
+            }
+        }
+    }
+
+    /// The acting user must still exist, be active, and still use the key this session unlocked.
+    private func checkActor(_ tx: Tx, now: Int64) throws -> Set<Permission> {
+        guard let me = try tx.user(id: userID) else { throw KeyholdError.sessionEnded("\(username) was deleted") }
+        if me.disabled { throw KeyholdError.sessionEnded("\(username) was disabled") }
+        if me.locked { throw KeyholdError.sessionEnded("\(username) was locked by an administrator") }
+        if let e = me.expiresAt, e <= now { throw KeyholdError.sessionEnded("\(username) has expired") }
+        if me.keyID != keyID { throw KeyholdError.sessionEnded("the password of \(username) was reset") }
+        return Set(names: try tx.permissions(ofUser: userID))
+    }
+
+    /// Outcome of the last checkpoint after a deletion.
+    private let checkpointState = Mutex<DeletionOutcome>(DeletionOutcome(checkpointed: true))
+    var lastCheckpoint: DeletionOutcome {
+        get { checkpointState.withLock { $0 } }
+        set { checkpointState.withLock { $0 = newValue } }
+    }
+
+    /// `wal_checkpoint(TRUNCATE)`, retried a few times while a reader blocks it.
+    func checkpointAfterDeletion() -> DeletionOutcome {
+        for attempt in 0..<5 {
+            if let c = try? vault.store.checkpointTruncate(), !c.blocked { return DeletionOutcome(checkpointed: true) }
+            usleep(UInt32(50_000 << attempt))
+        }
+        return DeletionOutcome(checkpointed: false)
+    }
+
+    // MARK: Keys held by the session
+
+    func requireRoot() throws -> SecureBytes {
+        guard let root else {
+            throw KeyholdError.noKeyAccess("\(username) holds no key grant (a pending grant is completed when a key holder logs in)")
+        }
+        return root
+    }
+
+    func dataKey(_ tx: Tx, version: Int) throws -> SecureBytes {
+        if let k = dataKeys.withLock({ $0[version] }) { return k }
+        let root = try requireRoot()
+        guard let row = try tx.dataKeys().first(where: { $0.version == version }) else {
+            throw KeyholdError.integrity("data_keys version=\(version): missing")
+        }
+        let key = try Keyring.openDataKey(row, root: root)
+        dataKeys.withLock { $0[version] = key }
+        return key
+    }
+
+    /// Seals R to every pending grant whose user now has a key pair. Runs at
+    /// login of a session holding R; each completion is audited.
+    @discardableResult
+    func completePendingGrants() -> Int {
+        guard let root else { return 0 }
+        let done = (try? perform("grant.complete", target: "grants", requires: nil) { op -> Int in
+            var names: [String] = []
+            for g in try op.tx.grants() where g.sealedRoot == nil {
+                guard let user = try op.tx.user(id: g.userID), let keyID = user.keyID,
+                      let key = try op.tx.userKey(id: keyID) else { continue }
+                try op.tx.putGrant(try Keyring.sealGrant(root: root, to: key, userID: user.id, now: op.now))
+                names.append(user.username)
+            }
+            if names.isEmpty { throw Skip() }
+            op.details = ["users": .strings(names)]
+            return names.count
+        }) ?? 0
+        return done
+    }
+    private struct Skip: Error {}
+
+    // MARK: Own account
+
+    /// Changes one's own password; the current one is required.
+    public func changePassword(current: SecureBytes, new: SecureBytes) throws {
+        let hash = try Vault.wrap { try vault.store.read { try $0.user(id: userID)?.passwordHash } }
+        guard let hash, PasswordHash.verify(current, hash: hash) else {
+            throw KeyholdError.authenticationFailed
+        }
+        if current.constantTimeEquals(new) {
+            throw KeyholdError.invalid(ValidationError(field: "new password", rule: "unchanged",
+                                                       message: "new password: must differ from the current one"))
+        }
+        try setOwnPassword(new, requireChange: false)
+    }
+
+    /// Sets the user's password and re-seals their secret key under it, in one transaction.
+    func setOwnPassword(_ new: SecureBytes, requireChange: Bool) throws {
+        let (minLength, cost) = try Vault.wrap {
+            try vault.store.read { tx in
+                let v = try tx.vault()!
+                return (v.passwordMinLength, KDFCost(opslimit: v.kdfOpslimit, memlimit: v.kdfMemlimit))
+            }
+        }
+        try Validate.checkPassword(new, username: username, minimumLength: minLength)
+        if requireChange, let old = try Vault.wrap({ try vault.store.read { try $0.user(id: userID)?.passwordHash } }),
+           PasswordHash.verify(new, hash: old) {
+            throw KeyholdError.invalid(ValidationError(field: "new password", rule: "unchanged",
+                                                       message: "new password: must differ from the temporary one"))
+        }
+        let hash = try Vault.wrap { try PasswordHash.hash(new, cost: cost) }
+        try perform("password.change", target: "user:\(username)", requires: nil) { op in
+            var me = try op.tx.user(id: userID)!
+            me.passwordHash = hash
+            me.mustChange = false
+            me.passwordExpiresAt = nil
+            me.updatedAt = op.now
+            try op.tx.updateUser(me)
+            try Keyring.sealUserKey(op.tx, pair: keyPair, userID: userID, keyID: keyID, password: new, cost: cost)
+            op.details = ["forced": .bool(requireChange)]
+        }
+    }
+}

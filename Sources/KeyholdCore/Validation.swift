@@ -1,0 +1,380 @@
+// Input validation for everything a person types into Keyhold: usernames,
+// e-mail addresses, display names, descriptions, role names, passwords,
+// secret names and secret value sizes.
+//
+// Every check throws a `ValidationError` whose message is safe to print: user
+// input is quoted only through `Validate.visible(_:)` (and truncated), and a
+// password or secret value is never quoted at all.
+
+/// A rejected input: which field, which rule, and a sentence for a person.
+public struct ValidationError: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The field that was rejected, e.g. "username", "email", "password", "secret name".
+    public let field: String
+    /// A short machine-readable rule id, e.g. "length", "charset", "start", "common".
+    public let rule: String
+    /// A sentence for a person, starting with the field, e.g.
+    /// "username: must be 3 to 32 characters (got 40)". Never holds a password or secret value.
+    public let message: String
+
+    /// Creates an error; `message` should start with "<field>: ".
+    public init(field: String, rule: String, message: String) {
+        self.field = field
+        self.rule = rule
+        self.message = message
+    }
+
+    /// The message.
+    public var description: String { message }
+}
+
+/// Validation rules for user input. Each function either returns the accepted
+/// input (unchanged) or throws a `ValidationError`.
+public enum Validate {
+    /// The lowest minimum password length a vault may be configured with.
+    public static let passwordMinimumFloor = 8
+    /// The minimum password length of a new vault.
+    public static let passwordDefaultMinimum = 12
+    /// The longest password accepted, in UTF-8 bytes.
+    public static let passwordMaxBytes = 1024
+    /// The largest secret value accepted, in bytes.
+    public static let secretValueMaxBytes = 65_536
+    /// The longest display name accepted, in characters.
+    public static let displayNameMaxLength = 100
+    /// The longest description accepted, in characters.
+    public static let descriptionMaxLength = 500
+
+    /// The highest minimum password length a vault may be configured with.
+    static let passwordMinimumCeiling = 1024
+    static let identifierMinLength = 3
+    static let identifierMaxLength = 32
+    static let emailMaxBytes = 254
+    static let secretNameMaxBytes = 255
+    static let secretSegmentMaxLength = 64
+    /// How many characters of user input an error message quotes.
+    static let quoteLimit = 40
+
+    // MARK: - Usernames and role names
+
+    /// 3 to 32 of letters, digits, `.`, `_`, `-` (ASCII only), starting with a letter or digit.
+    /// Returns it unchanged (uniqueness without regard to case is the store's job).
+    public static func username(_ s: String) throws(ValidationError) -> String {
+        try identifier(s, field: "username")
+    }
+
+    /// Custom role names: same rules as `username(_:)` but field "role name".
+    public static func roleName(_ s: String) throws(ValidationError) -> String {
+        try identifier(s, field: "role name")
+    }
+
+    private static func identifier(_ s: String, field: String) throws(ValidationError) -> String {
+        let length = s.count
+        guard (identifierMinLength...identifierMaxLength).contains(length) else {
+            throw ValidationError(
+                field: field, rule: "length",
+                message: "\(field): must be \(identifierMinLength) to \(identifierMaxLength) characters (got \(length))")
+        }
+        if let bad = s.unicodeScalars.first(where: { !isIdentifierScalar($0) }) {
+            throw ValidationError(
+                field: field, rule: "charset",
+                message: "\(field): may contain only ASCII letters, digits, \".\", \"_\" and \"-\" (found \(describe(bad)))")
+        }
+        if let first = s.unicodeScalars.first, !isASCIIAlphanumeric(first) {
+            throw ValidationError(
+                field: field, rule: "start",
+                message: "\(field): must start with a letter or digit (not \(quote(String(first))))")
+        }
+        return s
+    }
+
+    // MARK: - E-mail
+
+    /// Optional: empty or nil -> nil. Otherwise one `@`, a non-empty local part, a domain with a
+    /// dot (no empty labels, not starting or ending with a dot), at most 254 bytes of UTF-8,
+    /// and no whitespace, control, bidi or invisible formatting characters at all.
+    public static func email(_ s: String?) throws(ValidationError) -> String? {
+        guard let s, !s.isEmpty else { return nil }
+        let field = "email"
+        if let bad = s.unicodeScalars.first(where: { isControl($0) || isBidiControl($0) || isInvisible($0) }) {
+            throw ValidationError(
+                field: field, rule: "control-character",
+                message: "\(field): must not contain \(scalarKind(bad)) (\(codePoint(bad)))")
+        }
+        if s.unicodeScalars.contains(where: { $0.properties.isWhitespace }) {
+            throw ValidationError(
+                field: field, rule: "spaces",
+                message: "\(field): must not contain spaces (\(quote(s)))")
+        }
+        let bytes = s.utf8.count
+        guard bytes <= emailMaxBytes else {
+            throw ValidationError(
+                field: field, rule: "length",
+                message: "\(field): must be at most \(emailMaxBytes) bytes (got \(bytes))")
+        }
+        let parts = s.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2 else {
+            throw ValidationError(
+                field: field, rule: "at-sign",
+                message: "\(field): must contain exactly one \"@\" (\(quote(s)))")
+        }
+        let local = parts[0], domain = parts[1]
+        guard !local.isEmpty else {
+            throw ValidationError(
+                field: field, rule: "empty",
+                message: "\(field): needs a name before the \"@\" (\(quote(s)))")
+        }
+        let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
+        guard labels.count >= 2, !labels.contains(where: \.isEmpty) else {
+            throw ValidationError(
+                field: field, rule: "domain",
+                message: "\(field): needs a domain such as example.com after the \"@\" (\(quote(s)))")
+        }
+        return s
+    }
+
+    // MARK: - Free text
+
+    /// Bounded length (`displayNameMaxLength` characters; empty is allowed), no control characters
+    /// (Unicode general category Cc, incl. DEL, C1), no bidi controls (U+061C, U+200E, U+200F,
+    /// U+202A–U+202E, U+2066–U+2069), no zero-width / invisible formatting (U+200B–U+200D,
+    /// U+2060–U+2064, U+FEFF, U+180E, U+00AD). Trims nothing silently; returns the input.
+    public static func displayName(_ s: String) throws(ValidationError) -> String {
+        try freeText(s, field: "display name", maxLength: displayNameMaxLength)
+    }
+
+    /// Same character rules as `displayName(_:)`, at most `descriptionMaxLength` characters;
+    /// the field name is given by the caller so role and secret descriptions share it.
+    public static func description(_ s: String, field: String = "description") throws(ValidationError) -> String {
+        try freeText(s, field: field, maxLength: descriptionMaxLength)
+    }
+
+    private static func freeText(_ s: String, field: String, maxLength: Int) throws(ValidationError) -> String {
+        for scalar in s.unicodeScalars {
+            if isControl(scalar) {
+                throw ValidationError(
+                    field: field, rule: "control-character",
+                    message: "\(field): must not contain a control character (\(codePoint(scalar)))")
+            }
+            if isBidiControl(scalar) {
+                throw ValidationError(
+                    field: field, rule: "bidi-control",
+                    message: "\(field): must not contain a bidirectional text control (\(codePoint(scalar)))")
+            }
+            if isInvisible(scalar) {
+                throw ValidationError(
+                    field: field, rule: "invisible-character",
+                    message: "\(field): must not contain an invisible character (\(codePoint(scalar)))")
+            }
+        }
+        let length = s.count
+        guard length <= maxLength else {
+            throw ValidationError(
+                field: field, rule: "length",
+                message: "\(field): must be at most \(maxLength) characters (got \(length))")
+        }
+        return s
+    }
+
+    // MARK: - Passwords
+
+    /// The common-password list (zxcvbn, MIT), lowercased, built once on first use.
+    static let commonPasswords: Set<String> = {
+        var set = Set<String>(minimumCapacity: 30_000)
+        for line in embeddedCommonPasswords.split(whereSeparator: \.isNewline) {
+            set.insert(line.lowercased())
+        }
+        return set
+    }()
+
+    /// NIST SP 800-63B: at least `minimumLength` characters (Swift `Character` count;
+    /// `minimumLength` is clamped up to `passwordMinimumFloor`), at most `passwordMaxBytes`
+    /// UTF-8 bytes, no control characters, not in the common list (case-insensitive), not
+    /// containing the username (case-insensitive, only when `username` is non-empty), and no
+    /// composition rules. Messages never echo the password.
+    public static func password(
+        _ password: String, username: String, minimumLength: Int = passwordDefaultMinimum
+    ) throws(ValidationError) {
+        let field = "password"
+        let minimum = max(minimumLength, passwordMinimumFloor)
+        guard password.utf8.count <= passwordMaxBytes else {
+            throw ValidationError(
+                field: field, rule: "length",
+                message: "\(field): must be at most \(passwordMaxBytes) bytes")
+        }
+        guard password.count >= minimum else {
+            throw ValidationError(
+                field: field, rule: "length",
+                message: "\(field): must be at least \(minimum) characters")
+        }
+        if password.unicodeScalars.contains(where: isControl) {
+            throw ValidationError(
+                field: field, rule: "control-character",
+                message: "\(field): must not contain control characters (such as tab, newline or escape)")
+        }
+        let lowered = password.lowercased()
+        if commonPasswords.contains(lowered) {
+            throw ValidationError(
+                field: field, rule: "common",
+                message: "\(field): is too common (found in the list of 30,000 common passwords)")
+        }
+        if !username.isEmpty, lowered.contains(username.lowercased()) {
+            throw ValidationError(
+                field: field, rule: "contains-username",
+                message: "\(field): must not contain the username")
+        }
+    }
+
+    /// Setting for the vault: the minimum password length must be between
+    /// `passwordMinimumFloor` and 1024. Returns it unchanged.
+    public static func passwordMinimumSetting(_ n: Int) throws(ValidationError) -> Int {
+        guard (passwordMinimumFloor...passwordMinimumCeiling).contains(n) else {
+            let field = "minimum password length"
+            throw ValidationError(
+                field: field, rule: "range",
+                message: "\(field): must be between \(passwordMinimumFloor) and \(passwordMinimumCeiling) (got \(n))")
+        }
+        return n
+    }
+
+    // MARK: - Secrets
+
+    /// Path segments of `[A-Za-z0-9._-]`, each 1 to 64 characters, joined by `/`, at most 255
+    /// bytes in all, no `.` or `..` segment, no empty segment (so no leading, trailing or
+    /// double slash). Returns it unchanged.
+    public static func secretName(_ s: String) throws(ValidationError) -> String {
+        let field = "secret name"
+        guard !s.isEmpty else {
+            throw ValidationError(field: field, rule: "empty", message: "\(field): must not be empty")
+        }
+        if let bad = s.unicodeScalars.first(where: { !isIdentifierScalar($0) && $0 != "/" }) {
+            throw ValidationError(
+                field: field, rule: "charset",
+                message: "\(field): may contain only ASCII letters, digits, \".\", \"_\", \"-\" and \"/\" (found \(describe(bad)))")
+        }
+        // Only ASCII from here on, so bytes, scalars and characters agree.
+        let bytes = s.utf8.count
+        guard bytes <= secretNameMaxBytes else {
+            throw ValidationError(
+                field: field, rule: "length",
+                message: "\(field): must be at most \(secretNameMaxBytes) bytes (got \(bytes))")
+        }
+        for (index, segment) in s.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).enumerated() {
+            let number = index + 1
+            if segment.isEmpty {
+                throw ValidationError(
+                    field: field, rule: "segment",
+                    message: "\(field): segment \(number) is empty (no leading, trailing or double \"/\")")
+            }
+            if segment.elementsEqual(".".utf8) || segment.elementsEqual("..".utf8) {
+                throw ValidationError(
+                    field: field, rule: "dot-segment",
+                    message: "\(field): segment \(number) is \"\(String(decoding: segment, as: UTF8.self))\", which is not allowed")
+            }
+            if segment.count > secretSegmentMaxLength {
+                throw ValidationError(
+                    field: field, rule: "length",
+                    message: "\(field): segment \(number) must be at most \(secretSegmentMaxLength) characters (got \(segment.count))")
+            }
+        }
+        return s
+    }
+
+    /// Secret values must be 1 byte to `secretValueMaxBytes` bytes. Takes only the byte count
+    /// so values never pass through here.
+    public static func secretValueSize(_ count: Int) throws(ValidationError) {
+        let field = "secret value"
+        if count == 0 {
+            throw ValidationError(field: field, rule: "empty", message: "\(field): must not be empty")
+        }
+        guard (1...secretValueMaxBytes).contains(count) else {
+            throw ValidationError(
+                field: field, rule: "size",
+                message: "\(field): must be 1 to \(secretValueMaxBytes) bytes (got \(count))")
+        }
+    }
+
+    // MARK: - Display
+
+    /// Makes control characters visible for display in a terminal or an error: C0 as
+    /// U+2400-block pictures (U+2400 + code, DEL -> U+2421), C1, bidi controls, zero-width and
+    /// invisible formatting characters and the line/paragraph separators U+2028/U+2029 as
+    /// `\u{XXXX}`. Everything else is kept as is.
+    public static func visible(_ s: String) -> String {
+        var out = String.UnicodeScalarView()
+        for scalar in s.unicodeScalars {
+            let v = scalar.value
+            if v < 0x20 {
+                out.append(Unicode.Scalar(0x2400 + v)!)
+            } else if v == 0x7F {
+                out.append("\u{2421}")
+            } else if isControl(scalar) || isBidiControl(scalar) || isInvisible(scalar) || v == 0x2028 || v == 0x2029 {
+                out.append(contentsOf: "\\u{\(hex(v))}".unicodeScalars)
+            } else {
+                out.append(scalar)
+            }
+        }
+        return String(out)
+    }
+
+    // MARK: - Helpers
+
+    /// General category Cc: C0, DEL and C1.
+    static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
+    }
+
+    /// U+061C, U+200E, U+200F, U+202A–U+202E, U+2066–U+2069.
+    static func isBidiControl(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x061C, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069: true
+        default: false
+        }
+    }
+
+    /// U+200B–U+200D, U+2060–U+2064, U+FEFF, U+180E, U+00AD.
+    static func isInvisible(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x200B...0x200D, 0x2060...0x2064, 0xFEFF, 0x180E, 0x00AD: true
+        default: false
+        }
+    }
+
+    private static func isASCIIAlphanumeric(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar {
+        case "a"..."z", "A"..."Z", "0"..."9": true
+        default: false
+        }
+    }
+
+    private static func isIdentifierScalar(_ scalar: Unicode.Scalar) -> Bool {
+        isASCIIAlphanumeric(scalar) || scalar == "." || scalar == "_" || scalar == "-"
+    }
+
+    private static func hex(_ v: UInt32) -> String {
+        let digits = String(v, radix: 16, uppercase: true)
+        return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+    }
+
+    private static func codePoint(_ scalar: Unicode.Scalar) -> String {
+        "U+" + hex(scalar.value)
+    }
+
+    private static func scalarKind(_ scalar: Unicode.Scalar) -> String {
+        if isControl(scalar) { return "a control character" }
+        if isBidiControl(scalar) { return "a bidirectional text control" }
+        return "an invisible character"
+    }
+
+    /// One offending character, quoted and named: `" "`, `"é" (U+00E9)`, `"␛" (U+001B)`.
+    private static func describe(_ scalar: Unicode.Scalar) -> String {
+        let shown = quote(String(scalar))
+        return scalar.isASCII && !isControl(scalar) ? shown : "\(shown) (\(codePoint(scalar)))"
+    }
+
+    /// User input for an error message: at most `quoteLimit` scalars, made visible, in quotes.
+    static func quote(_ s: String) -> String {
+        let scalars = s.unicodeScalars
+        guard scalars.count > quoteLimit else { return "\"\(visible(s))\"" }
+        let head = String(String.UnicodeScalarView(scalars.prefix(quoteLimit)))
+        return "\"\(visible(head))…\""
+    }
+}

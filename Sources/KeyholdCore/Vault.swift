@@ -1,0 +1,299 @@
+import Foundation
+import KeyholdCrypto
+import KeyholdStore
+
+/// Points inside an operation's transaction where a test may inject a failure.
+public enum FaultPoint: String, Sendable, CaseIterable {
+    /// After the operation's work, before its audit event.
+    case beforeAudit
+    /// After the audit event, before commit.
+    case beforeCommit
+}
+
+/// How a vault is opened or created.
+public struct VaultOptions: Sendable {
+    /// Argon2id cost for a new vault. Never below `.interactive` unless a test asks for it by name.
+    public var kdf: KDFCost = .interactive
+    public var clock: Clock = .system
+    /// Minimum password length for a new vault (never below 8).
+    public var passwordMinLength: Int = Validate.passwordDefaultMinimum
+    /// Test hook: called at each `FaultPoint`; a throw there aborts the operation.
+    public var fault: (@Sendable (FaultPoint) throws -> Void)?
+    public init() {}
+
+    /// Cheap KDF for tests that ask for it explicitly. Never the default.
+    public static func insecureFastForTests(clock: Clock = .system) -> VaultOptions {
+        var o = VaultOptions()
+        o.kdf = .insecureMinimumForTests
+        o.clock = clock
+        return o
+    }
+}
+
+/// What a successful login yields.
+public enum LoginResult: Sendable {
+    case session(Session)
+    /// The password was set by someone else (or has expired): it must be changed before anything else.
+    case mustChangePassword(PasswordChange)
+}
+
+/// A vault file: create, open, log in.
+public final class Vault: Sendable {
+    public let path: String
+    @_spi(Testing) public let store: Store
+    let options: VaultOptions
+    var clock: Clock { options.clock }
+
+    /// Consecutive failures allowed before delays start.
+    public static let freeLoginFailures = 5
+    /// The longest lockout delay.
+    public static let maxLockout: Int64 = Clock.hour
+
+    init(path: String, store: Store, options: VaultOptions) {
+        self.path = path
+        self.store = store
+        self.options = options
+    }
+
+    /// Whether a vault file exists at `path`.
+    public static func exists(at path: String) -> Bool { FileManager.default.fileExists(atPath: path) }
+
+    /// Opens an existing vault.
+    public static func open(at path: String, options: VaultOptions = VaultOptions()) throws -> Vault {
+        Sodium.hardenProcess()
+        let store = try wrap { try Store.open(at: path) }
+        guard try wrap({ try store.read { try $0.vault() } }) != nil else {
+            throw KeyholdError.store(.corrupt("the vault row is missing"))
+        }
+        return Vault(path: path, store: store, options: options)
+    }
+
+    /// Creates a vault and its first administrator. The recovery key (typeable
+    /// text) is returned once and never stored in clear.
+    public static func create(at path: String, admin username: String, password: SecureBytes,
+                              email: String? = nil, displayName: String = "",
+                              options: VaultOptions = VaultOptions()) throws -> (session: Session, recoveryKey: SecureBytes) {
+        Sodium.hardenProcess()
+        let minLength = try valid { try Validate.passwordMinimumSetting(options.passwordMinLength) }
+        let username = try valid { try Validate.username(username) }
+        let email = try valid { try Validate.email(email) }
+        let displayName = try valid { try Validate.displayName(displayName) }
+        try Validate.checkPassword(password, username: username, minimumLength: minLength)
+
+        let store = try wrap { try Store.create(at: path) }
+        let vault = Vault(path: path, store: store, options: options)
+        let now = options.clock.now()
+        let root = SecureBytes(random: 32)
+        let recovery = RecoveryKey.generate()
+        let dataKey = SecureBytes(random: 32)
+        do {
+            let (userID, keyID, pair) = try wrap {
+                try store.write { tx -> (Int64, Int64, SigningKeyPair) in
+                    try tx.insertVault(VaultRow(
+                        format: 1, createdAt: now, kdfOpslimit: options.kdf.opslimit, kdfMemlimit: options.kdf.memlimit,
+                        passwordMinLength: minLength, historyLimit: 10, tempPasswordTTL: Clock.day,
+                        recoverySealed: try Seal.seal(root, key: recovery, aad: Keyring.recoveryAAD), revocationWarning: nil))
+                    try tx.insertDataKey(DataKeyRow(version: 1, sealed: try Seal.seal(dataKey, key: root, aad: Keyring.dataKeyAAD(1)),
+                                                    active: true, createdAt: now))
+                    var adminRole: Int64 = 0
+                    for r in BuiltinRole.all {
+                        let id = try tx.insertRole(name: r.name, description: r.description, builtin: true, createdAt: now,
+                                                   permissions: r.permissions.names)
+                        if r.name == "admin" { adminRole = id }
+                    }
+                    var user = UserRow(username: username, email: email, displayName: displayName,
+                                       passwordHash: try PasswordHash.hash(password, cost: options.kdf),
+                                       mustChange: false, passwordExpiresAt: nil, createdAt: now, updatedAt: now)
+                    user.id = try tx.insertUser(user)
+                    let key = try Keyring.makeUserKey(tx, user: &user, password: password, cost: options.kdf, now: now)
+                    try tx.updateUser(user)
+                    try tx.addUserRole(userID: user.id, roleID: adminRole)
+                    try tx.putGrant(try Keyring.sealGrant(root: root, to: try tx.userKey(id: key.id)!, userID: user.id, now: now))
+                    try options.fault?(.beforeAudit)
+                    try AuditChain.append(tx, at: now, actorID: user.id, actorName: username,
+                                          signer: .init(keyID: key.id, keyPair: key.pair), action: "vault.create",
+                                          target: "vault", details: [
+                                              "format": .int(1), "admin": .string(username),
+                                              "kdf_opslimit": .int(Int64(options.kdf.opslimit)),
+                                              "kdf_memlimit": .int(Int64(options.kdf.memlimit)),
+                                          ])
+                    try options.fault?(.beforeCommit)
+                    return (user.id, key.id, key.pair)
+                }
+            }
+            let session = Session(vault: vault, userID: userID, username: username, keyID: keyID, keyPair: pair, root: root)
+            return (session, SecureBytes(utf8: RecoveryKey.encode(recovery)))
+        } catch {
+            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+            throw error
+        }
+    }
+
+    /// The lockout delay after `failures` consecutive failures: none for the
+    /// first few, then one minute doubling up to an hour.
+    public static func lockoutDelay(afterFailures failures: Int) -> Int64? {
+        guard failures >= freeLoginFailures else { return nil }
+        let doublings = min(failures - freeLoginFailures, 6)
+        return min(Clock.minute << Int64(doublings), maxLockout)
+    }
+
+    /// Logs a user in. Failures are counted and audited before the password
+    /// is even checked, so parallel guessing cannot outrun the lockout.
+    public func login(username typed: String, password: SecureBytes) throws -> LoginResult {
+        let name = String(typed.prefix(64))
+        let now = clock.now()
+        // Step 1: refuse locked accounts; count this attempt as a failure until it succeeds.
+        let attempt: UserRow? = try Vault.wrap {
+            try store.write { tx -> UserRow? in
+                guard var user = try tx.user(named: name) else { return nil }
+                if user.locked || (user.lockedUntil.map { $0 > now } ?? false) {
+                    return user
+                }
+                user.failedLogins += 1
+                if let delay = Vault.lockoutDelay(afterFailures: user.failedLogins) { user.lockedUntil = now + delay }
+                try tx.updateUser(user)
+                var counted = user
+                counted.lockedUntil = nil  // this attempt itself goes through
+                counted.locked = false
+                return counted
+            }
+        }
+        guard let user = attempt else {
+            // Same work as a real check, so timing does not tell which usernames exist.
+            _ = PasswordHash.verify(password, hash: Vault.dummyHash)
+            try recordFailure(name: name, userID: nil, action: "login.failed", reason: "unknown user", now: now)
+            throw KeyholdError.authenticationFailed
+        }
+        if user.locked || (user.lockedUntil.map { $0 > now } ?? false) {
+            try recordFailure(name: user.username, userID: user.id, action: "login.refused", reason: "locked", now: now)
+            throw KeyholdError.locked(username: user.username, until: user.locked ? nil : user.lockedUntil)
+        }
+        // Step 2: the expensive check, outside any transaction.
+        guard PasswordHash.verify(password, hash: user.passwordHash) else {
+            try recordFailure(name: user.username, userID: user.id, action: "login.failed", reason: "wrong password", now: now)
+            throw KeyholdError.authenticationFailed
+        }
+        // Step 3: the password is right. States that refuse even a right password.
+        let refusal: (String, KeyholdError)? =
+            user.disabled ? ("disabled", .disabled(username: user.username))
+            : (user.expiresAt.map { $0 <= now } ?? false) ? ("expired", .expired(username: user.username))
+            : (user.passwordExpiresAt.map { $0 <= now } ?? false)
+                ? ("temporary password expired", .temporaryPasswordExpired(username: user.username)) : nil
+        if let (reason, error) = refusal {
+            try recordFailure(name: user.username, userID: user.id, action: "login.refused", reason: reason, now: now)
+            throw error
+        }
+        let session = try Vault.wrap { try openSession(user: user, password: password, now: now) }
+        if user.mustChange { return .mustChangePassword(PasswordChange(session: session)) }
+        session.completePendingGrants()
+        return .session(session)
+    }
+
+    /// Unlocks the user's keys and records the login, resetting the failure count.
+    private func openSession(user: UserRow, password: SecureBytes, now: Int64) throws -> Session {
+        try store.write { tx in
+            guard var row = try tx.user(id: user.id), let keyID = row.keyID, let key = try tx.userKey(id: keyID) else {
+                throw KeyholdError.noKeyAccess("\(user.username) has no key pair yet")
+            }
+            let pair = try Keyring.openUserKey(key, password: password)
+            var root: SecureBytes?
+            if let grant = try tx.grant(userID: row.id), grant.sealedRoot != nil, grant.keyID == keyID {
+                root = try Keyring.openGrant(grant, pair: pair)
+            }
+            let vault = try tx.vault()!
+            let cost = KDFCost(opslimit: vault.kdfOpslimit, memlimit: vault.kdfMemlimit)
+            var details: [String: AuditValue] = ["key_access": .bool(root != nil)]
+            if PasswordHash.needsRehash(row.passwordHash, cost: cost) {
+                row.passwordHash = try PasswordHash.hash(password, cost: cost)
+                details["rehashed"] = .bool(true)
+            }
+            if KDFCost(opslimit: key.kdfOpslimit ?? 0, memlimit: key.kdfMemlimit ?? 0) != cost {
+                try Keyring.sealUserKey(tx, pair: pair, userID: row.id, keyID: keyID, password: password, cost: cost)
+            }
+            row.failedLogins = 0
+            row.lockedUntil = nil
+            row.lastLoginAt = now
+            if row.mustChange { details["must_change"] = .bool(true) }
+            try tx.updateUser(row)
+            try AuditChain.append(tx, at: now, actorID: row.id, actorName: row.username,
+                                  signer: .init(keyID: keyID, keyPair: pair), action: "login", target: "user:\(row.username)",
+                                  details: details)
+            return Session(vault: self, userID: row.id, username: row.username, keyID: keyID, keyPair: pair, root: root)
+        }
+    }
+
+    private func recordFailure(name: String, userID: Int64?, action: String, reason: String, now: Int64) throws {
+        try Vault.wrap {
+            try store.write { tx in
+                try AuditChain.append(tx, at: now, actorID: userID, actorName: name, signer: nil, action: action,
+                                      target: "user:\(name)", details: ["reason": .string(reason)])
+            }
+        }
+    }
+
+    /// A valid Argon2id hash of a random password, for constant-work refusals.
+    static let dummyHash: String = (try? PasswordHash.hash(SecureBytes(random: 16), cost: .insecureMinimumForTests)) ?? ""
+
+    /// Names, counts and key status readable without logging in (nothing secret).
+    public func summary() throws -> VaultSummary {
+        try Vault.wrap {
+            try store.read { tx in
+                let v = try tx.vault()!
+                return VaultSummary(users: try tx.userCount(), secrets: try tx.secretCount(), auditEvents: try tx.auditCount(),
+                                    activeDataKey: try tx.activeDataKey()?.version ?? 0,
+                                    kdf: KDFCost(opslimit: v.kdfOpslimit, memlimit: v.kdfMemlimit),
+                                    passwordMinLength: v.passwordMinLength, createdAt: v.createdAt)
+            }
+        }
+    }
+
+    /// Maps store and crypto errors into `KeyholdError`.
+    static func wrap<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() }
+        catch let e as KeyholdError { throw e }
+        catch let e as StoreError { throw KeyholdError.store(e) }
+        catch let e as ValidationError { throw KeyholdError.invalid(e) }
+        catch CryptoError.kdfFailed { throw KeyholdError.refused("Argon2id could not run (not enough memory for the vault's KDF cost)") }
+        catch let e as CryptoError { throw KeyholdError.integrity("\(e)") }
+    }
+
+    /// Runs a validator, reporting its failure as `KeyholdError.invalid`.
+    static func valid<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as ValidationError { throw KeyholdError.invalid(e) }
+    }
+}
+
+/// Counts and settings shown before login.
+public struct VaultSummary: Sendable, Equatable {
+    public var users: Int
+    public var secrets: Int
+    public var auditEvents: Int
+    public var activeDataKey: Int
+    public var kdf: KDFCost
+    public var passwordMinLength: Int
+    public var createdAt: Int64
+}
+
+/// A login that must set a new password before it becomes a session.
+public final class PasswordChange: Sendable {
+    let session: Session
+    init(session: Session) { self.session = session }
+    public var username: String { session.username }
+
+    /// Sets the new password (the old one was already checked) and returns the session.
+    public func complete(newPassword: SecureBytes) throws -> Session {
+        try session.setOwnPassword(newPassword, requireChange: true)
+        session.completePendingGrants()
+        return session
+    }
+}
+
+extension Validate {
+    /// Validates a password held in guarded memory.
+    static func checkPassword(_ password: SecureBytes, username: String, minimumLength: Int) throws(KeyholdError) {
+        guard let text = password.utf8String() else {
+            throw .invalid(ValidationError(field: "password", rule: "encoding", message: "password: must be valid UTF-8 text"))
+        }
+        do { try Validate.password(text, username: username, minimumLength: minimumLength) } catch { throw .invalid(error) }
+    }
+}

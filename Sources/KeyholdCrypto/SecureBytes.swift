@@ -1,0 +1,89 @@
+import CSodium
+import Glibc
+
+/// Bytes that hold a key or a plaintext: kept in libsodium guarded memory
+/// (sodium_malloc: guard pages, mlock) and zeroed when released.
+///
+/// Immutable once made, so it is safe to share between threads.
+public final class SecureBytes: @unchecked Sendable {
+    private let pointer: UnsafeMutableRawPointer
+    /// Number of bytes held.
+    public let count: Int
+
+    /// Allocates `count` bytes and lets `fill` write them.
+    public init(count: Int, fill: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
+        Sodium.ensureReady()
+        // sodium_malloc(0) is valid but returns a pointer we may not touch; keep one byte.
+        guard let p = sodium_malloc(max(count, 1)) else {
+            fatalError("sodium_malloc failed: out of locked memory")
+        }
+        pointer = p
+        self.count = count
+        do {
+            try fill(UnsafeMutableRawBufferPointer(start: p, count: count))
+        } catch {
+            sodium_free(p)
+            throw error
+        }
+        sodium_mprotect_readonly(p)
+    }
+
+    /// Copies bytes in. The caller remains responsible for wiping its own copy.
+    public convenience init<C: Collection>(copying bytes: C) where C.Element == UInt8 {
+        self.init(count: bytes.count) { buffer in
+            _ = buffer.initializeMemory(as: UInt8.self, from: bytes)
+        }
+    }
+
+    /// Copies the UTF-8 bytes of a string (Swift strings cannot be wiped; keep them short-lived).
+    public convenience init(utf8 string: String) {
+        var s = string
+        let count = s.utf8.count
+        self.init(count: count) { buffer in
+            s.withUTF8 { src in
+                if let base = src.baseAddress, count > 0 {
+                    buffer.baseAddress!.copyMemory(from: base, byteCount: count)
+                }
+            }
+        }
+    }
+
+    /// `count` random bytes.
+    public convenience init(random count: Int) {
+        self.init(count: count) { buffer in
+            if count > 0 { randombytes_buf(buffer.baseAddress!, count) }
+        }
+    }
+
+    deinit {
+        // sodium_free zeroes the region before unmapping it.
+        sodium_free(pointer)
+    }
+
+    /// Read access to the bytes; do not let the buffer escape.
+    public func withBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try body(UnsafeRawBufferPointer(start: pointer, count: count))
+    }
+
+    /// The bytes decoded as UTF-8, or nil if they are not valid UTF-8.
+    /// The result is an ordinary string: use it only where text is required.
+    public func utf8String() -> String? {
+        withBytes { String(validating: $0.bindMemory(to: UInt8.self), as: UTF8.self) }
+    }
+
+    /// Constant-time comparison.
+    public func constantTimeEquals(_ other: SecureBytes) -> Bool {
+        guard count == other.count else { return false }
+        if count == 0 { return true }
+        return withBytes { a in other.withBytes { b in sodium_memcmp(a.baseAddress!, b.baseAddress!, count) == 0 } }
+    }
+
+    /// A plain copy, for handing bytes to an API that needs an array. Wipe it with `Sodium.wipe` after use.
+    public func unsafeArray() -> [UInt8] { withBytes { Array($0) } }
+}
+
+extension SecureBytes: CustomStringConvertible, CustomDebugStringConvertible {
+    /// Never shows the bytes.
+    public var description: String { "SecureBytes(\(count) bytes)" }
+    public var debugDescription: String { description }
+}

@@ -1,0 +1,183 @@
+/// Plain rows of the vault's tables, as the core reads and writes them.
+/// Column meanings are in schema.sql and docs/FORMAT.md.
+
+public struct VaultRow: Sendable, Equatable {
+    public var format: Int
+    public var createdAt: Int64
+    public var kdfOpslimit: Int
+    public var kdfMemlimit: Int
+    public var passwordMinLength: Int
+    public var historyLimit: Int
+    public var tempPasswordTTL: Int64
+    public var recoverySealed: [UInt8]
+    public var revocationWarning: String?
+    public init(format: Int, createdAt: Int64, kdfOpslimit: Int, kdfMemlimit: Int, passwordMinLength: Int,
+                historyLimit: Int, tempPasswordTTL: Int64, recoverySealed: [UInt8], revocationWarning: String?) {
+        self.format = format; self.createdAt = createdAt; self.kdfOpslimit = kdfOpslimit; self.kdfMemlimit = kdfMemlimit
+        self.passwordMinLength = passwordMinLength; self.historyLimit = historyLimit; self.tempPasswordTTL = tempPasswordTTL
+        self.recoverySealed = recoverySealed; self.revocationWarning = revocationWarning
+    }
+}
+
+public struct DataKeyRow: Sendable, Equatable {
+    public var version: Int
+    public var sealed: [UInt8]
+    public var active: Bool
+    public var createdAt: Int64
+    public init(version: Int, sealed: [UInt8], active: Bool, createdAt: Int64) {
+        self.version = version; self.sealed = sealed; self.active = active; self.createdAt = createdAt
+    }
+}
+
+public struct RoleRow: Sendable, Equatable {
+    public var id: Int64
+    public var name: String
+    public var description: String
+    public var builtin: Bool
+    public var createdAt: Int64
+    public var permissions: Set<String>
+    public init(id: Int64, name: String, description: String, builtin: Bool, createdAt: Int64, permissions: Set<String>) {
+        self.id = id; self.name = name; self.description = description; self.builtin = builtin
+        self.createdAt = createdAt; self.permissions = permissions
+    }
+}
+
+public struct UserRow: Sendable, Equatable {
+    public var id: Int64
+    public var username: String
+    public var email: String?
+    public var displayName: String
+    public var passwordHash: String
+    public var mustChange: Bool
+    public var passwordExpiresAt: Int64?
+    public var locked: Bool
+    public var disabled: Bool
+    public var expiresAt: Int64?
+    public var failedLogins: Int
+    public var lockedUntil: Int64?
+    public var keyID: Int64?
+    public var createdAt: Int64
+    public var updatedAt: Int64
+    public var lastLoginAt: Int64?
+    public init(id: Int64 = 0, username: String, email: String?, displayName: String, passwordHash: String,
+                mustChange: Bool, passwordExpiresAt: Int64?, locked: Bool = false, disabled: Bool = false,
+                expiresAt: Int64? = nil, failedLogins: Int = 0, lockedUntil: Int64? = nil, keyID: Int64? = nil,
+                createdAt: Int64, updatedAt: Int64, lastLoginAt: Int64? = nil) {
+        self.id = id; self.username = username; self.email = email; self.displayName = displayName
+        self.passwordHash = passwordHash; self.mustChange = mustChange; self.passwordExpiresAt = passwordExpiresAt
+        self.locked = locked; self.disabled = disabled; self.expiresAt = expiresAt; self.failedLogins = failedLogins
+        self.lockedUntil = lockedUntil; self.keyID = keyID; self.createdAt = createdAt; self.updatedAt = updatedAt
+        self.lastLoginAt = lastLoginAt
+    }
+}
+
+public struct UserKeyRow: Sendable, Equatable {
+    public var id: Int64
+    public var userID: Int64
+    public var username: String
+    public var publicKey: [UInt8]
+    public var sealedSecretKey: [UInt8]?
+    public var kdfSalt: [UInt8]?
+    public var kdfOpslimit: Int?
+    public var kdfMemlimit: Int?
+    public var createdAt: Int64
+    public var retiredAt: Int64?
+    public init(id: Int64 = 0, userID: Int64, username: String, publicKey: [UInt8], sealedSecretKey: [UInt8]?,
+                kdfSalt: [UInt8]?, kdfOpslimit: Int?, kdfMemlimit: Int?, createdAt: Int64, retiredAt: Int64? = nil) {
+        self.id = id; self.userID = userID; self.username = username; self.publicKey = publicKey
+        self.sealedSecretKey = sealedSecretKey; self.kdfSalt = kdfSalt; self.kdfOpslimit = kdfOpslimit
+        self.kdfMemlimit = kdfMemlimit; self.createdAt = createdAt; self.retiredAt = retiredAt
+    }
+}
+
+public struct GrantRow: Sendable, Equatable {
+    public var userID: Int64
+    public var keyID: Int64?
+    /// nil: pending.
+    public var sealedRoot: [UInt8]?
+    public var createdAt: Int64
+    public init(userID: Int64, keyID: Int64?, sealedRoot: [UInt8]?, createdAt: Int64) {
+        self.userID = userID; self.keyID = keyID; self.sealedRoot = sealedRoot; self.createdAt = createdAt
+    }
+}
+
+public struct SecretRow: Sendable, Equatable {
+    public var id: Int64
+    public var name: String
+    public var description: String
+    public var currentVersion: Int
+    public var historyLimit: Int?
+    public var rotateBy: Int64?
+    public var createdAt: Int64
+    public var updatedAt: Int64
+    /// Number of stored versions (filled by listing queries).
+    public var versionCount: Int
+    public init(id: Int64 = 0, name: String, description: String, currentVersion: Int, historyLimit: Int?,
+                rotateBy: Int64?, createdAt: Int64, updatedAt: Int64, versionCount: Int = 0) {
+        self.id = id; self.name = name; self.description = description; self.currentVersion = currentVersion
+        self.historyLimit = historyLimit; self.rotateBy = rotateBy; self.createdAt = createdAt
+        self.updatedAt = updatedAt; self.versionCount = versionCount
+    }
+}
+
+public struct SecretVersionRow: Sendable, Equatable {
+    public var secretID: Int64
+    public var version: Int
+    public var keyVersion: Int
+    public var ciphertext: [UInt8]
+    public var createdAt: Int64
+    public var createdBy: Int64?
+    public init(secretID: Int64, version: Int, keyVersion: Int, ciphertext: [UInt8], createdAt: Int64, createdBy: Int64?) {
+        self.secretID = secretID; self.version = version; self.keyVersion = keyVersion
+        self.ciphertext = ciphertext; self.createdAt = createdAt; self.createdBy = createdBy
+    }
+}
+
+public struct AuditRow: Sendable, Equatable {
+    public var seq: Int64
+    public var at: Int64
+    public var actorID: Int64?
+    public var actorName: String
+    public var actorKeyID: Int64?
+    public var action: String
+    public var target: String
+    public var details: String
+    public var prevHash: [UInt8]
+    public var hash: [UInt8]
+    public var signature: [UInt8]?
+    public init(seq: Int64, at: Int64, actorID: Int64?, actorName: String, actorKeyID: Int64?, action: String,
+                target: String, details: String, prevHash: [UInt8], hash: [UInt8], signature: [UInt8]?) {
+        self.seq = seq; self.at = at; self.actorID = actorID; self.actorName = actorName; self.actorKeyID = actorKeyID
+        self.action = action; self.target = target; self.details = details; self.prevHash = prevHash
+        self.hash = hash; self.signature = signature
+    }
+}
+
+/// Filter for listing users; every field is optional and combined with AND.
+public struct UserQuery: Sendable, Equatable {
+    /// Case-insensitive substring of username, email or display name.
+    public var text: String?
+    public var role: String?
+    public var limit: Int?
+    public var offset: Int
+    public init(text: String? = nil, role: String? = nil, limit: Int? = nil, offset: Int = 0) {
+        self.text = text; self.role = role; self.limit = limit; self.offset = offset
+    }
+}
+
+/// Filter for reading the audit log.
+public struct AuditQuery: Sendable, Equatable {
+    public var actor: String?
+    public var action: String?
+    public var target: String?
+    public var since: Int64?
+    public var until: Int64?
+    public var afterSeq: Int64?
+    public var limit: Int?
+    public var newestFirst: Bool
+    public init(actor: String? = nil, action: String? = nil, target: String? = nil, since: Int64? = nil,
+                until: Int64? = nil, afterSeq: Int64? = nil, limit: Int? = nil, newestFirst: Bool = false) {
+        self.actor = actor; self.action = action; self.target = target; self.since = since; self.until = until
+        self.afterSeq = afterSeq; self.limit = limit; self.newestFirst = newestFirst
+    }
+}

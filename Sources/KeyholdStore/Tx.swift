@@ -1,0 +1,448 @@
+import Foundation
+import GRDB
+
+/// One transaction's view of the vault: every query the core needs, each
+/// parameterised. Obtained only inside `Store.read` or `Store.write`.
+public struct Tx {
+    let db: Database
+
+    private func blob(_ row: Row, _ column: String) -> [UInt8]? {
+        (row[column] as Data?).map { [UInt8]($0) }
+    }
+    private func data(_ bytes: [UInt8]?) -> Data? { bytes.map { Data($0) } }
+
+    // MARK: Vault
+
+    public func vault() throws -> VaultRow? {
+        guard let r = try Row.fetchOne(db, sql: "SELECT * FROM vault WHERE id = 1") else { return nil }
+        return VaultRow(format: r["format"], createdAt: r["created_at"], kdfOpslimit: r["kdf_opslimit"],
+                        kdfMemlimit: r["kdf_memlimit"], passwordMinLength: r["password_min_length"],
+                        historyLimit: r["history_limit"], tempPasswordTTL: r["temp_password_ttl"],
+                        recoverySealed: blob(r, "recovery_sealed") ?? [], revocationWarning: r["revocation_warning"])
+    }
+
+    public func insertVault(_ v: VaultRow) throws {
+        try db.execute(sql: """
+            INSERT INTO vault (id, format, created_at, kdf_opslimit, kdf_memlimit, password_min_length,
+                               history_limit, temp_password_ttl, recovery_sealed, revocation_warning)
+            VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [v.format, v.createdAt, v.kdfOpslimit, v.kdfMemlimit, v.passwordMinLength,
+                             v.historyLimit, v.tempPasswordTTL, Data(v.recoverySealed), v.revocationWarning])
+    }
+
+    public func updateVaultSettings(kdfOpslimit: Int, kdfMemlimit: Int, passwordMinLength: Int, historyLimit: Int,
+                                    tempPasswordTTL: Int64) throws {
+        try db.execute(sql: """
+            UPDATE vault SET kdf_opslimit = ?, kdf_memlimit = ?, password_min_length = ?, history_limit = ?,
+                             temp_password_ttl = ? WHERE id = 1
+            """, arguments: [kdfOpslimit, kdfMemlimit, passwordMinLength, historyLimit, tempPasswordTTL])
+    }
+
+    public func setRevocationWarning(_ text: String?) throws {
+        try db.execute(sql: "UPDATE vault SET revocation_warning = ? WHERE id = 1", arguments: [text])
+    }
+
+    public func setRecoverySealed(_ sealed: [UInt8]) throws {
+        try db.execute(sql: "UPDATE vault SET recovery_sealed = ? WHERE id = 1", arguments: [Data(sealed)])
+    }
+
+    // MARK: Data keys
+
+    public func dataKeys() throws -> [DataKeyRow] {
+        try Row.fetchAll(db, sql: "SELECT * FROM data_keys ORDER BY version").map {
+            DataKeyRow(version: $0["version"], sealed: blob($0, "sealed") ?? [], active: $0["state"] == "active",
+                       createdAt: $0["created_at"])
+        }
+    }
+
+    public func activeDataKey() throws -> DataKeyRow? {
+        try dataKeys().first { $0.active }
+    }
+
+    public func insertDataKey(_ k: DataKeyRow) throws {
+        try db.execute(sql: "INSERT INTO data_keys (version, sealed, state, created_at) VALUES (?, ?, ?, ?)",
+                       arguments: [k.version, Data(k.sealed), k.active ? "active" : "decrypt-only", k.createdAt])
+    }
+
+    public func updateDataKeySealed(version: Int, sealed: [UInt8]) throws {
+        try db.execute(sql: "UPDATE data_keys SET sealed = ? WHERE version = ?", arguments: [Data(sealed), version])
+    }
+
+    // MARK: Roles
+
+    public func roles() throws -> [RoleRow] {
+        let perms = try Row.fetchAll(db, sql: "SELECT role_id, permission FROM role_permissions")
+        var byRole: [Int64: Set<String>] = [:]
+        for p in perms { byRole[p["role_id"], default: []].insert(p["permission"]) }
+        return try Row.fetchAll(db, sql: "SELECT * FROM roles ORDER BY id").map {
+            let id: Int64 = $0["id"]
+            return RoleRow(id: id, name: $0["name"], description: $0["description"], builtin: $0["builtin"],
+                           createdAt: $0["created_at"], permissions: byRole[id] ?? [])
+        }
+    }
+
+    public func role(named name: String) throws -> RoleRow? {
+        guard let r = try Row.fetchOne(db, sql: "SELECT * FROM roles WHERE name = ?", arguments: [name]) else { return nil }
+        let id: Int64 = r["id"]
+        let perms = try String.fetchAll(db, sql: "SELECT permission FROM role_permissions WHERE role_id = ?", arguments: [id])
+        return RoleRow(id: id, name: r["name"], description: r["description"], builtin: r["builtin"],
+                       createdAt: r["created_at"], permissions: Set(perms))
+    }
+
+    @discardableResult
+    public func insertRole(name: String, description: String, builtin: Bool, createdAt: Int64, permissions: Set<String>) throws -> Int64 {
+        try db.execute(sql: "INSERT INTO roles (name, description, builtin, created_at) VALUES (?, ?, ?, ?)",
+                       arguments: [name, description, builtin, createdAt])
+        let id = db.lastInsertedRowID
+        try setRolePermissions(roleID: id, permissions)
+        return id
+    }
+
+    public func updateRole(id: Int64, name: String, description: String) throws {
+        try db.execute(sql: "UPDATE roles SET name = ?, description = ? WHERE id = ?", arguments: [name, description, id])
+    }
+
+    public func setRolePermissions(roleID: Int64, _ permissions: Set<String>) throws {
+        try db.execute(sql: "DELETE FROM role_permissions WHERE role_id = ?", arguments: [roleID])
+        for p in permissions.sorted() {
+            try db.execute(sql: "INSERT INTO role_permissions (role_id, permission) VALUES (?, ?)", arguments: [roleID, p])
+        }
+    }
+
+    public func deleteRole(id: Int64) throws {
+        try db.execute(sql: "DELETE FROM roles WHERE id = ?", arguments: [id])
+    }
+
+    public func roleMemberCount(roleID: Int64) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT count(*) FROM user_roles WHERE role_id = ?", arguments: [roleID]) ?? 0
+    }
+
+    // MARK: Users
+
+    private func userRow(_ r: Row) -> UserRow {
+        UserRow(id: r["id"], username: r["username"], email: r["email"], displayName: r["display_name"],
+                passwordHash: r["password_hash"], mustChange: r["must_change"], passwordExpiresAt: r["password_expires_at"],
+                locked: r["locked"], disabled: r["disabled"], expiresAt: r["expires_at"], failedLogins: r["failed_logins"],
+                lockedUntil: r["locked_until"], keyID: r["key_id"], createdAt: r["created_at"], updatedAt: r["updated_at"],
+                lastLoginAt: r["last_login_at"])
+    }
+
+    public func user(id: Int64) throws -> UserRow? {
+        try Row.fetchOne(db, sql: "SELECT * FROM users WHERE id = ?", arguments: [id]).map(userRow)
+    }
+
+    /// Looks a user up by name without regard to case.
+    public func user(named name: String) throws -> UserRow? {
+        try Row.fetchOne(db, sql: "SELECT * FROM users WHERE username = ?", arguments: [name]).map(userRow)
+    }
+
+    public func users(_ q: UserQuery = UserQuery()) throws -> [UserRow] {
+        var sql = "SELECT u.* FROM users u"
+        var args: [any DatabaseValueConvertible] = []
+        var clauses: [String] = []
+        if let role = q.role {
+            sql += " JOIN user_roles ur ON ur.user_id = u.id JOIN roles r ON r.id = ur.role_id"
+            clauses.append("r.name = ?")
+            args.append(role)
+        }
+        if let text = q.text, !text.isEmpty {
+            let pattern = "%" + Tx.escapeLike(text) + "%"
+            clauses.append("(u.username LIKE ? ESCAPE '\\' OR coalesce(u.email, '') LIKE ? ESCAPE '\\' OR u.display_name LIKE ? ESCAPE '\\')")
+            args += [pattern, pattern, pattern]
+        }
+        if !clauses.isEmpty { sql += " WHERE " + clauses.joined(separator: " AND ") }
+        sql += " ORDER BY u.username COLLATE NOCASE LIMIT ? OFFSET ?"
+        args += [q.limit ?? -1, q.offset]
+        return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map(userRow)
+    }
+
+    public func userCount() throws -> Int { try Int.fetchOne(db, sql: "SELECT count(*) FROM users") ?? 0 }
+
+    /// Escapes `%`, `_` and `\` for a LIKE pattern with ESCAPE '\'.
+    static func escapeLike(_ s: String) -> String {
+        var out = ""
+        for c in s {
+            if c == "%" || c == "_" || c == "\\" { out.append("\\") }
+            out.append(c)
+        }
+        return out
+    }
+
+    @discardableResult
+    public func insertUser(_ u: UserRow) throws -> Int64 {
+        try db.execute(sql: """
+            INSERT INTO users (username, email, display_name, password_hash, must_change, password_expires_at,
+                               locked, disabled, expires_at, failed_logins, locked_until, key_id,
+                               created_at, updated_at, last_login_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [u.username, u.email, u.displayName, u.passwordHash, u.mustChange, u.passwordExpiresAt,
+                             u.locked, u.disabled, u.expiresAt, u.failedLogins, u.lockedUntil, u.keyID,
+                             u.createdAt, u.updatedAt, u.lastLoginAt])
+        return db.lastInsertedRowID
+    }
+
+    /// Writes every column of an existing user row.
+    public func updateUser(_ u: UserRow) throws {
+        try db.execute(sql: """
+            UPDATE users SET username = ?, email = ?, display_name = ?, password_hash = ?, must_change = ?,
+                             password_expires_at = ?, locked = ?, disabled = ?, expires_at = ?, failed_logins = ?,
+                             locked_until = ?, key_id = ?, updated_at = ?, last_login_at = ?
+            WHERE id = ?
+            """, arguments: [u.username, u.email, u.displayName, u.passwordHash, u.mustChange, u.passwordExpiresAt,
+                             u.locked, u.disabled, u.expiresAt, u.failedLogins, u.lockedUntil, u.keyID,
+                             u.updatedAt, u.lastLoginAt, u.id])
+    }
+
+    public func deleteUser(id: Int64) throws {
+        try db.execute(sql: "DELETE FROM users WHERE id = ?", arguments: [id])
+    }
+
+    public func roleIDs(ofUser id: Int64) throws -> [Int64] {
+        try Int64.fetchAll(db, sql: "SELECT role_id FROM user_roles WHERE user_id = ? ORDER BY role_id", arguments: [id])
+    }
+
+    /// Role names of every user, keyed by user id (one query for a listing).
+    public func roleNamesByUser() throws -> [Int64: [String]] {
+        var out: [Int64: [String]] = [:]
+        for r in try Row.fetchAll(db, sql: """
+            SELECT ur.user_id, r.name FROM user_roles ur JOIN roles r ON r.id = ur.role_id ORDER BY r.name
+            """) {
+            out[r[0], default: []].append(r[1])
+        }
+        return out
+    }
+
+    public func addUserRole(userID: Int64, roleID: Int64) throws {
+        try db.execute(sql: "INSERT OR IGNORE INTO user_roles (user_id, role_id) VALUES (?, ?)", arguments: [userID, roleID])
+    }
+
+    public func removeUserRole(userID: Int64, roleID: Int64) throws {
+        try db.execute(sql: "DELETE FROM user_roles WHERE user_id = ? AND role_id = ?", arguments: [userID, roleID])
+    }
+
+    /// The permissions a user holds through their roles (the `user_permissions` view).
+    public func permissions(ofUser id: Int64) throws -> Set<String> {
+        Set(try String.fetchAll(db, sql: "SELECT permission FROM user_permissions WHERE user_id = ?", arguments: [id]))
+    }
+
+    /// Ids of users that hold every one of `permissions`.
+    public func userIDs(holdingAll permissions: Set<String>) throws -> [Int64] {
+        guard !permissions.isEmpty else { return try Int64.fetchAll(db, sql: "SELECT id FROM users") }
+        let marks = Array(repeating: "?", count: permissions.count).joined(separator: ", ")
+        return try Int64.fetchAll(db, sql: """
+            SELECT user_id FROM user_permissions WHERE permission IN (\(marks))
+            GROUP BY user_id HAVING count(DISTINCT permission) = ?
+            """, arguments: StatementArguments(permissions.sorted() + [String(permissions.count)]))
+    }
+
+    // MARK: User keys
+
+    private func userKeyRow(_ r: Row) -> UserKeyRow {
+        UserKeyRow(id: r["id"], userID: r["user_id"], username: r["username"], publicKey: blob(r, "public_key") ?? [],
+                   sealedSecretKey: blob(r, "sealed_secret_key"), kdfSalt: blob(r, "kdf_salt"),
+                   kdfOpslimit: r["kdf_opslimit"], kdfMemlimit: r["kdf_memlimit"], createdAt: r["created_at"],
+                   retiredAt: r["retired_at"])
+    }
+
+    public func userKey(id: Int64) throws -> UserKeyRow? {
+        try Row.fetchOne(db, sql: "SELECT * FROM user_keys WHERE id = ?", arguments: [id]).map(userKeyRow)
+    }
+
+    public func userKeys() throws -> [UserKeyRow] {
+        try Row.fetchAll(db, sql: "SELECT * FROM user_keys ORDER BY id").map(userKeyRow)
+    }
+
+    /// Inserts a key row; `sealedSecretKey` may be filled in afterwards, once the id (part of its AAD) is known.
+    @discardableResult
+    public func insertUserKey(_ k: UserKeyRow) throws -> Int64 {
+        try db.execute(sql: """
+            INSERT INTO user_keys (user_id, username, public_key, sealed_secret_key, kdf_salt, kdf_opslimit,
+                                   kdf_memlimit, created_at, retired_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [k.userID, k.username, Data(k.publicKey), data(k.sealedSecretKey), data(k.kdfSalt),
+                             k.kdfOpslimit, k.kdfMemlimit, k.createdAt, k.retiredAt])
+        return db.lastInsertedRowID
+    }
+
+    public func setUserKeySealed(id: Int64, sealedSecretKey: [UInt8], salt: [UInt8], opslimit: Int, memlimit: Int) throws {
+        try db.execute(sql: """
+            UPDATE user_keys SET sealed_secret_key = ?, kdf_salt = ?, kdf_opslimit = ?, kdf_memlimit = ? WHERE id = ?
+            """, arguments: [Data(sealedSecretKey), Data(salt), opslimit, memlimit, id])
+    }
+
+    /// Removes the sealed secret key and its KDF inputs; the public key stays for audit verification.
+    public func retireUserKey(id: Int64, at time: Int64) throws {
+        try db.execute(sql: """
+            UPDATE user_keys SET sealed_secret_key = NULL, kdf_salt = NULL, kdf_opslimit = NULL, kdf_memlimit = NULL,
+                                 retired_at = coalesce(retired_at, ?) WHERE id = ?
+            """, arguments: [time, id])
+    }
+
+    // MARK: Grants
+
+    private func grantRow(_ r: Row) -> GrantRow {
+        GrantRow(userID: r["user_id"], keyID: r["key_id"], sealedRoot: blob(r, "sealed_root"), createdAt: r["created_at"])
+    }
+
+    public func grant(userID: Int64) throws -> GrantRow? {
+        try Row.fetchOne(db, sql: "SELECT * FROM grants WHERE user_id = ?", arguments: [userID]).map(grantRow)
+    }
+
+    public func grants() throws -> [GrantRow] {
+        try Row.fetchAll(db, sql: "SELECT * FROM grants ORDER BY user_id").map(grantRow)
+    }
+
+    /// Inserts or replaces the grant of one user.
+    public func putGrant(_ g: GrantRow) throws {
+        try db.execute(sql: """
+            INSERT INTO grants (user_id, key_id, sealed_root, created_at) VALUES (?, ?, ?, ?)
+            ON CONFLICT(user_id) DO UPDATE SET key_id = excluded.key_id, sealed_root = excluded.sealed_root,
+                                               created_at = excluded.created_at
+            """, arguments: [g.userID, g.keyID, data(g.sealedRoot), g.createdAt])
+    }
+
+    public func deleteGrant(userID: Int64) throws {
+        try db.execute(sql: "DELETE FROM grants WHERE user_id = ?", arguments: [userID])
+    }
+
+    // MARK: Secrets
+
+    private func secretRow(_ r: Row) -> SecretRow {
+        SecretRow(id: r["id"], name: r["name"], description: r["description"], currentVersion: r["current_version"],
+                  historyLimit: r["history_limit"], rotateBy: r["rotate_by"], createdAt: r["created_at"],
+                  updatedAt: r["updated_at"], versionCount: r["version_count"] ?? 0)
+    }
+
+    private static let secretSelect = """
+        SELECT s.*, (SELECT count(*) FROM secret_versions v WHERE v.secret_id = s.id) AS version_count FROM secrets s
+        """
+
+    public func secret(named name: String) throws -> SecretRow? {
+        try Row.fetchOne(db, sql: Tx.secretSelect + " WHERE s.name = ?", arguments: [name]).map(secretRow)
+    }
+
+    /// Secrets whose name starts with `prefix` (all when nil), by name. Reads metadata only.
+    public func secrets(prefix: String? = nil, limit: Int? = nil) throws -> [SecretRow] {
+        if let prefix, !prefix.isEmpty {
+            return try Row.fetchAll(db, sql: Tx.secretSelect + " WHERE s.name LIKE ? ESCAPE '\\' ORDER BY s.name LIMIT ?",
+                                    arguments: [Tx.escapeLike(prefix) + "%", limit ?? -1]).map(secretRow)
+        }
+        return try Row.fetchAll(db, sql: Tx.secretSelect + " ORDER BY s.name LIMIT ?", arguments: [limit ?? -1]).map(secretRow)
+    }
+
+    public func secretCount() throws -> Int { try Int.fetchOne(db, sql: "SELECT count(*) FROM secrets") ?? 0 }
+
+    @discardableResult
+    public func insertSecret(_ s: SecretRow) throws -> Int64 {
+        try db.execute(sql: """
+            INSERT INTO secrets (name, description, current_version, history_limit, rotate_by, created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [s.name, s.description, s.currentVersion, s.historyLimit, s.rotateBy, s.createdAt, s.updatedAt])
+        return db.lastInsertedRowID
+    }
+
+    public func updateSecret(_ s: SecretRow) throws {
+        try db.execute(sql: """
+            UPDATE secrets SET name = ?, description = ?, current_version = ?, history_limit = ?, rotate_by = ?,
+                               updated_at = ? WHERE id = ?
+            """, arguments: [s.name, s.description, s.currentVersion, s.historyLimit, s.rotateBy, s.updatedAt, s.id])
+    }
+
+    public func deleteSecret(id: Int64) throws {
+        try db.execute(sql: "DELETE FROM secrets WHERE id = ?", arguments: [id])
+    }
+
+    private func versionRow(_ r: Row) -> SecretVersionRow {
+        SecretVersionRow(secretID: r["secret_id"], version: r["version"], keyVersion: r["key_version"],
+                         ciphertext: blob(r, "ciphertext") ?? [], createdAt: r["created_at"], createdBy: r["created_by"])
+    }
+
+    public func secretVersions(secretID: Int64) throws -> [SecretVersionRow] {
+        try Row.fetchAll(db, sql: "SELECT * FROM secret_versions WHERE secret_id = ? ORDER BY version",
+                         arguments: [secretID]).map(versionRow)
+    }
+
+    public func secretVersion(secretID: Int64, version: Int) throws -> SecretVersionRow? {
+        try Row.fetchOne(db, sql: "SELECT * FROM secret_versions WHERE secret_id = ? AND version = ?",
+                         arguments: [secretID, version]).map(versionRow)
+    }
+
+    /// Every version of every secret, in (secret, version) order, handed to `body` one at a time.
+    public func forEachSecretVersion(_ body: (SecretVersionRow) throws -> Void) throws {
+        let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM secret_versions ORDER BY secret_id, version")
+        while let r = try cursor.next() { try body(versionRow(r)) }
+    }
+
+    public func insertSecretVersion(_ v: SecretVersionRow) throws {
+        try db.execute(sql: """
+            INSERT INTO secret_versions (secret_id, version, key_version, ciphertext, created_at, created_by)
+            VALUES (?, ?, ?, ?, ?, ?)
+            """, arguments: [v.secretID, v.version, v.keyVersion, Data(v.ciphertext), v.createdAt, v.createdBy])
+    }
+
+    public func deleteSecretVersion(secretID: Int64, version: Int) throws {
+        try db.execute(sql: "DELETE FROM secret_versions WHERE secret_id = ? AND version = ?", arguments: [secretID, version])
+    }
+
+    // MARK: Audit
+
+    private func auditRow(_ r: Row) -> AuditRow {
+        AuditRow(seq: r["seq"], at: r["at"], actorID: r["actor_id"], actorName: r["actor_name"],
+                 actorKeyID: r["actor_key_id"], action: r["action"], target: r["target"], details: r["details"],
+                 prevHash: blob(r, "prev_hash") ?? [], hash: blob(r, "hash") ?? [], signature: blob(r, "signature"))
+    }
+
+    public func lastAuditEvent() throws -> AuditRow? {
+        try Row.fetchOne(db, sql: "SELECT * FROM audit_events ORDER BY seq DESC LIMIT 1").map(auditRow)
+    }
+
+    public func auditEvent(seq: Int64) throws -> AuditRow? {
+        try Row.fetchOne(db, sql: "SELECT * FROM audit_events WHERE seq = ?", arguments: [seq]).map(auditRow)
+    }
+
+    public func insertAudit(_ e: AuditRow) throws {
+        try db.execute(sql: """
+            INSERT INTO audit_events (seq, at, actor_id, actor_name, actor_key_id, action, target, details,
+                                      prev_hash, hash, signature)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [e.seq, e.at, e.actorID, e.actorName, e.actorKeyID, e.action, e.target, e.details,
+                             Data(e.prevHash), Data(e.hash), data(e.signature)])
+    }
+
+    public func auditEvents(_ q: AuditQuery) throws -> [AuditRow] {
+        var clauses: [String] = []
+        var args: [any DatabaseValueConvertible] = []
+        if let a = q.actor { clauses.append("actor_name = ? COLLATE NOCASE"); args.append(a) }
+        if let a = q.action {
+            if a.hasSuffix(".") { clauses.append("action LIKE ? ESCAPE '\\'"); args.append(Tx.escapeLike(a) + "%") }
+            else { clauses.append("action = ?"); args.append(a) }
+        }
+        if let t = q.target { clauses.append("target LIKE ? ESCAPE '\\'"); args.append("%" + Tx.escapeLike(t) + "%") }
+        if let s = q.since { clauses.append("at >= ?"); args.append(s) }
+        if let u = q.until { clauses.append("at < ?"); args.append(u) }
+        if let s = q.afterSeq { clauses.append("seq > ?"); args.append(s) }
+        var sql = "SELECT * FROM audit_events"
+        if !clauses.isEmpty { sql += " WHERE " + clauses.joined(separator: " AND ") }
+        sql += q.newestFirst ? " ORDER BY seq DESC" : " ORDER BY seq"
+        sql += " LIMIT ?"
+        args.append(q.limit ?? -1)
+        return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map(auditRow)
+    }
+
+    /// Every audit event in order, one at a time (for verification without loading the log).
+    public func forEachAuditEvent(_ body: (AuditRow) throws -> Void) throws {
+        let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM audit_events ORDER BY seq")
+        while let r = try cursor.next() { try body(auditRow(r)) }
+    }
+
+    public func auditCount() throws -> Int { try Int.fetchOne(db, sql: "SELECT count(*) FROM audit_events") ?? 0 }
+
+    // MARK: Schema
+
+    public func schemaObjects() throws -> [SchemaObject] {
+        try Row.fetchAll(db, sql: """
+            SELECT type, name, tbl_name, sql FROM sqlite_master
+            WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%' ORDER BY type, name
+            """).map { SchemaObject(type: $0[0], name: $0[1], table: $0[2], sql: $0[3]) }
+    }
+}

@@ -1,0 +1,2 @@
+import KeyholdCLI
+KeyholdMain.main()

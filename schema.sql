@@ -1,0 +1,155 @@
+-- Keyhold vault schema: the one source of truth.
+--
+-- The program applies this file as numbered migrations: each section starts
+-- with a line "-- migration N: title" and runs once, in order, in one
+-- transaction. A test proves that a vault the program creates has exactly
+-- the schema this file describes. Every stored byte is specified in
+-- docs/FORMAT.md. Times are Unix milliseconds (UTC) unless said otherwise.
+
+-- migration 1: initial schema
+
+-- One row: vault-wide settings and the recovery wrap of the root key R.
+CREATE TABLE vault (
+    id                  INTEGER PRIMARY KEY CHECK (id = 1),
+    format              INTEGER NOT NULL,            -- FORMAT.md version, 1
+    created_at          INTEGER NOT NULL,
+    kdf_opslimit        INTEGER NOT NULL,            -- Argon2id passes
+    kdf_memlimit        INTEGER NOT NULL,            -- Argon2id memory, bytes
+    password_min_length INTEGER NOT NULL DEFAULT 12 CHECK (password_min_length BETWEEN 8 AND 1024),
+    history_limit       INTEGER NOT NULL DEFAULT 10 CHECK (history_limit BETWEEN 1 AND 1000),
+    temp_password_ttl   INTEGER NOT NULL DEFAULT 86400000,
+    recovery_sealed     BLOB    NOT NULL,            -- seal(recovery, R, "keyhold/recovery")
+    revocation_warning  TEXT                         -- standing warning after key access was removed
+) STRICT;
+
+-- Data keys D_v; exactly one is active, older ones decrypt only.
+CREATE TABLE data_keys (
+    version    INTEGER PRIMARY KEY CHECK (version >= 1),
+    sealed     BLOB    NOT NULL,                     -- seal(R, D_v, "keyhold/datakey/<v>")
+    state      TEXT    NOT NULL CHECK (state IN ('active', 'decrypt-only')),
+    created_at INTEGER NOT NULL
+) STRICT;
+CREATE UNIQUE INDEX data_keys_one_active ON data_keys(state) WHERE state = 'active';
+
+CREATE TABLE roles (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    name        TEXT    NOT NULL UNIQUE COLLATE NOCASE,
+    description TEXT    NOT NULL DEFAULT '',
+    builtin     INTEGER NOT NULL DEFAULT 0 CHECK (builtin IN (0, 1)),
+    created_at  INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE role_permissions (
+    role_id    INTEGER NOT NULL REFERENCES roles(id) ON DELETE CASCADE,
+    permission TEXT    NOT NULL CHECK (permission IN (
+        'users.read', 'users.write', 'roles.manage', 'secrets.list',
+        'secrets.read', 'secrets.write', 'keys.manage', 'audit.read')),
+    PRIMARY KEY (role_id, permission)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE users (
+    id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+    username            TEXT    NOT NULL UNIQUE COLLATE NOCASE,
+    email               TEXT,
+    display_name        TEXT    NOT NULL DEFAULT '',
+    password_hash       TEXT    NOT NULL,            -- PHC string, $argon2id$v=19$...
+    must_change         INTEGER NOT NULL DEFAULT 0 CHECK (must_change IN (0, 1)),
+    password_expires_at INTEGER,                     -- set while a temporary password is in force
+    locked              INTEGER NOT NULL DEFAULT 0 CHECK (locked IN (0, 1)),   -- locked by an administrator
+    disabled            INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+    expires_at          INTEGER,                     -- account expiry
+    failed_logins       INTEGER NOT NULL DEFAULT 0,  -- consecutive failures
+    locked_until        INTEGER,                     -- lockout after failures
+    key_id              INTEGER REFERENCES user_keys(id),
+    created_at          INTEGER NOT NULL,
+    updated_at          INTEGER NOT NULL,
+    last_login_at       INTEGER
+) STRICT;
+
+CREATE TABLE user_roles (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    role_id INTEGER NOT NULL REFERENCES roles(id),
+    PRIMARY KEY (user_id, role_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX user_roles_by_role ON user_roles(role_id);
+
+-- Ed25519 key pairs. Rows outlive their users (no foreign key) so that the
+-- audit events they signed still verify; the sealed secret key is removed
+-- when the key is retired.
+CREATE TABLE user_keys (
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id           INTEGER NOT NULL,
+    username          TEXT    NOT NULL,
+    public_key        BLOB    NOT NULL CHECK (length(public_key) = 32),
+    sealed_secret_key BLOB,                          -- seal(U, sk, "keyhold/userkey/<user id>/<key id>")
+    kdf_salt          BLOB    CHECK (kdf_salt IS NULL OR length(kdf_salt) = 16),
+    kdf_opslimit      INTEGER,
+    kdf_memlimit      INTEGER,
+    created_at        INTEGER NOT NULL,
+    retired_at        INTEGER
+) STRICT;
+CREATE INDEX user_keys_by_user ON user_keys(user_id);
+
+-- The root key R sealed to one user; sealed_root NULL means pending.
+CREATE TABLE grants (
+    user_id     INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    key_id      INTEGER REFERENCES user_keys(id),
+    sealed_root BLOB,                                -- crypto_box_seal(R, x25519(public key))
+    created_at  INTEGER NOT NULL,
+    CHECK (sealed_root IS NULL OR key_id IS NOT NULL)
+) STRICT;
+
+CREATE TABLE secrets (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    name            TEXT    NOT NULL UNIQUE,
+    description     TEXT    NOT NULL DEFAULT '',
+    current_version INTEGER NOT NULL,
+    history_limit   INTEGER CHECK (history_limit IS NULL OR history_limit BETWEEN 1 AND 1000),
+    rotate_by       INTEGER,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE secret_versions (
+    secret_id   INTEGER NOT NULL REFERENCES secrets(id) ON DELETE CASCADE,
+    version     INTEGER NOT NULL CHECK (version >= 1),
+    key_version INTEGER NOT NULL REFERENCES data_keys(version),
+    ciphertext  BLOB    NOT NULL,                    -- seal(D_v, value, "keyhold/secret/<secret id>/<version>/<v>")
+    created_at  INTEGER NOT NULL,
+    created_by  INTEGER,
+    PRIMARY KEY (secret_id, version)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX secret_versions_by_key ON secret_versions(key_version);
+
+-- Tamper-evident log: a BLAKE2b chain, each event signed by its actor.
+CREATE TABLE audit_events (
+    seq          INTEGER PRIMARY KEY CHECK (seq >= 1),
+    at           INTEGER NOT NULL,
+    actor_id     INTEGER,
+    actor_name   TEXT    NOT NULL,
+    actor_key_id INTEGER,                            -- user_keys.id that signed; NULL: unsigned
+    action       TEXT    NOT NULL,
+    target       TEXT    NOT NULL,
+    details      TEXT    NOT NULL,                   -- JSON object, never a secret
+    prev_hash    BLOB    NOT NULL CHECK (length(prev_hash) = 32),
+    hash         BLOB    NOT NULL CHECK (length(hash) = 32),
+    signature    BLOB    CHECK (signature IS NULL OR length(signature) = 64)
+) STRICT;
+CREATE INDEX audit_by_actor ON audit_events(actor_name COLLATE NOCASE, seq);
+CREATE INDEX audit_by_action ON audit_events(action, seq);
+CREATE INDEX audit_by_time ON audit_events(at);
+
+-- The log is append-only through the program's own connection.
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit_events
+BEGIN
+    SELECT RAISE(ABORT, 'audit events are append-only');
+END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit_events
+BEGIN
+    SELECT RAISE(ABORT, 'audit events are append-only');
+END;
+
+-- Permissions of each user, through their roles.
+CREATE VIEW user_permissions AS
+    SELECT DISTINCT ur.user_id AS user_id, rp.permission AS permission
+    FROM user_roles ur JOIN role_permissions rp ON rp.role_id = ur.role_id;
