@@ -51,6 +51,7 @@ let package = Package(
         .testTarget(name: "KeyholdCryptoTests", dependencies: ["KeyholdCrypto"]),
         .testTarget(name: "KeyholdStoreTests", dependencies: ["KeyholdStore"]),
         .testTarget(name: "KeyholdCoreTests", dependencies: ["KeyholdCore", "KeyholdCrypto", "KeyholdStore"]),
+        .testTarget(name: "KeyholdCLITests", dependencies: ["KeyholdCLI"]),
     ],
     swiftLanguageModes: [.v6]
 )

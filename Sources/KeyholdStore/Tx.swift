@@ -232,7 +232,7 @@ public struct Tx {
         return try Int64.fetchAll(db, sql: """
             SELECT user_id FROM user_permissions WHERE permission IN (\(marks))
             GROUP BY user_id HAVING count(DISTINCT permission) = ?
-            """, arguments: StatementArguments(permissions.sorted() + [String(permissions.count)]))
+            """, arguments: StatementArguments(permissions.sorted().map { $0 as any DatabaseValueConvertible } + [permissions.count]))
     }
 
     // MARK: User keys

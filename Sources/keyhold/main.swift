@@ -1,2 +1,3 @@
 import KeyholdCLI
-KeyholdMain.main()
+
+KeyholdCommand.main()

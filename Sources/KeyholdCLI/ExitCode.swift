@@ -1,0 +1,57 @@
+import ArgumentParser
+import KeyholdCore
+
+/// Exit codes, one per kind of failure. Listed in `keyhold --help` and README.
+enum Exit {
+    static let ok: Int32 = 0
+    static let failure: Int32 = 1
+    static let usage: Int32 = 64          // bad arguments or input that breaks a rule
+    static let authentication: Int32 = 65 // unknown user or wrong password; disabled or expired account
+    static let denied: Int32 = 66         // permission denied or refused by a guard
+    static let notFound: Int32 = 67
+    static let conflict: Int32 = 68
+    static let locked: Int32 = 69         // locked out or locked by an administrator
+    static let integrity: Int32 = 70      // a stored value failed to open or verify
+
+    static let help = """
+        EXIT CODES
+          0   success
+          1   other failure (file system, database busy)
+          64  usage: bad arguments or input that breaks a rule
+          65  authentication failed (or the account is disabled or expired)
+          66  permission denied, or refused by a guard
+          67  not found
+          68  conflict (already exists)
+          69  locked
+          70  integrity failure (a stored value does not open or verify)
+        """
+
+    static func code(for error: KeyholdError) -> Int32 {
+        switch error {
+        case .invalid, .recoveryKey: usage
+        case .authenticationFailed, .disabled, .expired, .temporaryPasswordExpired, .sessionEnded: authentication
+        case .permissionDenied, .refused, .noKeyAccess: denied
+        case .notFound: notFound
+        case .conflict: conflict
+        case .locked: locked
+        case .integrity: integrity
+        case .store(let e):
+            switch e {
+            case .notFound: notFound
+            case .exists: conflict
+            case .corrupt: integrity
+            default: failure
+            }
+        }
+    }
+}
+
+/// Prints a core error for a person (never a secret) and exits with its code.
+func fail(_ error: any Error) -> ExitCode {
+    if let k = error as? KeyholdError {
+        Terminal.err("keyhold: \(k)")
+        return ExitCode(Exit.code(for: k))
+    }
+    Terminal.err("keyhold: \(error)")
+    return ExitCode(Exit.failure)
+}

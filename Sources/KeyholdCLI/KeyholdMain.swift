@@ -1,1 +1,0 @@
-public enum KeyholdMain { public static func main() {} }

@@ -1,0 +1,71 @@
+import ArgumentParser
+import Foundation
+import KeyholdCore
+
+/// Options shared by every command that opens a vault.
+struct VaultOptionsGroup: ParsableArguments {
+    @Option(name: .long, help: "Path of the vault file (else KEYHOLD_DB, else $XDG_DATA_HOME/keyhold/keyhold.db).")
+    var db: String?
+
+    /// `--db`, else `KEYHOLD_DB`, else `$XDG_DATA_HOME/keyhold/keyhold.db` (`~/.local/share/...`).
+    var path: String {
+        let env = ProcessInfo.processInfo.environment
+        if let db, !db.isEmpty { return db }
+        if let p = env["KEYHOLD_DB"], !p.isEmpty { return p }
+        let data = env["XDG_DATA_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? (env["HOME"] ?? NSHomeDirectory()) + "/.local/share"
+        return data + "/keyhold/keyhold.db"
+    }
+
+    /// Vault options; the cheap test KDF only when the environment asks for it by name.
+    var options: VaultOptions { Self.options }
+
+    private static let options: VaultOptions = {
+        if ProcessInfo.processInfo.environment["KEYHOLD_INSECURE_TEST_KDF"] == "1" {
+            Terminal.err("keyhold: warning: KEYHOLD_INSECURE_TEST_KDF=1: using the cheapest KDF (for tests only)")
+            return .insecureFastForTests()
+        }
+        return VaultOptions()
+    }()
+}
+
+/// Credentials: environment (KEYHOLD_USER, KEYHOLD_PASSWORD), else prompts. Never argv.
+enum Credentials {
+    static func username(default fallback: String? = nil) -> String? {
+        if let u = ProcessInfo.processInfo.environment["KEYHOLD_USER"], !u.isEmpty { return u }
+        let suffix = fallback.map { " [\($0)]" } ?? ""
+        let typed = Terminal.ask("Username\(suffix): ")?.trimmingCharacters(in: .whitespaces)
+        if let typed, !typed.isEmpty { return typed }
+        return fallback
+    }
+
+    static func password(prompt: String = "Password: ") -> SecureBytes? {
+        if let p = ProcessInfo.processInfo.environment["KEYHOLD_PASSWORD"] { return SecureBytes(utf8: p) }
+        return Terminal.readSecret(prompt: prompt)
+    }
+
+    /// Logs in, completing a forced password change on the way.
+    static func login(_ vault: Vault) throws -> Session {
+        guard let user = username(), let password = password() else { throw KeyholdError.authenticationFailed }
+        switch try vault.login(username: user, password: password) {
+        case .session(let s): return s
+        case .mustChangePassword(let change):
+            Terminal.err("Your password was set by an administrator and must be changed now.")
+            guard let new = newPassword() else { throw KeyholdError.authenticationFailed }
+            return try change.complete(newPassword: new)
+        }
+    }
+
+    /// Asks twice for a new password on a terminal; otherwise reads one line,
+    /// or takes it from the environment variable `variable`.
+    static func newPassword(from variable: String = "KEYHOLD_NEW_PASSWORD") -> SecureBytes? {
+        if let p = ProcessInfo.processInfo.environment[variable] { return SecureBytes(utf8: p) }
+        while true {
+            guard let first = Terminal.readSecret(prompt: "New password: ") else { return nil }
+            guard Terminal.stdinIsTTY else { return first }
+            guard let second = Terminal.readSecret(prompt: "Repeat new password: ") else { return nil }
+            if first.constantTimeEquals(second) { return first }
+            Terminal.err("The two passwords differ; try again.")
+        }
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import Testing
+
+/// Runs the built `keyhold` binary as a newcomer would.
+struct CLI {
+    static let binary: String = {
+        let here = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let candidates = [here.appendingPathComponent("keyhold").path, repo.appendingPathComponent(".build/debug/keyhold").path]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
+    }()
+
+    struct Result { var status: Int32; var stdout: String; var stderr: String; var all: String { stdout + stderr } }
+
+    /// Runs keyhold with `args`, `stdin` as input, and a test-only cheap KDF.
+    static func run(_ args: [String], stdin: String = "", env: [String: String] = [:]) throws -> Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = args
+        var environment = ProcessInfo.processInfo.environment
+        environment["KEYHOLD_INSECURE_TEST_KDF"] = "1"
+        for key in ["KEYHOLD_USER", "KEYHOLD_PASSWORD", "KEYHOLD_NEW_PASSWORD", "KEYHOLD_DB"] { environment[key] = nil }
+        for (k, v) in env { environment[k] = v }
+        p.environment = environment
+        let input = Pipe(), out = Pipe(), err = Pipe()
+        p.standardInput = input; p.standardOutput = out; p.standardError = err
+        try p.run()
+        input.fileHandleForWriting.write(Data(stdin.utf8))
+        try input.fileHandleForWriting.close()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+}
+
+@Suite struct FirstRunTests {
+    let dir: String = {
+        var t = Array((NSTemporaryDirectory() + "keyhold-cli-XXXXXX").utf8CString)
+        return t.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+    }()
+    var db: String { dir + "/vault/keyhold.db" }
+    let password = "mossy granite under the bridge"
+
+    @Test func initCreatesThenOpens() throws {
+        let created = try CLI.run(["init", "--db", db], stdin: "owner\n\(password)\n")
+        #expect(created.status == 0, "\(created.stderr)")
+        let key = try #require(created.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            .first { $0.count == 77 && $0.split(separator: "-").count == 13 }, "recovery key not shown")
+        #expect(!created.all.contains(password))
+        #expect(created.stdout.contains("logged in as: owner"))
+        let mode = try FileManager.default.attributesOfItem(atPath: db)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        let dirMode = try FileManager.default.attributesOfItem(atPath: dir + "/vault")[.posixPermissions] as? Int
+        #expect(dirMode == 0o700)
+
+        // Second run: the vault exists, so init logs in and shows the status, never a new key.
+        let opened = try CLI.run(["init", "--db", db], env: ["KEYHOLD_USER": "owner", "KEYHOLD_PASSWORD": password])
+        #expect(opened.status == 0, "\(opened.stderr)")
+        #expect(opened.stdout.contains("audit chain:  verified"))
+        #expect(!opened.all.contains(key))
+        #expect(!opened.all.contains(password))
+    }
+
+    @Test func failuresHaveTheirExitCodes() throws {
+        _ = try CLI.run(["init", "--db", db], stdin: "owner\n\(password)\n")
+        let wrong = try CLI.run(["status", "--db", db], env: ["KEYHOLD_USER": "owner", "KEYHOLD_PASSWORD": "not the password at all"])
+        #expect(wrong.status == 65)
+        #expect(wrong.stderr.contains("login failed"))
+        #expect(!wrong.all.contains("not the password at all"))
+        let missing = try CLI.run(["status", "--db", dir + "/nothing.db"], env: ["KEYHOLD_USER": "owner", "KEYHOLD_PASSWORD": password])
+        #expect(missing.status == 67)
+        let weak = try CLI.run(["init", "--db", dir + "/other/k.db"], stdin: "owner\npassword1234\n")
+        #expect(weak.status == 64)
+        #expect(weak.stderr.contains("password: "))
+        #expect(!FileManager.default.fileExists(atPath: dir + "/other/k.db"), "a refused init must write nothing")
+        let usage = try CLI.run(["init", "--bogus"])
+        #expect(usage.status == 64)
+    }
+
+    @Test func helpListsExitCodes() throws {
+        let help = try CLI.run(["--help"])
+        #expect(help.status == 0)
+        for code in ["64", "65", "66", "67", "68", "69", "70"] { #expect(help.stdout.contains("  \(code) ")) }
+    }
+}

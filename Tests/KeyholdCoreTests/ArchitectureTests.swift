@@ -1,0 +1,50 @@
+import Foundation
+import Testing
+
+/// The layering rules of docs/ARCHITECTURE.md, checked on the source tree:
+/// only the crypto layer imports libsodium, only the store imports GRDB,
+/// and the front ends see nothing but the core.
+@Suite struct ArchitectureTests {
+    static let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Sources")
+
+    /// Every `import X` in every Swift file of a target folder.
+    static func imports(of target: String) throws -> Set<String> {
+        let dir = sources.appendingPathComponent(target)
+        var found = Set<String>()
+        let files = FileManager.default.enumerator(atPath: dir.path)?.compactMap { $0 as? String } ?? []
+        for file in files where file.hasSuffix(".swift") {
+            let text = try String(contentsOf: dir.appendingPathComponent(file), encoding: .utf8)
+            for line in text.split(separator: "\n") {
+                let words = line.split(separator: " ").map(String.init)
+                guard let i = words.firstIndex(of: "import"), words[..<i].allSatisfy({ $0.hasPrefix("@") }),
+                      i + 1 < words.count else { continue }
+                // `import class M.T` names the module after the kind keyword.
+                let name = ["class", "struct", "enum", "protocol", "func", "var", "typealias"].contains(words[i + 1])
+                    ? words[i + 2] : words[i + 1]
+                found.insert(String(name.split(separator: ".")[0]))
+            }
+        }
+        return found
+    }
+
+    static let allowed: [String: Set<String>] = [
+        "KeyholdCrypto": ["CSodium", "Glibc"],
+        "KeyholdStore": ["GRDB", "Foundation"],
+        "KeyholdCore": ["KeyholdCrypto", "KeyholdStore", "Foundation", "Synchronization"],
+        "KeyholdCLI": ["KeyholdCore", "ArgumentParser", "Foundation"],
+        "keyhold": ["KeyholdCLI"],
+    ]
+
+    @Test(arguments: allowed.keys.sorted())
+    func targetImportsOnlyItsLayer(_ target: String) throws {
+        let extra = try Self.imports(of: target).subtracting(Self.allowed[target]!)
+        #expect(extra.isEmpty, "\(target) imports \(extra.sorted()), which its layer may not")
+    }
+
+    @Test func everyTargetIsChecked() throws {
+        let dirs = try FileManager.default.contentsOfDirectory(atPath: Self.sources.path)
+            .filter { !["CSodium", "EmbedTool"].contains($0) }
+        #expect(Set(dirs) == Set(Self.allowed.keys), "a new target needs its layer rule here")
+    }
+}
