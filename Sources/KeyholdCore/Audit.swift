@@ -3,20 +3,35 @@ import KeyholdCrypto
 import KeyholdStore
 
 /// A value in an audit event's details. Details never carry a secret or a password.
-public enum AuditValue: Sendable, Equatable, Encodable {
+public enum AuditValue: Sendable, Equatable {
     case string(String)
     case int(Int64)
     case bool(Bool)
     case strings([String])
 
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.singleValueContainer()
+    /// Compact JSON, as docs/FORMAT.md section 6 specifies.
+    var json: String {
         switch self {
-        case .string(let s): try c.encode(s)
-        case .int(let i): try c.encode(i)
-        case .bool(let b): try c.encode(b)
-        case .strings(let a): try c.encode(a)
+        case .string(let s): AuditValue.quote(s)
+        case .int(let i): String(i)
+        case .bool(let b): b ? "true" : "false"
+        case .strings(let a): "[" + a.map(AuditValue.quote).joined(separator: ",") + "]"
         }
+    }
+
+    /// A JSON string: `"` and `\` escaped, control characters as `\u00XX`, everything else as UTF-8.
+    static func quote(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7F:
+                out += "\\u" + String(format: "%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
     }
 }
 
@@ -32,10 +47,10 @@ enum AuditChain {
         let keyPair: SigningKeyPair
     }
 
+    /// A JSON object with no spaces and keys in byte order of their UTF-8.
     static func detailsJSON(_ details: [String: AuditValue]) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: (try? encoder.encode(details)) ?? Data("{}".utf8), as: UTF8.self)
+        let keys = details.keys.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        return "{" + keys.map { AuditValue.quote($0) + ":" + details[$0]!.json }.joined(separator: ",") + "}"
     }
 
     static func canonical(_ e: AuditRow) -> [UInt8] {

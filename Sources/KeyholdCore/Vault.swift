@@ -1,6 +1,7 @@
 import Foundation
 import KeyholdCrypto
 import KeyholdStore
+import Synchronization
 
 /// Points inside an operation's transaction where a test may inject a failure.
 public enum FaultPoint: String, Sendable, CaseIterable {
@@ -43,6 +44,7 @@ public final class Vault: Sendable {
     @_spi(Testing) public let store: Store
     let options: VaultOptions
     var clock: Clock { options.clock }
+    private let dummy = Mutex<String?>(nil)
 
     /// Consecutive failures allowed before delays start.
     public static let freeLoginFailures = 5
@@ -160,7 +162,7 @@ public final class Vault: Sendable {
         }
         guard let user = attempt else {
             // Same work as a real check, so timing does not tell which usernames exist.
-            _ = PasswordHash.verify(password, hash: Vault.dummyHash)
+            _ = PasswordHash.verify(password, hash: try dummyHash())
             try recordFailure(name: name, userID: nil, action: "login.failed", reason: "unknown user", now: now)
             throw KeyholdError.authenticationFailed
         }
@@ -231,8 +233,17 @@ public final class Vault: Sendable {
         }
     }
 
-    /// A valid Argon2id hash of a random password, for constant-work refusals.
-    static let dummyHash: String = (try? PasswordHash.hash(SecureBytes(random: 16), cost: .insecureMinimumForTests)) ?? ""
+    /// A hash of a random password at the vault's cost, so refusing an unknown
+    /// user costs the same Argon2id work as checking a real one.
+    private func dummyHash() throws -> String {
+        if let h = dummy.withLock({ $0 }) { return h }
+        let cost = try Vault.wrap {
+            try store.read { tx in try tx.vault().map { KDFCost(opslimit: $0.kdfOpslimit, memlimit: $0.kdfMemlimit) } }
+        } ?? .interactive
+        let h = try Vault.wrap { try PasswordHash.hash(SecureBytes(random: 16), cost: cost) }
+        dummy.withLock { $0 = h }
+        return h
+    }
 
     /// Names, counts and key status readable without logging in (nothing secret).
     public func summary() throws -> VaultSummary {

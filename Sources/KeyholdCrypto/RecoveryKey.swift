@@ -48,7 +48,7 @@ public enum RecoveryKey {
     public static func parse(_ text: String) throws(ParseError) -> SecureBytes {
         var symbols: [UInt8] = []
         for ch in text.uppercased() {
-            if ch == "-" || ch == " " || ch == "\t" || ch == "\n" || ch == "\r" { continue }
+            if ch == "-" || ch.isWhitespace { continue }
             let c: Character = switch ch { case "O": "0"; case "I", "L": "1"; default: ch }
             guard let ascii = c.asciiValue, alphabet.contains(ascii) else { throw .character(ch) }
             symbols.append(ascii)
