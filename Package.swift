@@ -49,7 +49,7 @@ let package = Package(
 
         // Tests
         .testTarget(name: "KeyholdCryptoTests", dependencies: ["KeyholdCrypto"]),
-        .testTarget(name: "KeyholdStoreTests", dependencies: ["KeyholdStore"]),
+        .testTarget(name: "KeyholdStoreTests", dependencies: ["KeyholdStore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "KeyholdCoreTests", dependencies: ["KeyholdCore", "KeyholdCrypto", "KeyholdStore"]),
         .testTarget(name: "KeyholdCLITests", dependencies: ["KeyholdCLI"]),
     ],

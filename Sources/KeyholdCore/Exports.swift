@@ -4,3 +4,6 @@
 @_exported import enum KeyholdCrypto.Token
 @_exported import struct KeyholdCrypto.KDFCost
 @_exported import enum KeyholdCrypto.RecoveryKey
+// Filters for listings, shared with the store.
+@_exported import struct KeyholdStore.UserQuery
+@_exported import struct KeyholdStore.AuditQuery

@@ -186,6 +186,9 @@ public final class Session: Sendable {
         let hash = try Vault.wrap { try PasswordHash.hash(new, cost: cost) }
         try perform("password.change", target: "user:\(username)", requires: nil) { op in
             var me = try op.tx.user(id: userID)!
+            if requireChange, let expires = me.passwordExpiresAt, expires <= op.now {
+                throw KeyholdError.temporaryPasswordExpired(username: username)
+            }
             me.passwordHash = hash
             me.mustChange = false
             me.passwordExpiresAt = nil

@@ -44,7 +44,7 @@ public final class Vault: Sendable {
     @_spi(Testing) public let store: Store
     let options: VaultOptions
     var clock: Clock { options.clock }
-    private let dummy = Mutex<String?>(nil)
+    private let dummy = Mutex<(cost: KDFCost, hash: String)?>(nil)
 
     /// Consecutive failures allowed before delays start.
     public static let freeLoginFailures = 5
@@ -163,7 +163,9 @@ public final class Vault: Sendable {
         guard let user = attempt else {
             // Same work as a real check, so timing does not tell which usernames exist.
             _ = PasswordHash.verify(password, hash: try dummyHash())
-            try recordFailure(name: name, userID: nil, action: "login.failed", reason: "unknown user", now: now)
+            // A password typed into the username field must not land in the log: record only name-shaped input.
+            let shown = (try? Validate.username(name)) ?? "(not a valid username)"
+            try recordFailure(name: shown, userID: nil, action: "login.failed", reason: "unknown user", now: now)
             throw KeyholdError.authenticationFailed
         }
         if user.locked || (user.lockedUntil.map { $0 > now } ?? false) {
@@ -236,12 +238,12 @@ public final class Vault: Sendable {
     /// A hash of a random password at the vault's cost, so refusing an unknown
     /// user costs the same Argon2id work as checking a real one.
     private func dummyHash() throws -> String {
-        if let h = dummy.withLock({ $0 }) { return h }
         let cost = try Vault.wrap {
             try store.read { tx in try tx.vault().map { KDFCost(opslimit: $0.kdfOpslimit, memlimit: $0.kdfMemlimit) } }
         } ?? .interactive
+        if let cached = dummy.withLock({ $0 }), cached.cost == cost { return cached.hash }
         let h = try Vault.wrap { try PasswordHash.hash(SecureBytes(random: 16), cost: cost) }
-        dummy.withLock { $0 = h }
+        dummy.withLock { $0 = (cost, h) }
         return h
     }
 

@@ -17,8 +17,8 @@ public final class SecureBytes: @unchecked Sendable {
         guard let p = sodium_malloc(max(count, 1)) else {
             fatalError("sodium_malloc failed: out of locked memory")
         }
-        pointer = p
-        self.count = count
+        // Fill before the stored properties are set: a throw after full
+        // initialisation would run deinit, which would free `p` a second time.
         do {
             try fill(UnsafeMutableRawBufferPointer(start: p, count: count))
         } catch {
@@ -26,6 +26,8 @@ public final class SecureBytes: @unchecked Sendable {
             throw error
         }
         sodium_mprotect_readonly(p)
+        pointer = p
+        self.count = count
     }
 
     /// Copies bytes in. The caller remains responsible for wiping its own copy.

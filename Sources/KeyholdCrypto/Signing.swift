@@ -25,8 +25,18 @@ public struct SigningKeyPair: Sendable {
         guard publicKey.count == Self.publicKeyBytes, secretKey.count == Self.secretKeyBytes else {
             throw CryptoError.malformed("key pair length")
         }
-        let derived = secretKey.withBytes { Array($0[32..<64]) }
-        guard derived == publicKey else { throw CryptoError.integrity }
+        // Derive the public key from the seed (the first 32 bytes), not only
+        // the copy kept in the second half, which a spliced key could fake.
+        Sodium.ensureReady()
+        var derived = [UInt8](repeating: 0, count: Self.publicKeyBytes)
+        _ = SecureBytes(count: Self.secretKeyBytes) { scratch in
+            secretKey.withBytes { sk in
+                _ = crypto_sign_seed_keypair(&derived, scratch.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                                             sk.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            }
+        }
+        let embedded = secretKey.withBytes { Array($0[32..<64]) }
+        guard derived == publicKey, embedded == publicKey else { throw CryptoError.integrity }
         self.publicKey = publicKey
         self.secretKey = secretKey
     }

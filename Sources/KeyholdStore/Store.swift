@@ -47,6 +47,9 @@ public final class Store: Sendable {
         ("foreign_keys", "1"),
         ("secure_delete", "1"),
         ("trusted_schema", "0"),
+        // REPLACE deletes rows without firing DELETE triggers unless this is on,
+        // which would let INSERT OR REPLACE overwrite an append-only audit event.
+        ("recursive_triggers", "1"),
     ]
     /// How long a connection waits for another process's lock.
     public static let busyTimeout: TimeInterval = 5

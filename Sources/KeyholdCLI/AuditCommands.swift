@@ -1,0 +1,86 @@
+import ArgumentParser
+import Foundation
+import KeyholdCore
+
+/// `keyhold audit ...`
+struct AuditCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit", abstract: "Read and verify the tamper-evident audit log.",
+        subcommands: [List.self, Verify.self, Head.self, CheckHead.self])
+
+    static func json(_ e: AuditEvent) -> [String: Any] {
+        let details = (try? JSONSerialization.jsonObject(with: Data(e.details.utf8))) ?? e.details
+        return ["seq": e.seq, "at": Clock.format(e.at), "actor": e.actor, "action": e.action, "target": e.target,
+                "details": details, "signed": e.signed]
+    }
+
+    static func report(_ v: AuditVerification, json: Bool) throws {
+        if json {
+            var out: [String: Any] = ["ok": v.ok, "events": v.events, "head": v.head ?? NSNull()]
+            if let f = v.failure { out["failure"] = ["seq": f.seq, "reason": f.reason] }
+            Terminal.out(Output.json(out))
+        } else if let f = v.failure {
+            Terminal.out("audit chain BROKEN at event \(f.seq): \(f.reason)")
+        } else {
+            Terminal.out("audit chain verified: \(v.events) events, head \(v.head ?? "-")")
+        }
+        if !v.ok { throw ExitCode(Exit.integrity) }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List events, oldest first, with filters.")
+        @OptionGroup var session: SessionOptions
+        @OptionGroup var output: JSONFlag
+        @Option(help: "Only events by this user.") var actor: String?
+        @Option(help: "Only this action (e.g. secret.reveal), or a prefix ending in '.' (e.g. user.).") var action: String?
+        @Option(help: "Only events whose target contains this text.") var target: String?
+        @Option(help: "From this time (YYYY-MM-DD or ISO 8601, UTC).") var since: String?
+        @Option(help: "Before this time.") var until: String?
+        @Option(help: "At most this many events (the newest ones).") var limit: Int?
+
+        func run() throws {
+            try runReporting {
+                let q = AuditQuery(actor: actor, action: action, target: target,
+                                   since: try since.flatMap { try DateArgument.parse($0, field: "--since") },
+                                   until: try until.flatMap { try DateArgument.parse($0, field: "--until") },
+                                   limit: limit, newestFirst: limit != nil)
+                var events = try session.session().auditEvents(q)
+                if limit != nil { events.reverse() }
+                if output.json { Terminal.out(Output.json(["events": events.map(AuditCommand.json)])); return }
+                Terminal.out(Output.table(["SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "DETAILS"], events.map {
+                    [String($0.seq), Clock.format($0.at), $0.actor + ($0.signed ? "" : " (unsigned)"), $0.action, $0.target, $0.details]
+                }))
+            }
+        }
+    }
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Walk the hash chain and every signature; name the first event that fails.")
+        @OptionGroup var session: SessionOptions
+        @OptionGroup var output: JSONFlag
+        func run() throws { try runReporting { try AuditCommand.report(try session.session().verifyAudit(), json: output.json) } }
+    }
+
+    struct Head: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the head (<seq>:<hash>) to keep elsewhere; check it later with check-head.")
+        @OptionGroup var session: SessionOptions
+        @OptionGroup var output: JSONFlag
+        func run() throws {
+            try runReporting {
+                let head = try session.session().auditHead()
+                Terminal.out(output.json ? Output.json(["head": head]) : head)
+            }
+        }
+    }
+
+    struct CheckHead: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "check-head", abstract: "Check that the log still holds an earlier head (a cut tail is noticed).")
+        @OptionGroup var session: SessionOptions
+        @OptionGroup var output: JSONFlag
+        @Argument(help: "A head printed by `audit head`.") var head: String
+        func run() throws { try runReporting { try AuditCommand.report(try session.session().checkAuditHead(head), json: output.json) } }
+    }
+}

@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import KeyholdCore
+
+/// `keyhold key ...`
+struct KeyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "key", abstract: "Data keys, the root key and grants.", subcommands: [Status.self])
+
+    struct Status: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show data keys, grants and warnings.")
+        @OptionGroup var session: SessionOptions
+        @OptionGroup var output: JSONFlag
+        func run() throws {
+            try runReporting {
+                let k = try session.session().keyStatus()
+                if output.json {
+                    Terminal.out(Output.json([
+                        "data_keys": k.dataKeyVersions, "active_data_key": k.activeDataKey, "granted": k.grantedUsers,
+                        "pending": k.pendingGrants, "revocation_warning": k.revocationWarning.map { $0 as Any } ?? NSNull(),
+                        "kdf": ["opslimit": k.kdf.opslimit, "memlimit": k.kdf.memlimit],
+                    ]))
+                    return
+                }
+                Terminal.out(Output.table(["ITEM", "VALUE"], [
+                    ["active data key", "version \(k.activeDataKey)"],
+                    ["data keys", k.dataKeyVersions.map(String.init).joined(separator: ", ")],
+                    ["key holders", k.grantedUsers.joined(separator: ", ")],
+                    ["pending grants", k.pendingGrants.isEmpty ? "-" : k.pendingGrants.joined(separator: ", ")],
+                    ["password KDF", "Argon2id t=\(k.kdf.opslimit), \(k.kdf.memlimit / 1024 / 1024) MiB"],
+                ]))
+                if let w = k.revocationWarning {
+                    Terminal.out("\nWARNING: \(w.split(separator: "\n").joined(separator: "; "))\n"
+                                 + "Rotate the root key (and the data key for full revocation).")
+                }
+            }
+        }
+    }
+}
+
+/// `keyhold backup PATH`
+struct Backup: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write a consistent, still-encrypted copy of the vault (mode 0600), even while it is in use.")
+    @OptionGroup var session: SessionOptions
+    @Argument(help: "Where to write the copy (must not exist).") var path: String
+    func run() throws {
+        try runReporting {
+            try session.session().backup(to: path)
+            Terminal.err("Backup written to \(path).")
+        }
+    }
+}
+
+/// `keyhold check`
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run SQLite's integrity check, open every ciphertext you may, and verify the audit chain.")
+    @OptionGroup var session: SessionOptions
+    @OptionGroup var output: JSONFlag
+    func run() throws {
+        try runReporting {
+            let r = try session.session().check()
+            if output.json {
+                Terminal.out(Output.json([
+                    "ok": r.ok, "versions_opened": r.versionsOpened, "audit_events": r.auditEvents, "skipped": r.skipped,
+                    "problems": r.problems.map { ["area": $0.area, "location": $0.location, "message": $0.message] },
+                ]))
+            } else {
+                Terminal.out("secret versions opened: \(r.versionsOpened)")
+                Terminal.out("audit events verified:  \(r.auditEvents)")
+                for s in r.skipped { Terminal.out("skipped: \(s)") }
+                for p in r.problems { Terminal.out("PROBLEM [\(p.area)] \(Validate.visible(p.location)): \(Validate.visible(p.message))") }
+                Terminal.out(r.ok ? "OK" : "\(r.problems.count) problem(s)")
+            }
+            if !r.ok { throw ExitCode(Exit.integrity) }
+        }
+    }
+}

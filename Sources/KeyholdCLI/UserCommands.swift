@@ -1,0 +1,281 @@
+import ArgumentParser
+import Foundation
+import KeyholdCore
+
+/// `keyhold user ...`
+struct UserCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "user",
+        abstract: "Manage user accounts.",
+        subcommands: [Add.self, Edit.self, List.self, Show.self, Lock.self, Unlock.self, Disable.self, Enable.self,
+                      Expire.self, Passwd.self, Reset.self, Delete.self, GrantRole.self, RevokeRole.self]
+    )
+
+    /// JSON shape of a user (docs/CLI.md).
+    static func json(_ u: UserInfo, now: Int64) -> [String: Any] {
+        [
+            "username": u.username, "email": u.email ?? NSNull(), "display_name": u.displayName,
+            "roles": u.roles, "permissions": u.permissions.sorted().map(\.rawValue),
+            "status": u.status(at: now), "locked": u.locked, "disabled": u.disabled,
+            "locked_until": Output.jsonTime(u.lockedUntil), "expires_at": Output.jsonTime(u.expiresAt),
+            "must_change_password": u.mustChangePassword, "failed_logins": u.failedLogins,
+            "key_access": u.keyAccess.rawValue, "created_at": Output.jsonTime(u.createdAt),
+            "last_login_at": Output.jsonTime(u.lastLoginAt),
+        ]
+    }
+
+    /// Prints a temporary password once, to stdout alone so it can be captured.
+    static func showTemporaryPassword(_ temp: SecureBytes, for name: String, json: Bool) {
+        let text = temp.utf8String() ?? ""
+        if json {
+            Terminal.out(Output.json(["username": name, "temporary_password": text, "expires_in_hours": 24]))
+        } else {
+            Terminal.err("Temporary password for \(Validate.visible(name)) (shown once; it expires and must be changed at first login):")
+            Terminal.out(text)
+        }
+    }
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a user with a generated temporary password (shown once).")
+        @OptionGroup var session: SessionOptions
+        @OptionGroup var output: JSONFlag
+        @Argument(help: "Username: 3-32 of letters, digits, '.', '_', '-'.") var username: String
+        @Option(help: "E-mail address.") var email: String?
+        @Option(name: .customLong("display-name"), help: "Display name.") var displayName: String = ""
+        @Option(name: .customLong("role"), help: "A role to give (repeatable).") var roles: [String] = []
+        @Option(name: .customLong("password"), help: .hidden) var password: String?
+
+        func run() throws {
+            try runReporting {
+                try refuseArgvValue(password.map { [$0] } ?? [], what: "a password")
+                let s = try session.session()
+                let (user, temp) = try s.createUser(username: username, email: email, displayName: displayName, roles: roles)
+                UserCommand.showTemporaryPassword(temp, for: user.username, json: output.json)
+            }
+        }
+    }
+
+    struct Edit: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Change a user's e-mail or display name.")
+        @OptionGroup var session: SessionOptions
+        @Argument var username: String
+        @Option(help: "New e-mail address (empty to clear).") var email: String?
+        @Option(name: .customLong("display-name")) var displayName: String?
+
+        func run() throws {
+            try runReporting {
+                guard email != nil || displayName != nil else {
+                    throw ArgumentParser.ValidationError("nothing to change: give --email or --display-name")
+                }
+                let e: String?? = email.map { (v: String) -> String? in v.isEmpty ? nil : v }
+                try session.session().editUser(username, email: e, displayName: displayName)
+                Terminal.err("Updated \(Validate.visible(username)).")
+            }
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List users, optionally filtered.")
+        @OptionGroup var session: SessionOptions
+        @OptionGroup var output: JSONFlag
+        @Option(help: "Only users whose name, e-mail or display name contains this text.") var filter: String?
+        @Option(help: "Only users with this role.") var role: String?
+
+        func run() throws {
+            try runReporting {
+                let s = try session.session()
+                let users = try s.users(UserQuery(text: filter, role: role))
+                let now = Clock.system.now()
+                if output.json {
+                    Terminal.out(Output.json(["users": users.map { UserCommand.json($0, now: now) }]))
+                } else {
+                    Terminal.out(Output.table(["USERNAME", "STATUS", "ROLES", "KEY ACCESS", "LAST LOGIN"], users.map {
+                        [$0.username, $0.status(at: now) + ($0.mustChangePassword ? ", must change" : ""),
+                         $0.roles.joined(separator: ","), $0.keyAccess.rawValue, Output.time($0.lastLoginAt)]
+                    }))
+                }
+            }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one user.")
+        @OptionGroup var session: SessionOptions
+        @OptionGroup var output: JSONFlag
+        @Argument var username: String
+
+        func run() throws {
+            try runReporting {
+                let u = try session.session().user(named: username)
+                let now = Clock.system.now()
+                if output.json { Terminal.out(Output.json(UserCommand.json(u, now: now))); return }
+                Terminal.out(Output.table(["FIELD", "VALUE"], [
+                    ["username", u.username], ["email", u.email ?? "-"], ["display name", u.displayName],
+                    ["status", u.status(at: now)], ["roles", u.roles.joined(separator: ", ")],
+                    ["permissions", u.permissions.sorted().map(\.rawValue).joined(separator: ", ")],
+                    ["key access", u.keyAccess.rawValue], ["must change password", u.mustChangePassword ? "yes" : "no"],
+                    ["failed logins", String(u.failedLogins)], ["locked until", Output.time(u.lockedUntil)],
+                    ["expires", Output.time(u.expiresAt)], ["created", Output.time(u.createdAt)],
+                    ["last login", Output.time(u.lastLoginAt)],
+                ]))
+            }
+        }
+    }
+
+    /// The shape of the one-argument account actions.
+    struct Action {
+        static func run(_ options: SessionOptions, _ username: String, done: String,
+                        _ body: (Session) throws -> Void) throws {
+            try runReporting {
+                try body(try options.session())
+                Terminal.err("\(Validate.visible(username)): \(done).")
+            }
+        }
+    }
+
+    struct Lock: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Lock an account (no login until unlocked).")
+        @OptionGroup var session: SessionOptions
+        @Argument var username: String
+        func run() throws { try Action.run(session, username, done: "locked") { try $0.lockUser(username) } }
+    }
+
+    struct Unlock: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Unlock an account and clear failed-login lockout.")
+        @OptionGroup var session: SessionOptions
+        @Argument var username: String
+        func run() throws { try Action.run(session, username, done: "unlocked") { try $0.unlockUser(username) } }
+    }
+
+    struct Disable: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Disable an account.")
+        @OptionGroup var session: SessionOptions
+        @Argument var username: String
+        func run() throws { try Action.run(session, username, done: "disabled") { try $0.disableUser(username) } }
+    }
+
+    struct Enable: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Enable a disabled account.")
+        @OptionGroup var session: SessionOptions
+        @Argument var username: String
+        func run() throws { try Action.run(session, username, done: "enabled") { try $0.enableUser(username) } }
+    }
+
+    struct Expire: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Set when an account expires.")
+        @OptionGroup var session: SessionOptions
+        @Argument var username: String
+        @Option(help: "Expiry as YYYY-MM-DD or an ISO 8601 time (UTC), 'now', or 'never'.") var at: String
+
+        func run() throws {
+            let time = try DateArgument.parse(at, field: "--at")
+            try Action.run(session, username, done: time.map { "expires \(Clock.format($0))" } ?? "never expires") {
+                try $0.setExpiry(username, at: time)
+            }
+        }
+    }
+
+    struct Passwd: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Change your own password (the current one is required).")
+        @OptionGroup var session: SessionOptions
+
+        func run() throws {
+            try runReporting {
+                let s = try session.session()
+                guard let current = Terminal.readSecret(prompt: "Current password: ") ?? Credentials.password() else {
+                    throw ArgumentParser.ValidationError("no current password given")
+                }
+                guard let new = Credentials.newPassword() else { throw ArgumentParser.ValidationError("no new password given") }
+                try s.changePassword(current: current, new: new)
+                Terminal.err("Password changed.")
+            }
+        }
+    }
+
+    struct Reset: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Reset a user's password to a generated temporary one (shown once).")
+        @OptionGroup var session: SessionOptions
+        @OptionGroup var output: JSONFlag
+        @Argument var username: String
+
+        func run() throws {
+            try runReporting {
+                let temp = try session.session().resetPassword(username)
+                UserCommand.showTemporaryPassword(temp, for: username, json: output.json)
+            }
+        }
+    }
+
+    struct Delete: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a user (their public keys stay for the audit log).")
+        @OptionGroup var session: SessionOptions
+        @Argument var username: String
+        @Flag(help: "Do not ask for confirmation.") var yes = false
+
+        func run() throws {
+            try runReporting {
+                try Confirm.typed(username, action: "delete user", skip: yes)
+                let outcome = try session.session().deleteUser(username)
+                Terminal.err("\(Validate.visible(username)): deleted.")
+                if !outcome.checkpointed { Terminal.err(Confirm.checkpointWarning) }
+            }
+        }
+    }
+
+    struct GrantRole: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "grant-role", abstract: "Give a user a role.")
+        @OptionGroup var session: SessionOptions
+        @Argument var username: String
+        @Argument var role: String
+        func run() throws {
+            try Action.run(session, username, done: "now has role \(Validate.visible(role))") { try $0.grantRole(username, role: role) }
+        }
+    }
+
+    struct RevokeRole: ParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "revoke-role", abstract: "Take a role from a user.")
+        @OptionGroup var session: SessionOptions
+        @Argument var username: String
+        @Argument var role: String
+        func run() throws {
+            try Action.run(session, username, done: "no longer has role \(Validate.visible(role))") { try $0.revokeRole(username, role: role) }
+        }
+    }
+}
+
+/// Dates on the command line.
+enum DateArgument {
+    /// `YYYY-MM-DD`, an ISO 8601 time, `now`, or `never` (nil).
+    static func parse(_ text: String, field: String) throws -> Int64? {
+        switch text.lowercased() {
+        case "never", "none": return nil
+        case "now": return Clock.system.now()
+        default: break
+        }
+        let iso = ISO8601DateFormatter()
+        iso.timeZone = TimeZone(identifier: "UTC")
+        if let d = iso.date(from: text) { return Int64(d.timeIntervalSince1970 * 1000) }
+        iso.formatOptions = [.withFullDate]
+        if let d = iso.date(from: text) { return Int64(d.timeIntervalSince1970 * 1000) }
+        throw ArgumentParser.ValidationError("\(field): expected YYYY-MM-DD, an ISO 8601 time, 'now' or 'never'")
+    }
+}
+
+/// Confirmation of destructive actions: on a terminal, type the name to go on.
+enum Confirm {
+    static let checkpointWarning = """
+        warning: another process holds the vault open, so the write-ahead log could not be truncated yet; \
+        deleted bytes may remain in the -wal file until it is. Run `keyhold check` when others have closed it.
+        """
+
+    static func typed(_ name: String, action: String, skip: Bool) throws {
+        guard !skip, Terminal.stdinIsTTY else { return }
+        let typed = Terminal.ask("To \(action) \(Validate.visible(name)), type its name (anything else cancels): ")
+        guard typed == name else {
+            Terminal.err("Cancelled.")
+            throw ExitCode(Exit.failure)
+        }
+    }
+}
