@@ -14,8 +14,8 @@ public struct KeyholdCommand: ParsableCommand {
             \(Exit.help)
             """,
         version: "0.1.0",
-        subcommands: [Init.self, Status.self, UserCommand.self, RoleCommand.self, KeyCommand.self,
-                      AuditCommand.self, Backup.self, Check.self]
+        subcommands: [Init.self, Status.self, UserCommand.self, RoleCommand.self, SecretCommand.self, KeyCommand.self,
+                      AuditCommand.self, Backup.self, Check.self, RunCommand.self, ImportCommand.self, ExportCommand.self]
     )
     public init() {}
 }
