@@ -104,6 +104,7 @@ CREATE TABLE secrets (
     name            TEXT    NOT NULL UNIQUE,
     description     TEXT    NOT NULL DEFAULT '',
     current_version INTEGER NOT NULL,
+    last_version    INTEGER NOT NULL,                -- highest version ever made: numbers are never reused
     history_limit   INTEGER CHECK (history_limit IS NULL OR history_limit BETWEEN 1 AND 1000),
     rotate_by       INTEGER,
     created_at      INTEGER NOT NULL,

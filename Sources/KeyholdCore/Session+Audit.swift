@@ -28,7 +28,8 @@ extension Session {
     /// Checks that the log still holds the event of an earlier head, with the same hash, and that the chain verifies.
     public func checkAuditHead(_ head: String) throws -> AuditVerification {
         let parts = head.split(separator: ":", maxSplits: 1)
-        guard parts.count == 2, let seq = Int64(parts[0]), seq >= 0, parts[1].count == 64 else {
+        guard parts.count == 2, let seq = Int64(parts[0]), seq >= 0, parts[1].count == 64,
+              parts[1].allSatisfy(\.isHexDigit) else {
             throw KeyholdError.invalid(ValidationError(field: "head", rule: "format",
                                                        message: "head: must be <seq>:<64 hex digits>, as printed by audit head"))
         }

@@ -112,9 +112,10 @@ extension Session {
                         case .fail: throw KeyholdError.conflict("\(e.origin): a secret named \(e.name) already exists")
                         case .skip: skipped += 1; continue
                         case .update:
-                            let version = (try op.tx.secretVersions(secretID: s.id).map(\.version).max() ?? 0) + 1
+                            let version = s.lastVersion + 1
                             try sealVersion(op, secretID: s.id, version: version, value: e.value)
                             s.currentVersion = version
+                            s.lastVersion = version
                             s.updatedAt = op.now
                             try op.tx.updateSecret(s)
                             ids.append(s.id)

@@ -116,16 +116,13 @@ extension Session {
         return try perform("secret.update", target: "secret:\(name)", requires: .secretsWrite) { op in
             var s = try existingSecret(op.tx, name)
             op.target = "secret:\(s.name)"
-            let existing = try op.tx.secretVersions(secretID: s.id)
-            let version = (existing.map(\.version).max() ?? 0) + 1
+            let version = s.lastVersion + 1
             try sealVersion(op, secretID: s.id, version: version, value: value)
             s.currentVersion = version
+            s.lastVersion = version
             s.updatedAt = op.now
             try op.tx.updateSecret(s)
-            let limit = try s.historyLimit ?? op.tx.vault()!.historyLimit
-            let dropped = existing.dropLast(max(limit - 1, 0)).map(\.version)
-            for v in dropped { try op.tx.deleteSecretVersion(secretID: s.id, version: v) }
-            if !dropped.isEmpty { op.securelyDeletes = true }
+            let dropped = try prune(&op, s)
             op.details = ["version": .int(Int64(version)), "generated": .bool(input.isGenerated)]
             if !dropped.isEmpty { op.details["pruned"] = .strings(dropped.map(String.init)) }
             return version
@@ -172,13 +169,26 @@ extension Session {
         }
     }
 
-    /// Sets (or with nil clears, falling back to the vault's) how many versions to keep.
+    /// Sets (or with nil clears, falling back to the vault's) how many versions
+    /// to keep; versions beyond it are deleted at once, oldest first.
     public func setHistoryLimit(_ name: String, _ limit: Int?) throws {
         try validHistory(limit)
         try updateSecretMetadata(name, action: "secret.history-limit") { op, s in
             s.historyLimit = limit
             op.details = ["history_limit": limit.map { .int(Int64($0)) } ?? .string("vault default")]
+            let dropped = try prune(&op, s)
+            if !dropped.isEmpty { op.details["pruned"] = .strings(dropped.map(String.init)) }
         }
+    }
+
+    /// Deletes the oldest versions beyond the secret's (or the vault's) history limit, never the current one.
+    private func prune(_ op: inout Op, _ s: SecretRow) throws -> [Int] {
+        let limit = try s.historyLimit ?? op.tx.vault()!.historyLimit
+        let versions = try op.tx.secretVersions(secretID: s.id).map(\.version).filter { $0 != s.currentVersion }
+        let dropped = Array(versions.dropLast(max(limit - 1, 0)))
+        for v in dropped { try op.tx.deleteSecretVersion(secretID: s.id, version: v) }
+        if !dropped.isEmpty { op.securelyDeletes = true }
+        return dropped
     }
 
     public func setDescription(ofSecret name: String, _ description: String) throws {

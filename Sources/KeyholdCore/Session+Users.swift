@@ -97,12 +97,15 @@ extension Session {
         guard let grant else { return nil }
         try op.tx.deleteGrant(userID: target)
         op.securelyDeletes = true
-        if grant.sealedRoot != nil {
-            let previous = try op.tx.vault()?.revocationWarning
-            let line = "key access removed from \(user.username) at \(Clock.format(op.now))"
-            try op.tx.setRevocationWarning([previous, line].compactMap { $0 }.joined(separator: "\n"))
-        }
+        if grant.sealedRoot != nil { try noteRevocation(op, username: user.username) }
         return "revoked"
+    }
+
+    /// Adds a line to the vault's standing warning: someone who held R no longer should.
+    func noteRevocation(_ op: Op, username: String) throws {
+        let previous = try op.tx.vault()?.revocationWarning
+        let line = "key access removed from \(username) at \(Clock.format(op.now))"
+        try op.tx.setRevocationWarning([previous, line].compactMap { $0 }.joined(separator: "\n"))
     }
 
     func temporaryPassword(_ op: Op) throws -> (SecureBytes, hash: String, expires: Int64, cost: KDFCost) {
@@ -225,6 +228,10 @@ extension Session {
             try requireNotSelf(u, action: "delete")
             try requireManageable(op, u, action: "delete")
             for k in try op.tx.userKeys() where k.userID == u.id { try op.tx.retireUserKey(id: k.id, at: op.now) }
+            if try op.tx.grant(userID: u.id)?.sealedRoot != nil {
+                try noteRevocation(op, username: u.username)
+                op.details["key_access"] = .string("revoked")
+            }
             try op.tx.deleteUser(id: u.id)
             op.securelyDeletes = true
             try requireSteward(op)

@@ -106,15 +106,18 @@ public struct SecretRow: Sendable, Equatable {
     public var name: String
     public var description: String
     public var currentVersion: Int
+    /// The highest version number ever made; the next one is this plus one.
+    public var lastVersion: Int
     public var historyLimit: Int?
     public var rotateBy: Int64?
     public var createdAt: Int64
     public var updatedAt: Int64
     /// Number of stored versions (filled by listing queries).
     public var versionCount: Int
-    public init(id: Int64 = 0, name: String, description: String, currentVersion: Int, historyLimit: Int?,
-                rotateBy: Int64?, createdAt: Int64, updatedAt: Int64, versionCount: Int = 0) {
+    public init(id: Int64 = 0, name: String, description: String, currentVersion: Int, lastVersion: Int? = nil,
+                historyLimit: Int?, rotateBy: Int64?, createdAt: Int64, updatedAt: Int64, versionCount: Int = 0) {
         self.id = id; self.name = name; self.description = description; self.currentVersion = currentVersion
+        self.lastVersion = lastVersion ?? currentVersion
         self.historyLimit = historyLimit; self.rotateBy = rotateBy; self.createdAt = createdAt
         self.updatedAt = updatedAt; self.versionCount = versionCount
     }

@@ -309,7 +309,7 @@ public struct Tx {
 
     private func secretRow(_ r: Row) -> SecretRow {
         SecretRow(id: r["id"], name: r["name"], description: r["description"], currentVersion: r["current_version"],
-                  historyLimit: r["history_limit"], rotateBy: r["rotate_by"], createdAt: r["created_at"],
+                  lastVersion: r["last_version"], historyLimit: r["history_limit"], rotateBy: r["rotate_by"], createdAt: r["created_at"],
                   updatedAt: r["updated_at"], versionCount: r["version_count"] ?? 0)
     }
 
@@ -335,17 +335,18 @@ public struct Tx {
     @discardableResult
     public func insertSecret(_ s: SecretRow) throws -> Int64 {
         try db.execute(sql: """
-            INSERT INTO secrets (name, description, current_version, history_limit, rotate_by, created_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [s.name, s.description, s.currentVersion, s.historyLimit, s.rotateBy, s.createdAt, s.updatedAt])
+            INSERT INTO secrets (name, description, current_version, last_version, history_limit, rotate_by,
+                                 created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [s.name, s.description, s.currentVersion, s.lastVersion, s.historyLimit, s.rotateBy, s.createdAt, s.updatedAt])
         return db.lastInsertedRowID
     }
 
     public func updateSecret(_ s: SecretRow) throws {
         try db.execute(sql: """
-            UPDATE secrets SET name = ?, description = ?, current_version = ?, history_limit = ?, rotate_by = ?,
-                               updated_at = ? WHERE id = ?
-            """, arguments: [s.name, s.description, s.currentVersion, s.historyLimit, s.rotateBy, s.updatedAt, s.id])
+            UPDATE secrets SET name = ?, description = ?, current_version = ?, last_version = ?, history_limit = ?,
+                               rotate_by = ?, updated_at = ? WHERE id = ?
+            """, arguments: [s.name, s.description, s.currentVersion, s.lastVersion, s.historyLimit, s.rotateBy, s.updatedAt, s.id])
     }
 
     public func deleteSecret(id: Int64) throws {

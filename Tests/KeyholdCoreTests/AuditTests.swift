@@ -50,7 +50,7 @@ import Testing
         _ = try step("login", "user:alice", actor: "alice") { try f.login("alice", userPassword) }
 
         try step("secret.create", "secret:app/key") { try f.admin.createSecret("app/key", .value(pw("audit-secret-value-1"))) }
-        try step("secret.update", "secret:app/key") { try f.admin.addVersion("app/key", .generated(length: 24, alphabet: .hex)) }
+        _ = try step("secret.update", "secret:app/key") { try f.admin.addVersion("app/key", .generated(length: 24, alphabet: .hex)) }
         _ = try step("secret.reveal", "secret:app/key", actor: "alice") { try alice.reveal("app/key") }
         try step("secret.rotate-by", "secret:app/key") { try f.admin.setRotateBy("app/key", at: f.clock.now + Clock.day) }
         try step("secret.history-limit", "secret:app/key") { try f.admin.setHistoryLimit("app/key", 5) }

@@ -80,7 +80,7 @@ import Testing
         let dir = TempDir()
         let expectFile = dir.file("expect.json")
         let json = try JSONSerialization.data(withJSONObject: ["secrets": expected], options: [.sortedKeys])
-        FileManager.default.createFile(atPath: expectFile, contents: json, attributes: [.posixPermissions: 0o600])
+        _ = FileManager.default.createFile(atPath: expectFile, contents: json, attributes: [.posixPermissions: 0o600])
 
         let run = try verify(f.vault.path, recoveryKey: f.recoveryKey, expect: expectFile, head: head)
         #expect(run.status == 0, "verifier failed: \(run.stdout) \(run.stderr)")

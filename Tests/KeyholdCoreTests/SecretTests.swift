@@ -443,7 +443,7 @@ import Testing
                 Issue.record("value #\(n) appears in an error message")
             }
         }
-        for i in values.indices { values[i].withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) } }
+        for i in values.indices { _ = values[i].withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) } }
     }
 
     // MARK: Key access

@@ -1,0 +1,34 @@
+import Testing
+@testable import KeyholdCore
+
+@Suite struct VersionNumberTests {
+    @Test func versionNumbersAreNeverReused() throws {
+        let f = try Fixture()
+        try f.admin.createSecret("app/token", .value(pw("first value")))
+        #expect(try f.admin.addVersion("app/token", .value(pw("second value"))) == 2)
+        #expect(try f.admin.addVersion("app/token", .value(pw("third value"))) == 3)
+        _ = try f.admin.deleteVersion("app/token", version: 3)
+        #expect(try f.admin.secret(named: "app/token").currentVersion == 2)
+        #expect(try f.admin.addVersion("app/token", .value(pw("fourth value"))) == 4)
+        #expect(try f.admin.versions(of: "app/token").map(\.version) == [1, 2, 4])
+    }
+
+    @Test func loweringTheHistoryLimitPrunesAtOnce() throws {
+        let f = try Fixture()
+        try f.admin.createSecret("app/token", .value(pw("v1")))
+        for i in 2...5 { try f.admin.addVersion("app/token", .value(pw("v\(i)"))) }
+        try f.admin.setHistoryLimit("app/token", 2)
+        #expect(try f.admin.versions(of: "app/token").map(\.version) == [4, 5])
+        #expect(try f.admin.reveal("app/token").utf8String() == "v5")
+    }
+
+    @Test func deletingAKeyHolderRaisesTheRevocationWarning() throws {
+        let f = try Fixture()
+        _ = try f.user("olivia", roles: ["operator"])
+        _ = try f.user("harry", roles: ["helpdesk"])
+        _ = try f.admin.deleteUser("harry")
+        #expect(try f.admin.keyStatus().revocationWarning == nil)
+        _ = try f.admin.deleteUser("olivia")
+        #expect(try f.admin.keyStatus().revocationWarning?.contains("olivia") == true)
+    }
+}
