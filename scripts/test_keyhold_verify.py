@@ -143,16 +143,19 @@ class VaultWriter:
     def put_secret(self, name: str, value: bytes) -> tuple[int, int]:
         """A new version of `name` (created if new), sealed under the active data key."""
         now = self.tick()
-        row = self.conn.execute("SELECT id, current_version FROM secrets WHERE name = ?", (name,)).fetchone()
+        row = self.conn.execute("SELECT id, last_version FROM secrets WHERE name = ?", (name,)).fetchone()
         if row is None:
             sid = self.conn.execute(
-                "INSERT INTO secrets (name, current_version, created_at, updated_at) VALUES (?, 1, ?, ?)",
+                "INSERT INTO secrets (name, current_version, last_version, created_at, updated_at) VALUES (?, 1, 1, ?, ?)",
                 (name, now, now),
             ).lastrowid
             version = 1
         else:
             sid, version = row[0], row[1] + 1
-            self.conn.execute("UPDATE secrets SET current_version = ?, updated_at = ? WHERE id = ?", (version, now, sid))
+            self.conn.execute(
+                "UPDATE secrets SET current_version = ?, last_version = ?, updated_at = ? WHERE id = ?",
+                (version, version, now, sid),
+            )
         kv = max(self.data_keys)
         self.conn.execute(
             "INSERT INTO secret_versions (secret_id, version, key_version, ciphertext, created_at) VALUES (?, ?, ?, ?, ?)",
