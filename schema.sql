@@ -154,3 +154,26 @@ END;
 CREATE VIEW user_permissions AS
     SELECT DISTINCT ur.user_id AS user_id, rp.permission AS permission
     FROM user_roles ur JOIN role_permissions rp ON rp.role_id = ur.role_id;
+
+-- migration 2: key rotation
+
+-- Root key generation: sessions holding an older R must log in again.
+ALTER TABLE vault ADD COLUMN root_version INTEGER NOT NULL DEFAULT 1;
+-- Versions sealed under a data key below this are refused, even if a row survives.
+ALTER TABLE vault ADD COLUMN min_decrypt_version INTEGER NOT NULL DEFAULT 1;
+
+-- A data-key rotation in progress (state 'running') or finished. The work
+-- itself is the set of secret_versions whose key_version is not the target:
+-- each batch re-seals some in one transaction, so a killed job resumes where
+-- the last committed batch left off and loses nothing.
+CREATE TABLE rotation_jobs (
+    id             INTEGER PRIMARY KEY AUTOINCREMENT,
+    target_version INTEGER NOT NULL REFERENCES data_keys(version),
+    state          TEXT    NOT NULL CHECK (state IN ('running', 'done')),
+    total          INTEGER NOT NULL,
+    raise_minimum  INTEGER NOT NULL DEFAULT 1 CHECK (raise_minimum IN (0, 1)),
+    started_at     INTEGER NOT NULL,
+    started_by     INTEGER,
+    finished_at    INTEGER
+) STRICT;
+CREATE UNIQUE INDEX rotation_jobs_one_running ON rotation_jobs(state) WHERE state = 'running';

@@ -112,6 +112,12 @@ public struct KeyStatus: Sendable, Equatable {
     public var pendingGrants: [String]
     public var revocationWarning: String?
     public var kdf: KDFCost
+    /// Versions sealed under data keys below this are refused.
+    public var minDecryptVersion: Int = 1
+    /// Root key generation.
+    public var rootVersion: Int = 1
+    /// A data-key rotation started and not finished.
+    public var rotation: RotationState?
 }
 
 /// What a deletion did about the WAL (DESIGN section 4).

@@ -61,7 +61,13 @@ extension Session {
                              grantedUsers: grants.filter { $0.sealedRoot != nil }.compactMap { names[$0.userID] }.sorted(),
                              pendingGrants: grants.filter { $0.sealedRoot == nil }.compactMap { names[$0.userID] }.sorted(),
                              revocationWarning: v.revocationWarning,
-                             kdf: KDFCost(opslimit: v.kdfOpslimit, memlimit: v.kdfMemlimit))
+                             kdf: KDFCost(opslimit: v.kdfOpslimit, memlimit: v.kdfMemlimit),
+                             minDecryptVersion: v.minDecryptVersion, rootVersion: v.rootVersion,
+                             rotation: try tx.runningRotation().map { job in
+                                 RotationState(targetVersion: job.targetVersion, total: job.total,
+                                               remaining: try tx.countVersionsBelow(keyVersion: job.targetVersion),
+                                               startedAt: job.startedAt)
+                             })
         }
     }
 

@@ -46,7 +46,7 @@ public struct ImportEntry: Sendable {
 }
 
 /// Progress of a long operation: done of total.
-public typealias Progress = @Sendable (_ done: Int, _ total: Int) -> Void
+public typealias ProgressHandler = @Sendable (_ done: Int, _ total: Int) -> Void
 
 extension Session {
     /// Default number of rows per transaction for bulk work.
@@ -77,7 +77,7 @@ extension Session {
     /// validated before anything is written; a bad one is named by its origin.
     @discardableResult
     public func importSecrets(_ entries: [ImportEntry], onExisting: ImportConflict = .fail,
-                              batchSize: Int = defaultBatchSize, progress: Progress? = nil) throws -> (created: Int, updated: Int, skipped: Int) {
+                              batchSize: Int = defaultBatchSize, progress: ProgressHandler? = nil) throws -> (created: Int, updated: Int, skipped: Int) {
         var seen = Set<String>()
         for e in entries {
             do {

@@ -14,18 +14,25 @@ public final class Session: Sendable {
     public let username: String
     let keyID: Int64
     let keyPair: SigningKeyPair
-    /// The root key R, if this user holds a grant.
-    let root: SecureBytes?
-    private let dataKeys = Mutex<[Int: SecureBytes]>([:])
+    /// The root key R (if this user holds a grant) and its generation.
+    private let rootState: Mutex<(key: SecureBytes?, version: Int)>
+    let dataKeys = Mutex<[Int: SecureBytes]>([:])
 
-    init(vault: Vault, userID: Int64, username: String, keyID: Int64, keyPair: SigningKeyPair, root: SecureBytes?) {
+    init(vault: Vault, userID: Int64, username: String, keyID: Int64, keyPair: SigningKeyPair, root: SecureBytes?,
+         rootVersion: Int) {
         self.vault = vault
         self.userID = userID
         self.username = username
         self.keyID = keyID
         self.keyPair = keyPair
-        self.root = root
+        rootState = Mutex((root, rootVersion))
     }
+
+    /// The root key R, if this user holds a grant.
+    var root: SecureBytes? { rootState.withLock { $0.key } }
+
+    /// Replaces R after a root rotation made by this session.
+    func replaceRoot(_ key: SecureBytes, version: Int) { rootState.withLock { $0 = (key, version) } }
 
     /// Whether this session holds the root key (and so can open secrets).
     public var hasKeyAccess: Bool { root != nil }
@@ -94,6 +101,9 @@ public final class Session: Sendable {
         if me.locked { throw KeyholdError.sessionEnded("\(username) was locked by an administrator") }
         if let e = me.expiresAt, e <= now { throw KeyholdError.sessionEnded("\(username) has expired") }
         if me.keyID != keyID { throw KeyholdError.sessionEnded("the password of \(username) was reset") }
+        if root != nil, let v = try tx.vault(), v.rootVersion != rootState.withLock({ $0.version }) {
+            throw KeyholdError.sessionEnded("the root key was rotated; log in again")
+        }
         return Set(names: try tx.permissions(ofUser: userID))
     }
 
@@ -123,6 +133,9 @@ public final class Session: Sendable {
     }
 
     func dataKey(_ tx: Tx, version: Int) throws -> SecureBytes {
+        if let min = try tx.vault()?.minDecryptVersion, version < min {
+            throw KeyholdError.integrity("data_keys version=\(version): below the vault's minimum decryption version \(min)")
+        }
         if let k = dataKeys.withLock({ $0[version] }) { return k }
         let root = try requireRoot()
         guard let row = try tx.dataKeys().first(where: { $0.version == version }) else {
@@ -146,13 +159,14 @@ public final class Session: Sendable {
                 try op.tx.putGrant(try Keyring.sealGrant(root: root, to: key, userID: user.id, now: op.now))
                 names.append(user.username)
             }
-            if names.isEmpty { throw Skip() }
+            if names.isEmpty { throw NothingToDo() }
             op.details = ["users": .strings(names)]
             return names.count
         }) ?? 0
         return done
     }
-    private struct Skip: Error {}
+    /// Thrown inside `perform` to roll back an operation that found nothing to do (and so writes no event).
+    struct NothingToDo: Error {}
 
     // MARK: Own account
 

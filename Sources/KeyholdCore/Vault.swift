@@ -123,7 +123,8 @@ public final class Vault: Sendable {
                     return (user.id, key.id, key.pair)
                 }
             }
-            let session = Session(vault: vault, userID: userID, username: username, keyID: keyID, keyPair: pair, root: root)
+            let session = Session(vault: vault, userID: userID, username: username, keyID: keyID, keyPair: pair, root: root,
+                                  rootVersion: 1)
             return (session, SecureBytes(utf8: RecoveryKey.encode(recovery)))
         } catch {
             for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
@@ -222,7 +223,8 @@ public final class Vault: Sendable {
             try AuditChain.append(tx, at: now, actorID: row.id, actorName: row.username,
                                   signer: .init(keyID: keyID, keyPair: pair), action: "login", target: "user:\(row.username)",
                                   details: details)
-            return Session(vault: self, userID: row.id, username: row.username, keyID: keyID, keyPair: pair, root: root)
+            return Session(vault: self, userID: row.id, username: row.username, keyID: keyID, keyPair: pair, root: root,
+                           rootVersion: vault.rootVersion)
         }
     }
 

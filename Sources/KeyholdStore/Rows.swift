@@ -11,6 +11,10 @@ public struct VaultRow: Sendable, Equatable {
     public var tempPasswordTTL: Int64
     public var recoverySealed: [UInt8]
     public var revocationWarning: String?
+    /// Generation of the root key; raised by each root rotation.
+    public var rootVersion: Int = 1
+    /// Data keys below this version are refused.
+    public var minDecryptVersion: Int = 1
     public init(format: Int, createdAt: Int64, kdfOpslimit: Int, kdfMemlimit: Int, passwordMinLength: Int,
                 historyLimit: Int, tempPasswordTTL: Int64, recoverySealed: [UInt8], revocationWarning: String?) {
         self.format = format; self.createdAt = createdAt; self.kdfOpslimit = kdfOpslimit; self.kdfMemlimit = kdfMemlimit
@@ -182,5 +186,21 @@ public struct AuditQuery: Sendable, Equatable {
                 until: Int64? = nil, afterSeq: Int64? = nil, limit: Int? = nil, newestFirst: Bool = false) {
         self.actor = actor; self.action = action; self.target = target; self.since = since; self.until = until
         self.afterSeq = afterSeq; self.limit = limit; self.newestFirst = newestFirst
+    }
+}
+
+public struct RotationJobRow: Sendable, Equatable {
+    public var id: Int64
+    public var targetVersion: Int
+    public var running: Bool
+    public var total: Int
+    public var raiseMinimum: Bool
+    public var startedAt: Int64
+    public var startedBy: Int64?
+    public var finishedAt: Int64?
+    public init(id: Int64 = 0, targetVersion: Int, running: Bool, total: Int, raiseMinimum: Bool, startedAt: Int64,
+                startedBy: Int64?, finishedAt: Int64? = nil) {
+        self.id = id; self.targetVersion = targetVersion; self.running = running; self.total = total
+        self.raiseMinimum = raiseMinimum; self.startedAt = startedAt; self.startedBy = startedBy; self.finishedAt = finishedAt
     }
 }

@@ -15,10 +15,13 @@ public struct Tx {
 
     public func vault() throws -> VaultRow? {
         guard let r = try Row.fetchOne(db, sql: "SELECT * FROM vault WHERE id = 1") else { return nil }
-        return VaultRow(format: r["format"], createdAt: r["created_at"], kdfOpslimit: r["kdf_opslimit"],
-                        kdfMemlimit: r["kdf_memlimit"], passwordMinLength: r["password_min_length"],
-                        historyLimit: r["history_limit"], tempPasswordTTL: r["temp_password_ttl"],
-                        recoverySealed: blob(r, "recovery_sealed") ?? [], revocationWarning: r["revocation_warning"])
+        var v = VaultRow(format: r["format"], createdAt: r["created_at"], kdfOpslimit: r["kdf_opslimit"],
+                         kdfMemlimit: r["kdf_memlimit"], passwordMinLength: r["password_min_length"],
+                         historyLimit: r["history_limit"], tempPasswordTTL: r["temp_password_ttl"],
+                         recoverySealed: blob(r, "recovery_sealed") ?? [], revocationWarning: r["revocation_warning"])
+        v.rootVersion = r["root_version"]
+        v.minDecryptVersion = r["min_decrypt_version"]
+        return v
     }
 
     public func insertVault(_ v: VaultRow) throws {
@@ -66,6 +69,77 @@ public struct Tx {
 
     public func updateDataKeySealed(version: Int, sealed: [UInt8]) throws {
         try db.execute(sql: "UPDATE data_keys SET sealed = ? WHERE version = ?", arguments: [Data(sealed), version])
+    }
+
+    public func deleteDataKey(version: Int) throws {
+        try db.execute(sql: "DELETE FROM data_keys WHERE version = ?", arguments: [version])
+    }
+
+    public func setActiveDataKey(version: Int) throws {
+        try db.execute(sql: "UPDATE data_keys SET state = 'decrypt-only' WHERE state = 'active' AND version != ?", arguments: [version])
+        try db.execute(sql: "UPDATE data_keys SET state = 'active' WHERE version = ?", arguments: [version])
+    }
+
+    /// Data key versions that some secret version still uses.
+    public func dataKeyVersionsInUse() throws -> Set<Int> {
+        Set(try Int.fetchAll(db, sql: "SELECT DISTINCT key_version FROM secret_versions"))
+    }
+
+    public func setRootVersion(_ v: Int) throws {
+        try db.execute(sql: "UPDATE vault SET root_version = ? WHERE id = 1", arguments: [v])
+    }
+
+    public func setMinDecryptVersion(_ v: Int) throws {
+        try db.execute(sql: "UPDATE vault SET min_decrypt_version = ? WHERE id = 1", arguments: [v])
+    }
+
+    // MARK: Rotation jobs
+
+    private func jobRow(_ r: Row) -> RotationJobRow {
+        RotationJobRow(id: r["id"], targetVersion: r["target_version"], running: r["state"] == "running", total: r["total"],
+                       raiseMinimum: r["raise_minimum"], startedAt: r["started_at"], startedBy: r["started_by"],
+                       finishedAt: r["finished_at"])
+    }
+
+    public func runningRotation() throws -> RotationJobRow? {
+        try Row.fetchOne(db, sql: "SELECT * FROM rotation_jobs WHERE state = 'running'").map(jobRow)
+    }
+
+    public func lastRotation() throws -> RotationJobRow? {
+        try Row.fetchOne(db, sql: "SELECT * FROM rotation_jobs ORDER BY id DESC LIMIT 1").map(jobRow)
+    }
+
+    @discardableResult
+    public func insertRotationJob(_ j: RotationJobRow) throws -> Int64 {
+        try db.execute(sql: """
+            INSERT INTO rotation_jobs (target_version, state, total, raise_minimum, started_at, started_by)
+            VALUES (?, ?, ?, ?, ?, ?)
+            """, arguments: [j.targetVersion, j.running ? "running" : "done", j.total, j.raiseMinimum, j.startedAt, j.startedBy])
+        return db.lastInsertedRowID
+    }
+
+    public func finishRotationJob(id: Int64, at time: Int64) throws {
+        try db.execute(sql: "UPDATE rotation_jobs SET state = 'done', finished_at = ? WHERE id = ?", arguments: [time, id])
+    }
+
+    /// Up to `limit` secret versions sealed under a data key older than `keyVersion`
+    /// (a range of the key_version index, so each batch starts where work remains).
+    public func versionsBelow(keyVersion: Int, limit: Int) throws -> [SecretVersionRow] {
+        try Row.fetchAll(db, sql: """
+            SELECT * FROM secret_versions WHERE key_version < ? ORDER BY key_version, secret_id, version LIMIT ?
+            """, arguments: [keyVersion, limit]).map(versionRow)
+    }
+
+    public func countVersionsBelow(keyVersion: Int) throws -> Int {
+        try Int.fetchOne(db, sql: "SELECT count(*) FROM secret_versions WHERE key_version < ?", arguments: [keyVersion]) ?? 0
+    }
+
+    /// Replaces one version's ciphertext and key version (a prepared statement reused across a batch).
+    public func resealVersion(secretID: Int64, version: Int, keyVersion: Int, ciphertext: [UInt8]) throws {
+        let statement = try db.cachedStatement(sql: """
+            UPDATE secret_versions SET key_version = ?, ciphertext = ? WHERE secret_id = ? AND version = ?
+            """)
+        try statement.execute(arguments: [keyVersion, Data(ciphertext), secretID, version])
     }
 
     // MARK: Roles

@@ -1,0 +1,206 @@
+import Foundation
+import KeyholdCrypto
+import KeyholdStore
+
+/// What a data-key rotation did.
+public struct RotationResult: Sendable, Equatable {
+    /// The new active data key.
+    public var targetVersion: Int
+    /// Secret versions re-sealed by this run (a resumed job counts only what it did).
+    public var resealed: Int
+    /// Data key versions destroyed once no secret used them.
+    public var destroyed: [Int]
+    /// Whether the WAL was checkpointed after the keys were destroyed.
+    public var checkpointed: Bool
+}
+
+/// A rotation job in progress.
+public struct RotationState: Sendable, Equatable {
+    public var targetVersion: Int
+    public var total: Int
+    public var remaining: Int
+    public var startedAt: Int64
+}
+
+extension Session {
+    /// A data-key rotation that was started and not finished (killed or interrupted), if any.
+    public func pendingRotation() throws -> RotationState? {
+        try read(requires: nil, action: "key.status") { tx, _ in
+            guard let job = try tx.runningRotation() else { return nil }
+            return RotationState(targetVersion: job.targetVersion, total: job.total,
+                                 remaining: try tx.countVersionsBelow(keyVersion: job.targetVersion), startedAt: job.startedAt)
+        }
+    }
+
+    /// Makes a new data key active and re-seals every secret version still
+    /// under an older one, `batchSize` rows per transaction (each with one
+    /// audit event). Killed at any point, `resumeRotation` finishes the job.
+    /// Old keys are destroyed once nothing uses them; with `raiseMinimum`,
+    /// versions below the new key are refused from then on.
+    @discardableResult
+    public func rotateDataKey(batchSize: Int = Session.defaultBatchSize, raiseMinimum: Bool = true,
+                              progress: ProgressHandler? = nil) throws -> RotationResult {
+        let root = try requireRoot()
+        try perform("key.rotate-data", target: "data-key", requires: .keysManage) { op in
+            if try op.tx.runningRotation() != nil {
+                throw KeyholdError.conflict("a data-key rotation is already running; resume it with `keyhold key resume`")
+            }
+            let keys = try op.tx.dataKeys()
+            let previous = keys.first { $0.active }?.version ?? 0
+            let version = (keys.map(\.version).max() ?? 0) + 1
+            let fresh = SecureBytes(random: 32)
+            try op.tx.insertDataKey(DataKeyRow(version: version, sealed: try Seal.seal(fresh, key: root, aad: Keyring.dataKeyAAD(version)),
+                                               active: false, createdAt: op.now))
+            try op.tx.setActiveDataKey(version: version)
+            dataKeys.withLock { $0[version] = fresh }
+            let total = try op.tx.countVersionsBelow(keyVersion: version)
+            try op.tx.insertRotationJob(RotationJobRow(targetVersion: version, running: true, total: total,
+                                                       raiseMinimum: raiseMinimum, startedAt: op.now, startedBy: userID))
+            op.details = ["from": .int(Int64(previous)), "to": .int(Int64(version)), "total": .int(Int64(total))]
+        }
+        return try resumeRotation(batchSize: batchSize, progress: progress)!
+    }
+
+    /// Finishes a rotation that was interrupted; nil when none is pending.
+    @discardableResult
+    public func resumeRotation(batchSize: Int = Session.defaultBatchSize, progress: ProgressHandler? = nil) throws -> RotationResult? {
+        _ = try requireRoot()
+        guard let job = try read(requires: .keysManage, action: "key.resume", { tx, _ in try tx.runningRotation() }) else {
+            return nil
+        }
+        let target = job.targetVersion
+        let resealer = Resealer(capacity: Validate.secretValueMaxBytes)
+        var resealed = 0
+        let alreadyDone = job.total - (try pendingRotation()?.remaining ?? 0)
+        progress?(alreadyDone, job.total)
+        while true {
+            let count: Int
+            do {
+                count = try perform("key.rotate-data.batch", target: "data-key", requires: .keysManage) { op -> Int in
+                    let rows = try op.tx.versionsBelow(keyVersion: target, limit: max(1, batchSize))
+                    if rows.isEmpty { throw NothingToDo() }
+                    let to = try dataKey(op.tx, version: target)
+                    var ids: [Int64] = []
+                    ids.reserveCapacity(rows.count)
+                    for row in rows {
+                        let from = try dataKey(op.tx, version: row.keyVersion)
+                        let sealed: [UInt8]
+                        do {
+                            sealed = try resealer.reseal(
+                                row.ciphertext,
+                                from: from, fromAAD: Keyring.secretAAD(secretID: row.secretID, version: row.version, keyVersion: row.keyVersion),
+                                to: to, toAAD: Keyring.secretAAD(secretID: row.secretID, version: row.version, keyVersion: target))
+                        } catch {
+                            throw KeyholdError.integrity(
+                                "secret_versions secret_id=\(row.secretID) version=\(row.version): does not open; rotation stopped (run `keyhold check`)")
+                        }
+                        try op.tx.resealVersion(secretID: row.secretID, version: row.version, keyVersion: target, ciphertext: sealed)
+                        ids.append(row.secretID)
+                    }
+                    op.details = ["to": .int(Int64(target)), "count": .int(Int64(rows.count)), "digest": .string(AuditChain.digest(ids))]
+                    return rows.count
+                }
+            } catch is NothingToDo {
+                break
+            }
+            resealed += count
+            progress?(min(alreadyDone + resealed, job.total), job.total)
+        }
+        // Every version is under the target: destroy the keys nothing uses.
+        var destroyed: [Int] = []
+        try perform("key.rotate-data.finish", target: "data-key", requires: .keysManage) { op in
+            let inUse = try op.tx.dataKeyVersionsInUse()
+            for k in try op.tx.dataKeys() where k.version != target && !inUse.contains(k.version) {
+                try op.tx.deleteDataKey(version: k.version)
+                destroyed.append(k.version)
+            }
+            if job.raiseMinimum { try op.tx.setMinDecryptVersion(target) }
+            try op.tx.finishRotationJob(id: job.id, at: op.now)
+            op.securelyDeletes = !destroyed.isEmpty
+            op.details = ["to": .int(Int64(target)), "destroyed": .strings(destroyed.map(String.init)),
+                          "min_decrypt_version": .int(Int64(job.raiseMinimum ? target : 0))]
+        }
+        dataKeys.withLock { cache in for v in destroyed { cache[v] = nil } }
+        progress?(job.total, job.total)
+        return RotationResult(targetVersion: target, resealed: resealed, destroyed: destroyed,
+                              checkpointed: destroyed.isEmpty || lastCheckpoint.checkpointed)
+    }
+
+    /// Replaces the root key R: every data key and every grant re-sealed and a
+    /// new recovery key made, in one transaction. Returns the new recovery key
+    /// (typeable text), to be shown once. Clears the revocation warning.
+    public func rotateRootKey() throws -> SecureBytes {
+        let old = try requireRoot()
+        let fresh = SecureBytes(random: 32)
+        let recovery = RecoveryKey.generate()
+        let version = try perform("key.rotate-root", target: "root-key", requires: .keysManage) { op -> Int in
+            for k in try op.tx.dataKeys() {
+                let d = try Keyring.openDataKey(k, root: old)
+                try op.tx.updateDataKeySealed(version: k.version, sealed: try Seal.seal(d, key: fresh, aad: Keyring.dataKeyAAD(k.version)))
+            }
+            var resealed: [String] = []
+            for g in try op.tx.grants() where g.sealedRoot != nil {
+                guard let keyID = g.keyID, let key = try op.tx.userKey(id: keyID) else { continue }
+                try op.tx.putGrant(try Keyring.sealGrant(root: fresh, to: key, userID: g.userID, now: op.now))
+                resealed.append(key.username)
+            }
+            try op.tx.setRecoverySealed(try Seal.seal(fresh, key: recovery, aad: Keyring.recoveryAAD))
+            let v = try op.tx.vault()!
+            try op.tx.setRootVersion(v.rootVersion + 1)
+            try op.tx.setRevocationWarning(nil)
+            op.securelyDeletes = true
+            op.details = ["root_version": .int(Int64(v.rootVersion + 1)), "grants": .strings(resealed.sorted()),
+                          "cleared_warning": .bool(v.revocationWarning != nil)]
+            return v.rootVersion + 1
+        }
+        replaceRoot(fresh, version: version)
+        return SecureBytes(utf8: RecoveryKey.encode(recovery))
+    }
+}
+
+extension Vault {
+    /// Regains access with the recovery key when every key holder is gone or
+    /// locked out: the named user (who must hold roles.manage and keys.manage)
+    /// gets a temporary password (returned once), a new key pair and R sealed
+    /// to it, and is unlocked, enabled and un-expired. Audited as `vault.recover`.
+    public func recover(recoveryKey text: String, username: String) throws -> SecureBytes {
+        let recovery: SecureBytes
+        do { recovery = try RecoveryKey.parse(text) } catch { throw KeyholdError.recoveryKey(error) }
+        var temp: SecureBytes!
+        try Vault.wrap {
+            try store.write { tx in
+                let now = clock.now()
+                guard let v = try tx.vault() else { throw KeyholdError.store(.corrupt("the vault row is missing")) }
+                let root = try Keyring.openRecovery(v.recoverySealed, recovery: recovery)
+                guard var user = try tx.user(named: username) else { throw KeyholdError.notFound(kind: "user", name: username) }
+                let perms = Set(names: try tx.permissions(ofUser: user.id))
+                guard Permission.stewardship.isSubset(of: perms) else {
+                    throw KeyholdError.refused("recovery restores an administrator: \(user.username) must hold roles.manage and keys.manage")
+                }
+                let cost = KDFCost(opslimit: v.kdfOpslimit, memlimit: v.kdfMemlimit)
+                temp = Token.generate(length: Session.temporaryPasswordLength, alphabet: .alnum)
+                if let old = user.keyID { try tx.retireUserKey(id: old, at: now) }
+                user.passwordHash = try PasswordHash.hash(temp, cost: cost)
+                user.mustChange = true
+                user.passwordExpiresAt = now + v.tempPasswordTTL
+                user.locked = false
+                user.disabled = false
+                user.expiresAt = nil
+                user.failedLogins = 0
+                user.lockedUntil = nil
+                user.updatedAt = now
+                let key = try Keyring.makeUserKey(tx, user: &user, password: temp, cost: cost, now: now)
+                try tx.updateUser(user)
+                try tx.putGrant(try Keyring.sealGrant(root: root, to: try tx.userKey(id: key.id)!, userID: user.id, now: now))
+                try options.fault?(.beforeAudit)
+                // No session exists: the event is signed with the recovered user's new key.
+                try AuditChain.append(tx, at: now, actorID: nil, actorName: "recovery-key",
+                                      signer: .init(keyID: key.id, keyPair: key.pair), action: "vault.recover",
+                                      target: "user:\(user.username)", details: ["user": .string(user.username)])
+                try options.fault?(.beforeCommit)
+            }
+        }
+        _ = try? store.checkpointTruncate()
+        return temp
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import Testing
+@_spi(Testing) @testable import KeyholdCore
+@_spi(Testing) import KeyholdStore
+
+/// DESIGN section 4: after deletions and rotation, no plaintext of any secret
+/// and no ciphertext of a deleted secret or destroyed key is left in any of
+/// the vault's files, byte for byte.
+@Suite struct SecureDeletionTests {
+    static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard needle.count > 0, haystack.count >= needle.count else { return false }
+        let first = needle[0]
+        var i = 0
+        let last = haystack.count - needle.count
+        while i <= last {
+            if haystack[i] == first && haystack[i..<(i + needle.count)].elementsEqual(needle) { return true }
+            i += 1
+        }
+        return false
+    }
+
+    func files(_ path: String) -> [(name: String, bytes: [UInt8])] {
+        ["", "-wal", "-shm", "-journal"].compactMap { suffix in
+            FileManager.default.contents(atPath: path + suffix).map { (suffix.isEmpty ? "db" : suffix, [UInt8]($0)) }
+        }
+    }
+
+    func blobs(_ f: Fixture, _ sql: String) throws -> [[UInt8]] {
+        try f.vault.store.unsafeQuery(sql).flatMap { row in row.values.compactMap { $0 as? [UInt8] } }
+    }
+
+    @Test func noPlaintextAndNoDeletedCiphertextRemainInAnyFile() throws {
+        let f = try Fixture()
+        var plaintexts: [String] = []
+        func value(_ tag: String) -> String {
+            let v = "PLAINTEXT-\(tag)-\(UUID().uuidString)"
+            plaintexts.append(v)
+            return v
+        }
+        for i in 0..<60 { try f.admin.createSecret("keep/\(i)", .value(pw(value("keep\(i)")))) }
+        for i in 0..<20 { try f.admin.createSecret("drop/\(i)", .value(pw(value("drop\(i)")))) }
+        for i in 0..<10 { try f.admin.addVersion("keep/\(i)", .value(pw(value("v2-\(i)")))) }
+        let operatorName = "olivia"
+        _ = try f.user(operatorName, roles: ["operator"])
+
+        // What will be deleted or destroyed, captured first.
+        var gone: [(what: String, bytes: [UInt8])] = []
+        for i in 0..<20 {
+            let id = try f.vault.store.unsafeQuery("SELECT id FROM secrets WHERE name = ?", arguments: ["drop/\(i)"])[0]["id"]!! as! Int64
+            gone += try blobs(f, "SELECT ciphertext FROM secret_versions WHERE secret_id = \(id)").map { ("secret drop/\(i)", $0) }
+        }
+        let keepOneID = try f.vault.store.unsafeQuery("SELECT id FROM secrets WHERE name = 'keep/1'")[0]["id"]!! as! Int64
+        gone += try blobs(f, "SELECT ciphertext FROM secret_versions WHERE secret_id = \(keepOneID) AND version = 1").map { ("version keep/1 v1", $0) }
+        gone += try blobs(f, "SELECT sealed FROM data_keys WHERE version = 1").map { ("data key 1", $0) }
+        // Every ciphertext now stored is re-sealed by the rotation: the old bytes must go too.
+        gone += try blobs(f, "SELECT ciphertext FROM secret_versions").map { ("pre-rotation ciphertext", $0) }
+        let oliviaID = try f.vault.store.unsafeQuery("SELECT id FROM users WHERE username = 'olivia'")[0]["id"]!! as! Int64
+        gone += try blobs(f, "SELECT sealed_root FROM grants WHERE user_id = \(oliviaID)").map { ("olivia's grant", $0) }
+        gone += try blobs(f, "SELECT sealed_secret_key FROM user_keys WHERE user_id = \(oliviaID)").map { ("olivia's secret key", $0) }
+
+        for i in 0..<20 { #expect(try f.admin.deleteSecret("drop/\(i)").checkpointed) }
+        #expect(try f.admin.deleteVersion("keep/1", version: 1).checkpointed)
+        #expect(try f.admin.rotateDataKey(batchSize: 16).checkpointed)
+        #expect(try f.admin.deleteUser(operatorName).checkpointed)
+        _ = try f.admin.rotateRootKey()
+
+        let vaultFiles = files(f.vault.path)
+        #expect(vaultFiles.contains { $0.name == "db" })
+        var found: [String] = []
+        for file in vaultFiles {
+            for (i, p) in plaintexts.enumerated() where Self.contains(file.bytes, Array(p.utf8)) {
+                found.append("plaintext #\(i) in \(file.name)")
+            }
+            for g in gone where Self.contains(file.bytes, g.bytes) { found.append("\(g.what) in \(file.name)") }
+        }
+        #expect(found.isEmpty, "left behind: \(Set(found).sorted().prefix(10))")
+        // The scan can find things: the surviving ciphertexts are there.
+        let current = try blobs(f, "SELECT ciphertext FROM secret_versions")
+        #expect(current.count == 69)
+        let all = vaultFiles.flatMap(\.bytes)
+        #expect(current.allSatisfy { Self.contains(all, $0) })
+    }
+}
