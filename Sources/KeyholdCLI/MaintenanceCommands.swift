@@ -5,7 +5,7 @@ import KeyholdCore
 /// `keyhold key ...`
 struct KeyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "key", abstract: "Data keys, the root key and grants.", subcommands: [Status.self])
+        commandName: "key", abstract: "Data keys, the root key and grants.", subcommands: [Status.self, RotateData.self, Resume.self, RotateRoot.self, Recover.self])
 
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show data keys, grants and warnings.")
@@ -27,7 +27,7 @@ struct KeyCommand: ParsableCommand {
                     ["data keys", k.dataKeyVersions.map(String.init).joined(separator: ", ")],
                     ["key holders", k.grantedUsers.joined(separator: ", ")],
                     ["pending grants", k.pendingGrants.isEmpty ? "-" : k.pendingGrants.joined(separator: ", ")],
-                    ["password KDF", "Argon2id t=\(k.kdf.opslimit), \(k.kdf.memlimit / 1024 / 1024) MiB"],
+                    ["password KDF", "Argon2id t=\(k.kdf.opslimit), " + (k.kdf.memlimit >= 1 << 20 ? "\(k.kdf.memlimit >> 20) MiB" : "\(k.kdf.memlimit >> 10) KiB")],
                 ]))
                 if let w = k.revocationWarning {
                     Terminal.out("\nWARNING: \(w.split(separator: "\n").joined(separator: "; "))\n"

@@ -72,6 +72,10 @@ final class CountdownFault: Sendable {
         // New values go under the new key.
         try f.admin.createSecret("after/rotation", .value(pw("made after the rotation")))
         #expect(try keyVersions(f) == [2])
+        // A second rotation finishes too (the first job's history does not hold key 2 back).
+        let second = try f.admin.rotateDataKey(batchSize: 50)
+        #expect(second.targetVersion == 3 && second.destroyed == [2] && second.resealed == 123)
+        #expect(try f.admin.reveal("after/rotation").utf8String() == "made after the rotation")
     }
 
     @Test func anInterruptedRotationResumesAndLosesNothing() throws {

@@ -1,0 +1,134 @@
+import ArgumentParser
+import Foundation
+import KeyholdCore
+
+/// Progress for long jobs: a bar redrawn in place on a terminal, plain lines otherwise.
+final class ProgressReporter: @unchecked Sendable {
+    private let label: String
+    private let tty = isatty(STDERR_FILENO) == 1
+    private var lastLine = -1
+    private let lock = NSLock()
+
+    init(_ label: String) { self.label = label }
+
+    var handler: ProgressHandler { { [self] done, total in self.report(done, total) } }
+
+    func report(_ done: Int, _ total: Int) {
+        lock.withLock {
+            if tty {
+                let width = 30
+                let filled = total == 0 ? width : width * done / max(total, 1)
+                let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+                FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(done)/\(total)".utf8))
+                if done >= total { FileHandle.standardError.write(Data("\n".utf8)) }
+            } else {
+                // One line per tenth, and the last one.
+                let step = total == 0 ? 10 : done * 10 / max(total, 1)
+                if step != lastLine || done >= total {
+                    lastLine = step
+                    Terminal.err("\(label): \(done)/\(total)")
+                }
+            }
+        }
+    }
+}
+
+extension KeyCommand {
+    static func report(_ r: RotationResult, json: Bool) {
+        if json {
+            Terminal.out(Output.json(["active_data_key": r.targetVersion, "resealed": r.resealed,
+                                      "destroyed": r.destroyed, "checkpointed": r.checkpointed]))
+        } else {
+            Terminal.out("data key \(r.targetVersion) is active; \(r.resealed) secret version(s) re-sealed"
+                         + (r.destroyed.isEmpty ? "" : "; destroyed data key(s) \(r.destroyed.map(String.init).joined(separator: ", "))"))
+        }
+        if !r.checkpointed { Terminal.err(Confirm.checkpointWarning) }
+    }
+
+    struct RotateData: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rotate-data",
+            abstract: "Make a new data key active and re-seal every secret under it, in batches (safe to interrupt).",
+            discussion: "Interrupted or killed, the job resumes with `keyhold key resume` and loses nothing.")
+        @OptionGroup var session: SessionOptions
+        @OptionGroup var output: JSONFlag
+        @Option(help: "Secret versions per transaction.") var batch: Int = Session.defaultBatchSize
+        @Flag(name: .customLong("keep-old-minimum"),
+              help: "Do not raise the minimum decryption version when done (older keys are destroyed either way).")
+        var keepMinimum = false
+
+        func run() throws {
+            try runReporting {
+                guard batch >= 1 else { throw ArgumentParser.ValidationError("--batch must be at least 1") }
+                let r = try session.session().rotateDataKey(batchSize: batch, raiseMinimum: !keepMinimum,
+                                                            progress: ProgressReporter("re-sealing").handler)
+                KeyCommand.report(r, json: output.json)
+            }
+        }
+    }
+
+    struct Resume: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Finish a data-key rotation that was interrupted.")
+        @OptionGroup var session: SessionOptions
+        @OptionGroup var output: JSONFlag
+        @Option(help: "Secret versions per transaction.") var batch: Int = Session.defaultBatchSize
+
+        func run() throws {
+            try runReporting {
+                guard batch >= 1 else { throw ArgumentParser.ValidationError("--batch must be at least 1") }
+                guard let r = try session.session().resumeRotation(batchSize: batch, progress: ProgressReporter("re-sealing").handler) else {
+                    Terminal.err("No rotation is pending.")
+                    if output.json { Terminal.out(Output.json(["pending": false])) }
+                    return
+                }
+                KeyCommand.report(r, json: output.json)
+            }
+        }
+    }
+
+    struct RotateRoot: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rotate-root",
+            abstract: "Replace the root key: re-seal every data key and grant, and show a new recovery key once.")
+        @OptionGroup var session: SessionOptions
+
+        func run() throws {
+            try runReporting {
+                let key = try session.session().rotateRootKey()
+                Terminal.out("""
+
+                    NEW RECOVERY KEY (shown this once; the old one no longer opens the vault):
+
+                        \(key.utf8String() ?? "")
+
+                    """)
+                Terminal.err("Root key rotated; other sessions must log in again.")
+            }
+        }
+    }
+
+    struct Recover: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Regain access with the recovery key: give an administrator a temporary password.",
+            discussion: """
+                The recovery key is read from a no-echo prompt or, when not on a terminal, the first line of \
+                standard input (never from the command line). The user must hold roles.manage and keys.manage; \
+                they are unlocked, enabled, given a new key pair and the root key, and must change the temporary \
+                password at their next login.
+                """)
+        @OptionGroup var vault: VaultOptionsGroup
+        @OptionGroup var output: JSONFlag
+        @Argument(help: "The administrator to restore.") var username: String
+
+        func run() throws {
+            try runReporting {
+                guard let key = Terminal.readSecret(prompt: "Recovery key: "), let text = key.utf8String() else {
+                    throw ArgumentParser.ValidationError("no recovery key given")
+                }
+                let opened = try Vault.open(at: vault.path, options: vault.options)
+                let temp = try opened.recover(recoveryKey: text, username: username)
+                UserCommand.showTemporaryPassword(temp, for: username, json: output.json)
+            }
+        }
+    }
+}
