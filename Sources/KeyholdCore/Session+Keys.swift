@@ -82,8 +82,10 @@ extension Session {
                     let to = try dataKey(op.tx, version: target)
                     var ids: [Int64] = []
                     ids.reserveCapacity(rows.count)
+                    var keys: [Int: SecureBytes] = [:]  // per batch: one lookup per key version, not per row
                     for row in rows {
-                        let from = try dataKey(op.tx, version: row.keyVersion)
+                        let from = try keys[row.keyVersion] ?? dataKey(op.tx, version: row.keyVersion)
+                        keys[row.keyVersion] = from
                         let sealed: [UInt8]
                         do {
                             sealed = try resealer.reseal(
