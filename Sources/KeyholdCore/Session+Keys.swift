@@ -40,7 +40,7 @@ extension Session {
     @discardableResult
     public func rotateDataKey(batchSize: Int = Session.defaultBatchSize, raiseMinimum: Bool = true,
                               progress: ProgressHandler? = nil) throws -> RotationResult {
-        let root = try requireRoot()
+        let root = try requireRoot(for: .keysManage)
         try perform("key.rotate-data", target: "data-key", requires: .keysManage) { op in
             if try op.tx.runningRotation() != nil {
                 throw KeyholdError.conflict("a data-key rotation is already running; resume it with `keyhold key resume`")
@@ -64,7 +64,7 @@ extension Session {
     /// Finishes a rotation that was interrupted; nil when none is pending.
     @discardableResult
     public func resumeRotation(batchSize: Int = Session.defaultBatchSize, progress: ProgressHandler? = nil) throws -> RotationResult? {
-        _ = try requireRoot()
+        _ = try requireRoot(for: .keysManage)
         guard let job = try read(requires: .keysManage, action: "key.resume", { tx, _ in try tx.runningRotation() }) else {
             return nil
         }
@@ -132,7 +132,7 @@ extension Session {
     /// new recovery key made, in one transaction. Returns the new recovery key
     /// (typeable text), to be shown once. Clears the revocation warning.
     public func rotateRootKey() throws -> SecureBytes {
-        let old = try requireRoot()
+        let old = try requireRoot(for: .keysManage)
         let fresh = SecureBytes(random: 32)
         let recovery = RecoveryKey.generate()
         let version = try perform("key.rotate-root", target: "root-key", requires: .keysManage) { op -> Int in

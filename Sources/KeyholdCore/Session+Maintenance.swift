@@ -92,7 +92,7 @@ extension Session {
                 throw KeyholdError.conflict("\(e.origin): \(e.name) appears twice in the import")
             }
         }
-        _ = try requireRoot()
+        _ = try requireRoot(for: .secretsWrite)
         if onExisting == .fail {
             let existing = try read(requires: .secretsWrite, action: "secret.import") { tx, _ in
                 try entries.first { try tx.secret(named: $0.name) != nil }

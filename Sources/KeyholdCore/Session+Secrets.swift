@@ -96,7 +96,6 @@ extension Session {
         let description = try Vault.valid { try Validate.description(description, field: "secret description") }
         try validHistory(historyLimit)
         let value = try material(input)
-        _ = try requireRoot()
         try perform("secret.create", target: "secret:\(name)", requires: .secretsWrite) { op in
             if try op.tx.secret(named: name) != nil { throw KeyholdError.conflict("a secret named \(name) already exists") }
             let id = try op.tx.insertSecret(SecretRow(name: name, description: description, currentVersion: 1,
@@ -112,7 +111,6 @@ extension Session {
     @discardableResult
     public func addVersion(_ name: String, _ input: SecretInput) throws -> Int {
         let value = try material(input)
-        _ = try requireRoot()
         return try perform("secret.update", target: "secret:\(name)", requires: .secretsWrite) { op in
             var s = try existingSecret(op.tx, name)
             op.target = "secret:\(s.name)"

@@ -125,6 +125,12 @@ public final class Session: Sendable {
 
     // MARK: Keys held by the session
 
+    /// The permission, then the root key: so a user lacking both hears about the permission.
+    func requireRoot(for permission: Permission) throws -> SecureBytes {
+        _ = try read(requires: permission, action: permission.rawValue) { _, _ in true }
+        return try requireRoot()
+    }
+
     func requireRoot() throws -> SecureBytes {
         guard let root else {
             throw KeyholdError.noKeyAccess("\(username) holds no key grant (a pending grant is completed when a key holder logs in)")

@@ -398,8 +398,9 @@ public struct Tx {
     /// Secrets whose name starts with `prefix` (all when nil), by name. Reads metadata only.
     public func secrets(prefix: String? = nil, limit: Int? = nil) throws -> [SecretRow] {
         if let prefix, !prefix.isEmpty {
-            return try Row.fetchAll(db, sql: Tx.secretSelect + " WHERE s.name LIKE ? ESCAPE '\\' ORDER BY s.name LIMIT ?",
-                                    arguments: [Tx.escapeLike(prefix) + "%", limit ?? -1]).map(secretRow)
+            // Case-sensitive, unlike LIKE: names are ASCII, so characters and bytes agree.
+            return try Row.fetchAll(db, sql: Tx.secretSelect + " WHERE substr(s.name, 1, ?) = ? ORDER BY s.name LIMIT ?",
+                                    arguments: [prefix.utf8.count, prefix, limit ?? -1]).map(secretRow)
         }
         return try Row.fetchAll(db, sql: Tx.secretSelect + " ORDER BY s.name LIMIT ?", arguments: [limit ?? -1]).map(secretRow)
     }

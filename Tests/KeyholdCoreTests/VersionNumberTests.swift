@@ -32,3 +32,24 @@ import Testing
         #expect(try f.admin.keyStatus().revocationWarning?.contains("olivia") == true)
     }
 }
+
+@Suite struct SecretPrefixTests {
+    @Test func prefixIsCaseSensitiveAndLiteral() throws {
+        let f = try Fixture()
+        for name in ["app/a", "APP/b", "app_x/c", "apple/d"] { try f.admin.createSecret(name, .value(pw("v"))) }
+        #expect(try f.admin.secrets(prefix: "app/").map(\.name) == ["app/a"])
+        #expect(try f.admin.secrets(prefix: "APP/").map(\.name) == ["APP/b"])
+        #expect(try f.admin.secrets(prefix: "app_").map(\.name) == ["app_x/c"])
+    }
+
+    @Test func permissionIsReportedBeforeKeyAccess() throws {
+        let f = try Fixture()
+        let auditor = try f.user("alice", roles: ["auditor"])
+        #expect(throws: KeyholdError.permissionDenied(action: "secret.create", missing: .secretsWrite)) {
+            try auditor.createSecret("x/y", .value(pw("value")))
+        }
+        #expect(throws: KeyholdError.permissionDenied(action: "keys.manage", missing: .keysManage)) {
+            try auditor.rotateDataKey()
+        }
+    }
+}
