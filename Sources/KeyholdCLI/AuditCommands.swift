@@ -20,7 +20,8 @@ struct AuditCommand: ParsableCommand {
             if let f = v.failure { out["failure"] = ["seq": f.seq, "reason": f.reason] }
             Terminal.out(Output.json(out))
         } else if let f = v.failure {
-            Terminal.out("audit chain BROKEN at event \(f.seq): \(f.reason)")
+            // The reason may quote stored text (an action name): made visible, like every string from the vault.
+            Terminal.out("audit chain BROKEN at event \(f.seq): \(Validate.visible(f.reason))")
         } else {
             Terminal.out("audit chain verified: \(v.events) events, head \(v.head ?? "-")")
         }
@@ -37,6 +38,12 @@ struct AuditCommand: ParsableCommand {
         @Option(help: "From this time (YYYY-MM-DD or ISO 8601, UTC).") var since: String?
         @Option(help: "Before this time.") var until: String?
         @Option(help: "At most this many events (the newest ones).") var limit: Int?
+
+        func validate() throws {
+            if let limit, limit < 0 { throw ArgumentParser.ValidationError("--limit: must be 0 or more") }
+            _ = try since.flatMap { try DateArgument.parse($0, field: "--since") }
+            _ = try until.flatMap { try DateArgument.parse($0, field: "--until") }
+        }
 
         func run() throws {
             try runReporting {

@@ -18,6 +18,21 @@ public struct KeyholdCommand: ParsableCommand {
                       AuditCommand.self, Backup.self, Check.self, RunCommand.self, ImportCommand.self, ExportCommand.self]
     )
     public init() {}
+
+    /// No subcommand: the console will open here; until it exists, the short
+    /// help (usage and the list of subcommands) on stdout, exit 0.
+    public func run() throws {
+        Terminal.out(Self.shortHelp())
+    }
+
+    /// The usage line and the subcommands with their one-line abstracts.
+    static func shortHelp() -> String {
+        let full = helpMessage(columns: 80)
+        // Everything from USAGE on: the overview and the exit codes stay in `--help`.
+        let usage = full.range(of: "USAGE:").map { String(full[$0.lowerBound...]) } ?? full
+        return usage.trimmingCharacters(in: .whitespacesAndNewlines)
+            + "\n\nRun 'keyhold --help' for the exit codes and how passwords are given."
+    }
 }
 
 /// `keyhold init`: the first-run flow. Creates the vault and its first
@@ -112,13 +127,13 @@ struct Status: ParsableCommand {
             let keys = try session.keyStatus()
             if !keys.pendingGrants.isEmpty { lines.append("pending key grants: \(keys.pendingGrants.joined(separator: ", "))") }
             if let w = keys.revocationWarning {
-                lines.append("WARNING: \(w.split(separator: "\n").joined(separator: "; ")); rotate the root key (and the data key for full revocation)")
+                lines.append("WARNING: \(w.split(separator: "\n").map { Validate.visible(String($0)) }.joined(separator: "; ")); rotate the root key (and the data key for full revocation)")
             }
         }
         if perms.contains(Permission.auditRead.rawValue) {
             let v = try session.verifyAudit()
             lines.append(v.ok ? "audit chain:  verified, head \(v.head ?? "-")"
-                              : "audit chain:  BROKEN at event \(v.failure!.seq): \(v.failure!.reason)")
+                              : "audit chain:  BROKEN at event \(v.failure!.seq): \(Validate.visible(v.failure!.reason))")
         }
         Terminal.out(lines.joined(separator: "\n"))
     }

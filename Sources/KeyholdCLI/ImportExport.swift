@@ -1,12 +1,312 @@
 import ArgumentParser
+import Foundation
 import KeyholdCore
 
-/// `keyhold import` (to be filled in).
-struct ImportCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "import", abstract: "Import secrets from .env, JSON, a pass store or KeePassXC XML.")
+/// What `import` does with a name that already exists.
+enum OnExisting: String, ExpressibleByArgument, CaseIterable {
+    case fail, skip, update
+    var core: ImportConflict {
+        switch self {
+        case .fail: .fail
+        case .skip: .skip
+        case .update: .update
+        }
+    }
 }
 
-/// `keyhold export` (to be filled in).
+/// `keyhold import`: every entry is read and checked first; then one transaction per batch.
+struct ImportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Import secrets from .env, JSON, a pass store or KeePassXC XML.",
+        discussion: """
+            Every entry is read and checked before anything is written. A bad entry (a name \
+            outside the secret-name rules, an empty or oversized value, a name given twice, a \
+            line that is not KEY=value) is named by its line, entry or file, and nothing is \
+            imported, unless --skip-bad is given: then the bad entries are listed on stderr and \
+            the rest is imported. Names are --prefix followed by the name in the source.
+
+            Formats:
+              dotenv     KEY=value lines; `export KEY=value`; # comments; 'single quoted' (literal) \
+            and "double quoted" values (escapes \\n \\r \\t \\" \\' \\\\); unquoted values trimmed and \
+            ended by a # after white space. Nothing is interpolated.
+              json       {"secrets": [{"name": "...", "value": "...", "description": "..."}]}, with \
+            "value_base64" instead of "value" for bytes that are not UTF-8 text; or a flat object \
+            {"NAME": "value", ...}.
+              pass       a password-store directory: each *.gpg file is decrypted by your own \
+            `gpg --quiet --batch --decrypt` (nothing is written to disk); the name is its path \
+            without .gpg; the value is the whole file less one trailing newline (pass shows the \
+            first line as the password; Keyhold keeps every line).
+              keepassxc  KeePassXC's XML export: the name is the group path below the root group \
+            and the Title (characters outside A-Z a-z 0-9 . _ - become _), the value the Password, \
+            the description the UserName and URL (else the first line of Notes). The recycle bin \
+            and entry history are left out.
+
+            SOURCE - reads standard input (then KEYHOLD_USER and KEYHOLD_PASSWORD must be set). \
+            Writing is one transaction and one audit event (secret.import, with the count and a \
+            digest of the secret ids) per --batch entries, with progress on stderr when there is \
+            more than one batch.
+            """)
+
+    @OptionGroup var session: SessionOptions
+    @OptionGroup var output: JSONFlag
+    @Option(help: "The source's format.") var format: TransferFormat
+    @Option(help: "Put this in front of every imported name (e.g. app/prod/).") var prefix: String = ""
+    @Flag(name: .customLong("skip-bad"), help: "Skip bad entries (listed on stderr) and import the rest.") var skipBad = false
+    @Option(name: .customLong("on-existing"), help: "When a name exists: fail (import nothing), skip it, or update it (a new version).")
+    var onExisting: OnExisting = .fail
+    @Option(name: .customLong("batch"), help: "Entries per transaction.") var batch: Int = Session.defaultBatchSize
+    @Argument(help: "A file, a pass store directory, or - for standard input.") var source: String
+
+    func run() throws { try runReporting(importAll) }
+
+    private func importAll() throws {
+        guard batch >= 1 else { throw usageError("--batch", "--batch must be at least 1") }
+        if source == "-", !format.isFile { throw usageError("SOURCE", "--format pass reads a directory, not standard input") }
+        // The file is read before logging in, so that `-` is read whole before any prompt.
+        var raw: PlainBuffer? = format.isFile ? try Bytes.readSource(source) : nil
+        if format == .pass {
+            _ = try PassStore.files(in: source)
+            _ = try Tool.require("gpg", package: "gnupg")
+        }
+        let s = try session.session()
+        guard try s.permissions().contains(.secretsWrite) else {
+            throw KeyholdError.permissionDenied(action: "secret.import", missing: .secretsWrite)
+        }
+        let read: SourceRead
+        switch format {
+        case .dotenv: read = DotEnv.parse(raw!.bytes)
+        case .json: read = try JSONFormat.parse(raw!.bytes)
+        case .keepassxc: read = try KeePassXML.parse(raw!.bytes)
+        case .pass: read = try PassStore.read(source)
+        }
+        raw = nil
+
+        let (entries, bad) = check(read)
+        if !bad.isEmpty {
+            let verb = skipBad ? "skipped" : "bad entry"
+            for b in bad.prefix(100) { Terminal.err("keyhold: \(verb): \(b.origin): \(b.message)") }
+            if bad.count > 100 { Terminal.err("keyhold: ... and \(bad.count - 100) more") }
+            if !skipBad {
+                Terminal.err("keyhold: \(bad.count) bad entr\(bad.count == 1 ? "y" : "ies"); nothing was imported "
+                             + "(fix \(bad.count == 1 ? "it" : "them"), or give --skip-bad to import the rest)")
+                throw ExitCode(Exit.usage)
+            }
+        }
+        let batches = (entries.count + batch - 1) / batch
+        let report: ProgressHandler = { @Sendable (done: Int, total: Int) -> Void in Terminal.err("imported \(done)/\(total)") }
+        let progress: ProgressHandler? = batches > 1 ? report : nil
+        let r = try s.importSecrets(entries, onExisting: onExisting.core, batchSize: batch, progress: progress)
+        if output.json {
+            Terminal.out(Output.json([
+                "created": r.created, "updated": r.updated, "skipped": r.skipped, "read": read.entries.count + read.bad.count,
+                "bad": bad.map { ["origin": $0.origin, "message": $0.message] },
+            ]))
+        } else {
+            var line = "Imported: \(r.created) created, \(r.updated) updated, \(r.skipped) skipped (already there)"
+            if !bad.isEmpty { line += ", \(bad.count) bad entr\(bad.count == 1 ? "y" : "ies") skipped" }
+            Terminal.out(line + ".")
+        }
+    }
+
+    /// Applies the prefix and checks every entry as the core will: name, value size, description, duplicates.
+    private func check(_ read: SourceRead) -> (entries: [ImportEntry], bad: [BadEntry]) {
+        var bad = read.bad
+        var entries: [ImportEntry] = []
+        var seen: [String: String] = [:]
+        for e in read.entries {
+            let name = prefix + e.key
+            do {
+                _ = try Validate.secretName(name)
+                try Validate.secretValueSize(e.value.count)
+                _ = try Validate.description(e.description, field: "secret description")
+            } catch {
+                bad.append(BadEntry(origin: e.origin, message: error.message, seq: e.seq))
+                continue
+            }
+            if let first = seen[name] {
+                bad.append(BadEntry(origin: e.origin, message: "\(Validate.visible(name)) is given twice (first at \(first))", seq: e.seq))
+                continue
+            }
+            seen[name] = e.origin
+            entries.append(ImportEntry(name: name, value: e.value, description: e.description, origin: e.origin))
+        }
+        return (entries, bad.sorted { $0.seq < $1.seq })
+    }
+}
+
+/// `keyhold export`: plaintext out, so it needs secrets.read, a confirmation, and is audited (secret.export).
 struct ExportCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "export", abstract: "Export secrets to .env, JSON, a pass store or KeePassXC XML.")
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Export secrets to .env, JSON, a pass store or KeePassXC XML.",
+        discussion: """
+            Writes the current value of every secret whose name starts with --prefix (the \
+            prefix is left out of the written names, so `import --prefix` puts it back). Needs \
+            secrets.read; the export is audited (secret.export, naming the secrets). On a \
+            terminal it asks you to type `yes`; without a terminal it needs --yes.
+
+            DEST is a new file, created with mode 0600 (an existing file is never overwritten: \
+            exit 68), or - for standard output. For pass it is a new directory (0700) made a \
+            password store for --gpg-id (.gpg-id), each secret encrypted by your own \
+            `gpg --encrypt --recipient ID` from a pipe.
+
+            Formats:
+              dotenv     KEY='value' lines; the key is the name upper-cased with every character \
+            but letters and digits (so / . -) as _; two names with the same key are refused. \
+            Values with ' or line breaks are written "double quoted" with \\n \\r \\t \\" \\\\ escapes. \
+            Values must be UTF-8 text without other control characters (use json for the rest).
+              json       {"secrets": [{"name": "...", "value": "...", "description": "..."}]}, with \
+            "value_base64" for values that are not UTF-8 text.
+              pass       one NAME.gpg file per secret (the value plus a newline).
+              keepassxc  KeePass 2 XML, as KeePassXC exports it (load it with \
+            `keepassxc-cli import FILE NEW.kdbx`): a group per path segment below a root group `Keyhold`, Title \
+            the last segment, Password the value, Notes the description.
+            """)
+
+    @OptionGroup var session: SessionOptions
+    @Option(help: "The format to write.") var format: TransferFormat
+    @Option(help: "Only secrets whose name starts with this; it is left out of the written names.") var prefix: String = ""
+    @Flag(help: "Do not ask for confirmation (needed without a terminal).") var yes = false
+    @Option(name: .customLong("gpg-id"), help: "For --format pass: the gpg key (id, fingerprint or e-mail) to encrypt to.")
+    var gpgID: String?
+    @Argument(help: "A new file, - for standard output, or (pass) a new directory.") var dest: String
+
+    func run() throws { try runReporting(exportAll) }
+
+    private func exportAll() throws {
+        let toStdout = dest == "-"
+        if format == .pass {
+            guard let gpgID, !gpgID.isEmpty else {
+                throw usageError("--gpg-id", "--format pass needs --gpg-id ID: the gpg key the new store is encrypted to")
+            }
+            if toStdout { throw usageError("DEST", "--format pass writes a directory, not standard output") }
+        } else if gpgID != nil {
+            throw usageError("--gpg-id", "--gpg-id is only for --format pass")
+        }
+        if !yes, !Terminal.stdinIsTTY {
+            throw usageError("--yes", """
+                export writes secret values in plaintext to \(toStdout ? "standard output" : Validate.visible(dest)); \
+                there is no terminal to confirm on, so give --yes to say that is intended
+                """)
+        }
+        if !toStdout {
+            var st = stat()
+            if lstat(dest, &st) == 0 {
+                throw KeyholdError.conflict("\(Validate.visible(dest)) already exists; export never overwrites")
+            }
+            let parent = (dest as NSString).deletingLastPathComponent
+            var isDir: ObjCBool = false
+            if !parent.isEmpty, !(FileManager.default.fileExists(atPath: parent, isDirectory: &isDir) && isDir.boolValue) {
+                throw KeyholdError.notFound(kind: "directory", name: parent)
+            }
+        }
+        let gpg = format == .pass ? try PassStore.checkRecipient(gpgID!) : nil
+
+        let s = try session.session()
+        guard try s.permissions().contains(.secretsRead) else {
+            throw KeyholdError.permissionDenied(action: "secret.export", missing: .secretsRead)
+        }
+        let infos = try s.secrets(prefix: prefix.isEmpty ? nil : prefix).filter { $0.name.hasPrefix(prefix) }
+        guard !infos.isEmpty else {
+            Terminal.err(prefix.isEmpty ? "keyhold: the vault holds no secrets; nothing to export"
+                                        : "keyhold: no secret name starts with \(Validate.visible(prefix)); nothing to export")
+            throw ExitCode(Exit.notFound)
+        }
+        var names: [String] = []
+        for info in infos {
+            let short = String(info.name.dropFirst(prefix.count))
+            do { _ = try Validate.secretName(short) } catch {
+                throw usageError("--prefix", "with --prefix \(Validate.visible(prefix)) the secret \(Validate.visible(info.name)) "
+                                 + "would be written as \"\(Validate.visible(short))\", which is not a name; end the prefix with /")
+            }
+            names.append(short)
+        }
+        var keys: [String] = []
+        if format == .dotenv {
+            var byKey: [String: String] = [:]
+            for (info, short) in zip(infos, names) {
+                let key = DotEnv.key(for: short)
+                if let other = byKey[key] {
+                    throw KeyholdError.conflict("\(Validate.visible(other)) and \(Validate.visible(info.name)) "
+                                                + "both become the .env key \(key); export them separately with --prefix")
+                }
+                byKey[key] = info.name
+                keys.append(key)
+            }
+        }
+        if !yes {
+            let answer = Terminal.ask("This writes \(infos.count) secret value\(infos.count == 1 ? "" : "s") in PLAINTEXT to "
+                                      + "\(toStdout ? "standard output" : Validate.visible(dest)). Type yes to continue: ")
+            guard answer?.trimmingCharacters(in: .whitespaces) == "yes" else {
+                Terminal.err("Cancelled; nothing was revealed or written.")
+                throw ExitCode(Exit.failure)
+            }
+        }
+
+        let values = try s.revealMany(infos.map(\.name), purpose: "export").map(\.value)
+        let written: PlainBuffer?
+        switch format {
+        case .dotenv:
+            let out = PlainBuffer(capacity: values.reduce(256) { $0 + $1.count * 2 + 64 })
+            out.append("# Exported from Keyhold: \(values.count) secret value\(values.count == 1 ? "" : "s") in plaintext. Delete this file when done.\n")
+            for (i, value) in values.enumerated() {
+                try value.withBytes { b in
+                    guard Bytes.scalars(b, { $0 >= 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) else {
+                        throw refusal(infos[i].name, "is not UTF-8 text without control characters, which .env cannot carry; export it as json")
+                    }
+                    DotEnv.appendLine(key: keys[i], value: b, to: out)
+                }
+            }
+            written = out
+        case .json:
+            let out = PlainBuffer(capacity: values.reduce(256) { $0 + $1.count * 2 + 128 })
+            out.append("{\n  \"secrets\": [")
+            for (i, value) in values.enumerated() {
+                out.append(i == 0 ? "\n    {\"name\": " : ",\n    {\"name\": ")
+                JSONFormat.appendString(names[i], to: out)
+                value.withBytes { b in
+                    if Bytes.isUTF8(b) {
+                        out.append(", \"value\": ")
+                        JSONFormat.appendString(b, to: out)
+                    } else {
+                        out.append(", \"value_base64\": \"")
+                        out.append(contentsOf: Data(b).base64EncodedData())
+                        out.append("\"")
+                    }
+                }
+                out.append(", \"description\": ")
+                JSONFormat.appendString(infos[i].description, to: out)
+                out.append("}")
+            }
+            out.append(values.isEmpty ? "]\n}\n" : "\n  ]\n}\n")
+            written = out
+        case .keepassxc:
+            var items: [KeePassXML.Item] = []
+            for (i, value) in values.enumerated() {
+                guard value.withBytes(KeePassXML.canCarry) else {
+                    throw refusal(infos[i].name, "is not text that XML can carry (UTF-8 without control characters); export it as json")
+                }
+                items.append(KeePassXML.Item(segments: names[i].split(separator: "/").map(String.init), value: value,
+                                             description: infos[i].description))
+            }
+            let formatter = ISO8601DateFormatter()
+            written = KeePassXML.write(items, now: formatter.string(from: Date()))
+        case .pass:
+            written = nil
+            umask(0o077)
+            try PassStore.write(Array(zip(names, values)).map { (path: $0.0, value: $0.1) }, to: dest, gpgID: gpgID!, gpg: gpg!)
+        }
+        if let written {
+            if toStdout { try FileOutput.writeAll(STDOUT_FILENO, written.bytes) } else { try FileOutput.writeNew(dest, written.bytes) }
+        }
+        if !toStdout {
+            Terminal.err("Exported \(values.count) secret\(values.count == 1 ? "" : "s") to \(Validate.visible(dest)) (\(format.rawValue)). "
+                         + (format == .pass ? "" : "It holds plaintext: delete it when done."))
+        }
+    }
+
+    private func refusal(_ name: String, _ why: String) -> KeyholdError {
+        usageError("value", "the value of \(Validate.visible(name)) \(why); nothing was written")
+    }
 }

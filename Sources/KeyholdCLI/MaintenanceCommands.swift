@@ -30,7 +30,7 @@ struct KeyCommand: ParsableCommand {
                     ["password KDF", "Argon2id t=\(k.kdf.opslimit), " + (k.kdf.memlimit >= 1 << 20 ? "\(k.kdf.memlimit >> 20) MiB" : "\(k.kdf.memlimit >> 10) KiB")],
                 ]))
                 if let w = k.revocationWarning {
-                    Terminal.out("\nWARNING: \(w.split(separator: "\n").joined(separator: "; "))\n"
+                    Terminal.out("\nWARNING: \(w.split(separator: "\n").map { Validate.visible(String($0)) }.joined(separator: "; "))\n"
                                  + "Rotate the root key (and the data key for full revocation).")
                 }
             }

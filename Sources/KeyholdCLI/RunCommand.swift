@@ -1,7 +1,561 @@
 import ArgumentParser
+import Foundation
 import KeyholdCore
 
-/// `keyhold run -- CMD ...` (to be filled in).
+/// `keyhold run [--prefix P] [--only NAME...] [--map NAME=VAR...] [--override] [--mask] -- CMD ARGS...`
 struct RunCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "run", abstract: "Run a program with secrets in its environment.")
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a program with secrets in its environment.",
+        usage: "keyhold run [--prefix <prefix>] [--only <name> ...] [--map <name=VAR> ...] [--override] [--mask] -- <command> [<argument> ...]",
+        discussion: """
+            Chooses the secrets whose name starts with --prefix and those named with --only (both given: \
+            the union; neither: every secret you may list), reveals their current versions in one audited \
+            hand-out (audit action secret.handout, naming the secrets, never their values) and starts \
+            COMMAND with each as an environment variable. COMMAND is searched for in PATH unless it \
+            contains a '/'. Without --mask keyhold replaces itself with COMMAND (execve), so signals, \
+            the terminal and the exit status are the command's own.
+
+            Variable names: the last path segment of the secret's name, upper-cased, with every character \
+            other than A-Z and 0-9 replaced by '_', and a '_' put in front of a leading digit:
+              app/prod/db-password  ->  DB_PASSWORD
+              app/prod/2fa.seed     ->  _2FA_SEED
+            --map NAME=VAR gives secret NAME the variable VAR instead. Two secrets on one variable are \
+            refused (exit 68), and so is a variable that is already set in the environment, unless \
+            --override lets the secret replace it.
+
+            The values never appear in the command's argv and nothing is written to disk. KEYHOLD_PASSWORD \
+            and KEYHOLD_NEW_PASSWORD are removed from the command's environment. A value holding a NUL byte \
+            cannot be put in an environment variable and is refused (exit 64).
+
+            --mask runs COMMAND as a child whose standard output and standard error pass through keyhold, \
+            every occurrence of an injected value replaced by <redacted:NAME>. SIGINT, SIGTERM, SIGHUP and \
+            SIGQUIT sent to keyhold are forwarded to the child (those from the terminal reach it directly); \
+            keyhold exits with the child's exit status, or 128+N when signal N ended it. Masking is a safety \
+            net for logs, not a boundary: a value the command transforms (encodes, escapes, splits) is not \
+            recognised.
+
+            With or without --mask, the command starts with no signal blocked; a signal ignored when keyhold \
+            started stays ignored.
+
+            Exit status: the command's; 127 when COMMAND is not found; 126 when it cannot be executed.
+            """)
+
+    @OptionGroup var session: SessionOptions
+
+    @Option(help: "Hand out the secrets whose name starts with this text (e.g. app/prod/).")
+    var prefix: String?
+
+    @Option(name: .customLong("only"), parsing: .upToNextOption,
+            help: ArgumentHelp("Hand out these secrets (repeatable; several names may follow one --only).", valueName: "name"))
+    var only: [String] = []
+
+    @Option(name: .customLong("map"), help: ArgumentHelp("Put secret NAME in variable VAR (repeatable).", valueName: "name=VAR"))
+    var maps: [String] = []
+
+    @Flag(help: "Let a secret replace a variable that is already set in the environment.")
+    var override = false
+
+    @Flag(help: "Pass the command's output through keyhold with every injected value replaced by <redacted:NAME>.")
+    var mask = false
+
+    @Argument(parsing: .postTerminator, help: ArgumentHelp("The command and its arguments, after --.", valueName: "command"))
+    var command: [String] = []
+
+    /// Variables never passed on to the command.
+    static let withheld: Set<String> = ["KEYHOLD_PASSWORD", "KEYHOLD_NEW_PASSWORD"]
+
+    func validate() throws {
+        guard let first = command.first, !first.isEmpty else {
+            throw ArgumentParser.ValidationError("give the command to run after --, e.g. keyhold run --prefix app/prod/ -- env")
+        }
+        _ = try RunCommand.parseMaps(maps)
+    }
+
+    func run() throws {
+        var plan: [Handout.Entry] = []
+        var program = ""
+        var handed: [(name: String, value: SecureBytes)] = []
+        try runReporting {
+            let s = try session.session()
+            let names = try chooseSecrets(s)
+            let environment = Handout.currentEnvironment().filter { !RunCommand.withheld.contains($0.name) }
+            plan = try Handout.plan(names: names, maps: try RunCommand.parseMaps(maps),
+                                    existing: Set(environment.map(\.name)), override: override)
+            program = try Handout.resolve(command[0])  // before the reveal: a missing command hands out nothing
+            handed = try s.revealMany(plan.map(\.name), purpose: "handout")
+            for (name, value) in handed where value.withBytes({ $0.contains(0) }) {
+                throw KeyholdError.invalid(KeyholdCore.ValidationError(
+                    field: "secret value", rule: "nul",
+                    message: "secret \(name): its value contains a NUL byte, which an environment variable cannot hold"))
+            }
+        }
+        let byName = Dictionary(handed.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
+        let values = plan.map { (variable: $0.variable, name: $0.name, value: byName[$0.name]!) }
+        let env = Handout.environment(adding: values.map { ($0.variable, $0.value) }, withholding: RunCommand.withheld)
+        if mask {
+            let code = Handout.spawnMasked(program, arguments: command, environment: env,
+                                           values: values.map { ($0.name, $0.value) })
+            throw ExitCode(code)
+        }
+        let error = Handout.exec(program, arguments: command, environment: env)
+        Terminal.err("keyhold: \(Validate.visible(command[0])): cannot execute: \(String(cString: strerror(error)))")
+        throw ExitCode(error == ENOENT ? 127 : 126)
+    }
+
+    /// The names chosen by --prefix and --only (sorted, each once); all secrets when neither is given.
+    private func chooseSecrets(_ s: Session) throws -> [String] {
+        var names = Set(only)
+        if let prefix {
+            // The store matches the prefix without regard to case; a hand-out matches it exactly.
+            names.formUnion(try s.secrets(prefix: prefix).map(\.name).filter { $0.hasPrefix(prefix) })
+            if names.isEmpty {
+                Terminal.err("keyhold: no secret's name starts with \(Validate.visible(prefix))")
+                throw ExitCode(Exit.notFound)
+            }
+        } else if only.isEmpty {
+            names.formUnion(try s.secrets().map(\.name))
+        }
+        return names.sorted()
+    }
+
+    /// `NAME=VAR` pairs, each VAR a valid variable name and each NAME given once.
+    static func parseMaps(_ maps: [String]) throws -> [String: String] {
+        var out: [String: String] = [:]
+        for m in maps {
+            guard let eq = m.firstIndex(of: "="), eq != m.startIndex else {
+                throw ArgumentParser.ValidationError("--map \(Validate.visible(m)): expected NAME=VAR")
+            }
+            let name = String(m[..<eq]), variable = String(m[m.index(after: eq)...])
+            guard Handout.isVariableName(variable) else {
+                throw ArgumentParser.ValidationError(
+                    "--map \(Validate.visible(m)): '\(Validate.visible(variable))' is not a variable name (letters, digits and '_', not starting with a digit)")
+            }
+            guard out[name] == nil else { throw ArgumentParser.ValidationError("--map: \(Validate.visible(name)) is mapped twice") }
+            out[name] = variable
+        }
+        return out
+    }
+}
+
+/// The mechanics of `keyhold run`: naming, the environment, exec and the masking pipe.
+enum Handout {
+    struct Entry: Equatable { var name: String; var variable: String }
+
+    /// `app/prod/db-password` -> `DB_PASSWORD`: the last path segment, upper-cased, every
+    /// character other than A-Z and 0-9 replaced by `_`, and `_` before a leading digit.
+    static func variableName(for secret: String) -> String {
+        let segment = secret.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? secret
+        var out = String(segment.unicodeScalars.map { c -> Character in
+            switch c {
+            case "a"..."z": Character(Unicode.Scalar(c.value - 32)!)
+            case "A"..."Z", "0"..."9": Character(c)
+            default: "_"
+            }
+        })
+        if out.first?.isNumber ?? true { out = "_" + out }
+        return out
+    }
+
+    static func isVariableName(_ s: String) -> Bool {
+        guard let first = s.unicodeScalars.first, !("0"..."9").contains(first) else { return false }
+        return s.unicodeScalars.allSatisfy { ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || $0 == "_" }
+    }
+
+    /// Pairs each chosen secret with its variable; refuses clashes (between secrets always,
+    /// with the environment unless `override`) and --map entries for secrets not chosen.
+    static func plan(names: [String], maps: [String: String], existing: Set<String>, override: Bool) throws -> [Entry] {
+        let chosen = Set(names)
+        if let stray = maps.keys.sorted().first(where: { !chosen.contains($0) }) {
+            throw KeyholdError.invalid(KeyholdCore.ValidationError(
+                field: "--map", rule: "chosen",
+                message: "--map \(stray)=\(maps[stray]!): \(stray) is not among the chosen secrets (see --prefix and --only)"))
+        }
+        var byVariable: [String: String] = [:]
+        var out: [Entry] = []
+        for name in names {
+            let variable = maps[name] ?? variableName(for: name)
+            if let other = byVariable[variable] {
+                throw KeyholdError.conflict(
+                    "secrets \(other) and \(name) both map to the variable \(variable); give one of them another with --map NAME=VAR")
+            }
+            if existing.contains(variable) && !override {
+                throw KeyholdError.conflict(
+                    "secret \(name) maps to \(variable), which is already set in the environment; "
+                    + "rename it with --map \(name)=VAR, or let the secret replace it with --override")
+            }
+            byVariable[variable] = name
+            out.append(Entry(name: name, variable: variable))
+        }
+        return out
+    }
+
+    // MARK: Environment
+
+    /// The process environment as raw entries (bytes kept as they are).
+    static func currentEnvironment() -> [(name: String, entry: [UInt8])] {
+        var out: [(String, [UInt8])] = []
+        guard var p = environPointer() else { return [] }
+        while let entry = p.pointee {
+            let bytes = Array(UnsafeBufferPointer(start: UnsafeRawPointer(entry).assumingMemoryBound(to: UInt8.self), count: strlen(entry)))
+            let name = bytes.firstIndex(of: UInt8(ascii: "=")).map { String(decoding: bytes[..<$0], as: UTF8.self) }
+                ?? String(decoding: bytes, as: UTF8.self)
+            out.append((name, bytes))
+            p += 1
+        }
+        return out
+    }
+
+    /// `environ`, read through the dynamic linker (Swift 6 refuses the mutable C global).
+    private static func environPointer() -> UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "environ") else { return nil }  // RTLD_DEFAULT
+        return symbol.assumingMemoryBound(to: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?.self).pointee
+    }
+
+    /// A NULL-terminated `envp` in C memory: the current environment without the withheld
+    /// variables and those being replaced, then `VAR=value` for each secret.
+    /// Entries are malloc'd and never freed on success (exec replaces the process).
+    static func environment(adding secrets: [(variable: String, value: SecureBytes)], withholding: Set<String>) -> CStrings {
+        let replaced = Set(secrets.map(\.variable))
+        var entries: [UnsafeMutablePointer<CChar>?] = []
+        for (name, bytes) in currentEnvironment() where !withholding.contains(name) && !replaced.contains(name) {
+            entries.append(CStrings.copy(bytes))
+        }
+        for (variable, value) in secrets {
+            let prefix = Array((variable + "=").utf8)
+            let p = UnsafeMutablePointer<CChar>.allocate(capacity: prefix.count + value.count + 1)
+            let raw = UnsafeMutableRawPointer(p)
+            prefix.withUnsafeBytes { raw.copyMemory(from: $0.baseAddress!, byteCount: prefix.count) }
+            value.withBytes { v in if v.count > 0 { (raw + prefix.count).copyMemory(from: v.baseAddress!, byteCount: v.count) } }
+            p[prefix.count + value.count] = 0
+            entries.append(p)
+        }
+        return CStrings(entries)
+    }
+
+    // MARK: Finding and starting the program
+
+    /// The path to execute: `command` itself when it holds a '/', else the first executable
+    /// regular file named so in PATH. Throws exit 127 (not found) or 126 (not executable).
+    static func resolve(_ command: String) throws -> String {
+        if command.contains("/") {
+            var st = stat()
+            guard stat(command, &st) == 0 else { throw notFound(command) }
+            guard (st.st_mode & S_IFMT) != S_IFDIR, access(command, X_OK) == 0 else {
+                Terminal.err("keyhold: \(Validate.visible(command)): permission denied")
+                throw ExitCode(126)
+            }
+            return command
+        }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        var denied: String?
+        for dir in path.split(separator: ":", omittingEmptySubsequences: false) {
+            let candidate = (dir.isEmpty ? "." : String(dir)) + "/" + command
+            var st = stat()
+            guard stat(candidate, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
+            if access(candidate, X_OK) == 0 { return candidate }
+            denied = denied ?? candidate
+        }
+        if let denied {
+            Terminal.err("keyhold: \(Validate.visible(denied)): permission denied")
+            throw ExitCode(126)
+        }
+        throw notFound(command)
+    }
+
+    private static func notFound(_ command: String) -> ExitCode {
+        Terminal.err("keyhold: \(Validate.visible(command)): command not found")
+        return ExitCode(127)
+    }
+
+    /// Replaces this process with the program. Returns only on failure, with errno.
+    static func exec(_ path: String, arguments: [String], environment env: CStrings) -> Int32 {
+        let argv = CStrings(arguments.map { CStrings.copy(Array($0.utf8)) })
+        // The command starts with no signal blocked (a mask inherited by keyhold is the accident
+        // of its parent, e.g. a thread of a Dispatch pool); ignored signals stay ignored.
+        unblockAllSignals()
+        execve(path, argv.pointer, env.pointer)
+        let error = errno
+        argv.free()
+        env.free()
+        return error
+    }
+
+    // MARK: --mask
+
+    /// Signals forwarded to the child.
+    static let forwarded: [Int32] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT]
+
+    /// Runs the program as a child with its stdout and stderr piped through a `Redactor`;
+    /// returns the exit code to leave with.
+    static func spawnMasked(_ path: String, arguments: [String], environment env: CStrings,
+                            values: [(name: String, value: SecureBytes)]) -> Int32 {
+        let argv = CStrings(arguments.map { CStrings.copy(Array($0.utf8)) })
+        defer { argv.free() }
+        var outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
+        guard pipe(&outPipe) == 0, pipe(&errPipe) == 0 else {
+            Terminal.err("keyhold: cannot create a pipe: \(String(cString: strerror(errno)))")
+            env.free()
+            return Exit.failure
+        }
+        // Keyhold's ends stay out of the child (its ends are dup2'ed onto 1 and 2, which clears the flag there).
+        for fd in outPipe + errPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        // A reader of keyhold's output that goes away must not kill keyhold before the child's status is known.
+        signal(SIGPIPE, SIG_IGN)
+
+        // Handlers first (a signal before the child exists is kept and forwarded once it does);
+        // a signal this process was started ignoring stays ignored, for the child too.
+        var handled: [Int32] = []
+        for sig in forwarded {
+            var old = sigaction()
+            sigaction(sig, nil, &old)
+            if unsafeBitCast(old.__sigaction_handler.sa_handler, to: Int.self) == 1 { continue }  // SIG_IGN
+            var action = sigaction()
+            action.__sigaction_handler.sa_sigaction = forwardSignal
+            action.sa_flags = SA_SIGINFO | SA_RESTART
+            sigemptyset(&action.sa_mask)
+            sigaction(sig, &action, nil)
+            handled.append(sig)
+        }
+
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        posix_spawn_file_actions_adddup2(&actions, outPipe[1], STDOUT_FILENO)
+        posix_spawn_file_actions_adddup2(&actions, errPipe[1], STDERR_FILENO)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for sig in handled + [SIGPIPE] { sigaddset(&defaults, sig) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        posix_spawnattr_setsigmask(&attributes, &mask)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, path, &actions, &attributes, argv.pointer, env.pointer)
+        env.free()  // the child has its copy; keyhold keeps the values only in guarded memory (the redactor's)
+        posix_spawn_file_actions_destroy(&actions)
+        posix_spawnattr_destroy(&attributes)
+        close(outPipe[1])
+        close(errPipe[1])
+        guard spawned == 0 else {
+            close(outPipe[0]); close(errPipe[0])
+            Terminal.err("keyhold: \(Validate.visible(arguments[0])): cannot execute: \(String(cString: strerror(spawned)))")
+            return spawned == ENOENT ? 127 : 126
+        }
+        ChildSignals.start(pid)
+        unblockAllSignals()  // so the forwarded signals reach the handler (this thread may have inherited a mask)
+
+        var streams = [MaskedStream(source: outPipe[0], sink: STDOUT_FILENO, redactor: Redactor(values)),
+                       MaskedStream(source: errPipe[0], sink: STDERR_FILENO, redactor: Redactor(values))]
+        var status: Int32?
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        defer { wipe(&buffer) }
+        while streams.contains(where: \.open) {
+            if status == nil { status = reap(pid, wait: false) }
+            var fds = streams.map { pollfd(fd: $0.open ? $0.source : -1, events: Int16(POLLIN), revents: 0) }
+            // While the child runs, wake now and then to notice its exit; once it is gone, a short
+            // quiet spell ends the copy (a background process may still hold the pipes open).
+            let ready = poll(&fds, nfds_t(fds.count), status == nil ? 100 : 250)
+            if ready < 0 { if errno == EINTR { continue }; break }
+            if ready == 0 { if status != nil { break }; continue }
+            for i in streams.indices where streams[i].open && fds[i].revents != 0 {
+                let n = buffer.withUnsafeMutableBytes { read(streams[i].source, $0.baseAddress!, $0.count) }
+                if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+                if n <= 0 { streams[i].finish(); continue }
+                buffer.withUnsafeBytes { streams[i].pass(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            }
+        }
+        for i in streams.indices where streams[i].open { streams[i].finish() }
+        let final = status ?? reap(pid, wait: true)!
+        ChildSignals.stop()
+        for sig in handled { signal(sig, SIG_DFL) }
+        if final & 0x7F == 0 { return (final >> 8) & 0xFF }  // exited
+        return 128 + (final & 0x7F)                          // killed by a signal
+    }
+
+    static func unblockAllSignals() {
+        var none = sigset_t()
+        sigemptyset(&none)
+        sigprocmask(SIG_SETMASK, &none, nil)
+    }
+
+    /// waitpid; nil while the child still runs (when not waiting).
+    private static func reap(_ pid: pid_t, wait: Bool) -> Int32? {
+        var status: Int32 = 0
+        while true {
+            let r = waitpid(pid, &status, wait ? 0 : WNOHANG)
+            if r == pid { ChildSignals.stop(); return status }
+            if r == 0 { return nil }
+            if errno == EINTR { continue }
+            return status
+        }
+    }
+}
+
+/// The child's pid, for the signal handler (which may read only plain memory).
+nonisolated(unsafe) private var childPID: pid_t = 0
+/// A forwarded signal that arrived before the child existed.
+nonisolated(unsafe) private var earlySignal: Int32 = 0
+
+private enum ChildSignals {
+    static func start(_ pid: pid_t) {
+        childPID = pid
+        let early = earlySignal
+        if early != 0 { kill(pid, early) }
+    }
+    static func stop() { childPID = 0 }
+}
+
+/// Forwards a signal to the child. One from the terminal (si_code SI_KERNEL) is not sent
+/// again: the terminal delivers it to the whole foreground process group, child included.
+private func forwardSignal(_ sig: Int32, _ info: UnsafeMutablePointer<siginfo_t>?, _ context: UnsafeMutableRawPointer?) {
+    if let info, info.pointee.si_code == 0x80 { return }  // SI_KERNEL
+    let pid = childPID
+    if pid > 0 { kill(pid, sig) } else { earlySignal = sig }
+}
+
+/// One of the child's output streams, copied through a redactor.
+struct MaskedStream {
+    let source: Int32
+    let sink: Int32
+    var redactor: Redactor
+    var open = true
+
+    mutating func pass(_ bytes: UnsafeRawBufferPointer) {
+        var out = redactor.feed(bytes, final: false)
+        defer { wipe(&out) }
+        if !write(out) { stop() }
+    }
+
+    mutating func finish() {
+        var out = redactor.feed(UnsafeRawBufferPointer(start: nil, count: 0), final: true)
+        defer { wipe(&out) }
+        _ = write(out)
+        stop()
+    }
+
+    private mutating func stop() {
+        if open { close(source) }
+        open = false
+        redactor.clear()
+    }
+
+    /// Writes everything; false when the reader went away (the child then gets SIGPIPE, as in a pipeline).
+    private func write(_ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { b in
+            var offset = 0
+            while offset < b.count {
+                let n = Foundation.write(sink, b.baseAddress! + offset, b.count - offset)
+                if n < 0 { if errno == EINTR { continue }; return false }
+                offset += n
+            }
+            return true
+        }
+    }
+}
+
+/// Replaces every occurrence of any of the given values in a byte stream by
+/// `<redacted:NAME>`, across chunk boundaries: bytes that could begin a value are held
+/// back (never more than the longest value less one) until the next chunk decides.
+/// Where values overlap, the longest match at the earliest position wins.
+struct Redactor {
+    /// All values, one after another, in guarded memory.
+    private let store: SecureBytes
+    /// Longest first.
+    private let spans: [(offset: Int, count: Int, replacement: [UInt8])]
+    private var starts = [Bool](repeating: false, count: 256)
+    private var pending: [UInt8] = []
+
+    init(_ values: [(name: String, value: SecureBytes)]) {
+        let ordered = values.filter { $0.value.count > 0 }.sorted { $0.value.count > $1.value.count }
+        var offset = 0
+        var spans: [(Int, Int, [UInt8])] = []
+        for (name, value) in ordered {
+            spans.append((offset, value.count, Array("<redacted:\(name)>".utf8)))
+            offset += value.count
+        }
+        store = SecureBytes(count: offset) { out in
+            var at = 0
+            for (_, value) in ordered {
+                value.withBytes { (out.baseAddress! + at).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                at += value.count
+            }
+        }
+        self.spans = spans
+        for (_, value) in ordered { value.withBytes { starts[Int($0[0])] = true } }
+    }
+
+    /// Takes the next chunk; returns what can be written now. `final` flushes everything held.
+    mutating func feed(_ chunk: UnsafeRawBufferPointer, final: Bool) -> [UInt8] {
+        pending.append(contentsOf: chunk)
+        var out: [UInt8] = []
+        out.reserveCapacity(pending.count)
+        let n = pending.count
+        var i = 0
+        store.withBytes { s in
+            pending.withUnsafeBytes { p in
+                scan: while i < n {
+                    let byte = p[i]
+                    if starts[Int(byte)] {
+                        for span in spans {
+                            let available = n - i
+                            if span.count <= available {
+                                if memcmp(p.baseAddress! + i, s.baseAddress! + span.offset, span.count) == 0 {
+                                    out.append(contentsOf: span.replacement)
+                                    i += span.count
+                                    continue scan
+                                }
+                            } else if !final, memcmp(p.baseAddress! + i, s.baseAddress! + span.offset, available) == 0 {
+                                break scan  // the rest may still become this value: wait for more
+                            }
+                        }
+                    }
+                    out.append(byte)
+                    i += 1
+                }
+            }
+        }
+        var rest = Array(pending[i...])
+        wipe(&pending)
+        swap(&pending, &rest)
+        return out
+    }
+
+    /// Bytes currently held back.
+    var held: Int { pending.count }
+
+    mutating func clear() { wipe(&pending) }
+}
+
+/// A NULL-terminated array of malloc'd C strings (argv, envp).
+final class CStrings {
+    let pointer: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>
+    private let count: Int
+
+    init(_ entries: [UnsafeMutablePointer<CChar>?]) {
+        count = entries.count
+        pointer = .allocate(capacity: entries.count + 1)
+        for (i, e) in entries.enumerated() { pointer[i] = e }
+        pointer[entries.count] = nil
+    }
+
+    static func copy(_ bytes: [UInt8]) -> UnsafeMutablePointer<CChar> {
+        let p = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count + 1)
+        if !bytes.isEmpty {
+            bytes.withUnsafeBytes { UnsafeMutableRawPointer(p).copyMemory(from: $0.baseAddress!, byteCount: bytes.count) }
+        }
+        p[bytes.count] = 0
+        return p
+    }
+
+    /// Zeroes and frees every entry (they may hold secret values).
+    func free() {
+        for i in 0..<count {
+            if let e = pointer[i] { explicit_bzero(e, strlen(e)); e.deallocate() }
+            pointer[i] = nil
+        }
+        pointer.deallocate()
+    }
 }

@@ -1,7 +1,304 @@
 import ArgumentParser
+import Foundation
 import KeyholdCore
 
-/// `keyhold secret ...` (to be filled in).
+/// `keyhold secret ...`
 struct SecretCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "secret", abstract: "Store, generate, show and delete secrets.")
+    static let configuration = CommandConfiguration(
+        commandName: "secret",
+        abstract: "Store, generate, show and delete secrets.",
+        discussion: """
+            Secret values are never taken from the command line. `set` reads the value from \
+            --stdin, --from-file PATH, or a prompt without echo; `generate` makes a random one \
+            nobody typed. `show` prints the value alone (for `$(keyhold secret show NAME)`) and is audited.
+            """,
+        subcommands: [List.self, Show.self, SetValue.self, Generate.self, Versions.self, RotateBy.self, Delete.self]
+    )
+
+    /// JSON shape of a secret's metadata (docs/CLI.md). Never the value.
+    static func json(_ s: SecretInfo, now: Int64) -> [String: Any] {
+        [
+            "name": s.name, "description": s.description, "version": s.currentVersion, "versions": s.versionCount,
+            "history_limit": s.historyLimit ?? NSNull(), "rotate_by": Output.jsonTime(s.rotateBy),
+            "rotation_overdue": overdue(s, now: now), "created_at": Output.jsonTime(s.createdAt),
+            "updated_at": Output.jsonTime(s.updatedAt),
+        ]
+    }
+
+    static func overdue(_ s: SecretInfo, now: Int64) -> Bool { s.rotateBy.map { $0 <= now } ?? false }
+
+    /// The ROTATE BY cell: the date, flagged when it has passed.
+    static func rotateByCell(_ s: SecretInfo, now: Int64) -> String {
+        guard let t = s.rotateBy else { return "-" }
+        return Clock.format(t) + (overdue(s, now: now) ? " OVERDUE" : "")
+    }
+
+    /// Writes bytes to standard output exactly as they are.
+    static func writeOut(_ bytes: UnsafeRawBufferPointer) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let n = Foundation.write(STDOUT_FILENO, bytes.baseAddress! + offset, bytes.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                Terminal.err("keyhold: cannot write to standard output: \(String(cString: strerror(errno)))")
+                throw ExitCode(Exit.failure)
+            }
+            offset += n
+        }
+    }
+
+    /// Creates the secret, or adds a version when it exists; then applies the metadata.
+    /// Returns the version stored and whether the secret was created.
+    static func store(_ s: Session, name: String, input: SecretInput, description: String?, rotateBy: Int64??) throws -> (version: Int, created: Bool) {
+        do {
+            try s.createSecret(name, input, description: description ?? "", rotateBy: rotateBy ?? nil)
+            return (1, true)
+        } catch KeyholdError.conflict {
+            let version = try s.addVersion(name, input)
+            if let description { try s.setDescription(ofSecret: name, description) }
+            if let rotateBy { try s.setRotateBy(name, at: rotateBy) }
+            return (version, false)
+        }
+    }
+
+    /// Checks name and description before any value is read or stored.
+    static func precheck(name: String, description: String?) throws {
+        do {
+            _ = try Validate.secretName(name)
+            if let description { _ = try Validate.description(description, field: "secret description") }
+        } catch { throw KeyholdError.invalid(error) }
+    }
+
+    static func reportStored(_ verb: String, name: String, version: Int, created: Bool, json: Bool) {
+        if json {
+            Terminal.out(Output.json(["name": name, "version": version, "created": created]))
+        } else {
+            Terminal.out("\(verb) \(Validate.visible(name)) version \(version)")
+        }
+    }
+
+    // MARK: list
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List secrets: names and metadata, never values.")
+        @OptionGroup var session: SessionOptions
+        @OptionGroup var output: JSONFlag
+        @Option(help: "Only secrets whose name starts with this text (e.g. app/prod/).") var prefix: String?
+
+        func run() throws {
+            try runReporting {
+                let secrets = try session.session().secrets(prefix: prefix)
+                let now = Clock.system.now()
+                if output.json {
+                    Terminal.out(Output.json(["secrets": secrets.map { SecretCommand.json($0, now: now) }]))
+                    return
+                }
+                Terminal.out(Output.table(["NAME", "VERSION", "VERSIONS", "ROTATE BY", "UPDATED"], secrets.map {
+                    [$0.name, String($0.currentVersion), String($0.versionCount),
+                     SecretCommand.rotateByCell($0, now: now), Output.time($0.updatedAt)]
+                }))
+            }
+        }
+    }
+
+    // MARK: show
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print a secret's value alone (for $(...)); audited.",
+            discussion: """
+                Prints exactly the stored bytes, followed by a newline only when standard output is a terminal. \
+                --json prints {"name", "version", "value"}, or "value_base64" instead of "value" when the value \
+                is not valid UTF-8.
+                """)
+        @OptionGroup var session: SessionOptions
+        @OptionGroup var output: JSONFlag
+        @Argument(help: "The secret's name.") var name: String
+        @Option(name: .customLong("version"), help: "This version instead of the current one.") var version: Int?
+
+        func run() throws {
+            try runReporting {
+                let s = try session.session()
+                // With --json the version is pinned first, so the number printed is the one revealed.
+                let pinned = try output.json ? (version ?? s.secret(named: name).currentVersion) : version
+                let value = try s.reveal(name, version: pinned)
+                if output.json {
+                    var out: [String: Any] = ["name": name, "version": pinned ?? 0]
+                    value.withBytes { bytes in
+                        if let text = String(validating: bytes, as: UTF8.self) {
+                            out["value"] = text
+                        } else {
+                            out["value_base64"] = Data(bytes).base64EncodedString()
+                        }
+                    }
+                    Terminal.out(Output.json(out))
+                    return
+                }
+                try value.withBytes { try SecretCommand.writeOut($0) }
+                if isatty(STDOUT_FILENO) == 1 { try [UInt8(ascii: "\n")].withUnsafeBytes { try SecretCommand.writeOut($0) } }
+            }
+        }
+    }
+
+    // MARK: set
+
+    struct SetValue: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set",
+            abstract: "Store a value: create the secret, or add a new version to an existing one.",
+            discussion: """
+                The value is read from --stdin, --from-file PATH, or typed at a prompt without echo; \
+                never from the command line.
+                """)
+        @OptionGroup var session: SessionOptions
+        @OptionGroup var output: JSONFlag
+        @OptionGroup var source: ValueSource
+        @Argument(help: "Name: path segments of letters, digits, '.', '_', '-' joined by '/' (e.g. app/prod/db-password).")
+        var name: String
+        @Argument(help: .hidden) var value: [String] = []
+        @Option(help: "Description (replaces the current one when the secret exists).") var description: String?
+        @Option(name: .customLong("rotate-by"), help: "Rotate by this date: YYYY-MM-DD, ISO 8601 (UTC), or 'never'.")
+        var rotateBy: String?
+
+        func validate() throws {
+            try refuseArgvValue(value, what: "a secret value")
+            _ = try rotateBy.map { try DateArgument.parse($0, field: "--rotate-by") }
+        }
+
+        func run() throws {
+            try runReporting {
+                let rotate = try rotateBy.map { try DateArgument.parse($0, field: "--rotate-by") }
+                try SecretCommand.precheck(name: name, description: description)
+                let s = try session.session()
+                let v = try source.read(prompt: "Value for \(Validate.visible(name)) (not echoed): ")
+                let (version, created) = try SecretCommand.store(s, name: name, input: .value(v), description: description, rotateBy: rotate)
+                SecretCommand.reportStored("stored", name: name, version: version, created: created, json: output.json)
+            }
+        }
+    }
+
+    // MARK: generate
+
+    struct Generate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Generate a random value nobody typed: create the secret, or add a new version.",
+            discussion: """
+                Prints only the name and the version stored, never the value; read it with `keyhold secret show`. \
+                Example, a Flask SECRET_KEY: keyhold secret generate app/prod/secret-key --length 64 --alphabet urlsafe
+                """)
+        @OptionGroup var session: SessionOptions
+        @OptionGroup var output: JSONFlag
+        @Argument(help: "The secret's name.") var name: String
+        @Option(name: [.customLong("length"), .customLong("bytes")],
+                help: "Length in characters (= bytes: every alphabet is ASCII), 1 to \(Session.maxGeneratedLength). --bytes is an alias.")
+        var length: Int = 32
+        @Option(help: "Characters to draw from: \(Token.Alphabet.allCases.map(\.rawValue).joined(separator: ", ")).")
+        var alphabet: String = Token.Alphabet.urlsafe.rawValue
+        @Option(help: "Description (replaces the current one when the secret exists).") var description: String?
+        @Option(name: .customLong("rotate-by"), help: "Rotate by this date: YYYY-MM-DD, ISO 8601 (UTC), or 'never'.")
+        var rotateBy: String?
+        @Argument(help: .hidden) var value: [String] = []
+
+        func validate() throws {
+            try refuseArgvValue(value, what: "a secret value")
+            _ = try rotateBy.map { try DateArgument.parse($0, field: "--rotate-by") }
+            guard Token.Alphabet(rawValue: alphabet) != nil else {
+                throw ArgumentParser.ValidationError(
+                    "--alphabet: unknown alphabet '\(alphabet)'; use one of \(Token.Alphabet.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            guard (1...Session.maxGeneratedLength).contains(length) else {
+                throw ArgumentParser.ValidationError("--length: must be 1 to \(Session.maxGeneratedLength) (got \(length))")
+            }
+        }
+
+        func run() throws {
+            try runReporting {
+                let rotate = try rotateBy.map { try DateArgument.parse($0, field: "--rotate-by") }
+                try SecretCommand.precheck(name: name, description: description)
+                let s = try session.session()
+                let input = SecretInput.generated(length: length, alphabet: Token.Alphabet(rawValue: alphabet)!)
+                let (version, created) = try SecretCommand.store(s, name: name, input: input, description: description, rotateBy: rotate)
+                SecretCommand.reportStored("generated", name: name, version: version, created: created, json: output.json)
+            }
+        }
+    }
+
+    // MARK: versions
+
+    struct Versions: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the stored versions of a secret (never values).")
+        @OptionGroup var session: SessionOptions
+        @OptionGroup var output: JSONFlag
+        @Argument(help: "The secret's name.") var name: String
+
+        func run() throws {
+            try runReporting {
+                let s = try session.session()
+                let info = try s.secret(named: name)
+                let versions = try s.versions(of: name)
+                if output.json {
+                    Terminal.out(Output.json([
+                        "name": info.name, "current_version": info.currentVersion,
+                        "versions": versions.map {
+                            ["version": $0.version, "key_version": $0.keyVersion, "created_at": Output.jsonTime($0.createdAt),
+                             "created_by": $0.createdBy ?? NSNull(), "current": $0.version == info.currentVersion] as [String: Any]
+                        },
+                    ]))
+                    return
+                }
+                Terminal.out(Output.table(["VERSION", "CURRENT", "DATA KEY", "CREATED", "CREATED BY"], versions.map {
+                    [String($0.version), $0.version == info.currentVersion ? "*" : "", String($0.keyVersion),
+                     Output.time($0.createdAt), $0.createdBy ?? "-"]
+                }))
+            }
+        }
+    }
+
+    // MARK: rotate-by
+
+    struct RotateBy: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rotate-by", abstract: "Set the date by which a credential should be rotated, or 'never'.")
+        @OptionGroup var session: SessionOptions
+        @Argument(help: "The secret's name.") var name: String
+        @Argument(help: "YYYY-MM-DD, an ISO 8601 time (UTC), 'now', or 'never' to clear.") var date: String
+
+        func validate() throws { _ = try DateArgument.parse(date, field: "DATE") }
+
+        func run() throws {
+            let time = try DateArgument.parse(date, field: "DATE")
+            try runReporting {
+                try session.session().setRotateBy(name, at: time)
+                Terminal.err("\(Validate.visible(name)): " + (time.map { "rotate by \(Clock.format($0))" } ?? "no rotate-by date") + ".")
+            }
+        }
+    }
+
+    // MARK: delete
+
+    struct Delete: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete a secret with all its versions, or one version; the bytes are scrubbed from the vault files.")
+        @OptionGroup var session: SessionOptions
+        @Argument(help: "The secret's name.") var name: String
+        @Option(name: .customLong("version"), help: "Delete only this version (not the only one left).") var version: Int?
+        @Flag(help: "Do not ask for confirmation.") var yes = false
+
+        func run() throws {
+            try runReporting {
+                let s = try session.session()
+                let outcome: DeletionOutcome
+                if let version {
+                    try Confirm.typed(name, action: "delete version \(version) of secret", skip: yes)
+                    outcome = try s.deleteVersion(name, version: version)
+                    Terminal.err("\(Validate.visible(name)): version \(version) deleted.")
+                } else {
+                    try Confirm.typed(name, action: "delete secret", skip: yes)
+                    outcome = try s.deleteSecret(name)
+                    Terminal.err("\(Validate.visible(name)): deleted.")
+                }
+                if !outcome.checkpointed { Terminal.err(Confirm.checkpointWarning) }
+            }
+        }
+    }
 }

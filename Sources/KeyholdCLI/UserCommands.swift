@@ -44,11 +44,9 @@ struct UserCommand: ParsableCommand {
         @Option(help: "E-mail address.") var email: String?
         @Option(name: .customLong("display-name"), help: "Display name.") var displayName: String = ""
         @Option(name: .customLong("role"), help: "A role to give (repeatable).") var roles: [String] = []
-        @Option(name: .customLong("password"), help: .hidden) var password: String?
 
         func run() throws {
             try runReporting {
-                try refuseArgvValue(password.map { [$0] } ?? [], what: "a password")
                 let s = try session.session()
                 let (user, temp) = try s.createUser(username: username, email: email, displayName: displayName, roles: roles)
                 UserCommand.showTemporaryPassword(temp, for: user.username, json: output.json)
@@ -168,6 +166,8 @@ struct UserCommand: ParsableCommand {
         @Argument var username: String
         @Option(help: "Expiry as YYYY-MM-DD or an ISO 8601 time (UTC), 'now', or 'never'.") var at: String
 
+        func validate() throws { _ = try DateArgument.parse(at, field: "--at") }
+
         func run() throws {
             let time = try DateArgument.parse(at, field: "--at")
             try Action.run(session, username, done: time.map { "expires \(Clock.format($0))" } ?? "never expires") {
@@ -177,17 +177,33 @@ struct UserCommand: ParsableCommand {
     }
 
     struct Passwd: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Change your own password (the current one is required).")
+        static let configuration = CommandConfiguration(
+            abstract: "Change your own password (the current one is required).",
+            discussion: """
+                Inputs, in this order: the username (KEYHOLD_USER, else a prompt), the current password \
+                (KEYHOLD_PASSWORD, else a no-echo prompt), the new password (KEYHOLD_NEW_PASSWORD, else a \
+                no-echo prompt, asked twice on a terminal). Without a terminal each prompt reads one line of \
+                standard input, so a script may pipe those not set in the environment, one per line, in that order.
+                """)
         @OptionGroup var session: SessionOptions
 
         func run() throws {
             try runReporting {
-                let s = try session.session()
-                guard let current = Terminal.readSecret(prompt: "Current password: ") ?? Credentials.password() else {
-                    throw ArgumentParser.ValidationError("no current password given")
+                // One login with the current password (counted against lockout like any login), then the change.
+                let vault = try Vault.open(at: session.vault.path, options: session.vault.options)
+                guard let user = Credentials.username(),
+                      let current = Credentials.password(prompt: "Current password: ") else {
+                    throw KeyholdError.authenticationFailed
                 }
-                guard let new = Credentials.newPassword() else { throw ArgumentParser.ValidationError("no new password given") }
-                try s.changePassword(current: current, new: new)
+                switch try vault.login(username: user, password: current) {
+                case .session(let s):
+                    guard let new = Credentials.newPassword() else { throw ArgumentParser.ValidationError("no new password given") }
+                    try s.changePassword(current: current, new: new)
+                case .mustChangePassword(let change):
+                    // A temporary password: the forced change is this change.
+                    guard let new = Credentials.newPassword() else { throw ArgumentParser.ValidationError("no new password given") }
+                    _ = try change.complete(newPassword: new)
+                }
                 Terminal.err("Password changed.")
             }
         }
@@ -202,8 +218,11 @@ struct UserCommand: ParsableCommand {
 
         func run() throws {
             try runReporting {
-                let temp = try session.session().resetPassword(username)
-                UserCommand.showTemporaryPassword(temp, for: username, json: output.json)
+                let s = try session.session()
+                let temp = try s.resetPassword(username)
+                // The stored spelling (names match without regard to case), for --json consumers.
+                let name = (try? s.user(named: username).username) ?? username
+                UserCommand.showTemporaryPassword(temp, for: name, json: output.json)
             }
         }
     }

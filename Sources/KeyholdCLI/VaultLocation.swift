@@ -4,8 +4,17 @@ import KeyholdCore
 
 /// Options shared by every command that opens a vault.
 struct VaultOptionsGroup: ParsableArguments {
-    @Option(name: .long, help: "Path of the vault file (else KEYHOLD_DB, else $XDG_DATA_HOME/keyhold/keyhold.db).")
+    @Option(name: .long, help: "Path of the vault file (else KEYHOLD_DB, else $XDG_DATA_HOME/keyhold/keyhold.db, else ~/.local/share/keyhold/keyhold.db).")
     var db: String?
+
+    /// Only so that a password on the command line is refused with the reason
+    /// (rather than "unknown option"); never used.
+    @Option(name: .customLong("password"), help: .hidden)
+    var refusedPassword: String?
+
+    func validate() throws {
+        try refuseArgvValue(refusedPassword.map { [$0] } ?? [], what: "a password", instead: passwordInputHelp)
+    }
 
     /// `--db`, else `KEYHOLD_DB`, else `$XDG_DATA_HOME/keyhold/keyhold.db` (`~/.local/share/...`).
     var path: String {

@@ -32,7 +32,8 @@ import Testing
         "KeyholdCrypto": ["CSodium", "Glibc"],
         "KeyholdStore": ["GRDB", "Foundation"],
         "KeyholdCore": ["KeyholdCrypto", "KeyholdStore", "Foundation", "Synchronization"],
-        "KeyholdCLI": ["KeyholdCore", "ArgumentParser", "Foundation"],
+        // FoundationXML: XMLParser for KeePassXC files lives there on Linux.
+        "KeyholdCLI": ["KeyholdCore", "ArgumentParser", "Foundation", "FoundationXML"],
         "keyhold": ["KeyholdCLI"],
     ]
 

@@ -1,0 +1,304 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import KeyholdCore
+
+/// KeePassXC's XML export (the KeePass 2 XML format: `KeePassFile/Root/Group/.../Entry`).
+///
+/// Import: each `Entry` (not those in `History`, nor those in the recycle bin group) becomes
+/// a secret named by its group path below the root group and its Title, each part with every
+/// character outside `[A-Za-z0-9._-]` turned into `_`; the value is the Password; the
+/// description is `user: UserName; url: URL` from whichever are present, else the first line
+/// of Notes. A value marked `Protected="True"` is encrypted inside a .kdbx and cannot be read
+/// from XML: such an entry is bad.
+///
+/// Export: a `KeePassFile` with one root group `Keyhold`, a group per path segment, and one
+/// entry per secret (Title the last segment, Password the value, Notes the description).
+enum KeePassXML {
+    // MARK: Import
+
+    static func parse(_ data: [UInt8]) throws -> SourceRead {
+        let reader = Reader()
+        var copy = Data(data)
+        defer { copy.resetBytes(in: 0..<copy.count) }
+        let parser = XMLParser(data: copy)
+        parser.shouldResolveExternalEntities = false
+        parser.shouldProcessNamespaces = false
+        parser.delegate = reader
+        let ok = parser.parse()
+        defer { reader.wipe() }
+        guard ok, reader.failure == nil else {
+            if let f = reader.failure { throw usageError("source", f) }
+            throw usageError("source", "not well-formed XML (line \(parser.lineNumber), column \(parser.columnNumber))")
+        }
+        guard reader.sawRoot else { throw usageError("source", "not a KeePass 2 XML export: no KeePassFile/Root element") }
+        return reader.result()
+    }
+
+    /// Replaces every character outside the secret-name charset with `_`; `.` and `..` become `_` and `__`.
+    static func sanitise(_ part: String) -> String {
+        var s = String(part.map { c -> Character in
+            c.unicodeScalars.count == 1 && c.unicodeScalars.allSatisfy({ $0.isASCII && (("a"..."z").contains($0) || ("A"..."Z").contains($0)
+                || ("0"..."9").contains($0) || $0 == "." || $0 == "_" || $0 == "-") }) ? c : "_"
+        })
+        if s.isEmpty { s = "_" }
+        if s == "." { s = "_" } else if s == ".." { s = "__" }
+        return s
+    }
+
+    /// A description safe to store: control characters as spaces, format characters dropped, one line, at most 500 characters.
+    static func oneLine(_ s: String) -> String {
+        var scalars = String.UnicodeScalarView()
+        for u in s.unicodeScalars {
+            switch u.properties.generalCategory {
+            case .control, .lineSeparator, .paragraphSeparator: scalars.append(" ")
+            case .format: continue
+            default: scalars.append(u)
+            }
+        }
+        let text = String(scalars).split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
+        return text.count > Validate.descriptionMaxLength ? String(text.prefix(Validate.descriptionMaxLength - 1)) + "…" : text
+    }
+
+    private final class GroupNode {
+        let parent: GroupNode?
+        var name = ""
+        var uuid = ""
+        init(parent: GroupNode?) { self.parent = parent }
+        var path: [GroupNode] { (parent?.path ?? []) + [self] }
+    }
+
+    private final class EntryNode {
+        let line: Int
+        let group: GroupNode
+        var strings: [String: String] = [:]
+        var protected: Set<String> = []
+        init(line: Int, group: GroupNode) { self.line = line; self.group = group }
+    }
+
+    private final class Reader: NSObject, XMLParserDelegate {
+        var failure: String?
+        var sawRoot = false
+        private var stack: [String] = []
+        private var text = ""
+        private var recycleBin = ""
+        private var group: GroupNode?
+        private var entries: [EntryNode] = []
+        private var entry: EntryNode?
+        private var historyDepth = 0
+        private var stringKey: String?
+        private var stringValue: String?
+        private var valueProtected = false
+
+        func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
+                    attributes: [String: String] = [:]) {
+            let parent = stack.last
+            stack.append(name)
+            text = ""
+            if stack.count == 1, name != "KeePassFile" {
+                failure = "not a KeePass 2 XML export: the document element is <\(Validate.visible(name))>, not <KeePassFile>"
+                parser.abortParsing()
+                return
+            }
+            if name == "Root", parent == "KeePassFile" { sawRoot = true }
+            guard sawRoot else { return }
+            switch name {
+            case "History": if entry != nil { historyDepth += 1 }
+            case "Group" where historyDepth == 0 && entry == nil:
+                group = GroupNode(parent: group)
+            case "Entry" where historyDepth == 0 && entry == nil:
+                if let group { entry = EntryNode(line: parser.lineNumber, group: group) }
+            case "String" where historyDepth == 0 && entry != nil && parent == "Entry":
+                stringKey = nil; stringValue = nil; valueProtected = false
+            case "Value" where historyDepth == 0 && entry != nil && parent == "String":
+                valueProtected = attributes["Protected"]?.lowercased() == "true"
+            default: break
+            }
+        }
+
+        func parser(_ parser: XMLParser, foundCharacters string: String) { text += string }
+
+        func parser(_ parser: XMLParser, foundIgnorableWhitespace whitespaceString: String) { text += whitespaceString }
+
+        func parser(_ parser: XMLParser, foundCDATA CDATABlock: Data) { text += String(decoding: CDATABlock, as: UTF8.self) }
+
+        func parser(_ parser: XMLParser, didEndElement name: String, namespaceURI: String?, qualifiedName: String?) {
+            stack.removeLast()
+            let parent = stack.last
+            defer { text = "" }
+            if name == "RecycleBinUUID", parent == "Meta" { recycleBin = text.trimmingCharacters(in: .whitespacesAndNewlines); return }
+            guard sawRoot else { return }
+            switch name {
+            case "History": if entry != nil { historyDepth -= 1 }
+            case "Name" where parent == "Group" && entry == nil: group?.name = text
+            case "UUID" where parent == "Group" && entry == nil: group?.uuid = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            case "Group" where entry == nil: group = group?.parent
+            case "Key" where historyDepth == 0 && parent == "String" && entry != nil: stringKey = text
+            case "Value" where historyDepth == 0 && parent == "String" && entry != nil: stringValue = text
+            case "String" where historyDepth == 0 && parent == "Entry":
+                if let entry, let key = stringKey {
+                    entry.strings[key] = stringValue ?? ""
+                    if valueProtected { entry.protected.insert(key) }
+                }
+                stringValue = nil
+            case "Entry" where historyDepth == 0:
+                if let entry { entries.append(entry) }
+                entry = nil
+            default: break
+            }
+        }
+
+        func result() -> SourceRead {
+            var out = SourceRead()
+            for e in entries {
+                let path = e.group.path
+                let title = e.strings["Title"] ?? ""
+                let origin = "entry at line \(e.line) (\"\(Validate.visible(title))\")"
+                if !recycleBin.isEmpty, recycleBin != "AAAAAAAAAAAAAAAAAAAAAA==", path.contains(where: { $0.uuid == recycleBin }) { continue }
+                if e.protected.contains("Password") {
+                    out.add(BadEntry(origin: origin, message: "the password is encrypted (Protected=\"True\"): export the database from KeePassXC as XML"))
+                    continue
+                }
+                guard !title.isEmpty else { out.add(BadEntry(origin: origin, message: "has no Title to name it by")); continue }
+                let parts = path.dropFirst().map { KeePassXML.sanitise($0.name) } + [KeePassXML.sanitise(title)]
+                var described: [String] = []
+                if let u = e.strings["UserName"], !u.isEmpty { described.append("user: \(u)") }
+                if let u = e.strings["URL"], !u.isEmpty { described.append("url: \(u)") }
+                let description = described.isEmpty
+                    ? (e.strings["Notes"] ?? "").split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+                    : described.joined(separator: "; ")
+                out.add(SourceEntry(key: parts.joined(separator: "/"), value: SecureBytes(utf8: e.strings["Password"] ?? ""),
+                                               description: oneLine(description), origin: origin))
+            }
+            return out
+        }
+
+        func wipe() {
+            for e in entries { e.strings = [:] }
+            entries = []
+            text = ""
+        }
+
+        func parser(_ parser: XMLParser, parseErrorOccurred parseError: any Error) {
+            if failure == nil { failure = "not well-formed XML (line \(parser.lineNumber), column \(parser.columnNumber))" }
+        }
+    }
+
+    // MARK: Export
+
+    /// One secret to write: its path below the root group, its value and description.
+    struct Item {
+        var segments: [String]
+        var value: SecureBytes
+        var description: String
+    }
+
+    /// Whether the value can be carried in XML 1.0 text: UTF-8, and no control character but tab, LF and CR.
+    static func canCarry(_ value: UnsafeRawBufferPointer) -> Bool {
+        Bytes.scalars(value) { s in
+            s == 0x09 || s == 0x0A || s == 0x0D || (0x20...0xD7FF).contains(s) || (0xE000...0xFFFD).contains(s) || s >= 0x10000
+        }
+    }
+
+    static func write(_ items: [Item], now: String) -> PlainBuffer {
+        final class Node { var groups: [String: Node] = [:]; var items: [Item] = [] }
+        let root = Node()
+        for item in items {
+            var node = root
+            for g in item.segments.dropLast() {
+                if let next = node.groups[g] { node = next } else { let next = Node(); node.groups[g] = next; node = next }
+            }
+            node.items.append(item)
+        }
+        let out = PlainBuffer(capacity: 4096 + items.count * 1024)
+        out.append("""
+            <?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+            <KeePassFile>
+            \t<Meta>
+            \t\t<Generator>Keyhold</Generator>
+            \t\t<DatabaseName>Keyhold export</DatabaseName>
+            \t\t<MemoryProtection>
+            \t\t\t<ProtectTitle>False</ProtectTitle>
+            \t\t\t<ProtectUserName>False</ProtectUserName>
+            \t\t\t<ProtectPassword>True</ProtectPassword>
+            \t\t\t<ProtectURL>False</ProtectURL>
+            \t\t\t<ProtectNotes>False</ProtectNotes>
+            \t\t</MemoryProtection>
+            \t\t<RecycleBinEnabled>False</RecycleBinEnabled>
+            \t</Meta>
+            \t<Root>
+
+            """)
+        func indent(_ depth: Int) { out.append(String(repeating: "\t", count: depth)) }
+        func times(_ depth: Int) {
+            indent(depth); out.append("<Times>\n")
+            for tag in ["LastModificationTime", "CreationTime", "LastAccessTime", "ExpiryTime"] {
+                indent(depth + 1); out.append("<\(tag)>\(now)</\(tag)>\n")
+            }
+            indent(depth + 1); out.append("<Expires>False</Expires>\n")
+            indent(depth + 1); out.append("<UsageCount>0</UsageCount>\n")
+            indent(depth + 1); out.append("<LocationChanged>\(now)</LocationChanged>\n")
+            indent(depth); out.append("</Times>\n")
+        }
+        func field(_ key: String, _ value: UnsafeRawBufferPointer, protect: Bool, _ depth: Int) {
+            indent(depth); out.append("<String>\n")
+            indent(depth + 1); out.append("<Key>\(key)</Key>\n")
+            indent(depth + 1); out.append(protect ? "<Value ProtectInMemory=\"True\">" : "<Value>")
+            escape(value, to: out)
+            out.append("</Value>\n")
+            indent(depth); out.append("</String>\n")
+        }
+        func field(_ key: String, _ value: String, _ depth: Int) {
+            let bytes = Array(value.utf8)
+            bytes.withUnsafeBytes { field(key, $0, protect: false, depth) }
+        }
+        func group(_ name: String, _ node: Node, _ depth: Int) {
+            indent(depth); out.append("<Group>\n")
+            indent(depth + 1); out.append("<UUID>\(uuid())</UUID>\n")
+            indent(depth + 1); out.append("<Name>"); escape(name, to: out); out.append("</Name>\n")
+            indent(depth + 1); out.append("<IconID>48</IconID>\n")
+            times(depth + 1)
+            for item in node.items.sorted(by: { $0.segments.last! < $1.segments.last! }) {
+                indent(depth + 1); out.append("<Entry>\n")
+                indent(depth + 2); out.append("<UUID>\(uuid())</UUID>\n")
+                indent(depth + 2); out.append("<IconID>0</IconID>\n")
+                times(depth + 2)
+                field("Notes", item.description, depth + 2)
+                item.value.withBytes { field("Password", $0, protect: true, depth + 2) }
+                field("Title", item.segments.last!, depth + 2)
+                field("URL", "", depth + 2)
+                field("UserName", "", depth + 2)
+                indent(depth + 1); out.append("</Entry>\n")
+            }
+            for name in node.groups.keys.sorted() { group(name, node.groups[name]!, depth + 1) }
+            indent(depth); out.append("</Group>\n")
+        }
+        group("Keyhold", root, 2)
+        out.append("\t\t<DeletedObjects/>\n\t</Root>\n</KeePassFile>\n")
+        return out
+    }
+
+    private static func uuid() -> String {
+        var g = SystemRandomNumberGenerator()
+        return Data((0..<16).map { _ in UInt8.random(in: 0...255, using: &g) }).base64EncodedString()
+    }
+
+    private static func escape(_ s: String, to out: PlainBuffer) {
+        let bytes = Array(s.utf8)
+        bytes.withUnsafeBytes { escape($0, to: out) }
+    }
+
+    /// XML text: `&`, `<`, `>` as entities, and CR as `&#13;` so that no reader folds it into a newline.
+    private static func escape(_ value: UnsafeRawBufferPointer, to out: PlainBuffer) {
+        for b in value {
+            switch b {
+            case UInt8(ascii: "&"): out.append("&amp;")
+            case UInt8(ascii: "<"): out.append("&lt;")
+            case UInt8(ascii: ">"): out.append("&gt;")
+            case 0x0D: out.append("&#13;")
+            default: out.append(b)
+            }
+        }
+    }
+}

@@ -1,0 +1,234 @@
+import Foundation
+import KeyholdCore
+
+/// A password store (https://www.passwordstore.org/) through the user's own `gpg`.
+///
+/// Import: every `*.gpg` file under the directory (not under `.git` or `.extensions`) is
+/// decrypted with `gpg --quiet --batch --decrypt FILE`, its output read through a pipe into
+/// memory (plaintext never touches the disk). The name is the path below the store without
+/// `.gpg`; the value is the whole decrypted file with one trailing newline removed. (pass
+/// reads the first line as the password and the rest as notes; Keyhold keeps the whole file.)
+///
+/// Export: DEST is a new 0700 directory made a store for one key (`.gpg-id`, as `pass init`
+/// writes it); each secret is encrypted by `gpg --batch --yes --encrypt --recipient ID --output
+/// FILE` with the plaintext, plus one newline, fed on its standard input.
+enum PassStore {
+    static let skippedDirectories: Set<String> = [".git", ".extensions"]
+
+    /// The relative paths of the store's `.gpg` files, sorted.
+    static func files(in root: String) throws -> [String] {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: root, isDirectory: &isDir) else {
+            throw KeyholdError.notFound(kind: "pass store directory", name: root)
+        }
+        guard isDir.boolValue else { throw usageError("source", "--format pass reads a password-store directory; \(Validate.visible(root)) is not one") }
+        guard let walker = FileManager.default.enumerator(atPath: root) else {
+            throw usageError("source", "cannot read the directory \(Validate.visible(root))")
+        }
+        var found: [String] = []
+        while let rel = walker.nextObject() as? String {
+            let type = walker.fileAttributes?[.type] as? FileAttributeType
+            if type == .typeDirectory {
+                if skippedDirectories.contains((rel as NSString).lastPathComponent) { walker.skipDescendants() }
+                continue
+            }
+            if rel.hasSuffix(".gpg"), rel.count > 4, type == .typeRegular || type == .typeSymbolicLink { found.append(rel) }
+        }
+        return found.sorted()
+    }
+
+    /// Decrypts every file of the store. A file gpg cannot decrypt is a bad entry naming the file and gpg's reason.
+    static func read(_ root: String) throws -> SourceRead {
+        let gpg = try Tool.require("gpg", package: "gnupg")
+        var result = SourceRead()
+        for rel in try files(in: root) {
+            let origin = "file \(Validate.visible(rel))"
+            let run = try Tool.run(gpg, ["--quiet", "--batch", "--decrypt", root + "/" + rel], input: nil, captureOutput: true)
+            guard run.status == 0 else {
+                result.add(BadEntry(origin: origin, message: "gpg could not decrypt it: \(Tool.reason(run.stderr))"))
+                continue
+            }
+            guard run.outputSize <= Tool.outputLimit else {
+                result.add(BadEntry(origin: origin, message: "secret value: must be 1 to \(Validate.secretValueMaxBytes) bytes (the file decrypts to \(run.outputSize) bytes)"))
+                continue
+            }
+            var bytes = run.output.bytes
+            if bytes.last == 0x0A { bytes.removeLast() }
+            result.add(SourceEntry(key: String(rel.dropLast(4)), value: SecureBytes(copying: bytes), origin: origin))
+            wipe(&bytes)
+        }
+        return result
+    }
+
+    /// Checks, before anything is revealed, that gpg is there and knows a public key for `id`.
+    static func checkRecipient(_ id: String) throws -> String {
+        let gpg = try Tool.require("gpg", package: "gnupg")
+        let run = try Tool.run(gpg, ["--batch", "--list-keys", "--with-colons", "--", id], input: nil, captureOutput: true)
+        guard run.status == 0 else {
+            throw usageError("--gpg-id", "gpg knows no public key for \(Validate.visible(id)): \(Tool.reason(run.stderr))")
+        }
+        return gpg
+    }
+
+    /// Writes a new store at `dest` for key `id`: `.gpg-id`, then one encrypted file per secret.
+    static func write(_ items: [(path: String, value: SecureBytes)], to dest: String, gpgID: String, gpg: String) throws {
+        guard mkdir(dest, 0o700) == 0 else {
+            if errno == EEXIST { throw KeyholdError.conflict("\(Validate.visible(dest)) already exists; export writes a new directory") }
+            throw TransferFailure("cannot create \(Validate.visible(dest)): \(String(cString: strerror(errno)))")
+        }
+        chmod(dest, 0o700)
+        do { try fill(items, dest: dest, gpgID: gpgID, gpg: gpg) } catch {
+            try? FileManager.default.removeItem(atPath: dest)   // only ciphertext, but a half store helps no one
+            throw error
+        }
+    }
+
+    private static func fill(_ items: [(path: String, value: SecureBytes)], dest: String, gpgID: String, gpg: String) throws {
+        try FileOutput.writeNew(dest + "/.gpg-id", Array((gpgID + "\n").utf8))
+        for item in items {
+            var dir = dest
+            for segment in item.path.split(separator: "/").dropLast() {
+                dir += "/" + segment
+                if mkdir(dir, 0o700) != 0, errno != EEXIST {
+                    throw TransferFailure("cannot create \(Validate.visible(dir)): \(String(cString: strerror(errno)))")
+                }
+            }
+            let file = dest + "/" + item.path + ".gpg"
+            let input = SecureBytes(count: item.value.count + 1) { buf in
+                item.value.withBytes { src in buf.copyMemory(from: src) }
+                buf[item.value.count] = 0x0A
+            }
+            let run = try Tool.run(gpg, ["--quiet", "--batch", "--yes", "--encrypt", "--recipient", gpgID, "--output", file],
+                                   input: input, captureOutput: false)
+            guard run.status == 0 else {
+                throw TransferFailure("gpg could not encrypt \(Validate.visible(item.path)): \(Tool.reason(run.stderr))")
+            }
+        }
+    }
+}
+
+/// Running the user's own tools (gpg) with plaintext only in pipes.
+enum Tool {
+    struct Result {
+        var status: Int32
+        /// Standard output, when captured and not larger than `outputLimit`.
+        var output: PlainBuffer
+        /// The size of standard output in bytes.
+        var outputSize: Int
+        var stderr: String
+    }
+
+    /// The most output kept: a secret value, its trailing newline, and a byte to tell that it is too large.
+    static let outputLimit = Validate.secretValueMaxBytes + 2
+
+    /// The absolute path of `name` on PATH, or an error saying which package provides it.
+    static func require(_ name: String, package: String) throws -> String {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        for dir in path.split(separator: ":") where !dir.isEmpty {
+            let candidate = "\(dir)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        throw TransferFailure("\(name) is not installed (or not on PATH): install it first, e.g. `apt-get install \(package)`")
+    }
+
+    /// gpg's own message, last lines only, made safe to print (it never holds plaintext).
+    static func reason(_ stderr: String) -> String {
+        let lines = stderr.split(whereSeparator: \.isNewline).map { String($0) }.filter { !$0.isEmpty }
+        guard !lines.isEmpty else { return "no reason given" }
+        return Validate.visible(lines.suffix(2).joined(separator: "; "))
+    }
+
+    /// Runs `path args`, feeding `input` on stdin (else /dev/null) and collecting stdout in a wiped buffer when asked.
+    static func run(_ path: String, _ args: [String], input: SecureBytes?, captureOutput: Bool) throws -> Result {
+        signal(SIGPIPE, SIG_IGN)   // a tool that exits early must not kill us through its stdin pipe
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = args
+        let inPipe = Pipe(), outPipe = Pipe(), errPipe = Pipe()
+        p.standardInput = input == nil ? FileHandle.nullDevice : inPipe
+        p.standardOutput = captureOutput ? outPipe : FileHandle.nullDevice
+        p.standardError = errPipe
+        do { try p.run() } catch { throw TransferFailure("cannot run \(path): \(error.localizedDescription)") }
+
+        let collected = Collected(errors: errPipe.fileHandleForReading, input: inPipe.fileHandleForWriting)
+        let group = DispatchGroup()
+        DispatchQueue.global().async(group: group) {
+            collected.stderr = collected.errors.readDataToEndOfFile()
+        }
+        if let input {
+            DispatchQueue.global().async(group: group) {
+                let fd = collected.input.fileDescriptor
+                input.withBytes { buf in
+                    var off = 0
+                    while off < buf.count {
+                        let n = Foundation.write(fd, buf.baseAddress! + off, buf.count - off)
+                        if n < 0 { if errno == EINTR { continue }; break }
+                        off += n
+                    }
+                }
+                try? collected.input.close()
+            }
+        }
+        let output = PlainBuffer()
+        var total = 0
+        if captureOutput {
+            let fd = outPipe.fileHandleForReading.fileDescriptor
+            var chunk = [UInt8](repeating: 0, count: 16 << 10)
+            while true {
+                let n = Foundation.read(fd, &chunk, chunk.count)
+                if n < 0 { if errno == EINTR { continue }; break }
+                if n == 0 { break }
+                total += n
+                // Past the largest value only the size is kept; the rest is drained so the tool can finish.
+                if total <= outputLimit { output.append(contentsOf: chunk[0..<n]) }
+            }
+            wipe(&chunk)
+        }
+        group.wait()
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, output: output, outputSize: total,
+                      stderr: String(decoding: collected.stderr, as: UTF8.self))
+    }
+
+    /// What the helper threads touch (each field by one thread, read after `group.wait()`).
+    private final class Collected: @unchecked Sendable {
+        let errors: FileHandle
+        let input: FileHandle
+        var stderr = Data()
+        init(errors: FileHandle, input: FileHandle) { self.errors = errors; self.input = input }
+    }
+}
+
+/// Writing an export file: created new (O_EXCL), mode 0600, removed again if writing fails.
+enum FileOutput {
+    static func writeNew(_ path: String, _ bytes: [UInt8]) throws {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            if errno == EEXIST { throw KeyholdError.conflict("\(Validate.visible(path)) already exists; export never overwrites a file") }
+            throw TransferFailure("cannot create \(Validate.visible(path)): \(String(cString: strerror(errno)))")
+        }
+        fchmod(fd, 0o600)
+        var failure: (any Error)?
+        do { try writeAll(fd, bytes) } catch { failure = error }
+        if failure == nil, fsync(fd) != 0 { failure = TransferFailure("cannot write \(Validate.visible(path)): \(String(cString: strerror(errno)))") }
+        close(fd)
+        if let failure {
+            unlink(path)
+            throw failure
+        }
+    }
+
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
+        try bytes.withUnsafeBytes { buf in
+            var off = 0
+            while off < buf.count {
+                let n = Foundation.write(fd, buf.baseAddress! + off, buf.count - off)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw TransferFailure("write failed: \(String(cString: strerror(errno)))")
+                }
+                off += n
+            }
+        }
+    }
+}
