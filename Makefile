@@ -1,5 +1,5 @@
-# Keyhold: `make run` opens the default vault (creating it on first run;
-# until the console lands this is the command line's `keyhold init`),
+# Keyhold: `make run` opens the console on the default vault (creating it on
+# first run),
 # `make test` builds and runs every test. Both install missing Debian
 # packages first when they can.
 
@@ -29,7 +29,7 @@ release: deps
 	$(SWIFT) build -c release
 
 run: build
-	@$$($(SWIFT) build --show-bin-path)/keyhold init
+	@$$($(SWIFT) build --show-bin-path)/keyhold
 
 # The verifier's environment: PyNaCl and pytest in a virtual environment under .build-py/.
 $(VENV)/.ready: scripts/requirements-test.txt | test-deps

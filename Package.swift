@@ -3,7 +3,8 @@ import PackageDescription
 
 // One target per layer. The compiler enforces the direction of imports:
 // crypto is the only importer of CSodium, store the only importer of GRDB,
-// and the CLI (and later the console) see only KeyholdCore.
+// and the CLI and the console see only KeyholdCore (the console also its
+// ncurses shim, CNcurses).
 let package = Package(
     name: "Keyhold",
     platforms: [.macOS(.v13)],
@@ -21,6 +22,14 @@ let package = Package(
             pkgConfig: "libsodium",
             providers: [.apt(["libsodium-dev"])]
         ),
+        .systemLibrary(
+            name: "CNcursesw",
+            pkgConfig: "ncursesw",
+            providers: [.apt(["libncursesw5-dev"])]
+        ),
+        // ncursesw through a small C target: curses.h is included by its .c
+        // file alone (with NCURSES_WIDECHAR), Swift sees plain functions.
+        .target(name: "CNcurses", dependencies: ["CNcursesw"]),
 
         // Build-time embedding of schema.sql and the common-password list.
         .executableTarget(name: "EmbedTool"),
@@ -45,13 +54,15 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .executableTarget(name: "keyhold", dependencies: ["KeyholdCLI"]),
+        .target(name: "KeyholdConsole", dependencies: ["KeyholdCore", "CNcurses"]),
+        .executableTarget(name: "keyhold", dependencies: ["KeyholdCLI", "KeyholdConsole"]),
 
         // Tests
         .testTarget(name: "KeyholdCryptoTests", dependencies: ["KeyholdCrypto"]),
         .testTarget(name: "KeyholdStoreTests", dependencies: ["KeyholdStore", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "KeyholdCoreTests", dependencies: ["KeyholdCore", "KeyholdCrypto", "KeyholdStore"]),
         .testTarget(name: "KeyholdCLITests", dependencies: ["KeyholdCLI"]),
+        .testTarget(name: "KeyholdConsoleTests", dependencies: ["KeyholdConsole", "KeyholdCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -19,10 +19,21 @@ public struct KeyholdCommand: ParsableCommand {
     )
     public init() {}
 
-    /// No subcommand: the console will open here; until it exists, the short
-    /// help (usage and the list of subcommands) on stdout, exit 0.
+    @OptionGroup var vault: VaultOptionsGroup
+
+    /// Opens the console on a vault and returns its exit code, or nil when
+    /// there is no terminal. Set by the executable (the CLI does not link the
+    /// console, so the two front ends stay independent).
+    nonisolated(unsafe) public static var console: (@Sendable (_ path: String, _ options: VaultOptions) -> Int32?)?
+
+    /// No subcommand: the console on a terminal; otherwise the short help
+    /// (usage and the list of subcommands) on stdout, exit 0.
     public func run() throws {
-        Terminal.out(Self.shortHelp())
+        guard let code = Self.console?(vault.path, vault.options) else {
+            Terminal.out(Self.shortHelp())
+            return
+        }
+        if code != 0 { throw ExitCode(code) }
     }
 
     /// The usage line and the subcommands with their one-line abstracts.

@@ -1,0 +1,146 @@
+import Foundation
+import KeyholdCore
+import Synchronization
+
+/// The curses console: `keyhold` with no subcommand.
+///
+/// Model / update / view: `Model` is a value, `Console.update` turns keys,
+/// ticks and effect results into the next model plus `Effect`s (core calls,
+/// run by `CoreRunner` on a serial queue off the input path), and
+/// `Console.view` draws the model into a `Screen` that `Backend` flushes
+/// through ncursesw.
+public enum Console {
+    /// Opens the console on the vault at `vaultPath` (creating it on first
+    /// run). Returns the process exit code: 0, 1 if the vault cannot be
+    /// opened, 64 without a terminal, 128 + n after signal n.
+    public static func run(vaultPath: String, options: VaultOptions) -> Int32 {
+        run(vaultPath: vaultPath, options: options, settings: settingsFromEnvironment(vaultPath: vaultPath))
+    }
+
+    /// `ConsoleSettings` from the environment: `KEYHOLD_IDLE_LOCK` (seconds,
+    /// 0 for never; default 300) and `KEYHOLD_REVEAL_SECONDS` (default 30).
+    public static func settingsFromEnvironment(vaultPath: String,
+                                               environment: [String: String] = ProcessInfo.processInfo.environment) -> ConsoleSettings {
+        var s = ConsoleSettings(vaultPath: vaultPath)
+        if let v = environment["KEYHOLD_IDLE_LOCK"].flatMap({ Int64($0.trimmingSpaces) }), v >= 0 {
+            s.idleLock = v * Clock.second
+        }
+        if let v = environment["KEYHOLD_REVEAL_SECONDS"].flatMap({ Int64($0.trimmingSpaces) }), v > 0 {
+            s.revealFor = v * Clock.second
+        }
+        return s
+    }
+
+    /// Whether colours may be used: not when NO_COLOR is set to anything (no-color.org).
+    static func wantsColor(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
+        (environment["NO_COLOR"] ?? "").isEmpty
+    }
+
+    public static func run(vaultPath: String, options: VaultOptions, settings: ConsoleSettings) -> Int32 {
+        guard hasTerminal else {
+            printError("keyhold: the console needs a terminal; for scripts use a subcommand (keyhold --help)")
+            return 64
+        }
+        var settings = settings
+        let runner = CoreRunner(path: vaultPath, options: options)
+        let exists = Vault.exists(at: vaultPath)
+        if exists {
+            do {
+                settings.passwordMinLength = try runner.open().passwordMinLength
+            } catch {
+                printError("keyhold: cannot open the vault at \(Validate.visible(vaultPath)): \(error)")
+                return 1
+            }
+        } else {
+            settings.passwordMinLength = options.passwordMinLength
+        }
+        let env = ProcessInfo.processInfo.environment
+        let user = env["KEYHOLD_USER"].map { $0.trimmingSpaces } ?? ""
+        var model = Model(settings: settings, vaultExists: exists, now: options.clock.now(), username: user)
+
+        guard let backend = Backend(wantColor: wantsColor(env)) else {
+            printError("keyhold: cannot start the terminal (is TERM set?)")
+            return 1
+        }
+        let queue = DispatchQueue(label: "keyhold.console.effects", qos: .userInitiated)
+        let code = loop(&model, runner: runner, backend: backend, queue: queue, clock: options.clock)
+        backend.stop()
+        // Let a core call in flight finish its transaction before the process ends.
+        queue.sync {}
+        return code
+    }
+
+    /// Results of effects, handed from the effect queue to the input loop.
+    final class Mailbox: Sendable {
+        private let actions = Mutex<[Action]>([])
+        func post(_ a: [Action]) { actions.withLock { $0.append(contentsOf: a) } }
+        func take() -> [Action] { actions.withLock { a in defer { a = [] }; return a } }
+        var isEmpty: Bool { actions.withLock { $0.isEmpty } }
+    }
+
+    static func loop(_ model: inout Model, runner: CoreRunner, backend: Backend, queue: DispatchQueue, clock: Clock) -> Int32 {
+        let mailbox = Mailbox()
+        var drawn: Model?
+        var lastTick: Int64 = 0
+
+        func send(_ action: Action) {
+            let (next, effects) = update(model, action)
+            model = next
+            for effect in effects {
+                queue.async { mailbox.post(runner.run(effect)) }
+            }
+        }
+
+        let size = backend.size
+        send(.resize(width: size.width, height: size.height))
+        while true {
+            if drawn != model {
+                backend.draw(view(model))
+                drawn = model
+            }
+            if model.quit { return 0 }
+            switch backend.takeSignal() {
+            case .none: break
+            case .suspend:
+                backend.suspend()
+                drawn = nil
+                continue
+            case .terminate(let n):
+                return 128 + n
+            }
+            let input = backend.read(timeout: mailbox.isEmpty ? 100 : 0)
+            let now = clock.now()
+            switch input {
+            case .key(.ctrl("z")):
+                backend.suspend()
+                drawn = nil
+            case .key(.ctrl("l")):
+                backend.invalidate()
+                drawn = nil
+            case .key(let key):
+                send(.tick(now))
+                lastTick = now
+                send(.key(key))
+            case .resize:
+                backend.invalidate()
+                drawn = nil
+                let size = backend.size
+                send(.resize(width: size.width, height: size.height))
+            case .none:
+                break
+            }
+            for action in mailbox.take() { send(action) }
+            if now - lastTick >= 250 {
+                send(.tick(now))
+                lastTick = now
+            }
+        }
+    }
+
+    /// Whether standard input and output are a terminal (else `run` refuses with exit code 64).
+    public static var hasTerminal: Bool { Backend.isTerminal() }
+
+    static func printError(_ text: String) {
+        FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+}

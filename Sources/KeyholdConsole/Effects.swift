@@ -1,0 +1,76 @@
+import KeyholdCore
+
+/// Changes to one user account, from the users screen.
+public enum UserChange: String, Equatable, Sendable, CaseIterable {
+    case lock, unlock, disable, enable
+
+    var pastTense: String {
+        switch self {
+        case .lock: "locked"
+        case .unlock: "unlocked"
+        case .disable: "disabled"
+        case .enable: "enabled"
+        }
+    }
+}
+
+/// A call into the core, described as a value. `update` returns effects; the
+/// runtime runs them off the input path and feeds their results back as actions.
+public enum Effect: Equatable, Sendable {
+    case createVault(username: String, password: Sensitive)
+    case login(username: String, password: Sensitive)
+    case completePasswordChange(Sensitive)
+    case loadDashboard
+    case verifyAudit
+    case loadUsers
+    case loadSecrets
+    case loadVersions(String)
+    case reveal(String, version: Int)
+    case loadAudit(limit: Int)
+    case changeUser(UserChange, String)
+    case loadRoles
+    case createUser(username: String, email: String?, displayName: String, roles: [String])
+    /// Grants `add` and revokes `remove`, one core call each, stopping at the first refusal.
+    case setRoles(String, add: [String], remove: [String])
+    case resetPassword(String)
+    case deleteUser(String)
+    case deleteSecret(String)
+    /// Forget the session (idle lock, leaving a half-done login).
+    case logout
+}
+
+/// Which operation failed, so its error lands in the right place.
+public enum Operation: String, Equatable, Sendable {
+    case createVault, changePassword, dashboard, verifyAudit, users, secrets, versions, reveal, audit, userChange, delete
+    case roles, createUser, setRoles
+}
+
+/// Everything `update` reacts to: keys, resizes, ticks and results of effects.
+public enum Action: Sendable {
+    case key(Key)
+    case resize(width: Int, height: Int)
+    /// The clock, ms. Sent before keys and every quarter second.
+    case tick(Int64)
+
+    case vaultCreated(Account, recoveryKey: SecureBytes)
+    case loggedIn(Account)
+    case mustChangePassword(username: String)
+    case loginFailed(KeyholdError)
+    case dashboardLoaded(DashboardData)
+    case auditVerified(AuditVerification)
+    case usersLoaded([UserInfo])
+    case secretsLoaded([SecretInfo])
+    case versionsLoaded(String, [SecretVersionInfo])
+    case revealed(String, version: Int, SecureBytes)
+    case auditLoaded([AuditEvent])
+    case userChanged(UserChange, String)
+    case rolesLoaded([RoleInfo])
+    case userCreated(String, temporary: SecureBytes)
+    case rolesSet(String, changed: Int)
+    case passwordReset(String, temporary: SecureBytes)
+    case deleted(kind: String, name: String, checkpointed: Bool)
+    case failed(Operation, String)
+    /// The session's user was disabled, locked, deleted or reset elsewhere.
+    case sessionEnded(String)
+    case loggedOut
+}

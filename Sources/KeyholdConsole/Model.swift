@@ -1,0 +1,442 @@
+import KeyholdCore
+
+/// Settings of one console run.
+public struct ConsoleSettings: Equatable, Sendable {
+    /// The vault file, shown in the header and the login screen.
+    public var vaultPath: String
+    /// Lock (log out to the login screen) after this long without a key, in ms; 0: never.
+    public var idleLock: Int64 = 5 * Clock.minute
+    /// How long a revealed secret value stays on screen, in ms.
+    public var revealFor: Int64 = 30 * Clock.second
+    /// How long a toast stays, in ms (errors twice as long).
+    public var toastFor: Int64 = 4 * Clock.second
+    /// Secrets whose rotate-by date is this close are "due soon", in ms.
+    public var dueSoon: Int64 = 14 * Clock.day
+    /// Below this size the console shows a message instead of its layout.
+    public var minWidth = 60
+    public var minHeight = 16
+    /// Minimum password length for a new vault (its first administrator).
+    public var passwordMinLength = Validate.passwordDefaultMinimum
+    /// Newest audit events loaded into the audit screen.
+    public var auditLimit = 5000
+
+    public init(vaultPath: String) { self.vaultPath = vaultPath }
+}
+
+/// Which screen is shown.
+public enum Route: String, Equatable, Sendable, CaseIterable {
+    case setup, recovery, login, changePassword, dashboard, users, secrets, audit
+
+    /// The screens of a logged-in session, in tab order (keys 1 to 4).
+    public static let tabs: [Route] = [.dashboard, .users, .secrets, .audit]
+
+    public var title: String {
+        switch self {
+        case .setup: "first run"
+        case .recovery: "recovery key"
+        case .login: "log in"
+        case .changePassword: "new password"
+        case .dashboard: "Dashboard"
+        case .users: "Users"
+        case .secrets: "Secrets"
+        case .audit: "Audit"
+        }
+    }
+
+    /// Screens whose keys go to a text form (so `q` and `?` are typed, not commands).
+    public var isForm: Bool { [.setup, .recovery, .login, .changePassword].contains(self) }
+}
+
+/// Who is logged in.
+public struct Account: Equatable, Sendable {
+    public var username: String
+    public var permissions: Set<Permission>
+    public var hasKeyAccess: Bool
+    public init(username: String, permissions: Set<Permission>, hasKeyAccess: Bool) {
+        self.username = username; self.permissions = permissions; self.hasKeyAccess = hasKeyAccess
+    }
+    public func can(_ p: Permission) -> Bool { permissions.contains(p) }
+}
+
+/// A short message in the corner that goes away by itself.
+public struct Toast: Equatable, Sendable {
+    public var text: String
+    public var isError: Bool
+    public var until: Int64
+}
+
+/// Plaintext held for display (a recovery key, a revealed value, a temporary
+/// password): guarded memory, compared by identity, never printed by `description`.
+public struct Sensitive: Equatable, Sendable, CustomStringConvertible {
+    public let bytes: SecureBytes
+    public init(_ bytes: SecureBytes) { self.bytes = bytes }
+    public static func == (a: Sensitive, b: Sensitive) -> Bool { a.bytes === b.bytes }
+    public var description: String { "(hidden)" }
+    /// The text, made visible, for drawing (a transient String).
+    var shown: String { Validate.visible(bytes.utf8String() ?? "(\(bytes.count) bytes, not text)") }
+}
+
+// MARK: Lists
+
+/// Selection and scroll position of a list.
+public struct ListState: Equatable, Sendable {
+    public var selected = 0
+    public var offset = 0
+
+    /// Moves the selection by `delta` within `count` rows, keeping it inside a window of `page` rows.
+    mutating func move(by delta: Int, count: Int, page: Int) {
+        select(selected + delta, count: count, page: page)
+    }
+
+    mutating func select(_ index: Int, count: Int, page: Int) {
+        selected = count == 0 ? 0 : min(max(index, 0), count - 1)
+        clampOffset(count: count, page: page)
+    }
+
+    mutating func clampOffset(count: Int, page: Int) {
+        let page = max(page, 1)
+        if selected < offset { offset = selected }
+        if selected >= offset + page { offset = selected - page + 1 }
+        offset = max(0, min(offset, max(0, count - page)))
+    }
+}
+
+/// Loaded rows with a filter typed as you go; matching is a case-insensitive
+/// substring of a per-row search key, over bytes so that 100,000 rows filter
+/// within a keystroke.
+public struct FilteredList<Item: Equatable & Sendable>: Equatable, Sendable {
+    public private(set) var items: [Item] = []
+    private var ids: [String] = []
+    private var keys: [[UInt8]] = []
+    /// Indices into `items` of the rows the filter lets through.
+    public private(set) var visible: [Int] = []
+    public var filter = TextField(limit: 200)
+    /// Typing goes to the filter.
+    public var filtering = false
+    public var list = ListState()
+    /// Loaded at least once.
+    public var loaded = false
+    public var loading = false
+    public var error: String?
+
+    public init() {}
+
+    /// Replaces the rows; `id` names a row across reloads (the selection stays on it), `key` is what the filter searches.
+    mutating func setItems(_ items: [Item], page: Int = 1, id: (Item) -> String, key: (Item) -> String) {
+        let previous = selectedID
+        self.items = items
+        ids = items.map(id)
+        keys = items.map { Array(key($0).lowercased().utf8) }
+        loaded = true
+        loading = false
+        error = nil
+        applyFilter(keepSelection: previous, page: page)
+    }
+
+    /// Re-applies the filter, keeping the row with id `previous` selected when it still shows.
+    mutating func applyFilter(keepSelection previous: String? = nil, page: Int = 1) {
+        let needle = Array(filter.text.lowercased().utf8)
+        if needle.isEmpty {
+            visible = Array(items.indices)
+        } else {
+            visible = keys.indices.filter { FilteredList.contains(keys[$0], needle) }
+        }
+        if let previous, let i = visible.firstIndex(where: { ids[$0] == previous }) {
+            list.selected = i
+        } else {
+            list.selected = 0
+            list.offset = 0
+        }
+        list.clampOffset(count: visible.count, page: page)
+    }
+
+    /// The id of the selected row.
+    public var selectedID: String? {
+        visible.indices.contains(list.selected) ? ids[visible[list.selected]] : nil
+    }
+
+    public var selectedItem: Item? {
+        visible.indices.contains(list.selected) ? items[visible[list.selected]] : nil
+    }
+
+    public var count: Int { visible.count }
+
+    static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+        let n = needle.count, h = haystack.count
+        guard n <= h else { return false }
+        let first = needle[0]
+        return haystack.withUnsafeBufferPointer { hb in
+            needle.withUnsafeBufferPointer { nb in
+                var i = 0
+                while i <= h - n {
+                    if hb[i] == first {
+                        var j = 1
+                        while j < n && hb[i + j] == nb[j] { j += 1 }
+                        if j == n { return true }
+                    }
+                    i += 1
+                }
+                return false
+            }
+        }
+    }
+}
+
+/// Which pane of a two-pane screen has the keys.
+public enum Pane: Equatable, Sendable { case list, detail }
+
+// MARK: Screen states
+
+public struct SetupState: Equatable, Sendable {
+    public var username = TextField("admin", limit: 64)
+    public var password = TextField(masked: true)
+    public var repeated = TextField(masked: true)
+    public var focus = 0
+    /// Problems are shown for empty fields only after a first attempt.
+    public var submitted = false
+    public var error: String?
+    public var busy = false
+}
+
+public struct RecoveryState: Equatable, Sendable {
+    public var key: Sensitive?
+    public var typed = TextField(limit: 200)
+    public var error: String?
+}
+
+/// Why the last login did not succeed.
+public enum LoginFailure: Equatable, Sendable {
+    case wrongCredentials
+    case locked(username: String, until: Int64?)
+    case other(String)
+}
+
+public struct LoginState: Equatable, Sendable {
+    public var username = TextField(limit: 64)
+    public var password = TextField(masked: true)
+    public var focus = 0
+    public var failure: LoginFailure?
+    public var notice: String?
+    public var busy = false
+}
+
+public struct ChangePasswordState: Equatable, Sendable {
+    public var username = ""
+    public var password = TextField(masked: true)
+    public var repeated = TextField(masked: true)
+    public var focus = 0
+    public var submitted = false
+    public var error: String?
+    public var busy = false
+}
+
+/// Where audit verification stands.
+public enum AuditCheck: Equatable, Sendable {
+    case notRun, running
+    case done(AuditVerification)
+    case failed(String)
+}
+
+/// What the dashboard shows.
+public struct DashboardData: Equatable, Sendable {
+    public var summary: VaultSummary
+    /// Nil when the session lacks keys.manage.
+    public var keyStatus: KeyStatus?
+    /// Nil when the session lacks secrets.list.
+    public var secrets: [SecretInfo]?
+    /// The acting user's roles, when readable.
+    public var roles: [String]?
+    public init(summary: VaultSummary, keyStatus: KeyStatus?, secrets: [SecretInfo]?, roles: [String]?) {
+        self.summary = summary; self.keyStatus = keyStatus; self.secrets = secrets; self.roles = roles
+    }
+}
+
+public struct DashboardState: Equatable, Sendable {
+    public var data: DashboardData?
+    public var loading = false
+    public var error: String?
+    public var offset = 0
+}
+
+public struct UsersState: Equatable, Sendable {
+    public var rows = FilteredList<UserInfo>()
+    public var focus = Pane.list
+    public var detailOffset = 0
+}
+
+/// A secret value on screen until `until`.
+public struct Revealed: Equatable, Sendable {
+    public var name: String
+    public var version: Int
+    public var value: Sensitive
+    public var until: Int64
+}
+
+public struct SecretsState: Equatable, Sendable {
+    public var rows = FilteredList<SecretInfo>()
+    public var focus = Pane.list
+    public var detailOffset = 0
+    public var versions: [String: [SecretVersionInfo]] = [:]
+    public var revealed: Revealed?
+    /// A reveal is on its way (so a second key press does not audit twice).
+    public var revealing: String?
+}
+
+public struct AuditState: Equatable, Sendable {
+    public var rows = FilteredList<AuditEvent>()
+    public var check = AuditCheck.notRun
+}
+
+// MARK: Overlays
+
+/// A command of the `:` palette.
+public enum Command: String, Equatable, Sendable, CaseIterable {
+    case dashboard, users, secrets, audit, refresh, verify, lock, help, quit
+
+    public var summary: String {
+        switch self {
+        case .dashboard: "go to the dashboard"
+        case .users: "go to users"
+        case .secrets: "go to secrets"
+        case .audit: "go to the audit log"
+        case .refresh: "reload this screen"
+        case .verify: "verify the audit chain"
+        case .lock: "lock the console now"
+        case .help: "keys of this screen"
+        case .quit: "leave Keyhold"
+        }
+    }
+}
+
+public struct PaletteState: Equatable, Sendable {
+    public var input = TextField(limit: 40)
+    public var selected = 0
+    public var matches: [Command] {
+        let q = input.text.lowercased().trimmingSpaces
+        return Command.allCases.filter { q.isEmpty || $0.rawValue.hasPrefix(q) || $0.summary.contains(q) }
+    }
+}
+
+/// What a confirmation dialog does when confirmed.
+public enum Pending: Equatable, Sendable {
+    case deleteUser(String)
+    case resetPassword(String)
+    case deleteSecret(String)
+    case skipRecoveryCheck
+}
+
+/// A confirmation typed by hand: the name of the thing (or a word), never
+/// the key that started the action; an empty Enter cancels.
+public struct ConfirmState: Equatable, Sendable {
+    public var title: String
+    public var message: String
+    public var expected: String
+    public var input = TextField(limit: 300)
+    public var pending: Pending
+    public var error: String?
+}
+
+/// Something shown once in a dialog (a temporary password).
+public struct NoticeState: Equatable, Sendable {
+    public var title: String
+    public var message: String
+    public var secret: Sensitive?
+}
+
+/// The new-user dialog: three text fields and the roles the session may assign.
+public struct NewUserState: Equatable, Sendable {
+    public var username = TextField(limit: 64)
+    public var email = TextField(limit: 254)
+    public var displayName = TextField(limit: 100)
+    /// 0-2: the text fields; 3: the role list.
+    public var focus = 0
+    /// Roles the session may assign; nil while loading.
+    public var roles: [RoleInfo]?
+    public var chosen: Set<String> = []
+    public var roleCursor = 0
+    public var submitted = false
+    public var error: String?
+    public var busy = false
+
+    public init() {}
+
+    /// Messages for the fields, in order (field index, message).
+    func problems() -> [(field: Int, message: String)] {
+        var out: [(Int, String)] = []
+        if submitted || !username.isEmpty {
+            do { _ = try Validate.username(username.text) } catch { out.append((0, error.message)) }
+        }
+        do { _ = try Validate.email(email.text) } catch { out.append((1, error.message)) }
+        do { _ = try Validate.displayName(displayName.text) } catch { out.append((2, error.message)) }
+        return out
+    }
+}
+
+/// The roles of one user, as a checklist of the roles the session may assign.
+public struct UserRolesState: Equatable, Sendable {
+    public var username: String
+    /// What the user holds now.
+    public var current: Set<String>
+    /// Roles the session may assign; nil while loading.
+    public var roles: [RoleInfo]?
+    public var chosen: Set<String>
+    public var cursor = 0
+    public var busy = false
+    public var error: String?
+}
+
+public enum Overlay: Equatable, Sendable {
+    case help(HelpState)
+    case newUser(NewUserState)
+    case userRoles(UserRolesState)
+    case palette(PaletteState)
+    case confirm(ConfirmState)
+    case notice(NoticeState)
+}
+
+// MARK: The model
+
+/// The whole state of the console: a value; `update` makes the next one.
+public struct Model: Equatable, Sendable {
+    public var settings: ConsoleSettings
+    public var width = 80
+    public var height = 24
+    /// The time of the last tick, ms.
+    public var now: Int64
+    public var lastInputAt: Int64
+    public var route: Route
+    public var account: Account?
+    public var overlay: Overlay?
+    public var toasts: [Toast] = []
+    public var quit = false
+
+    public var setup = SetupState()
+    public var recovery = RecoveryState()
+    public var login = LoginState()
+    public var changePassword = ChangePasswordState()
+    public var dashboard = DashboardState()
+    public var users = UsersState()
+    public var secrets = SecretsState()
+    public var audit = AuditState()
+
+    /// The first model: set-up when there is no vault yet, else the login screen.
+    public init(settings: ConsoleSettings, vaultExists: Bool, now: Int64, username: String = "") {
+        self.settings = settings
+        self.now = now
+        self.lastInputAt = now
+        route = vaultExists ? .login : .setup
+        login.username = TextField(username, limit: 64)
+        login.focus = username.isEmpty ? 0 : 1
+    }
+
+    public var isTooSmall: Bool { width < settings.minWidth || height < settings.minHeight }
+}
+
+extension String {
+    var trimmingSpaces: String {
+        var s = Substring(self)
+        while s.first == " " { s.removeFirst() }
+        while s.last == " " { s.removeLast() }
+        return String(s)
+    }
+}

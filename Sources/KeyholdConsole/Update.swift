@@ -1,0 +1,412 @@
+import KeyholdCore
+
+extension Console {
+    /// The pure heart of the console: the next model and the core calls to make.
+    public static func update(_ model: Model, _ action: Action) -> (Model, [Effect]) {
+        var m = model
+        var fx: [Effect] = []
+        m.apply(action, &fx)
+        return (m, fx)
+    }
+}
+
+extension Model {
+    mutating func apply(_ action: Action, _ fx: inout [Effect]) {
+        switch action {
+        case .key(let key): handleKey(key, &fx)
+        case .resize(let w, let h):
+            width = max(0, w)
+            height = max(0, h)
+            clampLists()
+        case .tick(let t): tick(t, &fx)
+        default: handleResult(action, &fx)
+        }
+    }
+
+    // MARK: Time
+
+    mutating func tick(_ t: Int64, _ fx: inout [Effect]) {
+        now = t
+        toasts.removeAll { $0.until <= t }
+        if let r = secrets.revealed, r.until <= t { secrets.revealed = nil }
+        if settings.idleLock > 0, isSignedIn, t - lastInputAt >= settings.idleLock {
+            lock("Locked after \(Fmt.duration(settings.idleLock)) without a key press. Log in again.", &fx)
+        }
+    }
+
+    /// Logged in, or half-way (a forced password change, a recovery key on screen).
+    var isSignedIn: Bool { account != nil || route == .changePassword }
+
+    mutating func toast(_ text: String, error: Bool = false) {
+        toasts.append(Toast(text: text, isError: error, until: now + settings.toastFor * (error ? 2 : 1)))
+        if toasts.count > 3 { toasts.removeFirst(toasts.count - 3) }
+    }
+
+    /// Forgets the session and everything loaded with it; back to the login screen.
+    mutating func lock(_ notice: String, _ fx: inout [Effect]) {
+        guard isSignedIn else { return }
+        let name = account?.username ?? changePassword.username
+        let hadRecoveryKey = route == .recovery && recovery.key != nil
+        account = nil
+        overlay = nil
+        recovery = RecoveryState()
+        changePassword = ChangePasswordState()
+        dashboard = DashboardState()
+        users = UsersState()
+        secrets = SecretsState()
+        audit = AuditState()
+        login = LoginState()
+        login.username = TextField(name, limit: 64)
+        login.focus = 1
+        login.notice = hadRecoveryKey
+            ? notice + " The recovery key was hidden unconfirmed: rotate the root key to get a new one."
+            : notice
+        route = .login
+        fx.append(.logout)
+    }
+
+    // MARK: Keys
+
+    mutating func handleKey(_ key: Key, _ fx: inout [Effect]) {
+        lastInputAt = now
+        if key == .ctrl("c") { quit = true; return }
+        if isTooSmall {
+            if key == .char("q") || (route.isForm && key == .escape) { quit = true }
+            return
+        }
+        if overlay != nil { overlayKey(key, &fx); return }
+        switch route {
+        case .setup: setupKey(key, &fx)
+        case .recovery: recoveryKey(key, &fx)
+        case .login: loginKey(key, &fx)
+        case .changePassword: changePasswordKey(key, &fx)
+        case .dashboard, .users, .secrets, .audit:
+            let handled: Bool
+            switch route {
+            case .dashboard: handled = dashboardKey(key, &fx)
+            case .users: handled = usersKey(key, &fx)
+            case .secrets: handled = secretsKey(key, &fx)
+            default: handled = auditKey(key, &fx)
+            }
+            if !handled { globalKey(key, &fx) }
+        }
+    }
+
+    /// Keys every logged-in screen shares.
+    mutating func globalKey(_ key: Key, _ fx: inout [Effect]) {
+        switch key {
+        case .char("1"): go(.dashboard, &fx)
+        case .char("2"): go(.users, &fx)
+        case .char("3"): go(.secrets, &fx)
+        case .char("4"): go(.audit, &fx)
+        case .char(":"): overlay = .palette(PaletteState())
+        case .char("?"), .f(1): overlay = .help(HelpState())
+        case .char("q"): quit = true
+        default: break
+        }
+    }
+
+    /// Switches screens, loading what the new one shows.
+    mutating func go(_ target: Route, _ fx: inout [Effect]) {
+        guard account != nil, Route.tabs.contains(target) else { return }
+        if route == .secrets && target != .secrets { secrets.revealed = nil }
+        let entering = route != target
+        route = target
+        switch target {
+        case .dashboard:
+            if entering || dashboard.data == nil { reload(.dashboard, &fx) }
+        case .users, .secrets, .audit:
+            let loaded = target == .users ? users.rows.loaded : target == .secrets ? secrets.rows.loaded : audit.rows.loaded
+            if !loaded { reload(target, &fx) }
+        default: break
+        }
+    }
+
+    /// Loads (again) what a screen shows, if the session may see it.
+    mutating func reload(_ target: Route, _ fx: inout [Effect]) {
+        guard let account else { return }
+        switch target {
+        case .dashboard:
+            dashboard.loading = true
+            fx.append(.loadDashboard)
+            if account.can(.auditRead), audit.check != .running {
+                audit.check = .running
+                fx.append(.verifyAudit)
+            }
+        case .users where account.can(.usersRead):
+            users.rows.loading = true
+            fx.append(.loadUsers)
+        case .secrets where account.can(.secretsList):
+            secrets.rows.loading = true
+            fx.append(.loadSecrets)
+        case .audit where account.can(.auditRead):
+            audit.rows.loading = true
+            fx.append(.loadAudit(limit: settings.auditLimit))
+        default: break
+        }
+    }
+
+    mutating func verifyAudit(_ fx: inout [Effect]) {
+        guard let account else { return }
+        guard account.can(.auditRead) else { toast("Verifying the audit chain needs audit.read", error: true); return }
+        guard audit.check != .running else { return }
+        audit.check = .running
+        fx.append(.verifyAudit)
+    }
+
+    // MARK: Overlays
+
+    mutating func overlayKey(_ key: Key, _ fx: inout [Effect]) {
+        switch overlay {
+        case .help(var h):
+            let count = Console.helpLines(self).count
+            let maxOffset = max(0, count - (min(Layout.body(width: width, height: height).height, count + 2) - 2))
+            switch key {
+            case .escape, .char("?"), .f(1), .char("q"), .enter: overlay = nil; return
+            case .char("j"), .down: h.offset += 1
+            case .char("k"), .up: h.offset -= 1
+            case .pageDown, .char(" "): h.offset += 10
+            case .pageUp: h.offset -= 10
+            case .char("g"), .home: h.offset = 0
+            case .char("G"), .end: h.offset = maxOffset
+            default: break
+            }
+            h.offset = max(0, min(h.offset, maxOffset))
+            overlay = .help(h)
+        case .palette(var p):
+            switch key {
+            case .escape: overlay = nil
+            case .enter:
+                let matches = p.matches
+                overlay = nil
+                if matches.indices.contains(p.selected) { run(matches[p.selected], &fx) }
+            case .down, .tab: p.selected = min(p.selected + 1, max(0, p.matches.count - 1)); overlay = .palette(p)
+            case .up, .backTab: p.selected = max(0, p.selected - 1); overlay = .palette(p)
+            default:
+                if p.input.handle(key) { p.selected = 0 }
+                overlay = .palette(p)
+            }
+        case .confirm(var c):
+            switch key {
+            case .escape:
+                overlay = nil
+                toast("Cancelled")
+            case .enter:
+                if c.input.text == c.expected {
+                    overlay = nil
+                    confirmed(c.pending, &fx)
+                } else if c.input.text.isEmpty {
+                    overlay = nil
+                    toast("Cancelled")
+                } else {
+                    c.error = "That is not \"\(c.expected)\". Type it exactly, or Esc to cancel."
+                    overlay = .confirm(c)
+                }
+            default:
+                if c.input.handle(key) { c.error = nil }
+                overlay = .confirm(c)
+            }
+        case .notice:
+            if key == .enter || key == .escape { overlay = nil }
+        case .newUser(let f):
+            newUserKey(key, f, &fx)
+        case .userRoles(let r):
+            userRolesKey(key, r, &fx)
+        case nil:
+            break
+        }
+    }
+
+    mutating func run(_ command: Command, _ fx: inout [Effect]) {
+        switch command {
+        case .dashboard: go(.dashboard, &fx)
+        case .users: go(.users, &fx)
+        case .secrets: go(.secrets, &fx)
+        case .audit: go(.audit, &fx)
+        case .refresh: reload(route, &fx)
+        case .verify: verifyAudit(&fx)
+        case .lock: lock("Locked.", &fx)
+        case .help: overlay = .help(HelpState())
+        case .quit: quit = true
+        }
+    }
+
+    mutating func confirmed(_ pending: Pending, _ fx: inout [Effect]) {
+        switch pending {
+        case .deleteUser(let name): fx.append(.deleteUser(name))
+        case .resetPassword(let name): fx.append(.resetPassword(name))
+        case .deleteSecret(let name): fx.append(.deleteSecret(name))
+        case .skipRecoveryCheck:
+            finishRecovery(&fx)
+            toast("Recovery key not checked: keep the copy you made")
+        }
+    }
+
+    /// Asks for the name before a destructive action.
+    mutating func confirm(_ pending: Pending, title: String, message: String, expected: String) {
+        overlay = .confirm(ConfirmState(title: title, message: message, expected: expected, pending: pending))
+    }
+
+    // MARK: Results of effects
+
+    mutating func handleResult(_ action: Action, _ fx: inout [Effect]) {
+        // Data that arrives after a lock (its call was already queued) is dropped, not kept in memory.
+        switch action {
+        case .dashboardLoaded, .auditVerified, .usersLoaded, .secretsLoaded, .versionsLoaded, .revealed, .auditLoaded,
+             .userChanged, .passwordReset, .deleted, .rolesLoaded, .userCreated, .rolesSet:
+            if account == nil { return }
+        default: break
+        }
+        switch action {
+        case .vaultCreated(let acct, let key):
+            account = acct
+            setup = SetupState()
+            recovery = RecoveryState(key: Sensitive(key))
+            route = .recovery
+        case .loggedIn(let acct):
+            account = acct
+            login = LoginState()
+            changePassword = ChangePasswordState()
+            dashboard = DashboardState()
+            users = UsersState()
+            secrets = SecretsState()
+            audit = AuditState()
+            route = .dashboard
+            reload(.dashboard, &fx)
+            toast("Logged in as \(acct.username)")
+        case .mustChangePassword(let name):
+            login.busy = false
+            login.password.clear()
+            changePassword = ChangePasswordState()
+            changePassword.username = name
+            route = .changePassword
+        case .loginFailed(let error):
+            login.busy = false
+            login.password.clear()
+            login.focus = 1
+            switch error {
+            case .authenticationFailed: login.failure = .wrongCredentials
+            case .locked(let u, let until): login.failure = .locked(username: u, until: until)
+            default: login.failure = .other(error.description)
+            }
+        case .dashboardLoaded(let data):
+            dashboard.data = data
+            dashboard.loading = false
+            dashboard.error = nil
+            clampDashboard()
+        case .auditVerified(let v):
+            audit.check = .done(v)
+            if route == .audit {
+                if let f = v.failure {
+                    toast("Audit chain fails at event \(f.seq)", error: true)
+                    selectAuditEvent(f.seq)
+                } else {
+                    toast("Audit chain verified: \(Fmt.plural(v.events, "event"))")
+                }
+            }
+        case .usersLoaded(let list):
+            users.rows.setItems(list, page: Layout.listRows(.users, width: width, height: height), id: { String($0.id) }) { u in
+                [u.username, u.email ?? "", u.displayName, u.roles.joined(separator: " ")].joined(separator: "\u{1}")
+            }
+        case .secretsLoaded(let list):
+            secrets.rows.setItems(list, page: Layout.listRows(.secrets, width: width, height: height), id: \.name) { s in s.name + "\u{1}" + s.description }
+            secrets.versions = [:]
+            if let r = secrets.revealed, !list.contains(where: { $0.name == r.name }) { secrets.revealed = nil }
+            secretSelectionChanged(&fx)
+        case .versionsLoaded(let name, let versions):
+            secrets.versions[name] = versions
+        case .revealed(let name, let version, let value):
+            if secrets.revealing == name { secrets.revealing = nil }
+            if route == .secrets, secrets.rows.selectedItem?.name == name, account != nil {
+                secrets.revealed = Revealed(name: name, version: version, value: Sensitive(value),
+                                            until: now + settings.revealFor)
+            }
+        case .auditLoaded(let events):
+            audit.rows.setItems(events, page: Layout.listRows(.audit, width: width, height: height), id: { String($0.seq) }) { e in
+                [String(e.seq), e.actor, e.action, e.target, e.details].joined(separator: "\u{1}")
+            }
+        case .userChanged(let change, let name):
+            toast("\(name) \(change.pastTense)")
+            reload(.users, &fx)
+        case .passwordReset(let name, let temp):
+            overlay = .notice(NoticeState(
+                title: "Temporary password for \(name)",
+                message: "Shown this once. Give it to \(name) over a safe channel; it must be changed at the first login and expires in 24 hours.",
+                secret: Sensitive(temp)))
+            reload(.users, &fx)
+        case .deleted(let kind, let name, let checkpointed):
+            toast(checkpointed ? "Deleted \(kind) \(name)"
+                  : "Deleted \(kind) \(name); the WAL checkpoint is pending (another process has the vault open)")
+            if kind == "secret" {
+                if secrets.revealed?.name == name { secrets.revealed = nil }
+                secrets.versions[name] = nil
+                reload(.secrets, &fx)
+            } else {
+                reload(.users, &fx)
+            }
+        case .rolesLoaded(let roles):
+            rolesLoaded(roles)
+        case .userCreated(let name, let temp):
+            userCreated(name, temporary: temp, &fx)
+        case .rolesSet(let name, let changed):
+            rolesSet(name, changed: changed, &fx)
+        case .failed(let op, let message):
+            failed(op, message)
+        case .sessionEnded(let why):
+            lock("Your session ended: \(why).", &fx)
+        case .loggedOut, .key, .resize, .tick:
+            break
+        }
+    }
+
+    mutating func failed(_ op: Operation, _ message: String) {
+        switch op {
+        case .createVault:
+            setup.busy = false
+            setup.submitted = false
+            setup.error = message
+            setup.focus = 1
+        case .changePassword:
+            changePassword.busy = false
+            changePassword.submitted = false
+            changePassword.error = message
+            changePassword.focus = 0
+        case .dashboard:
+            dashboard.loading = false
+            dashboard.error = message
+        case .verifyAudit:
+            audit.check = .failed(message)
+        case .users:
+            users.rows.loading = false
+            users.rows.error = message
+        case .secrets:
+            secrets.rows.loading = false
+            secrets.rows.error = message
+        case .audit:
+            audit.rows.loading = false
+            audit.rows.error = message
+        case .reveal:
+            secrets.revealing = nil
+            toast(message, error: true)
+        case .versions, .userChange, .delete:
+            toast(message, error: true)
+        case .roles, .createUser, .setRoles:
+            dialogFailed(op, message)
+        }
+    }
+
+    /// Rows of the list on the current screen.
+    var listPage: Int { Layout.listRows(route, width: width, height: height) }
+
+    mutating func clampLists() {
+        users.rows.list.clampOffset(count: users.rows.count, page: Layout.listRows(.users, width: width, height: height))
+        secrets.rows.list.clampOffset(count: secrets.rows.count, page: Layout.listRows(.secrets, width: width, height: height))
+        audit.rows.list.clampOffset(count: audit.rows.count, page: Layout.listRows(.audit, width: width, height: height))
+        clampDashboard()
+    }
+}
+
+/// Scroll position of the help overlay.
+public struct HelpState: Equatable, Sendable {
+    public var offset = 0
+}

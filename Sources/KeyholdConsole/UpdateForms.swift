@@ -1,0 +1,264 @@
+import KeyholdCore
+
+/// Whether a password rule holds yet.
+public enum RuleState: Equatable, Sendable { case pending, ok, failed }
+
+/// The password rules shown beside a new-password form, checked as you type
+/// with the core's own validator (so the screen and the core agree).
+public enum PasswordRules {
+    public struct Rule: Equatable, Sendable {
+        public var text: String
+        public var state: RuleState
+    }
+
+    public static func check(_ password: String, username: String, minimumLength: Int) -> [Rule] {
+        let minimum = max(minimumLength, Validate.passwordMinimumFloor)
+        let empty = password.isEmpty
+        let length: RuleState = empty ? .pending
+            : (password.count >= minimum && password.utf8.count <= Validate.passwordMaxBytes) ? .ok : .failed
+        var common = RuleState.pending
+        if password.count >= Validate.passwordMinimumFloor {
+            do {
+                try Validate.password(password, username: "", minimumLength: Validate.passwordMinimumFloor)
+                common = .ok
+            } catch {
+                common = error.rule == "common" ? .failed : .ok
+            }
+        }
+        let name: RuleState = empty ? .pending
+            : (!username.isEmpty && password.lowercased().contains(username.lowercased())) ? .failed : .ok
+        return [
+            Rule(text: "at least \(minimum) characters", state: length),
+            Rule(text: "not one of 30,000 common passwords", state: common),
+            Rule(text: "does not contain the username", state: name),
+        ]
+    }
+
+    /// A length-based strength word and a 0...10 bar: with no composition
+    /// rules (NIST SP 800-63B), length is what makes a password strong.
+    public static func strength(_ password: String, valid: Bool) -> (label: String, bars: Int) {
+        let n = password.count
+        let bars = min(10, n * 10 / 24)
+        if password.isEmpty { return ("", 0) }
+        if !valid { return ("not accepted", bars) }
+        if n >= 24 { return ("strong", bars) }
+        if n >= 16 { return ("good", bars) }
+        return ("fair: longer is stronger", bars)
+    }
+
+    /// The validator's message, or nil if the password is accepted.
+    public static func problem(_ password: String, username: String, minimumLength: Int) -> String? {
+        do {
+            try Validate.password(password, username: username, minimumLength: minimumLength)
+            return nil
+        } catch {
+            return error.message
+        }
+    }
+}
+
+extension SetupState {
+    /// Messages for the fields, in order (field index, message).
+    func problems(minimumLength: Int) -> [(field: Int, message: String)] {
+        var out: [(Int, String)] = []
+        if submitted || !username.isEmpty {
+            do { _ = try Validate.username(username.text) } catch { out.append((0, error.message)) }
+        }
+        if submitted || !password.isEmpty,
+           let p = PasswordRules.problem(password.text, username: username.text, minimumLength: minimumLength) {
+            out.append((1, p))
+        }
+        if (submitted || !repeated.isEmpty) && repeated.text != password.text {
+            out.append((2, "repeat: does not match the password"))
+        }
+        return out
+    }
+}
+
+extension ChangePasswordState {
+    func problems(minimumLength: Int) -> [(field: Int, message: String)] {
+        var out: [(Int, String)] = []
+        if submitted || !password.isEmpty,
+           let p = PasswordRules.problem(password.text, username: username, minimumLength: minimumLength) {
+            out.append((0, "new " + p))
+        }
+        if (submitted || !repeated.isEmpty) && repeated.text != password.text {
+            out.append((1, "repeat: does not match the new password"))
+        }
+        return out
+    }
+}
+
+extension Model {
+    // MARK: First run
+
+    mutating func setupKey(_ key: Key, _ fx: inout [Effect]) {
+        if setup.busy { return }
+        switch key {
+        case .escape: quit = true
+        case .f(1): overlay = .help(HelpState())
+        case .tab, .down: setup.focus = (setup.focus + 1) % 3
+        case .backTab, .up: setup.focus = (setup.focus + 2) % 3
+        case .enter:
+            if setup.focus < 2 && (setup.focus == 0 ? !setup.username.isEmpty : !setup.password.isEmpty)
+                && (setup.focus == 0 ? setup.password.isEmpty : setup.repeated.isEmpty) {
+                setup.focus += 1
+                return
+            }
+            submitSetup(&fx)
+        default:
+            setup.error = nil
+            switch setup.focus {
+            case 0: setup.username.handle(key)
+            case 1: setup.password.handle(key)
+            default: setup.repeated.handle(key)
+            }
+        }
+    }
+
+    mutating func submitSetup(_ fx: inout [Effect]) {
+        setup.submitted = true
+        let problems = setup.problems(minimumLength: settings.passwordMinLength)
+        if let first = problems.first {
+            setup.focus = first.field
+            return
+        }
+        setup.busy = true
+        setup.error = nil
+        fx.append(.createVault(username: setup.username.text, password: Sensitive(SecureBytes(utf8: setup.password.text))))
+        setup.password.clear()
+        setup.repeated.clear()
+    }
+
+    // MARK: Recovery key
+
+    mutating func recoveryKey(_ key: Key, _ fx: inout [Effect]) {
+        switch key {
+        case .f(1): overlay = .help(HelpState())
+        case .f(2):
+            confirm(.skipRecoveryCheck, title: "Continue without typing the key back?",
+                    message: "Keyhold will not show this recovery key again. Continue only if you have stored it safely.",
+                    expected: "written down")
+        case .enter: checkRecoveryKey(&fx)
+        case .escape:
+            toast("The vault exists now: type the recovery key back, or F2")
+        default:
+            if recovery.typed.handle(key) { recovery.error = nil }
+        }
+    }
+
+    mutating func checkRecoveryKey(_ fx: inout [Effect]) {
+        guard let shown = recovery.key else { finishRecovery(&fx); return }
+        let typed = recovery.typed.text
+        if typed.trimmingSpaces.isEmpty {
+            recovery.error = "Type the recovery key shown above (or F2 if you have stored it)."
+            return
+        }
+        do {
+            let parsed = try RecoveryKey.parse(typed)
+            let expected = try RecoveryKey.parse(shown.bytes.utf8String() ?? "")
+            if parsed.constantTimeEquals(expected) {
+                finishRecovery(&fx)
+                toast("Recovery key confirmed")
+            } else {
+                recovery.error = "recovery key: does not match the key shown\(Self.firstDifferingGroup(typed, shown).map { " (group \($0) differs)" } ?? "")"
+            }
+        } catch {
+            recovery.error = error.description
+        }
+    }
+
+    /// The first group (1-based) where two typed forms of a recovery key differ.
+    static func firstDifferingGroup(_ a: String, _ b: Sensitive) -> Int? {
+        func symbols(_ s: String) -> [Character] {
+            s.uppercased().filter { $0 != "-" && !$0.isWhitespace }.map { c in
+                switch c { case "O": "0"; case "I", "L": "1"; default: c }
+            }
+        }
+        let x = symbols(a), y = symbols(b.bytes.utf8String() ?? "")
+        for g in 0..<13 {
+            let r = (g * 5)..<(g * 5 + 5)
+            let xa = x.count >= r.upperBound ? Array(x[r]) : []
+            let ya = y.count >= r.upperBound ? Array(y[r]) : []
+            if xa != ya { return g + 1 }
+        }
+        return nil
+    }
+
+    mutating func finishRecovery(_ fx: inout [Effect]) {
+        recovery = RecoveryState()
+        route = .dashboard
+        reload(.dashboard, &fx)
+    }
+
+    // MARK: Login
+
+    mutating func loginKey(_ key: Key, _ fx: inout [Effect]) {
+        if login.busy { return }
+        switch key {
+        case .escape: quit = true
+        case .f(1): overlay = .help(HelpState())
+        case .tab, .down, .backTab, .up: login.focus = 1 - login.focus
+        case .enter:
+            if login.focus == 0 && login.password.isEmpty {
+                login.focus = 1
+                return
+            }
+            guard !login.username.text.trimmingSpaces.isEmpty else {
+                login.failure = .other("username: type your username")
+                login.focus = 0
+                return
+            }
+            guard !login.password.isEmpty else {
+                login.failure = .other("password: type your password")
+                login.focus = 1
+                return
+            }
+            login.busy = true
+            login.failure = nil
+            login.notice = nil
+            fx.append(.login(username: login.username.text.trimmingSpaces,
+                             password: Sensitive(SecureBytes(utf8: login.password.text))))
+            login.password.clear()
+        default:
+            if login.focus == 0 { login.username.handle(key) } else { login.password.handle(key) }
+        }
+    }
+
+    // MARK: Forced password change
+
+    mutating func changePasswordKey(_ key: Key, _ fx: inout [Effect]) {
+        if changePassword.busy { return }
+        switch key {
+        case .escape:
+            let name = changePassword.username
+            changePassword = ChangePasswordState()
+            login = LoginState()
+            login.username = TextField(name, limit: 64)
+            login.focus = 1
+            login.notice = "Password not changed. Log in again to change it."
+            route = .login
+            fx.append(.logout)
+        case .f(1): overlay = .help(HelpState())
+        case .tab, .down, .backTab, .up: changePassword.focus = 1 - changePassword.focus
+        case .enter:
+            if changePassword.focus == 0 && changePassword.repeated.isEmpty && !changePassword.password.isEmpty {
+                changePassword.focus = 1
+                return
+            }
+            changePassword.submitted = true
+            if let first = changePassword.problems(minimumLength: settings.passwordMinLength).first {
+                changePassword.focus = first.field
+                return
+            }
+            changePassword.busy = true
+            changePassword.error = nil
+            fx.append(.completePasswordChange(Sensitive(SecureBytes(utf8: changePassword.password.text))))
+            changePassword.password.clear()
+            changePassword.repeated.clear()
+        default:
+            changePassword.error = nil
+            if changePassword.focus == 0 { changePassword.password.handle(key) } else { changePassword.repeated.handle(key) }
+        }
+    }
+}

@@ -1,0 +1,389 @@
+import KeyholdCore
+
+/// Where things go on the screen; shared by the view and by `update` (page sizes).
+enum Layout {
+    /// Between the title bar (row 0) and the key hint bar (last row).
+    static func body(width: Int, height: Int) -> Rect { Rect(x: 0, y: 1, width: width, height: height - 2) }
+
+    /// The list and details panes of the users and secrets screens.
+    static func split(width: Int, height: Int, percent: Int = 45) -> (list: Rect, detail: Rect) {
+        let b = body(width: width, height: height)
+        let lw = max(30, b.width * percent / 100)
+        return (Rect(x: b.x, y: b.y, width: lw, height: b.height),
+                Rect(x: b.x + lw, y: b.y, width: b.width - lw, height: b.height))
+    }
+
+    static let auditDetailHeight = 6
+
+    /// The audit log's list box and the selected event's box below it.
+    static func audit(width: Int, height: Int) -> (list: Rect, detail: Rect) {
+        let b = body(width: width, height: height)
+        return (Rect(x: b.x, y: b.y, width: b.width, height: b.height - auditDetailHeight),
+                Rect(x: b.x, y: b.maxY - auditDetailHeight, width: b.width, height: auditDetailHeight))
+    }
+
+    /// Visible rows of a screen's list (inside its box, under the column header).
+    static func listRows(_ route: Route, width: Int, height: Int) -> Int {
+        switch route {
+        case .users, .secrets: max(1, body(width: width, height: height).height - 3)
+        case .audit: max(1, audit(width: width, height: height).list.height - 3)
+        default: 1
+        }
+    }
+
+    /// Lines inside the details pane.
+    static func detailRows(width: Int, height: Int) -> Int { max(1, split(width: width, height: height).detail.height - 2) }
+
+    static let dashboardTopHeight = 8
+
+    /// Lines inside the dashboard's warnings box.
+    static func warningRows(width: Int, height: Int) -> Int {
+        max(1, body(width: width, height: height).height - dashboardTopHeight - 2)
+    }
+}
+
+extension Console {
+    /// Draws the model. A pure function: same model, same frame.
+    public static func view(_ m: Model) -> Screen {
+        var s = Screen(width: m.width, height: m.height)
+        guard !m.isTooSmall else {
+            drawTooSmall(m, &s)
+            return s
+        }
+        drawTitleBar(m, &s)
+        switch m.route {
+        case .setup: drawSetup(m, &s)
+        case .recovery: drawRecovery(m, &s)
+        case .login: drawLogin(m, &s)
+        case .changePassword: drawChangePassword(m, &s)
+        case .dashboard: drawDashboard(m, &s)
+        case .users: drawUsers(m, &s)
+        case .secrets: drawSecrets(m, &s)
+        case .audit: drawAudit(m, &s)
+        }
+        drawHintBar(m, &s)
+        drawToasts(m, &s)
+        if let overlay = m.overlay { drawOverlay(overlay, m, &s) }
+        return s
+    }
+
+    // MARK: Chrome
+
+    static func drawTooSmall(_ m: Model, _ s: inout Screen) {
+        let text = [
+            "Keyhold needs a terminal of at least \(m.settings.minWidth)x\(m.settings.minHeight).",
+            "This one is \(m.width)x\(m.height).",
+            "Enlarge the window, or press q to quit.",
+        ]
+        let lines = text.flatMap { TextWidth.wrap($0, width: max(1, m.width - 2)) }
+        let top = max(0, (m.height - lines.count) / 2)
+        for (i, line) in lines.enumerated() {
+            let x = max(0, (m.width - TextWidth.of(line)) / 2)
+            s.put(line, x: x, y: top + i, style: i == 0 ? Theme.heading : .plain)
+        }
+    }
+
+    static func fileName(_ path: String) -> String {
+        path.split(separator: "/").last.map(String.init) ?? path
+    }
+
+    static func drawTitleBar(_ m: Model, _ s: inout Screen) {
+        s.fill(Rect(x: 0, y: 0, width: m.width, height: 1), style: Theme.barDim)
+        var x = s.put(" Keyhold ", x: 0, y: 0, style: Theme.bar)
+        if m.account != nil && Route.tabs.contains(m.route) {
+            for (i, tab) in Route.tabs.enumerated() {
+                let label = " \(i + 1) \(tab.title) "
+                x += s.put(label, x: x, y: 0, style: tab == m.route ? Style(bold: true) : Theme.barDim)
+            }
+        } else {
+            x += s.put("· \(m.route.title)", x: x, y: 0, style: Theme.barDim)
+        }
+        // Who and which vault, or only who when both do not fit.
+        let room = m.width - x - 1
+        let full = Validate.visible([m.account?.username, fileName(m.settings.vaultPath)].compactMap { $0 }
+            .joined(separator: " · ")) + " "
+        let short = Validate.visible(m.account?.username ?? fileName(m.settings.vaultPath)) + " "
+        let right = TextWidth.of(full) <= room ? full : short
+        if room > 4 {
+            let shown = TextWidth.truncate(right, to: room)
+            s.put(shown, x: m.width - TextWidth.of(shown), y: 0, style: Theme.barDim)
+        }
+    }
+
+    /// The hints of the current situation: an overlay, a filter being typed, or the screen.
+    static func hints(_ m: Model) -> [(String, String)] {
+        switch m.overlay {
+        case .help: return [("Esc", "close"), ("j/k", "scroll")]
+        case .palette: return [("Enter", "run"), ("↑/↓", "choose"), ("Esc", "close")]
+        case .confirm: return [("Enter", "confirm"), ("Esc", "cancel")]
+        case .notice: return [("Enter", "done")]
+        case .newUser: return [("Enter", "create"), ("Tab", "next field"), ("Space", "toggle role"), ("Esc", "cancel")]
+        case .userRoles: return [("Space", "toggle"), ("Enter", "apply"), ("Esc", "cancel")]
+        case nil: break
+        }
+        let filtering = (m.route == .users && m.users.rows.filtering) || (m.route == .secrets && m.secrets.rows.filtering)
+            || (m.route == .audit && m.audit.rows.filtering)
+        if filtering { return [("Enter", "keep filter"), ("Esc", "clear"), ("↑/↓", "move")] }
+        var out = Bindings.of(m.route).compactMap { b in b.hint.map { (b.label, $0) } }
+        if Route.tabs.contains(m.route) {
+            out += Bindings.global.compactMap { b in b.hint.map { (b.label, $0) } }
+        }
+        return out
+    }
+
+    static func drawHintBar(_ m: Model, _ s: inout Screen) {
+        let y = m.height - 1
+        var x = 1
+        let busy = busyText(m).map { $0 + " " }
+        let right = busy.map { TextWidth.of($0) + 1 } ?? 0
+        for (key, label) in hints(m) {
+            let need = TextWidth.of(key) + 1 + TextWidth.of(label)
+            if x + need > m.width - right { break }
+            x += s.put(key, x: x, y: y, style: Theme.key)
+            x += s.put(" " + label + "  ", x: x, y: y, style: Theme.hint)
+        }
+        if let busy {
+            s.put(busy, x: m.width - TextWidth.of(busy), y: y, style: Theme.muted)
+        }
+    }
+
+    static func busyText(_ m: Model) -> String? {
+        if m.setup.busy { return "creating…" }
+        if m.login.busy { return "checking…" }
+        if m.changePassword.busy { return "saving…" }
+        if m.dashboard.loading || m.users.rows.loading || m.secrets.rows.loading || m.audit.rows.loading {
+            return "loading…"
+        }
+        if m.secrets.revealing != nil { return "opening…" }
+        if m.audit.check == .running { return "verifying…" }
+        return nil
+    }
+
+    static func drawToasts(_ m: Model, _ s: inout Screen) {
+        var y = m.height - 2
+        for t in m.toasts.reversed() {
+            let text = TextWidth.truncate(" " + (t.isError ? "✗ " : "✓ ") + Validate.visible(t.text) + " ", to: m.width - 2)
+            let w = TextWidth.of(text)
+            s.put(text, x: m.width - w - 1, y: y, style: t.isError ? Theme.toastError : Theme.toastOK)
+            y -= 1
+            if y < 1 { break }
+        }
+    }
+
+    // MARK: Overlays
+
+    static func drawOverlay(_ overlay: Overlay, _ m: Model, _ s: inout Screen) {
+        switch overlay {
+        case .help(let h): drawHelp(h, m, &s)
+        case .palette(let p): drawPalette(p, m, &s)
+        case .confirm(let c): drawConfirm(c, m, &s)
+        case .notice(let n): drawNotice(n, m, &s)
+        case .newUser(let f): drawNewUser(f, m, &s)
+        case .userRoles(let r): drawUserRoles(r, m, &s)
+        }
+    }
+
+    /// A checklist of roles with a cursor, scrolled to keep the cursor in view.
+    static func drawRoleChecklist(_ roles: [RoleInfo], chosen: Set<String>, cursor: Int, focused: Bool, in area: Rect,
+                                  _ s: inout Screen) {
+        guard area.height > 0 else { return }
+        let start = max(0, min(cursor - area.height + 1, roles.count - area.height))
+        let nameWidth = min(18, (roles.map { TextWidth.of($0.name) }.max() ?? 8) + 1)
+        for (row, i) in (start..<min(roles.count, start + area.height)).enumerated() {
+            let r = roles[i]
+            let here = focused && i == cursor
+            let line = (here ? "› " : "  ") + (chosen.contains(r.name) ? "[x] " : "[ ] ") + TextWidth.pad(r.name, to: nameWidth)
+                + " " + r.description
+            s.text(line, in: area, row: row, style: here ? Theme.selected : .plain)
+        }
+    }
+
+    static func drawNewUser(_ f: NewUserState, _ m: Model, _ s: inout Screen) {
+        let problems = f.problems().map(\.message) + [f.error].compactMap { $0 }
+        let roles = f.roles ?? []
+        let body = Layout.body(width: m.width, height: m.height)
+        let width = min(m.width - 4, 68)
+        let listRows = max(1, min(max(roles.count, 1), body.height - 2 - 5 - min(problems.count, 3)))
+        let box = body.centered(width: width, height: 2 + 5 + listRows + min(problems.count, 3))
+        s.fill(box)
+        s.box(box, title: "New user", footer: f.busy ? "creating…" : "Enter create · Tab next · Esc cancel",
+              style: Theme.borderFocused)
+        let inner = box.inner.inset(dx: 1, dy: 0)
+        var cursor: Point?
+        for (i, (label, field)) in [("Username", f.username), ("Email", f.email), ("Display name", f.displayName)].enumerated() {
+            let p = drawField(label, field, focused: f.focus == i, x: inner.x, y: inner.y + i, labelWidth: 14,
+                              width: inner.width, &s)
+            if f.focus == i { cursor = p }
+        }
+        let heading = m.account?.can(.rolesManage) == true ? "Roles (Space toggles; only roles you may assign)"
+            : "Roles: assigning them needs roles.manage"
+        s.text(heading, in: inner, row: 4, style: f.focus == 3 ? Theme.heading : Theme.label)
+        let list = Rect(x: inner.x, y: inner.y + 5, width: inner.width, height: listRows)
+        if f.roles == nil {
+            s.text("loading…", in: list, row: 0, column: 2, style: Theme.muted)
+        } else if roles.isEmpty {
+            s.text("none you may assign", in: list, row: 0, column: 2, style: Theme.muted)
+        } else {
+            drawRoleChecklist(roles, chosen: f.chosen, cursor: f.roleCursor, focused: f.focus == 3, in: list, &s)
+        }
+        for (i, p) in problems.prefix(3).enumerated() {
+            s.text("✗ " + p, in: inner, row: 5 + listRows + i, style: Theme.error)
+        }
+        if !f.busy, let cursor { s.cursor = cursor }
+    }
+
+    static func drawUserRoles(_ r: UserRolesState, _ m: Model, _ s: inout Screen) {
+        let roles = r.roles ?? []
+        let others = r.current.subtracting(roles.map(\.name)).sorted()
+        let body = Layout.body(width: m.width, height: m.height)
+        let width = min(m.width - 4, 68)
+        let extra = (others.isEmpty ? 0 : 1) + (r.error == nil ? 0 : 1)
+        let listRows = max(1, min(max(roles.count, 1), body.height - 4 - extra))
+        let box = body.centered(width: width, height: 4 + listRows + extra)
+        s.fill(box)
+        s.box(box, title: "Roles of \(r.username)", footer: r.busy ? "saving…" : "Space toggle · Enter apply · Esc cancel",
+              style: Theme.borderFocused)
+        let inner = box.inner.inset(dx: 1, dy: 0)
+        s.text("Checked roles are held; only roles you may assign are listed.", in: inner, row: 0, style: Theme.muted)
+        let list = Rect(x: inner.x, y: inner.y + 2, width: inner.width, height: listRows)
+        if r.roles == nil {
+            s.text("loading…", in: list, row: 0, column: 2, style: Theme.muted)
+        } else if roles.isEmpty {
+            s.text("none you may assign", in: list, row: 0, column: 2, style: Theme.muted)
+        } else {
+            drawRoleChecklist(roles, chosen: r.chosen, cursor: r.cursor, focused: true, in: list, &s)
+        }
+        var row = 2 + listRows
+        if !others.isEmpty {
+            s.text("Also holds \(others.joined(separator: ", ")) (not yours to change)", in: inner, row: row, style: Theme.muted)
+            row += 1
+        }
+        if let e = r.error { s.text("✗ " + e, in: inner, row: row, style: Theme.error) }
+    }
+
+    /// The lines of the help overlay for the current screen.
+    static func helpLines(_ m: Model) -> [(key: String, help: String, heading: Bool)] {
+        var out: [(String, String, Bool)] = [("", "Keys of \(m.route.isForm ? "this form" : "the \(m.route.title.lowercased()) screen")", true)]
+        out += Bindings.of(m.route).map { ($0.label, $0.help, false) }
+        if Route.tabs.contains(m.route) {
+            out.append(("", "", false))
+            out.append(("", "Everywhere", true))
+            out += (Bindings.global + Bindings.terminal).map { ($0.label, $0.help, false) }
+            out.append(("", "", false))
+            out.append(("", "Commands (type : then the name)", true))
+            out += Command.allCases.map { ($0.rawValue, $0.summary, false) }
+        } else {
+            out.append(("", "", false))
+            out.append(("", "Terminal", true))
+            out += Bindings.terminal.map { ($0.label, $0.help, false) }
+        }
+        return out
+    }
+
+    static func drawHelp(_ h: HelpState, _ m: Model, _ s: inout Screen) {
+        let lines = helpLines(m)
+        let body = Layout.body(width: m.width, height: m.height)
+        let box = body.centered(width: min(body.width - 4, 72), height: min(body.height, lines.count + 2))
+        s.fill(box)
+        let scrollable = lines.count > box.height - 2
+        s.box(box, title: "Help", footer: scrollable ? "j/k scroll · Esc close" : "Esc close", style: Theme.borderFocused)
+        let inner = box.inner.inset(dx: 1, dy: 0)
+        let keyWidth = min(14, max(6, lines.map { TextWidth.of($0.key) }.max() ?? 6))
+        let offset = min(h.offset, max(0, lines.count - inner.height))
+        for (row, line) in lines.dropFirst(offset).prefix(inner.height).enumerated() {
+            if line.heading {
+                s.text(line.help, in: inner, row: row, style: Theme.heading)
+            } else {
+                s.text(line.key, in: inner, row: row, style: Theme.key)
+                s.text(line.help, in: inner, row: row, column: keyWidth + 2)
+            }
+        }
+    }
+
+    static func drawPalette(_ p: PaletteState, _ m: Model, _ s: inout Screen) {
+        let matches = p.matches
+        let width = min(m.width - 4, 56)
+        let box = Rect(x: (m.width - width) / 2, y: 2, width: width, height: min(m.height - 4, matches.count + 4))
+        s.fill(box)
+        s.box(box, title: "Command", style: Theme.borderFocused)
+        let inner = box.inner.inset(dx: 1, dy: 0)
+        let (text, cursor) = p.input.window(width: inner.width - 2)
+        s.text(": " + text, in: inner, row: 0, style: Theme.fieldFocused)
+        s.cursor = Point(x: inner.x + 2 + cursor, y: inner.y)
+        if matches.isEmpty {
+            s.text("no command matches", in: inner, row: 1, style: Theme.muted)
+        }
+        for (i, c) in matches.prefix(inner.height - 1).enumerated() {
+            let line = TextWidth.pad(c.rawValue, to: 11) + c.summary
+            s.text((i == p.selected ? "› " : "  ") + line, in: inner, row: i + 1, style: i == p.selected ? Theme.selected : .plain)
+        }
+    }
+
+    static func drawConfirm(_ c: ConfirmState, _ m: Model, _ s: inout Screen) {
+        let width = min(m.width - 4, 64)
+        let message = TextWidth.wrap(Validate.visible(c.message), width: width - 4)
+        let height = message.count + 7 + (c.error == nil ? 0 : 1)
+        let box = Layout.body(width: m.width, height: m.height).centered(width: width, height: height)
+        s.fill(box)
+        s.box(box, title: c.title, footer: "Enter confirm · Esc cancel", style: Theme.error, titleStyle: Theme.error)
+        let inner = box.inner.inset(dx: 1, dy: 0)
+        for (i, line) in message.enumerated() { s.text(line, in: inner, row: i) }
+        var row = message.count + 1
+        s.text("Type \"\(c.expected)\" to confirm:", in: inner, row: row, style: Theme.heading)
+        row += 1
+        let fieldWidth = inner.width - 2
+        let (text, cursor) = c.input.window(width: fieldWidth)
+        s.text("[" + TextWidth.pad(text, to: fieldWidth) + "]", in: inner, row: row, style: Theme.fieldFocused)
+        s.cursor = Point(x: inner.x + 1 + cursor, y: inner.y + row)
+        if let e = c.error {
+            row += 1
+            s.text(e, in: inner, row: row, style: Theme.error)
+        }
+        row += 1
+        s.text("An empty Enter cancels.", in: inner, row: row, style: Theme.muted)
+    }
+
+    static func drawNotice(_ n: NoticeState, _ m: Model, _ s: inout Screen) {
+        let width = min(m.width - 4, 64)
+        let message = TextWidth.wrap(Validate.visible(n.message), width: width - 4)
+        let box = Layout.body(width: m.width, height: m.height).centered(width: width, height: message.count + 5)
+        s.fill(box)
+        s.box(box, title: n.title, footer: "Enter done", style: Theme.borderFocused)
+        let inner = box.inner.inset(dx: 1, dy: 0)
+        for (i, line) in message.enumerated() { s.text(line, in: inner, row: i) }
+        if let secret = n.secret {
+            s.text(secret.shown, in: inner, row: message.count + 1, column: 2, style: Theme.secret)
+        }
+    }
+
+    // MARK: Shared pieces
+
+    /// A labelled one-line field; returns where its cursor goes.
+    @discardableResult
+    static func drawField(_ label: String, _ field: TextField, focused: Bool, x: Int, y: Int, labelWidth: Int,
+                          width: Int, _ s: inout Screen) -> Point {
+        s.put(TextWidth.pad(label, to: labelWidth), x: x, y: y, style: focused ? Theme.heading : Theme.label)
+        let inside = max(2, width - labelWidth - 2)
+        let (text, cursor) = field.window(width: inside)
+        s.put("[", x: x + labelWidth, y: y, style: focused ? Theme.borderFocused : Theme.border)
+        s.put(TextWidth.pad(text, to: inside), x: x + labelWidth + 1, y: y, style: focused ? Theme.fieldFocused : Theme.field)
+        s.put("]", x: x + labelWidth + 1 + inside, y: y, style: focused ? Theme.borderFocused : Theme.border)
+        return Point(x: x + labelWidth + 1 + cursor, y: y)
+    }
+
+    /// Wrapped lines of a paragraph inside a rectangle; returns the lines used.
+    @discardableResult
+    static func paragraph(_ text: String, in rect: Rect, row: Int, style: Style = .plain, _ s: inout Screen) -> Int {
+        let lines = TextWidth.wrap(Validate.visible(text), width: rect.width)
+        for (i, line) in lines.enumerated() { s.text(line, in: rect, row: row + i, style: style) }
+        return lines.count
+    }
+
+    static func mark(_ state: RuleState) -> (String, Style) {
+        switch state {
+        case .pending: ("·", Theme.muted)
+        case .ok: ("✓", Theme.ok)
+        case .failed: ("✗", Theme.error)
+        }
+    }
+}

@@ -1,0 +1,184 @@
+import KeyholdCore
+
+extension Console {
+    /// The text area of a form screen: a margin on the left, at most 76 wide.
+    static func formArea(_ m: Model) -> Rect {
+        let b = Layout.body(width: m.width, height: m.height)
+        return Rect(x: 2, y: b.y + 1, width: min(b.width - 4, 76), height: b.height - 1)
+    }
+
+    /// Spacing lines only when there is room for them.
+    static func gap(_ m: Model) -> Int { m.height >= 22 ? 1 : 0 }
+
+    /// The rules checklist and strength bar under a new-password field.
+    static func drawPasswordRules(_ password: String, username: String, minimumLength: Int, valid: Bool,
+                                  in area: Rect, row: inout Int, _ s: inout Screen) {
+        s.text("Password rules", in: area, row: row, style: Theme.heading)
+        s.text("length is what counts; no composition rules", in: area, row: row, column: 16, style: Theme.muted)
+        row += 1
+        for rule in PasswordRules.check(password, username: username, minimumLength: minimumLength) {
+            let (mark, style) = mark(rule.state)
+            s.text(mark, in: area, row: row, column: 2, style: style)
+            s.text(rule.text, in: area, row: row, column: 4, style: rule.state == .failed ? Theme.error : .plain)
+            row += 1
+        }
+        let strength = PasswordRules.strength(password, valid: valid)
+        s.text("Strength", in: area, row: row, column: 2, style: Theme.label)
+        let bar = String(repeating: "█", count: strength.bars) + String(repeating: "░", count: 10 - strength.bars)
+        s.text(bar, in: area, row: row, column: 12, style: valid ? Theme.ok : Theme.muted)
+        s.text(strength.label, in: area, row: row, column: 23, style: valid ? .plain : Theme.error)
+        row += 1
+    }
+
+    static func drawProblems(_ problems: [String], in area: Rect, row: inout Int, _ s: inout Screen) {
+        for p in problems {
+            s.text("✗", in: area, row: row, style: Theme.error)
+            row += paragraph(p, in: Rect(x: area.x + 2, y: area.y, width: area.width - 2, height: area.height), row: row,
+                             style: Theme.error, &s)
+        }
+    }
+
+    // MARK: First run
+
+    static func drawSetup(_ m: Model, _ s: inout Screen) {
+        let a = formArea(m)
+        let f = m.setup
+        var row = 0
+        s.text("Create the vault and its first administrator", in: a, row: row, style: Theme.heading)
+        row += 1
+        row += paragraph("No vault exists at \(m.settings.vaultPath) yet. Choose the administrator's name and password; the password also protects the keys.",
+                         in: a, row: row, style: Theme.muted, &s)
+        row += gap(m)
+        let fieldWidth = min(a.width, 60)
+        let labels = ["Username", "Password", "Repeat"]
+        let fields = [f.username, f.password, f.repeated]
+        var cursor: Point?
+        for i in 0..<3 where row < a.height {
+            let p = drawField(labels[i], fields[i], focused: f.focus == i, x: a.x, y: a.y + row, labelWidth: 10,
+                              width: fieldWidth, &s)
+            if f.focus == i { cursor = p }
+            row += 1
+        }
+        row += gap(m)
+        let problems = f.problems(minimumLength: m.settings.passwordMinLength)
+        let passwordValid = !f.password.isEmpty && !problems.contains { $0.field == 1 }
+        drawPasswordRules(f.password.text, username: f.username.text, minimumLength: m.settings.passwordMinLength,
+                          valid: passwordValid, in: a, row: &row, &s)
+        row += gap(m)
+        drawProblems(problems.map(\.message) + [f.error].compactMap { $0 }, in: a, row: &row, &s)
+        if f.busy {
+            s.text("Creating the vault (hashing the password takes a moment)…", in: a, row: row, style: Theme.muted)
+        }
+        if !f.busy, let cursor, cursor.y < a.maxY { s.cursor = cursor }
+    }
+
+    // MARK: Recovery key
+
+    /// The key in three lines of groups (5, 4, 4), so it fits 60 columns.
+    static func recoveryLines(_ key: String) -> [String] {
+        let groups = key.split(separator: "-").map(String.init)
+        guard groups.count == 13 else { return TextWidth.wrap(key, width: 40) }
+        return [groups[0..<5], groups[5..<9], groups[9..<13]].map { $0.joined(separator: "-") }
+    }
+
+    static func drawRecovery(_ m: Model, _ s: inout Screen) {
+        let a = formArea(m)
+        var row = 0
+        s.text("Vault created. This is its recovery key, shown this once:", in: a, row: row, style: Theme.heading)
+        row += 1 + gap(m)
+        if let key = m.recovery.key {
+            for line in recoveryLines(key.shown) {
+                s.text(line, in: a, row: row, column: 4, style: Theme.secret)
+                row += 1
+            }
+        }
+        row += gap(m)
+        row += paragraph("It opens the vault if every administrator password is lost. Write it down and keep it offline: Keyhold cannot show it again.",
+                         in: a, row: row, &s)
+        row += gap(m)
+        s.text("Type it back to continue (case, spaces and dashes do not matter):", in: a, row: row)
+        row += 1
+        let cursor = drawField("", m.recovery.typed, focused: true, x: a.x, y: a.y + row, labelWidth: 0,
+                               width: min(a.width, 72), &s)
+        row += 1
+        if let e = m.recovery.error { drawProblems([e], in: a, row: &row, &s) }
+        if cursor.y < a.maxY { s.cursor = cursor }
+    }
+
+    // MARK: Login
+
+    static func loginMessage(_ failure: LoginFailure, now: Int64) -> String {
+        switch failure {
+        case .wrongCredentials:
+            return "Login failed: unknown username or wrong password. Repeated failures lock the account for a while."
+        case .locked(let u, nil):
+            return "Account \(u) is locked by an administrator. Ask another administrator to unlock it."
+        case .locked(let u, let until?):
+            if until <= now { return "The lockout of \(u) has ended: you may try again." }
+            return "Account \(u) is locked after repeated failed logins. Try again in \(Fmt.duration(until - now)) (at \(Fmt.clock(until)) UTC)."
+        case .other(let text):
+            return text.prefix(1).uppercased() + text.dropFirst()
+        }
+    }
+
+    static func drawLogin(_ m: Model, _ s: inout Screen) {
+        let a = formArea(m)
+        let f = m.login
+        var row = 0
+        s.text("Log in", in: a, row: row, style: Theme.heading)
+        row += 1
+        row += paragraph("Vault \(m.settings.vaultPath)", in: a, row: row, style: Theme.muted, &s)
+        row += gap(m)
+        let fieldWidth = min(a.width, 60)
+        let u = drawField("Username", f.username, focused: f.focus == 0, x: a.x, y: a.y + row, labelWidth: 10,
+                          width: fieldWidth, &s)
+        row += 1
+        let p = drawField("Password", f.password, focused: f.focus == 1, x: a.x, y: a.y + row, labelWidth: 10,
+                          width: fieldWidth, &s)
+        row += 1 + gap(m)
+        if let failure = f.failure {
+            drawProblems([loginMessage(failure, now: m.now)], in: a, row: &row, &s)
+        }
+        if let notice = f.notice {
+            row += paragraph(notice, in: a, row: row, style: Theme.warning, &s)
+        }
+        if f.busy {
+            s.text("Checking the password…", in: a, row: row, style: Theme.muted)
+        } else {
+            s.cursor = f.focus == 0 ? u : p
+        }
+    }
+
+    // MARK: Forced password change
+
+    static func drawChangePassword(_ m: Model, _ s: inout Screen) {
+        let a = formArea(m)
+        let f = m.changePassword
+        var row = 0
+        s.text("Choose a new password for \(f.username)", in: a, row: row, style: Theme.heading)
+        row += 1
+        row += paragraph("Your password was set by an administrator. Choose your own before going on; it also protects your keys.",
+                         in: a, row: row, style: Theme.muted, &s)
+        row += gap(m)
+        let fieldWidth = min(a.width, 60)
+        var cursor: Point?
+        for (i, (label, field)) in [("New", f.password), ("Repeat", f.repeated)].enumerated() {
+            let p = drawField(label, field, focused: f.focus == i, x: a.x, y: a.y + row, labelWidth: 10,
+                              width: fieldWidth, &s)
+            if f.focus == i { cursor = p }
+            row += 1
+        }
+        row += gap(m)
+        let problems = f.problems(minimumLength: m.settings.passwordMinLength)
+        let valid = !f.password.isEmpty && !problems.contains { $0.field == 0 }
+        drawPasswordRules(f.password.text, username: f.username, minimumLength: m.settings.passwordMinLength,
+                          valid: valid, in: a, row: &row, &s)
+        row += gap(m)
+        drawProblems(problems.map(\.message) + [f.error].compactMap { $0 }, in: a, row: &row, &s)
+        if f.busy {
+            s.text("Saving the new password…", in: a, row: row, style: Theme.muted)
+        } else if let cursor {
+            s.cursor = cursor
+        }
+    }
+}
