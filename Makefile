@@ -11,7 +11,7 @@ DEPS      := libsodium-dev libsqlite3-dev libncursesw5-dev pkg-config
 # Only needed by the tests: the independent Python verifier, the pass store fixture.
 TEST_DEPS := python3 python3-venv pass gnupg
 
-.PHONY: all deps test-deps build release run test test-swift test-python clean
+.PHONY: all deps test-deps build release run test test-swift test-python test-flask bench clean
 
 all: build
 
@@ -31,13 +31,14 @@ release: deps
 run: build
 	@$$($(SWIFT) build --show-bin-path)/keyhold
 
-# The verifier's environment: PyNaCl and pytest in a virtual environment under .build-py/.
+# The Python tests' environment, under .build-py/: PyNaCl and pytest for the verifier;
+# Flask, argon2-cffi and bcrypt for the Flask example (examples/flask).
 $(VENV)/.ready: scripts/requirements-test.txt | test-deps
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r scripts/requirements-test.txt
 	@touch $@
 
-test: test-deps $(VENV)/.ready test-swift test-python
+test: test-deps $(VENV)/.ready test-swift test-python test-flask
 
 test-swift:
 	$(SWIFT) build --build-tests
@@ -45,6 +46,18 @@ test-swift:
 
 test-python: $(VENV)/.ready
 	$(VENV)/bin/python -m pytest -q scripts/test_keyhold_verify.py
+
+# The Flask example against a vault made by the built binary, run under `keyhold run`.
+test-flask: $(VENV)/.ready build
+	KEYHOLD_BIN=$$($(SWIFT) build --show-bin-path)/keyhold $(VENV)/bin/python -m pytest -q examples/flask
+
+# The throughput benchmark (DESIGN section 9): release build, about 5 minutes on
+# 2 cores; prints the report and writes it to bench/results/<date>.md.
+BENCH_OUT ?= bench/results/$(shell date +%F).md
+bench: deps
+	$(SWIFT) build -c release --product keyhold-bench
+	@mkdir -p bench/results
+	$$($(SWIFT) build -c release --show-bin-path)/keyhold-bench --dir bench/tmp --out $(BENCH_OUT)
 
 clean:
 	rm -rf .build $(VENV)

@@ -39,7 +39,7 @@ let package = Package(
         .target(name: "KeyholdCrypto", dependencies: ["CSodium"]),
         .target(
             name: "KeyholdStore",
-            dependencies: [.product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [.product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift")],
             plugins: ["Embed"]
         ),
         .target(
@@ -56,6 +56,8 @@ let package = Package(
         ),
         .target(name: "KeyholdConsole", dependencies: ["KeyholdCore", "CNcurses"]),
         .executableTarget(name: "keyhold", dependencies: ["KeyholdCLI", "KeyholdConsole"]),
+        // `make bench`: the throughput benchmark (DESIGN section 9); the store only for its floor.
+        .executableTarget(name: "keyhold-bench", dependencies: ["KeyholdCore", "KeyholdStore"], path: "Sources/KeyholdBench"),
 
         // Tests
         .testTarget(name: "KeyholdCryptoTests", dependencies: ["KeyholdCrypto"]),

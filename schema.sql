@@ -177,3 +177,47 @@ CREATE TABLE rotation_jobs (
     finished_at    INTEGER
 ) STRICT;
 CREATE UNIQUE INDEX rotation_jobs_one_running ON rotation_jobs(state) WHERE state = 'running';
+
+-- migration 3: application accounts
+
+-- The stable read-only interface for a web application (docs/APPLICATIONS.md):
+-- one row per user, everything an application needs to verify a login and
+-- check a permission, and nothing else. Columns are only ever added, never
+-- renamed, removed or given another meaning. Flags are 0 or 1, evaluated at
+-- the moment of the query ("now" is SQLite's clock, UTC):
+--   roles, permissions  comma-separated names, sorted; '' when none
+--   active       may log in now: not disabled, not locked by an administrator,
+--                not expired, not locked out after failed logins
+--   locked       locked by an administrator, or locked out after failed logins
+--   expired      the account's expiry has passed
+--   must_change  the password was set by someone else (a temporary password):
+--                it must be changed with Keyhold before the account is used
+--   legacy_hash  the hash is not Argon2id at the vault's current cost (an
+--                imported bcrypt or Argon2i hash, or an older, cheaper one);
+--                Keyhold replaces it at the user's next Keyhold login
+CREATE VIEW app_users AS
+    SELECT
+        u.id            AS id,
+        u.username      AS username,
+        u.email         AS email,
+        u.display_name  AS display_name,
+        u.password_hash AS password_hash,
+        coalesce((SELECT group_concat(name, ',') FROM (
+                     SELECT r.name AS name FROM user_roles ur JOIN roles r ON r.id = ur.role_id
+                     WHERE ur.user_id = u.id ORDER BY r.name)), '') AS roles,
+        coalesce((SELECT group_concat(permission, ',') FROM (
+                     SELECT DISTINCT rp.permission AS permission
+                     FROM user_roles ur JOIN role_permissions rp ON rp.role_id = ur.role_id
+                     WHERE ur.user_id = u.id ORDER BY rp.permission)), '') AS permissions,
+        CASE WHEN u.disabled = 0 AND u.locked = 0
+                  AND (u.expires_at IS NULL OR u.expires_at > n.now)
+                  AND (u.locked_until IS NULL OR u.locked_until <= n.now) THEN 1 ELSE 0 END AS active,
+        CASE WHEN u.locked = 1 OR coalesce(u.locked_until > n.now, 0) THEN 1 ELSE 0 END AS locked,
+        u.disabled      AS disabled,
+        CASE WHEN coalesce(u.expires_at <= n.now, 0) THEN 1 ELSE 0 END AS expired,
+        u.must_change   AS must_change,
+        CASE WHEN substr(u.password_hash, 1, length(n.current_prefix)) = n.current_prefix THEN 0 ELSE 1 END AS legacy_hash
+    FROM users u
+    CROSS JOIN (SELECT CAST(strftime('%s', 'now') AS INTEGER) * 1000 AS now,
+                       '$argon2id$v=19$m=' || (kdf_memlimit / 1024) || ',t=' || kdf_opslimit || ',p=1$' AS current_prefix
+                FROM vault WHERE id = 1) n;

@@ -65,11 +65,13 @@ struct Check: ParsableCommand {
                 Terminal.out(Output.json([
                     "ok": r.ok, "versions_opened": r.versionsOpened, "audit_events": r.auditEvents, "skipped": r.skipped,
                     "problems": r.problems.map { ["area": $0.area, "location": $0.location, "message": $0.message] },
+                    "warnings": r.warnings.map { ["area": $0.area, "message": $0.message] },
                 ]))
             } else {
                 Terminal.out("secret versions opened: \(r.versionsOpened)")
                 Terminal.out("audit events verified:  \(r.auditEvents)")
                 for s in r.skipped { Terminal.out("skipped: \(s)") }
+                for w in r.warnings { Terminal.out("WARNING [\(w.area)] \(Validate.visible(w.message))") }
                 for p in r.problems { Terminal.out("PROBLEM [\(p.area)] \(Validate.visible(p.location)): \(Validate.visible(p.message))") }
                 Terminal.out(r.ok ? "OK" : "\(r.problems.count) problem(s)")
             }

@@ -8,7 +8,7 @@ struct UserCommand: ParsableCommand {
         commandName: "user",
         abstract: "Manage user accounts.",
         subcommands: [Add.self, Edit.self, List.self, Show.self, Lock.self, Unlock.self, Disable.self, Enable.self,
-                      Expire.self, Passwd.self, Reset.self, Delete.self, GrantRole.self, RevokeRole.self]
+                      Expire.self, Passwd.self, Reset.self, Delete.self, GrantRole.self, RevokeRole.self, UserImport.self]
     )
 
     /// JSON shape of a user (docs/CLI.md).
@@ -21,6 +21,7 @@ struct UserCommand: ParsableCommand {
             "must_change_password": u.mustChangePassword, "failed_logins": u.failedLogins,
             "key_access": u.keyAccess.rawValue, "created_at": Output.jsonTime(u.createdAt),
             "last_login_at": Output.jsonTime(u.lastLoginAt),
+            "password_scheme": u.passwordScheme, "legacy_hash": u.legacyHash, "has_key_pair": u.hasKeyPair,
         ]
     }
 
@@ -89,7 +90,8 @@ struct UserCommand: ParsableCommand {
                     Terminal.out(Output.json(["users": users.map { UserCommand.json($0, now: now) }]))
                 } else {
                     Terminal.out(Output.table(["USERNAME", "STATUS", "ROLES", "KEY ACCESS", "LAST LOGIN"], users.map {
-                        [$0.username, $0.status(at: now) + ($0.mustChangePassword ? ", must change" : ""),
+                        [$0.username, $0.status(at: now) + ($0.mustChangePassword ? ", must change" : "")
+                            + ($0.legacyHash ? ", legacy hash" : ""),
                          $0.roles.joined(separator: ","), $0.keyAccess.rawValue, Output.time($0.lastLoginAt)]
                     }))
                 }
@@ -113,6 +115,8 @@ struct UserCommand: ParsableCommand {
                     ["status", u.status(at: now)], ["roles", u.roles.joined(separator: ", ")],
                     ["permissions", u.permissions.sorted().map(\.rawValue).joined(separator: ", ")],
                     ["key access", u.keyAccess.rawValue], ["must change password", u.mustChangePassword ? "yes" : "no"],
+                    ["password hash", u.passwordScheme + (u.legacyHash ? " (legacy: not Argon2id at the vault's cost)" : "")],
+                    ["key pair", u.hasKeyPair ? "yes" : "no (made at the first Keyhold login)"],
                     ["failed logins", String(u.failedLogins)], ["locked until", Output.time(u.lockedUntil)],
                     ["expires", Output.time(u.expiresAt)], ["created", Output.time(u.createdAt)],
                     ["last login", Output.time(u.lastLoginAt)],

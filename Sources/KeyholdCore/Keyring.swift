@@ -10,6 +10,31 @@ enum Keyring {
     }
     static func userKeyAAD(userID: Int64, keyID: Int64) -> String { "keyhold/userkey/\(userID)/\(keyID)" }
 
+    /// The bytes of `secretAAD`, built on the stack and handed to `body` (bulk sealing allocates nothing per row).
+    static func withSecretAAD<R>(secretID: Int64, version: Int, keyVersion: Int,
+                                 _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 96) { buffer in
+            var n = 0
+            func put(_ byte: UInt8) { buffer[n] = byte; n += 1 }
+            func put(_ value: Int64) {
+                if value < 0 { put(UInt8(ascii: "-")) }
+                var m = value.magnitude, digits = 1
+                while m >= 10 { m /= 10; digits += 1 }
+                m = value.magnitude
+                n += digits
+                for i in 1...digits { buffer[n - i] = UInt8(ascii: "0") + UInt8(m % 10); m /= 10 }
+            }
+            for b in secretAADPrefix { put(b) }
+            put(secretID)
+            put(UInt8(ascii: "/"))
+            put(Int64(version))
+            put(UInt8(ascii: "/"))
+            put(Int64(keyVersion))
+            return try body(UnsafeRawBufferPointer(rebasing: UnsafeMutableRawBufferPointer(buffer)[0..<n]))
+        }
+    }
+    private static let secretAADPrefix = Array("keyhold/secret/".utf8)
+
     /// Makes a new Ed25519 key pair for a user, sealed under U derived from `password`, and points the user at it.
     static func makeUserKey(_ tx: Tx, user: inout UserRow, password: SecureBytes, cost: KDFCost, now: Int64) throws -> (id: Int64, pair: SigningKeyPair) {
         let pair = SigningKeyPair.generate()

@@ -21,6 +21,10 @@ public struct UserInfo: Sendable, Equatable {
     public var keyAccess: KeyAccess
     public var createdAt: Int64
     public var lastLoginAt: Int64?
+    /// `argon2id`, `argon2i` or `bcrypt` (the last two only from an import of application accounts).
+    public var passwordScheme: String = "argon2id"
+    /// The hash is not Argon2id at the vault's cost (the `legacy_hash` column of `app_users`).
+    public var legacyHash: Bool = false
 
     /// Whether the account may log in at `now` (ignoring a wrong password).
     public func isActive(at now: Int64) -> Bool {

@@ -52,7 +52,8 @@ extension Session {
             try op.tx.insertDataKey(DataKeyRow(version: version, sealed: try Seal.seal(fresh, key: root, aad: Keyring.dataKeyAAD(version)),
                                                active: false, createdAt: op.now))
             try op.tx.setActiveDataKey(version: version)
-            dataKeys.withLock { $0[version] = fresh }
+            // Not cached here: if this transaction does not commit, a cached key would be used for
+            // the version another session creates next. `dataKey` loads it once committed.
             let total = try op.tx.countVersionsBelow(keyVersion: version)
             try op.tx.insertRotationJob(RotationJobRow(targetVersion: version, running: true, total: total,
                                                        raiseMinimum: raiseMinimum, startedAt: op.now, startedBy: userID))
@@ -86,17 +87,22 @@ extension Session {
                     for row in rows {
                         let from = try keys[row.keyVersion] ?? dataKey(op.tx, version: row.keyVersion)
                         keys[row.keyVersion] = from
-                        let sealed: [UInt8]
                         do {
-                            sealed = try resealer.reseal(
-                                row.ciphertext,
-                                from: from, fromAAD: Keyring.secretAAD(secretID: row.secretID, version: row.version, keyVersion: row.keyVersion),
-                                to: to, toAAD: Keyring.secretAAD(secretID: row.secretID, version: row.version, keyVersion: target))
-                        } catch {
+                            // Re-sealed into the resealer's reusable buffer and written from there: no allocation per row.
+                            try row.ciphertext.withUnsafeBytes { ciphertext in
+                                try Keyring.withSecretAAD(secretID: row.secretID, version: row.version, keyVersion: row.keyVersion) { fromAAD in
+                                    try Keyring.withSecretAAD(secretID: row.secretID, version: row.version, keyVersion: target) { toAAD in
+                                        try resealer.reseal(ciphertext, from: from, fromAAD: fromAAD, to: to, toAAD: toAAD) { sealed in
+                                            try op.tx.resealVersion(secretID: row.secretID, version: row.version, keyVersion: target,
+                                                                    ciphertext: sealed)
+                                        }
+                                    }
+                                }
+                            }
+                        } catch is CryptoError {
                             throw KeyholdError.integrity(
                                 "secret_versions secret_id=\(row.secretID) version=\(row.version): does not open; rotation stopped (run `keyhold check`)")
                         }
-                        try op.tx.resealVersion(secretID: row.secretID, version: row.version, keyVersion: target, ciphertext: sealed)
                         ids.append(row.secretID)
                     }
                     op.details = ["to": .int(Int64(target)), "count": .int(Int64(rows.count)), "digest": .string(AuditChain.digest(ids))]

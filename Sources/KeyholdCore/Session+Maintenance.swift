@@ -20,6 +20,8 @@ public struct CheckReport: Sendable, Equatable {
     public var auditEvents = 0
     /// Parts not checked because the session lacks the permission or key.
     public var skipped: [String] = []
+    /// Findings that are not integrity problems (legacy password hashes).
+    public var warnings: [CheckWarning] = []
     public var ok: Bool { problems.isEmpty }
 }
 
@@ -42,6 +44,49 @@ public struct ImportEntry: Sendable {
     public var origin: String
     public init(name: String, value: SecureBytes, description: String = "", origin: String) {
         self.name = name; self.value = value; self.description = description; self.origin = origin
+    }
+}
+
+/// One entry of a streaming import, without its value: the source writes the
+/// value into the core's guarded buffer when the entry's batch is sealed.
+public struct ImportItem: Sendable {
+    public var name: String
+    public var description: String
+    /// Where it came from, for error messages (e.g. `line 12`).
+    public var origin: String
+    /// Size of the value in bytes.
+    public var valueCount: Int
+    public init(name: String, description: String = "", origin: String, valueCount: Int) {
+        self.name = name; self.description = description; self.origin = origin; self.valueCount = valueCount
+    }
+}
+
+/// Entries for `Session.importSecrets(from:)`, read without holding every value.
+///
+/// The core reads a source in passes, each in increasing index order: once to
+/// validate every entry (no values), once to look names up in the vault (with
+/// `ImportConflict.fail`), then batch by batch to write, asking for the values
+/// of one batch at a time. A source must give the same entries on every pass.
+public protocol ImportSource {
+    /// Number of entries.
+    var count: Int { get }
+    /// Entry `index` (0..<count), without its value.
+    func item(at index: Int) throws -> ImportItem
+    /// Writes the value of entry `index` into `buffer`: guarded memory of exactly
+    /// `item(at: index).valueCount` bytes, valid only during the call (keep no copy).
+    func writeValue(at index: Int, into buffer: UnsafeMutableRawBufferPointer) throws
+}
+
+/// `[ImportEntry]` as an import source (values copied from their SecureBytes into the batch buffer).
+struct EntryListSource: ImportSource {
+    let entries: [ImportEntry]
+    var count: Int { entries.count }
+    func item(at index: Int) -> ImportItem {
+        let e = entries[index]
+        return ImportItem(name: e.name, description: e.description, origin: e.origin, valueCount: e.value.count)
+    }
+    func writeValue(at index: Int, into buffer: UnsafeMutableRawBufferPointer) {
+        entries[index].value.withBytes { buffer.copyMemory(from: $0) }
     }
 }
 
@@ -75,68 +120,163 @@ extension Session {
     /// Imports secrets in batches of `batchSize`, one transaction and one audit
     /// event (count and digest of the secret ids) per batch. Every entry is
     /// validated before anything is written; a bad one is named by its origin.
+    /// (A thin wrapper over `importSecrets(from:)`.)
     @discardableResult
     public func importSecrets(_ entries: [ImportEntry], onExisting: ImportConflict = .fail,
                               batchSize: Int = defaultBatchSize, progress: ProgressHandler? = nil) throws -> (created: Int, updated: Int, skipped: Int) {
-        var seen = Set<String>()
-        for e in entries {
+        try importSecrets(from: EntryListSource(entries: entries), onExisting: onExisting, batchSize: batchSize, progress: progress)
+    }
+
+    /// Imports secrets from a source read in passes (see `ImportSource`), so that
+    /// memory is bounded by the batch, not by the import: the values of one batch
+    /// at a time are written into one reusable guarded buffer and sealed from it.
+    /// Every entry is validated before anything is written (names, sizes,
+    /// descriptions, duplicates, and with `.fail` names already in the vault);
+    /// a bad one is named by its origin. Then `batchSize` entries per transaction,
+    /// each with one audit event (count and digest of the secret ids).
+    @discardableResult
+    public func importSecrets(from source: some ImportSource, onExisting: ImportConflict = .fail,
+                              batchSize: Int = defaultBatchSize, progress: ProgressHandler? = nil) throws -> (created: Int, updated: Int, skipped: Int) {
+        let total = source.count
+        let size = max(1, batchSize)
+
+        // Pass 1: validate. Keeps an 8-byte hash per name for the duplicate check, never a value.
+        var hashes: [UInt64] = []
+        hashes.reserveCapacity(total)
+        var invalid: KeyholdError?
+        var largestBatch = 0, batchBytes = 0
+        for i in 0..<total {
+            let e = try source.item(at: i)
             do {
                 _ = try Validate.secretName(e.name)
-                try Validate.secretValueSize(e.value.count)
+                try Validate.secretValueSize(e.valueCount)
                 _ = try Validate.description(e.description, field: "secret description")
             } catch {
-                let v = error
-                throw KeyholdError.invalid(ValidationError(field: v.field, rule: v.rule, message: "\(e.origin): \(v.message)"))
+                invalid = KeyholdError.invalid(ValidationError(field: error.field, rule: error.rule, message: "\(e.origin): \(error.message)"))
+                break
             }
-            guard seen.insert(e.name).inserted else {
-                throw KeyholdError.conflict("\(e.origin): \(e.name) appears twice in the import")
-            }
+            hashes.append(Self.importNameHash(e.name))
+            if i % size == 0 { batchBytes = 0 }
+            batchBytes += e.valueCount
+            largestBatch = max(largestBatch, batchBytes)
         }
+        // A duplicate found before the first invalid entry comes first, as it would in one ordered pass.
+        if let twice = try Self.firstRepeatedName(source, hashes: &hashes) {
+            throw KeyholdError.conflict("\(twice.origin): \(twice.name) appears twice in the import")
+        }
+        if let invalid { throw invalid }
+        hashes = []
+
         _ = try requireRoot(for: .secretsWrite)
+        // Pass 2: with `.fail`, no name may exist yet: one query per batch of names, no values.
         if onExisting == .fail {
-            let existing = try read(requires: .secretsWrite, action: "secret.import") { tx, _ in
-                try entries.first { try tx.secret(named: $0.name) != nil }
+            let existing = try read(requires: .secretsWrite, action: "secret.import") { tx, _ -> ImportItem? in
+                var names: [String] = []
+                names.reserveCapacity(min(size, total))
+                for start in stride(from: 0, to: total, by: size) {
+                    names.removeAll(keepingCapacity: true)
+                    for i in start..<min(start + size, total) { names.append(try source.item(at: i).name) }
+                    if let k = try tx.firstExistingSecret(among: names) { return try source.item(at: start + k) }
+                }
+                return nil
             }
             if let e = existing { throw KeyholdError.conflict("\(e.origin): a secret named \(e.name) already exists") }
         }
+
+        // Pass 3: write, one batch per transaction. The batch's values go into one
+        // guarded buffer (allocated once, reused, wiped after every batch) and are
+        // sealed from there into one reusable output buffer.
+        let buffer = GuardedBuffer(capacity: largestBatch)
+        let sealer = Sealer(capacity: Validate.secretValueMaxBytes)
         var created = 0, updated = 0, skipped = 0
-        let size = max(1, batchSize)
-        for start in stride(from: 0, to: entries.count, by: size) {
-            let batch = entries[start..<min(start + size, entries.count)]
-            try perform("secret.import", target: "secrets", requires: .secretsWrite) { op in
-                var ids: [Int64] = []
-                var batchCreated = 0, batchUpdated = 0
-                for e in batch {
-                    if var s = try op.tx.secret(named: e.name) {
-                        switch onExisting {
-                        case .fail: throw KeyholdError.conflict("\(e.origin): a secret named \(e.name) already exists")
-                        case .skip: skipped += 1; continue
-                        case .update:
+        var items: [ImportItem] = []
+        items.reserveCapacity(min(size, total))
+        for start in stride(from: 0, to: total, by: size) {
+            let end = min(start + size, total)
+            items.removeAll(keepingCapacity: true)
+            var used = 0
+            for i in start..<end {
+                let e = try source.item(at: i)
+                guard (1...Validate.secretValueMaxBytes).contains(e.valueCount), used + e.valueCount <= buffer.capacity else {
+                    throw KeyholdError.refused("\(e.origin): the import source changed while it was read")
+                }
+                items.append(e)
+                used += e.valueCount
+            }
+            defer { buffer.wipe(used) }
+            let (batchCreated, batchUpdated, batchSkipped) = try buffer.withUnsafeMutableBytes { raw in
+                var offset = 0
+                for (k, e) in items.enumerated() {
+                    try source.writeValue(at: start + k, into: UnsafeMutableRawBufferPointer(rebasing: raw[offset..<offset + e.valueCount]))
+                    offset += e.valueCount
+                }
+                return try perform("secret.import", target: "secrets", requires: .secretsWrite) { op -> (Int, Int, Int) in
+                    guard let active = try op.tx.activeDataKey() else { throw KeyholdError.integrity("data_keys: no active key") }
+                    let key = try dataKey(op.tx, version: active.version)
+                    var ids: [Int64] = []
+                    ids.reserveCapacity(items.count)
+                    var batchCreated = 0, batchUpdated = 0, batchSkipped = 0
+                    var offset = 0
+                    for e in items {
+                        let value = UnsafeRawBufferPointer(rebasing: raw[offset..<offset + e.valueCount])
+                        offset += e.valueCount
+                        // With skip or update, look first: an insert that meets the name would still use up an id.
+                        if onExisting != .fail, var s = try op.tx.secret(named: e.name) {
+                            if onExisting == .skip {
+                                batchSkipped += 1
+                                continue
+                            }
                             let version = s.lastVersion + 1
-                            try sealVersion(op, secretID: s.id, version: version, value: e.value)
+                            try sealVersion(op, secretID: s.id, version: version, keyVersion: active.version, key: key, value: value, sealer: sealer)
                             s.currentVersion = version
                             s.lastVersion = version
                             s.updatedAt = op.now
                             try op.tx.updateSecret(s)
                             ids.append(s.id)
                             batchUpdated += 1
+                            continue
                         }
-                    } else {
-                        let id = try op.tx.insertSecret(SecretRow(name: e.name, description: e.description, currentVersion: 1,
-                                                                  historyLimit: nil, rotateBy: nil, createdAt: op.now, updatedAt: op.now))
-                        try sealVersion(op, secretID: id, version: 1, value: e.value)
+                        let row = SecretRow(name: e.name, description: e.description, currentVersion: 1,
+                                            historyLimit: nil, rotateBy: nil, createdAt: op.now, updatedAt: op.now)
+                        guard let id = try op.tx.insertSecretIfAbsent(row) else {
+                            // Checked before the first batch; created since by someone else.
+                            throw KeyholdError.conflict("\(e.origin): a secret named \(e.name) already exists")
+                        }
+                        try sealVersion(op, secretID: id, version: 1, keyVersion: active.version, key: key, value: value, sealer: sealer)
                         ids.append(id)
                         batchCreated += 1
                     }
+                    op.details = ["count": .int(Int64(ids.count)), "created": .int(Int64(batchCreated)),
+                                  "updated": .int(Int64(batchUpdated)), "digest": .string(AuditChain.digest(ids))]
+                    return (batchCreated, batchUpdated, batchSkipped)
                 }
-                created += batchCreated
-                updated += batchUpdated
-                op.details = ["count": .int(Int64(ids.count)), "created": .int(Int64(batchCreated)),
-                              "updated": .int(Int64(batchUpdated)), "digest": .string(AuditChain.digest(ids))]
             }
-            progress?(min(start + size, entries.count), entries.count)
+            created += batchCreated
+            updated += batchUpdated
+            skipped += batchSkipped
+            progress?(end, total)
         }
         return (created, updated, skipped)
+    }
+
+    /// A per-process 64-bit hash of a secret name (the duplicate check keeps these, not the names).
+    static func importNameHash(_ name: String) -> UInt64 { UInt64(bitPattern: Int64(name.hashValue)) }
+
+    /// The first entry (in source order, among the first `hashes.count`) whose name
+    /// appeared before it. Sorts `hashes`; re-reads names only where hashes repeat.
+    static func firstRepeatedName(_ source: some ImportSource, hashes: inout [UInt64]) throws -> ImportItem? {
+        let n = hashes.count
+        hashes.sort()
+        var repeated = Set<UInt64>()
+        for i in hashes.indices.dropFirst() where hashes[i] == hashes[i - 1] { repeated.insert(hashes[i]) }
+        guard !repeated.isEmpty else { return nil }
+        var seen = Set<String>()
+        for i in 0..<n {
+            let e = try source.item(at: i)
+            guard repeated.contains(importNameHash(e.name)) else { continue }
+            if !seen.insert(e.name).inserted { return e }
+        }
+        return nil  // equal hashes of different names
     }
 
     // MARK: Backup and check
@@ -197,6 +337,7 @@ extension Session {
         } else {
             report.skipped.append("audit chain (needs audit.read)")
         }
+        if let w = try legacyHashWarning() { report.warnings.append(w) }
         if checkpointAfterDeletion().checkpointed == false {
             report.problems.append(CheckProblem(area: "wal", location: vault.path + "-wal",
                                                 message: "checkpoint pending: a reader holds the WAL, so deleted bytes may remain in it; retry when other processes close the vault"))
@@ -208,6 +349,18 @@ extension Session {
 extension AuditChain {
     /// Digest of the ids a bulk event covers: BLAKE2b-256 of their decimals joined by `\n`, lower-case hex.
     static func digest(_ ids: [Int64]) -> String {
-        hex(Hash.blake2b256(Array(ids.map(String.init).joined(separator: "\n").utf8)))
+        // The decimals written straight into one buffer (a batch has 1,000 of them).
+        var text: [UInt8] = []
+        text.reserveCapacity(ids.count * 8)
+        var digits: [UInt8] = []
+        for (i, id) in ids.enumerated() {
+            if i > 0 { text.append(UInt8(ascii: "\n")) }
+            if id < 0 { text.append(UInt8(ascii: "-")) }
+            var m = id.magnitude
+            digits.removeAll(keepingCapacity: true)
+            repeat { digits.append(UInt8(ascii: "0") + UInt8(m % 10)); m /= 10 } while m > 0
+            text.append(contentsOf: digits.reversed())
+        }
+        return hex(Hash.blake2b256(text))
     }
 }

@@ -89,6 +89,18 @@ extension Session {
                                                        ciphertext: sealed, createdAt: op.now, createdBy: userID))
     }
 
+    /// Bulk form of `sealVersion`: seals a value from (guarded) raw memory under data key
+    /// `keyVersion`, looked up once per batch by the caller, through a reusable sealer.
+    func sealVersion(_ op: Op, secretID: Int64, version: Int, keyVersion: Int, key: SecureBytes,
+                     value: UnsafeRawBufferPointer, sealer: Sealer) throws {
+        try Keyring.withSecretAAD(secretID: secretID, version: version, keyVersion: keyVersion) { aad in
+            try sealer.seal(value, key: key, aad: aad) { sealed in
+                try op.tx.insertSecretVersion(secretID: secretID, version: version, keyVersion: keyVersion, ciphertext: sealed,
+                                              createdAt: op.now, createdBy: userID)
+            }
+        }
+    }
+
     /// Creates a secret with its first version, typed or generated.
     public func createSecret(_ name: String, _ input: SecretInput, description: String = "",
                              rotateBy: Int64? = nil, historyLimit: Int? = nil) throws {

@@ -28,6 +28,7 @@ extension Session {
         for r in try tx.roles() { permsByRole[r.name.lowercased()] = Set(names: r.permissions) }
         var grants: [Int64: GrantRow] = [:]
         for g in try tx.grants() { grants[g.userID] = g }
+        let cost = try tx.vault().map { KDFCost(opslimit: $0.kdfOpslimit, memlimit: $0.kdfMemlimit) } ?? .interactive
         return rows.map { u in
             let roles = roleNames[u.id] ?? []
             let perms = roles.reduce(into: Set<Permission>()) { $0.formUnion(permsByRole[$1.lowercased()] ?? []) }
@@ -35,7 +36,9 @@ extension Session {
             return UserInfo(id: u.id, username: u.username, email: u.email, displayName: u.displayName, roles: roles,
                             permissions: perms, locked: u.locked, lockedUntil: u.lockedUntil, disabled: u.disabled,
                             expiresAt: u.expiresAt, mustChangePassword: u.mustChange, failedLogins: u.failedLogins,
-                            hasKeyPair: u.keyID != nil, keyAccess: access, createdAt: u.createdAt, lastLoginAt: u.lastLoginAt)
+                            hasKeyPair: u.keyID != nil, keyAccess: access, createdAt: u.createdAt, lastLoginAt: u.lastLoginAt,
+                            passwordScheme: PasswordHash.scheme(of: u.passwordHash)?.rawValue ?? "unknown",
+                            legacyHash: PasswordHash.isLegacy(u.passwordHash, cost: cost))
         }
     }
 

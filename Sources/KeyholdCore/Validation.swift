@@ -241,6 +241,9 @@ public enum Validate {
     /// bytes in all, no `.` or `..` segment, no empty segment (so no leading, trailing or
     /// double slash). Returns it unchanged.
     public static func secretName(_ s: String) throws(ValidationError) -> String {
+        // Bulk import checks many names: accept the common case in one pass over the bytes;
+        // anything else takes the detailed checks below, which name the broken rule.
+        if isPlainSecretName(s) { return s }
         let field = "secret name"
         guard !s.isEmpty else {
             throw ValidationError(field: field, rule: "empty", message: "\(field): must not be empty")
@@ -276,6 +279,33 @@ public enum Validate {
             }
         }
         return s
+    }
+
+    /// Whether `s` passes every rule of `secretName` (one pass, no allocation). False means
+    /// "check in detail", not necessarily invalid.
+    private static func isPlainSecretName(_ s: String) -> Bool {
+        let utf8 = s.utf8
+        guard !utf8.isEmpty, utf8.count <= secretNameMaxBytes else { return false }
+        var segmentLength = 0, segmentDots = 0
+        for b in utf8 {
+            switch b {
+            case UInt8(ascii: "/"):
+                guard segmentLength > 0, segmentDots != segmentLength || segmentLength > 2 else { return false }
+                segmentLength = 0
+                segmentDots = 0
+                continue
+            case UInt8(ascii: "."):
+                segmentDots += 1
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "_"), UInt8(ascii: "-"):
+                break
+            default:
+                return false
+            }
+            segmentLength += 1
+            if segmentLength > secretSegmentMaxLength { return false }
+        }
+        return segmentLength > 0 && (segmentDots != segmentLength || segmentLength > 2)
     }
 
     /// Secret values must be 1 byte to `secretValueMaxBytes` bytes. Takes only the byte count

@@ -152,6 +152,8 @@ public final class Vault: Sendable {
                 if user.locked || (user.lockedUntil.map { $0 > now } ?? false) {
                     return user
                 }
+                // A bcrypt hash is refused below without checking any password: nothing to count.
+                if PasswordHash.scheme(of: user.passwordHash) == .bcrypt { return user }
                 user.failedLogins += 1
                 if let delay = Vault.lockoutDelay(afterFailures: user.failedLogins) { user.lockedUntil = now + delay }
                 try tx.updateUser(user)
@@ -172,6 +174,11 @@ public final class Vault: Sendable {
         if user.locked || (user.lockedUntil.map { $0 > now } ?? false) {
             try recordFailure(name: user.username, userID: user.id, action: "login.refused", reason: "locked", now: now)
             throw KeyholdError.locked(username: user.username, until: user.locked ? nil : user.lockedUntil)
+        }
+        // An imported bcrypt hash: libsodium cannot verify it (docs/ARCHITECTURE.md, "Imported accounts").
+        if PasswordHash.scheme(of: user.passwordHash) == .bcrypt {
+            try recordFailure(name: user.username, userID: user.id, action: "login.refused", reason: "legacy bcrypt hash", now: now)
+            throw KeyholdError.refused(Session.bcryptLoginRefusal)
         }
         // Step 2: the expensive check, outside any transaction.
         guard PasswordHash.verify(password, hash: user.passwordHash) else {
@@ -197,7 +204,14 @@ public final class Vault: Sendable {
     /// Unlocks the user's keys and records the login, resetting the failure count.
     private func openSession(user: UserRow, password: SecureBytes, now: Int64) throws -> Session {
         try store.write { tx in
-            guard var row = try tx.user(id: user.id), let keyID = row.keyID, let key = try tx.userKey(id: keyID) else {
+            let vault = try tx.vault()!
+            let cost = KDFCost(opslimit: vault.kdfOpslimit, memlimit: vault.kdfMemlimit)
+            guard var row = try tx.user(id: user.id) else { throw KeyholdError.authenticationFailed }
+            // An imported account's first login: the first time Keyhold sees the password, so its key pair is made now.
+            // A pending grant stays pending until a key holder's session seals it (completePendingGrants).
+            let keyCreated = row.keyID == nil
+            if keyCreated { _ = try Keyring.makeUserKey(tx, user: &row, password: password, cost: cost, now: now) }
+            guard let keyID = row.keyID, let key = try tx.userKey(id: keyID) else {
                 throw KeyholdError.noKeyAccess("\(user.username) has no key pair yet")
             }
             let pair = try Keyring.openUserKey(key, password: password)
@@ -205,10 +219,10 @@ public final class Vault: Sendable {
             if let grant = try tx.grant(userID: row.id), grant.sealedRoot != nil, grant.keyID == keyID {
                 root = try Keyring.openGrant(grant, pair: pair)
             }
-            let vault = try tx.vault()!
-            let cost = KDFCost(opslimit: vault.kdfOpslimit, memlimit: vault.kdfMemlimit)
             var details: [String: AuditValue] = ["key_access": .bool(root != nil)]
-            if PasswordHash.needsRehash(row.passwordHash, cost: cost) {
+            if keyCreated { details["key_pair"] = .string("created") }
+            // Legacy (imported Argon2i, or below the vault's cost): re-made as Argon2id at the vault's cost.
+            if PasswordHash.needsRehash(row.passwordHash, cost: cost) || PasswordHash.isLegacy(row.passwordHash, cost: cost) {
                 row.passwordHash = try PasswordHash.hash(password, cost: cost)
                 details["rehashed"] = .bool(true)
             }

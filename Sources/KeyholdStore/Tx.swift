@@ -1,10 +1,20 @@
 import Foundation
 import GRDB
+import GRDBSQLite  // raw bindings for the few statements bulk work runs once per row (see `step`)
 
 /// One transaction's view of the vault: every query the core needs, each
 /// parameterised. Obtained only inside `Store.read` or `Store.write`.
 public struct Tx {
     let db: Database
+    /// The per-row statements of bulk work, looked up once per transaction (GRDB's own
+    /// cache is keyed by the SQL text, which costs hashing that text on every call).
+    private let perRow = PerRowStatements()
+
+    final class PerRowStatements {
+        var insertSecret: Statement?
+        var insertVersion: Statement?
+        var reseal: Statement?
+    }
 
     private func blob(_ row: Row, _ column: String) -> [UInt8]? {
         (row[column] as Data?).map { [UInt8]($0) }
@@ -14,7 +24,7 @@ public struct Tx {
     // MARK: Vault
 
     public func vault() throws -> VaultRow? {
-        guard let r = try Row.fetchOne(db, sql: "SELECT * FROM vault WHERE id = 1") else { return nil }
+        guard let r = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM vault WHERE id = 1")) else { return nil }
         var v = VaultRow(format: r["format"], createdAt: r["created_at"], kdfOpslimit: r["kdf_opslimit"],
                          kdfMemlimit: r["kdf_memlimit"], passwordMinLength: r["password_min_length"],
                          historyLimit: r["history_limit"], tempPasswordTTL: r["temp_password_ttl"],
@@ -125,9 +135,24 @@ public struct Tx {
     /// Up to `limit` secret versions sealed under a data key older than `keyVersion`
     /// (a range of the key_version index, so each batch starts where work remains).
     public func versionsBelow(keyVersion: Int, limit: Int) throws -> [SecretVersionRow] {
-        try Row.fetchAll(db, sql: """
-            SELECT * FROM secret_versions WHERE key_version < ? ORDER BY key_version, secret_id, version LIMIT ?
-            """, arguments: [keyVersion, limit]).map(versionRow)
+        // A batch of rotation reads 1,000 rows: read through SQLite's C API (see `step`).
+        let statement = try db.cachedStatement(sql: """
+            SELECT secret_id, version, key_version, ciphertext, created_at, created_by FROM secret_versions
+            WHERE key_version < ? ORDER BY key_version, secret_id, version LIMIT ?
+            """)
+        var out: [SecretVersionRow] = []
+        out.reserveCapacity(max(0, min(limit, 10_000)))
+        try rows(statement, bind: { h in
+            Tx.bind(h, 1, Int64(keyVersion))
+            Tx.bind(h, 2, Int64(limit))
+        }) { h in
+            let ciphertext = [UInt8](UnsafeRawBufferPointer(start: sqlite3_column_blob(h, 3), count: Int(sqlite3_column_bytes(h, 3))))
+            out.append(SecretVersionRow(secretID: sqlite3_column_int64(h, 0), version: Int(sqlite3_column_int64(h, 1)),
+                                        keyVersion: Int(sqlite3_column_int64(h, 2)), ciphertext: ciphertext,
+                                        createdAt: sqlite3_column_int64(h, 4),
+                                        createdBy: sqlite3_column_type(h, 5) == SQLITE_NULL ? nil : sqlite3_column_int64(h, 5)))
+        }
+        return out
     }
 
     public func countVersionsBelow(keyVersion: Int) throws -> Int {
@@ -136,10 +161,83 @@ public struct Tx {
 
     /// Replaces one version's ciphertext and key version (a prepared statement reused across a batch).
     public func resealVersion(secretID: Int64, version: Int, keyVersion: Int, ciphertext: [UInt8]) throws {
-        let statement = try db.cachedStatement(sql: """
+        try ciphertext.withUnsafeBytes { try resealVersion(secretID: secretID, version: version, keyVersion: keyVersion, ciphertext: $0) }
+    }
+
+    /// `resealVersion` from borrowed bytes (for a caller that seals into a reusable buffer).
+    public func resealVersion(secretID: Int64, version: Int, keyVersion: Int, ciphertext: UnsafeRawBufferPointer) throws {
+        let statement = try perRow.reseal ?? db.cachedStatement(sql: """
             UPDATE secret_versions SET key_version = ?, ciphertext = ? WHERE secret_id = ? AND version = ?
             """)
-        try statement.execute(arguments: [keyVersion, Data(ciphertext), secretID, version])
+        perRow.reseal = statement
+        try step(statement) { h in
+            Tx.bind(h, 1, Int64(keyVersion))
+            Tx.bind(h, 2, blob: ciphertext)
+            Tx.bind(h, 3, secretID)
+            Tx.bind(h, 4, Int64(version))
+        }
+    }
+
+    // MARK: Per-row statements of bulk work
+    //
+    // Import and rotation run these once per row, 100,000s of times. GRDB's
+    // `execute(arguments:)` costs about as much again as SQLite's own work for
+    // such a statement (boxing the arguments, validating and re-binding them,
+    // its per-statement bookkeeping), so these few bind and step the statement
+    // GRDB prepared and caches through SQLite's C API instead: values bound in
+    // place (no copy), cleared right after the step, errors turned into GRDB's
+    // `DatabaseError` as everywhere else (its message never holds a bound value).
+    // Only those per-row statements (and the batch read of rotation) use this.
+
+    /// Binds with `bind`, steps once (a statement that returns no row), then resets
+    /// and clears the bindings, which point into the caller's memory.
+    func step(_ statement: Statement, _ bind: (OpaquePointer) -> Void) throws {
+        let h = statement.sqliteStatement
+        sqlite3_reset(h)
+        bind(h)
+        let rc = sqlite3_step(h)
+        let failure = rc == SQLITE_DONE ? nil
+            : DatabaseError(resultCode: ResultCode(rawValue: sqlite3_extended_errcode(db.sqliteConnection)),
+                            message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: statement.sql)
+        sqlite3_reset(h)
+        sqlite3_clear_bindings(h)
+        if let failure { throw failure }
+    }
+
+    /// Binds with `bind`, then hands each row to `row` (read its columns there, they do not
+    /// outlive the step), then resets and clears the bindings.
+    func rows(_ statement: Statement, bind: (OpaquePointer) -> Void, _ row: (OpaquePointer) throws -> Void) throws {
+        let h = statement.sqliteStatement
+        sqlite3_reset(h)
+        bind(h)
+        defer {
+            sqlite3_reset(h)
+            sqlite3_clear_bindings(h)
+        }
+        while true {
+            let rc = sqlite3_step(h)
+            if rc == SQLITE_DONE { return }
+            guard rc == SQLITE_ROW else {
+                throw DatabaseError(resultCode: ResultCode(rawValue: sqlite3_extended_errcode(db.sqliteConnection)),
+                                    message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: statement.sql)
+            }
+            try row(h)
+        }
+    }
+
+    static func bind(_ h: OpaquePointer, _ index: Int32, _ value: Int64?) {
+        if let value { sqlite3_bind_int64(h, index, value) } else { sqlite3_bind_null(h, index) }
+    }
+
+    /// Binds text or a blob in place (SQLITE_STATIC: the bytes must outlive the step, as in `step`).
+    static func bind(_ h: OpaquePointer, _ index: Int32, text: UnsafeRawBufferPointer) {
+        sqlite3_bind_text(h, index, (text.baseAddress ?? UnsafeRawPointer(("" as StaticString).utf8Start)).assumingMemoryBound(to: CChar.self),
+                          Int32(text.count), nil)
+    }
+
+    static func bind(_ h: OpaquePointer, _ index: Int32, blob: UnsafeRawBufferPointer) {
+        // A zero-length blob needs a non-null pointer, or SQLite stores NULL.
+        sqlite3_bind_blob(h, index, blob.baseAddress ?? UnsafeRawPointer(("" as StaticString).utf8Start), Int32(blob.count), nil)
     }
 
     // MARK: Roles
@@ -202,7 +300,7 @@ public struct Tx {
     }
 
     public func user(id: Int64) throws -> UserRow? {
-        try Row.fetchOne(db, sql: "SELECT * FROM users WHERE id = ?", arguments: [id]).map(userRow)
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM users WHERE id = ?"), arguments: [id]).map(userRow)
     }
 
     /// Looks a user up by name without regard to case.
@@ -296,7 +394,7 @@ public struct Tx {
 
     /// The permissions a user holds through their roles (the `user_permissions` view).
     public func permissions(ofUser id: Int64) throws -> Set<String> {
-        Set(try String.fetchAll(db, sql: "SELECT permission FROM user_permissions WHERE user_id = ?", arguments: [id]))
+        Set(try String.fetchAll(db.cachedStatement(sql: "SELECT permission FROM user_permissions WHERE user_id = ?"), arguments: [id]))
     }
 
     /// Ids of users that hold every one of `permissions`.
@@ -392,7 +490,7 @@ public struct Tx {
         """
 
     public func secret(named name: String) throws -> SecretRow? {
-        try Row.fetchOne(db, sql: Tx.secretSelect + " WHERE s.name = ?", arguments: [name]).map(secretRow)
+        try Row.fetchOne(db.cachedStatement(sql: Tx.secretSelect + " WHERE s.name = ?"), arguments: [name]).map(secretRow)
     }
 
     /// Secrets whose name starts with `prefix` (all when nil), by name. Reads metadata only.
@@ -409,12 +507,71 @@ public struct Tx {
 
     @discardableResult
     public func insertSecret(_ s: SecretRow) throws -> Int64 {
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             INSERT INTO secrets (name, description, current_version, last_version, history_limit, rotate_by,
                                  created_at, updated_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [s.name, s.description, s.currentVersion, s.lastVersion, s.historyLimit, s.rotateBy, s.createdAt, s.updatedAt])
+            """).execute(arguments: [s.name, s.description, s.currentVersion, s.lastVersion, s.historyLimit, s.rotateBy,
+                                     s.createdAt, s.updatedAt])
         return db.lastInsertedRowID
+    }
+
+    /// Inserts a secret unless one of that name exists: its id, or nil when the name is taken
+    /// (one statement per row for bulk import; the UNIQUE index decides).
+    public func insertSecretIfAbsent(_ s: SecretRow) throws -> Int64? {
+        let statement = try perRow.insertSecret ?? db.cachedStatement(sql: """
+            INSERT INTO secrets (name, description, current_version, last_version, history_limit, rotate_by,
+                                 created_at, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO NOTHING
+            """)
+        perRow.insertSecret = statement
+        var name = s.name, description = s.description
+        try name.withUTF8 { n in
+            try description.withUTF8 { d in
+                try step(statement) { h in
+                    Tx.bind(h, 1, text: UnsafeRawBufferPointer(n))
+                    Tx.bind(h, 2, text: UnsafeRawBufferPointer(d))
+                    Tx.bind(h, 3, Int64(s.currentVersion))
+                    Tx.bind(h, 4, Int64(s.lastVersion))
+                    Tx.bind(h, 5, s.historyLimit.map(Int64.init))
+                    Tx.bind(h, 6, s.rotateBy)
+                    Tx.bind(h, 7, s.createdAt)
+                    Tx.bind(h, 8, s.updatedAt)
+                }
+            }
+        }
+        return db.changesCount == 1 ? db.lastInsertedRowID : nil
+    }
+
+    /// Index in `names` of the first one a secret already has, or nil: one statement for many
+    /// names (they travel as one JSON array, unpacked by json_each, then each found by the name index).
+    public func firstExistingSecret(among names: [String]) throws -> Int? {
+        guard !names.isEmpty else { return nil }
+        let statement = try db.cachedStatement(sql: """
+            SELECT min(j.key) FROM json_each(?) AS j CROSS JOIN secrets s ON s.name = j.value
+            """)
+        return try Int.fetchOne(statement, arguments: [Tx.jsonArray(names)])
+    }
+
+    /// A JSON array of strings (quotes, backslashes and control characters escaped).
+    static func jsonArray(_ strings: [String]) -> String {
+        var out: [UInt8] = [UInt8(ascii: "[")]
+        out.reserveCapacity(strings.reduce(2) { $0 + $1.utf8.count + 3 })
+        let hex = Array("0123456789abcdef".utf8)
+        for (i, s) in strings.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(UInt8(ascii: "\""))
+            for b in s.utf8 {
+                switch b {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), b]
+                case 0..<0x20: out += [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(b >> 4)], hex[Int(b & 15)]]
+                default: out.append(b)
+                }
+            }
+            out.append(UInt8(ascii: "\""))
+        }
+        out.append(UInt8(ascii: "]"))
+        return String(decoding: out, as: UTF8.self)
     }
 
     public func updateSecret(_ s: SecretRow) throws {
@@ -450,10 +607,28 @@ public struct Tx {
     }
 
     public func insertSecretVersion(_ v: SecretVersionRow) throws {
-        try db.execute(sql: """
+        try v.ciphertext.withUnsafeBytes {
+            try insertSecretVersion(secretID: v.secretID, version: v.version, keyVersion: v.keyVersion, ciphertext: $0,
+                                    createdAt: v.createdAt, createdBy: v.createdBy)
+        }
+    }
+
+    /// `insertSecretVersion` from borrowed ciphertext bytes (a prepared statement reused across a batch).
+    public func insertSecretVersion(secretID: Int64, version: Int, keyVersion: Int, ciphertext: UnsafeRawBufferPointer,
+                                    createdAt: Int64, createdBy: Int64?) throws {
+        let statement = try perRow.insertVersion ?? db.cachedStatement(sql: """
             INSERT INTO secret_versions (secret_id, version, key_version, ciphertext, created_at, created_by)
             VALUES (?, ?, ?, ?, ?, ?)
-            """, arguments: [v.secretID, v.version, v.keyVersion, Data(v.ciphertext), v.createdAt, v.createdBy])
+            """)
+        perRow.insertVersion = statement
+        try step(statement) { h in
+            Tx.bind(h, 1, secretID)
+            Tx.bind(h, 2, Int64(version))
+            Tx.bind(h, 3, Int64(keyVersion))
+            Tx.bind(h, 4, blob: ciphertext)
+            Tx.bind(h, 5, createdAt)
+            Tx.bind(h, 6, createdBy)
+        }
     }
 
     public func deleteSecretVersion(secretID: Int64, version: Int) throws {
@@ -469,7 +644,7 @@ public struct Tx {
     }
 
     public func lastAuditEvent() throws -> AuditRow? {
-        try Row.fetchOne(db, sql: "SELECT * FROM audit_events ORDER BY seq DESC LIMIT 1").map(auditRow)
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM audit_events ORDER BY seq DESC LIMIT 1")).map(auditRow)
     }
 
     public func auditEvent(seq: Int64) throws -> AuditRow? {
@@ -477,12 +652,12 @@ public struct Tx {
     }
 
     public func insertAudit(_ e: AuditRow) throws {
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             INSERT INTO audit_events (seq, at, actor_id, actor_name, actor_key_id, action, target, details,
                                       prev_hash, hash, signature)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [e.seq, e.at, e.actorID, e.actorName, e.actorKeyID, e.action, e.target, e.details,
-                             Data(e.prevHash), Data(e.hash), data(e.signature)])
+            """).execute(arguments: [e.seq, e.at, e.actorID, e.actorName, e.actorKeyID, e.action, e.target, e.details,
+                                     Data(e.prevHash), Data(e.hash), data(e.signature)])
     }
 
     public func auditEvents(_ q: AuditQuery) throws -> [AuditRow] {
@@ -512,6 +687,11 @@ public struct Tx {
     }
 
     public func auditCount() throws -> Int { try Int.fetchOne(db, sql: "SELECT count(*) FROM audit_events") ?? 0 }
+
+    /// The SQLite library's version (for reports).
+    public func sqliteVersion() throws -> String {
+        try String.fetchOne(db, sql: "SELECT sqlite_version()") ?? "?"
+    }
 
     // MARK: Schema
 

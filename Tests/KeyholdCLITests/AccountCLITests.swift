@@ -194,7 +194,8 @@ enum Python {
         #expect(users.compactMap { $0["username"] as? String } == ["admin", "alice", "bob"])
         let expectedKeys: Set<String> = ["username", "email", "display_name", "roles", "permissions", "status", "locked",
                                          "disabled", "locked_until", "expires_at", "must_change_password", "failed_logins",
-                                         "key_access", "created_at", "last_login_at"]
+                                         "key_access", "created_at", "last_login_at",
+                                         "password_scheme", "legacy_hash", "has_key_pair"]
         for u in users { #expect(Set(u.keys) == expectedKeys) }
         let bob = try #require(users.first { $0["username"] as? String == "bob" })
         #expect(bob["roles"] as? [String] == ["operator"])

@@ -30,13 +30,14 @@ import Testing
 
     static let allowed: [String: Set<String>] = [
         "KeyholdCrypto": ["CSodium", "Glibc"],
-        "KeyholdStore": ["GRDB", "Foundation"],
+        "KeyholdStore": ["GRDB", "GRDBSQLite", "Foundation"],
         "KeyholdCore": ["KeyholdCrypto", "KeyholdStore", "Foundation", "Synchronization"],
         // FoundationXML: XMLParser for KeePassXC files lives there on Linux.
         "KeyholdCLI": ["KeyholdCore", "ArgumentParser", "Foundation", "FoundationXML"],
         // Only its Backend imports CNcurses (the ncursesw shim); the rest is pure Swift over the core.
         "KeyholdConsole": ["KeyholdCore", "CNcurses", "Foundation", "Synchronization"],
         "keyhold": ["KeyholdCLI", "KeyholdConsole"],
+        "KeyholdBench": ["KeyholdCore", "KeyholdStore", "Foundation", "Glibc"],
     ]
 
     @Test(arguments: allowed.keys.sorted())

@@ -101,6 +101,18 @@ final class CountdownFault: Sendable {
         #expect(try later.verifyAudit().ok)
     }
 
+    @Test func aRotationThatDidNotCommitLeavesNoKeyBehindInTheSession() throws {
+        let faults = CountdownFault(failAt: nil)
+        let f = try Fixture(fault: { try faults.reach($0) })
+        try f.admin.createSecret("a/one", .value(pw("first value")))
+        let other = try f.login("admin", adminPassword)
+        faults.arm(1)
+        #expect(throws: InjectedFault.self) { try f.admin.rotateDataKey(batchSize: 10) }
+        try other.rotateDataKey(batchSize: 10)
+        try f.admin.createSecret("a/two", .value(pw("second value")))
+        #expect(try f.login("admin", adminPassword).reveal("a/two").utf8String() == "second value")
+    }
+
     @Test func versionsBelowTheMinimumAreRefusedEvenIfARowSurvives() throws {
         let f = try Fixture()
         try f.admin.createSecret("app/key", .value(pw("under key one")))

@@ -1,0 +1,143 @@
+import Foundation
+import Glibc
+import KeyholdCore
+@_spi(Benchmark) import KeyholdStore
+
+/// What one child process measured (printed as one JSON line on standard output).
+struct ChildResult: Codable {
+    var kind: String            // "vault" or "floor"
+    var count: Int
+    var batch: Int
+    // vault: import and rotation; floor: insert and update.
+    var firstSeconds: Double
+    var secondSeconds: Double
+    var firstCPUSeconds: Double
+    var secondCPUSeconds: Double
+    /// Time spent runnable but waiting for a CPU (other processes had it), from /proc/self/task/*/schedstat.
+    var firstRunQueueSeconds: Double
+    var secondRunQueueSeconds: Double
+    /// vault only: time the import spent before the first value was asked for (validation and name lookups).
+    var preWriteSeconds: Double?
+    /// Peak resident set (KiB) after setting up, after the first and after the second phase.
+    var rssSetupKiB: Int
+    var rssFirstKiB: Int
+    var rssSecondKiB: Int
+    var checked: String
+    var sqliteVersion: String?
+}
+
+enum Resources {
+    /// Peak resident set of this process so far, KiB (Linux reports ru_maxrss in KiB).
+    static func peakRSS() -> Int {
+        var u = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &u)
+        return Int(u.ru_maxrss)
+    }
+
+    /// Time this process's threads have spent runnable but waiting for a CPU, seconds
+    /// (second field of /proc/<pid>/task/<tid>/schedstat; 0 where the kernel does not report it).
+    static func runQueueSeconds() -> Double {
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        var ns = 0.0
+        for t in tasks {
+            let text = (try? String(contentsOfFile: "/proc/self/task/\(t)/schedstat", encoding: .utf8)) ?? ""
+            let fields = text.split(separator: " ")
+            if fields.count > 1, let wait = Double(fields[1]) { ns += wait }
+        }
+        return ns / 1e9
+    }
+
+    /// User plus system CPU time of this process so far, seconds.
+    static func cpuSeconds() -> Double {
+        var u = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &u)
+        return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+struct BenchFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+/// Runs `body`, returning its wall time, CPU time and time spent waiting for a CPU.
+func measure(_ body: () throws -> Void) rethrows -> (wall: Double, cpu: Double, runQueue: Double) {
+    let cpu0 = Resources.cpuSeconds(), queue0 = Resources.runQueueSeconds()
+    let t0 = ContinuousClock.now
+    try body()
+    let wall = (ContinuousClock.now - t0).seconds
+    return (wall, Resources.cpuSeconds() - cpu0, Resources.runQueueSeconds() - queue0)
+}
+
+enum Child {
+    /// A fresh vault (cheap KDF), the product's batch import of `count` secrets, then a
+    /// data-key rotation over all of them; then a check that values and the audit chain hold.
+    static func vault(count: Int, batch: Int, dir: String, seed: UInt64) throws -> ChildResult {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let password = Token.generate(length: 24, alphabet: .alnum)
+        let (session, _) = try Vault.create(at: dir + "/vault.db", admin: "bench", password: password,
+                                            options: .insecureFastForTests())
+        let rssSetup = Resources.peakRSS()
+
+        let source = BenchSource(count: count, seed: seed)
+        var imported = (created: 0, updated: 0, skipped: 0)
+        let t0 = ContinuousClock.now
+        let importTime = try measure {
+            imported = try session.importSecrets(from: source, onExisting: .fail, batchSize: batch)
+        }
+        let preWrite = source.firstValueAt.map { ($0 - t0).seconds }
+        guard imported.created == count else { throw BenchFailure("import created \(imported.created) of \(count)") }
+        let rssImport = Resources.peakRSS()
+
+        var rotation: RotationResult?
+        let rotateTime = try measure { rotation = try session.rotateDataKey(batchSize: batch) }
+        guard let rotation, rotation.resealed == count, rotation.destroyed == [1] else {
+            throw BenchFailure("rotation re-sealed \(rotation?.resealed ?? 0) of \(count)")
+        }
+        let rssRotate = Resources.peakRSS()
+
+        // Outside the timings: a spread of secrets opens to the values imported, and the log verifies.
+        let samples = Array(Set((0..<200).map { $0 * (count - 1) / 199 } + [0, count - 1])).sorted()
+        for i in samples {
+            let v = try session.reveal(Workload.name(i))
+            guard v.withBytes({ Array($0) }) == Workload.value(i, seed: seed) else {
+                throw BenchFailure("\(Workload.name(i)) does not open to its imported value")
+            }
+        }
+        let audit = try session.verifyAudit()
+        guard audit.failure == nil else { throw BenchFailure("the audit chain does not verify") }
+        return ChildResult(kind: "vault", count: count, batch: batch,
+                           firstSeconds: importTime.wall, secondSeconds: rotateTime.wall,
+                           firstCPUSeconds: importTime.cpu, secondCPUSeconds: rotateTime.cpu,
+                           firstRunQueueSeconds: importTime.runQueue, secondRunQueueSeconds: rotateTime.runQueue, preWriteSeconds: preWrite,
+                           rssSetupKiB: rssSetup, rssFirstKiB: rssImport, rssSecondKiB: rssRotate,
+                           checked: "\(samples.count) secrets open to their values after rotation; \(audit.events) audit events verify")
+    }
+
+    /// The floor: the same number of rows with bare SQL on a database made like a vault.
+    static func floor(count: Int, batch: Int, dir: String) throws -> ChildResult {
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let floor = try BenchmarkFloor.create(at: dir + "/floor.db")
+        let rssSetup = Resources.peakRSS()
+        let insertTime = try measure { try floor.insert(count: count, batchSize: batch, name: Workload.name, ciphertextSize: Workload.ciphertextSize) }
+        let rssInsert = Resources.peakRSS()
+        var updated = 0
+        let updateTime = try measure { updated = try floor.update(batchSize: batch, ciphertextSize: Workload.ciphertextSize) }
+        let rssUpdate = Resources.peakRSS()
+        let counts = try floor.versionCounts()
+        guard updated == count, counts.underFirstKey == 0, counts.total == count else {
+            throw BenchFailure("floor updated \(updated) of \(count) rows (\(counts.underFirstKey) of \(counts.total) left under key 1)")
+        }
+        return ChildResult(kind: "floor", count: count, batch: batch,
+                           firstSeconds: insertTime.wall, secondSeconds: updateTime.wall,
+                           firstCPUSeconds: insertTime.cpu, secondCPUSeconds: updateTime.cpu,
+                           firstRunQueueSeconds: insertTime.runQueue, secondRunQueueSeconds: updateTime.runQueue, preWriteSeconds: nil,
+                           rssSetupKiB: rssSetup, rssFirstKiB: rssInsert, rssSecondKiB: rssUpdate,
+                           checked: "\(updated) rows updated, all now under key version 2",
+                           sqliteVersion: try floor.sqliteVersion())
+    }
+}

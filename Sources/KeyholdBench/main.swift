@@ -1,0 +1,83 @@
+// keyhold-bench: the throughput benchmark of DESIGN section 9 (`make bench`).
+//
+// Each measured run is a child process of this one (so its peak resident set
+// is its own, read with wait4): a fresh vault, the product's batch import,
+// a data-key rotation over everything imported; and, interleaved with those
+// runs, the floor (bare SQL on a database made like a vault, no crypto).
+// Medians, ratios and PASS/MISS go to standard output and to --out.
+import Foundation
+import Glibc
+
+struct Options {
+    var runs = 5
+    var count = 100_000
+    var large = 400_000
+    var batch = 1000
+    var dir = "bench/tmp"
+    var out: String?
+    var seed: UInt64 = 0x6B65_7968_6F6C_64
+
+    init(_ args: ArraySlice<String>) throws {
+        var i = args.startIndex
+        func value() throws -> String {
+            i += 1
+            guard i < args.endIndex else { throw BenchFailure("\(args[i - 1]) needs a value") }
+            return args[i]
+        }
+        func number() throws -> Int {
+            let v = try value()
+            guard let n = Int(v.replacingOccurrences(of: "_", with: "")), n >= 1 else { throw BenchFailure("\(args[i - 1]): not a positive number: \(v)") }
+            return n
+        }
+        while i < args.endIndex {
+            switch args[i] {
+            case "--runs": runs = try number()
+            case "--count": count = try number()
+            case "--large": large = try number()
+            case "--batch": batch = try number()
+            case "--dir": dir = try value()
+            case "--out": out = try value()
+            case "--seed": seed = UInt64(try number())
+            case "-h", "--help":
+                print("""
+                    usage: keyhold-bench [--runs N] [--count N] [--large N] [--batch N] [--dir DIR] [--out FILE]
+                      --runs   measured runs of import + rotation and of the floor (default 5; medians reported)
+                      --count  secrets per run (default 100000)
+                      --large  secrets of the one larger run that shows memory is bounded by the batch (default 400000)
+                      --batch  rows per transaction (default 1000)
+                      --dir    where the temporary vaults go (default bench/tmp; removed after each run)
+                      --out    also write the report (Markdown) to FILE
+                    """)
+                exit(0)
+            default: throw BenchFailure("unknown argument \(args[i]) (see --help)")
+            }
+            i += 1
+        }
+    }
+}
+
+func emit(_ r: ChildResult) throws {
+    let data = try JSONEncoder().encode(r)
+    print("RESULT " + String(decoding: data, as: UTF8.self))
+}
+
+func runDirectory(_ base: String, _ label: String) -> String {
+    "\(base)/\(label)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+}
+
+do {
+    let args = CommandLine.arguments.dropFirst()
+    switch args.first {
+    case "child-vault":
+        let o = try Options(args.dropFirst())
+        try emit(try Child.vault(count: o.count, batch: o.batch, dir: runDirectory(o.dir, "vault"), seed: o.seed))
+    case "child-floor":
+        let o = try Options(args.dropFirst())
+        try emit(try Child.floor(count: o.count, batch: o.batch, dir: runDirectory(o.dir, "floor")))
+    default:
+        try Bench(options: try Options(args)).run()
+    }
+} catch {
+    FileHandle.standardError.write(Data("keyhold-bench: \(error)\n".utf8))
+    exit(1)
+}

@@ -1,0 +1,105 @@
+import Foundation
+
+/// The benchmark's floor (DESIGN section 9): what the same rows cost in SQLite
+/// alone. A database made exactly like a vault (`Store.create`: the schema with
+/// its indexes and foreign keys, and `Store.requiredPragmas`: WAL, synchronous
+/// FULL, secure_delete ON, ...) gets secrets with one version each; then every
+/// version is updated in place (next key version, random bytes of the same
+/// size), `batchSize` rows per `Store.write` transaction (BEGIN IMMEDIATE).
+/// Both go through the very statements the product runs per row (`Tx`), so
+/// the product's time over the floor's is what the core adds: encryption,
+/// validation, reading the rows, the audit event and the checks of each batch.
+///
+/// Only for `keyhold-bench`; not part of the product's API.
+@_spi(Benchmark)
+public final class BenchmarkFloor: @unchecked Sendable {
+    private let store: Store
+    /// Random bytes that stand in for ciphertexts (made once, outside any timing).
+    private let pool: [UInt8]
+    private static let poolBytes = 1 << 20
+    /// Ids of the secrets inserted by `insert`.
+    private var ids: ClosedRange<Int64>?
+
+    private init(store: Store, pool: [UInt8]) {
+        self.store = store
+        self.pool = pool
+    }
+
+    /// Creates the floor database at `path` (its directory 0700, as for a vault),
+    /// with data keys 1 (decrypt-only) and 2 (active) holding random bytes.
+    public static func create(at path: String) throws -> BenchmarkFloor {
+        let store = try Store.create(at: path)
+        var rng = SystemRandomNumberGenerator()
+        let floor = BenchmarkFloor(store: store, pool: (0..<poolBytes).map { _ in UInt8.random(in: 0...255, using: &rng) })
+        try store.write { tx in
+            for version in [1, 2] {
+                try tx.insertDataKey(DataKeyRow(version: version, sealed: Array(floor.pool[version..<version + 72]),
+                                                active: version == 2, createdAt: 0))
+            }
+        }
+        return floor
+    }
+
+    /// Path of the database file.
+    public var path: String { store.path }
+
+    /// Inserts `count` secrets named `name(i)` with one version each under data key 1,
+    /// `ciphertextSize(i)` random bytes for entry `i`, `batchSize` entries per transaction:
+    /// the rows an import writes, with the statements it uses, without sealing or auditing.
+    public func insert(count: Int, batchSize: Int, name: (Int) -> String, ciphertextSize: (Int) -> Int) throws {
+        let size = max(1, batchSize)
+        for start in stride(from: 0, to: count, by: size) {
+            let range = try store.write { tx -> ClosedRange<Int64> in
+                var first: Int64?, last: Int64 = 0
+                for i in start..<min(start + size, count) {
+                    guard let id = try tx.insertSecretIfAbsent(SecretRow(name: name(i), description: "", currentVersion: 1,
+                                                                       historyLimit: nil, rotateBy: nil, createdAt: 0, updatedAt: 0)) else {
+                        throw StoreError.conflict("secret \(i) exists")
+                    }
+                    try withRandom(ciphertextSize(i), salt: i) {
+                        try tx.insertSecretVersion(secretID: id, version: 1, keyVersion: 1, ciphertext: $0, createdAt: 0, createdBy: nil)
+                    }
+                    first = first ?? id
+                    last = id
+                }
+                return (first ?? 1)...last
+            }
+            ids = ((ids?.lowerBound ?? range.lowerBound)...range.upperBound)
+        }
+    }
+
+    /// Updates every version `insert` made from data key 1 to data key 2 with fresh random
+    /// bytes of the same size, in (secret id, version) order as a rotation goes, `batchSize`
+    /// rows per transaction, through the statement rotation uses. Returns the rows updated.
+    @discardableResult
+    public func update(batchSize: Int, ciphertextSize: (Int) -> Int) throws -> Int {
+        guard let ids else { return 0 }
+        let size = Int64(max(1, batchSize))
+        for start in stride(from: ids.lowerBound, through: ids.upperBound, by: Int(size)) {
+            try store.write { tx in
+                for id in start...min(start + size - 1, ids.upperBound) {
+                    let i = Int(id - ids.lowerBound)
+                    try withRandom(ciphertextSize(i), salt: i &+ 1_000_003) {
+                        try tx.resealVersion(secretID: id, version: 1, keyVersion: 2, ciphertext: $0)
+                    }
+                }
+            }
+        }
+        return ids.count
+    }
+
+    /// Secret versions still under data key 1, and in all.
+    public func versionCounts() throws -> (underFirstKey: Int, total: Int) {
+        try store.read { tx in (try tx.countVersionsBelow(keyVersion: 2), try tx.countVersionsBelow(keyVersion: 3)) }
+    }
+
+    /// The SQLite library in use.
+    public func sqliteVersion() throws -> String { try store.read { try $0.sqliteVersion() } }
+
+    /// Hands `body` `count` bytes of the random pool, starting at a place picked from `salt`.
+    private func withRandom<R>(_ count: Int, salt: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        let n = min(max(count, 0), pool.count)
+        let start = Int(UInt(bitPattern: salt &* 40_503) % UInt(pool.count - n + 1))
+        return try pool.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[start..<start + n])) }
+    }
+}

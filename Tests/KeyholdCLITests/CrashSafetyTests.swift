@@ -1,0 +1,375 @@
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Crash safety: `keyhold` is killed with SIGKILL at random instants during data-key
+// rotation and during a large import, again and again, and the work is resumed each
+// time. After every kill the vault must still open every ciphertext (so no data key
+// was destroyed while a secret used it), work reported as done must have survived,
+// and at the end every secret must hold exactly the value it was given.
+//
+// The random delays and the secret values come from a seeded generator; the seed is
+// printed, and KEYHOLD_CRASH_SEED=N replays the same choices (timing still varies).
+// Only counts and the seed are printed: never a secret value.
+
+/// SplitMix64: small, seedable, good enough to pick delays and make values.
+struct SeededGenerator: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// A keyhold process started without waiting: stdout and stderr go to files (no pipe
+/// to fill up or to break when it is killed), stdin is /dev/null.
+final class SpawnedCLI {
+    let process = Process()
+    let started = Date()
+    private let outPath: String
+    private let errPath: String
+
+    init(_ args: [String], env: [String: String], in dir: String) throws {
+        let id = UUID().uuidString
+        outPath = dir + "/child-\(id).out"
+        errPath = dir + "/child-\(id).err"
+        for p in [outPath, errPath] { _ = FileManager.default.createFile(atPath: p, contents: nil, attributes: [.posixPermissions: 0o600]) }
+        process.executableURL = URL(fileURLWithPath: CLI.binary)
+        process.arguments = args
+        var environment = ProcessInfo.processInfo.environment
+        environment["KEYHOLD_INSECURE_TEST_KDF"] = "1"
+        for key in ["KEYHOLD_USER", "KEYHOLD_PASSWORD", "KEYHOLD_NEW_PASSWORD", "KEYHOLD_DB"] { environment[key] = nil }
+        for (k, v) in env { environment[k] = v }
+        process.environment = environment
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        try process.run()
+    }
+
+    deinit { for p in [outPath, errPath] { try? FileManager.default.removeItem(atPath: p) } }
+
+    var stdout: String { (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "" }
+    var stderr: String { (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "" }
+    var elapsedMs: Double { Date().timeIntervalSince(started) * 1000 }
+
+    /// SIGKILL, if it is still running.
+    func kill() { if process.isRunning { _ = Glibc.kill(process.processIdentifier, SIGKILL) } }
+
+    /// Waits for the end; true when SIGKILL ended it (the kill landed while it ran).
+    @discardableResult
+    func wait() -> Bool {
+        process.waitUntilExit()
+        return process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL
+    }
+
+    var exitStatus: Int32 { process.terminationStatus }
+
+    /// The `done` numbers of progress lines `LABEL: done/total` (or `LABEL done/total`) on stderr.
+    func progress(_ label: String) -> [(done: Int, total: Int)] {
+        stderr.split(separator: "\n").compactMap { line -> (Int, Int)? in
+            guard line.hasPrefix(label) else { return nil }
+            let fraction = line.split(separator: " ").last ?? ""
+            let parts = fraction.split(separator: "/")
+            guard parts.count == 2, let d = Int(parts[0]), let t = Int(parts[1]) else { return nil }
+            return (d, t)
+        }
+    }
+}
+
+/// One vault for the whole crash run, administrator `owner`.
+final class CrashVault: @unchecked Sendable {
+    static let password = "mossy granite under the bridge"
+    static let owner = ["KEYHOLD_USER": "owner", "KEYHOLD_PASSWORD": password]
+
+    struct Failure: Error, CustomStringConvertible { var description: String; init(_ d: String) { description = d } }
+
+    let scratch = Scratch()
+    let db: String
+
+    init() throws {
+        db = scratch.file("vault/keyhold.db")
+        let r = try CLI.run(["init", "--db", db], stdin: "owner\n\(Self.password)\n")
+        guard r.status == 0 else { throw Failure("init failed: \(r.stderr)") }
+    }
+
+    func run(_ args: [String], stdin: String = "") throws -> CLI.Result {
+        try CLI.run(args + ["--db", db], stdin: stdin, env: Self.owner)
+    }
+
+    func spawn(_ args: [String]) throws -> SpawnedCLI {
+        try SpawnedCLI(args + ["--db", db], env: Self.owner, in: scratch.path)
+    }
+
+    private func json(_ text: String, _ what: String) throws -> [String: Any] {
+        guard let o = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+            throw Failure("\(what): output is not a JSON object")
+        }
+        return o
+    }
+
+    /// `key status --json`: the data key versions present and the active one.
+    func keyStatus() throws -> (keys: [Int], active: Int) {
+        let r = try run(["key", "status", "--json"])
+        guard r.status == 0 else { throw Failure("key status exited \(r.status): \(r.stderr)") }
+        let o = try json(r.stdout, "key status")
+        guard let keys = o["data_keys"] as? [Int], let active = o["active_data_key"] as? Int else {
+            throw Failure("key status --json lacks data_keys or active_data_key")
+        }
+        return (keys.sorted(), active)
+    }
+
+    /// `check --json`: whether it is ok, versions opened, and the problems' locations (never values).
+    func check() throws -> (ok: Bool, opened: Int, problems: [String], status: Int32) {
+        let r = try run(["check", "--json"])
+        let o = try json(r.stdout, "check (exit \(r.status): \(r.stderr.suffix(300)))")
+        let problems = (o["problems"] as? [[String: Any]] ?? []).map {
+            "\($0["area"] ?? "?") \($0["location"] ?? "?"): \($0["message"] ?? "?")"
+        }
+        return (o["ok"] as? Bool ?? false, o["versions_opened"] as? Int ?? -1, problems, r.status)
+    }
+
+    /// Names of the secrets starting with `prefix`.
+    func names(prefix: String) throws -> [String] {
+        let r = try run(["secret", "list", "--json", "--prefix", prefix])
+        guard r.status == 0 else { throw Failure("secret list exited \(r.status): \(r.stderr)") }
+        let list = try json(r.stdout, "secret list")["secrets"] as? [[String: Any]] ?? []
+        return list.compactMap { $0["name"] as? String }
+    }
+
+    /// `export --format json --yes -`: every (name, value bytes), in the order written.
+    func exportAll() throws -> [(name: String, value: [UInt8])] {
+        var environment = ProcessInfo.processInfo.environment
+        environment["KEYHOLD_INSECURE_TEST_KDF"] = "1"
+        for key in ["KEYHOLD_USER", "KEYHOLD_PASSWORD", "KEYHOLD_NEW_PASSWORD", "KEYHOLD_DB"] { environment[key] = nil }
+        for (k, v) in Self.owner { environment[k] = v }
+        let r = try Shell.run(CLI.binary, ["export", "--format", "json", "--yes", "-", "--db", db], env: environment)
+        guard r.status == 0 else { throw Failure("export exited \(r.status): \(r.stderr)") }
+        guard let o = try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any],
+              let list = o["secrets"] as? [[String: Any]] else { throw Failure("export: not the documented JSON shape") }
+        return try list.map { e in
+            guard let name = e["name"] as? String else { throw Failure("export: an entry without a name") }
+            if let v = e["value"] as? String { return (name, Array(v.utf8)) }
+            if let b = e["value_base64"] as? String, let d = Data(base64Encoded: b) { return (name, Array(d)) }
+            throw Failure("export: \(name) has neither value nor value_base64")
+        }
+    }
+}
+
+/// The import file shape: `{"secrets": [{"name", "value" | "value_base64"}]}`.
+enum CrashData {
+    static let text = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 !\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~\t\né✓🔑Ω")
+
+    /// A random value: mostly text (quotes, backslashes, line breaks, non-ASCII), sometimes raw bytes.
+    static func value(_ rng: inout SeededGenerator) -> [UInt8] {
+        if Int.random(in: 0..<5, using: &rng) == 0 {
+            return (0..<Int.random(in: 1...96, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        }
+        return Array(String((0..<Int.random(in: 1...120, using: &rng)).map { _ in text.randomElement(using: &rng)! }).utf8)
+    }
+
+    static func json(_ entries: [(name: String, value: [UInt8])]) throws -> Data {
+        let list: [[String: String]] = entries.map { e in
+            if let s = String(validating: e.value, as: UTF8.self) { return ["name": e.name, "value": s] }
+            return ["name": e.name, "value_base64": Data(e.value).base64EncodedString()]
+        }
+        return try JSONSerialization.data(withJSONObject: ["secrets": list])
+    }
+}
+
+@Suite struct CrashSafetyTests {
+    static let rotationKillsWanted = 35
+    static let importKillsWanted = 15
+
+    @Test(.timeLimit(.minutes(8)))
+    func killedRotationsAndImportsLoseNothing() throws {
+        let clock = Date()
+        let seed = ProcessInfo.processInfo.environment["KEYHOLD_CRASH_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 1...UInt64.max)
+        print("crash-safety seed: \(seed) (replay with KEYHOLD_CRASH_SEED=\(seed))")
+        var rng = SeededGenerator(seed: seed)
+        func seconds(since start: inout Date) -> String {
+            defer { start = Date() }
+            return String(format: "%.0f", Date().timeIntervalSince(start))
+        }
+        var phase = clock
+        let vault = try CrashVault()
+
+        // MARK: Setup: 3,000 secrets, 300 of them with a second version.
+        var expected: [String: [UInt8]] = [:]
+        var initial: [(name: String, value: [UInt8])] = []
+        for i in 0..<3000 { initial.append((String(format: "app/group%02d/secret%05d", i % 40, i), CrashData.value(&rng))) }
+        let seeded = try vault.run(["import", "--format", "json", "--batch", "500", "-"],
+                                   stdin: String(decoding: try CrashData.json(initial), as: UTF8.self))
+        try #require(seeded.status == 0, "initial import exited \(seeded.status): \(seeded.stderr.suffix(500))")
+        for e in initial { expected[e.name] = e.value }
+        let updates = stride(from: 0, to: 3000, by: 10).map { (name: initial[$0].name, value: CrashData.value(&rng)) }
+        let updated = try vault.run(["import", "--format", "json", "--on-existing", "update", "-"],
+                                    stdin: String(decoding: try CrashData.json(updates), as: UTF8.self))
+        try #require(updated.status == 0, "update import exited \(updated.status): \(updated.stderr.suffix(500))")
+        for e in updates { expected[e.name] = e.value }
+        let baseline = try vault.check()
+        try #require(baseline.ok && baseline.opened == 3300, "check before any kill: \(baseline.opened) opened, \(baseline.problems.prefix(5))")
+        var versions = baseline.opened
+        print("crash-safety setup: 3000 secrets, 3300 versions, \(seconds(since: &phase)) s")
+
+        /// After every kill: every ciphertext still opens (a data key destroyed early shows as a problem).
+        func expectAllOpen(_ when: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
+            let c = try vault.check()
+            #expect(c.ok && c.status == 0, "check after \(when) (exit \(c.status)): \(c.problems.count) problem(s): \(c.problems.prefix(5))",
+                    sourceLocation: sourceLocation)
+            #expect(c.opened == versions, "check after \(when) opened \(c.opened) secret versions, expected \(versions)",
+                    sourceLocation: sourceLocation)
+        }
+
+        /// The data keys: one, or two while a rotation job is pending; the newest is active.
+        func keyState(_ when: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> (keys: [Int], active: Int) {
+            let s = try vault.keyStatus()
+            #expect((1...2).contains(s.keys.count) && s.keys.last == s.active,
+                    "after \(when): data keys \(s.keys), active \(s.active)", sourceLocation: sourceLocation)
+            return s
+        }
+
+        // MARK: Rotation: kill `rotate-data` / `resume` at random instants.
+        var rotationKills = 0, killsLeavingJob = 0, rotationsStarted = 0, cleanResumes = 0, finishedBeforeKill = 0
+        var reported: (target: Int, done: Int)? = nil  // re-sealing progress printed by a killed run
+        var state = try keyState("setup")
+        var step = 0
+        while rotationKills < Self.rotationKillsWanted || state.keys.count == 1 {
+            step += 1
+            try #require(step < 400, "rotation loop did not reach \(Self.rotationKillsWanted) kills")
+            let pending = state.keys.count == 2
+            let killIt = !pending || Bool.random(using: &rng)
+            let verb = pending ? "resume" : "rotate-data"
+            if !pending { rotationsStarted += 1 }
+            let target = pending ? state.active : state.active + 1
+            let child = try vault.spawn(["key", verb, "--batch", "50", "--json"])
+            if killIt {
+                usleep(UInt32(Int.random(in: 5...400, using: &rng)) * 1000)
+                child.kill()
+            }
+            let killed = child.wait()
+            let lines = child.progress("re-sealing:")
+            // Progress is printed after each batch commits: what a killed run reported must still be there.
+            if pending, let r = reported, r.target == target, let first = lines.first {
+                #expect(first.done >= r.done, "resume of data key \(target) starts at \(first.done) but \(r.done) were reported re-sealed before the kill")
+            }
+            if killed {
+                rotationKills += 1
+            } else {
+                #expect(child.exitStatus == 0, "key \(verb) exited \(child.exitStatus): \(child.stderr.suffix(300))")
+                if killIt { finishedBeforeKill += 1 } else { cleanResumes += 1 }
+            }
+            // The last progress line comes after the finishing transaction (the one before it after the last batch).
+            let done = !killed || child.stdout.contains("active_data_key") || lines.filter { $0.done == $0.total }.count >= 2
+            state = try keyState("key \(verb) (\(killed ? "killed" : "finished"))")
+            if done {
+                #expect(state.keys == [target], "after a finished rotation to \(target): data keys \(state.keys)")
+                reported = nil
+            } else {
+                if !lines.isEmpty { #expect(state.active == target, "a killed run reported progress on data key \(target) but \(state.active) is active") }
+                if state.keys.count == 2 {
+                    killsLeavingJob += 1
+                    reported = (state.active, max(lines.last?.done ?? 0, reported?.target == state.active ? reported!.done : 0))
+                } else {
+                    reported = nil
+                }
+            }
+            if killed { try expectAllOpen("kill #\(rotationKills) of key \(verb)") }
+        }
+        print("crash-safety rotation: \(rotationKills) kills (\(killsLeavingJob) left a job pending), \(rotationsStarted) rotations started, "
+              + "\(cleanResumes) uninterrupted resumes, \(finishedBeforeKill) finished before the kill, \(seconds(since: &phase)) s")
+
+        // MARK: Import: kill `import --on-existing skip` at random instants, re-run it.
+        // A rotation job is still pending here on purpose: imports seal under its new key.
+        var importKills = 0, rounds = 0, earlyKills = 0
+        var importRuns = 0
+        while importKills < Self.importKillsWanted {
+            rounds += 1
+            try #require(rounds <= 15, "import rounds did not reach \(Self.importKillsWanted) kills")
+            let prefix = "imported/round\(rounds)/"
+            let entries = (0..<2000).map { (name: prefix + String(format: "s%05d", $0), value: CrashData.value(&rng)) }
+            let file = vault.scratch.file("import-\(rounds).json")
+            try #require(FileManager.default.createFile(atPath: file, contents: try CrashData.json(entries), attributes: [.posixPermissions: 0o600]))
+            defer { try? FileManager.default.removeItem(atPath: file) }
+            var committed = 0
+            while true {
+                importRuns += 1
+                try #require(importRuns < 200, "the import never finished")
+                let child = try vault.spawn(["import", "--format", "json", "--on-existing", "skip", "--batch", "50", file])
+                // Mostly: a random delay after the run has skipped what is already there (so it is
+                // writing); sometimes from the start (while reading, logging in, or skipping).
+                let early = committed == 0 || Int.random(in: 0..<4, using: &rng) == 0
+                let delay = Double(Int.random(in: 5...400, using: &rng))
+                var from: Double? = early ? 0 : nil
+                while child.process.isRunning {
+                    if from == nil, child.progress("imported").contains(where: { $0.done >= committed }) { from = child.elapsedMs }
+                    if let f = from, child.elapsedMs >= f + delay { child.kill(); break }
+                    usleep(2000)
+                }
+                let killed = child.wait()
+                let printed = child.progress("imported").map(\.done).max() ?? 0
+                let present = Set(try vault.names(prefix: prefix))
+                // Each batch is one transaction: what is there is a whole number of batches from the start of the file.
+                let count = present.count
+                #expect(count % 50 == 0 && present == Set(entries.prefix(count).map(\.name)),
+                        "after an import run: \(count) of round \(rounds) present, not the first whole batches of the file")
+                #expect(count >= printed, "import reported \(printed) done but only \(count) are present")
+                #expect(count >= committed, "secrets disappeared: \(committed) were present, now \(count)")
+                versions += count - committed
+                if killed {
+                    importKills += 1
+                    if count == committed { earlyKills += 1 }
+                    committed = count
+                    continue
+                }
+                #expect(child.exitStatus == 0, "import exited \(child.exitStatus): \(child.stderr.suffix(300))")
+                #expect(count == entries.count, "import finished with \(count) of \(entries.count) present")
+                #expect(child.stdout.contains("Imported: \(entries.count - committed) created, 0 updated, \(committed) skipped"),
+                        "import summary after \(committed) were already there: \(child.stdout.prefix(200))")
+                for e in entries { expected[e.name] = e.value }
+                break
+            }
+            try expectAllOpen("import round \(rounds)")
+        }
+        print("crash-safety import: \(importKills) kills (\(earlyKills) before any new batch committed) over \(rounds) file(s) of 2000, "
+              + "\(importRuns) runs, \(seconds(since: &phase)) s")
+
+        // MARK: Final: finish the rotation, rotate once more, and compare every value.
+        if try vault.keyStatus().keys.count > 1 {
+            let r = try vault.run(["key", "resume", "--batch", "50", "--json"])
+            #expect(r.status == 0, "final resume exited \(r.status): \(r.stderr.suffix(300))")
+        }
+        let last = try vault.run(["key", "rotate-data", "--json"])
+        #expect(last.status == 0, "final rotate-data exited \(last.status): \(last.stderr.suffix(300))")
+        let resealed = (try? JSONSerialization.jsonObject(with: Data(last.stdout.utf8)) as? [String: Any])?["resealed"] as? Int
+        #expect(resealed == versions, "final rotation re-sealed \(resealed.map(String.init) ?? "?") versions, expected \(versions)")
+        let final = try vault.keyStatus()
+        #expect(final.keys.count == 1 && final.keys == [final.active], "at the end: data keys \(final.keys), active \(final.active)")
+        try expectAllOpen("the final rotation")
+
+        let exported = try vault.exportAll()
+        #expect(exported.count == expected.count, "export holds \(exported.count) secrets, expected \(expected.count)")
+        #expect(Set(exported.map(\.name)).count == exported.count, "export names a secret twice")
+        var wrong = 0, missing = 0
+        var seen = Set<String>()
+        for e in exported {
+            seen.insert(e.name)
+            guard let want = expected[e.name] else { missing += 1; continue }
+            if want != e.value { wrong += 1; if wrong <= 5 { Issue.record("\(e.name): \(e.value.count) bytes exported, expected \(want.count) bytes other than these") } }
+        }
+        let absent = expected.keys.filter { !seen.contains($0) }.count
+        #expect(wrong == 0 && missing == 0 && absent == 0,
+                "values: \(wrong) differ, \(missing) unexpected names, \(absent) secrets not exported (of \(expected.count))")
+
+        let audit = try vault.run(["audit", "verify"])
+        #expect(audit.status == 0, "audit verify exited \(audit.status): \(audit.stderr.suffix(300))")
+        print("crash-safety: \(rotationKills + importKills) kills in all, \(expected.count) secrets (\(versions) versions) verified, "
+              + String(format: "%.0f s", Date().timeIntervalSince(clock)))
+    }
+}

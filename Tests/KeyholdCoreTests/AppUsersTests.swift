@@ -1,0 +1,366 @@
+import Foundation
+import Testing
+@_spi(Testing) @testable import KeyholdCore
+@_spi(Testing) import KeyholdStore
+import KeyholdCrypto
+
+// Accounts for an application (DESIGN section 10): the app_users view, import
+// of existing password hashes, legacy flags, first login of an imported
+// account, and the bcrypt refusal.
+
+/// Hashes of `importedPassword` made elsewhere (Python: bcrypt 5.0.0, argon2-cffi 25.1.0).
+enum Imported {
+    static let password = "imported password 42"
+    static let bcrypt2b = "$2b$04$XqLdtUGKbnYI69AYLABjcONwLA/6mAMxKcUXnCPLASafEuojIaqD6"
+    static let bcrypt2y = "$2y$04$OfaFvMqG7H8emwtvp8KRz.FcAs.ywtQeMIa/2NmTAptHYL0pAxJQm"
+    static let argon2i = "$argon2i$v=19$m=8,t=1,p=1$5bSvlItH0zlrr++HShfqkA$v9oXDlMwlirPeNj7Ii/1jh2LqUugFX21RYI3CPq2hfI"
+    /// Argon2id, four lanes, a higher cost than the test vault's.
+    static let argon2idP4 = "$argon2id$v=19$m=64,t=2,p=4$jK5l8DNvFwUlsrScmLZIDw$v6gXRmihUxAJDs5LTogXZ0soHW0+qE004g/hnrm7x4A"
+    /// Argon2id exactly at the test vault's cost (t=1, m=8 KiB, p=1): not legacy.
+    static let argon2idCurrent = "$argon2id$v=19$m=8,t=1,p=1$QodfiifSNgpwSPaUf36ljw$1zqFCghJZZyrtSvdNFuY/L8tRXfv6KL/e7vjw7PKmuM"
+}
+
+/// A fixture whose clock is the real one, since the view reads SQLite's own clock.
+private func realTimeFixture() throws -> Fixture { try Fixture(clock: TestClock(Clock.system.now())) }
+
+private func appUser(_ f: Fixture, _ name: String) throws -> AppUserRow {
+    try #require(try f.vault.store.read { try $0.appUser(named: name) })
+}
+
+private func entry(_ name: String, _ hash: String, roles: [String] = [], line: Int) -> AppUserEntry {
+    AppUserEntry(username: name, email: "\(name)@example.com", displayName: name.capitalized, passwordHash: hash,
+                 roles: roles, origin: "line \(line)")
+}
+
+private func login(_ f: Fixture, _ name: String, _ password: String) throws -> Session {
+    guard case .session(let s) = try f.vault.login(username: name, password: pw(password)) else {
+        throw KeyholdError.refused("expected a session")
+    }
+    return s
+}
+
+@Suite struct AppUsersViewTests {
+    @Test func viewHasTheDocumentedColumnsInOrder() throws {
+        let f = try realTimeFixture()
+        let columns = try f.vault.store.unsafeQuery("PRAGMA table_info(app_users)").compactMap { $0["name"] as? String }
+        #expect(columns == ["id", "username", "email", "display_name", "password_hash", "roles", "permissions",
+                            "active", "locked", "disabled", "expired", "must_change", "legacy_hash"])
+    }
+
+    @Test func viewReadsThroughTheStoreWithTrustedSchemaOff() throws {
+        let f = try realTimeFixture()
+        #expect(try f.vault.store.pragmaValues()["trusted_schema"] == "0")
+        let admin = try appUser(f, "ADMIN")  // any case
+        #expect(admin.username == "admin")
+        #expect(admin.roles == ["admin"])
+        #expect(admin.permissions == Permission.allCases.map(\.rawValue).sorted())
+        #expect(admin.active && !admin.locked && !admin.disabled && !admin.expired && !admin.mustChange && !admin.legacyHash)
+        #expect(admin.passwordHash.hasPrefix("$argon2id$v=19$m=8,t=1,p=1$"))
+    }
+
+    @Test func rolesAndPermissionsAreSortedAndDistinct() throws {
+        let f = try realTimeFixture()
+        _ = try f.admin.createUser(username: "mixed", roles: ["operator", "auditor", "helpdesk"])
+        let raw = try #require(try f.vault.store.unsafeQuery("SELECT roles, permissions FROM app_users WHERE username = 'mixed'").first)
+        #expect(raw["roles"] as? String == "auditor,helpdesk,operator")
+        #expect(raw["permissions"] as? String
+                == "audit.read,secrets.list,secrets.read,secrets.write,users.read,users.write")
+        _ = try f.admin.createUser(username: "nobody")
+        let none = try #require(try f.vault.store.unsafeQuery("SELECT roles, permissions FROM app_users WHERE username = 'nobody'").first)
+        #expect(none["roles"] as? String == "")
+        #expect(none["permissions"] as? String == "")
+    }
+
+    @Test func flagsFollowTheAccountState() throws {
+        let f = try realTimeFixture()
+        _ = try f.admin.createUser(username: "temp")
+        #expect(try appUser(f, "temp").mustChange)
+        #expect(try appUser(f, "temp").active)  // must_change is separate: the application refuses it itself
+
+        _ = try f.user("lockme", roles: [])
+        try f.admin.lockUser("lockme")
+        var row = try appUser(f, "lockme")
+        #expect(row.locked && !row.active && !row.disabled && !row.expired)
+        try f.admin.unlockUser("lockme")
+        #expect(try appUser(f, "lockme").active)
+
+        try f.admin.disableUser("lockme")
+        row = try appUser(f, "lockme")
+        #expect(row.disabled && !row.active && !row.locked)
+        try f.admin.enableUser("lockme")
+
+        try f.admin.setExpiry("lockme", at: Clock.system.now() - Clock.minute)
+        row = try appUser(f, "lockme")
+        #expect(row.expired && !row.active)
+        try f.admin.setExpiry("lockme", at: Clock.system.now() + Clock.day)
+        row = try appUser(f, "lockme")
+        #expect(!row.expired && row.active)
+        try f.admin.setExpiry("lockme", at: nil)
+
+        // Locked out after failed logins: locked while the delay runs.
+        for _ in 0..<Vault.freeLoginFailures {
+            #expect(throws: KeyholdError.authenticationFailed) { _ = try f.vault.login(username: "lockme", password: pw("wrong wrong wrong")) }
+        }
+        row = try appUser(f, "lockme")
+        #expect(row.locked && !row.active && !row.disabled)
+        // A lockout that has run out no longer counts.
+        try f.vault.store.unsafeExecute("UPDATE users SET locked_until = ? WHERE username = 'lockme'",
+                                        arguments: [Clock.system.now() - 1000])
+        #expect(try appUser(f, "lockme").active)
+    }
+
+    @Test func legacyFollowsTheVaultCost() throws {
+        let f = try realTimeFixture()
+        #expect(!(try appUser(f, "admin").legacyHash))
+        #expect(!(try f.admin.user(named: "admin").legacyHash))
+        let raised = KDFCost(opslimit: KDFCost.insecureMinimumForTests.opslimit + 1, memlimit: KDFCost.insecureMinimumForTests.memlimit)
+        try f.admin.updateSettings(kdf: raised)
+        #expect(try appUser(f, "admin").legacyHash)
+        #expect(try f.admin.user(named: "admin").legacyHash)
+        // The next login re-makes the hash at the new cost and the flag clears.
+        _ = try login(f, "admin", adminPassword)
+        #expect(!(try appUser(f, "admin").legacyHash))
+        #expect(try appUser(f, "admin").passwordHash.hasPrefix(PasswordHash.currentPrefix(cost: raised)))
+    }
+}
+
+@Suite struct AppUserImportTests {
+    @Test func hashFormsAreCheckedAndClassified() throws {
+        #expect(try PasswordHash.checkImported(Imported.bcrypt2b) == .bcrypt)
+        #expect(try PasswordHash.checkImported(Imported.bcrypt2y) == .bcrypt)
+        #expect(try PasswordHash.checkImported(Imported.argon2i) == .argon2i)
+        #expect(try PasswordHash.checkImported(Imported.argon2idP4) == .argon2id)
+        let bad = [
+            "", "plain", "$1$abc$def", "$argon2d$v=19$m=8,t=1,p=1$QodfiifSNgpwSPaUf36ljw$1zqFCghJZZyrtSvdNFuY/L8tRXfv6KL/e7vjw7PKmuM",
+            "$argon2id$v=19$garbage", "$argon2i$v=19$m=8,t=1,p=1$!!!$???",
+            String(Imported.bcrypt2b.dropLast()),                        // 59 characters
+            Imported.bcrypt2b.replacingOccurrences(of: "$04$", with: "$03$"),  // cost below 4
+            Imported.bcrypt2b.replacingOccurrences(of: "Xq", with: "X!"),     // outside bcrypt's alphabet
+            Imported.bcrypt2b + " ", Imported.argon2idCurrent + "\u{0}x",
+        ]
+        for (i, h) in bad.enumerated() {
+            #expect(throws: CryptoError.self, "bad hash #\(i) accepted") { _ = try PasswordHash.checkImported(h) }
+        }
+        #expect(!PasswordHash.isLegacy(Imported.argon2idCurrent, cost: .insecureMinimumForTests))
+        #expect(PasswordHash.isLegacy(Imported.argon2idP4, cost: .insecureMinimumForTests))
+        #expect(PasswordHash.isLegacy(Imported.argon2i, cost: .insecureMinimumForTests))
+        #expect(PasswordHash.isLegacy(Imported.bcrypt2b, cost: .insecureMinimumForTests))
+    }
+
+    @Test func importKeepsHashesAsTheyAreAndFlagsLegacy() throws {
+        let f = try realTimeFixture()
+        let before = try f.admin.auditEvents().count
+        let r = try f.admin.importAppUsers([
+            entry("bcrypt-b", Imported.bcrypt2b, line: 2), entry("bcrypt-y", Imported.bcrypt2y, line: 3),
+            entry("argon-i", Imported.argon2i, line: 4), entry("argon-p4", Imported.argon2idP4, line: 5),
+            entry("argon-cur", Imported.argon2idCurrent, roles: ["auditor"], line: 6),
+        ], roles: ["user"])
+        #expect(r.imported == 5)
+        #expect(r.legacy == ["bcrypt": 2, "argon2i": 1, "argon2id": 1])
+        for (name, hash, legacy) in [("bcrypt-b", Imported.bcrypt2b, true), ("argon-i", Imported.argon2i, true),
+                                     ("argon-p4", Imported.argon2idP4, true), ("argon-cur", Imported.argon2idCurrent, false)] {
+            let row = try appUser(f, name)
+            #expect(row.passwordHash == hash, "\(name): the hash must be stored exactly as given")
+            #expect(row.legacyHash == legacy, "\(name)")
+            #expect(row.active && !row.mustChange)
+            let info = try f.admin.user(named: name)
+            #expect(info.legacyHash == legacy)
+            #expect(!info.hasKeyPair, "\(name): imported accounts get no key pair")
+            #expect(info.email == "\(name)@example.com")
+        }
+        #expect(try f.admin.user(named: "bcrypt-b").passwordScheme == "bcrypt")
+        #expect(try f.admin.user(named: "argon-i").passwordScheme == "argon2i")
+        #expect(try appUser(f, "argon-cur").roles == ["auditor", "user"])
+        #expect(try appUser(f, "bcrypt-y").roles == ["user"])
+        // One event for the batch: count and digest, never a hash.
+        let events = try f.admin.auditEvents().dropFirst(before).filter { $0.action == "user.import" }
+        #expect(events.count == 1)
+        #expect(events.first?.details.contains(#""count":5"#) == true)
+        #expect(events.first?.details.contains(#""digest":""#) == true)
+        #expect(events.first?.details.contains(#""legacy":4"#) == true)
+        #expect(events.first?.details.contains("$2b$") == false)
+        #expect(events.first?.details.contains("argon2") == false)
+        #expect(try f.admin.verifyAudit().ok)
+    }
+
+    @Test func badEntriesAreNamedAndNothingIsWritten() throws {
+        let f = try realTimeFixture()
+        _ = try f.admin.createUser(username: "taken")
+        let entries = [
+            entry("good-one", Imported.bcrypt2b, line: 2),
+            entry("x", Imported.bcrypt2b, line: 3),                            // username too short
+            AppUserEntry(username: "mail", email: "no-at-sign", passwordHash: Imported.bcrypt2b, origin: "line 4"),
+            entry("badhash", "$argon2id$v=19$m=8,t=1,p=1$short", line: 5),
+            entry("md5", "$1$saltsalt$hash", line: 6),
+            entry("GOOD-ONE", Imported.argon2i, line: 7),                       // twice, other case
+            entry("Taken", Imported.argon2i, line: 8),                          // already in the vault
+            entry("norole", Imported.argon2i, roles: ["no-such-role"], line: 9),
+            entry("good-two", Imported.argon2i, line: 10),
+        ]
+        let review = try f.admin.reviewAppUsers(entries)
+        #expect(review.accepted.map(\.username) == ["good-one", "good-two"])
+        #expect(review.rejected.map(\.origin) == (3...9).map { "line \($0)" })
+        #expect(review.rejected.map(\.field) == ["username", "email", "password hash", "password hash", "username", "username", "roles"])
+        #expect(review.rejected[2].message.contains("argon2id"))
+        #expect(!review.rejected[2].message.contains("short"), "a message never quotes the hash")
+        #expect(review.rejected[4].message.contains("given twice (first at line 2)"))
+        #expect(review.rejected[5].message.contains("already exists"))
+
+        let count = try f.vault.summary().users
+        do {
+            try f.admin.importAppUsers(entries)
+            Issue.record("a bad entry must fail the import")
+        } catch KeyholdError.invalid(let e) {
+            #expect(e.message.hasPrefix("line 3: username:"))
+            #expect(e.message.contains("and 6 more"))
+        }
+        #expect(try f.vault.summary().users == count, "nothing is written")
+
+        let r = try f.admin.importAppUsers(entries, skipBad: true)
+        #expect(r.imported == 2)
+        #expect(r.rejected.count == 7)
+        #expect(try f.vault.summary().users == count + 2)
+    }
+
+    @Test func rolesNeedRolesManageAndNoEscalation() throws {
+        let f = try realTimeFixture()
+        let helpdesk = try f.user("desk", roles: ["helpdesk"])
+        // users.write alone: accounts without roles, yes; with roles, no.
+        #expect(try helpdesk.importAppUsers([entry("plain", Imported.argon2i, line: 2)]).imported == 1)
+        #expect(throws: KeyholdError.permissionDenied(action: "assigning roles", missing: .rolesManage)) {
+            try helpdesk.importAppUsers([entry("withrole", Imported.argon2i, line: 2)], roles: ["user"])
+        }
+        #expect(throws: KeyholdError.permissionDenied(action: "assigning roles", missing: .rolesManage)) {
+            try helpdesk.importAppUsers([entry("withrole", Imported.argon2i, roles: ["user"], line: 2)])
+        }
+        try f.admin.createRole("usermanager", permissions: [.usersRead, .usersWrite, .rolesManage])
+        let manager = try f.user("manager", roles: ["usermanager"])
+        #expect(throws: KeyholdError.self) {  // operator carries secrets.*, which the manager lacks
+            try manager.importAppUsers([entry("escalate", Imported.argon2i, line: 2)], roles: ["operator"])
+        }
+        #expect(throws: KeyholdError.notFound(kind: "role", name: "ghost")) {
+            try manager.importAppUsers([entry("ghosted", Imported.argon2i, line: 2)], roles: ["ghost"])
+        }
+        #expect(try manager.importAppUsers([entry("app-user", Imported.argon2i, line: 2)], roles: ["user"]).imported == 1)
+        let auditor = try f.user("watcher", roles: ["auditor"])
+        #expect(throws: KeyholdError.permissionDenied(action: "user.import", missing: .usersWrite)) {
+            try auditor.importAppUsers([entry("nope", Imported.argon2i, line: 2)])
+        }
+    }
+
+    @Test func oneTransactionAndEventPerBatch() throws {
+        let f = try realTimeFixture()
+        let entries = (1...5).map { entry("batch\($0)", Imported.bcrypt2b, line: $0 + 1) }
+        let progress = ProgressLog()
+        let r = try f.admin.importAppUsers(entries, batchSize: 2, progress: { done, total in progress.add(done, total) })
+        #expect(r.imported == 5)
+        #expect(progress.steps == ["2/5", "4/5", "5/5"])
+        let events = try f.admin.auditEvents(AuditQuery(action: "user.import"))
+        #expect(events.map { $0.details.contains(#""count":2"#) } == [true, true, false])
+        #expect(events.last?.details.contains(#""count":1"#) == true)
+    }
+
+    @Test func checkWarnsAboutLegacyHashesWithoutAProblem() throws {
+        let f = try realTimeFixture()
+        #expect(try f.admin.check().warnings.isEmpty)
+        try f.admin.importAppUsers([entry("old-b", Imported.bcrypt2b, line: 2), entry("old-i", Imported.argon2i, line: 3),
+                                    entry("fresh", Imported.argon2idCurrent, line: 4)])
+        let report = try f.admin.check()
+        #expect(report.ok)
+        #expect(report.problems.isEmpty)
+        #expect(report.warnings.count == 1)
+        let w = try #require(report.warnings.first)
+        #expect(w.area == "users")
+        #expect(w.message.hasPrefix("2 users have legacy password hashes (1 argon2i, 1 bcrypt): old-b, old-i."))
+        #expect(!w.message.contains("fresh"))
+        // Without users.read, no names are shown.
+        let auditorless = try f.user("lister", roles: ["user"])
+        #expect(try auditorless.check().warnings.isEmpty)
+    }
+}
+
+@Suite struct ImportedLoginTests {
+    @Test func firstLoginCreatesAKeyPairAndKeepsACurrentHash() throws {
+        let f = try realTimeFixture()
+        try f.admin.importAppUsers([entry("fresh", Imported.argon2idCurrent, line: 2)])
+        #expect(throws: KeyholdError.authenticationFailed) {
+            _ = try f.vault.login(username: "fresh", password: pw("not the password"))
+        }
+        #expect(!(try f.admin.user(named: "fresh").hasKeyPair), "a wrong password makes no key pair")
+        let s = try login(f, "fresh", Imported.password)
+        #expect(!s.hasKeyAccess)
+        let info = try f.admin.user(named: "fresh")
+        #expect(info.hasKeyPair)
+        #expect(info.failedLogins == 0)
+        #expect(try appUser(f, "fresh").passwordHash == Imported.argon2idCurrent, "a current hash is kept")
+        let event = try #require(try f.admin.auditEvents(AuditQuery(action: "login")).last)
+        #expect(event.actor == "fresh" && event.signed)
+        #expect(event.details.contains(#""key_pair":"created""#))
+        // The second login opens the key pair made at the first.
+        _ = try login(f, "fresh", Imported.password)
+        #expect(try f.admin.verifyAudit().ok)
+    }
+
+    @Test func legacyArgon2IsRehashedAtFirstLogin() throws {
+        let f = try realTimeFixture()
+        try f.admin.importAppUsers([entry("old-i", Imported.argon2i, line: 2), entry("old-p4", Imported.argon2idP4, line: 3)])
+        for name in ["old-i", "old-p4"] {
+            _ = try login(f, name, Imported.password)
+            let row = try appUser(f, name)
+            #expect(!row.legacyHash, "\(name)")
+            #expect(row.passwordHash.hasPrefix(PasswordHash.currentPrefix(cost: .insecureMinimumForTests)))
+            #expect(try f.admin.user(named: name).passwordScheme == "argon2id")
+            #expect(try f.admin.auditEvents(AuditQuery(action: "login")).last?.details.contains(#""rehashed":true"#) == true)
+            _ = try login(f, name, Imported.password)  // the new hash verifies
+        }
+    }
+
+    @Test func pendingGrantIsCompletedByTheNextKeyHolder() throws {
+        let f = try realTimeFixture()
+        try f.admin.createSecret("app/token", .value(pw("value-for-imported-operator")))
+        try f.admin.importAppUsers([entry("ops", Imported.argon2idCurrent, line: 2)], roles: ["operator"])
+        #expect(try f.admin.user(named: "ops").keyAccess == .pending)
+        let first = try login(f, "ops", Imported.password)
+        #expect(!first.hasKeyAccess)
+        #expect(try f.admin.user(named: "ops").keyAccess == .pending, "stays pending until a key holder seals it")
+        _ = try login(f, "admin", adminPassword)  // completes pending grants
+        #expect(try f.admin.user(named: "ops").keyAccess == .granted)
+        let again = try login(f, "ops", Imported.password)
+        #expect(again.hasKeyAccess)
+        #expect(try again.reveal("app/token").utf8String() == "value-for-imported-operator")
+    }
+
+    @Test func bcryptLoginIsRefusedWithAClearMessage() throws {
+        let f = try realTimeFixture()
+        try f.admin.importAppUsers([entry("legacy", Imported.bcrypt2b, line: 2)])
+        for password in [Imported.password, "anything else at all"] {
+            #expect(throws: KeyholdError.refused(Session.bcryptLoginRefusal)) {
+                _ = try f.vault.login(username: "legacy", password: pw(password))
+            }
+        }
+        #expect("\(KeyholdError.refused(Session.bcryptLoginRefusal))".contains("legacy bcrypt hash: the application can still verify it"))
+        let info = try f.admin.user(named: "legacy")
+        #expect(info.failedLogins == 0, "no password was checked, so nothing is counted")
+        #expect(!info.hasKeyPair)
+        #expect(try appUser(f, "legacy").active, "the application may still log the user in")
+        let refused = try f.admin.auditEvents(AuditQuery(action: "login.refused")).last
+        #expect(refused?.details == #"{"reason":"legacy bcrypt hash"}"#)
+        #expect(refused?.signed == false)
+        // An administrator's reset moves the account to Argon2id (with a temporary password).
+        let temp = try f.admin.resetPassword("legacy")
+        guard case .mustChangePassword(let change) = try f.vault.login(username: "legacy", password: temp) else {
+            Issue.record("expected a forced change"); return
+        }
+        _ = try change.complete(newPassword: pw("a brand new passphrase"))
+        #expect(!(try appUser(f, "legacy").legacyHash))
+        #expect(try f.admin.user(named: "legacy").passwordScheme == "argon2id")
+    }
+}
+
+/// Progress calls, in order.
+private final class ProgressLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var log: [String] = []
+    func add(_ done: Int, _ total: Int) { lock.withLock { log.append("\(done)/\(total)") } }
+    var steps: [String] { lock.withLock { log } }
+}

@@ -1,0 +1,111 @@
+import Foundation
+import Synchronization
+import Testing
+@_spi(Testing) @testable import KeyholdCore
+@_spi(Testing) import KeyholdStore
+import KeyholdCrypto
+
+/// An in-memory import source that counts how it is read.
+final class CountingSource: ImportSource {
+    let entries: [(name: String, value: String, origin: String)]
+    private(set) var valuesWritten = 0
+    init(_ entries: [(name: String, value: String, origin: String)]) { self.entries = entries }
+    var count: Int { entries.count }
+    func item(at index: Int) -> ImportItem {
+        ImportItem(name: entries[index].name, origin: entries[index].origin, valueCount: entries[index].value.utf8.count)
+    }
+    func writeValue(at index: Int, into buffer: UnsafeMutableRawBufferPointer) {
+        valuesWritten += 1
+        _ = buffer.initializeMemory(as: UInt8.self, from: Array(entries[index].value.utf8))
+    }
+}
+
+@Suite struct BulkImportTests {
+    func entries(_ n: Int, prefix: String = "bulk") -> [(name: String, value: String, origin: String)] {
+        (0..<n).map { ("\(prefix)/\($0)/key", "value-\($0)-" + String(repeating: "x", count: $0 % 50), "line \($0 + 1)") }
+    }
+
+    @Test func streamingImportWritesBatchesWithOneEventEach() throws {
+        let f = try Fixture()
+        let source = CountingSource(entries(2500))
+        let progress = Mutex<[Int]>([])
+        let r = try f.admin.importSecrets(from: source, batchSize: 1000) { done, total in
+            #expect(total == 2500)
+            progress.withLock { $0.append(done) }
+        }
+        #expect(r.created == 2500 && r.updated == 0 && r.skipped == 0)
+        #expect(progress.withLock { $0 } == [1000, 2000, 2500])
+        #expect(source.valuesWritten == 2500, "each value is asked for once, when its batch is written")
+        let events = try f.admin.auditEvents(AuditQuery(action: "secret.import"))
+        #expect(events.count == 3)
+        #expect(events.map { $0.details.contains("\"count\":1000") } == [true, true, false])
+        for i in [0, 999, 1000, 2499] {
+            #expect(try f.admin.reveal("bulk/\(i)/key").utf8String() == source.entries[i].value)
+        }
+        #expect(try f.admin.verifyAudit().ok)
+    }
+
+    @Test func arrayImportStillWorksAndRefusesExistingNamesBeforeWriting() throws {
+        let f = try Fixture()
+        try f.admin.createSecret("bulk/7/key", .value(pw("already here")))
+        let list = entries(20).map { ImportEntry(name: $0.name, value: pw($0.value), origin: $0.origin) }
+        #expect(throws: KeyholdError.conflict("line 8: a secret named bulk/7/key already exists")) {
+            try f.admin.importSecrets(list, batchSize: 5)
+        }
+        #expect(try f.admin.secrets(prefix: "bulk/").count == 1, "nothing imported")
+        let skipped = try f.admin.importSecrets(list, onExisting: .skip, batchSize: 5)
+        #expect(skipped.created == 19 && skipped.skipped == 1)
+        let ids = try f.vault.store.unsafeQuery("SELECT count(*) AS n, max(id) AS top FROM secrets")[0]
+        #expect(ids["n"] as? Int64 == 20 && ids["top"] as? Int64 == 20, "a skipped name uses up no id")
+        #expect(try f.admin.reveal("bulk/7/key").utf8String() == "already here")
+        let updated = try f.admin.importSecrets(list, onExisting: .update, batchSize: 5)
+        #expect(updated.updated == 20 && updated.created == 0)
+        #expect(try f.admin.reveal("bulk/7/key").utf8String() == list[7].value.utf8String())
+        #expect(try f.admin.secret(named: "bulk/7/key").currentVersion == 2)
+    }
+
+    @Test func duplicatesAndInvalidEntriesAreReportedInSourceOrder() throws {
+        let f = try Fixture()
+        var e = entries(10)
+        e[6].name = e[2].name
+        #expect(throws: KeyholdError.conflict("line 7: bulk/2/key appears twice in the import")) {
+            try f.admin.importSecrets(from: CountingSource(e))
+        }
+        var invalidFirst = e
+        invalidFirst[4].name = "bad name"
+        #expect(throws: (any Error).self) { try f.admin.importSecrets(from: CountingSource(invalidFirst)) }
+        do {
+            try f.admin.importSecrets(from: CountingSource(invalidFirst))
+        } catch let KeyholdError.invalid(v) {
+            #expect(v.message.hasPrefix("line 5: secret name"))
+        }
+        var invalidLater = e
+        invalidLater[8].value = ""
+        #expect(throws: KeyholdError.conflict("line 7: bulk/2/key appears twice in the import")) {
+            try f.admin.importSecrets(from: CountingSource(invalidLater))
+        }
+        #expect(try f.admin.secrets().isEmpty)
+    }
+
+    @Test(arguments: [(Int64(1), 1, 1), (0, 0, 0), (123_456_789, 42, 7), (Int64.max, Int.max, 3), (-5, 2, 1)])
+    func secretAADBytesMatchTheFormat(_ id: Int64, _ version: Int, _ key: Int) {
+        let built = Keyring.withSecretAAD(secretID: id, version: version, keyVersion: key) { Array($0) }
+        #expect(built == Array(Keyring.secretAAD(secretID: id, version: version, keyVersion: key).utf8))
+    }
+
+    @Test func bulkDigestIsBlake2bOfTheDecimalsJoinedByNewlines() {
+        for ids: [Int64] in [[], [0], [1, 22, 333, 4444, 9_223_372_036_854_775_807], [-5, 10]] {
+            let expected = AuditChain.hex(Hash.blake2b256(Array(ids.map(String.init).joined(separator: "\n").utf8)))
+            #expect(AuditChain.digest(ids) == expected)
+        }
+    }
+
+    @Test func secretNameFastPathAgreesWithTheRules() {
+        let valid = ["a", "a/b", "...", "a/.../b", "a.b/c_d-e", String(repeating: "x", count: 64),
+                     (0..<4).map { _ in String(repeating: "y", count: 63) }.joined(separator: "/")]
+        for name in valid { #expect((try? Validate.secretName(name)) == name, "\(name) should be valid") }
+        let invalid = [".", "..", "a/./b", "a/../b", "a//b", "/a", "a/", String(repeating: "x", count: 65), "a b", "é",
+                       (0..<5).map { _ in String(repeating: "y", count: 63) }.joined(separator: "/")]
+        for name in invalid { #expect((try? Validate.secretName(name)) == nil, "\(name) should be invalid") }
+    }
+}
