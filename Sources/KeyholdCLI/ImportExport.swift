@@ -96,7 +96,7 @@ struct ImportCommand: ParsableCommand {
         let batches = (entries.count + batch - 1) / batch
         let report: ProgressHandler = { @Sendable (done: Int, total: Int) -> Void in Terminal.err("imported \(done)/\(total)") }
         let progress: ProgressHandler? = batches > 1 ? report : nil
-        let r = try s.importSecrets(entries, onExisting: onExisting.core, batchSize: batch, progress: progress)
+        let r = try s.importSecrets(from: entries, onExisting: onExisting.core, batchSize: batch, progress: progress)
         if output.json {
             Terminal.out(Output.json([
                 "created": r.created, "updated": r.updated, "skipped": r.skipped, "read": read.entries.count + read.bad.count,
@@ -110,9 +110,9 @@ struct ImportCommand: ParsableCommand {
     }
 
     /// Applies the prefix and checks every entry as the core will: name, value size, description, duplicates.
-    private func check(_ read: SourceRead) -> (entries: [ImportEntry], bad: [BadEntry]) {
+    private func check(_ read: SourceRead) -> (entries: ParsedSource, bad: [BadEntry]) {
         var bad = read.bad
-        var entries: [ImportEntry] = []
+        var items: [ImportItem] = [], spans: [Range<Int>] = []
         var seen: [String: String] = [:]
         for e in read.entries {
             let name = prefix + e.key
@@ -129,9 +129,23 @@ struct ImportCommand: ParsableCommand {
                 continue
             }
             seen[name] = e.origin
-            entries.append(ImportEntry(name: name, value: e.value, description: e.description, origin: e.origin))
+            items.append(ImportItem(name: name, description: e.description, origin: e.origin, valueCount: e.value.count))
+            spans.append(e.value)
         }
-        return (entries, bad.sorted { $0.seq < $1.seq })
+        return (ParsedSource(items: items, spans: spans, values: read.values), bad.sorted { $0.seq < $1.seq })
+    }
+}
+
+/// Parsed entries as the core's streaming import source: values are copied
+/// from the arena into the core's guarded batch buffer one batch at a time.
+struct ParsedSource: ImportSource {
+    let items: [ImportItem]
+    let spans: [Range<Int>]
+    let values: PlainBuffer
+    var count: Int { items.count }
+    func item(at index: Int) -> ImportItem { items[index] }
+    func writeValue(at index: Int, into buffer: UnsafeMutableRawBufferPointer) {
+        values.bytes.withUnsafeBytes { all in buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: all[spans[index]])) }
     }
 }
 

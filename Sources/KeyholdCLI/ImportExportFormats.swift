@@ -18,7 +18,8 @@ enum TransferFormat: String, ExpressibleByArgument, CaseIterable {
 struct SourceEntry {
     /// The name as the source gives it (a .env key, a JSON name, a path in a pass store, a KeePass group path and title).
     var key: String
-    var value: SecureBytes
+    /// Where the value lies in the source's value arena (`SourceRead.values`).
+    var value: Range<Int>
     var description: String = ""
     /// Where it came from, for messages: `line 12`, `secrets[3]`, `file web/git.gpg`, `entry at line 40`.
     var origin: String
@@ -37,9 +38,20 @@ struct BadEntry {
 struct SourceRead {
     private(set) var entries: [SourceEntry] = []
     private(set) var bad: [BadEntry] = []
+    /// Every value, one after another, wiped when released. One buffer, not one
+    /// guarded allocation per value: a large import would exhaust locked memory.
+    let values = PlainBuffer()
     private var count = 0
 
-    mutating func add(_ e: SourceEntry) { var e = e; e.seq = count; count += 1; entries.append(e) }
+    /// Adds an entry whose value is `value` (copied into the arena).
+    mutating func add<C: Collection>(key: String, value: C, description: String = "", origin: String) where C.Element == UInt8 {
+        let start = values.bytes.count
+        values.append(contentsOf: value)
+        var e = SourceEntry(key: key, value: start..<values.bytes.count, description: description, origin: origin)
+        e.seq = count
+        count += 1
+        entries.append(e)
+    }
     mutating func add(_ b: BadEntry) { var b = b; b.seq = count; count += 1; bad.append(b) }
 }
 
@@ -238,7 +250,7 @@ enum DotEnv {
                 while i < n, data[i] != lf { i += 1 }
             }
             if i < n { i += 1; line += 1 }   // the newline ending the entry
-            result.add(SourceEntry(key: key, value: SecureBytes(copying: value.bytes), origin: "line \(start)"))
+            result.add(key: key, value: value.bytes, origin: "line \(start)")
         }
         return result
     }
@@ -325,12 +337,12 @@ enum JSONFormat {
                 switch (entry["value"], entry["value_base64"]) {
                 case (let v?, nil):
                     guard let s = v as? String else { result.add(BadEntry(origin: origin2, message: "value must be a string")); continue }
-                    result.add(SourceEntry(key: name, value: SecureBytes(utf8: s), description: description, origin: origin2))
+                    result.add(key: name, value: s.utf8, description: description, origin: origin2)
                 case (nil, let v?):
                     guard let s = v as? String, var bytes = Data(base64Encoded: s) else {
                         result.add(BadEntry(origin: origin2, message: "value_base64 must be a string of standard base64")); continue
                     }
-                    result.add(SourceEntry(key: name, value: SecureBytes(copying: bytes), description: description, origin: origin2))
+                    result.add(key: name, value: bytes, description: description, origin: origin2)
                     bytes.resetBytes(in: 0..<bytes.count)
                 case (nil, nil): result.add(BadEntry(origin: origin2, message: "needs value or value_base64"))
                 default: result.add(BadEntry(origin: origin2, message: "give value or value_base64, not both"))
@@ -343,7 +355,7 @@ enum JSONFormat {
                     result.add(BadEntry(origin: origin, message: #"the value must be a string (or use the {"secrets": [...]} shape)"#))
                     continue
                 }
-                result.add(SourceEntry(key: name, value: SecureBytes(utf8: s), origin: origin))
+                result.add(key: name, value: s.utf8, origin: origin)
             }
         }
         return result

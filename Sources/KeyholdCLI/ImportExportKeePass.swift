@@ -168,8 +168,8 @@ enum KeePassXML {
                 let description = described.isEmpty
                     ? (e.strings["Notes"] ?? "").split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
                     : described.joined(separator: "; ")
-                out.add(SourceEntry(key: parts.joined(separator: "/"), value: SecureBytes(utf8: e.strings["Password"] ?? ""),
-                                               description: oneLine(description), origin: origin))
+                out.add(key: parts.joined(separator: "/"), value: (e.strings["Password"] ?? "").utf8,
+                        description: oneLine(description), origin: origin)
             }
             return out
         }

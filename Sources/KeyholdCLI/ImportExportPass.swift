@@ -54,7 +54,7 @@ enum PassStore {
             }
             var bytes = run.output.bytes
             if bytes.last == 0x0A { bytes.removeLast() }
-            result.add(SourceEntry(key: String(rel.dropLast(4)), value: SecureBytes(copying: bytes), origin: origin))
+            result.add(key: String(rel.dropLast(4)), value: bytes, origin: origin)
             wipe(&bytes)
         }
         return result
