@@ -8,8 +8,8 @@ PYTHON    ?= python3
 VENV      := .build-py
 # Build and runtime libraries.
 DEPS      := libsodium-dev libsqlite3-dev libncursesw5-dev pkg-config
-# Only needed by the tests: the independent Python verifier, the pass store fixture.
-TEST_DEPS := python3 python3-venv pass gnupg
+# Only needed by the tests: the independent Python verifier, the pass store fixture, the console in tmux.
+TEST_DEPS := python3 python3-venv pass gnupg tmux
 
 .PHONY: all deps test-deps build release run test test-swift test-python test-flask bench clean
 

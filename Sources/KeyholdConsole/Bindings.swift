@@ -47,7 +47,8 @@ public enum Bindings {
 
     /// Keys of every screen after login.
     public static let global: [Binding] = [
-        Binding([.char("1"), .char("2"), .char("3"), .char("4")], "1-4", "dashboard, users, secrets, audit"),
+        Binding([.char("1"), .char("2"), .char("3"), .char("4"), .char("5"), .char("6")], "1-6",
+                "dashboard, users, secrets, audit, keys, roles"),
         Binding([.char(":")], ":", "command palette", hint: "commands"),
         Binding([.char("?"), .f(1)], "?/F1", "this help", hint: "help"),
         Binding([.char("q")], "q", "quit", hint: "quit"),
@@ -123,6 +124,15 @@ public enum Bindings {
                 + [Binding([.char("V"), .char("v")], "v/V", "verify the chain and its signatures", hint: "verify"),
                    Binding([.char("n")], "n", "jump to the event that failed verification"),
                    Binding([.escape], "Esc", "back: clear the filter, dashboard", hint: "back"),
+                   Binding([.char("r")], "r", "reload")]
+        case .keys:
+            return [Binding([.char("r")], "r", "rotate the data key: a new key, every secret version re-sealed in batches", hint: "rotate"),
+                    Binding([.char("R")], "R", "resume a rotation that was interrupted (the job is kept in the vault)", hint: "resume"),
+                    Binding([.char("K")], "K", "rotate the root key (type \"rotate\"; a new recovery key is shown once)", hint: "root key"),
+                    Binding([.escape], "Esc", "back to the dashboard", hint: "back")]
+        case .roles:
+            return listMovement + filtering
+                + [Binding([.escape], "Esc", "back: clear the filter, dashboard", hint: "back"),
                    Binding([.char("r")], "r", "reload")]
         }
     }

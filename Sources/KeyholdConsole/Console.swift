@@ -87,7 +87,7 @@ public enum Console {
             let (next, effects) = update(model, action)
             model = next
             for effect in effects {
-                queue.async { mailbox.post(runner.run(effect)) }
+                queue.async { mailbox.post(runner.run(effect) { mailbox.post([$0]) }) }
             }
         }
 

@@ -35,6 +35,12 @@ public enum Effect: Equatable, Sendable {
     case resetPassword(String)
     case deleteUser(String)
     case deleteSecret(String)
+    case loadKeys
+    /// Progress comes back as `rotationProgress` actions while it runs.
+    case rotateDataKey
+    case resumeRotation
+    case rotateRootKey
+    case loadRoleList
     /// Forget the session (idle lock, leaving a half-done login).
     case logout
 }
@@ -42,7 +48,7 @@ public enum Effect: Equatable, Sendable {
 /// Which operation failed, so its error lands in the right place.
 public enum Operation: String, Equatable, Sendable {
     case createVault, changePassword, dashboard, verifyAudit, users, secrets, versions, reveal, audit, userChange, delete
-    case roles, createUser, setRoles
+    case roles, createUser, setRoles, keys, rotation, rootRotation, roleList
 }
 
 /// Everything `update` reacts to: keys, resizes, ticks and results of effects.
@@ -69,6 +75,13 @@ public enum Action: Sendable {
     case rolesSet(String, changed: Int)
     case passwordReset(String, temporary: SecureBytes)
     case deleted(kind: String, name: String, checkpointed: Bool)
+    case keysLoaded(KeyStatus)
+    /// Re-sealed versions of the running rotation so far.
+    case rotationProgress(done: Int, total: Int)
+    /// Nil: there was no rotation to resume.
+    case rotationFinished(RotationResult?)
+    case rootRotated(recoveryKey: SecureBytes, rootVersion: Int?)
+    case roleListLoaded([RoleInfo])
     case failed(Operation, String)
     /// The session's user was disabled, locked, deleted or reset elsewhere.
     case sessionEnded(String)

@@ -25,10 +25,10 @@ public struct ConsoleSettings: Equatable, Sendable {
 
 /// Which screen is shown.
 public enum Route: String, Equatable, Sendable, CaseIterable {
-    case setup, recovery, login, changePassword, dashboard, users, secrets, audit
+    case setup, recovery, login, changePassword, dashboard, users, secrets, audit, keys, roles
 
-    /// The screens of a logged-in session, in tab order (keys 1 to 4).
-    public static let tabs: [Route] = [.dashboard, .users, .secrets, .audit]
+    /// The screens of a logged-in session, in tab order (keys 1 to 6).
+    public static let tabs: [Route] = [.dashboard, .users, .secrets, .audit, .keys, .roles]
 
     public var title: String {
         switch self {
@@ -40,6 +40,8 @@ public enum Route: String, Equatable, Sendable, CaseIterable {
         case .users: "Users"
         case .secrets: "Secrets"
         case .audit: "Audit"
+        case .keys: "Keys"
+        case .roles: "Roles"
         }
     }
 
@@ -282,6 +284,40 @@ public struct SecretsState: Equatable, Sendable {
     public var revealing: String?
 }
 
+/// A data-key rotation this console is running: re-sealed versions so far.
+public struct RotationProgress: Equatable, Sendable {
+    public var done = 0
+    public var total = 0
+    /// Resuming an interrupted rotation (R) rather than starting one (r).
+    public var resuming = false
+}
+
+/// A data-key rotation the vault holds as started and not finished (`Session.pendingRotation`).
+public struct PendingRotation: Equatable, Sendable {
+    public var targetVersion: Int
+    public var total: Int
+    public var remaining: Int
+    public init(targetVersion: Int, total: Int, remaining: Int) {
+        self.targetVersion = targetVersion; self.total = total; self.remaining = remaining
+    }
+}
+
+public struct KeysState: Equatable, Sendable {
+    public var status: KeyStatus?
+    /// From `status`: an interrupted rotation that R resumes.
+    public var pending: PendingRotation?
+    public var loading = false
+    public var error: String?
+    /// Set while a rotation runs (started from this console).
+    public var rotation: RotationProgress?
+    /// A root-key rotation is on its way.
+    public var rotatingRoot = false
+}
+
+public struct RolesState: Equatable, Sendable {
+    public var rows = FilteredList<RoleInfo>()
+}
+
 public struct AuditState: Equatable, Sendable {
     public var rows = FilteredList<AuditEvent>()
     public var check = AuditCheck.notRun
@@ -291,7 +327,7 @@ public struct AuditState: Equatable, Sendable {
 
 /// A command of the `:` palette.
 public enum Command: String, Equatable, Sendable, CaseIterable {
-    case dashboard, users, secrets, audit, refresh, verify, lock, help, quit
+    case dashboard, users, secrets, audit, keys, roles, refresh, verify, rotate, resume, lock, help, quit
 
     public var summary: String {
         switch self {
@@ -299,6 +335,10 @@ public enum Command: String, Equatable, Sendable, CaseIterable {
         case .users: "go to users"
         case .secrets: "go to secrets"
         case .audit: "go to the audit log"
+        case .keys: "go to keys (status and rotation)"
+        case .roles: "go to roles and their permissions"
+        case .rotate: "rotate the data key (a new key; every stored value re-sealed)"
+        case .resume: "resume an interrupted data-key rotation"
         case .refresh: "reload this screen"
         case .verify: "verify the audit chain"
         case .lock: "lock the console now"
@@ -322,6 +362,7 @@ public enum Pending: Equatable, Sendable {
     case deleteUser(String)
     case resetPassword(String)
     case deleteSecret(String)
+    case rotateRootKey
     case skipRecoveryCheck
 }
 
@@ -418,6 +459,8 @@ public struct Model: Equatable, Sendable {
     public var users = UsersState()
     public var secrets = SecretsState()
     public var audit = AuditState()
+    public var keys = KeysState()
+    public var roles = RolesState()
 
     /// The first model: set-up when there is no vault yet, else the login screen.
     public init(settings: ConsoleSettings, vaultExists: Bool, now: Int64, username: String = "") {

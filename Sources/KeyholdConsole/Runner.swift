@@ -33,10 +33,11 @@ public final class CoreRunner: Sendable {
 
     var session: Session? { state.withLock { $0.session } }
 
-    /// Runs one effect. Never throws: failures come back as actions.
-    public func run(_ effect: Effect) -> [Action] {
+    /// Runs one effect. Never throws: failures come back as actions. Long
+    /// work (a rotation) hands `progress` actions over while it runs.
+    public func run(_ effect: Effect, progress: (@Sendable (Action) -> Void)? = nil) -> [Action] {
         do {
-            return try perform(effect)
+            return try perform(effect, progress: progress)
         } catch let e as KeyholdError {
             if case .login = effect { return [.loginFailed(e)] }
             if case .sessionEnded(let why) = e {
@@ -66,6 +67,10 @@ public final class CoreRunner: Sendable {
         case .createUser: .failed(.createUser, message)
         case .setRoles: .failed(.setRoles, message)
         case .deleteUser, .deleteSecret: .failed(.delete, message)
+        case .loadKeys: .failed(.keys, message)
+        case .rotateDataKey, .resumeRotation: .failed(.rotation, message)
+        case .rotateRootKey: .failed(.rootRotation, message)
+        case .loadRoleList: .failed(.roleList, message)
         case .logout: .loggedOut
         }
     }
@@ -79,7 +84,7 @@ public final class CoreRunner: Sendable {
         Account(username: s.username, permissions: try s.permissions(), hasKeyAccess: s.hasKeyAccess)
     }
 
-    private func perform(_ effect: Effect) throws -> [Action] {
+    private func perform(_ effect: Effect, progress: (@Sendable (Action) -> Void)?) throws -> [Action] {
         switch effect {
         case .createVault(let username, let password):
             let (session, recovery) = try Vault.create(at: path, admin: username, password: password.bytes, options: options)
@@ -176,6 +181,25 @@ public final class CoreRunner: Sendable {
         case .deleteSecret(let name):
             let outcome = try requireSession().deleteSecret(name)
             return [.deleted(kind: "secret", name: name, checkpointed: outcome.checkpointed)]
+
+        case .loadKeys:
+            return [.keysLoaded(try requireSession().keyStatus())]
+
+        case .rotateDataKey, .resumeRotation:
+            let s = try requireSession()
+            let report: ProgressHandler = { done, total in progress?(.rotationProgress(done: done, total: total)) }
+            if case .rotateDataKey = effect {
+                return [.rotationFinished(try s.rotateDataKey(progress: report))]
+            }
+            return [.rotationFinished(try s.resumeRotation(progress: report))]
+
+        case .rotateRootKey:
+            let s = try requireSession()
+            let key = try s.rotateRootKey()
+            return [.rootRotated(recoveryKey: key, rootVersion: try? s.keyStatus().rootVersion)]
+
+        case .loadRoleList:
+            return [.roleListLoaded(try requireSession().roles())]
 
         case .logout:
             state.withLock { $0.session = nil; $0.change = nil }

@@ -55,6 +55,8 @@ extension Model {
         users = UsersState()
         secrets = SecretsState()
         audit = AuditState()
+        keys = KeysState()
+        roles = RolesState()
         login = LoginState()
         login.username = TextField(name, limit: 64)
         login.focus = 1
@@ -80,12 +82,14 @@ extension Model {
         case .recovery: recoveryKey(key, &fx)
         case .login: loginKey(key, &fx)
         case .changePassword: changePasswordKey(key, &fx)
-        case .dashboard, .users, .secrets, .audit:
+        case .dashboard, .users, .secrets, .audit, .keys, .roles:
             let handled: Bool
             switch route {
             case .dashboard: handled = dashboardKey(key, &fx)
             case .users: handled = usersKey(key, &fx)
             case .secrets: handled = secretsKey(key, &fx)
+            case .keys: handled = keysKey(key, &fx)
+            case .roles: handled = rolesKey(key, &fx)
             default: handled = auditKey(key, &fx)
             }
             if !handled { globalKey(key, &fx) }
@@ -99,6 +103,8 @@ extension Model {
         case .char("2"): go(.users, &fx)
         case .char("3"): go(.secrets, &fx)
         case .char("4"): go(.audit, &fx)
+        case .char("5"): go(.keys, &fx)
+        case .char("6"): go(.roles, &fx)
         case .char(":"): overlay = .palette(PaletteState())
         case .char("?"), .f(1): overlay = .help(HelpState())
         case .char("q"): quit = true
@@ -118,6 +124,10 @@ extension Model {
         case .users, .secrets, .audit:
             let loaded = target == .users ? users.rows.loaded : target == .secrets ? secrets.rows.loaded : audit.rows.loaded
             if !loaded { reload(target, &fx) }
+        case .keys:
+            if entering || keys.status == nil { reload(.keys, &fx) }
+        case .roles:
+            if !roles.rows.loaded { reload(.roles, &fx) }
         default: break
         }
     }
@@ -142,6 +152,12 @@ extension Model {
         case .audit where account.can(.auditRead):
             audit.rows.loading = true
             fx.append(.loadAudit(limit: settings.auditLimit))
+        case .keys where account.can(.keysManage):
+            keys.loading = true
+            fx.append(.loadKeys)
+        case .roles where account.can(.usersRead):
+            roles.rows.loading = true
+            fx.append(.loadRoleList)
         default: break
         }
     }
@@ -223,6 +239,14 @@ extension Model {
         case .users: go(.users, &fx)
         case .secrets: go(.secrets, &fx)
         case .audit: go(.audit, &fx)
+        case .keys: go(.keys, &fx)
+        case .roles: go(.roles, &fx)
+        case .rotate:
+            go(.keys, &fx)
+            startRotation(resume: false, &fx)
+        case .resume:
+            go(.keys, &fx)
+            startRotation(resume: true, &fx)
         case .refresh: reload(route, &fx)
         case .verify: verifyAudit(&fx)
         case .lock: lock("Locked.", &fx)
@@ -236,6 +260,9 @@ extension Model {
         case .deleteUser(let name): fx.append(.deleteUser(name))
         case .resetPassword(let name): fx.append(.resetPassword(name))
         case .deleteSecret(let name): fx.append(.deleteSecret(name))
+        case .rotateRootKey:
+            keys.rotatingRoot = true
+            fx.append(.rotateRootKey)
         case .skipRecoveryCheck:
             finishRecovery(&fx)
             toast("Recovery key not checked: keep the copy you made")
@@ -253,7 +280,8 @@ extension Model {
         // Data that arrives after a lock (its call was already queued) is dropped, not kept in memory.
         switch action {
         case .dashboardLoaded, .auditVerified, .usersLoaded, .secretsLoaded, .versionsLoaded, .revealed, .auditLoaded,
-             .userChanged, .passwordReset, .deleted, .rolesLoaded, .userCreated, .rolesSet:
+             .userChanged, .passwordReset, .deleted, .rolesLoaded, .userCreated, .rolesSet,
+             .keysLoaded, .rotationProgress, .rotationFinished, .rootRotated, .roleListLoaded:
             if account == nil { return }
         default: break
         }
@@ -271,6 +299,8 @@ extension Model {
             users = UsersState()
             secrets = SecretsState()
             audit = AuditState()
+            keys = KeysState()
+            roles = RolesState()
             route = .dashboard
             reload(.dashboard, &fx)
             toast("Logged in as \(acct.username)")
@@ -350,6 +380,10 @@ extension Model {
             userCreated(name, temporary: temp, &fx)
         case .rolesSet(let name, let changed):
             rolesSet(name, changed: changed, &fx)
+        case .keysLoaded, .rotationProgress, .rotationFinished, .rootRotated, .roleListLoaded:
+            keysResult(action, &fx)
+        case .failed(let op, let message) where [.keys, .rotation, .rootRotation, .roleList].contains(op):
+            keysFailed(op, message, &fx)
         case .failed(let op, let message):
             failed(op, message)
         case .sessionEnded(let why):
@@ -392,6 +426,8 @@ extension Model {
             toast(message, error: true)
         case .roles, .createUser, .setRoles:
             dialogFailed(op, message)
+        case .keys, .rotation, .rootRotation, .roleList:
+            break  // keysFailed, which may reload
         }
     }
 
@@ -402,6 +438,7 @@ extension Model {
         users.rows.list.clampOffset(count: users.rows.count, page: Layout.listRows(.users, width: width, height: height))
         secrets.rows.list.clampOffset(count: secrets.rows.count, page: Layout.listRows(.secrets, width: width, height: height))
         audit.rows.list.clampOffset(count: audit.rows.count, page: Layout.listRows(.audit, width: width, height: height))
+        roles.rows.list.clampOffset(count: roles.rows.count, page: Layout.listRows(.roles, width: width, height: height))
         clampDashboard()
     }
 }

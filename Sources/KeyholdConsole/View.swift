@@ -25,7 +25,7 @@ enum Layout {
     /// Visible rows of a screen's list (inside its box, under the column header).
     static func listRows(_ route: Route, width: Int, height: Int) -> Int {
         switch route {
-        case .users, .secrets: max(1, body(width: width, height: height).height - 3)
+        case .users, .secrets, .roles: max(1, body(width: width, height: height).height - 3)
         case .audit: max(1, audit(width: width, height: height).list.height - 3)
         default: 1
         }
@@ -60,6 +60,8 @@ extension Console {
         case .users: drawUsers(m, &s)
         case .secrets: drawSecrets(m, &s)
         case .audit: drawAudit(m, &s)
+        case .keys: drawKeys(m, &s)
+        case .roles: drawRoles(m, &s)
         }
         drawHintBar(m, &s)
         drawToasts(m, &s)
@@ -122,7 +124,7 @@ extension Console {
         case nil: break
         }
         let filtering = (m.route == .users && m.users.rows.filtering) || (m.route == .secrets && m.secrets.rows.filtering)
-            || (m.route == .audit && m.audit.rows.filtering)
+            || (m.route == .audit && m.audit.rows.filtering) || (m.route == .roles && m.roles.rows.filtering)
         if filtering { return [("Enter", "keep filter"), ("Esc", "clear"), ("↑/↓", "move")] }
         var out = Bindings.of(m.route).compactMap { b in b.hint.map { (b.label, $0) } }
         if Route.tabs.contains(m.route) {
@@ -151,7 +153,10 @@ extension Console {
         if m.setup.busy { return "creating…" }
         if m.login.busy { return "checking…" }
         if m.changePassword.busy { return "saving…" }
-        if m.dashboard.loading || m.users.rows.loading || m.secrets.rows.loading || m.audit.rows.loading {
+        if m.keys.rotation != nil { return "rotating…" }
+        if m.keys.rotatingRoot { return "rotating the root key…" }
+        if m.dashboard.loading || m.users.rows.loading || m.secrets.rows.loading || m.audit.rows.loading
+            || m.keys.loading || m.roles.rows.loading {
             return "loading…"
         }
         if m.secrets.revealing != nil { return "opening…" }
@@ -346,13 +351,19 @@ extension Console {
     static func drawNotice(_ n: NoticeState, _ m: Model, _ s: inout Screen) {
         let width = min(m.width - 4, 64)
         let message = TextWidth.wrap(Validate.visible(n.message), width: width - 4)
-        let box = Layout.body(width: m.width, height: m.height).centered(width: width, height: message.count + 5)
+        // A secret too wide for one line (a recovery key) goes on several, in its groups.
+        let secretLines = n.secret.map { secret -> [String] in
+            let shown = secret.shown
+            return TextWidth.of(shown) <= width - 8 ? [shown] : recoveryLines(shown)
+        } ?? []
+        let box = Layout.body(width: m.width, height: m.height)
+            .centered(width: width, height: message.count + 4 + max(1, secretLines.count))
         s.fill(box)
         s.box(box, title: n.title, footer: "Enter done", style: Theme.borderFocused)
         let inner = box.inner.inset(dx: 1, dy: 0)
         for (i, line) in message.enumerated() { s.text(line, in: inner, row: i) }
-        if let secret = n.secret {
-            s.text(secret.shown, in: inner, row: message.count + 1, column: 2, style: Theme.secret)
+        for (i, line) in secretLines.enumerated() {
+            s.text(line, in: inner, row: message.count + 1 + i, column: 2, style: Theme.secret)
         }
     }
 

@@ -143,13 +143,24 @@ final class CrashVault: @unchecked Sendable {
         return list.compactMap { $0["name"] as? String }
     }
 
-    /// `export --format json --yes -`: every (name, value bytes), in the order written.
+    /// Every (name, value bytes), exported one group (first two path segments) at a time so
+    /// each export stays a few thousand values.
     func exportAll() throws -> [(name: String, value: [UInt8])] {
+        let groups = Set(try names(prefix: "").map { $0.split(separator: "/").prefix(2).joined(separator: "/") + "/" })
+        var all: [(name: String, value: [UInt8])] = []
+        for group in groups.sorted() {
+            all += try export(prefix: group).map { (group + $0.name, $0.value) }
+        }
+        return all
+    }
+
+    /// `export --format json --yes --prefix P -`: (name without P, value bytes), in the order written.
+    func export(prefix: String) throws -> [(name: String, value: [UInt8])] {
         var environment = ProcessInfo.processInfo.environment
         environment["KEYHOLD_INSECURE_TEST_KDF"] = "1"
         for key in ["KEYHOLD_USER", "KEYHOLD_PASSWORD", "KEYHOLD_NEW_PASSWORD", "KEYHOLD_DB"] { environment[key] = nil }
         for (k, v) in Self.owner { environment[k] = v }
-        let r = try Shell.run(CLI.binary, ["export", "--format", "json", "--yes", "-", "--db", db], env: environment)
+        let r = try Shell.run(CLI.binary, ["export", "--format", "json", "--yes", "--prefix", prefix, "-", "--db", db], env: environment)
         guard r.status == 0 else { throw Failure("export exited \(r.status): \(r.stderr)") }
         guard let o = try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any],
               let list = o["secrets"] as? [[String: Any]] else { throw Failure("export: not the documented JSON shape") }
@@ -291,7 +302,7 @@ enum CrashData {
         var importRuns = 0
         while importKills < Self.importKillsWanted {
             rounds += 1
-            try #require(rounds <= 15, "import rounds did not reach \(Self.importKillsWanted) kills")
+            try #require(rounds <= 40, "import rounds did not reach \(Self.importKillsWanted) kills")
             let prefix = "imported/round\(rounds)/"
             let entries = (0..<2000).map { (name: prefix + String(format: "s%05d", $0), value: CrashData.value(&rng)) }
             let file = vault.scratch.file("import-\(rounds).json")
@@ -305,7 +316,9 @@ enum CrashData {
                 // Mostly: a random delay after the run has skipped what is already there (so it is
                 // writing); sometimes from the start (while reading, logging in, or skipping).
                 let early = committed == 0 || Int.random(in: 0..<4, using: &rng) == 0
-                let delay = Double(Int.random(in: 5...400, using: &rng))
+                // From the start: long enough to reach the writing sometimes. After progress: short,
+                // since a streaming import of 2,000 entries finishes in well under a second.
+                let delay = Double(early ? Int.random(in: 5...400, using: &rng) : Int.random(in: 1...60, using: &rng))
                 var from: Double? = early ? 0 : nil
                 while child.process.isRunning {
                     if from == nil, child.progress("imported").contains(where: { $0.done >= committed }) { from = child.elapsedMs }

@@ -16,7 +16,7 @@ import Testing
         let h = try audit()
         #expect(h.model.audit.rows.items.first?.action == "login")
         expectScreen(h.screen, named: "audit-80x24", #"""
-             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit             admin · vault.db
+             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Audit log (10) · ✓ chain verified ──────────────────────────────────────────┐
             │  #    TIME (UTC)       ACTOR       ACTION            TARGET                  │
             │›   10 2027-01-15 08:00 admin       login             user:admin              │
@@ -47,7 +47,7 @@ import Testing
         var h = try audit(width: 120, height: 40)
         h.keys(.char("j"), .char("j"))
         expectScreen(h.screen, named: "audit-120x40", #"""
-             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit                                                     admin · vault.db
+             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles                                    admin · vault.db
             ┌─ Audit log (10) · ✓ chain verified ──────────────────────────────────────────────────────────────────────────────────┐
             │  #    TIME (UTC)       ACTOR                ACTION                         TARGET                                    │
             │    10 2027-01-15 08:00 admin                login                          user:admin                                │
@@ -106,7 +106,7 @@ import Testing
         h.type("secret.")
         #expect(h.model.audit.rows.items.filter { $0.action.hasPrefix("secret.") }.count == h.model.audit.rows.count)
         expectScreen(h.screen, named: "audit-filtered", #"""
-             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit             admin · vault.db
+             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Audit log (4 of 10) · ✓ chain verified ─────────────────────────────────────┐
             │  #    TIME (UTC)       ACTOR       ACTION            TARGET                  │
             │›    9 2027-01-15 08:00 admin       secret.update     secret:app/dev/token    │
@@ -156,7 +156,7 @@ import Testing
         #expect(h.model.audit.rows.selectedItem?.seq == 4)
         #expect(h.model.toasts.last == Toast(text: "Audit chain fails at event 4", isError: true, until: h.clock.now + 8 * Clock.second))
         expectScreen(h.screen, named: "audit-failing", #"""
-             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit             admin · vault.db
+             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Audit log (10) · ✗ chain fails at #4 ───────────────────────────────────────┐
             │  #    TIME (UTC)       ACTOR       ACTION            TARGET                  │
             │    10 2027-01-15 08:00 admin       login             user:admin              │
@@ -212,7 +212,7 @@ import Testing
         h.key(.char("r"))
         #expect(h.effects == [.loadAudit(limit: 5000)])
         expectScreen(h.screen, named: "audit-80x16", #"""
-             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit             admin · vault.db
+             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Audit log (10) · ✓ chain verified ──────────────────────────────────────────┐
             │  #    TIME (UTC)       ACTOR       ACTION            TARGET                  │
             │›   10 2027-01-15 08:00 admin       login             user:admin              ┃

@@ -21,7 +21,7 @@ func populate(_ admin: Session, _ clock: TestClock) throws {
     @Test func dashboard80x24() throws {
         let h = try Harness.loggedIn(setUp: populate)
         expectScreen(h.screen, named: "dashboard-80x24", #"""
-             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit             admin · vault.db
+             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Vault ──────────────────────────────┐┌─ You ────────────────────────────────┐
             │ Users         4                      ││ User         admin                   │
             │ Secrets       3                      ││ Roles        admin                   │
@@ -51,7 +51,7 @@ func populate(_ admin: Session, _ clock: TestClock) throws {
     @Test func dashboard120x40() throws {
         let h = try Harness.loggedIn(width: 120, height: 40, setUp: populate)
         expectScreen(h.screen, named: "dashboard-120x40", #"""
-             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit                                                     admin · vault.db
+             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles                                    admin · vault.db
             ┌─ Vault ──────────────────────────────────────────────────┐┌─ You ────────────────────────────────────────────────────┐
             │ Users         4                                          ││ User         admin                                       │
             │ Secrets       3                                          ││ Roles        admin                                       │
@@ -97,7 +97,7 @@ func populate(_ admin: Session, _ clock: TestClock) throws {
     @Test func aFreshVaultHasNoWarnings() throws {
         let h = try Harness.loggedIn()
         expectScreen(h.screen, named: "dashboard-fresh", #"""
-             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit             admin · vault.db
+             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Vault ──────────────────────────────┐┌─ You ────────────────────────────────┐
             │ Users         1                      ││ User         admin                   │
             │ Secrets       0                      ││ Roles        admin                   │
@@ -137,7 +137,7 @@ func populate(_ admin: Session, _ clock: TestClock) throws {
         #expect(h.model.route == .dashboard)
         h.model.toasts = []
         expectScreen(h.screen, named: "dashboard-auditor", #"""
-             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit             carol · vault.db
+             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       carol
             ┌─ Vault ──────────────────────────────┐┌─ You ────────────────────────────────┐
             │ Users         4                      ││ User         carol                   │
             │ Secrets       3                      ││ Roles        auditor                 │
@@ -176,7 +176,7 @@ func populate(_ admin: Session, _ clock: TestClock) throws {
         #expect(w.contains(Warning(level: .warning, text: "2 pending key grants: bob, dave (completed at a key holder's next login)", route: .users)))
         #expect(w.contains(Warning(level: .error, text: "Audit chain fails at event 7: signature does not verify", route: .audit)))
         expectScreen(h.screen, named: "dashboard-failing", #"""
-             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit             admin · vault.db
+             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Vault ──────────────────────────────┐┌─ You ────────────────────────────────┐
             │ Users         4                      ││ User         admin                   │
             │ Secrets       3                      ││ Roles        admin                   │
@@ -239,7 +239,7 @@ func populate(_ admin: Session, _ clock: TestClock) throws {
         h.keys(.char("k"), .up)
         #expect(h.model.dashboard.offset == h.model.warnings.count - rows - 2)
         expectScreen(h.screen, named: "dashboard-80x16-scrolled", #"""
-             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit             admin · vault.db
+             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Vault ──────────────────────────────┐┌─ You ────────────────────────────────┐
             │ Users         4                      ││ User         admin                   │
             │ Secrets       6                      ││ Roles        admin                   │

@@ -36,7 +36,7 @@ import Testing
         h.resize(60, 16)
         #expect(!h.model.isTooSmall)
         expectScreen(h.screen, named: "dashboard-60x16", #"""
-             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit    admin
+             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys
             ┌─ Vault ────────────────────┐┌─ You ──────────────────────┐
             │ Users         4            ││ User         admin         │
             │ Secrets       3            ││ Roles        admin         │
@@ -77,7 +77,7 @@ import Testing
         }
         h.key(.char("2"))
         expectScreen(h.screen, named: "users-60x16", #"""
-             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit    admin
+             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys
             ┌─ Users (4) ────────────────┐┌─ User admin ───────────────┐
             │  USERNAME   STATUS     ROL…││ Username      admin        │
             │› admin      active     adm…││ Display name  —            │
@@ -101,7 +101,7 @@ import Testing
         h.key(.char("2"))
         h.key(.char("?"))
         expectScreen(h.screen, named: "help-users-80x24", #"""
-             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit             admin · vault.db
+             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ U┌─ Help ───────────────────────────────────────────────────────────────┐───┐
             │  U│ Keys of the users screen                                             │   │
             │› a│ j/↓        next row                                                  │   │
@@ -161,7 +161,7 @@ import Testing
         var h = try Harness.loggedIn(setUp: populate)
         h.key(.char(":"))
         expectScreen(h.screen, named: "palette", #"""
-             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit             admin · vault.db
+             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Vault ──────────────────────────────┐┌─ You ────────────────────────────────┐
             │ Users     ┌─ Command ────────────────────────────────────────────┐           │
             │ Secrets   │ :                                                    │           │
@@ -169,17 +169,17 @@ import Testing
             │ Data key  │   users      go to users                             │           │
             │ Password K│   secrets    go to secrets                           │           │
             │ Created   │   audit      go to the audit log                     │           │
-            └───────────│   refresh    reload this screen                      │───────────┘
-            ┌─ Warnings │   verify     verify the audit chain                  │───────────┐
-            │ ✗ Rotate t│   lock       lock the console now                    │08:00:00Z  │
-            │ ✗ app/prod│   help       keys of this screen                     │           │
-            │ ! app/prod│   quit       leave Keyhold                           │           │
-            │ ✓ Audit ch│                                                      │           │
+            └───────────│   keys       go to keys (status and rotation)        │───────────┘
+            ┌─ Warnings │   roles      go to roles and their permissions       │───────────┐
+            │ ✗ Rotate t│   refresh    reload this screen                      │08:00:00Z  │
+            │ ✗ app/prod│   verify     verify the audit chain                  │           │
+            │ ! app/prod│   rotate     rotate the data key (a new key; every … │           │
+            │ ✓ Audit ch│   resume     resume an interrupted data-key rotation │           │
+            │           │   lock       lock the console now                    │           │
+            │           │   help       keys of this screen                     │           │
+            │           │   quit       leave Keyhold                           │           │
+            │           │                                                      │           │
             │           └──────────────────────────────────────────────────────┘           │
-            │                                                                              │
-            │                                                                              │
-            │                                                                              │
-            │                                                                              │
             │                                                                              │
             │                                                                              │
             │                                                                              │
@@ -306,7 +306,7 @@ import Testing
         h.model.toast("four")
         #expect(h.model.toasts.map(\.text) == ["two", "three", "four"])
         expectScreen(h.screen, named: "toasts", #"""
-             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit             admin · vault.db
+             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Vault ──────────────────────────────┐┌─ You ────────────────────────────────┐
             │ Users         1                      ││ User         admin                   │
             │ Secrets       0                      ││ Roles        admin                   │

@@ -18,7 +18,7 @@ import Testing
         let h = try secrets()
         #expect(h.model.secrets.rows.items.map(\.name) == ["app/dev/token", "app/prod/aws", "app/prod/stripe"])
         expectScreen(h.screen, named: "secrets-80x24", #"""
-             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit             admin · vault.db
+             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Secrets (3) ────────────────────────┐┌─ Secret app/dev/token ───────────────┐
             │  NAME                VER  ROTATE BY  ││ Version    v2 (2 versions kept)      │
             │› app/dev/token       v2              ││ Rotate by  not set                   │
@@ -50,7 +50,7 @@ import Testing
         var h = try secrets(width: 120, height: 40)
         h.key(.char("G"))
         expectScreen(h.screen, named: "secrets-120x40", #"""
-             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit                                                     admin · vault.db
+             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles                                    admin · vault.db
             ┌─ Secrets (3) ────────────────────────────────────────────┐┌─ Secret app/prod/stripe ─────────────────────────────────┐
             │  NAME                                    VER  ROTATE BY  ││ About      Payments                                      │
             │  app/dev/token                           v2              ││ Version    v1 (1 version kept)                           │
@@ -111,7 +111,7 @@ import Testing
         let r = try #require(h.model.secrets.revealed)
         #expect(r.value.bytes.utf8String() == "sk_live_abc123")
         expectScreen(h.screen, named: "secrets-revealed", #"""
-             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit             admin · vault.db
+             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Secrets (3) ────────────────────────┐┌─ Secret app/prod/stripe ─────────────┐
             │  NAME                VER  ROTATE BY  ││ About      Payments                  │
             │  app/dev/token       v2              ││ Version    v1 (1 version kept)       │
@@ -208,7 +208,7 @@ import Testing
         h.type("prod")
         #expect(h.model.secrets.rows.count == 2)
         expectScreen(h.screen, named: "secrets-filter-80x16", #"""
-             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit             admin · vault.db
+             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Secrets (2 of 3) ───────────────────┐┌─ Secret app/prod/aws ────────────────┐
             │  NAME                VER  ROTATE BY  ││ Version    v9 (9 versions kept)      │
             │› app/prod/aws        v9   due in 5 d ││ Rotate by  2027-01-20 (due in 5 d)   │
@@ -253,7 +253,7 @@ import Testing
         guard case .confirm(let c) = h.model.overlay else { Issue.record("no confirmation"); return }
         #expect(c.expected == "app/dev/token")
         expectScreen(h.screen, named: "secrets-delete-confirm", #"""
-             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit             admin · vault.db
+             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Secrets (3) ────────────────────────┐┌─ Secret app/dev/token ───────────────┐
             │  NAME                VER  ROTATE BY  ││ Version    v2 (2 versions kept)      │
             │› app/dev/token       v2              ││ Rotate by  not set                   │

@@ -106,7 +106,11 @@ struct Harness {
             model = next
             effects += fx
             if runEffects {
-                for e in fx { queue += runner.run(e) }
+                for e in fx {
+                    let sink = ActionSink()
+                    let result = runner.run(e) { sink.add($0) }
+                    queue += sink.actions + result
+                }
             }
         }
     }
@@ -167,3 +171,11 @@ extension Screen {
 /// Recording a new snapshot: write `SNAP` as the expected text, run the test, review
 /// /tmp/keyhold-snapshots/NAME.txt and paste it in as a raw string literal (#"""...""").
 let SNAP = "<record>"
+
+/// Actions an effect hands over while it runs (rotation progress).
+final class ActionSink: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [Action] = []
+    func add(_ a: Action) { lock.withLock { items.append(a) } }
+    var actions: [Action] { lock.withLock { items } }
+}

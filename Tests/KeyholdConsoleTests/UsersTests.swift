@@ -16,7 +16,7 @@ import Testing
         let h = try users()
         #expect(h.model.users.rows.items.map(\.username) == ["admin", "bob", "carol", "erin"])
         expectScreen(h.screen, named: "users-80x24", #"""
-             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit             admin · vault.db
+             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Users (4) ──────────────────────┐┌─ User admin ─────────────────────────────┐
             │  USERNAME     STATUS     ROLES   ││ Username      admin                      │
             │› admin        active     admin   ││ Display name  —                          │
@@ -48,7 +48,7 @@ import Testing
         var h = try users(width: 120, height: 40)
         h.key(.char("j"))
         expectScreen(h.screen, named: "users-120x40", #"""
-             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit                                                     admin · vault.db
+             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles                                    admin · vault.db
             ┌─ Users (4) ────────────────────────────────────────┐┌─ User bob ─────────────────────────────────────────────────────┐
             │  USERNAME             STATUS     ROLES             ││ Username      bob                                              │
             │  admin                active     admin             ││ Display name  Bob Builder                                      │
@@ -113,7 +113,7 @@ import Testing
         #expect(h.model.users.rows.count == 4)
         h.type("erin")
         expectScreen(h.screen, named: "users-filtering", #"""
-             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit             admin · vault.db
+             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Users (1 of 4) ─────────────────┐┌─ User erin ──────────────────────────────┐
             │  USERNAME     STATUS     ROLES   ││ Username      erin                       │
             │› erin         active             ││ Display name  —                          │
@@ -193,7 +193,7 @@ import Testing
         h.keys(.pageUp, .char("k"), .up, .home, .char("g"), .char("G"))
         #expect(h.model.users.detailOffset == maxOffset)
         expectScreen(h.screen, named: "users-detail-scrolled", #"""
-             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit             admin · vault.db
+             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Users (4) ──────────────────────┐┌─ User admin ─────────────────────────────┐
             │  USERNAME     STATUS     ROLES   ││ Roles         admin                      │
             │› admin        active     admin   ││ Permissions   users.read users.write     │
@@ -232,7 +232,7 @@ import Testing
         #expect(h.model.toasts.last?.text == "bob locked")
         #expect(h.model.users.rows.selectedItem?.locked == true)
         expectScreen(h.screen, named: "users-locked", #"""
-             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit             admin · vault.db
+             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Users (4) ──────────────────────┐┌─ User bob ───────────────────────────────┐
             │  USERNAME     STATUS     ROLES   ││ Username      bob                        │
             │  admin        active     admin   ││ Display name  Bob Builder                │
@@ -293,7 +293,7 @@ import Testing
         let shown = try #require(temp.bytes.utf8String())
         #expect(shown.count == Session.temporaryPasswordLength)
         expectScreen(h.screen, named: "users-temporary-password", #"""
-             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit             admin · vault.db
+             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Users (4) ──────────────────────┐┌─ User bob ───────────────────────────────┐
             │  USERNAME     STATUS     ROLES   ││ Username      bob                        │
             │  admin        active     admin   ││ Display name  Bob Builder                │
@@ -327,7 +327,7 @@ import Testing
         var h = try users()
         h.keys(.char("G"), .char("D"))  // erin
         expectScreen(h.screen, named: "users-delete-confirm", #"""
-             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit             admin · vault.db
+             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Users (4) ──────────────────────┐┌─ User erin ──────────────────────────────┐
             │  USERNAME     STATUS     ROLES   ││ Username      erin                       │
             │  admin        active     admin   ││ Display name  —                          │
@@ -382,7 +382,7 @@ import Testing
         // admin holds every permission: every role is assignable.
         #expect(f.roles?.map(\.name) == ["admin", "security-officer", "operator", "helpdesk", "auditor", "user"])
         expectScreen(h.screen, named: "users-new-empty", #"""
-             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit             admin · vault.db
+             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Users (4) ──────────────────────┐┌─ User admin ─────────────────────────────┐
             │  USERNAME     STATUS     ROLES   ││ Username      admin                      │
             │› admin        active     admin   ││ Display name  —                          │
@@ -413,7 +413,7 @@ import Testing
         h.key(.down)
         h.type("Frank 山田")
         expectScreen(h.screen, named: "users-new-invalid", #"""
-             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit             admin · vault.db
+             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Users (4) ──────────────────────┐┌─ User admin ─────────────────────────────┐
             │  USERNAME     STATUS     ROLES   ││ Username      admin                      │
             │› admin        active     admin   ││ Display name  —                          │
@@ -496,7 +496,7 @@ import Testing
         #expect(r.chosen == ["operator"] && r.roles?.count == 6)
         h.keys(.down, .down, .char(" "), .char("j"), .char("j"), .char(" "))  // operator off, auditor on
         expectScreen(h.screen, named: "users-roles", #"""
-             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit             admin · vault.db
+             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Users (4) ──────────────────────┐┌─ User bob ───────────────────────────────┐
             │  USERNAME     STATUS     ROLES   ││ Username      bob                        │
             │  admin        active     admin   ││ Display name  Bob Builder                │

@@ -1,0 +1,262 @@
+import Foundation
+import KeyholdCore
+import Testing
+@testable import KeyholdConsole
+
+@Suite struct KeysTests {
+    static func withSecrets(_ admin: Session, _ clock: TestClock) throws {
+        _ = try admin.createUser(username: "bob", roles: ["operator"])
+        for i in 0..<5 { try admin.createSecret("app/s\(i)", .value(pw("value \(i)"))) }
+    }
+
+    @Test func keysScreen80x24() throws {
+        var h = try Harness.loggedIn(setUp: Self.withSecrets)
+        h.key(.char("5"))
+        #expect(h.model.route == .keys)
+        #expect(h.effects.contains(.loadKeys))
+        expectScreen(h.screen, named: "keys-80x24", #"""
+             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
+            ┌─ Key status ─────────────────────────────────────────────────────────────────┐
+            │ Data keys        v1 · v1 active                                              │
+            │ Min. decryption  v1 (versions sealed under older keys are refused)           │
+            │ Root key         generation 1                                                │
+            │ Key holders      admin, bob                                                  │
+            │ Pending grants   none                                                        │
+            │ Revocation       none                                                        │
+            │                                                                              │
+            │                                                                              │
+            │                                                                              │
+            │                                                                              │
+            │                                                                              │
+            │                                                                              │
+            │                                                                              │
+            └──────────────────────────────────────────────────────────────────────────────┘
+            ┌─ Data-key rotation ──────────────────────────────────────────────────────────┐
+            │ No rotation pending. r makes a new data key and re-seals every secret        │
+            │ version under it, in batches; older keys are destroyed at the end.           │
+            │ K rotates the root key (after a key holder leaves) and shows a new recovery  │
+            │ key once.                                                                    │
+            │                                                                              │
+            └──────────────────────────────────────────────────────────────────────────────┘
+             r rotate  R resume  K root key  Esc back  : commands  ?/F1 help  q quit
+            """#)
+    }
+
+    @Test func paletteOpensKeys() throws {
+        var h = try Harness.loggedIn()
+        h.key(.char(":"))
+        h.type("keys")
+        h.key(.enter)
+        #expect(h.model.route == .keys)
+        #expect(h.model.keys.status != nil)
+    }
+
+    @Test func rotateShowsProgressThenResult() throws {
+        var h = try Harness.loggedIn(setUp: Self.withSecrets)
+        h.key(.char("5"))
+        h.runEffects = false
+        h.effects = []
+        h.key(.char("r"))
+        #expect(h.effects == [.rotateDataKey])
+        #expect(h.model.keys.rotation == RotationProgress(done: 0, total: 0, resuming: false))
+        h.send(.rotationProgress(done: 2, total: 5))
+        expectScreen(h.screen, named: "keys-rotating", #"""
+             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
+            ┌─ Key status ─────────────────────────────────────────────────────────────────┐
+            │ Data keys        v1 · v1 active                                              │
+            │ Min. decryption  v1 (versions sealed under older keys are refused)           │
+            │ Root key         generation 1                                                │
+            │ Key holders      admin, bob                                                  │
+            │ Pending grants   none                                                        │
+            │ Revocation       none                                                        │
+            │                                                                              │
+            │                                                                              │
+            │                                                                              │
+            │                                                                              │
+            │                                                                              │
+            │                                                                              │
+            │                                                                              │
+            └──────────────────────────────────────────────────────────────────────────────┘
+            ┌─ Data-key rotation ──────────────────────────────────────────────────────────┐
+            │ Re-sealing every secret version under v2…                                    │
+            │ [████████████████░░░░░░░░░░░░░░░░░░░░░░░░] 2 / 5 (40%)                       │
+            │ Each batch is its own transaction: if Keyhold is stopped, the rotation is    │
+            │ kept and R resumes it.                                                       │
+            │                                                                              │
+            └──────────────────────────────────────────────────────────────────────────────┘
+             r rotate  R resume  K root key  Esc back  : commands  ?/F1 help      rotating…
+            """#)
+        // A second r while it runs does nothing but say so.
+        h.effects = []
+        h.key(.char("r"))
+        #expect(h.effects.isEmpty)
+        #expect(h.model.toasts.last?.text == "A rotation is already running")
+        // The real rotation, with its progress coming back as actions.
+        h.runEffects = true
+        h.model.keys.rotation = nil
+        h.model.toasts = []
+        h.key(.char("r"))
+        #expect(h.model.keys.rotation == nil)
+        #expect(h.model.keys.status?.activeDataKey == 2)
+        #expect(h.model.keys.status?.dataKeyVersions == [2])
+        #expect(h.model.toasts.contains { $0.text.hasPrefix("Data key v2 active: 5 versions re-sealed, v1 destroyed") })
+    }
+
+    @Test func progressActionsArriveWhileRunning() throws {
+        let h = try Harness.loggedIn(setUp: Self.withSecrets)
+        let sink = ActionSink()
+        let result = h.runner.run(.rotateDataKey) { sink.add($0) }
+        let progress = sink.actions.compactMap { a -> Int? in
+            if case .rotationProgress(let done, let total) = a, total == 5 { return done }
+            return nil
+        }
+        #expect(progress.last == 5)
+        guard case .rotationFinished(let r)? = result.first else { Issue.record("\(result)"); return }
+        #expect(r?.resealed == 5)
+    }
+
+    @Test func interruptedRotationIsShownAndResumed() throws {
+        var h = try Harness.loggedIn(setUp: Self.withSecrets)
+        h.key(.char("5"))
+        // A rotation whose job is pending (as after a kill): status says so.
+        h.model.keys.pending = PendingRotation(targetVersion: 2, total: 5, remaining: 3)
+        expectScreen(h.screen, named: "keys-interrupted", #"""
+             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
+            ┌─ Key status ─────────────────────────────────────────────────────────────────┐
+            │ Data keys        v1 · v1 active                                              │
+            │ Min. decryption  v1 (versions sealed under older keys are refused)           │
+            │ Root key         generation 1                                                │
+            │ Key holders      admin, bob                                                  │
+            │ Pending grants   none                                                        │
+            │ Revocation       none                                                        │
+            │                                                                              │
+            │                                                                              │
+            │                                                                              │
+            │                                                                              │
+            │                                                                              │
+            │                                                                              │
+            │                                                                              │
+            └──────────────────────────────────────────────────────────────────────────────┘
+            ┌─ Data-key rotation ──────────────────────────────────────────────────────────┐
+            │ ! A rotation to v2 was interrupted: 3 of 5 versions left.                    │
+            │ [████████████████░░░░░░░░░░░░░░░░░░░░░░░░] 2 / 5 (40%)                       │
+            │ Press R to resume it. Secrets stay readable meanwhile.                       │
+            │                                                                              │
+            │                                                                              │
+            └──────────────────────────────────────────────────────────────────────────────┘
+             r rotate  R resume  K root key  Esc back  : commands  ?/F1 help  q quit
+            """#)
+        h.runEffects = false
+        h.effects = []
+        h.key(.char("r"))
+        #expect(h.effects.isEmpty)
+        #expect(h.model.toasts.last?.isError == true)
+        h.key(.char("R"))
+        #expect(h.effects == [.resumeRotation])
+        #expect(h.model.keys.rotation == RotationProgress(done: 2, total: 5, resuming: true))
+        // Nothing was really pending in the core: the resume says so.
+        h.runEffects = true
+        h.send(.rotationFinished(nil))
+        #expect(h.model.keys.rotation == nil)
+        #expect(h.model.toasts.last?.text == "No interrupted rotation to resume")
+    }
+
+    @Test func resumeWithNothingPending() throws {
+        var h = try Harness.loggedIn()
+        h.key(.char("5"))
+        h.effects = []
+        h.key(.char("R"))
+        #expect(h.effects.isEmpty)
+        #expect(h.model.toasts.last?.text == "No interrupted rotation to resume")
+    }
+
+    @Test func rootRotationConfirmsAndShowsTheKeyOnce() throws {
+        var h = try Harness.loggedIn(setUp: Self.withSecrets)
+        h.key(.char("5"))
+        h.effects = []
+        h.key(.char("K"))
+        guard case .confirm(let c)? = h.model.overlay else { Issue.record("no confirmation"); return }
+        #expect(c.expected == "rotate")
+        #expect(c.pending == .rotateRootKey)
+        // K again is typed into the field, not a confirmation; Enter on a wrong word does not rotate.
+        h.key(.char("K"))
+        h.key(.enter)
+        #expect(h.effects.isEmpty)
+        h.key(.ctrl("u"))
+        h.type("rotate")
+        h.key(.enter)
+        #expect(h.effects.contains(.rotateRootKey))
+        guard case .notice(let n)? = h.model.overlay else { Issue.record("no notice"); return }
+        #expect(n.title == "New recovery key")
+        #expect(h.model.keys.status?.rootVersion == 2)
+        let key = try #require(n.secret?.bytes.utf8String())
+        expectScreen(h.screen, named: "keys-root-rotated", #"""
+             Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
+            ┌─ Key status ─────────────────────────────────────────────────────────────────┐
+            │ Data keys        v1 · v1 active                                              │
+            │ Min. decryption  v1 (versions sealed under older keys are refused)           │
+            │ Root key         generation 2                                                │
+            │ Key holders      admin, bob                                                  │
+            │ Pending grants   none                                                        │
+            │ Revoca┌─ New recovery key ───────────────────────────────────────────┐       │
+            │       │ The root key was rotated (generation 2). This is the new     │       │
+            │       │ recovery key, shown this once; the old one no longer opens   │       │
+            │       │ the vault. Write it down and keep it offline.                │       │
+            │       │                                                              │       │
+            │       │   RECOVERY-LINE-1                              │       │
+            │       │   RECOVERY-LINE-2                                    │       │
+            │       │   RECOVERY-LINE-3                                    │       │
+            └───────│                                                              │───────┘
+            ┌─ Data-└─ Enter done ─────────────────────────────────────────────────┘───────┐
+            │ No rotation pending. r makes a new data key and re-seals every secret        │
+            │ version under it, in batches; older keys are destroyed at the end.           │
+            │ K rotates the root key (after a key holder leaves) and shows a new recovery  │
+            │ key once.                                                                    │
+            │                                                                              │
+            └──────────────────────────────────────────────────────────────────────────────┘
+             Enter done
+            """#, replacing: [:].merging(
+            Console.recoveryLines(key).enumerated().map { ($0.element, "RECOVERY-LINE-\($0.offset + 1)") }) { a, _ in a })
+        h.key(.enter)
+        #expect(h.model.overlay == nil)
+        #expect(!h.screen.text.contains(Console.recoveryLines(key)[0]))
+    }
+
+    @Test func rootRotationCancelled() throws {
+        var h = try Harness.loggedIn()
+        h.key(.char("5"))
+        h.effects = []
+        h.key(.char("K"))
+        h.key(.escape)
+        #expect(h.model.overlay == nil)
+        #expect(h.effects.isEmpty)
+        #expect(h.model.keys.status?.rootVersion == 1)
+    }
+
+    @Test func withoutKeysManage() throws {
+        var h = try Harness.loggedIn()
+        h.model.account?.permissions = [.auditRead, .usersRead]
+        h.effects = []
+        h.key(.char("5"))
+        #expect(h.model.route == .keys)
+        #expect(!h.effects.contains(.loadKeys))
+        #expect(h.screen.text.contains("The keys screen needs keys.manage."))
+        h.key(.char("r"))
+        #expect(h.model.toasts.last?.text == "Rotating the data key needs keys.manage")
+        h.key(.char("K"))
+        #expect(h.model.overlay == nil)
+        h.key(.escape)
+        #expect(h.model.route == .dashboard)
+    }
+
+    @Test func rotationFailureIsReported() throws {
+        var h = try Harness.loggedIn()
+        h.key(.char("5"))
+        h.runEffects = false
+        h.key(.char("r"))
+        h.send(.failed(.rotation, "disk full"))
+        #expect(h.model.keys.rotation == nil)
+        #expect(h.model.toasts.last == Toast(text: "disk full", isError: true, until: h.model.now + 2 * h.model.settings.toastFor))
+        #expect(h.effects.last == .loadKeys)
+    }
+}
