@@ -42,6 +42,18 @@ extension Model {
         if toasts.count > 3 { toasts.removeFirst(toasts.count - 3) }
     }
 
+    /// Empties the login form and every screen's loaded state (at login and at lock).
+    mutating func resetScreens() {
+        login = LoginState()
+        changePassword = ChangePasswordState()
+        dashboard = DashboardState()
+        users = UsersState()
+        secrets = SecretsState()
+        audit = AuditState()
+        keys = KeysState()
+        roles = RolesState()
+    }
+
     /// Forgets the session and everything loaded with it; back to the login screen.
     mutating func lock(_ notice: String, _ fx: inout [Effect]) {
         guard isSignedIn else { return }
@@ -50,14 +62,7 @@ extension Model {
         account = nil
         overlay = nil
         recovery = RecoveryState()
-        changePassword = ChangePasswordState()
-        dashboard = DashboardState()
-        users = UsersState()
-        secrets = SecretsState()
-        audit = AuditState()
-        keys = KeysState()
-        roles = RolesState()
-        login = LoginState()
+        resetScreens()
         login.username = TextField(name, limit: 64)
         login.focus = 1
         login.notice = hadRecoveryKey
@@ -293,14 +298,7 @@ extension Model {
             route = .recovery
         case .loggedIn(let acct):
             account = acct
-            login = LoginState()
-            changePassword = ChangePasswordState()
-            dashboard = DashboardState()
-            users = UsersState()
-            secrets = SecretsState()
-            audit = AuditState()
-            keys = KeysState()
-            roles = RolesState()
+            resetScreens()
             route = .dashboard
             reload(.dashboard, &fx)
             toast("Logged in as \(acct.username)")
