@@ -6,9 +6,10 @@ import KeyholdCore
 struct SessionOptions: ParsableArguments {
     @OptionGroup var vault: VaultOptionsGroup
 
-    /// Opens the vault and logs in (KEYHOLD_USER/KEYHOLD_PASSWORD or prompts).
-    func session() throws -> Session {
-        try Credentials.login(try Vault.open(at: vault.path, options: vault.options))
+    /// Opens the vault and logs in (KEYHOLD_USER/KEYHOLD_PASSWORD or prompts),
+    /// finishing an interrupted data-key rotation first unless `resume` is false.
+    func session(resume: Bool = true) throws -> Session {
+        try Credentials.login(try Vault.open(at: vault.path, options: vault.options), resume: resume)
     }
 }
 

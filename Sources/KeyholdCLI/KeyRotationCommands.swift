@@ -76,7 +76,7 @@ extension KeyCommand {
         func run() throws {
             try runReporting {
                 guard batch >= 1 else { throw ArgumentParser.ValidationError("--batch must be at least 1") }
-                guard let r = try session.session().resumeRotation(batchSize: batch, progress: ProgressReporter("re-sealing").handler) else {
+                guard let r = try session.session(resume: false).resumeRotation(batchSize: batch, progress: ProgressReporter("re-sealing").handler) else {
                     Terminal.err("No rotation is pending.")
                     if output.json { Terminal.out(Output.json(["pending": false])) }
                     return

@@ -13,12 +13,15 @@ struct KeyCommand: ParsableCommand {
         @OptionGroup var output: JSONFlag
         func run() throws {
             try runReporting {
-                let k = try session.session().keyStatus()
+                let s = try session.session(resume: false)
+                let k = try s.keyStatus()
+                let job = try s.pendingRotation()
                 if output.json {
                     Terminal.out(Output.json([
                         "data_keys": k.dataKeyVersions, "active_data_key": k.activeDataKey, "granted": k.grantedUsers,
                         "pending": k.pendingGrants, "revocation_warning": k.revocationWarning.map { $0 as Any } ?? NSNull(),
                         "kdf": ["opslimit": k.kdf.opslimit, "memlimit": k.kdf.memlimit],
+                        "interrupted_rotation": job.map { ["to": $0.targetVersion, "total": $0.total, "remaining": $0.remaining] as Any } ?? NSNull(),
                     ]))
                     return
                 }
@@ -28,6 +31,7 @@ struct KeyCommand: ParsableCommand {
                     ["key holders", k.grantedUsers.joined(separator: ", ")],
                     ["pending grants", k.pendingGrants.isEmpty ? "-" : k.pendingGrants.joined(separator: ", ")],
                     ["password KDF", "Argon2id t=\(k.kdf.opslimit), " + (k.kdf.memlimit >= 1 << 20 ? "\(k.kdf.memlimit >> 20) MiB" : "\(k.kdf.memlimit >> 10) KiB")],
+                    ["interrupted rotation", job.map { "to key \($0.targetVersion): \($0.remaining) of \($0.total) version(s) left (finishes at the next login of a key manager, or `keyhold key resume`)" } ?? "-"],
                 ]))
                 if let w = k.revocationWarning {
                     Terminal.out("\nWARNING: \(w.split(separator: "\n").map { Validate.visible(String($0)) }.joined(separator: "; "))\n"
@@ -60,7 +64,7 @@ struct Check: ParsableCommand {
     @OptionGroup var output: JSONFlag
     func run() throws {
         try runReporting {
-            let r = try session.session().check()
+            let r = try session.session(resume: false).check()
             if output.json {
                 Terminal.out(Output.json([
                     "ok": r.ok, "versions_opened": r.versionsOpened, "audit_events": r.auditEvents, "skipped": r.skipped,

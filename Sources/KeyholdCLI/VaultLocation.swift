@@ -53,16 +53,36 @@ enum Credentials {
         return Terminal.readSecret(prompt: prompt)
     }
 
-    /// Logs in, completing a forced password change on the way.
-    static func login(_ vault: Vault) throws -> Session {
+    /// Logs in, completing a forced password change on the way; then, unless
+    /// `resume` is false (commands that report the job rather than act), finishes
+    /// a data-key rotation that was interrupted, when this user may.
+    static func login(_ vault: Vault, resume: Bool = true) throws -> Session {
         guard let user = username(), let password = password() else { throw KeyholdError.authenticationFailed }
+        let session: Session
         switch try vault.login(username: user, password: password) {
-        case .session(let s): return s
+        case .session(let s): session = s
         case .mustChangePassword(let change):
             Terminal.err("Your password was set by an administrator and must be changed now.")
             guard let new = newPassword() else { throw KeyholdError.authenticationFailed }
-            return try change.complete(newPassword: new)
+            session = try change.complete(newPassword: new)
         }
+        if resume { try finishInterruptedRotation(session) }
+        return session
+    }
+
+    /// The next open after a kill resumes the rotation (DESIGN section 3): progress
+    /// on standard error, so that a command's output stays what it always is.
+    static func finishInterruptedRotation(_ session: Session) throws {
+        guard let job = try session.pendingRotation() else { return }
+        let reporter = ProgressReporter("finishing the interrupted rotation")
+        guard let r = try session.resumeInterruptedRotation(progress: reporter.handler) else {
+            Terminal.err("keyhold: note: a data-key rotation to key \(job.targetVersion) was interrupted; "
+                         + "it finishes at the next login of a user with keys.manage (or `keyhold key resume`)")
+            return
+        }
+        Terminal.err("keyhold: the interrupted data-key rotation finished: data key \(r.targetVersion) is active"
+                     + (r.destroyed.isEmpty ? "" : "; destroyed data key(s) \(r.destroyed.map(String.init).joined(separator: ", "))"))
+        if !r.checkpointed { Terminal.err(Confirm.checkpointWarning) }
     }
 
     /// Asks twice for a new password on a terminal; otherwise reads one line,

@@ -39,6 +39,8 @@ public enum Effect: Equatable, Sendable {
     /// Progress comes back as `rotationProgress` actions while it runs.
     case rotateDataKey
     case resumeRotation
+    /// At login: finish an interrupted rotation, if there is one and the session may.
+    case finishInterruptedRotation
     case rotateRootKey
     case loadRoleList
     /// Forget the session (idle lock, leaving a half-done login).

@@ -312,6 +312,9 @@ public struct KeysState: Equatable, Sendable {
     public var rotation: RotationProgress?
     /// A root-key rotation is on its way.
     public var rotatingRoot = false
+    /// After login: asking the core to finish a rotation that was interrupted
+    /// (it shows as `rotation` once the job reports progress).
+    public var finishingInterrupted = false
 }
 
 public struct RolesState: Equatable, Sendable {

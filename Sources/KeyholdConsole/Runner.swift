@@ -68,7 +68,7 @@ public final class CoreRunner: Sendable {
         case .setRoles: .failed(.setRoles, message)
         case .deleteUser, .deleteSecret: .failed(.delete, message)
         case .loadKeys: .failed(.keys, message)
-        case .rotateDataKey, .resumeRotation: .failed(.rotation, message)
+        case .rotateDataKey, .resumeRotation, .finishInterruptedRotation: .failed(.rotation, message)
         case .rotateRootKey: .failed(.rootRotation, message)
         case .loadRoleList: .failed(.roleList, message)
         case .logout: .loggedOut
@@ -185,13 +185,14 @@ public final class CoreRunner: Sendable {
         case .loadKeys:
             return [.keysLoaded(try requireSession().keyStatus())]
 
-        case .rotateDataKey, .resumeRotation:
+        case .rotateDataKey, .resumeRotation, .finishInterruptedRotation:
             let s = try requireSession()
             let report: ProgressHandler = { done, total in progress?(.rotationProgress(done: done, total: total)) }
-            if case .rotateDataKey = effect {
-                return [.rotationFinished(try s.rotateDataKey(progress: report))]
+            switch effect {
+            case .rotateDataKey: return [.rotationFinished(try s.rotateDataKey(progress: report))]
+            case .resumeRotation: return [.rotationFinished(try s.resumeRotation(progress: report))]
+            default: return [.rotationFinished(try s.resumeInterruptedRotation(progress: report))]
             }
-            return [.rotationFinished(try s.resumeRotation(progress: report))]
 
         case .rotateRootKey:
             let s = try requireSession()

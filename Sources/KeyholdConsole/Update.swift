@@ -302,6 +302,11 @@ extension Model {
             route = .dashboard
             reload(.dashboard, &fx)
             toast("Logged in as \(acct.username)")
+            // The next open finishes a rotation that was interrupted (DESIGN section 3).
+            if acct.can(.keysManage) && acct.hasKeyAccess {
+                keys.finishingInterrupted = true
+                fx.append(.finishInterruptedRotation)
+            }
         case .mustChangePassword(let name):
             login.busy = false
             login.password.clear()

@@ -53,11 +53,18 @@ extension Model {
             keys.loading = false
             keys.error = nil
         case .rotationProgress(let done, let total):
+            if keys.rotation == nil && keys.finishingInterrupted {
+                keys.rotation = RotationProgress(done: done, total: total, resuming: true)
+                toast("Finishing the data-key rotation that was interrupted (Keys screen: 5)")
+            }
             if keys.rotation != nil {
                 keys.rotation?.done = done
                 keys.rotation?.total = total
             }
         case .rotationFinished(let result):
+            let atLogin = keys.finishingInterrupted
+            keys.finishingInterrupted = false
+            if atLogin && result == nil { return }  // nothing was interrupted
             keys.rotation = nil
             if let r = result {
                 var text = "Data key v\(r.targetVersion) active: \(Fmt.plural(r.resealed, "version")) re-sealed"
@@ -92,6 +99,7 @@ extension Model {
             keys.error = message
         case .rotation:
             keys.rotation = nil
+            keys.finishingInterrupted = false
             toast(message, error: true)
             reload(.keys, &fx)
         case .rootRotation:

@@ -12,6 +12,10 @@ public struct RotationResult: Sendable, Equatable {
     public var destroyed: [Int]
     /// Whether the WAL was checkpointed after the keys were destroyed.
     public var checkpointed: Bool
+
+    public init(targetVersion: Int, resealed: Int, destroyed: [Int], checkpointed: Bool) {
+        self.targetVersion = targetVersion; self.resealed = resealed; self.destroyed = destroyed; self.checkpointed = checkpointed
+    }
 }
 
 /// A rotation job in progress.
@@ -60,6 +64,17 @@ extension Session {
             op.details = ["from": .int(Int64(previous)), "to": .int(Int64(version)), "total": .int(Int64(total))]
         }
         return try resumeRotation(batchSize: batchSize, progress: progress)!
+    }
+
+    /// What the next open does with an interrupted rotation: finishes it when
+    /// this session may (it holds keys.manage and the root key); nil when there
+    /// is nothing to resume or the session may not. The job waits for a key
+    /// manager otherwise; secrets still open meanwhile (old keys decrypt).
+    @discardableResult
+    public func resumeInterruptedRotation(batchSize: Int = Session.defaultBatchSize,
+                                          progress: ProgressHandler? = nil) throws -> RotationResult? {
+        guard hasKeyAccess, try permissions().contains(.keysManage), try pendingRotation() != nil else { return nil }
+        return try resumeRotation(batchSize: batchSize, progress: progress)
     }
 
     /// Finishes a rotation that was interrupted; nil when none is pending.

@@ -338,6 +338,12 @@ extension Session {
             report.skipped.append("audit chain (needs audit.read)")
         }
         if let w = try legacyHashWarning() { report.warnings.append(w) }
+        if let job = try pendingRotation() {
+            report.warnings.append(CheckWarning(
+                area: "rotation",
+                message: "a data-key rotation to key \(job.targetVersion) was interrupted: \(job.remaining) of \(job.total) secret version(s) "
+                    + "are still under older keys; it finishes at the next login of a key manager or with `keyhold key resume`"))
+        }
         if checkpointAfterDeletion().checkpointed == false {
             report.problems.append(CheckProblem(area: "wal", location: vault.path + "-wal",
                                                 message: "checkpoint pending: a reader holds the WAL, so deleted bytes may remain in it; retry when other processes close the vault"))

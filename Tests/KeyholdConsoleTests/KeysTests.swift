@@ -161,6 +161,43 @@ import Testing
         #expect(h.model.toasts.last?.text == "No interrupted rotation to resume")
     }
 
+    @Test func loginFinishesAnInterruptedRotation() throws {
+        var h = try Harness.withVault(setUp: Self.withSecrets)
+        h.runEffects = false
+        h.logIn("admin", adminPassword)
+        // The login result comes back from the core; then the console asks it to finish any interrupted job.
+        h.runEffects = true
+        h.effects = []
+        h.send(.loggedIn(Account(username: "admin", permissions: Set(Permission.allCases), hasKeyAccess: true)))
+        #expect(h.effects.contains(.finishInterruptedRotation))
+        // Nothing was interrupted: nothing is said.
+        #expect(h.model.keys.rotation == nil && !h.model.keys.finishingInterrupted)
+        #expect(!h.model.toasts.contains { $0.text.contains("rotation") })
+
+        // One was: its progress shows as a running rotation, and the result as usual.
+        h.runEffects = false
+        h.send(.loggedIn(Account(username: "admin", permissions: Set(Permission.allCases), hasKeyAccess: true)))
+        h.send(.rotationProgress(done: 2, total: 5))
+        #expect(h.model.keys.rotation == RotationProgress(done: 2, total: 5, resuming: true))
+        #expect(h.model.toasts.last?.text.hasPrefix("Finishing the data-key rotation that was interrupted") == true)
+        h.key(.char("5"))
+        h.key(.char("r"))
+        #expect(h.model.toasts.last?.text == "A rotation is already running")
+        h.send(.rotationFinished(RotationResult(targetVersion: 2, resealed: 3, destroyed: [1], checkpointed: true)))
+        #expect(h.model.keys.rotation == nil && !h.model.keys.finishingInterrupted)
+        #expect(h.model.toasts.last?.text == "Data key v2 active: 3 versions re-sealed, v1 destroyed")
+    }
+
+    @Test func loginWithoutKeyManagementLeavesAnInterruptedRotationAlone() throws {
+        var h = try Harness.withVault(setUp: Self.withSecrets)
+        h.runEffects = false
+        h.send(.loggedIn(Account(username: "bob", permissions: [.secretsList, .secretsRead], hasKeyAccess: true)))
+        #expect(!h.effects.contains(.finishInterruptedRotation))
+        #expect(!h.model.keys.finishingInterrupted)
+        h.send(.loggedIn(Account(username: "carol", permissions: [.keysManage], hasKeyAccess: false)))
+        #expect(!h.effects.contains(.finishInterruptedRotation), "no key access: the core could not re-seal")
+    }
+
     @Test func resumeWithNothingPending() throws {
         var h = try Harness.loggedIn()
         h.key(.char("5"))

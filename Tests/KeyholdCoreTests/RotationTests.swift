@@ -101,6 +101,30 @@ final class CountdownFault: Sendable {
         #expect(try later.verifyAudit().ok)
     }
 
+    @Test func theNextOpenByAKeyManagerFinishesAnInterruptedRotation() throws {
+        let faults = CountdownFault(failAt: nil)
+        let f = try Fixture(fault: { try faults.reach($0) })
+        let values = try populate(f, 45)
+        let auditor = try f.user("reader", roles: ["auditor"])
+        faults.arm(3)  // start (1) and one batch (2) commit; the second batch fails
+        #expect(throws: InjectedFault.self) { try f.admin.rotateDataKey(batchSize: 20) }
+        #expect(try f.admin.pendingRotation()?.remaining == 25)
+        // Without keys.manage: nothing happens, the job waits.
+        #expect(try auditor.resumeInterruptedRotation() == nil)
+        #expect(try keyVersions(f) == [1, 2])
+        #expect(try f.admin.check().warnings.contains { $0.area == "rotation" && $0.message.contains("25 of 45") })
+        // A key manager's next session finishes it, reporting from where it was.
+        let later = try f.login("admin", adminPassword)
+        let seen = Mutex<[Int]>([])
+        let result = try #require(try later.resumeInterruptedRotation(batchSize: 20) { done, _ in seen.withLock { $0.append(done) } })
+        #expect(result.targetVersion == 2 && result.resealed == 25 && result.destroyed == [1])
+        #expect(seen.withLock { $0.first } == 20 && seen.withLock { $0.last } == 45)
+        #expect(try later.pendingRotation() == nil && keyVersions(f) == [2])
+        #expect(try later.resumeInterruptedRotation() == nil, "nothing left to finish")
+        #expect(try !later.check().warnings.contains { $0.area == "rotation" })
+        try expectAllOpen(later, values)
+    }
+
     @Test func aRotationThatDidNotCommitLeavesNoKeyBehindInTheSession() throws {
         let faults = CountdownFault(failAt: nil)
         let f = try Fixture(fault: { try faults.reach($0) })
