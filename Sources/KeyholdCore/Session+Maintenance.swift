@@ -189,6 +189,8 @@ extension Session {
         let buffer = GuardedBuffer(capacity: largestBatch)
         let sealer = Sealer(capacity: Validate.secretValueMaxBytes)
         var created = 0, updated = 0, skipped = 0
+        var fresh = NewSecretRows()
+        var freshItems: [ImportItem] = []
         var items: [ImportItem] = []
         items.reserveCapacity(min(size, total))
         for start in stride(from: 0, to: total, by: size) {
@@ -215,7 +217,14 @@ extension Session {
                     let key = try dataKey(op.tx, version: active.version)
                     var ids: [Int64] = []
                     ids.reserveCapacity(items.count)
-                    var batchCreated = 0, batchUpdated = 0, batchSkipped = 0
+                    var batchUpdated = 0, batchSkipped = 0
+                    // New secrets go in together (many rows per statement), with ids known before sealing (the AAD names them).
+                    fresh.removeAll()
+                    fresh.firstID = try op.tx.nextSecretID()
+                    fresh.keyVersion = active.version
+                    fresh.createdAt = op.now
+                    fresh.createdBy = userID
+                    freshItems.removeAll(keepingCapacity: true)
                     var offset = 0
                     for e in items {
                         let value = UnsafeRawBufferPointer(rebasing: raw[offset..<offset + e.valueCount])
@@ -236,16 +245,20 @@ extension Session {
                             batchUpdated += 1
                             continue
                         }
-                        let row = SecretRow(name: e.name, description: e.description, currentVersion: 1,
-                                            historyLimit: nil, rotateBy: nil, createdAt: op.now, updatedAt: op.now)
-                        guard let id = try op.tx.insertSecretIfAbsent(row) else {
-                            // Checked before the first batch; created since by someone else.
-                            throw KeyholdError.conflict("\(e.origin): a secret named \(e.name) already exists")
+                        let id = fresh.firstID + Int64(fresh.count)
+                        try Keyring.withSecretAAD(secretID: id, version: 1, keyVersion: active.version) { aad in
+                            try sealer.seal(value, key: key, aad: aad) { sealed in
+                                fresh.append(name: e.name, description: e.description, ciphertext: sealed)
+                            }
                         }
-                        try sealVersion(op, secretID: id, version: 1, keyVersion: active.version, key: key, value: value, sealer: sealer)
+                        freshItems.append(e)
                         ids.append(id)
-                        batchCreated += 1
                     }
+                    if let k = try op.tx.insertNewSecrets(fresh) {
+                        // Checked before the first batch; created since by someone else.
+                        throw KeyholdError.conflict("\(freshItems[k].origin): a secret named \(freshItems[k].name) already exists")
+                    }
+                    let batchCreated = fresh.count
                     op.details = ["count": .int(Int64(ids.count)), "created": .int(Int64(batchCreated)),
                                   "updated": .int(Int64(batchUpdated)), "digest": .string(AuditChain.digest(ids))]
                     return (batchCreated, batchUpdated, batchSkipped)

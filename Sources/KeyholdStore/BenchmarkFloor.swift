@@ -48,21 +48,17 @@ public final class BenchmarkFloor: @unchecked Sendable {
     /// the rows an import writes, with the statements it uses, without sealing or auditing.
     public func insert(count: Int, batchSize: Int, name: (Int) -> String, ciphertextSize: (Int) -> Int) throws {
         let size = max(1, batchSize)
+        var rows = NewSecretRows()
         for start in stride(from: 0, to: count, by: size) {
             let range = try store.write { tx -> ClosedRange<Int64> in
-                var first: Int64?, last: Int64 = 0
+                rows.removeAll()
+                rows.firstID = try tx.nextSecretID()
+                rows.keyVersion = 1
                 for i in start..<min(start + size, count) {
-                    guard let id = try tx.insertSecretIfAbsent(SecretRow(name: name(i), description: "", currentVersion: 1,
-                                                                       historyLimit: nil, rotateBy: nil, createdAt: 0, updatedAt: 0)) else {
-                        throw StoreError.conflict("secret \(i) exists")
-                    }
-                    try withRandom(ciphertextSize(i), salt: i) {
-                        try tx.insertSecretVersion(secretID: id, version: 1, keyVersion: 1, ciphertext: $0, createdAt: 0, createdBy: nil)
-                    }
-                    first = first ?? id
-                    last = id
+                    withRandom(ciphertextSize(i), salt: i) { rows.append(name: name(i), description: "", ciphertext: $0) }
                 }
-                return (first ?? 1)...last
+                if let k = try tx.insertNewSecrets(rows) { throw StoreError.conflict("secret \(start + k) exists") }
+                return rows.firstID...(rows.firstID + Int64(rows.count) - 1)
             }
             ids = ((ids?.lowerBound ?? range.lowerBound)...range.upperBound)
         }

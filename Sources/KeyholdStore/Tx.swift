@@ -11,7 +11,6 @@ public struct Tx {
     private let perRow = PerRowStatements()
 
     final class PerRowStatements {
-        var insertSecret: Statement?
         var insertVersion: Statement?
         var reseal: Statement?
     }
@@ -514,33 +513,6 @@ public struct Tx {
             """).execute(arguments: [s.name, s.description, s.currentVersion, s.lastVersion, s.historyLimit, s.rotateBy,
                                      s.createdAt, s.updatedAt])
         return db.lastInsertedRowID
-    }
-
-    /// Inserts a secret unless one of that name exists: its id, or nil when the name is taken
-    /// (one statement per row for bulk import; the UNIQUE index decides).
-    public func insertSecretIfAbsent(_ s: SecretRow) throws -> Int64? {
-        let statement = try perRow.insertSecret ?? db.cachedStatement(sql: """
-            INSERT INTO secrets (name, description, current_version, last_version, history_limit, rotate_by,
-                                 created_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO NOTHING
-            """)
-        perRow.insertSecret = statement
-        var name = s.name, description = s.description
-        try name.withUTF8 { n in
-            try description.withUTF8 { d in
-                try step(statement) { h in
-                    Tx.bind(h, 1, text: UnsafeRawBufferPointer(n))
-                    Tx.bind(h, 2, text: UnsafeRawBufferPointer(d))
-                    Tx.bind(h, 3, Int64(s.currentVersion))
-                    Tx.bind(h, 4, Int64(s.lastVersion))
-                    Tx.bind(h, 5, s.historyLimit.map(Int64.init))
-                    Tx.bind(h, 6, s.rotateBy)
-                    Tx.bind(h, 7, s.createdAt)
-                    Tx.bind(h, 8, s.updatedAt)
-                }
-            }
-        }
-        return db.changesCount == 1 ? db.lastInsertedRowID : nil
     }
 
     /// Index in `names` of the first one a secret already has, or nil: one statement for many

@@ -64,6 +64,32 @@ final class CountingSource: ImportSource {
         #expect(try f.admin.secret(named: "bulk/7/key").currentVersion == 2)
     }
 
+    @Test func aNameCreatedElsewhereDuringTheImportFailsOnlyItsBatch() throws {
+        let f = try Fixture()
+        let other = try f.login("admin", adminPassword)
+        // The source creates bulk/57/key through another session just before batch 2 (entries 50...99) is written.
+        final class RacingSource: ImportSource {
+            let base: CountingSource
+            let other: Session
+            init(_ base: CountingSource, _ other: Session) { self.base = base; self.other = other }
+            var count: Int { base.count }
+            func item(at index: Int) -> ImportItem { base.item(at: index) }
+            func writeValue(at index: Int, into buffer: UnsafeMutableRawBufferPointer) throws {
+                if index == 50 { try other.createSecret("bulk/57/key", .value(pw("made meanwhile"))) }
+                base.writeValue(at: index, into: buffer)
+            }
+        }
+        let source = RacingSource(CountingSource(entries(120)), other)
+        #expect(throws: KeyholdError.conflict("line 58: a secret named bulk/57/key already exists")) {
+            try f.admin.importSecrets(from: source, batchSize: 50)
+        }
+        // The first batch committed; the second wrote nothing; the secret made meanwhile is intact.
+        #expect(try f.admin.secrets(prefix: "bulk/").map(\.name).sorted() == (Array(0..<50).map { "bulk/\($0)/key" } + ["bulk/57/key"]).sorted())
+        #expect(try f.admin.reveal("bulk/57/key").utf8String() == "made meanwhile")
+        #expect(try f.admin.reveal("bulk/49/key").utf8String() == source.base.entries[49].value)
+        #expect(try f.admin.verifyAudit().ok)
+    }
+
     @Test func duplicatesAndInvalidEntriesAreReportedInSourceOrder() throws {
         let f = try Fixture()
         var e = entries(10)

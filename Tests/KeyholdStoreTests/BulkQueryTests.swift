@@ -15,12 +15,46 @@ import Testing
             #expect(try tx.firstExistingSecret(among: ["a", "c", "e"]) == nil)
             #expect(try tx.firstExistingSecret(among: ["a", "d", "b"]) == 1)
             #expect(try tx.firstExistingSecret(among: ["x\ny", "we\"ird\\name"]) == 1)
-            #expect(try tx.insertSecretIfAbsent(SecretRow(name: "d", description: "", currentVersion: 1, historyLimit: nil,
-                                                          rotateBy: nil, createdAt: 0, updatedAt: 0)) == nil)
-            let id = try tx.insertSecretIfAbsent(SecretRow(name: "e", description: "", currentVersion: 1, historyLimit: nil,
-                                                           rotateBy: nil, createdAt: 0, updatedAt: 0))
-            let found = try tx.secret(named: "e")?.id
-            #expect(id != nil && found == id)
+        }
+    }
+
+    @Test func newSecretsGoInManyRowsPerStatementWithTheirIDs() throws {
+        let dir = TempDir()
+        let store = try Store.create(at: dir.file("v.db"))
+        try store.write { tx in
+            try tx.insertDataKey(DataKeyRow(version: 1, sealed: Array(repeating: 7, count: 72), active: true, createdAt: 0))
+            // An id used once and deleted is never given again.
+            let old = try tx.insertSecret(SecretRow(name: "old", description: "", currentVersion: 1, historyLimit: nil, rotateBy: nil,
+                                                    createdAt: 0, updatedAt: 0))
+            try tx.deleteSecret(id: old)
+            #expect(try tx.nextSecretID() == old + 1)
+            var rows = NewSecretRows()
+            rows.firstID = try tx.nextSecretID()
+            rows.keyVersion = 1
+            rows.createdAt = 5
+            // 2 full statements and a partial one.
+            for i in 0..<(Tx.rowsPerInsert * 2 + 7) {
+                let c: [UInt8] = Array(repeating: UInt8(i % 256), count: 40 + i % 3)
+                c.withUnsafeBytes { rows.append(name: "n/\(i)", description: i == 3 ? "third" : "", ciphertext: $0) }
+            }
+            #expect(try tx.insertNewSecrets(rows) == nil)
+            for i in [0, 3, Tx.rowsPerInsert, Tx.rowsPerInsert * 2 + 6] {
+                let s = try #require(try tx.secret(named: "n/\(i)"))
+                #expect(s.id == rows.firstID + Int64(i) && s.currentVersion == 1 && s.lastVersion == 1 && s.createdAt == 5)
+                #expect(s.description == (i == 3 ? "third" : ""))
+                let v = try #require(try tx.secretVersion(secretID: s.id, version: 1))
+                #expect(v.ciphertext == Array(repeating: UInt8(i % 256), count: 40 + i % 3) && v.keyVersion == 1)
+            }
+            #expect(try tx.nextSecretID() == rows.firstID + Int64(rows.count))
+
+            // A name that exists: the index of its row comes back (the caller rolls back).
+            var again = NewSecretRows()
+            again.firstID = try tx.nextSecretID()
+            again.keyVersion = 1
+            for name in (0..<60).map({ "m/\($0)" }) + ["n/5"] + ["m/last"] {
+                [UInt8(1)].withUnsafeBytes { again.append(name: name, description: "", ciphertext: $0) }
+            }
+            #expect(try tx.insertNewSecrets(again) == 60)
         }
     }
 
