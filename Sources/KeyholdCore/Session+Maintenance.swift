@@ -183,94 +183,100 @@ extension Session {
             if let e = existing { throw KeyholdError.conflict("\(e.origin): a secret named \(e.name) already exists") }
         }
 
-        // Pass 3: write, one batch per transaction. The batch's values go into one
-        // guarded buffer (allocated once, reused, wiped after every batch) and are
-        // sealed from there into one reusable output buffer.
-        let buffer = GuardedBuffer(capacity: largestBatch)
+        // Pass 3: write, one batch per transaction, each with one audit event. A second
+        // thread reads the next batch's values into a guarded buffer and seals them while
+        // this one writes (see `BatchPreparer`); new secrets go in many rows per statement.
+        let start = try read(requires: .secretsWrite, action: "secret.import") { tx, _ -> (firstID: Int64, keyVersion: Int, key: SecureBytes) in
+            guard let active = try tx.activeDataKey() else { throw KeyholdError.integrity("data_keys: no active key") }
+            return (try tx.nextSecretID(), active.version, try dataKey(tx, version: active.version))
+        }
+        let preparer = BatchPreparer(source: source, total: total, batchSize: size, capacity: largestBatch,
+                                     key: start.key, keyVersion: start.keyVersion, firstID: start.firstID)
+        preparer.start()
+        defer { preparer.finish() }
         let sealer = Sealer(capacity: Validate.secretValueMaxBytes)
         var created = 0, updated = 0, skipped = 0
-        var fresh = NewSecretRows()
-        var freshItems: [ImportItem] = []
-        var items: [ImportItem] = []
-        items.reserveCapacity(min(size, total))
-        for start in stride(from: 0, to: total, by: size) {
-            let end = min(start + size, total)
-            items.removeAll(keepingCapacity: true)
-            var used = 0
-            for i in start..<end {
-                let e = try source.item(at: i)
-                guard (1...Validate.secretValueMaxBytes).contains(e.valueCount), used + e.valueCount <= buffer.capacity else {
-                    throw KeyholdError.refused("\(e.origin): the import source changed while it was read")
+        var names: [String] = []
+        for _ in stride(from: 0, to: total, by: size) {
+            let batch = try preparer.next()
+            defer { preparer.release(batch) }
+            let counts = try perform("secret.import", target: "secrets", requires: .secretsWrite) { op -> (Int, Int, Int) in
+                guard let active = try op.tx.activeDataKey() else { throw KeyholdError.integrity("data_keys: no active key") }
+                names.removeAll(keepingCapacity: true)
+                if onExisting != .fail { for e in batch.items { names.append(e.name) } }
+                // As prepared: every name new, the ids and key as predicted. Else sealed again here.
+                let asPrepared = try active.version == batch.rows.keyVersion && op.tx.nextSecretID() == batch.rows.firstID
+                    && (onExisting == .fail || op.tx.firstExistingSecret(among: names) == nil)
+                let result = asPrepared ? (ids: Self.consecutive(from: batch.rows.firstID, count: batch.rows.count), updated: 0, skipped: 0)
+                    : try importSequentially(op, batch, onExisting: onExisting, keyVersion: active.version, sealer: sealer)
+                batch.rows.createdAt = op.now
+                batch.rows.createdBy = userID
+                if let k = try op.tx.insertNewSecrets(batch.rows) {
+                    // Checked before the first batch; created since by someone else.
+                    let name = batch.rows.name(at: k)
+                    let origin = batch.items.first { $0.name == name }?.origin ?? "entry \(batch.start + k + 1)"
+                    throw KeyholdError.conflict("\(origin): a secret named \(name) already exists")
                 }
-                items.append(e)
-                used += e.valueCount
+                let batchCreated = batch.rows.count
+                op.details = ["count": .int(Int64(result.ids.count)), "created": .int(Int64(batchCreated)),
+                              "updated": .int(Int64(result.updated)), "digest": .string(AuditChain.digest(result.ids))]
+                return (batchCreated, result.updated, result.skipped)
             }
-            defer { buffer.wipe(used) }
-            let (batchCreated, batchUpdated, batchSkipped) = try buffer.withUnsafeMutableBytes { raw in
-                var offset = 0
-                for (k, e) in items.enumerated() {
-                    try source.writeValue(at: start + k, into: UnsafeMutableRawBufferPointer(rebasing: raw[offset..<offset + e.valueCount]))
-                    offset += e.valueCount
-                }
-                return try perform("secret.import", target: "secrets", requires: .secretsWrite) { op -> (Int, Int, Int) in
-                    guard let active = try op.tx.activeDataKey() else { throw KeyholdError.integrity("data_keys: no active key") }
-                    let key = try dataKey(op.tx, version: active.version)
-                    var ids: [Int64] = []
-                    ids.reserveCapacity(items.count)
-                    var batchUpdated = 0, batchSkipped = 0
-                    // New secrets go in together (many rows per statement), with ids known before sealing (the AAD names them).
-                    fresh.removeAll()
-                    fresh.firstID = try op.tx.nextSecretID()
-                    fresh.keyVersion = active.version
-                    fresh.createdAt = op.now
-                    fresh.createdBy = userID
-                    freshItems.removeAll(keepingCapacity: true)
-                    var offset = 0
-                    for e in items {
-                        let value = UnsafeRawBufferPointer(rebasing: raw[offset..<offset + e.valueCount])
-                        offset += e.valueCount
-                        // With skip or update, look first: an insert that meets the name would still use up an id.
-                        if onExisting != .fail, var s = try op.tx.secret(named: e.name) {
-                            if onExisting == .skip {
-                                batchSkipped += 1
-                                continue
-                            }
-                            let version = s.lastVersion + 1
-                            try sealVersion(op, secretID: s.id, version: version, keyVersion: active.version, key: key, value: value, sealer: sealer)
-                            s.currentVersion = version
-                            s.lastVersion = version
-                            s.updatedAt = op.now
-                            try op.tx.updateSecret(s)
-                            ids.append(s.id)
-                            batchUpdated += 1
-                            continue
-                        }
-                        let id = fresh.firstID + Int64(fresh.count)
-                        try Keyring.withSecretAAD(secretID: id, version: 1, keyVersion: active.version) { aad in
-                            try sealer.seal(value, key: key, aad: aad) { sealed in
-                                fresh.append(name: e.name, description: e.description, ciphertext: sealed)
-                            }
-                        }
-                        freshItems.append(e)
-                        ids.append(id)
-                    }
-                    if let k = try op.tx.insertNewSecrets(fresh) {
-                        // Checked before the first batch; created since by someone else.
-                        throw KeyholdError.conflict("\(freshItems[k].origin): a secret named \(freshItems[k].name) already exists")
-                    }
-                    let batchCreated = fresh.count
-                    op.details = ["count": .int(Int64(ids.count)), "created": .int(Int64(batchCreated)),
-                                  "updated": .int(Int64(batchUpdated)), "digest": .string(AuditChain.digest(ids))]
-                    return (batchCreated, batchUpdated, batchSkipped)
-                }
-            }
-            created += batchCreated
-            updated += batchUpdated
-            skipped += batchSkipped
-            progress?(end, total)
+            created += counts.0
+            updated += counts.1
+            skipped += counts.2
+            progress?(batch.start + batch.items.count, total)
         }
         return (created, updated, skipped)
     }
+
+    /// A batch that cannot go in as prepared (names that exist with skip or update, or
+    /// another writer took the predicted ids or rotated the key): each entry looked up
+    /// and sealed here, in order; new ones rebuild `batch.rows` with the real ids.
+    /// Returns the ids touched, in entry order, for the audit digest.
+    private func importSequentially(_ op: Op, _ batch: PreparedBatch, onExisting: ImportConflict, keyVersion: Int,
+                                    sealer: Sealer) throws -> (ids: [Int64], updated: Int, skipped: Int) {
+        let key = try dataKey(op.tx, version: keyVersion)
+        var ids: [Int64] = []
+        ids.reserveCapacity(batch.items.count)
+        var updated = 0, skipped = 0
+        batch.rows.removeAll()
+        batch.rows.firstID = try op.tx.nextSecretID()
+        batch.rows.keyVersion = keyVersion
+        try batch.values.withUnsafeMutableBytes { raw in
+            var offset = 0
+            for e in batch.items {
+                let value = UnsafeRawBufferPointer(rebasing: raw[offset..<offset + e.valueCount])
+                offset += e.valueCount
+                // With skip or update, look first: an insert that meets the name would still use up an id.
+                if onExisting != .fail, var s = try op.tx.secret(named: e.name) {
+                    if onExisting == .skip {
+                        skipped += 1
+                        continue
+                    }
+                    let version = s.lastVersion + 1
+                    try sealVersion(op, secretID: s.id, version: version, keyVersion: keyVersion, key: key, value: value, sealer: sealer)
+                    s.currentVersion = version
+                    s.lastVersion = version
+                    s.updatedAt = op.now
+                    try op.tx.updateSecret(s)
+                    ids.append(s.id)
+                    updated += 1
+                    continue
+                }
+                let id = batch.rows.firstID + Int64(batch.rows.count)
+                try Keyring.withSecretAAD(secretID: id, version: 1, keyVersion: keyVersion) { aad in
+                    try sealer.seal(value, key: key, aad: aad) { sealed in
+                        batch.rows.append(name: e.name, description: e.description, ciphertext: sealed)
+                    }
+                }
+                ids.append(id)
+            }
+        }
+        return (ids, updated, skipped)
+    }
+
+    static func consecutive(from first: Int64, count: Int) -> [Int64] { (0..<Int64(count)).map { first + $0 } }
 
     /// A per-process 64-bit hash of a secret name (the duplicate check keeps these, not the names).
     static func importNameHash(_ name: String) -> UInt64 { UInt64(bitPattern: Int64(name.hashValue)) }

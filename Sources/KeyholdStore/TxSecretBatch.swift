@@ -25,6 +25,12 @@ public struct NewSecretRows {
         ends.removeAll(keepingCapacity: true)
     }
 
+    /// The name of row `index`.
+    public func name(at index: Int) -> String {
+        let from = index == 0 ? 0 : ends[index * 3 - 1]
+        return String(decoding: bytes[from..<ends[index * 3]], as: UTF8.self)
+    }
+
     /// Adds the next row (its id is `firstID + count`).
     public mutating func append(name: String, description: String, ciphertext: UnsafeRawBufferPointer) {
         bytes.append(contentsOf: name.utf8)

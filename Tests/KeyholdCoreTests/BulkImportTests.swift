@@ -68,18 +68,19 @@ final class CountingSource: ImportSource {
         let f = try Fixture()
         let other = try f.login("admin", adminPassword)
         // The source creates bulk/57/key through another session just before batch 2 (entries 50...99) is written.
-        final class RacingSource: ImportSource {
+        final class RacingSource: ImportSource, @unchecked Sendable {
             let base: CountingSource
             let other: Session
-            init(_ base: CountingSource, _ other: Session) { self.base = base; self.other = other }
+            let name: String
+            init(_ base: CountingSource, _ other: Session, name: String) { self.base = base; self.other = other; self.name = name }
             var count: Int { base.count }
             func item(at index: Int) -> ImportItem { base.item(at: index) }
             func writeValue(at index: Int, into buffer: UnsafeMutableRawBufferPointer) throws {
-                if index == 50 { try other.createSecret("bulk/57/key", .value(pw("made meanwhile"))) }
+                if index == 50 { try other.createSecret(name, .value(pw("made meanwhile"))) }
                 base.writeValue(at: index, into: buffer)
             }
         }
-        let source = RacingSource(CountingSource(entries(120)), other)
+        let source = RacingSource(CountingSource(entries(120)), other, name: "bulk/57/key")
         #expect(throws: KeyholdError.conflict("line 58: a secret named bulk/57/key already exists")) {
             try f.admin.importSecrets(from: source, batchSize: 50)
         }
@@ -88,6 +89,19 @@ final class CountingSource: ImportSource {
         #expect(try f.admin.reveal("bulk/57/key").utf8String() == "made meanwhile")
         #expect(try f.admin.reveal("bulk/49/key").utf8String() == source.base.entries[49].value)
         #expect(try f.admin.verifyAudit().ok)
+
+        // Another writer takes an id the next batch was sealed for: that batch is sealed again, nothing is lost.
+        let g = try Fixture()
+        let racing = RacingSource(CountingSource(entries(160, prefix: "more")), try g.login("admin", adminPassword), name: "elsewhere/x")
+        let r = try g.admin.importSecrets(from: racing, batchSize: 50)
+        #expect(r.created == 160)
+        for i in [0, 49, 50, 99, 100, 159] {
+            #expect(try g.admin.reveal("more/\(i)/key").utf8String() == racing.base.entries[i].value)
+        }
+        #expect(try g.admin.reveal("elsewhere/x").utf8String() == "made meanwhile")
+        let ids = try g.vault.store.unsafeQuery("SELECT count(*) AS n, count(DISTINCT id) AS d FROM secrets")[0]
+        #expect(ids["n"] as? Int64 == 161 && ids["d"] as? Int64 == 161)
+        #expect(try g.admin.check().ok)
     }
 
     @Test func duplicatesAndInvalidEntriesAreReportedInSourceOrder() throws {
