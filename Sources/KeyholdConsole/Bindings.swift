@@ -113,11 +113,15 @@ public enum Bindings {
                    Binding([.char("D")], "D", "delete the user (type the name to confirm)", hint: "delete")]
         case .secrets:
             return listMovement + filtering
-                + [Binding([.tab], "Tab", "switch between list and details", hint: "pane"),
+                + [Binding([.tab], "Tab", "switch between list and details (there j/k choose a version)", hint: "pane"),
                    Binding([.char("v"), .enter], "v/Enter", "reveal the value (audited; hides again by itself)", hint: "reveal"),
                    Binding([.char("h")], "h", "hide the value now"),
                    Binding([.escape], "Esc", "back: hide, details -> list, clear the filter, dashboard", hint: "back"),
                    Binding([.char("r")], "r", "reload"),
+                   Binding([.char("n")], "n", "new secret: a typed (masked) or generated value", hint: "new"),
+                   Binding([.char("N")], "N", "new version of the secret: typed or generated"),
+                   Binding([.char("e")], "e", "edit the description, rotate-by date and history limit"),
+                   Binding([.char("X")], "X", "delete the version chosen in the details pane (type vN)"),
                    Binding([.char("D")], "D", "delete the secret and all its versions (type the name)", hint: "delete")]
         case .audit:
             return listMovement + filtering

@@ -43,6 +43,11 @@ public enum Effect: Equatable, Sendable {
     case finishInterruptedRotation
     case rotateRootKey
     case loadRoleList
+    case createSecret(name: String, value: NewValue, description: String, rotateBy: Int64?, historyLimit: Int?)
+    case addVersion(String, NewValue)
+    /// One core call per changed field, stopping at the first refusal.
+    case editSecret(String, SecretEdit)
+    case deleteVersion(String, version: Int)
     /// Forget the session (idle lock, leaving a half-done login).
     case logout
 }
@@ -51,6 +56,7 @@ public enum Effect: Equatable, Sendable {
 public enum Operation: String, Equatable, Sendable {
     case createVault, changePassword, dashboard, verifyAudit, users, secrets, versions, reveal, audit, userChange, delete
     case roles, createUser, setRoles, keys, rotation, rootRotation, roleList
+    case saveSecret, deleteVersion
 }
 
 /// Everything `update` reacts to: keys, resizes, ticks and results of effects.
@@ -84,6 +90,8 @@ public enum Action: Sendable {
     case rotationFinished(RotationResult?)
     case rootRotated(recoveryKey: SecureBytes, rootVersion: Int?)
     case roleListLoaded([RoleInfo])
+    case secretSaved(SecretSaved)
+    case versionDeleted(String, version: Int, checkpointed: Bool)
     case failed(Operation, String)
     /// The session's user was disabled, locked, deleted or reset elsewhere.
     case sessionEnded(String)

@@ -48,6 +48,25 @@ enum Fmt {
 
     private static func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
 
+    /// Unix ms of 00:00 UTC on the day `YYYY-MM-DD` (the CLI's reading of a date,
+    /// and what `date` shows back); nil unless it is exactly that form and a real day.
+    static func day(_ text: String) -> Int64? {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
+              parts.allSatisfy({ $0.allSatisfy(\.isASCII) }),
+              let y = Int64(parts[0]), let m = Int64(parts[1]), let d = Int64(parts[2]),
+              y >= 1970, (1...12).contains(m), (1...31).contains(d) else { return nil }
+        // Days from civil (Howard Hinnant's algorithm).
+        let yy = m <= 2 ? y - 1 : y
+        let era = yy / 400
+        let yoe = yy - era * 400
+        let doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        let ms = (era * 146_097 + doe - 719_468) * 86_400_000
+        // 2027-02-30 would land on 2027-03-02: not a real day.
+        return date(ms) == text ? ms : nil
+    }
+
     /// Days-from-civil inverse (Howard Hinnant's algorithm).
     private static func civil(_ ms: Int64) -> (Int, Int, Int, Int, Int, Int) {
         let secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000

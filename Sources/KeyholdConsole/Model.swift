@@ -282,6 +282,10 @@ public struct SecretsState: Equatable, Sendable {
     public var revealed: Revealed?
     /// A reveal is on its way (so a second key press does not audit twice).
     public var revealing: String?
+    /// The version chosen in the details pane (0: the newest).
+    public var versionCursor = 0
+    /// A secret just created, selected when the list comes back.
+    public var selectAfterLoad: String?
 }
 
 /// A data-key rotation this console is running: re-sealed versions so far.
@@ -367,6 +371,9 @@ public enum Pending: Equatable, Sendable {
     case deleteSecret(String)
     case rotateRootKey
     case skipRecoveryCheck
+    case deleteVersion(String, Int)
+    /// An edit whose history limit deletes versions.
+    case editSecret(String, SecretEdit)
 }
 
 /// A confirmation typed by hand: the name of the thing (or a word), never
@@ -436,6 +443,7 @@ public enum Overlay: Equatable, Sendable {
     case palette(PaletteState)
     case confirm(ConfirmState)
     case notice(NoticeState)
+    case secretForm(SecretFormState)
 }
 
 // MARK: The model

@@ -71,11 +71,13 @@ public final class CoreRunner: Sendable {
         case .rotateDataKey, .resumeRotation, .finishInterruptedRotation: .failed(.rotation, message)
         case .rotateRootKey: .failed(.rootRotation, message)
         case .loadRoleList: .failed(.roleList, message)
+        case .createSecret, .addVersion, .editSecret: .failed(.saveSecret, message)
+        case .deleteVersion: .failed(.deleteVersion, message)
         case .logout: .loggedOut
         }
     }
 
-    private func requireSession() throws -> Session {
+    func requireSession() throws -> Session {
         guard let s = session else { throw KeyholdError.sessionEnded("not logged in") }
         return s
     }
@@ -201,6 +203,9 @@ public final class CoreRunner: Sendable {
 
         case .loadRoleList:
             return [.roleListLoaded(try requireSession().roles())]
+
+        case .createSecret, .addVersion, .editSecret, .deleteVersion:
+            return try performSecretForm(effect)
 
         case .logout:
             state.withLock { $0.session = nil; $0.change = nil }

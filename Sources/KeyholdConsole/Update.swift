@@ -233,6 +233,8 @@ extension Model {
             newUserKey(key, f, &fx)
         case .userRoles(let r):
             userRolesKey(key, r, &fx)
+        case .secretForm(let f):
+            secretFormKey(key, f, &fx)
         case nil:
             break
         }
@@ -271,6 +273,8 @@ extension Model {
         case .skipRecoveryCheck:
             finishRecovery(&fx)
             toast("Recovery key not checked: keep the copy you made")
+        case .deleteVersion(let name, let version): fx.append(.deleteVersion(name, version: version))
+        case .editSecret(let name, let edit): fx.append(.editSecret(name, edit))
         }
     }
 
@@ -286,7 +290,8 @@ extension Model {
         switch action {
         case .dashboardLoaded, .auditVerified, .usersLoaded, .secretsLoaded, .versionsLoaded, .revealed, .auditLoaded,
              .userChanged, .passwordReset, .deleted, .rolesLoaded, .userCreated, .rolesSet,
-             .keysLoaded, .rotationProgress, .rotationFinished, .rootRotated, .roleListLoaded:
+             .keysLoaded, .rotationProgress, .rotationFinished, .rootRotated, .roleListLoaded,
+             .secretSaved, .versionDeleted:
             if account == nil { return }
         default: break
         }
@@ -344,6 +349,10 @@ extension Model {
         case .secretsLoaded(let list):
             secrets.rows.setItems(list, page: Layout.listRows(.secrets, width: width, height: height), id: \.name) { s in s.name + "\u{1}" + s.description }
             secrets.versions = [:]
+            if let name = secrets.selectAfterLoad {
+                secrets.selectAfterLoad = nil
+                selectSecret(name)
+            }
             if let r = secrets.revealed, !list.contains(where: { $0.name == r.name }) { secrets.revealed = nil }
             secretSelectionChanged(&fx)
         case .versionsLoaded(let name, let versions):
@@ -385,6 +394,8 @@ extension Model {
             rolesSet(name, changed: changed, &fx)
         case .keysLoaded, .rotationProgress, .rotationFinished, .rootRotated, .roleListLoaded:
             keysResult(action, &fx)
+        case .secretSaved, .versionDeleted:
+            secretFormResult(action, &fx)
         case .failed(let op, let message) where [.keys, .rotation, .rootRotation, .roleList].contains(op):
             keysFailed(op, message, &fx)
         case .failed(let op, let message):
@@ -431,6 +442,8 @@ extension Model {
             dialogFailed(op, message)
         case .keys, .rotation, .rootRotation, .roleList:
             break  // keysFailed, which may reload
+        case .saveSecret, .deleteVersion:
+            secretFormFailed(op, message)
         }
     }
 

@@ -209,16 +209,9 @@ extension Model {
 
     mutating func secretsKey(_ key: Key, _ fx: inout [Effect]) -> Bool {
         let before = secrets.rows.selectedItem?.name
-        if secrets.focus == .detail && !secrets.rows.filtering {
-            let detail = Layout.split(width: width, height: height, percent: 50).detail
-            let lines = secrets.rows.selectedItem.map { Console.secretDetail(self, $0, width: detail.width - 4).count } ?? 0
-            let maxOffset = max(0, lines - (detail.height - 2))
-            switch key {
-            case .char("j"), .down: secrets.detailOffset = min(secrets.detailOffset + 1, maxOffset); return true
-            case .char("k"), .up: secrets.detailOffset = max(0, secrets.detailOffset - 1); return true
-            case .char("g"), .home: secrets.detailOffset = 0; return true
-            default: break
-            }
+        if secrets.focus == .detail && !secrets.rows.filtering, let s = secrets.rows.selectedItem,
+           secretDetailKey(key, s) {
+            return true
         }
         if let handled = Self.listKey(key, &secrets.rows, page: listPage) {
             if secrets.rows.selectedItem?.name != before { secretSelectionChanged(&fx) }
@@ -243,6 +236,16 @@ extension Model {
                 go(.dashboard, &fx)
             }
         case .char("r"): reload(.secrets, &fx)
+        case .char("n"): openNewSecret()
+        case .char("N"):
+            guard let s = selected else { return true }
+            openNewVersion(s)
+        case .char("e"):
+            guard let s = selected else { return true }
+            openEditSecret(s)
+        case .char("X"):
+            guard let s = selected else { return true }
+            askDeleteVersion(s)
         case .char("D"):
             guard let s = selected else { return true }
             confirm(.deleteSecret(s.name), title: "Delete secret \(s.name)?",
@@ -256,6 +259,7 @@ extension Model {
     /// A new secret is selected: hide any value, load its versions once.
     mutating func secretSelectionChanged(_ fx: inout [Effect]) {
         secrets.detailOffset = 0
+        secrets.versionCursor = 0
         let name = secrets.rows.selectedItem?.name
         if secrets.revealed != nil && secrets.revealed?.name != name { secrets.revealed = nil }
         if let name, secrets.versions[name] == nil { fx.append(.loadVersions(name)) }

@@ -121,6 +121,7 @@ extension Console {
         case .notice: return [("Enter", "done")]
         case .newUser: return [("Enter", "create"), ("Tab", "next field"), ("Space", "toggle role"), ("Esc", "cancel")]
         case .userRoles: return [("Space", "toggle"), ("Enter", "apply"), ("Esc", "cancel")]
+        case .secretForm(let f): return secretFormHints(f)
         case nil: break
         }
         let filtering = (m.route == .users && m.users.rows.filtering) || (m.route == .secrets && m.secrets.rows.filtering)
@@ -185,6 +186,7 @@ extension Console {
         case .notice(let n): drawNotice(n, m, &s)
         case .newUser(let f): drawNewUser(f, m, &s)
         case .userRoles(let r): drawUserRoles(r, m, &s)
+        case .secretForm(let f): drawSecretForm(f, m, &s)
         }
     }
 

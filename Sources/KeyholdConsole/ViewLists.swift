@@ -5,6 +5,8 @@ struct DetailLine: Equatable {
     var label: String
     var value: String
     var style: Style = .plain
+    /// The secret version this line lists, if it is one.
+    var version: Int?
 }
 
 /// The details pane of a user: one line per fact, long values wrapped.
@@ -236,7 +238,7 @@ extension Console {
         } else if !rows.loaded {
             emptyPane("Loading…", in: inner, &s)
         } else if rows.count == 0 {
-            emptyPane(rows.filter.isEmpty ? "No secrets yet. Add one with: keyhold secret set NAME (or secret generate NAME)" : "No secret matches \"\(rows.filter.text)\".",
+            emptyPane(rows.filter.isEmpty ? "No secrets yet. n adds one (or keyhold secret set NAME)." : "No secret matches \"\(rows.filter.text)\".",
                       in: inner, &s)
         } else {
             let statusWidth = 11
@@ -293,12 +295,15 @@ extension Console {
         }
         if let versions = m.secrets.versions[secret.name] {
             lines.append(DetailLine(label: "Versions", value: "newest first; * current", style: Theme.muted))
-            for v in versions.reversed() {
+            // In the focused pane a cursor marks the version X deletes.
+            let cursor = m.secrets.focus == .detail && !m.secrets.rows.filtering ? m.secrets.versionCursor : nil
+            for (i, v) in versions.reversed().enumerated() {
                 let current = v.version == secret.currentVersion
-                lines.append(DetailLine(label: (current ? " *v" : "  v") + String(v.version),
+                lines.append(DetailLine(label: (i == cursor ? "›" : " ") + (current ? "*v" : " v") + String(v.version),
                                         value: "\(Fmt.time(v.createdAt)) \(v.createdBy ?? "(deleted user)")"
                                             + (width >= 48 ? " · data key v\(v.keyVersion)" : ""),
-                                        style: current ? Theme.heading : .plain))
+                                        style: i == cursor ? Theme.selected : current ? Theme.heading : .plain,
+                                        version: v.version))
             }
         }
         return lines

@@ -41,7 +41,7 @@ import Testing
             │                                      ││                                      │
             │                                      ││                                      │
             └──────────────────────────────────────┘└──────────────────────────────────────┘
-             j/↓ move  / filter  Tab pane  v/Enter reveal  Esc back  D delete  : commands
+             j/↓ move  / filter  Tab pane  v/Enter reveal  Esc back  n new  D delete
             """#)
         #expect(h.screen.style(of: "overdue 2 d") == Theme.error)
     }
@@ -89,7 +89,7 @@ import Testing
             │                                                          ││                                                          │
             │                                                          ││                                                          │
             └──────────────────────────────────────────────────────────┘└──────────────────────────────────────────────────────────┘
-             j/↓ move  / filter  Tab pane  v/Enter reveal  Esc back  D delete  : commands  ?/F1 help  q quit
+             j/↓ move  / filter  Tab pane  v/Enter reveal  Esc back  n new  D delete  : commands  ?/F1 help  q quit
             """#)
     }
 
@@ -134,7 +134,7 @@ import Testing
             │                                      ││                                      │
             │                                      ││                                      │
             └──────────────────────────────────────┘└──────────────────────────────────────┘
-             j/↓ move  / filter  Tab pane  v/Enter reveal  Esc back  D delete  : commands
+             j/↓ move  / filter  Tab pane  v/Enter reveal  Esc back  n new  D delete
             """#)
         #expect(h.screen.style(of: "sk_live_abc123") == Theme.secret)
         // The reveal is in the audit log, the value is not.
@@ -230,13 +230,21 @@ import Testing
         #expect(h.model.secrets.rows.selectedItem?.name == "app/prod/aws")
         h.key(.tab)
         #expect(h.model.secrets.focus == .detail)
+        // j/k choose a version; the pane scrolls when the choice leaves it, and on past the last one.
         h.keys(.char("j"), .down)
-        #expect(h.model.secrets.detailOffset == 2 && h.model.secrets.rows.list.selected == 0)
+        #expect(h.model.secrets.versionCursor == 2 && h.model.secrets.detailOffset == 0)
+        #expect(h.model.secrets.rows.list.selected == 0)
+        #expect(h.screen.text.contains("│ › v7 "))
         for _ in 0..<20 { h.key(.char("j")) }
+        #expect(h.model.secrets.versionCursor == 8)
         let lines = Console.secretDetail(h.model, h.model.secrets.rows.selectedItem!, width: 36).count
         #expect(h.model.secrets.detailOffset == lines - 12)
         h.keys(.char("k"), .up, .char("g"), .home)
-        #expect(h.model.secrets.detailOffset == 0)
+        #expect(h.model.secrets.detailOffset == 0 && h.model.secrets.versionCursor == 0)
+        h.key(.char("G"))
+        #expect(h.model.secrets.detailOffset == lines - 12 && h.model.secrets.versionCursor == 8)
+        h.key(.end)
+        #expect(h.model.secrets.rows.list.selected == 0, "G/End in the details pane stay there")
         h.key(.tab)
         #expect(h.model.secrets.focus == .list)
         h.key(.escape)  // clears the filter

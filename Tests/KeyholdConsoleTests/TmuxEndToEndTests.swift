@@ -200,13 +200,12 @@ struct TmuxEndToEndTests {
         try t.wait(for: "exit=0")
         #expect(try t.display("#{alternate_on}") == "0")
 
-        // A secret, added with the CLI from outside the terminal.
+        // Another secret, added with the CLI from outside the terminal.
         var cliEnv = env
         cliEnv["KEYHOLD_USER"] = "admin"
         cliEnv["KEYHOLD_PASSWORD"] = adminPassword
-        let set = try cli(["secret", "set", "app/e2e/token", "--stdin"], stdin: secretValue, env: cliEnv)
+        let set = try cli(["secret", "set", "app/other", "--stdin"], stdin: "another-value-1", env: cliEnv)
         #expect(set.status == 0, "secret set: \(set.output)")
-        _ = try cli(["secret", "set", "app/other", "--stdin"], stdin: "another-value-1", env: cliEnv)
 
         // Second run: the login screen.
         try t.type(command)
@@ -218,9 +217,21 @@ struct TmuxEndToEndTests {
         try t.keys("Enter")
         try t.wait(for: "1 Dashboard")
 
-        // Secrets: reveal, then it hides by itself.
+        // Secrets: a new one through the form, its value typed into the masked field.
         try t.type("3")
-        try t.wait(for: "app/e2e/token")
+        try t.wait(for: "Secrets (1)")
+        try t.type("n")
+        try t.wait(for: "New secret")
+        try t.type("app/e2e/token")
+        try t.keys("Tab", "Tab")
+        try t.type(secretValue)
+        let masked = try t.wait(for: "[" + String(repeating: "•", count: secretValue.count) + " ")
+        #expect(!masked.contains(secretValue))
+        try t.keys("Enter")
+        try t.wait(for: "Created secret app/e2e/token")
+        try t.wait(for: "Secrets (2)")
+
+        // Reveal, then it hides by itself.
         try t.type("/")
         try t.type("e2e")
         try t.wait(for: "/e2e")
