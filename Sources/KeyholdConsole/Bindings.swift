@@ -110,7 +110,9 @@ public enum Bindings {
                    Binding([.char("x")], "x", "disable the account"),
                    Binding([.char("e")], "e", "enable the account"),
                    Binding([.char("R")], "R", "reset the password (type the name to confirm)"),
-                   Binding([.char("D")], "D", "delete the user (type the name to confirm)", hint: "delete")]
+                   Binding([.char("D")], "D", "delete the user (type the name to confirm)", hint: "delete"),
+                   Binding([.char("E")], "E", "edit the email and display name", hint: "edit"),
+                   Binding([.char("t")], "t", "set or clear the expiry date (a day, UTC)")]
         case .secrets:
             return listMovement + filtering
                 + [Binding([.tab], "Tab", "switch between list and details", hint: "pane"),

@@ -41,6 +41,10 @@ public enum Effect: Equatable, Sendable {
     case resumeRotation
     case rotateRootKey
     case loadRoleList
+    /// Changes only what is given: `email: .some(nil)` clears the email.
+    case editUser(String, email: String??, displayName: String?)
+    /// Nil: never expires.
+    case setExpiry(String, at: Int64?)
     /// Forget the session (idle lock, leaving a half-done login).
     case logout
 }
@@ -49,6 +53,7 @@ public enum Effect: Equatable, Sendable {
 public enum Operation: String, Equatable, Sendable {
     case createVault, changePassword, dashboard, verifyAudit, users, secrets, versions, reveal, audit, userChange, delete
     case roles, createUser, setRoles, keys, rotation, rootRotation, roleList
+    case userForm
 }
 
 /// Everything `update` reacts to: keys, resizes, ticks and results of effects.
@@ -82,6 +87,8 @@ public enum Action: Sendable {
     case rotationFinished(RotationResult?)
     case rootRotated(recoveryKey: SecureBytes, rootVersion: Int?)
     case roleListLoaded([RoleInfo])
+    case userEdited(String)
+    case expirySet(String, at: Int64?)
     case failed(Operation, String)
     /// The session's user was disabled, locked, deleted or reset elsewhere.
     case sessionEnded(String)

@@ -430,6 +430,8 @@ public enum Overlay: Equatable, Sendable {
     case help(HelpState)
     case newUser(NewUserState)
     case userRoles(UserRolesState)
+    case editUser(EditUserState)
+    case expiry(ExpiryState)
     case palette(PaletteState)
     case confirm(ConfirmState)
     case notice(NoticeState)

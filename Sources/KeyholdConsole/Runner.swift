@@ -71,6 +71,7 @@ public final class CoreRunner: Sendable {
         case .rotateDataKey, .resumeRotation: .failed(.rotation, message)
         case .rotateRootKey: .failed(.rootRotation, message)
         case .loadRoleList: .failed(.roleList, message)
+        case .editUser, .setExpiry: .failed(.userForm, message)
         case .logout: .loggedOut
         }
     }
@@ -200,6 +201,9 @@ public final class CoreRunner: Sendable {
 
         case .loadRoleList:
             return [.roleListLoaded(try requireSession().roles())]
+
+        case .editUser, .setExpiry:
+            return try performForm(effect, try requireSession())
 
         case .logout:
             state.withLock { $0.session = nil; $0.change = nil }

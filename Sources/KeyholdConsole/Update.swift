@@ -233,6 +233,10 @@ extension Model {
             newUserKey(key, f, &fx)
         case .userRoles(let r):
             userRolesKey(key, r, &fx)
+        case .editUser(let f):
+            editUserKey(key, f, &fx)
+        case .expiry(let f):
+            expiryKey(key, f, &fx)
         case nil:
             break
         }
@@ -286,7 +290,8 @@ extension Model {
         switch action {
         case .dashboardLoaded, .auditVerified, .usersLoaded, .secretsLoaded, .versionsLoaded, .revealed, .auditLoaded,
              .userChanged, .passwordReset, .deleted, .rolesLoaded, .userCreated, .rolesSet,
-             .keysLoaded, .rotationProgress, .rotationFinished, .rootRotated, .roleListLoaded:
+             .keysLoaded, .rotationProgress, .rotationFinished, .rootRotated, .roleListLoaded,
+             .userEdited, .expirySet:
             if account == nil { return }
         default: break
         }
@@ -380,6 +385,8 @@ extension Model {
             rolesSet(name, changed: changed, &fx)
         case .keysLoaded, .rotationProgress, .rotationFinished, .rootRotated, .roleListLoaded:
             keysResult(action, &fx)
+        case .userEdited, .expirySet:
+            formSaved(action, &fx)
         case .failed(let op, let message) where [.keys, .rotation, .rootRotation, .roleList].contains(op):
             keysFailed(op, message, &fx)
         case .failed(let op, let message):
@@ -424,6 +431,8 @@ extension Model {
             toast(message, error: true)
         case .roles, .createUser, .setRoles:
             dialogFailed(op, message)
+        case .userForm:
+            formFailed(message)
         case .keys, .rotation, .rootRotation, .roleList:
             break  // keysFailed, which may reload
         }

@@ -121,6 +121,8 @@ extension Console {
         case .notice: return [("Enter", "done")]
         case .newUser: return [("Enter", "create"), ("Tab", "next field"), ("Space", "toggle role"), ("Esc", "cancel")]
         case .userRoles: return [("Space", "toggle"), ("Enter", "apply"), ("Esc", "cancel")]
+        case .editUser: return [("Enter", "save"), ("Tab", "next field"), ("Esc", "cancel")]
+        case .expiry: return [("Enter", "save"), ("Esc", "cancel")]
         case nil: break
         }
         let filtering = (m.route == .users && m.users.rows.filtering) || (m.route == .secrets && m.secrets.rows.filtering)
@@ -185,6 +187,8 @@ extension Console {
         case .notice(let n): drawNotice(n, m, &s)
         case .newUser(let f): drawNewUser(f, m, &s)
         case .userRoles(let r): drawUserRoles(r, m, &s)
+        case .editUser(let f): drawEditUser(f, m, &s)
+        case .expiry(let f): drawExpiry(f, m, &s)
         }
     }
 
