@@ -135,7 +135,10 @@ public enum Bindings {
         case .roles:
             return listMovement + filtering
                 + [Binding([.escape], "Esc", "back: clear the filter, dashboard", hint: "back"),
-                   Binding([.char("r")], "r", "reload")]
+                   Binding([.char("r")], "r", "reload"),
+                   Binding([.char("n")], "n", "new role: name, description, permissions you hold", hint: "new"),
+                   Binding([.char("e")], "e", "edit the role's description and permissions", hint: "edit"),
+                   Binding([.char("D")], "D", "delete the role, when nobody holds it (type the name)", hint: "delete")]
         }
     }
 

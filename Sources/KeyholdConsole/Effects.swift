@@ -45,6 +45,10 @@ public enum Effect: Equatable, Sendable {
     case editUser(String, email: String??, displayName: String?)
     /// Nil: never expires.
     case setExpiry(String, at: Int64?)
+    case createRole(String, description: String, permissions: Set<Permission>)
+    /// Changes only what is given.
+    case editRole(String, description: String?, permissions: Set<Permission>?)
+    case deleteRole(String)
     /// Forget the session (idle lock, leaving a half-done login).
     case logout
 }
@@ -53,7 +57,7 @@ public enum Effect: Equatable, Sendable {
 public enum Operation: String, Equatable, Sendable {
     case createVault, changePassword, dashboard, verifyAudit, users, secrets, versions, reveal, audit, userChange, delete
     case roles, createUser, setRoles, keys, rotation, rootRotation, roleList
-    case userForm
+    case userForm, roleForm
 }
 
 /// Everything `update` reacts to: keys, resizes, ticks and results of effects.
@@ -89,6 +93,9 @@ public enum Action: Sendable {
     case roleListLoaded([RoleInfo])
     case userEdited(String)
     case expirySet(String, at: Int64?)
+    /// The account comes back too: editing a role one holds changes one's own permissions.
+    case roleSaved(String, created: Bool, Account)
+    case roleDeleted(String)
     case failed(Operation, String)
     /// The session's user was disabled, locked, deleted or reset elsewhere.
     case sessionEnded(String)

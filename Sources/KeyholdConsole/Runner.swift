@@ -72,6 +72,8 @@ public final class CoreRunner: Sendable {
         case .rotateRootKey: .failed(.rootRotation, message)
         case .loadRoleList: .failed(.roleList, message)
         case .editUser, .setExpiry: .failed(.userForm, message)
+        case .createRole, .editRole: .failed(.roleForm, message)
+        case .deleteRole: .failed(.delete, message)
         case .logout: .loggedOut
         }
     }
@@ -81,7 +83,7 @@ public final class CoreRunner: Sendable {
         return s
     }
 
-    private func account(_ s: Session) throws -> Account {
+    func account(_ s: Session) throws -> Account {
         Account(username: s.username, permissions: try s.permissions(), hasKeyAccess: s.hasKeyAccess)
     }
 
@@ -202,7 +204,7 @@ public final class CoreRunner: Sendable {
         case .loadRoleList:
             return [.roleListLoaded(try requireSession().roles())]
 
-        case .editUser, .setExpiry:
+        case .editUser, .setExpiry, .createRole, .editRole, .deleteRole:
             return try performForm(effect, try requireSession())
 
         case .logout:

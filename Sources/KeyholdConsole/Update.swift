@@ -237,6 +237,8 @@ extension Model {
             editUserKey(key, f, &fx)
         case .expiry(let f):
             expiryKey(key, f, &fx)
+        case .roleForm(let f):
+            roleFormKey(key, f, &fx)
         case nil:
             break
         }
@@ -269,6 +271,7 @@ extension Model {
         case .deleteUser(let name): fx.append(.deleteUser(name))
         case .resetPassword(let name): fx.append(.resetPassword(name))
         case .deleteSecret(let name): fx.append(.deleteSecret(name))
+        case .deleteRole(let name): fx.append(.deleteRole(name))
         case .rotateRootKey:
             keys.rotatingRoot = true
             fx.append(.rotateRootKey)
@@ -291,7 +294,7 @@ extension Model {
         case .dashboardLoaded, .auditVerified, .usersLoaded, .secretsLoaded, .versionsLoaded, .revealed, .auditLoaded,
              .userChanged, .passwordReset, .deleted, .rolesLoaded, .userCreated, .rolesSet,
              .keysLoaded, .rotationProgress, .rotationFinished, .rootRotated, .roleListLoaded,
-             .userEdited, .expirySet:
+             .userEdited, .expirySet, .roleSaved, .roleDeleted:
             if account == nil { return }
         default: break
         }
@@ -386,7 +389,9 @@ extension Model {
         case .keysLoaded, .rotationProgress, .rotationFinished, .rootRotated, .roleListLoaded:
             keysResult(action, &fx)
         case .userEdited, .expirySet:
-            formSaved(action, &fx)
+            userFormSaved(action, &fx)
+        case .roleSaved, .roleDeleted:
+            roleFormSaved(action, &fx)
         case .failed(let op, let message) where [.keys, .rotation, .rootRotation, .roleList].contains(op):
             keysFailed(op, message, &fx)
         case .failed(let op, let message):
@@ -431,7 +436,7 @@ extension Model {
             toast(message, error: true)
         case .roles, .createUser, .setRoles:
             dialogFailed(op, message)
-        case .userForm:
+        case .userForm, .roleForm:
             formFailed(message)
         case .keys, .rotation, .rootRotation, .roleList:
             break  // keysFailed, which may reload

@@ -164,8 +164,8 @@ extension Model {
 
     // MARK: Results
 
-    /// A form's change landed: close it, say so, reload what shows it.
-    mutating func formSaved(_ action: Action, _ fx: inout [Effect]) {
+    /// A user form's change landed: close it, say so, reload what shows it.
+    mutating func userFormSaved(_ action: Action, _ fx: inout [Effect]) {
         switch action {
         case .userEdited(let name):
             if case .editUser = overlay { overlay = nil }
@@ -190,6 +190,10 @@ extension Model {
             f.busy = false
             f.error = message
             overlay = .expiry(f)
+        case .roleForm(var f):
+            f.busy = false
+            f.error = message
+            overlay = .roleForm(f)
         default:
             toast(message, error: true)
         }

@@ -123,6 +123,7 @@ extension Console {
         case .userRoles: return [("Space", "toggle"), ("Enter", "apply"), ("Esc", "cancel")]
         case .editUser: return [("Enter", "save"), ("Tab", "next field"), ("Esc", "cancel")]
         case .expiry: return [("Enter", "save"), ("Esc", "cancel")]
+        case .roleForm: return [("Enter", "save"), ("Tab", "next field"), ("Space", "toggle permission"), ("Esc", "cancel")]
         case nil: break
         }
         let filtering = (m.route == .users && m.users.rows.filtering) || (m.route == .secrets && m.secrets.rows.filtering)
@@ -189,6 +190,7 @@ extension Console {
         case .userRoles(let r): drawUserRoles(r, m, &s)
         case .editUser(let f): drawEditUser(f, m, &s)
         case .expiry(let f): drawExpiry(f, m, &s)
+        case .roleForm(let f): drawRoleForm(f, m, &s)
         }
     }
 
