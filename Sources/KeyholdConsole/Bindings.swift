@@ -110,7 +110,9 @@ public enum Bindings {
                    Binding([.char("x")], "x", "disable the account"),
                    Binding([.char("e")], "e", "enable the account"),
                    Binding([.char("R")], "R", "reset the password (type the name to confirm)"),
-                   Binding([.char("D")], "D", "delete the user (type the name to confirm)", hint: "delete")]
+                   Binding([.char("D")], "D", "delete the user (type the name to confirm)", hint: "delete"),
+                   Binding([.char("E")], "E", "edit the email and display name", hint: "edit"),
+                   Binding([.char("t")], "t", "set or clear the expiry date (a day, UTC)")]
         case .secrets:
             return listMovement + filtering
                 + [Binding([.tab], "Tab", "switch between list and details (there j/k choose a version)", hint: "pane"),
@@ -137,7 +139,10 @@ public enum Bindings {
         case .roles:
             return listMovement + filtering
                 + [Binding([.escape], "Esc", "back: clear the filter, dashboard", hint: "back"),
-                   Binding([.char("r")], "r", "reload")]
+                   Binding([.char("r")], "r", "reload"),
+                   Binding([.char("n")], "n", "new role: name, description, permissions you hold", hint: "new"),
+                   Binding([.char("e")], "e", "edit the role's description and permissions", hint: "edit"),
+                   Binding([.char("D")], "D", "delete the role, when nobody holds it (type the name)", hint: "delete")]
         }
     }
 

@@ -48,6 +48,14 @@ public enum Effect: Equatable, Sendable {
     /// One core call per changed field, stopping at the first refusal.
     case editSecret(String, SecretEdit)
     case deleteVersion(String, version: Int)
+    /// Changes only what is given: `email: .some(nil)` clears the email.
+    case editUser(String, email: String??, displayName: String?)
+    /// Nil: never expires.
+    case setExpiry(String, at: Int64?)
+    case createRole(String, description: String, permissions: Set<Permission>)
+    /// Changes only what is given.
+    case editRole(String, description: String?, permissions: Set<Permission>?)
+    case deleteRole(String)
     /// Forget the session (idle lock, leaving a half-done login).
     case logout
 }
@@ -57,6 +65,7 @@ public enum Operation: String, Equatable, Sendable {
     case createVault, changePassword, dashboard, verifyAudit, users, secrets, versions, reveal, audit, userChange, delete
     case roles, createUser, setRoles, keys, rotation, rootRotation, roleList
     case saveSecret, deleteVersion
+    case userForm, roleForm
 }
 
 /// Everything `update` reacts to: keys, resizes, ticks and results of effects.
@@ -92,6 +101,11 @@ public enum Action: Sendable {
     case roleListLoaded([RoleInfo])
     case secretSaved(SecretSaved)
     case versionDeleted(String, version: Int, checkpointed: Bool)
+    case userEdited(String)
+    case expirySet(String, at: Int64?)
+    /// The account comes back too: editing a role one holds changes one's own permissions.
+    case roleSaved(String, created: Bool, Account)
+    case roleDeleted(String)
     case failed(Operation, String)
     /// The session's user was disabled, locked, deleted or reset elsewhere.
     case sessionEnded(String)

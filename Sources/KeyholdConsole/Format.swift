@@ -20,6 +20,30 @@ enum Fmt {
         return "\(y)-\(two(m))-\(two(d))"
     }
 
+    /// 00:00 UTC of a `YYYY-MM-DD` date, in Unix ms: the inverse of `date`.
+    /// The error names `field` and says which rule the text breaks.
+    static func day(_ text: String, field: String) throws(ValidationError) -> Int64 {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
+              parts.allSatisfy({ $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }),
+              let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2]) else {
+            throw ValidationError(field: field, rule: "format",
+                                  message: "\(field): expected a date as YYYY-MM-DD, such as 2027-03-01 (got \"\(Validate.visible(String(text.prefix(20))))\")")
+        }
+        let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
+        let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        guard (1...12).contains(m), (1...days[m - 1]).contains(d), y >= 1970 else {
+            throw ValidationError(field: field, rule: "date", message: "\(field): \(text) is not a real date (months 01-12, days within the month, years from 1970)")
+        }
+        // Howard Hinnant's days-from-civil, the inverse of `civil`.
+        let yy = m <= 2 ? y - 1 : y
+        let era = yy / 400
+        let yoe = yy - era * 400
+        let doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return Int64(era * 146_097 + doe - 719_468) * Clock.day
+    }
+
     /// A span, rounded up to the second: `45 s`, `4 min 12 s`, `2 h 5 min`, `3 d`.
     static func duration(_ ms: Int64) -> String {
         let s = max(0, (ms + 999) / 1000)

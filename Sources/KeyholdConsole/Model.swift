@@ -323,6 +323,8 @@ public struct KeysState: Equatable, Sendable {
 
 public struct RolesState: Equatable, Sendable {
     public var rows = FilteredList<RoleInfo>()
+    /// A role to select when the list next loads (one just created).
+    public var select: String?
 }
 
 public struct AuditState: Equatable, Sendable {
@@ -369,6 +371,7 @@ public enum Pending: Equatable, Sendable {
     case deleteUser(String)
     case resetPassword(String)
     case deleteSecret(String)
+    case deleteRole(String)
     case rotateRootKey
     case skipRecoveryCheck
     case deleteVersion(String, Int)
@@ -440,6 +443,9 @@ public enum Overlay: Equatable, Sendable {
     case help(HelpState)
     case newUser(NewUserState)
     case userRoles(UserRolesState)
+    case editUser(EditUserState)
+    case expiry(ExpiryState)
+    case roleForm(RoleFormState)
     case palette(PaletteState)
     case confirm(ConfirmState)
     case notice(NoticeState)

@@ -73,6 +73,9 @@ public final class CoreRunner: Sendable {
         case .loadRoleList: .failed(.roleList, message)
         case .createSecret, .addVersion, .editSecret: .failed(.saveSecret, message)
         case .deleteVersion: .failed(.deleteVersion, message)
+        case .editUser, .setExpiry: .failed(.userForm, message)
+        case .createRole, .editRole: .failed(.roleForm, message)
+        case .deleteRole: .failed(.delete, message)
         case .logout: .loggedOut
         }
     }
@@ -82,7 +85,7 @@ public final class CoreRunner: Sendable {
         return s
     }
 
-    private func account(_ s: Session) throws -> Account {
+    func account(_ s: Session) throws -> Account {
         Account(username: s.username, permissions: try s.permissions(), hasKeyAccess: s.hasKeyAccess)
     }
 
@@ -206,6 +209,8 @@ public final class CoreRunner: Sendable {
 
         case .createSecret, .addVersion, .editSecret, .deleteVersion:
             return try performSecretForm(effect)
+        case .editUser, .setExpiry, .createRole, .editRole, .deleteRole:
+            return try performForm(effect, try requireSession())
 
         case .logout:
             state.withLock { $0.session = nil; $0.change = nil }

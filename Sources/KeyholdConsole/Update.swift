@@ -235,6 +235,12 @@ extension Model {
             userRolesKey(key, r, &fx)
         case .secretForm(let f):
             secretFormKey(key, f, &fx)
+        case .editUser(let f):
+            editUserKey(key, f, &fx)
+        case .expiry(let f):
+            expiryKey(key, f, &fx)
+        case .roleForm(let f):
+            roleFormKey(key, f, &fx)
         case nil:
             break
         }
@@ -267,6 +273,7 @@ extension Model {
         case .deleteUser(let name): fx.append(.deleteUser(name))
         case .resetPassword(let name): fx.append(.resetPassword(name))
         case .deleteSecret(let name): fx.append(.deleteSecret(name))
+        case .deleteRole(let name): fx.append(.deleteRole(name))
         case .rotateRootKey:
             keys.rotatingRoot = true
             fx.append(.rotateRootKey)
@@ -291,7 +298,8 @@ extension Model {
         case .dashboardLoaded, .auditVerified, .usersLoaded, .secretsLoaded, .versionsLoaded, .revealed, .auditLoaded,
              .userChanged, .passwordReset, .deleted, .rolesLoaded, .userCreated, .rolesSet,
              .keysLoaded, .rotationProgress, .rotationFinished, .rootRotated, .roleListLoaded,
-             .secretSaved, .versionDeleted:
+             .secretSaved, .versionDeleted,
+             .userEdited, .expirySet, .roleSaved, .roleDeleted:
             if account == nil { return }
         default: break
         }
@@ -396,6 +404,10 @@ extension Model {
             keysResult(action, &fx)
         case .secretSaved, .versionDeleted:
             secretFormResult(action, &fx)
+        case .userEdited, .expirySet:
+            userFormSaved(action, &fx)
+        case .roleSaved, .roleDeleted:
+            roleFormSaved(action, &fx)
         case .failed(let op, let message) where [.keys, .rotation, .rootRotation, .roleList].contains(op):
             keysFailed(op, message, &fx)
         case .failed(let op, let message):
@@ -440,6 +452,8 @@ extension Model {
             toast(message, error: true)
         case .roles, .createUser, .setRoles:
             dialogFailed(op, message)
+        case .userForm, .roleForm:
+            formFailed(message)
         case .keys, .rotation, .rootRotation, .roleList:
             break  // keysFailed, which may reload
         case .saveSecret, .deleteVersion:

@@ -85,8 +85,15 @@ extension Model {
             dashboard.data = nil
             reload(.keys, &fx)
         case .roleListLoaded(let list):
-            roles.rows.setItems(list, page: Layout.listRows(.roles, width: width, height: height), id: \.name) { r in
+            let page = Layout.listRows(.roles, width: width, height: height)
+            roles.rows.setItems(list, page: page, id: \.name) { r in
                 r.name + "\u{1}" + r.description
+            }
+            if let name = roles.select {
+                roles.select = nil
+                if let i = roles.rows.visible.firstIndex(where: { roles.rows.items[$0].name == name }) {
+                    roles.rows.list.select(i, count: roles.rows.count, page: page)
+                }
             }
         default: break
         }
@@ -121,6 +128,13 @@ extension Model {
             var focus = Pane.list
             if Self.back(&roles.rows, focus: &focus, page: listPage) { go(.dashboard, &fx) }
         case .char("r"): reload(.roles, &fx)
+        case .char("n"): openNewRole()
+        case .char("e"):
+            guard let r = roles.rows.selectedItem else { return true }
+            openEditRole(r)
+        case .char("D"):
+            guard let r = roles.rows.selectedItem else { return true }
+            askDeleteRole(r)
         default: return false
         }
         return true

@@ -200,6 +200,12 @@ extension Model {
             confirm(.deleteUser(u.username), title: "Delete user \(u.username)?",
                     message: "The account, its roles and its key grant are deleted for good. Events they signed stay verifiable.",
                     expected: u.username)
+        case .char("E"):
+            guard let u = selected else { return true }
+            openEditUser(u)
+        case .char("t"):
+            guard let u = selected else { return true }
+            openExpiry(u)
         default: return false
         }
         return true

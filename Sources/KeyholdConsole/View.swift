@@ -122,6 +122,9 @@ extension Console {
         case .newUser: return [("Enter", "create"), ("Tab", "next field"), ("Space", "toggle role"), ("Esc", "cancel")]
         case .userRoles: return [("Space", "toggle"), ("Enter", "apply"), ("Esc", "cancel")]
         case .secretForm(let f): return secretFormHints(f)
+        case .editUser: return [("Enter", "save"), ("Tab", "next field"), ("Esc", "cancel")]
+        case .expiry: return [("Enter", "save"), ("Esc", "cancel")]
+        case .roleForm: return [("Enter", "save"), ("Tab", "next field"), ("Space", "toggle permission"), ("Esc", "cancel")]
         case nil: break
         }
         let filtering = (m.route == .users && m.users.rows.filtering) || (m.route == .secrets && m.secrets.rows.filtering)
@@ -187,6 +190,9 @@ extension Console {
         case .newUser(let f): drawNewUser(f, m, &s)
         case .userRoles(let r): drawUserRoles(r, m, &s)
         case .secretForm(let f): drawSecretForm(f, m, &s)
+        case .editUser(let f): drawEditUser(f, m, &s)
+        case .expiry(let f): drawExpiry(f, m, &s)
+        case .roleForm(let f): drawRoleForm(f, m, &s)
         }
     }
 

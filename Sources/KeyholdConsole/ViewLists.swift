@@ -12,6 +12,8 @@ struct DetailLine: Equatable {
 /// The details pane of a user: one line per fact, long values wrapped.
 enum UserDetail {
     static let labelWidth = 14
+    /// An expiry this close shows as a warning.
+    static let expirySoon = 7 * Clock.day
 
     static func lines(_ u: UserInfo, now: Int64, width: Int = 40) -> [DetailLine] {
         var status = u.status(at: now)
@@ -43,7 +45,8 @@ enum UserDetail {
             DetailLine(label: "Must change", value: u.mustChangePassword ? "yes, at next login" : "no",
                        style: u.mustChangePassword ? Theme.warning : .plain),
             DetailLine(label: "Failed logins", value: String(u.failedLogins)),
-            DetailLine(label: "Expires", value: u.expiresAt.map { Fmt.time($0) + " UTC" } ?? "never"),
+            DetailLine(label: "Expires", value: u.expiresAt.map { Fmt.time($0) + " UTC" } ?? "never",
+                       style: u.expiresAt.map { $0 <= now ? Theme.error : $0 - now <= expirySoon ? Theme.warning : .plain } ?? .plain),
             DetailLine(label: "Created", value: Fmt.time(u.createdAt) + " UTC"),
             DetailLine(label: "Last login", value: u.lastLoginAt.map { Fmt.time($0) + " UTC" } ?? "never"),
         ]

@@ -13,6 +13,20 @@ public enum Permission: String, CaseIterable, Sendable, Comparable, Codable {
         allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)!
     }
 
+    /// What the permission lets its holder do, in a few words (for checklists and help).
+    public var summary: String {
+        switch self {
+        case .usersRead: "list accounts and roles"
+        case .usersWrite: "create, edit, lock and delete accounts"
+        case .rolesManage: "create and edit roles; assign them"
+        case .secretsList: "list secret names and metadata"
+        case .secretsRead: "reveal secret values (key access)"
+        case .secretsWrite: "set and delete secrets (key access)"
+        case .keysManage: "rotate keys, see key status (key access)"
+        case .auditRead: "read and verify the audit log"
+        }
+    }
+
     /// Permissions that entitle a user to the root key R.
     public static let keyAccess: Set<Permission> = [.secretsRead, .secretsWrite, .keysManage]
 

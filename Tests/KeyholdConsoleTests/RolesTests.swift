@@ -35,7 +35,7 @@ import Testing
             │                                  ││                                          │
             │                                  ││                                          │
             └──────────────────────────────────┘└──────────────────────────────────────────┘
-             j/↓ move  / filter  Esc back  : commands  ?/F1 help  q quit
+             j/↓ move  / filter  Esc back  n new  e edit  D delete  : commands  ?/F1 help
             """#)
     }
 

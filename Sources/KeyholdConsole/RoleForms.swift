@@ -1,0 +1,179 @@
+import KeyholdCore
+
+/// The role dialog: a new custom role, or the description and permissions of an existing one.
+public struct RoleFormState: Equatable, Sendable {
+    /// The role being edited; nil for a new role.
+    public var original: RoleInfo?
+    public var name = TextField(limit: 64)
+    /// Above the rule's limit, so that too long shows the rule instead of cutting silently.
+    public var description = TextField(limit: Validate.descriptionMaxLength + 20)
+    public var chosen: Set<Permission> = []
+    /// 0: name (new roles only), 1: description, 2: the permission checklist.
+    public var focus = 0
+    /// Row of the checklist, an index into `Permission.allCases`.
+    public var cursor = 0
+    /// Problems of empty fields show only after a first Enter.
+    public var submitted = false
+    /// The core's refusal, or why a permission cannot be ticked.
+    public var error: String?
+    public var busy = false
+
+    /// An empty form for a new role.
+    public init() {}
+
+    /// The form for editing `role`, filled in with its description and permissions.
+    public init(editing role: RoleInfo) {
+        original = role
+        description = TextField(role.description, limit: Validate.descriptionMaxLength + 20)
+        chosen = role.permissions
+        focus = 1
+    }
+
+    var isNew: Bool { original == nil }
+
+    /// Messages for the fields, in order (field index, message), from the core's validators.
+    func problems() -> [(field: Int, message: String)] {
+        var out: [(Int, String)] = []
+        if isNew && (submitted || !name.isEmpty) {
+            do { _ = try Validate.roleName(name.text) } catch { out.append((0, error.message)) }
+        }
+        do { _ = try Validate.description(description.text, field: "role description") } catch { out.append((1, error.message)) }
+        return out
+    }
+}
+
+extension Model {
+    /// Whether the session may manage roles; else a toast says why.
+    mutating func mayManageRoles() -> Bool {
+        guard let account else { return false }
+        if !account.can(.rolesManage) {
+            toast("Managing roles needs roles.manage", error: true)
+            return false
+        }
+        return true
+    }
+
+    /// Permissions of `role` beyond the session's: the core refuses to edit or delete such a role.
+    func beyondAccount(_ role: RoleInfo) -> [String] {
+        role.permissions.subtracting(account?.permissions ?? []).sorted().map(\.rawValue)
+    }
+
+    mutating func openNewRole() {
+        guard mayManageRoles() else { return }
+        overlay = .roleForm(RoleFormState())
+    }
+
+    mutating func openEditRole(_ role: RoleInfo) {
+        guard mayManageRoles() else { return }
+        let beyond = beyondAccount(role)
+        if !beyond.isEmpty {
+            toast("You cannot edit role \(role.name): it carries \(beyond.joined(separator: ", ")), which you do not hold",
+                  error: true)
+            return
+        }
+        overlay = .roleForm(RoleFormState(editing: role))
+    }
+
+    mutating func askDeleteRole(_ role: RoleInfo) {
+        guard mayManageRoles() else { return }
+        let beyond = beyondAccount(role)
+        if !beyond.isEmpty {
+            toast("You cannot delete role \(role.name): it carries \(beyond.joined(separator: ", ")), which you do not hold",
+                  error: true)
+            return
+        }
+        if role.members > 0 {
+            toast("Role \(role.name) is held by \(Fmt.plural(role.members, "user")): revoke it from them first", error: true)
+            return
+        }
+        confirm(.deleteRole(role.name), title: "Delete role \(role.name)?",
+                message: (role.builtin ? "It is a built-in role; nobody holds it. " : "Nobody holds it. ")
+                    + "The role and its permissions are deleted; past events that name it stay as they are.",
+                expected: role.name)
+    }
+
+    mutating func roleFormKey(_ key: Key, _ form: RoleFormState, _ fx: inout [Effect]) {
+        var f = form
+        if f.busy { return }
+        let first = f.isNew ? 0 : 1
+        let count = Permission.allCases.count
+        switch key {
+        case .escape:
+            overlay = nil
+            toast("Cancelled")
+            return
+        case .tab: f.focus = f.focus == 2 ? first : f.focus + 1
+        case .backTab: f.focus = f.focus == first ? 2 : f.focus - 1
+        case .down where f.focus < 2: f.focus += 1
+        case .up where f.focus < 2: f.focus = max(first, f.focus - 1)
+        case .down where f.focus == 2, .char("j") where f.focus == 2: f.cursor = min(f.cursor + 1, count - 1)
+        case .up where f.focus == 2, .char("k") where f.focus == 2:
+            if f.cursor == 0 { f.focus = 1 } else { f.cursor -= 1 }
+        case .char(" ") where f.focus == 2:
+            let p = Permission.allCases[f.cursor]
+            if f.chosen.contains(p) {
+                f.chosen.remove(p)
+                f.error = nil
+            } else if account?.can(p) == true {
+                f.chosen.insert(p)
+                f.error = nil
+            } else {
+                f.error = "\(p.rawValue): you do not hold it, so you cannot give it"
+            }
+        case .enter:
+            submitRole(&f, &fx)
+            if overlay == nil { return }
+        default:
+            f.error = nil
+            switch f.focus {
+            case 0: f.name.handle(key)
+            case 1: f.description.handle(key)
+            default: break
+            }
+        }
+        overlay = .roleForm(f)
+    }
+
+    /// Checks the form, then asks the core for only what changed; an unchanged form just closes.
+    mutating func submitRole(_ f: inout RoleFormState, _ fx: inout [Effect]) {
+        f.submitted = true
+        if let problem = f.problems().first {
+            f.focus = problem.field
+            return
+        }
+        guard let role = f.original else {
+            f.busy = true
+            f.error = nil
+            fx.append(.createRole(f.name.text, description: f.description.text, permissions: f.chosen))
+            return
+        }
+        let description = f.description.text == role.description ? nil : f.description.text
+        let permissions = f.chosen == role.permissions ? nil : f.chosen
+        if description == nil && permissions == nil {
+            overlay = nil
+            toast("Role \(role.name) unchanged")
+            return
+        }
+        f.busy = true
+        f.error = nil
+        fx.append(.editRole(role.name, description: description, permissions: permissions))
+    }
+
+    /// A role change landed: close the form, say so, reload the roles (and the users, whose permissions follow).
+    mutating func roleFormSaved(_ action: Action, _ fx: inout [Effect]) {
+        switch action {
+        case .roleSaved(let name, let created, let acct):
+            if case .roleForm = overlay { overlay = nil }
+            account = acct
+            toast(created ? "Created role \(name)" : "Role \(name) updated")
+            if created { roles.select = name }
+            reload(.roles, &fx)
+            // Members' permissions (and key access) follow the role.
+            if users.rows.loaded { reload(.users, &fx) }
+        case .roleDeleted(let name):
+            toast("Deleted role \(name)")
+            reload(.roles, &fx)
+        default: break
+        }
+    }
+}
