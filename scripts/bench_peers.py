@@ -31,6 +31,7 @@ import json
 import os
 import platform
 import re
+import resource
 import secrets
 import shutil
 import subprocess
@@ -148,6 +149,17 @@ def flat(runs: Sequence[Sequence[float]]) -> List[float]:
     return [v for run in runs for v in run]
 
 
+@dataclass(frozen=True)
+class Timing:
+    """One measurement: wall time, and CPU time (user + sys) of the process and every child it waited for."""
+
+    wall: float
+    cpu: float
+
+    def __add__(self, other: "Timing") -> "Timing":
+        return Timing(self.wall + other.wall, self.cpu + other.cpu)
+
+
 @dataclass
 class FixedCost:
     """The time of one call that does (almost) nothing but a tool's fixed work."""
@@ -155,7 +167,7 @@ class FixedCost:
     tool: str
     call: str
     does: str
-    samples: List[float] = field(default_factory=list)
+    samples: List[Timing] = field(default_factory=list)
 
 
 @dataclass
@@ -171,6 +183,7 @@ class Report:
     setup: List[str]
     fixed: List[FixedCost]
     samples: Samples
+    cpu: Samples = field(default_factory=dict)
     total_seconds: float = 0.0
 
 
@@ -216,38 +229,46 @@ def render(report: Report) -> str:
     w("What every call pays before doing any work: starting the process, and the key derivation "
       "that opens the store. Median of the calls shown.")
     w("")
-    w("| tool | call | median | calls | what the call does |")
-    w("|---|---|---:|---:|---|")
+    w("| tool | call | wall | CPU | calls | what the call does |")
+    w("|---|---|---:|---:|---:|---|")
     for f in report.fixed:
-        m = format_seconds(median(f.samples)) if f.samples else "not measured"
-        w(f"| {f.tool} | {f.call} | {m} | {len(f.samples)} | {f.does} |")
+        if f.samples:
+            wall = format_seconds(median([t.wall for t in f.samples]))
+            cpu = format_seconds(median([t.cpu for t in f.samples]))
+        else:
+            wall, cpu = "not measured", "–"
+        w(f"| {f.tool} | {f.call} | {wall} | {cpu} | {len(f.samples)} | {f.does} |")
+    w("")
+    w("CPU is user + sys of the process and the processes it waited for, and for pass also of gpg-agent "
+      "(the daemon that does every private-key operation; read from /proc in clock ticks of 10 ms): unlike "
+      "wall time, it hardly depends on other work on the machine.")
     w("")
     for n in report.sizes:
         w(f"## N = {format_count(n)}")
         w("")
-        w("| workload | Keyhold | pass | keepassxc-cli | Keyhold ÷ pass | Keyhold ÷ keepassxc-cli |")
-        w("|---|---:|---:|---:|---:|---:|")
-        for key, label in WORKLOADS:
-            cells = [cell(report.samples.get((t, key, n)), key, n, report.runs) for t in TOOLS]
-            k = medians(report.samples, "keyhold", key, n)
-            ratios = [format_ratio(ratio(k, medians(report.samples, p, key, n))) for p in PEERS]
-            w(f"| {label.replace('N', format_count(n), 1)} | " + " | ".join(cells + ratios) + " |")
+        out += comparison(report.samples, n, report.runs)
         w("")
         w("Keyhold ÷ peer is Keyhold's median time over the peer's: below 1, Keyhold is faster. "
           "Whole-store work also shows the time per secret.")
         w("")
+        if any(key[2] == n for key in report.cpu):
+            w("CPU time (user + sys, as above, pass with gpg-agent's share):")
+            w("")
+            out += comparison(report.cpu, n, report.runs)
+            w("")
     if report.large:
         n = report.large
         w(f"## N = {format_count(n)}, Keyhold alone")
         w("")
-        w("| workload | Keyhold | secrets/s |")
-        w("|---|---:|---:|")
+        w("| workload | Keyhold | CPU | secrets/s |")
+        w("|---|---:|---:|---:|")
         for key, label in WORKLOADS:
             runs = report.samples.get(("keyhold", key, n))
             if not runs:
                 continue
             rate = f"{n / median(flat(runs)):,.0f}" if key in ("insert-bulk", "reencrypt") else ""
-            w(f"| {label.replace('N', format_count(n), 1)} | {cell(runs, key, n, report.runs)} | {rate} |")
+            cpu = cell(report.cpu.get(("keyhold", key, n)), key, n, report.runs)
+            w(f"| {label.replace('N', format_count(n), 1)} | {cell(runs, key, n, report.runs)} | {cpu} | {rate} |")
         w("")
         w("The peers are left out at this size: one call per secret would take hours "
           "(see the fixed costs above).")
@@ -262,13 +283,25 @@ def render(report: Report) -> str:
         w("")
     w("## Every run")
     w("")
-    w("Seconds, in the order measured; `;` separates runs.")
+    w("Wall seconds, in the order measured; `;` separates runs.")
     w("")
     for (tool, key, n), runs in sorted(report.samples.items(), key=_sample_order):
         label = dict(WORKLOADS)[key].replace(" N,", ",")
         w(f"- {tool}, N = {format_count(n)}, {label}: " + "; ".join(", ".join(f"{v:.3f}" for v in run) for run in runs))
     w("")
     return "\n".join(out)
+
+
+def comparison(samples: Samples, n: int, runs: int) -> List[str]:
+    """The table of one N: each tool's median per workload and Keyhold's ratio to each peer."""
+    lines = ["| workload | Keyhold | pass | keepassxc-cli | Keyhold ÷ pass | Keyhold ÷ keepassxc-cli |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for key, label in WORKLOADS:
+        cells = [cell(samples.get((t, key, n)), key, n, runs) for t in TOOLS]
+        k = medians(samples, "keyhold", key, n)
+        ratios = [format_ratio(ratio(k, medians(samples, p, key, n))) for p in PEERS]
+        lines.append(f"| {label.replace('N', format_count(n), 1)} | " + " | ".join(cells + ratios) + " |")
+    return lines
 
 
 def _sample_order(item: Tuple[Tuple[str, str, int], List[List[float]]]) -> Tuple[int, int, int]:
@@ -342,12 +375,26 @@ def base_env(home: Path) -> Dict[str, str]:
     return env
 
 
-def call(argv: Sequence[str], env: Dict[str, str], stdin: bytes = b"",
-         check: bool = True) -> Tuple[float, bytes]:
-    """Runs one command; returns its wall time and stdout. stdin carries any password or value."""
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + sys, every thread, exited ones too) a running process has used, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def call(argv: Sequence[str], env: Dict[str, str], stdin: bytes = b"", check: bool = True,
+         daemon_cpu: Optional[Callable[[], float]] = None) -> Tuple[Timing, bytes]:
+    """Runs one command; returns its timing and stdout. stdin carries any password or value.
+    daemon_cpu adds the CPU a daemon the command talks to (gpg-agent) used meanwhile."""
+    cpu = children_cpu() + (daemon_cpu() if daemon_cpu else 0.0)
     start = time.perf_counter()
     done = subprocess.run(list(argv), input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    elapsed = time.perf_counter() - start
+    wall = time.perf_counter() - start
+    elapsed = Timing(wall, children_cpu() + (daemon_cpu() if daemon_cpu else 0.0) - cpu)
     if check and done.returncode != 0:
         # stderr of these tools names files and keys, never a value: values only ever go to stdin.
         tail = done.stderr.decode(errors="replace").strip().splitlines()[-3:]
@@ -384,10 +431,10 @@ class Keyhold:
         call([self.bin, "init"], s.env)  # the recovery key it prints on stdout is dropped
         return s
 
-    def insert(self, s: Store, name: str, value: str) -> float:
+    def insert(self, s: Store, name: str, value: str) -> Timing:
         return call([self.bin, "secret", "set", name, "--stdin"], s.env, value.encode())[0]
 
-    def bulk(self, d: Path, entries: Sequence[Tuple[str, str]]) -> Tuple[Store, float]:
+    def bulk(self, d: Path, entries: Sequence[Tuple[str, str]]) -> Tuple[Store, Timing]:
         s = self.create(d)
         source = d / "import.json"
         source.write_text(json.dumps({"secrets": [{"name": n, "value": v} for n, v in entries]}))
@@ -395,14 +442,14 @@ class Keyhold:
         source.unlink()
         return s, t
 
-    def show(self, s: Store, name: str) -> Tuple[float, str]:
+    def show(self, s: Store, name: str) -> Tuple[Timing, str]:
         t, out = call([self.bin, "secret", "show", name], s.env)
         return t, out.decode()
 
-    def list(self, s: Store) -> Tuple[float, bytes]:
+    def list(self, s: Store) -> Tuple[Timing, bytes]:
         return call([self.bin, "secret", "list"], s.env)
 
-    def reencrypt(self, s: Store) -> float:
+    def reencrypt(self, s: Store) -> Timing:
         return call([self.bin, "key", "rotate-data"], s.env)[0]
 
     def check_reencrypted(self, s: Store) -> None:
@@ -422,6 +469,12 @@ class Pass:
         self.env = env
         self.key = key
         self.new_key = new_key
+        # gpg-agent does every private-key operation: its CPU is counted with the call's.
+        out = call(["gpg-connect-agent", "--no-autostart", "getinfo pid", "/bye"], env)[1].decode()
+        self.agent = int(re.search(r"^D (\d+)", out, re.M).group(1))
+
+    def agent_cpu(self) -> float:
+        return process_cpu(self.agent)
 
     def create(self, d: Path, key: Optional[str] = None) -> Store:
         d.mkdir(mode=0o700)
@@ -430,18 +483,19 @@ class Pass:
         call(["pass", "init", key or self.key], s.env)
         return s
 
-    def insert(self, s: Store, name: str, value: str) -> float:
-        return call(["pass", "insert", "--multiline", name], s.env, (value + "\n").encode())[0]
+    def insert(self, s: Store, name: str, value: str) -> Timing:
+        return call(["pass", "insert", "--multiline", name], s.env, (value + "\n").encode(),
+                    daemon_cpu=self.agent_cpu)[0]
 
-    def show(self, s: Store, name: str) -> Tuple[float, str]:
-        t, out = call(["pass", "show", name], s.env)
+    def show(self, s: Store, name: str) -> Tuple[Timing, str]:
+        t, out = call(["pass", "show", name], s.env, daemon_cpu=self.agent_cpu)
         return t, out.decode().rstrip("\n")
 
-    def list(self, s: Store) -> Tuple[float, bytes]:
-        return call(["pass", "ls"], s.env)
+    def list(self, s: Store) -> Tuple[Timing, bytes]:
+        return call(["pass", "ls"], s.env, daemon_cpu=self.agent_cpu)
 
-    def reencrypt(self, s: Store) -> float:
-        return call(["pass", "init", self.new_key], s.env)[0]
+    def reencrypt(self, s: Store) -> Timing:
+        return call(["pass", "init", self.new_key], s.env, daemon_cpu=self.agent_cpu)[0]
 
     def check_reencrypted(self, s: Store) -> None:
         files = sorted((s.file / "bench").glob("*.gpg"))
@@ -473,11 +527,11 @@ class KeePassXC:
     def _pw(s: Store) -> bytes:
         return f"{s.password}\n".encode()
 
-    def insert(self, s: Store, name: str, value: str) -> float:
+    def insert(self, s: Store, name: str, value: str) -> Timing:
         return call(["keepassxc-cli", "add", "-q", "--password-prompt", str(s.file), name], s.env,
                     f"{s.password}\n{value}\n".encode())[0]
 
-    def bulk(self, d: Path, entries: Sequence[Tuple[str, str]]) -> Tuple[Store, float]:
+    def bulk(self, d: Path, entries: Sequence[Tuple[str, str]]) -> Tuple[Store, Timing]:
         d.mkdir(mode=0o700)
         s = Store(d, dict(self.env), password(), d / "bench.kdbx")
         source = d / "import.xml"
@@ -487,15 +541,15 @@ class KeePassXC:
         source.unlink()
         return s, t
 
-    def show(self, s: Store, name: str) -> Tuple[float, str]:
+    def show(self, s: Store, name: str) -> Tuple[Timing, str]:
         t, out = call(["keepassxc-cli", "show", "-q", "--show-protected", "--attributes", "password",
                        str(s.file), name], s.env, self._pw(s))
         return t, out.decode().rstrip("\n")
 
-    def list(self, s: Store) -> Tuple[float, bytes]:
+    def list(self, s: Store) -> Tuple[Timing, bytes]:
         return call(["keepassxc-cli", "ls", "-q", "--recursive", "--flatten", str(s.file)], s.env, self._pw(s))
 
-    def reencrypt(self, s: Store) -> float:
+    def reencrypt(self, s: Store) -> Timing:
         new = password()
         t = call(["keepassxc-cli", "db-edit", "-q", "--set-password", str(s.file)], s.env,
                  f"{s.password}\n{new}\n{new}\n".encode())[0]
@@ -592,6 +646,7 @@ class Bench:
         self.root = root
         self.progress = progress
         self.samples: Samples = {}
+        self.cpu: Samples = {}
         self.fixed: List[FixedCost] = []
         self.setup: List[str] = []
         self.env = base_env(root / "home")
@@ -602,11 +657,12 @@ class Bench:
         self.serial += 1
         return self.root / f"{self.serial:04d}-{tool}"
 
-    def add(self, tool: str, workload: str, n: int, run: int, seconds: float) -> None:
-        runs = self.samples.setdefault((tool, workload, n), [])
-        while len(runs) < run:
-            runs.append([])
-        runs[run - 1].append(seconds)
+    def add(self, tool: str, workload: str, n: int, run: int, t: Timing) -> None:
+        for samples, value in ((self.samples, t.wall), (self.cpu, t.cpu)):
+            runs = samples.setdefault((tool, workload, n), [])
+            while len(runs) < run:
+                runs.append([])
+            runs[run - 1].append(value)
 
     def run(self) -> Report:
         a = self.args
@@ -659,7 +715,7 @@ class Bench:
             "pass: files encrypted to the new key; keepassxc-cli: opened with the new password).",
         ]
         report = Report(date=time.strftime("%Y-%m-%d"), sizes=list(a.sizes), large=a.large, runs=a.runs,
-                        calls=a.calls, large_calls=a.large_calls, setup=self.setup, fixed=self.fixed, samples=self.samples,
+                        calls=a.calls, large_calls=a.large_calls, setup=self.setup, fixed=self.fixed, samples=self.samples, cpu=self.cpu,
                         total_seconds=time.monotonic() - started)
         return report
 
@@ -708,7 +764,7 @@ class Bench:
         slow_kdf = self.kpx.info(slow)
 
         kh = self.keyhold.bin
-        plan: List[Tuple[str, str, str, Callable[[], Tuple[float, object]]]] = [
+        plan: List[Tuple[str, str, str, Callable[[], Tuple[Timing, object]]]] = [
             ("keyhold", "`--version`", "process start only (Swift runtime, libraries)",
              lambda: call([kh, "--version"], ks.env)),
             ("keyhold", "`secret list` (one secret)",
@@ -753,18 +809,19 @@ class Bench:
             p(f"{tag}: bulk insert")
             main, t = tool.bulk(self.fresh(tool_name), entries)
             self.add(tool_name, "insert-bulk", n, run, t)
-            p(f"  {format_seconds(t)}")
+            p(f"  {format_seconds(t.wall)}")
         if loop:
             p(f"{tag}: insert, one call per secret")
             s = tool.create(self.fresh(tool_name))
-            total = 0.0
+            total = Timing(0.0, 0.0)
             step = max(n // 10, 1)
             for i, (name, value) in enumerate(entries, start=1):
                 total += tool.insert(s, name, value)
                 if i % step == 0 and i < n:
-                    p(f"  {i:,}/{n:,}, {format_seconds(total)} so far")
+                    p(f"  {i:,}/{n:,}, {format_seconds(total.wall)} so far")
             self.add(tool_name, "insert-loop", n, run, total)
-            p(f"  {format_seconds(total)} ({format_seconds(total / n)} per call)")
+            p(f"  {format_seconds(total.wall)} ({format_seconds(total.wall / n)} per call, "
+              f"{format_seconds(total.cpu / n)} CPU)")
             if main is None:
                 main = s
             else:
@@ -781,14 +838,14 @@ class Bench:
         p(f"{tag}: re-encrypt everything")
         t = tool.reencrypt(main)
         self.add(tool_name, "reencrypt", n, run, t)
-        p(f"  {format_seconds(t)}")
+        p(f"  {format_seconds(t.wall)}")
         tool.check_reencrypted(main)
         if tool.show(main, name)[1] != value:
             raise BenchError(f"{tool_name}: after re-encryption show returned the wrong value for {name}")
         shutil.rmtree(main.dir)
 
     @staticmethod
-    def check_list(tool, s: Store, n: int) -> float:
+    def check_list(tool, s: Store, n: int) -> Timing:
         t, out = tool.list(s)
         found = count_names(out)
         if found != n:
@@ -836,6 +893,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except BenchError as e:
         print(f"bench_peers: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("bench_peers: interrupted; nothing written", file=sys.stderr)
+        return 130
     finally:
         # Stop the gpg-agent started for the throwaway keys, then remove everything.
         subprocess.run(["gpgconf", "--kill", "all"], env=bench.env, stdout=subprocess.DEVNULL,

@@ -130,8 +130,12 @@ def report(**changes) -> bp.Report:
     }
     fields = dict(date="2026-11-23", sizes=[100, 1000], large=100_000, runs=3, calls=2, large_calls=1,
                   setup=["Machine: test."], samples=samples, total_seconds=1234.0,
-                  fixed=[bp.FixedCost("keyhold", "`--version`", "process start only", [0.01, 0.02, 0.03]),
-                         bp.FixedCost("pass", "`show`", "gpg", [])])
+                  fixed=[bp.FixedCost("keyhold", "`--version`", "process start only",
+                                      [bp.Timing(0.01, 0.004), bp.Timing(0.02, 0.005), bp.Timing(0.03, 0.006)]),
+                         bp.FixedCost("pass", "`show`", "gpg", [])],
+                  cpu={("keyhold", "insert-loop", 100): [[12.0], [12.5], [11.0]],
+                       ("pass", "insert-loop", 100): [[3.0], [3.0], [3.0]],
+                       ("keyhold", "list", 100_000): [[4.0], [4.0], [5.0]]})
     fields.update(changes)
     return bp.Report(**fields)
 
@@ -155,14 +159,36 @@ def test_render_tables_ratios_and_markers():
     assert row(text, "insert 1,000, one call per secret")[1] == "300 s (300 ms/secret) [1 run]"
     assert row(text, "insert 1,000, bulk path")[1:] == ["500 ms (500 µs/secret)", "–", "–", "–", "–"]
     assert row(text, "insert 100,000, bulk path") == ["insert 100,000, bulk path", "2.00 s (20.0 µs/secret)",
-                                                      "50,000"]
+                                                      "–", "50,000"]
     large = text[text.index("## N = 100,000, Keyhold alone"):]
-    assert row(large, "list all")[1:] == ["10.0 s", ""]
+    assert row(large, "list all")[1:] == ["10.0 s", "4.00 s", ""]
     assert row(large, "show one") is None
-    assert row(text, "keyhold")[2:4] == ["20.0 ms", "3"]
-    assert row(text, "pass")[2:4] == ["not measured", "0"]
+    assert row(text, "keyhold")[2:5] == ["20.0 ms", "5.00 ms", "3"]
+    assert row(text, "pass")[2:5] == ["not measured", "–", "0"]
+    cpu = text[text.index("CPU time (user + sys, as above"):text.index("## N = 1,000")]
+    assert row(cpu, "insert 100, one call per secret")[1:] == [
+        "12.0 s (120 ms/secret)", "3.00 s (30.0 ms/secret)", "–", "4.00x (4.0x slower)", "–"]
+    assert "CPU time" not in text[text.index("## N = 1,000"):text.index("## N = 100,000")]
     assert "- keyhold, N = 1,000, insert, one call per secret: 300.000\n" in text
     assert "- keyhold, N = 100, show one: 0.300, 0.300; 0.300, 0.400; 0.200, 0.300\n" in text
+
+
+def test_timings_add_up():
+    total = bp.Timing(0.0, 0.0)
+    for t in (bp.Timing(1.0, 0.25), bp.Timing(2.0, 0.5)):
+        total += t
+    assert total == bp.Timing(3.0, 0.75)
+
+
+def test_call_measures_the_childs_cpu(tmp_path):
+    env = {"PATH": "/usr/bin:/bin"}
+    busy = [sys.executable, "-c", "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.2: pass"]
+    t, out = bp.call(busy, env)
+    assert t.cpu >= 0.15 and t.wall >= t.cpu * 0.9
+    idle, _ = bp.call(["sleep", "0.2"], env)
+    assert idle.wall >= 0.19 and idle.cpu < 0.1
+    with pytest.raises(bp.BenchError, match="exited 3"):
+        bp.call([sys.executable, "-c", "raise SystemExit(3)"], env)
 
 
 def test_render_without_the_large_size():
