@@ -386,7 +386,7 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def call(argv: Sequence[str], env: Dict[str, str], stdin: bytes = b"", check: bool = True,
+def call(argv: Sequence[str], env: Dict[str, str], stdin: bytes = b"",
          daemon_cpu: Optional[Callable[[], float]] = None) -> Tuple[Timing, bytes]:
     """Runs one command; returns its timing and stdout. stdin carries any password or value.
     daemon_cpu adds the CPU a daemon the command talks to (gpg-agent) used meanwhile."""
@@ -395,7 +395,7 @@ def call(argv: Sequence[str], env: Dict[str, str], stdin: bytes = b"", check: bo
     done = subprocess.run(list(argv), input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     wall = time.perf_counter() - start
     elapsed = Timing(wall, children_cpu() + (daemon_cpu() if daemon_cpu else 0.0) - cpu)
-    if check and done.returncode != 0:
+    if done.returncode != 0:
         # stderr of these tools names files and keys, never a value: values only ever go to stdin.
         tail = done.stderr.decode(errors="replace").strip().splitlines()[-3:]
         raise BenchError(f"`{' '.join(argv)}` exited {done.returncode}: {' / '.join(tail)}")
@@ -714,10 +714,9 @@ class Bench:
             "after re-encryption the store is checked (Keyhold: only the new data key is left; "
             "pass: files encrypted to the new key; keepassxc-cli: opened with the new password).",
         ]
-        report = Report(date=time.strftime("%Y-%m-%d"), sizes=list(a.sizes), large=a.large, runs=a.runs,
-                        calls=a.calls, large_calls=a.large_calls, setup=self.setup, fixed=self.fixed, samples=self.samples, cpu=self.cpu,
-                        total_seconds=time.monotonic() - started)
-        return report
+        return Report(date=time.strftime("%Y-%m-%d"), sizes=list(a.sizes), large=a.large, runs=a.runs,
+                      calls=a.calls, large_calls=a.large_calls, setup=self.setup, fixed=self.fixed,
+                      samples=self.samples, cpu=self.cpu, total_seconds=time.monotonic() - started)
 
     def single_loop_note(self) -> str:
         """Says which per-call loops ran once, and what one run of them cost."""
@@ -759,7 +758,7 @@ class Bench:
         call(["gpg", "--batch", "--quiet", "--pinentry-mode", "loopback", "--passphrase-fd", "0", "--decrypt",
               str(cs.file / (one[0] + ".gpg"))], cs.env, (phrase + "\n").encode())
 
-        # A keepassxc-cli database with a KDF tuned to one second, as KeePassXC's own new-database default.
+        # For reference: a KDF tuned to one second, as the KeePassXC app tunes a new database's.
         slow = self.kpx.create(self.fresh("keepassxc"), extra=["--decryption-time", "1000"])
         slow_kdf = self.kpx.info(slow)
 
@@ -785,7 +784,8 @@ class Bench:
              "the file decrypted and parsed", lambda: self.kpx.list(xs)),
             ("keepassxc-cli", "`ls` (one entry, KDF tuned to 1 s)",
              f"for reference, `db-create --decryption-time 1000` ({slow_kdf}): the one second the KeePassXC "
-             "app tunes a new database's KDF to (there Argon2d); not used in the workloads", lambda: self.kpx.list(slow)),
+             "app tunes a new database's KDF to (there Argon2d); not used in the workloads",
+             lambda: self.kpx.list(slow)),
         ]
         for tool, label, does, fn in plan:
             p(f"fixed cost: {tool} {label}")
