@@ -10,8 +10,10 @@ VENV      := .build-py
 DEPS      := libsodium-dev libsqlite3-dev libncursesw5-dev pkg-config
 # Only needed by the tests: the independent Python verifier, the pass store fixture, the console in tmux.
 TEST_DEPS := python3 python3-venv pass gnupg tmux
+# Only needed by `make bench-peers`: the tools Keyhold is measured against, and python3 for the driver.
+PEER_DEPS := python3 pass gnupg keepassxc
 
-.PHONY: all deps test-deps build release run test test-swift test-python test-flask bench clean
+.PHONY: all deps test-deps build release run test test-swift test-python test-flask bench bench-peers clean
 
 all: build
 
@@ -45,7 +47,7 @@ test-swift:
 	KEYHOLD_PYTHON=$(abspath $(VENV))/bin/python $(SWIFT) test
 
 test-python: $(VENV)/.ready
-	$(VENV)/bin/python -m pytest -q scripts/test_keyhold_verify.py
+	$(VENV)/bin/python -m pytest -q scripts/test_keyhold_verify.py scripts/test_bench_peers.py
 
 # The Flask example against a vault made by the built binary, run under `keyhold run`.
 test-flask: $(VENV)/.ready build
@@ -58,6 +60,18 @@ bench: deps
 	$(SWIFT) build -c release --product keyhold-bench
 	@mkdir -p bench/results
 	$$($(SWIFT) build -c release --show-bin-path)/keyhold-bench --dir bench/tmp --out $(BENCH_OUT)
+
+# Keyhold side by side with pass and keepassxc-cli (DESIGN section 9): the release
+# keyhold, the same workloads on each tool in one run, every tool at its default
+# KDF; about 20 minutes on 2 cores. Prints the report and writes it to
+# bench/results/peers-<date>.md.
+PEERS_OUT ?= bench/results/peers-$(shell date +%F).md
+bench-peers: deps
+	@scripts/ensure-deps.sh $(PEER_DEPS)
+	$(SWIFT) build -c release --product keyhold
+	@mkdir -p bench/results
+	$(PYTHON) scripts/bench_peers.py --keyhold $$($(SWIFT) build -c release --show-bin-path)/keyhold \
+		--dir bench/tmp --out $(PEERS_OUT)
 
 clean:
 	rm -rf .build $(VENV)
