@@ -30,18 +30,12 @@ enum Fmt {
             throw ValidationError(field: field, rule: "format",
                                   message: "\(field): expected a date as YYYY-MM-DD, such as 2027-03-01 (got \"\(Validate.visible(String(text.prefix(20))))\")")
         }
-        let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)
-        let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
-        guard (1...12).contains(m), (1...days[m - 1]).contains(d), y >= 1970 else {
+        let ms = y >= 1970 && (1...12).contains(m) ? Clock.midnight(year: y, month: m, day: d) : 0
+        let c = Clock.civil(ms)
+        guard y >= 1970, (c.year, c.month, c.day) == (y, m, d) else {
             throw ValidationError(field: field, rule: "date", message: "\(field): \(text) is not a real date (months 01-12, days within the month, years from 1970)")
         }
-        // Howard Hinnant's days-from-civil, the inverse of `civil`.
-        let yy = m <= 2 ? y - 1 : y
-        let era = yy / 400
-        let yoe = yy - era * 400
-        let doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return Int64(era * 146_097 + doe - 719_468) * Clock.day
+        return ms
     }
 
     /// A span, rounded up to the second: `45 s`, `4 min 12 s`, `2 h 5 min`, `3 d`.
@@ -72,39 +66,8 @@ enum Fmt {
 
     private static func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
 
-    /// Unix ms of 00:00 UTC on the day `YYYY-MM-DD` (the CLI's reading of a date,
-    /// and what `date` shows back); nil unless it is exactly that form and a real day.
-    static func day(_ text: String) -> Int64? {
-        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
-              parts.allSatisfy({ $0.allSatisfy(\.isASCII) }),
-              let y = Int64(parts[0]), let m = Int64(parts[1]), let d = Int64(parts[2]),
-              y >= 1970, (1...12).contains(m), (1...31).contains(d) else { return nil }
-        // Days from civil (Howard Hinnant's algorithm).
-        let yy = m <= 2 ? y - 1 : y
-        let era = yy / 400
-        let yoe = yy - era * 400
-        let doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        let ms = (era * 146_097 + doe - 719_468) * 86_400_000
-        // 2027-02-30 would land on 2027-03-02: not a real day.
-        return date(ms) == text ? ms : nil
-    }
-
-    /// Days-from-civil inverse (Howard Hinnant's algorithm).
     private static func civil(_ ms: Int64) -> (Int, Int, Int, Int, Int, Int) {
-        let secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000
-        var days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400
-        let rem = secs - days * 86400
-        days += 719_468
-        let era = (days >= 0 ? days : days - 146_096) / 146_097
-        let doe = days - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
-        return (Int(y), Int(m), Int(d), Int(rem / 3600), Int((rem % 3600) / 60), Int(rem % 60))
+        let c = Clock.civil(ms)
+        return (c.year, c.month, c.day, c.hour, c.minute, c.second)
     }
 }

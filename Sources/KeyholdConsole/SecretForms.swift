@@ -217,7 +217,7 @@ public struct SecretFormState: Equatable, Sendable {
     var rotateByTime: Int64?? {
         let t = rotateBy.text.trimmingSpaces
         if t.isEmpty { return .some(nil) }
-        return Fmt.day(t).map { .some($0) }
+        return (try? Fmt.day(t, field: "rotate by")).map { .some($0) }
     }
 
     /// The history limit: `.some(nil)` when empty, nil when malformed.

@@ -385,14 +385,17 @@ import Testing
     }
 
     @Test func rotateByDatesAreUTCDays() {
-        #expect(Fmt.day("2027-03-01") == 1_803_859_200_000)
-        #expect(Fmt.day("1970-01-01") == 0)
-        #expect(Fmt.day("2000-02-29") == 951_782_400_000)
+        func day(_ t: String) -> Int64? { try? Fmt.day(t, field: "rotate by") }
+        #expect(day("2027-03-01") == 1_803_859_200_000)
+        #expect(day("1970-01-01") == 0)
+        #expect(day("2000-02-29") == 951_782_400_000)
         for bad in ["", "2027-02-30", "2027-3-1", "27-03-01", "2027-13-01", "2027-00-10", "1969-12-31", "2027-03-01T00:00",
                     "２０２７-03-01", "+027-03-01"] {
-            #expect(Fmt.day(bad) == nil, "\(bad) accepted")
+            #expect(day(bad) == nil, "\(bad) accepted")
         }
-        for ms: Int64 in [0, 951_782_400_000, 1_803_859_200_000, 4_102_444_800_000] { #expect(Fmt.day(Fmt.date(ms)) == ms) }
+        for ms: Int64 in [0, 951_782_400_000, 1_803_859_200_000, 4_102_444_800_000] { #expect(day(Fmt.date(ms)) == ms) }
+        #expect(Clock.format(1_803_859_200_000 + 3_723_000) == "2027-03-01T01:02:03Z")
+        #expect(Clock.format(-1000) == "1969-12-31T23:59:59Z")
     }
 
     // MARK: New version
