@@ -61,9 +61,24 @@ extension Session {
             return try Seal.open(row.ciphertext, key: key,
                                  aad: Keyring.secretAAD(secretID: row.secretID, version: row.version, keyVersion: row.keyVersion))
         } catch {
-            throw KeyholdError.integrity(
-                "secret_versions secret_id=\(row.secretID) version=\(row.version) (secret \(name)): does not open (altered, or moved from another row)")
+            throw notOpening(row, name: name)
         }
+    }
+
+    /// Bulk form of `open`: opens with `key` (data key `row.keyVersion`, looked up once per batch by
+    /// the caller) into (guarded) memory the caller owns; returns the value's length.
+    func open(_ row: SecretVersionRow, key: SecureBytes, name: String, into out: UnsafeMutableRawBufferPointer) throws -> Int {
+        do {
+            return try Keyring.withSecretAAD(secretID: row.secretID, version: row.version, keyVersion: row.keyVersion) { aad in
+                try row.ciphertext.withUnsafeBytes { try Seal.open($0, key: key, aad: aad, into: out) }
+            }
+        } catch {
+            throw notOpening(row, name: name)
+        }
+    }
+
+    private func notOpening(_ row: SecretVersionRow, name: String) -> KeyholdError {
+        .integrity("secret_versions secret_id=\(row.secretID) version=\(row.version) (secret \(name)): does not open (altered, or moved from another row)")
     }
 
     func material(_ input: SecretInput) throws -> SecureBytes {
