@@ -193,24 +193,6 @@ extension Session {
         var size: Int
     }
 
-    /// Opens the current version of several secrets for handing out (`run`,
-    /// `export`): one audit event naming them all, never their values.
-    public func revealMany(_ names: [String], purpose: String) throws -> [(name: String, value: SecureBytes)] {
-        let action = "secret.\(purpose)"
-        return try perform(action, target: "secrets", requires: .secretsRead) { op in
-            var out: [(String, SecureBytes)] = []
-            for name in names {
-                let s = try existingSecret(op.tx, name)
-                guard let row = try op.tx.secretVersion(secretID: s.id, version: s.currentVersion) else {
-                    throw KeyholdError.integrity("secret \(s.name): current version \(s.currentVersion) is missing")
-                }
-                out.append((s.name, try open(op.tx, row, name: s.name)))
-            }
-            op.details = ["names": .strings(out.map(\.0)), "count": .int(Int64(out.count))]
-            return out
-        }
-    }
-
     /// Imports secrets in batches of `batchSize`, one transaction and one audit
     /// event (count and digest of the secret ids) per batch. Every entry is
     /// validated before anything is written; a bad one is named by its origin.
