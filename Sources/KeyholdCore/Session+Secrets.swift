@@ -125,12 +125,7 @@ extension Session {
         let value = try material(input)
         try perform("secret.create", target: "secret:\(name)", requires: .secretsWrite) { op in
             if try op.tx.secret(named: name) != nil { throw KeyholdError.conflict("a secret named \(name) already exists") }
-            let id = try op.tx.insertSecret(SecretRow(name: name, description: description, currentVersion: 1,
-                                                      historyLimit: historyLimit, rotateBy: rotateBy,
-                                                      createdAt: op.now, updatedAt: op.now))
-            try sealVersion(op, secretID: id, version: 1, value: value)
-            op.details = ["version": .int(1), "generated": .bool(input.isGenerated)]
-            if let rotateBy { op.details["rotate_by"] = .int(rotateBy) }
+            try insertSecret(&op, name, input, value, description: description, rotateBy: rotateBy, historyLimit: historyLimit)
         }
     }
 
@@ -140,18 +135,63 @@ extension Session {
         let value = try material(input)
         return try perform("secret.update", target: "secret:\(name)", requires: .secretsWrite) { op in
             var s = try existingSecret(op.tx, name)
-            op.target = "secret:\(s.name)"
-            let version = s.lastVersion + 1
-            try sealVersion(op, secretID: s.id, version: version, value: value)
-            s.currentVersion = version
-            s.lastVersion = version
-            s.updatedAt = op.now
-            try op.tx.updateSecret(s)
-            let dropped = try prune(&op, s)
-            op.details = ["version": .int(Int64(version)), "generated": .bool(input.isGenerated)]
-            if !dropped.isEmpty { op.details["pruned"] = .strings(dropped.map(String.init)) }
-            return version
+            return try appendVersion(&op, &s, input, value)
         }
+    }
+
+    /// Stores a value: creates the secret, or adds a new current version when it
+    /// exists, and applies `description` and `rotateBy` (nil leaves them as they
+    /// are; `.some(nil)` clears the date), all in one transaction with one event:
+    /// `secret.create`, or `secret.update` whose details also carry
+    /// `description_changed` and `rotate_by` when those changed or were given.
+    /// Returns the version stored and whether the secret was created.
+    @discardableResult
+    public func setSecret(_ name: String, _ input: SecretInput, description: String? = nil,
+                          rotateBy: Int64?? = nil) throws -> (version: Int, created: Bool) {
+        let name = try Vault.valid { try Validate.secretName(name) }
+        let description = try description.map { d in try Vault.valid { try Validate.description(d, field: "secret description") } }
+        let value = try material(input)
+        return try perform("secret.create", target: "secret:\(name)", requires: .secretsWrite) { op in
+            guard var s = try op.tx.secret(named: name) else {
+                try insertSecret(&op, name, input, value, description: description ?? "", rotateBy: rotateBy ?? nil, historyLimit: nil)
+                return (1, true)
+            }
+            op.action = "secret.update"
+            let described = description.map { $0 != s.description } ?? false
+            if let description { s.description = description }
+            if let rotateBy { s.rotateBy = rotateBy }
+            let version = try appendVersion(&op, &s, input, value)
+            if described { op.details["description_changed"] = .bool(true) }
+            if let rotateBy { op.details["rotate_by"] = rotateBy.map(AuditValue.int) ?? .string("none") }
+            return (version, false)
+        }
+    }
+
+    /// Inserts a new secret with `value` as version 1.
+    private func insertSecret(_ op: inout Op, _ name: String, _ input: SecretInput, _ value: SecureBytes,
+                              description: String, rotateBy: Int64?, historyLimit: Int?) throws {
+        let id = try op.tx.insertSecret(SecretRow(name: name, description: description, currentVersion: 1,
+                                                  historyLimit: historyLimit, rotateBy: rotateBy,
+                                                  createdAt: op.now, updatedAt: op.now))
+        try sealVersion(op, secretID: id, version: 1, value: value)
+        op.details = ["version": .int(1), "generated": .bool(input.isGenerated)]
+        if let rotateBy { op.details["rotate_by"] = .int(rotateBy) }
+    }
+
+    /// Seals `value` as the new current version of `s`, saves `s` (with any other
+    /// change the caller made) and prunes versions beyond the history limit.
+    private func appendVersion(_ op: inout Op, _ s: inout SecretRow, _ input: SecretInput, _ value: SecureBytes) throws -> Int {
+        op.target = "secret:\(s.name)"
+        let version = s.lastVersion + 1
+        try sealVersion(op, secretID: s.id, version: version, value: value)
+        s.currentVersion = version
+        s.lastVersion = version
+        s.updatedAt = op.now
+        try op.tx.updateSecret(s)
+        let dropped = try prune(&op, s)
+        op.details = ["version": .int(Int64(version)), "generated": .bool(input.isGenerated)]
+        if !dropped.isEmpty { op.details["pruned"] = .strings(dropped.map(String.init)) }
+        return version
     }
 
     /// Deletes a secret and all its versions, then checkpoints the WAL.

@@ -112,7 +112,7 @@ struct AtomicitySetup {
 enum AtomicOp: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case createUser, editUser, lockUser, resetPassword, deleteUser, grantRole, revokeRole
     case createRole, editRole, deleteRole
-    case createSecret, addVersion, reveal, deleteSecret, deleteVersion, setRotateBy
+    case createSecret, addVersion, setSecret, reveal, deleteSecret, deleteVersion, setRotateBy
     case changePassword, updateSettings
 
     var testDescription: String { rawValue }
@@ -132,6 +132,10 @@ enum AtomicOp: String, CaseIterable, Sendable, CustomTestStringConvertible {
         case .deleteRole: try admin.deleteRole("custom")
         case .createSecret: try admin.createSecret("app/new", .generated(length: 32, alphabet: .alnum))
         case .addVersion: try admin.addVersion("app/db", .value(pw("third value of app db")))
+        // A new version with a new description and rotate-by date: all or nothing.
+        case .setSecret:
+            try admin.setSecret("app/db", .value(pw("third value of app db")), description: "the database",
+                                rotateBy: s.f.clock.now + Clock.day)
         case .reveal: _ = try admin.reveal("app/db")
         case .deleteSecret: _ = try admin.deleteSecret("app/db")
         case .deleteVersion: _ = try admin.deleteVersion("app/db", version: 1)
