@@ -163,7 +163,9 @@ struct ExportCommand: ParsableCommand {
             DEST is a new file, created with mode 0600 (an existing file is never overwritten: \
             exit 68), or - for standard output. For pass it is a new directory (0700) made a \
             password store for --gpg-id (.gpg-id), each secret encrypted by your own \
-            `gpg --encrypt --recipient ID` from a pipe.
+            `gpg --encrypt --recipient ID` from a pipe. Values are written as they are opened, a \
+            batch at a time; if the export fails, what was written is removed (on standard output \
+            dotenv and keepassxc are held to the end, so a value they cannot carry prints nothing).
 
             Formats:
               dotenv     KEY='value' lines; the key is the name upper-cased with every character \
@@ -258,65 +260,86 @@ struct ExportCommand: ParsableCommand {
             }
         }
 
-        let values = try s.revealMany(infos.map(\.name), purpose: "export").map(\.value)
-        let written: PlainBuffer?
+        // One audited hand-out; each value is written as it comes and wiped with its batch.
+        let count = infos.count
+        if format == .pass {
+            umask(0o077)
+            try PassStore.create(dest, gpgID: gpgID!)
+            do {
+                try s.revealEach(infos.map(\.name), purpose: "export") { i, value in
+                    try PassStore.add(path: names[i], value: value, to: dest, gpgID: gpgID!, gpg: gpg!)
+                }
+            } catch {
+                try? FileManager.default.removeItem(atPath: dest)
+                throw error
+            }
+        } else {
+            // Standard output is held to the end for the formats that may refuse a value, so a refusal writes nothing.
+            let sink = toStdout ? ExportSink(standardOutputHolding: format != .json) : try ExportSink(creating: dest)
+            do {
+                try write(infos, names: names, keys: keys, session: s, to: sink)
+                try sink.finish()
+            } catch {
+                sink.discard()
+                throw error
+            }
+        }
+        if !toStdout {
+            Terminal.err("Exported \(count) secret\(count == 1 ? "" : "s") to \(Validate.visible(dest)) (\(format.rawValue)). "
+                         + (format == .pass ? "" : "It holds plaintext: delete it when done."))
+        }
+    }
+
+    /// Reveals the values (`Session.revealEach`: one audited hand-out, a batch at a time) and writes
+    /// each in the file formats as it comes. `names` are without the prefix; `keys` are the .env keys.
+    private func write(_ infos: [SecretInfo], names: [String], keys: [String], session s: Session, to sink: ExportSink) throws {
+        let out = sink.buffer
         switch format {
         case .dotenv:
-            let out = PlainBuffer(capacity: values.reduce(256) { $0 + $1.count * 2 + 64 })
-            out.append("# Exported from Keyhold: \(values.count) secret value\(values.count == 1 ? "" : "s") in plaintext. Delete this file when done.\n")
-            for (i, value) in values.enumerated() {
-                try value.withBytes { b in
-                    guard Bytes.scalars(b, { $0 >= 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) else {
-                        throw refusal(infos[i].name, "is not UTF-8 text without control characters, which .env cannot carry; export it as json")
-                    }
-                    DotEnv.appendLine(key: keys[i], value: b, to: out)
+            out.append("# Exported from Keyhold: \(infos.count) secret value\(infos.count == 1 ? "" : "s") in plaintext. Delete this file when done.\n")
+            try s.revealEach(infos.map(\.name), purpose: "export") { i, value in
+                guard Bytes.scalars(value, { $0 >= 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) else {
+                    throw refusal(infos[i].name, "is not UTF-8 text without control characters, which .env cannot carry; export it as json")
                 }
+                DotEnv.appendLine(key: keys[i], value: value, to: out)
+                try sink.wrote()
             }
-            written = out
         case .json:
-            let out = PlainBuffer(capacity: values.reduce(256) { $0 + $1.count * 2 + 128 })
             out.append("{\n  \"secrets\": [")
-            for (i, value) in values.enumerated() {
+            try s.revealEach(infos.map(\.name), purpose: "export") { i, value in
                 out.append(i == 0 ? "\n    {\"name\": " : ",\n    {\"name\": ")
                 JSONFormat.appendString(names[i], to: out)
-                value.withBytes { b in
-                    if Bytes.isUTF8(b) {
-                        out.append(", \"value\": ")
-                        JSONFormat.appendString(b, to: out)
-                    } else {
-                        out.append(", \"value_base64\": \"")
-                        out.append(contentsOf: Data(b).base64EncodedData())
-                        out.append("\"")
-                    }
+                if Bytes.isUTF8(value) {
+                    out.append(", \"value\": ")
+                    JSONFormat.appendString(value, to: out)
+                } else {
+                    out.append(", \"value_base64\": \"")
+                    var encoded = Array(Data(value).base64EncodedData())
+                    out.append(contentsOf: encoded)
+                    wipe(&encoded)
+                    out.append("\"")
                 }
                 out.append(", \"description\": ")
                 JSONFormat.appendString(infos[i].description, to: out)
                 out.append("}")
+                try sink.wrote()
             }
-            out.append(values.isEmpty ? "]\n}\n" : "\n  ]\n}\n")
-            written = out
+            out.append(infos.isEmpty ? "]\n}\n" : "\n  ]\n}\n")
         case .keepassxc:
-            var items: [KeePassXML.Item] = []
-            for (i, value) in values.enumerated() {
-                guard value.withBytes(KeePassXML.canCarry) else {
-                    throw refusal(infos[i].name, "is not text that XML can carry (UTF-8 without control characters); export it as json")
+            let items = zip(names, infos).map { KeePassXML.Item(segments: $0.split(separator: "/").map(String.init), description: $1.description) }
+            let writer = KeePassXML.Writer(items, now: ISO8601DateFormatter().string(from: Date()))
+            writer.begin(out)
+            let order = writer.order  // the document's order of entries, so each is written as its value comes
+            try s.revealEach(order.map { infos[$0].name }, purpose: "export") { k, value in
+                guard KeePassXML.canCarry(value) else {
+                    throw refusal(infos[order[k]].name, "is not text that XML can carry (UTF-8 without control characters); export it as json")
                 }
-                items.append(KeePassXML.Item(segments: names[i].split(separator: "/").map(String.init), value: value,
-                                             description: infos[i].description))
+                writer.entry(value, to: out)
+                try sink.wrote()
             }
-            let formatter = ISO8601DateFormatter()
-            written = KeePassXML.write(items, now: formatter.string(from: Date()))
+            writer.end(out)
         case .pass:
-            written = nil
-            umask(0o077)
-            try PassStore.write(Array(zip(names, values)).map { (path: $0.0, value: $0.1) }, to: dest, gpgID: gpgID!, gpg: gpg!)
-        }
-        if let written {
-            if toStdout { try FileOutput.writeAll(STDOUT_FILENO, written.bytes) } else { try FileOutput.writeNew(dest, written.bytes) }
-        }
-        if !toStdout {
-            Terminal.err("Exported \(values.count) secret\(values.count == 1 ? "" : "s") to \(Validate.visible(dest)) (\(format.rawValue)). "
-                         + (format == .pass ? "" : "It holds plaintext: delete it when done."))
+            preconditionFailure("pass writes a directory")
         }
     }
 

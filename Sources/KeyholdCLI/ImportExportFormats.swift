@@ -74,6 +74,12 @@ final class PlainBuffer {
     init(capacity: Int = 0) { bytes.reserveCapacity(capacity) }
     deinit { wipe(&bytes) }
 
+    /// Wipes the bytes and empties the buffer, keeping its capacity.
+    func clear() {
+        bytes.withUnsafeMutableBytes { b in if let base = b.baseAddress { explicit_bzero(base, b.count) } }
+        bytes.removeAll(keepingCapacity: true)
+    }
+
     func append(_ s: String) { bytes.append(contentsOf: Array(s.utf8)) }
     func append(_ b: UInt8) { bytes.append(b) }
     func append<C: Collection>(contentsOf c: C) where C.Element == UInt8 { bytes.append(contentsOf: c) }

@@ -187,10 +187,9 @@ enum KeePassXML {
 
     // MARK: Export
 
-    /// One secret to write: its path below the root group, its value and description.
+    /// One secret to write: its path below the root group and its description (the value comes later).
     struct Item {
         var segments: [String]
-        var value: SecureBytes
         var description: String
     }
 
@@ -201,82 +200,146 @@ enum KeePassXML {
         }
     }
 
-    static func write(_ items: [Item], now: String) -> PlainBuffer {
-        final class Node { var groups: [String: Node] = [:]; var items: [Item] = [] }
-        let root = Node()
-        for item in items {
-            var node = root
-            for g in item.segments.dropLast() {
-                if let next = node.groups[g] { node = next } else { let next = Node(); node.groups[g] = next; node = next }
-            }
-            node.items.append(item)
+    /// Writes the document as the values arrive, one entry at a time: a group per path
+    /// segment below a root group `Keyhold`; in each group its entries (by title), then
+    /// its subgroups (by name). `order` is the order the entries take in the document,
+    /// so the values are handed in that order.
+    final class Writer {
+        private enum Step {
+            case open(String, depth: Int)
+            case entry(Int, depth: Int)
+            case close(depth: Int)
         }
-        let out = PlainBuffer(capacity: 4096 + items.count * 1024)
-        out.append("""
-            <?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-            <KeePassFile>
-            \t<Meta>
-            \t\t<Generator>Keyhold</Generator>
-            \t\t<DatabaseName>Keyhold export</DatabaseName>
-            \t\t<MemoryProtection>
-            \t\t\t<ProtectTitle>False</ProtectTitle>
-            \t\t\t<ProtectUserName>False</ProtectUserName>
-            \t\t\t<ProtectPassword>True</ProtectPassword>
-            \t\t\t<ProtectURL>False</ProtectURL>
-            \t\t\t<ProtectNotes>False</ProtectNotes>
-            \t\t</MemoryProtection>
-            \t\t<RecycleBinEnabled>False</RecycleBinEnabled>
-            \t</Meta>
-            \t<Root>
+        /// Indices into the items, in document order.
+        let order: [Int]
+        private let items: [Item]
+        private let now: String
+        private var steps: [Step] = []
+        private var next = 0
 
-            """)
-        func indent(_ depth: Int) { out.append(String(repeating: "\t", count: depth)) }
-        func times(_ depth: Int) {
-            indent(depth); out.append("<Times>\n")
+        init(_ items: [Item], now: String) {
+            final class Node { var groups: [String: Node] = [:]; var items: [Int] = [] }
+            let root = Node()
+            for (i, item) in items.enumerated() {
+                var node = root
+                for g in item.segments.dropLast() {
+                    if let child = node.groups[g] { node = child } else { let child = Node(); node.groups[g] = child; node = child }
+                }
+                node.items.append(i)
+            }
+            var steps: [Step] = []
+            func walk(_ name: String, _ node: Node, _ depth: Int) {
+                steps.append(.open(name, depth: depth))
+                for i in node.items.sorted(by: { items[$0].segments.last! < items[$1].segments.last! }) {
+                    steps.append(.entry(i, depth: depth + 1))
+                }
+                for name in node.groups.keys.sorted() { walk(name, node.groups[name]!, depth + 1) }
+                steps.append(.close(depth: depth))
+            }
+            walk("Keyhold", root, 2)
+            self.items = items
+            self.now = now
+            self.steps = steps
+            order = steps.compactMap { if case .entry(let i, _) = $0 { i } else { nil } }
+        }
+
+        func begin(_ out: PlainBuffer) {
+            out.append("""
+                <?xml version="1.0" encoding="UTF-8" standalone="yes"?>
+                <KeePassFile>
+                \t<Meta>
+                \t\t<Generator>Keyhold</Generator>
+                \t\t<DatabaseName>Keyhold export</DatabaseName>
+                \t\t<MemoryProtection>
+                \t\t\t<ProtectTitle>False</ProtectTitle>
+                \t\t\t<ProtectUserName>False</ProtectUserName>
+                \t\t\t<ProtectPassword>True</ProtectPassword>
+                \t\t\t<ProtectURL>False</ProtectURL>
+                \t\t\t<ProtectNotes>False</ProtectNotes>
+                \t\t</MemoryProtection>
+                \t\t<RecycleBinEnabled>False</RecycleBinEnabled>
+                \t</Meta>
+                \t<Root>
+
+                """)
+        }
+
+        /// Writes the next entry (`items[order[k]]` for the k-th call) with its value, and the groups before it.
+        func entry(_ value: UnsafeRawBufferPointer, to out: PlainBuffer) {
+            while next < steps.count {
+                let step = steps[next]
+                next += 1
+                if case .entry(let i, let depth) = step {
+                    write(items[i], value: value, depth: depth, to: out)
+                    return
+                }
+                write(step, to: out)
+            }
+            preconditionFailure("more values than entries")
+        }
+
+        func end(_ out: PlainBuffer) {
+            while next < steps.count {
+                write(steps[next], to: out)
+                next += 1
+            }
+            out.append("\t\t<DeletedObjects/>\n\t</Root>\n</KeePassFile>\n")
+        }
+
+        private func write(_ step: Step, to out: PlainBuffer) {
+            switch step {
+            case .open(let name, let depth):
+                indent(depth, out); out.append("<Group>\n")
+                indent(depth + 1, out); out.append("<UUID>\(KeePassXML.uuid())</UUID>\n")
+                indent(depth + 1, out); out.append("<Name>"); KeePassXML.escape(name, to: out); out.append("</Name>\n")
+                indent(depth + 1, out); out.append("<IconID>48</IconID>\n")
+                times(depth + 1, out)
+            case .close(let depth):
+                indent(depth, out); out.append("</Group>\n")
+            case .entry:
+                preconditionFailure("an entry needs its value")
+            }
+        }
+
+        private func write(_ item: Item, value: UnsafeRawBufferPointer, depth: Int, to out: PlainBuffer) {
+            indent(depth, out); out.append("<Entry>\n")
+            indent(depth + 1, out); out.append("<UUID>\(KeePassXML.uuid())</UUID>\n")
+            indent(depth + 1, out); out.append("<IconID>0</IconID>\n")
+            times(depth + 1, out)
+            field("Notes", item.description, depth + 1, out)
+            field("Password", value, protect: true, depth + 1, out)
+            field("Title", item.segments.last!, depth + 1, out)
+            field("URL", "", depth + 1, out)
+            field("UserName", "", depth + 1, out)
+            indent(depth, out); out.append("</Entry>\n")
+        }
+
+        private func indent(_ depth: Int, _ out: PlainBuffer) { out.append(String(repeating: "\t", count: depth)) }
+
+        private func times(_ depth: Int, _ out: PlainBuffer) {
+            indent(depth, out); out.append("<Times>\n")
             for tag in ["LastModificationTime", "CreationTime", "LastAccessTime", "ExpiryTime"] {
-                indent(depth + 1); out.append("<\(tag)>\(now)</\(tag)>\n")
+                indent(depth + 1, out); out.append("<\(tag)>\(now)</\(tag)>\n")
             }
-            indent(depth + 1); out.append("<Expires>False</Expires>\n")
-            indent(depth + 1); out.append("<UsageCount>0</UsageCount>\n")
-            indent(depth + 1); out.append("<LocationChanged>\(now)</LocationChanged>\n")
-            indent(depth); out.append("</Times>\n")
+            indent(depth + 1, out); out.append("<Expires>False</Expires>\n")
+            indent(depth + 1, out); out.append("<UsageCount>0</UsageCount>\n")
+            indent(depth + 1, out); out.append("<LocationChanged>\(now)</LocationChanged>\n")
+            indent(depth, out); out.append("</Times>\n")
         }
-        func field(_ key: String, _ value: UnsafeRawBufferPointer, protect: Bool, _ depth: Int) {
-            indent(depth); out.append("<String>\n")
-            indent(depth + 1); out.append("<Key>\(key)</Key>\n")
-            indent(depth + 1); out.append(protect ? "<Value ProtectInMemory=\"True\">" : "<Value>")
-            escape(value, to: out)
+
+        private func field(_ key: String, _ value: UnsafeRawBufferPointer, protect: Bool, _ depth: Int, _ out: PlainBuffer) {
+            indent(depth, out); out.append("<String>\n")
+            indent(depth + 1, out); out.append("<Key>\(key)</Key>\n")
+            indent(depth + 1, out); out.append(protect ? "<Value ProtectInMemory=\"True\">" : "<Value>")
+            KeePassXML.escape(value, to: out)
             out.append("</Value>\n")
-            indent(depth); out.append("</String>\n")
+            indent(depth, out); out.append("</String>\n")
         }
-        func field(_ key: String, _ value: String, _ depth: Int) {
+
+        private func field(_ key: String, _ value: String, _ depth: Int, _ out: PlainBuffer) {
             let bytes = Array(value.utf8)
-            bytes.withUnsafeBytes { field(key, $0, protect: false, depth) }
+            bytes.withUnsafeBytes { field(key, $0, protect: false, depth, out) }
         }
-        func group(_ name: String, _ node: Node, _ depth: Int) {
-            indent(depth); out.append("<Group>\n")
-            indent(depth + 1); out.append("<UUID>\(uuid())</UUID>\n")
-            indent(depth + 1); out.append("<Name>"); escape(name, to: out); out.append("</Name>\n")
-            indent(depth + 1); out.append("<IconID>48</IconID>\n")
-            times(depth + 1)
-            for item in node.items.sorted(by: { $0.segments.last! < $1.segments.last! }) {
-                indent(depth + 1); out.append("<Entry>\n")
-                indent(depth + 2); out.append("<UUID>\(uuid())</UUID>\n")
-                indent(depth + 2); out.append("<IconID>0</IconID>\n")
-                times(depth + 2)
-                field("Notes", item.description, depth + 2)
-                item.value.withBytes { field("Password", $0, protect: true, depth + 2) }
-                field("Title", item.segments.last!, depth + 2)
-                field("URL", "", depth + 2)
-                field("UserName", "", depth + 2)
-                indent(depth + 1); out.append("</Entry>\n")
-            }
-            for name in node.groups.keys.sorted() { group(name, node.groups[name]!, depth + 1) }
-            indent(depth); out.append("</Group>\n")
-        }
-        group("Keyhold", root, 2)
-        out.append("\t\t<DeletedObjects/>\n\t</Root>\n</KeePassFile>\n")
-        return out
     }
 
     private static func uuid() -> String {

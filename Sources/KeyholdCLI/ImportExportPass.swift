@@ -70,39 +70,41 @@ enum PassStore {
         return gpg
     }
 
-    /// Writes a new store at `dest` for key `id`: `.gpg-id`, then one encrypted file per secret.
-    static func write(_ items: [(path: String, value: SecureBytes)], to dest: String, gpgID: String, gpg: String) throws {
+    /// Makes a new store at `dest` (0700) for key `gpgID`: its `.gpg-id`. The caller fills it with
+    /// `add` and removes it if that fails (only ciphertext, but a half store helps no one).
+    static func create(_ dest: String, gpgID: String) throws {
         guard mkdir(dest, 0o700) == 0 else {
             if errno == EEXIST { throw KeyholdError.conflict("\(Validate.visible(dest)) already exists; export writes a new directory") }
             throw TransferFailure("cannot create \(Validate.visible(dest)): \(String(cString: strerror(errno)))")
         }
         chmod(dest, 0o700)
-        do { try fill(items, dest: dest, gpgID: gpgID, gpg: gpg) } catch {
-            try? FileManager.default.removeItem(atPath: dest)   // only ciphertext, but a half store helps no one
+        do {
+            let id = try ExportSink(creating: dest + "/.gpg-id")
+            id.buffer.append(gpgID + "\n")
+            try id.finish()
+        } catch {
+            try? FileManager.default.removeItem(atPath: dest)
             throw error
         }
     }
 
-    private static func fill(_ items: [(path: String, value: SecureBytes)], dest: String, gpgID: String, gpg: String) throws {
-        try FileOutput.writeNew(dest + "/.gpg-id", Array((gpgID + "\n").utf8))
-        for item in items {
-            var dir = dest
-            for segment in item.path.split(separator: "/").dropLast() {
-                dir += "/" + segment
-                if mkdir(dir, 0o700) != 0, errno != EEXIST {
-                    throw TransferFailure("cannot create \(Validate.visible(dir)): \(String(cString: strerror(errno)))")
-                }
+    /// Encrypts `value` plus a newline to `dest/path.gpg`, making the directories on the way.
+    static func add(path: String, value: UnsafeRawBufferPointer, to dest: String, gpgID: String, gpg: String) throws {
+        var dir = dest
+        for segment in path.split(separator: "/").dropLast() {
+            dir += "/" + segment
+            if mkdir(dir, 0o700) != 0, errno != EEXIST {
+                throw TransferFailure("cannot create \(Validate.visible(dir)): \(String(cString: strerror(errno)))")
             }
-            let file = dest + "/" + item.path + ".gpg"
-            let input = SecureBytes(count: item.value.count + 1) { buf in
-                item.value.withBytes { src in buf.copyMemory(from: src) }
-                buf[item.value.count] = 0x0A
-            }
-            let run = try Tool.run(gpg, ["--quiet", "--batch", "--yes", "--encrypt", "--recipient", gpgID, "--output", file],
-                                   input: input, captureOutput: false)
-            guard run.status == 0 else {
-                throw TransferFailure("gpg could not encrypt \(Validate.visible(item.path)): \(Tool.reason(run.stderr))")
-            }
+        }
+        let input = SecureBytes(count: value.count + 1) { buf in
+            buf.copyMemory(from: value)
+            buf[value.count] = 0x0A
+        }
+        let run = try Tool.run(gpg, ["--quiet", "--batch", "--yes", "--encrypt", "--recipient", gpgID, "--output", dest + "/" + path + ".gpg"],
+                               input: input, captureOutput: false)
+        guard run.status == 0 else {
+            throw TransferFailure("gpg could not encrypt \(Validate.visible(path)): \(Tool.reason(run.stderr))")
         }
     }
 }
@@ -199,36 +201,84 @@ enum Tool {
     }
 }
 
-/// Writing an export file: created new (O_EXCL), mode 0600, removed again if writing fails.
-enum FileOutput {
-    static func writeNew(_ path: String, _ bytes: [UInt8]) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+/// Where an export goes as it is made: a new file (created 0600 with O_EXCL before anything is
+/// revealed, removed again if the export fails) or standard output. Bytes gather in `buffer`,
+/// which is written out and wiped whenever it holds `chunk` bytes, unless `hold` is set
+/// (standard output with a format that may still refuse a value: a refusal then writes nothing).
+final class ExportSink {
+    static let chunk = 64 << 10
+    let buffer = PlainBuffer(capacity: 2 * chunk)
+    private let fd: Int32
+    private let path: String?
+    private let hold: Bool
+    private var fileOpen = true
+
+    /// A new file at `path` (never an existing one).
+    init(creating path: String) throws {
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             if errno == EEXIST { throw KeyholdError.conflict("\(Validate.visible(path)) already exists; export never overwrites a file") }
             throw TransferFailure("cannot create \(Validate.visible(path)): \(String(cString: strerror(errno)))")
         }
         fchmod(fd, 0o600)
-        var failure: (any Error)?
-        do { try writeAll(fd, bytes) } catch { failure = error }
-        if failure == nil, fsync(fd) != 0 { failure = TransferFailure("cannot write \(Validate.visible(path)): \(String(cString: strerror(errno)))") }
-        close(fd)
-        if let failure {
-            unlink(path)
-            throw failure
+        self.path = path
+        hold = false
+    }
+
+    /// Standard output; with `hold`, nothing is written before `finish`.
+    init(standardOutputHolding hold: Bool) {
+        fd = STDOUT_FILENO
+        path = nil
+        self.hold = hold
+    }
+
+    /// Writes the buffer out once it is full enough (call after each entry).
+    func wrote() throws {
+        if !hold, buffer.bytes.count >= Self.chunk { try flush() }
+    }
+
+    /// Writes the rest; a file is synced and closed.
+    func finish() throws {
+        try flush()
+        if let path {
+            fileOpen = false
+            let synced = fsync(fd) == 0
+            let error = errno
+            close(fd)
+            if !synced {
+                unlink(path)
+                throw TransferFailure("cannot write \(Validate.visible(path)): \(String(cString: strerror(error)))")
+            }
         }
     }
 
-    static func writeAll(_ fd: Int32, _ bytes: [UInt8]) throws {
-        try bytes.withUnsafeBytes { buf in
-            var off = 0
-            while off < buf.count {
-                let n = Foundation.write(fd, buf.baseAddress! + off, buf.count - off)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw TransferFailure("write failed: \(String(cString: strerror(errno)))")
+    /// After a failure: wipes what is held and removes the file.
+    func discard() {
+        buffer.clear()
+        if let path, fileOpen {
+            fileOpen = false
+            close(fd)
+            unlink(path)
+        }
+    }
+
+    private func flush() throws {
+        defer { buffer.clear() }
+        do {
+            try buffer.bytes.withUnsafeBytes { bytes in
+                var offset = 0
+                while offset < bytes.count {
+                    let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                    if n < 0 {
+                        if errno == EINTR { continue }
+                        throw TransferFailure("write failed: \(String(cString: strerror(errno)))")
+                    }
+                    offset += n
                 }
-                off += n
             }
+        } catch {
+            discard()
+            throw error
         }
     }
 }

@@ -73,32 +73,25 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
-        var plan: [Handout.Entry] = []
+        var environment: Handout.Environment?
         var program = ""
-        var handed: [(name: String, value: SecureBytes)] = []
         try runReporting {
             let s = try session.session()
             let names = try chooseSecrets(s)
-            let environment = Handout.currentEnvironment().filter { !RunCommand.withheld.contains($0.name) }
-            plan = try Handout.plan(names: names, maps: try RunCommand.parseMaps(maps),
-                                    existing: Set(environment.map(\.name)), override: override)
+            let inherited = Handout.currentEnvironment().filter { !RunCommand.withheld.contains($0.name) }
+            let plan = try Handout.plan(names: names, maps: try RunCommand.parseMaps(maps),
+                                        existing: Set(inherited.map(\.name)), override: override)
             program = try Handout.resolve(command[0])  // before the reveal: a missing command hands out nothing
-            handed = try s.revealMany(plan.map(\.name), purpose: "handout")
-            for (name, value) in handed where value.withBytes({ $0.contains(0) }) {
-                throw KeyholdError.invalid(KeyholdCore.ValidationError(
-                    field: "secret value", rule: "nul",
-                    message: "secret \(name): its value contains a NUL byte, which an environment variable cannot hold"))
-            }
+            // One audited hand-out, streamed into one guarded buffer sized from the values' lengths.
+            try s.revealEach(plan.map(\.name), purpose: "handout",
+                             sizes: { environment = Handout.Environment(plan: plan, sizes: $0, inherited: inherited) },
+                             visit: { i, value in try environment!.set(i, value) })
         }
-        let byName = Dictionary(handed.map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
-        let values = plan.map { (variable: $0.variable, name: $0.name, value: byName[$0.name]!) }
-        let env = Handout.environment(adding: values.map { ($0.variable, $0.value) }, withholding: RunCommand.withheld)
+        guard let environment else { throw ExitCode(Exit.failure) }
         if mask {
-            let code = Handout.spawnMasked(program, arguments: command, environment: env,
-                                           values: values.map { ($0.name, $0.value) })
-            throw ExitCode(code)
+            throw ExitCode(Handout.spawnMasked(program, arguments: command, environment: environment))
         }
-        let error = Handout.exec(program, arguments: command, environment: env)
+        let error = Handout.exec(program, arguments: command, environment: environment)
         Terminal.err("keyhold: \(Validate.visible(command[0])): cannot execute: \(String(cString: strerror(error)))")
         throw ExitCode(error == ENOENT ? 127 : 126)
     }
@@ -212,25 +205,86 @@ enum Handout {
         return symbol.assumingMemoryBound(to: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?.self).pointee
     }
 
-    /// A NULL-terminated `envp` in C memory: the current environment without the withheld
-    /// variables and those being replaced, then `VAR=value` for each secret.
-    /// Entries are malloc'd and never freed on success (exec replaces the process).
-    static func environment(adding secrets: [(variable: String, value: SecureBytes)], withholding: Set<String>) -> CStrings {
-        let replaced = Set(secrets.map(\.variable))
-        var entries: [UnsafeMutablePointer<CChar>?] = []
-        for (name, bytes) in currentEnvironment() where !withholding.contains(name) && !replaced.contains(name) {
-            entries.append(CStrings.copy(bytes))
+    /// The command's environment: the inherited variables (less the withheld and those a secret
+    /// replaces) and then `VAR=value` for each secret. The secrets' entries lie one after another
+    /// in one guarded buffer, never in ordinary memory, wiped as soon as the command has started
+    /// (or failed to).
+    final class Environment {
+        private let inherited: [[UInt8]]
+        private let plan: [Entry]
+        /// Where each secret's entry starts in `block`, and its value's length.
+        private let starts: [Int]
+        private let sizes: [Int]
+        private let block: GuardedBuffer
+
+        init(plan: [Entry], sizes: [Int], inherited: [(name: String, entry: [UInt8])]) {
+            let replaced = Set(plan.map(\.variable))
+            self.inherited = inherited.filter { !replaced.contains($0.name) }.map(\.entry)
+            self.plan = plan
+            self.sizes = sizes
+            var starts: [Int] = [], total = 0
+            for (entry, size) in zip(plan, sizes) {
+                starts.append(total)
+                total += entry.variable.utf8.count + 1 + size + 1  // VAR=value and its NUL
+            }
+            self.starts = starts
+            block = GuardedBuffer(capacity: total)
+            block.withUnsafeMutableBytes { raw in
+                for (k, entry) in plan.enumerated() {
+                    let name = Array((entry.variable + "=").utf8)
+                    name.withUnsafeBytes { raw.baseAddress!.advanced(by: starts[k]).copyMemory(from: $0.baseAddress!, byteCount: name.count) }
+                    raw[starts[k] + name.count + sizes[k]] = 0
+                }
+            }
         }
-        for (variable, value) in secrets {
-            let prefix = Array((variable + "=").utf8)
-            let p = UnsafeMutablePointer<CChar>.allocate(capacity: prefix.count + value.count + 1)
-            let raw = UnsafeMutableRawPointer(p)
-            prefix.withUnsafeBytes { raw.copyMemory(from: $0.baseAddress!, byteCount: prefix.count) }
-            value.withBytes { v in if v.count > 0 { (raw + prefix.count).copyMemory(from: v.baseAddress!, byteCount: v.count) } }
-            p[prefix.count + value.count] = 0
-            entries.append(p)
+
+        /// Puts the value of the `i`-th secret of the plan in place. A value holding a NUL byte
+        /// cannot be an environment variable.
+        func set(_ i: Int, _ value: UnsafeRawBufferPointer) throws {
+            precondition(value.count == sizes[i], "a value of another length than announced")
+            if value.contains(0) {
+                throw KeyholdError.invalid(KeyholdCore.ValidationError(
+                    field: "secret value", rule: "nul",
+                    message: "secret \(plan[i].name): its value contains a NUL byte, which an environment variable cannot hold"))
+            }
+            block.withUnsafeMutableBytes { raw in
+                if value.count > 0 {
+                    raw.baseAddress!.advanced(by: starts[i] + plan[i].variable.utf8.count + 1)
+                        .copyMemory(from: value.baseAddress!, byteCount: value.count)
+                }
+            }
         }
-        return CStrings(entries)
+
+        /// A redactor of every value (`--mask`), holding its own copy.
+        func redactor() -> Redactor {
+            block.withUnsafeMutableBytes { raw in
+                Redactor(plan.indices.map { k in
+                    let at = starts[k] + plan[k].variable.utf8.count + 1
+                    return (plan[k].name, UnsafeRawBufferPointer(rebasing: raw[at..<at + sizes[k]]))
+                })
+            }
+        }
+
+        /// Calls `body` with a NULL-terminated `envp`, valid only during the call.
+        func withEnvp<R>(_ body: (UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
+            let copies = inherited.map { CStrings.copy($0) }
+            let envp = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: copies.count + starts.count + 1)
+            defer {
+                for p in copies { explicit_bzero(p, strlen(p)); p.deallocate() }
+                envp.deallocate()
+            }
+            return block.withUnsafeMutableBytes { raw in
+                for (k, p) in copies.enumerated() { envp[k] = p }
+                for (k, start) in starts.enumerated() {
+                    envp[copies.count + k] = raw.baseAddress!.advanced(by: start).assumingMemoryBound(to: CChar.self)
+                }
+                envp[copies.count + starts.count] = nil
+                return body(envp)
+            }
+        }
+
+        /// Zeroes every secret's entry.
+        func wipe() { block.wipe() }
     }
 
     // MARK: Finding and starting the program
@@ -268,16 +322,18 @@ enum Handout {
         return ExitCode(127)
     }
 
-    /// Replaces this process with the program. Returns only on failure, with errno.
-    static func exec(_ path: String, arguments: [String], environment env: CStrings) -> Int32 {
+    /// Replaces this process with the program. Returns only on failure, with errno (the values wiped).
+    static func exec(_ path: String, arguments: [String], environment: Environment) -> Int32 {
         let argv = CStrings(arguments.map { CStrings.copy(Array($0.utf8)) })
         // The command starts with no signal blocked (a mask inherited by keyhold is the accident
         // of its parent, e.g. a thread of a Dispatch pool); ignored signals stay ignored.
         unblockAllSignals()
-        execve(path, argv.pointer, env.pointer)
-        let error = errno
+        let error = environment.withEnvp { envp in
+            execve(path, argv.pointer, envp)
+            return errno
+        }
+        environment.wipe()
         argv.free()
-        env.free()
         return error
     }
 
@@ -288,14 +344,14 @@ enum Handout {
 
     /// Runs the program as a child with its stdout and stderr piped through a `Redactor`;
     /// returns the exit code to leave with.
-    static func spawnMasked(_ path: String, arguments: [String], environment env: CStrings,
-                            values: [(name: String, value: SecureBytes)]) -> Int32 {
+    static func spawnMasked(_ path: String, arguments: [String], environment: Environment) -> Int32 {
         let argv = CStrings(arguments.map { CStrings.copy(Array($0.utf8)) })
         defer { argv.free() }
+        let redactor = environment.redactor()
         var outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
         guard pipe(&outPipe) == 0, pipe(&errPipe) == 0 else {
             Terminal.err("keyhold: cannot create a pipe: \(String(cString: strerror(errno)))")
-            env.free()
+            environment.wipe()
             return Exit.failure
         }
         // Keyhold's ends stay out of the child (its ends are dup2'ed onto 1 and 2, which clears the flag there).
@@ -333,8 +389,8 @@ enum Handout {
         posix_spawnattr_setsigmask(&attributes, &mask)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, path, &actions, &attributes, argv.pointer, env.pointer)
-        env.free()  // the child has its copy; keyhold keeps the values only in guarded memory (the redactor's)
+        let spawned = environment.withEnvp { posix_spawn(&pid, path, &actions, &attributes, argv.pointer, $0) }
+        environment.wipe()  // the child has its copy; keyhold keeps the values only in the redactor's guarded memory
         posix_spawn_file_actions_destroy(&actions)
         posix_spawnattr_destroy(&attributes)
         close(outPipe[1])
@@ -347,8 +403,8 @@ enum Handout {
         ChildSignals.start(pid)
         unblockAllSignals()  // so the forwarded signals reach the handler (this thread may have inherited a mask)
 
-        var streams = [MaskedStream(source: outPipe[0], sink: STDOUT_FILENO, redactor: Redactor(values)),
-                       MaskedStream(source: errPipe[0], sink: STDERR_FILENO, redactor: Redactor(values))]
+        var streams = [MaskedStream(source: outPipe[0], sink: STDOUT_FILENO, redactor: redactor),
+                       MaskedStream(source: errPipe[0], sink: STDERR_FILENO, redactor: redactor)]
         var status: Int32?
         var buffer = [UInt8](repeating: 0, count: 65_536)
         defer { wipe(&buffer) }
@@ -468,7 +524,8 @@ struct Redactor {
     private var starts = [Bool](repeating: false, count: 256)
     private var pending: [UInt8] = []
 
-    init(_ values: [(name: String, value: SecureBytes)]) {
+    /// A redactor of `values` (copied into its own guarded memory).
+    init(_ values: [(name: String, value: UnsafeRawBufferPointer)]) {
         let ordered = values.filter { $0.value.count > 0 }.sorted { $0.value.count > $1.value.count }
         var offset = 0
         var spans: [(Int, Int, [UInt8])] = []
@@ -479,12 +536,12 @@ struct Redactor {
         store = SecureBytes(count: offset) { out in
             var at = 0
             for (_, value) in ordered {
-                value.withBytes { (out.baseAddress! + at).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+                (out.baseAddress! + at).copyMemory(from: value.baseAddress!, byteCount: value.count)
                 at += value.count
             }
         }
         self.spans = spans
-        for (_, value) in ordered { value.withBytes { starts[Int($0[0])] = true } }
+        for (_, value) in ordered { starts[Int(value[0])] = true }
     }
 
     /// Takes the next chunk; returns what can be written now. `final` flushes everything held.

@@ -47,20 +47,6 @@ struct SecretCommand: ParsableCommand {
         }
     }
 
-    /// Creates the secret, or adds a version when it exists; then applies the metadata.
-    /// Returns the version stored and whether the secret was created.
-    static func store(_ s: Session, name: String, input: SecretInput, description: String?, rotateBy: Int64??) throws -> (version: Int, created: Bool) {
-        do {
-            try s.createSecret(name, input, description: description ?? "", rotateBy: rotateBy ?? nil)
-            return (1, true)
-        } catch KeyholdError.conflict {
-            let version = try s.addVersion(name, input)
-            if let description { try s.setDescription(ofSecret: name, description) }
-            if let rotateBy { try s.setRotateBy(name, at: rotateBy) }
-            return (version, false)
-        }
-    }
-
     /// Checks name and description before any value is read or stored.
     static func precheck(name: String, description: String?) throws {
         do {
@@ -171,7 +157,7 @@ struct SecretCommand: ParsableCommand {
                 try SecretCommand.precheck(name: name, description: description)
                 let s = try session.session()
                 let v = try source.read(prompt: "Value for \(Validate.visible(name)) (not echoed): ")
-                let (version, created) = try SecretCommand.store(s, name: name, input: .value(v), description: description, rotateBy: rotate)
+                let (version, created) = try s.setSecret(name, .value(v), description: description, rotateBy: rotate)
                 SecretCommand.reportStored("stored", name: name, version: version, created: created, json: output.json)
             }
         }
@@ -217,7 +203,7 @@ struct SecretCommand: ParsableCommand {
                 try SecretCommand.precheck(name: name, description: description)
                 let s = try session.session()
                 let input = SecretInput.generated(length: length, alphabet: Token.Alphabet(rawValue: alphabet)!)
-                let (version, created) = try SecretCommand.store(s, name: name, input: input, description: description, rotateBy: rotate)
+                let (version, created) = try s.setSecret(name, input, description: description, rotateBy: rotate)
                 SecretCommand.reportStored("generated", name: name, version: version, created: created, json: output.json)
             }
         }

@@ -165,7 +165,13 @@ struct UserCommand: ParsableCommand {
     }
 
     struct Expire: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Set when an account expires.")
+        static let configuration = CommandConfiguration(
+            abstract: "Set when an account expires.",
+            discussion: """
+                Refused (exit 66) when it would leave no active user without an expiry date who holds \
+                roles.manage and keys.manage: an account that expires will go away, and the vault needs \
+                someone to manage it.
+                """)
         @OptionGroup var session: SessionOptions
         @Argument var username: String
         @Option(help: "Expiry as YYYY-MM-DD or an ISO 8601 time (UTC), 'now', or 'never'.") var at: String

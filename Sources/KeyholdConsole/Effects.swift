@@ -45,7 +45,7 @@ public enum Effect: Equatable, Sendable {
     case loadRoleList
     case createSecret(name: String, value: NewValue, description: String, rotateBy: Int64?, historyLimit: Int?)
     case addVersion(String, NewValue)
-    /// One core call per changed field, stopping at the first refusal.
+    /// One core call (one transaction) holding the changed fields only.
     case editSecret(String, SecretEdit)
     case deleteVersion(String, version: Int)
     /// Changes only what is given: `email: .some(nil)` clears the email.

@@ -530,15 +530,12 @@ extension CoreRunner {
         case .addVersion(let name, let value):
             return [.secretSaved(.versionAdded(name, version: try s.addVersion(name, value.input)))]
         case .editSecret(let name, let edit):
-            // Each field is its own audited change; a refusal stops there and says what was saved.
+            // One transaction, one audit event: all of the edit is saved, or none of it.
+            try s.editSecret(name, description: edit.description, rotateBy: edit.rotateBy, historyLimit: edit.historyLimit)
             var saved: [String] = []
-            do {
-                if let d = edit.description { try s.setDescription(ofSecret: name, d); saved.append("description") }
-                if let r = edit.rotateBy { try s.setRotateBy(name, at: r); saved.append("rotate-by date") }
-                if let h = edit.historyLimit { try s.setHistoryLimit(name, h); saved.append("history limit") }
-            } catch let e as KeyholdError where !saved.isEmpty {
-                return [.secretSaved(.edited(name, saved)), .failed(.saveSecret, e.description)]
-            }
+            if edit.description != nil { saved.append("description") }
+            if edit.rotateBy != nil { saved.append("rotate-by date") }
+            if edit.historyLimit != nil { saved.append("history limit") }
             return [.secretSaved(.edited(name, saved))]
         case .deleteVersion(let name, let version):
             let outcome = try s.deleteVersion(name, version: version)

@@ -1,6 +1,7 @@
 // The few crypto types callers handle directly: plaintext buffers,
 // token alphabets and KDF cost. Everything else in KeyholdCrypto stays inside the core.
 @_exported import class KeyholdCrypto.SecureBytes
+@_exported import class KeyholdCrypto.GuardedBuffer
 @_exported import enum KeyholdCrypto.Token
 @_exported import struct KeyholdCrypto.KDFCost
 @_exported import enum KeyholdCrypto.RecoveryKey

@@ -99,22 +99,98 @@ extension Session {
 
     // MARK: Several values at once
 
-    /// Opens the current version of several secrets for handing out (`run`,
-    /// `export`): one audit event naming them all, never their values.
-    public func revealMany(_ names: [String], purpose: String) throws -> [(name: String, value: SecureBytes)] {
+    /// Most plaintext bytes a hand-out opens per batch (a larger single value gets a batch of its own).
+    static let revealBatchBytes = 1 << 20
+
+    /// Hands out the current version of several secrets (`run`, `export`) without
+    /// holding them all in memory.
+    ///
+    /// First one transaction finds every name, pins each secret's current version
+    /// and appends one event, `secret.<purpose>`, with the names and their count
+    /// (never a value). It commits before any value is opened, so a hand-out that
+    /// stops part-way is still on record; an unknown name, a missing permission or
+    /// no key access writes nothing. `sizes` then gets each value's length in bytes
+    /// (in `names` order), so a caller can prepare its buffers. Then the values are
+    /// opened a batch at a time (at most `batchSize` values and about 1 MiB), each
+    /// batch in a read transaction that re-checks the actor, into one guarded buffer
+    /// that is wiped after the batch: `visit` gets every value in `names` order, as
+    /// bytes valid only during the call. A version deleted meanwhile stops the
+    /// hand-out with a conflict.
+    public func revealEach(_ names: [String], purpose: String, batchSize: Int = defaultBatchSize,
+                           sizes: ([Int]) throws -> Void = { _ in },
+                           visit: (_ index: Int, _ value: UnsafeRawBufferPointer) throws -> Void) throws {
         let action = "secret.\(purpose)"
-        return try perform(action, target: "secrets", requires: .secretsRead) { op in
-            var out: [(String, SecureBytes)] = []
+        let pins = try perform(action, target: "secrets", requires: .secretsRead) { op -> [RevealPin] in
+            var pins: [RevealPin] = []
+            pins.reserveCapacity(names.count)
+            var keyVersions = Set<Int>()
             for name in names {
                 let s = try existingSecret(op.tx, name)
-                guard let row = try op.tx.secretVersion(secretID: s.id, version: s.currentVersion) else {
+                guard let row = try op.tx.secretVersion(secretID: s.id, version: s.currentVersion),
+                      row.ciphertext.count >= Seal.nonceBytes + Seal.tagBytes else {
                     throw KeyholdError.integrity("secret \(s.name): current version \(s.currentVersion) is missing")
                 }
-                out.append((s.name, try open(op.tx, row, name: s.name)))
+                // No key access (or no such data key): refused before the event.
+                if keyVersions.insert(row.keyVersion).inserted { _ = try dataKey(op.tx, version: row.keyVersion) }
+                pins.append(RevealPin(name: s.name, secretID: s.id, version: s.currentVersion,
+                                      size: row.ciphertext.count - Seal.nonceBytes - Seal.tagBytes))
             }
-            op.details = ["names": .strings(out.map(\.0)), "count": .int(Int64(out.count))]
-            return out
+            op.details = ["names": .strings(pins.map(\.name)), "count": .int(Int64(pins.count))]
+            return pins
         }
+        try sizes(pins.map(\.size))
+
+        // Batch bounds first, so that one buffer fits the largest batch.
+        var bounds: [Range<Int>] = []
+        var largest = 0
+        var start = 0
+        while start < pins.count {
+            var end = start, bytes = 0
+            while end < pins.count, end - start < max(1, batchSize),
+                  end == start || bytes + pins[end].size <= Self.revealBatchBytes {
+                bytes += pins[end].size
+                end += 1
+            }
+            bounds.append(start..<end)
+            largest = max(largest, bytes)
+            start = end
+        }
+        let buffer = GuardedBuffer(capacity: largest)
+        for batch in bounds {
+            let used = pins[batch].reduce(0) { $0 + $1.size }
+            defer { buffer.wipe(used) }
+            try buffer.withUnsafeMutableBytes { raw in
+                try read(requires: .secretsRead, action: action) { tx, _ in
+                    var keys: [Int: SecureBytes] = [:]
+                    var offset = 0
+                    for p in pins[batch] {
+                        guard let row = try tx.secretVersion(secretID: p.secretID, version: p.version) else {
+                            throw KeyholdError.conflict("secret \(p.name) changed during the \(purpose): version \(p.version) "
+                                                        + "was deleted after \(batch.lowerBound) of \(pins.count) values were handed out")
+                        }
+                        let out = UnsafeMutableRawBufferPointer(rebasing: raw[offset..<offset + p.size])
+                        if keys[row.keyVersion] == nil { keys[row.keyVersion] = try dataKey(tx, version: row.keyVersion) }
+                        guard try open(row, key: keys[row.keyVersion]!, name: p.name, into: out) == p.size else {
+                            throw KeyholdError.integrity("secret \(p.name): version \(p.version) changed its length")
+                        }
+                        offset += p.size
+                    }
+                }
+                var offset = 0
+                for i in batch {
+                    try visit(i, UnsafeRawBufferPointer(rebasing: raw[offset..<offset + pins[i].size]))
+                    offset += pins[i].size
+                }
+            }
+        }
+    }
+
+    /// One secret of a hand-out: the version pinned when the hand-out was audited.
+    private struct RevealPin {
+        var name: String
+        var secretID: Int64
+        var version: Int
+        var size: Int
     }
 
     /// Imports secrets in batches of `batchSize`, one transaction and one audit

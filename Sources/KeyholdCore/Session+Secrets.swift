@@ -61,9 +61,24 @@ extension Session {
             return try Seal.open(row.ciphertext, key: key,
                                  aad: Keyring.secretAAD(secretID: row.secretID, version: row.version, keyVersion: row.keyVersion))
         } catch {
-            throw KeyholdError.integrity(
-                "secret_versions secret_id=\(row.secretID) version=\(row.version) (secret \(name)): does not open (altered, or moved from another row)")
+            throw notOpening(row, name: name)
         }
+    }
+
+    /// Bulk form of `open`: opens with `key` (data key `row.keyVersion`, looked up once per batch by
+    /// the caller) into (guarded) memory the caller owns; returns the value's length.
+    func open(_ row: SecretVersionRow, key: SecureBytes, name: String, into out: UnsafeMutableRawBufferPointer) throws -> Int {
+        do {
+            return try Keyring.withSecretAAD(secretID: row.secretID, version: row.version, keyVersion: row.keyVersion) { aad in
+                try row.ciphertext.withUnsafeBytes { try Seal.open($0, key: key, aad: aad, into: out) }
+            }
+        } catch {
+            throw notOpening(row, name: name)
+        }
+    }
+
+    private func notOpening(_ row: SecretVersionRow, name: String) -> KeyholdError {
+        .integrity("secret_versions secret_id=\(row.secretID) version=\(row.version) (secret \(name)): does not open (altered, or moved from another row)")
     }
 
     func material(_ input: SecretInput) throws -> SecureBytes {
@@ -110,12 +125,7 @@ extension Session {
         let value = try material(input)
         try perform("secret.create", target: "secret:\(name)", requires: .secretsWrite) { op in
             if try op.tx.secret(named: name) != nil { throw KeyholdError.conflict("a secret named \(name) already exists") }
-            let id = try op.tx.insertSecret(SecretRow(name: name, description: description, currentVersion: 1,
-                                                      historyLimit: historyLimit, rotateBy: rotateBy,
-                                                      createdAt: op.now, updatedAt: op.now))
-            try sealVersion(op, secretID: id, version: 1, value: value)
-            op.details = ["version": .int(1), "generated": .bool(input.isGenerated)]
-            if let rotateBy { op.details["rotate_by"] = .int(rotateBy) }
+            try insertSecret(&op, name, input, value, description: description, rotateBy: rotateBy, historyLimit: historyLimit)
         }
     }
 
@@ -125,18 +135,63 @@ extension Session {
         let value = try material(input)
         return try perform("secret.update", target: "secret:\(name)", requires: .secretsWrite) { op in
             var s = try existingSecret(op.tx, name)
-            op.target = "secret:\(s.name)"
-            let version = s.lastVersion + 1
-            try sealVersion(op, secretID: s.id, version: version, value: value)
-            s.currentVersion = version
-            s.lastVersion = version
-            s.updatedAt = op.now
-            try op.tx.updateSecret(s)
-            let dropped = try prune(&op, s)
-            op.details = ["version": .int(Int64(version)), "generated": .bool(input.isGenerated)]
-            if !dropped.isEmpty { op.details["pruned"] = .strings(dropped.map(String.init)) }
-            return version
+            return try appendVersion(&op, &s, input, value)
         }
+    }
+
+    /// Stores a value: creates the secret, or adds a new current version when it
+    /// exists, and applies `description` and `rotateBy` (nil leaves them as they
+    /// are; `.some(nil)` clears the date), all in one transaction with one event:
+    /// `secret.create`, or `secret.update` whose details also carry
+    /// `description_changed` and `rotate_by` when those changed or were given.
+    /// Returns the version stored and whether the secret was created.
+    @discardableResult
+    public func setSecret(_ name: String, _ input: SecretInput, description: String? = nil,
+                          rotateBy: Int64?? = nil) throws -> (version: Int, created: Bool) {
+        let name = try Vault.valid { try Validate.secretName(name) }
+        let description = try description.map { d in try Vault.valid { try Validate.description(d, field: "secret description") } }
+        let value = try material(input)
+        return try perform("secret.create", target: "secret:\(name)", requires: .secretsWrite) { op in
+            guard var s = try op.tx.secret(named: name) else {
+                try insertSecret(&op, name, input, value, description: description ?? "", rotateBy: rotateBy ?? nil, historyLimit: nil)
+                return (1, true)
+            }
+            op.action = "secret.update"
+            let described = description.map { $0 != s.description } ?? false
+            if let description { s.description = description }
+            if let rotateBy { s.rotateBy = rotateBy }
+            let version = try appendVersion(&op, &s, input, value)
+            if described { op.details["description_changed"] = .bool(true) }
+            if let rotateBy { op.details["rotate_by"] = rotateBy.map(AuditValue.int) ?? .string("none") }
+            return (version, false)
+        }
+    }
+
+    /// Inserts a new secret with `value` as version 1.
+    private func insertSecret(_ op: inout Op, _ name: String, _ input: SecretInput, _ value: SecureBytes,
+                              description: String, rotateBy: Int64?, historyLimit: Int?) throws {
+        let id = try op.tx.insertSecret(SecretRow(name: name, description: description, currentVersion: 1,
+                                                  historyLimit: historyLimit, rotateBy: rotateBy,
+                                                  createdAt: op.now, updatedAt: op.now))
+        try sealVersion(op, secretID: id, version: 1, value: value)
+        op.details = ["version": .int(1), "generated": .bool(input.isGenerated)]
+        if let rotateBy { op.details["rotate_by"] = .int(rotateBy) }
+    }
+
+    /// Seals `value` as the new current version of `s`, saves `s` (with any other
+    /// change the caller made) and prunes versions beyond the history limit.
+    private func appendVersion(_ op: inout Op, _ s: inout SecretRow, _ input: SecretInput, _ value: SecureBytes) throws -> Int {
+        op.target = "secret:\(s.name)"
+        let version = s.lastVersion + 1
+        try sealVersion(op, secretID: s.id, version: version, value: value)
+        s.currentVersion = version
+        s.lastVersion = version
+        s.updatedAt = op.now
+        try op.tx.updateSecret(s)
+        let dropped = try prune(&op, s)
+        op.details = ["version": .int(Int64(version)), "generated": .bool(input.isGenerated)]
+        if !dropped.isEmpty { op.details["pruned"] = .strings(dropped.map(String.init)) }
+        return version
     }
 
     /// Deletes a secret and all its versions, then checkpoints the WAL.
@@ -171,23 +226,44 @@ extension Session {
         return lastCheckpoint
     }
 
-    /// Sets (or with nil clears) the date by which a credential should be rotated.
+    /// Sets (or with nil clears) the date by which the secret should be rotated.
     public func setRotateBy(_ name: String, at time: Int64?) throws {
-        try updateSecretMetadata(name, action: "secret.rotate-by") { op, s in
-            s.rotateBy = time
-            op.details = ["rotate_by": time.map(AuditValue.int) ?? .string("none")]
-        }
+        try editSecret(name, rotateBy: .some(time))
     }
 
     /// Sets (or with nil clears, falling back to the vault's) how many versions
     /// to keep; versions beyond it are deleted at once, oldest first.
     public func setHistoryLimit(_ name: String, _ limit: Int?) throws {
-        try validHistory(limit)
-        try updateSecretMetadata(name, action: "secret.history-limit") { op, s in
-            s.historyLimit = limit
-            op.details = ["history_limit": limit.map { .int(Int64($0)) } ?? .string("vault default")]
-            let dropped = try prune(&op, s)
-            if !dropped.isEmpty { op.details["pruned"] = .strings(dropped.map(String.init)) }
+        try editSecret(name, historyLimit: .some(limit))
+    }
+
+    /// Changes what is given of a secret's description, rotate-by date (`.some(nil)`
+    /// clears it) and history limit (`.some(nil)`: the vault's), in one transaction
+    /// with one event: `secret.describe`, `secret.rotate-by` or `secret.history-limit`
+    /// when one is given, `secret.edit` when several are. Versions beyond a lower
+    /// history limit are deleted at once, oldest first.
+    public func editSecret(_ name: String, description: String? = nil, rotateBy: Int64?? = nil, historyLimit: Int?? = nil) throws {
+        let description = try description.map { d in try Vault.valid { try Validate.description(d, field: "secret description") } }
+        if let limit = historyLimit { try validHistory(limit) }
+        let given = [description != nil, rotateBy != nil, historyLimit != nil]
+        guard given.contains(true) else { return }
+        let action = given.filter { $0 }.count > 1 ? "secret.edit"
+            : description != nil ? "secret.describe" : rotateBy != nil ? "secret.rotate-by" : "secret.history-limit"
+        try updateSecretMetadata(name, action: action) { op, s in
+            if let description {
+                s.description = description
+                op.details["description_changed"] = .bool(true)
+            }
+            if let rotateBy {
+                s.rotateBy = rotateBy
+                op.details["rotate_by"] = rotateBy.map(AuditValue.int) ?? .string("none")
+            }
+            if let historyLimit {
+                s.historyLimit = historyLimit
+                op.details["history_limit"] = historyLimit.map { .int(Int64($0)) } ?? .string("vault default")
+                let dropped = try prune(&op, s)
+                if !dropped.isEmpty { op.details["pruned"] = .strings(dropped.map(String.init)) }
+            }
         }
     }
 
@@ -202,8 +278,7 @@ extension Session {
     }
 
     public func setDescription(ofSecret name: String, _ description: String) throws {
-        let description = try Vault.valid { try Validate.description(description, field: "secret description") }
-        try updateSecretMetadata(name, action: "secret.describe") { _, s in s.description = description }
+        try editSecret(name, description: description)
     }
 
     private func updateSecretMetadata(_ name: String, action: String, _ change: (inout Op, inout SecretRow) throws -> Void) throws {

@@ -71,14 +71,24 @@ extension Session {
         }
     }
 
-    /// Never orphaned: some active user must still hold roles.manage and keys.manage.
+    /// Never orphaned: some active user without an expiry date must still hold
+    /// roles.manage and keys.manage. An account with any expiry date counts as one
+    /// that will go away, so the last such user cannot be given one (the vault would
+    /// later have nobody to manage it; only the recovery key could then help).
     func requireSteward(_ op: Op) throws {
+        var expiring: [(username: String, at: Int64)] = []
         for id in try op.tx.userIDs(holdingAll: Permission.stewardship.names) {
-            if let u = try op.tx.user(id: id), !u.disabled, !u.locked, !(u.expiresAt.map { $0 <= op.now } ?? false) {
-                return
-            }
+            guard let u = try op.tx.user(id: id), !u.disabled, !u.locked else { continue }
+            guard let expires = u.expiresAt else { return }
+            if expires > op.now { expiring.append((u.username, expires)) }
         }
-        throw KeyholdError.refused("this would leave no active user holding roles.manage and keys.manage")
+        guard let first = expiring.min(by: { $0.at < $1.at }) else {
+            throw KeyholdError.refused("this would leave no active user holding roles.manage and keys.manage")
+        }
+        let others = expiring.count > 1 ? " (and \(expiring.count - 1) more, all with expiry dates)" : ""
+        throw KeyholdError.refused(
+            "this would leave roles.manage and keys.manage only with accounts that expire: \(first.username) on "
+            + "\(Clock.format(first.at))\(others); at least one active holder must have no expiry date")
     }
 
     /// Brings one user's grant in line with their permissions. Returns what changed, for the audit details.

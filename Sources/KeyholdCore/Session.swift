@@ -48,6 +48,8 @@ public final class Session: Sendable {
         let now: Int64
         /// The actor's permissions, re-read in this transaction.
         let permissions: Set<Permission>
+        /// The audit action; an operation that learns inside its transaction what it did may change it.
+        var action: String
         var target: String
         var details: [String: AuditValue] = [:]
         /// Set when the operation deleted keys or ciphertexts: checkpoint the WAL afterwards.
@@ -66,11 +68,11 @@ public final class Session: Sendable {
                 if let permission, !perms.contains(permission) {
                     throw KeyholdError.permissionDenied(action: action, missing: permission)
                 }
-                var op = Op(tx: tx, now: now, permissions: perms, target: target)
+                var op = Op(tx: tx, now: now, permissions: perms, action: action, target: target)
                 let result = try body(&op)
                 try vault.options.fault?(.beforeAudit)
                 try AuditChain.append(tx, at: now, actorID: userID, actorName: username,
-                                      signer: .init(keyID: keyID, keyPair: keyPair), action: action,
+                                      signer: .init(keyID: keyID, keyPair: keyPair), action: op.action,
                                       target: op.target, details: op.details)
                 try vault.options.fault?(.beforeCommit)
                 deleted = op.securelyDeletes

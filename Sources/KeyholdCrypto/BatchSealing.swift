@@ -81,3 +81,28 @@ public final class Sealer: @unchecked Sendable {
         return try body(UnsafeRawBufferPointer(start: output, count: Seal.nonceBytes + message.count + Seal.tagBytes))
     }
 }
+
+extension Seal {
+    /// Opens `sealed` into `out` (guarded memory the caller owns and wipes) without
+    /// allocating: bulk reading opens many values into one buffer. Returns the
+    /// plaintext's length; throws `CryptoError.integrity` on any mismatch.
+    public static func open(_ sealed: UnsafeRawBufferPointer, key: SecureBytes, aad: UnsafeRawBufferPointer,
+                            into out: UnsafeMutableRawBufferPointer) throws -> Int {
+        Sodium.ensureReady()
+        guard key.count == keyBytes else { throw CryptoError.malformed("key length") }
+        guard sealed.count >= nonceBytes + tagBytes else { throw CryptoError.integrity }
+        let length = sealed.count - nonceBytes - tagBytes
+        guard length <= out.count else { throw CryptoError.malformed("value longer than the output buffer") }
+        let s = sealed.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        var written: UInt64 = 0
+        let rc = key.withBytes { k in
+            crypto_aead_xchacha20poly1305_ietf_decrypt(
+                out.baseAddress?.assumingMemoryBound(to: UInt8.self), &written, nil,
+                s + nonceBytes, UInt64(length + tagBytes),
+                aad.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(aad.count),
+                s, k.baseAddress!.assumingMemoryBound(to: UInt8.self))
+        }
+        guard rc == 0 else { throw CryptoError.integrity }
+        return length
+    }
+}

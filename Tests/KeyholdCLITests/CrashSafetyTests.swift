@@ -143,15 +143,9 @@ final class CrashVault: @unchecked Sendable {
         return list.compactMap { $0["name"] as? String }
     }
 
-    /// Every (name, value bytes), exported one group (first two path segments) at a time so
-    /// each export stays a few thousand values.
+    /// Every (name, value bytes), in one export.
     func exportAll() throws -> [(name: String, value: [UInt8])] {
-        let groups = Set(try names(prefix: "").map { $0.split(separator: "/").prefix(2).joined(separator: "/") + "/" })
-        var all: [(name: String, value: [UInt8])] = []
-        for group in groups.sorted() {
-            all += try export(prefix: group).map { (group + $0.name, $0.value) }
-        }
-        return all
+        try export(prefix: "")
     }
 
     /// `export --format json --yes --prefix P -`: (name without P, value bytes), in the order written.

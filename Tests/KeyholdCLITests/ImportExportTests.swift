@@ -468,6 +468,30 @@ final class ThrowawayGPG: @unchecked Sendable {
         #expect(try f.events(f.a, action: "secret.export").count == exportsBefore)
     }
 
+    /// Export streams to its file, so a value the format cannot carry, found after thousands
+    /// were written, must still leave no file (and, on standard output, print nothing). The
+    /// hand-out was audited before the first value was opened, so the attempt is on record.
+    @Test func exportRefusingAValuePartWayLeavesNothing() throws {
+        let f = try TransferFixture()
+        let good = (0..<3_000).map { "\"many/v\($0)\": \"value number \($0) of many\"" }
+        let file = f.write("many.json", "{" + (good + [#""many/zz-last": "bad\u0001value""#]).joined(separator: ", ") + "}")
+        let imported = try f.run(f.a, ["import", "--format", "json", file])
+        try #require(imported.status == 0, "\(imported.stderr)")
+        for format in ["dotenv", "keepassxc"] {
+            let dest = f.scratch.file("refused.\(format)")
+            let r = try f.run(f.a, ["export", "--format", format, "--yes", dest])
+            #expect(r.status == 64, "\(format): \(r.stderr)")
+            #expect(r.stderr.contains("many/zz-last") && r.stderr.contains("export it as json"), "\(format): \(r.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: dest), "\(format): the partial file was left behind")
+            let out = try f.runBytes(f.a, ["export", "--format", format, "--yes", "-"])
+            #expect(out.status == 64, "\(format) to stdout: \(out.stderr)")
+            #expect(out.stdout.isEmpty, "\(format) to stdout printed \(out.stdout.count) bytes before the refusal")
+        }
+        let events = try f.events(f.a, action: "secret.export")
+        #expect(events.count == 4)
+        #expect(events.allSatisfy { ($0["details"] as? [String: Any])?["count"] as? Int == 3_001 })
+    }
+
     @Test func exportWithoutTerminalNeedsYes() throws {
         let f = try TransferFixture()
         try f.set(f.a, "ONE", Array("value one".utf8))

@@ -195,6 +195,28 @@ func carries(_ haystack: Data, _ needle: String) -> Bool { haystack.range(of: Da
         #expect(!auditLeak, "the audit log holds a value")
     }
 
+    /// A new value with a new description and rotate-by date is one change: one transaction, one event.
+    @Test func setOnAnExistingSecretWithMetadataIsOneEvent() throws {
+        try v.set("app/token", "first token value")
+        let count = try v.audit("secret.").events.count
+        let r = try v.set("app/token", "second token value", ["--description", "deploy token", "--rotate-by", "2031-05-06"])
+        quietExpect(r.stdout == "stored app/token version 2\n", "r.stdout == \"stored app/token version 2\\n\"")
+        let after = try v.audit("secret.").events
+        #expect(after.count == count + 1, "one event, not one per change")
+        let last = try #require(after.last)
+        #expect(last["action"] as? String == "secret.update" && last["target"] as? String == "secret:app/token")
+        let details = last["details"] as? [String: Any]
+        #expect(details?["version"] as? Int == 2)
+        #expect(details?["description_changed"] as? Bool == true)
+        #expect(details?["rotate_by"] as? Int == 1_935_792_000_000)
+        let s = try #require((try SecretsFixture.json(try v.run(["secret", "list", "--json"]).stdout)["secrets"] as? [[String: Any]])?.first)
+        #expect(s["description"] as? String == "deploy token" && s["rotate_by"] as? String == "2031-05-06T00:00:00Z")
+        // --rotate-by never clears the date in the same single step.
+        try v.set("app/token", "third token value", ["--rotate-by", "never"])
+        let cleared = try #require((try SecretsFixture.json(try v.run(["secret", "list", "--json"]).stdout)["secrets"] as? [[String: Any]])?.first)
+        #expect(cleared["rotate_by"] is NSNull && cleared["description"] as? String == "deploy token")
+    }
+
     @Test func binaryValueIsShownByteExact() throws {
         let bytes: [UInt8] = [0x00, 0xFF, 0xFE, 0x41, 0x0A, 0x00, 0xC3, 0x28, 0x0D, 0x0A]
         let stored = try v.setFile("bin/blob", bytes)

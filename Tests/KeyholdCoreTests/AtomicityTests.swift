@@ -112,7 +112,7 @@ struct AtomicitySetup {
 enum AtomicOp: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case createUser, editUser, lockUser, resetPassword, deleteUser, grantRole, revokeRole
     case createRole, editRole, deleteRole
-    case createSecret, addVersion, reveal, deleteSecret, deleteVersion, setRotateBy
+    case createSecret, addVersion, setSecret, reveal, deleteSecret, deleteVersion, setRotateBy, editSecret
     case changePassword, updateSettings
 
     var testDescription: String { rawValue }
@@ -132,10 +132,17 @@ enum AtomicOp: String, CaseIterable, Sendable, CustomTestStringConvertible {
         case .deleteRole: try admin.deleteRole("custom")
         case .createSecret: try admin.createSecret("app/new", .generated(length: 32, alphabet: .alnum))
         case .addVersion: try admin.addVersion("app/db", .value(pw("third value of app db")))
+        // A new version with a new description and rotate-by date: all or nothing.
+        case .setSecret:
+            try admin.setSecret("app/db", .value(pw("third value of app db")), description: "the database",
+                                rotateBy: s.f.clock.now + Clock.day)
         case .reveal: _ = try admin.reveal("app/db")
         case .deleteSecret: _ = try admin.deleteSecret("app/db")
         case .deleteVersion: _ = try admin.deleteVersion("app/db", version: 1)
         case .setRotateBy: try admin.setRotateBy("app/db", at: s.f.clock.now + Clock.day)
+        case .editSecret:
+            // Description, date and a lower history limit (which deletes a version) in one transaction.
+            try admin.editSecret("app/db", description: "edited", rotateBy: .some(s.f.clock.now + Clock.day), historyLimit: .some(1))
         case .changePassword: try s.bob.changePassword(current: pw(userPassword), new: pw("mauve otters juggle quietly"))
         case .updateSettings:
             try admin.updateSettings(passwordMinLength: 14, historyLimit: 5,

@@ -14,7 +14,8 @@ import Testing
 //           AND the target's permissions are a subset of the actor's
 //           AND (grant) the role's permissions are a subset of the actor's
 //           AND it is not lock/disable/expire-now/reset/delete of oneself
-//           AND afterwards some active user still holds roles.manage and keys.manage.
+//           AND afterwards some active user with no expiry date still holds roles.manage
+//               and keys.manage (an account with an expiry date is one that will go away).
 //
 // Each (actor, action, target) triple is then run against the core; the
 // outcome must match the oracle, an allowed action must have its effect (the
@@ -96,10 +97,13 @@ private struct Model {
         return !u.locked && !u.disabled && !(u.expiresAt.map { $0 <= now } ?? false)
     }
 
-    /// Judged at the time of the action, as DESIGN section 5 words it ("no action may leave the vault
-    /// without an active user ..."): an expiry set in the future leaves the user active now.
+    /// DESIGN section 5: "no action may leave the vault without an active user who holds roles.manage
+    /// and keys.manage". An account with an expiry date, even a future one, will go away and so does
+    /// not count: the vault would be left without one later, with nobody acting.
     func hasSteward(now: Int64) -> Bool {
-        users.keys.contains { isActive($0, now: now) && Spec.stewardship.isSubset(of: perms(of: $0)) }
+        users.keys.contains {
+            isActive($0, now: now) && users[$0]?.expiresAt == nil && Spec.stewardship.isSubset(of: perms(of: $0))
+        }
     }
 
     /// Users who must hold a key grant (sealed or pending).
@@ -605,8 +609,13 @@ private func rowCount(_ f: Fixture, _ table: String) throws -> Int64 {
         #expect(expected(m, actor: "admin", .revoke("admin"), target: "admin", now: now) == .allowed)
         m.users["admin2"]?.locked = true
         #expect(expected(m, actor: "admin", .revoke("admin"), target: "admin", now: now) == .refused)
-        #expect(expected(m, actor: "admin", .expireLater, target: "admin", now: now) == .allowed)
+        #expect(expected(m, actor: "admin", .expireLater, target: "admin", now: now) == .refused, "the only steward")
         #expect(expected(m, actor: "admin", .delete, target: "admin2", now: now) == .allowed)
+        m.users["admin2"]?.locked = false
+        #expect(expected(m, actor: "admin", .expireLater, target: "admin", now: now) == .allowed, "admin2 stays")
+        m.users["admin2"]?.expiresAt = now + 5
+        #expect(expected(m, actor: "admin", .expireLater, target: "admin", now: now) == .refused, "admin2 will expire too")
+        m.users["admin2"]?.locked = true
         #expect(expected(m, actor: "admin2", .edit, target: "hal", now: now) == .sessionEnded)
         #expect(expected(m, actor: "admin", .setPerms("admin", []), now: now) == .refused)
         #expect(expected(m, actor: "admin", .delete("auditor"), now: now) == .refused)
@@ -647,12 +656,12 @@ private func rowCount(_ f: Fixture, _ table: String) throws -> Int64 {
             actors.insert(name, at: actors.count - 1)  // the admin itself goes last
         }
         // Demotion is tried before the admin grants itself other roles (which could make it a steward without admin).
-        // A future expiry (expireLater) of the only admin is allowed: stewardship is judged now (Model.hasSteward).
+        // A future expiry (expireLater) of the only admin is refused too: the vault would have no steward later.
         let plan = UserAction.account + [.revoke("admin")] + Spec.actingRoles.map { UserAction.grant($0) }
         for actor in actors {
             for a in plan {
                 let got = try h.check(actor, a, "admin", context: "[sole admin] ")
-                if [.lock, .disable, .expireNow, .delete, .resetPassword, .revoke("admin")].contains(a) {
+                if [.lock, .disable, .expireNow, .expireLater, .delete, .resetPassword, .revoke("admin")].contains(a) {
                     #expect(got != .allowed, "\(actor) \(a) on the only admin")
                 }
             }
@@ -691,6 +700,36 @@ private func rowCount(_ f: Fixture, _ table: String) throws -> Int64 {
         #expect(outcome { _ = try h.root.users() } == .sessionEnded)
         #expect(try h.check("admin2", .revoke("admin"), "admin2") == .refused)
         #expect(try h.check("admin2", .delete, "admin2") == .refused)
+    }
+
+    /// An account with an expiry date will go away: the last steward without one may not be given
+    /// one, nor leave stewardship only to accounts that expire; the refusal names the rule.
+    @Test func theLastStewardMayNotBeGivenAnExpiry() throws {
+        let h = try Harness()
+        guard case .refused(let message)? = TamperKit.error({ try h.root.setExpiry("admin", at: h.now + Spec.day) }) else {
+            Issue.record("a future expiry of the only steward must be refused"); return
+        }
+        #expect(message.contains("roles.manage and keys.manage only with accounts that expire"), "\(message)")
+        #expect(message.contains("admin on ") && message.contains("must have no expiry date"), "\(message)")
+        try h.expectModel("after the refusal", #_sourceLocation)
+
+        // A second steward who expires does not help; one without an expiry date does.
+        try h.addActor("admin2", roles: ["admin"])
+        try h.setUp(.expireLater, on: "admin2")
+        #expect(try h.check("admin", .expireLater, "admin") == .refused)
+        #expect(try h.check("admin", .revoke("admin"), "admin") == .refused, "admin2 will expire")
+        #expect(try h.check("admin", .clearExpiry, "admin2") == .allowed)
+        #expect(try h.check("admin", .expireLater, "admin") == .allowed)
+        // Now admin2 is the one without an expiry date.
+        #expect(try h.check("admin2", .expireLater, "admin2") == .refused)
+        #expect(try h.check("admin2", .revoke("admin"), "admin2") == .refused)
+        #expect(try h.check("admin2", .clearExpiry, "admin") == .allowed)
+        #expect(try h.check("admin2", .revoke("admin"), "admin2") == .allowed)
+        // The message for nobody at all is unchanged.
+        guard case .refused(let none)? = TamperKit.error({ try h.root.revokeRole("admin", role: "admin") }) else {
+            Issue.record("the last steward may not step down"); return
+        }
+        #expect(none == "this would leave no active user holding roles.manage and keys.manage")
     }
 
     // MARK: Sessions held elsewhere

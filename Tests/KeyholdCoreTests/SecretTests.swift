@@ -380,6 +380,47 @@ import Testing
         }
     }
 
+    /// `setSecret` (`keyhold secret set`/`generate`): create or add a version, with the
+    /// description and rotate-by date, in one transaction and one event.
+    @Test func setSecretCreatesOrUpdatesWithItsMetadataInOneEvent() throws {
+        let f = try Fixture()
+        let due = f.clock.now + 30 * Clock.day
+        let created = try f.admin.setSecret("app/api", .value(pw("api-value-one-123")), description: "the API", rotateBy: due)
+        #expect(created.version == 1 && created.created)
+        let first = try f.admin.auditEvents(AuditQuery(limit: 1, newestFirst: true)).first
+        #expect(first?.action == "secret.create" && first?.target == "secret:app/api")
+        #expect(first?.details == "{\"generated\":false,\"rotate_by\":\(due),\"version\":1}")
+
+        let eventsBefore = try VaultSecretTests.snapshot(f).audit
+        let later = due + Clock.day
+        let updated = try f.admin.setSecret("app/api", .generated(length: 24, alphabet: .hex), description: "the new API", rotateBy: later)
+        #expect(updated.version == 2 && !updated.created)
+        let info = try f.admin.secret(named: "app/api")
+        #expect(info.description == "the new API" && info.rotateBy == later && info.currentVersion == 2)
+        #expect(try VaultSecretTests.snapshot(f).audit == eventsBefore + 1, "one event for the value and its metadata")
+        let second = try f.admin.auditEvents(AuditQuery(limit: 1, newestFirst: true)).first
+        #expect(second?.action == "secret.update" && second?.target == "secret:app/api")
+        #expect(second?.details == "{\"description_changed\":true,\"generated\":true,\"rotate_by\":\(later),\"version\":2}")
+
+        // nil leaves the metadata alone; .some(nil) clears the date; the same description is no change.
+        try f.admin.setSecret("app/api", .value(pw("api-value-three-123")))
+        #expect(try f.admin.secret(named: "app/api").description == "the new API")
+        #expect(try f.admin.secret(named: "app/api").rotateBy == later)
+        try f.admin.setSecret("app/api", .value(pw("api-value-four-1234")), description: "the new API", rotateBy: .some(nil))
+        #expect(try f.admin.secret(named: "app/api").rotateBy == nil)
+        let fourth = try f.admin.auditEvents(AuditQuery(limit: 1, newestFirst: true)).first
+        #expect(fourth?.details == "{\"generated\":false,\"rotate_by\":\"none\",\"version\":4}")
+        #expect(TamperKit.same(try f.admin.reveal("app/api"), "api-value-four-1234"))
+
+        // Bad input names its field and writes nothing.
+        let before = try VaultSecretTests.snapshot(f)
+        guard case .invalid(let e)? = TamperKit.error({ try f.admin.setSecret("app/api", .value(pw("x")), description: "bad\u{202E}") }) else {
+            Issue.record("a bidi override in the description must be refused"); return
+        }
+        #expect(e.field == "secret description")
+        #expect(try VaultSecretTests.snapshot(f) == before)
+    }
+
     @Test func revealIsAuditedAndNoValueReachesTheLogOrAnError() throws {
         let f = try Fixture()
         var values: [[UInt8]] = []

@@ -39,6 +39,28 @@ import Testing
         #expect(holds(try Seal.open(try resealer.reseal(old, from: key, fromAAD: aad, to: newKey, toAAD: aad), key: newKey, aad: aad), plain))
     }
 
+    @Test func openIntoABufferMatchesOpen() throws {
+        let plain = Sodium.randomBytes(300)
+        let sealed = try Seal.seal(SecureBytes(copying: plain), key: key, aad: aad)
+        let buffer = GuardedBuffer(capacity: 512)
+        let (length, same) = try buffer.withUnsafeMutableBytes { out in
+            let n = try sealed.withUnsafeBytes { s in try Array(aad.utf8).withUnsafeBytes { try Seal.open(s, key: key, aad: $0, into: out) } }
+            return (n, out.prefix(n).elementsEqual(plain))
+        }
+        #expect(length == 300 && same)
+        func open(_ sealed: [UInt8], aad: String, capacity: Int) throws -> Int {
+            try GuardedBuffer(capacity: capacity).withUnsafeMutableBytes { out in
+                try sealed.withUnsafeBytes { s in try Array(aad.utf8).withUnsafeBytes { try Seal.open(s, key: key, aad: $0, into: out) } }
+            }
+        }
+        #expect(throws: CryptoError.integrity) { try open(sealed, aad: aad + "x", capacity: 512) }
+        var altered = sealed
+        altered[Seal.nonceBytes] ^= 1
+        #expect(throws: CryptoError.integrity) { try open(altered, aad: aad, capacity: 512) }
+        #expect(throws: CryptoError.self) { try open(sealed, aad: aad, capacity: 299) }
+        #expect(throws: CryptoError.integrity) { try open(Array(sealed.prefix(Seal.nonceBytes + Seal.tagBytes - 1)), aad: aad, capacity: 512) }
+    }
+
     @Test func guardedBufferIsWritableInsideAndWipedOnRequest() {
         let buffer = GuardedBuffer(capacity: 64)
         buffer.withUnsafeMutableBytes { b in
