@@ -142,9 +142,19 @@ extension Console {
         var x = 1
         let busy = busyText(m).map { $0 + " " }
         let right = busy.map { TextWidth.of($0) + 1 } ?? 0
-        for (key, label) in hints(m) {
+        // The way to every other key always shows: hints that do not fit give way to it.
+        let all = hints(m)
+        var reserved = all.first { $0.1 == "help" }.map { TextWidth.of($0.0) + 1 + TextWidth.of($0.1) + 2 } ?? 0
+        var full = false
+        for (key, label) in all {
             let need = TextWidth.of(key) + 1 + TextWidth.of(label)
-            if x + need > m.width - right { break }
+            if label == "help" {
+                reserved = 0
+                if x + need > m.width - right { break }
+            } else if full || x + need > m.width - right - reserved {
+                full = true
+                continue
+            }
             x += s.put(key, x: x, y: y, style: Theme.key)
             x += s.put(" " + label + "  ", x: x, y: y, style: Theme.hint)
         }

@@ -69,11 +69,13 @@ import Testing
 
     @Test func everyScreenFitsTheMinimumSize() throws {
         var h = try Harness.loggedIn(width: 60, height: 16, setUp: populate)
-        for k in ["2", "3", "4", "1"] {
+        for k in ["2", "3", "4", "5", "6", "1"] {
             h.key(.char(Character(k)))
             let s = h.screen
             #expect(s.lines.allSatisfy { TextWidth.of($0) <= 60 })
             #expect(s.lines[15].hasPrefix(" "))  // the hint bar is there
+            // However narrow, the bar keeps the way to every other key.
+            #expect(s.lines[15].contains("?/F1 help"), "screen \(k): \(s.lines[15])")
         }
         h.key(.char("2"))
         expectScreen(h.screen, named: "users-60x16", #"""
@@ -92,7 +94,7 @@ import Testing
             │                            ││               secrets.writ │
             │                            ││               e            │
             └────────────────────────────┘└────────────────────────────┘
-             j/↓ move  / filter  Esc back  n new  a roles  D delete
+             j/↓ move  / filter  Esc back  n new  a roles  ?/F1 help
             """#)
     }
 

@@ -587,7 +587,7 @@ import Testing
             │                                      ││                                      │
             │                                      ││                                      │
             └──────────────────────────────────────┘└─ ✓ Choose a version with j/k, then X ┘
-             j/↓ move  / filter  Tab pane  v/Enter reveal  Esc back  n new  D delete
+             j/↓ move  / filter  Tab pane  v/Enter reveal  Esc back  n new  ?/F1 help
             """#)
         #expect(h.screen.style(of: "2027-01-15 08:00 admin") == Theme.heading, "v2, the current one")
         h.key(.char("X"))

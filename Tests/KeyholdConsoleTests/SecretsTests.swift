@@ -41,7 +41,7 @@ import Testing
             │                                      ││                                      │
             │                                      ││                                      │
             └──────────────────────────────────────┘└──────────────────────────────────────┘
-             j/↓ move  / filter  Tab pane  v/Enter reveal  Esc back  n new  D delete
+             j/↓ move  / filter  Tab pane  v/Enter reveal  Esc back  n new  ?/F1 help
             """#)
         #expect(h.screen.style(of: "overdue 2 d") == Theme.error)
     }
@@ -134,7 +134,7 @@ import Testing
             │                                      ││                                      │
             │                                      ││                                      │
             └──────────────────────────────────────┘└──────────────────────────────────────┘
-             j/↓ move  / filter  Tab pane  v/Enter reveal  Esc back  n new  D delete
+             j/↓ move  / filter  Tab pane  v/Enter reveal  Esc back  n new  ?/F1 help
             """#)
         #expect(h.screen.style(of: "sk_live_abc123") == Theme.secret)
         // The reveal is in the audit log, the value is not.

@@ -39,7 +39,7 @@ import Testing
             │                                  ││                                          │
             │                                  ││                                          │
             └──────────────────────────────────┘└──────────────────────────────────────────┘
-             j/↓ move  / filter  Esc back  n new  a roles  D delete  E edit  : commands
+             j/↓ move  / filter  Esc back  n new  a roles  D delete  E edit  ?/F1 help
             """#)
         #expect(h.screen.style(of: "› admin") == Theme.selected)
     }
@@ -208,7 +208,7 @@ import Testing
             │                                  ││ Created       2027-01-15 08:00 UTC       │
             │                                  ││ Last login    2027-01-15 08:00 UTC       │
             └──────────────────────────────────┘└──────────────────────────────────────────┘
-             j/↓ move  / filter  Esc back  n new  a roles  D delete  E edit  : commands
+             j/↓ move  / filter  Esc back  n new  a roles  D delete  E edit  ?/F1 help
             """#)
         h.key(.tab)
         #expect(h.model.users.focus == .list)
@@ -255,7 +255,7 @@ import Testing
             │                                  ││                                          │
             │                                  ││                                          │
             └──────────────────────────────────┘└──────────────────────────── ✓ bob locked ┘
-             j/↓ move  / filter  Esc back  n new  a roles  D delete  E edit  : commands
+             j/↓ move  / filter  Esc back  n new  a roles  D delete  E edit  ?/F1 help
             """#)
         h.key(.char("u"))
         #expect(h.model.users.rows.selectedItem?.locked == false)
