@@ -20,7 +20,8 @@ public enum Effect: Equatable, Sendable {
     case createVault(username: String, password: Sensitive)
     case login(username: String, password: Sensitive)
     case completePasswordChange(Sensitive)
-    case loadDashboard
+    /// The dashboard; secrets whose rotate-by date is within `dueWithin` ms are "due soon".
+    case loadDashboard(dueWithin: Int64)
     case verifyAudit
     case loadUsers
     case loadSecrets

@@ -244,12 +244,13 @@ public struct DashboardData: Equatable, Sendable {
     public var summary: VaultSummary
     /// Nil when the session lacks keys.manage.
     public var keyStatus: KeyStatus?
-    /// Nil when the session lacks secrets.list.
-    public var secrets: [SecretInfo]?
+    /// Secrets past or near their rotate-by date (counts and the first few, not every secret);
+    /// nil when the session lacks secrets.list.
+    public var rotation: RotationDue?
     /// The acting user's roles, when readable.
     public var roles: [String]?
-    public init(summary: VaultSummary, keyStatus: KeyStatus?, secrets: [SecretInfo]?, roles: [String]?) {
-        self.summary = summary; self.keyStatus = keyStatus; self.secrets = secrets; self.roles = roles
+    public init(summary: VaultSummary, keyStatus: KeyStatus?, rotation: RotationDue?, roles: [String]?) {
+        self.summary = summary; self.keyStatus = keyStatus; self.rotation = rotation; self.roles = roles
     }
 }
 

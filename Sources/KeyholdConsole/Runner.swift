@@ -119,14 +119,14 @@ public final class CoreRunner: Sendable {
             state.withLock { $0.session = s; $0.change = nil }
             return [.loggedIn(try account(s))]
 
-        case .loadDashboard:
+        case .loadDashboard(let dueWithin):
             let s = try requireSession()
             let perms = try s.permissions()
             let summary = try s.vault.summary()
             let keys = perms.contains(.keysManage) ? try s.keyStatus() : nil
-            let secrets = perms.contains(.secretsList) ? try s.secrets() : nil
+            let rotation = perms.contains(.secretsList) ? try s.rotationDue(within: dueWithin, first: Console.dueShown) : nil
             let roles = perms.contains(.usersRead) ? try s.user(named: s.username).roles : nil
-            return [.dashboardLoaded(DashboardData(summary: summary, keyStatus: keys, secrets: secrets, roles: roles))]
+            return [.dashboardLoaded(DashboardData(summary: summary, keyStatus: keys, rotation: rotation, roles: roles))]
 
         case .verifyAudit:
             return [.auditVerified(try requireSession().verifyAudit())]

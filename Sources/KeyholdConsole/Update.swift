@@ -143,7 +143,7 @@ extension Model {
         switch target {
         case .dashboard:
             dashboard.loading = true
-            fx.append(.loadDashboard)
+            fx.append(.loadDashboard(dueWithin: settings.dueSoon))
             if account.can(.auditRead), audit.check != .running {
                 audit.check = .running
                 fx.append(.verifyAudit)

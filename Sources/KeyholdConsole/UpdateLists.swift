@@ -9,6 +9,11 @@ public struct Warning: Equatable, Sendable {
     public var route: Route?
 }
 
+extension Console {
+    /// Overdue and due-soon secrets the dashboard names; beyond these it counts them.
+    static let dueShown = 5
+}
+
 extension Model {
     /// The dashboard's warnings, most serious first.
     public var warnings: [Warning] {
@@ -26,25 +31,23 @@ extension Model {
                                        route: .users))
                 }
             }
-            if let secrets = data.secrets {
-                let past = secrets.filter { ($0.rotateBy ?? .max) <= now }.sorted { $0.rotateBy! < $1.rotateBy! }
-                let soon = secrets.filter { s in s.rotateBy.map { $0 > now && $0 - now <= settings.dueSoon } ?? false }
-                    .sorted { $0.rotateBy! < $1.rotateBy! }
-                for s in past.prefix(5) {
+            // Past / due as of the load (`r` or coming back reloads); the relative times are now's.
+            if let due = data.rotation {
+                for s in due.overdue.prefix(Console.dueShown) {
                     out.append(Warning(level: .error,
-                                       text: "\(s.name) is past its rotate-by date (\(Fmt.date(s.rotateBy!)), \(Fmt.relative(s.rotateBy!, now: now)))",
+                                       text: "\(s.name) is past its rotate-by date (\(Fmt.date(s.rotateBy)), \(Fmt.relative(s.rotateBy, now: now)))",
                                        route: .secrets))
                 }
-                if past.count > 5 {
-                    out.append(Warning(level: .error, text: "… and \(past.count - 5) more past their rotate-by date", route: .secrets))
+                if due.overdueCount > Console.dueShown {
+                    out.append(Warning(level: .error, text: "… and \(due.overdueCount - Console.dueShown) more past their rotate-by date", route: .secrets))
                 }
-                for s in soon.prefix(5) {
+                for s in due.dueSoon.prefix(Console.dueShown) {
                     out.append(Warning(level: .warning,
-                                       text: "\(s.name) is due for rotation \(Fmt.relative(s.rotateBy!, now: now)) (\(Fmt.date(s.rotateBy!)))",
+                                       text: "\(s.name) is due for rotation \(Fmt.relative(s.rotateBy, now: now)) (\(Fmt.date(s.rotateBy)))",
                                        route: .secrets))
                 }
-                if soon.count > 5 {
-                    out.append(Warning(level: .warning, text: "… and \(soon.count - 5) more due within \(Fmt.duration(settings.dueSoon))", route: .secrets))
+                if due.dueSoonCount > Console.dueShown {
+                    out.append(Warning(level: .warning, text: "… and \(due.dueSoonCount - Console.dueShown) more due within \(Fmt.duration(settings.dueSoon))", route: .secrets))
                 }
             }
         }

@@ -67,6 +67,29 @@ public struct SecretInfo: Sendable, Equatable {
     public var updatedAt: Int64
 }
 
+/// A secret and its rotate-by date, Unix ms.
+public struct DueSecret: Sendable, Equatable {
+    public var name: String
+    public var rotateBy: Int64
+    public init(name: String, rotateBy: Int64) { self.name = name; self.rotateBy = rotateBy }
+}
+
+/// Secrets past or near their rotate-by date, as of `at`: how many of each, and the earliest few.
+public struct RotationDue: Sendable, Equatable {
+    /// When it was read (the vault's clock), Unix ms.
+    public var at: Int64
+    /// Rotate-by date at or before `at`, earliest first (then by name).
+    public var overdue: [DueSecret]
+    public var overdueCount: Int
+    /// Rotate-by date after `at` and within the window asked for, earliest first.
+    public var dueSoon: [DueSecret]
+    public var dueSoonCount: Int
+    public init(at: Int64, overdue: [DueSecret], overdueCount: Int, dueSoon: [DueSecret], dueSoonCount: Int) {
+        self.at = at; self.overdue = overdue; self.overdueCount = overdueCount
+        self.dueSoon = dueSoon; self.dueSoonCount = dueSoonCount
+    }
+}
+
 /// One stored version of a secret; never its value.
 public struct SecretVersionInfo: Sendable, Equatable {
     public var version: Int

@@ -53,13 +53,11 @@ extension Session {
     public func keyStatus() throws -> KeyStatus {
         try read(requires: .keysManage, action: "key.status") { tx, _ in
             let keys = try tx.dataKeys()
-            var names: [Int64: String] = [:]
-            for u in try tx.users() { names[u.id] = u.username }
-            let grants = try tx.grants()
+            let holders = try tx.grantHolders()
             let v = try tx.vault()!
             return KeyStatus(dataKeyVersions: keys.map(\.version), activeDataKey: keys.first { $0.active }?.version ?? 0,
-                             grantedUsers: grants.filter { $0.sealedRoot != nil }.compactMap { names[$0.userID] }.sorted(),
-                             pendingGrants: grants.filter { $0.sealedRoot == nil }.compactMap { names[$0.userID] }.sorted(),
+                             grantedUsers: holders.filter { !$0.pending }.map(\.username).sorted(),
+                             pendingGrants: holders.filter(\.pending).map(\.username).sorted(),
                              revocationWarning: v.revocationWarning,
                              kdf: KDFCost(opslimit: v.kdfOpslimit, memlimit: v.kdfMemlimit),
                              minDecryptVersion: v.minDecryptVersion, rootVersion: v.rootVersion,

@@ -30,6 +30,30 @@ extension Session {
         }
     }
 
+    /// Secrets past their rotate-by date and those due within `window` ms, by the vault's clock:
+    /// the counts and the first `limit` of each (a dashboard's warnings), without reading every
+    /// secret's metadata.
+    public func rotationDue(within window: Int64, first limit: Int = 5) throws -> RotationDue {
+        guard window >= 0 else {
+            throw KeyholdError.invalid(ValidationError(field: "window", rule: "range",
+                                                       message: "window: must not be negative (got \(window) ms)"))
+        }
+        guard (0...1000).contains(limit) else {
+            throw KeyholdError.invalid(ValidationError(field: "limit", rule: "range", message: "limit: must be 0 to 1000 (got \(limit))"))
+        }
+        return try read(requires: .secretsList, action: "secret.list") { tx, _ in
+            let now = vault.clock.now()
+            let overdue = try tx.secretsDue(in: Int64.min...now, limit: limit)
+            // After now, through now + window (saturating at the end of time).
+            let (sum, overflow) = now.addingReportingOverflow(window)
+            let end = overflow ? Int64.max : sum
+            let soon = end > now ? try tx.secretsDue(in: (now + 1)...end, limit: limit) : (count: 0, first: [])
+            func due(_ rows: [(name: String, rotateBy: Int64)]) -> [DueSecret] { rows.map { DueSecret(name: $0.name, rotateBy: $0.rotateBy) } }
+            return RotationDue(at: now, overdue: due(overdue.first), overdueCount: overdue.count,
+                               dueSoon: due(soon.first), dueSoonCount: soon.count)
+        }
+    }
+
     func info(_ s: SecretRow) -> SecretInfo {
         SecretInfo(name: s.name, description: s.description, currentVersion: s.currentVersion, versionCount: s.versionCount,
                    historyLimit: s.historyLimit, rotateBy: s.rotateBy, createdAt: s.createdAt, updatedAt: s.updatedAt)

@@ -23,7 +23,8 @@ extension Session {
     }
 
     func userInfos(_ tx: Tx, _ rows: [UserRow]) throws -> [UserInfo] {
-        let roleNames = try tx.roleNamesByUser()
+        // One user (`show`, the dashboard): their roles alone, not every user's.
+        let roleNames = rows.count == 1 ? [rows[0].id: try tx.roleNames(ofUser: rows[0].id)] : try tx.roleNamesByUser()
         var permsByRole: [String: Set<Permission>] = [:]
         for r in try tx.roles() { permsByRole[r.name.lowercased()] = Set(names: r.permissions) }
         var grants: [Int64: GrantRow] = [:]

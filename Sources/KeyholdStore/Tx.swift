@@ -383,6 +383,13 @@ public struct Tx {
         return out
     }
 
+    /// Role names of one user, by name (as `roleNamesByUser` lists them).
+    public func roleNames(ofUser id: Int64) throws -> [String] {
+        try String.fetchAll(db, sql: """
+            SELECT r.name FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = ? ORDER BY r.name
+            """, arguments: [id])
+    }
+
     public func addUserRole(userID: Int64, roleID: Int64) throws {
         try db.execute(sql: "INSERT OR IGNORE INTO user_roles (user_id, role_id) VALUES (?, ?)", arguments: [userID, roleID])
     }
@@ -463,6 +470,12 @@ public struct Tx {
         try Row.fetchAll(db, sql: "SELECT * FROM grants ORDER BY user_id").map(grantRow)
     }
 
+    /// The users holding a grant, by name, and whether it is pending (one join, not every user's row).
+    public func grantHolders() throws -> [(username: String, pending: Bool)] {
+        try Row.fetchAll(db, sql: "SELECT u.username, g.sealed_root IS NULL FROM grants g JOIN users u ON u.id = g.user_id")
+            .map { (username: $0[0], pending: $0[1]) }
+    }
+
     /// Inserts or replaces the grant of one user.
     public func putGrant(_ g: GrantRow) throws {
         try db.execute(sql: """
@@ -503,6 +516,17 @@ public struct Tx {
     }
 
     public func secretCount() throws -> Int { try Int.fetchOne(db, sql: "SELECT count(*) FROM secrets") ?? 0 }
+
+    /// Secrets whose rotate-by date lies in `dates`: how many, and the first `limit` by date
+    /// (then name) with their dates. Reads names and dates only, not every secret's metadata.
+    public func secretsDue(in dates: ClosedRange<Int64>, limit: Int) throws -> (count: Int, first: [(name: String, rotateBy: Int64)]) {
+        let count = try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM secrets WHERE rotate_by BETWEEN ? AND ?"),
+                                     arguments: [dates.lowerBound, dates.upperBound]) ?? 0
+        let first = try Row.fetchAll(db.cachedStatement(sql: """
+            SELECT name, rotate_by FROM secrets WHERE rotate_by BETWEEN ? AND ? ORDER BY rotate_by, name LIMIT ?
+            """), arguments: [dates.lowerBound, dates.upperBound, limit]).map { (name: $0[0] as String, rotateBy: $0[1] as Int64) }
+        return (count, first)
+    }
 
     @discardableResult
     public func insertSecret(_ s: SecretRow) throws -> Int64 {

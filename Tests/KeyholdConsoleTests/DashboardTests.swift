@@ -203,6 +203,34 @@ func populate(_ admin: Session, _ clock: TestClock) throws {
             """#)
     }
 
+    @Test func overdueSecretsBeyondFiveAreCounted() throws {
+        let h = try Harness.loggedIn { admin, clock in
+            try populate(admin, clock)
+            for i in 1...6 {
+                try admin.createSecret("old/\(i)", .value(pw("x")), rotateBy: clock.now - Int64(i) * Clock.hour)
+            }
+        }
+        let due = try #require(h.model.dashboard.data?.rotation)
+        #expect(due.overdueCount == 7 && due.overdue.count == 5)
+        let texts = h.model.warnings.map(\.text)
+        #expect(texts.filter { $0.contains("is past its rotate-by date") }.count == 5)
+        #expect(texts.contains("… and 2 more past their rotate-by date"))
+        // Earliest first: the two most recent are the ones counted, not named.
+        #expect(!texts.contains { $0.hasPrefix("old/1 ") || $0.hasPrefix("old/2 ") })
+        #expect(texts.contains { $0.hasPrefix("old/3 is past") })
+    }
+
+    @Test func theDueSoonWindowComesFromTheSettings() throws {
+        var h = try Harness.withVault(setUp: populate)
+        h.model.settings.dueSoon = 3 * Clock.day
+        h.logIn("admin", adminPassword)
+        #expect(h.effects.contains(.loadDashboard(dueWithin: 3 * Clock.day)))
+        // app/prod/aws is due in 5 days: outside a 3-day window.
+        #expect(h.model.dashboard.data?.rotation?.dueSoonCount == 0)
+        #expect(!h.model.warnings.contains { $0.text.contains("app/prod/aws") })
+        #expect(h.model.warnings.contains { $0.text.hasPrefix("app/prod/stripe is past") })
+    }
+
     @Test func loadingState() throws {
         var h = try Harness.loggedIn()
         h.runEffects = false
@@ -218,7 +246,7 @@ func populate(_ admin: Session, _ clock: TestClock) throws {
     @Test func rReloadsAndVVerifies() throws {
         var h = try Harness.loggedIn(setUp: populate)
         h.key(.char("r"))
-        #expect(h.effects == [.loadDashboard, .verifyAudit])
+        #expect(h.effects == [.loadDashboard(dueWithin: h.model.settings.dueSoon), .verifyAudit])
         h.effects = []
         h.key(.char("v"))
         #expect(h.effects == [.verifyAudit])
@@ -274,6 +302,6 @@ func populate(_ admin: Session, _ clock: TestClock) throws {
         h.key(.char("1")); #expect(h.model.route == .dashboard)
         #expect(h.effects.filter { $0 == .loadUsers }.count == 1)
         // Coming back to the dashboard reloads it.
-        #expect(h.effects.filter { $0 == .loadDashboard }.count == 1)
+        #expect(h.effects.filter { $0 == .loadDashboard(dueWithin: h.model.settings.dueSoon) }.count == 1)
     }
 }

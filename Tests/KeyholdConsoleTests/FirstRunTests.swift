@@ -401,7 +401,7 @@ import Testing
         #expect(h.model.route == .dashboard)
         #expect(h.model.recovery.key == nil)
         #expect(h.model.toasts.map(\.text) == ["Recovery key confirmed"])
-        #expect(h.effects.contains(.loadDashboard))
+        #expect(h.effects.contains(.loadDashboard(dueWithin: h.model.settings.dueSoon)))
         #expect(h.model.dashboard.data?.summary.users == 1)
     }
 

@@ -256,7 +256,7 @@ import Testing
         #expect(h.model.login.password.isEmpty)
         guard case .login(let name, _) = h.effects.first else { Issue.record("no login effect"); return }
         #expect(name == "admin")
-        #expect(Array(h.effects.dropFirst().prefix(2)) == [.loadDashboard, .verifyAudit])
+        #expect(Array(h.effects.dropFirst().prefix(2)) == [.loadDashboard(dueWithin: h.model.settings.dueSoon), .verifyAudit])
     }
 
     // MARK: Forced password change
