@@ -57,9 +57,10 @@ struct Bench {
         }
         let large = try child("child-vault", count: o.large)
         note("  \(grouped(o.large)): import \(fixed(large.result.firstSeconds)) s, rotation \(fixed(large.result.secondSeconds)) s, peak RSS \(mib(large.maxRSSKiB))")
+        let console = try console(users: o.consoleCount, secrets: o.consoleCount, runs: o.consoleRuns, sizes: Bench.consoleSizes)
         let report = Report(options: o, started: started, elapsed: Date().timeIntervalSince(started),
                             loadBefore: loadBefore, loadAfter: Machine.loadAverage(),
-                            vaults: vaults, floors: floors, large: large).markdown()
+                            vaults: vaults, floors: floors, large: large, console: console).markdown()
         FileHandle.standardOutput.write(Data(report.utf8))
         if let out = o.out {
             let dir = (out as NSString).deletingLastPathComponent
@@ -116,6 +117,7 @@ struct Report {
     var vaults: [ChildRun]
     var floors: [ChildRun]
     var large: ChildRun
+    var console: ConsoleReport? = nil
 
     /// One row of the wall-time table: medians of wall, CPU, run-queue wait and the rest.
     func split(_ label: String, _ runs: [ChildRun], _ wall: KeyPath<ChildResult, Double>, _ cpu: KeyPath<ChildResult, Double>,
@@ -203,7 +205,7 @@ struct Report {
             \(fixed(Double(o.large) / Double(o.count), 0))x the secrets: peak RSS \(growth >= 0 ? "+" : "")\(fixed(growth * 100, 1))% (\(fixed(perSecret, 1)) bytes per extra secret). Bounded by the batch (at most +\(fixed(Target.memoryGrowth * 100, 0))% for 4x the secrets): **\(verdict(memoryOK))**.
             The floor's peak RSS, for comparison: \(mib(Int(median(floors.map { Double($0.maxRSSKiB) })))).
 
-            ## Checks
+            \(console?.markdown(runsPerSize: o.consoleRuns) ?? "")## Checks
 
             - Each vault run: \(vaults.first?.result.checked ?? "-").
             - Each floor run: \(floors.first?.result.checked ?? "-").
@@ -213,6 +215,7 @@ struct Report {
             - import: \(verdict(importOK.0)) (\(grouped(Int(n / importT)))/s), \(verdict(importOK.1)) (\(fixed(importT / updateT, 2))x the floor)
             - rotation: \(verdict(rotateOK.0)) (\(grouped(Int(n / rotateT)))/s), \(verdict(rotateOK.1)) (\(fixed(rotateT / updateT, 2))x the floor)
             - memory: \(verdict(memoryOK)) (\(mib(rssSmall)) at \(grouped(o.count)), \(mib(rssLarge)) at \(grouped(o.large)))
+            \(console?.verdicts ?? "")
 
             """
         s += "\n"

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import KeyholdCore
 
 /// One child process's outcome: what it printed, and what the kernel measured.
 struct ChildRun {
@@ -20,20 +21,50 @@ enum Spawn {
     /// through a pipe (its last `RESULT` line is the JSON result), its standard error is
     /// shared, and `wait4` gives its own peak resident set.
     static func run(_ args: [String]) throws -> ChildRun {
+        let (result, rss) = try run(args, as: ChildResult.self)
+        return ChildRun(result: result, maxRSSKiB: rss)
+    }
+
+    /// `run` for any result type; `input`, when given, is written to the child's standard
+    /// input (how a password reaches it: never in argv or the environment).
+    static func run<R: Decodable>(_ args: [String], as: R.Type, input: SecureBytes? = nil) throws -> (result: R, maxRSSKiB: Int) {
         let exe = selfPath()
-        var fds: [Int32] = [-1, -1]
+        var fds: [Int32] = [-1, -1], inFds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else { throw BenchFailure("pipe: \(String(cString: strerror(errno)))") }
+        if input != nil, pipe(&inFds) != 0 {
+            close(fds[0]); close(fds[1])
+            throw BenchFailure("pipe: \(String(cString: strerror(errno)))")
+        }
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
         posix_spawn_file_actions_addclose(&actions, fds[0])
         posix_spawn_file_actions_addclose(&actions, fds[1])
+        if input != nil {
+            posix_spawn_file_actions_adddup2(&actions, inFds[0], 0)
+            posix_spawn_file_actions_addclose(&actions, inFds[0])
+            posix_spawn_file_actions_addclose(&actions, inFds[1])
+        }
         let argv: [UnsafeMutablePointer<CChar>?] = ([exe] + args).map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, exe, &actions, nil, argv, environ)
         close(fds[1])
+        if let input {
+            close(inFds[0])
+            // Small (a password): it fits the pipe's buffer, so this cannot block on the child.
+            if rc == 0 {
+                input.withBytes { b in
+                    var done = 0
+                    while done < b.count {
+                        let n = write(inFds[1], b.baseAddress! + done, b.count - done)
+                        if n > 0 { done += n } else if errno != EINTR { break }
+                    }
+                }
+            }
+            close(inFds[1])
+        }
         guard rc == 0 else {
             close(fds[0])
             throw BenchFailure("posix_spawn \(exe): \(String(cString: strerror(rc)))")
@@ -56,7 +87,7 @@ enum Spawn {
         guard let line = text.split(separator: "\n").last(where: { $0.hasPrefix("RESULT ") }) else {
             throw BenchFailure("child \(args.joined(separator: " ")) printed no result\n\(text)")
         }
-        let result = try JSONDecoder().decode(ChildResult.self, from: Data(line.dropFirst("RESULT ".count).utf8))
-        return ChildRun(result: result, maxRSSKiB: Int(usage.ru_maxrss))
+        let result = try JSONDecoder().decode(R.self, from: Data(line.dropFirst("RESULT ".count).utf8))
+        return (result, Int(usage.ru_maxrss))
     }
 }

@@ -16,6 +16,14 @@ struct Options {
     var dir = "bench/tmp"
     var out: String?
     var seed: UInt64 = 0x6B65_7968_6F6C_64
+    /// The console's vault: this many users and as many secrets; measured by `consoleRuns` processes per screen size.
+    var consoleCount = 100_000
+    var consoleRuns = 3
+    /// Children of the console workload: the vault, and the screen size to measure at.
+    var path: String?
+    var users = 100_000
+    var width = 200
+    var height = 50
 
     init(_ args: ArraySlice<String>) throws {
         var i = args.startIndex
@@ -38,14 +46,24 @@ struct Options {
             case "--dir": dir = try value()
             case "--out": out = try value()
             case "--seed": seed = UInt64(try number())
+            case "--console": consoleCount = try number()
+            case "--console-runs": consoleRuns = try number()
+            case "--path": path = try value()
+            case "--users": users = try number()
+            case "--width": width = try number()
+            case "--height": height = try number()
             case "-h", "--help":
                 print("""
-                    usage: keyhold-bench [--runs N] [--count N] [--large N] [--batch N] [--dir DIR] [--out FILE]
+                    usage: keyhold-bench [console] [--runs N] [--count N] [--large N] [--batch N] [--console N] [--console-runs N]
+                                         [--dir DIR] [--out FILE]
+                      console  measure only the console (prints its section of the report)
                       --runs   measured runs of import + rotation and of the floor (default 5; medians reported)
                       --count  secrets per run (default 100000)
                       --large  secrets of the one larger run that shows memory is bounded by the batch (default 400000)
                       --batch  rows per transaction (default 1000)
                       --dir    where the temporary vaults go (default bench/tmp; removed after each run)
+                      --console       users, and as many secrets, of the console's vault (default 100000)
+                      --console-runs  fresh console processes per screen size, 200x50 and 80x24 (default 3)
                       --out    also write the report (Markdown) to FILE
                     """)
                 exit(0)
@@ -57,6 +75,11 @@ struct Options {
 }
 
 func emit(_ r: ChildResult) throws {
+    let data = try JSONEncoder().encode(r)
+    print("RESULT " + String(decoding: data, as: UTF8.self))
+}
+
+func emit(json r: some Encodable) throws {
     let data = try JSONEncoder().encode(r)
     print("RESULT " + String(decoding: data, as: UTF8.self))
 }
@@ -74,6 +97,19 @@ do {
     case "child-floor":
         let o = try Options(args.dropFirst())
         try emit(try Child.floor(count: o.count, batch: o.batch, dir: runDirectory(o.dir, "floor")))
+    case "child-console-build":
+        let o = try Options(args.dropFirst())
+        guard let path = o.path else { throw BenchFailure("child-console-build needs --path") }
+        try emit(json: try ConsoleChild.build(path: path, users: o.users, secrets: o.count, seed: o.seed))
+    case "child-console":
+        let o = try Options(args.dropFirst())
+        guard let path = o.path else { throw BenchFailure("child-console needs --path") }
+        try emit(json: try ConsoleChild.measureConsole(path: path, width: o.width, height: o.height))
+    case "console":
+        let bench = Bench(options: try Options(args.dropFirst()))
+        let o = bench.options
+        let report = try bench.console(users: o.consoleCount, secrets: o.consoleCount, runs: o.consoleRuns, sizes: Bench.consoleSizes)
+        print(report.markdown(runsPerSize: o.consoleRuns) + "\n" + report.verdicts)
     default:
         try Bench(options: try Options(args)).run()
     }
