@@ -470,9 +470,10 @@ public struct Tx {
         try Row.fetchAll(db, sql: "SELECT * FROM grants ORDER BY user_id").map(grantRow)
     }
 
-    /// The users holding a grant, by name, and whether it is pending (one join, not every user's row).
+    /// The users holding a grant, by name, and whether it is pending. CROSS JOIN keeps grants
+    /// the outer loop (a lookup per grant): SQLite would otherwise walk every user.
     public func grantHolders() throws -> [(username: String, pending: Bool)] {
-        try Row.fetchAll(db, sql: "SELECT u.username, g.sealed_root IS NULL FROM grants g JOIN users u ON u.id = g.user_id")
+        try Row.fetchAll(db, sql: "SELECT u.username, g.sealed_root IS NULL FROM grants g CROSS JOIN users u ON u.id = g.user_id")
             .map { (username: $0[0], pending: $0[1]) }
     }
 
