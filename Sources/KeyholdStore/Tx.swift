@@ -20,6 +20,16 @@ public struct Tx {
     }
     private func data(_ bytes: [UInt8]?) -> Data? { bytes.map { Data($0) } }
 
+    /// Maps each row as SQLite steps to it (GRDB lends one reused `Row`), for listings that
+    /// may hold the whole vault: `Row.fetchAll` would first copy every row, column names and
+    /// all, which over 100,000 users costs several times the memory and time of the result.
+    private func mapRows<T>(_ statement: Statement, _ arguments: StatementArguments = [], _ map: (Row) -> T) throws -> [T] {
+        var out: [T] = []
+        let cursor = try Row.fetchCursor(statement, arguments: arguments)
+        while let row = try cursor.next() { out.append(map(row)) }
+        return out
+    }
+
     // MARK: Vault
 
     public func vault() throws -> VaultRow? {
@@ -324,7 +334,7 @@ public struct Tx {
         if !clauses.isEmpty { sql += " WHERE " + clauses.joined(separator: " AND ") }
         sql += " ORDER BY u.username COLLATE NOCASE LIMIT ? OFFSET ?"
         args += [q.limit ?? -1, q.offset]
-        return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map(userRow)
+        return try mapRows(db.makeStatement(sql: sql), StatementArguments(args), userRow)
     }
 
     public func userCount() throws -> Int { try Int.fetchOne(db, sql: "SELECT count(*) FROM users") ?? 0 }
@@ -375,11 +385,10 @@ public struct Tx {
     /// Role names of every user, keyed by user id (one query for a listing).
     public func roleNamesByUser() throws -> [Int64: [String]] {
         var out: [Int64: [String]] = [:]
-        for r in try Row.fetchAll(db, sql: """
+        let cursor = try Row.fetchCursor(db, sql: """
             SELECT ur.user_id, r.name FROM user_roles ur JOIN roles r ON r.id = ur.role_id ORDER BY r.name
-            """) {
-            out[r[0], default: []].append(r[1])
-        }
+            """)
+        while let r = try cursor.next() { out[r[0], default: []].append(r[1]) }
         return out
     }
 
@@ -510,10 +519,10 @@ public struct Tx {
     public func secrets(prefix: String? = nil, limit: Int? = nil) throws -> [SecretRow] {
         if let prefix, !prefix.isEmpty {
             // Case-sensitive, unlike LIKE: names are ASCII, so characters and bytes agree.
-            return try Row.fetchAll(db, sql: Tx.secretSelect + " WHERE substr(s.name, 1, ?) = ? ORDER BY s.name LIMIT ?",
-                                    arguments: [prefix.utf8.count, prefix, limit ?? -1]).map(secretRow)
+            return try mapRows(db.makeStatement(sql: Tx.secretSelect + " WHERE substr(s.name, 1, ?) = ? ORDER BY s.name LIMIT ?"),
+                               [prefix.utf8.count, prefix, limit ?? -1], secretRow)
         }
-        return try Row.fetchAll(db, sql: Tx.secretSelect + " ORDER BY s.name LIMIT ?", arguments: [limit ?? -1]).map(secretRow)
+        return try mapRows(db.makeStatement(sql: Tx.secretSelect + " ORDER BY s.name LIMIT ?"), [limit ?? -1], secretRow)
     }
 
     public func secretCount() throws -> Int { try Int.fetchOne(db, sql: "SELECT count(*) FROM secrets") ?? 0 }
