@@ -1,3 +1,4 @@
+import Foundation  // memchr, memcmp
 import KeyholdCore
 
 /// Settings of one console run.
@@ -104,13 +105,19 @@ public struct ListState: Equatable, Sendable {
 }
 
 /// Loaded rows with a filter typed as you go; matching is a case-insensitive
-/// substring of a per-row search key, over bytes so that 100,000 rows filter
-/// within a keystroke.
+/// substring of a per-row search key. The keys live lowercased in one buffer,
+/// so a keystroke over 100,000 rows is one memchr pass for the needle's rarest
+/// byte with a comparison at each hit, not a call (and two reference counts) per row.
 public struct FilteredList<Item: Equatable & Sendable>: Equatable, Sendable {
     public private(set) var items: [Item] = []
     private var ids: [String] = []
-    private var keys: [[UInt8]] = []
-    /// Indices into `items` of the rows the filter lets through.
+    /// Every row's search key, lowercased UTF-8, each followed by a 0 byte.
+    private var keyBytes: [UInt8] = []
+    /// Where row i's key starts in `keyBytes`; a last entry marks the end.
+    private var keyStarts: [Int] = [0]
+    /// How often each byte value occurs in `keyBytes`: picks the rarest byte of a needle.
+    private var byteCounts = [Int](repeating: 0, count: 256)
+    /// Indices into `items` of the rows the filter lets through, in order.
     public private(set) var visible: [Int] = []
     public var filter = TextField(limit: 200)
     /// Typing goes to the filter.
@@ -128,28 +135,93 @@ public struct FilteredList<Item: Equatable & Sendable>: Equatable, Sendable {
         let previous = selectedID
         self.items = items
         ids = items.map(id)
-        keys = items.map { Array(key($0).lowercased().utf8) }
+        var bytes: [UInt8] = []
+        var starts: [Int] = []
+        starts.reserveCapacity(items.count + 1)
+        for item in items {
+            starts.append(bytes.count)
+            Self.appendLowercased(key(item), to: &bytes)
+            bytes.append(0)
+        }
+        starts.append(bytes.count)
+        // Growth by doubling can leave up to half the buffer unused: keep an exact copy instead.
+        keyBytes = bytes.capacity > bytes.count + bytes.count / 8 ? bytes.withUnsafeBufferPointer { Array($0) } : bytes
+        keyStarts = starts
+        byteCounts = [Int](repeating: 0, count: 256)
+        for b in keyBytes { byteCounts[Int(b)] += 1 }
         loaded = true
         loading = false
         error = nil
-        applyFilter(keepSelection: previous, page: page)
+        refilter(keeping: previous.flatMap { ids.firstIndex(of: $0) }, page: page)
     }
 
     /// Re-applies the filter, keeping the row with id `previous` selected when it still shows.
     mutating func applyFilter(keepSelection previous: String? = nil, page: Int = 1) {
-        let needle = Array(filter.text.lowercased().utf8)
-        if needle.isEmpty {
-            visible = Array(items.indices)
-        } else {
-            visible = keys.indices.filter { FilteredList.contains(keys[$0], needle) }
-        }
-        if let previous, let i = visible.firstIndex(where: { ids[$0] == previous }) {
+        // Usually the selected row (known by position); else looked up by id.
+        let kept = previous.flatMap { $0 == selectedID ? visible[list.selected] : ids.firstIndex(of: $0) }
+        refilter(keeping: kept, page: page)
+    }
+
+    private mutating func refilter(keeping item: Int?, page: Int) {
+        var needle: [UInt8] = []
+        Self.appendLowercased(filter.text, to: &needle)
+        visible = needle.isEmpty ? Array(items.indices) : rows(matching: needle)
+        if let item, let i = Self.position(of: item, in: visible) {
             list.selected = i
         } else {
             list.selected = 0
             list.offset = 0
         }
         list.clampOffset(count: visible.count, page: page)
+    }
+
+    /// The rows whose key contains `needle` (lowercased UTF-8, not empty), in order.
+    private func rows(matching needle: [UInt8]) -> [Int] {
+        var anchor = 0
+        for k in needle.indices where byteCounts[Int(needle[k])] < byteCounts[Int(needle[anchor])] { anchor = k }
+        guard byteCounts[Int(needle[anchor])] > 0 else { return [] }
+        var out: [Int] = []
+        keyBytes.withUnsafeBytes { hay in
+            needle.withUnsafeBytes { nb in
+                keyStarts.withUnsafeBufferPointer { starts in
+                    let base = hay.baseAddress!, n = nb.count, total = hay.count
+                    let byte = Int32(nb[anchor])
+                    var pos = anchor, row = 0
+                    while pos < total, let hit = memchr(base + pos, byte, total - pos) {
+                        let at = base.distance(to: UnsafeRawPointer(hit))
+                        while starts[row + 1] <= at { row += 1 }
+                        let start = at - anchor
+                        // Within this row's key (its 0 byte excluded), and the whole needle there.
+                        if start >= starts[row], start + n < starts[row + 1], memcmp(base + start, nb.baseAddress!, n) == 0 {
+                            out.append(row)
+                            pos = starts[row + 1] + anchor  // one hit per row is enough
+                        } else {
+                            pos = at + 1
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Appends `text` lowercased, as UTF-8: ASCII byte by byte (no new String), the rest through `lowercased()`.
+    static func appendLowercased(_ text: String, to bytes: inout [UInt8]) {
+        if text.utf8.allSatisfy({ $0 < 0x80 }) {
+            bytes.append(contentsOf: text.utf8.lazy.map { $0 &- 65 < 26 ? $0 | 0x20 : $0 })
+        } else {
+            bytes.append(contentsOf: text.lowercased().utf8)
+        }
+    }
+
+    /// Where `item` is in the ascending `visible`, by bisection.
+    static func position(of item: Int, in visible: [Int]) -> Int? {
+        var lo = 0, hi = visible.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if visible[mid] < item { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < visible.count && visible[lo] == item ? lo : nil
     }
 
     /// The id of the selected row.
@@ -162,26 +234,6 @@ public struct FilteredList<Item: Equatable & Sendable>: Equatable, Sendable {
     }
 
     public var count: Int { visible.count }
-
-    static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
-        let n = needle.count, h = haystack.count
-        guard n <= h else { return false }
-        let first = needle[0]
-        return haystack.withUnsafeBufferPointer { hb in
-            needle.withUnsafeBufferPointer { nb in
-                var i = 0
-                while i <= h - n {
-                    if hb[i] == first {
-                        var j = 1
-                        while j < n && hb[i + j] == nb[j] { j += 1 }
-                        if j == n { return true }
-                    }
-                    i += 1
-                }
-                return false
-            }
-        }
-    }
 }
 
 /// Which pane of a two-pane screen has the keys.

@@ -230,6 +230,62 @@ import Testing
         #expect(s.selected == 0 && s.offset == 0)
     }
 
+    /// What the filter must find: the rows whose lowercased key holds the lowercased needle, byte for byte.
+    static func naive(_ keys: [String], _ needle: String) -> [Int] {
+        let n = Array(needle.lowercased().utf8)
+        return keys.indices.filter { i in
+            let h = Array(keys[i].lowercased().utf8)
+            return n.count <= h.count && (0...(h.count - n.count)).contains { Array(h[$0..<$0 + n.count]) == n }
+        }
+    }
+
+    @Test func findsWhatAPlainSearchFinds() {
+        // Small alphabets make near misses, repeats and partial matches before a full one common.
+        var rng = SplitMix(seed: 42)
+        let alphabet = Array("abAB.é山-")
+        let keys = (0..<3000).map { _ in String((0..<Int(rng.next() % 12)).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] }) }
+        var l = FilteredList<String>()
+        l.setItems(keys, id: { $0 }) { $0 }
+        var needles = ["a", "A", "b.", "ab", "aab", "ba.b", "é", "É", "山", "-a", "zz", "bbbbbbbbbbbb"]
+        needles += (0..<200).map { _ in String((0..<1 + Int(rng.next() % 4)).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] }) }
+        for needle in needles {
+            l.filter = TextField(needle)
+            l.applyFilter()
+            #expect(l.visible == Self.naive(keys, needle), "needle \(needle)")
+        }
+    }
+
+    @Test func aMatchNeverSpansTwoRowsAndCountsARowOnce() {
+        var l = FilteredList<String>()
+        l.setItems(["ab", "cd", "", "bcbc", "xbc"], id: { $0 }) { $0 }
+        l.filter = TextField("bc")
+        l.applyFilter()
+        #expect(l.visible == [3, 4])
+        l.filter = TextField("b")
+        l.applyFilter()
+        #expect(l.visible == [0, 3, 4])
+        l.filter = TextField("dbc")  // "cd" then "bcbc" in the buffer: not one row
+        l.applyFilter()
+        #expect(l.visible.isEmpty)
+    }
+
+    @Test func theSelectionStaysOnItsRowThroughFilterAndReload() {
+        var l = FilteredList<String>()
+        l.setItems(["alpha", "beta", "gamma", "delta"], id: { $0 }) { $0 }
+        l.list.select(3, count: 4, page: 10)
+        l.filter = TextField("ta")
+        l.applyFilter(keepSelection: l.selectedID)
+        #expect(l.selectedItem == "delta" && l.list.selected == 1)
+        // Kept by id when another row is selected, and across new rows.
+        l.applyFilter(keepSelection: "beta")
+        #expect(l.selectedItem == "beta")
+        l.setItems(["beta", "delta", "zeta"], id: { $0 }) { $0 }
+        #expect(l.selectedItem == "beta" && l.visible == [0, 1, 2])
+        l.filter = TextField("")
+        l.applyFilter(keepSelection: "gone")
+        #expect(l.list.selected == 0)
+    }
+
     @Test func filteringAHundredThousandRowsIsQuick() {
         var l = FilteredList<Int>()
         l.setItems(Array(0..<100_000), id: { String($0) }) { "user\($0)@example.com Display Name \($0)" }
@@ -240,5 +296,18 @@ import Testing
         }
         #expect(l.count == 11)  // user9999 and user99990...99999
         #expect(elapsed < .milliseconds(500), "filter took \(elapsed)")  // a sanity bound, not the benchmark
+    }
+}
+
+/// A small seeded generator (SplitMix64), so the cases are the same on every run.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
