@@ -205,12 +205,20 @@ public struct FilteredList<Item: Equatable & Sendable>: Equatable, Sendable {
         return out
     }
 
-    /// Appends `text` lowercased, as UTF-8: ASCII byte by byte (no new String), the rest through `lowercased()`.
+    /// Appends `text` lowercased, as UTF-8: ASCII copied and lowered in place (no new String),
+    /// anything else through `lowercased()`.
     static func appendLowercased(_ text: String, to bytes: inout [UInt8]) {
-        if text.utf8.allSatisfy({ $0 < 0x80 }) {
-            bytes.append(contentsOf: text.utf8.lazy.map { $0 &- 65 < 26 ? $0 | 0x20 : $0 })
-        } else {
-            bytes.append(contentsOf: text.lowercased().utf8)
+        var text = text
+        text.withUTF8 { utf8 in
+            guard utf8.allSatisfy({ $0 < 0x80 }) else {
+                bytes.append(contentsOf: String(decoding: utf8, as: UTF8.self).lowercased().utf8)
+                return
+            }
+            let start = bytes.count
+            bytes.append(contentsOf: utf8)
+            bytes.withUnsafeMutableBufferPointer { b in
+                for i in start..<b.count where b[i] &- 65 < 26 { b[i] |= 0x20 }
+            }
         }
     }
 
