@@ -409,6 +409,7 @@ struct ConsoleReport {
 
             Checks: \(b.checked). Each measuring run: \(rss.first?.checked ?? "-").
 
+
             """
         return s
     }
