@@ -53,8 +53,9 @@ test-python: $(VENV)/.ready
 test-flask: $(VENV)/.ready build
 	KEYHOLD_BIN=$$($(SWIFT) build --show-bin-path)/keyhold $(VENV)/bin/python -m pytest -q examples/flask
 
-# The throughput benchmark (DESIGN section 9): release build, about 5 minutes on
-# 2 cores; prints the report and writes it to bench/results/<date>.md.
+# The benchmark of DESIGN section 9 (import, rotation, and the console over
+# 100,000 users and secrets): release build, 2 to 5 minutes on 2 cores; prints
+# the report and writes it to bench/results/<date>.md.
 BENCH_OUT ?= bench/results/$(shell date +%F).md
 bench: deps
 	$(SWIFT) build -c release --product keyhold-bench
