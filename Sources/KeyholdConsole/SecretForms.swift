@@ -351,6 +351,12 @@ extension Model {
         case .char(" ") where f.focus == .source, .left where f.focus == .source, .right where f.focus == .source:
             f.generated.toggle()
             f.error = nil
+        case .char(let c) where f.focus == .source && c != " ":
+            // Typing on the typed/generated line types the value (or the generated length):
+            // nothing typed there is lost, and nothing meant as the value lands in the next field.
+            f.error = nil
+            f.focus = f.generated ? .length : .value
+            if f.generated { f.length.handle(key) } else { f.value.handle(key) }
         case .char(" ") where f.focus == .alphabet, .right where f.focus == .alphabet:
             f.alphabet = f.alphabet.step(1)
         case .left where f.focus == .alphabet:

@@ -319,6 +319,27 @@ import Testing
         #expect(h.effects.isEmpty)
     }
 
+    @Test func typingOnTheSourceLineTypesTheValue() throws {
+        var h = try secrets()
+        h.key(.char("n"))
+        h.type("app/new")
+        h.key(.tab)
+        #expect(form(h)?.focus == .source)
+        // A newcomer tabs once and types the value: it goes into the value, not nowhere.
+        h.type("sk_live")
+        #expect(form(h)?.focus == .value && form(h)?.value.count == 7 && form(h)?.generated == false)
+        #expect(!h.screen.text.contains("sk_live"))
+        h.key(.tab)
+        h.type("the description")
+        #expect(form(h)?.description.text == "the description" && form(h)?.value.count == 7)
+        // Generated: digits typed there set the length.
+        h.keys(.backTab, .backTab, .char(" "))
+        #expect(form(h)?.generated == true && form(h)?.focus == .source)
+        h.key(.char("4"))
+        #expect(form(h)?.focus == .length && form(h)?.length.text.hasSuffix("4") == true)
+        h.key(.escape)
+    }
+
     @Test func formNavigation() throws {
         var h = try secrets()
         h.key(.char("n"))
