@@ -85,7 +85,7 @@ extension Session {
             return nil
         }
         let target = job.targetVersion
-        let resealer = Resealer(capacity: Validate.secretValueMaxBytes)
+        let resealers = [Resealer(capacity: Validate.secretValueMaxBytes), Resealer(capacity: Validate.secretValueMaxBytes)]
         var resealed = 0
         let alreadyDone = job.total - (try pendingRotation()?.remaining ?? 0)
         progress?(alreadyDone, job.total)
@@ -96,30 +96,17 @@ extension Session {
                     let rows = try op.tx.versionsBelow(keyVersion: target, limit: max(1, batchSize))
                     if rows.isEmpty { throw NothingToDo() }
                     let to = try dataKey(op.tx, version: target)
-                    var ids: [Int64] = []
-                    ids.reserveCapacity(rows.count)
                     var keys: [Int: SecureBytes] = [:]  // per batch: one lookup per key version, not per row
-                    for row in rows {
-                        let from = try keys[row.keyVersion] ?? dataKey(op.tx, version: row.keyVersion)
-                        keys[row.keyVersion] = from
-                        do {
-                            // Re-sealed into the resealer's reusable buffer and written from there: no allocation per row.
-                            try row.ciphertext.withUnsafeBytes { ciphertext in
-                                try Keyring.withSecretAAD(secretID: row.secretID, version: row.version, keyVersion: row.keyVersion) { fromAAD in
-                                    try Keyring.withSecretAAD(secretID: row.secretID, version: row.version, keyVersion: target) { toAAD in
-                                        try resealer.reseal(ciphertext, from: from, fromAAD: fromAAD, to: to, toAAD: toAAD) { sealed in
-                                            try op.tx.resealVersion(secretID: row.secretID, version: row.version, keyVersion: target,
-                                                                    ciphertext: sealed)
-                                        }
-                                    }
-                                }
-                            }
-                        } catch is CryptoError {
-                            throw KeyholdError.integrity(
-                                "secret_versions secret_id=\(row.secretID) version=\(row.version): does not open; rotation stopped (run `keyhold check`)")
+                    for row in rows where keys[row.keyVersion] == nil { keys[row.keyVersion] = try dataKey(op.tx, version: row.keyVersion) }
+                    // Re-sealed on both cores, half each, into two buffers; then written in order.
+                    let split = ResealSplit(rows: rows, from: keys, to: to, target: target, resealers: resealers)
+                    try split.run()
+                    for (i, row) in rows.enumerated() {
+                        try split.withSealed(i) { sealed in
+                            try op.tx.resealVersion(secretID: row.secretID, version: row.version, keyVersion: target, ciphertext: sealed)
                         }
-                        ids.append(row.secretID)
                     }
+                    let ids = rows.map(\.secretID)
                     op.details = ["to": .int(Int64(target)), "count": .int(Int64(rows.count)), "digest": .string(AuditChain.digest(ids))]
                     return rows.count
                 }
@@ -225,5 +212,66 @@ extension Vault {
         }
         _ = try? store.checkpointTruncate()
         return temp
+    }
+}
+
+/// One batch of a rotation re-sealed on two threads: rows 0..<half by the first,
+/// the rest by the second, each through its own resealer into its own buffer
+/// (new ciphertexts are not secret; the plaintexts stay in each resealer's
+/// guarded scratch). The writer then takes them in order.
+final class ResealSplit: @unchecked Sendable {
+    private final class Part {
+        var bytes: [UInt8] = []
+        var ends: [Int] = []
+        var failed: KeyholdError?
+    }
+    private let rows: [SecretVersionRow]
+    private let from: [Int: SecureBytes]
+    private let to: SecureBytes
+    private let target: Int
+    private let resealers: [Resealer]
+    private let parts = [Part(), Part()]
+    private var half: Int { rows.count / 2 }
+
+    init(rows: [SecretVersionRow], from: [Int: SecureBytes], to: SecureBytes, target: Int, resealers: [Resealer]) {
+        self.rows = rows; self.from = from; self.to = to; self.target = target; self.resealers = resealers
+    }
+
+    func run() throws {
+        DispatchQueue.concurrentPerform(iterations: 2) { reseal(part: $0) }
+        for part in parts { if let failed = part.failed { throw failed } }
+    }
+
+    /// The new ciphertext of row `index`, valid during `body`.
+    func withSealed<R>(_ index: Int, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        let part = parts[index < half ? 0 : 1]
+        let k = index < half ? index : index - half
+        let start = k == 0 ? 0 : part.ends[k - 1]
+        return try part.bytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[start..<part.ends[k]])) }
+    }
+
+    private func reseal(part index: Int) {
+        let part = parts[index], resealer = resealers[index]
+        let range = index == 0 ? 0..<half : half..<rows.count
+        part.bytes.reserveCapacity(rows[range].reduce(0) { $0 + $1.ciphertext.count })
+        for row in rows[range] {
+            do {
+                guard let key = from[row.keyVersion] else { throw CryptoError.integrity }
+                try row.ciphertext.withUnsafeBytes { ciphertext in
+                    try Keyring.withSecretAAD(secretID: row.secretID, version: row.version, keyVersion: row.keyVersion) { fromAAD in
+                        try Keyring.withSecretAAD(secretID: row.secretID, version: row.version, keyVersion: target) { toAAD in
+                            try resealer.reseal(ciphertext, from: key, fromAAD: fromAAD, to: to, toAAD: toAAD) { sealed in
+                                part.bytes.append(contentsOf: sealed)
+                                part.ends.append(part.bytes.count)
+                            }
+                        }
+                    }
+                }
+            } catch {
+                part.failed = KeyholdError.integrity(
+                    "secret_versions secret_id=\(row.secretID) version=\(row.version): does not open; rotation stopped (run `keyhold check`)")
+                return
+            }
+        }
     }
 }

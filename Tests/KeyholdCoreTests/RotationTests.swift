@@ -125,6 +125,25 @@ final class CountdownFault: Sendable {
         try expectAllOpen(later, values)
     }
 
+    @Test func aVersionThatDoesNotOpenStopsTheRotationAndWritesNothingOfItsBatch() throws {
+        let f = try Fixture()
+        let values = try populate(f, 30)
+        // Row 25 of 30: in the second half of the batch, which the second thread re-seals.
+        let row = try f.vault.store.unsafeQuery(
+            "SELECT v.secret_id, s.name FROM secret_versions v JOIN secrets s ON s.id = v.secret_id ORDER BY v.secret_id LIMIT 1 OFFSET 25")[0]
+        let victim = row["secret_id"] as! Int64, victimName = row["name"] as! String
+        try f.vault.store.unsafeExecute("UPDATE secret_versions SET ciphertext = zeroblob(60) WHERE secret_id = ?", arguments: [victim])
+        #expect(throws: KeyholdError.integrity(
+            "secret_versions secret_id=\(victim) version=1: does not open; rotation stopped (run `keyhold check`)")) {
+            try f.admin.rotateDataKey(batchSize: 100)
+        }
+        #expect(try keyVersions(f) == [1], "nothing of the failed batch was written")
+        // Everything else still opens under the old key.
+        for (name, value) in values where name != victimName {
+            #expect(try f.admin.reveal(name).utf8String() == value)
+        }
+    }
+
     @Test func aRotationThatDidNotCommitLeavesNoKeyBehindInTheSession() throws {
         let faults = CountdownFault(failAt: nil)
         let f = try Fixture(fault: { try faults.reach($0) })
