@@ -157,7 +157,7 @@ struct Report {
             - Load average (1, 5, 15 min) before: \(loadBefore); after: \(loadAfter). The machine is shared: other work adds noise.
             - Workload: values of \(Workload.smallestValue) to \(Workload.largestValue) bytes (about 64 on average; sealed \(Workload.sealOverhead) bytes longer), names of about 30 bytes, no descriptions. Made on the fly from an index, so the benchmark keeps no list of them.
             - The vaults are created with `VaultOptions.insecureFastForTests()` (cheap Argon2id): password hashing is not what is measured, and it happens before the timings.
-            - Every vault's PRAGMAs are the product's (`Store.requiredPragmas`: WAL, synchronous FULL, foreign_keys, secure_delete ON, trusted_schema OFF, recursive_triggers).
+            - Every vault's PRAGMAs are the product's (`Store.requiredPragmas`: WAL, synchronous FULL, foreign_keys, secure_delete ON, trusted_schema OFF, recursive_triggers, an 8 MiB page cache).
             - The floor (`BenchmarkFloor`, in the store layer): a database made exactly like a vault (`Store.create`: same schema, indexes, foreign keys, PRAGMAs) holding the same number of rows, same names, random bytes of the same sizes; every `secret_versions` row is updated (new key version, new random bytes), \(grouped(o.batch)) rows per `Store.write` transaction (BEGIN IMMEDIATE), through the very `Tx` method and statement rotation uses per row (so the product's time over the floor's is what the core adds). No crypto, no audit, no reads. "Bare INSERT" likewise inserts the rows through the statements import uses.
             - Total time of the benchmark: \(fixed(elapsed, 0)) s.
 

@@ -50,6 +50,10 @@ public final class Store: Sendable {
         // REPLACE deletes rows without firing DELETE triggers unless this is on,
         // which would let INSERT OR REPLACE overwrite an append-only audit event.
         ("recursive_triggers", "1"),
+        // 8 MiB of page cache (negative: KiB), not SQLite's 2 MiB: bulk imports insert names
+        // all over the name index, and rotation walks every version; a fixed size keeps
+        // memory bounded whatever the vault holds.
+        ("cache_size", "-8192"),
     ]
     /// How long a connection waits for another process's lock.
     public static let busyTimeout: TimeInterval = 5
