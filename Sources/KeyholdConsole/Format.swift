@@ -4,20 +4,20 @@ import KeyholdCore
 enum Fmt {
     /// `2027-01-15 08:00` (UTC) from Unix ms.
     static func time(_ ms: Int64) -> String {
-        let (y, m, d, hh, mm, _) = civil(ms)
-        return "\(y)-\(two(m))-\(two(d)) \(two(hh)):\(two(mm))"
+        let c = Clock.civil(ms)
+        return "\(c.year)-\(two(c.month))-\(two(c.day)) \(two(c.hour)):\(two(c.minute))"
     }
 
     /// `08:05:30` (UTC) from Unix ms.
     static func clock(_ ms: Int64) -> String {
-        let (_, _, _, hh, mm, ss) = civil(ms)
-        return "\(two(hh)):\(two(mm)):\(two(ss))"
+        let c = Clock.civil(ms)
+        return "\(two(c.hour)):\(two(c.minute)):\(two(c.second))"
     }
 
     /// `2027-01-15` (UTC).
     static func date(_ ms: Int64) -> String {
-        let (y, m, d, _, _, _) = civil(ms)
-        return "\(y)-\(two(m))-\(two(d))"
+        let c = Clock.civil(ms)
+        return "\(c.year)-\(two(c.month))-\(two(c.day))"
     }
 
     /// 00:00 UTC of a `YYYY-MM-DD` date, in Unix ms: the inverse of `date`.
@@ -65,9 +65,4 @@ enum Fmt {
     }
 
     private static func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
-
-    private static func civil(_ ms: Int64) -> (Int, Int, Int, Int, Int, Int) {
-        let c = Clock.civil(ms)
-        return (c.year, c.month, c.day, c.hour, c.minute, c.second)
-    }
 }

@@ -80,7 +80,7 @@ public final class CoreRunner: Sendable {
         }
     }
 
-    func requireSession() throws -> Session {
+    private func requireSession() throws -> Session {
         guard let s = session else { throw KeyholdError.sessionEnded("not logged in") }
         return s
     }
@@ -207,9 +207,8 @@ public final class CoreRunner: Sendable {
         case .loadRoleList:
             return [.roleListLoaded(try requireSession().roles())]
 
-        case .createSecret, .addVersion, .editSecret, .deleteVersion:
-            return try performSecretForm(effect)
-        case .editUser, .setExpiry, .createRole, .editRole, .deleteRole:
+        case .createSecret, .addVersion, .editSecret, .deleteVersion,
+             .editUser, .setExpiry, .createRole, .editRole, .deleteRole:
             return try performForm(effect, try requireSession())
 
         case .logout:

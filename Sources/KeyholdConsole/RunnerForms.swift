@@ -1,9 +1,20 @@
 import KeyholdCore
 
 extension CoreRunner {
-    /// The user-edit, expiry and role forms' calls: one core call each, so each is one transaction.
+    /// The forms' calls (secrets, user edit, expiry, roles): one core call each, so each is one transaction.
     func performForm(_ effect: Effect, _ s: Session) throws -> [Action] {
         switch effect {
+        case .createSecret(let name, let value, let description, let rotateBy, let historyLimit):
+            try s.createSecret(name, value.input, description: description, rotateBy: rotateBy, historyLimit: historyLimit)
+            return [.secretSaved(.created(name))]
+        case .addVersion(let name, let value):
+            return [.secretSaved(.versionAdded(name, version: try s.addVersion(name, value.input)))]
+        case .editSecret(let name, let edit):
+            try s.editSecret(name, description: edit.description, rotateBy: edit.rotateBy, historyLimit: edit.historyLimit)
+            return [.secretSaved(.edited(name, edit.changedFields))]
+        case .deleteVersion(let name, let version):
+            let outcome = try s.deleteVersion(name, version: version)
+            return [.versionDeleted(name, version: version, checkpointed: outcome.checkpointed)]
         case .editUser(let name, let email, let displayName):
             try s.editUser(name, email: email, displayName: displayName)
             return [.userEdited(name)]

@@ -98,6 +98,12 @@ public struct SecretEdit: Equatable, Sendable {
     }
 
     var isEmpty: Bool { description == nil && rotateBy == nil && historyLimit == nil }
+
+    /// The changed fields, named for the toast.
+    var changedFields: [String] {
+        (description != nil ? ["description"] : []) + (rotateBy != nil ? ["rotate-by date"] : [])
+            + (historyLimit != nil ? ["history limit"] : [])
+    }
 }
 
 /// What a secret form saved.
@@ -522,32 +528,5 @@ extension Model {
             return false
         }
         return true
-    }
-}
-
-extension CoreRunner {
-    /// The core calls of the secret forms.
-    func performSecretForm(_ effect: Effect) throws -> [Action] {
-        let s = try requireSession()
-        switch effect {
-        case .createSecret(let name, let value, let description, let rotateBy, let historyLimit):
-            try s.createSecret(name, value.input, description: description, rotateBy: rotateBy, historyLimit: historyLimit)
-            return [.secretSaved(.created(name))]
-        case .addVersion(let name, let value):
-            return [.secretSaved(.versionAdded(name, version: try s.addVersion(name, value.input)))]
-        case .editSecret(let name, let edit):
-            // One transaction, one audit event: all of the edit is saved, or none of it.
-            try s.editSecret(name, description: edit.description, rotateBy: edit.rotateBy, historyLimit: edit.historyLimit)
-            var saved: [String] = []
-            if edit.description != nil { saved.append("description") }
-            if edit.rotateBy != nil { saved.append("rotate-by date") }
-            if edit.historyLimit != nil { saved.append("history limit") }
-            return [.secretSaved(.edited(name, saved))]
-        case .deleteVersion(let name, let version):
-            let outcome = try s.deleteVersion(name, version: version)
-            return [.versionDeleted(name, version: version, checkpointed: outcome.checkpointed)]
-        default:
-            return []
-        }
     }
 }

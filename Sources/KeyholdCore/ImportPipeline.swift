@@ -133,11 +133,20 @@ final class BatchPreparer: @unchecked Sendable {
                 let value = UnsafeMutableRawBufferPointer(rebasing: raw[offset..<offset + e.valueCount])
                 try source.writeValue(at: start + k, into: value)
                 offset += e.valueCount
-                try Keyring.withSecretAAD(secretID: batch.rows.firstID + Int64(k), version: 1, keyVersion: keyVersion) { aad in
-                    try sealer.seal(UnsafeRawBufferPointer(value), key: key, aad: aad) { sealed in
-                        batch.rows.append(name: e.name, description: e.description, ciphertext: sealed)
-                    }
-                }
+                try batch.rows.appendSealed(e, value: UnsafeRawBufferPointer(value), key: key, sealer: sealer)
+            }
+        }
+    }
+}
+
+extension NewSecretRows {
+    /// Seals `value` as version 1 of the next row's secret (id `firstID + count`, under
+    /// `keyVersion`: the AAD names both) and adds the row.
+    mutating func appendSealed(_ e: ImportItem, value: UnsafeRawBufferPointer, key: SecureBytes, sealer: Sealer) throws {
+        let id = firstID + Int64(count)
+        try Keyring.withSecretAAD(secretID: id, version: 1, keyVersion: keyVersion) { aad in
+            try sealer.seal(value, key: key, aad: aad) { sealed in
+                append(name: e.name, description: e.description, ciphertext: sealed)
             }
         }
     }

@@ -340,13 +340,8 @@ extension Session {
                     updated += 1
                     continue
                 }
-                let id = batch.rows.firstID + Int64(batch.rows.count)
-                try Keyring.withSecretAAD(secretID: id, version: 1, keyVersion: keyVersion) { aad in
-                    try sealer.seal(value, key: key, aad: aad) { sealed in
-                        batch.rows.append(name: e.name, description: e.description, ciphertext: sealed)
-                    }
-                }
-                ids.append(id)
+                ids.append(batch.rows.firstID + Int64(batch.rows.count))
+                try batch.rows.appendSealed(e, value: value, key: key, sealer: sealer)
             }
         }
         return (ids, updated, skipped)

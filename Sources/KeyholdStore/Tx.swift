@@ -602,8 +602,9 @@ public struct Tx {
     }
 
     public func secretVersion(secretID: Int64, version: Int) throws -> SecretVersionRow? {
-        try Row.fetchOne(db, sql: "SELECT * FROM secret_versions WHERE secret_id = ? AND version = ?",
-                         arguments: [secretID, version]).map(versionRow)
+        // Cached: hand-outs read every value's version this way, twice.
+        let statement = try db.cachedStatement(sql: "SELECT * FROM secret_versions WHERE secret_id = ? AND version = ?")
+        return try Row.fetchOne(statement, arguments: [secretID, version]).map(versionRow)
     }
 
     /// Every version of every secret, in (secret, version) order, handed to `body` one at a time.
