@@ -7,7 +7,10 @@ import KeyholdCore
 struct ChildResult: Codable {
     var kind: String            // "vault" or "floor"
     var count: Int
+    /// Rows per transaction: the floor's, or the vault's rotation's.
     var batch: Int
+    /// vault only: most secrets per import transaction.
+    var importBatch: Int?
     // vault: import and rotation; floor: insert and update.
     var firstSeconds: Double
     var secondSeconds: Double
@@ -76,7 +79,7 @@ func measure(_ body: () throws -> Void) rethrows -> (wall: Double, cpu: Double, 
 enum Child {
     /// A fresh vault (cheap KDF), the product's batch import of `count` secrets, then a
     /// data-key rotation over all of them; then a check that values and the audit chain hold.
-    static func vault(count: Int, batch: Int, dir: String, seed: UInt64) throws -> ChildResult {
+    static func vault(count: Int, importBatch: Int, rotationBatch: Int, dir: String, seed: UInt64) throws -> ChildResult {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let password = Token.generate(length: 24, alphabet: .alnum)
         let (session, _) = try Vault.create(at: dir + "/vault.db", admin: "bench", password: password,
@@ -87,14 +90,14 @@ enum Child {
         var imported = (created: 0, updated: 0, skipped: 0)
         let t0 = ContinuousClock.now
         let importTime = try measure {
-            imported = try session.importSecrets(from: source, onExisting: .fail, batchSize: batch)
+            imported = try session.importSecrets(from: source, onExisting: .fail, batchSize: importBatch)
         }
         let preWrite = source.firstValueAt.map { ($0 - t0).seconds }
         guard imported.created == count else { throw BenchFailure("import created \(imported.created) of \(count)") }
         let rssImport = Resources.peakRSS()
 
         var rotation: RotationResult?
-        let rotateTime = try measure { rotation = try session.rotateDataKey(batchSize: batch) }
+        let rotateTime = try measure { rotation = try session.rotateDataKey(batchSize: rotationBatch) }
         guard let rotation, rotation.resealed == count, rotation.destroyed == [1] else {
             throw BenchFailure("rotation re-sealed \(rotation?.resealed ?? 0) of \(count)")
         }
@@ -110,7 +113,7 @@ enum Child {
         }
         let audit = try session.verifyAudit()
         guard audit.failure == nil else { throw BenchFailure("the audit chain does not verify") }
-        return ChildResult(kind: "vault", count: count, batch: batch,
+        return ChildResult(kind: "vault", count: count, batch: rotationBatch, importBatch: importBatch,
                            firstSeconds: importTime.wall, secondSeconds: rotateTime.wall,
                            firstCPUSeconds: importTime.cpu, secondCPUSeconds: rotateTime.cpu,
                            firstRunQueueSeconds: importTime.runQueue, secondRunQueueSeconds: rotateTime.runQueue, preWriteSeconds: preWrite,

@@ -34,8 +34,11 @@ struct Bench {
 
     func note(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
 
-    func child(_ kind: String, count: Int) throws -> ChildRun {
-        try Spawn.run([kind, "--count", String(count), "--batch", String(options.batch), "--dir", options.dir,
+    /// One child process; `batch` is the floor's rows per transaction (a vault child
+    /// takes the options' rotation and import batches).
+    func child(_ kind: String, count: Int, batch: Int? = nil) throws -> ChildRun {
+        try Spawn.run([kind, "--count", String(count), "--batch", String(batch ?? options.batch),
+                       "--import-batch", String(options.importBatch), "--dir", options.dir,
                        "--seed", String(options.seed & 0x7FFF_FFFF_FFFF_FFFF)])
     }
 
@@ -45,22 +48,26 @@ struct Bench {
                                                 attributes: [.posixPermissions: 0o700])
         let started = Date()
         let loadBefore = Machine.loadAverage()
-        note("keyhold-bench: \(o.runs) runs of \(grouped(o.count)) secrets (import + rotation, and the floor), then one of \(grouped(o.large)); batches of \(o.batch)")
-        var vaults: [ChildRun] = [], floors: [ChildRun] = []
+        note("keyhold-bench: \(o.runs) runs of \(grouped(o.count)) secrets (import + rotation, and the floor), then one of \(grouped(o.large)); batches of \(grouped(o.importBatch)) (import) and \(grouped(o.batch)) (rotation)")
+        var vaults: [ChildRun] = [], floors: [ChildRun] = [], importFloors: [ChildRun] = []
         for r in 1...o.runs {
             let v = try child("child-vault", count: o.count)
             vaults.append(v)
             note("  run \(r)/\(o.runs): import \(fixed(v.result.firstSeconds)) s, rotation \(fixed(v.result.secondSeconds)) s, peak RSS \(mib(v.maxRSSKiB))")
-            let f = try child("child-floor", count: o.count)
-            floors.append(f)
-            note("  run \(r)/\(o.runs): floor update \(fixed(f.result.secondSeconds)) s (insert \(fixed(f.result.firstSeconds)) s)")
+            // The floor at each operation's batch size (DESIGN 9: same PRAGMAs and batch size).
+            for batch in Set([o.batch, o.importBatch]).sorted() {
+                let f = try child("child-floor", count: o.count, batch: batch)
+                if batch == o.batch { floors.append(f) }
+                if batch == o.importBatch { importFloors.append(f) }
+                note("  run \(r)/\(o.runs): floor update \(fixed(f.result.secondSeconds)) s (insert \(fixed(f.result.firstSeconds)) s), \(grouped(batch)) per transaction")
+            }
         }
         let large = try child("child-vault", count: o.large)
         note("  \(grouped(o.large)): import \(fixed(large.result.firstSeconds)) s, rotation \(fixed(large.result.secondSeconds)) s, peak RSS \(mib(large.maxRSSKiB))")
         let console = try console(users: o.consoleCount, secrets: o.consoleCount, runs: o.consoleRuns, sizes: Bench.consoleSizes)
         let report = Report(options: o, started: started, elapsed: Date().timeIntervalSince(started),
                             loadBefore: loadBefore, loadAfter: Machine.loadAverage(),
-                            vaults: vaults, floors: floors, large: large, console: console).markdown()
+                            vaults: vaults, floors: floors, importFloors: importFloors, large: large, console: console).markdown()
         FileHandle.standardOutput.write(Data(report.utf8))
         if let out = o.out {
             let dir = (out as NSString).deletingLastPathComponent
@@ -115,7 +122,9 @@ struct Report {
     var loadBefore: String
     var loadAfter: String
     var vaults: [ChildRun]
+    /// The floor at rotation's batch size, and at import's (the same runs when they are equal).
     var floors: [ChildRun]
+    var importFloors: [ChildRun]
     var large: ChildRun
     var console: ConsoleReport? = nil
 
@@ -134,47 +143,66 @@ struct Report {
         let n = Double(o.count)
         let importT = median(vaults.map(\.result.firstSeconds)), rotateT = median(vaults.map(\.result.secondSeconds))
         let updateT = median(floors.map(\.result.secondSeconds)), insertT = median(floors.map(\.result.firstSeconds))
+        let importUpdateT = median(importFloors.map(\.result.secondSeconds)), importInsertT = median(importFloors.map(\.result.firstSeconds))
+        let oneBatch = o.batch == o.importBatch
+        let perTx = { (batch: Int) in "\(grouped(batch)) per transaction" }
         let preWrite = median(vaults.compactMap(\.result.preWriteSeconds))
         let rssSmall = Int(median(vaults.map { Double($0.maxRSSKiB) }))
         let rssLarge = large.maxRSSKiB
         let growth = Double(rssLarge - rssSmall) / Double(rssSmall)
         let perSecret = Double(rssLarge - rssSmall) * 1024 / Double(o.large - o.count)
-        let importOK = (n / importT >= Target.rate, importT / updateT <= Target.floorRatio)
+        let importOK = (n / importT >= Target.rate, importT / importUpdateT <= Target.floorRatio)
         let rotateOK = (n / rotateT >= Target.rate, rotateT / updateT <= Target.floorRatio)
         let memoryOK = growth <= Target.memoryGrowth
         let date = ISO8601DateFormatter.string(from: started, timeZone: .current, formatOptions: [.withFullDate])
         let runs = { (xs: [ChildRun], f: (ChildResult) -> Double) in xs.map { fixed(f($0.result)) }.joined(separator: ", ") }
+        // The floor's rows: at rotation's batch size, and at import's when it differs.
+        var floorRows = ["| floor: bare UPDATE of the same rows, \(perTx(o.batch)) | \(fixed(updateT)) s | \(grouped(Int(n / updateT))) | 1.00x | | |"]
+        var floorRuns = ["- floor UPDATE, \(perTx(o.batch)): \(runs(floors) { $0.secondSeconds })"]
+        var floorSplit = [split("floor UPDATE, \(perTx(o.batch))", floors, \.secondSeconds, \.secondCPUSeconds, \.secondRunQueueSeconds)]
+        if !oneBatch {
+            floorRows.insert("| floor: bare UPDATE of the same rows, \(perTx(o.importBatch)) | \(fixed(importUpdateT)) s | \(grouped(Int(n / importUpdateT))) | 1.00x | | |", at: 0)
+            floorRuns.insert("- floor UPDATE, \(perTx(o.importBatch)): \(runs(importFloors) { $0.secondSeconds })", at: 0)
+            floorSplit.insert(split("floor UPDATE, \(perTx(o.importBatch))", importFloors, \.secondSeconds, \.secondCPUSeconds, \.secondRunQueueSeconds), at: 0)
+            floorRows.append("| for reference: bare INSERT of the same rows, \(perTx(o.importBatch)) | \(fixed(importInsertT)) s | \(grouped(Int(n / importInsertT))) | \(fixed(importInsertT / importUpdateT, 2))x | | |")
+            floorRuns.append("- bare INSERT, \(perTx(o.importBatch)): \(runs(importFloors) { $0.firstSeconds })")
+            floorSplit.append(split("bare INSERT, \(perTx(o.importBatch))", importFloors, \.firstSeconds, \.firstCPUSeconds, \.firstRunQueueSeconds))
+        }
+        floorRows.append("| for reference: bare INSERT of the same rows, \(perTx(o.batch)) | \(fixed(insertT)) s | \(grouped(Int(n / insertT))) | \(fixed(insertT / updateT, 2))x | | |")
+        floorRuns.append("- bare INSERT, \(perTx(o.batch)): \(runs(floors) { $0.firstSeconds })")
+        floorSplit.append(split("bare INSERT, \(perTx(o.batch))", floors, \.firstSeconds, \.firstCPUSeconds, \.firstRunQueueSeconds))
 
         var s = """
             # Keyhold benchmark, \(date)
 
             `make bench` (release build of `keyhold-bench`). \(o.runs) runs of \(grouped(o.count)) secrets, medians reported;
             each run is a child process: a fresh vault, the product's batch import (`Session.importSecrets(from:)`,
-            \(grouped(o.batch)) secrets per transaction, one signed audit event per batch), then a data-key rotation over all of
-            them (`Session.rotateDataKey(batchSize: \(o.batch))`). The floor runs in its own child process between them.
+            \(grouped(o.importBatch)) secrets per transaction, one signed audit event per batch), then a data-key rotation over all of
+            them (`Session.rotateDataKey(batchSize: \(o.batch))`). The floor runs in its own child process between them,
+            once at each operation's batch size.
 
             - Machine: \(Machine.cpuModel()), \(ProcessInfo.processInfo.activeProcessorCount) cores, Linux \(Machine.kernel()), SQLite \(floors.first?.result.sqliteVersion ?? "?"); vaults on \(Machine.fileSystem(of: o.dir)) (`\(o.dir)`).
             - Load average (1, 5, 15 min) before: \(loadBefore); after: \(loadAfter). The machine is shared: other work adds noise.
             - Workload: values of \(Workload.smallestValue) to \(Workload.largestValue) bytes (about 64 on average; sealed \(Workload.sealOverhead) bytes longer), names of about 30 bytes, no descriptions. Made on the fly from an index, so the benchmark keeps no list of them.
             - The vaults are created with `VaultOptions.insecureFastForTests()` (cheap Argon2id): password hashing is not what is measured, and it happens before the timings.
             - Every vault's PRAGMAs are the product's (`Store.requiredPragmas`: WAL, synchronous FULL, foreign_keys, secure_delete ON, trusted_schema OFF, recursive_triggers, an 8 MiB page cache).
-            - The floor (`BenchmarkFloor`, in the store layer): a database made exactly like a vault (`Store.create`: same schema, indexes, foreign keys, PRAGMAs) holding the same number of rows, same names, random bytes of the same sizes; every `secret_versions` row is updated (new key version, new random bytes), \(grouped(o.batch)) rows per `Store.write` transaction (BEGIN IMMEDIATE), through the very `Tx` method and statement rotation uses per row (so the product's time over the floor's is what the core adds). No crypto, no audit, no reads. "Bare INSERT" likewise inserts the rows through the statements import uses.
+            - The floor (`BenchmarkFloor`, in the store layer): a database made exactly like a vault (`Store.create`: same schema, indexes, foreign keys, PRAGMAs) holding the same number of rows, same names, random bytes of the same sizes; every `secret_versions` row is updated (new key version, new random bytes), \(oneBatch ? grouped(o.batch) : "\(grouped(o.importBatch)) (import's floor) or \(grouped(o.batch)) (rotation's)") rows per `Store.write` transaction (BEGIN IMMEDIATE), through the very `Tx` method and statement rotation uses per row (so the product's time over the floor's is what the core adds). No crypto, no audit, no reads. "Bare INSERT" likewise inserts the rows through the statements import uses.
             - Total time of the benchmark: \(fixed(elapsed, 0)) s.
 
             ## Throughput (median of \(o.runs))
 
             | operation | median | secrets/s | time vs floor | ≥ \(grouped(Int(Target.rate)))/s | ≤ \(fixed(Target.floorRatio, 0))x floor |
             |---|---:|---:|---:|:---:|:---:|
-            | import, \(grouped(o.count)) secrets | \(fixed(importT)) s | \(grouped(Int(n / importT))) | \(fixed(importT / updateT, 2))x | \(verdict(importOK.0)) | \(verdict(importOK.1)) |
-            | data-key rotation, \(grouped(o.count)) secrets | \(fixed(rotateT)) s | \(grouped(Int(n / rotateT))) | \(fixed(rotateT / updateT, 2))x | \(verdict(rotateOK.0)) | \(verdict(rotateOK.1)) |
-            | floor: bare UPDATE of the same rows | \(fixed(updateT)) s | \(grouped(Int(n / updateT))) | 1.00x | | |
-            | for reference: bare INSERT of the same rows | \(fixed(insertT)) s | \(grouped(Int(n / insertT))) | \(fixed(insertT / updateT, 2))x | | |
+            | import, \(grouped(o.count)) secrets, \(perTx(o.importBatch)) | \(fixed(importT)) s | \(grouped(Int(n / importT))) | \(fixed(importT / importUpdateT, 2))x | \(verdict(importOK.0)) | \(verdict(importOK.1)) |
+            | data-key rotation, \(grouped(o.count)) secrets, \(perTx(o.batch)) | \(fixed(rotateT)) s | \(grouped(Int(n / rotateT))) | \(fixed(rotateT / updateT, 2))x | \(verdict(rotateOK.0)) | \(verdict(rotateOK.1)) |
+            \(floorRows.joined(separator: "\n"))
+
+            Each operation is compared with the floor at its own batch size; each bare INSERT with the UPDATE floor at its size.
 
             Every run, in seconds:
             - import: \(runs(vaults) { $0.firstSeconds })
             - rotation: \(runs(vaults) { $0.secondSeconds })
-            - floor UPDATE: \(runs(floors) { $0.secondSeconds })
-            - bare INSERT: \(runs(floors) { $0.firstSeconds })
+            \(floorRuns.joined(separator: "\n"))
 
             ### Where the wall time goes (medians)
 
@@ -182,8 +210,7 @@ struct Report {
             |---|---:|---:|---:|---:|---:|
             \(split("import", vaults, \.firstSeconds, \.firstCPUSeconds, \.firstRunQueueSeconds))
             \(split("rotation", vaults, \.secondSeconds, \.secondCPUSeconds, \.secondRunQueueSeconds))
-            \(split("floor UPDATE", floors, \.secondSeconds, \.secondCPUSeconds, \.secondRunQueueSeconds))
-            \(split("bare INSERT", floors, \.firstSeconds, \.firstCPUSeconds, \.firstRunQueueSeconds))
+            \(floorSplit.joined(separator: "\n"))
 
             "Waiting for a CPU" is time the process was runnable while other processes held the cores
             (/proc/self/task/*/schedstat): load from elsewhere on this shared machine, not Keyhold's work.
@@ -212,7 +239,7 @@ struct Report {
 
             ## Verdict
 
-            - import: \(verdict(importOK.0)) (\(grouped(Int(n / importT)))/s), \(verdict(importOK.1)) (\(fixed(importT / updateT, 2))x the floor)
+            - import: \(verdict(importOK.0)) (\(grouped(Int(n / importT)))/s), \(verdict(importOK.1)) (\(fixed(importT / importUpdateT, 2))x the floor)
             - rotation: \(verdict(rotateOK.0)) (\(grouped(Int(n / rotateT)))/s), \(verdict(rotateOK.1)) (\(fixed(rotateT / updateT, 2))x the floor)
             - memory: \(verdict(memoryOK)) (\(mib(rssSmall)) at \(grouped(o.count)), \(mib(rssLarge)) at \(grouped(o.large)))
             \(console?.verdicts ?? "")

@@ -7,12 +7,15 @@
 // Medians, ratios and PASS/MISS go to standard output and to --out.
 import Foundation
 import Glibc
+import KeyholdCore
 
 struct Options {
     var runs = 5
     var count = 100_000
     var large = 400_000
-    var batch = 1000
+    /// Rows per transaction of rotation, and of import: the product's defaults.
+    var batch = Session.defaultBatchSize
+    var importBatch = Session.defaultImportBatchSize
     var dir = "bench/tmp"
     var out: String?
     var seed: UInt64 = 0x6B65_7968_6F6C_64
@@ -43,6 +46,7 @@ struct Options {
             case "--count": count = try number()
             case "--large": large = try number()
             case "--batch": batch = try number()
+            case "--import-batch": importBatch = try number()
             case "--dir": dir = try value()
             case "--out": out = try value()
             case "--seed": seed = UInt64(try number())
@@ -54,13 +58,15 @@ struct Options {
             case "--height": height = try number()
             case "-h", "--help":
                 print("""
-                    usage: keyhold-bench [console] [--runs N] [--count N] [--large N] [--batch N] [--console N] [--console-runs N]
+                    usage: keyhold-bench [console] [--runs N] [--count N] [--large N] [--batch N] [--import-batch N]
+                                         [--console N] [--console-runs N]
                                          [--dir DIR] [--out FILE]
                       console  measure only the console (prints its section of the report)
                       --runs   measured runs of import + rotation and of the floor (default 5; medians reported)
                       --count  secrets per run (default 100000)
                       --large  secrets of the one larger run that shows memory is bounded by the batch (default 400000)
-                      --batch  rows per transaction (default 1000)
+                      --batch  secret versions per transaction of rotation (default \(Session.defaultBatchSize))
+                      --import-batch  most secrets per transaction of import (default \(Session.defaultImportBatchSize))
                       --dir    where the temporary vaults go (default bench/tmp; removed after each run)
                       --console       users, and as many secrets, of the console's vault (default 100000)
                       --console-runs  fresh console processes per screen size, 200x50 and 80x24 (default 3)
@@ -93,7 +99,7 @@ do {
     switch args.first {
     case "child-vault":
         let o = try Options(args.dropFirst())
-        try emit(try Child.vault(count: o.count, batch: o.batch, dir: runDirectory(o.dir, "vault"), seed: o.seed))
+        try emit(try Child.vault(count: o.count, importBatch: o.importBatch, rotationBatch: o.batch, dir: runDirectory(o.dir, "vault"), seed: o.seed))
     case "child-floor":
         let o = try Options(args.dropFirst())
         try emit(try Child.floor(count: o.count, batch: o.batch, dir: runDirectory(o.dir, "floor")))

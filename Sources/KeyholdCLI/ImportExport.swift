@@ -55,7 +55,8 @@ struct ImportCommand: ParsableCommand {
     @Flag(name: .customLong("skip-bad"), help: "Skip bad entries (listed on stderr) and import the rest.") var skipBad = false
     @Option(name: .customLong("on-existing"), help: "When a name exists: fail (import nothing), skip it, or update it (a new version).")
     var onExisting: OnExisting = .fail
-    @Option(name: .customLong("batch"), help: "Entries per transaction.") var batch: Int = Session.defaultBatchSize
+    @Option(name: .customLong("batch"), help: "Most entries per transaction (a transaction also ends at 1 MiB of values).")
+    var batch: Int = Session.defaultImportBatchSize
     @Argument(help: "A file, a pass store directory, or - for standard input.") var source: String
 
     func run() throws { try runReporting(importAll) }

@@ -3,6 +3,37 @@ import KeyholdCrypto
 import KeyholdStore
 import Synchronization
 
+/// How an import is cut into batches (one transaction each), decided in its
+/// validation pass: a batch ends at `maxCount` entries, or before the entry
+/// that would take its values past `maxBytes` (a batch always takes its first
+/// entry). Keeps one range per batch, never an entry.
+struct ImportBatches {
+    let maxCount: Int
+    let maxBytes: Int
+    private(set) var ranges: [Range<Int>] = []
+    /// Value bytes of the largest batch: what each guarded buffer must hold.
+    private(set) var largestBytes = 0
+    private var bytes = 0
+
+    init(maxCount: Int, maxBytes: Int) {
+        self.maxCount = max(1, maxCount)
+        self.maxBytes = maxBytes
+    }
+
+    /// Adds the next entry, of `valueCount` bytes.
+    mutating func add(valueCount: Int) {
+        if let last = ranges.last, last.count < maxCount, bytes + valueCount <= maxBytes {
+            ranges[ranges.count - 1] = last.lowerBound..<last.upperBound + 1
+            bytes += valueCount
+        } else {
+            let start = ranges.last?.upperBound ?? 0
+            ranges.append(start..<start + 1)
+            bytes = valueCount
+        }
+        largestBytes = max(largestBytes, bytes)
+    }
+}
+
 /// One batch of an import, made ready off the writing thread: its entries,
 /// their values in guarded memory, and those values sealed as new secrets
 /// under the ids they are expected to get.
@@ -34,8 +65,7 @@ final class PreparedBatch: @unchecked Sendable {
 /// seals again itself when another writer came in between.
 final class BatchPreparer: @unchecked Sendable {
     private let source: any ImportSource
-    private let total: Int
-    private let size: Int
+    private let batches: [Range<Int>]
     private let key: SecureBytes
     private let keyVersion: Int
     private let firstID: Int64
@@ -46,10 +76,9 @@ final class BatchPreparer: @unchecked Sendable {
     private let cancelled = Atomic<Bool>(false)
     private var taken = 0
 
-    init(source: any ImportSource, total: Int, batchSize: Int, capacity: Int, key: SecureBytes, keyVersion: Int, firstID: Int64) {
+    init(source: any ImportSource, batches: [Range<Int>], capacity: Int, key: SecureBytes, keyVersion: Int, firstID: Int64) {
         self.source = source
-        self.total = total
-        self.size = batchSize
+        self.batches = batches
         self.key = key
         self.keyVersion = keyVersion
         self.firstID = firstID
@@ -93,14 +122,14 @@ final class BatchPreparer: @unchecked Sendable {
     private func prepareAll() {
         let sealer = Sealer(capacity: Validate.secretValueMaxBytes)
         var k = 0
-        for start in stride(from: 0, to: total, by: size) {
+        for range in batches {
             free.wait()
             if cancelled.load(ordering: .relaxed) { return }
             let batch = slots[k % 2]
             k += 1
             do {
                 batch.error = nil
-                try prepare(batch, start: start, sealer: sealer)
+                try prepare(batch, range, sealer: sealer)
             } catch {
                 batch.error = error
                 ready.signal()
@@ -110,12 +139,12 @@ final class BatchPreparer: @unchecked Sendable {
         }
     }
 
-    private func prepare(_ batch: PreparedBatch, start: Int, sealer: Sealer) throws {
-        let end = min(start + size, total)
+    private func prepare(_ batch: PreparedBatch, _ range: Range<Int>, sealer: Sealer) throws {
+        let start = range.lowerBound
         batch.start = start
         batch.items.removeAll(keepingCapacity: true)
         var used = 0
-        for i in start..<end {
+        for i in range {
             let e = try source.item(at: i)
             guard (1...Validate.secretValueMaxBytes).contains(e.valueCount), used + e.valueCount <= batch.values.capacity else {
                 throw KeyholdError.refused("\(e.origin): the import source changed while it was read")

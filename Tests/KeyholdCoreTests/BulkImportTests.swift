@@ -45,6 +45,37 @@ final class CountingSource: ImportSource {
         #expect(try f.admin.verifyAudit().ok)
     }
 
+    @Test func batchesEndAtTheirCountOrBeforeTheEntryThatPassesTheByteLimit() {
+        var b = ImportBatches(maxCount: 3, maxBytes: 100)
+        for size in [10, 10, 10, 10, 90, 1, 100, 150, 5, 5] { b.add(valueCount: size) }
+        #expect(b.ranges == [0..<3, 3..<5, 5..<6, 6..<7, 7..<8, 8..<10], "3 entries, then bytes: 10+90 fits, +1 does not; a value over the limit goes alone")
+        #expect(b.largestBytes == 150)
+        var empty = ImportBatches(maxCount: 0, maxBytes: 1)
+        #expect(empty.ranges.isEmpty && empty.largestBytes == 0)
+        empty.add(valueCount: 5)
+        #expect(empty.ranges == [0..<1], "at least one entry per batch")
+    }
+
+    @Test func largeValuesMakeSmallerBatchesSoMemoryStaysBounded() throws {
+        let f = try Fixture()
+        // 40 values of 64 KiB: 16 fit in the 1 MiB of a batch, whatever --batch allows.
+        let big = (0..<40).map { i in (name: "big/\(i)", value: String(repeating: Character(UnicodeScalar(UInt8(65 + i % 26))), count: 65_536), origin: "entry \(i + 1)") }
+        let progress = Mutex<[Int]>([])
+        let r = try f.admin.importSecrets(from: CountingSource(big)) { done, _ in progress.withLock { $0.append(done) } }
+        #expect(r.created == 40)
+        #expect(progress.withLock { $0 } == [16, 32, 40])
+        let events = try f.admin.auditEvents(AuditQuery(action: "secret.import"))
+        #expect(events.map { $0.details.contains("\"count\":16") } == [true, true, false])
+        #expect(try f.admin.reveal("big/39").utf8String() == big[39].value)
+        #expect(try f.admin.reveal("big/16").utf8String() == big[16].value)
+
+        // Small values go 10,000 to a transaction by default.
+        let g = try Fixture()
+        _ = try g.admin.importSecrets(from: CountingSource(entries(10_001)))
+        let counts = try g.admin.auditEvents(AuditQuery(action: "secret.import")).map(\.details)
+        #expect(counts.count == 2 && counts[0].contains("\"count\":10000") && counts[1].contains("\"count\":1,"))
+    }
+
     @Test func arrayImportStillWorksAndRefusesExistingNamesBeforeWriting() throws {
         let f = try Fixture()
         try f.admin.createSecret("bulk/7/key", .value(pw("already here")))
