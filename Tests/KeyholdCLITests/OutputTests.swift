@@ -1,0 +1,126 @@
+import Foundation
+import Testing
+@testable import KeyholdCLI
+import KeyholdCore
+
+/// `Output.json` writes JSON itself (JSONSerialization is too slow for 100,000 rows);
+/// JSONSerialization, with the options the CLI always used, is the oracle for its bytes.
+@Suite struct JSONTextTests {
+    static func oracle(_ value: Any) throws -> String {
+        String(decoding: try JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]),
+               as: UTF8.self)
+    }
+
+    static func written(_ value: Any) -> String? {
+        var text = JSONText()
+        return text.append(value, indent: 0) ? String(decoding: text.bytes, as: UTF8.self) : nil
+    }
+
+    @Test func writesWhatJSONSerializationWritesForTheCLIsShapes() throws {
+        let controls = String(decoding: (0..<0x20).map { UInt8($0) } + [0x7F], as: UTF8.self)
+        let value: [String: Any] = [
+            "secrets": [["name": "app/prod/db", "version": 3, "rotate_by": NSNull(), "overdue": false],
+                        ["name": "a \"quoted\" \\ name/with/slashes", "version": Int64.max, "rotate_by": "2026-11-23T00:00:00Z", "overdue": true]],
+            "empty_list": [Any](), "empty_object": [String: Any](), "nested": [[[Any]()]],
+            "controls": controls, "unicode": "é ü 😀 \u{2028} 名前", "negative": -42, "zero": 0,
+            "keys": ["b": 1, "B": 2, "a10": 3, "a9": 4, "_x": 5, "a_b": 6, "ab": 7, "é": 8, "Z": 9, "10": 10, "9": 11, "": 12],
+        ]
+        let mine = try #require(Self.written(value))
+        #expect(mine == (try Self.oracle(value)))
+        #expect(Output.json(value) == mine)
+    }
+
+    @Test func numbersParsedByJSONSerializationKeepTheirKind() throws {
+        // Audit details are parsed back into objects (NSNumber on Linux) before they are printed.
+        let parsed = try JSONSerialization.jsonObject(with: Data(#"{"count":3,"ok":true,"no":false,"big":-9007199254740993,"list":[1,true,null,"x"]}"#.utf8))
+        let mine = try #require(Self.written(parsed))
+        #expect(mine == (try Self.oracle(parsed)))
+        #expect(mine.contains("\"ok\" : true") && mine.contains("\"count\" : 3") && mine.contains("-9007199254740993"))
+    }
+
+    @Test func randomValuesMatchTheOracle() throws {
+        var rng = SplitMix(seed: 0x4B65_7968)
+        let alphabet = Array("aZ_9 /\\\"é😀\n\t\u{1}\u{1f}-.10")
+        func text(_ r: inout SplitMix) -> String { String((0..<Int(r.next() % 8)).map { _ in alphabet[Int(r.next() % UInt64(alphabet.count))] }) }
+        func make(_ depth: Int, _ r: inout SplitMix) -> Any {
+            switch r.next() % (depth > 3 ? 5 : 7) {
+            case 0: return text(&r)
+            case 1: return Int(truncatingIfNeeded: r.next()) >> Int(r.next() % 60)
+            case 2: return r.next() % 2 == 0
+            case 3: return NSNull()
+            case 4: return Int64(r.next() % 1000)
+            case 5: return (0..<Int(r.next() % 4)).map { _ in make(depth + 1, &r) }
+            default:
+                var d: [String: Any] = [:]
+                for _ in 0..<Int(r.next() % 5) { d[text(&r)] = make(depth + 1, &r) }
+                return d
+            }
+        }
+        for _ in 0..<1000 {
+            let value: [String: Any] = ["v": make(0, &rng)]
+            let mine = try #require(Self.written(value))
+            let expected = try Self.oracle(value)
+            #expect(mine == expected)
+            if mine != expected { break }
+        }
+    }
+
+    @Test func whatItCannotWriteGoesToJSONSerializationWhole() throws {
+        let withDouble: [String: Any] = ["ratio": 0.5, "n": 1]
+        #expect(Self.written(withDouble) == nil)
+        #expect(Output.json(withDouble) == (try Self.oracle(withDouble)))
+        #expect(Output.json(["bad": Date()]) == "{}", "not JSON at all: as before, an empty object")
+    }
+}
+
+/// A small deterministic generator for the random cases.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+@Suite struct TableTests {
+    /// The table as it was first written (Foundation's padding), the oracle for the faster one
+    /// where it was right: characters of one UTF-16 unit (it padded by UTF-16 units).
+    static func foundationTable(_ headers: [String], _ rows: [[String]]) -> String {
+        let cells = [headers] + rows.map { $0.map(Validate.visible) }
+        var widths = [Int](repeating: 0, count: headers.count)
+        for row in cells { for (i, c) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }
+        return cells.map { row in
+            row.enumerated().map { i, c in i == row.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+        }.joined(separator: "\n")
+    }
+
+    @Test func columnsLineUpByCharactersAndTheLastIsNotPadded() {
+        let table = Output.table(["NAME", "VERSION", "NOTE"], [["app/é😀", "3", "x"], ["b😀", "12", ""], ["", "1", "end"]])
+        #expect(table == """
+            NAME    VERSION  NOTE
+            app/é😀  3        x
+            b😀      12
+            1        end
+            """, "an emoji is one character, kept whole (Foundation's padding counted UTF-16 and cut it in two)")
+        #expect(Output.table(["A"], [["\u{1b}[2Jx"]]).contains("\u{1b}") == false, "control characters are made visible")
+    }
+
+    @Test func randomTablesMatchTheFoundationOne() {
+        var rng = SplitMix(seed: 7)
+        let alphabet = Array("ab Z/é名 \t-\u{1}")
+        for _ in 0..<300 {
+            let columns = 1 + Int(rng.next() % 4)
+            func cell() -> String { String((0..<Int(rng.next() % 6)).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] }) }
+            let headers = (0..<columns).map { _ in cell() }
+            let rows = (0..<Int(rng.next() % 5)).map { _ in (0..<columns).map { _ in cell() } }
+            let mine = Output.table(headers, rows), expected = Self.foundationTable(headers, rows)
+            #expect(mine == expected)
+            if mine != expected { break }
+        }
+    }
+}
