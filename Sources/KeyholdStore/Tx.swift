@@ -44,34 +44,34 @@ public struct Tx {
     }
 
     public func insertVault(_ v: VaultRow) throws {
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             INSERT INTO vault (id, format, created_at, kdf_opslimit, kdf_memlimit, password_min_length,
                                history_limit, temp_password_ttl, recovery_sealed, revocation_warning)
             VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [v.format, v.createdAt, v.kdfOpslimit, v.kdfMemlimit, v.passwordMinLength,
+            """).execute(arguments: [v.format, v.createdAt, v.kdfOpslimit, v.kdfMemlimit, v.passwordMinLength,
                              v.historyLimit, v.tempPasswordTTL, Data(v.recoverySealed), v.revocationWarning])
     }
 
     public func updateVaultSettings(kdfOpslimit: Int, kdfMemlimit: Int, passwordMinLength: Int, historyLimit: Int,
                                     tempPasswordTTL: Int64) throws {
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             UPDATE vault SET kdf_opslimit = ?, kdf_memlimit = ?, password_min_length = ?, history_limit = ?,
                              temp_password_ttl = ? WHERE id = 1
-            """, arguments: [kdfOpslimit, kdfMemlimit, passwordMinLength, historyLimit, tempPasswordTTL])
+            """).execute(arguments: [kdfOpslimit, kdfMemlimit, passwordMinLength, historyLimit, tempPasswordTTL])
     }
 
     public func setRevocationWarning(_ text: String?) throws {
-        try db.execute(sql: "UPDATE vault SET revocation_warning = ? WHERE id = 1", arguments: [text])
+        try db.cachedStatement(sql: "UPDATE vault SET revocation_warning = ? WHERE id = 1").execute(arguments: [text])
     }
 
     public func setRecoverySealed(_ sealed: [UInt8]) throws {
-        try db.execute(sql: "UPDATE vault SET recovery_sealed = ? WHERE id = 1", arguments: [Data(sealed)])
+        try db.cachedStatement(sql: "UPDATE vault SET recovery_sealed = ? WHERE id = 1").execute(arguments: [Data(sealed)])
     }
 
     // MARK: Data keys
 
     public func dataKeys() throws -> [DataKeyRow] {
-        try Row.fetchAll(db, sql: "SELECT * FROM data_keys ORDER BY version").map {
+        try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM data_keys ORDER BY version")).map {
             DataKeyRow(version: $0["version"], sealed: blob($0, "sealed") ?? [], active: $0["state"] == "active",
                        createdAt: $0["created_at"])
         }
@@ -87,29 +87,29 @@ public struct Tx {
     }
 
     public func updateDataKeySealed(version: Int, sealed: [UInt8]) throws {
-        try db.execute(sql: "UPDATE data_keys SET sealed = ? WHERE version = ?", arguments: [Data(sealed), version])
+        try db.cachedStatement(sql: "UPDATE data_keys SET sealed = ? WHERE version = ?").execute(arguments: [Data(sealed), version])
     }
 
     public func deleteDataKey(version: Int) throws {
-        try db.execute(sql: "DELETE FROM data_keys WHERE version = ?", arguments: [version])
+        try db.cachedStatement(sql: "DELETE FROM data_keys WHERE version = ?").execute(arguments: [version])
     }
 
     public func setActiveDataKey(version: Int) throws {
-        try db.execute(sql: "UPDATE data_keys SET state = 'decrypt-only' WHERE state = 'active' AND version != ?", arguments: [version])
-        try db.execute(sql: "UPDATE data_keys SET state = 'active' WHERE version = ?", arguments: [version])
+        try db.cachedStatement(sql: "UPDATE data_keys SET state = 'decrypt-only' WHERE state = 'active' AND version != ?").execute(arguments: [version])
+        try db.cachedStatement(sql: "UPDATE data_keys SET state = 'active' WHERE version = ?").execute(arguments: [version])
     }
 
     /// Data key versions that some secret version still uses.
     public func dataKeyVersionsInUse() throws -> Set<Int> {
-        Set(try Int.fetchAll(db, sql: "SELECT DISTINCT key_version FROM secret_versions"))
+        Set(try Int.fetchAll(db.cachedStatement(sql: "SELECT DISTINCT key_version FROM secret_versions")))
     }
 
     public func setRootVersion(_ v: Int) throws {
-        try db.execute(sql: "UPDATE vault SET root_version = ? WHERE id = 1", arguments: [v])
+        try db.cachedStatement(sql: "UPDATE vault SET root_version = ? WHERE id = 1").execute(arguments: [v])
     }
 
     public func setMinDecryptVersion(_ v: Int) throws {
-        try db.execute(sql: "UPDATE vault SET min_decrypt_version = ? WHERE id = 1", arguments: [v])
+        try db.cachedStatement(sql: "UPDATE vault SET min_decrypt_version = ? WHERE id = 1").execute(arguments: [v])
     }
 
     // MARK: Rotation jobs
@@ -121,24 +121,24 @@ public struct Tx {
     }
 
     public func runningRotation() throws -> RotationJobRow? {
-        try Row.fetchOne(db, sql: "SELECT * FROM rotation_jobs WHERE state = 'running'").map(jobRow)
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM rotation_jobs WHERE state = 'running'")).map(jobRow)
     }
 
     public func lastRotation() throws -> RotationJobRow? {
-        try Row.fetchOne(db, sql: "SELECT * FROM rotation_jobs ORDER BY id DESC LIMIT 1").map(jobRow)
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM rotation_jobs ORDER BY id DESC LIMIT 1")).map(jobRow)
     }
 
     @discardableResult
     public func insertRotationJob(_ j: RotationJobRow) throws -> Int64 {
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             INSERT INTO rotation_jobs (target_version, state, total, raise_minimum, started_at, started_by)
             VALUES (?, ?, ?, ?, ?, ?)
-            """, arguments: [j.targetVersion, j.running ? "running" : "done", j.total, j.raiseMinimum, j.startedAt, j.startedBy])
+            """).execute(arguments: [j.targetVersion, j.running ? "running" : "done", j.total, j.raiseMinimum, j.startedAt, j.startedBy])
         return db.lastInsertedRowID
     }
 
     public func finishRotationJob(id: Int64, at time: Int64) throws {
-        try db.execute(sql: "UPDATE rotation_jobs SET state = 'done', finished_at = ? WHERE id = ?", arguments: [time, id])
+        try db.cachedStatement(sql: "UPDATE rotation_jobs SET state = 'done', finished_at = ? WHERE id = ?").execute(arguments: [time, id])
     }
 
     /// Up to `limit` secret versions sealed under a data key older than `keyVersion`
@@ -165,7 +165,7 @@ public struct Tx {
     }
 
     public func countVersionsBelow(keyVersion: Int) throws -> Int {
-        try Int.fetchOne(db, sql: "SELECT count(*) FROM secret_versions WHERE key_version < ?", arguments: [keyVersion]) ?? 0
+        try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM secret_versions WHERE key_version < ?"), arguments: [keyVersion]) ?? 0
     }
 
     /// Replaces one version's ciphertext and key version (a prepared statement reused across a batch).
@@ -252,10 +252,10 @@ public struct Tx {
     // MARK: Roles
 
     public func roles() throws -> [RoleRow] {
-        let perms = try Row.fetchAll(db, sql: "SELECT role_id, permission FROM role_permissions")
+        let perms = try Row.fetchAll(db.cachedStatement(sql: "SELECT role_id, permission FROM role_permissions"))
         var byRole: [Int64: Set<String>] = [:]
         for p in perms { byRole[p["role_id"], default: []].insert(p["permission"]) }
-        return try Row.fetchAll(db, sql: "SELECT * FROM roles ORDER BY id").map {
+        return try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM roles ORDER BY id")).map {
             let id: Int64 = $0["id"]
             return RoleRow(id: id, name: $0["name"], description: $0["description"], builtin: $0["builtin"],
                            createdAt: $0["created_at"], permissions: byRole[id] ?? [])
@@ -263,9 +263,9 @@ public struct Tx {
     }
 
     public func role(named name: String) throws -> RoleRow? {
-        guard let r = try Row.fetchOne(db, sql: "SELECT * FROM roles WHERE name = ?", arguments: [name]) else { return nil }
+        guard let r = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM roles WHERE name = ?"), arguments: [name]) else { return nil }
         let id: Int64 = r["id"]
-        let perms = try String.fetchAll(db, sql: "SELECT permission FROM role_permissions WHERE role_id = ?", arguments: [id])
+        let perms = try String.fetchAll(db.cachedStatement(sql: "SELECT permission FROM role_permissions WHERE role_id = ?"), arguments: [id])
         return RoleRow(id: id, name: r["name"], description: r["description"], builtin: r["builtin"],
                        createdAt: r["created_at"], permissions: Set(perms))
     }
@@ -280,22 +280,22 @@ public struct Tx {
     }
 
     public func updateRole(id: Int64, name: String, description: String) throws {
-        try db.execute(sql: "UPDATE roles SET name = ?, description = ? WHERE id = ?", arguments: [name, description, id])
+        try db.cachedStatement(sql: "UPDATE roles SET name = ?, description = ? WHERE id = ?").execute(arguments: [name, description, id])
     }
 
     public func setRolePermissions(roleID: Int64, _ permissions: Set<String>) throws {
-        try db.execute(sql: "DELETE FROM role_permissions WHERE role_id = ?", arguments: [roleID])
+        try db.cachedStatement(sql: "DELETE FROM role_permissions WHERE role_id = ?").execute(arguments: [roleID])
         for p in permissions.sorted() {
-            try db.execute(sql: "INSERT INTO role_permissions (role_id, permission) VALUES (?, ?)", arguments: [roleID, p])
+            try db.cachedStatement(sql: "INSERT INTO role_permissions (role_id, permission) VALUES (?, ?)").execute(arguments: [roleID, p])
         }
     }
 
     public func deleteRole(id: Int64) throws {
-        try db.execute(sql: "DELETE FROM roles WHERE id = ?", arguments: [id])
+        try db.cachedStatement(sql: "DELETE FROM roles WHERE id = ?").execute(arguments: [id])
     }
 
     public func roleMemberCount(roleID: Int64) throws -> Int {
-        try Int.fetchOne(db, sql: "SELECT count(*) FROM user_roles WHERE role_id = ?", arguments: [roleID]) ?? 0
+        try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM user_roles WHERE role_id = ?"), arguments: [roleID]) ?? 0
     }
 
     // MARK: Users
@@ -314,7 +314,7 @@ public struct Tx {
 
     /// Looks a user up by name without regard to case.
     public func user(named name: String) throws -> UserRow? {
-        try Row.fetchOne(db, sql: "SELECT * FROM users WHERE username = ?", arguments: [name]).map(userRow)
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM users WHERE username = ?"), arguments: [name]).map(userRow)
     }
 
     public func users(_ q: UserQuery = UserQuery()) throws -> [UserRow] {
@@ -337,7 +337,7 @@ public struct Tx {
         return try mapRows(db.makeStatement(sql: sql), StatementArguments(args), userRow)
     }
 
-    public func userCount() throws -> Int { try Int.fetchOne(db, sql: "SELECT count(*) FROM users") ?? 0 }
+    public func userCount() throws -> Int { try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM users")) ?? 0 }
 
     /// Escapes `%`, `_` and `\` for a LIKE pattern with ESCAPE '\'.
     static func escapeLike(_ s: String) -> String {
@@ -351,12 +351,12 @@ public struct Tx {
 
     @discardableResult
     public func insertUser(_ u: UserRow) throws -> Int64 {
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             INSERT INTO users (username, email, display_name, password_hash, must_change, password_expires_at,
                                locked, disabled, expires_at, failed_logins, locked_until, key_id,
                                created_at, updated_at, last_login_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [u.username, u.email, u.displayName, u.passwordHash, u.mustChange, u.passwordExpiresAt,
+            """).execute(arguments: [u.username, u.email, u.displayName, u.passwordHash, u.mustChange, u.passwordExpiresAt,
                              u.locked, u.disabled, u.expiresAt, u.failedLogins, u.lockedUntil, u.keyID,
                              u.createdAt, u.updatedAt, u.lastLoginAt])
         return db.lastInsertedRowID
@@ -364,22 +364,22 @@ public struct Tx {
 
     /// Writes every column of an existing user row.
     public func updateUser(_ u: UserRow) throws {
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             UPDATE users SET username = ?, email = ?, display_name = ?, password_hash = ?, must_change = ?,
                              password_expires_at = ?, locked = ?, disabled = ?, expires_at = ?, failed_logins = ?,
                              locked_until = ?, key_id = ?, updated_at = ?, last_login_at = ?
             WHERE id = ?
-            """, arguments: [u.username, u.email, u.displayName, u.passwordHash, u.mustChange, u.passwordExpiresAt,
+            """).execute(arguments: [u.username, u.email, u.displayName, u.passwordHash, u.mustChange, u.passwordExpiresAt,
                              u.locked, u.disabled, u.expiresAt, u.failedLogins, u.lockedUntil, u.keyID,
                              u.updatedAt, u.lastLoginAt, u.id])
     }
 
     public func deleteUser(id: Int64) throws {
-        try db.execute(sql: "DELETE FROM users WHERE id = ?", arguments: [id])
+        try db.cachedStatement(sql: "DELETE FROM users WHERE id = ?").execute(arguments: [id])
     }
 
     public func roleIDs(ofUser id: Int64) throws -> [Int64] {
-        try Int64.fetchAll(db, sql: "SELECT role_id FROM user_roles WHERE user_id = ? ORDER BY role_id", arguments: [id])
+        try Int64.fetchAll(db.cachedStatement(sql: "SELECT role_id FROM user_roles WHERE user_id = ? ORDER BY role_id"), arguments: [id])
     }
 
     /// Role names of every user, keyed by user id (one query for a listing).
@@ -394,17 +394,17 @@ public struct Tx {
 
     /// Role names of one user, by name (as `roleNamesByUser` lists them).
     public func roleNames(ofUser id: Int64) throws -> [String] {
-        try String.fetchAll(db, sql: """
+        try String.fetchAll(db.cachedStatement(sql: """
             SELECT r.name FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = ? ORDER BY r.name
-            """, arguments: [id])
+            """), arguments: [id])
     }
 
     public func addUserRole(userID: Int64, roleID: Int64) throws {
-        try db.execute(sql: "INSERT OR IGNORE INTO user_roles (user_id, role_id) VALUES (?, ?)", arguments: [userID, roleID])
+        try db.cachedStatement(sql: "INSERT OR IGNORE INTO user_roles (user_id, role_id) VALUES (?, ?)").execute(arguments: [userID, roleID])
     }
 
     public func removeUserRole(userID: Int64, roleID: Int64) throws {
-        try db.execute(sql: "DELETE FROM user_roles WHERE user_id = ? AND role_id = ?", arguments: [userID, roleID])
+        try db.cachedStatement(sql: "DELETE FROM user_roles WHERE user_id = ? AND role_id = ?").execute(arguments: [userID, roleID])
     }
 
     /// The permissions a user holds through their roles (the `user_permissions` view).
@@ -414,12 +414,12 @@ public struct Tx {
 
     /// Ids of users that hold every one of `permissions`.
     public func userIDs(holdingAll permissions: Set<String>) throws -> [Int64] {
-        guard !permissions.isEmpty else { return try Int64.fetchAll(db, sql: "SELECT id FROM users") }
+        guard !permissions.isEmpty else { return try Int64.fetchAll(db.cachedStatement(sql: "SELECT id FROM users")) }
         let marks = Array(repeating: "?", count: permissions.count).joined(separator: ", ")
-        return try Int64.fetchAll(db, sql: """
+        return try Int64.fetchAll(db.cachedStatement(sql: """
             SELECT user_id FROM user_permissions WHERE permission IN (\(marks))
             GROUP BY user_id HAVING count(DISTINCT permission) = ?
-            """, arguments: StatementArguments(permissions.sorted().map { $0 as any DatabaseValueConvertible } + [permissions.count]))
+            """), arguments: StatementArguments(permissions.sorted().map { $0 as any DatabaseValueConvertible } + [permissions.count]))
     }
 
     // MARK: User keys
@@ -432,37 +432,37 @@ public struct Tx {
     }
 
     public func userKey(id: Int64) throws -> UserKeyRow? {
-        try Row.fetchOne(db, sql: "SELECT * FROM user_keys WHERE id = ?", arguments: [id]).map(userKeyRow)
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM user_keys WHERE id = ?"), arguments: [id]).map(userKeyRow)
     }
 
     public func userKeys() throws -> [UserKeyRow] {
-        try Row.fetchAll(db, sql: "SELECT * FROM user_keys ORDER BY id").map(userKeyRow)
+        try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM user_keys ORDER BY id")).map(userKeyRow)
     }
 
     /// Inserts a key row; `sealedSecretKey` may be filled in afterwards, once the id (part of its AAD) is known.
     @discardableResult
     public func insertUserKey(_ k: UserKeyRow) throws -> Int64 {
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             INSERT INTO user_keys (user_id, username, public_key, sealed_secret_key, kdf_salt, kdf_opslimit,
                                    kdf_memlimit, created_at, retired_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [k.userID, k.username, Data(k.publicKey), data(k.sealedSecretKey), data(k.kdfSalt),
+            """).execute(arguments: [k.userID, k.username, Data(k.publicKey), data(k.sealedSecretKey), data(k.kdfSalt),
                              k.kdfOpslimit, k.kdfMemlimit, k.createdAt, k.retiredAt])
         return db.lastInsertedRowID
     }
 
     public func setUserKeySealed(id: Int64, sealedSecretKey: [UInt8], salt: [UInt8], opslimit: Int, memlimit: Int) throws {
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             UPDATE user_keys SET sealed_secret_key = ?, kdf_salt = ?, kdf_opslimit = ?, kdf_memlimit = ? WHERE id = ?
-            """, arguments: [Data(sealedSecretKey), Data(salt), opslimit, memlimit, id])
+            """).execute(arguments: [Data(sealedSecretKey), Data(salt), opslimit, memlimit, id])
     }
 
     /// Removes the sealed secret key and its KDF inputs; the public key stays for audit verification.
     public func retireUserKey(id: Int64, at time: Int64) throws {
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             UPDATE user_keys SET sealed_secret_key = NULL, kdf_salt = NULL, kdf_opslimit = NULL, kdf_memlimit = NULL,
                                  retired_at = coalesce(retired_at, ?) WHERE id = ?
-            """, arguments: [time, id])
+            """).execute(arguments: [time, id])
     }
 
     // MARK: Grants
@@ -472,31 +472,31 @@ public struct Tx {
     }
 
     public func grant(userID: Int64) throws -> GrantRow? {
-        try Row.fetchOne(db, sql: "SELECT * FROM grants WHERE user_id = ?", arguments: [userID]).map(grantRow)
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM grants WHERE user_id = ?"), arguments: [userID]).map(grantRow)
     }
 
     public func grants() throws -> [GrantRow] {
-        try Row.fetchAll(db, sql: "SELECT * FROM grants ORDER BY user_id").map(grantRow)
+        try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM grants ORDER BY user_id")).map(grantRow)
     }
 
     /// The users holding a grant, by name, and whether it is pending. CROSS JOIN keeps grants
     /// the outer loop (a lookup per grant): SQLite would otherwise walk every user.
     public func grantHolders() throws -> [(username: String, pending: Bool)] {
-        try Row.fetchAll(db, sql: "SELECT u.username, g.sealed_root IS NULL FROM grants g CROSS JOIN users u ON u.id = g.user_id")
+        try Row.fetchAll(db.cachedStatement(sql: "SELECT u.username, g.sealed_root IS NULL FROM grants g CROSS JOIN users u ON u.id = g.user_id"))
             .map { (username: $0[0], pending: $0[1]) }
     }
 
     /// Inserts or replaces the grant of one user.
     public func putGrant(_ g: GrantRow) throws {
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             INSERT INTO grants (user_id, key_id, sealed_root, created_at) VALUES (?, ?, ?, ?)
             ON CONFLICT(user_id) DO UPDATE SET key_id = excluded.key_id, sealed_root = excluded.sealed_root,
                                                created_at = excluded.created_at
-            """, arguments: [g.userID, g.keyID, data(g.sealedRoot), g.createdAt])
+            """).execute(arguments: [g.userID, g.keyID, data(g.sealedRoot), g.createdAt])
     }
 
     public func deleteGrant(userID: Int64) throws {
-        try db.execute(sql: "DELETE FROM grants WHERE user_id = ?", arguments: [userID])
+        try db.cachedStatement(sql: "DELETE FROM grants WHERE user_id = ?").execute(arguments: [userID])
     }
 
     // MARK: Secrets
@@ -525,7 +525,7 @@ public struct Tx {
         return try mapRows(db.makeStatement(sql: Tx.secretSelect + " ORDER BY s.name LIMIT ?"), [limit ?? -1], secretRow)
     }
 
-    public func secretCount() throws -> Int { try Int.fetchOne(db, sql: "SELECT count(*) FROM secrets") ?? 0 }
+    public func secretCount() throws -> Int { try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM secrets")) ?? 0 }
 
     /// Secrets whose rotate-by date lies in `dates`: how many, and the first `limit` by date
     /// (then name) with their dates. Reads names and dates only, not every secret's metadata.
@@ -581,14 +581,14 @@ public struct Tx {
     }
 
     public func updateSecret(_ s: SecretRow) throws {
-        try db.execute(sql: """
+        try db.cachedStatement(sql: """
             UPDATE secrets SET name = ?, description = ?, current_version = ?, last_version = ?, history_limit = ?,
                                rotate_by = ?, updated_at = ? WHERE id = ?
-            """, arguments: [s.name, s.description, s.currentVersion, s.lastVersion, s.historyLimit, s.rotateBy, s.updatedAt, s.id])
+            """).execute(arguments: [s.name, s.description, s.currentVersion, s.lastVersion, s.historyLimit, s.rotateBy, s.updatedAt, s.id])
     }
 
     public func deleteSecret(id: Int64) throws {
-        try db.execute(sql: "DELETE FROM secrets WHERE id = ?", arguments: [id])
+        try db.cachedStatement(sql: "DELETE FROM secrets WHERE id = ?").execute(arguments: [id])
     }
 
     private func versionRow(_ r: Row) -> SecretVersionRow {
@@ -597,7 +597,7 @@ public struct Tx {
     }
 
     public func secretVersions(secretID: Int64) throws -> [SecretVersionRow] {
-        try Row.fetchAll(db, sql: "SELECT * FROM secret_versions WHERE secret_id = ? ORDER BY version",
+        try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM secret_versions WHERE secret_id = ? ORDER BY version"),
                          arguments: [secretID]).map(versionRow)
     }
 
@@ -639,7 +639,7 @@ public struct Tx {
     }
 
     public func deleteSecretVersion(secretID: Int64, version: Int) throws {
-        try db.execute(sql: "DELETE FROM secret_versions WHERE secret_id = ? AND version = ?", arguments: [secretID, version])
+        try db.cachedStatement(sql: "DELETE FROM secret_versions WHERE secret_id = ? AND version = ?").execute(arguments: [secretID, version])
     }
 
     // MARK: Audit
@@ -655,7 +655,7 @@ public struct Tx {
     }
 
     public func auditEvent(seq: Int64) throws -> AuditRow? {
-        try Row.fetchOne(db, sql: "SELECT * FROM audit_events WHERE seq = ?", arguments: [seq]).map(auditRow)
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM audit_events WHERE seq = ?"), arguments: [seq]).map(auditRow)
     }
 
     public func insertAudit(_ e: AuditRow) throws {
@@ -693,19 +693,19 @@ public struct Tx {
         while let r = try cursor.next() { try body(auditRow(r)) }
     }
 
-    public func auditCount() throws -> Int { try Int.fetchOne(db, sql: "SELECT count(*) FROM audit_events") ?? 0 }
+    public func auditCount() throws -> Int { try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM audit_events")) ?? 0 }
 
     /// The SQLite library's version (for reports).
     public func sqliteVersion() throws -> String {
-        try String.fetchOne(db, sql: "SELECT sqlite_version()") ?? "?"
+        try String.fetchOne(db.cachedStatement(sql: "SELECT sqlite_version()")) ?? "?"
     }
 
     // MARK: Schema
 
     public func schemaObjects() throws -> [SchemaObject] {
-        try Row.fetchAll(db, sql: """
+        try Row.fetchAll(db.cachedStatement(sql: """
             SELECT type, name, tbl_name, sql FROM sqlite_master
             WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%' ORDER BY type, name
-            """).map { SchemaObject(type: $0[0], name: $0[1], table: $0[2], sql: $0[3]) }
+            """)).map { SchemaObject(type: $0[0], name: $0[1], table: $0[2], sql: $0[3]) }
     }
 }
