@@ -164,7 +164,7 @@ extension Session {
             let batch = accepted[start..<min(start + size, accepted.count)]
             let legacy = try perform("user.import", target: "users", requires: .usersWrite) { op -> [String: Int] in
                 let v = try op.tx.vault()!
-                let cost = KDFCost(opslimit: v.kdfOpslimit, memlimit: v.kdfMemlimit)
+                let current = PasswordHash.currentPrefix(cost: KDFCost(opslimit: v.kdfOpslimit, memlimit: v.kdfMemlimit))
                 var ids: [Int64] = []
                 var legacy: [String: Int] = [:]
                 var pending = 0
@@ -187,7 +187,7 @@ extension Session {
                         try op.tx.addUserRole(userID: row.id, roleID: role.id)
                     }
                     if try syncKeyAccess(&op, userID: row.id) == "pending" { pending += 1 }
-                    if PasswordHash.isLegacy(e.passwordHash, cost: cost) { legacy[scheme.rawValue, default: 0] += 1 }
+                    if PasswordHash.isLegacy(e.passwordHash, currentPrefix: current) { legacy[scheme.rawValue, default: 0] += 1 }
                     ids.append(row.id)
                 }
                 op.details = ["count": .int(Int64(ids.count)), "digest": .string(AuditChain.digest(ids)),

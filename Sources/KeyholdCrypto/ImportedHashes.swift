@@ -86,6 +86,11 @@ extension PasswordHash {
     /// writes it at `cost`. The same rule as the `legacy_hash` column of the
     /// `app_users` view in schema.sql.
     public static func isLegacy(_ hash: String, cost: KDFCost) -> Bool {
-        !hash.hasPrefix(currentPrefix(cost: cost))
+        isLegacy(hash, currentPrefix: currentPrefix(cost: cost))
+    }
+
+    /// `isLegacy(_:cost:)` with `currentPrefix(cost:)` made once, for a listing of many hashes.
+    public static func isLegacy(_ hash: String, currentPrefix prefix: String) -> Bool {
+        !hash.hasPrefix(prefix)
     }
 }

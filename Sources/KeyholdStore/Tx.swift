@@ -300,25 +300,31 @@ public struct Tx {
 
     // MARK: Users
 
+    /// What `userRow` reads, in its order (by position: a listing of 100,000 users would
+    /// otherwise look every column up by name in every row).
+    private static let userSelect = """
+        SELECT u.id, u.username, u.email, u.display_name, u.password_hash, u.must_change, u.password_expires_at,
+               u.locked, u.disabled, u.expires_at, u.failed_logins, u.locked_until, u.key_id, u.created_at,
+               u.updated_at, u.last_login_at FROM users u
+        """
+
     private func userRow(_ r: Row) -> UserRow {
-        UserRow(id: r["id"], username: r["username"], email: r["email"], displayName: r["display_name"],
-                passwordHash: r["password_hash"], mustChange: r["must_change"], passwordExpiresAt: r["password_expires_at"],
-                locked: r["locked"], disabled: r["disabled"], expiresAt: r["expires_at"], failedLogins: r["failed_logins"],
-                lockedUntil: r["locked_until"], keyID: r["key_id"], createdAt: r["created_at"], updatedAt: r["updated_at"],
-                lastLoginAt: r["last_login_at"])
+        UserRow(id: r[0], username: r[1], email: r[2], displayName: r[3], passwordHash: r[4], mustChange: r[5],
+                passwordExpiresAt: r[6], locked: r[7], disabled: r[8], expiresAt: r[9], failedLogins: r[10],
+                lockedUntil: r[11], keyID: r[12], createdAt: r[13], updatedAt: r[14], lastLoginAt: r[15])
     }
 
     public func user(id: Int64) throws -> UserRow? {
-        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM users WHERE id = ?"), arguments: [id]).map(userRow)
+        try Row.fetchOne(db.cachedStatement(sql: Tx.userSelect + " WHERE u.id = ?"), arguments: [id]).map(userRow)
     }
 
     /// Looks a user up by name without regard to case.
     public func user(named name: String) throws -> UserRow? {
-        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM users WHERE username = ?"), arguments: [name]).map(userRow)
+        try Row.fetchOne(db.cachedStatement(sql: Tx.userSelect + " WHERE u.username = ?"), arguments: [name]).map(userRow)
     }
 
     public func users(_ q: UserQuery = UserQuery()) throws -> [UserRow] {
-        var sql = "SELECT u.* FROM users u"
+        var sql = Tx.userSelect
         var args: [any DatabaseValueConvertible] = []
         var clauses: [String] = []
         if let role = q.role {
@@ -502,13 +508,15 @@ public struct Tx {
     // MARK: Secrets
 
     private func secretRow(_ r: Row) -> SecretRow {
-        SecretRow(id: r["id"], name: r["name"], description: r["description"], currentVersion: r["current_version"],
-                  lastVersion: r["last_version"], historyLimit: r["history_limit"], rotateBy: r["rotate_by"], createdAt: r["created_at"],
-                  updatedAt: r["updated_at"], versionCount: r["version_count"] ?? 0)
+        SecretRow(id: r[0], name: r[1], description: r[2], currentVersion: r[3], lastVersion: r[4], historyLimit: r[5],
+                  rotateBy: r[6], createdAt: r[7], updatedAt: r[8], versionCount: r[9] ?? 0)
     }
 
+    /// What `secretRow` reads, in its order (by position, as `userSelect`).
     private static let secretSelect = """
-        SELECT s.*, (SELECT count(*) FROM secret_versions v WHERE v.secret_id = s.id) AS version_count FROM secrets s
+        SELECT s.id, s.name, s.description, s.current_version, s.last_version, s.history_limit, s.rotate_by,
+               s.created_at, s.updated_at, (SELECT count(*) FROM secret_versions v WHERE v.secret_id = s.id) AS version_count
+        FROM secrets s
         """
 
     public func secret(named name: String) throws -> SecretRow? {
