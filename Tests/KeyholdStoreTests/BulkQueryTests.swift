@@ -102,3 +102,33 @@ import Testing
         }
     }
 }
+
+@Suite struct ListingOrderTests {
+    /// Names whose order differs between bytes, case-folded bytes and a naive comparison.
+    static let names = ["b", "B2", "a", "A1", "_x", "a_b", "a9", "a10", "Zed", "zed2", "x.y", "x-y", "x/y", "é", "aa", "aB", "ab0", "Ab1", "0", "~"]
+
+    @Test func wholeListingsSortedInSwiftAgreeWithSQLitesCollations() throws {
+        let dir = TempDir()
+        let store = try Store.create(at: dir.file("v.db"))
+        try store.write { tx in
+            for (i, name) in Self.names.enumerated() {
+                try tx.insertSecret(SecretRow(name: name, description: "", currentVersion: 1, historyLimit: nil, rotateBy: nil,
+                                              createdAt: 0, updatedAt: 0))
+                try tx.insertUser(UserRow(username: "u" + name + String(i), email: nil, displayName: "", passwordHash: "x",
+                                          mustChange: false, passwordExpiresAt: nil, createdAt: 0, updatedAt: 0))
+            }
+            // Without a limit the rows are sorted here; with one, by SQLite's ORDER BY.
+            let whole = try tx.secrets().map(\.name), paged = try tx.secrets(limit: 1000).map(\.name)
+            #expect(whole == paged)
+            #expect(whole.first == "0" && whole.last == "é")
+            #expect(try #require(whole.firstIndex(of: "Zed")) < (try #require(whole.firstIndex(of: "a"))), "BINARY: capitals first")
+            #expect(try tx.secrets(prefix: "a").map(\.name) == (try tx.secrets(prefix: "a", limit: 100).map(\.name)))
+            let users = try tx.users().map(\.username), usersPaged = try tx.users(UserQuery(limit: 1000)).map(\.username)
+            #expect(users == usersPaged)
+            let capital = try #require(users.firstIndex(of: "uA13")), lower = try #require(users.firstIndex(of: "ua_b5"))
+            #expect(capital < lower, "NOCASE: A and a alike, then bytes ('1' before '_')")
+            #expect(try #require(users.firstIndex(of: "uB21")) > (try #require(users.firstIndex(of: "ub0"))), "NOCASE: b0 before B2")
+            #expect(try tx.users(UserQuery(text: "a")).map(\.username) == (try tx.users(UserQuery(text: "a", limit: 1000)).map(\.username)))
+        }
+    }
+}
