@@ -3,37 +3,6 @@ import KeyholdCrypto
 import KeyholdStore
 import Synchronization
 
-/// How an import is cut into batches (one transaction each), decided in its
-/// validation pass: a batch ends at `maxCount` entries, or before the entry
-/// that would take its values past `maxBytes` (a batch always takes its first
-/// entry). Keeps one range per batch, never an entry.
-struct ImportBatches {
-    let maxCount: Int
-    let maxBytes: Int
-    private(set) var ranges: [Range<Int>] = []
-    /// Value bytes of the largest batch: what each guarded buffer must hold.
-    private(set) var largestBytes = 0
-    private var bytes = 0
-
-    init(maxCount: Int, maxBytes: Int) {
-        self.maxCount = max(1, maxCount)
-        self.maxBytes = maxBytes
-    }
-
-    /// Adds the next entry, of `valueCount` bytes.
-    mutating func add(valueCount: Int) {
-        if let last = ranges.last, last.count < maxCount, bytes + valueCount <= maxBytes {
-            ranges[ranges.count - 1] = last.lowerBound..<last.upperBound + 1
-            bytes += valueCount
-        } else {
-            let start = ranges.last?.upperBound ?? 0
-            ranges.append(start..<start + 1)
-            bytes = valueCount
-        }
-        largestBytes = max(largestBytes, bytes)
-    }
-}
-
 /// One batch of an import, made ready off the writing thread: its entries,
 /// their values in guarded memory, and those values sealed as new secrets
 /// under the ids they are expected to get.

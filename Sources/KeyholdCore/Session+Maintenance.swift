@@ -132,14 +132,14 @@ extension Session {
             var keyVersions = Set<Int>()
             for name in names {
                 let s = try existingSecret(op.tx, name)
-                guard let row = try op.tx.secretVersion(secretID: s.id, version: s.currentVersion),
-                      row.ciphertext.count >= Seal.nonceBytes + Seal.tagBytes else {
+                guard let row = try op.tx.secretVersionSize(secretID: s.id, version: s.currentVersion),
+                      row.ciphertextBytes >= Seal.nonceBytes + Seal.tagBytes else {
                     throw KeyholdError.integrity("secret \(s.name): current version \(s.currentVersion) is missing")
                 }
                 // No key access (or no such data key): refused before the event.
                 if keyVersions.insert(row.keyVersion).inserted { _ = try dataKey(op.tx, version: row.keyVersion) }
                 pins.append(RevealPin(name: s.name, secretID: s.id, version: s.currentVersion,
-                                      size: row.ciphertext.count - Seal.nonceBytes - Seal.tagBytes))
+                                      size: row.ciphertextBytes - Seal.nonceBytes - Seal.tagBytes))
             }
             op.details = ["names": .strings(pins.map(\.name)), "count": .int(Int64(pins.count))]
             return pins
@@ -147,22 +147,10 @@ extension Session {
         try sizes(pins.map(\.size))
 
         // Batch bounds first, so that one buffer fits the largest batch.
-        var bounds: [Range<Int>] = []
-        var largest = 0
-        var start = 0
-        while start < pins.count {
-            var end = start, bytes = 0
-            while end < pins.count, end - start < max(1, batchSize),
-                  end == start || bytes + pins[end].size <= Self.batchValueBytes {
-                bytes += pins[end].size
-                end += 1
-            }
-            bounds.append(start..<end)
-            largest = max(largest, bytes)
-            start = end
-        }
-        let buffer = GuardedBuffer(capacity: largest)
-        for batch in bounds {
+        var batches = ValueBatches(maxCount: batchSize, maxBytes: Self.batchValueBytes)
+        for p in pins { batches.add(valueCount: p.size) }
+        let buffer = GuardedBuffer(capacity: batches.largestBytes)
+        for batch in batches.ranges {
             let used = pins[batch].reduce(0) { $0 + $1.size }
             defer { buffer.wipe(used) }
             try buffer.withUnsafeMutableBytes { raw in
@@ -227,7 +215,7 @@ extension Session {
         var hashes: [UInt64] = []
         hashes.reserveCapacity(total)
         var invalid: KeyholdError?
-        var batches = ImportBatches(maxCount: size, maxBytes: Self.batchValueBytes)
+        var batches = ValueBatches(maxCount: size, maxBytes: Self.batchValueBytes)
         for i in 0..<total {
             let e = try source.item(at: i)
             do {

@@ -643,9 +643,16 @@ public struct Tx {
     }
 
     public func secretVersion(secretID: Int64, version: Int) throws -> SecretVersionRow? {
-        // Cached: hand-outs read every value's version this way, twice.
         let statement = try db.cachedStatement(sql: "SELECT * FROM secret_versions WHERE secret_id = ? AND version = ?")
         return try Row.fetchOne(statement, arguments: [secretID, version]).map(versionRow)
+    }
+
+    /// A version's data key and ciphertext length, without reading the ciphertext.
+    public func secretVersionSize(secretID: Int64, version: Int) throws -> (keyVersion: Int, ciphertextBytes: Int)? {
+        let statement = try db.cachedStatement(sql: """
+            SELECT key_version, length(ciphertext) FROM secret_versions WHERE secret_id = ? AND version = ?
+            """)
+        return try Row.fetchOne(statement, arguments: [secretID, version]).map { (keyVersion: $0[0], ciphertextBytes: $0[1]) }
     }
 
     /// Every version of every secret, in (secret, version) order, handed to `body` one at a time.

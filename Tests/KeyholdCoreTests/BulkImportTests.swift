@@ -46,11 +46,11 @@ final class CountingSource: ImportSource {
     }
 
     @Test func batchesEndAtTheirCountOrBeforeTheEntryThatPassesTheByteLimit() {
-        var b = ImportBatches(maxCount: 3, maxBytes: 100)
+        var b = ValueBatches(maxCount: 3, maxBytes: 100)
         for size in [10, 10, 10, 10, 90, 1, 100, 150, 5, 5] { b.add(valueCount: size) }
         #expect(b.ranges == [0..<3, 3..<5, 5..<6, 6..<7, 7..<8, 8..<10], "3 entries, then bytes: 10+90 fits, +1 does not; a value over the limit goes alone")
         #expect(b.largestBytes == 150)
-        var empty = ImportBatches(maxCount: 0, maxBytes: 1)
+        var empty = ValueBatches(maxCount: 0, maxBytes: 1)
         #expect(empty.ranges.isEmpty && empty.largestBytes == 0)
         empty.add(valueCount: 5)
         #expect(empty.ranges == [0..<1], "at least one entry per batch")
