@@ -168,9 +168,9 @@ struct UserCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Set when an account expires.",
             discussion: """
-                Refused (exit 66) when it would leave no active user without an expiry date who holds \
-                roles.manage and keys.manage: an account that expires will go away, and the vault needs \
-                someone to manage it.
+                Refused (exit 66) when it would take away the last active user without an expiry date \
+                who holds roles.manage and keys.manage: an account that expires will go away, and the \
+                vault needs someone to manage it.
                 """)
         @OptionGroup var session: SessionOptions
         @Argument var username: String

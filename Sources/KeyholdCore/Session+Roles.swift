@@ -42,6 +42,7 @@ extension Session {
             if let description { try op.tx.updateRole(id: role.id, name: role.name, description: description) }
             if let permissions {
                 try requireHeld(op, permissions, what: "give role \(role.name)")
+                let before = try stewards(op)
                 try op.tx.setRolePermissions(roleID: role.id, permissions.names)
                 op.details["permissions"] = .strings(permissions.sorted().map(\.rawValue))
                 var changes: [String] = []
@@ -49,7 +50,7 @@ extension Session {
                     if let c = try syncKeyAccess(&op, userID: u.id) { changes.append("\(u.username):\(c)") }
                 }
                 if !changes.isEmpty { op.details["key_access"] = .strings(changes) }
-                try requireSteward(op)
+                try requireSteward(op, before: before)
             }
             if description != nil { op.details["description"] = .bool(true) }
         }

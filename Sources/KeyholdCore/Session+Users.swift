@@ -73,21 +73,39 @@ extension Session {
         }
     }
 
-    /// Never orphaned: some active user without an expiry date must still hold
-    /// roles.manage and keys.manage. An account with any expiry date counts as one
-    /// that will go away, so the last such user cannot be given one (the vault would
-    /// later have nobody to manage it; only the recovery key could then help).
-    func requireSteward(_ op: Op) throws {
+    /// The active users holding roles.manage and keys.manage: whether one has no
+    /// expiry date, and those whose accounts expire (an account with an expiry date
+    /// counts as one that will go away).
+    struct Stewards {
+        var lasting = false
         var expiring: [(username: String, at: Int64)] = []
+        /// 2: someone without an expiry date; 1: only accounts that expire; 0: nobody.
+        var level: Int { lasting ? 2 : expiring.isEmpty ? 0 : 1 }
+    }
+
+    func stewards(_ op: Op) throws -> Stewards {
+        var found = Stewards()
         for id in try op.tx.userIDs(holdingAll: Permission.stewardship.names) {
             guard let u = try op.tx.user(id: id), !u.disabled, !u.locked else { continue }
-            guard let expires = u.expiresAt else { return }
-            if expires > op.now { expiring.append((u.username, expires)) }
+            guard let expires = u.expiresAt else { found.lasting = true; continue }
+            if expires > op.now { found.expiring.append((u.username, expires)) }
         }
-        guard let first = expiring.min(by: { $0.at < $1.at }) else {
+        return found
+    }
+
+    /// Never orphaned (DESIGN 5): no change may leave the vault without an active user
+    /// holding roles.manage and keys.manage, nor worse stewarded than it found it
+    /// (`before`, taken in the same transaction). So the last such user without an
+    /// expiry date cannot be given one (the vault would later have nobody to manage it;
+    /// only the recovery key could then help); a vault already left to accounts that
+    /// expire still takes changes that do not make that worse.
+    func requireSteward(_ op: Op, before: Stewards) throws {
+        let after = try stewards(op)
+        guard after.level == 0 || after.level < before.level else { return }
+        guard let first = after.expiring.min(by: { $0.at < $1.at }) else {
             throw KeyholdError.refused("this would leave no active user holding roles.manage and keys.manage")
         }
-        let others = expiring.count > 1 ? " (and \(expiring.count - 1) more, all with expiry dates)" : ""
+        let others = after.expiring.count > 1 ? " (and \(after.expiring.count - 1) more, all with expiry dates)" : ""
         throw KeyholdError.refused(
             "this would leave roles.manage and keys.manage only with accounts that expire: \(first.username) on "
             + "\(Clock.format(first.at))\(others); at least one active holder must have no expiry date")
@@ -242,6 +260,7 @@ extension Session {
             op.target = "user:\(u.username)"
             try requireNotSelf(u, action: "delete")
             try requireManageable(op, u, action: "delete")
+            let before = try stewards(op)
             for k in try op.tx.userKeys() where k.userID == u.id { try op.tx.retireUserKey(id: k.id, at: op.now) }
             if try op.tx.grant(userID: u.id)?.sealedRoot != nil {
                 try noteRevocation(op, username: u.username)
@@ -249,7 +268,7 @@ extension Session {
             }
             try op.tx.deleteUser(id: u.id)
             op.securelyDeletes = true
-            try requireSteward(op)
+            try requireSteward(op, before: before)
         }
         return lastCheckpoint
     }
@@ -283,12 +302,13 @@ extension Session {
             guard try op.tx.roleIDs(ofUser: u.id).contains(role.id) else {
                 throw KeyholdError.notFound(kind: "role of \(u.username)", name: role.name)
             }
+            let before = try stewards(op)
             try op.tx.removeUserRole(userID: u.id, roleID: role.id)
             u.updatedAt = op.now
             try op.tx.updateUser(u)
             op.details = ["role": .string(role.name)]
             if let access = try syncKeyAccess(&op, userID: u.id) { op.details["key_access"] = .string(access) }
-            try requireSteward(op)
+            try requireSteward(op, before: before)
         }
     }
 
@@ -299,10 +319,11 @@ extension Session {
             op.target = "user:\(u.username)"
             if guardSelf { try requireNotSelf(u, action: String(action.dropFirst("user.".count))) }
             try requireManageable(op, u, action: String(action.dropFirst("user.".count)))
+            let before = try stewards(op)
             try change(&op, &u)
             u.updatedAt = op.now
             try op.tx.updateUser(u)
-            try requireSteward(op)
+            try requireSteward(op, before: before)
         }
     }
 }

@@ -100,10 +100,16 @@ private struct Model {
     /// DESIGN section 5: "no action may leave the vault without an active user who holds roles.manage
     /// and keys.manage". An account with an expiry date, even a future one, will go away and so does
     /// not count: the vault would be left without one later, with nobody acting.
-    func hasSteward(now: Int64) -> Bool {
-        users.keys.contains {
-            isActive($0, now: now) && users[$0]?.expiresAt == nil && Spec.stewardship.isSubset(of: perms(of: $0))
-        }
+    /// 2: an active steward without an expiry date; 1: only ones whose accounts expire; 0: none.
+    func stewardLevel(now: Int64) -> Int {
+        let active = users.keys.filter { isActive($0, now: now) && Spec.stewardship.isSubset(of: perms(of: $0)) }
+        return active.contains { users[$0]?.expiresAt == nil } ? 2 : active.isEmpty ? 0 : 1
+    }
+
+    /// After `change`: still an active steward, and not fewer kept for good than before.
+    func staysStewarded(after change: Model, now: Int64) -> Bool {
+        let level = change.stewardLevel(now: now)
+        return level >= 1 && level >= stewardLevel(now: now)
     }
 
     /// Users who must hold a key grant (sealed or pending).
@@ -309,7 +315,7 @@ private func expected(_ m: Model, actor: String, _ a: UserAction, target: String
     }
     var after = m
     after.apply(a, to: target, now: now)
-    return after.hasSteward(now: now) ? .allowed : .refused  // never orphaned
+    return m.staysStewarded(after: after, now: now) ? .allowed : .refused  // never orphaned
 }
 
 /// What a role-management action must do, from first principles.
@@ -329,7 +335,7 @@ private func expected(_ m: Model, actor: String, _ a: RoleAction, now: Int64) ->
         guard current.isSubset(of: mine), p.isSubset(of: mine) else { return .refused }
         var after = m
         after.apply(a)
-        return after.hasSteward(now: now) ? .allowed : .refused
+        return m.staysStewarded(after: after, now: now) ? .allowed : .refused
     case .delete(let name):
         guard let current = m.rolePerms[name] else { return .notFound }
         guard current.isSubset(of: mine) else { return .refused }
@@ -730,6 +736,37 @@ private func rowCount(_ f: Fixture, _ table: String) throws -> Int64 {
             Issue.record("the last steward may not step down"); return
         }
         #expect(none == "this would leave no active user holding roles.manage and keys.manage")
+    }
+
+    /// A vault whose only steward already expires (reachable only from outside the guards: an
+    /// older vault, a recovery) still takes changes that do not make that worse; it refuses
+    /// those that would leave nobody, or only other accounts that expire sooner or later.
+    @Test func aVaultLeftToExpiringStewardsTakesChangesThatDoNotMakeItWorse() throws {
+        let h = try Harness()
+        try h.addUser("bob", roles: ["user"])
+        try h.addActor("helen", roles: ["helpdesk"])
+        let at = h.now + 30 * Spec.day
+        try h.store.unsafeExecute("UPDATE users SET expires_at = ? WHERE username = 'admin'", arguments: [at])
+        h.model.users["admin"]?.expiresAt = at
+        #expect(h.model.stewardLevel(now: h.now) == 1)
+        for a: UserAction in [.edit, .lock, .unlock, .expireLater, .clearExpiry, .grant("operator"), .revoke("operator"), .resetPassword] {
+            #expect(try h.check("admin", a, "bob") == .allowed, "\(a) bob")
+        }
+        #expect(try h.check("helen", .edit, "bob") == .allowed)
+        #expect(try h.check("admin", .expireLater, "admin") == .allowed, "another date, still one that expires")
+        #expect(try h.check("admin", .revoke("admin"), "admin") == .refused, "nobody would be left")
+        // Another steward who expires may come and go; the first without an expiry date may not then go.
+        try h.addActor("admin2", roles: ["admin"])
+        #expect(try h.check("admin", .expireLater, "admin2") == .refused, "admin2 is now the one without an expiry date")
+        try h.store.unsafeExecute("UPDATE users SET expires_at = ? WHERE username = 'admin2'", arguments: [at + Spec.day])
+        h.model.users["admin2"]?.expiresAt = at + Spec.day
+        #expect(try h.check("admin", .delete, "admin2") == .allowed)
+        try h.addActor("admin3", roles: ["admin"])
+        #expect(h.model.stewardLevel(now: h.now) == 2)
+        #expect(try h.check("admin", .expireLater, "admin3") == .refused, "admin3 is the one without an expiry date")
+        #expect(try h.check("admin", .delete, "admin3") == .refused)
+        #expect(try h.check("admin3", .clearExpiry, "admin") == .allowed)
+        #expect(try h.check("admin", .expireLater, "admin3") == .allowed, "admin no longer expires")
     }
 
     // MARK: Sessions held elsewhere
