@@ -13,6 +13,31 @@ import KeyholdCrypto
 // failure is shown to come from the tampering and nothing else.
 
 @Suite struct IntegrityTests {
+    /// `check` opens every version (into one reused guarded buffer): the largest value a
+    /// secret may hold opens, and each altered or moved ciphertext is named, the rest counted.
+    @Test func checkOpensEveryVersionAndNamesEachOneThatDoesNot() throws {
+        let f = try Fixture()
+        let largest = String(repeating: "z", count: Validate.secretValueMaxBytes)
+        try f.admin.createSecret("app/large", .value(pw(largest)))
+        try f.admin.createSecret("app/one", .value(pw("first-value-0123456789")))
+        try f.admin.createSecret("app/two", .value(pw("other-value-9876543210")))
+        try f.admin.setSecret("app/one", .value(pw("second-value-012345678")))
+        #expect(try f.admin.check().ok && (try f.admin.check().versionsOpened) == 4)
+
+        let one = try TamperKit.secretID(f, "app/one"), two = try TamperKit.secretID(f, "app/two")
+        try TamperKit.setCiphertext(f, two, 1, try TamperKit.ciphertext(f, one, 2))
+        var altered = try TamperKit.ciphertext(f, one, 1)
+        altered[altered.count - 1] ^= 1
+        try TamperKit.setCiphertext(f, one, 1, altered)
+        let report = try f.admin.check()
+        #expect(!report.ok && report.versionsOpened == 2)
+        #expect(report.problems.map(\.location).sorted()
+                == ["secret_versions secret_id=\(one) version=1", "secret_versions secret_id=\(two) version=1"])
+        #expect(report.problems.allSatisfy { $0.area == "secrets" && $0.message.contains("does not open") })
+        #expect(!report.problems.contains { $0.message.contains("-value-") }, "never a value in a problem")
+        #expect(try f.admin.reveal("app/large").utf8String() == largest, "the largest value still opens after check")
+    }
+
     @Test func ciphertextsSwappedBetweenTwoSecretsDoNotOpen() throws {
         let f = try Fixture()
         try f.admin.createSecret("app/one", .value(pw("first-value-0123456789")))
