@@ -18,7 +18,7 @@ struct AuditCommand: ParsableCommand {
         if json {
             var out: [String: Any] = ["ok": v.ok, "events": v.events, "head": v.head ?? NSNull()]
             if let f = v.failure { out["failure"] = ["seq": f.seq, "reason": f.reason] }
-            Terminal.out(Output.json(out))
+            try Output.printJSON(out)
         } else if let f = v.failure {
             // The reason may quote stored text (an action name): made visible, like every string from the vault.
             Terminal.out("audit chain BROKEN at event \(f.seq): \(Validate.visible(f.reason))")
@@ -53,7 +53,7 @@ struct AuditCommand: ParsableCommand {
                                    limit: limit, newestFirst: limit != nil)
                 var events = try session.session().auditEvents(q)
                 if limit != nil { events.reverse() }
-                if output.json { Terminal.out(Output.json(["events": events.map(AuditCommand.json)])); return }
+                if output.json { try Output.printJSON(["events": events.map(AuditCommand.json)]); return }
                 Terminal.out(Output.table(["SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "DETAILS"], events.map {
                     [String($0.seq), Clock.format($0.at), $0.actor + ($0.signed ? "" : " (unsigned)"), $0.action, $0.target, $0.details]
                 }))

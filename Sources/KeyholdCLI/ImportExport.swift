@@ -99,10 +99,10 @@ struct ImportCommand: ParsableCommand {
         let progress: ProgressHandler? = batches > 1 ? report : nil
         let r = try s.importSecrets(from: entries, onExisting: onExisting.core, batchSize: batch, progress: progress)
         if output.json {
-            Terminal.out(Output.json([
+            try Output.printJSON([
                 "created": r.created, "updated": r.updated, "skipped": r.skipped, "read": read.entries.count + read.bad.count,
                 "bad": bad.map { ["origin": $0.origin, "message": $0.message] },
-            ]))
+            ])
         } else {
             var line = "Imported: \(r.created) created, \(r.updated) updated, \(r.skipped) skipped (already there)"
             if !bad.isEmpty { line += ", \(bad.count) bad entr\(bad.count == 1 ? "y" : "ies") skipped" }

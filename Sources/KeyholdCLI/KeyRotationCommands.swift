@@ -34,10 +34,10 @@ final class ProgressReporter: @unchecked Sendable {
 }
 
 extension KeyCommand {
-    static func report(_ r: RotationResult, json: Bool) {
+    static func report(_ r: RotationResult, json: Bool) throws {
         if json {
-            Terminal.out(Output.json(["active_data_key": r.targetVersion, "resealed": r.resealed,
-                                      "destroyed": r.destroyed, "checkpointed": r.checkpointed]))
+            try Output.printJSON(["active_data_key": r.targetVersion, "resealed": r.resealed,
+                                      "destroyed": r.destroyed, "checkpointed": r.checkpointed])
         } else {
             Terminal.out("data key \(r.targetVersion) is active; \(r.resealed) secret version(s) re-sealed"
                          + (r.destroyed.isEmpty ? "" : "; destroyed data key(s) \(r.destroyed.map(String.init).joined(separator: ", "))"))
@@ -62,7 +62,7 @@ extension KeyCommand {
                 guard batch >= 1 else { throw ArgumentParser.ValidationError("--batch must be at least 1") }
                 let r = try session.session().rotateDataKey(batchSize: batch, raiseMinimum: !keepMinimum,
                                                             progress: ProgressReporter("re-sealing").handler)
-                KeyCommand.report(r, json: output.json)
+                try KeyCommand.report(r, json: output.json)
             }
         }
     }
@@ -78,10 +78,10 @@ extension KeyCommand {
                 guard batch >= 1 else { throw ArgumentParser.ValidationError("--batch must be at least 1") }
                 guard let r = try session.session(resume: false).resumeRotation(batchSize: batch, progress: ProgressReporter("re-sealing").handler) else {
                     Terminal.err("No rotation is pending.")
-                    if output.json { Terminal.out(Output.json(["pending": false])) }
+                    if output.json { try Output.printJSON(["pending": false]) }
                     return
                 }
-                KeyCommand.report(r, json: output.json)
+                try KeyCommand.report(r, json: output.json)
             }
         }
     }
@@ -127,7 +127,7 @@ extension KeyCommand {
                 }
                 let opened = try Vault.open(at: vault.path, options: vault.options)
                 let temp = try opened.recover(recoveryKey: text, username: username)
-                UserCommand.showTemporaryPassword(temp, for: username, json: output.json)
+                try UserCommand.showTemporaryPassword(temp, for: username, json: output.json)
             }
         }
     }

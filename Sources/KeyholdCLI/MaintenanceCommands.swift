@@ -17,12 +17,12 @@ struct KeyCommand: ParsableCommand {
                 let k = try s.keyStatus()
                 let job = try s.pendingRotation()
                 if output.json {
-                    Terminal.out(Output.json([
+                    try Output.printJSON([
                         "data_keys": k.dataKeyVersions, "active_data_key": k.activeDataKey, "granted": k.grantedUsers,
                         "pending": k.pendingGrants, "revocation_warning": k.revocationWarning.map { $0 as Any } ?? NSNull(),
                         "kdf": ["opslimit": k.kdf.opslimit, "memlimit": k.kdf.memlimit],
                         "interrupted_rotation": job.map { ["to": $0.targetVersion, "total": $0.total, "remaining": $0.remaining] as Any } ?? NSNull(),
-                    ]))
+                    ])
                     return
                 }
                 Terminal.out(Output.table(["ITEM", "VALUE"], [
@@ -66,11 +66,11 @@ struct Check: ParsableCommand {
         try runReporting {
             let r = try session.session(resume: false).check()
             if output.json {
-                Terminal.out(Output.json([
+                try Output.printJSON([
                     "ok": r.ok, "versions_opened": r.versionsOpened, "audit_events": r.auditEvents, "skipped": r.skipped,
                     "problems": r.problems.map { ["area": $0.area, "location": $0.location, "message": $0.message] },
                     "warnings": r.warnings.map { ["area": $0.area, "message": $0.message] },
-                ]))
+                ])
             } else {
                 Terminal.out("secret versions opened: \(r.versionsOpened)")
                 Terminal.out("audit events verified:  \(r.auditEvents)")

@@ -39,6 +39,16 @@ enum Output {
         return String(decoding: data, as: UTF8.self)
     }
 
+    /// Prints `value` as `json(_:)` writes it, and a newline, straight from the bytes
+    /// written (a listing of 100,000 users is 70 MB: never copied into a String).
+    static func printJSON(_ value: Any) throws {
+        var text = JSONText()
+        defer { text.wipe() }  // it may hold a value (`secret get --json`) or a temporary password
+        guard text.append(value, indent: 0) else { return Terminal.out(json(value)) }
+        text.endLine()
+        try text.bytes.withUnsafeBytes { try Terminal.writeOut($0) }
+    }
+
     /// An ISO 8601 time or `-`.
     static func time(_ ms: Int64?) -> String { ms.map(Clock.format) ?? "-" }
 
@@ -47,7 +57,7 @@ enum Output {
 }
 
 /// Writes what the CLI prints with `--json` (dictionaries, arrays, strings, integers,
-/// booleans, `NSNull`, and the `NSNumber`s JSONSerialization parses) as
+/// finite doubles, booleans, `NSNull`, and the `NSNumber`s JSONSerialization parses) as
 /// JSONSerialization's pretty, sorted output. Keys sort as JSONSerialization sorts
 /// them (numeric, case-insensitive, in the system locale), once per set of keys:
 /// a list's objects share theirs.
@@ -65,17 +75,19 @@ struct JSONText {
         } else if type == [String: Any].self {
             return object(value as! [String: Any], indent: indent)
         } else if type == Int.self {
-            bytes += Array(String(value as! Int).utf8)
+            bytes.append(contentsOf: String(value as! Int).utf8)
         } else if type == Bool.self {
-            bytes += Array(((value as! Bool) ? "true" : "false").utf8)
+            bytes.append(contentsOf: ((value as! Bool) ? "true" : "false").utf8)
         } else if type == Int64.self {
-            bytes += Array(String(value as! Int64).utf8)
+            bytes.append(contentsOf: String(value as! Int64).utf8)
+        } else if type == Double.self {
+            return double(value as! Double)
         } else if let d = value as? [String: Any] {
             return object(d, indent: indent)
         } else if let a = value as? [Any] {
             return array(a, indent: indent)
         } else if value is NSNull {
-            bytes += Array("null".utf8)
+            bytes.append(contentsOf: "null".utf8)
         } else if let n = value as? NSNumber {
             return number(n)
         } else if let s = value as? String {
@@ -88,13 +100,30 @@ struct JSONText {
 
     private mutating func number(_ n: NSNumber) -> Bool {
         switch String(cString: n.objCType) {
-        case "c", "B": bytes += Array((n.boolValue ? "true" : "false").utf8)
-        case "q", "l", "i", "s": bytes += Array(String(n.int64Value).utf8)
-        case "Q", "L", "I", "S", "C": bytes += Array(String(n.uint64Value).utf8)
-        default: return false  // floating point: left to JSONSerialization
+        case "c", "B": bytes.append(contentsOf: (n.boolValue ? "true" : "false").utf8)
+        case "q", "l", "i", "s": bytes.append(contentsOf: String(n.int64Value).utf8)
+        case "Q", "L", "I", "S", "C": bytes.append(contentsOf: String(n.uint64Value).utf8)
+        case "d", "f": return double(n.doubleValue)
+        default: return false
         }
         return true
     }
+
+    /// As JSONSerialization writes a double: Swift's shortest form without a trailing ".0";
+    /// false for NaN and the infinities, which JSON cannot hold.
+    private mutating func double(_ d: Double) -> Bool {
+        guard d.isFinite else { return false }
+        var text = d.description
+        if text.hasSuffix(".0") { text.removeLast(2) }
+        bytes.append(contentsOf: text.utf8)
+        return true
+    }
+
+    /// Zeroes the text written so far.
+    mutating func wipe() { KeyholdCLI.wipe(&bytes) }
+
+    /// Ends the text with a line break, as printed.
+    mutating func endLine() { bytes.append(UInt8(ascii: "\n")) }
 
     private mutating func object(_ d: [String: Any], indent: Int) -> Bool {
         let sorted = sortedKeys(d)
@@ -104,7 +133,7 @@ struct JSONText {
             if k > 0 { bytes += [UInt8(ascii: ","), UInt8(ascii: "\n")] }
             pad(indent + 2)
             string(key)
-            bytes += Array(" : ".utf8)
+            bytes.append(contentsOf: " : ".utf8)
             guard append(d[key]!, indent: indent + 2) else { return false }
         }
         close("}", indent: indent)
@@ -157,6 +186,12 @@ struct JSONText {
     /// or \u00xx, everything else (slashes, DEL, non-ASCII) as its UTF-8 bytes.
     private mutating func string(_ s: String) {
         bytes.append(UInt8(ascii: "\""))
+        // Most strings need no escape: copied whole.
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            bytes.append(contentsOf: s.utf8)
+            bytes.append(UInt8(ascii: "\""))
+            return
+        }
         for b in s.utf8 {
             switch b {
             case UInt8(ascii: "\""): bytes += [UInt8(ascii: "\\"), b]

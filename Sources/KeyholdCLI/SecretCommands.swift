@@ -33,20 +33,6 @@ struct SecretCommand: ParsableCommand {
         return Clock.format(t) + (overdue(s, now: now) ? " OVERDUE" : "")
     }
 
-    /// Writes bytes to standard output exactly as they are.
-    static func writeOut(_ bytes: UnsafeRawBufferPointer) throws {
-        var offset = 0
-        while offset < bytes.count {
-            let n = Foundation.write(STDOUT_FILENO, bytes.baseAddress! + offset, bytes.count - offset)
-            if n < 0 {
-                if errno == EINTR { continue }
-                Terminal.err("keyhold: cannot write to standard output: \(String(cString: strerror(errno)))")
-                throw ExitCode(Exit.failure)
-            }
-            offset += n
-        }
-    }
-
     /// Checks name and description before any value is read or stored.
     static func precheck(name: String, description: String?) throws {
         do {
@@ -55,9 +41,9 @@ struct SecretCommand: ParsableCommand {
         } catch { throw KeyholdError.invalid(error) }
     }
 
-    static func reportStored(_ verb: String, name: String, version: Int, created: Bool, json: Bool) {
+    static func reportStored(_ verb: String, name: String, version: Int, created: Bool, json: Bool) throws {
         if json {
-            Terminal.out(Output.json(["name": name, "version": version, "created": created]))
+            try Output.printJSON(["name": name, "version": version, "created": created])
         } else {
             Terminal.out("\(verb) \(Validate.visible(name)) version \(version)")
         }
@@ -76,7 +62,7 @@ struct SecretCommand: ParsableCommand {
                 let secrets = try session.session().secrets(prefix: prefix)
                 let now = Clock.system.now()
                 if output.json {
-                    Terminal.out(Output.json(["secrets": secrets.map { SecretCommand.json($0, now: now) }]))
+                    try Output.printJSON(["secrets": secrets.map { SecretCommand.json($0, now: now) }])
                     return
                 }
                 Terminal.out(Output.table(["NAME", "VERSION", "VERSIONS", "ROTATE BY", "UPDATED"], secrets.map {
@@ -117,11 +103,11 @@ struct SecretCommand: ParsableCommand {
                             out["value_base64"] = Data(bytes).base64EncodedString()
                         }
                     }
-                    Terminal.out(Output.json(out))
+                    try Output.printJSON(out)
                     return
                 }
-                try value.withBytes { try SecretCommand.writeOut($0) }
-                if isatty(STDOUT_FILENO) == 1 { try [UInt8(ascii: "\n")].withUnsafeBytes { try SecretCommand.writeOut($0) } }
+                try value.withBytes { try Terminal.writeOut($0) }
+                if isatty(STDOUT_FILENO) == 1 { try [UInt8(ascii: "\n")].withUnsafeBytes { try Terminal.writeOut($0) } }
             }
         }
     }
@@ -158,7 +144,7 @@ struct SecretCommand: ParsableCommand {
                 let s = try session.session()
                 let v = try source.read(prompt: "Value for \(Validate.visible(name)) (not echoed): ")
                 let (version, created) = try s.setSecret(name, .value(v), description: description, rotateBy: rotate)
-                SecretCommand.reportStored("stored", name: name, version: version, created: created, json: output.json)
+                try SecretCommand.reportStored("stored", name: name, version: version, created: created, json: output.json)
             }
         }
     }
@@ -204,7 +190,7 @@ struct SecretCommand: ParsableCommand {
                 let s = try session.session()
                 let input = SecretInput.generated(length: length, alphabet: Token.Alphabet(rawValue: alphabet)!)
                 let (version, created) = try s.setSecret(name, input, description: description, rotateBy: rotate)
-                SecretCommand.reportStored("generated", name: name, version: version, created: created, json: output.json)
+                try SecretCommand.reportStored("generated", name: name, version: version, created: created, json: output.json)
             }
         }
     }
@@ -223,13 +209,13 @@ struct SecretCommand: ParsableCommand {
                 let info = try s.secret(named: name)
                 let versions = try s.versions(of: name)
                 if output.json {
-                    Terminal.out(Output.json([
+                    try Output.printJSON([
                         "name": info.name, "current_version": info.currentVersion,
                         "versions": versions.map {
                             ["version": $0.version, "key_version": $0.keyVersion, "created_at": Output.jsonTime($0.createdAt),
                              "created_by": $0.createdBy ?? NSNull(), "current": $0.version == info.currentVersion] as [String: Any]
                         },
-                    ]))
+                    ])
                     return
                 }
                 Terminal.out(Output.table(["VERSION", "CURRENT", "DATA KEY", "CREATED", "CREATED BY"], versions.map {

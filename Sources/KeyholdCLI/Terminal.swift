@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import KeyholdCore
 
@@ -7,6 +8,20 @@ enum Terminal {
 
     static func out(_ s: String) { FileHandle.standardOutput.write(Data((s + "\n").utf8)) }
     static func err(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+
+    /// Writes bytes to standard output exactly as they are.
+    static func writeOut(_ bytes: UnsafeRawBufferPointer) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let n = Foundation.write(STDOUT_FILENO, bytes.baseAddress! + offset, bytes.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                Terminal.err("keyhold: cannot write to standard output: \(String(cString: strerror(errno)))")
+                throw ExitCode(Exit.failure)
+            }
+            offset += n
+        }
+    }
 
     /// Reads one line from standard input into guarded memory (the newline dropped).
     static func readLineSecure() -> SecureBytes? {

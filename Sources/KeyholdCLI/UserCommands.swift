@@ -26,10 +26,10 @@ struct UserCommand: ParsableCommand {
     }
 
     /// Prints a temporary password once, to stdout alone so it can be captured.
-    static func showTemporaryPassword(_ temp: SecureBytes, for name: String, json: Bool) {
+    static func showTemporaryPassword(_ temp: SecureBytes, for name: String, json: Bool) throws {
         let text = temp.utf8String() ?? ""
         if json {
-            Terminal.out(Output.json(["username": name, "temporary_password": text, "expires_in_hours": 24]))
+            try Output.printJSON(["username": name, "temporary_password": text, "expires_in_hours": 24])
         } else {
             Terminal.err("Temporary password for \(Validate.visible(name)) (shown once; it expires and must be changed at first login):")
             Terminal.out(text)
@@ -50,7 +50,7 @@ struct UserCommand: ParsableCommand {
             try runReporting {
                 let s = try session.session()
                 let (user, temp) = try s.createUser(username: username, email: email, displayName: displayName, roles: roles)
-                UserCommand.showTemporaryPassword(temp, for: user.username, json: output.json)
+                try UserCommand.showTemporaryPassword(temp, for: user.username, json: output.json)
             }
         }
     }
@@ -87,7 +87,7 @@ struct UserCommand: ParsableCommand {
                 let users = try s.users(UserQuery(text: filter, role: role))
                 let now = Clock.system.now()
                 if output.json {
-                    Terminal.out(Output.json(["users": users.map { UserCommand.json($0, now: now) }]))
+                    try Output.printJSON(["users": users.map { UserCommand.json($0, now: now) }])
                 } else {
                     Terminal.out(Output.table(["USERNAME", "STATUS", "ROLES", "KEY ACCESS", "LAST LOGIN"], users.map {
                         [$0.username, $0.status(at: now) + ($0.mustChangePassword ? ", must change" : "")
@@ -109,7 +109,7 @@ struct UserCommand: ParsableCommand {
             try runReporting {
                 let u = try session.session().user(named: username)
                 let now = Clock.system.now()
-                if output.json { Terminal.out(Output.json(UserCommand.json(u, now: now))); return }
+                if output.json { try Output.printJSON(UserCommand.json(u, now: now)); return }
                 Terminal.out(Output.table(["FIELD", "VALUE"], [
                     ["username", u.username], ["email", u.email ?? "-"], ["display name", u.displayName],
                     ["status", u.status(at: now)], ["roles", u.roles.joined(separator: ", ")],
@@ -232,7 +232,7 @@ struct UserCommand: ParsableCommand {
                 let temp = try s.resetPassword(username)
                 // The stored spelling (names match without regard to case), for --json consumers.
                 let name = (try? s.user(named: username).username) ?? username
-                UserCommand.showTemporaryPassword(temp, for: name, json: output.json)
+                try UserCommand.showTemporaryPassword(temp, for: name, json: output.json)
             }
         }
     }

@@ -81,11 +81,11 @@ struct UserImport: ParsableCommand {
         let r = try s.importAppUsers(review.accepted, roles: roles, skipBad: skipBad, batchSize: batch,
                                      progress: batches > 1 ? report : nil)
         if output.json {
-            Terminal.out(Output.json([
+            try Output.printJSON([
                 "imported": r.imported, "legacy": r.legacyCount, "legacy_by_scheme": r.legacy,
                 "read": read.entries.count + read.bad.count,
                 "bad": bad.map { ["origin": $0.origin, "message": $0.message] },
-            ]))
+            ])
         } else {
             var line = "Imported \(r.imported) user\(r.imported == 1 ? "" : "s")"
             if r.legacyCount > 0 {
