@@ -49,7 +49,9 @@ enum Exit {
 /// Prints a core error for a person (never a secret) and exits with its code.
 func fail(_ error: any Error) -> ExitCode {
     if let k = error as? KeyholdError {
-        Terminal.err("keyhold: \(k)")
+        // A newcomer's first command, before `init`: say how to get a vault.
+        let hint = if case .store(.notFound) = k { " (create one with `keyhold init`, or name yours with --db or KEYHOLD_DB)" } else { "" }
+        Terminal.err("keyhold: \(k)\(hint)")
         return ExitCode(Exit.code(for: k))
     }
     Terminal.err("keyhold: \(error)")

@@ -82,7 +82,8 @@ struct SecretCommand: ParsableCommand {
                 Prints exactly the stored bytes, followed by a newline only when standard output is a terminal. \
                 --json prints {"name", "version", "value"}, or "value_base64" instead of "value" when the value \
                 is not valid UTF-8.
-                """)
+                """,
+            aliases: ["get"])
         @OptionGroup var session: SessionOptions
         @OptionGroup var output: JSONFlag
         @Argument(help: "The secret's name.") var name: String

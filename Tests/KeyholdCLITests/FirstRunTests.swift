@@ -35,6 +35,7 @@ import Testing
         #expect(!wrong.all.contains("not the password at all"))
         let missing = try CLI.run(["status", "--db", dir + "/nothing.db"], env: ["KEYHOLD_USER": "owner", "KEYHOLD_PASSWORD": password])
         #expect(missing.status == 67)
+        #expect(missing.stderr.contains("no vault at \(dir)/nothing.db (create one with `keyhold init`"), "\(missing.stderr)")
         let weak = try CLI.run(["init", "--db", dir + "/other/k.db"], stdin: "owner\npassword1234\n")
         #expect(weak.status == 64)
         #expect(weak.stderr.contains("password: "))

@@ -130,6 +130,9 @@ func carries(_ haystack: Data, _ needle: String) -> Bool { haystack.range(of: Da
         let old = try v.show("app/prod/db-password", ["--version", "1"])
         let oldOK = old == Data("first value 1".utf8)
         #expect(oldOK, "show --version 1 did not print exactly the first value (one trailing newline dropped by --stdin)")
+        // `get`, the word a newcomer tries first, is the same command.
+        let got = try v.runBytes(["secret", "get", "app/prod/db-password"])
+        #expect(got.status == 0 && got.stdout == current, "secret get is secret show")
 
         // show --json: name, version, value.
         let shown = try v.run(["secret", "show", "app/prod/db-password", "--json"])
@@ -187,9 +190,9 @@ func carries(_ haystack: Data, _ needle: String) -> Bool { haystack.range(of: Da
         #expect(Set(vs[0].keys) == ["version", "key_version", "created_at", "created_by", "current"])
         #expect(vs[0]["created_by"] as? String == "owner")
 
-        // Every show was audited, naming the secret, never the value.
+        // Every show (and the get) was audited, naming the secret, never the value.
         let audit = try v.audit("secret.reveal")
-        #expect(audit.events.count == 4)
+        #expect(audit.events.count == 5)
         #expect(audit.events.allSatisfy { $0["target"] as? String == "secret:app/prod/db-password" })
         let auditLeak = carries(audit.text, "second value 2") || carries(audit.text, "first value 1")
         #expect(!auditLeak, "the audit log holds a value")
