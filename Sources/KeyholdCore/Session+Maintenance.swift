@@ -401,9 +401,13 @@ extension Session {
                 // guarded allocation per value; 100,000 of them took 7 s of system calls).
                 let buffer = GuardedBuffer(capacity: Validate.secretValueMaxBytes)
                 defer { buffer.wipe() }
+                // Each data key looked up once (nil: missing, or below the minimum version).
+                var keys: [Int: SecureBytes?] = [:]
                 try buffer.withUnsafeMutableBytes { out in try tx.forEachSecretVersion { row in
+                    if keys[row.keyVersion] == nil { keys[row.keyVersion] = .some(try? dataKey(tx, version: row.keyVersion)) }
                     do {
-                        _ = try open(row, key: try dataKey(tx, version: row.keyVersion), name: names[row.secretID] ?? "?", into: out)
+                        guard let key = keys[row.keyVersion] ?? nil else { throw KeyholdError.integrity("no data key \(row.keyVersion)") }
+                        _ = try open(row, key: key, name: names[row.secretID] ?? "?", into: out)
                         report.versionsOpened += 1
                     } catch {
                         report.problems.append(CheckProblem(

@@ -29,18 +29,11 @@ public final class BenchmarkFloor: @unchecked Sendable {
     /// with data keys 1 (decrypt-only) and 2 (active) holding random bytes.
     public static func create(at path: String) throws -> BenchmarkFloor {
         let store = try Store.create(at: path)
-        // SplitMix64 from one random seed: bytes nothing can predict the layout of, without a
-        // system call per byte (the floor's bytes stand in for ciphertexts, they protect nothing).
-        var state = UInt64.random(in: .min ... .max)
+        // Eight bytes per draw, not one: a system call per byte made a million of them.
+        var rng = SystemRandomNumberGenerator()
         var pool: [UInt8] = []
         pool.reserveCapacity(poolBytes)
-        while pool.count < poolBytes {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            withUnsafeBytes(of: z ^ (z >> 31)) { pool.append(contentsOf: $0) }
-        }
+        while pool.count < poolBytes { withUnsafeBytes(of: rng.next()) { pool.append(contentsOf: $0) } }
         let floor = BenchmarkFloor(store: store, pool: pool)
         try store.write { tx in
             for version in [1, 2] {

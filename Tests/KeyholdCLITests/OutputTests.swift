@@ -39,10 +39,10 @@ import KeyholdCore
     }
 
     @Test func randomValuesMatchTheOracle() throws {
-        var rng = SplitMix(seed: 0x4B65_7968)
+        var rng = SeededGenerator(seed: 0x4B65_7968)
         let alphabet = Array("aZ_9 /\\\"é😀\n\t\u{1}\u{1f}-.10")
-        func text(_ r: inout SplitMix) -> String { String((0..<Int(r.next() % 8)).map { _ in alphabet[Int(r.next() % UInt64(alphabet.count))] }) }
-        func make(_ depth: Int, _ r: inout SplitMix) -> Any {
+        func text(_ r: inout SeededGenerator) -> String { String((0..<Int(r.next() % 8)).map { _ in alphabet[Int(r.next() % UInt64(alphabet.count))] }) }
+        func make(_ depth: Int, _ r: inout SeededGenerator) -> Any {
             switch r.next() % (depth > 3 ? 5 : 7) {
             case 0: return text(&r)
             case 1: return Int(truncatingIfNeeded: r.next()) >> Int(r.next() % 60)
@@ -78,18 +78,6 @@ import KeyholdCore
     }
 }
 
-/// A small deterministic generator for the random cases.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 @Suite struct TableTests {
     /// The table as it was first written (Foundation's padding), the oracle for the faster one
@@ -116,7 +104,7 @@ struct SplitMix {
     }
 
     @Test func randomTablesMatchTheFoundationOne() {
-        var rng = SplitMix(seed: 7)
+        var rng = SeededGenerator(seed: 7)
         let alphabet = Array("ab Z/é名 \t-\u{1}")
         for _ in 0..<300 {
             let columns = 1 + Int(rng.next() % 4)
