@@ -77,4 +77,15 @@ public enum Hash {
         _ = crypto_generichash(&out, 32, bytes, UInt64(bytes.count), nil, 0)
         return out
     }
+
+    /// Keyed BLAKE2b (a MAC, or a key derived from `key`) with a 32-byte output, kept in guarded memory.
+    public static func blake2b256(key: SecureBytes, _ data: [UInt8]) -> SecureBytes {
+        Sodium.ensureReady()
+        return SecureBytes(count: 32) { out in
+            key.withBytes { k in
+                _ = crypto_generichash(out.baseAddress!.assumingMemoryBound(to: UInt8.self), 32, data, UInt64(data.count),
+                                       k.baseAddress!.assumingMemoryBound(to: UInt8.self), k.count)
+            }
+        }
+    }
 }

@@ -19,6 +19,21 @@ public struct SigningKeyPair: Sendable {
         return SigningKeyPair(unchecked: pk, secretKey: sk)
     }
 
+    /// The key pair whose seed is `seed` (32 bytes), as `crypto_sign_seed_keypair`
+    /// makes it: a signing key derived from another secret (the root key's).
+    public static func derived(fromSeed seed: SecureBytes) throws -> SigningKeyPair {
+        guard seed.count == 32 else { throw CryptoError.malformed("seed length") }
+        Sodium.ensureReady()
+        var pk = [UInt8](repeating: 0, count: publicKeyBytes)
+        let sk = SecureBytes(count: secretKeyBytes) { out in
+            seed.withBytes { s in
+                _ = crypto_sign_seed_keypair(&pk, out.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                                             s.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            }
+        }
+        return SigningKeyPair(unchecked: pk, secretKey: sk)
+    }
+
     /// Re-forms a key pair from its stored public key and unsealed secret key,
     /// checking that the two belong together.
     public init(publicKey: [UInt8], secretKey: SecureBytes) throws {
