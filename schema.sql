@@ -227,3 +227,34 @@ CREATE VIEW app_users AS
 -- range of this index, not every secret. Partial: most secrets have no date,
 -- and inserting those (bulk import) does not touch it.
 CREATE INDEX secrets_by_rotate_by ON secrets(rotate_by, name) WHERE rotate_by IS NOT NULL;
+
+-- migration 5: trust in the file (format 2)
+-- Rows an attacker who can write the file could plant are trusted only when a
+-- key they cannot have vouches for them (docs/SECURITY.md, "Trust in the file";
+-- the bytes are in docs/FORMAT.md).
+
+-- The vault's identity, and the audit event that trust starts from: the genesis
+-- (vault.create) or the upgrade to format 2 (vault.upgrade). Each user pins both.
+ALTER TABLE vault ADD COLUMN vault_id BLOB CHECK (vault_id IS NULL OR length(vault_id) = 16);
+ALTER TABLE vault ADD COLUMN anchor_seq INTEGER;
+
+-- The root signing key of each root key generation: an Ed25519 key derived from
+-- R_v, so only holders of R can sign as the vault. Each generation's public key
+-- is signed by the one before (link); the anchor event names the first.
+CREATE TABLE root_keys (
+    version    INTEGER PRIMARY KEY CHECK (version >= 1),
+    public_key BLOB    NOT NULL CHECK (length(public_key) = 32),
+    link       BLOB    CHECK (link IS NULL OR length(link) = 64),
+    created_at INTEGER NOT NULL
+) STRICT;
+
+-- pin: the key's owner binds it to this vault (vault id, anchor event), signed with the key itself.
+-- endorsement: the root signing key of generation endorsed_root vouches for the key; only
+-- endorsed keys ever receive the root key without an administrator's approval.
+ALTER TABLE user_keys ADD COLUMN pin BLOB CHECK (pin IS NULL OR length(pin) = 64);
+ALTER TABLE user_keys ADD COLUMN endorsement BLOB CHECK (endorsement IS NULL OR length(endorsement) = 64);
+ALTER TABLE user_keys ADD COLUMN endorsed_root INTEGER;
+
+-- A keyed hash (under a key derived from R) of the secret's id and name: a name
+-- moved to another row no longer matches.
+ALTER TABLE secrets ADD COLUMN name_tag BLOB CHECK (name_tag IS NULL OR length(name_tag) = 32);

@@ -267,7 +267,7 @@ struct ExportCommand: ParsableCommand {
             umask(0o077)
             try PassStore.create(dest, gpgID: gpgID!)
             do {
-                try s.revealEach(infos.map(\.name), purpose: "export") { i, value in
+                try s.revealEach(infos.map(\.name), purpose: .export) { i, value in
                     try PassStore.add(path: names[i], value: value, to: dest, gpgID: gpgID!, gpg: gpg!)
                 }
             } catch {
@@ -298,7 +298,7 @@ struct ExportCommand: ParsableCommand {
         switch format {
         case .dotenv:
             out.append("# Exported from Keyhold: \(infos.count) secret value\(infos.count == 1 ? "" : "s") in plaintext. Delete this file when done.\n")
-            try s.revealEach(infos.map(\.name), purpose: "export") { i, value in
+            try s.revealEach(infos.map(\.name), purpose: .export) { i, value in
                 guard Bytes.scalars(value, { $0 >= 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) else {
                     throw refusal(infos[i].name, "is not UTF-8 text without control characters, which .env cannot carry; export it as json")
                 }
@@ -307,7 +307,7 @@ struct ExportCommand: ParsableCommand {
             }
         case .json:
             out.append("{\n  \"secrets\": [")
-            try s.revealEach(infos.map(\.name), purpose: "export") { i, value in
+            try s.revealEach(infos.map(\.name), purpose: .export) { i, value in
                 out.append(i == 0 ? "\n    {\"name\": " : ",\n    {\"name\": ")
                 JSONFormat.appendString(names[i], to: out)
                 if Bytes.isUTF8(value) {
@@ -331,7 +331,7 @@ struct ExportCommand: ParsableCommand {
             let writer = KeePassXML.Writer(items, now: ISO8601DateFormatter().string(from: Date()))
             writer.begin(out)
             let order = writer.order  // the document's order of entries, so each is written as its value comes
-            try s.revealEach(order.map { infos[$0].name }, purpose: "export") { k, value in
+            try s.revealEach(order.map { infos[$0].name }, purpose: .export) { k, value in
                 guard KeePassXML.canCarry(value) else {
                     throw refusal(infos[order[k]].name, "is not text that XML can carry (UTF-8 without control characters); export it as json")
                 }

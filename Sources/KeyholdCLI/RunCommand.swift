@@ -83,7 +83,7 @@ struct RunCommand: ParsableCommand {
                                         existing: Set(inherited.map(\.name)), override: override)
             program = try Handout.resolve(command[0])  // before the reveal: a missing command hands out nothing
             // One audited hand-out, streamed into one guarded buffer sized from the values' lengths.
-            try s.revealEach(plan.map(\.name), purpose: "handout",
+            try s.revealEach(plan.map(\.name), purpose: .handout,
                              sizes: { environment = Handout.Environment(plan: plan, sizes: $0, inherited: inherited) },
                              visit: { i, value in try environment!.set(i, value) })
         }

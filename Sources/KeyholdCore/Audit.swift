@@ -38,8 +38,6 @@ public enum AuditValue: Sendable, Equatable {
 /// The hash chain and signatures of docs/FORMAT.md section 6.
 enum AuditChain {
     static let genesis = [UInt8](repeating: 0, count: 32)
-    /// Actions that may be unsigned: the actor has no unlocked key.
-    static let unsignedActions: Set<String> = ["login.failed", "login.refused"]
 
     /// Who signs an event.
     struct Signer {
@@ -75,13 +73,15 @@ enum AuditChain {
     static func hash(_ e: AuditRow) -> [UInt8] { Hash.blake2b256(e.prevHash + canonical(e)) }
 
     /// Appends one event in the caller's transaction.
-    static func append(_ tx: Tx, at: Int64, actorID: Int64?, actorName: String, signer: Signer?, action: String,
+    static func append(_ tx: Tx, at: Int64, actorID: Int64?, actorName: String, signer: Signer?, action: AuditAction,
                        target: String, details: [String: AuditValue]) throws {
+        guard signer != nil || action.mayBeUnsigned else {
+            throw KeyholdError.integrity("\(action.rawValue) must be signed (only failed logins may be unsigned)")
+        }
         let last = try tx.lastAuditEvent()
         var row = AuditRow(seq: (last?.seq ?? 0) + 1, at: at, actorID: actorID, actorName: actorName,
-                           actorKeyID: signer?.keyID, action: action, target: target,
+                           actorKeyID: signer?.keyID, action: action.rawValue, target: target,
                            details: detailsJSON(details), prevHash: last?.hash ?? genesis, hash: [], signature: nil)
-        precondition(signer != nil || unsignedActions.contains(action), "only failed logins may be unsigned")
         row.hash = hash(row)
         row.signature = signer.map { $0.keyPair.sign(row.hash) }
         try tx.insertAudit(row)
@@ -89,10 +89,15 @@ enum AuditChain {
 
     static func head(_ row: AuditRow) -> String { "\(row.seq):\(hex(row.hash))" }
 
-    /// Walks the chain and signatures; names the first event that fails.
+    /// Walks the chain and signatures; names the first event that fails. Before the
+    /// anchor (events of a vault that was upgraded to format 2) a signature by any key
+    /// in the vault counts, as format 1 had it; from the anchor on, `Authority` says
+    /// which keys may sign (docs/SECURITY.md, "Forged events").
     static func verify(_ tx: Tx) throws -> AuditVerification {
-        var publicKeys: [Int64: [UInt8]] = [:]
-        for k in try tx.userKeys() { publicKeys[k.id] = k.publicKey }
+        let anchorSeq = try tx.vault()?.anchorSeq
+        var legacyKeys: [Int64: [UInt8]] = [:]
+        if anchorSeq != 1 { for k in try tx.userKeys() { legacyKeys[k.id] = k.publicKey } }
+        var authority = Authority()
         var expectedSeq: Int64 = 1
         var prev = genesis
         var count = 0
@@ -106,16 +111,16 @@ enum AuditChain {
                 failure = (e.seq, "does not link to the previous event (an earlier event was changed, removed or swapped)")
             } else if hash(e) != e.hash {
                 failure = (e.seq, "hash does not match its contents (the event was edited)")
-            } else if let sig = e.signature {
-                guard let keyID = e.actorKeyID, let pk = publicKeys[keyID] else {
-                    failure = (e.seq, "signed by an unknown key \(e.actorKeyID.map(String.init) ?? "none")")
-                    return
+            } else if let anchorSeq, e.seq == anchorSeq {
+                if e.action != AuditAction.vaultCreate.rawValue && e.action != AuditAction.vaultUpgrade.rawValue {
+                    failure = (e.seq, "the vault names it as its anchor, but it is a \(e.action) event")
+                } else if let problem = authority.start(e) {
+                    failure = (e.seq, problem)
                 }
-                if !SigningKeyPair.verify(signature: sig, message: e.hash, publicKey: pk) {
-                    failure = (e.seq, "signature does not verify under key \(keyID)")
-                }
-            } else if !unsignedActions.contains(e.action) || e.actorKeyID != nil {
-                failure = (e.seq, "unsigned, but \(e.action) events must be signed")
+            } else if let anchorSeq, e.seq > anchorSeq {
+                if let problem = authority.apply(e) { failure = (e.seq, problem) }
+            } else if let problem = legacySignatureProblem(e, keys: legacyKeys) {
+                failure = (e.seq, problem)
             }
             if failure == nil {
                 count += 1
@@ -124,7 +129,22 @@ enum AuditChain {
                 last = e
             }
         }
+        if failure == nil, let anchorSeq, last.map({ $0.seq < anchorSeq }) ?? true {
+            failure = (anchorSeq, "the anchor event the vault names is missing from the log")
+        }
         return AuditVerification(events: count, head: last.map(head), failure: failure.map { (seq: $0.0, reason: $0.1) })
+    }
+
+    /// Format 1's rule, for events before the anchor: signed by a key the vault holds, or an unsigned failed login.
+    private static func legacySignatureProblem(_ e: AuditRow, keys: [Int64: [UInt8]]) -> String? {
+        if let sig = e.signature {
+            guard let keyID = e.actorKeyID, let pk = keys[keyID] else {
+                return "signed by an unknown key \(e.actorKeyID.map(String.init) ?? "none")"
+            }
+            return SigningKeyPair.verify(signature: sig, message: e.hash, publicKey: pk) ? nil : "signature does not verify under key \(keyID)"
+        }
+        let unsigned = AuditAction(rawValue: e.action)?.mayBeUnsigned ?? false
+        return unsigned && e.actorKeyID == nil ? nil : "unsigned, but \(e.action) events must be signed"
     }
 
     static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }

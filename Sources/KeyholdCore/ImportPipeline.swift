@@ -36,6 +36,7 @@ final class BatchPreparer: @unchecked Sendable {
     private let source: any ImportSource
     private let batches: [Range<Int>]
     private let key: SecureBytes
+    private let names: SecureBytes
     private let keyVersion: Int
     private let firstID: Int64
     private let slots: [PreparedBatch]
@@ -45,10 +46,12 @@ final class BatchPreparer: @unchecked Sendable {
     private let cancelled = Atomic<Bool>(false)
     private var taken = 0
 
-    init(source: any ImportSource, batches: [Range<Int>], capacity: Int, key: SecureBytes, keyVersion: Int, firstID: Int64) {
+    init(source: any ImportSource, batches: [Range<Int>], capacity: Int, key: SecureBytes, names: SecureBytes, keyVersion: Int,
+         firstID: Int64) {
         self.source = source
         self.batches = batches
         self.key = key
+        self.names = names
         self.keyVersion = keyVersion
         self.firstID = firstID
         slots = [PreparedBatch(capacity: capacity), PreparedBatch(capacity: capacity)]
@@ -131,7 +134,7 @@ final class BatchPreparer: @unchecked Sendable {
                 let value = UnsafeMutableRawBufferPointer(rebasing: raw[offset..<offset + e.valueCount])
                 try source.writeValue(at: start + k, into: value)
                 offset += e.valueCount
-                try batch.rows.appendSealed(e, value: UnsafeRawBufferPointer(value), key: key, sealer: sealer)
+                try batch.rows.appendSealed(e, value: UnsafeRawBufferPointer(value), key: key, names: names, sealer: sealer)
             }
         }
     }
@@ -140,11 +143,14 @@ final class BatchPreparer: @unchecked Sendable {
 extension NewSecretRows {
     /// Seals `value` as version 1 of the next row's secret (id `firstID + count`, under
     /// `keyVersion`: the AAD names both) and adds the row.
-    mutating func appendSealed(_ e: ImportItem, value: UnsafeRawBufferPointer, key: SecureBytes, sealer: Sealer) throws {
+    /// The name gets its tag under `names` (docs/FORMAT.md, "Secret name tags").
+    mutating func appendSealed(_ e: ImportItem, value: UnsafeRawBufferPointer, key: SecureBytes, names: SecureBytes,
+                               sealer: Sealer) throws {
         let id = firstID + Int64(count)
+        let tag = Trust.nameTag(names, secretID: id, name: e.name)
         try Keyring.withSecretAAD(secretID: id, version: 1, keyVersion: keyVersion) { aad in
             try sealer.seal(value, key: key, aad: aad) { sealed in
-                append(name: e.name, description: e.description, ciphertext: sealed)
+                append(name: e.name, description: e.description, ciphertext: sealed, nameTag: tag)
             }
         }
     }

@@ -35,13 +35,21 @@ enum Keyring {
     }
     private static let secretAADPrefix = Array("keyhold/secret/".utf8)
 
-    /// Makes a new Ed25519 key pair for a user, sealed under U derived from `password`, and points the user at it.
-    static func makeUserKey(_ tx: Tx, user: inout UserRow, password: SecureBytes, cost: KDFCost, now: Int64) throws -> (id: Int64, pair: SigningKeyPair) {
+    /// Makes a new Ed25519 key pair for a user, sealed under U derived from `password`, pinned to
+    /// this vault (`anchor`; nil only while the genesis event that is the anchor is not yet written),
+    /// and points the user at it.
+    static func makeUserKey(_ tx: Tx, user: inout UserRow, password: SecureBytes, cost: KDFCost, now: Int64,
+                            anchor: Trust.Anchor?) throws -> (id: Int64, pair: SigningKeyPair) {
         let pair = SigningKeyPair.generate()
-        let id = try tx.insertUserKey(UserKeyRow(userID: user.id, username: user.username, publicKey: pair.publicKey,
-                                                 sealedSecretKey: nil, kdfSalt: nil, kdfOpslimit: nil, kdfMemlimit: nil,
-                                                 createdAt: now))
+        let row = UserKeyRow(userID: user.id, username: user.username, publicKey: pair.publicKey, sealedSecretKey: nil,
+                             kdfSalt: nil, kdfOpslimit: nil, kdfMemlimit: nil, createdAt: now)
+        let id = try tx.insertUserKey(row)
         try sealUserKey(tx, pair: pair, userID: user.id, keyID: id, password: password, cost: cost)
+        if let anchor {
+            var pinned = row
+            pinned.id = id
+            try Trust.pin(tx, anchor: anchor, key: pinned, pair: pair)
+        }
         user.keyID = id
         return (id, pair)
     }
@@ -68,12 +76,20 @@ enum Keyring {
         }
     }
 
-    static func sealGrant(root: SecureBytes, to key: UserKeyRow, userID: Int64, now: Int64) throws -> GrantRow {
-        GrantRow(userID: userID, keyID: key.id, sealedRoot: try SealedBox.seal(root, to: key.publicKey), createdAt: now)
+    /// R sealed to a key that `Trust.sealable` (or `Trust.endorseNew`) vouched for: no other key can receive it.
+    static func sealGrant(root: Trust.Root, to key: Trust.SealableKey, now: Int64) throws -> GrantRow {
+        GrantRow(userID: key.row.userID, keyID: key.row.id, sealedRoot: try SealedBox.seal(root.key, to: key.row.publicKey),
+                 createdAt: now)
+    }
+
+    /// A grant waiting for the root key: an administrator approves the key (or, for an
+    /// endorsed key, a key holder's next change of the user seals it).
+    static func pendingGrant(userID: Int64, keyID: Int64?, now: Int64) -> GrantRow {
+        GrantRow(userID: userID, keyID: keyID, sealedRoot: nil, createdAt: now)
     }
 
     static func openGrant(_ grant: GrantRow, pair: SigningKeyPair) throws -> SecureBytes {
-        guard let sealed = grant.sealedRoot else { throw KeyholdError.noKeyAccess("your key grant is pending") }
+        guard let sealed = grant.sealedRoot else { throw KeyholdError.noKeyAccess("your key access awaits approval") }
         do {
             let r = try SealedBox.open(sealed, with: pair)
             guard r.count == 32 else { throw CryptoError.integrity }

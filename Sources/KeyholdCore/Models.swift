@@ -152,3 +152,11 @@ public struct DeletionOutcome: Sendable, Equatable {
     /// The WAL was checkpointed and truncated: no copy of the deleted bytes remains in -wal.
     public var checkpointed: Bool
 }
+
+/// A user whose key access awaits an administrator's approval.
+public struct KeyRequest: Sendable, Equatable {
+    public var username: String
+    /// The fingerprint of the key the root key would be sealed to; nil until the user's first login makes one.
+    public var fingerprint: String?
+    public var requestedAt: Int64
+}

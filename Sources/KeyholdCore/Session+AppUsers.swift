@@ -162,7 +162,7 @@ extension Session {
         let size = max(1, batchSize)
         for start in stride(from: 0, to: accepted.count, by: size) {
             let batch = accepted[start..<min(start + size, accepted.count)]
-            let legacy = try perform("user.import", target: "users", requires: .usersWrite) { op -> [String: Int] in
+            let legacy = try perform(.userImport, target: "users", requires: .usersWrite) { op -> [String: Int] in
                 let v = try op.tx.vault()!
                 let current = PasswordHash.currentPrefix(cost: KDFCost(opslimit: v.kdfOpslimit, memlimit: v.kdfMemlimit))
                 var ids: [Int64] = []
@@ -191,7 +191,7 @@ extension Session {
                     ids.append(row.id)
                 }
                 op.details = ["count": .int(Int64(ids.count)), "digest": .string(AuditChain.digest(ids)),
-                              "legacy": .int(Int64(legacy.values.reduce(0, +)))]
+                              "user_ids": .strings(AuditChain.ranges(ids)), "legacy": .int(Int64(legacy.values.reduce(0, +)))]
                 if !roles.isEmpty { op.details["roles"] = .strings(roles) }
                 if pending > 0 { op.details["pending_grants"] = .int(Int64(pending)) }
                 return legacy

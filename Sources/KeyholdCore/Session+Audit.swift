@@ -76,7 +76,7 @@ extension Session {
             throw KeyholdError.invalid(ValidationError(field: "history limit", rule: "range",
                                                        message: "history limit: must be 1 to 1000 (got \(historyLimit))"))
         }
-        try perform("vault.settings", target: "vault", requires: .keysManage) { op in
+        try perform(.vaultSettings, target: "vault", requires: .keysManage) { op in
             let v = try op.tx.vault()!
             let current = KDFCost(opslimit: v.kdfOpslimit, memlimit: v.kdfMemlimit)
             if let kdf, !kdf.isAtLeast(current) {

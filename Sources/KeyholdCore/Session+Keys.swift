@@ -45,7 +45,7 @@ extension Session {
     public func rotateDataKey(batchSize: Int = Session.defaultBatchSize, raiseMinimum: Bool = true,
                               progress: ProgressHandler? = nil) throws -> RotationResult {
         let root = try requireRoot(for: .keysManage)
-        try perform("key.rotate-data", target: "data-key", requires: .keysManage) { op in
+        try perform(.keyRotateData, target: "data-key", requires: .keysManage) { op in
             if try op.tx.runningRotation() != nil {
                 throw KeyholdError.conflict("a data-key rotation is already running; resume it with `keyhold key resume`")
             }
@@ -53,7 +53,7 @@ extension Session {
             let previous = keys.first { $0.active }?.version ?? 0
             let version = (keys.map(\.version).max() ?? 0) + 1
             let fresh = SecureBytes(random: 32)
-            try op.tx.insertDataKey(DataKeyRow(version: version, sealed: try Seal.seal(fresh, key: root, aad: Keyring.dataKeyAAD(version)),
+            try op.tx.insertDataKey(DataKeyRow(version: version, sealed: try Seal.seal(fresh, key: root.key, aad: Keyring.dataKeyAAD(version)),
                                                active: false, createdAt: op.now))
             try op.tx.setActiveDataKey(version: version)
             // Not cached here: if this transaction does not commit, a cached key would be used for
@@ -92,7 +92,7 @@ extension Session {
         while true {
             let count: Int
             do {
-                count = try perform("key.rotate-data.batch", target: "data-key", requires: .keysManage) { op -> Int in
+                count = try perform(.keyRotateDataBatch, target: "data-key", requires: .keysManage) { op -> Int in
                     let rows = try op.tx.versionsBelow(keyVersion: target, limit: max(1, batchSize))
                     if rows.isEmpty { throw NothingToDo() }
                     let to = try dataKey(op.tx, version: target)
@@ -118,7 +118,7 @@ extension Session {
         }
         // Every version is under the target: destroy the keys nothing uses.
         var destroyed: [Int] = []
-        try perform("key.rotate-data.finish", target: "data-key", requires: .keysManage) { op in
+        try perform(.keyRotateDataFinish, target: "data-key", requires: .keysManage) { op in
             let inUse = try op.tx.dataKeyVersionsInUse()
             for k in try op.tx.dataKeys() where k.version != target && !inUse.contains(k.version) {
                 try op.tx.deleteDataKey(version: k.version)
@@ -136,59 +136,144 @@ extension Session {
                               checkpointed: destroyed.isEmpty || lastCheckpoint.checkpointed)
     }
 
-    /// Replaces the root key R: every data key and every grant re-sealed and a
-    /// new recovery key made, in one transaction. Returns the new recovery key
-    /// (typeable text), to be shown once. Clears the revocation warning.
-    public func rotateRootKey() throws -> SecureBytes {
+    /// Replaces the root key R: every data key re-sealed, a new root signing key signed by
+    /// the old one, every endorsement the old one made renewed, every grant re-sealed to the
+    /// keys the new one endorses, every name tag re-made, and a new recovery key, in one
+    /// transaction. Users who are disabled, locked or expired, and keys no root key endorsed,
+    /// receive nothing: their grants wait for an administrator. `deliver` gets the new
+    /// recovery key (typeable text) before anything is committed; it is also returned.
+    /// Clears the revocation warning.
+    public func rotateRootKey(deliver: (SecureBytes) throws -> Void = { _ in }) throws -> SecureBytes {
         let old = try requireRoot(for: .keysManage)
-        let fresh = SecureBytes(random: 32)
+        let freshKey = SecureBytes(random: 32)
         let recovery = RecoveryKey.generate()
-        let version = try perform("key.rotate-root", target: "root-key", requires: .keysManage) { op -> Int in
+        let recoveryText = SecureBytes(utf8: RecoveryKey.encode(recovery))
+        let fresh = try perform(.keyRotateRoot, target: "root-key", requires: .keysManage) { op -> Trust.Root in
+            let anchor = try Trust.anchor(op.tx)
+            let current = try Trust.currentRootKey(op.tx, anchor: anchor)
+            guard current.version == old.version, current.publicKey == old.signer.publicKey else {
+                throw KeyholdError.sessionEnded("the root key was rotated; log in again")
+            }
             for k in try op.tx.dataKeys() {
-                let d = try Keyring.openDataKey(k, root: old)
-                try op.tx.updateDataKeySealed(version: k.version, sealed: try Seal.seal(d, key: fresh, aad: Keyring.dataKeyAAD(k.version)))
+                let d = try Keyring.openDataKey(k, root: old.key)
+                try op.tx.updateDataKeySealed(version: k.version, sealed: try Seal.seal(d, key: freshKey, aad: Keyring.dataKeyAAD(k.version)))
             }
-            var resealed: [String] = []
+            let signer = try Trust.rootSigningKey(freshKey)
+            let version = old.version + 1
+            let link = old.signer.sign(Trust.rootLinkMessage(vaultID: anchor.vaultID, version: version, publicKey: signer.publicKey))
+            try op.tx.insertRootKey(RootKeyRow(version: version, publicKey: signer.publicKey, link: link, createdAt: op.now))
+            try op.tx.setRootVersion(version)
+            let fresh = Trust.Root(key: freshKey, version: version, signer: signer, names: Trust.nameKey(freshKey), vaultID: anchor.vaultID)
+            // Endorsements carry over only where the old root key made them.
+            for k in try op.tx.userKeys() where k.retiredAt == nil
+                && Trust.isEndorsed(k, vaultID: anchor.vaultID, version: old.version, rootPublicKey: old.signer.publicKey) {
+                try Trust.endorse(op.tx, root: fresh, key: k)
+            }
+            var resealed: [String] = [], leftOut: [String] = []
             for g in try op.tx.grants() where g.sealedRoot != nil {
-                guard let keyID = g.keyID, let key = try op.tx.userKey(id: keyID) else { continue }
-                try op.tx.putGrant(try Keyring.sealGrant(root: fresh, to: key, userID: g.userID, now: op.now))
-                resealed.append(key.username)
+                guard let user = try op.tx.user(id: g.userID) else { try op.tx.deleteGrant(userID: g.userID); continue }
+                switch try Trust.sealable(op.tx, root: fresh, user: user, now: op.now) {
+                case .success(let key) where key.row.id == g.keyID:
+                    try op.tx.putGrant(try Keyring.sealGrant(root: fresh, to: key, now: op.now))
+                    resealed.append(user.username)
+                case .success, .failure:
+                    // Planted, not the user's key, or a user who may receive nothing now: the grant waits.
+                    try op.tx.putGrant(Keyring.pendingGrant(userID: user.id, keyID: user.keyID, now: op.now))
+                    leftOut.append(user.username)
+                }
             }
-            try op.tx.setRecoverySealed(try Seal.seal(fresh, key: recovery, aad: Keyring.recoveryAAD))
-            let v = try op.tx.vault()!
-            try op.tx.setRootVersion(v.rootVersion + 1)
+            try op.tx.forEachSecretNameAndRetag { id, name in Trust.nameTag(fresh.names, secretID: id, name: name) }
+            try op.tx.setRecoverySealed(try Seal.seal(freshKey, key: recovery, aad: Keyring.recoveryAAD))
+            let v = try op.tx.vault()
             try op.tx.setRevocationWarning(nil)
             op.securelyDeletes = true
-            op.details = ["root_version": .int(Int64(v.rootVersion + 1)), "grants": .strings(resealed.sorted()),
-                          "cleared_warning": .bool(v.revocationWarning != nil)]
-            return v.rootVersion + 1
+            op.details = ["root_version": .int(Int64(version)), "grants": .strings(resealed.sorted()),
+                          "root_public_key": .string(AuditChain.hex(signer.publicKey)), "root_link": .string(AuditChain.hex(link)),
+                          "cleared_warning": .bool(v?.revocationWarning != nil)]
+            if !leftOut.isEmpty { op.details["left_out"] = .strings(leftOut.sorted()) }
+            try deliver(recoveryText)
+            return fresh
         }
-        replaceRoot(fresh, version: version)
-        return SecureBytes(utf8: RecoveryKey.encode(recovery))
+        replaceRoot(fresh)
+        dataKeys.withLock { $0.removeAll() }
+        return recoveryText
+    }
+
+    // MARK: Key requests
+
+    /// Users whose key access awaits an administrator's approval, with the fingerprint of
+    /// the key each would receive the root key on (the one they are shown at login).
+    public func keyRequests() throws -> [KeyRequest] {
+        try read(requires: .keysManage, action: "key.requests") { tx, _ in
+            try tx.grants().filter { $0.sealedRoot == nil }.compactMap { g -> KeyRequest? in
+                guard let user = try tx.user(id: g.userID) else { return nil }
+                let key = try user.keyID.flatMap { try tx.userKey(id: $0) }
+                return KeyRequest(username: user.username, fingerprint: key.map { Fingerprint.of(publicKey: $0.publicKey) },
+                                  requestedAt: g.createdAt)
+            }.sorted { $0.username < $1.username }
+        }
+    }
+
+    /// Approves a user's key access: the typed fingerprint must be that of the user's key
+    /// (read to the administrator by the user, from their login). The root signing key then
+    /// endorses the key and R is sealed to it.
+    public func approveKeyRequest(_ name: String, fingerprint typed: String) throws {
+        let root = try requireRoot(for: .keysManage)
+        try perform(.keyApprove, target: "user:\(name)", requires: .keysManage) { op in
+            let user = try existingUser(op.tx, name)
+            op.target = "user:\(user.username)"
+            guard Set(names: try op.tx.permissions(ofUser: user.id)).grantsKeyAccess else {
+                throw KeyholdError.refused("\(user.username) holds no role that gives key access (secrets.read, secrets.write or keys.manage)")
+            }
+            guard let keyID = user.keyID, let key = try op.tx.userKey(id: keyID), key.userID == user.id, key.retiredAt == nil else {
+                throw KeyholdError.refused("\(user.username) has no key pair yet: it is made at their first login")
+            }
+            let expected = Fingerprint.of(publicKey: key.publicKey)
+            guard Fingerprint.matches(typed, expected) else {
+                throw KeyholdError.refused("the fingerprint does not match \(user.username)'s key (\(expected)); ask them to read "
+                                           + "theirs from their login, and approve only if the two agree")
+            }
+            if let grant = try op.tx.grant(userID: user.id), grant.sealedRoot != nil, grant.keyID == keyID {
+                throw KeyholdError.conflict("\(user.username) already holds key access")
+            }
+            try Trust.endorse(op.tx, root: root, key: key)
+            switch try Trust.sealable(op.tx, root: root, user: user, now: op.now) {
+            case .success(let sealable): try op.tx.putGrant(try Keyring.sealGrant(root: root, to: sealable, now: op.now))
+            case .failure(.inactive(let why)): throw KeyholdError.refused("\(user.username) is \(why): approve once the account is active")
+            case .failure: throw KeyholdError.integrity("user_keys id=\(keyID): does not check out after its endorsement")
+            }
+            op.details = ["user_id": .int(user.id), "key_id": .int(keyID), "public_key": .string(AuditChain.hex(key.publicKey)),
+                          "fingerprint": .string(expected)]
+        }
     }
 }
 
 extension Vault {
     /// Regains access with the recovery key when every key holder is gone or
     /// locked out: the named user (who must hold roles.manage and keys.manage)
-    /// gets a temporary password (returned once), a new key pair and R sealed
-    /// to it, and is unlocked, enabled and un-expired. Audited as `vault.recover`.
-    public func recover(recoveryKey text: String, username: String) throws -> SecureBytes {
+    /// gets a temporary password (given to `deliver` before anything is committed,
+    /// and returned), a new key pair and R sealed to it, and is unlocked, enabled
+    /// and un-expired. Audited as `vault.recover`, with a proof by the root signing
+    /// key (which only the recovery key could open here) vouching for the new key.
+    public func recover(recoveryKey text: String, username: String,
+                        deliver: (SecureBytes) throws -> Void = { _ in }) throws -> SecureBytes {
         let recovery: SecureBytes
         do { recovery = try RecoveryKey.parse(text) } catch { throw KeyholdError.recoveryKey(error) }
-        var temp: SecureBytes!
+        let temp = Token.generate(length: Session.temporaryPasswordLength, alphabet: .alnum)
         try Vault.wrap {
             try store.write { tx in
                 let now = clock.now()
-                guard let v = try tx.vault() else { throw KeyholdError.store(.corrupt("the vault row is missing")) }
-                let root = try Keyring.openRecovery(v.recoverySealed, recovery: recovery)
+                guard let v = try tx.vault() else { throw KeyholdError.store(.halfMade(path: path)) }
+                let anchor = try Trust.anchor(tx)
                 guard var user = try tx.user(named: username) else { throw KeyholdError.notFound(kind: "user", name: username) }
+                let root = try Trust.verifiedRoot(tx, try Keyring.openRecovery(v.recoverySealed, recovery: recovery), anchor: anchor,
+                                                  grantOf: user.id)
                 let perms = Set(names: try tx.permissions(ofUser: user.id))
                 guard Permission.stewardship.isSubset(of: perms) else {
                     throw KeyholdError.refused("recovery restores an administrator: \(user.username) must hold roles.manage and keys.manage")
                 }
                 let cost = KDFCost(opslimit: v.kdfOpslimit, memlimit: v.kdfMemlimit)
-                temp = Token.generate(length: Session.temporaryPasswordLength, alphabet: .alnum)
+                let retired = user.keyID
                 if let old = user.keyID { try tx.retireUserKey(id: old, at: now) }
                 user.passwordHash = try PasswordHash.hash(temp, cost: cost)
                 user.mustChange = true
@@ -199,14 +284,22 @@ extension Vault {
                 user.failedLogins = 0
                 user.lockedUntil = nil
                 user.updatedAt = now
-                let key = try Keyring.makeUserKey(tx, user: &user, password: temp, cost: cost, now: now)
+                let key = try Keyring.makeUserKey(tx, user: &user, password: temp, cost: cost, now: now, anchor: anchor)
                 try tx.updateUser(user)
-                try tx.putGrant(try Keyring.sealGrant(root: root, to: try tx.userKey(id: key.id)!, userID: user.id, now: now))
+                try tx.putGrant(try Keyring.sealGrant(root: root, to: try Trust.endorseNew(tx, root: root, keyID: key.id), now: now))
                 try options.fault?(.beforeAudit)
+                let proof = root.signer.sign(Trust.recoverMessage(vaultID: anchor.vaultID, userID: user.id, keyID: key.id,
+                                                                  publicKey: key.pair.publicKey))
+                var details: [String: AuditValue] = [
+                    "user": .string(user.username), "user_id": .int(user.id), "key_id": .int(key.id),
+                    "public_key": .string(AuditChain.hex(key.pair.publicKey)), "recovery_signature": .string(AuditChain.hex(proof)),
+                ]
+                if let retired { details["retired_key_id"] = .int(retired) }
                 // No session exists: the event is signed with the recovered user's new key.
                 try AuditChain.append(tx, at: now, actorID: nil, actorName: "recovery-key",
-                                      signer: .init(keyID: key.id, keyPair: key.pair), action: "vault.recover",
-                                      target: "user:\(user.username)", details: ["user": .string(user.username)])
+                                      signer: .init(keyID: key.id, keyPair: key.pair), action: .vaultRecover,
+                                      target: "user:\(user.username)", details: details)
+                try deliver(temp)
                 try options.fault?(.beforeCommit)
             }
         }

@@ -122,10 +122,10 @@ extension Session {
     /// that is wiped after the batch: `visit` gets every value in `names` order, as
     /// bytes valid only during the call. A version deleted meanwhile stops the
     /// hand-out with a conflict.
-    public func revealEach(_ names: [String], purpose: String, batchSize: Int = defaultBatchSize,
+    public func revealEach(_ names: [String], purpose: HandOut, batchSize: Int = defaultBatchSize,
                            sizes: ([Int]) throws -> Void = { _ in },
                            visit: (_ index: Int, _ value: UnsafeRawBufferPointer) throws -> Void) throws {
-        let action = "secret.\(purpose)"
+        let action = purpose.action
         let pins = try perform(action, target: "secrets", requires: .secretsRead) { op -> [RevealPin] in
             var pins: [RevealPin] = []
             pins.reserveCapacity(names.count)
@@ -154,12 +154,12 @@ extension Session {
             let used = pins[batch].reduce(0) { $0 + $1.size }
             defer { buffer.wipe(used) }
             try buffer.withUnsafeMutableBytes { raw in
-                try read(requires: .secretsRead, action: action) { tx, _ in
+                try read(requires: .secretsRead, action: action.rawValue) { tx, _ in
                     var keys: [Int: SecureBytes] = [:]
                     var offset = 0
                     for p in pins[batch] {
                         guard let row = try tx.secretVersion(secretID: p.secretID, version: p.version) else {
-                            throw KeyholdError.conflict("secret \(p.name) changed during the \(purpose): version \(p.version) "
+                            throw KeyholdError.conflict("secret \(p.name) changed during the \(purpose.rawValue): version \(p.version) "
                                                         + "was deleted after \(batch.lowerBound) of \(pins.count) values were handed out")
                         }
                         let out = UnsafeMutableRawBufferPointer(rebasing: raw[offset..<offset + p.size])
@@ -255,12 +255,13 @@ extension Session {
         // Pass 3: write, one batch per transaction, each with one audit event. A second
         // thread reads the next batch's values into a guarded buffer and seals them while
         // this one writes (see `BatchPreparer`); new secrets go in many rows per statement.
+        let names = try requireRoot().names
         let start = try read(requires: .secretsWrite, action: "secret.import") { tx, _ -> (firstID: Int64, keyVersion: Int, key: SecureBytes) in
             guard let active = try tx.activeDataKey() else { throw KeyholdError.integrity("data_keys: no active key") }
             return (try tx.nextSecretID(), active.version, try dataKey(tx, version: active.version))
         }
         let preparer = BatchPreparer(source: source, batches: batches.ranges, capacity: batches.largestBytes,
-                                     key: start.key, keyVersion: start.keyVersion, firstID: start.firstID)
+                                     key: start.key, names: names, keyVersion: start.keyVersion, firstID: start.firstID)
         preparer.start()
         defer { preparer.finish() }
         let sealer = Sealer(capacity: Validate.secretValueMaxBytes)
@@ -269,7 +270,7 @@ extension Session {
         for _ in batches.ranges {
             let batch = try preparer.next()
             defer { preparer.release(batch) }
-            let counts = try perform("secret.import", target: "secrets", requires: .secretsWrite) { op -> (Int, Int, Int) in
+            let counts = try perform(.secretImport, target: "secrets", requires: .secretsWrite) { op -> (Int, Int, Int) in
                 guard let active = try op.tx.activeDataKey() else { throw KeyholdError.integrity("data_keys: no active key") }
                 names.removeAll(keepingCapacity: true)
                 if onExisting != .fail { for e in batch.items { names.append(e.name) } }
@@ -319,6 +320,7 @@ extension Session {
                 offset += e.valueCount
                 // With skip or update, look first: an insert that meets the name would still use up an id.
                 if onExisting != .fail, var s = try op.tx.secret(named: e.name) {
+                    try checkNameTag(op.tx, s)
                     if onExisting == .skip {
                         skipped += 1
                         continue
@@ -334,7 +336,7 @@ extension Session {
                     continue
                 }
                 ids.append(batch.rows.firstID + Int64(batch.rows.count))
-                try batch.rows.appendSealed(e, value: value, key: key, sealer: sealer)
+                try batch.rows.appendSealed(e, value: value, key: key, names: try requireRoot().names, sealer: sealer)
             }
         }
         return (ids, updated, skipped)
@@ -370,7 +372,7 @@ extension Session {
         _ = try read(requires: .keysManage, action: "vault.backup") { _, _ in true }
         try Vault.wrap { try vault.store.backup(to: path) }
         do {
-            try perform("vault.backup", target: "vault", requires: .keysManage) { op in
+            try perform(.vaultBackup, target: "vault", requires: .keysManage) { op in
                 op.details = ["path": .string(path)]
             }
         } catch {
@@ -387,12 +389,12 @@ extension Session {
             report.problems.append(CheckProblem(area: "sqlite", location: "database", message: line))
         }
         let perms = try permissions()
-        if perms.contains(.secretsRead), root != nil {
+        if perms.contains(.secretsRead), let root {
             try read(requires: .secretsRead, action: "check") { tx, _ in
                 var names: [Int64: String] = [:]
                 for s in try tx.secrets() { names[s.id] = s.name }
                 for k in try tx.dataKeys() {
-                    do { _ = try Keyring.openDataKey(k, root: root!) } catch {
+                    do { _ = try Keyring.openDataKey(k, root: root.key) } catch {
                         report.problems.append(CheckProblem(area: "data keys", location: "data_keys version=\(k.version)",
                                                             message: "does not open with the root key"))
                     }
@@ -443,7 +445,29 @@ extension Session {
     }
 }
 
+/// Why several values are handed out at once, and the event that records it.
+public enum HandOut: String, Sendable {
+    /// `keyhold export`: values written to a file or standard output.
+    case export
+    /// `keyhold run`: values put into a program's environment.
+    case handout
+    var action: AuditAction { self == .export ? .secretExport : .secretHandout }
+}
+
 extension AuditChain {
+    /// Runs of consecutive ids as `first-last` (a single id as `id-id`), for events that introduce many rows.
+    static func ranges(_ ids: [Int64]) -> [String] {
+        var out: [String] = []
+        var start: Int64?, last: Int64 = 0
+        for id in ids.sorted() {
+            if let s = start, id == last + 1 { last = id; _ = s; continue }
+            if let s = start { out.append("\(s)-\(last)") }
+            start = id; last = id
+        }
+        if let s = start { out.append("\(s)-\(last)") }
+        return out
+    }
+
     /// Digest of the ids a bulk event covers: BLAKE2b-256 of their decimals joined by `\n`, lower-case hex.
     static func digest(_ ids: [Int64]) -> String {
         // The decimals written straight into one buffer (a batch has 1,000 of them).

@@ -23,7 +23,7 @@ extension Session {
     public func createRole(_ name: String, description: String = "", permissions: Set<Permission>) throws {
         let name = try Vault.valid { try Validate.roleName(name) }
         let description = try Vault.valid { try Validate.description(description, field: "role description") }
-        try perform("role.create", target: "role:\(name)", requires: .rolesManage) { op in
+        try perform(.roleCreate, target: "role:\(name)", requires: .rolesManage) { op in
             if try op.tx.role(named: name) != nil { throw KeyholdError.conflict("a role named \(name) already exists") }
             try requireHeld(op, permissions, what: "create role \(name) with")
             try op.tx.insertRole(name: name, description: description, builtin: false, createdAt: op.now,
@@ -35,7 +35,7 @@ extension Session {
     /// Edits a role's description and/or permissions; members' key grants follow at once.
     public func editRole(_ name: String, description: String? = nil, permissions: Set<Permission>? = nil) throws {
         let description = try description.map { d in try Vault.valid { try Validate.description(d, field: "role description") } }
-        try perform("role.edit", target: "role:\(name)", requires: .rolesManage) { op in
+        try perform(.roleEdit, target: "role:\(name)", requires: .rolesManage) { op in
             guard let role = try op.tx.role(named: name) else { throw KeyholdError.notFound(kind: "role", name: name) }
             op.target = "role:\(role.name)"
             try requireHeld(op, Set(names: role.permissions), what: "edit role \(role.name), which carries")
@@ -58,7 +58,7 @@ extension Session {
 
     /// Deletes a role no user holds.
     public func deleteRole(_ name: String) throws {
-        try perform("role.delete", target: "role:\(name)", requires: .rolesManage) { op in
+        try perform(.roleDelete, target: "role:\(name)", requires: .rolesManage) { op in
             guard let role = try op.tx.role(named: name) else { throw KeyholdError.notFound(kind: "role", name: name) }
             op.target = "role:\(role.name)"
             try requireHeld(op, Set(names: role.permissions), what: "delete role \(role.name), which carries")

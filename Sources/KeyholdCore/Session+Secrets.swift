@@ -59,16 +59,28 @@ extension Session {
                    historyLimit: s.historyLimit, rotateBy: s.rotateBy, createdAt: s.createdAt, updatedAt: s.updatedAt)
     }
 
+    /// The secret named `name`. A session holding R also checks the row's name tag, so a
+    /// name moved to another row (whose values would then answer to it) is an integrity error.
     func existingSecret(_ tx: Tx, _ name: String) throws -> SecretRow {
         guard let s = try tx.secret(named: name) else { throw KeyholdError.notFound(kind: "secret", name: name) }
+        try checkNameTag(tx, s)
         return s
+    }
+
+    /// Fails unless the row's name tag is the one R gives its id and name (only checked with R).
+    func checkNameTag(_ tx: Tx, _ s: SecretRow) throws {
+        guard let root else { return }
+        guard let tag = try tx.secretNameTag(id: s.id), tag == Trust.nameTag(root.names, secretID: s.id, name: s.name) else {
+            throw KeyholdError.integrity("secrets id=\(s.id) (name \(s.name)): the name does not match its tag "
+                                         + "(moved from another row, or renamed outside Keyhold)")
+        }
     }
 
     // MARK: Values
 
     /// Opens one version (the current one by default). Audited as `secret.reveal`.
     public func reveal(_ name: String, version: Int? = nil) throws -> SecureBytes {
-        try perform("secret.reveal", target: "secret:\(name)", requires: .secretsRead) { op in
+        try perform(.secretReveal, target: "secret:\(name)", requires: .secretsRead) { op in
             let s = try existingSecret(op.tx, name)
             let v = version ?? s.currentVersion
             guard let row = try op.tx.secretVersion(secretID: s.id, version: v) else {
@@ -147,7 +159,7 @@ extension Session {
         let description = try Vault.valid { try Validate.description(description, field: "secret description") }
         try validHistory(historyLimit)
         let value = try material(input)
-        try perform("secret.create", target: "secret:\(name)", requires: .secretsWrite) { op in
+        try perform(.secretCreate, target: "secret:\(name)", requires: .secretsWrite) { op in
             if try op.tx.secret(named: name) != nil { throw KeyholdError.conflict("a secret named \(name) already exists") }
             try insertSecret(&op, name, input, value, description: description, rotateBy: rotateBy, historyLimit: historyLimit)
         }
@@ -157,7 +169,7 @@ extension Session {
     @discardableResult
     public func addVersion(_ name: String, _ input: SecretInput) throws -> Int {
         let value = try material(input)
-        return try perform("secret.update", target: "secret:\(name)", requires: .secretsWrite) { op in
+        return try perform(.secretUpdate, target: "secret:\(name)", requires: .secretsWrite) { op in
             var s = try existingSecret(op.tx, name)
             return try appendVersion(&op, &s, input, value)
         }
@@ -175,12 +187,13 @@ extension Session {
         let name = try Vault.valid { try Validate.secretName(name) }
         let description = try description.map { d in try Vault.valid { try Validate.description(d, field: "secret description") } }
         let value = try material(input)
-        return try perform("secret.create", target: "secret:\(name)", requires: .secretsWrite) { op in
+        return try perform(.secretCreate, target: "secret:\(name)", requires: .secretsWrite) { op in
             guard var s = try op.tx.secret(named: name) else {
                 try insertSecret(&op, name, input, value, description: description ?? "", rotateBy: rotateBy ?? nil, historyLimit: nil)
                 return (1, true)
             }
-            op.action = "secret.update"
+            try checkNameTag(op.tx, s)
+            op.action = .secretUpdate
             let described = description.map { $0 != s.description } ?? false
             if let description { s.description = description }
             if let rotateBy { s.rotateBy = rotateBy }
@@ -197,6 +210,7 @@ extension Session {
         let id = try op.tx.insertSecret(SecretRow(name: name, description: description, currentVersion: 1,
                                                   historyLimit: historyLimit, rotateBy: rotateBy,
                                                   createdAt: op.now, updatedAt: op.now))
+        try op.tx.setSecretNameTag(id: id, tag: Trust.nameTag(try requireRoot().names, secretID: id, name: name))
         try sealVersion(op, secretID: id, version: 1, value: value)
         op.details = ["version": .int(1), "generated": .bool(input.isGenerated)]
         if let rotateBy { op.details["rotate_by"] = .int(rotateBy) }
@@ -220,7 +234,7 @@ extension Session {
 
     /// Deletes a secret and all its versions, then checkpoints the WAL.
     public func deleteSecret(_ name: String) throws -> DeletionOutcome {
-        try perform("secret.delete", target: "secret:\(name)", requires: .secretsWrite) { op in
+        try perform(.secretDelete, target: "secret:\(name)", requires: .secretsWrite) { op in
             let s = try existingSecret(op.tx, name)
             op.target = "secret:\(s.name)"
             try op.tx.deleteSecret(id: s.id)
@@ -232,7 +246,7 @@ extension Session {
 
     /// Deletes one version. The last remaining version cannot be deleted (delete the secret instead).
     public func deleteVersion(_ name: String, version: Int) throws -> DeletionOutcome {
-        try perform("secret.delete-version", target: "secret:\(name)", requires: .secretsWrite) { op in
+        try perform(.secretDeleteVersion, target: "secret:\(name)", requires: .secretsWrite) { op in
             var s = try existingSecret(op.tx, name)
             op.target = "secret:\(s.name)"
             let versions = try op.tx.secretVersions(secretID: s.id).map(\.version)
@@ -271,8 +285,8 @@ extension Session {
         if let limit = historyLimit { try validHistory(limit) }
         let given = [description != nil, rotateBy != nil, historyLimit != nil]
         guard given.contains(true) else { return }
-        let action = given.filter { $0 }.count > 1 ? "secret.edit"
-            : description != nil ? "secret.describe" : rotateBy != nil ? "secret.rotate-by" : "secret.history-limit"
+        let action: AuditAction = given.filter { $0 }.count > 1 ? .secretEdit
+            : description != nil ? .secretDescribe : rotateBy != nil ? .secretRotateBy : .secretHistoryLimit
         try updateSecretMetadata(name, action: action) { op, s in
             if let description {
                 s.description = description
@@ -305,7 +319,7 @@ extension Session {
         try editSecret(name, description: description)
     }
 
-    private func updateSecretMetadata(_ name: String, action: String, _ change: (inout Op, inout SecretRow) throws -> Void) throws {
+    private func updateSecretMetadata(_ name: String, action: AuditAction, _ change: (inout Op, inout SecretRow) throws -> Void) throws {
         try perform(action, target: "secret:\(name)", requires: .secretsWrite) { op in
             var s = try existingSecret(op.tx, name)
             op.target = "secret:\(s.name)"

@@ -111,20 +111,35 @@ extension Session {
             + "\(Clock.format(first.at))\(others); at least one active holder must have no expiry date")
     }
 
-    /// Brings one user's grant in line with their permissions. Returns what changed, for the audit details.
+    /// Brings one user's grant in line with their permissions and state. A user entitled
+    /// to key access (a role with secrets.read, secrets.write or keys.manage) and active
+    /// (not disabled, locked or expired) gets R sealed to their key when this session holds
+    /// R and the key is endorsed; otherwise a pending grant, which an administrator approves
+    /// (`approveKeyRequest`). Losing the entitlement or becoming inactive deletes the grant
+    /// and raises the standing warning to rotate. Returns what changed, for the audit details.
     @discardableResult
     func syncKeyAccess(_ op: inout Op, userID target: Int64) throws -> String? {
         guard let user = try op.tx.user(id: target) else { return nil }
-        let entitled = Set(names: try op.tx.permissions(ofUser: target)).grantsKeyAccess
+        let inactive = user.disabled || user.locked || (user.expiresAt.map { $0 <= op.now } ?? false)
+        let permitted = Set(names: try op.tx.permissions(ofUser: target)).grantsKeyAccess
+        let entitled = !inactive && permitted
         let grant = try op.tx.grant(userID: target)
         if entitled {
-            if let grant, grant.sealedRoot != nil, grant.keyID == user.keyID { return nil }
-            if let root, let keyID = user.keyID, let key = try op.tx.userKey(id: keyID) {
-                try op.tx.putGrant(try Keyring.sealGrant(root: root, to: key, userID: target, now: op.now))
-                return "granted"
+            if let root {
+                switch try Trust.sealable(op.tx, root: root, user: user, now: op.now) {
+                case .success(let key):
+                    if let grant, grant.sealedRoot != nil, grant.keyID == key.row.id { return nil }
+                    try op.tx.putGrant(try Keyring.sealGrant(root: root, to: key, now: op.now))
+                    return "granted"
+                case .failure:
+                    break
+                }
+            } else if let grant, grant.sealedRoot != nil, grant.keyID == user.keyID {
+                return nil
             }
+            if let grant, grant.sealedRoot == nil, grant.keyID == user.keyID { return nil }
             if grant?.sealedRoot != nil { op.securelyDeletes = true }
-            try op.tx.putGrant(GrantRow(userID: target, keyID: nil, sealedRoot: nil, createdAt: op.now))
+            try op.tx.putGrant(Keyring.pendingGrant(userID: target, keyID: user.keyID, now: op.now))
             return "pending"
         }
         guard let grant else { return nil }
@@ -151,13 +166,14 @@ extension Session {
     // MARK: Changes
 
     /// Creates a user with a generated temporary password (shown once, expiring, to be changed at first login).
-    public func createUser(username: String, email: String? = nil, displayName: String = "",
-                           roles: [String] = []) throws -> (user: UserInfo, temporaryPassword: SecureBytes) {
+    /// `deliver` gets the temporary password before anything is committed (a failure there creates nobody).
+    public func createUser(username: String, email: String? = nil, displayName: String = "", roles: [String] = [],
+                           deliver: (SecureBytes) throws -> Void = { _ in }) throws -> (user: UserInfo, temporaryPassword: SecureBytes) {
         let username = try Vault.valid { try Validate.username(username) }
         let email = try Vault.valid { try Validate.email(email) }
         let displayName = try Vault.valid { try Validate.displayName(displayName) }
-        var temp: SecureBytes!
-        let id = try perform("user.create", target: "user:\(username)", requires: .usersWrite) { op -> Int64 in
+        var temp: SecureBytes?
+        let id = try perform(.userCreate, target: "user:\(username)", requires: .usersWrite) { op -> Int64 in
             if try op.tx.user(named: username) != nil {
                 throw KeyholdError.conflict("a user named \(username) already exists (names are compared without regard to case)")
             }
@@ -166,7 +182,10 @@ extension Session {
             var row = UserRow(username: username, email: email, displayName: displayName, passwordHash: t.hash,
                               mustChange: true, passwordExpiresAt: t.expires, createdAt: op.now, updatedAt: op.now)
             row.id = try op.tx.insertUser(row)
-            _ = try Keyring.makeUserKey(op.tx, user: &row, password: t.0, cost: t.cost, now: op.now)
+            let key = try Keyring.makeUserKey(op.tx, user: &row, password: t.0, cost: t.cost, now: op.now,
+                                              anchor: try Trust.anchor(op.tx))
+            // Made here, by a holder of R: vouched for at once (a session without R leaves it to an approval).
+            if let root { _ = try Trust.endorseNew(op.tx, root: root, keyID: key.id) }
             try op.tx.updateUser(row)
             var assigned: [String] = []
             for name in roles {
@@ -178,11 +197,16 @@ extension Session {
                 try op.tx.addUserRole(userID: row.id, roleID: role.id)
                 assigned.append(role.name)
             }
-            op.details = ["roles": .strings(assigned), "temporary_password_expires": .int(t.expires)]
+            op.details = ["roles": .strings(assigned), "temporary_password_expires": .int(t.expires), "user_id": .int(row.id),
+                          "key_id": .int(key.id), "public_key": .string(AuditChain.hex(key.pair.publicKey))]
             if let access = try syncKeyAccess(&op, userID: row.id) { op.details["key_access"] = .string(access) }
+            try deliver(t.0)
             return row.id
         }
-        let info = try read(requires: nil, action: "user.show") { tx, _ in try userInfos(tx, [try tx.user(id: id)!])[0] }
+        let info = try read(requires: nil, action: "user.show") { tx, _ -> UserInfo? in
+            try tx.user(id: id).map { try userInfos(tx, [$0])[0] }
+        }
+        guard let info, let temp else { throw KeyholdError.conflict("user \(username) was deleted right after it was made") }
         return (info, temp)
     }
 
@@ -190,7 +214,7 @@ extension Session {
     public func editUser(_ name: String, email: String?? = nil, displayName: String? = nil) throws {
         let email = try email.map { e in try Vault.valid { try Validate.email(e) } }
         let displayName = try displayName.map { d in try Vault.valid { try Validate.displayName(d) } }
-        try changeUser(name, action: "user.edit", guardSelf: false) { op, u in
+        try changeUser(name, action: .userEdit, guardSelf: false) { op, u in
             var changed: [String] = []
             if let email { u.email = email; changed.append("email") }
             if let displayName { u.displayName = displayName; changed.append("display_name") }
@@ -200,27 +224,27 @@ extension Session {
 
     /// Locks an account (no login until unlocked).
     public func lockUser(_ name: String) throws {
-        try changeUser(name, action: "user.lock", guardSelf: true) { _, u in u.locked = true }
+        try changeUser(name, action: .userLock, guardSelf: true) { _, u in u.locked = true }
     }
 
     /// Unlocks an account: clears an administrator's lock and any lockout after failed logins.
     public func unlockUser(_ name: String) throws {
-        try changeUser(name, action: "user.unlock", guardSelf: false) { _, u in
+        try changeUser(name, action: .userUnlock, guardSelf: false) { _, u in
             u.locked = false; u.lockedUntil = nil; u.failedLogins = 0
         }
     }
 
     public func disableUser(_ name: String) throws {
-        try changeUser(name, action: "user.disable", guardSelf: true) { _, u in u.disabled = true }
+        try changeUser(name, action: .userDisable, guardSelf: true) { _, u in u.disabled = true }
     }
 
     public func enableUser(_ name: String) throws {
-        try changeUser(name, action: "user.enable", guardSelf: false) { _, u in u.disabled = false }
+        try changeUser(name, action: .userEnable, guardSelf: false) { _, u in u.disabled = false }
     }
 
     /// Sets (or with nil clears) the time the account expires.
     public func setExpiry(_ name: String, at time: Int64?) throws {
-        try changeUser(name, action: "user.expire", guardSelf: time.map { $0 <= vault.clock.now() } ?? false) { op, u in
+        try changeUser(name, action: .userExpire, guardSelf: time.map { $0 <= vault.clock.now() } ?? false) { op, u in
             u.expiresAt = time
             op.details["expires_at"] = time.map(AuditValue.int) ?? .string("never")
         }
@@ -229,38 +253,49 @@ extension Session {
     /// Replaces the user's password with a generated temporary one (shown
     /// once, expiring) and their key pair with a new one; the administrator
     /// never chooses the password.
-    public func resetPassword(_ name: String) throws -> SecureBytes {
-        var temp: SecureBytes!
-        try changeUser(name, action: "user.reset-password", guardSelf: true) { op, u in
+    /// `deliver` gets the temporary password before anything is committed.
+    public func resetPassword(_ name: String, deliver: (SecureBytes) throws -> Void = { _ in }) throws -> SecureBytes {
+        var temp: SecureBytes?
+        try changeUser(name, action: .userResetPassword, guardSelf: true) { op, u in
             let t = try temporaryPassword(op)
             temp = t.0
+            let retired = u.keyID
             if let old = u.keyID { try op.tx.retireUserKey(id: old, at: op.now) }
             u.passwordHash = t.hash
             u.mustChange = true
             u.passwordExpiresAt = t.expires
             u.failedLogins = 0
             u.lockedUntil = nil
-            _ = try Keyring.makeUserKey(op.tx, user: &u, password: t.0, cost: t.cost, now: op.now)
+            let key = try Keyring.makeUserKey(op.tx, user: &u, password: t.0, cost: t.cost, now: op.now,
+                                              anchor: try Trust.anchor(op.tx))
+            if let root { _ = try Trust.endorseNew(op.tx, root: root, keyID: key.id) }
             op.securelyDeletes = true
             op.details["temporary_password_expires"] = .int(t.expires)
+            op.details["user_id"] = .int(u.id)
+            op.details["key_id"] = .int(key.id)
+            op.details["public_key"] = .string(AuditChain.hex(key.pair.publicKey))
+            if let retired { op.details["retired_key_id"] = .int(retired) }
             // The grant was sealed to the retired key: seal it to the new one (or leave it pending).
             try op.tx.updateUser(u)
             if try op.tx.grant(userID: u.id) != nil {
                 try op.tx.deleteGrant(userID: u.id)
                 if let access = try syncKeyAccess(&op, userID: u.id) { op.details["key_access"] = .string(access) }
             }
+            try deliver(t.0)
         }
+        guard let temp else { throw KeyholdError.integrity("user.reset-password made no password") }
         return temp
     }
 
     /// Deletes a user. Their public keys stay so the events they signed still verify.
     public func deleteUser(_ name: String) throws -> DeletionOutcome {
-        try perform("user.delete", target: "user:\(name)", requires: .usersWrite) { op in
+        try perform(.userDelete, target: "user:\(name)", requires: .usersWrite) { op in
             let u = try existingUser(op.tx, name)
             op.target = "user:\(u.username)"
             try requireNotSelf(u, action: "delete")
             try requireManageable(op, u, action: "delete")
             let before = try stewards(op)
+            op.details["user_id"] = .int(u.id)
             for k in try op.tx.userKeys() where k.userID == u.id { try op.tx.retireUserKey(id: k.id, at: op.now) }
             if try op.tx.grant(userID: u.id)?.sealedRoot != nil {
                 try noteRevocation(op, username: u.username)
@@ -275,7 +310,7 @@ extension Session {
 
     /// Gives a user a role. Needs roles.manage and every permission of the role.
     public func grantRole(_ name: String, role roleName: String) throws {
-        try perform("user.grant-role", target: "user:\(name)", requires: .rolesManage) { op in
+        try perform(.userGrantRole, target: "user:\(name)", requires: .rolesManage) { op in
             var u = try existingUser(op.tx, name)
             op.target = "user:\(u.username)"
             guard let role = try op.tx.role(named: roleName) else { throw KeyholdError.notFound(kind: "role", name: roleName) }
@@ -287,14 +322,14 @@ extension Session {
             try op.tx.addUserRole(userID: u.id, roleID: role.id)
             u.updatedAt = op.now
             try op.tx.updateUser(u)
-            op.details = ["role": .string(role.name)]
+            op.details = ["role": .string(role.name), "user_id": .int(u.id)]
             if let access = try syncKeyAccess(&op, userID: u.id) { op.details["key_access"] = .string(access) }
         }
     }
 
     /// Takes a role away. Removing key access deletes the grant and raises a standing warning to rotate.
     public func revokeRole(_ name: String, role roleName: String) throws {
-        try perform("user.revoke-role", target: "user:\(name)", requires: .rolesManage) { op in
+        try perform(.userRevokeRole, target: "user:\(name)", requires: .rolesManage) { op in
             var u = try existingUser(op.tx, name)
             op.target = "user:\(u.username)"
             guard let role = try op.tx.role(named: roleName) else { throw KeyholdError.notFound(kind: "role", name: roleName) }
@@ -306,23 +341,28 @@ extension Session {
             try op.tx.removeUserRole(userID: u.id, roleID: role.id)
             u.updatedAt = op.now
             try op.tx.updateUser(u)
-            op.details = ["role": .string(role.name)]
+            op.details = ["role": .string(role.name), "user_id": .int(u.id)]
             if let access = try syncKeyAccess(&op, userID: u.id) { op.details["key_access"] = .string(access) }
             try requireSteward(op, before: before)
         }
     }
 
     /// The common shape of account changes: find, guard, change, check stewardship.
-    private func changeUser(_ name: String, action: String, guardSelf: Bool, _ change: (inout Op, inout UserRow) throws -> Void) throws {
+    private func changeUser(_ name: String, action: AuditAction, guardSelf: Bool, _ change: (inout Op, inout UserRow) throws -> Void) throws {
+        let verb = String(action.rawValue.dropFirst("user.".count))
         try perform(action, target: "user:\(name)", requires: .usersWrite) { op in
             var u = try existingUser(op.tx, name)
             op.target = "user:\(u.username)"
-            if guardSelf { try requireNotSelf(u, action: String(action.dropFirst("user.".count))) }
-            try requireManageable(op, u, action: String(action.dropFirst("user.".count)))
+            if guardSelf { try requireNotSelf(u, action: verb) }
+            try requireManageable(op, u, action: verb)
             let before = try stewards(op)
+            let wasActive = !u.disabled && !u.locked && !(u.expiresAt.map { $0 <= op.now } ?? false)
             try change(&op, &u)
             u.updatedAt = op.now
             try op.tx.updateUser(u)
+            // A change of state moves key access with it: gone while inactive, back (or awaiting approval) after.
+            let isActive = !u.disabled && !u.locked && !(u.expiresAt.map { $0 <= op.now } ?? false)
+            if wasActive != isActive, let access = try syncKeyAccess(&op, userID: u.id) { op.details["key_access"] = .string(access) }
             try requireSteward(op, before: before)
         }
     }

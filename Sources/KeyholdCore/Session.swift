@@ -14,25 +14,28 @@ public final class Session: Sendable {
     public let username: String
     let keyID: Int64
     let keyPair: SigningKeyPair
-    /// The root key R (if this user holds a grant) and its generation.
-    private let rootState: Mutex<(key: SecureBytes?, version: Int)>
+    /// The root key R (if this user holds a grant), checked against the vault's chain of root keys.
+    private let rootState: Mutex<Trust.Root?>
     let dataKeys = Mutex<[Int: SecureBytes]>([:])
+    /// The fingerprint of this user's key while their key access awaits an administrator's approval.
+    public let pendingKeyFingerprint: String?
 
-    init(vault: Vault, userID: Int64, username: String, keyID: Int64, keyPair: SigningKeyPair, root: SecureBytes?,
-         rootVersion: Int) {
+    init(vault: Vault, userID: Int64, username: String, keyID: Int64, keyPair: SigningKeyPair, root: Trust.Root?,
+         pendingKeyFingerprint: String? = nil) {
         self.vault = vault
         self.userID = userID
         self.username = username
         self.keyID = keyID
         self.keyPair = keyPair
-        rootState = Mutex((root, rootVersion))
+        self.pendingKeyFingerprint = pendingKeyFingerprint
+        rootState = Mutex(root)
     }
 
-    /// The root key R, if this user holds a grant.
-    var root: SecureBytes? { rootState.withLock { $0.key } }
+    /// The root key R and what follows from it, if this user holds a grant.
+    var root: Trust.Root? { rootState.withLock { $0 } }
 
     /// Replaces R after a root rotation made by this session.
-    func replaceRoot(_ key: SecureBytes, version: Int) { rootState.withLock { $0 = (key, version) } }
+    func replaceRoot(_ root: Trust.Root) { rootState.withLock { $0 = root } }
 
     /// Whether this session holds the root key (and so can open secrets).
     public var hasKeyAccess: Bool { root != nil }
@@ -49,7 +52,7 @@ public final class Session: Sendable {
         /// The actor's permissions, re-read in this transaction.
         let permissions: Set<Permission>
         /// The audit action; an operation that learns inside its transaction what it did may change it.
-        var action: String
+        var action: AuditAction
         var target: String
         var details: [String: AuditValue] = [:]
         /// Set when the operation deleted keys or ciphertexts: checkpoint the WAL afterwards.
@@ -58,7 +61,7 @@ public final class Session: Sendable {
 
     /// Runs one operation: re-check the actor, do the work, audit, commit; then
     /// checkpoint if it deleted anything sensitive.
-    func perform<T>(_ action: String, target: String, requires permission: Permission?,
+    func perform<T>(_ action: AuditAction, target: String, requires permission: Permission?,
                     _ body: (inout Op) throws -> T) throws -> T {
         var deleted = false
         let result: T = try Vault.wrap {
@@ -66,7 +69,7 @@ public final class Session: Sendable {
                 let now = vault.clock.now()
                 let perms = try checkActor(tx, now: now)
                 if let permission, !perms.contains(permission) {
-                    throw KeyholdError.permissionDenied(action: action, missing: permission)
+                    throw KeyholdError.permissionDenied(action: action.rawValue, missing: permission)
                 }
                 var op = Op(tx: tx, now: now, permissions: perms, action: action, target: target)
                 let result = try body(&op)
@@ -103,7 +106,7 @@ public final class Session: Sendable {
         if me.locked { throw KeyholdError.sessionEnded("\(username) was locked by an administrator") }
         if let e = me.expiresAt, e <= now { throw KeyholdError.sessionEnded("\(username) has expired") }
         if me.keyID != keyID { throw KeyholdError.sessionEnded("the password of \(username) was reset") }
-        if root != nil, let v = try tx.vault(), v.rootVersion != rootState.withLock({ $0.version }) {
+        if let root, let v = try tx.vault(), v.rootVersion != root.version {
             throw KeyholdError.sessionEnded("the root key was rotated; log in again")
         }
         return Set(names: try tx.permissions(ofUser: userID))
@@ -128,14 +131,16 @@ public final class Session: Sendable {
     // MARK: Keys held by the session
 
     /// The permission, then the root key: so a user lacking both hears about the permission.
-    func requireRoot(for permission: Permission) throws -> SecureBytes {
+    func requireRoot(for permission: Permission) throws -> Trust.Root {
         _ = try read(requires: permission, action: permission.rawValue) { _, _ in true }
         return try requireRoot()
     }
 
-    func requireRoot() throws -> SecureBytes {
+    func requireRoot() throws -> Trust.Root {
         guard let root else {
-            throw KeyholdError.noKeyAccess("\(username) holds no key grant (a pending grant is completed when a key holder logs in)")
+            throw KeyholdError.noKeyAccess(pendingKeyFingerprint.map {
+                "\(username)'s key access awaits an administrator's approval (key fingerprint \($0))"
+            } ?? "\(username) holds no key grant")
         }
         return root
     }
@@ -149,30 +154,11 @@ public final class Session: Sendable {
         guard let row = try tx.dataKeys().first(where: { $0.version == version }) else {
             throw KeyholdError.integrity("data_keys version=\(version): missing")
         }
-        let key = try Keyring.openDataKey(row, root: root)
+        let key = try Keyring.openDataKey(row, root: root.key)
         dataKeys.withLock { $0[version] = key }
         return key
     }
 
-    /// Seals R to every pending grant whose user now has a key pair. Runs at
-    /// login of a session holding R; each completion is audited.
-    @discardableResult
-    func completePendingGrants() -> Int {
-        guard let root else { return 0 }
-        let done = (try? perform("grant.complete", target: "grants", requires: nil) { op -> Int in
-            var names: [String] = []
-            for g in try op.tx.grants() where g.sealedRoot == nil {
-                guard let user = try op.tx.user(id: g.userID), let keyID = user.keyID,
-                      let key = try op.tx.userKey(id: keyID) else { continue }
-                try op.tx.putGrant(try Keyring.sealGrant(root: root, to: key, userID: user.id, now: op.now))
-                names.append(user.username)
-            }
-            if names.isEmpty { throw NothingToDo() }
-            op.details = ["users": .strings(names)]
-            return names.count
-        }) ?? 0
-        return done
-    }
     /// Thrown inside `perform` to roll back an operation that found nothing to do (and so writes no event).
     struct NothingToDo: Error {}
 
@@ -206,7 +192,7 @@ public final class Session: Sendable {
                                                        message: "new password: must differ from the temporary one"))
         }
         let hash = try Vault.wrap { try PasswordHash.hash(new, cost: cost) }
-        try perform("password.change", target: "user:\(username)", requires: nil) { op in
+        try perform(.passwordChange, target: "user:\(username)", requires: nil) { op in
             var me = try op.tx.user(id: userID)!
             if requireChange, let expires = me.passwordExpiresAt, expires <= op.now {
                 throw KeyholdError.temporaryPasswordExpired(username: username)

@@ -60,21 +60,26 @@ public final class Vault: Sendable {
     /// Whether a vault file exists at `path`.
     public static func exists(at path: String) -> Bool { FileManager.default.fileExists(atPath: path) }
 
-    /// Opens an existing vault.
+    /// Opens an existing vault of this release's format. Anything else (no file, a
+    /// directory, another program's database, an older or newer format, a file others
+    /// may read) is refused with the fix named, and left as it was.
     public static func open(at path: String, options: VaultOptions = VaultOptions()) throws -> Vault {
         Sodium.hardenProcess()
         let store = try wrap { try Store.open(at: path) }
-        guard try wrap({ try store.read { try $0.vault() } }) != nil else {
-            throw KeyholdError.store(.corrupt("the vault row is missing"))
+        guard let row = try wrap({ try store.read { try $0.vault() } }) else { throw KeyholdError.store(.halfMade(path: path)) }
+        guard row.vaultID != nil, row.anchorSeq != nil else {
+            throw KeyholdError.integrity("vault: format \(VaultFile.currentFormat) without its identity or anchor event")
         }
         return Vault(path: path, store: store, options: options)
     }
 
     /// Creates a vault and its first administrator. The recovery key (typeable
-    /// text) is returned once and never stored in clear.
+    /// text) is made once and never stored in clear: `deliver` gets it before
+    /// anything is committed (a failure there leaves no vault), and it is returned.
     public static func create(at path: String, admin username: String, password: SecureBytes,
                               email: String? = nil, displayName: String = "",
-                              options: VaultOptions = VaultOptions()) throws -> (session: Session, recoveryKey: SecureBytes) {
+                              options: VaultOptions = VaultOptions(),
+                              deliver: (SecureBytes) throws -> Void = { _ in }) throws -> (session: Session, recoveryKey: SecureBytes) {
         Sodium.hardenProcess()
         let minLength = try valid { try Validate.passwordMinimumSetting(options.passwordMinLength) }
         let username = try valid { try Validate.username(username) }
@@ -82,54 +87,68 @@ public final class Vault: Sendable {
         let displayName = try valid { try Validate.displayName(displayName) }
         try Validate.checkPassword(password, username: username, minimumLength: minLength)
 
-        let store = try wrap { try Store.create(at: path) }
-        let vault = Vault(path: path, store: store, options: options)
         let now = options.clock.now()
         let root = SecureBytes(random: 32)
         let recovery = RecoveryKey.generate()
+        let recoveryText = SecureBytes(utf8: RecoveryKey.encode(recovery))
         let dataKey = SecureBytes(random: 32)
-        do {
-            let (userID, keyID, pair) = try wrap {
-                try store.write { tx -> (Int64, Int64, SigningKeyPair) in
-                    try tx.insertVault(VaultRow(
-                        format: 1, createdAt: now, kdfOpslimit: options.kdf.opslimit, kdfMemlimit: options.kdf.memlimit,
-                        passwordMinLength: minLength, historyLimit: 10, tempPasswordTTL: Clock.day,
-                        recoverySealed: try Seal.seal(root, key: recovery, aad: Keyring.recoveryAAD), revocationWarning: nil))
-                    try tx.insertDataKey(DataKeyRow(version: 1, sealed: try Seal.seal(dataKey, key: root, aad: Keyring.dataKeyAAD(1)),
-                                                    active: true, createdAt: now))
-                    var adminRole: Int64 = 0
-                    for r in BuiltinRole.all {
-                        let id = try tx.insertRole(name: r.name, description: r.description, builtin: true, createdAt: now,
-                                                   permissions: r.permissions.names)
-                        if r.name == "admin" { adminRole = id }
-                    }
-                    var user = UserRow(username: username, email: email, displayName: displayName,
-                                       passwordHash: try PasswordHash.hash(password, cost: options.kdf),
-                                       mustChange: false, passwordExpiresAt: nil, createdAt: now, updatedAt: now)
-                    user.id = try tx.insertUser(user)
-                    let key = try Keyring.makeUserKey(tx, user: &user, password: password, cost: options.kdf, now: now)
-                    try tx.updateUser(user)
-                    try tx.addUserRole(userID: user.id, roleID: adminRole)
-                    try tx.putGrant(try Keyring.sealGrant(root: root, to: try tx.userKey(id: key.id)!, userID: user.id, now: now))
-                    try options.fault?(.beforeAudit)
-                    try AuditChain.append(tx, at: now, actorID: user.id, actorName: username,
-                                          signer: .init(keyID: key.id, keyPair: key.pair), action: "vault.create",
-                                          target: "vault", details: [
-                                              "format": .int(1), "admin": .string(username),
-                                              "kdf_opslimit": .int(Int64(options.kdf.opslimit)),
-                                              "kdf_memlimit": .int(Int64(options.kdf.memlimit)),
-                                          ])
-                    try options.fault?(.beforeCommit)
-                    return (user.id, key.id, key.pair)
+        let vaultID = Sodium.randomBytes(16)
+        var created: (userID: Int64, keyID: Int64, pair: SigningKeyPair)?
+        let store = try wrap {
+            try Store.create(at: path) { tx in
+                var vaultRow = VaultRow(
+                    format: VaultFile.currentFormat, createdAt: now, kdfOpslimit: options.kdf.opslimit,
+                    kdfMemlimit: options.kdf.memlimit, passwordMinLength: minLength, historyLimit: 10, tempPasswordTTL: Clock.day,
+                    recoverySealed: try Seal.seal(root, key: recovery, aad: Keyring.recoveryAAD), revocationWarning: nil)
+                vaultRow.vaultID = vaultID
+                try tx.insertVault(vaultRow)
+                try tx.insertDataKey(DataKeyRow(version: 1, sealed: try Seal.seal(dataKey, key: root, aad: Keyring.dataKeyAAD(1)),
+                                                active: true, createdAt: now))
+                let signer = try Trust.rootSigningKey(root)
+                try tx.insertRootKey(RootKeyRow(version: 1, publicKey: signer.publicKey, link: nil, createdAt: now))
+                let trusted = Trust.Root(key: root, version: 1, signer: signer, names: Trust.nameKey(root), vaultID: vaultID)
+                var adminRole: Int64 = 0
+                for r in BuiltinRole.all {
+                    let id = try tx.insertRole(name: r.name, description: r.description, builtin: true, createdAt: now,
+                                               permissions: r.permissions.names)
+                    if r.name == "admin" { adminRole = id }
                 }
+                var user = UserRow(username: username, email: email, displayName: displayName,
+                                   passwordHash: try PasswordHash.hash(password, cost: options.kdf),
+                                   mustChange: false, passwordExpiresAt: nil, createdAt: now, updatedAt: now)
+                user.id = try tx.insertUser(user)
+                // Pinned below, once the genesis event (the anchor it names) exists.
+                let key = try Keyring.makeUserKey(tx, user: &user, password: password, cost: options.kdf, now: now, anchor: nil)
+                try tx.updateUser(user)
+                try tx.addUserRole(userID: user.id, roleID: adminRole)
+                try tx.putGrant(try Keyring.sealGrant(root: trusted, to: try Trust.endorseNew(tx, root: trusted, keyID: key.id), now: now))
+                try options.fault?(.beforeAudit)
+                try AuditChain.append(tx, at: now, actorID: user.id, actorName: username,
+                                      signer: .init(keyID: key.id, keyPair: key.pair), action: .vaultCreate,
+                                      target: "vault", details: [
+                                          "format": .int(Int64(VaultFile.currentFormat)), "admin": .string(username),
+                                          "vault_id": .string(AuditChain.hex(vaultID)),
+                                          "user_id": .int(user.id), "key_id": .int(key.id),
+                                          "public_key": .string(AuditChain.hex(key.pair.publicKey)),
+                                          "root_version": .int(1), "root_public_key": .string(AuditChain.hex(signer.publicKey)),
+                                          "roles": .strings(BuiltinRole.all.map { Authority.roleEntry($0.name, $0.permissions) }),
+                                          "kdf_opslimit": .int(Int64(options.kdf.opslimit)),
+                                          "kdf_memlimit": .int(Int64(options.kdf.memlimit)),
+                                      ])
+                try tx.setVaultIdentity(vaultID: vaultID, anchorSeq: 1)
+                guard let keyRow = try tx.userKey(id: key.id) else { throw KeyholdError.integrity("user_keys id=\(key.id): missing") }
+                try Trust.pin(tx, anchor: try Trust.anchor(tx), key: keyRow, pair: key.pair)
+                try deliver(recoveryText)
+                try options.fault?(.beforeCommit)
+                created = (user.id, key.id, key.pair)
             }
-            let session = Session(vault: vault, userID: userID, username: username, keyID: keyID, keyPair: pair, root: root,
-                                  rootVersion: 1)
-            return (session, SecureBytes(utf8: RecoveryKey.encode(recovery)))
-        } catch {
-            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
-            throw error
         }
+        guard let created else { throw KeyholdError.integrity("vault: creation returned no administrator") }
+        let vault = Vault(path: path, store: store, options: options)
+        let signer = try wrap { try Trust.rootSigningKey(root) }
+        let session = Session(vault: vault, userID: created.userID, username: username, keyID: created.keyID, keyPair: created.pair,
+                              root: Trust.Root(key: root, version: 1, signer: signer, names: Trust.nameKey(root), vaultID: vaultID))
+        return (session, recoveryText)
     }
 
     /// The lockout delay after `failures` consecutive failures: none for the
@@ -141,48 +160,48 @@ public final class Vault: Sendable {
     }
 
     /// Logs a user in. Failures are counted and audited before the password
-    /// is even checked, so parallel guessing cannot outrun the lockout.
+    /// is even checked, so parallel guessing cannot outrun the lockout. An unknown
+    /// user, a wrong password and an account locked out take the same path: the
+    /// same Argon2id work, the same error; the log records which it was.
     public func login(username typed: String, password: SecureBytes) throws -> LoginResult {
         let name = String(typed.prefix(64))
         let now = clock.now()
-        // Step 1: refuse locked accounts; count this attempt as a failure until it succeeds.
-        let attempt: UserRow? = try Vault.wrap {
-            try store.write { tx -> UserRow? in
+        // Step 1: count this attempt as a failure until it succeeds (locked accounts are not counted again).
+        let attempt: (user: UserRow, locked: Bool, before: UserRow)? = try Vault.wrap {
+            try store.write { tx -> (UserRow, Bool, UserRow)? in
                 guard var user = try tx.user(named: name) else { return nil }
-                if user.locked || (user.lockedUntil.map { $0 > now } ?? false) {
-                    return user
-                }
+                if user.locked || (user.lockedUntil.map { $0 > now } ?? false) { return (user, true, user) }
                 // A bcrypt hash is refused below without checking any password: nothing to count.
-                if PasswordHash.scheme(of: user.passwordHash) == .bcrypt { return user }
+                if PasswordHash.scheme(of: user.passwordHash) == .bcrypt { return (user, false, user) }
+                let before = user
                 user.failedLogins += 1
                 if let delay = Vault.lockoutDelay(afterFailures: user.failedLogins) { user.lockedUntil = now + delay }
                 try tx.updateUser(user)
-                var counted = user
-                counted.lockedUntil = nil  // this attempt itself goes through
-                counted.locked = false
-                return counted
+                return (user, false, before)
             }
         }
-        guard let user = attempt else {
+        guard let (user, locked, before) = attempt else {
             // Same work as a real check, so timing does not tell which usernames exist.
             _ = PasswordHash.verify(password, hash: try dummyHash())
             // A password typed into the username field must not land in the log: record only name-shaped input.
             let shown = (try? Validate.username(name)) ?? "(not a valid username)"
-            try recordFailure(name: shown, userID: nil, action: "login.failed", reason: "unknown user", now: now)
+            try recordFailure(name: shown, userID: nil, action: .loginFailed, reason: "unknown user", now: now)
             throw KeyholdError.authenticationFailed
         }
-        if user.locked || (user.lockedUntil.map { $0 > now } ?? false) {
-            try recordFailure(name: user.username, userID: user.id, action: "login.refused", reason: "locked", now: now)
-            throw KeyholdError.locked(username: user.username, until: user.locked ? nil : user.lockedUntil)
+        if locked {
+            // The same Argon2id work and the same answer as a wrong password; the result is not used.
+            _ = PasswordHash.verify(password, hash: user.passwordHash)
+            try recordFailure(name: user.username, userID: user.id, action: .loginRefused, reason: "locked", now: now)
+            throw KeyholdError.authenticationFailed
         }
         // An imported bcrypt hash: libsodium cannot verify it (docs/ARCHITECTURE.md, "Imported accounts").
         if PasswordHash.scheme(of: user.passwordHash) == .bcrypt {
-            try recordFailure(name: user.username, userID: user.id, action: "login.refused", reason: "legacy bcrypt hash", now: now)
+            try recordFailure(name: user.username, userID: user.id, action: .loginRefused, reason: "legacy bcrypt hash", now: now)
             throw KeyholdError.refused(Session.bcryptLoginRefusal)
         }
         // Step 2: the expensive check, outside any transaction.
         guard PasswordHash.verify(password, hash: user.passwordHash) else {
-            try recordFailure(name: user.username, userID: user.id, action: "login.failed", reason: "wrong password", now: now)
+            try recordFailure(name: user.username, userID: user.id, action: .loginFailed, reason: "wrong password", now: now)
             throw KeyholdError.authenticationFailed
         }
         // Step 3: the password is right. States that refuse even a right password.
@@ -192,35 +211,78 @@ public final class Vault: Sendable {
             : (user.passwordExpiresAt.map { $0 <= now } ?? false)
                 ? ("temporary password expired", .temporaryPasswordExpired(username: user.username)) : nil
         if let (reason, error) = refusal {
-            try recordFailure(name: user.username, userID: user.id, action: "login.refused", reason: reason, now: now)
+            try recordFailure(name: user.username, userID: user.id, action: .loginRefused, reason: reason, now: now)
             throw error
         }
-        let session = try Vault.wrap { try openSession(user: user, password: password, now: now) }
+        let session: Session
+        do {
+            session = try Vault.wrap { try openSession(user: user, password: password, now: now) }
+        } catch let error as KeyholdError {
+            // The password was right: a row that does not open or does not check out is damage or
+            // tampering, not a guess. It is recorded as such and not counted toward the lockout.
+            if case .integrity(let what) = error {
+                try Vault.wrap {
+                    try store.write { tx in
+                        if var row = try tx.user(id: user.id) {
+                            row.failedLogins = before.failedLogins
+                            row.lockedUntil = before.lockedUntil
+                            try tx.updateUser(row)
+                        }
+                        try AuditChain.append(tx, at: now, actorID: user.id, actorName: user.username, signer: nil,
+                                              action: .loginRefused, target: "user:\(user.username)",
+                                              details: ["reason": .string("integrity"), "row": .string(what)])
+                    }
+                }
+            }
+            throw error
+        }
         if user.mustChange { return .mustChangePassword(PasswordChange(session: session)) }
-        session.completePendingGrants()
         return .session(session)
     }
 
-    /// Unlocks the user's keys and records the login, resetting the failure count.
+    /// Unlocks the user's keys and records the login, resetting the failure count. Before
+    /// anything is trusted: the key's pin must bind it to this vault's anchor, and a root
+    /// key from the grant must be the current generation of the vault's chain of root keys.
     private func openSession(user: UserRow, password: SecureBytes, now: Int64) throws -> Session {
         try store.write { tx in
-            let vault = try tx.vault()!
+            guard let vault = try tx.vault() else { throw KeyholdError.store(.halfMade(path: path)) }
             let cost = KDFCost(opslimit: vault.kdfOpslimit, memlimit: vault.kdfMemlimit)
             guard var row = try tx.user(id: user.id) else { throw KeyholdError.authenticationFailed }
-            // An imported account's first login: the first time Keyhold sees the password, so its key pair is made now.
-            // A pending grant stays pending until a key holder's session seals it (completePendingGrants).
+            let anchor = try Trust.anchor(tx)
+            // An imported account's first login: the first time Keyhold sees the password, so its key pair
+            // is made (and pinned) now. It receives the root key only once an administrator approves it.
             let keyCreated = row.keyID == nil
-            if keyCreated { _ = try Keyring.makeUserKey(tx, user: &row, password: password, cost: cost, now: now) }
-            guard let keyID = row.keyID, let key = try tx.userKey(id: keyID) else {
-                throw KeyholdError.noKeyAccess("\(user.username) has no key pair yet")
+            if keyCreated { _ = try Keyring.makeUserKey(tx, user: &row, password: password, cost: cost, now: now, anchor: anchor) }
+            guard let keyID = row.keyID, let key = try tx.userKey(id: keyID), key.userID == row.id else {
+                throw KeyholdError.integrity("users id=\(row.id) (\(row.username)): the user's key pair is missing")
             }
             let pair = try Keyring.openUserKey(key, password: password)
-            var root: SecureBytes?
-            if let grant = try tx.grant(userID: row.id), grant.sealedRoot != nil, grant.keyID == keyID {
-                root = try Keyring.openGrant(grant, pair: pair)
+            try Trust.checkOwnPin(tx, anchor: anchor, key: key, pair: pair)
+            var root: Trust.Root?
+            var details: [String: AuditValue] = [:]
+            let grant = try tx.grant(userID: row.id)
+            if let grant, grant.sealedRoot != nil, grant.keyID == keyID {
+                let trusted = try Trust.verifiedRoot(tx, try Keyring.openGrant(grant, pair: pair), anchor: anchor, grantOf: row.id)
+                // One's own key, opened with one's own password, held by a holder of R: vouched for.
+                if !Trust.isEndorsed(key, vaultID: anchor.vaultID, version: trusted.version, rootPublicKey: trusted.signer.publicKey) {
+                    try Trust.endorse(tx, root: trusted, key: key)
+                }
+                root = trusted
             }
-            var details: [String: AuditValue] = ["key_access": .bool(root != nil)]
-            if keyCreated { details["key_pair"] = .string("created") }
+            var pending: String?
+            if root == nil, let grant {
+                // A request for key access: the administrator approving it sees this same fingerprint.
+                pending = Fingerprint.of(publicKey: key.publicKey)
+                if grant.keyID != keyID { try tx.putGrant(Keyring.pendingGrant(userID: row.id, keyID: keyID, now: now)) }
+                details["key_request"] = .string(pending ?? "")
+            }
+            details["key_access"] = .bool(root != nil)
+            if keyCreated {
+                details["key_pair"] = .string("created")
+                details["user_id"] = .int(row.id)
+                details["key_id"] = .int(keyID)
+                details["public_key"] = .string(AuditChain.hex(key.publicKey))
+            }
             // Legacy (imported Argon2i, or below the vault's cost): re-made as Argon2id at the vault's cost.
             if PasswordHash.needsRehash(row.passwordHash, cost: cost) || PasswordHash.isLegacy(row.passwordHash, cost: cost) {
                 row.passwordHash = try PasswordHash.hash(password, cost: cost)
@@ -235,14 +297,14 @@ public final class Vault: Sendable {
             if row.mustChange { details["must_change"] = .bool(true) }
             try tx.updateUser(row)
             try AuditChain.append(tx, at: now, actorID: row.id, actorName: row.username,
-                                  signer: .init(keyID: keyID, keyPair: pair), action: "login", target: "user:\(row.username)",
+                                  signer: .init(keyID: keyID, keyPair: pair), action: .login, target: "user:\(row.username)",
                                   details: details)
             return Session(vault: self, userID: row.id, username: row.username, keyID: keyID, keyPair: pair, root: root,
-                           rootVersion: vault.rootVersion)
+                           pendingKeyFingerprint: pending)
         }
     }
 
-    private func recordFailure(name: String, userID: Int64?, action: String, reason: String, now: Int64) throws {
+    private func recordFailure(name: String, userID: Int64?, action: AuditAction, reason: String, now: Int64) throws {
         try Vault.wrap {
             try store.write { tx in
                 try AuditChain.append(tx, at: now, actorID: userID, actorName: name, signer: nil, action: action,
@@ -312,7 +374,6 @@ public final class PasswordChange: Sendable {
     /// Sets the new password (the old one was already checked) and returns the session.
     public func complete(newPassword: SecureBytes) throws -> Session {
         try session.setOwnPassword(newPassword, requireChange: true)
-        session.completePendingGrants()
         return session
     }
 }

@@ -59,7 +59,7 @@ public final class BenchmarkFloor: @unchecked Sendable {
                 rows.firstID = try tx.nextSecretID()
                 rows.keyVersion = 1
                 for i in start..<min(start + size, count) {
-                    withRandom(ciphertextSize(i), salt: i) { rows.append(name: name(i), description: "", ciphertext: $0) }
+                    withRandom(ciphertextSize(i), salt: i) { rows.append(name: name(i), description: "", ciphertext: $0, nameTag: Array(repeating: 0, count: 32)) }
                 }
                 if let k = try tx.insertNewSecrets(rows) { throw StoreError.conflict("secret \(start + k) exists") }
                 return rows.firstID...(rows.firstID + Int64(rows.count) - 1)

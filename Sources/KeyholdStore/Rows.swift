@@ -15,6 +15,10 @@ public struct VaultRow: Sendable, Equatable {
     public var rootVersion: Int = 1
     /// Data keys below this version are refused.
     public var minDecryptVersion: Int = 1
+    /// 16 random bytes naming this vault (format 2; nil in a format-1 vault before its upgrade).
+    public var vaultID: [UInt8]?
+    /// Sequence number of the audit event trust starts from (vault.create or vault.upgrade).
+    public var anchorSeq: Int64?
     public init(format: Int, createdAt: Int64, kdfOpslimit: Int, kdfMemlimit: Int, passwordMinLength: Int,
                 historyLimit: Int, tempPasswordTTL: Int64, recoverySealed: [UInt8], revocationWarning: String?) {
         self.format = format; self.createdAt = createdAt; self.kdfOpslimit = kdfOpslimit; self.kdfMemlimit = kdfMemlimit
@@ -86,6 +90,11 @@ public struct UserKeyRow: Sendable, Equatable {
     public var kdfMemlimit: Int?
     public var createdAt: Int64
     public var retiredAt: Int64?
+    /// The owner's signature binding the key to this vault (docs/FORMAT.md, "Pins").
+    public var pin: [UInt8]?
+    /// A root signing key's signature vouching for the key, and that key's generation.
+    public var endorsement: [UInt8]?
+    public var endorsedRoot: Int?
     public init(id: Int64 = 0, userID: Int64, username: String, publicKey: [UInt8], sealedSecretKey: [UInt8]?,
                 kdfSalt: [UInt8]?, kdfOpslimit: Int?, kdfMemlimit: Int?, createdAt: Int64, retiredAt: Int64? = nil) {
         self.id = id; self.userID = userID; self.username = username; self.publicKey = publicKey
@@ -202,5 +211,17 @@ public struct RotationJobRow: Sendable, Equatable {
                 startedBy: Int64?, finishedAt: Int64? = nil) {
         self.id = id; self.targetVersion = targetVersion; self.running = running; self.total = total
         self.raiseMinimum = raiseMinimum; self.startedAt = startedAt; self.startedBy = startedBy; self.finishedAt = finishedAt
+    }
+}
+
+/// One generation of the root signing key (docs/FORMAT.md, "Root keys").
+public struct RootKeyRow: Sendable, Equatable {
+    public var version: Int
+    public var publicKey: [UInt8]
+    /// The previous generation's signature of this one; nil for the generation the anchor names.
+    public var link: [UInt8]?
+    public var createdAt: Int64
+    public init(version: Int, publicKey: [UInt8], link: [UInt8]?, createdAt: Int64) {
+        self.version = version; self.publicKey = publicKey; self.link = link; self.createdAt = createdAt
     }
 }

@@ -1,17 +1,36 @@
 import Foundation
 import GRDB
 
-/// A failure of the store. Messages name paths and constraints, never bound values.
+/// A failure of the store. Messages name paths and constraints, never bound values,
+/// and say what to do where there is something to do.
 public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case notFound(path: String)
     case exists(path: String)
     /// The vault's directory is readable or writable by others.
     case unsafeDirectory(path: String, mode: Int)
+    /// The vault file (or its -wal/-shm) is readable or writable by others.
+    case unsafeFile(path: String, mode: Int)
+    /// The file belongs to another user.
+    case foreignOwner(path: String, uid: Int)
+    /// A directory was given where the vault file was expected.
+    case isDirectory(path: String)
+    /// The file is not a Keyhold vault (empty, not SQLite, another program's database).
+    case notAVault(path: String, reason: String)
+    /// A vault written by a newer release.
+    case futureFormat(path: String, format: Int)
+    /// A vault of an older format: `keyhold upgrade` brings it to this release's.
+    case upgradeRequired(path: String, format: Int)
+    /// A vault whose creation was interrupted by an older release (a schema without its vault row).
+    case halfMade(path: String)
+    /// The vault (or its file system) cannot be written, and every use of it writes an audit event.
+    case readOnly(path: String)
+    /// The disk is full: nothing was written.
+    case diskFull
     /// A uniqueness or foreign-key rule refused the write.
     case conflict(String)
     /// Another process holds the database.
     case busy
-    /// The file is not a Keyhold vault, or is damaged.
+    /// The file is damaged.
     case corrupt(String)
     /// A setting that must hold on every connection does not.
     case pragma(name: String, expected: String, actual: String)
@@ -23,9 +42,31 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
         case .exists(let p): "a file already exists at \(p)"
         case .unsafeDirectory(let p, let m):
             "the vault directory \(p) has mode \(String(m, radix: 8)); it must be 0700 (run: chmod 700 '\(p)')"
+        case .unsafeFile(let p, let m):
+            "\(p) has mode \(String(m, radix: 8)): group or others may read or write it, so Keyhold will not use it "
+            + "(check who may have copied it, then run: chmod 600 '\(p)')"
+        case .foreignOwner(let p, let uid):
+            "\(p) belongs to another user (uid \(uid)); Keyhold opens only its own user's vaults"
+        case .isDirectory(let p):
+            "\(p) is a directory; give the path of the vault file (for example \(p)/keyhold.db)"
+        case .notAVault(let p, let reason): "\(p) is not a Keyhold vault: \(reason); it was left unchanged"
+        case .futureFormat(let p, let f):
+            "\(p) is a vault of format \(f), made by a newer Keyhold; this release reads format \(VaultFile.currentFormat) "
+            + "and leaves the file unchanged (use the newer release)"
+        case .upgradeRequired(let p, let f):
+            "\(p) is a vault of format \(f); this release uses format \(VaultFile.currentFormat). "
+            + "Run `keyhold upgrade` (as an administrator holding keys.manage and roles.manage; it writes a backup first)"
+        case .halfMade(let p):
+            "\(p) holds a vault whose creation was interrupted (its tables exist but it has no vault row), so nothing in "
+            + "it can be used; move it aside (mv '\(p)' '\(p).broken') and run `keyhold init` again"
+        case .readOnly(let p):
+            "\(p) cannot be written (a read-only file or file system); Keyhold records every login and every reveal in "
+            + "the vault's audit log, so it shows nothing it could not record. Use a writable copy"
+        case .diskFull:
+            "the disk holding the vault is full: nothing was written (and nothing shown, since its audit event could not be recorded)"
         case .conflict(let what): "conflict: \(what)"
         case .busy: "the vault is busy (another process holds it); try again"
-        case .corrupt(let what): "the vault file is damaged or not a vault: \(what)"
+        case .corrupt(let what): "the vault file is damaged: \(what) (run `keyhold check` on a copy; restore a backup)"
         case .pragma(let n, let e, let a): "database setting \(n) is \(a), expected \(e)"
         case .io(let what): what
         }
@@ -58,53 +99,85 @@ public final class Store: Sendable {
     /// How long a connection waits for another process's lock.
     public static let busyTimeout: TimeInterval = 5
 
-    private init(path: String, queue: DatabaseQueue) {
+    private init(path: String, queue: DatabaseQueue, kind: VaultFile.Kind) {
         self.path = path
         self.queue = queue
+        self.kind = kind
     }
 
-    /// Creates a new vault file (0600) in a directory that is 0700 (made if missing) and applies the schema.
-    public static func create(at path: String) throws -> Store {
-        let fm = FileManager.default
-        let dir = (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
-        if fm.fileExists(atPath: dir) {
-            try checkDirectory(dir)
+    /// The format of the file when it was opened.
+    public let kind: VaultFile.Kind
+
+    /// Creates a new vault at `path`: built whole beside it (a hidden file in the
+    /// same 0700 directory) with the schema and what `initialize` writes, in one
+    /// transaction, then linked into place. A process killed at any point leaves
+    /// either no vault or a whole one; `path` is never replaced.
+    public static func create(at path: String, initialize: (Tx) throws -> Void = { _ in }) throws -> Store {
+        let dir = VaultFile.parent(of: path)
+        if FileManager.default.fileExists(atPath: dir) {
+            try VaultFile.checkDirectory(dir)
         } else {
             do {
-                try fm.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
+                                                        attributes: [.posixPermissions: 0o700])
             } catch {
                 throw StoreError.io("cannot create directory \(dir): \(error.localizedDescription)")
             }
         }
-        // O_EXCL: never adopt a file someone else placed there; 0600 from the first byte.
-        let fd = Glibc.open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            if errno == EEXIST { throw StoreError.exists(path: path) }
-            throw StoreError.io("cannot create \(path): \(String(cString: strerror(errno)))")
-        }
-        close(fd)
+        var st = stat()
+        if lstat(path, &st) == 0 { throw StoreError.exists(path: path) }
+        let draft = try Draft(for: path)
+        defer { draft.discard() }
         do {
-            let store = try openQueue(path: path)
-            try store.migrate()
-            try store.tightenFileModes()
-            return store
-        } catch {
-            // Leave nothing half-made behind.
-            for suffix in ["", "-wal", "-shm"] { try? fm.removeItem(atPath: path + suffix) }
-            throw error
+            let store = try openQueue(path: draft.path, kind: .current)
+            try store.write { tx in
+                try tx.applyMigrations(after: 0, through: VaultFile.lastMigration[VaultFile.currentFormat] ?? 0)
+                try initialize(tx)
+                try tx.stampFormat(VaultFile.currentFormat)
+            }
+            try store.close()
+        }
+        try draft.publish()
+        return try open(at: path)
+    }
+
+    /// Opens an existing vault. The file is inspected first (`VaultFile.inspect`)
+    /// and left untouched unless it is a vault of this release's format, or of an
+    /// older one when `allowOlder` (the upgrade) asks for it.
+    public static func open(at path: String, allowOlder: Bool = false) throws -> Store {
+        let kind = try VaultFile.inspect(path)
+        if case .older(let format) = kind, !allowOlder { throw StoreError.upgradeRequired(path: path, format: format) }
+        // WAL needs to write beside the file even to read; every use writes an audit event.
+        var fs = statvfs()
+        if access(path, W_OK) != 0 || access(VaultFile.parent(of: path), W_OK) != 0
+            || (statvfs(path, &fs) == 0 && fs.f_flag & UInt(ST_RDONLY) != 0) {
+            throw StoreError.readOnly(path: path)
+        }
+        return try openQueue(path: path, kind: kind)
+    }
+
+    /// Brings a vault of an older format to the current one in one transaction:
+    /// the schema's later migrations, then `body` (the data the new format needs),
+    /// then the new format's header. Any throw leaves the file as it was.
+    public func upgrade<T>(_ body: (Tx) throws -> T) throws -> T {
+        guard case .older(let format) = kind, let from = VaultFile.lastMigration[format] else {
+            throw StoreError.conflict("the vault is already of format \(VaultFile.currentFormat)")
+        }
+        return try write { tx in
+            try tx.applyMigrations(after: from, through: VaultFile.lastMigration[VaultFile.currentFormat] ?? from)
+            try tx.dropLegacyMigrationTable()
+            let result = try body(tx)
+            try tx.stampFormat(VaultFile.currentFormat)
+            return result
         }
     }
 
-    /// Opens an existing vault and applies any newer migrations.
-    public static func open(at path: String) throws -> Store {
-        guard FileManager.default.fileExists(atPath: path) else { throw StoreError.notFound(path: path) }
-        let store = try openQueue(path: path)
-        try store.migrate()
-        try store.tightenFileModes()
-        return store
+    /// Closes the connection (checkpointing and removing the WAL when it is the last one).
+    public func close() throws {
+        try guarded { try queue.close() }
     }
 
-    private static func openQueue(path: String) throws -> Store {
+    private static func openQueue(path: String, kind: VaultFile.Kind) throws -> Store {
         var config = Configuration()
         config.busyMode = .timeout(busyTimeout)
         config.foreignKeysEnabled = true
@@ -120,7 +193,7 @@ public final class Store: Sendable {
         }
         do {
             let queue = try DatabaseQueue(path: path, configuration: config)
-            let store = Store(path: path, queue: queue)
+            let store = Store(path: path, queue: queue, kind: kind)
             try store.assertPragmas()
             return store
         } catch let e as DatabaseError {
@@ -149,21 +222,6 @@ public final class Store: Sendable {
         }
     }
 
-    static func checkDirectory(_ dir: String) throws {
-        let attrs = try? FileManager.default.attributesOfItem(atPath: dir)
-        let mode = (attrs?[.posixPermissions] as? NSNumber)?.intValue ?? 0
-        if mode & 0o077 != 0 { throw StoreError.unsafeDirectory(path: dir, mode: mode) }
-    }
-
-    /// Makes the database and its -wal/-shm files 0600 (SQLite copies the main file's mode; this makes sure).
-    func tightenFileModes() throws {
-        for suffix in ["", "-wal", "-shm"] where FileManager.default.fileExists(atPath: path + suffix) {
-            if chmod(path + suffix, 0o600) != 0 {
-                throw StoreError.io("cannot set mode 0600 on \(path + suffix): \(String(cString: strerror(errno)))")
-            }
-        }
-    }
-
     // MARK: Schema
 
     /// The numbered migrations cut from schema.sql at its `-- migration N: title` lines.
@@ -184,14 +242,6 @@ public final class Store: Sendable {
         }
         flush()
         return out
-    }
-
-    func migrate() throws {
-        var migrator = DatabaseMigrator()
-        for m in Store.migrations {
-            migrator.registerMigration("\(m.number)") { db in try db.execute(sql: m.sql) }
-        }
-        try guarded { try migrator.migrate(queue) }
     }
 
     /// Every schema object (type, name, table, SQL) the vault holds, apart from SQLite's and GRDB's own.
@@ -247,28 +297,37 @@ public final class Store: Sendable {
         try guarded { try queue.inDatabase { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") } }
     }
 
-    /// Writes a consistent copy of the vault to `path` (0600) with VACUUM INTO.
+    /// Writes a consistent copy of the vault to `destination` with VACUUM INTO, into a
+    /// file this process creates itself (O_EXCL, mode 0600 from the first byte): VACUUM
+    /// INTO accepts an empty file, so no other name is ever opened or followed.
     public func backup(to destination: String) throws {
-        guard !FileManager.default.fileExists(atPath: destination) else { throw StoreError.exists(path: destination) }
-        let fd = Glibc.open(destination, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw StoreError.io("cannot create \(destination): \(String(cString: strerror(errno)))") }
-        close(fd)
-        unlink(destination)  // VACUUM INTO needs the name free; the umask-free create proved we may write there
-        let oldMask = umask(0o077)
-        defer { umask(oldMask) }
-        try guarded { try queue.writeWithoutTransaction { db in try db.execute(sql: "VACUUM INTO ?", arguments: [destination]) } }
-        _ = chmod(destination, 0o600)
+        let fd = Glibc.open(destination, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard fd >= 0 else {
+            if errno == EEXIST { throw StoreError.exists(path: destination) }
+            throw StoreError.io("cannot create \(destination): \(String(cString: strerror(errno)))")
+        }
+        Glibc.close(fd)
+        do {
+            try guarded { try queue.writeWithoutTransaction { db in try db.execute(sql: "VACUUM INTO ?", arguments: [destination]) } }
+        } catch {
+            unlink(destination)
+            throw error
+        }
     }
 
     func guarded<T>(_ body: () throws -> T) throws -> T {
-        do { return try body() } catch let e as DatabaseError { throw Store.map(e) }
+        do { return try body() } catch let e as DatabaseError { throw Store.map(e, path: path) }
     }
 
-    static func map(_ e: DatabaseError) -> StoreError {
+    static func map(_ error: any Error, path: String = "the vault") -> StoreError {
+        guard let e = error as? DatabaseError else { return (error as? StoreError) ?? .io("\(error)") }
         switch e.resultCode {
         case .SQLITE_CONSTRAINT: return .conflict(e.message ?? "constraint")
         case .SQLITE_BUSY, .SQLITE_LOCKED: return .busy
         case .SQLITE_NOTADB, .SQLITE_CORRUPT: return .corrupt(e.message ?? "not a database")
+        case .SQLITE_FULL: return .diskFull
+        case .SQLITE_READONLY: return .readOnly(path: path)
+        case .SQLITE_CANTOPEN where errno == EROFS || errno == EACCES: return .readOnly(path: path)
         default: return .io("database error \(e.resultCode.rawValue): \(e.message ?? "")")
         }
     }

@@ -15,7 +15,7 @@ public struct Tx {
         var reseal: Statement?
     }
 
-    private func blob(_ row: Row, _ column: String) -> [UInt8]? {
+    func blob(_ row: Row, _ column: String) -> [UInt8]? {
         (row[column] as Data?).map { [UInt8]($0) }
     }
     private func data(_ bytes: [UInt8]?) -> Data? { bytes.map { Data($0) } }
@@ -38,6 +38,8 @@ public struct Tx {
                          kdfMemlimit: r["kdf_memlimit"], passwordMinLength: r["password_min_length"],
                          historyLimit: r["history_limit"], tempPasswordTTL: r["temp_password_ttl"],
                          recoverySealed: blob(r, "recovery_sealed") ?? [], revocationWarning: r["revocation_warning"])
+        v.vaultID = blob(r, "vault_id")
+        v.anchorSeq = r["anchor_seq"]
         v.rootVersion = r["root_version"]
         v.minDecryptVersion = r["min_decrypt_version"]
         return v
@@ -458,10 +460,14 @@ public struct Tx {
     // MARK: User keys
 
     private func userKeyRow(_ r: Row) -> UserKeyRow {
-        UserKeyRow(id: r["id"], userID: r["user_id"], username: r["username"], publicKey: blob(r, "public_key") ?? [],
+        var k = UserKeyRow(id: r["id"], userID: r["user_id"], username: r["username"], publicKey: blob(r, "public_key") ?? [],
                    sealedSecretKey: blob(r, "sealed_secret_key"), kdfSalt: blob(r, "kdf_salt"),
                    kdfOpslimit: r["kdf_opslimit"], kdfMemlimit: r["kdf_memlimit"], createdAt: r["created_at"],
                    retiredAt: r["retired_at"])
+        k.pin = blob(r, "pin")
+        k.endorsement = blob(r, "endorsement")
+        k.endorsedRoot = r["endorsed_root"]
+        return k
     }
 
     public func userKey(id: Int64) throws -> UserKeyRow? {

@@ -2,7 +2,7 @@ import GRDB
 import GRDBSQLite
 
 /// New secrets with their first versions, for `Tx.insertNewSecrets`: one
-/// batch of an import. The rows' bytes (name, description, ciphertext) are
+/// batch of an import. The rows' bytes (name, description, ciphertext, name tag) are
 /// kept in one contiguous array, so that many rows bind to one statement
 /// without a copy each. Ciphertext is not secret; no plaintext goes here.
 public struct NewSecretRows {
@@ -12,12 +12,13 @@ public struct NewSecretRows {
     public var createdAt: Int64 = 0
     public var createdBy: Int64?
     private(set) var bytes: [UInt8] = []
-    /// Three ends per row, into `bytes`: name, description, ciphertext.
+    /// Four ends per row, into `bytes`: name, description, ciphertext, name tag.
     private(set) var ends: [Int] = []
+    static let fields = 4
 
     public init() {}
 
-    public var count: Int { ends.count / 3 }
+    public var count: Int { ends.count / Self.fields }
 
     /// Empties the batch, keeping its memory for the next one.
     public mutating func removeAll() {
@@ -27,17 +28,19 @@ public struct NewSecretRows {
 
     /// The name of row `index`.
     public func name(at index: Int) -> String {
-        let from = index == 0 ? 0 : ends[index * 3 - 1]
-        return String(decoding: bytes[from..<ends[index * 3]], as: UTF8.self)
+        let from = index == 0 ? 0 : ends[index * Self.fields - 1]
+        return String(decoding: bytes[from..<ends[index * Self.fields]], as: UTF8.self)
     }
 
     /// Adds the next row (its id is `firstID + count`).
-    public mutating func append(name: String, description: String, ciphertext: UnsafeRawBufferPointer) {
+    public mutating func append(name: String, description: String, ciphertext: UnsafeRawBufferPointer, nameTag: [UInt8]) {
         bytes.append(contentsOf: name.utf8)
         ends.append(bytes.count)
         bytes.append(contentsOf: description.utf8)
         ends.append(bytes.count)
         bytes.append(contentsOf: ciphertext)
+        ends.append(bytes.count)
+        bytes.append(contentsOf: nameTag)
         ends.append(bytes.count)
     }
 }
@@ -69,7 +72,7 @@ extension Tx {
                 let secrets = try db.cachedStatement(sql: n == Tx.rowsPerInsert ? Tx.insertSecretsFull : Tx.insertSecretsSQL(rows: n))
                 try step(secrets) { h in
                     for k in 0..<n {
-                        let row = start + k, p = Int32(k * 9)
+                        let row = start + k, p = Int32(k * 10)
                         Tx.bind(h, p + 1, rows.firstID + Int64(row))
                         Tx.bind(h, p + 2, text: field(rows, bytes, row, 0))
                         Tx.bind(h, p + 3, text: field(rows, bytes, row, 1))
@@ -79,6 +82,7 @@ extension Tx {
                         Tx.bind(h, p + 7, nil)
                         Tx.bind(h, p + 8, rows.createdAt)
                         Tx.bind(h, p + 9, rows.createdAt)
+                        Tx.bind(h, p + 10, blob: field(rows, bytes, row, 3))
                     }
                 }
                 if db.changesCount != n { return try firstMissing(from: rows.firstID + Int64(start), count: n).map { start + $0 } }
@@ -101,7 +105,7 @@ extension Tx {
     }
 
     private func field(_ rows: NewSecretRows, _ bytes: UnsafeRawBufferPointer, _ row: Int, _ column: Int) -> UnsafeRawBufferPointer {
-        let i = row * 3 + column
+        let i = row * NewSecretRows.fields + column
         let from = i == 0 ? 0 : rows.ends[i - 1]
         return UnsafeRawBufferPointer(rebasing: bytes[from..<rows.ends[i]])
     }
@@ -117,8 +121,8 @@ extension Tx {
     private static let insertVersionsFull = insertVersionsSQL(rows: rowsPerInsert)
 
     static func insertSecretsSQL(rows: Int) -> String {
-        let marks = placeholderRows("(?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        return "INSERT INTO secrets (id, name, description, current_version, last_version, history_limit, rotate_by, created_at, updated_at) VALUES \(marks) ON CONFLICT(name) DO NOTHING"
+        let marks = placeholderRows("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        return "INSERT INTO secrets (id, name, description, current_version, last_version, history_limit, rotate_by, created_at, updated_at, name_tag) VALUES \(marks) ON CONFLICT(name) DO NOTHING"
     }
 
     static func insertVersionsSQL(rows: Int) -> String {

@@ -1,0 +1,62 @@
+import Foundation
+
+/// A new vault while it is being built: a hidden file beside its final path,
+/// in the same directory, locked (flock) by the process building it. `publish`
+/// links it into place, which fails rather than replace anything there; a
+/// draft left by a killed process is found by its free lock and removed by the
+/// next `init`.
+final class Draft {
+    let path: String
+    private let target: String
+    private var fd: Int32
+    private var published = false
+
+    init(for target: String) throws {
+        self.target = target
+        let dir = VaultFile.parent(of: target)
+        let name = (target as NSString).lastPathComponent
+        Draft.removeAbandoned(in: dir, name: name)
+        var template = Array("\(dir)/.\(name).new-XXXXXX".utf8CString)
+        // mkstemp: O_EXCL and mode 0600 from the first byte.
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
+        guard fd >= 0 else { throw StoreError.io("cannot create a file in \(dir): \(String(cString: strerror(errno)))") }
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        self.fd = fd
+        path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+        _ = flock(fd, LOCK_EX)
+    }
+
+    /// Links the finished draft to the target path: never over an existing file.
+    func publish() throws {
+        guard fsync(fd) == 0 else { throw StoreError.io("cannot write \(path): \(String(cString: strerror(errno)))") }
+        if link(path, target) != 0 {
+            if errno == EEXIST { throw StoreError.exists(path: target) }
+            throw StoreError.io("cannot create \(target): \(String(cString: strerror(errno)))")
+        }
+        published = true
+        unlink(path)
+        let dirFD = Glibc.open(VaultFile.parent(of: target), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dirFD >= 0 { _ = fsync(dirFD); close(dirFD) }
+    }
+
+    /// Removes the draft (after `publish`, only the closed lock remains to release).
+    func discard() {
+        if !published { for suffix in ["", "-wal", "-shm"] { unlink(path + suffix) } }
+        if fd >= 0 { close(fd); fd = -1 }
+    }
+
+    /// Drafts of `name` whose builder is gone (their lock is free).
+    private static func removeAbandoned(in dir: String, name: String) {
+        let prefix = ".\(name).new-"
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+        for entry in entries where entry.hasPrefix(prefix) && entry.count == prefix.count + 6 {
+            let path = "\(dir)/\(entry)"
+            let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+            guard fd >= 0 else { continue }
+            if flock(fd, LOCK_EX | LOCK_NB) == 0 {
+                for suffix in ["", "-wal", "-shm"] { unlink(path + suffix) }
+            }
+            close(fd)
+        }
+    }
+}

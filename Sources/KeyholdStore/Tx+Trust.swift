@@ -1,0 +1,63 @@
+import Foundation
+import GRDB
+
+// Queries of format 2's trust rows: the vault's identity and anchor, root key
+// generations, key pins and endorsements, secret name tags (docs/FORMAT.md).
+extension Tx {
+    /// Sets the vault's identity and the audit event trust starts from.
+    public func setVaultIdentity(vaultID: [UInt8], anchorSeq: Int64) throws {
+        try db.cachedStatement(sql: "UPDATE vault SET vault_id = ?, anchor_seq = ?, format = ? WHERE id = 1")
+            .execute(arguments: [Data(vaultID), anchorSeq, VaultFile.currentFormat])
+    }
+
+    // MARK: Root keys
+
+    /// Every root key generation, oldest first.
+    public func rootKeys() throws -> [RootKeyRow] {
+        try Row.fetchAll(db.cachedStatement(sql: "SELECT version, public_key, link, created_at FROM root_keys ORDER BY version"))
+            .map { RootKeyRow(version: $0[0], publicKey: blob($0, "public_key") ?? [], link: blob($0, "link"), createdAt: $0[3]) }
+    }
+
+    public func insertRootKey(_ k: RootKeyRow) throws {
+        try db.cachedStatement(sql: "INSERT INTO root_keys (version, public_key, link, created_at) VALUES (?, ?, ?, ?)")
+            .execute(arguments: [k.version, Data(k.publicKey), k.link.map { Data($0) }, k.createdAt])
+    }
+
+    // MARK: Pins and endorsements
+
+    public func setUserKeyPin(id: Int64, pin: [UInt8]) throws {
+        try db.cachedStatement(sql: "UPDATE user_keys SET pin = ? WHERE id = ?").execute(arguments: [Data(pin), id])
+    }
+
+    public func setUserKeyEndorsement(id: Int64, endorsement: [UInt8]?, rootVersion: Int?) throws {
+        try db.cachedStatement(sql: "UPDATE user_keys SET endorsement = ?, endorsed_root = ? WHERE id = ?")
+            .execute(arguments: [endorsement.map { Data($0) }, rootVersion, id])
+    }
+
+    // MARK: Secret name tags
+
+    public func secretNameTag(id: Int64) throws -> [UInt8]? {
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT name_tag FROM secrets WHERE id = ?"), arguments: [id])
+            .flatMap { blob($0, "name_tag") }
+    }
+
+    public func setSecretNameTag(id: Int64, tag: [UInt8]) throws {
+        try db.cachedStatement(sql: "UPDATE secrets SET name_tag = ? WHERE id = ?").execute(arguments: [Data(tag), id])
+    }
+
+    /// Every secret's id, name and tag, in id order, each handed to `body` as SQLite steps to it.
+    public func forEachSecretName(_ body: (_ id: Int64, _ name: String, _ tag: [UInt8]?) throws -> Void) throws {
+        let cursor = try Row.fetchCursor(db.cachedStatement(sql: "SELECT id, name, name_tag FROM secrets ORDER BY id"))
+        while let row = try cursor.next() { try body(row[0], row[1], blob(row, "name_tag")) }
+    }
+}
+
+extension Tx {
+    /// Sets every secret's name tag to `tag(id, name)` (a root rotation re-makes them all).
+    public func forEachSecretNameAndRetag(_ tag: (_ id: Int64, _ name: String) -> [UInt8]) throws {
+        var all: [(Int64, String)] = []
+        try forEachSecretName { id, name, _ in all.append((id, name)) }
+        let update = try db.cachedStatement(sql: "UPDATE secrets SET name_tag = ? WHERE id = ?")
+        for (id, name) in all { try update.execute(arguments: [Data(tag(id, name)), id]) }
+    }
+}
