@@ -255,13 +255,13 @@ extension Session {
         // Pass 3: write, one batch per transaction, each with one audit event. A second
         // thread reads the next batch's values into a guarded buffer and seals them while
         // this one writes (see `BatchPreparer`); new secrets go in many rows per statement.
-        let names = try requireRoot().names
+        let nameKey = try requireRoot().names
         let start = try read(requires: .secretsWrite, action: "secret.import") { tx, _ -> (firstID: Int64, keyVersion: Int, key: SecureBytes) in
             guard let active = try tx.activeDataKey() else { throw KeyholdError.integrity("data_keys: no active key") }
             return (try tx.nextSecretID(), active.version, try dataKey(tx, version: active.version))
         }
         let preparer = BatchPreparer(source: source, batches: batches.ranges, capacity: batches.largestBytes,
-                                     key: start.key, names: names, keyVersion: start.keyVersion, firstID: start.firstID)
+                                     key: start.key, names: nameKey, keyVersion: start.keyVersion, firstID: start.firstID)
         preparer.start()
         defer { preparer.finish() }
         let sealer = Sealer(capacity: Validate.secretValueMaxBytes)
