@@ -6,11 +6,10 @@ enum Exit {
     static let ok: Int32 = 0
     static let failure: Int32 = 1
     static let usage: Int32 = 64          // bad arguments or input that breaks a rule
-    static let authentication: Int32 = 65 // unknown user or wrong password; disabled or expired account
+    static let authentication: Int32 = 65 // unknown user, wrong password or locked account; disabled or expired account
     static let denied: Int32 = 66         // permission denied or refused by a guard
     static let notFound: Int32 = 67
     static let conflict: Int32 = 68
-    static let locked: Int32 = 69         // locked out or locked by an administrator
     static let integrity: Int32 = 70      // a stored value failed to open or verify
 
     static let help = """
@@ -18,11 +17,12 @@ enum Exit {
           0   success
           1   other failure (file system, database busy)
           64  usage: bad arguments or input that breaks a rule
-          65  authentication failed (or the account is disabled or expired)
+          65  login failed: unknown user, wrong password or locked account (one answer
+              for the three), or a disabled or expired account
           66  permission denied, or refused by a guard
           67  not found
           68  conflict (already exists)
-          69  locked
+          69  (no longer used: a locked account answers 65, like a wrong password)
           70  integrity failure (a stored value does not open or verify)
         """
 
@@ -33,7 +33,6 @@ enum Exit {
         case .permissionDenied, .refused, .noKeyAccess: denied
         case .notFound: notFound
         case .conflict: conflict
-        case .locked: locked
         case .integrity: integrity
         case .store(let e):
             switch e {

@@ -268,8 +268,8 @@ public struct RecoveryState: Equatable, Sendable {
 
 /// Why the last login did not succeed.
 public enum LoginFailure: Equatable, Sendable {
+    /// An unknown user, a wrong password or an account locked out: one answer for all three.
     case wrongCredentials
-    case locked(username: String, until: Int64?)
     case other(String)
 }
 

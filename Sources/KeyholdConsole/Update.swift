@@ -332,7 +332,6 @@ extension Model {
             login.focus = 1
             switch error {
             case .authenticationFailed: login.failure = .wrongCredentials
-            case .locked(let u, let until): login.failure = .locked(username: u, until: until)
             default: login.failure = .other(error.description)
             }
         case .dashboardLoaded(let data):

@@ -110,12 +110,8 @@ extension Console {
     static func loginMessage(_ failure: LoginFailure, now: Int64) -> String {
         switch failure {
         case .wrongCredentials:
-            return "Login failed: unknown username or wrong password. Repeated failures lock the account for a while."
-        case .locked(let u, nil):
-            return "Account \(u) is locked by an administrator. Ask another administrator to unlock it."
-        case .locked(let u, let until?):
-            if until <= now { return "The lockout of \(u) has ended: you may try again." }
-            return "Account \(u) is locked after repeated failed logins. Try again in \(Fmt.duration(until - now)) (at \(Fmt.clock(until)) UTC)."
+            return KeyholdError.authenticationFailed.description.prefix(1).uppercased()
+                + KeyholdError.authenticationFailed.description.dropFirst() + "."
         case .other(let text):
             return text.prefix(1).uppercased() + text.dropFirst()
         }

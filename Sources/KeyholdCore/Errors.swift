@@ -6,10 +6,9 @@ import KeyholdStore
 public enum KeyholdError: Error, Equatable, Sendable, CustomStringConvertible {
     /// Bad input: the field and the rule.
     case invalid(ValidationError)
-    /// Username or password wrong (deliberately not saying which).
+    /// An unknown user, a wrong password, or an account locked (after failed logins or by an
+    /// administrator): deliberately one answer, so a guesser learns nothing from it.
     case authenticationFailed
-    /// Too many failed logins (or locked by an administrator); `until` is when it may be tried again, if known.
-    case locked(username: String, until: Int64?)
     case disabled(username: String)
     case expired(username: String)
     /// A temporary password was not changed before it expired.
@@ -31,10 +30,9 @@ public enum KeyholdError: Error, Equatable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .invalid(let e): e.message
-        case .authenticationFailed: "login failed: unknown username or wrong password"
-        case .locked(let u, let until):
-            until.map { "account \(Validate.visible(u)) is locked until \(Clock.format($0)) after repeated failed logins" }
-                ?? "account \(Validate.visible(u)) is locked by an administrator"
+        case .authenticationFailed:
+            "login failed: unknown username, wrong password, or an account locked after repeated failures "
+            + "(wait and try again, or ask an administrator)"
         case .disabled(let u): "account \(Validate.visible(u)) is disabled"
         case .expired(let u): "account \(Validate.visible(u)) has expired"
         case .temporaryPasswordExpired(let u):

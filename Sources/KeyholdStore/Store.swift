@@ -133,7 +133,7 @@ public final class Store: Sendable {
             try store.write { tx in
                 try tx.applyMigrations(after: 0, through: VaultFile.lastMigration[VaultFile.currentFormat] ?? 0)
                 try initialize(tx)
-                try tx.stampFormat(VaultFile.currentFormat)
+                try tx.stampCurrentFormat()
             }
             try store.close()
         }
@@ -167,7 +167,7 @@ public final class Store: Sendable {
             try tx.applyMigrations(after: from, through: VaultFile.lastMigration[VaultFile.currentFormat] ?? from)
             try tx.dropLegacyMigrationTable()
             let result = try body(tx)
-            try tx.stampFormat(VaultFile.currentFormat)
+            try tx.stampCurrentFormat()
             return result
         }
     }

@@ -11,10 +11,11 @@ extension Tx {
         }
     }
 
-    /// Writes Keyhold's application id and the format version into the file's header.
-    func stampFormat(_ format: Int) throws {
-        try db.execute(sql: "PRAGMA application_id = \(VaultFile.applicationID)")
-        try db.execute(sql: "PRAGMA user_version = \(format)")
+    /// Writes Keyhold's application id ("KHLD") and the current format version into the
+    /// file's header (literals: PRAGMAs take no bound values; a test holds them to `VaultFile`).
+    func stampCurrentFormat() throws {
+        try db.execute(sql: "PRAGMA application_id = 1263029316")
+        try db.execute(sql: "PRAGMA user_version = 2")
     }
 
     /// Format 1 recorded its migrations in GRDB's table; the format version now lives in the header.

@@ -235,9 +235,11 @@ enum Python {
         let carol = AdminVault.login("carol", password)
 
         #expect(try v.run(["user", "lock", "carol"]).status == 0)
+        // A locked account gets the answer a wrong password gets (exit 65, the same message).
         let locked = try v.run(["status"], as: carol)
-        #expect(locked.status == 69, "\(locked.stderr)")
-        #expect(locked.stderr.contains("locked"))
+        let wrong = try v.run(["status"], as: AdminVault.login("carol", "not-carols-password-at-all"))
+        #expect(locked.status == 65, "\(locked.stderr)")
+        #expect(locked.stderr == wrong.stderr && wrong.status == 65)
         #expect(try v.user("carol")["locked"] as? Bool == true)
         #expect(try v.user("carol")["status"] as? String == "locked")
         #expect(try v.run(["user", "unlock", "carol"]).status == 0)
@@ -422,14 +424,14 @@ enum Python {
         #expect(try v.run(["user", "add", "ivan", "--role", "operator"], as: AdminVault.login("helen", help)).status == 66)
         #expect(try v.run(["user", "lock", "oscar"], as: AdminVault.login("helen", help)).status == 66)
 
-        // 67 not found, 68 conflict (names compared without regard to case), 69 locked.
+        // 67 not found, 68 conflict (names compared without regard to case); a locked account answers 65.
         #expect(try v.run(["user", "show", "ghost"]).status == 67)
         _ = try v.addUser("julia")
         let dup = try v.run(["user", "add", "JULIA"])
         #expect(dup.status == 68)
         #expect(dup.stderr.contains("already exists"))
         #expect(try v.run(["user", "lock", "oscar"]).status == 0)
-        #expect(try v.run(["status"], as: AdminVault.login("oscar", op)).status == 69)
+        #expect(try v.run(["status"], as: AdminVault.login("oscar", op)).status == 65)
 
         // The vault afterwards holds exactly what succeeded.
         #expect(try v.usernames() == ["admin", "helen", "julia", "oscar"])

@@ -151,21 +151,21 @@ import Testing
     @Test func aFailingEventIsHighlightedAndSelected() throws {
         var h = try audit()
         guard case .done(var v) = h.model.audit.check else { Issue.record("not verified"); return }
-        v.failure = (seq: 4, reason: "event 4: hash does not match (the event was altered)")
+        v.failure = (seq: 5, reason: "event 5: hash does not match (the event was altered)")
         h.send(.auditVerified(v))
-        #expect(h.model.audit.rows.selectedItem?.seq == 4)
-        #expect(h.model.toasts.last == Toast(text: "Audit chain fails at event 4", isError: true, until: h.clock.now + 8 * Clock.second))
+        #expect(h.model.audit.rows.selectedItem?.seq == 5)
+        #expect(h.model.toasts.last == Toast(text: "Audit chain fails at event 5", isError: true, until: h.clock.now + 8 * Clock.second))
         expectScreen(h.screen, named: "audit-failing", #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
-            ┌─ Audit log (10) · ✗ chain fails at #4 ───────────────────────────────────────┐
+            ┌─ Audit log (10) · ✗ chain fails at #5 ───────────────────────────────────────┐
             │  #    TIME (UTC)       ACTOR       ACTION            TARGET                  │
             │    10 2027-01-15 08:00 admin       login             user:admin              │
             │     9 2027-01-15 08:00 admin       secret.update     secret:app/dev/token    │
             │     8 2027-01-15 08:00 admin       secret.create     secret:app/dev/token    │
             │     7 2027-01-15 08:00 admin       secret.create     secret:app/prod/aws     │
             │     6 2027-01-15 08:00 admin       secret.create     secret:app/prod/stripe  │
-            │     5 2027-01-15 08:00 admin       user.revoke-role  user:erin               │
-            │›    4 2027-01-15 08:00 admin       user.create       user:erin               │
+            │›    5 2027-01-15 08:00 admin       user.revoke-role  user:erin               │
+            │     4 2027-01-15 08:00 admin       user.create       user:erin               │
             │     3 2027-01-15 08:00 admin       user.create       user:carol              │
             │     2 2027-01-15 08:00 admin       user.create       user:bob                │
             │     1 2027-01-15 08:00 admin       vault.create      vault                   │
@@ -173,12 +173,12 @@ import Testing
             │                                                                              │
             │                                                                              │
             └──────────────────────────────────────────────────────────────────────────────┘
-            ┌─ Event #4 ───────────────────────────────────────────────────────────────────┐
-            │ 2027-01-15 08:00 UTC · admin · user.create · user:erin                       │
-            │ ✗ event 4: hash does not match (the event was altered)                       │
-            │ {"key_access":"granted", "roles":["operator"],                               │
-            │ "temporary_password_expires":1800086400000}                                  │
-            └────────────────────────────────────────────── ✗ Audit chain fails at event 4 ┘
+            ┌─ Event #5 ───────────────────────────────────────────────────────────────────┐
+            │ 2027-01-15 08:00 UTC · admin · user.revoke-role · user:erin                  │
+            │ ✗ event 5: hash does not match (the event was altered)                       │
+            │ {"key_access":"revoked", "role":"operator", "user_id":4}                     │
+            │                                                                              │
+            └────────────────────────────────────────────── ✗ Audit chain fails at event 5 ┘
              j/↓ move  / filter  v/V verify  Esc back  : commands  ?/F1 help  q quit
             """#)
         h.key(.char("g"))
@@ -188,12 +188,12 @@ import Testing
         h.type("login")
         h.key(.enter)
         h.key(.char("n"))
-        #expect(h.model.audit.rows.selectedItem?.seq == 4)
+        #expect(h.model.audit.rows.selectedItem?.seq == 5)
         #expect(h.model.audit.rows.filter.isEmpty)
-        let row = try #require(h.screen.row(containing: "›    4 "))
+        let row = try #require(h.screen.row(containing: "›    5 "))
         #expect(h.screen[3, row].style == Theme.selected)
         h.key(.char("j"))
-        let failing = try #require(h.screen.row(containing: "    4 2027"))
+        let failing = try #require(h.screen.row(containing: "    5 2027"))
         #expect(h.screen[3, failing].style == Theme.failingRow)
     }
 

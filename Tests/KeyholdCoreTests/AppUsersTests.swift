@@ -315,15 +315,22 @@ private func login(_ f: Fixture, _ name: String, _ password: String) throws -> S
         }
     }
 
-    @Test func pendingGrantIsCompletedByTheNextKeyHolder() throws {
+    /// The key an imported account's first login makes is a request: the user is shown its
+    /// fingerprint, the administrator approves that same fingerprint (nothing else seals it).
+    @Test func importedAccountsKeyWaitsForAnApproval() throws {
         let f = try realTimeFixture()
         try f.admin.createSecret("app/token", .value(pw("value-for-imported-operator")))
         try f.admin.importAppUsers([entry("ops", Imported.argon2idCurrent, line: 2)], roles: ["operator"])
         #expect(try f.admin.user(named: "ops").keyAccess == .pending)
         let first = try login(f, "ops", Imported.password)
         #expect(!first.hasKeyAccess)
-        #expect(try f.admin.user(named: "ops").keyAccess == .pending, "stays pending until a key holder seals it")
-        _ = try login(f, "admin", adminPassword)  // completes pending grants
+        let shown = try #require(first.pendingKeyFingerprint)
+        #expect(try f.admin.auditEvents(AuditQuery(action: "login")).last?.details.contains(shown) == true)
+        _ = try login(f, "admin", adminPassword)  // a key holder's login seals nothing
+        #expect(try f.admin.user(named: "ops").keyAccess == .pending, "stays pending until an administrator approves it")
+        let request = try #require(try f.admin.keyRequests().first { $0.username == "ops" })
+        #expect(request.fingerprint == shown, "the administrator sees the fingerprint the user was shown")
+        try f.admin.approveKeyRequest("ops", fingerprint: shown)
         #expect(try f.admin.user(named: "ops").keyAccess == .granted)
         let again = try login(f, "ops", Imported.password)
         #expect(again.hasKeyAccess)

@@ -246,7 +246,7 @@ import Testing
         try TamperKit.dropAuditTriggers(f)
         try f.vault.store.unsafeExecute("UPDATE audit_events SET actor_key_id = ? WHERE seq = ?", arguments: [otherKey, k])
         try TamperKit.rechain(f, from: k)
-        try AuditTests.expectFailure(f, at: k, mentioning: "signature")
+        try AuditTests.expectFailure(f, at: k, mentioning: "sign")
     }
 
     @Test func strippedSignatureIsNamed() throws {

@@ -1,4 +1,5 @@
 import Foundation
+import KeyholdCrypto
 import Testing
 @_spi(Testing) @testable import KeyholdCore
 @_spi(Testing) import KeyholdStore
@@ -32,7 +33,7 @@ import Testing
         let gina = try f.login("gina", userPassword)
         #expect(gina.hasKeyAccess)
         #expect(TamperKit.same(try gina.reveal("app/db"), "grant-test-value-abcdef"))
-        let sameRoot = try #require(gina.root).constantTimeEquals(try #require(f.admin.root))
+        let sameRoot = try #require(gina.root).key.constantTimeEquals(try #require(f.admin.root).key)
         #expect(sameRoot)
 
         // Revoking deletes the grant and raises the standing warning naming gina.
@@ -87,7 +88,9 @@ import Testing
         #expect(try f.admin.keyStatus().revocationWarning == nil)
     }
 
-    @Test func pendingGrantIsCompletedAtTheNextKeyHolderLogin() throws {
+    /// A pending grant is never completed by a login or any other automatic step: an
+    /// administrator approves the key, naming its fingerprint (docs/SECURITY.md, "Key requests").
+    @Test func pendingGrantWaitsForAnApprovalNamingTheFingerprint() throws {
         let f = try Fixture()
         try f.admin.createSecret("app/db", .value(pw("pending-grant-value-abc")))
         let (_, temp) = try f.admin.createUser(username: "ivy", roles: [])
@@ -105,28 +108,39 @@ import Testing
         #expect(try f.admin.keyStatus().pendingGrants == ["ivy"])
         let granted = try f.admin.auditEvents(AuditQuery(action: "user.grant-role", target: "user:ivy"))
         #expect(granted.last?.details.contains("\"key_access\":\"pending\"") == true)
+        #expect(try f.admin.keyRequests() == [KeyRequest(username: "ivy", fingerprint: nil, requestedAt: f.clock.now)])
+        #expect(throws: KeyholdError.self) { try f.admin.approveKeyRequest("ivy", fingerprint: "0000") }
 
-        // A login while she still has no key pair completes nothing.
-        let early = try f.login("admin", adminPassword)
-        #expect(early.hasKeyAccess)
-        #expect(try f.admin.user(named: "ivy").keyAccess == .pending)
-        #expect(try f.admin.auditEvents(AuditQuery(action: "grant.complete")).isEmpty)
-
-        // She has a key pair again; the next login of a key holder seals R to it.
+        // She has a key pair again; key holders' logins still seal nothing.
         try f.vault.store.unsafeExecute("UPDATE users SET key_id = ? WHERE id = ?", arguments: [keyID, ivy])
         f.clock.advance(1000)
         _ = try f.login("admin", adminPassword)
+        _ = try f.login("admin", adminPassword)
+        #expect(try f.admin.user(named: "ivy").keyAccess == .pending)
+        let publicKey = try TamperKit.blob(f.vault.store.unsafeQuery("SELECT public_key FROM user_keys WHERE id = ?",
+                                                                     arguments: [keyID])[0]["public_key"])
+        let fingerprint = Fingerprint.of(publicKey: publicKey)
+        #expect(try f.admin.keyRequests().map(\.fingerprint) == [fingerprint])
+
+        // A fingerprint that is not her key's is refused and writes nothing.
+        let events = try f.admin.auditEvents(AuditQuery()).count
+        #expect(throws: KeyholdError.self) {
+            try f.admin.approveKeyRequest("ivy", fingerprint: Fingerprint.of(publicKey: SigningKeyPair.generate().publicKey))
+        }
+        #expect(try f.admin.auditEvents(AuditQuery()).count == events)
+        #expect(try f.admin.user(named: "ivy").keyAccess == .pending)
+
+        // Her fingerprint, typed loosely (lower case, spaces): approved, endorsed, sealed, audited.
+        try f.admin.approveKeyRequest("ivy", fingerprint: fingerprint.lowercased().replacingOccurrences(of: "-", with: " "))
         #expect(try f.admin.user(named: "ivy").keyAccess == .granted)
         let done = try #require(try GrantTests.grantRow(f, "ivy"))
         #expect(done.sealed != nil && done.keyID == keyID)
         #expect(try f.admin.keyStatus().pendingGrants.isEmpty)
-        let events = try f.admin.auditEvents(AuditQuery(action: "grant.complete"))
-        #expect(events.count == 1)
-        #expect(events.first?.actor == "admin" && events.first?.signed == true && events.first?.at == f.clock.now)
-        #expect(events.first?.details == "{\"users\":[\"ivy\"]}")
-        // Completed once: another login adds no further event.
-        _ = try f.login("admin", adminPassword)
-        #expect(try f.admin.auditEvents(AuditQuery(action: "grant.complete")).count == 1)
+        let approvals = try f.admin.auditEvents(AuditQuery(action: "key.approve"))
+        #expect(approvals.count == 1)
+        #expect(approvals.first?.actor == "admin" && approvals.first?.signed == true && approvals.first?.target == "user:ivy")
+        #expect(approvals.first?.details.contains(fingerprint) == true)
+        #expect(throws: KeyholdError.self) { try f.admin.approveKeyRequest("ivy", fingerprint: fingerprint) }
 
         // The sealed grant really opens for her.
         guard case .mustChangePassword(let change) = try f.vault.login(username: "ivy", password: temp) else {

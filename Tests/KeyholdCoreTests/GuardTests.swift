@@ -112,8 +112,11 @@ private struct Model {
         return level >= 1 && level >= stewardLevel(now: now)
     }
 
-    /// Users who must hold a key grant (sealed or pending).
-    var entitled: Set<String> { Set(users.keys.filter { !perms(of: $0).isDisjoint(with: Spec.keyAccess) }) }
+    /// Users who must hold a key grant (sealed or pending): a role giving key access, and an
+    /// active account (disabled, locked and expired users receive nothing and lose their grant).
+    func entitled(now: Int64) -> Set<String> {
+        Set(users.keys.filter { isActive($0, now: now) && !perms(of: $0).isDisjoint(with: Spec.keyAccess) })
+    }
 
     mutating func apply(_ a: UserAction, to name: String, now: Int64) {
         switch a {
@@ -527,7 +530,7 @@ private final class Harness {
         let roles = try storedRolePerms()
         #expect(roles == model.rolePerms, "\(label): stored role permissions differ from the model", sourceLocation: loc)
         let grants = try storedGrantHolders()
-        #expect(grants == model.entitled, "\(label): key grants do not follow permissions", sourceLocation: loc)
+        #expect(grants == model.entitled(now: now), "\(label): key grants do not follow permissions and state", sourceLocation: loc)
     }
 
     func expectUnchanged(_ before: Snapshot, _ label: String, _ loc: SourceLocation) throws {

@@ -54,7 +54,7 @@ private func details(_ e: AuditEvent?) -> [String: Any] {
         var visited = 0, wrong = 0
         let before = try mappings()
         var most = before
-        try f.admin.revealEach(names, purpose: "export", sizes: { sizes = $0 }, visit: { i, value in
+        try f.admin.revealEach(names, purpose: .export, sizes: { sizes = $0 }, visit: { i, value in
             if i != visited || !value.elementsEqual(handOutValue(i)) { wrong += 1 }
             visited += 1
             if i % 500 == 0 { most = max(most, try mappings()) }
@@ -79,7 +79,7 @@ private func details(_ e: AuditEvent?) -> [String: Any] {
         let big = (0..<40).map { i in [UInt8](repeating: UInt8(i), count: Validate.secretValueMaxBytes) }
         for (i, v) in big.enumerated() { try f.admin.createSecret("big/\(i)", .value(SecureBytes(copying: v))) }
         var seen = 0
-        try f.admin.revealEach((0..<40).map { "big/\($0)" }, purpose: "export", visit: { i, value in
+        try f.admin.revealEach((0..<40).map { "big/\($0)" }, purpose: .export, visit: { i, value in
             let same = value.elementsEqual(big[i])  // compared outside #expect, which would print the bytes
             #expect(same, "big/\(i) differs")
             seen += 1
@@ -88,7 +88,7 @@ private func details(_ e: AuditEvent?) -> [String: Any] {
         // A batch size of 3 over 10 small values: all of them, in order.
         let names = try importBulk(f, 10)
         var order: [Int] = []
-        try f.admin.revealEach(names, purpose: "handout", batchSize: 3, visit: { i, value in
+        try f.admin.revealEach(names, purpose: .handout, batchSize: 3, visit: { i, value in
             let same = value.elementsEqual(handOutValue(i))
             #expect(same, "bulk value \(i) differs")
             order.append(i)
@@ -102,7 +102,7 @@ private func details(_ e: AuditEvent?) -> [String: Any] {
         struct Stop: Error {}
         var visited = 0
         #expect(throws: Stop.self) {
-            try f.admin.revealEach(names, purpose: "export", visit: { i, _ in
+            try f.admin.revealEach(names, purpose: .export, visit: { i, _ in
                 if i == 1_700 { throw Stop() }
                 visited += 1
             })
@@ -118,8 +118,8 @@ private func details(_ e: AuditEvent?) -> [String: Any] {
         let auditor = try f.user("audrey", roles: ["auditor"])
         var visited = 0
         let cases: [(String, () throws -> Void)] = [
-            ("an unknown name", { try f.admin.revealEach(names + ["bulk/none"], purpose: "export", visit: { _, _ in visited += 1 }) }),
-            ("no secrets.read", { try auditor.revealEach(names, purpose: "export", visit: { _, _ in visited += 1 }) }),
+            ("an unknown name", { try f.admin.revealEach(names + ["bulk/none"], purpose: .export, visit: { _, _ in visited += 1 }) }),
+            ("no secrets.read", { try auditor.revealEach(names, purpose: .export, visit: { _, _ in visited += 1 }) }),
         ]
         for (what, body) in cases {
             #expect(throws: KeyholdError.self, "\(what)") { try body() }
@@ -133,7 +133,7 @@ private func details(_ e: AuditEvent?) -> [String: Any] {
         let names = try importBulk(f, 3)
         var visited = 0
         let error = #expect(throws: KeyholdError.self) {
-            try f.admin.revealEach(names, purpose: "handout", batchSize: 1,
+            try f.admin.revealEach(names, purpose: .handout, batchSize: 1,
                                    sizes: { _ in _ = try f.admin.deleteSecret(names[1]) },
                                    visit: { _, _ in visited += 1 })
         }

@@ -154,7 +154,7 @@ import KeyholdCrypto
 
         let root = try Keyring.openRecovery(sealed, recovery: recovery)
         #expect(root.count == 32)
-        let sameRoot = root.constantTimeEquals(try #require(f.admin.root))
+        let sameRoot = root.constantTimeEquals(try #require(f.admin.root).key)
         #expect(sameRoot, "the recovery key opens the same R the admin holds")
 
         let dk = try f.vault.store.unsafeQuery("SELECT version, sealed, state, created_at FROM data_keys WHERE version = 1")[0]

@@ -35,11 +35,13 @@ import Testing
             // 2 full statements and a partial one.
             for i in 0..<(Tx.rowsPerInsert * 2 + 7) {
                 let c: [UInt8] = Array(repeating: UInt8(i % 256), count: 40 + i % 3)
-                c.withUnsafeBytes { rows.append(name: "n/\(i)", description: i == 3 ? "third" : "", ciphertext: $0) }
+                c.withUnsafeBytes { rows.append(name: "n/\(i)", description: i == 3 ? "third" : "", ciphertext: $0,
+                                                nameTag: Array(repeating: UInt8(i % 256), count: 32)) }
             }
             #expect(try tx.insertNewSecrets(rows) == nil)
             for i in [0, 3, Tx.rowsPerInsert, Tx.rowsPerInsert * 2 + 6] {
                 let s = try #require(try tx.secret(named: "n/\(i)"))
+                #expect(try tx.secretNameTag(id: s.id) == Array(repeating: UInt8(i % 256), count: 32))
                 #expect(s.id == rows.firstID + Int64(i) && s.currentVersion == 1 && s.lastVersion == 1 && s.createdAt == 5)
                 #expect(s.description == (i == 3 ? "third" : ""))
                 let v = try #require(try tx.secretVersion(secretID: s.id, version: 1))
@@ -52,7 +54,7 @@ import Testing
             again.firstID = try tx.nextSecretID()
             again.keyVersion = 1
             for name in (0..<60).map({ "m/\($0)" }) + ["n/5"] + ["m/last"] {
-                [UInt8(1)].withUnsafeBytes { again.append(name: name, description: "", ciphertext: $0) }
+                [UInt8(1)].withUnsafeBytes { again.append(name: name, description: "", ciphertext: $0, nameTag: [UInt8](repeating: 1, count: 32)) }
             }
             #expect(try tx.insertNewSecrets(again) == 60)
         }

@@ -117,8 +117,10 @@ import Testing
             _ = try Store.open(at: path)
             Issue.record("a text file opened as a vault")
         } catch let error as StoreError {
-            guard case .corrupt = error else { Issue.record("expected .corrupt, got \(error)"); return }
+            guard case .notAVault = error else { Issue.record("expected .notAVault, got \(error)"); return }
         }
+        #expect(FileManager.default.contents(atPath: path) == junk, "the file was changed")
+        #expect(permissions(path + "-wal") == nil && permissions(path + "-shm") == nil, "files were made beside it")
     }
 
     @Test func openedVaultIsUsable() throws {

@@ -164,10 +164,19 @@ import Testing
         #expect(matches, "the build embedded a schema.sql that differs from the repository's (stale build?)")
     }
 
-    @Test func vaultRecordsEveryMigrationApplied() throws {
+    /// The header names Keyhold and the format (docs/FORMAT.md, "File"): read from the file's bytes,
+    /// as `VaultFile.inspect` reads them, and through SQLite.
+    @Test func vaultHeaderNamesKeyholdAndItsFormat() throws {
         let dir = TempDir()
-        let store = try Store.create(at: dir.file("vault.db"))
-        let applied = try store.unsafeQuery("SELECT identifier FROM grdb_migrations").compactMap { $0["identifier"] as? String }
-        #expect(applied.sorted() == Store.migrations.map { String($0.number) }.sorted())
+        let path = dir.file("vault.db")
+        let store = try Store.create(at: path)
+        #expect(try store.unsafeQuery("PRAGMA application_id").first?["application_id"] as? Int64 == Int64(VaultFile.applicationID))
+        #expect(try store.unsafeQuery("PRAGMA user_version").first?["user_version"] as? Int64 == Int64(VaultFile.currentFormat))
+        let header = try #require(FileManager.default.contents(atPath: path)).prefix(100)
+        #expect(Array(header[68..<72]) == Array("KHLD".utf8))
+        #expect(Array(header[60..<64]) == [0, 0, 0, UInt8(VaultFile.currentFormat)])
+        // The format lives in the header: no migration table of GRDB's.
+        #expect(try store.unsafeQuery("SELECT name FROM sqlite_master WHERE name = 'grdb_migrations'").isEmpty)
+        #expect(VaultFile.lastMigration[VaultFile.currentFormat] == Store.migrations.map(\.number).max())
     }
 }
