@@ -65,13 +65,15 @@ let package = Package(
         .executableTarget(name: "keyhold-bench", dependencies: ["KeyholdCore", "KeyholdStore", "KeyholdConsole"],
                           path: "Sources/KeyholdBench"),
 
-        // Tests
+        // Tests. KeyholdTestSupport holds what they share (temporary directories, the test clock,
+        // vault fixtures, running programs); a regular target, but no product target depends on it.
+        .target(name: "KeyholdTestSupport", dependencies: ["KeyholdCore"], path: "Tests/KeyholdTestSupport"),
         .testTarget(name: "KeyholdCryptoTests", dependencies: ["KeyholdCrypto"]),
-        .testTarget(name: "KeyholdStoreTests", dependencies: ["KeyholdStore", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "KeyholdCoreTests", dependencies: ["KeyholdCore", "KeyholdCrypto", "KeyholdStore"]),
+        .testTarget(name: "KeyholdStoreTests", dependencies: ["KeyholdStore", "KeyholdTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "KeyholdCoreTests", dependencies: ["KeyholdCore", "KeyholdCrypto", "KeyholdStore", "KeyholdTestSupport"]),
         .testTarget(name: "KeyholdFormatsTests", dependencies: ["KeyholdFormats", "KeyholdCore"]),
-        .testTarget(name: "KeyholdCLITests", dependencies: ["KeyholdCLI"]),
-        .testTarget(name: "KeyholdConsoleTests", dependencies: ["KeyholdConsole", "KeyholdCore"]),
+        .testTarget(name: "KeyholdCLITests", dependencies: ["KeyholdCLI", "KeyholdTestSupport"]),
+        .testTarget(name: "KeyholdConsoleTests", dependencies: ["KeyholdConsole", "KeyholdCore", "KeyholdTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,4 +1,5 @@
 import Foundation
+import KeyholdTestSupport
 import Testing
 
 /// The layering rules of docs/ARCHITECTURE.md, checked on the source tree:
@@ -6,8 +7,7 @@ import Testing
 /// the formats see only the core and do no I/O, and the front ends see
 /// nothing but the core (the CLI also the formats).
 @Suite struct ArchitectureTests {
-    static let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Sources")
+    static let sources = Repository.root.appendingPathComponent("Sources")
 
     /// Every `import X` in every Swift file of a target folder.
     static func imports(of target: String) throws -> Set<String> {
@@ -29,6 +29,7 @@ import Testing
         return found
     }
 
+    /// No product target may import KeyholdTestSupport (Tests/KeyholdTestSupport): it is in none of these.
     static let allowed: [String: Set<String>] = [
         "KeyholdCrypto": ["CSodium", "Glibc"],
         "KeyholdStore": ["GRDB", "GRDBSQLite", "Foundation"],
