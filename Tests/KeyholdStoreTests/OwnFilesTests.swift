@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import KeyholdTestSupport
 import Testing
 @testable @_spi(Testing) import KeyholdStore
 
@@ -150,7 +151,7 @@ import Testing
     @Test func formatOneVaultNeedsTheUpgrade() throws {
         let dir = TempDir()
         let path = dir.file("vault.db")
-        try FileManager.default.copyItem(atPath: fixture("format1-vault.db"), toPath: path)
+        try FileManager.default.copyItem(atPath: Repository.fixture("format1-vault.db"), toPath: path)
         #expect(chmod(path, 0o600) == 0)
         expectRefused(path, in: dir) { error in
             error == .upgradeRequired(path: path, format: 1) && error.description.contains("keyhold upgrade")
@@ -180,10 +181,4 @@ import Testing
         #expect(throws: StoreError.exists(path: path)) { try Store.create(at: path) }
         #expect(FileManager.default.contents(atPath: path) == Data("mine".utf8))
     }
-}
-
-/// The path of a file in Tests/Fixtures.
-func fixture(_ name: String) -> String {
-    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("Fixtures").appendingPathComponent(name).path
 }
