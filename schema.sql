@@ -255,6 +255,10 @@ ALTER TABLE user_keys ADD COLUMN pin BLOB CHECK (pin IS NULL OR length(pin) = 64
 ALTER TABLE user_keys ADD COLUMN endorsement BLOB CHECK (endorsement IS NULL OR length(endorsement) = 64);
 ALTER TABLE user_keys ADD COLUMN endorsed_root INTEGER;
 
+-- The root signing key's signature of a sealed grant (its user, key and sealed bytes):
+-- a grant replaced by one sealing another root key is caught by anyone, before it is opened.
+ALTER TABLE grants ADD COLUMN signature BLOB CHECK (signature IS NULL OR length(signature) = 64);
+
 -- A keyed hash (under a key derived from R) of the secret's id and name: a name
 -- moved to another row no longer matches.
 ALTER TABLE secrets ADD COLUMN name_tag BLOB CHECK (name_tag IS NULL OR length(name_tag) = 32);

@@ -93,7 +93,11 @@ enum AuditChain {
     /// anchor (events of a vault that was upgraded to format 2) a signature by any key
     /// in the vault counts, as format 1 had it; from the anchor on, `Authority` says
     /// which keys may sign (docs/SECURITY.md, "Forged events").
-    static func verify(_ tx: Tx) throws -> AuditVerification {
+    static func verify(_ tx: Tx) throws -> AuditVerification { try replay(tx).verification }
+
+    /// `verify`, and who the log says holds which key (nil before format 2's anchor, or when
+    /// the chain itself is broken and the log cannot say).
+    static func replay(_ tx: Tx) throws -> (verification: AuditVerification, authority: Authority?) {
         let anchorSeq = try tx.vault()?.anchorSeq
         var legacyKeys: [Int64: [UInt8]] = [:]
         if anchorSeq != 1 { for k in try tx.userKeys() { legacyKeys[k.id] = k.publicKey } }
@@ -103,36 +107,47 @@ enum AuditChain {
         var count = 0
         var last: AuditRow?
         var failure: (Int64, String)?
+        var chainBroken = false
         try tx.forEachAuditEvent { e in
-            guard failure == nil else { return }
+            // A broken chain ends the walk; after a bad signature the replay goes on (without that
+            // event's effects), so that `check` still knows which keys the log introduced.
+            guard !chainBroken else { return }
+            var problem: String?
             if e.seq != expectedSeq {
-                failure = (e.seq, "sequence gap: expected event \(expectedSeq), found \(e.seq) (events removed or reordered)")
+                problem = "sequence gap: expected event \(expectedSeq), found \(e.seq) (events removed or reordered)"
+                chainBroken = true
             } else if e.prevHash != prev {
-                failure = (e.seq, "does not link to the previous event (an earlier event was changed, removed or swapped)")
+                problem = "does not link to the previous event (an earlier event was changed, removed or swapped)"
+                chainBroken = true
             } else if hash(e) != e.hash {
-                failure = (e.seq, "hash does not match its contents (the event was edited)")
+                problem = "hash does not match its contents (the event was edited)"
+                chainBroken = true
             } else if let anchorSeq, e.seq == anchorSeq {
                 if e.action != AuditAction.vaultCreate.rawValue && e.action != AuditAction.vaultUpgrade.rawValue {
-                    failure = (e.seq, "the vault names it as its anchor, but it is a \(e.action) event")
-                } else if let problem = authority.start(e) {
-                    failure = (e.seq, problem)
+                    problem = "the vault names it as its anchor, but it is a \(e.action) event"
+                    chainBroken = true
+                } else if let p = authority.start(e) {
+                    problem = p
                 }
             } else if let anchorSeq, e.seq > anchorSeq {
-                if let problem = authority.apply(e) { failure = (e.seq, problem) }
-            } else if let problem = legacySignatureProblem(e, keys: legacyKeys) {
-                failure = (e.seq, problem)
+                problem = authority.apply(e)
+            } else {
+                problem = legacySignatureProblem(e, keys: legacyKeys)
             }
-            if failure == nil {
+            expectedSeq = e.seq + 1
+            prev = e.hash
+            if let problem {
+                if failure == nil { failure = (e.seq, problem) }
+            } else if failure == nil {
                 count += 1
-                expectedSeq += 1
-                prev = e.hash
                 last = e
             }
         }
         if failure == nil, let anchorSeq, last.map({ $0.seq < anchorSeq }) ?? true {
             failure = (anchorSeq, "the anchor event the vault names is missing from the log")
         }
-        return AuditVerification(events: count, head: last.map(head), failure: failure.map { (seq: $0.0, reason: $0.1) })
+        let verification = AuditVerification(events: count, head: last.map(head), failure: failure.map { (seq: $0.0, reason: $0.1) })
+        return (verification, anchorSeq == nil || chainBroken ? nil : authority)
     }
 
     /// Format 1's rule, for events before the anchor: signed by a key the vault holds, or an unsigned failed login.

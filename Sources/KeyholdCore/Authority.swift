@@ -105,8 +105,9 @@ struct Authority {
             guard !keys.values.contains(where: { $0.userID == userID && $0.retiredAt == nil }) else {
                 return "first login of user \(userID), who already has a key"
             }
+            if let problem = verifySignature(e, publicKey: pk) { return problem }
             keys[keyID] = Key(userID: userID, publicKey: pk)
-            return verifySignature(e, publicKey: pk)
+            return nil
         default:
             break
         }
@@ -197,7 +198,7 @@ struct Authority {
         return nil
     }
 
-    private func isIntroduced(_ userID: Int64) -> Bool { introducedUsers.contains(userID) || userID <= usersThrough }
+    func isIntroduced(_ userID: Int64) -> Bool { introducedUsers.contains(userID) || userID <= usersThrough }
 
     private func permissions(of userID: Int64) -> Set<Permission> {
         (userRoles[userID] ?? []).reduce(into: Set<Permission>()) { $0.formUnion(roles[$1] ?? []) }

@@ -77,9 +77,10 @@ enum Keyring {
     }
 
     /// R sealed to a key that `Trust.sealable` (or `Trust.endorseNew`) vouched for: no other key can receive it.
+    /// The root signing key signs it, so a replaced grant is caught before it is opened.
     static func sealGrant(root: Trust.Root, to key: Trust.SealableKey, now: Int64) throws -> GrantRow {
-        GrantRow(userID: key.row.userID, keyID: key.row.id, sealedRoot: try SealedBox.seal(root.key, to: key.row.publicKey),
-                 createdAt: now)
+        Trust.signGrant(GrantRow(userID: key.row.userID, keyID: key.row.id,
+                                 sealedRoot: try SealedBox.seal(root.key, to: key.row.publicKey), createdAt: now), root: root)
     }
 
     /// A grant waiting for the root key: an administrator approves the key (or, for an

@@ -172,11 +172,12 @@ extension Session {
             var resealed: [String] = [], leftOut: [String] = []
             for g in try op.tx.grants() where g.sealedRoot != nil {
                 guard let user = try op.tx.user(id: g.userID) else { try op.tx.deleteGrant(userID: g.userID); continue }
+                // Sealed to the user's own endorsed key, whatever key the row named.
                 switch try Trust.sealable(op.tx, root: fresh, user: user, now: op.now) {
-                case .success(let key) where key.row.id == g.keyID:
+                case .success(let key):
                     try op.tx.putGrant(try Keyring.sealGrant(root: fresh, to: key, now: op.now))
                     resealed.append(user.username)
-                case .success, .failure:
+                case .failure:
                     // Planted, not the user's key, or a user who may receive nothing now: the grant waits.
                     try op.tx.putGrant(Keyring.pendingGrant(userID: user.id, keyID: user.keyID, now: op.now))
                     leftOut.append(user.username)

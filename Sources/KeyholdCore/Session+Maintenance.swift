@@ -4,7 +4,7 @@ import KeyholdStore
 
 /// One problem found by `Session.check()`, naming where it is.
 public struct CheckProblem: Sendable, Equatable {
-    /// What was checked: `sqlite`, `secrets`, `data keys`, `audit`, `wal`.
+    /// What was checked: `sqlite`, `trust`, `secrets`, `data keys`, `audit`, `wal`.
     public var area: String
     /// The row or object, e.g. `secret_versions secret_id=3 version=2`.
     public var location: String
@@ -389,6 +389,7 @@ extension Session {
             report.problems.append(CheckProblem(area: "sqlite", location: "database", message: line))
         }
         let perms = try permissions()
+        report.problems += try read(requires: nil, action: "check") { tx, _ in try trustProblems(tx) }
         if perms.contains(.secretsRead), let root {
             try read(requires: .secretsRead, action: "check") { tx, _ in
                 var names: [Int64: String] = [:]
@@ -422,10 +423,13 @@ extension Session {
             report.skipped.append(root == nil ? "secrets (no key access)" : "secrets (needs secrets.read)")
         }
         if perms.contains(.auditRead) {
-            let v = try verifyAudit()
+            let (v, authority) = try read(requires: .auditRead, action: "audit.verify") { tx, _ in try AuditChain.replay(tx) }
             report.auditEvents = v.events
             if let f = v.failure {
                 report.problems.append(CheckProblem(area: "audit", location: "audit_events seq=\(f.seq)", message: f.reason))
+            }
+            if let authority {
+                report.problems += try read(requires: .auditRead, action: "check") { tx, _ in try plantedRows(tx, authority) }
             }
         } else {
             report.skipped.append("audit chain (needs audit.read)")
@@ -452,6 +456,82 @@ public enum HandOut: String, Sendable {
     /// `keyhold run`: values put into a program's environment.
     case handout
     var action: AuditAction { self == .export ? .secretExport : .secretHandout }
+}
+
+extension Session {
+    /// What `check` finds wrong with the rows trust rests on (docs/SECURITY.md, "Trust in the
+    /// file"): the anchor, the chain of root keys, every key's pin, every sealed grant's key
+    /// (endorsed by the current root key, the user's own, an active user's), and with the root
+    /// key every secret's name tag. Each problem names its row.
+    func trustProblems(_ tx: Tx) throws -> [CheckProblem] {
+        var problems: [CheckProblem] = []
+        func problem(_ location: String, _ message: String) {
+            problems.append(CheckProblem(area: "trust", location: location, message: message))
+        }
+        let anchor: Trust.Anchor
+        let current: RootKeyRow
+        do {
+            anchor = try Trust.anchor(tx)
+            current = try Trust.currentRootKey(tx, anchor: anchor)
+        } catch let KeyholdError.integrity(what) {
+            problem("vault", what)
+            return problems
+        }
+        var keys: [Int64: UserKeyRow] = [:]
+        for k in try tx.userKeys() {
+            keys[k.id] = k
+            guard k.retiredAt == nil else { continue }
+            if !Trust.pinHolds(k, anchor: anchor), !(k.pin == nil && anchor.unpinnedKeys[k.id] == k.publicKey) {
+                problem("user_keys id=\(k.id) (user \(k.username))",
+                        k.pin == nil ? "carries no pin: no user made it in this vault (planted?)"
+                                     : "its pin names another vault or anchor event (copied from another vault?)")
+            }
+        }
+        let now = vault.clock.now()
+        for g in try tx.grants() where g.sealedRoot != nil {
+            let where_ = "grants user_id=\(g.userID)"
+            guard let user = try tx.user(id: g.userID) else { problem(where_, "a grant for no user"); continue }
+            guard let keyID = g.keyID, let key = keys[keyID] else { problem(where_, "sealed to a key that does not exist"); continue }
+            if key.userID != user.id || user.keyID != keyID || key.retiredAt != nil {
+                problem("\(where_) (user \(user.username))", "sealed to key \(keyID), which is not \(user.username)'s current key")
+            } else if !Trust.grantHolds(g, vaultID: anchor.vaultID, root: current) {
+                problem("\(where_) (user \(user.username))", "not signed by the vault's root key (replaced or planted outside Keyhold)")
+            } else if !Trust.isEndorsed(key, vaultID: anchor.vaultID, version: current.version, rootPublicKey: current.publicKey) {
+                problem("\(where_) (user \(user.username))",
+                        "sealed to key \(keyID), which no root key endorsed (planted? approve real requests with `keyhold key approve`)")
+            } else if user.disabled || user.locked || (user.expiresAt.map { $0 <= now } ?? false) {
+                problem("\(where_) (user \(user.username))", "an inactive user holds the root key (rotate the root key)")
+            }
+        }
+        if let root {
+            try tx.forEachSecretName { id, name, tag in
+                if tag != Trust.nameTag(root.names, secretID: id, name: name) {
+                    problem("secrets id=\(id) (name \(Validate.visible(name)))",
+                            "the name does not match its tag (moved from another row, or renamed outside Keyhold)")
+                }
+            }
+        }
+        return problems
+    }
+}
+
+extension Session {
+    /// Users and keys in the tables that no signed event of the log introduced: planted rows.
+    func plantedRows(_ tx: Tx, _ authority: Authority) throws -> [CheckProblem] {
+        var problems: [CheckProblem] = []
+        for k in try tx.userKeys() where k.retiredAt == nil && k.sealedSecretKey != nil {
+            guard let known = authority.keys[k.id], known.userID == k.userID, known.publicKey == k.publicKey, known.retiredAt == nil else {
+                problems.append(CheckProblem(area: "trust", location: "user_keys id=\(k.id) (user \(Validate.visible(k.username)))",
+                                             message: "no signed audit event introduced this key (planted outside Keyhold?)"))
+                continue
+            }
+        }
+        for u in try tx.users() where !authority.isIntroduced(u.id) {
+            problems.append(CheckProblem(area: "trust", location: "users id=\(u.id) (\(Validate.visible(u.username)))",
+                                         message: "no signed audit event introduced this user (planted outside Keyhold?)"))
+        }
+        return problems
+    }
 }
 
 extension AuditChain {

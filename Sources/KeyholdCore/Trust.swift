@@ -60,6 +60,34 @@ enum Trust {
         return m + publicKey
     }
 
+    /// What the root signing key signs to vouch for a sealed grant: its user, key and sealed bytes.
+    static func grantMessage(vaultID: [UInt8], rootVersion: Int, userID: Int64, keyID: Int64, sealed: [UInt8]) -> [UInt8] {
+        var m = label("keyhold/grant/v1") + vaultID
+        put(&m, Int64(rootVersion))
+        put(&m, userID)
+        put(&m, keyID)
+        return m + Hash.blake2b256(sealed)
+    }
+
+    /// Signs a sealed grant with the root signing key.
+    static func signGrant(_ grant: GrantRow, root: Root) -> GrantRow {
+        var g = grant
+        if let sealed = g.sealedRoot, let keyID = g.keyID {
+            g.signature = root.signer.sign(grantMessage(vaultID: root.vaultID, rootVersion: root.version, userID: g.userID,
+                                                        keyID: keyID, sealed: sealed))
+        }
+        return g
+    }
+
+    /// Whether a sealed grant carries the current root signing key's signature (anyone can check).
+    static func grantHolds(_ grant: GrantRow, vaultID: [UInt8], root: RootKeyRow) -> Bool {
+        guard let sealed = grant.sealedRoot, let keyID = grant.keyID, let signature = grant.signature else { return false }
+        return SigningKeyPair.verify(signature: signature,
+                                     message: grantMessage(vaultID: vaultID, rootVersion: root.version, userID: grant.userID,
+                                                           keyID: keyID, sealed: sealed),
+                                     publicKey: root.publicKey)
+    }
+
     /// What the root signing key signs when the recovery key brings an administrator back.
     static func recoverMessage(vaultID: [UInt8], userID: Int64, keyID: Int64, publicKey: [UInt8]) -> [UInt8] {
         var m = label("keyhold/recover/v1") + vaultID
@@ -161,6 +189,17 @@ enum Trust {
         let signer: SigningKeyPair
         let names: SecureBytes
         let vaultID: [UInt8]
+    }
+
+    /// Opens a user's grant, trusting it only if the current root signing key signed it and the
+    /// root key inside is that generation's.
+    static func openGrant(_ tx: Tx, _ grant: GrantRow, pair: SigningKeyPair, anchor: Anchor) throws -> Root {
+        let current = try currentRootKey(tx, anchor: anchor)
+        guard grantHolds(grant, vaultID: anchor.vaultID, root: current) else {
+            throw KeyholdError.integrity("grants user_id=\(grant.userID): not signed by the vault's root key "
+                                         + "(replaced or planted outside Keyhold)")
+        }
+        return try verifiedRoot(tx, try Keyring.openGrant(grant, pair: pair), anchor: anchor, grantOf: grant.userID)
     }
 
     /// Accepts `root` only if its signing key is the current root key generation's.

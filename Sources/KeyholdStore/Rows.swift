@@ -109,8 +109,11 @@ public struct GrantRow: Sendable, Equatable {
     /// nil: pending.
     public var sealedRoot: [UInt8]?
     public var createdAt: Int64
-    public init(userID: Int64, keyID: Int64?, sealedRoot: [UInt8]?, createdAt: Int64) {
+    /// The root signing key's signature of the sealed grant (docs/FORMAT.md, "Grants").
+    public var signature: [UInt8]?
+    public init(userID: Int64, keyID: Int64?, sealedRoot: [UInt8]?, createdAt: Int64, signature: [UInt8]? = nil) {
         self.userID = userID; self.keyID = keyID; self.sealedRoot = sealedRoot; self.createdAt = createdAt
+        self.signature = signature
     }
 }
 

@@ -503,7 +503,8 @@ public struct Tx {
     // MARK: Grants
 
     private func grantRow(_ r: Row) -> GrantRow {
-        GrantRow(userID: r["user_id"], keyID: r["key_id"], sealedRoot: blob(r, "sealed_root"), createdAt: r["created_at"])
+        GrantRow(userID: r["user_id"], keyID: r["key_id"], sealedRoot: blob(r, "sealed_root"), createdAt: r["created_at"],
+                 signature: blob(r, "signature"))
     }
 
     public func grant(userID: Int64) throws -> GrantRow? {
@@ -524,10 +525,10 @@ public struct Tx {
     /// Inserts or replaces the grant of one user.
     public func putGrant(_ g: GrantRow) throws {
         try db.cachedStatement(sql: """
-            INSERT INTO grants (user_id, key_id, sealed_root, created_at) VALUES (?, ?, ?, ?)
+            INSERT INTO grants (user_id, key_id, sealed_root, created_at, signature) VALUES (?, ?, ?, ?, ?)
             ON CONFLICT(user_id) DO UPDATE SET key_id = excluded.key_id, sealed_root = excluded.sealed_root,
-                                               created_at = excluded.created_at
-            """).execute(arguments: [g.userID, g.keyID, data(g.sealedRoot), g.createdAt])
+                                               created_at = excluded.created_at, signature = excluded.signature
+            """).execute(arguments: [g.userID, g.keyID, data(g.sealedRoot), g.createdAt, data(g.signature)])
     }
 
     public func deleteGrant(userID: Int64) throws {
