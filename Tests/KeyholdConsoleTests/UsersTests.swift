@@ -242,7 +242,7 @@ import Testing
             │  erin         active             ││ Roles         operator                   │
             │                                  ││ Permissions   users.read secrets.list    │
             │                                  ││               secrets.read secrets.write │
-            │                                  ││ Key access    granted                    │
+            │                                  ││ Key access    none                       │
             │                                  ││ Key pair      yes                        │
             │                                  ││ Must change   yes, at next login         │
             │                                  ││ Failed logins 0                          │
@@ -258,8 +258,10 @@ import Testing
             └──────────────────────────────────┘└──────────────────────────── ✓ bob locked ┘
              j/↓ move  / filter  Esc back  n new  a roles  D delete  E edit  ?/F1 help
             """#)
+        // Locking took bob's grant (a locked user receives nothing); unlocking gives it back.
         h.key(.char("u"))
         #expect(h.model.users.rows.selectedItem?.locked == false)
+        #expect(h.model.users.rows.selectedItem?.keyAccess == .granted)
         h.key(.char("x"))
         #expect(h.model.users.rows.selectedItem?.disabled == true)
         h.key(.char("e"))
