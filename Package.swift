@@ -67,7 +67,7 @@ let package = Package(
 
         // Tests. KeyholdTestSupport holds what they share (temporary directories, the test clock,
         // vault fixtures, running programs); a regular target, but no product target depends on it.
-        .target(name: "KeyholdTestSupport", dependencies: ["KeyholdCore"], path: "Tests/KeyholdTestSupport"),
+        .target(name: "KeyholdTestSupport", dependencies: ["KeyholdCore", "KeyholdCrypto", "KeyholdStore"], path: "Tests/KeyholdTestSupport"),
         .testTarget(name: "KeyholdCryptoTests", dependencies: ["KeyholdCrypto"]),
         .testTarget(name: "KeyholdStoreTests", dependencies: ["KeyholdStore", "KeyholdTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "KeyholdCoreTests", dependencies: ["KeyholdCore", "KeyholdCrypto", "KeyholdStore", "KeyholdTestSupport"]),

@@ -5,7 +5,7 @@ import KeyholdCore
 /// `keyhold key ...`
 struct KeyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "key", abstract: "Data keys, the root key and grants.", subcommands: [Status.self, RotateData.self, Resume.self, RotateRoot.self, Recover.self])
+        commandName: "key", abstract: "Data keys, the root key and grants.", subcommands: [Status.self, Requests.self, Approve.self, RotateData.self, Resume.self, RotateRoot.self, Recover.self])
 
     struct Status: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show data keys, grants and warnings.")

@@ -66,6 +66,10 @@ enum Credentials {
             guard let new = newPassword() else { throw KeyholdError.authenticationFailed }
             session = try change.complete(newPassword: new)
         }
+        if let fingerprint = session.pendingKeyFingerprint {
+            Terminal.err("keyhold: your key access awaits an administrator's approval. Your key's fingerprint is \(fingerprint): "
+                         + "read it to them; they approve it with `keyhold key approve \(session.username)`.")
+        }
         if resume { try finishInterruptedRotation(session) }
         return session
     }

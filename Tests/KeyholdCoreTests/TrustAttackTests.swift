@@ -5,78 +5,6 @@ import Testing
 @_spi(Testing) @testable import KeyholdCore
 @_spi(Testing) import KeyholdStore
 
-/// Someone who can write the vault file, knows the format (docs/FORMAT.md) and has no
-/// password: what they can do with raw SQL and their own keys. Every promise of
-/// docs/SECURITY.md, "Trust in the file", is one of these attacks failing.
-struct Attacker {
-    let f: Fixture
-    let pair = SigningKeyPair.generate()
-    let password = "the attacker's own password 42"
-    var store: Store { f.vault.store }
-
-    /// A user of their own making: a known password, their key pair (sealed as Keyhold would,
-    /// pinned to this vault from public data), roles, and a pending grant asking for R.
-    @discardableResult
-    func plantUser(_ name: String, roles: [String], pendingGrant: Bool = true) throws -> (userID: Int64, keyID: Int64) {
-        let now = f.clock.now
-        let hash = try PasswordHash.hash(pw(password), cost: .insecureMinimumForTests)
-        try store.unsafeExecute("INSERT INTO users (username, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?)",
-                                arguments: [name, hash, now, now])
-        let userID = try TamperKit.userID(f, name)
-        let keyID = try plantKey(for: userID, username: name)
-        try store.unsafeExecute("UPDATE users SET key_id = ? WHERE id = ?", arguments: [keyID, userID])
-        for role in roles {
-            try store.unsafeExecute("INSERT INTO user_roles (user_id, role_id) SELECT ?, id FROM roles WHERE name = ?",
-                                    arguments: [userID, role])
-        }
-        if pendingGrant {
-            try store.unsafeExecute("INSERT INTO grants (user_id, key_id, sealed_root, created_at) VALUES (?, ?, NULL, ?)",
-                                    arguments: [userID, keyID, now])
-        }
-        return (userID, keyID)
-    }
-
-    /// A key row of theirs for any user, sealed under their own password and pinned with public data.
-    func plantKey(for userID: Int64, username: String) throws -> Int64 {
-        try store.unsafeExecute("""
-            INSERT INTO user_keys (user_id, username, public_key, created_at) VALUES (?, ?, ?, ?)
-            """, arguments: [userID, username, pair.publicKey, f.clock.now])
-        let keyID = try TamperKit.int(store.unsafeQuery("SELECT max(id) AS id FROM user_keys")[0]["id"])
-        let salt = Sodium.randomBytes(PasswordHash.saltBytes)
-        let u = try PasswordHash.deriveKey(pw(password), salt: salt, cost: .insecureMinimumForTests)
-        let sealed = try Seal.seal(pair.secretKey, key: u, aad: "keyhold/userkey/\(userID)/\(keyID)")
-        let anchor = try store.read { try Trust.anchor($0) }
-        let pin = pair.sign(Trust.pinMessage(anchor, userID: userID, keyID: keyID, publicKey: pair.publicKey))
-        try store.unsafeExecute("""
-            UPDATE user_keys SET sealed_secret_key = ?, kdf_salt = ?, kdf_opslimit = ?, kdf_memlimit = ?, pin = ? WHERE id = ?
-            """, arguments: [sealed, salt, Int64(KDFCost.insecureMinimumForTests.opslimit),
-                             Int64(KDFCost.insecureMinimumForTests.memlimit), pin, keyID])
-        return keyID
-    }
-
-    /// Whether any grant in the file opens with the attacker's key.
-    func opensAnyGrant() throws -> Bool {
-        for row in try store.unsafeQuery("SELECT sealed_root FROM grants WHERE sealed_root IS NOT NULL") {
-            if let sealed = (row["sealed_root"] ?? nil) as? [UInt8], (try? SealedBox.open(sealed, with: pair)) != nil { return true }
-        }
-        return false
-    }
-
-    /// Appends an event, chained and hashed as Keyhold does, signed with the attacker's key.
-    func appendEvent(actorID: Int64?, actorName: String, keyID: Int64, action: String, target: String, details: String) throws {
-        let last = try #require(try TamperKit.auditRows(f).last)
-        var row = AuditRow(seq: last.seq + 1, at: f.clock.now, actorID: actorID, actorName: actorName, actorKeyID: keyID,
-                           action: action, target: target, details: details, prevHash: last.hash, hash: [], signature: nil)
-        row.hash = AuditChain.hash(row)
-        row.signature = pair.sign(row.hash)
-        try store.unsafeExecute("""
-            INSERT INTO audit_events (seq, at, actor_id, actor_name, actor_key_id, action, target, details, prev_hash, hash, signature)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [row.seq, row.at, row.actorID, row.actorName, row.actorKeyID, row.action, row.target, row.details,
-                             row.prevHash, row.hash, row.signature])
-    }
-}
-
 @Suite struct TrustAttackTests {
     /// Problems `check` reports whose location or message contains `text`.
     static func checkNames(_ s: Session, _ text: String) throws -> Bool {
@@ -90,7 +18,7 @@ struct Attacker {
     @Test func plantedUserWithAPendingGrantNeverReceivesTheRootKey() throws {
         let f = try Fixture()
         try f.admin.createSecret("app/db", .value(pw("planted-user-must-not-read")))
-        let attacker = Attacker(f: f)
+        let attacker = Attacker(f.vault.store, clock: f.clock)
         let planted = try attacker.plantUser("mallory", roles: ["operator"])
 
         // Everything an administrator does in a day: logins, role changes touching the role, a rotation.
@@ -128,7 +56,7 @@ struct Attacker {
         try f.admin.createSecret("app/db", .value(pw("rotation-must-not-leak")))
         _ = try f.user("olga", roles: ["operator"])
         let olga = try TamperKit.userID(f, "olga")
-        let attacker = Attacker(f: f)
+        let attacker = Attacker(f.vault.store, clock: f.clock)
         let planted = try attacker.plantKey(for: olga, username: "olga")
         let fakeGrant = try SealedBox.seal(SecureBytes(random: 32), to: attacker.pair.publicKey)
         try f.vault.store.unsafeExecute("UPDATE users SET key_id = ? WHERE id = ?", arguments: [planted, olga])
@@ -149,7 +77,7 @@ struct Attacker {
         let olgaSession = try f.user("olga", roles: ["operator"])
         _ = olgaSession
         let olga = try TamperKit.userID(f, "olga")
-        let attacker = Attacker(f: f)
+        let attacker = Attacker(f.vault.store, clock: f.clock)
         let planted = try attacker.plantKey(for: olga, username: "olga")
         try f.vault.store.unsafeExecute("UPDATE grants SET key_id = ? WHERE user_id = ?", arguments: [planted, olga])
         _ = try f.admin.rotateRootKey()
@@ -226,7 +154,7 @@ struct Attacker {
         _ = try f.user("olga", roles: ["operator"])
         let olga = try TamperKit.userID(f, "olga")
         let store = f.vault.store
-        let attacker = Attacker(f: f)
+        let attacker = Attacker(f.vault.store, clock: f.clock)
         let attackerAdmin = try attacker.plantKey(for: 1, username: "admin")
         let chosen = SecureBytes(random: 32)
         let theirs = try Trust.rootSigningKey(chosen)
@@ -267,7 +195,7 @@ struct Attacker {
     /// Events appended and signed with a planted key fail verification without a saved head.
     @Test func eventsSignedWithAPlantedKeyFailVerification() throws {
         let f = try Fixture()
-        let attacker = Attacker(f: f)
+        let attacker = Attacker(f.vault.store, clock: f.clock)
         let planted = try attacker.plantKey(for: 1, username: "admin")
         let before = try f.admin.auditEvents(AuditQuery()).count
         try attacker.appendEvent(actorID: 1, actorName: "admin", keyID: planted, action: "secret.reveal",
@@ -286,7 +214,7 @@ struct Attacker {
         let cut = rows[rows.count - 3].seq
         try TamperKit.dropAuditTriggers(f)
         try f.vault.store.unsafeExecute("DELETE FROM audit_events WHERE seq >= ?", arguments: [cut])
-        let attacker = Attacker(f: f)
+        let attacker = Attacker(f.vault.store, clock: f.clock)
         let planted = try attacker.plantKey(for: 1, username: "admin")
         for i in 0..<3 {
             try attacker.appendEvent(actorID: 1, actorName: "admin", keyID: planted, action: "secret.delete",
@@ -300,7 +228,7 @@ struct Attacker {
     @Test func replacedPublicKeyOfAnIntroducedKeyDoesNotHelp() throws {
         let f = try Fixture()
         let adminKey = try TamperKit.int(f.vault.store.unsafeQuery("SELECT key_id FROM users WHERE username = 'admin'")[0]["key_id"])
-        let attacker = Attacker(f: f)
+        let attacker = Attacker(f.vault.store, clock: f.clock)
         try f.vault.store.unsafeExecute("UPDATE user_keys SET public_key = ? WHERE id = ?", arguments: [attacker.pair.publicKey, adminKey])
         try attacker.appendEvent(actorID: 1, actorName: "admin", keyID: adminKey, action: "user.delete", target: "user:olga",
                                  details: #"{"user_id":2}"#)
@@ -312,7 +240,7 @@ struct Attacker {
     /// never reaches an entitled signer.
     @Test func forgedIntroductionByAPlantedKeyFails() throws {
         let f = try Fixture()
-        let attacker = Attacker(f: f)
+        let attacker = Attacker(f.vault.store, clock: f.clock)
         let first = try attacker.plantKey(for: 1, username: "admin")
         try attacker.appendEvent(actorID: 1, actorName: "admin", keyID: first, action: "user.create", target: "user:eve",
                                  details: #"{"key_id":99,"public_key":"\#(AuditChain.hex(attacker.pair.publicKey))","roles":["admin"],"user_id":99}"#)
@@ -386,7 +314,7 @@ struct Attacker {
         let f = try Fixture()
         _ = try f.vault.recover(recoveryKey: f.recoveryKey, username: "admin")
         #expect(try f.vault.store.read { try AuditChain.verify($0) }.ok, "a real recovery verifies")
-        let attacker = Attacker(f: f)
+        let attacker = Attacker(f.vault.store, clock: f.clock)
         let planted = try attacker.plantKey(for: 1, username: "admin")
         try attacker.appendEvent(actorID: nil, actorName: "recovery-key", keyID: planted, action: "vault.recover", target: "user:admin",
                                  details: #"{"key_id":\#(planted),"public_key":"\#(AuditChain.hex(attacker.pair.publicKey))","recovery_signature":"\#(String(repeating: "00", count: 64))","user_id":1}"#)

@@ -1,0 +1,92 @@
+import Foundation
+@testable import KeyholdCore
+import KeyholdCrypto
+@_spi(Testing) import KeyholdStore
+
+/// Someone who can write the vault file, knows the format (docs/FORMAT.md) and has no
+/// password: what they can do with raw SQL and their own keys. Every promise of
+/// docs/SECURITY.md, "Trust in the file", is one of their attacks failing.
+public struct Attacker {
+    public let store: Store
+    public let clock: TestClock
+    public let pair = SigningKeyPair.generate()
+    public let password = "the attacker's own password 42"
+
+    /// Works on the vault file at `path` through a connection of its own, as another program would.
+    public init(path: String, clock: TestClock = TestClock()) throws {
+        self.init(try Store.open(at: path), clock: clock)
+    }
+
+    public init(_ store: Store, clock: TestClock) {
+        self.store = store
+        self.clock = clock
+    }
+
+    private func int(_ sql: String, _ arguments: [(any Sendable)?] = []) throws -> Int64 {
+        guard let v = try store.unsafeQuery(sql, arguments: arguments).first?.values.first, let n = v as? Int64 else {
+            throw TestFailure("no integer from \(sql)")
+        }
+        return n
+    }
+
+    /// A user of their own making: a known password, their key pair (sealed as Keyhold would,
+    /// pinned to this vault from public data), roles, and a pending grant asking for R.
+    @discardableResult
+    public func plantUser(_ name: String, roles: [String], pendingGrant: Bool = true) throws -> (userID: Int64, keyID: Int64) {
+        let now = clock.now
+        let hash = try PasswordHash.hash(SecureBytes(utf8: password), cost: .insecureMinimumForTests)
+        try store.unsafeExecute("INSERT INTO users (username, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?)",
+                                arguments: [name, hash, now, now])
+        let userID = try int("SELECT id FROM users WHERE username = ?", [name])
+        let keyID = try plantKey(for: userID, username: name)
+        try store.unsafeExecute("UPDATE users SET key_id = ? WHERE id = ?", arguments: [keyID, userID])
+        for role in roles {
+            try store.unsafeExecute("INSERT INTO user_roles (user_id, role_id) SELECT ?, id FROM roles WHERE name = ?",
+                                    arguments: [userID, role])
+        }
+        if pendingGrant {
+            try store.unsafeExecute("INSERT INTO grants (user_id, key_id, sealed_root, created_at) VALUES (?, ?, NULL, ?)",
+                                    arguments: [userID, keyID, now])
+        }
+        return (userID, keyID)
+    }
+
+    /// A key row of theirs for any user, sealed under their own password and pinned with public data.
+    public func plantKey(for userID: Int64, username: String) throws -> Int64 {
+        try store.unsafeExecute("INSERT INTO user_keys (user_id, username, public_key, created_at) VALUES (?, ?, ?, ?)",
+                                arguments: [userID, username, pair.publicKey, clock.now])
+        let keyID = try int("SELECT max(id) FROM user_keys")
+        let salt = Sodium.randomBytes(PasswordHash.saltBytes)
+        let u = try PasswordHash.deriveKey(SecureBytes(utf8: password), salt: salt, cost: .insecureMinimumForTests)
+        let sealed = try Seal.seal(pair.secretKey, key: u, aad: "keyhold/userkey/\(userID)/\(keyID)")
+        let anchor = try store.read { try Trust.anchor($0) }
+        let pin = pair.sign(Trust.pinMessage(anchor, userID: userID, keyID: keyID, publicKey: pair.publicKey))
+        try store.unsafeExecute("""
+            UPDATE user_keys SET sealed_secret_key = ?, kdf_salt = ?, kdf_opslimit = ?, kdf_memlimit = ?, pin = ? WHERE id = ?
+            """, arguments: [sealed, salt, Int64(KDFCost.insecureMinimumForTests.opslimit),
+                             Int64(KDFCost.insecureMinimumForTests.memlimit), pin, keyID])
+        return keyID
+    }
+
+    /// Whether any grant in the file opens with the attacker's key.
+    public func opensAnyGrant() throws -> Bool {
+        for row in try store.unsafeQuery("SELECT sealed_root FROM grants WHERE sealed_root IS NOT NULL") {
+            if let sealed = (row["sealed_root"] ?? nil) as? [UInt8], (try? SealedBox.open(sealed, with: pair)) != nil { return true }
+        }
+        return false
+    }
+
+    /// Appends an event, chained and hashed as Keyhold does, signed with the attacker's key.
+    public func appendEvent(actorID: Int64?, actorName: String, keyID: Int64, action: String, target: String, details: String) throws {
+        guard let last = try store.read({ try $0.lastAuditEvent() }) else { throw TestFailure("no audit events") }
+        var row = AuditRow(seq: last.seq + 1, at: clock.now, actorID: actorID, actorName: actorName, actorKeyID: keyID,
+                           action: action, target: target, details: details, prevHash: last.hash, hash: [], signature: nil)
+        row.hash = AuditChain.hash(row)
+        row.signature = pair.sign(row.hash)
+        try store.unsafeExecute("""
+            INSERT INTO audit_events (seq, at, actor_id, actor_name, actor_key_id, action, target, details, prev_hash, hash, signature)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [row.seq, row.at, row.actorID, row.actorName, row.actorKeyID, row.action, row.target, row.details,
+                             row.prevHash, row.hash, row.signature])
+    }
+}
