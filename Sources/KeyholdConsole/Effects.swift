@@ -34,6 +34,7 @@ public enum Effect: Equatable, Sendable {
     /// Grants `add` and revokes `remove`, one core call each, stopping at the first refusal.
     case setRoles(String, add: [String], remove: [String])
     case resetPassword(String)
+    case approveKey(String, fingerprint: String)
     case deleteUser(String)
     case deleteSecret(String)
     case loadKeys
@@ -92,6 +93,7 @@ public enum Action: Sendable {
     case userCreated(String, temporary: SecureBytes)
     case rolesSet(String, changed: Int)
     case passwordReset(String, temporary: SecureBytes)
+    case keyApproved(String)
     case deleted(kind: String, name: String, checkpointed: Bool)
     case keysLoaded(KeyStatus)
     /// Re-sealed versions of the running rotation so far.

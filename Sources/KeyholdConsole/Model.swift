@@ -55,8 +55,11 @@ public struct Account: Equatable, Sendable {
     public var username: String
     public var permissions: Set<Permission>
     public var hasKeyAccess: Bool
-    public init(username: String, permissions: Set<Permission>, hasKeyAccess: Bool) {
+    /// While key access awaits an administrator's approval: the fingerprint of this user's key.
+    public var pendingKeyFingerprint: String?
+    public init(username: String, permissions: Set<Permission>, hasKeyAccess: Bool, pendingKeyFingerprint: String? = nil) {
         self.username = username; self.permissions = permissions; self.hasKeyAccess = hasKeyAccess
+        self.pendingKeyFingerprint = pendingKeyFingerprint
     }
     public func can(_ p: Permission) -> Bool { permissions.contains(p) }
 }
@@ -438,6 +441,8 @@ public enum Pending: Equatable, Sendable {
     case deleteVersion(String, Int)
     /// An edit whose history limit deletes versions.
     case editSecret(String, SecretEdit)
+    /// A user's key access, approved with the fingerprint typed into the dialog.
+    case approveKey(String)
 }
 
 /// A confirmation typed by hand: the name of the thing (or a word), never
@@ -449,6 +454,9 @@ public struct ConfirmState: Equatable, Sendable {
     public var input = TextField(limit: 300)
     public var pending: Pending
     public var error: String?
+    /// Asks for text to pass on (a fingerprint the user reads out) instead of a word to match;
+    /// the expected text is not shown, and the core decides whether it is right.
+    public var prompt: String?
 }
 
 /// Something shown once in a dialog (a temporary password).

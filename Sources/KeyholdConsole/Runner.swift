@@ -62,7 +62,7 @@ public final class CoreRunner: Sendable {
         case .loadVersions: .failed(.versions, message)
         case .reveal: .failed(.reveal, message)
         case .loadAudit: .failed(.audit, message)
-        case .changeUser, .resetPassword: .failed(.userChange, message)
+        case .changeUser, .resetPassword, .approveKey: .failed(.userChange, message)
         case .loadRoles: .failed(.roles, message)
         case .createUser: .failed(.createUser, message)
         case .setRoles: .failed(.setRoles, message)
@@ -86,7 +86,8 @@ public final class CoreRunner: Sendable {
     }
 
     func account(_ s: Session) throws -> Account {
-        Account(username: s.username, permissions: try s.permissions(), hasKeyAccess: s.hasKeyAccess)
+        Account(username: s.username, permissions: try s.permissions(), hasKeyAccess: s.hasKeyAccess,
+                pendingKeyFingerprint: s.pendingKeyFingerprint)
     }
 
     private func perform(_ effect: Effect, progress: (@Sendable (Action) -> Void)?) throws -> [Action] {
@@ -178,6 +179,10 @@ public final class CoreRunner: Sendable {
 
         case .resetPassword(let name):
             return [.passwordReset(name, temporary: try requireSession().resetPassword(name))]
+
+        case .approveKey(let name, let fingerprint):
+            try requireSession().approveKeyRequest(name, fingerprint: fingerprint)
+            return [.keyApproved(name)]
 
         case .deleteUser(let name):
             let outcome = try requireSession().deleteUser(name)

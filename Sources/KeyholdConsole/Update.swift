@@ -213,7 +213,10 @@ extension Model {
                 overlay = nil
                 toast("Cancelled")
             case .enter:
-                if c.input.text == c.expected {
+                if c.prompt != nil, !c.input.text.isEmpty {
+                    overlay = nil
+                    confirmed(c.pending, typed: c.input.text, &fx)
+                } else if c.prompt == nil, c.input.text == c.expected {
                     overlay = nil
                     confirmed(c.pending, &fx)
                 } else if c.input.text.isEmpty {
@@ -268,8 +271,9 @@ extension Model {
         }
     }
 
-    mutating func confirmed(_ pending: Pending, _ fx: inout [Effect]) {
+    mutating func confirmed(_ pending: Pending, typed: String = "", _ fx: inout [Effect]) {
         switch pending {
+        case .approveKey(let name): fx.append(.approveKey(name, fingerprint: typed))
         case .deleteUser(let name): fx.append(.deleteUser(name))
         case .resetPassword(let name): fx.append(.resetPassword(name))
         case .deleteSecret(let name): fx.append(.deleteSecret(name))
@@ -296,7 +300,7 @@ extension Model {
         // Data that arrives after a lock (its call was already queued) is dropped, not kept in memory.
         switch action {
         case .dashboardLoaded, .auditVerified, .usersLoaded, .secretsLoaded, .versionsLoaded, .revealed, .auditLoaded,
-             .userChanged, .passwordReset, .deleted, .rolesLoaded, .userCreated, .rolesSet,
+             .userChanged, .passwordReset, .keyApproved, .deleted, .rolesLoaded, .userCreated, .rolesSet,
              .keysLoaded, .rotationProgress, .rotationFinished, .rootRotated, .roleListLoaded,
              .secretSaved, .versionDeleted,
              .userEdited, .expirySet, .roleSaved, .roleDeleted:
@@ -376,6 +380,10 @@ extension Model {
             }
         case .userChanged(let change, let name):
             toast("\(name) \(change.pastTense)")
+            reload(.users, &fx)
+        case .keyApproved(let name):
+            toast("\(name): key access approved")
+            dashboard.data = nil
             reload(.users, &fx)
         case .passwordReset(let name, let temp):
             overlay = .notice(NoticeState(

@@ -23,7 +23,7 @@ extension Model {
     mutating func mayRotate(_ what: String) -> Bool {
         guard let account else { return false }
         if !account.can(.keysManage) { toast("\(what) needs keys.manage", error: true); return false }
-        if !account.hasKeyAccess { toast("\(what) needs your key grant (sealed at a key holder's next login)", error: true); return false }
+        if !account.hasKeyAccess { toast("\(what) needs your key grant (an administrator approves it)", error: true); return false }
         return true
     }
 

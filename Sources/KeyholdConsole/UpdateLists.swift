@@ -27,7 +27,7 @@ extension Model {
                 }
                 if !k.pendingGrants.isEmpty {
                     out.append(Warning(level: .warning,
-                                       text: "\(Fmt.plural(k.pendingGrants.count, "pending key grant")): \(k.pendingGrants.joined(separator: ", ")) (completed at a key holder's next login)",
+                                       text: "\(Fmt.plural(k.pendingGrants.count, "key request")) awaiting approval: \(k.pendingGrants.joined(separator: ", ")) (Users: A, with the fingerprint the user reads you)",
                                        route: .users))
                 }
             }
@@ -53,7 +53,9 @@ extension Model {
         }
         if !account.hasKeyAccess && account.permissions.grantsKeyAccess {
             out.append(Warning(level: .warning,
-                               text: "You hold no key grant yet: it is sealed to you at a key holder's next login",
+                               text: account.pendingKeyFingerprint.map {
+                                   "Your key access awaits an administrator's approval: read them your key's fingerprint \($0)"
+                               } ?? "You hold no key grant yet: an administrator approves your key access",
                                route: nil))
         }
         switch audit.check {
@@ -193,6 +195,13 @@ extension Model {
         case .char("a"):
             guard let u = selected else { return true }
             openUserRoles(u, &fx)
+        case .char("A"):
+            guard let u = selected else { return true }
+            guard u.keyAccess == .pending else { toast("\(u.username) has no key request waiting", error: true); return true }
+            overlay = .confirm(ConfirmState(
+                title: "Approve key access of \(u.username)?",
+                message: "The root key is sealed to \(u.username)'s key. Ask them to read you the fingerprint their login shows, on a channel you trust, and type it here: approve only the key they hold.",
+                expected: "", pending: .approveKey(u.username), prompt: "Fingerprint \(u.username) reads to you:"))
         case .char("R"):
             guard let u = selected else { return true }
             confirm(.resetPassword(u.username), title: "Reset the password of \(u.username)?",

@@ -352,7 +352,7 @@ extension Console {
         let inner = box.inner.inset(dx: 1, dy: 0)
         for (i, line) in message.enumerated() { s.text(line, in: inner, row: i) }
         var row = message.count + 1
-        s.text("Type \"\(c.expected)\" to confirm:", in: inner, row: row, style: Theme.heading)
+        s.text(c.prompt ?? "Type \"\(c.expected)\" to confirm:", in: inner, row: row, style: Theme.heading)
         row += 1
         let fieldWidth = inner.width - 2
         let (text, cursor) = c.input.window(width: fieldWidth)

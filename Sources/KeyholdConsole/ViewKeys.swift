@@ -17,9 +17,15 @@ extension Console {
         out += wrapped("Min. decryption", "v\(k.minDecryptVersion) (versions sealed under older keys are refused)")
         out += wrapped("Root key", "generation \(k.rootVersion)")
         out += wrapped("Key holders", k.grantedUsers.isEmpty ? "none" : k.grantedUsers.joined(separator: ", "))
-        out += k.pendingGrants.isEmpty ? wrapped("Pending grants", "none")
-            : wrapped("Pending grants", k.pendingGrants.joined(separator: ", ") + " (sealed at a key holder's next login)",
-                      style: Theme.warning)
+        if k.requests.isEmpty {
+            out += wrapped("Key requests", "none")
+        } else {
+            for (i, r) in k.requests.enumerated() {
+                out += wrapped(i == 0 ? "Key requests" : "", "\(r.username): " + (r.fingerprint.map { "fingerprint \($0)" } ?? "no key yet"),
+                               style: Theme.warning)
+            }
+            out += wrapped("", "approve on the Users screen (A), with the fingerprint the user reads you", style: Theme.muted)
+        }
         if let w = k.revocationWarning {
             for (i, line) in w.split(separator: "\n").enumerated() {
                 out += wrapped(i == 0 ? "Revocation" : "", "✗ " + line, style: Theme.error)

@@ -137,6 +137,8 @@ public struct KeyStatus: Sendable, Equatable {
     public var activeDataKey: Int
     public var grantedUsers: [String]
     public var pendingGrants: [String]
+    /// The pending grants as requests, with the fingerprint of each user's key (once they have one).
+    public var requests: [KeyRequest] = []
     public var revocationWarning: String?
     public var kdf: KDFCost
     /// Versions sealed under data keys below this are refused.

@@ -51,13 +51,14 @@ extension Session {
 
     /// Data keys, grants and the standing revocation warning.
     public func keyStatus() throws -> KeyStatus {
-        try read(requires: .keysManage, action: "key.status") { tx, _ in
+        let requests = try keyRequests()
+        return try read(requires: .keysManage, action: "key.status") { tx, _ in
             let keys = try tx.dataKeys()
             let holders = try tx.grantHolders()
             let v = try tx.vault()!
             return KeyStatus(dataKeyVersions: keys.map(\.version), activeDataKey: keys.first { $0.active }?.version ?? 0,
                              grantedUsers: holders.filter { !$0.pending }.map(\.username).sorted(),
-                             pendingGrants: holders.filter(\.pending).map(\.username).sorted(),
+                             pendingGrants: holders.filter(\.pending).map(\.username).sorted(), requests: requests,
                              revocationWarning: v.revocationWarning,
                              kdf: KDFCost(opslimit: v.kdfOpslimit, memlimit: v.kdfMemlimit),
                              minDecryptVersion: v.minDecryptVersion, rootVersion: v.rootVersion,
