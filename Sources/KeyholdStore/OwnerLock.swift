@@ -54,8 +54,13 @@ public final class OwnerLock: Sendable {
     private static let setLock: Int32 = 37   // F_OFD_SETLK
     private static let setLockWait: Int32 = 38  // F_OFD_SETLKW
 
-    /// The lock file of the vault at `vaultPath`.
-    public static func path(forVault vaultPath: String) -> String { vaultPath + "-lock" }
+    /// The lock file of the vault at `vaultPath`: beside the file itself, after symbolic
+    /// links (as SQLite puts its -wal and -shm), so that every path to one vault gives one lock.
+    public static func path(forVault vaultPath: String) -> String {
+        guard let resolved = realpath(vaultPath, nil) else { return vaultPath + "-lock" }
+        defer { free(resolved) }
+        return String(cString: resolved) + "-lock"
+    }
 
     /// Opens the lock file of the vault at `vaultPath`, creating it (0600) if missing. Takes no lock.
     public convenience init(vaultPath: String) throws {

@@ -56,8 +56,14 @@ final class PythonLocker {
         let dir = TempDir()
         let vault = dir.file("vault.db")
         #expect(OwnerLock.path(forVault: vault) == vault + "-lock")
+        // Through a symbolic link to the vault: the same lock file, beside the vault itself.
+        #expect(FileManager.default.createFile(atPath: vault, contents: nil))
+        let real = try #require(realpath(vault, nil).map { p in defer { free(p) }; return String(cString: p) })
+        #expect(symlink(vault, dir.file("link.db")) == 0)
+        #expect(OwnerLock.path(forVault: dir.file("link.db")) == real + "-lock")
+        #expect(OwnerLock.path(forVault: vault) == real + "-lock")
         let first = try OwnerLock(vaultPath: vault)
-        #expect(first.path == vault + "-lock")
+        #expect(first.path == real + "-lock")
         #expect(permissions(first.path) == 0o600, "lock file is \(octal(permissions(first.path)))")
         #expect(fileSize(first.path) == 0, "the lock file holds no data")
         let second = try OwnerLock(vaultPath: vault)  // exists: opened, not re-created
