@@ -34,7 +34,7 @@ run: build
 	@$$($(SWIFT) build --show-bin-path)/keyhold
 
 # The Python tests' environment, under .build-py/: PyNaCl and pytest for the verifier;
-# Flask, argon2-cffi and bcrypt for the Flask example (examples/flask).
+# Flask, Flask-WTF, argon2-cffi and bcrypt for the Flask example (examples/flask).
 $(VENV)/.ready: scripts/requirements-test.txt | test-deps
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r scripts/requirements-test.txt

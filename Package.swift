@@ -3,8 +3,9 @@ import PackageDescription
 
 // One target per layer. The compiler enforces the direction of imports:
 // crypto is the only importer of CSodium, store the only importer of GRDB,
-// and the CLI and the console see only KeyholdCore (the console also its
-// ncurses shim, CNcurses).
+// the import/export formats see only KeyholdCore (and the core knows nothing of
+// them), and the CLI and the console see only KeyholdCore (the CLI also the
+// formats, the console its ncurses shim, CNcurses).
 let package = Package(
     name: "Keyhold",
     platforms: [.macOS(.v13)],
@@ -47,10 +48,13 @@ let package = Package(
             dependencies: ["KeyholdCrypto", "KeyholdStore"],
             plugins: ["Embed"]
         ),
+        // Import and export formats: pure functions from bytes to entries and back (no files, no processes).
+        .target(name: "KeyholdFormats", dependencies: ["KeyholdCore"]),
         .target(
             name: "KeyholdCLI",
             dependencies: [
                 "KeyholdCore",
+                "KeyholdFormats",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -61,12 +65,15 @@ let package = Package(
         .executableTarget(name: "keyhold-bench", dependencies: ["KeyholdCore", "KeyholdStore", "KeyholdConsole"],
                           path: "Sources/KeyholdBench"),
 
-        // Tests
+        // Tests. KeyholdTestSupport holds what they share (temporary directories, the test clock,
+        // vault fixtures, running programs); a regular target, but no product target depends on it.
+        .target(name: "KeyholdTestSupport", dependencies: ["KeyholdCore"], path: "Tests/KeyholdTestSupport"),
         .testTarget(name: "KeyholdCryptoTests", dependencies: ["KeyholdCrypto"]),
-        .testTarget(name: "KeyholdStoreTests", dependencies: ["KeyholdStore", .product(name: "GRDB", package: "GRDB.swift")]),
-        .testTarget(name: "KeyholdCoreTests", dependencies: ["KeyholdCore", "KeyholdCrypto", "KeyholdStore"]),
-        .testTarget(name: "KeyholdCLITests", dependencies: ["KeyholdCLI"]),
-        .testTarget(name: "KeyholdConsoleTests", dependencies: ["KeyholdConsole", "KeyholdCore"]),
+        .testTarget(name: "KeyholdStoreTests", dependencies: ["KeyholdStore", "KeyholdTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "KeyholdCoreTests", dependencies: ["KeyholdCore", "KeyholdCrypto", "KeyholdStore", "KeyholdTestSupport"]),
+        .testTarget(name: "KeyholdFormatsTests", dependencies: ["KeyholdFormats", "KeyholdCore"]),
+        .testTarget(name: "KeyholdCLITests", dependencies: ["KeyholdCLI", "KeyholdTestSupport"]),
+        .testTarget(name: "KeyholdConsoleTests", dependencies: ["KeyholdConsole", "KeyholdCore", "KeyholdTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,7 +1,7 @@
 import Foundation
 import Glibc
 import KeyholdCore
-@_spi(Benchmark) import KeyholdStore
+import KeyholdStore
 
 /// What one child process measured (printed as one JSON line on standard output).
 struct ChildResult: Codable {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KeyholdCore
+import KeyholdFormats
 
 /// Options of every command that logs in.
 struct SessionOptions: ParsableArguments {
@@ -55,9 +56,9 @@ struct ValueSource: ParsableArguments {
         }
         if stdin || !Terminal.stdinIsTTY {
             var bytes = [UInt8]()
-            defer { wipe(&bytes) }
+            defer { Bytes.wipe(&bytes) }
             var buffer = [UInt8](repeating: 0, count: 4096)
-            defer { wipe(&buffer) }
+            defer { Bytes.wipe(&buffer) }
             while bytes.count <= Validate.secretValueMaxBytes + 1 {
                 let n = Foundation.read(STDIN_FILENO, &buffer, buffer.count)
                 if n <= 0 { break }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KeyholdCore
+import KeyholdFormats
 
 /// What `import` does with a name that already exists.
 enum OnExisting: String, ExpressibleByArgument, CaseIterable {
@@ -65,7 +66,7 @@ struct ImportCommand: ParsableCommand {
         guard batch >= 1 else { throw usageError("--batch", "--batch must be at least 1") }
         if source == "-", !format.isFile { throw usageError("SOURCE", "--format pass reads a directory, not standard input") }
         // The file is read before logging in, so that `-` is read whole before any prompt.
-        var raw: PlainBuffer? = format.isFile ? try Bytes.readSource(source) : nil
+        var raw: PlainBuffer? = format.isFile ? try SourceFile.read(source) : nil
         if format == .pass {
             _ = try PassStore.files(in: source)
             _ = try Tool.require("gpg", package: "gnupg")
@@ -77,7 +78,7 @@ struct ImportCommand: ParsableCommand {
         let read: SourceRead
         switch format {
         case .dotenv: read = DotEnv.parse(raw!.bytes)
-        case .json: read = try JSONFormat.parse(raw!.bytes)
+        case .json: read = try JSONEntries.parse(raw!.bytes)
         case .keepassxc: read = try KeePassXML.parse(raw!.bytes)
         case .pass: read = try PassStore.read(source)
         }
@@ -297,35 +298,21 @@ struct ExportCommand: ParsableCommand {
         let out = sink.buffer
         switch format {
         case .dotenv:
-            out.append("# Exported from Keyhold: \(infos.count) secret value\(infos.count == 1 ? "" : "s") in plaintext. Delete this file when done.\n")
+            out.append(DotEnv.header(count: infos.count))
             try s.revealEach(infos.map(\.name), purpose: "export") { i, value in
-                guard Bytes.scalars(value, { $0 >= 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) else {
+                guard DotEnv.canCarry(value) else {
                     throw refusal(infos[i].name, "is not UTF-8 text without control characters, which .env cannot carry; export it as json")
                 }
                 DotEnv.appendLine(key: keys[i], value: value, to: out)
                 try sink.wrote()
             }
         case .json:
-            out.append("{\n  \"secrets\": [")
+            JSONEntries.begin(to: out)
             try s.revealEach(infos.map(\.name), purpose: "export") { i, value in
-                out.append(i == 0 ? "\n    {\"name\": " : ",\n    {\"name\": ")
-                JSONFormat.appendString(names[i], to: out)
-                if Bytes.isUTF8(value) {
-                    out.append(", \"value\": ")
-                    JSONFormat.appendString(value, to: out)
-                } else {
-                    out.append(", \"value_base64\": \"")
-                    var encoded = Array(Data(value).base64EncodedData())
-                    out.append(contentsOf: encoded)
-                    wipe(&encoded)
-                    out.append("\"")
-                }
-                out.append(", \"description\": ")
-                JSONFormat.appendString(infos[i].description, to: out)
-                out.append("}")
+                JSONEntries.appendEntry(index: i, name: names[i], value: value, description: infos[i].description, to: out)
                 try sink.wrote()
             }
-            out.append(infos.isEmpty ? "]\n}\n" : "\n  ]\n}\n")
+            JSONEntries.end(count: infos.count, to: out)
         case .keepassxc:
             let items = zip(names, infos).map { KeePassXML.Item(segments: $0.split(separator: "/").map(String.init), description: $1.description) }
             let writer = KeePassXML.Writer(items, now: ISO8601DateFormatter().string(from: Date()))

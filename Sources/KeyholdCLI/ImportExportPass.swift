@@ -1,20 +1,18 @@
 import Foundation
 import KeyholdCore
+import KeyholdFormats
 
-/// A password store (https://www.passwordstore.org/) through the user's own `gpg`.
+/// A password store (https://www.passwordstore.org/) through the user's own `gpg`; its
+/// names and file contents are `PassStoreNames`'.
 ///
-/// Import: every `*.gpg` file under the directory (not under `.git` or `.extensions`) is
-/// decrypted with `gpg --quiet --batch --decrypt FILE`, its output read through a pipe into
-/// memory (plaintext never touches the disk). The name is the path below the store without
-/// `.gpg`; the value is the whole decrypted file with one trailing newline removed. (pass
-/// reads the first line as the password and the rest as notes; Keyhold keeps the whole file.)
+/// Import: every secret file under the directory is decrypted with
+/// `gpg --quiet --batch --decrypt FILE`, its output read through a pipe into memory
+/// (plaintext never touches the disk).
 ///
 /// Export: DEST is a new 0700 directory made a store for one key (`.gpg-id`, as `pass init`
 /// writes it); each secret is encrypted by `gpg --batch --yes --encrypt --recipient ID --output
 /// FILE` with the plaintext, plus one newline, fed on its standard input.
 enum PassStore {
-    static let skippedDirectories: Set<String> = [".git", ".extensions"]
-
     /// The relative paths of the store's `.gpg` files, sorted.
     static func files(in root: String) throws -> [String] {
         var isDir: ObjCBool = false
@@ -29,10 +27,10 @@ enum PassStore {
         while let rel = walker.nextObject() as? String {
             let type = walker.fileAttributes?[.type] as? FileAttributeType
             if type == .typeDirectory {
-                if skippedDirectories.contains((rel as NSString).lastPathComponent) { walker.skipDescendants() }
+                if !PassStoreNames.walks(directory: (rel as NSString).lastPathComponent) { walker.skipDescendants() }
                 continue
             }
-            if rel.hasSuffix(".gpg"), rel.count > 4, type == .typeRegular || type == .typeSymbolicLink { found.append(rel) }
+            if PassStoreNames.isSecretFile(rel), type == .typeRegular || type == .typeSymbolicLink { found.append(rel) }
         }
         return found.sorted()
     }
@@ -42,7 +40,7 @@ enum PassStore {
         let gpg = try Tool.require("gpg", package: "gnupg")
         var result = SourceRead()
         for rel in try files(in: root) {
-            let origin = "file \(Validate.visible(rel))"
+            let origin = PassStoreNames.origin(ofFile: rel)
             let run = try Tool.run(gpg, ["--quiet", "--batch", "--decrypt", root + "/" + rel], input: nil, captureOutput: true)
             guard run.status == 0 else {
                 result.add(BadEntry(origin: origin, message: "gpg could not decrypt it: \(Tool.reason(run.stderr))"))
@@ -52,10 +50,7 @@ enum PassStore {
                 result.add(BadEntry(origin: origin, message: "secret value: must be 1 to \(Validate.secretValueMaxBytes) bytes (the file decrypts to \(run.outputSize) bytes)"))
                 continue
             }
-            var bytes = run.output.bytes
-            if bytes.last == 0x0A { bytes.removeLast() }
-            result.add(key: String(rel.dropLast(4)), value: bytes, origin: origin)
-            wipe(&bytes)
+            PassStoreNames.add(file: rel, decrypted: run.output.bytes, to: &result)
         }
         return result
     }
@@ -80,7 +75,7 @@ enum PassStore {
         chmod(dest, 0o700)
         do {
             let id = try ExportSink(creating: dest + "/.gpg-id")
-            id.buffer.append(gpgID + "\n")
+            id.buffer.append(PassStoreNames.gpgIDFile(gpgID))
             try id.finish()
         } catch {
             try? FileManager.default.removeItem(atPath: dest)
@@ -90,18 +85,14 @@ enum PassStore {
 
     /// Encrypts `value` plus a newline to `dest/path.gpg`, making the directories on the way.
     static func add(path: String, value: UnsafeRawBufferPointer, to dest: String, gpgID: String, gpg: String) throws {
-        var dir = dest
-        for segment in path.split(separator: "/").dropLast() {
-            dir += "/" + segment
+        for directory in PassStoreNames.directories(for: path) {
+            let dir = dest + "/" + directory
             if mkdir(dir, 0o700) != 0, errno != EEXIST {
                 throw TransferFailure("cannot create \(Validate.visible(dir)): \(String(cString: strerror(errno)))")
             }
         }
-        let input = SecureBytes(count: value.count + 1) { buf in
-            buf.copyMemory(from: value)
-            buf[value.count] = 0x0A
-        }
-        let run = try Tool.run(gpg, ["--quiet", "--batch", "--yes", "--encrypt", "--recipient", gpgID, "--output", dest + "/" + path + ".gpg"],
+        let input = PassStoreNames.fileContent(value)
+        let run = try Tool.run(gpg, ["--quiet", "--batch", "--yes", "--encrypt", "--recipient", gpgID, "--output", dest + "/" + PassStoreNames.file(for: path)],
                                input: input, captureOutput: false)
         guard run.status == 0 else {
             throw TransferFailure("gpg could not encrypt \(Validate.visible(path)): \(Tool.reason(run.stderr))")
@@ -184,7 +175,7 @@ enum Tool {
                 // Past the largest value only the size is kept; the rest is drained so the tool can finish.
                 if total <= outputLimit { output.append(contentsOf: chunk[0..<n]) }
             }
-            wipe(&chunk)
+            Bytes.wipe(&chunk)
         }
         group.wait()
         p.waitUntilExit()

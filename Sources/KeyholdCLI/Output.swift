@@ -1,5 +1,6 @@
 import Foundation
 import KeyholdCore
+import KeyholdFormats
 
 /// Human tables and `--json` output. Every string from the vault goes through
 /// `Validate.visible` in tables, so nothing stored can move the cursor or
@@ -120,7 +121,7 @@ struct JSONText {
     }
 
     /// Zeroes the text written so far.
-    mutating func wipe() { KeyholdCLI.wipe(&bytes) }
+    mutating func wipe() { Bytes.wipe(&bytes) }
 
     /// Ends the text with a line break, as printed.
     mutating func endLine() { bytes.append(UInt8(ascii: "\n")) }

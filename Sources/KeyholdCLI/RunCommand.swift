@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KeyholdCore
+import KeyholdFormats
 
 /// `keyhold run [--prefix P] [--only NAME...] [--map NAME=VAR...] [--override] [--mask] -- CMD ARGS...`
 struct RunCommand: ParsableCommand {
@@ -407,7 +408,7 @@ enum Handout {
                        MaskedStream(source: errPipe[0], sink: STDERR_FILENO, redactor: redactor)]
         var status: Int32?
         var buffer = [UInt8](repeating: 0, count: 65_536)
-        defer { wipe(&buffer) }
+        defer { Bytes.wipe(&buffer) }
         while streams.contains(where: \.open) {
             if status == nil { status = reap(pid, wait: false) }
             var fds = streams.map { pollfd(fd: $0.open ? $0.source : -1, events: Int16(POLLIN), revents: 0) }
@@ -481,13 +482,13 @@ struct MaskedStream {
 
     mutating func pass(_ bytes: UnsafeRawBufferPointer) {
         var out = redactor.feed(bytes, final: false)
-        defer { wipe(&out) }
+        defer { Bytes.wipe(&out) }
         if !write(out) { stop() }
     }
 
     mutating func finish() {
         var out = redactor.feed(UnsafeRawBufferPointer(start: nil, count: 0), final: true)
-        defer { wipe(&out) }
+        defer { Bytes.wipe(&out) }
         _ = write(out)
         stop()
     }
@@ -575,7 +576,7 @@ struct Redactor {
             }
         }
         var rest = Array(pending[i...])
-        wipe(&pending)
+        Bytes.wipe(&pending)
         swap(&pending, &rest)
         return out
     }
@@ -583,7 +584,7 @@ struct Redactor {
     /// Bytes currently held back.
     var held: Int { pending.count }
 
-    mutating func clear() { wipe(&pending) }
+    mutating func clear() { Bytes.wipe(&pending) }
 }
 
 /// A NULL-terminated array of malloc'd C strings (argv, envp).

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KeyholdCore
+import KeyholdFormats
 
 /// Reading from and writing to the person at the terminal.
 enum Terminal {
@@ -26,7 +27,7 @@ enum Terminal {
     /// Reads one line from standard input into guarded memory (the newline dropped).
     static func readLineSecure() -> SecureBytes? {
         var buffer = [UInt8]()
-        defer { wipe(&buffer) }
+        defer { Bytes.wipe(&buffer) }
         var byte: UInt8 = 0
         while read(STDIN_FILENO, &byte, 1) == 1 {
             if byte == 0x0A { return SecureBytes(copying: buffer.last == 0x0D ? buffer.dropLast() : buffer[...]) }
@@ -57,10 +58,4 @@ enum Terminal {
         FileHandle.standardError.write(Data(prompt.utf8))
         return readLineSecure().flatMap { $0.utf8String() }
     }
-}
-
-/// Zeroes a transient byte buffer in a way the optimiser keeps.
-func wipe(_ bytes: inout [UInt8]) {
-    bytes.withUnsafeMutableBytes { b in if let base = b.baseAddress { explicit_bzero(base, b.count) } }
-    bytes.removeAll()
 }

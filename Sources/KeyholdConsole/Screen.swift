@@ -165,13 +165,6 @@ public struct Screen: Equatable, Sendable {
         }
     }
 
-    /// Applies a style to every cell of a rectangle, keeping the text.
-    public mutating func restyle(_ rect: Rect, style: Style) {
-        for y in max(rect.y, 0)..<min(rect.maxY, height) {
-            for x in max(rect.x, 0)..<min(rect.maxX, width) { cells[y * width + x].style = style }
-        }
-    }
-
     /// A line-drawing box with an optional title in its top border.
     public mutating func box(_ rect: Rect, title: String? = nil, footer: String? = nil, style: Style = Theme.border,
                              titleStyle: Style = Theme.heading) {
@@ -197,11 +190,6 @@ public struct Screen: Equatable, Sendable {
             put(" " + TextWidth.truncate(Validate.visible(footer), to: rect.width - 6) + " ", x: rect.x + 2, y: b,
                 style: titleStyle, maxWidth: rect.width - 4)
         }
-    }
-
-    /// A horizontal rule.
-    public mutating func hline(x: Int, y: Int, width w: Int, style: Style = Theme.border) {
-        for i in 0..<max(0, w) { set(x + i, y, Cell(text: "─", width: 1, style: style)) }
     }
 
     /// The frame as plain text, one string per row, trailing blanks removed.

@@ -154,10 +154,6 @@ public struct Tx {
         try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM rotation_jobs WHERE state = 'running'")).map(jobRow)
     }
 
-    public func lastRotation() throws -> RotationJobRow? {
-        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM rotation_jobs ORDER BY id DESC LIMIT 1")).map(jobRow)
-    }
-
     @discardableResult
     public func insertRotationJob(_ j: RotationJobRow) throws -> Int64 {
         try db.cachedStatement(sql: """

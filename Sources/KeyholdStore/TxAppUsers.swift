@@ -29,11 +29,6 @@ extension Tx {
                           mustChange: r["must_change"], legacyHash: r["legacy_hash"])
     }
 
-    /// Every row of the `app_users` view, by username (as an application sees them).
-    public func appUsers() throws -> [AppUserRow] {
-        try Row.fetchAll(db, sql: "SELECT * FROM app_users ORDER BY username COLLATE NOCASE").map(appUserRow)
-    }
-
     /// One row of the `app_users` view by username, without regard to case.
     public func appUser(named name: String) throws -> AppUserRow? {
         try Row.fetchOne(db, sql: "SELECT * FROM app_users WHERE username = ? COLLATE NOCASE", arguments: [name]).map(appUserRow)

@@ -1,4 +1,5 @@
 import Foundation
+import KeyholdTestSupport
 import Testing
 
 // MARK: - Shared helpers of the account, audit and leak tests
@@ -9,7 +10,7 @@ import Testing
 final class AdminVault: @unchecked Sendable {
     static let adminPassword = "mossy granite under the bridge"
 
-    let scratch = Scratch()
+    let scratch = TempDir(prefix: "keyhold-cli")
     let db: String
     private let lock = NSLock()
     private var argvs: [[String]] = []
@@ -28,10 +29,9 @@ final class AdminVault: @unchecked Sendable {
     init() throws {
         db = scratch.file("vault/keyhold.db")
         let created = try raw(["init", "--db", db], stdin: "admin\n\(Self.adminPassword)\n")
-        guard created.status == 0 else { throw Failure("init failed: \(created.stderr)") }
+        guard created.status == 0 else { throw TestFailure("init failed: \(created.stderr)") }
     }
 
-    struct Failure: Error, CustomStringConvertible { var description: String; init(_ d: String) { description = d } }
 
     /// Runs keyhold exactly as given (no --db added), recording the argv.
     func raw(_ args: [String], stdin: String = "", env: [String: String] = [:]) throws -> CLI.Result {
@@ -47,7 +47,7 @@ final class AdminVault: @unchecked Sendable {
     /// `user add`: the temporary password, printed alone on stdout.
     func addUser(_ name: String, roles: [String] = [], extra: [String] = []) throws -> String {
         let r = try run(["user", "add", name] + roles.flatMap { ["--role", $0] } + extra)
-        guard r.status == 0 else { throw Failure("user add \(name) exited \(r.status): \(r.stderr)") }
+        guard r.status == 0 else { throw TestFailure("user add \(name) exited \(r.status): \(r.stderr)") }
         return r.stdout.trimmingCharacters(in: .newlines)
     }
 
@@ -55,20 +55,20 @@ final class AdminVault: @unchecked Sendable {
     func addActiveUser(_ name: String, password: String, roles: [String] = []) throws {
         let temp = try addUser(name, roles: roles)
         let first = try run(["status"], as: Self.login(name, temp, new: password))
-        guard first.status == 0 else { throw Failure("first login of \(name) exited \(first.status): \(first.stderr)") }
+        guard first.status == 0 else { throw TestFailure("first login of \(name) exited \(first.status): \(first.stderr)") }
     }
 
     /// `user show NAME --json`, parsed.
     func user(_ name: String) throws -> [String: Any] {
         let r = try run(["user", "show", name, "--json"])
-        guard r.status == 0 else { throw Failure("user show \(name) exited \(r.status): \(r.stderr)") }
+        guard r.status == 0 else { throw TestFailure("user show \(name) exited \(r.status): \(r.stderr)") }
         return try JSONObject.parse(r.stdout)
     }
 
     /// `user list --json` usernames.
     func usernames(_ extra: [String] = []) throws -> [String] {
         let r = try run(["user", "list", "--json"] + extra)
-        guard r.status == 0 else { throw Failure("user list exited \(r.status): \(r.stderr)") }
+        guard r.status == 0 else { throw TestFailure("user list exited \(r.status): \(r.stderr)") }
         return (try JSONObject.parse(r.stdout)["users"] as? [[String: Any]] ?? []).compactMap { $0["username"] as? String }
     }
 
@@ -77,7 +77,7 @@ final class AdminVault: @unchecked Sendable {
         let wal = db + "-wal"
         if FileManager.default.fileExists(atPath: wal),
            ((try FileManager.default.attributesOfItem(atPath: wal)[.size] as? Int) ?? 0) > 0 {
-            throw Failure("a non-empty -wal is left after keyhold exited")
+            throw TestFailure("a non-empty -wal is left after keyhold exited")
         }
         let target = scratch.file(name)
         try FileManager.default.copyItem(atPath: db, toPath: target)
@@ -89,7 +89,7 @@ final class AdminVault: @unchecked Sendable {
 enum JSONObject {
     static func parse(_ text: String) throws -> [String: Any] {
         guard let o = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
-            throw AdminVault.Failure("not a JSON object: \(text)")
+            throw TestFailure("not a JSON object: \(text)")
         }
         return o
     }
@@ -100,16 +100,8 @@ enum Python {
     static var interpreter: String { ProcessInfo.processInfo.environment["KEYHOLD_PYTHON"] ?? "python3" }
 
     static func run(_ script: String, _ args: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = [interpreter, "-c", script] + args
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out; p.standardError = err
-        p.standardInput = FileHandle.nullDevice
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        let r = try Subprocess.run("/usr/bin/env", [interpreter, "-c", script] + args, env: ProcessInfo.processInfo.environment)
+        return (r.status, r.text, r.stderr)
     }
 
     /// Executes SQL statements (`;`-separated) on a vault file; fails the test if python fails.
@@ -121,7 +113,7 @@ enum Python {
             c.commit()
             c.close()
             """, [path, statements])
-        guard r.status == 0 else { throw AdminVault.Failure("python sqlite3 failed: \(r.stderr)") }
+        guard r.status == 0 else { throw TestFailure("python sqlite3 failed: \(r.stderr)") }
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import KeyholdTestSupport
 import Testing
 
 /// Whether `keyhold secret set` exists in this build (it is written alongside these tests).
@@ -339,7 +340,7 @@ extension AuditCLITests {
 extension AuditCLITests {
     @Suite struct Shape {
         @Test func vaultPathResolutionOrder() throws {
-            let s = Scratch()
+            let s = TempDir(prefix: "keyhold-cli")
             let home = s.file("home"), xdg = s.file("xdg"), envDB = s.file("env/k.db"), flagDB = s.file("flag/k.db")
             let homeDB = home + "/.local/share/keyhold/keyhold.db", xdgDB = xdg + "/keyhold/keyhold.db"
             let login = ["KEYHOLD_USER": "admin", "KEYHOLD_PASSWORD": AdminVault.adminPassword]

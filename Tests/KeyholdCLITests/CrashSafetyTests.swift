@@ -1,4 +1,5 @@
 import Foundation
+import KeyholdTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -42,11 +43,7 @@ final class SpawnedCLI {
         for p in [outPath, errPath] { _ = FileManager.default.createFile(atPath: p, contents: nil, attributes: [.posixPermissions: 0o600]) }
         process.executableURL = URL(fileURLWithPath: CLI.binary)
         process.arguments = args
-        var environment = ProcessInfo.processInfo.environment
-        environment["KEYHOLD_INSECURE_TEST_KDF"] = "1"
-        for key in ["KEYHOLD_USER", "KEYHOLD_PASSWORD", "KEYHOLD_NEW_PASSWORD", "KEYHOLD_DB"] { environment[key] = nil }
-        for (k, v) in env { environment[k] = v }
-        process.environment = environment
+        process.environment = KeyholdBinary.environment(env)
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
@@ -88,15 +85,14 @@ final class CrashVault: @unchecked Sendable {
     static let password = "mossy granite under the bridge"
     static let owner = ["KEYHOLD_USER": "owner", "KEYHOLD_PASSWORD": password]
 
-    struct Failure: Error, CustomStringConvertible { var description: String; init(_ d: String) { description = d } }
 
-    let scratch = Scratch()
+    let scratch = TempDir(prefix: "keyhold-cli")
     let db: String
 
     init() throws {
         db = scratch.file("vault/keyhold.db")
         let r = try CLI.run(["init", "--db", db], stdin: "owner\n\(Self.password)\n")
-        guard r.status == 0 else { throw Failure("init failed: \(r.stderr)") }
+        guard r.status == 0 else { throw TestFailure("init failed: \(r.stderr)") }
     }
 
     func run(_ args: [String], stdin: String = "") throws -> CLI.Result {
@@ -109,7 +105,7 @@ final class CrashVault: @unchecked Sendable {
 
     private func json(_ text: String, _ what: String) throws -> [String: Any] {
         guard let o = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
-            throw Failure("\(what): output is not a JSON object")
+            throw TestFailure("\(what): output is not a JSON object")
         }
         return o
     }
@@ -117,10 +113,10 @@ final class CrashVault: @unchecked Sendable {
     /// `key status --json`: the data key versions present and the active one.
     func keyStatus() throws -> (keys: [Int], active: Int) {
         let r = try run(["key", "status", "--json"])
-        guard r.status == 0 else { throw Failure("key status exited \(r.status): \(r.stderr)") }
+        guard r.status == 0 else { throw TestFailure("key status exited \(r.status): \(r.stderr)") }
         let o = try json(r.stdout, "key status")
         guard let keys = o["data_keys"] as? [Int], let active = o["active_data_key"] as? Int else {
-            throw Failure("key status --json lacks data_keys or active_data_key")
+            throw TestFailure("key status --json lacks data_keys or active_data_key")
         }
         return (keys.sorted(), active)
     }
@@ -138,7 +134,7 @@ final class CrashVault: @unchecked Sendable {
     /// Names of the secrets starting with `prefix`.
     func names(prefix: String) throws -> [String] {
         let r = try run(["secret", "list", "--json", "--prefix", prefix])
-        guard r.status == 0 else { throw Failure("secret list exited \(r.status): \(r.stderr)") }
+        guard r.status == 0 else { throw TestFailure("secret list exited \(r.status): \(r.stderr)") }
         let list = try json(r.stdout, "secret list")["secrets"] as? [[String: Any]] ?? []
         return list.compactMap { $0["name"] as? String }
     }
@@ -150,19 +146,15 @@ final class CrashVault: @unchecked Sendable {
 
     /// `export --format json --yes --prefix P -`: (name without P, value bytes), in the order written.
     func export(prefix: String) throws -> [(name: String, value: [UInt8])] {
-        var environment = ProcessInfo.processInfo.environment
-        environment["KEYHOLD_INSECURE_TEST_KDF"] = "1"
-        for key in ["KEYHOLD_USER", "KEYHOLD_PASSWORD", "KEYHOLD_NEW_PASSWORD", "KEYHOLD_DB"] { environment[key] = nil }
-        for (k, v) in Self.owner { environment[k] = v }
-        let r = try Shell.run(CLI.binary, ["export", "--format", "json", "--yes", "--prefix", prefix, "-", "--db", db], env: environment)
-        guard r.status == 0 else { throw Failure("export exited \(r.status): \(r.stderr)") }
+        let r = try KeyholdBinary.run(["export", "--format", "json", "--yes", "--prefix", prefix, "-", "--db", db], env: Self.owner)
+        guard r.status == 0 else { throw TestFailure("export exited \(r.status): \(r.stderr)") }
         guard let o = try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any],
-              let list = o["secrets"] as? [[String: Any]] else { throw Failure("export: not the documented JSON shape") }
+              let list = o["secrets"] as? [[String: Any]] else { throw TestFailure("export: not the documented JSON shape") }
         return try list.map { e in
-            guard let name = e["name"] as? String else { throw Failure("export: an entry without a name") }
+            guard let name = e["name"] as? String else { throw TestFailure("export: an entry without a name") }
             if let v = e["value"] as? String { return (name, Array(v.utf8)) }
             if let b = e["value_base64"] as? String, let d = Data(base64Encoded: b) { return (name, Array(d)) }
-            throw Failure("export: \(name) has neither value nor value_base64")
+            throw TestFailure("export: \(name) has neither value nor value_base64")
         }
     }
 }

@@ -1,8 +1,9 @@
 import Foundation
+import KeyholdTestSupport
 import Testing
 
 @Suite struct FirstRunTests {
-    let scratch = Scratch()
+    let scratch = TempDir(prefix: "keyhold-cli")
     var dir: String { scratch.path }
     var db: String { dir + "/vault/keyhold.db" }
     let password = "mossy granite under the bridge"

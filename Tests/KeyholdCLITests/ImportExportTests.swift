@@ -1,4 +1,5 @@
 import Foundation
+import KeyholdTestSupport
 import Testing
 
 // End-to-end tests of `keyhold import` and `keyhold export`, through the built binary.
@@ -10,9 +11,8 @@ final class TransferFixture: @unchecked Sendable {
     static let password = "mossy granite under the bridge"
     static let owner = ["KEYHOLD_USER": "owner", "KEYHOLD_PASSWORD": password]
 
-    struct Failure: Error, CustomStringConvertible { var description: String; init(_ d: String) { description = d } }
 
-    let scratch = Scratch()
+    let scratch = TempDir(prefix: "keyhold-cli")
     var dir: String { scratch.path }
     let a: String
     let b: String
@@ -22,7 +22,7 @@ final class TransferFixture: @unchecked Sendable {
         b = scratch.file("b/keyhold.db")
         for db in [a, b] {
             let r = try CLI.run(["init", "--db", db], stdin: "owner\n\(Self.password)\n")
-            guard r.status == 0 else { throw Failure("init failed: \(r.stderr)") }
+            guard r.status == 0 else { throw TestFailure("init failed: \(r.stderr)") }
         }
     }
 
@@ -33,11 +33,7 @@ final class TransferFixture: @unchecked Sendable {
 
     /// keyhold with stdout kept as bytes.
     func runBytes(_ db: String, _ args: [String], env: [String: String] = TransferFixture.owner) throws -> (status: Int32, stdout: Data, stderr: String) {
-        var environment = ProcessInfo.processInfo.environment
-        environment["KEYHOLD_INSECURE_TEST_KDF"] = "1"
-        for key in ["KEYHOLD_USER", "KEYHOLD_PASSWORD", "KEYHOLD_NEW_PASSWORD", "KEYHOLD_DB"] { environment[key] = nil }
-        for (k, v) in env { environment[k] = v }
-        let r = try Shell.run(CLI.binary, args + ["--db", db], env: environment)
+        let r = try KeyholdBinary.run(args + ["--db", db], env: env)
         return (r.status, r.stdout, r.stderr)
     }
 
@@ -53,7 +49,7 @@ final class TransferFixture: @unchecked Sendable {
             defer { try? FileManager.default.removeItem(atPath: file) }
             r = try run(db, ["secret", "set", name, "--from-file", file])
         }
-        guard r.status == 0 else { throw Failure("secret set \(name) exited \(r.status): \(r.stderr)") }
+        guard r.status == 0 else { throw TestFailure("secret set \(name) exited \(r.status): \(r.stderr)") }
     }
 
     /// The value `secret show NAME` prints, byte for byte (no newline is added off a terminal).
@@ -86,7 +82,7 @@ final class TransferFixture: @unchecked Sendable {
     func names(_ db: String) throws -> [String] {
         let r = try run(db, ["secret", "list", "--json"])
         guard r.status == 0, let o = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any],
-              let list = o["secrets"] as? [[String: Any]] else { throw Failure("secret list --json failed (\(r.status)): \(r.stderr)") }
+              let list = o["secrets"] as? [[String: Any]] else { throw TestFailure("secret list --json failed (\(r.status)): \(r.stderr)") }
         return list.compactMap { $0["name"] as? String }.sorted()
     }
 
@@ -94,7 +90,7 @@ final class TransferFixture: @unchecked Sendable {
     func events(_ db: String, action: String) throws -> [[String: Any]] {
         let r = try run(db, ["audit", "list", "--json", "--action", action])
         guard r.status == 0, let o = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any],
-              let list = o["events"] as? [[String: Any]] else { throw Failure("audit list --json failed (\(r.status)): \(r.stderr)") }
+              let list = o["events"] as? [[String: Any]] else { throw TestFailure("audit list --json failed (\(r.status)): \(r.stderr)") }
         return list
     }
 
@@ -107,44 +103,6 @@ final class TransferFixture: @unchecked Sendable {
     }
 }
 
-/// Runs a program (gpg, pass) by absolute path or name on PATH.
-enum Shell {
-    struct Result { var status: Int32; var stdout: Data; var stderr: String }
-
-    static func which(_ name: String) -> String? {
-        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
-            let p = "\(dir)/\(name)"
-            if FileManager.default.isExecutableFile(atPath: p) { return p }
-        }
-        return nil
-    }
-
-    static func run(_ program: String, _ args: [String], stdin: Data = Data(), env: [String: String]) throws -> Result {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: program.hasPrefix("/") ? program : (which(program) ?? program))
-        p.arguments = args
-        p.environment = env
-        let input = Pipe(), out = Pipe(), err = Pipe()
-        p.standardInput = input; p.standardOutput = out; p.standardError = err
-        try p.run()
-        let errData = ErrBox(err.fileHandleForReading)
-        Thread.detachNewThread { errData.data = errData.handle.readDataToEndOfFile(); errData.done.signal() }
-        input.fileHandleForWriting.write(stdin)
-        try input.fileHandleForWriting.close()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        errData.done.wait()
-        p.waitUntilExit()
-        return Result(status: p.terminationStatus, stdout: o, stderr: String(decoding: errData.data, as: UTF8.self))
-    }
-
-    private final class ErrBox: @unchecked Sendable {
-        let handle: FileHandle
-        var data = Data()
-        let done = DispatchSemaphore(value: 0)
-        init(_ handle: FileHandle) { self.handle = handle }
-    }
-}
-
 /// A throwaway gpg home with one passphrase-less key, for pass stores made in the test.
 final class ThrowawayGPG: @unchecked Sendable {
     let home: String
@@ -154,7 +112,7 @@ final class ThrowawayGPG: @unchecked Sendable {
     /// Fails (never skips) when pass or gpg is missing: `make test` installs them.
     init(in dir: String) throws {
         for tool in ["gpg", "pass", "gpgconf"] {
-            try #require(Shell.which(tool) != nil,
+            try #require(Subprocess.which(tool) != nil,
                          "\(tool) is not installed: `make test` installs pass and gnupg (or: apt-get install -y pass gnupg)")
         }
         home = dir + "/gnupg"
@@ -162,22 +120,22 @@ final class ThrowawayGPG: @unchecked Sendable {
         var env = ProcessInfo.processInfo.environment
         env["GNUPGHOME"] = home
         self.env = env
-        let gen = try Shell.run("gpg", ["--batch", "--passphrase", "", "--quick-gen-key", "Keyhold Test <test@example.invalid>",
+        let gen = try Subprocess.run("gpg", ["--batch", "--passphrase", "", "--quick-gen-key", "Keyhold Test <test@example.invalid>",
                                         "default", "default", "never"], env: env)
         try #require(gen.status == 0, "gpg --quick-gen-key failed: \(gen.stderr)")
-        let list = try Shell.run("gpg", ["--batch", "--with-colons", "--list-secret-keys"], env: env)
+        let list = try Subprocess.run("gpg", ["--batch", "--with-colons", "--list-secret-keys"], env: env)
         let fpr = String(decoding: list.stdout, as: UTF8.self).split(separator: "\n")
             .first { $0.hasPrefix("fpr:") }?.split(separator: ":", omittingEmptySubsequences: false)
         fingerprint = try #require(fpr.map { String($0[9]) }, "no fingerprint in gpg's key list")
     }
 
-    deinit { _ = try? Shell.run("gpgconf", ["--kill", "gpg-agent"], env: env) }
+    deinit { _ = try? Subprocess.run("gpgconf", ["--kill", "gpg-agent"], env: env) }
 
     /// Runs `pass ARGS` on the store at `store`.
-    func pass(_ store: String, _ args: [String], stdin: [UInt8] = []) throws -> Shell.Result {
+    func pass(_ store: String, _ args: [String], stdin: [UInt8] = []) throws -> Subprocess.Result {
         var env = self.env
         env["PASSWORD_STORE_DIR"] = store
-        return try Shell.run("pass", args, stdin: Data(stdin), env: env)
+        return try Subprocess.run("pass", args, stdin: Data(stdin), env: env)
     }
 }
 
@@ -508,13 +466,12 @@ final class ThrowawayGPG: @unchecked Sendable {
     @Test func exportOnTerminalAsksForYes() throws {
         let f = try TransferFixture()
         try f.set(f.a, "ONE", Array("value one".utf8))
-        let script = try #require(Shell.which("script"), "util-linux `script` (Debian: bsdutils) is needed to give export a terminal")
-        var env = ProcessInfo.processInfo.environment.merging(TransferFixture.owner) { _, b in b }
-        env["KEYHOLD_INSECURE_TEST_KDF"] = "1"
+        let script = try #require(Subprocess.which("script"), "util-linux `script` (Debian: bsdutils) is needed to give export a terminal")
+        let env = KeyholdBinary.environment(TransferFixture.owner)
         for (answer, expected) in [("no", Int32(1)), ("yes", Int32(0))] {
             let dest = f.scratch.file("tty-\(answer).json")
             let command = [CLI.binary, "export", "--format", "json", dest, "--db", f.a].map { "'\($0)'" }.joined(separator: " ")
-            let r = try Shell.run(script, ["-qec", command, "/dev/null"], stdin: Data("\(answer)\n".utf8), env: env)
+            let r = try Subprocess.run(script, ["-qec", command, "/dev/null"], stdin: Data("\(answer)\n".utf8), env: env)
             let out = String(decoding: r.stdout, as: UTF8.self)
             #expect(r.status == expected, "answer \(answer): \(out)")
             #expect(out.contains("PLAINTEXT") && out.contains("Type yes"), "the question: \(out)")

@@ -1,4 +1,5 @@
 import Foundation
+import KeyholdTestSupport
 import Testing
 @testable import KeyholdCLI
 import KeyholdCore
@@ -21,15 +22,6 @@ import KeyholdCore
         return out
     }
 
-    /// The environment `CLI.run` gives keyhold (what the child inherits, before keyhold's changes).
-    static func given(_ env: [String: String]) -> [String: String] {
-        var e = ProcessInfo.processInfo.environment
-        e["KEYHOLD_INSECURE_TEST_KDF"] = "1"
-        for key in ["KEYHOLD_USER", "KEYHOLD_PASSWORD", "KEYHOLD_NEW_PASSWORD", "KEYHOLD_DB"] { e[key] = nil }
-        for (k, value) in env { e[k] = value }
-        return e
-    }
-
     /// Kills a started keyhold that hangs, unless disarmed first (so a finished pid is never signalled).
     final class Watchdog: @unchecked Sendable {
         private let lock = NSLock()
@@ -48,7 +40,7 @@ import KeyholdCore
         let p = Process()
         p.executableURL = URL(fileURLWithPath: CLI.binary)
         p.arguments = v.withDB(args)
-        p.environment = Self.given(v.owner)
+        p.environment = KeyholdBinary.environment(v.owner)
         let out = Pipe()
         p.standardInput = FileHandle.nullDevice
         p.standardOutput = out; p.standardError = FileHandle.nullDevice
@@ -95,7 +87,7 @@ import KeyholdCore
         let r = try v.run(["run", "--prefix", "app/", "--", "/usr/bin/env", "-0"], as: env)
         quietExpect(r.status == 0, "\(r.stderr)")
         let child = Self.environment(r.stdout)
-        var expected = Self.given(env)
+        var expected = KeyholdBinary.environment(env)
         for key in Self.withheld { expected[key] = nil }
         #expect(Set(child.keys) == Set(expected.keys).union(["DB_PASSWORD", "API_TOKEN"]))
         for key in Self.withheld { quietExpect(child[key] == nil, "\(key) reached the child") }

@@ -1,4 +1,5 @@
 import Foundation
+import KeyholdTestSupport
 import Testing
 
 // MARK: - Helpers of the secret and run tests
@@ -9,16 +10,15 @@ import Testing
 final class SecretsFixture: @unchecked Sendable {
     static let ownerPassword = "mossy granite under the bridge"
 
-    let scratch = Scratch()
+    let scratch = TempDir(prefix: "keyhold-cli")
     let db: String
     var owner: [String: String] { ["KEYHOLD_USER": "owner", "KEYHOLD_PASSWORD": Self.ownerPassword] }
 
-    struct Failure: Error, CustomStringConvertible { var description: String; init(_ d: String) { description = d } }
 
     init() throws {
         db = scratch.file("vault/keyhold.db")
         let r = try CLI.run(["init", "--db", db], stdin: "owner\n\(Self.ownerPassword)\n")
-        guard r.status == 0 else { throw Failure("init failed: \(r.stderr)") }
+        guard r.status == 0 else { throw TestFailure("init failed: \(r.stderr)") }
     }
 
     /// `args` with `--db` put before any `--` (after which everything belongs to the child of `run`).
@@ -35,28 +35,15 @@ final class SecretsFixture: @unchecked Sendable {
 
     /// Like `run`, with standard output kept as bytes (for binary values).
     func runBytes(_ args: [String], as env: [String: String]? = nil) throws -> (status: Int32, stdout: Data, stderr: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: CLI.binary)
-        p.arguments = withDB(args)
-        var environment = ProcessInfo.processInfo.environment
-        environment["KEYHOLD_INSECURE_TEST_KDF"] = "1"
-        for key in ["KEYHOLD_USER", "KEYHOLD_PASSWORD", "KEYHOLD_NEW_PASSWORD", "KEYHOLD_DB"] { environment[key] = nil }
-        for (k, v) in env ?? owner { environment[k] = v }
-        p.environment = environment
-        let out = Pipe(), err = Pipe()
-        p.standardInput = FileHandle.nullDevice
-        p.standardOutput = out; p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, o, String(decoding: e, as: UTF8.self))
+        let r = try KeyholdBinary.run(withDB(args), env: env ?? owner)
+        return (r.status, r.stdout, r.stderr)
     }
 
     /// `secret set NAME --stdin` with `value` (one trailing newline is dropped by --stdin).
     @discardableResult
     func set(_ name: String, _ value: String, _ extra: [String] = []) throws -> CLI.Result {
         let r = try run(["secret", "set", name, "--stdin"] + extra, stdin: value)
-        guard r.status == 0 else { throw Failure("secret set \(name) exited \(r.status): \(r.stderr)") }
+        guard r.status == 0 else { throw TestFailure("secret set \(name) exited \(r.status): \(r.stderr)") }
         return r
     }
 
@@ -71,30 +58,30 @@ final class SecretsFixture: @unchecked Sendable {
     /// `secret show NAME` as bytes; throws if it fails.
     func show(_ name: String, _ extra: [String] = []) throws -> Data {
         let r = try runBytes(["secret", "show", name] + extra)
-        guard r.status == 0 else { throw Failure("secret show \(name) exited \(r.status): \(r.stderr)") }
+        guard r.status == 0 else { throw TestFailure("secret show \(name) exited \(r.status): \(r.stderr)") }
         return r.stdout
     }
 
     /// Adds a user with `role` and completes their first login; returns their login environment.
     func addUser(_ name: String, role: String) throws -> [String: String] {
         let added = try run(["user", "add", name, "--role", role])
-        guard added.status == 0 else { throw Failure("user add \(name) exited \(added.status): \(added.stderr)") }
+        guard added.status == 0 else { throw TestFailure("user add \(name) exited \(added.status): \(added.stderr)") }
         let temp = added.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let password = "a long passphrase nobody else uses 42"
         let first = try run(["status"], as: ["KEYHOLD_USER": name, "KEYHOLD_PASSWORD": temp, "KEYHOLD_NEW_PASSWORD": password])
-        guard first.status == 0 else { throw Failure("first login of \(name) exited \(first.status): \(first.stderr)") }
+        guard first.status == 0 else { throw TestFailure("first login of \(name) exited \(first.status): \(first.stderr)") }
         return ["KEYHOLD_USER": name, "KEYHOLD_PASSWORD": password]
     }
 
     /// `audit list --action ACTION --json` events.
     func audit(_ action: String) throws -> (events: [[String: Any]], text: String) {
         let r = try run(["audit", "list", "--action", action, "--json"])
-        guard r.status == 0 else { throw Failure("audit list exited \(r.status): \(r.stderr)") }
+        guard r.status == 0 else { throw TestFailure("audit list exited \(r.status): \(r.stderr)") }
         return ((try Self.json(r.stdout)["events"] as? [[String: Any]]) ?? [], r.stdout)
     }
 
     static func json(_ text: String) throws -> [String: Any] {
-        guard let o = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { throw Failure("not a JSON object") }
+        guard let o = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { throw TestFailure("not a JSON object") }
         return o
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import KeyholdCore
+import KeyholdTestSupport
 import Testing
 @testable import KeyholdConsole
 
@@ -422,8 +423,7 @@ import Testing
 }
 
 @Suite struct ConsoleLayeringTests {
-    static let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Sources/KeyholdConsole")
+    static let sources = Repository.root.appendingPathComponent("Sources/KeyholdConsole")
 
     /// Nothing but the backend knows ncurses: one file imports the shim.
     @Test func onlyTheBackendImportsTheShim() throws {

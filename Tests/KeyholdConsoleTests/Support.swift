@@ -1,33 +1,8 @@
 import Foundation
 import KeyholdCore
+import KeyholdTestSupport
 import Testing
 @testable import KeyholdConsole
-
-/// A temporary 0700 directory, removed when the test ends.
-final class TempDir: @unchecked Sendable {
-    let path: String
-    init() {
-        var template = Array((NSTemporaryDirectory() + "keyhold-console-XXXXXX").utf8CString)
-        path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
-    }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-    func file(_ name: String) -> String { path + "/" + name }
-}
-
-/// A settable clock shared by the vault and the console.
-final class TestClock: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Int64
-    /// 2027-01-15 08:00:00 UTC.
-    init(_ start: Int64 = 1_800_000_000_000) { value = start }
-    var now: Int64 { lock.withLock { value } }
-    func advance(_ ms: Int64) { lock.withLock { value += ms } }
-    var clock: Clock { Clock { [self] in now } }
-}
-
-func pw(_ s: String) -> SecureBytes { SecureBytes(utf8: s) }
-let adminPassword = "correct horse battery staple"
-let userPassword = "purple elephants dance at noon"
 
 /// The console over a real vault (cheap KDF, chosen explicitly), with effects
 /// run synchronously, as the live runtime would run them on its queue.
@@ -65,16 +40,13 @@ struct Harness {
     /// A vault with an administrator, set up through the core; the console at its login screen.
     static func withVault(width: Int = 80, height: Int = 24,
                           setUp: (Session, TestClock) throws -> Void = { _, _ in }) throws -> Harness {
-        let dir = TempDir()
         let clock = TestClock()
-        let options = VaultOptions.insecureFastForTests(clock: clock.clock)
-        let path = dir.file("vault.db")
-        let (admin, _) = try Vault.create(at: path, admin: "admin", password: pw(adminPassword), options: options)
-        try setUp(admin, clock)
-        let runner = CoreRunner(path: path, options: options)
-        runner.use(admin.vault)
-        var h = Harness(dir: dir, clock: clock, runner: runner,
-                        model: Model(settings: Harness.settings(path), vaultExists: true, now: clock.now))
+        let vault = try Fixture(clock: clock)
+        try setUp(vault.admin, clock)
+        let runner = CoreRunner(path: vault.path, options: VaultOptions.insecureFastForTests(clock: clock.clock))
+        runner.use(vault.vault)
+        var h = Harness(dir: vault.dir, clock: clock, runner: runner,
+                        model: Model(settings: Harness.settings(vault.path), vaultExists: true, now: clock.now))
         h.send(.resize(width: width, height: height))
         return h
     }

@@ -1,25 +1,12 @@
 import Foundation
+import KeyholdTestSupport
 import Testing
 
 /// The real `keyhold` binary in a real terminal: a private tmux server with one
 /// 80x24 window running a plain shell, driven with send-keys and read with
 /// capture-pane. tmux must be installed (`make test` installs it).
 final class Tmux: @unchecked Sendable {
-    static let executable: String? = {
-        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
-            let p = "\(dir)/tmux"
-            if FileManager.default.isExecutableFile(atPath: p) { return p }
-        }
-        return nil
-    }()
-
-    /// The built binary, beside the test executable (or in .build/debug).
-    static let keyhold: String = {
-        let here = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let candidates = [here.appendingPathComponent("keyhold").path, repo.appendingPathComponent(".build/debug/keyhold").path]
-        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
-    }()
+    static let executable = Subprocess.which("tmux")
 
     let socket = "keyhold-test-\(UInt32.random(in: 0...UInt32.max))"
     let environment: [String: String]
@@ -100,20 +87,8 @@ final class Tmux: @unchecked Sendable {
 
 /// Runs the CLI outside the terminal (so nothing it is given reaches the pane).
 private func cli(_ args: [String], stdin: String, env: [String: String]) throws -> (status: Int32, output: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: Tmux.keyhold)
-    p.arguments = args
-    p.environment = env
-    let input = Pipe(), out = Pipe()
-    p.standardInput = input
-    p.standardOutput = out
-    p.standardError = out
-    try p.run()
-    input.fileHandleForWriting.write(Data(stdin.utf8))
-    try input.fileHandleForWriting.close()
-    let data = out.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    let r = try Subprocess.run(KeyholdBinary.path, args, stdin: Data(stdin.utf8), env: env)
+    return (r.status, r.text + r.stderr)
 }
 
 private func occurrences(_ needle: String, in text: String) -> Int {
@@ -129,13 +104,9 @@ struct TmuxEndToEndTests {
         let adminPassword = "e2e Correct Horse 4417"
         let secretValue = "sk-e2e-Q7vX9mZpL3"
 
-        var env = ProcessInfo.processInfo.environment
-        for key in ["KEYHOLD_USER", "KEYHOLD_PASSWORD", "KEYHOLD_NEW_PASSWORD", "TMUX", "TMUX_PANE", "NO_COLOR", "ENV"] {
-            env[key] = nil
-        }
-        env["KEYHOLD_INSECURE_TEST_KDF"] = "1"
-        env["KEYHOLD_DB"] = db
-        env["KEYHOLD_BIN"] = Tmux.keyhold
+        var env = KeyholdBinary.environment(["KEYHOLD_DB": db])
+        for key in ["TMUX", "TMUX_PANE", "NO_COLOR", "ENV"] { env[key] = nil }
+        env["KEYHOLD_BIN"] = KeyholdBinary.path
         env["KEYHOLD_REVEAL_SECONDS"] = "2"
         env["KEYHOLD_IDLE_LOCK"] = "0"
         env["PS1"] = "$ "

@@ -1,12 +1,13 @@
 import Foundation
+import KeyholdTestSupport
 import Testing
 
 /// The layering rules of docs/ARCHITECTURE.md, checked on the source tree:
 /// only the crypto layer imports libsodium, only the store imports GRDB,
-/// and the front ends see nothing but the core.
+/// the formats see only the core and do no I/O, and the front ends see
+/// nothing but the core (the CLI also the formats).
 @Suite struct ArchitectureTests {
-    static let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Sources")
+    static let sources = Repository.root.appendingPathComponent("Sources")
 
     /// Every `import X` in every Swift file of a target folder.
     static func imports(of target: String) throws -> Set<String> {
@@ -28,12 +29,14 @@ import Testing
         return found
     }
 
+    /// No product target may import KeyholdTestSupport (Tests/KeyholdTestSupport): it is in none of these.
     static let allowed: [String: Set<String>] = [
         "KeyholdCrypto": ["CSodium", "Glibc"],
         "KeyholdStore": ["GRDB", "GRDBSQLite", "Foundation"],
         "KeyholdCore": ["KeyholdCrypto", "KeyholdStore", "Foundation", "Synchronization"],
         // FoundationXML: XMLParser for KeePassXC files lives there on Linux.
-        "KeyholdCLI": ["KeyholdCore", "ArgumentParser", "Foundation", "FoundationXML"],
+        "KeyholdFormats": ["KeyholdCore", "Foundation", "FoundationXML"],
+        "KeyholdCLI": ["KeyholdCore", "KeyholdFormats", "ArgumentParser", "Foundation"],
         // Only its Backend imports CNcurses (the ncursesw shim); the rest is pure Swift over the core.
         "KeyholdConsole": ["KeyholdCore", "CNcurses", "Foundation", "Synchronization"],
         "keyhold": ["KeyholdCLI", "KeyholdConsole"],
@@ -45,6 +48,25 @@ import Testing
     func targetImportsOnlyItsLayer(_ target: String) throws {
         let extra = try Self.imports(of: target).subtracting(Self.allowed[target]!)
         #expect(extra.isEmpty, "\(target) imports \(extra.sorted()), which its layer may not")
+    }
+
+    /// The formats are pure functions from bytes to entries and back: the CLI reads and writes
+    /// the files, walks the pass store, runs gpg and talks to the terminal. Neither do they
+    /// reach past the core's values into a session or a vault.
+    @Test func formatsDoNoInputOrOutput() throws {
+        let dir = Self.sources.appendingPathComponent("KeyholdFormats")
+        let forbidden = ["FileManager", "FileHandle", "Process", "Pipe", "ProcessInfo", "fileURLWithPath", "contentsOfFile",
+                         "fopen", "O_RDONLY", "O_WRONLY", "STDIN_FILENO", "STDOUT_FILENO", "STDERR_FILENO", "isatty",
+                         "print", "getenv", "mkdir", "unlink", "Session", "Vault"]
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".swift") }
+        #expect(files.count >= 5, "the formats' sources are where this test looks")
+        for file in files {
+            let text = try String(contentsOf: dir.appendingPathComponent(file), encoding: .utf8)
+            for word in forbidden {
+                #expect(text.range(of: "\\b\(word)\\b", options: .regularExpression) == nil,
+                        "KeyholdFormats/\(file) uses \(word): I/O belongs to the CLI")
+            }
+        }
     }
 
     @Test func everyTargetIsChecked() throws {

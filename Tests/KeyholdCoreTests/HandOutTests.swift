@@ -1,4 +1,5 @@
 import Foundation
+import KeyholdTestSupport
 import Testing
 @testable import KeyholdCore
 

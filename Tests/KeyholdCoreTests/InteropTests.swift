@@ -1,4 +1,5 @@
 import Foundation
+import KeyholdTestSupport
 import Testing
 @testable import KeyholdCore
 
@@ -6,8 +7,7 @@ import Testing
 /// (scripts/keyhold_verify.py, PyNaCl) given only the file and the recovery key
 /// decrypts every secret of a vault Keyhold made and verifies its audit chain.
 @Suite struct InteropTests {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().path
+    static let repository = Repository.root.path
 
     /// The Python with PyNaCl that `make test` prepares.
     static var python: String? {
@@ -19,24 +19,11 @@ import Testing
 
     func verify(_ db: String, recoveryKey: String, expect: String?, head: String?) throws -> Run {
         let python = try #require(Self.python, "no Python with PyNaCl: run `make test` (it creates .build-py/)")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
         var args = [Self.repository + "/scripts/keyhold_verify.py", db]
         if let expect { args += ["--expect", expect] }
         if let head { args += ["--head", head] }
-        process.arguments = args
-        let input = Pipe(), output = Pipe(), errors = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        input.fileHandleForWriting.write(Data((recoveryKey + "\n").utf8))
-        try input.fileHandleForWriting.close()
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        let err = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
-                   stderr: String(decoding: err, as: UTF8.self))
+        let r = try Subprocess.run(python, args, stdin: Data((recoveryKey + "\n").utf8), env: ProcessInfo.processInfo.environment)
+        return Run(status: r.status, stdout: r.text, stderr: r.stderr)
     }
 
     @Test func independentProgramDecryptsEverySecretAndVerifiesTheLog() throws {

@@ -1,4 +1,5 @@
 import Foundation
+import KeyholdTestSupport
 import Testing
 @_spi(Testing) @testable import KeyholdCore
 @_spi(Testing) import KeyholdStore

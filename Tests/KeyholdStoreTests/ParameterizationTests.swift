@@ -1,4 +1,5 @@
 import Foundation
+import KeyholdTestSupport
 import Testing
 
 /// No user data can be spliced into SQL: in the store's sources, no SQL
@@ -128,7 +129,7 @@ enum SQLInterpolationScanner {
 }
 
 @Suite struct ParameterizationTests {
-    static let storeSources = repositoryRoot.appendingPathComponent("Sources/KeyholdStore")
+    static let storeSources = Repository.root.appendingPathComponent("Sources/KeyholdStore")
 
     /// The only interpolations allowed in SQL, by file and exact (trimmed) line.
     static let allowed: Set<String> = [

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import KeyholdTestSupport
 import Testing
 @testable @_spi(Testing) import KeyholdStore
 

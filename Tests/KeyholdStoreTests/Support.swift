@@ -1,20 +1,7 @@
 import Foundation
+import KeyholdTestSupport
 import Testing
 @testable @_spi(Testing) import KeyholdStore
-
-/// A fresh temporary directory (mkdtemp: mode 0700), removed when released.
-final class TempDir: @unchecked Sendable {
-    let path: String
-    init() {
-        var template = Array((NSTemporaryDirectory() + "keyhold-store-test-XXXXXX").utf8CString)
-        path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
-    }
-    deinit {
-        _ = chmod(path, 0o700)
-        try? FileManager.default.removeItem(atPath: path)
-    }
-    func file(_ name: String) -> String { path + "/" + name }
-}
 
 /// Permission bits of a file, or nil if it does not exist.
 func permissions(_ path: String) -> Int? {
@@ -32,13 +19,9 @@ func fileSize(_ path: String) -> Int? {
 
 func octal(_ mode: Int?) -> String { mode.map { "0" + String($0, radix: 8) } ?? "missing" }
 
-/// The repository root, found from this file's path (Tests/KeyholdStoreTests/Support.swift).
-let repositoryRoot = URL(fileURLWithPath: #filePath)
-    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-
 /// schema.sql as it is on disk at the repository root.
 func schemaSQLOnDisk() throws -> String {
-    try String(contentsOf: repositoryRoot.appendingPathComponent("schema.sql"), encoding: .utf8)
+    try String(contentsOf: Repository.root.appendingPathComponent("schema.sql"), encoding: .utf8)
 }
 
 /// A few ordinary writes through the product's API, so the WAL holds frames.

@@ -8,7 +8,7 @@ user's next request. Each page needs one permission.
 
 Its own secrets, SECRET_KEY (sessions) and API_TOKEN (an upstream service),
 come from the environment, put there by ``keyhold run``; without SECRET_KEY
-the application refuses to start:
+(or with one shorter than 32 characters) the application refuses to start:
 
     keyhold secret generate app/SECRET_KEY --length 64
     keyhold run --prefix app/ -- flask --app examples/flask/app.py run
@@ -16,22 +16,158 @@ the application refuses to start:
 The vault is the one ``keyhold`` uses: ``KEYHOLD_DB``, else
 ``$XDG_DATA_HOME/keyhold/keyhold.db``, else ``~/.local/share/keyhold/keyhold.db``.
 The application never writes to it.
+
+It follows the practices a web application on Keyhold should follow
+(docs/APPLICATIONS.md, "What the example shows"): a ``next`` target after
+sign-in is only ever a path on this site, every form carries a CSRF token
+(Flask-WTF), the session cookie is HttpOnly, SameSite=Lax and Secure, every
+response carries security headers, and the login route is rate-limited per
+client address and per username.
 """
 
 import hashlib
+import math
 import os
 import secrets
 import sqlite3
+import threading
+import time
+import unicodedata
+from collections import deque
 from functools import wraps
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import bcrypt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from flask import Flask, abort, flash, g, redirect, render_template, request, session, url_for
+from flask_wtf.csrf import CSRFError, CSRFProtect
 
 BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 _argon2 = PasswordHasher()
+
+MIN_SECRET_KEY_LENGTH = 32
+MISSING_SECRET_KEY = (
+    "SECRET_KEY is not set. Run the application under `keyhold run`, which puts it in the environment:\n"
+    "    keyhold secret generate app/SECRET_KEY --length 64\n"
+    "    keyhold run --prefix app/ -- flask --app examples/flask/app.py run")
+
+# Every response: no inline script or style, nothing from elsewhere, no framing.
+CONTENT_SECURITY_POLICY = ("default-src 'none'; img-src 'self'; style-src 'self'; form-action 'self'; "
+                           "frame-ancestors 'none'; base-uri 'none'")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    # same-origin, not no-referrer: Flask-WTF checks the Referer of a POST over HTTPS.
+    "Referrer-Policy": "same-origin",
+    # Every page shows one user's data: no shared or back-button cache keeps it.
+    "Cache-Control": "no-store",
+}
+# Only over HTTPS (a browser ignores it over HTTP anyway). One year; add includeSubDomains
+# once every subdomain is served over HTTPS.
+STRICT_TRANSPORT_SECURITY = "max-age=31536000"
+
+# Failed sign-ins allowed in a window, per client address and per username, before the
+# login route answers 429 without checking the password.
+LOGIN_LIMIT_PER_ADDRESS = (20, 300.0)
+LOGIN_LIMIT_PER_USERNAME = (5, 300.0)
+
+_MAX_NEXT_LENGTH = 2048
+_MAX_DECODE_ROUNDS = 3
+
+
+def _unsafe_character(c: str) -> bool:
+    """Whitespace and every control, format, separator, private-use or unassigned code point."""
+    return c.isspace() or unicodedata.category(c)[0] in "CZ"
+
+
+def safe_next(target: str | None) -> str | None:
+    """``target`` if it is a path on this site (``/page?query``), else None.
+
+    Browsers are lenient where a server is strict: they drop tabs and newlines from a
+    URL, read ``\\`` as ``/``, take ``//host`` and ``https:host`` as another site. So a
+    target is refused if, as given or after any round of percent-decoding, it holds a
+    whitespace or control character or a backslash, does not start with exactly one
+    ``/``, or parses (urllib.parse) with a scheme or a host.
+    """
+    if not target or len(target) > _MAX_NEXT_LENGTH:
+        return None
+    forms = [target]
+    for _ in range(_MAX_DECODE_ROUNDS):
+        decoded = unquote(forms[-1])
+        if decoded == forms[-1]:
+            break
+        forms.append(decoded)
+    else:
+        return None  # still encoded after several rounds: no honest link looks like that
+    for form in forms:
+        if any(_unsafe_character(c) for c in form) or "\\" in form:
+            return None
+        # urlsplit reads "///host" as a path; a browser reads it as "//host": hence the prefix rule.
+        if not form.startswith("/") or form.startswith("//"):
+            return None
+        try:
+            parts = urlsplit(form)
+        except ValueError:
+            return None
+        if parts.scheme or parts.netloc:  # the parser's word as well, should the two ever disagree
+            return None
+    return target
+
+
+class LoginLimiter:
+    """Failed sign-ins per key (a client address, a username) in a sliding window, in this process.
+
+    ``attempt`` records an attempt before the password is checked (so parallel guesses
+    count too), or says how long to wait if the key is at its limit; ``succeeded``
+    takes an attempt back out when the password was right. Counts live in this
+    process's memory: with several workers or hosts each keeps its own, so a
+    deployment of more than one process keeps them in a shared store instead
+    (docs/APPLICATIONS.md). At most ``max_keys`` keys are kept, so a flood of new
+    names or addresses cannot fill the memory.
+    """
+
+    def __init__(self, limit: int, window: float, max_keys: int = 10_000, clock=time.monotonic):
+        self.limit, self.window, self.max_keys, self.clock = limit, window, max_keys, clock
+        self._hits: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        hits = self._hits.get(key)
+        if hits is None:
+            if len(self._hits) >= self.max_keys:
+                self._forget_old(now)
+            hits = self._hits[key] = deque()
+        while hits and hits[0] <= now - self.window:
+            hits.popleft()
+        return hits
+
+    def _forget_old(self, now: float) -> None:
+        """Drops keys with no attempt in the window; if still full, the oldest keys (memory stays bounded)."""
+        for key in [k for k, hits in self._hits.items() if not hits or hits[-1] <= now - self.window]:
+            del self._hits[key]
+        while len(self._hits) >= self.max_keys:
+            del self._hits[next(iter(self._hits))]
+
+    def attempt(self, key: str) -> int:
+        """Records an attempt for `key` and returns 0, or, if `key` is at its limit, records
+        nothing and returns the seconds until it may try again."""
+        with self._lock:
+            now = self.clock()
+            hits = self._recent(key, now)
+            if len(hits) >= self.limit:
+                return max(1, math.ceil(hits[0] + self.window - now))
+            hits.append(now)
+            return 0
+
+    def succeeded(self, key: str) -> None:
+        """Takes one attempt for `key` back: it was not a failure."""
+        with self._lock:
+            hits = self._hits.get(key)
+            if hits:
+                hits.pop()
 
 
 def default_vault_path() -> str:
@@ -80,20 +216,35 @@ def refusal(user) -> str | None:
     return None
 
 
-def create_app(vault_path: str | None = None) -> Flask:
+def create_app(vault_path: str | None = None, *, testing: bool = False) -> Flask:
+    """The application. SECRET_KEY comes from the environment only (``keyhold run``).
+
+    ``testing``: Flask's test mode, and a session cookie without ``Secure`` so that a
+    client on plain HTTP keeps it; outside tests the cookie is always ``Secure``.
+    """
     secret_key = os.environ.get("SECRET_KEY")
     if not secret_key:
+        raise RuntimeError(MISSING_SECRET_KEY)
+    if len(secret_key) < MIN_SECRET_KEY_LENGTH:
         raise RuntimeError(
-            "SECRET_KEY is not set. Start the application through Keyhold:\n"
-            "    keyhold secret generate app/SECRET_KEY --length 64\n"
-            "    keyhold run --prefix app/ -- flask --app examples/flask/app.py run")
+            f"SECRET_KEY is too short: it must have at least {MIN_SECRET_KEY_LENGTH} characters. Give it a random "
+            "value of 64 (`keyhold secret generate`) and run the application under `keyhold run`.")
 
     app = Flask(__name__)
+    app.config["TESTING"] = testing
     app.config["SECRET_KEY"] = secret_key
     app.config["API_TOKEN"] = os.environ.get("API_TOKEN")
     app.config["KEYHOLD_DB"] = vault_path or default_vault_path()
-    app.config["SESSION_COOKIE_HTTPONLY"] = True
-    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_HTTPONLY"] = True  # no script reads the session
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"  # not sent on another site's POST, nor in its frames
+    app.config["SESSION_COOKIE_SECURE"] = not testing  # never over plain HTTP
+    # Every POST needs the session's token (hidden field `csrf_token`), compared in constant time.
+    CSRFProtect(app)
+    limiters = {
+        "address": LoginLimiter(*LOGIN_LIMIT_PER_ADDRESS),
+        "username": LoginLimiter(*LOGIN_LIMIT_PER_USERNAME),
+    }
+    app.extensions["login_limiters"] = limiters
     # Same Argon2 work for an unknown username as for a real one.
     dummy_hash = _argon2.hash(secrets.token_urlsafe(16))
 
@@ -135,7 +286,8 @@ def create_app(vault_path: str | None = None) -> Flask:
             def wrapped(*args, **kwargs):
                 user = current_user()
                 if user is None:
-                    return redirect(url_for("login", next=request.path))
+                    here = request.full_path if request.query_string else request.path
+                    return redirect(url_for("login", next=here))
                 if permission is not None and permission not in permissions_of(user):
                     abort(403, description=f"This page needs the permission {permission}.")
                 g.user = user
@@ -149,11 +301,24 @@ def create_app(vault_path: str | None = None) -> Flask:
             return render_template("login.html")
         username = request.form.get("username", "")
         password = request.form.get("password", "")
+        # Before any Argon2 work: too many failures from this address, or for this name
+        # (known or not, so the answer says nothing about which names exist).
+        keys = {"address": request.remote_addr or "unknown", "username": username.lower()[:64]}
+        wait = limiters["address"].attempt(keys["address"])
+        if not wait:
+            wait = limiters["username"].attempt(keys["username"])
+            if wait:
+                limiters["address"].succeeded(keys["address"])  # a refused attempt counts nowhere
+        if wait:
+            flash(f"Too many sign-in attempts. Try again in {wait} seconds.")
+            return render_template("login.html"), 429, {"Retry-After": str(wait)}
         user = find_user(username) if 3 <= len(username) <= 32 else None
         verified = verify_password(user["password_hash"] if user else dummy_hash, password)
         if user is None or not verified:
             flash("Wrong username or password.")
             return render_template("login.html"), 401
+        for kind, key in keys.items():
+            limiters[kind].succeeded(key)
         # The account's state is told only to someone who knows the password.
         why = refusal(user)
         if why is not None:
@@ -161,8 +326,7 @@ def create_app(vault_path: str | None = None) -> Flask:
             return render_template("login.html"), 403
         session.clear()
         session["user_id"] = user["id"]
-        target = request.args.get("next", "")
-        return redirect(target if target.startswith("/") and not target.startswith("//") else url_for("index"))
+        return redirect(safe_next(request.args.get("next")) or url_for("index"))
 
     @app.post("/logout")
     def logout():
@@ -198,5 +362,22 @@ def create_app(vault_path: str | None = None) -> Flask:
     @app.errorhandler(403)
     def forbidden(error):
         return render_template("page.html", title="Forbidden", user=g.get("user"), body=error.description), 403
+
+    @app.errorhandler(CSRFError)
+    def csrf_refused(error):
+        # The form is refused whole; the login form comes back with a fresh token.
+        flash("This form expired or did not come from this site. Please try again.")
+        if request.endpoint == "login":
+            return render_template("login.html"), 400
+        return render_template("page.html", title="Form refused", user=None,
+                               body=f"Nothing was changed ({error.description})"), 400
+
+    @app.after_request
+    def security_headers(response):
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        if request.is_secure:
+            response.headers.setdefault("Strict-Transport-Security", STRICT_TRANSPORT_SECURITY)
+        return response
 
     return app

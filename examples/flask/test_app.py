@@ -132,12 +132,39 @@ CHECKS = [
     "imported_bert_logs_in", "imported_bert_page", "imported_bert_wrong_password",
     "imported_ivy_logs_in", "imported_ivy_page", "imported_ivy_wrong_password",
     "lock_takes_effect_next_request", "connection_is_read_only",
+    # `next` after sign-in: the known open-redirect bypasses go home, paths on this site are kept.
+    *(f"next_refused_{label}" for label in [
+        "double_slash", "slash_backslash", "tab_between_slashes", "backslash_slash", "scheme_no_slashes",
+        "absolute_url", "scheme_slash_backslash", "triple_slash", "encoded_slashes", "encoded_slashes_no_lead",
+        "encoded_backslash", "encoded_tab", "double_encoded_tab", "quadruple_encoded_tab", "javascript", "newline", "header_injection",
+        "encoded_newline", "tab", "nul", "leading_space", "line_separator", "no_leading_slash", "empty"]),
+    *(f"next_kept_{label}" for label in [
+        "path", "query", "query_plus", "query_holding_url", "query_encoded_slash", "fragment"]),
+    "next_missing_goes_home", "next_round_trip_keeps_query",
+    # CSRF tokens on every form.
+    "login_form_has_token", "login_without_token_refused", "login_with_forged_token_refused",
+    "token_of_another_session_refused", "refused_form_comes_back_with_token", "every_form_on_home_has_token",
+    "logout_without_token_refused", "logout_with_forged_token_refused", "logout_with_token_works",
+    # The session cookie, HTTPS, and the headers of every response.
+    "https_post_without_referer_refused", "https_post_from_other_origin_refused", "https_login_works",
+    "production_cookie_before_login", "production_cookie_after_login", "hsts_over_https",
+    "production_cookie_secure_over_http_too", "no_hsts_over_http", "test_cookie_httponly_lax",
+    *(f"security_headers_{label}" for label in [
+        "login_page", "anonymous_redirect", "csrf_refusal", "not_found", "wrong_password", "sign_in", "page",
+        "forbidden", "json", "sign_out"]),
+    "csp_allows_no_inline_or_framing", "pages_need_no_inline_style_or_script",
+    # The login route's rate limit.
+    "username_limited_after_failures", "limited_answer_same_for_right_and_wrong",
+    "other_username_same_address_allowed", "username_limit_follows_the_name_across_addresses_and_case",
+    "unknown_username_limited_alike", "address_limited_after_failures", "other_address_allowed",
+    "right_passwords_not_counted", "limit_ends_with_the_window",
 ]
 
 
 @pytest.mark.parametrize("name", CHECKS)
 def test_under_keyhold_run(child_results, name):
-    assert name in child_results, f"the child did not report {name}"
+    crashes = {k: v[1] for k, v in child_results.items() if k.startswith("crashed_in_")}
+    assert name in child_results, f"the child did not report {name}; {crashes or 'no section crashed'}"
     ok, detail = child_results[name]
     assert ok, f"{name}: {detail}"
 
@@ -173,9 +200,54 @@ def test_app_view_as_the_application_reads_it(vault):
     assert (rows["newbie"]["must_change"], rows["newbie"]["active"]) == (1, 1)
 
 
-def test_app_refuses_to_start_without_secret_key(monkeypatch, vault):
+@pytest.mark.parametrize("value", [None, ""])
+def test_app_refuses_to_start_without_secret_key(monkeypatch, vault, value):
     from app import create_app
 
-    monkeypatch.delenv("SECRET_KEY", raising=False)
-    with pytest.raises(RuntimeError, match="SECRET_KEY is not set"):
+    if value is None:
+        monkeypatch.delenv("SECRET_KEY", raising=False)
+    else:
+        monkeypatch.setenv("SECRET_KEY", value)
+    for testing in (False, True):
+        with pytest.raises(RuntimeError, match="SECRET_KEY is not set") as refused:
+            create_app(str(vault["db"]), testing=testing)
+        assert "keyhold run" in str(refused.value)
+
+
+def test_app_refuses_a_short_secret_key(monkeypatch, vault):
+    from app import create_app
+
+    monkeypatch.setenv("SECRET_KEY", "x" * 31)
+    with pytest.raises(RuntimeError, match="SECRET_KEY is too short: it must have at least 32 characters") as refused:
         create_app(str(vault["db"]))
+    assert "x" * 31 not in str(refused.value)
+    monkeypatch.setenv("SECRET_KEY", "x" * 32)
+    assert create_app(str(vault["db"])).config["SECRET_KEY"] == "x" * 32
+
+
+def test_every_template_form_carries_a_csrf_token():
+    """A form added to a template without the token fails here before it fails in a browser."""
+    for template in sorted((HERE / "templates").glob("*.html")):
+        text = template.read_text()
+        assert text.count("<form") == text.count('name="csrf_token" value="{{ csrf_token() }}"'), template.name
+
+
+def test_login_limiter_memory_is_bounded():
+    """A flood of new names or addresses cannot grow the limiter without end; idle keys go first."""
+    from app import LoginLimiter
+
+    now = [0.0]
+    limiter = LoginLimiter(limit=2, window=10.0, max_keys=3, clock=lambda: now[0])
+    limiter.attempt("live")
+    now[0] = 1.0
+    limiter.attempt("stale")
+    now[0] = 9.0
+    limiter.attempt("live")
+    limiter.attempt("third")
+    now[0] = 11.5  # "stale" has nothing left in the window; "live" (the oldest key) and "third" have
+    limiter.attempt("new")  # full: the stale key goes, not the oldest one with a live count
+    assert sorted(limiter._hits) == ["live", "new", "third"]
+    for i in range(50):
+        limiter.attempt(f"flood{i}")
+        assert len(limiter._hits) <= 3
+    assert limiter.attempt("flood49") == 0 and limiter.attempt("flood49") > 0

@@ -15,10 +15,12 @@ import KeyholdCore
 ///
 /// Export: a `KeePassFile` with one root group `Keyhold`, a group per path segment, and one
 /// entry per secret (Title the last segment, Password the value, Notes the description).
-enum KeePassXML {
+public enum KeePassXML {
     // MARK: Import
 
-    static func parse(_ data: [UInt8]) throws -> SourceRead {
+    /// Reads every entry as described above; throws (field `source`) when the text is not
+    /// well-formed XML or not a KeePass 2 export.
+    public static func parse(_ data: [UInt8]) throws -> SourceRead {
         let reader = Reader()
         var copy = Data(data)
         defer { copy.resetBytes(in: 0..<copy.count) }
@@ -29,10 +31,10 @@ enum KeePassXML {
         let ok = parser.parse()
         defer { reader.wipe() }
         guard ok, reader.failure == nil else {
-            if let f = reader.failure { throw usageError("source", f) }
-            throw usageError("source", "not well-formed XML (line \(parser.lineNumber), column \(parser.columnNumber))")
+            if let f = reader.failure { throw sourceError(f) }
+            throw sourceError("not well-formed XML (line \(parser.lineNumber), column \(parser.columnNumber))")
         }
-        guard reader.sawRoot else { throw usageError("source", "not a KeePass 2 XML export: no KeePassFile/Root element") }
+        guard reader.sawRoot else { throw sourceError("not a KeePass 2 XML export: no KeePassFile/Root element") }
         return reader.result()
     }
 
@@ -188,13 +190,14 @@ enum KeePassXML {
     // MARK: Export
 
     /// One secret to write: its path below the root group and its description (the value comes later).
-    struct Item {
-        var segments: [String]
-        var description: String
+    public struct Item {
+        public var segments: [String]
+        public var description: String
+        public init(segments: [String], description: String) { self.segments = segments; self.description = description }
     }
 
     /// Whether the value can be carried in XML 1.0 text: UTF-8, and no control character but tab, LF and CR.
-    static func canCarry(_ value: UnsafeRawBufferPointer) -> Bool {
+    public static func canCarry(_ value: UnsafeRawBufferPointer) -> Bool {
         Bytes.scalars(value) { s in
             s == 0x09 || s == 0x0A || s == 0x0D || (0x20...0xD7FF).contains(s) || (0xE000...0xFFFD).contains(s) || s >= 0x10000
         }
@@ -204,20 +207,21 @@ enum KeePassXML {
     /// segment below a root group `Keyhold`; in each group its entries (by title), then
     /// its subgroups (by name). `order` is the order the entries take in the document,
     /// so the values are handed in that order.
-    final class Writer {
+    public final class Writer {
         private enum Step {
             case open(String, depth: Int)
             case entry(Int, depth: Int)
             case close(depth: Int)
         }
         /// Indices into the items, in document order.
-        let order: [Int]
+        public let order: [Int]
         private let items: [Item]
         private let now: String
         private var steps: [Step] = []
         private var next = 0
 
-        init(_ items: [Item], now: String) {
+        /// `now` is the time written in every `Times` element (ISO 8601).
+        public init(_ items: [Item], now: String) {
             final class Node { var groups: [String: Node] = [:]; var items: [Int] = [] }
             let root = Node()
             for (i, item) in items.enumerated() {
@@ -243,7 +247,8 @@ enum KeePassXML {
             order = steps.compactMap { if case .entry(let i, _) = $0 { i } else { nil } }
         }
 
-        func begin(_ out: PlainBuffer) {
+        /// Writes the document up to the first group.
+        public func begin(_ out: PlainBuffer) {
             out.append("""
                 <?xml version="1.0" encoding="UTF-8" standalone="yes"?>
                 <KeePassFile>
@@ -265,7 +270,7 @@ enum KeePassXML {
         }
 
         /// Writes the next entry (`items[order[k]]` for the k-th call) with its value, and the groups before it.
-        func entry(_ value: UnsafeRawBufferPointer, to out: PlainBuffer) {
+        public func entry(_ value: UnsafeRawBufferPointer, to out: PlainBuffer) {
             while next < steps.count {
                 let step = steps[next]
                 next += 1
@@ -278,7 +283,8 @@ enum KeePassXML {
             preconditionFailure("more values than entries")
         }
 
-        func end(_ out: PlainBuffer) {
+        /// Writes the groups after the last entry and closes the document.
+        public func end(_ out: PlainBuffer) {
             while next < steps.count {
                 write(steps[next], to: out)
                 next += 1

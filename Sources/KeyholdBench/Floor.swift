@@ -1,4 +1,5 @@
 import Foundation
+import KeyholdStore
 
 /// The benchmark's floor (DESIGN section 9): what the same rows cost in SQLite
 /// alone. A database made exactly like a vault (`Store.create`: the schema with
@@ -10,9 +11,10 @@ import Foundation
 /// the product's time over the floor's is what the core adds: encryption,
 /// validation, reading the rows, the audit event and the checks of each batch.
 ///
-/// Only for `keyhold-bench`; not part of the product's API.
-@_spi(Benchmark)
-public final class BenchmarkFloor: @unchecked Sendable {
+/// It lives in the benchmark, not the store: it uses only the store's public
+/// API (`Store`, `Tx`), so the product carries none of it, and SQL stays the
+/// store's alone.
+final class BenchmarkFloor: @unchecked Sendable {
     private let store: Store
     /// Random bytes that stand in for ciphertexts (made once, outside any timing).
     private let pool: [UInt8]
@@ -27,7 +29,7 @@ public final class BenchmarkFloor: @unchecked Sendable {
 
     /// Creates the floor database at `path` (its directory 0700, as for a vault),
     /// with data keys 1 (decrypt-only) and 2 (active) holding random bytes.
-    public static func create(at path: String) throws -> BenchmarkFloor {
+    static func create(at path: String) throws -> BenchmarkFloor {
         let store = try Store.create(at: path)
         // Eight bytes per draw, not one: a system call per byte made a million of them.
         var rng = SystemRandomNumberGenerator()
@@ -45,12 +47,12 @@ public final class BenchmarkFloor: @unchecked Sendable {
     }
 
     /// Path of the database file.
-    public var path: String { store.path }
+    var path: String { store.path }
 
     /// Inserts `count` secrets named `name(i)` with one version each under data key 1,
     /// `ciphertextSize(i)` random bytes for entry `i`, `batchSize` entries per transaction:
     /// the rows an import writes, with the statements it uses, without sealing or auditing.
-    public func insert(count: Int, batchSize: Int, name: (Int) -> String, ciphertextSize: (Int) -> Int) throws {
+    func insert(count: Int, batchSize: Int, name: (Int) -> String, ciphertextSize: (Int) -> Int) throws {
         let size = max(1, batchSize)
         var rows = NewSecretRows()
         for start in stride(from: 0, to: count, by: size) {
@@ -72,7 +74,7 @@ public final class BenchmarkFloor: @unchecked Sendable {
     /// bytes of the same size, in (secret id, version) order as a rotation goes, `batchSize`
     /// rows per transaction, through the statement rotation uses. Returns the rows updated.
     @discardableResult
-    public func update(batchSize: Int, ciphertextSize: (Int) -> Int) throws -> Int {
+    func update(batchSize: Int, ciphertextSize: (Int) -> Int) throws -> Int {
         guard let ids else { return 0 }
         let size = Int64(max(1, batchSize))
         for start in stride(from: ids.lowerBound, through: ids.upperBound, by: Int(size)) {
@@ -89,12 +91,12 @@ public final class BenchmarkFloor: @unchecked Sendable {
     }
 
     /// Secret versions still under data key 1, and in all.
-    public func versionCounts() throws -> (underFirstKey: Int, total: Int) {
+    func versionCounts() throws -> (underFirstKey: Int, total: Int) {
         try store.read { tx in (try tx.countVersionsBelow(keyVersion: 2), try tx.countVersionsBelow(keyVersion: 3)) }
     }
 
     /// The SQLite library in use.
-    public func sqliteVersion() throws -> String { try store.read { try $0.sqliteVersion() } }
+    func sqliteVersion() throws -> String { try store.read { try $0.sqliteVersion() } }
 
     /// Hands `body` `count` bytes of the random pool, starting at a place picked from `salt`.
     private func withRandom<R>(_ count: Int, salt: Int, _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {

@@ -1,0 +1,61 @@
+import ArgumentParser
+import Foundation
+import KeyholdCore
+import KeyholdFormats
+
+// What `keyhold import` / `keyhold export` share around the formats (which are
+// KeyholdFormats'): the format option, reading a source file, and their errors.
+// Plaintext is handled as bytes (SecureBytes, or PlainBuffers that are wiped),
+// never put in an error message.
+
+/// The formats `import` and `export` speak.
+enum TransferFormat: String, ExpressibleByArgument, CaseIterable {
+    case dotenv, json, pass, keepassxc
+
+    /// Whether the format is one file (so `-` can mean stdin or stdout).
+    var isFile: Bool { self != .pass }
+}
+
+/// A file system or tool failure (exit 1), with a message for a person.
+struct TransferFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
+}
+
+/// A usage error (exit 64) with a message for a person.
+func usageError(_ field: String, _ message: String) -> KeyholdError {
+    .invalid(KeyholdCore.ValidationError(field: field, rule: "usage", message: message))
+}
+
+enum SourceFile {
+    /// Reads a whole file (or stdin for `-`), at most `limit` bytes.
+    static func read(_ path: String, limit: Int = 64 << 20) throws -> PlainBuffer {
+        let fd: Int32 = path == "-" ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            let why = String(cString: strerror(errno))
+            if errno == ENOENT { throw KeyholdError.notFound(kind: "file", name: path) }
+            throw TransferFailure("cannot read \(Validate.visible(path)): \(why)")
+        }
+        defer { if fd != STDIN_FILENO { close(fd) } }
+        var st = stat()
+        if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
+            throw usageError("source", "\(Validate.visible(path)) is a directory (only --format pass reads a directory)")
+        }
+        let out = PlainBuffer(capacity: 64 << 10)
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        defer { Bytes.wipe(&chunk) }
+        while true {
+            let n = Foundation.read(fd, &chunk, chunk.count)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw TransferFailure("cannot read \(Validate.visible(path)): \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { break }
+            out.append(contentsOf: chunk[0..<n])
+            if out.bytes.count > limit {
+                throw usageError("source", "\(Validate.visible(path)) is larger than \(limit >> 20) MiB")
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,136 @@
+import Foundation
+import KeyholdCore
+
+/// JSON, the documented shape:
+///
+///     {"secrets": [{"name": "app/db", "value": "text", "description": "optional"},
+///                  {"name": "app/key", "value_base64": "AAEC..."}]}
+///
+/// `value` is UTF-8 text; `value_base64` (standard base64) carries any bytes; exactly one of the two.
+/// A flat object `{"NAME": "value", ...}` (every value a string) is accepted too. Other keys in an
+/// entry are refused (a misspelt `vaule` must not import an empty secret).
+public enum JSONEntries {
+    /// Reads either shape; throws (field `source`) only when the text is not JSON or not one of the shapes,
+    /// and names any other problem as a bad entry by its index and name.
+    public static func parse(_ data: [UInt8]) throws -> SourceRead {
+        let object: Any
+        var copy = Data(data)
+        defer { copy.resetBytes(in: 0..<copy.count) }
+        do {
+            object = try JSONSerialization.jsonObject(with: copy, options: [])
+        } catch {
+            throw sourceError("not valid JSON (or not UTF-8)\(position(of: error))")
+        }
+        guard let top = object as? [String: Any] else {
+            throw sourceError(#"JSON: the top level must be an object: {"secrets": [...]} or {"NAME": "value", ...}"#)
+        }
+        var result = SourceRead()
+        if let list = top["secrets"] as? [Any] {
+            for (index, item) in list.enumerated() {
+                let origin = "secrets[\(index)]"
+                func bad(_ m: String) { result.add(BadEntry(origin: origin, message: m)) }
+                guard let entry = item as? [String: Any] else { bad("must be an object with name and value"); continue }
+                guard let name = entry["name"] as? String else { bad("name is missing or not a string"); continue }
+                let origin2 = "\(origin) (\(Validate.visible(name)))"
+                if let extra = entry.keys.sorted().first(where: { !["name", "value", "value_base64", "description"].contains($0) }) {
+                    result.add(BadEntry(origin: origin2, message: "unknown key \"\(Validate.visible(extra))\" (known: name, value, value_base64, description)"))
+                    continue
+                }
+                var description = ""
+                if let d = entry["description"] {
+                    guard let s = d as? String else { result.add(BadEntry(origin: origin2, message: "description must be a string")); continue }
+                    description = s
+                }
+                switch (entry["value"], entry["value_base64"]) {
+                case (let v?, nil):
+                    guard let s = v as? String else { result.add(BadEntry(origin: origin2, message: "value must be a string")); continue }
+                    result.add(key: name, value: s.utf8, description: description, origin: origin2)
+                case (nil, let v?):
+                    guard let s = v as? String, var bytes = Data(base64Encoded: s) else {
+                        result.add(BadEntry(origin: origin2, message: "value_base64 must be a string of standard base64")); continue
+                    }
+                    result.add(key: name, value: bytes, description: description, origin: origin2)
+                    bytes.resetBytes(in: 0..<bytes.count)
+                case (nil, nil): result.add(BadEntry(origin: origin2, message: "needs value or value_base64"))
+                default: result.add(BadEntry(origin: origin2, message: "give value or value_base64, not both"))
+                }
+            }
+        } else {
+            for name in top.keys.sorted() {
+                let origin = "entry \"\(Validate.visible(name))\""
+                guard let s = top[name] as? String else {
+                    result.add(BadEntry(origin: origin, message: #"the value must be a string (or use the {"secrets": [...]} shape)"#))
+                    continue
+                }
+                result.add(key: name, value: s.utf8, origin: origin)
+            }
+        }
+        return result
+    }
+
+    /// `line L, column C` from a JSONSerialization error when it says so (its wording can quote the input, so only numbers are kept).
+    private static func position(of error: any Error) -> String {
+        let text = "\(error) \((error as NSError).userInfo)"
+        var numbers: [String: String] = [:]
+        for word in ["line", "column"] {
+            if let r = text.range(of: "\(word) ") {
+                let digits = text[r.upperBound...].prefix { $0.isNumber }
+                if !digits.isEmpty { numbers[word] = String(digits) }
+            }
+        }
+        guard let l = numbers["line"] else { return "" }
+        return " (near line \(l)\(numbers["column"].map { ", column \($0)" } ?? ""))"
+    }
+
+    // MARK: Writing, one entry at a time
+
+    /// Opens the document: `{"secrets": [`.
+    public static func begin(to out: PlainBuffer) { out.append("{\n  \"secrets\": [") }
+
+    /// Writes the `index`-th entry (from 0): `value` as text when it is UTF-8, else as `value_base64`.
+    public static func appendEntry(index: Int, name: String, value: UnsafeRawBufferPointer, description: String, to out: PlainBuffer) {
+        out.append(index == 0 ? "\n    {\"name\": " : ",\n    {\"name\": ")
+        appendString(name, to: out)
+        if Bytes.isUTF8(value) {
+            out.append(", \"value\": ")
+            appendString(value, to: out)
+        } else {
+            out.append(", \"value_base64\": \"")
+            var encoded = Array(Data(value).base64EncodedData())
+            out.append(contentsOf: encoded)
+            Bytes.wipe(&encoded)
+            out.append("\"")
+        }
+        out.append(", \"description\": ")
+        appendString(description, to: out)
+        out.append("}")
+    }
+
+    /// Closes the document after `count` entries.
+    public static func end(count: Int, to out: PlainBuffer) { out.append(count == 0 ? "]\n}\n" : "\n  ]\n}\n") }
+
+    /// Appends a JSON string literal of `bytes` (valid UTF-8) to `out`.
+    public static func appendString(_ bytes: UnsafeRawBufferPointer, to out: PlainBuffer) {
+        out.append(UInt8(ascii: "\""))
+        let hex = Array("0123456789abcdef".utf8)
+        for b in bytes {
+            switch b {
+            case UInt8(ascii: "\""): out.append("\\\"")
+            case UInt8(ascii: "\\"): out.append("\\\\")
+            case 0x0A: out.append("\\n")
+            case 0x0D: out.append("\\r")
+            case 0x09: out.append("\\t")
+            case 0x08: out.append("\\b")
+            case 0x0C: out.append("\\f")
+            case 0..<0x20: out.append("\\u00"); out.append(hex[Int(b >> 4)]); out.append(hex[Int(b & 0xF)])
+            default: out.append(b)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+
+    public static func appendString(_ s: String, to out: PlainBuffer) {
+        let bytes = Array(s.utf8)
+        bytes.withUnsafeBytes { appendString($0, to: out) }
+    }
+}

@@ -1,0 +1,47 @@
+import KeyholdCore
+
+/// A password for tests: strong enough for the validator, obviously fake.
+public func pw(_ s: String) -> SecureBytes { SecureBytes(utf8: s) }
+public let adminPassword = "correct horse battery staple"
+public let userPassword = "purple elephants dance at noon"
+
+/// A vault with a cheap KDF (chosen explicitly, as only tests may) and its administrator `admin` logged in.
+public struct Fixture {
+    public let dir = TempDir()
+    public let clock: TestClock
+    public let vault: Vault
+    public let admin: Session
+    public let recoveryKey: String
+    /// The vault's file.
+    public var path: String { dir.file("vault.db") }
+
+    /// `fault`, when given, is called at each fault point of every operation (a throw aborts it).
+    public init(clock: TestClock = TestClock(), fault: (@Sendable (FaultPoint) throws -> Void)? = nil) throws {
+        self.clock = clock
+        var options = VaultOptions.insecureFastForTests(clock: clock.clock)
+        options.fault = fault
+        let (session, recovery) = try Vault.create(at: dir.file("vault.db"), admin: "admin", password: pw(adminPassword),
+                                                   options: options)
+        vault = session.vault
+        admin = session
+        guard let key = recovery.utf8String() else { throw TestFailure("the recovery key is not text") }
+        recoveryKey = key
+    }
+
+    /// Creates a user with roles and logs them in, completing the forced password change.
+    public func user(_ name: String, roles: [String], password: String? = nil) throws -> Session {
+        let (_, temp) = try admin.createUser(username: name, roles: roles)
+        guard case .mustChangePassword(let change) = try vault.login(username: name, password: temp) else {
+            throw TestFailure("the first login of \(name) did not ask for a new password")
+        }
+        return try change.complete(newPassword: pw(password ?? userPassword))
+    }
+
+    /// Logs in an existing user.
+    public func login(_ name: String, _ password: String) throws -> Session {
+        guard case .session(let s) = try vault.login(username: name, password: pw(password)) else {
+            throw TestFailure("the login of \(name) did not give a session")
+        }
+        return s
+    }
+}
