@@ -1,4 +1,5 @@
 import Foundation
+import KeyholdTestSupport
 import Testing
 #if canImport(Glibc)
 import Glibc
@@ -17,7 +18,7 @@ extension CrashVault {
         let entries = (0..<n).map { (name: String(format: "owner/group%02d/s%05d", $0 % 20, $0), value: CrashData.value(&rng)) }
         let r = try run(["import", "--format", "json", "--batch", "500", "-"],
                         stdin: String(decoding: try CrashData.json(entries), as: UTF8.self))
-        guard r.status == 0 else { throw Failure("import exited \(r.status): \(r.stderr.suffix(300))") }
+        guard r.status == 0 else { throw TestFailure("import exited \(r.status): \(r.stderr.suffix(300))") }
         return Dictionary(uniqueKeysWithValues: entries.map { ($0.name, $0.value) })
     }
 
@@ -33,7 +34,7 @@ extension CrashVault {
             except sqlite3.OperationalError:
                 print("busy")
             """, [db])
-        guard r.status == 0 else { throw Failure("python sqlite3 failed: \(r.stderr)") }
+        guard r.status == 0 else { throw TestFailure("python sqlite3 failed: \(r.stderr)") }
         return r.stdout.hasPrefix("free")
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import KeyholdCore
 import Synchronization
+import KeyholdTestSupport
 import Testing
 @testable import KeyholdConsole
 

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import KeyholdTestSupport
 import Testing
 @_spi(Testing) @testable import KeyholdCore
 @_spi(Testing) import KeyholdStore

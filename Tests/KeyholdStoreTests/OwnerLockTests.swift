@@ -1,4 +1,5 @@
 import Foundation
+import KeyholdTestSupport
 import Synchronization
 import Testing
 @testable @_spi(Testing) import KeyholdStore
