@@ -11,6 +11,7 @@ enum Exit {
     static let notFound: Int32 = 67
     static let conflict: Int32 = 68
     static let integrity: Int32 = 70      // a stored value failed to open or verify
+    static let rotationInProgress: Int32 = 71 // another process owns the data-key rotation
 
     static let help = """
         EXIT CODES
@@ -24,6 +25,8 @@ enum Exit {
           68  conflict (already exists)
           69  (no longer used: a locked account answers 65, like a wrong password)
           70  integrity failure (a stored value does not open or verify)
+          71  rotation in progress: another process owns the data-key rotation
+              (--wait waits for it), or finished the job this one was running
         """
 
     static func code(for error: KeyholdError) -> Int32 {
@@ -34,6 +37,7 @@ enum Exit {
         case .notFound: notFound
         case .conflict: conflict
         case .integrity: integrity
+        case .rotationInProgress, .rotationSuperseded: rotationInProgress
         case .store(let e):
             switch e {
             case .notFound: notFound
@@ -49,7 +53,11 @@ enum Exit {
 func fail(_ error: any Error) -> ExitCode {
     if let k = error as? KeyholdError {
         // A newcomer's first command, before `init`: say how to get a vault.
-        let hint = if case .store(.notFound) = k { " (create one with `keyhold init`, or name yours with --db or KEYHOLD_DB)" } else { "" }
+        let hint = switch k {
+        case .store(.notFound): " (create one with `keyhold init`, or name yours with --db or KEYHOLD_DB)"
+        case .rotationInProgress: " (or pass --wait to wait for it)"
+        default: ""
+        }
         Terminal.err("keyhold: \(k)\(hint)")
         return ExitCode(Exit.code(for: k))
     }

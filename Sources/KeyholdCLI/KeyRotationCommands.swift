@@ -56,11 +56,13 @@ extension KeyCommand {
         @Flag(name: .customLong("keep-old-minimum"),
               help: "Do not raise the minimum decryption version when done (older keys are destroyed either way).")
         var keepMinimum = false
+        @Flag(help: "If another process is running a data-key rotation, wait for it to end, then rotate (else exit 71 at once).")
+        var wait = false
 
         func run() throws {
             try runReporting {
                 guard batch >= 1 else { throw ArgumentParser.ValidationError("--batch must be at least 1") }
-                let r = try session.session().rotateDataKey(batchSize: batch, raiseMinimum: !keepMinimum,
+                let r = try session.session().rotateDataKey(batchSize: batch, raiseMinimum: !keepMinimum, wait: wait,
                                                             progress: ProgressReporter("re-sealing").handler)
                 try KeyCommand.report(r, json: output.json)
             }
@@ -72,11 +74,23 @@ extension KeyCommand {
         @OptionGroup var session: SessionOptions
         @OptionGroup var output: JSONFlag
         @Option(help: "Secret versions per transaction.") var batch: Int = Session.defaultBatchSize
+        @Flag(help: "If another process is running the rotation, wait for it to end, then finish what is left (else exit 71 at once).")
+        var wait = false
 
         func run() throws {
             try runReporting {
                 guard batch >= 1 else { throw ArgumentParser.ValidationError("--batch must be at least 1") }
-                guard let r = try session.session(resume: false).resumeRotation(batchSize: batch, progress: ProgressReporter("re-sealing").handler) else {
+                let result: RotationResult?
+                do {
+                    result = try session.session(resume: false).resumeRotation(batchSize: batch, wait: wait,
+                                                                               progress: ProgressReporter("re-sealing").handler)
+                } catch let e as KeyholdError {
+                    // Finished by another process meanwhile: the job is done, nothing here changed.
+                    guard case .rotationSuperseded = e else { throw e }
+                    Terminal.err("keyhold: note: \(e)")
+                    result = nil
+                }
+                guard let r = result else {
                     Terminal.err("No rotation is pending.")
                     if output.json { try Output.printJSON(["pending": false]) }
                     return

@@ -21,8 +21,12 @@ struct KeyCommand: ParsableCommand {
                         "data_keys": k.dataKeyVersions, "active_data_key": k.activeDataKey, "granted": k.grantedUsers,
                         "pending": k.pendingGrants, "revocation_warning": k.revocationWarning.map { $0 as Any } ?? NSNull(),
                         "kdf": ["opslimit": k.kdf.opslimit, "memlimit": k.kdf.memlimit],
-                        "interrupted_rotation": job.map { ["to": $0.targetVersion, "total": $0.total, "remaining": $0.remaining] as Any } ?? NSNull(),
+                        "interrupted_rotation": job.map {
+                            ["to": $0.targetVersion, "total": $0.total, "remaining": $0.remaining, "running": $0.leaseHeld] as Any
+                        } ?? NSNull(),
+                        "problems": k.problems.map { ["area": $0.area, "location": $0.location, "message": $0.message] },
                     ])
+                    if !k.problems.isEmpty { throw ExitCode(Exit.integrity) }
                     return
                 }
                 Terminal.out(Output.table(["ITEM", "VALUE"], [
@@ -31,12 +35,18 @@ struct KeyCommand: ParsableCommand {
                     ["key holders", k.grantedUsers.joined(separator: ", ")],
                     ["pending grants", k.pendingGrants.isEmpty ? "-" : k.pendingGrants.joined(separator: ", ")],
                     ["password KDF", "Argon2id t=\(k.kdf.opslimit), " + (k.kdf.memlimit >= 1 << 20 ? "\(k.kdf.memlimit >> 20) MiB" : "\(k.kdf.memlimit >> 10) KiB")],
-                    ["interrupted rotation", job.map { "to key \($0.targetVersion): \($0.remaining) of \($0.total) version(s) left (finishes at the next login of a key manager, or `keyhold key resume`)" } ?? "-"],
+                    ["interrupted rotation", job.map {
+                        "to key \($0.targetVersion): \($0.remaining) of \($0.total) version(s) left "
+                            + ($0.leaseHeld ? "(running in another process)"
+                                : "(finishes at the next login of a key manager, or `keyhold key resume`)")
+                    } ?? "-"],
                 ]))
+                for p in k.problems { Terminal.out("PROBLEM [\(p.area)] \(Validate.visible(p.location)): \(Validate.visible(p.message))") }
                 if let w = k.revocationWarning {
                     Terminal.out("\nWARNING: \(w.split(separator: "\n").map { Validate.visible(String($0)) }.joined(separator: "; "))\n"
                                  + "Rotate the root key (and the data key for full revocation).")
                 }
+                if !k.problems.isEmpty { throw ExitCode(Exit.integrity) }
             }
         }
     }

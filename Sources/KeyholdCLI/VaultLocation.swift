@@ -76,12 +76,27 @@ enum Credentials {
 
     /// The next open after a kill resumes the rotation (DESIGN section 3): progress
     /// on standard error, so that a command's output stays what it always is.
+    /// A job another process owns (running there) is left to it, with a note: this
+    /// command goes on meanwhile (older keys still open their versions).
     static func finishInterruptedRotation(_ session: Session) throws {
         guard let job = try session.pendingRotation() else { return }
         let reporter = ProgressReporter("finishing the interrupted rotation")
-        guard let r = try session.resumeInterruptedRotation(progress: reporter.handler) else {
-            Terminal.err("keyhold: note: a data-key rotation to key \(job.targetVersion) was interrupted; "
-                         + "it finishes at the next login of a user with keys.manage (or `keyhold key resume`)")
+        let running = "keyhold: note: a data-key rotation to key \(job.targetVersion) is running in another process; "
+            + "this command goes on meanwhile"
+        let result: RotationResult?
+        do {
+            result = try session.resumeInterruptedRotation(progress: reporter.handler)
+        } catch KeyholdError.rotationInProgress {
+            Terminal.err(running)
+            return
+        } catch KeyholdError.rotationSuperseded {
+            Terminal.err("keyhold: note: the data-key rotation to key \(job.targetVersion) was finished by another process")
+            return
+        }
+        guard let r = result else {
+            Terminal.err(job.leaseHeld ? running
+                         : "keyhold: note: a data-key rotation to key \(job.targetVersion) was interrupted; "
+                            + "it finishes at the next login of a user with keys.manage (or `keyhold key resume`)")
             return
         }
         Terminal.err("keyhold: the interrupted data-key rotation finished: data key \(r.targetVersion) is active"

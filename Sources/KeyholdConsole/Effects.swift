@@ -100,6 +100,9 @@ public enum Action: Sendable {
     case rotationProgress(done: Int, total: Int)
     /// Nil: there was no rotation to resume.
     case rotationFinished(RotationResult?)
+    /// Another process owns the data-key rotation (or finished the job meanwhile):
+    /// a note, not a failure. The message says which.
+    case rotationElsewhere(String)
     case rootRotated(recoveryKey: SecureBytes, rootVersion: Int?)
     case roleListLoaded([RoleInfo])
     case secretSaved(SecretSaved)

@@ -365,8 +365,10 @@ public struct PendingRotation: Equatable, Sendable {
     public var targetVersion: Int
     public var total: Int
     public var remaining: Int
-    public init(targetVersion: Int, total: Int, remaining: Int) {
-        self.targetVersion = targetVersion; self.total = total; self.remaining = remaining
+    /// Another process holds the job's lease: it is running there, not interrupted.
+    public var running: Bool
+    public init(targetVersion: Int, total: Int, remaining: Int, running: Bool = false) {
+        self.targetVersion = targetVersion; self.total = total; self.remaining = remaining; self.running = running
     }
 }
 

@@ -40,6 +40,13 @@ public final class CoreRunner: Sendable {
             return try perform(effect, progress: progress)
         } catch let e as KeyholdError {
             if case .login = effect { return [.loginFailed(e)] }
+            switch (effect, e) {
+            case (.rotateDataKey, .rotationInProgress), (.resumeRotation, .rotationInProgress),
+                 (.finishInterruptedRotation, .rotationInProgress), (.resumeRotation, .rotationSuperseded),
+                 (.finishInterruptedRotation, .rotationSuperseded), (.rotateDataKey, .rotationSuperseded):
+                return [.rotationElsewhere(e.description)]
+            default: break
+            }
             if case .sessionEnded(let why) = e {
                 state.withLock { $0.session = nil }
                 return [.sessionEnded(why)]

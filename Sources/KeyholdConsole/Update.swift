@@ -301,7 +301,7 @@ extension Model {
         switch action {
         case .dashboardLoaded, .auditVerified, .usersLoaded, .secretsLoaded, .versionsLoaded, .revealed, .auditLoaded,
              .userChanged, .passwordReset, .keyApproved, .deleted, .rolesLoaded, .userCreated, .rolesSet,
-             .keysLoaded, .rotationProgress, .rotationFinished, .rootRotated, .roleListLoaded,
+             .keysLoaded, .rotationProgress, .rotationFinished, .rotationElsewhere, .rootRotated, .roleListLoaded,
              .secretSaved, .versionDeleted,
              .userEdited, .expirySet, .roleSaved, .roleDeleted:
             if account == nil { return }
@@ -407,7 +407,7 @@ extension Model {
             userCreated(name, temporary: temp, &fx)
         case .rolesSet(let name, let changed):
             rolesSet(name, changed: changed, &fx)
-        case .keysLoaded, .rotationProgress, .rotationFinished, .rootRotated, .roleListLoaded:
+        case .keysLoaded, .rotationProgress, .rotationFinished, .rotationElsewhere, .rootRotated, .roleListLoaded:
             keysResult(action, &fx)
         case .secretSaved, .versionDeleted:
             secretFormResult(action, &fx)

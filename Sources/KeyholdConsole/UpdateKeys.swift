@@ -34,6 +34,10 @@ extension Model {
         if keys.rotatingRoot { toast("Wait for the root-key rotation to finish", error: true); return }
         let pending = keys.pending
         if resume && keys.status != nil && pending == nil { toast("No interrupted rotation to resume"); return }
+        if let p = pending, p.running {
+            toast("A rotation to v\(p.targetVersion) is running in another process: wait for it to finish", error: true)
+            return
+        }
         if !resume, let p = pending {
             toast("A rotation to v\(p.targetVersion) was interrupted: press R to resume it", error: true)
             return
@@ -48,7 +52,7 @@ extension Model {
         case .keysLoaded(let status):
             keys.status = status
             keys.pending = status.rotation.map {
-                PendingRotation(targetVersion: $0.targetVersion, total: $0.total, remaining: $0.remaining)
+                PendingRotation(targetVersion: $0.targetVersion, total: $0.total, remaining: $0.remaining, running: $0.leaseHeld)
             }
             keys.loading = false
             keys.error = nil
@@ -74,6 +78,14 @@ extension Model {
             } else {
                 toast("No interrupted rotation to resume")
             }
+            dashboard.data = nil
+            reload(.keys, &fx)
+        case .rotationElsewhere(let message):
+            // Another process owns the job: its owner finishes it. Not a failure here.
+            let atLogin = keys.finishingInterrupted
+            keys.finishingInterrupted = false
+            keys.rotation = nil
+            toast(atLogin ? "A data-key rotation is running in another process; it finishes there" : message)
             dashboard.data = nil
             reload(.keys, &fx)
         case .rootRotated(let key, let version):

@@ -77,13 +77,15 @@ extension Console {
             row += paragraph("Each batch is its own transaction: if Keyhold is stopped, the rotation is kept and R resumes it.",
                              in: b, row: row, style: Theme.muted, &s)
         } else if let pending = k.pending {
-            s.text("! A rotation to v\(pending.targetVersion) was interrupted: \(pending.remaining) of \(Fmt.plural(pending.total, "version")) left.",
+            let state = pending.running ? "is running in another process" : "was interrupted"
+            s.text("! A rotation to v\(pending.targetVersion) \(state): \(pending.remaining) of \(Fmt.plural(pending.total, "version")) left.",
                    in: b, row: row, style: Theme.warning)
             row += 1
             s.text(progressBar(done: pending.total - pending.remaining, total: pending.total, width: max(10, min(40, b.width - 24))),
                    in: b, row: row, style: Theme.warning)
             row += 1
-            paragraph("Press R to resume it. Secrets stay readable meanwhile.", in: b, row: row, &s)
+            paragraph(pending.running ? "It finishes there. Secrets stay readable meanwhile."
+                        : "Press R to resume it. Secrets stay readable meanwhile.", in: b, row: row, &s)
         } else if k.status != nil {
             row += paragraph("No rotation pending. r makes a new data key and re-seals every secret version under it, in batches; older keys are destroyed at the end.",
                              in: b, row: row, &s)

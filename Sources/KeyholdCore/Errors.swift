@@ -24,6 +24,11 @@ public enum KeyholdError: Error, Equatable, Sendable, CustomStringConvertible {
     case noKeyAccess(String)
     /// The session's user was disabled, locked, deleted or had their password reset since logging in.
     case sessionEnded(String)
+    /// Another process owns the data-key rotation (it holds the rotation lease).
+    case rotationInProgress(String)
+    /// The rotation job this process was running was finished or replaced by another
+    /// process in the meantime; this process changed nothing (not damage).
+    case rotationSuperseded(jobID: Int64)
     case recoveryKey(RecoveryKey.ParseError)
     case store(StoreError)
 
@@ -44,6 +49,8 @@ public enum KeyholdError: Error, Equatable, Sendable, CustomStringConvertible {
         case .integrity(let what): "integrity failure: \(what)"
         case .noKeyAccess(let why): "no key access: \(why)"
         case .sessionEnded(let why): "session ended: \(why)"
+        case .rotationInProgress(let why): "rotation in progress: \(why)"
+        case .rotationSuperseded(let id): "rotation job \(id) was finished by another process; this process changed nothing"
         case .recoveryKey(let e): e.description
         case .store(let e): e.description
         }

@@ -147,6 +147,9 @@ public struct KeyStatus: Sendable, Equatable {
     public var rootVersion: Int = 1
     /// A data-key rotation started and not finished.
     public var rotation: RotationState?
+    /// What is wrong with the data keys (missing or below the minimum while a version
+    /// uses them, none active): the structural part of `Session.check`.
+    public var problems: [CheckProblem] = []
 }
 
 /// What a deletion did about the WAL (DESIGN section 4).

@@ -52,7 +52,7 @@ extension Session {
     /// Data keys, grants and the standing revocation warning.
     public func keyStatus() throws -> KeyStatus {
         let requests = try keyRequests()
-        return try read(requires: .keysManage, action: "key.status") { tx, _ in
+        var status = try read(requires: .keysManage, action: "key.status") { tx, _ in
             let keys = try tx.dataKeys()
             let holders = try tx.grantHolders()
             let v = try tx.vault()!
@@ -66,8 +66,11 @@ extension Session {
                                  RotationState(targetVersion: job.targetVersion, total: job.total,
                                                remaining: try tx.countVersionsBelow(keyVersion: job.targetVersion),
                                                startedAt: job.startedAt)
-                             })
+                             },
+                             problems: try keyProblems(tx).problems)
         }
+        status.rotation?.leaseHeld = rotationLeaseHeld()
+        return status
     }
 
     /// Changes vault settings. The KDF cost may only be raised; weaker hashes are upgraded at each user's next login.

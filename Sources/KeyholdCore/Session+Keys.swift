@@ -24,16 +24,51 @@ public struct RotationState: Sendable, Equatable {
     public var total: Int
     public var remaining: Int
     public var startedAt: Int64
+    /// Whether a process (this one or another) holds the job's lease now: the job is
+    /// running there. False once its owner died or stopped: the job was interrupted.
+    public var leaseHeld: Bool = false
 }
 
 extension Session {
-    /// A data-key rotation that was started and not finished (killed or interrupted), if any.
+    /// A data-key rotation that was started and not finished (running elsewhere, or
+    /// killed or interrupted), if any.
     public func pendingRotation() throws -> RotationState? {
-        try read(requires: nil, action: "key.status") { tx, _ in
-            guard let job = try tx.runningRotation() else { return nil }
-            return RotationState(targetVersion: job.targetVersion, total: job.total,
-                                 remaining: try tx.countVersionsBelow(keyVersion: job.targetVersion), startedAt: job.startedAt)
+        let state = try read(requires: nil, action: "key.status") { tx, _ in
+            try tx.runningRotation().map { job in
+                RotationState(targetVersion: job.targetVersion, total: job.total,
+                              remaining: try tx.countVersionsBelow(keyVersion: job.targetVersion), startedAt: job.startedAt)
+            }
         }
+        guard var state else { return nil }
+        state.leaseHeld = rotationLeaseHeld()
+        return state
+    }
+
+    /// Whether another open of the lock file holds the rotation lease now (for reports only:
+    /// a lock file that cannot be opened reads as free; taking the lease would say why).
+    func rotationLeaseHeld() -> Bool {
+        guard let lock = try? OwnerLock(vaultPath: vault.path) else { return false }
+        return (try? lock.isHeldElsewhere(.rotation)) ?? false
+    }
+
+    /// Runs `body` holding the rotation lease (DESIGN section 3, one owner at a time):
+    /// byte 0 of the vault's lock file, locked exclusive by this call's own open of
+    /// the file, so the lease dies with the process and two sessions of one process
+    /// exclude each other too. Held by someone else: waits for it with `wait`, else
+    /// throws `rotationInProgress` at once.
+    func withRotationLease<T>(wait: Bool, _ body: () throws -> T) throws -> T {
+        let lock = try Vault.wrap { try OwnerLock(vaultPath: vault.path) }
+        if wait {
+            try Vault.wrap { try lock.lock(.rotation, .exclusive) }
+        } else if !(try Vault.wrap { try lock.tryLock(.rotation, .exclusive) }) {
+            let job = try? read(requires: nil, action: "key.status") { tx, _ in try tx.runningRotation() }
+            let what = (job ?? nil).map { "another process is running the data-key rotation to key \($0.targetVersion) (job \($0.id))" }
+                ?? "another process is starting or finishing a data-key rotation"
+            throw KeyholdError.rotationInProgress(what + "; try again when it has finished")
+        }
+        // Closing the lock file (when `lock` goes) releases the lease as well; this says when.
+        defer { try? lock.unlock(.rotation) }
+        return try body()
     }
 
     /// Makes a new data key active and re-seals every secret version still
@@ -41,35 +76,45 @@ extension Session {
     /// audit event). Killed at any point, `resumeRotation` finishes the job.
     /// Old keys are destroyed once nothing uses them; with `raiseMinimum`,
     /// versions below the new key are refused from then on.
+    ///
+    /// The whole job runs holding the rotation lease: if another process holds it,
+    /// this throws `rotationInProgress`, or with `wait` waits for it first.
     @discardableResult
-    public func rotateDataKey(batchSize: Int = Session.defaultBatchSize, raiseMinimum: Bool = true,
+    public func rotateDataKey(batchSize: Int = Session.defaultBatchSize, raiseMinimum: Bool = true, wait: Bool = false,
                               progress: ProgressHandler? = nil) throws -> RotationResult {
         let root = try requireRoot(for: .keysManage)
-        try perform(.keyRotateData, target: "data-key", requires: .keysManage) { op in
-            if try op.tx.runningRotation() != nil {
-                throw KeyholdError.conflict("a data-key rotation is already running; resume it with `keyhold key resume`")
+        return try withRotationLease(wait: wait) {
+            let job = try perform(.keyRotateData, target: "data-key", requires: .keysManage) { op -> RotationJobRow in
+                if try op.tx.runningRotation() != nil {
+                    throw KeyholdError.conflict("a data-key rotation was interrupted; finish it with `keyhold key resume` first")
+                }
+                let keys = try op.tx.dataKeys()
+                let previous = keys.first { $0.active }?.version ?? 0
+                let version = (keys.map(\.version).max() ?? 0) + 1
+                let fresh = SecureBytes(random: 32)
+                try op.tx.insertDataKey(DataKeyRow(version: version, sealed: try Seal.seal(fresh, key: root.key, aad: Keyring.dataKeyAAD(version)),
+                                                   active: false, createdAt: op.now))
+                try op.tx.setActiveDataKey(version: version)
+                // Not cached here: if this transaction does not commit, a cached key would be used for
+                // the version another session creates next. `dataKey` loads it once committed.
+                let total = try op.tx.countVersionsBelow(keyVersion: version)
+                var job = RotationJobRow(targetVersion: version, running: true, total: total, raiseMinimum: raiseMinimum,
+                                         startedAt: op.now, startedBy: userID)
+                job.id = try op.tx.insertRotationJob(job)
+                op.details = ["from": .int(Int64(previous)), "to": .int(Int64(version)), "total": .int(Int64(total))]
+                return job
             }
-            let keys = try op.tx.dataKeys()
-            let previous = keys.first { $0.active }?.version ?? 0
-            let version = (keys.map(\.version).max() ?? 0) + 1
-            let fresh = SecureBytes(random: 32)
-            try op.tx.insertDataKey(DataKeyRow(version: version, sealed: try Seal.seal(fresh, key: root.key, aad: Keyring.dataKeyAAD(version)),
-                                               active: false, createdAt: op.now))
-            try op.tx.setActiveDataKey(version: version)
-            // Not cached here: if this transaction does not commit, a cached key would be used for
-            // the version another session creates next. `dataKey` loads it once committed.
-            let total = try op.tx.countVersionsBelow(keyVersion: version)
-            try op.tx.insertRotationJob(RotationJobRow(targetVersion: version, running: true, total: total,
-                                                       raiseMinimum: raiseMinimum, startedAt: op.now, startedBy: userID))
-            op.details = ["from": .int(Int64(previous)), "to": .int(Int64(version)), "total": .int(Int64(total))]
+            return try runRotation(job, batchSize: batchSize, progress: progress)
         }
-        return try resumeRotation(batchSize: batchSize, progress: progress)!
     }
 
     /// What the next open does with an interrupted rotation: finishes it when
     /// this session may (it holds keys.manage and the root key); nil when there
     /// is nothing to resume or the session may not. The job waits for a key
     /// manager otherwise; secrets still open meanwhile (old keys decrypt).
+    /// Throws `rotationInProgress` when another process owns the job (it is
+    /// running there, not interrupted), and `rotationSuperseded` when another
+    /// process finished it meanwhile: callers at login report both and go on.
     @discardableResult
     public func resumeInterruptedRotation(batchSize: Int = Session.defaultBatchSize,
                                           progress: ProgressHandler? = nil) throws -> RotationResult? {
@@ -77,63 +122,92 @@ extension Session {
         return try resumeRotation(batchSize: batchSize, progress: progress)
     }
 
-    /// Finishes a rotation that was interrupted; nil when none is pending.
+    /// Finishes a rotation that was interrupted; nil when none is pending. Holds the
+    /// rotation lease throughout: if another process holds it (the job is running
+    /// there), throws `rotationInProgress`, or with `wait` waits for it and then
+    /// finishes whatever is left (nil if that process finished the job).
     @discardableResult
-    public func resumeRotation(batchSize: Int = Session.defaultBatchSize, progress: ProgressHandler? = nil) throws -> RotationResult? {
+    public func resumeRotation(batchSize: Int = Session.defaultBatchSize, wait: Bool = false,
+                               progress: ProgressHandler? = nil) throws -> RotationResult? {
         _ = try requireRoot(for: .keysManage)
-        guard let job = try read(requires: .keysManage, action: "key.resume", { tx, _ in try tx.runningRotation() }) else {
-            return nil
+        return try withRotationLease(wait: wait) {
+            // Read under the lease: no other process moves the job while we hold it.
+            guard let job = try read(requires: .keysManage, action: "key.resume", { tx, _ in try tx.runningRotation() }) else {
+                return nil
+            }
+            return try runRotation(job, batchSize: batchSize, progress: progress)
         }
+    }
+
+    /// Re-seals the job's remaining versions batch by batch, then finishes it; the caller holds the lease.
+    ///
+    /// Every transaction first checks that `job` is still the running job and that its
+    /// target is still the active data key; else it changes nothing and throws
+    /// `rotationSuperseded` (a process that lost its lease, e.g. to a deleted lock
+    /// file, and woke up late). The transaction that finds nothing left under an
+    /// older key is the finish: old keys that no version uses (counted in that same
+    /// transaction) are destroyed, never the active one; the minimum decryption
+    /// version is only raised, never above the active key; the job is marked done.
+    private func runRotation(_ job: RotationJobRow, batchSize: Int, progress: ProgressHandler?) throws -> RotationResult {
         let target = job.targetVersion
         let resealers = [Resealer(capacity: Validate.secretValueMaxBytes), Resealer(capacity: Validate.secretValueMaxBytes)]
         var resealed = 0
         let alreadyDone = job.total - (try pendingRotation()?.remaining ?? 0)
         progress?(alreadyDone, job.total)
+        var destroyed: [Int] = []
         while true {
-            let count: Int
-            do {
-                count = try perform(.keyRotateDataBatch, target: "data-key", requires: .keysManage) { op -> Int in
-                    let rows = try op.tx.versionsBelow(keyVersion: target, limit: max(1, batchSize))
-                    if rows.isEmpty { throw NothingToDo() }
-                    let to = try dataKey(op.tx, version: target)
-                    var keys: [Int: SecureBytes] = [:]  // per batch: one lookup per key version, not per row
-                    for row in rows where keys[row.keyVersion] == nil { keys[row.keyVersion] = try dataKey(op.tx, version: row.keyVersion) }
-                    // Re-sealed on both cores, half each, into two buffers; then written in order.
-                    let split = ResealSplit(rows: rows, from: keys, to: to, target: target, resealers: resealers)
-                    try split.run()
-                    for (i, row) in rows.enumerated() {
-                        try split.withSealed(i) { sealed in
-                            try op.tx.resealVersion(secretID: row.secretID, version: row.version, keyVersion: target, ciphertext: sealed)
-                        }
-                    }
-                    let ids = rows.map(\.secretID)
-                    op.details = ["to": .int(Int64(target)), "count": .int(Int64(rows.count)), "digest": .string(AuditChain.digest(ids))]
-                    return rows.count
+            let count = try perform(.keyRotateDataBatch, target: "data-key", requires: .keysManage) { op -> Int? in
+                guard let running = try op.tx.runningRotation(), running.id == job.id,
+                      try op.tx.activeDataKey()?.version == target else {
+                    throw KeyholdError.rotationSuperseded(jobID: job.id)
                 }
-            } catch is NothingToDo {
-                break
+                let rows = try op.tx.versionsBelow(keyVersion: target, limit: max(1, batchSize))
+                if rows.isEmpty {
+                    destroyed = try finishRotation(&op, job)
+                    return nil
+                }
+                let to = try dataKey(op.tx, version: target)
+                var keys: [Int: SecureBytes] = [:]  // per batch: one lookup per key version, not per row
+                for row in rows where keys[row.keyVersion] == nil { keys[row.keyVersion] = try dataKey(op.tx, version: row.keyVersion) }
+                // Re-sealed on both cores, half each, into two buffers; then written in order.
+                let split = ResealSplit(rows: rows, from: keys, to: to, target: target, resealers: resealers)
+                try split.run()
+                for (i, row) in rows.enumerated() {
+                    try split.withSealed(i) { sealed in
+                        try op.tx.resealVersion(secretID: row.secretID, version: row.version, keyVersion: target, ciphertext: sealed)
+                    }
+                }
+                let ids = rows.map(\.secretID)
+                op.details = ["job": .int(job.id), "to": .int(Int64(target)), "count": .int(Int64(rows.count)),
+                              "digest": .string(AuditChain.digest(ids))]
+                return rows.count
             }
+            guard let count else { break }
             resealed += count
             progress?(min(alreadyDone + resealed, job.total), job.total)
-        }
-        // Every version is under the target: destroy the keys nothing uses.
-        var destroyed: [Int] = []
-        try perform(.keyRotateDataFinish, target: "data-key", requires: .keysManage) { op in
-            let inUse = try op.tx.dataKeyVersionsInUse()
-            for k in try op.tx.dataKeys() where k.version != target && !inUse.contains(k.version) {
-                try op.tx.deleteDataKey(version: k.version)
-                destroyed.append(k.version)
-            }
-            if job.raiseMinimum { try op.tx.setMinDecryptVersion(target) }
-            try op.tx.finishRotationJob(id: job.id, at: op.now)
-            op.securelyDeletes = !destroyed.isEmpty
-            op.details = ["to": .int(Int64(target)), "destroyed": .strings(destroyed.map(String.init)),
-                          "min_decrypt_version": .int(Int64(job.raiseMinimum ? target : 0))]
         }
         dataKeys.withLock { cache in for v in destroyed { cache[v] = nil } }
         progress?(job.total, job.total)
         return RotationResult(targetVersion: target, resealed: resealed, destroyed: destroyed,
                               checkpointed: destroyed.isEmpty || lastCheckpoint.checkpointed)
+    }
+
+    /// The finishing transaction of `job` (checked by the caller to be the running job,
+    /// its target active, nothing left under an older key). Returns the keys destroyed.
+    private func finishRotation(_ op: inout Op, _ job: RotationJobRow) throws -> [Int] {
+        op.action = .keyRotateDataFinish
+        var destroyed: [Int] = []
+        for k in try op.tx.dataKeys() where !k.active && k.version != job.targetVersion {
+            // Counted here, in the transaction that deletes: a key some version uses stays.
+            guard try op.tx.countVersions(keyVersion: k.version) == 0 else { continue }
+            if try op.tx.deleteUnusedDataKey(version: k.version) { destroyed.append(k.version) }
+        }
+        let raised = job.raiseMinimum ? try op.tx.raiseMinDecryptVersion(to: job.targetVersion) : false
+        guard try op.tx.finishRotationJob(id: job.id, at: op.now) else { throw KeyholdError.rotationSuperseded(jobID: job.id) }
+        op.securelyDeletes = !destroyed.isEmpty
+        op.details = ["job": .int(job.id), "to": .int(Int64(job.targetVersion)), "destroyed": .strings(destroyed.map(String.init)),
+                      "min_decrypt_version": .int(Int64(try op.tx.vault()?.minDecryptVersion ?? 0)), "raised_minimum": .bool(raised)]
+        return destroyed
     }
 
     /// Replaces the root key R: every data key re-sealed, a new root signing key signed by

@@ -390,6 +390,9 @@ extension Session {
         }
         let perms = try permissions()
         report.problems += try read(requires: nil, action: "check") { tx, _ in try trustProblems(tx) }
+        // Every version's data key exists and is at or above the minimum (no key needed to see it).
+        let structure = try read(requires: nil, action: "check") { tx, _ in try keyProblems(tx) }
+        report.problems += structure.problems
         if perms.contains(.secretsRead), let root {
             try read(requires: .secretsRead, action: "check") { tx, _ in
                 var names: [Int64: String] = [:]
@@ -407,6 +410,7 @@ extension Session {
                 // Each data key looked up once (nil: missing, or below the minimum version).
                 var keys: [Int: SecureBytes?] = [:]
                 try buffer.withUnsafeMutableBytes { out in try tx.forEachSecretVersion { row in
+                    if structure.badKeys.contains(row.keyVersion) { return }  // named above, once
                     if keys[row.keyVersion] == nil { keys[row.keyVersion] = .some(try? dataKey(tx, version: row.keyVersion)) }
                     do {
                         guard let key = keys[row.keyVersion] ?? nil else { throw KeyholdError.integrity("no data key \(row.keyVersion)") }
@@ -438,8 +442,11 @@ extension Session {
         if let job = try pendingRotation() {
             report.warnings.append(CheckWarning(
                 area: "rotation",
-                message: "a data-key rotation to key \(job.targetVersion) was interrupted: \(job.remaining) of \(job.total) secret version(s) "
-                    + "are still under older keys; it finishes at the next login of a key manager or with `keyhold key resume`"))
+                message: job.leaseHeld
+                    ? "a data-key rotation to key \(job.targetVersion) is running in another process: \(job.remaining) of \(job.total) "
+                        + "secret version(s) are still under older keys"
+                    : "a data-key rotation to key \(job.targetVersion) was interrupted: \(job.remaining) of \(job.total) secret version(s) "
+                        + "are still under older keys; it finishes at the next login of a key manager or with `keyhold key resume`"))
         }
         if checkpointAfterDeletion().checkpointed == false {
             report.problems.append(CheckProblem(area: "wal", location: vault.path + "-wal",
@@ -531,6 +538,57 @@ extension Session {
                                          message: "no signed audit event introduced this user (planted outside Keyhold?)"))
         }
         return problems
+    }
+}
+
+extension Session {
+    /// Most secret versions named one by one per data key that is missing or below the minimum.
+    static let keyProblemRowsNamed = 20
+
+    /// What is wrong with the data keys, from the rows alone (no key opened): no active
+    /// key; the minimum decryption version above the active key; a running rotation
+    /// whose target key is missing; secret versions sealed under a data key that is
+    /// missing or below the minimum (the first few named one by one, then a count).
+    /// `badKeys`: those key versions, whose rows the caller need not try to open.
+    func keyProblems(_ tx: Tx) throws -> (problems: [CheckProblem], badKeys: Set<Int>) {
+        var problems: [CheckProblem] = []
+        let keys = try tx.dataKeys()
+        let present = Set(keys.map(\.version))
+        let active = keys.first { $0.active }?.version
+        let minimum = try tx.vault()?.minDecryptVersion ?? 1
+        if active == nil {
+            problems.append(CheckProblem(area: "data keys", location: "data_keys",
+                                         message: "no data key is active (present: \(keys.isEmpty ? "none" : keys.map { String($0.version) }.joined(separator: ", ")))"))
+        } else if let active, minimum > active {
+            problems.append(CheckProblem(area: "data keys", location: "vault min_decrypt_version=\(minimum)",
+                                         message: "the minimum decryption version is above the active data key \(active)"))
+        }
+        if let job = try tx.runningRotation(), !present.contains(job.targetVersion) {
+            problems.append(CheckProblem(area: "data keys", location: "rotation_jobs id=\(job.id)",
+                                         message: "the running rotation's target data key \(job.targetVersion) is missing"))
+        }
+        var bad = Set<Int>()
+        for (version, count) in try tx.versionCountsByKey().sorted(by: { $0.key < $1.key }) {
+            let why: String
+            if !present.contains(version) {
+                why = "data key \(version) is missing"
+            } else if version < minimum {
+                why = "data key \(version) is below the vault's minimum decryption version \(minimum)"
+            } else {
+                continue
+            }
+            bad.insert(version)
+            let named = try tx.versionIDs(keyVersion: version, limit: Self.keyProblemRowsNamed)
+            for id in named {
+                problems.append(CheckProblem(area: "data keys", location: "secret_versions secret_id=\(id.secretID) version=\(id.version)",
+                                             message: "sealed under \(why)"))
+            }
+            if count > named.count {
+                problems.append(CheckProblem(area: "data keys", location: "secret_versions key_version=\(version)",
+                                             message: "\(count - named.count) more secret version(s) sealed under \(why)"))
+            }
+        }
+        return (problems, bad)
     }
 }
 

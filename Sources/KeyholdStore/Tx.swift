@@ -92,8 +92,15 @@ public struct Tx {
         try db.cachedStatement(sql: "UPDATE data_keys SET sealed = ? WHERE version = ?").execute(arguments: [Data(sealed), version])
     }
 
-    public func deleteDataKey(version: Int) throws {
-        try db.cachedStatement(sql: "DELETE FROM data_keys WHERE version = ?").execute(arguments: [version])
+    /// Deletes data key `version` only if it is not the active one and no secret version
+    /// uses it, both decided by this statement in the caller's transaction; true when deleted.
+    @discardableResult
+    public func deleteUnusedDataKey(version: Int) throws -> Bool {
+        try db.cachedStatement(sql: """
+            DELETE FROM data_keys WHERE version = ?1 AND state != 'active'
+                AND NOT EXISTS (SELECT 1 FROM secret_versions WHERE key_version = ?1)
+            """).execute(arguments: [version])
+        return db.changesCount == 1
     }
 
     public func setActiveDataKey(version: Int) throws {
@@ -101,17 +108,40 @@ public struct Tx {
         try db.cachedStatement(sql: "UPDATE data_keys SET state = 'active' WHERE version = ?").execute(arguments: [version])
     }
 
-    /// Data key versions that some secret version still uses.
-    public func dataKeyVersionsInUse() throws -> Set<Int> {
-        Set(try Int.fetchAll(db.cachedStatement(sql: "SELECT DISTINCT key_version FROM secret_versions")))
+    /// How many secret versions are sealed under data key `keyVersion` (a range of the key_version index).
+    public func countVersions(keyVersion: Int) throws -> Int {
+        try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM secret_versions WHERE key_version = ?"), arguments: [keyVersion]) ?? 0
+    }
+
+    /// Secret versions per data key version they are sealed under (one walk of the key_version index).
+    public func versionCountsByKey() throws -> [Int: Int] {
+        var out: [Int: Int] = [:]
+        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT key_version, count(*) FROM secret_versions GROUP BY key_version")) {
+            out[row[0]] = row[1]
+        }
+        return out
+    }
+
+    /// Up to `limit` (secret id, version) pairs sealed under data key `keyVersion`, in order.
+    public func versionIDs(keyVersion: Int, limit: Int) throws -> [(secretID: Int64, version: Int)] {
+        try Row.fetchAll(db.cachedStatement(sql: """
+            SELECT secret_id, version FROM secret_versions WHERE key_version = ? ORDER BY secret_id, version LIMIT ?
+            """), arguments: [keyVersion, limit]).map { ($0[0], $0[1]) }
     }
 
     public func setRootVersion(_ v: Int) throws {
         try db.cachedStatement(sql: "UPDATE vault SET root_version = ? WHERE id = 1").execute(arguments: [v])
     }
 
-    public func setMinDecryptVersion(_ v: Int) throws {
-        try db.cachedStatement(sql: "UPDATE vault SET min_decrypt_version = ? WHERE id = 1").execute(arguments: [v])
+    /// Raises the minimum decryption version to `v`: never lowers it, and never sets it
+    /// above the active data key (decided in this statement); true when it changed.
+    @discardableResult
+    public func raiseMinDecryptVersion(to v: Int) throws -> Bool {
+        try db.cachedStatement(sql: """
+            UPDATE vault SET min_decrypt_version = ?1
+            WHERE id = 1 AND min_decrypt_version < ?1 AND ?1 <= (SELECT version FROM data_keys WHERE state = 'active')
+            """).execute(arguments: [v])
+        return db.changesCount == 1
     }
 
     // MARK: Rotation jobs
@@ -135,8 +165,12 @@ public struct Tx {
         return db.lastInsertedRowID
     }
 
-    public func finishRotationJob(id: Int64, at time: Int64) throws {
-        try db.cachedStatement(sql: "UPDATE rotation_jobs SET state = 'done', finished_at = ? WHERE id = ?").execute(arguments: [time, id])
+    /// Marks job `id` done if it is still the running one; true when it was.
+    @discardableResult
+    public func finishRotationJob(id: Int64, at time: Int64) throws -> Bool {
+        try db.cachedStatement(sql: "UPDATE rotation_jobs SET state = 'done', finished_at = ? WHERE id = ? AND state = 'running'")
+            .execute(arguments: [time, id])
+        return db.changesCount == 1
     }
 
     /// Up to `limit` secret versions sealed under a data key older than `keyVersion`

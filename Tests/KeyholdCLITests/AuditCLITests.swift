@@ -197,8 +197,10 @@ extension AuditCLITests {
             #expect(table.status == 0)
             #expect(table.stdout.contains("active data key") && table.stdout.contains("version 1"))
             var k = try JSONObject.parse(try v.run(["key", "status", "--json"]).stdout)
-            #expect(Set(k.keys) == ["data_keys", "active_data_key", "granted", "pending", "revocation_warning", "kdf", "interrupted_rotation"])
+            #expect(Set(k.keys) == ["data_keys", "active_data_key", "granted", "pending", "revocation_warning", "kdf", "interrupted_rotation",
+                                 "problems"])
             #expect(k["interrupted_rotation"] is NSNull)
+            #expect((k["problems"] as? [Any])?.isEmpty == true)
             #expect(k["data_keys"] as? [Int] == [1])
             #expect(k["active_data_key"] as? Int == 1)
             #expect(k["granted"] as? [String] == ["admin"])

@@ -1,5 +1,6 @@
 import Foundation
 import KeyholdCore
+import KeyholdTestSupport
 import Testing
 @testable import KeyholdConsole
 

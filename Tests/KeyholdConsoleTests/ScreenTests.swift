@@ -1,4 +1,5 @@
 import KeyholdCore
+import KeyholdTestSupport
 import Testing
 @testable import KeyholdConsole
 

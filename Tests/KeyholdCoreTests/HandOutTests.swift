@@ -53,22 +53,29 @@ private func details(_ e: AuditEvent?) -> [String: Any] {
         let names = try importBulk(f, count)
         var sizes: [Int] = []
         var visited = 0, wrong = 0
-        let before = try mappings()
-        var most = before
-        try f.admin.revealEach(names, purpose: .export, sizes: { sizes = $0 }, visit: { i, value in
-            if i != visited || !value.elementsEqual(handOutValue(i)) { wrong += 1 }
-            visited += 1
-            if i % 500 == 0 { most = max(most, try mappings()) }
-        })
-        #expect(visited == count)
+        // One guarded allocation per value would add at least 2 mappings each (12,000 here);
+        // the batch buffer adds a handful. Mappings are counted for the whole process, so
+        // other tests running alongside can add some during one hand-out: the least growth of
+        // up to three hand-outs is what is held to the bound (a real regression grows every time).
+        var least = Int.max
+        for attempt in 0..<3 where least >= 1_500 {
+            visited = 0
+            let before = try mappings()
+            var most = before
+            try f.admin.revealEach(names, purpose: .export, sizes: { sizes = $0 }, visit: { i, value in
+                if i != visited || !value.elementsEqual(handOutValue(i)) { wrong += 1 }
+                visited += 1
+                if i % 500 == 0 { most = max(most, try mappings()) }
+            })
+            least = min(least, most - before)
+            #expect(visited == count, "hand-out \(attempt + 1)")
+        }
         #expect(wrong == 0, "\(wrong) values out of order or not as stored")
         #expect(sizes == (0..<count).map { handOutValue($0).count })
-        // One guarded allocation per value would add at least 2 mappings each (12,000 here);
-        // the batch buffer adds a handful. Other tests running alongside account for the slack.
-        #expect(most - before < 1_500, "mappings grew by \(most - before) during a hand-out of \(count) values")
+        #expect(least < 1_500, "mappings grew by at least \(least) during every hand-out of \(count) values")
 
         let exported = try events(f, "secret.export")
-        #expect(exported.count == 1)
+        #expect(exported.count >= 1)
         #expect(exported.first?.target == "secrets")
         #expect(details(exported.first)["count"] as? Int == count)
         #expect(details(exported.first)["names"] as? [String] == names)

@@ -6,7 +6,7 @@ public let adminPassword = "correct horse battery staple"
 public let userPassword = "purple elephants dance at noon"
 
 /// A vault with a cheap KDF (chosen explicitly, as only tests may) and its administrator `admin` logged in.
-public struct Fixture {
+public struct Fixture: Sendable {
     public let dir = TempDir()
     public let clock: TestClock
     public let vault: Vault
