@@ -109,7 +109,7 @@ public enum Bindings {
                    Binding([.char("u")], "u", "unlock (also clears a lockout after failed logins)"),
                    Binding([.char("x")], "x", "disable the account"),
                    Binding([.char("e")], "e", "enable the account"),
-                   Binding([.char("A")], "A", "approve a key request (type the fingerprint the user reads you)"),
+                   Binding([.char("A")], "A", "approve a key request: type the fingerprint they read you"),
                    Binding([.char("R")], "R", "reset the password (type the name to confirm)"),
                    Binding([.char("D")], "D", "delete the user (type the name to confirm)", hint: "delete"),
                    Binding([.char("E")], "E", "edit the email and display name", hint: "edit"),

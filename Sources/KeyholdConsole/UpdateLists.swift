@@ -27,7 +27,7 @@ extension Model {
                 }
                 if !k.pendingGrants.isEmpty {
                     out.append(Warning(level: .warning,
-                                       text: "\(Fmt.plural(k.pendingGrants.count, "key request")) awaiting approval: \(k.pendingGrants.joined(separator: ", ")) (Users: A, with the fingerprint the user reads you)",
+                                       text: "\(Fmt.plural(k.pendingGrants.count, "key request")) to approve: \(k.pendingGrants.joined(separator: ", ")) (Users: A)",
                                        route: .users))
                 }
             }

@@ -174,7 +174,7 @@ func populate(_ admin: Session, _ clock: TestClock) throws {
         v.failure = (seq: 7, reason: "signature does not verify")
         h.send(.auditVerified(v))
         let w = h.model.warnings
-        #expect(w.contains(Warning(level: .warning, text: "2 pending key grants: bob, dave (completed at a key holder's next login)", route: .users)))
+        #expect(w.contains(Warning(level: .warning, text: "2 key requests to approve: bob, dave (Users: A)", route: .users)))
         #expect(w.contains(Warning(level: .error, text: "Audit chain fails at event 7: signature does not verify", route: .audit)))
         expectScreen(h.screen, named: "dashboard-failing", #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
@@ -190,7 +190,7 @@ func populate(_ admin: Session, _ clock: TestClock) throws {
             │ ✗ Rotate the root key: key access removed from erin at 2027-01-15T08:00:00Z  │
             │ ✗ app/prod/stripe is past its rotate-by date (2027-01-13, 2 d ago)           │
             │ ✗ Audit chain fails at event 7: signature does not verify                    │
-            │ ! 2 pending key grants: bob, dave (completed at a key holder's next login)   │
+            │ ! 2 key requests to approve: bob, dave (Users: A)                            │
             │ ! app/prod/aws is due for rotation in 5 d (2027-01-20)                       │
             │                                                                              │
             │                                                                              │

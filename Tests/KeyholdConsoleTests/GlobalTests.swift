@@ -125,7 +125,7 @@ import Testing
             │   │ u          unlock (also clears a lockout after failed logins)        │   │
             │   │ x          disable the account                                       │   │
             │   │ e          enable the account                                        │   │
-            │   │ R          reset the password (type the name to confirm)             │   │
+            │   │ A          approve a key request: type the fingerprint they read you │   │
             └───└─ j/k scroll · Esc close ─────────────────────────────────────────────┘───┘
              Esc close  j/k scroll
             """#)

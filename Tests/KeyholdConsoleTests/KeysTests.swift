@@ -22,7 +22,7 @@ import Testing
             │ Min. decryption  v1 (versions sealed under older keys are refused)           │
             │ Root key         generation 1                                                │
             │ Key holders      admin, bob                                                  │
-            │ Pending grants   none                                                        │
+            │ Key requests     none                                                        │
             │ Revocation       none                                                        │
             │                                                                              │
             │                                                                              │
@@ -68,7 +68,7 @@ import Testing
             │ Min. decryption  v1 (versions sealed under older keys are refused)           │
             │ Root key         generation 1                                                │
             │ Key holders      admin, bob                                                  │
-            │ Pending grants   none                                                        │
+            │ Key requests     none                                                        │
             │ Revocation       none                                                        │
             │                                                                              │
             │                                                                              │
@@ -128,7 +128,7 @@ import Testing
             │ Min. decryption  v1 (versions sealed under older keys are refused)           │
             │ Root key         generation 1                                                │
             │ Key holders      admin, bob                                                  │
-            │ Pending grants   none                                                        │
+            │ Key requests     none                                                        │
             │ Revocation       none                                                        │
             │                                                                              │
             │                                                                              │
@@ -235,7 +235,7 @@ import Testing
             │ Min. decryption  v1 (versions sealed under older keys are refused)           │
             │ Root key         generation 2                                                │
             │ Key holders      admin, bob                                                  │
-            │ Pending grants   none                                                        │
+            │ Key requests     none                                                        │
             │ Revoca┌─ New recovery key ───────────────────────────────────────────┐       │
             │       │ The root key was rotated (generation 2). This is the new     │       │
             │       │ recovery key, shown this once; the old one no longer opens   │       │
