@@ -42,6 +42,10 @@ extension Session {
             if let description { try op.tx.updateRole(id: role.id, name: role.name, description: description) }
             if let permissions {
                 try requireHeld(op, permissions, what: "give role \(role.name)")
+                // Changing a role changes every member: the actor must hold everything each of them holds.
+                for member in try op.tx.users(UserQuery(role: role.name)) {
+                    try requireManageable(op, member, action: "edit role \(role.name), held by")
+                }
                 let before = try stewards(op)
                 try op.tx.setRolePermissions(roleID: role.id, permissions.names)
                 op.details["permissions"] = .strings(permissions.sorted().map(\.rawValue))

@@ -51,12 +51,19 @@ extension Session {
 
     // MARK: Guards
 
-    /// No escalation: the target's permissions must be a subset of the actor's.
-    func requireManageable(_ op: Op, _ target: UserRow, action: String) throws {
+    /// No escalation: the target's permissions must be a subset of the actor's. With `strictly`
+    /// (changes of someone's roles, lock state, expiry, password or existence), a strict subset:
+    /// a holder of users.write manages only users below them, never a peer, unless the actor
+    /// holds every permission (administrators manage one another; the stewardship guard keeps one).
+    func requireManageable(_ op: Op, _ target: UserRow, action: String, strictly: Bool = false) throws {
         let theirs = Set(names: try op.tx.permissions(ofUser: target.id))
         let beyond = theirs.subtracting(op.permissions)
         if !beyond.isEmpty {
             throw KeyholdError.refused("\(action) \(target.username): they hold \(beyond.sorted().map(\.rawValue).joined(separator: ", ")), which you do not")
+        }
+        if strictly, theirs == op.permissions, op.permissions != Set(Permission.allCases) {
+            throw KeyholdError.refused("\(action) \(target.username): they hold the same permissions as you; only someone "
+                                       + "holding more (or an administrator) may")
         }
     }
 
@@ -229,7 +236,7 @@ extension Session {
 
     /// Unlocks an account: clears an administrator's lock and any lockout after failed logins.
     public func unlockUser(_ name: String) throws {
-        try changeUser(name, action: .userUnlock, guardSelf: false) { _, u in
+        try changeUser(name, action: .userUnlock, guardSelf: true) { _, u in
             u.locked = false; u.lockedUntil = nil; u.failedLogins = 0
         }
     }
@@ -239,12 +246,12 @@ extension Session {
     }
 
     public func enableUser(_ name: String) throws {
-        try changeUser(name, action: .userEnable, guardSelf: false) { _, u in u.disabled = false }
+        try changeUser(name, action: .userEnable, guardSelf: true) { _, u in u.disabled = false }
     }
 
     /// Sets (or with nil clears) the time the account expires.
     public func setExpiry(_ name: String, at time: Int64?) throws {
-        try changeUser(name, action: .userExpire, guardSelf: time.map { $0 <= vault.clock.now() } ?? false) { op, u in
+        try changeUser(name, action: .userExpire, guardSelf: true) { op, u in
             u.expiresAt = time
             op.details["expires_at"] = time.map(AuditValue.int) ?? .string("never")
         }
@@ -293,7 +300,7 @@ extension Session {
             let u = try existingUser(op.tx, name)
             op.target = "user:\(u.username)"
             try requireNotSelf(u, action: "delete")
-            try requireManageable(op, u, action: "delete")
+            try requireManageable(op, u, action: "delete", strictly: true)
             let before = try stewards(op)
             op.details["user_id"] = .int(u.id)
             for k in try op.tx.userKeys() where k.userID == u.id { try op.tx.retireUserKey(id: k.id, at: op.now) }
@@ -314,7 +321,8 @@ extension Session {
             var u = try existingUser(op.tx, name)
             op.target = "user:\(u.username)"
             guard let role = try op.tx.role(named: roleName) else { throw KeyholdError.notFound(kind: "role", name: roleName) }
-            try requireManageable(op, u, action: "change the roles of")
+            try requireNotSelf(u, action: "change the roles of")
+            try requireManageable(op, u, action: "change the roles of", strictly: true)
             try requireAssignable(op, role)
             guard !(try op.tx.roleIDs(ofUser: u.id).contains(role.id)) else {
                 throw KeyholdError.conflict("\(u.username) already has the role \(role.name)")
@@ -333,7 +341,8 @@ extension Session {
             var u = try existingUser(op.tx, name)
             op.target = "user:\(u.username)"
             guard let role = try op.tx.role(named: roleName) else { throw KeyholdError.notFound(kind: "role", name: roleName) }
-            try requireManageable(op, u, action: "change the roles of")
+            try requireNotSelf(u, action: "change the roles of")
+            try requireManageable(op, u, action: "change the roles of", strictly: true)
             guard try op.tx.roleIDs(ofUser: u.id).contains(role.id) else {
                 throw KeyholdError.notFound(kind: "role of \(u.username)", name: role.name)
             }
@@ -354,7 +363,8 @@ extension Session {
             var u = try existingUser(op.tx, name)
             op.target = "user:\(u.username)"
             if guardSelf { try requireNotSelf(u, action: verb) }
-            try requireManageable(op, u, action: verb)
+            // Editing an e-mail or display name needs the target's permissions; changing state needs more.
+            try requireManageable(op, u, action: verb, strictly: action != .userEdit)
             let before = try stewards(op)
             let wasActive = !u.disabled && !u.locked && !(u.expiresAt.map { $0 <= op.now } ?? false)
             try change(&op, &u)

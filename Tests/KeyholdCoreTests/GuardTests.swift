@@ -164,14 +164,12 @@ private enum UserAction: Hashable, CustomStringConvertible {
         }
     }
 
-    /// Taking oneself out of the console (lock, disable, expire now, reset, delete) is refused;
-    /// expiring oneself now is disabling oneself under another name.
-    var refusedOnSelf: Bool {
-        switch self {
-        case .lock, .disable, .expireNow, .resetPassword, .delete: true
-        default: false
-        }
-    }
+    /// Nobody changes their own roles, lock state, expiry, password (by reset) or existence:
+    /// only their e-mail and display name (their password through `changePassword`).
+    var refusedOnSelf: Bool { self != .edit }
+
+    /// Whether the target must be strictly below the actor (a peer may not), not only no higher.
+    var needsStrictlyBelow: Bool { self != .edit }
 
     var auditAction: String {
         switch self {
@@ -306,7 +304,10 @@ private func expected(_ m: Model, actor: String, _ a: UserAction, target: String
     guard mine.contains(a.needs) else { return .denied(a.needs) }
     guard let t = m.users[target] else { return .notFound }
     if actor == target && a.refusedOnSelf { return .refused }
-    guard m.perms(of: target).isSubset(of: mine) else { return .refused }  // no escalation: manage only "smaller" users
+    let theirs = m.perms(of: target)
+    guard theirs.isSubset(of: mine) else { return .refused }  // no escalation: manage only "smaller" users
+    // Changing someone's state needs more than they hold: a peer may not, unless one holds everything.
+    if a.needsStrictlyBelow, theirs == mine, mine != Set(Permission.allCases) { return .refused }
     switch a {
     case .grant(let r):
         guard let rp = m.rolePerms[r] else { return .notFound }
@@ -337,6 +338,9 @@ private func expected(_ m: Model, actor: String, _ a: RoleAction, now: Int64) ->
     case .setPerms(let name, let p):
         guard let current = m.rolePerms[name] else { return .notFound }
         guard current.isSubset(of: mine), p.isSubset(of: mine) else { return .refused }
+        // Every member the change touches holds nothing the actor does not.
+        let members = m.users.keys.filter { m.users[$0]?.roles.contains(name) == true }
+        guard members.allSatisfy({ m.perms(of: $0).isSubset(of: mine) }) else { return .refused }
         var after = m
         after.apply(a)
         return m.staysStewarded(after: after, now: now) ? .allowed : .refused
