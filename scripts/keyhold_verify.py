@@ -646,24 +646,19 @@ def check_root_keys(conn: sqlite3.Connection, anchor: Anchor, root: bytes | None
     info = rep.info["trust"]["root_keys"]
     rows = conn.execute("SELECT version, public_key, link FROM root_keys ORDER BY version").fetchall()
     info["rows"] = len(rows)
-    current: RootKey | None = None
-    broken = False
-    for version, pk, link in rows:
-        where = f"root_keys version={version}"
-        if current is None:
-            if version == anchor.root_version and blob(pk) == anchor.root_public_key:
-                current = RootKey(version, bytes(pk))
-                info["chained"] = 1
-            elif version == anchor.root_version:
-                rep.error(f"{where}: not the root key the anchor event names")
-                broken = True
-                break
-            else:
-                rep.error(f"{where}: not in the chain of root keys (the anchor's is version {anchor.root_version})")
-                broken = True
-            continue
-        if broken:
-            break
+    for version, _, _ in rows:
+        if not isinstance(version, int) or version < anchor.root_version:
+            rep.error(f"root_keys version={version}: not in the chain of root keys (the anchor's is version {anchor.root_version})")
+    chain = [r for r in rows if isinstance(r[0], int) and r[0] >= anchor.root_version]
+    if not chain or chain[0][0] != anchor.root_version:
+        rep.error(f"root_keys version={anchor.root_version}: missing (the anchor event names it)")
+        return None
+    if blob(chain[0][1]) != anchor.root_public_key:
+        rep.error(f"root_keys version={anchor.root_version}: not the root key the anchor event names")
+        return None
+    current = RootKey(anchor.root_version, anchor.root_public_key)
+    info["chained"] = 1
+    for version, pk, link in chain[1:]:
         pk = blob(pk)
         if (
             version != current.version + 1
@@ -671,15 +666,10 @@ def check_root_keys(conn: sqlite3.Connection, anchor: Anchor, root: bytes | None
             or len(pk) != 32
             or not signature_holds(current.public_key, root_link_message(anchor.vault_id, version, pk), link)
         ):
-            rep.error(f"{where}: not signed by root key version {current.version} (its link does not verify)")
-            broken = True
+            rep.error(f"root_keys version={version}: not signed by root key version {current.version} (its link does not verify)")
             break
         current = RootKey(version, pk)
         info["chained"] += 1
-    if current is None:
-        if not broken:
-            rep.error(f"root_keys version={anchor.root_version}: missing (the anchor event names it)")
-        return None
     info["current"] = current.version
     vault_version = (conn.execute("SELECT root_version FROM vault").fetchone() or (None,))[0]
     if vault_version != current.version:

@@ -1390,3 +1390,28 @@ def test_missing_vault_row_is_named(vault2):
     r = run_verify(vault2)
     assert r.code == 1, repr(r)
     assert "error: vault: 0 rows, expected exactly 1" in r.out
+
+
+def test_root_key_row_below_the_anchors_is_named(tmp_path):
+    # A format-1 vault whose root key was rotated once: its upgrade's anchor starts at version 2.
+    w = build_vault(tmp_path / "rotated.db")
+    w.conn.execute("UPDATE vault SET root_version = 2")
+    w.upgrade((1, 1))
+    w.close()
+    assert run_verify(w).code == 0
+    c = raw(w)
+    c.execute("INSERT INTO root_keys (version, public_key, created_at) VALUES (1, ?, 0)", (os.urandom(32),))
+    c.close()
+    r = run_verify(w)
+    assert r.code == 1, repr(r)
+    assert "error: root_keys version=1: not in the chain of root keys (the anchor's is version 2)" in r.out
+    assert "root keys: 1 of 2 chained from the anchor's, current version 2" in r.out
+
+
+def test_root_key_row_the_anchor_names_replaced_is_named(vault2):
+    c = raw(vault2)
+    c.execute("UPDATE root_keys SET public_key = ? WHERE version = 1", (os.urandom(32),))
+    c.close()
+    r = run_verify(vault2)
+    assert r.code == 1, repr(r)
+    assert "error: root_keys version=1: not the root key the anchor event names" in r.out
