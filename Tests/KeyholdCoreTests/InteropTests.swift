@@ -5,7 +5,8 @@ import Testing
 
 /// The proof that docs/FORMAT.md is complete: an independent Python program
 /// (scripts/keyhold_verify.py, PyNaCl) given only the file and the recovery key
-/// decrypts every secret of a vault Keyhold made and verifies its audit chain.
+/// decrypts every secret of a vault Keyhold made, verifies its audit chain and
+/// who signed each event, and checks every row format 2 makes checkable.
 @Suite struct InteropTests {
     static let repository = Repository.root.path
 
@@ -17,7 +18,7 @@ import Testing
 
     struct Run { var status: Int32; var stdout: String; var stderr: String }
 
-    func verify(_ db: String, recoveryKey: String, expect: String?, head: String?) throws -> Run {
+    func verify(_ db: String, recoveryKey: String, expect: String? = nil, head: String? = nil) throws -> Run {
         let python = try #require(Self.python, "no Python with PyNaCl: run `make test` (it creates .build-py/)")
         var args = [Self.repository + "/scripts/keyhold_verify.py", db]
         if let expect { args += ["--expect", expect] }
@@ -71,7 +72,16 @@ import Testing
 
         let run = try verify(f.vault.path, recoveryKey: f.recoveryKey, expect: expectFile, head: head)
         #expect(run.status == 0, "verifier failed: \(run.stdout) \(run.stderr)")
-        #expect(run.stdout.contains("OK"))
+        let lines = run.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.last == "OK")
+        // Format 2's checks ran, and every row they cover checked out.
+        #expect(lines.first == "vault: format 2 (application_id KHLD, user_version 2), the recovery key opens the root key")
+        #expect(lines.contains { $0.hasPrefix("anchor: event 1 (vault.create), vault id ") })
+        #expect(lines.contains("root keys: 1 of 1 chained from the anchor's, current version 1; the recovery key's root key is that generation's"))
+        #expect(lines.contains("pins: 2 of 2 keys in use pinned to this vault"))
+        #expect(lines.contains("grants: 2 of 2 sealed grants signed by the current root key, to keys it endorsed"))
+        #expect(lines.contains("name tags: 9 of 9 secrets match their names"))
+        #expect(lines.contains("authority: signers replayed from the anchor at seq 1; every key in use and every user was introduced by the log"))
         let summary = run.stdout + run.stderr
         for secret in plaintexts + [f.recoveryKey, f.recoveryKey.replacingOccurrences(of: "-", with: "")] {
             #expect(!summary.contains(secret), "the verifier's output holds a secret")
@@ -81,5 +91,73 @@ import Testing
         let wrong = RecoveryKey.encode(RecoveryKey.generate())
         let bad = try verify(f.vault.path, recoveryKey: wrong, expect: expectFile, head: head)
         #expect(bad.status == 1)
+    }
+
+    /// A vault an earlier release wrote (format 1), read by the verifier as it is, then upgraded
+    /// by Keyhold and read again: format 1's rule before the anchor, section 8 from it on. Then
+    /// every user logs in (pinning their key), the pending request is approved, and the root key
+    /// rotated: the verifier follows the new generation with the new recovery key.
+    @Test func independentProgramVerifiesAnUpgradedVault() throws {
+        let (dir, path) = try UpgradeTests.formatOne()
+        let recoveryKey = "Z59RJ-35DQJ-J5C1B-B9PRR-J3DT0-J7XRX-N1Y7E-5KC32-7R532-PHCH2-Q5CY2-6JZ17-PYF0G"
+        let values: [String: [String: String]] = [
+            "app/prod/stripe": ["1": "sk_live_one", "2": "sk_live_two"], "app/prod/aws": ["1": "AKIA-format-one"],
+            "app/dev/token": ["1": "dev-token\u{1B}[0m"], "app/prod/db": ["1": "after-root-rotation"],
+        ]
+        func expectFile(_ values: [String: [String: String]]) throws -> String {
+            let file = dir.file("expect-\(UUID().uuidString).json")
+            let b64 = values.mapValues { $0.mapValues { Data($0.utf8).base64EncodedString() } }
+            let json = try JSONSerialization.data(withJSONObject: ["secrets": b64], options: [.sortedKeys])
+            _ = FileManager.default.createFile(atPath: file, contents: json, attributes: [.posixPermissions: 0o600])
+            return file
+        }
+
+        let before = try verify(path, recoveryKey: recoveryKey, expect: try expectFile(values))
+        #expect(before.status == 0, "format 1: \(before.stdout) \(before.stderr)")
+        #expect(before.stdout.hasPrefix("vault: format 1, the recovery key opens the root key\n"))
+        #expect(before.stdout.contains("audit: 58 events verified"))
+
+        _ = try Vault.upgrade(at: path, username: "root", password: pw("format-one-boss-pass"), backup: dir.file("vault.db.bak"),
+                              options: UpgradeTests.cheap)
+        let upgraded = try verify(path, recoveryKey: recoveryKey, expect: try expectFile(values))
+        #expect(upgraded.status == 0, "upgraded: \(upgraded.stdout) \(upgraded.stderr)")
+        let lines = upgraded.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.first == "vault: format 2 (application_id KHLD, user_version 2), the recovery key opens the root key")
+        #expect(lines.contains { $0.hasPrefix("anchor: event 59 (vault.upgrade), vault id ") })
+        #expect(lines.contains("root keys: 1 of 1 chained from the anchor's, current version 2; the recovery key's root key is that generation's"))
+        // root pinned by the upgrade; the other six keys in use wait for their owners' next login.
+        #expect(lines.contains("pins: 1 of 7 keys in use pinned to this vault (6 listed by the upgrade, to be pinned at their owner's next login)"))
+        #expect(lines.contains("grants: 5 of 5 sealed grants signed by the current root key, to keys it endorsed; 1 pending"))
+        #expect(lines.contains("name tags: 4 of 4 secrets match their names"))
+        #expect(lines.contains { $0.hasPrefix("audit: 59 events verified, head 59:") })
+        #expect(lines.contains("authority: signers replayed from the anchor at seq 59; every key in use and every user was introduced by the log"))
+
+        let vault = try Vault.open(at: path, options: UpgradeTests.cheap)
+        for (name, password) in [("olga", "secret-keeper-passphrase-1"), ("hank", "desk-keeper-passphrase-2"),
+                                 ("appy", "app-person-passphrase-3"), ("impy", "imported-user-pass-4"),
+                                 ("pendy", "pending-user-pass-5")] {
+            _ = try UpgradeTests.login(vault, name, password)
+        }
+        let waity = try UpgradeTests.login(vault, "waity", "waiting-user-pass-6")
+        let admin = try UpgradeTests.login(vault, "root", "format-one-boss-pass")
+        try admin.approveKeyRequest("waity", fingerprint: try #require(waity.pendingKeyFingerprint))
+        try admin.createSecret("app/after-upgrade", .value(pw("made-in-format-two")))
+        _ = try admin.createUser(username: "newcomer", roles: ["operator"])
+        let newRecoveryKey = try #require(try admin.rotateRootKey().utf8String())
+        let head = try admin.auditHead()
+        var later = values
+        later["app/after-upgrade"] = ["1": "made-in-format-two"]
+
+        let after = try verify(path, recoveryKey: newRecoveryKey, expect: try expectFile(later), head: head)
+        #expect(after.status == 0, "after use: \(after.stdout) \(after.stderr)")
+        #expect(after.stdout.contains("root keys: 2 of 2 chained from the anchor's, current version 3; the recovery key's root key is that generation's"))
+        #expect(after.stdout.contains("pins: 8 of 8 keys in use pinned to this vault\n"))
+        #expect(after.stdout.contains("grants: 7 of 7 sealed grants signed by the current root key, to keys it endorsed\n"))
+        #expect(after.stdout.contains("name tags: 5 of 5 secrets match their names"))
+        #expect(after.stdout.contains("every key in use and every user was introduced by the log"))
+        // The recovery key the rotation replaced opens a root key the vault no longer uses.
+        let old = try verify(path, recoveryKey: recoveryKey)
+        #expect(old.status == 1)
+        #expect(!(old.stdout + old.stderr).contains("sk_live"))
     }
 }
