@@ -51,6 +51,7 @@ struct Authority {
             roles[entry[..<eq].lowercased()] = Set(perms)
         }
         if e.action == AuditAction.vaultCreate.rawValue {
+            guard e.seq == 1 else { return "a vault.create anchor that is not the first event" }
             guard let userID = d.int("user_id"), let keyID = d.int("key_id"), let pk = d.hex("public_key"), pk.count == 32 else {
                 return "the genesis event lacks the first administrator's key"
             }
@@ -90,11 +91,12 @@ struct Authority {
                                         publicKey: rootPublicKey) else {
                 return "vault.recover without a valid proof from the root key"
             }
+            guard e.actorKeyID == keyID else { return "vault.recover signed by key \(e.actorKeyID ?? 0), not the key it introduces" }
+            if let problem = verifySignature(e, publicKey: pk) { return problem }
             retireKeys(of: userID, at: e.seq)
             keys[keyID] = Key(userID: userID, publicKey: pk)
             introducedUsers.insert(userID)
-            guard e.actorKeyID == keyID else { return "vault.recover signed by key \(e.actorKeyID ?? 0), not the key it introduces" }
-            return verifySignature(e, publicKey: pk)
+            return nil
         case .login where d.string("key_pair") == "created":
             // An imported account's first login makes its key; the account must have been introduced and keyless.
             guard let userID = d.int("user_id"), let keyID = d.int("key_id"), let pk = d.hex("public_key"),
@@ -147,6 +149,15 @@ struct Authority {
                     return "user.import names its users badly: \(range)"
                 }
                 for id in first...last { introducedUsers.insert(id); userRoles[id] = roleNames }
+            }
+            for entry in d.strings("user_roles") ?? [] {
+                let parts = entry.split(separator: ":", omittingEmptySubsequences: false)
+                guard parts.count == 2, let id = Int64(parts[0]), introducedUsers.contains(id) else {
+                    return "user.import names an account's roles badly: \(entry)"
+                }
+                let own = Set(parts[1].split(separator: ",").map { $0.lowercased() })
+                if !own.isEmpty, let p = need(.rolesManage) { return p }
+                userRoles[id, default: []].formUnion(own)
             }
         case .userResetPassword:
             if let p = need(.usersWrite) { return p }

@@ -166,6 +166,7 @@ extension Session {
                 let v = try op.tx.vault()!
                 let current = PasswordHash.currentPrefix(cost: KDFCost(opslimit: v.kdfOpslimit, memlimit: v.kdfMemlimit))
                 var ids: [Int64] = []
+                var ownRoles: [String] = []
                 var legacy: [String: Int] = [:]
                 var pending = 0
                 for e in batch {
@@ -186,6 +187,8 @@ extension Session {
                         try requireAssignable(op, role)
                         try op.tx.addUserRole(userID: row.id, roleID: role.id)
                     }
+                    // Roles of this entry alone: the log's replay must know every role an account was given.
+                    if !e.roles.isEmpty { ownRoles.append("\(row.id):\(e.roles.joined(separator: ","))") }
                     if try syncKeyAccess(&op, userID: row.id) == "pending" { pending += 1 }
                     if PasswordHash.isLegacy(e.passwordHash, currentPrefix: current) { legacy[scheme.rawValue, default: 0] += 1 }
                     ids.append(row.id)
@@ -193,6 +196,7 @@ extension Session {
                 op.details = ["count": .int(Int64(ids.count)), "digest": .string(AuditChain.digest(ids)),
                               "user_ids": .strings(AuditChain.ranges(ids)), "legacy": .int(Int64(legacy.values.reduce(0, +)))]
                 if !roles.isEmpty { op.details["roles"] = .strings(roles) }
+                if !ownRoles.isEmpty { op.details["user_roles"] = .strings(ownRoles) }
                 if pending > 0 { op.details["pending_grants"] = .int(Int64(pending)) }
                 return legacy
             }

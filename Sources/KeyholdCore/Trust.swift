@@ -126,7 +126,7 @@ enum Trust {
         guard let event = try tx.auditEvent(seq: seq) else {
             throw KeyholdError.integrity("audit_events seq=\(seq): the anchor event the vault names is missing")
         }
-        guard event.action == AuditAction.vaultCreate.rawValue || event.action == AuditAction.vaultUpgrade.rawValue,
+        guard event.action == AuditAction.vaultCreate.rawValue && seq == 1 || event.action == AuditAction.vaultUpgrade.rawValue,
               AuditChain.hash(event) == event.hash else {
             throw KeyholdError.integrity("audit_events seq=\(seq): not a valid anchor event (vault.create or vault.upgrade)")
         }

@@ -372,3 +372,20 @@ private final class ProgressLog: @unchecked Sendable {
     func add(_ done: Int, _ total: Int) { lock.withLock { log.append("\(done)/\(total)") } }
     var steps: [String] { lock.withLock { log } }
 }
+
+/// The log says every role an imported account was given, those of its own entry too: the replay
+/// of who may sign (docs/FORMAT.md 8.6) must know them, or an honest vault fails verification.
+@Suite struct ImportedRolesInTheLogTests {
+    @Test func anImportedHelpdeskMayCreateUsersAndTheLogSaysSo() throws {
+        let f = try realTimeFixture()
+        try f.admin.importAppUsers([entry("helper", Imported.argon2idCurrent, roles: ["helpdesk"], line: 2),
+                                    entry("plain", Imported.argon2idCurrent, line: 3)])
+        let event = try #require(try f.admin.auditEvents(AuditQuery(action: "user.import")).last)
+        #expect(event.details.contains(#""user_roles":["#) && event.details.contains(":helpdesk"))
+        let helper = try login(f, "helper", Imported.password)
+        _ = try helper.createUser(username: "made-by-helper")
+        let v = try f.admin.verifyAudit()
+        #expect(v.ok, "\(v.failure.map { "event \($0.seq): \($0.reason)" } ?? "")")
+        #expect(try f.admin.check().problems.isEmpty)
+    }
+}

@@ -160,7 +160,7 @@ import Testing
         let theirs = try Trust.rootSigningKey(chosen)
         let vaultID = Sodium.randomBytes(16)
         let details = #"{"root_public_key":"\#(AuditChain.hex(theirs.publicKey))","root_version":1,"vault_id":"\#(AuditChain.hex(vaultID))"}"#
-        try attacker.appendEvent(actorID: 1, actorName: "admin", keyID: attackerAdmin, action: "vault.create", target: "vault",
+        try attacker.appendEvent(actorID: 1, actorName: "admin", keyID: attackerAdmin, action: "vault.upgrade", target: "vault",
                                  details: details)
         let anchorSeq = try TamperKit.int(store.unsafeQuery("SELECT max(seq) AS n FROM audit_events")[0]["n"])
         try store.unsafeExecute("UPDATE vault SET vault_id = ?, anchor_seq = ?", arguments: [vaultID, anchorSeq])
