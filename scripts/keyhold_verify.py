@@ -1041,6 +1041,17 @@ class Authority:
                 for uid in run:
                     self.introduced.add(uid)
                     self.user_roles[uid] = set(roles)
+            # Roles of single entries: "<user id>:<role>,<role>".
+            for entry in d_strings(d, "user_roles") or []:
+                uid, sep, names = entry.partition(":")
+                if not sep or not uid.isdigit() or int(uid) not in self.introduced:
+                    return f"user.import names an account's roles badly: {quoted(entry)}"
+                own = {r.lower() for r in names.split(",") if r}
+                if own:
+                    problem = need("roles.manage")
+                    if problem:
+                        return problem
+                self.user_roles[int(uid)] |= own
             return None
         if a == "user.reset-password":
             problem = need("users.write")

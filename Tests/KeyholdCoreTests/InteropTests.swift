@@ -63,6 +63,14 @@ import Testing
         #expect(throws: KeyholdError.self) { try f.vault.login(username: "olivia", password: pw("not her password at all")) }
         #expect(throws: KeyholdError.self) { try f.vault.login(username: "nobody", password: pw("not her password at all")) }
         _ = try f.admin.resetPassword("olivia")
+        // An imported account with a role of its own entry, acting on it (the log must say it held it).
+        // argon2-cffi: PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash("imported-operator-pass")
+        let hash = "$argon2id$v=19$m=8,t=1,p=1$eyN2Rz7ul3aGqm5Izj6CAw$/yUOxWc4wp0vSQ9zS9rG5e6SStExYlPu4IfUVWF2uVk"
+        try f.admin.importAppUsers([AppUserEntry(username: "helen", passwordHash: hash, roles: ["helpdesk"], origin: "line 2")])
+        guard case .session(let helen) = try f.vault.login(username: "helen", password: pw("imported-operator-pass")) else {
+            Issue.record("helen did not log in"); return
+        }
+        _ = try helen.createUser(username: "made-by-helen")
         let head = try f.admin.auditHead()
 
         let dir = TempDir()
@@ -78,7 +86,7 @@ import Testing
         #expect(lines.first == "vault: format 2 (application_id KHLD, user_version 2), the recovery key opens the root key")
         #expect(lines.contains { $0.hasPrefix("anchor: event 1 (vault.create), vault id ") })
         #expect(lines.contains("root keys: 1 of 1 chained from the anchor's, current version 1; the recovery key's root key is that generation's"))
-        #expect(lines.contains("pins: 2 of 2 keys in use pinned to this vault"))
+        #expect(lines.contains("pins: 4 of 4 keys in use pinned to this vault"))
         #expect(lines.contains("grants: 2 of 2 sealed grants signed by the current root key, to keys it endorsed"))
         #expect(lines.contains("name tags: 9 of 9 secrets match their names"))
         #expect(lines.contains("authority: signers replayed from the anchor at seq 1; every key in use and every user was introduced by the log"))
