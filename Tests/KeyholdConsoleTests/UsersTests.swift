@@ -538,12 +538,12 @@ import Testing
 
     @Test func aRefusedRoleChangeIsShownInTheDialog() throws {
         var h = try users()
-        h.key(.char("a"))  // admin, on themselves: removing admin would orphan the vault
+        h.key(.char("a"))  // admin, on themselves: nobody changes their own roles
         h.key(.char(" "))
         h.key(.enter)
         guard case .userRoles(let r) = h.model.overlay else { Issue.record("closed"); return }
-        #expect(r.error == "refused: this would leave no active user holding roles.manage and keys.manage")
+        #expect(r.error == "refused: you cannot change the roles of your own account; ask another administrator")
         #expect(!r.busy)
-        #expect(h.screen.text.contains("✗ refused: this would leave no active user"))
+        #expect(h.screen.text.contains("✗ refused: you cannot change the roles of your own"))
     }
 }
