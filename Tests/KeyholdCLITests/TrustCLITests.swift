@@ -14,7 +14,8 @@ import Testing
         let attacker = try Attacker(path: v.db)
         let planted = try attacker.plantUser("mallory", roles: ["operator"])
 
-        for args in [["status"], ["user", "grant-role", "admin", "auditor"], ["role", "edit", "operator", "--description", "Ops"],
+        try v.addActiveUser("olga", password: "a long passphrase of her own")
+        for args in [["status"], ["user", "grant-role", "olga", "operator"], ["role", "edit", "operator", "--description", "Ops"],
                      ["key", "rotate-root"], ["status"]] {
             let r = try v.run(args)
             #expect(r.status == 0, "\(args): \(r.stderr)")
