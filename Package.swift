@@ -59,6 +59,8 @@ let package = Package(
             ]
         ),
         .target(name: "KeyholdConsole", dependencies: ["KeyholdCore", "CNcurses"]),
+        // The agent: a vault's unlocked session served over a Unix socket to the same user's commands.
+        .target(name: "KeyholdAgent", dependencies: ["KeyholdCore", "KeyholdCrypto"]),
         .executableTarget(name: "keyhold", dependencies: ["KeyholdCLI", "KeyholdConsole"]),
         // `make bench`: the benchmark of DESIGN section 9; the store only for its floor, the console
         // for its model, update and view (never its terminal backend).
@@ -73,6 +75,7 @@ let package = Package(
         .testTarget(name: "KeyholdCoreTests", dependencies: ["KeyholdCore", "KeyholdCrypto", "KeyholdStore", "KeyholdTestSupport"]),
         .testTarget(name: "KeyholdFormatsTests", dependencies: ["KeyholdFormats", "KeyholdCore"]),
         .testTarget(name: "KeyholdCLITests", dependencies: ["KeyholdCLI", "KeyholdTestSupport"]),
+        .testTarget(name: "KeyholdAgentTests", dependencies: ["KeyholdAgent", "KeyholdTestSupport"]),
         .testTarget(name: "KeyholdConsoleTests", dependencies: ["KeyholdConsole", "KeyholdCore", "KeyholdTestSupport"]),
     ],
     swiftLanguageModes: [.v6]

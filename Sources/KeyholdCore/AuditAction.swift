@@ -15,6 +15,9 @@ public enum AuditAction: String, CaseIterable, Sendable {
     case loginFailed = "login.failed"
     case loginRefused = "login.refused"
     case passwordChange = "password.change"
+    // An agent holding a session for many commands
+    case sessionUnlock = "session.unlock"
+    case sessionLock = "session.lock"
     // Users and roles
     case userCreate = "user.create"
     case userImport = "user.import"

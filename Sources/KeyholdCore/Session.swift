@@ -207,3 +207,27 @@ public final class Session: Sendable {
         }
     }
 }
+
+extension Session {
+    /// Records that an agent now holds this session for many commands (`session.unlock`), with its limits.
+    public func recordAgentStart(idle: Int64, max: Int64, pid: Int32) throws {
+        try perform(.sessionUnlock, target: "user:\(username)", requires: nil) { op in
+            op.details = ["idle_ms": .int(idle), "max_ms": .int(max), "pid": .int(Int64(pid))]
+        }
+    }
+
+    /// Records that the agent holding this session ended (`session.lock`): why, and how many commands it served.
+    public func recordAgentEnd(reason: String, commands: Int) throws {
+        try perform(.sessionLock, target: "user:\(username)", requires: nil) { op in
+            op.details = ["reason": .string(reason), "commands": .int(Int64(commands))]
+        }
+    }
+}
+
+extension Session {
+    /// Throws `sessionEnded` if the user was deleted, disabled, locked, expired, had their password
+    /// reset or the root key rotated since this session began (what every operation checks first).
+    public func checkStillActive() throws {
+        _ = try read(requires: nil, action: "session") { _, _ in true }
+    }
+}

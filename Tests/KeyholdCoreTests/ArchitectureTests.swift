@@ -39,6 +39,8 @@ import Testing
         "KeyholdCLI": ["KeyholdCore", "KeyholdFormats", "ArgumentParser", "Foundation"],
         // Only its Backend imports CNcurses (the ncursesw shim); the rest is pure Swift over the core.
         "KeyholdConsole": ["KeyholdCore", "CNcurses", "Foundation", "Synchronization"],
+        // The agent calls the crypto layer only for Sodium.wipe of relayed bytes (never libsodium itself).
+        "KeyholdAgent": ["KeyholdCore", "KeyholdCrypto", "Foundation", "Synchronization"],
         "keyhold": ["KeyholdCLI", "KeyholdConsole"],
         // The console for its model, update and view over a large vault (not its Backend).
         "KeyholdBench": ["KeyholdCore", "KeyholdStore", "KeyholdConsole", "Foundation", "Glibc"],

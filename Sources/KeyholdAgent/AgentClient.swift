@@ -1,0 +1,152 @@
+import Foundation
+import KeyholdCrypto
+
+/// A command's side of the agent: asks it for its status, to end, or to run a command line,
+/// relaying this process's standard input, output, error and terminal.
+public enum AgentClient {
+    /// Variables a client never sends (the agent holds the session; nothing needs them).
+    static let withheld: Set<String> = ["KEYHOLD_PASSWORD", "KEYHOLD_NEW_PASSWORD"]
+
+    /// The vault's agent's status, or nil when none answers.
+    public static func status(vault: String, environment: [String: String]) -> AgentStatus? {
+        ask(.status, vault: vault, environment: environment)
+    }
+
+    /// Ends the vault's agent; its status as it ended, or nil when none was running.
+    public static func lock(vault: String, environment: [String: String]) -> AgentStatus? {
+        ask(.lock, vault: vault, environment: environment)
+    }
+
+    private static func ask(_ op: Hello.Op, vault: String, environment: [String: String]) -> AgentStatus? {
+        guard let path = try? AgentSocket.path(forVault: vault, environment: environment),
+              let fd = try? AgentSocket.connect(to: path) else { return nil }
+        defer { close(fd) }
+        let channel = FrameChannel(fd: fd)
+        guard (try? channel.send(try Frame.json(.hello, Hello(v: 1, op: op)))) != nil,
+              let answer = try? channel.receive(), answer.kind == .status else { return nil }
+        return try? answer.decode(AgentStatus.self)
+    }
+
+    /// Runs `argv` through the vault's agent. Returns the exit code, or nil when no agent serves
+    /// the vault (or it will not serve this command): the caller then runs it itself.
+    public static func run(argv: [String], vault: String, environment: [String: String]) -> Int32? {
+        guard let path = try? AgentSocket.path(forVault: vault, environment: environment),
+              let fd = try? AgentSocket.connect(to: path) else { return nil }
+        defer { close(fd) }
+        let channel = LockedChannel(FrameChannel(fd: fd))
+        let command = AgentCommand(argv: argv, cwd: FileManager.default.currentDirectoryPath,
+                                   environment: environment.filter { !withheld.contains($0.key) },
+                                   stdinIsTTY: isatty(STDIN_FILENO) == 1, stdoutIsTTY: isatty(STDOUT_FILENO) == 1,
+                                   stderrIsTTY: isatty(STDERR_FILENO) == 1)
+        do {
+            try channel.send(try Frame.json(.hello, Hello(v: 1, op: .command)))
+            try channel.send(try Frame.json(.command, command))
+        } catch {
+            return nil
+        }
+        if !command.stdinIsTTY {
+            Thread.detachNewThread { streamStdin(to: channel, untilEOF: true) }
+        }
+        while true {
+            guard var frame = try? channel.channel.receive() else {
+                writeErr("keyhold: the agent went away during the command; run it again (or with --no-agent)\n")
+                return 1
+            }
+            defer { Sodium.wipe(&frame.payload) }
+            switch frame.kind {
+            case .stdout:
+                guard write(STDOUT_FILENO, frame.payload) else {
+                    writeErr("keyhold: cannot write to standard output: \(String(cString: strerror(errno)))\n")
+                    return outputFailed
+                }
+            case .stderr:
+                _ = write(STDERR_FILENO, frame.payload)
+            case .prompt:
+                struct Prompt: Codable { var text: String; var echo: Bool }
+                guard let p = try? frame.decode(Prompt.self) else { return 1 }
+                var answer = Terminal.readLine(prompt: p.text, echo: p.echo)
+                defer { if answer != nil { Sodium.wipe(&answer!) } }
+                try? channel.send(answer.map { Frame(.reply, $0) } ?? Frame(.noReply))
+            case .readAll:
+                streamStdin(to: channel, untilEOF: true)
+            case .exit:
+                guard frame.payload.count == 4 else { return 1 }
+                return Int32(bitPattern: UInt32(frame.payload[0]) << 24 | UInt32(frame.payload[1]) << 16
+                             | UInt32(frame.payload[2]) << 8 | UInt32(frame.payload[3]))
+            case .refused:
+                return nil
+            default:
+                return 1
+            }
+        }
+    }
+
+    /// The exit code of a command whose standard output could not be written (docs/CLI.md).
+    public static let outputFailed: Int32 = 72
+
+    private static func streamStdin(to channel: LockedChannel, untilEOF: Bool) {
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        defer { Sodium.wipe(&buffer) }
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            var piece = Array(buffer[0..<n])
+            defer { Sodium.wipe(&piece) }
+            guard (try? channel.send(Frame(.stdin, piece))) != nil else { return }
+        }
+        try? channel.send(Frame(.stdinEnd))
+    }
+
+    private static func write(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                if n < 0 { if errno == EINTR { continue }; return false }
+                offset += n
+            }
+            return true
+        }
+    }
+
+    private static func writeErr(_ s: String) { _ = write(STDERR_FILENO, Array(s.utf8)) }
+}
+
+/// A frame channel whose sends may come from two threads (the standard input relay and the replies).
+final class LockedChannel: @unchecked Sendable {
+    let channel: FrameChannel
+    private let lock = NSLock()
+    init(_ channel: FrameChannel) { self.channel = channel }
+    func send(_ frame: Frame) throws { try lock.withLock { try channel.send(frame) } }
+}
+
+/// The client's terminal, for the agent's prompts.
+enum Terminal {
+    /// Shows `prompt` on standard error and reads one line from the terminal (no echo unless `echo`).
+    static func readLine(prompt: String, echo: Bool) -> [UInt8]? {
+        _ = prompt.utf8CString.withUnsafeBufferPointer { Glibc.write(STDERR_FILENO, $0.baseAddress, $0.count - 1) }
+        var old = termios()
+        let tty = isatty(STDIN_FILENO) == 1
+        if tty && !echo {
+            tcgetattr(STDIN_FILENO, &old)
+            var quiet = old
+            quiet.c_lflag &= ~tcflag_t(ECHO)
+            tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet)
+        }
+        defer {
+            if tty && !echo {
+                tcsetattr(STDIN_FILENO, TCSAFLUSH, &old)
+                _ = Glibc.write(STDERR_FILENO, "\n", 1)
+            }
+        }
+        var line: [UInt8] = []
+        var byte: UInt8 = 0
+        while read(STDIN_FILENO, &byte, 1) == 1 {
+            if byte == 0x0A { return line.last == 0x0D ? Array(line.dropLast()) : line }
+            line.append(byte)
+            if line.count > 65_538 { break }
+        }
+        return line.isEmpty ? nil : line
+    }
+}
