@@ -195,8 +195,9 @@ public final class AgentServer: @unchecked Sendable {
                 let command = try request.decode(AgentCommand.self)
                 let io = AgentIO(channel: channel, command: command)
                 let code = handler.run(command, io: io)
+                counted()
                 try channel.send(Frame(.exit, withUnsafeBytes(of: UInt32(bitPattern: code).bigEndian) { Array($0) }))
-                served()
+                checkSession()
             case .console:
                 while true {
                     let request = try channel.receive()
@@ -205,8 +206,9 @@ public final class AgentServer: @unchecked Sendable {
                     defer { wipe(&payload) }
                     var answer = handler.console(payload)
                     defer { wipe(&answer) }
+                    counted()
                     try channel.send(Frame(.response, answer))
-                    served()
+                    checkSession()
                 }
             }
         } catch {
@@ -214,10 +216,15 @@ public final class AgentServer: @unchecked Sendable {
         }
     }
 
-    /// After each command: the idle time starts again, and a session that ended ends the agent.
-    private func served() {
+    /// Each command served: the idle time starts again.
+    private func counted() {
         let now = clock.now()
         state.withLock { $0.lease.touch(now); $0.commands += 1 }
+    }
+
+    /// After each command: a session that ended (the user disabled, locked, expired or deleted,
+    /// their password reset, the root key rotated) ends the agent.
+    private func checkSession() {
         do { try session.checkStillActive() } catch { end(.sessionEnded) }
     }
 
