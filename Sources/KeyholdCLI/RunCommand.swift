@@ -242,7 +242,9 @@ enum Handout {
         /// Puts the value of the `i`-th secret of the plan in place. A value holding a NUL byte
         /// cannot be an environment variable.
         func set(_ i: Int, _ value: UnsafeRawBufferPointer) throws {
-            precondition(value.count == sizes[i], "a value of another length than announced")
+            guard value.count == sizes[i] else {
+                throw KeyholdError.integrity("secret \(plan[i].name): its value is of another length than announced")
+            }
             if value.contains(0) {
                 throw KeyholdError.invalid(KeyholdCore.ValidationError(
                     field: "secret value", rule: "nul",
@@ -327,8 +329,10 @@ enum Handout {
     static func exec(_ path: String, arguments: [String], environment: Environment) -> Int32 {
         let argv = CStrings(arguments.map { CStrings.copy(Array($0.utf8)) })
         // The command starts with no signal blocked (a mask inherited by keyhold is the accident
-        // of its parent, e.g. a thread of a Dispatch pool); ignored signals stay ignored.
+        // of its parent, e.g. a thread of a Dispatch pool); ignored signals stay ignored, and
+        // SIGPIPE, which keyhold ignores for itself, is as keyhold found it.
         unblockAllSignals()
+        ProcessSetup.restorePipeSignal()
         let error = environment.withEnvp { envp in
             execve(path, argv.pointer, envp)
             return errno
@@ -357,8 +361,8 @@ enum Handout {
         }
         // Keyhold's ends stay out of the child (its ends are dup2'ed onto 1 and 2, which clears the flag there).
         for fd in outPipe + errPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        // A reader of keyhold's output that goes away must not kill keyhold before the child's status is known.
-        signal(SIGPIPE, SIG_IGN)
+        // A reader of keyhold's output that goes away must not kill keyhold before the child's status is known
+        // (SIGPIPE is ignored since the start: `ProcessSetup`).
 
         // Handlers first (a signal before the child exists is kept and forwarded once it does);
         // a signal this process was started ignoring stays ignored, for the child too.
@@ -383,7 +387,8 @@ enum Handout {
         posix_spawnattr_init(&attributes)
         var defaults = sigset_t()
         sigemptyset(&defaults)
-        for sig in handled + [SIGPIPE] { sigaddset(&defaults, sig) }
+        // SIGPIPE as keyhold found it: back to the default unless it was ignored when keyhold started.
+        for sig in handled + (ProcessSetup.inheritedPipeIgnored ? [] : [SIGPIPE]) { sigaddset(&defaults, sig) }
         posix_spawnattr_setsigdefault(&attributes, &defaults)
         var mask = sigset_t()
         sigemptyset(&mask)
@@ -418,14 +423,15 @@ enum Handout {
             if ready < 0 { if errno == EINTR { continue }; break }
             if ready == 0 { if status != nil { break }; continue }
             for i in streams.indices where streams[i].open && fds[i].revents != 0 {
-                let n = buffer.withUnsafeMutableBytes { read(streams[i].source, $0.baseAddress!, $0.count) }
+                let n = buffer.withUnsafeMutableBytes { b in b.baseAddress.map { read(streams[i].source, $0, b.count) } ?? 0 }
                 if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
                 if n <= 0 { streams[i].finish(); continue }
                 buffer.withUnsafeBytes { streams[i].pass(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
             }
         }
         for i in streams.indices where streams[i].open { streams[i].finish() }
-        let final = status ?? reap(pid, wait: true)!
+        // waitpid without WNOHANG always gives a status; were it not to, the run failed.
+        let final = status ?? reap(pid, wait: true) ?? (Exit.failure << 8)
         ChildSignals.stop()
         for sig in handled { signal(sig, SIG_DFL) }
         if final & 0x7F == 0 { return (final >> 8) & 0xFF }  // exited
@@ -501,15 +507,7 @@ struct MaskedStream {
 
     /// Writes everything; false when the reader went away (the child then gets SIGPIPE, as in a pipeline).
     private func write(_ bytes: [UInt8]) -> Bool {
-        bytes.withUnsafeBytes { b in
-            var offset = 0
-            while offset < b.count {
-                let n = Foundation.write(sink, b.baseAddress! + offset, b.count - offset)
-                if n < 0 { if errno == EINTR { continue }; return false }
-                offset += n
-            }
-            return true
-        }
+        bytes.withUnsafeBytes { Terminal.write(all: $0, to: sink) == nil }
     }
 }
 
