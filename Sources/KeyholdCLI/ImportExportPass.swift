@@ -131,12 +131,21 @@ enum Tool {
         return Validate.visible(lines.suffix(2).joined(separator: "; "))
     }
 
+    /// Variables a tool never sees: the credentials keyhold may have been given.
+    static let withheld: Set<String> = ["KEYHOLD_PASSWORD", "KEYHOLD_NEW_PASSWORD", "KEYHOLD_USER"]
+
+    /// This process's environment without the `withheld` variables.
+    static func environment(_ from: [String: String] = ProcessInfo.processInfo.environment) -> [String: String] {
+        from.filter { !withheld.contains($0.key) }
+    }
+
     /// Runs `path args`, feeding `input` on stdin (else /dev/null) and collecting stdout in a wiped buffer when asked.
     static func run(_ path: String, _ args: [String], input: SecureBytes?, captureOutput: Bool) throws -> Result {
-        signal(SIGPIPE, SIG_IGN)   // a tool that exits early must not kill us through its stdin pipe
+        // A tool that exits early cannot kill us through its stdin pipe: SIGPIPE is ignored from the start (`ProcessSetup`).
         let p = Process()
         p.executableURL = URL(fileURLWithPath: path)
         p.arguments = args
+        p.environment = environment()
         let inPipe = Pipe(), outPipe = Pipe(), errPipe = Pipe()
         p.standardInput = input == nil ? FileHandle.nullDevice : inPipe
         p.standardOutput = captureOutput ? outPipe : FileHandle.nullDevice

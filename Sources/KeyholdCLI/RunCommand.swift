@@ -8,7 +8,7 @@ struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run a program with secrets in its environment.",
-        usage: "keyhold run [--prefix <prefix>] [--only <name> ...] [--map <name=VAR> ...] [--override] [--mask] -- <command> [<argument> ...]",
+        usage: "keyhold run [--prefix <prefix>] [--only <name> ...] [--map <name=VAR> ...] [--override] [--allow-env <VAR> ...] [--mask] -- <command> [<argument> ...]",
         discussion: """
             Chooses the secrets whose name starts with --prefix and those named with --only (both given: \
             the union; neither: every secret you may list), reveals their current versions in one audited \
@@ -24,6 +24,11 @@ struct RunCommand: ParsableCommand {
             --map NAME=VAR gives secret NAME the variable VAR instead. Two secrets on one variable are \
             refused (exit 68), and so is a variable that is already set in the environment, unless \
             --override lets the secret replace it.
+
+            A secret is never put in a variable that changes how programs load or start (LD_*, DYLD_*, \
+            BASH_ENV, ENV, PATH, IFS, PYTHON*, NODE_OPTIONS, PERL5*, RUBYOPT, GIT_SSH_COMMAND and the rest \
+            of the list in docs/CLI.md): such a variable is refused (exit 66), named, before anything is \
+            revealed, unless --allow-env VAR names it.
 
             The values never appear in the command's argv and nothing is written to disk. KEYHOLD_PASSWORD \
             and KEYHOLD_NEW_PASSWORD are removed from the command's environment. A value holding a NUL byte \
@@ -57,6 +62,11 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Let a secret replace a variable that is already set in the environment.")
     var override = false
 
+    @Option(name: .customLong("allow-env"),
+            help: ArgumentHelp("Let a secret set this variable although it changes how programs load or start (repeatable).",
+                               valueName: "VAR"))
+    var allowEnv: [String] = []
+
     @Flag(help: "Pass the command's output through keyhold with every injected value replaced by <redacted:NAME>.")
     var mask = false
 
@@ -71,6 +81,9 @@ struct RunCommand: ParsableCommand {
             throw ArgumentParser.ValidationError("give the command to run after --, e.g. keyhold run --prefix app/prod/ -- env")
         }
         _ = try RunCommand.parseMaps(maps)
+        for name in allowEnv where !Handout.isVariableName(name) {
+            throw ArgumentParser.ValidationError("--allow-env \(Validate.visible(name)): not a variable name (letters, digits and '_', not starting with a digit)")
+        }
     }
 
     func run() throws {
@@ -82,11 +95,15 @@ struct RunCommand: ParsableCommand {
             let inherited = Handout.currentEnvironment().filter { !RunCommand.withheld.contains($0.name) }
             let plan = try Handout.plan(names: names, maps: try RunCommand.parseMaps(maps),
                                         existing: Set(inherited.map(\.name)), override: override)
+            try Handout.refuseLoaderVariables(plan, allowed: Set(allowEnv))
             program = try Handout.resolve(command[0])  // before the reveal: a missing command hands out nothing
             // One audited hand-out, streamed into one guarded buffer sized from the values' lengths.
             try s.revealEach(plan.map(\.name), purpose: .handout,
                              sizes: { environment = Handout.Environment(plan: plan, sizes: $0, inherited: inherited) },
-                             visit: { i, value in try environment!.set(i, value) })
+                             visit: { i, value in
+                                 guard let environment else { throw KeyholdError.integrity("hand-out: a value came before its size") }
+                                 try environment.set(i, value)
+                             })
         }
         guard let environment else { throw ExitCode(Exit.failure) }
         if mask {
@@ -182,6 +199,52 @@ enum Handout {
             out.append(Entry(name: name, variable: variable))
         }
         return out
+    }
+
+    // MARK: Variables that change how programs load or start
+
+    /// Variables a secret may not set unless named with --allow-env: each would let the value
+    /// decide what code the command (or a program it starts) loads or runs. docs/CLI.md lists
+    /// them; matched exactly (environment names are case-sensitive).
+    static let loaderVariables: Set<String> = [
+        // Shells
+        "BASH_ENV", "ENV", "PATH", "IFS", "CDPATH", "SHELLOPTS", "BASHOPTS", "PS4", "PROMPT_COMMAND", "ZDOTDIR", "GLOBIGNORE",
+        // The C library (what glibc drops for setuid programs, and its tunables)
+        "GCONV_PATH", "GETCONF_DIR", "HOSTALIASES", "LOCALDOMAIN", "LOCPATH", "NIS_PATH", "NLSPATH", "RESOLV_HOST_CONF",
+        "RES_OPTIONS", "TZDIR", "GLIBC_TUNABLES",
+        // Interpreters and runtimes
+        "NODE_OPTIONS", "NODE_PATH", "PERLLIB", "RUBYOPT", "RUBYLIB", "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS",
+        "CLASSPATH", "PHPRC", "PHP_INI_SCAN_DIR", "LUA_INIT", "LUA_PATH", "LUA_CPATH", "TCLLIBPATH", "R_PROFILE", "R_PROFILE_USER",
+        "OPENSSL_CONF", "OPENSSL_ENGINES", "OPENSSL_MODULES",
+        // Git: what it runs, and where its configuration (and so its hooks and commands) comes from
+        "GIT_SSH", "GIT_SSH_COMMAND", "GIT_EXEC_PATH", "GIT_ASKPASS", "GIT_EDITOR", "GIT_SEQUENCE_EDITOR", "GIT_PAGER",
+        "GIT_PROXY_COMMAND", "GIT_EXTERNAL_DIFF", "GIT_CONFIG", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_PARAMETERS",
+        "GIT_CONFIG_COUNT", "GIT_TEMPLATE_DIR", "GIT_DIR",
+        // Programs other tools start
+        "EDITOR", "VISUAL", "PAGER", "LESSOPEN", "LESSCLOSE", "SSH_ASKPASS", "SUDO_ASKPASS", "BROWSER",
+    ]
+
+    /// Prefixes of the same: every variable that starts with one of these.
+    static let loaderPrefixes = ["LD_", "DYLD_", "PYTHON", "PERL5", "MALLOC_", "GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_",
+                                 "LUA_INIT_", "LUA_PATH_", "LUA_CPATH_"]
+
+    /// The rule that refuses `variable` (the name itself, or a prefix followed by `*`), or nil.
+    static func loaderRule(_ variable: String) -> String? {
+        if loaderVariables.contains(variable) { return variable }
+        return loaderPrefixes.first { variable.hasPrefix($0) }.map { $0 + "*" }
+    }
+
+    /// Refuses a plan that puts a secret in a loader or interpreter variable not named in `allowed`,
+    /// before anything is revealed.
+    static func refuseLoaderVariables(_ plan: [Entry], allowed: Set<String>) throws {
+        for entry in plan where !allowed.contains(entry.variable) {
+            guard let rule = loaderRule(entry.variable) else { continue }
+            let matched = rule == entry.variable ? "" : " (\(rule))"
+            throw KeyholdError.refused(
+                "secret \(entry.name) would set \(entry.variable)\(matched), which changes how programs load or start; "
+                + "nothing was revealed. Map it to another name with --map \(entry.name)=VAR, or, if the command "
+                + "should get it, allow it with --allow-env \(entry.variable)")
+        }
     }
 
     // MARK: Environment
