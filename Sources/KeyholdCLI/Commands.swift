@@ -52,7 +52,8 @@ public struct KeyholdCommand: ParsableCommand {
             let text = fullMessage(for: error)
             if !text.isEmpty {
                 if code == Exit.ok {
-                    do { try Terminal.out(text) } catch { code = fail(error).rawValue }
+                    // Help, --version or a completion script: keyhold's own text, written as it is.
+                    do { try Terminal.outRaw(text) } catch { code = fail(error).rawValue }
                 } else {
                     Terminal.err(text)
                 }

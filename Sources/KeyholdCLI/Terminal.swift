@@ -27,8 +27,12 @@ enum Terminal {
     static var stdoutIsTTY: Bool { isatty(STDOUT_FILENO) == 1 }
 
     /// Writes a line of text to standard output.
-    static func out(_ s: String) throws {
-        var bytes = Array(safeLines(s).utf8)
+    static func out(_ s: String) throws { try outRaw(safeLines(s)) }
+
+    /// Writes a line to standard output as it is: for text keyhold made itself (help, a
+    /// completion script, whose tabs must stay tabs), never for text from the vault.
+    static func outRaw(_ s: String) throws {
+        var bytes = Array(s.utf8)
         bytes.append(UInt8(ascii: "\n"))
         try bytes.withUnsafeBytes { try writeOut($0) }
     }
