@@ -364,8 +364,10 @@ public enum Validate {
     public static func terminalSafeValue(_ bytes: UnsafeRawBufferPointer) -> [UInt8]? {
         // The common case, printable ASCII (and tab, line feed): nothing to do, in one pass.
         if !bytes.contains(where: { ($0 < 0x20 && $0 != 0x09 && $0 != 0x0A) || $0 >= 0x7F }) { return nil }
+        // Room for the worst case (every byte as \xNN), so the copy of the value is never moved
+        // and left behind in freed memory; the caller wipes the one it gets.
         var out: [UInt8] = []
-        out.reserveCapacity(bytes.count + 16)
+        out.reserveCapacity(bytes.count * 4)
         var changed = false
         let hexDigits = Array("0123456789abcdef".utf8)
         func escapeByte(_ b: UInt8) {
