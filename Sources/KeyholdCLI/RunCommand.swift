@@ -400,6 +400,7 @@ enum Handout {
             execve(path, argv.pointer, envp)
             return errno
         }
+        signal(SIGPIPE, SIG_IGN)  // still keyhold: a failed write is an error again, not a death
         environment.wipe()
         argv.free()
         return error
