@@ -126,7 +126,7 @@ struct ImportCommand: ParsableCommand {
         } else {
             var line = "Imported: \(r.created) created, \(r.updated) updated, \(r.skipped) skipped (already there)"
             if !bad.isEmpty { line += ", \(bad.count) bad entr\(bad.count == 1 ? "y" : "ies") skipped" }
-            Terminal.out(line + ".")
+            try Terminal.out(line + ".")
         }
     }
 
@@ -305,8 +305,10 @@ struct ExportCommand: ParsableCommand {
                 throw error
             }
         } else {
-            // Standard output is held to the end for the formats that may refuse a value, so a refusal writes nothing.
-            let sink = toStdout ? ExportSink(standardOutputHolding: format != .json) : try ExportSink(creating: dest)
+            // Standard output is held to the end for the formats that may refuse a value, so a refusal writes nothing,
+            // and on a terminal, so the escaping of control characters sees whole characters.
+            let sink = toStdout ? ExportSink(standardOutputHolding: format != .json || Terminal.stdoutIsTTY)
+                                : try ExportSink(creating: dest)
             do {
                 try write(infos, names: names, keys: keys, session: s, to: sink)
                 try sink.finish()
@@ -354,7 +356,7 @@ struct ExportCommand: ParsableCommand {
             }
             writer.end(out)
         case .pass:
-            preconditionFailure("pass writes a directory")
+            throw usageError("--format", "pass writes a directory, not a file")  // handled by the caller; never reached
         }
     }
 
