@@ -13,7 +13,7 @@ TEST_DEPS := python3 python3-venv pass gnupg tmux
 # Only needed by `make bench-peers`: the tools Keyhold is measured against, and python3 for the driver.
 PEER_DEPS := python3 pass gnupg keepassxc
 
-.PHONY: all deps test-deps build release run test test-swift test-python test-flask bench bench-peers clean
+.PHONY: all deps test-deps build release run test test-swift test-python test-flask test-dotenv bench bench-peers clean
 
 all: build
 
@@ -34,13 +34,14 @@ run: build
 	@$$($(SWIFT) build --show-bin-path)/keyhold
 
 # The Python tests' environment, under .build-py/: PyNaCl and pytest for the verifier;
-# Flask, Flask-WTF, argon2-cffi and bcrypt for the Flask example (examples/flask).
+# Flask, Flask-WTF, argon2-cffi and bcrypt for the Flask example (examples/flask);
+# python-dotenv, pinned, for the .env differential test.
 $(VENV)/.ready: scripts/requirements-test.txt | test-deps
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r scripts/requirements-test.txt
 	@touch $@
 
-test: test-deps $(VENV)/.ready test-swift test-python test-flask
+test: test-deps $(VENV)/.ready test-swift test-python test-flask test-dotenv
 
 test-swift:
 	$(SWIFT) build --build-tests
@@ -52,6 +53,10 @@ test-python: $(VENV)/.ready
 # The Flask example against a vault made by the built binary, run under `keyhold run`.
 test-flask: $(VENV)/.ready build
 	KEYHOLD_BIN=$$($(SWIFT) build --show-bin-path)/keyhold $(VENV)/bin/python -m pytest -q examples/flask
+
+# .env import and export against python-dotenv itself (the parser Flask uses), through the built binary.
+test-dotenv: $(VENV)/.ready build
+	KEYHOLD_BIN=$$($(SWIFT) build --show-bin-path)/keyhold $(VENV)/bin/python -m pytest -q scripts/test_dotenv_interop.py
 
 # The benchmark of DESIGN section 9 (import, rotation, and the console over
 # 100,000 users and secrets): release build, 2 to 5 minutes on 2 cores; prints

@@ -208,3 +208,5 @@ void kh_cursor(int y, int x) {
 }
 
 void kh_refresh(void) { refresh(); }
+
+void kh_flush_input(void) { flushinp(); }

@@ -21,9 +21,9 @@ struct AuditCommand: ParsableCommand {
             try Output.printJSON(out)
         } else if let f = v.failure {
             // The reason may quote stored text (an action name): made visible, like every string from the vault.
-            Terminal.out("audit chain BROKEN at event \(f.seq): \(Validate.visible(f.reason))")
+            try Terminal.out("audit chain BROKEN at event \(f.seq): \(Validate.visible(f.reason))")
         } else {
-            Terminal.out("audit chain verified: \(v.events) events, head \(v.head ?? "-")")
+            try Terminal.out("audit chain verified: \(v.events) events, head \(v.head ?? "-")")
         }
         if !v.ok { throw ExitCode(Exit.integrity) }
     }
@@ -54,7 +54,7 @@ struct AuditCommand: ParsableCommand {
                 var events = try session.session().auditEvents(q)
                 if limit != nil { events.reverse() }
                 if output.json { try Output.printJSON(["events": events.map(AuditCommand.json)]); return }
-                Terminal.out(Output.table(["SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "DETAILS"], events.map {
+                try Terminal.out(Output.table(["SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "DETAILS"], events.map {
                     [String($0.seq), Clock.format($0.at), $0.actor + ($0.signed ? "" : " (unsigned)"), $0.action, $0.target, $0.details]
                 }))
             }
@@ -77,7 +77,7 @@ struct AuditCommand: ParsableCommand {
         func run() throws {
             try runReporting {
                 let head = try session.session().auditHead()
-                Terminal.out(output.json ? Output.json(["head": head]) : head)
+                try Terminal.out(output.json ? Output.json(["head": head]) : head)
             }
         }
     }

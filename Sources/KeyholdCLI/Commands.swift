@@ -31,10 +31,35 @@ public struct KeyholdCommand: ParsableCommand {
     /// (usage and the list of subcommands) on stdout, exit 0.
     public func run() throws {
         guard let code = Self.console?(vault.path, vault.options) else {
-            Terminal.out(Self.shortHelp())
+            try runReporting { try Terminal.out(Self.shortHelp()) }
             return
         }
         if code != 0 { throw ExitCode(code) }
+    }
+
+    /// Parses the command line, runs the command and exits with its code. As
+    /// ArgumentParser's `main()`, except that help and messages are written with
+    /// checked writes: help that cannot be written exits 72, like any command's output.
+    public static func runAndExit() -> Never {
+        var code = Exit.ok
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let o as OutputFailure {
+            code = fail(o).rawValue
+        } catch {
+            code = exitCode(for: error).rawValue
+            let text = fullMessage(for: error)
+            if !text.isEmpty {
+                if code == Exit.ok {
+                    // Help, --version or a completion script: keyhold's own text, written as it is.
+                    do { try Terminal.outRaw(text) } catch { code = fail(error).rawValue }
+                } else {
+                    Terminal.err(text)
+                }
+            }
+        }
+        Foundation.exit(code)
     }
 
     /// The usage line and the subcommands with their one-line abstracts.
@@ -70,30 +95,45 @@ struct Init: ParsableCommand {
         guard let user = Credentials.username(default: "admin") else { throw ExitCode(Exit.usage) }
         Terminal.err("Choose the administrator's password: at least \(vault.options.passwordMinLength) characters, "
                      + "not a common password, not containing the username. A long passphrase is best.")
-        let created: (session: Session, recoveryKey: SecureBytes)
+        let session: Session
+        var shown: String?
         do {
             guard let password = Credentials.newPassword(from: "KEYHOLD_PASSWORD") else {
                 Terminal.err("keyhold: no password given")
                 throw ExitCode(Exit.usage)
             }
-            created = try Vault.create(at: path, admin: user, password: password, options: vault.options)
+            // The recovery key is written (and the write checked) before the vault is committed:
+            // if it cannot be shown, no vault is made.
+            session = try Vault.create(at: path, admin: user, password: password, options: vault.options) { key in
+                shown = try Init.showRecoveryKey(key)
+            }.session
         } catch let e as ExitCode { throw e } catch { throw fail(error) }
-        showRecoveryKey(created.recoveryKey)
         Terminal.err("Vault created. Administrator: \(user)")
-        try? Status.show(created.session)
+        if let shown { confirmRecoveryKey(shown) }
+        try runReporting { try Status.show(session) }
     }
 
-    /// Shows the recovery key once and, on a terminal, asks for it back.
-    private func showRecoveryKey(_ key: SecureBytes) {
+    /// Shows the recovery key once, on stdout; returns its text. A failed write says no vault was made.
+    private static func showRecoveryKey(_ key: SecureBytes) throws -> String {
         let text = key.utf8String() ?? ""
-        Terminal.out("""
+        do {
+            try Terminal.out("""
 
-            RECOVERY KEY (shown this once; write it down and keep it offline):
+                RECOVERY KEY (shown this once; write it down and keep it offline):
 
-                \(text)
+                    \(text)
 
-            With it, access can be regained if every administrator is locked out.
-            """)
+                With it, access can be regained if every administrator is locked out.
+                """)
+        } catch var o as OutputFailure {
+            o.consequence = "the recovery key could not be shown, so no vault was created"
+            throw o
+        }
+        return text
+    }
+
+    /// On a terminal, asks for the recovery key back.
+    private func confirmRecoveryKey(_ text: String) {
         guard Terminal.stdinIsTTY else { return }
         while true {
             guard let typed = Terminal.readSecret(prompt: "Type the recovery key back to confirm you saved it: ") else { return }
@@ -144,9 +184,12 @@ struct Status: ParsableCommand {
         }
         if perms.contains(Permission.auditRead.rawValue) {
             let v = try session.verifyAudit()
-            lines.append(v.ok ? "audit chain:  verified, head \(v.head ?? "-")"
-                              : "audit chain:  BROKEN at event \(v.failure!.seq): \(Validate.visible(v.failure!.reason))")
+            if let f = v.failure {
+                lines.append("audit chain:  BROKEN at event \(f.seq): \(Validate.visible(f.reason))")
+            } else {
+                lines.append("audit chain:  verified, head \(v.head ?? "-")")
+            }
         }
-        Terminal.out(lines.joined(separator: "\n"))
+        try Terminal.out(lines.joined(separator: "\n"))
     }
 }

@@ -22,7 +22,7 @@ struct JSONFlag: ParsableArguments {
 
 /// Runs a command body, turning core errors into their message and exit code.
 /// An argument error found while running (`ValidationError`) is a usage
-/// error: its message, exit 64.
+/// error: its message, exit 64; a failed write to standard output is exit 72.
 func runReporting(_ body: () throws -> Void) throws {
     do { try body() }
     catch let e as ExitCode { throw e }

@@ -12,6 +12,7 @@ enum Exit {
     static let conflict: Int32 = 68
     static let integrity: Int32 = 70      // a stored value failed to open or verify
     static let rotationInProgress: Int32 = 71 // another process owns the data-key rotation
+    static let output: Int32 = 72         // standard output could not be written (a full disk, a closed pipe)
 
     static let help = """
         EXIT CODES
@@ -27,6 +28,8 @@ enum Exit {
           70  integrity failure (a stored value does not open or verify)
           71  rotation in progress: another process owns the data-key rotation
               (--wait waits for it), or finished the job this one was running
+          72  standard output could not be written (a full disk, a reader gone); a
+              one-time secret that could not be shown leaves nothing changed
         """
 
     static func code(for error: KeyholdError) -> Int32 {
@@ -51,6 +54,10 @@ enum Exit {
 
 /// Prints a core error for a person (never a secret) and exits with its code.
 func fail(_ error: any Error) -> ExitCode {
+    if let o = error as? OutputFailure {
+        Terminal.err("keyhold: \(o)")
+        return ExitCode(Exit.output)
+    }
     if let k = error as? KeyholdError {
         // A newcomer's first command, before `init`: say how to get a vault.
         let hint = switch k {

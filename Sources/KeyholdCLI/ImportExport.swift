@@ -28,9 +28,14 @@ struct ImportCommand: ParsableCommand {
             the rest is imported. Names are --prefix followed by the name in the source.
 
             Formats:
-              dotenv     KEY=value lines; `export KEY=value`; # comments; 'single quoted' (literal) \
-            and "double quoted" values (escapes \\n \\r \\t \\" \\' \\\\); unquoted values trimmed and \
-            ended by a # after white space. Nothing is interpolated.
+              dotenv     read as python-dotenv \(DotEnv.pythonDotenvVersion) reads it for Flask \
+            (docs/CLI.md has the rules): KEY=value, `export KEY=value`, # comments, 'single' and \
+            "double" quotes with python-dotenv's escapes, CRLF or CR line breaks. A line python-dotenv \
+            cannot parse is a bad entry (it skips it). A key given again: the last value is imported, \
+            as the application sees it, and the report says so. A value holding ${NAME} or \
+            ${NAME:-default} (which python-dotenv expands) is a bad entry unless --expand (resolved \
+            from keys earlier in the same file; a name not defined there is refused) or --literal \
+            (stored as written).
               json       {"secrets": [{"name": "...", "value": "...", "description": "..."}]}, with \
             "value_base64" instead of "value" for bytes that are not UTF-8 text; or a flat object \
             {"NAME": "value", ...}.
@@ -54,6 +59,8 @@ struct ImportCommand: ParsableCommand {
     @Option(help: "The source's format.") var format: TransferFormat
     @Option(help: "Put this in front of every imported name (e.g. app/prod/).") var prefix: String = ""
     @Flag(name: .customLong("skip-bad"), help: "Skip bad entries (listed on stderr) and import the rest.") var skipBad = false
+    @Flag(help: "dotenv: expand ${NAME} and ${NAME:-default} from keys earlier in the file, as python-dotenv does.") var expand = false
+    @Flag(help: "dotenv: store ${NAME} and ${NAME:-default} as written.") var literal = false
     @Option(name: .customLong("on-existing"), help: "When a name exists: fail (import nothing), skip it, or update it (a new version).")
     var onExisting: OnExisting = .fail
     @Option(name: .customLong("batch"), help: "Most entries per transaction (a transaction also ends at 1 MiB of values).")
@@ -65,6 +72,10 @@ struct ImportCommand: ParsableCommand {
     private func importAll() throws {
         guard batch >= 1 else { throw usageError("--batch", "--batch must be at least 1") }
         if source == "-", !format.isFile { throw usageError("SOURCE", "--format pass reads a directory, not standard input") }
+        if expand || literal {
+            guard format == .dotenv else { throw usageError(expand ? "--expand" : "--literal", "\(expand ? "--expand" : "--literal") is only for --format dotenv") }
+            guard !(expand && literal) else { throw usageError("--expand", "give --expand or --literal, not both") }
+        }
         // The file is read before logging in, so that `-` is read whole before any prompt.
         var raw: PlainBuffer? = format.isFile ? try SourceFile.read(source) : nil
         if format == .pass {
@@ -76,8 +87,13 @@ struct ImportCommand: ParsableCommand {
             throw KeyholdError.permissionDenied(action: "secret.import", missing: .secretsWrite)
         }
         let read: SourceRead
+        var notes: [BadEntry] = []
         switch format {
-        case .dotenv: read = DotEnv.parse(raw!.bytes)
+        case .dotenv:
+            let d = DotEnv.read(raw!.bytes, variables: expand ? .expand : literal ? .literal : .refuse)
+            if let u = d.unreadable { throw usageError("source", "\(u.origin): \(u.message); nothing was imported") }
+            read = d.source
+            notes = d.notes
         case .json: read = try JSONEntries.parse(raw!.bytes)
         case .keepassxc: read = try KeePassXML.parse(raw!.bytes)
         case .pass: read = try PassStore.read(source)
@@ -85,6 +101,8 @@ struct ImportCommand: ParsableCommand {
         raw = nil
 
         let (entries, bad) = check(read)
+        for n in notes.prefix(100) { Terminal.err("keyhold: note: \(n.origin): \(n.message)") }
+        if notes.count > 100 { Terminal.err("keyhold: ... and \(notes.count - 100) more notes") }
         if !bad.isEmpty {
             let verb = skipBad ? "skipped" : "bad entry"
             for b in bad.prefix(100) { Terminal.err("keyhold: \(verb): \(b.origin): \(b.message)") }
@@ -103,11 +121,12 @@ struct ImportCommand: ParsableCommand {
             try Output.printJSON([
                 "created": r.created, "updated": r.updated, "skipped": r.skipped, "read": read.entries.count + read.bad.count,
                 "bad": bad.map { ["origin": $0.origin, "message": $0.message] },
+                "notes": notes.map { ["origin": $0.origin, "message": $0.message] },
             ])
         } else {
             var line = "Imported: \(r.created) created, \(r.updated) updated, \(r.skipped) skipped (already there)"
             if !bad.isEmpty { line += ", \(bad.count) bad entr\(bad.count == 1 ? "y" : "ies") skipped" }
-            Terminal.out(line + ".")
+            try Terminal.out(line + ".")
         }
     }
 
@@ -172,8 +191,13 @@ struct ExportCommand: ParsableCommand {
             Formats:
               dotenv     KEY='value' lines; the key is the name upper-cased with every character \
             but letters and digits (so / . -) as _; two names with the same key are refused. \
-            Values with ' or line breaks are written "double quoted" with \\n \\r \\t \\" \\\\ escapes. \
-            Values must be UTF-8 text without other control characters (use json for the rest).
+            Values are written so that python-dotenv \(DotEnv.pythonDotenvVersion) reads them back byte \
+            for byte: 'single quoted' when that is literal, else "double quoted" with its escapes \
+            (a value ending in a backslash may be left unquoted). A value holding ${NAME} reads back \
+            differently with python-dotenv's interpolation on (the default of load_dotenv and \
+            Flask) and off: it is refused unless --interpolate (written to expand to itself) or \
+            --no-interpolate (written as is) says which. Values that are not UTF-8 or hold a NUL \
+            are refused (use json).
               json       {"secrets": [{"name": "...", "value": "...", "description": "..."}]}, with \
             "value_base64" for values that are not UTF-8 text.
               pass       one NAME.gpg file per secret (the value plus a newline).
@@ -188,6 +212,8 @@ struct ExportCommand: ParsableCommand {
     @Flag(help: "Do not ask for confirmation (needed without a terminal).") var yes = false
     @Option(name: .customLong("gpg-id"), help: "For --format pass: the gpg key (id, fingerprint or e-mail) to encrypt to.")
     var gpgID: String?
+    @Flag(inversion: .prefixedNo, help: "For --format dotenv: whether the file will be read with python-dotenv's interpolation on (load_dotenv, Flask) or off; needed only when a value holds ${...}.")
+    var interpolate: Bool?
     @Argument(help: "A new file, - for standard output, or (pass) a new directory.") var dest: String
 
     func run() throws { try runReporting(exportAll) }
@@ -201,6 +227,9 @@ struct ExportCommand: ParsableCommand {
             if toStdout { throw usageError("DEST", "--format pass writes a directory, not standard output") }
         } else if gpgID != nil {
             throw usageError("--gpg-id", "--gpg-id is only for --format pass")
+        }
+        if let interpolate, format != .dotenv {
+            throw usageError(interpolate ? "--interpolate" : "--no-interpolate", "--interpolate and --no-interpolate are only for --format dotenv")
         }
         if !yes, !Terminal.stdinIsTTY {
             throw usageError("--yes", """
@@ -276,8 +305,10 @@ struct ExportCommand: ParsableCommand {
                 throw error
             }
         } else {
-            // Standard output is held to the end for the formats that may refuse a value, so a refusal writes nothing.
-            let sink = toStdout ? ExportSink(standardOutputHolding: format != .json) : try ExportSink(creating: dest)
+            // Standard output is held to the end for the formats that may refuse a value, so a refusal writes nothing,
+            // and on a terminal, so the escaping of control characters sees whole characters.
+            let sink = toStdout ? ExportSink(standardOutputHolding: format != .json || Terminal.stdoutIsTTY)
+                                : try ExportSink(creating: dest)
             do {
                 try write(infos, names: names, keys: keys, session: s, to: sink)
                 try sink.finish()
@@ -298,12 +329,10 @@ struct ExportCommand: ParsableCommand {
         let out = sink.buffer
         switch format {
         case .dotenv:
-            out.append(DotEnv.header(count: infos.count))
+            out.append(DotEnv.header(count: infos.count, interpolate: interpolate))
             try s.revealEach(infos.map(\.name), purpose: .export) { i, value in
-                guard DotEnv.canCarry(value) else {
-                    throw refusal(infos[i].name, "is not UTF-8 text without control characters, which .env cannot carry; export it as json")
-                }
-                DotEnv.appendLine(key: keys[i], value: value, to: out)
+                if let why = DotEnv.exportProblem(value, interpolate: interpolate) { throw refusal(infos[i].name, why) }
+                DotEnv.appendLine(key: keys[i], value: value, interpolate: interpolate == true, to: out)
                 try sink.wrote()
             }
         case .json:
@@ -327,7 +356,7 @@ struct ExportCommand: ParsableCommand {
             }
             writer.end(out)
         case .pass:
-            preconditionFailure("pass writes a directory")
+            throw usageError("--format", "pass writes a directory, not a file")  // handled by the caller; never reached
         }
     }
 

@@ -131,12 +131,21 @@ enum Tool {
         return Validate.visible(lines.suffix(2).joined(separator: "; "))
     }
 
+    /// Variables a tool never sees: the credentials keyhold may have been given.
+    static let withheld: Set<String> = ["KEYHOLD_PASSWORD", "KEYHOLD_NEW_PASSWORD", "KEYHOLD_USER"]
+
+    /// This process's environment without the `withheld` variables.
+    static func environment(_ from: [String: String] = ProcessInfo.processInfo.environment) -> [String: String] {
+        from.filter { !withheld.contains($0.key) }
+    }
+
     /// Runs `path args`, feeding `input` on stdin (else /dev/null) and collecting stdout in a wiped buffer when asked.
     static func run(_ path: String, _ args: [String], input: SecureBytes?, captureOutput: Bool) throws -> Result {
-        signal(SIGPIPE, SIG_IGN)   // a tool that exits early must not kill us through its stdin pipe
+        // A tool that exits early cannot kill us through its stdin pipe: SIGPIPE is ignored from the start (`ProcessSetup`).
         let p = Process()
         p.executableURL = URL(fileURLWithPath: path)
         p.arguments = args
+        p.environment = environment()
         let inPipe = Pipe(), outPipe = Pipe(), errPipe = Pipe()
         p.standardInput = input == nil ? FileHandle.nullDevice : inPipe
         p.standardOutput = captureOutput ? outPipe : FileHandle.nullDevice
@@ -146,19 +155,13 @@ enum Tool {
         let collected = Collected(errors: errPipe.fileHandleForReading, input: inPipe.fileHandleForWriting)
         let group = DispatchGroup()
         DispatchQueue.global().async(group: group) {
-            collected.stderr = collected.errors.readDataToEndOfFile()
+            collected.stderr = (try? collected.errors.readToEnd()) ?? Data()
         }
         if let input {
             DispatchQueue.global().async(group: group) {
                 let fd = collected.input.fileDescriptor
-                input.withBytes { buf in
-                    var off = 0
-                    while off < buf.count {
-                        let n = Foundation.write(fd, buf.baseAddress! + off, buf.count - off)
-                        if n < 0 { if errno == EINTR { continue }; break }
-                        off += n
-                    }
-                }
+                // A tool that stops reading early says why on its stderr; the write simply ends.
+                _ = input.withBytes { Terminal.write(all: $0, to: fd) }
                 try? collected.input.close()
             }
         }
@@ -256,15 +259,16 @@ final class ExportSink {
     private func flush() throws {
         defer { buffer.clear() }
         do {
+            if path == nil {
+                // Standard output: a failed write is exit 72; on a terminal (held whole, so no UTF-8
+                // sequence is split) control characters are shown escaped, as `secret show` does.
+                let escaped = try buffer.bytes.withUnsafeBytes { try Terminal.writeValue($0, raw: false) }
+                if escaped { Terminal.err(Terminal.escapedExportNote) }
+                return
+            }
             try buffer.bytes.withUnsafeBytes { bytes in
-                var offset = 0
-                while offset < bytes.count {
-                    let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        throw TransferFailure("write failed: \(String(cString: strerror(errno)))")
-                    }
-                    offset += n
+                if let code = Terminal.write(all: bytes, to: fd) {
+                    throw TransferFailure("write failed: \(String(cString: strerror(code)))")
                 }
             }
         } catch {

@@ -24,8 +24,8 @@ extension KeyCommand {
                     }])
                     return
                 }
-                guard !requests.isEmpty else { Terminal.out("No key requests."); return }
-                Terminal.out(Output.table(["USERNAME", "KEY FINGERPRINT", "REQUESTED"], requests.map {
+                guard !requests.isEmpty else { try Terminal.out("No key requests."); return }
+                try Terminal.out(Output.table(["USERNAME", "KEY FINGERPRINT", "REQUESTED"], requests.map {
                     [$0.username, $0.fingerprint ?? "(no key yet: made at their first login)", Clock.format($0.requestedAt)]
                 }))
             }
@@ -58,7 +58,7 @@ extension KeyCommand {
                 }
                 guard let typed, !typed.isEmpty else { throw ArgumentParser.ValidationError("no fingerprint given") }
                 try s.approveKeyRequest(username, fingerprint: typed)
-                Terminal.out("\(username): key access approved (the root key is sealed to their key).")
+                try Terminal.out("\(username): key access approved (the root key is sealed to their key).")
             }
         }
     }
@@ -94,14 +94,14 @@ struct UpgradeCommand: ParsableCommand {
                                       "secrets_tagged": r.secretsTagged, "pending_requests": r.pendingRequests])
                 return
             }
-            Terminal.out("""
+            try Terminal.out("""
                 Upgraded \(path) from format \(r.fromFormat) to format \(r.toFormat).
                 Backup of the vault as it was: \(r.backup)
                 \(r.endorsedKeys) key(s) holding the root key endorsed; \(r.secretsTagged) secret name(s) tagged.
                 Each user pins the upgraded vault at their next login.
                 """)
             if !r.pendingRequests.isEmpty {
-                Terminal.out("Key requests waiting for approval (`keyhold key approve USER` once they read you their fingerprint): "
+                try Terminal.out("Key requests waiting for approval (`keyhold key approve USER` once they read you their fingerprint): "
                              + r.pendingRequests.joined(separator: ", "))
             }
         }

@@ -19,8 +19,8 @@ final class ProgressReporter: @unchecked Sendable {
                 let width = 30
                 let filled = total == 0 ? width : width * done / max(total, 1)
                 let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
-                FileHandle.standardError.write(Data("\r\(label) [\(bar)] \(done)/\(total)".utf8))
-                if done >= total { FileHandle.standardError.write(Data("\n".utf8)) }
+                Terminal.errRaw("\r\(label) [\(bar)] \(done)/\(total)")
+                if done >= total { Terminal.errRaw("\n") }
             } else {
                 // One line per tenth, and the last one.
                 let step = total == 0 ? 10 : done * 10 / max(total, 1)
@@ -39,7 +39,7 @@ extension KeyCommand {
             try Output.printJSON(["active_data_key": r.targetVersion, "resealed": r.resealed,
                                       "destroyed": r.destroyed, "checkpointed": r.checkpointed])
         } else {
-            Terminal.out("data key \(r.targetVersion) is active; \(r.resealed) secret version(s) re-sealed"
+            try Terminal.out("data key \(r.targetVersion) is active; \(r.resealed) secret version(s) re-sealed"
                          + (r.destroyed.isEmpty ? "" : "; destroyed data key(s) \(r.destroyed.map(String.init).joined(separator: ", "))"))
         }
         if !r.checkpointed { Terminal.err(Confirm.checkpointWarning) }
@@ -108,14 +108,23 @@ extension KeyCommand {
 
         func run() throws {
             try runReporting {
-                let key = try session.session().rotateRootKey()
-                Terminal.out("""
+                // Written (and the write checked) before the rotation commits: a key that cannot be
+                // shown leaves the old one in force.
+                _ = try session.session().rotateRootKey { key in
+                    do {
+                        try Terminal.out("""
 
-                    NEW RECOVERY KEY (shown this once; the old one no longer opens the vault):
+                            NEW RECOVERY KEY (shown this once; the old one no longer opens the vault):
 
-                        \(key.utf8String() ?? "")
+                                \(key.utf8String() ?? "")
 
-                    """)
+                            """)
+                    } catch var o as OutputFailure {
+                        o.consequence = "the new recovery key could not be shown, so the root key was not rotated "
+                            + "(the old recovery key still opens the vault)"
+                        throw o
+                    }
+                }
                 Terminal.err("Root key rotated; other sessions must log in again.")
             }
         }
@@ -140,8 +149,10 @@ extension KeyCommand {
                     throw ArgumentParser.ValidationError("no recovery key given")
                 }
                 let opened = try Vault.open(at: vault.path, options: vault.options)
-                let temp = try opened.recover(recoveryKey: text, username: username)
-                try UserCommand.showTemporaryPassword(temp, for: username, json: output.json)
+                _ = try opened.recover(recoveryKey: text, username: username) { temp in
+                    try UserCommand.showTemporaryPassword(temp, for: username, json: output.json,
+                                                          unchanged: "nothing was changed (the recovery key is still valid)")
+                }
             }
         }
     }

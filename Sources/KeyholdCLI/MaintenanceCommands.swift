@@ -29,7 +29,7 @@ struct KeyCommand: ParsableCommand {
                     if !k.problems.isEmpty { throw ExitCode(Exit.integrity) }
                     return
                 }
-                Terminal.out(Output.table(["ITEM", "VALUE"], [
+                try Terminal.out(Output.table(["ITEM", "VALUE"], [
                     ["active data key", "version \(k.activeDataKey)"],
                     ["data keys", k.dataKeyVersions.map(String.init).joined(separator: ", ")],
                     ["key holders", k.grantedUsers.joined(separator: ", ")],
@@ -41,9 +41,9 @@ struct KeyCommand: ParsableCommand {
                                 : "(finishes at the next login of a key manager, or `keyhold key resume`)")
                     } ?? "-"],
                 ]))
-                for p in k.problems { Terminal.out("PROBLEM [\(p.area)] \(Validate.visible(p.location)): \(Validate.visible(p.message))") }
+                for p in k.problems { try Terminal.out("PROBLEM [\(p.area)] \(Validate.visible(p.location)): \(Validate.visible(p.message))") }
                 if let w = k.revocationWarning {
-                    Terminal.out("\nWARNING: \(w.split(separator: "\n").map { Validate.visible(String($0)) }.joined(separator: "; "))\n"
+                    try Terminal.out("\nWARNING: \(w.split(separator: "\n").map { Validate.visible(String($0)) }.joined(separator: "; "))\n"
                                  + "Rotate the root key (and the data key for full revocation).")
                 }
                 if !k.problems.isEmpty { throw ExitCode(Exit.integrity) }
@@ -82,12 +82,12 @@ struct Check: ParsableCommand {
                     "warnings": r.warnings.map { ["area": $0.area, "message": $0.message] },
                 ])
             } else {
-                Terminal.out("secret versions opened: \(r.versionsOpened)")
-                Terminal.out("audit events verified:  \(r.auditEvents)")
-                for s in r.skipped { Terminal.out("skipped: \(s)") }
-                for w in r.warnings { Terminal.out("WARNING [\(w.area)] \(Validate.visible(w.message))") }
-                for p in r.problems { Terminal.out("PROBLEM [\(p.area)] \(Validate.visible(p.location)): \(Validate.visible(p.message))") }
-                Terminal.out(r.ok ? "OK" : "\(r.problems.count) problem(s)")
+                try Terminal.out("secret versions opened: \(r.versionsOpened)")
+                try Terminal.out("audit events verified:  \(r.auditEvents)")
+                for s in r.skipped { try Terminal.out("skipped: \(s)") }
+                for w in r.warnings { try Terminal.out("WARNING [\(w.area)] \(Validate.visible(w.message))") }
+                for p in r.problems { try Terminal.out("PROBLEM [\(p.area)] \(Validate.visible(p.location)): \(Validate.visible(p.message))") }
+                try Terminal.out(r.ok ? "OK" : "\(r.problems.count) problem(s)")
             }
             if !r.ok { throw ExitCode(Exit.integrity) }
         }

@@ -4,7 +4,7 @@ import KeyholdFormats
 
 /// Human tables and `--json` output. Every string from the vault goes through
 /// `Validate.visible` in tables, so nothing stored can move the cursor or
-/// retitle the terminal; JSON escapes control characters by itself.
+/// retitle the terminal; JSON escapes the same characters (`Validate.isHidden`) as \uxxxx.
 enum Output {
     /// A plain table: headers, then rows, columns padded to their widest cell.
     static func table(_ headers: [String], _ rows: [[String]]) -> String {
@@ -30,14 +30,33 @@ enum Output {
     /// Pretty JSON with sorted keys, for scripts: the bytes `JSONSerialization` writes
     /// with `.prettyPrinted, .sortedKeys, .withoutEscapingSlashes`, written by `JSONText`
     /// (JSONSerialization takes 12 s over 100,000 secrets; a test holds the two to the
-    /// same bytes). A value `JSONText` does not know goes to JSONSerialization whole.
+    /// same bytes), except that the characters `Validate.isHidden` names are escaped as
+    /// \uxxxx. A value `JSONText` does not know goes to JSONSerialization whole, and its
+    /// text is given the same escapes.
     static func json(_ value: Any) -> String {
         var text = JSONText()
         if text.append(value, indent: 0) { return String(decoding: text.bytes, as: UTF8.self) }
         guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]) else {
             return "{}"
         }
-        return String(decoding: data, as: UTF8.self)
+        return escapingHidden(String(decoding: data, as: UTF8.self))
+    }
+
+    /// JSON text with every hidden character (`Validate.isHidden`) written as \uxxxx. Outside
+    /// strings JSON holds only ASCII punctuation and white space, so every such character
+    /// found is inside a string, where the escape means the same character.
+    static func escapingHidden(_ json: String) -> String {
+        guard json.unicodeScalars.contains(where: { $0.value >= 0x7F && Validate.isHidden($0) }) else { return json }
+        var out = String.UnicodeScalarView()
+        for scalar in json.unicodeScalars {
+            if scalar.value >= 0x7F && Validate.isHidden(scalar) {
+                let digits = String(scalar.value, radix: 16)
+                out.append(contentsOf: ("\\u" + String(repeating: "0", count: max(0, 4 - digits.count)) + digits).unicodeScalars)
+            } else {
+                out.append(scalar)
+            }
+        }
+        return String(out)
     }
 
     /// Prints `value` as `json(_:)` writes it, and a newline, straight from the bytes
@@ -45,7 +64,7 @@ enum Output {
     static func printJSON(_ value: Any) throws {
         var text = JSONText()
         defer { text.wipe() }  // it may hold a value (`secret get --json`) or a temporary password
-        guard text.append(value, indent: 0) else { return Terminal.out(json(value)) }
+        guard text.append(value, indent: 0) else { return try Terminal.out(json(value)) }
         text.endLine()
         try text.bytes.withUnsafeBytes { try Terminal.writeOut($0) }
     }
@@ -184,28 +203,33 @@ struct JSONText {
     private mutating func pad(_ n: Int) { bytes += repeatElement(UInt8(ascii: " "), count: n) }
 
     /// A JSON string: quote and backslash escaped, control characters as \b \f \n \r \t
-    /// or \u00xx, everything else (slashes, DEL, non-ASCII) as its UTF-8 bytes.
+    /// or \u00xx, everything else (slashes, non-ASCII) as its UTF-8 bytes, except what
+    /// must not reach a terminal raw (`Validate.isHidden`: DEL, C1 and bidi controls,
+    /// invisible characters, U+2028/U+2029), written as \uxxxx too.
     private mutating func string(_ s: String) {
         bytes.append(UInt8(ascii: "\""))
         // Most strings need no escape: copied whole.
-        if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 >= 0x7F }) {
             bytes.append(contentsOf: s.utf8)
             bytes.append(UInt8(ascii: "\""))
             return
         }
-        for b in s.utf8 {
-            switch b {
-            case UInt8(ascii: "\""): bytes += [UInt8(ascii: "\\"), b]
-            case UInt8(ascii: "\\"): bytes += [UInt8(ascii: "\\"), b]
+        let hex = Array("0123456789abcdef".utf8)
+        for scalar in s.unicodeScalars {
+            let v = scalar.value
+            switch v {
+            case 0x22: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
+            case 0x5C: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
             case 0x08: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "b")]
             case 0x0C: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "f")]
             case 0x0A: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
             case 0x0D: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
             case 0x09: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
-            case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                bytes += [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(b >> 4)], hex[Int(b & 15)]]
-            default: bytes.append(b)
+            case _ where v < 0x20 || Validate.isHidden(scalar):
+                // Every hidden character lies in the Basic Multilingual Plane: four hex digits.
+                bytes += [UInt8(ascii: "\\"), UInt8(ascii: "u"), hex[Int(v >> 12 & 15)], hex[Int(v >> 8 & 15)],
+                          hex[Int(v >> 4 & 15)], hex[Int(v & 15)]]
+            default: bytes.append(contentsOf: scalar.utf8)
             }
         }
         bytes.append(UInt8(ascii: "\""))

@@ -29,7 +29,7 @@ struct RoleCommand: ParsableCommand {
             try runReporting {
                 let roles = try session.session().roles()
                 if output.json { try Output.printJSON(["roles": roles.map(RoleCommand.json)]); return }
-                Terminal.out(Output.table(["ROLE", "KIND", "MEMBERS", "PERMISSIONS"], roles.map {
+                try Terminal.out(Output.table(["ROLE", "KIND", "MEMBERS", "PERMISSIONS"], roles.map {
                     [$0.name, $0.builtin ? "built-in" : "custom", String($0.members),
                      $0.permissions.sorted().map(\.rawValue).joined(separator: ",")]
                 }))
@@ -46,8 +46,8 @@ struct RoleCommand: ParsableCommand {
             try runReporting {
                 let r = try session.session().role(named: name)
                 if output.json { try Output.printJSON(RoleCommand.json(r)); return }
-                Terminal.out("\(Validate.visible(r.name)) (\(r.builtin ? "built-in" : "custom"), \(r.members) member(s)): \(Validate.visible(r.description))")
-                Terminal.out(Output.table(["PERMISSION", "GRANTED"], Permission.allCases.map {
+                try Terminal.out("\(Validate.visible(r.name)) (\(r.builtin ? "built-in" : "custom"), \(r.members) member(s)): \(Validate.visible(r.description))")
+                try Terminal.out(Output.table(["PERMISSION", "GRANTED"], Permission.allCases.map {
                     [$0.rawValue, r.permissions.contains($0) ? "yes" : "-"]
                 }))
             }

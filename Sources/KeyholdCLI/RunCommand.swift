@@ -8,7 +8,7 @@ struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run a program with secrets in its environment.",
-        usage: "keyhold run [--prefix <prefix>] [--only <name> ...] [--map <name=VAR> ...] [--override] [--mask] -- <command> [<argument> ...]",
+        usage: "keyhold run [--prefix <prefix>] [--only <name> ...] [--map <name=VAR> ...] [--override] [--allow-env <VAR> ...] [--mask] -- <command> [<argument> ...]",
         discussion: """
             Chooses the secrets whose name starts with --prefix and those named with --only (both given: \
             the union; neither: every secret you may list), reveals their current versions in one audited \
@@ -24,6 +24,11 @@ struct RunCommand: ParsableCommand {
             --map NAME=VAR gives secret NAME the variable VAR instead. Two secrets on one variable are \
             refused (exit 68), and so is a variable that is already set in the environment, unless \
             --override lets the secret replace it.
+
+            A secret is never put in a variable that changes how programs load or start (LD_*, DYLD_*, \
+            BASH_ENV, ENV, PATH, IFS, PYTHON*, NODE_OPTIONS, PERL5*, RUBYOPT, GIT_SSH_COMMAND and the rest \
+            of the list in docs/CLI.md): such a variable is refused (exit 66), named, before anything is \
+            revealed, unless --allow-env VAR names it.
 
             The values never appear in the command's argv and nothing is written to disk. KEYHOLD_PASSWORD \
             and KEYHOLD_NEW_PASSWORD are removed from the command's environment. A value holding a NUL byte \
@@ -57,6 +62,11 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Let a secret replace a variable that is already set in the environment.")
     var override = false
 
+    @Option(name: .customLong("allow-env"),
+            help: ArgumentHelp("Let a secret set this variable although it changes how programs load or start (repeatable).",
+                               valueName: "VAR"))
+    var allowEnv: [String] = []
+
     @Flag(help: "Pass the command's output through keyhold with every injected value replaced by <redacted:NAME>.")
     var mask = false
 
@@ -71,6 +81,9 @@ struct RunCommand: ParsableCommand {
             throw ArgumentParser.ValidationError("give the command to run after --, e.g. keyhold run --prefix app/prod/ -- env")
         }
         _ = try RunCommand.parseMaps(maps)
+        for name in allowEnv where !Handout.isVariableName(name) {
+            throw ArgumentParser.ValidationError("--allow-env \(Validate.visible(name)): not a variable name (letters, digits and '_', not starting with a digit)")
+        }
     }
 
     func run() throws {
@@ -82,11 +95,15 @@ struct RunCommand: ParsableCommand {
             let inherited = Handout.currentEnvironment().filter { !RunCommand.withheld.contains($0.name) }
             let plan = try Handout.plan(names: names, maps: try RunCommand.parseMaps(maps),
                                         existing: Set(inherited.map(\.name)), override: override)
+            try Handout.refuseLoaderVariables(plan, allowed: Set(allowEnv))
             program = try Handout.resolve(command[0])  // before the reveal: a missing command hands out nothing
             // One audited hand-out, streamed into one guarded buffer sized from the values' lengths.
             try s.revealEach(plan.map(\.name), purpose: .handout,
                              sizes: { environment = Handout.Environment(plan: plan, sizes: $0, inherited: inherited) },
-                             visit: { i, value in try environment!.set(i, value) })
+                             visit: { i, value in
+                                 guard let environment else { throw KeyholdError.integrity("hand-out: a value came before its size") }
+                                 try environment.set(i, value)
+                             })
         }
         guard let environment else { throw ExitCode(Exit.failure) }
         if mask {
@@ -184,6 +201,52 @@ enum Handout {
         return out
     }
 
+    // MARK: Variables that change how programs load or start
+
+    /// Variables a secret may not set unless named with --allow-env: each would let the value
+    /// decide what code the command (or a program it starts) loads or runs. docs/CLI.md lists
+    /// them; matched exactly (environment names are case-sensitive).
+    static let loaderVariables: Set<String> = [
+        // Shells
+        "BASH_ENV", "ENV", "PATH", "IFS", "CDPATH", "SHELLOPTS", "BASHOPTS", "PS4", "PROMPT_COMMAND", "ZDOTDIR", "GLOBIGNORE",
+        // The C library (what glibc drops for setuid programs, and its tunables)
+        "GCONV_PATH", "GETCONF_DIR", "HOSTALIASES", "LOCALDOMAIN", "LOCPATH", "NIS_PATH", "NLSPATH", "RESOLV_HOST_CONF",
+        "RES_OPTIONS", "TZDIR", "GLIBC_TUNABLES",
+        // Interpreters and runtimes
+        "NODE_OPTIONS", "NODE_PATH", "PERLLIB", "RUBYOPT", "RUBYLIB", "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS", "JDK_JAVA_OPTIONS",
+        "CLASSPATH", "PHPRC", "PHP_INI_SCAN_DIR", "LUA_INIT", "LUA_PATH", "LUA_CPATH", "TCLLIBPATH", "R_PROFILE", "R_PROFILE_USER",
+        "OPENSSL_CONF", "OPENSSL_ENGINES", "OPENSSL_MODULES",
+        // Git: what it runs, and where its configuration (and so its hooks and commands) comes from
+        "GIT_SSH", "GIT_SSH_COMMAND", "GIT_EXEC_PATH", "GIT_ASKPASS", "GIT_EDITOR", "GIT_SEQUENCE_EDITOR", "GIT_PAGER",
+        "GIT_PROXY_COMMAND", "GIT_EXTERNAL_DIFF", "GIT_CONFIG", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_PARAMETERS",
+        "GIT_CONFIG_COUNT", "GIT_TEMPLATE_DIR", "GIT_DIR",
+        // Programs other tools start
+        "EDITOR", "VISUAL", "PAGER", "LESSOPEN", "LESSCLOSE", "SSH_ASKPASS", "SUDO_ASKPASS", "BROWSER",
+    ]
+
+    /// Prefixes of the same: every variable that starts with one of these.
+    static let loaderPrefixes = ["LD_", "DYLD_", "PYTHON", "PERL5", "MALLOC_", "GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_",
+                                 "LUA_INIT_", "LUA_PATH_", "LUA_CPATH_"]
+
+    /// The rule that refuses `variable` (the name itself, or a prefix followed by `*`), or nil.
+    static func loaderRule(_ variable: String) -> String? {
+        if loaderVariables.contains(variable) { return variable }
+        return loaderPrefixes.first { variable.hasPrefix($0) }.map { $0 + "*" }
+    }
+
+    /// Refuses a plan that puts a secret in a loader or interpreter variable not named in `allowed`,
+    /// before anything is revealed.
+    static func refuseLoaderVariables(_ plan: [Entry], allowed: Set<String>) throws {
+        for entry in plan where !allowed.contains(entry.variable) {
+            guard let rule = loaderRule(entry.variable) else { continue }
+            let matched = rule == entry.variable ? "" : " (\(rule))"
+            throw KeyholdError.refused(
+                "secret \(entry.name) would set \(entry.variable)\(matched), which changes how programs load or start; "
+                + "nothing was revealed. Map it to another name with --map \(entry.name)=VAR, or, if the command "
+                + "should get it, allow it with --allow-env \(entry.variable)")
+        }
+    }
+
     // MARK: Environment
 
     /// The process environment as raw entries (bytes kept as they are).
@@ -242,7 +305,9 @@ enum Handout {
         /// Puts the value of the `i`-th secret of the plan in place. A value holding a NUL byte
         /// cannot be an environment variable.
         func set(_ i: Int, _ value: UnsafeRawBufferPointer) throws {
-            precondition(value.count == sizes[i], "a value of another length than announced")
+            guard value.count == sizes[i] else {
+                throw KeyholdError.integrity("secret \(plan[i].name): its value is of another length than announced")
+            }
             if value.contains(0) {
                 throw KeyholdError.invalid(KeyholdCore.ValidationError(
                     field: "secret value", rule: "nul",
@@ -327,12 +392,15 @@ enum Handout {
     static func exec(_ path: String, arguments: [String], environment: Environment) -> Int32 {
         let argv = CStrings(arguments.map { CStrings.copy(Array($0.utf8)) })
         // The command starts with no signal blocked (a mask inherited by keyhold is the accident
-        // of its parent, e.g. a thread of a Dispatch pool); ignored signals stay ignored.
+        // of its parent, e.g. a thread of a Dispatch pool); ignored signals stay ignored, and
+        // SIGPIPE, which keyhold ignores for itself, is as keyhold found it.
         unblockAllSignals()
+        ProcessSetup.restorePipeSignal()
         let error = environment.withEnvp { envp in
             execve(path, argv.pointer, envp)
             return errno
         }
+        signal(SIGPIPE, SIG_IGN)  // still keyhold: a failed write is an error again, not a death
         environment.wipe()
         argv.free()
         return error
@@ -357,8 +425,8 @@ enum Handout {
         }
         // Keyhold's ends stay out of the child (its ends are dup2'ed onto 1 and 2, which clears the flag there).
         for fd in outPipe + errPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        // A reader of keyhold's output that goes away must not kill keyhold before the child's status is known.
-        signal(SIGPIPE, SIG_IGN)
+        // A reader of keyhold's output that goes away must not kill keyhold before the child's status is known
+        // (SIGPIPE is ignored since the start: `ProcessSetup`).
 
         // Handlers first (a signal before the child exists is kept and forwarded once it does);
         // a signal this process was started ignoring stays ignored, for the child too.
@@ -383,7 +451,8 @@ enum Handout {
         posix_spawnattr_init(&attributes)
         var defaults = sigset_t()
         sigemptyset(&defaults)
-        for sig in handled + [SIGPIPE] { sigaddset(&defaults, sig) }
+        // SIGPIPE as keyhold found it: back to the default unless it was ignored when keyhold started.
+        for sig in handled + (ProcessSetup.inheritedPipeIgnored ? [] : [SIGPIPE]) { sigaddset(&defaults, sig) }
         posix_spawnattr_setsigdefault(&attributes, &defaults)
         var mask = sigset_t()
         sigemptyset(&mask)
@@ -418,14 +487,15 @@ enum Handout {
             if ready < 0 { if errno == EINTR { continue }; break }
             if ready == 0 { if status != nil { break }; continue }
             for i in streams.indices where streams[i].open && fds[i].revents != 0 {
-                let n = buffer.withUnsafeMutableBytes { read(streams[i].source, $0.baseAddress!, $0.count) }
+                let n = buffer.withUnsafeMutableBytes { b in b.baseAddress.map { read(streams[i].source, $0, b.count) } ?? 0 }
                 if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
                 if n <= 0 { streams[i].finish(); continue }
                 buffer.withUnsafeBytes { streams[i].pass(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
             }
         }
         for i in streams.indices where streams[i].open { streams[i].finish() }
-        let final = status ?? reap(pid, wait: true)!
+        // waitpid without WNOHANG always gives a status; were it not to, the run failed.
+        let final = status ?? reap(pid, wait: true) ?? (Exit.failure << 8)
         ChildSignals.stop()
         for sig in handled { signal(sig, SIG_DFL) }
         if final & 0x7F == 0 { return (final >> 8) & 0xFF }  // exited
@@ -501,15 +571,7 @@ struct MaskedStream {
 
     /// Writes everything; false when the reader went away (the child then gets SIGPIPE, as in a pipeline).
     private func write(_ bytes: [UInt8]) -> Bool {
-        bytes.withUnsafeBytes { b in
-            var offset = 0
-            while offset < b.count {
-                let n = Foundation.write(sink, b.baseAddress! + offset, b.count - offset)
-                if n < 0 { if errno == EINTR { continue }; return false }
-                offset += n
-            }
-            return true
-        }
+        bytes.withUnsafeBytes { Terminal.write(all: $0, to: sink) == nil }
     }
 }
 

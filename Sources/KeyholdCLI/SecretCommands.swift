@@ -45,7 +45,7 @@ struct SecretCommand: ParsableCommand {
         if json {
             try Output.printJSON(["name": name, "version": version, "created": created])
         } else {
-            Terminal.out("\(verb) \(Validate.visible(name)) version \(version)")
+            try Terminal.out("\(verb) \(Validate.visible(name)) version \(version)")
         }
     }
 
@@ -65,7 +65,7 @@ struct SecretCommand: ParsableCommand {
                     try Output.printJSON(["secrets": secrets.map { SecretCommand.json($0, now: now) }])
                     return
                 }
-                Terminal.out(Output.table(["NAME", "VERSION", "VERSIONS", "ROTATE BY", "UPDATED"], secrets.map {
+                try Terminal.out(Output.table(["NAME", "VERSION", "VERSIONS", "ROTATE BY", "UPDATED"], secrets.map {
                     [$0.name, String($0.currentVersion), String($0.versionCount),
                      SecretCommand.rotateByCell($0, now: now), Output.time($0.updatedAt)]
                 }))
@@ -79,15 +79,22 @@ struct SecretCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print a secret's value alone (for $(...)); audited.",
             discussion: """
-                Prints exactly the stored bytes, followed by a newline only when standard output is a terminal. \
-                --json prints {"name", "version", "value"}, or "value_base64" instead of "value" when the value \
-                is not valid UTF-8.
+                Into a pipe or a file, prints exactly the stored bytes. On a terminal, control characters in \
+                the value (C0 other than tab and line feed, DEL, C1, bidi controls) and bytes that are not \
+                UTF-8 are shown escaped (\\x1b, \\u202e), with a line on stderr saying so, and a newline \
+                follows the value; --raw prints the exact bytes there too. --json prints {"name", "version", \
+                "value"}, or "value_base64" instead of "value" when the value is not valid UTF-8.
                 """,
             aliases: ["get"])
         @OptionGroup var session: SessionOptions
         @OptionGroup var output: JSONFlag
         @Argument(help: "The secret's name.") var name: String
         @Option(name: .customLong("version"), help: "This version instead of the current one.") var version: Int?
+        @Flag(help: "Print the exact bytes even on a terminal (control characters included).") var raw = false
+
+        func validate() throws {
+            if raw && output.json { throw ArgumentParser.ValidationError("give --raw or --json, not both") }
+        }
 
         func run() throws {
             try runReporting {
@@ -107,8 +114,9 @@ struct SecretCommand: ParsableCommand {
                     try Output.printJSON(out)
                     return
                 }
-                try value.withBytes { try Terminal.writeOut($0) }
-                if isatty(STDOUT_FILENO) == 1 { try [UInt8(ascii: "\n")].withUnsafeBytes { try Terminal.writeOut($0) } }
+                let escaped = try value.withBytes { try Terminal.writeValue($0, raw: raw) }
+                if Terminal.stdoutIsTTY { try [UInt8(ascii: "\n")].withUnsafeBytes { try Terminal.writeOut($0) } }
+                if escaped { Terminal.err(Terminal.escapedValueNote) }
             }
         }
     }
@@ -219,7 +227,7 @@ struct SecretCommand: ParsableCommand {
                     ])
                     return
                 }
-                Terminal.out(Output.table(["VERSION", "CURRENT", "DATA KEY", "CREATED", "CREATED BY"], versions.map {
+                try Terminal.out(Output.table(["VERSION", "CURRENT", "DATA KEY", "CREATED", "CREATED BY"], versions.map {
                     [String($0.version), $0.version == info.currentVersion ? "*" : "", String($0.keyVersion),
                      Output.time($0.createdAt), $0.createdBy ?? "-"]
                 }))

@@ -3,25 +3,98 @@ import Foundation
 import KeyholdCore
 import KeyholdFormats
 
+/// A write to standard output that failed (a full disk, a reader that went away): exit 72,
+/// one line on stderr. `consequence` says what that means for the command (a one-time
+/// secret not shown, so nothing was committed).
+struct OutputFailure: Error, CustomStringConvertible {
+    let code: Int32
+    var consequence: String?
+
+    var description: String {
+        "cannot write to standard output: \(String(cString: strerror(code)))" + (consequence.map { "; \($0)" } ?? "")
+    }
+}
+
 /// Reading from and writing to the person at the terminal.
+///
+/// Every write to standard output is a checked write(2) loop: a failure throws
+/// `OutputFailure` (exit 72), never a crash, and SIGPIPE is ignored from the start
+/// (`ProcessSetup.start`). Text written with `out` and `err` goes through
+/// `Validate.visible` line by line, so nothing stored can reach the terminal raw;
+/// secret values go through `writeValue`, which escapes them only on a terminal.
 enum Terminal {
     static var stdinIsTTY: Bool { isatty(STDIN_FILENO) == 1 }
+    static var stdoutIsTTY: Bool { isatty(STDOUT_FILENO) == 1 }
 
-    static func out(_ s: String) { FileHandle.standardOutput.write(Data((s + "\n").utf8)) }
-    static func err(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
+    /// Writes a line of text to standard output.
+    static func out(_ s: String) throws { try outRaw(safeLines(s)) }
 
-    /// Writes bytes to standard output exactly as they are.
+    /// Writes a line to standard output as it is: for text keyhold made itself (help, a
+    /// completion script, whose tabs must stay tabs), never for text from the vault.
+    static func outRaw(_ s: String) throws {
+        var bytes = Array(s.utf8)
+        bytes.append(UInt8(ascii: "\n"))
+        try bytes.withUnsafeBytes { try writeOut($0) }
+    }
+
+    /// Writes a line to standard error. A failure there is ignored: there is nowhere left to say it.
+    static func err(_ s: String) { errRaw(safeLines(s) + "\n") }
+
+    /// Writes text to standard error as it is (prompts, the progress bar's carriage return).
+    static func errRaw(_ s: String) {
+        var bytes = Array(s.utf8)
+        _ = bytes.withUnsafeBytes { write(all: $0, to: STDERR_FILENO) }
+        bytes.removeAll()
+    }
+
+    /// Each line of `s` made visible, the line breaks kept.
+    static func safeLines(_ s: String) -> String {
+        // The common case (printable ASCII and line breaks) in one pass.
+        if !s.utf8.contains(where: { ($0 < 0x20 && $0 != 0x0A) || $0 >= 0x7F }) { return s }
+        return s.split(separator: "\n", omittingEmptySubsequences: false).map { Validate.visible(String($0)) }.joined(separator: "\n")
+    }
+
+    /// Writes bytes to standard output exactly as they are; throws `OutputFailure` when it cannot.
     static func writeOut(_ bytes: UnsafeRawBufferPointer) throws {
+        if let code = write(all: bytes, to: STDOUT_FILENO) { throw OutputFailure(code: code) }
+    }
+
+    /// Writes a secret value: byte for byte into a pipe or a file, or with `raw`; on a terminal
+    /// with its control characters escaped (`Validate.terminalSafeValue`), and then one line on
+    /// stderr saying so. Returns whether it escaped anything.
+    @discardableResult
+    static func writeValue(_ value: UnsafeRawBufferPointer, raw: Bool) throws -> Bool {
+        guard !raw, stdoutIsTTY, var shown = Validate.terminalSafeValue(value) else {
+            try writeOut(value)
+            return false
+        }
+        defer { Bytes.wipe(&shown) }
+        try shown.withUnsafeBytes { try writeOut($0) }
+        return true
+    }
+
+    /// The line on stderr after a value was shown escaped.
+    static let escapedValueNote = "keyhold: the value holds control characters (shown escaped, e.g. \\x1b, \\u202e); "
+        + "for the exact bytes use --raw, or send the output to a pipe or a file"
+
+    /// The line on stderr after an export to the terminal was shown escaped.
+    static let escapedExportNote = "keyhold: values in the export hold control characters (shown escaped on this terminal, "
+        + "e.g. \\x1b, \\u202e); for the exact bytes send the output to a pipe or a file"
+
+    /// write(2) until everything is written; errno on failure, nil when done.
+    @discardableResult
+    static func write(all bytes: UnsafeRawBufferPointer, to fd: Int32) -> Int32? {
+        guard let base = bytes.baseAddress else { return nil }
         var offset = 0
         while offset < bytes.count {
-            let n = Foundation.write(STDOUT_FILENO, bytes.baseAddress! + offset, bytes.count - offset)
+            let n = Foundation.write(fd, base + offset, bytes.count - offset)
             if n < 0 {
                 if errno == EINTR { continue }
-                Terminal.err("keyhold: cannot write to standard output: \(String(cString: strerror(errno)))")
-                throw ExitCode(Exit.failure)
+                return errno
             }
             offset += n
         }
+        return nil
     }
 
     /// Reads one line from standard input into guarded memory (the newline dropped).
@@ -40,7 +113,7 @@ enum Terminal {
     /// Prompts on the terminal with echo off; the typed text never appears on screen.
     static func readSecret(prompt: String) -> SecureBytes? {
         guard stdinIsTTY else { return readLineSecure() }
-        FileHandle.standardError.write(Data(prompt.utf8))
+        errRaw(prompt)
         var old = termios()
         tcgetattr(STDIN_FILENO, &old)
         var quiet = old
@@ -48,14 +121,35 @@ enum Terminal {
         tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet)
         defer {
             tcsetattr(STDIN_FILENO, TCSAFLUSH, &old)
-            FileHandle.standardError.write(Data("\n".utf8))
+            errRaw("\n")
         }
         return readLineSecure()
     }
 
     /// Prompts for an ordinary line (echoed). Reads unbuffered, like the secret prompts, so the two can share stdin.
     static func ask(_ prompt: String) -> String? {
-        FileHandle.standardError.write(Data(prompt.utf8))
+        errRaw(prompt)
         return readLineSecure().flatMap { $0.utf8String() }
+    }
+}
+
+/// What the process sets up before any command runs.
+public enum ProcessSetup {
+    /// Whether SIGPIPE was ignored when keyhold started (then the programs it starts inherit
+    /// that; otherwise they get the default back).
+    nonisolated(unsafe) static var inheritedPipeIgnored = false
+
+    /// Ignores SIGPIPE, so a reader that goes away is a failed write (exit 72), never a
+    /// silent death; remembers whether it was ignored already, for `keyhold run`.
+    public static func start() {
+        var old = sigaction()
+        sigaction(SIGPIPE, nil, &old)
+        inheritedPipeIgnored = unsafeBitCast(old.__sigaction_handler.sa_handler, to: Int.self) == 1  // SIG_IGN
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    /// Before a program is started: SIGPIPE back to the default, unless keyhold itself started with it ignored.
+    static func restorePipeSignal() {
+        if !inheritedPipeIgnored { signal(SIGPIPE, SIG_DFL) }
     }
 }

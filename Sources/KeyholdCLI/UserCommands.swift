@@ -25,14 +25,21 @@ struct UserCommand: ParsableCommand {
         ]
     }
 
-    /// Prints a temporary password once, to stdout alone so it can be captured.
-    static func showTemporaryPassword(_ temp: SecureBytes, for name: String, json: Bool) throws {
+    /// Prints a temporary password once, to stdout alone so it can be captured. Called by the
+    /// core before its transaction commits: when the write fails, the `OutputFailure` says
+    /// `unchanged` (what was therefore not done) and the transaction is rolled back.
+    static func showTemporaryPassword(_ temp: SecureBytes, for name: String, json: Bool, unchanged: String) throws {
         let text = temp.utf8String() ?? ""
-        if json {
-            try Output.printJSON(["username": name, "temporary_password": text, "expires_in_hours": 24])
-        } else {
-            Terminal.err("Temporary password for \(Validate.visible(name)) (shown once; it expires and must be changed at first login):")
-            Terminal.out(text)
+        do {
+            if json {
+                try Output.printJSON(["username": name, "temporary_password": text, "expires_in_hours": 24])
+            } else {
+                Terminal.err("Temporary password for \(Validate.visible(name)) (shown once; it expires and must be changed at first login):")
+                try Terminal.out(text)
+            }
+        } catch var o as OutputFailure {
+            o.consequence = "the temporary password could not be shown, so \(unchanged)"
+            throw o
         }
     }
 
@@ -49,8 +56,10 @@ struct UserCommand: ParsableCommand {
         func run() throws {
             try runReporting {
                 let s = try session.session()
-                let (user, temp) = try s.createUser(username: username, email: email, displayName: displayName, roles: roles)
-                try UserCommand.showTemporaryPassword(temp, for: user.username, json: output.json)
+                _ = try s.createUser(username: username, email: email, displayName: displayName, roles: roles) { temp in
+                    try UserCommand.showTemporaryPassword(temp, for: username, json: output.json,
+                                                          unchanged: "the user was not created")
+                }
             }
         }
     }
@@ -89,7 +98,7 @@ struct UserCommand: ParsableCommand {
                 if output.json {
                     try Output.printJSON(["users": users.map { UserCommand.json($0, now: now) }])
                 } else {
-                    Terminal.out(Output.table(["USERNAME", "STATUS", "ROLES", "KEY ACCESS", "LAST LOGIN"], users.map {
+                    try Terminal.out(Output.table(["USERNAME", "STATUS", "ROLES", "KEY ACCESS", "LAST LOGIN"], users.map {
                         [$0.username, $0.status(at: now) + ($0.mustChangePassword ? ", must change" : "")
                             + ($0.legacyHash ? ", legacy hash" : ""),
                          $0.roles.joined(separator: ","), $0.keyAccess.rawValue, Output.time($0.lastLoginAt)]
@@ -110,7 +119,7 @@ struct UserCommand: ParsableCommand {
                 let u = try session.session().user(named: username)
                 let now = Clock.system.now()
                 if output.json { try Output.printJSON(UserCommand.json(u, now: now)); return }
-                Terminal.out(Output.table(["FIELD", "VALUE"], [
+                try Terminal.out(Output.table(["FIELD", "VALUE"], [
                     ["username", u.username], ["email", u.email ?? "-"], ["display name", u.displayName],
                     ["status", u.status(at: now)], ["roles", u.roles.joined(separator: ", ")],
                     ["permissions", u.permissions.sorted().map(\.rawValue).joined(separator: ", ")],
@@ -229,10 +238,12 @@ struct UserCommand: ParsableCommand {
         func run() throws {
             try runReporting {
                 let s = try session.session()
-                let temp = try s.resetPassword(username)
                 // The stored spelling (names match without regard to case), for --json consumers.
                 let name = (try? s.user(named: username).username) ?? username
-                try UserCommand.showTemporaryPassword(temp, for: name, json: output.json)
+                _ = try s.resetPassword(username) { temp in
+                    try UserCommand.showTemporaryPassword(temp, for: name, json: output.json,
+                                                          unchanged: "the password was not reset")
+                }
             }
         }
     }

@@ -94,7 +94,7 @@ struct UserImport: ParsableCommand {
                     + r.legacy.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ") + ")"
             }
             if !bad.isEmpty { line += "; \(bad.count) bad entr\(bad.count == 1 ? "y" : "ies") skipped" }
-            Terminal.out(line + ".")
+            try Terminal.out(line + ".")
         }
     }
 

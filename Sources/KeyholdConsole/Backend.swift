@@ -103,6 +103,9 @@ final class Backend {
         previous = screen
     }
 
+    /// Drops the keys typed but not read yet (meant for a screen that is gone).
+    func discardTypeahead() { kh_flush_input() }
+
     /// Waits up to `timeout` ms for a key.
     func read(timeout: Int32) -> Input {
         var code: UInt32 = 0

@@ -97,6 +97,11 @@ public enum Console {
             if drawn != model {
                 backend.draw(view(model))
                 drawn = model
+                // The notice of an ended session is on screen: keys typed before it are dropped, the next ones act.
+                if model.login.holdingKeys {
+                    backend.discardTypeahead()
+                    send(.noticeShown)
+                }
             }
             if model.quit { return 0 }
             switch backend.takeSignal() {
@@ -140,7 +145,17 @@ public enum Console {
     /// Whether standard input and output are a terminal (else `run` refuses with exit code 64).
     public static var hasTerminal: Bool { Backend.isTerminal() }
 
+    /// One line on stderr, through write(2): a closed stderr is ignored (FileHandle.write would trap).
     static func printError(_ text: String) {
-        FileHandle.standardError.write(Data((text + "\n").utf8))
+        let bytes = Array((text + "\n").utf8)
+        bytes.withUnsafeBytes { b in
+            guard let base = b.baseAddress else { return }
+            var offset = 0
+            while offset < b.count {
+                let n = write(STDERR_FILENO, base + offset, b.count - offset)
+                if n < 0 { if errno == EINTR { continue }; return }
+                offset += n
+            }
+        }
     }
 }

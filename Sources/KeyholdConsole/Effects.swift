@@ -116,4 +116,7 @@ public enum Action: Sendable {
     /// The session's user was disabled, locked, deleted or reset elsewhere.
     case sessionEnded(String)
     case loggedOut
+    /// The login screen with the notice of an ended session has been drawn (and the keys
+    /// typed before it dropped): keys act again.
+    case noticeShown
 }

@@ -283,6 +283,10 @@ public struct LoginState: Equatable, Sendable {
     public var failure: LoginFailure?
     public var notice: String?
     public var busy = false
+    /// Set when the session ends (locked, disabled, idle): keys are ignored until the login
+    /// screen with its notice has been drawn (`Action.noticeShown`). Keys typed before were
+    /// meant for the screen that is gone; they must not type a password, submit the form or quit.
+    public var holdingKeys = false
 }
 
 public struct ChangePasswordState: Equatable, Sendable {

@@ -98,7 +98,7 @@ extension Validate {
     static func visibleForField(_ s: String) -> String {
         String(s.map { c -> Character in
             let v = Validate.visible(String(c))
-            return v == String(c) ? c : (v.count == 1 ? v.first! : "?")
+            return v == String(c) ? c : (v.count == 1 ? v.first ?? "?" : "?")
         })
     }
 }

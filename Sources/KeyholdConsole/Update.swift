@@ -19,6 +19,7 @@ extension Model {
             height = max(0, h)
             clampLists()
         case .tick(let t): tick(t, &fx)
+        case .noticeShown: login.holdingKeys = false
         default: handleResult(action, &fx)
         }
     }
@@ -65,6 +66,7 @@ extension Model {
         resetScreens()
         login.username = TextField(name, limit: 64)
         login.focus = 1
+        login.holdingKeys = true
         login.notice = hadRecoveryKey
             ? notice + " The recovery key was hidden unconfirmed: rotate the root key to get a new one."
             : notice
@@ -77,6 +79,8 @@ extension Model {
     mutating func handleKey(_ key: Key, _ fx: inout [Effect]) {
         lastInputAt = now
         if key == .ctrl("c") { quit = true; return }
+        // Typed before the notice of an ended session was on screen: meant for the screen that is gone.
+        if route == .login && login.holdingKeys { return }
         if isTooSmall {
             if key == .char("q") || (route.isForm && key == .escape) { quit = true }
             return
@@ -421,7 +425,7 @@ extension Model {
             failed(op, message)
         case .sessionEnded(let why):
             lock("Your session ended: \(why).", &fx)
-        case .loggedOut, .key, .resize, .tick:
+        case .loggedOut, .key, .resize, .tick, .noticeShown:
             break
         }
     }

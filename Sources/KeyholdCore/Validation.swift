@@ -327,22 +327,94 @@ public enum Validate {
     /// Makes control characters visible for display in a terminal or an error: C0 as
     /// U+2400-block pictures (U+2400 + code, DEL -> U+2421), C1, bidi controls, zero-width and
     /// invisible formatting characters and the line/paragraph separators U+2028/U+2029 as
-    /// `\u{XXXX}`. Everything else is kept as is.
+    /// `\u{XXXX}`. Everything else is kept as is. Every string from the vault (names,
+    /// usernames, descriptions, role names, audit details, messages quoting them) reaches a
+    /// terminal through this function; `--json` escapes the same characters (`isHidden`).
     public static func visible(_ s: String) -> String {
+        // Most text needs nothing: ASCII without controls is returned as it is.
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 >= 0x7F }) { return s }
         var out = String.UnicodeScalarView()
         for scalar in s.unicodeScalars {
             let v = scalar.value
             if v < 0x20 {
-                out.append(Unicode.Scalar(0x2400 + v)!)
+                out.append(Unicode.Scalar(0x2400 + v) ?? "?")  // U+2400 to U+241F: always a scalar
             } else if v == 0x7F {
                 out.append("\u{2421}")
-            } else if isControl(scalar) || isBidiControl(scalar) || isInvisible(scalar) || v == 0x2028 || v == 0x2029 {
+            } else if isHidden(scalar) {
                 out.append(contentsOf: "\\u{\(hex(v))}".unicodeScalars)
             } else {
                 out.append(scalar)
             }
         }
         return String(out)
+    }
+
+    /// Whether `visible(_:)` escapes this character: C0, DEL and C1 controls, bidi controls,
+    /// zero-width and invisible formatting characters, U+2028 and U+2029. Nothing of these
+    /// may reach a terminal raw (it could move the cursor, retitle the window or reorder
+    /// what is shown), in a table, a message or JSON.
+    public static func isHidden(_ scalar: Unicode.Scalar) -> Bool {
+        isControl(scalar) || isBidiControl(scalar) || isInvisible(scalar) || scalar.value == 0x2028 || scalar.value == 0x2029
+    }
+
+    /// A secret value made safe for a terminal: C0 controls other than tab and line feed,
+    /// DEL, C1 controls and bidi controls as `\x1b`, `\x7f`, `\u009b`, `\u202e`, and every
+    /// byte that is not part of valid UTF-8 as `\xNN`; everything else byte for byte. Nil
+    /// when the value holds none of these (it can go out as it is).
+    public static func terminalSafeValue(_ bytes: UnsafeRawBufferPointer) -> [UInt8]? {
+        // The common case, printable ASCII (and tab, line feed): nothing to do, in one pass.
+        if !bytes.contains(where: { ($0 < 0x20 && $0 != 0x09 && $0 != 0x0A) || $0 >= 0x7F }) { return nil }
+        // Room for the worst case (every byte as \xNN), so the copy of the value is never moved
+        // and left behind in freed memory; the caller wipes the one it gets.
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count * 4)
+        var changed = false
+        let hexDigits = Array("0123456789abcdef".utf8)
+        func escapeByte(_ b: UInt8) {
+            out += [UInt8(ascii: "\\"), UInt8(ascii: "x"), hexDigits[Int(b >> 4)], hexDigits[Int(b & 15)]]
+            changed = true
+        }
+        var i = 0
+        while i < bytes.count {
+            let b = bytes[i]
+            if b < 0x80 {
+                if (b < 0x20 && b != 0x09 && b != 0x0A) || b == 0x7F { escapeByte(b) } else { out.append(b) }
+                i += 1
+                continue
+            }
+            guard let (scalar, length) = decodeUTF8(bytes, at: i) else {
+                escapeByte(b)
+                i += 1
+                continue
+            }
+            if isControl(scalar) || isBidiControl(scalar) {
+                let digits = String(scalar.value, radix: 16)
+                out += Array("\\u\(String(repeating: "0", count: max(0, 4 - digits.count)))\(digits)".utf8)
+                changed = true
+            } else {
+                out += bytes[i..<(i + length)]
+            }
+            i += length
+        }
+        return changed ? out : nil
+    }
+
+    /// The scalar whose UTF-8 form starts at `i` and its length, or nil for bytes that are
+    /// not well-formed UTF-8 there (overlong forms, surrogates and truncated sequences included).
+    private static func decodeUTF8(_ bytes: UnsafeRawBufferPointer, at i: Int) -> (Unicode.Scalar, Int)? {
+        let lead = bytes[i]
+        let length: Int
+        switch lead {
+        case 0xC2...0xDF: length = 2
+        case 0xE0...0xEF: length = 3
+        case 0xF0...0xF4: length = 4
+        default: return nil
+        }
+        guard i + length <= bytes.count else { return nil }
+        var decoder = UTF8()
+        var iterator = bytes[i..<(i + length)].makeIterator()
+        guard case .scalarValue(let scalar) = decoder.decode(&iterator), scalar.utf8.count == length else { return nil }
+        return (scalar, length)
     }
 
     // MARK: - Helpers

@@ -12,7 +12,7 @@ public final class GuardedBuffer: @unchecked Sendable {
 
     public init(capacity: Int) {
         Sodium.ensureReady()
-        guard let p = sodium_malloc(max(capacity, 1)) else { fatalError("sodium_malloc failed: out of locked memory") }
+        guard let p = sodium_malloc(max(capacity, 1)) else { fatalError("sodium_malloc failed: out of memory") }
         pointer = p
         self.capacity = capacity
         sodium_mprotect_noaccess(p)

@@ -12,7 +12,7 @@ public final class Resealer: @unchecked Sendable {
     /// A resealer for plaintexts of at most `capacity` bytes.
     public init(capacity: Int) {
         Sodium.ensureReady()
-        guard let p = sodium_malloc(max(capacity, 1)) else { fatalError("sodium_malloc failed: out of locked memory") }
+        guard let p = sodium_malloc(max(capacity, 1)) else { fatalError("sodium_malloc failed: out of memory") }
         scratch = p
         self.capacity = capacity
         output = .allocate(byteCount: Seal.nonceBytes + capacity + Seal.tagBytes, alignment: 16)

@@ -14,8 +14,10 @@ public final class SecureBytes: @unchecked Sendable {
     public init(count: Int, fill: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
         Sodium.ensureReady()
         // sodium_malloc(0) is valid but returns a pointer we may not touch; keep one byte.
+        // NULL only when mmap fails (libsodium ignores a failed mlock): out of memory, where every
+        // Swift allocation traps too. Not an input or I/O failure to report.
         guard let p = sodium_malloc(max(count, 1)) else {
-            fatalError("sodium_malloc failed: out of locked memory")
+            fatalError("sodium_malloc failed: out of memory")
         }
         // Fill before the stored properties are set: a throw after full
         // initialisation would run deinit, which would free `p` a second time.

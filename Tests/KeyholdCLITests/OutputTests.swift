@@ -4,11 +4,29 @@ import Testing
 import KeyholdCore
 
 /// `Output.json` writes JSON itself (JSONSerialization is too slow for 100,000 rows);
-/// JSONSerialization, with the options the CLI always used, is the oracle for its bytes.
+/// JSONSerialization, with the options the CLI always used, is the oracle for its bytes,
+/// once the characters that must not reach a terminal raw are escaped in its text.
 @Suite struct JSONTextTests {
     static func oracle(_ value: Any) throws -> String {
-        String(decoding: try JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]),
-               as: UTF8.self)
+        Output.escapingHidden(String(decoding: try JSONSerialization.data(withJSONObject: value,
+                                                                          options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]),
+                                         as: UTF8.self))
+    }
+
+    /// DEL, C1 and bidi controls, invisible characters and U+2028/U+2029 come out as \\uxxxx
+    /// (JSONSerialization writes them raw); parsed back they are the same text.
+    @Test func charactersThatMustNotReachATerminalAreEscaped() throws {
+        let text = "a\u{7F}b\u{85}c\u{9B}d\u{202E}e\u{2066}f\u{200E}g\u{61C}h\u{200B}i\u{2028}j\u{1B}k é😀"
+        let mine = try #require(Self.written(["t": text]))
+        #expect(mine == #"""
+            {
+              "t" : "a\u007fb\u0085c\u009bd\u202ee\u2066f\u200eg\u061ch\u200bi\u2028j\u001bk é😀"
+            }
+            """#)
+        let parsed = try JSONSerialization.jsonObject(with: Data(mine.utf8)) as? [String: String]
+        #expect(parsed?["t"] == text)
+        // What goes through JSONSerialization instead is given the same escapes.
+        #expect(Output.escapingHidden("{\"t\":\"\u{85}\u{202E}\"}") == #"{"t":"\u0085\u202e"}"#)
     }
 
     static func written(_ value: Any) -> String? {

@@ -360,6 +360,39 @@ import Testing
         #expect(h.model.login.notice == "Your session ended: admin was disabled.")
     }
 
+    /// Keys typed for the screen that is gone (before the notice is drawn) neither quit, nor type
+    /// a password, nor submit the form: the notice stays until a key is pressed after it was shown.
+    @Test func keysTypedBeforeTheSessionEndedNoticeIsShownAreDropped() throws {
+        var h = try Harness.loggedIn(setUp: populate)
+        h.key(.char("2"))
+        h.send(.sessionEnded("admin was locked"))
+        #expect(h.model.route == .login)
+        h.effects = []
+        for k: Key in [.char("j"), .char("d"), .enter, .char("y"), .enter, .escape, .char("q")] { h.typedAhead(k) }
+        #expect(!h.model.quit, "a key typed for the old screen quit the console")
+        #expect(h.model.route == .login)
+        #expect(h.model.login.notice == "Your session ended: admin was locked.")
+        #expect(h.model.login.password.isEmpty && h.model.login.failure == nil)
+        #expect(h.effects.isEmpty, "a key typed for the old screen started \(h.effects)")
+        #expect(h.screen.text.contains("Your session ended: admin was locked."))
+
+        // Drawn: the next key acts, and the notice is still there while the password is typed.
+        h.key(.char("x"))
+        #expect(h.model.login.password.text == "x")
+        #expect(h.model.login.notice == "Your session ended: admin was locked.")
+        #expect(h.screen.text.contains("Your session ended: admin was locked."))
+    }
+
+    /// The same after the idle lock: a key typed as the lock comes is not taken by the login form.
+    @Test func theIdleLockDropsTheKeysTypedBeforeItsNoticeIsShown() throws {
+        var h = try Harness.loggedIn(setUp: populate)
+        h.clock.advance(h.model.settings.idleLock)
+        h.typedAhead(.escape)
+        #expect(h.model.route == .login)
+        #expect(!h.model.quit)
+        #expect(h.model.login.notice?.hasPrefix("Locked after") == true)
+    }
+
     @Test func settingsFromTheEnvironment() {
         let s = Console.settingsFromEnvironment(vaultPath: "/v", environment: ["KEYHOLD_IDLE_LOCK": "60", "KEYHOLD_REVEAL_SECONDS": "5"])
         #expect(s.idleLock == Clock.minute && s.revealFor == 5 * Clock.second)

@@ -183,6 +183,20 @@ import Testing
         #expect(!h.screen.allScalars.contains { $0.value == 0x1B || $0.value == 0x07 || $0.value == 0x202E })
     }
 
+    /// C1 controls (a CSI as U+009B, NEL as U+0085), a clipboard write (OSC 52) and bidi
+    /// controls in a revealed value are drawn as text, never sent to the terminal.
+    @Test func aRevealedValueWithC1AndClipboardSequencesIsShownVisibly() throws {
+        var h = try secrets { admin, _ in
+            try admin.createSecret("evil", .value(pw("p\u{9B}2J\u{85}\u{1B}]52;c;b3duZWQ=\u{07}\u{2066}x")))
+        }
+        h.key(.char("v"))
+        #expect(h.model.secrets.revealed?.name == "evil")
+        // Wrapped on two lines of the details pane.
+        #expect(h.screen.text.contains(#"p\u{009B}2J\u{0085}␛]52;"#) && h.screen.text.contains(#"c;b3duZWQ=␇\u{2066}x"#),
+                "\(h.screen.text)")
+        #expect(!h.screen.allScalars.contains { Validate.isHidden($0) })
+    }
+
     @Test func withoutSecretsReadThereIsNoReveal() throws {
         var h = try Harness.withVault { admin, clock in
             try populate(admin, clock)

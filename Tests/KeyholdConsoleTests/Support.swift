@@ -87,8 +87,16 @@ struct Harness {
         }
     }
 
-    /// A key press, preceded by a tick as the live loop sends.
+    /// A key press on the screen as drawn, preceded by a tick as the live loop sends. The loop
+    /// draws before it reads a key; once the notice of an ended session is drawn it says so.
     mutating func key(_ k: Key) {
+        if model.login.holdingKeys { send(.noticeShown) }
+        send(.tick(clock.now))
+        send(.key(k))
+    }
+
+    /// A key typed before the current model was drawn (typed ahead, read before the next frame).
+    mutating func typedAhead(_ k: Key) {
         send(.tick(clock.now))
         send(.key(k))
     }

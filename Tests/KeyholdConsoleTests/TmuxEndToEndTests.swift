@@ -97,7 +97,7 @@ private func occurrences(_ needle: String, in text: String) -> Int {
 
 @Suite(.enabled(if: Tmux.executable != nil, "tmux is not installed (make test installs it)"))
 struct TmuxEndToEndTests {
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(5)))
     func firstRunLoginRevealRotateFilterResizeQuit() throws {
         let dir = TempDir()
         let db = dir.file("vault.db")

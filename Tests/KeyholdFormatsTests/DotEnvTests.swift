@@ -1,99 +1,245 @@
 import Testing
 @testable import KeyholdFormats
 
-@Suite struct DotEnvTests {
-    @Test func readsTheDocumentedForms() {
+// The .env rules, each as python-dotenv (DotEnv.pythonDotenvVersion) reads them. The same
+// inputs, and python-dotenv's own test suite, are checked against python-dotenv itself by
+// scripts/test_dotenv_interop.py (in `make test`).
+
+/// The values of a read as [key: text].
+private func values(_ read: SourceRead) -> [String: String] {
+    Dictionary(entries(read).map { ($0.key, $0.value) }, uniquingKeysWith: { _, last in last })
+}
+
+private func read(_ text: String, _ policy: DotEnv.Variables = .refuse) -> DotEnv.Read {
+    DotEnv.read(Array(text.utf8), variables: policy)
+}
+
+@Suite struct DotEnvReadTests {
+    @Test func readsTheCommonForms() {
         let text = """
-            \u{FEFF}# a comment
+            # a comment
             PLAIN=value
             export EXPORTED=yes
               SPACED = trimmed value   # a comment after white space
             HASH=a#b
-            SINGLE='lit\\n ${X} "q"'
+            SINGLE='lit\\n "q"'
             DOUBLE="a\\nb\\tc\\"d\\'e\\\\f\\zg"
             MULTI="one
             two"
-            EMPTY=
-            KEPT=${OTHER}
+            'QUOTED KEY'=v
 
             """
-        let read = DotEnv.parse(Array(text.utf8))
-        #expect(read.bad.isEmpty, "\(problems(read))")
-        let got = entries(read)
-        #expect(got.map(\.key) == ["PLAIN", "EXPORTED", "SPACED", "HASH", "SINGLE", "DOUBLE", "MULTI", "EMPTY", "KEPT"])
-        #expect(got.map(\.value) == ["value", "yes", "trimmed value", "a#b", #"lit\n ${X} "q""#, "a\nb\tc\"d'e\\f\\zg",
-                                     "one\ntwo", "", "${OTHER}"])
-        #expect(got.map(\.origin) == ["line 2", "line 3", "line 4", "line 5", "line 6", "line 7", "line 8", "line 10", "line 11"])
+        let r = DotEnv.parse(Array(text.utf8))
+        #expect(r.bad.isEmpty, "\(problems(r))")
+        let got = entries(r)
+        #expect(got.map(\.key) == ["PLAIN", "EXPORTED", "SPACED", "HASH", "SINGLE", "DOUBLE", "MULTI", "QUOTED KEY"])
+        #expect(got.map(\.value) == ["value", "yes", "trimmed value", "a#b", #"lit\n "q""#, "a\nb\tc\"d'e\\f\\zg", "one\ntwo", "v"])
+        #expect(got.map(\.origin) == ["line 2", "line 3", "line 4", "line 5", "line 6", "line 7", "line 8", "line 10"])
     }
 
-    @Test func crlfLineEndsAreNotPartOfValues() {
-        let got = entries(DotEnv.parse(Array("A=1\r\nB='2'\r\nC=\"3\"\r\n".utf8)))
-        #expect(got.map(\.key) == ["A", "B", "C"])
-        #expect(got.map(\.value) == ["1", "2", "3"])
+    @Test func singleQuotesDecodeBackslashAndQuote() {
+        let r = read(#"A='x\\y'"# + "\n" + #"B='it\'s'"# + "\n" + #"C='a\nb'"# + "\n")
+        #expect(values(r.source) == ["A": #"x\y"#, "B": "it's", "C": #"a\nb"#])
     }
 
-    @Test func badLinesAreNamedByLineAndTheRestIsRead() {
-        let text = "GOOD=1\nnot an assignment\n=nokey\nAFTER='x' trailing\nLAST=2\n"
-        let read = DotEnv.parse(Array(text.utf8))
-        #expect(entries(read).map(\.key) == ["GOOD", "LAST"])
-        #expect(problems(read) == [
-            "line 2: expected KEY=value",
-            "line 3: expected KEY=value",
-            "line 4: AFTER: unexpected text after the closing quote",
+    @Test func doubleQuotesDecodePythonDotenvsEscapesAndKeepTheRest() {
+        let r = read(#"A="\a\b\f\v\n\r\t\"\'\\ \$ \x \u00e9""# + "\n")
+        #expect(values(r.source) == ["A": "\u{07}\u{08}\u{0C}\u{0B}\n\r\t\"'\\ \\$ \\x \\u00e9"])
+    }
+
+    @Test func crAndCRLFAreLineBreaksEverywhere() {
+        let r = read("A=1\rB=2\r\nC='multi\rline'\rD=\"x\r\ny\"\r\nE=3")
+        #expect(values(r.source) == ["A": "1", "B": "2", "C": "multi\nline", "D": "x\ny", "E": "3"])
+        #expect(entries(r.source).map(\.origin) == ["line 1", "line 2", "line 3", "line 5", "line 7"])
+    }
+
+    @Test func pythonsWhiteSpaceIsTrimmed() {
+        let r = read("A=\u{A0} value\u{A0}\u{2003}\u{0C}\nB=\u{3000}x\u{2028}\n\u{A0}C=1\nD=a\u{A0}#c\nE=x\u{1C}#y\nF=\u{1F}z\u{1E}\nG=b\u{A0} c\n")
+        #expect(values(r.source) == ["A": "value", "B": "x", "C": "1", "D": "a", "E": "x", "F": "z", "G": "b\u{A0} c"])
+    }
+
+    @Test func anEmptyValueBeforeACommentIsEmpty() {
+        let r = read("KEY= # comment\nK2=\t# c\nK3=#nocomment\nK4=# # c\nK5=v # c\n")
+        #expect(values(r.source) == ["KEY": "", "K2": "", "K3": "#nocomment", "K4": "#", "K5": "v"])
+    }
+
+    @Test func aRepeatedKeyGivesTheLastValueAndIsReported() {
+        let r = read("A=first\nB=1\nA=second\nA=third\n")
+        #expect(values(r.source) == ["A": "third", "B": "1"])
+        #expect(entries(r.source).first { $0.key == "A" }?.origin == "line 4")
+        #expect(r.notes.map { "\($0.origin): \($0.message)" } == [
+            "line 4: A is given 3 times (also at line 1, 3); the value here, the last, is what python-dotenv gives the application and is imported",
         ])
-        #expect(read.bad.map(\.seq) == [1, 2, 3], "bad entries keep their place in the source")
+        #expect(r.source.bad.isEmpty)
     }
 
-    @Test func anUnclosedQuoteNamesTheKeyAndItsLine() {
-        let read = DotEnv.parse(Array("A=1\nB=\"open\nC=3\n".utf8))
-        #expect(entries(read).map(\.key) == ["A"])
-        #expect(problems(read) == ["line 2: B: the double-quoted value is never closed"])
-        let single = DotEnv.parse(Array("K='x".utf8))
-        #expect(problems(single) == ["line 1: K: the single-quoted value is never closed"])
+    @Test func aBareKeyHasNoValue() {
+        let r = read("A=1\nB=2\nA\nC\n")
+        #expect(values(r.source) == ["B": "2"], "a bare A after A=1 leaves the application no A")
+        #expect(r.notes.map(\.origin) == ["line 3", "line 4"])
+        #expect(r.notes[1].message == "C has no `=`, so python-dotenv gives it no value; not imported")
+        #expect(values(read("A\nA=1\n").source) == ["A": "1"])
     }
 
-    @Test func aKeyWithControlCharactersIsShownVisibly() {
-        let read = DotEnv.parse(Array("K\u{1B}[31m=\"open".utf8))
-        #expect(problems(read) == ["line 1: K\u{241B}[31m: the double-quoted value is never closed"])
+    @Test func aLinePythonDotenvCannotParseIsBadAndOnlyItsLineIsSkipped() {
+        let text = "GOOD=1\nnot an assignment\n=nokey\nAFTER='x' trailing\n''=5\nA=\"open\nB=2\nC='x\nD=3\nexport =4\nLAST=6\n"
+        let r = DotEnv.parse(Array(text.utf8))
+        #expect(values(r) == ["GOOD": "1", "B": "2", "D": "3", "LAST": "6"])
+        #expect(problems(r) == [
+            "line 2: expected KEY=value; python-dotenv skips this line",
+            "line 3: expected KEY=value; python-dotenv skips this line",
+            "line 4: AFTER: unexpected text after the closing quote; python-dotenv skips this line",
+            "line 5: the quoted key is empty or never closed; python-dotenv skips this line",
+            "line 6: A: the double-quoted value is never closed; python-dotenv skips this line",
+            "line 8: C: the single-quoted value is never closed; python-dotenv skips this line",
+            "line 10: expected KEY=value; python-dotenv skips this line",
+        ])
+        #expect(r.bad.map(\.seq) == [1, 2, 3, 4, 5, 7, 9], "bad entries keep their place in the source")
+    }
+
+    @Test func aBackslashTakesTheNextCharacterInQuotes() {
+        // An escaped backslash at the end closes; an escaped quote never does.
+        #expect(values(read(#"P='C:\Users\\'"# + "\nQ=1\nR='z'\n").source) == ["P": #"C:\Users\"#, "Q": "1", "R": "z"])
+        #expect(values(read(#"P="C:\Users\\""# + "\nQ=1\n").source) == ["P": #"C:\Users\"#, "Q": "1"])
+        let r = read(#"P='C:\Users\'"# + "\nQ=1\nR='z'\n")
+        #expect(values(r.source).isEmpty, "python-dotenv reads from P's quote to R's, then fails, and Q is inside")
+        #expect(problems(r.source) == ["line 1: P: unexpected text after the closing quote; python-dotenv skips this line"])
+    }
+
+    @Test func oneByteOrderMarkIsDropped() {
+        #expect(values(read("\u{FEFF}A=1\nB=2\n").source) == ["A": "1", "B": "2"])
+        #expect(values(read("\u{FEFF}\u{FEFF}A=1\n").source) == ["\u{FEFF}A": "1"], "a second one is part of the key")
+    }
+
+    @Test func aFileThatIsNotUTF8IsUnreadable() {
+        let r = DotEnv.read(Array("A=1\r\nB=2\n".utf8) + [0x43, 0x3D, 0xFF], variables: .literal)
+        #expect(r.unreadable?.origin == "line 3")
+        #expect(r.unreadable?.message.contains("not UTF-8") == true)
+        #expect(r.source.entries.isEmpty)
+        #expect(DotEnv.read([0x41, 0x3D, 0xED, 0xA0, 0x80], variables: .literal).unreadable != nil, "a surrogate is not UTF-8")
+        #expect(problems(DotEnv.parse([0xC0, 0x80])).count == 1)
+    }
+
+    @Test func keysAndValuesAreAnyText() {
+        let r = read("é=è\n[=b\na:b=1\nK=ünï ✓ \u{1B}[0m\n")
+        #expect(values(r.source) == ["é": "è", "[": "b", "a:b": "1", "K": "ünï ✓ \u{1B}[0m"])
+    }
+}
+
+@Suite struct DotEnvVariableTests {
+    @Test func findsWhatPythonDotenvExpands() {
+        func found(_ s: String) -> [String] {
+            let b = Array(s.utf8)
+            return DotEnv.variables(in: b).map { String(decoding: b[$0.range], as: UTF8.self) }
+        }
+        #expect(found("${A}") == ["${A}"])
+        #expect(found("x${A:-d}y${B}") == ["${A:-d}", "${B}"])
+        #expect(found("${} ${:-$}") == ["${}", "${:-$}"])
+        #expect(found("$A ${A ${a:b} $ {A}").isEmpty)
+        #expect(found("$${X}}") == ["${X}"])
+        #expect(found("${a:b}${c}") == ["${c}"])
+    }
+
+    @Test func refusedByDefaultNamingTheChoices() {
+        let r = read("A=1\nB=${A}\nC='${A}'\nD=$A\n")
+        #expect(values(r.source) == ["A": "1", "D": "$A"])
+        #expect(r.source.bad.map(\.origin) == ["line 2", "line 3"])
+        #expect(r.source.bad[0].message.contains("--expand") && r.source.bad[0].message.contains("--literal"))
+    }
+
+    @Test func literalKeepsThemAsWritten() {
+        #expect(values(read("A=1\nB=${A}\nC=${X:-d}\n", .literal).source) == ["A": "1", "B": "${A}", "C": "${X:-d}"])
+    }
+
+    @Test func expandResolvesFromEarlierKeysOnly() {
+        let r = read("""
+            HOST=db
+            URL=postgres://${HOST}:${PORT:-5432}/app
+            A=1
+            A=${A}2
+            BARE
+            E=${BARE:-default}
+            F=${:-lit}x${}
+            G=${LATER}
+            LATER=1
+            H=${G}h
+
+            """, .expand)
+        #expect(values(r.source) == ["HOST": "db", "A": "12", "E": "", "F": "litx", "LATER": "1"])
+        #expect(r.source.bad.map(\.origin) == ["line 2", "line 8", "line 10"], "PORT, LATER (not yet defined) and G (refused) are not guessed")
+        #expect(r.source.bad[0].message.contains("names no key defined earlier"))
+        #expect(r.source.bad[2].message.contains("refers to the key at line 8"))
+    }
+}
+
+@Suite struct DotEnvWriteTests {
+    private func line(_ value: [UInt8], interpolate: Bool = false) -> String {
+        let out = PlainBuffer()
+        value.withUnsafeBytes { DotEnv.appendLine(key: "K", value: $0, interpolate: interpolate, to: out) }
+        return String(decoding: out.bytes, as: UTF8.self)
+    }
+    private func line(_ value: String, interpolate: Bool = false) -> String { line(Array(value.utf8), interpolate: interpolate) }
+
+    @Test func singleQuotesWhenLiteralElseDoubleQuotesWithEscapes() {
+        #expect(line("plain $HOME #x \"q\"") == "K='plain $HOME #x \"q\"'\n")
+        #expect(line("it's") == "K=\"it's\"\n")
+        #expect(line("a\nb\r\tc\"d\\e\u{07}\u{08}\u{0C}\u{0B}") == #"K="a\nb\r\tc\"d\\e\a\b\f\v""# + "\n")
+        #expect(line("a\\b") == #"K="a\\b""# + "\n")
+    }
+
+    @Test func aTrailingBackslashIsUnquotedWhenThatReadsBack() {
+        #expect(line(#"C:\Users\"#) == #"K=C:\Users\"# + "\n", "read the same by python-dotenv before and after 1.2.3")
+        #expect(line("multi\nline\\") == #"K="multi\nline\\""# + "\n")
+        #expect(line(" spaced\\") == #"K=" spaced\\""# + "\n")
+        #expect(line("x #y\\") == #"K="x #y\\""# + "\n")
+        #expect(line("'q\\") == #"K="'q\\""# + "\n")
+    }
+
+    @Test func withInterpolationADollarBraceIsWrittenToExpandToItself() {
+        #expect(line("tok${HOME}x", interpolate: true) == "K='tok${:-$}{HOME}x'\n")
+        #expect(line("$${X}}", interpolate: true) == "K='$${:-$}{X}}'\n")
+        #expect(line("${X", interpolate: true) == "K='${X'\n", "nothing to protect: python-dotenv expands nothing there")
+        #expect(line("tok${HOME}x") == "K='tok${HOME}x'\n")
+    }
+
+    @Test func whatItCannotCarryIsNamed() {
+        func problem(_ b: [UInt8], _ interpolate: Bool? = nil) -> String? { b.withUnsafeBytes { DotEnv.exportProblem($0, interpolate: interpolate) } }
+        #expect(problem(Array("text\twith\r\nbreaks ✓ \u{1B} \\".utf8)) == nil)
+        #expect(problem([0x61, 0x00, 0x62])?.contains("NUL") == true)
+        #expect(problem([0xFF, 0xFE])?.contains("not UTF-8") == true)
+        let dollar = Array("a${B}c".utf8)
+        #expect(problem(dollar)?.contains("--interpolate") == true)
+        #expect(problem(dollar, true) == nil)
+        #expect(problem(dollar, false) == nil)
+        #expect(problem(Array("a$B ${c".utf8)) == nil)
+    }
+
+    /// Every value, written together in one file, reads back the same through the parser.
+    @Test func whatItWritesReadsBackTheSame() {
+        let values = ["plain", "it's", "multi\nline\r\nvalue\rend", "tab\there", "quote \" and \\ backslash", "# not a comment",
+                      " spaced ", "ünïcödé ✓", "'both' \"kinds\"", "trailing backslash \\", "\\", "C:\\Users\\", "\u{A0}nbsp\u{A0}",
+                      "\u{0C}\u{0B}\u{07}\u{08}\u{1B}\u{7F}\u{85}\u{2028}", "\n", "x #y", "=eq", "\"dq", "'sq", "\u{FEFF}bom"]
+        let dollars = ["${X}", "tok$en${HOME}x", "${A:-d}", "${}", "${:-$}", "$${X}}", "pre ${X} \\"]
+        for interpolate in [false, true] {
+            let all = values + (interpolate ? dollars : [])
+            let out = PlainBuffer()
+            out.append(DotEnv.header(count: all.count, interpolate: interpolate))
+            for (i, v) in all.enumerated() {
+                Array(v.utf8).withUnsafeBytes { DotEnv.appendLine(key: "K\(i)", value: $0, interpolate: interpolate, to: out) }
+            }
+            let r = DotEnv.read(out.bytes, variables: interpolate ? .expand : .refuse)
+            #expect(r.source.bad.isEmpty, "\(problems(r.source))")
+            let got = entries(r.source)
+            #expect(got.map(\.key) == all.indices.map { "K\($0)" })
+            for (i, v) in all.enumerated() where got.count == all.count {
+                #expect(got[i].value == v, "K\(i) comes back changed")
+            }
+        }
     }
 
     @Test func keysForNames() {
         #expect(DotEnv.key(for: "app/db-url.v2") == "APP_DB_URL_V2")
         #expect(DotEnv.key(for: "9lives") == "_9LIVES")
         #expect(DotEnv.key(for: "émoji") == "_MOJI")
-    }
-
-    @Test func writesSingleQuotesWhenItCanAndEscapesOtherwise() {
-        func line(_ value: String) -> String {
-            let out = PlainBuffer()
-            Array(value.utf8).withUnsafeBytes { DotEnv.appendLine(key: "K", value: $0, to: out) }
-            return String(decoding: out.bytes, as: UTF8.self)
-        }
-        #expect(line("plain $HOME #x \"q\" \\") == "K='plain $HOME #x \"q\" \\'\n")
-        #expect(line("it's") == "K=\"it's\"\n")
-        #expect(line("a\nb\r\tc\"d\\e") == "K=\"a\\nb\\r\\tc\\\"d\\\\e\"\n")
-    }
-
-    @Test func whatItWritesReadsBackTheSame() {
-        let values = ["plain", "it's", "multi\nline\r\nvalue", "tab\there", "quote \" and \\ backslash", "# not a comment",
-                      " spaced ", "${NOT_EXPANDED}", "ünïcödé ✓", "'both' \"kinds\"", "trailing backslash \\"]
-        let out = PlainBuffer()
-        out.append(DotEnv.header(count: values.count))
-        for (i, v) in values.enumerated() {
-            Array(v.utf8).withUnsafeBytes { DotEnv.appendLine(key: "K\(i)", value: $0, to: out) }
-        }
-        let read = DotEnv.parse(out.bytes)
-        #expect(read.bad.isEmpty, "\(problems(read))")
-        let got = entries(read)
-        #expect(got.map(\.key) == values.indices.map { "K\($0)" })
-        #expect(got.map(\.value) == values)
-    }
-
-    @Test func carriesOnlyTextWithoutOtherControlCharacters() {
-        func carries(_ bytes: [UInt8]) -> Bool { bytes.withUnsafeBytes { DotEnv.canCarry($0) } }
-        #expect(carries(Array("text\twith\r\nbreaks ✓".utf8)))
-        #expect(!carries([0x61, 0x00, 0x62]))
-        #expect(!carries([0x1B]))
-        #expect(!carries([0xFF, 0xFE]))
     }
 }

@@ -132,7 +132,7 @@ final class PythonLocker {
         #expect(try a.tryLock(.rotation, .exclusive))
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(5)))
     func lockWaitsUntilTheHolderLetsGo() throws {
         let dir = TempDir()
         let vault = dir.file("vault.db")
@@ -154,7 +154,7 @@ final class PythonLocker {
         #expect(try !holder.tryLock(.rotation, .exclusive), "the waiter holds it now")
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(5)))
     func anotherProcessHoldsTheSameLockAndItDiesWithIt() throws {
         let dir = TempDir()
         let vault = dir.file("vault.db")

@@ -100,4 +100,7 @@ void kh_cursor(int y, int x);
 /// refresh().
 void kh_refresh(void);
 
+/// flushinp(): drops keys typed but not yet read.
+void kh_flush_input(void);
+
 #endif
