@@ -55,6 +55,7 @@ let package = Package(
             dependencies: [
                 "KeyholdCore",
                 "KeyholdFormats",
+                "KeyholdAgent",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -28,8 +28,10 @@ public enum AgentClient {
     }
 
     /// Runs `argv` through the vault's agent. Returns the exit code, or nil when no agent serves
-    /// the vault (or it will not serve this command): the caller then runs it itself.
-    public static func run(argv: [String], vault: String, environment: [String: String]) -> Int32? {
+    /// the vault (or it will not serve this command): the caller then runs it itself. A program
+    /// the command hands over (`keyhold run`) is started here by `start`, whose exit code is returned.
+    public static func run(argv: [String], vault: String, environment: [String: String],
+                           start: ([UInt8]) -> Int32) -> Int32? {
         guard let path = try? AgentSocket.path(forVault: vault, environment: environment),
               let fd = try? AgentSocket.connect(to: path) else { return nil }
         defer { close(fd) }
@@ -47,6 +49,8 @@ public enum AgentClient {
         if !command.stdinIsTTY {
             Thread.detachNewThread { streamStdin(to: channel, untilEOF: true) }
         }
+        var startPayload: [UInt8]?
+        defer { if startPayload != nil { Sodium.wipe(&startPayload!) } }
         while true {
             guard var frame = try? channel.channel.receive() else {
                 writeErr("keyhold: the agent went away during the command; run it again (or with --no-agent)\n")
@@ -69,10 +73,14 @@ public enum AgentClient {
                 try? channel.send(answer.map { Frame(.reply, $0) } ?? Frame(.noReply))
             case .readAll:
                 streamStdin(to: channel, untilEOF: true)
+            case .start:
+                startPayload = frame.payload
             case .exit:
                 guard frame.payload.count == 4 else { return 1 }
-                return Int32(bitPattern: UInt32(frame.payload[0]) << 24 | UInt32(frame.payload[1]) << 16
-                             | UInt32(frame.payload[2]) << 8 | UInt32(frame.payload[3]))
+                let code = Int32(bitPattern: UInt32(frame.payload[0]) << 24 | UInt32(frame.payload[1]) << 16
+                                 | UInt32(frame.payload[2]) << 8 | UInt32(frame.payload[3]))
+                if code == 0, let payload = startPayload { return start(payload) }
+                return code
             case .refused:
                 return nil
             default:

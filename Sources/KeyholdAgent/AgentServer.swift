@@ -95,6 +95,13 @@ public final class AgentIO: @unchecked Sendable {
         return Array(pending.prefix(limit + 1))
     }
 
+    /// Hands the client what `keyhold run` starts where the person is: the program and the
+    /// values for its environment (over the socket, never in argv). The client starts it once
+    /// the command has ended with exit code 0.
+    public func start(_ payload: [UInt8]) throws {
+        try lock.withLock { try channel.send(Frame(.start, payload)) }
+    }
+
     /// Asks the person at the client's terminal (no echo unless `echo`); nil when they give nothing.
     public func prompt(_ text: String, echo: Bool) throws -> [UInt8]? {
         struct Prompt: Codable { var text: String; var echo: Bool }
@@ -120,8 +127,9 @@ public final class AgentIO: @unchecked Sendable {
 /// What the agent does with a command or a console's request. The executable provides it
 /// (the command line and the console live in their own targets).
 public protocol AgentHandler: Sendable {
-    /// Runs one command line with the agent's session; returns its exit code.
-    func run(_ command: AgentCommand, io: AgentIO) -> Int32
+    /// Runs one command line with the agent's session; returns its exit code, or nil when the
+    /// agent should not serve it (the client then runs it itself).
+    func run(_ command: AgentCommand, io: AgentIO) -> Int32?
     /// One console effect (JSON) in, its actions (JSON) out.
     func console(_ request: [UInt8]) -> [UInt8]
 }
@@ -134,6 +142,8 @@ public final class AgentServer: @unchecked Sendable {
     private let clock: Clock
     private let handler: AgentHandler
     private let state: Mutex<(lease: Lease, commands: Int, end: AgentEnd?, active: Int)>
+    /// Held while a command runs: commands are served one after another.
+    private let commands = Mutex(())
 
     public init(session: Session, socketPath: String, lease: Lease, clock: Clock, handler: AgentHandler) {
         self.session = session
@@ -194,7 +204,11 @@ public final class AgentServer: @unchecked Sendable {
                 guard request.kind == .command else { return }
                 let command = try request.decode(AgentCommand.self)
                 let io = AgentIO(channel: channel, command: command)
-                let code = handler.run(command, io: io)
+                // One command at a time: each runs in its client's working directory.
+                guard let code = commands.withLock({ _ in handler.run(command, io: io) }) else {
+                    try channel.send(Frame(.refused))
+                    return
+                }
                 counted()
                 try channel.send(Frame(.exit, withUnsafeBytes(of: UInt32(bitPattern: code).bigEndian) { Array($0) }))
                 checkSession()
@@ -252,6 +266,12 @@ enum SignalPipe {
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else { return -1 }
         writeEnd = fds[1]
+        // A process started from a thread that blocks signals (a Dispatch worker's) inherits that
+        // mask: unblock the ones that end the agent, or SIGTERM would never reach it.
+        var set = sigset_t()
+        sigemptyset(&set)
+        for sig in [SIGTERM, SIGHUP, SIGINT] { sigaddset(&set, sig) }
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
         for sig in [SIGTERM, SIGHUP, SIGINT] {
             signal(sig) { _ in
                 var byte: UInt8 = 1

@@ -23,6 +23,7 @@ public struct Frame: Sendable, Equatable {
         case status = 0x53         // S: the agent's status (AgentStatus, JSON)
         case response = 0x73       // s: a console effect's actions (JSON)
         case refused = 0x46        // F: the agent will not serve this (a message)
+        case start = 0x56          // V: start a program here, with values in its environment (`keyhold run`)
     }
 
     public var kind: Kind

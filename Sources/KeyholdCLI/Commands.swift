@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KeyholdAgent
 import KeyholdCore
 
 /// `keyhold`: the root of the command tree.
@@ -16,7 +17,7 @@ public struct KeyholdCommand: ParsableCommand {
         version: "0.1.0",
         subcommands: [Init.self, Status.self, UserCommand.self, RoleCommand.self, SecretCommand.self, KeyCommand.self,
                       AuditCommand.self, Backup.self, Check.self, RunCommand.self, ImportCommand.self, ExportCommand.self,
-                      UpgradeCommand.self]
+                      UpgradeCommand.self, UnlockCommand.self, LockCommand.self, AgentServeCommand.self]
     )
     public init() {}
 
@@ -41,9 +42,14 @@ public struct KeyholdCommand: ParsableCommand {
     /// ArgumentParser's `main()`, except that help and messages are written with
     /// checked writes: help that cannot be written exits 72, like any command's output.
     public static func runAndExit() -> Never {
+        Foundation.exit(run(arguments: Array(CommandLine.arguments.dropFirst())))
+    }
+
+    /// Parses and runs one command line (without the program's name); its exit code.
+    static func run(arguments: [String]) -> Int32 {
         var code = Exit.ok
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(arguments)
             try command.run()
         } catch let o as OutputFailure {
             code = fail(o).rawValue
@@ -59,7 +65,7 @@ public struct KeyholdCommand: ParsableCommand {
                 }
             }
         }
-        Foundation.exit(code)
+        return code
     }
 
     /// The usage line and the subcommands with their one-line abstracts.
@@ -159,6 +165,7 @@ struct Status: ParsableCommand {
 
     func run() throws {
         do {
+            if let held = Terminal.io.session { return try Status.show(held) }
             let opened = try Vault.open(at: vault.path, options: vault.options)
             try Status.show(try Credentials.login(opened))
         } catch { throw fail(error) }
@@ -167,6 +174,10 @@ struct Status: ParsableCommand {
     static func show(_ session: Session) throws {
         let summary = try session.vault.summary()
         let perms = try session.permissions().sorted().map(\.rawValue)
+        let agent = AgentClient.status(vault: session.vault.path, environment: Terminal.environment).map {
+            "agent:        unlocked for \($0.user) until \(Clock.format($0.idleDeadline)) if idle, "
+                + "\(Clock.format($0.maxDeadline)) at the latest (keyhold lock ends it)"
+        } ?? "agent:        none (keyhold unlock keeps the vault unlocked for later commands)"
         var lines = [
             "vault:        \(session.vault.path)",
             "logged in as: \(session.username) (\(perms.isEmpty ? "no permissions" : perms.joined(separator: ", ")))",
@@ -174,6 +185,7 @@ struct Status: ParsableCommand {
             "secrets:      \(summary.secrets)",
             "data key:     version \(summary.activeDataKey)",
             "audit events: \(summary.auditEvents)",
+            agent,
         ]
         if perms.contains(Permission.keysManage.rawValue) {
             let keys = try session.keyStatus()

@@ -10,7 +10,9 @@ struct SessionOptions: ParsableArguments {
     /// Opens the vault and logs in (KEYHOLD_USER/KEYHOLD_PASSWORD or prompts),
     /// finishing an interrupted data-key rotation first unless `resume` is false.
     func session(resume: Bool = true) throws -> Session {
-        try Credentials.login(try Vault.open(at: vault.path, options: vault.options), resume: resume)
+        // Through an agent: its session, no login (the agent finished any interrupted rotation when it started).
+        if let held = Terminal.io.session { return held }
+        return try Credentials.login(try Vault.open(at: vault.path, options: vault.options), resume: resume)
     }
 }
 
@@ -55,15 +57,8 @@ struct ValueSource: ParsableArguments {
             return SecureBytes(copying: data)
         }
         if stdin || !Terminal.stdinIsTTY {
-            var bytes = [UInt8]()
+            var bytes = Terminal.readAll(limit: Validate.secretValueMaxBytes + 1)
             defer { Bytes.wipe(&bytes) }
-            var buffer = [UInt8](repeating: 0, count: 4096)
-            defer { Bytes.wipe(&buffer) }
-            while bytes.count <= Validate.secretValueMaxBytes + 1 {
-                let n = Foundation.read(STDIN_FILENO, &buffer, buffer.count)
-                if n <= 0 { break }
-                bytes.append(contentsOf: buffer[0..<n])
-            }
             if bytes.last == 0x0A { bytes.removeLast(); if bytes.last == 0x0D { bytes.removeLast() } }
             return SecureBytes(copying: bytes)
         }

@@ -30,13 +30,22 @@ func usageError(_ field: String, _ message: String) -> KeyholdError {
 enum SourceFile {
     /// Reads a whole file (or stdin for `-`), at most `limit` bytes.
     static func read(_ path: String, limit: Int = 64 << 20) throws -> PlainBuffer {
-        let fd: Int32 = path == "-" ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC)
+        if path == "-" {
+            // Standard input, wherever it is (an agent's client's too).
+            var bytes = Terminal.readAll(limit: limit)
+            defer { Bytes.wipe(&bytes) }
+            guard bytes.count <= limit else { throw usageError("source", "standard input is larger than \(limit >> 20) MiB") }
+            let out = PlainBuffer(capacity: bytes.count)
+            out.append(contentsOf: bytes)
+            return out
+        }
+        let fd: Int32 = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             let why = String(cString: strerror(errno))
             if errno == ENOENT { throw KeyholdError.notFound(kind: "file", name: path) }
             throw TransferFailure("cannot read \(Validate.visible(path)): \(why)")
         }
-        defer { if fd != STDIN_FILENO { close(fd) } }
+        defer { close(fd) }
         var st = stat()
         if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
             throw usageError("source", "\(Validate.visible(path)) is a directory (only --format pass reads a directory)")

@@ -116,7 +116,7 @@ enum Tool {
 
     /// The absolute path of `name` on PATH, or an error saying which package provides it.
     static func require(_ name: String, package: String) throws -> String {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        let path = Terminal.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
         for dir in path.split(separator: ":") where !dir.isEmpty {
             let candidate = "\(dir)/\(name)"
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
@@ -135,7 +135,7 @@ enum Tool {
     static let withheld: Set<String> = ["KEYHOLD_PASSWORD", "KEYHOLD_NEW_PASSWORD", "KEYHOLD_USER"]
 
     /// This process's environment without the `withheld` variables.
-    static func environment(_ from: [String: String] = ProcessInfo.processInfo.environment) -> [String: String] {
+    static func environment(_ from: [String: String] = Terminal.environment) -> [String: String] {
         from.filter { !withheld.contains($0.key) }
     }
 
@@ -161,7 +161,7 @@ enum Tool {
             DispatchQueue.global().async(group: group) {
                 let fd = collected.input.fileDescriptor
                 // A tool that stops reading early says why on its stderr; the write simply ends.
-                _ = input.withBytes { Terminal.write(all: $0, to: fd) }
+                _ = input.withBytes { Terminal.writeFD(all: $0, to: fd) }
                 try? collected.input.close()
             }
         }
@@ -267,7 +267,7 @@ final class ExportSink {
                 return
             }
             try buffer.bytes.withUnsafeBytes { bytes in
-                if let code = Terminal.write(all: bytes, to: fd) {
+                if let code = Terminal.writeFD(all: bytes, to: fd) {
                     throw TransferFailure("write failed: \(String(cString: strerror(code)))")
                 }
             }

@@ -5,7 +5,7 @@ import KeyholdCore
 /// Progress for long jobs: a bar redrawn in place on a terminal, plain lines otherwise.
 final class ProgressReporter: @unchecked Sendable {
     private let label: String
-    private let tty = isatty(STDERR_FILENO) == 1
+    private let tty = Terminal.stderrIsTTY
     private var lastLine = -1
     private let lock = NSLock()
 

@@ -89,6 +89,7 @@ struct RunCommand: ParsableCommand {
     func run() throws {
         var environment: Handout.Environment?
         var program = ""
+        var plannedEntries: [Handout.Entry] = []
         try runReporting {
             let s = try session.session()
             let names = try chooseSecrets(s)
@@ -96,6 +97,7 @@ struct RunCommand: ParsableCommand {
             let plan = try Handout.plan(names: names, maps: try RunCommand.parseMaps(maps),
                                         existing: Set(inherited.map(\.name)), override: override)
             try Handout.refuseLoaderVariables(plan, allowed: Set(allowEnv))
+            plannedEntries = plan
             program = try Handout.resolve(command[0])  // before the reveal: a missing command hands out nothing
             // One audited hand-out, streamed into one guarded buffer sized from the values' lengths.
             try s.revealEach(plan.map(\.name), purpose: .handout,
@@ -106,6 +108,17 @@ struct RunCommand: ParsableCommand {
                              })
         }
         guard let environment else { throw ExitCode(Exit.failure) }
+        // Through an agent: the client starts the program, where the person and the terminal are.
+        if let start = Terminal.io.start {
+            try runReporting {
+                var values = environment.values()
+                defer { Bytes.wipe(&values) }
+                environment.wipe()
+                try start(RunStart(program: program, arguments: command, mask: mask, plan: plannedEntries, values: values,
+                                   sizes: environment.valueSizes))
+            }
+            return
+        }
         if mask {
             throw ExitCode(Handout.spawnMasked(program, arguments: command, environment: environment))
         }
@@ -151,7 +164,7 @@ struct RunCommand: ParsableCommand {
 
 /// The mechanics of `keyhold run`: naming, the environment, exec and the masking pipe.
 enum Handout {
-    struct Entry: Equatable { var name: String; var variable: String }
+    struct Entry: Equatable, Codable { var name: String; var variable: String }
 
     /// `app/prod/db-password` -> `DB_PASSWORD`: the last path segment, upper-cased, every
     /// character other than A-Z and 0-9 replaced by `_`, and `_` before a leading digit.
@@ -249,8 +262,17 @@ enum Handout {
 
     // MARK: Environment
 
-    /// The process environment as raw entries (bytes kept as they are).
+    /// The environment the command would inherit as raw entries: this process's (bytes kept
+    /// as they are), or, for a command an agent runs, its client's.
     static func currentEnvironment() -> [(name: String, entry: [UInt8])] {
+        if Terminal.io.start != nil {
+            return Terminal.environment.sorted { $0.key < $1.key }.map { ($0.key, Array("\($0.key)=\($0.value)".utf8)) }
+        }
+        return processEnvironment()
+    }
+
+    /// This process's environment as raw entries.
+    static func processEnvironment() -> [(name: String, entry: [UInt8])] {
         var out: [(String, [UInt8])] = []
         guard var p = environPointer() else { return [] }
         while let entry = p.pointee {
@@ -351,6 +373,23 @@ enum Handout {
 
         /// Zeroes every secret's entry.
         func wipe() { block.wipe() }
+
+        /// The length of each secret's value, in plan order.
+        var valueSizes: [Int] { sizes }
+
+        /// Every secret's value, one after another in plan order (for a client to rebuild the
+        /// environment where it starts the program); the caller wipes them.
+        func values() -> [UInt8] {
+            block.withUnsafeMutableBytes { raw in
+                var out: [UInt8] = []
+                out.reserveCapacity(sizes.reduce(0, +))
+                for k in plan.indices {
+                    let at = starts[k] + plan[k].variable.utf8.count + 1
+                    out.append(contentsOf: raw[at..<at + sizes[k]])
+                }
+                return out
+            }
+        }
     }
 
     // MARK: Finding and starting the program
@@ -367,7 +406,7 @@ enum Handout {
             }
             return command
         }
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        let path = Terminal.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
         var denied: String?
         for dir in path.split(separator: ":", omittingEmptySubsequences: false) {
             let candidate = (dir.isEmpty ? "." : String(dir)) + "/" + command
@@ -571,7 +610,7 @@ struct MaskedStream {
 
     /// Writes everything; false when the reader went away (the child then gets SIGPIPE, as in a pipeline).
     private func write(_ bytes: [UInt8]) -> Bool {
-        bytes.withUnsafeBytes { Terminal.write(all: $0, to: sink) == nil }
+        bytes.withUnsafeBytes { Terminal.writeFD(all: $0, to: sink) == nil }
     }
 }
 

@@ -23,8 +23,14 @@ struct OutputFailure: Error, CustomStringConvertible {
 /// `Validate.visible` line by line, so nothing stored can reach the terminal raw;
 /// secret values go through `writeValue`, which escapes them only on a terminal.
 enum Terminal {
-    static var stdinIsTTY: Bool { isatty(STDIN_FILENO) == 1 }
-    static var stdoutIsTTY: Bool { isatty(STDOUT_FILENO) == 1 }
+    /// Whose streams a command uses: this process's, or an agent's client's (`TerminalIO`).
+    @TaskLocal static var io = TerminalIO.process
+
+    static var stdinIsTTY: Bool { io.stdinIsTTY }
+    static var stdoutIsTTY: Bool { io.stdoutIsTTY }
+    static var stderrIsTTY: Bool { io.stderrIsTTY }
+    /// The environment the command sees (the client's, through an agent).
+    static var environment: [String: String] { io.environment }
 
     /// Writes a line of text to standard output.
     static func out(_ s: String) throws { try outRaw(safeLines(s)) }
@@ -81,9 +87,15 @@ enum Terminal {
     static let escapedExportNote = "keyhold: values in the export hold control characters (shown escaped on this terminal, "
         + "e.g. \\x1b, \\u202e); for the exact bytes send the output to a pipe or a file"
 
+    /// Writes everything to the command's standard output (`STDOUT_FILENO`) or error
+    /// (`STDERR_FILENO`), wherever they are; errno on failure, nil when done. Files and pipes of
+    /// this process's own use `writeFD`.
+    @discardableResult
+    static func write(all bytes: UnsafeRawBufferPointer, to fd: Int32) -> Int32? { io.write(fd, bytes) }
+
     /// write(2) until everything is written; errno on failure, nil when done.
     @discardableResult
-    static func write(all bytes: UnsafeRawBufferPointer, to fd: Int32) -> Int32? {
+    static func writeFD(all bytes: UnsafeRawBufferPointer, to fd: Int32) -> Int32? {
         guard let base = bytes.baseAddress else { return nil }
         var offset = 0
         while offset < bytes.count {
@@ -98,7 +110,10 @@ enum Terminal {
     }
 
     /// Reads one line from standard input into guarded memory (the newline dropped).
-    static func readLineSecure() -> SecureBytes? {
+    static func readLineSecure() -> SecureBytes? { io.readLine() }
+
+    /// Reads one line from this process's standard input into guarded memory (the newline dropped).
+    static func readLineFD() -> SecureBytes? {
         var buffer = [UInt8]()
         defer { Bytes.wipe(&buffer) }
         var byte: UInt8 = 0
@@ -113,6 +128,20 @@ enum Terminal {
     /// Prompts on the terminal with echo off; the typed text never appears on screen.
     static func readSecret(prompt: String) -> SecureBytes? {
         guard stdinIsTTY else { return readLineSecure() }
+        return io.prompt(prompt, false)
+    }
+
+    /// All of standard input, up to `limit` bytes and one more (so that too much can be told), wiped by the caller.
+    static func readAll(limit: Int) -> [UInt8] { io.readAll(limit) }
+
+    /// This process's own no-echo prompt.
+    static func promptFD(_ prompt: String, echo: Bool) -> SecureBytes? {
+        guard echo else { return quietPrompt(prompt) }
+        errRaw(prompt)
+        return readLineFD()
+    }
+
+    private static func quietPrompt(_ prompt: String) -> SecureBytes? {
         errRaw(prompt)
         var old = termios()
         tcgetattr(STDIN_FILENO, &old)
@@ -123,13 +152,59 @@ enum Terminal {
             tcsetattr(STDIN_FILENO, TCSAFLUSH, &old)
             errRaw("\n")
         }
-        return readLineSecure()
+        return readLineFD()
     }
 
     /// Prompts for an ordinary line (echoed). Reads unbuffered, like the secret prompts, so the two can share stdin.
     static func ask(_ prompt: String) -> String? {
-        errRaw(prompt)
-        return readLineSecure().flatMap { $0.utf8String() }
+        guard stdinIsTTY else {
+            errRaw(prompt)
+            return readLineSecure().flatMap { $0.utf8String() }
+        }
+        return io.prompt(prompt, true).flatMap { $0.utf8String() }
+    }
+}
+
+/// The streams, terminal and environment one command works with: this process's own
+/// (`process`), or, for a command an agent runs, its client's, relayed over the socket.
+struct TerminalIO: Sendable {
+    var stdinIsTTY: Bool
+    var stdoutIsTTY: Bool
+    var stderrIsTTY: Bool
+    var environment: [String: String]
+    /// Writes all of the bytes to standard output (1) or error (2); errno, or nil when done.
+    var write: @Sendable (Int32, UnsafeRawBufferPointer) -> Int32?
+    /// One line of standard input (not a terminal), without its newline.
+    var readLine: @Sendable () -> SecureBytes?
+    /// A question on the terminal, answered with echo or without.
+    var prompt: @Sendable (String, Bool) -> SecureBytes?
+    /// All of standard input, up to the limit and one byte more.
+    var readAll: @Sendable (Int) -> [UInt8]
+    /// The session an agent holds: commands use it instead of logging in.
+    var session: Session?
+    /// Starts the program of `keyhold run` where the person is (the client of an agent).
+    var start: (@Sendable (RunStart) throws -> Void)?
+
+    static var process: TerminalIO {
+        TerminalIO(
+            stdinIsTTY: isatty(STDIN_FILENO) == 1, stdoutIsTTY: isatty(STDOUT_FILENO) == 1,
+            stderrIsTTY: isatty(STDERR_FILENO) == 1, environment: ProcessInfo.processInfo.environment,
+            write: { fd, bytes in Terminal.writeFD(all: bytes, to: fd) },
+            readLine: { Terminal.readLineFD() },
+            prompt: { text, echo in Terminal.promptFD(text, echo: echo) },
+            readAll: { limit in
+                var bytes = [UInt8]()
+                var buffer = [UInt8](repeating: 0, count: 65_536)
+                defer { Bytes.wipe(&buffer) }
+                while bytes.count <= limit {
+                    let n = Foundation.read(STDIN_FILENO, &buffer, buffer.count)
+                    if n < 0 && errno == EINTR { continue }
+                    if n <= 0 { break }
+                    bytes.append(contentsOf: buffer[0..<n])
+                }
+                return bytes
+            },
+            session: nil, start: nil)
     }
 }
 

@@ -12,13 +12,18 @@ struct VaultOptionsGroup: ParsableArguments {
     @Option(name: .customLong("password"), help: .hidden)
     var refusedPassword: String?
 
+    /// Log in here even when an agent serves the vault (the client reads it before parsing).
+    @Flag(name: .customLong("no-agent"), help: "Log in for this command even if an agent (keyhold unlock) serves the vault.")
+    var noAgent = false
+
     func validate() throws {
         try refuseArgvValue(refusedPassword.map { [$0] } ?? [], what: "a password", instead: passwordInputHelp)
     }
 
     /// `--db`, else `KEYHOLD_DB`, else `$XDG_DATA_HOME/keyhold/keyhold.db` (`~/.local/share/...`).
-    var path: String {
-        let env = ProcessInfo.processInfo.environment
+    var path: String { Self.path(db: db, environment: Terminal.environment) }
+
+    static func path(db: String?, environment env: [String: String]) -> String {
         if let db, !db.isEmpty { return db }
         if let p = env["KEYHOLD_DB"], !p.isEmpty { return p }
         let data = env["XDG_DATA_HOME"].flatMap { $0.isEmpty ? nil : $0 }
@@ -30,7 +35,7 @@ struct VaultOptionsGroup: ParsableArguments {
     var options: VaultOptions { Self.options }
 
     private static let options: VaultOptions = {
-        if ProcessInfo.processInfo.environment["KEYHOLD_INSECURE_TEST_KDF"] == "1" {
+        if Terminal.environment["KEYHOLD_INSECURE_TEST_KDF"] == "1" {
             Terminal.err("keyhold: warning: KEYHOLD_INSECURE_TEST_KDF=1: using the cheapest KDF (for tests only)")
             return .insecureFastForTests()
         }
@@ -41,7 +46,7 @@ struct VaultOptionsGroup: ParsableArguments {
 /// Credentials: environment (KEYHOLD_USER, KEYHOLD_PASSWORD), else prompts. Never argv.
 enum Credentials {
     static func username(default fallback: String? = nil) -> String? {
-        if let u = ProcessInfo.processInfo.environment["KEYHOLD_USER"], !u.isEmpty { return u }
+        if let u = Terminal.environment["KEYHOLD_USER"], !u.isEmpty { return u }
         let suffix = fallback.map { " [\($0)]" } ?? ""
         let typed = Terminal.ask("Username\(suffix): ")?.trimmingCharacters(in: .whitespaces)
         if let typed, !typed.isEmpty { return typed }
@@ -49,7 +54,7 @@ enum Credentials {
     }
 
     static func password(prompt: String = "Password: ") -> SecureBytes? {
-        if let p = ProcessInfo.processInfo.environment["KEYHOLD_PASSWORD"] { return SecureBytes(utf8: p) }
+        if let p = Terminal.environment["KEYHOLD_PASSWORD"] { return SecureBytes(utf8: p) }
         return Terminal.readSecret(prompt: prompt)
     }
 
@@ -107,7 +112,7 @@ enum Credentials {
     /// Asks twice for a new password on a terminal; otherwise reads one line,
     /// or takes it from the environment variable `variable`.
     static func newPassword(from variable: String = "KEYHOLD_NEW_PASSWORD") -> SecureBytes? {
-        if let p = ProcessInfo.processInfo.environment[variable] { return SecureBytes(utf8: p) }
+        if let p = Terminal.environment[variable] { return SecureBytes(utf8: p) }
         while true {
             guard let first = Terminal.readSecret(prompt: "New password: ") else { return nil }
             guard Terminal.stdinIsTTY else { return first }

@@ -43,7 +43,7 @@ public final class Vault: Sendable {
     public let path: String
     @_spi(Testing) public let store: Store
     let options: VaultOptions
-    var clock: Clock { options.clock }
+    public var clock: Clock { options.clock }
     private let dummy = Mutex<(cost: KDFCost, hash: String)?>(nil)
 
     /// Consecutive failures allowed before delays start.

@@ -7,7 +7,7 @@ import Testing
 
 /// A handler for the server's own tests: echoes standard input upper-cased, asks one question.
 struct EchoHandler: AgentHandler {
-    func run(_ command: AgentCommand, io: AgentIO) -> Int32 {
+    func run(_ command: AgentCommand, io: AgentIO) -> Int32? {
         do {
             if command.argv == ["ask"] {
                 let answer = try io.prompt("Say something: ", echo: false) ?? []

@@ -36,7 +36,7 @@ import Testing
         "KeyholdCore": ["KeyholdCrypto", "KeyholdStore", "Foundation", "Synchronization"],
         // FoundationXML: XMLParser for KeePassXC files lives there on Linux.
         "KeyholdFormats": ["KeyholdCore", "Foundation", "FoundationXML"],
-        "KeyholdCLI": ["KeyholdCore", "KeyholdFormats", "ArgumentParser", "Foundation"],
+        "KeyholdCLI": ["KeyholdCore", "KeyholdFormats", "KeyholdAgent", "ArgumentParser", "Foundation"],
         // Only its Backend imports CNcurses (the ncursesw shim); the rest is pure Swift over the core.
         "KeyholdConsole": ["KeyholdCore", "CNcurses", "Foundation", "Synchronization"],
         // The agent calls the crypto layer only for Sodium.wipe of relayed bytes (never libsodium itself).

@@ -66,11 +66,14 @@ public enum KeyholdBinary {
     }()
 
     /// This process's environment with the test-only cheap KDF on, none of the caller's
-    /// KEYHOLD_USER, KEYHOLD_PASSWORD, KEYHOLD_NEW_PASSWORD or KEYHOLD_DB, and then `extra`.
+    /// KEYHOLD_USER, KEYHOLD_PASSWORD, KEYHOLD_NEW_PASSWORD or KEYHOLD_DB, no XDG_RUNTIME_DIR
+    /// (so no agent of the person running the tests is ever used), and then `extra`.
     public static func environment(_ extra: [String: String] = [:]) -> [String: String] {
         var environment = ProcessInfo.processInfo.environment
         environment["KEYHOLD_INSECURE_TEST_KDF"] = "1"
-        for key in ["KEYHOLD_USER", "KEYHOLD_PASSWORD", "KEYHOLD_NEW_PASSWORD", "KEYHOLD_DB"] { environment[key] = nil }
+        for key in ["KEYHOLD_USER", "KEYHOLD_PASSWORD", "KEYHOLD_NEW_PASSWORD", "KEYHOLD_DB", "XDG_RUNTIME_DIR"] {
+            environment[key] = nil
+        }
         for (k, v) in extra { environment[k] = v }
         return environment
     }
