@@ -40,7 +40,7 @@ struct AuditCommand: ParsableCommand {
         @Option(help: "At most this many events (the newest ones).") var limit: Int?
 
         func validate() throws {
-            if let limit, limit < 0 { throw ArgumentParser.ValidationError("--limit: must be 0 or more") }
+            try limit.map { try checkOption($0, "--limit", Validate.eventLimitRange) }
             _ = try since.flatMap { try DateArgument.parse($0, field: "--since") }
             _ = try until.flatMap { try DateArgument.parse($0, field: "--until") }
         }

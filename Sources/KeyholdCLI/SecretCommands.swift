@@ -89,6 +89,8 @@ struct SecretCommand: ParsableCommand {
         @Argument(help: "The secret's name.") var name: String
         @Option(name: .customLong("version"), help: "This version instead of the current one.") var version: Int?
 
+        func validate() throws { try version.map { try checkOption($0, "--version", Validate.versionRange) } }
+
         func run() throws {
             try runReporting {
                 let s = try session.session()
@@ -179,9 +181,7 @@ struct SecretCommand: ParsableCommand {
                 throw ArgumentParser.ValidationError(
                     "--alphabet: unknown alphabet '\(alphabet)'; use one of \(Token.Alphabet.allCases.map(\.rawValue).joined(separator: ", "))")
             }
-            guard (1...Session.maxGeneratedLength).contains(length) else {
-                throw ArgumentParser.ValidationError("--length: must be 1 to \(Session.maxGeneratedLength) (got \(length))")
-            }
+            try checkOption(length, "--length", 1...Session.maxGeneratedLength)
         }
 
         func run() throws {
@@ -256,6 +256,8 @@ struct SecretCommand: ParsableCommand {
         @Argument(help: "The secret's name.") var name: String
         @Option(name: .customLong("version"), help: "Delete only this version (not the only one left).") var version: Int?
         @Flag(help: "Do not ask for confirmation.") var yes = false
+
+        func validate() throws { try version.map { try checkOption($0, "--version", Validate.versionRange) } }
 
         func run() throws {
             try runReporting {
