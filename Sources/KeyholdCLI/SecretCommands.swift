@@ -132,7 +132,7 @@ struct SecretCommand: ParsableCommand {
         var name: String
         @Argument(help: .hidden) var value: [String] = []
         @Option(help: "Description (replaces the current one when the secret exists).") var description: String?
-        @Option(name: .customLong("rotate-by"), help: "Rotate by this date: YYYY-MM-DD, ISO 8601 (UTC), or 'never'.")
+        @Option(name: .customLong("rotate-by"), help: "Rotate by this date: YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ (UTC), or 'never'.")
         var rotateBy: String?
 
         func validate() throws {
@@ -170,7 +170,7 @@ struct SecretCommand: ParsableCommand {
         @Option(help: "Characters to draw from: \(Token.Alphabet.allCases.map(\.rawValue).joined(separator: ", ")).")
         var alphabet: String = Token.Alphabet.urlsafe.rawValue
         @Option(help: "Description (replaces the current one when the secret exists).") var description: String?
-        @Option(name: .customLong("rotate-by"), help: "Rotate by this date: YYYY-MM-DD, ISO 8601 (UTC), or 'never'.")
+        @Option(name: .customLong("rotate-by"), help: "Rotate by this date: YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ (UTC), or 'never'.")
         var rotateBy: String?
         @Argument(help: .hidden) var value: [String] = []
 

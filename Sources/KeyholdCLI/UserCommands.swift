@@ -174,7 +174,7 @@ struct UserCommand: ParsableCommand {
                 """)
         @OptionGroup var session: SessionOptions
         @Argument var username: String
-        @Option(help: "Expiry as YYYY-MM-DD or an ISO 8601 time (UTC), 'now', or 'never'.") var at: String
+        @Option(help: "Expiry as YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ (UTC), 'now', or 'never'.") var at: String
 
         func validate() throws { _ = try DateArgument.parse(at, field: "--at") }
 
@@ -275,7 +275,7 @@ struct UserCommand: ParsableCommand {
 }
 
 /// Dates on the command line: the words `now` and `never` (or `none`), else a date as
-/// `Validate.date` reads it (`YYYY-MM-DD` or `YYYY-MM-DDThh:mm:ssZ`, docs/CLI.md "Dates").
+/// `Validate.date` reads it (`YYYY-MM-DD` or `YYYY-MM-DDThh:mm:ssZ`, docs/CLI.md "Dates and numbers").
 enum DateArgument {
     /// Unix ms, or nil for `never`; a usage error (exit 64) naming the option and the rule otherwise.
     static func parse(_ text: String, field: String) throws -> Int64? {
