@@ -28,13 +28,15 @@ public enum KeePassXML {
     public static let maxElementDepth = maxGroupDepth + 32
 
     /// Reads every entry as described above; throws (field `source`) when the text is not UTF-8,
-    /// not well-formed XML, nests deeper than the bounds above, or is not a KeePass 2 export.
+    /// holds markup KeePassXC never writes (`markupRefusal`), is not well-formed XML, nests
+    /// deeper than the bounds above, or is not a KeePass 2 export.
     public static func parse(_ data: [UInt8]) throws -> SourceRead {
         // Foundation's XMLParser traps on a name that is not UTF-8 (found by the fuzz target),
         // and KeePassXC writes UTF-8 only: check it here, where it is a sentence, not a crash.
         guard data.withUnsafeBytes(Bytes.isUTF8) else {
             throw sourceError("not a KeePass 2 XML export: the file is not UTF-8 text")
         }
+        if let refusal = markupRefusal(data) { throw sourceError(refusal) }
         let reader = Reader()
         var copy = Data(data)
         defer { copy.resetBytes(in: 0..<copy.count) }
@@ -50,6 +52,51 @@ public enum KeePassXML {
         }
         guard reader.sawRoot else { throw sourceError("not a KeePass 2 XML export: no KeePassFile/Root element") }
         return reader.result()
+    }
+
+    /// Markup KeePassXC never writes and Keyhold does not hand to Foundation's XMLParser:
+    /// a processing instruction other than the leading XML declaration (XMLParser passes a
+    /// null pointer to strlen for one without data, `<?x?>`: found by the fuzz target) and a document
+    /// type declaration (the gate to entity expansion). One linear pass that skips comments
+    /// and CDATA sections, where `<?` and `<!DOCTYPE` are only text; nil when there is none.
+    static func markupRefusal(_ b: [UInt8]) -> String? {
+        var i = b.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
+        var line = 1
+        func at(_ s: String) -> Bool { b[i...].starts(with: s.utf8) }
+        /// Moves past the next `end`; false when there is none (left to the parser to refuse).
+        func skip(past end: String) -> Bool {
+            let e = Array(end.utf8)
+            while i < b.count {
+                if b[i] == 0x0A { line += 1 }
+                if b[i] == e[0], b[i...].starts(with: e) { i += e.count; return true }
+                i += 1
+            }
+            return false
+        }
+        // The XML declaration, `<?xml ...?>`, may open the document (and only there).
+        if at("<?xml"), i + 5 < b.count, [0x20, 0x09, 0x0A, 0x0D].contains(b[i + 5]) {
+            guard skip(past: "?>") else { return nil }
+        }
+        while i < b.count {
+            switch b[i] {
+            case 0x0A:
+                line += 1
+                i += 1
+            case UInt8(ascii: "<") where at("<!--"):
+                i += 4
+                guard skip(past: "-->") else { return nil }
+            case UInt8(ascii: "<") where at("<![CDATA["):
+                i += 9
+                guard skip(past: "]]>") else { return nil }
+            case UInt8(ascii: "<") where at("<?"):
+                return "not a KeePass 2 XML export: it holds a processing instruction (<?...?>, line \(line)), which KeePassXC does not write"
+            case UInt8(ascii: "<") where at("<!"):
+                return "not a KeePass 2 XML export: it holds a document type declaration (<!DOCTYPE, line \(line)), which KeePassXC does not write"
+            default:
+                i += 1
+            }
+        }
+        return nil
     }
 
     /// Replaces every character outside the secret-name charset with `_`; `.` and `..` become `_` and `__`.

@@ -178,6 +178,26 @@ import Testing
         #expect(problems(read) == [#"entry at line 1 ("t"): gives the field "Password" twice"#])
     }
 
+    /// Found by the fuzz target: Foundation's XMLParser hands a processing instruction without
+    /// data (`<?ob?>`) to strlen as a null pointer, a SIGSEGV. KeePassXC writes no processing
+    /// instruction but the XML declaration, and no document type declaration (the way to entity
+    /// expansion): both are refused before XMLParser sees the text; in comments and CDATA they are text.
+    @Test func processingInstructionsAndDoctypesAreRefusedBeforeXMLParser() throws {
+        let pi = sourceRefusal { _ = try KeePassXML.parse(Array("<?ob?><".utf8)) }
+        #expect(pi == "not a KeePass 2 XML export: it holds a processing instruction (<?...?>, line 1), which KeePassXC does not write")
+        let later = sourceRefusal { _ = try KeePassXML.parse(Array("<?xml version=\"1.0\"?>\n<KeePassFile>\n<?x?></KeePassFile>".utf8)) }
+        #expect(later?.contains("processing instruction (<?...?>, line 3)") == true, "\(later ?? "accepted")")
+        let doctype = "<!DOCTYPE k [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\">]>\n<KeePassFile><Root/></KeePassFile>"
+        #expect(sourceRefusal { _ = try KeePassXML.parse(Array(doctype.utf8)) }?.contains("document type declaration (<!DOCTYPE, line 1)") == true)
+        // The declaration itself, a BOM, and "<?" or "<!DOCTYPE" inside comments and CDATA are fine.
+        let fine = "\u{FEFF}<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- <?not a pi?> <!DOCTYPE no> -->"
+            + "<KeePassFile><Root><Group><Name>r</Name><Entry><String><Key>Title</Key><Value>t</Value></String>"
+            + "<String><Key>Password</Key><Value><![CDATA[<?php <!DOCTYPE x> ?>]]></Value></String></Entry></Group></Root></KeePassFile>"
+        let read = try KeePassXML.parse(Array(fine.utf8))
+        #expect(entries(read).map(\.value) == ["<?php <!DOCTYPE x> ?>"])
+        #expect(KeePassXML.markupRefusal(Array(KeePassXMLTests.document.utf8)) == nil)
+    }
+
     /// Found by the fuzz target: an element name that is not UTF-8 trapped inside Foundation's XMLParser.
     @Test func textThatIsNotUTF8IsRefusedNotACrash() {
         let m = sourceRefusal { _ = try KeePassXML.parse([0x3C] + [UInt8](repeating: 0xCD, count: 40)) }
