@@ -103,7 +103,8 @@ import Testing
         let wide = try JSONEntries.parse(Array(flat.utf8))
         #expect(read.entries.count == 50_000 && read.bad.isEmpty)
         #expect(wide.entries.count == 50_000 && wide.bad.isEmpty)
-        #expect(Date().timeIntervalSince(start) < 20, "took \(Date().timeIntervalSince(start)) s")
+        // About 4 s in a debug build on an idle machine; a table copied per key (quadratic) took 45.
+        #expect(Date().timeIntervalSince(start) < 30, "took \(Date().timeIntervalSince(start)) s")
     }
 
     @Test func errorsGiveThePlaceAndNeverTheText() {
@@ -142,14 +143,17 @@ import Testing
     /// 200,000 nested groups crashed the process (SIGSEGV: recursive group paths, and the
     /// recursive release of the group chain); now the read stops at the bound.
     @Test func groupsFarOverTheLimitAreRefusedWithoutACrash() {
-        let start = Date()
-        let m = sourceRefusal { _ = try KeePassXML.parse(Self.nested(200_000)) }
-        #expect(m?.hasPrefix("groups nest more than 1000 deep") == true, "\(m ?? "accepted")")
+        let groups = Self.nested(200_000)
         // Other elements are bounded too.
-        let deep = "<KeePassFile><Meta>" + String(repeating: "<X>", count: 100_000) + String(repeating: "</X>", count: 100_000) + "</Meta></KeePassFile>"
-        let e = sourceRefusal { _ = try KeePassXML.parse(Array(deep.utf8)) }
+        let deep = Array(("<KeePassFile><Meta>" + String(repeating: "<X>", count: 100_000)
+                          + String(repeating: "</X>", count: 100_000) + "</Meta></KeePassFile>").utf8)
+        let start = Date()
+        let m = sourceRefusal { _ = try KeePassXML.parse(groups) }
+        #expect(m?.hasPrefix("groups nest more than 1000 deep") == true, "\(m ?? "accepted")")
+        let e = sourceRefusal { _ = try KeePassXML.parse(deep) }
         #expect(e?.hasPrefix("elements nest more than 1032 deep") == true, "\(e ?? "accepted")")
-        #expect(Date().timeIntervalSince(start) < 10)
+        // A few seconds in a debug build; the bound leaves room for a loaded machine.
+        #expect(Date().timeIntervalSince(start) < 30, "took \(Date().timeIntervalSince(start)) s")
     }
 
     @Test func aWideFileReadsQuickly() throws {
@@ -167,7 +171,7 @@ import Testing
         #expect(read.entries.count == 2_000 * 21 && read.bad.isEmpty)
         #expect(read.entries.first?.key == "group_0/e0")
         #expect(read.entries.last?.key == "group_1999/inner/x")
-        #expect(Date().timeIntervalSince(start) < 30, "took \(Date().timeIntervalSince(start)) s")
+        #expect(Date().timeIntervalSince(start) < 60, "took \(Date().timeIntervalSince(start)) s")
     }
 
     @Test func aRepeatedFieldMakesTheEntryBad() throws {
