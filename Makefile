@@ -47,11 +47,13 @@ test-swift:
 	KEYHOLD_PYTHON=$(abspath $(VENV))/bin/python $(SWIFT) test
 
 # A short pass of every fuzz target over its committed corpus (about 30 s in all), with the
-# binary the everyday build made (coverage in the fuzz targets' own code only).
+# binary the everyday build made (coverage in the fuzz targets' own code only). A failing
+# input stays in .build/fuzz-short/artifacts until the next run.
 FUZZ_SHORT_SECONDS ?= 3
 test-fuzz:
 	$(SWIFT) build --product keyhold-fuzz
-	scripts/fuzz.sh $$($(SWIFT) build --show-bin-path)/keyhold-fuzz $(FUZZ_SHORT_SECONDS) $$(mktemp -d)
+	rm -rf .build/fuzz-short
+	scripts/fuzz.sh $$($(SWIFT) build --show-bin-path)/keyhold-fuzz $(FUZZ_SHORT_SECONDS) .build/fuzz-short
 
 # libFuzzer on every parser of input (Fuzz/, docs/ARCHITECTURE.md "Fuzzing"): built in
 # .build-fuzz with coverage in the formats, the core and crypto, each target run for
