@@ -13,7 +13,7 @@ TEST_DEPS := python3 python3-venv pass gnupg tmux
 # Only needed by `make bench-peers`: the tools Keyhold is measured against, and python3 for the driver.
 PEER_DEPS := python3 pass gnupg keepassxc
 
-.PHONY: all deps test-deps build release run test test-swift test-python test-flask test-dotenv bench bench-peers clean
+.PHONY: all deps test-deps build release run test test-swift test-fuzz test-python test-flask test-dotenv fuzz bench bench-peers clean
 
 all: build
 
@@ -41,11 +41,31 @@ $(VENV)/.ready: scripts/requirements-test.txt | test-deps
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r scripts/requirements-test.txt
 	@touch $@
 
-test: test-deps $(VENV)/.ready test-swift test-python test-flask test-dotenv
+test: test-deps $(VENV)/.ready test-swift test-fuzz test-python test-flask test-dotenv
 
 test-swift:
 	$(SWIFT) build --build-tests
 	KEYHOLD_PYTHON=$(abspath $(VENV))/bin/python $(SWIFT) test
+
+# A short pass of every fuzz target over its committed corpus (about 30 s in all), with the
+# binary the everyday build made (coverage in the fuzz targets' own code only). A failing
+# input stays in .build/fuzz-short/artifacts until the next run.
+FUZZ_SHORT_SECONDS ?= 3
+test-fuzz:
+	$(SWIFT) build --product keyhold-fuzz
+	rm -rf .build/fuzz-short
+	scripts/fuzz.sh $$($(SWIFT) build --show-bin-path)/keyhold-fuzz $(FUZZ_SHORT_SECONDS) .build/fuzz-short
+
+# libFuzzer on every parser of input (Fuzz/, docs/ARCHITECTURE.md "Fuzzing"): built in
+# .build-fuzz with coverage in the formats, the core and crypto, each target run for
+# FUZZ_SECONDS (or only FUZZ_TARGETS="dates json-entries"). What it finds stays in
+# .build-fuzz/work: corpus/TARGET grows from run to run, artifacts/ holds any failing input.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+fuzz: deps
+	KEYHOLD_FUZZ_COVERAGE=1 $(SWIFT) build --scratch-path .build-fuzz --product keyhold-fuzz
+	scripts/fuzz.sh $$(KEYHOLD_FUZZ_COVERAGE=1 $(SWIFT) build --scratch-path .build-fuzz --show-bin-path)/keyhold-fuzz \
+		$(FUZZ_SECONDS) .build-fuzz/work $(FUZZ_TARGETS)
 
 test-python: $(VENV)/.ready
 	$(VENV)/bin/python -m pytest -q scripts/test_keyhold_verify.py scripts/test_bench_peers.py
@@ -80,4 +100,4 @@ bench-peers: deps
 		--dir bench/tmp --out $(PEERS_OUT)
 
 clean:
-	rm -rf .build $(VENV)
+	rm -rf .build .build-fuzz $(VENV)

@@ -81,3 +81,23 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+#if os(Linux)
+// `make fuzz`: one libFuzzer binary for every parser of input (Fuzz/, docs/ARCHITECTURE.md).
+// Linux toolchains ship libFuzzer. In the everyday build only the fuzz targets' own code
+// carries coverage (so `make test` can run a short pass without a second build); with
+// KEYHOLD_FUZZ_COVERAGE=1, in a build directory of its own, the formats, the core and
+// crypto do too, which is what `make fuzz` builds.
+let fuzzer: [SwiftSetting] = [.unsafeFlags(["-sanitize=fuzzer"])]
+package.targets += [
+    .target(name: "CFuzzer", path: "Fuzz/CFuzzer"),
+    .executableTarget(name: "keyhold-fuzz", dependencies: ["KeyholdFormats", "KeyholdCore", "CFuzzer"],
+                      path: "Fuzz/KeyholdFuzz", swiftSettings: fuzzer,
+                      linkerSettings: [.unsafeFlags(["-sanitize=fuzzer"])]),
+]
+if Context.environment["KEYHOLD_FUZZ_COVERAGE"] == "1" {
+    for target in package.targets where ["KeyholdFormats", "KeyholdCore", "KeyholdCrypto"].contains(target.name) {
+        target.swiftSettings = (target.swiftSettings ?? []) + fuzzer
+    }
+}
+#endif

@@ -35,12 +35,12 @@ struct AuditCommand: ParsableCommand {
         @Option(help: "Only events by this user.") var actor: String?
         @Option(help: "Only this action (e.g. secret.reveal), or a prefix ending in '.' (e.g. user.).") var action: String?
         @Option(help: "Only events whose target contains this text.") var target: String?
-        @Option(help: "From this time (YYYY-MM-DD or ISO 8601, UTC).") var since: String?
+        @Option(help: "From this time (YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ, UTC).") var since: String?
         @Option(help: "Before this time.") var until: String?
         @Option(help: "At most this many events (the newest ones).") var limit: Int?
 
         func validate() throws {
-            if let limit, limit < 0 { throw ArgumentParser.ValidationError("--limit: must be 0 or more") }
+            try limit.map { try checkOption($0, "--limit", Validate.eventLimitRange) }
             _ = try since.flatMap { try DateArgument.parse($0, field: "--since") }
             _ = try until.flatMap { try DateArgument.parse($0, field: "--until") }
         }

@@ -16,6 +16,12 @@ struct SessionOptions: ParsableArguments {
     }
 }
 
+/// A numeric option checked against its range before anything runs (`Validate.number`):
+/// a usage error (exit 64) that names the option and the bounds.
+func checkOption(_ n: Int, _ field: String, _ range: ClosedRange<Int>) throws {
+    do { _ = try Validate.number(n, field: field, in: range) } catch { throw ArgumentParser.ValidationError(error.message) }
+}
+
 /// `--json` for commands that print data.
 struct JSONFlag: ParsableArguments {
     @Flag(name: .long, help: "Print JSON (a documented, stable shape) instead of a table.")

@@ -67,10 +67,11 @@ struct ImportCommand: ParsableCommand {
     var batch: Int = Session.defaultImportBatchSize
     @Argument(help: "A file, a pass store directory, or - for standard input.") var source: String
 
+    func validate() throws { try checkOption(batch, "--batch", Validate.batchSizeRange) }
+
     func run() throws { try runReporting(importAll) }
 
     private func importAll() throws {
-        guard batch >= 1 else { throw usageError("--batch", "--batch must be at least 1") }
         if source == "-", !format.isFile { throw usageError("SOURCE", "--format pass reads a directory, not standard input") }
         if expand || literal {
             guard format == .dotenv else { throw usageError(expand ? "--expand" : "--literal", "\(expand ? "--expand" : "--literal") is only for --format dotenv") }

@@ -59,9 +59,10 @@ extension KeyCommand {
         @Flag(help: "If another process is running a data-key rotation, wait for it to end, then rotate (else exit 71 at once).")
         var wait = false
 
+        func validate() throws { try checkOption(batch, "--batch", Validate.batchSizeRange) }
+
         func run() throws {
             try runReporting {
-                guard batch >= 1 else { throw ArgumentParser.ValidationError("--batch must be at least 1") }
                 let r = try session.session().rotateDataKey(batchSize: batch, raiseMinimum: !keepMinimum, wait: wait,
                                                             progress: ProgressReporter("re-sealing").handler)
                 try KeyCommand.report(r, json: output.json)
@@ -77,9 +78,10 @@ extension KeyCommand {
         @Flag(help: "If another process is running the rotation, wait for it to end, then finish what is left (else exit 71 at once).")
         var wait = false
 
+        func validate() throws { try checkOption(batch, "--batch", Validate.batchSizeRange) }
+
         func run() throws {
             try runReporting {
-                guard batch >= 1 else { throw ArgumentParser.ValidationError("--batch must be at least 1") }
                 let result: RotationResult?
                 do {
                     result = try session.session(resume: false).resumeRotation(batchSize: batch, wait: wait,

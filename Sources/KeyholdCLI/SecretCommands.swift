@@ -94,6 +94,7 @@ struct SecretCommand: ParsableCommand {
 
         func validate() throws {
             if raw && output.json { throw ArgumentParser.ValidationError("give --raw or --json, not both") }
+            try version.map { try checkOption($0, "--version", Validate.versionRange) }
         }
 
         func run() throws {
@@ -138,7 +139,7 @@ struct SecretCommand: ParsableCommand {
         var name: String
         @Argument(help: .hidden) var value: [String] = []
         @Option(help: "Description (replaces the current one when the secret exists).") var description: String?
-        @Option(name: .customLong("rotate-by"), help: "Rotate by this date: YYYY-MM-DD, ISO 8601 (UTC), or 'never'.")
+        @Option(name: .customLong("rotate-by"), help: "Rotate by this date: YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ (UTC), or 'never'.")
         var rotateBy: String?
 
         func validate() throws {
@@ -176,7 +177,7 @@ struct SecretCommand: ParsableCommand {
         @Option(help: "Characters to draw from: \(Token.Alphabet.allCases.map(\.rawValue).joined(separator: ", ")).")
         var alphabet: String = Token.Alphabet.urlsafe.rawValue
         @Option(help: "Description (replaces the current one when the secret exists).") var description: String?
-        @Option(name: .customLong("rotate-by"), help: "Rotate by this date: YYYY-MM-DD, ISO 8601 (UTC), or 'never'.")
+        @Option(name: .customLong("rotate-by"), help: "Rotate by this date: YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ (UTC), or 'never'.")
         var rotateBy: String?
         @Argument(help: .hidden) var value: [String] = []
 
@@ -187,9 +188,7 @@ struct SecretCommand: ParsableCommand {
                 throw ArgumentParser.ValidationError(
                     "--alphabet: unknown alphabet '\(alphabet)'; use one of \(Token.Alphabet.allCases.map(\.rawValue).joined(separator: ", "))")
             }
-            guard (1...Session.maxGeneratedLength).contains(length) else {
-                throw ArgumentParser.ValidationError("--length: must be 1 to \(Session.maxGeneratedLength) (got \(length))")
-            }
+            try checkOption(length, "--length", 1...Session.maxGeneratedLength)
         }
 
         func run() throws {
@@ -264,6 +263,8 @@ struct SecretCommand: ParsableCommand {
         @Argument(help: "The secret's name.") var name: String
         @Option(name: .customLong("version"), help: "Delete only this version (not the only one left).") var version: Int?
         @Flag(help: "Do not ask for confirmation.") var yes = false
+
+        func validate() throws { try version.map { try checkOption($0, "--version", Validate.versionRange) } }
 
         func run() throws {
             try runReporting {

@@ -183,7 +183,7 @@ struct UserCommand: ParsableCommand {
                 """)
         @OptionGroup var session: SessionOptions
         @Argument var username: String
-        @Option(help: "Expiry as YYYY-MM-DD or an ISO 8601 time (UTC), 'now', or 'never'.") var at: String
+        @Option(help: "Expiry as YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ (UTC), 'now', or 'never'.") var at: String
 
         func validate() throws { _ = try DateArgument.parse(at, field: "--at") }
 
@@ -285,21 +285,21 @@ struct UserCommand: ParsableCommand {
     }
 }
 
-/// Dates on the command line.
+/// Dates on the command line: the words `now` and `never` (or `none`), else a date as
+/// `Validate.date` reads it (`YYYY-MM-DD` or `YYYY-MM-DDThh:mm:ssZ`, docs/CLI.md "Dates and numbers").
 enum DateArgument {
-    /// `YYYY-MM-DD`, an ISO 8601 time, `now`, or `never` (nil).
+    /// Unix ms, or nil for `never`; a usage error (exit 64) naming the option and the rule otherwise.
     static func parse(_ text: String, field: String) throws -> Int64? {
         switch text.lowercased() {
         case "never", "none": return nil
         case "now": return Clock.system.now()
         default: break
         }
-        let iso = ISO8601DateFormatter()
-        iso.timeZone = TimeZone(identifier: "UTC")
-        if let d = iso.date(from: text) { return Int64(d.timeIntervalSince1970 * 1000) }
-        iso.formatOptions = [.withFullDate]
-        if let d = iso.date(from: text) { return Int64(d.timeIntervalSince1970 * 1000) }
-        throw ArgumentParser.ValidationError("\(field): expected YYYY-MM-DD, an ISO 8601 time, 'now' or 'never'")
+        do {
+            return try Validate.date(text, field: field)
+        } catch {
+            throw ArgumentParser.ValidationError(error.rule == "format" ? error.message + "; or 'now' or 'never'" : error.message)
+        }
     }
 }
 

@@ -53,10 +53,11 @@ struct UserImport: ParsableCommand {
     @Option(name: .customLong("batch"), help: "Accounts per transaction.") var batch: Int = Session.defaultBatchSize
     @Argument(help: "A CSV or JSON file, or - for standard input.") var file: String
 
+    func validate() throws { try checkOption(batch, "--batch", Validate.batchSizeRange) }
+
     func run() throws { try runReporting(importUsers) }
 
     private func importUsers() throws {
-        guard batch >= 1 else { throw usageError("--batch", "--batch must be at least 1") }
         // Read and parse before logging in, so `-` is read whole before any prompt.
         let raw = try SourceFile.read(file)
         let read = switch format {

@@ -17,17 +17,23 @@ public enum Console {
         run(vaultPath: vaultPath, options: options, settings: settingsFromEnvironment(vaultPath: vaultPath))
     }
 
+    /// The accepted values of `KEYHOLD_IDLE_LOCK`, in seconds (0: never lock): up to a year.
+    public static let idleLockRange = 0...31_536_000
+    /// The accepted values of `KEYHOLD_REVEAL_SECONDS`: up to a day.
+    public static let revealSecondsRange = 1...86_400
+
     /// `ConsoleSettings` from the environment: `KEYHOLD_IDLE_LOCK` (seconds,
-    /// 0 for never; default 300) and `KEYHOLD_REVEAL_SECONDS` (default 30).
+    /// 0 for never; default 300) and `KEYHOLD_REVEAL_SECONDS` (default 30). A value that is
+    /// not a whole number in its range (`idleLockRange`, `revealSecondsRange`) is ignored:
+    /// the default holds (a huge one once overflowed the milliseconds and trapped).
     public static func settingsFromEnvironment(vaultPath: String,
                                                environment: [String: String] = ProcessInfo.processInfo.environment) -> ConsoleSettings {
         var s = ConsoleSettings(vaultPath: vaultPath)
-        if let v = environment["KEYHOLD_IDLE_LOCK"].flatMap({ Int64($0.trimmingSpaces) }), v >= 0 {
-            s.idleLock = v * Clock.second
+        func seconds(_ name: String, _ range: ClosedRange<Int>) -> Int64? {
+            environment[name].flatMap { try? Validate.number($0.trimmingSpaces, field: name, in: range) }.map { Int64($0) * Clock.second }
         }
-        if let v = environment["KEYHOLD_REVEAL_SECONDS"].flatMap({ Int64($0.trimmingSpaces) }), v > 0 {
-            s.revealFor = v * Clock.second
-        }
+        if let v = seconds("KEYHOLD_IDLE_LOCK", idleLockRange) { s.idleLock = v }
+        if let v = seconds("KEYHOLD_REVEAL_SECONDS", revealSecondsRange) { s.revealFor = v }
         return s
     }
 

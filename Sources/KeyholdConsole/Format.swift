@@ -20,22 +20,10 @@ enum Fmt {
         return "\(c.year)-\(two(c.month))-\(two(c.day))"
     }
 
-    /// 00:00 UTC of a `YYYY-MM-DD` date, in Unix ms: the inverse of `date`.
-    /// The error names `field` and says which rule the text breaks.
+    /// 00:00 UTC of a `YYYY-MM-DD` date, in Unix ms: the inverse of `date`. The core's date
+    /// rules (`Validate.day`); the error names `field` and the rule the text breaks.
     static func day(_ text: String, field: String) throws(ValidationError) -> Int64 {
-        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
-              parts.allSatisfy({ $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }),
-              let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2]) else {
-            throw ValidationError(field: field, rule: "format",
-                                  message: "\(field): expected a date as YYYY-MM-DD, such as 2027-03-01 (got \"\(Validate.visible(String(text.prefix(20))))\")")
-        }
-        let ms = y >= 1970 && (1...12).contains(m) ? Clock.midnight(year: y, month: m, day: d) : 0
-        let c = Clock.civil(ms)
-        guard y >= 1970, (c.year, c.month, c.day) == (y, m, d) else {
-            throw ValidationError(field: field, rule: "date", message: "\(field): \(text) is not a real date (months 01-12, days within the month, years from 1970)")
-        }
-        return ms
+        try Validate.day(text, field: field)
     }
 
     /// A span, rounded up to the second: `45 s`, `4 min 12 s`, `2 h 5 min`, `3 d`.

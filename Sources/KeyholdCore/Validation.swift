@@ -1,6 +1,6 @@
 // Input validation for everything a person types into Keyhold: usernames,
 // e-mail addresses, display names, descriptions, role names, passwords,
-// secret names and secret value sizes.
+// secret names and secret value sizes, numbers and dates.
 //
 // Every check throws a `ValidationError` whose message is safe to print: user
 // input is quoted only through `Validate.visible(_:)` (and truncated), and a
@@ -48,7 +48,8 @@ public enum Validate {
     static let identifierMinLength = 3
     static let identifierMaxLength = 32
     static let emailMaxBytes = 254
-    static let secretNameMaxBytes = 255
+    /// The longest secret name accepted, in bytes.
+    public static let secretNameMaxBytes = 255
     static let secretSegmentMaxLength = 64
     /// How many characters of user input an error message quotes.
     static let quoteLimit = 40
@@ -319,6 +320,178 @@ public enum Validate {
             throw ValidationError(
                 field: field, rule: "size",
                 message: "\(field): must be 1 to \(secretValueMaxBytes) bytes (got \(count))")
+        }
+    }
+
+    // MARK: - Numbers
+
+    /// Rows per transaction for `--batch` (imports, key rotation).
+    public static let batchSizeRange = 1...1_000_000
+    /// A secret version number, as given to `--version`.
+    public static let versionRange = 1...2_147_483_647
+    /// How many audit events `audit list --limit` may ask for.
+    public static let eventLimitRange = 0...2_147_483_647
+
+    /// A number already parsed (an `Int` option), checked against `range`.
+    /// The error (rule "range") names the field and the bounds.
+    public static func number(_ n: Int, field: String, in range: ClosedRange<Int>) throws(ValidationError) -> Int {
+        guard range.contains(n) else {
+            throw ValidationError(
+                field: field, rule: "range",
+                message: "\(field): must be a whole number from \(grouped(range.lowerBound)) to \(grouped(range.upperBound)) (got \(n))")
+        }
+        return n
+    }
+
+    /// A whole number typed as text: ASCII digits only (no sign, no spaces, no `_` or `,`), then
+    /// checked against `range` (rule "range"); anything else is rule "format". Never traps:
+    /// digits beyond what fits an `Int` are out of range, not an overflow.
+    public static func number(_ text: String, field: String, in range: ClosedRange<Int>) throws(ValidationError) -> Int {
+        let utf8 = text.utf8
+        guard !utf8.isEmpty, utf8.allSatisfy({ (0x30...0x39).contains($0) }) else {
+            throw ValidationError(
+                field: field, rule: "format",
+                message: "\(field): expected a whole number from \(grouped(range.lowerBound)) to \(grouped(range.upperBound)) (got \(quote(text)))")
+        }
+        var n = 0
+        for b in utf8 {
+            let (times, o1) = n.multipliedReportingOverflow(by: 10)
+            let (sum, o2) = times.addingReportingOverflow(Int(b - 0x30))
+            guard !o1, !o2 else {
+                throw ValidationError(
+                    field: field, rule: "range",
+                    message: "\(field): must be a whole number from \(grouped(range.lowerBound)) to \(grouped(range.upperBound)) (got \(quote(text)))")
+            }
+            n = sum
+        }
+        return try number(n, field: field, in: range)
+    }
+
+    /// `1000000` as `1,000,000`, for messages.
+    static func grouped(_ n: Int) -> String {
+        let digits = String(n.magnitude)
+        var out = ""
+        for (i, c) in digits.enumerated() {
+            if i > 0, (digits.count - i) % 3 == 0 { out.append(",") }
+            out.append(c)
+        }
+        return n < 0 ? "-" + out : out
+    }
+
+    // MARK: - Dates
+
+    /// The earliest instant a date may name: 1970-01-01T00:00:00Z, in Unix ms.
+    public static let earliestDate: Int64 = 0
+    /// The latest instant a date may name: 9999-12-31T23:59:59.999Z, in Unix ms.
+    public static let latestDate: Int64 = 253_402_300_799_999
+
+    /// A calendar day, `YYYY-MM-DD` exactly, as Unix ms of 00:00 UTC that day.
+    /// The same rules as `date(_:field:)`, without the time forms.
+    public static func day(_ text: String, field: String) throws(ValidationError) -> Int64 {
+        try parseDate(text, field: field, timeAllowed: false)
+    }
+
+    /// Every date Keyhold reads, in one place: ISO 8601 (the RFC 3339 profile) as Unix ms.
+    ///
+    /// - `YYYY-MM-DD`: 00:00 UTC of that day;
+    /// - `YYYY-MM-DDThh:mm:ssZ`, or with an offset `+hh:mm` / `-hh:mm` instead of `Z`, and an
+    ///   optional fraction of a second after the seconds (`.5`, `.123456789`; kept to the millisecond).
+    ///
+    /// `T` and `Z` may be lower case. The date must exist in the calendar (no 2026-02-30), the
+    /// time must be one of the day (hours 00-23, minutes and seconds 00-59), and the instant must
+    /// lie from 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z. Nothing may come before or after
+    /// (no spaces). Rules in the error: "format", "date", "time", "range"; the field is named.
+    public static func date(_ text: String, field: String) throws(ValidationError) -> Int64 {
+        try parseDate(text, field: field, timeAllowed: true)
+    }
+
+    private static func parseDate(_ text: String, field: String, timeAllowed: Bool) throws(ValidationError) -> Int64 {
+        let expected = timeAllowed
+            ? "expected YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ (ISO 8601; an offset such as +02:00 may stand for Z)"
+            : "expected a date as YYYY-MM-DD, such as 2027-03-01"
+        func format() -> ValidationError {
+            ValidationError(field: field, rule: "format", message: "\(field): \(expected) (got \(quote(text)))")
+        }
+        // Longest accepted form: 2027-03-01T08:00:00.123456789+02:00 (35 bytes).
+        let b = Array(text.utf8.prefix(64))
+        guard text.utf8.count <= 40, b.count >= 10 else { throw format() }
+        var i = 0
+        /// `count` ASCII digits at the cursor, or nil.
+        func digits(_ count: Int) -> Int? {
+            guard i + count <= b.count else { return nil }
+            var n = 0
+            for k in i..<(i + count) {
+                guard (0x30...0x39).contains(b[k]) else { return nil }
+                n = n * 10 + Int(b[k] - 0x30)
+            }
+            i += count
+            return n
+        }
+        func take(_ c: Character) -> Bool {
+            guard i < b.count, let ascii = c.asciiValue, b[i] == ascii else { return false }
+            i += 1
+            return true
+        }
+        guard let year = digits(4), take("-"), let month = digits(2), take("-"), let day = digits(2) else { throw format() }
+        var hour = 0, minute = 0, second = 0, millis = 0, offsetMinutes = 0
+        if i < b.count {
+            guard timeAllowed, take("T") || take("t"),
+                  let h = digits(2), take(":"), let m = digits(2), take(":"), let s = digits(2) else { throw format() }
+            (hour, minute, second) = (h, m, s)
+            if take(".") {
+                let start = i
+                while i < b.count, (0x30...0x39).contains(b[i]), i - start < 9 { i += 1 }
+                guard i > start else { throw format() }
+                // The first three digits, padded: .5 is 500 ms, .123456 is 123 ms.
+                for k in 0..<3 { millis = millis * 10 + (start + k < i ? Int(b[start + k] - 0x30) : 0) }
+            }
+            if take("Z") || take("z") {
+                offsetMinutes = 0
+            } else if i < b.count, b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") {
+                let sign = b[i] == UInt8(ascii: "-") ? -1 : 1
+                i += 1
+                guard let oh = digits(2), take(":"), let om = digits(2) else { throw format() }
+                guard oh <= 23, om <= 59 else {
+                    throw ValidationError(field: field, rule: "time",
+                                          message: "\(field): \(quote(text)) has an offset outside -23:59 to +23:59")
+                }
+                offsetMinutes = sign * (oh * 60 + om)
+            } else {
+                throw format()
+            }
+            guard i == b.count else { throw format() }
+        }
+        guard (1...12).contains(month), (1...daysIn(month: month, year: year)).contains(day) else {
+            let detail = (1...12).contains(month)
+                ? "\(monthNames[month - 1]) \(year) has \(daysIn(month: month, year: year)) days"
+                : "months are 01 to 12"
+            throw ValidationError(field: field, rule: "date",
+                                  message: "\(field): \(quote(text)) is not a real date (\(detail))")
+        }
+        guard hour <= 23, minute <= 59, second <= 59 else {
+            throw ValidationError(field: field, rule: "time",
+                                  message: "\(field): \(quote(text)) is not a time of day (hours 00-23, minutes and seconds 00-59)")
+        }
+        // Bounded: a 4-digit year, so no arithmetic here can overflow.
+        let ms = Clock.midnight(year: year, month: month, day: day)
+            + Int64(hour) * Clock.hour + Int64(minute) * Clock.minute + Int64(second) * Clock.second + Int64(millis)
+            - Int64(offsetMinutes) * Clock.minute
+        guard (earliestDate...latestDate).contains(ms) else {
+            throw ValidationError(field: field, rule: "range",
+                                  message: "\(field): \(quote(text)) is outside the years 1970 to 9999 (UTC)")
+        }
+        return ms
+    }
+
+    private static let monthNames = ["January", "February", "March", "April", "May", "June", "July",
+                                     "August", "September", "October", "November", "December"]
+
+    /// Days in a month of the proleptic Gregorian calendar.
+    static func daysIn(month: Int, year: Int) -> Int {
+        switch month {
+        case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+        case 4, 6, 9, 11: 30
+        default: 31
         }
     }
 

@@ -45,12 +45,20 @@ public enum RecoveryKey {
     }
 
     /// Reads a typed recovery key back, tolerant of case, spaces, dashes and O/I/L look-alikes.
+    /// Only ASCII is folded to upper case (a letter whose upper case is ASCII, such as "ß" -> "SS",
+    /// is not a symbol).
     public static func parse(_ text: String) throws(ParseError) -> SecureBytes {
         var symbols: [UInt8] = []
-        for ch in text.uppercased() {
+        for ch in text {
             if ch == "-" || ch.isWhitespace { continue }
-            let c: Character = switch ch { case "O": "0"; case "I", "L": "1"; default: ch }
-            guard let ascii = c.asciiValue, alphabet.contains(ascii) else { throw .character(ch) }
+            guard var ascii = ch.asciiValue else { throw .character(ch) }
+            if (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(ascii) { ascii -= 0x20 }
+            switch ascii {
+            case UInt8(ascii: "O"): ascii = UInt8(ascii: "0")
+            case UInt8(ascii: "I"), UInt8(ascii: "L"): ascii = UInt8(ascii: "1")
+            default: break
+            }
+            guard alphabet.contains(ascii) else { throw .character(Character(Unicode.Scalar(ascii))) }
             symbols.append(ascii)
         }
         guard symbols.count == groups * 5 else { throw .length(symbols: symbols.count) }
@@ -63,7 +71,8 @@ public enum RecoveryKey {
         var bytes = [UInt8]()
         var acc: UInt32 = 0, bits = 0
         for s in data {
-            acc = (acc << 5) | UInt32(alphabet.firstIndex(of: s)!); bits += 5
+            guard let value = alphabet.firstIndex(of: s) else { throw .character(Character(Unicode.Scalar(s))) }
+            acc = (acc << 5) | UInt32(value); bits += 5
             if bits >= 8 { bits -= 8; bytes.append(UInt8((acc >> UInt32(bits)) & 0xFF)) }
         }
         // 260 bits read: 32 bytes and 4 padding bits, which must be zero.

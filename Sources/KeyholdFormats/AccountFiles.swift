@@ -65,9 +65,11 @@ public enum UserCSV {
                 continue
             }
             func field(_ name: String) -> String? { index[name].map { record.fields[$0] } }
+            // Both columns are in the header (checked above) and the record has every column.
+            guard let username = field("username"), let hash = field("password_hash") else { continue }
             let email = field("email").flatMap { $0.isEmpty ? nil : $0 }
-            result.add(AppUserEntry(username: field("username")!, email: email, displayName: field("display_name") ?? "",
-                                    passwordHash: field("password_hash")!, roles: UserSourceRead.roles(field("roles") ?? ""),
+            result.add(AppUserEntry(username: username, email: email, displayName: field("display_name") ?? "",
+                                    passwordHash: hash, roles: UserSourceRead.roles(field("roles") ?? ""),
                                     origin: origin))
         }
         return result
@@ -121,43 +123,57 @@ public enum UserJSON {
     /// The keys an account object may have.
     public static let keys = ["username", "email", "display_name", "password_hash", "roles"]
 
-    /// Reads every account; throws (field `source`) when the text is not JSON or not that shape.
+    /// Reads every account; throws (field `source`) when the text is not JSON or not that shape, or
+    /// repeats a key of the top-level object. A key given twice in one account makes it a bad entry.
     public static func parse(_ data: [UInt8]) throws -> UserSourceRead {
-        let object: Any
-        do { object = try JSONSerialization.jsonObject(with: Data(data), options: []) } catch {
-            throw sourceError("not valid JSON (or not UTF-8)")
+        let document: StrictJSON.Document
+        do { document = try StrictJSON.parse(data) } catch {
+            throw sourceError("not valid JSON (or not UTF-8): \(error)")
         }
-        guard let top = object as? [String: Any], let list = top["users"] as? [Any] else {
+        guard case .array(let list)? = document.root["users"] else {
             throw sourceError(#"JSON: the top level must be {"users": [{"username": ..., "password_hash": ...}, ...]}"#)
         }
+        if let d = document.duplicates.first(where: { $0.path.isEmpty }) {
+            throw sourceError("JSON: the key \"\(Validate.visible(d.key))\" appears twice in the top-level object "
+                              + "(lines \(d.firstLine) and \(d.line)); give it once")
+        }
+        var repeated: [Int: StrictJSON.Duplicate] = [:]
+        for d in document.duplicates where d.path.count >= 2 && d.path[0] == .key("users") {
+            if case .index(let n) = d.path[1], repeated[n] == nil { repeated[n] = d }
+        }
         var result = UserSourceRead()
-        for (i, item) in list.enumerated() {
+        for (i, u) in list.enumerated() {
             let origin = "users[\(i)]"
             func bad(_ m: String) { result.add(BadEntry(origin: origin, message: m)) }
-            guard let u = item as? [String: Any] else { bad("must be an object with username and password_hash"); continue }
-            if let extra = u.keys.sorted().first(where: { !keys.contains($0) }) {
+            guard case .object(let members) = u else { bad("must be an object with username and password_hash"); continue }
+            if let d = repeated[i] {
+                result.add(BadEntry(origin: u["username"]?.string.map { "\(origin) (\(Validate.visible($0)))" } ?? origin,
+                                    message: JSONEntries.repeatedKey(d, entryDepth: 2)))
+                continue
+            }
+            if let extra = members.map(\.key).sorted().first(where: { !keys.contains($0) }) {
                 bad("unknown key \"\(Validate.visible(extra))\" (known: \(keys.joined(separator: ", ")))"); continue
             }
-            guard let username = u["username"] as? String else { bad("username is missing or not a string"); continue }
+            guard let username = u["username"]?.string else { bad("username is missing or not a string"); continue }
             let named = "\(origin) (\(Validate.visible(username)))"
-            guard let hash = u["password_hash"] as? String else {
+            guard let hash = u["password_hash"]?.string else {
                 result.add(BadEntry(origin: named, message: "password_hash is missing or not a string")); continue
             }
             /// A key that may be absent or null: nil; a string: it; anything else: a bad entry.
             func text(_ key: String) -> (ok: Bool, value: String?) {
-                guard let v = u[key], !(v is NSNull) else { return (true, nil) }
-                guard let s = v as? String else { return (false, nil) }
+                guard let v = u[key], !v.isNull else { return (true, nil) }
+                guard let s = v.string else { return (false, nil) }
                 return (true, s)
             }
             let email = text("email"), display = text("display_name")
             guard email.ok else { result.add(BadEntry(origin: named, message: "email must be a string or null")); continue }
             guard display.ok else { result.add(BadEntry(origin: named, message: "display_name must be a string")); continue }
             var roles: [String] = []
-            if let r = u["roles"], !(r is NSNull) {
-                if let s = r as? String {
+            if let r = u["roles"], !r.isNull {
+                if let s = r.string {
                     roles = UserSourceRead.roles(s)
-                } else if let list = r as? [Any], list.allSatisfy({ $0 is String }) {
-                    roles = list.compactMap { $0 as? String }
+                } else if case .array(let list) = r, list.allSatisfy({ $0.string != nil }) {
+                    roles = list.compactMap(\.string)
                 } else {
                     result.add(BadEntry(origin: named, message: "roles must be a list of strings (or one string, \"a,b\")")); continue
                 }

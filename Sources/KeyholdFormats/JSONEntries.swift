@@ -10,43 +10,55 @@ import KeyholdCore
 /// A flat object `{"NAME": "value", ...}` (every value a string) is accepted too. Other keys in an
 /// entry are refused (a misspelt `vaule` must not import an empty secret).
 public enum JSONEntries {
-    /// Reads either shape; throws (field `source`) only when the text is not JSON or not one of the shapes,
-    /// and names any other problem as a bad entry by its index and name.
+    /// Reads either shape; throws (field `source`) only when the text is not JSON or not one of the shapes
+    /// (or repeats a key of the top-level object of the `secrets` shape), and names any other problem as a
+    /// bad entry by its index and name: a key given twice in one entry's object makes the entry bad.
     public static func parse(_ data: [UInt8]) throws -> SourceRead {
-        let object: Any
-        var copy = Data(data)
-        defer { copy.resetBytes(in: 0..<copy.count) }
-        do {
-            object = try JSONSerialization.jsonObject(with: copy, options: [])
-        } catch {
-            throw sourceError("not valid JSON (or not UTF-8)\(position(of: error))")
+        let document: StrictJSON.Document
+        do { document = try StrictJSON.parse(data) } catch {
+            throw sourceError("not valid JSON (or not UTF-8): \(error)")
         }
-        guard let top = object as? [String: Any] else {
+        guard case .object(let top) = document.root else {
             throw sourceError(#"JSON: the top level must be an object: {"secrets": [...]} or {"NAME": "value", ...}"#)
         }
         var result = SourceRead()
-        if let list = top["secrets"] as? [Any] {
+        if case .array(let list)? = document.root["secrets"] {
+            if let d = document.duplicates.first(where: { $0.path.isEmpty }) {
+                throw sourceError("JSON: the key \"\(Validate.visible(d.key))\" appears twice in the top-level object "
+                                  + "(lines \(d.firstLine) and \(d.line)); give it once")
+            }
+            // The first repeated key inside each entry, by index.
+            var repeated: [Int: StrictJSON.Duplicate] = [:]
+            for d in document.duplicates where d.path.count >= 2 && d.path[0] == .key("secrets") {
+                if case .index(let n) = d.path[1], repeated[n] == nil { repeated[n] = d }
+            }
             for (index, item) in list.enumerated() {
                 let origin = "secrets[\(index)]"
                 func bad(_ m: String) { result.add(BadEntry(origin: origin, message: m)) }
-                guard let entry = item as? [String: Any] else { bad("must be an object with name and value"); continue }
-                guard let name = entry["name"] as? String else { bad("name is missing or not a string"); continue }
+                guard case .object(let members) = item else { bad("must be an object with name and value"); continue }
+                let named = item["name"]?.string
+                if let d = repeated[index] {
+                    result.add(BadEntry(origin: named.map { "\(origin) (\(Validate.visible($0)))" } ?? origin,
+                                        message: repeatedKey(d, entryDepth: 2)))
+                    continue
+                }
+                guard let name = named else { bad("name is missing or not a string"); continue }
                 let origin2 = "\(origin) (\(Validate.visible(name)))"
-                if let extra = entry.keys.sorted().first(where: { !["name", "value", "value_base64", "description"].contains($0) }) {
+                if let extra = members.map(\.key).sorted().first(where: { !["name", "value", "value_base64", "description"].contains($0) }) {
                     result.add(BadEntry(origin: origin2, message: "unknown key \"\(Validate.visible(extra))\" (known: name, value, value_base64, description)"))
                     continue
                 }
                 var description = ""
-                if let d = entry["description"] {
-                    guard let s = d as? String else { result.add(BadEntry(origin: origin2, message: "description must be a string")); continue }
+                if let d = item["description"] {
+                    guard let s = d.string else { result.add(BadEntry(origin: origin2, message: "description must be a string")); continue }
                     description = s
                 }
-                switch (entry["value"], entry["value_base64"]) {
+                switch (item["value"], item["value_base64"]) {
                 case (let v?, nil):
-                    guard let s = v as? String else { result.add(BadEntry(origin: origin2, message: "value must be a string")); continue }
+                    guard let s = v.string else { result.add(BadEntry(origin: origin2, message: "value must be a string")); continue }
                     result.add(key: name, value: s.utf8, description: description, origin: origin2)
                 case (nil, let v?):
-                    guard let s = v as? String, var bytes = Data(base64Encoded: s) else {
+                    guard let s = v.string, var bytes = Data(base64Encoded: s) else {
                         result.add(BadEntry(origin: origin2, message: "value_base64 must be a string of standard base64")); continue
                     }
                     result.add(key: name, value: bytes, description: description, origin: origin2)
@@ -56,9 +68,24 @@ public enum JSONEntries {
                 }
             }
         } else {
-            for name in top.keys.sorted() {
+            // Flat: every top-level key is an entry. A name given twice, or a repeated key inside its value, makes it bad.
+            var repeated: [String: StrictJSON.Duplicate] = [:]
+            for d in document.duplicates {
+                let name: String
+                if d.path.isEmpty { name = d.key } else if case .key(let k) = d.path[0] { name = k } else { continue }
+                if repeated[name] == nil { repeated[name] = d }
+            }
+            var seen = Set<String>()
+            for member in top.sorted(by: { $0.key < $1.key }) where seen.insert(member.key).inserted {
+                let name = member.key
                 let origin = "entry \"\(Validate.visible(name))\""
-                guard let s = top[name] as? String else {
+                if let d = repeated[name] {
+                    result.add(BadEntry(origin: origin, message: d.path.isEmpty
+                        ? "the name is given twice in the object (lines \(d.firstLine) and \(d.line)); give it once"
+                        : repeatedKey(d, entryDepth: 1)))
+                    continue
+                }
+                guard let s = member.value.string else {
                     result.add(BadEntry(origin: origin, message: #"the value must be a string (or use the {"secrets": [...]} shape)"#))
                     continue
                 }
@@ -68,18 +95,11 @@ public enum JSONEntries {
         return result
     }
 
-    /// `line L, column C` from a JSONSerialization error when it says so (its wording can quote the input, so only numbers are kept).
-    private static func position(of error: any Error) -> String {
-        let text = "\(error) \((error as NSError).userInfo)"
-        var numbers: [String: String] = [:]
-        for word in ["line", "column"] {
-            if let r = text.range(of: "\(word) ") {
-                let digits = text[r.upperBound...].prefix { $0.isNumber }
-                if !digits.isEmpty { numbers[word] = String(digits) }
-            }
-        }
-        guard let l = numbers["line"] else { return "" }
-        return " (near line \(l)\(numbers["column"].map { ", column \($0)" } ?? ""))"
+    /// The message for a key repeated in an entry (`entryDepth`: the length of the entry object's path).
+    static func repeatedKey(_ d: StrictJSON.Duplicate, entryDepth: Int) -> String {
+        "the key \"\(Validate.visible(d.key))\" appears twice"
+            + (d.path.count > entryDepth ? " in one object" : "")
+            + " (lines \(d.firstLine) and \(d.line)); give it once"
     }
 
     // MARK: Writing, one entry at a time

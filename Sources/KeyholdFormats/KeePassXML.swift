@@ -11,16 +11,32 @@ import KeyholdCore
 /// character outside `[A-Za-z0-9._-]` turned into `_`; the value is the Password; the
 /// description is `user: UserName; url: URL` from whichever are present, else the first line
 /// of Notes. A value marked `Protected="True"` is encrypted inside a .kdbx and cannot be read
-/// from XML: such an entry is bad.
+/// from XML: such an entry is bad, and so is one that gives a field (a `String` key) twice.
+///
+/// Groups may nest at most `maxGroupDepth` deep, and elements `maxElementDepth`: a deeper
+/// document is refused whole, before it is read further. Reading is linear in the input and
+/// uses no recursion (the group tree is an array of parent indices).
 ///
 /// Export: a `KeePassFile` with one root group `Keyhold`, a group per path segment, and one
 /// entry per secret (Title the last segment, Password the value, Notes the description).
 public enum KeePassXML {
     // MARK: Import
 
-    /// Reads every entry as described above; throws (field `source`) when the text is not
-    /// well-formed XML or not a KeePass 2 export.
+    /// The deepest nesting of groups read (KeePassXC's own trees are a few levels deep).
+    public static let maxGroupDepth = 1000
+    /// The deepest nesting of elements read: the groups, and room for what lies around and in an entry.
+    public static let maxElementDepth = maxGroupDepth + 32
+
+    /// Reads every entry as described above; throws (field `source`) when the text is not UTF-8,
+    /// holds markup KeePassXC never writes (`markupRefusal`), is not well-formed XML, nests
+    /// deeper than the bounds above, or is not a KeePass 2 export.
     public static func parse(_ data: [UInt8]) throws -> SourceRead {
+        // Foundation's XMLParser traps on a name that is not UTF-8 (found by the fuzz target),
+        // and KeePassXC writes UTF-8 only: check it here, where it is a sentence, not a crash.
+        guard data.withUnsafeBytes(Bytes.isUTF8) else {
+            throw sourceError("not a KeePass 2 XML export: the file is not UTF-8 text")
+        }
+        if let refusal = markupRefusal(data) { throw sourceError(refusal) }
         let reader = Reader()
         var copy = Data(data)
         defer { copy.resetBytes(in: 0..<copy.count) }
@@ -36,6 +52,51 @@ public enum KeePassXML {
         }
         guard reader.sawRoot else { throw sourceError("not a KeePass 2 XML export: no KeePassFile/Root element") }
         return reader.result()
+    }
+
+    /// Markup KeePassXC never writes and Keyhold does not hand to Foundation's XMLParser:
+    /// a processing instruction other than the leading XML declaration (XMLParser passes a
+    /// null pointer to strlen for one without data, `<?x?>`: found by the fuzz target) and a document
+    /// type declaration (the gate to entity expansion). One linear pass that skips comments
+    /// and CDATA sections, where `<?` and `<!DOCTYPE` are only text; nil when there is none.
+    static func markupRefusal(_ b: [UInt8]) -> String? {
+        var i = b.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
+        var line = 1
+        func at(_ s: String) -> Bool { b[i...].starts(with: s.utf8) }
+        /// Moves past the next `end`; false when there is none (left to the parser to refuse).
+        func skip(past end: String) -> Bool {
+            let e = Array(end.utf8)
+            while i < b.count {
+                if b[i] == 0x0A { line += 1 }
+                if b[i] == e[0], b[i...].starts(with: e) { i += e.count; return true }
+                i += 1
+            }
+            return false
+        }
+        // The XML declaration, `<?xml ...?>`, may open the document (and only there).
+        if at("<?xml"), i + 5 < b.count, [0x20, 0x09, 0x0A, 0x0D].contains(b[i + 5]) {
+            guard skip(past: "?>") else { return nil }
+        }
+        while i < b.count {
+            switch b[i] {
+            case 0x0A:
+                line += 1
+                i += 1
+            case UInt8(ascii: "<") where at("<!--"):
+                i += 4
+                guard skip(past: "-->") else { return nil }
+            case UInt8(ascii: "<") where at("<![CDATA["):
+                i += 9
+                guard skip(past: "]]>") else { return nil }
+            case UInt8(ascii: "<") where at("<?"):
+                return "not a KeePass 2 XML export: it holds a processing instruction (<?...?>, line \(line)), which KeePassXC does not write"
+            case UInt8(ascii: "<") where at("<!"):
+                return "not a KeePass 2 XML export: it holds a document type declaration (<!DOCTYPE, line \(line)), which KeePassXC does not write"
+            default:
+                i += 1
+            }
+        }
+        return nil
     }
 
     /// Replaces every character outside the secret-name charset with `_`; `.` and `..` become `_` and `__`.
@@ -63,20 +124,22 @@ public enum KeePassXML {
         return text.count > Validate.descriptionMaxLength ? String(text.prefix(Validate.descriptionMaxLength - 1)) + "…" : text
     }
 
-    private final class GroupNode {
-        let parent: GroupNode?
+    /// A group, by index into `Reader.groups`; a parent always has a lower index than its children.
+    private struct GroupRecord {
+        /// The enclosing group's index, or -1 for a group directly in `Root`.
+        let parent: Int
         var name = ""
         var uuid = ""
-        init(parent: GroupNode?) { self.parent = parent }
-        var path: [GroupNode] { (parent?.path ?? []) + [self] }
     }
 
     private final class EntryNode {
         let line: Int
-        let group: GroupNode
+        let group: Int
         var strings: [String: String] = [:]
         var protected: Set<String> = []
-        init(line: Int, group: GroupNode) { self.line = line; self.group = group }
+        /// The first field key given twice, if any.
+        var repeated: String?
+        init(line: Int, group: Int) { self.line = line; self.group = group }
     }
 
     private final class Reader: NSObject, XMLParserDelegate {
@@ -85,7 +148,10 @@ public enum KeePassXML {
         private var stack: [String] = []
         private var text = ""
         private var recycleBin = ""
-        private var group: GroupNode?
+        private var groups: [GroupRecord] = []
+        /// The open group, or -1.
+        private var group = -1
+        private var groupDepth = 0
         private var entries: [EntryNode] = []
         private var entry: EntryNode?
         private var historyDepth = 0
@@ -98,6 +164,13 @@ public enum KeePassXML {
             let parent = stack.last
             stack.append(name)
             text = ""
+            // Bounded before anything else, so a deep document costs neither stack nor time.
+            if stack.count > KeePassXML.maxElementDepth {
+                failure = "elements nest more than \(KeePassXML.maxElementDepth) deep (line \(parser.lineNumber)); "
+                    + "Keyhold reads at most \(KeePassXML.maxGroupDepth) levels of groups"
+                parser.abortParsing()
+                return
+            }
             if stack.count == 1, name != "KeePassFile" {
                 failure = "not a KeePass 2 XML export: the document element is <\(Validate.visible(name))>, not <KeePassFile>"
                 parser.abortParsing()
@@ -108,9 +181,17 @@ public enum KeePassXML {
             switch name {
             case "History": if entry != nil { historyDepth += 1 }
             case "Group" where historyDepth == 0 && entry == nil:
-                group = GroupNode(parent: group)
+                guard groupDepth < KeePassXML.maxGroupDepth else {
+                    failure = "groups nest more than \(KeePassXML.maxGroupDepth) deep (line \(parser.lineNumber)); "
+                        + "Keyhold reads at most \(KeePassXML.maxGroupDepth) levels"
+                    parser.abortParsing()
+                    return
+                }
+                groups.append(GroupRecord(parent: group))
+                group = groups.count - 1
+                groupDepth += 1
             case "Entry" where historyDepth == 0 && entry == nil:
-                if let group { entry = EntryNode(line: parser.lineNumber, group: group) }
+                if group >= 0 { entry = EntryNode(line: parser.lineNumber, group: group) }
             case "String" where historyDepth == 0 && entry != nil && parent == "Entry":
                 stringKey = nil; stringValue = nil; valueProtected = false
             case "Value" where historyDepth == 0 && entry != nil && parent == "String":
@@ -133,13 +214,17 @@ public enum KeePassXML {
             guard sawRoot else { return }
             switch name {
             case "History": if entry != nil { historyDepth -= 1 }
-            case "Name" where parent == "Group" && entry == nil: group?.name = text
-            case "UUID" where parent == "Group" && entry == nil: group?.uuid = text.trimmingCharacters(in: .whitespacesAndNewlines)
-            case "Group" where entry == nil: group = group?.parent
+            case "Name" where parent == "Group" && entry == nil: if group >= 0 { groups[group].name = text }
+            case "UUID" where parent == "Group" && entry == nil:
+                if group >= 0 { groups[group].uuid = text.trimmingCharacters(in: .whitespacesAndNewlines) }
+            case "Group" where entry == nil && group >= 0:
+                group = groups[group].parent
+                groupDepth -= 1
             case "Key" where historyDepth == 0 && parent == "String" && entry != nil: stringKey = text
             case "Value" where historyDepth == 0 && parent == "String" && entry != nil: stringValue = text
             case "String" where historyDepth == 0 && parent == "Entry":
                 if let entry, let key = stringKey {
+                    if entry.strings[key] != nil, entry.repeated == nil { entry.repeated = key }
                     entry.strings[key] = stringValue ?? ""
                     if valueProtected { entry.protected.insert(key) }
                 }
@@ -153,24 +238,50 @@ public enum KeePassXML {
 
         func result() -> SourceRead {
             var out = SourceRead()
+            // Whether each group lies in the recycle bin: one pass, parents first.
+            let bin = recycleBin.isEmpty || recycleBin == "AAAAAAAAAAAAAAAAAAAAAA==" ? nil : recycleBin
+            var inBin = [Bool](repeating: false, count: groups.count)
+            if let bin {
+                for (i, g) in groups.enumerated() { inBin[i] = g.uuid == bin || (g.parent >= 0 && inBin[g.parent]) }
+            }
+            var sanitised = [String?](repeating: nil, count: groups.count)
             for e in entries {
-                let path = e.group.path
                 let title = e.strings["Title"] ?? ""
                 let origin = "entry at line \(e.line) (\"\(Validate.visible(title))\")"
-                if !recycleBin.isEmpty, recycleBin != "AAAAAAAAAAAAAAAAAAAAAA==", path.contains(where: { $0.uuid == recycleBin }) { continue }
+                if inBin[e.group] { continue }
+                if let key = e.repeated {
+                    out.add(BadEntry(origin: origin, message: "gives the field \"\(Validate.visible(key))\" twice"))
+                    continue
+                }
                 if e.protected.contains("Password") {
                     out.add(BadEntry(origin: origin, message: "the password is encrypted (Protected=\"True\"): export the database from KeePassXC as XML"))
                     continue
                 }
                 guard !title.isEmpty else { out.add(BadEntry(origin: origin, message: "has no Title to name it by")); continue }
-                let parts = path.dropFirst().map { KeePassXML.sanitise($0.name) } + [KeePassXML.sanitise(title)]
+                // The group names below the top group, innermost first; a walk of at most
+                // secretNameMaxBytes / 2 steps, since a longer name is refused anyway.
+                var parts = [KeePassXML.sanitise(title)]
+                var length = parts[0].utf8.count
+                var g = e.group
+                while g >= 0, groups[g].parent >= 0, length <= Validate.secretNameMaxBytes {
+                    if sanitised[g] == nil { sanitised[g] = KeePassXML.sanitise(groups[g].name) }
+                    let part = sanitised[g] ?? "_"
+                    parts.append(part)
+                    length += 1 + part.utf8.count
+                    g = groups[g].parent
+                }
+                guard length <= Validate.secretNameMaxBytes else {
+                    out.add(BadEntry(origin: origin, message: "its group path and title make a name longer than "
+                                     + "\(Validate.secretNameMaxBytes) bytes, the most a secret name may have"))
+                    continue
+                }
                 var described: [String] = []
                 if let u = e.strings["UserName"], !u.isEmpty { described.append("user: \(u)") }
                 if let u = e.strings["URL"], !u.isEmpty { described.append("url: \(u)") }
                 let description = described.isEmpty
                     ? (e.strings["Notes"] ?? "").split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
                     : described.joined(separator: "; ")
-                out.add(key: parts.joined(separator: "/"), value: (e.strings["Password"] ?? "").utf8,
+                out.add(key: parts.reversed().joined(separator: "/"), value: (e.strings["Password"] ?? "").utf8,
                         description: oneLine(description), origin: origin)
             }
             return out

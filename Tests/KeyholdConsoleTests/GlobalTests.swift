@@ -401,6 +401,17 @@ import Testing
         #expect(Console.settingsFromEnvironment(vaultPath: "/v", environment: ["KEYHOLD_IDLE_LOCK": "0"]).idleLock == 0)
     }
 
+    /// Numbers past the range are ignored like any other bad value. Before, a value whose
+    /// milliseconds overflow an Int64 trapped the console before it started.
+    @Test func settingsOutOfRangeAreIgnoredNotATrap() {
+        for huge in ["9223372036854775807", "9223372036854775", "99999999999999999999999", "31536001", "-1", "+60", "1e3"] {
+            let s = Console.settingsFromEnvironment(vaultPath: "/v", environment: ["KEYHOLD_IDLE_LOCK": huge, "KEYHOLD_REVEAL_SECONDS": huge])
+            #expect(s.idleLock == 5 * Clock.minute && s.revealFor == 30 * Clock.second, "\(huge)")
+        }
+        let top = Console.settingsFromEnvironment(vaultPath: "/v", environment: ["KEYHOLD_IDLE_LOCK": "31536000", "KEYHOLD_REVEAL_SECONDS": "86400"])
+        #expect(top.idleLock == 31_536_000 * Clock.second && top.revealFor == Clock.day)
+    }
+
     @Test func noColorTurnsColoursOff() {
         #expect(Console.wantsColor([:]))
         #expect(Console.wantsColor(["NO_COLOR": ""]))

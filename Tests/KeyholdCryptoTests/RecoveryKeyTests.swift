@@ -269,8 +269,18 @@ enum ReferenceRecoveryKey {
     func badCharacterIsRefused(bad: String) throws {
         var symbols = Self.symbols(RecoveryKey.encode(RecoveryKey.generate()))
         symbols[17] = Character(bad)
-        let expected = Character(bad.uppercased())
+        // ASCII is named in upper case, as read; anything else as typed.
+        let expected = bad.unicodeScalars.allSatisfy(\.isASCII) ? Character(bad.uppercased()) : Character(bad)
         #expect(throws: ParseError.character(expected)) { try RecoveryKey.parse(Self.joined(symbols)) }
+    }
+
+    /// Only ASCII folds to upper case: "ß" (upper case "SS", two symbols) and the ligature "ﬁ"
+    /// ("FI") are not symbols. Before, the whole text was upper-cased first, so these read as
+    /// "SS" and "F1" (and the error was about the length, not the character).
+    @Test func nonASCIIDoesNotFoldIntoSymbols() throws {
+        let encoded = RecoveryKey.encode(RecoveryKey.generate())
+        #expect(throws: ParseError.character("ß")) { try RecoveryKey.parse("ß" + encoded) }
+        #expect(throws: ParseError.character("ﬁ")) { try RecoveryKey.parse("ﬁ" + encoded) }
     }
 
     /// The last data symbol carries one key bit and the 4 padding bits. With

@@ -100,7 +100,7 @@ import Testing
     }
 
     @Test func jsonThatIsNotTheShapeIsRefusedWhole() {
-        #expect(sourceRefusal { _ = try UserJSON.parse(Array("{".utf8)) } == "not valid JSON (or not UTF-8)")
+        #expect(sourceRefusal { _ = try UserJSON.parse(Array("{".utf8)) }?.hasPrefix("not valid JSON (or not UTF-8): ") == true)
         #expect(sourceRefusal { _ = try UserJSON.parse(Array(#"{"accounts": []}"#.utf8)) }?.hasPrefix(#"JSON: the top level must be {"users""#) == true)
     }
 }

@@ -1,5 +1,5 @@
 import Foundation
-@testable import KeyholdCore
+import KeyholdCore
 import KeyholdCrypto
 @_spi(Testing) import KeyholdStore
 
@@ -59,13 +59,35 @@ public struct Attacker {
         let salt = Sodium.randomBytes(PasswordHash.saltBytes)
         let u = try PasswordHash.deriveKey(SecureBytes(utf8: password), salt: salt, cost: .insecureMinimumForTests)
         let sealed = try Seal.seal(pair.secretKey, key: u, aad: "keyhold/userkey/\(userID)/\(keyID)")
-        let anchor = try store.read { try Trust.anchor($0) }
-        let pin = pair.sign(Trust.pinMessage(anchor, userID: userID, keyID: keyID, publicKey: pair.publicKey))
+        let pin = pair.sign(try pinMessage(userID: userID, keyID: keyID))
         try store.unsafeExecute("""
             UPDATE user_keys SET sealed_secret_key = ?, kdf_salt = ?, kdf_opslimit = ?, kdf_memlimit = ?, pin = ? WHERE id = ?
             """, arguments: [sealed, salt, Int64(KDFCost.insecureMinimumForTests.opslimit),
                              Int64(KDFCost.insecureMinimumForTests.memlimit), pin, keyID])
         return keyID
+    }
+
+    /// docs/FORMAT.md 8.2, from the file's public rows, as an attacker computes it (no code of Keyhold's).
+    func pinMessage(userID: Int64, keyID: Int64) throws -> [UInt8] {
+        guard let vault = try store.unsafeQuery("SELECT vault_id, anchor_seq FROM vault").first,
+              let vaultID = (vault["vault_id"] ?? nil) as? [UInt8], let seq = (vault["anchor_seq"] ?? nil) as? Int64,
+              let anchor = try store.unsafeQuery("SELECT hash FROM audit_events WHERE seq = ?", arguments: [seq]).first,
+              let hash = (anchor["hash"] ?? nil) as? [UInt8] else { throw TestFailure("no anchor to pin to") }
+        func u64(_ v: Int64) -> [UInt8] { (0..<8).map { UInt8((UInt64(bitPattern: v) >> UInt64(56 - 8 * $0)) & 0xFF) } }
+        return Array("keyhold/pin/v1".utf8) + [0] + vaultID + u64(seq) + hash + u64(userID) + u64(keyID) + pair.publicKey
+    }
+
+    /// docs/FORMAT.md section 6: BLAKE2b-256(prev_hash || canonical).
+    static func hash(_ e: AuditRow) -> [UInt8] {
+        var out = Array("keyhold/audit/v1".utf8) + [0]
+        func field(_ s: String) {
+            let b = Array(s.utf8)
+            let n = UInt32(b.count)
+            out += [UInt8(n >> 24), UInt8((n >> 16) & 0xFF), UInt8((n >> 8) & 0xFF), UInt8(n & 0xFF)] + b
+        }
+        for f in [String(e.seq), String(e.at), e.actorID.map(String.init) ?? "", e.actorName, e.actorKeyID.map(String.init) ?? "",
+                  e.action, e.target, e.details] { field(f) }
+        return Hash.blake2b256(e.prevHash + out)
     }
 
     /// Whether any grant in the file opens with the attacker's key.
@@ -81,7 +103,7 @@ public struct Attacker {
         guard let last = try store.read({ try $0.lastAuditEvent() }) else { throw TestFailure("no audit events") }
         var row = AuditRow(seq: last.seq + 1, at: clock.now, actorID: actorID, actorName: actorName, actorKeyID: keyID,
                            action: action, target: target, details: details, prevHash: last.hash, hash: [], signature: nil)
-        row.hash = AuditChain.hash(row)
+        row.hash = Attacker.hash(row)
         row.signature = pair.sign(row.hash)
         try store.unsafeExecute("""
             INSERT INTO audit_events (seq, at, actor_id, actor_name, actor_key_id, action, target, details, prev_hash, hash, signature)
