@@ -106,7 +106,7 @@ extension Session {
 
     /// Most plaintext bytes a batch of import or hand-out holds (a larger single value gets
     /// a batch of its own): what bounds their memory whatever the values' sizes.
-    static let batchValueBytes = 1 << 20
+    public static let batchValueBytes = 1 << 20
 
     /// Hands out the current version of several secrets (`run`, `export`) without
     /// holding them all in memory.
