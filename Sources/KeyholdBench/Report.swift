@@ -160,13 +160,15 @@ struct Report {
 
     /// One row of the wall-time table: medians of wall, CPU, run-queue wait and the rest.
     func split(_ label: String, _ runs: [ChildRun], _ wall: KeyPath<ChildResult, Double>, _ cpu: KeyPath<ChildResult, Double>,
-               _ queue: KeyPath<ChildResult, Double>) -> String {
-        guard !runs.isEmpty else { return "| \(label) | – | – | – | – | – |" }
+               _ threadCPU: KeyPath<ChildResult, Double?>, _ queue: KeyPath<ChildResult, Double>) -> String {
+        guard !runs.isEmpty else { return "| \(label) | – | – | – | – | – | – |" }
         let w = median(runs.map { $0.result[keyPath: wall] }), c = median(runs.map { $0.result[keyPath: cpu] })
+        let threads = runs.compactMap { $0.result[keyPath: threadCPU] }
+        let t = threads.isEmpty ? "–" : "\(fixed(median(threads))) s"
         let q = median(runs.map { $0.result[keyPath: queue] })
         let other = median(runs.map { $0.result[keyPath: wall] - $0.result[keyPath: cpu] - $0.result[keyPath: queue] })
         let unloaded = median(runs.map { Double($0.result.count) / max($0.result[keyPath: wall] - $0.result[keyPath: queue], 1e-9) })
-        return "| \(label) | \(fixed(w)) s | \(fixed(c)) s | \(fixed(q)) s | \(fixed(max(other, 0))) s | \(grouped(Int(unloaded))) |"
+        return "| \(label) | \(fixed(w)) s | \(fixed(c)) s | \(t) | \(fixed(q)) s | \(fixed(max(other, 0))) s | \(grouped(Int(unloaded))) |"
     }
 
     /// The ratio of each product run to the native floor run beside it (same index), formatted.
@@ -182,6 +184,9 @@ struct Report {
         let insertT = m(natives, \.firstSeconds), updateT = m(natives, \.secondSeconds)
         let importC = m(vaults, \.firstCPUSeconds), rotateC = m(vaults, \.secondCPUSeconds)
         let insertC = m(natives, \.firstCPUSeconds), updateC = m(natives, \.secondCPUSeconds)
+        let mo = { (xs: [ChildRun], f: KeyPath<ChildResult, Double?>) in median(xs.compactMap { $0.result[keyPath: f] }) }
+        let importW = mo(vaults, \.firstThreadCPUSeconds), rotateW = mo(vaults, \.secondThreadCPUSeconds)
+        let insertW = mo(natives, \.firstThreadCPUSeconds), updateW = mo(natives, \.secondThreadCPUSeconds)
         let importBatches = "batches of \(grouped(o.importBatch)) secrets (and at most \(mib(Session.batchValueBytes / 1024)) of values)"
         let rotationBatches = "\(grouped(o.batch)) per transaction"
         let preWrite = median(vaults.compactMap(\.result.preWriteSeconds))
@@ -207,13 +212,13 @@ struct Report {
             let sInsertT = m(swiftFloors, \.firstSeconds), sUpdateT = m(swiftFloors, \.secondSeconds)
             let sInsertC = m(swiftFloors, \.firstCPUSeconds), sUpdateC = m(swiftFloors, \.secondCPUSeconds)
             referenceRows = [
-                "| Swift floor: the same INSERTs through the store's `Tx`, \(importBatches) | \(fixed(sInsertT)) s | \(rate(sInsertT)) | \(fixed(sInsertT / insertT, 2))x | \(fixed(sInsertC / insertC, 2))x | |",
-                "| Swift floor: the same UPDATEs through the store's `Tx`, \(rotationBatches) | \(fixed(sUpdateT)) s | \(rate(sUpdateT)) | \(fixed(sUpdateT / updateT, 2))x | \(fixed(sUpdateC / updateC, 2))x | |",
+                "| Swift floor: the same INSERTs through the store's `Tx`, \(importBatches) | \(fixed(sInsertT)) s | \(rate(sInsertT)) | \(fixed(sInsertT / insertT, 2))x | \(fixed(sInsertC / insertC, 2))x | \(fixed(sInsertC / insertW, 2))x | |",
+                "| Swift floor: the same UPDATEs through the store's `Tx`, \(rotationBatches) | \(fixed(sUpdateT)) s | \(rate(sUpdateT)) | \(fixed(sUpdateT / updateT, 2))x | \(fixed(sUpdateC / updateC, 2))x | \(fixed(sUpdateC / updateW, 2))x | |",
             ]
             referenceRuns = ["- Swift floor INSERT: \(runs(swiftFloors) { $0.firstSeconds })",
                              "- Swift floor UPDATE: \(runs(swiftFloors) { $0.secondSeconds })"]
-            referenceSplit = [split("Swift floor INSERT", swiftFloors, \.firstSeconds, \.firstCPUSeconds, \.firstRunQueueSeconds),
-                              split("Swift floor UPDATE", swiftFloors, \.secondSeconds, \.secondCPUSeconds, \.secondRunQueueSeconds)]
+            referenceSplit = [split("Swift floor INSERT", swiftFloors, \.firstSeconds, \.firstCPUSeconds, \.firstThreadCPUSeconds, \.firstRunQueueSeconds),
+                              split("Swift floor UPDATE", swiftFloors, \.secondSeconds, \.secondCPUSeconds, \.secondThreadCPUSeconds, \.secondRunQueueSeconds)]
         }
 
         var s = """
@@ -234,15 +239,18 @@ struct Report {
 
             ## Throughput (median of \(o.runs))
 
-            | operation | median | secrets/s | time vs native floor | CPU time vs native floor | ≤ \(fixed(Target.floorRatio, 1))x native floor |
-            |---|---:|---:|---:|---:|:---:|
-            | import, \(grouped(o.count)) secrets, \(importBatches) | \(fixed(importT)) s | \(rate(importT)) | \(fixed(importT / insertT, 2))x | \(fixed(importC / insertC, 2))x | \(verdict(importOK)) |
-            | data-key rotation, \(grouped(o.count)) secrets, \(rotationBatches) | \(fixed(rotateT)) s | \(rate(rotateT)) | \(fixed(rotateT / updateT, 2))x | \(fixed(rotateC / updateC, 2))x | \(verdict(rotateOK)) |
-            | native floor: the import's INSERTs, \(importBatches) | \(fixed(insertT)) s | \(rate(insertT)) | 1.00x | 1.00x | |
-            | native floor: the rotation's UPDATEs, \(rotationBatches) | \(fixed(updateT)) s | \(rate(updateT)) | 1.00x | 1.00x | |
+            | operation | median | secrets/s | time vs native floor | CPU, all threads, vs native floor | CPU of the writing thread vs native floor | ≤ \(fixed(Target.floorRatio, 1))x native floor |
+            |---|---:|---:|---:|---:|---:|:---:|
+            | import, \(grouped(o.count)) secrets, \(importBatches) | \(fixed(importT)) s | \(rate(importT)) | \(fixed(importT / insertT, 2))x | \(fixed(importC / insertC, 2))x | \(fixed(importW / insertW, 2))x | \(verdict(importOK)) |
+            | data-key rotation, \(grouped(o.count)) secrets, \(rotationBatches) | \(fixed(rotateT)) s | \(rate(rotateT)) | \(fixed(rotateT / updateT, 2))x | \(fixed(rotateC / updateC, 2))x | \(fixed(rotateW / updateW, 2))x | \(verdict(rotateOK)) |
+            | native floor: the import's INSERTs, \(importBatches) | \(fixed(insertT)) s | \(rate(insertT)) | 1.00x | 1.00x | 1.00x | |
+            | native floor: the rotation's UPDATEs, \(rotationBatches) | \(fixed(updateT)) s | \(rate(updateT)) | 1.00x | 1.00x | 1.00x | |
             \(referenceRows.map { $0 + "\n" }.joined())
             Import is compared with the native floor's INSERTs, rotation with its UPDATEs; the verdicts use wall time.
-            CPU time counts every thread: the import seals on a second thread while it writes, and rotation re-seals on both cores.
+            "CPU, all threads" is the whole work: the import seals on a second thread while it writes, and rotation
+            re-seals on a second thread while it writes. "CPU of the writing thread" is the calling thread's alone: with
+            a second core free, the wall time is that plus the waits for the disk (as the floor's), so its ratio is what
+            the wall-time ratio comes to on a quiet machine, and it moves little with the machine's load.
             Each run's ratio to the native floor run beside it: import \(ratios(pairRatios(\.firstSeconds))); rotation \(ratios(pairRatios(\.secondSeconds))).
 
             Every run, in seconds:
@@ -253,12 +261,12 @@ struct Report {
             \(referenceRuns.map { $0 + "\n" }.joined())
             ### Where the wall time goes (medians)
 
-            | operation | wall | CPU (user + sys) | waiting for a CPU | other waiting (fsync, I/O) | secrets/s without the CPU wait |
-            |---|---:|---:|---:|---:|---:|
-            \(split("import", vaults, \.firstSeconds, \.firstCPUSeconds, \.firstRunQueueSeconds))
-            \(split("rotation", vaults, \.secondSeconds, \.secondCPUSeconds, \.secondRunQueueSeconds))
-            \(split("native floor INSERT", natives, \.firstSeconds, \.firstCPUSeconds, \.firstRunQueueSeconds))
-            \(split("native floor UPDATE", natives, \.secondSeconds, \.secondCPUSeconds, \.secondRunQueueSeconds))
+            | operation | wall | CPU (user + sys) | CPU of the writing thread | waiting for a CPU | other waiting (fsync, I/O) | secrets/s without the CPU wait |
+            |---|---:|---:|---:|---:|---:|---:|
+            \(split("import", vaults, \.firstSeconds, \.firstCPUSeconds, \.firstThreadCPUSeconds, \.firstRunQueueSeconds))
+            \(split("rotation", vaults, \.secondSeconds, \.secondCPUSeconds, \.secondThreadCPUSeconds, \.secondRunQueueSeconds))
+            \(split("native floor INSERT", natives, \.firstSeconds, \.firstCPUSeconds, \.firstThreadCPUSeconds, \.firstRunQueueSeconds))
+            \(split("native floor UPDATE", natives, \.secondSeconds, \.secondCPUSeconds, \.secondThreadCPUSeconds, \.secondRunQueueSeconds))
             \(referenceSplit.map { $0 + "\n" }.joined())
             "Waiting for a CPU" is time the process was runnable while other processes held the cores
             (/proc/self/task/*/schedstat): load from elsewhere on this shared machine, not Keyhold's work.

@@ -158,7 +158,7 @@ static const unsigned char *random_bytes(int count, uint64_t salt) {
 
 /* Measurements. */
 
-struct sample { double wall, cpu, queue; };
+struct sample { double wall, cpu, thread, queue; };
 
 static double now_seconds(clockid_t clock) {
     struct timespec t;
@@ -178,12 +178,13 @@ static double run_queue_seconds(void) {
 }
 
 static struct sample sample_now(void) {
-    return (struct sample){now_seconds(CLOCK_MONOTONIC), now_seconds(CLOCK_PROCESS_CPUTIME_ID), run_queue_seconds()};
+    return (struct sample){now_seconds(CLOCK_MONOTONIC), now_seconds(CLOCK_PROCESS_CPUTIME_ID), now_seconds(CLOCK_THREAD_CPUTIME_ID),
+                           run_queue_seconds()};
 }
 
 static struct sample since(struct sample t0) {
     struct sample t = sample_now();
-    return (struct sample){t.wall - t0.wall, t.cpu - t0.cpu, t.queue - t0.queue};
+    return (struct sample){t.wall - t0.wall, t.cpu - t0.cpu, t.thread - t0.thread, t.queue - t0.queue};
 }
 
 /* Peak resident set of this program, KiB: VmHWM, the high-water mark of its own memory. Not
@@ -503,12 +504,13 @@ int main(int argc, char **argv) {
 
     printf("RESULT {\"kind\":\"native\",\"count\":%" PRId64 ",\"batch\":%" PRId64 ",\"importBatch\":%" PRId64
            ",\"firstSeconds\":%.6f,\"secondSeconds\":%.6f,\"firstCPUSeconds\":%.6f,\"secondCPUSeconds\":%.6f"
+           ",\"firstThreadCPUSeconds\":%.6f,\"secondThreadCPUSeconds\":%.6f"
            ",\"firstRunQueueSeconds\":%.6f,\"secondRunQueueSeconds\":%.6f"
            ",\"rssSetupKiB\":%ld,\"rssFirstKiB\":%ld,\"rssSecondKiB\":%ld"
            ",\"checked\":\"%" PRId64 " secrets inserted in %" PRId64 " transaction(s), then %" PRId64 " versions updated in %" PRId64
            " transaction(s), all now under key version 2 (%" PRId64 " ciphertext bytes, as sized); quick_check ok\""
            ",\"sqliteVersion\":\"%s\",\"workloadDigest\":\"%016" PRIx64 "\",\"transactions\":[%" PRId64 ",%" PRId64 "]}\n",
-           count, batch, import_batch, insert.wall, update.wall, insert.cpu, update.cpu, insert.queue, update.queue,
+           count, batch, import_batch, insert.wall, update.wall, insert.cpu, update.cpu, insert.thread, update.thread, insert.queue, update.queue,
            rss_setup, rss_insert, rss_update, count, insert_transactions, updated, update_transactions, stored,
            sqlite3_libversion(), workload_digest(count), insert_transactions, update_transactions);
     return 0;
