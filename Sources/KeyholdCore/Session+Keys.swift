@@ -170,18 +170,18 @@ extension Session {
                 }
                 let to = try dataKey(op.tx, version: target)
                 var keys: [Int: SecureBytes] = [:]  // per batch: one lookup per key version, not per row
-                for row in rows where keys[row.keyVersion] == nil { keys[row.keyVersion] = try dataKey(op.tx, version: row.keyVersion) }
+                for row in rows.keys where keys[row.keyVersion] == nil { keys[row.keyVersion] = try dataKey(op.tx, version: row.keyVersion) }
                 // Re-sealed in order on a second thread while this one writes each row as soon as it is
                 // ready: the crypto runs beside SQLite's updates instead of before them.
                 let stream = ResealStream(rows: rows, from: keys, to: to, target: target, resealer: resealer)
                 stream.start()
                 defer { stream.finish() }
-                for (i, row) in rows.enumerated() {
+                for (i, row) in rows.keys.enumerated() {
                     try stream.withSealed(i) { sealed in
                         try op.tx.resealVersion(secretID: row.secretID, version: row.version, keyVersion: target, ciphertext: sealed)
                     }
                 }
-                let ids = rows.map(\.secretID)
+                let ids = rows.keys.map(\.secretID)
                 op.details = ["job": .int(job.id), "to": .int(Int64(target)), "count": .int(Int64(rows.count)),
                               "digest": .string(AuditChain.digest(ids))]
                 return rows.count
@@ -395,13 +395,12 @@ extension Vault {
 /// writer must call `finish` (it waits for the thread) before the resealer or the
 /// stream is used again.
 final class ResealStream: @unchecked Sendable {
-    private let rows: [SecretVersionRow]
+    private let rows: VersionBatch
     private let from: [Int: SecureBytes]
     private let to: SecureBytes
     private let target: Int
     private let resealer: Resealer
-    /// Row `i`'s new ciphertext is at `offsets[i]..<offsets[i + 1]`: as long as the old one.
-    private let offsets: [Int]
+    /// Row `i`'s new ciphertext goes where its old one lies in `rows.bytes`: it is as long.
     private let bytes: UnsafeMutableRawPointer
     /// Guards `done`, `failed`, `cancelled` and `running`; the thread publishes rows under it.
     private let condition = NSCondition()
@@ -412,13 +411,9 @@ final class ResealStream: @unchecked Sendable {
     /// Rows re-sealed between two publications: fewer lock round trips, a short first wait.
     private static let publishEvery = 16
 
-    init(rows: [SecretVersionRow], from: [Int: SecureBytes], to: SecureBytes, target: Int, resealer: Resealer) {
+    init(rows: VersionBatch, from: [Int: SecureBytes], to: SecureBytes, target: Int, resealer: Resealer) {
         self.rows = rows; self.from = from; self.to = to; self.target = target; self.resealer = resealer
-        var offsets = [0]
-        offsets.reserveCapacity(rows.count + 1)
-        for row in rows { offsets.append(offsets[offsets.count - 1] + row.ciphertext.count) }
-        self.offsets = offsets
-        bytes = .allocate(byteCount: max(1, offsets[rows.count]), alignment: 16)
+        bytes = .allocate(byteCount: max(1, rows.bytes.count), alignment: 16)
     }
 
     deinit { bytes.deallocate() }
@@ -443,7 +438,8 @@ final class ResealStream: @unchecked Sendable {
             condition.unlock()
             guard index < seen else { throw failure ?? KeyholdError.integrity("rotation: row \(index) was not re-sealed") }
         }
-        return try body(UnsafeRawBufferPointer(start: bytes + offsets[index], count: offsets[index + 1] - offsets[index]))
+        let range = rows.range(of: index)
+        return try body(UnsafeRawBufferPointer(start: bytes + range.lowerBound, count: range.count))
     }
     /// Rows the writer has already seen published (read without the lock: only the writer uses it).
     private var seen = 0
@@ -459,11 +455,13 @@ final class ResealStream: @unchecked Sendable {
     private func reseal() {
         var failure: KeyholdError?
         var sealed = 0
-        for (i, row) in rows.enumerated() {
+        for (i, row) in rows.keys.enumerated() {
             do {
                 guard let key = from[row.keyVersion] else { throw CryptoError.integrity }
-                let slot = UnsafeMutableRawBufferPointer(start: bytes + offsets[i], count: offsets[i + 1] - offsets[i])
-                try row.ciphertext.withUnsafeBytes { ciphertext in
+                let range = rows.range(of: i)
+                let slot = UnsafeMutableRawBufferPointer(start: bytes + range.lowerBound, count: range.count)
+                try rows.bytes.withUnsafeBytes { all in
+                    let ciphertext = UnsafeRawBufferPointer(rebasing: all[range])
                     try Keyring.withSecretAAD(secretID: row.secretID, version: row.version, keyVersion: row.keyVersion) { fromAAD in
                         try Keyring.withSecretAAD(secretID: row.secretID, version: row.version, keyVersion: target) { toAAD in
                             try resealer.reseal(ciphertext, from: key, fromAAD: fromAAD, to: to, toAAD: toAAD) { new in
