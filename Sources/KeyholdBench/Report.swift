@@ -8,6 +8,8 @@ enum Target {
     static let floorRatio = 1.3
     /// Memory bounded by the batch: 4x the secrets may raise the peak resident set by at most this fraction.
     static let memoryGrowth = 0.25
+    /// A floor that waited for a CPU longer than this fraction of its time ran on a loaded machine.
+    static let loadedWait = 0.05
 }
 
 func median(_ xs: [Double]) -> Double {
@@ -204,6 +206,13 @@ struct Report {
         let sqlite = natives.first?.result.sqliteVersion ?? "?"
         let swiftSQLite = swiftFloors.first?.result.sqliteVersion
         let transactions = natives.first?.result.transactions ?? []
+        // Other processes held the cores for part of the floor's runs: say so where the report begins.
+        let waited = median(natives.map {
+            ($0.result.firstRunQueueSeconds + $0.result.secondRunQueueSeconds) / max($0.result.firstSeconds + $0.result.secondSeconds, 1e-9)
+        })
+        let loadedNote = waited > Target.loadedWait
+            ? "\n**A loaded machine:** the native floor's runs spent \(Int((waited * 100).rounded()))% of their time waiting for a CPU that other processes held (median). These wall times are not the product's; read the CPU-time ratios, and run again on a quiet machine.\n"
+            : ""
 
         var referenceRows: [String] = []
         var referenceRuns: [String] = []
@@ -225,9 +234,10 @@ struct Report {
             # Keyhold benchmark, \(date)
 
             `make bench` (release build of `keyhold-bench`). \(o.runs) runs of \(grouped(o.count)) secrets, medians reported.
-            Each run is \(swiftFloors.isEmpty ? "two" : "three") child processes, one after the other: the product (a fresh vault, the batch
-            import `Session.importSecrets(from:)` in \(importBatches), one signed audit event per batch, then a data-key
+            Each run is \(swiftFloors.isEmpty ? "two" : "three") child processes, one after the other: the product (a fresh vault, the batch import
+            (`Session.importSecrets(from:)`) in \(importBatches), one signed audit event per batch, then a data-key
             rotation over all of them, `Session.rotateDataKey(batchSize: \(o.batch))`), the native floor\(swiftFloors.isEmpty ? "" : " and the Swift floor").
+            \(loadedNote)
 
             - Machine: \(Machine.cpuModel()), \(ProcessInfo.processInfo.activeProcessorCount) cores, Linux \(Machine.kernel()), SQLite \(sqlite)\(swiftSQLite.map { $0 == sqlite ? " (the same library for the product and the native floor)" : " (the product's: \($0))" } ?? ""); vaults on \(Machine.fileSystem(of: o.dir)) (`\(o.dir)`).
             - Load average (1, 5, 15 min) before: \(loadBefore); after: \(loadAfter). The machine is shared: other work adds noise.

@@ -99,5 +99,14 @@ import Testing
                              swiftFloors: [], large: run("vault", 4.8, 5.6)).markdown()
         #expect(without.contains("- rotation: PASS (1.25x the native floor"))
         #expect(!without.contains("Swift floor:"))
+        #expect(!without.contains("A loaded machine"))
+        // A floor that waited for a CPU for a fifth of its time: the report says the machine was loaded.
+        var waiting = run("native", 1.0, 1.0)
+        waiting.result.firstRunQueueSeconds = 0.2
+        waiting.result.secondRunQueueSeconds = 0.2
+        let loaded = Report(options: options, started: Date(), elapsed: 1, loadBefore: "0", loadAfter: "0",
+                            vaults: [run("vault", 1.2, 1.25)], natives: [waiting], native: built,
+                            swiftFloors: [], large: run("vault", 4.8, 5.6)).markdown()
+        #expect(loaded.contains("**A loaded machine:** the native floor's runs spent 20% of their time waiting for a CPU"))
     }
 }
