@@ -80,7 +80,10 @@ test-dotenv: $(VENV)/.ready build
 
 # The benchmark of DESIGN section 9 (import, rotation, and the console over
 # 100,000 users and secrets): release build, 2 to 5 minutes on 2 cores; prints
-# the report and writes it to bench/results/<date>.md.
+# the report and writes it to bench/results/<date>.md. Import and rotation are
+# judged against the native floor, bench/floor/floor.c, which keyhold-bench
+# builds itself with the system C compiler ($CC, else cc) against the system
+# SQLite (libsqlite3-dev, in DEPS) and runs between the product's runs.
 BENCH_OUT ?= bench/results/$(shell date +%F).md
 bench: deps
 	$(SWIFT) build -c release --product keyhold-bench

@@ -78,6 +78,9 @@ let package = Package(
         .testTarget(name: "KeyholdCLITests", dependencies: ["KeyholdCLI", "KeyholdTestSupport"]),
         .testTarget(name: "KeyholdAgentTests", dependencies: ["KeyholdAgent", "KeyholdTestSupport"]),
         .testTarget(name: "KeyholdConsoleTests", dependencies: ["KeyholdConsole", "KeyholdCore", "KeyholdTestSupport"]),
+        // The benchmark's native floor: built and run small (a second or two).
+        .testTarget(name: "KeyholdBenchTests", dependencies: ["keyhold-bench", "KeyholdCore", "KeyholdStore", "KeyholdTestSupport",
+                                                             .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -5,17 +5,22 @@ import KeyholdStore
 
 /// What one child process measured (printed as one JSON line on standard output).
 struct ChildResult: Codable {
-    var kind: String            // "vault" or "floor"
+    var kind: String            // "vault", "floor" (the Swift floor) or "native" (bench/floor/floor.c)
     var count: Int
-    /// Rows per transaction: the floor's, or the vault's rotation's.
+    /// Rows per transaction of rotation (and of the floors' updates).
     var batch: Int
-    /// vault only: most secrets per import transaction.
+    /// Most secrets per import transaction (and of the floors' inserts).
     var importBatch: Int?
     // vault: import and rotation; floor: insert and update.
     var firstSeconds: Double
     var secondSeconds: Double
     var firstCPUSeconds: Double
     var secondCPUSeconds: Double
+    /// CPU time of the calling thread alone (the writer: SQLite's work and whatever the core does
+    /// on that thread). With a second core free, the wall time is this plus waits for the disk
+    /// and for the other thread; the native floor has one thread.
+    var firstThreadCPUSeconds: Double?
+    var secondThreadCPUSeconds: Double?
     /// Time spent runnable but waiting for a CPU (other processes had it), from /proc/self/task/*/schedstat.
     var firstRunQueueSeconds: Double
     var secondRunQueueSeconds: Double
@@ -27,11 +32,22 @@ struct ChildResult: Codable {
     var rssSecondKiB: Int
     var checked: String
     var sqliteVersion: String?
+    /// native only: digest of the names and value sizes it drew (`NativeFloor.workloadDigest`).
+    var workloadDigest: String?
+    /// native only: transactions of its insert and of its update.
+    var transactions: [Int]?
 }
 
 enum Resources {
-    /// Peak resident set of this process so far, KiB (Linux reports ru_maxrss in KiB).
+    /// Peak resident set of this process so far, KiB: VmHWM in /proc/self/status, the high-water
+    /// mark of its own memory (getrusage's ru_maxrss, the fallback, also counts the spawning
+    /// process's resident set at the time of posix_spawn).
     static func peakRSS() -> Int {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        if let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+           let kib = Int(line.dropFirst(6).trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "") {
+            return kib
+        }
         var u = rusage()
         getrusage(RUSAGE_SELF.rawValue, &u)
         return Int(u.ru_maxrss)
@@ -48,6 +64,13 @@ enum Resources {
             if fields.count > 1, let wait = Double(fields[1]) { ns += wait }
         }
         return ns / 1e9
+    }
+
+    /// CPU time of the calling thread so far, seconds.
+    static func threadCPUSeconds() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) / 1e9
     }
 
     /// User plus system CPU time of this process so far, seconds.
@@ -67,13 +90,14 @@ struct BenchFailure: Error, CustomStringConvertible {
     init(_ d: String) { description = d }
 }
 
-/// Runs `body`, returning its wall time, CPU time and time spent waiting for a CPU.
-func measure(_ body: () throws -> Void) rethrows -> (wall: Double, cpu: Double, runQueue: Double) {
-    let cpu0 = Resources.cpuSeconds(), queue0 = Resources.runQueueSeconds()
+/// Runs `body`, returning its wall time, CPU time (every thread), the calling thread's CPU
+/// time, and time spent waiting for a CPU.
+func measure(_ body: () throws -> Void) rethrows -> (wall: Double, cpu: Double, threadCPU: Double, runQueue: Double) {
+    let cpu0 = Resources.cpuSeconds(), thread0 = Resources.threadCPUSeconds(), queue0 = Resources.runQueueSeconds()
     let t0 = ContinuousClock.now
     try body()
     let wall = (ContinuousClock.now - t0).seconds
-    return (wall, Resources.cpuSeconds() - cpu0, Resources.runQueueSeconds() - queue0)
+    return (wall, Resources.cpuSeconds() - cpu0, Resources.threadCPUSeconds() - thread0, Resources.runQueueSeconds() - queue0)
 }
 
 enum Child {
@@ -116,17 +140,21 @@ enum Child {
         return ChildResult(kind: "vault", count: count, batch: rotationBatch, importBatch: importBatch,
                            firstSeconds: importTime.wall, secondSeconds: rotateTime.wall,
                            firstCPUSeconds: importTime.cpu, secondCPUSeconds: rotateTime.cpu,
+                           firstThreadCPUSeconds: importTime.threadCPU, secondThreadCPUSeconds: rotateTime.threadCPU,
                            firstRunQueueSeconds: importTime.runQueue, secondRunQueueSeconds: rotateTime.runQueue, preWriteSeconds: preWrite,
                            rssSetupKiB: rssSetup, rssFirstKiB: rssImport, rssSecondKiB: rssRotate,
                            checked: "\(samples.count) secrets open to their values after rotation; \(audit.events) audit events verify")
     }
 
-    /// The floor: the same number of rows with bare SQL on a database made like a vault.
-    static func floor(count: Int, batch: Int, dir: String) throws -> ChildResult {
+    /// The Swift floor: the same rows with the same SQL through the store's `Tx`, on a database made
+    /// like a vault; inserted in the import's batches, updated in the rotation's.
+    static func floor(count: Int, importBatch: Int, batch: Int, dir: String) throws -> ChildResult {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let floor = try BenchmarkFloor.create(at: dir + "/floor.db")
+        var batches = ValueBatches(maxCount: importBatch, maxBytes: Session.batchValueBytes)
+        for i in 0..<count { batches.add(valueCount: Workload.valueSize(i)) }
         let rssSetup = Resources.peakRSS()
-        let insertTime = try measure { try floor.insert(count: count, batchSize: batch, name: Workload.name, ciphertextSize: Workload.ciphertextSize) }
+        let insertTime = try measure { try floor.insert(batches: batches.ranges, name: Workload.name, ciphertextSize: Workload.ciphertextSize) }
         let rssInsert = Resources.peakRSS()
         var updated = 0
         let updateTime = try measure { updated = try floor.update(batchSize: batch, ciphertextSize: Workload.ciphertextSize) }
@@ -135,9 +163,10 @@ enum Child {
         guard updated == count, counts.underFirstKey == 0, counts.total == count else {
             throw BenchFailure("floor updated \(updated) of \(count) rows (\(counts.underFirstKey) of \(counts.total) left under key 1)")
         }
-        return ChildResult(kind: "floor", count: count, batch: batch,
+        return ChildResult(kind: "floor", count: count, batch: batch, importBatch: importBatch,
                            firstSeconds: insertTime.wall, secondSeconds: updateTime.wall,
                            firstCPUSeconds: insertTime.cpu, secondCPUSeconds: updateTime.cpu,
+                           firstThreadCPUSeconds: insertTime.threadCPU, secondThreadCPUSeconds: updateTime.threadCPU,
                            firstRunQueueSeconds: insertTime.runQueue, secondRunQueueSeconds: updateTime.runQueue, preWriteSeconds: nil,
                            rssSetupKiB: rssSetup, rssFirstKiB: rssInsert, rssSecondKiB: rssUpdate,
                            checked: "\(updated) rows updated, all now under key version 2",

@@ -1,8 +1,9 @@
 import Foundation
 import KeyholdStore
 
-/// The benchmark's floor (DESIGN section 9): what the same rows cost in SQLite
-/// alone. A database made exactly like a vault (`Store.create`: the schema with
+/// The benchmark's Swift floor: what the same rows cost through the store's own
+/// statements, a second reference beside the native floor (bench/floor/floor.c,
+/// `NativeFloor`) that the verdicts are against. A database made exactly like a vault (`Store.create`: the schema with
 /// its indexes and foreign keys, and `Store.requiredPragmas`: WAL, synchronous
 /// FULL, secure_delete ON, ...) gets secrets with one version each; then every
 /// version is updated in place (next key version, random bytes of the same
@@ -49,21 +50,20 @@ final class BenchmarkFloor: @unchecked Sendable {
     /// Path of the database file.
     var path: String { store.path }
 
-    /// Inserts `count` secrets named `name(i)` with one version each under data key 1,
-    /// `ciphertextSize(i)` random bytes for entry `i`, `batchSize` entries per transaction:
+    /// Inserts the secrets of `batches` (entry `i` named `name(i)`) with one version each under
+    /// data key 1, `ciphertextSize(i)` random bytes for entry `i`, one transaction per batch:
     /// the rows an import writes, with the statements it uses, without sealing or auditing.
-    func insert(count: Int, batchSize: Int, name: (Int) -> String, ciphertextSize: (Int) -> Int) throws {
-        let size = max(1, batchSize)
+    func insert(batches: [Range<Int>], name: (Int) -> String, ciphertextSize: (Int) -> Int) throws {
         var rows = NewSecretRows()
-        for start in stride(from: 0, to: count, by: size) {
+        for batch in batches {
             let range = try store.write { tx -> ClosedRange<Int64> in
                 rows.removeAll()
                 rows.firstID = try tx.nextSecretID()
                 rows.keyVersion = 1
-                for i in start..<min(start + size, count) {
+                for i in batch {
                     withRandom(ciphertextSize(i), salt: i) { rows.append(name: name(i), description: "", ciphertext: $0, nameTag: Array(repeating: 0, count: 32)) }
                 }
-                if let k = try tx.insertNewSecrets(rows) { throw StoreError.conflict("secret \(start + k) exists") }
+                if let k = try tx.insertNewSecrets(rows) { throw StoreError.conflict("secret \(batch.lowerBound + k) exists") }
                 return rows.firstID...(rows.firstID + Int64(rows.count) - 1)
             }
             ids = ((ids?.lowerBound ?? range.lowerBound)...range.upperBound)

@@ -17,18 +17,19 @@ enum Spawn {
         return n > 0 ? String(decoding: buf[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : CommandLine.arguments[0]
     }
 
-    /// Runs this executable with `args` in a child process; its standard output is read
-    /// through a pipe (its last `RESULT` line is the JSON result), its standard error is
-    /// shared, and `wait4` gives its own peak resident set.
-    static func run(_ args: [String]) throws -> ChildRun {
-        let (result, rss) = try run(args, as: ChildResult.self)
+    /// Runs this executable (or `executable`: the native floor) with `args` in a child
+    /// process; its standard output is read through a pipe (its last `RESULT` line is the
+    /// JSON result), its standard error is shared, and `wait4` gives its own peak resident set.
+    static func run(executable: String? = nil, _ args: [String]) throws -> ChildRun {
+        let (result, rss) = try run(args, as: ChildResult.self, executable: executable)
         return ChildRun(result: result, maxRSSKiB: rss)
     }
 
     /// `run` for any result type; `input`, when given, is written to the child's standard
     /// input (how a password reaches it: never in argv or the environment).
-    static func run<R: Decodable>(_ args: [String], as: R.Type, input: SecureBytes? = nil) throws -> (result: R, maxRSSKiB: Int) {
-        let exe = selfPath()
+    static func run<R: Decodable>(_ args: [String], as: R.Type, input: SecureBytes? = nil,
+                                  executable: String? = nil) throws -> (result: R, maxRSSKiB: Int) {
+        let exe = executable ?? selfPath()
         var fds: [Int32] = [-1, -1], inFds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else { throw BenchFailure("pipe: \(String(cString: strerror(errno)))") }
         if input != nil, pipe(&inFds) != 0 {

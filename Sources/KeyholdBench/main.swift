@@ -3,7 +3,9 @@
 // Each measured run is a child process of this one (so its peak resident set
 // is its own, read with wait4): a fresh vault, the product's batch import,
 // a data-key rotation over everything imported; and, interleaved with those
-// runs, the floor (bare SQL on a database made like a vault, no crypto).
+// runs, the native floor (bench/floor/floor.c: the same SQL in C over the
+// system SQLite, on a database made like a vault, no crypto; built by this
+// program) and the Swift floor (the same SQL through the store's Tx).
 // Medians, ratios and PASS/MISS go to standard output and to --out.
 import Foundation
 import Glibc
@@ -18,6 +20,11 @@ struct Options {
     var importBatch = Session.defaultImportBatchSize
     var dir = "bench/tmp"
     var out: String?
+    /// The native floor's source (default: found from the current directory or this executable) and C compiler.
+    var floorSource: String?
+    var cc: String?
+    /// Also run the Swift floor (`BenchmarkFloor`) beside each run, as a second reference.
+    var swiftFloor = true
     var seed: UInt64 = 0x6B65_7968_6F6C_64
     /// The console's vault: this many users and as many secrets; measured by `consoleRuns` processes per screen size.
     var consoleCount = 100_000
@@ -49,6 +56,9 @@ struct Options {
             case "--import-batch": importBatch = try number()
             case "--dir": dir = try value()
             case "--out": out = try value()
+            case "--floor-source": floorSource = try value()
+            case "--cc": cc = try value()
+            case "--no-swift-floor": swiftFloor = false
             case "--seed": seed = UInt64(try number())
             case "--console": consoleCount = try number()
             case "--console-runs": consoleRuns = try number()
@@ -58,19 +68,31 @@ struct Options {
             case "--height": height = try number()
             case "-h", "--help":
                 print("""
-                    usage: keyhold-bench [console] [--runs N] [--count N] [--large N] [--batch N] [--import-batch N]
-                                         [--console N] [--console-runs N]
+                    usage: keyhold-bench [console | floor] [--runs N] [--count N] [--large N] [--batch N] [--import-batch N]
+                                         [--console N] [--console-runs N] [--floor-source FILE] [--cc CC] [--no-swift-floor]
                                          [--dir DIR] [--out FILE]
+                    Measures import and data-key rotation (DESIGN section 9) against the native floor: bench/floor/floor.c,
+                    built here with the system C compiler against the system SQLite (cc -O2 floor.c -lsqlite3), doing the
+                    same INSERTs and UPDATEs on a database made from the product's schema with its PRAGMAs and batch sizes,
+                    random bytes for ciphertexts, no crypto and no audit. Its runs are interleaved with the product's; the
+                    verdicts are import and rotation within \(Target.floorRatio)x of it, and memory bounded by the batch.
+                    Then the console over a large vault. Release build: `make bench`.
                       console  measure only the console (prints its section of the report)
-                      --runs   measured runs of import + rotation and of the floor (default 5; medians reported)
+                      floor    build and run the native floor once, print its times (nothing else is measured)
+                      --runs   measured runs of the product, the native floor and the Swift floor, interleaved (default 5; medians reported)
                       --count  secrets per run (default 100000)
                       --large  secrets of the one larger run that shows memory is bounded by the batch (default 400000)
-                      --batch  secret versions per transaction of rotation (default \(Session.defaultBatchSize))
-                      --import-batch  most secrets per transaction of import (default \(Session.defaultImportBatchSize))
-                      --dir    where the temporary vaults go (default bench/tmp; removed after each run)
+                      --batch  secret versions per transaction of rotation, product and floors (default \(Session.defaultBatchSize))
+                      --import-batch  most secrets per transaction of import, product and floors (default \(Session.defaultImportBatchSize);
+                                      a batch also holds at most \(Session.batchValueBytes) bytes of values, as the product cuts it)
+                      --floor-source  the native floor's C source (default: bench/floor/floor.c, found from the current
+                                      directory or from this executable's)
+                      --cc     the C compiler for the native floor (default: $CC, else cc, gcc or clang on PATH)
+                      --no-swift-floor  leave out the Swift floor (`BenchmarkFloor`, the same SQL through the store's Tx)
+                      --dir    where the temporary vaults and the built floor go (default bench/tmp; removed after each run)
                       --console       users, and as many secrets, of the console's vault (default 100000)
                       --console-runs  fresh console processes per screen size, 200x50 and 80x24 (default 3)
-                      --out    also write the report (Markdown) to FILE
+                      --out    also write the report (Markdown) to FILE (a `## Notes` section already there is kept)
                     """)
                 exit(0)
             default: throw BenchFailure("unknown argument \(args[i]) (see --help)")
@@ -102,7 +124,7 @@ do {
         try emit(try Child.vault(count: o.count, importBatch: o.importBatch, rotationBatch: o.batch, dir: runDirectory(o.dir, "vault"), seed: o.seed))
     case "child-floor":
         let o = try Options(args.dropFirst())
-        try emit(try Child.floor(count: o.count, batch: o.batch, dir: runDirectory(o.dir, "floor")))
+        try emit(try Child.floor(count: o.count, importBatch: o.importBatch, batch: o.batch, dir: runDirectory(o.dir, "floor")))
     case "child-console-build":
         let o = try Options(args.dropFirst())
         guard let path = o.path else { throw BenchFailure("child-console-build needs --path") }
@@ -111,6 +133,8 @@ do {
         let o = try Options(args.dropFirst())
         guard let path = o.path else { throw BenchFailure("child-console needs --path") }
         try emit(json: try ConsoleChild.measureConsole(path: path, width: o.width, height: o.height))
+    case "floor":
+        try Bench(options: try Options(args.dropFirst())).floorOnly()
     case "console":
         let bench = Bench(options: try Options(args.dropFirst()))
         let o = bench.options

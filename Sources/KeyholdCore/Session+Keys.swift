@@ -104,7 +104,8 @@ extension Session {
                 op.details = ["from": .int(Int64(previous)), "to": .int(Int64(version)), "total": .int(Int64(total))]
                 return job
             }
-            return try runRotation(job, batchSize: batchSize, progress: progress)
+            // A new job: nothing of it is done yet (no need to count what is left).
+            return try runRotation(job, batchSize: batchSize, alreadyDone: 0, progress: progress)
         }
     }
 
@@ -148,11 +149,12 @@ extension Session {
     /// older key is the finish: old keys that no version uses (counted in that same
     /// transaction) are destroyed, never the active one; the minimum decryption
     /// version is only raised, never above the active key; the job is marked done.
-    private func runRotation(_ job: RotationJobRow, batchSize: Int, progress: ProgressHandler?) throws -> RotationResult {
+    private func runRotation(_ job: RotationJobRow, batchSize: Int, alreadyDone known: Int? = nil,
+                             progress: ProgressHandler?) throws -> RotationResult {
         let target = job.targetVersion
-        let resealers = [Resealer(capacity: Validate.secretValueMaxBytes), Resealer(capacity: Validate.secretValueMaxBytes)]
+        let resealer = Resealer(capacity: Validate.secretValueMaxBytes)
         var resealed = 0
-        let alreadyDone = job.total - (try pendingRotation()?.remaining ?? 0)
+        let alreadyDone = try known ?? (job.total - (pendingRotation()?.remaining ?? 0))
         progress?(alreadyDone, job.total)
         var destroyed: [Int] = []
         while true {
@@ -168,16 +170,18 @@ extension Session {
                 }
                 let to = try dataKey(op.tx, version: target)
                 var keys: [Int: SecureBytes] = [:]  // per batch: one lookup per key version, not per row
-                for row in rows where keys[row.keyVersion] == nil { keys[row.keyVersion] = try dataKey(op.tx, version: row.keyVersion) }
-                // Re-sealed on both cores, half each, into two buffers; then written in order.
-                let split = ResealSplit(rows: rows, from: keys, to: to, target: target, resealers: resealers)
-                try split.run()
-                for (i, row) in rows.enumerated() {
-                    try split.withSealed(i) { sealed in
+                for row in rows.keys where keys[row.keyVersion] == nil { keys[row.keyVersion] = try dataKey(op.tx, version: row.keyVersion) }
+                // Re-sealed in order on a second thread while this one writes each row as soon as it is
+                // ready: the crypto runs beside SQLite's updates instead of before them.
+                let stream = ResealStream(rows: rows, from: keys, to: to, target: target, resealer: resealer)
+                stream.start()
+                defer { stream.finish() }
+                for (i, row) in rows.keys.enumerated() {
+                    try stream.withSealed(i) { sealed in
                         try op.tx.resealVersion(secretID: row.secretID, version: row.version, keyVersion: target, ciphertext: sealed)
                     }
                 }
-                let ids = rows.map(\.secretID)
+                let ids = rows.keys.map(\.secretID)
                 op.details = ["job": .int(job.id), "to": .int(Int64(target)), "count": .int(Int64(rows.count)),
                               "digest": .string(AuditChain.digest(ids))]
                 return rows.count
@@ -383,63 +387,110 @@ extension Vault {
     }
 }
 
-/// One batch of a rotation re-sealed on two threads: rows 0..<half by the first,
-/// the rest by the second, each through its own resealer into its own buffer
-/// (new ciphertexts are not secret; the plaintexts stay in each resealer's
-/// guarded scratch). The writer then takes them in order.
-final class ResealSplit: @unchecked Sendable {
-    private final class Part {
-        var bytes: [UInt8] = []
-        var ends: [Int] = []
-        var failed: KeyholdError?
-    }
-    private let rows: [SecretVersionRow]
+/// One batch of a rotation re-sealed on a second thread, in row order, into one
+/// buffer (new ciphertexts are not secret; the plaintexts stay in the resealer's
+/// guarded scratch), while the writer writes the rows already done: it waits only
+/// for the row it needs next. The crypto (about a third of a row's instructions)
+/// thus runs on the second core beside SQLite's updates, not before them. The
+/// writer must call `finish` (it waits for the thread) before the resealer or the
+/// stream is used again.
+final class ResealStream: @unchecked Sendable {
+    private let rows: VersionBatch
     private let from: [Int: SecureBytes]
     private let to: SecureBytes
     private let target: Int
-    private let resealers: [Resealer]
-    private let parts = [Part(), Part()]
-    private var half: Int { rows.count / 2 }
+    private let resealer: Resealer
+    /// Row `i`'s new ciphertext goes where its old one lies in `rows.bytes`: it is as long.
+    private let bytes: UnsafeMutableRawPointer
+    /// Guards `done`, `failed`, `cancelled` and `running`; the thread publishes rows under it.
+    private let condition = NSCondition()
+    private var done = 0
+    private var failed: KeyholdError?
+    private var cancelled = false
+    private var running = false
+    /// Rows re-sealed between two publications: fewer lock round trips, a short first wait.
+    private static let publishEvery = 16
 
-    init(rows: [SecretVersionRow], from: [Int: SecureBytes], to: SecureBytes, target: Int, resealers: [Resealer]) {
-        self.rows = rows; self.from = from; self.to = to; self.target = target; self.resealers = resealers
+    init(rows: VersionBatch, from: [Int: SecureBytes], to: SecureBytes, target: Int, resealer: Resealer) {
+        self.rows = rows; self.from = from; self.to = to; self.target = target; self.resealer = resealer
+        bytes = .allocate(byteCount: max(1, rows.bytes.count), alignment: 16)
     }
 
-    func run() throws {
-        DispatchQueue.concurrentPerform(iterations: 2) { reseal(part: $0) }
-        for part in parts { if let failed = part.failed { throw failed } }
+    deinit { bytes.deallocate() }
+
+    func start() {
+        condition.lock()
+        running = true
+        condition.unlock()
+        // A thread of Dispatch's pool: a rotation has a batch every few milliseconds.
+        DispatchQueue.global(qos: .userInitiated).async { [self] in reseal() }
     }
 
-    /// The new ciphertext of row `index`, valid during `body`.
+    /// The new ciphertext of row `index`, valid during `body`; waits until it is ready.
+    /// Throws the integrity error that stopped the thread at or before this row.
+    /// For the writing thread only (it remembers how far the last look went).
     func withSealed<R>(_ index: Int, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-        let part = parts[index < half ? 0 : 1]
-        let k = index < half ? index : index - half
-        let start = k == 0 ? 0 : part.ends[k - 1]
-        return try part.bytes.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[start..<part.ends[k]])) }
+        if index >= seen {
+            condition.lock()
+            while done <= index && failed == nil && running { condition.wait() }
+            seen = done
+            let failure = failed
+            condition.unlock()
+            guard index < seen else { throw failure ?? KeyholdError.integrity("rotation: row \(index) was not re-sealed") }
+        }
+        let range = rows.range(of: index)
+        return try body(UnsafeRawBufferPointer(start: bytes + range.lowerBound, count: range.count))
+    }
+    /// Rows the writer has already seen published (read without the lock: only the writer uses it).
+    private var seen = 0
+
+    /// Stops the thread (if it is still going) and waits for it.
+    func finish() {
+        condition.lock()
+        cancelled = true
+        while running { condition.wait() }
+        condition.unlock()
     }
 
-    private func reseal(part index: Int) {
-        let part = parts[index], resealer = resealers[index]
-        let range = index == 0 ? 0..<half : half..<rows.count
-        part.bytes.reserveCapacity(rows[range].reduce(0) { $0 + $1.ciphertext.count })
-        for row in rows[range] {
+    private func reseal() {
+        var failure: KeyholdError?
+        var sealed = 0
+        for (i, row) in rows.keys.enumerated() {
             do {
                 guard let key = from[row.keyVersion] else { throw CryptoError.integrity }
-                try row.ciphertext.withUnsafeBytes { ciphertext in
+                let range = rows.range(of: i)
+                let slot = UnsafeMutableRawBufferPointer(start: bytes + range.lowerBound, count: range.count)
+                try rows.bytes.withUnsafeBytes { all in
+                    let ciphertext = UnsafeRawBufferPointer(rebasing: all[range])
                     try Keyring.withSecretAAD(secretID: row.secretID, version: row.version, keyVersion: row.keyVersion) { fromAAD in
                         try Keyring.withSecretAAD(secretID: row.secretID, version: row.version, keyVersion: target) { toAAD in
-                            try resealer.reseal(ciphertext, from: key, fromAAD: fromAAD, to: to, toAAD: toAAD) { sealed in
-                                part.bytes.append(contentsOf: sealed)
-                                part.ends.append(part.bytes.count)
+                            try resealer.reseal(ciphertext, from: key, fromAAD: fromAAD, to: to, toAAD: toAAD) { new in
+                                guard new.count == slot.count else { throw CryptoError.integrity }
+                                slot.copyMemory(from: new)
                             }
                         }
                     }
                 }
             } catch {
-                part.failed = KeyholdError.integrity(
+                failure = KeyholdError.integrity(
                     "secret_versions secret_id=\(row.secretID) version=\(row.version): does not open; rotation stopped (run `keyhold check`)")
-                return
+                break
+            }
+            sealed = i + 1
+            if sealed % Self.publishEvery == 0 || sealed == rows.count {
+                condition.lock()
+                done = sealed
+                let stop = cancelled
+                condition.broadcast()
+                condition.unlock()
+                if stop { break }
             }
         }
+        condition.lock()
+        done = sealed
+        failed = failure
+        running = false
+        condition.broadcast()
+        condition.unlock()
     }
 }

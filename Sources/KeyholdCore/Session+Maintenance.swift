@@ -106,7 +106,7 @@ extension Session {
 
     /// Most plaintext bytes a batch of import or hand-out holds (a larger single value gets
     /// a batch of its own): what bounds their memory whatever the values' sizes.
-    static let batchValueBytes = 1 << 20
+    public static let batchValueBytes = 1 << 20
 
     /// Hands out the current version of several secrets (`run`, `export`) without
     /// holding them all in memory.
@@ -608,18 +608,23 @@ extension AuditChain {
 
     /// Digest of the ids a bulk event covers: BLAKE2b-256 of their decimals joined by `\n`, lower-case hex.
     static func digest(_ ids: [Int64]) -> String {
-        // The decimals written straight into one buffer (a batch has 1,000 of them).
-        var text: [UInt8] = []
-        text.reserveCapacity(ids.count * 8)
-        var digits: [UInt8] = []
-        for (i, id) in ids.enumerated() {
-            if i > 0 { text.append(UInt8(ascii: "\n")) }
-            if id < 0 { text.append(UInt8(ascii: "-")) }
-            var m = id.magnitude
-            digits.removeAll(keepingCapacity: true)
-            repeat { digits.append(UInt8(ascii: "0") + UInt8(m % 10)); m /= 10 } while m > 0
-            text.append(contentsOf: digits.reversed())
+        // The decimals written in place into one buffer (a batch has 1,000 to 10,000 of them):
+        // appending a reversed array of digits per id cost about 800 instructions an id.
+        var text = [UInt8](repeating: 0, count: ids.count * 21)
+        let used = text.withUnsafeMutableBufferPointer { out -> Int in
+            var n = 0
+            for (i, id) in ids.enumerated() {
+                if i > 0 { out[n] = UInt8(ascii: "\n"); n += 1 }
+                if id < 0 { out[n] = UInt8(ascii: "-"); n += 1 }
+                var m = id.magnitude, digits = 1
+                while m >= 10 { m /= 10; digits += 1 }
+                m = id.magnitude
+                for k in stride(from: n + digits - 1, through: n, by: -1) { out[k] = UInt8(ascii: "0") + UInt8(m % 10); m /= 10 }
+                n += digits
+            }
+            return n
         }
+        text.removeLast(text.count - used)
         return hex(Hash.blake2b256(text))
     }
 }

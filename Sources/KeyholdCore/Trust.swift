@@ -25,12 +25,16 @@ enum Trust {
     }
 
     /// BLAKE2b-256(key: name key, "keyhold/secret-name/v1" NUL || u64 id || name).
+    /// The tag is stored in the file, so it is made in ordinary memory: import and
+    /// root rotation make one per secret.
     static func nameTag(_ key: SecureBytes, secretID: Int64, name: String) -> [UInt8] {
-        var message = label("keyhold/secret-name/v1")
+        var message = nameTagLabel
+        message.reserveCapacity(nameTagLabel.count + 8 + name.utf8.count)
         put(&message, secretID)
-        message += Array(name.utf8)
-        return Hash.blake2b256(key: key, message).unsafeArray()
+        message.append(contentsOf: name.utf8)
+        return message.withUnsafeBytes { Hash.blake2b256Tag(key: key, $0) }
     }
+    private static let nameTagLabel = label("keyhold/secret-name/v1")
 
     // MARK: Signed messages
 

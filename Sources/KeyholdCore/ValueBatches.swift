@@ -3,22 +3,23 @@
 /// batch ends at `maxCount` entries, or before the entry that would take its
 /// values past `maxBytes` (a batch always takes its first entry), so one
 /// guarded buffer of `largestBytes` holds any batch. Keeps one range per
-/// batch, never an entry.
-struct ValueBatches {
-    let maxCount: Int
-    let maxBytes: Int
-    private(set) var ranges: [Range<Int>] = []
+/// batch, never an entry. Public for the benchmark, whose floors cut their
+/// transactions by the same rule.
+public struct ValueBatches {
+    public let maxCount: Int
+    public let maxBytes: Int
+    public private(set) var ranges: [Range<Int>] = []
     /// Value bytes of the largest batch: what each guarded buffer must hold.
-    private(set) var largestBytes = 0
+    public private(set) var largestBytes = 0
     private var bytes = 0
 
-    init(maxCount: Int, maxBytes: Int) {
+    public init(maxCount: Int, maxBytes: Int) {
         self.maxCount = max(1, maxCount)
         self.maxBytes = maxBytes
     }
 
     /// Adds the next entry, of `valueCount` bytes.
-    mutating func add(valueCount: Int) {
+    public mutating func add(valueCount: Int) {
         if let last = ranges.last, last.count < maxCount, bytes + valueCount <= maxBytes {
             ranges[ranges.count - 1] = last.lowerBound..<last.upperBound + 1
             bytes += valueCount

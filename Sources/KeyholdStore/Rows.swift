@@ -152,6 +152,43 @@ public struct SecretVersionRow: Sendable, Equatable {
     }
 }
 
+/// Secret versions read for re-sealing (`Tx.versionsBelow`): which rows, and their
+/// ciphertexts back to back in one buffer, so a batch of rotation allocates no array per row.
+public struct VersionBatch: Sendable, Equatable {
+    public struct Key: Sendable, Equatable {
+        public var secretID: Int64
+        public var version: Int
+        public var keyVersion: Int
+        public init(secretID: Int64, version: Int, keyVersion: Int) {
+            self.secretID = secretID; self.version = version; self.keyVersion = keyVersion
+        }
+    }
+    public private(set) var keys: [Key] = []
+    /// Every ciphertext, in row order; row `i`'s ends at `ends[i]`.
+    public private(set) var bytes: [UInt8] = []
+    public private(set) var ends: [Int] = []
+
+    public init() {}
+
+    public var count: Int { keys.count }
+    public var isEmpty: Bool { keys.isEmpty }
+
+    /// Where row `index`'s ciphertext lies in `bytes`.
+    public func range(of index: Int) -> Range<Int> { (index == 0 ? 0 : ends[index - 1])..<ends[index] }
+
+    mutating func reserve(_ rows: Int) {
+        keys.reserveCapacity(rows)
+        ends.reserveCapacity(rows)
+        bytes.reserveCapacity(rows * 128)
+    }
+
+    mutating func append(_ key: Key, ciphertext: UnsafeRawBufferPointer) {
+        keys.append(key)
+        bytes.append(contentsOf: ciphertext)
+        ends.append(bytes.count)
+    }
+}
+
 public struct AuditRow: Sendable, Equatable {
     public var seq: Int64
     public var at: Int64

@@ -174,24 +174,23 @@ public struct Tx {
     }
 
     /// Up to `limit` secret versions sealed under a data key older than `keyVersion`
-    /// (a range of the key_version index, so each batch starts where work remains).
-    public func versionsBelow(keyVersion: Int, limit: Int) throws -> [SecretVersionRow] {
+    /// (a range of the key_version index, so each batch starts where work remains): their
+    /// keys, and their ciphertexts back to back in one buffer (no array per row).
+    public func versionsBelow(keyVersion: Int, limit: Int) throws -> VersionBatch {
         // A batch of rotation reads 1,000 rows: read through SQLite's C API (see `step`).
         let statement = try db.cachedStatement(sql: """
-            SELECT secret_id, version, key_version, ciphertext, created_at, created_by FROM secret_versions
+            SELECT secret_id, version, key_version, ciphertext FROM secret_versions
             WHERE key_version < ? ORDER BY key_version, secret_id, version LIMIT ?
             """)
-        var out: [SecretVersionRow] = []
-        out.reserveCapacity(max(0, min(limit, 10_000)))
+        var out = VersionBatch()
+        out.reserve(max(0, min(limit, 10_000)))
         try rows(statement, bind: { h in
             Tx.bind(h, 1, Int64(keyVersion))
             Tx.bind(h, 2, Int64(limit))
         }) { h in
-            let ciphertext = [UInt8](UnsafeRawBufferPointer(start: sqlite3_column_blob(h, 3), count: Int(sqlite3_column_bytes(h, 3))))
-            out.append(SecretVersionRow(secretID: sqlite3_column_int64(h, 0), version: Int(sqlite3_column_int64(h, 1)),
-                                        keyVersion: Int(sqlite3_column_int64(h, 2)), ciphertext: ciphertext,
-                                        createdAt: sqlite3_column_int64(h, 4),
-                                        createdBy: sqlite3_column_type(h, 5) == SQLITE_NULL ? nil : sqlite3_column_int64(h, 5)))
+            out.append(VersionBatch.Key(secretID: sqlite3_column_int64(h, 0), version: Int(sqlite3_column_int64(h, 1)),
+                                        keyVersion: Int(sqlite3_column_int64(h, 2))),
+                       ciphertext: UnsafeRawBufferPointer(start: sqlite3_column_blob(h, 3), count: Int(sqlite3_column_bytes(h, 3))))
         }
         return out
     }

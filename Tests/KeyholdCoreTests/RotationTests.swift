@@ -129,7 +129,7 @@ final class CountdownFault: Sendable {
     @Test func aVersionThatDoesNotOpenStopsTheRotationAndWritesNothingOfItsBatch() throws {
         let f = try Fixture()
         let values = try populate(f, 30)
-        // Row 25 of 30: in the second half of the batch, which the second thread re-seals.
+        // Row 25 of 30: the writer has already updated the rows before it (in the transaction) when it fails.
         let row = try f.vault.store.unsafeQuery(
             "SELECT v.secret_id, s.name FROM secret_versions v JOIN secrets s ON s.id = v.secret_id ORDER BY v.secret_id LIMIT 1 OFFSET 25")[0]
         let victim = row["secret_id"] as! Int64, victimName = row["name"] as! String

@@ -26,6 +26,9 @@ import Testing
         // Another key gives another value; the unkeyed hash differs too.
         #expect(Hash.blake2b256(key: SecureBytes(random: 32), Array("abc".utf8)).unsafeArray() != mac.unsafeArray())
         #expect(Hash.blake2b256(Array("abc".utf8)) != mac.unsafeArray())
+        // The public tag (ordinary memory) is the same function.
+        #expect(Array("abc".utf8).withUnsafeBytes { Hash.blake2b256Tag(key: key, $0) } == mac.unsafeArray())
+        #expect([UInt8]().withUnsafeBytes { Hash.blake2b256Tag(key: key, $0) } == Hash.blake2b256(key: key, []).unsafeArray())
     }
 
     /// Computed independently in Python (docs/FORMAT.md gives the recipe).

@@ -19,6 +19,36 @@ import Testing
         }
     }
 
+    /// Rotation's batch read: older keys first, then by secret and version; each ciphertext whole,
+    /// back to back in one buffer; versions under the target key or above are left out.
+    @Test func versionsBelowReadsTheKeyIndexInOrderIntoOneBuffer() throws {
+        let dir = TempDir()
+        let store = try Store.create(at: dir.file("v.db"))
+        try store.write { tx in
+            for v in 1...3 {
+                try tx.insertDataKey(DataKeyRow(version: v, sealed: Array(repeating: 7, count: 72), active: v == 3, createdAt: 0))
+            }
+            // Secret i has version 1 under key (i % 3) + 1, of 41 + i bytes, each byte i.
+            for i in 0..<9 {
+                let id = try tx.insertSecret(SecretRow(name: "s/\(i)", description: "", currentVersion: 1, historyLimit: nil,
+                                                       rotateBy: nil, createdAt: 0, updatedAt: 0))
+                try tx.insertSecretVersion(SecretVersionRow(secretID: id, version: 1, keyVersion: i % 3 + 1,
+                                                            ciphertext: Array(repeating: UInt8(i), count: 41 + i), createdAt: 0, createdBy: nil))
+            }
+            let all = try tx.versionsBelow(keyVersion: 3, limit: 100)
+            #expect(all.keys.map(\.keyVersion) == [1, 1, 1, 2, 2, 2])
+            #expect(all.keys.map(\.secretID) == [1, 4, 7, 2, 5, 8])
+            for (k, key) in all.keys.enumerated() {
+                let i = Int(key.secretID) - 1
+                #expect(Array(all.bytes[all.range(of: k)]) == Array(repeating: UInt8(i), count: 41 + i))
+            }
+            #expect(all.bytes.count == all.keys.reduce(0) { $0 + 41 + Int($1.secretID) - 1 })
+            let first = try tx.versionsBelow(keyVersion: 3, limit: 2)
+            #expect(first.keys.map(\.secretID) == [1, 4] && first.count == 2)
+            #expect(try tx.versionsBelow(keyVersion: 1, limit: 10).isEmpty)
+        }
+    }
+
     @Test func newSecretsGoInManyRowsPerStatementWithTheirIDs() throws {
         let dir = TempDir()
         let store = try Store.create(at: dir.file("v.db"))
