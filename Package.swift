@@ -64,14 +64,17 @@ let package = Package(
         .target(name: "KeyholdAgent", dependencies: ["KeyholdCore", "KeyholdCrypto"]),
         .executableTarget(name: "keyhold", dependencies: ["KeyholdCLI", "KeyholdConsole"]),
         // `make bench`: the benchmark of DESIGN section 9; the store only for its floor, the console
-        // for its model, update and view (never its terminal backend).
-        .executableTarget(name: "keyhold-bench", dependencies: ["KeyholdCore", "KeyholdStore", "KeyholdConsole"],
+        // for its model, update and view (never its terminal backend), the test support for the
+        // cheap KDF its vaults are made with.
+        .executableTarget(name: "keyhold-bench", dependencies: ["KeyholdCore", "KeyholdStore", "KeyholdConsole", "KeyholdTestSupport"],
                           path: "Sources/KeyholdBench"),
 
         // Tests. KeyholdTestSupport holds what they share (temporary directories, the test clock,
-        // vault fixtures, running programs); a regular target, but no product target depends on it.
-        .target(name: "KeyholdTestSupport", dependencies: ["KeyholdCore", "KeyholdCrypto", "KeyholdStore"], path: "Tests/KeyholdTestSupport"),
-        .testTarget(name: "KeyholdCryptoTests", dependencies: ["KeyholdCrypto"]),
+        // vault fixtures, running programs, the cheap KDF, raw SQL on a vault file); a regular target,
+        // which no product target depends on (only the benchmark and the tests).
+        .target(name: "KeyholdTestSupport", dependencies: ["KeyholdCore", "KeyholdCrypto", "KeyholdStore", .product(name: "GRDB", package: "GRDB.swift")],
+                path: "Tests/KeyholdTestSupport"),
+        .testTarget(name: "KeyholdCryptoTests", dependencies: ["KeyholdCrypto", "KeyholdTestSupport"]),
         .testTarget(name: "KeyholdStoreTests", dependencies: ["KeyholdStore", "KeyholdTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "KeyholdCoreTests", dependencies: ["KeyholdCore", "KeyholdCrypto", "KeyholdStore", "KeyholdTestSupport"]),
         .testTarget(name: "KeyholdFormatsTests", dependencies: ["KeyholdFormats", "KeyholdCore"]),

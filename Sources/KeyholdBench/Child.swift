@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import KeyholdCore
 import KeyholdStore
+import KeyholdTestSupport
 
 /// What one child process measured (printed as one JSON line on standard output).
 struct ChildResult: Codable {

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import KeyholdConsole
 import KeyholdCore
+import KeyholdTestSupport
 
 // The console over a large vault (DESIGN section 9): one child process builds
 // a vault of users and secrets; then, for each screen size and run, a fresh

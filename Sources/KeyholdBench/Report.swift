@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import KeyholdCore
+import KeyholdTestSupport
 
 /// The targets of DESIGN section 9.
 enum Target {

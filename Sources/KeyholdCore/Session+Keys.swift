@@ -366,7 +366,9 @@ extension Vault {
                 let key = try Keyring.makeUserKey(tx, user: &user, password: temp, cost: cost, now: now, anchor: anchor)
                 try tx.updateUser(user)
                 try tx.putGrant(try Keyring.sealGrant(root: root, to: try Trust.endorseNew(tx, root: root, keyID: key.id), now: now))
+                #if DEBUG
                 try options.fault?(.beforeAudit)
+                #endif
                 let proof = root.signer.sign(Trust.recoverMessage(vaultID: anchor.vaultID, userID: user.id, keyID: key.id,
                                                                   publicKey: key.pair.publicKey))
                 var details: [String: AuditValue] = [
@@ -379,7 +381,9 @@ extension Vault {
                                       signer: .init(keyID: key.id, keyPair: key.pair), action: .vaultRecover,
                                       target: "user:\(user.username)", details: details)
                 try deliver(temp)
+                #if DEBUG
                 try options.fault?(.beforeCommit)
+                #endif
             }
         }
         _ = try? store.checkpointTruncate()

@@ -73,11 +73,15 @@ public final class Session: Sendable {
                 }
                 var op = Op(tx: tx, now: now, permissions: perms, action: action, target: target)
                 let result = try body(&op)
+                #if DEBUG
                 try vault.options.fault?(.beforeAudit)
+                #endif
                 try AuditChain.append(tx, at: now, actorID: userID, actorName: username,
                                       signer: .init(keyID: keyID, keyPair: keyPair), action: op.action,
                                       target: op.target, details: op.details)
+                #if DEBUG
                 try vault.options.fault?(.beforeCommit)
+                #endif
                 deleted = op.securelyDeletes
                 return result
             }

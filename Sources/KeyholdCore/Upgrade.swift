@@ -81,7 +81,9 @@ extension Vault {
                 try tx.setVaultIdentity(vaultID: vaultID, anchorSeq: anchorEvent.seq)
                 guard let adminKey = try tx.userKey(id: admin.keyID) else { throw KeyholdError.integrity("user_keys id=\(admin.keyID): missing") }
                 try Trust.pin(tx, anchor: try Trust.anchor(tx), key: adminKey, pair: admin.pair)
+                #if DEBUG
                 try options.fault?(.beforeCommit)
+                #endif
                 return UpgradeResult(fromFormat: from, toFormat: VaultFile.currentFormat, backup: backup, endorsedKeys: endorsed,
                                      keysToPin: keys.count, secretsTagged: tagged, pendingRequests: pending.sorted())
             }

@@ -3,32 +3,30 @@ import KeyholdCrypto
 import KeyholdStore
 import Synchronization
 
+#if DEBUG
 /// Points inside an operation's transaction where a test may inject a failure.
+/// Debug builds only: the release product has no fault hooks.
 public enum FaultPoint: String, Sendable, CaseIterable {
     /// After the operation's work, before its audit event.
     case beforeAudit
     /// After the audit event, before commit.
     case beforeCommit
 }
+#endif
 
 /// How a vault is opened or created.
 public struct VaultOptions: Sendable {
-    /// Argon2id cost for a new vault. Never below `.interactive` unless a test asks for it by name.
+    /// Argon2id cost for a new vault: `.interactive` unless the caller chooses another (only tests and the
+    /// benchmark choose a cheaper one, through their own support code).
     public var kdf: KDFCost = .interactive
     public var clock: Clock = .system
     /// Minimum password length for a new vault (never below 8).
     public var passwordMinLength: Int = Validate.passwordDefaultMinimum
-    /// Test hook: called at each `FaultPoint`; a throw there aborts the operation.
+    #if DEBUG
+    /// Test hook (debug builds only): called at each `FaultPoint`; a throw there aborts the operation.
     public var fault: (@Sendable (FaultPoint) throws -> Void)?
+    #endif
     public init() {}
-
-    /// Cheap KDF for tests that ask for it explicitly. Never the default.
-    public static func insecureFastForTests(clock: Clock = .system) -> VaultOptions {
-        var o = VaultOptions()
-        o.kdf = .insecureMinimumForTests
-        o.clock = clock
-        return o
-    }
 }
 
 /// What a successful login yields.
@@ -41,7 +39,8 @@ public enum LoginResult: Sendable {
 /// A vault file: create, open, log in.
 public final class Vault: Sendable {
     public let path: String
-    @_spi(Testing) public let store: Store
+    /// The store under the vault: the package's tests reach it; no other module can.
+    package let store: Store
     let options: VaultOptions
     public var clock: Clock { options.clock }
     private let dummy = Mutex<(cost: KDFCost, hash: String)?>(nil)
@@ -122,7 +121,9 @@ public final class Vault: Sendable {
                 try tx.updateUser(user)
                 try tx.addUserRole(userID: user.id, roleID: adminRole)
                 try tx.putGrant(try Keyring.sealGrant(root: trusted, to: try Trust.endorseNew(tx, root: trusted, keyID: key.id), now: now))
+                #if DEBUG
                 try options.fault?(.beforeAudit)
+                #endif
                 try AuditChain.append(tx, at: now, actorID: user.id, actorName: username,
                                       signer: .init(keyID: key.id, keyPair: key.pair), action: .vaultCreate,
                                       target: "vault", details: [
@@ -139,7 +140,9 @@ public final class Vault: Sendable {
                 guard let keyRow = try tx.userKey(id: key.id) else { throw KeyholdError.integrity("user_keys id=\(key.id): missing") }
                 try Trust.pin(tx, anchor: try Trust.anchor(tx), key: keyRow, pair: key.pair)
                 try deliver(recoveryText)
+                #if DEBUG
                 try options.fault?(.beforeCommit)
+                #endif
                 created = (user.id, key.id, key.pair)
             }
         }

@@ -15,9 +15,6 @@ public struct KDFCost: Equatable, Sendable, Codable {
     /// libsodium's MODERATE limits (t=3, 256 MiB).
     public static let moderate = KDFCost(
         opslimit: Int(crypto_pwhash_OPSLIMIT_MODERATE), memlimit: Int(crypto_pwhash_MEMLIMIT_MODERATE))
-    /// The cheapest Argon2id allows. Only for tests that choose it explicitly.
-    public static let insecureMinimumForTests = KDFCost(
-        opslimit: Int(crypto_pwhash_OPSLIMIT_MIN), memlimit: Int(crypto_pwhash_MEMLIMIT_MIN))
 
     /// Whether this cost is at least `other` in both dimensions.
     public func isAtLeast(_ other: KDFCost) -> Bool { opslimit >= other.opslimit && memlimit >= other.memlimit }

@@ -1,8 +1,8 @@
 import Foundation
 import KeyholdTestSupport
 import Testing
-@_spi(Testing) @testable import KeyholdCore
-@_spi(Testing) import KeyholdStore
+@testable import KeyholdCore
+import KeyholdStore
 import KeyholdCrypto
 
 // Accounts for an application (DESIGN section 10): the app_users view, import

@@ -2,8 +2,8 @@ import Foundation
 import Synchronization
 import KeyholdTestSupport
 import Testing
-@_spi(Testing) @testable import KeyholdCore
-@_spi(Testing) import KeyholdStore
+@testable import KeyholdCore
+import KeyholdStore
 
 // Every Session operation is one transaction (DESIGN section 1): a failure
 // injected after the work, or after the audit event, leaves every table as it

@@ -1,8 +1,8 @@
 import Foundation
 import KeyholdTestSupport
 import Testing
-@_spi(Testing) @testable import KeyholdCore
-@_spi(Testing) import KeyholdStore
+@testable import KeyholdCore
+import KeyholdStore
 
 // The audit log (DESIGN section 6, FORMAT.md section 6): every change is one
 // event, chained and signed; verification names the first event that fails;

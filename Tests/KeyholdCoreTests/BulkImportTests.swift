@@ -2,8 +2,8 @@ import Foundation
 import Synchronization
 import KeyholdTestSupport
 import Testing
-@_spi(Testing) @testable import KeyholdCore
-@_spi(Testing) import KeyholdStore
+@testable import KeyholdCore
+import KeyholdStore
 import KeyholdCrypto
 
 /// An in-memory import source that counts how it is read.

@@ -2,8 +2,8 @@ import Foundation
 import KeyholdCrypto
 import KeyholdTestSupport
 import Testing
-@_spi(Testing) @testable import KeyholdCore
-@_spi(Testing) import KeyholdStore
+@testable import KeyholdCore
+import KeyholdStore
 
 // Key grants (DESIGN section 2): a role change that confers key access seals R
 // to the user at once; one that removes it deletes the grant and raises a

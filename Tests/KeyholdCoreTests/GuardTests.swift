@@ -1,8 +1,8 @@
 import Foundation
 import KeyholdTestSupport
 import Testing
-@_spi(Testing) @testable import KeyholdCore
-@_spi(Testing) import KeyholdStore
+@testable import KeyholdCore
+import KeyholdStore
 
 // Guards of DESIGN section 5, proven over every combination of acting role,
 // action and target role.

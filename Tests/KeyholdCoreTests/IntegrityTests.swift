@@ -1,9 +1,9 @@
 import Foundation
 import KeyholdTestSupport
 import Testing
-@_spi(Testing) @testable import KeyholdCore
+@testable import KeyholdCore
 import KeyholdCrypto
-@_spi(Testing) import KeyholdStore
+import KeyholdStore
 
 // DESIGN section 2: "Every aad names what the bytes are and which row they
 // belong to, so a ciphertext copied into another row, another version or

@@ -1,8 +1,8 @@
 import Foundation
 import KeyholdTestSupport
 import Testing
-@_spi(Testing) @testable import KeyholdCore
-@_spi(Testing) import KeyholdStore
+@testable import KeyholdCore
+import KeyholdStore
 
 // Login, lockout, account states, temporary passwords, rehash on login and
 // password change. Every vault here uses the cheap KDF through Fixture (an

@@ -2,8 +2,8 @@ import Foundation
 import Synchronization
 import KeyholdTestSupport
 import Testing
-@_spi(Testing) @testable import KeyholdCore
-@_spi(Testing) import KeyholdStore
+@testable import KeyholdCore
+import KeyholdStore
 
 /// One owner at a time (DESIGN section 3): a late process never destroys the active
 /// data key or lowers the minimum, and a rotation another process owns is refused.
@@ -258,17 +258,13 @@ import Testing
         #expect(try f.admin.keyStatus().problems == below.problems)
         // Key 1 deleted outright (foreign keys off, as someone with the file could): named as missing.
         try f.vault.store.unsafeExecute("UPDATE vault SET min_decrypt_version = 1")
-        try f.vault.store.unsafeExecute("PRAGMA foreign_keys = OFF")
-        try f.vault.store.unsafeExecute("DELETE FROM data_keys WHERE version = 1")
-        try f.vault.store.unsafeExecute("PRAGMA foreign_keys = ON")
+        try f.vault.store.unsafeExecute("PRAGMA foreign_keys = OFF; DELETE FROM data_keys WHERE version = 1")
         let missing = try f.admin.check()
         #expect(missing.problems.contains {
             $0.location.hasPrefix("secret_versions secret_id=") && $0.message == "sealed under data key 1 is missing"
         }, "\(missing.problems.prefix(3))")
         // No active key at all, and the running job's target gone.
-        try f.vault.store.unsafeExecute("PRAGMA foreign_keys = OFF")
-        try f.vault.store.unsafeExecute("DELETE FROM data_keys WHERE version = 2")
-        try f.vault.store.unsafeExecute("PRAGMA foreign_keys = ON")
+        try f.vault.store.unsafeExecute("PRAGMA foreign_keys = OFF; DELETE FROM data_keys WHERE version = 2")
         let none = try f.login("admin", adminPassword)
         let report = try none.check()
         #expect(report.problems.contains { $0.location == "data_keys" && $0.message.hasPrefix("no data key is active") })

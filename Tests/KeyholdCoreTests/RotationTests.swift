@@ -2,8 +2,8 @@ import Foundation
 import Synchronization
 import KeyholdTestSupport
 import Testing
-@_spi(Testing) @testable import KeyholdCore
-@_spi(Testing) import KeyholdStore
+@testable import KeyholdCore
+import KeyholdStore
 
 /// Fails the N-th operation that reaches `beforeCommit` (counting from 1), once.
 final class CountdownFault: Sendable {

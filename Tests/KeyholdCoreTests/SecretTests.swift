@@ -1,8 +1,8 @@
 import Foundation
 import KeyholdTestSupport
 import Testing
-@_spi(Testing) @testable import KeyholdCore
-@_spi(Testing) import KeyholdStore
+@testable import KeyholdCore
+import KeyholdStore
 
 // Secrets (DESIGN sections 3, 4, 5, 6): create typed or generated, validate,
 // list without decrypting, versions and history, deletion, rotate-by, and the

@@ -1,8 +1,8 @@
 import Foundation
 import KeyholdTestSupport
 import Testing
-@_spi(Testing) @testable import KeyholdCore
-@_spi(Testing) import KeyholdStore
+@testable import KeyholdCore
+import KeyholdStore
 
 /// DESIGN section 4: after deletions and rotation, no plaintext of any secret
 /// and no ciphertext of a deleted secret or destroyed key is left in any of

@@ -2,8 +2,8 @@ import Foundation
 import KeyholdCrypto
 import KeyholdTestSupport
 import Testing
-@_spi(Testing) @testable import KeyholdCore
-@_spi(Testing) import KeyholdStore
+@testable import KeyholdCore
+import KeyholdStore
 
 @Suite struct TrustAttackTests {
     /// Problems `check` reports whose location or message contains `text`.

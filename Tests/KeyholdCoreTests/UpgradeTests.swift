@@ -2,8 +2,8 @@ import Foundation
 import KeyholdCrypto
 import KeyholdTestSupport
 import Testing
-@_spi(Testing) @testable import KeyholdCore
-@_spi(Testing) import KeyholdStore
+@testable import KeyholdCore
+import KeyholdStore
 
 /// A vault the release before format 2 made (Tests/Fixtures/format1-vault.db, see its README),
 /// upgraded in place by the explicit, audited step.

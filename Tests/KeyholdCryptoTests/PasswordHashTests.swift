@@ -1,4 +1,5 @@
 import Foundation
+import KeyholdTestSupport
 import Testing
 @testable import KeyholdCrypto
 
@@ -17,6 +18,10 @@ import Testing
     @Test func cheapCostIsLibsodiumsMinimum() {
         #expect(cheap.opslimit == 1)
         #expect(cheap.memlimit == 8192)
+        // The test support writes the numbers down (it cannot see libsodium): one less of either is refused.
+        #expect(throws: (any Error).self) { try PasswordHash.hash(password, cost: KDFCost(opslimit: 0, memlimit: cheap.memlimit)) }
+        #expect(throws: (any Error).self) { try PasswordHash.hash(password, cost: KDFCost(opslimit: 1, memlimit: cheap.memlimit - 1)) }
+        #expect(throws: Never.self) { try PasswordHash.hash(password, cost: cheap) }
         #expect(!cheap.isAtLeast(.interactive))
         #expect(KDFCost.interactive.isAtLeast(cheap))
         #expect(KDFCost.moderate.isAtLeast(.interactive))

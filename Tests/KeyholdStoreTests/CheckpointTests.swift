@@ -1,7 +1,7 @@
 import Foundation
 import KeyholdTestSupport
 import Testing
-@testable @_spi(Testing) import KeyholdStore
+@testable import KeyholdStore
 
 /// DESIGN section 4: after a deletion the WAL is checkpointed with TRUNCATE,
 /// so no copy of deleted bytes stays in the -wal file.

@@ -1,7 +1,7 @@
 import Foundation
 import KeyholdTestSupport
 import Testing
-@testable @_spi(Testing) import KeyholdStore
+@testable import KeyholdStore
 
 @Suite struct FileSafetyTests {
     @Test func createMakesA0600FileInA0700Directory() throws {

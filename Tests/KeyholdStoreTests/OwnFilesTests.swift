@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import KeyholdTestSupport
 import Testing
-@testable @_spi(Testing) import KeyholdStore
+@testable import KeyholdStore
 
 /// Keyhold writes only to files that are its own (docs/SECURITY.md, "Only its own files"):
 /// everything else is refused with the fix named and left byte for byte as it was, with

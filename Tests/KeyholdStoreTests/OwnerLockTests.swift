@@ -2,7 +2,7 @@ import Foundation
 import KeyholdTestSupport
 import Synchronization
 import Testing
-@testable @_spi(Testing) import KeyholdStore
+@testable import KeyholdStore
 
 /// Another process holding a byte of a lock file: python3's `fcntl` with the same
 /// open-file-description lock, so the kernel, not our own code, decides who conflicts.

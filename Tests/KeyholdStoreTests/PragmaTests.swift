@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import KeyholdTestSupport
 import Testing
-@testable @_spi(Testing) import KeyholdStore
+@testable import KeyholdStore
 
 /// DESIGN section 4: every connection runs with these settings.
 @Suite struct PragmaTests {
@@ -62,8 +62,9 @@ import Testing
     @Test func foreignKeysAreEnforced() throws {
         let dir = TempDir()
         let store = try Store.create(at: dir.file("vault.db"))
+        // Through the store's own connection: a row naming a user and role that do not exist.
         #expect(throws: StoreError.self) {
-            try store.unsafeExecute("INSERT INTO user_roles (user_id, role_id) VALUES (?, ?)", arguments: [Int64(999), Int64(999)])
+            try store.write { try $0.addUserRole(userID: 999, roleID: 999) }
         }
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import KeyholdTestSupport
 import Testing
-@testable @_spi(Testing) import KeyholdStore
+@testable import KeyholdStore
 
 /// A vault the program creates has exactly the schema schema.sql describes
 /// (DESIGN section 1). The reference is built independently: schema.sql read

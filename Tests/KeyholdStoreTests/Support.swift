@@ -1,7 +1,7 @@
 import Foundation
 import KeyholdTestSupport
 import Testing
-@testable @_spi(Testing) import KeyholdStore
+@testable import KeyholdStore
 
 /// Permission bits of a file, or nil if it does not exist.
 func permissions(_ path: String) -> Int? {

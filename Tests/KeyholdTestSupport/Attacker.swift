@@ -1,7 +1,7 @@
 import Foundation
 import KeyholdCore
 import KeyholdCrypto
-@_spi(Testing) import KeyholdStore
+import KeyholdStore
 
 /// Someone who can write the vault file, knows the format (docs/FORMAT.md) and has no
 /// password: what they can do with raw SQL and their own keys. Every promise of

@@ -15,11 +15,22 @@ public struct Fixture: Sendable {
     /// The vault's file.
     public var path: String { dir.file("vault.db") }
 
-    /// `fault`, when given, is called at each fault point of every operation (a throw aborts it).
-    public init(clock: TestClock = TestClock(), fault: (@Sendable (FaultPoint) throws -> Void)? = nil) throws {
-        self.clock = clock
+    public init(clock: TestClock = TestClock()) throws {
+        try self.init(clock: clock, options: .insecureFastForTests(clock: clock.clock))
+    }
+
+    #if DEBUG
+    /// `fault` is called at each fault point of every operation (a throw aborts it). Debug builds
+    /// only, as the hook itself.
+    public init(clock: TestClock = TestClock(), fault: @escaping @Sendable (FaultPoint) throws -> Void) throws {
         var options = VaultOptions.insecureFastForTests(clock: clock.clock)
         options.fault = fault
+        try self.init(clock: clock, options: options)
+    }
+    #endif
+
+    private init(clock: TestClock, options: VaultOptions) throws {
+        self.clock = clock
         let (session, recovery) = try Vault.create(at: dir.file("vault.db"), admin: "admin", password: pw(adminPassword),
                                                    options: options)
         vault = session.vault
