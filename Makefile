@@ -13,7 +13,7 @@ TEST_DEPS := python3 python3-venv pass gnupg tmux
 # Only needed by `make bench-peers`: the tools Keyhold is measured against, and python3 for the driver.
 PEER_DEPS := python3 pass gnupg keepassxc
 
-.PHONY: all deps test-deps build release run test test-swift test-fuzz test-python test-flask test-dotenv fuzz bench bench-peers clean
+.PHONY: all deps test-deps build release run test test-swift test-fuzz test-release test-python test-flask test-dotenv fuzz bench bench-peers clean
 
 all: build
 
@@ -41,7 +41,7 @@ $(VENV)/.ready: scripts/requirements-test.txt | test-deps
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r scripts/requirements-test.txt
 	@touch $@
 
-test: test-deps $(VENV)/.ready test-swift test-fuzz test-python test-flask test-dotenv
+test: test-deps $(VENV)/.ready test-swift test-fuzz test-python test-flask test-dotenv test-release
 
 test-swift:
 	$(SWIFT) build --build-tests
@@ -66,6 +66,12 @@ fuzz: deps
 	KEYHOLD_FUZZ_COVERAGE=1 $(SWIFT) build --scratch-path .build-fuzz --product keyhold-fuzz
 	scripts/fuzz.sh $$(KEYHOLD_FUZZ_COVERAGE=1 $(SWIFT) build --scratch-path .build-fuzz --show-bin-path)/keyhold-fuzz \
 		$(FUZZ_SECONDS) .build-fuzz/work $(FUZZ_TARGETS)
+
+# The shipped binary, built as `make release` builds it, carries no test machinery
+# (scripts/check-release.sh: names in its strings and symbols, and the debug-only cheap-KDF switch).
+test-release: deps
+	$(SWIFT) build -c release --product keyhold
+	scripts/check-release.sh $$($(SWIFT) build -c release --show-bin-path)/keyhold
 
 test-python: $(VENV)/.ready
 	$(VENV)/bin/python -m pytest -q scripts/test_keyhold_verify.py scripts/test_bench_peers.py

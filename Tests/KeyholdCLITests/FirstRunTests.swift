@@ -1,4 +1,5 @@
 import Foundation
+import KeyholdCrypto
 import KeyholdTestSupport
 import Testing
 
@@ -26,6 +27,20 @@ import Testing
         #expect(opened.stdout.contains("audit chain:  verified"))
         #expect(!opened.all.contains(key))
         #expect(!opened.all.contains(password))
+    }
+
+    /// The tests' binary makes its vaults with the test support's cheap cost, no other: the CLI's
+    /// debug-only switch and `KDFCost.insecureMinimumForTests` name the same numbers.
+    /// (A release binary ignores the switch: scripts/check-release.sh, run by `make test`.)
+    @Test func theTestSwitchMakesTheTestSupportsCost() throws {
+        let env = ["KEYHOLD_USER": "owner", "KEYHOLD_PASSWORD": password]
+        #expect(try CLI.run(["init", "--db", db], env: env).status == 0)
+        let status = try CLI.run(["key", "status", "--db", db, "--json"], env: env)
+        #expect(status.status == 0, "\(status.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])
+        let kdf = try #require(json["kdf"] as? [String: Int])
+        #expect(kdf["opslimit"] == KDFCost.insecureMinimumForTests.opslimit)
+        #expect(kdf["memlimit"] == KDFCost.insecureMinimumForTests.memlimit)
     }
 
     @Test func failuresHaveTheirExitCodes() throws {
