@@ -262,3 +262,22 @@ ALTER TABLE grants ADD COLUMN signature BLOB CHECK (signature IS NULL OR length(
 -- A keyed hash (under a key derived from R) of the secret's id and name: a name
 -- moved to another row no longer matches.
 ALTER TABLE secrets ADD COLUMN name_tag BLOB CHECK (name_tag IS NULL OR length(name_tag) = 32);
+
+-- migration 6: name index (format 3)
+-- Trigram indexes of the names a list is filtered by, so that "contains" is a
+-- query, not a scan of every row (docs/ARCHITECTURE.md, "Lists are pages").
+-- SQLite's FTS5 with the trigram tokenizer, over the tables themselves
+-- (external content: no second copy of any name), holding only rowids and
+-- trigrams (detail=none, columnsize=0). They hold names, e-mail addresses and
+-- display names: never a value, a hash or a key. The store keeps them in step
+-- in the statements that insert, change and delete those rows (the product's
+-- connections run with trusted_schema=OFF, under which SQLite refuses an FTS5
+-- table inside a trigger), and after a deletion merges the index whole, so
+-- that no deleted name stays in it (docs/FORMAT.md, section 11). Built from
+-- the rows when a vault of format 2 is first opened by a release of format 3.
+CREATE VIRTUAL TABLE secret_names USING fts5(
+    name, content='secrets', content_rowid='id', tokenize='trigram', detail='none', columnsize=0);
+INSERT INTO secret_names(secret_names) VALUES ('rebuild');
+CREATE VIRTUAL TABLE user_names USING fts5(
+    username, email, display_name, content='users', content_rowid='id', tokenize='trigram', detail='none', columnsize=0);
+INSERT INTO user_names(user_names) VALUES ('rebuild');

@@ -142,18 +142,39 @@ public final class Store: Sendable {
     }
 
     /// Opens an existing vault. The file is inspected first (`VaultFile.inspect`)
-    /// and left untouched unless it is a vault of this release's format, or of an
-    /// older one when `allowOlder` (the upgrade) asks for it.
+    /// and left untouched unless it is a vault of this release's format, of an older
+    /// one when `allowOlder` (the upgrade) asks for it, or of a format that only lacks
+    /// what is derived from its rows (`VaultFile.upgradedAtOpen`), which is brought to
+    /// this release's format first.
     public static func open(at path: String, allowOlder: Bool = false) throws -> Store {
         let kind = try VaultFile.inspect(path)
-        if case .older(let format) = kind, !allowOlder { throw StoreError.upgradeRequired(path: path, format: format) }
+        if case .older(let format) = kind, !allowOlder, !VaultFile.upgradedAtOpen.contains(format) {
+            throw StoreError.upgradeRequired(path: path, format: format)
+        }
         // WAL needs to write beside the file even to read; every use writes an audit event.
         var fs = statvfs()
         if access(path, W_OK) != 0 || access(VaultFile.parent(of: path), W_OK) != 0
             || (statvfs(path, &fs) == 0 && fs.f_flag & UInt(ST_RDONLY) != 0) {
             throw StoreError.readOnly(path: path)
         }
-        return try openQueue(path: path, kind: kind)
+        let store = try openQueue(path: path, kind: kind)
+        guard case .older(let format) = kind, VaultFile.upgradedAtOpen.contains(format) else { return store }
+        try store.upgradeDerived(from: format)
+        return Store(path: path, queue: store.queue, kind: .current)
+    }
+
+    /// Takes a vault of a format in `VaultFile.upgradedAtOpen` to the current one: the later
+    /// migrations (which build what they add from the rows there) and the new header, in one
+    /// transaction. Checked again inside it: another process may have done it meanwhile.
+    private func upgradeDerived(from format: Int) throws {
+        guard let from = VaultFile.lastMigration[format], let through = VaultFile.lastMigration[VaultFile.currentFormat] else { return }
+        try write { tx in
+            guard try tx.headerFormat() == format else { return }
+            try tx.applyMigrations(after: from, through: through)
+            try tx.stampCurrentFormat()
+        }
+        // The new header into the file itself, where `VaultFile.inspect` (and an older release) reads it.
+        _ = try? checkpointTruncate()
     }
 
     /// Brings a vault of an older format to the current one in one transaction:
@@ -262,7 +283,9 @@ public final class Store: Sendable {
             try queue.writeWithoutTransaction { db in
                 var result: T?
                 try db.inTransaction(.immediate) {
-                    result = try body(Tx(db: db))
+                    let tx = Tx(db: db)
+                    result = try body(tx)
+                    try tx.purgeNameIndexes()
                     return .commit
                 }
                 return result!

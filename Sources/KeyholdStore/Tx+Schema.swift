@@ -12,10 +12,17 @@ extension Tx {
     }
 
     /// Writes Keyhold's application id ("KHLD") and the current format version into the
-    /// file's header (literals: PRAGMAs take no bound values; a test holds them to `VaultFile`).
+    /// file's header (literals: PRAGMAs take no bound values; a test holds them to `VaultFile`),
+    /// and the format into the vault row (`vault.format`, which repeats it), if there is one yet.
     func stampCurrentFormat() throws {
         try db.execute(sql: "PRAGMA application_id = 1263029316")
-        try db.execute(sql: "PRAGMA user_version = 2")
+        try db.execute(sql: "PRAGMA user_version = 3")
+        try db.execute(sql: "UPDATE vault SET format = ? WHERE id = 1", arguments: [VaultFile.currentFormat])
+    }
+
+    /// The format the file's header names (`PRAGMA user_version`), as this transaction sees it.
+    func headerFormat() throws -> Int {
+        try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
     }
 
     /// Format 1 recorded its migrations in GRDB's table; the format version now lives in the header.

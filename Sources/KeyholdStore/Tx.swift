@@ -9,6 +9,8 @@ public struct Tx {
     /// The per-row statements of bulk work, looked up once per transaction (GRDB's own
     /// cache is keyed by the SQL text, which costs hashing that text on every call).
     private let perRow = PerRowStatements()
+    /// Which name indexes lost an entry in this transaction (`purgeNameIndexes`).
+    let nameIndexes = NameIndexChanges()
 
     final class PerRowStatements {
         var insertVersion: Statement?
@@ -23,7 +25,7 @@ public struct Tx {
     /// Maps each row as SQLite steps to it (GRDB lends one reused `Row`), for listings that
     /// may hold the whole vault: `Row.fetchAll` would first copy every row, column names and
     /// all, which over 100,000 users costs several times the memory and time of the result.
-    private func mapRows<T>(_ statement: Statement, _ arguments: StatementArguments = [], _ map: (Row) -> T) throws -> [T] {
+    func mapRows<T>(_ statement: Statement, _ arguments: StatementArguments = [], _ map: (Row) -> T) throws -> [T] {
         var out: [T] = []
         let cursor = try Row.fetchCursor(statement, arguments: arguments)
         while let row = try cursor.next() { out.append(map(row)) }
@@ -333,13 +335,14 @@ public struct Tx {
 
     /// What `userRow` reads, in its order (by position: a listing of 100,000 users would
     /// otherwise look every column up by name in every row).
-    private static let userSelect = """
-        SELECT u.id, u.username, u.email, u.display_name, u.password_hash, u.must_change, u.password_expires_at,
+    static let userColumns = """
+        u.id, u.username, u.email, u.display_name, u.password_hash, u.must_change, u.password_expires_at,
                u.locked, u.disabled, u.expires_at, u.failed_logins, u.locked_until, u.key_id, u.created_at,
-               u.updated_at, u.last_login_at FROM users u
+               u.updated_at, u.last_login_at
         """
+    private static let userSelect = "SELECT " + userColumns + " FROM users u"
 
-    private func userRow(_ r: Row) -> UserRow {
+    func userRow(_ r: Row) -> UserRow {
         UserRow(id: r[0], username: r[1], email: r[2], displayName: r[3], passwordHash: r[4], mustChange: r[5],
                 passwordExpiresAt: r[6], locked: r[7], disabled: r[8], expiresAt: r[9], failedLogins: r[10],
                 lockedUntil: r[11], keyID: r[12], createdAt: r[13], updatedAt: r[14], lastLoginAt: r[15])
@@ -423,11 +426,14 @@ public struct Tx {
             """).execute(arguments: [u.username, u.email, u.displayName, u.passwordHash, u.mustChange, u.passwordExpiresAt,
                              u.locked, u.disabled, u.expiresAt, u.failedLogins, u.lockedUntil, u.keyID,
                              u.createdAt, u.updatedAt, u.lastLoginAt])
-        return db.lastInsertedRowID
+        let id = db.lastInsertedRowID
+        try indexUserNames(id: id, username: u.username, email: u.email, displayName: u.displayName)
+        return id
     }
 
-    /// Writes every column of an existing user row.
+    /// Writes every column of an existing user row (and the name index, when a name it holds changed).
     public func updateUser(_ u: UserRow) throws {
+        let renamed = try unindexUserNamesIfChanged(id: u.id, username: u.username, email: u.email, displayName: u.displayName)
         try db.cachedStatement(sql: """
             UPDATE users SET username = ?, email = ?, display_name = ?, password_hash = ?, must_change = ?,
                              password_expires_at = ?, locked = ?, disabled = ?, expires_at = ?, failed_logins = ?,
@@ -436,9 +442,11 @@ public struct Tx {
             """).execute(arguments: [u.username, u.email, u.displayName, u.passwordHash, u.mustChange, u.passwordExpiresAt,
                              u.locked, u.disabled, u.expiresAt, u.failedLogins, u.lockedUntil, u.keyID,
                              u.updatedAt, u.lastLoginAt, u.id])
+        if renamed { try indexUserNames(id: u.id, username: u.username, email: u.email, displayName: u.displayName) }
     }
 
     public func deleteUser(id: Int64) throws {
+        try unindexUserNames(id: id)
         try db.cachedStatement(sql: "DELETE FROM users WHERE id = ?").execute(arguments: [id])
     }
 
@@ -535,7 +543,7 @@ public struct Tx {
 
     // MARK: Grants
 
-    private func grantRow(_ r: Row) -> GrantRow {
+    func grantRow(_ r: Row) -> GrantRow {
         GrantRow(userID: r["user_id"], keyID: r["key_id"], sealedRoot: blob(r, "sealed_root"), createdAt: r["created_at"],
                  signature: blob(r, "signature"))
     }
@@ -570,7 +578,7 @@ public struct Tx {
 
     // MARK: Secrets
 
-    private func secretRow(_ r: Row) -> SecretRow {
+    func secretRow(_ r: Row) -> SecretRow {
         SecretRow(id: r[0], name: r[1], description: r[2], currentVersion: r[3], lastVersion: r[4], historyLimit: r[5],
                   rotateBy: r[6], createdAt: r[7], updatedAt: r[8], versionCount: r[9] ?? 0)
     }
@@ -623,7 +631,9 @@ public struct Tx {
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             """).execute(arguments: [s.name, s.description, s.currentVersion, s.lastVersion, s.historyLimit, s.rotateBy,
                                      s.createdAt, s.updatedAt])
-        return db.lastInsertedRowID
+        let id = db.lastInsertedRowID
+        try indexSecretName(id: id, name: s.name)
+        return id
     }
 
     /// Index in `names` of the first one a secret already has, or nil: one statement for many
@@ -657,14 +667,18 @@ public struct Tx {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// Writes an existing secret's row (and the name index, when the name changed).
     public func updateSecret(_ s: SecretRow) throws {
+        let renamed = try unindexSecretNameIfChanged(id: s.id, name: s.name)
         try db.cachedStatement(sql: """
             UPDATE secrets SET name = ?, description = ?, current_version = ?, last_version = ?, history_limit = ?,
                                rotate_by = ?, updated_at = ? WHERE id = ?
             """).execute(arguments: [s.name, s.description, s.currentVersion, s.lastVersion, s.historyLimit, s.rotateBy, s.updatedAt, s.id])
+        if renamed { try indexSecretName(id: s.id, name: s.name) }
     }
 
     public func deleteSecret(id: Int64) throws {
+        try unindexSecretName(id: id)
         try db.cachedStatement(sql: "DELETE FROM secrets WHERE id = ?").execute(arguments: [id])
     }
 
@@ -728,7 +742,7 @@ public struct Tx {
 
     // MARK: Audit
 
-    private func auditRow(_ r: Row) -> AuditRow {
+    func auditRow(_ r: Row) -> AuditRow {
         AuditRow(seq: r["seq"], at: r["at"], actorID: r["actor_id"], actorName: r["actor_name"],
                  actorKeyID: r["actor_key_id"], action: r["action"], target: r["target"], details: r["details"],
                  prevHash: blob(r, "prev_hash") ?? [], hash: blob(r, "hash") ?? [], signature: blob(r, "signature"))

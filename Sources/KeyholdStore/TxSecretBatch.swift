@@ -100,6 +100,7 @@ extension Tx {
                 }
                 start += n
             }
+            try indexSecretNames(from: rows.firstID, through: rows.firstID + Int64(rows.count) - 1)
             return nil
         }
     }

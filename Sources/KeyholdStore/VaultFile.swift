@@ -12,9 +12,14 @@ public enum VaultFile {
     /// `PRAGMA application_id` of every vault: "KHLD".
     public static let applicationID: Int32 = 0x4B48_4C44
     /// The format this release reads and writes (docs/FORMAT.md).
-    public static let currentFormat = 2
+    public static let currentFormat = 3
     /// The last schema migration of each format (schema.sql's `-- migration N` sections).
-    static let lastMigration: [Int: Int] = [1: 4, 2: 5]
+    static let lastMigration: [Int: Int] = [1: 4, 2: 5, 3: 6]
+    /// Formats whose step to the current one only adds what is derived from the rows already
+    /// there (format 2 to 3: the name indexes), which needs nobody's keys: `Store.open` takes
+    /// such a vault there itself, in one transaction, the first time it opens it. An older
+    /// release then refuses the file (a later format) rather than leave its indexes behind.
+    static let upgradedAtOpen: Set<Int> = [2]
 
     /// What `inspect` found.
     public enum Kind: Equatable, Sendable {

@@ -1,0 +1,385 @@
+import Foundation
+import GRDB
+
+// Lists as pages (docs/ARCHITECTURE.md, "Lists are pages"): keyset pagination
+// on an indexed key (a secret's name, a username, an event's sequence number),
+// so a page costs the same at the start of a million rows as at its end, in
+// either direction, and a position survives changes elsewhere in the list;
+// filters are conditions of the same query: a prefix is a range of the key's
+// own index; "contains" goes through the trigram indexes of migration 6.
+
+/// How a listing is narrowed by name.
+public enum NameFilter: Sendable, Hashable {
+    /// Names that start with this text. Secrets: byte for byte (case matters, as names are
+    /// unique); users: the username, without regard to ASCII case (as usernames are unique).
+    case prefix(String)
+    /// Names that contain this text, without regard to ASCII case (what SQL's LIKE matches).
+    /// Secrets: the name; users: the username, the e-mail address or the display name.
+    case contains(String)
+}
+
+/// Where a page of a listing starts, by the key of a row: a secret's name, a username, an
+/// audit event's sequence number. A key is a position even after its row is gone.
+public enum PagePosition<Key: Sendable & Hashable>: Sendable, Hashable {
+    /// The first rows of the listing.
+    case first
+    /// The last rows of the listing.
+    case last
+    /// The rows after this key.
+    case after(Key)
+    /// The rows before this key (the page above it), still in the listing's order.
+    case before(Key)
+    /// The row with this key, or the one that would follow it, and those after it: a
+    /// refresh from the selected row's key keeps the selection where it was.
+    case at(Key)
+}
+
+/// One page of a listing, in the listing's order.
+public struct RowPage<Row> {
+    public var rows: [Row]
+    /// Whether the listing (with its filter) has rows before the first of these.
+    public var hasBefore: Bool
+    /// Whether it has rows after the last of these.
+    public var hasAfter: Bool
+    public init(rows: [Row], hasBefore: Bool, hasAfter: Bool) {
+        self.rows = rows; self.hasBefore = hasBefore; self.hasAfter = hasAfter
+    }
+}
+extension RowPage: Sendable where Row: Sendable {}
+extension RowPage: Equatable where Row: Equatable {}
+
+/// Which users a listing shows.
+public struct UserFilter: Sendable, Hashable {
+    public var name: NameFilter?
+    /// Only users holding this role (by name, without regard to case).
+    public var role: String?
+    public init(name: NameFilter? = nil, role: String? = nil) { self.name = name; self.role = role }
+}
+
+/// Which audit events a listing shows (as `AuditQuery`'s filters).
+public struct AuditFilter: Sendable, Hashable {
+    /// Events by this actor (without regard to case).
+    public var actor: String?
+    /// This action, or a prefix of actions ending in `.` (`user.`).
+    public var action: String?
+    /// Events whose target contains this text (without regard to ASCII case).
+    public var target: String?
+    /// From this time (ms), inclusive; before `until` (ms), exclusive.
+    public var since: Int64?
+    public var until: Int64?
+    /// Events up to this sequence number: a listing streamed page by page stops where the
+    /// log ended when it started.
+    public var throughSeq: Int64?
+    public init(actor: String? = nil, action: String? = nil, target: String? = nil, since: Int64? = nil,
+                until: Int64? = nil, throughSeq: Int64? = nil) {
+        self.actor = actor; self.action = action; self.target = target; self.since = since; self.until = until
+        self.throughSeq = throughSeq
+    }
+}
+
+/// The rows a listing draws from: a FROM clause and conditions, built from constant SQL
+/// fragments only (values are bound), plus the key every page is ordered by.
+struct RowSource {
+    var from: String
+    var conditions: [String] = []
+    var arguments: [any DatabaseValueConvertible] = []
+    /// The key column, unique in the listing (its collation is the column's own).
+    var key: String
+    /// The row id column the full rows are fetched by.
+    var id: String
+
+    mutating func require(_ condition: String, _ values: any DatabaseValueConvertible...) {
+        conditions.append(condition)
+        arguments += values
+    }
+
+    /// `SELECT <what> FROM ... WHERE ...` with `extra` conditions (and their values) added.
+    func select(_ what: String, _ extra: [String] = [], _ extraArguments: [any DatabaseValueConvertible] = [])
+        -> (sql: String, arguments: StatementArguments) {
+        let all = conditions + extra
+        let sql = "SELECT " + what + " FROM " + from + (all.isEmpty ? "" : " WHERE " + all.joined(separator: " AND "))
+        return (sql, StatementArguments(arguments + extraArguments))
+    }
+}
+
+extension Tx {
+    /// Candidate rows of a trigram query up to which "contains" is answered through the
+    /// index (each candidate's key is then looked up and sorted); past it, by walking the
+    /// key's own index in order and testing each row, which finds a common text's first
+    /// page at once. docs/ARCHITECTURE.md gives the measurements behind the figure.
+    static let trigramCandidateLimit = 20_000
+
+    // MARK: Secrets
+
+    /// What a secrets page selects for `secretRow` (by position), from `s`.
+    private static let secretPageColumns = """
+        s.id, s.name, s.description, s.current_version, s.last_version, s.history_limit, s.rotate_by,
+        s.created_at, s.updated_at, (SELECT count(*) FROM secret_versions v WHERE v.secret_id = s.id) AS version_count
+        """
+
+    private func secretSource(_ filter: NameFilter?) throws -> RowSource {
+        var source = RowSource(from: "secrets s", key: "s.name", id: "s.id")
+        switch filter {
+        case nil:
+            break
+        case .prefix(let p):
+            guard !p.isEmpty else { break }
+            source.require("s.name >= ?", p)
+            if let upper = Tx.prefixUpperBound(p, foldingCase: false) { source.require("s.name < ?", upper) }
+        case .contains(let text):
+            guard !text.isEmpty else { break }
+            let needle = Tx.asciiLowercased(text)
+            if let match = try trigramMatch(needle, table: "secret_names") {
+                source.from = "secret_names f CROSS JOIN secrets s ON s.id = f.rowid"
+                source.require("secret_names MATCH ?", match)
+            }
+            source.require("instr(lower(s.name), ?) > 0", needle)
+        }
+        return source
+    }
+
+    /// A page of secrets (metadata only) in name order, from `position`.
+    public func secretPage(_ filter: NameFilter?, at position: PagePosition<String>, limit: Int) throws -> RowPage<SecretRow> {
+        try page(try secretSource(filter), position: position, limit: limit, keyOf: \.name) { ids in
+            try mapRows(db.cachedStatement(sql: "SELECT " + Tx.secretPageColumns
+                                              + " FROM json_each(?) j CROSS JOIN secrets s ON s.id = j.value ORDER BY j.key"),
+                        [Tx.jsonIntegers(ids)], secretRow)
+        }
+    }
+
+    /// How many secrets match `filter` (counted by SQL), or `upTo` when there are at least that many.
+    public func secretCount(_ filter: NameFilter?, upTo: Int? = nil) throws -> Int {
+        try count(try secretSource(filter), upTo: upTo)
+    }
+
+    // MARK: Users
+
+    private func userSource(_ filter: UserFilter) throws -> RowSource {
+        var source = RowSource(from: "users u", key: "u.username", id: "u.id")
+        if let role = filter.role {
+            source.require("EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = u.id AND r.name = ?)", role)
+        }
+        switch filter.name {
+        case nil:
+            break
+        case .prefix(let p):
+            guard !p.isEmpty else { break }
+            // The username's collation is NOCASE: its index is in the order of names with
+            // ASCII letters folded to lower case, and so is the range.
+            source.require("u.username >= ?", p)
+            if let upper = Tx.prefixUpperBound(p, foldingCase: true) { source.require("u.username < ?", upper) }
+        case .contains(let text):
+            guard !text.isEmpty else { break }
+            let needle = Tx.asciiLowercased(text)
+            if let match = try trigramMatch(needle, table: "user_names") {
+                source.from = "user_names f CROSS JOIN users u ON u.id = f.rowid"
+                source.require("user_names MATCH ?", match)
+            }
+            source.require("""
+                (instr(lower(u.username), ?) > 0 OR instr(lower(coalesce(u.email, '')), ?) > 0 \
+                OR instr(lower(u.display_name), ?) > 0)
+                """, needle, needle, needle)
+        }
+        return source
+    }
+
+    /// A page of users in username order (without regard to ASCII case), from `position`.
+    public func userPage(_ filter: UserFilter, at position: PagePosition<String>, limit: Int) throws -> RowPage<UserRow> {
+        try page(try userSource(filter), position: position, limit: limit, keyOf: \.username) { ids in
+            try mapRows(db.cachedStatement(sql: "SELECT " + Tx.userColumns + " FROM json_each(?) j CROSS JOIN users u ON u.id = j.value ORDER BY j.key"),
+                        [Tx.jsonIntegers(ids)], userRow)
+        }
+    }
+
+    /// How many users match `filter`, or `upTo` when there are at least that many.
+    public func userCount(_ filter: UserFilter, upTo: Int? = nil) throws -> Int {
+        try count(try userSource(filter), upTo: upTo)
+    }
+
+    /// The role names of each of `ids` (sorted as `roleNames(ofUser:)` sorts them), for one page.
+    public func roleNames(ofUsers ids: [Int64]) throws -> [Int64: [String]] {
+        var out: [Int64: [String]] = [:]
+        guard !ids.isEmpty else { return out }
+        let statement = try db.cachedStatement(sql: """
+            SELECT ur.user_id, r.name FROM json_each(?) j CROSS JOIN user_roles ur ON ur.user_id = j.value
+            JOIN roles r ON r.id = ur.role_id ORDER BY ur.user_id, r.name
+            """)
+        for row in try Row.fetchAll(statement, arguments: [Tx.jsonIntegers(ids)]) { out[row[0], default: []].append(row[1]) }
+        return out
+    }
+
+    /// The grants of `ids` (one page's users), by user.
+    public func grants(ofUsers ids: [Int64]) throws -> [Int64: GrantRow] {
+        var out: [Int64: GrantRow] = [:]
+        guard !ids.isEmpty else { return out }
+        let statement = try db.cachedStatement(sql: "SELECT g.* FROM json_each(?) j CROSS JOIN grants g ON g.user_id = j.value")
+        for row in try Row.fetchAll(statement, arguments: [Tx.jsonIntegers(ids)]) {
+            let g = grantRow(row)
+            out[g.userID] = g
+        }
+        return out
+    }
+
+    // MARK: Audit
+
+    private func auditSource(_ filter: AuditFilter) -> RowSource {
+        var source = RowSource(from: "audit_events e", key: "e.seq", id: "e.seq")
+        if let a = filter.actor { source.require("e.actor_name = ? COLLATE NOCASE", a) }
+        if let a = filter.action {
+            if a.hasSuffix(".") { source.require("e.action LIKE ? ESCAPE '\\'", Tx.escapeLike(a) + "%") }
+            else { source.require("e.action = ?", a) }
+        }
+        if let t = filter.target { source.require("e.target LIKE ? ESCAPE '\\'", "%" + Tx.escapeLike(t) + "%") }
+        if let s = filter.since { source.require("e.at >= ?", s) }
+        if let u = filter.until { source.require("e.at < ?", u) }
+        if let s = filter.throughSeq { source.require("e.seq <= ?", s) }
+        return source
+    }
+
+    /// A page of audit events in sequence order, from `position`.
+    public func auditPage(_ filter: AuditFilter, at position: PagePosition<Int64>, limit: Int) throws -> RowPage<AuditRow> {
+        try page(auditSource(filter), position: position, limit: limit, keyOf: \.seq) { seqs in
+            try Row.fetchAll(db.cachedStatement(sql: "SELECT e.* FROM json_each(?) j CROSS JOIN audit_events e ON e.seq = j.value ORDER BY j.key"),
+                             arguments: [Tx.jsonIntegers(seqs)]).map(auditRow)
+        }
+    }
+
+    /// How many events match `filter`, or `upTo` when there are at least that many.
+    public func auditCount(_ filter: AuditFilter, upTo: Int? = nil) throws -> Int {
+        try count(auditSource(filter), upTo: upTo)
+    }
+
+    /// The sequence number of the `n`th newest event matching `filter` (1: the newest), or
+    /// nil when fewer match: where a listing of the newest `n` starts.
+    public func auditSeq(newest n: Int, _ filter: AuditFilter) throws -> Int64? {
+        guard n >= 1 else { return nil }
+        let q = auditSource(filter).select("e.seq")
+        return try Int64.fetchOne(db.cachedStatement(sql: q.sql + " ORDER BY e.seq DESC LIMIT 1 OFFSET ?"),
+                                  arguments: q.arguments + [n - 1])
+    }
+
+    /// The newest event's sequence number (0 for an empty log).
+    public func lastAuditSeq() throws -> Int64 {
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT coalesce(max(seq), 0) FROM audit_events")) ?? 0
+    }
+
+    // MARK: The keyset engine
+
+    /// One page of `source` from `position`: the keys of up to `limit` rows (one more, to
+    /// learn whether the listing goes on) in a query that walks the key's index, or, through
+    /// a trigram index, sorts its candidates; then those rows whole, by id (`fetch`, in the
+    /// order of the ids given); then, for the other side, whether one row exists there.
+    private func page<R, K: Sendable & Hashable & DatabaseValueConvertible>(
+        _ source: RowSource, position: PagePosition<K>, limit: Int, keyOf: (R) -> K,
+        fetch: ([Int64]) throws -> [R]) throws -> RowPage<R> {
+        guard limit >= 1 else { throw StoreError.conflict("a page holds at least one row (got \(limit))") }
+        let backward: Bool
+        var bound: [String] = [], boundArguments: [any DatabaseValueConvertible] = []
+        switch position {
+        case .first: backward = false
+        case .last: backward = true
+        case .after(let k): backward = false; bound = [source.key + " > ?"]; boundArguments = [k]
+        case .at(let k): backward = false; bound = [source.key + " >= ?"]; boundArguments = [k]
+        case .before(let k): backward = true; bound = [source.key + " < ?"]; boundArguments = [k]
+        }
+        let q = source.select(source.id, bound, boundArguments)
+        let order = " ORDER BY " + source.key + (backward ? " DESC" : "") + " LIMIT ?"
+        var ids = try Int64.fetchAll(db.cachedStatement(sql: q.sql + order), arguments: q.arguments + [limit + 1])
+        let more = ids.count > limit
+        if more { ids.removeLast() }
+        if backward { ids.reverse() }
+        let rows = try fetch(ids)
+        // Rows on the other side of the page: before its first row (going forward), after its
+        // last (going backward); with no row, on the other side of the position's key.
+        var other: (condition: String, key: K)?
+        switch position {
+        case .first, .last: other = nil
+        case .after(let k): other = (source.key + " < ?", rows.first.map(keyOf) ?? k); if rows.isEmpty { other?.condition = source.key + " <= ?" }
+        case .at(let k): other = (source.key + " < ?", rows.first.map(keyOf) ?? k)
+        case .before(let k): other = (source.key + " > ?", rows.last.map(keyOf) ?? k); if rows.isEmpty { other?.condition = source.key + " >= ?" }
+        }
+        var beyond = false
+        if let other {
+            let e = source.select("1", [other.condition], [other.key])
+            beyond = try Int.fetchOne(db.cachedStatement(sql: e.sql + " LIMIT 1"), arguments: e.arguments) != nil
+        }
+        return backward ? RowPage(rows: rows, hasBefore: more, hasAfter: beyond)
+                        : RowPage(rows: rows, hasBefore: beyond, hasAfter: more)
+    }
+
+    private func count(_ source: RowSource, upTo: Int?) throws -> Int {
+        if let upTo {
+            let q = source.select("1")
+            return try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM (" + q.sql + " LIMIT ?)"),
+                                    arguments: q.arguments + [max(0, upTo)]) ?? 0
+        }
+        let q = source.select("count(*)")
+        return try Int.fetchOne(db.cachedStatement(sql: q.sql), arguments: q.arguments) ?? 0
+    }
+
+    // MARK: Filters
+
+    /// The MATCH expression that finds, through the trigram index `table`, every row whose
+    /// text may contain `needle` (already lower-cased in ASCII): each of its trigrams, quoted.
+    /// Nil when the index cannot help: a needle under three characters (no trigram), or one
+    /// whose trigrams are so common that walking the key's index finds a page sooner.
+    private func trigramMatch(_ needle: String, table: String) throws -> String? {
+        let grams = Tx.trigrams(needle)
+        guard !grams.isEmpty else { return nil }
+        let match = grams.map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }.joined(separator: " AND ")
+        let probe = table == "secret_names"
+            ? "SELECT count(*) FROM (SELECT 1 FROM secret_names WHERE secret_names MATCH ? LIMIT ?)"
+            : "SELECT count(*) FROM (SELECT 1 FROM user_names WHERE user_names MATCH ? LIMIT ?)"
+        let candidates = try Int.fetchOne(db.cachedStatement(sql: probe), arguments: [match, Tx.trigramCandidateLimit + 1]) ?? 0
+        return candidates <= Tx.trigramCandidateLimit ? match : nil
+    }
+
+    /// The distinct three-character windows of `text` (by Unicode scalar, as SQLite's
+    /// substr and the trigram tokenizer count), in order of first appearance.
+    static func trigrams(_ text: String) -> [String] {
+        let scalars = Array(text.unicodeScalars)
+        guard scalars.count >= 3 else { return [] }
+        var seen = Set<String>(), out: [String] = []
+        for i in 0...(scalars.count - 3) {
+            var gram = String.UnicodeScalarView()
+            gram.append(contentsOf: scalars[i..<(i + 3)])
+            let s = String(gram)
+            if seen.insert(s).inserted { out.append(s) }
+        }
+        return out
+    }
+
+    /// `text` with ASCII letters in lower case and nothing else changed: what SQLite's
+    /// `lower()` and LIKE fold (without ICU), so a needle and the names it is compared with agree.
+    static func asciiLowercased(_ text: String) -> String {
+        guard text.utf8.contains(where: { $0 &- 65 < 26 }) else { return text }
+        return String(decoding: text.utf8.map { $0 &- 65 < 26 ? $0 | 0x20 : $0 }, as: UTF8.self)
+    }
+
+    /// The least string above every string that starts with `prefix`, in SQLite's BINARY
+    /// order (UTF-8 bytes, which is the order of code points) or, `foldingCase`, NOCASE's
+    /// (the same with ASCII letters folded to lower case). So `key >= prefix AND key < bound`
+    /// is exactly the keys that start with `prefix`, and a range of the key's index. The last
+    /// character is replaced by the next one (a surrogate skipped; under NOCASE, the upper-case
+    /// letters too, which sort as lower case); a last U+10FFFF, having none, is dropped and the
+    /// one before it raised instead. Nil when every character is U+10FFFF: no bound is needed.
+    static func prefixUpperBound(_ prefix: String, foldingCase: Bool) -> String? {
+        var scalars = Array((foldingCase ? asciiLowercased(prefix) : prefix).unicodeScalars)
+        while let last = scalars.popLast() {
+            var next = last.value + 1
+            if next == 0xD800 { next = 0xE000 }
+            if foldingCase && (0x41...0x5A).contains(next) { next = 0x5B }
+            guard next <= 0x10FFFF, let scalar = Unicode.Scalar(next) else { continue }
+            scalars.append(scalar)
+            var view = String.UnicodeScalarView()
+            view.append(contentsOf: scalars)
+            return String(view)
+        }
+        return nil
+    }
+
+    /// A JSON array of integers, for `json_each` (a page's ids in one bound value).
+    static func jsonIntegers(_ ids: [Int64]) -> String {
+        "[" + ids.map(String.init).joined(separator: ",") + "]"
+    }
+}
