@@ -8,3 +8,8 @@
 // Filters for listings, shared with the store.
 @_exported import struct KeyholdStore.UserQuery
 @_exported import struct KeyholdStore.AuditQuery
+// Pages of listings (Session+Pages.swift), shared with the store.
+@_exported import enum KeyholdStore.NameFilter
+@_exported import enum KeyholdStore.PagePosition
+@_exported import struct KeyholdStore.UserFilter
+@_exported import struct KeyholdStore.AuditFilter

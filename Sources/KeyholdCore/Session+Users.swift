@@ -22,13 +22,20 @@ extension Session {
         }
     }
 
-    func userInfos(_ tx: Tx, _ rows: [UserRow]) throws -> [UserInfo] {
+    /// `rows` as `UserInfo`s. `page`: the rows are one page of a listing, so their roles and grants
+    /// are read for them alone (a whole listing reads everyone's at once).
+    func userInfos(_ tx: Tx, _ rows: [UserRow], page: Bool = false) throws -> [UserInfo] {
         // One user (`show`, the dashboard): their roles alone, not every user's.
-        let roleNames = rows.count == 1 ? [rows[0].id: try tx.roleNames(ofUser: rows[0].id)] : try tx.roleNamesByUser()
+        let roleNames = page ? try tx.roleNames(ofUsers: rows.map(\.id))
+            : rows.count == 1 ? [rows[0].id: try tx.roleNames(ofUser: rows[0].id)] : try tx.roleNamesByUser()
         var permsByRole: [String: Set<Permission>] = [:]
         for r in try tx.roles() { permsByRole[r.name.lowercased()] = Set(names: r.permissions) }
         var grants: [Int64: GrantRow] = [:]
-        for g in try tx.grants() { grants[g.userID] = g }
+        if page {
+            grants = try tx.grants(ofUsers: rows.map(\.id))
+        } else {
+            for g in try tx.grants() { grants[g.userID] = g }
+        }
         let cost = try tx.vault().map { KDFCost(opslimit: $0.kdfOpslimit, memlimit: $0.kdfMemlimit) } ?? .interactive
         let current = PasswordHash.currentPrefix(cost: cost)
         return rows.map { u in

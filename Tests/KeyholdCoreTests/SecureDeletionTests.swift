@@ -81,4 +81,46 @@ import KeyholdStore
         let all = vaultFiles.flatMap(\.bytes)
         #expect(current.allSatisfy { Self.contains(all, $0) })
     }
+
+    /// The name indexes (schema.sql, migration 6) forget a deleted secret's name and a deleted
+    /// user's names: none of their trigrams is left in the index's tables, nor on any page of
+    /// the file but the audit log's (which names what was deleted, by design: DESIGN section 6).
+    @Test func deletedNamesLeaveNoTrigramInTheNameIndexes() throws {
+        let f = try Fixture()
+        for i in 0..<30 { try f.admin.createSecret("keep/\(i)/service-abc", .value(pw("v\(i)"))) }
+        try f.admin.createSecret("drop/QZ0123456789", .value(pw("gone")))
+        _ = try f.admin.createUser(username: "leaver", email: "wq@987.example", displayName: "Vxyzzy Quux", roles: [])
+        for i in 30..<40 { try f.admin.createSecret("keep/\(i)/service-abc", .value(pw("v\(i)"))) }
+        // Trigrams (FTS5 keeps them in lower case) found nowhere else in the vault but in what is deleted.
+        let gone = ["qz0", "z01", "012", "123", "234", "345", "456", "567", "678", "789", "wq@", "q@9", "@98", "987", "vxy", "xyz", "yzz", "zzy"]
+        func traces() throws -> [String] {
+            var found: [String] = []
+            for table in ["secret_names_data", "secret_names_idx", "user_names_data", "user_names_idx"] {
+                for row in try f.vault.store.unsafeQuery("SELECT * FROM \(table)") {
+                    for case let bytes as [UInt8] in row.values {
+                        for g in gone where Self.contains(bytes, Array(g.utf8)) { found.append("\(g) in \(table)") }
+                    }
+                }
+            }
+            // The file page by page, leaving out the audit log's pages.
+            let audit = Set(try f.vault.store.unsafeQuery("""
+                SELECT pageno FROM dbstat WHERE name IN (SELECT name FROM sqlite_master WHERE tbl_name = 'audit_events')
+                """).compactMap { $0["pageno"] as? Int64 })
+            let size = Int(try f.vault.store.unsafeQuery("PRAGMA page_size").first?["page_size"] as? Int64 ?? 4096)
+            let file = try #require(FileManager.default.contents(atPath: f.path).map([UInt8].init))
+            for (k, start) in stride(from: 0, to: file.count, by: size).enumerated() where !audit.contains(Int64(k + 1)) {
+                let page = Array(file[start..<min(file.count, start + size)])
+                for g in gone where Self.contains(page, Array(g.utf8)) { found.append("\(g) on page \(k + 1)") }
+            }
+            return found
+        }
+        #expect(try f.vault.store.checkpointTruncate().blocked == false)
+        #expect(try !traces().isEmpty, "the scan finds the names while they are there")
+        #expect(try f.admin.deleteSecret("drop/QZ0123456789").checkpointed)
+        #expect(try f.admin.deleteUser("leaver").checkpointed)
+        let left = try traces()
+        #expect(left.isEmpty, "left behind: \(left.sorted())")
+        #expect(try f.admin.secretCount(.contains("SERVICE-ABC")) == 40)
+        #expect(FileManager.default.contents(atPath: f.path + "-wal").map(\.isEmpty) ?? true, "the WAL was truncated")
+    }
 }
