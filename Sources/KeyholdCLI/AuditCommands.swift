@@ -47,16 +47,27 @@ struct AuditCommand: ParsableCommand {
 
         func run() throws {
             try runReporting {
-                let q = AuditQuery(actor: actor, action: action, target: target,
-                                   since: try since.flatMap { try DateArgument.parse($0, field: "--since") },
-                                   until: try until.flatMap { try DateArgument.parse($0, field: "--until") },
-                                   limit: limit, newestFirst: limit != nil)
-                var events = try session.session().auditEvents(q)
-                if limit != nil { events.reverse() }
-                if output.json { try Output.printJSON(["events": events.map(AuditCommand.json)]); return }
-                try Terminal.out(Output.table(["SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "DETAILS"], events.map {
-                    [String($0.seq), Clock.format($0.at), $0.actor + ($0.signed ? "" : " (unsigned)"), $0.action, $0.target, $0.details]
-                }))
+                var filter = AuditFilter(actor: actor, action: action, target: target,
+                                         since: try since.flatMap { try DateArgument.parse($0, field: "--since") },
+                                         until: try until.flatMap { try DateArgument.parse($0, field: "--until") })
+                let s = try session.session()
+                // The log as it is now: events appended while the listing is written are not in it.
+                let (start, through) = try s.auditListingStart(newest: limit, filter)
+                filter.throughSeq = through
+                let pages = { (at: PagePosition<Int64>) in try s.auditPage(filter, at: at, limit: Listing.pageSize) }
+                if output.json {
+                    var list = try JSONListStream(key: "events")
+                    try Listing.each(from: start, pages) { try list.write($0.map(AuditCommand.json)) }
+                    try list.finish()
+                    return
+                }
+                var table = TableStream(["SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "DETAILS"])
+                try Listing.each(from: start, pages) { events in
+                    try table.write(events.map {
+                        [String($0.seq), Clock.format($0.at), $0.actor + ($0.signed ? "" : " (unsigned)"), $0.action, $0.target, $0.details]
+                    })
+                }
+                try table.finish()
             }
         }
     }

@@ -9,22 +9,27 @@ enum Output {
     /// A plain table: headers, then rows, columns padded to their widest cell.
     static func table(_ headers: [String], _ rows: [[String]]) -> String {
         let cells = [headers] + rows.map { $0.map(Validate.visible) }
-        let counts = cells.map { $0.map(\.count) }
-        var widths = [Int](repeating: 0, count: headers.count)
-        for row in counts { for (i, n) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], n) } }
-        var out = ""
-        for (r, row) in cells.enumerated() {
-            var line = ""
-            for (i, c) in row.enumerated() {
-                if i > 0 { line += "  " }
-                line += c
-                // Padded to the column's width in characters, but not the last column.
-                if i < row.count - 1, i < widths.count { line += String(repeating: " ", count: widths[i] - counts[r][i]) }
-            }
-            if r > 0 { out += "\n" }
-            out += line.trimmingCharacters(in: .whitespaces)
+        let widths = columnWidths(cells)
+        return cells.map { tableLine($0, widths) }.joined(separator: "\n")
+    }
+
+    /// The width of each column (of the first row's count): its widest cell, in characters.
+    static func columnWidths(_ cells: [[String]]) -> [Int] {
+        var widths = [Int](repeating: 0, count: cells.first?.count ?? 0)
+        for row in cells { for (i, c) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }
+        return widths
+    }
+
+    /// One line of a table: the cells two spaces apart, each but the last padded to its column's
+    /// width (a wider cell is written whole), without white space at either end.
+    static func tableLine(_ row: [String], _ widths: [Int]) -> String {
+        var line = ""
+        for (i, c) in row.enumerated() {
+            if i > 0 { line += "  " }
+            line += c
+            if i < row.count - 1, i < widths.count { line += String(repeating: " ", count: max(0, widths[i] - c.count)) }
         }
-        return out
+        return line.trimmingCharacters(in: .whitespaces)
     }
 
     /// Pretty JSON with sorted keys, for scripts: the bytes `JSONSerialization` writes
@@ -233,5 +238,118 @@ struct JSONText {
             }
         }
         bytes.append(UInt8(ascii: "\""))
+    }
+}
+
+/// A listing streamed as one JSON document, `{"<key>": [item, item, ...]}`, written a page at a
+/// time: the same bytes `Output.printJSON([key: items])` writes for the whole array (and its
+/// newline), with only one page's text in memory.
+struct JSONListStream {
+    private var text = JSONText()
+    private var items = 0
+
+    /// Writes the document's opening, up to its array's first item.
+    init(key: String) throws {
+        text.bytes(of: "{\n  ")
+        text.key(key)
+        text.bytes(of: " : [\n")
+        try flush()
+    }
+
+    /// Writes `page`'s items after those before.
+    mutating func write(_ page: [[String: Any]]) throws {
+        for item in page {
+            if items > 0 { text.bytes(of: ",\n") }
+            text.bytes(of: "    ")
+            let start = text.count
+            if !text.append(item, indent: 4) {
+                // Not a value JSONText writes (none of the CLI's listings has one): JSONSerialization's
+                // text of the item instead, as `printJSON` falls back, each line indented to its place.
+                text.truncate(to: start)
+                text.bytes(of: Output.json(item).split(separator: "\n", omittingEmptySubsequences: false).joined(separator: "\n    "))
+            }
+            items += 1
+        }
+        try flush()
+    }
+
+    /// Closes the array and the document (an empty array keeps its empty line, as JSONSerialization writes it).
+    mutating func finish() throws {
+        text.bytes(of: "\n  ]\n}\n")
+        try flush()
+    }
+
+    private mutating func flush() throws {
+        try text.drain { try Terminal.writeOut($0) }
+    }
+}
+
+extension JSONText {
+    /// Appends literal text (the punctuation of a streamed document).
+    mutating func bytes(of literal: String) { bytes.append(contentsOf: literal.utf8) }
+
+    /// Bytes written so far.
+    var count: Int { bytes.count }
+
+    /// Forgets what was written after the first `n` bytes.
+    mutating func truncate(to n: Int) { bytes.removeSubrange(n...) }
+
+    /// Appends a JSON string (an object's key).
+    mutating func key(_ s: String) { string(s) }
+
+    /// Hands the text written so far to `write`, then forgets it (keeping the key order caches).
+    mutating func drain(_ write: (UnsafeRawBufferPointer) throws -> Void) throws {
+        defer { bytes.removeAll(keepingCapacity: true) }
+        try bytes.withUnsafeBytes { try write($0) }
+    }
+}
+
+/// A table written a page at a time. The columns' widths are those of the headers and the first
+/// page's cells (`Output.table` measures every row, which a stream cannot before it writes); a
+/// later cell wider than its column is written whole and pushes the rest of its row right. A
+/// listing of one page is byte for byte `Output.table`'s.
+struct TableStream {
+    private let headers: [String]
+    private var widths: [Int]?
+
+    init(_ headers: [String]) { self.headers = headers }
+
+    /// Writes `rows` (cells made visible here, as `Output.table` does); the first call writes the headers too.
+    mutating func write(_ rows: [[String]]) throws {
+        let cells = rows.map { $0.map(Validate.visible) }
+        var lines: [String] = []
+        let widths = self.widths ?? Output.columnWidths([headers] + cells)
+        if self.widths == nil {
+            self.widths = widths
+            lines.append(Output.tableLine(headers, widths))
+        }
+        lines += cells.map { Output.tableLine($0, widths) }
+        if !lines.isEmpty { try Terminal.out(lines.joined(separator: "\n")) }
+    }
+
+    /// Ends the table: the headers alone if no row came.
+    mutating func finish() throws {
+        if widths == nil { try write([]) }
+    }
+}
+
+/// Listings printed page by page (docs/CLI.md, "Listings"): each page read in a transaction
+/// of its own and written before the next is read, so memory holds one page whatever the
+/// vault holds and no transaction stays open while the output waits for its reader.
+enum Listing {
+    /// Rows per page read and written.
+    static let pageSize = 1_000
+
+    /// Fetches pages from `.first` (or `start`) to the end, handing each page's items to `body`.
+    static func each<Item: PageItem>(from start: PagePosition<Item.Key> = .first,
+                                     _ fetch: (PagePosition<Item.Key>) throws -> Page<Item>,
+                                     _ body: ([Item]) throws -> Void) throws {
+        var position = start
+        while true {
+            let page = try fetch(position)
+            try body(page.items)
+            guard let next = page.next else { return }
+            position = next
+        }
     }
 }

@@ -52,23 +52,38 @@ struct SecretCommand: ParsableCommand {
     // MARK: list
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List secrets: names and metadata, never values.")
+        static let configuration = CommandConfiguration(
+            abstract: "List secrets: names and metadata, never values.",
+            discussion: "Printed page by page as read (docs/CLI.md, \"Listings\"), in name order.")
         @OptionGroup var session: SessionOptions
         @OptionGroup var output: JSONFlag
         @Option(help: "Only secrets whose name starts with this text (e.g. app/prod/).") var prefix: String?
+        @Option(help: "Only secrets whose name contains this text (without regard to ASCII case).") var filter: String?
+
+        func validate() throws {
+            if prefix != nil && filter != nil { throw ArgumentParser.ValidationError("give --prefix or --filter, not both") }
+        }
 
         func run() throws {
             try runReporting {
-                let secrets = try session.session().secrets(prefix: prefix)
+                let s = try session.session()
+                let name: NameFilter? = prefix.map { .prefix($0) } ?? filter.map { .contains($0) }
                 let now = Clock.system.now()
+                let pages = { (at: PagePosition<String>) in try s.secretPage(name, at: at, limit: Listing.pageSize) }
                 if output.json {
-                    try Output.printJSON(["secrets": secrets.map { SecretCommand.json($0, now: now) }])
+                    var list = try JSONListStream(key: "secrets")
+                    try Listing.each(pages) { try list.write($0.map { SecretCommand.json($0, now: now) }) }
+                    try list.finish()
                     return
                 }
-                try Terminal.out(Output.table(["NAME", "VERSION", "VERSIONS", "ROTATE BY", "UPDATED"], secrets.map {
-                    [$0.name, String($0.currentVersion), String($0.versionCount),
-                     SecretCommand.rotateByCell($0, now: now), Output.time($0.updatedAt)]
-                }))
+                var table = TableStream(["NAME", "VERSION", "VERSIONS", "ROTATE BY", "UPDATED"])
+                try Listing.each(pages) { secrets in
+                    try table.write(secrets.map {
+                        [$0.name, String($0.currentVersion), String($0.versionCount),
+                         SecretCommand.rotateByCell($0, now: now), Output.time($0.updatedAt)]
+                    })
+                }
+                try table.finish()
             }
         }
     }

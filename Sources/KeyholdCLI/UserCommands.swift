@@ -84,7 +84,9 @@ struct UserCommand: ParsableCommand {
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List users, optionally filtered.")
+        static let configuration = CommandConfiguration(
+            abstract: "List users, optionally filtered.",
+            discussion: "Printed page by page as read (docs/CLI.md, \"Listings\"), by username without regard to case.")
         @OptionGroup var session: SessionOptions
         @OptionGroup var output: JSONFlag
         @Option(help: "Only users whose name, e-mail or display name contains this text.") var filter: String?
@@ -93,17 +95,24 @@ struct UserCommand: ParsableCommand {
         func run() throws {
             try runReporting {
                 let s = try session.session()
-                let users = try s.users(UserQuery(text: filter, role: role))
+                let query = UserFilter(name: filter.map { .contains($0) }, role: role)
                 let now = Clock.system.now()
+                let pages = { (at: PagePosition<String>) in try s.userPage(query, at: at, limit: Listing.pageSize) }
                 if output.json {
-                    try Output.printJSON(["users": users.map { UserCommand.json($0, now: now) }])
-                } else {
-                    try Terminal.out(Output.table(["USERNAME", "STATUS", "ROLES", "KEY ACCESS", "LAST LOGIN"], users.map {
+                    var list = try JSONListStream(key: "users")
+                    try Listing.each(pages) { try list.write($0.map { UserCommand.json($0, now: now) }) }
+                    try list.finish()
+                    return
+                }
+                var table = TableStream(["USERNAME", "STATUS", "ROLES", "KEY ACCESS", "LAST LOGIN"])
+                try Listing.each(pages) { users in
+                    try table.write(users.map {
                         [$0.username, $0.status(at: now) + ($0.mustChangePassword ? ", must change" : "")
                             + ($0.legacyHash ? ", legacy hash" : ""),
                          $0.roles.joined(separator: ","), $0.keyAccess.rawValue, Output.time($0.lastLoginAt)]
-                    }))
+                    })
                 }
+                try table.finish()
             }
         }
     }
