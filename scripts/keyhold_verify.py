@@ -6,8 +6,10 @@ root key, every data key and every secret version, and walks the audit
 chain, checking each hash and signature. It shares no code with Keyhold: it
 is the proof that FORMAT.md says everything a reader needs.
 
-It reads formats 1 and 2 (the file's header says which, FORMAT.md section 0).
-In a format-2 vault it also checks what section 8 makes checkable: the
+It reads formats 1, 2 and 3 (the file's header says which, FORMAT.md section 0;
+format 3 is format 2 with the name indexes of section 11, which hold no
+secret and are not read here). In a vault of format 2 or 3 it also checks
+what section 8 makes checkable: the
 anchor event, the chain of root keys from the anchor's, that the recovery
 key's root key is the current generation's, every key's pin, every sealed
 grant's signature and its key's endorsement, every secret's name tag, and
@@ -32,8 +34,8 @@ and never printed, and neither is any secret value.
 
 Exit status: 0 everything verified; 1 something did not verify (each
 problem is named); 2 usage or input error (bad arguments, unreadable
-database or --expect file, a file that is not a Keyhold vault of format 1
-or 2); 3 the recovery key is malformed.
+database or --expect file, a file that is not a Keyhold vault of format 1,
+2 or 3); 3 the recovery key is malformed.
 
 Needs Python 3.11 and PyNaCl.
 """
@@ -60,7 +62,7 @@ except ImportError:  # pragma: no cover - environment problem
     sys.stderr.write("keyhold_verify: PyNaCl is required (pip install pynacl)\n")
     sys.exit(2)
 
-FORMATS = (1, 2)
+FORMATS = (1, 2, 3)
 APPLICATION_ID = 0x4B484C44  # "KHLD", FORMAT.md section 0
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 GROUPS = 13
@@ -299,13 +301,13 @@ def check_header(conn: sqlite3.Connection, path: str, rep: Report) -> int | None
     rep.info["header"] = {"application_id": f"0x{app & 0xFFFFFFFF:08x}", "user_version": version}
     names = tables(conn)
     if app == APPLICATION_ID:
-        if version == 2:
+        if version in (2, 3):
             if "root_keys" not in names:
-                rep.error("header: format 2, but the file has no root_keys table")
+                rep.error(f"header: format {version}, but the file has no root_keys table")
                 return None
-            return 2
-        if version > 2:
-            rep.error(f"header: format {version} is later than this verifier reads (formats 1 and 2)")
+            return version
+        if version > 3:
+            rep.error(f"header: format {version} is later than this verifier reads (formats 1, 2 and 3)")
         else:
             rep.error(f"header: application_id KHLD with user_version {version}, which names no Keyhold format")
         return None
@@ -1216,14 +1218,14 @@ def check_audit(conn: sqlite3.Connection, fmt: int, anchor_seq: int | None, rep:
                 problem = f"unsigned, and action {quoted(text(action))} must be signed"
             elif actor_key_id is not None:
                 problem = "unsigned, but actor_key_id is set"
-        elif fmt == 2 and anchor_seq is not None and seq == anchor_seq:
+        elif fmt >= 2 and anchor_seq is not None and seq == anchor_seq:
             if event.action not in ANCHOR_ACTIONS:
                 problem = f"the vault names it as its anchor, but it is a {quoted(event.action)} event"
                 chain_broken = True
             else:
                 started = True
                 problem = authority.start(event)
-        elif fmt == 2 and anchor_seq is not None and seq > anchor_seq:
+        elif fmt >= 2 and anchor_seq is not None and seq > anchor_seq:
             problem = authority.apply(event)
         else:
             problem = legacy_problem(actor_key_id, bytes(h), sig, public)
@@ -1248,11 +1250,11 @@ def check_audit(conn: sqlite3.Connection, fmt: int, anchor_seq: int | None, rep:
         a["verified"] += 1
         a["head"] = a["last"]
 
-    if fmt == 2 and anchor_seq is not None and not started and a["first_failure"] is None:
+    if fmt >= 2 and anchor_seq is not None and not started and a["first_failure"] is None:
         a["first_failure"] = anchor_seq
         rep.error(f"audit event seq={anchor_seq}: the anchor event the vault names is missing from the log")
-    a["authority"] = fmt == 2 and started
-    return AuditResult(hashes, authority if fmt == 2 and started and not chain_broken else None)
+    a["authority"] = fmt >= 2 and started
+    return AuditResult(hashes, authority if fmt >= 2 and started and not chain_broken else None)
 
 
 def check_planted(conn: sqlite3.Connection, authority: Authority, rep: Report) -> None:
@@ -1320,7 +1322,7 @@ def run(args: argparse.Namespace, recovery: bytes) -> Report:
         root = check_vault(conn, recovery, fmt, rep)
         current: RootKey | None = None
         anchor_seq: int | None = None
-        if fmt == 2:
+        if fmt >= 2:
             anchor, current = check_trust(conn, root, now_ms(), rep)
             # The walk starts the replay at the event the vault names, even when it did not check out above.
             column = (conn.execute("SELECT anchor_seq FROM vault").fetchone() or (None,))[0]
@@ -1391,7 +1393,7 @@ def summary_lines(rep: Report) -> list[str]:
     if fmt == 1:
         lines.append(f"vault: format 1, {opened}")
     else:
-        lines.append(f"vault: format 2 (application_id KHLD, user_version 2), {opened}")
+        lines.append(f"vault: format {fmt} (application_id KHLD, user_version {fmt}), {opened}")
         lines += trust_lines(i)
     d = i["data_keys"]
     lines.append(f"data keys: {d['opened']} of {d['rows']} opened" + (f", active {d['active']}" if d["active"] else ""))
@@ -1417,7 +1419,7 @@ def summary_lines(rep: Report) -> list[str]:
         if a["last"]:
             line += f"; the log ends at seq {a['last'].split(':')[0]} (no verified head)"
     lines.append(line)
-    if fmt == 2 and a["authority"]:
+    if fmt >= 2 and a["authority"]:
         line = f"authority: signers replayed from the anchor at seq {a['anchor']}"
         planted = a["planted"]
         if planted is None:
@@ -1436,7 +1438,7 @@ def summary_lines(rep: Report) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="keyhold_verify.py",
-        description="Verify a Keyhold vault (format 1 or 2) per docs/FORMAT.md. The recovery key is read from standard input.",
+        description="Verify a Keyhold vault (format 1, 2 or 3) per docs/FORMAT.md. The recovery key is read from standard input.",
     )
     parser.add_argument("db", metavar="DB", help="the vault database file")
     parser.add_argument("--expect", metavar="FILE", help='JSON {"secrets": {"<name>": {"<version>": "<base64>"}}}')

@@ -1285,11 +1285,31 @@ def test_format2_header_rewritten_to_format1_is_refused(vault2):
 
 def test_later_format_is_refused(vault2):
     c = raw(vault2)
-    c.execute("PRAGMA user_version = 3")
+    c.execute("PRAGMA user_version = 4")
     c.close()
     r = run_verify(vault2)
     assert r.code == 1, repr(r)
-    assert "error: header: format 3 is later than this verifier reads (formats 1 and 2)" in r.out
+    assert "error: header: format 4 is later than this verifier reads (formats 1, 2 and 3)" in r.out
+
+
+def test_format3_is_format2_with_name_indexes(vault2, tmp_path):
+    """FORMAT.md section 11: format 3 adds the name indexes (FTS5 tables over the rows, which the
+    verifier does not read); every check of format 2 runs as before."""
+    c = raw(vault2)
+    c.execute("CREATE VIRTUAL TABLE secret_names USING fts5(name, content='secrets', content_rowid='id', "
+              "tokenize='trigram', detail='none', columnsize=0)")
+    c.execute("INSERT INTO secret_names(secret_names) VALUES ('rebuild')")
+    c.execute("UPDATE vault SET format = 3")
+    c.execute("PRAGMA user_version = 3")
+    c.close()
+    expect = vault2.expect_file(tmp_path / "expect.json")
+    r = run_verify(vault2, "--expect", str(expect), "--head", vault2.head)
+    assert r.code == 0, repr(r)
+    lines = r.out.splitlines()
+    assert lines[0] == "vault: format 3 (application_id KHLD, user_version 3), the recovery key opens the root key"
+    assert "name tags: 5 of 5 secrets match their names" in lines
+    assert "authority: signers replayed from the anchor at seq 1; every key in use and every user was introduced by the log" in lines
+    assert lines[-1] == "OK"
 
 
 def test_header_and_vault_format_must_agree(vault2):

@@ -18,7 +18,7 @@ public struct UpgradeResult: Sendable, Equatable {
 }
 
 extension Vault {
-    /// Brings a vault of format 1 to format 2 (docs/SECURITY.md, "Upgrading a format-1 vault"),
+    /// Brings a vault of format 1 to the current format (docs/SECURITY.md, "Upgrading a format-1 vault"),
     /// as an administrator holding keys.manage and roles.manage and the root key: a backup
     /// first (`backup`, created new, mode 0600), then one transaction that adds format 2's
     /// rows and is audited as `vault.upgrade`, the anchor trust starts from. Everything the

@@ -63,7 +63,7 @@ import Testing
         #expect(try v.run(["key", "requests"]).stdout.contains("No key requests"))
     }
 
-    /// A vault of format 1 is refused with the fix named; `keyhold upgrade` brings it to format 2.
+    /// A vault of format 1 is refused with the fix named; `keyhold upgrade` brings it to the current format (3).
     @Test func formatOneVaultIsUpgradedThroughTheBinary() throws {
         let dir = TempDir(prefix: "keyhold-upgrade")
         let db = dir.file("vault.db")
@@ -75,7 +75,7 @@ import Testing
 
         let upgraded = try CLI.run(["upgrade", "--db", db, "--backup", dir.file("old.bak")], env: root)
         #expect(upgraded.status == 0, "\(upgraded.stderr)")
-        #expect(upgraded.stdout.contains("from format 1 to format 2") && upgraded.stdout.contains("waity"))
+        #expect(upgraded.stdout.contains("from format 1 to format 3") && upgraded.stdout.contains("waity"))
         #expect(FileManager.default.fileExists(atPath: dir.file("old.bak")))
 
         let shown = try CLI.run(["secret", "show", "app/prod/stripe", "--db", db], env: root)

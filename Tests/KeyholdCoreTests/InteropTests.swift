@@ -82,8 +82,8 @@ import Testing
         #expect(run.status == 0, "verifier failed: \(run.stdout) \(run.stderr)")
         let lines = run.stdout.split(separator: "\n").map(String.init)
         #expect(lines.last == "OK")
-        // Format 2's checks ran, and every row they cover checked out.
-        #expect(lines.first == "vault: format 2 (application_id KHLD, user_version 2), the recovery key opens the root key")
+        // Format 2's checks (format 3 is format 2 with the name indexes) ran, and every row they cover checked out.
+        #expect(lines.first == "vault: format 3 (application_id KHLD, user_version 3), the recovery key opens the root key")
         #expect(lines.contains { $0.hasPrefix("anchor: event 1 (vault.create), vault id ") })
         #expect(lines.contains("root keys: 1 of 1 chained from the anchor's, current version 1; the recovery key's root key is that generation's"))
         #expect(lines.contains("pins: 4 of 4 keys in use pinned to this vault"))
@@ -130,7 +130,7 @@ import Testing
         let upgraded = try verify(path, recoveryKey: recoveryKey, expect: try expectFile(values))
         #expect(upgraded.status == 0, "upgraded: \(upgraded.stdout) \(upgraded.stderr)")
         let lines = upgraded.stdout.split(separator: "\n").map(String.init)
-        #expect(lines.first == "vault: format 2 (application_id KHLD, user_version 2), the recovery key opens the root key")
+        #expect(lines.first == "vault: format 3 (application_id KHLD, user_version 3), the recovery key opens the root key")
         #expect(lines.contains { $0.hasPrefix("anchor: event 59 (vault.upgrade), vault id ") })
         #expect(lines.contains("root keys: 1 of 1 chained from the anchor's, current version 2; the recovery key's root key is that generation's"))
         // root pinned by the upgrade; the other six keys in use wait for their owners' next login.

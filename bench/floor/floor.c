@@ -17,7 +17,9 @@
  *    product's ciphertext: value size + 40), with the product's statements
  *    (Tx.insertNewSecrets: 50 rows per INSERT, explicit ids, ON CONFLICT(name)
  *    DO NOTHING) and its batches (ValueBatches: at most IMPORT_BATCH entries
- *    and IMPORT_BYTES of values per BEGIN IMMEDIATE transaction);
+ *    and IMPORT_BYTES of values per BEGIN IMMEDIATE transaction), and, as
+ *    Tx.insertNewSecrets ends each batch, the batch's names into the name
+ *    index (one INSERT ... SELECT into the FTS5 table secret_names);
  *  - update: what a rotation does to the rows: per BEGIN IMMEDIATE
  *    transaction, the keys of the next BATCH versions still under key 1, read
  *    in key_version-index order as rotation reads them (only the keys: there
@@ -256,7 +258,7 @@ __attribute__((noinline)) static void create_database(const char *schema_path) {
     exec("BEGIN IMMEDIATE");
     exec(schema);
     exec("PRAGMA application_id = 1263029316");
-    exec("PRAGMA user_version = 2");
+    exec("PRAGMA user_version = 3");
     /* Data key 1, under which the rows are inserted, and 2, which the update moves them to. */
     sqlite3_stmt *s;
     check(sqlite3_prepare_v2(db, "INSERT INTO data_keys (version, sealed, state, created_at) VALUES (?, ?, ?, 0)", -1, &s, NULL),
@@ -342,6 +344,9 @@ static void insert_rows(sqlite3_stmt *secrets, sqlite3_stmt *versions, int64_t s
 /* The import's SQL: batches as ValueBatches cuts them, one transaction each. Returns the transactions. */
 __attribute__((noinline)) static int64_t insert_all(int64_t count, int64_t max_entries, int64_t max_bytes) {
     sqlite3_stmt *full_secrets = prepare_insert(1, ROWS_PER_INSERT), *full_versions = prepare_insert(0, ROWS_PER_INSERT);
+    sqlite3_stmt *index_names;
+    check(sqlite3_prepare_v2(db, "INSERT INTO secret_names (rowid, name) SELECT id, name FROM secrets WHERE id BETWEEN ? AND ?",
+                             -1, &index_names, NULL), "prepare name index");
     int64_t transactions = 0;
     for (int64_t start = 0; start < count;) {
         /* A batch ends at max_entries, or before the entry that would take its values past max_bytes
@@ -361,12 +366,18 @@ __attribute__((noinline)) static int64_t insert_all(int64_t count, int64_t max_e
                 sqlite3_finalize(versions);
             }
         }
+        /* Tx.indexSecretNames: the batch's names into the name index (ids start + 1 ... end). */
+        sqlite3_bind_int64(index_names, 1, start + 1);
+        sqlite3_bind_int64(index_names, 2, end);
+        check(sqlite3_step(index_names), "index names");
+        sqlite3_reset(index_names);
         exec("COMMIT");
         transactions++;
         start = end;
     }
     sqlite3_finalize(full_secrets);
     sqlite3_finalize(full_versions);
+    sqlite3_finalize(index_names);
     return transactions;
 }
 
