@@ -118,8 +118,7 @@ enum ConsoleChild {
 
     /// Builds the vault at `path`: `users` application accounts (the core's import, one
     /// precomputed hash), `secrets` secrets (the batch import), and rotate-by dates on a few.
-    static func build(path: String, users: Int, secrets: Int, seed: UInt64) throws -> ConsoleBuildResult {
-        let password = try passwordFromStandardInput()
+    static func build(path: String, users: Int, secrets: Int, seed: UInt64, password: SecureBytes) throws -> ConsoleBuildResult {
         let (session, _) = try Vault.create(at: path, admin: admin, password: password, options: .insecureFastForTests())
 
         let entries = (0..<users).map(UserWorkload.entry)
@@ -332,6 +331,8 @@ struct ConsoleReport {
     var buildRSSKiB: Int
     /// Runs by screen size ("200x50"), in the order measured.
     var runs: [(size: String, results: [(result: ConsoleResult, maxRSSKiB: Int)])]
+    /// The page queries and `secret list --json` over the same vault.
+    var pages: PagesReport?
 
     func all<T>(_ f: (ConsoleResult) -> T) -> [T] { runs.flatMap { $0.results.map { f($0.result) } } }
     var peakRSS: Int { runs.flatMap { $0.results.map(\.maxRSSKiB) }.max() ?? 0 }
@@ -412,6 +413,7 @@ struct ConsoleReport {
 
 
             """
+        if let pages { s += pages.markdown() }
         return s
     }
 
@@ -443,6 +445,7 @@ extension Bench {
                                                "--count", String(secrets), "--seed", String(options.seed & 0x7FFF_FFFF_FFFF_FFFF)],
                                               as: ConsoleBuildResult.self, input: password)
         note("  built in \(fixed(build.userImportSeconds + build.secretImportSeconds, 1)) s (users \(fixed(build.userImportSeconds, 1)) s, secrets \(fixed(build.secretImportSeconds, 1)) s)")
+        let pages = try self.pages(path: path, password: password, secrets: secrets)
         var out: [(String, [(ConsoleResult, Int)])] = []
         for (w, h) in sizes {
             var results: [(ConsoleResult, Int)] = []
@@ -458,6 +461,6 @@ extension Bench {
             out.append(("\(w)x\(h)", results))
         }
         return ConsoleReport(build: build, buildRSSKiB: buildRSS,
-                             runs: out.map { (size: $0.0, results: $0.1.map { (result: $0.0, maxRSSKiB: $0.1) }) })
+                             runs: out.map { (size: $0.0, results: $0.1.map { (result: $0.0, maxRSSKiB: $0.1) }) }, pages: pages)
     }
 }

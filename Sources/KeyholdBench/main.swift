@@ -76,8 +76,9 @@ struct Options {
                     same INSERTs and UPDATEs on a database made from the product's schema with its PRAGMAs and batch sizes,
                     random bytes for ciphertexts, no crypto and no audit. Its runs are interleaved with the product's; the
                     verdicts are import and rotation within \(Target.floorRatio)x of it, and memory bounded by the batch.
-                    Then the console over a large vault. Release build: `make bench`.
-                      console  measure only the console (prints its section of the report)
+                    Then the console over a large vault, the page queries of its lists, and `keyhold secret list --json`
+                    over it (the release `keyhold` beside this program). Release build: `make bench`.
+                      console  measure only the console, its lists' page queries and `secret list --json` (prints that section)
                       floor    build and run the native floor once, print its times (nothing else is measured)
                       --runs   measured runs of the product, the native floor and the Swift floor, interleaved (default 5; medians reported)
                       --count  secrets per run (default 100000)
@@ -128,11 +129,20 @@ do {
     case "child-console-build":
         let o = try Options(args.dropFirst())
         guard let path = o.path else { throw BenchFailure("child-console-build needs --path") }
-        try emit(json: try ConsoleChild.build(path: path, users: o.users, secrets: o.count, seed: o.seed))
+        try emit(json: try ConsoleChild.build(path: path, users: o.users, secrets: o.count, seed: o.seed,
+                                             password: try ConsoleChild.passwordFromStandardInput()))
     case "child-console":
         let o = try Options(args.dropFirst())
         guard let path = o.path else { throw BenchFailure("child-console needs --path") }
         try emit(json: try ConsoleChild.measureConsole(path: path, width: o.width, height: o.height))
+    case "child-pages":
+        let o = try Options(args.dropFirst())
+        guard let path = o.path else { throw BenchFailure("child-pages needs --path") }
+        try emit(json: try PagesChild.measure(path: path, password: try ConsoleChild.passwordFromStandardInput(), repeats: o.runs))
+    case "child-cli-list":
+        let o = try Options(args.dropFirst())
+        guard let path = o.path else { throw BenchFailure("child-cli-list needs --path") }
+        try emit(json: try PagesChild.cliList(path: path, secrets: o.count, password: try ConsoleChild.passwordFromStandardInput()))
     case "floor":
         try Bench(options: try Options(args.dropFirst())).floorOnly()
     case "console":
