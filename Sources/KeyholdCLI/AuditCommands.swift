@@ -56,7 +56,7 @@ struct AuditCommand: ParsableCommand {
                 filter.throughSeq = through
                 let pages = { (at: PagePosition<Int64>) in try s.auditPage(filter, at: at, limit: Listing.pageSize) }
                 if output.json {
-                    var list = try JSONListStream(key: "events")
+                    var list = JSONListStream(key: "events")
                     try Listing.each(from: start, pages) { try list.write($0.map(AuditCommand.json)) }
                     try list.finish()
                     return

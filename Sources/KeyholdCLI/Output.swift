@@ -245,19 +245,27 @@ struct JSONText {
 /// time: the same bytes `Output.printJSON([key: items])` writes for the whole array (and its
 /// newline), with only one page's text in memory.
 struct JSONListStream {
+    private let key: String
     private var text = JSONText()
     private var items = 0
+    private var begun = false
 
-    /// Writes the document's opening, up to its array's first item.
-    init(key: String) throws {
+    /// Nothing is written before the first page (which may fail, say for want of a permission:
+    /// then nothing at all is on standard output).
+    init(key: String) { self.key = key }
+
+    /// The document's opening, up to its array's first item.
+    private mutating func begin() {
+        guard !begun else { return }
+        begun = true
         text.bytes(of: "{\n  ")
         text.key(key)
         text.bytes(of: " : [\n")
-        try flush()
     }
 
     /// Writes `page`'s items after those before.
     mutating func write(_ page: [[String: Any]]) throws {
+        begin()
         for item in page {
             if items > 0 { text.bytes(of: ",\n") }
             text.bytes(of: "    ")
@@ -275,6 +283,7 @@ struct JSONListStream {
 
     /// Closes the array and the document (an empty array keeps its empty line, as JSONSerialization writes it).
     mutating func finish() throws {
+        begin()
         text.bytes(of: "\n  ]\n}\n")
         try flush()
     }

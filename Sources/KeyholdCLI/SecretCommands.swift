@@ -71,7 +71,7 @@ struct SecretCommand: ParsableCommand {
                 let now = Clock.system.now()
                 let pages = { (at: PagePosition<String>) in try s.secretPage(name, at: at, limit: Listing.pageSize) }
                 if output.json {
-                    var list = try JSONListStream(key: "secrets")
+                    var list = JSONListStream(key: "secrets")
                     try Listing.each(pages) { try list.write($0.map { SecretCommand.json($0, now: now) }) }
                     try list.finish()
                     return

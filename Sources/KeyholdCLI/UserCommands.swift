@@ -99,7 +99,7 @@ struct UserCommand: ParsableCommand {
                 let now = Clock.system.now()
                 let pages = { (at: PagePosition<String>) in try s.userPage(query, at: at, limit: Listing.pageSize) }
                 if output.json {
-                    var list = try JSONListStream(key: "users")
+                    var list = JSONListStream(key: "users")
                     try Listing.each(pages) { try list.write($0.map { UserCommand.json($0, now: now) }) }
                     try list.finish()
                     return

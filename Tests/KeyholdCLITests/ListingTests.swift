@@ -144,6 +144,16 @@ import KeyholdCore
         #expect(lines[1].dropFirst(versionColumn).hasPrefix("1 "), "earlier rows keep the first page's widths")
     }
 
+    /// A listing refused before its first page prints nothing at all: no half-opened document.
+    @Test func aRefusedListingWritesNothingToStandardOutput() throws {
+        let f = try Self.vault(secrets: 3)
+        _ = try f.user("helper", roles: ["helpdesk"])
+        for args in [["secret", "list", "--json"], ["secret", "list"], ["audit", "list", "--json"]] {
+            let r = try KeyholdBinary.run(args + ["--db", f.path], env: ["KEYHOLD_USER": "helper", "KEYHOLD_PASSWORD": userPassword])
+            #expect(r.status == 66 && r.stdout.isEmpty, "\(args.joined(separator: " ")): \(r.status) \(r.text)")
+        }
+    }
+
     @Test func prefixAndFilterTogetherAreAUsageError() throws {
         let f = try Self.vault(secrets: 3)
         let r = try KeyholdBinary.run(["secret", "list", "--prefix", "a", "--filter", "b", "--db", f.path], env: Self.env)
