@@ -78,7 +78,8 @@ public struct AuditFilter: Sendable, Hashable {
 }
 
 /// The rows a listing draws from: a FROM clause and conditions, built from constant SQL
-/// fragments only (values are bound), plus the key every page is ordered by.
+/// fragments only (values are bound), plus the key every page is ordered by; and, for a
+/// "contains" filter, the exact test of a row and the trigram index that finds its candidates.
 struct RowSource {
     var from: String
     var conditions: [String] = []
@@ -87,27 +88,60 @@ struct RowSource {
     var key: String
     /// The row id column the full rows are fetched by.
     var id: String
+    /// "Contains": a condition true of exactly the rows that match.
+    var test: (sql: String, arguments: [any DatabaseValueConvertible])?
+    /// "Contains" through a trigram index: the FROM clause joining it to the table, and its
+    /// MATCH condition with the expression bound to it (nil for a text under three characters).
+    var index: (from: String, match: String, expression: String)?
+
+    /// How the rows of a "contains" filter are found: by walking the key's index and testing
+    /// each row, or from the trigram index's candidates.
+    enum Plan { case scan, index }
 
     mutating func require(_ condition: String, _ values: any DatabaseValueConvertible...) {
         conditions.append(condition)
         arguments += values
     }
 
-    /// `SELECT <what> FROM ... WHERE ...` with `extra` conditions (and their values) added.
-    func select(_ what: String, _ extra: [String] = [], _ extraArguments: [any DatabaseValueConvertible] = [])
+    /// `SELECT <what> FROM ... WHERE ...` by `plan`, with `extra` conditions (and their values) added.
+    func select(_ what: String, _ plan: Plan = .scan, _ extra: [String] = [], _ extraArguments: [any DatabaseValueConvertible] = [])
         -> (sql: String, arguments: StatementArguments) {
+        var all: [String] = [], values: [any DatabaseValueConvertible] = []
+        if plan == .index, let index {
+            all.append(index.match)
+            values.append(index.expression)
+        }
+        all += conditions + extra
+        values += arguments + extraArguments
+        if let test {
+            all.append(test.sql)
+            values += test.arguments
+        }
+        let source = plan == .index ? index?.from ?? from : from
+        return ("SELECT " + what + " FROM " + source + (all.isEmpty ? "" : " WHERE " + all.joined(separator: " AND ")),
+                StatementArguments(values))
+    }
+
+    /// The ids of the rows that match among the first rows in key order (`descending`, within the
+    /// `extra` bound): `SELECT id` of those that pass the test, in order. Two values are left for
+    /// the caller to bind after the returned ones: the window's size, then the LIMIT. Nil without a test.
+    func windowed(descending: Bool, _ extra: [String], _ extraArguments: [any DatabaseValueConvertible])
+        -> (sql: String, arguments: [any DatabaseValueConvertible])? {
+        guard let test else { return nil }
         let all = conditions + extra
-        let sql = "SELECT " + what + " FROM " + from + (all.isEmpty ? "" : " WHERE " + all.joined(separator: " AND "))
-        return (sql, StatementArguments(arguments + extraArguments))
+        let order = " ORDER BY " + key + (descending ? " DESC" : "")
+        let inner = "SELECT " + id + " AS id, " + key + " AS k, " + test.sql + " AS hit FROM " + from
+            + (all.isEmpty ? "" : " WHERE " + all.joined(separator: " AND ")) + order + " LIMIT ?"
+        return ("SELECT id FROM (" + inner + ") WHERE hit ORDER BY k" + (descending ? " DESC" : "") + " LIMIT ?",
+                test.arguments + arguments + extraArguments)
     }
 }
 
 extension Tx {
-    /// Candidate rows of a trigram query up to which "contains" is answered through the
-    /// index (each candidate's key is then looked up and sorted); past it, by walking the
-    /// key's own index in order and testing each row, which finds a common text's first
-    /// page at once. docs/ARCHITECTURE.md gives the measurements behind the figure.
-    static let trigramCandidateLimit = 20_000
+    /// Rows of the key's index a "contains" page first walks in order, testing each, before it
+    /// turns to the trigram index: a common text's page is found in the first few hundred, a
+    /// rare one's candidates are few. docs/ARCHITECTURE.md ("Lists are pages") has the measurements.
+    static let containsWindow = 10_000
 
     // MARK: Secrets
 
@@ -117,7 +151,7 @@ extension Tx {
         s.created_at, s.updated_at, (SELECT count(*) FROM secret_versions v WHERE v.secret_id = s.id) AS version_count
         """
 
-    private func secretSource(_ filter: NameFilter?) throws -> RowSource {
+    private func secretSource(_ filter: NameFilter?) -> RowSource {
         var source = RowSource(from: "secrets s", key: "s.name", id: "s.id")
         switch filter {
         case nil:
@@ -129,18 +163,15 @@ extension Tx {
         case .contains(let text):
             guard !text.isEmpty else { break }
             let needle = Tx.asciiLowercased(text)
-            if let match = try trigramMatch(needle, table: "secret_names") {
-                source.from = "secret_names f CROSS JOIN secrets s ON s.id = f.rowid"
-                source.require("secret_names MATCH ?", match)
-            }
-            source.require("instr(lower(s.name), ?) > 0", needle)
+            source.test = ("instr(lower(s.name), ?) > 0", [needle])
+            source.index = Tx.trigramMatch(needle).map { ("secret_names f CROSS JOIN secrets s ON s.id = f.rowid", "secret_names MATCH ?", $0) }
         }
         return source
     }
 
     /// A page of secrets (metadata only) in name order, from `position`.
     public func secretPage(_ filter: NameFilter?, at position: PagePosition<String>, limit: Int) throws -> RowPage<SecretRow> {
-        try page(try secretSource(filter), position: position, limit: limit, keyOf: \.name) { ids in
+        try page(secretSource(filter), position: position, limit: limit, keyOf: \.name) { ids in
             try mapRows(db.cachedStatement(sql: "SELECT " + Tx.secretPageColumns
                                               + " FROM json_each(?) j CROSS JOIN secrets s ON s.id = j.value ORDER BY j.key"),
                         [Tx.jsonIntegers(ids)], secretRow)
@@ -149,12 +180,12 @@ extension Tx {
 
     /// How many secrets match `filter` (counted by SQL), or `upTo` when there are at least that many.
     public func secretCount(_ filter: NameFilter?, upTo: Int? = nil) throws -> Int {
-        try count(try secretSource(filter), upTo: upTo)
+        try count(secretSource(filter), upTo: upTo)
     }
 
     // MARK: Users
 
-    private func userSource(_ filter: UserFilter) throws -> RowSource {
+    private func userSource(_ filter: UserFilter) -> RowSource {
         var source = RowSource(from: "users u", key: "u.username", id: "u.id")
         if let role = filter.role {
             source.require("EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = u.id AND r.name = ?)", role)
@@ -171,21 +202,18 @@ extension Tx {
         case .contains(let text):
             guard !text.isEmpty else { break }
             let needle = Tx.asciiLowercased(text)
-            if let match = try trigramMatch(needle, table: "user_names") {
-                source.from = "user_names f CROSS JOIN users u ON u.id = f.rowid"
-                source.require("user_names MATCH ?", match)
-            }
-            source.require("""
+            source.test = ("""
                 (instr(lower(u.username), ?) > 0 OR instr(lower(coalesce(u.email, '')), ?) > 0 \
                 OR instr(lower(u.display_name), ?) > 0)
-                """, needle, needle, needle)
+                """, [needle, needle, needle])
+            source.index = Tx.trigramMatch(needle).map { ("user_names f CROSS JOIN users u ON u.id = f.rowid", "user_names MATCH ?", $0) }
         }
         return source
     }
 
     /// A page of users in username order (without regard to ASCII case), from `position`.
     public func userPage(_ filter: UserFilter, at position: PagePosition<String>, limit: Int) throws -> RowPage<UserRow> {
-        try page(try userSource(filter), position: position, limit: limit, keyOf: \.username) { ids in
+        try page(userSource(filter), position: position, limit: limit, keyOf: \.username) { ids in
             try mapRows(db.cachedStatement(sql: "SELECT " + Tx.userColumns + " FROM json_each(?) j CROSS JOIN users u ON u.id = j.value ORDER BY j.key"),
                         [Tx.jsonIntegers(ids)], userRow)
         }
@@ -193,7 +221,7 @@ extension Tx {
 
     /// How many users match `filter`, or `upTo` when there are at least that many.
     public func userCount(_ filter: UserFilter, upTo: Int? = nil) throws -> Int {
-        try count(try userSource(filter), upTo: upTo)
+        try count(userSource(filter), upTo: upTo)
     }
 
     /// The role names of each of `ids` (sorted as `roleNames(ofUser:)` sorts them), for one page.
@@ -265,10 +293,9 @@ extension Tx {
 
     // MARK: The keyset engine
 
-    /// One page of `source` from `position`: the keys of up to `limit` rows (one more, to
-    /// learn whether the listing goes on) in a query that walks the key's index, or, through
-    /// a trigram index, sorts its candidates; then those rows whole, by id (`fetch`, in the
-    /// order of the ids given); then, for the other side, whether one row exists there.
+    /// One page of `source` from `position`: the ids of up to `limit` rows in key order (one
+    /// more, to learn whether the listing goes on: `ids`), those rows whole by id (`fetch`, in
+    /// the order of the ids given), then whether one row lies on the other side.
     private func page<R, K: Sendable & Hashable & DatabaseValueConvertible>(
         _ source: RowSource, position: PagePosition<K>, limit: Int, keyOf: (R) -> K,
         fetch: ([Int64]) throws -> [R]) throws -> RowPage<R> {
@@ -282,56 +309,76 @@ extension Tx {
         case .at(let k): backward = false; bound = [source.key + " >= ?"]; boundArguments = [k]
         case .before(let k): backward = true; bound = [source.key + " < ?"]; boundArguments = [k]
         }
-        let q = source.select(source.id, bound, boundArguments)
-        let order = " ORDER BY " + source.key + (backward ? " DESC" : "") + " LIMIT ?"
-        var ids = try Int64.fetchAll(db.cachedStatement(sql: q.sql + order), arguments: q.arguments + [limit + 1])
-        let more = ids.count > limit
-        if more { ids.removeLast() }
-        if backward { ids.reverse() }
-        let rows = try fetch(ids)
+        var found = try ids(source, bound, boundArguments, descending: backward, count: limit + 1)
+        let more = found.count > limit
+        if more { found.removeLast() }
+        if backward { found.reverse() }
+        let rows = try fetch(found)
         // Rows on the other side of the page: before its first row (going forward), after its
         // last (going backward); with no row, on the other side of the position's key.
-        var other: (condition: String, key: K)?
-        switch position {
-        case .first, .last: other = nil
-        case .after(let k): other = (source.key + " < ?", rows.first.map(keyOf) ?? k); if rows.isEmpty { other?.condition = source.key + " <= ?" }
-        case .at(let k): other = (source.key + " < ?", rows.first.map(keyOf) ?? k)
-        case .before(let k): other = (source.key + " > ?", rows.last.map(keyOf) ?? k); if rows.isEmpty { other?.condition = source.key + " >= ?" }
+        let other: (condition: String, key: K, descending: Bool)? = switch position {
+        case .first, .last: nil
+        case .after(let k): rows.first.map { (source.key + " < ?", keyOf($0), true) } ?? (source.key + " <= ?", k, true)
+        case .at(let k): (source.key + " < ?", rows.first.map(keyOf) ?? k, true)
+        case .before(let k): rows.last.map { (source.key + " > ?", keyOf($0), false) } ?? (source.key + " >= ?", k, false)
         }
-        var beyond = false
-        if let other {
-            let e = source.select("1", [other.condition], [other.key])
-            beyond = try Int.fetchOne(db.cachedStatement(sql: e.sql + " LIMIT 1"), arguments: e.arguments) != nil
-        }
+        let beyond = try other.map { !(try ids(source, [$0.condition], [$0.key], descending: $0.descending, count: 1)).isEmpty } ?? false
         return backward ? RowPage(rows: rows, hasBefore: more, hasAfter: beyond)
                         : RowPage(rows: rows, hasBefore: beyond, hasAfter: more)
     }
 
-    private func count(_ source: RowSource, upTo: Int?) throws -> Int {
-        if let upTo {
-            let q = source.select("1")
-            return try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM (" + q.sql + " LIMIT ?)"),
-                                    arguments: q.arguments + [max(0, upTo)]) ?? 0
+    /// The ids of the first `count` rows of `source` within `bound`, in key order (`descending`).
+    /// With a "contains" test: the first `containsWindow` rows (or 20 per row asked for) of the
+    /// key's index, tested in order; if that window holds fewer than `count` matches and the
+    /// listing goes on past it, the trigram index's candidates (tested, sorted), or for a text
+    /// under three characters the rest of the key's index.
+    private func ids(_ source: RowSource, _ bound: [String], _ boundArguments: [any DatabaseValueConvertible],
+                     descending: Bool, count: Int) throws -> [Int64] {
+        let order = " ORDER BY " + source.key + (descending ? " DESC" : "") + " LIMIT ?"
+        let all = { (plan: RowSource.Plan) throws -> [Int64] in
+            let q = source.select(source.id, plan, bound, boundArguments)
+            return try Int64.fetchAll(self.db.cachedStatement(sql: q.sql + order), arguments: q.arguments + [count])
         }
-        let q = source.select("count(*)")
-        return try Int.fetchOne(db.cachedStatement(sql: q.sql), arguments: q.arguments) ?? 0
+        guard let windowed = source.windowed(descending: descending, bound, boundArguments) else { return try all(.scan) }
+        let window = max(Tx.containsWindow, count * 20)
+        let found = try Int64.fetchAll(db.cachedStatement(sql: windowed.sql),
+                                       arguments: StatementArguments(windowed.arguments + [window, count]))
+        if found.count >= count { return found }
+        // Fewer: the answer, if the window held every row there is.
+        var plain = source
+        plain.test = nil
+        let rest = plain.select("1", .scan, bound, boundArguments)
+        let rows = try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM (" + rest.sql + " LIMIT ?)"),
+                                    arguments: rest.arguments + [window + 1]) ?? 0
+        if rows <= window { return found }
+        return try all(source.index == nil ? .scan : .index)
+    }
+
+    /// How many rows `source` holds (up to `upTo`). "Contains" counts the trigram index's
+    /// candidates that pass the test; up to a bound, it counts the first rows `ids` finds,
+    /// which for a common text are in the first window of the key's index.
+    private func count(_ source: RowSource, upTo: Int?) throws -> Int {
+        guard let upTo else {
+            let q = source.select("count(*)", source.index == nil ? .scan : .index)
+            return try Int.fetchOne(db.cachedStatement(sql: q.sql), arguments: q.arguments) ?? 0
+        }
+        guard upTo > 0 else { return 0 }
+        if source.test != nil { return try ids(source, [], [], descending: false, count: upTo).count }
+        let q = source.select("1")
+        return try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM (" + q.sql + " LIMIT ?)"),
+                                arguments: q.arguments + [upTo]) ?? 0
     }
 
     // MARK: Filters
 
-    /// The MATCH expression that finds, through the trigram index `table`, every row whose
-    /// text may contain `needle` (already lower-cased in ASCII): each of its trigrams, quoted.
-    /// Nil when the index cannot help: a needle under three characters (no trigram), or one
-    /// whose trigrams are so common that walking the key's index finds a page sooner.
-    private func trigramMatch(_ needle: String, table: String) throws -> String? {
-        let grams = Tx.trigrams(needle)
+    /// The MATCH expression that finds, through a trigram index, every row whose text may
+    /// contain `needle` (already lower-cased in ASCII): each of its trigrams, quoted, all of
+    /// them (the indexes keep no positions, so this is a superset the exact test then cuts).
+    /// Nil for a needle under three characters, which has no trigram.
+    static func trigramMatch(_ needle: String) -> String? {
+        let grams = trigrams(needle)
         guard !grams.isEmpty else { return nil }
-        let match = grams.map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }.joined(separator: " AND ")
-        let probe = table == "secret_names"
-            ? "SELECT count(*) FROM (SELECT 1 FROM secret_names WHERE secret_names MATCH ? LIMIT ?)"
-            : "SELECT count(*) FROM (SELECT 1 FROM user_names WHERE user_names MATCH ? LIMIT ?)"
-        let candidates = try Int.fetchOne(db.cachedStatement(sql: probe), arguments: [match, Tx.trigramCandidateLimit + 1]) ?? 0
-        return candidates <= Tx.trigramCandidateLimit ? match : nil
+        return grams.map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }.joined(separator: " AND ")
     }
 
     /// The distinct three-character windows of `text` (by Unicode scalar, as SQLite's

@@ -270,25 +270,28 @@ enum Reference {
         #expect(try store.read { try $0.lastAuditSeq() } == 500)
     }
 
-    /// Past `Tx.trigramCandidateLimit` candidates "contains" walks the name index instead: the same rows.
-    @Test func aCommonTextIsFoundByWalkingTheNameIndexWithTheSameRows() throws {
+    /// "Contains" three ways: found in the first window of the key's index (a common text), past
+    /// it through the trigram index (a rare one, or one whose rows come late in the order), or
+    /// past it by walking on (under three characters): the same rows as the reference each way.
+    @Test func containsFindsTheSameRowsByEveryPlan() throws {
         let dir = TempDir()
         let store = try Store.create(at: dir.file("v.db"))
-        let total = Tx.trigramCandidateLimit + 2_000
+        let total = Tx.containsWindow * 3 / 2
         let names = (0..<total).map { "svc/common-\($0 % 97)/item-\($0)" + ($0 % 1_000 == 7 ? "/RARE" : "") }
+            + (0..<120).map { "zz/late-\($0)/q" }
         try store.write { tx in for n in names { try tx.insertSecret(Self.secret(n)) } }
         try store.read { tx in
-            for needle in ["COMMON", "mon-4", "rare", "e-1", "/"] {
+            for needle in ["COMMON", "mon-4", "rare", "e-1", "/", "zz/LATE", "/q", "te-11", "nothing"] {
                 let expected = names.filter { Reference.contains($0, needle) }.sorted { Reference.less($0, $1, foldingCase: false) }
                 #expect(try tx.secretCount(.contains(needle)) == expected.count, "\(needle)")
-                var got: [String] = []
-                var page = try tx.secretPage(.contains(needle), at: .first, limit: 500)
-                got += page.rows.map(\.name)
-                while page.hasAfter, let last = page.rows.last {
-                    page = try tx.secretPage(.contains(needle), at: .after(last.name), limit: 500)
-                    got += page.rows.map(\.name)
+                for bound in [1, 50, expected.count + 1] {
+                    #expect(try tx.secretCount(.contains(needle), upTo: bound) == min(bound, expected.count), "\(needle) up to \(bound)")
                 }
-                #expect(got == expected, "\(needle): \(got.count) of \(expected.count)")
+                for limit in [50, 500] {
+                    let (forward, backward) = try Self.walk(limit, keyOf: \SecretRow.name) { try tx.secretPage(.contains(needle), at: $0, limit: limit) }
+                    #expect(forward == expected, "\(needle): \(forward.count) of \(expected.count)")
+                    #expect(backward == expected, "\(needle) backward")
+                }
             }
         }
     }
@@ -357,13 +360,23 @@ enum Reference {
         #expect(scan.contains { !Self.fullScans($0.plan).isEmpty } || scan.contains { $0.plan.contains { $0.contains("SCAN e") } })
     }
 
+    /// A text found nowhere in the first window of the key's index, with more rows past it: its
+    /// candidates come from the trigram index, not from a walk of every row.
     @Test func containsGoesThroughTheTrigramIndex() throws {
         let dir = TempDir()
         let store = try Store.create(at: dir.file("v.db"))
-        try store.write { tx in for i in 0..<50 { try tx.insertSecret(Self.secret("app/\(i)/token")) } }
-        let plans = try Self.plans(store) { tx in _ = try tx.secretPage(.contains("TOKEN"), at: .first, limit: 10) }
-        #expect(plans.contains { $0.plan.contains { $0.contains("VIRTUAL TABLE") } && $0.sql.contains("secret_names MATCH") },
-                "\(plans.map { $0.sql + "\n" + $0.plan.joined(separator: "\n") }.joined(separator: "\n\n"))")
+        try store.write { tx in
+            for i in 0..<(Tx.containsWindow + 500) { try tx.insertSecret(Self.secret("app/\(i)/key")) }
+            try tx.insertSecret(Self.secret("zz/token"))
+        }
+        var found: [String] = []
+        let plans = try Self.plans(store) { tx in found = try tx.secretPage(.contains("TOKEN"), at: .first, limit: 10).rows.map(\.name) }
+        #expect(found == ["zz/token"])
+        let described = plans.map { $0.sql + "\n" + $0.plan.joined(separator: "\n") }.joined(separator: "\n\n")
+        #expect(plans.contains { $0.plan.contains { $0.contains("VIRTUAL TABLE") } && $0.sql.contains("secret_names MATCH") }, "\(described)")
+        // The walk of the key's index stopped at the window: no query scans the table unbounded.
+        #expect(plans.allSatisfy { !$0.sql.contains("instr") || $0.sql.contains("MATCH") || $0.sql.contains("LIMIT ?) WHERE hit") },
+                "\(described)")
     }
 
     // MARK: Prefix bounds
