@@ -121,20 +121,6 @@ struct RowSource {
         return ("SELECT " + what + " FROM " + source + (all.isEmpty ? "" : " WHERE " + all.joined(separator: " AND ")),
                 StatementArguments(values))
     }
-
-    /// The ids of the rows that match among the first rows in key order (`descending`, within the
-    /// `extra` bound): `SELECT id` of those that pass the test, in order. Two values are left for
-    /// the caller to bind after the returned ones: the window's size, then the LIMIT. Nil without a test.
-    func windowed(descending: Bool, _ extra: [String], _ extraArguments: [any DatabaseValueConvertible])
-        -> (sql: String, arguments: [any DatabaseValueConvertible])? {
-        guard let test else { return nil }
-        let all = conditions + extra
-        let order = " ORDER BY " + key + (descending ? " DESC" : "")
-        let inner = "SELECT " + id + " AS id, " + key + " AS k, " + test.sql + " AS hit FROM " + from
-            + (all.isEmpty ? "" : " WHERE " + all.joined(separator: " AND ")) + order + " LIMIT ?"
-        return ("SELECT id FROM (" + inner + ") WHERE hit ORDER BY k" + (descending ? " DESC" : "") + " LIMIT ?",
-                test.arguments + arguments + extraArguments)
-    }
 }
 
 extension Tx {
@@ -329,29 +315,29 @@ extension Tx {
 
     /// The ids of the first `count` rows of `source` within `bound`, in key order (`descending`).
     /// With a "contains" test: the first `containsWindow` rows (or 20 per row asked for) of the
-    /// key's index, tested in order; if that window holds fewer than `count` matches and the
-    /// listing goes on past it, the trigram index's candidates (tested, sorted), or for a text
-    /// under three characters the rest of the key's index.
+    /// key's index, tested in order (the window's last key found first, by an OFFSET that tests
+    /// nothing, so that the walk is a range of the index that stops at the `count`th match);
+    /// if it holds fewer matches and the list goes on past it, the trigram index's candidates
+    /// (tested, sorted), or for a text under three characters the rest of the key's index.
     private func ids(_ source: RowSource, _ bound: [String], _ boundArguments: [any DatabaseValueConvertible],
                      descending: Bool, count: Int) throws -> [Int64] {
-        let order = " ORDER BY " + source.key + (descending ? " DESC" : "") + " LIMIT ?"
-        let all = { (plan: RowSource.Plan) throws -> [Int64] in
-            let q = source.select(source.id, plan, bound, boundArguments)
-            return try Int64.fetchAll(self.db.cachedStatement(sql: q.sql + order), arguments: q.arguments + [count])
+        let order = " ORDER BY " + source.key + (descending ? " DESC" : "")
+        let first = { (plan: RowSource.Plan, extra: [String], extraArguments: [any DatabaseValueConvertible]) throws -> [Int64] in
+            let q = source.select(source.id, plan, bound + extra, boundArguments + extraArguments)
+            return try Int64.fetchAll(self.db.cachedStatement(sql: q.sql + order + " LIMIT ?"), arguments: q.arguments + [count])
         }
-        guard let windowed = source.windowed(descending: descending, bound, boundArguments) else { return try all(.scan) }
-        let window = max(Tx.containsWindow, count * 20)
-        let found = try Int64.fetchAll(db.cachedStatement(sql: windowed.sql),
-                                       arguments: StatementArguments(windowed.arguments + [window, count]))
-        if found.count >= count { return found }
-        // Fewer: the answer, if the window held every row there is.
+        guard source.test != nil else { return try first(.scan, [], []) }
         var plain = source
         plain.test = nil
-        let rest = plain.select("1", .scan, bound, boundArguments)
-        let rows = try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM (" + rest.sql + " LIMIT ?)"),
-                                    arguments: rest.arguments + [window + 1]) ?? 0
-        if rows <= window { return found }
-        return try all(source.index == nil ? .scan : .index)
+        let window = max(Tx.containsWindow, count * 20)
+        let edge = plain.select(source.key, .scan, bound, boundArguments)
+        guard let last = try DatabaseValue.fetchOne(db.cachedStatement(sql: edge.sql + order + " LIMIT 1 OFFSET ?"),
+                                                    arguments: edge.arguments + [window - 1]) else {
+            return try first(.scan, [], [])  // what is left fits in the window
+        }
+        let found = try first(.scan, [source.key + (descending ? " >= ?" : " <= ?")], [last])
+        if found.count >= count { return found }
+        return try first(source.index == nil ? .scan : .index, [], [])
     }
 
     /// How many rows `source` holds (up to `upTo`). "Contains" counts the trigram index's
