@@ -164,7 +164,7 @@ extension Session {
             let batch = accepted[start..<min(start + size, accepted.count)]
             let legacy = try perform(.userImport, target: "users", requires: .usersWrite) { op -> [String: Int] in
                 let v = try op.tx.vault()!
-                let current = PasswordHash.currentPrefix(cost: KDFCost(opslimit: v.kdfOpslimit, memlimit: v.kdfMemlimit))
+                let cost = KDFCost(opslimit: v.kdfOpslimit, memlimit: v.kdfMemlimit)
                 var ids: [Int64] = []
                 var ownRoles: [String] = []
                 var legacy: [String: Int] = [:]
@@ -190,7 +190,7 @@ extension Session {
                     // Roles of this entry alone: the log's replay must know every role an account was given.
                     if !e.roles.isEmpty { ownRoles.append("\(row.id):\(e.roles.joined(separator: ","))") }
                     if try syncKeyAccess(&op, userID: row.id) == "pending" { pending += 1 }
-                    if PasswordHash.isLegacy(e.passwordHash, currentPrefix: current) { legacy[scheme.rawValue, default: 0] += 1 }
+                    if PasswordHash.isLegacy(e.passwordHash, cost: cost) { legacy[scheme.rawValue, default: 0] += 1 }
                     ids.append(row.id)
                 }
                 op.details = ["count": .int(Int64(ids.count)), "digest": .string(AuditChain.digest(ids)),

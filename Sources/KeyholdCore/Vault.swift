@@ -283,8 +283,9 @@ public final class Vault: Sendable {
                 details["key_id"] = .int(keyID)
                 details["public_key"] = .string(AuditChain.hex(key.publicKey))
             }
-            // Legacy (imported Argon2i, or below the vault's cost): re-made as Argon2id at the vault's cost.
-            if PasswordHash.needsRehash(row.passwordHash, cost: cost) || PasswordHash.isLegacy(row.passwordHash, cost: cost) {
+            // Legacy (imported Argon2i or Werkzeug, or below the vault's cost): re-made as Argon2id at the
+            // vault's cost. A hash at or above the cost is kept: re-making it would only weaken it.
+            if PasswordHash.isLegacy(row.passwordHash, cost: cost) {
                 row.passwordHash = try PasswordHash.hash(password, cost: cost)
                 details["rehashed"] = .bool(true)
             }

@@ -82,15 +82,34 @@ extension PasswordHash {
         "$argon2id$v=19$m=\(cost.memlimit / 1024),t=\(cost.opslimit),p=1$"
     }
 
-    /// Whether the hash is legacy: anything but Argon2id exactly as Keyhold
-    /// writes it at `cost`. The same rule as the `legacy_hash` column of the
-    /// `app_users` view in schema.sql.
+    /// Whether the hash is legacy: anything but Argon2id (version 19) at or above
+    /// the vault's cost, that is with `m` (KiB) at least `memlimit / 1024` and `t`
+    /// at least `opslimit`, any number of lanes. A stronger hash made elsewhere is
+    /// kept as it is; a weaker one, another scheme, or a form that does not read is
+    /// legacy. The same rule as the `legacy_hash` column of the `app_users` view in
+    /// schema.sql (migration 6), so the view, `user list`, `check` and the login agree.
     public static func isLegacy(_ hash: String, cost: KDFCost) -> Bool {
-        isLegacy(hash, currentPrefix: currentPrefix(cost: cost))
+        guard let params = argon2idParameters(hash) else { return true }
+        return params.memoryKiB < cost.memlimit / 1024 || params.passes < cost.opslimit
     }
 
-    /// `isLegacy(_:cost:)` with `currentPrefix(cost:)` made once, for a listing of many hashes.
-    public static func isLegacy(_ hash: String, currentPrefix prefix: String) -> Bool {
-        !hash.hasPrefix(prefix)
+    /// `m` (KiB) and `t` of an `$argon2id$v=19$m=<m>,t=<t>,p=` string, read exactly as the
+    /// view reads them (byte for byte: the digits up to the first `,t=`, then up to the next
+    /// `,p=`, each 1 to 10 ASCII digits); nil for anything else.
+    static func argon2idParameters(_ hash: String) -> (memoryKiB: Int, passes: Int)? {
+        let head = Array("$argon2id$v=19$m=".utf8)
+        let bytes = Array(hash.utf8)
+        guard bytes.starts(with: head) else { return nil }
+        var rest = bytes[head.count...]
+        func number(until marker: String) -> Int? {
+            let m = Array(marker.utf8)
+            guard let at = rest.indices.first(where: { rest[$0...].starts(with: m) }) else { return nil }
+            let digits = rest[..<at]
+            rest = rest[(at + m.count)...]
+            guard (1...10).contains(digits.count), digits.allSatisfy({ (0x30...0x39).contains($0) }) else { return nil }
+            return Int(String(decoding: digits, as: UTF8.self))
+        }
+        guard let m = number(until: ",t="), let t = number(until: ",p=") else { return nil }
+        return (m, t)
     }
 }
