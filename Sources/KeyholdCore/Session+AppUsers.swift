@@ -10,7 +10,7 @@ public struct AppUserEntry: Sendable, Equatable {
     public var username: String
     public var email: String?
     public var displayName: String
-    /// Argon2id or Argon2i PHC string, or a bcrypt hash; stored exactly as given.
+    /// Argon2id or Argon2i PHC string, a bcrypt hash or a Werkzeug hash; stored exactly as given.
     public var passwordHash: String
     /// Roles for this account alone (on top of those given for the whole import).
     public var roles: [String]
@@ -219,7 +219,8 @@ extension Session {
         let shown = rows.prefix(10).map { Validate.visible($0.username) }.joined(separator: ", ")
         let more = rows.count > 10 ? " and \(rows.count - 10) more" : ""
         var message = "\(rows.count) user\(rows.count == 1 ? " has a legacy password hash" : "s have legacy password hashes") "
-            + "(\(kinds)): \(shown)\(more). Argon2 hashes are replaced by Argon2id at the vault's cost at each user's next Keyhold login"
+            + "(\(kinds)): \(shown)\(more). Argon2 and Werkzeug hashes are replaced by Argon2id at the vault's cost at each user's next "
+            + "successful login"
         if counts["bcrypt"] != nil {
             message += "; bcrypt accounts cannot log in to Keyhold (the application still verifies them): reset their passwords to move them"
         }

@@ -391,6 +391,35 @@ private func login(_ f: Fixture, _ name: String, _ password: String) throws -> S
         #expect(try again.reveal("app/token").utf8String() == "value-for-imported-operator")
     }
 
+    /// Werkzeug's hashes (what Flask applications store) are imported as they are, verified by
+    /// libsodium at login, and replaced by Argon2id at the vault's cost on the first success.
+    @Test func werkzeugHashesVerifyAndAreReplacedAtFirstLogin() throws {
+        let f = try realTimeFixture()
+        let r = try f.admin.importAppUsers([entry("wz-scrypt", Imported.werkzeugScrypt, line: 2),
+                                            entry("wz-pbkdf2", Imported.werkzeugPBKDF2, line: 3)])
+        #expect(r.legacy == ["scrypt": 1, "pbkdf2-sha256": 1])
+        #expect(try f.admin.user(named: "wz-scrypt").passwordScheme == "scrypt")
+        #expect(try f.admin.user(named: "wz-pbkdf2").passwordScheme == "pbkdf2-sha256")
+        for (name, hash) in [("wz-scrypt", Imported.werkzeugScrypt), ("wz-pbkdf2", Imported.werkzeugPBKDF2)] {
+            #expect(try appUser(f, name).legacyHash)
+            // A wrong password fails, is counted, and leaves the hash as it was.
+            #expect(throws: KeyholdError.authenticationFailed) { _ = try f.vault.login(username: name, password: pw("imported password 43")) }
+            #expect(try f.admin.user(named: name).failedLogins == 1)
+            #expect(try appUser(f, name).passwordHash == hash)
+            // The right one passes and replaces it.
+            _ = try login(f, name, Imported.password)
+            let row = try appUser(f, name)
+            #expect(row.passwordHash.hasPrefix(PasswordHash.currentPrefix(cost: .insecureMinimumForTests)))
+            #expect(!row.legacyHash)
+            #expect(try f.admin.user(named: name).failedLogins == 0)
+            let event = try #require(try f.admin.auditEvents(AuditQuery(action: "login")).last)
+            #expect(event.details.contains(#""rehashed":true"#) && event.details.contains(#""key_pair":"created""#))
+            #expect(!event.details.contains("scrypt") && !event.details.contains("pbkdf2"))
+            _ = try login(f, name, Imported.password)  // the new hash and key pair open
+        }
+        #expect(try f.admin.verifyAudit().ok)
+    }
+
     @Test func bcryptLoginIsRefusedWithAClearMessage() throws {
         let f = try realTimeFixture()
         try f.admin.importAppUsers([entry("legacy", Imported.bcrypt2b, line: 2)])
