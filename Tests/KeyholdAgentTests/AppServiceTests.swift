@@ -111,6 +111,8 @@ final class RunningAppService: @unchecked Sendable {
             ("not JSON", [request("login carol"), password], "JSON object"),
             ("an array", [request("[1]"), password], "JSON object"),
             ("a password in the request", [request(#"{"v":1,"verb":"login","username":"carol","password":"x"}"#), password], "unknown field"),
+            ("a password as a field's name", [request(#"{"v":1,"verb":"login","username":"carol","\#(userPassword)":1}"#), password],
+             "unknown field"),
             ("version 2", [request(#"{"v":2,"verb":"login","username":"carol"}"#), password], "v: must be 1"),
             ("version true", [request(#"{"v":true,"verb":"login","username":"carol"}"#), password], "v: must be 1"),
             ("version as text", [request(#"{"v":"1","verb":"login","username":"carol"}"#), password], "v: must be 1"),
