@@ -86,9 +86,10 @@ def vault(tmp_path_factory):
                      + "".join(f"{n},{n}@example.com,{n.title()},{h},user\n" for n, h in hashes.items()))
     out = keyhold(["user", "import", "--format", "csv", str(users)], admin).stdout
     assert "3 with a legacy hash (1 bcrypt, 1 pbkdf2-sha256, 1 scrypt)" in out, out
-    service = Service(env, root / "app.sock", [os.getuid()])
-    yield {"root": root, "env": env, "admin": admin, "temporary": temporary, "hashes": hashes, "service": service}
-    service.stop()
+    v = {"root": root, "env": env, "admin": admin, "temporary": temporary, "hashes": hashes,
+         "service": Service(env, root / "app.sock", [os.getuid()])}
+    yield v
+    v["service"].stop()  # the one running now (a test restarts it)
 
 
 def audit(v, action=None, actor=None):
