@@ -15,9 +15,10 @@ struct UserImport: ParsableCommand {
         abstract: "Import an application's accounts with their existing password hashes.",
         discussion: """
             Each account keeps the hash it has, exactly as given: Argon2id or Argon2i PHC strings \
-            ($argon2id$v=19$m=...,t=...,p=...$salt$hash) and bcrypt ($2b$, $2y$, $2a$). A hash \
-            that is not Argon2id at the vault's cost is flagged legacy (user list, user show, \
-            check): Keyhold re-makes an Argon2 hash at the user's next Keyhold login; a bcrypt \
+            ($argon2id$v=19$m=...,t=...,p=...$salt$hash), bcrypt ($2b$, $2y$, $2a$) and Werkzeug's \
+            scrypt:N:r:p$salt$hex and pbkdf2:sha256:iterations$salt$hex. A hash that is not Argon2id \
+            at or above the vault's cost is flagged legacy (user list, user show, check): Keyhold \
+            re-makes an Argon2 or Werkzeug hash at the user's next successful login; a bcrypt \
             account cannot log in to Keyhold (the application still verifies it) until an \
             administrator resets its password.
 

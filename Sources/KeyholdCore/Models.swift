@@ -21,9 +21,10 @@ public struct UserInfo: Sendable, Equatable {
     public var keyAccess: KeyAccess
     public var createdAt: Int64
     public var lastLoginAt: Int64?
-    /// `argon2id`, `argon2i` or `bcrypt` (the last two only from an import of application accounts).
+    /// `argon2id`, `argon2i`, `bcrypt`, `scrypt` or `pbkdf2-sha256` (all but the first only from an
+    /// import of application accounts; the last two are Werkzeug's).
     public var passwordScheme: String = "argon2id"
-    /// The hash is not Argon2id at the vault's cost (the `legacy_hash` column of `app_users`).
+    /// The hash is not Argon2id at or above the vault's cost (the `legacy_hash` column of `app_users`).
     public var legacyHash: Bool = false
 
     /// Whether the account may log in at `now` (ignoring a wrong password).

@@ -30,7 +30,6 @@ extension Session {
         var grants: [Int64: GrantRow] = [:]
         for g in try tx.grants() { grants[g.userID] = g }
         let cost = try tx.vault().map { KDFCost(opslimit: $0.kdfOpslimit, memlimit: $0.kdfMemlimit) } ?? .interactive
-        let current = PasswordHash.currentPrefix(cost: cost)
         return rows.map { u in
             let roles = roleNames[u.id] ?? []
             let perms = roles.reduce(into: Set<Permission>()) { $0.formUnion(permsByRole[$1.lowercased()] ?? []) }
@@ -40,7 +39,7 @@ extension Session {
                             expiresAt: u.expiresAt, mustChangePassword: u.mustChange, failedLogins: u.failedLogins,
                             hasKeyPair: u.keyID != nil, keyAccess: access, createdAt: u.createdAt, lastLoginAt: u.lastLoginAt,
                             passwordScheme: PasswordHash.scheme(of: u.passwordHash)?.rawValue ?? "unknown",
-                            legacyHash: PasswordHash.isLegacy(u.passwordHash, currentPrefix: current))
+                            legacyHash: PasswordHash.isLegacy(u.passwordHash, cost: cost))
         }
     }
 

@@ -182,7 +182,7 @@ public final class Session: Sendable {
     }
 
     /// Sets the user's password and re-seals their secret key under it, in one transaction.
-    func setOwnPassword(_ new: SecureBytes, requireChange: Bool) throws {
+    func setOwnPassword(_ new: SecureBytes, requireChange: Bool, origin: LoginOrigin = .keyhold) throws {
         let (minLength, cost) = try Vault.wrap {
             try vault.store.read { tx in
                 let v = try tx.vault()!
@@ -207,7 +207,7 @@ public final class Session: Sendable {
             me.updatedAt = op.now
             try op.tx.updateUser(me)
             try Keyring.sealUserKey(op.tx, pair: keyPair, userID: userID, keyID: keyID, password: new, cost: cost)
-            op.details = ["forced": .bool(requireChange)]
+            op.details = ["forced": .bool(requireChange)].merging(origin.detail) { a, _ in a }
         }
     }
 }

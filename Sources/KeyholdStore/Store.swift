@@ -153,7 +153,56 @@ public final class Store: Sendable {
             || (statvfs(path, &fs) == 0 && fs.f_flag & UInt(ST_RDONLY) != 0) {
             throw StoreError.readOnly(path: path)
         }
-        return try openQueue(path: path, kind: kind)
+        let store = try openQueue(path: path, kind: kind)
+        if kind == .current { try store.refreshViews() }
+        return store
+    }
+
+    /// Re-defines each view of the current format whose definition in the file differs from
+    /// schema.sql's, by running the view-only migration that defines it (one transaction each).
+    /// A view holds no rows, so this changes no data: it brings a vault made before such a
+    /// migration (in the same format) to the schema this release reads. Reads first, so an
+    /// up-to-date vault takes no write lock.
+    func refreshViews() throws {
+        let stale = { (tx: Tx) throws -> [(number: Int, sql: String)] in
+            let stored = try tx.viewDefinitions()
+            return Store.viewMigrations.filter { m in m.views.contains { stored[$0.key] != $0.value } }
+                .map { ($0.number, $0.sql) }
+        }
+        guard !(try read(stale)).isEmpty else { return }
+        try write { tx in
+            for m in try stale(tx) { try tx.applyMigrations(after: m.number - 1, through: m.number) }
+        }
+    }
+
+    /// The current format's migrations that only drop and create views, each with the views it
+    /// defines (name: the `CREATE VIEW` statement as SQLite keeps it, without its `;`).
+    static var viewMigrations: [(number: Int, sql: String, views: [String: String])] {
+        let last = VaultFile.lastMigration[VaultFile.currentFormat] ?? 0
+        let first = (VaultFile.lastMigration[VaultFile.currentFormat - 1] ?? 0) + 1
+        return migrations.filter { (first...last).contains($0.number) }.compactMap { m in
+            var views: [String: String] = [:]
+            var current: [Substring]?
+            for line in m.sql.split(separator: "\n", omittingEmptySubsequences: false) {
+                if var statement = current {
+                    statement.append(line)
+                    current = statement
+                } else if line.hasPrefix("CREATE VIEW ") {
+                    current = [line]
+                } else if line.isEmpty || line.hasPrefix("--") || line.hasPrefix("DROP VIEW ") {
+                    continue
+                } else {
+                    return nil  // anything but views: a migration of its own format, never applied at open
+                }
+                if line.hasSuffix(";"), let statement = current {
+                    let text = statement.joined(separator: "\n").dropLast()
+                    let name = text.dropFirst("CREATE VIEW ".count).prefix { $0 != " " && $0 != "\n" }
+                    views[String(name)] = String(text)
+                    current = nil
+                }
+            }
+            return views.isEmpty ? nil : (m.number, m.sql, views)
+        }
     }
 
     /// Brings a vault of an older format to the current one in one transaction:

@@ -786,6 +786,15 @@ public struct Tx {
 
     // MARK: Schema
 
+    /// Each view's name and the statement that created it, as SQLite keeps it.
+    func viewDefinitions() throws -> [String: String] {
+        var out: [String: String] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT name, sql FROM sqlite_master WHERE type = 'view'") {
+            out[row[0]] = row[1]
+        }
+        return out
+    }
+
     public func schemaObjects() throws -> [SchemaObject] {
         try Row.fetchAll(db.cachedStatement(sql: """
             SELECT type, name, tbl_name, sql FROM sqlite_master
