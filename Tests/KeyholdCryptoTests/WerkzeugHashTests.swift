@@ -1,3 +1,4 @@
+import KeyholdTestSupport
 import Testing
 @testable import KeyholdCrypto
 
