@@ -78,8 +78,7 @@ public enum VaultFile {
         var config = Configuration()
         config.readonly = true
         config.label = "keyhold-inspect"
-        let uri = "file:" + (path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "?#%"))) ?? path)
-            + "?immutable=1"
+        let uri = immutableURI(path)
         let facts: (tables: Set<String>, migrations: Set<String>, vaultRows: Int)
         do {
             let queue = try DatabaseQueue(path: uri, configuration: config)
@@ -104,6 +103,13 @@ public enum VaultFile {
         }
         guard facts.vaultRows == 1 else { throw StoreError.halfMade(path: path) }
         return .older(format: 1)
+    }
+
+    /// An SQLite URI that opens `path` read-only as immutable: no lock, no -shm, the -wal
+    /// file ignored (only what the main file itself holds is read).
+    static func immutableURI(_ path: String) -> String {
+        "file:" + (path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "?#%"))) ?? path)
+            + "?immutable=1"
     }
 
     /// The vault's directory must be 0700: nobody else may create, replace or list files in it.

@@ -30,7 +30,8 @@ import Testing
         "UPDATE audit_events SET seq = 2 WHERE seq = 1",
     ])
     func updateThrows(sql: String) throws {
-        let (_, store) = try storeWithOneEvent()
+        let (dir, store) = try storeWithOneEvent()
+        defer { withExtendedLifetime(dir) {} }  // the vault's directory stays while the store uses it
         do {
             try store.unsafeExecute(sql)
             Issue.record("UPDATE of an audit event succeeded")
@@ -42,7 +43,8 @@ import Testing
 
     @Test(arguments: ["DELETE FROM audit_events", "DELETE FROM audit_events WHERE seq = 1"])
     func deleteThrows(sql: String) throws {
-        let (_, store) = try storeWithOneEvent()
+        let (dir, store) = try storeWithOneEvent()
+        defer { withExtendedLifetime(dir) {} }  // the vault's directory stays while the store uses it
         do {
             try store.unsafeExecute(sql)
             Issue.record("DELETE of an audit event succeeded")
@@ -53,7 +55,8 @@ import Testing
     }
 
     @Test func upsertOverAnEventThrows() throws {
-        let (_, store) = try storeWithOneEvent()
+        let (dir, store) = try storeWithOneEvent()
+        defer { withExtendedLifetime(dir) {} }  // the vault's directory stays while the store uses it
         #expect(throws: StoreError.self) {
             try store.unsafeExecute("""
                 INSERT INTO audit_events (seq, at, actor_name, action, target, details, prev_hash, hash)
@@ -67,7 +70,8 @@ import Testing
     /// REPLACE deletes the old row without firing DELETE triggers unless
     /// recursive_triggers is on; it must not be a way around the rule.
     @Test func replaceOverAnEventThrows() throws {
-        let (_, store) = try storeWithOneEvent()
+        let (dir, store) = try storeWithOneEvent()
+        defer { withExtendedLifetime(dir) {} }  // the vault's directory stays while the store uses it
         do {
             try store.unsafeExecute("""
                 INSERT OR REPLACE INTO audit_events (seq, at, actor_name, action, target, details, prev_hash, hash)
@@ -81,7 +85,8 @@ import Testing
     }
 
     @Test func appendingStillWorks() throws {
-        let (_, store) = try storeWithOneEvent()
+        let (dir, store) = try storeWithOneEvent()
+        defer { withExtendedLifetime(dir) {} }  // the vault's directory stays while the store uses it
         try appendAuditEvent(store, seq: 2, action: "user.create")
         #expect(try store.read { try $0.auditCount() } == 2)
         #expect(try store.read { try $0.lastAuditEvent()?.seq } == 2)

@@ -1,0 +1,157 @@
+import Foundation
+import GRDB
+
+/// A backup's bytes copied beside a vault, to be opened, checked and restored from
+/// while the backup itself is never opened by SQLite nor changed in any way.
+/// (Sendable by hand: its one mutable field is touched only under `lock`.)
+public final class StagedCopy: @unchecked Sendable {
+    /// The copy's path (a hidden file in the vault's directory).
+    public let path: String
+    /// The format the copy's header names.
+    public let kind: VaultFile.Kind
+    private let lock = NSLock()
+    private var draft: Draft?
+
+    init(path: String, kind: VaultFile.Kind, draft: Draft) {
+        self.path = path
+        self.kind = kind
+        self.draft = draft
+    }
+
+    deinit { discard() }
+
+    /// Removes the copy (and its -wal, -shm and lock file). Close any Store on it first.
+    public func discard() {
+        lock.withLock {
+            draft?.discard()
+            draft = nil
+        }
+    }
+}
+
+extension Store {
+    /// Pages the backup API copies per step of a restore (4 MiB of 4 KiB pages), between
+    /// which progress is reported. The destination's write transaction spans every step.
+    public static let restorePagesPerStep: Int32 = 1024
+
+    /// Copies the backup at `source` beside the vault at `vault` (a hidden file in its
+    /// directory, made like a new vault's draft: mkstemp, mode 0600, flock'ed while in use,
+    /// removed by the next `init` or restore if this process dies), so that it can be opened
+    /// and checked as a vault of its own. The backup is read once with plain I/O, from one
+    /// descriptor whose file is checked first: a regular file of this user that group and
+    /// others can neither read nor write, not the vault itself, with no -wal file of its own
+    /// that holds anything (its newest changes would be missing from the copy). The copy must
+    /// then be a Keyhold vault: refusals name `source`, never the copy.
+    public static func stage(copyOf source: String, beside vault: String) throws -> StagedCopy {
+        let fd = Glibc.open(source, O_RDONLY | O_CLOEXEC | O_NOCTTY)
+        guard fd >= 0 else {
+            if errno == ENOENT { throw StoreError.notFound(path: source) }
+            if errno == EISDIR { throw StoreError.isDirectory(path: source) }
+            throw StoreError.io("cannot read \(source): \(String(cString: strerror(errno)))")
+        }
+        defer { Glibc.close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw StoreError.io("cannot read \(source): \(String(cString: strerror(errno)))") }
+        switch st.st_mode & S_IFMT {
+        case S_IFDIR: throw StoreError.isDirectory(path: source)
+        case S_IFREG: break
+        default: throw StoreError.notAVault(path: source, reason: "it is not a regular file")
+        }
+        try VaultFile.checkFile(source, st)
+        var live = stat()
+        if stat(vault, &live) == 0, live.st_dev == st.st_dev, live.st_ino == st.st_ino {
+            throw StoreError.conflict("\(source) is the vault itself; give a backup of it")
+        }
+        var wal = stat()
+        if stat(source + "-wal", &wal) == 0, wal.st_size > 0 {
+            throw StoreError.io("""
+                \(source)-wal beside the backup is not empty: the backup is open somewhere, or was not closed cleanly, \
+                and its newest changes are in that file. Close what uses it, or open it once with Keyhold (for example \
+                `keyhold check --db '\(source)'`), which folds the file in as it closes; then restore
+                """)
+        }
+        guard st.st_size > 0 else { throw StoreError.notAVault(path: source, reason: "the file is empty (0 bytes)") }
+        let draft = try Draft(for: vault)
+        do {
+            try draft.fill(from: fd, name: source)
+            let kind: VaultFile.Kind
+            do {
+                kind = try VaultFile.inspect(draft.path)
+            } catch let e as StoreError {
+                throw e.naming(source, for: draft.path)
+            }
+            return StagedCopy(path: draft.path, kind: kind, draft: draft)
+        } catch {
+            draft.discard()
+            throw error
+        }
+    }
+
+    /// Takes the vault's in-use lock exclusively (from this Store's own shared hold), so that
+    /// no other process has the vault open while it is replaced: `StoreError.inUse` if one has.
+    /// Nobody can open it until `endRestore`.
+    public func beginRestore() throws {
+        try verifyFile()
+        guard let inUse else { throw StoreError.io("\(path) is not an open vault") }
+        guard try inUse.tryLock(.vault, .exclusive) else { throw StoreError.inUse(path: path) }
+        watch.withLock { $0.exclusive = true }
+    }
+
+    /// Goes back to a shared hold of the in-use lock.
+    public func endRestore() {
+        guard watch.withLock({ $0.exclusive }) else { return }
+        _ = try? inUse?.tryLock(.vault, .shared)  // a downgrade is always granted
+        watch.withLock { $0.exclusive = false }
+    }
+
+    /// Replaces the vault's contents with `source`'s through SQLite's online backup API,
+    /// written by this Store's own connection (so any other reader's view stays coherent),
+    /// in one write transaction: a process killed during the copy leaves the old contents.
+    /// Then the WAL is checkpointed and truncated, so it keeps no page of the replaced
+    /// contents (`blocked` when a reader outside Keyhold held it, after a few tries), and
+    /// the file is watched as holding the restored vault. Needs `beginRestore`.
+    public func restore(from source: Store, progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws -> Checkpoint {
+        guard watch.withLock({ $0.exclusive }) else {
+            throw StoreError.io("a restore of \(path) needs the vault's in-use lock (beginRestore)")
+        }
+        try verifyFile()
+        try source.verifyFile()
+        try guarded {
+            try source.queue.backup(to: queue, pagesPerStep: Store.restorePagesPerStep) { p in
+                progress?(p.completedPageCount, p.totalPageCount)
+            }
+        }
+        var checkpoint = try checkpointUnwatched()
+        for attempt in 0..<5 where checkpoint.blocked {
+            usleep(UInt32(50_000 << attempt))
+            checkpoint = try checkpointUnwatched()
+        }
+        try rebaseline()
+        return checkpoint
+    }
+
+    /// This process changed the file on purpose (a restore): what it now holds is what is watched.
+    private func rebaseline() throws {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw StoreError.notFound(path: path) }
+        let facts = try Store.mainFileFacts(path, knownSeq: nil)
+        watch.withLock { w in
+            w.stamp = FileWatch.Stamp(st)
+            w.vaultID = facts.vaultID
+            w.head = facts.newest
+        }
+    }
+}
+
+extension StoreError {
+    /// The same refusal about the file at `source`, where it named `copy`.
+    func naming(_ source: String, for copy: String) -> StoreError {
+        switch self {
+        case .notAVault(copy, let reason): .notAVault(path: source, reason: reason)
+        case .futureFormat(copy, let format): .futureFormat(path: source, format: format)
+        case .upgradeRequired(copy, let format): .upgradeRequired(path: source, format: format)
+        case .halfMade(copy): .halfMade(path: source)
+        default: self
+        }
+    }
+}
