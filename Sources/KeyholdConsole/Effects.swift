@@ -115,5 +115,7 @@ public enum Action: Sendable {
     case failed(Operation, String)
     /// The session's user was disabled, locked, deleted or reset elsewhere.
     case sessionEnded(String)
+    /// The vault's file was replaced while the console had it open: the console stops (the message says why).
+    case vaultReplaced(String)
     case loggedOut
 }
