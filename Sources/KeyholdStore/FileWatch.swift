@@ -39,6 +39,10 @@ struct FileWatch: Sendable {
     var closed = false
     /// The in-use lock is held exclusively (a restore by this process).
     var exclusive = false
+    /// The main file did not agree with the committed state when last baselined (the WAL holds
+    /// a restore not yet copied into it, whose checkpoint another reader blocked): the file is
+    /// not compared until it catches up.
+    var pending = false
 
     struct Stamp: Equatable, Sendable {
         var size: Int64 = -1
@@ -106,20 +110,57 @@ extension Store {
         var w = FileWatch()
         w.device = UInt64(st.st_dev)
         w.inode = UInt64(st.st_ino)
-        w.stamp = FileWatch.Stamp(st)
         w.wal = Store.identity(of: path + "-wal")
-        // The baseline from the main file; if it cannot be read now (a checkpoint writing it
-        // this very moment), the vault id through the connection, and the log's head later.
-        if let facts = try? Store.mainFileFacts(path, knownSeq: nil) {
-            w.vaultID = facts.vaultID
-            w.head = facts.newest
-        } else {
-            w.stamp = FileWatch.Stamp()  // look again at the next transaction
-            w.vaultID = try? guarded { try queue.inDatabase { db in
-                try Data.fetchOne(db, sql: "SELECT vault_id FROM vault WHERE id = 1").map { [UInt8]($0) }
-            } }
-        }
+        takeBaseline(&w)
         watch.withLock { $0 = w }
+    }
+
+    /// What the main file holds now becomes what later looks compare with, once it agrees with
+    /// the committed state (the connection's view, WAL included): the same vault id, and its
+    /// newest audit event one of the committed log's. It may not, when the WAL holds a restore
+    /// that was never copied into the file (a restore killed after its commit, or whose
+    /// checkpoint a reader blocked), or when the file is torn by a checkpoint killed half-way:
+    /// then the WAL is checkpointed first. If that is blocked too, the file is not compared
+    /// until it agrees (`pending`).
+    func takeBaseline(_ w: inout FileWatch, checkpoint: Bool = true) {
+        var st = stat()
+        for attempt in 0..<(checkpoint ? 2 : 1) {
+            // PASSIVE: copies what no reader holds back, and never waits for one.
+            if attempt == 1 { _ = try? guarded { try queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(PASSIVE)") } } }
+            guard stat(path, &st) == 0 else { break }
+            if let facts = try? Store.mainFileFacts(path, knownSeq: nil), agreesWithCommitted(facts) {
+                w.stamp = FileWatch.Stamp(st)
+                w.vaultID = facts.vaultID
+                w.head = facts.newest
+                w.pending = false
+                return
+            }
+        }
+        w.stamp = FileWatch.Stamp(st)  // looked at again when the file changes
+        w.vaultID = committedVaultID()
+        w.head = nil
+        w.pending = true
+    }
+
+    /// Whether the main file's facts are those of a state of the committed log.
+    private func agreesWithCommitted(_ facts: MainFileFacts) -> Bool {
+        let committed = try? guarded {
+            try queue.inDatabase { db -> (vaultID: [UInt8]?, hash: [UInt8]?) in
+                let id = (try? Data.fetchOne(db, sql: "SELECT vault_id FROM vault WHERE id = 1")).flatMap { $0 }.map { [UInt8]($0) }
+                let hash = try facts.newest.flatMap {
+                    try Data.fetchOne(db, sql: "SELECT hash FROM audit_events WHERE seq = ?", arguments: [$0.seq]).map { [UInt8]($0) }
+                }
+                return (id, hash)
+            }
+        }
+        guard let committed, committed.vaultID == facts.vaultID else { return false }
+        return facts.newest == nil || committed.hash == facts.newest?.hash
+    }
+
+    private func committedVaultID() -> [UInt8]? {
+        (try? guarded { try queue.inDatabase { db in
+            (try? Data.fetchOne(db, sql: "SELECT vault_id FROM vault WHERE id = 1")).flatMap { $0 }.map { [UInt8]($0) }
+        } }) ?? nil
     }
 
     /// The device and inode of `path`, if it exists.
@@ -145,8 +186,9 @@ extension Store {
             if w.wal == nil { w.wal = Store.identity(of: path + "-wal") }
             let stamp = FileWatch.Stamp(st)
             guard stamp != w.stamp else { return }
+            let pending = w.pending
             if let what = deepCheck(&w) { throw retire(&w, .rewritten(what)) }
-            w.stamp = stamp
+            if !pending { w.stamp = stamp }
         }
     }
 
@@ -154,6 +196,11 @@ extension Store {
     /// mismatch is read again a few times, since a checkpoint writing the file at this very
     /// moment can show a torn page (a replacement stays a replacement).
     private func deepCheck(_ w: inout FileWatch) -> String? {
+        if w.pending {
+            // The file is catching up with a restore: compared again once it agrees.
+            takeBaseline(&w, checkpoint: false)
+            return nil
+        }
         var why = ""
         for attempt in 0..<4 {
             if attempt > 0 { usleep(UInt32(50_000 << (attempt - 1))) }

@@ -108,7 +108,7 @@ extension Store {
     /// written by this Store's own connection (so any other reader's view stays coherent),
     /// in one write transaction: a process killed during the copy leaves the old contents.
     /// Then the WAL is checkpointed and truncated, so it keeps no page of the replaced
-    /// contents (`blocked` when a reader outside Keyhold held it, after a few tries), and
+    /// contents (`blocked` when a reader outside Keyhold held it past the busy timeout), and
     /// the file is watched as holding the restored vault. Needs `beginRestore`.
     public func restore(from source: Store, progress: ((_ done: Int, _ total: Int) -> Void)? = nil) throws -> Checkpoint {
         guard watch.withLock({ $0.exclusive }) else {
@@ -121,25 +121,16 @@ extension Store {
                 progress?(p.completedPageCount, p.totalPageCount)
             }
         }
+        // A TRUNCATE checkpoint waits for readers up to the busy timeout; one more try after that.
         var checkpoint = try checkpointUnwatched()
-        for attempt in 0..<5 where checkpoint.blocked {
-            usleep(UInt32(50_000 << attempt))
-            checkpoint = try checkpointUnwatched()
-        }
+        if checkpoint.blocked { checkpoint = try checkpointUnwatched() }
         try rebaseline()
         return checkpoint
     }
 
     /// This process changed the file on purpose (a restore): what it now holds is what is watched.
     private func rebaseline() throws {
-        var st = stat()
-        guard stat(path, &st) == 0 else { throw StoreError.notFound(path: path) }
-        let facts = try Store.mainFileFacts(path, knownSeq: nil)
-        watch.withLock { w in
-            w.stamp = FileWatch.Stamp(st)
-            w.vaultID = facts.vaultID
-            w.head = facts.newest
-        }
+        watch.withLock { takeBaseline(&$0) }
     }
 }
 

@@ -88,9 +88,9 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
 
     private static func replacedMessage(_ p: String, _ how: Replacement, tidied: Bool) -> String {
         let what = switch how {
-        case .moved: "replaced by another file (moved or renamed onto its path, or moved away)"
-        case .removed: "removed (nothing is at its path any more)"
-        case .rewritten(let why): "written over in place, as a copy onto it does (\(why))"
+        case .moved: "replaced by another file (moved or renamed onto its path, or moved away) while this process had it open"
+        case .removed: "removed (nothing is at its path any more) while this process had it open"
+        case .rewritten(let why): "written over in place (as a copy onto it does) while this process had it open: \(why)"
         }
         let after = switch (how, tidied) {
         case (.rewritten, true):
@@ -101,7 +101,7 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
             " Other Keyhold processes still have the path open: close them all (each stops the same way, and the last one "
             + "puts the write-ahead log right)."
         }
-        return "the vault file \(p) was \(what) while this process had it open, so Keyhold stopped using it and wrote "
+        return "the vault file \(p) was \(what). Keyhold stopped using it and wrote "
             + "nothing more to either file.\(after) Start Keyhold again to use the vault now at that path (`keyhold check` "
             + "tells whether it is whole); `keyhold restore` is the safe way to put a backup in place."
     }
