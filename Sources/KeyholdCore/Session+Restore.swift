@@ -135,7 +135,16 @@ public final class Restore: Sendable {
             throw KeyholdError.integrity("the backup \(backup) fails check (\(check.report.problems.count) problem(s)); nothing was restored")
         }
         let kept = try keptPath()
-        try Vault.wrap { try live.vault.store.backup(to: kept) }
+        // Written under a name of its own, and named as kept only once whole: a restore killed
+        // meanwhile leaves `….bak.partial`, never a `.bak` that is not the whole vault.
+        let partial = kept + ".partial"
+        try Vault.wrap { try live.vault.store.backup(to: partial) }
+        guard link(partial, kept) == 0 else {
+            let why = String(cString: strerror(errno))
+            unlink(partial)
+            throw KeyholdError.store(.io("cannot create \(kept): \(why)"))
+        }
+        unlink(partial)
         do {
             let replaced = try live.vault.identity().head
             try session.perform(.vaultRestore, target: "vault", requires: .keysManage) { op in
@@ -185,7 +194,7 @@ public final class Restore: Sendable {
         for n in 1...100 {
             let candidate = n == 1 ? "\(stem).bak" : "\(stem)-\(n).bak"
             var st = stat()
-            if lstat(candidate, &st) != 0 { return candidate }
+            if lstat(candidate, &st) != 0 && lstat(candidate + ".partial", &st) != 0 { return candidate }
         }
         throw KeyholdError.conflict("\(stem).bak and 99 more such names exist beside the vault; move some away")
     }

@@ -44,9 +44,10 @@ import Testing
     /// The stopped console: its screen, and that nothing but quitting is left.
     static func expectStopped(_ h: inout Harness, sourceLocation: SourceLocation = #_sourceLocation) {
         #expect(h.model.stopped != nil, "the console did not stop: \(h.screen.text)", sourceLocation: sourceLocation)
-        let text = h.screen.text.replacingOccurrences(of: "\n", with: " ")
+        let text = h.screen.text.split(whereSeparator: \.isWhitespace).joined(separator: " ")  // the message as wrapped
         #expect(h.screen.text.contains("The vault file was replaced"), sourceLocation: sourceLocation)
-        #expect(text.contains("Keyhold stopped using it") || text.contains("Keyhold stopped using"), sourceLocation: sourceLocation)
+        #expect(text.contains("Keyhold stopped using it and wrote nothing more to either file."), sourceLocation: sourceLocation)
+        #expect(text.contains("Start Keyhold again"), sourceLocation: sourceLocation)
         #expect(h.model.account == nil && h.session == nil, sourceLocation: sourceLocation)
         h.effects = []
         h.keys(.char("1"), .char("3"), .enter, .char("/"))
