@@ -214,7 +214,12 @@ extension Session {
         var copy: StagedCopy?
         var copyVault: Vault?
         do {
-            let staged = try Vault.wrap { try Store.stage(copyOf: absolute, beside: vault.path) }
+            let staged: StagedCopy
+            do {
+                staged = try Vault.wrap { try Store.stage(copyOf: absolute, beside: vault.path) }
+            } catch KeyholdError.store(.conflict(let what)) {
+                throw KeyholdError.conflict(what)  // the vault itself, given as its own backup
+            }
             copy = staged
             if case .older(let format) = staged.kind {
                 throw KeyholdError.store(.io("""

@@ -24,9 +24,10 @@ enum Files {
         return stat(path, &st) == 0 ? Int(st.st_mode & 0o777) : nil
     }
 
-    static func contains(_ path: String, _ text: String) -> Bool {
-        let hay = bytes(path), needle = Array(text.utf8)
-        guard hay.count >= needle.count else { return false }
+    static func contains(_ path: String, _ text: String) -> Bool { contains(bytes(path), Array(text.utf8)) }
+
+    static func contains(_ hay: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard !needle.isEmpty, hay.count >= needle.count else { return false }
         return (0...(hay.count - needle.count)).contains { i in hay[i..<(i + needle.count)].elementsEqual(needle) }
     }
 
@@ -79,6 +80,7 @@ enum Files {
         _ = try f.admin.addVersion("app/db", .value(pw("value-after-the-backup-2")))
         try f.admin.createSecret("app/made-after-the-backup", .value(pw("value-after-the-backup-3")))
         let liveSeq = try Self.lastSeq(f.admin)
+        let replacedCiphertext = try TamperKit.ciphertext(f, try TamperKit.secretID(f, "app/db"), 2)
 
         let restore = try f.admin.beginRestore(from: backup)
         #expect(restore.sameVault && restore.vaultName == "vault.db")
@@ -93,6 +95,9 @@ enum Files {
         // The WAL keeps no page of the replaced contents, and the file no byte of them.
         #expect(Files.size(f.path + "-wal") ?? 0 == 0)
         #expect(!Files.contains(f.path, "app/made-after-the-backup"))
+        #expect(!Files.contains(Files.bytes(f.path) + Files.bytes(f.path + "-wal"), replacedCiphertext),
+                "a ciphertext of the replaced contents is still in the vault's files")
+        #expect(Files.contains(Files.bytes(result.kept), replacedCiphertext), "the search finds what is there")
 
         let s = try Self.login(f.vault)
         #expect(TamperKit.same(try s.reveal("app/db"), "value-in-the-backup-1"))
@@ -165,7 +170,7 @@ enum Files {
         #expect(TamperKit.error { try f.admin.beginRestore(from: elsewhere.file("missing.db")) }
                 == .store(.notFound(path: elsewhere.file("missing.db"))))
         #expect(TamperKit.error { try f.admin.beginRestore(from: elsewhere.path) } == .store(.isDirectory(path: elsewhere.path)))
-        #expect(TamperKit.error { try f.admin.beginRestore(from: f.path) } != nil)  // the vault itself
+        #expect(TamperKit.error { try f.admin.beginRestore(from: f.path) } == .conflict("\(f.path) is the vault itself; give a backup of it"))
         // Nothing was left, and the vault is free again: another process may open it.
         #expect(Files.names(f.dir.path).filter { $0.hasPrefix(".") }.isEmpty)
         let again = try Vault.open(at: f.path, options: .insecureFastForTests())
