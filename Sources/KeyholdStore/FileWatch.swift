@@ -1,6 +1,7 @@
 import CSQLiteShim
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// How the file at a vault's path stopped being the one a process opened.
 public enum Replacement: Sendable, Equatable {
@@ -75,27 +76,45 @@ struct MainFileFacts {
 extension Store {
     /// Reads the vault id and the audit log's newest event (and the event `seq`, if given)
     /// from the main file alone, through a read-only `immutable=1` connection: it creates
-    /// nothing beside the file, takes no lock and ignores the -wal file.
+    /// nothing beside the file, takes no lock and ignores the -wal file. Raw SQLite, not a
+    /// GRDB queue: this runs at every open, and a queue costs more to set up than the reads.
     static func mainFileFacts(_ path: String, knownSeq: Int64?) throws -> MainFileFacts {
-        var config = Configuration()
-        config.readonly = true
-        config.label = "keyhold-watch"
-        let queue = try DatabaseQueue(path: VaultFile.immutableURI(path), configuration: config)
-        defer { try? queue.close() }
-        return try queue.read { db in
-            var facts = MainFileFacts()
-            // A format-1 vault has no such column: no id yet.
-            facts.vaultID = (try? Data.fetchOne(db, sql: "SELECT vault_id FROM vault WHERE id = 1")).flatMap { $0 }.map { [UInt8]($0) }
-            if let row = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1"),
-               let seq: Int64 = row[0], let hash: Data = row[1] {
-                facts.newest = FileWatch.Head(seq: seq, hash: [UInt8](hash))
-            }
-            if let knownSeq {
-                facts.known = try Data.fetchOne(db, sql: "SELECT hash FROM audit_events WHERE seq = ?", arguments: [knownSeq])
-                    .map { [UInt8]($0) }
-            }
-            return facts
+        var handle: OpaquePointer?
+        let rc = sqlite3_open_v2(VaultFile.immutableURI(path), &handle, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, nil)
+        defer { sqlite3_close_v2(handle) }
+        guard rc == SQLITE_OK, let db = handle else { throw StoreError.io("cannot read \(path) (SQLite error \(rc))") }
+        func failure(_ code: Int32) -> StoreError {
+            code == SQLITE_CORRUPT || code == SQLITE_NOTADB
+                ? .corrupt(String(cString: sqlite3_errmsg(db))) : .io("cannot read \(path): \(String(cString: sqlite3_errmsg(db)))")
         }
+        /// Runs `sql` (bound to `argument`, if any) and hands the first row to `row`; false when there is none.
+        func first(_ sql: String, _ argument: Int64? = nil, _ row: (OpaquePointer) -> Void) throws -> Bool {
+            var statement: OpaquePointer?
+            let prepared = sqlite3_prepare_v2(db, sql, -1, &statement, nil)
+            defer { sqlite3_finalize(statement) }
+            guard prepared == SQLITE_OK, let statement else { throw failure(prepared) }
+            if let argument { sqlite3_bind_int64(statement, 1, argument) }
+            switch sqlite3_step(statement) {
+            case SQLITE_ROW: row(statement); return true
+            case SQLITE_DONE: return false
+            case let code: throw failure(code)
+            }
+        }
+        func blob(_ statement: OpaquePointer, _ column: Int32) -> [UInt8]? {
+            guard sqlite3_column_type(statement, column) == SQLITE_BLOB else { return nil }
+            return [UInt8](UnsafeRawBufferPointer(start: sqlite3_column_blob(statement, column),
+                                                  count: Int(sqlite3_column_bytes(statement, column))))
+        }
+        var facts = MainFileFacts()
+        // A format-1 vault has no such column: no id yet.
+        _ = try? first("SELECT vault_id FROM vault WHERE id = 1") { facts.vaultID = blob($0, 0) }
+        _ = try first("SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1") { st in
+            if let hash = blob(st, 1) { facts.newest = FileWatch.Head(seq: sqlite3_column_int64(st, 0), hash: hash) }
+        }
+        if let knownSeq {
+            _ = try first("SELECT hash FROM audit_events WHERE seq = ?", knownSeq) { facts.known = blob($0, 0) }
+        }
+        return facts
     }
 
     /// Starts watching the file just opened. `before` is the path's `stat` taken before
