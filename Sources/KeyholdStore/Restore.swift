@@ -30,9 +30,9 @@ public final class StagedCopy: @unchecked Sendable {
 }
 
 extension Store {
-    /// Pages the backup API copies per step of a restore (4 MiB of 4 KiB pages), between
+    /// Pages the backup API copies per step of a restore (1 MiB of 4 KiB pages), between
     /// which progress is reported. The destination's write transaction spans every step.
-    public static let restorePagesPerStep: Int32 = 1024
+    public static let restorePagesPerStep: Int32 = 256
 
     /// Copies the backup at `source` beside the vault at `vault` (a hidden file in its
     /// directory, made like a new vault's draft: mkstemp, mode 0600, flock'ed while in use,

@@ -182,11 +182,12 @@ import Glibc
     @Test(.timeLimit(.minutes(5)))
     func killedDuringTheCopyTheVaultIsTheOldOrTheRestoredOne() throws {
         let v = try SecretsFixture()
-        // About 36 MB of values, so the copy takes long enough to be killed in the middle of.
+        // About 12 MB of values (about 3,000 pages, a dozen steps of the copy), so that it takes long
+        // enough to be killed in the middle of, without loading the disk for the tests running alongside.
         var generator = SeededGenerator(seed: UInt64.random(in: 1...UInt64.max))
         let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789".utf8)
         var text = [UInt8]()
-        for i in 0..<750 {
+        for i in 0..<250 {
             text += Array("BIG_\(i)=".utf8)
             for _ in 0..<48_000 { text.append(alphabet[Int(generator.next() % UInt64(alphabet.count))]) }
             text.append(0x0A)
@@ -211,7 +212,7 @@ import Glibc
             let late = round % 2 == 1
             while child.process.isRunning && child.elapsedMs < 60_000,
                   !(child.progress("restoring").last.map { !late || $0.done * 2 >= $0.total } ?? false) { usleep(300) }
-            usleep(UInt32.random(in: 0...(late ? 150_000 : 40_000)))
+            usleep(UInt32.random(in: 0...(late ? 60_000 : 15_000)))
             let seen = child.progress("restoring")
             child.kill()
             let killed = child.wait()
