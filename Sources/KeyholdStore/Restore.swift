@@ -121,9 +121,8 @@ extension Store {
                 progress?(p.completedPageCount, p.totalPageCount)
             }
         }
-        // A TRUNCATE checkpoint waits for readers up to the busy timeout; one more try after that.
-        var checkpoint = try checkpointUnwatched()
-        if checkpoint.blocked { checkpoint = try checkpointUnwatched() }
+        // A TRUNCATE checkpoint waits for readers up to the busy timeout.
+        let checkpoint = try checkpointUnwatched()
         try rebaseline()
         return checkpoint
     }
