@@ -14,7 +14,7 @@ struct RestoreCommand: ParsableCommand {
             else may have the vault open. On a terminal you type the vault's file name to confirm (--yes otherwise). \
             Exit codes: 0 restored; 1 cancelled, the vault open elsewhere, BACKUP not a vault of this format; \
             64 no terminal and no --yes; 65 a login failed; 66 no keys.manage; 67 no file at BACKUP; \
-            68 BACKUP is another vault (without --other-vault); 70 BACKUP fails check.
+            68 BACKUP is another vault (without --other-vault); 70 BACKUP is damaged or fails check.
             """)
 
     @OptionGroup var vault: VaultOptionsGroup

@@ -83,6 +83,14 @@ public final class Restore: Sendable {
     /// accepts it only from a holder of keys.manage. A failed login is recorded in the copy,
     /// as any; it counts toward nothing in the live vault.
     public func verify(password: SecureBytes) throws -> RestoreCheck {
+        do {
+            return try checkCopy(password: password)
+        } catch KeyholdError.store(.corrupt(let what)) {
+            throw KeyholdError.integrity("the backup \(backup) is damaged: \(what); nothing was restored")
+        }
+    }
+
+    private func checkCopy(password: SecureBytes) throws -> RestoreCheck {
         let session: Session
         switch try copyVault.login(username: live.username, password: password) {
         case .session(let s): session = s
@@ -219,6 +227,8 @@ extension Session {
                 staged = try Vault.wrap { try Store.stage(copyOf: absolute, beside: vault.path) }
             } catch KeyholdError.store(.conflict(let what)) {
                 throw KeyholdError.conflict(what)  // the vault itself, given as its own backup
+            } catch KeyholdError.store(.damaged(_, let reason)) {
+                throw KeyholdError.integrity("the backup \(absolute) is damaged: \(reason); nothing was restored")
             }
             copy = staged
             if case .older(let format) = staged.kind {
@@ -229,10 +239,17 @@ extension Session {
                     vault a new vault id)
                     """))
             }
-            let opened = try Vault.open(at: staged.path, options: vault.options)
-            copyVault = opened
             let liveID = try vault.identity().vaultID
-            let backupID = try opened.identity().vaultID
+            let opened: Vault
+            let backupID: [UInt8]
+            do {
+                opened = try Vault.open(at: staged.path, options: vault.options)
+                copyVault = opened
+                backupID = try opened.identity().vaultID
+            } catch KeyholdError.store(.corrupt(let what)) {
+                // About the copy, whose name means nothing to the person: the backup is what is damaged.
+                throw KeyholdError.integrity("the backup \(absolute) is damaged: \(what); nothing was restored")
+            }
             if liveID != backupID, !allowOtherVault {
                 throw KeyholdError.conflict("""
                     \(absolute) is another vault (vault id \(AuditChain.hex(backupID)); this one's is \(AuditChain.hex(liveID))). \

@@ -80,10 +80,53 @@ extension Store {
             } catch let e as StoreError {
                 throw e.naming(source, for: draft.path)
             }
+            try checkWhole(draft.path, size: Int64(st.st_size), name: source)
             return StagedCopy(path: draft.path, kind: kind, draft: draft)
         } catch {
             draft.discard()
             throw error
+        }
+    }
+
+    /// Refuses a copy that is not a whole SQLite database (`StoreError.damaged`, naming `name`),
+    /// before anything reads a row of it: a file shorter than its header's page count says (a
+    /// backup cut short: copied before it was complete, or onto a full disk), and any page
+    /// SQLite's quick check finds malformed or any NOT NULL column it finds empty. Without this,
+    /// a backup missing only its last bytes can pass everything else, and one with an empty
+    /// required column would stop the program where the row is read.
+    static func checkWhole(_ path: String, size: Int64, name: String) throws {
+        let header = try VaultFile.readHeader(path)
+        func be(_ offset: Int, _ count: Int) -> Int64 {
+            header[offset..<offset + count].reduce(0) { $0 << 8 | Int64($1) }
+        }
+        let pageSize = be(16, 2) == 1 ? 65536 : be(16, 2)
+        // The page count in the header holds when its "valid for" number is the change counter
+        // (every SQLite since 3.7.0 keeps them so); the file must then hold that many pages.
+        let pages = be(28, 4)
+        if pageSize >= 512, pages > 0, be(92, 4) == be(24, 4), size < pages * pageSize {
+            throw StoreError.damaged(path: name, reason: """
+                it is cut short: its header counts \(pages) pages of \(pageSize) bytes (\(pages * pageSize) bytes), \
+                the file holds \(size) bytes
+                """)
+        }
+        if pageSize >= 512, size % pageSize != 0 {
+            throw StoreError.damaged(path: name, reason: "it is cut short: \(size) bytes is not a whole number of \(pageSize)-byte pages")
+        }
+        var config = Configuration()
+        config.readonly = true
+        config.label = "keyhold-restore-check"
+        let found: [String]
+        do {
+            let queue = try DatabaseQueue(path: VaultFile.immutableURI(path), configuration: config)
+            found = try queue.read { try String.fetchAll($0, sql: "PRAGMA quick_check(20)") }
+        } catch {
+            throw StoreError.damaged(path: name, reason: "SQLite cannot read it (\((error as? DatabaseError)?.message ?? "\(error)"))")
+        }
+        guard found == ["ok"] else {
+            let lines = found.flatMap { $0.split(separator: "\n").map(String.init) }
+                .filter { !$0.hasPrefix("*** in database") }
+            throw StoreError.damaged(path: name, reason: "SQLite's quick check finds: " + lines.prefix(3).joined(separator: "; ")
+                                     + (lines.count > 3 ? " (and \(lines.count - 3) more)" : ""))
         }
     }
 

@@ -23,6 +23,8 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case upgradeRequired(path: String, format: Int)
     /// A vault whose creation was interrupted by an older release (a schema without its vault row).
     case halfMade(path: String)
+    /// A vault file that is not whole: shorter than its header says, or malformed pages.
+    case damaged(path: String, reason: String)
     /// The vault (or its file system) cannot be written, and every use of it writes an audit event.
     case readOnly(path: String)
     /// The disk is full: nothing was written.
@@ -64,6 +66,7 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
         case .upgradeRequired(let p, let f):
             "\(p) is a vault of format \(f); this release uses format \(VaultFile.currentFormat). "
             + "Run `keyhold upgrade` (as an administrator holding keys.manage and roles.manage; it writes a backup first)"
+        case .damaged(let p, let reason): "\(p) is damaged: \(reason); it was left unchanged"
         case .halfMade(let p):
             "\(p) holds a vault whose creation was interrupted (its tables exist but it has no vault row), so nothing in "
             + "it can be used; move it aside (mv '\(p)' '\(p).broken') and run `keyhold init` again"

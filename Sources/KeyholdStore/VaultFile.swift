@@ -133,7 +133,7 @@ public enum VaultFile {
         return dir.isEmpty ? "." : dir
     }
 
-    private static func readHeader(_ path: String) throws -> [UInt8] {
+    static func readHeader(_ path: String) throws -> [UInt8] {
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)
         guard fd >= 0 else { throw StoreError.io("cannot read \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }

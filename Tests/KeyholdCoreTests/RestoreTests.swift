@@ -188,6 +188,30 @@ enum Files {
         #expect(Files.names(f.dir.path).filter { $0.hasPrefix(".") }.isEmpty)
     }
 
+    /// A backup missing its end (one byte, or whole pages) is refused as damaged before any row
+    /// of it is read: cut by one byte, it passed every other test and was put in place.
+    @Test func aBackupCutShortIsRefusedAsDamaged() throws {
+        let f = try Fixture()
+        for i in 0..<20 { try f.admin.createSecret("app/s\(i)", .value(pw("value \(i) of the backup"))) }
+        let elsewhere = TempDir()
+        let backup = elsewhere.file("backup.db")
+        try f.admin.backup(to: backup)
+        let whole = Files.bytes(backup)
+        #expect(whole.count % 4096 == 0 && whole.count > 4 * 4096)
+        for cut in [1, 4096, whole.count - 4096] {
+            let path = elsewhere.file("cut-\(cut).db")
+            try Files.writeNew(path, Array(whole.dropLast(cut)))
+            let refused = TamperKit.error { try f.admin.beginRestore(from: path) }
+            guard case .integrity(let message) = refused else { Issue.record("cut by \(cut): got \(String(describing: refused))"); continue }
+            #expect(message.hasPrefix("the backup \(path) is damaged: it is cut short: its header counts \(whole.count / 4096) pages"),
+                    "\(message)")
+            #expect(message.hasSuffix("the file holds \(whole.count - cut) bytes; nothing was restored"), "\(message)")
+        }
+        #expect(Files.names(f.dir.path).filter { $0.hasPrefix(".") || $0.contains(".replaced-") }.isEmpty)
+        let again = try Vault.open(at: f.path, options: .insecureFastForTests())
+        try again.close()
+    }
+
     @Test func aBackupThatFailsCheckIsNotRestored() throws {
         let f = try Fixture()
         try f.admin.createSecret("app/db", .value(pw("the-live-value-123")))
