@@ -177,9 +177,9 @@ extension Store {
     }
 
     private func committedVaultID() -> [UInt8]? {
-        (try? guarded { try queue.inDatabase { db in
-            (try? Data.fetchOne(db, sql: "SELECT vault_id FROM vault WHERE id = 1")).flatMap { $0 }.map { [UInt8]($0) }
-        } }) ?? nil
+        try? guarded { try queue.inDatabase { db in
+            try Data.fetchOne(db, sql: "SELECT vault_id FROM vault WHERE id = 1").map { [UInt8]($0) }
+        } }
     }
 
     /// The device and inode of `path`, if it exists.
