@@ -16,7 +16,7 @@ public struct KeyholdCommand: ParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [Init.self, Status.self, UserCommand.self, RoleCommand.self, SecretCommand.self, KeyCommand.self,
-                      AuditCommand.self, Backup.self, Check.self, RunCommand.self, ImportCommand.self, ExportCommand.self,
+                      AuditCommand.self, Backup.self, RestoreCommand.self, Check.self, RunCommand.self, ImportCommand.self, ExportCommand.self,
                       UpgradeCommand.self, UnlockCommand.self, LockCommand.self, AgentServeCommand.self,
                       AppServeCommand.self]
     )

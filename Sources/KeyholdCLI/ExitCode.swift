@@ -45,7 +45,7 @@ enum Exit {
             switch e {
             case .notFound: notFound
             case .exists: conflict
-            case .corrupt: integrity
+            case .corrupt, .damaged: integrity
             default: failure
             }
         }

@@ -67,15 +67,20 @@ enum Credentials {
     /// Logs in, completing a forced password change on the way; then, unless
     /// `resume` is false (commands that report the job rather than act), finishes
     /// a data-key rotation that was interrupted, when this user may.
-    static func login(_ vault: Vault, resume: Bool = true) throws -> Session {
+    /// `passwordUsed` receives the password the session ends up with (the new one after a
+    /// forced change), for a command that logs in twice (`restore`, to its backup).
+    static func login(_ vault: Vault, resume: Bool = true, passwordUsed: ((SecureBytes) -> Void)? = nil) throws -> Session {
         guard let user = username(), let password = password() else { throw KeyholdError.authenticationFailed }
         let session: Session
         switch try vault.login(username: user, password: password) {
-        case .session(let s): session = s
+        case .session(let s):
+            session = s
+            passwordUsed?(password)
         case .mustChangePassword(let change):
             Terminal.err("Your password was set by an administrator and must be changed now.")
             guard let new = newPassword() else { throw KeyholdError.authenticationFailed }
             session = try change.complete(newPassword: new)
+            passwordUsed?(new)
         }
         if let fingerprint = session.pendingKeyFingerprint {
             Terminal.err("keyhold: your key access awaits an administrator's approval. Your key's fingerprint is \(fingerprint): "

@@ -346,6 +346,23 @@ public final class Vault: Sendable {
         return h
     }
 
+    /// Closes the vault's connection and lets go of its in-use lock. A file found replaced
+    /// meanwhile is reported (`StoreError.replaced`) and left as the store leaves it.
+    /// Sessions of this vault fail afterwards.
+    public func close() throws {
+        try Vault.wrap { try store.close() }
+    }
+
+    /// The vault id and the newest audit event (sequence number, hash).
+    func identity() throws -> (vaultID: [UInt8], head: AuditRow?) {
+        try Vault.wrap {
+            try store.read { tx in
+                guard let id = try tx.vault()?.vaultID else { throw KeyholdError.integrity("vault: no vault id") }
+                return (id, try tx.lastAuditEvent())
+            }
+        }
+    }
+
     /// Names, counts and key status readable without logging in (nothing secret).
     public func summary() throws -> VaultSummary {
         try Vault.wrap {

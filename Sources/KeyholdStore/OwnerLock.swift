@@ -22,8 +22,9 @@ import Foundation
 /// take part):
 /// - `Range.rotation` (byte 0): the data-key rotation lease, held exclusive for
 ///   a rotation job's whole life.
-/// - `Range.vault` (byte 1): the vault in use. Meant to be held shared by every
-///   open vault and exclusive by a restore that replaces the file; not taken yet.
+/// - `Range.vault` (byte 1): the vault in use: held shared by every open vault
+///   (`Store.open`, until the Store is closed or released) and exclusive by a
+///   restore that replaces the file (`Store.beginRestore`).
 public final class OwnerLock: Sendable {
     /// One byte of the lock file, each an independent lock.
     public enum Range: Sendable, CaseIterable {

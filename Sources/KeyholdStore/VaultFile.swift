@@ -82,8 +82,7 @@ public enum VaultFile {
         var config = Configuration()
         config.readonly = true
         config.label = "keyhold-inspect"
-        let uri = "file:" + (path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "?#%"))) ?? path)
-            + "?immutable=1"
+        let uri = immutableURI(path)
         let facts: (tables: Set<String>, migrations: Set<String>, vaultRows: Int)
         do {
             let queue = try DatabaseQueue(path: uri, configuration: config)
@@ -110,6 +109,13 @@ public enum VaultFile {
         return .older(format: 1)
     }
 
+    /// An SQLite URI that opens `path` read-only as immutable: no lock, no -shm, the -wal
+    /// file ignored (only what the main file itself holds is read).
+    static func immutableURI(_ path: String) -> String {
+        "file:" + (path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "?#%"))) ?? path)
+            + "?immutable=1"
+    }
+
     /// The vault's directory must be 0700: nobody else may create, replace or list files in it.
     static func checkDirectory(_ dir: String) throws {
         var st = stat()
@@ -131,7 +137,7 @@ public enum VaultFile {
         return dir.isEmpty ? "." : dir
     }
 
-    private static func readHeader(_ path: String) throws -> [UInt8] {
+    static func readHeader(_ path: String) throws -> [UInt8] {
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)
         guard fd >= 0 else { throw StoreError.io("cannot read \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }

@@ -24,9 +24,11 @@ import Testing
             #expect(mode != nil, "\(suffix.isEmpty ? "database" : suffix) file missing after a write")
             #expect(mode == 0o600, "\(suffix.isEmpty ? "database" : suffix) file is \(octal(mode))")
         }
-        // Nothing else appeared in the directory (no rollback journal, no stray copies).
+        #expect(permissions(path + "-lock") == 0o600, "the lock file is \(octal(permissions(path + "-lock")))")
+        // Nothing else appeared in the directory (no rollback journal, no stray copies); the lock
+        // file is held by every open vault (in use, byte 1).
         let names = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
-        #expect(names == ["vault.db", "vault.db-shm", "vault.db-wal"])
+        #expect(names == ["vault.db", "vault.db-lock", "vault.db-shm", "vault.db-wal"])
     }
 
     @Test func reopenKeepsModesAt0600() throws {
