@@ -61,15 +61,15 @@ struct RestoreCommand: ParsableCommand {
                     "other_vault": r.otherVault, "checkpointed": r.checkpointed,
                 ])
             } else {
-                Terminal.out("Restored \(Validate.visible(r.backup)) into \(Validate.visible(r.vault))"
+                try Terminal.out("Restored \(Validate.visible(r.backup)) into \(Validate.visible(r.vault))"
                              + (r.otherVault ? " (another vault: its vault id replaces this one's)." : "."))
-                Terminal.out("The replaced contents are kept in \(Validate.visible(r.kept)); delete it once you no longer "
+                try Terminal.out("The replaced contents are kept in \(Validate.visible(r.kept)); delete it once you no longer "
                              + "need it (like any backup, it holds the old keys and values, encrypted).")
-                Terminal.out(r.cutEvents == 0
+                try Terminal.out(r.cutEvents == 0
                              ? "No events were cut: the backup holds every event of the replaced audit log."
                              : "Cut \(r.cutEvents) event(s) of the replaced audit log, through seq \(r.cutThrough ?? 0) "
                                 + "(they remain in the kept copy).")
-                Terminal.out("Recorded as vault.restore, event \(r.eventSeq).")
+                try Terminal.out("Recorded as vault.restore, event \(r.eventSeq).")
             }
             if !r.checkpointed {
                 Terminal.err("warning: a reader outside Keyhold holds the vault's write-ahead log, so it could not be "

@@ -1,6 +1,6 @@
 import Foundation
-@_spi(Testing) import KeyholdCore
-@_spi(Testing) import KeyholdStore
+import KeyholdCore
+import KeyholdStore
 import KeyholdTestSupport
 import Testing
 #if canImport(Glibc)

@@ -1,8 +1,8 @@
 import Foundation
 import KeyholdTestSupport
 import Testing
-@_spi(Testing) @testable import KeyholdCore
-@_spi(Testing) import KeyholdStore
+@testable import KeyholdCore
+import KeyholdStore
 
 // `restore` (docs/SECURITY.md, "Restore"): a backup put back in place under the vault's
 // in-use lock, checked first, the replaced contents kept, the cut events recorded; and the

@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import KeyholdTestSupport
 import Testing
-@testable @_spi(Testing) import KeyholdStore
+@testable import KeyholdStore
 
 /// A vault in use (byte 1 of the lock file) and what a process notices of the file it opened
 /// (docs/SECURITY.md, "The in-use lock" and "A vault replaced while in use").
