@@ -90,6 +90,23 @@ public struct RotationDue: Sendable, Equatable {
     }
 }
 
+/// A user whose account stops working soon.
+public struct ExpiringUser: Sendable, Equatable {
+    public var username: String
+    /// When the account stops working, Unix ms.
+    public var expiresAt: Int64
+    public init(username: String, expiresAt: Int64) { self.username = username; self.expiresAt = expiresAt }
+}
+
+/// Accounts (not disabled) whose expiry date falls after `at` and within a window: how many, and the earliest few.
+public struct UsersExpiring: Sendable, Equatable {
+    /// When it was read (the vault's clock), Unix ms.
+    public var at: Int64
+    public var first: [ExpiringUser]
+    public var count: Int
+    public init(at: Int64, first: [ExpiringUser], count: Int) { self.at = at; self.first = first; self.count = count }
+}
+
 /// One stored version of a secret; never its value.
 public struct SecretVersionInfo: Sendable, Equatable {
     public var version: Int
