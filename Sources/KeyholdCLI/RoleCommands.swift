@@ -92,7 +92,7 @@ struct RoleCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Delete a role nobody holds.")
         @OptionGroup var session: SessionOptions
         @Argument var name: String
-        @Flag(help: "Do not ask for confirmation.") var yes = false
+        @Flag(help: "Do not ask to type the name back (needed without a terminal).") var yes = false
         func run() throws {
             try runReporting {
                 try Confirm.typed(name, action: "delete role", skip: yes)

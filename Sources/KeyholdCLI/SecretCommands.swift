@@ -262,12 +262,13 @@ struct SecretCommand: ParsableCommand {
         @OptionGroup var session: SessionOptions
         @Argument(help: "The secret's name.") var name: String
         @Option(name: .customLong("version"), help: "Delete only this version (not the only one left).") var version: Int?
-        @Flag(help: "Do not ask for confirmation.") var yes = false
+        @Flag(help: "Do not ask to type the name back (needed without a terminal).") var yes = false
 
         func validate() throws { try version.map { try checkOption($0, "--version", Validate.versionRange) } }
 
         func run() throws {
             try runReporting {
+                try Confirm.requireYes(yes, action: version.map { "delete version \($0) of secret" } ?? "delete secret", name: name)
                 let s = try session.session()
                 let outcome: DeletionOutcome
                 if let version {

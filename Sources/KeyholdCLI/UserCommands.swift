@@ -252,7 +252,7 @@ struct UserCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Delete a user (their public keys stay for the audit log).")
         @OptionGroup var session: SessionOptions
         @Argument var username: String
-        @Flag(help: "Do not ask for confirmation.") var yes = false
+        @Flag(help: "Do not ask to type the name back (needed without a terminal).") var yes = false
 
         func run() throws {
             try runReporting {
@@ -310,11 +310,23 @@ enum Confirm {
         deleted bytes may remain in the -wal file until it is. Run `keyhold check` when others have closed it.
         """
 
-    static func typed(_ name: String, action: String, skip: Bool) throws {
-        guard !skip, Terminal.stdinIsTTY else { return }
-        let typed = Terminal.ask("To \(action) \(Validate.visible(name)), type its name (anything else cancels): ")
+    /// Without a terminal nobody can type the name back: the command needs `--yes` (`skip`),
+    /// else it is a usage error (exit 64) and nothing is changed. Called before logging in,
+    /// so a script that forgot `--yes` costs no login.
+    static func requireYes(_ skip: Bool, action: String, name: String) throws {
+        guard !skip, !Terminal.stdinIsTTY else { return }
+        throw ArgumentParser.ValidationError(
+            "\(action) \(Validate.visible(name)): there is no terminal to confirm on, so give --yes to say that is intended; nothing was changed")
+    }
+
+    /// On a terminal, asks for `name` to be typed back (exit 1 on anything else); without one,
+    /// needs `skip` (`--yes`). `what` names what is typed, for the prompt.
+    static func typed(_ name: String, action: String, skip: Bool, what: String = "its name") throws {
+        guard !skip else { return }
+        try requireYes(skip, action: action, name: name)
+        let typed = Terminal.ask("To \(action) \(Validate.visible(name)), type \(what) (anything else cancels): ")
         guard typed == name else {
-            Terminal.err("Cancelled.")
+            Terminal.err("Cancelled; nothing was changed.")
             throw ExitCode(Exit.failure)
         }
     }

@@ -339,7 +339,13 @@ func carries(_ haystack: Data, _ needle: String) -> Bool { haystack.range(of: Da
         #expect(one.status == 0)
         quietExpect(one.stderr.contains("app/token: version 1 deleted."), "one.stderr.contains(\"app/token: version 1 deleted.\")")
         quietExpect(!one.stderr.contains("checkpoint"), "!one.stderr.contains(\"checkpoint\")")
-        #expect(try v.run(["secret", "delete", "app/token", "--version", "3"]).status == 0)  // stdin is not a terminal: no prompt
+        // No terminal to type the name back on: --yes is needed, and without it nothing is deleted.
+        let unconfirmed = try v.run(["secret", "delete", "app/token", "--version", "3"])
+        #expect(unconfirmed.status == 64)
+        quietExpect(unconfirmed.stderr.contains("delete version 3 of secret app/token: there is no terminal to confirm on, so give --yes"),
+                    unconfirmed.stderr)
+        #expect((try SecretsFixture.json(try v.run(["secret", "versions", "app/token", "--json"]).stdout)["versions"] as? [Any])?.count == 2)
+        #expect(try v.run(["secret", "delete", "app/token", "--version", "3", "--yes"]).status == 0)
         let vj = try SecretsFixture.json(try v.run(["secret", "versions", "app/token", "--json"]).stdout)
         #expect((vj["versions"] as? [[String: Any]])?.map { $0["version"] as? Int } == [2])
         #expect(vj["current_version"] as? Int == 2)
