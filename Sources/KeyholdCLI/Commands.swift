@@ -100,15 +100,18 @@ struct Init: ParsableCommand {
             return
         }
         Terminal.err("Creating a new vault at \(path)")
-        guard let user = Credentials.username(default: "admin") else { throw ExitCode(Exit.usage) }
+        let user: String
+        do { user = try Credentials.username(default: "admin") } catch { throw fail(error) }
         Terminal.err("Choose the administrator's password: at least \(vault.options.passwordMinLength) characters, "
-                     + "not a common password, not containing the username. A long passphrase is best.")
+                     + "not a common password, not a repeat, sequence or keyboard row, not containing the username. "
+                     + "A long passphrase is best.")
         let session: Session
         var shown: String?
         do {
-            guard let password = Credentials.newPassword(from: "KEYHOLD_PASSWORD") else {
-                Terminal.err("keyhold: no password given")
-                throw ExitCode(Exit.usage)
+            let password: SecureBytes
+            do { password = try Credentials.newPassword(from: "KEYHOLD_PASSWORD") } catch var m as MissingCredential {
+                m.code = Exit.usage  // no login here: a first run without a password is a usage error
+                throw m
             }
             // The recovery key is written (and the write checked) before the vault is committed:
             // if it cannot be shown, no vault is made.

@@ -56,6 +56,10 @@ enum Exit {
 
 /// Prints a core error for a person (never a secret) and exits with its code.
 func fail(_ error: any Error) -> ExitCode {
+    if let m = error as? MissingCredential {
+        Terminal.err("keyhold: \(m)")
+        return ExitCode(m.code)
+    }
     if let o = error as? OutputFailure {
         Terminal.err("keyhold: \(o)")
         return ExitCode(Exit.output)

@@ -210,18 +210,14 @@ struct UserCommand: ParsableCommand {
             try runReporting {
                 // One login with the current password (counted against lockout like any login), then the change.
                 let vault = try Vault.open(at: session.vault.path, options: session.vault.options)
-                guard let user = Credentials.username(),
-                      let current = Credentials.password(prompt: "Current password: ") else {
-                    throw KeyholdError.authenticationFailed
-                }
+                let user = try Credentials.username()
+                let current = try Credentials.password(prompt: "Current password: ")
                 switch try vault.login(username: user, password: current) {
                 case .session(let s):
-                    guard let new = Credentials.newPassword() else { throw ArgumentParser.ValidationError("no new password given") }
-                    try s.changePassword(current: current, new: new)
+                    try s.changePassword(current: current, new: try Credentials.newPassword())
                 case .mustChangePassword(let change):
                     // A temporary password: the forced change is this change.
-                    guard let new = Credentials.newPassword() else { throw ArgumentParser.ValidationError("no new password given") }
-                    _ = try change.complete(newPassword: new)
+                    _ = try change.complete(newPassword: try Credentials.newPassword())
                 }
                 Terminal.err("Password changed.")
             }
