@@ -90,6 +90,19 @@ public struct RotationDue: Sendable, Equatable {
     }
 }
 
+/// What `Session.importSecrets` did: secrets created, updated (a new version), left
+/// unchanged (the value was already the current one: no version added), and skipped
+/// (already there, with `.skip`).
+public struct ImportCounts: Sendable, Equatable {
+    public var created = 0
+    public var updated = 0
+    public var unchanged = 0
+    public var skipped = 0
+    public init(created: Int = 0, updated: Int = 0, unchanged: Int = 0, skipped: Int = 0) {
+        self.created = created; self.updated = updated; self.unchanged = unchanged; self.skipped = skipped
+    }
+}
+
 /// A user whose account stops working soon.
 public struct ExpiringUser: Sendable, Equatable {
     public var username: String

@@ -105,6 +105,8 @@ func carries(_ haystack: Data, _ needle: String) -> Bool { haystack.range(of: Da
         let second = try v.set("app/prod/db-password", "second value 2")
         quietExpect(second.stdout == "stored app/prod/db-password version 2\n", "second.stdout == \"stored app/prod/db-password version 2\\n\"")
         try v.set("other/api-key", "third value 3")
+        // The new version cleared the date that had passed (SecretVersionTests); set one again to see it flagged.
+        #expect(try v.run(["secret", "rotate-by", "app/prod/db-password", "2020-01-01"]).status == 0)
         for r in [first, second] {
             let leaked = carries(r.all, "first value 1") || carries(r.all, "second value 2")
             #expect(!leaked, "set printed a value")
@@ -264,8 +266,8 @@ func carries(_ haystack: Data, _ needle: String) -> Bool { haystack.range(of: Da
         let before = try v.show("gen/flask-secret-key")
         #expect(before.count == 48)
 
-        // On an existing secret: a new version, a new value.
-        let again = try v.run(["secret", "generate", "gen/flask-secret-key", "--bytes", "48"])
+        // On an existing secret, with --new-version: a new version, a new value.
+        let again = try v.run(["secret", "generate", "gen/flask-secret-key", "--bytes", "48", "--new-version"])
         quietExpect(again.stdout == "generated gen/flask-secret-key version 2\n", "again.stdout == \"generated gen/flask-secret-key version 2\\n\"")
         let after = try v.show("gen/flask-secret-key")
         let changed = after != before
