@@ -42,7 +42,7 @@ extension KeyCommand {
                 prompt. A fingerprint that differs is refused: the key on record is not the one the user holds.
                 """)
         @OptionGroup var session: SessionOptions
-        @Argument(help: "The user whose key access to approve.") var username: String
+        @Argument(help: "The user whose key access to approve.", completion: .custom(Completions.usernames)) var username: String
         @Option(help: "The fingerprint the user read to you (groups of four, as their login shows it).")
         var fingerprint: String?
 

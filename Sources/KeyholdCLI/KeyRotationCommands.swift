@@ -153,7 +153,7 @@ extension KeyCommand {
                 """)
         @OptionGroup var vault: VaultOptionsGroup
         @OptionGroup var output: JSONFlag
-        @Argument(help: "The administrator to restore.") var username: String
+        @Argument(help: "The administrator to restore.", completion: .custom(Completions.usernames)) var username: String
 
         func run() throws {
             try runReporting {

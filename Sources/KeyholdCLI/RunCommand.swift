@@ -60,7 +60,8 @@ struct RunCommand: ParsableCommand {
     var exactDepth = false
 
     @Option(name: .customLong("only"), parsing: .upToNextOption,
-            help: ArgumentHelp("Hand out these secrets (repeatable; several names may follow one --only).", valueName: "name"))
+            help: ArgumentHelp("Hand out these secrets (repeatable; several names may follow one --only).", valueName: "name"),
+            completion: .custom(Completions.secretNames))
     var only: [String] = []
 
     @Option(name: .customLong("map"), help: ArgumentHelp("Put secret NAME in variable VAR (repeatable).", valueName: "name=VAR"))

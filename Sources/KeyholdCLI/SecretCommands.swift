@@ -104,7 +104,7 @@ struct SecretCommand: ParsableCommand {
             aliases: ["get"])
         @OptionGroup var session: SessionOptions
         @OptionGroup var output: JSONFlag
-        @Argument(help: "The secret's name.") var name: String
+        @Argument(help: "The secret's name.", completion: .custom(Completions.secretNames)) var name: String
         @Option(name: .customLong("version"), help: "This version instead of the current one.") var version: Int?
         @Flag(help: "Print the exact bytes even on a terminal (control characters included).") var raw = false
 
@@ -151,7 +151,8 @@ struct SecretCommand: ParsableCommand {
         @OptionGroup var session: SessionOptions
         @OptionGroup var output: JSONFlag
         @OptionGroup var source: ValueSource
-        @Argument(help: "Name: path segments of letters, digits, '.', '_', '-' joined by '/' (e.g. app/prod/db-password).")
+        @Argument(help: "Name: path segments of letters, digits, '.', '_', '-' joined by '/' (e.g. app/prod/db-password).",
+                  completion: .custom(Completions.secretNames))
         var name: String
         @Argument(help: .hidden) var value: [String] = []
         @Option(help: "Description (replaces the current one when the secret exists).") var description: String?
@@ -190,7 +191,7 @@ struct SecretCommand: ParsableCommand {
                 """)
         @OptionGroup var session: SessionOptions
         @OptionGroup var output: JSONFlag
-        @Argument(help: "The secret's name.") var name: String
+        @Argument(help: "The secret's name.", completion: .custom(Completions.secretNames)) var name: String
         @Option(name: [.customLong("length"), .customLong("bytes")],
                 help: "Length in characters (= bytes: every alphabet is ASCII), 1 to \(Session.maxGeneratedLength). --bytes is an alias.")
         var length: Int = 32
@@ -245,7 +246,7 @@ struct SecretCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the stored versions of a secret (never values).")
         @OptionGroup var session: SessionOptions
         @OptionGroup var output: JSONFlag
-        @Argument(help: "The secret's name.") var name: String
+        @Argument(help: "The secret's name.", completion: .custom(Completions.secretNames)) var name: String
 
         func run() throws {
             try runReporting {
@@ -276,7 +277,7 @@ struct SecretCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "rotate-by", abstract: "Set the date by which a credential should be rotated, or 'never'.")
         @OptionGroup var session: SessionOptions
-        @Argument(help: "The secret's name.") var name: String
+        @Argument(help: "The secret's name.", completion: .custom(Completions.secretNames)) var name: String
         @Argument(help: "YYYY-MM-DD, an ISO 8601 time (UTC), 'now', or 'never' to clear.") var date: String
 
         func validate() throws { _ = try DateArgument.parse(date, field: "DATE") }
@@ -296,7 +297,7 @@ struct SecretCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Delete a secret with all its versions, or one version; the bytes are scrubbed from the vault files.")
         @OptionGroup var session: SessionOptions
-        @Argument(help: "The secret's name.") var name: String
+        @Argument(help: "The secret's name.", completion: .custom(Completions.secretNames)) var name: String
         @Option(name: .customLong("version"), help: "Delete only this version (not the only one left).") var version: Int?
         @Flag(help: "Do not ask to type the name back (needed without a terminal).") var yes = false
 

@@ -51,7 +51,8 @@ struct UserCommand: ParsableCommand {
         @Argument(help: "Username: 3-32 of letters, digits, '.', '_', '-'.") var username: String
         @Option(help: "E-mail address.") var email: String?
         @Option(name: .customLong("display-name"), help: "Display name.") var displayName: String = ""
-        @Option(name: .customLong("role"), help: "A role to give (repeatable).") var roles: [String] = []
+        @Option(name: .customLong("role"), help: "A role to give (repeatable).", completion: .custom(Completions.roles))
+        var roles: [String] = []
 
         func run() throws {
             try runReporting {
@@ -67,7 +68,7 @@ struct UserCommand: ParsableCommand {
     struct Edit: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Change a user's e-mail or display name.")
         @OptionGroup var session: SessionOptions
-        @Argument var username: String
+        @Argument(completion: .custom(Completions.usernames)) var username: String
         @Option(help: "New e-mail address (empty to clear).") var email: String?
         @Option(name: .customLong("display-name")) var displayName: String?
 
@@ -112,7 +113,7 @@ struct UserCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show one user.")
         @OptionGroup var session: SessionOptions
         @OptionGroup var output: JSONFlag
-        @Argument var username: String
+        @Argument(completion: .custom(Completions.usernames)) var username: String
 
         func run() throws {
             try runReporting {
@@ -148,28 +149,28 @@ struct UserCommand: ParsableCommand {
     struct Lock: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Lock an account (no login until unlocked).")
         @OptionGroup var session: SessionOptions
-        @Argument var username: String
+        @Argument(completion: .custom(Completions.usernames)) var username: String
         func run() throws { try Action.run(session, username, done: "locked") { try $0.lockUser(username) } }
     }
 
     struct Unlock: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Unlock an account and clear failed-login lockout.")
         @OptionGroup var session: SessionOptions
-        @Argument var username: String
+        @Argument(completion: .custom(Completions.usernames)) var username: String
         func run() throws { try Action.run(session, username, done: "unlocked") { try $0.unlockUser(username) } }
     }
 
     struct Disable: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Disable an account.")
         @OptionGroup var session: SessionOptions
-        @Argument var username: String
+        @Argument(completion: .custom(Completions.usernames)) var username: String
         func run() throws { try Action.run(session, username, done: "disabled") { try $0.disableUser(username) } }
     }
 
     struct Enable: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Enable a disabled account.")
         @OptionGroup var session: SessionOptions
-        @Argument var username: String
+        @Argument(completion: .custom(Completions.usernames)) var username: String
         func run() throws { try Action.run(session, username, done: "enabled") { try $0.enableUser(username) } }
     }
 
@@ -182,7 +183,7 @@ struct UserCommand: ParsableCommand {
                 vault needs someone to manage it.
                 """)
         @OptionGroup var session: SessionOptions
-        @Argument var username: String
+        @Argument(completion: .custom(Completions.usernames)) var username: String
         @Option(help: "Expiry as YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ (UTC), 'now', or 'never'.") var at: String
 
         func validate() throws { _ = try DateArgument.parse(at, field: "--at") }
@@ -229,7 +230,7 @@ struct UserCommand: ParsableCommand {
             abstract: "Reset a user's password to a generated temporary one (shown once).")
         @OptionGroup var session: SessionOptions
         @OptionGroup var output: JSONFlag
-        @Argument var username: String
+        @Argument(completion: .custom(Completions.usernames)) var username: String
 
         func run() throws {
             try runReporting {
@@ -247,7 +248,7 @@ struct UserCommand: ParsableCommand {
     struct Delete: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Delete a user (their public keys stay for the audit log).")
         @OptionGroup var session: SessionOptions
-        @Argument var username: String
+        @Argument(completion: .custom(Completions.usernames)) var username: String
         @Flag(help: "Do not ask to type the name back (needed without a terminal).") var yes = false
 
         func run() throws {
@@ -263,8 +264,8 @@ struct UserCommand: ParsableCommand {
     struct GrantRole: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "grant-role", abstract: "Give a user a role.")
         @OptionGroup var session: SessionOptions
-        @Argument var username: String
-        @Argument var role: String
+        @Argument(completion: .custom(Completions.usernames)) var username: String
+        @Argument(completion: .custom(Completions.roles)) var role: String
         func run() throws {
             try Action.run(session, username, done: "now has role \(Validate.visible(role))") { try $0.grantRole(username, role: role) }
         }
@@ -273,8 +274,8 @@ struct UserCommand: ParsableCommand {
     struct RevokeRole: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "revoke-role", abstract: "Take a role from a user.")
         @OptionGroup var session: SessionOptions
-        @Argument var username: String
-        @Argument var role: String
+        @Argument(completion: .custom(Completions.usernames)) var username: String
+        @Argument(completion: .custom(Completions.roles)) var role: String
         func run() throws {
             try Action.run(session, username, done: "no longer has role \(Validate.visible(role))") { try $0.revokeRole(username, role: role) }
         }
