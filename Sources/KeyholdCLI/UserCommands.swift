@@ -215,10 +215,11 @@ struct UserCommand: ParsableCommand {
                 let current = try Credentials.password(prompt: "Current password: ")
                 switch try vault.login(username: user, password: current) {
                 case .session(let s):
-                    try s.changePassword(current: current, new: try Credentials.newPassword())
+                    // The change is this command's input, not its login: none given is a usage error (64).
+                    try s.changePassword(current: current, new: try Credentials.newPassword(missingCode: Exit.usage))
                 case .mustChangePassword(let change):
                     // A temporary password: the forced change is this change.
-                    _ = try change.complete(newPassword: try Credentials.newPassword())
+                    _ = try change.complete(newPassword: try Credentials.newPassword(missingCode: Exit.usage))
                 }
                 Terminal.err("Password changed.")
             }

@@ -138,13 +138,15 @@ enum Credentials {
     /// Asks twice for a new password on a terminal; otherwise reads one line,
     /// or takes it from the environment variable `variable`. `forcedFor` names the user
     /// whose temporary password must be changed, for the message when none is given.
-    static func newPassword(from variable: String = "KEYHOLD_NEW_PASSWORD", forcedFor user: String? = nil) throws -> SecureBytes {
+    static func newPassword(from variable: String = "KEYHOLD_NEW_PASSWORD", forcedFor user: String? = nil,
+                            missingCode: Int32 = Exit.authentication) throws -> SecureBytes {
         if let p = Terminal.environment[variable] {
             guard !p.isEmpty else { throw MissingCredential.empty(variable, what: "password") }
             return SecureBytes(utf8: p)
         }
         func none() -> MissingCredential {
             var missing = MissingCredential.none("new password", variable: variable, prompt: "prompt")
+            missing.code = missingCode
             if let user {
                 missing.description = "the password of \(Validate.visible(user)) was set by an administrator and must be changed "
                     + "now, but \(missing.description); nothing was changed"
