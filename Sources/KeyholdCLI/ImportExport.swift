@@ -120,12 +120,14 @@ struct ImportCommand: ParsableCommand {
         let r = try s.importSecrets(from: entries, onExisting: onExisting.core, batchSize: batch, progress: progress)
         if output.json {
             try Output.printJSON([
-                "created": r.created, "updated": r.updated, "skipped": r.skipped, "read": read.entries.count + read.bad.count,
+                "created": r.created, "updated": r.updated, "unchanged": r.unchanged, "skipped": r.skipped,
+                "read": read.entries.count + read.bad.count,
                 "bad": bad.map { ["origin": $0.origin, "message": $0.message] },
                 "notes": notes.map { ["origin": $0.origin, "message": $0.message] },
             ])
         } else {
-            var line = "Imported: \(r.created) created, \(r.updated) updated, \(r.skipped) skipped (already there)"
+            var line = "Imported: \(r.created) created, \(r.updated) updated, \(r.unchanged) unchanged (same value: no new version), "
+                + "\(r.skipped) skipped (already there)"
             if !bad.isEmpty { line += ", \(bad.count) bad entr\(bad.count == 1 ? "y" : "ies") skipped" }
             try Terminal.out(line + ".")
         }

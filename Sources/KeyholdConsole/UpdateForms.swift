@@ -22,14 +22,14 @@ public enum PasswordRules {
                 try Validate.password(password, username: "", minimumLength: Validate.passwordMinimumFloor)
                 common = .ok
             } catch {
-                common = error.rule == "common" ? .failed : .ok
+                common = ["common", "repeated", "sequence"].contains(error.rule) ? .failed : .ok
             }
         }
         let name: RuleState = empty ? .pending
             : (!username.isEmpty && password.lowercased().contains(username.lowercased())) ? .failed : .ok
         return [
             Rule(text: "at least \(minimum) characters", state: length),
-            Rule(text: "not one of 30,000 common passwords", state: common),
+            Rule(text: "not a common password, repeat, sequence or keyboard row", state: common),
             Rule(text: "does not contain the username", state: name),
         ]
     }

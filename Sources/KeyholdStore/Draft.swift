@@ -65,7 +65,9 @@ final class Draft {
         if dirFD >= 0 { _ = fsync(dirFD); close(dirFD) }
     }
 
-    /// Removes the draft (after `publish`, only the closed lock remains to release).
+    /// Removes the draft (after `publish`, only the closed lock remains to release). Call it
+    /// after `publish` and before the vault is opened: closing this descriptor drops every POSIX
+    /// lock the process holds on the file, SQLite's included. Calling it again does nothing.
     func discard() {
         if !published { for suffix in ["", "-wal", "-shm", "-lock"] { unlink(path + suffix) } }
         if fd >= 0 { close(fd); fd = -1 }

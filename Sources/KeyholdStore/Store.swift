@@ -188,6 +188,10 @@ public final class Store: Sendable {
             try store.close()
         }
         try draft.publish()
+        // Closed before the vault is opened: a POSIX lock belongs to the process and falls with the
+        // close of any descriptor of the file, so closing the draft's later would drop SQLite's locks,
+        // and another process would take itself for the last one and delete the WAL under this one.
+        draft.discard()
         return try open(at: path)
     }
 

@@ -16,8 +16,8 @@ Its own secrets, SECRET_KEY (sessions) and API_TOKEN (an upstream service),
 come from the environment, put there by ``keyhold run``; without SECRET_KEY
 (or with one shorter than 32 characters) the application refuses to start:
 
-    keyhold secret generate app/SECRET_KEY --length 64
-    keyhold run --prefix app/ -- flask --app examples/flask/app.py run
+    keyhold secret generate app/dev/SECRET_KEY --length 64
+    keyhold run --prefix app/dev/ -- flask --app examples/flask/app.py run
 
 The vault is the one ``keyhold`` uses: ``KEYHOLD_DB``, else
 ``$XDG_DATA_HOME/keyhold/keyhold.db``, else ``~/.local/share/keyhold/keyhold.db``.
@@ -57,8 +57,8 @@ _argon2 = PasswordHasher()
 MIN_SECRET_KEY_LENGTH = 32
 MISSING_SECRET_KEY = (
     "SECRET_KEY is not set. Run the application under `keyhold run`, which puts it in the environment:\n"
-    "    keyhold secret generate app/SECRET_KEY --length 64\n"
-    "    keyhold run --prefix app/ -- flask --app examples/flask/app.py run")
+    "    keyhold secret generate app/dev/SECRET_KEY --length 64\n"
+    "    keyhold run --prefix app/dev/ -- flask --app examples/flask/app.py run")
 
 # Every response: no inline script or style, nothing from elsewhere, no framing.
 CONTENT_SECURITY_POLICY = ("default-src 'none'; img-src 'self'; style-src 'self'; form-action 'self'; "
