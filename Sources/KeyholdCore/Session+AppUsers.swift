@@ -1,7 +1,7 @@
 import KeyholdCrypto
 import KeyholdStore
 
-// Accounts of a web application (DESIGN section 10): users imported with the
+// Accounts of a web application (docs/APPLICATIONS.md): users imported with the
 // password hashes the application already has, and the legacy-hash report.
 // How an application reads them back: docs/APPLICATIONS.md.
 

@@ -100,7 +100,7 @@ extension Session {
         return found
     }
 
-    /// Never orphaned (DESIGN 5): no change may leave the vault without an active user
+    /// Never orphaned: no change may leave the vault without an active user
     /// holding roles.manage and keys.manage, nor worse stewarded than it found it
     /// (`before`, taken in the same transaction). So the last such user without an
     /// expiry date cannot be given one (the vault would later have nobody to manage it;

@@ -81,7 +81,7 @@ public final class Store: Sendable {
     public let path: String
     let queue: DatabaseQueue
 
-    /// The PRAGMAs every connection runs with (DESIGN section 4), in the order they are set.
+    /// The PRAGMAs every connection runs with, in the order they are set.
     public static let requiredPragmas: [(name: String, value: String)] = [
         ("journal_mode", "wal"),
         ("synchronous", "2"),      // FULL
