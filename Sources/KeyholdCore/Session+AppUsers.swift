@@ -163,7 +163,7 @@ extension Session {
         for start in stride(from: 0, to: accepted.count, by: size) {
             let batch = accepted[start..<min(start + size, accepted.count)]
             let legacy = try perform(.userImport, target: "users", requires: .usersWrite) { op -> [String: Int] in
-                let v = try op.tx.vault()!
+                let v = try op.tx.requiredVault()
                 let current = PasswordHash.currentPrefix(cost: KDFCost(opslimit: v.kdfOpslimit, memlimit: v.kdfMemlimit))
                 var ids: [Int64] = []
                 var ownRoles: [String] = []

@@ -265,7 +265,9 @@ public final class Store: Sendable {
                     result = try body(Tx(db: db))
                     return .commit
                 }
-                return result!
+                // Set whenever the transaction committed: body returned.
+                guard let result else { throw StoreError.conflict("a write transaction ended without its result") }
+                return result
             }
         }
     }
