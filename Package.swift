@@ -66,7 +66,7 @@ let package = Package(
         // The agent: a vault's unlocked session served over a Unix socket to the same user's commands.
         .target(name: "KeyholdAgent", dependencies: ["KeyholdCore", "KeyholdCrypto"]),
         .executableTarget(name: "keyhold", dependencies: ["KeyholdCLI", "KeyholdConsole"]),
-        // `make bench`: the benchmark of DESIGN section 9; the store only for its floor, the console
+        // `make bench`: the benchmark (README, "Performance"); the store only for its floor, the console
         // for its model, update and view (never its terminal backend), the test support for the
         // cheap KDF its vaults are made with.
         .executableTarget(name: "keyhold-bench", dependencies: ["KeyholdCore", "KeyholdStore", "KeyholdConsole", "KeyholdTestSupport"],

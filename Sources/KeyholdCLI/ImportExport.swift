@@ -104,16 +104,7 @@ struct ImportCommand: ParsableCommand {
         let (entries, bad) = check(read)
         for n in notes.prefix(100) { Terminal.err("keyhold: note: \(n.origin): \(n.message)") }
         if notes.count > 100 { Terminal.err("keyhold: ... and \(notes.count - 100) more notes") }
-        if !bad.isEmpty {
-            let verb = skipBad ? "skipped" : "bad entry"
-            for b in bad.prefix(100) { Terminal.err("keyhold: \(verb): \(b.origin): \(b.message)") }
-            if bad.count > 100 { Terminal.err("keyhold: ... and \(bad.count - 100) more") }
-            if !skipBad {
-                Terminal.err("keyhold: \(bad.count) bad entr\(bad.count == 1 ? "y" : "ies"); nothing was imported "
-                             + "(fix \(bad.count == 1 ? "it" : "them"), or give --skip-bad to import the rest)")
-                throw ExitCode(Exit.usage)
-            }
-        }
+        try reportBadEntries(bad, skipBad: skipBad)
         let batches = (entries.count + batch - 1) / batch
         let report: ProgressHandler = { @Sendable (done: Int, total: Int) -> Void in Terminal.err("imported \(done)/\(total)") }
         let progress: ProgressHandler? = batches > 1 ? report : nil
@@ -365,5 +356,20 @@ struct ExportCommand: ParsableCommand {
 
     private func refusal(_ name: String, _ why: String) -> KeyholdError {
         usageError("value", "the value of \(Validate.visible(name)) \(why); nothing was written")
+    }
+}
+
+/// Lists the entries an import cannot take on stderr (the first 100, by origin and rule, never
+/// a value). Without `--skip-bad` any bad entry stops the import before anything is written:
+/// a usage error (exit 64).
+func reportBadEntries(_ bad: [BadEntry], skipBad: Bool) throws {
+    guard !bad.isEmpty else { return }
+    let verb = skipBad ? "skipped" : "bad entry"
+    for b in bad.prefix(100) { Terminal.err("keyhold: \(verb): \(b.origin): \(b.message)") }
+    if bad.count > 100 { Terminal.err("keyhold: ... and \(bad.count - 100) more") }
+    if !skipBad {
+        Terminal.err("keyhold: \(bad.count) bad entr\(bad.count == 1 ? "y" : "ies"); nothing was imported "
+                     + "(fix \(bad.count == 1 ? "it" : "them"), or give --skip-bad to import the rest)")
+        throw ExitCode(Exit.usage)
     }
 }

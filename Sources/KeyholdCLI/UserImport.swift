@@ -69,16 +69,7 @@ struct UserImport: ParsableCommand {
         let review = try s.reviewAppUsers(read.entries, roles: roles)
         let bad = (read.bad + review.rejected.map { BadEntry(origin: $0.origin, message: $0.message, seq: Self.seq($0.origin, read)) })
             .sorted { $0.seq < $1.seq }
-        if !bad.isEmpty {
-            let verb = skipBad ? "skipped" : "bad entry"
-            for b in bad.prefix(100) { Terminal.err("keyhold: \(verb): \(b.origin): \(b.message)") }
-            if bad.count > 100 { Terminal.err("keyhold: ... and \(bad.count - 100) more") }
-            if !skipBad {
-                Terminal.err("keyhold: \(bad.count) bad entr\(bad.count == 1 ? "y" : "ies"); nothing was imported "
-                             + "(fix \(bad.count == 1 ? "it" : "them"), or give --skip-bad to import the rest)")
-                throw ExitCode(Exit.usage)
-            }
-        }
+        try reportBadEntries(bad, skipBad: skipBad)
         let batches = (review.accepted.count + batch - 1) / batch
         let report: ProgressHandler = { @Sendable (done: Int, total: Int) -> Void in Terminal.err("imported \(done)/\(total)") }
         let r = try s.importAppUsers(review.accepted, roles: roles, skipBad: skipBad, batchSize: batch,

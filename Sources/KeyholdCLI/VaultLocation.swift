@@ -117,7 +117,7 @@ enum Credentials {
         return session
     }
 
-    /// The next open after a kill resumes the rotation (DESIGN section 3): progress
+    /// The next open after a kill resumes the rotation: progress
     /// on standard error, so that a command's output stays what it always is.
     /// A job another process owns (running there) is left to it, with a note: this
     /// command goes on meanwhile (older keys still open their versions).

@@ -344,7 +344,7 @@ extension Model {
             route = .dashboard
             reload(.dashboard, &fx)
             toast("Logged in as \(acct.username)")
-            // The next open finishes a rotation that was interrupted (DESIGN section 3).
+            // The next open finishes a rotation that was interrupted.
             if acct.can(.keysManage) && acct.hasKeyAccess {
                 keys.finishingInterrupted = true
                 fx.append(.finishInterruptedRotation)

@@ -183,7 +183,7 @@ public struct KeyStatus: Sendable, Equatable {
     public var problems: [CheckProblem] = []
 }
 
-/// What a deletion did about the WAL (DESIGN section 4).
+/// What a deletion did about the WAL (docs/SECURITY.md, "What deletion promises").
 public struct DeletionOutcome: Sendable, Equatable {
     /// The WAL was checkpointed and truncated: no copy of the deleted bytes remains in -wal.
     public var checkpointed: Bool

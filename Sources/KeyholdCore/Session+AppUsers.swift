@@ -1,7 +1,7 @@
 import KeyholdCrypto
 import KeyholdStore
 
-// Accounts of a web application (DESIGN section 10): users imported with the
+// Accounts of a web application (docs/APPLICATIONS.md): users imported with the
 // password hashes the application already has, and the legacy-hash report.
 // How an application reads them back: docs/APPLICATIONS.md.
 
@@ -163,7 +163,7 @@ extension Session {
         for start in stride(from: 0, to: accepted.count, by: size) {
             let batch = accepted[start..<min(start + size, accepted.count)]
             let legacy = try perform(.userImport, target: "users", requires: .usersWrite) { op -> [String: Int] in
-                let v = try op.tx.vault()!
+                let v = try op.tx.requiredVault()
                 let cost = KDFCost(opslimit: v.kdfOpslimit, memlimit: v.kdfMemlimit)
                 var ids: [Int64] = []
                 var ownRoles: [String] = []

@@ -331,7 +331,7 @@ extension Session {
 
     /// Deletes the oldest versions beyond the secret's (or the vault's) history limit, never the current one.
     private func prune(_ op: inout Op, _ s: SecretRow) throws -> [Int] {
-        let limit = try s.historyLimit ?? op.tx.vault()!.historyLimit
+        let limit = try s.historyLimit ?? op.tx.requiredVault().historyLimit
         let versions = try op.tx.secretVersions(secretID: s.id).map(\.version).filter { $0 != s.currentVersion }
         let dropped = Array(versions.dropLast(max(limit - 1, 0)))
         for v in dropped { try op.tx.deleteSecretVersion(secretID: s.id, version: v) }

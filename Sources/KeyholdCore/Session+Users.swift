@@ -121,7 +121,7 @@ extension Session {
         return found
     }
 
-    /// Never orphaned (DESIGN 5): no change may leave the vault without an active user
+    /// Never orphaned: no change may leave the vault without an active user
     /// holding roles.manage and keys.manage, nor worse stewarded than it found it
     /// (`before`, taken in the same transaction). So the last such user without an
     /// expiry date cannot be given one (the vault would later have nobody to manage it;
@@ -185,7 +185,7 @@ extension Session {
     }
 
     func temporaryPassword(_ op: Op) throws -> (SecureBytes, hash: String, expires: Int64, cost: KDFCost) {
-        let v = try op.tx.vault()!
+        let v = try op.tx.requiredVault()
         let cost = KDFCost(opslimit: v.kdfOpslimit, memlimit: v.kdfMemlimit)
         let temp = Token.generate(length: Session.temporaryPasswordLength, alphabet: .alnum)
         return (temp, try PasswordHash.hash(temp, cost: cost), op.now + v.tempPasswordTTL, cost)

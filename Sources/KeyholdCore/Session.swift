@@ -185,7 +185,7 @@ public final class Session: Sendable {
     func setOwnPassword(_ new: SecureBytes, requireChange: Bool, origin: LoginOrigin = .keyhold) throws {
         let (minLength, cost) = try Vault.wrap {
             try vault.store.read { tx in
-                let v = try tx.vault()!
+                let v = try tx.requiredVault()
                 return (v.passwordMinLength, KDFCost(opslimit: v.kdfOpslimit, memlimit: v.kdfMemlimit))
             }
         }
@@ -197,7 +197,7 @@ public final class Session: Sendable {
         }
         let hash = try Vault.wrap { try PasswordHash.hash(new, cost: cost) }
         try perform(.passwordChange, target: "user:\(username)", requires: nil) { op in
-            var me = try op.tx.user(id: userID)!
+            guard var me = try op.tx.user(id: userID) else { throw KeyholdError.sessionEnded("\(username) was deleted") }
             if requireChange, let expires = me.passwordExpiresAt, expires <= op.now {
                 throw KeyholdError.temporaryPasswordExpired(username: username)
             }

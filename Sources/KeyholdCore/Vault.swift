@@ -367,7 +367,7 @@ public final class Vault: Sendable {
     public func summary() throws -> VaultSummary {
         try Vault.wrap {
             try store.read { tx in
-                let v = try tx.vault()!
+                let v = try tx.requiredVault()
                 return VaultSummary(users: try tx.userCount(), secrets: try tx.secretCount(), auditEvents: try tx.auditCount(),
                                     activeDataKey: try tx.activeDataKey()?.version ?? 0,
                                     kdf: KDFCost(opslimit: v.kdfOpslimit, memlimit: v.kdfMemlimit),
@@ -423,5 +423,14 @@ extension Validate {
             throw .invalid(ValidationError(field: "password", rule: "encoding", message: "password: must be valid UTF-8 text"))
         }
         do { try Validate.password(text, username: username, minimumLength: minimumLength) } catch { throw .invalid(error) }
+    }
+}
+
+extension Tx {
+    /// The vault's one row, which every whole vault has. A file without it was changed outside
+    /// Keyhold after it was opened: an integrity error naming the row, never a crash.
+    func requiredVault() throws -> VaultRow {
+        guard let v = try vault() else { throw KeyholdError.integrity("vault id=1: the vault's row is missing") }
+        return v
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 
 /// The lock file beside a vault, `<vault path>-lock`: advisory locks on single
-/// bytes of it say which process owns what (DESIGN section 3, "one owner at a time").
+/// bytes of it say which process owns what (one owner at a time; docs/FORMAT.md, "The lock file").
 ///
 /// The locks are Linux open-file-description locks (`fcntl` `F_OFD_SETLK`,
 /// `F_OFD_SETLKW`, `F_OFD_GETLK`). Unlike classic POSIX record locks they belong

@@ -124,7 +124,7 @@ public final class Store: Sendable {
     let watch = Mutex(FileWatch())
     let watching: Bool
 
-    /// The PRAGMAs every connection runs with (DESIGN section 4), in the order they are set.
+    /// The PRAGMAs every connection runs with, in the order they are set.
     public static let requiredPragmas: [(name: String, value: String)] = [
         ("journal_mode", "wal"),
         ("synchronous", "2"),      // FULL
@@ -381,7 +381,9 @@ public final class Store: Sendable {
                     result = try body(Tx(db: db))
                     return .commit
                 }
-                return result!
+                // Set whenever the transaction committed: body returned.
+                guard let result else { throw StoreError.conflict("a write transaction ended without its result") }
+                return result
             }
         }
     }

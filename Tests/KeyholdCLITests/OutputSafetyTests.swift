@@ -80,7 +80,7 @@ func expectOutputFailure(_ r: Subprocess.Result, _ what: String, consequence: St
 // MARK: - One-time secrets
 
 /// A recovery key or temporary password that cannot be written is never committed: the
-/// vault stays as it was (DESIGN section 13).
+/// vault stays as it was.
 @Suite struct OneTimeSecretTests {
     static let password = "mossy granite under the bridge"
     let scratch = TempDir(prefix: "keyhold-out")

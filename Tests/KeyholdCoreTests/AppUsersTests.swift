@@ -5,7 +5,7 @@ import Testing
 import KeyholdStore
 import KeyholdCrypto
 
-// Accounts for an application (DESIGN section 10): the app_users view, import
+// Accounts for an application (docs/APPLICATIONS.md): the app_users view, import
 // of existing password hashes, legacy flags, first login of an imported
 // account, and the bcrypt refusal.
 

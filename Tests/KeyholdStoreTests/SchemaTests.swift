@@ -5,7 +5,7 @@ import Testing
 @testable import KeyholdStore
 
 /// A vault the program creates has exactly the schema schema.sql describes
-/// (DESIGN section 1). The reference is built independently: schema.sql read
+///. The reference is built independently: schema.sql read
 /// from the repository and executed whole by GRDB on an in-memory database;
 /// both sides are read by the same GRDB code, not by the store.
 @Suite struct SchemaTests {
