@@ -24,7 +24,7 @@ struct TransferFailure: Error, CustomStringConvertible {
 
 /// A usage error (exit 64) with a message for a person.
 func usageError(_ field: String, _ message: String) -> KeyholdError {
-    .invalid(KeyholdCore.ValidationError(field: field, rule: "usage", message: message))
+    .invalid(KeyholdCore.ValidationError(field: field, rule: .usage, message: message))
 }
 
 enum SourceFile {

@@ -209,7 +209,7 @@ enum Handout {
         let chosen = Set(names)
         if let stray = maps.keys.sorted().first(where: { !chosen.contains($0) }) {
             throw KeyholdError.invalid(KeyholdCore.ValidationError(
-                field: "--map", rule: "chosen",
+                field: "--map", rule: .chosen,
                 message: "--map \(stray)=\(maps[stray]!): \(stray) is not among the chosen secrets (see --prefix and --only)"))
         }
         var byVariable: [String: [String]] = [:]
@@ -375,7 +375,7 @@ enum Handout {
             }
             if value.contains(0) {
                 throw KeyholdError.invalid(KeyholdCore.ValidationError(
-                    field: "secret value", rule: "nul",
+                    field: "secret value", rule: .nul,
                     message: "secret \(plan[i].name): its value contains a NUL byte, which an environment variable cannot hold"))
             }
             block.withUnsafeMutableBytes { raw in

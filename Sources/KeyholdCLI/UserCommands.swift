@@ -296,7 +296,7 @@ enum DateArgument {
         do {
             return try Validate.date(text, field: field)
         } catch {
-            throw ArgumentParser.ValidationError(error.rule == "format" ? error.message + "; or 'now' or 'never'" : error.message)
+            throw ArgumentParser.ValidationError(error.rule == .format ? error.message + "; or 'now' or 'never'" : error.message)
         }
     }
 }

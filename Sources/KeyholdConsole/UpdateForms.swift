@@ -22,7 +22,7 @@ public enum PasswordRules {
                 try Validate.password(password, username: "", minimumLength: Validate.passwordMinimumFloor)
                 common = .ok
             } catch {
-                common = ["common", "repeated", "sequence"].contains(error.rule) ? .failed : .ok
+                common = [.common, .repeated, .sequence].contains(error.rule) ? .failed : .ok
             }
         }
         let name: RuleState = empty ? .pending

@@ -35,11 +35,11 @@ extension Session {
     /// secret's metadata.
     public func rotationDue(within window: Int64, first limit: Int = 5) throws -> RotationDue {
         guard window >= 0 else {
-            throw KeyholdError.invalid(ValidationError(field: "window", rule: "range",
+            throw KeyholdError.invalid(ValidationError(field: "window", rule: .range,
                                                        message: "window: must not be negative (got \(window) ms)"))
         }
         guard (0...1000).contains(limit) else {
-            throw KeyholdError.invalid(ValidationError(field: "limit", rule: "range", message: "limit: must be 0 to 1000 (got \(limit))"))
+            throw KeyholdError.invalid(ValidationError(field: "limit", rule: .range, message: "limit: must be 0 to 1000 (got \(limit))"))
         }
         return try read(requires: .secretsList, action: "secret.list") { tx, _ in
             let now = vault.clock.now()
@@ -124,7 +124,7 @@ extension Session {
             return v
         case .generated(let length, let alphabet):
             guard (1...Session.maxGeneratedLength).contains(length) else {
-                throw KeyholdError.invalid(ValidationError(field: "length", rule: "range",
+                throw KeyholdError.invalid(ValidationError(field: "length", rule: .range,
                                                            message: "length: must be 1 to \(Session.maxGeneratedLength) (got \(length))"))
             }
             return Token.generate(length: length, alphabet: alphabet)
@@ -355,7 +355,7 @@ extension Session {
 
     private func validHistory(_ limit: Int?) throws {
         if let limit, !(1...1000).contains(limit) {
-            throw KeyholdError.invalid(ValidationError(field: "history limit", rule: "range",
+            throw KeyholdError.invalid(ValidationError(field: "history limit", rule: .range,
                                                        message: "history limit: must be 1 to 1000 (got \(limit))"))
         }
     }

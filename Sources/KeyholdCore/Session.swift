@@ -175,7 +175,7 @@ public final class Session: Sendable {
             throw KeyholdError.authenticationFailed
         }
         if current.constantTimeEquals(new) {
-            throw KeyholdError.invalid(ValidationError(field: "new password", rule: "unchanged",
+            throw KeyholdError.invalid(ValidationError(field: "new password", rule: .unchanged,
                                                        message: "new password: must differ from the current one"))
         }
         try setOwnPassword(new, requireChange: false)
@@ -192,7 +192,7 @@ public final class Session: Sendable {
         try Validate.checkPassword(new, username: username, minimumLength: minLength)
         if requireChange, let old = try Vault.wrap({ try vault.store.read { try $0.user(id: userID)?.passwordHash } }),
            PasswordHash.verify(new, hash: old) {
-            throw KeyholdError.invalid(ValidationError(field: "new password", rule: "unchanged",
+            throw KeyholdError.invalid(ValidationError(field: "new password", rule: .unchanged,
                                                        message: "new password: must differ from the temporary one"))
         }
         let hash = try Vault.wrap { try PasswordHash.hash(new, cost: cost) }

@@ -6,18 +6,83 @@
 // input is quoted only through `Validate.visible(_:)` (and truncated), and a
 // password or secret value is never quoted at all.
 
+/// The rule a `ValidationError` names; its raw value is what `--json`, the application
+/// service and the agent print.
+public enum ValidationRule: String, Sendable, CaseIterable {
+    /// An e-mail address needs exactly one @.
+    case atSign = "at-sign"
+    /// No bidirectional control characters.
+    case bidiControl = "bidi-control"
+    /// Only the characters the field allows.
+    case charset
+    /// A choice that was already made (e.g. a variable mapped twice).
+    case chosen
+    /// Not a commonly used password.
+    case common
+    /// A password must not contain the username.
+    case containsUsername = "contains-username"
+    /// No control characters.
+    case controlCharacter = "control-character"
+    /// A real calendar date in the allowed years.
+    case date
+    /// An e-mail address's domain part.
+    case domain
+    /// No `.` or `..` path segment.
+    case dotSegment = "dot-segment"
+    /// Must not be empty.
+    case empty
+    /// Valid UTF-8.
+    case encoding
+    /// The documented format (e.g. ISO 8601).
+    case format
+    /// An entry of an import that failed its own check.
+    case importEntry = "import"
+    /// No invisible characters.
+    case invisibleCharacter = "invisible-character"
+    /// Within the length bounds.
+    case length
+    /// A value that may only be raised (e.g. the KDF cost).
+    case lower
+    /// No NUL byte.
+    case nul
+    /// A number within its bounds.
+    case range
+    /// A password that is a short unit repeated.
+    case repeated
+    /// Must be given.
+    case required
+    /// A path segment of the allowed characters.
+    case segment
+    /// A password made of keyboard rows, alphabet or digit runs.
+    case sequence
+    /// A value within the size limit.
+    case size
+    /// No leading, trailing or repeated spaces.
+    case spaces
+    /// Must start with a letter.
+    case start
+    /// A time of day that exists.
+    case time
+    /// Must differ from the current value.
+    case unchanged
+    /// One of the known names.
+    case unknown
+    /// Options used together as documented.
+    case usage
+}
+
 /// A rejected input: which field, which rule, and a sentence for a person.
 public struct ValidationError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The field that was rejected, e.g. "username", "email", "password", "secret name".
     public let field: String
-    /// A short machine-readable rule id, e.g. "length", "charset", "start", "common".
-    public let rule: String
+    /// The rule that was broken (printed as its raw value, e.g. "length", "charset").
+    public let rule: ValidationRule
     /// A sentence for a person, starting with the field, e.g.
     /// "username: must be 3 to 32 characters (got 40)". Never holds a password or secret value.
     public let message: String
 
     /// Creates an error; `message` should start with "<field>: ".
-    public init(field: String, rule: String, message: String) {
+    public init(field: String, rule: ValidationRule, message: String) {
         self.field = field
         self.rule = rule
         self.message = message
@@ -71,17 +136,17 @@ public enum Validate {
         let length = s.count
         guard (identifierMinLength...identifierMaxLength).contains(length) else {
             throw ValidationError(
-                field: field, rule: "length",
+                field: field, rule: .length,
                 message: "\(field): must be \(identifierMinLength) to \(identifierMaxLength) characters (got \(length))")
         }
         if let bad = s.unicodeScalars.first(where: { !isIdentifierScalar($0) }) {
             throw ValidationError(
-                field: field, rule: "charset",
+                field: field, rule: .charset,
                 message: "\(field): may contain only ASCII letters, digits, \".\", \"_\" and \"-\" (found \(describe(bad)))")
         }
         if let first = s.unicodeScalars.first, !isASCIIAlphanumeric(first) {
             throw ValidationError(
-                field: field, rule: "start",
+                field: field, rule: .start,
                 message: "\(field): must start with a letter or digit (not \(quote(String(first))))")
         }
         return s
@@ -97,36 +162,36 @@ public enum Validate {
         let field = "email"
         if let bad = s.unicodeScalars.first(where: { isControl($0) || isBidiControl($0) || isInvisible($0) }) {
             throw ValidationError(
-                field: field, rule: "control-character",
+                field: field, rule: .controlCharacter,
                 message: "\(field): must not contain \(scalarKind(bad)) (\(codePoint(bad)))")
         }
         if s.unicodeScalars.contains(where: { $0.properties.isWhitespace }) {
             throw ValidationError(
-                field: field, rule: "spaces",
+                field: field, rule: .spaces,
                 message: "\(field): must not contain spaces (\(quote(s)))")
         }
         let bytes = s.utf8.count
         guard bytes <= emailMaxBytes else {
             throw ValidationError(
-                field: field, rule: "length",
+                field: field, rule: .length,
                 message: "\(field): must be at most \(emailMaxBytes) bytes (got \(bytes))")
         }
         let parts = s.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2 else {
             throw ValidationError(
-                field: field, rule: "at-sign",
+                field: field, rule: .atSign,
                 message: "\(field): must contain exactly one \"@\" (\(quote(s)))")
         }
         let local = parts[0], domain = parts[1]
         guard !local.isEmpty else {
             throw ValidationError(
-                field: field, rule: "empty",
+                field: field, rule: .empty,
                 message: "\(field): needs a name before the \"@\" (\(quote(s)))")
         }
         let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
         guard labels.count >= 2, !labels.contains(where: \.isEmpty) else {
             throw ValidationError(
-                field: field, rule: "domain",
+                field: field, rule: .domain,
                 message: "\(field): needs a domain such as example.com after the \"@\" (\(quote(s)))")
         }
         return s
@@ -152,24 +217,24 @@ public enum Validate {
         for scalar in s.unicodeScalars {
             if isControl(scalar) {
                 throw ValidationError(
-                    field: field, rule: "control-character",
+                    field: field, rule: .controlCharacter,
                     message: "\(field): must not contain a control character (\(codePoint(scalar)))")
             }
             if isBidiControl(scalar) {
                 throw ValidationError(
-                    field: field, rule: "bidi-control",
+                    field: field, rule: .bidiControl,
                     message: "\(field): must not contain a bidirectional text control (\(codePoint(scalar)))")
             }
             if isInvisible(scalar) {
                 throw ValidationError(
-                    field: field, rule: "invisible-character",
+                    field: field, rule: .invisibleCharacter,
                     message: "\(field): must not contain an invisible character (\(codePoint(scalar)))")
             }
         }
         let length = s.count
         guard length <= maxLength else {
             throw ValidationError(
-                field: field, rule: "length",
+                field: field, rule: .length,
                 message: "\(field): must be at most \(maxLength) characters (got \(length))")
         }
         return s
@@ -200,40 +265,40 @@ public enum Validate {
         let minimum = max(minimumLength, passwordMinimumFloor)
         guard password.utf8.count <= passwordMaxBytes else {
             throw ValidationError(
-                field: field, rule: "length",
+                field: field, rule: .length,
                 message: "\(field): must be at most \(passwordMaxBytes) bytes")
         }
         guard password.count >= minimum else {
             throw ValidationError(
-                field: field, rule: "length",
+                field: field, rule: .length,
                 message: "\(field): must be at least \(minimum) characters")
         }
         if password.unicodeScalars.contains(where: isControl) {
             throw ValidationError(
-                field: field, rule: "control-character",
+                field: field, rule: .controlCharacter,
                 message: "\(field): must not contain control characters (such as tab, newline or escape)")
         }
         let lowered = password.lowercased()
         if commonPasswords.contains(lowered) {
             throw ValidationError(
-                field: field, rule: "common",
+                field: field, rule: .common,
                 message: "\(field): is too common (found in the list of 30,000 common passwords)")
         }
         let scalars = Array(lowered.unicodeScalars)
         if isRepeatedPattern(scalars) {
             throw ValidationError(
-                field: field, rule: "repeated",
+                field: field, rule: .repeated,
                 message: "\(field): must not be one character or a short pattern repeated (like aaaaaaaaaaaa or abcabcabcabc)")
         }
         if scalars.count - simplePatternCoverage(scalars) <= passwordPatternSlack {
             throw ValidationError(
-                field: field, rule: "sequence",
+                field: field, rule: .sequence,
                 message: "\(field): must not be made of keyboard rows, sequences or repeats "
                     + "(like qwertyuiop12, abcdefgh1234 or aaaa1111zzzz); mix in words or characters of your own")
         }
         if !username.isEmpty, lowered.contains(username.lowercased()) {
             throw ValidationError(
-                field: field, rule: "contains-username",
+                field: field, rule: .containsUsername,
                 message: "\(field): must not contain the username")
         }
     }
@@ -307,7 +372,7 @@ public enum Validate {
         guard (passwordMinimumFloor...passwordMinimumCeiling).contains(n) else {
             let field = "minimum password length"
             throw ValidationError(
-                field: field, rule: "range",
+                field: field, rule: .range,
                 message: "\(field): must be between \(passwordMinimumFloor) and \(passwordMinimumCeiling) (got \(n))")
         }
         return n
@@ -324,35 +389,35 @@ public enum Validate {
         if isPlainSecretName(s) { return s }
         let field = "secret name"
         guard !s.isEmpty else {
-            throw ValidationError(field: field, rule: "empty", message: "\(field): must not be empty")
+            throw ValidationError(field: field, rule: .empty, message: "\(field): must not be empty")
         }
         if let bad = s.unicodeScalars.first(where: { !isIdentifierScalar($0) && $0 != "/" }) {
             throw ValidationError(
-                field: field, rule: "charset",
+                field: field, rule: .charset,
                 message: "\(field): may contain only ASCII letters, digits, \".\", \"_\", \"-\" and \"/\" (found \(describe(bad)))")
         }
         // Only ASCII from here on, so bytes, scalars and characters agree.
         let bytes = s.utf8.count
         guard bytes <= secretNameMaxBytes else {
             throw ValidationError(
-                field: field, rule: "length",
+                field: field, rule: .length,
                 message: "\(field): must be at most \(secretNameMaxBytes) bytes (got \(bytes))")
         }
         for (index, segment) in s.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).enumerated() {
             let number = index + 1
             if segment.isEmpty {
                 throw ValidationError(
-                    field: field, rule: "segment",
+                    field: field, rule: .segment,
                     message: "\(field): segment \(number) is empty (no leading, trailing or double \"/\")")
             }
             if segment.elementsEqual(".".utf8) || segment.elementsEqual("..".utf8) {
                 throw ValidationError(
-                    field: field, rule: "dot-segment",
+                    field: field, rule: .dotSegment,
                     message: "\(field): segment \(number) is \"\(String(decoding: segment, as: UTF8.self))\", which is not allowed")
             }
             if segment.count > secretSegmentMaxLength {
                 throw ValidationError(
-                    field: field, rule: "length",
+                    field: field, rule: .length,
                     message: "\(field): segment \(number) must be at most \(secretSegmentMaxLength) characters (got \(segment.count))")
             }
         }
@@ -391,11 +456,11 @@ public enum Validate {
     public static func secretValueSize(_ count: Int) throws(ValidationError) {
         let field = "secret value"
         if count == 0 {
-            throw ValidationError(field: field, rule: "empty", message: "\(field): must not be empty")
+            throw ValidationError(field: field, rule: .empty, message: "\(field): must not be empty")
         }
         guard (1...secretValueMaxBytes).contains(count) else {
             throw ValidationError(
-                field: field, rule: "size",
+                field: field, rule: .size,
                 message: "\(field): must be 1 to \(secretValueMaxBytes) bytes (got \(count))")
         }
     }
@@ -414,7 +479,7 @@ public enum Validate {
     public static func number(_ n: Int, field: String, in range: ClosedRange<Int>) throws(ValidationError) -> Int {
         guard range.contains(n) else {
             throw ValidationError(
-                field: field, rule: "range",
+                field: field, rule: .range,
                 message: "\(field): must be a whole number from \(grouped(range.lowerBound)) to \(grouped(range.upperBound)) (got \(n))")
         }
         return n
@@ -427,7 +492,7 @@ public enum Validate {
         let utf8 = text.utf8
         guard !utf8.isEmpty, utf8.allSatisfy({ (0x30...0x39).contains($0) }) else {
             throw ValidationError(
-                field: field, rule: "format",
+                field: field, rule: .format,
                 message: "\(field): expected a whole number from \(grouped(range.lowerBound)) to \(grouped(range.upperBound)) (got \(quote(text)))")
         }
         var n = 0
@@ -436,7 +501,7 @@ public enum Validate {
             let (sum, o2) = times.addingReportingOverflow(Int(b - 0x30))
             guard !o1, !o2 else {
                 throw ValidationError(
-                    field: field, rule: "range",
+                    field: field, rule: .range,
                     message: "\(field): must be a whole number from \(grouped(range.lowerBound)) to \(grouped(range.upperBound)) (got \(quote(text)))")
             }
             n = sum
@@ -487,7 +552,7 @@ public enum Validate {
             ? "expected YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ (ISO 8601; an offset such as +02:00 may stand for Z)"
             : "expected a date as YYYY-MM-DD, such as 2027-03-01"
         func format() -> ValidationError {
-            ValidationError(field: field, rule: "format", message: "\(field): \(expected) (got \(quote(text)))")
+            ValidationError(field: field, rule: .format, message: "\(field): \(expected) (got \(quote(text)))")
         }
         // Longest accepted form: 2027-03-01T08:00:00.123456789+02:00 (35 bytes).
         let b = Array(text.utf8.prefix(64))
@@ -529,7 +594,7 @@ public enum Validate {
                 i += 1
                 guard let oh = digits(2), take(":"), let om = digits(2) else { throw format() }
                 guard oh <= 23, om <= 59 else {
-                    throw ValidationError(field: field, rule: "time",
+                    throw ValidationError(field: field, rule: .time,
                                           message: "\(field): \(quote(text)) has an offset outside -23:59 to +23:59")
                 }
                 offsetMinutes = sign * (oh * 60 + om)
@@ -542,11 +607,11 @@ public enum Validate {
             let detail = (1...12).contains(month)
                 ? "\(monthNames[month - 1]) \(year) has \(daysIn(month: month, year: year)) days"
                 : "months are 01 to 12"
-            throw ValidationError(field: field, rule: "date",
+            throw ValidationError(field: field, rule: .date,
                                   message: "\(field): \(quote(text)) is not a real date (\(detail))")
         }
         guard hour <= 23, minute <= 59, second <= 59 else {
-            throw ValidationError(field: field, rule: "time",
+            throw ValidationError(field: field, rule: .time,
                                   message: "\(field): \(quote(text)) is not a time of day (hours 00-23, minutes and seconds 00-59)")
         }
         // Bounded: a 4-digit year, so no arithmetic here can overflow.
@@ -554,7 +619,7 @@ public enum Validate {
             + Int64(hour) * Clock.hour + Int64(minute) * Clock.minute + Int64(second) * Clock.second + Int64(millis)
             - Int64(offsetMinutes) * Clock.minute
         guard (earliestDate...latestDate).contains(ms) else {
-            throw ValidationError(field: field, rule: "range",
+            throw ValidationError(field: field, rule: .range,
                                   message: "\(field): \(quote(text)) is outside the years 1970 to 9999 (UTC)")
         }
         return ms

@@ -420,7 +420,7 @@ extension Validate {
     /// Validates a password held in guarded memory.
     static func checkPassword(_ password: SecureBytes, username: String, minimumLength: Int) throws(KeyholdError) {
         guard let text = password.utf8String() else {
-            throw .invalid(ValidationError(field: "password", rule: "encoding", message: "password: must be valid UTF-8 text"))
+            throw .invalid(ValidationError(field: "password", rule: .encoding, message: "password: must be valid UTF-8 text"))
         }
         do { try Validate.password(text, username: username, minimumLength: minimumLength) } catch { throw .invalid(error) }
     }

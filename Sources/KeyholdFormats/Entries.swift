@@ -61,5 +61,5 @@ public struct SourceRead {
 
 /// A refusal of the source as a whole (not one entry): a usage error on the field `source`.
 func sourceError(_ message: String) -> KeyholdError {
-    .invalid(ValidationError(field: "source", rule: "usage", message: message))
+    .invalid(ValidationError(field: "source", rule: .usage, message: message))
 }
