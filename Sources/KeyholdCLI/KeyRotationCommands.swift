@@ -112,7 +112,10 @@ extension KeyCommand {
             try runReporting {
                 // Written (and the write checked) before the rotation commits: a key that cannot be
                 // shown leaves the old one in force.
-                _ = try session.session().rotateRootKey { key in
+                let s = try session.session()
+                _ = try OneTimeSecret.voidIfFailed(
+                    "the new recovery key shown was not put in force (the old one still opens the vault): disregard it") { shown in
+                try s.rotateRootKey { key in
                     do {
                         try Terminal.out("""
 
@@ -126,6 +129,8 @@ extension KeyCommand {
                             + "(the old recovery key still opens the vault)"
                         throw o
                     }
+                    shown()
+                }
                 }
                 Terminal.err("Root key rotated; other sessions must log in again.")
             }
@@ -151,9 +156,12 @@ extension KeyCommand {
                     throw ArgumentParser.ValidationError("no recovery key given")
                 }
                 let opened = try Vault.open(at: vault.path, options: vault.options)
-                _ = try opened.recover(recoveryKey: text, username: username) { temp in
-                    try UserCommand.showTemporaryPassword(temp, for: username, json: output.json,
-                                                          unchanged: "nothing was changed (the recovery key is still valid)")
+                _ = try UserCommand.temporaryPasswordVoidIfFailed("nothing was changed") { shown in
+                    try opened.recover(recoveryKey: text, username: username) { temp in
+                        try UserCommand.showTemporaryPassword(temp, for: username, json: output.json,
+                                                              unchanged: "nothing was changed (the recovery key is still valid)")
+                        shown()
+                    }
                 }
             }
         }
