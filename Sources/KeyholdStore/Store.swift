@@ -277,6 +277,25 @@ public final class Store: Sendable {
         try guarded { try queue.read { db in try body(Tx(db: db)) } }
     }
 
+    /// Runs `body` in one read transaction on a file that may have damaged pages: `body` may
+    /// catch the damage a statement meets (`Tx.storeErrors`) and go on, and the end of the
+    /// transaction, which has nothing to commit, does not report that damage again.
+    public func readDamaged<T>(_ body: (Tx) throws -> T) throws -> T {
+        try guarded {
+            try queue.inDatabase { db in
+                try db.execute(sql: "BEGIN DEFERRED TRANSACTION")
+                let result: T
+                do { result = try body(Tx(db: db)) } catch {
+                    try? db.execute(sql: "ROLLBACK")
+                    throw error
+                }
+                // SQLite may answer COMMIT with the SQLITE_CORRUPT a statement met; a rollback ends it the same.
+                if (try? db.execute(sql: "COMMIT")) == nil { try? db.execute(sql: "ROLLBACK") }
+                return result
+            }
+        }
+    }
+
     /// Runs `body` in one write transaction (BEGIN IMMEDIATE). Any error rolls everything back.
     public func write<T>(_ body: (Tx) throws -> T) throws -> T {
         try guarded {
@@ -316,6 +335,89 @@ public final class Store: Sendable {
     /// SQLite's `PRAGMA integrity_check`: "ok" or the list of problems.
     public func integrityCheck() throws -> [String] {
         try guarded { try queue.inDatabase { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") } }
+    }
+
+    /// One problem SQLite's integrity check found, with the page it names and the tables
+    /// whose own check reports it (empty when no single table's does, e.g. a page in no tree).
+    public struct Damage: Equatable, Sendable {
+        public var page: Int?
+        public var tables: [String]
+        public var message: String
+    }
+
+    /// `PRAGMA integrity_check`, each problem placed: when the whole check is not "ok", every
+    /// table is checked on its own (`PRAGMA integrity_check(T)`, which also covers its indexes)
+    /// to tell which tables hold the damaged pages. Empty when the file is whole.
+    public func damage() throws -> [Damage] {
+        try guarded {
+            try queue.inDatabase { db in
+                let lines = try Self.integrityLines(db)
+                guard !lines.isEmpty else { return [] }
+                let tables = try String.fetchAll(db, sql: """
+                    SELECT name FROM sqlite_master WHERE type = 'table' AND rootpage > 0 ORDER BY name
+                    """)
+                // Each table's own check: its findings, or that it stopped on damage it met.
+                var own: [String: (lines: [String], stopped: String?)] = [:]
+                for table in tables {
+                    do {
+                        // The table-valued form of the pragma, which takes its argument bound.
+                        let found = try String.fetchAll(db, sql: "SELECT * FROM pragma_integrity_check(?)", arguments: [table])
+                            .flatMap { $0.split(separator: "\n").map(String.init) }
+                            .filter { $0 != "ok" && !$0.hasPrefix("*** in database") }
+                        if !found.isEmpty { own[table] = (found, nil) }
+                    } catch let e as DatabaseError where e.resultCode == .SQLITE_CORRUPT {
+                        own[table] = ([], e.message ?? "database disk image is malformed")
+                    }
+                }
+                let damaged = own.keys.sorted()
+                var out: [Damage] = lines.map { line in
+                    var holders = damaged.filter { own[$0]?.lines.contains(line) == true }
+                    if holders.isEmpty, damaged.count == 1 { holders = damaged }
+                    return Damage(page: Self.pageNumber(in: line), tables: holders, message: line)
+                }
+                for table in damaged where !out.contains(where: { $0.tables.contains(table) }) {
+                    out.append(Damage(page: nil, tables: [table],
+                                      message: "its own integrity check fails: \(own[table]?.stopped ?? own[table]?.lines.first ?? "")"))
+                }
+                return out
+            }
+        }
+    }
+
+    /// The problems of `PRAGMA integrity_check`, without its "*** in database main ***" header.
+    /// On some damage SQLite finds problems and then stops with SQLITE_CORRUPT before they come
+    /// out; a limit on the number of findings (`integrity_check(N)`) ends the check before that
+    /// point, so the limit is raised until the check stops again, and the findings of the
+    /// largest limit that ran are kept.
+    private static func integrityLines(_ db: Database) throws -> [String] {
+        func run(limit: Int?) throws -> [String] {
+            let lines = if let limit {
+                try String.fetchAll(db, sql: "SELECT * FROM pragma_integrity_check(?)", arguments: [limit])
+            } else {
+                try String.fetchAll(db, sql: "PRAGMA integrity_check")
+            }
+            return lines.flatMap { $0.split(separator: "\n").map(String.init) }.filter { $0 != "ok" && !$0.hasPrefix("*** in database") }
+        }
+        do { return try run(limit: nil) } catch let e as DatabaseError where e.resultCode == .SQLITE_CORRUPT {
+            var best: [String] = []
+            var limit = 1
+            while limit <= 1024 {
+                guard let found = try? run(limit: limit) else { break }
+                best = found
+                if found.count < limit { break }  // every finding is in
+                limit *= 2
+            }
+            return best.isEmpty ? ["the integrity check stopped: \(e.message ?? "database disk image is malformed")"] : best
+        }
+    }
+
+    /// The page a line of the integrity check names ("Page 40: ...", "Tree 20 page 40 cell 3: ...").
+    static func pageNumber(in line: String) -> Int? {
+        let words = line.split(whereSeparator: { $0 == " " || $0 == ":" })
+        for (i, w) in words.enumerated() where w.lowercased() == "page" && i + 1 < words.count {
+            if let n = Int(words[i + 1]) { return n }
+        }
+        return nil
     }
 
     /// Writes a consistent copy of the vault to `destination` with VACUUM INTO, into a
