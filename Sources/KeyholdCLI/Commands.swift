@@ -119,7 +119,11 @@ struct Init: ParsableCommand {
             session = try Vault.create(at: path, admin: user, password: password, options: vault.options) { key in
                 shown = try Init.showRecoveryKey(key)
             }.session
-        } catch let e as ExitCode { throw e } catch { throw fail(error) }
+        } catch let e as ExitCode { throw e } catch {
+            // Shown, then the commit failed (a full disk): that key opens nothing.
+            if shown != nil { Terminal.err("keyhold: the recovery key shown belongs to no vault (none was created): disregard it") }
+            throw fail(error)
+        }
         Terminal.err("Vault created. Administrator: \(user)")
         if let shown { confirmRecoveryKey(shown) }
         try runReporting { try Status.show(session) }

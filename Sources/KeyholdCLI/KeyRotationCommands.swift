@@ -122,7 +122,9 @@ extension KeyCommand {
                 try Confirm.typed(name, action: action, skip: yes, what: "the vault's name")
                 // Written (and the write checked) before the rotation commits: a key that cannot be
                 // shown leaves the old one in force.
-                _ = try s.rotateRootKey { key in
+                _ = try OneTimeSecret.voidIfFailed(
+                    "the new recovery key shown was not put in force (the old one still opens the vault): disregard it") { shown in
+                try s.rotateRootKey { key in
                     do {
                         try Terminal.out("""
 
@@ -136,6 +138,8 @@ extension KeyCommand {
                             + "(the old recovery key still opens the vault)"
                         throw o
                     }
+                    shown()
+                }
                 }
                 Terminal.err("Root key rotated; other sessions must log in again.")
             }
@@ -161,9 +165,12 @@ extension KeyCommand {
                     throw ArgumentParser.ValidationError("no recovery key given")
                 }
                 let opened = try Vault.open(at: vault.path, options: vault.options)
-                _ = try opened.recover(recoveryKey: text, username: username) { temp in
-                    try UserCommand.showTemporaryPassword(temp, for: username, json: output.json,
-                                                          unchanged: "nothing was changed (the recovery key is still valid)")
+                _ = try UserCommand.temporaryPasswordVoidIfFailed("nothing was changed") { shown in
+                    try opened.recover(recoveryKey: text, username: username) { temp in
+                        try UserCommand.showTemporaryPassword(temp, for: username, json: output.json,
+                                                              unchanged: "nothing was changed (the recovery key is still valid)")
+                        shown()
+                    }
                 }
             }
         }

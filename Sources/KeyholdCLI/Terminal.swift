@@ -18,7 +18,7 @@ struct OutputFailure: Error, CustomStringConvertible {
 /// Reading from and writing to the person at the terminal.
 ///
 /// Every write to standard output is a checked write(2) loop: a failure throws
-/// `OutputFailure` (exit 72), never a crash, and SIGPIPE is ignored from the start
+/// `OutputFailure` (exit 72), never a crash, and SIGPIPE (with SIGXFSZ) is ignored from the start
 /// (`ProcessSetup.start`). Text written with `out` and `err` goes through
 /// `Validate.visible` line by line, so nothing stored can reach the terminal raw;
 /// secret values go through `writeValue`, which escapes them only on a terminal.
@@ -208,23 +208,53 @@ struct TerminalIO: Sendable {
     }
 }
 
-/// What the process sets up before any command runs.
-public enum ProcessSetup {
-    /// Whether SIGPIPE was ignored when keyhold started (then the programs it starts inherit
-    /// that; otherwise they get the default back).
-    nonisolated(unsafe) static var inheritedPipeIgnored = false
-
-    /// Ignores SIGPIPE, so a reader that goes away is a failed write (exit 72), never a
-    /// silent death; remembers whether it was ignored already, for `keyhold run`.
-    public static func start() {
-        var old = sigaction()
-        sigaction(SIGPIPE, nil, &old)
-        inheritedPipeIgnored = unsafeBitCast(old.__sigaction_handler.sa_handler, to: Int.self) == 1  // SIG_IGN
-        signal(SIGPIPE, SIG_IGN)
+/// A one-time secret (recovery key, temporary password) is shown inside its transaction,
+/// before the commit; if the commit then fails (a full disk), what was shown is void, and
+/// stderr says so.
+enum OneTimeSecret {
+    /// Runs `body`, which calls `shown` once the secret is out; a failure after that prints `void`.
+    static func voidIfFailed<T>(_ void: String, _ body: (_ shown: @escaping () -> Void) throws -> T) throws -> T {
+        let state = Shown()
+        do { return try body { state.value = true } } catch {
+            if state.value { Terminal.err("keyhold: \(void)") }
+            throw error
+        }
     }
 
-    /// Before a program is started: SIGPIPE back to the default, unless keyhold itself started with it ignored.
-    static func restorePipeSignal() {
-        if !inheritedPipeIgnored { signal(SIGPIPE, SIG_DFL) }
+    private final class Shown: @unchecked Sendable { var value = false }
+}
+
+/// What the process sets up before any command runs.
+public enum ProcessSetup {
+    /// The signals keyhold ignores for itself, so that the failed write becomes an error it
+    /// reports instead of a death: SIGPIPE (a reader that went away: exit 72) and SIGXFSZ (a
+    /// file size limit, `ulimit -f`: the write fails with EFBIG and the transaction rolls back).
+    static let ignored: [Int32] = [SIGPIPE, SIGXFSZ]
+
+    /// Those of `ignored` that were ignored already when keyhold started (the programs it starts
+    /// inherit that; the others get the default back).
+    nonisolated(unsafe) static var inheritedIgnored: Set<Int32> = []
+
+    /// Ignores `ignored`, remembering which were ignored already, for `keyhold run`.
+    public static func start() {
+        for sig in ignored {
+            var old = sigaction()
+            sigaction(sig, nil, &old)
+            if unsafeBitCast(old.__sigaction_handler.sa_handler, to: Int.self) == 1 { inheritedIgnored.insert(sig) }  // SIG_IGN
+            signal(sig, SIG_IGN)
+        }
+    }
+
+    /// The signals a started program gets back at their default: those keyhold ignores only for itself.
+    static var restoredForChildren: [Int32] { ignored.filter { !inheritedIgnored.contains($0) } }
+
+    /// Before a program is started: `restoredForChildren` back to the default.
+    static func restoreSignals() {
+        for sig in restoredForChildren { signal(sig, SIG_DFL) }
+    }
+
+    /// After a failed exec: ignored again, as keyhold.
+    static func ignoreAgain() {
+        for sig in ignored { signal(sig, SIG_IGN) }
     }
 }

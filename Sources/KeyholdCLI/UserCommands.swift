@@ -28,6 +28,12 @@ struct UserCommand: ParsableCommand {
     /// Prints a temporary password once, to stdout alone so it can be captured. Called by the
     /// core before its transaction commits: when the write fails, the `OutputFailure` says
     /// `unchanged` (what was therefore not done) and the transaction is rolled back.
+    /// Runs `body`, which shows a temporary password inside its transaction (`show`, called
+    /// once it is shown); when the commit then fails, says that the password shown is void.
+    static func temporaryPasswordVoidIfFailed<T>(_ unchanged: String, _ body: (_ shown: @escaping () -> Void) throws -> T) throws -> T {
+        try OneTimeSecret.voidIfFailed("the temporary password shown was not saved, so \(unchanged): disregard it", body)
+    }
+
     static func showTemporaryPassword(_ temp: SecureBytes, for name: String, json: Bool, unchanged: String) throws {
         let text = temp.utf8String() ?? ""
         do {
@@ -57,9 +63,12 @@ struct UserCommand: ParsableCommand {
         func run() throws {
             try runReporting {
                 let s = try session.session()
-                _ = try s.createUser(username: username, email: email, displayName: displayName, roles: roles) { temp in
-                    try UserCommand.showTemporaryPassword(temp, for: username, json: output.json,
-                                                          unchanged: "the user was not created")
+                _ = try UserCommand.temporaryPasswordVoidIfFailed("the user was not created") { shown in
+                    try s.createUser(username: username, email: email, displayName: displayName, roles: roles) { temp in
+                        try UserCommand.showTemporaryPassword(temp, for: username, json: output.json,
+                                                              unchanged: "the user was not created")
+                        shown()
+                    }
                 }
             }
         }
@@ -238,9 +247,12 @@ struct UserCommand: ParsableCommand {
                 let s = try session.session()
                 // The stored spelling (names match without regard to case), for --json consumers.
                 let name = (try? s.user(named: username).username) ?? username
-                _ = try s.resetPassword(username) { temp in
-                    try UserCommand.showTemporaryPassword(temp, for: name, json: output.json,
-                                                          unchanged: "the password was not reset")
+                _ = try UserCommand.temporaryPasswordVoidIfFailed("the password was not reset") { shown in
+                    try s.resetPassword(username) { temp in
+                        try UserCommand.showTemporaryPassword(temp, for: name, json: output.json,
+                                                              unchanged: "the password was not reset")
+                        shown()
+                    }
                 }
             }
         }

@@ -12,6 +12,15 @@ extension Session {
         try read(requires: .secretsList, action: "secret.list") { tx, _ in try tx.secrets(prefix: prefix).map(info) }
     }
 
+    /// Secrets whose name starts with `prefix`, from their own rows alone: `versionCount` is 0.
+    /// What a hand-out needs (names, descriptions), even when some versions' rows are on a
+    /// damaged page, which the hand-out then names.
+    public func secretsWithoutCounts(prefix: String? = nil) throws -> [SecretInfo] {
+        try read(requires: .secretsList, action: "secret.list") { tx, _ in
+            try tx.secrets(prefix: prefix, countingVersions: false).map(info)
+        }
+    }
+
     /// One secret's metadata.
     public func secret(named name: String) throws -> SecretInfo {
         try read(requires: .secretsList, action: "secret.show") { tx, _ in info(try existingSecret(tx, name)) }
@@ -61,8 +70,10 @@ extension Session {
 
     /// The secret named `name`. A session holding R also checks the row's name tag, so a
     /// name moved to another row (whose values would then answer to it) is an integrity error.
-    func existingSecret(_ tx: Tx, _ name: String) throws -> SecretRow {
-        guard let s = try tx.secret(named: name) else { throw KeyholdError.notFound(kind: "secret", name: name) }
+    func existingSecret(_ tx: Tx, _ name: String, countingVersions: Bool = true) throws -> SecretRow {
+        guard let s = try tx.secret(named: name, countingVersions: countingVersions) else {
+            throw KeyholdError.notFound(kind: "secret", name: name)
+        }
         try checkNameTag(tx, s)
         return s
     }

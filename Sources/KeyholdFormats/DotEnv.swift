@@ -536,8 +536,9 @@ public enum DotEnv {
     }
 
     /// The comment that opens an exported file (and says how `${` was written, when that was chosen).
-    public static func header(count: Int, interpolate: Bool? = nil) -> String {
-        var s = "# Exported from Keyhold: \(count) secret value\(count == 1 ? "" : "s") in plaintext. Delete this file when done.\n"
+    public static func header(count: Int?, interpolate: Bool? = nil) -> String {
+        let what = count.map { "\($0) secret value\($0 == 1 ? "" : "s")" } ?? "secret values"
+        var s = "# Exported from Keyhold: \(what) in plaintext. Delete this file when done.\n"
         switch interpolate {
         case true?: s += "# Written for python-dotenv with interpolation on (load_dotenv, Flask): a literal ${ is written ${:-$}{.\n"
         case false?: s += "# Written for python-dotenv with interpolation off (interpolate=False): ${...} is as stored.\n"

@@ -394,10 +394,20 @@ public enum KeePassXML {
             preconditionFailure("more values than entries")
         }
 
+        /// Passes over the next entry without writing it (a value left out), writing the groups before it.
+        public func skip(_ out: PlainBuffer) {
+            while next < steps.count {
+                let step = steps[next]
+                next += 1
+                if case .entry = step { return }
+                write(step, to: out)
+            }
+        }
+
         /// Writes the groups after the last entry and closes the document.
         public func end(_ out: PlainBuffer) {
             while next < steps.count {
-                write(steps[next], to: out)
+                if case .entry = steps[next] {} else { write(steps[next], to: out) }  // an entry here was left out
                 next += 1
             }
             out.append("\t\t<DeletedObjects/>\n\t</Root>\n</KeePassFile>\n")
