@@ -186,38 +186,152 @@ public enum Validate {
         return set
     }()
 
+    /// The common-password list as one sorted table of bytes, for looking a password up
+    /// without making a String of it (`isCommonPassword`).
+    static let commonPasswordTable: (blob: [UInt8], spans: [Range<Int>]) = {
+        var blob: [UInt8] = []
+        var spans: [Range<Int>] = []
+        for line in embeddedCommonPasswords.split(whereSeparator: \.isNewline) {
+            let start = blob.count
+            blob += line.lowercased().utf8
+            spans.append(start..<blob.count)
+        }
+        spans.sort { a, b in blob[a].lexicographicallyPrecedes(blob[b]) }
+        return (blob, spans)
+    }()
+
+    /// Whether `lowered` (a password, lower-cased, as UTF-8) is on the common-password list.
+    static func isCommonPassword(_ lowered: UnsafeRawBufferPointer) -> Bool {
+        let (blob, spans) = commonPasswordTable
+        var low = 0, high = spans.count
+        while low < high {
+            let mid = (low + high) / 2
+            let entry = blob[spans[mid]]
+            if entry.elementsEqual(lowered) { return true }
+            if entry.lexicographicallyPrecedes(lowered) { low = mid + 1 } else { high = mid }
+        }
+        return false
+    }
+
+    /// What the password rules look at, worked out from the password's bytes where they lie
+    /// (guarded memory) rather than from a String, which cannot be wiped. Its lower-case form
+    /// (for the common list and the username) is made in guarded memory too.
+    public struct PasswordFacts: Equatable, Sendable {
+        /// Well-formed UTF-8 (when false, nothing else was looked at).
+        public var isUTF8 = true
+        /// UTF-8 bytes.
+        public var bytes = 0
+        /// Characters (grapheme clusters, as Swift's `String.count`).
+        public var characters = 0
+        /// Holds a control character (C0, DEL, C1).
+        public var hasControl = false
+        /// On the common-password list, case-insensitively.
+        public var isCommon = false
+        /// Contains the username, case-insensitively (false for an empty username).
+        public var containsUsername = false
+    }
+
+    /// The facts the password rules need; see `PasswordFacts`. Lower-casing is per Unicode
+    /// scalar (`Unicode.Scalar.Properties.lowercaseMapping`), which is what `String.lowercased()` does.
+    public static func passwordFacts(_ password: SecureBytes, username: String) -> PasswordFacts {
+        password.withBytes { passwordFacts(bytes: $0, username: username) }
+    }
+
+    static func passwordFacts(bytes b: UnsafeRawBufferPointer, username: String) -> PasswordFacts {
+        var facts = PasswordFacts()
+        facts.bytes = b.count
+        // One pass: check the encoding, count characters, find controls, size the lower-case form.
+        var it = b.makeIterator()
+        var decoder = UTF8()
+        var recognizer = Unicode._CharacterRecognizer()
+        var loweredBytes = 0
+        decoding: while true {
+            switch decoder.decode(&it) {
+            case .scalarValue(let scalar):
+                if recognizer.hasBreak(before: scalar) { facts.characters += 1 }
+                if isControl(scalar) { facts.hasControl = true }
+                loweredBytes += scalar.isASCII ? 1 : scalar.properties.lowercaseMapping.utf8.count
+            case .emptyInput: break decoding
+            case .error:
+                return PasswordFacts(isUTF8: false, bytes: b.count)
+            }
+        }
+        let lowered = SecureBytes(count: loweredBytes) { out in
+            var n = 0
+            var it = b.makeIterator()
+            var decoder = UTF8()
+            while case .scalarValue(let scalar) = decoder.decode(&it) {
+                if scalar.isASCII {
+                    let c = UInt8(scalar.value)
+                    out[n] = (0x41...0x5A).contains(c) ? c + 0x20 : c
+                    n += 1
+                } else {
+                    for c in scalar.properties.lowercaseMapping.utf8 { out[n] = c; n += 1 }
+                }
+            }
+        }
+        lowered.withBytes { low in
+            facts.isCommon = isCommonPassword(low)
+            if !username.isEmpty {
+                let name = Array(username.lowercased().utf8)
+                facts.containsUsername = name.count <= low.count && (0...(low.count - name.count)).contains { i in
+                    name.indices.allSatisfy { low[i + $0] == name[$0] }
+                }
+            }
+        }
+        return facts
+    }
+
     /// NIST SP 800-63B: at least `minimumLength` characters (Swift `Character` count;
     /// `minimumLength` is clamped up to `passwordMinimumFloor`), at most `passwordMaxBytes`
     /// UTF-8 bytes, no control characters, not in the common list (case-insensitive), not
     /// containing the username (case-insensitive, only when `username` is non-empty), and no
-    /// composition rules. Messages never echo the password.
+    /// composition rules. Messages never echo the password. Checked on the bytes where they
+    /// lie (`passwordFacts`): no String of the password is made.
+    public static func password(
+        _ password: SecureBytes, username: String, minimumLength: Int = passwordDefaultMinimum
+    ) throws(ValidationError) {
+        let facts = passwordFacts(password, username: username)
+        try check(facts, minimumLength: minimumLength)
+    }
+
+    /// The same rules for a password given as a String (tests and tools; the product holds
+    /// passwords in guarded memory and uses the `SecureBytes` form).
     public static func password(
         _ password: String, username: String, minimumLength: Int = passwordDefaultMinimum
     ) throws(ValidationError) {
+        var copy = password
+        let facts = copy.withUTF8 { passwordFacts(bytes: UnsafeRawBufferPointer($0), username: username) }
+        try check(facts, minimumLength: minimumLength)
+    }
+
+    static func check(_ facts: PasswordFacts, minimumLength: Int) throws(ValidationError) {
         let field = "password"
         let minimum = max(minimumLength, passwordMinimumFloor)
-        guard password.utf8.count <= passwordMaxBytes else {
+        guard facts.isUTF8 else {
+            throw ValidationError(field: field, rule: "encoding", message: "\(field): must be valid UTF-8 text")
+        }
+        guard facts.bytes <= passwordMaxBytes else {
             throw ValidationError(
                 field: field, rule: "length",
                 message: "\(field): must be at most \(passwordMaxBytes) bytes")
         }
-        guard password.count >= minimum else {
+        guard facts.characters >= minimum else {
             throw ValidationError(
                 field: field, rule: "length",
                 message: "\(field): must be at least \(minimum) characters")
         }
-        if password.unicodeScalars.contains(where: isControl) {
+        if facts.hasControl {
             throw ValidationError(
                 field: field, rule: "control-character",
                 message: "\(field): must not contain control characters (such as tab, newline or escape)")
         }
-        let lowered = password.lowercased()
-        if commonPasswords.contains(lowered) {
+        if facts.isCommon {
             throw ValidationError(
                 field: field, rule: "common",
                 message: "\(field): is too common (found in the list of 30,000 common passwords)")
         }
-        if !username.isEmpty, lowered.contains(username.lowercased()) {
+        if facts.containsUsername {
             throw ValidationError(
                 field: field, rule: "contains-username",
                 message: "\(field): must not contain the username")
@@ -520,6 +634,19 @@ public enum Validate {
             }
         }
         return String(out)
+    }
+
+    /// Whether the bytes are well-formed UTF-8, checked where they lie (no String is made).
+    public static func isUTF8(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var it = bytes.makeIterator()
+        var decoder = UTF8()
+        while true {
+            switch decoder.decode(&it) {
+            case .scalarValue: continue
+            case .emptyInput: return true
+            case .error: return false
+            }
+        }
     }
 
     /// Whether `visible(_:)` escapes this character: C0, DEL and C1 controls, bidi controls,
