@@ -114,13 +114,8 @@ extension KeyCommand {
                 // shown leaves the old one in force.
                 _ = try session.session().rotateRootKey { key in
                     do {
-                        try Terminal.out("""
-
-                            NEW RECOVERY KEY (shown this once; the old one no longer opens the vault):
-
-                                \(key.utf8String() ?? "")
-
-                            """)
+                        try Terminal.outSecret("\nNEW RECOVERY KEY (shown this once; the old one no longer opens the vault):\n\n    ",
+                                               key, "\n\n")
                     } catch var o as OutputFailure {
                         o.consequence = "the new recovery key could not be shown, so the root key was not rotated "
                             + "(the old recovery key still opens the vault)"
@@ -147,11 +142,11 @@ extension KeyCommand {
 
         func run() throws {
             try runReporting {
-                guard let key = Terminal.readSecret(prompt: "Recovery key: "), let text = key.utf8String() else {
+                guard let key = Terminal.readSecret(prompt: "Recovery key: ") else {
                     throw ArgumentParser.ValidationError("no recovery key given")
                 }
                 let opened = try Vault.open(at: vault.path, options: vault.options)
-                _ = try opened.recover(recoveryKey: text, username: username) { temp in
+                _ = try opened.recover(recoveryKey: key, username: username) { temp in
                     try UserCommand.showTemporaryPassword(temp, for: username, json: output.json,
                                                           unchanged: "nothing was changed (the recovery key is still valid)")
                 }

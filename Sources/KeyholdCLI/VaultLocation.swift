@@ -59,8 +59,9 @@ enum Credentials {
         return fallback
     }
 
+    /// KEYHOLD_PASSWORD (taken into guarded memory at start), else a no-echo prompt, else a line of stdin.
     static func password(prompt: String = "Password: ") -> SecureBytes? {
-        if let p = Terminal.environment["KEYHOLD_PASSWORD"] { return SecureBytes(utf8: p) }
+        if let p = Terminal.passwordVariable("KEYHOLD_PASSWORD") { return p }
         return Terminal.readSecret(prompt: prompt)
     }
 
@@ -118,7 +119,7 @@ enum Credentials {
     /// Asks twice for a new password on a terminal; otherwise reads one line,
     /// or takes it from the environment variable `variable`.
     static func newPassword(from variable: String = "KEYHOLD_NEW_PASSWORD") -> SecureBytes? {
-        if let p = Terminal.environment[variable] { return SecureBytes(utf8: p) }
+        if let p = Terminal.passwordVariable(variable) { return p }
         while true {
             guard let first = Terminal.readSecret(prompt: "New password: ") else { return nil }
             guard Terminal.stdinIsTTY else { return first }
