@@ -83,11 +83,11 @@ enum Terminal {
     /// stderr saying so. Returns whether it escaped anything.
     @discardableResult
     static func writeValue(_ value: UnsafeRawBufferPointer, raw: Bool) throws -> Bool {
-        guard !raw, stdoutIsTTY, var shown = Validate.terminalSafeValue(value) else {
+        guard !raw, stdoutIsTTY, let shown = Validate.terminalSafeValue(value) else {
             try writeOut(value)
             return false
         }
-        defer { Bytes.wipe(&shown) }
+        // Escaped in guarded memory, zeroed when released.
         try shown.withUnsafeBytes { try writeOut($0) }
         return true
     }

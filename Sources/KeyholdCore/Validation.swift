@@ -660,18 +660,16 @@ public enum Validate {
     /// A secret value made safe for a terminal: C0 controls other than tab and line feed,
     /// DEL, C1 controls and bidi controls as `\x1b`, `\x7f`, `\u009b`, `\u202e`, and every
     /// byte that is not part of valid UTF-8 as `\xNN`; everything else byte for byte. Nil
-    /// when the value holds none of these (it can go out as it is).
-    public static func terminalSafeValue(_ bytes: UnsafeRawBufferPointer) -> [UInt8]? {
+    /// when the value holds none of these (it can go out as it is). The escaped copy is made in
+    /// guarded memory (sized for the worst case, every byte as `\xNN`), zeroed when released.
+    public static func terminalSafeValue(_ bytes: UnsafeRawBufferPointer) -> SecureBuffer? {
         // The common case, printable ASCII (and tab, line feed): nothing to do, in one pass.
         if !bytes.contains(where: { ($0 < 0x20 && $0 != 0x09 && $0 != 0x0A) || $0 >= 0x7F }) { return nil }
-        // Room for the worst case (every byte as \xNN), so the copy of the value is never moved
-        // and left behind in freed memory; the caller wipes the one it gets.
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count * 4)
+        let out = SecureBuffer(capacity: bytes.count * 4)
         var changed = false
         let hexDigits = Array("0123456789abcdef".utf8)
         func escapeByte(_ b: UInt8) {
-            out += [UInt8(ascii: "\\"), UInt8(ascii: "x"), hexDigits[Int(b >> 4)], hexDigits[Int(b & 15)]]
+            for c in [UInt8(ascii: "\\"), UInt8(ascii: "x"), hexDigits[Int(b >> 4)], hexDigits[Int(b & 15)]] { out.append(c) }
             changed = true
         }
         var i = 0
@@ -689,10 +687,10 @@ public enum Validate {
             }
             if isControl(scalar) || isBidiControl(scalar) {
                 let digits = String(scalar.value, radix: 16)
-                out += Array("\\u\(String(repeating: "0", count: max(0, 4 - digits.count)))\(digits)".utf8)
+                out.append(contentsOf: Array("\\u\(String(repeating: "0", count: max(0, 4 - digits.count)))\(digits)".utf8))
                 changed = true
             } else {
-                out += bytes[i..<(i + length)]
+                out.append(UnsafeRawBufferPointer(rebasing: bytes[i..<(i + length)]))
             }
             i += length
         }
