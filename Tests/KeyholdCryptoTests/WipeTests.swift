@@ -19,7 +19,7 @@ import KeyholdTestSupport
         var held: SecureBytes? = Self.copy(needle)
         let at = held.map(Self.address) ?? 0
         let whileHeld = MemoryScan.find(needle)
-        #expect(whileHeld.map(\.address) == [at], "the scan should find exactly the held copy: \(whileHeld)")
+        #expect(MemoryScan.copies(whileHeld) == [at], "the scan should find exactly the held copy: \(whileHeld)")
         held = nil
         let afterRelease = MemoryScan.find(needle)
         #expect(afterRelease.isEmpty, "copies left after release: \(afterRelease)")
@@ -37,10 +37,10 @@ import KeyholdTestSupport
         }
         let whole = make(keeping: 128)
         #expect(whole.count == 128)
-        #expect(MemoryScan.find(needle).count == 1, "control: the needle kept in the allocation is found")
+        #expect(MemoryScan.copies(MemoryScan.find(needle)).count == 1, "control: the needle kept in the allocation is found")
         let short = make(keeping: 10)
         #expect(short.count == 10)
-        #expect(MemoryScan.find(needle).count == 1, "only the whole one holds it; the short one zeroed its tail")
+        #expect(MemoryScan.copies(MemoryScan.find(needle)).count == 1, "only the whole one holds it; the short one zeroed its tail")
         _ = (whole, short)
     }
 
@@ -54,7 +54,7 @@ import KeyholdTestSupport
         for _ in 0..<20 { buffer?.append(contentsOf: filler) }  // moves several times
         #expect((buffer?.capacity ?? 0) >= 20_032)
         let whileHeld = MemoryScan.find(needle)
-        #expect(whileHeld.count == 1, "one copy (the buffer's) while it lives: \(whileHeld)")
+        #expect(MemoryScan.copies(whileHeld).count == 1, "one copy (the buffer's) while it lives: \(whileHeld)")
         buffer = nil
         let afterRelease = MemoryScan.find(needle)
         #expect(afterRelease.isEmpty, "copies left after growth and release: \(afterRelease)")
@@ -65,12 +65,12 @@ import KeyholdTestSupport
         let buffer = SecureBuffer(capacity: 256)
         buffer.append(contentsOf: [1, 2, 3])
         needle.withBytes { buffer.append($0) }
-        #expect(MemoryScan.find(needle).count == 1, "control: found in the buffer")
+        #expect(MemoryScan.copies(MemoryScan.find(needle)).count == 1, "control: found in the buffer")
         buffer.truncate(to: 3)
         #expect(buffer.count == 3 && buffer.capacity == 256)
         #expect(MemoryScan.find(needle).isEmpty, "truncate left the dropped bytes")
         needle.withBytes { buffer.append($0) }
-        #expect(MemoryScan.find(needle).count == 1, "control: found again")
+        #expect(MemoryScan.copies(MemoryScan.find(needle)).count == 1, "control: found again")
         buffer.removeAll()
         #expect(buffer.count == 0)
         #expect(MemoryScan.find(needle).isEmpty, "removeAll left the bytes")
@@ -96,7 +96,7 @@ import KeyholdTestSupport
         let needle = SecureBytes(random: 32)
         let buffer = GuardedBuffer(capacity: 64)
         buffer.withUnsafeMutableBytes { out in needle.withBytes { (out.baseAddress! + 16).copyMemory(from: $0.baseAddress!, byteCount: 32) } }
-        #expect(MemoryScan.find(needle).count == 1, "control: found in the PROT_NONE buffer")
+        #expect(MemoryScan.copies(MemoryScan.find(needle)).count == 1, "control: found in the PROT_NONE buffer")
         buffer.wipe()
         #expect(MemoryScan.find(needle).isEmpty, "wipe left the bytes")
     }
@@ -109,8 +109,8 @@ import KeyholdTestSupport
         let needle = Self.copy(try #require(text))
         var parsed: SecureBytes? = try RecoveryKey.parse(typed: try #require(text))
         #expect(parsed.map { $0.constantTimeEquals(key) } == true)
-        #expect(MemoryScan.find(needle).count == 1, "control: the text is found while held")
-        let keyCopies = MemoryScan.find(key).count
+        #expect(MemoryScan.copies(MemoryScan.find(needle)).count == 1, "control: the text is found while held")
+        let keyCopies = MemoryScan.copies(MemoryScan.find(key)).count
         #expect(keyCopies == 1, "the parsed key, while held")
         text = nil
         parsed = nil

@@ -71,9 +71,11 @@ final class Probe {
 
     /// Scans for both needles and records what was found.
     func phase(_ name: String, _ extra: [String: Any] = [:]) {
+        // Both scans first: what the report needs is made after them (`MemoryScan` allocates nothing while it reads).
+        let passwordHits = MemoryScan.find(password), valueHits = MemoryScan.find(value)
         var entry: [String: Any] = ["name": name]
-        entry["password"] = MemoryScan.find(password).map(\.description)
-        entry["value"] = MemoryScan.find(value).map(\.description)
+        entry["password"] = passwordHits.map(\.description)
+        entry["value"] = valueHits.map(\.description)
         for (k, v) in extra { entry[k] = v }
         phases.append(entry)
     }
