@@ -31,6 +31,9 @@ public struct KeyholdCommand: ParsableCommand {
     /// No subcommand: the console on a terminal; otherwise the short help
     /// (usage and the list of subcommands) on stdout, exit 0.
     public func run() throws {
+        // The console asks for its password in its own form: a password taken from the
+        // environment at start is not kept (guarded) for the whole session.
+        for name in ProcessSetup.passwordVariables { _ = ProcessSetup.takePassword(name) }
         guard let code = Self.console?(vault.path, vault.options) else {
             try runReporting { try Terminal.out(Self.shortHelp()) }
             return
