@@ -1,4 +1,4 @@
-// keyhold-fuzz: one libFuzzer binary for every parser of input (DESIGN section 13).
+// keyhold-fuzz: one libFuzzer binary for every parser of input.
 //
 //     keyhold-fuzz TARGET [libFuzzer options and corpus directories]
 //

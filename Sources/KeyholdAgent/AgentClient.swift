@@ -89,6 +89,45 @@ public enum AgentClient {
         }
     }
 
+    /// Runs `argv` through the vault's agent with no terminal and no input, and returns its
+    /// exit code and standard output (standard error is dropped). Nil when no agent serves
+    /// the vault or it will not serve this command: the caller then does without, never
+    /// logging in itself. A prompt is answered with nothing (the command fails rather than
+    /// waits); a program to start (`keyhold run`) is refused. For shell completions.
+    public static func capture(argv: [String], vault: String, environment: [String: String]) -> (status: Int32, stdout: [UInt8])? {
+        guard let path = try? AgentSocket.path(forVault: vault, environment: environment),
+              let fd = try? AgentSocket.connect(to: path) else { return nil }
+        defer { close(fd) }
+        let channel = FrameChannel(fd: fd)
+        let command = AgentCommand(argv: argv, cwd: FileManager.default.currentDirectoryPath,
+                                   environment: environment.filter { !withheld.contains($0.key) },
+                                   stdinIsTTY: false, stdoutIsTTY: false, stderrIsTTY: false)
+        do {
+            try channel.send(try Frame.json(.hello, Hello(v: 1, op: .command)))
+            try channel.send(try Frame.json(.command, command))
+            try channel.send(Frame(.stdinEnd))
+        } catch {
+            return nil
+        }
+        var out: [UInt8] = []
+        while true {
+            guard var frame = try? channel.receive() else { return nil }
+            defer { Sodium.wipe(&frame.payload) }
+            switch frame.kind {
+            case .stdout: out += frame.payload
+            case .stderr: continue
+            case .prompt: guard (try? channel.send(Frame(.noReply))) != nil else { return nil }
+            case .readAll: guard (try? channel.send(Frame(.stdinEnd))) != nil else { return nil }
+            case .exit:
+                guard frame.payload.count == 4 else { return nil }
+                let code = Int32(bitPattern: UInt32(frame.payload[0]) << 24 | UInt32(frame.payload[1]) << 16
+                                 | UInt32(frame.payload[2]) << 8 | UInt32(frame.payload[3]))
+                return (code, out)
+            default: return nil
+            }
+        }
+    }
+
     /// The exit code of a command whose standard output could not be written (docs/CLI.md).
     public static let outputFailed: Int32 = 72
 

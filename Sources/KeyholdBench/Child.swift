@@ -112,7 +112,7 @@ enum Child {
         let rssSetup = Resources.peakRSS()
 
         let source = BenchSource(count: count, seed: seed)
-        var imported = (created: 0, updated: 0, skipped: 0)
+        var imported = ImportCounts()
         let t0 = ContinuousClock.now
         let importTime = try measure {
             imported = try session.importSecrets(from: source, onExisting: .fail, batchSize: importBatch)

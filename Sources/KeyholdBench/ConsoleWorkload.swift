@@ -4,14 +4,14 @@ import KeyholdConsole
 import KeyholdCore
 import KeyholdTestSupport
 
-// The console over a large vault (DESIGN section 9): one child process builds
+// The console over a large vault: one child process builds
 // a vault of users and secrets; then, for each screen size and run, a fresh
 // child process logs in and drives the console's own code (the CoreRunner's
 // effects, Console.update and Console.view into a Screen), timing what a
 // person waits for: the first frame after login, opening Users and Secrets,
 // and filter keystrokes. Its peak resident set is its own (wait4).
 
-/// The console's targets of DESIGN section 9.
+/// The console's targets (README, "Performance").
 enum ConsoleTarget {
     /// A filter keystroke re-renders within this, seconds.
     static let keystroke = 0.010

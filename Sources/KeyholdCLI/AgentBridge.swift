@@ -120,8 +120,8 @@ public struct CommandLineAgent: AgentHandler {
 /// Which commands go through an agent when one serves the vault.
 enum AgentRouting {
     /// Commands the client always runs itself: they make or change the vault file as a whole,
-    /// manage the agent, need no vault, or give no session (a recovery).
-    static let local: Set<String> = ["init", "unlock", "lock", "upgrade", "restore", "agent-serve", "help", "completions",
+    /// manage the agent, serve applications, need no vault, or give no session (a recovery).
+    static let local: Set<String> = ["init", "unlock", "lock", "upgrade", "restore", "agent-serve", "app-serve", "help", "completions",
                                      "--help", "-h", "--version", "--generate-completion-script"]
 
     /// Whether `argv` (with the program name first) may be served by the agent.

@@ -52,9 +52,8 @@ struct UnlockCommand: ParsableCommand {
                                  + "if idle, \(Clock.format(running.maxDeadline)) at the latest).")
                 return
             }
-            guard let user = Credentials.username(), let password = Credentials.password() else {
-                throw KeyholdError.refused("no password given: give it at the prompt, on stdin, or in KEYHOLD_PASSWORD")
-            }
+            let user = try Credentials.username()
+            let password = try Credentials.password()
             try AgentLauncher.start(vault: path, user: user, password: password, idle: idleMs, max: maxMs)
             guard let status = AgentClient.status(vault: path, environment: env) else {
                 throw KeyholdError.refused("the agent did not start")

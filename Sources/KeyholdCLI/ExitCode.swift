@@ -25,9 +25,11 @@ enum Exit {
           67  not found
           68  conflict (already exists)
           69  (no longer used: a locked account answers 65, like a wrong password)
-          70  integrity failure (a stored value does not open or verify)
+          70  integrity failure (a stored value does not open or verify; status:
+              the audit chain fails)
           71  rotation in progress: another process owns the data-key rotation
-              (--wait waits for it), or finished the job this one was running
+              (--wait waits for it), or finished the job this one was running;
+              status: a data-key rotation is unfinished
           72  standard output could not be written (a full disk, a reader gone); a
               one-time secret that could not be shown leaves nothing changed
         """
@@ -45,7 +47,7 @@ enum Exit {
             switch e {
             case .notFound: notFound
             case .exists: conflict
-            case .corrupt: integrity
+            case .corrupt, .damaged: integrity
             default: failure
             }
         }
@@ -54,6 +56,10 @@ enum Exit {
 
 /// Prints a core error for a person (never a secret) and exits with its code.
 func fail(_ error: any Error) -> ExitCode {
+    if let m = error as? MissingCredential {
+        Terminal.err("keyhold: \(m)")
+        return ExitCode(m.code)
+    }
     if let o = error as? OutputFailure {
         Terminal.err("keyhold: \(o)")
         return ExitCode(Exit.output)

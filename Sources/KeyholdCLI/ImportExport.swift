@@ -104,28 +104,21 @@ struct ImportCommand: ParsableCommand {
         let (entries, bad) = check(read)
         for n in notes.prefix(100) { Terminal.err("keyhold: note: \(n.origin): \(n.message)") }
         if notes.count > 100 { Terminal.err("keyhold: ... and \(notes.count - 100) more notes") }
-        if !bad.isEmpty {
-            let verb = skipBad ? "skipped" : "bad entry"
-            for b in bad.prefix(100) { Terminal.err("keyhold: \(verb): \(b.origin): \(b.message)") }
-            if bad.count > 100 { Terminal.err("keyhold: ... and \(bad.count - 100) more") }
-            if !skipBad {
-                Terminal.err("keyhold: \(bad.count) bad entr\(bad.count == 1 ? "y" : "ies"); nothing was imported "
-                             + "(fix \(bad.count == 1 ? "it" : "them"), or give --skip-bad to import the rest)")
-                throw ExitCode(Exit.usage)
-            }
-        }
+        try reportBadEntries(bad, skipBad: skipBad)
         let batches = (entries.count + batch - 1) / batch
         let report: ProgressHandler = { @Sendable (done: Int, total: Int) -> Void in Terminal.err("imported \(done)/\(total)") }
         let progress: ProgressHandler? = batches > 1 ? report : nil
         let r = try s.importSecrets(from: entries, onExisting: onExisting.core, batchSize: batch, progress: progress)
         if output.json {
             try Output.printJSON([
-                "created": r.created, "updated": r.updated, "skipped": r.skipped, "read": read.entries.count + read.bad.count,
+                "created": r.created, "updated": r.updated, "unchanged": r.unchanged, "skipped": r.skipped,
+                "read": read.entries.count + read.bad.count,
                 "bad": bad.map { ["origin": $0.origin, "message": $0.message] },
                 "notes": notes.map { ["origin": $0.origin, "message": $0.message] },
             ])
         } else {
-            var line = "Imported: \(r.created) created, \(r.updated) updated, \(r.skipped) skipped (already there)"
+            var line = "Imported: \(r.created) created, \(r.updated) updated, \(r.unchanged) unchanged (same value: no new version), "
+                + "\(r.skipped) skipped (already there)"
             if !bad.isEmpty { line += ", \(bad.count) bad entr\(bad.count == 1 ? "y" : "ies") skipped" }
             try Terminal.out(line + ".")
         }
@@ -363,5 +356,20 @@ struct ExportCommand: ParsableCommand {
 
     private func refusal(_ name: String, _ why: String) -> KeyholdError {
         usageError("value", "the value of \(Validate.visible(name)) \(why); nothing was written")
+    }
+}
+
+/// Lists the entries an import cannot take on stderr (the first 100, by origin and rule, never
+/// a value). Without `--skip-bad` any bad entry stops the import before anything is written:
+/// a usage error (exit 64).
+func reportBadEntries(_ bad: [BadEntry], skipBad: Bool) throws {
+    guard !bad.isEmpty else { return }
+    let verb = skipBad ? "skipped" : "bad entry"
+    for b in bad.prefix(100) { Terminal.err("keyhold: \(verb): \(b.origin): \(b.message)") }
+    if bad.count > 100 { Terminal.err("keyhold: ... and \(bad.count - 100) more") }
+    if !skipBad {
+        Terminal.err("keyhold: \(bad.count) bad entr\(bad.count == 1 ? "y" : "ies"); nothing was imported "
+                     + "(fix \(bad.count == 1 ? "it" : "them"), or give --skip-bad to import the rest)")
+        throw ExitCode(Exit.usage)
     }
 }

@@ -105,14 +105,24 @@ extension KeyCommand {
     struct RotateRoot: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "rotate-root",
-            abstract: "Replace the root key: re-seal every data key and grant, and show a new recovery key once.")
+            abstract: "Replace the root key: re-seal every data key and grant, and show a new recovery key once.",
+            discussion: """
+                The old recovery key stops opening the vault. On a terminal it asks you to type the vault's \
+                name (its file name, e.g. keyhold.db) back first; without a terminal it needs --yes.
+                """)
         @OptionGroup var session: SessionOptions
+        @Flag(help: "Do not ask to type the vault's name back (needed without a terminal).") var yes = false
 
         func run() throws {
             try runReporting {
+                let name = (session.vault.path as NSString).lastPathComponent
+                let action = "rotate the root key (the old recovery key stops working) of the vault"
+                try Confirm.requireYes(yes, action: action, name: name)
+                let s = try session.session()
+                try Confirm.typed(name, action: action, skip: yes, what: "the vault's name")
                 // Written (and the write checked) before the rotation commits: a key that cannot be
                 // shown leaves the old one in force.
-                _ = try session.session().rotateRootKey { key in
+                _ = try s.rotateRootKey { key in
                     do {
                         try Terminal.outSecret("\nNEW RECOVERY KEY (shown this once; the old one no longer opens the vault):\n\n    ",
                                                key, "\n\n")
@@ -138,7 +148,7 @@ extension KeyCommand {
                 """)
         @OptionGroup var vault: VaultOptionsGroup
         @OptionGroup var output: JSONFlag
-        @Argument(help: "The administrator to restore.") var username: String
+        @Argument(help: "The administrator to restore.", completion: .custom(Completions.usernames)) var username: String
 
         func run() throws {
             try runReporting {

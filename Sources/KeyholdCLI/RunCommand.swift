@@ -3,15 +3,17 @@ import Foundation
 import KeyholdCore
 import KeyholdFormats
 
-/// `keyhold run [--prefix P] [--only NAME...] [--map NAME=VAR...] [--override] [--mask] -- CMD ARGS...`
+/// `keyhold run [--prefix P [--exact-depth]] [--only NAME...] [--map NAME=VAR...] [--override] [--mask] -- CMD ARGS...`
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run a program with secrets in its environment.",
-        usage: "keyhold run [--prefix <prefix>] [--only <name> ...] [--map <name=VAR> ...] [--override] [--allow-env <VAR> ...] [--mask] -- <command> [<argument> ...]",
+        usage: "keyhold run [--prefix <prefix> [--exact-depth]] [--only <name> ...] [--map <name=VAR> ...] [--override] [--allow-env <VAR> ...] [--mask] -- <command> [<argument> ...]",
         discussion: """
             Chooses the secrets whose name starts with --prefix and those named with --only (both given: \
-            the union; neither: every secret you may list), reveals their current versions in one audited \
+            the union; neither: every secret you may list). A prefix takes the names at any depth below \
+            it: --prefix app/ takes app/SECRET_KEY and app/prod/SECRET_KEY; --exact-depth keeps only the \
+            names directly under it (no further '/'). keyhold then reveals their current versions in one audited \
             hand-out (audit action secret.handout, naming the secrets, never their values) and starts \
             COMMAND with each as an environment variable. COMMAND is searched for in PATH unless it \
             contains a '/'. Without --mask keyhold replaces itself with COMMAND (execve), so signals, \
@@ -23,7 +25,8 @@ struct RunCommand: ParsableCommand {
               app/prod/2fa.seed     ->  _2FA_SEED
             --map NAME=VAR gives secret NAME the variable VAR instead. Two secrets on one variable are \
             refused (exit 68), and so is a variable that is already set in the environment, unless \
-            --override lets the secret replace it.
+            --override lets the secret replace it; one refusal lists every such variable with the secrets \
+            behind it.
 
             A secret is never put in a variable that changes how programs load or start (LD_*, DYLD_*, \
             BASH_ENV, ENV, PATH, IFS, PYTHON*, NODE_OPTIONS, PERL5*, RUBYOPT, GIT_SSH_COMMAND and the rest \
@@ -49,11 +52,16 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var session: SessionOptions
 
-    @Option(help: "Hand out the secrets whose name starts with this text (e.g. app/prod/).")
+    @Option(help: "Hand out the secrets whose name starts with this text (e.g. app/prod/), at any depth below it.")
     var prefix: String?
 
+    @Flag(name: .customLong("exact-depth"),
+          help: "With --prefix: only the names directly under it (app/SECRET_KEY for --prefix app/, not app/prod/SECRET_KEY).")
+    var exactDepth = false
+
     @Option(name: .customLong("only"), parsing: .upToNextOption,
-            help: ArgumentHelp("Hand out these secrets (repeatable; several names may follow one --only).", valueName: "name"))
+            help: ArgumentHelp("Hand out these secrets (repeatable; several names may follow one --only).", valueName: "name"),
+            completion: .custom(Completions.secretNames))
     var only: [String] = []
 
     @Option(name: .customLong("map"), help: ArgumentHelp("Put secret NAME in variable VAR (repeatable).", valueName: "name=VAR"))
@@ -81,6 +89,9 @@ struct RunCommand: ParsableCommand {
             throw ArgumentParser.ValidationError("give the command to run after --, e.g. keyhold run --prefix app/prod/ -- env")
         }
         _ = try RunCommand.parseMaps(maps)
+        if exactDepth && prefix == nil {
+            throw ArgumentParser.ValidationError("--exact-depth: needs --prefix (it keeps only the names directly under the prefix)")
+        }
         for name in allowEnv where !Handout.isVariableName(name) {
             throw ArgumentParser.ValidationError("--allow-env \(Validate.visible(name)): not a variable name (letters, digits and '_', not starting with a digit)")
         }
@@ -95,7 +106,7 @@ struct RunCommand: ParsableCommand {
             let names = try chooseSecrets(s)
             let inherited = Handout.currentEnvironment().filter { !RunCommand.withheld.contains($0.name) }
             let plan = try Handout.plan(names: names, maps: try RunCommand.parseMaps(maps),
-                                        existing: Set(inherited.map(\.name)), override: override)
+                                        existing: Set(inherited.map(\.name)), override: override, prefix: prefix)
             try Handout.refuseLoaderVariables(plan, allowed: Set(allowEnv))
             plannedEntries = plan
             program = try Handout.resolve(command[0])  // before the reveal: a missing command hands out nothing
@@ -132,9 +143,12 @@ struct RunCommand: ParsableCommand {
         var names = Set(only)
         if let prefix {
             // The store matches the prefix without regard to case; a hand-out matches it exactly.
-            names.formUnion(try s.secrets(prefix: prefix).map(\.name).filter { $0.hasPrefix(prefix) })
+            names.formUnion(try s.secrets(prefix: prefix).map(\.name).filter {
+                $0.hasPrefix(prefix) && !(exactDepth && $0.dropFirst(prefix.count).contains("/"))
+            })
             if names.isEmpty {
-                Terminal.err("keyhold: no secret's name starts with \(Validate.visible(prefix))")
+                Terminal.err("keyhold: no secret's name starts with \(Validate.visible(prefix))"
+                             + (exactDepth ? " without a further / (--exact-depth)" : ""))
                 throw ExitCode(Exit.notFound)
             }
         } else if only.isEmpty {
@@ -188,30 +202,59 @@ enum Handout {
 
     /// Pairs each chosen secret with its variable; refuses clashes (between secrets always,
     /// with the environment unless `override`) and --map entries for secrets not chosen.
-    static func plan(names: [String], maps: [String: String], existing: Set<String>, override: Bool) throws -> [Entry] {
+    /// Every clash is named in one refusal (each variable with the secrets behind it), so
+    /// one run shows all there is to fix. `prefix` only shapes the advice given.
+    static func plan(names: [String], maps: [String: String], existing: Set<String>, override: Bool,
+                     prefix: String? = nil) throws -> [Entry] {
         let chosen = Set(names)
         if let stray = maps.keys.sorted().first(where: { !chosen.contains($0) }) {
             throw KeyholdError.invalid(KeyholdCore.ValidationError(
                 field: "--map", rule: "chosen",
                 message: "--map \(stray)=\(maps[stray]!): \(stray) is not among the chosen secrets (see --prefix and --only)"))
         }
-        var byVariable: [String: String] = [:]
+        var byVariable: [String: [String]] = [:]
         var out: [Entry] = []
         for name in names {
             let variable = maps[name] ?? variableName(for: name)
-            if let other = byVariable[variable] {
-                throw KeyholdError.conflict(
-                    "secrets \(other) and \(name) both map to the variable \(variable); give one of them another with --map NAME=VAR")
-            }
-            if existing.contains(variable) && !override {
-                throw KeyholdError.conflict(
-                    "secret \(name) maps to \(variable), which is already set in the environment; "
-                    + "rename it with --map \(name)=VAR, or let the secret replace it with --override")
-            }
-            byVariable[variable] = name
+            byVariable[variable, default: []].append(name)
             out.append(Entry(name: name, variable: variable))
         }
+        let shared = byVariable.filter { $0.value.count > 1 }.sorted { $0.key < $1.key }
+        let taken = override ? [] : byVariable.filter { existing.contains($0.key) }.sorted { $0.key < $1.key }
+        guard shared.isEmpty && taken.isEmpty else {
+            throw KeyholdError.conflict(clashReport(shared: shared, taken: taken, prefix: prefix))
+        }
         return out
+    }
+
+    /// The refusal for clashing variables: one line per variable, naming the secrets behind
+    /// it, then what to do about each kind.
+    static func clashReport(shared: [(key: String, value: [String])], taken: [(key: String, value: [String])],
+                            prefix: String?) -> String {
+        var parts: [String] = []
+        if !shared.isEmpty {
+            parts.append("\(shared.count) variable\(shared.count == 1 ? "" : "s") would get more than one secret")
+        }
+        if !taken.isEmpty {
+            parts.append("\(taken.count) variable\(taken.count == 1 ? " is" : "s are") already set in the environment")
+        }
+        var lines = [parts.joined(separator: ", and ") + "; nothing was revealed:"]
+        let takenNames = Set(taken.map(\.key))
+        let clashing = Dictionary((shared + taken).map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+        for (variable, secrets) in clashing.sorted(by: { $0.key < $1.key }) {
+            lines.append("  \(variable) <- \(secrets.joined(separator: ", "))"
+                         + (takenNames.contains(variable) ? " (already set in the environment)" : ""))
+        }
+        var advice: [String] = []
+        if !shared.isEmpty {
+            if let prefix, shared.contains(where: { $0.value.contains { $0.hasPrefix(prefix) && $0.dropFirst(prefix.count).contains("/") } }) {
+                advice.append("--prefix \(prefix) includes the names below it; --exact-depth takes only the names directly under it")
+            }
+            advice.append("give a secret its own variable with --map NAME=VAR")
+        }
+        if !taken.isEmpty { advice.append("rename with --map NAME=VAR, or let the secrets replace those variables with --override") }
+        lines.append(advice.joined(separator: "; "))
+        return lines.joined(separator: "\n")
     }
 
     // MARK: Variables that change how programs load or start

@@ -172,7 +172,7 @@ enum Terminal {
         return out
     }
 
-    /// A password given in the environment (`KEYHOLD_PASSWORD`, `KEYHOLD_NEW_PASSWORD`), in
+    /// A password given in the environment (`KEYHOLD_PASSWORD`, `KEYHOLD_NEW_PASSWORD`, `KEYHOLD_BACKUP_PASSWORD`), in
     /// guarded memory; see `ProcessSetup.takePasswordsFromEnvironment`.
     static func passwordVariable(_ name: String) -> SecureBytes? { io.passwordVariable(name) }
 
@@ -250,13 +250,13 @@ public enum ProcessSetup {
     nonisolated(unsafe) static var inheritedPipeIgnored = false
 
     /// The variables that may carry a password.
-    static let passwordVariables = ["KEYHOLD_PASSWORD", "KEYHOLD_NEW_PASSWORD"]
+    static let passwordVariables = ["KEYHOLD_PASSWORD", "KEYHOLD_NEW_PASSWORD", "KEYHOLD_BACKUP_PASSWORD"]
 
     /// The passwords taken out of the environment at start, until a command takes them.
     nonisolated(unsafe) private static var environmentPasswords: [String: SecureBytes] = [:]
     private static let passwordLock = NSLock()
 
-    /// Moves `KEYHOLD_PASSWORD` and `KEYHOLD_NEW_PASSWORD` out of the environment into guarded
+    /// Moves `KEYHOLD_PASSWORD`, `KEYHOLD_NEW_PASSWORD` and `KEYHOLD_BACKUP_PASSWORD` out of the environment into guarded
     /// memory, before anything reads the environment: each value is copied from the process's
     /// environment block, its bytes there are overwritten with zeros (so neither
     /// /proc/PID/environ nor a later `ProcessInfo.environment`, which makes Strings of every

@@ -542,6 +542,9 @@ public struct Model: Equatable, Sendable {
     public var overlay: Overlay?
     public var toasts: [Toast] = []
     public var quit = false
+    /// Set when the vault's file was replaced while the console had it open: the console
+    /// shows why and does nothing more but quit.
+    public var stopped: String?
 
     public var setup = SetupState()
     public var recovery = RecoveryState()

@@ -39,6 +39,11 @@ public final class CoreRunner: Sendable {
         do {
             return try perform(effect, progress: progress)
         } catch let e as KeyholdError {
+            if e.isVaultReplaced {
+                // The store stopped using the file; so does the console: nothing more is sent to the core.
+                state.withLock { $0.session = nil; $0.change = nil; $0.vault = nil }
+                return [.vaultReplaced(e.description)]
+            }
             if case .login = effect { return [.loginFailed(e)] }
             switch (effect, e) {
             case (.rotateDataKey, .rotationInProgress), (.resumeRotation, .rotationInProgress),
@@ -115,7 +120,7 @@ public final class CoreRunner: Sendable {
                     state.withLock { $0.change = change; $0.session = nil }
                     return [.mustChangePassword(username: change.username)]
                 }
-            } catch let e as KeyholdError {
+            } catch let e as KeyholdError where !e.isVaultReplaced {
                 return [.loginFailed(e)]
             }
 

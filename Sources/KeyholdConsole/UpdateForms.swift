@@ -21,15 +21,16 @@ public enum PasswordRules {
         if let facts, !empty {
             length = facts.isUTF8 && facts.characters >= minimum && facts.bytes <= Validate.passwordMaxBytes ? .ok : .failed
             if facts.characters >= Validate.passwordMinimumFloor {
-                // As the validator with the floor and no username would judge it: only "common" fails this rule.
+                // As the validator with the floor and no username would judge it: only "common",
+                // "repeated" and "sequence" fail this rule (a control character is another rule).
                 let reachesCommon = facts.isUTF8 && facts.bytes <= Validate.passwordMaxBytes && !facts.hasControl
-                common = reachesCommon && facts.isCommon ? .failed : .ok
+                common = reachesCommon && (facts.isCommon || facts.isRepeated || facts.isSequence) ? .failed : .ok
             }
             name = facts.containsUsername ? .failed : .ok
         }
         return [
             Rule(text: "at least \(minimum) characters", state: length),
-            Rule(text: "not one of 30,000 common passwords", state: common),
+            Rule(text: "not a common password, repeat, sequence or keyboard row", state: common),
             Rule(text: "does not contain the username", state: name),
         ]
     }

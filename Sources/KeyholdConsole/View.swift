@@ -50,6 +50,10 @@ extension Console {
             drawTooSmall(m, &s)
             return s
         }
+        if let why = m.stopped {
+            drawStopped(why, m, &s)
+            return s
+        }
         drawTitleBar(m, &s)
         switch m.route {
         case .setup: drawSetup(m, &s)
@@ -83,6 +87,22 @@ extension Console {
             let x = max(0, (m.width - TextWidth.of(line)) / 2)
             s.put(line, x: x, y: top + i, style: i == 0 ? Theme.heading : .plain)
         }
+    }
+
+    /// The vault's file was replaced while the console had it open: why, and the way out.
+    static func drawStopped(_ why: String, _ m: Model, _ s: inout Screen) {
+        s.fill(Rect(x: 0, y: 0, width: m.width, height: 1), style: Theme.barDim)
+        s.put(" Keyhold ", x: 0, y: 0, style: Theme.bar)
+        let width = max(1, min(m.width - 4, 72))
+        let sentence = why.prefix(1).uppercased() + why.dropFirst()  // an error message, shown as a sentence
+        let lines = ["The vault file was replaced", ""] + TextWidth.wrap(Validate.visible(sentence), width: width)
+        let top = max(1, (m.height - lines.count) / 2)
+        for (i, line) in lines.enumerated() where top + i < m.height - 1 {
+            s.put(line, x: max(0, (m.width - width) / 2), y: top + i, style: i == 0 ? Theme.heading : .plain)
+        }
+        let y = m.height - 1
+        let x = 1 + s.put("q", x: 1, y: y, style: Theme.key)
+        s.put(" quit", x: x, y: y, style: Theme.hint)
     }
 
     static func fileName(_ path: String) -> String {

@@ -24,7 +24,7 @@ final class PreparedBatch: @unchecked Sendable {
 /// Pass 3 of `Session.importSecrets(from:)` in two stages. A second thread
 /// reads each batch from the source and seals it while the caller's thread
 /// writes the batch before it, so crypto and the source run beside SQLite
-/// (on the second core of the 2-core machines of DESIGN section 9).
+/// (on the second core of a 2-core machine).
 ///
 /// Two batches are in flight at most (two guarded buffers). The source is
 /// used by the preparing thread only, from `start()` until `finish()`, which

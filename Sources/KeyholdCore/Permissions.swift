@@ -1,4 +1,4 @@
-/// The eight permissions (DESIGN section 5).
+/// The eight permissions (docs/SECURITY.md).
 public enum Permission: String, CaseIterable, Sendable, Comparable, Codable {
     case usersRead = "users.read"
     case usersWrite = "users.write"

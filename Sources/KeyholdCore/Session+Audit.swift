@@ -55,7 +55,7 @@ extension Session {
         var status = try read(requires: .keysManage, action: "key.status") { tx, _ in
             let keys = try tx.dataKeys()
             let holders = try tx.grantHolders()
-            let v = try tx.vault()!
+            let v = try tx.requiredVault()
             return KeyStatus(dataKeyVersions: keys.map(\.version), activeDataKey: keys.first { $0.active }?.version ?? 0,
                              grantedUsers: holders.filter { !$0.pending }.map(\.username).sorted(),
                              pendingGrants: holders.filter(\.pending).map(\.username).sorted(), requests: requests,
@@ -81,7 +81,7 @@ extension Session {
                                                        message: "history limit: must be 1 to 1000 (got \(historyLimit))"))
         }
         try perform(.vaultSettings, target: "vault", requires: .keysManage) { op in
-            let v = try op.tx.vault()!
+            let v = try op.tx.requiredVault()
             let current = KDFCost(opslimit: v.kdfOpslimit, memlimit: v.kdfMemlimit)
             if let kdf, !kdf.isAtLeast(current) {
                 throw KeyholdError.invalid(ValidationError(field: "kdf", rule: "lower",

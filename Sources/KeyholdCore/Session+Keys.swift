@@ -51,7 +51,7 @@ extension Session {
         return (try? lock.isHeldElsewhere(.rotation)) ?? false
     }
 
-    /// Runs `body` holding the rotation lease (DESIGN section 3, one owner at a time):
+    /// Runs `body` holding the rotation lease (one owner at a time; docs/SECURITY.md, "Rotation"):
     /// byte 0 of the vault's lock file, locked exclusive by this call's own open of
     /// the file, so the lease dies with the process and two sessions of one process
     /// exclude each other too. Held by someone else: waits for it with `wait`, else

@@ -193,7 +193,7 @@ extension Session {
     /// by its origin. (A thin wrapper over `importSecrets(from:)`.)
     @discardableResult
     public func importSecrets(_ entries: [ImportEntry], onExisting: ImportConflict = .fail,
-                              batchSize: Int = defaultImportBatchSize, progress: ProgressHandler? = nil) throws -> (created: Int, updated: Int, skipped: Int) {
+                              batchSize: Int = defaultImportBatchSize, progress: ProgressHandler? = nil) throws -> ImportCounts {
         try importSecrets(from: EntryListSource(entries: entries), onExisting: onExisting, batchSize: batchSize, progress: progress)
     }
 
@@ -203,11 +203,14 @@ extension Session {
     /// Every entry is validated before anything is written (names, sizes,
     /// descriptions, duplicates, and with `.fail` names already in the vault);
     /// a bad one is named by its origin. Then one transaction per batch, each with
-    /// one audit event (count and digest of the secret ids). A batch holds at most
-    /// `batchSize` entries and, unless it is one entry, at most 1 MiB of values.
+    /// one audit event (count and digest of the secret ids written). A batch holds at most
+    /// `batchSize` entries and, unless it is one entry, at most 1 MiB of values. With
+    /// `.update`, an entry whose value is the secret's current one adds no version
+    /// (counted as `unchanged`); one that adds a version clears a rotate-by date that
+    /// has passed, as `setSecret` does.
     @discardableResult
     public func importSecrets(from source: some ImportSource, onExisting: ImportConflict = .fail,
-                              batchSize: Int = defaultImportBatchSize, progress: ProgressHandler? = nil) throws -> (created: Int, updated: Int, skipped: Int) {
+                              batchSize: Int = defaultImportBatchSize, progress: ProgressHandler? = nil) throws -> ImportCounts {
         let total = source.count
         let size = max(1, batchSize)
 
@@ -265,19 +268,20 @@ extension Session {
         preparer.start()
         defer { preparer.finish() }
         let sealer = Sealer(capacity: Validate.secretValueMaxBytes)
-        var created = 0, updated = 0, skipped = 0
+        var counts = ImportCounts()
         var names: [String] = []
         for _ in batches.ranges {
             let batch = try preparer.next()
             defer { preparer.release(batch) }
-            let counts = try perform(.secretImport, target: "secrets", requires: .secretsWrite) { op -> (Int, Int, Int) in
+            let batchCounts = try perform(.secretImport, target: "secrets", requires: .secretsWrite) { op -> ImportCounts in
                 guard let active = try op.tx.activeDataKey() else { throw KeyholdError.integrity("data_keys: no active key") }
                 names.removeAll(keepingCapacity: true)
                 if onExisting != .fail { for e in batch.items { names.append(e.name) } }
                 // As prepared: every name new, the ids and key as predicted. Else sealed again here.
                 let asPrepared = try active.version == batch.rows.keyVersion && op.tx.nextSecretID() == batch.rows.firstID
                     && (onExisting == .fail || op.tx.firstExistingSecret(among: names) == nil)
-                let result = asPrepared ? (ids: Self.consecutive(from: batch.rows.firstID, count: batch.rows.count), updated: 0, skipped: 0)
+                let result = asPrepared ? (ids: Self.consecutive(from: batch.rows.firstID, count: batch.rows.count), updated: 0,
+                                           unchanged: 0, skipped: 0)
                     : try importSequentially(op, batch, onExisting: onExisting, keyVersion: active.version, sealer: sealer)
                 batch.rows.createdAt = op.now
                 batch.rows.createdBy = userID
@@ -290,26 +294,29 @@ extension Session {
                 let batchCreated = batch.rows.count
                 op.details = ["count": .int(Int64(result.ids.count)), "created": .int(Int64(batchCreated)),
                               "updated": .int(Int64(result.updated)), "digest": .string(AuditChain.digest(result.ids))]
-                return (batchCreated, result.updated, result.skipped)
+                if result.unchanged > 0 { op.details["unchanged"] = .int(Int64(result.unchanged)) }
+                return ImportCounts(created: batchCreated, updated: result.updated, unchanged: result.unchanged, skipped: result.skipped)
             }
-            created += counts.0
-            updated += counts.1
-            skipped += counts.2
+            counts.created += batchCounts.created
+            counts.updated += batchCounts.updated
+            counts.unchanged += batchCounts.unchanged
+            counts.skipped += batchCounts.skipped
             progress?(batch.start + batch.items.count, total)
         }
-        return (created, updated, skipped)
+        return counts
     }
 
     /// A batch that cannot go in as prepared (names that exist with skip or update, or
     /// another writer took the predicted ids or rotated the key): each entry looked up
     /// and sealed here, in order; new ones rebuild `batch.rows` with the real ids.
-    /// Returns the ids touched, in entry order, for the audit digest.
+    /// Returns the ids written, in entry order, for the audit digest (an unchanged or
+    /// skipped entry writes nothing and is only counted).
     private func importSequentially(_ op: Op, _ batch: PreparedBatch, onExisting: ImportConflict, keyVersion: Int,
-                                    sealer: Sealer) throws -> (ids: [Int64], updated: Int, skipped: Int) {
+                                    sealer: Sealer) throws -> (ids: [Int64], updated: Int, unchanged: Int, skipped: Int) {
         let key = try dataKey(op.tx, version: keyVersion)
         var ids: [Int64] = []
         ids.reserveCapacity(batch.items.count)
-        var updated = 0, skipped = 0
+        var updated = 0, unchanged = 0, skipped = 0
         batch.rows.removeAll()
         batch.rows.firstID = try op.tx.nextSecretID()
         batch.rows.keyVersion = keyVersion
@@ -325,11 +332,17 @@ extension Session {
                         skipped += 1
                         continue
                     }
+                    // The value it already holds: a re-import adds no version.
+                    if try isCurrentValue(op.tx, s, value) {
+                        unchanged += 1
+                        continue
+                    }
                     let version = s.lastVersion + 1
                     try sealVersion(op, secretID: s.id, version: version, keyVersion: keyVersion, key: key, value: value, sealer: sealer)
                     s.currentVersion = version
                     s.lastVersion = version
                     s.updatedAt = op.now
+                    _ = Self.clearPastRotateBy(&s, now: op.now)
                     try op.tx.updateSecret(s)
                     ids.append(s.id)
                     updated += 1
@@ -339,7 +352,7 @@ extension Session {
                 try batch.rows.appendSealed(e, value: value, key: key, names: try requireRoot().names, sealer: sealer)
             }
         }
-        return (ids, updated, skipped)
+        return (ids, updated, unchanged, skipped)
     }
 
     static func consecutive(from first: Int64, count: Int) -> [Int64] { (0..<Int64(count)).map { first + $0 } }
@@ -383,7 +396,12 @@ extension Session {
 
     /// SQLite's integrity check, every ciphertext this session may open, the
     /// audit chain, and whether the WAL still holds deleted bytes.
-    public func check() throws -> CheckReport {
+    public func check() throws -> CheckReport { try check(inFull: false) }
+
+    /// `check`; `inFull` also opens every ciphertext and replays the audit log when the
+    /// session lacks secrets.read or audit.read (a restore checks its backup so: nothing of
+    /// what is opened or read is shown, only the rows that fail).
+    func check(inFull: Bool) throws -> CheckReport {
         var report = CheckReport()
         for line in try Vault.wrap({ try vault.store.integrityCheck() }) where line != "ok" {
             report.problems.append(CheckProblem(area: "sqlite", location: "database", message: line))
@@ -393,8 +411,8 @@ extension Session {
         // Every version's data key exists and is at or above the minimum (no key needed to see it).
         let structure = try read(requires: nil, action: "check") { tx, _ in try keyProblems(tx) }
         report.problems += structure.problems
-        if perms.contains(.secretsRead), let root {
-            try read(requires: .secretsRead, action: "check") { tx, _ in
+        if inFull || perms.contains(.secretsRead), let root {
+            try read(requires: inFull ? nil : .secretsRead, action: "check") { tx, _ in
                 var names: [Int64: String] = [:]
                 for s in try tx.secrets() { names[s.id] = s.name }
                 for k in try tx.dataKeys() {
@@ -426,14 +444,18 @@ extension Session {
         } else {
             report.skipped.append(root == nil ? "secrets (no key access)" : "secrets (needs secrets.read)")
         }
-        if perms.contains(.auditRead) {
-            let (v, authority) = try read(requires: .auditRead, action: "audit.verify") { tx, _ in try AuditChain.replay(tx) }
+        if inFull || perms.contains(.auditRead) {
+            let (v, authority) = try read(requires: inFull ? nil : .auditRead, action: "audit.verify") { tx, _ in
+                try AuditChain.replay(tx)
+            }
             report.auditEvents = v.events
             if let f = v.failure {
                 report.problems.append(CheckProblem(area: "audit", location: "audit_events seq=\(f.seq)", message: f.reason))
             }
             if let authority {
-                report.problems += try read(requires: .auditRead, action: "check") { tx, _ in try plantedRows(tx, authority) }
+                report.problems += try read(requires: inFull ? nil : .auditRead, action: "check") { tx, _ in
+                    try plantedRows(tx, authority)
+                }
             }
         } else {
             report.skipped.append("audit chain (needs audit.read)")

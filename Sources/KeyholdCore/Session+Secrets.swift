@@ -197,7 +197,7 @@ extension Session {
             let described = description.map { $0 != s.description } ?? false
             if let description { s.description = description }
             if let rotateBy { s.rotateBy = rotateBy }
-            let version = try appendVersion(&op, &s, input, value)
+            let version = try appendVersion(&op, &s, input, value, keepRotateBy: rotateBy != nil)
             if described { op.details["description_changed"] = .bool(true) }
             if let rotateBy { op.details["rotate_by"] = rotateBy.map(AuditValue.int) ?? .string("none") }
             return (version, false)
@@ -217,19 +217,43 @@ extension Session {
     }
 
     /// Seals `value` as the new current version of `s`, saves `s` (with any other
-    /// change the caller made) and prunes versions beyond the history limit.
-    private func appendVersion(_ op: inout Op, _ s: inout SecretRow, _ input: SecretInput, _ value: SecureBytes) throws -> Int {
+    /// change the caller made) and prunes versions beyond the history limit. A rotate-by
+    /// date that has passed is cleared (the new version is the rotation it asked for;
+    /// details `rotate_by_cleared`), unless the caller set the date itself (`keepRotateBy`).
+    private func appendVersion(_ op: inout Op, _ s: inout SecretRow, _ input: SecretInput, _ value: SecureBytes,
+                               keepRotateBy: Bool = false) throws -> Int {
         op.target = "secret:\(s.name)"
         let version = s.lastVersion + 1
         try sealVersion(op, secretID: s.id, version: version, value: value)
         s.currentVersion = version
         s.lastVersion = version
         s.updatedAt = op.now
+        let cleared = keepRotateBy ? nil : Self.clearPastRotateBy(&s, now: op.now)
         try op.tx.updateSecret(s)
         let dropped = try prune(&op, s)
         op.details = ["version": .int(Int64(version)), "generated": .bool(input.isGenerated)]
         if !dropped.isEmpty { op.details["pruned"] = .strings(dropped.map(String.init)) }
+        if let cleared { op.details["rotate_by_cleared"] = .int(cleared) }
         return version
+    }
+
+    /// Clears `s.rotateBy` when it is at or before `now`; returns the date cleared.
+    static func clearPastRotateBy(_ s: inout SecretRow, now: Int64) -> Int64? {
+        guard let due = s.rotateBy, due <= now else { return nil }
+        s.rotateBy = nil
+        return due
+    }
+
+    /// Whether `value` is the current version of `s`: opened into guarded memory, compared
+    /// in constant time, wiped. A length that differs answers without opening anything.
+    func isCurrentValue(_ tx: Tx, _ s: SecretRow, _ value: UnsafeRawBufferPointer) throws -> Bool {
+        guard let row = try tx.secretVersion(secretID: s.id, version: s.currentVersion) else {
+            throw KeyholdError.integrity("secret \(s.name): current version \(s.currentVersion) is missing")
+        }
+        guard row.ciphertext.count - Seal.nonceBytes - Seal.tagBytes == value.count else { return false }
+        let key = try dataKey(tx, version: row.keyVersion)
+        let current = try SecureBytes(count: value.count) { out in _ = try open(row, key: key, name: s.name, into: out) }
+        return current.constantTimeEquals(SecureBytes(copying: value))
     }
 
     /// Deletes a secret and all its versions, then checkpoints the WAL.
@@ -307,7 +331,7 @@ extension Session {
 
     /// Deletes the oldest versions beyond the secret's (or the vault's) history limit, never the current one.
     private func prune(_ op: inout Op, _ s: SecretRow) throws -> [Int] {
-        let limit = try s.historyLimit ?? op.tx.vault()!.historyLimit
+        let limit = try s.historyLimit ?? op.tx.requiredVault().historyLimit
         let versions = try op.tx.secretVersions(secretID: s.id).map(\.version).filter { $0 != s.currentVersion }
         let dropped = Array(versions.dropLast(max(limit - 1, 0)))
         for v in dropped { try op.tx.deleteSecretVersion(secretID: s.id, version: v) }

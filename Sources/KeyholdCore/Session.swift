@@ -182,10 +182,10 @@ public final class Session: Sendable {
     }
 
     /// Sets the user's password and re-seals their secret key under it, in one transaction.
-    func setOwnPassword(_ new: SecureBytes, requireChange: Bool) throws {
+    func setOwnPassword(_ new: SecureBytes, requireChange: Bool, origin: LoginOrigin = .keyhold) throws {
         let (minLength, cost) = try Vault.wrap {
             try vault.store.read { tx in
-                let v = try tx.vault()!
+                let v = try tx.requiredVault()
                 return (v.passwordMinLength, KDFCost(opslimit: v.kdfOpslimit, memlimit: v.kdfMemlimit))
             }
         }
@@ -197,7 +197,7 @@ public final class Session: Sendable {
         }
         let hash = try Vault.wrap { try PasswordHash.hash(new, cost: cost) }
         try perform(.passwordChange, target: "user:\(username)", requires: nil) { op in
-            var me = try op.tx.user(id: userID)!
+            guard var me = try op.tx.user(id: userID) else { throw KeyholdError.sessionEnded("\(username) was deleted") }
             if requireChange, let expires = me.passwordExpiresAt, expires <= op.now {
                 throw KeyholdError.temporaryPasswordExpired(username: username)
             }
@@ -207,7 +207,7 @@ public final class Session: Sendable {
             me.updatedAt = op.now
             try op.tx.updateUser(me)
             try Keyring.sealUserKey(op.tx, pair: keyPair, userID: userID, keyID: keyID, password: new, cost: cost)
-            op.details = ["forced": .bool(requireChange)]
+            op.details = ["forced": .bool(requireChange)].merging(origin.detail) { a, _ in a }
         }
     }
 }

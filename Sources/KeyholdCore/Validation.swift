@@ -229,6 +229,11 @@ public enum Validate {
         public var isCommon = false
         /// Contains the username, case-insensitively (false for an empty username).
         public var containsUsername = false
+        /// One character or a short pattern repeated, case-insensitively (`isRepeatedPattern`).
+        public var isRepeated = false
+        /// Made of keyboard rows, sequences and repeats but for `passwordPatternSlack`
+        /// characters, case-insensitively (`simplePatternCoverage`).
+        public var isSequence = false
     }
 
     /// The facts the password rules need; see `PasswordFacts`. Lower-casing is per Unicode
@@ -270,6 +275,26 @@ public enum Validate {
                 }
             }
         }
+        // The lower-case form's scalars, for the pattern rules: in guarded memory too (four bytes
+        // each, a scalar's value), read through a view that makes them Unicode.Scalars again.
+        var scalarCount = 0
+        let scalars = SecureBytes(count: loweredBytes * 4) { out in
+            let values = out.bindMemory(to: UInt32.self)
+            lowered.withBytes { low in
+                var it = low.makeIterator()
+                var decoder = UTF8()
+                while case .scalarValue(let scalar) = decoder.decode(&it) {
+                    values[scalarCount] = scalar.value
+                    scalarCount += 1
+                }
+            }
+        }
+        scalars.withBytes { raw in
+            let view = UnsafeBufferPointer(rebasing: raw.bindMemory(to: UInt32.self)[0..<scalarCount])
+                .lazy.map { Unicode.Scalar($0) ?? " " }
+            facts.isRepeated = isRepeatedPattern(view)
+            facts.isSequence = view.count - simplePatternCoverage(view) <= passwordPatternSlack
+        }
         lowered.withBytes { low in
             facts.isCommon = isCommonPassword(low)
             if !username.isEmpty {
@@ -284,10 +309,12 @@ public enum Validate {
 
     /// NIST SP 800-63B: at least `minimumLength` characters (Swift `Character` count;
     /// `minimumLength` is clamped up to `passwordMinimumFloor`), at most `passwordMaxBytes`
-    /// UTF-8 bytes, no control characters, not in the common list (case-insensitive), not
-    /// containing the username (case-insensitive, only when `username` is non-empty), and no
-    /// composition rules. Messages never echo the password. Checked on the bytes where they
-    /// lie (`passwordFacts`): no String of the password is made.
+    /// UTF-8 bytes, no control characters, not in the common list (case-insensitive), not one
+    /// character or a short pattern repeated (`repeated`), not made of keyboard rows,
+    /// sequences and repeats (`sequence`, see `simplePatternCoverage`), not containing the
+    /// username (case-insensitive, only when `username` is non-empty), and no composition
+    /// rules. Messages never echo the password. Checked on the bytes where they lie
+    /// (`passwordFacts`): no String of the password is made.
     public static func password(
         _ password: SecureBytes, username: String, minimumLength: Int = passwordDefaultMinimum
     ) throws(ValidationError) {
@@ -331,11 +358,85 @@ public enum Validate {
                 field: field, rule: "common",
                 message: "\(field): is too common (found in the list of 30,000 common passwords)")
         }
+        if facts.isRepeated {
+            throw ValidationError(
+                field: field, rule: "repeated",
+                message: "\(field): must not be one character or a short pattern repeated (like aaaaaaaaaaaa or abcabcabcabc)")
+        }
+        if facts.isSequence {
+            throw ValidationError(
+                field: field, rule: "sequence",
+                message: "\(field): must not be made of keyboard rows, sequences or repeats "
+                    + "(like qwertyuiop12, abcdefgh1234 or aaaa1111zzzz); mix in words or characters of your own")
+        }
         if facts.containsUsername {
             throw ValidationError(
                 field: field, rule: "contains-username",
                 message: "\(field): must not contain the username")
         }
+    }
+
+    /// How many characters a password may have outside its runs (`simplePatternCoverage`)
+    /// and still be refused as a pattern: `qwertyuiop12` is a row and two more.
+    static let passwordPatternSlack = 2
+
+    /// Keyboard rows (US layout, unshifted and shifted; passwords are compared lowercased),
+    /// each walked in either direction.
+    static let keyboardRows: [[Unicode.Scalar]] = [
+        "`1234567890-=", "qwertyuiop[]\\", "asdfghjkl;'", "zxcvbnm,./",
+        "~!@#$%^&*()_+", "qwertyuiop{}|", "asdfghjkl:\"", "zxcvbnm<>?",
+    ].map { Array($0.unicodeScalars) }
+
+    /// Each scalar's (row, column) on the keyboard, for the rows above.
+    private static let keyPositions: [Unicode.Scalar: [(row: Int, column: Int)]] = {
+        var out: [Unicode.Scalar: [(row: Int, column: Int)]] = [:]
+        for (r, row) in keyboardRows.enumerated() { for (c, key) in row.enumerated() { out[key, default: []].append((r, c)) } }
+        return out
+    }()
+
+    /// True when `s` is a short unit repeated (the last repetition may be cut short):
+    /// `aaaaaaaaaaaa`, `abcabcabcabc`, `1a2b1a2b1a2b`. Short: at most half of `s` and shorter
+    /// than the shortest password allowed, so the repeats are what make up the length. A long
+    /// phrase said twice is left to the other rules.
+    static func isRepeatedPattern<S: RandomAccessCollection<Unicode.Scalar>>(_ s: S) -> Bool where S.Index == Int {
+        let longest = min(s.count / 2, passwordMinimumFloor - 1)
+        guard longest >= 1 else { return false }
+        for unit in 1...longest where (unit..<s.count).allSatisfy({ s[$0] == s[$0 - unit] }) { return true }
+        return false
+    }
+
+    /// How many characters of `s` lie in a run of at least 3 that steps the same way each
+    /// time: one character repeated (`aaa`), letters or digits in order either way (`abc`,
+    /// `cba`, `123`, `987`), or neighbouring keys along a keyboard row either way (`qwe`,
+    /// `poi`, `!@#`). A password these runs cover but for `passwordPatternSlack` characters
+    /// is refused: it is typed by running a finger along the keys, whatever its length.
+    static func simplePatternCoverage<S: RandomAccessCollection<Unicode.Scalar>>(_ s: S) -> Int where S.Index == Int {
+        guard s.count >= 3 else { return 0 }
+        /// The ways `a` then `b` step: 0 same, 1/2 alphabet up/down, 3/4 digits up/down, 5/6 keyboard right/left.
+        func steps(_ a: Unicode.Scalar, _ b: Unicode.Scalar) -> Set<Int> {
+            var out: Set<Int> = []
+            if a == b { out.insert(0) }
+            let (x, y) = (Int(a.value), Int(b.value))
+            let letters = Int(("a" as Unicode.Scalar).value)...Int(("z" as Unicode.Scalar).value)
+            let digits = Int(("0" as Unicode.Scalar).value)...Int(("9" as Unicode.Scalar).value)
+            if letters.contains(x) && letters.contains(y) { if y == x + 1 { out.insert(1) }; if y == x - 1 { out.insert(2) } }
+            if digits.contains(x) && digits.contains(y) { if y == x + 1 { out.insert(3) }; if y == x - 1 { out.insert(4) } }
+            for p in keyPositions[a] ?? [] { for q in keyPositions[b] ?? [] where p.row == q.row {
+                if q.column == p.column + 1 { out.insert(5) }
+                if q.column == p.column - 1 { out.insert(6) }
+            } }
+            return out
+        }
+        var covered = [Bool](repeating: false, count: s.count)
+        var runs = [Int](repeating: 1, count: 7)  // per kind of step: the length of the run ending here
+        for i in 1..<s.count {
+            let kinds = steps(s[i - 1], s[i])
+            for k in 0..<runs.count {
+                runs[k] = kinds.contains(k) ? runs[k] + 1 : 1
+                if runs[k] >= 3 { for j in (i - runs[k] + 1)...i { covered[j] = true } }
+            }
+        }
+        return covered.filter { $0 }.count
     }
 
     /// Setting for the vault: the minimum password length must be between

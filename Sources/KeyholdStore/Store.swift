@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 
 /// A failure of the store. Messages name paths and constraints, never bound values,
 /// and say what to do where there is something to do.
@@ -22,6 +23,8 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case upgradeRequired(path: String, format: Int)
     /// A vault whose creation was interrupted by an older release (a schema without its vault row).
     case halfMade(path: String)
+    /// A vault file that is not whole: shorter than its header says, or malformed pages.
+    case damaged(path: String, reason: String)
     /// The vault (or its file system) cannot be written, and every use of it writes an audit event.
     case readOnly(path: String)
     /// The disk is full: nothing was written.
@@ -34,6 +37,13 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case corrupt(String)
     /// A setting that must hold on every connection does not.
     case pragma(name: String, expected: String, actual: String)
+    /// The file at the vault's path is no longer the one this process opened (moved, removed or
+    /// written over): the process stopped using it. `tidied`: its write-ahead log was put right.
+    case replaced(path: String, how: Replacement, tidied: Bool)
+    /// A restore of the vault runs in another process (it holds the in-use lock exclusively).
+    case restoreInProgress(path: String)
+    /// Another process has the vault open, so it cannot be replaced now.
+    case inUse(path: String)
     case io(String)
 
     public var description: String {
@@ -56,6 +66,7 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
         case .upgradeRequired(let p, let f):
             "\(p) is a vault of format \(f); this release uses format \(VaultFile.currentFormat). "
             + "Run `keyhold upgrade` (as an administrator holding keys.manage and roles.manage; it writes a backup first)"
+        case .damaged(let p, let reason): "\(p) is damaged: \(reason); it was left unchanged"
         case .halfMade(let p):
             "\(p) holds a vault whose creation was interrupted (its tables exist but it has no vault row), so nothing in "
             + "it can be used; move it aside (mv '\(p)' '\(p).broken') and run `keyhold init` again"
@@ -68,8 +79,34 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
         case .busy: "the vault is busy (another process holds it); try again"
         case .corrupt(let what): "the vault file is damaged: \(what) (run `keyhold check` on a copy; restore a backup)"
         case .pragma(let n, let e, let a): "database setting \(n) is \(a), expected \(e)"
+        case .replaced(let p, let how, let tidied):
+            StoreError.replacedMessage(p, how, tidied: tidied)
+        case .restoreInProgress(let p):
+            "a restore of the vault \(p) is in progress in another process; try again when it has finished"
+        case .inUse(let p):
+            "the vault \(p) is open in another process (the console, an agent, a running command): close it, then restore"
         case .io(let what): what
         }
+    }
+
+    private static func replacedMessage(_ p: String, _ how: Replacement, tidied: Bool) -> String {
+        let what = switch how {
+        case .moved: "replaced by another file (moved or renamed onto its path, or moved away) while this process had it open"
+        case .removed: "removed (nothing is at its path any more) while this process had it open"
+        case .rewritten(let why): "written over in place (as a copy onto it does) while this process had it open: \(why)"
+        }
+        let after = switch (how, tidied) {
+        case (.rewritten, true):
+            " Its write-ahead log held pages of the contents that were written over; it was emptied, so they do not mix with the new ones."
+        case (_, true):
+            " The changes it had already committed are in the file it opened, wherever that now is, not in the new one."
+        case (_, false):
+            " Other Keyhold processes still have the path open: close them all (each stops the same way, and the last one "
+            + "puts the write-ahead log right)."
+        }
+        return "the vault file \(p) was \(what). Keyhold stopped using it and wrote "
+            + "nothing more to either file.\(after) Start Keyhold again to use the vault now at that path (`keyhold check` "
+            + "tells whether it is whole); `keyhold restore` is the safe way to put a backup in place."
     }
 }
 
@@ -80,8 +117,14 @@ public final class Store: Sendable {
     /// Path of the database file.
     public let path: String
     let queue: DatabaseQueue
+    /// Byte 1 of the lock file, held shared while the vault is open (exclusive during a
+    /// restore); nil for a vault being built (a draft), which nobody else can know of.
+    let inUse: OwnerLock?
+    /// The file this process opened, checked before every use (`verifyFile`).
+    let watch = Mutex(FileWatch())
+    let watching: Bool
 
-    /// The PRAGMAs every connection runs with (DESIGN section 4), in the order they are set.
+    /// The PRAGMAs every connection runs with, in the order they are set.
     public static let requiredPragmas: [(name: String, value: String)] = [
         ("journal_mode", "wal"),
         ("synchronous", "2"),      // FULL
@@ -99,10 +142,17 @@ public final class Store: Sendable {
     /// How long a connection waits for another process's lock.
     public static let busyTimeout: TimeInterval = 5
 
-    private init(path: String, queue: DatabaseQueue, kind: VaultFile.Kind) {
+    private init(path: String, queue: DatabaseQueue, kind: VaultFile.Kind, inUse: OwnerLock?) {
         self.path = path
         self.queue = queue
         self.kind = kind
+        self.inUse = inUse
+        watching = inUse != nil
+    }
+
+    deinit {
+        // A file replaced while open must not get this connection's log at close (`retire`).
+        if watching { try? verifyFile() }
     }
 
     /// The format of the file when it was opened.
@@ -138,6 +188,10 @@ public final class Store: Sendable {
             try store.close()
         }
         try draft.publish()
+        // Closed before the vault is opened: a POSIX lock belongs to the process and falls with the
+        // close of any descriptor of the file, so closing the draft's later would drop SQLite's locks,
+        // and another process would take itself for the last one and delete the WAL under this one.
+        draft.discard()
         return try open(at: path)
     }
 
@@ -153,7 +207,63 @@ public final class Store: Sendable {
             || (statvfs(path, &fs) == 0 && fs.f_flag & UInt(ST_RDONLY) != 0) {
             throw StoreError.readOnly(path: path)
         }
-        return try openQueue(path: path, kind: kind)
+        // The vault in use (byte 1 of the lock file, shared), for as long as this Store lives:
+        // a restore replaces the file only when nobody holds it.
+        let lock = try OwnerLock(vaultPath: path)
+        guard try lock.tryLock(.vault, .shared) else { throw StoreError.restoreInProgress(path: path) }
+        var before = stat()
+        guard stat(path, &before) == 0 else { throw StoreError.notFound(path: path) }
+        let store = try openQueue(path: path, kind: kind, inUse: lock)
+        try store.startWatching(before: before)
+        if kind == .current { try store.refreshViews() }
+        return store
+    }
+
+    /// Re-defines each view of the current format whose definition in the file differs from
+    /// schema.sql's, by running the view-only migration that defines it (one transaction each).
+    /// A view holds no rows, so this changes no data: it brings a vault made before such a
+    /// migration (in the same format) to the schema this release reads. Reads first, so an
+    /// up-to-date vault takes no write lock.
+    func refreshViews() throws {
+        let stale = { (tx: Tx) throws -> [(number: Int, sql: String)] in
+            let stored = try tx.viewDefinitions()
+            return Store.viewMigrations.filter { m in m.views.contains { stored[$0.key] != $0.value } }
+                .map { ($0.number, $0.sql) }
+        }
+        guard !(try read(stale)).isEmpty else { return }
+        try write { tx in
+            for m in try stale(tx) { try tx.applyMigrations(after: m.number - 1, through: m.number) }
+        }
+    }
+
+    /// The current format's migrations that only drop and create views, each with the views it
+    /// defines (name: the `CREATE VIEW` statement as SQLite keeps it, without its `;`).
+    static var viewMigrations: [(number: Int, sql: String, views: [String: String])] {
+        let last = VaultFile.lastMigration[VaultFile.currentFormat] ?? 0
+        let first = (VaultFile.lastMigration[VaultFile.currentFormat - 1] ?? 0) + 1
+        return migrations.filter { (first...last).contains($0.number) }.compactMap { m in
+            var views: [String: String] = [:]
+            var current: [Substring]?
+            for line in m.sql.split(separator: "\n", omittingEmptySubsequences: false) {
+                if var statement = current {
+                    statement.append(line)
+                    current = statement
+                } else if line.hasPrefix("CREATE VIEW ") {
+                    current = [line]
+                } else if line.isEmpty || line.hasPrefix("--") || line.hasPrefix("DROP VIEW ") {
+                    continue
+                } else {
+                    return nil  // anything but views: a migration of its own format, never applied at open
+                }
+                if line.hasSuffix(";"), let statement = current {
+                    let text = statement.joined(separator: "\n").dropLast()
+                    let name = text.dropFirst("CREATE VIEW ".count).prefix { $0 != " " && $0 != "\n" }
+                    views[String(name)] = String(text)
+                    current = nil
+                }
+            }
+            return views.isEmpty ? nil : (m.number, m.sql, views)
+        }
     }
 
     /// Brings a vault of an older format to the current one in one transaction:
@@ -173,11 +283,15 @@ public final class Store: Sendable {
     }
 
     /// Closes the connection (checkpointing and removing the WAL when it is the last one).
+    /// A file found replaced is left as `verifyFile` leaves it, and that is reported.
     public func close() throws {
+        try verifyFile()
         try guarded { try queue.close() }
+        watch.withLock { $0.closed = true }
+        try? inUse?.unlock(.vault)  // no longer in use by this process
     }
 
-    private static func openQueue(path: String, kind: VaultFile.Kind) throws -> Store {
+    private static func openQueue(path: String, kind: VaultFile.Kind, inUse: OwnerLock? = nil) throws -> Store {
         var config = Configuration()
         config.busyMode = .timeout(busyTimeout)
         config.foreignKeysEnabled = true
@@ -193,7 +307,7 @@ public final class Store: Sendable {
         }
         do {
             let queue = try DatabaseQueue(path: path, configuration: config)
-            let store = Store(path: path, queue: queue, kind: kind)
+            let store = Store(path: path, queue: queue, kind: kind, inUse: inUse)
             try store.assertPragmas()
             return store
         } catch let e as DatabaseError {
@@ -253,19 +367,23 @@ public final class Store: Sendable {
 
     /// Runs `body` in one read transaction.
     public func read<T>(_ body: (Tx) throws -> T) throws -> T {
-        try guarded { try queue.read { db in try body(Tx(db: db)) } }
+        try verifyFile()
+        return try guarded { try queue.read { db in try body(Tx(db: db)) } }
     }
 
     /// Runs `body` in one write transaction (BEGIN IMMEDIATE). Any error rolls everything back.
     public func write<T>(_ body: (Tx) throws -> T) throws -> T {
-        try guarded {
+        try verifyFile()
+        return try guarded {
             try queue.writeWithoutTransaction { db in
                 var result: T?
                 try db.inTransaction(.immediate) {
                     result = try body(Tx(db: db))
                     return .commit
                 }
-                return result!
+                // Set whenever the transaction committed: body returned.
+                guard let result else { throw StoreError.conflict("a write transaction ended without its result") }
+                return result
             }
         }
     }
@@ -283,6 +401,11 @@ public final class Store: Sendable {
     /// Returns `blocked` when a reader prevented it; callers retry.
     @discardableResult
     public func checkpointTruncate() throws -> Checkpoint {
+        try verifyFile()
+        return try checkpointUnwatched()
+    }
+
+    func checkpointUnwatched() throws -> Checkpoint {
         try guarded {
             try queue.writeWithoutTransaction { db in
                 let row = try Row.fetchOne(db, sql: "PRAGMA wal_checkpoint(TRUNCATE)")
@@ -294,13 +417,15 @@ public final class Store: Sendable {
 
     /// SQLite's `PRAGMA integrity_check`: "ok" or the list of problems.
     public func integrityCheck() throws -> [String] {
-        try guarded { try queue.inDatabase { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") } }
+        try verifyFile()
+        return try guarded { try queue.inDatabase { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") } }
     }
 
     /// Writes a consistent copy of the vault to `destination` with VACUUM INTO, into a
     /// file this process creates itself (O_EXCL, mode 0600 from the first byte): VACUUM
     /// INTO accepts an empty file, so no other name is ever opened or followed.
     public func backup(to destination: String) throws {
+        try verifyFile()
         let fd = Glibc.open(destination, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0o600)
         guard fd >= 0 else {
             if errno == EEXIST { throw StoreError.exists(path: destination) }

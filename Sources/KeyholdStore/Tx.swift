@@ -401,6 +401,19 @@ public struct Tx {
         return keys.map { rows[$0.index] }
     }
 
+    /// Users whose expiry date lies in `dates` and who are not disabled: how many, and the first
+    /// `limit` by date (then name) with their dates. Reads names and dates only.
+    public func usersExpiring(in dates: ClosedRange<Int64>, limit: Int) throws -> (count: Int, first: [(username: String, expiresAt: Int64)]) {
+        let count = try Int.fetchOne(db.cachedStatement(sql: """
+            SELECT count(*) FROM users WHERE disabled = 0 AND expires_at BETWEEN ? AND ?
+            """), arguments: [dates.lowerBound, dates.upperBound]) ?? 0
+        let first = try Row.fetchAll(db.cachedStatement(sql: """
+            SELECT username, expires_at FROM users WHERE disabled = 0 AND expires_at BETWEEN ? AND ?
+            ORDER BY expires_at, username COLLATE NOCASE LIMIT ?
+            """), arguments: [dates.lowerBound, dates.upperBound, limit]).map { (username: $0[0] as String, expiresAt: $0[1] as Int64) }
+        return (count, first)
+    }
+
     public func userCount() throws -> Int { try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM users")) ?? 0 }
 
     /// Escapes `%`, `_` and `\` for a LIKE pattern with ESCAPE '\'.
@@ -785,6 +798,15 @@ public struct Tx {
     }
 
     // MARK: Schema
+
+    /// Each view's name and the statement that created it, as SQLite keeps it.
+    func viewDefinitions() throws -> [String: String] {
+        var out: [String: String] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT name, sql FROM sqlite_master WHERE type = 'view'") {
+            out[row[0]] = row[1]
+        }
+        return out
+    }
 
     public func schemaObjects() throws -> [SchemaObject] {
         try Row.fetchAll(db.cachedStatement(sql: """

@@ -341,7 +341,7 @@ enum CrashData {
                 }
                 #expect(child.exitStatus == 0, "import exited \(child.exitStatus): \(child.stderr.suffix(300))")
                 #expect(count == entries.count, "import finished with \(count) of \(entries.count) present")
-                #expect(child.stdout.contains("Imported: \(entries.count - committed) created, 0 updated, \(committed) skipped"),
+                #expect(child.stdout.contains("Imported: \(entries.count - committed) created, 0 updated, 0 unchanged (same value: no new version), \(committed) skipped"),
                         "import summary after \(committed) were already there: \(child.stdout.prefix(200))")
                 for e in entries { expected[e.name] = e.value }
                 break

@@ -80,7 +80,7 @@ func expectOutputFailure(_ r: Subprocess.Result, _ what: String, consequence: St
 // MARK: - One-time secrets
 
 /// A recovery key or temporary password that cannot be written is never committed: the
-/// vault stays as it was (DESIGN section 13).
+/// vault stays as it was.
 @Suite struct OneTimeSecretTests {
     static let password = "mossy granite under the bridge"
     let scratch = TempDir(prefix: "keyhold-out")
@@ -147,7 +147,7 @@ func expectOutputFailure(_ r: Subprocess.Result, _ what: String, consequence: St
     func rotateRootThatCannotShowTheNewKeyKeepsTheOldOne(_ mode: Sinks.Mode) throws {
         let recovery = try makeVault()
         let before = try cli(["key", "status", "--json"]).stdout
-        let r = try Sinks.run(mode, ["key", "rotate-root", "--db", db], env: owner)
+        let r = try Sinks.run(mode, ["key", "rotate-root", "--yes", "--db", db], env: owner)
         expectOutputFailure(r, "key rotate-root", consequence: "the old recovery key still opens the vault")
         #expect(try cli(["key", "status", "--json"]).stdout == before)
         let rotations = try cli(["audit", "list", "--action", AuditAction.keyRotateRoot.rawValue, "--json"])

@@ -5,7 +5,7 @@ import Testing
 import Glibc
 #endif
 
-// One owner of a data-key rotation at a time (DESIGN section 3), with the real binary:
+// One owner of a data-key rotation at a time, with the real binary:
 // two `key rotate-data` at once, a rotation and `secret set` at once, and a rotation
 // stopped with SIGSTOP while others try to rotate. Before the lease, the late process's
 // finish deleted the next rotation's data key and every later key-manager command

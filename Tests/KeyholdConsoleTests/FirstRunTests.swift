@@ -32,7 +32,7 @@ import Testing
 
               Password rules  length is what counts; no composition rules
                 · at least 12 characters
-                · not one of 30,000 common passwords
+                · not a common password, repeat, sequence or keyboard row
                 · does not contain the username
                 Strength  ░░░░░░░░░░
 
@@ -63,7 +63,7 @@ import Testing
 
               Password rules  length is what counts; no composition rules
                 · at least 12 characters
-                · not one of 30,000 common passwords
+                · not a common password, repeat, sequence or keyboard row
                 · does not contain the username
                 Strength  ░░░░░░░░░░
 
@@ -111,7 +111,7 @@ import Testing
 
               Password rules  length is what counts; no composition rules
                 ✗ at least 12 characters
-                ✓ not one of 30,000 common passwords
+                ✓ not a common password, repeat, sequence or keyboard row
                 ✗ does not contain the username
                 Strength  ████░░░░░░ not accepted
 
@@ -159,7 +159,7 @@ import Testing
 
               Password rules  length is what counts; no composition rules
                 ✓ at least 12 characters
-                ✓ not one of 30,000 common passwords
+                ✓ not a common password, repeat, sequence or keyboard row
                 ✓ does not contain the username
                 Strength  ██████████ strong
 

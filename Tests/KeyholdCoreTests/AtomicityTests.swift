@@ -5,7 +5,7 @@ import Testing
 @testable import KeyholdCore
 import KeyholdStore
 
-// Every Session operation is one transaction (DESIGN section 1): a failure
+// Every Session operation is one transaction: a failure
 // injected after the work, or after the audit event, leaves every table as it
 // was, byte for byte. Validation and guard failures write nothing either.
 

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import KeyholdCore
 
-/// Dates and numbers as every part of Keyhold reads them (DESIGN section 13: ISO 8601, real
+/// Dates and numbers as every part of Keyhold reads them (ISO 8601, real
 /// calendar dates, years 1970 to 9999, nothing trailing; numbers range-checked, never a trap).
 @Suite struct DateNumberValidationTests {
     private func rule(_ text: String, field: String = "--at", day: Bool = false) -> String? {

@@ -5,7 +5,7 @@ import Testing
 @testable import KeyholdCore
 import KeyholdStore
 
-// Key grants (DESIGN section 2): a role change that confers key access seals R
+// Key grants (docs/FORMAT.md, "Keys"): a role change that confers key access seals R
 // to the user at once; one that removes it deletes the grant and raises a
 // standing warning; a user without a key pair gets a pending grant that the
 // next session holding R completes.

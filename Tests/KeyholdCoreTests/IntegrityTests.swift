@@ -5,7 +5,7 @@ import Testing
 import KeyholdCrypto
 import KeyholdStore
 
-// DESIGN section 2: "Every aad names what the bytes are and which row they
+// docs/FORMAT.md section 2: "Every aad names what the bytes are and which row they
 // belong to, so a ciphertext copied into another row, another version or
 // another purpose fails to open." Each test below moves or alters stored bytes
 // the way someone who can write the file could, and requires an integrity

@@ -29,7 +29,7 @@ import Testing
     @Test(arguments: ["correct horse battery staple", "PASSWORD", "password", "Password1234", "🙂🙃🙂🙃🙂🙃🙂🙃🙂🙃🙂🙃",
                       "🇫🇷🇩🇪🇮🇹🇪🇸🇵🇹🇬🇧🇳🇱🇧🇪", "e\u{301}e\u{301}e\u{301}e\u{301}e\u{301}e\u{301}e\u{301}e\u{301}",
                       "İSTANBUL-ΣΑΣ-straße-ADMIN", "tab\there and there", "a\r\nb\r\nc\r\nd\r\ne", "x\u{85}y\u{9B}z\u{7F}",
-                      "MyAdminPassword!", "ÅNGSTRÖM ångström", ""])
+                      "MyAdminPassword!", "ÅNGSTRÖM ångström", "QWERTYuiop12", "AbcAbcAbcAbc", "aaaa1111ZZZZ", ""])
     func factsAgreeWithStrings(text: String) {
         let facts = Validate.passwordFacts(pw(text), username: "Admin")
         #expect(facts.isUTF8)
@@ -38,6 +38,9 @@ import Testing
         #expect(facts.hasControl == text.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) })
         #expect(facts.isCommon == Validate.commonPasswords.contains(text.lowercased()))
         #expect(facts.containsUsername == text.lowercased().contains("admin"))
+        let scalars = Array(text.lowercased().unicodeScalars)
+        #expect(facts.isRepeated == Validate.isRepeatedPattern(scalars))
+        #expect(facts.isSequence == (scalars.count - Validate.simplePatternCoverage(scalars) <= Validate.passwordPatternSlack))
     }
 
     @Test func factsOfBytesThatAreNotText() {

@@ -4,7 +4,7 @@ import Testing
 @testable import KeyholdCore
 import KeyholdStore
 
-// Secrets (DESIGN sections 3, 4, 5, 6): create typed or generated, validate,
+// Secrets: create typed or generated, validate,
 // list without decrypting, versions and history, deletion, rotate-by, and the
 // audit of reveals, which never carries a value. Values are compared through
 // TamperKit.same so that no failure message ever prints one.

@@ -3,7 +3,7 @@ import KeyholdCore
 import Testing
 @testable import KeyholdFormats
 
-/// Input that is wrong (DESIGN section 13): repeated JSON keys, deep or wide JSON and
+/// Input that is wrong: repeated JSON keys, deep or wide JSON and
 /// KeePassXC XML, text that is not UTF-8.
 @Suite struct StrictInputTests {
     // MARK: JSON

@@ -4,7 +4,7 @@ import KeyholdTestSupport
 import Testing
 
 /// No copy of a typed password once login is done, and none of a revealed value once it is
-/// hidden (DESIGN section 2): `keyhold-memory-probe` runs the product's own code (the command
+/// hidden (docs/SECURITY.md, "Memory"): `keyhold-memory-probe` runs the product's own code (the command
 /// line's `secret show`, the console's model, update and view) in its process and then reads
 /// that process's memory, every mapping, through /proc/self/mem. Each scenario has its control
 /// in the same run: the scan finds the password while it is typed into a form (or sits in the
