@@ -160,7 +160,7 @@ struct ParsedSource: ImportSource {
     var count: Int { items.count }
     func item(at index: Int) -> ImportItem { items[index] }
     func writeValue(at index: Int, into buffer: UnsafeMutableRawBufferPointer) {
-        values.bytes.withUnsafeBytes { all in buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: all[spans[index]])) }
+        buffer.copyMemory(from: values.bytes[spans[index]].raw)
     }
 }
 

@@ -169,16 +169,16 @@ enum Tool {
         var total = 0
         if captureOutput {
             let fd = outPipe.fileHandleForReading.fileDescriptor
-            var chunk = [UInt8](repeating: 0, count: 16 << 10)
+            // Read straight into guarded memory; past the largest value only the size is kept (the rest
+            // is read into the same space again and dropped) so the tool can finish.
             while true {
-                let n = Foundation.read(fd, &chunk, chunk.count)
+                let kept = output.count
+                let n = output.appendReading(atLeast: 16 << 10) { room in Foundation.read(fd, room.baseAddress!, room.count) }
                 if n < 0 { if errno == EINTR { continue }; break }
                 if n == 0 { break }
                 total += n
-                // Past the largest value only the size is kept; the rest is drained so the tool can finish.
-                if total <= outputLimit { output.append(contentsOf: chunk[0..<n]) }
+                if total > outputLimit { output.truncate(to: kept) }
             }
-            Bytes.wipe(&chunk)
         }
         group.wait()
         p.waitUntilExit()
@@ -250,7 +250,7 @@ final class ExportSink {
 
     /// Writes the buffer out once it is full enough (call after each entry).
     func wrote() throws {
-        if !hold, buffer.bytes.count >= Self.chunk { try flush() }
+        if !hold, buffer.count >= Self.chunk { try flush() }
     }
 
     /// Writes the rest; a file is synced and closed.
@@ -294,14 +294,12 @@ final class ExportSink {
             if path == nil {
                 // Standard output: a failed write is exit 72; on a terminal (held whole, so no UTF-8
                 // sequence is split) control characters are shown escaped, as `secret show` does.
-                let escaped = try buffer.bytes.withUnsafeBytes { try Terminal.writeValue($0, raw: false) }
+                let escaped = try Terminal.writeValue(UnsafeRawBufferPointer(buffer.bytes), raw: false)
                 if escaped { Terminal.err(Terminal.escapedExportNote) }
                 return
             }
-            try buffer.bytes.withUnsafeBytes { bytes in
-                if let code = Terminal.writeFD(all: bytes, to: fd) {
-                    throw TransferFailure("write failed: \(String(cString: strerror(code)))")
-                }
+            if let code = Terminal.writeFD(all: UnsafeRawBufferPointer(buffer.bytes), to: fd) {
+                throw TransferFailure("write failed: \(String(cString: strerror(code)))")
             }
         } catch {
             discard()

@@ -35,13 +35,12 @@ struct UserCommand: ParsableCommand {
     }
 
     static func showTemporaryPassword(_ temp: SecureBytes, for name: String, json: Bool, unchanged: String) throws {
-        let text = temp.utf8String() ?? ""
         do {
             if json {
-                try Output.printJSON(["username": name, "temporary_password": text, "expires_in_hours": 24])
+                try Output.printJSON(["username": name, "temporary_password": JSONSecret(temp), "expires_in_hours": 24])
             } else {
                 Terminal.err("Temporary password for \(Validate.visible(name)) (shown once; it expires and must be changed at first login):")
-                try Terminal.out(text)
+                try Terminal.outSecret("", temp, "\n")
             }
         } catch var o as OutputFailure {
             o.consequence = "the temporary password could not be shown, so \(unchanged)"

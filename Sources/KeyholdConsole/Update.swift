@@ -351,13 +351,13 @@ extension Model {
             }
         case .mustChangePassword(let name):
             login.busy = false
-            login.password.clear()
+            login.password.wipe()
             changePassword = ChangePasswordState()
             changePassword.username = name
             route = .changePassword
         case .loginFailed(let error):
             login.busy = false
-            login.password.clear()
+            login.password.wipe()
             login.focus = 1
             switch error {
             case .authenticationFailed: login.failure = .wrongCredentials
