@@ -401,7 +401,7 @@ public enum Validate {
         let field = "password"
         let minimum = max(minimumLength, passwordMinimumFloor)
         guard facts.isUTF8 else {
-            throw ValidationError(field: field, rule: "encoding", message: "\(field): must be valid UTF-8 text")
+            throw ValidationError(field: field, rule: .encoding, message: "\(field): must be valid UTF-8 text")
         }
         guard facts.bytes <= passwordMaxBytes else {
             throw ValidationError(

@@ -50,7 +50,7 @@ import Testing
             try Validate.password(SecureBytes(copying: [0x61, 0xFF, 0x62] + Array("long enough text".utf8)), username: "")
             Issue.record("accepted")
         } catch {
-            #expect(error.rule == "encoding")
+            #expect(error.rule.rawValue == "encoding")
         }
     }
 
