@@ -84,7 +84,7 @@ test-flask: $(VENV)/.ready build
 test-dotenv: $(VENV)/.ready build
 	KEYHOLD_BIN=$$($(SWIFT) build --show-bin-path)/keyhold $(VENV)/bin/python -m pytest -q scripts/test_dotenv_interop.py
 
-# The benchmark of DESIGN section 9 (import, rotation, and the console over
+# The benchmark (README, "Performance": import, rotation, and the console over
 # 100,000 users and secrets, the page queries of its lists, `keyhold secret list
 # --json` over them): release build, 2 to 5 minutes on 2 cores; prints
 # the report and writes it to bench/results/<date>.md. Import and rotation are
@@ -98,7 +98,7 @@ bench: deps
 	@mkdir -p bench/results
 	$$($(SWIFT) build -c release --show-bin-path)/keyhold-bench --dir bench/tmp --out $(BENCH_OUT)
 
-# Keyhold side by side with pass and keepassxc-cli (DESIGN section 9): the release
+# Keyhold side by side with pass and keepassxc-cli: the release
 # keyhold, the same workloads on each tool in one run, every tool at its default
 # KDF; about 20 minutes on 2 cores. Prints the report and writes it to
 # bench/results/peers-<date>.md.

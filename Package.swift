@@ -2,7 +2,7 @@
 import PackageDescription
 
 // One target per layer. The compiler enforces the direction of imports:
-// crypto is the only importer of CSodium, store the only importer of GRDB,
+// crypto is the only importer of CSodium, store the only importer of GRDB (and CSQLiteShim),
 // the import/export formats see only KeyholdCore (and the core knows nothing of
 // them), and the CLI and the console see only KeyholdCore (the CLI also the
 // formats, the console its ncurses shim, CNcurses).
@@ -31,6 +31,8 @@ let package = Package(
         // ncursesw through a small C target: curses.h is included by its .c
         // file alone (with NCURSES_WIDECHAR), Swift sees plain functions.
         .target(name: "CNcurses", dependencies: ["CNcursesw"]),
+        // The one SQLite call Swift cannot make (sqlite3_db_config is variadic); only the store imports it.
+        .target(name: "CSQLiteShim", linkerSettings: [.linkedLibrary("sqlite3")]),
 
         // Build-time embedding of schema.sql and the common-password list.
         .executableTarget(name: "EmbedTool"),
@@ -40,7 +42,8 @@ let package = Package(
         .target(name: "KeyholdCrypto", dependencies: ["CSodium"]),
         .target(
             name: "KeyholdStore",
-            dependencies: [.product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift")],
+            dependencies: [.product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                           "CSQLiteShim"],
             plugins: ["Embed"]
         ),
         .target(
@@ -63,7 +66,7 @@ let package = Package(
         // The agent: a vault's unlocked session served over a Unix socket to the same user's commands.
         .target(name: "KeyholdAgent", dependencies: ["KeyholdCore", "KeyholdCrypto"]),
         .executableTarget(name: "keyhold", dependencies: ["KeyholdCLI", "KeyholdConsole"]),
-        // `make bench`: the benchmark of DESIGN section 9; the store only for its floor, the console
+        // `make bench`: the benchmark (README, "Performance"); the store only for its floor, the console
         // for its model, update and view (never its terminal backend), the test support for the
         // cheap KDF its vaults are made with.
         .executableTarget(name: "keyhold-bench", dependencies: ["KeyholdCore", "KeyholdStore", "KeyholdConsole", "KeyholdTestSupport"],
@@ -74,6 +77,11 @@ let package = Package(
         // which no product target depends on (only the benchmark and the tests).
         .target(name: "KeyholdTestSupport", dependencies: ["KeyholdCore", "KeyholdCrypto", "KeyholdStore", .product(name: "GRDB", package: "GRDB.swift")],
                 path: "Tests/KeyholdTestSupport"),
+        // A test-only program that runs the product's code in its own process and reads its own
+        // memory for copies of a password and a value (docs/SECURITY.md, "Memory"); its test.
+        .executableTarget(name: "keyhold-memory-probe", dependencies: ["KeyholdCLI", "KeyholdConsole", "KeyholdCore", "KeyholdTestSupport"],
+                          path: "Tests/KeyholdMemoryProbe"),
+        .testTarget(name: "KeyholdMemoryTests", dependencies: ["keyhold-memory-probe", "KeyholdCore", "KeyholdTestSupport"]),
         .testTarget(name: "KeyholdCryptoTests", dependencies: ["KeyholdCrypto", "KeyholdTestSupport"]),
         .testTarget(name: "KeyholdStoreTests", dependencies: ["KeyholdStore", "KeyholdTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "KeyholdCoreTests", dependencies: ["KeyholdCore", "KeyholdCrypto", "KeyholdStore", "KeyholdTestSupport"]),

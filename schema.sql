@@ -263,7 +263,50 @@ ALTER TABLE grants ADD COLUMN signature BLOB CHECK (signature IS NULL OR length(
 -- moved to another row no longer matches.
 ALTER TABLE secrets ADD COLUMN name_tag BLOB CHECK (name_tag IS NULL OR length(name_tag) = 32);
 
--- migration 6: name index (format 3)
+-- migration 6: app_users: Argon2id at or above the vault's cost is current
+-- legacy_hash is 1 unless the hash is Argon2id (version 19) whose m (KiB, the
+-- digits between "m=" and the first ",t=") is at least kdf_memlimit / 1024 and
+-- whose t (the digits between that ",t=" and the next ",p=") is at least
+-- kdf_opslimit, any number of lanes:
+-- a stronger hash made elsewhere is not legacy (migration 3 asked for exactly
+-- the vault's cost). Nothing else changes. A view holds no rows, so a vault of
+-- format 2 made before this migration gets it when it is next opened
+-- (docs/ARCHITECTURE.md, "Rules"); the format stays 2.
+DROP VIEW app_users;
+CREATE VIEW app_users AS
+    SELECT
+        u.id            AS id,
+        u.username      AS username,
+        u.email         AS email,
+        u.display_name  AS display_name,
+        u.password_hash AS password_hash,
+        coalesce((SELECT group_concat(name, ',') FROM (
+                     SELECT r.name AS name FROM user_roles ur JOIN roles r ON r.id = ur.role_id
+                     WHERE ur.user_id = u.id ORDER BY r.name)), '') AS roles,
+        coalesce((SELECT group_concat(permission, ',') FROM (
+                     SELECT DISTINCT rp.permission AS permission
+                     FROM user_roles ur JOIN role_permissions rp ON rp.role_id = ur.role_id
+                     WHERE ur.user_id = u.id ORDER BY rp.permission)), '') AS permissions,
+        CASE WHEN u.disabled = 0 AND u.locked = 0
+                  AND (u.expires_at IS NULL OR u.expires_at > n.now)
+                  AND (u.locked_until IS NULL OR u.locked_until <= n.now) THEN 1 ELSE 0 END AS active,
+        CASE WHEN u.locked = 1 OR coalesce(u.locked_until > n.now, 0) THEN 1 ELSE 0 END AS locked,
+        u.disabled      AS disabled,
+        CASE WHEN coalesce(u.expires_at <= n.now, 0) THEN 1 ELSE 0 END AS expired,
+        u.must_change   AS must_change,
+        (SELECT CASE WHEN substr(h, 1, 17) = '$argon2id$v=19$m='
+                          AND m <> '' AND m NOT GLOB '*[^0-9]*' AND length(m) <= 10 AND CAST(m AS INTEGER) >= n.memory_kib
+                          AND t <> '' AND t NOT GLOB '*[^0-9]*' AND length(t) <= 10 AND CAST(t AS INTEGER) >= n.passes
+                     THEN 0 ELSE 1 END
+         FROM (SELECT h, substr(x, 1, instr(x, ',t=') - 1) AS m, substr(r, 1, instr(r, ',p=') - 1) AS t
+               FROM (SELECT h, x, substr(x, instr(x, ',t=') + 3) AS r
+                     FROM (SELECT u.password_hash AS h, substr(u.password_hash, 18) AS x)))) AS legacy_hash
+    FROM users u
+    CROSS JOIN (SELECT CAST(strftime('%s', 'now') AS INTEGER) * 1000 AS now,
+                       kdf_memlimit / 1024 AS memory_kib, kdf_opslimit AS passes
+                FROM vault WHERE id = 1) n;
+
+-- migration 7: name index (format 3)
 -- Trigram indexes of the names a list is filtered by, so that "contains" is a
 -- query, not a scan of every row (docs/ARCHITECTURE.md, "Lists are pages").
 -- SQLite's FTS5 with the trigram tokenizer, over the tables themselves

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Keyhold side by side with pass and keepassxc-cli (DESIGN.md section 9).
+"""Keyhold side by side with pass and keepassxc-cli (README, "Performance").
 
 Runs the same workloads on the release `keyhold` binary, on `pass` (with
 throwaway gpg keys made for the run) and on `keepassxc-cli`, the way a user

@@ -1106,7 +1106,7 @@ class Authority:
                 return problem
             self.roles.pop(role_name(), None)
             return None
-        if a == "key.approve":
+        if a in ("key.approve", "vault.restore"):
             return need("keys.manage")
         if a == "key.rotate-root":
             problem = need("keys.manage")

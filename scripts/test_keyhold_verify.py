@@ -1150,6 +1150,14 @@ def test_role_given_permissions_the_actor_did_not_hold_is_named(vault2):
     assert f'error: audit event seq={seq}: role.create by "hal", who did not hold roles.manage at the time' in r.out
 
 
+def test_vault_restore_needs_keys_manage(vault2):
+    # hal (helpdesk) holds a genuine key but not keys.manage: his vault.restore breaks the rules.
+    seq = vault2.audit((3, 3), "hal", "vault.restore", "vault", {"backup": "/elsewhere.db", "cut_events": 0})
+    r = run_verify(vault2)
+    assert r.code == 1, repr(r)
+    assert f'error: audit event seq={seq}: vault.restore by "hal", who did not hold keys.manage at the time' in r.out
+
+
 def test_bad_vault_recover_proof_is_named(vault2):
     kid = vault2.recover(2, proof_key=nacl.signing.SigningKey.generate())
     r = run_verify(vault2)

@@ -4,8 +4,11 @@ import KeyholdCrypto
 /// A command's side of the agent: asks it for its status, to end, or to run a command line,
 /// relaying this process's standard input, output, error and terminal.
 public enum AgentClient {
+    /// The variables that may carry a password: taken out of the environment at start and
+    /// never passed on (to the agent, to a program `run` starts, to gpg).
+    public static let passwordVariables = ["KEYHOLD_PASSWORD", "KEYHOLD_NEW_PASSWORD", "KEYHOLD_BACKUP_PASSWORD"]
     /// Variables a client never sends (the agent holds the session; nothing needs them).
-    static let withheld: Set<String> = ["KEYHOLD_PASSWORD", "KEYHOLD_NEW_PASSWORD"]
+    public static let withheld = Set(passwordVariables)
 
     /// The vault's agent's status, or nil when none answers.
     public static func status(vault: String, environment: [String: String]) -> AgentStatus? {
@@ -68,7 +71,8 @@ public enum AgentClient {
             case .prompt:
                 struct Prompt: Codable { var text: String; var echo: Bool }
                 guard let p = try? frame.decode(Prompt.self) else { return 1 }
-                var answer = Terminal.readLine(prompt: p.text, echo: p.echo)
+                // No guarded memory for the answer (out of memory): no reply, as at end of input.
+                var answer = (try? Terminal.readLine(prompt: p.text, echo: p.echo)) ?? nil
                 defer { if answer != nil { Sodium.wipe(&answer!) } }
                 try? channel.send(answer.map { Frame(.reply, $0) } ?? Frame(.noReply))
             case .readAll:
@@ -85,6 +89,45 @@ public enum AgentClient {
                 return nil
             default:
                 return 1
+            }
+        }
+    }
+
+    /// Runs `argv` through the vault's agent with no terminal and no input, and returns its
+    /// exit code and standard output (standard error is dropped). Nil when no agent serves
+    /// the vault or it will not serve this command: the caller then does without, never
+    /// logging in itself. A prompt is answered with nothing (the command fails rather than
+    /// waits); a program to start (`keyhold run`) is refused. For shell completions.
+    public static func capture(argv: [String], vault: String, environment: [String: String]) -> (status: Int32, stdout: [UInt8])? {
+        guard let path = try? AgentSocket.path(forVault: vault, environment: environment),
+              let fd = try? AgentSocket.connect(to: path) else { return nil }
+        defer { close(fd) }
+        let channel = FrameChannel(fd: fd)
+        let command = AgentCommand(argv: argv, cwd: FileManager.default.currentDirectoryPath,
+                                   environment: environment.filter { !withheld.contains($0.key) },
+                                   stdinIsTTY: false, stdoutIsTTY: false, stderrIsTTY: false)
+        do {
+            try channel.send(try Frame.json(.hello, Hello(v: 1, op: .command)))
+            try channel.send(try Frame.json(.command, command))
+            try channel.send(Frame(.stdinEnd))
+        } catch {
+            return nil
+        }
+        var out: [UInt8] = []
+        while true {
+            guard var frame = try? channel.receive() else { return nil }
+            defer { Sodium.wipe(&frame.payload) }
+            switch frame.kind {
+            case .stdout: out += frame.payload
+            case .stderr: continue
+            case .prompt: guard (try? channel.send(Frame(.noReply))) != nil else { return nil }
+            case .readAll: guard (try? channel.send(Frame(.stdinEnd))) != nil else { return nil }
+            case .exit:
+                guard frame.payload.count == 4 else { return nil }
+                let code = Int32(bitPattern: UInt32(frame.payload[0]) << 24 | UInt32(frame.payload[1]) << 16
+                                 | UInt32(frame.payload[2]) << 8 | UInt32(frame.payload[3]))
+                return (code, out)
+            default: return nil
             }
         }
     }
@@ -132,7 +175,7 @@ final class LockedChannel: @unchecked Sendable {
 /// The client's terminal, for the agent's prompts.
 enum Terminal {
     /// Shows `prompt` on standard error and reads one line from the terminal (no echo unless `echo`).
-    static func readLine(prompt: String, echo: Bool) -> [UInt8]? {
+    static func readLine(prompt: String, echo: Bool) throws -> [UInt8]? {
         _ = prompt.utf8CString.withUnsafeBufferPointer { Glibc.write(STDERR_FILENO, $0.baseAddress, $0.count - 1) }
         var old = termios()
         let tty = isatty(STDIN_FILENO) == 1
@@ -148,13 +191,20 @@ enum Terminal {
                 _ = Glibc.write(STDERR_FILENO, "\n", 1)
             }
         }
-        var line: [UInt8] = []
-        var byte: UInt8 = 0
-        while read(STDIN_FILENO, &byte, 1) == 1 {
-            if byte == 0x0A { return line.last == 0x0D ? Array(line.dropLast()) : line }
-            line.append(byte)
-            if line.count > 65_538 { break }
+        // Read straight into guarded memory (an Array would leave a copy each time it grew); the
+        // frame that carries it is an exact copy, wiped once sent.
+        let line = try SecureBuffer(capacity: 256)
+        var newline = false
+        while line.count <= 65_538 {
+            let n = try line.appendReading(atLeast: 1) { room in read(STDIN_FILENO, room.baseAddress!, 1) }
+            if n != 1 { break }
+            if line.bytes.last == 0x0A {
+                newline = true
+                line.truncate(to: line.count - 1)
+                if line.bytes.last == 0x0D { line.truncate(to: line.count - 1) }
+                break
+            }
         }
-        return line.isEmpty ? nil : line
+        return !newline && line.count == 0 ? nil : Array(line.bytes)
     }
 }

@@ -57,9 +57,9 @@ public enum AgentSocket {
         return String(h, radix: 16).leftPadded(to: 16)
     }
 
-    /// A listening socket at `path`, mode 0600. A socket left by an agent that died (nothing
-    /// answers) is removed first; a live one means an agent already serves the vault.
-    public static func listen(at path: String) throws -> Int32 {
+    /// A listening socket at `path`, mode 0600 (or `mode`). A socket left by an agent that died
+    /// (nothing answers) is removed first; a live one means an agent already serves the vault.
+    public static func listen(at path: String, mode: mode_t = 0o600) throws -> Int32 {
         if FileManager.default.fileExists(atPath: path) {
             if let fd = try? connect(to: path) {
                 close(fd)
@@ -70,8 +70,8 @@ public enum AgentSocket {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw AgentError.io("cannot make a socket: \(String(cString: strerror(errno)))") }
         var addr = try address(path)
-        // The socket is made 0600 from the start (umask), then checked.
-        let old = umask(0o177)
+        // The socket is made with its mode from the start (umask), never wider for a moment.
+        let old = umask(~mode & 0o777)
         let bound = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }

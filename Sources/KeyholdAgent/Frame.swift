@@ -68,12 +68,14 @@ public struct FrameChannel: Sendable {
         try frame.payload.withUnsafeBytes { try writeAll($0) }
     }
 
-    public func receive() throws -> Frame {
+    /// The next frame; a payload longer than `limit` (at most `Frame.maxPayload`) is refused
+    /// before it is read.
+    public func receive(limit: Int = Frame.maxPayload) throws -> Frame {
         var header = [UInt8](repeating: 0, count: 5)
         try readExactly(&header)
         guard let kind = Frame.Kind(rawValue: header[0]) else { throw FrameError.unknownKind(header[0]) }
         let n = Int(header[1]) << 24 | Int(header[2]) << 16 | Int(header[3]) << 8 | Int(header[4])
-        guard n <= Frame.maxPayload else { throw FrameError.tooLarge(n) }
+        guard n <= min(limit, Frame.maxPayload) else { throw FrameError.tooLarge(n) }
         var payload = [UInt8](repeating: 0, count: n)
         try readExactly(&payload)
         return Frame(kind, payload)

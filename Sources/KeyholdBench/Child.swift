@@ -106,13 +106,13 @@ enum Child {
     /// data-key rotation over all of them; then a check that values and the audit chain hold.
     static func vault(count: Int, importBatch: Int, rotationBatch: Int, dir: String, seed: UInt64) throws -> ChildResult {
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let password = Token.generate(length: 24, alphabet: .alnum)
+        let password = try Token.generate(length: 24, alphabet: .alnum)
         let (session, _) = try Vault.create(at: dir + "/vault.db", admin: "bench", password: password,
                                             options: .insecureFastForTests())
         let rssSetup = Resources.peakRSS()
 
         let source = BenchSource(count: count, seed: seed)
-        var imported = (created: 0, updated: 0, skipped: 0)
+        var imported = ImportCounts()
         let t0 = ContinuousClock.now
         let importTime = try measure {
             imported = try session.importSecrets(from: source, onExisting: .fail, batchSize: importBatch)

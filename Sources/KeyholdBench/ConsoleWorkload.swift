@@ -4,14 +4,14 @@ import KeyholdConsole
 import KeyholdCore
 import KeyholdTestSupport
 
-// The console over a large vault (DESIGN section 9): one child process builds
+// The console over a large vault: one child process builds
 // a vault of users and secrets; then, for each screen size and run, a fresh
 // child process logs in and drives the console's own code (the CoreRunner's
 // effects, Console.update and Console.view into a Screen), timing what a
 // person waits for: the first frame after login, opening Users and Secrets,
 // and filter keystrokes. Its peak resident set is its own (wait4).
 
-/// The console's targets of DESIGN section 9.
+/// The console's targets (README, "Performance").
 enum ConsoleTarget {
     /// A filter keystroke re-renders within this, seconds.
     static let keystroke = 0.010
@@ -113,7 +113,7 @@ enum ConsoleChild {
             if r > 0 { n += r } else if r == 0 || errno != EINTR { break }
         }
         guard n > 0 else { throw BenchFailure("no password on standard input") }
-        return SecureBytes(copying: buffer[..<n])
+        return try SecureBytes(copying: buffer[..<n])
     }
 
     /// Builds the vault at `path`: `users` application accounts (the core's import, one
@@ -439,7 +439,7 @@ extension Bench {
                                                 attributes: [.posixPermissions: 0o700])
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/vault.db"
-        let password = Token.generate(length: 24, alphabet: .alnum)
+        let password = try Token.generate(length: 24, alphabet: .alnum)
         note("keyhold-bench: console: building a vault of \(grouped(users)) users and \(grouped(secrets)) secrets")
         let (build, buildRSS) = try Spawn.run(["child-console-build", "--path", path, "--users", String(users),
                                                "--count", String(secrets), "--seed", String(options.seed & 0x7FFF_FFFF_FFFF_FFFF)],

@@ -3,7 +3,7 @@ import Glibc
 import KeyholdCore
 import KeyholdStore
 
-/// The native floor of DESIGN section 9: bench/floor/floor.c, a C program over the
+/// The native floor: bench/floor/floor.c, a C program over the
 /// system SQLite (the library Keyhold links) that does the SQL of an import and of a
 /// rotation and nothing else. The benchmark builds it (`cc -O2 floor.c -lsqlite3`),
 /// hands it the schema the product applies (`Store.migrations`, written out) and the

@@ -3,7 +3,7 @@ import Glibc
 import KeyholdCore
 import KeyholdTestSupport
 
-/// The targets of DESIGN section 9.
+/// The benchmark's targets (README, "Performance").
 enum Target {
     /// Import and rotation: at most this many times the native floor's wall time.
     static let floorRatio = 1.3

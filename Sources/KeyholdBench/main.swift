@@ -1,4 +1,4 @@
-// keyhold-bench: the throughput benchmark of DESIGN section 9 (`make bench`).
+// keyhold-bench: the throughput benchmark (`make bench`; README, "Performance").
 //
 // Each measured run is a child process of this one (so its peak resident set
 // is its own, read with wait4): a fresh vault, the product's batch import,
@@ -71,7 +71,7 @@ struct Options {
                     usage: keyhold-bench [console | floor] [--runs N] [--count N] [--large N] [--batch N] [--import-batch N]
                                          [--console N] [--console-runs N] [--floor-source FILE] [--cc CC] [--no-swift-floor]
                                          [--dir DIR] [--out FILE]
-                    Measures import and data-key rotation (DESIGN section 9) against the native floor: bench/floor/floor.c,
+                    Measures import and data-key rotation against the native floor: bench/floor/floor.c,
                     built here with the system C compiler against the system SQLite (cc -O2 floor.c -lsqlite3), doing the
                     same INSERTs and UPDATEs on a database made from the product's schema with its PRAGMAs and batch sizes,
                     random bytes for ciphertexts, no crypto and no audit. Its runs are interleaved with the product's; the

@@ -50,9 +50,9 @@ struct RunStart {
     /// Starts the program here (the client): the environment is this process's, less the
     /// withheld variables and those a secret replaces, plus each secret. Returns only with the
     /// exit code to leave with (masked, or when it cannot be executed).
-    func startHere() -> Int32 {
+    func startHere() throws -> Int32 {
         let inherited = Handout.processEnvironment().filter { !RunCommand.withheld.contains($0.name) }
-        let environment = Handout.Environment(plan: plan, sizes: sizes, inherited: inherited)
+        let environment = try Handout.Environment(plan: plan, sizes: sizes, inherited: inherited)
         var offset = 0
         do {
             try values.withUnsafeBytes { raw in
@@ -64,7 +64,7 @@ struct RunStart {
         } catch {
             return fail(error).rawValue
         }
-        if mask { return Handout.spawnMasked(program, arguments: arguments, environment: environment) }
+        if mask { return try Handout.spawnMasked(program, arguments: arguments, environment: environment) }
         let error = Handout.exec(program, arguments: arguments, environment: environment)
         Terminal.err("keyhold: \(Validate.visible(arguments.first ?? program)): cannot execute: \(String(cString: strerror(error)))")
         return error == ENOENT ? 127 : 126
@@ -104,17 +104,9 @@ public struct CommandLineAgent: AgentHandler {
             write: { fd, bytes in
                 do { try fd == STDERR_FILENO ? io.writeErr(bytes) : io.writeOut(bytes); return nil } catch { return EPIPE }
             },
-            readLine: { (try? io.readLine()).flatMap { $0 }.map { line in
-                var l = line
-                defer { Bytes.wipe(&l) }
-                return SecureBytes(copying: l)
-            } },
-            prompt: { text, echo in (try? io.prompt(text, echo: echo)).flatMap { $0 }.map { answer in
-                var a = answer
-                defer { Bytes.wipe(&a) }
-                return SecureBytes(copying: a)
-            } },
-            readAll: { limit in (try? io.readAll(limit: limit)) ?? [] },
+            readLine: { (try? io.readLine()).flatMap { $0 } },
+            prompt: { text, echo in (try? io.prompt(text, echo: echo)).flatMap { $0 } },
+            readAll: { limit in (try? io.readAll(limit: limit)) ?? SecureBuffer() },
             session: session,
             start: { request in
                 var payload = try request.encoded()
@@ -128,8 +120,8 @@ public struct CommandLineAgent: AgentHandler {
 /// Which commands go through an agent when one serves the vault.
 enum AgentRouting {
     /// Commands the client always runs itself: they make or change the vault file as a whole,
-    /// manage the agent, need no vault, or give no session (a recovery).
-    static let local: Set<String> = ["init", "unlock", "lock", "upgrade", "restore", "agent-serve", "help", "completions",
+    /// manage the agent, serve applications, need no vault, or give no session (a recovery).
+    static let local: Set<String> = ["init", "unlock", "lock", "upgrade", "restore", "agent-serve", "app-serve", "help", "completions",
                                      "--help", "-h", "--version", "--generate-completion-script"]
 
     /// Whether `argv` (with the program name first) may be served by the agent.

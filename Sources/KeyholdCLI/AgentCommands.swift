@@ -52,9 +52,8 @@ struct UnlockCommand: ParsableCommand {
                                  + "if idle, \(Clock.format(running.maxDeadline)) at the latest).")
                 return
             }
-            guard let user = Credentials.username(), let password = Credentials.password() else {
-                throw KeyholdError.refused("no password given: give it at the prompt, on stdin, or in KEYHOLD_PASSWORD")
-            }
+            let user = try Credentials.username()
+            let password = try Credentials.password()
             try AgentLauncher.start(vault: path, user: user, password: password, idle: idleMs, max: maxMs)
             guard let status = AgentClient.status(vault: path, environment: env) else {
                 throw KeyholdError.refused("the agent did not start")
@@ -100,7 +99,7 @@ struct AgentServeCommand: ParsableCommand {
         let listener: Int32
         let socket: String
         do {
-            guard let user = Terminal.readLineSecure()?.utf8String(), let password = Terminal.readLineSecure() else {
+            guard let user = try Terminal.readLineSecure()?.utf8String(), let password = try Terminal.readLineSecure() else {
                 throw KeyholdError.refused("no credentials given to the agent")
             }
             let opened = try Vault.open(at: path, options: vault.options)
@@ -138,18 +137,19 @@ enum AgentLauncher {
         p.executableURL = URL(fileURLWithPath: "/proc/self/exe")
         p.arguments = ["agent-serve", "--db", vault, "--idle", String(idle), "--max", String(max)]
         // Its environment: this one's, less the credentials it is given another way.
-        p.environment = Terminal.environment.filter { !["KEYHOLD_PASSWORD", "KEYHOLD_NEW_PASSWORD"].contains($0.key) }
+        p.environment = Terminal.environment.filter { !AgentClient.withheld.contains($0.key) }
         p.currentDirectoryURL = URL(fileURLWithPath: "/")
         let input = Pipe(), output = Pipe()
         p.standardInput = input
         p.standardOutput = output
         p.standardError = FileHandle.nullDevice
         do { try p.run() } catch { throw KeyholdError.refused("cannot start the agent: \(error)") }
-        var credentials = Array(user.utf8) + [0x0A]
-        password.withBytes { credentials += $0 }
-        credentials.append(0x0A)
-        defer { Bytes.wipe(&credentials) }
-        _ = credentials.withUnsafeBytes { Terminal.writeFD(all: $0, to: input.fileHandleForWriting.fileDescriptor) }
+        // The username's line, then the password straight from guarded memory (never gathered into
+        // an Array, which would leave a copy behind each time it grew), then its newline.
+        let pipe = input.fileHandleForWriting.fileDescriptor
+        _ = Array((user + "\n").utf8).withUnsafeBytes { Terminal.writeFD(all: $0, to: pipe) }
+        _ = password.withBytes { Terminal.writeFD(all: $0, to: pipe) }
+        _ = [UInt8(0x0A)].withUnsafeBytes { Terminal.writeFD(all: $0, to: pipe) }
         try? input.fileHandleForWriting.close()
         // Its first line: "ready <pid>" or "error <why>".
         var line: [UInt8] = []
@@ -185,12 +185,7 @@ extension KeyholdCommand {
     public static func runThroughAgent(_ argv: [String]) -> Int32? {
         guard AgentRouting.servedByAgent(argv) else { return nil }
         let env = ProcessInfo.processInfo.environment
-        var db: String?
-        for (i, a) in argv.enumerated() {
-            if a == "--db", i + 1 < argv.count { db = argv[i + 1] }
-            if a.hasPrefix("--db=") { db = String(a.dropFirst(5)) }
-        }
-        let path = VaultOptionsGroup.path(db: db, environment: env)
+        let path = Completions.vaultPath(argv, environment: env)
         return AgentClient.run(argv: argv, vault: path, environment: env) { payload in
             var bytes = payload
             defer { Bytes.wipe(&bytes) }

@@ -32,7 +32,7 @@ struct AuditCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List events, oldest first, with filters.")
         @OptionGroup var session: SessionOptions
         @OptionGroup var output: JSONFlag
-        @Option(help: "Only events by this user.") var actor: String?
+        @Option(help: "Only events by this user.", completion: .custom(Completions.usernames)) var actor: String?
         @Option(help: "Only this action (e.g. secret.reveal), or a prefix ending in '.' (e.g. user.).") var action: String?
         @Option(help: "Only events whose target contains this text.") var target: String?
         @Option(help: "From this time (YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ, UTC).") var since: String?

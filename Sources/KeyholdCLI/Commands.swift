@@ -16,8 +16,9 @@ public struct KeyholdCommand: ParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [Init.self, Status.self, UserCommand.self, RoleCommand.self, SecretCommand.self, KeyCommand.self,
-                      AuditCommand.self, Backup.self, Check.self, RunCommand.self, ImportCommand.self, ExportCommand.self,
-                      UpgradeCommand.self, UnlockCommand.self, LockCommand.self, AgentServeCommand.self]
+                      AuditCommand.self, Backup.self, RestoreCommand.self, Check.self, RunCommand.self, ImportCommand.self, ExportCommand.self,
+                      UpgradeCommand.self, UnlockCommand.self, LockCommand.self, AgentServeCommand.self,
+                      AppServeCommand.self]
     )
     public init() {}
 
@@ -31,6 +32,9 @@ public struct KeyholdCommand: ParsableCommand {
     /// No subcommand: the console on a terminal; otherwise the short help
     /// (usage and the list of subcommands) on stdout, exit 0.
     public func run() throws {
+        // The console asks for its password in its own form: a password taken from the
+        // environment at start is not kept (guarded) for the whole session.
+        for name in ProcessSetup.passwordVariables { _ = ProcessSetup.takePassword(name) }
         guard let code = Self.console?(vault.path, vault.options) else {
             try runReporting { try Terminal.out(Self.shortHelp()) }
             return
@@ -45,8 +49,9 @@ public struct KeyholdCommand: ParsableCommand {
         Foundation.exit(run(arguments: Array(CommandLine.arguments.dropFirst())))
     }
 
-    /// Parses and runs one command line (without the program's name); its exit code.
-    static func run(arguments: [String]) -> Int32 {
+    /// Parses and runs one command line (without the program's name) in this process, with
+    /// its standard streams; returns the exit code (what `runAndExit` exits with).
+    public static func run(arguments: [String]) -> Int32 {
         var code = Exit.ok
         do {
             var command = try parseAsRoot(arguments)
@@ -90,62 +95,65 @@ struct Init: ParsableCommand {
         let path = vault.path
         if Vault.exists(at: path) {
             Terminal.err("A vault already exists at \(path). Log in to open it.")
+            var code = Exit.ok
             do {
                 let opened = try Vault.open(at: path, options: vault.options)
                 let session = try Credentials.login(opened)
-                try Status.show(session)
+                code = try Status.show(session)
             } catch { throw fail(error) }
+            if code != Exit.ok { throw ExitCode(code) }
             return
         }
         Terminal.err("Creating a new vault at \(path)")
-        guard let user = Credentials.username(default: "admin") else { throw ExitCode(Exit.usage) }
+        let user: String
+        do { user = try Credentials.username(default: "admin") } catch { throw fail(error) }
         Terminal.err("Choose the administrator's password: at least \(vault.options.passwordMinLength) characters, "
-                     + "not a common password, not containing the username. A long passphrase is best.")
+                     + "not a common password, not a repeat, sequence or keyboard row, not containing the username. "
+                     + "A long passphrase is best.")
         let session: Session
-        var shown: String?
+        var shown: SecureBytes?
         do {
-            guard let password = Credentials.newPassword(from: "KEYHOLD_PASSWORD") else {
-                Terminal.err("keyhold: no password given")
-                throw ExitCode(Exit.usage)
+            let password: SecureBytes
+            do { password = try Credentials.newPassword(from: "KEYHOLD_PASSWORD") } catch var m as MissingCredential {
+                m.code = Exit.usage  // no login here: a first run without a password is a usage error
+                throw m
             }
             // The recovery key is written (and the write checked) before the vault is committed:
             // if it cannot be shown, no vault is made.
             session = try Vault.create(at: path, admin: user, password: password, options: vault.options) { key in
                 shown = try Init.showRecoveryKey(key)
             }.session
-        } catch let e as ExitCode { throw e } catch { throw fail(error) }
+        } catch let e as ExitCode { throw e } catch {
+            // Shown, then the commit failed (a full disk): that key opens nothing.
+            if shown != nil { Terminal.err("keyhold: the recovery key shown belongs to no vault (none was created): disregard it") }
+            throw fail(error)
+        }
         Terminal.err("Vault created. Administrator: \(user)")
-        if let shown { confirmRecoveryKey(shown) }
+        if let shown { try confirmRecoveryKey(shown) }
         try runReporting { try Status.show(session) }
     }
 
-    /// Shows the recovery key once, on stdout; returns its text. A failed write says no vault was made.
-    private static func showRecoveryKey(_ key: SecureBytes) throws -> String {
-        let text = key.utf8String() ?? ""
+    /// Shows the recovery key once, on stdout, straight from guarded memory; returns it. A failed
+    /// write says no vault was made.
+    private static func showRecoveryKey(_ key: SecureBytes) throws -> SecureBytes {
         do {
-            try Terminal.out("""
-
-                RECOVERY KEY (shown this once; write it down and keep it offline):
-
-                    \(text)
-
-                With it, access can be regained if every administrator is locked out.
-                """)
+            try Terminal.outSecret("\nRECOVERY KEY (shown this once; write it down and keep it offline):\n\n    ", key,
+                                   "\n\nWith it, access can be regained if every administrator is locked out.\n")
         } catch var o as OutputFailure {
             o.consequence = "the recovery key could not be shown, so no vault was created"
             throw o
         }
-        return text
+        return key
     }
 
-    /// On a terminal, asks for the recovery key back.
-    private func confirmRecoveryKey(_ text: String) {
+    /// On a terminal, asks for the recovery key back (read and compared in guarded memory).
+    private func confirmRecoveryKey(_ shown: SecureBytes) throws {
         guard Terminal.stdinIsTTY else { return }
         while true {
-            guard let typed = Terminal.readSecret(prompt: "Type the recovery key back to confirm you saved it: ") else { return }
+            guard let typed = try Terminal.readSecret(prompt: "Type the recovery key back to confirm you saved it: ") else { return }
             do {
-                let parsed = try RecoveryKey.parse(typed.utf8String() ?? "")
-                if RecoveryKey.encode(parsed) == text {
+                let parsed = try RecoveryKey.parse(typed: typed)
+                if try RecoveryKey.encodeGuarded(parsed).constantTimeEquals(shown) {
                     Terminal.err("Recovery key confirmed.")
                     return
                 }
@@ -157,27 +165,96 @@ struct Init: ParsableCommand {
     }
 }
 
-/// `keyhold status`: log in and show counts, key status and the audit chain.
+/// `keyhold status`: log in and show, on one screen, what needs doing: the audit chain, an
+/// unfinished data-key rotation, secrets past or near their rotate-by date, accounts about to
+/// expire, key requests awaiting approval, the standing revocation warning; also the agent.
+/// Each part needs the permission that reads it (else it is listed as skipped). Exits 70 when
+/// the audit chain fails, else 71 while a data-key rotation is unfinished (docs/CLI.md).
 struct Status: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Log in and show the vault's status.")
+    static let configuration = CommandConfiguration(
+        abstract: "Log in and show the vault's status: what needs doing, on one screen.",
+        discussion: """
+            Shows the vault, who you are, counts, the agent, and what needs attention: the audit chain \
+            (with audit.read), an unfinished data-key rotation, secrets past their rotate-by date or due \
+            within \(Status.windowDays) days (with secrets.list), accounts that expire within \(Status.windowDays) \
+            days (with users.read), key requests awaiting approval and the standing revocation warning \
+            (with keys.manage). A part you lack the permission for is listed as skipped. It only reports: \
+            an interrupted rotation is left for `keyhold key resume`.
 
-    @OptionGroup var vault: VaultOptionsGroup
+            Exit status: 0; 70 when the audit chain does not verify; otherwise 71 while a data-key rotation \
+            is unfinished (interrupted, or running in another process).
+            """)
+
+    /// How far ahead rotate-by dates and account expiries are reported.
+    static let windowDays = 14
+    /// How many of each list are shown (the count is always complete).
+    static let listed = 10
+
+    @OptionGroup var session: SessionOptions
+    @OptionGroup var output: JSONFlag
 
     func run() throws {
-        do {
-            if let held = Terminal.io.session { return try Status.show(held) }
-            let opened = try Vault.open(at: vault.path, options: vault.options)
-            try Status.show(try Credentials.login(opened))
-        } catch { throw fail(error) }
+        var code = Exit.ok
+        try runReporting {
+            // A report: it leaves an interrupted rotation alone (`key resume` finishes it), so it can say so.
+            code = try Status.show(try session.session(resume: false), json: output.json)
+        }
+        if code != Exit.ok { throw ExitCode(code) }
     }
 
-    static func show(_ session: Session) throws {
+    /// Prints the status; returns the exit code it calls for (70 audit chain broken, 71 rotation unfinished, else 0).
+    @discardableResult
+    static func show(_ session: Session, json: Bool = false) throws -> Int32 {
         let summary = try session.vault.summary()
-        let perms = try session.permissions().sorted().map(\.rawValue)
-        let agent = AgentClient.status(vault: session.vault.path, environment: Terminal.environment).map {
-            "agent:        unlocked for \($0.user) until \(Clock.format($0.idleDeadline)) if idle, "
-                + "\(Clock.format($0.maxDeadline)) at the latest (keyhold lock ends it)"
-        } ?? "agent:        none (keyhold unlock keeps the vault unlocked for later commands)"
+        let permissions = try session.permissions()
+        let perms = permissions.sorted().map(\.rawValue)
+        let agent = AgentClient.status(vault: session.vault.path, environment: Terminal.environment)
+        let window = Int64(windowDays) * 86_400_000
+        var skipped: [String] = []
+
+        let due = permissions.contains(.secretsList) ? try session.rotationDue(within: window, first: listed) : nil
+        if due == nil { skipped.append("rotate-by dates (needs secrets.list)") }
+        let expiring = permissions.contains(.usersRead) ? try session.usersExpiring(within: window, first: listed) : nil
+        if expiring == nil { skipped.append("expiring accounts (needs users.read)") }
+        let keys = permissions.contains(.keysManage) ? try session.keyStatus() : nil
+        if keys == nil { skipped.append("key requests and the revocation warning (needs keys.manage)") }
+        let audit = permissions.contains(.auditRead) ? try session.verifyAudit() : nil
+        if audit == nil { skipped.append("audit chain (needs audit.read)") }
+        let rotation = try session.pendingRotation()
+        let code = audit.map { !$0.ok } ?? false ? Exit.integrity : rotation != nil ? Exit.rotationInProgress : Exit.ok
+
+        if json {
+            func dueJSON(_ list: [DueSecret], _ count: Int) -> [String: Any] {
+                ["count": count, "first": list.map { ["name": $0.name, "rotate_by": Clock.format($0.rotateBy)] }]
+            }
+            try Output.printJSON([
+                "vault": session.vault.path, "user": session.username, "permissions": perms,
+                "users": summary.users, "secrets": summary.secrets, "audit_events": summary.auditEvents,
+                "active_data_key": summary.activeDataKey, "window_days": windowDays,
+                "agent": agent.map { ["user": $0.user, "idle_until": Clock.format($0.idleDeadline),
+                                      "max_until": Clock.format($0.maxDeadline)] as Any } ?? NSNull(),
+                "audit": audit.map { v -> Any in
+                    ["ok": v.ok, "events": v.events, "head": v.head.map { $0 as Any } ?? NSNull(),
+                     "failure": v.failure.map { ["seq": $0.seq, "reason": $0.reason] as Any } ?? NSNull()]
+                } ?? NSNull(),
+                "rotation": rotation.map {
+                    ["to": $0.targetVersion, "total": $0.total, "remaining": $0.remaining, "running": $0.leaseHeld] as Any
+                } ?? NSNull(),
+                "secrets_overdue": due.map { dueJSON($0.overdue, $0.overdueCount) as Any } ?? NSNull(),
+                "secrets_due_soon": due.map { dueJSON($0.dueSoon, $0.dueSoonCount) as Any } ?? NSNull(),
+                "users_expiring": expiring.map {
+                    ["count": $0.count, "first": $0.first.map { ["username": $0.username, "expires_at": Clock.format($0.expiresAt)] }] as Any
+                } ?? NSNull(),
+                "key_requests": keys.map {
+                    $0.requests.map { ["username": $0.username, "fingerprint": $0.fingerprint.map { $0 as Any } ?? NSNull(),
+                                       "requested_at": Clock.format($0.requestedAt)] } as Any
+                } ?? NSNull(),
+                "revocation_warning": keys?.revocationWarning.map { $0 as Any } ?? NSNull(),
+                "skipped": skipped,
+            ])
+            return code
+        }
+
         var lines = [
             "vault:        \(session.vault.path)",
             "logged in as: \(session.username) (\(perms.isEmpty ? "no permissions" : perms.joined(separator: ", ")))",
@@ -185,23 +262,48 @@ struct Status: ParsableCommand {
             "secrets:      \(summary.secrets)",
             "data key:     version \(summary.activeDataKey)",
             "audit events: \(summary.auditEvents)",
-            agent,
+            agent.map {
+                "agent:        unlocked for \($0.user) until \(Clock.format($0.idleDeadline)) if idle, "
+                    + "\(Clock.format($0.maxDeadline)) at the latest (keyhold lock ends it)"
+            } ?? "agent:        none (keyhold unlock keeps the vault unlocked for later commands)",
         ]
-        if perms.contains(Permission.keysManage.rawValue) {
-            let keys = try session.keyStatus()
-            if !keys.pendingGrants.isEmpty { lines.append("pending key grants: \(keys.pendingGrants.joined(separator: ", "))") }
-            if let w = keys.revocationWarning {
-                lines.append("WARNING: \(w.split(separator: "\n").map { Validate.visible(String($0)) }.joined(separator: "; ")); rotate the root key (and the data key for full revocation)")
-            }
-        }
-        if perms.contains(Permission.auditRead.rawValue) {
-            let v = try session.verifyAudit()
+        if let v = audit {
             if let f = v.failure {
                 lines.append("audit chain:  BROKEN at event \(f.seq): \(Validate.visible(f.reason))")
             } else {
                 lines.append("audit chain:  verified, head \(v.head ?? "-")")
             }
         }
+        if let job = rotation {
+            lines.append("rotation:     UNFINISHED: data-key rotation to key \(job.targetVersion), \(job.remaining) of \(job.total) "
+                         + "version(s) left; " + (job.leaseHeld ? "running in another process"
+                                                               : "interrupted: `keyhold key resume` finishes it"))
+        } else {
+            lines.append("rotation:     none unfinished")
+        }
+        if let due {
+            lines.append("rotate-by:    \(due.overdueCount) overdue, \(due.dueSoonCount) due within \(windowDays) days")
+            for d in due.overdue { lines.append("  OVERDUE  \(d.name)  \(Clock.format(d.rotateBy))") }
+            if due.overdueCount > due.overdue.count { lines.append("  ... and \(due.overdueCount - due.overdue.count) more overdue (keyhold secret list)") }
+            for d in due.dueSoon { lines.append("  due      \(d.name)  \(Clock.format(d.rotateBy))") }
+            if due.dueSoonCount > due.dueSoon.count { lines.append("  ... and \(due.dueSoonCount - due.dueSoon.count) more due soon (keyhold secret list)") }
+        }
+        if let expiring {
+            lines.append("expiring:     \(expiring.count) account\(expiring.count == 1 ? "" : "s") within \(windowDays) days")
+            for u in expiring.first { lines.append("  \(u.username)  \(Clock.format(u.expiresAt))") }
+            if expiring.count > expiring.first.count { lines.append("  ... and \(expiring.count - expiring.first.count) more (keyhold user list)") }
+        }
+        if let keys {
+            lines.append("key requests: \(keys.requests.isEmpty ? "none" : "\(keys.requests.count) awaiting approval (keyhold key approve USER)")")
+            for r in keys.requests {
+                lines.append("  \(r.username)  " + (r.fingerprint.map { "fingerprint \($0)" } ?? "no key yet (until their first login)"))
+            }
+            if let w = keys.revocationWarning {
+                lines.append("WARNING: \(w.split(separator: "\n").map { Validate.visible(String($0)) }.joined(separator: "; ")); rotate the root key (and the data key for full revocation)")
+            }
+        }
+        if !skipped.isEmpty { lines.append("skipped:      " + skipped.joined(separator: "; ")) }
         try Terminal.out(lines.joined(separator: "\n"))
+        return code
     }
 }

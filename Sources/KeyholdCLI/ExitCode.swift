@@ -13,6 +13,7 @@ enum Exit {
     static let integrity: Int32 = 70      // a stored value failed to open or verify
     static let rotationInProgress: Int32 = 71 // another process owns the data-key rotation
     static let output: Int32 = 72         // standard output could not be written (a full disk, a closed pipe)
+    static let vaultUnwritable: Int32 = 73 // the vault cannot be written (read-only, a full disk, a size limit): nothing shown
 
     static let help = """
         EXIT CODES
@@ -25,11 +26,16 @@ enum Exit {
           67  not found
           68  conflict (already exists)
           69  (no longer used: a locked account answers 65, like a wrong password)
-          70  integrity failure (a stored value does not open or verify)
+          70  integrity failure (a stored value does not open or verify; status:
+              the audit chain fails)
           71  rotation in progress: another process owns the data-key rotation
-              (--wait waits for it), or finished the job this one was running
+              (--wait waits for it), or finished the job this one was running;
+              status: a data-key rotation is unfinished
           72  standard output could not be written (a full disk, a reader gone); a
               one-time secret that could not be shown leaves nothing changed
+          73  the vault cannot be written (a read-only file, directory or file
+              system, a full disk, a file size limit): its change rolled back, and
+              nothing shown, since the audit event could not be written
         """
 
     static func code(for error: KeyholdError) -> Int32 {
@@ -45,7 +51,8 @@ enum Exit {
             switch e {
             case .notFound: notFound
             case .exists: conflict
-            case .corrupt: integrity
+            case .corrupt, .damaged: integrity
+            case .readOnly, .diskFull, .fileSizeLimit: vaultUnwritable
             default: failure
             }
         }
@@ -54,6 +61,10 @@ enum Exit {
 
 /// Prints a core error for a person (never a secret) and exits with its code.
 func fail(_ error: any Error) -> ExitCode {
+    if let m = error as? MissingCredential {
+        Terminal.err("keyhold: \(m)")
+        return ExitCode(m.code)
+    }
     if let o = error as? OutputFailure {
         Terminal.err("keyhold: \(o)")
         return ExitCode(Exit.output)

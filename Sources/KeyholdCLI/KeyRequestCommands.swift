@@ -42,7 +42,7 @@ extension KeyCommand {
                 prompt. A fingerprint that differs is refused: the key on record is not the one the user holds.
                 """)
         @OptionGroup var session: SessionOptions
-        @Argument(help: "The user whose key access to approve.") var username: String
+        @Argument(help: "The user whose key access to approve.", completion: .custom(Completions.usernames)) var username: String
         @Option(help: "The fingerprint the user read to you (groups of four, as their login shows it).")
         var fingerprint: String?
 
@@ -54,7 +54,7 @@ extension KeyCommand {
                     guard Terminal.stdinIsTTY else {
                         throw ArgumentParser.ValidationError("--fingerprint is needed when not on a terminal")
                     }
-                    typed = Terminal.ask("Fingerprint \(username) read to you from their login: ")
+                    typed = try Terminal.ask("Fingerprint \(username) read to you from their login: ")
                 }
                 guard let typed, !typed.isEmpty else { throw ArgumentParser.ValidationError("no fingerprint given") }
                 try s.approveKeyRequest(username, fingerprint: typed)
@@ -84,9 +84,8 @@ struct UpgradeCommand: ParsableCommand {
             let path = vault.path
             let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
             let backupPath = backup ?? "\(path).before-upgrade-\(stamp).bak"
-            guard let user = Credentials.username(), let password = Credentials.password() else {
-                throw KeyholdError.authenticationFailed
-            }
+            let user = try Credentials.username()
+            let password = try Credentials.password()
             let r = try Vault.upgrade(at: path, username: user, password: password, backup: backupPath, options: vault.options)
             if output.json {
                 try Output.printJSON(["from_format": r.fromFormat, "format": r.toFormat, "backup": r.backup,

@@ -105,27 +105,36 @@ extension KeyCommand {
     struct RotateRoot: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "rotate-root",
-            abstract: "Replace the root key: re-seal every data key and grant, and show a new recovery key once.")
+            abstract: "Replace the root key: re-seal every data key and grant, and show a new recovery key once.",
+            discussion: """
+                The old recovery key stops opening the vault. On a terminal it asks you to type the vault's \
+                name (its file name, e.g. keyhold.db) back first; without a terminal it needs --yes.
+                """)
         @OptionGroup var session: SessionOptions
+        @Flag(help: "Do not ask to type the vault's name back (needed without a terminal).") var yes = false
 
         func run() throws {
             try runReporting {
+                let name = (session.vault.path as NSString).lastPathComponent
+                let action = "rotate the root key (the old recovery key stops working) of the vault"
+                try Confirm.requireYes(yes, action: action, name: name)
+                let s = try session.session()
+                try Confirm.typed(name, action: action, skip: yes, what: "the vault's name")
                 // Written (and the write checked) before the rotation commits: a key that cannot be
                 // shown leaves the old one in force.
-                _ = try session.session().rotateRootKey { key in
+                _ = try OneTimeSecret.voidIfFailed(
+                    "the new recovery key shown was not put in force (the old one still opens the vault): disregard it") { shown in
+                try s.rotateRootKey { key in
                     do {
-                        try Terminal.out("""
-
-                            NEW RECOVERY KEY (shown this once; the old one no longer opens the vault):
-
-                                \(key.utf8String() ?? "")
-
-                            """)
+                        try Terminal.outSecret("\nNEW RECOVERY KEY (shown this once; the old one no longer opens the vault):\n\n    ",
+                                               key, "\n\n")
                     } catch var o as OutputFailure {
                         o.consequence = "the new recovery key could not be shown, so the root key was not rotated "
                             + "(the old recovery key still opens the vault)"
                         throw o
                     }
+                    shown()
+                }
                 }
                 Terminal.err("Root key rotated; other sessions must log in again.")
             }
@@ -143,17 +152,20 @@ extension KeyCommand {
                 """)
         @OptionGroup var vault: VaultOptionsGroup
         @OptionGroup var output: JSONFlag
-        @Argument(help: "The administrator to restore.") var username: String
+        @Argument(help: "The administrator to restore.", completion: .custom(Completions.usernames)) var username: String
 
         func run() throws {
             try runReporting {
-                guard let key = Terminal.readSecret(prompt: "Recovery key: "), let text = key.utf8String() else {
+                guard let key = try Terminal.readSecret(prompt: "Recovery key: ") else {
                     throw ArgumentParser.ValidationError("no recovery key given")
                 }
                 let opened = try Vault.open(at: vault.path, options: vault.options)
-                _ = try opened.recover(recoveryKey: text, username: username) { temp in
-                    try UserCommand.showTemporaryPassword(temp, for: username, json: output.json,
-                                                          unchanged: "nothing was changed (the recovery key is still valid)")
+                _ = try UserCommand.temporaryPasswordVoidIfFailed("nothing was changed") { shown in
+                    try opened.recover(recoveryKey: key, username: username) { temp in
+                        try UserCommand.showTemporaryPassword(temp, for: username, json: output.json,
+                                                              unchanged: "nothing was changed (the recovery key is still valid)")
+                        shown()
+                    }
                 }
             }
         }

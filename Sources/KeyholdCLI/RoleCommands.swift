@@ -41,7 +41,7 @@ struct RoleCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show a role and its permission matrix.")
         @OptionGroup var session: SessionOptions
         @OptionGroup var output: JSONFlag
-        @Argument var name: String
+        @Argument(completion: .custom(Completions.roles)) var name: String
         func run() throws {
             try runReporting {
                 let r = try session.session().role(named: name)
@@ -71,7 +71,7 @@ struct RoleCommand: ParsableCommand {
     struct Edit: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Change a role's description or permissions.")
         @OptionGroup var session: SessionOptions
-        @Argument var name: String
+        @Argument(completion: .custom(Completions.roles)) var name: String
         @Option(name: .customLong("permission"), help: "The complete new permission list (repeatable, or comma-separated).")
         var permissions: [String] = []
         @Flag(name: .customLong("no-permissions"), help: "Remove every permission.") var none = false
@@ -91,8 +91,8 @@ struct RoleCommand: ParsableCommand {
     struct Delete: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Delete a role nobody holds.")
         @OptionGroup var session: SessionOptions
-        @Argument var name: String
-        @Flag(help: "Do not ask for confirmation.") var yes = false
+        @Argument(completion: .custom(Completions.roles)) var name: String
+        @Flag(help: "Do not ask to type the name back (needed without a terminal).") var yes = false
         func run() throws {
             try runReporting {
                 try Confirm.typed(name, action: "delete role", skip: yes)

@@ -1,17 +1,20 @@
 import ArgumentParser
 import Foundation
+import KeyholdAgent
 import KeyholdCore
 import KeyholdFormats
 
-/// `keyhold run [--prefix P] [--only NAME...] [--map NAME=VAR...] [--override] [--mask] -- CMD ARGS...`
+/// `keyhold run [--prefix P [--exact-depth]] [--only NAME...] [--map NAME=VAR...] [--override] [--mask] -- CMD ARGS...`
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run a program with secrets in its environment.",
-        usage: "keyhold run [--prefix <prefix>] [--only <name> ...] [--map <name=VAR> ...] [--override] [--allow-env <VAR> ...] [--mask] -- <command> [<argument> ...]",
+        usage: "keyhold run [--prefix <prefix> [--exact-depth]] [--only <name> ...] [--map <name=VAR> ...] [--override] [--allow-env <VAR> ...] [--mask] -- <command> [<argument> ...]",
         discussion: """
             Chooses the secrets whose name starts with --prefix and those named with --only (both given: \
-            the union; neither: every secret you may list), reveals their current versions in one audited \
+            the union; neither: every secret you may list). A prefix takes the names at any depth below \
+            it: --prefix app/ takes app/SECRET_KEY and app/prod/SECRET_KEY; --exact-depth keeps only the \
+            names directly under it (no further '/'). keyhold then reveals their current versions in one audited \
             hand-out (audit action secret.handout, naming the secrets, never their values) and starts \
             COMMAND with each as an environment variable. COMMAND is searched for in PATH unless it \
             contains a '/'. Without --mask keyhold replaces itself with COMMAND (execve), so signals, \
@@ -23,7 +26,8 @@ struct RunCommand: ParsableCommand {
               app/prod/2fa.seed     ->  _2FA_SEED
             --map NAME=VAR gives secret NAME the variable VAR instead. Two secrets on one variable are \
             refused (exit 68), and so is a variable that is already set in the environment, unless \
-            --override lets the secret replace it.
+            --override lets the secret replace it; one refusal lists every such variable with the secrets \
+            behind it.
 
             A secret is never put in a variable that changes how programs load or start (LD_*, DYLD_*, \
             BASH_ENV, ENV, PATH, IFS, PYTHON*, NODE_OPTIONS, PERL5*, RUBYOPT, GIT_SSH_COMMAND and the rest \
@@ -49,11 +53,16 @@ struct RunCommand: ParsableCommand {
 
     @OptionGroup var session: SessionOptions
 
-    @Option(help: "Hand out the secrets whose name starts with this text (e.g. app/prod/).")
+    @Option(help: "Hand out the secrets whose name starts with this text (e.g. app/prod/), at any depth below it.")
     var prefix: String?
 
+    @Flag(name: .customLong("exact-depth"),
+          help: "With --prefix: only the names directly under it (app/SECRET_KEY for --prefix app/, not app/prod/SECRET_KEY).")
+    var exactDepth = false
+
     @Option(name: .customLong("only"), parsing: .upToNextOption,
-            help: ArgumentHelp("Hand out these secrets (repeatable; several names may follow one --only).", valueName: "name"))
+            help: ArgumentHelp("Hand out these secrets (repeatable; several names may follow one --only).", valueName: "name"),
+            completion: .custom(Completions.secretNames))
     var only: [String] = []
 
     @Option(name: .customLong("map"), help: ArgumentHelp("Put secret NAME in variable VAR (repeatable).", valueName: "name=VAR"))
@@ -74,13 +83,16 @@ struct RunCommand: ParsableCommand {
     var command: [String] = []
 
     /// Variables never passed on to the command.
-    static let withheld: Set<String> = ["KEYHOLD_PASSWORD", "KEYHOLD_NEW_PASSWORD"]
+    static let withheld = AgentClient.withheld
 
     func validate() throws {
         guard let first = command.first, !first.isEmpty else {
             throw ArgumentParser.ValidationError("give the command to run after --, e.g. keyhold run --prefix app/prod/ -- env")
         }
         _ = try RunCommand.parseMaps(maps)
+        if exactDepth && prefix == nil {
+            throw ArgumentParser.ValidationError("--exact-depth: needs --prefix (it keeps only the names directly under the prefix)")
+        }
         for name in allowEnv where !Handout.isVariableName(name) {
             throw ArgumentParser.ValidationError("--allow-env \(Validate.visible(name)): not a variable name (letters, digits and '_', not starting with a digit)")
         }
@@ -95,13 +107,13 @@ struct RunCommand: ParsableCommand {
             let names = try chooseSecrets(s)
             let inherited = Handout.currentEnvironment().filter { !RunCommand.withheld.contains($0.name) }
             let plan = try Handout.plan(names: names, maps: try RunCommand.parseMaps(maps),
-                                        existing: Set(inherited.map(\.name)), override: override)
+                                        existing: Set(inherited.map(\.name)), override: override, prefix: prefix)
             try Handout.refuseLoaderVariables(plan, allowed: Set(allowEnv))
             plannedEntries = plan
             program = try Handout.resolve(command[0])  // before the reveal: a missing command hands out nothing
             // One audited hand-out, streamed into one guarded buffer sized from the values' lengths.
             try s.revealEach(plan.map(\.name), purpose: .handout,
-                             sizes: { environment = Handout.Environment(plan: plan, sizes: $0, inherited: inherited) },
+                             sizes: { environment = try Handout.Environment(plan: plan, sizes: $0, inherited: inherited) },
                              visit: { i, value in
                                  guard let environment else { throw KeyholdError.integrity("hand-out: a value came before its size") }
                                  try environment.set(i, value)
@@ -120,7 +132,7 @@ struct RunCommand: ParsableCommand {
             return
         }
         if mask {
-            throw ExitCode(Handout.spawnMasked(program, arguments: command, environment: environment))
+            throw ExitCode(try Handout.spawnMasked(program, arguments: command, environment: environment))
         }
         let error = Handout.exec(program, arguments: command, environment: environment)
         Terminal.err("keyhold: \(Validate.visible(command[0])): cannot execute: \(String(cString: strerror(error)))")
@@ -132,9 +144,12 @@ struct RunCommand: ParsableCommand {
         var names = Set(only)
         if let prefix {
             // The store matches the prefix without regard to case; a hand-out matches it exactly.
-            names.formUnion(try s.secrets(prefix: prefix).map(\.name).filter { $0.hasPrefix(prefix) })
+            names.formUnion(try s.secrets(prefix: prefix).map(\.name).filter {
+                $0.hasPrefix(prefix) && !(exactDepth && $0.dropFirst(prefix.count).contains("/"))
+            })
             if names.isEmpty {
-                Terminal.err("keyhold: no secret's name starts with \(Validate.visible(prefix))")
+                Terminal.err("keyhold: no secret's name starts with \(Validate.visible(prefix))"
+                             + (exactDepth ? " without a further / (--exact-depth)" : ""))
                 throw ExitCode(Exit.notFound)
             }
         } else if only.isEmpty {
@@ -188,30 +203,59 @@ enum Handout {
 
     /// Pairs each chosen secret with its variable; refuses clashes (between secrets always,
     /// with the environment unless `override`) and --map entries for secrets not chosen.
-    static func plan(names: [String], maps: [String: String], existing: Set<String>, override: Bool) throws -> [Entry] {
+    /// Every clash is named in one refusal (each variable with the secrets behind it), so
+    /// one run shows all there is to fix. `prefix` only shapes the advice given.
+    static func plan(names: [String], maps: [String: String], existing: Set<String>, override: Bool,
+                     prefix: String? = nil) throws -> [Entry] {
         let chosen = Set(names)
         if let stray = maps.keys.sorted().first(where: { !chosen.contains($0) }) {
             throw KeyholdError.invalid(KeyholdCore.ValidationError(
-                field: "--map", rule: "chosen",
+                field: "--map", rule: .chosen,
                 message: "--map \(stray)=\(maps[stray]!): \(stray) is not among the chosen secrets (see --prefix and --only)"))
         }
-        var byVariable: [String: String] = [:]
+        var byVariable: [String: [String]] = [:]
         var out: [Entry] = []
         for name in names {
             let variable = maps[name] ?? variableName(for: name)
-            if let other = byVariable[variable] {
-                throw KeyholdError.conflict(
-                    "secrets \(other) and \(name) both map to the variable \(variable); give one of them another with --map NAME=VAR")
-            }
-            if existing.contains(variable) && !override {
-                throw KeyholdError.conflict(
-                    "secret \(name) maps to \(variable), which is already set in the environment; "
-                    + "rename it with --map \(name)=VAR, or let the secret replace it with --override")
-            }
-            byVariable[variable] = name
+            byVariable[variable, default: []].append(name)
             out.append(Entry(name: name, variable: variable))
         }
+        let shared = byVariable.filter { $0.value.count > 1 }.sorted { $0.key < $1.key }
+        let taken = override ? [] : byVariable.filter { existing.contains($0.key) }.sorted { $0.key < $1.key }
+        guard shared.isEmpty && taken.isEmpty else {
+            throw KeyholdError.conflict(clashReport(shared: shared, taken: taken, prefix: prefix))
+        }
         return out
+    }
+
+    /// The refusal for clashing variables: one line per variable, naming the secrets behind
+    /// it, then what to do about each kind.
+    static func clashReport(shared: [(key: String, value: [String])], taken: [(key: String, value: [String])],
+                            prefix: String?) -> String {
+        var parts: [String] = []
+        if !shared.isEmpty {
+            parts.append("\(shared.count) variable\(shared.count == 1 ? "" : "s") would get more than one secret")
+        }
+        if !taken.isEmpty {
+            parts.append("\(taken.count) variable\(taken.count == 1 ? " is" : "s are") already set in the environment")
+        }
+        var lines = [parts.joined(separator: ", and ") + "; nothing was revealed:"]
+        let takenNames = Set(taken.map(\.key))
+        let clashing = Dictionary((shared + taken).map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
+        for (variable, secrets) in clashing.sorted(by: { $0.key < $1.key }) {
+            lines.append("  \(variable) <- \(secrets.joined(separator: ", "))"
+                         + (takenNames.contains(variable) ? " (already set in the environment)" : ""))
+        }
+        var advice: [String] = []
+        if !shared.isEmpty {
+            if let prefix, shared.contains(where: { $0.value.contains { $0.hasPrefix(prefix) && $0.dropFirst(prefix.count).contains("/") } }) {
+                advice.append("--prefix \(prefix) includes the names below it; --exact-depth takes only the names directly under it")
+            }
+            advice.append("give a secret its own variable with --map NAME=VAR")
+        }
+        if !taken.isEmpty { advice.append("rename with --map NAME=VAR, or let the secrets replace those variables with --override") }
+        lines.append(advice.joined(separator: "; "))
+        return lines.joined(separator: "\n")
     }
 
     // MARK: Variables that change how programs load or start
@@ -303,7 +347,7 @@ enum Handout {
         private let sizes: [Int]
         private let block: GuardedBuffer
 
-        init(plan: [Entry], sizes: [Int], inherited: [(name: String, entry: [UInt8])]) {
+        init(plan: [Entry], sizes: [Int], inherited: [(name: String, entry: [UInt8])]) throws {
             let replaced = Set(plan.map(\.variable))
             self.inherited = inherited.filter { !replaced.contains($0.name) }.map(\.entry)
             self.plan = plan
@@ -314,7 +358,7 @@ enum Handout {
                 total += entry.variable.utf8.count + 1 + size + 1  // VAR=value and its NUL
             }
             self.starts = starts
-            block = GuardedBuffer(capacity: total)
+            block = try GuardedBuffer(capacity: total)
             block.withUnsafeMutableBytes { raw in
                 for (k, entry) in plan.enumerated() {
                     let name = Array((entry.variable + "=").utf8)
@@ -332,7 +376,7 @@ enum Handout {
             }
             if value.contains(0) {
                 throw KeyholdError.invalid(KeyholdCore.ValidationError(
-                    field: "secret value", rule: "nul",
+                    field: "secret value", rule: .nul,
                     message: "secret \(plan[i].name): its value contains a NUL byte, which an environment variable cannot hold"))
             }
             block.withUnsafeMutableBytes { raw in
@@ -344,9 +388,9 @@ enum Handout {
         }
 
         /// A redactor of every value (`--mask`), holding its own copy.
-        func redactor() -> Redactor {
-            block.withUnsafeMutableBytes { raw in
-                Redactor(plan.indices.map { k in
+        func redactor() throws -> Redactor {
+            try block.withUnsafeMutableBytes { raw in
+                try Redactor(plan.indices.map { k in
                     let at = starts[k] + plan[k].variable.utf8.count + 1
                     return (plan[k].name, UnsafeRawBufferPointer(rebasing: raw[at..<at + sizes[k]]))
                 })
@@ -432,14 +476,14 @@ enum Handout {
         let argv = CStrings(arguments.map { CStrings.copy(Array($0.utf8)) })
         // The command starts with no signal blocked (a mask inherited by keyhold is the accident
         // of its parent, e.g. a thread of a Dispatch pool); ignored signals stay ignored, and
-        // SIGPIPE, which keyhold ignores for itself, is as keyhold found it.
+        // SIGPIPE and SIGXFSZ, which keyhold ignores for itself, are as keyhold found them.
         unblockAllSignals()
-        ProcessSetup.restorePipeSignal()
+        ProcessSetup.restoreSignals()
         let error = environment.withEnvp { envp in
             execve(path, argv.pointer, envp)
             return errno
         }
-        signal(SIGPIPE, SIG_IGN)  // still keyhold: a failed write is an error again, not a death
+        ProcessSetup.ignoreAgain()  // still keyhold: a failed write is an error again, not a death
         environment.wipe()
         argv.free()
         return error
@@ -452,10 +496,10 @@ enum Handout {
 
     /// Runs the program as a child with its stdout and stderr piped through a `Redactor`;
     /// returns the exit code to leave with.
-    static func spawnMasked(_ path: String, arguments: [String], environment: Environment) -> Int32 {
+    static func spawnMasked(_ path: String, arguments: [String], environment: Environment) throws -> Int32 {
         let argv = CStrings(arguments.map { CStrings.copy(Array($0.utf8)) })
         defer { argv.free() }
-        let redactor = environment.redactor()
+        let redactor = try environment.redactor()
         var outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
         guard pipe(&outPipe) == 0, pipe(&errPipe) == 0 else {
             Terminal.err("keyhold: cannot create a pipe: \(String(cString: strerror(errno)))")
@@ -490,8 +534,8 @@ enum Handout {
         posix_spawnattr_init(&attributes)
         var defaults = sigset_t()
         sigemptyset(&defaults)
-        // SIGPIPE as keyhold found it: back to the default unless it was ignored when keyhold started.
-        for sig in handled + (ProcessSetup.inheritedPipeIgnored ? [] : [SIGPIPE]) { sigaddset(&defaults, sig) }
+        // SIGPIPE and SIGXFSZ as keyhold found them: back to the default unless ignored when keyhold started.
+        for sig in handled + ProcessSetup.restoredForChildren { sigaddset(&defaults, sig) }
         posix_spawnattr_setsigdefault(&attributes, &defaults)
         var mask = sigset_t()
         sigemptyset(&mask)
@@ -627,7 +671,7 @@ struct Redactor {
     private var pending: [UInt8] = []
 
     /// A redactor of `values` (copied into its own guarded memory).
-    init(_ values: [(name: String, value: UnsafeRawBufferPointer)]) {
+    init(_ values: [(name: String, value: UnsafeRawBufferPointer)]) throws {
         let ordered = values.filter { $0.value.count > 0 }.sorted { $0.value.count > $1.value.count }
         var offset = 0
         var spans: [(Int, Int, [UInt8])] = []
@@ -635,7 +679,7 @@ struct Redactor {
             spans.append((offset, value.count, Array("<redacted:\(name)>".utf8)))
             offset += value.count
         }
-        store = SecureBytes(count: offset) { out in
+        store = try SecureBytes(count: offset) { out in
             var at = 0
             for (_, value) in ordered {
                 (out.baseAddress! + at).copyMemory(from: value.baseAddress!, byteCount: value.count)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KeyholdCore
+import KeyholdFormats
 
 /// `keyhold secret ...`
 struct SecretCommand: ParsableCommand {
@@ -47,6 +48,22 @@ struct SecretCommand: ParsableCommand {
         } else {
             try Terminal.out("\(verb) \(Validate.visible(name)) version \(version)")
         }
+    }
+
+    /// The rotate-by date of an existing secret when it has passed (and the command sets no
+    /// date of its own): the new version will clear it. Nil for a new secret. A report only:
+    /// the core decides, in the write's own transaction.
+    static func pastRotateBy(_ s: Session, _ name: String, given: Bool) throws -> Int64? {
+        guard !given, try s.permissions().contains(.secretsList),
+              let info = try? s.secret(named: name), let due = info.rotateBy, due <= s.vault.clock.now() else { return nil }
+        return due
+    }
+
+    /// Says that a new version cleared a rotate-by date that had passed, and how to set the next.
+    static func noteClearedRotateBy(_ name: String, _ past: Int64?, created: Bool) {
+        guard let past, !created else { return }
+        Terminal.err("\(Validate.visible(name)): the new version is the rotation that was due \(Clock.format(past)), so that date "
+                     + "is cleared; set the next with `keyhold secret rotate-by \(Validate.visible(name)) DATE`")
     }
 
     // MARK: list
@@ -103,7 +120,7 @@ struct SecretCommand: ParsableCommand {
             aliases: ["get"])
         @OptionGroup var session: SessionOptions
         @OptionGroup var output: JSONFlag
-        @Argument(help: "The secret's name.") var name: String
+        @Argument(help: "The secret's name.", completion: .custom(Completions.secretNames)) var name: String
         @Option(name: .customLong("version"), help: "This version instead of the current one.") var version: Int?
         @Flag(help: "Print the exact bytes even on a terminal (control characters included).") var raw = false
 
@@ -119,13 +136,12 @@ struct SecretCommand: ParsableCommand {
                 let pinned = try output.json ? (version ?? s.secret(named: name).currentVersion) : version
                 let value = try s.reveal(name, version: pinned)
                 if output.json {
+                    // The value goes into the JSON text from guarded memory (`JSONSecret`), never a String.
                     var out: [String: Any] = ["name": name, "version": pinned ?? 0]
-                    value.withBytes { bytes in
-                        if let text = String(validating: bytes, as: UTF8.self) {
-                            out["value"] = text
-                        } else {
-                            out["value_base64"] = Data(bytes).base64EncodedString()
-                        }
+                    if value.withBytes(Bytes.isUTF8) {
+                        out["value"] = JSONSecret(value)
+                    } else {
+                        out["value_base64"] = JSONSecret(value, base64: true)
                     }
                     try Output.printJSON(out)
                     return
@@ -150,7 +166,8 @@ struct SecretCommand: ParsableCommand {
         @OptionGroup var session: SessionOptions
         @OptionGroup var output: JSONFlag
         @OptionGroup var source: ValueSource
-        @Argument(help: "Name: path segments of letters, digits, '.', '_', '-' joined by '/' (e.g. app/prod/db-password).")
+        @Argument(help: "Name: path segments of letters, digits, '.', '_', '-' joined by '/' (e.g. app/prod/db-password).",
+                  completion: .custom(Completions.secretNames))
         var name: String
         @Argument(help: .hidden) var value: [String] = []
         @Option(help: "Description (replaces the current one when the secret exists).") var description: String?
@@ -168,8 +185,10 @@ struct SecretCommand: ParsableCommand {
                 try SecretCommand.precheck(name: name, description: description)
                 let s = try session.session()
                 let v = try source.read(prompt: "Value for \(Validate.visible(name)) (not echoed): ")
+                let past = try SecretCommand.pastRotateBy(s, name, given: rotate != nil)
                 let (version, created) = try s.setSecret(name, .value(v), description: description, rotateBy: rotate)
                 try SecretCommand.reportStored("stored", name: name, version: version, created: created, json: output.json)
+                SecretCommand.noteClearedRotateBy(name, past, created: created)
             }
         }
     }
@@ -178,14 +197,16 @@ struct SecretCommand: ParsableCommand {
 
     struct Generate: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Generate a random value nobody typed: create the secret, or add a new version.",
+            abstract: "Generate a random value nobody typed: create the secret (or, with --new-version, add a version).",
             discussion: """
                 Prints only the name and the version stored, never the value; read it with `keyhold secret show`. \
-                Example, a Flask SECRET_KEY: keyhold secret generate app/prod/secret-key --length 64 --alphabet urlsafe
+                A name that exists is refused (exit 68: a new value would replace the one in use) unless \
+                --new-version says that is meant. Example, a Flask SECRET_KEY: \
+                keyhold secret generate app/prod/secret-key --length 64 --alphabet urlsafe
                 """)
         @OptionGroup var session: SessionOptions
         @OptionGroup var output: JSONFlag
-        @Argument(help: "The secret's name.") var name: String
+        @Argument(help: "The secret's name.", completion: .custom(Completions.secretNames)) var name: String
         @Option(name: [.customLong("length"), .customLong("bytes")],
                 help: "Length in characters (= bytes: every alphabet is ASCII), 1 to \(Session.maxGeneratedLength). --bytes is an alias.")
         var length: Int = 32
@@ -194,6 +215,8 @@ struct SecretCommand: ParsableCommand {
         @Option(help: "Description (replaces the current one when the secret exists).") var description: String?
         @Option(name: .customLong("rotate-by"), help: "Rotate by this date: YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ (UTC), or 'never'.")
         var rotateBy: String?
+        @Flag(name: .customLong("new-version"), help: "The secret may exist: add the generated value as its new current version.")
+        var newVersion = false
         @Argument(help: .hidden) var value: [String] = []
 
         func validate() throws {
@@ -211,9 +234,23 @@ struct SecretCommand: ParsableCommand {
                 let rotate = try rotateBy.map { try DateArgument.parse($0, field: "--rotate-by") }
                 try SecretCommand.precheck(name: name, description: description)
                 let s = try session.session()
-                let input = SecretInput.generated(length: length, alphabet: Token.Alphabet(rawValue: alphabet)!)
+                guard let chosen = Token.Alphabet(rawValue: alphabet) else { throw ArgumentParser.ValidationError("--alphabet: unknown alphabet") }
+                let input = SecretInput.generated(length: length, alphabet: chosen)
+                guard newVersion else {
+                    // Created or refused in one transaction: never a new value over one in use by accident.
+                    do {
+                        try s.createSecret(name, input, description: description ?? "", rotateBy: rotate ?? nil)
+                    } catch KeyholdError.conflict(_) {
+                        throw KeyholdError.conflict("a secret named \(Validate.visible(name)) already exists, and a generated value "
+                                                    + "would replace the one in use; give --new-version to add it as a new version")
+                    }
+                    try SecretCommand.reportStored("generated", name: name, version: 1, created: true, json: output.json)
+                    return
+                }
+                let past = try SecretCommand.pastRotateBy(s, name, given: rotate != nil)
                 let (version, created) = try s.setSecret(name, input, description: description, rotateBy: rotate)
                 try SecretCommand.reportStored("generated", name: name, version: version, created: created, json: output.json)
+                SecretCommand.noteClearedRotateBy(name, past, created: created)
             }
         }
     }
@@ -224,7 +261,7 @@ struct SecretCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the stored versions of a secret (never values).")
         @OptionGroup var session: SessionOptions
         @OptionGroup var output: JSONFlag
-        @Argument(help: "The secret's name.") var name: String
+        @Argument(help: "The secret's name.", completion: .custom(Completions.secretNames)) var name: String
 
         func run() throws {
             try runReporting {
@@ -255,7 +292,7 @@ struct SecretCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "rotate-by", abstract: "Set the date by which a credential should be rotated, or 'never'.")
         @OptionGroup var session: SessionOptions
-        @Argument(help: "The secret's name.") var name: String
+        @Argument(help: "The secret's name.", completion: .custom(Completions.secretNames)) var name: String
         @Argument(help: "YYYY-MM-DD, an ISO 8601 time (UTC), 'now', or 'never' to clear.") var date: String
 
         func validate() throws { _ = try DateArgument.parse(date, field: "DATE") }
@@ -275,14 +312,15 @@ struct SecretCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Delete a secret with all its versions, or one version; the bytes are scrubbed from the vault files.")
         @OptionGroup var session: SessionOptions
-        @Argument(help: "The secret's name.") var name: String
+        @Argument(help: "The secret's name.", completion: .custom(Completions.secretNames)) var name: String
         @Option(name: .customLong("version"), help: "Delete only this version (not the only one left).") var version: Int?
-        @Flag(help: "Do not ask for confirmation.") var yes = false
+        @Flag(help: "Do not ask to type the name back (needed without a terminal).") var yes = false
 
         func validate() throws { try version.map { try checkOption($0, "--version", Validate.versionRange) } }
 
         func run() throws {
             try runReporting {
+                try Confirm.requireYes(yes, action: version.map { "delete version \($0) of secret" } ?? "delete secret", name: name)
                 let s = try session.session()
                 let outcome: DeletionOutcome
                 if let version {

@@ -28,14 +28,19 @@ struct UserCommand: ParsableCommand {
     /// Prints a temporary password once, to stdout alone so it can be captured. Called by the
     /// core before its transaction commits: when the write fails, the `OutputFailure` says
     /// `unchanged` (what was therefore not done) and the transaction is rolled back.
+    /// Runs `body`, which shows a temporary password inside its transaction (`show`, called
+    /// once it is shown); when the commit then fails, says that the password shown is void.
+    static func temporaryPasswordVoidIfFailed<T>(_ unchanged: String, _ body: (_ shown: @escaping () -> Void) throws -> T) throws -> T {
+        try OneTimeSecret.voidIfFailed("the temporary password shown was not saved, so \(unchanged): disregard it", body)
+    }
+
     static func showTemporaryPassword(_ temp: SecureBytes, for name: String, json: Bool, unchanged: String) throws {
-        let text = temp.utf8String() ?? ""
         do {
             if json {
-                try Output.printJSON(["username": name, "temporary_password": text, "expires_in_hours": 24])
+                try Output.printJSON(["username": name, "temporary_password": JSONSecret(temp), "expires_in_hours": 24])
             } else {
                 Terminal.err("Temporary password for \(Validate.visible(name)) (shown once; it expires and must be changed at first login):")
-                try Terminal.out(text)
+                try Terminal.outSecret("", temp, "\n")
             }
         } catch var o as OutputFailure {
             o.consequence = "the temporary password could not be shown, so \(unchanged)"
@@ -51,14 +56,18 @@ struct UserCommand: ParsableCommand {
         @Argument(help: "Username: 3-32 of letters, digits, '.', '_', '-'.") var username: String
         @Option(help: "E-mail address.") var email: String?
         @Option(name: .customLong("display-name"), help: "Display name.") var displayName: String = ""
-        @Option(name: .customLong("role"), help: "A role to give (repeatable).") var roles: [String] = []
+        @Option(name: .customLong("role"), help: "A role to give (repeatable).", completion: .custom(Completions.roles))
+        var roles: [String] = []
 
         func run() throws {
             try runReporting {
                 let s = try session.session()
-                _ = try s.createUser(username: username, email: email, displayName: displayName, roles: roles) { temp in
-                    try UserCommand.showTemporaryPassword(temp, for: username, json: output.json,
-                                                          unchanged: "the user was not created")
+                _ = try UserCommand.temporaryPasswordVoidIfFailed("the user was not created") { shown in
+                    try s.createUser(username: username, email: email, displayName: displayName, roles: roles) { temp in
+                        try UserCommand.showTemporaryPassword(temp, for: username, json: output.json,
+                                                              unchanged: "the user was not created")
+                        shown()
+                    }
                 }
             }
         }
@@ -67,7 +76,7 @@ struct UserCommand: ParsableCommand {
     struct Edit: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Change a user's e-mail or display name.")
         @OptionGroup var session: SessionOptions
-        @Argument var username: String
+        @Argument(completion: .custom(Completions.usernames)) var username: String
         @Option(help: "New e-mail address (empty to clear).") var email: String?
         @Option(name: .customLong("display-name")) var displayName: String?
 
@@ -121,7 +130,7 @@ struct UserCommand: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show one user.")
         @OptionGroup var session: SessionOptions
         @OptionGroup var output: JSONFlag
-        @Argument var username: String
+        @Argument(completion: .custom(Completions.usernames)) var username: String
 
         func run() throws {
             try runReporting {
@@ -157,28 +166,28 @@ struct UserCommand: ParsableCommand {
     struct Lock: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Lock an account (no login until unlocked).")
         @OptionGroup var session: SessionOptions
-        @Argument var username: String
+        @Argument(completion: .custom(Completions.usernames)) var username: String
         func run() throws { try Action.run(session, username, done: "locked") { try $0.lockUser(username) } }
     }
 
     struct Unlock: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Unlock an account and clear failed-login lockout.")
         @OptionGroup var session: SessionOptions
-        @Argument var username: String
+        @Argument(completion: .custom(Completions.usernames)) var username: String
         func run() throws { try Action.run(session, username, done: "unlocked") { try $0.unlockUser(username) } }
     }
 
     struct Disable: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Disable an account.")
         @OptionGroup var session: SessionOptions
-        @Argument var username: String
+        @Argument(completion: .custom(Completions.usernames)) var username: String
         func run() throws { try Action.run(session, username, done: "disabled") { try $0.disableUser(username) } }
     }
 
     struct Enable: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Enable a disabled account.")
         @OptionGroup var session: SessionOptions
-        @Argument var username: String
+        @Argument(completion: .custom(Completions.usernames)) var username: String
         func run() throws { try Action.run(session, username, done: "enabled") { try $0.enableUser(username) } }
     }
 
@@ -191,7 +200,7 @@ struct UserCommand: ParsableCommand {
                 vault needs someone to manage it.
                 """)
         @OptionGroup var session: SessionOptions
-        @Argument var username: String
+        @Argument(completion: .custom(Completions.usernames)) var username: String
         @Option(help: "Expiry as YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ (UTC), 'now', or 'never'.") var at: String
 
         func validate() throws { _ = try DateArgument.parse(at, field: "--at") }
@@ -219,18 +228,15 @@ struct UserCommand: ParsableCommand {
             try runReporting {
                 // One login with the current password (counted against lockout like any login), then the change.
                 let vault = try Vault.open(at: session.vault.path, options: session.vault.options)
-                guard let user = Credentials.username(),
-                      let current = Credentials.password(prompt: "Current password: ") else {
-                    throw KeyholdError.authenticationFailed
-                }
+                let user = try Credentials.username()
+                let current = try Credentials.password(prompt: "Current password: ")
                 switch try vault.login(username: user, password: current) {
                 case .session(let s):
-                    guard let new = Credentials.newPassword() else { throw ArgumentParser.ValidationError("no new password given") }
-                    try s.changePassword(current: current, new: new)
+                    // The change is this command's input, not its login: none given is a usage error (64).
+                    try s.changePassword(current: current, new: try Credentials.newPassword(missingCode: Exit.usage))
                 case .mustChangePassword(let change):
                     // A temporary password: the forced change is this change.
-                    guard let new = Credentials.newPassword() else { throw ArgumentParser.ValidationError("no new password given") }
-                    _ = try change.complete(newPassword: new)
+                    _ = try change.complete(newPassword: try Credentials.newPassword(missingCode: Exit.usage))
                 }
                 Terminal.err("Password changed.")
             }
@@ -242,16 +248,19 @@ struct UserCommand: ParsableCommand {
             abstract: "Reset a user's password to a generated temporary one (shown once).")
         @OptionGroup var session: SessionOptions
         @OptionGroup var output: JSONFlag
-        @Argument var username: String
+        @Argument(completion: .custom(Completions.usernames)) var username: String
 
         func run() throws {
             try runReporting {
                 let s = try session.session()
                 // The stored spelling (names match without regard to case), for --json consumers.
                 let name = (try? s.user(named: username).username) ?? username
-                _ = try s.resetPassword(username) { temp in
-                    try UserCommand.showTemporaryPassword(temp, for: name, json: output.json,
-                                                          unchanged: "the password was not reset")
+                _ = try UserCommand.temporaryPasswordVoidIfFailed("the password was not reset") { shown in
+                    try s.resetPassword(username) { temp in
+                        try UserCommand.showTemporaryPassword(temp, for: name, json: output.json,
+                                                              unchanged: "the password was not reset")
+                        shown()
+                    }
                 }
             }
         }
@@ -260,8 +269,8 @@ struct UserCommand: ParsableCommand {
     struct Delete: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Delete a user (their public keys stay for the audit log).")
         @OptionGroup var session: SessionOptions
-        @Argument var username: String
-        @Flag(help: "Do not ask for confirmation.") var yes = false
+        @Argument(completion: .custom(Completions.usernames)) var username: String
+        @Flag(help: "Do not ask to type the name back (needed without a terminal).") var yes = false
 
         func run() throws {
             try runReporting {
@@ -276,8 +285,8 @@ struct UserCommand: ParsableCommand {
     struct GrantRole: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "grant-role", abstract: "Give a user a role.")
         @OptionGroup var session: SessionOptions
-        @Argument var username: String
-        @Argument var role: String
+        @Argument(completion: .custom(Completions.usernames)) var username: String
+        @Argument(completion: .custom(Completions.roles)) var role: String
         func run() throws {
             try Action.run(session, username, done: "now has role \(Validate.visible(role))") { try $0.grantRole(username, role: role) }
         }
@@ -286,8 +295,8 @@ struct UserCommand: ParsableCommand {
     struct RevokeRole: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "revoke-role", abstract: "Take a role from a user.")
         @OptionGroup var session: SessionOptions
-        @Argument var username: String
-        @Argument var role: String
+        @Argument(completion: .custom(Completions.usernames)) var username: String
+        @Argument(completion: .custom(Completions.roles)) var role: String
         func run() throws {
             try Action.run(session, username, done: "no longer has role \(Validate.visible(role))") { try $0.revokeRole(username, role: role) }
         }
@@ -307,7 +316,7 @@ enum DateArgument {
         do {
             return try Validate.date(text, field: field)
         } catch {
-            throw ArgumentParser.ValidationError(error.rule == "format" ? error.message + "; or 'now' or 'never'" : error.message)
+            throw ArgumentParser.ValidationError(error.rule == .format ? error.message + "; or 'now' or 'never'" : error.message)
         }
     }
 }
@@ -319,11 +328,23 @@ enum Confirm {
         deleted bytes may remain in the -wal file until it is. Run `keyhold check` when others have closed it.
         """
 
-    static func typed(_ name: String, action: String, skip: Bool) throws {
-        guard !skip, Terminal.stdinIsTTY else { return }
-        let typed = Terminal.ask("To \(action) \(Validate.visible(name)), type its name (anything else cancels): ")
+    /// Without a terminal nobody can type the name back: the command needs `--yes` (`skip`),
+    /// else it is a usage error (exit 64) and nothing is changed. Called before logging in,
+    /// so a script that forgot `--yes` costs no login.
+    static func requireYes(_ skip: Bool, action: String, name: String) throws {
+        guard !skip, !Terminal.stdinIsTTY else { return }
+        throw ArgumentParser.ValidationError(
+            "\(action) \(Validate.visible(name)): there is no terminal to confirm on, so give --yes to say that is intended; nothing was changed")
+    }
+
+    /// On a terminal, asks for `name` to be typed back (exit 1 on anything else); without one,
+    /// needs `skip` (`--yes`). `what` names what is typed, for the prompt.
+    static func typed(_ name: String, action: String, skip: Bool, what: String = "its name") throws {
+        guard !skip else { return }
+        try requireYes(skip, action: action, name: name)
+        let typed = try Terminal.ask("To \(action) \(Validate.visible(name)), type \(what) (anything else cancels): ")
         guard typed == name else {
-            Terminal.err("Cancelled.")
+            Terminal.err("Cancelled; nothing was changed.")
             throw ExitCode(Exit.failure)
         }
     }

@@ -15,9 +15,10 @@ struct UserImport: ParsableCommand {
         abstract: "Import an application's accounts with their existing password hashes.",
         discussion: """
             Each account keeps the hash it has, exactly as given: Argon2id or Argon2i PHC strings \
-            ($argon2id$v=19$m=...,t=...,p=...$salt$hash) and bcrypt ($2b$, $2y$, $2a$). A hash \
-            that is not Argon2id at the vault's cost is flagged legacy (user list, user show, \
-            check): Keyhold re-makes an Argon2 hash at the user's next Keyhold login; a bcrypt \
+            ($argon2id$v=19$m=...,t=...,p=...$salt$hash), bcrypt ($2b$, $2y$, $2a$) and Werkzeug's \
+            scrypt:N:r:p$salt$hex and pbkdf2:sha256:iterations$salt$hex. A hash that is not Argon2id \
+            at or above the vault's cost is flagged legacy (user list, user show, check): Keyhold \
+            re-makes an Argon2 or Werkzeug hash at the user's next successful login; a bcrypt \
             account cannot log in to Keyhold (the application still verifies it) until an \
             administrator resets its password.
 
@@ -68,16 +69,7 @@ struct UserImport: ParsableCommand {
         let review = try s.reviewAppUsers(read.entries, roles: roles)
         let bad = (read.bad + review.rejected.map { BadEntry(origin: $0.origin, message: $0.message, seq: Self.seq($0.origin, read)) })
             .sorted { $0.seq < $1.seq }
-        if !bad.isEmpty {
-            let verb = skipBad ? "skipped" : "bad entry"
-            for b in bad.prefix(100) { Terminal.err("keyhold: \(verb): \(b.origin): \(b.message)") }
-            if bad.count > 100 { Terminal.err("keyhold: ... and \(bad.count - 100) more") }
-            if !skipBad {
-                Terminal.err("keyhold: \(bad.count) bad entr\(bad.count == 1 ? "y" : "ies"); nothing was imported "
-                             + "(fix \(bad.count == 1 ? "it" : "them"), or give --skip-bad to import the rest)")
-                throw ExitCode(Exit.usage)
-            }
-        }
+        try reportBadEntries(bad, skipBad: skipBad)
         let batches = (review.accepted.count + batch - 1) / batch
         let report: ProgressHandler = { @Sendable (done: Int, total: Int) -> Void in Terminal.err("imported \(done)/\(total)") }
         let r = try s.importAppUsers(review.accepted, roles: roles, skipBad: skipBad, batchSize: batch,

@@ -49,33 +49,66 @@ struct VaultOptionsGroup: ParsableArguments {
     }()
 }
 
+/// A credential that was not given (exit 65, like any login without one) or was given
+/// empty (exit 64: an empty string is not a password), with what to do about it.
+struct MissingCredential: Error, CustomStringConvertible {
+    var description: String
+    var code: Int32
+
+    static func none(_ what: String, variable: String, prompt: String) -> MissingCredential {
+        MissingCredential(description: "no \(what) given: set \(variable), type it at the \(prompt) on a terminal, "
+                          + "or give it as a line of standard input", code: Exit.authentication)
+    }
+
+    static func empty(_ variable: String, what: String) -> MissingCredential {
+        MissingCredential(description: "\(variable) is set but empty, and an empty string is not a \(what): "
+                          + "set it to the \(what), or unset it to be asked", code: Exit.usage)
+    }
+}
+
 /// Credentials: environment (KEYHOLD_USER, KEYHOLD_PASSWORD), else prompts. Never argv.
+/// A credential not given at all is an error that says which and how to give it, never
+/// "login failed"; so is a password variable set to the empty string.
 enum Credentials {
-    static func username(default fallback: String? = nil) -> String? {
+    static func username(default fallback: String? = nil) throws -> String {
         if let u = Terminal.environment["KEYHOLD_USER"], !u.isEmpty { return u }
         let suffix = fallback.map { " [\($0)]" } ?? ""
-        let typed = Terminal.ask("Username\(suffix): ")?.trimmingCharacters(in: .whitespaces)
+        let typed = try Terminal.ask("Username\(suffix): ")?.trimmingCharacters(in: .whitespaces)
         if let typed, !typed.isEmpty { return typed }
+        guard let fallback else { throw MissingCredential.none("username", variable: "KEYHOLD_USER", prompt: "prompt") }
         return fallback
     }
 
-    static func password(prompt: String = "Password: ") -> SecureBytes? {
-        if let p = Terminal.environment["KEYHOLD_PASSWORD"] { return SecureBytes(utf8: p) }
-        return Terminal.readSecret(prompt: prompt)
+    /// KEYHOLD_PASSWORD (taken into guarded memory at start), else a no-echo prompt, else a line of stdin.
+    static func password(prompt: String = "Password: ") throws -> SecureBytes {
+        if let p = Terminal.passwordVariable("KEYHOLD_PASSWORD") {
+            guard p.count > 0 else { throw MissingCredential.empty("KEYHOLD_PASSWORD", what: "password") }
+            return p
+        }
+        guard let typed = try Terminal.readSecret(prompt: prompt), typed.count > 0 else {
+            throw MissingCredential.none("password", variable: "KEYHOLD_PASSWORD", prompt: "no-echo prompt")
+        }
+        return typed
     }
 
     /// Logs in, completing a forced password change on the way; then, unless
     /// `resume` is false (commands that report the job rather than act), finishes
     /// a data-key rotation that was interrupted, when this user may.
-    static func login(_ vault: Vault, resume: Bool = true) throws -> Session {
-        guard let user = username(), let password = password() else { throw KeyholdError.authenticationFailed }
+    /// `passwordUsed` receives the password the session ends up with (the new one after a
+    /// forced change), for a command that logs in twice (`restore`, to its backup).
+    static func login(_ vault: Vault, resume: Bool = true, passwordUsed: ((SecureBytes) -> Void)? = nil) throws -> Session {
+        let user = try username()
+        let password = try password()
         let session: Session
         switch try vault.login(username: user, password: password) {
-        case .session(let s): session = s
+        case .session(let s):
+            session = s
+            passwordUsed?(password)
         case .mustChangePassword(let change):
             Terminal.err("Your password was set by an administrator and must be changed now.")
-            guard let new = newPassword() else { throw KeyholdError.authenticationFailed }
+            let new = try newPassword(forcedFor: user)
             session = try change.complete(newPassword: new)
+            passwordUsed?(new)
         }
         if let fingerprint = session.pendingKeyFingerprint {
             Terminal.err("keyhold: your key access awaits an administrator's approval. Your key's fingerprint is \(fingerprint): "
@@ -85,7 +118,7 @@ enum Credentials {
         return session
     }
 
-    /// The next open after a kill resumes the rotation (DESIGN section 3): progress
+    /// The next open after a kill resumes the rotation: progress
     /// on standard error, so that a command's output stays what it always is.
     /// A job another process owns (running there) is left to it, with a note: this
     /// command goes on meanwhile (older keys still open their versions).
@@ -116,13 +149,28 @@ enum Credentials {
     }
 
     /// Asks twice for a new password on a terminal; otherwise reads one line,
-    /// or takes it from the environment variable `variable`.
-    static func newPassword(from variable: String = "KEYHOLD_NEW_PASSWORD") -> SecureBytes? {
-        if let p = Terminal.environment[variable] { return SecureBytes(utf8: p) }
+    /// or takes it from the environment variable `variable` (taken into guarded memory at start).
+    /// `forcedFor` names the user whose temporary password must be changed, for the message
+    /// when none is given.
+    static func newPassword(from variable: String = "KEYHOLD_NEW_PASSWORD", forcedFor user: String? = nil,
+                            missingCode: Int32 = Exit.authentication) throws -> SecureBytes {
+        if let p = Terminal.passwordVariable(variable) {
+            guard p.count > 0 else { throw MissingCredential.empty(variable, what: "password") }
+            return p
+        }
+        func none() -> MissingCredential {
+            var missing = MissingCredential.none("new password", variable: variable, prompt: "prompt")
+            missing.code = missingCode
+            if let user {
+                missing.description = "the password of \(Validate.visible(user)) was set by an administrator and must be changed "
+                    + "now, but \(missing.description); nothing was changed"
+            }
+            return missing
+        }
         while true {
-            guard let first = Terminal.readSecret(prompt: "New password: ") else { return nil }
+            guard let first = try Terminal.readSecret(prompt: "New password: "), first.count > 0 else { throw none() }
             guard Terminal.stdinIsTTY else { return first }
-            guard let second = Terminal.readSecret(prompt: "Repeat new password: ") else { return nil }
+            guard let second = try Terminal.readSecret(prompt: "Repeat new password: ") else { throw none() }
             if first.constantTimeEquals(second) { return first }
             Terminal.err("The two passwords differ; try again.")
         }

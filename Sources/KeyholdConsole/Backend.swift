@@ -26,7 +26,7 @@ final class Backend {
     private var stopped = false
 
     /// Takes over the terminal: locale first, then our signal handlers (so
-    /// ncurses leaves SIGINT/SIGTERM/SIGTSTP to us, DESIGN 11), then initscr.
+    /// ncurses leaves SIGINT/SIGTERM/SIGTSTP to us; docs/ARCHITECTURE.md), then initscr.
     init?(wantColor: Bool) {
         _ = kh_setlocale()
         kh_install_signal_handlers()

@@ -12,7 +12,8 @@ import Synchronization
 public enum Console {
     /// Opens the console on the vault at `vaultPath` (creating it on first
     /// run). Returns the process exit code: 0, 1 if the vault cannot be
-    /// opened, 64 without a terminal, 128 + n after signal n.
+    /// opened or its file was replaced while open, 64 without a terminal,
+    /// 128 + n after signal n.
     public static func run(vaultPath: String, options: VaultOptions) -> Int32 {
         run(vaultPath: vaultPath, options: options, settings: settingsFromEnvironment(vaultPath: vaultPath))
     }
@@ -73,6 +74,11 @@ public enum Console {
         backend.stop()
         // Let a core call in flight finish its transaction before the process ends.
         queue.sync {}
+        // Stopped because the vault file was replaced: the reason stays on the terminal, and the exit says so.
+        if let why = model.stopped {
+            printError("keyhold: \(Validate.visible(why))")
+            return 1
+        }
         return code
     }
 

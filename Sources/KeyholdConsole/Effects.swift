@@ -115,6 +115,8 @@ public enum Action: Sendable {
     case failed(Operation, String)
     /// The session's user was disabled, locked, deleted or reset elsewhere.
     case sessionEnded(String)
+    /// The vault's file was replaced while the console had it open: the console stops (the message says why).
+    case vaultReplaced(String)
     case loggedOut
     /// The login screen with the notice of an ended session has been drawn (and the keys
     /// typed before it dropped): keys act again.

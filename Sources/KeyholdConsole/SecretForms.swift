@@ -15,6 +15,28 @@ public struct SecretValueField: Equatable, Sendable {
 
     public init() {}
 
+    /// A field that takes at most `limit` bytes.
+    public init(limit: Int) { self.limit = limit }
+
+    /// A password field: a byte more than the longest password, so that one too long is
+    /// refused by the rules rather than cut short without a word.
+    public static func password() -> SecretValueField { SecretValueField(limit: Validate.passwordMaxBytes + 1) }
+
+    /// The bytes typed, nil while empty.
+    public var bytes: SecureBytes? { value?.bytes }
+
+    /// Whether two fields hold the same bytes (compared in constant time).
+    public func matches(_ other: SecretValueField) -> Bool {
+        switch (bytes, other.bytes) {
+        case (nil, nil): true
+        case (let a?, let b?): a.constantTimeEquals(b)
+        default: false
+        }
+    }
+
+    /// What a masked field shows: one bullet per character typed.
+    var masked: TextField { TextField(String(repeating: "•", count: length), masked: true) }
+
     public var isEmpty: Bool { value == nil }
     /// Bytes held.
     public var count: Int { value?.bytes.count ?? 0 }
@@ -46,11 +68,12 @@ public struct SecretValueField: Equatable, Sendable {
             overflowed = true
             return
         }
-        let next = SecureBytes(count: oldCount + added.count) { out in
+        // Out of guarded memory: the character is not taken (and never held anywhere else).
+        guard let next = try? SecureBytes(count: oldCount + added.count, fill: { out in
             old?.withBytes { out.copyMemory(from: $0) }
             var i = oldCount
             for b in added { out[i] = b; i += 1 }
-        }
+        }) else { return }
         value = Sensitive(next)
         length += added.count(where: { $0 & 0xC0 != 0x80 })
     }
@@ -67,7 +90,11 @@ public struct SecretValueField: Equatable, Sendable {
             wipe()
             return
         }
-        value = Sensitive(SecureBytes(count: keep) { out in old.withBytes { out.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[0..<keep])) } })
+        // Out of guarded memory for the shorter value: the field is emptied rather than left as it was.
+        guard let shorter = try? SecureBytes(count: keep, fill: { out in
+            old.withBytes { out.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[0..<keep])) }
+        }) else { return wipe() }
+        value = Sensitive(shorter)
         length -= 1
     }
 }

@@ -12,6 +12,16 @@ extension Console {
 
 extension Model {
     mutating func apply(_ action: Action, _ fx: inout [Effect]) {
+        if stopped != nil {
+            // Stopped: the screen says why; only quitting is left (and the window may change size).
+            switch action {
+            case .key(let key): if key == .char("q") || key == .ctrl("c") { quit = true }
+            case .resize(let w, let h): width = max(0, w); height = max(0, h)
+            case .tick(let t): now = t
+            default: break
+            }
+            return
+        }
         switch action {
         case .key(let key): handleKey(key, &fx)
         case .resize(let w, let h):
@@ -71,6 +81,17 @@ extension Model {
             ? notice + " The recovery key was hidden unconfirmed: rotate the root key to get a new one."
             : notice
         route = .login
+        fx.append(.logout)
+    }
+
+    /// The vault's file was replaced: forget everything loaded from it and stop.
+    mutating func stop(_ why: String, _ fx: inout [Effect]) {
+        account = nil
+        overlay = nil
+        toasts = []
+        recovery = RecoveryState()
+        resetScreens()
+        stopped = why
         fx.append(.logout)
     }
 
@@ -323,20 +344,20 @@ extension Model {
             route = .dashboard
             reload(.dashboard, &fx)
             toast("Logged in as \(acct.username)")
-            // The next open finishes a rotation that was interrupted (DESIGN section 3).
+            // The next open finishes a rotation that was interrupted.
             if acct.can(.keysManage) && acct.hasKeyAccess {
                 keys.finishingInterrupted = true
                 fx.append(.finishInterruptedRotation)
             }
         case .mustChangePassword(let name):
             login.busy = false
-            login.password.clear()
+            login.password.wipe()
             changePassword = ChangePasswordState()
             changePassword.username = name
             route = .changePassword
         case .loginFailed(let error):
             login.busy = false
-            login.password.clear()
+            login.password.wipe()
             login.focus = 1
             switch error {
             case .authenticationFailed: login.failure = .wrongCredentials
@@ -425,6 +446,8 @@ extension Model {
             failed(op, message)
         case .sessionEnded(let why):
             lock("Your session ended: \(why).", &fx)
+        case .vaultReplaced(let why):
+            stop(why, &fx)
         case .loggedOut, .key, .resize, .tick, .noticeShown:
             break
         }

@@ -50,6 +50,10 @@ extension Console {
             drawTooSmall(m, &s)
             return s
         }
+        if let why = m.stopped {
+            drawStopped(why, m, &s)
+            return s
+        }
         drawTitleBar(m, &s)
         switch m.route {
         case .setup: drawSetup(m, &s)
@@ -83,6 +87,22 @@ extension Console {
             let x = max(0, (m.width - TextWidth.of(line)) / 2)
             s.put(line, x: x, y: top + i, style: i == 0 ? Theme.heading : .plain)
         }
+    }
+
+    /// The vault's file was replaced while the console had it open: why, and the way out.
+    static func drawStopped(_ why: String, _ m: Model, _ s: inout Screen) {
+        s.fill(Rect(x: 0, y: 0, width: m.width, height: 1), style: Theme.barDim)
+        s.put(" Keyhold ", x: 0, y: 0, style: Theme.bar)
+        let width = max(1, min(m.width - 4, 72))
+        let sentence = why.prefix(1).uppercased() + why.dropFirst()  // an error message, shown as a sentence
+        let lines = ["The vault file was replaced", ""] + TextWidth.wrap(Validate.visible(sentence), width: width)
+        let top = max(1, (m.height - lines.count) / 2)
+        for (i, line) in lines.enumerated() where top + i < m.height - 1 {
+            s.put(line, x: max(0, (m.width - width) / 2), y: top + i, style: i == 0 ? Theme.heading : .plain)
+        }
+        let y = m.height - 1
+        let x = 1 + s.put("q", x: 1, y: y, style: Theme.key)
+        s.put(" quit", x: x, y: y, style: Theme.hint)
     }
 
     static func fileName(_ path: String) -> String {
@@ -370,9 +390,9 @@ extension Console {
         let width = min(m.width - 4, 64)
         let message = TextWidth.wrap(Validate.visible(n.message), width: width - 4)
         // A secret too wide for one line (a recovery key) goes on several, in its groups.
-        let secretLines = n.secret.map { secret -> [String] in
-            let shown = secret.shown
-            return TextWidth.of(shown) <= width - 8 ? [shown] : recoveryLines(shown)
+        let secretLines = n.secret.map { secret -> [SecretSpan] in
+            let whole = SecretSpan(secret)
+            return whole.width <= width - 8 ? [whole] : recoveryLines(secret)
         } ?? []
         let box = Layout.body(width: m.width, height: m.height)
             .centered(width: width, height: message.count + 4 + max(1, secretLines.count))
@@ -380,8 +400,9 @@ extension Console {
         s.box(box, title: n.title, footer: "Enter done", style: Theme.borderFocused)
         let inner = box.inner.inset(dx: 1, dy: 0)
         for (i, line) in message.enumerated() { s.text(line, in: inner, row: i) }
-        for (i, line) in secretLines.enumerated() {
-            s.text(line, in: inner, row: message.count + 1 + i, column: 2, style: Theme.secret)
+        for (i, line) in secretLines.enumerated() where message.count + 1 + i < inner.height {
+            s.putSecret(line, x: inner.x + 2, y: inner.y + message.count + 1 + i, style: Theme.secret,
+                        maxWidth: inner.width - 2, clip: inner)
         }
     }
 
@@ -398,6 +419,32 @@ extension Console {
         s.put(TextWidth.pad(text, to: inside), x: x + labelWidth + 1, y: y, style: focused ? Theme.fieldFocused : Theme.field)
         s.put("]", x: x + labelWidth + 1 + inside, y: y, style: focused ? Theme.borderFocused : Theme.border)
         return Point(x: x + labelWidth + 1 + cursor, y: y)
+    }
+
+    /// An unlabelled field showing a secret as typed (the recovery key typed back), drawn from
+    /// guarded memory (`putSecret`); when it is wider than the field, its end shows. Returns
+    /// where the cursor goes (after the last character).
+    @discardableResult
+    static func drawSecretField(_ field: SecretValueField, x: Int, y: Int, width: Int, _ s: inout Screen) -> Point {
+        let inside = max(2, width - 2)
+        s.put("[", x: x, y: y, style: Theme.borderFocused)
+        s.put(String(repeating: " ", count: inside), x: x + 1, y: y, style: Theme.fieldFocused)
+        s.put("]", x: x + 1 + inside, y: y, style: Theme.borderFocused)
+        guard let value = field.value else { return Point(x: x + 1, y: y) }
+        let whole = SecretSpan(value)
+        var start = 0
+        if whole.isText {
+            // Keep one cell for the cursor: drop graphemes from the front until the rest fits.
+            var widths: [(Int, Int)] = []
+            value.bytes.withBytes { SecretText.graphemes($0) { r, shown in widths.append((r.lowerBound, SecretText.width(shown))) } }
+            var total = widths.reduce(0) { $0 + $1.1 }
+            var k = 0
+            while total > inside - 1 && k < widths.count { total -= widths[k].1; k += 1 }
+            start = k < widths.count ? widths[k].0 : value.bytes.count
+        }
+        let used = s.putSecret(SecretSpan(value, start..<value.bytes.count), x: x + 1, y: y, style: Theme.fieldFocused,
+                               maxWidth: inside)
+        return Point(x: x + 1 + min(used, inside - 1), y: y)
     }
 
     /// Wrapped lines of a paragraph inside a rectangle; returns the lines used.

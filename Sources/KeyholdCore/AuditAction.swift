@@ -9,6 +9,7 @@ public enum AuditAction: String, CaseIterable, Sendable {
     case vaultUpgrade = "vault.upgrade"
     case vaultRecover = "vault.recover"
     case vaultBackup = "vault.backup"
+    case vaultRestore = "vault.restore"
     case vaultSettings = "vault.settings"
     // Logins and one's own password
     case login = "login"

@@ -188,7 +188,7 @@ struct Authority {
         case .roleDelete:
             if let p = need(.rolesManage) { return p }
             roles[e.target.hasPrefix("role:") ? String(e.target.dropFirst(5)).lowercased() : ""] = nil
-        case .keyApprove:
+        case .keyApprove, .vaultRestore:
             return need(.keysManage)
         case .keyRotateRoot:
             if let p = need(.keysManage) { return p }

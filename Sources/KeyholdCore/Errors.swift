@@ -57,6 +57,15 @@ public enum KeyholdError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 }
 
+extension KeyholdError {
+    /// The vault's file was replaced (moved, removed or written over) while this process had it
+    /// open: the process stopped using it, and a long-running one (the console) stops altogether.
+    public var isVaultReplaced: Bool {
+        if case .store(.replaced) = self { return true }
+        return false
+    }
+}
+
 extension ValidationError {
     var keyhold: KeyholdError { .invalid(self) }
 }

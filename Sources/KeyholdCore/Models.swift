@@ -21,9 +21,10 @@ public struct UserInfo: Sendable, Equatable {
     public var keyAccess: KeyAccess
     public var createdAt: Int64
     public var lastLoginAt: Int64?
-    /// `argon2id`, `argon2i` or `bcrypt` (the last two only from an import of application accounts).
+    /// `argon2id`, `argon2i`, `bcrypt`, `scrypt` or `pbkdf2-sha256` (all but the first only from an
+    /// import of application accounts; the last two are Werkzeug's).
     public var passwordScheme: String = "argon2id"
-    /// The hash is not Argon2id at the vault's cost (the `legacy_hash` column of `app_users`).
+    /// The hash is not Argon2id at or above the vault's cost (the `legacy_hash` column of `app_users`).
     public var legacyHash: Bool = false
 
     /// Whether the account may log in at `now` (ignoring a wrong password).
@@ -90,6 +91,36 @@ public struct RotationDue: Sendable, Equatable {
     }
 }
 
+/// What `Session.importSecrets` did: secrets created, updated (a new version), left
+/// unchanged (the value was already the current one: no version added), and skipped
+/// (already there, with `.skip`).
+public struct ImportCounts: Sendable, Equatable {
+    public var created = 0
+    public var updated = 0
+    public var unchanged = 0
+    public var skipped = 0
+    public init(created: Int = 0, updated: Int = 0, unchanged: Int = 0, skipped: Int = 0) {
+        self.created = created; self.updated = updated; self.unchanged = unchanged; self.skipped = skipped
+    }
+}
+
+/// A user whose account stops working soon.
+public struct ExpiringUser: Sendable, Equatable {
+    public var username: String
+    /// When the account stops working, Unix ms.
+    public var expiresAt: Int64
+    public init(username: String, expiresAt: Int64) { self.username = username; self.expiresAt = expiresAt }
+}
+
+/// Accounts (not disabled) whose expiry date falls after `at` and within a window: how many, and the earliest few.
+public struct UsersExpiring: Sendable, Equatable {
+    /// When it was read (the vault's clock), Unix ms.
+    public var at: Int64
+    public var first: [ExpiringUser]
+    public var count: Int
+    public init(at: Int64, first: [ExpiringUser], count: Int) { self.at = at; self.first = first; self.count = count }
+}
+
 /// One stored version of a secret; never its value.
 public struct SecretVersionInfo: Sendable, Equatable {
     public var version: Int
@@ -152,7 +183,7 @@ public struct KeyStatus: Sendable, Equatable {
     public var problems: [CheckProblem] = []
 }
 
-/// What a deletion did about the WAL (DESIGN section 4).
+/// What a deletion did about the WAL (docs/SECURITY.md, "What deletion promises").
 public struct DeletionOutcome: Sendable, Equatable {
     /// The WAL was checkpointed and truncated: no copy of the deleted bytes remains in -wal.
     public var checkpointed: Bool

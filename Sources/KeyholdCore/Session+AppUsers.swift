@@ -1,7 +1,7 @@
 import KeyholdCrypto
 import KeyholdStore
 
-// Accounts of a web application (DESIGN section 10): users imported with the
+// Accounts of a web application (docs/APPLICATIONS.md): users imported with the
 // password hashes the application already has, and the legacy-hash report.
 // How an application reads them back: docs/APPLICATIONS.md.
 
@@ -10,7 +10,7 @@ public struct AppUserEntry: Sendable, Equatable {
     public var username: String
     public var email: String?
     public var displayName: String
-    /// Argon2id or Argon2i PHC string, or a bcrypt hash; stored exactly as given.
+    /// Argon2id or Argon2i PHC string, a bcrypt hash or a Werkzeug hash; stored exactly as given.
     public var passwordHash: String
     /// Roles for this account alone (on top of those given for the whole import).
     public var roles: [String]
@@ -153,7 +153,7 @@ extension Session {
         if let first = review.rejected.first, !skipBad {
             let more = review.rejected.count - 1
             throw KeyholdError.invalid(ValidationError(
-                field: first.field, rule: "import",
+                field: first.field, rule: .importEntry,
                 message: "\(first.origin): \(first.message)" + (more > 0 ? " (and \(more) more bad entr\(more == 1 ? "y" : "ies"))" : "")
                     + "; nothing was imported"))
         }
@@ -163,8 +163,8 @@ extension Session {
         for start in stride(from: 0, to: accepted.count, by: size) {
             let batch = accepted[start..<min(start + size, accepted.count)]
             let legacy = try perform(.userImport, target: "users", requires: .usersWrite) { op -> [String: Int] in
-                let v = try op.tx.vault()!
-                let current = PasswordHash.currentPrefix(cost: KDFCost(opslimit: v.kdfOpslimit, memlimit: v.kdfMemlimit))
+                let v = try op.tx.requiredVault()
+                let cost = KDFCost(opslimit: v.kdfOpslimit, memlimit: v.kdfMemlimit)
                 var ids: [Int64] = []
                 var ownRoles: [String] = []
                 var legacy: [String: Int] = [:]
@@ -190,7 +190,7 @@ extension Session {
                     // Roles of this entry alone: the log's replay must know every role an account was given.
                     if !e.roles.isEmpty { ownRoles.append("\(row.id):\(e.roles.joined(separator: ","))") }
                     if try syncKeyAccess(&op, userID: row.id) == "pending" { pending += 1 }
-                    if PasswordHash.isLegacy(e.passwordHash, currentPrefix: current) { legacy[scheme.rawValue, default: 0] += 1 }
+                    if PasswordHash.isLegacy(e.passwordHash, cost: cost) { legacy[scheme.rawValue, default: 0] += 1 }
                     ids.append(row.id)
                 }
                 op.details = ["count": .int(Int64(ids.count)), "digest": .string(AuditChain.digest(ids)),
@@ -219,7 +219,8 @@ extension Session {
         let shown = rows.prefix(10).map { Validate.visible($0.username) }.joined(separator: ", ")
         let more = rows.count > 10 ? " and \(rows.count - 10) more" : ""
         var message = "\(rows.count) user\(rows.count == 1 ? " has a legacy password hash" : "s have legacy password hashes") "
-            + "(\(kinds)): \(shown)\(more). Argon2 hashes are replaced by Argon2id at the vault's cost at each user's next Keyhold login"
+            + "(\(kinds)): \(shown)\(more). Argon2 and Werkzeug hashes are replaced by Argon2id at the vault's cost at each user's next "
+            + "successful login"
         if counts["bcrypt"] != nil {
             message += "; bcrypt accounts cannot log in to Keyhold (the application still verifies them): reset their passwords to move them"
         }

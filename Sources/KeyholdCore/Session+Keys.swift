@@ -51,7 +51,7 @@ extension Session {
         return (try? lock.isHeldElsewhere(.rotation)) ?? false
     }
 
-    /// Runs `body` holding the rotation lease (DESIGN section 3, one owner at a time):
+    /// Runs `body` holding the rotation lease (one owner at a time; docs/SECURITY.md, "Rotation"):
     /// byte 0 of the vault's lock file, locked exclusive by this call's own open of
     /// the file, so the lease dies with the process and two sessions of one process
     /// exclude each other too. Held by someone else: waits for it with `wait`, else
@@ -91,7 +91,7 @@ extension Session {
                 let keys = try op.tx.dataKeys()
                 let previous = keys.first { $0.active }?.version ?? 0
                 let version = (keys.map(\.version).max() ?? 0) + 1
-                let fresh = SecureBytes(random: 32)
+                let fresh = try SecureBytes(random: 32)
                 try op.tx.insertDataKey(DataKeyRow(version: version, sealed: try Seal.seal(fresh, key: root.key, aad: Keyring.dataKeyAAD(version)),
                                                    active: false, createdAt: op.now))
                 try op.tx.setActiveDataKey(version: version)
@@ -152,7 +152,7 @@ extension Session {
     private func runRotation(_ job: RotationJobRow, batchSize: Int, alreadyDone known: Int? = nil,
                              progress: ProgressHandler?) throws -> RotationResult {
         let target = job.targetVersion
-        let resealer = Resealer(capacity: Validate.secretValueMaxBytes)
+        let resealer = try Resealer(capacity: Validate.secretValueMaxBytes)
         var resealed = 0
         let alreadyDone = try known ?? (job.total - (pendingRotation()?.remaining ?? 0))
         progress?(alreadyDone, job.total)
@@ -223,9 +223,9 @@ extension Session {
     /// Clears the revocation warning.
     public func rotateRootKey(deliver: (SecureBytes) throws -> Void = { _ in }) throws -> SecureBytes {
         let old = try requireRoot(for: .keysManage)
-        let freshKey = SecureBytes(random: 32)
-        let recovery = RecoveryKey.generate()
-        let recoveryText = SecureBytes(utf8: RecoveryKey.encode(recovery))
+        let freshKey = try SecureBytes(random: 32)
+        let recovery = try RecoveryKey.generate()
+        let recoveryText = try RecoveryKey.encodeGuarded(recovery)
         let fresh = try perform(.keyRotateRoot, target: "root-key", requires: .keysManage) { op -> Trust.Root in
             let anchor = try Trust.anchor(op.tx)
             let current = try Trust.currentRootKey(op.tx, anchor: anchor)
@@ -241,7 +241,7 @@ extension Session {
             let link = old.signer.sign(Trust.rootLinkMessage(vaultID: anchor.vaultID, version: version, publicKey: signer.publicKey))
             try op.tx.insertRootKey(RootKeyRow(version: version, publicKey: signer.publicKey, link: link, createdAt: op.now))
             try op.tx.setRootVersion(version)
-            let fresh = Trust.Root(key: freshKey, version: version, signer: signer, names: Trust.nameKey(freshKey), vaultID: anchor.vaultID)
+            let fresh = Trust.Root(key: freshKey, version: version, signer: signer, names: try Trust.nameKey(freshKey), vaultID: anchor.vaultID)
             // Endorsements carry over only where the old root key made them.
             for k in try op.tx.userKeys() where k.retiredAt == nil
                 && Trust.isEndorsed(k, vaultID: anchor.vaultID, version: old.version, rootPublicKey: old.signer.publicKey) {
@@ -336,9 +336,16 @@ extension Vault {
     /// key (which only the recovery key could open here) vouching for the new key.
     public func recover(recoveryKey text: String, username: String,
                         deliver: (SecureBytes) throws -> Void = { _ in }) throws -> SecureBytes {
+        try recover(recoveryKey: SecureBytes(utf8: text), username: username, deliver: deliver)
+    }
+
+    /// `recover` with the recovery key as typed, in guarded memory (the product's form: the
+    /// typed key is read and parsed without a String of it).
+    public func recover(recoveryKey typed: SecureBytes, username: String,
+                        deliver: (SecureBytes) throws -> Void = { _ in }) throws -> SecureBytes {
         let recovery: SecureBytes
-        do { recovery = try RecoveryKey.parse(text) } catch { throw KeyholdError.recoveryKey(error) }
-        let temp = Token.generate(length: Session.temporaryPasswordLength, alphabet: .alnum)
+        do { recovery = try RecoveryKey.parse(typed: typed) } catch { throw KeyholdError.recoveryKey(error) }
+        let temp = try Token.generate(length: Session.temporaryPasswordLength, alphabet: .alnum)
         try Vault.wrap {
             try store.write { tx in
                 let now = clock.now()

@@ -12,6 +12,15 @@ extension Session {
         try read(requires: .secretsList, action: "secret.list") { tx, _ in try tx.secrets(prefix: prefix).map(info) }
     }
 
+    /// Secrets whose name starts with `prefix`, from their own rows alone: `versionCount` is 0.
+    /// What a hand-out needs (names, descriptions), even when some versions' rows are on a
+    /// damaged page, which the hand-out then names.
+    public func secretsWithoutCounts(prefix: String? = nil) throws -> [SecretInfo] {
+        try read(requires: .secretsList, action: "secret.list") { tx, _ in
+            try tx.secrets(prefix: prefix, countingVersions: false).map(info)
+        }
+    }
+
     /// One secret's metadata.
     public func secret(named name: String) throws -> SecretInfo {
         try read(requires: .secretsList, action: "secret.show") { tx, _ in info(try existingSecret(tx, name)) }
@@ -34,24 +43,34 @@ extension Session {
     /// the counts and the first `limit` of each (a dashboard's warnings), without reading every
     /// secret's metadata.
     public func rotationDue(within window: Int64, first limit: Int = 5) throws -> RotationDue {
-        guard window >= 0 else {
-            throw KeyholdError.invalid(ValidationError(field: "window", rule: "range",
-                                                       message: "window: must not be negative (got \(window) ms)"))
-        }
-        guard (0...1000).contains(limit) else {
-            throw KeyholdError.invalid(ValidationError(field: "limit", rule: "range", message: "limit: must be 0 to 1000 (got \(limit))"))
-        }
+        try Self.checkWindow(window, first: limit)
         return try read(requires: .secretsList, action: "secret.list") { tx, _ in
             let now = vault.clock.now()
             let overdue = try tx.secretsDue(in: Int64.min...now, limit: limit)
-            // After now, through now + window (saturating at the end of time).
-            let (sum, overflow) = now.addingReportingOverflow(window)
-            let end = overflow ? Int64.max : sum
-            let soon = end > now ? try tx.secretsDue(in: (now + 1)...end, limit: limit) : (count: 0, first: [])
+            let soon = try Self.after(now, within: window).map { try tx.secretsDue(in: $0, limit: limit) } ?? (count: 0, first: [])
             func due(_ rows: [(name: String, rotateBy: Int64)]) -> [DueSecret] { rows.map { DueSecret(name: $0.name, rotateBy: $0.rotateBy) } }
             return RotationDue(at: now, overdue: due(overdue.first), overdueCount: overdue.count,
                                dueSoon: due(soon.first), dueSoonCount: soon.count)
         }
+    }
+
+    /// The arguments of a "due within" query (`rotationDue`, `usersExpiring`): `window` ms not
+    /// negative, `limit` 0 to 1000.
+    static func checkWindow(_ window: Int64, first limit: Int) throws {
+        guard window >= 0 else {
+            throw KeyholdError.invalid(ValidationError(field: "window", rule: .range,
+                                                       message: "window: must not be negative (got \(window) ms)"))
+        }
+        guard (0...1000).contains(limit) else {
+            throw KeyholdError.invalid(ValidationError(field: "limit", rule: .range, message: "limit: must be 0 to 1000 (got \(limit))"))
+        }
+    }
+
+    /// After `now`, through `now + window` (saturating at the end of time); nil when empty.
+    static func after(_ now: Int64, within window: Int64) -> ClosedRange<Int64>? {
+        let (sum, overflow) = now.addingReportingOverflow(window)
+        let end = overflow ? Int64.max : sum
+        return end > now ? (now + 1)...end : nil
     }
 
     func info(_ s: SecretRow) -> SecretInfo {
@@ -61,8 +80,10 @@ extension Session {
 
     /// The secret named `name`. A session holding R also checks the row's name tag, so a
     /// name moved to another row (whose values would then answer to it) is an integrity error.
-    func existingSecret(_ tx: Tx, _ name: String) throws -> SecretRow {
-        guard let s = try tx.secret(named: name) else { throw KeyholdError.notFound(kind: "secret", name: name) }
+    func existingSecret(_ tx: Tx, _ name: String, countingVersions: Bool = true) throws -> SecretRow {
+        guard let s = try tx.secret(named: name, countingVersions: countingVersions) else {
+            throw KeyholdError.notFound(kind: "secret", name: name)
+        }
         try checkNameTag(tx, s)
         return s
     }
@@ -124,10 +145,10 @@ extension Session {
             return v
         case .generated(let length, let alphabet):
             guard (1...Session.maxGeneratedLength).contains(length) else {
-                throw KeyholdError.invalid(ValidationError(field: "length", rule: "range",
+                throw KeyholdError.invalid(ValidationError(field: "length", rule: .range,
                                                            message: "length: must be 1 to \(Session.maxGeneratedLength) (got \(length))"))
             }
-            return Token.generate(length: length, alphabet: alphabet)
+            return try Token.generate(length: length, alphabet: alphabet)
         }
     }
 
@@ -197,7 +218,7 @@ extension Session {
             let described = description.map { $0 != s.description } ?? false
             if let description { s.description = description }
             if let rotateBy { s.rotateBy = rotateBy }
-            let version = try appendVersion(&op, &s, input, value)
+            let version = try appendVersion(&op, &s, input, value, keepRotateBy: rotateBy != nil)
             if described { op.details["description_changed"] = .bool(true) }
             if let rotateBy { op.details["rotate_by"] = rotateBy.map(AuditValue.int) ?? .string("none") }
             return (version, false)
@@ -217,19 +238,43 @@ extension Session {
     }
 
     /// Seals `value` as the new current version of `s`, saves `s` (with any other
-    /// change the caller made) and prunes versions beyond the history limit.
-    private func appendVersion(_ op: inout Op, _ s: inout SecretRow, _ input: SecretInput, _ value: SecureBytes) throws -> Int {
+    /// change the caller made) and prunes versions beyond the history limit. A rotate-by
+    /// date that has passed is cleared (the new version is the rotation it asked for;
+    /// details `rotate_by_cleared`), unless the caller set the date itself (`keepRotateBy`).
+    private func appendVersion(_ op: inout Op, _ s: inout SecretRow, _ input: SecretInput, _ value: SecureBytes,
+                               keepRotateBy: Bool = false) throws -> Int {
         op.target = "secret:\(s.name)"
         let version = s.lastVersion + 1
         try sealVersion(op, secretID: s.id, version: version, value: value)
         s.currentVersion = version
         s.lastVersion = version
         s.updatedAt = op.now
+        let cleared = keepRotateBy ? nil : Self.clearPastRotateBy(&s, now: op.now)
         try op.tx.updateSecret(s)
         let dropped = try prune(&op, s)
         op.details = ["version": .int(Int64(version)), "generated": .bool(input.isGenerated)]
         if !dropped.isEmpty { op.details["pruned"] = .strings(dropped.map(String.init)) }
+        if let cleared { op.details["rotate_by_cleared"] = .int(cleared) }
         return version
+    }
+
+    /// Clears `s.rotateBy` when it is at or before `now`; returns the date cleared.
+    static func clearPastRotateBy(_ s: inout SecretRow, now: Int64) -> Int64? {
+        guard let due = s.rotateBy, due <= now else { return nil }
+        s.rotateBy = nil
+        return due
+    }
+
+    /// Whether `value` is the current version of `s`: opened into guarded memory, compared
+    /// in constant time, wiped. A length that differs answers without opening anything.
+    func isCurrentValue(_ tx: Tx, _ s: SecretRow, _ value: UnsafeRawBufferPointer) throws -> Bool {
+        guard let row = try tx.secretVersion(secretID: s.id, version: s.currentVersion) else {
+            throw KeyholdError.integrity("secret \(s.name): current version \(s.currentVersion) is missing")
+        }
+        guard row.ciphertext.count - Seal.nonceBytes - Seal.tagBytes == value.count else { return false }
+        let key = try dataKey(tx, version: row.keyVersion)
+        let current = try SecureBytes(count: value.count) { out in _ = try open(row, key: key, name: s.name, into: out) }
+        return current.constantTimeEquals(try SecureBytes(copying: value))
     }
 
     /// Deletes a secret and all its versions, then checkpoints the WAL.
@@ -307,7 +352,7 @@ extension Session {
 
     /// Deletes the oldest versions beyond the secret's (or the vault's) history limit, never the current one.
     private func prune(_ op: inout Op, _ s: SecretRow) throws -> [Int] {
-        let limit = try s.historyLimit ?? op.tx.vault()!.historyLimit
+        let limit = try s.historyLimit ?? op.tx.requiredVault().historyLimit
         let versions = try op.tx.secretVersions(secretID: s.id).map(\.version).filter { $0 != s.currentVersion }
         let dropped = Array(versions.dropLast(max(limit - 1, 0)))
         for v in dropped { try op.tx.deleteSecretVersion(secretID: s.id, version: v) }
@@ -331,7 +376,7 @@ extension Session {
 
     private func validHistory(_ limit: Int?) throws {
         if let limit, !(1...1000).contains(limit) {
-            throw KeyholdError.invalid(ValidationError(field: "history limit", rule: "range",
+            throw KeyholdError.invalid(ValidationError(field: "history limit", rule: .range,
                                                        message: "history limit: must be 1 to 1000 (got \(limit))"))
         }
     }

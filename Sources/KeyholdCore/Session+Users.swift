@@ -15,6 +15,20 @@ extension Session {
         }
     }
 
+    /// Accounts that are not disabled and whose expiry date falls after now and within `window`
+    /// ms, by the vault's clock: how many, and the first `limit` (earliest first, then by name).
+    /// Needs users.read. Already expired accounts are not counted: they cannot log in anyway.
+    public func usersExpiring(within window: Int64, first limit: Int = 5) throws -> UsersExpiring {
+        try Self.checkWindow(window, first: limit)
+        return try read(requires: .usersRead, action: "user.list") { tx, _ in
+            let now = vault.clock.now()
+            guard let range = Self.after(now, within: window) else { return UsersExpiring(at: now, first: [], count: 0) }
+            let found = try tx.usersExpiring(in: range, limit: limit)
+            return UsersExpiring(at: now, first: found.first.map { ExpiringUser(username: $0.username, expiresAt: $0.expiresAt) },
+                                 count: found.count)
+        }
+    }
+
     /// One user by name (without regard to case).
     public func user(named name: String) throws -> UserInfo {
         try read(requires: .usersRead, action: "user.show") { tx, _ in
@@ -37,7 +51,6 @@ extension Session {
             for g in try tx.grants() { grants[g.userID] = g }
         }
         let cost = try tx.vault().map { KDFCost(opslimit: $0.kdfOpslimit, memlimit: $0.kdfMemlimit) } ?? .interactive
-        let current = PasswordHash.currentPrefix(cost: cost)
         return rows.map { u in
             let roles = roleNames[u.id] ?? []
             let perms = roles.reduce(into: Set<Permission>()) { $0.formUnion(permsByRole[$1.lowercased()] ?? []) }
@@ -47,7 +60,7 @@ extension Session {
                             expiresAt: u.expiresAt, mustChangePassword: u.mustChange, failedLogins: u.failedLogins,
                             hasKeyPair: u.keyID != nil, keyAccess: access, createdAt: u.createdAt, lastLoginAt: u.lastLoginAt,
                             passwordScheme: PasswordHash.scheme(of: u.passwordHash)?.rawValue ?? "unknown",
-                            legacyHash: PasswordHash.isLegacy(u.passwordHash, currentPrefix: current))
+                            legacyHash: PasswordHash.isLegacy(u.passwordHash, cost: cost))
         }
     }
 
@@ -107,7 +120,7 @@ extension Session {
         return found
     }
 
-    /// Never orphaned (DESIGN 5): no change may leave the vault without an active user
+    /// Never orphaned: no change may leave the vault without an active user
     /// holding roles.manage and keys.manage, nor worse stewarded than it found it
     /// (`before`, taken in the same transaction). So the last such user without an
     /// expiry date cannot be given one (the vault would later have nobody to manage it;
@@ -171,9 +184,9 @@ extension Session {
     }
 
     func temporaryPassword(_ op: Op) throws -> (SecureBytes, hash: String, expires: Int64, cost: KDFCost) {
-        let v = try op.tx.vault()!
+        let v = try op.tx.requiredVault()
         let cost = KDFCost(opslimit: v.kdfOpslimit, memlimit: v.kdfMemlimit)
-        let temp = Token.generate(length: Session.temporaryPasswordLength, alphabet: .alnum)
+        let temp = try Token.generate(length: Session.temporaryPasswordLength, alphabet: .alnum)
         return (temp, try PasswordHash.hash(temp, cost: cost), op.now + v.tempPasswordTTL, cost)
     }
 

@@ -29,6 +29,17 @@ public struct VaultOptions: Sendable {
     public init() {}
 }
 
+/// Where a login comes from. Keyhold's own (console, command line, agent) records no origin;
+/// a login an application asks the application service for records `"via": "app"` in each of
+/// its events. Everything else (the lockout, the count, the refusals, the hash upgrade) is the same.
+public enum LoginOrigin: String, Sendable {
+    case keyhold
+    case app
+
+    /// The audit detail that says so, if any.
+    var detail: [String: AuditValue] { self == .app ? ["via": .string(rawValue)] : [:] }
+}
+
 /// What a successful login yields.
 public enum LoginResult: Sendable {
     case session(Session)
@@ -87,10 +98,10 @@ public final class Vault: Sendable {
         try Validate.checkPassword(password, username: username, minimumLength: minLength)
 
         let now = options.clock.now()
-        let root = SecureBytes(random: 32)
-        let recovery = RecoveryKey.generate()
-        let recoveryText = SecureBytes(utf8: RecoveryKey.encode(recovery))
-        let dataKey = SecureBytes(random: 32)
+        let root = try SecureBytes(random: 32)
+        let recovery = try RecoveryKey.generate()
+        let recoveryText = try RecoveryKey.encodeGuarded(recovery)
+        let dataKey = try SecureBytes(random: 32)
         let vaultID = Sodium.randomBytes(16)
         var created: (userID: Int64, keyID: Int64, pair: SigningKeyPair)?
         let store = try wrap {
@@ -105,7 +116,7 @@ public final class Vault: Sendable {
                                                 active: true, createdAt: now))
                 let signer = try Trust.rootSigningKey(root)
                 try tx.insertRootKey(RootKeyRow(version: 1, publicKey: signer.publicKey, link: nil, createdAt: now))
-                let trusted = Trust.Root(key: root, version: 1, signer: signer, names: Trust.nameKey(root), vaultID: vaultID)
+                let trusted = Trust.Root(key: root, version: 1, signer: signer, names: try Trust.nameKey(root), vaultID: vaultID)
                 var adminRole: Int64 = 0
                 for r in BuiltinRole.all {
                     let id = try tx.insertRole(name: r.name, description: r.description, builtin: true, createdAt: now,
@@ -150,7 +161,7 @@ public final class Vault: Sendable {
         let vault = Vault(path: path, store: store, options: options)
         let signer = try wrap { try Trust.rootSigningKey(root) }
         let session = Session(vault: vault, userID: created.userID, username: username, keyID: created.keyID, keyPair: created.pair,
-                              root: Trust.Root(key: root, version: 1, signer: signer, names: Trust.nameKey(root), vaultID: vaultID))
+                              root: Trust.Root(key: root, version: 1, signer: signer, names: try Trust.nameKey(root), vaultID: vaultID))
         return (session, recoveryText)
     }
 
@@ -166,7 +177,7 @@ public final class Vault: Sendable {
     /// is even checked, so parallel guessing cannot outrun the lockout. An unknown
     /// user, a wrong password and an account locked out take the same path: the
     /// same Argon2id work, the same error; the log records which it was.
-    public func login(username typed: String, password: SecureBytes) throws -> LoginResult {
+    public func login(username typed: String, password: SecureBytes, origin: LoginOrigin = .keyhold) throws -> LoginResult {
         let name = String(typed.prefix(64))
         let now = clock.now()
         // Step 1: count this attempt as a failure until it succeeds (locked accounts are not counted again).
@@ -188,23 +199,27 @@ public final class Vault: Sendable {
             _ = PasswordHash.verify(password, hash: try dummyHash())
             // A password typed into the username field must not land in the log: record only name-shaped input.
             let shown = (try? Validate.username(name)) ?? "(not a valid username)"
-            try recordFailure(name: shown, userID: nil, action: .loginFailed, reason: "unknown user", now: now)
+            try recordFailure(name: shown, userID: nil, action: .loginFailed, reason: "unknown user", now: now,
+                              origin: origin)
             throw KeyholdError.authenticationFailed
         }
         if locked {
             // The same Argon2id work and the same answer as a wrong password; the result is not used.
             _ = PasswordHash.verify(password, hash: user.passwordHash)
-            try recordFailure(name: user.username, userID: user.id, action: .loginRefused, reason: "locked", now: now)
+            try recordFailure(name: user.username, userID: user.id, action: .loginRefused, reason: "locked", now: now,
+                              origin: origin)
             throw KeyholdError.authenticationFailed
         }
         // An imported bcrypt hash: libsodium cannot verify it (docs/ARCHITECTURE.md, "Imported accounts").
         if PasswordHash.scheme(of: user.passwordHash) == .bcrypt {
-            try recordFailure(name: user.username, userID: user.id, action: .loginRefused, reason: "legacy bcrypt hash", now: now)
+            try recordFailure(name: user.username, userID: user.id, action: .loginRefused, reason: "legacy bcrypt hash", now: now,
+                              origin: origin)
             throw KeyholdError.refused(Session.bcryptLoginRefusal)
         }
         // Step 2: the expensive check, outside any transaction.
         guard PasswordHash.verify(password, hash: user.passwordHash) else {
-            try recordFailure(name: user.username, userID: user.id, action: .loginFailed, reason: "wrong password", now: now)
+            try recordFailure(name: user.username, userID: user.id, action: .loginFailed, reason: "wrong password", now: now,
+                              origin: origin)
             throw KeyholdError.authenticationFailed
         }
         // Step 3: the password is right. States that refuse even a right password.
@@ -214,12 +229,12 @@ public final class Vault: Sendable {
             : (user.passwordExpiresAt.map { $0 <= now } ?? false)
                 ? ("temporary password expired", .temporaryPasswordExpired(username: user.username)) : nil
         if let (reason, error) = refusal {
-            try recordFailure(name: user.username, userID: user.id, action: .loginRefused, reason: reason, now: now)
+            try recordFailure(name: user.username, userID: user.id, action: .loginRefused, reason: reason, now: now, origin: origin)
             throw error
         }
         let session: Session
         do {
-            session = try Vault.wrap { try openSession(user: user, password: password, now: now) }
+            session = try Vault.wrap { try openSession(user: user, password: password, now: now, origin: origin) }
         } catch let error as KeyholdError {
             // The password was right: a row that does not open or does not check out is damage or
             // tampering, not a guess. It is recorded as such and not counted toward the lockout.
@@ -233,7 +248,8 @@ public final class Vault: Sendable {
                         }
                         try AuditChain.append(tx, at: now, actorID: user.id, actorName: user.username, signer: nil,
                                               action: .loginRefused, target: "user:\(user.username)",
-                                              details: ["reason": .string("integrity"), "row": .string(what)])
+                                              details: ["reason": .string("integrity"), "row": .string(what)]
+                                                .merging(origin.detail) { a, _ in a })
                     }
                 }
             }
@@ -246,7 +262,7 @@ public final class Vault: Sendable {
     /// Unlocks the user's keys and records the login, resetting the failure count. Before
     /// anything is trusted: the key's pin must bind it to this vault's anchor, and a root
     /// key from the grant must be the current generation of the vault's chain of root keys.
-    private func openSession(user: UserRow, password: SecureBytes, now: Int64) throws -> Session {
+    private func openSession(user: UserRow, password: SecureBytes, now: Int64, origin: LoginOrigin) throws -> Session {
         try store.write { tx in
             guard let vault = try tx.vault() else { throw KeyholdError.store(.halfMade(path: path)) }
             let cost = KDFCost(opslimit: vault.kdfOpslimit, memlimit: vault.kdfMemlimit)
@@ -262,7 +278,7 @@ public final class Vault: Sendable {
             let pair = try Keyring.openUserKey(key, password: password)
             try Trust.checkOwnPin(tx, anchor: anchor, key: key, pair: pair)
             var root: Trust.Root?
-            var details: [String: AuditValue] = [:]
+            var details = origin.detail
             let grant = try tx.grant(userID: row.id)
             if let grant, grant.sealedRoot != nil, grant.keyID == keyID {
                 let trusted = try Trust.openGrant(tx, grant, pair: pair, anchor: anchor)
@@ -286,8 +302,9 @@ public final class Vault: Sendable {
                 details["key_id"] = .int(keyID)
                 details["public_key"] = .string(AuditChain.hex(key.publicKey))
             }
-            // Legacy (imported Argon2i, or below the vault's cost): re-made as Argon2id at the vault's cost.
-            if PasswordHash.needsRehash(row.passwordHash, cost: cost) || PasswordHash.isLegacy(row.passwordHash, cost: cost) {
+            // Legacy (imported Argon2i or Werkzeug, or below the vault's cost): re-made as Argon2id at the
+            // vault's cost. A hash at or above the cost is kept: re-making it would only weaken it.
+            if PasswordHash.isLegacy(row.passwordHash, cost: cost) {
                 row.passwordHash = try PasswordHash.hash(password, cost: cost)
                 details["rehashed"] = .bool(true)
             }
@@ -307,11 +324,12 @@ public final class Vault: Sendable {
         }
     }
 
-    private func recordFailure(name: String, userID: Int64?, action: AuditAction, reason: String, now: Int64) throws {
+    private func recordFailure(name: String, userID: Int64?, action: AuditAction, reason: String, now: Int64,
+                               origin: LoginOrigin) throws {
         try Vault.wrap {
             try store.write { tx in
                 try AuditChain.append(tx, at: now, actorID: userID, actorName: name, signer: nil, action: action,
-                                      target: "user:\(name)", details: ["reason": .string(reason)])
+                                      target: "user:\(name)", details: ["reason": .string(reason)].merging(origin.detail) { a, _ in a })
             }
         }
     }
@@ -328,11 +346,28 @@ public final class Vault: Sendable {
         return h
     }
 
+    /// Closes the vault's connection and lets go of its in-use lock. A file found replaced
+    /// meanwhile is reported (`StoreError.replaced`) and left as the store leaves it.
+    /// Sessions of this vault fail afterwards.
+    public func close() throws {
+        try Vault.wrap { try store.close() }
+    }
+
+    /// The vault id and the newest audit event (sequence number, hash).
+    func identity() throws -> (vaultID: [UInt8], head: AuditRow?) {
+        try Vault.wrap {
+            try store.read { tx in
+                guard let id = try tx.vault()?.vaultID else { throw KeyholdError.integrity("vault: no vault id") }
+                return (id, try tx.lastAuditEvent())
+            }
+        }
+    }
+
     /// Names, counts and key status readable without logging in (nothing secret).
     public func summary() throws -> VaultSummary {
         try Vault.wrap {
             try store.read { tx in
-                let v = try tx.vault()!
+                let v = try tx.requiredVault()
                 return VaultSummary(users: try tx.userCount(), secrets: try tx.secretCount(), auditEvents: try tx.auditCount(),
                                     activeDataKey: try tx.activeDataKey()?.version ?? 0,
                                     kdf: KDFCost(opslimit: v.kdfOpslimit, memlimit: v.kdfMemlimit),
@@ -382,11 +417,17 @@ public final class PasswordChange: Sendable {
 }
 
 extension Validate {
-    /// Validates a password held in guarded memory.
+    /// Validates a password held in guarded memory (on its bytes: no String of it is made).
     static func checkPassword(_ password: SecureBytes, username: String, minimumLength: Int) throws(KeyholdError) {
-        guard let text = password.utf8String() else {
-            throw .invalid(ValidationError(field: "password", rule: "encoding", message: "password: must be valid UTF-8 text"))
-        }
-        do { try Validate.password(text, username: username, minimumLength: minimumLength) } catch { throw .invalid(error) }
+        do { try Validate.password(password, username: username, minimumLength: minimumLength) } catch { throw .invalid(error) }
+    }
+}
+
+extension Tx {
+    /// The vault's one row, which every whole vault has. A file without it was changed outside
+    /// Keyhold after it was opened: an integrity error naming the row, never a crash.
+    func requiredVault() throws -> VaultRow {
+        guard let v = try vault() else { throw KeyholdError.integrity("vault id=1: the vault's row is missing") }
+        return v
     }
 }

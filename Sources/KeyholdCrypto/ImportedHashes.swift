@@ -1,10 +1,15 @@
 import CSodium
 
 /// The password-hash schemes a vault may hold: Keyhold writes only Argon2id;
-/// Argon2i and bcrypt arrive by importing an application's accounts and are
-/// kept exactly as they were (docs/APPLICATIONS.md).
+/// Argon2i, bcrypt and Werkzeug's scrypt and PBKDF2-SHA256 arrive by importing an
+/// application's accounts and are kept exactly as they were until the account's next
+/// login re-makes them (bcrypt excepted: libsodium cannot verify it; docs/APPLICATIONS.md).
 public enum PasswordHashScheme: String, Sendable, Equatable, CaseIterable {
     case argon2id, argon2i, bcrypt
+    /// Werkzeug's `scrypt:<N>:<r>:<p>$salt$hex` (Flask's default since Werkzeug 3.0).
+    case werkzeugScrypt = "scrypt"
+    /// Werkzeug's `pbkdf2:sha256:<iterations>$salt$hex`.
+    case werkzeugPBKDF2 = "pbkdf2-sha256"
 }
 
 extension PasswordHash {
@@ -17,6 +22,8 @@ extension PasswordHash {
         if hash.hasPrefix("$argon2id$") { return .argon2id }
         if hash.hasPrefix("$argon2i$") { return .argon2i }
         if hash.hasPrefix("$2a$") || hash.hasPrefix("$2b$") || hash.hasPrefix("$2y$") { return .bcrypt }
+        if hash.hasPrefix("scrypt:") { return .werkzeugScrypt }
+        if hash.hasPrefix("pbkdf2:sha256:") { return .werkzeugPBKDF2 }
         return nil
     }
 
@@ -26,6 +33,9 @@ extension PasswordHash {
     ///   (`$argon2id$v=19$m=<KiB>,t=<passes>,p=<lanes>$<salt>$<hash>`, unpadded base64).
     /// - bcrypt: `$2a$`, `$2b$` or `$2y$`, a two-digit cost 04 to 31, `$`, then
     ///   53 characters of bcrypt's alphabet `./A-Za-z0-9` (22 of salt, 31 of hash).
+    /// - Werkzeug: `scrypt:<N>:<r>:<p>$<salt>$<128 hex digits>` or
+    ///   `pbkdf2:sha256:<iterations>$<salt>$<64 hex digits>`, within the bounds of
+    ///   `Werkzeug.parse` (a login pays the cost a hash names).
     ///
     /// Throws `CryptoError.malformed` with a reason that never quotes the hash.
     public static func checkImported(_ hash: String) throws -> PasswordHashScheme {
@@ -39,7 +49,8 @@ extension PasswordHash {
             throw CryptoError.malformed("contains a space, a control character or a non-ASCII character")
         }
         guard let scheme = scheme(of: hash) else {
-            throw CryptoError.malformed("not a supported hash: expected $argon2id$, $argon2i$, $2b$, $2y$ or $2a$ (bcrypt)")
+            throw CryptoError.malformed("not a supported hash: expected $argon2id$, $argon2i$, $2b$, $2y$ or $2a$ (bcrypt), "
+                                        + "scrypt: or pbkdf2:sha256: (Werkzeug)")
         }
         switch scheme {
         case .argon2id, .argon2i:
@@ -64,6 +75,8 @@ extension PasswordHash {
             guard bytes[7...].allSatisfy(isBcryptBase64) else {
                 throw CryptoError.malformed("not a valid bcrypt hash: salt and hash use only ./A-Za-z0-9")
             }
+        case .werkzeugScrypt, .werkzeugPBKDF2:
+            _ = try Werkzeug.parse(hash, scheme: scheme)
         }
         return scheme
     }
@@ -82,15 +95,34 @@ extension PasswordHash {
         "$argon2id$v=19$m=\(cost.memlimit / 1024),t=\(cost.opslimit),p=1$"
     }
 
-    /// Whether the hash is legacy: anything but Argon2id exactly as Keyhold
-    /// writes it at `cost`. The same rule as the `legacy_hash` column of the
-    /// `app_users` view in schema.sql.
+    /// Whether the hash is legacy: anything but Argon2id (version 19) at or above
+    /// the vault's cost, that is with `m` (KiB) at least `memlimit / 1024` and `t`
+    /// at least `opslimit`, any number of lanes. A stronger hash made elsewhere is
+    /// kept as it is; a weaker one, another scheme, or a form that does not read is
+    /// legacy. The same rule as the `legacy_hash` column of the `app_users` view in
+    /// schema.sql (migration 6), so the view, `user list`, `check` and the login agree.
     public static func isLegacy(_ hash: String, cost: KDFCost) -> Bool {
-        isLegacy(hash, currentPrefix: currentPrefix(cost: cost))
+        guard let params = argon2idParameters(hash) else { return true }
+        return params.memoryKiB < cost.memlimit / 1024 || params.passes < cost.opslimit
     }
 
-    /// `isLegacy(_:cost:)` with `currentPrefix(cost:)` made once, for a listing of many hashes.
-    public static func isLegacy(_ hash: String, currentPrefix prefix: String) -> Bool {
-        !hash.hasPrefix(prefix)
+    /// `m` (KiB) and `t` of an `$argon2id$v=19$m=<m>,t=<t>,p=` string, read exactly as the
+    /// view reads them (byte for byte: the digits up to the first `,t=`, then up to the next
+    /// `,p=`, each 1 to 10 ASCII digits); nil for anything else.
+    static func argon2idParameters(_ hash: String) -> (memoryKiB: Int, passes: Int)? {
+        let head = Array("$argon2id$v=19$m=".utf8)
+        let bytes = Array(hash.utf8)
+        guard bytes.starts(with: head) else { return nil }
+        var rest = bytes[head.count...]
+        func number(until marker: String) -> Int? {
+            let m = Array(marker.utf8)
+            guard let at = rest.indices.first(where: { rest[$0...].starts(with: m) }) else { return nil }
+            let digits = rest[..<at]
+            rest = rest[(at + m.count)...]
+            guard (1...10).contains(digits.count), digits.allSatisfy({ (0x30...0x39).contains($0) }) else { return nil }
+            return Int(String(decoding: digits, as: UTF8.self))
+        }
+        guard let m = number(until: ",t="), let t = number(until: ",p=") else { return nil }
+        return (m, t)
     }
 }

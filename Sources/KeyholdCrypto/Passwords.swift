@@ -36,11 +36,21 @@ public enum PasswordHash {
         return String(decoding: out.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// Verifies a password against a PHC string (Argon2id or Argon2i).
+    /// Verifies a password against a stored hash: an Argon2id or Argon2i PHC string, or an
+    /// imported Werkzeug hash (`scrypt:`, `pbkdf2:sha256:`). False for bcrypt (libsodium has
+    /// none) and for anything else.
     public static func verify(_ password: SecureBytes, hash: String) -> Bool {
         Sodium.ensureReady()
-        return password.withBytes { p in
-            crypto_pwhash_str_verify(hash, p.baseAddress!.assumingMemoryBound(to: CChar.self), UInt64(p.count)) == 0
+        guard let scheme = scheme(of: hash) else { return false }
+        switch scheme {
+        case .argon2id, .argon2i:
+            return password.withBytes { p in
+                crypto_pwhash_str_verify(hash, p.baseAddress!.assumingMemoryBound(to: CChar.self), UInt64(p.count)) == 0
+            }
+        case .werkzeugScrypt, .werkzeugPBKDF2:
+            return Werkzeug.verify(password, hash: hash, scheme: scheme)
+        case .bcrypt:
+            return false
         }
     }
 

@@ -54,12 +54,13 @@ public enum DotEnv {
         public let values = PlainBuffer()
 
         /// The bytes of a binding's value (a view into `values`).
-        public func value(_ range: Range<Int>) -> ArraySlice<UInt8> { values.bytes[range] }
+        public func value(_ range: Range<Int>) -> ByteSlice { values.bytes[range] }
     }
 
-    /// The statements of a .env file, as python-dotenv's `parse_stream` yields them for the
-    /// file read as `dotenv_values` reads it. Never fails: what cannot be parsed is reported.
-    public static func statements(_ data: [UInt8]) -> Statements {
+    /// The statements of a .env file (bytes where they lie: a file read into guarded memory), as
+    /// python-dotenv's `parse_stream` yields them for the file read as `dotenv_values` reads it.
+    /// What cannot be parsed is reported, not thrown; it throws only when out of guarded memory.
+    public static func statements(_ data: UnsafeBufferPointer<UInt8>) throws -> Statements {
         var result = Statements()
         if let bad = firstInvalidUTF8(data) {
             let line = 1 + lineBreaks(data[0..<bad])
@@ -68,27 +69,26 @@ public enum DotEnv {
             return result
         }
         // Universal newlines (CRLF and lone CR become LF), and one byte order mark dropped.
-        let text = PlainBuffer(capacity: data.count)
+        let text = try PlainBuffer(capacity: data.count)
         var i = data.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
         while i < data.count {
             let b = data[i]
             if b == cr {
-                text.append(lf)
+                try text.append(lf)
                 if i + 1 < data.count, data[i + 1] == lf { i += 1 }
             } else {
-                text.append(b)
+                try text.append(b)
             }
             i += 1
         }
-        text.bytes.withUnsafeBufferPointer { t in
-            var parser = Parser(t: t, values: result.values)
-            result.items = parser.run()
-        }
+        // The text is complete: its bytes stay where they are while the parser appends to `values`.
+        var parser = Parser(t: text.bytes, values: result.values)
+        result.items = parser.run()
         return result
     }
 
     /// The line breaks (LF, CRLF, lone CR) in `bytes`.
-    private static func lineBreaks(_ bytes: ArraySlice<UInt8>) -> Int {
+    private static func lineBreaks(_ bytes: ByteSlice) -> Int {
         var count = 0
         var i = bytes.startIndex
         while i < bytes.endIndex {
@@ -102,8 +102,8 @@ public enum DotEnv {
     }
 
     /// The offset of the first byte that is not well-formed UTF-8 (as Python's decoder judges it), or nil.
-    private static func firstInvalidUTF8(_ data: [UInt8]) -> Int? {
-        let ok = data.withUnsafeBytes { Bytes.isUTF8($0) }
+    private static func firstInvalidUTF8(_ data: UnsafeBufferPointer<UInt8>) -> Int? {
+        let ok = Bytes.isUTF8(UnsafeRawBufferPointer(data))
         if ok { return nil }
         // Rare: find where, one scalar at a time.
         var i = 0
@@ -111,7 +111,7 @@ public enum DotEnv {
             let b = data[i]
             let len = b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4
             let end = min(i + len, data.count)
-            let good = data[i..<end].withUnsafeBytes { end - i == len && Bytes.isUTF8($0) }
+            let good = end - i == len && Bytes.isUTF8(data[i..<end].raw)
             if !good { return i }
             i = end
         }
@@ -126,6 +126,12 @@ public enum DotEnv {
         var line = 1
 
         struct Failure: Error { let message: String }
+
+        /// Runs `body`, which appends to `values`; guarded memory that cannot be had (out of
+        /// memory) fails the line, naming the key.
+        func appending(_ key: String, _ body: () throws -> Void) throws(Failure) {
+            do { try body() } catch { throw Failure(message: "\(Validate.visible(key)): out of memory while reading the value") }
+        }
 
         init(t: UnsafeBufferPointer<UInt8>, values: PlainBuffer) { self.t = t; self.values = values }
 
@@ -218,7 +224,8 @@ public enum DotEnv {
                 guard let close = closingQuote(q, openedAt: pos) else {
                     throw Failure(message: "\(Validate.visible(key)): the \(q == squote ? "single" : "double")-quoted value is never closed")
                 }
-                decode((pos + 1)..<close, double: q == dquote)
+                let range = (pos + 1)..<close
+                try appending(key) { try decode(range, double: q == dquote) }
                 advance(to: close + 1)
                 return start..<values.bytes.count
             }
@@ -240,13 +247,13 @@ public enum DotEnv {
                 pos += scalarLength(pos)
                 kept = pos
             }
-            values.append(contentsOf: t[s..<kept])
+            try appending(key) { try values.append(contentsOf: t[s..<kept]) }
             return start..<values.bytes.count
         }
 
         /// Appends the quoted text with python-dotenv's escapes decoded: `\\` and `\'` in single
         /// quotes; those and `\" \a \b \f \n \r \t \v` in double quotes; any other backslash stays.
-        mutating func decode(_ range: Range<Int>, double: Bool) {
+        mutating func decode(_ range: Range<Int>, double: Bool) throws {
             var i = range.lowerBound
             while i < range.upperBound {
                 let b = t[i]
@@ -266,12 +273,12 @@ public enum DotEnv {
                     default: d = nil
                     }
                     if let d {
-                        values.append(d)
+                        try values.append(d)
                         i += 2
                         continue
                     }
                 }
-                values.append(b)
+                try values.append(b)
                 i += 1
             }
         }
@@ -423,9 +430,14 @@ public enum DotEnv {
     /// Reads a .env file into the values the application gets from python-dotenv: each key's
     /// last value, `${...}` handled as `variables` says. A statement python-dotenv cannot parse,
     /// and a value that cannot be stored as the application sees it, is a bad entry of its line.
-    public static func read(_ data: [UInt8], variables policy: Variables) -> Read {
+    public static func read(_ data: [UInt8], variables policy: Variables) throws -> Read {
+        try data.withUnsafeBufferPointer { try read($0, variables: policy) }
+    }
+
+    /// `read` of bytes where they lie (a file read into guarded memory).
+    public static func read(_ data: UnsafeBufferPointer<UInt8>, variables policy: Variables) throws -> Read {
         var read = Read()
-        let st = statements(data)
+        let st = try statements(data)
         if let u = st.unreadable { read.unreadable = u; return read }
 
         var lastIndex: [String: Int] = [:], lines: [String: [Int]] = [:]
@@ -469,26 +481,26 @@ public enum DotEnv {
             let start = resolved.bytes.count
             var failure: String?
             if found.isEmpty || policy == .literal {
-                resolved.append(contentsOf: value)
+                try resolved.append(contentsOf: value)
             } else if policy == .refuse {
                 failure = "\(key): the value holds ${...}, which python-dotenv expands when the application loads the file; "
                     + "import with --expand (resolved from keys earlier in this file) or --literal (stored as written)"
             } else {
                 var cursor = 0
                 for v in found {
-                    resolved.append(contentsOf: value[(value.startIndex + cursor)..<(value.startIndex + v.range.lowerBound)])
+                    try resolved.append(contentsOf: value[(value.startIndex + cursor)..<(value.startIndex + v.range.lowerBound)])
                     cursor = v.range.upperBound
                     let name = String(decoding: value[(value.startIndex + v.name.lowerBound)..<(value.startIndex + v.name.upperBound)], as: UTF8.self)
                     if name.isEmpty {
                         // No key and no environment variable has an empty name: python-dotenv takes the default.
-                        if let d = v.defaultValue { resolved.append(contentsOf: value[(value.startIndex + d.lowerBound)..<(value.startIndex + d.upperBound)]) }
+                        if let d = v.defaultValue { try resolved.append(contentsOf: value[(value.startIndex + d.lowerBound)..<(value.startIndex + d.upperBound)]) }
                         continue
                     }
                     switch known[name] {
                     case .noValue?: break                                    // a bare KEY expands to "", default or not
                     case .value(let r)?:
                         // Index by index: a slice of the buffer held across its own append would copy it unwiped.
-                        for k in r { resolved.append(resolved.bytes[k]) }
+                        for k in r { try resolved.append(resolved.bytes[k]) }
                     case .failed(let line)?:
                         failure = "\(key): its ${...} refers to the key at line \(line), which could not be resolved"
                     case nil:
@@ -497,7 +509,7 @@ public enum DotEnv {
                     }
                     if failure != nil { break }
                 }
-                if failure == nil { resolved.append(contentsOf: value[(value.startIndex + cursor)...]) }
+                if failure == nil { try resolved.append(contentsOf: value[(value.startIndex + cursor)...]) }
             }
             if let failure {
                 known[b.key] = .failed(line: b.line)
@@ -506,15 +518,20 @@ public enum DotEnv {
             }
             let range = start..<resolved.bytes.count
             known[b.key] = .value(range)
-            if isLast { read.source.add(key: b.key, value: resolved.bytes[range], origin: origin) }
+            if isLast { try read.source.add(key: b.key, value: resolved.bytes[range], origin: origin) }
         }
         return read
     }
 
     /// Bytes in, entries and bad lines out: `read` with `${...}` refused, and a file python-dotenv
     /// cannot read as a single bad entry.
-    public static func parse(_ data: [UInt8]) -> SourceRead {
-        let r = read(data, variables: .refuse)
+    public static func parse(_ data: [UInt8]) throws -> SourceRead {
+        try data.withUnsafeBufferPointer { try parse($0) }
+    }
+
+    /// `parse` of bytes where they lie.
+    public static func parse(_ data: UnsafeBufferPointer<UInt8>) throws -> SourceRead {
+        let r = try read(data, variables: .refuse)
         if let u = r.unreadable {
             var s = SourceRead()
             s.add(u)
@@ -536,8 +553,9 @@ public enum DotEnv {
     }
 
     /// The comment that opens an exported file (and says how `${` was written, when that was chosen).
-    public static func header(count: Int, interpolate: Bool? = nil) -> String {
-        var s = "# Exported from Keyhold: \(count) secret value\(count == 1 ? "" : "s") in plaintext. Delete this file when done.\n"
+    public static func header(count: Int?, interpolate: Bool? = nil) -> String {
+        let what = count.map { "\($0) secret value\($0 == 1 ? "" : "s")" } ?? "secret values"
+        var s = "# Exported from Keyhold: \(what) in plaintext. Delete this file when done.\n"
         switch interpolate {
         case true?: s += "# Written for python-dotenv with interpolation on (load_dotenv, Flask): a literal ${ is written ${:-$}{.\n"
         case false?: s += "# Written for python-dotenv with interpolation off (interpolate=False): ${...} is as stored.\n"
@@ -566,51 +584,50 @@ public enum DotEnv {
     /// misread a quoted one); else `"double quoted"` with `\\ \" \n \r \t \a \b \f \v` escaped
     /// (CR must be: a raw one is a line break to python-dotenv). With `interpolate`, every `${`
     /// of a value that python-dotenv would expand is written `${:-$}{`, which expands to `${`.
-    public static func appendLine(key: String, value: UnsafeRawBufferPointer, interpolate: Bool = false, to out: PlainBuffer) {
+    public static func appendLine(key: String, value: UnsafeRawBufferPointer, interpolate: Bool = false, to out: PlainBuffer) throws {
         if interpolate, !variables(in: value).isEmpty {
-            var protected: [UInt8] = []
-            protected.reserveCapacity(value.count + 16)
+            // In guarded memory: it grows by five bytes per `${`, and an Array would leave copies as it grew.
+            let protected = try PlainBuffer(capacity: value.count + 16)
             var i = 0
             while i < value.count {
                 if i + 1 < value.count, value[i] == dollar, value[i + 1] == lbrace {
-                    protected.append(contentsOf: "${:-$}{".utf8)
+                    try protected.append(contentsOf: "${:-$}{".utf8)
                     i += 2
                 } else {
-                    protected.append(value[i])
+                    try protected.append(value[i])
                     i += 1
                 }
             }
-            protected.withUnsafeBytes { appendLine(key: key, value: $0, interpolate: false, to: out) }
-            Bytes.wipe(&protected)
+            try appendLine(key: key, value: UnsafeRawBufferPointer(protected.bytes), interpolate: false, to: out)
             return
         }
-        out.append(key)
-        out.append(equals)
+        try out.append(key)
+        try out.append(equals)
         if !value.contains(where: { $0 == squote || $0 == backslash || $0 < 0x20 }) {
-            out.append(squote)
-            out.append(contentsOf: value)
-            out.append(squote)
+            try out.append(squote)
+            try out.append(contentsOf: value)
+            try out.append(squote)
         } else if value.last == backslash, unquotedReadsBack(value) {
-            out.append(contentsOf: value)
+            try out.append(contentsOf: value)
         } else {
-            out.append(dquote)
+            try out.append(dquote)
             for b in value {
                 switch b {
-                case backslash: out.append("\\\\")
-                case dquote: out.append("\\\"")
-                case lf: out.append("\\n")
-                case cr: out.append("\\r")
-                case tab: out.append("\\t")
-                case 0x07: out.append("\\a")
-                case 0x08: out.append("\\b")
-                case 0x0C: out.append("\\f")
-                case 0x0B: out.append("\\v")
-                default: out.append(b)
+                case backslash: try out.append("\\\\")
+                case dquote: try out.append("\\\"")
+                case lf: try out.append("\\n")
+                case cr: try out.append("\\r")
+                case tab: try out.append("\\t")
+                case 0x07: try out.append("\\a")
+                case 0x08: try out.append("\\b")
+                case 0x0C: try out.append("\\f")
+                case 0x0B: try out.append("\\v")
+                default: try out.append(b)
                 }
             }
-            out.append(dquote)
+            try out.append(dquote)
         }
-        out.append(lf)
+        try out.append(lf)
     }
 
     /// Whether python-dotenv reads `value` unquoted as itself: one line, not starting with a quote

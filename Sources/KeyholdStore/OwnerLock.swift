@@ -1,7 +1,7 @@
 import Foundation
 
 /// The lock file beside a vault, `<vault path>-lock`: advisory locks on single
-/// bytes of it say which process owns what (DESIGN section 3, "one owner at a time").
+/// bytes of it say which process owns what (one owner at a time; docs/FORMAT.md, "The lock file").
 ///
 /// The locks are Linux open-file-description locks (`fcntl` `F_OFD_SETLK`,
 /// `F_OFD_SETLKW`, `F_OFD_GETLK`). Unlike classic POSIX record locks they belong
@@ -22,8 +22,9 @@ import Foundation
 /// take part):
 /// - `Range.rotation` (byte 0): the data-key rotation lease, held exclusive for
 ///   a rotation job's whole life.
-/// - `Range.vault` (byte 1): the vault in use. Meant to be held shared by every
-///   open vault and exclusive by a restore that replaces the file; not taken yet.
+/// - `Range.vault` (byte 1): the vault in use: held shared by every open vault
+///   (`Store.open`, until the Store is closed or released) and exclusive by a
+///   restore that replaces the file (`Store.beginRestore`).
 public final class OwnerLock: Sendable {
     /// One byte of the lock file, each an independent lock.
     public enum Range: Sendable, CaseIterable {

@@ -404,6 +404,19 @@ public struct Tx {
         return keys.map { rows[$0.index] }
     }
 
+    /// Users whose expiry date lies in `dates` and who are not disabled: how many, and the first
+    /// `limit` by date (then name) with their dates. Reads names and dates only.
+    public func usersExpiring(in dates: ClosedRange<Int64>, limit: Int) throws -> (count: Int, first: [(username: String, expiresAt: Int64)]) {
+        let count = try Int.fetchOne(db.cachedStatement(sql: """
+            SELECT count(*) FROM users WHERE disabled = 0 AND expires_at BETWEEN ? AND ?
+            """), arguments: [dates.lowerBound, dates.upperBound]) ?? 0
+        let first = try Row.fetchAll(db.cachedStatement(sql: """
+            SELECT username, expires_at FROM users WHERE disabled = 0 AND expires_at BETWEEN ? AND ?
+            ORDER BY expires_at, username COLLATE NOCASE LIMIT ?
+            """), arguments: [dates.lowerBound, dates.upperBound, limit]).map { (username: $0[0] as String, expiresAt: $0[1] as Int64) }
+        return (count, first)
+    }
+
     public func userCount() throws -> Int { try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM users")) ?? 0 }
 
     /// Escapes `%`, `_` and `\` for a LIKE pattern with ESCAPE '\'.
@@ -590,12 +603,27 @@ public struct Tx {
         FROM secrets s
         """
 
-    public func secret(named name: String) throws -> SecretRow? {
-        try Row.fetchOne(db.cachedStatement(sql: Tx.secretSelect + " WHERE s.name = ?"), arguments: [name]).map(secretRow)
+    private static let secretSelectWithoutCount = secretSelect.replacingOccurrences(
+        of: "(SELECT count(*) FROM secret_versions v WHERE v.secret_id = s.id)", with: "0")
+
+    /// A secret's id and current version from its own row alone (no count of its versions),
+    /// to tell which of its rows a damaged page holds.
+    public func secretHead(named name: String) throws -> (id: Int64, currentVersion: Int)? {
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT id, current_version FROM secrets WHERE name = ?"), arguments: [name])
+            .map { (id: $0[0], currentVersion: $0[1]) }
     }
 
-    /// Secrets whose name starts with `prefix` (all when nil), by name. Reads metadata only.
-    public func secrets(prefix: String? = nil, limit: Int? = nil) throws -> [SecretRow] {
+    /// The secret named `name`; without `countingVersions`, from its own row alone (`versionCount` is 0).
+    public func secret(named name: String, countingVersions: Bool = true) throws -> SecretRow? {
+        let select = countingVersions ? Tx.secretSelect : Tx.secretSelectWithoutCount
+        return try Row.fetchOne(db.cachedStatement(sql: select + " WHERE s.name = ?"), arguments: [name]).map(secretRow)
+    }
+
+    /// Secrets whose name starts with `prefix` (all when nil), by name. Reads metadata only;
+    /// without `countingVersions`, not even the versions' rows (`versionCount` is 0), so a
+    /// damaged page among them does not stop the listing.
+    public func secrets(prefix: String? = nil, limit: Int? = nil, countingVersions: Bool = true) throws -> [SecretRow] {
+        let select = countingVersions ? Tx.secretSelect : Tx.secretSelectWithoutCount
         // Case-sensitive, unlike LIKE: names are ASCII, so characters and bytes agree.
         let (filter, args): (String, StatementArguments) = if let prefix, !prefix.isEmpty {
             (" WHERE substr(s.name, 1, ?) = ?", [prefix.utf8.count, prefix])
@@ -604,10 +632,10 @@ public struct Tx {
         }
         guard let limit else {
             // Every match: in table order, sorted here (see `users`).
-            return Tx.sorted(try mapRows(db.makeStatement(sql: Tx.secretSelect + filter + " ORDER BY s.id"), args, secretRow),
+            return Tx.sorted(try mapRows(db.makeStatement(sql: select + filter + " ORDER BY s.id"), args, secretRow),
                              by: \.name, foldingCase: false)
         }
-        return try mapRows(db.makeStatement(sql: Tx.secretSelect + filter + " ORDER BY s.name LIMIT ?"), args + [limit], secretRow)
+        return try mapRows(db.makeStatement(sql: select + filter + " ORDER BY s.name LIMIT ?"), args + [limit], secretRow)
     }
 
     public func secretCount() throws -> Int { try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM secrets")) ?? 0 }
@@ -705,6 +733,29 @@ public struct Tx {
         return try Row.fetchOne(statement, arguments: [secretID, version]).map { (keyVersion: $0[0], ciphertextBytes: $0[1]) }
     }
 
+    /// Runs `body` with its SQLite errors as `StoreError`s, so the core can tell a damaged page
+    /// (`.corrupt`) from other failures and go on with the rows it can still read.
+    public func storeErrors<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as DatabaseError { throw Store.map(e) }
+    }
+
+    /// The (secret, version) of every secret version, read from the index on key versions alone
+    /// (it holds the primary key), so the list survives damage to the table's own pages.
+    public func secretVersionIDs() throws -> [(secretID: Int64, version: Int)] {
+        try mapRows(db.makeStatement(sql: """
+            SELECT secret_id, version FROM secret_versions INDEXED BY secret_versions_by_key
+            """)) { (secretID: $0[0], version: $0[1]) }
+    }
+
+    /// Every secret's id and name, read from the unique index on names alone, so the names
+    /// survive damage to the table's own pages.
+    public func secretNamesFromIndex() throws -> [Int64: String] {
+        var out: [Int64: String] = [:]
+        for (id, name) in try mapRows(db.makeStatement(sql: "SELECT id, name FROM secrets INDEXED BY sqlite_autoindex_secrets_1"),
+                                      [], { row -> (Int64, String) in (row[0], row[1]) }) { out[id] = name }
+        return out
+    }
+
     /// Every version of every secret, in (secret, version) order, handed to `body` one at a time.
     public func forEachSecretVersion(_ body: (SecretVersionRow) throws -> Void) throws {
         let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM secret_versions ORDER BY secret_id, version")
@@ -799,6 +850,15 @@ public struct Tx {
     }
 
     // MARK: Schema
+
+    /// Each view's name and the statement that created it, as SQLite keeps it.
+    func viewDefinitions() throws -> [String: String] {
+        var out: [String: String] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT name, sql FROM sqlite_master WHERE type = 'view'") {
+            out[row[0]] = row[1]
+        }
+        return out
+    }
 
     public func schemaObjects() throws -> [SchemaObject] {
         try Row.fetchAll(db.cachedStatement(sql: """

@@ -14,12 +14,16 @@ public enum VaultFile {
     /// The format this release reads and writes (docs/FORMAT.md).
     public static let currentFormat = 3
     /// The last schema migration of each format (schema.sql's `-- migration N` sections).
-    static let lastMigration: [Int: Int] = [1: 4, 2: 5, 3: 6]
+    ///
+    /// A migration that only (re)defines views may join its format after the format was
+    /// released: a view holds no rows, and a vault made before it gets it at its next open
+    /// (`Store.refreshViews`). Migration 6 (the legacy-hash rule of `app_users`) is one.
+    static let lastMigration: [Int: Int] = [1: 4, 2: 6, 3: 7]
     /// Formats whose step to the current one only adds what is derived from the rows already
     /// there (format 2 to 3: the name indexes), which needs nobody's keys: `Store.open` takes
     /// such a vault there itself, in one transaction, the first time it opens it. An older
     /// release then refuses the file (a later format) rather than leave its indexes behind.
-    static let upgradedAtOpen: Set<Int> = [2]
+    public static let upgradedAtOpen: Set<Int> = [2]
 
     /// What `inspect` found.
     public enum Kind: Equatable, Sendable {
@@ -83,8 +87,7 @@ public enum VaultFile {
         var config = Configuration()
         config.readonly = true
         config.label = "keyhold-inspect"
-        let uri = "file:" + (path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "?#%"))) ?? path)
-            + "?immutable=1"
+        let uri = immutableURI(path)
         let facts: (tables: Set<String>, migrations: Set<String>, vaultRows: Int)
         do {
             let queue = try DatabaseQueue(path: uri, configuration: config)
@@ -111,6 +114,13 @@ public enum VaultFile {
         return .older(format: 1)
     }
 
+    /// An SQLite URI that opens `path` read-only as immutable: no lock, no -shm, the -wal
+    /// file ignored (only what the main file itself holds is read).
+    static func immutableURI(_ path: String) -> String {
+        "file:" + (path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "?#%"))) ?? path)
+            + "?immutable=1"
+    }
+
     /// The vault's directory must be 0700: nobody else may create, replace or list files in it.
     static func checkDirectory(_ dir: String) throws {
         var st = stat()
@@ -132,7 +142,7 @@ public enum VaultFile {
         return dir.isEmpty ? "." : dir
     }
 
-    private static func readHeader(_ path: String) throws -> [UInt8] {
+    static func readHeader(_ path: String) throws -> [UInt8] {
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)
         guard fd >= 0 else { throw StoreError.io("cannot read \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }

@@ -77,7 +77,7 @@ private func + (a: [String: String], b: [String: String]) -> [String: String] { 
 
         let lock = try a.run(["lock"])
         #expect(lock.status == 0 && lock.stdout.contains("Locked"))
-        #expect(try a.eventually { a.socketCount == 0 })
+        #expect(a.eventually { a.socketCount == 0 })
         #expect(try a.run(["secret", "show", "app/one"]).status != 0, "after lock a command needs a login again")
         #expect(try a.lastDetails("session.lock")["reason"] as? String == "lock")
     }
@@ -92,7 +92,7 @@ private func + (a: [String: String], b: [String: String]) -> [String: String] { 
     @Test func idleTimeEndsTheAgent() throws {
         let a = try AgentVault()
         #expect(try a.unlock(["--idle", "2s"]).status == 0)
-        #expect(try a.eventually(15) { a.socketCount == 0 }, "the agent outlived its idle time")
+        #expect(a.eventually(15) { a.socketCount == 0 }, "the agent outlived its idle time")
         #expect(try a.lastDetails("session.lock")["reason"] as? String == "idle")
         #expect(try a.run(["unlock", "--idle", "0s"], as: a.admin).status == 64, "a duration out of range is a usage error")
     }
@@ -105,7 +105,7 @@ private func + (a: [String: String], b: [String: String]) -> [String: String] { 
         // Its pid, from the unlock event.
         let pid = try #require(try a.lastDetails("session.unlock")["pid"] as? Int)
         #expect(kill(pid_t(pid), SIGKILL) == 0)
-        #expect(try a.eventually { kill(pid_t(pid), 0) != 0 })
+        #expect(a.eventually { kill(pid_t(pid), 0) != 0 })
         #expect(a.socketCount == 1, "a killed agent leaves its socket")
         // Commands fall back to a login; a new unlock takes the place.
         #expect(try a.run(["secret", "list"], as: a.admin).status == 0)
@@ -125,7 +125,7 @@ private func + (a: [String: String], b: [String: String]) -> [String: String] { 
         #expect(results.all == Array(repeating: true, count: 6))
         let pid = try #require(try a.lastDetails("session.unlock")["pid"] as? Int)
         #expect(kill(pid_t(pid), SIGTERM) == 0)
-        #expect(try a.eventually { a.socketCount == 0 })
+        #expect(a.eventually { a.socketCount == 0 })
         #expect(try a.lastDetails("session.lock")["reason"] as? String == "signal")
     }
 
@@ -138,7 +138,7 @@ private func + (a: [String: String], b: [String: String]) -> [String: String] { 
         #expect(try a.run(["user", "disable", "admin", "--no-agent"], as: admin2).status == 0)
         let refused = try a.run(["secret", "list"])
         #expect(refused.status == 65 && refused.stderr.contains("session ended"), "\(refused.stderr)")
-        #expect(try a.eventually { a.socketCount == 0 })
+        #expect(a.eventually { a.socketCount == 0 })
     }
 
     @Test func withoutXDGRuntimeDirUnlockSaysWhatToDo() throws {

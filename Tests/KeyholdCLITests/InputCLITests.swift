@@ -2,7 +2,7 @@ import Foundation
 import KeyholdTestSupport
 import Testing
 
-/// Input that is wrong, through the built binary (DESIGN section 13): dates, numbers and
+/// Input that is wrong, through the built binary (docs/CLI.md, "Dates and numbers"): dates, numbers and
 /// repeated JSON keys are refused with the option or entry and the rule named, exit 64,
 /// and nothing is written.
 @Suite struct InputCLITests {

@@ -152,6 +152,50 @@ import KeyholdCore
         #expect(try handouts().count == 2)
     }
 
+    /// README's first session stores app/prod/SECRET_KEY; the Flask example then made app/SECRET_KEY and ran
+    /// `--prefix app/`, which takes both. Every clash is named in one refusal, each variable with its secrets;
+    /// `--exact-depth` takes only the names directly under the prefix.
+    @Test func everyClashIsReportedAtOnceAndExactDepthKeepsToOneLevel() throws {
+        try v.set("app/SECRET_KEY", "flask key value")
+        try v.set("app/prod/SECRET_KEY", "prod key value")
+        try v.set("app/API_TOKEN", "api token value")
+        try v.set("app/prod/API_TOKEN", "prod api token value")
+        try v.set("app/prod/STRIPE_KEY", "stripe value")
+        try v.set("app/prod/eu/HOME", "home value")
+
+        let r = try v.run(["run", "--prefix", "app/", "--", "/usr/bin/env", "-0"])
+        #expect(r.status == 68)
+        let lines = r.stderr.split(separator: "\n").map(String.init)
+        // One line per clashing variable, naming every secret behind it; the environment clash too.
+        quietExpect(lines.contains("  API_TOKEN <- app/API_TOKEN, app/prod/API_TOKEN"), r.stderr)
+        quietExpect(lines.contains("  SECRET_KEY <- app/SECRET_KEY, app/prod/SECRET_KEY"), r.stderr)
+        quietExpect(lines.contains("  HOME <- app/prod/eu/HOME (already set in the environment)"), r.stderr)
+        quietExpect(r.stderr.contains("2 variables would get more than one secret, and 1 variable is already set"), r.stderr)
+        quietExpect(r.stderr.contains("--exact-depth"), "the refusal names --exact-depth: \(r.stderr)")
+        quietExpect(!r.stderr.contains("STRIPE_KEY"), "a variable without a clash is not listed")
+        quietExpect(r.stdout.isEmpty, "the command ran")
+        let leaked = carries(r.all, "key value") || carries(r.all, "token value")
+        quietExpect(!leaked, "a value leaked")
+
+        // --exact-depth: app/SECRET_KEY and app/API_TOKEN only.
+        let direct = try v.run(["run", "--prefix", "app/", "--exact-depth", "--", "/usr/bin/env", "-0"])
+        quietExpect(direct.status == 0, direct.stderr)
+        let env = Self.environment(direct.stdout)
+        let ok = env["SECRET_KEY"] == "flask key value" && env["API_TOKEN"] == "api token value" && env["STRIPE_KEY"] == nil
+        #expect(ok, "--exact-depth did not hand out exactly the names directly under app/")
+        let handed = try handouts()
+        #expect(handed.count == 1, "the refused run handed something out")
+        if let details = handed.first?["details"] as? [String: Any] {
+            #expect((details["names"] as? [String])?.sorted() == ["app/API_TOKEN", "app/SECRET_KEY"])
+        }
+        // Without --prefix it means nothing: a usage error.
+        #expect(try v.run(["run", "--exact-depth", "--", "true"]).status == 64)
+        // A prefix whose direct children are none: not found, saying why.
+        let none = try v.run(["run", "--prefix", "app/prod/eu", "--exact-depth", "--", "true"])
+        #expect(none.status == 67)
+        quietExpect(none.stderr.contains("--exact-depth"), none.stderr)
+    }
+
     @Test func usageNotFoundAndDenied() throws {
         try v.set("app/token", "usage test value")
         #expect(try v.run(["run", "--prefix", "app/"]).status == 64)                      // no command
@@ -323,14 +367,14 @@ import KeyholdCore
         #expect(!Handout.isVariableName("1X") && !Handout.isVariableName("A-B") && !Handout.isVariableName(""))
     }
 
-    @Test func theRedactorIsIndependentOfReadBoundaries() {
+    @Test func theRedactorIsIndependentOfReadBoundaries() throws {
         // The values side by side in one buffer, as the hand-out's environment holds them.
         let values = Array("abc123abc123456zz-top".utf8)
         let spans = [("short", 0..<6), ("long", 6..<15), ("other", 15..<21)]
         let input = Array("xabc12abc123456 abc123 abc12zz-topzz-to abc1234 zz-top".utf8)
         let expected = "xabc12<redacted:long> <redacted:short> abc12<redacted:other>zz-to <redacted:short>4 <redacted:other>"
         for size in 1...input.count {
-            var r = values.withUnsafeBytes { all in Redactor(spans.map { ($0.0, UnsafeRawBufferPointer(rebasing: all[$0.1])) }) }
+            var r = try values.withUnsafeBytes { all in try Redactor(spans.map { ($0.0, UnsafeRawBufferPointer(rebasing: all[$0.1])) }) }
             var out: [UInt8] = []
             for start in stride(from: 0, to: input.count, by: size) {
                 input[start..<min(start + size, input.count)].withUnsafeBytes { out += r.feed($0, final: false) }

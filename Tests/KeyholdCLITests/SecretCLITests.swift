@@ -105,6 +105,8 @@ func carries(_ haystack: Data, _ needle: String) -> Bool { haystack.range(of: Da
         let second = try v.set("app/prod/db-password", "second value 2")
         quietExpect(second.stdout == "stored app/prod/db-password version 2\n", "second.stdout == \"stored app/prod/db-password version 2\\n\"")
         try v.set("other/api-key", "third value 3")
+        // The new version cleared the date that had passed (SecretVersionTests); set one again to see it flagged.
+        #expect(try v.run(["secret", "rotate-by", "app/prod/db-password", "2020-01-01"]).status == 0)
         for r in [first, second] {
             let leaked = carries(r.all, "first value 1") || carries(r.all, "second value 2")
             #expect(!leaked, "set printed a value")
@@ -264,8 +266,8 @@ func carries(_ haystack: Data, _ needle: String) -> Bool { haystack.range(of: Da
         let before = try v.show("gen/flask-secret-key")
         #expect(before.count == 48)
 
-        // On an existing secret: a new version, a new value.
-        let again = try v.run(["secret", "generate", "gen/flask-secret-key", "--bytes", "48"])
+        // On an existing secret, with --new-version: a new version, a new value.
+        let again = try v.run(["secret", "generate", "gen/flask-secret-key", "--bytes", "48", "--new-version"])
         quietExpect(again.stdout == "generated gen/flask-secret-key version 2\n", "again.stdout == \"generated gen/flask-secret-key version 2\\n\"")
         let after = try v.show("gen/flask-secret-key")
         let changed = after != before
@@ -339,7 +341,13 @@ func carries(_ haystack: Data, _ needle: String) -> Bool { haystack.range(of: Da
         #expect(one.status == 0)
         quietExpect(one.stderr.contains("app/token: version 1 deleted."), "one.stderr.contains(\"app/token: version 1 deleted.\")")
         quietExpect(!one.stderr.contains("checkpoint"), "!one.stderr.contains(\"checkpoint\")")
-        #expect(try v.run(["secret", "delete", "app/token", "--version", "3"]).status == 0)  // stdin is not a terminal: no prompt
+        // No terminal to type the name back on: --yes is needed, and without it nothing is deleted.
+        let unconfirmed = try v.run(["secret", "delete", "app/token", "--version", "3"])
+        #expect(unconfirmed.status == 64)
+        quietExpect(unconfirmed.stderr.contains("delete version 3 of secret app/token: there is no terminal to confirm on, so give --yes"),
+                    unconfirmed.stderr)
+        #expect((try SecretsFixture.json(try v.run(["secret", "versions", "app/token", "--json"]).stdout)["versions"] as? [Any])?.count == 2)
+        #expect(try v.run(["secret", "delete", "app/token", "--version", "3", "--yes"]).status == 0)
         let vj = try SecretsFixture.json(try v.run(["secret", "versions", "app/token", "--json"]).stdout)
         #expect((vj["versions"] as? [[String: Any]])?.map { $0["version"] as? Int } == [2])
         #expect(vj["current_version"] as? Int == 2)

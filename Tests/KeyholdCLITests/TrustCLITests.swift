@@ -16,7 +16,7 @@ import Testing
 
         try v.addActiveUser("olga", password: "a long passphrase of her own")
         for args in [["status"], ["user", "grant-role", "olga", "operator"], ["role", "edit", "operator", "--description", "Ops"],
-                     ["key", "rotate-root"], ["status"]] {
+                     ["key", "rotate-root", "--yes"], ["status"]] {
             let r = try v.run(args)
             #expect(r.status == 0, "\(args): \(r.stderr)")
         }

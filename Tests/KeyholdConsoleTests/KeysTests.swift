@@ -254,10 +254,10 @@ import Testing
             └──────────────────────────────────────────────────────────────────────────────┘
              Enter done
             """#, replacing: [:].merging(
-            Console.recoveryLines(key).enumerated().map { ($0.element, "RECOVERY-LINE-\($0.offset + 1)") }) { a, _ in a })
+            recoveryLines(key).enumerated().map { ($0.element, "RECOVERY-LINE-\($0.offset + 1)") }) { a, _ in a })
         h.key(.enter)
         #expect(h.model.overlay == nil)
-        #expect(!h.screen.text.contains(Console.recoveryLines(key)[0]))
+        #expect(!h.screen.text.contains(recoveryLines(key)[0]))
     }
 
     @Test func rootRotationCancelled() throws {

@@ -284,7 +284,7 @@ import Testing
 
               Password rules  length is what counts; no composition rules
                 · at least 12 characters
-                · not one of 30,000 common passwords
+                · not a common password, repeat, sequence or keyboard row
                 · does not contain the username
                 Strength  ░░░░░░░░░░
 
@@ -313,7 +313,7 @@ import Testing
 
               Password rules  length is what counts; no composition rules
                 ✓ at least 12 characters
-                ✓ not one of 30,000 common passwords
+                ✓ not a common password, repeat, sequence or keyboard row
                 ✗ does not contain the username
                 Strength  ███████░░░ not accepted
 
@@ -348,7 +348,7 @@ import Testing
 
               Password rules  length is what counts; no composition rules
                 · at least 12 characters
-                · not one of 30,000 common passwords
+                · not a common password, repeat, sequence or keyboard row
                 · does not contain the username
                 Strength  ░░░░░░░░░░
 

@@ -278,7 +278,7 @@ import Testing
         #expect(try h.acting().role(named: "deployer").description == "Ships releases")
     }
 
-    /// DESIGN section 5: built-in roles are editable (the core's guards still hold).
+    /// Built-in roles are editable (the core's guards still hold).
     @Test func builtInRolesAreEditable() throws {
         var h = try roles()
         select("helpdesk", &h)

@@ -5,7 +5,7 @@ import KeyholdTestSupport
 import Testing
 @testable import KeyholdConsole
 
-/// A data-key rotation another process owns is reported, not a failure (DESIGN section 3).
+/// A data-key rotation another process owns is reported, not a failure.
 @Suite struct RotationOwnerConsoleTests {
     @Test func aRotationOwnedElsewhereIsANoteNotAFailure() throws {
         let owner = Mutex<Session?>(nil)

@@ -249,4 +249,43 @@ struct TmuxEndToEndTests {
         #expect(!history.contains("Create the vault"), "a console screen is in the scrollback")
         #expect(!history.contains("Dashboard"), "a console screen is in the scrollback")
     }
+
+    /// The real console in a terminal, another vault moved over its file: the next key stops it
+    /// with the reason; q leaves it, the reason stays on the terminal and the exit is 1.
+    @Test(.timeLimit(.minutes(5)))  // as the other end-to-end test: a loaded machine, not a hang
+    func aVaultMovedOverTheFileStopsTheRealConsole() throws {
+        let dir = TempDir()
+        let db = dir.file("vault.db"), other = dir.file("other.db")
+        let password = "e2e Correct Horse 4417"
+        var env = KeyholdBinary.environment(["KEYHOLD_DB": db])
+        for key in ["TMUX", "TMUX_PANE", "NO_COLOR", "ENV"] { env[key] = nil }
+        env["KEYHOLD_BIN"] = KeyholdBinary.path
+        env["KEYHOLD_IDLE_LOCK"] = "0"
+        env["PS1"] = "$ "
+        env["HOME"] = dir.path
+        for path in [db, other] {
+            let made = try cli(["init", "--db", path], stdin: "admin\n\(password)\n", env: env)
+            #expect(made.status == 0, "init: \(made.output)")
+        }
+
+        let t = Tmux(environment: env)
+        try t.start()
+        try t.wait(for: "the shell prompt") { !$0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
+        try t.type("\"$KEYHOLD_BIN\"; echo \"exit=$?\"")
+        try t.keys("Enter")
+        try t.wait(for: "Log in")
+        try t.type("admin")
+        try t.keys("Tab")
+        try t.type(password)
+        try t.keys("Enter")
+        try t.wait(for: "1 Dashboard")
+
+        #expect(rename(other, db) == 0)  // mv other.db vault.db
+        try t.type("2")
+        try t.wait(for: "The vault file was replaced")
+        try t.type("q")
+        let after = try t.wait(for: "exit=1")
+        #expect(after.contains("keyhold: the vault file"), "the reason is not left on the terminal:\n\(after)")
+        #expect(try t.display("#{alternate_on}") == "0")
+    }
 }

@@ -5,11 +5,11 @@ import Testing
 import KeyholdStore
 import KeyholdCrypto
 
-// Accounts for an application (DESIGN section 10): the app_users view, import
+// Accounts for an application (docs/APPLICATIONS.md): the app_users view, import
 // of existing password hashes, legacy flags, first login of an imported
 // account, and the bcrypt refusal.
 
-/// Hashes of `importedPassword` made elsewhere (Python: bcrypt 5.0.0, argon2-cffi 25.1.0).
+/// Hashes of `importedPassword` made elsewhere (Python: bcrypt 5.0.0, argon2-cffi 25.1.0, Werkzeug 3.1.9).
 enum Imported {
     static let password = "imported password 42"
     static let bcrypt2b = "$2b$04$XqLdtUGKbnYI69AYLABjcONwLA/6mAMxKcUXnCPLASafEuojIaqD6"
@@ -19,6 +19,9 @@ enum Imported {
     static let argon2idP4 = "$argon2id$v=19$m=64,t=2,p=4$jK5l8DNvFwUlsrScmLZIDw$v6gXRmihUxAJDs5LTogXZ0soHW0+qE004g/hnrm7x4A"
     /// Argon2id exactly at the test vault's cost (t=1, m=8 KiB, p=1): not legacy.
     static let argon2idCurrent = "$argon2id$v=19$m=8,t=1,p=1$QodfiifSNgpwSPaUf36ljw$1zqFCghJZZyrtSvdNFuY/L8tRXfv6KL/e7vjw7PKmuM"
+    /// `generate_password_hash(password, "scrypt:1024:8:1")` and `(password, "pbkdf2:sha256:1000")`.
+    static let werkzeugScrypt = "scrypt:1024:8:1$75n8vhm5OqU5Euk5$350335278de1f397c1922610db61e74b4a8e3d147188c63d73a0e30dfe99536589432d5587b23cac2b107b4a645dbe41dc87064433b85468e9ee35144c67f1bb"
+    static let werkzeugPBKDF2 = "pbkdf2:sha256:1000$2QWygMIUrnQu1Jj7$d8113e83d867adf9302c8be6aa9b2bb1ee3b6644f5ca4d8df8bc6ca89e767d2f"
 }
 
 /// A fixture whose clock is the real one, since the view reads SQLite's own clock.
@@ -125,6 +128,39 @@ private func login(_ f: Fixture, _ name: String, _ password: String) throws -> S
     }
 }
 
+/// The view's `legacy_hash` (SQL, migration 6) and `PasswordHash.isLegacy` (Swift) are one rule:
+/// Argon2id version 19 with m and t at or above the vault's cost, any lanes, is current.
+@Suite struct LegacyRuleTests {
+    @Test func viewAndSwiftAgreeOnEveryForm() throws {
+        let f = try realTimeFixture()
+        let cost = KDFCost(opslimit: 2, memlimit: 16 * 1024)  // m=16 KiB, t=2
+        try f.admin.updateSettings(kdf: cost)
+        try f.admin.importAppUsers([entry("probe", Imported.argon2idP4, line: 2)])
+        let tail = "$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA"
+        let cases: [(String, Bool)] = [
+            ("$argon2id$v=19$m=16,t=2,p=1" + tail, false),    // exactly the cost
+            ("$argon2id$v=19$m=17,t=3,p=8" + tail, false),    // above it, more lanes
+            ("$argon2id$v=19$m=016,t=2,p=1" + tail, false),   // a leading zero reads as the same number
+            ("$argon2id$v=19$m=15,t=2,p=1" + tail, true),     // less memory
+            ("$argon2id$v=19$m=65536,t=1,p=1" + tail, true),  // fewer passes
+            ("$argon2id$v=18$m=16,t=2,p=1" + tail, true),     // another version
+            ("$argon2i$v=19$m=16,t=2,p=1" + tail, true),      // Argon2i
+            ("$argon2id$v=19$m=16,t=2" + tail, true),         // no lanes
+            ("$argon2id$v=19$m=,t=2,p=1" + tail, true),       // no memory
+            ("$argon2id$v=19$m=16,t=+2,p=1" + tail, true),    // a sign
+            ("$argon2id$v=19$m=16,t=2,t=9,p=1" + tail, true), // passes given twice
+            ("$argon2id$v=19$m=12345678901,t=2,p=1" + tail, true),  // eleven digits
+            ("$argon2id$v=19$m=1\u{0666},t=2,p=1" + tail, true),   // a digit outside ASCII
+            (Imported.werkzeugScrypt, true), (Imported.werkzeugPBKDF2, true), (Imported.bcrypt2b, true), ("", true),
+        ]
+        for (hash, legacy) in cases {
+            try f.vault.store.unsafeExecute("UPDATE users SET password_hash = ? WHERE username = 'probe'", arguments: [hash])
+            #expect(try appUser(f, "probe").legacyHash == legacy, "view: \(hash)")
+            #expect(PasswordHash.isLegacy(hash, cost: cost) == legacy, "Swift: \(hash)")
+        }
+    }
+}
+
 @Suite struct AppUserImportTests {
     @Test func hashFormsAreCheckedAndClassified() throws {
         #expect(try PasswordHash.checkImported(Imported.bcrypt2b) == .bcrypt)
@@ -143,7 +179,12 @@ private func login(_ f: Fixture, _ name: String, _ password: String) throws -> S
             #expect(throws: CryptoError.self, "bad hash #\(i) accepted") { _ = try PasswordHash.checkImported(h) }
         }
         #expect(!PasswordHash.isLegacy(Imported.argon2idCurrent, cost: .insecureMinimumForTests))
-        #expect(PasswordHash.isLegacy(Imported.argon2idP4, cost: .insecureMinimumForTests))
+        // At or above the vault's cost (m=64 KiB, t=2, four lanes) is current: re-making it would weaken it.
+        #expect(!PasswordHash.isLegacy(Imported.argon2idP4, cost: .insecureMinimumForTests))
+        #expect(!PasswordHash.isLegacy(Imported.argon2idP4, cost: KDFCost(opslimit: 2, memlimit: 64 * 1024)))
+        // Below it in either dimension is legacy.
+        #expect(PasswordHash.isLegacy(Imported.argon2idP4, cost: KDFCost(opslimit: 3, memlimit: 64 * 1024)))
+        #expect(PasswordHash.isLegacy(Imported.argon2idP4, cost: KDFCost(opslimit: 2, memlimit: 128 * 1024)))
         #expect(PasswordHash.isLegacy(Imported.argon2i, cost: .insecureMinimumForTests))
         #expect(PasswordHash.isLegacy(Imported.bcrypt2b, cost: .insecureMinimumForTests))
     }
@@ -157,9 +198,9 @@ private func login(_ f: Fixture, _ name: String, _ password: String) throws -> S
             entry("argon-cur", Imported.argon2idCurrent, roles: ["auditor"], line: 6),
         ], roles: ["user"])
         #expect(r.imported == 5)
-        #expect(r.legacy == ["bcrypt": 2, "argon2i": 1, "argon2id": 1])
+        #expect(r.legacy == ["bcrypt": 2, "argon2i": 1])
         for (name, hash, legacy) in [("bcrypt-b", Imported.bcrypt2b, true), ("argon-i", Imported.argon2i, true),
-                                     ("argon-p4", Imported.argon2idP4, true), ("argon-cur", Imported.argon2idCurrent, false)] {
+                                     ("argon-p4", Imported.argon2idP4, false), ("argon-cur", Imported.argon2idCurrent, false)] {
             let row = try appUser(f, name)
             #expect(row.passwordHash == hash, "\(name): the hash must be stored exactly as given")
             #expect(row.legacyHash == legacy, "\(name)")
@@ -178,7 +219,7 @@ private func login(_ f: Fixture, _ name: String, _ password: String) throws -> S
         #expect(events.count == 1)
         #expect(events.first?.details.contains(#""count":5"#) == true)
         #expect(events.first?.details.contains(#""digest":""#) == true)
-        #expect(events.first?.details.contains(#""legacy":4"#) == true)
+        #expect(events.first?.details.contains(#""legacy":3"#) == true)
         #expect(events.first?.details.contains("$2b$") == false)
         #expect(events.first?.details.contains("argon2") == false)
         #expect(try f.admin.verifyAudit().ok)
@@ -302,14 +343,26 @@ private func login(_ f: Fixture, _ name: String, _ password: String) throws -> S
         #expect(try f.admin.verifyAudit().ok)
     }
 
+    @Test func argon2AboveTheVaultsCostIsKeptAtLogin() throws {
+        let f = try realTimeFixture()
+        try f.admin.importAppUsers([entry("strong", Imported.argon2idP4, line: 2)])
+        _ = try login(f, "strong", Imported.password)
+        #expect(try appUser(f, "strong").passwordHash == Imported.argon2idP4, "a stronger hash is not re-made")
+        #expect(!(try appUser(f, "strong").legacyHash))
+        #expect(try f.admin.auditEvents(AuditQuery(action: "login")).last?.details.contains("rehashed") == false)
+    }
+
     @Test func legacyArgon2IsRehashedAtFirstLogin() throws {
         let f = try realTimeFixture()
+        // The vault's cost raised above the imported Argon2id's passes (t=2): it is now below the cost.
+        try f.admin.updateSettings(kdf: KDFCost(opslimit: 3, memlimit: KDFCost.insecureMinimumForTests.memlimit))
         try f.admin.importAppUsers([entry("old-i", Imported.argon2i, line: 2), entry("old-p4", Imported.argon2idP4, line: 3)])
         for name in ["old-i", "old-p4"] {
+            #expect(try appUser(f, name).legacyHash, "\(name)")
             _ = try login(f, name, Imported.password)
             let row = try appUser(f, name)
             #expect(!row.legacyHash, "\(name)")
-            #expect(row.passwordHash.hasPrefix(PasswordHash.currentPrefix(cost: .insecureMinimumForTests)))
+            #expect(row.passwordHash.hasPrefix("$argon2id$v=19$m=8,t=3,p=1$"))
             #expect(try f.admin.user(named: name).passwordScheme == "argon2id")
             #expect(try f.admin.auditEvents(AuditQuery(action: "login")).last?.details.contains(#""rehashed":true"#) == true)
             _ = try login(f, name, Imported.password)  // the new hash verifies
@@ -336,6 +389,35 @@ private func login(_ f: Fixture, _ name: String, _ password: String) throws -> S
         let again = try login(f, "ops", Imported.password)
         #expect(again.hasKeyAccess)
         #expect(try again.reveal("app/token").utf8String() == "value-for-imported-operator")
+    }
+
+    /// Werkzeug's hashes (what Flask applications store) are imported as they are, verified by
+    /// libsodium at login, and replaced by Argon2id at the vault's cost on the first success.
+    @Test func werkzeugHashesVerifyAndAreReplacedAtFirstLogin() throws {
+        let f = try realTimeFixture()
+        let r = try f.admin.importAppUsers([entry("wz-scrypt", Imported.werkzeugScrypt, line: 2),
+                                            entry("wz-pbkdf2", Imported.werkzeugPBKDF2, line: 3)])
+        #expect(r.legacy == ["scrypt": 1, "pbkdf2-sha256": 1])
+        #expect(try f.admin.user(named: "wz-scrypt").passwordScheme == "scrypt")
+        #expect(try f.admin.user(named: "wz-pbkdf2").passwordScheme == "pbkdf2-sha256")
+        for (name, hash) in [("wz-scrypt", Imported.werkzeugScrypt), ("wz-pbkdf2", Imported.werkzeugPBKDF2)] {
+            #expect(try appUser(f, name).legacyHash)
+            // A wrong password fails, is counted, and leaves the hash as it was.
+            #expect(throws: KeyholdError.authenticationFailed) { _ = try f.vault.login(username: name, password: pw("imported password 43")) }
+            #expect(try f.admin.user(named: name).failedLogins == 1)
+            #expect(try appUser(f, name).passwordHash == hash)
+            // The right one passes and replaces it.
+            _ = try login(f, name, Imported.password)
+            let row = try appUser(f, name)
+            #expect(row.passwordHash.hasPrefix(PasswordHash.currentPrefix(cost: .insecureMinimumForTests)))
+            #expect(!row.legacyHash)
+            #expect(try f.admin.user(named: name).failedLogins == 0)
+            let event = try #require(try f.admin.auditEvents(AuditQuery(action: "login")).last)
+            #expect(event.details.contains(#""rehashed":true"#) && event.details.contains(#""key_pair":"created""#))
+            #expect(!event.details.contains("scrypt") && !event.details.contains("pbkdf2"))
+            _ = try login(f, name, Imported.password)  // the new hash and key pair open
+        }
+        #expect(try f.admin.verifyAudit().ok)
     }
 
     @Test func bcryptLoginIsRefusedWithAClearMessage() throws {

@@ -4,7 +4,7 @@ import Testing
 @testable import KeyholdCore
 import KeyholdStore
 
-// The audit log (DESIGN section 6, FORMAT.md section 6): every change is one
+// The audit log (docs/FORMAT.md section 6): every change is one
 // event, chained and signed; verification names the first event that fails;
 // a head printed earlier notices a cut tail. Tampering is done with raw SQL,
 // triggers dropped first, as someone who can write the file could.

@@ -4,7 +4,7 @@ import Testing
 @testable import KeyholdCore
 import KeyholdStore
 
-// Guards of DESIGN section 5, proven over every combination of acting role,
+// The guards (docs/SECURITY.md), proven over every combination of acting role,
 // action and target role.
 //
 // Every test keeps its own model of the vault (users, their roles and states,
@@ -27,7 +27,7 @@ import KeyholdStore
 // MARK: - The rules, stated independently of the core
 
 private enum Spec {
-    /// The six built-in roles (DESIGN section 5), written out here rather than read from the core.
+    /// The six built-in roles, written out here rather than read from the core.
     static let builtinRoles = ["admin", "security-officer", "operator", "helpdesk", "auditor", "user"]
     static let builtinPermissions: [String: Set<Permission>] = [
         "admin": [.usersRead, .usersWrite, .rolesManage, .secretsList, .secretsRead, .secretsWrite, .keysManage, .auditRead],
@@ -47,7 +47,7 @@ private enum Spec {
 
     /// Some active user must hold both.
     static let stewardship: Set<Permission> = [.rolesManage, .keysManage]
-    /// Holders of any of these are entitled to the root key (DESIGN section 2).
+    /// Holders of any of these are entitled to the root key.
     static let keyAccess: Set<Permission> = [.secretsRead, .secretsWrite, .keysManage]
 
     static let day: Int64 = 86_400_000
@@ -98,7 +98,7 @@ private struct Model {
         return !u.locked && !u.disabled && !(u.expiresAt.map { $0 <= now } ?? false)
     }
 
-    /// DESIGN section 5: "no action may leave the vault without an active user who holds roles.manage
+    /// The stewardship rule: "no action may leave the vault without an active user who holds roles.manage
     /// and keys.manage". An account with an expiry date, even a future one, will go away and so does
     /// not count: the vault would be left without one later, with nobody acting.
     /// 2: an active steward without an expiry date; 1: only ones whose accounts expire; 0: none.

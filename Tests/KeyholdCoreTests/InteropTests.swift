@@ -38,17 +38,17 @@ import Testing
         // Typed, binary, generated, multi-version, deleted, pruned.
         for i in 1...6 {
             let name = "app/service-\(i)/token"
-            let value = pw("value-\(i)-\(UUID().uuidString)")
+            let value = try pw("value-\(i)-\(UUID().uuidString)")
             try f.admin.createSecret(name, .value(value))
             remember(name, 1, value)
         }
-        let binary = SecureBytes(copying: (0..<256).map { UInt8($0) })
+        let binary = try SecureBytes(copying: (0..<256).map { UInt8($0) })
         try f.admin.createSecret("blobs/all-bytes", .value(binary))
         remember("blobs/all-bytes", 1, binary)
         try f.admin.createSecret("flask/SECRET_KEY", .generated(length: 64, alphabet: .urlsafe))
         remember("flask/SECRET_KEY", 1, try f.admin.reveal("flask/SECRET_KEY"))
         for v in 2...3 {
-            let value = pw("rotated-\(v)-\(UUID().uuidString)")
+            let value = try pw("rotated-\(v)-\(UUID().uuidString)")
             try f.admin.addVersion("app/service-1/token", .value(value))
             remember("app/service-1/token", v, value)
         }
@@ -96,7 +96,7 @@ import Testing
         }
 
         // And it notices a wrong recovery key, so a pass above means something.
-        let wrong = RecoveryKey.encode(RecoveryKey.generate())
+        let wrong = try RecoveryKey.encode(try RecoveryKey.generate())
         let bad = try verify(f.vault.path, recoveryKey: wrong, expect: expectFile, head: head)
         #expect(bad.status == 1)
     }
@@ -167,5 +167,37 @@ import Testing
         let old = try verify(path, recoveryKey: recoveryKey)
         #expect(old.status == 1)
         #expect(!(old.stdout + old.stderr).contains("sk_live"))
+    }
+
+    /// A restored vault is the backup's log continued by the restoring user's login and
+    /// `vault.restore` (FORMAT.md 6c): the verifier reads it as any vault, and requires
+    /// keys.manage of whoever signed the restore event, as Keyhold's replay does.
+    @Test func independentProgramVerifiesARestoredVault() throws {
+        let f = try Fixture()
+        try f.admin.createSecret("app/db", .value(pw("the-value-in-the-backup")))
+        let dir = TempDir()
+        let backup = dir.file("backup.db")
+        try f.admin.backup(to: backup)
+        _ = try f.admin.addVersion("app/db", .value(pw("a-value-the-restore-cuts")))
+        let restore = try f.admin.beginRestore(from: backup)
+        #expect(try restore.verify(password: pw(adminPassword)).report.ok)
+        _ = try restore.commit()
+        let expectFile = dir.file("expect.json")
+        let json = try JSONSerialization.data(
+            withJSONObject: ["secrets": ["app/db": ["1": Data("the-value-in-the-backup".utf8).base64EncodedString()]]],
+            options: [.sortedKeys])
+        _ = FileManager.default.createFile(atPath: expectFile, contents: json, attributes: [.posixPermissions: 0o600])
+
+        let run = try verify(f.vault.path, recoveryKey: f.recoveryKey, expect: expectFile)
+        #expect(run.status == 0, "restored: \(run.stdout) \(run.stderr)")
+        #expect(run.stdout.contains("every key in use and every user was introduced by the log"))
+
+        // A restore event signed by someone without keys.manage breaks the log's rules there too.
+        let op = try f.user("olga", roles: ["operator"])
+        try op.perform(.vaultRestore, target: "vault", requires: nil) { $0.details = ["backup": .string("/elsewhere.db")] }
+        let bad = try verify(f.vault.path, recoveryKey: f.recoveryKey)
+        #expect(bad.status == 1)
+        #expect((bad.stdout + bad.stderr).contains("vault.restore by \"olga\", who did not hold keys.manage"),
+                "\(bad.stdout) \(bad.stderr)")
     }
 }

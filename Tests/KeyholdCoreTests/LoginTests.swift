@@ -228,7 +228,6 @@ private let wrongPassword = "not the right one at all 42"
                 try f.vault.login(username: "bob", password: pw(wrongPassword))
             }
         }
-        let until = f.clock.now + Clock.minute
         let reopened = try Vault.open(at: f.vault.path, options: f.vault.options)
         #expect(throws: KeyholdError.authenticationFailed) {
             try reopened.login(username: "bob", password: pw(userPassword))

@@ -21,6 +21,22 @@ import Testing
         return f
     }
 
+    /// A new version (the console's `N`, `addVersion`) is the rotation that was due: a date
+    /// at or before now is cleared, and the event says which; a date still ahead stays.
+    @Test func aNewVersionClearsADateThatHasPassed() throws {
+        let f = try populated()
+        let now = f.clock.now
+        for name in ["c/older", "d/now", "e/soon", "h/never"] { try f.admin.addVersion(name, .value(pw("rotated"))) }
+        #expect(try f.admin.secret(named: "c/older").rotateBy == nil)
+        #expect(try f.admin.secret(named: "d/now").rotateBy == nil)
+        #expect(try f.admin.secret(named: "e/soon").rotateBy == now + 1)
+        #expect(try f.admin.secret(named: "h/never").rotateBy == nil)
+        let events = try f.admin.auditEvents(AuditQuery(action: "secret.update"))
+        let cleared = events.filter { $0.details.contains("rotate_by_cleared") }.map(\.target)
+        #expect(cleared == ["secret:c/older", "secret:d/now"])
+        #expect(try f.admin.rotationDue(within: Self.window).overdue.map(\.name) == ["a/old", "b/old"])
+    }
+
     @Test func countsAndNamesOverdueAndDueSoonSecretsEarliestFirst() throws {
         let f = try populated()
         let due = try f.admin.rotationDue(within: Self.window)
@@ -74,7 +90,7 @@ import Testing
                 _ = try f.admin.rotationDue(within: Int64(window), first: limit)
                 Issue.record("window \(window), limit \(limit) was accepted")
             } catch KeyholdError.invalid(let e) {
-                #expect(e.field == field && e.rule == "range", "\(e)")
+                #expect(e.field == field && e.rule.rawValue == "range", "\(e)")
                 #expect(e.message.hasPrefix(field + ": "))
             }
         }

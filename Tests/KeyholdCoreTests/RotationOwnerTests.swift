@@ -5,7 +5,7 @@ import Testing
 @testable import KeyholdCore
 import KeyholdStore
 
-/// One owner at a time (DESIGN section 3): a late process never destroys the active
+/// One owner at a time: a late process never destroys the active
 /// data key or lowers the minimum, and a rotation another process owns is refused.
 @Suite struct RotationOwnerTests {
     /// `n` secrets with distinct values; name -> value.

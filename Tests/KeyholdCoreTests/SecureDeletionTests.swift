@@ -4,7 +4,7 @@ import Testing
 @testable import KeyholdCore
 import KeyholdStore
 
-/// DESIGN section 4: after deletions and rotation, no plaintext of any secret
+/// docs/SECURITY.md, "What deletion promises": after deletions and rotation, no plaintext of any secret
 /// and no ciphertext of a deleted secret or destroyed key is left in any of
 /// the vault's files, byte for byte.
 @Suite struct SecureDeletionTests {

@@ -30,7 +30,7 @@ private func expectFailure(
     #expect(error != nil, "expected a \"\(rule)\" failure for \(field)", sourceLocation: sourceLocation)
     guard let error else { return nil }
     #expect(error.field == field, sourceLocation: sourceLocation)
-    #expect(error.rule == rule, sourceLocation: sourceLocation)
+    #expect(error.rule.rawValue == rule, sourceLocation: sourceLocation)
     #expect(error.message.hasPrefix("\(field): "), sourceLocation: sourceLocation)
     #expect(error.description == error.message, sourceLocation: sourceLocation)
     return error
@@ -56,11 +56,11 @@ private let invisibleScalars: [UInt32] = [0x200B, 0x200C, 0x200D, 0x2060, 0x2061
 
 @Suite struct ValidationErrorTests {
     @Test func descriptionIsMessage() {
-        let error = ValidationError(field: "username", rule: "length", message: "username: must be 3 to 32 characters (got 2)")
+        let error = ValidationError(field: "username", rule: .length, message: "username: must be 3 to 32 characters (got 2)")
         #expect(error.description == "username: must be 3 to 32 characters (got 2)")
         #expect("\(error)" == error.message)
-        #expect(error == ValidationError(field: "username", rule: "length", message: error.message))
-        #expect(error != ValidationError(field: "username", rule: "charset", message: error.message))
+        #expect(error == ValidationError(field: "username", rule: .length, message: error.message))
+        #expect(error != ValidationError(field: "username", rule: .charset, message: error.message))
     }
 }
 
@@ -187,7 +187,7 @@ private let invisibleScalars: [UInt32] = [0x200B, 0x200C, 0x200D, 0x2060, 0x2061
     @Test func longInputIsQuotedTruncated() {
         let email = String(repeating: "b", count: 100) + "@localhost"
         let error = failure { _ = try Validate.email(email) }
-        #expect(error?.rule == "domain")
+        #expect(error?.rule.rawValue == "domain")
         #expect(error?.message.contains(String(repeating: "b", count: 40) + "…") == true)
         #expect(error?.message.contains(String(repeating: "b", count: 41)) == false)
     }
@@ -272,7 +272,7 @@ private let invisibleScalars: [UInt32] = [0x200B, 0x200C, 0x200D, 0x2060, 0x2061
         "correct horse battery staple",
         "Tr0ub4dor&3 is not enough",
         "mot de passe très très long",
-        "🙂🙃🙂🙃🙂🙃🙂🙃🙂🙃🙂🙃",
+        "🙂🙃😀😎🤔🐱🌵🎈🚀🍕🎲🌙",
         "kx9#mq2!pzrw",
     ])
     func goodPassphrase(_ password: String) {
@@ -289,7 +289,7 @@ private let invisibleScalars: [UInt32] = [0x200B, 0x200C, 0x200D, 0x2060, 0x2061
 
     @Test func lengthCountsCharacters() {
         // 12 characters but 48 UTF-8 bytes; 11 flags are 88 bytes but only 11 characters.
-        #expect(failure { try Validate.password("🙂🙃🙂🙃🙂🙃🙂🙃🙂🙃🙂🙃", username: "") } == nil)
+        #expect(failure { try Validate.password("🙂🙃😀😎🤔🐱🌵🎈🚀🍕🎲🌙", username: "") } == nil)
         let flags = String(repeating: "🇫🇷", count: 11)
         expectFailure(field: "password", rule: "length") { try Validate.password(flags, username: "") }
     }
@@ -319,13 +319,48 @@ private let invisibleScalars: [UInt32] = [0x200B, 0x200C, 0x200D, 0x2060, 0x2061
     }
 
     @Test func maximumBytes() {
-        let longest = String(repeating: "z", count: Validate.passwordMaxBytes)
+        // A phrase said over and over: long enough, and no short pattern (which the repeat rule refuses).
+        let longest = String(String(repeating: "correct horse battery staple ", count: 40).prefix(Validate.passwordMaxBytes))
         #expect(failure { try Validate.password(longest, username: "alice") } == nil)
         let error = expectFailure(field: "password", rule: "length") { try Validate.password(longest + "z", username: "alice") }
         #expect(error?.message == "password: must be at most 1024 bytes")
         // Bytes, not characters: 342 "€" are 1,026 bytes.
         let euros = String(repeating: "€", count: 342)
         expectFailure(field: "password", rule: "length") { try Validate.password(euros, username: "alice") }
+    }
+
+    @Test(arguments: [
+        "aaaaaaaaaaaa", "AAAAAAAAAAAAAAAAAAAA", "abcabcabcabc", "abcabcabcabca", "1a2b1a2b1a2b", "!?!?!?!?!?!?", "éééééééééééé", "🙂🙃🙂🙃🙂🙃🙂🙃🙂🙃🙂🙃",
+    ])
+    func repeated(_ password: String) {
+        #expect(!Validate.commonPasswords.contains(password.lowercased()), "\(password) is refused as common before this rule")
+        let error = expectFailure(field: "password", rule: "repeated") { try Validate.password(password, username: "alice") }
+        #expect(error?.message == "password: must not be one character or a short pattern repeated (like aaaaaaaaaaaa or abcabcabcabc)")
+    }
+
+    @Test(arguments: [
+        "qwertyuiop89", "QWERTYUIOPASDF", "abcdefghijkl", "zyxwvutsrqpo", "1234567890ab", "9876543210zz",
+        "asdfghjkl;'1", "!@#$%^&*()_+", "aaaa1111zzzz", "abcd1234wxyz", "poiuytrewq12", "mnbvcxz.,mnb",
+        "abcdefgh",
+    ])
+    func keyboardRowsSequencesAndRunsAreRefused(_ password: String) {
+        #expect(!Validate.commonPasswords.contains(password.lowercased()), "\(password) is refused as common before this rule")
+        let error = expectFailure(field: "password", rule: "sequence") {
+            try Validate.password(password, username: "alice", minimumLength: 8)
+        }
+        #expect(error?.message == "password: must not be made of keyboard rows, sequences or repeats "
+                + "(like qwertyuiop12, abcdefgh1234 or aaaa1111zzzz); mix in words or characters of your own")
+    }
+
+    /// Passphrases and ordinary strong passwords pass, even with a short run inside, and so
+    /// does a run with more than two characters of one's own around it.
+    @Test(arguments: [
+        "correct horse battery staple", "mossy granite under the bridge", "purple elephants dance at noon",
+        "Tr0ub4dor&3xyzw", "abc correct def", "qwerty is my 1st kb", "x7#kQ2!mZp9$", "stuvpl8#qk3z", "1234 river 5678",
+        "abcdefghi!k#m", "correct horse battery staple correct horse battery staple",
+    ])
+    func passphrasesWithShortRunsPass(_ password: String) {
+        #expect(failure { try Validate.password(password, username: "alice") } == nil, "\(password) was refused")
     }
 
     @Test func commonListIsEmbedded() {

@@ -3,7 +3,7 @@ import KeyholdTestSupport
 import Testing
 @testable import KeyholdStore
 
-/// DESIGN section 4: after a deletion the WAL is checkpointed with TRUNCATE,
+/// After a deletion the WAL is checkpointed with TRUNCATE,
 /// so no copy of deleted bytes stays in the -wal file.
 @Suite struct CheckpointTests {
     @Test func checkpointAfterWritesTruncatesTheWAL() throws {

@@ -24,9 +24,37 @@ import Testing
             #expect(mode != nil, "\(suffix.isEmpty ? "database" : suffix) file missing after a write")
             #expect(mode == 0o600, "\(suffix.isEmpty ? "database" : suffix) file is \(octal(mode))")
         }
-        // Nothing else appeared in the directory (no rollback journal, no stray copies).
+        #expect(permissions(path + "-lock") == 0o600, "the lock file is \(octal(permissions(path + "-lock")))")
+        // Nothing else appeared in the directory (no rollback journal, no stray copies); the lock
+        // file is held by every open vault (in use, byte 1).
         let names = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
-        #expect(names == ["vault.db", "vault.db-shm", "vault.db-wal"])
+        #expect(names == ["vault.db", "vault.db-lock", "vault.db-shm", "vault.db-wal"])
+    }
+
+    /// A vault this process has just created is held like any other: another process that opens and
+    /// closes it must not find itself the last one, which would checkpoint and delete the WAL (and the
+    /// -shm) under this process, whose later commits would then go to an unlinked file no one else reads.
+    /// (A POSIX lock belongs to the process and falls with the close of any descriptor of the file: the
+    /// draft's own descriptor, closed after the store was opened, used to drop SQLite's locks.)
+    @Test func aNewVaultKeepsItsLocksWhileAnotherProcessOpensAndClosesIt() throws {
+        let dir = TempDir()
+        let path = dir.file("vault.db")
+        let store = try Store.create(at: path)
+        try writeSomeRows(store, count: 1, prefix: "before")
+        func rolesSeenByAnotherProcess(_ prefix: String) throws -> String {
+            let r = try Subprocess.run("/usr/bin/env", [PythonLocker.interpreter, "-c", """
+                import sqlite3, sys
+                c = sqlite3.connect(sys.argv[1])
+                print(c.execute("SELECT count(*) FROM roles WHERE name LIKE ?", (sys.argv[2] + "-%",)).fetchone()[0])
+                c.close()
+                """, path, prefix], env: ProcessInfo.processInfo.environment)
+            guard r.status == 0 else { throw TestFailure("python sqlite3 failed: \(r.stderr)") }
+            return r.text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        #expect(try rolesSeenByAnotherProcess("before") == "1")
+        #expect(FileManager.default.fileExists(atPath: path + "-wal"), "another process's close deleted the WAL this process writes to")
+        try writeSomeRows(store, count: 1, prefix: "after")
+        #expect(try rolesSeenByAnotherProcess("after") == "1", "a commit made after another process came and went is not seen by others")
     }
 
     @Test func reopenKeepsModesAt0600() throws {

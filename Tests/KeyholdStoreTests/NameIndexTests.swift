@@ -195,9 +195,11 @@ import Testing
                 _ = try tx.insertUser(Self.user("early", email: "early@example.com"))
             }
             // What a vault of format 2 is: no name indexes, and a header and vault row saying 2;
-            // rows written by a release of format 2 (which knows nothing of the indexes).
+            // rows written by a release of format 2 (which knows nothing of the indexes), made before
+            // migration 6 (another definition of app_users: the step to format 3 starts after it).
             try store.unsafeExecute("""
                 DROP TABLE secret_names; DROP TABLE user_names; PRAGMA user_version = 2; UPDATE vault SET format = 2;
+                DROP VIEW app_users; CREATE VIEW app_users AS SELECT id, username FROM users;
                 INSERT INTO secrets (name, description, current_version, last_version, created_at, updated_at)
                 VALUES ('written/by/format2', '', 1, 1, 0, 0);
                 INSERT INTO users (username, email, display_name, password_hash, created_at, updated_at)

@@ -170,7 +170,7 @@ import Testing
         let store = try Store.create(at: path)
         #expect(store.kind == .current)
         let names = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { !$0.hasSuffix("-wal") && !$0.hasSuffix("-shm") }
-        #expect(names == ["vault.db"])
+        #expect(names.sorted() == ["vault.db", "vault.db-lock"])  // the lock file of the open vault
         #expect(permissions(path) == 0o600)
     }
 

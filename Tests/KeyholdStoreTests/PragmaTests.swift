@@ -4,7 +4,7 @@ import KeyholdTestSupport
 import Testing
 @testable import KeyholdStore
 
-/// DESIGN section 4: every connection runs with these settings.
+/// Every connection runs with these settings.
 @Suite struct PragmaTests {
     static let expected: [(name: String, value: String)] = [
         ("journal_mode", "wal"),

@@ -5,7 +5,7 @@ import Testing
 @testable import KeyholdStore
 
 /// A vault the program creates has exactly the schema schema.sql describes
-/// (DESIGN section 1). The reference is built independently: schema.sql read
+///. The reference is built independently: schema.sql read
 /// from the repository and executed whole by GRDB on an in-memory database;
 /// both sides are read by the same GRDB code, not by the store.
 @Suite struct SchemaTests {
@@ -97,6 +97,43 @@ import Testing
         do { _ = try Store.open(at: path) }  // migrating an up-to-date vault changes nothing
         let diff = Self.difference(expected: expected, actual: try Self.vaultSnapshot(path))
         #expect(diff.isEmpty, "\(diff.joined(separator: "\n"))")
+    }
+
+    /// A vault of the current format made before a view-only migration (here: `app_users` as
+    /// migration 3 defined it, before migration 6) gets the view this release reads when it is
+    /// opened, and nothing else changes.
+    @Test func vaultMadeBeforeAViewMigrationGetsItAtOpen() throws {
+        let expected = try Self.reference(try schemaSQLOnDisk())
+        let three = try #require(Store.migrations.first { $0.number == 3 }?.sql)
+        let start = try #require(three.range(of: "CREATE VIEW app_users"))
+        let end = try #require(three.range(of: ";", range: start.upperBound..<three.endIndex))
+        let oldView = String(three[start.lowerBound..<end.upperBound])
+        let dir = TempDir()
+        let path = dir.file("vault.db")
+        do {
+            let store = try Store.create(at: path)
+            try store.unsafeExecute("DROP VIEW app_users")
+            try store.unsafeExecute(oldView)
+            try store.close()
+        }
+        let before = Self.difference(expected: expected, actual: try Self.vaultSnapshot(path))
+        #expect(before.contains { $0.hasPrefix("+ object view app_users") && $0.contains("current_prefix") })
+        #expect(before.allSatisfy { $0.contains("app_users") }, "only the view differs:\n\(before.joined(separator: "\n"))")
+        let store = try Store.open(at: path)
+        let after = Self.difference(expected: expected, actual: try Self.vaultSnapshot(path))
+        #expect(after.isEmpty, "\(after.joined(separator: "\n"))")
+        #expect(try store.unsafeQuery("PRAGMA user_version").first?["user_version"] as? Int64 == Int64(VaultFile.currentFormat))
+    }
+
+    /// An up-to-date vault is only read at open: no transaction writes to it.
+    @Test func upToDateVaultIsNotWrittenAtOpen() throws {
+        let dir = TempDir()
+        let path = dir.file("vault.db")
+        do { try Store.create(at: path).close() }
+        let store = try Store.open(at: path)
+        let wal = (try? FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int) ?? 0
+        #expect(wal == 0, "opening wrote \(wal) bytes to the WAL")
+        _ = store
     }
 
     // MARK: The comparison can fail

@@ -1,5 +1,5 @@
 /*
- * keyhold-floor: the native floor of `make bench` (DESIGN section 9).
+ * keyhold-floor: the native floor of `make bench`.
  *
  * What the SQL of an import and of a data-key rotation costs in C over the
  * system SQLite, with no crypto, no checks and no audit events:

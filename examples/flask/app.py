@@ -1,17 +1,23 @@
 """A small Flask application whose accounts live in a Keyhold vault.
 
-It logs users in against the vault's read-only ``app_users`` view
-(docs/APPLICATIONS.md): Argon2 hashes are verified with argon2-cffi, imported
-bcrypt hashes with bcrypt. Every request opens its own read-only connection,
-so locking, disabling or expiring an account in Keyhold takes effect at the
-user's next request. Each page needs one permission.
+It logs users in with Keyhold's application service when ``KEYHOLD_APP_SOCKET``
+names its socket (``keyhold app-serve``, docs/APPLICATIONS.md "The application
+service"): Keyhold verifies the password, counts failures toward its lockout,
+audits the login, replaces a legacy hash, and lets users change their own
+password (``/password``, required when an administrator set it). Without the
+service it verifies against the vault's read-only ``app_users`` view itself:
+Argon2 hashes with argon2-cffi, imported bcrypt hashes with bcrypt (which the
+service leaves to the application in any case). Every request opens its own
+read-only connection to read the account, so locking, disabling or expiring an
+account in Keyhold takes effect at the user's next request. Each page needs one
+permission.
 
 Its own secrets, SECRET_KEY (sessions) and API_TOKEN (an upstream service),
 come from the environment, put there by ``keyhold run``; without SECRET_KEY
 (or with one shorter than 32 characters) the application refuses to start:
 
-    keyhold secret generate app/SECRET_KEY --length 64
-    keyhold run --prefix app/ -- flask --app examples/flask/app.py run
+    keyhold secret generate app/dev/SECRET_KEY --length 64
+    keyhold run --prefix app/dev/ -- flask --app examples/flask/app.py run
 
 The vault is the one ``keyhold`` uses: ``KEYHOLD_DB``, else
 ``$XDG_DATA_HOME/keyhold/keyhold.db``, else ``~/.local/share/keyhold/keyhold.db``.
@@ -43,6 +49,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from flask import Flask, abort, flash, g, redirect, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from keyhold_app import AccountRefused, InvalidRequest, KeyholdApp, KeyholdAppError, LoginFailed
 
 BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
 _argon2 = PasswordHasher()
@@ -50,8 +57,8 @@ _argon2 = PasswordHasher()
 MIN_SECRET_KEY_LENGTH = 32
 MISSING_SECRET_KEY = (
     "SECRET_KEY is not set. Run the application under `keyhold run`, which puts it in the environment:\n"
-    "    keyhold secret generate app/SECRET_KEY --length 64\n"
-    "    keyhold run --prefix app/ -- flask --app examples/flask/app.py run")
+    "    keyhold secret generate app/dev/SECRET_KEY --length 64\n"
+    "    keyhold run --prefix app/dev/ -- flask --app examples/flask/app.py run")
 
 # Every response: no inline script or style, nothing from elsewhere, no framing.
 CONTENT_SECURITY_POLICY = ("default-src 'none'; img-src 'self'; style-src 'self'; form-action 'self'; "
@@ -201,6 +208,13 @@ def verify_password(stored_hash: str, password: str) -> bool:
     return False
 
 
+SERVICE_REFUSALS = {
+    "disabled": "This account is disabled.",
+    "expired": "This account has expired.",
+    "temporary_password_expired": "Your temporary password has expired: ask an administrator for a new one.",
+}
+
+
 def refusal(user) -> str | None:
     """Why an account whose password is right may not use the application now (None: it may)."""
     if user["disabled"]:
@@ -216,11 +230,13 @@ def refusal(user) -> str | None:
     return None
 
 
-def create_app(vault_path: str | None = None, *, testing: bool = False) -> Flask:
+def create_app(vault_path: str | None = None, *, testing: bool = False, app_socket: str | None = None) -> Flask:
     """The application. SECRET_KEY comes from the environment only (``keyhold run``).
 
     ``testing``: Flask's test mode, and a session cookie without ``Secure`` so that a
     client on plain HTTP keeps it; outside tests the cookie is always ``Secure``.
+    ``app_socket``: the application service's socket (else ``KEYHOLD_APP_SOCKET``; neither:
+    logins are verified here against the read-only view, and passwords cannot be changed).
     """
     secret_key = os.environ.get("SECRET_KEY")
     if not secret_key:
@@ -235,6 +251,8 @@ def create_app(vault_path: str | None = None, *, testing: bool = False) -> Flask
     app.config["SECRET_KEY"] = secret_key
     app.config["API_TOKEN"] = os.environ.get("API_TOKEN")
     app.config["KEYHOLD_DB"] = vault_path or default_vault_path()
+    app.config["KEYHOLD_APP_SOCKET"] = app_socket or os.environ.get("KEYHOLD_APP_SOCKET") or None
+    service = KeyholdApp(app.config["KEYHOLD_APP_SOCKET"]) if app.config["KEYHOLD_APP_SOCKET"] else None
     app.config["SESSION_COOKIE_HTTPONLY"] = True  # no script reads the session
     app.config["SESSION_COOKIE_SAMESITE"] = "Lax"  # not sent on another site's POST, nor in its frames
     app.config["SESSION_COOKIE_SECURE"] = not testing  # never over plain HTTP
@@ -312,11 +330,17 @@ def create_app(vault_path: str | None = None, *, testing: bool = False) -> Flask
         if wait:
             flash(f"Too many sign-in attempts. Try again in {wait} seconds.")
             return render_template("login.html"), 429, {"Retry-After": str(wait)}
+        if service is not None:
+            return login_through_service(username, password, keys)
         user = find_user(username) if 3 <= len(username) <= 32 else None
         verified = verify_password(user["password_hash"] if user else dummy_hash, password)
         if user is None or not verified:
             flash("Wrong username or password.")
             return render_template("login.html"), 401
+        return signed_in(user, keys)
+
+    def signed_in(user, keys):
+        """The password was right: the limits take the attempt back; the account's state decides."""
         for kind, key in keys.items():
             limiters[kind].succeeded(key)
         # The account's state is told only to someone who knows the password.
@@ -328,10 +352,94 @@ def create_app(vault_path: str | None = None, *, testing: bool = False) -> Flask
         session["user_id"] = user["id"]
         return redirect(safe_next(request.args.get("next")) or url_for("index"))
 
+    def login_through_service(username: str, password: str, keys):
+        """Keyhold checks the password, counts a failure toward its lockout and audits the login."""
+        try:
+            account = service.login(username, password)
+        except (LoginFailed, InvalidRequest):
+            flash("Wrong username or password.")
+            return render_template("login.html"), 401
+        except AccountRefused as e:
+            if e.code == "unsupported_hash":  # bcrypt: Keyhold cannot verify it, this application can
+                user = find_user(username)
+                if user is None or not verify_password(user["password_hash"], password):
+                    flash("Wrong username or password.")
+                    return render_template("login.html"), 401
+                return signed_in(user, keys)
+            for kind, key in keys.items():
+                limiters[kind].succeeded(key)
+            flash(SERVICE_REFUSALS.get(e.code, "This account cannot sign in now."))
+            return render_template("login.html"), 403
+        except KeyholdAppError:
+            flash("Signing in is unavailable at the moment. Please try again later.")
+            return render_template("login.html"), 503
+        if account.must_change:
+            # Signed in only once a new password is chosen; the session holds the name, never a password.
+            for kind, key in keys.items():
+                limiters[kind].succeeded(key)
+            session.clear()
+            session["change_password_of"] = account.username
+            flash("Your password was set by an administrator: choose a new one.")
+            return redirect(url_for("change_password"))
+        user = accounts().execute("SELECT * FROM app_users WHERE id = ?", (account.id,)).fetchone()
+        if user is None:
+            flash("Wrong username or password.")
+            return render_template("login.html"), 401
+        return signed_in(user, keys)
+
+    @app.route("/password", methods=["GET", "POST"])
+    def change_password():
+        """One's own password, through the service: the current one, then the new one twice."""
+        if service is None:
+            abort(404)
+        user = current_user()
+        username = user["username"] if user is not None else session.get("change_password_of")
+        if username is None:
+            return redirect(url_for("login", next=url_for("change_password")))
+        if request.method == "GET":
+            return render_template("password.html", user=user, username=username)
+        current = request.form.get("current_password", "")
+        new = request.form.get("new_password", "")
+        if new != request.form.get("confirm_password", ""):
+            flash("The two new passwords differ.")
+            return render_template("password.html", user=user, username=username), 400
+        # The current password is a guess like a sign-in's: the same limits apply.
+        keys = {"address": request.remote_addr or "unknown", "username": username.lower()[:64]}
+        wait = limiters["address"].attempt(keys["address"]) or limiters["username"].attempt(keys["username"])
+        if wait:
+            flash(f"Too many attempts. Try again in {wait} seconds.")
+            return render_template("password.html", user=user, username=username), 429, {"Retry-After": str(wait)}
+        try:
+            account = service.change_password(username, current, new)
+        except LoginFailed:
+            flash("The current password is wrong.")
+            return render_template("password.html", user=user, username=username), 401
+        except InvalidRequest as e:
+            for kind, key in keys.items():
+                limiters[kind].succeeded(key)
+            flash(f"The new password cannot be used: {e.message}.")
+            return render_template("password.html", user=user, username=username), 400
+        except AccountRefused as e:
+            flash(SERVICE_REFUSALS.get(e.code, "This account cannot change its password now."))
+            return render_template("password.html", user=user, username=username), 403
+        except KeyholdAppError:
+            flash("Changing passwords is unavailable at the moment. Please try again later.")
+            return render_template("password.html", user=user, username=username), 503
+        for kind, key in keys.items():
+            limiters[kind].succeeded(key)
+        session.clear()
+        session["user_id"] = account.id
+        flash("Your password was changed.")
+        return redirect(url_for("index"))
+
     @app.post("/logout")
     def logout():
         session.clear()
         return redirect(url_for("login"))
+
+    @app.context_processor
+    def service_available():
+        return {"password_change": service is not None}
 
     @app.route("/")
     @requires(None)
