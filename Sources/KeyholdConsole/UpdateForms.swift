@@ -125,9 +125,10 @@ extension Model {
         }
         setup.busy = true
         setup.error = nil
+        // The fields keep what was typed until the vault exists: a failure (an unsafe directory
+        // mode, a full disk) leaves the form as it was, masked, so Enter tries again once the cause
+        // is fixed. Success empties the whole form (`vaultCreated`).
         fx.append(.createVault(username: setup.username.text, password: Sensitive(SecureBytes(utf8: setup.password.text))))
-        setup.password.clear()
-        setup.repeated.clear()
     }
 
     // MARK: Recovery key
@@ -194,7 +195,10 @@ extension Model {
     // MARK: Login
 
     mutating func loginKey(_ key: Key, _ fx: inout [Effect]) {
-        if login.busy { return }
+        if login.busy {
+            if login.typedAhead.count < LoginState.typedAheadLimit { login.typedAhead.append(key) }
+            return
+        }
         switch key {
         case .escape: quit = true
         case .f(1): overlay = .help(HelpState())
