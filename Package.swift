@@ -77,6 +77,11 @@ let package = Package(
         // which no product target depends on (only the benchmark and the tests).
         .target(name: "KeyholdTestSupport", dependencies: ["KeyholdCore", "KeyholdCrypto", "KeyholdStore", .product(name: "GRDB", package: "GRDB.swift")],
                 path: "Tests/KeyholdTestSupport"),
+        // A test-only program that runs the product's code in its own process and reads its own
+        // memory for copies of a password and a value (docs/SECURITY.md, "Memory"); its test.
+        .executableTarget(name: "keyhold-memory-probe", dependencies: ["KeyholdCLI", "KeyholdConsole", "KeyholdCore", "KeyholdTestSupport"],
+                          path: "Tests/KeyholdMemoryProbe"),
+        .testTarget(name: "KeyholdMemoryTests", dependencies: ["keyhold-memory-probe", "KeyholdCore", "KeyholdTestSupport"]),
         .testTarget(name: "KeyholdCryptoTests", dependencies: ["KeyholdCrypto", "KeyholdTestSupport"]),
         .testTarget(name: "KeyholdStoreTests", dependencies: ["KeyholdStore", "KeyholdTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "KeyholdCoreTests", dependencies: ["KeyholdCore", "KeyholdCrypto", "KeyholdStore", "KeyholdTestSupport"]),

@@ -187,13 +187,20 @@ enum Terminal {
                 _ = Glibc.write(STDERR_FILENO, "\n", 1)
             }
         }
-        var line: [UInt8] = []
-        var byte: UInt8 = 0
-        while read(STDIN_FILENO, &byte, 1) == 1 {
-            if byte == 0x0A { return line.last == 0x0D ? Array(line.dropLast()) : line }
-            line.append(byte)
-            if line.count > 65_538 { break }
+        // Read straight into guarded memory (an Array would leave a copy each time it grew); the
+        // frame that carries it is an exact copy, wiped once sent.
+        let line = SecureBuffer(capacity: 256)
+        var newline = false
+        while line.count <= 65_538 {
+            let n = line.appendReading(atLeast: 1) { room in read(STDIN_FILENO, room.baseAddress!, 1) }
+            if n != 1 { break }
+            if line.bytes.last == 0x0A {
+                newline = true
+                line.truncate(to: line.count - 1)
+                if line.bytes.last == 0x0D { line.truncate(to: line.count - 1) }
+                break
+            }
         }
-        return line.isEmpty ? nil : line
+        return !newline && line.count == 0 ? nil : Array(line.bytes)
     }
 }

@@ -42,15 +42,15 @@ public final class AgentIO: @unchecked Sendable {
     private let channel: FrameChannel
     public let command: AgentCommand
     private var stdinEnded = false
-    private var pending: [UInt8] = []
+    /// Standard input received and not yet read, in guarded memory (an Array would leave a copy
+    /// each time it grew, and stale bytes past its end each time a line was taken off the front).
+    private let pending = SecureBuffer()
     private let lock = NSLock()
 
     init(channel: FrameChannel, command: AgentCommand) {
         self.channel = channel
         self.command = command
     }
-
-    deinit { wipe(&pending) }
 
     /// Bytes for the client's standard output.
     public func writeOut(_ bytes: UnsafeRawBufferPointer) throws { try send(.stdout, bytes) }
@@ -68,31 +68,35 @@ public final class AgentIO: @unchecked Sendable {
         } while offset < bytes.count
     }
 
-    /// One line of the client's standard input (not a terminal), without its newline; nil at its end.
-    public func readLine() throws -> [UInt8]? {
+    /// One line of the client's standard input (not a terminal), without its newline, in guarded
+    /// memory; nil at its end.
+    public func readLine() throws -> SecureBytes? {
         while true {
-            if let nl = pending.firstIndex(of: 0x0A) {
-                var line = Array(pending[..<nl])
-                pending.removeSubrange(...nl)
-                if line.last == 0x0D { line.removeLast() }
+            if let nl = pending.bytes.firstIndex(of: 0x0A) {
+                let end = nl > 0 && pending.bytes[nl - 1] == 0x0D ? nl - 1 : nl
+                let line = SecureBytes(copying: pending.bytes[..<end])
+                pending.removeFirst(nl + 1)
                 return line
             }
             if stdinEnded {
-                if pending.isEmpty { return nil }
-                defer { wipe(&pending) }
-                return pending
+                if pending.count == 0 { return nil }
+                defer { pending.removeAll() }
+                return pending.secureBytes()
             }
             try fill()
         }
     }
 
-    /// All of the client's standard input, up to `limit` bytes (more is an error for the caller to name).
-    /// On a terminal the client reads until end of file (Ctrl-D), as a local command would.
-    public func readAll(limit: Int) throws -> [UInt8] {
+    /// All of the client's standard input, up to `limit` bytes and one more (more is an error for
+    /// the caller to name), in guarded memory. On a terminal the client reads until end of file
+    /// (Ctrl-D), as a local command would.
+    public func readAll(limit: Int) throws -> SecureBuffer {
         if command.stdinIsTTY && !stdinEnded { try channel.send(Frame(.readAll)) }
         while !stdinEnded && pending.count <= limit { try fill() }
-        defer { wipe(&pending) }
-        return Array(pending.prefix(limit + 1))
+        defer { pending.removeAll() }
+        let out = SecureBuffer(capacity: min(pending.count, limit + 1))
+        out.append(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(pending.bytes).prefix(limit + 1)))
+        return out
     }
 
     /// Hands the client what `keyhold run` starts where the person is: the program and the
@@ -103,21 +107,23 @@ public final class AgentIO: @unchecked Sendable {
     }
 
     /// Asks the person at the client's terminal (no echo unless `echo`); nil when they give nothing.
-    public func prompt(_ text: String, echo: Bool) throws -> [UInt8]? {
+    public func prompt(_ text: String, echo: Bool) throws -> SecureBytes? {
         struct Prompt: Codable { var text: String; var echo: Bool }
         try channel.send(try Frame.json(.prompt, Prompt(text: text, echo: echo)))
-        let answer = try channel.receive()
+        var answer = try channel.receive()
+        defer { wipe(&answer.payload) }
         switch answer.kind {
-        case .reply: return answer.payload
+        case .reply: return SecureBytes(copying: answer.payload)
         case .noReply: return nil
         default: throw FrameError.unknownKind(answer.kind.rawValue)
         }
     }
 
     private func fill() throws {
-        let frame = try channel.receive()
+        var frame = try channel.receive()
+        defer { wipe(&frame.payload) }
         switch frame.kind {
-        case .stdin: pending += frame.payload
+        case .stdin: pending.append(contentsOf: frame.payload)
         case .stdinEnd: stdinEnded = true
         default: throw FrameError.unknownKind(frame.kind.rawValue)
         }

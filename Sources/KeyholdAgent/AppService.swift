@@ -222,7 +222,7 @@ public final class AppServer: Sendable {
         case .expired: .fail("expired", "this account has expired")
         case .temporaryPasswordExpired:
             .fail("temporary_password_expired", "the temporary password has expired: an administrator must reset it again")
-        case .invalid(let v): .failure(code: "invalid", message: v.message, field: v.field, rule: v.rule)
+        case .invalid(let v): .failure(code: "invalid", message: v.message, field: v.field, rule: v.rule.rawValue)
         case .refused(let why) where why == Session.bcryptLoginRefusal:
             .fail("unsupported_hash", "the account has a bcrypt hash, which Keyhold cannot verify: verify it in the application")
         case .integrity: .fail("integrity", "the account's rows in the vault do not check out (an administrator runs keyhold check)")

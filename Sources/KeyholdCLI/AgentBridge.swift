@@ -104,17 +104,9 @@ public struct CommandLineAgent: AgentHandler {
             write: { fd, bytes in
                 do { try fd == STDERR_FILENO ? io.writeErr(bytes) : io.writeOut(bytes); return nil } catch { return EPIPE }
             },
-            readLine: { (try? io.readLine()).flatMap { $0 }.map { line in
-                var l = line
-                defer { Bytes.wipe(&l) }
-                return SecureBytes(copying: l)
-            } },
-            prompt: { text, echo in (try? io.prompt(text, echo: echo)).flatMap { $0 }.map { answer in
-                var a = answer
-                defer { Bytes.wipe(&a) }
-                return SecureBytes(copying: a)
-            } },
-            readAll: { limit in (try? io.readAll(limit: limit)) ?? [] },
+            readLine: { (try? io.readLine()).flatMap { $0 } },
+            prompt: { text, echo in (try? io.prompt(text, echo: echo)).flatMap { $0 } },
+            readAll: { limit in (try? io.readAll(limit: limit)) ?? SecureBuffer() },
             session: session,
             start: { request in
                 var payload = try request.encoded()

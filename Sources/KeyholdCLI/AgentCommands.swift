@@ -144,11 +144,12 @@ enum AgentLauncher {
         p.standardOutput = output
         p.standardError = FileHandle.nullDevice
         do { try p.run() } catch { throw KeyholdError.refused("cannot start the agent: \(error)") }
-        var credentials = Array(user.utf8) + [0x0A]
-        password.withBytes { credentials += $0 }
-        credentials.append(0x0A)
-        defer { Bytes.wipe(&credentials) }
-        _ = credentials.withUnsafeBytes { Terminal.writeFD(all: $0, to: input.fileHandleForWriting.fileDescriptor) }
+        // The username's line, then the password straight from guarded memory (never gathered into
+        // an Array, which would leave a copy behind each time it grew), then its newline.
+        let pipe = input.fileHandleForWriting.fileDescriptor
+        _ = Array((user + "\n").utf8).withUnsafeBytes { Terminal.writeFD(all: $0, to: pipe) }
+        _ = password.withBytes { Terminal.writeFD(all: $0, to: pipe) }
+        _ = [UInt8(0x0A)].withUnsafeBytes { Terminal.writeFD(all: $0, to: pipe) }
         try? input.fileHandleForWriting.close()
         // Its first line: "ready <pid>" or "error <why>".
         var line: [UInt8] = []

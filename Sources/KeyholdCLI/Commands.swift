@@ -32,6 +32,9 @@ public struct KeyholdCommand: ParsableCommand {
     /// No subcommand: the console on a terminal; otherwise the short help
     /// (usage and the list of subcommands) on stdout, exit 0.
     public func run() throws {
+        // The console asks for its password in its own form: a password taken from the
+        // environment at start is not kept (guarded) for the whole session.
+        for name in ProcessSetup.passwordVariables { _ = ProcessSetup.takePassword(name) }
         guard let code = Self.console?(vault.path, vault.options) else {
             try runReporting { try Terminal.out(Self.shortHelp()) }
             return
@@ -46,8 +49,9 @@ public struct KeyholdCommand: ParsableCommand {
         Foundation.exit(run(arguments: Array(CommandLine.arguments.dropFirst())))
     }
 
-    /// Parses and runs one command line (without the program's name); its exit code.
-    static func run(arguments: [String]) -> Int32 {
+    /// Parses and runs one command line (without the program's name) in this process, with
+    /// its standard streams; returns the exit code (what `runAndExit` exits with).
+    public static func run(arguments: [String]) -> Int32 {
         var code = Exit.ok
         do {
             var command = try parseAsRoot(arguments)
@@ -107,7 +111,7 @@ struct Init: ParsableCommand {
                      + "not a common password, not a repeat, sequence or keyboard row, not containing the username. "
                      + "A long passphrase is best.")
         let session: Session
-        var shown: String?
+        var shown: SecureBytes?
         do {
             let password: SecureBytes
             do { password = try Credentials.newPassword(from: "KEYHOLD_PASSWORD") } catch var m as MissingCredential {
@@ -119,39 +123,37 @@ struct Init: ParsableCommand {
             session = try Vault.create(at: path, admin: user, password: password, options: vault.options) { key in
                 shown = try Init.showRecoveryKey(key)
             }.session
-        } catch let e as ExitCode { throw e } catch { throw fail(error) }
+        } catch let e as ExitCode { throw e } catch {
+            // Shown, then the commit failed (a full disk): that key opens nothing.
+            if shown != nil { Terminal.err("keyhold: the recovery key shown belongs to no vault (none was created): disregard it") }
+            throw fail(error)
+        }
         Terminal.err("Vault created. Administrator: \(user)")
         if let shown { confirmRecoveryKey(shown) }
         try runReporting { try Status.show(session) }
     }
 
-    /// Shows the recovery key once, on stdout; returns its text. A failed write says no vault was made.
-    private static func showRecoveryKey(_ key: SecureBytes) throws -> String {
-        let text = key.utf8String() ?? ""
+    /// Shows the recovery key once, on stdout, straight from guarded memory; returns it. A failed
+    /// write says no vault was made.
+    private static func showRecoveryKey(_ key: SecureBytes) throws -> SecureBytes {
         do {
-            try Terminal.out("""
-
-                RECOVERY KEY (shown this once; write it down and keep it offline):
-
-                    \(text)
-
-                With it, access can be regained if every administrator is locked out.
-                """)
+            try Terminal.outSecret("\nRECOVERY KEY (shown this once; write it down and keep it offline):\n\n    ", key,
+                                   "\n\nWith it, access can be regained if every administrator is locked out.\n")
         } catch var o as OutputFailure {
             o.consequence = "the recovery key could not be shown, so no vault was created"
             throw o
         }
-        return text
+        return key
     }
 
-    /// On a terminal, asks for the recovery key back.
-    private func confirmRecoveryKey(_ text: String) {
+    /// On a terminal, asks for the recovery key back (read and compared in guarded memory).
+    private func confirmRecoveryKey(_ shown: SecureBytes) {
         guard Terminal.stdinIsTTY else { return }
         while true {
             guard let typed = Terminal.readSecret(prompt: "Type the recovery key back to confirm you saved it: ") else { return }
             do {
-                let parsed = try RecoveryKey.parse(typed.utf8String() ?? "")
-                if RecoveryKey.encode(parsed) == text {
+                let parsed = try RecoveryKey.parse(typed: typed)
+                if RecoveryKey.encodeGuarded(parsed).constantTimeEquals(shown) {
                     Terminal.err("Recovery key confirmed.")
                     return
                 }

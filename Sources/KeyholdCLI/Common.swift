@@ -54,19 +54,27 @@ struct ValueSource: ParsableArguments {
     func read(prompt: String) throws -> SecureBytes {
         if stdin && fromFile != nil { throw ArgumentParser.ValidationError("give either --stdin or --from-file, not both") }
         if let fromFile {
-            guard let handle = FileHandle(forReadingAtPath: fromFile) else {
-                throw ArgumentParser.ValidationError("--from-file: cannot read \(fromFile)")
+            // Read with read(2) straight into guarded memory (FileHandle would read into a Data
+            // that grows, leaving copies behind).
+            let fd = open(fromFile, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw ArgumentParser.ValidationError("--from-file: cannot read \(Validate.visible(fromFile))") }
+            defer { close(fd) }
+            let limit = Validate.secretValueMaxBytes + 1
+            let value = SecureBuffer(capacity: limit)
+            while value.count < limit {
+                let n = value.appendReading(atLeast: 1) { room in Foundation.read(fd, room.baseAddress!, min(room.count, limit - value.count)) }
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 { throw ArgumentParser.ValidationError("--from-file: cannot read \(Validate.visible(fromFile))") }
+                if n == 0 { break }
             }
-            defer { try? handle.close() }
-            var data = (try? handle.read(upToCount: Validate.secretValueMaxBytes + 1)) ?? Data()
-            defer { data.resetBytes(in: 0..<data.count) }
-            return SecureBytes(copying: data)
+            return value.secureBytes()
         }
         if stdin || !Terminal.stdinIsTTY {
-            var bytes = Terminal.readAll(limit: Validate.secretValueMaxBytes + 1)
-            defer { Bytes.wipe(&bytes) }
-            if bytes.last == 0x0A { bytes.removeLast(); if bytes.last == 0x0D { bytes.removeLast() } }
-            return SecureBytes(copying: bytes)
+            let input = Terminal.readAll(limit: Validate.secretValueMaxBytes + 1)
+            // One trailing newline (LF or CRLF) is dropped.
+            let b = input.bytes
+            if b.last == 0x0A { input.truncate(to: b.count >= 2 && b[b.count - 2] == 0x0D ? b.count - 2 : b.count - 1) }
+            return input.secureBytes()
         }
         guard let v = Terminal.readSecret(prompt: prompt) else { throw ArgumentParser.ValidationError("no value given") }
         return v

@@ -13,6 +13,7 @@ enum Exit {
     static let integrity: Int32 = 70      // a stored value failed to open or verify
     static let rotationInProgress: Int32 = 71 // another process owns the data-key rotation
     static let output: Int32 = 72         // standard output could not be written (a full disk, a closed pipe)
+    static let vaultUnwritable: Int32 = 73 // the vault cannot be written (read-only, a full disk, a size limit): nothing shown
 
     static let help = """
         EXIT CODES
@@ -32,6 +33,9 @@ enum Exit {
               status: a data-key rotation is unfinished
           72  standard output could not be written (a full disk, a reader gone); a
               one-time secret that could not be shown leaves nothing changed
+          73  the vault cannot be written (a read-only file, directory or file
+              system, a full disk, a file size limit): its change rolled back, and
+              nothing shown, since the audit event could not be written
         """
 
     static func code(for error: KeyholdError) -> Int32 {
@@ -48,6 +52,7 @@ enum Exit {
             case .notFound: notFound
             case .exists: conflict
             case .corrupt, .damaged: integrity
+            case .readOnly, .diskFull, .fileSizeLimit: vaultUnwritable
             default: failure
             }
         }

@@ -160,7 +160,7 @@ struct ParsedSource: ImportSource {
     var count: Int { items.count }
     func item(at index: Int) -> ImportItem { items[index] }
     func writeValue(at index: Int, into buffer: UnsafeMutableRawBufferPointer) {
-        values.bytes.withUnsafeBytes { all in buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: all[spans[index]])) }
+        buffer.copyMemory(from: values.bytes[spans[index]].raw)
     }
 }
 
@@ -208,9 +208,17 @@ struct ExportCommand: ParsableCommand {
     var gpgID: String?
     @Flag(inversion: .prefixedNo, help: "For --format dotenv: whether the file will be read with python-dotenv's interpolation on (load_dotenv, Flask) or off; needed only when a value holds ${...}.")
     var interpolate: Bool?
+    @Flag(name: .customLong("skip-bad"), help: "Leave out a secret whose value does not open or cannot be read (named on stderr) and export the rest.")
+    var skipBad = false
     @Argument(help: "A new file, - for standard output, or (pass) a new directory.") var dest: String
 
-    func run() throws { try runReporting(exportAll) }
+    func run() throws {
+        try runReporting {
+            do { try exportAll() } catch KeyholdError.integrity(let what) where !skipBad {
+                throw KeyholdError.integrity("\(what); nothing was exported (--skip-bad leaves it out and exports the rest)")
+            }
+        }
+    }
 
     private func exportAll() throws {
         let toStdout = dest == "-"
@@ -248,7 +256,8 @@ struct ExportCommand: ParsableCommand {
         guard try s.permissions().contains(.secretsRead) else {
             throw KeyholdError.permissionDenied(action: "secret.export", missing: .secretsRead)
         }
-        let infos = try s.secrets(prefix: prefix.isEmpty ? nil : prefix).filter { $0.name.hasPrefix(prefix) }
+        // Without counting versions: a damaged page among them is named by the hand-out, not a stop here.
+        let infos = try s.secretsWithoutCounts(prefix: prefix.isEmpty ? nil : prefix).filter { $0.name.hasPrefix(prefix) }
         guard !infos.isEmpty else {
             Terminal.err(prefix.isEmpty ? "keyhold: the vault holds no secrets; nothing to export"
                                         : "keyhold: no secret name starts with \(Validate.visible(prefix)); nothing to export")
@@ -286,12 +295,12 @@ struct ExportCommand: ParsableCommand {
         }
 
         // One audited hand-out; each value is written as it comes and wiped with its batch.
-        let count = infos.count
+        let left = LeftOut(names: infos.map(\.name), skipBad: skipBad)
         if format == .pass {
             umask(0o077)
             try PassStore.create(dest, gpgID: gpgID!)
             do {
-                try s.revealEach(infos.map(\.name), purpose: .export) { i, value in
+                try s.revealEach(infos.map(\.name), purpose: .export, skipping: left.skipping) { i, value in
                     try PassStore.add(path: names[i], value: value, to: dest, gpgID: gpgID!, gpg: gpg!)
                 }
             } catch {
@@ -304,12 +313,17 @@ struct ExportCommand: ParsableCommand {
             let sink = toStdout ? ExportSink(standardOutputHolding: format != .json || Terminal.stdoutIsTTY)
                                 : try ExportSink(creating: dest)
             do {
-                try write(infos, names: names, keys: keys, session: s, to: sink)
+                try write(infos, names: names, keys: keys, session: s, to: sink, leftOut: left)
                 try sink.finish()
             } catch {
                 sink.discard()
                 throw error
             }
+        }
+        let count = infos.count - left.count
+        if left.count > 0 {
+            Terminal.err("keyhold: left out \(left.count) secret\(left.count == 1 ? "" : "s") that could not be opened: "
+                         + left.names.map(Validate.visible).joined(separator: ", "))
         }
         if !toStdout {
             Terminal.err("Exported \(count) secret\(count == 1 ? "" : "s") to \(Validate.visible(dest)) (\(format.rawValue)). "
@@ -317,35 +331,64 @@ struct ExportCommand: ParsableCommand {
         }
     }
 
+    /// The secrets an export with --skip-bad leaves out, each named on stderr as it is found.
+    final class LeftOut {
+        private let all: [String]
+        private(set) var names: [String] = []
+        let skipBad: Bool
+        init(names: [String], skipBad: Bool) { all = names; self.skipBad = skipBad }
+        var count: Int { names.count }
+        /// Counts a name left out and reported elsewhere.
+        func add(_ name: String) { names.append(name) }
+        /// For `Session.revealEach`: nil without --skip-bad (a bad row stops the export).
+        var skipping: ((Int, String) -> Void)? {
+            guard skipBad else { return nil }
+            return { [self] index, why in
+                names.append(all[index])
+                Terminal.err("keyhold: left out \(Validate.visible(all[index])): \(Validate.visible(why))")
+            }
+        }
+    }
+
     /// Reveals the values (`Session.revealEach`: one audited hand-out, a batch at a time) and writes
     /// each in the file formats as it comes. `names` are without the prefix; `keys` are the .env keys.
-    private func write(_ infos: [SecretInfo], names: [String], keys: [String], session s: Session, to sink: ExportSink) throws {
+    private func write(_ infos: [SecretInfo], names: [String], keys: [String], session s: Session, to sink: ExportSink,
+                       leftOut left: LeftOut) throws {
         let out = sink.buffer
         switch format {
         case .dotenv:
-            out.append(DotEnv.header(count: infos.count, interpolate: interpolate))
-            try s.revealEach(infos.map(\.name), purpose: .export) { i, value in
+            // With --skip-bad the count is not known before the values are opened.
+            out.append(DotEnv.header(count: skipBad ? nil : infos.count, interpolate: interpolate))
+            try s.revealEach(infos.map(\.name), purpose: .export, skipping: left.skipping) { i, value in
                 if let why = DotEnv.exportProblem(value, interpolate: interpolate) { throw refusal(infos[i].name, why) }
                 DotEnv.appendLine(key: keys[i], value: value, interpolate: interpolate == true, to: out)
                 try sink.wrote()
             }
         case .json:
             JSONEntries.begin(to: out)
-            try s.revealEach(infos.map(\.name), purpose: .export) { i, value in
-                JSONEntries.appendEntry(index: i, name: names[i], value: value, description: infos[i].description, to: out)
+            var written = 0
+            try s.revealEach(infos.map(\.name), purpose: .export, skipping: left.skipping) { i, value in
+                JSONEntries.appendEntry(index: written, name: names[i], value: value, description: infos[i].description, to: out)
+                written += 1
                 try sink.wrote()
             }
-            JSONEntries.end(count: infos.count, to: out)
+            JSONEntries.end(count: written, to: out)
         case .keepassxc:
             let items = zip(names, infos).map { KeePassXML.Item(segments: $0.split(separator: "/").map(String.init), description: $1.description) }
             let writer = KeePassXML.Writer(items, now: ISO8601DateFormatter().string(from: Date()))
             writer.begin(out)
             let order = writer.order  // the document's order of entries, so each is written as its value comes
-            try s.revealEach(order.map { infos[$0].name }, purpose: .export) { k, value in
+            // Values come in document order, so the names left out are counted in that order too.
+            let inOrder = LeftOut(names: order.map { infos[$0].name }, skipBad: skipBad)
+            defer { for name in inOrder.names { left.add(name) } }
+            var next = 0  // the k of the next entry the writer writes
+            try s.revealEach(order.map { infos[$0].name }, purpose: .export, skipping: inOrder.skipping) { k, value in
                 guard KeePassXML.canCarry(value) else {
                     throw refusal(infos[order[k]].name, "is not text that XML can carry (UTF-8 without control characters); export it as json")
                 }
+                while next < k { writer.skip(out); next += 1 }  // entries left out before this one
                 writer.entry(value, to: out)
+                next += 1
                 try sink.wrote()
             }
             writer.end(out)

@@ -24,19 +24,19 @@ struct TransferFailure: Error, CustomStringConvertible {
 
 /// A usage error (exit 64) with a message for a person.
 func usageError(_ field: String, _ message: String) -> KeyholdError {
-    .invalid(KeyholdCore.ValidationError(field: field, rule: "usage", message: message))
+    .invalid(KeyholdCore.ValidationError(field: field, rule: .usage, message: message))
 }
 
 enum SourceFile {
-    /// Reads a whole file (or stdin for `-`), at most `limit` bytes.
+    /// Reads a whole file (or stdin for `-`), at most `limit` bytes, straight into guarded
+    /// memory (read(2) into a `PlainBuffer`): no byte of it is ever in an ordinary buffer.
     static func read(_ path: String, limit: Int = 64 << 20) throws -> PlainBuffer {
         if path == "-" {
             // Standard input, wherever it is (an agent's client's too).
-            var bytes = Terminal.readAll(limit: limit)
-            defer { Bytes.wipe(&bytes) }
-            guard bytes.count <= limit else { throw usageError("source", "standard input is larger than \(limit >> 20) MiB") }
-            let out = PlainBuffer(capacity: bytes.count)
-            out.append(contentsOf: bytes)
+            let input = Terminal.readAll(limit: limit)
+            guard input.count <= limit else { throw usageError("source", "standard input is larger than \(limit >> 20) MiB") }
+            let out = PlainBuffer(capacity: input.count)
+            input.withUnsafeBytes { out.append($0) }
             return out
         }
         let fd: Int32 = open(path, O_RDONLY | O_CLOEXEC)
@@ -47,21 +47,21 @@ enum SourceFile {
         }
         defer { close(fd) }
         var st = stat()
-        if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
+        let known = fstat(fd, &st) == 0
+        if known, (st.st_mode & S_IFMT) == S_IFDIR {
             throw usageError("source", "\(Validate.visible(path)) is a directory (only --format pass reads a directory)")
         }
-        let out = PlainBuffer(capacity: 64 << 10)
-        var chunk = [UInt8](repeating: 0, count: 64 << 10)
-        defer { Bytes.wipe(&chunk) }
+        // Sized for the file as it is (and a byte more, to see it end), so it rarely moves.
+        let size = known && (st.st_mode & S_IFMT) == S_IFREG ? min(Int(st.st_size), limit) + 1 : 64 << 10
+        let out = PlainBuffer(capacity: size)
         while true {
-            let n = Foundation.read(fd, &chunk, chunk.count)
+            let n = out.appendReading(atLeast: 64 << 10) { room in Foundation.read(fd, room.baseAddress!, room.count) }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw TransferFailure("cannot read \(Validate.visible(path)): \(String(cString: strerror(errno)))")
             }
             if n == 0 { break }
-            out.append(contentsOf: chunk[0..<n])
-            if out.bytes.count > limit {
+            if out.count > limit {
                 throw usageError("source", "\(Validate.visible(path)) is larger than \(limit >> 20) MiB")
             }
         }

@@ -169,16 +169,16 @@ enum Tool {
         var total = 0
         if captureOutput {
             let fd = outPipe.fileHandleForReading.fileDescriptor
-            var chunk = [UInt8](repeating: 0, count: 16 << 10)
+            // Read straight into guarded memory; past the largest value only the size is kept (the rest
+            // is read into the same space again and dropped) so the tool can finish.
             while true {
-                let n = Foundation.read(fd, &chunk, chunk.count)
+                let kept = output.count
+                let n = output.appendReading(atLeast: 16 << 10) { room in Foundation.read(fd, room.baseAddress!, room.count) }
                 if n < 0 { if errno == EINTR { continue }; break }
                 if n == 0 { break }
                 total += n
-                // Past the largest value only the size is kept; the rest is drained so the tool can finish.
-                if total <= outputLimit { output.append(contentsOf: chunk[0..<n]) }
+                if total > outputLimit { output.truncate(to: kept) }
             }
-            Bytes.wipe(&chunk)
         }
         group.wait()
         p.waitUntilExit()
@@ -206,29 +206,51 @@ final class ExportSink {
     private let path: String?
     private let hold: Bool
     private var fileOpen = true
+    /// The file has no name yet (O_TMPFILE): `finish` links it to `path` once it is whole.
+    private let unnamed: Bool
 
-    /// A new file at `path` (never an existing one).
+    /// A new file at `path` (never an existing one). Where the file system allows it, the file
+    /// is made without a name in `path`'s directory and linked to `path` only when it is whole,
+    /// so an export that fails or is killed (SIGKILL, power loss) leaves no file at all.
     init(creating path: String) throws {
-        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else {
-            if errno == EEXIST { throw KeyholdError.conflict("\(Validate.visible(path)) already exists; export never overwrites a file") }
-            throw TransferFailure("cannot create \(Validate.visible(path)): \(String(cString: strerror(errno)))")
+        let dir = (path as NSString).deletingLastPathComponent
+        let unnamedFD = Glibc.open(dir.isEmpty ? "." : dir, ExportSink.tmpfileFlag | O_WRONLY | O_CLOEXEC, 0o600)
+        if unnamedFD >= 0 {
+            var st = stat()
+            if lstat(path, &st) == 0 {
+                close(unnamedFD)
+                throw KeyholdError.conflict("\(Validate.visible(path)) already exists; export never overwrites a file")
+            }
+            fd = unnamedFD
+            unnamed = true
+        } else {
+            // No O_TMPFILE here (an older kernel, some file systems): a named file from the start.
+            fd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            guard fd >= 0 else {
+                if errno == EEXIST { throw KeyholdError.conflict("\(Validate.visible(path)) already exists; export never overwrites a file") }
+                throw TransferFailure("cannot create \(Validate.visible(path)): \(String(cString: strerror(errno)))")
+            }
+            unnamed = false
         }
         fchmod(fd, 0o600)
         self.path = path
         hold = false
     }
 
+    /// O_TMPFILE (`__O_TMPFILE | O_DIRECTORY`; the same __O_TMPFILE on x86-64 and arm64), which Swift does not import.
+    private static let tmpfileFlag: Int32 = 0o20000000 | O_DIRECTORY
+
     /// Standard output; with `hold`, nothing is written before `finish`.
     init(standardOutputHolding hold: Bool) {
         fd = STDOUT_FILENO
         path = nil
         self.hold = hold
+        unnamed = false
     }
 
     /// Writes the buffer out once it is full enough (call after each entry).
     func wrote() throws {
-        if !hold, buffer.bytes.count >= Self.chunk { try flush() }
+        if !hold, buffer.count >= Self.chunk { try flush() }
     }
 
     /// Writes the rest; a file is synced and closed.
@@ -237,10 +259,20 @@ final class ExportSink {
         if let path {
             fileOpen = false
             let synced = fsync(fd) == 0
-            let error = errno
+            var error = errno
+            var linked = true
+            if synced, unnamed {
+                // Named only now, whole: by its /proc link (any user), else AT_EMPTY_PATH (needs privilege).
+                linked = linkat(AT_FDCWD, "/proc/self/fd/\(fd)", AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0
+                    || linkat(fd, "", AT_FDCWD, path, 0x1000) == 0  // AT_EMPTY_PATH, which Swift does not import
+                error = errno
+            }
             close(fd)
-            if !synced {
-                unlink(path)
+            if !synced || !linked {
+                if !unnamed { unlink(path) }
+                if !linked, error == EEXIST {
+                    throw KeyholdError.conflict("\(Validate.visible(path)) appeared during the export; export never overwrites a file")
+                }
                 throw TransferFailure("cannot write \(Validate.visible(path)): \(String(cString: strerror(error)))")
             }
         }
@@ -252,7 +284,7 @@ final class ExportSink {
         if let path, fileOpen {
             fileOpen = false
             close(fd)
-            unlink(path)
+            if !unnamed { unlink(path) }  // an unnamed file goes with its last descriptor
         }
     }
 
@@ -262,14 +294,12 @@ final class ExportSink {
             if path == nil {
                 // Standard output: a failed write is exit 72; on a terminal (held whole, so no UTF-8
                 // sequence is split) control characters are shown escaped, as `secret show` does.
-                let escaped = try buffer.bytes.withUnsafeBytes { try Terminal.writeValue($0, raw: false) }
+                let escaped = try Terminal.writeValue(UnsafeRawBufferPointer(buffer.bytes), raw: false)
                 if escaped { Terminal.err(Terminal.escapedExportNote) }
                 return
             }
-            try buffer.bytes.withUnsafeBytes { bytes in
-                if let code = Terminal.writeFD(all: bytes, to: fd) {
-                    throw TransferFailure("write failed: \(String(cString: strerror(code)))")
-                }
+            if let code = Terminal.writeFD(all: UnsafeRawBufferPointer(buffer.bytes), to: fd) {
+                throw TransferFailure("write failed: \(String(cString: strerror(code)))")
             }
         } catch {
             discard()

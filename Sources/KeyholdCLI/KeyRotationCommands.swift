@@ -122,20 +122,19 @@ extension KeyCommand {
                 try Confirm.typed(name, action: action, skip: yes, what: "the vault's name")
                 // Written (and the write checked) before the rotation commits: a key that cannot be
                 // shown leaves the old one in force.
-                _ = try s.rotateRootKey { key in
+                _ = try OneTimeSecret.voidIfFailed(
+                    "the new recovery key shown was not put in force (the old one still opens the vault): disregard it") { shown in
+                try s.rotateRootKey { key in
                     do {
-                        try Terminal.out("""
-
-                            NEW RECOVERY KEY (shown this once; the old one no longer opens the vault):
-
-                                \(key.utf8String() ?? "")
-
-                            """)
+                        try Terminal.outSecret("\nNEW RECOVERY KEY (shown this once; the old one no longer opens the vault):\n\n    ",
+                                               key, "\n\n")
                     } catch var o as OutputFailure {
                         o.consequence = "the new recovery key could not be shown, so the root key was not rotated "
                             + "(the old recovery key still opens the vault)"
                         throw o
                     }
+                    shown()
+                }
                 }
                 Terminal.err("Root key rotated; other sessions must log in again.")
             }
@@ -157,13 +156,16 @@ extension KeyCommand {
 
         func run() throws {
             try runReporting {
-                guard let key = Terminal.readSecret(prompt: "Recovery key: "), let text = key.utf8String() else {
+                guard let key = Terminal.readSecret(prompt: "Recovery key: ") else {
                     throw ArgumentParser.ValidationError("no recovery key given")
                 }
                 let opened = try Vault.open(at: vault.path, options: vault.options)
-                _ = try opened.recover(recoveryKey: text, username: username) { temp in
-                    try UserCommand.showTemporaryPassword(temp, for: username, json: output.json,
-                                                          unchanged: "nothing was changed (the recovery key is still valid)")
+                _ = try UserCommand.temporaryPasswordVoidIfFailed("nothing was changed") { shown in
+                    try opened.recover(recoveryKey: key, username: username) { temp in
+                        try UserCommand.showTemporaryPassword(temp, for: username, json: output.json,
+                                                              unchanged: "nothing was changed (the recovery key is still valid)")
+                        shown()
+                    }
                 }
             }
         }

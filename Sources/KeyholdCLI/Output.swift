@@ -66,7 +66,7 @@ enum Output {
         defer { text.wipe() }  // it may hold a value (`secret get --json`) or a temporary password
         guard text.append(value, indent: 0) else { return try Terminal.out(json(value)) }
         text.endLine()
-        try text.bytes.withUnsafeBytes { try Terminal.writeOut($0) }
+        try Terminal.writeOut(UnsafeRawBufferPointer(text.bytes))
     }
 
     /// An ISO 8601 time or `-`.
@@ -82,7 +82,11 @@ enum Output {
 /// them (numeric, case-insensitive, in the system locale), once per set of keys:
 /// a list's objects share theirs.
 struct JSONText {
-    private(set) var bytes: [UInt8] = []
+    /// The text, in guarded memory: it may hold a secret (`JSONSecret`), and an Array would leave
+    /// a copy of what was written so far each time it grew.
+    private let buffer = Storage()
+    /// The text written so far (valid until the next append).
+    var bytes: UnsafeBufferPointer<UInt8> { buffer.bytes }
     private var keyOrders: [[String]: [String]] = [:]
     private var lastKeys: [String] = []
 
@@ -90,16 +94,18 @@ struct JSONText {
     mutating func append(_ value: Any, indent: Int) -> Bool {
         // Exact types first: a failed `is NSNull` or `as? NSNumber` bridges the value to an object.
         let type = Swift.type(of: value)
-        if type == String.self {
+        if let secret = value as? JSONSecret {
+            secret.base64 ? base64(secret.value) : string(secret.value)
+        } else if type == String.self {
             string(value as! String)
         } else if type == [String: Any].self {
             return object(value as! [String: Any], indent: indent)
         } else if type == Int.self {
-            bytes.append(contentsOf: String(value as! Int).utf8)
+            buffer.append(contentsOf: String(value as! Int).utf8)
         } else if type == Bool.self {
-            bytes.append(contentsOf: ((value as! Bool) ? "true" : "false").utf8)
+            buffer.append(contentsOf: ((value as! Bool) ? "true" : "false").utf8)
         } else if type == Int64.self {
-            bytes.append(contentsOf: String(value as! Int64).utf8)
+            buffer.append(contentsOf: String(value as! Int64).utf8)
         } else if type == Double.self {
             return double(value as! Double)
         } else if let d = value as? [String: Any] {
@@ -107,7 +113,7 @@ struct JSONText {
         } else if let a = value as? [Any] {
             return array(a, indent: indent)
         } else if value is NSNull {
-            bytes.append(contentsOf: "null".utf8)
+            buffer.append(contentsOf: "null".utf8)
         } else if let n = value as? NSNumber {
             return number(n)
         } else if let s = value as? String {
@@ -120,9 +126,9 @@ struct JSONText {
 
     private mutating func number(_ n: NSNumber) -> Bool {
         switch String(cString: n.objCType) {
-        case "c", "B": bytes.append(contentsOf: (n.boolValue ? "true" : "false").utf8)
-        case "q", "l", "i", "s": bytes.append(contentsOf: String(n.int64Value).utf8)
-        case "Q", "L", "I", "S", "C": bytes.append(contentsOf: String(n.uint64Value).utf8)
+        case "c", "B": buffer.append(contentsOf: (n.boolValue ? "true" : "false").utf8)
+        case "q", "l", "i", "s": buffer.append(contentsOf: String(n.int64Value).utf8)
+        case "Q", "L", "I", "S", "C": buffer.append(contentsOf: String(n.uint64Value).utf8)
         case "d", "f": return double(n.doubleValue)
         default: return false
         }
@@ -135,25 +141,25 @@ struct JSONText {
         guard d.isFinite else { return false }
         var text = d.description
         if text.hasSuffix(".0") { text.removeLast(2) }
-        bytes.append(contentsOf: text.utf8)
+        buffer.append(contentsOf: text.utf8)
         return true
     }
 
     /// Zeroes the text written so far.
-    mutating func wipe() { Bytes.wipe(&bytes) }
+    mutating func wipe() { buffer.removeAll() }
 
     /// Ends the text with a line break, as printed.
-    mutating func endLine() { bytes.append(UInt8(ascii: "\n")) }
+    mutating func endLine() { buffer.append(UInt8(ascii: "\n")) }
 
     private mutating func object(_ d: [String: Any], indent: Int) -> Bool {
         let sorted = sortedKeys(d)
-        bytes.append(UInt8(ascii: "{"))
-        bytes.append(UInt8(ascii: "\n"))
+        buffer.append(UInt8(ascii: "{"))
+        buffer.append(UInt8(ascii: "\n"))
         for (k, key) in sorted.enumerated() {
-            if k > 0 { bytes += [UInt8(ascii: ","), UInt8(ascii: "\n")] }
+            if k > 0 { buffer.append(contentsOf: [UInt8(ascii: ","), UInt8(ascii: "\n")]) }
             pad(indent + 2)
             string(key)
-            bytes.append(contentsOf: " : ".utf8)
+            buffer.append(contentsOf: " : ".utf8)
             guard append(d[key]!, indent: indent + 2) else { return false }
         }
         close("}", indent: indent)
@@ -181,10 +187,10 @@ struct JSONText {
     }
 
     private mutating func array(_ a: [Any], indent: Int) -> Bool {
-        bytes.append(UInt8(ascii: "["))
-        bytes.append(UInt8(ascii: "\n"))
+        buffer.append(UInt8(ascii: "["))
+        buffer.append(UInt8(ascii: "\n"))
         for (k, item) in a.enumerated() {
-            if k > 0 { bytes += [UInt8(ascii: ","), UInt8(ascii: "\n")] }
+            if k > 0 { buffer.append(contentsOf: [UInt8(ascii: ","), UInt8(ascii: "\n")]) }
             pad(indent + 2)
             guard append(item, indent: indent + 2) else { return false }
         }
@@ -195,43 +201,104 @@ struct JSONText {
     /// The line break after the last item (or the opening one: an empty container keeps
     /// an empty line inside, as JSONSerialization writes it), then the closing bracket.
     private mutating func close(_ bracket: Unicode.Scalar, indent: Int) {
-        bytes.append(UInt8(ascii: "\n"))
+        buffer.append(UInt8(ascii: "\n"))
         pad(indent)
-        bytes.append(UInt8(ascii: bracket))
+        buffer.append(UInt8(ascii: bracket))
     }
 
-    private mutating func pad(_ n: Int) { bytes += repeatElement(UInt8(ascii: " "), count: n) }
+    private mutating func pad(_ n: Int) { buffer.append(contentsOf: repeatElement(UInt8(ascii: " "), count: n)) }
+
+    /// A JSON string of bytes in guarded memory (UTF-8: the caller checked), escaped as `string`
+    /// escapes a String, decoded where they lie.
+    private mutating func string(_ secret: SecureBytes) {
+        buffer.append(UInt8(ascii: "\""))
+        secret.withBytes { raw in
+            var it = raw.makeIterator()
+            var decoder = UTF8()
+            while case .scalarValue(let scalar) = decoder.decode(&it) { escaped(scalar) }
+        }
+        buffer.append(UInt8(ascii: "\""))
+    }
+
+    /// Standard base64 of bytes in guarded memory, as a JSON string.
+    private mutating func base64(_ secret: SecureBytes) {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+        buffer.append(UInt8(ascii: "\""))
+        secret.withBytes { raw in
+            var i = 0
+            while i < raw.count {
+                let n = min(3, raw.count - i)
+                var v = UInt32(raw[i]) << 16
+                if n > 1 { v |= UInt32(raw[i + 1]) << 8 }
+                if n > 2 { v |= UInt32(raw[i + 2]) }
+                buffer.append(alphabet[Int(v >> 18 & 63)])
+                buffer.append(alphabet[Int(v >> 12 & 63)])
+                buffer.append(n > 1 ? alphabet[Int(v >> 6 & 63)] : UInt8(ascii: "="))
+                buffer.append(n > 2 ? alphabet[Int(v & 63)] : UInt8(ascii: "="))
+                v = 0
+                i += 3
+            }
+        }
+        buffer.append(UInt8(ascii: "\""))
+    }
 
     /// A JSON string: quote and backslash escaped, control characters as \b \f \n \r \t
     /// or \u00xx, everything else (slashes, non-ASCII) as its UTF-8 bytes, except what
     /// must not reach a terminal raw (`Validate.isHidden`: DEL, C1 and bidi controls,
     /// invisible characters, U+2028/U+2029), written as \uxxxx too.
     private mutating func string(_ s: String) {
-        bytes.append(UInt8(ascii: "\""))
+        buffer.append(UInt8(ascii: "\""))
         // Most strings need no escape: copied whole.
         if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 >= 0x7F }) {
-            bytes.append(contentsOf: s.utf8)
-            bytes.append(UInt8(ascii: "\""))
+            buffer.append(contentsOf: s.utf8)
+            buffer.append(UInt8(ascii: "\""))
             return
         }
-        let hex = Array("0123456789abcdef".utf8)
-        for scalar in s.unicodeScalars {
-            let v = scalar.value
-            switch v {
-            case 0x22: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
-            case 0x5C: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
-            case 0x08: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "b")]
-            case 0x0C: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "f")]
-            case 0x0A: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
-            case 0x0D: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
-            case 0x09: bytes += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
-            case _ where v < 0x20 || Validate.isHidden(scalar):
-                // Every hidden character lies in the Basic Multilingual Plane: four hex digits.
-                bytes += [UInt8(ascii: "\\"), UInt8(ascii: "u"), hex[Int(v >> 12 & 15)], hex[Int(v >> 8 & 15)],
-                          hex[Int(v >> 4 & 15)], hex[Int(v & 15)]]
-            default: bytes.append(contentsOf: scalar.utf8)
-            }
+        for scalar in s.unicodeScalars { escaped(scalar) }
+        buffer.append(UInt8(ascii: "\""))
+    }
+
+    /// One scalar of a JSON string, escaped as `string` says, byte by byte (no temporary array
+    /// holds a character of what may be a secret value).
+    private mutating func escaped(_ scalar: Unicode.Scalar) {
+        let v = scalar.value
+        let backslash = UInt8(ascii: "\\")
+        switch v {
+        case 0x22: buffer.append(backslash); buffer.append(UInt8(ascii: "\""))
+        case 0x5C: buffer.append(backslash); buffer.append(backslash)
+        case 0x08: buffer.append(backslash); buffer.append(UInt8(ascii: "b"))
+        case 0x0C: buffer.append(backslash); buffer.append(UInt8(ascii: "f"))
+        case 0x0A: buffer.append(backslash); buffer.append(UInt8(ascii: "n"))
+        case 0x0D: buffer.append(backslash); buffer.append(UInt8(ascii: "r"))
+        case 0x09: buffer.append(backslash); buffer.append(UInt8(ascii: "t"))
+        case _ where v < 0x20 || Validate.isHidden(scalar):
+            // Every hidden character lies in the Basic Multilingual Plane: four hex digits.
+            buffer.append(backslash)
+            buffer.append(UInt8(ascii: "u"))
+            for shift in [12, 8, 4, 0] as [UInt32] { buffer.append(Self.hex[Int(v >> shift & 15)]) }
+        default:
+            for b in scalar.utf8 { buffer.append(b) }
         }
-        bytes.append(UInt8(ascii: "\""))
+    }
+
+    private static let hex = Array("0123456789abcdef".utf8)
+}
+
+/// A secret value (a revealed value, a temporary password) for `Output.printJSON`: written into
+/// the JSON text from guarded memory, as a string (UTF-8) or, with `base64`, its base64.
+struct JSONSecret {
+    let value: SecureBytes
+    let base64: Bool
+    init(_ value: SecureBytes, base64: Bool = false) { self.value = value; self.base64 = base64 }
+}
+
+extension JSONText {
+    /// The text's storage: a `SecureBuffer` with the appends JSONText uses.
+    final class Storage {
+        private let buffer = SecureBuffer(capacity: 4096)
+        var bytes: UnsafeBufferPointer<UInt8> { buffer.bytes }
+        func append(_ b: UInt8) { buffer.append(b) }
+        func append<C: Collection>(contentsOf c: C) where C.Element == UInt8 { buffer.append(contentsOf: c) }
+        func removeAll() { buffer.removeAll() }
     }
 }

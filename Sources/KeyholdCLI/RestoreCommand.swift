@@ -82,8 +82,8 @@ struct RestoreCommand: ParsableCommand {
     /// Logs in to the backup: with KEYHOLD_BACKUP_PASSWORD if set, else with the password just
     /// used, and on a terminal once more with one typed for the backup.
     private func verify(_ restore: Restore, username: String, password: SecureBytes?) throws -> RestoreCheck {
-        if let p = ProcessInfo.processInfo.environment["KEYHOLD_BACKUP_PASSWORD"] {
-            return try restore.verify(password: SecureBytes(utf8: p))
+        if let p = Terminal.passwordVariable("KEYHOLD_BACKUP_PASSWORD") {
+            return try restore.verify(password: p)
         }
         guard let password else { throw KeyholdError.authenticationFailed }
         do {

@@ -209,7 +209,7 @@ enum Handout {
         let chosen = Set(names)
         if let stray = maps.keys.sorted().first(where: { !chosen.contains($0) }) {
             throw KeyholdError.invalid(KeyholdCore.ValidationError(
-                field: "--map", rule: "chosen",
+                field: "--map", rule: .chosen,
                 message: "--map \(stray)=\(maps[stray]!): \(stray) is not among the chosen secrets (see --prefix and --only)"))
         }
         var byVariable: [String: [String]] = [:]
@@ -375,7 +375,7 @@ enum Handout {
             }
             if value.contains(0) {
                 throw KeyholdError.invalid(KeyholdCore.ValidationError(
-                    field: "secret value", rule: "nul",
+                    field: "secret value", rule: .nul,
                     message: "secret \(plan[i].name): its value contains a NUL byte, which an environment variable cannot hold"))
             }
             block.withUnsafeMutableBytes { raw in
@@ -475,14 +475,14 @@ enum Handout {
         let argv = CStrings(arguments.map { CStrings.copy(Array($0.utf8)) })
         // The command starts with no signal blocked (a mask inherited by keyhold is the accident
         // of its parent, e.g. a thread of a Dispatch pool); ignored signals stay ignored, and
-        // SIGPIPE, which keyhold ignores for itself, is as keyhold found it.
+        // SIGPIPE and SIGXFSZ, which keyhold ignores for itself, are as keyhold found them.
         unblockAllSignals()
-        ProcessSetup.restorePipeSignal()
+        ProcessSetup.restoreSignals()
         let error = environment.withEnvp { envp in
             execve(path, argv.pointer, envp)
             return errno
         }
-        signal(SIGPIPE, SIG_IGN)  // still keyhold: a failed write is an error again, not a death
+        ProcessSetup.ignoreAgain()  // still keyhold: a failed write is an error again, not a death
         environment.wipe()
         argv.free()
         return error
@@ -533,8 +533,8 @@ enum Handout {
         posix_spawnattr_init(&attributes)
         var defaults = sigset_t()
         sigemptyset(&defaults)
-        // SIGPIPE as keyhold found it: back to the default unless it was ignored when keyhold started.
-        for sig in handled + (ProcessSetup.inheritedPipeIgnored ? [] : [SIGPIPE]) { sigaddset(&defaults, sig) }
+        // SIGPIPE and SIGXFSZ as keyhold found them: back to the default unless ignored when keyhold started.
+        for sig in handled + ProcessSetup.restoredForChildren { sigaddset(&defaults, sig) }
         posix_spawnattr_setsigdefault(&attributes, &defaults)
         var mask = sigset_t()
         sigemptyset(&mask)

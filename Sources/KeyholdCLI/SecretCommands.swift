@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KeyholdCore
+import KeyholdFormats
 
 /// `keyhold secret ...`
 struct SecretCommand: ParsableCommand {
@@ -120,13 +121,12 @@ struct SecretCommand: ParsableCommand {
                 let pinned = try output.json ? (version ?? s.secret(named: name).currentVersion) : version
                 let value = try s.reveal(name, version: pinned)
                 if output.json {
+                    // The value goes into the JSON text from guarded memory (`JSONSecret`), never a String.
                     var out: [String: Any] = ["name": name, "version": pinned ?? 0]
-                    value.withBytes { bytes in
-                        if let text = String(validating: bytes, as: UTF8.self) {
-                            out["value"] = text
-                        } else {
-                            out["value_base64"] = Data(bytes).base64EncodedString()
-                        }
+                    if value.withBytes(Bytes.isUTF8) {
+                        out["value"] = JSONSecret(value)
+                    } else {
+                        out["value_base64"] = JSONSecret(value, base64: true)
                     }
                     try Output.printJSON(out)
                     return

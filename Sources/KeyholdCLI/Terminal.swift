@@ -18,7 +18,7 @@ struct OutputFailure: Error, CustomStringConvertible {
 /// Reading from and writing to the person at the terminal.
 ///
 /// Every write to standard output is a checked write(2) loop: a failure throws
-/// `OutputFailure` (exit 72), never a crash, and SIGPIPE is ignored from the start
+/// `OutputFailure` (exit 72), never a crash, and SIGPIPE (with SIGXFSZ) is ignored from the start
 /// (`ProcessSetup.start`). Text written with `out` and `err` goes through
 /// `Validate.visible` line by line, so nothing stored can reach the terminal raw;
 /// secret values go through `writeValue`, which escapes them only on a terminal.
@@ -41,6 +41,19 @@ enum Terminal {
         var bytes = Array(s.utf8)
         bytes.append(UInt8(ascii: "\n"))
         try bytes.withUnsafeBytes { try writeOut($0) }
+    }
+
+    /// Writes a one-time secret (a recovery key, a temporary password) with text around it to
+    /// standard output: `before`, the secret's bytes straight from guarded memory, then `after`
+    /// (the texts made visible as `out` does, no line break added). The secret is keyhold's own
+    /// ASCII, so it is written as it is.
+    static func outSecret(_ before: String, _ secret: SecureBytes, _ after: String) throws {
+        var head = Array(safeLines(before).utf8), tail = Array(safeLines(after).utf8)
+        try head.withUnsafeBytes { try writeOut($0) }
+        try secret.withBytes { try writeOut($0) }
+        try tail.withUnsafeBytes { try writeOut($0) }
+        head.removeAll()
+        tail.removeAll()
     }
 
     /// Writes a line to standard error. A failure there is ignored: there is nowhere left to say it.
@@ -70,11 +83,11 @@ enum Terminal {
     /// stderr saying so. Returns whether it escaped anything.
     @discardableResult
     static func writeValue(_ value: UnsafeRawBufferPointer, raw: Bool) throws -> Bool {
-        guard !raw, stdoutIsTTY, var shown = Validate.terminalSafeValue(value) else {
+        guard !raw, stdoutIsTTY, let shown = Validate.terminalSafeValue(value) else {
             try writeOut(value)
             return false
         }
-        defer { Bytes.wipe(&shown) }
+        // Escaped in guarded memory, zeroed when released.
         try shown.withUnsafeBytes { try writeOut($0) }
         return true
     }
@@ -112,17 +125,29 @@ enum Terminal {
     /// Reads one line from standard input into guarded memory (the newline dropped).
     static func readLineSecure() -> SecureBytes? { io.readLine() }
 
-    /// Reads one line from this process's standard input into guarded memory (the newline dropped).
+    /// The longest line `readLineFD` keeps (a longer one is cut there).
+    static let lineLimit = 65_536 + 3
+
+    /// Reads one line from this process's standard input straight into guarded memory (the
+    /// newline, and a carriage return before it, dropped): byte by byte, so that what follows
+    /// the line stays in standard input for the next reader, and no byte of it is ever in
+    /// ordinary memory. Nil at the end of input with nothing read.
     static func readLineFD() -> SecureBytes? {
-        var buffer = [UInt8]()
-        defer { Bytes.wipe(&buffer) }
-        var byte: UInt8 = 0
-        while read(STDIN_FILENO, &byte, 1) == 1 {
-            if byte == 0x0A { return SecureBytes(copying: buffer.last == 0x0D ? buffer.dropLast() : buffer[...]) }
-            buffer.append(byte)
-            if buffer.count > 65_536 + 2 { break }
+        var ended = false, newline = false
+        let line = SecureBytes(capacity: lineLimit) { out in
+            let base = out.baseAddress!.assumingMemoryBound(to: UInt8.self)
+            var n = 0
+            while n < out.count {
+                let r = read(STDIN_FILENO, base + n, 1)
+                if r < 0 && errno == EINTR { continue }
+                if r != 1 { ended = true; break }
+                if base[n] == 0x0A { newline = true; break }
+                n += 1
+            }
+            if newline && n > 0 && base[n - 1] == 0x0D { n -= 1 }
+            return n
         }
-        return buffer.isEmpty ? nil : SecureBytes(copying: buffer)
+        return ended && !newline && line.count == 0 ? nil : line
     }
 
     /// Prompts on the terminal with echo off; the typed text never appears on screen.
@@ -131,8 +156,25 @@ enum Terminal {
         return io.prompt(prompt, false)
     }
 
-    /// All of standard input, up to `limit` bytes and one more (so that too much can be told), wiped by the caller.
-    static func readAll(limit: Int) -> [UInt8] { io.readAll(limit) }
+    /// All of standard input, up to `limit` bytes and one more (so that too much can be told),
+    /// in guarded memory.
+    static func readAll(limit: Int) -> SecureBuffer { io.readAll(limit) }
+
+    /// All of this process's standard input, read straight into guarded memory, until it ends
+    /// or holds more than `limit` bytes.
+    static func readAllFD(limit: Int) -> SecureBuffer {
+        let out = SecureBuffer(capacity: 65_536)
+        while out.count <= limit {
+            let n = out.appendReading(atLeast: 65_536) { room in Foundation.read(STDIN_FILENO, room.baseAddress!, room.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+        }
+        return out
+    }
+
+    /// A password given in the environment (`KEYHOLD_PASSWORD`, `KEYHOLD_NEW_PASSWORD`, `KEYHOLD_BACKUP_PASSWORD`), in
+    /// guarded memory; see `ProcessSetup.takePasswordsFromEnvironment`.
+    static func passwordVariable(_ name: String) -> SecureBytes? { io.passwordVariable(name) }
 
     /// This process's own no-echo prompt.
     static func promptFD(_ prompt: String, echo: Bool) -> SecureBytes? {
@@ -179,7 +221,10 @@ struct TerminalIO: Sendable {
     /// A question on the terminal, answered with echo or without.
     var prompt: @Sendable (String, Bool) -> SecureBytes?
     /// All of standard input, up to the limit and one byte more.
-    var readAll: @Sendable (Int) -> [UInt8]
+    var readAll: @Sendable (Int) -> SecureBuffer
+    /// A password variable of the environment (`KEYHOLD_PASSWORD`, `KEYHOLD_NEW_PASSWORD`),
+    /// taken into guarded memory once: the first reader gets it.
+    var passwordVariable: @Sendable (String) -> SecureBytes? = { _ in nil }
     /// The session an agent holds: commands use it instead of logging in.
     var session: Session?
     /// Starts the program of `keyhold run` where the person is (the client of an agent).
@@ -192,39 +237,94 @@ struct TerminalIO: Sendable {
             write: { fd, bytes in Terminal.writeFD(all: bytes, to: fd) },
             readLine: { Terminal.readLineFD() },
             prompt: { text, echo in Terminal.promptFD(text, echo: echo) },
-            readAll: { limit in
-                var bytes = [UInt8]()
-                var buffer = [UInt8](repeating: 0, count: 65_536)
-                defer { Bytes.wipe(&buffer) }
-                while bytes.count <= limit {
-                    let n = Foundation.read(STDIN_FILENO, &buffer, buffer.count)
-                    if n < 0 && errno == EINTR { continue }
-                    if n <= 0 { break }
-                    bytes.append(contentsOf: buffer[0..<n])
-                }
-                return bytes
-            },
+            readAll: { limit in Terminal.readAllFD(limit: limit) },
+            passwordVariable: { name in ProcessSetup.takePassword(name) },
             session: nil, start: nil)
     }
 }
 
-/// What the process sets up before any command runs.
-public enum ProcessSetup {
-    /// Whether SIGPIPE was ignored when keyhold started (then the programs it starts inherit
-    /// that; otherwise they get the default back).
-    nonisolated(unsafe) static var inheritedPipeIgnored = false
-
-    /// Ignores SIGPIPE, so a reader that goes away is a failed write (exit 72), never a
-    /// silent death; remembers whether it was ignored already, for `keyhold run`.
-    public static func start() {
-        var old = sigaction()
-        sigaction(SIGPIPE, nil, &old)
-        inheritedPipeIgnored = unsafeBitCast(old.__sigaction_handler.sa_handler, to: Int.self) == 1  // SIG_IGN
-        signal(SIGPIPE, SIG_IGN)
+/// A one-time secret (recovery key, temporary password) is shown inside its transaction,
+/// before the commit; if the commit then fails (a full disk), what was shown is void, and
+/// stderr says so.
+enum OneTimeSecret {
+    /// Runs `body`, which calls `shown` once the secret is out; a failure after that prints `void`.
+    static func voidIfFailed<T>(_ void: String, _ body: (_ shown: @escaping () -> Void) throws -> T) throws -> T {
+        let state = Shown()
+        do { return try body { state.value = true } } catch {
+            if state.value { Terminal.err("keyhold: \(void)") }
+            throw error
+        }
     }
 
-    /// Before a program is started: SIGPIPE back to the default, unless keyhold itself started with it ignored.
-    static func restorePipeSignal() {
-        if !inheritedPipeIgnored { signal(SIGPIPE, SIG_DFL) }
+    private final class Shown: @unchecked Sendable { var value = false }
+}
+
+/// What the process sets up before any command runs.
+public enum ProcessSetup {
+    /// The signals keyhold ignores for itself, so that the failed write becomes an error it
+    /// reports instead of a death: SIGPIPE (a reader that went away: exit 72) and SIGXFSZ (a
+    /// file size limit, `ulimit -f`: the write fails with EFBIG and the transaction rolls back).
+    static let ignored: [Int32] = [SIGPIPE, SIGXFSZ]
+
+    /// Those of `ignored` that were ignored already when keyhold started (the programs it starts
+    /// inherit that; the others get the default back).
+    nonisolated(unsafe) static var inheritedIgnored: Set<Int32> = []
+
+    /// The variables that may carry a password.
+    static let passwordVariables = ["KEYHOLD_PASSWORD", "KEYHOLD_NEW_PASSWORD", "KEYHOLD_BACKUP_PASSWORD"]
+
+    /// The passwords taken out of the environment at start, until a command takes them.
+    nonisolated(unsafe) private static var environmentPasswords: [String: SecureBytes] = [:]
+    private static let passwordLock = NSLock()
+
+    /// Moves `KEYHOLD_PASSWORD`, `KEYHOLD_NEW_PASSWORD` and `KEYHOLD_BACKUP_PASSWORD` out of the environment into guarded
+    /// memory, before anything reads the environment: each value is copied from the process's
+    /// environment block, its bytes there are overwritten with zeros (so neither
+    /// /proc/PID/environ nor a later `ProcessInfo.environment`, which makes Strings of every
+    /// variable, ever holds it) and the variable is removed. What the kernel and the shell
+    /// that started keyhold hold is out of its reach (docs/SECURITY.md, "Memory").
+    public static func takePasswordsFromEnvironment() {
+        passwordLock.withLock {
+            for name in passwordVariables {
+                guard let value = getenv(name) else { continue }
+                let n = strlen(value)
+                environmentPasswords[name] = SecureBytes(count: n) { out in
+                    if n > 0 { out.baseAddress!.copyMemory(from: value, byteCount: n) }
+                }
+                explicit_bzero(value, n)
+                unsetenv(name)
+            }
+        }
+    }
+
+    /// The password taken from the variable `name` at start, once: the first caller gets it
+    /// (and frees it when done with it), later callers nil.
+    static func takePassword(_ name: String) -> SecureBytes? {
+        passwordLock.withLock { environmentPasswords.removeValue(forKey: name) }
+    }
+
+    /// Ignores `ignored`, remembering which were ignored already, for `keyhold run`. Takes the
+    /// password variables out of the environment first (`takePasswordsFromEnvironment`).
+    public static func start() {
+        takePasswordsFromEnvironment()
+        for sig in ignored {
+            var old = sigaction()
+            sigaction(sig, nil, &old)
+            if unsafeBitCast(old.__sigaction_handler.sa_handler, to: Int.self) == 1 { inheritedIgnored.insert(sig) }  // SIG_IGN
+            signal(sig, SIG_IGN)
+        }
+    }
+
+    /// The signals a started program gets back at their default: those keyhold ignores only for itself.
+    static var restoredForChildren: [Int32] { ignored.filter { !inheritedIgnored.contains($0) } }
+
+    /// Before a program is started: `restoredForChildren` back to the default.
+    static func restoreSignals() {
+        for sig in restoredForChildren { signal(sig, SIG_DFL) }
+    }
+
+    /// After a failed exec: ignored again, as keyhold.
+    static func ignoreAgain() {
+        for sig in ignored { signal(sig, SIG_IGN) }
     }
 }

@@ -28,14 +28,19 @@ struct UserCommand: ParsableCommand {
     /// Prints a temporary password once, to stdout alone so it can be captured. Called by the
     /// core before its transaction commits: when the write fails, the `OutputFailure` says
     /// `unchanged` (what was therefore not done) and the transaction is rolled back.
+    /// Runs `body`, which shows a temporary password inside its transaction (`show`, called
+    /// once it is shown); when the commit then fails, says that the password shown is void.
+    static func temporaryPasswordVoidIfFailed<T>(_ unchanged: String, _ body: (_ shown: @escaping () -> Void) throws -> T) throws -> T {
+        try OneTimeSecret.voidIfFailed("the temporary password shown was not saved, so \(unchanged): disregard it", body)
+    }
+
     static func showTemporaryPassword(_ temp: SecureBytes, for name: String, json: Bool, unchanged: String) throws {
-        let text = temp.utf8String() ?? ""
         do {
             if json {
-                try Output.printJSON(["username": name, "temporary_password": text, "expires_in_hours": 24])
+                try Output.printJSON(["username": name, "temporary_password": JSONSecret(temp), "expires_in_hours": 24])
             } else {
                 Terminal.err("Temporary password for \(Validate.visible(name)) (shown once; it expires and must be changed at first login):")
-                try Terminal.out(text)
+                try Terminal.outSecret("", temp, "\n")
             }
         } catch var o as OutputFailure {
             o.consequence = "the temporary password could not be shown, so \(unchanged)"
@@ -57,9 +62,12 @@ struct UserCommand: ParsableCommand {
         func run() throws {
             try runReporting {
                 let s = try session.session()
-                _ = try s.createUser(username: username, email: email, displayName: displayName, roles: roles) { temp in
-                    try UserCommand.showTemporaryPassword(temp, for: username, json: output.json,
-                                                          unchanged: "the user was not created")
+                _ = try UserCommand.temporaryPasswordVoidIfFailed("the user was not created") { shown in
+                    try s.createUser(username: username, email: email, displayName: displayName, roles: roles) { temp in
+                        try UserCommand.showTemporaryPassword(temp, for: username, json: output.json,
+                                                              unchanged: "the user was not created")
+                        shown()
+                    }
                 }
             }
         }
@@ -238,9 +246,12 @@ struct UserCommand: ParsableCommand {
                 let s = try session.session()
                 // The stored spelling (names match without regard to case), for --json consumers.
                 let name = (try? s.user(named: username).username) ?? username
-                _ = try s.resetPassword(username) { temp in
-                    try UserCommand.showTemporaryPassword(temp, for: name, json: output.json,
-                                                          unchanged: "the password was not reset")
+                _ = try UserCommand.temporaryPasswordVoidIfFailed("the password was not reset") { shown in
+                    try s.resetPassword(username) { temp in
+                        try UserCommand.showTemporaryPassword(temp, for: name, json: output.json,
+                                                              unchanged: "the password was not reset")
+                        shown()
+                    }
                 }
             }
         }
@@ -296,7 +307,7 @@ enum DateArgument {
         do {
             return try Validate.date(text, field: field)
         } catch {
-            throw ArgumentParser.ValidationError(error.rule == "format" ? error.message + "; or 'now' or 'never'" : error.message)
+            throw ArgumentParser.ValidationError(error.rule == .format ? error.message + "; or 'now' or 'never'" : error.message)
         }
     }
 }

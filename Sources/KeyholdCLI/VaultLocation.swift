@@ -79,10 +79,11 @@ enum Credentials {
         return fallback
     }
 
+    /// KEYHOLD_PASSWORD (taken into guarded memory at start), else a no-echo prompt, else a line of stdin.
     static func password(prompt: String = "Password: ") throws -> SecureBytes {
-        if let p = Terminal.environment["KEYHOLD_PASSWORD"] {
-            guard !p.isEmpty else { throw MissingCredential.empty("KEYHOLD_PASSWORD", what: "password") }
-            return SecureBytes(utf8: p)
+        if let p = Terminal.passwordVariable("KEYHOLD_PASSWORD") {
+            guard p.count > 0 else { throw MissingCredential.empty("KEYHOLD_PASSWORD", what: "password") }
+            return p
         }
         guard let typed = Terminal.readSecret(prompt: prompt), typed.count > 0 else {
             throw MissingCredential.none("password", variable: "KEYHOLD_PASSWORD", prompt: "no-echo prompt")
@@ -148,13 +149,14 @@ enum Credentials {
     }
 
     /// Asks twice for a new password on a terminal; otherwise reads one line,
-    /// or takes it from the environment variable `variable`. `forcedFor` names the user
-    /// whose temporary password must be changed, for the message when none is given.
+    /// or takes it from the environment variable `variable` (taken into guarded memory at start).
+    /// `forcedFor` names the user whose temporary password must be changed, for the message
+    /// when none is given.
     static func newPassword(from variable: String = "KEYHOLD_NEW_PASSWORD", forcedFor user: String? = nil,
                             missingCode: Int32 = Exit.authentication) throws -> SecureBytes {
-        if let p = Terminal.environment[variable] {
-            guard !p.isEmpty else { throw MissingCredential.empty(variable, what: "password") }
-            return SecureBytes(utf8: p)
+        if let p = Terminal.passwordVariable(variable) {
+            guard p.count > 0 else { throw MissingCredential.empty(variable, what: "password") }
+            return p
         }
         func none() -> MissingCredential {
             var missing = MissingCredential.none("new password", variable: variable, prompt: "prompt")

@@ -78,8 +78,6 @@ public struct Sensitive: Equatable, Sendable, CustomStringConvertible {
     public init(_ bytes: SecureBytes) { self.bytes = bytes }
     public static func == (a: Sensitive, b: Sensitive) -> Bool { a.bytes === b.bytes }
     public var description: String { "(hidden)" }
-    /// The text, made visible, for drawing (a transient String).
-    var shown: String { Validate.visible(bytes.utf8String() ?? "(\(bytes.count) bytes, not text)") }
 }
 
 // MARK: Lists
@@ -254,8 +252,9 @@ public enum Pane: Equatable, Sendable { case list, detail }
 
 public struct SetupState: Equatable, Sendable {
     public var username = TextField("admin", limit: 64)
-    public var password = TextField(masked: true)
-    public var repeated = TextField(masked: true)
+    /// Typed straight into guarded memory, drawn as bullets (`SecretValueField`).
+    public var password = SecretValueField.password()
+    public var repeated = SecretValueField.password()
     public var focus = 0
     /// Problems are shown for empty fields only after a first attempt.
     public var submitted = false
@@ -265,7 +264,8 @@ public struct SetupState: Equatable, Sendable {
 
 public struct RecoveryState: Equatable, Sendable {
     public var key: Sensitive?
-    public var typed = TextField(limit: 200)
+    /// The key typed back: guarded memory, drawn from there as typed.
+    public var typed = SecretValueField(limit: 200)
     public var error: String?
 }
 
@@ -278,7 +278,7 @@ public enum LoginFailure: Equatable, Sendable {
 
 public struct LoginState: Equatable, Sendable {
     public var username = TextField(limit: 64)
-    public var password = TextField(masked: true)
+    public var password = SecretValueField.password()
     public var focus = 0
     public var failure: LoginFailure?
     public var notice: String?
@@ -297,8 +297,8 @@ public struct LoginState: Equatable, Sendable {
 
 public struct ChangePasswordState: Equatable, Sendable {
     public var username = ""
-    public var password = TextField(masked: true)
-    public var repeated = TextField(masked: true)
+    public var password = SecretValueField.password()
+    public var repeated = SecretValueField.password()
     public var focus = 0
     public var submitted = false
     public var error: String?

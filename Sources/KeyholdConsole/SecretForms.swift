@@ -15,6 +15,28 @@ public struct SecretValueField: Equatable, Sendable {
 
     public init() {}
 
+    /// A field that takes at most `limit` bytes.
+    public init(limit: Int) { self.limit = limit }
+
+    /// A password field: a byte more than the longest password, so that one too long is
+    /// refused by the rules rather than cut short without a word.
+    public static func password() -> SecretValueField { SecretValueField(limit: Validate.passwordMaxBytes + 1) }
+
+    /// The bytes typed, nil while empty.
+    public var bytes: SecureBytes? { value?.bytes }
+
+    /// Whether two fields hold the same bytes (compared in constant time).
+    public func matches(_ other: SecretValueField) -> Bool {
+        switch (bytes, other.bytes) {
+        case (nil, nil): true
+        case (let a?, let b?): a.constantTimeEquals(b)
+        default: false
+        }
+    }
+
+    /// What a masked field shows: one bullet per character typed.
+    var masked: TextField { TextField(String(repeating: "•", count: length), masked: true) }
+
     public var isEmpty: Bool { value == nil }
     /// Bytes held.
     public var count: Int { value?.bytes.count ?? 0 }

@@ -363,14 +363,14 @@ extension Model {
         case .mustChangePassword(let name):
             login.busy = false
             login.typedAhead = []
-            login.password.clear()
+            login.password.wipe()
             changePassword = ChangePasswordState()
             changePassword.username = name
             route = .changePassword
         case .loginFailed(let error):
             login.busy = false
             login.typedAhead = []
-            login.password.clear()
+            login.password.wipe()
             login.focus = 1
             switch error {
             case .authenticationFailed: login.failure = .wrongCredentials

@@ -4,29 +4,30 @@ import KeyholdCore
 public enum RuleState: Equatable, Sendable { case pending, ok, failed }
 
 /// The password rules shown beside a new-password form, checked as you type
-/// with the core's own validator (so the screen and the core agree).
+/// with the core's own validator (so the screen and the core agree), on the bytes
+/// typed into guarded memory (`Validate.passwordFacts`: no String of the password).
 public enum PasswordRules {
     public struct Rule: Equatable, Sendable {
         public var text: String
         public var state: RuleState
     }
 
-    public static func check(_ password: String, username: String, minimumLength: Int) -> [Rule] {
+    /// The rules' states for `password` (nil: nothing typed yet).
+    public static func check(_ password: SecureBytes?, username: String, minimumLength: Int) -> [Rule] {
         let minimum = max(minimumLength, Validate.passwordMinimumFloor)
-        let empty = password.isEmpty
-        let length: RuleState = empty ? .pending
-            : (password.count >= minimum && password.utf8.count <= Validate.passwordMaxBytes) ? .ok : .failed
-        var common = RuleState.pending
-        if password.count >= Validate.passwordMinimumFloor {
-            do {
-                try Validate.password(password, username: "", minimumLength: Validate.passwordMinimumFloor)
-                common = .ok
-            } catch {
-                common = ["common", "repeated", "sequence"].contains(error.rule) ? .failed : .ok
+        let facts = password.map { Validate.passwordFacts($0, username: username) }
+        let empty = (password?.count ?? 0) == 0
+        var length = RuleState.pending, common = RuleState.pending, name = RuleState.pending
+        if let facts, !empty {
+            length = facts.isUTF8 && facts.characters >= minimum && facts.bytes <= Validate.passwordMaxBytes ? .ok : .failed
+            if facts.characters >= Validate.passwordMinimumFloor {
+                // As the validator with the floor and no username would judge it: only "common",
+                // "repeated" and "sequence" fail this rule (a control character is another rule).
+                let reachesCommon = facts.isUTF8 && facts.bytes <= Validate.passwordMaxBytes && !facts.hasControl
+                common = reachesCommon && (facts.isCommon || facts.isRepeated || facts.isSequence) ? .failed : .ok
             }
+            name = facts.containsUsername ? .failed : .ok
         }
-        let name: RuleState = empty ? .pending
-            : (!username.isEmpty && password.lowercased().contains(username.lowercased())) ? .failed : .ok
         return [
             Rule(text: "at least \(minimum) characters", state: length),
             Rule(text: "not a common password, repeat, sequence or keyboard row", state: common),
@@ -36,10 +37,10 @@ public enum PasswordRules {
 
     /// A length-based strength word and a 0...10 bar: with no composition
     /// rules (NIST SP 800-63B), length is what makes a password strong.
-    public static func strength(_ password: String, valid: Bool) -> (label: String, bars: Int) {
-        let n = password.count
+    public static func strength(_ password: SecureBytes?, valid: Bool) -> (label: String, bars: Int) {
+        let n = password.map { Validate.passwordFacts($0, username: "").characters } ?? 0
         let bars = min(10, n * 10 / 24)
-        if password.isEmpty { return ("", 0) }
+        if n == 0 { return ("", 0) }
         if !valid { return ("not accepted", bars) }
         if n >= 24 { return ("strong", bars) }
         if n >= 16 { return ("good", bars) }
@@ -47,9 +48,9 @@ public enum PasswordRules {
     }
 
     /// The validator's message, or nil if the password is accepted.
-    public static func problem(_ password: String, username: String, minimumLength: Int) -> String? {
+    public static func problem(_ password: SecureBytes?, username: String, minimumLength: Int) -> String? {
         do {
-            try Validate.password(password, username: username, minimumLength: minimumLength)
+            try Validate.password(password ?? SecureBytes(count: 0) { _ in }, username: username, minimumLength: minimumLength)
             return nil
         } catch {
             return error.message
@@ -65,10 +66,10 @@ extension SetupState {
             do { _ = try Validate.username(username.text) } catch { out.append((0, error.message)) }
         }
         if submitted || !password.isEmpty,
-           let p = PasswordRules.problem(password.text, username: username.text, minimumLength: minimumLength) {
+           let p = PasswordRules.problem(password.bytes, username: username.text, minimumLength: minimumLength) {
             out.append((1, p))
         }
-        if (submitted || !repeated.isEmpty) && repeated.text != password.text {
+        if (submitted || !repeated.isEmpty) && !repeated.matches(password) {
             out.append((2, "repeat: does not match the password"))
         }
         return out
@@ -79,10 +80,10 @@ extension ChangePasswordState {
     func problems(minimumLength: Int) -> [(field: Int, message: String)] {
         var out: [(Int, String)] = []
         if submitted || !password.isEmpty,
-           let p = PasswordRules.problem(password.text, username: username, minimumLength: minimumLength) {
+           let p = PasswordRules.problem(password.bytes, username: username, minimumLength: minimumLength) {
             out.append((0, "new " + p))
         }
-        if (submitted || !repeated.isEmpty) && repeated.text != password.text {
+        if (submitted || !repeated.isEmpty) && !repeated.matches(password) {
             out.append((1, "repeat: does not match the new password"))
         }
         return out
@@ -128,7 +129,8 @@ extension Model {
         // The fields keep what was typed until the vault exists: a failure (an unsafe directory
         // mode, a full disk) leaves the form as it was, masked, so Enter tries again once the cause
         // is fixed. Success empties the whole form (`vaultCreated`).
-        fx.append(.createVault(username: setup.username.text, password: Sensitive(SecureBytes(utf8: setup.password.text))))
+        guard let password = setup.password.value else { return }
+        fx.append(.createVault(username: setup.username.text, password: password))
     }
 
     // MARK: Recovery key
@@ -150,14 +152,13 @@ extension Model {
 
     mutating func checkRecoveryKey(_ fx: inout [Effect]) {
         guard let shown = recovery.key else { finishRecovery(&fx); return }
-        let typed = recovery.typed.text
-        if typed.trimmingSpaces.isEmpty {
+        guard let typed = recovery.typed.bytes, typed.withBytes({ $0.contains { $0 != 0x20 } }) else {
             recovery.error = "Type the recovery key shown above (or F2 if you have stored it)."
             return
         }
         do {
-            let parsed = try RecoveryKey.parse(typed)
-            let expected = try RecoveryKey.parse(shown.bytes.utf8String() ?? "")
+            let parsed = try RecoveryKey.parse(typed: typed)
+            let expected = try RecoveryKey.parse(typed: shown.bytes)
             if parsed.constantTimeEquals(expected) {
                 finishRecovery(&fx)
                 toast("Recovery key confirmed")
@@ -169,19 +170,34 @@ extension Model {
         }
     }
 
-    /// The first group (1-based) where two typed forms of a recovery key differ.
-    static func firstDifferingGroup(_ a: String, _ b: Sensitive) -> Int? {
-        func symbols(_ s: String) -> [Character] {
-            s.uppercased().filter { $0 != "-" && !$0.isWhitespace }.map { c in
-                switch c { case "O": "0"; case "I", "L": "1"; default: c }
+    /// The first group (1-based) where two typed forms of a recovery key differ, compared
+    /// symbol by symbol in guarded memory (upper case, O as 0, I and L as 1, dashes and spaces dropped).
+    static func firstDifferingGroup(_ a: SecureBytes, _ b: Sensitive) -> Int? {
+        func symbols(_ s: SecureBytes) -> SecureBuffer {
+            let out = SecureBuffer(capacity: s.count)
+            s.withBytes { bytes in
+                for var c in bytes where c != UInt8(ascii: "-") && c != 0x20 && c != 0x09 {
+                    if (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(c) { c -= 0x20 }
+                    switch c {
+                    case UInt8(ascii: "O"): c = UInt8(ascii: "0")
+                    case UInt8(ascii: "I"), UInt8(ascii: "L"): c = UInt8(ascii: "1")
+                    default: break
+                    }
+                    out.append(c)
+                }
             }
+            return out
         }
-        let x = symbols(a), y = symbols(b.bytes.utf8String() ?? "")
+        let x = symbols(a), y = symbols(b.bytes)
         for g in 0..<13 {
             let r = (g * 5)..<(g * 5 + 5)
-            let xa = x.count >= r.upperBound ? Array(x[r]) : []
-            let ya = y.count >= r.upperBound ? Array(y[r]) : []
-            if xa != ya { return g + 1 }
+            let xa = x.count >= r.upperBound ? x.bytes[r] : nil
+            let ya = y.count >= r.upperBound ? y.bytes[r] : nil
+            switch (xa, ya) {
+            case (nil, nil): continue
+            case (let p?, let q?) where p.elementsEqual(q): continue
+            default: return g + 1
+            }
         }
         return nil
     }
@@ -221,9 +237,9 @@ extension Model {
             login.busy = true
             login.failure = nil
             login.notice = nil
-            fx.append(.login(username: login.username.text.trimmingSpaces,
-                             password: Sensitive(SecureBytes(utf8: login.password.text))))
-            login.password.clear()
+            guard let password = login.password.value else { return }
+            fx.append(.login(username: login.username.text.trimmingSpaces, password: password))
+            login.password.wipe()
         default:
             if login.focus == 0 { login.username.handle(key) } else { login.password.handle(key) }
         }
@@ -257,9 +273,10 @@ extension Model {
             }
             changePassword.busy = true
             changePassword.error = nil
-            fx.append(.completePasswordChange(Sensitive(SecureBytes(utf8: changePassword.password.text))))
-            changePassword.password.clear()
-            changePassword.repeated.clear()
+            guard let password = changePassword.password.value else { return }
+            fx.append(.completePasswordChange(password))
+            changePassword.password.wipe()
+            changePassword.repeated.wipe()
         default:
             changePassword.error = nil
             if changePassword.focus == 0 { changePassword.password.handle(key) } else { changePassword.repeated.handle(key) }

@@ -391,25 +391,27 @@ extension Console {
     }
 
     static func drawNotice(_ n: NoticeState, _ m: Model, _ s: inout Screen) {
-        let shown = n.secret?.shown
-        let secretWidth = shown.map(TextWidth.of) ?? 0
+        let secretWidth = n.secret.map { SecretSpan($0).width } ?? 0
         // Wide enough for the secret on one line when the terminal is: a recovery key is 77
         // columns, so at 80 the box takes the whole width (borders, a space where it fits).
         let width = max(min(m.width - 4, 64), min(m.width, secretWidth + 4))
         let message = TextWidth.wrap(Validate.visible(n.message), width: width - 4)
         // Only a secret wider than the whole terminal goes on several lines, in its groups.
-        let secretLines = shown.map { secretWidth <= width - 2 ? [$0] : recoveryLines($0) } ?? []
+        let secretLines = n.secret.map { secret -> [SecretSpan] in
+            secretWidth <= width - 2 ? [SecretSpan(secret)] : recoveryLines(secret)
+        } ?? []
         let box = Layout.body(width: m.width, height: m.height)
             .centered(width: width, height: message.count + 4 + max(1, secretLines.count))
         s.fill(box)
         s.box(box, title: n.title, footer: "Enter done", style: Theme.borderFocused)
         let inner = box.inner.inset(dx: 1, dy: 0)
         for (i, line) in message.enumerated() { s.text(line, in: inner, row: i) }
-        for (i, line) in secretLines.enumerated() {
+        for (i, line) in secretLines.enumerated() where message.count + 1 + i < box.inner.height {
             // Indented where there is room; else in line with the message; at worst against the border.
-            let lineWidth = TextWidth.of(line)
+            let lineWidth = line.width
             let column = lineWidth + 6 <= box.inner.width ? 3 : lineWidth + 1 <= box.inner.width ? 1 : 0
-            s.text(line, in: box.inner, row: message.count + 1 + i, column: column, style: Theme.secret)
+            _ = s.putSecret(line, x: box.inner.x + column, y: box.inner.y + message.count + 1 + i, style: Theme.secret,
+                            maxWidth: box.inner.width - column, clip: box.inner)
         }
     }
 
@@ -426,6 +428,32 @@ extension Console {
         s.put(TextWidth.pad(text, to: inside), x: x + labelWidth + 1, y: y, style: focused ? Theme.fieldFocused : Theme.field)
         s.put("]", x: x + labelWidth + 1 + inside, y: y, style: focused ? Theme.borderFocused : Theme.border)
         return Point(x: x + labelWidth + 1 + cursor, y: y)
+    }
+
+    /// An unlabelled field showing a secret as typed (the recovery key typed back), drawn from
+    /// guarded memory (`putSecret`); when it is wider than the field, its end shows. Returns
+    /// where the cursor goes (after the last character).
+    @discardableResult
+    static func drawSecretField(_ field: SecretValueField, x: Int, y: Int, width: Int, _ s: inout Screen) -> Point {
+        let inside = max(2, width - 2)
+        s.put("[", x: x, y: y, style: Theme.borderFocused)
+        s.put(String(repeating: " ", count: inside), x: x + 1, y: y, style: Theme.fieldFocused)
+        s.put("]", x: x + 1 + inside, y: y, style: Theme.borderFocused)
+        guard let value = field.value else { return Point(x: x + 1, y: y) }
+        let whole = SecretSpan(value)
+        var start = 0
+        if whole.isText {
+            // Keep one cell for the cursor: drop graphemes from the front until the rest fits.
+            var widths: [(Int, Int)] = []
+            value.bytes.withBytes { SecretText.graphemes($0) { r, shown in widths.append((r.lowerBound, SecretText.width(shown))) } }
+            var total = widths.reduce(0) { $0 + $1.1 }
+            var k = 0
+            while total > inside - 1 && k < widths.count { total -= widths[k].1; k += 1 }
+            start = k < widths.count ? widths[k].0 : value.bytes.count
+        }
+        let used = s.putSecret(SecretSpan(value, start..<value.bytes.count), x: x + 1, y: y, style: Theme.fieldFocused,
+                               maxWidth: inside)
+        return Point(x: x + 1 + min(used, inside - 1), y: y)
     }
 
     /// Wrapped lines of a paragraph inside a rectangle; returns the lines used.

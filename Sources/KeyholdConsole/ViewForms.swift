@@ -11,7 +11,7 @@ extension Console {
     static func gap(_ m: Model) -> Int { m.height >= 22 ? 1 : 0 }
 
     /// The rules checklist and strength bar under a new-password field.
-    static func drawPasswordRules(_ password: String, username: String, minimumLength: Int, valid: Bool,
+    static func drawPasswordRules(_ password: SecureBytes?, username: String, minimumLength: Int, valid: Bool,
                                   in area: Rect, row: inout Int, _ s: inout Screen) {
         s.text("Password rules", in: area, row: row, style: Theme.heading)
         s.text("length is what counts; no composition rules", in: area, row: row, column: 16, style: Theme.muted)
@@ -51,7 +51,8 @@ extension Console {
         row += gap(m)
         let fieldWidth = min(a.width, 60)
         let labels = ["Username", "Password", "Repeat"]
-        let fields = [f.username, f.password, f.repeated]
+        // The password fields as bullets only (one per character typed).
+        let fields = [f.username, f.password.masked, f.repeated.masked]
         var cursor: Point?
         for i in 0..<3 where row < a.height {
             let p = drawField(labels[i], fields[i], focused: f.focus == i, x: a.x, y: a.y + row, labelWidth: 10,
@@ -62,7 +63,7 @@ extension Console {
         row += gap(m)
         let problems = f.problems(minimumLength: m.settings.passwordMinLength)
         let passwordValid = !f.password.isEmpty && !problems.contains { $0.field == 1 }
-        drawPasswordRules(f.password.text, username: f.username.text, minimumLength: m.settings.passwordMinLength,
+        drawPasswordRules(f.password.bytes, username: f.username.text, minimumLength: m.settings.passwordMinLength,
                           valid: passwordValid, in: a, row: &row, &s)
         row += gap(m)
         drawProblems(problems.map(\.message) + [f.error].compactMap { $0 }, in: a, row: &row, &s)
@@ -74,11 +75,9 @@ extension Console {
 
     // MARK: Recovery key
 
-    /// The key in three lines of groups (5, 4, 4), so it fits 60 columns.
-    static func recoveryLines(_ key: String) -> [String] {
-        let groups = key.split(separator: "-").map(String.init)
-        guard groups.count == 13 else { return TextWidth.wrap(key, width: 40) }
-        return [groups[0..<5], groups[5..<9], groups[9..<13]].map { $0.joined(separator: "-") }
+    /// The key in three lines of groups (5, 4, 4), so it fits 60 columns, drawn from guarded memory.
+    static func recoveryLines(_ key: Sensitive) -> [SecretSpan] {
+        key.bytes.withBytes { SecretText.recoveryLines($0) }.map { SecretSpan(key, $0) }
     }
 
     static func drawRecovery(_ m: Model, _ s: inout Screen) {
@@ -87,8 +86,8 @@ extension Console {
         s.text("Vault created. This is its recovery key, shown this once:", in: a, row: row, style: Theme.heading)
         row += 1 + gap(m)
         if let key = m.recovery.key {
-            for line in recoveryLines(key.shown) {
-                s.text(line, in: a, row: row, column: 4, style: Theme.secret)
+            for line in recoveryLines(key) {
+                if row < a.height { s.putSecret(line, x: a.x + 4, y: a.y + row, style: Theme.secret, maxWidth: a.width - 4, clip: a) }
                 row += 1
             }
         }
@@ -98,8 +97,7 @@ extension Console {
         row += gap(m)
         s.text("Type it back to continue (case, spaces and dashes do not matter):", in: a, row: row)
         row += 1
-        let cursor = drawField("", m.recovery.typed, focused: true, x: a.x, y: a.y + row, labelWidth: 0,
-                               width: min(a.width, 72), &s)
+        let cursor = drawSecretField(m.recovery.typed, x: a.x, y: a.y + row, width: min(a.width, 72), &s)
         row += 1
         if let e = m.recovery.error { drawProblems([e], in: a, row: &row, &s) }
         if cursor.y < a.maxY { s.cursor = cursor }
@@ -129,7 +127,7 @@ extension Console {
         let u = drawField("Username", f.username, focused: f.focus == 0, x: a.x, y: a.y + row, labelWidth: 10,
                           width: fieldWidth, &s)
         row += 1
-        let p = drawField("Password", f.password, focused: f.focus == 1, x: a.x, y: a.y + row, labelWidth: 10,
+        let p = drawField("Password", f.password.masked, focused: f.focus == 1, x: a.x, y: a.y + row, labelWidth: 10,
                           width: fieldWidth, &s)
         row += 1 + gap(m)
         if let failure = f.failure {
@@ -158,7 +156,7 @@ extension Console {
         row += gap(m)
         let fieldWidth = min(a.width, 60)
         var cursor: Point?
-        for (i, (label, field)) in [("New", f.password), ("Repeat", f.repeated)].enumerated() {
+        for (i, (label, field)) in [("New", f.password.masked), ("Repeat", f.repeated.masked)].enumerated() {
             let p = drawField(label, field, focused: f.focus == i, x: a.x, y: a.y + row, labelWidth: 10,
                               width: fieldWidth, &s)
             if f.focus == i { cursor = p }
@@ -167,7 +165,7 @@ extension Console {
         row += gap(m)
         let problems = f.problems(minimumLength: m.settings.passwordMinLength)
         let valid = !f.password.isEmpty && !problems.contains { $0.field == 0 }
-        drawPasswordRules(f.password.text, username: f.username, minimumLength: m.settings.passwordMinLength,
+        drawPasswordRules(f.password.bytes, username: f.username, minimumLength: m.settings.passwordMinLength,
                           valid: valid, in: a, row: &row, &s)
         row += gap(m)
         drawProblems(problems.map(\.message) + [f.error].compactMap { $0 }, in: a, row: &row, &s)

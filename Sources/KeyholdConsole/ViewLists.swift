@@ -7,6 +7,8 @@ struct DetailLine: Equatable {
     var style: Style = .plain
     /// The secret version this line lists, if it is one.
     var version: Int?
+    /// A line of a revealed value: drawn from guarded memory instead of `value`.
+    var secret: SecretSpan?
 }
 
 /// The details pane of a user: one line per fact, long values wrapped.
@@ -59,7 +61,12 @@ extension Console {
         let offset = min(offset, max(0, lines.count - inner.height))
         for (row, line) in lines.dropFirst(offset).prefix(inner.height).enumerated() {
             s.text(line.label, in: inner, row: row, style: Theme.label)
-            s.text(line.value, in: inner, row: row, column: labelWidth, style: line.style)
+            if let secret = line.secret {
+                s.putSecret(secret, x: inner.x + labelWidth, y: inner.y + row, style: line.style,
+                            maxWidth: inner.width - labelWidth, clip: inner)
+            } else {
+                s.text(line.value, in: inner, row: row, column: labelWidth, style: line.style)
+            }
         }
     }
 
@@ -284,9 +291,10 @@ extension Console {
         ]
         // The value: masked unless revealed.
         if let r = m.secrets.revealed, r.name == secret.name {
-            let valueLines = TextWidth.wrap(r.value.shown, width: max(10, width - 12))
+            // Drawn from the value's guarded memory, a line at a time (`SecretSpan`): never a String of it.
+            let valueLines = SecretSpan.lines(r.value, width: max(10, width - 12))
             for (i, l) in valueLines.prefix(6).enumerated() {
-                lines.append(DetailLine(label: i == 0 ? "Value v\(r.version)" : "", value: l, style: Theme.secret))
+                lines.append(DetailLine(label: i == 0 ? "Value v\(r.version)" : "", value: "", style: Theme.secret, secret: l))
             }
             if valueLines.count > 6 { lines.append(DetailLine(label: "", value: "… \(valueLines.count - 6) more lines", style: Theme.muted)) }
             lines.append(DetailLine(label: "", value: "hides in \(Fmt.duration(r.until - m.now)) (h: now)", style: Theme.muted))

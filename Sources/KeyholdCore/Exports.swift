@@ -2,6 +2,7 @@
 // token alphabets and KDF cost. Everything else in KeyholdCrypto stays inside the core.
 @_exported import class KeyholdCrypto.SecureBytes
 @_exported import class KeyholdCrypto.GuardedBuffer
+@_exported import class KeyholdCrypto.SecureBuffer
 @_exported import enum KeyholdCrypto.Token
 @_exported import struct KeyholdCrypto.KDFCost
 @_exported import enum KeyholdCrypto.RecoveryKey

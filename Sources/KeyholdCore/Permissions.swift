@@ -36,7 +36,7 @@ public enum Permission: String, CaseIterable, Sendable, Comparable, Codable {
     /// Parses a name such as `secrets.read`, naming the field on failure.
     public static func parse(_ name: String) throws(ValidationError) -> Permission {
         guard let p = Permission(rawValue: name) else {
-            throw ValidationError(field: "permission", rule: "unknown",
+            throw ValidationError(field: "permission", rule: .unknown,
                                   message: "permission: \"\(Validate.visible(name))\" is not one of \(allCases.map(\.rawValue).joined(separator: ", "))")
         }
         return p

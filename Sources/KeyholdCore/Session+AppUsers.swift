@@ -153,7 +153,7 @@ extension Session {
         if let first = review.rejected.first, !skipBad {
             let more = review.rejected.count - 1
             throw KeyholdError.invalid(ValidationError(
-                field: first.field, rule: "import",
+                field: first.field, rule: .importEntry,
                 message: "\(first.origin): \(first.message)" + (more > 0 ? " (and \(more) more bad entr\(more == 1 ? "y" : "ies"))" : "")
                     + "; nothing was imported"))
         }

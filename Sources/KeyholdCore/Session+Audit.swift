@@ -30,7 +30,7 @@ extension Session {
         let parts = head.split(separator: ":", maxSplits: 1)
         guard parts.count == 2, let seq = Int64(parts[0]), seq >= 0, parts[1].count == 64,
               parts[1].allSatisfy(\.isHexDigit) else {
-            throw KeyholdError.invalid(ValidationError(field: "head", rule: "format",
+            throw KeyholdError.invalid(ValidationError(field: "head", rule: .format,
                                                        message: "head: must be <seq>:<64 hex digits>, as printed by audit head"))
         }
         return try read(requires: .auditRead, action: "audit.check-head") { tx, _ in
@@ -77,14 +77,14 @@ extension Session {
     public func updateSettings(passwordMinLength: Int? = nil, historyLimit: Int? = nil, kdf: KDFCost? = nil) throws {
         let minLength = try passwordMinLength.map { n in try Vault.valid { try Validate.passwordMinimumSetting(n) } }
         if let historyLimit, !(1...1000).contains(historyLimit) {
-            throw KeyholdError.invalid(ValidationError(field: "history limit", rule: "range",
+            throw KeyholdError.invalid(ValidationError(field: "history limit", rule: .range,
                                                        message: "history limit: must be 1 to 1000 (got \(historyLimit))"))
         }
         try perform(.vaultSettings, target: "vault", requires: .keysManage) { op in
             let v = try op.tx.requiredVault()
             let current = KDFCost(opslimit: v.kdfOpslimit, memlimit: v.kdfMemlimit)
             if let kdf, !kdf.isAtLeast(current) {
-                throw KeyholdError.invalid(ValidationError(field: "kdf", rule: "lower",
+                throw KeyholdError.invalid(ValidationError(field: "kdf", rule: .lower,
                                                            message: "kdf: the cost may only be raised (now t=\(current.opslimit), \(current.memlimit) bytes)"))
             }
             let next = kdf ?? current

@@ -225,7 +225,7 @@ extension Session {
         let old = try requireRoot(for: .keysManage)
         let freshKey = SecureBytes(random: 32)
         let recovery = RecoveryKey.generate()
-        let recoveryText = SecureBytes(utf8: RecoveryKey.encode(recovery))
+        let recoveryText = RecoveryKey.encodeGuarded(recovery)
         let fresh = try perform(.keyRotateRoot, target: "root-key", requires: .keysManage) { op -> Trust.Root in
             let anchor = try Trust.anchor(op.tx)
             let current = try Trust.currentRootKey(op.tx, anchor: anchor)
@@ -336,8 +336,15 @@ extension Vault {
     /// key (which only the recovery key could open here) vouching for the new key.
     public func recover(recoveryKey text: String, username: String,
                         deliver: (SecureBytes) throws -> Void = { _ in }) throws -> SecureBytes {
+        try recover(recoveryKey: SecureBytes(utf8: text), username: username, deliver: deliver)
+    }
+
+    /// `recover` with the recovery key as typed, in guarded memory (the product's form: the
+    /// typed key is read and parsed without a String of it).
+    public func recover(recoveryKey typed: SecureBytes, username: String,
+                        deliver: (SecureBytes) throws -> Void = { _ in }) throws -> SecureBytes {
         let recovery: SecureBytes
-        do { recovery = try RecoveryKey.parse(text) } catch { throw KeyholdError.recoveryKey(error) }
+        do { recovery = try RecoveryKey.parse(typed: typed) } catch { throw KeyholdError.recoveryKey(error) }
         let temp = Token.generate(length: Session.temporaryPasswordLength, alphabet: .alnum)
         try Vault.wrap {
             try store.write { tx in

@@ -122,27 +122,31 @@ extension Session {
     /// that is wiped after the batch: `visit` gets every value in `names` order, as
     /// bytes valid only during the call. A version deleted meanwhile stops the
     /// hand-out with a conflict.
+    ///
+    /// A value that does not open (an altered row) or cannot be read (a damaged page of the
+    /// file) is an integrity error naming its row; with `skipping`, it is reported there
+    /// instead (its index in `names`, and why) and left out, and the others are handed out.
+    /// A secret skipped while pinning is not in the event; one that fails to open later is
+    /// (the event names what was set out to be handed out).
     public func revealEach(_ names: [String], purpose: HandOut, batchSize: Int = defaultBatchSize,
+                           skipping: ((_ index: Int, _ why: String) -> Void)? = nil,
                            sizes: ([Int]) throws -> Void = { _ in },
                            visit: (_ index: Int, _ value: UnsafeRawBufferPointer) throws -> Void) throws {
         let action = purpose.action
-        let pins = try perform(action, target: "secrets", requires: .secretsRead) { op -> [RevealPin] in
-            var pins: [RevealPin] = []
-            pins.reserveCapacity(names.count)
-            var keyVersions = Set<Int>()
-            for name in names {
-                let s = try existingSecret(op.tx, name)
-                guard let row = try op.tx.secretVersionSize(secretID: s.id, version: s.currentVersion),
-                      row.ciphertextBytes >= Seal.nonceBytes + Seal.tagBytes else {
-                    throw KeyholdError.integrity("secret \(s.name): current version \(s.currentVersion) is missing")
-                }
-                // No key access (or no such data key): refused before the event.
-                if keyVersions.insert(row.keyVersion).inserted { _ = try dataKey(op.tx, version: row.keyVersion) }
-                pins.append(RevealPin(name: s.name, secretID: s.id, version: s.currentVersion,
-                                      size: row.ciphertextBytes - Seal.nonceBytes - Seal.tagBytes))
+        var unreadable: [Int: String] = [:]
+        let pins: [RevealPin]
+        do {
+            pins = try pin(names, action: action, leavingOut: [])
+        } catch KeyholdError.store(.corrupt) {
+            // A damaged page on the way: find the rows, name them (or leave them out), and pin the rest.
+            unreadable = try unreadableRows(names)
+            guard let skipping else {
+                let named = unreadable.sorted { $0.key < $1.key }.map(\.value)
+                throw KeyholdError.integrity(named.prefix(5).joined(separator: "; ")
+                                             + (named.count > 5 ? "; and \(named.count - 5) more" : ""))
             }
-            op.details = ["names": .strings(pins.map(\.name)), "count": .int(Int64(pins.count))]
-            return pins
+            for (i, why) in unreadable.sorted(by: { $0.key < $1.key }) { skipping(i, why) }
+            pins = try pin(names, action: action, leavingOut: Set(unreadable.keys))
         }
         try sizes(pins.map(\.size))
 
@@ -154,33 +158,102 @@ extension Session {
             let used = pins[batch].reduce(0) { $0 + $1.size }
             defer { buffer.wipe(used) }
             try buffer.withUnsafeMutableBytes { raw in
-                try read(requires: .secretsRead, action: action.rawValue) { tx, _ in
+                var bad = Set<Int>()
+                try read(requires: .secretsRead, action: action.rawValue, damaged: skipping != nil) { tx, _ in
                     var keys: [Int: SecureBytes] = [:]
                     var offset = 0
-                    for p in pins[batch] {
-                        guard let row = try tx.secretVersion(secretID: p.secretID, version: p.version) else {
+                    for (k, p) in zip(batch, pins[batch]) {
+                        defer { offset += p.size }
+                        let row: SecretVersionRow?
+                        do {
+                            row = try tx.storeErrors { try tx.secretVersion(secretID: p.secretID, version: p.version) }
+                        } catch StoreError.corrupt {
+                            let why = "secret_versions secret_id=\(p.secretID) version=\(p.version) (secret \(p.name)): "
+                                + "cannot be read: it is on a damaged page of the vault file"
+                            guard let skipping else { throw KeyholdError.integrity(why) }
+                            skipping(p.index, why)
+                            bad.insert(k)
+                            continue
+                        }
+                        guard let row else {
                             throw KeyholdError.conflict("secret \(p.name) changed during the \(purpose.rawValue): version \(p.version) "
                                                         + "was deleted after \(batch.lowerBound) of \(pins.count) values were handed out")
                         }
                         let out = UnsafeMutableRawBufferPointer(rebasing: raw[offset..<offset + p.size])
                         if keys[row.keyVersion] == nil { keys[row.keyVersion] = try dataKey(tx, version: row.keyVersion) }
-                        guard try open(row, key: keys[row.keyVersion]!, name: p.name, into: out) == p.size else {
-                            throw KeyholdError.integrity("secret \(p.name): version \(p.version) changed its length")
+                        do {
+                            guard try open(row, key: keys[row.keyVersion]!, name: p.name, into: out) == p.size else {
+                                throw KeyholdError.integrity("secret \(p.name): version \(p.version) changed its length")
+                            }
+                        } catch KeyholdError.integrity(let why) where skipping != nil {
+                            skipping?(p.index, why)
+                            bad.insert(k)
                         }
-                        offset += p.size
                     }
                 }
                 var offset = 0
-                for i in batch {
-                    try visit(i, UnsafeRawBufferPointer(rebasing: raw[offset..<offset + pins[i].size]))
-                    offset += pins[i].size
+                for k in batch {
+                    if !bad.contains(k) {
+                        try visit(pins[k].index, UnsafeRawBufferPointer(rebasing: raw[offset..<offset + pins[k].size]))
+                    }
+                    offset += pins[k].size
                 }
             }
         }
     }
 
+    /// The transaction that pins each secret's current version and records the hand-out,
+    /// without the names at the indices `leavingOut`.
+    private func pin(_ names: [String], action: AuditAction, leavingOut: Set<Int>) throws -> [RevealPin] {
+        try perform(action, target: "secrets", requires: .secretsRead) { op -> [RevealPin] in
+            var pins: [RevealPin] = []
+            pins.reserveCapacity(names.count)
+            var keyVersions = Set<Int>()
+            for (index, name) in names.enumerated() where !leavingOut.contains(index) {
+                // Its own row only: the count of its versions would read pages the hand-out does not need.
+                let s = try existingSecret(op.tx, name, countingVersions: false)
+                guard let row = try op.tx.secretVersionSize(secretID: s.id, version: s.currentVersion),
+                      row.ciphertextBytes >= Seal.nonceBytes + Seal.tagBytes else {
+                    throw KeyholdError.integrity("secret \(s.name): current version \(s.currentVersion) is missing")
+                }
+                // No key access (or no such data key): refused before the event.
+                if keyVersions.insert(row.keyVersion).inserted { _ = try dataKey(op.tx, version: row.keyVersion) }
+                pins.append(RevealPin(index: index, name: s.name, secretID: s.id, version: s.currentVersion,
+                                      size: row.ciphertextBytes - Seal.nonceBytes - Seal.tagBytes))
+            }
+            op.details = ["names": .strings(pins.map(\.name)), "count": .int(Int64(pins.count))]
+            return pins
+        }
+    }
+
+    /// After a hand-out met a damaged page while pinning: the names (by index) whose secret
+    /// row or current version cannot be read, each with its row named. Read only.
+    private func unreadableRows(_ names: [String]) throws -> [Int: String] {
+        try read(requires: .secretsRead, action: "check", damaged: true) { tx, _ in
+            var out: [Int: String] = [:]
+            for (index, name) in names.enumerated() {
+                let secret: (id: Int64, currentVersion: Int)?
+                do { secret = try tx.storeErrors { try tx.secretHead(named: name) } } catch StoreError.corrupt {
+                    out[index] = "secrets name=\(name): cannot be read: it is on a damaged page of the vault file"
+                    continue
+                }
+                guard let secret else { continue }
+                do {
+                    _ = try tx.storeErrors { try tx.secretVersionSize(secretID: secret.id, version: secret.currentVersion) }
+                } catch StoreError.corrupt {
+                    out[index] = "secret_versions secret_id=\(secret.id) version=\(secret.currentVersion) (secret \(name)): "
+                        + "cannot be read: it is on a damaged page of the vault file"
+                }
+
+            }
+            if out.isEmpty { throw KeyholdError.store(.corrupt("a page the hand-out read is damaged (run `keyhold check`)")) }
+            return out
+        }
+    }
+
     /// One secret of a hand-out: the version pinned when the hand-out was audited.
     private struct RevealPin {
+        var index: Int
         var name: String
         var secretID: Int64
         var version: Int
@@ -395,7 +468,9 @@ extension Session {
     }
 
     /// SQLite's integrity check, every ciphertext this session may open, the
-    /// audit chain, and whether the WAL still holds deleted bytes.
+    /// audit chain, and whether the WAL still holds deleted bytes. A damaged page is named
+    /// with its table, and the check goes on: each part that cannot be read is a problem of
+    /// its own, and every secret version on a damaged page is named, row by row.
     public func check() throws -> CheckReport { try check(inFull: false) }
 
     /// `check`; `inFull` also opens every ciphertext and replays the audit log when the
@@ -403,58 +478,55 @@ extension Session {
     /// what is opened or read is shown, only the rows that fail).
     func check(inFull: Bool) throws -> CheckReport {
         var report = CheckReport()
-        for line in try Vault.wrap({ try vault.store.integrityCheck() }) where line != "ok" {
-            report.problems.append(CheckProblem(area: "sqlite", location: "database", message: line))
+        let damage = try Vault.wrap { try vault.store.damage() }
+        for d in damage {
+            let location = (d.page.map { "page \($0)" } ?? "database")
+                + (d.tables.isEmpty ? "" : " (\(d.tables.count == 1 ? "table" : "tables") \(d.tables.joined(separator: ", ")))")
+            report.problems.append(CheckProblem(area: "sqlite", location: location, message: d.message))
+        }
+        /// Runs one part; a damaged page it cannot read is a problem naming the part, not the end of the check.
+        func part(_ area: String, _ what: String, _ body: () throws -> Void) throws {
+            do { try body() } catch KeyholdError.store(.corrupt(let why)) {
+                report.problems.append(CheckProblem(area: area, location: what, message: "cannot be read: \(why) (a damaged page)"))
+            }
         }
         let perms = try permissions()
-        report.problems += try read(requires: nil, action: "check") { tx, _ in try trustProblems(tx) }
+        try part("trust", "the rows trust rests on") {
+            report.problems += try read(requires: nil, action: "check") { tx, _ in try trustProblems(tx) }
+        }
         // Every version's data key exists and is at or above the minimum (no key needed to see it).
-        let structure = try read(requires: nil, action: "check") { tx, _ in try keyProblems(tx) }
-        report.problems += structure.problems
+        var badKeys: Set<Int> = []
+        try part("data keys", "data_keys, secret_versions") {
+            let structure = try read(requires: nil, action: "check") { tx, _ in try keyProblems(tx) }
+            report.problems += structure.problems
+            badKeys = structure.badKeys
+        }
         if inFull || perms.contains(.secretsRead), let root {
-            try read(requires: inFull ? nil : .secretsRead, action: "check") { tx, _ in
-                var names: [Int64: String] = [:]
-                for s in try tx.secrets() { names[s.id] = s.name }
-                for k in try tx.dataKeys() {
-                    do { _ = try Keyring.openDataKey(k, root: root.key) } catch {
-                        report.problems.append(CheckProblem(area: "data keys", location: "data_keys version=\(k.version)",
-                                                            message: "does not open with the root key"))
+            try part("data keys", "data_keys") {
+                try read(requires: inFull ? nil : .secretsRead, action: "check") { tx, _ in
+                    for k in try tx.dataKeys() {
+                        do { _ = try Keyring.openDataKey(k, root: root.key) } catch {
+                            report.problems.append(CheckProblem(area: "data keys", location: "data_keys version=\(k.version)",
+                                                                message: "does not open with the root key"))
+                        }
                     }
                 }
-                // Every value into one guarded buffer, wiped at the end (SECURITY.md: never a
-                // guarded allocation per value; 100,000 of them took 7 s of system calls).
-                let buffer = GuardedBuffer(capacity: Validate.secretValueMaxBytes)
-                defer { buffer.wipe() }
-                // Each data key looked up once (nil: missing, or below the minimum version).
-                var keys: [Int: SecureBytes?] = [:]
-                try buffer.withUnsafeMutableBytes { out in try tx.forEachSecretVersion { row in
-                    if structure.badKeys.contains(row.keyVersion) { return }  // named above, once
-                    if keys[row.keyVersion] == nil { keys[row.keyVersion] = .some(try? dataKey(tx, version: row.keyVersion)) }
-                    do {
-                        guard let key = keys[row.keyVersion] ?? nil else { throw KeyholdError.integrity("no data key \(row.keyVersion)") }
-                        _ = try open(row, key: key, name: names[row.secretID] ?? "?", into: out)
-                        report.versionsOpened += 1
-                    } catch {
-                        report.problems.append(CheckProblem(
-                            area: "secrets", location: "secret_versions secret_id=\(row.secretID) version=\(row.version)",
-                            message: "secret \(names[row.secretID] ?? "?") does not open (altered, or moved from another row)"))
-                    }
-                } }
             }
+            let opened = try openEveryVersion(skippingKeys: badKeys, rowByRow: !damage.isEmpty, inFull: inFull)
+            report.versionsOpened = opened.count
+            report.problems += opened.problems
         } else {
             report.skipped.append(root == nil ? "secrets (no key access)" : "secrets (needs secrets.read)")
         }
         if inFull || perms.contains(.auditRead) {
-            let (v, authority) = try read(requires: inFull ? nil : .auditRead, action: "audit.verify") { tx, _ in
-                try AuditChain.replay(tx)
-            }
-            report.auditEvents = v.events
-            if let f = v.failure {
-                report.problems.append(CheckProblem(area: "audit", location: "audit_events seq=\(f.seq)", message: f.reason))
-            }
-            if let authority {
-                report.problems += try read(requires: inFull ? nil : .auditRead, action: "check") { tx, _ in
-                    try plantedRows(tx, authority)
+            try part("audit", "audit_events") {
+                let (v, authority) = try read(requires: inFull ? nil : .auditRead, action: "audit.verify") { tx, _ in try AuditChain.replay(tx) }
+                report.auditEvents = v.events
+                if let f = v.failure {
+                    report.problems.append(CheckProblem(area: "audit", location: "audit_events seq=\(f.seq)", message: f.reason))
+                }
+                if let authority {
+                    report.problems += try read(requires: inFull ? nil : .auditRead, action: "check") { tx, _ in try plantedRows(tx, authority) }
                 }
             }
         } else {
@@ -475,6 +547,70 @@ extension Session {
                                                 message: "checkpoint pending: a reader holds the WAL, so deleted bytes may remain in it; retry when other processes close the vault"))
         }
         return report
+    }
+
+    /// Opens every secret version (except those under `badKeys`, named already) into one guarded
+    /// buffer, wiped at the end (SECURITY.md: never a guarded allocation per value; 100,000 of them
+    /// took 7 s of system calls). In one scan of the table; `rowByRow` (the file has damaged pages,
+    /// or the scan met one) lists the versions from an index and reads each on its own, so every
+    /// version on a damaged page is named and every other one is still opened.
+    private func openEveryVersion(skippingKeys badKeys: Set<Int>, rowByRow: Bool, inFull: Bool) throws -> (count: Int, problems: [CheckProblem]) {
+        try read(requires: inFull ? nil : .secretsRead, action: "check", damaged: true) { tx, _ in
+            var names: [Int64: String] = [:]
+            do {
+                for s in try tx.storeErrors({ try tx.secrets() }) { names[s.id] = s.name }
+            } catch StoreError.corrupt {
+                names = (try? tx.storeErrors { try tx.secretNamesFromIndex() }) ?? [:]
+            }
+            let buffer = GuardedBuffer(capacity: Validate.secretValueMaxBytes)
+            defer { buffer.wipe() }
+            // Each data key looked up once (nil: missing, or below the minimum version).
+            var keys: [Int: SecureBytes?] = [:]
+            var count = 0
+            var problems: [CheckProblem] = []
+            func location(_ secretID: Int64, _ version: Int) -> String { "secret_versions secret_id=\(secretID) version=\(version)" }
+            func visit(_ row: SecretVersionRow, into out: UnsafeMutableRawBufferPointer) throws {
+                if badKeys.contains(row.keyVersion) { return }  // named above, once
+                if keys[row.keyVersion] == nil { keys[row.keyVersion] = .some(try? dataKey(tx, version: row.keyVersion)) }
+                do {
+                    guard let key = keys[row.keyVersion] ?? nil else { throw KeyholdError.integrity("no data key \(row.keyVersion)") }
+                    _ = try open(row, key: key, name: names[row.secretID] ?? "?", into: out)
+                    count += 1
+                } catch {
+                    problems.append(CheckProblem(area: "secrets", location: location(row.secretID, row.version),
+                                                 message: "secret \(names[row.secretID] ?? "?") does not open (altered, or moved from another row)"))
+                }
+            }
+            if !rowByRow {
+                do {
+                    try buffer.withUnsafeMutableBytes { out in try tx.storeErrors { try tx.forEachSecretVersion { try visit($0, into: out) } } }
+                    return (count, problems)
+                } catch StoreError.corrupt {
+                    (count, problems) = (0, [])  // a damaged page the integrity check did not report: row by row instead
+                }
+            }
+            let ids: [(secretID: Int64, version: Int)]
+            do { ids = try tx.storeErrors { try tx.secretVersionIDs() } } catch StoreError.corrupt(let why) {
+                return (0, [CheckProblem(area: "secrets", location: "secret_versions",
+                                         message: "cannot be listed: \(why) (a damaged page in the table and its index)")])
+            }
+            try buffer.withUnsafeMutableBytes { out in
+                for id in ids {
+                    do {
+                        guard let row = try tx.storeErrors({ try tx.secretVersion(secretID: id.secretID, version: id.version) }) else {
+                            problems.append(CheckProblem(area: "secrets", location: location(id.secretID, id.version),
+                                                         message: "secret \(names[id.secretID] ?? "?"): in the index but not in the table"))
+                            continue
+                        }
+                        try visit(row, into: out)
+                    } catch StoreError.corrupt {
+                        problems.append(CheckProblem(area: "secrets", location: location(id.secretID, id.version),
+                                                     message: "secret \(names[id.secretID] ?? "?") cannot be read: it is on a damaged page"))
+                    }
+                }
+            }
+            return (count, problems)
+        }
     }
 }
 

@@ -12,6 +12,15 @@ extension Session {
         try read(requires: .secretsList, action: "secret.list") { tx, _ in try tx.secrets(prefix: prefix).map(info) }
     }
 
+    /// Secrets whose name starts with `prefix`, from their own rows alone: `versionCount` is 0.
+    /// What a hand-out needs (names, descriptions), even when some versions' rows are on a
+    /// damaged page, which the hand-out then names.
+    public func secretsWithoutCounts(prefix: String? = nil) throws -> [SecretInfo] {
+        try read(requires: .secretsList, action: "secret.list") { tx, _ in
+            try tx.secrets(prefix: prefix, countingVersions: false).map(info)
+        }
+    }
+
     /// One secret's metadata.
     public func secret(named name: String) throws -> SecretInfo {
         try read(requires: .secretsList, action: "secret.show") { tx, _ in info(try existingSecret(tx, name)) }
@@ -35,11 +44,11 @@ extension Session {
     /// secret's metadata.
     public func rotationDue(within window: Int64, first limit: Int = 5) throws -> RotationDue {
         guard window >= 0 else {
-            throw KeyholdError.invalid(ValidationError(field: "window", rule: "range",
+            throw KeyholdError.invalid(ValidationError(field: "window", rule: .range,
                                                        message: "window: must not be negative (got \(window) ms)"))
         }
         guard (0...1000).contains(limit) else {
-            throw KeyholdError.invalid(ValidationError(field: "limit", rule: "range", message: "limit: must be 0 to 1000 (got \(limit))"))
+            throw KeyholdError.invalid(ValidationError(field: "limit", rule: .range, message: "limit: must be 0 to 1000 (got \(limit))"))
         }
         return try read(requires: .secretsList, action: "secret.list") { tx, _ in
             let now = vault.clock.now()
@@ -61,8 +70,10 @@ extension Session {
 
     /// The secret named `name`. A session holding R also checks the row's name tag, so a
     /// name moved to another row (whose values would then answer to it) is an integrity error.
-    func existingSecret(_ tx: Tx, _ name: String) throws -> SecretRow {
-        guard let s = try tx.secret(named: name) else { throw KeyholdError.notFound(kind: "secret", name: name) }
+    func existingSecret(_ tx: Tx, _ name: String, countingVersions: Bool = true) throws -> SecretRow {
+        guard let s = try tx.secret(named: name, countingVersions: countingVersions) else {
+            throw KeyholdError.notFound(kind: "secret", name: name)
+        }
         try checkNameTag(tx, s)
         return s
     }
@@ -124,7 +135,7 @@ extension Session {
             return v
         case .generated(let length, let alphabet):
             guard (1...Session.maxGeneratedLength).contains(length) else {
-                throw KeyholdError.invalid(ValidationError(field: "length", rule: "range",
+                throw KeyholdError.invalid(ValidationError(field: "length", rule: .range,
                                                            message: "length: must be 1 to \(Session.maxGeneratedLength) (got \(length))"))
             }
             return Token.generate(length: length, alphabet: alphabet)
@@ -355,7 +366,7 @@ extension Session {
 
     private func validHistory(_ limit: Int?) throws {
         if let limit, !(1...1000).contains(limit) {
-            throw KeyholdError.invalid(ValidationError(field: "history limit", rule: "range",
+            throw KeyholdError.invalid(ValidationError(field: "history limit", rule: .range,
                                                        message: "history limit: must be 1 to 1000 (got \(limit))"))
         }
     }

@@ -20,11 +20,11 @@ extension Session {
     /// Needs users.read. Already expired accounts are not counted: they cannot log in anyway.
     public func usersExpiring(within window: Int64, first limit: Int = 5) throws -> UsersExpiring {
         guard window >= 0 else {
-            throw KeyholdError.invalid(ValidationError(field: "window", rule: "range",
+            throw KeyholdError.invalid(ValidationError(field: "window", rule: .range,
                                                        message: "window: must not be negative (got \(window) ms)"))
         }
         guard (0...1000).contains(limit) else {
-            throw KeyholdError.invalid(ValidationError(field: "limit", rule: "range", message: "limit: must be 0 to 1000 (got \(limit))"))
+            throw KeyholdError.invalid(ValidationError(field: "limit", rule: .range, message: "limit: must be 0 to 1000 (got \(limit))"))
         }
         return try read(requires: .usersRead, action: "user.list") { tx, _ in
             let now = vault.clock.now()

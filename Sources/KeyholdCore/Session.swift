@@ -92,14 +92,22 @@ public final class Session: Sendable {
 
     /// Read-only work under a permission (no audit event: nothing changes and nothing secret is shown).
     func read<T>(requires permission: Permission?, action: String, _ body: (Tx, Set<Permission>) throws -> T) throws -> T {
+        try read(requires: permission, action: action, damaged: false, body)
+    }
+
+    /// `read`; with `damaged`, on a file that may have damaged pages, whose damage `body` catches
+    /// (`Tx.storeErrors`) to go on with the rows it can still read (`Store.readDamaged`).
+    func read<T>(requires permission: Permission?, action: String, damaged: Bool,
+                 _ body: (Tx, Set<Permission>) throws -> T) throws -> T {
         try Vault.wrap {
-            try vault.store.read { tx in
-                let perms = try checkActor(tx, now: vault.clock.now())
+            let run = { (tx: Tx) throws -> T in
+                let perms = try self.checkActor(tx, now: self.vault.clock.now())
                 if let permission, !perms.contains(permission) {
                     throw KeyholdError.permissionDenied(action: action, missing: permission)
                 }
                 return try body(tx, perms)
             }
+            return damaged ? try vault.store.readDamaged(run) : try vault.store.read(run)
         }
     }
 
@@ -175,7 +183,7 @@ public final class Session: Sendable {
             throw KeyholdError.authenticationFailed
         }
         if current.constantTimeEquals(new) {
-            throw KeyholdError.invalid(ValidationError(field: "new password", rule: "unchanged",
+            throw KeyholdError.invalid(ValidationError(field: "new password", rule: .unchanged,
                                                        message: "new password: must differ from the current one"))
         }
         try setOwnPassword(new, requireChange: false)
@@ -192,7 +200,7 @@ public final class Session: Sendable {
         try Validate.checkPassword(new, username: username, minimumLength: minLength)
         if requireChange, let old = try Vault.wrap({ try vault.store.read { try $0.user(id: userID)?.passwordHash } }),
            PasswordHash.verify(new, hash: old) {
-            throw KeyholdError.invalid(ValidationError(field: "new password", rule: "unchanged",
+            throw KeyholdError.invalid(ValidationError(field: "new password", rule: .unchanged,
                                                        message: "new password: must differ from the temporary one"))
         }
         let hash = try Vault.wrap { try PasswordHash.hash(new, cost: cost) }

@@ -6,18 +6,83 @@
 // input is quoted only through `Validate.visible(_:)` (and truncated), and a
 // password or secret value is never quoted at all.
 
+/// The rule a `ValidationError` names; its raw value is what `--json`, the application
+/// service and the agent print.
+public enum ValidationRule: String, Sendable, CaseIterable {
+    /// An e-mail address needs exactly one @.
+    case atSign = "at-sign"
+    /// No bidirectional control characters.
+    case bidiControl = "bidi-control"
+    /// Only the characters the field allows.
+    case charset
+    /// A choice that was already made (e.g. a variable mapped twice).
+    case chosen
+    /// Not a commonly used password.
+    case common
+    /// A password must not contain the username.
+    case containsUsername = "contains-username"
+    /// No control characters.
+    case controlCharacter = "control-character"
+    /// A real calendar date in the allowed years.
+    case date
+    /// An e-mail address's domain part.
+    case domain
+    /// No `.` or `..` path segment.
+    case dotSegment = "dot-segment"
+    /// Must not be empty.
+    case empty
+    /// Valid UTF-8.
+    case encoding
+    /// The documented format (e.g. ISO 8601).
+    case format
+    /// An entry of an import that failed its own check.
+    case importEntry = "import"
+    /// No invisible characters.
+    case invisibleCharacter = "invisible-character"
+    /// Within the length bounds.
+    case length
+    /// A value that may only be raised (e.g. the KDF cost).
+    case lower
+    /// No NUL byte.
+    case nul
+    /// A number within its bounds.
+    case range
+    /// A password that is a short unit repeated.
+    case repeated
+    /// Must be given.
+    case required
+    /// A path segment of the allowed characters.
+    case segment
+    /// A password made of keyboard rows, alphabet or digit runs.
+    case sequence
+    /// A value within the size limit.
+    case size
+    /// No leading, trailing or repeated spaces.
+    case spaces
+    /// Must start with a letter.
+    case start
+    /// A time of day that exists.
+    case time
+    /// Must differ from the current value.
+    case unchanged
+    /// One of the known names.
+    case unknown
+    /// Options used together as documented.
+    case usage
+}
+
 /// A rejected input: which field, which rule, and a sentence for a person.
 public struct ValidationError: Error, Equatable, Sendable, CustomStringConvertible {
     /// The field that was rejected, e.g. "username", "email", "password", "secret name".
     public let field: String
-    /// A short machine-readable rule id, e.g. "length", "charset", "start", "common".
-    public let rule: String
+    /// The rule that was broken (printed as its raw value, e.g. "length", "charset").
+    public let rule: ValidationRule
     /// A sentence for a person, starting with the field, e.g.
     /// "username: must be 3 to 32 characters (got 40)". Never holds a password or secret value.
     public let message: String
 
     /// Creates an error; `message` should start with "<field>: ".
-    public init(field: String, rule: String, message: String) {
+    public init(field: String, rule: ValidationRule, message: String) {
         self.field = field
         self.rule = rule
         self.message = message
@@ -71,17 +136,17 @@ public enum Validate {
         let length = s.count
         guard (identifierMinLength...identifierMaxLength).contains(length) else {
             throw ValidationError(
-                field: field, rule: "length",
+                field: field, rule: .length,
                 message: "\(field): must be \(identifierMinLength) to \(identifierMaxLength) characters (got \(length))")
         }
         if let bad = s.unicodeScalars.first(where: { !isIdentifierScalar($0) }) {
             throw ValidationError(
-                field: field, rule: "charset",
+                field: field, rule: .charset,
                 message: "\(field): may contain only ASCII letters, digits, \".\", \"_\" and \"-\" (found \(describe(bad)))")
         }
         if let first = s.unicodeScalars.first, !isASCIIAlphanumeric(first) {
             throw ValidationError(
-                field: field, rule: "start",
+                field: field, rule: .start,
                 message: "\(field): must start with a letter or digit (not \(quote(String(first))))")
         }
         return s
@@ -97,36 +162,36 @@ public enum Validate {
         let field = "email"
         if let bad = s.unicodeScalars.first(where: { isControl($0) || isBidiControl($0) || isInvisible($0) }) {
             throw ValidationError(
-                field: field, rule: "control-character",
+                field: field, rule: .controlCharacter,
                 message: "\(field): must not contain \(scalarKind(bad)) (\(codePoint(bad)))")
         }
         if s.unicodeScalars.contains(where: { $0.properties.isWhitespace }) {
             throw ValidationError(
-                field: field, rule: "spaces",
+                field: field, rule: .spaces,
                 message: "\(field): must not contain spaces (\(quote(s)))")
         }
         let bytes = s.utf8.count
         guard bytes <= emailMaxBytes else {
             throw ValidationError(
-                field: field, rule: "length",
+                field: field, rule: .length,
                 message: "\(field): must be at most \(emailMaxBytes) bytes (got \(bytes))")
         }
         let parts = s.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2 else {
             throw ValidationError(
-                field: field, rule: "at-sign",
+                field: field, rule: .atSign,
                 message: "\(field): must contain exactly one \"@\" (\(quote(s)))")
         }
         let local = parts[0], domain = parts[1]
         guard !local.isEmpty else {
             throw ValidationError(
-                field: field, rule: "empty",
+                field: field, rule: .empty,
                 message: "\(field): needs a name before the \"@\" (\(quote(s)))")
         }
         let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
         guard labels.count >= 2, !labels.contains(where: \.isEmpty) else {
             throw ValidationError(
-                field: field, rule: "domain",
+                field: field, rule: .domain,
                 message: "\(field): needs a domain such as example.com after the \"@\" (\(quote(s)))")
         }
         return s
@@ -152,24 +217,24 @@ public enum Validate {
         for scalar in s.unicodeScalars {
             if isControl(scalar) {
                 throw ValidationError(
-                    field: field, rule: "control-character",
+                    field: field, rule: .controlCharacter,
                     message: "\(field): must not contain a control character (\(codePoint(scalar)))")
             }
             if isBidiControl(scalar) {
                 throw ValidationError(
-                    field: field, rule: "bidi-control",
+                    field: field, rule: .bidiControl,
                     message: "\(field): must not contain a bidirectional text control (\(codePoint(scalar)))")
             }
             if isInvisible(scalar) {
                 throw ValidationError(
-                    field: field, rule: "invisible-character",
+                    field: field, rule: .invisibleCharacter,
                     message: "\(field): must not contain an invisible character (\(codePoint(scalar)))")
             }
         }
         let length = s.count
         guard length <= maxLength else {
             throw ValidationError(
-                field: field, rule: "length",
+                field: field, rule: .length,
                 message: "\(field): must be at most \(maxLength) characters (got \(length))")
         }
         return s
@@ -186,54 +251,192 @@ public enum Validate {
         return set
     }()
 
+    /// The common-password list as one sorted table of bytes, for looking a password up
+    /// without making a String of it (`isCommonPassword`).
+    static let commonPasswordTable: (blob: [UInt8], spans: [Range<Int>]) = {
+        var blob: [UInt8] = []
+        var spans: [Range<Int>] = []
+        for line in embeddedCommonPasswords.split(whereSeparator: \.isNewline) {
+            let start = blob.count
+            blob += line.lowercased().utf8
+            spans.append(start..<blob.count)
+        }
+        spans.sort { a, b in blob[a].lexicographicallyPrecedes(blob[b]) }
+        return (blob, spans)
+    }()
+
+    /// Whether `lowered` (a password, lower-cased, as UTF-8) is on the common-password list.
+    static func isCommonPassword(_ lowered: UnsafeRawBufferPointer) -> Bool {
+        let (blob, spans) = commonPasswordTable
+        var low = 0, high = spans.count
+        while low < high {
+            let mid = (low + high) / 2
+            let entry = blob[spans[mid]]
+            if entry.elementsEqual(lowered) { return true }
+            if entry.lexicographicallyPrecedes(lowered) { low = mid + 1 } else { high = mid }
+        }
+        return false
+    }
+
+    /// What the password rules look at, worked out from the password's bytes where they lie
+    /// (guarded memory) rather than from a String, which cannot be wiped. Its lower-case form
+    /// (for the common list and the username) is made in guarded memory too.
+    public struct PasswordFacts: Equatable, Sendable {
+        /// Well-formed UTF-8 (when false, nothing else was looked at).
+        public var isUTF8 = true
+        /// UTF-8 bytes.
+        public var bytes = 0
+        /// Characters (grapheme clusters, as Swift's `String.count`).
+        public var characters = 0
+        /// Holds a control character (C0, DEL, C1).
+        public var hasControl = false
+        /// On the common-password list, case-insensitively.
+        public var isCommon = false
+        /// Contains the username, case-insensitively (false for an empty username).
+        public var containsUsername = false
+        /// One character or a short pattern repeated, case-insensitively (`isRepeatedPattern`).
+        public var isRepeated = false
+        /// Made of keyboard rows, sequences and repeats but for `passwordPatternSlack`
+        /// characters, case-insensitively (`simplePatternCoverage`).
+        public var isSequence = false
+    }
+
+    /// The facts the password rules need; see `PasswordFacts`. Lower-casing is per Unicode
+    /// scalar (`Unicode.Scalar.Properties.lowercaseMapping`), which is what `String.lowercased()` does.
+    public static func passwordFacts(_ password: SecureBytes, username: String) -> PasswordFacts {
+        password.withBytes { passwordFacts(bytes: $0, username: username) }
+    }
+
+    static func passwordFacts(bytes b: UnsafeRawBufferPointer, username: String) -> PasswordFacts {
+        var facts = PasswordFacts()
+        facts.bytes = b.count
+        // One pass: check the encoding, count characters, find controls, size the lower-case form.
+        var it = b.makeIterator()
+        var decoder = UTF8()
+        var recognizer = Unicode._CharacterRecognizer()
+        var loweredBytes = 0
+        decoding: while true {
+            switch decoder.decode(&it) {
+            case .scalarValue(let scalar):
+                if recognizer.hasBreak(before: scalar) { facts.characters += 1 }
+                if isControl(scalar) { facts.hasControl = true }
+                loweredBytes += scalar.isASCII ? 1 : scalar.properties.lowercaseMapping.utf8.count
+            case .emptyInput: break decoding
+            case .error:
+                return PasswordFacts(isUTF8: false, bytes: b.count)
+            }
+        }
+        let lowered = SecureBytes(count: loweredBytes) { out in
+            var n = 0
+            var it = b.makeIterator()
+            var decoder = UTF8()
+            while case .scalarValue(let scalar) = decoder.decode(&it) {
+                if scalar.isASCII {
+                    let c = UInt8(scalar.value)
+                    out[n] = (0x41...0x5A).contains(c) ? c + 0x20 : c
+                    n += 1
+                } else {
+                    for c in scalar.properties.lowercaseMapping.utf8 { out[n] = c; n += 1 }
+                }
+            }
+        }
+        // The lower-case form's scalars, for the pattern rules: in guarded memory too (four bytes
+        // each, a scalar's value), read through a view that makes them Unicode.Scalars again.
+        var scalarCount = 0
+        let scalars = SecureBytes(count: loweredBytes * 4) { out in
+            let values = out.bindMemory(to: UInt32.self)
+            lowered.withBytes { low in
+                var it = low.makeIterator()
+                var decoder = UTF8()
+                while case .scalarValue(let scalar) = decoder.decode(&it) {
+                    values[scalarCount] = scalar.value
+                    scalarCount += 1
+                }
+            }
+        }
+        scalars.withBytes { raw in
+            let view = UnsafeBufferPointer(rebasing: raw.bindMemory(to: UInt32.self)[0..<scalarCount])
+                .lazy.map { Unicode.Scalar($0) ?? " " }
+            facts.isRepeated = isRepeatedPattern(view)
+            facts.isSequence = view.count - simplePatternCoverage(view) <= passwordPatternSlack
+        }
+        lowered.withBytes { low in
+            facts.isCommon = isCommonPassword(low)
+            if !username.isEmpty {
+                let name = Array(username.lowercased().utf8)
+                facts.containsUsername = name.count <= low.count && (0...(low.count - name.count)).contains { i in
+                    name.indices.allSatisfy { low[i + $0] == name[$0] }
+                }
+            }
+        }
+        return facts
+    }
+
     /// NIST SP 800-63B: at least `minimumLength` characters (Swift `Character` count;
     /// `minimumLength` is clamped up to `passwordMinimumFloor`), at most `passwordMaxBytes`
     /// UTF-8 bytes, no control characters, not in the common list (case-insensitive), not one
     /// character or a short pattern repeated (`repeated`), not made of keyboard rows,
     /// sequences and repeats (`sequence`, see `simplePatternCoverage`), not containing the
     /// username (case-insensitive, only when `username` is non-empty), and no composition
-    /// rules. Messages never echo the password.
+    /// rules. Messages never echo the password. Checked on the bytes where they lie
+    /// (`passwordFacts`): no String of the password is made.
+    public static func password(
+        _ password: SecureBytes, username: String, minimumLength: Int = passwordDefaultMinimum
+    ) throws(ValidationError) {
+        let facts = passwordFacts(password, username: username)
+        try check(facts, minimumLength: minimumLength)
+    }
+
+    /// The same rules for a password given as a String (tests and tools; the product holds
+    /// passwords in guarded memory and uses the `SecureBytes` form).
     public static func password(
         _ password: String, username: String, minimumLength: Int = passwordDefaultMinimum
     ) throws(ValidationError) {
+        var copy = password
+        let facts = copy.withUTF8 { passwordFacts(bytes: UnsafeRawBufferPointer($0), username: username) }
+        try check(facts, minimumLength: minimumLength)
+    }
+
+    static func check(_ facts: PasswordFacts, minimumLength: Int) throws(ValidationError) {
         let field = "password"
         let minimum = max(minimumLength, passwordMinimumFloor)
-        guard password.utf8.count <= passwordMaxBytes else {
+        guard facts.isUTF8 else {
+            throw ValidationError(field: field, rule: .encoding, message: "\(field): must be valid UTF-8 text")
+        }
+        guard facts.bytes <= passwordMaxBytes else {
             throw ValidationError(
-                field: field, rule: "length",
+                field: field, rule: .length,
                 message: "\(field): must be at most \(passwordMaxBytes) bytes")
         }
-        guard password.count >= minimum else {
+        guard facts.characters >= minimum else {
             throw ValidationError(
-                field: field, rule: "length",
+                field: field, rule: .length,
                 message: "\(field): must be at least \(minimum) characters")
         }
-        if password.unicodeScalars.contains(where: isControl) {
+        if facts.hasControl {
             throw ValidationError(
-                field: field, rule: "control-character",
+                field: field, rule: .controlCharacter,
                 message: "\(field): must not contain control characters (such as tab, newline or escape)")
         }
-        let lowered = password.lowercased()
-        if commonPasswords.contains(lowered) {
+        if facts.isCommon {
             throw ValidationError(
-                field: field, rule: "common",
+                field: field, rule: .common,
                 message: "\(field): is too common (found in the list of 30,000 common passwords)")
         }
-        let scalars = Array(lowered.unicodeScalars)
-        if isRepeatedPattern(scalars) {
+        if facts.isRepeated {
             throw ValidationError(
-                field: field, rule: "repeated",
+                field: field, rule: .repeated,
                 message: "\(field): must not be one character or a short pattern repeated (like aaaaaaaaaaaa or abcabcabcabc)")
         }
-        if scalars.count - simplePatternCoverage(scalars) <= passwordPatternSlack {
+        if facts.isSequence {
             throw ValidationError(
-                field: field, rule: "sequence",
+                field: field, rule: .sequence,
                 message: "\(field): must not be made of keyboard rows, sequences or repeats "
                     + "(like qwertyuiop12, abcdefgh1234 or aaaa1111zzzz); mix in words or characters of your own")
         }
-        if !username.isEmpty, lowered.contains(username.lowercased()) {
+        if facts.containsUsername {
             throw ValidationError(
-                field: field, rule: "contains-username",
+                field: field, rule: .containsUsername,
                 message: "\(field): must not contain the username")
         }
     }
@@ -260,7 +463,7 @@ public enum Validate {
     /// `aaaaaaaaaaaa`, `abcabcabcabc`, `1a2b1a2b1a2b`. Short: at most half of `s` and shorter
     /// than the shortest password allowed, so the repeats are what make up the length. A long
     /// phrase said twice is left to the other rules.
-    static func isRepeatedPattern(_ s: [Unicode.Scalar]) -> Bool {
+    static func isRepeatedPattern<S: RandomAccessCollection<Unicode.Scalar>>(_ s: S) -> Bool where S.Index == Int {
         let longest = min(s.count / 2, passwordMinimumFloor - 1)
         guard longest >= 1 else { return false }
         for unit in 1...longest where (unit..<s.count).allSatisfy({ s[$0] == s[$0 - unit] }) { return true }
@@ -272,7 +475,7 @@ public enum Validate {
     /// `cba`, `123`, `987`), or neighbouring keys along a keyboard row either way (`qwe`,
     /// `poi`, `!@#`). A password these runs cover but for `passwordPatternSlack` characters
     /// is refused: it is typed by running a finger along the keys, whatever its length.
-    static func simplePatternCoverage(_ s: [Unicode.Scalar]) -> Int {
+    static func simplePatternCoverage<S: RandomAccessCollection<Unicode.Scalar>>(_ s: S) -> Int where S.Index == Int {
         guard s.count >= 3 else { return 0 }
         /// The ways `a` then `b` step: 0 same, 1/2 alphabet up/down, 3/4 digits up/down, 5/6 keyboard right/left.
         func steps(_ a: Unicode.Scalar, _ b: Unicode.Scalar) -> Set<Int> {
@@ -307,7 +510,7 @@ public enum Validate {
         guard (passwordMinimumFloor...passwordMinimumCeiling).contains(n) else {
             let field = "minimum password length"
             throw ValidationError(
-                field: field, rule: "range",
+                field: field, rule: .range,
                 message: "\(field): must be between \(passwordMinimumFloor) and \(passwordMinimumCeiling) (got \(n))")
         }
         return n
@@ -324,35 +527,35 @@ public enum Validate {
         if isPlainSecretName(s) { return s }
         let field = "secret name"
         guard !s.isEmpty else {
-            throw ValidationError(field: field, rule: "empty", message: "\(field): must not be empty")
+            throw ValidationError(field: field, rule: .empty, message: "\(field): must not be empty")
         }
         if let bad = s.unicodeScalars.first(where: { !isIdentifierScalar($0) && $0 != "/" }) {
             throw ValidationError(
-                field: field, rule: "charset",
+                field: field, rule: .charset,
                 message: "\(field): may contain only ASCII letters, digits, \".\", \"_\", \"-\" and \"/\" (found \(describe(bad)))")
         }
         // Only ASCII from here on, so bytes, scalars and characters agree.
         let bytes = s.utf8.count
         guard bytes <= secretNameMaxBytes else {
             throw ValidationError(
-                field: field, rule: "length",
+                field: field, rule: .length,
                 message: "\(field): must be at most \(secretNameMaxBytes) bytes (got \(bytes))")
         }
         for (index, segment) in s.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).enumerated() {
             let number = index + 1
             if segment.isEmpty {
                 throw ValidationError(
-                    field: field, rule: "segment",
+                    field: field, rule: .segment,
                     message: "\(field): segment \(number) is empty (no leading, trailing or double \"/\")")
             }
             if segment.elementsEqual(".".utf8) || segment.elementsEqual("..".utf8) {
                 throw ValidationError(
-                    field: field, rule: "dot-segment",
+                    field: field, rule: .dotSegment,
                     message: "\(field): segment \(number) is \"\(String(decoding: segment, as: UTF8.self))\", which is not allowed")
             }
             if segment.count > secretSegmentMaxLength {
                 throw ValidationError(
-                    field: field, rule: "length",
+                    field: field, rule: .length,
                     message: "\(field): segment \(number) must be at most \(secretSegmentMaxLength) characters (got \(segment.count))")
             }
         }
@@ -391,11 +594,11 @@ public enum Validate {
     public static func secretValueSize(_ count: Int) throws(ValidationError) {
         let field = "secret value"
         if count == 0 {
-            throw ValidationError(field: field, rule: "empty", message: "\(field): must not be empty")
+            throw ValidationError(field: field, rule: .empty, message: "\(field): must not be empty")
         }
         guard (1...secretValueMaxBytes).contains(count) else {
             throw ValidationError(
-                field: field, rule: "size",
+                field: field, rule: .size,
                 message: "\(field): must be 1 to \(secretValueMaxBytes) bytes (got \(count))")
         }
     }
@@ -414,7 +617,7 @@ public enum Validate {
     public static func number(_ n: Int, field: String, in range: ClosedRange<Int>) throws(ValidationError) -> Int {
         guard range.contains(n) else {
             throw ValidationError(
-                field: field, rule: "range",
+                field: field, rule: .range,
                 message: "\(field): must be a whole number from \(grouped(range.lowerBound)) to \(grouped(range.upperBound)) (got \(n))")
         }
         return n
@@ -427,7 +630,7 @@ public enum Validate {
         let utf8 = text.utf8
         guard !utf8.isEmpty, utf8.allSatisfy({ (0x30...0x39).contains($0) }) else {
             throw ValidationError(
-                field: field, rule: "format",
+                field: field, rule: .format,
                 message: "\(field): expected a whole number from \(grouped(range.lowerBound)) to \(grouped(range.upperBound)) (got \(quote(text)))")
         }
         var n = 0
@@ -436,7 +639,7 @@ public enum Validate {
             let (sum, o2) = times.addingReportingOverflow(Int(b - 0x30))
             guard !o1, !o2 else {
                 throw ValidationError(
-                    field: field, rule: "range",
+                    field: field, rule: .range,
                     message: "\(field): must be a whole number from \(grouped(range.lowerBound)) to \(grouped(range.upperBound)) (got \(quote(text)))")
             }
             n = sum
@@ -487,7 +690,7 @@ public enum Validate {
             ? "expected YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ (ISO 8601; an offset such as +02:00 may stand for Z)"
             : "expected a date as YYYY-MM-DD, such as 2027-03-01"
         func format() -> ValidationError {
-            ValidationError(field: field, rule: "format", message: "\(field): \(expected) (got \(quote(text)))")
+            ValidationError(field: field, rule: .format, message: "\(field): \(expected) (got \(quote(text)))")
         }
         // Longest accepted form: 2027-03-01T08:00:00.123456789+02:00 (35 bytes).
         let b = Array(text.utf8.prefix(64))
@@ -529,7 +732,7 @@ public enum Validate {
                 i += 1
                 guard let oh = digits(2), take(":"), let om = digits(2) else { throw format() }
                 guard oh <= 23, om <= 59 else {
-                    throw ValidationError(field: field, rule: "time",
+                    throw ValidationError(field: field, rule: .time,
                                           message: "\(field): \(quote(text)) has an offset outside -23:59 to +23:59")
                 }
                 offsetMinutes = sign * (oh * 60 + om)
@@ -542,11 +745,11 @@ public enum Validate {
             let detail = (1...12).contains(month)
                 ? "\(monthNames[month - 1]) \(year) has \(daysIn(month: month, year: year)) days"
                 : "months are 01 to 12"
-            throw ValidationError(field: field, rule: "date",
+            throw ValidationError(field: field, rule: .date,
                                   message: "\(field): \(quote(text)) is not a real date (\(detail))")
         }
         guard hour <= 23, minute <= 59, second <= 59 else {
-            throw ValidationError(field: field, rule: "time",
+            throw ValidationError(field: field, rule: .time,
                                   message: "\(field): \(quote(text)) is not a time of day (hours 00-23, minutes and seconds 00-59)")
         }
         // Bounded: a 4-digit year, so no arithmetic here can overflow.
@@ -554,7 +757,7 @@ public enum Validate {
             + Int64(hour) * Clock.hour + Int64(minute) * Clock.minute + Int64(second) * Clock.second + Int64(millis)
             - Int64(offsetMinutes) * Clock.minute
         guard (earliestDate...latestDate).contains(ms) else {
-            throw ValidationError(field: field, rule: "range",
+            throw ValidationError(field: field, rule: .range,
                                   message: "\(field): \(quote(text)) is outside the years 1970 to 9999 (UTC)")
         }
         return ms
@@ -599,6 +802,19 @@ public enum Validate {
         return String(out)
     }
 
+    /// Whether the bytes are well-formed UTF-8, checked where they lie (no String is made).
+    public static func isUTF8(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var it = bytes.makeIterator()
+        var decoder = UTF8()
+        while true {
+            switch decoder.decode(&it) {
+            case .scalarValue: continue
+            case .emptyInput: return true
+            case .error: return false
+            }
+        }
+    }
+
     /// Whether `visible(_:)` escapes this character: C0, DEL and C1 controls, bidi controls,
     /// zero-width and invisible formatting characters, U+2028 and U+2029. Nothing of these
     /// may reach a terminal raw (it could move the cursor, retitle the window or reorder
@@ -610,18 +826,16 @@ public enum Validate {
     /// A secret value made safe for a terminal: C0 controls other than tab and line feed,
     /// DEL, C1 controls and bidi controls as `\x1b`, `\x7f`, `\u009b`, `\u202e`, and every
     /// byte that is not part of valid UTF-8 as `\xNN`; everything else byte for byte. Nil
-    /// when the value holds none of these (it can go out as it is).
-    public static func terminalSafeValue(_ bytes: UnsafeRawBufferPointer) -> [UInt8]? {
+    /// when the value holds none of these (it can go out as it is). The escaped copy is made in
+    /// guarded memory (sized for the worst case, every byte as `\xNN`), zeroed when released.
+    public static func terminalSafeValue(_ bytes: UnsafeRawBufferPointer) -> SecureBuffer? {
         // The common case, printable ASCII (and tab, line feed): nothing to do, in one pass.
         if !bytes.contains(where: { ($0 < 0x20 && $0 != 0x09 && $0 != 0x0A) || $0 >= 0x7F }) { return nil }
-        // Room for the worst case (every byte as \xNN), so the copy of the value is never moved
-        // and left behind in freed memory; the caller wipes the one it gets.
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count * 4)
+        let out = SecureBuffer(capacity: bytes.count * 4)
         var changed = false
         let hexDigits = Array("0123456789abcdef".utf8)
         func escapeByte(_ b: UInt8) {
-            out += [UInt8(ascii: "\\"), UInt8(ascii: "x"), hexDigits[Int(b >> 4)], hexDigits[Int(b & 15)]]
+            for c in [UInt8(ascii: "\\"), UInt8(ascii: "x"), hexDigits[Int(b >> 4)], hexDigits[Int(b & 15)]] { out.append(c) }
             changed = true
         }
         var i = 0
@@ -639,10 +853,10 @@ public enum Validate {
             }
             if isControl(scalar) || isBidiControl(scalar) {
                 let digits = String(scalar.value, radix: 16)
-                out += Array("\\u\(String(repeating: "0", count: max(0, 4 - digits.count)))\(digits)".utf8)
+                out.append(contentsOf: Array("\\u\(String(repeating: "0", count: max(0, 4 - digits.count)))\(digits)".utf8))
                 changed = true
             } else {
-                out += bytes[i..<(i + length)]
+                out.append(UnsafeRawBufferPointer(rebasing: bytes[i..<(i + length)]))
             }
             i += length
         }

@@ -46,7 +46,7 @@ extension Vault {
             throw KeyholdError.invalid(ValidationError(field: "new password", rule: v.rule, message: "new " + v.message))
         }
         if current.constantTimeEquals(new) {
-            throw KeyholdError.invalid(ValidationError(field: "new password", rule: "unchanged",
+            throw KeyholdError.invalid(ValidationError(field: "new password", rule: .unchanged,
                                                        message: "new password: must differ from the current one"))
         }
         let session: Session, forced: Bool
@@ -72,10 +72,10 @@ extension Vault {
     /// A password as an application sends it: not empty, at most `Validate.passwordMaxBytes`.
     static func applicationPasswordShape(_ password: SecureBytes, field: String) throws {
         guard password.count > 0 else {
-            throw KeyholdError.invalid(ValidationError(field: field, rule: "required", message: "\(field): must not be empty"))
+            throw KeyholdError.invalid(ValidationError(field: field, rule: .required, message: "\(field): must not be empty"))
         }
         guard password.count <= Validate.passwordMaxBytes else {
-            throw KeyholdError.invalid(ValidationError(field: field, rule: "length",
+            throw KeyholdError.invalid(ValidationError(field: field, rule: .length,
                                                        message: "\(field): must be at most \(Validate.passwordMaxBytes) bytes"))
         }
     }

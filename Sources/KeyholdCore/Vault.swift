@@ -100,7 +100,7 @@ public final class Vault: Sendable {
         let now = options.clock.now()
         let root = SecureBytes(random: 32)
         let recovery = RecoveryKey.generate()
-        let recoveryText = SecureBytes(utf8: RecoveryKey.encode(recovery))
+        let recoveryText = RecoveryKey.encodeGuarded(recovery)
         let dataKey = SecureBytes(random: 32)
         let vaultID = Sodium.randomBytes(16)
         var created: (userID: Int64, keyID: Int64, pair: SigningKeyPair)?
@@ -417,12 +417,9 @@ public final class PasswordChange: Sendable {
 }
 
 extension Validate {
-    /// Validates a password held in guarded memory.
+    /// Validates a password held in guarded memory (on its bytes: no String of it is made).
     static func checkPassword(_ password: SecureBytes, username: String, minimumLength: Int) throws(KeyholdError) {
-        guard let text = password.utf8String() else {
-            throw .invalid(ValidationError(field: "password", rule: "encoding", message: "password: must be valid UTF-8 text"))
-        }
-        do { try Validate.password(text, username: username, minimumLength: minimumLength) } catch { throw .invalid(error) }
+        do { try Validate.password(password, username: username, minimumLength: minimumLength) } catch { throw .invalid(error) }
     }
 }
 

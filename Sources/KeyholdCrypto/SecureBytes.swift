@@ -8,7 +8,7 @@ import Glibc
 public final class SecureBytes: @unchecked Sendable {
     private let pointer: UnsafeMutableRawPointer
     /// Number of bytes held.
-    public let count: Int
+    public private(set) var count: Int
 
     /// Allocates `count` bytes and lets `fill` write them.
     public init(count: Int, fill: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
@@ -30,6 +30,19 @@ public final class SecureBytes: @unchecked Sendable {
         sodium_mprotect_readonly(p)
         pointer = p
         self.count = count
+    }
+
+    /// Allocates `capacity` bytes and lets `fill` write into them; `fill` returns how many it
+    /// wrote (at most `capacity`), which becomes `count`. For input read straight into guarded
+    /// memory, whose length is known only once it is read (a line typed at a prompt, a file).
+    /// The bytes past `count` are zeroed.
+    public convenience init(capacity: Int, fill: (UnsafeMutableRawBufferPointer) throws -> Int) rethrows {
+        var used = 0
+        try self.init(count: capacity) { buffer in
+            used = min(max(try fill(buffer), 0), capacity)
+            if used < capacity { sodium_memzero(buffer.baseAddress! + used, capacity - used) }
+        }
+        count = used
     }
 
     /// Copies bytes in. The caller remains responsible for wiping its own copy.

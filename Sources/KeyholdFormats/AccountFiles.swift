@@ -32,6 +32,12 @@ public enum UserCSV {
 
     /// Reads every record; throws (field `source`) when the text is not UTF-8, not CSV, or the header is wrong.
     public static func parse(_ data: [UInt8]) throws -> UserSourceRead {
+        try data.withUnsafeBufferPointer { try parse($0) }
+    }
+
+    /// `parse` of bytes where they lie. The records are read as Strings: an account file holds
+    /// password hashes, names and addresses, which the vault file holds as they are, never passwords.
+    public static func parse(_ data: UnsafeBufferPointer<UInt8>) throws -> UserSourceRead {
         guard let text = String(validating: data, as: UTF8.self) else {
             throw sourceError("CSV: the file is not UTF-8 text")
         }
@@ -126,6 +132,11 @@ public enum UserJSON {
     /// Reads every account; throws (field `source`) when the text is not JSON or not that shape, or
     /// repeats a key of the top-level object. A key given twice in one account makes it a bad entry.
     public static func parse(_ data: [UInt8]) throws -> UserSourceRead {
+        try data.withUnsafeBufferPointer { try parse($0) }
+    }
+
+    /// `parse` of bytes where they lie.
+    public static func parse(_ data: UnsafeBufferPointer<UInt8>) throws -> UserSourceRead {
         let document: StrictJSON.Document
         do { document = try StrictJSON.parse(data) } catch {
             throw sourceError("not valid JSON (or not UTF-8): \(error)")
@@ -147,22 +158,22 @@ public enum UserJSON {
             func bad(_ m: String) { result.add(BadEntry(origin: origin, message: m)) }
             guard case .object(let members) = u else { bad("must be an object with username and password_hash"); continue }
             if let d = repeated[i] {
-                result.add(BadEntry(origin: u["username"]?.string.map { "\(origin) (\(Validate.visible($0)))" } ?? origin,
+                result.add(BadEntry(origin: document.string(u["username"]).map { "\(origin) (\(Validate.visible($0)))" } ?? origin,
                                     message: JSONEntries.repeatedKey(d, entryDepth: 2)))
                 continue
             }
             if let extra = members.map(\.key).sorted().first(where: { !keys.contains($0) }) {
                 bad("unknown key \"\(Validate.visible(extra))\" (known: \(keys.joined(separator: ", ")))"); continue
             }
-            guard let username = u["username"]?.string else { bad("username is missing or not a string"); continue }
+            guard let username = document.string(u["username"]) else { bad("username is missing or not a string"); continue }
             let named = "\(origin) (\(Validate.visible(username)))"
-            guard let hash = u["password_hash"]?.string else {
+            guard let hash = document.string(u["password_hash"]) else {
                 result.add(BadEntry(origin: named, message: "password_hash is missing or not a string")); continue
             }
             /// A key that may be absent or null: nil; a string: it; anything else: a bad entry.
             func text(_ key: String) -> (ok: Bool, value: String?) {
                 guard let v = u[key], !v.isNull else { return (true, nil) }
-                guard let s = v.string else { return (false, nil) }
+                guard let s = document.string(v) else { return (false, nil) }
                 return (true, s)
             }
             let email = text("email"), display = text("display_name")
@@ -170,10 +181,10 @@ public enum UserJSON {
             guard display.ok else { result.add(BadEntry(origin: named, message: "display_name must be a string")); continue }
             var roles: [String] = []
             if let r = u["roles"], !r.isNull {
-                if let s = r.string {
+                if let s = document.string(r) {
                     roles = UserSourceRead.roles(s)
-                } else if case .array(let list) = r, list.allSatisfy({ $0.string != nil }) {
-                    roles = list.compactMap(\.string)
+                } else if case .array(let list) = r, list.allSatisfy(\.isString) {
+                    roles = list.compactMap { document.string($0) }
                 } else {
                     result.add(BadEntry(origin: named, message: "roles must be a list of strings (or one string, \"a,b\")")); continue
                 }

@@ -1,25 +1,50 @@
 import Foundation
+import KeyholdCore
 
 // Plaintext as bytes: a growable buffer that is wiped when released, and UTF-8
 // checks that need no String (a String cannot be wiped).
 
-/// A growable plaintext buffer that is wiped when released.
+/// A growable plaintext buffer in guarded memory (`SecureBuffer`): it grows without leaving
+/// copies behind and is zeroed when released. A parse's values, an export's text.
 public final class PlainBuffer {
-    /// The plaintext; copies made of it are the caller's to wipe.
-    public var bytes: [UInt8] = []
-    public init(capacity: Int = 0) { bytes.reserveCapacity(capacity) }
-    deinit { Bytes.wipe(&bytes) }
+    private let storage: SecureBuffer
+    public init(capacity: Int = 0) { storage = SecureBuffer(capacity: capacity) }
+
+    /// The plaintext, valid until the buffer next grows or is released; copies made of it are
+    /// the caller's to wipe.
+    public var bytes: UnsafeBufferPointer<UInt8> { storage.bytes }
+    /// Bytes held.
+    public var count: Int { storage.count }
 
     /// Wipes the bytes and empties the buffer, keeping its capacity.
-    public func clear() {
-        Bytes.zero(&bytes)
-        bytes.removeAll(keepingCapacity: true)
+    public func clear() { storage.removeAll() }
+
+    /// Appends text (as UTF-8), a byte, or bytes (which may be this buffer's own).
+    public func append(_ s: String) {
+        var s = s
+        s.withUTF8 { storage.append(UnsafeRawBufferPointer($0)) }
+    }
+    public func append(_ b: UInt8) { storage.append(b) }
+    public func append(_ raw: UnsafeRawBufferPointer) { storage.append(raw) }
+    public func append<C: Collection>(contentsOf c: C) where C.Element == UInt8 { storage.append(contentsOf: c) }
+
+    /// Reads into the free space after the bytes held (read(2) straight into guarded memory);
+    /// see `SecureBuffer.appendReading`.
+    @discardableResult
+    public func appendReading(atLeast room: Int, _ fill: (UnsafeMutableRawBufferPointer) throws -> Int) rethrows -> Int {
+        try storage.appendReading(atLeast: room, fill)
     }
 
-    /// Appends text (as UTF-8), a byte, or bytes.
-    public func append(_ s: String) { bytes.append(contentsOf: Array(s.utf8)) }
-    public func append(_ b: UInt8) { bytes.append(b) }
-    public func append<C: Collection>(contentsOf c: C) where C.Element == UInt8 { bytes.append(contentsOf: c) }
+    /// Drops the bytes from `length` on (zeroed).
+    public func truncate(to length: Int) { storage.truncate(to: length) }
+}
+
+/// A view of bytes in a `PlainBuffer` (or other guarded memory).
+public typealias ByteSlice = Slice<UnsafeBufferPointer<UInt8>>
+
+extension Slice where Base == UnsafeBufferPointer<UInt8> {
+    /// The same bytes as a raw buffer.
+    public var raw: UnsafeRawBufferPointer { UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: self)) }
 }
 
 /// Byte helpers for plaintext that must not become a String.
@@ -66,6 +91,45 @@ public enum Bytes {
             }
             if !visit(scalar) { return false }
             i += len
+        }
+        return true
+    }
+}
+
+/// Standard base64 (RFC 4648 section 4, with padding) decoded byte by byte into guarded
+/// memory: `Data(base64Encoded:)` would decode a secret value into an ordinary buffer.
+public enum Base64 {
+    /// Appends the bytes `text` encodes to `out`; false when `text` is not padded standard
+    /// base64 (then what was appended is the caller's to drop).
+    public static func decode(_ text: ByteSlice, into out: PlainBuffer) -> Bool {
+        guard text.count % 4 == 0 else { return false }
+        var quad: UInt32 = 0
+        var n = 0, padding = 0
+        for (k, c) in text.enumerated() {
+            let v: UInt32
+            switch c {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): v = UInt32(c - UInt8(ascii: "A"))
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): v = UInt32(c - UInt8(ascii: "a") + 26)
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): v = UInt32(c - UInt8(ascii: "0") + 52)
+            case UInt8(ascii: "+"): v = 62
+            case UInt8(ascii: "/"): v = 63
+            case UInt8(ascii: "="):
+                // Only at the end: one or two, as the last of the text.
+                guard k >= text.count - 2 else { return false }
+                padding += 1
+                v = 0
+            default: return false
+            }
+            if padding > 0 && c != UInt8(ascii: "=") { return false }
+            quad = quad << 6 | v
+            n += 1
+            if n == 4 {
+                out.append(UInt8(quad >> 16 & 0xFF))
+                if padding < 2 { out.append(UInt8(quad >> 8 & 0xFF)) }
+                if padding < 1 { out.append(UInt8(quad & 0xFF)) }
+                quad = 0
+                n = 0
+            }
         }
         return true
     }

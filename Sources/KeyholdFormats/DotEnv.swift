@@ -54,12 +54,17 @@ public enum DotEnv {
         public let values = PlainBuffer()
 
         /// The bytes of a binding's value (a view into `values`).
-        public func value(_ range: Range<Int>) -> ArraySlice<UInt8> { values.bytes[range] }
+        public func value(_ range: Range<Int>) -> ByteSlice { values.bytes[range] }
     }
 
     /// The statements of a .env file, as python-dotenv's `parse_stream` yields them for the
     /// file read as `dotenv_values` reads it. Never fails: what cannot be parsed is reported.
     public static func statements(_ data: [UInt8]) -> Statements {
+        data.withUnsafeBufferPointer { statements($0) }
+    }
+
+    /// `statements` of bytes where they lie (a file read into guarded memory).
+    public static func statements(_ data: UnsafeBufferPointer<UInt8>) -> Statements {
         var result = Statements()
         if let bad = firstInvalidUTF8(data) {
             let line = 1 + lineBreaks(data[0..<bad])
@@ -80,15 +85,14 @@ public enum DotEnv {
             }
             i += 1
         }
-        text.bytes.withUnsafeBufferPointer { t in
-            var parser = Parser(t: t, values: result.values)
-            result.items = parser.run()
-        }
+        // The text is complete: its bytes stay where they are while the parser appends to `values`.
+        var parser = Parser(t: text.bytes, values: result.values)
+        result.items = parser.run()
         return result
     }
 
     /// The line breaks (LF, CRLF, lone CR) in `bytes`.
-    private static func lineBreaks(_ bytes: ArraySlice<UInt8>) -> Int {
+    private static func lineBreaks(_ bytes: ByteSlice) -> Int {
         var count = 0
         var i = bytes.startIndex
         while i < bytes.endIndex {
@@ -102,8 +106,8 @@ public enum DotEnv {
     }
 
     /// The offset of the first byte that is not well-formed UTF-8 (as Python's decoder judges it), or nil.
-    private static func firstInvalidUTF8(_ data: [UInt8]) -> Int? {
-        let ok = data.withUnsafeBytes { Bytes.isUTF8($0) }
+    private static func firstInvalidUTF8(_ data: UnsafeBufferPointer<UInt8>) -> Int? {
+        let ok = Bytes.isUTF8(UnsafeRawBufferPointer(data))
         if ok { return nil }
         // Rare: find where, one scalar at a time.
         var i = 0
@@ -111,7 +115,7 @@ public enum DotEnv {
             let b = data[i]
             let len = b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4
             let end = min(i + len, data.count)
-            let good = data[i..<end].withUnsafeBytes { end - i == len && Bytes.isUTF8($0) }
+            let good = end - i == len && Bytes.isUTF8(data[i..<end].raw)
             if !good { return i }
             i = end
         }
@@ -424,6 +428,11 @@ public enum DotEnv {
     /// last value, `${...}` handled as `variables` says. A statement python-dotenv cannot parse,
     /// and a value that cannot be stored as the application sees it, is a bad entry of its line.
     public static func read(_ data: [UInt8], variables policy: Variables) -> Read {
+        data.withUnsafeBufferPointer { read($0, variables: policy) }
+    }
+
+    /// `read` of bytes where they lie (a file read into guarded memory).
+    public static func read(_ data: UnsafeBufferPointer<UInt8>, variables policy: Variables) -> Read {
         var read = Read()
         let st = statements(data)
         if let u = st.unreadable { read.unreadable = u; return read }
@@ -514,6 +523,11 @@ public enum DotEnv {
     /// Bytes in, entries and bad lines out: `read` with `${...}` refused, and a file python-dotenv
     /// cannot read as a single bad entry.
     public static func parse(_ data: [UInt8]) -> SourceRead {
+        data.withUnsafeBufferPointer { parse($0) }
+    }
+
+    /// `parse` of bytes where they lie.
+    public static func parse(_ data: UnsafeBufferPointer<UInt8>) -> SourceRead {
         let r = read(data, variables: .refuse)
         if let u = r.unreadable {
             var s = SourceRead()
@@ -536,8 +550,9 @@ public enum DotEnv {
     }
 
     /// The comment that opens an exported file (and says how `${` was written, when that was chosen).
-    public static func header(count: Int, interpolate: Bool? = nil) -> String {
-        var s = "# Exported from Keyhold: \(count) secret value\(count == 1 ? "" : "s") in plaintext. Delete this file when done.\n"
+    public static func header(count: Int?, interpolate: Bool? = nil) -> String {
+        let what = count.map { "\($0) secret value\($0 == 1 ? "" : "s")" } ?? "secret values"
+        var s = "# Exported from Keyhold: \(what) in plaintext. Delete this file when done.\n"
         switch interpolate {
         case true?: s += "# Written for python-dotenv with interpolation on (load_dotenv, Flask): a literal ${ is written ${:-$}{.\n"
         case false?: s += "# Written for python-dotenv with interpolation off (interpolate=False): ${...} is as stored.\n"
@@ -568,8 +583,8 @@ public enum DotEnv {
     /// of a value that python-dotenv would expand is written `${:-$}{`, which expands to `${`.
     public static func appendLine(key: String, value: UnsafeRawBufferPointer, interpolate: Bool = false, to out: PlainBuffer) {
         if interpolate, !variables(in: value).isEmpty {
-            var protected: [UInt8] = []
-            protected.reserveCapacity(value.count + 16)
+            // In guarded memory: it grows by five bytes per `${`, and an Array would leave copies as it grew.
+            let protected = PlainBuffer(capacity: value.count + 16)
             var i = 0
             while i < value.count {
                 if i + 1 < value.count, value[i] == dollar, value[i + 1] == lbrace {
@@ -580,8 +595,7 @@ public enum DotEnv {
                     i += 1
                 }
             }
-            protected.withUnsafeBytes { appendLine(key: key, value: $0, interpolate: false, to: out) }
-            Bytes.wipe(&protected)
+            appendLine(key: key, value: UnsafeRawBufferPointer(protected.bytes), interpolate: false, to: out)
             return
         }
         out.append(key)

@@ -44,22 +44,37 @@ public struct SourceRead {
 
     /// Adds an entry whose value is `value` (copied into the arena).
     public mutating func add<C: Collection>(key: String, value: C, description: String = "", origin: String) where C.Element == UInt8 {
-        let start = values.bytes.count
+        let start = values.count
         values.append(contentsOf: value)
-        var e = SourceEntry(key: key, value: start..<values.bytes.count, description: description, origin: origin)
+        var e = SourceEntry(key: key, value: start..<values.count, description: description, origin: origin)
         e.seq = count
         count += 1
         entries.append(e)
+    }
+
+    /// Adds an entry whose value is the standard base64 (RFC 4648, padded) `text`, decoded
+    /// straight into the arena; false, adding nothing, when `text` is not that.
+    public mutating func add(key: String, base64 text: ByteSlice, description: String = "", origin: String) -> Bool {
+        let start = values.count
+        guard Base64.decode(text, into: values) else {
+            values.truncate(to: start)
+            return false
+        }
+        var e = SourceEntry(key: key, value: start..<values.count, description: description, origin: origin)
+        e.seq = count
+        count += 1
+        entries.append(e)
+        return true
     }
 
     /// Adds a bad entry, numbered in source order with the good ones.
     public mutating func add(_ b: BadEntry) { var b = b; b.seq = count; count += 1; bad.append(b) }
 
     /// The bytes of one entry's value (a view into the arena, valid while this read lives).
-    public func value(of entry: SourceEntry) -> ArraySlice<UInt8> { values.bytes[entry.value] }
+    public func value(of entry: SourceEntry) -> ByteSlice { values.bytes[entry.value] }
 }
 
 /// A refusal of the source as a whole (not one entry): a usage error on the field `source`.
 func sourceError(_ message: String) -> KeyholdError {
-    .invalid(ValidationError(field: "source", rule: "usage", message: message))
+    .invalid(ValidationError(field: "source", rule: .usage, message: message))
 }

@@ -14,6 +14,12 @@ public enum JSONEntries {
     /// (or repeats a key of the top-level object of the `secrets` shape), and names any other problem as a
     /// bad entry by its index and name: a key given twice in one entry's object makes the entry bad.
     public static func parse(_ data: [UInt8]) throws -> SourceRead {
+        try data.withUnsafeBufferPointer { try parse($0) }
+    }
+
+    /// `parse` of bytes where they lie (a file read into guarded memory). Values go from the
+    /// parse's guarded buffer to the result's; a `value_base64` is decoded from one to the other.
+    public static func parse(_ data: UnsafeBufferPointer<UInt8>) throws -> SourceRead {
         let document: StrictJSON.Document
         do { document = try StrictJSON.parse(data) } catch {
             throw sourceError("not valid JSON (or not UTF-8): \(error)")
@@ -36,7 +42,7 @@ public enum JSONEntries {
                 let origin = "secrets[\(index)]"
                 func bad(_ m: String) { result.add(BadEntry(origin: origin, message: m)) }
                 guard case .object(let members) = item else { bad("must be an object with name and value"); continue }
-                let named = item["name"]?.string
+                let named = document.string(item["name"])
                 if let d = repeated[index] {
                     result.add(BadEntry(origin: named.map { "\(origin) (\(Validate.visible($0)))" } ?? origin,
                                         message: repeatedKey(d, entryDepth: 2)))
@@ -50,19 +56,17 @@ public enum JSONEntries {
                 }
                 var description = ""
                 if let d = item["description"] {
-                    guard let s = d.string else { result.add(BadEntry(origin: origin2, message: "description must be a string")); continue }
+                    guard let s = document.string(d) else { result.add(BadEntry(origin: origin2, message: "description must be a string")); continue }
                     description = s
                 }
                 switch (item["value"], item["value_base64"]) {
                 case (let v?, nil):
-                    guard let s = v.string else { result.add(BadEntry(origin: origin2, message: "value must be a string")); continue }
-                    result.add(key: name, value: s.utf8, description: description, origin: origin2)
+                    guard let bytes = document.bytes(v) else { result.add(BadEntry(origin: origin2, message: "value must be a string")); continue }
+                    result.add(key: name, value: bytes, description: description, origin: origin2)
                 case (nil, let v?):
-                    guard let s = v.string, var bytes = Data(base64Encoded: s) else {
+                    guard let text = document.bytes(v), result.add(key: name, base64: text, description: description, origin: origin2) else {
                         result.add(BadEntry(origin: origin2, message: "value_base64 must be a string of standard base64")); continue
                     }
-                    result.add(key: name, value: bytes, description: description, origin: origin2)
-                    bytes.resetBytes(in: 0..<bytes.count)
                 case (nil, nil): result.add(BadEntry(origin: origin2, message: "needs value or value_base64"))
                 default: result.add(BadEntry(origin: origin2, message: "give value or value_base64, not both"))
                 }
@@ -85,11 +89,11 @@ public enum JSONEntries {
                         : repeatedKey(d, entryDepth: 1)))
                     continue
                 }
-                guard let s = member.value.string else {
+                guard let bytes = document.bytes(member.value) else {
                     result.add(BadEntry(origin: origin, message: #"the value must be a string (or use the {"secrets": [...]} shape)"#))
                     continue
                 }
-                result.add(key: name, value: s.utf8, origin: origin)
+                result.add(key: name, value: bytes, origin: origin)
             }
         }
         return result

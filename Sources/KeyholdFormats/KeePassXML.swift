@@ -31,16 +31,23 @@ public enum KeePassXML {
     /// holds markup KeePassXC never writes (`markupRefusal`), is not well-formed XML, nests
     /// deeper than the bounds above, or is not a KeePass 2 export.
     public static func parse(_ data: [UInt8]) throws -> SourceRead {
+        try data.withUnsafeBufferPointer { try parse($0) }
+    }
+
+    /// `parse` of bytes where they lie (a file read into guarded memory). XMLParser (libxml2)
+    /// copies them into buffers of its own and hands each text node over as a String: those
+    /// copies are not wiped (docs/SECURITY.md, "Memory").
+    public static func parse(_ data: UnsafeBufferPointer<UInt8>) throws -> SourceRead {
         // Foundation's XMLParser traps on a name that is not UTF-8 (found by the fuzz target),
         // and KeePassXC writes UTF-8 only: check it here, where it is a sentence, not a crash.
-        guard data.withUnsafeBytes(Bytes.isUTF8) else {
+        guard Bytes.isUTF8(UnsafeRawBufferPointer(data)) else {
             throw sourceError("not a KeePass 2 XML export: the file is not UTF-8 text")
         }
         if let refusal = markupRefusal(data) { throw sourceError(refusal) }
         let reader = Reader()
-        var copy = Data(data)
-        defer { copy.resetBytes(in: 0..<copy.count) }
-        let parser = XMLParser(data: copy)
+        // The bytes where they are, not a copy: XMLParser hands them to libxml2, which copies them anyway.
+        let view = data.baseAddress.map { Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: $0), count: data.count, deallocator: .none) } ?? Data()
+        let parser = XMLParser(data: view)
         parser.shouldResolveExternalEntities = false
         parser.shouldProcessNamespaces = false
         parser.delegate = reader
@@ -59,7 +66,9 @@ public enum KeePassXML {
     /// null pointer to strlen for one without data, `<?x?>`: found by the fuzz target) and a document
     /// type declaration (the gate to entity expansion). One linear pass that skips comments
     /// and CDATA sections, where `<?` and `<!DOCTYPE` are only text; nil when there is none.
-    static func markupRefusal(_ b: [UInt8]) -> String? {
+    static func markupRefusal(_ b: [UInt8]) -> String? { b.withUnsafeBufferPointer { markupRefusal($0) } }
+
+    static func markupRefusal(_ b: UnsafeBufferPointer<UInt8>) -> String? {
         var i = b.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
         var line = 1
         func at(_ s: String) -> Bool { b[i...].starts(with: s.utf8) }
@@ -394,10 +403,20 @@ public enum KeePassXML {
             preconditionFailure("more values than entries")
         }
 
+        /// Passes over the next entry without writing it (a value left out), writing the groups before it.
+        public func skip(_ out: PlainBuffer) {
+            while next < steps.count {
+                let step = steps[next]
+                next += 1
+                if case .entry = step { return }
+                write(step, to: out)
+            }
+        }
+
         /// Writes the groups after the last entry and closes the document.
         public func end(_ out: PlainBuffer) {
             while next < steps.count {
-                write(steps[next], to: out)
+                if case .entry = steps[next] {} else { write(steps[next], to: out) }  // an entry here was left out
                 next += 1
             }
             out.append("\t\t<DeletedObjects/>\n\t</Root>\n</KeePassFile>\n")

@@ -42,6 +42,11 @@ public enum PassStoreNames {
 
     /// Adds the entry of one decrypted file: the whole file less one trailing newline.
     public static func add(file relativePath: String, decrypted: [UInt8], to read: inout SourceRead) {
+        decrypted.withUnsafeBufferPointer { add(file: relativePath, decrypted: $0, to: &read) }
+    }
+
+    /// The same, for the decrypted bytes where they lie (guarded memory).
+    public static func add(file relativePath: String, decrypted: UnsafeBufferPointer<UInt8>, to read: inout SourceRead) {
         let end = decrypted.last == 0x0A ? decrypted.count - 1 : decrypted.count
         read.add(key: name(ofFile: relativePath), value: decrypted[0..<end], origin: origin(ofFile: relativePath))
     }

@@ -11,6 +11,9 @@ import KeyholdCore
 /// - Text is UTF-8 only; `\u` escapes must pair their surrogates; control characters must
 ///   be escaped; nothing but white space may follow the value.
 /// - Errors give a line and column and never quote the input (it may hold secrets).
+/// - String values are decoded into one guarded buffer (`Document.strings`), never into
+///   Strings: they may be secret values. Keys, and the strings a format wants as text
+///   (names, descriptions), are made Strings by `Document.string(_:)`.
 enum StrictJSON {
     /// Containers nested deeper than this are refused (the import shapes need 3).
     static let maxDepth = 64
@@ -19,7 +22,8 @@ enum StrictJSON {
     enum Value {
         case object([Member])
         case array([Value])
-        case string(String)
+        /// Where the decoded UTF-8 lies in `Document.strings`.
+        case string(Range<Int>)
         case number
         case bool(Bool)
         case null
@@ -30,7 +34,7 @@ enum StrictJSON {
             return members.first { $0.key == key }?.value
         }
 
-        var string: String? { if case .string(let s) = self { s } else { nil } }
+        var isString: Bool { if case .string = self { true } else { false } }
         var isNull: Bool { if case .null = self { true } else { false } }
     }
 
@@ -60,6 +64,20 @@ enum StrictJSON {
         var root: Value
         /// Every repeated key, in document order.
         var duplicates: [Duplicate]
+        /// The decoded bytes of every string value, one after another (guarded memory, zeroed when released).
+        let strings: PlainBuffer
+
+        /// A string value as a String (for names, descriptions and the like, never secret values), or nil.
+        func string(_ value: Value?) -> String? {
+            guard case .string(let r)? = value else { return nil }
+            return String(decoding: strings.bytes[r], as: UTF8.self)
+        }
+
+        /// A string value's bytes where they lie in `strings`, or nil.
+        func bytes(_ value: Value?) -> ByteSlice? {
+            guard case .string(let r)? = value else { return nil }
+            return strings.bytes[r]
+        }
     }
 
     /// Why the text is not JSON: a sentence, and where.
@@ -83,6 +101,14 @@ enum StrictJSON {
     }
 
     static func parse(_ b: [UInt8]) throws(ParseError) -> Document {
+        var result: Result<Document, ParseError> = .failure(ParseError(reason: "", line: 0, column: 0))
+        b.withUnsafeBufferPointer { p in result = Result { () throws(ParseError) in try parse(p) } }
+        return try result.get()
+    }
+
+    /// Parses bytes where they lie (a file read into guarded memory).
+    static func parse(_ b: UnsafeBufferPointer<UInt8>) throws(ParseError) -> Document {
+        let strings = PlainBuffer(capacity: min(b.count, 1 << 16))
         var i = 0
         var line = 1, lineStart = 0
         var stack: [Frame] = []
@@ -105,18 +131,21 @@ enum StrictJSON {
             guard i < b.count, b[i] == c else { throw fail(i < b.count ? "expected \(what)" : "the text ends where \(what) was expected") }
             i += 1
         }
-        func readString() throws(ParseError) -> String {
+        /// Decodes a string onto the end of `strings`; returns where it lies there.
+        func readString() throws(ParseError) -> Range<Int> {
             try expect(0x22, "a string")
-            var out: [UInt8] = []
-            defer { Bytes.wipe(&out) }
+            let start = strings.count
+            let out = strings
             while true {
                 guard i < b.count else { throw fail("a string is not closed") }
                 let c = b[i]
                 switch c {
                 case 0x22:
                     i += 1
-                    guard let s = String(validating: out, as: UTF8.self) else { throw fail("a string is not UTF-8") }
-                    return s
+                    guard Bytes.isUTF8(strings.bytes[start...].raw) else {
+                        throw fail("a string is not UTF-8")
+                    }
+                    return start..<strings.count
                 case 0x5C:
                     i += 1
                     guard i < b.count else { throw fail("a string is not closed") }
@@ -203,7 +232,10 @@ enum StrictJSON {
         /// Reads a key and its colon into the open object, noting a repeat.
         func readKey() throws(ParseError) {
             let keyLine = line
-            let key = try readString()
+            // Keys are names: read as the other strings are, then made a String and dropped from `strings`.
+            let span = try readString()
+            let key = String(decoding: strings.bytes[span], as: UTF8.self)
+            strings.truncate(to: span.lowerBound)
             skipSpace()
             try expect(UInt8(ascii: ":"), "\":\" after a key")
             let top = stack.count - 1
@@ -265,7 +297,7 @@ enum StrictJSON {
                 skipSpace()
                 guard !stack.isEmpty else {
                     guard i == b.count else { throw fail("text after the end of the JSON value") }
-                    return Document(root: value, duplicates: duplicates)
+                    return Document(root: value, duplicates: duplicates, strings: strings)
                 }
                 let top = stack.count - 1
                 if stack[top].isObject {

@@ -65,26 +65,37 @@ final class Draft {
         if dirFD >= 0 { _ = fsync(dirFD); close(dirFD) }
     }
 
+    /// SQLite's files beside a database (a draft killed before its WAL was set may leave a
+    /// rollback journal), and the draft's lock file.
+    private static let sideFiles = ["-wal", "-shm", "-journal", "-lock"]
+
     /// Removes the draft (after `publish`, only the closed lock remains to release). Call it
     /// after `publish` and before the vault is opened: closing this descriptor drops every POSIX
     /// lock the process holds on the file, SQLite's included. Calling it again does nothing.
     func discard() {
-        if !published { for suffix in ["", "-wal", "-shm", "-lock"] { unlink(path + suffix) } }
+        if !published { for suffix in [""] + Draft.sideFiles { unlink(path + suffix) } }
         if fd >= 0 { close(fd); fd = -1 }
     }
 
-    /// Drafts of `name` whose builder is gone (their lock is free).
+    /// Drafts of `name` whose builder is gone (their lock is free), with their side files; and
+    /// side files whose draft is gone (a process killed while removing them).
     private static func removeAbandoned(in dir: String, name: String) {
         let prefix = ".\(name).new-"
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
-        for entry in entries where entry.hasPrefix(prefix) && entry.count == prefix.count + 6 {
+        let present = Set(entries)
+        for entry in entries where entry.hasPrefix(prefix) {
             let path = "\(dir)/\(entry)"
-            let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
-            guard fd >= 0 else { continue }
-            if flock(fd, LOCK_EX | LOCK_NB) == 0 {
-                for suffix in ["", "-wal", "-shm", "-lock"] { unlink(path + suffix) }
+            if entry.count == prefix.count + 6 {
+                let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+                guard fd >= 0 else { continue }
+                if flock(fd, LOCK_EX | LOCK_NB) == 0 {
+                    for suffix in [""] + sideFiles { unlink(path + suffix) }
+                }
+                close(fd)
+            } else if let suffix = sideFiles.first(where: { entry.hasSuffix($0) }),
+                      entry.count == prefix.count + 6 + suffix.count, !present.contains(String(entry.dropLast(suffix.count))) {
+                unlink(path)
             }
-            close(fd)
         }
     }
 }

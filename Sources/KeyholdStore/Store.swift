@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite  // sqlite3_system_errno: why an I/O error happened (a full disk, a size limit, a read-only file system)
 import Synchronization
 
 /// A failure of the store. Messages name paths and constraints, never bound values,
@@ -25,10 +26,12 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     case halfMade(path: String)
     /// A vault file that is not whole: shorter than its header says, or malformed pages.
     case damaged(path: String, reason: String)
-    /// The vault (or its file system) cannot be written, and every use of it writes an audit event.
-    case readOnly(path: String)
-    /// The disk is full: nothing was written.
+    /// The vault (or its directory or file system) cannot be written, and every use of it writes an audit event.
+    case readOnly(path: String, why: ReadOnlyReason)
+    /// The disk (or the user's quota) is full: the transaction was rolled back.
     case diskFull
+    /// A file size limit (`ulimit -f`, RLIMIT_FSIZE) stopped the vault from growing: the transaction was rolled back.
+    case fileSizeLimit(bytes: Int64?)
     /// A uniqueness or foreign-key rule refused the write.
     case conflict(String)
     /// Another process holds the database.
@@ -70,11 +73,17 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
         case .halfMade(let p):
             "\(p) holds a vault whose creation was interrupted (its tables exist but it has no vault row), so nothing in "
             + "it can be used; move it aside (mv '\(p)' '\(p).broken') and run `keyhold init` again"
-        case .readOnly(let p):
-            "\(p) cannot be written (a read-only file or file system); Keyhold records every login and every reveal in "
-            + "the vault's audit log, so it shows nothing it could not record. Use a writable copy"
+        case .readOnly(let p, let why):
+            "\(p) cannot be written: \(why.description(p)). Keyhold records every login and every reveal in the vault's "
+            + "audit log, so it uses no vault it cannot write and shows nothing it could not record: nothing was shown or "
+            + "changed. \(why.fix(p))"
         case .diskFull:
-            "the disk holding the vault is full: nothing was written (and nothing shown, since its audit event could not be recorded)"
+            "the disk holding the vault is full (or your disk quota is used up): the change was rolled back and nothing "
+            + "was shown, since its audit event could not be written. Free some space and run the command again"
+        case .fileSizeLimit(let bytes):
+            "a file size limit (ulimit -f\(bytes.map { ": \($0) bytes" } ?? "")) stops the vault's files from growing: the "
+            + "change was rolled back and nothing was shown, since its audit event could not be written. Raise the limit "
+            + "(ulimit -f unlimited) and run the command again"
         case .conflict(let what): "conflict: \(what)"
         case .busy: "the vault is busy (another process holds it); try again"
         case .corrupt(let what): "the vault file is damaged: \(what) (run `keyhold check` on a copy; restore a backup)"
@@ -176,6 +185,7 @@ public final class Store: Sendable {
         }
         var st = stat()
         if lstat(path, &st) == 0 { throw StoreError.exists(path: path) }
+        if let why = ReadOnlyReason.ofDirectory(dir) { throw StoreError.readOnly(path: dir, why: why) }
         let draft = try Draft(for: path)
         defer { draft.discard() }
         do {
@@ -201,12 +211,7 @@ public final class Store: Sendable {
     public static func open(at path: String, allowOlder: Bool = false) throws -> Store {
         let kind = try VaultFile.inspect(path)
         if case .older(let format) = kind, !allowOlder { throw StoreError.upgradeRequired(path: path, format: format) }
-        // WAL needs to write beside the file even to read; every use writes an audit event.
-        var fs = statvfs()
-        if access(path, W_OK) != 0 || access(VaultFile.parent(of: path), W_OK) != 0
-            || (statvfs(path, &fs) == 0 && fs.f_flag & UInt(ST_RDONLY) != 0) {
-            throw StoreError.readOnly(path: path)
-        }
+        try checkWritable(path)
         // The vault in use (byte 1 of the lock file, shared), for as long as this Store lives:
         // a restore replaces the file only when nobody holds it.
         let lock = try OwnerLock(vaultPath: path)
@@ -266,6 +271,15 @@ public final class Store: Sendable {
         }
     }
 
+    /// Refuses a vault that cannot be written, saying exactly why: WAL needs to write beside the
+    /// file even to read, and every use writes an audit event. The owner's write bits count even
+    /// for root, whom chmod does not stop: a vault made read-only (0400) stays read-only.
+    static func checkWritable(_ path: String) throws {
+        if let why = ReadOnlyReason.ofFile(path) { throw StoreError.readOnly(path: path, why: why) }
+        let dir = VaultFile.parent(of: path)
+        if let why = ReadOnlyReason.ofDirectory(dir) { throw StoreError.readOnly(path: path, why: why) }
+    }
+
     /// Brings a vault of an older format to the current one in one transaction:
     /// the schema's later migrations, then `body` (the data the new format needs),
     /// then the new format's header. Any throw leaves the file as it was.
@@ -297,12 +311,19 @@ public final class Store: Sendable {
         config.foreignKeysEnabled = true
         config.publicStatementArguments = false  // bound values may be secrets: keep them out of errors
         config.label = "keyhold"
+        let failure = OpenFailure()
         config.prepareDatabase { db in
             // Set by hand, not through GRDB's journalMode option, which would
             // lower synchronous to NORMAL after enabling WAL.
-            for (name, value) in Store.requiredPragmas {
-                let v = name == "journal_mode" ? "WAL" : value
-                try db.execute(sql: "PRAGMA \(name) = \(v)")
+            do {
+                for (name, value) in Store.requiredPragmas {
+                    let v = name == "journal_mode" ? "WAL" : value
+                    try db.execute(sql: "PRAGMA \(name) = \(v)")
+                }
+            } catch {
+                // The connection is closed once this throws: keep why the file system refused.
+                failure.systemErrno = sqlite3_system_errno(db.sqliteConnection)
+                throw error
             }
         }
         do {
@@ -311,7 +332,7 @@ public final class Store: Sendable {
             try store.assertPragmas()
             return store
         } catch let e as DatabaseError {
-            throw map(e)
+            throw map(e, path: path, systemErrno: failure.systemErrno ?? errno)
         }
     }
 
@@ -371,6 +392,25 @@ public final class Store: Sendable {
         return try guarded { try queue.read { db in try body(Tx(db: db)) } }
     }
 
+    /// Runs `body` in one read transaction on a file that may have damaged pages: `body` may
+    /// catch the damage a statement meets (`Tx.storeErrors`) and go on, and the end of the
+    /// transaction, which has nothing to commit, does not report that damage again.
+    public func readDamaged<T>(_ body: (Tx) throws -> T) throws -> T {
+        try guarded {
+            try queue.inDatabase { db in
+                try db.execute(sql: "BEGIN DEFERRED TRANSACTION")
+                let result: T
+                do { result = try body(Tx(db: db)) } catch {
+                    try? db.execute(sql: "ROLLBACK")
+                    throw error
+                }
+                // SQLite may answer COMMIT with the SQLITE_CORRUPT a statement met; a rollback ends it the same.
+                if (try? db.execute(sql: "COMMIT")) == nil { try? db.execute(sql: "ROLLBACK") }
+                return result
+            }
+        }
+    }
+
     /// Runs `body` in one write transaction (BEGIN IMMEDIATE). Any error rolls everything back.
     public func write<T>(_ body: (Tx) throws -> T) throws -> T {
         try verifyFile()
@@ -421,6 +461,89 @@ public final class Store: Sendable {
         return try guarded { try queue.inDatabase { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") } }
     }
 
+    /// One problem SQLite's integrity check found, with the page it names and the tables
+    /// whose own check reports it (empty when no single table's does, e.g. a page in no tree).
+    public struct Damage: Equatable, Sendable {
+        public var page: Int?
+        public var tables: [String]
+        public var message: String
+    }
+
+    /// `PRAGMA integrity_check`, each problem placed: when the whole check is not "ok", every
+    /// table is checked on its own (`PRAGMA integrity_check(T)`, which also covers its indexes)
+    /// to tell which tables hold the damaged pages. Empty when the file is whole.
+    public func damage() throws -> [Damage] {
+        try guarded {
+            try queue.inDatabase { db in
+                let lines = try Self.integrityLines(db)
+                guard !lines.isEmpty else { return [] }
+                let tables = try String.fetchAll(db, sql: """
+                    SELECT name FROM sqlite_master WHERE type = 'table' AND rootpage > 0 ORDER BY name
+                    """)
+                // Each table's own check: its findings, or that it stopped on damage it met.
+                var own: [String: (lines: [String], stopped: String?)] = [:]
+                for table in tables {
+                    do {
+                        // The table-valued form of the pragma, which takes its argument bound.
+                        let found = try String.fetchAll(db, sql: "SELECT * FROM pragma_integrity_check(?)", arguments: [table])
+                            .flatMap { $0.split(separator: "\n").map(String.init) }
+                            .filter { $0 != "ok" && !$0.hasPrefix("*** in database") }
+                        if !found.isEmpty { own[table] = (found, nil) }
+                    } catch let e as DatabaseError where e.resultCode == .SQLITE_CORRUPT {
+                        own[table] = ([], e.message ?? "database disk image is malformed")
+                    }
+                }
+                let damaged = own.keys.sorted()
+                var out: [Damage] = lines.map { line in
+                    var holders = damaged.filter { own[$0]?.lines.contains(line) == true }
+                    if holders.isEmpty, damaged.count == 1 { holders = damaged }
+                    return Damage(page: Self.pageNumber(in: line), tables: holders, message: line)
+                }
+                for table in damaged where !out.contains(where: { $0.tables.contains(table) }) {
+                    out.append(Damage(page: nil, tables: [table],
+                                      message: "its own integrity check fails: \(own[table]?.stopped ?? own[table]?.lines.first ?? "")"))
+                }
+                return out
+            }
+        }
+    }
+
+    /// The problems of `PRAGMA integrity_check`, without its "*** in database main ***" header.
+    /// On some damage SQLite finds problems and then stops with SQLITE_CORRUPT before they come
+    /// out; a limit on the number of findings (`integrity_check(N)`) ends the check before that
+    /// point, so the limit is raised until the check stops again, and the findings of the
+    /// largest limit that ran are kept.
+    private static func integrityLines(_ db: Database) throws -> [String] {
+        func run(limit: Int?) throws -> [String] {
+            let lines = if let limit {
+                try String.fetchAll(db, sql: "SELECT * FROM pragma_integrity_check(?)", arguments: [limit])
+            } else {
+                try String.fetchAll(db, sql: "PRAGMA integrity_check")
+            }
+            return lines.flatMap { $0.split(separator: "\n").map(String.init) }.filter { $0 != "ok" && !$0.hasPrefix("*** in database") }
+        }
+        do { return try run(limit: nil) } catch let e as DatabaseError where e.resultCode == .SQLITE_CORRUPT {
+            var best: [String] = []
+            var limit = 1
+            while limit <= 1024 {
+                guard let found = try? run(limit: limit) else { break }
+                best = found
+                if found.count < limit { break }  // every finding is in
+                limit *= 2
+            }
+            return best.isEmpty ? ["the integrity check stopped: \(e.message ?? "database disk image is malformed")"] : best
+        }
+    }
+
+    /// The page a line of the integrity check names ("Page 40: ...", "Tree 20 page 40 cell 3: ...").
+    static func pageNumber(in line: String) -> Int? {
+        let words = line.split(whereSeparator: { $0 == " " || $0 == ":" })
+        for (i, w) in words.enumerated() where w.lowercased() == "page" && i + 1 < words.count {
+            if let n = Int(words[i + 1]) { return n }
+        }
+        return nil
+    }
+
     /// Writes a consistent copy of the vault to `destination` with VACUUM INTO, into a
     /// file this process creates itself (O_EXCL, mode 0600 from the first byte): VACUUM
     /// INTO accepts an empty file, so no other name is ever opened or followed.
@@ -441,20 +564,103 @@ public final class Store: Sendable {
     }
 
     func guarded<T>(_ body: () throws -> T) throws -> T {
-        do { return try body() } catch let e as DatabaseError { throw Store.map(e, path: path) }
+        do { return try body() } catch let e as DatabaseError {
+            // Why the file system refused: the errno SQLite kept on the connection, else errno itself
+            // (a failed COMMIT's rollback clears the connection's copy; nothing since has set errno).
+            let kept = queue.inDatabase { sqlite3_system_errno($0.sqliteConnection) }
+            let system = kept != 0 ? kept : errno
+            throw Store.map(e, path: path, systemErrno: system)
+        }
     }
 
-    static func map(_ error: any Error, path: String = "the vault") -> StoreError {
+    /// The errno of a failure while a connection was being set up, read before GRDB closes it.
+    private final class OpenFailure: @unchecked Sendable {
+        var systemErrno: Int32?
+    }
+
+    /// A store error for an SQLite error; `systemErrno` (the errno of the file system call that
+    /// failed, for I/O errors) tells a full disk, a size limit and a read-only file system apart.
+    static func map(_ error: any Error, path: String = "the vault", systemErrno: Int32 = 0) -> StoreError {
         guard let e = error as? DatabaseError else { return (error as? StoreError) ?? .io("\(error)") }
         switch e.resultCode {
         case .SQLITE_CONSTRAINT: return .conflict(e.message ?? "constraint")
         case .SQLITE_BUSY, .SQLITE_LOCKED: return .busy
         case .SQLITE_NOTADB, .SQLITE_CORRUPT: return .corrupt(e.message ?? "not a database")
         case .SQLITE_FULL: return .diskFull
-        case .SQLITE_READONLY: return .readOnly(path: path)
-        case .SQLITE_CANTOPEN where errno == EROFS || errno == EACCES: return .readOnly(path: path)
+        case .SQLITE_READONLY: return .readOnly(path: path, why: ReadOnlyReason.ofFile(path) ?? .refused(errno: EROFS))
+        case .SQLITE_IOERR, .SQLITE_CANTOPEN:
+            switch systemErrno {
+            case ENOSPC, EDQUOT: return .diskFull
+            case EFBIG: return .fileSizeLimit(bytes: currentFileSizeLimit())
+            case EROFS, EACCES, EPERM:
+                return .readOnly(path: path, why: ReadOnlyReason.ofFile(path) ?? .refused(errno: systemErrno))
+            default: break
+            }
+            let reason = systemErrno == 0 ? "" : " (\(String(cString: strerror(systemErrno))))"
+            return .io("database error \(e.extendedResultCode.rawValue): \(e.message ?? "")\(reason)")
         default: return .io("database error \(e.resultCode.rawValue): \(e.message ?? "")")
         }
+    }
+
+    /// This process's RLIMIT_FSIZE in bytes, or nil when it has none.
+    static func currentFileSizeLimit() -> Int64? {
+        var limit = rlimit()
+        guard getrlimit(__rlimit_resource_t(RLIMIT_FSIZE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max else { return nil }
+        return Int64(clamping: limit.rlim_cur)
+    }
+}
+
+/// Why a vault cannot be written, said exactly, with the fix.
+public enum ReadOnlyReason: Equatable, Sendable {
+    /// The file's mode gives its owner no write permission (e.g. 0400). Honoured for root too.
+    case fileMode(Int)
+    /// The directory's mode gives its owner no write permission (e.g. 0500): no -wal or -shm can be made.
+    case directoryMode(path: String, mode: Int)
+    /// The file system is mounted read-only.
+    case fileSystem
+    /// The system refused to write (`access(W_OK)` or a write failed): EPERM for an immutable file, EACCES, EROFS.
+    case refused(errno: Int32)
+
+    func description(_ path: String) -> String {
+        switch self {
+        case .fileMode(let m): "its mode is \(String(format: "%04o", m)), read-only for its owner"
+        case .directoryMode(let d, let m): "its directory \(d) has mode \(String(format: "%04o", m)), read-only for its owner"
+        case .fileSystem: "it is on a read-only file system"
+        case .refused(let e) where e == EPERM: "the system refuses to write it (\(String(cString: strerror(e))): is it immutable? see lsattr)"
+        case .refused(let e) where e == EROFS: "it is on a read-only file system"
+        case .refused(let e): "the system refuses to write it (\(String(cString: strerror(e))))"
+        }
+    }
+
+    func fix(_ path: String) -> String {
+        switch self {
+        case .fileMode: "Use a writable copy, or make it writable: chmod 600 '\(path)'"
+        case .directoryMode(let d, _): "Use a writable copy, or make its directory writable: chmod 700 '\(d)'"
+        case .fileSystem: "Use a writable copy on a file system mounted read-write"
+        case .refused(let e) where e == EPERM: "Use a writable copy, or remove the flag: chattr -i '\(path)'"
+        case .refused(let e) where e == EROFS: "Use a writable copy on a file system mounted read-write"
+        case .refused: "Use a writable copy"
+        }
+    }
+
+    /// Why the existing file at `path` cannot be written, or nil when it can.
+    static func ofFile(_ path: String) -> ReadOnlyReason? {
+        var st = stat()
+        if stat(path, &st) == 0, st.st_mode & S_IWUSR == 0 { return .fileMode(Int(st.st_mode & 0o7777)) }
+        var fs = statvfs()
+        if statvfs(path, &fs) == 0, fs.f_flag & UInt(ST_RDONLY) != 0 { return .fileSystem }
+        if access(path, W_OK) != 0, errno != ENOENT { return .refused(errno: errno) }
+        return nil
+    }
+
+    /// Why no file can be made in the directory `dir`, or nil when one can.
+    static func ofDirectory(_ dir: String) -> ReadOnlyReason? {
+        var st = stat()
+        if stat(dir, &st) == 0, st.st_mode & S_IWUSR == 0 { return .directoryMode(path: dir, mode: Int(st.st_mode & 0o7777)) }
+        var fs = statvfs()
+        if statvfs(dir, &fs) == 0, fs.f_flag & UInt(ST_RDONLY) != 0 { return .fileSystem }
+        if access(dir, W_OK) != 0, errno != ENOENT { return .refused(errno: errno) }
+        return nil
     }
 }
 

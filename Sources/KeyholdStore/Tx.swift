@@ -595,12 +595,27 @@ public struct Tx {
         FROM secrets s
         """
 
-    public func secret(named name: String) throws -> SecretRow? {
-        try Row.fetchOne(db.cachedStatement(sql: Tx.secretSelect + " WHERE s.name = ?"), arguments: [name]).map(secretRow)
+    private static let secretSelectWithoutCount = secretSelect.replacingOccurrences(
+        of: "(SELECT count(*) FROM secret_versions v WHERE v.secret_id = s.id)", with: "0")
+
+    /// A secret's id and current version from its own row alone (no count of its versions),
+    /// to tell which of its rows a damaged page holds.
+    public func secretHead(named name: String) throws -> (id: Int64, currentVersion: Int)? {
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT id, current_version FROM secrets WHERE name = ?"), arguments: [name])
+            .map { (id: $0[0], currentVersion: $0[1]) }
     }
 
-    /// Secrets whose name starts with `prefix` (all when nil), by name. Reads metadata only.
-    public func secrets(prefix: String? = nil, limit: Int? = nil) throws -> [SecretRow] {
+    /// The secret named `name`; without `countingVersions`, from its own row alone (`versionCount` is 0).
+    public func secret(named name: String, countingVersions: Bool = true) throws -> SecretRow? {
+        let select = countingVersions ? Tx.secretSelect : Tx.secretSelectWithoutCount
+        return try Row.fetchOne(db.cachedStatement(sql: select + " WHERE s.name = ?"), arguments: [name]).map(secretRow)
+    }
+
+    /// Secrets whose name starts with `prefix` (all when nil), by name. Reads metadata only;
+    /// without `countingVersions`, not even the versions' rows (`versionCount` is 0), so a
+    /// damaged page among them does not stop the listing.
+    public func secrets(prefix: String? = nil, limit: Int? = nil, countingVersions: Bool = true) throws -> [SecretRow] {
+        let select = countingVersions ? Tx.secretSelect : Tx.secretSelectWithoutCount
         // Case-sensitive, unlike LIKE: names are ASCII, so characters and bytes agree.
         let (filter, args): (String, StatementArguments) = if let prefix, !prefix.isEmpty {
             (" WHERE substr(s.name, 1, ?) = ?", [prefix.utf8.count, prefix])
@@ -609,10 +624,10 @@ public struct Tx {
         }
         guard let limit else {
             // Every match: in table order, sorted here (see `users`).
-            return Tx.sorted(try mapRows(db.makeStatement(sql: Tx.secretSelect + filter + " ORDER BY s.id"), args, secretRow),
+            return Tx.sorted(try mapRows(db.makeStatement(sql: select + filter + " ORDER BY s.id"), args, secretRow),
                              by: \.name, foldingCase: false)
         }
-        return try mapRows(db.makeStatement(sql: Tx.secretSelect + filter + " ORDER BY s.name LIMIT ?"), args + [limit], secretRow)
+        return try mapRows(db.makeStatement(sql: select + filter + " ORDER BY s.name LIMIT ?"), args + [limit], secretRow)
     }
 
     public func secretCount() throws -> Int { try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM secrets")) ?? 0 }
@@ -702,6 +717,29 @@ public struct Tx {
             SELECT key_version, length(ciphertext) FROM secret_versions WHERE secret_id = ? AND version = ?
             """)
         return try Row.fetchOne(statement, arguments: [secretID, version]).map { (keyVersion: $0[0], ciphertextBytes: $0[1]) }
+    }
+
+    /// Runs `body` with its SQLite errors as `StoreError`s, so the core can tell a damaged page
+    /// (`.corrupt`) from other failures and go on with the rows it can still read.
+    public func storeErrors<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch let e as DatabaseError { throw Store.map(e) }
+    }
+
+    /// The (secret, version) of every secret version, read from the index on key versions alone
+    /// (it holds the primary key), so the list survives damage to the table's own pages.
+    public func secretVersionIDs() throws -> [(secretID: Int64, version: Int)] {
+        try mapRows(db.makeStatement(sql: """
+            SELECT secret_id, version FROM secret_versions INDEXED BY secret_versions_by_key
+            """)) { (secretID: $0[0], version: $0[1]) }
+    }
+
+    /// Every secret's id and name, read from the unique index on names alone, so the names
+    /// survive damage to the table's own pages.
+    public func secretNamesFromIndex() throws -> [Int64: String] {
+        var out: [Int64: String] = [:]
+        for (id, name) in try mapRows(db.makeStatement(sql: "SELECT id, name FROM secrets INDEXED BY sqlite_autoindex_secrets_1"),
+                                      [], { row -> (Int64, String) in (row[0], row[1]) }) { out[id] = name }
+        return out
     }
 
     /// Every version of every secret, in (secret, version) order, handed to `body` one at a time.

@@ -10,12 +10,12 @@ struct EchoHandler: AgentHandler {
     func run(_ command: AgentCommand, io: AgentIO) -> Int32? {
         do {
             if command.argv == ["ask"] {
-                let answer = try io.prompt("Say something: ", echo: false) ?? []
-                try Array("you said \(answer.count) bytes\n".utf8).withUnsafeBytes { try io.writeOut($0) }
+                let answer = try io.prompt("Say something: ", echo: false)
+                try Array("you said \(answer?.count ?? 0) bytes\n".utf8).withUnsafeBytes { try io.writeOut($0) }
                 return 0
             }
             let all = try io.readAll(limit: 1 << 20)
-            let upper = all.map { $0 >= 97 && $0 <= 122 ? $0 - 32 : $0 }
+            let upper = all.bytes.map { $0 >= 97 && $0 <= 122 ? $0 - 32 : $0 }
             try upper.withUnsafeBytes { try io.writeOut($0) }
             try Array("argv \(command.argv.joined(separator: " "))\n".utf8).withUnsafeBytes { try io.writeErr($0) }
             return 7

@@ -15,170 +15,8 @@ import Glibc
 // printed, and KEYHOLD_CRASH_SEED=N replays the same choices (timing still varies).
 // Only counts and the seed are printed: never a secret value.
 
-/// SplitMix64: small, seedable, good enough to pick delays and make values.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
-/// A keyhold process started without waiting: stdout and stderr go to files (no pipe
-/// to fill up or to break when it is killed), stdin is /dev/null.
-final class SpawnedCLI {
-    let process = Process()
-    let started = Date()
-    private let outPath: String
-    private let errPath: String
-
-    init(_ args: [String], env: [String: String], in dir: String) throws {
-        let id = UUID().uuidString
-        outPath = dir + "/child-\(id).out"
-        errPath = dir + "/child-\(id).err"
-        for p in [outPath, errPath] { _ = FileManager.default.createFile(atPath: p, contents: nil, attributes: [.posixPermissions: 0o600]) }
-        process.executableURL = URL(fileURLWithPath: CLI.binary)
-        process.arguments = args
-        process.environment = KeyholdBinary.environment(env)
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
-        try process.run()
-    }
-
-    deinit { for p in [outPath, errPath] { try? FileManager.default.removeItem(atPath: p) } }
-
-    var stdout: String { (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "" }
-    var stderr: String { (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "" }
-    var elapsedMs: Double { Date().timeIntervalSince(started) * 1000 }
-
-    /// SIGKILL, if it is still running.
-    func kill() { if process.isRunning { _ = Glibc.kill(process.processIdentifier, SIGKILL) } }
-
-    /// Waits for the end; true when SIGKILL ended it (the kill landed while it ran).
-    @discardableResult
-    func wait() -> Bool {
-        process.waitUntilExit()
-        return process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL
-    }
-
-    var exitStatus: Int32 { process.terminationStatus }
-
-    /// The `done` numbers of progress lines `LABEL: done/total` (or `LABEL done/total`) on stderr.
-    func progress(_ label: String) -> [(done: Int, total: Int)] {
-        stderr.split(separator: "\n").compactMap { line -> (Int, Int)? in
-            guard line.hasPrefix(label) else { return nil }
-            let fraction = line.split(separator: " ").last ?? ""
-            let parts = fraction.split(separator: "/")
-            guard parts.count == 2, let d = Int(parts[0]), let t = Int(parts[1]) else { return nil }
-            return (d, t)
-        }
-    }
-}
-
-/// One vault for the whole crash run, administrator `owner`.
-final class CrashVault: @unchecked Sendable {
-    static let password = "mossy granite under the bridge"
-    static let owner = ["KEYHOLD_USER": "owner", "KEYHOLD_PASSWORD": password]
-
-
-    let scratch = TempDir(prefix: "keyhold-cli")
-    let db: String
-
-    init() throws {
-        db = scratch.file("vault/keyhold.db")
-        let r = try CLI.run(["init", "--db", db], stdin: "owner\n\(Self.password)\n")
-        guard r.status == 0 else { throw TestFailure("init failed: \(r.stderr)") }
-    }
-
-    func run(_ args: [String], stdin: String = "") throws -> CLI.Result {
-        try CLI.run(args + ["--db", db], stdin: stdin, env: Self.owner)
-    }
-
-    func spawn(_ args: [String]) throws -> SpawnedCLI {
-        try SpawnedCLI(args + ["--db", db], env: Self.owner, in: scratch.path)
-    }
-
-    private func json(_ text: String, _ what: String) throws -> [String: Any] {
-        guard let o = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
-            throw TestFailure("\(what): output is not a JSON object")
-        }
-        return o
-    }
-
-    /// `key status --json`: the data key versions present and the active one.
-    func keyStatus() throws -> (keys: [Int], active: Int) {
-        let r = try run(["key", "status", "--json"])
-        guard r.status == 0 else { throw TestFailure("key status exited \(r.status): \(r.stderr)") }
-        let o = try json(r.stdout, "key status")
-        guard let keys = o["data_keys"] as? [Int], let active = o["active_data_key"] as? Int else {
-            throw TestFailure("key status --json lacks data_keys or active_data_key")
-        }
-        return (keys.sorted(), active)
-    }
-
-    /// `check --json`: whether it is ok, versions opened, and the problems' locations (never values).
-    func check() throws -> (ok: Bool, opened: Int, problems: [String], status: Int32) {
-        let r = try run(["check", "--json"])
-        let o = try json(r.stdout, "check (exit \(r.status): \(r.stderr.suffix(300)))")
-        let problems = (o["problems"] as? [[String: Any]] ?? []).map {
-            "\($0["area"] ?? "?") \($0["location"] ?? "?"): \($0["message"] ?? "?")"
-        }
-        return (o["ok"] as? Bool ?? false, o["versions_opened"] as? Int ?? -1, problems, r.status)
-    }
-
-    /// Names of the secrets starting with `prefix`.
-    func names(prefix: String) throws -> [String] {
-        let r = try run(["secret", "list", "--json", "--prefix", prefix])
-        guard r.status == 0 else { throw TestFailure("secret list exited \(r.status): \(r.stderr)") }
-        let list = try json(r.stdout, "secret list")["secrets"] as? [[String: Any]] ?? []
-        return list.compactMap { $0["name"] as? String }
-    }
-
-    /// Every (name, value bytes), in one export.
-    func exportAll() throws -> [(name: String, value: [UInt8])] {
-        try export(prefix: "")
-    }
-
-    /// `export --format json --yes --prefix P -`: (name without P, value bytes), in the order written.
-    func export(prefix: String) throws -> [(name: String, value: [UInt8])] {
-        let r = try KeyholdBinary.run(["export", "--format", "json", "--yes", "--prefix", prefix, "-", "--db", db], env: Self.owner)
-        guard r.status == 0 else { throw TestFailure("export exited \(r.status): \(r.stderr)") }
-        guard let o = try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any],
-              let list = o["secrets"] as? [[String: Any]] else { throw TestFailure("export: not the documented JSON shape") }
-        return try list.map { e in
-            guard let name = e["name"] as? String else { throw TestFailure("export: an entry without a name") }
-            if let v = e["value"] as? String { return (name, Array(v.utf8)) }
-            if let b = e["value_base64"] as? String, let d = Data(base64Encoded: b) { return (name, Array(d)) }
-            throw TestFailure("export: \(name) has neither value nor value_base64")
-        }
-    }
-}
-
-/// The import file shape: `{"secrets": [{"name", "value" | "value_base64"}]}`.
-enum CrashData {
-    static let text = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 !\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~\t\né✓🔑Ω")
-
-    /// A random value: mostly text (quotes, backslashes, line breaks, non-ASCII), sometimes raw bytes.
-    static func value(_ rng: inout SeededGenerator) -> [UInt8] {
-        if Int.random(in: 0..<5, using: &rng) == 0 {
-            return (0..<Int.random(in: 1...96, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
-        }
-        return Array(String((0..<Int.random(in: 1...120, using: &rng)).map { _ in text.randomElement(using: &rng)! }).utf8)
-    }
-
-    static func json(_ entries: [(name: String, value: [UInt8])]) throws -> Data {
-        let list: [[String: String]] = entries.map { e in
-            if let s = String(validating: e.value, as: UTF8.self) { return ["name": e.name, "value": s] }
-            return ["name": e.name, "value_base64": Data(e.value).base64EncodedString()]
-        }
-        return try JSONSerialization.data(withJSONObject: ["secrets": list])
-    }
-}
+// The vault, the processes and the values come from the fault harness
+// (KeyholdTestSupport/Faults.swift): `FaultVault`, `SpawnedKeyhold`, `FaultData`.
 
 @Suite struct CrashSafetyTests {
     static let rotationKillsWanted = 35
@@ -187,27 +25,25 @@ enum CrashData {
     @Test(.timeLimit(.minutes(8)))
     func killedRotationsAndImportsLoseNothing() throws {
         let clock = Date()
-        let seed = ProcessInfo.processInfo.environment["KEYHOLD_CRASH_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 1...UInt64.max)
-        print("crash-safety seed: \(seed) (replay with KEYHOLD_CRASH_SEED=\(seed))")
-        var rng = SeededGenerator(seed: seed)
+        var rng = SeededGenerator(seed: SeededGenerator.seed("crash-safety"))
         func seconds(since start: inout Date) -> String {
             defer { start = Date() }
             return String(format: "%.0f", Date().timeIntervalSince(start))
         }
         var phase = clock
-        let vault = try CrashVault()
+        let vault = try FaultVault()
 
         // MARK: Setup: 3,000 secrets, 300 of them with a second version.
         var expected: [String: [UInt8]] = [:]
         var initial: [(name: String, value: [UInt8])] = []
-        for i in 0..<3000 { initial.append((String(format: "app/group%02d/secret%05d", i % 40, i), CrashData.value(&rng))) }
+        for i in 0..<3000 { initial.append((String(format: "app/group%02d/secret%05d", i % 40, i), FaultData.value(&rng))) }
         let seeded = try vault.run(["import", "--format", "json", "--batch", "500", "-"],
-                                   stdin: String(decoding: try CrashData.json(initial), as: UTF8.self))
+                                   stdin: String(decoding: try FaultData.json(initial), as: UTF8.self))
         try #require(seeded.status == 0, "initial import exited \(seeded.status): \(seeded.stderr.suffix(500))")
         for e in initial { expected[e.name] = e.value }
-        let updates = stride(from: 0, to: 3000, by: 10).map { (name: initial[$0].name, value: CrashData.value(&rng)) }
+        let updates = stride(from: 0, to: 3000, by: 10).map { (name: initial[$0].name, value: FaultData.value(&rng)) }
         let updated = try vault.run(["import", "--format", "json", "--on-existing", "update", "-"],
-                                    stdin: String(decoding: try CrashData.json(updates), as: UTF8.self))
+                                    stdin: String(decoding: try FaultData.json(updates), as: UTF8.self))
         try #require(updated.status == 0, "update import exited \(updated.status): \(updated.stderr.suffix(500))")
         for e in updates { expected[e.name] = e.value }
         let baseline = try vault.check()
@@ -302,9 +138,9 @@ enum CrashData {
             rounds += 1
             try #require(rounds <= 40, "import rounds did not reach \(Self.importKillsWanted) kills")
             let prefix = "imported/round\(rounds)/"
-            let entries = (0..<2000).map { (name: prefix + String(format: "s%05d", $0), value: CrashData.value(&rng)) }
+            let entries = (0..<2000).map { (name: prefix + String(format: "s%05d", $0), value: FaultData.value(&rng)) }
             let file = vault.scratch.file("import-\(rounds).json")
-            try #require(FileManager.default.createFile(atPath: file, contents: try CrashData.json(entries), attributes: [.posixPermissions: 0o600]))
+            try #require(FileManager.default.createFile(atPath: file, contents: try FaultData.json(entries), attributes: [.posixPermissions: 0o600]))
             defer { try? FileManager.default.removeItem(atPath: file) }
             var committed = 0
             while true {
@@ -318,7 +154,7 @@ enum CrashData {
                 // since a streaming import of 2,000 entries finishes in well under a second.
                 let delay = Double(early ? Int.random(in: 5...400, using: &rng) : Int.random(in: 1...60, using: &rng))
                 var from: Double? = early ? 0 : nil
-                while child.process.isRunning {
+                while child.isRunning {
                     if from == nil, child.progress("imported").contains(where: { $0.done >= committed }) { from = child.elapsedMs }
                     if let f = from, child.elapsedMs >= f + delay { child.kill(); break }
                     usleep(2000)

@@ -63,6 +63,6 @@ import Testing
     @Test func helpListsExitCodes() throws {
         let help = try CLI.run(["--help"])
         #expect(help.status == 0)
-        for code in ["64", "65", "66", "67", "68", "69", "70", "71", "72"] { #expect(help.stdout.contains("  \(code) ")) }
+        for code in ["64", "65", "66", "67", "68", "69", "70", "71", "72", "73"] { #expect(help.stdout.contains("  \(code) ")) }
     }
 }

@@ -344,6 +344,7 @@ func expectOutputFailure(_ r: Subprocess.Result, _ what: String, consequence: St
         "Sources/KeyholdCrypto/SecureBytes.swift": "fatalError(\"sodium_malloc failed: out of memory\")",
         "Sources/KeyholdCrypto/BatchSealing.swift": "fatalError(\"sodium_malloc failed: out of memory\")",
         "Sources/KeyholdCrypto/Resealer.swift": "fatalError(\"sodium_malloc failed: out of memory\")",
+        "Sources/KeyholdCrypto/SecureBuffer.swift": "fatalError(\"sodium_malloc failed: out of memory\")",
     ]
 
     @Test func sourcesHoldNoTryBangOrFatalError() throws {

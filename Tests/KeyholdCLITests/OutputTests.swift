@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import KeyholdCLI
 import KeyholdCore
+import KeyholdTestSupport
 
 /// `Output.json` writes JSON itself (JSONSerialization is too slow for 100,000 rows);
 /// JSONSerialization, with the options the CLI always used, is the oracle for its bytes,

@@ -207,10 +207,10 @@ import Glibc
         var midCopy = 0
         for round in 0..<6 {
             let (target, backup) = current == "state-a" ? ("state-b", b) : ("state-a", a)
-            let child = try SpawnedCLI(["restore", "--db", v.db, "--yes", backup], env: v.owner, in: v.scratch.path)
+            let child = try SpawnedKeyhold(["restore", "--db", v.db, "--yes", backup], env: KeyholdBinary.environment(v.owner), in: v.scratch.path)
             // In the first steps of the copy, or from its second half on (its end, the commit, the checkpoint).
             let late = round % 2 == 1
-            while child.process.isRunning && child.elapsedMs < 60_000,
+            while child.isRunning && child.elapsedMs < 60_000,
                   !(child.progress("restoring").last.map { !late || $0.done * 2 >= $0.total } ?? false) { usleep(300) }
             usleep(UInt32.random(in: 0...(late ? 60_000 : 15_000)))
             let seen = child.progress("restoring")

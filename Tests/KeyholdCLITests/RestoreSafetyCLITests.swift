@@ -86,13 +86,13 @@ import Glibc
     }
 
     /// The files beside the vault other than its own (hidden ones included).
-    static func extras(_ vault: CrashVault) -> [String] {
+    static func extras(_ vault: FaultVault) -> [String] {
         let dir = (vault.db as NSString).deletingLastPathComponent
         let own = ["keyhold.db", "keyhold.db-wal", "keyhold.db-shm", "keyhold.db-lock"]
         return ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { !own.contains($0) }.sorted()
     }
 
-    static func exported(_ vault: CrashVault) throws -> [String: [UInt8]] {
+    static func exported(_ vault: FaultVault) throws -> [String: [UInt8]] {
         Dictionary(try vault.exportAll().map { ($0.name, $0.value) }, uniquingKeysWith: { a, _ in a })
     }
 
@@ -105,11 +105,11 @@ import Glibc
     @Test(.timeLimit(.minutes(4)))
     func everySecretOpensToItsValueAfterARestoreAndAfterTheWayBack() throws {
         var rng = SeededGenerator(seed: Self.seed())
-        let vault = try CrashVault()
+        let vault = try FaultVault()
         var atBackup = try vault.populate(300, &rng)
         let names = atBackup.keys.sorted()
         // A second version of 40 of them.
-        let second = names.prefix(40).map { (name: $0, value: CrashData.value(&rng)) }
+        let second = names.prefix(40).map { (name: $0, value: FaultData.value(&rng)) }
         try Self.importValues(vault, second)
         for e in second { atBackup[e.name] = e.value }
         let backup = vault.scratch.file("backup.db")
@@ -118,8 +118,8 @@ import Glibc
 
         // After the backup: 60 values changed, 20 secrets added, 10 deleted.
         var now = atBackup
-        let changes = names[40..<100].map { (name: $0, value: CrashData.value(&rng)) }
-            + (0..<20).map { (name: "owner/after/s\($0)", value: CrashData.value(&rng)) }
+        let changes = names[40..<100].map { (name: $0, value: FaultData.value(&rng)) }
+            + (0..<20).map { (name: "owner/after/s\($0)", value: FaultData.value(&rng)) }
         try Self.importValues(vault, changes)
         for e in changes { now[e.name] = e.value }
         for name in names[100..<110] {
@@ -160,13 +160,13 @@ import Glibc
     }
 
     /// `import --format json --on-existing update`: a new version of each existing name, the others created.
-    static func importValues(_ vault: CrashVault, _ entries: [(name: String, value: [UInt8])]) throws {
+    static func importValues(_ vault: FaultVault, _ entries: [(name: String, value: [UInt8])]) throws {
         let r = try vault.run(["import", "--format", "json", "--on-existing", "update", "-"],
-                              stdin: String(decoding: try CrashData.json(entries), as: UTF8.self))
+                              stdin: String(decoding: try FaultData.json(entries), as: UTF8.self))
         guard r.status == 0 else { throw TestFailure("import exited \(r.status): \(r.stderr.suffix(300))") }
     }
 
-    static func setValue(_ vault: CrashVault, _ name: String, _ value: [UInt8]) throws {
+    static func setValue(_ vault: FaultVault, _ name: String, _ value: [UInt8]) throws {
         let file = vault.scratch.file("value-\(UUID().uuidString)")
         _ = try copyBytes(value, to: file)
         defer { unlink(file) }
@@ -189,7 +189,7 @@ import Glibc
     /// the log), with nothing left beside it and the file given untouched.
     @Test(.timeLimit(.minutes(3)))
     func aForeignAFutureOrADamagedBackupIsRefusedAndTheVaultIsAsItWas() throws {
-        let vault = try CrashVault()
+        let vault = try FaultVault()
         var rng = SeededGenerator(seed: Self.seed())
         let expected = try vault.populate(150, &rng)
         let backup = vault.scratch.file("backup.db")
@@ -312,7 +312,7 @@ import Glibc
     @Test(.timeLimit(.minutes(3)))
     func aRestoreIsRefusedWhileARotationRunsInAnotherProcess() throws {
         var rng = SeededGenerator(seed: Self.seed())
-        let vault = try CrashVault()
+        let vault = try FaultVault()
         let expected = try vault.populate(400, &rng)
         let backup = vault.scratch.file("backup.db")
         #expect(try vault.run(["backup", backup]).status == 0)
@@ -324,7 +324,7 @@ import Glibc
         let prelude = try vault.run(["key", "status"]).stderr.split(separator: "\n", omittingEmptySubsequences: false)
             .prefix { $0.hasPrefix("keyhold: warning:") }.map { $0 + "\n" }.joined()
         let rotation = try BlockedOnStderr(["key", "rotate-data", "--batch", "10", "--json", "--db", vault.db],
-                                           env: CrashVault.owner, room: prelude.utf8.count + 4)
+                                           env: FaultVault.owner, room: prelude.utf8.count + 4)
         defer { rotation.release(); _ = rotation.wait() }
         var job: [String: Any]?
         let deadline = Date().addingTimeInterval(60)
@@ -368,14 +368,14 @@ import Glibc
     @Test(.enabled(if: Subprocess.which("script") != nil, "script(1) is not installed"), .timeLimit(.minutes(3)))
     func whileARestoreRunsNoOtherProcessUsesTheVault() throws {
         var rng = SeededGenerator(seed: Self.seed())
-        let vault = try CrashVault()
+        let vault = try FaultVault()
         let expected = try vault.populate(100, &rng)
         let backup = vault.scratch.file("backup.db")
         #expect(try vault.run(["backup", backup]).status == 0)
         try Self.setValue(vault, "owner/after-the-backup", Array("set after the backup".utf8))
         let keys = try vault.keyStatus()
 
-        let restore = try OnATerminal(["restore", "--db", vault.db, backup], env: CrashVault.owner, in: vault.scratch.path)
+        let restore = try OnATerminal(["restore", "--db", vault.db, backup], env: FaultVault.owner, in: vault.scratch.path)
         defer { restore.stop() }
         try #require(restore.waitFor("type the vault's file name"), "no confirmation prompt: \(restore.output.suffix(500))")
         let contents = try Self.contents(vault.db)
@@ -413,16 +413,16 @@ import Glibc
     /// every refusal, with a damaged backup's problem lines) says nothing of a value or a password.
     @Test(.timeLimit(.minutes(3)))
     func noValueOrPasswordInWhatRestoreSays() throws {
-        let vault = try CrashVault()
+        let vault = try FaultVault()
         let canaries = (0..<8).map { "canary-\($0)-\(UUID().uuidString)" }
         for (i, value) in canaries.enumerated() { try Self.setValue(vault, "app/canary\(i)", Array(value.utf8)) }
-        let oldPassword = CrashVault.password
+        let oldPassword = FaultVault.password
         let backup = vault.scratch.file("backup.db")
         #expect(try vault.run(["backup", backup]).status == 0)
         let damaged = try Self.copy(backup, to: vault.scratch.file("damaged.db"))
         try Python.sql(damaged, "UPDATE secret_versions SET ciphertext = randomblob(length(ciphertext))")
         let newPassword = "a second phrase chosen after the backup"
-        let changed = try CLI.run(["user", "passwd", "--db", vault.db], stdin: "\(newPassword)\n", env: CrashVault.owner)
+        let changed = try CLI.run(["user", "passwd", "--db", vault.db], stdin: "\(newPassword)\n", env: FaultVault.owner)
         #expect(changed.status == 0, "\(changed.stderr)")
         let now = ["KEYHOLD_USER": "owner", "KEYHOLD_PASSWORD": newPassword]
         let wrong = "a wrong guess at the backup's password"
@@ -438,13 +438,13 @@ import Glibc
         outputs.append(("wrong vault password", try restore(["--yes", backup], ["KEYHOLD_USER": "owner", "KEYHOLD_PASSWORD": wrong]), 65))
         outputs.append(("json", try restore(["--yes", "--json", backup], now.merging(["KEYHOLD_BACKUP_PASSWORD": oldPassword]) { _, b in b }), 0))
         // Restored: the owner's password is the backup's again.
-        outputs.append(("text", try restore(["--yes", backup], CrashVault.owner), 0))
+        outputs.append(("text", try restore(["--yes", backup], FaultVault.owner), 0))
         #expect(outputs[0].1.stderr.contains("KEYHOLD_BACKUP_PASSWORD"), "no way to give the backup's password: \(outputs[0].1.stderr)")
         #expect(outputs[2].1.stderr.contains("PROBLEM [secrets]"), "the damaged backup's problems were not listed")
 
         let audit = try vault.run(["audit", "list", "--action", "vault.restore", "--json"])
         #expect(audit.status == 0)
-        outputs.append(("audit of the restores", audit, 0))
+        outputs.append(("audit of the restores", CLI.Result(status: audit.status, stdout: audit.stdout, stderr: audit.stderr), 0))
         for (label, r, status) in outputs {
             #expect(r.status == status, "\(label): exit \(r.status): \(r.stderr.suffix(300))")
             for secret in canaries + [oldPassword, newPassword, wrong] {

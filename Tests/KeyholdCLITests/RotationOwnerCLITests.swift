@@ -12,12 +12,12 @@ import Glibc
 // exited 70. After every round: each secret opens to its value, `check` and
 // `key status` are clean, one data key is left and it is the active one.
 
-extension CrashVault {
+extension FaultVault {
     /// `n` secrets with random values from `rng`, imported in one run; name -> value.
     func populate(_ n: Int, _ rng: inout SeededGenerator) throws -> [String: [UInt8]] {
-        let entries = (0..<n).map { (name: String(format: "owner/group%02d/s%05d", $0 % 20, $0), value: CrashData.value(&rng)) }
+        let entries = (0..<n).map { (name: String(format: "owner/group%02d/s%05d", $0 % 20, $0), value: FaultData.value(&rng)) }
         let r = try run(["import", "--format", "json", "--batch", "500", "-"],
-                        stdin: String(decoding: try CrashData.json(entries), as: UTF8.self))
+                        stdin: String(decoding: try FaultData.json(entries), as: UTF8.self))
         guard r.status == 0 else { throw TestFailure("import exited \(r.status): \(r.stderr.suffix(300))") }
         return Dictionary(uniqueKeysWithValues: entries.map { ($0.name, $0.value) })
     }
@@ -44,7 +44,7 @@ extension CrashVault {
 
     /// The vault is whole: one data key, the active one; no key problem; `check` opens all
     /// `versions`; every secret exports to its value.
-    static func expectWhole(_ vault: CrashVault, _ expected: [String: [UInt8]], versions: Int, _ when: String,
+    static func expectWhole(_ vault: FaultVault, _ expected: [String: [UInt8]], versions: Int, _ when: String,
                             sourceLocation: SourceLocation = #_sourceLocation) throws {
         let status = try vault.run(["key", "status", "--json"])
         #expect(status.status == 0, "key status after \(when) exited \(status.status): \(status.stderr.suffix(300))",
@@ -63,15 +63,13 @@ extension CrashVault {
     }
 
     static func seed() -> UInt64 {
-        let seed = ProcessInfo.processInfo.environment["KEYHOLD_CRASH_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 1...UInt64.max)
-        print("rotation-owner seed: \(seed) (replay with KEYHOLD_CRASH_SEED=\(seed))")
-        return seed
+        SeededGenerator.seed("rotation-owner")
     }
 
     @Test(.timeLimit(.minutes(4)))
     func twoRotationsAtOnceLeaveOneOwnerEachTime() throws {
         var rng = SeededGenerator(seed: Self.seed())
-        let vault = try CrashVault()
+        let vault = try FaultVault()
         let expected = try vault.populate(2000, &rng)
         var active = try vault.keyStatus().active
         var refused = 0
@@ -106,7 +104,7 @@ extension CrashVault {
     @Test(.timeLimit(.minutes(4)))
     func secretSetDuringARotationGoesOnAndTheRotationFinishes() throws {
         var rng = SeededGenerator(seed: Self.seed())
-        let vault = try CrashVault()
+        let vault = try FaultVault()
         var expected = try vault.populate(2000, &rng)
         var versions = 2000
         var overlapped = 0
@@ -114,7 +112,7 @@ extension CrashVault {
             let rotation = try vault.spawn(["key", "rotate-data", "--batch", "10", "--json"])
             var writes = 0
             // Once its job exists (its first progress line), written while it runs.
-            while rotation.process.isRunning && rotation.progress("re-sealing:").isEmpty { usleep(2000) }
+            while rotation.isRunning && rotation.progress("re-sealing:").isEmpty { usleep(2000) }
             repeat {
                 let name = "owner/during/round\(round)/s\(writes)"
                 let value = "value \(round).\(writes) \(UInt64.random(in: 0...UInt64.max, using: &rng))"
@@ -125,7 +123,7 @@ extension CrashVault {
                 expected[name] = Array(value.utf8)
                 versions += 1
                 writes += 1
-            } while rotation.process.isRunning && writes < 40
+            } while rotation.isRunning && writes < 40
             rotation.wait()
             #expect(rotation.exitStatus == 0, "rotate-data round \(round) exited \(rotation.exitStatus): \(rotation.stderr.suffix(300))")
             try Self.expectWhole(vault, expected, versions: versions, "rotation with \(writes) secret set(s), round \(round)")
@@ -139,22 +137,22 @@ extension CrashVault {
     @Test(.timeLimit(.minutes(4)))
     func aStoppedRotationKeepsItsLeaseUntilItGoesOn() throws {
         var rng = SeededGenerator(seed: Self.seed())
-        let vault = try CrashVault()
+        let vault = try FaultVault()
         var expected = try vault.populate(3000, &rng)
         let before = try vault.keyStatus().active
         let owner = try vault.spawn(["key", "rotate-data", "--batch", "20", "--json"])
         // Stop it between two transactions (stopped inside one, it would hold SQLite's write lock,
         // and every writer, logins included, would wait on that instead of on the lease).
         var stopped = false
-        for _ in 0..<400 where owner.process.isRunning {
+        for _ in 0..<400 where owner.isRunning {
             guard owner.progress("re-sealing:").contains(where: { $0.done > 0 }) else { usleep(2000); continue }
-            _ = kill(owner.process.processIdentifier, SIGSTOP)
+            _ = kill(owner.pid, SIGSTOP)
             if try vault.writable() { stopped = true; break }
-            _ = kill(owner.process.processIdentifier, SIGCONT)
+            _ = kill(owner.pid, SIGCONT)
             usleep(UInt32.random(in: 1000...5000, using: &rng))
         }
-        try #require(stopped, "could not stop the rotation between two batches (it exited \(owner.process.isRunning ? "no" : "\(owner.exitStatus)"))")
-        defer { _ = kill(owner.process.processIdentifier, SIGCONT) }
+        try #require(stopped, "could not stop the rotation between two batches (it exited \(owner.isRunning ? "no" : "\(owner.exitStatus)"))")
+        defer { _ = kill(owner.pid, SIGCONT) }
 
         // Refused at once, with its own exit code; nothing changes.
         for verb in ["rotate-data", "resume"] {
@@ -175,9 +173,9 @@ extension CrashVault {
         // One that waits does not run while the owner is stopped; it runs once the owner has finished.
         let waiter = try vault.spawn(["key", "rotate-data", "--wait", "--batch", "100", "--json"])
         usleep(700_000)
-        #expect(waiter.process.isRunning, "a --wait rotation ended while the owner was stopped: \(waiter.stderr.suffix(300))")
+        #expect(waiter.isRunning, "a --wait rotation ended while the owner was stopped: \(waiter.stderr.suffix(300))")
         #expect(try vault.keyStatus().keys == [before, before + 1])
-        _ = kill(owner.process.processIdentifier, SIGCONT)
+        _ = kill(owner.pid, SIGCONT)
         owner.wait()
         waiter.wait()
         #expect(owner.exitStatus == 0, "the stopped rotation exited \(owner.exitStatus) after SIGCONT: \(owner.stderr.suffix(300))")

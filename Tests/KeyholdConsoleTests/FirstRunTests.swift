@@ -11,7 +11,7 @@ import Testing
     func masked(_ h: Harness) -> [String: String] {
         guard let key = h.model.recovery.key?.bytes.utf8String() else { return [:] }
         var out: [String: String] = [:]
-        for line in Console.recoveryLines(key) {
+        for line in recoveryLines(key) {
             out[line] = String(line.map { $0 == "-" ? "-" : "#" })
         }
         return out
@@ -126,7 +126,7 @@ import Testing
             """#)
         #expect(h.screen.style(of: "at least 12 characters") == Theme.error)
         h.type("word")  // "admin-password": long enough, contains the username
-        let rules = PasswordRules.check(h.model.setup.password.text, username: "admin", minimumLength: 12)
+        let rules = PasswordRules.check(h.model.setup.password.bytes, username: "admin", minimumLength: 12)
         #expect(rules.map(\.state) == [.ok, .ok, .failed])
         #expect(h.screen.text.contains("password: must not contain the username"))
     }
@@ -135,7 +135,7 @@ import Testing
         var h = Harness.firstRun()
         h.key(.tab)
         h.type("password1234")
-        let rules = PasswordRules.check("password1234", username: "admin", minimumLength: 12)
+        let rules = PasswordRules.check(pw("password1234"), username: "admin", minimumLength: 12)
         #expect(rules.map(\.state) == [.ok, .failed, .ok])
         #expect(h.screen.text.contains("✗ password: is too common"))
     }
@@ -176,11 +176,14 @@ import Testing
     }
 
     @Test func strengthGrowsWithLength() {
-        #expect(PasswordRules.strength("", valid: false).label == "")
-        #expect(PasswordRules.strength("abcdefghijkl", valid: true).label == "fair: longer is stronger")
-        #expect(PasswordRules.strength(String(repeating: "x", count: 16), valid: true).label == "good")
-        #expect(PasswordRules.strength(String(repeating: "x", count: 30), valid: true) == ("strong", 10))
-        #expect(PasswordRules.strength("short", valid: false).label == "not accepted")
+        #expect(PasswordRules.strength(nil, valid: false).label == "")
+        #expect(PasswordRules.strength(pw(""), valid: false).label == "")
+        #expect(PasswordRules.strength(pw("abcdefghijkl"), valid: true).label == "fair: longer is stronger")
+        #expect(PasswordRules.strength(pw(String(repeating: "x", count: 16)), valid: true).label == "good")
+        #expect(PasswordRules.strength(pw(String(repeating: "x", count: 30)), valid: true) == ("strong", 10))
+        #expect(PasswordRules.strength(pw("short"), valid: false).label == "not accepted")
+        // Characters, not bytes: twelve emoji are twelve characters.
+        #expect(PasswordRules.strength(pw(String(repeating: "🙂", count: 12)), valid: true).label == "fair: longer is stronger")
     }
 
     @Test func submittingWithProblemsShowsThemAndFocusesTheFirst() {
@@ -317,8 +320,8 @@ import Testing
              Enter check  F2 skip  F1 help
             """#, replacing: masked(h))
         let key = try #require(h.model.recovery.key?.bytes.utf8String())
-        #expect(h.screen.text.contains(Console.recoveryLines(key)[0]))
-        #expect(h.screen.style(of: Console.recoveryLines(key)[0]) == Theme.secret)
+        #expect(h.screen.text.contains(recoveryLines(key)[0]))
+        #expect(h.screen.style(of: recoveryLines(key)[0]) == Theme.secret)
     }
 
     @Test func recoveryKeyAt120x40() {
@@ -497,7 +500,7 @@ import Testing
         let error = try #require(h.model.setup.error)
         #expect(!FileManager.default.fileExists(atPath: h.path))
         #expect(h.model.setup.username.text == "dora")
-        #expect(h.model.setup.password.text == adminPassword && h.model.setup.repeated.text == adminPassword)
+        #expect(h.model.setup.password.bytes?.utf8String() == adminPassword && h.model.setup.repeated.bytes?.utf8String() == adminPassword)
         #expect(h.model.setup.focus == 2 && !h.model.setup.busy)
         let text = h.screen.text
         #expect(text.contains("[dora"))

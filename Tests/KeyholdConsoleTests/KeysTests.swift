@@ -259,7 +259,7 @@ import Testing
         #expect(row.hasPrefix("│") && row.hasSuffix("│") && TextWidth.of(String(row)) == 80)
         h.key(.enter)
         #expect(h.model.overlay == nil)
-        #expect(!h.screen.text.contains(Console.recoveryLines(key)[0]))
+        #expect(!h.screen.text.contains(recoveryLines(key)[0]))
     }
 
     @Test func rootRotationCancelled() throws {

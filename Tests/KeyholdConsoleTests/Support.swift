@@ -159,3 +159,10 @@ final class ActionSink: @unchecked Sendable {
     func add(_ a: Action) { lock.withLock { items.append(a) } }
     var actions: [Action] { lock.withLock { items } }
 }
+
+/// A recovery key's text in the three lines the console draws it in: its 13 groups as 5, 4 and 4.
+func recoveryLines(_ key: String) -> [String] {
+    let groups = key.split(separator: "-").map(String.init)
+    guard groups.count == 13 else { return [key] }
+    return [groups[0..<5], groups[5..<9], groups[9..<13]].map { $0.joined(separator: "-") }
+}

@@ -505,7 +505,7 @@ extension Harness {
                 _ = try Fmt.day(text, field: "expires")
                 Issue.record("\(text) was accepted")
             } catch {
-                #expect(error.rule == rule, "\(text)")
+                #expect(error.rule.rawValue == rule, "\(text)")
                 #expect(error.field == "expires" && error.message.hasPrefix("expires: "))
             }
         }

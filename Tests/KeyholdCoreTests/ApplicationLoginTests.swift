@@ -184,7 +184,7 @@ private func failedLogins(_ f: Fixture, _ name: String) throws -> Int { try f.ad
                 Issue.record("\(rule): accepted")
             } catch KeyholdError.invalid(let v) {
                 #expect(v.field == "new password", "\(rule)")
-                #expect(v.rule == rule || (rule == "username" && v.rule.contains("username")), "\(v.rule) for \(rule)")
+                #expect(v.rule.rawValue == rule || (rule == "username" && v.rule.rawValue.contains("username")), "\(v.rule) for \(rule)")
                 #expect(new.isEmpty || !v.message.contains(new))
             }
         }

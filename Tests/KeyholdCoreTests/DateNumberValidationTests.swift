@@ -11,7 +11,7 @@ import Testing
             return nil
         } catch {
             #expect(error.field == field && error.message.hasPrefix("\(field): "), "\(error.message)")
-            return error.rule
+            return error.rule.rawValue
         }
     }
 
@@ -110,7 +110,7 @@ import Testing
                 _ = try Validate.number(n, field: "--batch", in: Validate.batchSizeRange)
                 Issue.record("\(n) accepted")
             } catch {
-                #expect(error.rule == "range" && error.field == "--batch")
+                #expect(error.rule.rawValue == "range" && error.field == "--batch")
                 #expect(error.message == "--batch: must be a whole number from 1 to 1,000,000 (got \(n))")
             }
         }
@@ -124,7 +124,7 @@ import Testing
                 _ = try Validate.number(text, field: "history limit", in: 1...100)
                 Issue.record("\(text) accepted")
             } catch {
-                #expect(error.rule == rule, "\(text)")
+                #expect(error.rule.rawValue == rule, "\(text)")
                 #expect(error.message.hasPrefix("history limit: "))
             }
         }

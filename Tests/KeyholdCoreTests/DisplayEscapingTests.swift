@@ -5,7 +5,7 @@ import Testing
 /// (secret values on a terminal): nothing that steers a terminal gets through either.
 @Suite struct DisplayEscapingTests {
     static func safe(_ bytes: [UInt8]) -> String? {
-        bytes.withUnsafeBytes { Validate.terminalSafeValue($0) }.map { String(decoding: $0, as: UTF8.self) }
+        bytes.withUnsafeBytes { Validate.terminalSafeValue($0) }.map { String(decoding: $0.bytes, as: UTF8.self) }
     }
 
     @Test func visibleEscapesC0C1BidiAndInvisibleCharacters() {

@@ -90,7 +90,7 @@ import Testing
                 _ = try f.admin.rotationDue(within: Int64(window), first: limit)
                 Issue.record("window \(window), limit \(limit) was accepted")
             } catch KeyholdError.invalid(let e) {
-                #expect(e.field == field && e.rule == "range", "\(e)")
+                #expect(e.field == field && e.rule.rawValue == "range", "\(e)")
                 #expect(e.message.hasPrefix(field + ": "))
             }
         }

@@ -99,7 +99,7 @@ import KeyholdStore
             let e = TamperKit.error { try f.admin.createSecret(name, .value(pw("would-be-value-abcdef"))) }
             guard case .invalid(let v)? = e else { Issue.record("\(why): expected .invalid, got \(String(describing: e))"); continue }
             #expect(v.field == "secret name", "\(why)")
-            #expect(!v.rule.isEmpty, "\(why)")
+            #expect(!v.rule.rawValue.isEmpty, "\(why)")
             #expect(v.message.hasPrefix("secret name"), "\(why): \(v.message)")
         }
         #expect(try VaultSecretTests.snapshot(f) == before, "an invalid name wrote something")

@@ -58,7 +58,7 @@ private func names(_ users: [UserInfo]) -> [String] { users.map(\.username) }
         for c in cases {
             let e = invalid(c.body)
             #expect(e?.field == c.field)
-            #expect(e?.rule == c.rule, "\(c.field): rule \(e?.rule ?? "-")")
+            #expect(e?.rule.rawValue == c.rule, "\(c.field): rule \(e?.rule.rawValue ?? "-")")
         }
         #expect(try f.vault.summary().users == count)
         #expect(try TableDump(f) == before)

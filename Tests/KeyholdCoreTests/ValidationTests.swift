@@ -30,7 +30,7 @@ private func expectFailure(
     #expect(error != nil, "expected a \"\(rule)\" failure for \(field)", sourceLocation: sourceLocation)
     guard let error else { return nil }
     #expect(error.field == field, sourceLocation: sourceLocation)
-    #expect(error.rule == rule, sourceLocation: sourceLocation)
+    #expect(error.rule.rawValue == rule, sourceLocation: sourceLocation)
     #expect(error.message.hasPrefix("\(field): "), sourceLocation: sourceLocation)
     #expect(error.description == error.message, sourceLocation: sourceLocation)
     return error
@@ -56,11 +56,11 @@ private let invisibleScalars: [UInt32] = [0x200B, 0x200C, 0x200D, 0x2060, 0x2061
 
 @Suite struct ValidationErrorTests {
     @Test func descriptionIsMessage() {
-        let error = ValidationError(field: "username", rule: "length", message: "username: must be 3 to 32 characters (got 2)")
+        let error = ValidationError(field: "username", rule: .length, message: "username: must be 3 to 32 characters (got 2)")
         #expect(error.description == "username: must be 3 to 32 characters (got 2)")
         #expect("\(error)" == error.message)
-        #expect(error == ValidationError(field: "username", rule: "length", message: error.message))
-        #expect(error != ValidationError(field: "username", rule: "charset", message: error.message))
+        #expect(error == ValidationError(field: "username", rule: .length, message: error.message))
+        #expect(error != ValidationError(field: "username", rule: .charset, message: error.message))
     }
 }
 
@@ -187,7 +187,7 @@ private let invisibleScalars: [UInt32] = [0x200B, 0x200C, 0x200D, 0x2060, 0x2061
     @Test func longInputIsQuotedTruncated() {
         let email = String(repeating: "b", count: 100) + "@localhost"
         let error = failure { _ = try Validate.email(email) }
-        #expect(error?.rule == "domain")
+        #expect(error?.rule.rawValue == "domain")
         #expect(error?.message.contains(String(repeating: "b", count: 40) + "…") == true)
         #expect(error?.message.contains(String(repeating: "b", count: 41)) == false)
     }

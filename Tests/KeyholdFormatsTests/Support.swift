@@ -18,7 +18,7 @@ func sourceRefusal(_ body: () throws -> Void) -> String? {
     do {
         try body()
         return nil
-    } catch KeyholdError.invalid(let e) where e.field == "source" && e.rule == "usage" {
+    } catch KeyholdError.invalid(let e) where e.field == "source" && e.rule.rawValue == "usage" {
         return e.message
     } catch {
         Issue.record("unexpected error \(error)")

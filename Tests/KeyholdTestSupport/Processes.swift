@@ -59,11 +59,15 @@ public enum Subprocess {
 /// The built `keyhold` binary, run as the tests run it.
 public enum KeyholdBinary {
     /// Beside the test executable (or in .build/debug).
-    public static let path: String = {
+    public static let path: String = builtProgram("keyhold")
+
+    /// A program this package builds (`keyhold`, `keyhold-memory-probe`): beside the test
+    /// executable, or in .build/debug.
+    public static func builtProgram(_ name: String) -> String {
         let here = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        let candidates = [here.appendingPathComponent("keyhold").path, Repository.root.appendingPathComponent(".build/debug/keyhold").path]
+        let candidates = [here.appendingPathComponent(name).path, Repository.root.appendingPathComponent(".build/debug/\(name)").path]
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
-    }()
+    }
 
     /// This process's environment with the test-only cheap KDF on, none of the caller's
     /// KEYHOLD_USER, KEYHOLD_PASSWORD, KEYHOLD_NEW_PASSWORD or KEYHOLD_DB, no XDG_RUNTIME_DIR
