@@ -5,7 +5,7 @@ extension FuzzFormats {
     /// Pass store names: the bytes before the first NUL are a file's path below the store, the
     /// rest its decrypted content. A secret file's name maps back to the same file, its
     /// directories are its prefixes, and its value is the content less one trailing newline.
-    static func passNames(_ bytes: [UInt8]) {
+    static func passNames(_ bytes: [UInt8]) throws {
         let cut = bytes.firstIndex(of: 0) ?? bytes.count
         let path = text(Array(bytes[..<cut]))
         let content = cut < bytes.count ? Array(bytes[(cut + 1)...]) : []
@@ -18,7 +18,7 @@ extension FuzzFormats {
             for d in PassStoreNames.directories(for: name) { require(name.hasPrefix(d + "/"), "a directory that is not a prefix") }
         }
         var read = SourceRead()
-        PassStoreNames.add(file: path, decrypted: content, to: &read)
+        try PassStoreNames.add(file: path, decrypted: content, to: &read)
         let expected = content.last == 0x0A ? Array(content.dropLast()) : content
         require(read.entries.count == 1 && Array(read.value(of: read.entries[0])) == expected, "the value is not the file less one newline")
     }

@@ -15,7 +15,8 @@ import CFuzzer
 struct Target: Sendable {
     let name: String
     let about: String
-    let run: @Sendable ([UInt8]) -> Void
+    /// Runs one input; a throw is only ever guarded memory that could not be had, not a finding.
+    let run: @Sendable ([UInt8]) throws -> Void
 }
 
 enum Targets {
@@ -38,7 +39,7 @@ nonisolated(unsafe) var selected: Target?
 @_cdecl("LLVMFuzzerTestOneInput")
 func fuzzOne(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     let bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: count)) } ?? []
-    selected?.run(bytes)
+    try? selected?.run(bytes)
     return 0
 }
 

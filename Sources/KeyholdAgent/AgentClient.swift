@@ -68,7 +68,8 @@ public enum AgentClient {
             case .prompt:
                 struct Prompt: Codable { var text: String; var echo: Bool }
                 guard let p = try? frame.decode(Prompt.self) else { return 1 }
-                var answer = Terminal.readLine(prompt: p.text, echo: p.echo)
+                // No guarded memory for the answer (out of memory): no reply, as at end of input.
+                var answer = (try? Terminal.readLine(prompt: p.text, echo: p.echo)) ?? nil
                 defer { if answer != nil { Sodium.wipe(&answer!) } }
                 try? channel.send(answer.map { Frame(.reply, $0) } ?? Frame(.noReply))
             case .readAll:
@@ -171,7 +172,7 @@ final class LockedChannel: @unchecked Sendable {
 /// The client's terminal, for the agent's prompts.
 enum Terminal {
     /// Shows `prompt` on standard error and reads one line from the terminal (no echo unless `echo`).
-    static func readLine(prompt: String, echo: Bool) -> [UInt8]? {
+    static func readLine(prompt: String, echo: Bool) throws -> [UInt8]? {
         _ = prompt.utf8CString.withUnsafeBufferPointer { Glibc.write(STDERR_FILENO, $0.baseAddress, $0.count - 1) }
         var old = termios()
         let tty = isatty(STDIN_FILENO) == 1
@@ -189,10 +190,10 @@ enum Terminal {
         }
         // Read straight into guarded memory (an Array would leave a copy each time it grew); the
         // frame that carries it is an exact copy, wiped once sent.
-        let line = SecureBuffer(capacity: 256)
+        let line = try SecureBuffer(capacity: 256)
         var newline = false
         while line.count <= 65_538 {
-            let n = line.appendReading(atLeast: 1) { room in read(STDIN_FILENO, room.baseAddress!, 1) }
+            let n = try line.appendReading(atLeast: 1) { room in read(STDIN_FILENO, room.baseAddress!, 1) }
             if n != 1 { break }
             if line.bytes.last == 0x0A {
                 newline = true

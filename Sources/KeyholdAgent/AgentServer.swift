@@ -74,14 +74,14 @@ public final class AgentIO: @unchecked Sendable {
         while true {
             if let nl = pending.bytes.firstIndex(of: 0x0A) {
                 let end = nl > 0 && pending.bytes[nl - 1] == 0x0D ? nl - 1 : nl
-                let line = SecureBytes(copying: pending.bytes[..<end])
+                let line = try SecureBytes(copying: pending.bytes[..<end])
                 pending.removeFirst(nl + 1)
                 return line
             }
             if stdinEnded {
                 if pending.count == 0 { return nil }
                 defer { pending.removeAll() }
-                return pending.secureBytes()
+                return try pending.secureBytes()
             }
             try fill()
         }
@@ -94,8 +94,8 @@ public final class AgentIO: @unchecked Sendable {
         if command.stdinIsTTY && !stdinEnded { try channel.send(Frame(.readAll)) }
         while !stdinEnded && pending.count <= limit { try fill() }
         defer { pending.removeAll() }
-        let out = SecureBuffer(capacity: min(pending.count, limit + 1))
-        out.append(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(pending.bytes).prefix(limit + 1)))
+        let out = try SecureBuffer(capacity: min(pending.count, limit + 1))
+        try out.append(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(pending.bytes).prefix(limit + 1)))
         return out
     }
 
@@ -113,7 +113,7 @@ public final class AgentIO: @unchecked Sendable {
         var answer = try channel.receive()
         defer { wipe(&answer.payload) }
         switch answer.kind {
-        case .reply: return SecureBytes(copying: answer.payload)
+        case .reply: return try SecureBytes(copying: answer.payload)
         case .noReply: return nil
         default: throw FrameError.unknownKind(answer.kind.rawValue)
         }
@@ -123,7 +123,7 @@ public final class AgentIO: @unchecked Sendable {
         var frame = try channel.receive()
         defer { wipe(&frame.payload) }
         switch frame.kind {
-        case .stdin: pending.append(contentsOf: frame.payload)
+        case .stdin: try pending.append(contentsOf: frame.payload)
         case .stdinEnd: stdinEnded = true
         default: throw FrameError.unknownKind(frame.kind.rawValue)
         }

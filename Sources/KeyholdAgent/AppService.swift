@@ -157,7 +157,7 @@ public final class AppServer: Sendable {
                 guard frame.kind == .reply else {
                     return .fail("bad_request", "request: \(request.verb) needs \(request.verb == "login" ? "the password" : "the current and the new password") in R frames")
                 }
-                passwords.append(SecureBytes(copying: frame.payload))
+                passwords.append(try SecureBytes(copying: frame.payload))
             }
         } catch FrameError.tooLarge {
             return .fail("bad_request", "request: a frame larger than allowed (the request at most \(Self.maxRequestBytes) bytes, "

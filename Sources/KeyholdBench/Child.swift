@@ -106,7 +106,7 @@ enum Child {
     /// data-key rotation over all of them; then a check that values and the audit chain hold.
     static func vault(count: Int, importBatch: Int, rotationBatch: Int, dir: String, seed: UInt64) throws -> ChildResult {
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let password = Token.generate(length: 24, alphabet: .alnum)
+        let password = try Token.generate(length: 24, alphabet: .alnum)
         let (session, _) = try Vault.create(at: dir + "/vault.db", admin: "bench", password: password,
                                             options: .insecureFastForTests())
         let rssSetup = Resources.peakRSS()

@@ -113,7 +113,7 @@ enum ConsoleChild {
             if r > 0 { n += r } else if r == 0 || errno != EINTR { break }
         }
         guard n > 0 else { throw BenchFailure("no password on standard input") }
-        return SecureBytes(copying: buffer[..<n])
+        return try SecureBytes(copying: buffer[..<n])
     }
 
     /// Builds the vault at `path`: `users` application accounts (the core's import, one
@@ -437,7 +437,7 @@ extension Bench {
                                                 attributes: [.posixPermissions: 0o700])
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/vault.db"
-        let password = Token.generate(length: 24, alphabet: .alnum)
+        let password = try Token.generate(length: 24, alphabet: .alnum)
         note("keyhold-bench: console: building a vault of \(grouped(users)) users and \(grouped(secrets)) secrets")
         let (build, buildRSS) = try Spawn.run(["child-console-build", "--path", path, "--users", String(users),
                                                "--count", String(secrets), "--seed", String(options.seed & 0x7FFF_FFFF_FFFF_FFFF)],

@@ -50,9 +50,9 @@ struct RunStart {
     /// Starts the program here (the client): the environment is this process's, less the
     /// withheld variables and those a secret replaces, plus each secret. Returns only with the
     /// exit code to leave with (masked, or when it cannot be executed).
-    func startHere() -> Int32 {
+    func startHere() throws -> Int32 {
         let inherited = Handout.processEnvironment().filter { !RunCommand.withheld.contains($0.name) }
-        let environment = Handout.Environment(plan: plan, sizes: sizes, inherited: inherited)
+        let environment = try Handout.Environment(plan: plan, sizes: sizes, inherited: inherited)
         var offset = 0
         do {
             try values.withUnsafeBytes { raw in
@@ -64,7 +64,7 @@ struct RunStart {
         } catch {
             return fail(error).rawValue
         }
-        if mask { return Handout.spawnMasked(program, arguments: arguments, environment: environment) }
+        if mask { return try Handout.spawnMasked(program, arguments: arguments, environment: environment) }
         let error = Handout.exec(program, arguments: arguments, environment: environment)
         Terminal.err("keyhold: \(Validate.visible(arguments.first ?? program)): cannot execute: \(String(cString: strerror(error)))")
         return error == ENOENT ? 127 : 126

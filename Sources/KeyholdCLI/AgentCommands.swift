@@ -99,7 +99,7 @@ struct AgentServeCommand: ParsableCommand {
         let listener: Int32
         let socket: String
         do {
-            guard let user = Terminal.readLineSecure()?.utf8String(), let password = Terminal.readLineSecure() else {
+            guard let user = try Terminal.readLineSecure()?.utf8String(), let password = try Terminal.readLineSecure() else {
                 throw KeyholdError.refused("no credentials given to the agent")
             }
             let opened = try Vault.open(at: path, options: vault.options)

@@ -129,7 +129,7 @@ struct Init: ParsableCommand {
             throw fail(error)
         }
         Terminal.err("Vault created. Administrator: \(user)")
-        if let shown { confirmRecoveryKey(shown) }
+        if let shown { try confirmRecoveryKey(shown) }
         try runReporting { try Status.show(session) }
     }
 
@@ -147,13 +147,13 @@ struct Init: ParsableCommand {
     }
 
     /// On a terminal, asks for the recovery key back (read and compared in guarded memory).
-    private func confirmRecoveryKey(_ shown: SecureBytes) {
+    private func confirmRecoveryKey(_ shown: SecureBytes) throws {
         guard Terminal.stdinIsTTY else { return }
         while true {
-            guard let typed = Terminal.readSecret(prompt: "Type the recovery key back to confirm you saved it: ") else { return }
+            guard let typed = try Terminal.readSecret(prompt: "Type the recovery key back to confirm you saved it: ") else { return }
             do {
                 let parsed = try RecoveryKey.parse(typed: typed)
-                if RecoveryKey.encodeGuarded(parsed).constantTimeEquals(shown) {
+                if try RecoveryKey.encodeGuarded(parsed).constantTimeEquals(shown) {
                     Terminal.err("Recovery key confirmed.")
                     return
                 }

@@ -60,23 +60,23 @@ struct ValueSource: ParsableArguments {
             guard fd >= 0 else { throw ArgumentParser.ValidationError("--from-file: cannot read \(Validate.visible(fromFile))") }
             defer { close(fd) }
             let limit = Validate.secretValueMaxBytes + 1
-            let value = SecureBuffer(capacity: limit)
+            let value = try SecureBuffer(capacity: limit)
             while value.count < limit {
-                let n = value.appendReading(atLeast: 1) { room in Foundation.read(fd, room.baseAddress!, min(room.count, limit - value.count)) }
+                let n = try value.appendReading(atLeast: 1) { room in Foundation.read(fd, room.baseAddress!, min(room.count, limit - value.count)) }
                 if n < 0 && errno == EINTR { continue }
                 if n < 0 { throw ArgumentParser.ValidationError("--from-file: cannot read \(Validate.visible(fromFile))") }
                 if n == 0 { break }
             }
-            return value.secureBytes()
+            return try value.secureBytes()
         }
         if stdin || !Terminal.stdinIsTTY {
-            let input = Terminal.readAll(limit: Validate.secretValueMaxBytes + 1)
+            let input = try Terminal.readAll(limit: Validate.secretValueMaxBytes + 1)
             // One trailing newline (LF or CRLF) is dropped.
             let b = input.bytes
             if b.last == 0x0A { input.truncate(to: b.count >= 2 && b[b.count - 2] == 0x0D ? b.count - 2 : b.count - 1) }
-            return input.secureBytes()
+            return try input.secureBytes()
         }
-        guard let v = Terminal.readSecret(prompt: prompt) else { throw ArgumentParser.ValidationError("no value given") }
+        guard let v = try Terminal.readSecret(prompt: prompt) else { throw ArgumentParser.ValidationError("no value given") }
         return v
     }
 }

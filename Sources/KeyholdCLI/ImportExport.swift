@@ -91,7 +91,7 @@ struct ImportCommand: ParsableCommand {
         var notes: [BadEntry] = []
         switch format {
         case .dotenv:
-            let d = DotEnv.read(raw!.bytes, variables: expand ? .expand : literal ? .literal : .refuse)
+            let d = try DotEnv.read(raw!.bytes, variables: expand ? .expand : literal ? .literal : .refuse)
             if let u = d.unreadable { throw usageError("source", "\(u.origin): \(u.message); nothing was imported") }
             read = d.source
             notes = d.notes
@@ -286,7 +286,7 @@ struct ExportCommand: ParsableCommand {
             }
         }
         if !yes {
-            let answer = Terminal.ask("This writes \(infos.count) secret value\(infos.count == 1 ? "" : "s") in PLAINTEXT to "
+            let answer = try Terminal.ask("This writes \(infos.count) secret value\(infos.count == 1 ? "" : "s") in PLAINTEXT to "
                                       + "\(toStdout ? "standard output" : Validate.visible(dest)). Type yes to continue: ")
             guard answer?.trimmingCharacters(in: .whitespaces) == "yes" else {
                 Terminal.err("Cancelled; nothing was revealed or written.")
@@ -358,25 +358,25 @@ struct ExportCommand: ParsableCommand {
         switch format {
         case .dotenv:
             // With --skip-bad the count is not known before the values are opened.
-            out.append(DotEnv.header(count: skipBad ? nil : infos.count, interpolate: interpolate))
+            try out.append(DotEnv.header(count: skipBad ? nil : infos.count, interpolate: interpolate))
             try s.revealEach(infos.map(\.name), purpose: .export, skipping: left.skipping) { i, value in
                 if let why = DotEnv.exportProblem(value, interpolate: interpolate) { throw refusal(infos[i].name, why) }
-                DotEnv.appendLine(key: keys[i], value: value, interpolate: interpolate == true, to: out)
+                try DotEnv.appendLine(key: keys[i], value: value, interpolate: interpolate == true, to: out)
                 try sink.wrote()
             }
         case .json:
-            JSONEntries.begin(to: out)
+            try JSONEntries.begin(to: out)
             var written = 0
             try s.revealEach(infos.map(\.name), purpose: .export, skipping: left.skipping) { i, value in
-                JSONEntries.appendEntry(index: written, name: names[i], value: value, description: infos[i].description, to: out)
+                try JSONEntries.appendEntry(index: written, name: names[i], value: value, description: infos[i].description, to: out)
                 written += 1
                 try sink.wrote()
             }
-            JSONEntries.end(count: written, to: out)
+            try JSONEntries.end(count: written, to: out)
         case .keepassxc:
             let items = zip(names, infos).map { KeePassXML.Item(segments: $0.split(separator: "/").map(String.init), description: $1.description) }
             let writer = KeePassXML.Writer(items, now: ISO8601DateFormatter().string(from: Date()))
-            writer.begin(out)
+            try writer.begin(out)
             let order = writer.order  // the document's order of entries, so each is written as its value comes
             // Values come in document order, so the names left out are counted in that order too.
             let inOrder = LeftOut(names: order.map { infos[$0].name }, skipBad: skipBad)
@@ -386,12 +386,12 @@ struct ExportCommand: ParsableCommand {
                 guard KeePassXML.canCarry(value) else {
                     throw refusal(infos[order[k]].name, "is not text that XML can carry (UTF-8 without control characters); export it as json")
                 }
-                while next < k { writer.skip(out); next += 1 }  // entries left out before this one
-                writer.entry(value, to: out)
+                while next < k { try writer.skip(out); next += 1 }  // entries left out before this one
+                try writer.entry(value, to: out)
                 next += 1
                 try sink.wrote()
             }
-            writer.end(out)
+            try writer.end(out)
         case .pass:
             throw usageError("--format", "pass writes a directory, not a file")  // handled by the caller; never reached
         }

@@ -33,10 +33,10 @@ enum SourceFile {
     static func read(_ path: String, limit: Int = 64 << 20) throws -> PlainBuffer {
         if path == "-" {
             // Standard input, wherever it is (an agent's client's too).
-            let input = Terminal.readAll(limit: limit)
+            let input = try Terminal.readAll(limit: limit)
             guard input.count <= limit else { throw usageError("source", "standard input is larger than \(limit >> 20) MiB") }
-            let out = PlainBuffer(capacity: input.count)
-            input.withUnsafeBytes { out.append($0) }
+            let out = try PlainBuffer(capacity: input.count)
+            try input.withUnsafeBytes { try out.append($0) }
             return out
         }
         let fd: Int32 = open(path, O_RDONLY | O_CLOEXEC)
@@ -53,9 +53,9 @@ enum SourceFile {
         }
         // Sized for the file as it is (and a byte more, to see it end), so it rarely moves.
         let size = known && (st.st_mode & S_IFMT) == S_IFREG ? min(Int(st.st_size), limit) + 1 : 64 << 10
-        let out = PlainBuffer(capacity: size)
+        let out = try PlainBuffer(capacity: size)
         while true {
-            let n = out.appendReading(atLeast: 64 << 10) { room in Foundation.read(fd, room.baseAddress!, room.count) }
+            let n = try out.appendReading(atLeast: 64 << 10) { room in Foundation.read(fd, room.baseAddress!, room.count) }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw TransferFailure("cannot read \(Validate.visible(path)): \(String(cString: strerror(errno)))")

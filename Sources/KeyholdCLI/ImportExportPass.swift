@@ -50,7 +50,7 @@ enum PassStore {
                 result.add(BadEntry(origin: origin, message: "secret value: must be 1 to \(Validate.secretValueMaxBytes) bytes (the file decrypts to \(run.outputSize) bytes)"))
                 continue
             }
-            PassStoreNames.add(file: rel, decrypted: run.output.bytes, to: &result)
+            try PassStoreNames.add(file: rel, decrypted: run.output.bytes, to: &result)
         }
         return result
     }
@@ -75,7 +75,7 @@ enum PassStore {
         chmod(dest, 0o700)
         do {
             let id = try ExportSink(creating: dest + "/.gpg-id")
-            id.buffer.append(PassStoreNames.gpgIDFile(gpgID))
+            try id.buffer.append(PassStoreNames.gpgIDFile(gpgID))
             try id.finish()
         } catch {
             try? FileManager.default.removeItem(atPath: dest)
@@ -91,7 +91,7 @@ enum PassStore {
                 throw TransferFailure("cannot create \(Validate.visible(dir)): \(String(cString: strerror(errno)))")
             }
         }
-        let input = PassStoreNames.fileContent(value)
+        let input = try PassStoreNames.fileContent(value)
         let run = try Tool.run(gpg, ["--quiet", "--batch", "--yes", "--encrypt", "--recipient", gpgID, "--output", dest + "/" + PassStoreNames.file(for: path)],
                                input: input, captureOutput: false)
         guard run.status == 0 else {
@@ -173,7 +173,7 @@ enum Tool {
             // is read into the same space again and dropped) so the tool can finish.
             while true {
                 let kept = output.count
-                let n = output.appendReading(atLeast: 16 << 10) { room in Foundation.read(fd, room.baseAddress!, room.count) }
+                let n = try output.appendReading(atLeast: 16 << 10) { room in Foundation.read(fd, room.baseAddress!, room.count) }
                 if n < 0 { if errno == EINTR { continue }; break }
                 if n == 0 { break }
                 total += n
@@ -201,7 +201,7 @@ enum Tool {
 /// (standard output with a format that may still refuse a value: a refusal then writes nothing).
 final class ExportSink {
     static let chunk = 64 << 10
-    let buffer = PlainBuffer(capacity: 2 * chunk)
+    let buffer = PlainBuffer()  // grows to 2 * chunk as values come
     private let fd: Int32
     private let path: String?
     private let hold: Bool

@@ -54,7 +54,7 @@ extension KeyCommand {
                     guard Terminal.stdinIsTTY else {
                         throw ArgumentParser.ValidationError("--fingerprint is needed when not on a terminal")
                     }
-                    typed = Terminal.ask("Fingerprint \(username) read to you from their login: ")
+                    typed = try Terminal.ask("Fingerprint \(username) read to you from their login: ")
                 }
                 guard let typed, !typed.isEmpty else { throw ArgumentParser.ValidationError("no fingerprint given") }
                 try s.approveKeyRequest(username, fingerprint: typed)

@@ -156,7 +156,7 @@ extension KeyCommand {
 
         func run() throws {
             try runReporting {
-                guard let key = Terminal.readSecret(prompt: "Recovery key: ") else {
+                guard let key = try Terminal.readSecret(prompt: "Recovery key: ") else {
                     throw ArgumentParser.ValidationError("no recovery key given")
                 }
                 let opened = try Vault.open(at: vault.path, options: vault.options)

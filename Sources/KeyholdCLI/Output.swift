@@ -33,9 +33,9 @@ enum Output {
     /// same bytes), except that the characters `Validate.isHidden` names are escaped as
     /// \uxxxx. A value `JSONText` does not know goes to JSONSerialization whole, and its
     /// text is given the same escapes.
-    static func json(_ value: Any) -> String {
+    static func json(_ value: Any) throws -> String {
         var text = JSONText()
-        if text.append(value, indent: 0) { return String(decoding: text.bytes, as: UTF8.self) }
+        if try text.append(value, indent: 0) { return String(decoding: text.bytes, as: UTF8.self) }
         guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]) else {
             return "{}"
         }
@@ -64,8 +64,8 @@ enum Output {
     static func printJSON(_ value: Any) throws {
         var text = JSONText()
         defer { text.wipe() }  // it may hold a value (`secret get --json`) or a temporary password
-        guard text.append(value, indent: 0) else { return try Terminal.out(json(value)) }
-        text.endLine()
+        guard try text.append(value, indent: 0) else { return try Terminal.out(json(value)) }
+        try text.endLine()
         try Terminal.writeOut(UnsafeRawBufferPointer(text.bytes))
     }
 
@@ -91,45 +91,45 @@ struct JSONText {
     private var lastKeys: [String] = []
 
     /// Appends `value` (nested lines indented by `indent` spaces more); false for a value it cannot write.
-    mutating func append(_ value: Any, indent: Int) -> Bool {
+    mutating func append(_ value: Any, indent: Int) throws -> Bool {
         // Exact types first: a failed `is NSNull` or `as? NSNumber` bridges the value to an object.
         let type = Swift.type(of: value)
         if let secret = value as? JSONSecret {
-            secret.base64 ? base64(secret.value) : string(secret.value)
+            secret.base64 ? try base64(secret.value) : try string(secret.value)
         } else if type == String.self {
-            string(value as! String)
+            try string(value as! String)
         } else if type == [String: Any].self {
-            return object(value as! [String: Any], indent: indent)
+            return try object(value as! [String: Any], indent: indent)
         } else if type == Int.self {
-            buffer.append(contentsOf: String(value as! Int).utf8)
+            try buffer.append(contentsOf: String(value as! Int).utf8)
         } else if type == Bool.self {
-            buffer.append(contentsOf: ((value as! Bool) ? "true" : "false").utf8)
+            try buffer.append(contentsOf: ((value as! Bool) ? "true" : "false").utf8)
         } else if type == Int64.self {
-            buffer.append(contentsOf: String(value as! Int64).utf8)
+            try buffer.append(contentsOf: String(value as! Int64).utf8)
         } else if type == Double.self {
-            return double(value as! Double)
+            return try double(value as! Double)
         } else if let d = value as? [String: Any] {
-            return object(d, indent: indent)
+            return try object(d, indent: indent)
         } else if let a = value as? [Any] {
-            return array(a, indent: indent)
+            return try array(a, indent: indent)
         } else if value is NSNull {
-            buffer.append(contentsOf: "null".utf8)
+            try buffer.append(contentsOf: "null".utf8)
         } else if let n = value as? NSNumber {
-            return number(n)
+            return try number(n)
         } else if let s = value as? String {
-            string(s)
+            try string(s)
         } else {
             return false
         }
         return true
     }
 
-    private mutating func number(_ n: NSNumber) -> Bool {
+    private mutating func number(_ n: NSNumber) throws -> Bool {
         switch String(cString: n.objCType) {
-        case "c", "B": buffer.append(contentsOf: (n.boolValue ? "true" : "false").utf8)
-        case "q", "l", "i", "s": buffer.append(contentsOf: String(n.int64Value).utf8)
-        case "Q", "L", "I", "S", "C": buffer.append(contentsOf: String(n.uint64Value).utf8)
-        case "d", "f": return double(n.doubleValue)
+        case "c", "B": try buffer.append(contentsOf: (n.boolValue ? "true" : "false").utf8)
+        case "q", "l", "i", "s": try buffer.append(contentsOf: String(n.int64Value).utf8)
+        case "Q", "L", "I", "S", "C": try buffer.append(contentsOf: String(n.uint64Value).utf8)
+        case "d", "f": return try double(n.doubleValue)
         default: return false
         }
         return true
@@ -137,11 +137,11 @@ struct JSONText {
 
     /// As JSONSerialization writes a double: Swift's shortest form without a trailing ".0";
     /// false for NaN and the infinities, which JSON cannot hold.
-    private mutating func double(_ d: Double) -> Bool {
+    private mutating func double(_ d: Double) throws -> Bool {
         guard d.isFinite else { return false }
         var text = d.description
         if text.hasSuffix(".0") { text.removeLast(2) }
-        buffer.append(contentsOf: text.utf8)
+        try buffer.append(contentsOf: text.utf8)
         return true
     }
 
@@ -149,20 +149,20 @@ struct JSONText {
     mutating func wipe() { buffer.removeAll() }
 
     /// Ends the text with a line break, as printed.
-    mutating func endLine() { buffer.append(UInt8(ascii: "\n")) }
+    mutating func endLine() throws { try buffer.append(UInt8(ascii: "\n")) }
 
-    private mutating func object(_ d: [String: Any], indent: Int) -> Bool {
+    private mutating func object(_ d: [String: Any], indent: Int) throws -> Bool {
         let sorted = sortedKeys(d)
-        buffer.append(UInt8(ascii: "{"))
-        buffer.append(UInt8(ascii: "\n"))
+        try buffer.append(UInt8(ascii: "{"))
+        try buffer.append(UInt8(ascii: "\n"))
         for (k, key) in sorted.enumerated() {
-            if k > 0 { buffer.append(contentsOf: [UInt8(ascii: ","), UInt8(ascii: "\n")]) }
-            pad(indent + 2)
-            string(key)
-            buffer.append(contentsOf: " : ".utf8)
-            guard append(d[key]!, indent: indent + 2) else { return false }
+            if k > 0 { try buffer.append(contentsOf: [UInt8(ascii: ","), UInt8(ascii: "\n")]) }
+            try pad(indent + 2)
+            try string(key)
+            try buffer.append(contentsOf: " : ".utf8)
+            guard try append(d[key]!, indent: indent + 2) else { return false }
         }
-        close("}", indent: indent)
+        try close("}", indent: indent)
         return true
     }
 
@@ -186,98 +186,98 @@ struct JSONText {
         return sorted
     }
 
-    private mutating func array(_ a: [Any], indent: Int) -> Bool {
-        buffer.append(UInt8(ascii: "["))
-        buffer.append(UInt8(ascii: "\n"))
+    private mutating func array(_ a: [Any], indent: Int) throws -> Bool {
+        try buffer.append(UInt8(ascii: "["))
+        try buffer.append(UInt8(ascii: "\n"))
         for (k, item) in a.enumerated() {
-            if k > 0 { buffer.append(contentsOf: [UInt8(ascii: ","), UInt8(ascii: "\n")]) }
-            pad(indent + 2)
-            guard append(item, indent: indent + 2) else { return false }
+            if k > 0 { try buffer.append(contentsOf: [UInt8(ascii: ","), UInt8(ascii: "\n")]) }
+            try pad(indent + 2)
+            guard try append(item, indent: indent + 2) else { return false }
         }
-        close("]", indent: indent)
+        try close("]", indent: indent)
         return true
     }
 
     /// The line break after the last item (or the opening one: an empty container keeps
     /// an empty line inside, as JSONSerialization writes it), then the closing bracket.
-    private mutating func close(_ bracket: Unicode.Scalar, indent: Int) {
-        buffer.append(UInt8(ascii: "\n"))
-        pad(indent)
-        buffer.append(UInt8(ascii: bracket))
+    private mutating func close(_ bracket: Unicode.Scalar, indent: Int) throws {
+        try buffer.append(UInt8(ascii: "\n"))
+        try pad(indent)
+        try buffer.append(UInt8(ascii: bracket))
     }
 
-    private mutating func pad(_ n: Int) { buffer.append(contentsOf: repeatElement(UInt8(ascii: " "), count: n)) }
+    private mutating func pad(_ n: Int) throws { try buffer.append(contentsOf: repeatElement(UInt8(ascii: " "), count: n)) }
 
     /// A JSON string of bytes in guarded memory (UTF-8: the caller checked), escaped as `string`
     /// escapes a String, decoded where they lie.
-    private mutating func string(_ secret: SecureBytes) {
-        buffer.append(UInt8(ascii: "\""))
-        secret.withBytes { raw in
+    private mutating func string(_ secret: SecureBytes) throws {
+        try buffer.append(UInt8(ascii: "\""))
+        try secret.withBytes { raw in
             var it = raw.makeIterator()
             var decoder = UTF8()
-            while case .scalarValue(let scalar) = decoder.decode(&it) { escaped(scalar) }
+            while case .scalarValue(let scalar) = decoder.decode(&it) { try escaped(scalar) }
         }
-        buffer.append(UInt8(ascii: "\""))
+        try buffer.append(UInt8(ascii: "\""))
     }
 
     /// Standard base64 of bytes in guarded memory, as a JSON string.
-    private mutating func base64(_ secret: SecureBytes) {
+    private mutating func base64(_ secret: SecureBytes) throws {
         let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-        buffer.append(UInt8(ascii: "\""))
-        secret.withBytes { raw in
+        try buffer.append(UInt8(ascii: "\""))
+        try secret.withBytes { raw in
             var i = 0
             while i < raw.count {
                 let n = min(3, raw.count - i)
                 var v = UInt32(raw[i]) << 16
                 if n > 1 { v |= UInt32(raw[i + 1]) << 8 }
                 if n > 2 { v |= UInt32(raw[i + 2]) }
-                buffer.append(alphabet[Int(v >> 18 & 63)])
-                buffer.append(alphabet[Int(v >> 12 & 63)])
-                buffer.append(n > 1 ? alphabet[Int(v >> 6 & 63)] : UInt8(ascii: "="))
-                buffer.append(n > 2 ? alphabet[Int(v & 63)] : UInt8(ascii: "="))
+                try buffer.append(alphabet[Int(v >> 18 & 63)])
+                try buffer.append(alphabet[Int(v >> 12 & 63)])
+                try buffer.append(n > 1 ? alphabet[Int(v >> 6 & 63)] : UInt8(ascii: "="))
+                try buffer.append(n > 2 ? alphabet[Int(v & 63)] : UInt8(ascii: "="))
                 v = 0
                 i += 3
             }
         }
-        buffer.append(UInt8(ascii: "\""))
+        try buffer.append(UInt8(ascii: "\""))
     }
 
     /// A JSON string: quote and backslash escaped, control characters as \b \f \n \r \t
     /// or \u00xx, everything else (slashes, non-ASCII) as its UTF-8 bytes, except what
     /// must not reach a terminal raw (`Validate.isHidden`: DEL, C1 and bidi controls,
     /// invisible characters, U+2028/U+2029), written as \uxxxx too.
-    private mutating func string(_ s: String) {
-        buffer.append(UInt8(ascii: "\""))
+    private mutating func string(_ s: String) throws {
+        try buffer.append(UInt8(ascii: "\""))
         // Most strings need no escape: copied whole.
         if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 >= 0x7F }) {
-            buffer.append(contentsOf: s.utf8)
-            buffer.append(UInt8(ascii: "\""))
+            try buffer.append(contentsOf: s.utf8)
+            try buffer.append(UInt8(ascii: "\""))
             return
         }
-        for scalar in s.unicodeScalars { escaped(scalar) }
-        buffer.append(UInt8(ascii: "\""))
+        for scalar in s.unicodeScalars { try escaped(scalar) }
+        try buffer.append(UInt8(ascii: "\""))
     }
 
     /// One scalar of a JSON string, escaped as `string` says, byte by byte (no temporary array
     /// holds a character of what may be a secret value).
-    private mutating func escaped(_ scalar: Unicode.Scalar) {
+    private mutating func escaped(_ scalar: Unicode.Scalar) throws {
         let v = scalar.value
         let backslash = UInt8(ascii: "\\")
         switch v {
-        case 0x22: buffer.append(backslash); buffer.append(UInt8(ascii: "\""))
-        case 0x5C: buffer.append(backslash); buffer.append(backslash)
-        case 0x08: buffer.append(backslash); buffer.append(UInt8(ascii: "b"))
-        case 0x0C: buffer.append(backslash); buffer.append(UInt8(ascii: "f"))
-        case 0x0A: buffer.append(backslash); buffer.append(UInt8(ascii: "n"))
-        case 0x0D: buffer.append(backslash); buffer.append(UInt8(ascii: "r"))
-        case 0x09: buffer.append(backslash); buffer.append(UInt8(ascii: "t"))
+        case 0x22: try buffer.append(backslash); try buffer.append(UInt8(ascii: "\""))
+        case 0x5C: try buffer.append(backslash); try buffer.append(backslash)
+        case 0x08: try buffer.append(backslash); try buffer.append(UInt8(ascii: "b"))
+        case 0x0C: try buffer.append(backslash); try buffer.append(UInt8(ascii: "f"))
+        case 0x0A: try buffer.append(backslash); try buffer.append(UInt8(ascii: "n"))
+        case 0x0D: try buffer.append(backslash); try buffer.append(UInt8(ascii: "r"))
+        case 0x09: try buffer.append(backslash); try buffer.append(UInt8(ascii: "t"))
         case _ where v < 0x20 || Validate.isHidden(scalar):
             // Every hidden character lies in the Basic Multilingual Plane: four hex digits.
-            buffer.append(backslash)
-            buffer.append(UInt8(ascii: "u"))
-            for shift in [12, 8, 4, 0] as [UInt32] { buffer.append(Self.hex[Int(v >> shift & 15)]) }
+            try buffer.append(backslash)
+            try buffer.append(UInt8(ascii: "u"))
+            for shift in [12, 8, 4, 0] as [UInt32] { try buffer.append(Self.hex[Int(v >> shift & 15)]) }
         default:
-            for b in scalar.utf8 { buffer.append(b) }
+            for b in scalar.utf8 { try buffer.append(b) }
         }
     }
 
@@ -295,10 +295,10 @@ struct JSONSecret {
 extension JSONText {
     /// The text's storage: a `SecureBuffer` with the appends JSONText uses.
     final class Storage {
-        private let buffer = SecureBuffer(capacity: 4096)
+        private let buffer = SecureBuffer()
         var bytes: UnsafeBufferPointer<UInt8> { buffer.bytes }
-        func append(_ b: UInt8) { buffer.append(b) }
-        func append<C: Collection>(contentsOf c: C) where C.Element == UInt8 { buffer.append(contentsOf: c) }
+        func append(_ b: UInt8) throws { try buffer.append(b) }
+        func append<C: Collection>(contentsOf c: C) throws where C.Element == UInt8 { try buffer.append(contentsOf: c) }
         func removeAll() { buffer.removeAll() }
     }
 }

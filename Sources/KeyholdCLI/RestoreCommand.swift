@@ -95,7 +95,7 @@ struct RestoreCommand: ParsableCommand {
                 throw KeyholdError.authenticationFailed
             }
             Terminal.err(hint + ".")
-            guard let other = Terminal.readSecret(prompt: "Password of \(Validate.visible(username)) in the backup: ") else {
+            guard let other = try Terminal.readSecret(prompt: "Password of \(Validate.visible(username)) in the backup: ") else {
                 throw KeyholdError.authenticationFailed
             }
             return try restore.verify(password: other)
@@ -112,7 +112,7 @@ struct RestoreCommand: ParsableCommand {
                      : "The vault's \(check.cutEvents) newest audit event(s), through seq \(check.cutThrough ?? 0), are not in "
                         + "the backup and will be cut (the replaced contents are kept beside the vault).")
         let name = restore.vaultName
-        let typed = Terminal.ask("To restore, type the vault's file name (\(Validate.visible(name))); anything else cancels: ")
+        let typed = try Terminal.ask("To restore, type the vault's file name (\(Validate.visible(name))); anything else cancels: ")
         guard typed?.trimmingCharacters(in: .whitespaces) == name else {
             Terminal.err("Cancelled; nothing was changed.")
             throw ExitCode(Exit.failure)

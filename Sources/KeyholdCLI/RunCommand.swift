@@ -112,7 +112,7 @@ struct RunCommand: ParsableCommand {
             program = try Handout.resolve(command[0])  // before the reveal: a missing command hands out nothing
             // One audited hand-out, streamed into one guarded buffer sized from the values' lengths.
             try s.revealEach(plan.map(\.name), purpose: .handout,
-                             sizes: { environment = Handout.Environment(plan: plan, sizes: $0, inherited: inherited) },
+                             sizes: { environment = try Handout.Environment(plan: plan, sizes: $0, inherited: inherited) },
                              visit: { i, value in
                                  guard let environment else { throw KeyholdError.integrity("hand-out: a value came before its size") }
                                  try environment.set(i, value)
@@ -131,7 +131,7 @@ struct RunCommand: ParsableCommand {
             return
         }
         if mask {
-            throw ExitCode(Handout.spawnMasked(program, arguments: command, environment: environment))
+            throw ExitCode(try Handout.spawnMasked(program, arguments: command, environment: environment))
         }
         let error = Handout.exec(program, arguments: command, environment: environment)
         Terminal.err("keyhold: \(Validate.visible(command[0])): cannot execute: \(String(cString: strerror(error)))")
@@ -346,7 +346,7 @@ enum Handout {
         private let sizes: [Int]
         private let block: GuardedBuffer
 
-        init(plan: [Entry], sizes: [Int], inherited: [(name: String, entry: [UInt8])]) {
+        init(plan: [Entry], sizes: [Int], inherited: [(name: String, entry: [UInt8])]) throws {
             let replaced = Set(plan.map(\.variable))
             self.inherited = inherited.filter { !replaced.contains($0.name) }.map(\.entry)
             self.plan = plan
@@ -357,7 +357,7 @@ enum Handout {
                 total += entry.variable.utf8.count + 1 + size + 1  // VAR=value and its NUL
             }
             self.starts = starts
-            block = GuardedBuffer(capacity: total)
+            block = try GuardedBuffer(capacity: total)
             block.withUnsafeMutableBytes { raw in
                 for (k, entry) in plan.enumerated() {
                     let name = Array((entry.variable + "=").utf8)
@@ -387,9 +387,9 @@ enum Handout {
         }
 
         /// A redactor of every value (`--mask`), holding its own copy.
-        func redactor() -> Redactor {
-            block.withUnsafeMutableBytes { raw in
-                Redactor(plan.indices.map { k in
+        func redactor() throws -> Redactor {
+            try block.withUnsafeMutableBytes { raw in
+                try Redactor(plan.indices.map { k in
                     let at = starts[k] + plan[k].variable.utf8.count + 1
                     return (plan[k].name, UnsafeRawBufferPointer(rebasing: raw[at..<at + sizes[k]]))
                 })
@@ -495,10 +495,10 @@ enum Handout {
 
     /// Runs the program as a child with its stdout and stderr piped through a `Redactor`;
     /// returns the exit code to leave with.
-    static func spawnMasked(_ path: String, arguments: [String], environment: Environment) -> Int32 {
+    static func spawnMasked(_ path: String, arguments: [String], environment: Environment) throws -> Int32 {
         let argv = CStrings(arguments.map { CStrings.copy(Array($0.utf8)) })
         defer { argv.free() }
-        let redactor = environment.redactor()
+        let redactor = try environment.redactor()
         var outPipe: [Int32] = [0, 0], errPipe: [Int32] = [0, 0]
         guard pipe(&outPipe) == 0, pipe(&errPipe) == 0 else {
             Terminal.err("keyhold: cannot create a pipe: \(String(cString: strerror(errno)))")
@@ -670,7 +670,7 @@ struct Redactor {
     private var pending: [UInt8] = []
 
     /// A redactor of `values` (copied into its own guarded memory).
-    init(_ values: [(name: String, value: UnsafeRawBufferPointer)]) {
+    init(_ values: [(name: String, value: UnsafeRawBufferPointer)]) throws {
         let ordered = values.filter { $0.value.count > 0 }.sorted { $0.value.count > $1.value.count }
         var offset = 0
         var spans: [(Int, Int, [UInt8])] = []
@@ -678,7 +678,7 @@ struct Redactor {
             spans.append((offset, value.count, Array("<redacted:\(name)>".utf8)))
             offset += value.count
         }
-        store = SecureBytes(count: offset) { out in
+        store = try SecureBytes(count: offset) { out in
             var at = 0
             for (_, value) in ordered {
                 (out.baseAddress! + at).copyMemory(from: value.baseAddress!, byteCount: value.count)

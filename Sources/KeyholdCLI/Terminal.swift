@@ -83,7 +83,7 @@ enum Terminal {
     /// stderr saying so. Returns whether it escaped anything.
     @discardableResult
     static func writeValue(_ value: UnsafeRawBufferPointer, raw: Bool) throws -> Bool {
-        guard !raw, stdoutIsTTY, let shown = Validate.terminalSafeValue(value) else {
+        guard !raw, stdoutIsTTY, let shown = try Validate.terminalSafeValue(value) else {
             try writeOut(value)
             return false
         }
@@ -123,7 +123,7 @@ enum Terminal {
     }
 
     /// Reads one line from standard input into guarded memory (the newline dropped).
-    static func readLineSecure() -> SecureBytes? { io.readLine() }
+    static func readLineSecure() throws -> SecureBytes? { try io.readLine() }
 
     /// The longest line `readLineFD` keeps (a longer one is cut there).
     static let lineLimit = 65_536 + 3
@@ -132,9 +132,9 @@ enum Terminal {
     /// newline, and a carriage return before it, dropped): byte by byte, so that what follows
     /// the line stays in standard input for the next reader, and no byte of it is ever in
     /// ordinary memory. Nil at the end of input with nothing read.
-    static func readLineFD() -> SecureBytes? {
+    static func readLineFD() throws -> SecureBytes? {
         var ended = false, newline = false
-        let line = SecureBytes(capacity: lineLimit) { out in
+        let line = try SecureBytes(capacity: lineLimit) { out in
             let base = out.baseAddress!.assumingMemoryBound(to: UInt8.self)
             var n = 0
             while n < out.count {
@@ -151,21 +151,21 @@ enum Terminal {
     }
 
     /// Prompts on the terminal with echo off; the typed text never appears on screen.
-    static func readSecret(prompt: String) -> SecureBytes? {
-        guard stdinIsTTY else { return readLineSecure() }
-        return io.prompt(prompt, false)
+    static func readSecret(prompt: String) throws -> SecureBytes? {
+        guard stdinIsTTY else { return try readLineSecure() }
+        return try io.prompt(prompt, false)
     }
 
     /// All of standard input, up to `limit` bytes and one more (so that too much can be told),
     /// in guarded memory.
-    static func readAll(limit: Int) -> SecureBuffer { io.readAll(limit) }
+    static func readAll(limit: Int) throws -> SecureBuffer { try io.readAll(limit) }
 
     /// All of this process's standard input, read straight into guarded memory, until it ends
     /// or holds more than `limit` bytes.
-    static func readAllFD(limit: Int) -> SecureBuffer {
-        let out = SecureBuffer(capacity: 65_536)
+    static func readAllFD(limit: Int) throws -> SecureBuffer {
+        let out = try SecureBuffer(capacity: 65_536)
         while out.count <= limit {
-            let n = out.appendReading(atLeast: 65_536) { room in Foundation.read(STDIN_FILENO, room.baseAddress!, room.count) }
+            let n = try out.appendReading(atLeast: 65_536) { room in Foundation.read(STDIN_FILENO, room.baseAddress!, room.count) }
             if n < 0 && errno == EINTR { continue }
             if n <= 0 { break }
         }
@@ -177,13 +177,13 @@ enum Terminal {
     static func passwordVariable(_ name: String) -> SecureBytes? { io.passwordVariable(name) }
 
     /// This process's own no-echo prompt.
-    static func promptFD(_ prompt: String, echo: Bool) -> SecureBytes? {
-        guard echo else { return quietPrompt(prompt) }
+    static func promptFD(_ prompt: String, echo: Bool) throws -> SecureBytes? {
+        guard echo else { return try quietPrompt(prompt) }
         errRaw(prompt)
-        return readLineFD()
+        return try readLineFD()
     }
 
-    private static func quietPrompt(_ prompt: String) -> SecureBytes? {
+    private static func quietPrompt(_ prompt: String) throws -> SecureBytes? {
         errRaw(prompt)
         var old = termios()
         tcgetattr(STDIN_FILENO, &old)
@@ -194,16 +194,16 @@ enum Terminal {
             tcsetattr(STDIN_FILENO, TCSAFLUSH, &old)
             errRaw("\n")
         }
-        return readLineFD()
+        return try readLineFD()
     }
 
     /// Prompts for an ordinary line (echoed). Reads unbuffered, like the secret prompts, so the two can share stdin.
-    static func ask(_ prompt: String) -> String? {
+    static func ask(_ prompt: String) throws -> String? {
         guard stdinIsTTY else {
             errRaw(prompt)
-            return readLineSecure().flatMap { $0.utf8String() }
+            return try readLineSecure().flatMap { $0.utf8String() }
         }
-        return io.prompt(prompt, true).flatMap { $0.utf8String() }
+        return try io.prompt(prompt, true).flatMap { $0.utf8String() }
     }
 }
 
@@ -217,11 +217,11 @@ struct TerminalIO: Sendable {
     /// Writes all of the bytes to standard output (1) or error (2); errno, or nil when done.
     var write: @Sendable (Int32, UnsafeRawBufferPointer) -> Int32?
     /// One line of standard input (not a terminal), without its newline.
-    var readLine: @Sendable () -> SecureBytes?
+    var readLine: @Sendable () throws -> SecureBytes?
     /// A question on the terminal, answered with echo or without.
-    var prompt: @Sendable (String, Bool) -> SecureBytes?
+    var prompt: @Sendable (String, Bool) throws -> SecureBytes?
     /// All of standard input, up to the limit and one byte more.
-    var readAll: @Sendable (Int) -> SecureBuffer
+    var readAll: @Sendable (Int) throws -> SecureBuffer
     /// A password variable of the environment (`KEYHOLD_PASSWORD`, `KEYHOLD_NEW_PASSWORD`),
     /// taken into guarded memory once: the first reader gets it.
     var passwordVariable: @Sendable (String) -> SecureBytes? = { _ in nil }
@@ -235,9 +235,9 @@ struct TerminalIO: Sendable {
             stdinIsTTY: isatty(STDIN_FILENO) == 1, stdoutIsTTY: isatty(STDOUT_FILENO) == 1,
             stderrIsTTY: isatty(STDERR_FILENO) == 1, environment: ProcessInfo.processInfo.environment,
             write: { fd, bytes in Terminal.writeFD(all: bytes, to: fd) },
-            readLine: { Terminal.readLineFD() },
-            prompt: { text, echo in Terminal.promptFD(text, echo: echo) },
-            readAll: { limit in Terminal.readAllFD(limit: limit) },
+            readLine: { try Terminal.readLineFD() },
+            prompt: { text, echo in try Terminal.promptFD(text, echo: echo) },
+            readAll: { limit in try Terminal.readAllFD(limit: limit) },
             passwordVariable: { name in ProcessSetup.takePassword(name) },
             session: nil, start: nil)
     }
@@ -283,13 +283,19 @@ public enum ProcessSetup {
     /// /proc/PID/environ nor a later `ProcessInfo.environment`, which makes Strings of every
     /// variable, ever holds it) and the variable is removed. What the kernel and the shell
     /// that started keyhold hold is out of its reach (docs/SECURITY.md, "Memory").
+    /// Out of guarded memory, the variable is wiped and removed all the same, and said so: the
+    /// command then finds no password there.
     public static func takePasswordsFromEnvironment() {
         passwordLock.withLock {
             for name in passwordVariables {
                 guard let value = getenv(name) else { continue }
                 let n = strlen(value)
-                environmentPasswords[name] = SecureBytes(count: n) { out in
-                    if n > 0 { out.baseAddress!.copyMemory(from: value, byteCount: n) }
+                do {
+                    environmentPasswords[name] = try SecureBytes(count: n) { out in
+                        if n > 0 { out.baseAddress!.copyMemory(from: value, byteCount: n) }
+                    }
+                } catch {
+                    Terminal.err("keyhold: \(name) could not be taken into guarded memory (out of memory); it is ignored")
                 }
                 explicit_bzero(value, n)
                 unsetenv(name)

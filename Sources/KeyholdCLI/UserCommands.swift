@@ -333,7 +333,7 @@ enum Confirm {
     static func typed(_ name: String, action: String, skip: Bool, what: String = "its name") throws {
         guard !skip else { return }
         try requireYes(skip, action: action, name: name)
-        let typed = Terminal.ask("To \(action) \(Validate.visible(name)), type \(what) (anything else cancels): ")
+        let typed = try Terminal.ask("To \(action) \(Validate.visible(name)), type \(what) (anything else cancels): ")
         guard typed == name else {
             Terminal.err("Cancelled; nothing was changed.")
             throw ExitCode(Exit.failure)

@@ -73,7 +73,7 @@ enum Credentials {
     static func username(default fallback: String? = nil) throws -> String {
         if let u = Terminal.environment["KEYHOLD_USER"], !u.isEmpty { return u }
         let suffix = fallback.map { " [\($0)]" } ?? ""
-        let typed = Terminal.ask("Username\(suffix): ")?.trimmingCharacters(in: .whitespaces)
+        let typed = try Terminal.ask("Username\(suffix): ")?.trimmingCharacters(in: .whitespaces)
         if let typed, !typed.isEmpty { return typed }
         guard let fallback else { throw MissingCredential.none("username", variable: "KEYHOLD_USER", prompt: "prompt") }
         return fallback
@@ -85,7 +85,7 @@ enum Credentials {
             guard p.count > 0 else { throw MissingCredential.empty("KEYHOLD_PASSWORD", what: "password") }
             return p
         }
-        guard let typed = Terminal.readSecret(prompt: prompt), typed.count > 0 else {
+        guard let typed = try Terminal.readSecret(prompt: prompt), typed.count > 0 else {
             throw MissingCredential.none("password", variable: "KEYHOLD_PASSWORD", prompt: "no-echo prompt")
         }
         return typed
@@ -168,9 +168,9 @@ enum Credentials {
             return missing
         }
         while true {
-            guard let first = Terminal.readSecret(prompt: "New password: "), first.count > 0 else { throw none() }
+            guard let first = try Terminal.readSecret(prompt: "New password: "), first.count > 0 else { throw none() }
             guard Terminal.stdinIsTTY else { return first }
-            guard let second = Terminal.readSecret(prompt: "Repeat new password: ") else { throw none() }
+            guard let second = try Terminal.readSecret(prompt: "Repeat new password: ") else { throw none() }
             if first.constantTimeEquals(second) { return first }
             Terminal.err("The two passwords differ; try again.")
         }

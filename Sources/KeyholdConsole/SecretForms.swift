@@ -68,11 +68,12 @@ public struct SecretValueField: Equatable, Sendable {
             overflowed = true
             return
         }
-        let next = SecureBytes(count: oldCount + added.count) { out in
+        // Out of guarded memory: the character is not taken (and never held anywhere else).
+        guard let next = try? SecureBytes(count: oldCount + added.count, fill: { out in
             old?.withBytes { out.copyMemory(from: $0) }
             var i = oldCount
             for b in added { out[i] = b; i += 1 }
-        }
+        }) else { return }
         value = Sensitive(next)
         length += added.count(where: { $0 & 0xC0 != 0x80 })
     }
@@ -89,7 +90,11 @@ public struct SecretValueField: Equatable, Sendable {
             wipe()
             return
         }
-        value = Sensitive(SecureBytes(count: keep) { out in old.withBytes { out.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[0..<keep])) } })
+        // Out of guarded memory for the shorter value: the field is emptied rather than left as it was.
+        guard let shorter = try? SecureBytes(count: keep, fill: { out in
+            old.withBytes { out.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[0..<keep])) }
+        }) else { return wipe() }
+        value = Sensitive(shorter)
         length -= 1
     }
 }

@@ -15,7 +15,9 @@ public enum PasswordRules {
     /// The rules' states for `password` (nil: nothing typed yet).
     public static func check(_ password: SecureBytes?, username: String, minimumLength: Int) -> [Rule] {
         let minimum = max(minimumLength, Validate.passwordMinimumFloor)
-        let facts = password.map { Validate.passwordFacts($0, username: username) }
+        // Facts that cannot be had (out of guarded memory) leave every rule pending; creating
+        // the account checks again, and refuses.
+        let facts = password.flatMap { try? Validate.passwordFacts($0, username: username) }
         let empty = (password?.count ?? 0) == 0
         var length = RuleState.pending, common = RuleState.pending, name = RuleState.pending
         if let facts, !empty {
@@ -38,7 +40,7 @@ public enum PasswordRules {
     /// A length-based strength word and a 0...10 bar: with no composition
     /// rules (NIST SP 800-63B), length is what makes a password strong.
     public static func strength(_ password: SecureBytes?, valid: Bool) -> (label: String, bars: Int) {
-        let n = password.map { Validate.passwordFacts($0, username: "").characters } ?? 0
+        let n = password.flatMap { try? Validate.passwordFacts($0, username: "").characters } ?? 0
         let bars = min(10, n * 10 / 24)
         if n == 0 { return ("", 0) }
         if !valid { return ("not accepted", bars) }
@@ -50,10 +52,12 @@ public enum PasswordRules {
     /// The validator's message, or nil if the password is accepted.
     public static func problem(_ password: SecureBytes?, username: String, minimumLength: Int) -> String? {
         do {
-            try Validate.password(password ?? SecureBytes(count: 0) { _ in }, username: username, minimumLength: minimumLength)
+            try Validate.password(try password ?? SecureBytes(count: 0) { _ in }, username: username, minimumLength: minimumLength)
             return nil
-        } catch {
+        } catch let error as ValidationError {
             return error.message
+        } catch {
+            return "password: could not be checked (out of memory)"
         }
     }
 }
@@ -173,9 +177,9 @@ extension Model {
     /// The first group (1-based) where two typed forms of a recovery key differ, compared
     /// symbol by symbol in guarded memory (upper case, O as 0, I and L as 1, dashes and spaces dropped).
     static func firstDifferingGroup(_ a: SecureBytes, _ b: Sensitive) -> Int? {
-        func symbols(_ s: SecureBytes) -> SecureBuffer {
-            let out = SecureBuffer(capacity: s.count)
-            s.withBytes { bytes in
+        func symbols(_ s: SecureBytes) throws -> SecureBuffer {
+            let out = try SecureBuffer(capacity: s.count)
+            try s.withBytes { bytes in
                 for var c in bytes where c != UInt8(ascii: "-") && c != 0x20 && c != 0x09 {
                     if (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(c) { c -= 0x20 }
                     switch c {
@@ -183,12 +187,13 @@ extension Model {
                     case UInt8(ascii: "I"), UInt8(ascii: "L"): c = UInt8(ascii: "1")
                     default: break
                     }
-                    out.append(c)
+                    try out.append(c)
                 }
             }
             return out
         }
-        let x = symbols(a), y = symbols(b.bytes)
+        // Without guarded memory to compare in (out of memory), no group is named.
+        guard let x = try? symbols(a), let y = try? symbols(b.bytes) else { return nil }
         for g in 0..<13 {
             let r = (g * 5)..<(g * 5 + 5)
             let xa = x.count >= r.upperBound ? x.bytes[r] : nil

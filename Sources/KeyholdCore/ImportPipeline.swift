@@ -18,7 +18,7 @@ final class PreparedBatch: @unchecked Sendable {
     /// What preparing this batch threw (the source failed or changed).
     var error: Error?
 
-    init(capacity: Int) { values = GuardedBuffer(capacity: capacity) }
+    init(capacity: Int) throws { values = try GuardedBuffer(capacity: capacity) }
 }
 
 /// Pass 3 of `Session.importSecrets(from:)` in two stages. A second thread
@@ -47,14 +47,14 @@ final class BatchPreparer: @unchecked Sendable {
     private var taken = 0
 
     init(source: any ImportSource, batches: [Range<Int>], capacity: Int, key: SecureBytes, names: SecureBytes, keyVersion: Int,
-         firstID: Int64) {
+         firstID: Int64) throws {
         self.source = source
         self.batches = batches
         self.key = key
         self.names = names
         self.keyVersion = keyVersion
         self.firstID = firstID
-        slots = [PreparedBatch(capacity: capacity), PreparedBatch(capacity: capacity)]
+        slots = [try PreparedBatch(capacity: capacity), try PreparedBatch(capacity: capacity)]
     }
 
     func start() {

@@ -40,7 +40,7 @@ enum Keyring {
     /// and points the user at it.
     static func makeUserKey(_ tx: Tx, user: inout UserRow, password: SecureBytes, cost: KDFCost, now: Int64,
                             anchor: Trust.Anchor?) throws -> (id: Int64, pair: SigningKeyPair) {
-        let pair = SigningKeyPair.generate()
+        let pair = try SigningKeyPair.generate()
         let row = UserKeyRow(userID: user.id, username: user.username, publicKey: pair.publicKey, sealedSecretKey: nil,
                              kdfSalt: nil, kdfOpslimit: nil, kdfMemlimit: nil, createdAt: now)
         let id = try tx.insertUserKey(row)

@@ -91,7 +91,7 @@ extension Session {
                 let keys = try op.tx.dataKeys()
                 let previous = keys.first { $0.active }?.version ?? 0
                 let version = (keys.map(\.version).max() ?? 0) + 1
-                let fresh = SecureBytes(random: 32)
+                let fresh = try SecureBytes(random: 32)
                 try op.tx.insertDataKey(DataKeyRow(version: version, sealed: try Seal.seal(fresh, key: root.key, aad: Keyring.dataKeyAAD(version)),
                                                    active: false, createdAt: op.now))
                 try op.tx.setActiveDataKey(version: version)
@@ -152,7 +152,7 @@ extension Session {
     private func runRotation(_ job: RotationJobRow, batchSize: Int, alreadyDone known: Int? = nil,
                              progress: ProgressHandler?) throws -> RotationResult {
         let target = job.targetVersion
-        let resealer = Resealer(capacity: Validate.secretValueMaxBytes)
+        let resealer = try Resealer(capacity: Validate.secretValueMaxBytes)
         var resealed = 0
         let alreadyDone = try known ?? (job.total - (pendingRotation()?.remaining ?? 0))
         progress?(alreadyDone, job.total)
@@ -223,9 +223,9 @@ extension Session {
     /// Clears the revocation warning.
     public func rotateRootKey(deliver: (SecureBytes) throws -> Void = { _ in }) throws -> SecureBytes {
         let old = try requireRoot(for: .keysManage)
-        let freshKey = SecureBytes(random: 32)
-        let recovery = RecoveryKey.generate()
-        let recoveryText = RecoveryKey.encodeGuarded(recovery)
+        let freshKey = try SecureBytes(random: 32)
+        let recovery = try RecoveryKey.generate()
+        let recoveryText = try RecoveryKey.encodeGuarded(recovery)
         let fresh = try perform(.keyRotateRoot, target: "root-key", requires: .keysManage) { op -> Trust.Root in
             let anchor = try Trust.anchor(op.tx)
             let current = try Trust.currentRootKey(op.tx, anchor: anchor)
@@ -241,7 +241,7 @@ extension Session {
             let link = old.signer.sign(Trust.rootLinkMessage(vaultID: anchor.vaultID, version: version, publicKey: signer.publicKey))
             try op.tx.insertRootKey(RootKeyRow(version: version, publicKey: signer.publicKey, link: link, createdAt: op.now))
             try op.tx.setRootVersion(version)
-            let fresh = Trust.Root(key: freshKey, version: version, signer: signer, names: Trust.nameKey(freshKey), vaultID: anchor.vaultID)
+            let fresh = Trust.Root(key: freshKey, version: version, signer: signer, names: try Trust.nameKey(freshKey), vaultID: anchor.vaultID)
             // Endorsements carry over only where the old root key made them.
             for k in try op.tx.userKeys() where k.retiredAt == nil
                 && Trust.isEndorsed(k, vaultID: anchor.vaultID, version: old.version, rootPublicKey: old.signer.publicKey) {
@@ -345,7 +345,7 @@ extension Vault {
                         deliver: (SecureBytes) throws -> Void = { _ in }) throws -> SecureBytes {
         let recovery: SecureBytes
         do { recovery = try RecoveryKey.parse(typed: typed) } catch { throw KeyholdError.recoveryKey(error) }
-        let temp = Token.generate(length: Session.temporaryPasswordLength, alphabet: .alnum)
+        let temp = try Token.generate(length: Session.temporaryPasswordLength, alphabet: .alnum)
         try Vault.wrap {
             try store.write { tx in
                 let now = clock.now()

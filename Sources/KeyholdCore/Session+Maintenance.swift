@@ -153,7 +153,7 @@ extension Session {
         // Batch bounds first, so that one buffer fits the largest batch.
         var batches = ValueBatches(maxCount: batchSize, maxBytes: Self.batchValueBytes)
         for p in pins { batches.add(valueCount: p.size) }
-        let buffer = GuardedBuffer(capacity: batches.largestBytes)
+        let buffer = try GuardedBuffer(capacity: batches.largestBytes)
         for batch in batches.ranges {
             let used = pins[batch].reduce(0) { $0 + $1.size }
             defer { buffer.wipe(used) }
@@ -336,7 +336,7 @@ extension Session {
             guard let active = try tx.activeDataKey() else { throw KeyholdError.integrity("data_keys: no active key") }
             return (try tx.nextSecretID(), active.version, try dataKey(tx, version: active.version))
         }
-        let preparer = BatchPreparer(source: source, batches: batches.ranges, capacity: batches.largestBytes,
+        let preparer = try BatchPreparer(source: source, batches: batches.ranges, capacity: batches.largestBytes,
                                      key: start.key, names: nameKey, keyVersion: start.keyVersion, firstID: start.firstID)
         preparer.start()
         defer { preparer.finish() }
@@ -562,7 +562,7 @@ extension Session {
             } catch StoreError.corrupt {
                 names = (try? tx.storeErrors { try tx.secretNamesFromIndex() }) ?? [:]
             }
-            let buffer = GuardedBuffer(capacity: Validate.secretValueMaxBytes)
+            let buffer = try GuardedBuffer(capacity: Validate.secretValueMaxBytes)
             defer { buffer.wipe() }
             // Each data key looked up once (nil: missing, or below the minimum version).
             var keys: [Int: SecureBytes?] = [:]

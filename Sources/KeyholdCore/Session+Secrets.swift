@@ -138,7 +138,7 @@ extension Session {
                 throw KeyholdError.invalid(ValidationError(field: "length", rule: .range,
                                                            message: "length: must be 1 to \(Session.maxGeneratedLength) (got \(length))"))
             }
-            return Token.generate(length: length, alphabet: alphabet)
+            return try Token.generate(length: length, alphabet: alphabet)
         }
     }
 
@@ -264,7 +264,7 @@ extension Session {
         guard row.ciphertext.count - Seal.nonceBytes - Seal.tagBytes == value.count else { return false }
         let key = try dataKey(tx, version: row.keyVersion)
         let current = try SecureBytes(count: value.count) { out in _ = try open(row, key: key, name: s.name, into: out) }
-        return current.constantTimeEquals(SecureBytes(copying: value))
+        return current.constantTimeEquals(try SecureBytes(copying: value))
     }
 
     /// Deletes a secret and all its versions, then checkpoints the WAL.

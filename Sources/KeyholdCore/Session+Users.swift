@@ -187,7 +187,7 @@ extension Session {
     func temporaryPassword(_ op: Op) throws -> (SecureBytes, hash: String, expires: Int64, cost: KDFCost) {
         let v = try op.tx.requiredVault()
         let cost = KDFCost(opslimit: v.kdfOpslimit, memlimit: v.kdfMemlimit)
-        let temp = Token.generate(length: Session.temporaryPasswordLength, alphabet: .alnum)
+        let temp = try Token.generate(length: Session.temporaryPasswordLength, alphabet: .alnum)
         return (temp, try PasswordHash.hash(temp, cost: cost), op.now + v.tempPasswordTTL, cost)
     }
 

@@ -20,8 +20,8 @@ enum Trust {
     }
 
     /// The key of secret name tags: BLAKE2b-256(key: R, "keyhold/secret-names/v1").
-    static func nameKey(_ root: SecureBytes) -> SecureBytes {
-        Hash.blake2b256(key: root, Array("keyhold/secret-names/v1".utf8))
+    static func nameKey(_ root: SecureBytes) throws -> SecureBytes {
+        try Hash.blake2b256(key: root, Array("keyhold/secret-names/v1".utf8))
     }
 
     /// BLAKE2b-256(key: name key, "keyhold/secret-name/v1" NUL || u64 id || name).
@@ -214,7 +214,7 @@ enum Trust {
             throw KeyholdError.integrity(
                 "grants user_id=\(userID): opens to a root key this vault never made (not root key version \(current.version))")
         }
-        return Root(key: root, version: current.version, signer: signer, names: nameKey(root), vaultID: anchor.vaultID)
+        return Root(key: root, version: current.version, signer: signer, names: try nameKey(root), vaultID: anchor.vaultID)
     }
 
     // MARK: Pins

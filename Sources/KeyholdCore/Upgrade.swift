@@ -41,7 +41,7 @@ extension Vault {
                 let vaultID = Sodium.randomBytes(16)
                 let signer = try Trust.rootSigningKey(admin.root)
                 try tx.insertRootKey(RootKeyRow(version: v.rootVersion, publicKey: signer.publicKey, link: nil, createdAt: now))
-                let root = Trust.Root(key: admin.root, version: v.rootVersion, signer: signer, names: Trust.nameKey(admin.root),
+                let root = Trust.Root(key: admin.root, version: v.rootVersion, signer: signer, names: try Trust.nameKey(admin.root),
                                       vaultID: vaultID)
                 // The state taken as it is: roles, who holds them, every key in use.
                 let roles = try tx.roles().map { Authority.roleEntry($0.name, Set(names: $0.permissions)) }

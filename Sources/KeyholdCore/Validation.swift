@@ -69,6 +69,8 @@ public enum ValidationRule: String, Sendable, CaseIterable {
     case unknown
     /// Options used together as documented.
     case usage
+    /// The system ran out of memory while checking the input (not a fault of the input).
+    case memory
 }
 
 /// A rejected input: which field, which rule, and a sentence for a person.
@@ -303,11 +305,11 @@ public enum Validate {
 
     /// The facts the password rules need; see `PasswordFacts`. Lower-casing is per Unicode
     /// scalar (`Unicode.Scalar.Properties.lowercaseMapping`), which is what `String.lowercased()` does.
-    public static func passwordFacts(_ password: SecureBytes, username: String) -> PasswordFacts {
-        password.withBytes { passwordFacts(bytes: $0, username: username) }
+    public static func passwordFacts(_ password: SecureBytes, username: String) throws -> PasswordFacts {
+        try password.withBytes { try passwordFacts(bytes: $0, username: username) }
     }
 
-    static func passwordFacts(bytes b: UnsafeRawBufferPointer, username: String) -> PasswordFacts {
+    static func passwordFacts(bytes b: UnsafeRawBufferPointer, username: String) throws -> PasswordFacts {
         var facts = PasswordFacts()
         facts.bytes = b.count
         // One pass: check the encoding, count characters, find controls, size the lower-case form.
@@ -326,7 +328,7 @@ public enum Validate {
                 return PasswordFacts(isUTF8: false, bytes: b.count)
             }
         }
-        let lowered = SecureBytes(count: loweredBytes) { out in
+        let lowered = try SecureBytes(count: loweredBytes) { out in
             var n = 0
             var it = b.makeIterator()
             var decoder = UTF8()
@@ -343,7 +345,7 @@ public enum Validate {
         // The lower-case form's scalars, for the pattern rules: in guarded memory too (four bytes
         // each, a scalar's value), read through a view that makes them Unicode.Scalars again.
         var scalarCount = 0
-        let scalars = SecureBytes(count: loweredBytes * 4) { out in
+        let scalars = try SecureBytes(count: loweredBytes * 4) { out in
             let values = out.bindMemory(to: UInt32.self)
             lowered.withBytes { low in
                 var it = low.makeIterator()
@@ -383,7 +385,7 @@ public enum Validate {
     public static func password(
         _ password: SecureBytes, username: String, minimumLength: Int = passwordDefaultMinimum
     ) throws(ValidationError) {
-        let facts = passwordFacts(password, username: username)
+        let facts = try checkable { try passwordFacts(password, username: username) }
         try check(facts, minimumLength: minimumLength)
     }
 
@@ -393,8 +395,16 @@ public enum Validate {
         _ password: String, username: String, minimumLength: Int = passwordDefaultMinimum
     ) throws(ValidationError) {
         var copy = password
-        let facts = copy.withUTF8 { passwordFacts(bytes: UnsafeRawBufferPointer($0), username: username) }
+        let facts = try checkable { try copy.withUTF8 { try passwordFacts(bytes: UnsafeRawBufferPointer($0), username: username) } }
         try check(facts, minimumLength: minimumLength)
+    }
+
+    /// The facts, or, when guarded memory for the lower-case form could not be had (the system
+    /// is out of memory), a refusal that says so: the password is not accepted unchecked.
+    private static func checkable(_ facts: () throws -> PasswordFacts) throws(ValidationError) -> PasswordFacts {
+        do { return try facts() } catch {
+            throw ValidationError(field: "password", rule: .memory, message: "password: could not be checked (out of memory); try again")
+        }
     }
 
     static func check(_ facts: PasswordFacts, minimumLength: Int) throws(ValidationError) {
@@ -828,35 +838,35 @@ public enum Validate {
     /// byte that is not part of valid UTF-8 as `\xNN`; everything else byte for byte. Nil
     /// when the value holds none of these (it can go out as it is). The escaped copy is made in
     /// guarded memory (sized for the worst case, every byte as `\xNN`), zeroed when released.
-    public static func terminalSafeValue(_ bytes: UnsafeRawBufferPointer) -> SecureBuffer? {
+    public static func terminalSafeValue(_ bytes: UnsafeRawBufferPointer) throws -> SecureBuffer? {
         // The common case, printable ASCII (and tab, line feed): nothing to do, in one pass.
         if !bytes.contains(where: { ($0 < 0x20 && $0 != 0x09 && $0 != 0x0A) || $0 >= 0x7F }) { return nil }
-        let out = SecureBuffer(capacity: bytes.count * 4)
+        let out = try SecureBuffer(capacity: bytes.count * 4)
         var changed = false
         let hexDigits = Array("0123456789abcdef".utf8)
-        func escapeByte(_ b: UInt8) {
-            for c in [UInt8(ascii: "\\"), UInt8(ascii: "x"), hexDigits[Int(b >> 4)], hexDigits[Int(b & 15)]] { out.append(c) }
+        func escapeByte(_ b: UInt8) throws {
+            for c in [UInt8(ascii: "\\"), UInt8(ascii: "x"), hexDigits[Int(b >> 4)], hexDigits[Int(b & 15)]] { try out.append(c) }
             changed = true
         }
         var i = 0
         while i < bytes.count {
             let b = bytes[i]
             if b < 0x80 {
-                if (b < 0x20 && b != 0x09 && b != 0x0A) || b == 0x7F { escapeByte(b) } else { out.append(b) }
+                if (b < 0x20 && b != 0x09 && b != 0x0A) || b == 0x7F { try escapeByte(b) } else { try out.append(b) }
                 i += 1
                 continue
             }
             guard let (scalar, length) = decodeUTF8(bytes, at: i) else {
-                escapeByte(b)
+                try escapeByte(b)
                 i += 1
                 continue
             }
             if isControl(scalar) || isBidiControl(scalar) {
                 let digits = String(scalar.value, radix: 16)
-                out.append(contentsOf: Array("\\u\(String(repeating: "0", count: max(0, 4 - digits.count)))\(digits)".utf8))
+                try out.append(contentsOf: Array("\\u\(String(repeating: "0", count: max(0, 4 - digits.count)))\(digits)".utf8))
                 changed = true
             } else {
-                out.append(UnsafeRawBufferPointer(rebasing: bytes[i..<(i + length)]))
+                try out.append(UnsafeRawBufferPointer(rebasing: bytes[i..<(i + length)]))
             }
             i += length
         }

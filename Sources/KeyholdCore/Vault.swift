@@ -98,10 +98,10 @@ public final class Vault: Sendable {
         try Validate.checkPassword(password, username: username, minimumLength: minLength)
 
         let now = options.clock.now()
-        let root = SecureBytes(random: 32)
-        let recovery = RecoveryKey.generate()
-        let recoveryText = RecoveryKey.encodeGuarded(recovery)
-        let dataKey = SecureBytes(random: 32)
+        let root = try SecureBytes(random: 32)
+        let recovery = try RecoveryKey.generate()
+        let recoveryText = try RecoveryKey.encodeGuarded(recovery)
+        let dataKey = try SecureBytes(random: 32)
         let vaultID = Sodium.randomBytes(16)
         var created: (userID: Int64, keyID: Int64, pair: SigningKeyPair)?
         let store = try wrap {
@@ -116,7 +116,7 @@ public final class Vault: Sendable {
                                                 active: true, createdAt: now))
                 let signer = try Trust.rootSigningKey(root)
                 try tx.insertRootKey(RootKeyRow(version: 1, publicKey: signer.publicKey, link: nil, createdAt: now))
-                let trusted = Trust.Root(key: root, version: 1, signer: signer, names: Trust.nameKey(root), vaultID: vaultID)
+                let trusted = Trust.Root(key: root, version: 1, signer: signer, names: try Trust.nameKey(root), vaultID: vaultID)
                 var adminRole: Int64 = 0
                 for r in BuiltinRole.all {
                     let id = try tx.insertRole(name: r.name, description: r.description, builtin: true, createdAt: now,
@@ -161,7 +161,7 @@ public final class Vault: Sendable {
         let vault = Vault(path: path, store: store, options: options)
         let signer = try wrap { try Trust.rootSigningKey(root) }
         let session = Session(vault: vault, userID: created.userID, username: username, keyID: created.keyID, keyPair: created.pair,
-                              root: Trust.Root(key: root, version: 1, signer: signer, names: Trust.nameKey(root), vaultID: vaultID))
+                              root: Trust.Root(key: root, version: 1, signer: signer, names: try Trust.nameKey(root), vaultID: vaultID))
         return (session, recoveryText)
     }
 

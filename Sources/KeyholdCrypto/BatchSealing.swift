@@ -10,12 +10,10 @@ public final class GuardedBuffer: @unchecked Sendable {
     /// Usable bytes.
     public let capacity: Int
 
-    public init(capacity: Int) {
-        Sodium.ensureReady()
-        guard let p = sodium_malloc(max(capacity, 1)) else { fatalError("sodium_malloc failed: out of memory") }
-        pointer = p
+    public init(capacity: Int) throws {
+        pointer = try Sodium.guardedAllocate(capacity)
         self.capacity = capacity
-        sodium_mprotect_noaccess(p)
+        sodium_mprotect_noaccess(pointer)
     }
 
     // sodium_free makes the region writable, zeroes it and unmaps it.

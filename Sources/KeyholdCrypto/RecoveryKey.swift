@@ -14,32 +14,35 @@ public enum RecoveryKey {
         case length(symbols: Int)
         case character(Character)
         case check(group: Int)
+        /// Guarded memory for the symbols could not be mapped.
+        case outOfMemory
         public var description: String {
             switch self {
             case .length(let n): "recovery key: expected 65 symbols in 13 groups, got \(n)"
             case .character(let c): "recovery key: \"\(c.unicodeScalars.first.map { $0.value < 0x20 || $0.value == 0x7F ? "\\u{\(String($0.value, radix: 16))}" : String(c) } ?? "")\" is not a recovery key symbol"
             case .check(let g): "recovery key: group \(g) does not match its check (a typo in group \(g))"
+            case .outOfMemory: "recovery key: out of memory while reading it"
             }
         }
     }
 
     /// A fresh recovery key.
-    public static func generate() -> SecureBytes { SecureBytes(random: 32) }
+    public static func generate() throws -> SecureBytes { try SecureBytes(random: 32) }
 
     /// Bytes of the typeable form: 13 groups of 5 symbols and 12 dashes.
     public static let textBytes = groups * 5 + groups - 1
 
     /// The typeable form of a 32-byte key, as a String (for tests and tools: the product shows
     /// the key from `encodeGuarded`, since a String cannot be wiped).
-    public static func encode(_ key: SecureBytes) -> String {
-        encodeGuarded(key).utf8String() ?? ""
+    public static func encode(_ key: SecureBytes) throws -> String {
+        try encodeGuarded(key).utf8String() ?? ""
     }
 
     /// The typeable form of a 32-byte key, made in guarded memory (its symbols never sit in
     /// ordinary memory): `textBytes` ASCII bytes.
-    public static func encodeGuarded(_ key: SecureBytes) -> SecureBytes {
+    public static func encodeGuarded(_ key: SecureBytes) throws -> SecureBytes {
         precondition(key.count == 32)
-        let symbols = SecureBytes(count: groups * 4) { out in
+        let symbols = try SecureBytes(count: groups * 4) { out in
             key.withBytes { bytes in
                 var acc: UInt32 = 0, bits = 0, n = 0
                 for b in bytes {
@@ -50,13 +53,13 @@ public enum RecoveryKey {
                 acc = 0
             }
         }
-        return SecureBytes(count: textBytes) { out in
-            symbols.withBytes { s in
+        return try SecureBytes(count: textBytes) { out in
+            try symbols.withBytes { s in
                 var o = 0
                 for g in 0..<groups {
                     if g > 0 { out[o] = UInt8(ascii: "-"); o += 1 }
                     for k in 0..<4 { out[o] = s[g * 4 + k]; o += 1 }
-                    out[o] = check(group: g + 1, symbols: UnsafeRawBufferPointer(rebasing: s[(g * 4)..<(g * 4 + 4)]))
+                    out[o] = try check(group: g + 1, symbols: UnsafeRawBufferPointer(rebasing: s[(g * 4)..<(g * 4 + 4)]))
                     o += 1
                 }
             }
@@ -83,7 +86,11 @@ public enum RecoveryKey {
 
     /// Reads a typed recovery key from UTF-8 bytes; see `parse(_:)`.
     public static func parse(bytes text: UnsafeRawBufferPointer) throws(ParseError) -> SecureBytes {
-        let symbols = SecureBuffer(capacity: groups * 5)
+        /// Guarded allocation fails only when the system is out of memory.
+        func guarded<T>(_ body: () throws -> T) throws(ParseError) -> T {
+            do { return try body() } catch { throw .outOfMemory }
+        }
+        let symbols = try guarded { try SecureBuffer(capacity: groups * 5) }
         var total = 0
         var it = text.makeIterator()
         var decoder = UTF8()
@@ -106,17 +113,18 @@ public enum RecoveryKey {
             guard alphabet.contains(ascii) else { throw .character(Character(Unicode.Scalar(ascii))) }
             // Count every symbol (the error says how many), keep no more than a key has.
             total += 1
-            if total <= groups * 5 { symbols.append(ascii) }
+            if total <= groups * 5 { try guarded { try symbols.append(ascii) } }
         }
         guard total == groups * 5 else { throw .length(symbols: total) }
         let s = symbols.bytes
         for g in 0..<groups {
             let group = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(s)[(g * 5)..<(g * 5 + 4)])
-            guard s[g * 5 + 4] == check(group: g + 1, symbols: group) else { throw .check(group: g + 1) }
+            let expected = try guarded { try check(group: g + 1, symbols: group) }
+            guard s[g * 5 + 4] == expected else { throw .check(group: g + 1) }
         }
         // 260 bits read: 32 bytes and 4 padding bits, which must be zero.
         var padding = false
-        let key = SecureBytes(count: 32) { out in
+        let key = try guarded { try SecureBytes(count: 32) { out in
             var acc: UInt32 = 0, bits = 0, n = 0
             for g in 0..<groups {
                 for k in 0..<4 {
@@ -127,17 +135,17 @@ public enum RecoveryKey {
             }
             padding = acc & ((1 << UInt32(bits)) - 1) != 0
             acc = 0
-        }
+        } }
         guard !padding else { throw .check(group: groups) }
         return key
     }
 
     /// The check symbol of a group: a BLAKE2b over its number and its four symbols, hashed
     /// from guarded memory (the symbols are never copied into ordinary memory).
-    static func check(group index: Int, symbols: UnsafeRawBufferPointer) -> UInt8 {
+    static func check(group index: Int, symbols: UnsafeRawBufferPointer) throws -> UInt8 {
         Sodium.ensureReady()
         let label = Array("keyhold/recovery-check/\(index):".utf8)
-        let input = SecureBytes(count: label.count + symbols.count) { out in
+        let input = try SecureBytes(count: label.count + symbols.count) { out in
             label.withUnsafeBytes { out.copyMemory(from: $0) }
             (out.baseAddress! + label.count).copyMemory(from: symbols.baseAddress!, byteCount: symbols.count)
         }

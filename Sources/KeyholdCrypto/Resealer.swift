@@ -10,10 +10,8 @@ public final class Resealer: @unchecked Sendable {
     private let output: UnsafeMutableRawPointer
 
     /// A resealer for plaintexts of at most `capacity` bytes.
-    public init(capacity: Int) {
-        Sodium.ensureReady()
-        guard let p = sodium_malloc(max(capacity, 1)) else { fatalError("sodium_malloc failed: out of memory") }
-        scratch = p
+    public init(capacity: Int) throws {
+        scratch = try Sodium.guardedAllocate(capacity)
         self.capacity = capacity
         output = .allocate(byteCount: Seal.nonceBytes + capacity + Seal.tagBytes, alignment: 16)
     }

@@ -9,6 +9,8 @@ public enum CryptoError: Error, Equatable, Sendable {
     case malformed(String)
     /// Argon2id could not run with these parameters (usually memory).
     case kdfFailed
+    /// Guarded memory could not be mapped (the system is out of memory or address space).
+    case outOfMemory(bytes: Int)
 }
 
 /// XChaCha20-Poly1305-IETF sealing: `nonce(24) || ciphertext || tag(16)`.
@@ -92,9 +94,9 @@ public enum Hash {
     }
 
     /// Keyed BLAKE2b (a key derived from `key`, or a secret MAC) with a 32-byte output, kept in guarded memory.
-    public static func blake2b256(key: SecureBytes, _ data: [UInt8]) -> SecureBytes {
+    public static func blake2b256(key: SecureBytes, _ data: [UInt8]) throws -> SecureBytes {
         Sodium.ensureReady()
-        return SecureBytes(count: 32) { out in
+        return try SecureBytes(count: 32) { out in
             key.withBytes { k in
                 _ = crypto_generichash(out.baseAddress!.assumingMemoryBound(to: UInt8.self), 32, data, UInt64(data.count),
                                        k.baseAddress!.assumingMemoryBound(to: UInt8.self), k.count)

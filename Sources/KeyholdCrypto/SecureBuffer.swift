@@ -16,27 +16,30 @@ public final class SecureBuffer: @unchecked Sendable {
     /// Bytes it can hold before it moves.
     public private(set) var capacity: Int
 
-    public init(capacity: Int = 0) {
-        Sodium.ensureReady()
+    /// An empty buffer; it maps guarded memory when the first byte comes.
+    public init() {
+        capacity = 0
+        pointer = Self.none
+    }
+
+    /// A buffer with room for `capacity` bytes.
+    public init(capacity: Int) throws {
         self.capacity = max(capacity, 0)
-        pointer = Self.allocate(self.capacity)
+        pointer = self.capacity > 0 ? try Sodium.guardedAllocate(self.capacity) : Self.none
     }
 
-    deinit { sodium_free(pointer) }
+    deinit { if pointer != Self.none { sodium_free(pointer) } }
 
-    private static func allocate(_ capacity: Int) -> UnsafeMutableRawPointer {
-        // NULL only when mmap fails: out of memory, where every Swift allocation traps too.
-        guard let p = sodium_malloc(max(capacity, 1)) else { fatalError("sodium_malloc failed: out of memory") }
-        return p
-    }
+    /// Where an empty buffer points: never written (every write reserves room first) nor freed.
+    nonisolated(unsafe) private static let none = UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 16)
 
     /// Makes room for at least `total` bytes, moving to a larger allocation (the old one zeroed).
-    public func reserve(_ total: Int) {
+    public func reserve(_ total: Int) throws {
         guard total > capacity else { return }
         let grown = max(total, capacity * 2, 64)
-        let fresh = Self.allocate(grown)
+        let fresh = try Sodium.guardedAllocate(grown)
         if count > 0 { fresh.copyMemory(from: pointer, byteCount: count) }
-        sodium_free(pointer)
+        if pointer != Self.none { sodium_free(pointer) }
         pointer = fresh
         capacity = grown
     }
@@ -52,41 +55,41 @@ public final class SecureBuffer: @unchecked Sendable {
     }
 
     /// Appends bytes (which may lie in this buffer itself: they are found again after it grows).
-    public func append(_ bytes: UnsafeRawBufferPointer) {
+    public func append(_ bytes: UnsafeRawBufferPointer) throws {
         guard bytes.count > 0, var base = bytes.baseAddress else { return }
         let own = UnsafeRawPointer(pointer)
         if base >= own && base < own + count {
             let offset = own.distance(to: base)
-            reserve(count + bytes.count)
+            try reserve(count + bytes.count)
             base = UnsafeRawPointer(pointer) + offset
         } else {
-            reserve(count + bytes.count)
+            try reserve(count + bytes.count)
         }
         (pointer + count).copyMemory(from: base, byteCount: bytes.count)
         count += bytes.count
     }
 
     /// Appends one byte.
-    public func append(_ byte: UInt8) {
-        reserve(count + 1)
+    public func append(_ byte: UInt8) throws {
+        try reserve(count + 1)
         pointer.storeBytes(of: byte, toByteOffset: count, as: UInt8.self)
         count += 1
     }
 
     /// Appends the bytes of a collection (contiguous ones without a copy).
-    public func append<C: Collection>(contentsOf c: C) where C.Element == UInt8 {
-        let done: Void? = c.withContiguousStorageIfAvailable { append(UnsafeRawBufferPointer($0)) }
+    public func append<C: Collection>(contentsOf c: C) throws where C.Element == UInt8 {
+        let done: Void? = try c.withContiguousStorageIfAvailable { try append(UnsafeRawBufferPointer($0)) }
         if done != nil { return }
-        reserve(count + c.count)
-        for b in c { append(b) }
+        try reserve(count + c.count)
+        for b in c { try append(b) }
     }
 
     /// Reads into the free space after the bytes held: `fill` gets room for at least `atLeast`
     /// bytes and returns how many it wrote (0 or less: nothing). For read(2) straight into
     /// guarded memory.
     @discardableResult
-    public func appendReading(atLeast room: Int, _ fill: (UnsafeMutableRawBufferPointer) throws -> Int) rethrows -> Int {
-        reserve(count + room)
+    public func appendReading(atLeast room: Int, _ fill: (UnsafeMutableRawBufferPointer) throws -> Int) throws -> Int {
+        try reserve(count + room)
         let n = try fill(UnsafeMutableRawBufferPointer(start: pointer + count, count: capacity - count))
         if n > 0 { count += min(n, capacity - count) }
         return n
@@ -111,8 +114,8 @@ public final class SecureBuffer: @unchecked Sendable {
     public func removeAll() { truncate(to: 0) }
 
     /// A copy of the bytes as `SecureBytes` (guarded to guarded).
-    public func secureBytes() -> SecureBytes {
-        SecureBytes(count: count) { out in if count > 0 { out.baseAddress!.copyMemory(from: pointer, byteCount: count) } }
+    public func secureBytes() throws -> SecureBytes {
+        try SecureBytes(count: count) { out in if count > 0 { out.baseAddress!.copyMemory(from: pointer, byteCount: count) } }
     }
 }
 

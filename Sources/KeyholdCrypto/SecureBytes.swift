@@ -11,14 +11,8 @@ public final class SecureBytes: @unchecked Sendable {
     public private(set) var count: Int
 
     /// Allocates `count` bytes and lets `fill` write them.
-    public init(count: Int, fill: (UnsafeMutableRawBufferPointer) throws -> Void) rethrows {
-        Sodium.ensureReady()
-        // sodium_malloc(0) is valid but returns a pointer we may not touch; keep one byte.
-        // NULL only when mmap fails (libsodium ignores a failed mlock): out of memory, where every
-        // Swift allocation traps too. Not an input or I/O failure to report.
-        guard let p = sodium_malloc(max(count, 1)) else {
-            fatalError("sodium_malloc failed: out of memory")
-        }
+    public init(count: Int, fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws {
+        let p = try Sodium.guardedAllocate(count)
         // Fill before the stored properties are set: a throw after full
         // initialisation would run deinit, which would free `p` a second time.
         do {
@@ -36,7 +30,7 @@ public final class SecureBytes: @unchecked Sendable {
     /// wrote (at most `capacity`), which becomes `count`. For input read straight into guarded
     /// memory, whose length is known only once it is read (a line typed at a prompt, a file).
     /// The bytes past `count` are zeroed.
-    public convenience init(capacity: Int, fill: (UnsafeMutableRawBufferPointer) throws -> Int) rethrows {
+    public convenience init(capacity: Int, fill: (UnsafeMutableRawBufferPointer) throws -> Int) throws {
         var used = 0
         try self.init(count: capacity) { buffer in
             used = min(max(try fill(buffer), 0), capacity)
@@ -46,17 +40,17 @@ public final class SecureBytes: @unchecked Sendable {
     }
 
     /// Copies bytes in. The caller remains responsible for wiping its own copy.
-    public convenience init<C: Collection>(copying bytes: C) where C.Element == UInt8 {
-        self.init(count: bytes.count) { buffer in
+    public convenience init<C: Collection>(copying bytes: C) throws where C.Element == UInt8 {
+        try self.init(count: bytes.count) { buffer in
             _ = buffer.initializeMemory(as: UInt8.self, from: bytes)
         }
     }
 
     /// Copies the UTF-8 bytes of a string (Swift strings cannot be wiped; keep them short-lived).
-    public convenience init(utf8 string: String) {
+    public convenience init(utf8 string: String) throws {
         var s = string
         let count = s.utf8.count
-        self.init(count: count) { buffer in
+        try self.init(count: count) { buffer in
             s.withUTF8 { src in
                 if let base = src.baseAddress, count > 0 {
                     buffer.baseAddress!.copyMemory(from: base, byteCount: count)
@@ -66,8 +60,8 @@ public final class SecureBytes: @unchecked Sendable {
     }
 
     /// `count` random bytes.
-    public convenience init(random count: Int) {
-        self.init(count: count) { buffer in
+    public convenience init(random count: Int) throws {
+        try self.init(count: count) { buffer in
             if count > 0 { randombytes_buf(buffer.baseAddress!, count) }
         }
     }

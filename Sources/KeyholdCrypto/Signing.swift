@@ -10,10 +10,10 @@ public struct SigningKeyPair: Sendable {
     public static let signatureBytes = Int(crypto_sign_BYTES)
 
     /// A fresh key pair.
-    public static func generate() -> SigningKeyPair {
+    public static func generate() throws -> SigningKeyPair {
         Sodium.ensureReady()
         var pk = [UInt8](repeating: 0, count: publicKeyBytes)
-        let sk = SecureBytes(count: secretKeyBytes) { out in
+        let sk = try SecureBytes(count: secretKeyBytes) { out in
             _ = crypto_sign_keypair(&pk, out.baseAddress!.assumingMemoryBound(to: UInt8.self))
         }
         return SigningKeyPair(unchecked: pk, secretKey: sk)
@@ -25,7 +25,7 @@ public struct SigningKeyPair: Sendable {
         guard seed.count == 32 else { throw CryptoError.malformed("seed length") }
         Sodium.ensureReady()
         var pk = [UInt8](repeating: 0, count: publicKeyBytes)
-        let sk = SecureBytes(count: secretKeyBytes) { out in
+        let sk = try SecureBytes(count: secretKeyBytes) { out in
             seed.withBytes { s in
                 _ = crypto_sign_seed_keypair(&pk, out.baseAddress!.assumingMemoryBound(to: UInt8.self),
                                              s.baseAddress!.assumingMemoryBound(to: UInt8.self))
@@ -44,7 +44,7 @@ public struct SigningKeyPair: Sendable {
         // the copy kept in the second half, which a spliced key could fake.
         Sodium.ensureReady()
         var derived = [UInt8](repeating: 0, count: Self.publicKeyBytes)
-        _ = SecureBytes(count: Self.secretKeyBytes) { scratch in
+        _ = try SecureBytes(count: Self.secretKeyBytes) { scratch in
             secretKey.withBytes { sk in
                 _ = crypto_sign_seed_keypair(&derived, scratch.baseAddress!.assumingMemoryBound(to: UInt8.self),
                                              sk.baseAddress!.assumingMemoryBound(to: UInt8.self))

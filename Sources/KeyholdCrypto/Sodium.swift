@@ -11,6 +11,15 @@ public enum Sodium {
     /// Initialises libsodium once; every entry point of this module calls it.
     public static func ensureReady() { _ = ready }
 
+    /// `sodium_malloc(bytes)` (at least one byte: sodium_malloc(0) returns a pointer that may
+    /// not be touched). NULL only when mmap fails, libsodium ignoring a failed mlock: the
+    /// system is out of memory, which the caller reports as an error, never a crash.
+    static func guardedAllocate(_ bytes: Int) throws -> UnsafeMutableRawPointer {
+        ensureReady()
+        guard let p = sodium_malloc(max(bytes, 1)) else { throw CryptoError.outOfMemory(bytes: bytes) }
+        return p
+    }
+
     /// Turns core dumps off for the life of the process (RLIMIT_CORE 0 and
     /// PR_SET_DUMPABLE 0), so keys in memory never land in a crash file.
     public static func hardenProcess() {

@@ -19,9 +19,9 @@ public enum Token {
     }
 
     /// `length` characters drawn uniformly from `alphabet`, in guarded memory.
-    public static func generate(length: Int, alphabet: Alphabet) -> SecureBytes {
+    public static func generate(length: Int, alphabet: Alphabet) throws -> SecureBytes {
         let chars = alphabet.characters
-        return SecureBytes(count: length) { out in
+        return try SecureBytes(count: length) { out in
             for i in 0..<length {
                 out[i] = chars[Int(Sodium.randomUniform(UInt32(chars.count)))]
             }

@@ -8,7 +8,9 @@ import KeyholdCore
 /// copies behind and is zeroed when released. A parse's values, an export's text.
 public final class PlainBuffer {
     private let storage: SecureBuffer
-    public init(capacity: Int = 0) { storage = SecureBuffer(capacity: capacity) }
+    public init() { storage = SecureBuffer() }
+    /// A buffer with room for `capacity` bytes.
+    public init(capacity: Int) throws { storage = try SecureBuffer(capacity: capacity) }
 
     /// The plaintext, valid until the buffer next grows or is released; copies made of it are
     /// the caller's to wipe.
@@ -20,18 +22,18 @@ public final class PlainBuffer {
     public func clear() { storage.removeAll() }
 
     /// Appends text (as UTF-8), a byte, or bytes (which may be this buffer's own).
-    public func append(_ s: String) {
+    public func append(_ s: String) throws {
         var s = s
-        s.withUTF8 { storage.append(UnsafeRawBufferPointer($0)) }
+        try s.withUTF8 { try storage.append(UnsafeRawBufferPointer($0)) }
     }
-    public func append(_ b: UInt8) { storage.append(b) }
-    public func append(_ raw: UnsafeRawBufferPointer) { storage.append(raw) }
-    public func append<C: Collection>(contentsOf c: C) where C.Element == UInt8 { storage.append(contentsOf: c) }
+    public func append(_ b: UInt8) throws { try storage.append(b) }
+    public func append(_ raw: UnsafeRawBufferPointer) throws { try storage.append(raw) }
+    public func append<C: Collection>(contentsOf c: C) throws where C.Element == UInt8 { try storage.append(contentsOf: c) }
 
     /// Reads into the free space after the bytes held (read(2) straight into guarded memory);
     /// see `SecureBuffer.appendReading`.
     @discardableResult
-    public func appendReading(atLeast room: Int, _ fill: (UnsafeMutableRawBufferPointer) throws -> Int) rethrows -> Int {
+    public func appendReading(atLeast room: Int, _ fill: (UnsafeMutableRawBufferPointer) throws -> Int) throws -> Int {
         try storage.appendReading(atLeast: room, fill)
     }
 
@@ -101,7 +103,7 @@ public enum Bytes {
 public enum Base64 {
     /// Appends the bytes `text` encodes to `out`; false when `text` is not padded standard
     /// base64 (then what was appended is the caller's to drop).
-    public static func decode(_ text: ByteSlice, into out: PlainBuffer) -> Bool {
+    public static func decode(_ text: ByteSlice, into out: PlainBuffer) throws -> Bool {
         guard text.count % 4 == 0 else { return false }
         var quad: UInt32 = 0
         var n = 0, padding = 0
@@ -124,9 +126,9 @@ public enum Base64 {
             quad = quad << 6 | v
             n += 1
             if n == 4 {
-                out.append(UInt8(quad >> 16 & 0xFF))
-                if padding < 2 { out.append(UInt8(quad >> 8 & 0xFF)) }
-                if padding < 1 { out.append(UInt8(quad & 0xFF)) }
+                try out.append(UInt8(quad >> 16 & 0xFF))
+                if padding < 2 { try out.append(UInt8(quad >> 8 & 0xFF)) }
+                if padding < 1 { try out.append(UInt8(quad & 0xFF)) }
                 quad = 0
                 n = 0
             }

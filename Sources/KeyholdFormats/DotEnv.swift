@@ -59,12 +59,12 @@ public enum DotEnv {
 
     /// The statements of a .env file, as python-dotenv's `parse_stream` yields them for the
     /// file read as `dotenv_values` reads it. Never fails: what cannot be parsed is reported.
-    public static func statements(_ data: [UInt8]) -> Statements {
-        data.withUnsafeBufferPointer { statements($0) }
+    public static func statements(_ data: [UInt8]) throws -> Statements {
+        try data.withUnsafeBufferPointer { try statements($0) }
     }
 
     /// `statements` of bytes where they lie (a file read into guarded memory).
-    public static func statements(_ data: UnsafeBufferPointer<UInt8>) -> Statements {
+    public static func statements(_ data: UnsafeBufferPointer<UInt8>) throws -> Statements {
         var result = Statements()
         if let bad = firstInvalidUTF8(data) {
             let line = 1 + lineBreaks(data[0..<bad])
@@ -73,15 +73,15 @@ public enum DotEnv {
             return result
         }
         // Universal newlines (CRLF and lone CR become LF), and one byte order mark dropped.
-        let text = PlainBuffer(capacity: data.count)
+        let text = try PlainBuffer(capacity: data.count)
         var i = data.starts(with: [0xEF, 0xBB, 0xBF]) ? 3 : 0
         while i < data.count {
             let b = data[i]
             if b == cr {
-                text.append(lf)
+                try text.append(lf)
                 if i + 1 < data.count, data[i + 1] == lf { i += 1 }
             } else {
-                text.append(b)
+                try text.append(b)
             }
             i += 1
         }
@@ -130,6 +130,12 @@ public enum DotEnv {
         var line = 1
 
         struct Failure: Error { let message: String }
+
+        /// Runs `body`, which appends to `values`; guarded memory that cannot be had (out of
+        /// memory) fails the line, naming the key.
+        func appending(_ key: String, _ body: () throws -> Void) throws(Failure) {
+            do { try body() } catch { throw Failure(message: "\(Validate.visible(key)): out of memory while reading the value") }
+        }
 
         init(t: UnsafeBufferPointer<UInt8>, values: PlainBuffer) { self.t = t; self.values = values }
 
@@ -222,7 +228,8 @@ public enum DotEnv {
                 guard let close = closingQuote(q, openedAt: pos) else {
                     throw Failure(message: "\(Validate.visible(key)): the \(q == squote ? "single" : "double")-quoted value is never closed")
                 }
-                decode((pos + 1)..<close, double: q == dquote)
+                let range = (pos + 1)..<close
+                try appending(key) { try decode(range, double: q == dquote) }
                 advance(to: close + 1)
                 return start..<values.bytes.count
             }
@@ -244,13 +251,13 @@ public enum DotEnv {
                 pos += scalarLength(pos)
                 kept = pos
             }
-            values.append(contentsOf: t[s..<kept])
+            try appending(key) { try values.append(contentsOf: t[s..<kept]) }
             return start..<values.bytes.count
         }
 
         /// Appends the quoted text with python-dotenv's escapes decoded: `\\` and `\'` in single
         /// quotes; those and `\" \a \b \f \n \r \t \v` in double quotes; any other backslash stays.
-        mutating func decode(_ range: Range<Int>, double: Bool) {
+        mutating func decode(_ range: Range<Int>, double: Bool) throws {
             var i = range.lowerBound
             while i < range.upperBound {
                 let b = t[i]
@@ -270,12 +277,12 @@ public enum DotEnv {
                     default: d = nil
                     }
                     if let d {
-                        values.append(d)
+                        try values.append(d)
                         i += 2
                         continue
                     }
                 }
-                values.append(b)
+                try values.append(b)
                 i += 1
             }
         }
@@ -427,14 +434,14 @@ public enum DotEnv {
     /// Reads a .env file into the values the application gets from python-dotenv: each key's
     /// last value, `${...}` handled as `variables` says. A statement python-dotenv cannot parse,
     /// and a value that cannot be stored as the application sees it, is a bad entry of its line.
-    public static func read(_ data: [UInt8], variables policy: Variables) -> Read {
-        data.withUnsafeBufferPointer { read($0, variables: policy) }
+    public static func read(_ data: [UInt8], variables policy: Variables) throws -> Read {
+        try data.withUnsafeBufferPointer { try read($0, variables: policy) }
     }
 
     /// `read` of bytes where they lie (a file read into guarded memory).
-    public static func read(_ data: UnsafeBufferPointer<UInt8>, variables policy: Variables) -> Read {
+    public static func read(_ data: UnsafeBufferPointer<UInt8>, variables policy: Variables) throws -> Read {
         var read = Read()
-        let st = statements(data)
+        let st = try statements(data)
         if let u = st.unreadable { read.unreadable = u; return read }
 
         var lastIndex: [String: Int] = [:], lines: [String: [Int]] = [:]
@@ -447,7 +454,7 @@ public enum DotEnv {
         // The value of each key so far, as python-dotenv resolves them in order.
         enum Known { case noValue, value(Range<Int>), failed(line: Int) }
         var known: [String: Known] = [:]
-        let resolved = PlainBuffer()
+        let resolved = try PlainBuffer()
 
         for (i, item) in st.items.enumerated() {
             let b: Binding
@@ -478,26 +485,26 @@ public enum DotEnv {
             let start = resolved.bytes.count
             var failure: String?
             if found.isEmpty || policy == .literal {
-                resolved.append(contentsOf: value)
+                try resolved.append(contentsOf: value)
             } else if policy == .refuse {
                 failure = "\(key): the value holds ${...}, which python-dotenv expands when the application loads the file; "
                     + "import with --expand (resolved from keys earlier in this file) or --literal (stored as written)"
             } else {
                 var cursor = 0
                 for v in found {
-                    resolved.append(contentsOf: value[(value.startIndex + cursor)..<(value.startIndex + v.range.lowerBound)])
+                    try resolved.append(contentsOf: value[(value.startIndex + cursor)..<(value.startIndex + v.range.lowerBound)])
                     cursor = v.range.upperBound
                     let name = String(decoding: value[(value.startIndex + v.name.lowerBound)..<(value.startIndex + v.name.upperBound)], as: UTF8.self)
                     if name.isEmpty {
                         // No key and no environment variable has an empty name: python-dotenv takes the default.
-                        if let d = v.defaultValue { resolved.append(contentsOf: value[(value.startIndex + d.lowerBound)..<(value.startIndex + d.upperBound)]) }
+                        if let d = v.defaultValue { try resolved.append(contentsOf: value[(value.startIndex + d.lowerBound)..<(value.startIndex + d.upperBound)]) }
                         continue
                     }
                     switch known[name] {
                     case .noValue?: break                                    // a bare KEY expands to "", default or not
                     case .value(let r)?:
                         // Index by index: a slice of the buffer held across its own append would copy it unwiped.
-                        for k in r { resolved.append(resolved.bytes[k]) }
+                        for k in r { try resolved.append(resolved.bytes[k]) }
                     case .failed(let line)?:
                         failure = "\(key): its ${...} refers to the key at line \(line), which could not be resolved"
                     case nil:
@@ -506,7 +513,7 @@ public enum DotEnv {
                     }
                     if failure != nil { break }
                 }
-                if failure == nil { resolved.append(contentsOf: value[(value.startIndex + cursor)...]) }
+                if failure == nil { try resolved.append(contentsOf: value[(value.startIndex + cursor)...]) }
             }
             if let failure {
                 known[b.key] = .failed(line: b.line)
@@ -515,20 +522,20 @@ public enum DotEnv {
             }
             let range = start..<resolved.bytes.count
             known[b.key] = .value(range)
-            if isLast { read.source.add(key: b.key, value: resolved.bytes[range], origin: origin) }
+            if isLast { try read.source.add(key: b.key, value: resolved.bytes[range], origin: origin) }
         }
         return read
     }
 
     /// Bytes in, entries and bad lines out: `read` with `${...}` refused, and a file python-dotenv
     /// cannot read as a single bad entry.
-    public static func parse(_ data: [UInt8]) -> SourceRead {
-        data.withUnsafeBufferPointer { parse($0) }
+    public static func parse(_ data: [UInt8]) throws -> SourceRead {
+        try data.withUnsafeBufferPointer { try parse($0) }
     }
 
     /// `parse` of bytes where they lie.
-    public static func parse(_ data: UnsafeBufferPointer<UInt8>) -> SourceRead {
-        let r = read(data, variables: .refuse)
+    public static func parse(_ data: UnsafeBufferPointer<UInt8>) throws -> SourceRead {
+        let r = try read(data, variables: .refuse)
         if let u = r.unreadable {
             var s = SourceRead()
             s.add(u)
@@ -581,50 +588,50 @@ public enum DotEnv {
     /// misread a quoted one); else `"double quoted"` with `\\ \" \n \r \t \a \b \f \v` escaped
     /// (CR must be: a raw one is a line break to python-dotenv). With `interpolate`, every `${`
     /// of a value that python-dotenv would expand is written `${:-$}{`, which expands to `${`.
-    public static func appendLine(key: String, value: UnsafeRawBufferPointer, interpolate: Bool = false, to out: PlainBuffer) {
+    public static func appendLine(key: String, value: UnsafeRawBufferPointer, interpolate: Bool = false, to out: PlainBuffer) throws {
         if interpolate, !variables(in: value).isEmpty {
             // In guarded memory: it grows by five bytes per `${`, and an Array would leave copies as it grew.
-            let protected = PlainBuffer(capacity: value.count + 16)
+            let protected = try PlainBuffer(capacity: value.count + 16)
             var i = 0
             while i < value.count {
                 if i + 1 < value.count, value[i] == dollar, value[i + 1] == lbrace {
-                    protected.append(contentsOf: "${:-$}{".utf8)
+                    try protected.append(contentsOf: "${:-$}{".utf8)
                     i += 2
                 } else {
-                    protected.append(value[i])
+                    try protected.append(value[i])
                     i += 1
                 }
             }
-            appendLine(key: key, value: UnsafeRawBufferPointer(protected.bytes), interpolate: false, to: out)
+            try appendLine(key: key, value: UnsafeRawBufferPointer(protected.bytes), interpolate: false, to: out)
             return
         }
-        out.append(key)
-        out.append(equals)
+        try out.append(key)
+        try out.append(equals)
         if !value.contains(where: { $0 == squote || $0 == backslash || $0 < 0x20 }) {
-            out.append(squote)
-            out.append(contentsOf: value)
-            out.append(squote)
+            try out.append(squote)
+            try out.append(contentsOf: value)
+            try out.append(squote)
         } else if value.last == backslash, unquotedReadsBack(value) {
-            out.append(contentsOf: value)
+            try out.append(contentsOf: value)
         } else {
-            out.append(dquote)
+            try out.append(dquote)
             for b in value {
                 switch b {
-                case backslash: out.append("\\\\")
-                case dquote: out.append("\\\"")
-                case lf: out.append("\\n")
-                case cr: out.append("\\r")
-                case tab: out.append("\\t")
-                case 0x07: out.append("\\a")
-                case 0x08: out.append("\\b")
-                case 0x0C: out.append("\\f")
-                case 0x0B: out.append("\\v")
-                default: out.append(b)
+                case backslash: try out.append("\\\\")
+                case dquote: try out.append("\\\"")
+                case lf: try out.append("\\n")
+                case cr: try out.append("\\r")
+                case tab: try out.append("\\t")
+                case 0x07: try out.append("\\a")
+                case 0x08: try out.append("\\b")
+                case 0x0C: try out.append("\\f")
+                case 0x0B: try out.append("\\v")
+                default: try out.append(b)
                 }
             }
-            out.append(dquote)
+            try out.append(dquote)
         }
-        out.append(lf)
+        try out.append(lf)
     }
 
     /// Whether python-dotenv reads `value` unquoted as itself: one line, not starting with a quote

@@ -43,9 +43,9 @@ public struct SourceRead {
     public init() {}
 
     /// Adds an entry whose value is `value` (copied into the arena).
-    public mutating func add<C: Collection>(key: String, value: C, description: String = "", origin: String) where C.Element == UInt8 {
+    public mutating func add<C: Collection>(key: String, value: C, description: String = "", origin: String) throws where C.Element == UInt8 {
         let start = values.count
-        values.append(contentsOf: value)
+        try values.append(contentsOf: value)
         var e = SourceEntry(key: key, value: start..<values.count, description: description, origin: origin)
         e.seq = count
         count += 1
@@ -54,9 +54,9 @@ public struct SourceRead {
 
     /// Adds an entry whose value is the standard base64 (RFC 4648, padded) `text`, decoded
     /// straight into the arena; false, adding nothing, when `text` is not that.
-    public mutating func add(key: String, base64 text: ByteSlice, description: String = "", origin: String) -> Bool {
+    public mutating func add(key: String, base64 text: ByteSlice, description: String = "", origin: String) throws -> Bool {
         let start = values.count
-        guard Base64.decode(text, into: values) else {
+        guard try Base64.decode(text, into: values) else {
             values.truncate(to: start)
             return false
         }

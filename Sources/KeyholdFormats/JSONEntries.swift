@@ -62,9 +62,9 @@ public enum JSONEntries {
                 switch (item["value"], item["value_base64"]) {
                 case (let v?, nil):
                     guard let bytes = document.bytes(v) else { result.add(BadEntry(origin: origin2, message: "value must be a string")); continue }
-                    result.add(key: name, value: bytes, description: description, origin: origin2)
+                    try result.add(key: name, value: bytes, description: description, origin: origin2)
                 case (nil, let v?):
-                    guard let text = document.bytes(v), result.add(key: name, base64: text, description: description, origin: origin2) else {
+                    guard let text = document.bytes(v), try result.add(key: name, base64: text, description: description, origin: origin2) else {
                         result.add(BadEntry(origin: origin2, message: "value_base64 must be a string of standard base64")); continue
                     }
                 case (nil, nil): result.add(BadEntry(origin: origin2, message: "needs value or value_base64"))
@@ -93,7 +93,7 @@ public enum JSONEntries {
                     result.add(BadEntry(origin: origin, message: #"the value must be a string (or use the {"secrets": [...]} shape)"#))
                     continue
                 }
-                result.add(key: name, value: bytes, origin: origin)
+                try result.add(key: name, value: bytes, origin: origin)
             }
         }
         return result
@@ -109,52 +109,52 @@ public enum JSONEntries {
     // MARK: Writing, one entry at a time
 
     /// Opens the document: `{"secrets": [`.
-    public static func begin(to out: PlainBuffer) { out.append("{\n  \"secrets\": [") }
+    public static func begin(to out: PlainBuffer) throws { try out.append("{\n  \"secrets\": [") }
 
     /// Writes the `index`-th entry (from 0): `value` as text when it is UTF-8, else as `value_base64`.
-    public static func appendEntry(index: Int, name: String, value: UnsafeRawBufferPointer, description: String, to out: PlainBuffer) {
-        out.append(index == 0 ? "\n    {\"name\": " : ",\n    {\"name\": ")
-        appendString(name, to: out)
+    public static func appendEntry(index: Int, name: String, value: UnsafeRawBufferPointer, description: String, to out: PlainBuffer) throws {
+        try out.append(index == 0 ? "\n    {\"name\": " : ",\n    {\"name\": ")
+        try appendString(name, to: out)
         if Bytes.isUTF8(value) {
-            out.append(", \"value\": ")
-            appendString(value, to: out)
+            try out.append(", \"value\": ")
+            try appendString(value, to: out)
         } else {
-            out.append(", \"value_base64\": \"")
+            try out.append(", \"value_base64\": \"")
             var encoded = Array(Data(value).base64EncodedData())
-            out.append(contentsOf: encoded)
+            try out.append(contentsOf: encoded)
             Bytes.wipe(&encoded)
-            out.append("\"")
+            try out.append("\"")
         }
-        out.append(", \"description\": ")
-        appendString(description, to: out)
-        out.append("}")
+        try out.append(", \"description\": ")
+        try appendString(description, to: out)
+        try out.append("}")
     }
 
     /// Closes the document after `count` entries.
-    public static func end(count: Int, to out: PlainBuffer) { out.append(count == 0 ? "]\n}\n" : "\n  ]\n}\n") }
+    public static func end(count: Int, to out: PlainBuffer) throws { try out.append(count == 0 ? "]\n}\n" : "\n  ]\n}\n") }
 
     /// Appends a JSON string literal of `bytes` (valid UTF-8) to `out`.
-    public static func appendString(_ bytes: UnsafeRawBufferPointer, to out: PlainBuffer) {
-        out.append(UInt8(ascii: "\""))
+    public static func appendString(_ bytes: UnsafeRawBufferPointer, to out: PlainBuffer) throws {
+        try out.append(UInt8(ascii: "\""))
         let hex = Array("0123456789abcdef".utf8)
         for b in bytes {
             switch b {
-            case UInt8(ascii: "\""): out.append("\\\"")
-            case UInt8(ascii: "\\"): out.append("\\\\")
-            case 0x0A: out.append("\\n")
-            case 0x0D: out.append("\\r")
-            case 0x09: out.append("\\t")
-            case 0x08: out.append("\\b")
-            case 0x0C: out.append("\\f")
-            case 0..<0x20: out.append("\\u00"); out.append(hex[Int(b >> 4)]); out.append(hex[Int(b & 0xF)])
-            default: out.append(b)
+            case UInt8(ascii: "\""): try out.append("\\\"")
+            case UInt8(ascii: "\\"): try out.append("\\\\")
+            case 0x0A: try out.append("\\n")
+            case 0x0D: try out.append("\\r")
+            case 0x09: try out.append("\\t")
+            case 0x08: try out.append("\\b")
+            case 0x0C: try out.append("\\f")
+            case 0..<0x20: try out.append("\\u00"); try out.append(hex[Int(b >> 4)]); try out.append(hex[Int(b & 0xF)])
+            default: try out.append(b)
             }
         }
-        out.append(UInt8(ascii: "\""))
+        try out.append(UInt8(ascii: "\""))
     }
 
-    public static func appendString(_ s: String, to out: PlainBuffer) {
+    public static func appendString(_ s: String, to out: PlainBuffer) throws {
         let bytes = Array(s.utf8)
-        bytes.withUnsafeBytes { appendString($0, to: out) }
+        try bytes.withUnsafeBytes { try appendString($0, to: out) }
     }
 }

@@ -58,7 +58,7 @@ public enum KeePassXML {
             throw sourceError("not well-formed XML (line \(parser.lineNumber), column \(parser.columnNumber))")
         }
         guard reader.sawRoot else { throw sourceError("not a KeePass 2 XML export: no KeePassFile/Root element") }
-        return reader.result()
+        return try reader.result()
     }
 
     /// Markup KeePassXC never writes and Keyhold does not hand to Foundation's XMLParser:
@@ -245,7 +245,7 @@ public enum KeePassXML {
             }
         }
 
-        func result() -> SourceRead {
+        func result() throws -> SourceRead {
             var out = SourceRead()
             // Whether each group lies in the recycle bin: one pass, parents first.
             let bin = recycleBin.isEmpty || recycleBin == "AAAAAAAAAAAAAAAAAAAAAA==" ? nil : recycleBin
@@ -290,7 +290,7 @@ public enum KeePassXML {
                 let description = described.isEmpty
                     ? (e.strings["Notes"] ?? "").split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
                     : described.joined(separator: "; ")
-                out.add(key: parts.reversed().joined(separator: "/"), value: (e.strings["Password"] ?? "").utf8,
+                try out.add(key: parts.reversed().joined(separator: "/"), value: (e.strings["Password"] ?? "").utf8,
                         description: oneLine(description), origin: origin)
             }
             return out
@@ -368,8 +368,8 @@ public enum KeePassXML {
         }
 
         /// Writes the document up to the first group.
-        public func begin(_ out: PlainBuffer) {
-            out.append("""
+        public func begin(_ out: PlainBuffer) throws {
+            try out.append("""
                 <?xml version="1.0" encoding="UTF-8" standalone="yes"?>
                 <KeePassFile>
                 \t<Meta>
@@ -390,91 +390,91 @@ public enum KeePassXML {
         }
 
         /// Writes the next entry (`items[order[k]]` for the k-th call) with its value, and the groups before it.
-        public func entry(_ value: UnsafeRawBufferPointer, to out: PlainBuffer) {
+        public func entry(_ value: UnsafeRawBufferPointer, to out: PlainBuffer) throws {
             while next < steps.count {
                 let step = steps[next]
                 next += 1
                 if case .entry(let i, let depth) = step {
-                    write(items[i], value: value, depth: depth, to: out)
+                    try write(items[i], value: value, depth: depth, to: out)
                     return
                 }
-                write(step, to: out)
+                try write(step, to: out)
             }
             preconditionFailure("more values than entries")
         }
 
         /// Passes over the next entry without writing it (a value left out), writing the groups before it.
-        public func skip(_ out: PlainBuffer) {
+        public func skip(_ out: PlainBuffer) throws {
             while next < steps.count {
                 let step = steps[next]
                 next += 1
                 if case .entry = step { return }
-                write(step, to: out)
+                try write(step, to: out)
             }
         }
 
         /// Writes the groups after the last entry and closes the document.
-        public func end(_ out: PlainBuffer) {
+        public func end(_ out: PlainBuffer) throws {
             while next < steps.count {
-                if case .entry = steps[next] {} else { write(steps[next], to: out) }  // an entry here was left out
+                if case .entry = steps[next] {} else { try write(steps[next], to: out) }  // an entry here was left out
                 next += 1
             }
-            out.append("\t\t<DeletedObjects/>\n\t</Root>\n</KeePassFile>\n")
+            try out.append("\t\t<DeletedObjects/>\n\t</Root>\n</KeePassFile>\n")
         }
 
-        private func write(_ step: Step, to out: PlainBuffer) {
+        private func write(_ step: Step, to out: PlainBuffer) throws {
             switch step {
             case .open(let name, let depth):
-                indent(depth, out); out.append("<Group>\n")
-                indent(depth + 1, out); out.append("<UUID>\(KeePassXML.uuid())</UUID>\n")
-                indent(depth + 1, out); out.append("<Name>"); KeePassXML.escape(name, to: out); out.append("</Name>\n")
-                indent(depth + 1, out); out.append("<IconID>48</IconID>\n")
-                times(depth + 1, out)
+                try indent(depth, out); try out.append("<Group>\n")
+                try indent(depth + 1, out); try out.append("<UUID>\(KeePassXML.uuid())</UUID>\n")
+                try indent(depth + 1, out); try out.append("<Name>"); try KeePassXML.escape(name, to: out); try out.append("</Name>\n")
+                try indent(depth + 1, out); try out.append("<IconID>48</IconID>\n")
+                try times(depth + 1, out)
             case .close(let depth):
-                indent(depth, out); out.append("</Group>\n")
+                try indent(depth, out); try out.append("</Group>\n")
             case .entry:
                 preconditionFailure("an entry needs its value")
             }
         }
 
-        private func write(_ item: Item, value: UnsafeRawBufferPointer, depth: Int, to out: PlainBuffer) {
-            indent(depth, out); out.append("<Entry>\n")
-            indent(depth + 1, out); out.append("<UUID>\(KeePassXML.uuid())</UUID>\n")
-            indent(depth + 1, out); out.append("<IconID>0</IconID>\n")
-            times(depth + 1, out)
-            field("Notes", item.description, depth + 1, out)
-            field("Password", value, protect: true, depth + 1, out)
-            field("Title", item.segments.last!, depth + 1, out)
-            field("URL", "", depth + 1, out)
-            field("UserName", "", depth + 1, out)
-            indent(depth, out); out.append("</Entry>\n")
+        private func write(_ item: Item, value: UnsafeRawBufferPointer, depth: Int, to out: PlainBuffer) throws {
+            try indent(depth, out); try out.append("<Entry>\n")
+            try indent(depth + 1, out); try out.append("<UUID>\(KeePassXML.uuid())</UUID>\n")
+            try indent(depth + 1, out); try out.append("<IconID>0</IconID>\n")
+            try times(depth + 1, out)
+            try field("Notes", item.description, depth + 1, out)
+            try field("Password", value, protect: true, depth + 1, out)
+            try field("Title", item.segments.last!, depth + 1, out)
+            try field("URL", "", depth + 1, out)
+            try field("UserName", "", depth + 1, out)
+            try indent(depth, out); try out.append("</Entry>\n")
         }
 
-        private func indent(_ depth: Int, _ out: PlainBuffer) { out.append(String(repeating: "\t", count: depth)) }
+        private func indent(_ depth: Int, _ out: PlainBuffer) throws { try out.append(String(repeating: "\t", count: depth)) }
 
-        private func times(_ depth: Int, _ out: PlainBuffer) {
-            indent(depth, out); out.append("<Times>\n")
+        private func times(_ depth: Int, _ out: PlainBuffer) throws {
+            try indent(depth, out); try out.append("<Times>\n")
             for tag in ["LastModificationTime", "CreationTime", "LastAccessTime", "ExpiryTime"] {
-                indent(depth + 1, out); out.append("<\(tag)>\(now)</\(tag)>\n")
+                try indent(depth + 1, out); try out.append("<\(tag)>\(now)</\(tag)>\n")
             }
-            indent(depth + 1, out); out.append("<Expires>False</Expires>\n")
-            indent(depth + 1, out); out.append("<UsageCount>0</UsageCount>\n")
-            indent(depth + 1, out); out.append("<LocationChanged>\(now)</LocationChanged>\n")
-            indent(depth, out); out.append("</Times>\n")
+            try indent(depth + 1, out); try out.append("<Expires>False</Expires>\n")
+            try indent(depth + 1, out); try out.append("<UsageCount>0</UsageCount>\n")
+            try indent(depth + 1, out); try out.append("<LocationChanged>\(now)</LocationChanged>\n")
+            try indent(depth, out); try out.append("</Times>\n")
         }
 
-        private func field(_ key: String, _ value: UnsafeRawBufferPointer, protect: Bool, _ depth: Int, _ out: PlainBuffer) {
-            indent(depth, out); out.append("<String>\n")
-            indent(depth + 1, out); out.append("<Key>\(key)</Key>\n")
-            indent(depth + 1, out); out.append(protect ? "<Value ProtectInMemory=\"True\">" : "<Value>")
-            KeePassXML.escape(value, to: out)
-            out.append("</Value>\n")
-            indent(depth, out); out.append("</String>\n")
+        private func field(_ key: String, _ value: UnsafeRawBufferPointer, protect: Bool, _ depth: Int, _ out: PlainBuffer) throws {
+            try indent(depth, out); try out.append("<String>\n")
+            try indent(depth + 1, out); try out.append("<Key>\(key)</Key>\n")
+            try indent(depth + 1, out); try out.append(protect ? "<Value ProtectInMemory=\"True\">" : "<Value>")
+            try KeePassXML.escape(value, to: out)
+            try out.append("</Value>\n")
+            try indent(depth, out); try out.append("</String>\n")
         }
 
-        private func field(_ key: String, _ value: String, _ depth: Int, _ out: PlainBuffer) {
+        private func field(_ key: String, _ value: String, _ depth: Int, _ out: PlainBuffer) throws {
             let bytes = Array(value.utf8)
-            bytes.withUnsafeBytes { field(key, $0, protect: false, depth, out) }
+            try bytes.withUnsafeBytes { try field(key, $0, protect: false, depth, out) }
         }
     }
 
@@ -483,20 +483,20 @@ public enum KeePassXML {
         return Data((0..<16).map { _ in UInt8.random(in: 0...255, using: &g) }).base64EncodedString()
     }
 
-    private static func escape(_ s: String, to out: PlainBuffer) {
+    private static func escape(_ s: String, to out: PlainBuffer) throws {
         let bytes = Array(s.utf8)
-        bytes.withUnsafeBytes { escape($0, to: out) }
+        try bytes.withUnsafeBytes { try escape($0, to: out) }
     }
 
     /// XML text: `&`, `<`, `>` as entities, and CR as `&#13;` so that no reader folds it into a newline.
-    private static func escape(_ value: UnsafeRawBufferPointer, to out: PlainBuffer) {
+    private static func escape(_ value: UnsafeRawBufferPointer, to out: PlainBuffer) throws {
         for b in value {
             switch b {
-            case UInt8(ascii: "&"): out.append("&amp;")
-            case UInt8(ascii: "<"): out.append("&lt;")
-            case UInt8(ascii: ">"): out.append("&gt;")
-            case 0x0D: out.append("&#13;")
-            default: out.append(b)
+            case UInt8(ascii: "&"): try out.append("&amp;")
+            case UInt8(ascii: "<"): try out.append("&lt;")
+            case UInt8(ascii: ">"): try out.append("&gt;")
+            case 0x0D: try out.append("&#13;")
+            default: try out.append(b)
             }
         }
     }

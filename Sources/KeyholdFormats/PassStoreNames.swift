@@ -41,19 +41,19 @@ public enum PassStoreNames {
     public static func origin(ofFile relativePath: String) -> String { "file \(Validate.visible(relativePath))" }
 
     /// Adds the entry of one decrypted file: the whole file less one trailing newline.
-    public static func add(file relativePath: String, decrypted: [UInt8], to read: inout SourceRead) {
-        decrypted.withUnsafeBufferPointer { add(file: relativePath, decrypted: $0, to: &read) }
+    public static func add(file relativePath: String, decrypted: [UInt8], to read: inout SourceRead) throws {
+        try decrypted.withUnsafeBufferPointer { try add(file: relativePath, decrypted: $0, to: &read) }
     }
 
     /// The same, for the decrypted bytes where they lie (guarded memory).
-    public static func add(file relativePath: String, decrypted: UnsafeBufferPointer<UInt8>, to read: inout SourceRead) {
+    public static func add(file relativePath: String, decrypted: UnsafeBufferPointer<UInt8>, to read: inout SourceRead) throws {
         let end = decrypted.last == 0x0A ? decrypted.count - 1 : decrypted.count
-        read.add(key: name(ofFile: relativePath), value: decrypted[0..<end], origin: origin(ofFile: relativePath))
+        try read.add(key: name(ofFile: relativePath), value: decrypted[0..<end], origin: origin(ofFile: relativePath))
     }
 
     /// What a secret's file holds before encryption: the value and one newline.
-    public static func fileContent(_ value: UnsafeRawBufferPointer) -> SecureBytes {
-        SecureBytes(count: value.count + 1) { buf in
+    public static func fileContent(_ value: UnsafeRawBufferPointer) throws -> SecureBytes {
+        try SecureBytes(count: value.count + 1) { buf in
             buf.copyMemory(from: value)
             buf[value.count] = 0x0A
         }

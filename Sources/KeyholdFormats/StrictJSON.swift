@@ -108,7 +108,10 @@ enum StrictJSON {
 
     /// Parses bytes where they lie (a file read into guarded memory).
     static func parse(_ b: UnsafeBufferPointer<UInt8>) throws(ParseError) -> Document {
-        let strings = PlainBuffer(capacity: min(b.count, 1 << 16))
+        let strings: PlainBuffer
+        do { strings = try PlainBuffer(capacity: min(b.count, 1 << 16)) } catch {
+            throw ParseError(reason: "out of memory before reading", line: 1, column: 1)
+        }
         var i = 0
         var line = 1, lineStart = 0
         var stack: [Frame] = []
@@ -117,6 +120,10 @@ enum StrictJSON {
         func fail(_ reason: String) -> ParseError {
             // Columns count bytes from 1; good enough to find the place in an editor.
             ParseError(reason: reason, line: line, column: i - lineStart + 1)
+        }
+        /// Appends to `strings`; guarded memory that cannot be had (out of memory) fails here.
+        func put(_ body: () throws -> Void) throws(ParseError) {
+            do { try body() } catch { throw fail("out of memory while reading a string") }
         }
         func skipSpace() {
             while i < b.count {
@@ -152,12 +159,12 @@ enum StrictJSON {
                     let e = b[i]
                     i += 1
                     switch e {
-                    case 0x22, 0x5C, 0x2F: out.append(e)
-                    case UInt8(ascii: "b"): out.append(0x08)
-                    case UInt8(ascii: "f"): out.append(0x0C)
-                    case UInt8(ascii: "n"): out.append(0x0A)
-                    case UInt8(ascii: "r"): out.append(0x0D)
-                    case UInt8(ascii: "t"): out.append(0x09)
+                    case 0x22, 0x5C, 0x2F: try put { try out.append(e) }
+                    case UInt8(ascii: "b"): try put { try out.append(0x08) }
+                    case UInt8(ascii: "f"): try put { try out.append(0x0C) }
+                    case UInt8(ascii: "n"): try put { try out.append(0x0A) }
+                    case UInt8(ascii: "r"): try put { try out.append(0x0D) }
+                    case UInt8(ascii: "t"): try put { try out.append(0x09) }
                     case UInt8(ascii: "u"):
                         var scalar = try hex4()
                         if (0xD800...0xDBFF).contains(scalar) {
@@ -174,7 +181,7 @@ enum StrictJSON {
                             throw fail("a \\u escape is a lone low surrogate")
                         }
                         guard let u = Unicode.Scalar(scalar) else { throw fail("a \\u escape is not a character") }
-                        out.append(contentsOf: u.utf8)
+                        try put { try out.append(contentsOf: u.utf8) }
                     default:
                         i -= 1
                         throw fail("an unknown escape in a string (known: \\\" \\\\ \\/ \\b \\f \\n \\r \\t \\uXXXX)")
@@ -182,7 +189,7 @@ enum StrictJSON {
                 case 0x00..<0x20:
                     throw fail("a control character in a string must be escaped")
                 default:
-                    out.append(c)
+                    try put { try out.append(c) }
                     i += 1
                 }
             }

@@ -137,7 +137,9 @@ struct FaultOperation {
             }
             let vaultDir = dir + "/vault"
             let names = (try? FileManager.default.contentsOfDirectory(atPath: vaultDir)) ?? []
-            let strays = names.filter { !$0.hasPrefix(".keyhold.db.new-") && !["keyhold.db", "keyhold.db-wal", "keyhold.db-shm"].contains($0) }
+            // A whole vault's lock file may stand beside it (docs/FORMAT.md, "The lock file"), never alone.
+            let lock = FileManager.default.fileExists(atPath: db) ? ["keyhold.db-lock"] : []
+            let strays = names.filter { !$0.hasPrefix(".keyhold.db.new-") && !(["keyhold.db", "keyhold.db-wal", "keyhold.db-shm"] + lock).contains($0) }
             #expect(strays.isEmpty, "round \(round): init left \(strays)")
             if FileManager.default.fileExists(atPath: db) {
                 if killed { killedAfter += 1 }

@@ -337,16 +337,6 @@ func expectOutputFailure(_ r: Subprocess.Result, _ what: String, consequence: St
 
 /// `try!` and `fatalError(` trap the process: none on any path of the product.
 @Suite struct NoTrapsTests {
-    /// The only traps left, each with why it is not an I/O or input failure.
-    static let allowed: [String: String] = [
-        // sodium_malloc returns NULL only when mmap fails (libsodium ignores a failed mlock):
-        // the process is out of memory, where every Swift allocation traps as well.
-        "Sources/KeyholdCrypto/SecureBytes.swift": "fatalError(\"sodium_malloc failed: out of memory\")",
-        "Sources/KeyholdCrypto/BatchSealing.swift": "fatalError(\"sodium_malloc failed: out of memory\")",
-        "Sources/KeyholdCrypto/Resealer.swift": "fatalError(\"sodium_malloc failed: out of memory\")",
-        "Sources/KeyholdCrypto/SecureBuffer.swift": "fatalError(\"sodium_malloc failed: out of memory\")",
-    ]
-
     @Test func sourcesHoldNoTryBangOrFatalError() throws {
         let root = Repository.root.appendingPathComponent("Sources").path
         let files = try #require(FileManager.default.enumerator(atPath: root)).compactMap { $0 as? String }.filter { $0.hasSuffix(".swift") }
@@ -357,7 +347,6 @@ func expectOutputFailure(_ r: Subprocess.Result, _ what: String, consequence: St
             for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
                 let code = line.components(separatedBy: "//").first ?? ""
                 guard code.contains("try!") || code.contains("fatalError(") else { continue }
-                if let ok = Self.allowed["Sources/" + file], code.contains(ok) { continue }
                 found.append("Sources/\(file):\(n + 1): \(line.trimmingCharacters(in: .whitespaces))")
             }
         }

@@ -367,14 +367,14 @@ import KeyholdCore
         #expect(!Handout.isVariableName("1X") && !Handout.isVariableName("A-B") && !Handout.isVariableName(""))
     }
 
-    @Test func theRedactorIsIndependentOfReadBoundaries() {
+    @Test func theRedactorIsIndependentOfReadBoundaries() throws {
         // The values side by side in one buffer, as the hand-out's environment holds them.
         let values = Array("abc123abc123456zz-top".utf8)
         let spans = [("short", 0..<6), ("long", 6..<15), ("other", 15..<21)]
         let input = Array("xabc12abc123456 abc123 abc12zz-topzz-to abc1234 zz-top".utf8)
         let expected = "xabc12<redacted:long> <redacted:short> abc12<redacted:other>zz-to <redacted:short>4 <redacted:other>"
         for size in 1...input.count {
-            var r = values.withUnsafeBytes { all in Redactor(spans.map { ($0.0, UnsafeRawBufferPointer(rebasing: all[$0.1])) }) }
+            var r = try values.withUnsafeBytes { all in try Redactor(spans.map { ($0.0, UnsafeRawBufferPointer(rebasing: all[$0.1])) }) }
             var out: [UInt8] = []
             for start in stride(from: 0, to: input.count, by: size) {
                 input[start..<min(start + size, input.count)].withUnsafeBytes { out += r.feed($0, final: false) }

@@ -131,11 +131,11 @@ import Testing
         #expect(h.screen.text.contains("password: must not contain the username"))
     }
 
-    @Test func commonPasswordsAreFlagged() {
+    @Test func commonPasswordsAreFlagged() throws {
         var h = Harness.firstRun()
         h.key(.tab)
         h.type("password1234")
-        let rules = PasswordRules.check(pw("password1234"), username: "admin", minimumLength: 12)
+        let rules = PasswordRules.check(try pw("password1234"), username: "admin", minimumLength: 12)
         #expect(rules.map(\.state) == [.ok, .failed, .ok])
         #expect(h.screen.text.contains("✗ password: is too common"))
     }
@@ -175,15 +175,15 @@ import Testing
         #expect(h.screen.style(of: "strong") == .plain)
     }
 
-    @Test func strengthGrowsWithLength() {
+    @Test func strengthGrowsWithLength() throws {
         #expect(PasswordRules.strength(nil, valid: false).label == "")
-        #expect(PasswordRules.strength(pw(""), valid: false).label == "")
-        #expect(PasswordRules.strength(pw("abcdefghijkl"), valid: true).label == "fair: longer is stronger")
-        #expect(PasswordRules.strength(pw(String(repeating: "x", count: 16)), valid: true).label == "good")
-        #expect(PasswordRules.strength(pw(String(repeating: "x", count: 30)), valid: true) == ("strong", 10))
-        #expect(PasswordRules.strength(pw("short"), valid: false).label == "not accepted")
+        #expect(try PasswordRules.strength(pw(""), valid: false).label == "")
+        #expect(try PasswordRules.strength(pw("abcdefghijkl"), valid: true).label == "fair: longer is stronger")
+        #expect(try PasswordRules.strength(pw(String(repeating: "x", count: 16)), valid: true).label == "good")
+        #expect(try PasswordRules.strength(pw(String(repeating: "x", count: 30)), valid: true) == ("strong", 10))
+        #expect(try PasswordRules.strength(pw("short"), valid: false).label == "not accepted")
         // Characters, not bytes: twelve emoji are twelve characters.
-        #expect(PasswordRules.strength(pw(String(repeating: "🙂", count: 12)), valid: true).label == "fair: longer is stronger")
+        #expect(try PasswordRules.strength(pw(String(repeating: "🙂", count: 12)), valid: true).label == "fair: longer is stronger")
     }
 
     @Test func submittingWithProblemsShowsThemAndFocusesTheFirst() {

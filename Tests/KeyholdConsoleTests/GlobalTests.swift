@@ -556,7 +556,7 @@ import Testing
         let users = try #require(h.session).users()
         h.key(.char(":")); h.type("lock"); h.key(.enter)
         h.send(.usersLoaded(users))
-        h.send(.revealed("app/prod/aws", version: 1, pw("AKIA-secret")))
+        h.send(.revealed("app/prod/aws", version: 1, try pw("AKIA-secret")))
         #expect(h.model.users == UsersState() && h.model.secrets == SecretsState())
     }
 }

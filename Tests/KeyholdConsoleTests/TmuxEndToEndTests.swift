@@ -252,7 +252,7 @@ struct TmuxEndToEndTests {
 
     /// The real console in a terminal, another vault moved over its file: the next key stops it
     /// with the reason; q leaves it, the reason stays on the terminal and the exit is 1.
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(5)))  // as the other end-to-end test: a loaded machine, not a hang
     func aVaultMovedOverTheFileStopsTheRealConsole() throws {
         let dir = TempDir()
         let db = dir.file("vault.db"), other = dir.file("other.db")

@@ -199,7 +199,7 @@ enum AtomicOp: String, CaseIterable, Sendable, CustomTestStringConvertible {
     @Test func failuresBeforeOrInsideTheTransactionWriteNothing() throws {
         let s = try AtomicitySetup()
         let admin = s.f.admin
-        let big = SecureBytes(utf8: String(repeating: "v", count: 64 * 1024 + 1))
+        let big = try SecureBytes(utf8: String(repeating: "v", count: 64 * 1024 + 1))
         // (what, the field an .invalid error must name, or nil for another KeyholdError)
         let cases: [(String, String?, () throws -> Void)] = [
             ("short username", "username", { _ = try admin.createUser(username: "x") }),

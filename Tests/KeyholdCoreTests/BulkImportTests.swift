@@ -80,7 +80,7 @@ final class CountingSource: ImportSource {
     @Test func arrayImportStillWorksAndRefusesExistingNamesBeforeWriting() throws {
         let f = try Fixture()
         try f.admin.createSecret("bulk/7/key", .value(pw("already here")))
-        let list = entries(20).map { ImportEntry(name: $0.name, value: pw($0.value), origin: $0.origin) }
+        let list = try entries(20).map { ImportEntry(name: $0.name, value: try pw($0.value), origin: $0.origin) }
         #expect(throws: KeyholdError.conflict("line 8: a secret named bulk/7/key already exists")) {
             try f.admin.importSecrets(list, batchSize: 5)
         }

@@ -17,7 +17,7 @@ private func handOutValue(_ i: Int) -> [UInt8] {
 /// Imports `count` secrets `bulk/00000`... with `handOutValue` values; returns their names in order.
 private func importBulk(_ f: Fixture, _ count: Int) throws -> [String] {
     let names = (0..<count).map { String(format: "bulk/%05d", $0) }
-    try f.admin.importSecrets(names.enumerated().map { ImportEntry(name: $1, value: SecureBytes(copying: handOutValue($0)), origin: "entry \($0)") })
+    try f.admin.importSecrets(names.enumerated().map { ImportEntry(name: $1, value: try SecureBytes(copying: handOutValue($0)), origin: "entry \($0)") })
     return names
 }
 

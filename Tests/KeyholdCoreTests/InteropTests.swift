@@ -38,17 +38,17 @@ import Testing
         // Typed, binary, generated, multi-version, deleted, pruned.
         for i in 1...6 {
             let name = "app/service-\(i)/token"
-            let value = pw("value-\(i)-\(UUID().uuidString)")
+            let value = try pw("value-\(i)-\(UUID().uuidString)")
             try f.admin.createSecret(name, .value(value))
             remember(name, 1, value)
         }
-        let binary = SecureBytes(copying: (0..<256).map { UInt8($0) })
+        let binary = try SecureBytes(copying: (0..<256).map { UInt8($0) })
         try f.admin.createSecret("blobs/all-bytes", .value(binary))
         remember("blobs/all-bytes", 1, binary)
         try f.admin.createSecret("flask/SECRET_KEY", .generated(length: 64, alphabet: .urlsafe))
         remember("flask/SECRET_KEY", 1, try f.admin.reveal("flask/SECRET_KEY"))
         for v in 2...3 {
-            let value = pw("rotated-\(v)-\(UUID().uuidString)")
+            let value = try pw("rotated-\(v)-\(UUID().uuidString)")
             try f.admin.addVersion("app/service-1/token", .value(value))
             remember("app/service-1/token", v, value)
         }
@@ -96,7 +96,7 @@ import Testing
         }
 
         // And it notices a wrong recovery key, so a pass above means something.
-        let wrong = RecoveryKey.encode(RecoveryKey.generate())
+        let wrong = try RecoveryKey.encode(try RecoveryKey.generate())
         let bad = try verify(f.vault.path, recoveryKey: wrong, expect: expectFile, head: head)
         #expect(bad.status == 1)
     }

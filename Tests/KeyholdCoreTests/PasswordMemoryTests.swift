@@ -10,18 +10,18 @@ import Testing
 @Suite struct PasswordMemoryTests {
     /// A password nothing else holds, made in guarded memory (a String of it in this test
     /// would be a copy the scan finds): random letters and digits, upper case among them.
-    static func freshPassword() -> SecureBytes { Token.generate(length: 36, alphabet: .alnum) }
+    static func freshPassword() throws -> SecureBytes { try Token.generate(length: 36, alphabet: .alnum) }
 
     /// Its lower-case form, made in guarded memory too.
-    static func lowered(_ p: SecureBytes) -> SecureBytes {
-        SecureBytes(count: p.count) { out in
+    static func lowered(_ p: SecureBytes) throws -> SecureBytes {
+        try SecureBytes(count: p.count) { out in
             p.withBytes { for (i, c) in $0.enumerated() { out[i] = (0x41...0x5A).contains(c) ? c + 0x20 : c } }
         }
     }
 
     /// A copy in guarded memory, the scan's needle (its own allocation is skipped).
-    static func copy(_ p: SecureBytes) -> SecureBytes {
-        SecureBytes(count: p.count) { out in p.withBytes { out.copyMemory(from: $0) } }
+    static func copy(_ p: SecureBytes) throws -> SecureBytes {
+        try SecureBytes(count: p.count) { out in p.withBytes { out.copyMemory(from: $0) } }
     }
 
     /// The facts agree with what Swift's String says of the same text: characters (grapheme
@@ -30,8 +30,8 @@ import Testing
                       "🇫🇷🇩🇪🇮🇹🇪🇸🇵🇹🇬🇧🇳🇱🇧🇪", "e\u{301}e\u{301}e\u{301}e\u{301}e\u{301}e\u{301}e\u{301}e\u{301}",
                       "İSTANBUL-ΣΑΣ-straße-ADMIN", "tab\there and there", "a\r\nb\r\nc\r\nd\r\ne", "x\u{85}y\u{9B}z\u{7F}",
                       "MyAdminPassword!", "ÅNGSTRÖM ångström", "QWERTYuiop12", "AbcAbcAbcAbc", "aaaa1111ZZZZ", ""])
-    func factsAgreeWithStrings(text: String) {
-        let facts = Validate.passwordFacts(pw(text), username: "Admin")
+    func factsAgreeWithStrings(text: String) throws {
+        let facts = try Validate.passwordFacts(try pw(text), username: "Admin")
         #expect(facts.isUTF8)
         #expect(facts.bytes == text.utf8.count)
         #expect(facts.characters == text.count, "characters of \(text.debugDescription)")
@@ -43,11 +43,12 @@ import Testing
         #expect(facts.isSequence == (scalars.count - Validate.simplePatternCoverage(scalars) <= Validate.passwordPatternSlack))
     }
 
-    @Test func factsOfBytesThatAreNotText() {
-        let facts = Validate.passwordFacts(SecureBytes(copying: [0x61, 0xFF, 0x62]), username: "")
+    @Test func factsOfBytesThatAreNotText() throws {
+        let facts = try Validate.passwordFacts(try SecureBytes(copying: [0x61, 0xFF, 0x62]), username: "")
         #expect(!facts.isUTF8)
+        let bytes = try SecureBytes(copying: [0x61, 0xFF, 0x62] + Array("long enough text".utf8))
         do {
-            try Validate.password(SecureBytes(copying: [0x61, 0xFF, 0x62] + Array("long enough text".utf8)), username: "")
+            try Validate.password(bytes, username: "")
             Issue.record("accepted")
         } catch {
             #expect(error.rule.rawValue == "encoding")
@@ -55,24 +56,24 @@ import Testing
     }
 
     /// Every entry of the common list is found through the byte table, in any case.
-    @Test func everyCommonPasswordIsFound() {
+    @Test func everyCommonPasswordIsFound() throws {
         var missed = 0
-        for entry in Validate.commonPasswords where !Validate.passwordFacts(pw(entry.uppercased()), username: "").isCommon { missed += 1 }
+        for entry in Validate.commonPasswords where !(try Validate.passwordFacts(try pw(entry.uppercased()), username: "").isCommon) { missed += 1 }
         #expect(missed == 0)
-        #expect(!Validate.passwordFacts(Self.freshPassword(), username: "").isCommon)
+        #expect(try !Validate.passwordFacts(Self.freshPassword(), username: "").isCommon)
     }
 
     /// Checking a password makes no copy of it or of its lower-case form.
     @Test func checkingLeavesNoCopy() throws {
-        let password = Self.freshPassword()
-        let lowered = Self.lowered(password)
+        let password = try Self.freshPassword()
+        let lowered = try Self.lowered(password)
         try Validate.password(password, username: "someone")
-        _ = Validate.passwordFacts(password, username: "admin")
+        _ = try Validate.passwordFacts(password, username: "admin")
         let copies = MemoryScan.find(password), lowerCopies = MemoryScan.find(lowered)
         #expect(copies.isEmpty, "copies of the password: \(copies)")
         #expect(lowerCopies.isEmpty, "copies of its lower-case form: \(lowerCopies)")
         // The control: a copy the scan must see.
-        let held = Self.copy(password)
+        let held = try Self.copy(password)
         #expect(MemoryScan.copies(MemoryScan.find(password)).count == 1, "control: a held copy was not found")
         _ = held
     }
@@ -81,12 +82,12 @@ import Testing
     /// recovery key's text, found while held (the control), is gone once released.
     @Test func creatingAndLoggingInLeaveNoCopy() throws {
         let dir = TempDir()
-        let password = Self.freshPassword()
+        let password = try Self.freshPassword()
         var recoveryText: SecureBytes?
         do {
             let (session, key) = try Vault.create(at: dir.file("vault.db"), admin: "admin", password: Self.copy(password),
                                                   options: .insecureFastForTests())
-            recoveryText = Self.copy(key)
+            recoveryText = try Self.copy(key)
             #expect(MemoryScan.copies(MemoryScan.find(try #require(recoveryText))).count == 1, "control: the recovery key held was not found")
             _ = session
         }

@@ -100,7 +100,7 @@ enum Files {
         #expect(Files.contains(Files.bytes(result.kept), replacedCiphertext), "the search finds what is there")
 
         let s = try Self.login(f.vault)
-        #expect(TamperKit.same(try s.reveal("app/db"), "value-in-the-backup-1"))
+        #expect(try TamperKit.same(try s.reveal("app/db"), "value-in-the-backup-1"))
         #expect(TamperKit.error { try s.secret(named: "app/made-after-the-backup") } == .notFound(kind: "secret", name: "app/made-after-the-backup"))
         let recorded = try Self.events(s, .vaultRestore)
         #expect(recorded.count == 1)
@@ -118,8 +118,8 @@ enum Files {
         #expect(Files.mode(result.kept) == 0o600)
         let kept = try Vault.open(at: result.kept, options: .insecureFastForTests())
         let k = try Self.login(kept)
-        #expect(TamperKit.same(try k.reveal("app/db"), "value-after-the-backup-2"))
-        #expect(TamperKit.same(try k.reveal("app/made-after-the-backup"), "value-after-the-backup-3"))
+        #expect(try TamperKit.same(try k.reveal("app/db"), "value-after-the-backup-2"))
+        #expect(try TamperKit.same(try k.reveal("app/made-after-the-backup"), "value-after-the-backup-3"))
         #expect(try k.check().ok)
         try kept.close()
 
@@ -150,7 +150,7 @@ enum Files {
         let result = try restore.commit()
         #expect(result.otherVault)
         let s = try Self.login(f.vault)
-        #expect(TamperKit.same(try s.reveal("other/token"), "the-other-vaults-value"))
+        #expect(try TamperKit.same(try s.reveal("other/token"), "the-other-vaults-value"))
         #expect(try f.vault.identity().vaultID == other.vault.identity().vaultID)
         let event = try #require(try Self.events(s, .vaultRestore).first)
         #expect(event.details.contains("\"other_vault\":true") && event.details.contains("\"replaced_vault_id\":\"\(restore.liveVaultID)\""))
@@ -231,7 +231,7 @@ enum Files {
         guard case .integrity(let message) = refused else { Issue.record("got \(String(describing: refused))"); return }
         #expect(message.contains("fails check"))
         restore.cancel()
-        #expect(TamperKit.same(try f.admin.reveal("app/db"), "the-live-value-123"))
+        #expect(try TamperKit.same(try f.admin.reveal("app/db"), "the-live-value-123"))
         #expect(try f.admin.auditEvents().count == before + 1)  // the reveal just now
         #expect(Files.names(f.dir.path).filter { $0.hasPrefix(".") || $0.contains(".replaced-") }.isEmpty)
     }
@@ -325,7 +325,7 @@ enum Files {
         let s = try RestoreTests.login(v)
         let report = try s.check()
         #expect(report.ok, "\(path): \(report.problems)", sourceLocation: sourceLocation)
-        #expect(TamperKit.same(try s.reveal(secret), value), sourceLocation: sourceLocation)
+        #expect(try TamperKit.same(try s.reveal(secret), value), sourceLocation: sourceLocation)
         return try s.auditEvents().count - 2  // less this login and reveal
     }
 

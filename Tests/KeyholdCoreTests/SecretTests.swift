@@ -15,7 +15,7 @@ import KeyholdStore
     @Test func typedValuesRoundTripAsBytes() throws {
         let f = try Fixture()
         try f.admin.createSecret("app/prod/db_password", .value(pw("typed-value-123456789")), description: "Primary DB")
-        #expect(TamperKit.same(try f.admin.reveal("app/prod/db_password"), "typed-value-123456789"))
+        #expect(try TamperKit.same(try f.admin.reveal("app/prod/db_password"), "typed-value-123456789"))
 
         // Values are arbitrary bytes: NUL, 0xFF, not UTF-8.
         let binary: [UInt8] = [0x00, 0xFF, 0xFE, 0x00, 0x80, 0x7F, 0x0A, 0x00]
@@ -122,7 +122,7 @@ import KeyholdStore
         try f.admin.createSecret("app/sized", .value(pw("initial-value-abcdef")))
         let before = try VaultSecretTests.snapshot(f)
         for size in [0, 65_537, 200_000] {
-            let value = SecureBytes(copying: [UInt8](repeating: 0x61, count: size))
+            let value = try SecureBytes(copying: [UInt8](repeating: 0x61, count: size))
             for (what, call) in [("create", { try f.admin.createSecret("app/new", .value(value)) }),
                                  ("add version", { _ = try f.admin.addVersion("app/sized", .value(value)) })] as [(String, () throws -> Void)] {
                 let e = TamperKit.error(call)
@@ -143,7 +143,7 @@ import KeyholdStore
         #expect(message.contains("app/dup"))
         #expect(!message.contains("replacement-value-xyz") && !message.contains("original-value-abcdef"))
         #expect(try VaultSecretTests.snapshot(f) == before)
-        #expect(TamperKit.same(try f.admin.reveal("app/dup"), "original-value-abcdef"))
+        #expect(try TamperKit.same(try f.admin.reveal("app/dup"), "original-value-abcdef"))
     }
 
     // MARK: Metadata without decrypting
@@ -202,9 +202,9 @@ import KeyholdStore
         var info = try f.admin.secret(named: "svc/token")
         #expect(info.currentVersion == 3 && info.versionCount == 3)
         #expect(info.updatedAt == f.clock.now && info.createdAt == f.clock.now - 2000)
-        #expect(TamperKit.same(try f.admin.reveal("svc/token"), "svc-token-version-3"))
-        #expect(TamperKit.same(try f.admin.reveal("svc/token", version: 1), "svc-token-version-1"))
-        #expect(TamperKit.same(try f.admin.reveal("svc/token", version: 2), "svc-token-version-2"))
+        #expect(try TamperKit.same(try f.admin.reveal("svc/token"), "svc-token-version-3"))
+        #expect(try TamperKit.same(try f.admin.reveal("svc/token", version: 1), "svc-token-version-1"))
+        #expect(try TamperKit.same(try f.admin.reveal("svc/token", version: 2), "svc-token-version-2"))
         #expect(throws: KeyholdError.self) { try f.admin.reveal("svc/token", version: 4) }
         let versions = try f.admin.versions(of: "svc/token")
         #expect(versions.map(\.version) == [1, 2, 3])
@@ -214,7 +214,7 @@ import KeyholdStore
         #expect(try f.admin.deleteVersion("svc/token", version: 3) == DeletionOutcome(checkpointed: true))
         info = try f.admin.secret(named: "svc/token")
         #expect(info.currentVersion == 2 && info.versionCount == 2)
-        #expect(TamperKit.same(try f.admin.reveal("svc/token"), "svc-token-version-2"))
+        #expect(try TamperKit.same(try f.admin.reveal("svc/token"), "svc-token-version-2"))
         #expect(throws: KeyholdError.self) { try f.admin.reveal("svc/token", version: 3) }
 
         // Deleting an older version leaves the current one alone.
@@ -232,7 +232,7 @@ import KeyholdStore
             Issue.record("deleting the only version must be refused"); return
         }
         #expect(try VaultSecretTests.snapshot(f) == before)
-        #expect(TamperKit.same(try f.admin.reveal("svc/token"), "svc-token-version-2"))
+        #expect(try TamperKit.same(try f.admin.reveal("svc/token"), "svc-token-version-2"))
     }
 
     @Test func perSecretHistoryLimitPrunesOldest() throws {
@@ -243,8 +243,8 @@ import KeyholdStore
         #expect(try f.admin.versions(of: "h/per").map(\.version) == [4, 5, 6])
         let info = try f.admin.secret(named: "h/per")
         #expect(info.currentVersion == 6 && info.versionCount == 3)
-        #expect(TamperKit.same(try f.admin.reveal("h/per", version: 4), "history-value-4"))
-        #expect(TamperKit.same(try f.admin.reveal("h/per"), "history-value-6"))
+        #expect(try TamperKit.same(try f.admin.reveal("h/per", version: 4), "history-value-4"))
+        #expect(try TamperKit.same(try f.admin.reveal("h/per"), "history-value-6"))
         guard case .notFound? = TamperKit.error({ try f.admin.reveal("h/per", version: 3) }) else {
             Issue.record("a pruned version must be gone"); return
         }
@@ -264,7 +264,7 @@ import KeyholdStore
         try f.admin.setHistoryLimit("h/per", 1)
         try f.admin.addVersion("h/per", .value(pw("history-value-8")))
         #expect(try f.admin.versions(of: "h/per").map(\.version) == [8])
-        #expect(TamperKit.same(try f.admin.reveal("h/per"), "history-value-8"))
+        #expect(try TamperKit.same(try f.admin.reveal("h/per"), "history-value-8"))
 
         // Out-of-range limits are invalid and change nothing.
         for bad in [0, -3, 1001] {
@@ -295,8 +295,8 @@ import KeyholdStore
         #expect(try f.admin.versions(of: "h/default").map(\.version) == Array(1...10), "ten versions are kept")
         for n in 11...12 { try f.admin.addVersion("h/default", .value(pw("default-history-\(n)"))) }
         #expect(try f.admin.versions(of: "h/default").map(\.version) == Array(3...12))
-        #expect(TamperKit.same(try f.admin.reveal("h/default", version: 3), "default-history-3"))
-        #expect(TamperKit.same(try f.admin.reveal("h/default"), "default-history-12"))
+        #expect(try TamperKit.same(try f.admin.reveal("h/default", version: 3), "default-history-3"))
+        #expect(try TamperKit.same(try f.admin.reveal("h/default"), "default-history-12"))
         guard case .notFound? = TamperKit.error({ try f.admin.reveal("h/default", version: 2) }) else {
             Issue.record("version 2 must have been pruned"); return
         }
@@ -342,7 +342,7 @@ import KeyholdStore
             }
         }
         // The other secret is untouched; deleting again is not found.
-        #expect(TamperKit.same(try f.admin.reveal("del/keep"), "keep-me-value-abcdef"))
+        #expect(try TamperKit.same(try f.admin.reveal("del/keep"), "keep-me-value-abcdef"))
         guard case .notFound? = TamperKit.error({ try f.admin.deleteSecret("del/me") }) else {
             Issue.record("deleting twice must be notFound"); return
         }
@@ -411,7 +411,7 @@ import KeyholdStore
         #expect(try f.admin.secret(named: "app/api").rotateBy == nil)
         let fourth = try f.admin.auditEvents(AuditQuery(limit: 1, newestFirst: true)).first
         #expect(fourth?.details == "{\"generated\":false,\"rotate_by\":\"none\",\"version\":4}")
-        #expect(TamperKit.same(try f.admin.reveal("app/api"), "api-value-four-1234"))
+        #expect(try TamperKit.same(try f.admin.reveal("app/api"), "api-value-four-1234"))
 
         // Bad input names its field and writes nothing.
         let before = try VaultSecretTests.snapshot(f)
@@ -426,7 +426,7 @@ import KeyholdStore
         let f = try Fixture()
         var values: [[UInt8]] = []
         var errors: [KeyholdError] = []
-        func typed(_ s: String) -> SecretInput { values.append(Array(s.utf8)); return .value(pw(s)) }
+        func typed(_ s: String) throws -> SecretInput { values.append(Array(s.utf8)); return .value(try pw(s)) }
 
         try f.admin.createSecret("app/db", typed("Zq8-value-one-for-the-audit-scan"), description: "database")
         f.clock.advance(1000)
@@ -436,7 +436,7 @@ import KeyholdStore
 
         f.clock.advance(1000)
         let v2 = try f.admin.reveal("app/db")
-        #expect(TamperKit.same(v2, "Zq8-value-two-for-the-audit-scan"))
+        #expect(try TamperKit.same(v2, "Zq8-value-two-for-the-audit-scan"))
         var last = try #require(try f.admin.auditEvents(AuditQuery(limit: 1, newestFirst: true)).first)
         #expect(last.action == "secret.reveal" && last.target == "secret:app/db" && last.actor == "admin")
         // Details compared quietly: if a value ever leaked into them, the failure must not print it.
@@ -458,9 +458,9 @@ import KeyholdStore
         #expect(try f.admin.auditEvents(AuditQuery(action: "secret.reveal")).count == 5)
 
         // Failures that involve a value: none may quote it.
-        for (name, input) in [("app/db", typed("Zq8-duplicate-value-for-the-scan")),       // conflict
-                              ("bad name/x", typed("Zq8-bad-name-value-for-the-scan")),     // invalid name
-                              ("app/../x", typed("Zq8-dotdot-value-for-the-scan"))] {       // invalid name
+        for (name, input) in [("app/db", try typed("Zq8-duplicate-value-for-the-scan")),       // conflict
+                              ("bad name/x", try typed("Zq8-bad-name-value-for-the-scan")),     // invalid name
+                              ("app/../x", try typed("Zq8-dotdot-value-for-the-scan"))] {       // invalid name
             if let e = TamperKit.error({ try f.admin.createSecret(name, input) }) { errors.append(e) }
         }
         let auditor = try f.user("audrey", roles: ["auditor"])

@@ -13,6 +13,6 @@ import Testing
         #expect(try op.reveal("app/prod/db_password").utf8String() == "s3cr3t-value")
         let again = try f.login("admin", adminPassword)
         #expect(try again.verifyAudit().ok)
-        #expect(RecoveryKey.encode(try RecoveryKey.parse(f.recoveryKey)) == f.recoveryKey)
+        #expect(try RecoveryKey.encode(try RecoveryKey.parse(f.recoveryKey)) == f.recoveryKey)
     }
 }

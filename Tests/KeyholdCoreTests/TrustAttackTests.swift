@@ -18,7 +18,7 @@ import KeyholdStore
     @Test func plantedUserWithAPendingGrantNeverReceivesTheRootKey() throws {
         let f = try Fixture()
         try f.admin.createSecret("app/db", .value(pw("planted-user-must-not-read")))
-        let attacker = Attacker(f.vault.store, clock: f.clock)
+        let attacker = try Attacker(f.vault.store, clock: f.clock)
         let planted = try attacker.plantUser("mallory", roles: ["operator"])
 
         // Everything an administrator does in a day: logins, role changes touching the role, a rotation.
@@ -56,7 +56,7 @@ import KeyholdStore
         try f.admin.createSecret("app/db", .value(pw("rotation-must-not-leak")))
         _ = try f.user("olga", roles: ["operator"])
         let olga = try TamperKit.userID(f, "olga")
-        let attacker = Attacker(f.vault.store, clock: f.clock)
+        let attacker = try Attacker(f.vault.store, clock: f.clock)
         let planted = try attacker.plantKey(for: olga, username: "olga")
         let fakeGrant = try SealedBox.seal(SecureBytes(random: 32), to: attacker.pair.publicKey)
         try f.vault.store.unsafeExecute("UPDATE users SET key_id = ? WHERE id = ?", arguments: [planted, olga])
@@ -77,7 +77,7 @@ import KeyholdStore
         let olgaSession = try f.user("olga", roles: ["operator"])
         _ = olgaSession
         let olga = try TamperKit.userID(f, "olga")
-        let attacker = Attacker(f.vault.store, clock: f.clock)
+        let attacker = try Attacker(f.vault.store, clock: f.clock)
         let planted = try attacker.plantKey(for: olga, username: "olga")
         try f.vault.store.unsafeExecute("UPDATE grants SET key_id = ? WHERE user_id = ?", arguments: [planted, olga])
         _ = try f.admin.rotateRootKey()
@@ -96,7 +96,7 @@ import KeyholdStore
         let olga = try TamperKit.userID(f, "olga")
         let pk = try TamperKit.blob(f.vault.store.unsafeQuery(
             "SELECT k.public_key FROM user_keys k JOIN users u ON u.key_id = k.id WHERE u.id = ?", arguments: [olga])[0]["public_key"])
-        let chosen = SecureBytes(random: 32)
+        let chosen = try SecureBytes(random: 32)
         try f.vault.store.unsafeExecute("UPDATE grants SET sealed_root = ? WHERE user_id = ?",
                                         arguments: [try SealedBox.seal(chosen, to: pk), olga])
         try TamperKit.expectIntegrity(naming: "grants user_id=\(olga)") { try f.vault.login(username: "olga", password: pw(userPassword)) }
@@ -117,7 +117,7 @@ import KeyholdStore
         let key = try store.unsafeQuery("SELECT k.id, k.public_key FROM user_keys k JOIN users u ON u.key_id = k.id WHERE u.id = ?",
                                         arguments: [olga])[0]
         let (keyID, pk) = (try TamperKit.int(key["id"]), try TamperKit.blob(key["public_key"]))
-        let chosen = SecureBytes(random: 32)
+        let chosen = try SecureBytes(random: 32)
         let theirs = try Trust.rootSigningKey(chosen)
         let vaultID = try TamperKit.blob(store.unsafeQuery("SELECT vault_id FROM vault")[0]["vault_id"])
         let link = theirs.sign(Trust.rootLinkMessage(vaultID: vaultID, version: 2, publicKey: theirs.publicKey))
@@ -136,7 +136,7 @@ import KeyholdStore
     /// A data key replaced with D' sealed under R': nothing opens it, nothing is written under it.
     @Test func substitutedDataKeyIsNeverUsed() throws {
         let f = try Fixture()
-        let chosenRoot = SecureBytes(random: 32), chosenData = SecureBytes(random: 32)
+        let chosenRoot = try SecureBytes(random: 32), chosenData = try SecureBytes(random: 32)
         try f.vault.store.unsafeExecute("UPDATE data_keys SET sealed = ? WHERE state = 'active'",
                                         arguments: [try Seal.seal(chosenData, key: chosenRoot, aad: "keyhold/datakey/1")])
         let admin = try f.login("admin", adminPassword)
@@ -154,9 +154,9 @@ import KeyholdStore
         _ = try f.user("olga", roles: ["operator"])
         let olga = try TamperKit.userID(f, "olga")
         let store = f.vault.store
-        let attacker = Attacker(f.vault.store, clock: f.clock)
+        let attacker = try Attacker(f.vault.store, clock: f.clock)
         let attackerAdmin = try attacker.plantKey(for: 1, username: "admin")
-        let chosen = SecureBytes(random: 32)
+        let chosen = try SecureBytes(random: 32)
         let theirs = try Trust.rootSigningKey(chosen)
         let vaultID = Sodium.randomBytes(16)
         let details = #"{"root_public_key":"\#(AuditChain.hex(theirs.publicKey))","root_version":1,"vault_id":"\#(AuditChain.hex(vaultID))"}"#
@@ -195,7 +195,7 @@ import KeyholdStore
     /// Events appended and signed with a planted key fail verification without a saved head.
     @Test func eventsSignedWithAPlantedKeyFailVerification() throws {
         let f = try Fixture()
-        let attacker = Attacker(f.vault.store, clock: f.clock)
+        let attacker = try Attacker(f.vault.store, clock: f.clock)
         let planted = try attacker.plantKey(for: 1, username: "admin")
         let before = try f.admin.auditEvents(AuditQuery()).count
         try attacker.appendEvent(actorID: 1, actorName: "admin", keyID: planted, action: "secret.reveal",
@@ -214,7 +214,7 @@ import KeyholdStore
         let cut = rows[rows.count - 3].seq
         try TamperKit.dropAuditTriggers(f)
         try f.vault.store.unsafeExecute("DELETE FROM audit_events WHERE seq >= ?", arguments: [cut])
-        let attacker = Attacker(f.vault.store, clock: f.clock)
+        let attacker = try Attacker(f.vault.store, clock: f.clock)
         let planted = try attacker.plantKey(for: 1, username: "admin")
         for i in 0..<3 {
             try attacker.appendEvent(actorID: 1, actorName: "admin", keyID: planted, action: "secret.delete",
@@ -228,7 +228,7 @@ import KeyholdStore
     @Test func replacedPublicKeyOfAnIntroducedKeyDoesNotHelp() throws {
         let f = try Fixture()
         let adminKey = try TamperKit.int(f.vault.store.unsafeQuery("SELECT key_id FROM users WHERE username = 'admin'")[0]["key_id"])
-        let attacker = Attacker(f.vault.store, clock: f.clock)
+        let attacker = try Attacker(f.vault.store, clock: f.clock)
         try f.vault.store.unsafeExecute("UPDATE user_keys SET public_key = ? WHERE id = ?", arguments: [attacker.pair.publicKey, adminKey])
         try attacker.appendEvent(actorID: 1, actorName: "admin", keyID: adminKey, action: "user.delete", target: "user:olga",
                                  details: #"{"user_id":2}"#)
@@ -240,7 +240,7 @@ import KeyholdStore
     /// never reaches an entitled signer.
     @Test func forgedIntroductionByAPlantedKeyFails() throws {
         let f = try Fixture()
-        let attacker = Attacker(f.vault.store, clock: f.clock)
+        let attacker = try Attacker(f.vault.store, clock: f.clock)
         let first = try attacker.plantKey(for: 1, username: "admin")
         try attacker.appendEvent(actorID: 1, actorName: "admin", keyID: first, action: "user.create", target: "user:eve",
                                  details: #"{"key_id":99,"public_key":"\#(AuditChain.hex(attacker.pair.publicKey))","roles":["admin"],"user_id":99}"#)
@@ -253,7 +253,7 @@ import KeyholdStore
         let f = try Fixture()
         let aud = try f.user("audra", roles: ["auditor"])
         let audra = try TamperKit.userID(f, "audra")
-        let rogue = SigningKeyPair.generate()
+        let rogue = try SigningKeyPair.generate()
         // Audra's own key signs, as only she could (the test holds her session's key pair).
         let last = try #require(try TamperKit.auditRows(f).last)
         var row = AuditRow(seq: last.seq + 1, at: f.clock.now, actorID: audra, actorName: "audra", actorKeyID: aud.keyID,
@@ -314,7 +314,7 @@ import KeyholdStore
         let f = try Fixture()
         _ = try f.vault.recover(recoveryKey: f.recoveryKey, username: "admin")
         #expect(try f.vault.store.read { try AuditChain.verify($0) }.ok, "a real recovery verifies")
-        let attacker = Attacker(f.vault.store, clock: f.clock)
+        let attacker = try Attacker(f.vault.store, clock: f.clock)
         let planted = try attacker.plantKey(for: 1, username: "admin")
         try attacker.appendEvent(actorID: nil, actorName: "recovery-key", keyID: planted, action: "vault.recover", target: "user:admin",
                                  details: #"{"key_id":\#(planted),"public_key":"\#(AuditChain.hex(attacker.pair.publicKey))","recovery_signature":"\#(String(repeating: "00", count: 64))","user_id":1}"#)

@@ -7,8 +7,13 @@ import Testing
     let cheap = KDFCost.insecureMinimumForTests
     // Obviously fake test passwords, held as SecureBytes so a failing
     // expectation shows "SecureBytes(n bytes)", never the text.
-    let password = SecureBytes(utf8: "correct horse battery staple")
-    let otherPassword = SecureBytes(utf8: "correct horse battery stapler")
+    let password: SecureBytes
+    let otherPassword: SecureBytes
+
+    init() throws {
+        password = try SecureBytes(utf8: "correct horse battery staple")
+        otherPassword = try SecureBytes(utf8: "correct horse battery stapler")
+    }
 
     /// `$argon2id$v=19$m=<KiB>,t=<passes>,p=1$`
     static func phcPrefix(_ cost: KDFCost) -> String {
@@ -68,8 +73,8 @@ import Testing
 
     @Test func verifyAcceptsOnlyTheRightPassword() throws {
         let hash = try PasswordHash.hash(password, cost: cheap)
-        let sameCopy = SecureBytes(copying: password.unsafeArray())
-        let empty = SecureBytes(count: 0) { _ in }
+        let sameCopy = try SecureBytes(copying: password.unsafeArray())
+        let empty = try SecureBytes(count: 0) { _ in }
         let right = PasswordHash.verify(password, hash: hash)
         let rightCopy = PasswordHash.verify(sameCopy, hash: hash)
         let wrong = PasswordHash.verify(otherPassword, hash: hash)
@@ -87,11 +92,11 @@ import Testing
     }
 
     @Test func emptyAndNonASCIIPasswordsWork() throws {
-        let empty = SecureBytes(count: 0) { _ in }
+        let empty = try SecureBytes(count: 0) { _ in }
         let emptyHash = try PasswordHash.hash(empty, cost: cheap)
         #expect(PasswordHash.verify(empty, hash: emptyHash))
-        let unicode = SecureBytes(utf8: "pässwörd-ключ-🔑")
-        let unicodeVariant = SecureBytes(utf8: "passwörd-ключ-🔑")
+        let unicode = try SecureBytes(utf8: "pässwörd-ключ-🔑")
+        let unicodeVariant = try SecureBytes(utf8: "passwörd-ключ-🔑")
         let unicodeHash = try PasswordHash.hash(unicode, cost: cheap)
         let accepted = PasswordHash.verify(unicode, hash: unicodeHash)
         let variantAccepted = PasswordHash.verify(unicodeVariant, hash: unicodeHash)
@@ -151,10 +156,10 @@ import Testing
         let raw = try #require(unpadded(fields[5]))
         try #require(salt.count == 16 && raw.count == 32)
         let derived = try PasswordHash.deriveKey(password, salt: [UInt8](salt), cost: cheap)
-        let agrees = holds(derived, [UInt8](raw))
+        let agrees = try holds(derived, [UInt8](raw))
         #expect(agrees, "deriveKey is not Argon2id with the PHC string's salt and cost")
         let fresh = try PasswordHash.deriveKey(password, salt: Sodium.randomBytes(16), cost: cheap)
-        let freshAgrees = holds(fresh, [UInt8](raw))
+        let freshAgrees = try holds(fresh, [UInt8](raw))
         #expect(!freshAgrees, "a key under another salt equals the stored hash")
     }
 

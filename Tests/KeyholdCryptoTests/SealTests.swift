@@ -2,7 +2,8 @@ import Testing
 @testable import KeyholdCrypto
 
 @Suite struct SealTests {
-    let key = SecureBytes(random: Seal.keyBytes)
+    let key: SecureBytes
+    init() throws { key = try SecureBytes(random: Seal.keyBytes) }
     let aad = "keyhold/secret/7/3/2"
 
     @Test func constantsMatchTheFormat() {
@@ -18,12 +19,12 @@ import Testing
         #expect(sealed.count == 24 + length + 16)
         let opened = try Seal.open(sealed, key: key, aad: aad)
         #expect(opened.count == length)
-        let same = holds(opened, plain)
+        let same = try holds(opened, plain)
         #expect(same, "opened bytes differ from the sealed message")
     }
 
     @Test func sealingTheSameMessageTwiceGivesDifferentNoncesAndCiphertexts() throws {
-        let message = SecureBytes(random: 48)
+        let message = try SecureBytes(random: 48)
         let a = try Seal.seal(message, key: key, aad: aad)
         let b = try Seal.seal(message, key: key, aad: aad)
         #expect(a.count == b.count)
@@ -44,7 +45,7 @@ import Testing
         // A key that differs in one bit.
         var near = key.unsafeArray()
         near[31] ^= 0x80
-        let nearKey = SecureBytes(copying: near)
+        let nearKey = try SecureBytes(copying: near)
         Sodium.wipe(&near)
         #expect(throws: CryptoError.integrity) { try Seal.open(sealed, key: nearKey, aad: aad) }
     }
@@ -103,7 +104,7 @@ import Testing
     }
 
     @Test func wrongKeyLengthIsMalformed() throws {
-        let short = SecureBytes(random: 16)
+        let short = try SecureBytes(random: 16)
         #expect(throws: CryptoError.malformed("key length")) { try Seal.seal(SecureBytes(random: 8), key: short, aad: aad) }
         let sealed = try Seal.seal(SecureBytes(random: 8), key: key, aad: aad)
         #expect(throws: CryptoError.malformed("key length")) { try Seal.open(sealed, key: SecureBytes(random: 33), aad: aad) }

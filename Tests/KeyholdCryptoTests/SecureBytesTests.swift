@@ -27,8 +27,8 @@ import Testing
         let optional: SecureBytes?
     }
 
-    @Test func renderingsNeverShowTheBytes() {
-        let secret = SecureBytes(utf8: Self.canaryText)
+    @Test func renderingsNeverShowTheBytes() throws {
+        let secret = try SecureBytes(utf8: Self.canaryText)
         let renderings = [
             ("description", secret.description),
             ("debugDescription", secret.debugDescription),
@@ -44,8 +44,8 @@ import Testing
         }
     }
 
-    @Test func containingStructsDoNotLeak() {
-        let secret = SecureBytes(utf8: Self.canaryText)
+    @Test func containingStructsDoNotLeak() throws {
+        let secret = try SecureBytes(utf8: Self.canaryText)
         let credential = Credential(value: secret)
         let nested = Nested(credential: credential, list: [secret, secret], optional: secret)
         var dumped = ""
@@ -68,44 +68,44 @@ import Testing
         #expect(safeForm)
     }
 
-    @Test func bytesAreHeldExactly() {
-        let secret = SecureBytes(copying: Self.canaryBytes)
+    @Test func bytesAreHeldExactly() throws {
+        let secret = try SecureBytes(copying: Self.canaryBytes)
         #expect(secret.count == Self.canaryBytes.count)
         let same = secret.unsafeArray() == Self.canaryBytes
         #expect(same, "bytes changed in storage")
     }
 
-    @Test func constantTimeEquals() {
-        let a = SecureBytes(copying: [1, 2, 3, 4])
-        #expect(a.constantTimeEquals(SecureBytes(copying: [1, 2, 3, 4])))
+    @Test func constantTimeEquals() throws {
+        let a = try SecureBytes(copying: [1, 2, 3, 4])
+        #expect(try a.constantTimeEquals(SecureBytes(copying: [1, 2, 3, 4])))
         #expect(a.constantTimeEquals(a))
-        #expect(!a.constantTimeEquals(SecureBytes(copying: [1, 2, 3, 5])))
-        #expect(!a.constantTimeEquals(SecureBytes(copying: [0, 2, 3, 4])))
-        #expect(!a.constantTimeEquals(SecureBytes(copying: [1, 2, 3])))
-        #expect(!a.constantTimeEquals(SecureBytes(copying: [1, 2, 3, 4, 0])))
-        let empty = SecureBytes(count: 0) { _ in }
-        #expect(empty.constantTimeEquals(SecureBytes(copying: [])))
+        #expect(try !a.constantTimeEquals(SecureBytes(copying: [1, 2, 3, 5])))
+        #expect(try !a.constantTimeEquals(SecureBytes(copying: [0, 2, 3, 4])))
+        #expect(try !a.constantTimeEquals(SecureBytes(copying: [1, 2, 3])))
+        #expect(try !a.constantTimeEquals(SecureBytes(copying: [1, 2, 3, 4, 0])))
+        let empty = try SecureBytes(count: 0) { _ in }
+        #expect(try empty.constantTimeEquals(SecureBytes(copying: [])))
         #expect(!empty.constantTimeEquals(a))
         #expect(!a.constantTimeEquals(empty))
     }
 
-    @Test func utf8String() {
+    @Test func utf8String() throws {
         let text = "grüße, 鍵 🔑"
-        let secret = SecureBytes(utf8: text)
+        let secret = try SecureBytes(utf8: text)
         #expect(secret.count == text.utf8.count)
         let decoded = secret.utf8String() == text
         #expect(decoded, "utf8String did not give the text back")
-        #expect(SecureBytes(utf8: "").utf8String() == "")
-        #expect(SecureBytes(copying: [0xFF, 0xFE]).utf8String() == nil)
-        #expect(SecureBytes(copying: [0x61, 0xC3]).utf8String() == nil, "truncated sequence")
+        #expect(try SecureBytes(utf8: "").utf8String() == "")
+        #expect(try SecureBytes(copying: [0xFF, 0xFE]).utf8String() == nil)
+        #expect(try SecureBytes(copying: [0x61, 0xC3]).utf8String() == nil, "truncated sequence")
     }
 
-    @Test func randomBytesDiffer() {
-        let a = SecureBytes(random: 32), b = SecureBytes(random: 32)
+    @Test func randomBytesDiffer() throws {
+        let a = try SecureBytes(random: 32), b = try SecureBytes(random: 32)
         #expect(a.count == 32)
         let same = a.constantTimeEquals(b)
         #expect(!same)
-        #expect(SecureBytes(random: 0).count == 0)
+        #expect(try SecureBytes(random: 0).count == 0)
     }
 
     @Test func failingFillThrowsAndPropagates() {
@@ -113,8 +113,8 @@ import Testing
         #expect(throws: Refused.self) { try SecureBytes(count: 8) { _ in throw Refused() } }
     }
 
-    @Test func usableFromManyThreads() async {
-        let secret = SecureBytes(copying: Self.canaryBytes)
+    @Test func usableFromManyThreads() async throws {
+        let secret = try SecureBytes(copying: Self.canaryBytes)
         let expected = Self.canaryBytes
         let results = await withTaskGroup(of: Bool.self) { group in
             for _ in 0..<16 { group.addTask { secret.withBytes { Array($0) == expected } } }
@@ -124,5 +124,30 @@ import Testing
         }
         #expect(results.count == 16)
         #expect(results.allSatisfy { $0 })
+    }
+}
+
+/// Guarded memory that cannot be mapped is an error the caller reports, never a trap: asked for
+/// more than any address space holds, every guarded allocation throws `outOfMemory`.
+@Suite struct GuardedAllocationFailureTests {
+    static let tooMuch = 1 << 62
+
+    @Test func secureBytesThrowsAndNeverFills() {
+        var filled = false
+        #expect(throws: CryptoError.outOfMemory(bytes: Self.tooMuch)) {
+            try SecureBytes(count: Self.tooMuch) { _ in filled = true }
+        }
+        #expect(!filled)
+    }
+
+    @Test func buffersAndSealersThrow() throws {
+        #expect(throws: CryptoError.outOfMemory(bytes: Self.tooMuch)) { try SecureBuffer(capacity: Self.tooMuch) }
+        #expect(throws: CryptoError.outOfMemory(bytes: Self.tooMuch)) { try GuardedBuffer(capacity: Self.tooMuch) }
+        #expect(throws: CryptoError.outOfMemory(bytes: Self.tooMuch)) { try Resealer(capacity: Self.tooMuch) }
+        // A buffer that cannot grow keeps what it held.
+        let buffer = try SecureBuffer(capacity: 4)
+        try buffer.append(contentsOf: [1, 2, 3])
+        #expect(throws: CryptoError.outOfMemory(bytes: Self.tooMuch)) { try buffer.reserve(Self.tooMuch) }
+        #expect(Array(buffer.bytes) == [1, 2, 3])
     }
 }

@@ -6,8 +6,8 @@ import Testing
 // failure shows `false`, never the bytes.
 
 /// Whether a SecureBytes holds exactly `bytes` (compared in constant time).
-func holds(_ secure: SecureBytes, _ bytes: [UInt8]) -> Bool {
-    secure.constantTimeEquals(SecureBytes(copying: bytes))
+func holds(_ secure: SecureBytes, _ bytes: [UInt8]) throws -> Bool {
+    secure.constantTimeEquals(try SecureBytes(copying: bytes))
 }
 
 /// A copy of `bytes` with bit 0 of byte `index` flipped.

@@ -19,10 +19,10 @@ import Testing
     }
 
     @Test(arguments: Token.Alphabet.allCases)
-    func lengthAndMembership(alphabet: Token.Alphabet) {
+    func lengthAndMembership(alphabet: Token.Alphabet) throws {
         let allowed = Set(alphabet.characters)
         for length in [0, 1, 2, 16, 40, 100, 1000] {
-            let token = Token.generate(length: length, alphabet: alphabet)
+            let token = try Token.generate(length: length, alphabet: alphabet)
             #expect(token.count == length)
             let allMembers = token.withBytes { $0.allSatisfy(allowed.contains) }
             #expect(allMembers, "a \(alphabet) token of length \(length) has a character outside its alphabet")
@@ -31,16 +31,16 @@ import Testing
         }
     }
 
-    @Test func tokensDiffer() {
-        let a = Token.generate(length: 32, alphabet: .urlsafe)
-        let b = Token.generate(length: 32, alphabet: .urlsafe)
+    @Test func tokensDiffer() throws {
+        let a = try Token.generate(length: 32, alphabet: .urlsafe)
+        let b = try Token.generate(length: 32, alphabet: .urlsafe)
         let same = a.constantTimeEquals(b)
         #expect(!same)
     }
 
-    @Test func hexIsRoughlyUniform() {
+    @Test func hexIsRoughlyUniform() throws {
         let n = 65_536
-        let token = Token.generate(length: n, alphabet: .hex)
+        let token = try Token.generate(length: n, alphabet: .hex)
         var counts: [UInt8: Int] = [:]
         token.withBytes { for b in $0 { counts[b, default: 0] += 1 } }
         let expected = n / 16
@@ -55,10 +55,10 @@ import Testing
     /// Every alphabet, including those whose size is not a power of two
     /// (numeric, alnum, alpha, ascii), where a modulo draw would skew.
     @Test(arguments: Token.Alphabet.allCases)
-    func everyAlphabetIsRoughlyUniform(alphabet: Token.Alphabet) {
+    func everyAlphabetIsRoughlyUniform(alphabet: Token.Alphabet) throws {
         let chars = alphabet.characters
         let perSymbol = 2000
-        let token = Token.generate(length: chars.count * perSymbol, alphabet: alphabet)
+        let token = try Token.generate(length: chars.count * perSymbol, alphabet: alphabet)
         var counts: [UInt8: Int] = [:]
         token.withBytes { for b in $0 { counts[b, default: 0] += 1 } }
         #expect(counts.count == chars.count, "some symbols never drawn")

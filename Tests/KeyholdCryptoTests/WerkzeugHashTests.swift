@@ -19,8 +19,13 @@ enum WerkzeugVectors {
 }
 
 @Suite struct WerkzeugHashTests {
-    let right = SecureBytes(utf8: WerkzeugVectors.password)
-    let wrong = SecureBytes(utf8: WerkzeugVectors.password + "8")
+    let right: SecureBytes
+    let wrong: SecureBytes
+
+    init() throws {
+        right = try SecureBytes(utf8: WerkzeugVectors.password)
+        wrong = try SecureBytes(utf8: WerkzeugVectors.password + "8")
+    }
 
     @Test func schemesAreReadByPrefix() throws {
         #expect(PasswordHash.scheme(of: WerkzeugVectors.scrypt) == .werkzeugScrypt)
@@ -31,12 +36,12 @@ enum WerkzeugVectors {
         #expect(PasswordHash.scheme(of: "pbkdf2:sha1:1000$salt$00") == nil)
     }
 
-    @Test func scryptRightPasswordPassesWrongFails() {
+    @Test func scryptRightPasswordPassesWrongFails() throws {
         #expect(PasswordHash.verify(right, hash: WerkzeugVectors.scrypt))
         #expect(!PasswordHash.verify(wrong, hash: WerkzeugVectors.scrypt))
         #expect(PasswordHash.verify(right, hash: WerkzeugVectors.scryptDefault))
         #expect(!PasswordHash.verify(wrong, hash: WerkzeugVectors.scryptDefault))
-        #expect(!PasswordHash.verify(SecureBytes(utf8: ""), hash: WerkzeugVectors.scrypt))
+        #expect(try !PasswordHash.verify(SecureBytes(utf8: ""), hash: WerkzeugVectors.scrypt))
     }
 
     @Test func pbkdf2RightPasswordPassesWrongFails() {
@@ -46,8 +51,8 @@ enum WerkzeugVectors {
         #expect(!PasswordHash.verify(wrong, hash: WerkzeugVectors.pbkdf2Default))
     }
 
-    @Test func unicodePasswordsAndOtherSaltLengths() {
-        let unicode = SecureBytes(utf8: WerkzeugVectors.unicodePassword)
+    @Test func unicodePasswordsAndOtherSaltLengths() throws {
+        let unicode = try SecureBytes(utf8: WerkzeugVectors.unicodePassword)
         #expect(PasswordHash.verify(unicode, hash: WerkzeugVectors.pbkdf2Unicode))
         #expect(PasswordHash.verify(unicode, hash: WerkzeugVectors.scryptUnicode))
         #expect(!PasswordHash.verify(right, hash: WerkzeugVectors.pbkdf2Unicode))
@@ -72,15 +77,15 @@ enum WerkzeugVectors {
     @Test func rfc7914Vectors() throws {
         let pbkdf2 = try Werkzeug.derive(SecureBytes(utf8: "passwd"), kdf: .pbkdf2SHA256(iterations: 1),
                                          salt: Array("salt".utf8), count: 64)
-        #expect(holds(pbkdf2, hex("55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc"
+        #expect(try holds(pbkdf2, hex("55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc"
                                   + "49ca9cccf179b645991664b39d77ef317c71b845b1e30bd509112041d3a19783")))
         let scrypt = try Werkzeug.derive(SecureBytes(utf8: "password"), kdf: .scrypt(n: 1024, r: 8, p: 16),
                                          salt: Array("NaCl".utf8), count: 64)
-        #expect(holds(scrypt, hex("fdbabe1c9d3472007856e7190d01e9fe7c6ad7cbc8237830e77376634b373162"
+        #expect(try holds(scrypt, hex("fdbabe1c9d3472007856e7190d01e9fe7c6ad7cbc8237830e77376634b373162"
                                   + "2eaf30d92e22a3886ff109279d9830dac727afb94a83ee6d8360cbdfa2cc0640")))
         // An empty password (a key of no bytes), three iterations (Python's hashlib).
         let empty = try Werkzeug.derive(SecureBytes(utf8: ""), kdf: .pbkdf2SHA256(iterations: 3), salt: Array("salt".utf8), count: 32)
-        #expect(holds(empty, hex("5ddf839afa2d5fb4be56e1a0f48917617559bef61ec122bfca1c7f75ac8f401d")))
+        #expect(try holds(empty, hex("5ddf839afa2d5fb4be56e1a0f48917617559bef61ec122bfca1c7f75ac8f401d")))
     }
 
     @Test func malformedOrOutOfBoundsIsRefusedWithoutQuotingTheHash() {

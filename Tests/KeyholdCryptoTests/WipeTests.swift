@@ -8,15 +8,15 @@ import KeyholdTestSupport
 /// anywhere. The needle's own allocation is the only place the scan skips.
 @Suite struct WipeTests {
     /// A copy of `needle` in a new SecureBytes, made from guarded memory to guarded memory.
-    static func copy(_ needle: SecureBytes) -> SecureBytes {
-        SecureBytes(count: needle.count) { out in needle.withBytes { out.copyMemory(from: $0) } }
+    static func copy(_ needle: SecureBytes) throws -> SecureBytes {
+        try SecureBytes(count: needle.count) { out in needle.withBytes { out.copyMemory(from: $0) } }
     }
 
     static func address(_ bytes: SecureBytes) -> UInt { bytes.withBytes { UInt(bitPattern: $0.baseAddress) } }
 
-    @Test func releasedSecureBytesLeaveNoCopy() {
-        let needle = SecureBytes(random: 32)
-        var held: SecureBytes? = Self.copy(needle)
+    @Test func releasedSecureBytesLeaveNoCopy() throws {
+        let needle = try SecureBytes(random: 32)
+        var held: SecureBytes? = try Self.copy(needle)
         let at = held.map(Self.address) ?? 0
         let whileHeld = MemoryScan.find(needle)
         #expect(MemoryScan.copies(whileHeld) == [at], "the scan should find exactly the held copy: \(whileHeld)")
@@ -26,19 +26,19 @@ import KeyholdTestSupport
     }
 
     /// `init(capacity:fill:)` keeps what `fill` says it wrote and zeroes the rest of the allocation.
-    @Test func capacityInitZeroesWhatItDoesNotKeep() {
-        let needle = SecureBytes(random: 32)
-        func make(keeping kept: Int) -> SecureBytes {
-            SecureBytes(capacity: 128) { out in
+    @Test func capacityInitZeroesWhatItDoesNotKeep() throws {
+        let needle = try SecureBytes(random: 32)
+        func make(keeping kept: Int) throws -> SecureBytes {
+            try SecureBytes(capacity: 128) { out in
                 // The needle at 64..<96, past what is kept unless everything is.
                 needle.withBytes { (out.baseAddress! + 64).copyMemory(from: $0.baseAddress!, byteCount: 32) }
                 return kept
             }
         }
-        let whole = make(keeping: 128)
+        let whole = try make(keeping: 128)
         #expect(whole.count == 128)
         #expect(MemoryScan.copies(MemoryScan.find(needle)).count == 1, "control: the needle kept in the allocation is found")
-        let short = make(keeping: 10)
+        let short = try make(keeping: 10)
         #expect(short.count == 10)
         #expect(MemoryScan.copies(MemoryScan.find(needle)).count == 1, "only the whole one holds it; the short one zeroed its tail")
         _ = (whole, short)
@@ -46,12 +46,12 @@ import KeyholdTestSupport
 
     /// Growing moves the bytes to a new guarded allocation and frees the old one zeroed:
     /// one copy while it lives, none after.
-    @Test func secureBufferGrowsWithoutLeavingCopies() {
-        let needle = SecureBytes(random: 32)
-        var buffer: SecureBuffer? = SecureBuffer(capacity: 8)
-        needle.withBytes { buffer?.append($0) }
+    @Test func secureBufferGrowsWithoutLeavingCopies() throws {
+        let needle = try SecureBytes(random: 32)
+        var buffer: SecureBuffer? = try SecureBuffer(capacity: 8)
+        try needle.withBytes { try buffer?.append($0) }
         let filler = [UInt8](repeating: 0x2E, count: 1000)
-        for _ in 0..<20 { buffer?.append(contentsOf: filler) }  // moves several times
+        for _ in 0..<20 { try buffer?.append(contentsOf: filler) }  // moves several times
         #expect((buffer?.capacity ?? 0) >= 20_032)
         let whileHeld = MemoryScan.find(needle)
         #expect(MemoryScan.copies(whileHeld).count == 1, "one copy (the buffer's) while it lives: \(whileHeld)")
@@ -60,16 +60,16 @@ import KeyholdTestSupport
         #expect(afterRelease.isEmpty, "copies left after growth and release: \(afterRelease)")
     }
 
-    @Test func secureBufferRemoveAllAndTruncateZeroInPlace() {
-        let needle = SecureBytes(random: 32)
-        let buffer = SecureBuffer(capacity: 256)
-        buffer.append(contentsOf: [1, 2, 3])
-        needle.withBytes { buffer.append($0) }
+    @Test func secureBufferRemoveAllAndTruncateZeroInPlace() throws {
+        let needle = try SecureBytes(random: 32)
+        let buffer = try SecureBuffer(capacity: 256)
+        try buffer.append(contentsOf: [1, 2, 3])
+        try needle.withBytes { try buffer.append($0) }
         #expect(MemoryScan.copies(MemoryScan.find(needle)).count == 1, "control: found in the buffer")
         buffer.truncate(to: 3)
         #expect(buffer.count == 3 && buffer.capacity == 256)
         #expect(MemoryScan.find(needle).isEmpty, "truncate left the dropped bytes")
-        needle.withBytes { buffer.append($0) }
+        try needle.withBytes { try buffer.append($0) }
         #expect(MemoryScan.copies(MemoryScan.find(needle)).count == 1, "control: found again")
         buffer.removeAll()
         #expect(buffer.count == 0)
@@ -77,24 +77,24 @@ import KeyholdTestSupport
     }
 
     /// `appendReading` reads straight into the buffer (as read(2) does) and counts what was written.
-    @Test func secureBufferAppendReading() {
+    @Test func secureBufferAppendReading() throws {
         let buffer = SecureBuffer()
-        let n = buffer.appendReading(atLeast: 16) { room in
+        let n = try buffer.appendReading(atLeast: 16) { room in
             #expect(room.count >= 16)
             for i in 0..<5 { room[i] = UInt8(65 + i) }
             return 5
         }
         #expect(n == 5 && buffer.count == 5)
         #expect(Array(buffer.bytes) == Array("ABCDE".utf8))
-        #expect(buffer.appendReading(atLeast: 1) { _ in 0 } == 0 && buffer.count == 5)
-        #expect(buffer.appendReading(atLeast: 1) { _ in -1 } == -1 && buffer.count == 5, "a failed read adds nothing")
+        #expect(try buffer.appendReading(atLeast: 1) { _ in 0 } == 0 && buffer.count == 5)
+        #expect(try buffer.appendReading(atLeast: 1) { _ in -1 } == -1 && buffer.count == 5, "a failed read adds nothing")
     }
 
     /// GuardedBuffer is PROT_NONE between uses, which /proc/self/mem (an attacker with ptrace
     /// rights) still reads: its `wipe` must zero it.
-    @Test func guardedBufferWipeZeroes() {
-        let needle = SecureBytes(random: 32)
-        let buffer = GuardedBuffer(capacity: 64)
+    @Test func guardedBufferWipeZeroes() throws {
+        let needle = try SecureBytes(random: 32)
+        let buffer = try GuardedBuffer(capacity: 64)
         buffer.withUnsafeMutableBytes { out in needle.withBytes { (out.baseAddress! + 16).copyMemory(from: $0.baseAddress!, byteCount: 32) } }
         #expect(MemoryScan.copies(MemoryScan.find(needle)).count == 1, "control: found in the PROT_NONE buffer")
         buffer.wipe()
@@ -104,9 +104,9 @@ import KeyholdTestSupport
     /// The recovery key's typed form is made and read in guarded memory: once the key and its
     /// text are released, neither the text nor the key is anywhere in the process.
     @Test func recoveryKeyTextLeavesNoCopy() throws {
-        let key = RecoveryKey.generate()
-        var text: SecureBytes? = RecoveryKey.encodeGuarded(key)
-        let needle = Self.copy(try #require(text))
+        let key = try RecoveryKey.generate()
+        var text: SecureBytes? = try RecoveryKey.encodeGuarded(key)
+        let needle = try Self.copy(try #require(text))
         var parsed: SecureBytes? = try RecoveryKey.parse(typed: try #require(text))
         #expect(parsed.map { $0.constantTimeEquals(key) } == true)
         #expect(MemoryScan.copies(MemoryScan.find(needle)).count == 1, "control: the text is found while held")

@@ -68,11 +68,11 @@ import Testing
         let values: [[UInt8]] = [Array("plain".utf8), Array("quote \" backslash \\ / ✓".utf8), Array("lines\n\r\t\u{8}\u{C}".utf8),
                                  [0x00, 0x1F, 0x7F], [0xFF, 0xFE, 0x00], []]
         let out = PlainBuffer()
-        JSONEntries.begin(to: out)
+        try JSONEntries.begin(to: out)
         for (i, v) in values.enumerated() {
-            v.withUnsafeBytes { JSONEntries.appendEntry(index: i, name: "n/\(i)", value: $0, description: "d \"\(i)\"", to: out) }
+            try v.withUnsafeBytes { try JSONEntries.appendEntry(index: i, name: "n/\(i)", value: $0, description: "d \"\(i)\"", to: out) }
         }
-        JSONEntries.end(count: values.count, to: out)
+        try JSONEntries.end(count: values.count, to: out)
         // Foundation reads it as the documented shape...
         let object = try JSONSerialization.jsonObject(with: Data(out.bytes)) as? [String: [[String: String]]]
         let list = try #require(object?["secrets"])
@@ -87,8 +87,8 @@ import Testing
 
     @Test func anEmptyDocumentIsStillJSON() throws {
         let out = PlainBuffer()
-        JSONEntries.begin(to: out)
-        JSONEntries.end(count: 0, to: out)
+        try JSONEntries.begin(to: out)
+        try JSONEntries.end(count: 0, to: out)
         let read = try JSONEntries.parse(out.bytes)
         #expect(read.entries.isEmpty && read.bad.isEmpty)
     }

@@ -96,9 +96,9 @@ import Testing
         let writer = KeePassXML.Writer(items, now: "2027-01-15T08:00:00Z")
         #expect(writer.order == [3, 0, 2, 1], "entries of a group by title, then its subgroups by name")
         let out = PlainBuffer()
-        writer.begin(out)
-        for i in writer.order { Array(values[i].utf8).withUnsafeBytes { writer.entry($0, to: out) } }
-        writer.end(out)
+        try writer.begin(out)
+        for i in writer.order { try Array(values[i].utf8).withUnsafeBytes { try writer.entry($0, to: out) } }
+        try writer.end(out)
 
         let read = try KeePassXML.parse(out.bytes)
         #expect(read.bad.isEmpty, "\(problems(read))")

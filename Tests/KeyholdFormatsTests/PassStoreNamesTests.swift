@@ -17,12 +17,12 @@ import Testing
         #expect(PassStoreNames.gpgIDFile("ops@example.org") == "ops@example.org\n")
     }
 
-    @Test func aDecryptedFileLosesOneTrailingNewline() {
+    @Test func aDecryptedFileLosesOneTrailingNewline() throws {
         var read = SourceRead()
-        PassStoreNames.add(file: "a.gpg", decrypted: Array("pw\n".utf8), to: &read)
-        PassStoreNames.add(file: "b.gpg", decrypted: Array("pw\nnotes\n\n".utf8), to: &read)
-        PassStoreNames.add(file: "c.gpg", decrypted: Array("no newline".utf8), to: &read)
-        PassStoreNames.add(file: "d/e.gpg", decrypted: [0x0A], to: &read)
+        try PassStoreNames.add(file: "a.gpg", decrypted: Array("pw\n".utf8), to: &read)
+        try PassStoreNames.add(file: "b.gpg", decrypted: Array("pw\nnotes\n\n".utf8), to: &read)
+        try PassStoreNames.add(file: "c.gpg", decrypted: Array("no newline".utf8), to: &read)
+        try PassStoreNames.add(file: "d/e.gpg", decrypted: [0x0A], to: &read)
         let got = entries(read)
         #expect(got.map(\.key) == ["a", "b", "c", "d/e"])
         #expect(got.map(\.value) == ["pw", "pw\nnotes\n", "no newline", ""])
@@ -33,11 +33,11 @@ import Testing
         #expect(PassStoreNames.origin(ofFile: "x\u{1B}]0;title\u{7}.gpg") == "file x\u{241B}]0;title\u{2407}.gpg")
     }
 
-    @Test func whatItWritesReadsBackTheSame() {
+    @Test func whatItWritesReadsBackTheSame() throws {
         let value: [UInt8] = Array("line one\nline two".utf8) + [0x00, 0xFF]
-        let content = value.withUnsafeBytes { PassStoreNames.fileContent($0) }
+        let content = try value.withUnsafeBytes { try PassStoreNames.fileContent($0) }
         var read = SourceRead()
-        content.withBytes { PassStoreNames.add(file: PassStoreNames.file(for: "n/v"), decrypted: Array($0), to: &read) }
+        try content.withBytes { try PassStoreNames.add(file: PassStoreNames.file(for: "n/v"), decrypted: Array($0), to: &read) }
         #expect(read.entries.map(\.key) == ["n/v"])
         #expect(read.entries.first.map { Array(read.value(of: $0)) } == value)
     }

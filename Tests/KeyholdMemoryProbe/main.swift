@@ -30,9 +30,9 @@ import KeyholdTestSupport
 // the control that a value held in guarded memory is found.
 
 /// One line of standard input, read byte by byte straight into guarded memory.
-func readNeedle() -> SecureBytes? {
+func readNeedle() throws -> SecureBytes? {
     var newline = false
-    let line = SecureBytes(capacity: 4096) { out in
+    let line = try SecureBytes(capacity: 4096) { out in
         let base = out.baseAddress!.assumingMemoryBound(to: UInt8.self)
         var n = 0
         while n < out.count {
@@ -237,6 +237,6 @@ final class Probe {
 
 let args = CommandLine.arguments
 guard args.count == 5 else { fail("usage: keyhold-memory-probe MODE VAULT SECRET OUTPUT") }
-guard let password = readNeedle(), let value = readNeedle() else { fail("give the password and the value on standard input") }
+guard let password = (try? readNeedle()) ?? nil, let value = (try? readNeedle()) ?? nil else { fail("give the password and the value on standard input") }
 setenv("KEYHOLD_USER", "admin", 1)
 Probe(vaultPath: args[2], secretName: args[3], outputPath: args[4], password: password, value: value).run(args[1])

@@ -9,15 +9,16 @@ import KeyholdStore
 public struct Attacker {
     public let store: Store
     public let clock: TestClock
-    public let pair = SigningKeyPair.generate()
+    public let pair: SigningKeyPair
     public let password = "the attacker's own password 42"
 
     /// Works on the vault file at `path` through a connection of its own, as another program would.
     public init(path: String, clock: TestClock = TestClock()) throws {
-        self.init(try Store.open(at: path), clock: clock)
+        try self.init(try Store.open(at: path), clock: clock)
     }
 
-    public init(_ store: Store, clock: TestClock) {
+    public init(_ store: Store, clock: TestClock) throws {
+        pair = try SigningKeyPair.generate()
         self.store = store
         self.clock = clock
     }

@@ -1,7 +1,7 @@
 import KeyholdCore
 
 /// A password for tests: strong enough for the validator, obviously fake.
-public func pw(_ s: String) -> SecureBytes { SecureBytes(utf8: s) }
+public func pw(_ s: String) throws -> SecureBytes { try SecureBytes(utf8: s) }
 public let adminPassword = "correct horse battery staple"
 public let userPassword = "purple elephants dance at noon"
 
