@@ -4,8 +4,11 @@ import KeyholdCrypto
 /// A command's side of the agent: asks it for its status, to end, or to run a command line,
 /// relaying this process's standard input, output, error and terminal.
 public enum AgentClient {
+    /// The variables that may carry a password: taken out of the environment at start and
+    /// never passed on (to the agent, to a program `run` starts, to gpg).
+    public static let passwordVariables = ["KEYHOLD_PASSWORD", "KEYHOLD_NEW_PASSWORD", "KEYHOLD_BACKUP_PASSWORD"]
     /// Variables a client never sends (the agent holds the session; nothing needs them).
-    static let withheld: Set<String> = ["KEYHOLD_PASSWORD", "KEYHOLD_NEW_PASSWORD"]
+    public static let withheld = Set(passwordVariables)
 
     /// The vault's agent's status, or nil when none answers.
     public static func status(vault: String, environment: [String: String]) -> AgentStatus? {

@@ -137,7 +137,7 @@ enum AgentLauncher {
         p.executableURL = URL(fileURLWithPath: "/proc/self/exe")
         p.arguments = ["agent-serve", "--db", vault, "--idle", String(idle), "--max", String(max)]
         // Its environment: this one's, less the credentials it is given another way.
-        p.environment = Terminal.environment.filter { !["KEYHOLD_PASSWORD", "KEYHOLD_NEW_PASSWORD"].contains($0.key) }
+        p.environment = Terminal.environment.filter { !AgentClient.withheld.contains($0.key) }
         p.currentDirectoryURL = URL(fileURLWithPath: "/")
         let input = Pipe(), output = Pipe()
         p.standardInput = input
@@ -185,12 +185,7 @@ extension KeyholdCommand {
     public static func runThroughAgent(_ argv: [String]) -> Int32? {
         guard AgentRouting.servedByAgent(argv) else { return nil }
         let env = ProcessInfo.processInfo.environment
-        var db: String?
-        for (i, a) in argv.enumerated() {
-            if a == "--db", i + 1 < argv.count { db = argv[i + 1] }
-            if a.hasPrefix("--db=") { db = String(a.dropFirst(5)) }
-        }
-        let path = VaultOptionsGroup.path(db: db, environment: env)
+        let path = Completions.vaultPath(argv, environment: env)
         return AgentClient.run(argv: argv, vault: path, environment: env) { payload in
             var bytes = payload
             defer { Bytes.wipe(&bytes) }

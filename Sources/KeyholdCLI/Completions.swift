@@ -18,8 +18,8 @@ enum Completions {
         listed(words, ["role", "list", "--json"], key: "roles", field: "name", prefix: prefix)
     }
 
-    /// The vault the command line being completed names (`--db PATH` or `--db=PATH` among
-    /// the words typed), else the one from the environment.
+    /// The vault a command line names (`--db PATH` or `--db=PATH` among its words), else the
+    /// one from the environment: for completion, and for routing a command to the agent.
     static func vaultPath(_ words: [String], environment: [String: String]) -> String {
         var db: String?
         for (i, w) in words.enumerated() {
@@ -32,10 +32,9 @@ enum Completions {
     /// `field` of each object under `key` in the JSON that `command` prints through the agent,
     /// those starting with `prefix`, sorted; empty without an agent or on any failure.
     static func listed(_ words: [String], _ command: [String], key: String, field: String, prefix: String) -> [String] {
-        let environment = ProcessInfo.processInfo.environment.filter { !["KEYHOLD_PASSWORD", "KEYHOLD_NEW_PASSWORD"].contains($0.key) }
+        let environment = ProcessInfo.processInfo.environment.filter { !AgentClient.withheld.contains($0.key) }
         let vault = vaultPath(words, environment: environment)
-        guard AgentClient.status(vault: vault, environment: environment) != nil,
-              let r = AgentClient.capture(argv: ["keyhold"] + command + ["--db", vault], vault: vault, environment: environment),
+        guard let r = AgentClient.capture(argv: ["keyhold"] + command + ["--db", vault], vault: vault, environment: environment),
               r.status == 0,
               let object = try? JSONSerialization.jsonObject(with: Data(r.stdout)) as? [String: Any],
               let items = object[key] as? [[String: Any]] else { return [] }

@@ -51,11 +51,13 @@ enum SourceFile {
         if known, (st.st_mode & S_IFMT) == S_IFDIR {
             throw usageError("source", "\(Validate.visible(path)) is a directory (only --format pass reads a directory)")
         }
-        // Sized for the file as it is (and a byte more, to see it end), so it rarely moves.
-        let size = known && (st.st_mode & S_IFMT) == S_IFREG ? min(Int(st.st_size), limit) + 1 : 64 << 10
-        let out = try PlainBuffer(capacity: size)
+        // Sized for the file as it is (and a byte more, to see it end), so it moves only if the
+        // file grew: each read asks for no more room than one byte beyond what is there.
+        let regular = known && (st.st_mode & S_IFMT) == S_IFREG
+        let out = try PlainBuffer(capacity: regular ? min(Int(st.st_size), limit) + 1 : 64 << 10)
+        let room = regular ? 1 : 64 << 10
         while true {
-            let n = try out.appendReading(atLeast: 64 << 10) { room in Foundation.read(fd, room.baseAddress!, room.count) }
+            let n = try out.appendReading(atLeast: room) { room in Foundation.read(fd, room.baseAddress!, room.count) }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw TransferFailure("cannot read \(Validate.visible(path)): \(String(cString: strerror(errno)))")

@@ -1,4 +1,5 @@
 import Foundation
+import KeyholdAgent
 import KeyholdCore
 import KeyholdFormats
 
@@ -132,7 +133,7 @@ enum Tool {
     }
 
     /// Variables a tool never sees: the credentials keyhold may have been given.
-    static let withheld: Set<String> = ["KEYHOLD_PASSWORD", "KEYHOLD_NEW_PASSWORD", "KEYHOLD_USER"]
+    static let withheld = AgentClient.withheld.union(["KEYHOLD_USER"])
 
     /// This process's environment without the `withheld` variables.
     static func environment(_ from: [String: String] = Terminal.environment) -> [String: String] {

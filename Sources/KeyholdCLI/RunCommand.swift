@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KeyholdAgent
 import KeyholdCore
 import KeyholdFormats
 
@@ -82,7 +83,7 @@ struct RunCommand: ParsableCommand {
     var command: [String] = []
 
     /// Variables never passed on to the command.
-    static let withheld: Set<String> = ["KEYHOLD_PASSWORD", "KEYHOLD_NEW_PASSWORD"]
+    static let withheld = AgentClient.withheld
 
     func validate() throws {
         guard let first = command.first, !first.isEmpty else {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import KeyholdAgent
 import KeyholdCore
 import KeyholdFormats
 
@@ -271,7 +272,7 @@ public enum ProcessSetup {
     nonisolated(unsafe) static var inheritedIgnored: Set<Int32> = []
 
     /// The variables that may carry a password.
-    static let passwordVariables = ["KEYHOLD_PASSWORD", "KEYHOLD_NEW_PASSWORD", "KEYHOLD_BACKUP_PASSWORD"]
+    static let passwordVariables = AgentClient.passwordVariables
 
     /// The passwords taken out of the environment at start, until a command takes them.
     nonisolated(unsafe) private static var environmentPasswords: [String: SecureBytes] = [:]

@@ -111,17 +111,14 @@ public final class CoreRunner: Sendable {
 
         case .login(let username, let password):
             guard let vault = state.withLock({ $0.vault }) else { throw KeyholdError.refused("no vault is open") }
-            do {
-                switch try vault.login(username: username, password: password.bytes) {
-                case .session(let s):
-                    state.withLock { $0.session = s; $0.change = nil }
-                    return [.loggedIn(try account(s))]
-                case .mustChangePassword(let change):
-                    state.withLock { $0.change = change; $0.session = nil }
-                    return [.mustChangePassword(username: change.username)]
-                }
-            } catch let e as KeyholdError where !e.isVaultReplaced {
-                return [.loginFailed(e)]
+            // A failure is `.loginFailed` (or `.vaultReplaced`), as `run` answers every login.
+            switch try vault.login(username: username, password: password.bytes) {
+            case .session(let s):
+                state.withLock { $0.session = s; $0.change = nil }
+                return [.loggedIn(try account(s))]
+            case .mustChangePassword(let change):
+                state.withLock { $0.change = change; $0.session = nil }
+                return [.mustChangePassword(username: change.username)]
             }
 
         case .completePasswordChange(let password):

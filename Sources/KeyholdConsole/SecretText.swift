@@ -78,8 +78,9 @@ struct SecretSpan: Equatable {
     init(_ value: Sensitive) { self.value = value; range = 0..<value.bytes.count }
     init(_ value: Sensitive, _ range: Range<Int>) { self.value = value; self.range = range }
 
-    /// Whether the bytes are UTF-8 text (else only their count is shown).
-    var isText: Bool { value.bytes.withBytes { KeyholdCore.Validate.isUTF8($0) } }
+    /// Whether the bytes are UTF-8 text (else only their count is shown). The span's own bytes
+    /// say it: text is cut only between characters, and a value that is not text is one span.
+    var isText: Bool { withBytes { KeyholdCore.Validate.isUTF8($0) } }
 
     /// Cells it takes when drawn.
     var width: Int {

@@ -399,7 +399,7 @@ extension Session {
                 let value = UnsafeRawBufferPointer(rebasing: raw[offset..<offset + e.valueCount])
                 offset += e.valueCount
                 // With skip or update, look first: an insert that meets the name would still use up an id.
-                if onExisting != .fail, var s = try op.tx.secret(named: e.name) {
+                if onExisting != .fail, var s = try op.tx.secret(named: e.name, countingVersions: false) {
                     try checkNameTag(op.tx, s)
                     if onExisting == .skip {
                         skipped += 1
@@ -558,7 +558,7 @@ extension Session {
         try read(requires: inFull ? nil : .secretsRead, action: "check", damaged: true) { tx, _ in
             var names: [Int64: String] = [:]
             do {
-                for s in try tx.storeErrors({ try tx.secrets() }) { names[s.id] = s.name }
+                for s in try tx.storeErrors({ try tx.secrets(countingVersions: false) }) { names[s.id] = s.name }
             } catch StoreError.corrupt {
                 names = (try? tx.storeErrors { try tx.secretNamesFromIndex() }) ?? [:]
             }

@@ -194,11 +194,9 @@ public final class Restore: Sendable {
 
     /// `<vault>.replaced-<UTC time>.bak`, or with `-2`, `-3`, ... when that exists.
     private func keptPath() throws -> String {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        let stem = "\(live.vault.path).replaced-\(f.string(from: Date(timeIntervalSince1970: Double(live.vault.clock.now()) / 1000)))"
+        // The vault clock's UTC time as 20270115T080000Z.
+        let time = Clock.format(live.vault.clock.now()).filter { $0 != "-" && $0 != ":" }
+        let stem = "\(live.vault.path).replaced-\(time)"
         for n in 1...100 {
             let candidate = n == 1 ? "\(stem).bak" : "\(stem)-\(n).bak"
             var st = stat()

@@ -43,6 +43,20 @@ extension Session {
     /// the counts and the first `limit` of each (a dashboard's warnings), without reading every
     /// secret's metadata.
     public func rotationDue(within window: Int64, first limit: Int = 5) throws -> RotationDue {
+        try Self.checkWindow(window, first: limit)
+        return try read(requires: .secretsList, action: "secret.list") { tx, _ in
+            let now = vault.clock.now()
+            let overdue = try tx.secretsDue(in: Int64.min...now, limit: limit)
+            let soon = try Self.after(now, within: window).map { try tx.secretsDue(in: $0, limit: limit) } ?? (count: 0, first: [])
+            func due(_ rows: [(name: String, rotateBy: Int64)]) -> [DueSecret] { rows.map { DueSecret(name: $0.name, rotateBy: $0.rotateBy) } }
+            return RotationDue(at: now, overdue: due(overdue.first), overdueCount: overdue.count,
+                               dueSoon: due(soon.first), dueSoonCount: soon.count)
+        }
+    }
+
+    /// The arguments of a "due within" query (`rotationDue`, `usersExpiring`): `window` ms not
+    /// negative, `limit` 0 to 1000.
+    static func checkWindow(_ window: Int64, first limit: Int) throws {
         guard window >= 0 else {
             throw KeyholdError.invalid(ValidationError(field: "window", rule: .range,
                                                        message: "window: must not be negative (got \(window) ms)"))
@@ -50,17 +64,13 @@ extension Session {
         guard (0...1000).contains(limit) else {
             throw KeyholdError.invalid(ValidationError(field: "limit", rule: .range, message: "limit: must be 0 to 1000 (got \(limit))"))
         }
-        return try read(requires: .secretsList, action: "secret.list") { tx, _ in
-            let now = vault.clock.now()
-            let overdue = try tx.secretsDue(in: Int64.min...now, limit: limit)
-            // After now, through now + window (saturating at the end of time).
-            let (sum, overflow) = now.addingReportingOverflow(window)
-            let end = overflow ? Int64.max : sum
-            let soon = end > now ? try tx.secretsDue(in: (now + 1)...end, limit: limit) : (count: 0, first: [])
-            func due(_ rows: [(name: String, rotateBy: Int64)]) -> [DueSecret] { rows.map { DueSecret(name: $0.name, rotateBy: $0.rotateBy) } }
-            return RotationDue(at: now, overdue: due(overdue.first), overdueCount: overdue.count,
-                               dueSoon: due(soon.first), dueSoonCount: soon.count)
-        }
+    }
+
+    /// After `now`, through `now + window` (saturating at the end of time); nil when empty.
+    static func after(_ now: Int64, within window: Int64) -> ClosedRange<Int64>? {
+        let (sum, overflow) = now.addingReportingOverflow(window)
+        let end = overflow ? Int64.max : sum
+        return end > now ? (now + 1)...end : nil
     }
 
     func info(_ s: SecretRow) -> SecretInfo {

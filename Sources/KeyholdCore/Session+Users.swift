@@ -19,19 +19,11 @@ extension Session {
     /// ms, by the vault's clock: how many, and the first `limit` (earliest first, then by name).
     /// Needs users.read. Already expired accounts are not counted: they cannot log in anyway.
     public func usersExpiring(within window: Int64, first limit: Int = 5) throws -> UsersExpiring {
-        guard window >= 0 else {
-            throw KeyholdError.invalid(ValidationError(field: "window", rule: .range,
-                                                       message: "window: must not be negative (got \(window) ms)"))
-        }
-        guard (0...1000).contains(limit) else {
-            throw KeyholdError.invalid(ValidationError(field: "limit", rule: .range, message: "limit: must be 0 to 1000 (got \(limit))"))
-        }
+        try Self.checkWindow(window, first: limit)
         return try read(requires: .usersRead, action: "user.list") { tx, _ in
             let now = vault.clock.now()
-            let (sum, overflow) = now.addingReportingOverflow(window)
-            let end = overflow ? Int64.max : sum
-            guard end > now else { return UsersExpiring(at: now, first: [], count: 0) }
-            let found = try tx.usersExpiring(in: (now + 1)...end, limit: limit)
+            guard let range = Self.after(now, within: window) else { return UsersExpiring(at: now, first: [], count: 0) }
+            let found = try tx.usersExpiring(in: range, limit: limit)
             return UsersExpiring(at: now, first: found.first.map { ExpiringUser(username: $0.username, expiresAt: $0.expiresAt) },
                                  count: found.count)
         }

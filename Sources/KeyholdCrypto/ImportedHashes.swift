@@ -10,9 +10,6 @@ public enum PasswordHashScheme: String, Sendable, Equatable, CaseIterable {
     case werkzeugScrypt = "scrypt"
     /// Werkzeug's `pbkdf2:sha256:<iterations>$salt$hex`.
     case werkzeugPBKDF2 = "pbkdf2-sha256"
-
-    /// Whether libsodium can verify it (all but bcrypt), so a Keyhold login can check it.
-    public var verifiable: Bool { self != .bcrypt }
 }
 
 extension PasswordHash {

@@ -57,13 +57,9 @@ public enum DotEnv {
         public func value(_ range: Range<Int>) -> ByteSlice { values.bytes[range] }
     }
 
-    /// The statements of a .env file, as python-dotenv's `parse_stream` yields them for the
-    /// file read as `dotenv_values` reads it. Never fails: what cannot be parsed is reported.
-    public static func statements(_ data: [UInt8]) throws -> Statements {
-        try data.withUnsafeBufferPointer { try statements($0) }
-    }
-
-    /// `statements` of bytes where they lie (a file read into guarded memory).
+    /// The statements of a .env file (bytes where they lie: a file read into guarded memory), as
+    /// python-dotenv's `parse_stream` yields them for the file read as `dotenv_values` reads it.
+    /// What cannot be parsed is reported, not thrown; it throws only when out of guarded memory.
     public static func statements(_ data: UnsafeBufferPointer<UInt8>) throws -> Statements {
         var result = Statements()
         if let bad = firstInvalidUTF8(data) {
@@ -454,7 +450,7 @@ public enum DotEnv {
         // The value of each key so far, as python-dotenv resolves them in order.
         enum Known { case noValue, value(Range<Int>), failed(line: Int) }
         var known: [String: Known] = [:]
-        let resolved = try PlainBuffer()
+        let resolved = PlainBuffer()
 
         for (i, item) in st.items.enumerated() {
             let b: Binding

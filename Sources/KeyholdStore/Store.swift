@@ -243,7 +243,7 @@ public final class Store: Sendable {
 
     /// The current format's migrations that only drop and create views, each with the views it
     /// defines (name: the `CREATE VIEW` statement as SQLite keeps it, without its `;`).
-    static var viewMigrations: [(number: Int, sql: String, views: [String: String])] {
+    static let viewMigrations: [(number: Int, sql: String, views: [String: String])] = {
         let last = VaultFile.lastMigration[VaultFile.currentFormat] ?? 0
         let first = (VaultFile.lastMigration[VaultFile.currentFormat - 1] ?? 0) + 1
         return migrations.filter { (first...last).contains($0.number) }.compactMap { m in
@@ -269,7 +269,7 @@ public final class Store: Sendable {
             }
             return views.isEmpty ? nil : (m.number, m.sql, views)
         }
-    }
+    }()
 
     /// Refuses a vault that cannot be written, saying exactly why: WAL needs to write beside the
     /// file even to read, and every use writes an audit event. The owner's write bits count even
@@ -360,7 +360,7 @@ public final class Store: Sendable {
     // MARK: Schema
 
     /// The numbered migrations cut from schema.sql at its `-- migration N: title` lines.
-    public static var migrations: [(number: Int, title: String, sql: String)] {
+    public static let migrations: [(number: Int, title: String, sql: String)] = {
         var out: [(Int, String, String)] = []
         var current: (Int, String)?
         var body: [Substring] = []
@@ -377,7 +377,7 @@ public final class Store: Sendable {
         }
         flush()
         return out
-    }
+    }()
 
     /// Every schema object (type, name, table, SQL) the vault holds, apart from SQLite's and GRDB's own.
     public func schemaObjects() throws -> [SchemaObject] {

@@ -67,12 +67,6 @@ import Glibc
     }
 
     /// A random seed for the values, printed; KEYHOLD_CRASH_SEED=N replays it.
-    static func seed() -> UInt64 {
-        let seed = ProcessInfo.processInfo.environment["KEYHOLD_CRASH_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 1...UInt64.max)
-        print("restore seed: \(seed) (replay with KEYHOLD_CRASH_SEED=\(seed))")
-        return seed
-    }
-
     static func bytes(_ path: String) -> Data? { FileManager.default.contents(atPath: path) }
 
     /// A copy of `source` at `path`, mode 0600, changed by `edit`.
@@ -104,7 +98,7 @@ import Glibc
     /// what the restore replaced: every secret opens to its value each time, and `check` is clean.
     @Test(.timeLimit(.minutes(4)))
     func everySecretOpensToItsValueAfterARestoreAndAfterTheWayBack() throws {
-        var rng = SeededGenerator(seed: Self.seed())
+        var rng = SeededGenerator(seed: SeededGenerator.seed("restore"))
         let vault = try FaultVault()
         var atBackup = try vault.populate(300, &rng)
         let names = atBackup.keys.sorted()
@@ -190,7 +184,7 @@ import Glibc
     @Test(.timeLimit(.minutes(3)))
     func aForeignAFutureOrADamagedBackupIsRefusedAndTheVaultIsAsItWas() throws {
         let vault = try FaultVault()
-        var rng = SeededGenerator(seed: Self.seed())
+        var rng = SeededGenerator(seed: SeededGenerator.seed("restore"))
         let expected = try vault.populate(150, &rng)
         let backup = vault.scratch.file("backup.db")
         #expect(try vault.run(["backup", backup]).status == 0)
@@ -311,7 +305,7 @@ import Glibc
     /// with the reason and changes nothing; the rotation, let go, finishes, and the vault is whole.
     @Test(.timeLimit(.minutes(3)))
     func aRestoreIsRefusedWhileARotationRunsInAnotherProcess() throws {
-        var rng = SeededGenerator(seed: Self.seed())
+        var rng = SeededGenerator(seed: SeededGenerator.seed("restore"))
         let vault = try FaultVault()
         let expected = try vault.populate(400, &rng)
         let backup = vault.scratch.file("backup.db")
@@ -367,7 +361,7 @@ import Glibc
     /// nothing; once the name is typed, the restore goes on and the vault is the backup's.
     @Test(.enabled(if: Subprocess.which("script") != nil, "script(1) is not installed"), .timeLimit(.minutes(3)))
     func whileARestoreRunsNoOtherProcessUsesTheVault() throws {
-        var rng = SeededGenerator(seed: Self.seed())
+        var rng = SeededGenerator(seed: SeededGenerator.seed("restore"))
         let vault = try FaultVault()
         let expected = try vault.populate(100, &rng)
         let backup = vault.scratch.file("backup.db")

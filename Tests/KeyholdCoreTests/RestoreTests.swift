@@ -307,34 +307,12 @@ enum Files {
 // MARK: A vault replaced while in use
 
 @Suite struct ReplacedVaultTests {
-    /// Another vault with a secret of its own, closed (as a backup on disk is).
-    static func otherVault(in dir: TempDir) throws -> (path: String, events: Int) {
-        let path = dir.file("other.db")
-        let (s, _) = try Vault.create(at: path, admin: "admin", password: pw(adminPassword), options: .insecureFastForTests())
-        try s.createSecret("other/only-here", .value(pw("the-other-vaults-value")))
-        let events = try s.auditEvents().count
-        try s.vault.close()
-        return (path, events)
-    }
-
-    /// The vault at `path` passes check and holds `secret` = `value`; returns its event count.
-    static func expectWhole(_ path: String, _ secret: String, _ value: String,
-                            sourceLocation: SourceLocation = #_sourceLocation) throws -> Int {
-        let v = try Vault.open(at: path, options: .insecureFastForTests())
-        defer { try? v.close() }
-        let s = try RestoreTests.login(v)
-        let report = try s.check()
-        #expect(report.ok, "\(path): \(report.problems)", sourceLocation: sourceLocation)
-        #expect(try TamperKit.same(try s.reveal(secret), value), sourceLocation: sourceLocation)
-        return try s.auditEvents().count - 2  // less this login and reveal
-    }
-
     @Test func anotherVaultMovedOntoThePathStopsTheSessionAndBothStayWhole() throws {
         let f = try Fixture()
         try f.admin.createSecret("live/secret", .value(pw("the-live-value-1")))  // in the WAL, not yet in the file
         let liveEvents = try f.admin.auditEvents().count
         let dir = TempDir()
-        let other = try Self.otherVault(in: dir)
+        let other = try OtherVault.make(in: dir)
         let moved = f.dir.file("vault.old")
         #expect(rename(f.path, moved) == 0 && rename(other.path, f.path) == 0)
 
@@ -345,15 +323,15 @@ enum Files {
         // Stopped for good: every later call says the same, and writes nothing.
         #expect(TamperKit.error { try f.admin.secrets() }?.isVaultReplaced == true)
 
-        #expect(try Self.expectWhole(f.path, "other/only-here", "the-other-vaults-value") == other.events)
-        #expect(try Self.expectWhole(moved, "live/secret", "the-live-value-1") == liveEvents)
+        #expect(try OtherVault.expectWhole(f.path, OtherVault.secret, OtherVault.value) == other.events)
+        #expect(try OtherVault.expectWhole(moved, "live/secret", "the-live-value-1") == liveEvents)
     }
 
     @Test func anotherVaultCopiedOverTheFileIsToldByItsVaultID() throws {
         let f = try Fixture()
         try f.admin.createSecret("live/secret", .value(pw("the-live-value-1")))
         let dir = TempDir()
-        let other = try Self.otherVault(in: dir)
+        let other = try OtherVault.make(in: dir)
         #expect((Files.size(f.path + "-wal") ?? 0) > 0, "the live vault's log holds pages, as it does in use")
         try Files.overwrite(f.path, with: Files.bytes(other.path))  // cp other.db vault.db: same inode
 
@@ -362,8 +340,8 @@ enum Files {
         #expect(why.contains("another vault") && tidied)
         // The live vault's pages did not mix with the copy: it is whole, and holds what the other held.
         #expect(Files.size(f.path + "-wal") ?? 0 == 0)
-        #expect(try Self.expectWhole(f.path, "other/only-here", "the-other-vaults-value") == other.events)
-        #expect(try Self.expectWhole(other.path, "other/only-here", "the-other-vaults-value") == other.events)
+        #expect(try OtherVault.expectWhole(f.path, OtherVault.secret, OtherVault.value) == other.events)
+        #expect(try OtherVault.expectWhole(other.path, OtherVault.secret, OtherVault.value) == other.events)
     }
 
     @Test func anEarlierCopyOfTheSameVaultIsToldByItsAuditLog() throws {
@@ -381,7 +359,7 @@ enum Files {
         let stopped = TamperKit.error { try f.admin.reveal("live/secret") }
         guard case .store(.replaced(_, .rewritten(let why), _)) = stopped else { Issue.record("got \(String(describing: stopped))"); return }
         #expect(why.contains("earlier copy of this vault"))
-        #expect(try Self.expectWhole(f.path, "live/secret", "the-value-in-the-backup") == backupEvents)
+        #expect(try OtherVault.expectWhole(f.path, "live/secret", "the-value-in-the-backup") == backupEvents)
     }
 
     @Test func aVaultRemovedFromThePathStopsTheSession() throws {
