@@ -13,7 +13,8 @@ public enum Console {
     /// Opens the console on the vault at `vaultPath` (creating it on first
     /// run). Returns the process exit code: 0, 1 if the vault cannot be
     /// opened or its file was replaced while open, 64 without a terminal,
-    /// 128 + n after signal n.
+    /// 130 after Ctrl-C (the terminal is in raw mode, so it arrives as a key, and
+    /// exits as an interrupt would), 128 + n after signal n.
     public static func run(vaultPath: String, options: VaultOptions) -> Int32 {
         run(vaultPath: vaultPath, options: options, settings: settingsFromEnvironment(vaultPath: vaultPath))
     }
@@ -115,7 +116,7 @@ public enum Console {
                     send(.noticeShown)
                 }
             }
-            if model.quit { return 0 }
+            if model.quit { return model.interrupted ? 130 : 0 }
             switch backend.takeSignal() {
             case .none: break
             case .suspend:
@@ -127,6 +128,9 @@ public enum Console {
             }
             let input = backend.read(timeout: mailbox.isEmpty ? 100 : 0)
             let now = clock.now()
+            // Results that came in while waiting for the key are applied first: a login that
+            // succeeded meanwhile takes the key to the dashboard rather than to the busy login form.
+            for action in mailbox.take() { send(action) }
             switch input {
             case .key(.ctrl("z")):
                 backend.suspend()

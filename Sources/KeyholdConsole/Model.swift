@@ -287,6 +287,12 @@ public struct LoginState: Equatable, Sendable {
     /// screen with its notice has been drawn (`Action.noticeShown`). Keys typed before were
     /// meant for the screen that is gone; they must not type a password, submit the form or quit.
     public var holdingKeys = false
+    /// Keys typed while the login is being checked (the password hash takes a moment): meant for
+    /// the screen that comes next, so they act there once logged in, in order. Dropped if the
+    /// login fails or needs a new password (they must not type into a password field).
+    public var typedAhead: [Key] = []
+    /// At most this many keys are held.
+    static let typedAheadLimit = 64
 }
 
 public struct ChangePasswordState: Equatable, Sendable {
@@ -404,9 +410,14 @@ public struct AuditState: Equatable, Sendable {
 
 // MARK: Overlays
 
-/// A command of the `:` palette.
+/// A command of the `:` palette: a screen to go to, or an action. An action is a screen's
+/// key binding (`binding`): the palette goes to that screen and sends the key through the
+/// same `update` path, so permission checks, confirmations and forms are the key's own.
 public enum Command: String, Equatable, Sendable, CaseIterable {
-    case dashboard, users, secrets, audit, keys, roles, refresh, verify, rotate, resume, lock, help, quit
+    case dashboard, users, secrets, audit, keys, roles
+    case newUser = "new-user", newSecret = "new-secret", newVersion = "new-version", newRole = "new-role"
+    case rotate, resume, rotateRoot = "rotate-root"
+    case refresh, verify, lock, help, quit
 
     public var summary: String {
         switch self {
@@ -416,8 +427,13 @@ public enum Command: String, Equatable, Sendable, CaseIterable {
         case .audit: "go to the audit log"
         case .keys: "go to keys (status and rotation)"
         case .roles: "go to roles and their permissions"
-        case .rotate: "rotate the data key (a new key; every stored value re-sealed)"
-        case .resume: "resume an interrupted data-key rotation"
+        case .newUser: "add a user (users, n)"
+        case .newSecret: "add a secret (secrets, n)"
+        case .newVersion: "new version of the selected secret (N)"
+        case .newRole: "add a custom role (roles, n)"
+        case .rotate: "rotate the data key (keys, r)"
+        case .resume: "resume a data-key rotation (keys, R)"
+        case .rotateRoot: "rotate the root key (keys, K)"
         case .refresh: "reload this screen"
         case .verify: "verify the audit chain"
         case .lock: "lock the console now"
@@ -425,14 +441,36 @@ public enum Command: String, Equatable, Sendable, CaseIterable {
         case .quit: "leave Keyhold"
         }
     }
+
+    /// The screen and key an action command stands for; nil for the others.
+    public var binding: (route: Route, key: Key)? {
+        switch self {
+        case .newUser: (.users, .char("n"))
+        case .newSecret: (.secrets, .char("n"))
+        case .newVersion: (.secrets, .char("N"))
+        case .newRole: (.roles, .char("n"))
+        case .rotate: (.keys, .char("r"))
+        case .resume: (.keys, .char("R"))
+        case .rotateRoot: (.keys, .char("K"))
+        default: nil
+        }
+    }
 }
 
 public struct PaletteState: Equatable, Sendable {
     public var input = TextField(limit: 40)
     public var selected = 0
+    /// Commands whose name starts with what was typed, then those whose name and summary hold
+    /// every typed word ("add user", "rotate data key").
     public var matches: [Command] {
         let q = input.text.lowercased().trimmingSpaces
-        return Command.allCases.filter { q.isEmpty || $0.rawValue.hasPrefix(q) || $0.summary.contains(q) }
+        if q.isEmpty { return Command.allCases }
+        let byName = Command.allCases.filter { $0.rawValue.hasPrefix(q) }
+        let words = q.split(separator: " ")
+        let byWords = Command.allCases.filter { c in
+            !byName.contains(c) && words.allSatisfy { (c.rawValue + " " + c.summary.lowercased()).contains($0) }
+        }
+        return byName + byWords
     }
 }
 
@@ -542,6 +580,8 @@ public struct Model: Equatable, Sendable {
     public var overlay: Overlay?
     public var toasts: [Toast] = []
     public var quit = false
+    /// Quit by Ctrl-C: the process exits with 130 (128 + SIGINT), as a shell expects of an interrupt.
+    public var interrupted = false
     /// Set when the vault's file was replaced while the console had it open: the console
     /// shows why and does nothing more but quit.
     public var stopped: String?

@@ -15,7 +15,9 @@ extension Model {
         if stopped != nil {
             // Stopped: the screen says why; only quitting is left (and the window may change size).
             switch action {
-            case .key(let key): if key == .char("q") || key == .ctrl("c") { quit = true }
+            case .key(let key):
+                if key == .char("q") || key == .ctrl("c") { quit = true }
+                if key == .ctrl("c") { interrupted = true }
             case .resize(let w, let h): width = max(0, w); height = max(0, h)
             case .tick(let t): now = t
             default: break
@@ -99,7 +101,7 @@ extension Model {
 
     mutating func handleKey(_ key: Key, _ fx: inout [Effect]) {
         lastInputAt = now
-        if key == .ctrl("c") { quit = true; return }
+        if key == .ctrl("c") { quit = true; interrupted = true; return }
         // Typed before the notice of an ended session was on screen: meant for the screen that is gone.
         if route == .login && login.holdingKeys { return }
         if isTooSmall {
@@ -113,16 +115,20 @@ extension Model {
         case .login: loginKey(key, &fx)
         case .changePassword: changePasswordKey(key, &fx)
         case .dashboard, .users, .secrets, .audit, .keys, .roles:
-            let handled: Bool
-            switch route {
-            case .dashboard: handled = dashboardKey(key, &fx)
-            case .users: handled = usersKey(key, &fx)
-            case .secrets: handled = secretsKey(key, &fx)
-            case .keys: handled = keysKey(key, &fx)
-            case .roles: handled = rolesKey(key, &fx)
-            default: handled = auditKey(key, &fx)
-            }
-            if !handled { globalKey(key, &fx) }
+            if !screenKey(key, &fx) { globalKey(key, &fx) }
+        }
+    }
+
+    /// A key for the logged-in screen shown; false when it is not one of the screen's own.
+    mutating func screenKey(_ key: Key, _ fx: inout [Effect]) -> Bool {
+        switch route {
+        case .dashboard: dashboardKey(key, &fx)
+        case .users: usersKey(key, &fx)
+        case .secrets: secretsKey(key, &fx)
+        case .keys: keysKey(key, &fx)
+        case .roles: rolesKey(key, &fx)
+        case .audit: auditKey(key, &fx)
+        case .setup, .recovery, .login, .changePassword: false
         }
     }
 
@@ -275,6 +281,12 @@ extension Model {
     }
 
     mutating func run(_ command: Command, _ fx: inout [Effect]) {
+        // An action: its screen, then its key, as if pressed there.
+        if let binding = command.binding {
+            go(binding.route, &fx)
+            if route == binding.route { _ = screenKey(binding.key, &fx) }
+            return
+        }
         switch command {
         case .dashboard: go(.dashboard, &fx)
         case .users: go(.users, &fx)
@@ -282,12 +294,8 @@ extension Model {
         case .audit: go(.audit, &fx)
         case .keys: go(.keys, &fx)
         case .roles: go(.roles, &fx)
-        case .rotate:
-            go(.keys, &fx)
-            startRotation(resume: false, &fx)
-        case .resume:
-            go(.keys, &fx)
-            startRotation(resume: true, &fx)
+        case .newUser, .newSecret, .newVersion, .newRole, .rotate, .resume, .rotateRoot:
+            break  // actions, run above
         case .refresh: reload(route, &fx)
         case .verify: verifyAudit(&fx)
         case .lock: lock("Locked.", &fx)
@@ -339,6 +347,7 @@ extension Model {
             recovery = RecoveryState(key: Sensitive(key))
             route = .recovery
         case .loggedIn(let acct):
+            let ahead = login.typedAhead
             account = acct
             resetScreens()
             route = .dashboard
@@ -349,14 +358,18 @@ extension Model {
                 keys.finishingInterrupted = true
                 fx.append(.finishInterruptedRotation)
             }
+            // Keys typed while the login was checked act on the dashboard, as if typed now.
+            for key in ahead { handleKey(key, &fx) }
         case .mustChangePassword(let name):
             login.busy = false
+            login.typedAhead = []
             login.password.wipe()
             changePassword = ChangePasswordState()
             changePassword.username = name
             route = .changePassword
         case .loginFailed(let error):
             login.busy = false
+            login.typedAhead = []
             login.password.wipe()
             login.focus = 1
             switch error {
@@ -456,10 +469,9 @@ extension Model {
     mutating func failed(_ op: Operation, _ message: String) {
         switch op {
         case .createVault:
+            // Nothing typed is lost: the username, both (masked) passwords and the focus stay.
             setup.busy = false
-            setup.submitted = false
             setup.error = message
-            setup.focus = 1
         case .changePassword:
             changePassword.busy = false
             changePassword.submitted = false

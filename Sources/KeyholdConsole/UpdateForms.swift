@@ -130,10 +130,11 @@ extension Model {
         }
         setup.busy = true
         setup.error = nil
+        // The fields keep what was typed until the vault exists: a failure (an unsafe directory
+        // mode, a full disk) leaves the form as it was, masked, so Enter tries again once the cause
+        // is fixed. Success empties the whole form (`vaultCreated`).
         guard let password = setup.password.value else { return }
         fx.append(.createVault(username: setup.username.text, password: password))
-        setup.password.wipe()
-        setup.repeated.wipe()
     }
 
     // MARK: Recovery key
@@ -215,7 +216,10 @@ extension Model {
     // MARK: Login
 
     mutating func loginKey(_ key: Key, _ fx: inout [Effect]) {
-        if login.busy { return }
+        if login.busy {
+            if login.typedAhead.count < LoginState.typedAheadLimit { login.typedAhead.append(key) }
+            return
+        }
         switch key {
         case .escape: quit = true
         case .f(1): overlay = .help(HelpState())

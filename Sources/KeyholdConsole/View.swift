@@ -356,9 +356,13 @@ extension Console {
         if matches.isEmpty {
             s.text("no command matches", in: inner, row: 1, style: Theme.muted)
         }
-        for (i, c) in matches.prefix(inner.height - 1).enumerated() {
-            let line = TextWidth.pad(c.rawValue, to: 11) + c.summary
-            s.text((i == p.selected ? "› " : "  ") + line, in: inner, row: i + 1, style: i == p.selected ? Theme.selected : .plain)
+        // More commands than rows: the list scrolls so the chosen one shows.
+        let rows = max(1, inner.height - 1)
+        let first = max(0, min(p.selected - rows + 1, matches.count - rows))
+        for (row, i) in (first..<min(matches.count, first + rows)).enumerated() {
+            let c = matches[i]
+            let line = TextWidth.pad(c.rawValue, to: 12) + c.summary
+            s.text((i == p.selected ? "› " : "  ") + line, in: inner, row: row + 1, style: i == p.selected ? Theme.selected : .plain)
         }
     }
 
@@ -387,12 +391,14 @@ extension Console {
     }
 
     static func drawNotice(_ n: NoticeState, _ m: Model, _ s: inout Screen) {
-        let width = min(m.width - 4, 64)
+        let secretWidth = n.secret.map { SecretSpan($0).width } ?? 0
+        // Wide enough for the secret on one line when the terminal is: a recovery key is 77
+        // columns, so at 80 the box takes the whole width (borders, a space where it fits).
+        let width = max(min(m.width - 4, 64), min(m.width, secretWidth + 4))
         let message = TextWidth.wrap(Validate.visible(n.message), width: width - 4)
-        // A secret too wide for one line (a recovery key) goes on several, in its groups.
+        // Only a secret wider than the whole terminal goes on several lines, in its groups.
         let secretLines = n.secret.map { secret -> [SecretSpan] in
-            let whole = SecretSpan(secret)
-            return whole.width <= width - 8 ? [whole] : recoveryLines(secret)
+            secretWidth <= width - 2 ? [SecretSpan(secret)] : recoveryLines(secret)
         } ?? []
         let box = Layout.body(width: m.width, height: m.height)
             .centered(width: width, height: message.count + 4 + max(1, secretLines.count))
@@ -400,9 +406,12 @@ extension Console {
         s.box(box, title: n.title, footer: "Enter done", style: Theme.borderFocused)
         let inner = box.inner.inset(dx: 1, dy: 0)
         for (i, line) in message.enumerated() { s.text(line, in: inner, row: i) }
-        for (i, line) in secretLines.enumerated() where message.count + 1 + i < inner.height {
-            s.putSecret(line, x: inner.x + 2, y: inner.y + message.count + 1 + i, style: Theme.secret,
-                        maxWidth: inner.width - 2, clip: inner)
+        for (i, line) in secretLines.enumerated() where message.count + 1 + i < box.inner.height {
+            // Indented where there is room; else in line with the message; at worst against the border.
+            let lineWidth = line.width
+            let column = lineWidth + 6 <= box.inner.width ? 3 : lineWidth + 1 <= box.inner.width ? 1 : 0
+            _ = s.putSecret(line, x: box.inner.x + column, y: box.inner.y + message.count + 1 + i, style: Theme.secret,
+                            maxWidth: box.inner.width - column, clip: box.inner)
         }
     }
 

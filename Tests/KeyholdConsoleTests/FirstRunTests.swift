@@ -229,10 +229,10 @@ import Testing
     @Test func escapeAndCtrlCQuitWithoutCreating() {
         var h = Harness.firstRun()
         h.key(.escape)
-        #expect(h.model.quit)
+        #expect(h.model.quit && !h.model.interrupted)
         var g = Harness.firstRun()
         g.key(.ctrl("c"))
-        #expect(g.model.quit)
+        #expect(g.model.quit && g.model.interrupted)
         #expect(!FileManager.default.fileExists(atPath: g.path))
     }
 
@@ -480,5 +480,39 @@ import Testing
         #expect(!h.model.setup.busy)
         let error = try #require(h.model.setup.error)
         #expect(h.screen.text.contains(String(error.prefix(30))))
+    }
+
+    /// A failure to create the vault (here its directory is writable by others) keeps the
+    /// form as typed: the username and both passwords (masked, never shown), so Enter tries
+    /// again once the cause is fixed.
+    @Test func aFailedCreationKeepsWhatWasTyped() throws {
+        var h = Harness.firstRun()
+        #expect(chmod(h.dir.path, 0o777) == 0)
+        defer { _ = chmod(h.dir.path, 0o700) }
+        h.key(.ctrl("u"))
+        h.type("dora")
+        h.key(.tab)
+        h.type(adminPassword)
+        h.key(.tab)
+        h.type(adminPassword)
+        h.key(.enter)
+        #expect(h.model.route == .setup)
+        let error = try #require(h.model.setup.error)
+        #expect(!FileManager.default.fileExists(atPath: h.path))
+        #expect(h.model.setup.username.text == "dora")
+        #expect(h.model.setup.password.bytes?.utf8String() == adminPassword && h.model.setup.repeated.bytes?.utf8String() == adminPassword)
+        #expect(h.model.setup.focus == 2 && !h.model.setup.busy)
+        let text = h.screen.text
+        #expect(text.contains("[dora"))
+        #expect(!text.contains(adminPassword))
+        #expect(text.contains(String(repeating: "•", count: adminPassword.count)))
+        #expect(text.contains(String(error.prefix(40))), "the error is not shown:\n\(text)")
+
+        // The cause fixed, Enter again creates the vault with what was typed.
+        #expect(chmod(h.dir.path, 0o700) == 0)
+        h.key(.enter)
+        #expect(h.model.route == .recovery)
+        #expect(h.model.account?.username == "dora")
+        #expect(h.model.setup.password.isEmpty && h.model.setup.repeated.isEmpty)
     }
 }

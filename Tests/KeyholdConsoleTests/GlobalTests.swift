@@ -107,25 +107,25 @@ import Testing
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ U┌─ Help ───────────────────────────────────────────────────────────────┐───┐
             │  U│ Keys of the users screen                                             │   │
-            │› a│ j/↓        next row                                                  │   │
-            │  b│ k/↑        previous row                                              │   │
-            │  c│ PgDn/PgUp  a page down / up                                          │   │
-            │  e│ g/Home     first row                                                 │   │
-            │   │ G/End      last row                                                  │   │
-            │   │ /          filter as you type                                        │t  │
-            │   │ Enter      (while filtering) keep the filter, back to the list       │te │
-            │   │ Esc        (while filtering) clear the filter                        │   │
-            │   │ Tab        switch between list and details                           │   │
-            │   │ Enter      show the details pane                                     │   │
-            │   │ Esc        back: details -> list, clear the filter, dashboard        │   │
-            │   │ r          reload                                                    │   │
-            │   │ n          new user (a temporary password is shown once)             │   │
-            │   │ a          roles of the user (only roles you may assign)             │   │
-            │   │ l          lock the account                                          │   │
-            │   │ u          unlock (also clears a lockout after failed logins)        │   │
-            │   │ x          disable the account                                       │   │
-            │   │ e          enable the account                                        │   │
-            │   │ A          approve a key request: type the fingerprint they read you │   │
+            │› a│ j/↓          next row                                                │   │
+            │  b│ k/↑          previous row                                            │   │
+            │  c│ PgDn/PgUp    a page down / up                                        │   │
+            │  e│ g/Home       first row                                               │   │
+            │   │ G/End        last row                                                │   │
+            │   │ /            filter as you type                                      │t  │
+            │   │ Enter        (while filtering) keep the filter, back to the list     │te │
+            │   │ Esc          (while filtering) clear the filter                      │   │
+            │   │ Tab          switch between list and details                         │   │
+            │   │ Enter        show the details pane                                   │   │
+            │   │ Esc          back: details -> list, clear the filter, dashboard      │   │
+            │   │ r            reload                                                  │   │
+            │   │ n            new user (a temporary password is shown once)           │   │
+            │   │ a            roles of the user (only roles you may assign)           │   │
+            │   │ l            lock the account                                        │   │
+            │   │ u            unlock (also clears a lockout after failed logins)      │   │
+            │   │ x            disable the account                                     │   │
+            │   │ e            enable the account                                      │   │
+            │   │ A            approve a key request: type the fingerprint they read … │   │
             └───└─ j/k scroll · Esc close ─────────────────────────────────────────────┘───┘
              Esc close  j/k scroll
             """#)
@@ -168,30 +168,31 @@ import Testing
             ┌─ Vault ──────────────────────────────┐┌─ You ────────────────────────────────┐
             │ Users     ┌─ Command ────────────────────────────────────────────┐           │
             │ Secrets   │ :                                                    │           │
-            │ Audit even│ › dashboard  go to the dashboard                     │ secrets   │
-            │ Data key  │   users      go to users                             │           │
-            │ Password K│   secrets    go to secrets                           │           │
-            │ Created   │   audit      go to the audit log                     │           │
-            └───────────│   keys       go to keys (status and rotation)        │───────────┘
-            ┌─ Warnings │   roles      go to roles and their permissions       │───────────┐
-            │ ✗ Rotate t│   refresh    reload this screen                      │08:00:00Z  │
-            │ ✗ app/prod│   verify     verify the audit chain                  │           │
-            │ ! app/prod│   rotate     rotate the data key (a new key; every … │           │
-            │ ✓ Audit ch│   resume     resume an interrupted data-key rotation │           │
-            │           │   lock       lock the console now                    │           │
-            │           │   help       keys of this screen                     │           │
-            │           │   quit       leave Keyhold                           │           │
-            │           │                                                      │           │
+            │ Audit even│ › dashboard   go to the dashboard                    │ secrets   │
+            │ Data key  │   users       go to users                            │           │
+            │ Password K│   secrets     go to secrets                          │           │
+            │ Created   │   audit       go to the audit log                    │           │
+            └───────────│   keys        go to keys (status and rotation)       │───────────┘
+            ┌─ Warnings │   roles       go to roles and their permissions      │───────────┐
+            │ ✗ Rotate t│   new-user    add a user (users, n)                  │08:00:00Z  │
+            │ ✗ app/prod│   new-secret  add a secret (secrets, n)              │           │
+            │ ! app/prod│   new-version new version of the selected secret (N) │           │
+            │ ✓ Audit ch│   new-role    add a custom role (roles, n)           │           │
+            │           │   rotate      rotate the data key (keys, r)          │           │
+            │           │   resume      resume a data-key rotation (keys, R)   │           │
+            │           │   rotate-root rotate the root key (keys, K)          │           │
+            │           │   refresh     reload this screen                     │           │
+            │           │   verify      verify the audit chain                 │           │
+            │           │   lock        lock the console now                   │           │
+            │           │   help        keys of this screen                    │           │
             │           └──────────────────────────────────────────────────────┘           │
-            │                                                                              │
-            │                                                                              │
-            │                                                                              │
             └──────────────────────────────────────────────────────────────────────────────┘
              Enter run  ↑/↓ choose  Esc close
             """#)
         h.type("sec")
         guard case .palette(let p) = h.model.overlay else { Issue.record("no palette"); return }
-        #expect(p.matches == [.secrets])
+        // The screen first, then the action named after it.
+        #expect(p.matches == [.secrets, .newSecret, .newVersion])
         h.key(.enter)
         #expect(h.model.route == .secrets && h.model.overlay == nil)
         h.key(.char(":"))
@@ -223,6 +224,73 @@ import Testing
         h.key(.enter)
         #expect(h.model.route == .login && h.model.account == nil)
         #expect(h.model.login.notice == "Locked.")
+    }
+
+    /// Every action of the palette does what its key does on its screen: the same overlay
+    /// (form or confirmation), effects, toasts and frame; for an administrator and for a
+    /// session without the permissions (the key's own refusal).
+    @Test func paletteActionsDoWhatTheirKeysDo() throws {
+        let actions = Command.allCases.filter { $0.binding != nil }
+        #expect(actions.count == 7)
+        for restricted in [false, true] {
+            for command in actions {
+                let binding = try #require(command.binding)
+                let number = try #require(Route.tabs.firstIndex(of: binding.route)).advanced(by: 1)
+                func onItsScreen() throws -> Harness {
+                    var h = try Harness.loggedIn(setUp: populate)
+                    if restricted { h.model.account?.permissions = [.usersRead, .auditRead] }
+                    h.key(.char(Character(String(number))))
+                    #expect(h.model.route == binding.route)
+                    h.runEffects = false
+                    h.effects = []
+                    h.model.toasts = []
+                    return h
+                }
+                var byKey = try onItsScreen()
+                byKey.key(binding.key)
+                var byPalette = try onItsScreen()
+                byPalette.key(.char(":"))
+                byPalette.type(command.rawValue)
+                byPalette.key(.enter)
+                let what = "\(command.rawValue)\(restricted ? " (restricted)" : "")"
+                #expect(byPalette.model.route == byKey.model.route, "\(what)")
+                #expect(byPalette.model.overlay == byKey.model.overlay, "\(what)")
+                #expect(byPalette.effects == byKey.effects, "\(what)")
+                #expect(byPalette.model.toasts == byKey.model.toasts, "\(what)")
+                #expect(byPalette.model.keys == byKey.model.keys, "\(what)")
+                #expect(byPalette.screen.text == byKey.screen.text, "\(what)")
+                // And it did something: a form, a confirmation, an effect or a toast (except N
+                // without secrets.list: no list, no selected secret, and N does nothing either).
+                if restricted && command == .newVersion { continue }
+                #expect(byPalette.model.overlay != nil || !byPalette.effects.isEmpty || !byPalette.model.toasts.isEmpty,
+                        "\(what) did nothing")
+            }
+        }
+    }
+
+    /// From another screen an action goes to its screen first; words of its summary find it.
+    @Test func paletteActionFromAnotherScreen() throws {
+        var h = try Harness.loggedIn(setUp: populate)
+        #expect(h.model.route == .dashboard)
+        h.key(.char(":"))
+        h.type("add user")
+        guard case .palette(let p) = h.model.overlay else { Issue.record("no palette"); return }
+        #expect(p.matches == [.newUser])
+        h.key(.enter)
+        #expect(h.model.route == .users)
+        guard case .newUser = h.model.overlay else { Issue.record("no new-user form: \(String(describing: h.model.overlay))"); return }
+        h.key(.escape)
+        h.key(.char(":"))
+        h.type("rotate data key")
+        guard case .palette(let q) = h.model.overlay else { Issue.record("no palette"); return }
+        #expect(q.matches == [.rotate])
+        h.key(.escape)
+        h.key(.char(":"))
+        h.type("rotate-root")
+        h.key(.enter)
+        #expect(h.model.route == .keys)
+        guard case .confirm(let c) = h.model.overlay else { Issue.record("no confirmation"); return }
+        #expect(c.pending == .rotateRootKey)
     }
 
     @Test func paletteQuit() throws {
@@ -345,12 +413,14 @@ import Testing
             var h = try Harness.loggedIn()
             h.key(k)
             #expect(h.model.quit)
+            // q is a plain quit (exit 0); Ctrl-C an interrupt (exit 130).
+            #expect(h.model.interrupted == (k == .ctrl("c")))
         }
         // Ctrl-C also quits from a form and from an overlay.
         var h = try Harness.loggedIn()
         h.key(.char(":"))
         h.key(.ctrl("c"))
-        #expect(h.model.quit)
+        #expect(h.model.quit && h.model.interrupted)
     }
 
     @Test func aSessionEndedElsewhereGoesBackToTheLogin() throws {

@@ -428,4 +428,37 @@ import Testing
         #expect(h.effects.last == .logout)
         #expect(h.session == nil)
     }
+
+    /// Logs in with the login effect held back; `during` types while the password is checked.
+    static func loginWithKeysTyped(password: String, _ during: (inout Harness) -> Void) throws -> Harness {
+        var h = try Harness.withVault()
+        h.runEffects = false
+        h.logIn("admin", password)
+        let login = try #require(h.effects.last)
+        guard case .login = login else { Issue.record("expected a login effect, got \(login)"); return h }
+        #expect(h.model.login.busy)
+        during(&h)
+        h.runEffects = true
+        for action in h.runner.run(login) { h.send(action) }
+        return h
+    }
+
+    @Test func keysTypedWhileTheLoginIsCheckedActOnTheNextScreen() throws {
+        let h = try Self.loginWithKeysTyped(password: adminPassword) { h in
+            h.type("2")
+            #expect(h.model.route == .login)
+        }
+        #expect(h.model.route == .users)
+        #expect(h.model.login.typedAhead.isEmpty)
+        #expect(h.effects.contains(.loadUsers))
+        #expect(h.model.users.rows.loaded)
+    }
+
+    @Test func keysTypedAheadOfAFailedLoginAreDropped() throws {
+        let h = try Self.loginWithKeysTyped(password: "not the password 1234") { h in h.type("2q") }
+        #expect(h.model.route == .login && !h.model.quit)
+        #expect(h.model.login.failure == .wrongCredentials)
+        // Not typed into the password field either.
+        #expect(h.model.login.password.isEmpty && h.model.login.typedAhead.isEmpty)
+    }
 }

@@ -288,4 +288,44 @@ struct TmuxEndToEndTests {
         #expect(after.contains("keyhold: the vault file"), "the reason is not left on the terminal:\n\(after)")
         #expect(try t.display("#{alternate_on}") == "0")
     }
+
+    /// A key typed right after the login's Enter, before the dashboard shows, reaches the
+    /// dashboard (it was dropped while the password hash was checked). Ctrl-C then leaves the
+    /// real console with exit status 130, as an interrupted program does, with the terminal
+    /// given back (the alternate screen off, the shell usable).
+    @Test(.timeLimit(.minutes(1)))
+    func aKeyTypedDuringLoginActsAndCtrlCExitsWith130() throws {
+        let dir = TempDir()
+        let db = dir.file("vault.db")
+        let password = "e2e Correct Horse 4417"
+        var env = KeyholdBinary.environment(["KEYHOLD_DB": db])
+        for key in ["TMUX", "TMUX_PANE", "NO_COLOR", "ENV"] { env[key] = nil }
+        env["KEYHOLD_BIN"] = KeyholdBinary.path
+        env["KEYHOLD_IDLE_LOCK"] = "0"
+        env["PS1"] = "$ "
+        env["HOME"] = dir.path
+        let made = try cli(["init", "--db", db], stdin: "admin\n\(password)\n", env: env)
+        #expect(made.status == 0, "init: \(made.output)")
+
+        let t = Tmux(environment: env)
+        try t.start()
+        try t.wait(for: "the shell prompt") { !$0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
+        try t.type("\"$KEYHOLD_BIN\"; echo \"exit=$?\"")
+        try t.keys("Enter")
+        try t.wait(for: "Log in")
+        try t.type("admin")
+        try t.keys("Tab")
+        try t.type(password)
+        try t.keys("Enter")
+        try t.type("2")  // at once: the login is still being checked
+        try t.wait(for: "Users (1)")
+        try t.keys("C-c")
+        let after = try t.wait(for: "exit=130")
+        #expect(!after.contains("exit=0"))
+        #expect(try t.display("#{alternate_on}") == "0")
+        // The terminal is back in its normal mode: the shell echoes what is typed.
+        try t.type("echo typed-$((6 * 7))")
+        try t.keys("Enter")
+        try t.wait(for: "typed-42")
+    }
 }
