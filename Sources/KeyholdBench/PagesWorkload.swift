@@ -3,7 +3,7 @@ import Glibc
 import KeyholdConsole
 import KeyholdCore
 
-// The lists as pages (DESIGN section 9, docs/ARCHITECTURE.md "Lists are pages"),
+// The lists as pages (docs/ARCHITECTURE.md "Lists are pages"),
 // over the console's vault: what each query a paged list makes costs, in a child
 // process of its own (logged in as the console is, not timed), and `keyhold
 // secret list --json` over the whole vault, the product's own binary in a child

@@ -89,7 +89,7 @@ enum Output {
 struct JSONText {
     /// The text, in guarded memory: it may hold a secret (`JSONSecret`), and an Array would leave
     /// a copy of what was written so far each time it grew.
-    private let buffer = Storage()
+    private let buffer = SecureBuffer()
     /// The text written so far (valid until the next append).
     var bytes: UnsafeBufferPointer<UInt8> { buffer.bytes }
     private var keyOrders: [[String]: [String]] = [:]
@@ -297,16 +297,6 @@ struct JSONSecret {
     init(_ value: SecureBytes, base64: Bool = false) { self.value = value; self.base64 = base64 }
 }
 
-extension JSONText {
-    /// The text's storage: a `SecureBuffer` with the appends JSONText uses.
-    final class Storage {
-        private let buffer = SecureBuffer()
-        var bytes: UnsafeBufferPointer<UInt8> { buffer.bytes }
-        func append(_ b: UInt8) throws { try buffer.append(b) }
-        func append<C: Collection>(contentsOf c: C) throws where C.Element == UInt8 { try buffer.append(contentsOf: c) }
-        func removeAll() { buffer.removeAll() }
-    }
-}
 
 /// A listing streamed as one JSON document, `{"<key>": [item, item, ...]}`, written a page at a
 /// time: the same bytes `Output.printJSON([key: items])` writes for the whole array (and its
@@ -322,26 +312,26 @@ struct JSONListStream {
     init(key: String) { self.key = key }
 
     /// The document's opening, up to its array's first item.
-    private mutating func begin() {
+    private mutating func begin() throws {
         guard !begun else { return }
         begun = true
-        text.bytes(of: "{\n  ")
-        text.key(key)
-        text.bytes(of: " : [\n")
+        try text.bytes(of: "{\n  ")
+        try text.key(key)
+        try text.bytes(of: " : [\n")
     }
 
     /// Writes `page`'s items after those before.
     mutating func write(_ page: [[String: Any]]) throws {
-        begin()
+        try begin()
         for item in page {
-            if items > 0 { text.bytes(of: ",\n") }
-            text.bytes(of: "    ")
+            if items > 0 { try text.bytes(of: ",\n") }
+            try text.bytes(of: "    ")
             let start = text.count
-            if !text.append(item, indent: 4) {
+            if try !text.append(item, indent: 4) {
                 // Not a value JSONText writes (none of the CLI's listings has one): JSONSerialization's
                 // text of the item instead, as `printJSON` falls back, each line indented to its place.
                 text.truncate(to: start)
-                text.bytes(of: Output.json(item).split(separator: "\n", omittingEmptySubsequences: false).joined(separator: "\n    "))
+                try text.bytes(of: Output.json(item).split(separator: "\n", omittingEmptySubsequences: false).joined(separator: "\n    "))
             }
             items += 1
         }
@@ -350,8 +340,8 @@ struct JSONListStream {
 
     /// Closes the array and the document (an empty array keeps its empty line, as JSONSerialization writes it).
     mutating func finish() throws {
-        begin()
-        text.bytes(of: "\n  ]\n}\n")
+        try begin()
+        try text.bytes(of: "\n  ]\n}\n")
         try flush()
     }
 
@@ -362,21 +352,21 @@ struct JSONListStream {
 
 extension JSONText {
     /// Appends literal text (the punctuation of a streamed document).
-    mutating func bytes(of literal: String) { bytes.append(contentsOf: literal.utf8) }
+    mutating func bytes(of literal: String) throws { try buffer.append(contentsOf: literal.utf8) }
 
     /// Bytes written so far.
-    var count: Int { bytes.count }
+    var count: Int { buffer.count }
 
     /// Forgets what was written after the first `n` bytes.
-    mutating func truncate(to n: Int) { bytes.removeSubrange(n...) }
+    mutating func truncate(to n: Int) { buffer.truncate(to: n) }
 
     /// Appends a JSON string (an object's key).
-    mutating func key(_ s: String) { string(s) }
+    mutating func key(_ s: String) throws { try string(s) }
 
     /// Hands the text written so far to `write`, then forgets it (keeping the key order caches).
     mutating func drain(_ write: (UnsafeRawBufferPointer) throws -> Void) throws {
-        defer { bytes.removeAll(keepingCapacity: true) }
-        try bytes.withUnsafeBytes { try write($0) }
+        defer { buffer.removeAll() }
+        try buffer.withUnsafeBytes { try write($0) }
     }
 }
 

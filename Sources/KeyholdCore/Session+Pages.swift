@@ -93,7 +93,7 @@ extension Session {
     public func auditListingStart(newest count: Int? = nil, _ filter: AuditFilter = AuditFilter())
         throws -> (start: PagePosition<Int64>, through: Int64) {
         if let count, count < 0 {
-            throw KeyholdError.invalid(ValidationError(field: "limit", rule: "range", message: "limit: must not be negative (got \(count))"))
+            throw KeyholdError.invalid(ValidationError(field: "limit", rule: .range, message: "limit: must not be negative (got \(count))"))
         }
         return try read(requires: .auditRead, action: "audit.list") { tx, _ in
             let through = min(filter.throughSeq ?? Int64.max, try tx.lastAuditSeq())
@@ -121,7 +121,7 @@ extension Session {
         case nil: nil
         }
         if let text, text.utf8.count > Session.filterMaxBytes {
-            throw KeyholdError.invalid(ValidationError(field: "filter", rule: "length",
+            throw KeyholdError.invalid(ValidationError(field: "filter", rule: .length,
                                                        message: "filter: at most \(Session.filterMaxBytes) bytes (got \(text.utf8.count))"))
         }
     }

@@ -1,6 +1,6 @@
 import GRDB
 
-// The name indexes (schema.sql, migration 6): FTS5 trigram tables over the
+// The name indexes (schema.sql, migration 7): FTS5 trigram tables over the
 // secrets' names and the users' usernames, e-mail addresses and display names,
 // with the tables themselves as their content. SQLite refuses an FTS5 table
 // inside a trigger while trusted_schema is OFF (as every connection of the

@@ -6,7 +6,7 @@ import GRDB
 // so a page costs the same at the start of a million rows as at its end, in
 // either direction, and a position survives changes elsewhere in the list;
 // filters are conditions of the same query: a prefix is a range of the key's
-// own index; "contains" goes through the trigram indexes of migration 6.
+// own index; "contains" goes through the trigram indexes of migration 7.
 
 /// How a listing is narrowed by name.
 public enum NameFilter: Sendable, Hashable {

@@ -10,7 +10,7 @@ import Testing
     @Test func pageQueriesAndTheCLIListingRunOverASmallVault() throws {
         let dir = TempDir(prefix: "keyhold-pages-bench")
         let path = dir.file("vault.db")
-        let password = Token.generate(length: 24, alphabet: .alnum)
+        let password = try Token.generate(length: 24, alphabet: .alnum)
         let build = try ConsoleChild.build(path: path, users: 600, secrets: 1_500, seed: 7, password: password)
         #expect(build.users == 600 && build.secrets == 1_500)
 

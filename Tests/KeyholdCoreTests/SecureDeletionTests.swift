@@ -82,9 +82,9 @@ import KeyholdStore
         #expect(current.allSatisfy { Self.contains(all, $0) })
     }
 
-    /// The name indexes (schema.sql, migration 6) forget a deleted secret's name and a deleted
+    /// The name indexes (schema.sql, migration 7) forget a deleted secret's name and a deleted
     /// user's names: none of their trigrams is left in the index's tables, nor on any page of
-    /// the file but the audit log's (which names what was deleted, by design: DESIGN section 6).
+    /// the file but the audit log's (which names what was deleted, by design: SECURITY.md).
     @Test func deletedNamesLeaveNoTrigramInTheNameIndexes() throws {
         let f = try Fixture()
         for i in 0..<30 { try f.admin.createSecret("keep/\(i)/service-abc", .value(pw("v\(i)"))) }

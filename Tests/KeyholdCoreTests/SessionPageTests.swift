@@ -107,13 +107,13 @@ import KeyholdStore
         for limit in [0, -1, 10_001] {
             #expect { try f.admin.secretPage(limit: limit) } throws: { e in
                 guard case KeyholdError.invalid(let v) = e else { return false }
-                return v.field == "page size" && v.rule == "range" && v.message.contains("10,000")
+                return v.field == "page size" && v.rule.rawValue == "range" && v.message.contains("10,000")
             }
         }
         let long = String(repeating: "a", count: Session.filterMaxBytes + 1)
         #expect { try f.admin.userPage(UserFilter(name: .contains(long)), limit: 5) } throws: { e in
             guard case KeyholdError.invalid(let v) = e else { return false }
-            return v.field == "filter" && v.rule == "length"
+            return v.field == "filter" && v.rule.rawValue == "length"
         }
         #expect { try f.admin.auditListingStart(newest: -1) } throws: { e in
             guard case KeyholdError.invalid(let v) = e else { return false }

@@ -4,7 +4,7 @@ import KeyholdTestSupport
 import Testing
 @testable import KeyholdStore
 
-/// The name indexes of migration 6 (FTS5 trigram tables over secrets and users): kept in step by
+/// The name indexes of migration 7 (FTS5 trigram tables over secrets and users): kept in step by
 /// the store through inserts, renames and deletions; a deleted name leaves none of its trigrams in
 /// the index or anywhere in the files; a vault of format 2 gets them when it is first opened.
 @Suite struct NameIndexTests {
