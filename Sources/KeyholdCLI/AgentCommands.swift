@@ -122,7 +122,8 @@ struct AgentServeCommand: ParsableCommand {
                                  handler: CommandLineAgent(session: session, console: AgentServeCommand.console ?? { _ in [] }))
         ready("ready \(getpid())")
         AgentLauncher.detach()
-        _ = server.serve(listener: listener)
+        // Ended because the vault's file was replaced: the exit code a command gets for it.
+        if server.serve(listener: listener) == .vaultReplaced { throw ExitCode(Exit.failure) }
     }
 
     /// The console's request handler, set by the executable when it links the console.
