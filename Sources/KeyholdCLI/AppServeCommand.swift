@@ -37,7 +37,8 @@ struct AppServeCommand: ParsableCommand {
                                    log: { line in Terminal.err("keyhold app-serve: \(line)") })
             try Terminal.out("Serving applications on \(path) for uid \(uids.map(String.init).joined(separator: ", ")) "
                              + "(SIGTERM or Ctrl-C ends it).")
-            server.serve(listener: listener)
+            // The vault's file replaced while serving: the service stopped, and says why (exit 1).
+            if let replaced = server.serve(listener: listener) { throw replaced }
         }
     }
 
