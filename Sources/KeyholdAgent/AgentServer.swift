@@ -243,9 +243,16 @@ public final class AgentServer: @unchecked Sendable {
     }
 
     /// After each command: a session that ended (the user disabled, locked, expired or deleted,
-    /// their password reset, the root key rotated) ends the agent.
+    /// their password reset, the root key rotated) ends the agent, and so does a vault file found
+    /// replaced (docs/SECURITY.md, "A vault replaced while in use"): the store has stopped using it.
     private func checkSession() {
-        do { try session.checkStillActive() } catch { end(.sessionEnded) }
+        do {
+            try session.checkStillActive()
+        } catch let e as KeyholdError where e.isVaultReplaced {
+            end(.vaultReplaced)
+        } catch {
+            end(.sessionEnded)
+        }
     }
 
     /// Asks the agent to end (as `keyhold lock` does).
@@ -257,7 +264,8 @@ public final class AgentServer: @unchecked Sendable {
         unlink(socketPath)  // no new clients from here on
         // Commands in flight finish (each is one transaction or a few); a stuck one is not waited for long.
         for _ in 0..<50 where state.withLock({ $0.active }) > 0 { usleep(100_000) }
-        if reason != .sessionEnded {
+        // An ended session, or a file that is no longer this vault, takes no event.
+        if reason != .sessionEnded && reason != .vaultReplaced {
             try? session.recordAgentEnd(reason: reason.rawValue, commands: state.withLock { $0.commands })
         }
         return reason

@@ -23,7 +23,8 @@ public final class AppServer: Sendable {
     public let allowed: Set<uid_t>
     /// Where each refused connection and each failed request is noted (one line, no password).
     private let log: @Sendable (String) -> Void
-    private let state = Mutex((connections: 0, stop: false))
+    /// `replaced`: the vault's file was found replaced (`KeyholdError.isVaultReplaced`), which stops the service.
+    private let state = Mutex((connections: 0, stop: false, replaced: KeyholdError?.none))
     /// Password checks running at once: each may take the vault's Argon2id memory.
     private let checks: DispatchSemaphore
 
@@ -77,15 +78,18 @@ public final class AppServer: Sendable {
         return try AgentSocket.listen(at: path, mode: shared ? 0o666 : 0o600)
     }
 
-    /// Serves on `listener` until SIGTERM, SIGHUP or SIGINT (or `stop()`); removes the socket.
-    public func serve(listener: Int32) {
+    /// Serves on `listener` until SIGTERM, SIGHUP or SIGINT (or `stop()`), or until the vault's
+    /// file is found replaced; removes the socket. Returns the replaced-vault error in the last
+    /// case (docs/SECURITY.md, "A vault replaced while in use"), nil otherwise.
+    @discardableResult
+    public func serve(listener: Int32) -> KeyholdError? {
         let signals = SignalPipe.install()
         defer { close(listener); unlink(socketPath) }
         while !state.withLock({ $0.stop }) {
             var fds = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: signals, events: Int16(POLLIN), revents: 0)]
             let ready = poll(&fds, 2, 500)
-            if ready < 0 && errno != EINTR { return }
+            if ready < 0 && errno != EINTR { return state.withLock { $0.replaced } }
             if fds[1].revents != 0 { break }
             guard fds[0].revents & Int16(POLLIN) != 0 else { continue }
             let fd = accept(listener, nil, nil)
@@ -109,6 +113,7 @@ public final class AppServer: Sendable {
         }
         // Requests in flight finish (each is a login or two); a stuck one is not waited for long.
         for _ in 0..<50 where state.withLock({ $0.connections }) > 0 { usleep(100_000) }
+        return state.withLock { $0.replaced }
     }
 
     /// Asks `serve` to return.
@@ -172,6 +177,14 @@ public final class AppServer: Sendable {
                 return .success(try vault.applicationLogin(username: request.username, password: passwords[0]))
             }
             return .success(try vault.applicationChangePassword(username: request.username, current: passwords[0], new: passwords[1]))
+        } catch let e as KeyholdError where e.isVaultReplaced {
+            // The path no longer names the file the service opened: the store wrote nothing and
+            // will not use that file again, so the service stops rather than refuse every request.
+            state.withLock { s in
+                s.stop = true
+                if s.replaced == nil { s.replaced = e }
+            }
+            return Self.outcome(e)
         } catch let e as KeyholdError {
             return Self.outcome(e)
         } catch {
@@ -227,6 +240,9 @@ public final class AppServer: Sendable {
             .fail("unsupported_hash", "the account has a bcrypt hash, which Keyhold cannot verify: verify it in the application")
         case .integrity: .fail("integrity", "the account's rows in the vault do not check out (an administrator runs keyhold check)")
         case .store(.busy): .fail("busy", "the vault is busy; try again")
+        case let e where e.isVaultReplaced:
+            .fail("vault_replaced", "the vault file was replaced while the service had it open: nothing was written, and the "
+                    + "service stopped (its operator starts it again once the vault at its path is the right one)")
         default: .fail("unavailable", "the service could not complete the request")
         }
     }

@@ -40,4 +40,7 @@ public enum AgentEnd: String, Sendable, Equatable, Codable {
     case max
     case signal
     case sessionEnded = "session ended"
+    /// The vault's file was found replaced (moved, removed or written over): nothing can be
+    /// recorded, since the agent writes to neither file.
+    case vaultReplaced = "vault replaced"
 }

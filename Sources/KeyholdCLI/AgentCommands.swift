@@ -31,7 +31,8 @@ struct UnlockCommand: ParsableCommand {
             without asking for the password (--no-agent logs in instead); it holds your key pair and the root \
             key in guarded memory and never hands them out. It listens on a socket in $XDG_RUNTIME_DIR/keyhold \
             (yours alone) and forgets everything after --idle without a command, after --max in all, at \
-            `keyhold lock`, and on SIGTERM or SIGHUP. Audited as session.unlock and session.lock.
+            `keyhold lock`, and on SIGTERM or SIGHUP; it ends too when its user's session ends or the vault \
+            file is replaced (the command that finds it fails). Audited as session.unlock and session.lock.
             """)
     @OptionGroup var vault: VaultOptionsGroup
     @Option(help: "Forget everything after this long without a command (e.g. 15m, 2h; default 15m).") var idle: String = "15m"
@@ -122,7 +123,8 @@ struct AgentServeCommand: ParsableCommand {
                                  handler: CommandLineAgent(session: session, console: AgentServeCommand.console ?? { _ in [] }))
         ready("ready \(getpid())")
         AgentLauncher.detach()
-        _ = server.serve(listener: listener)
+        // Ended because the vault's file was replaced: the exit code a command gets for it.
+        if server.serve(listener: listener) == .vaultReplaced { throw ExitCode(Exit.failure) }
     }
 
     /// The console's request handler, set by the executable when it links the console.

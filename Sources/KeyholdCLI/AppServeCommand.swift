@@ -13,8 +13,9 @@ struct AppServeCommand: ParsableCommand {
             owner, holding no user's keys. An application whose process runs as an allowed uid (--allow, checked \
             with SO_PEERCRED on every connection) may ask it to verify a login (Keyhold's own lockout, counted \
             failures and audit events, marked "via": "app"; a legacy hash is replaced at a successful login) and \
-            to change a user's own password (the current one required). Nothing else. The protocol and a Python \
-            client: docs/APPLICATIONS.md and examples/flask/keyhold_app.py.
+            to change a user's own password (the current one required). Nothing else. If the vault file is \
+            replaced while it serves (moved, removed or written over), it answers vault_replaced, writes nothing \
+            and exits 1. The protocol and a Python client: docs/APPLICATIONS.md and examples/flask/keyhold_app.py.
             """)
     @OptionGroup var vault: VaultOptionsGroup
     @Option(help: "The socket's path (default: $XDG_RUNTIME_DIR/keyhold/app-<vault>.sock, for applications of your own uid); its directory must not be writable by others.")
@@ -37,7 +38,8 @@ struct AppServeCommand: ParsableCommand {
                                    log: { line in Terminal.err("keyhold app-serve: \(line)") })
             try Terminal.out("Serving applications on \(path) for uid \(uids.map(String.init).joined(separator: ", ")) "
                              + "(SIGTERM or Ctrl-C ends it).")
-            server.serve(listener: listener)
+            // The vault's file replaced while serving: the service stopped, and says why (exit 1).
+            if let replaced = server.serve(listener: listener) { throw replaced }
         }
     }
 

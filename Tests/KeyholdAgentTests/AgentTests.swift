@@ -189,6 +189,28 @@ final class RunningAgent: @unchecked Sendable {
         #expect(agent.waitForEnd() == .sessionEnded)
     }
 
+    /// The vault's file replaced under the agent (docs/SECURITY.md, "A vault replaced while in
+    /// use"): after its next request the agent ends for that reason, records nothing (it writes
+    /// to neither file), and removes its socket.
+    @Test func aVaultFileReplacedEndsTheAgent() throws {
+        let agent = try RunningAgent()
+        try agent.fixture.admin.createSecret("live/secret", .value(pw("the-live-value-1")))
+        let liveEvents = try agent.fixture.admin.auditEvents().count
+        let dir = TempDir()
+        let other = try OtherVault.make(in: dir)
+        let moved = agent.fixture.dir.file("vault.old")
+        #expect(rename(agent.fixture.path, moved) == 0 && rename(other.path, agent.fixture.path) == 0)
+        let c = try RawClient(agent.path)
+        try c.hello(.console)
+        try c.channel.send(Frame(.request, [1, 2, 3]))
+        #expect(try c.channel.receive() == Frame(.response, [3, 2, 1]))
+        c.close()
+        #expect(agent.waitForEnd() == .vaultReplaced)
+        #expect(!FileManager.default.fileExists(atPath: agent.path), "the socket is left")
+        #expect(try OtherVault.expectWhole(agent.fixture.path, OtherVault.secret, OtherVault.value) == other.events)
+        #expect(try OtherVault.expectWhole(moved, "live/secret", "the-live-value-1") == liveEvents, "an event was added")
+    }
+
     @Test func aLiveAgentIsNotReplacedAndADeadOnesSocketIs() throws {
         let agent = try RunningAgent()
         #expect(throws: AgentError.self) { try AgentSocket.listen(at: agent.path) }

@@ -270,7 +270,9 @@ struct FaultOperation {
             // An export beside a writer holds each value as it was before or after the write.
             problems += try a.sideEffects(vault, done: pa.exitCode == 0, before: before)
                 + b.sideEffects(vault, done: pb.exitCode == 0, before: before)
-            #expect(problems.isEmpty, "\(problems)")
+            // What the two said, to tell a value left by a run that reported failure from one lost.
+            let said = [(a, pa), (b, pb)].map { "\($0.0.label) \($0.0.args.prefix(3)): exit \($0.1.exitStatus): \($0.1.stderr.suffix(300))" }
+            #expect(problems.isEmpty, "\(problems); \(said)")
         }
     }
 
