@@ -156,12 +156,18 @@ struct TmuxEndToEndTests {
         try t.keys("Space")
         try t.wait(for: "› [x] operator")
         try t.keys("Enter")
-        let notice = try t.wait(for: "User dora created")
-        // The temporary password: the one word on its own line inside the dialog.
-        let temporary = try #require(notice.split(separator: "\n").compactMap { line -> String? in
-            let inside = line.split(separator: "│").map { $0.trimmingCharacters(in: .whitespaces) }
-            return inside.first { $0.count >= 12 && !$0.contains(" ") && $0.allSatisfy { $0.isLetter || $0.isNumber } }
-        }.first)
+        // The temporary password: the one word on its own line inside the dialog. Waited for with
+        // the notice's title: a capture may catch the dialog half drawn.
+        func password(_ screen: String) -> String? {
+            screen.split(separator: "\n").compactMap { line -> String? in
+                let inside = line.split(separator: "│").map { $0.trimmingCharacters(in: .whitespaces) }
+                return inside.first { $0.count >= 12 && !$0.contains(" ") && $0.allSatisfy { $0.isLetter || $0.isNumber } }
+            }.first
+        }
+        let notice = try t.wait(for: "User dora created, with its temporary password") {
+            $0.contains("User dora created") && password($0) != nil
+        }
+        let temporary = try #require(password(notice))
         try t.keys("Enter")
         try t.wait(for: "Users (2)")
         try t.wait(for: "operator")
