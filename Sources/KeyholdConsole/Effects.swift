@@ -23,11 +23,12 @@ public enum Effect: Equatable, Sendable {
     /// The dashboard; secrets whose rotate-by date is within `dueWithin` ms are "due soon".
     case loadDashboard(dueWithin: Int64)
     case verifyAudit
-    case loadUsers
-    case loadSecrets
+    /// A window of a list (`PagedList`): users by username, secrets by name, events newest first.
+    case pageUsers(PageQuery<String>)
+    case pageSecrets(PageQuery<String>)
+    case pageAudit(PageQuery<Int64>)
     case loadVersions(String)
     case reveal(String, version: Int)
-    case loadAudit(limit: Int)
     case changeUser(UserChange, String)
     case loadRoles
     case createUser(username: String, email: String?, displayName: String, roles: [String])
@@ -83,11 +84,11 @@ public enum Action: Sendable {
     case loginFailed(KeyholdError)
     case dashboardLoaded(DashboardData)
     case auditVerified(AuditVerification)
-    case usersLoaded([UserInfo])
-    case secretsLoaded([SecretInfo])
+    case usersPage(PageRead<UserInfo>)
+    case secretsPage(PageRead<SecretInfo>)
+    case auditPage(PageRead<AuditEvent>)
     case versionsLoaded(String, [SecretVersionInfo])
     case revealed(String, version: Int, SecureBytes)
-    case auditLoaded([AuditEvent])
     case userChanged(UserChange, String)
     case rolesLoaded([RoleInfo])
     case userCreated(String, temporary: SecureBytes)

@@ -18,8 +18,6 @@ public struct ConsoleSettings: Equatable, Sendable {
     public var minHeight = 16
     /// Minimum password length for a new vault (its first administrator).
     public var passwordMinLength = Validate.passwordDefaultMinimum
-    /// Newest audit events loaded into the audit screen.
-    public var auditLimit = 5000
 
     public init(vaultPath: String) { self.vaultPath = vaultPath }
 }
@@ -335,7 +333,7 @@ public struct DashboardState: Equatable, Sendable {
 }
 
 public struct UsersState: Equatable, Sendable {
-    public var rows = FilteredList<UserInfo>()
+    public var rows = PagedList<UserInfo>()
     public var focus = Pane.list
     public var detailOffset = 0
 }
@@ -349,7 +347,7 @@ public struct Revealed: Equatable, Sendable {
 }
 
 public struct SecretsState: Equatable, Sendable {
-    public var rows = FilteredList<SecretInfo>()
+    public var rows = PagedList<SecretInfo>()
     public var focus = Pane.list
     public var detailOffset = 0
     public var versions: [String: [SecretVersionInfo]] = [:]
@@ -358,8 +356,6 @@ public struct SecretsState: Equatable, Sendable {
     public var revealing: String?
     /// The version chosen in the details pane (0: the newest).
     public var versionCursor = 0
-    /// A secret just created, selected when the list comes back.
-    public var selectAfterLoad: String?
 }
 
 /// A data-key rotation this console is running: re-sealed versions so far.
@@ -404,7 +400,8 @@ public struct RolesState: Equatable, Sendable {
 }
 
 public struct AuditState: Equatable, Sendable {
-    public var rows = FilteredList<AuditEvent>()
+    /// Newest first.
+    public var rows = PagedList<AuditEvent>()
     public var check = AuditCheck.notRun
 }
 
@@ -596,6 +593,9 @@ public struct Model: Equatable, Sendable {
     public var audit = AuditState()
     public var keys = KeysState()
     public var roles = RolesState()
+    /// Page reads asked for so far: each read's id (never reset, so an answer from before a
+    /// lock cannot pass for one asked for after it).
+    public var pageReads = 0
 
     /// The first model: set-up when there is no vault yet, else the login screen.
     public init(settings: ConsoleSettings, vaultExists: Bool, now: Int64, username: String = "") {

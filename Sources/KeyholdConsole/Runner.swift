@@ -69,11 +69,11 @@ public final class CoreRunner: Sendable {
         case .completePasswordChange: .failed(.changePassword, message)
         case .loadDashboard: .failed(.dashboard, message)
         case .verifyAudit: .failed(.verifyAudit, message)
-        case .loadUsers: .failed(.users, message)
-        case .loadSecrets: .failed(.secrets, message)
+        case .pageUsers: .failed(.users, message)
+        case .pageSecrets: .failed(.secrets, message)
         case .loadVersions: .failed(.versions, message)
         case .reveal: .failed(.reveal, message)
-        case .loadAudit: .failed(.audit, message)
+        case .pageAudit: .failed(.audit, message)
         case .changeUser, .resetPassword, .approveKey: .failed(.userChange, message)
         case .loadRoles: .failed(.roles, message)
         case .createUser: .failed(.createUser, message)
@@ -100,6 +100,40 @@ public final class CoreRunner: Sendable {
     func account(_ s: Session) throws -> Account {
         Account(username: s.username, permissions: try s.permissions(), hasKeyAccess: s.hasKeyAccess,
                 pendingKeyFingerprint: s.pendingKeyFingerprint)
+    }
+
+    /// A list's window for `q`, in the order the list shows it (`descending`: the key's order
+    /// reversed, as the audit log shows the newest first): `first` and `last` one page of twice
+    /// `side` rows; `around` a page up to the key and one from it. `count(filtered)` counts the
+    /// filtered list (up to a bound) or, given false, the whole list.
+    static func read<Item: PageItem>(_ q: PageQuery<Item.Key>, descending: Bool,
+                                     page: (PagePosition<Item.Key>, Int) throws -> Page<Item>,
+                                     count: (Bool) throws -> Int) throws -> PageRead<Item> {
+        var rows: [Item], hasBefore: Bool, hasAfter: Bool
+        var anchor: Int? = nil
+        switch q.anchor {
+        case .first, .last:
+            let p = try page((q.anchor == .first) != descending ? .first : .last, 2 * q.side)
+            (rows, hasBefore, hasAfter) = (p.items, p.hasBefore, p.hasAfter)
+        case .around(let key):
+            let above = try page(.before(key), q.side)
+            let from = try page(.at(key), q.side)
+            rows = above.items + from.items
+            hasBefore = above.items.isEmpty ? from.hasBefore : above.hasBefore
+            hasAfter = from.items.isEmpty ? above.hasAfter : from.hasAfter
+            anchor = rows.isEmpty ? nil : from.items.isEmpty ? rows.count - 1 : above.items.count
+        }
+        if descending {
+            rows.reverse()
+            swap(&hasBefore, &hasAfter)
+            anchor = anchor.map { rows.count - 1 - $0 }
+        }
+        var read = PageRead(query: q, rows: rows, hasBefore: hasBefore, hasAfter: hasAfter, anchorIndex: anchor)
+        if q.count {
+            read.total = try count(!q.filter.isEmpty)
+            read.all = q.filter.isEmpty ? read.total : try count(false)
+        }
+        return read
     }
 
     private func perform(_ effect: Effect, progress: (@Sendable (Action) -> Void)?) throws -> [Action] {
@@ -141,20 +175,32 @@ public final class CoreRunner: Sendable {
         case .verifyAudit:
             return [.auditVerified(try requireSession().verifyAudit())]
 
-        case .loadUsers:
-            return [.usersLoaded(try requireSession().users())]
+        case .pageUsers(let q):
+            let s = try requireSession()
+            let filter = q.filter.isEmpty ? UserFilter() : UserFilter(name: .contains(q.filter))
+            return [.usersPage(try Self.read(q, descending: false,
+                                             page: { try s.userPage(filter, at: $0, limit: $1) },
+                                             count: { try $0 ? s.userCount(filter, upTo: PagedList<UserInfo>.countCap + 1) : s.userCount() }))]
 
-        case .loadSecrets:
-            return [.secretsLoaded(try requireSession().secrets())]
+        case .pageSecrets(let q):
+            let s = try requireSession()
+            let filter: NameFilter? = q.filter.isEmpty ? nil : .contains(q.filter)
+            return [.secretsPage(try Self.read(q, descending: false,
+                                               page: { try s.secretPage(filter, at: $0, limit: $1) },
+                                               count: { try $0 ? s.secretCount(filter, upTo: PagedList<SecretInfo>.countCap + 1) : s.secretCount() }))]
+
+        case .pageAudit(let q):
+            let s = try requireSession()
+            let filter = AuditFilter(text: q.filter.isEmpty ? nil : q.filter)
+            return [.auditPage(try Self.read(q, descending: true,
+                                             page: { try s.auditPage(filter, at: $0, limit: $1) },
+                                             count: { try $0 ? s.auditCount(filter, upTo: PagedList<AuditEvent>.countCap + 1) : s.auditCount() }))]
 
         case .loadVersions(let name):
             return [.versionsLoaded(name, try requireSession().versions(of: name))]
 
         case .reveal(let name, let version):
             return [.revealed(name, version: version, try requireSession().reveal(name, version: version))]
-
-        case .loadAudit(let limit):
-            return [.auditLoaded(try requireSession().auditEvents(AuditQuery(limit: limit, newestFirst: true)))]
 
         case .changeUser(let change, let name):
             let s = try requireSession()

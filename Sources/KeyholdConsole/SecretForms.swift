@@ -475,13 +475,13 @@ extension Model {
             switch saved {
             case .created(let name):
                 toast("Created secret \(name)")
-                secrets.selectAfterLoad = name
             case .versionAdded(let name, let version):
                 toast("Added v\(version) of \(name)")
             case .edited(let name, let fields):
                 toast("Saved \(fields.joined(separator: ", ")) of \(name)")
             }
             reload(.secrets, &fx)
+            if case .created(let name) = saved { selectSecret(name) }
         case .versionDeleted(let name, let version, let checkpointed):
             toast(checkpointed ? "Deleted v\(version) of \(name)"
                   : "Deleted v\(version) of \(name); the WAL checkpoint is pending (another process has the vault open)")
@@ -502,15 +502,18 @@ extension Model {
         }
     }
 
-    /// Selects a secret by name after a reload, clearing a filter that hides it.
+    /// Selects a secret by name: the list is read around it, without a filter that hides it
+    /// (the filter matches names by substring, without regard to ASCII case, as the store does).
     mutating func selectSecret(_ name: String) {
-        let page = Layout.listRows(.secrets, width: width, height: height)
-        func index() -> Int? { secrets.rows.visible.firstIndex { secrets.rows.items[$0].name == name } }
-        if index() == nil, !secrets.rows.filter.isEmpty {
-            secrets.rows.filter.clear()
-            secrets.rows.applyFilter(page: page)
-        }
-        if let i = index() { secrets.rows.list.select(i, count: secrets.rows.count, page: page) }
+        guard account?.can(.secretsList) == true else { return }
+        let text = secrets.rows.filter.text
+        if !text.isEmpty, !Self.asciiLowercased(name).contains(Self.asciiLowercased(text)) { secrets.rows.filter.clear() }
+        secrets.rows.selectedKey = name
+        secrets.rows.refresh()
+    }
+
+    static func asciiLowercased(_ s: String) -> String {
+        String(decoding: s.utf8.map { $0 &- 65 < 26 ? $0 | 0x20 : $0 }, as: UTF8.self)
     }
 
     // MARK: The versions of the details pane

@@ -34,6 +34,28 @@ extension Model {
         case .noticeShown: login.holdingKeys = false
         default: handleResult(action, &fx)
         }
+        sendPageReads(&fx)
+    }
+
+    /// Sends the page read each list wants, unless one of its reads is still on its way.
+    mutating func sendPageReads(_ fx: inout [Effect]) {
+        guard account != nil else { return }
+        func side(_ route: Route) -> Int {
+            // Two screens each way: a page key stays inside the window while the next read comes.
+            min(Session.pageLimitRange.upperBound, max(16, 2 * Layout.listRows(route, width: width, height: height)))
+        }
+        if users.rows.wanted != nil, let q = users.rows.nextQuery(id: pageReads + 1, side: side(.users)) {
+            pageReads += 1
+            fx.append(.pageUsers(q))
+        }
+        if secrets.rows.wanted != nil, let q = secrets.rows.nextQuery(id: pageReads + 1, side: side(.secrets)) {
+            pageReads += 1
+            fx.append(.pageSecrets(q))
+        }
+        if audit.rows.wanted != nil, let q = audit.rows.nextQuery(id: pageReads + 1, side: side(.audit)) {
+            pageReads += 1
+            fx.append(.pageAudit(q))
+        }
     }
 
     // MARK: Time
@@ -180,14 +202,11 @@ extension Model {
                 fx.append(.verifyAudit)
             }
         case .users where account.can(.usersRead):
-            users.rows.loading = true
-            fx.append(.loadUsers)
+            users.rows.refresh()
         case .secrets where account.can(.secretsList):
-            secrets.rows.loading = true
-            fx.append(.loadSecrets)
+            secrets.rows.refresh()
         case .audit where account.can(.auditRead):
-            audit.rows.loading = true
-            fx.append(.loadAudit(limit: settings.auditLimit))
+            audit.rows.refresh()
         case .keys where account.can(.keysManage):
             keys.loading = true
             fx.append(.loadKeys)
@@ -332,7 +351,7 @@ extension Model {
     mutating func handleResult(_ action: Action, _ fx: inout [Effect]) {
         // Data that arrives after a lock (its call was already queued) is dropped, not kept in memory.
         switch action {
-        case .dashboardLoaded, .auditVerified, .usersLoaded, .secretsLoaded, .versionsLoaded, .revealed, .auditLoaded,
+        case .dashboardLoaded, .auditVerified, .usersPage, .secretsPage, .versionsLoaded, .revealed, .auditPage,
              .userChanged, .passwordReset, .keyApproved, .deleted, .rolesLoaded, .userCreated, .rolesSet,
              .keysLoaded, .rotationProgress, .rotationFinished, .rotationElsewhere, .rootRotated, .roleListLoaded,
              .secretSaved, .versionDeleted,
@@ -391,19 +410,25 @@ extension Model {
                     toast("Audit chain verified: \(Fmt.plural(v.events, "event"))")
                 }
             }
-        case .usersLoaded(let list):
-            users.rows.setItems(list, page: Layout.listRows(.users, width: width, height: height), id: { String($0.id) }) { u in
-                [u.username, u.email ?? "", u.displayName, u.roles.joined(separator: " ")].joined(separator: "\u{1}")
+        case .usersPage(let read):
+            let before = users.rows.selectedKey
+            if users.rows.apply(read, page: Layout.listRows(.users, width: width, height: height)),
+               users.rows.selectedKey != before {
+                users.detailOffset = 0
             }
-        case .secretsLoaded(let list):
-            secrets.rows.setItems(list, page: Layout.listRows(.secrets, width: width, height: height), id: \.name) { s in s.name + "\u{1}" + s.description }
-            secrets.versions = [:]
-            if let name = secrets.selectAfterLoad {
-                secrets.selectAfterLoad = nil
-                selectSecret(name)
+        case .secretsPage(let read):
+            let before = secrets.rows.selectedKey
+            guard secrets.rows.apply(read, page: Layout.listRows(.secrets, width: width, height: height)) else { break }
+            if read.query.count {
+                // A refresh: versions are read again, and a value whose secret is gone is hidden.
+                secrets.versions = [:]
+                if let r = secrets.revealed, r.name != secrets.rows.selectedKey { secrets.revealed = nil }
+                secretSelectionChanged(&fx)
+            } else if secrets.rows.selectedKey != before {
+                secretSelectionChanged(&fx)
             }
-            if let r = secrets.revealed, !list.contains(where: { $0.name == r.name }) { secrets.revealed = nil }
-            secretSelectionChanged(&fx)
+        case .auditPage(let read):
+            _ = audit.rows.apply(read, page: Layout.listRows(.audit, width: width, height: height))
         case .versionsLoaded(let name, let versions):
             secrets.versions[name] = versions
         case .revealed(let name, let version, let value):
@@ -411,10 +436,6 @@ extension Model {
             if route == .secrets, secrets.rows.selectedItem?.name == name, account != nil {
                 secrets.revealed = Revealed(name: name, version: version, value: Sensitive(value),
                                             until: now + settings.revealFor)
-            }
-        case .auditLoaded(let events):
-            audit.rows.setItems(events, page: Layout.listRows(.audit, width: width, height: height), id: { String($0.seq) }) { e in
-                [String(e.seq), e.actor, e.action, e.target, e.details].joined(separator: "\u{1}")
             }
         case .userChanged(let change, let name):
             toast("\(name) \(change.pastTense)")
@@ -483,14 +504,11 @@ extension Model {
         case .verifyAudit:
             audit.check = .failed(message)
         case .users:
-            users.rows.loading = false
-            users.rows.error = message
+            users.rows.failed(message)
         case .secrets:
-            secrets.rows.loading = false
-            secrets.rows.error = message
+            secrets.rows.failed(message)
         case .audit:
-            audit.rows.loading = false
-            audit.rows.error = message
+            audit.rows.failed(message)
         case .reveal:
             secrets.revealing = nil
             toast(message, error: true)
@@ -511,9 +529,14 @@ extension Model {
     var listPage: Int { Layout.listRows(route, width: width, height: height) }
 
     mutating func clampLists() {
-        users.rows.list.clampOffset(count: users.rows.count, page: Layout.listRows(.users, width: width, height: height))
-        secrets.rows.list.clampOffset(count: secrets.rows.count, page: Layout.listRows(.secrets, width: width, height: height))
-        audit.rows.list.clampOffset(count: audit.rows.count, page: Layout.listRows(.audit, width: width, height: height))
+        for route in [Route.users, .secrets, .audit] {
+            let page = Layout.listRows(route, width: width, height: height)
+            switch route {
+            case .users: users.rows.clampOffset(page: page); users.rows.fill(page: page)
+            case .secrets: secrets.rows.clampOffset(page: page); secrets.rows.fill(page: page)
+            default: audit.rows.clampOffset(page: page); audit.rows.fill(page: page)
+            }
+        }
         roles.rows.list.clampOffset(count: roles.rows.count, page: Layout.listRows(.roles, width: width, height: height))
         clampDashboard()
     }

@@ -142,6 +142,51 @@ extension Model {
         return true
     }
 
+    /// Movement and filter keys of a paged list; nil when the key is not one of them. A move
+    /// within the window is local; one near its edge, Home/End and a new filter text ask for a read.
+    static func listKey<T>(_ key: Key, _ rows: inout PagedList<T>, page: Int) -> Bool? {
+        if rows.filtering {
+            switch key {
+            case .enter: rows.filtering = false
+            case .escape:
+                rows.clearFilter()
+                rows.filtering = false
+            case .down: rows.move(by: 1, page: page)
+            case .up: rows.move(by: -1, page: page)
+            case .pageDown: rows.move(by: page, page: page)
+            case .pageUp: rows.move(by: -page, page: page)
+            default:
+                let before = rows.filter.text
+                rows.filter.handle(key)
+                if rows.filter.text != before { rows.filterChanged() }
+            }
+            return true
+        }
+        switch key {
+        case .char("j"), .down: rows.move(by: 1, page: page)
+        case .char("k"), .up: rows.move(by: -1, page: page)
+        case .pageDown: rows.move(by: page, page: page)
+        case .pageUp: rows.move(by: -page, page: page)
+        case .char("g"), .home: rows.selectFirst(page: page)
+        case .char("G"), .end: rows.selectLast(page: page)
+        case .char("/"): rows.filtering = true
+        default: return nil
+        }
+        return true
+    }
+
+    /// Esc on a paged list's screen, as `back` for a loaded one.
+    static func back<T>(_ rows: inout PagedList<T>, focus: inout Pane) -> Bool {
+        if focus == .detail {
+            focus = .list
+        } else if !rows.filter.isEmpty {
+            rows.clearFilter()
+        } else {
+            return true
+        }
+        return false
+    }
+
     /// Esc on a list screen: details -> list, then clear the filter; true
     /// when there is nothing left to undo (go back to the dashboard).
     static func back<T>(_ rows: inout FilteredList<T>, focus: inout Pane, page: Int) -> Bool {
@@ -185,7 +230,7 @@ extension Model {
         case .tab: users.focus = users.focus == .list ? .detail : .list
         case .enter: users.focus = .detail
         case .escape:
-            if Self.back(&users.rows, focus: &users.focus, page: listPage) { go(.dashboard, &fx) }
+            if Self.back(&users.rows, focus: &users.focus) { go(.dashboard, &fx) }
         case .char("r"): reload(.users, &fx)
         case .char("l"), .char("u"), .char("x"), .char("e"):
             guard let u = selected else { return true }
@@ -250,7 +295,7 @@ extension Model {
         case .escape:
             if secrets.revealed != nil {
                 secrets.revealed = nil
-            } else if Self.back(&secrets.rows, focus: &secrets.focus, page: listPage) {
+            } else if Self.back(&secrets.rows, focus: &secrets.focus) {
                 go(.dashboard, &fx)
             }
         case .char("r"): reload(.secrets, &fx)
@@ -293,22 +338,23 @@ extension Model {
             if case .done(let v) = audit.check, let f = v.failure { selectAuditEvent(f.seq) }
         case .escape:
             var focus = Pane.list
-            if Self.back(&audit.rows, focus: &focus, page: listPage) { go(.dashboard, &fx) }
+            if Self.back(&audit.rows, focus: &focus) { go(.dashboard, &fx) }
         case .char("r"): reload(.audit, &fx)
         default: return false
         }
         return true
     }
 
-    /// Selects an event by sequence number, clearing the filter if it hides it.
+    /// Selects an event by sequence number: in the window, at once; else read around it,
+    /// clearing a filter (which may hide it).
     mutating func selectAuditEvent(_ seq: Int64) {
-        func index() -> Int? { audit.rows.visible.firstIndex { audit.rows.items[$0].seq == seq } }
-        if index() == nil, !audit.rows.filter.isEmpty {
-            audit.rows.filter.clear()
-            audit.rows.applyFilter(page: Layout.listRows(.audit, width: width, height: height))
+        let page = Layout.listRows(.audit, width: width, height: height)
+        if let i = audit.rows.items.firstIndex(where: { $0.seq == seq }) {
+            audit.rows.select(audit.rows.base + i, page: page)
+            return
         }
-        if let i = index() {
-            audit.rows.list.select(i, count: audit.rows.count, page: Layout.listRows(.audit, width: width, height: height))
-        }
+        if !audit.rows.filter.isEmpty { audit.rows.filter.clear() }
+        audit.rows.selectedKey = seq
+        audit.rows.want(.around(seq), count: true)
     }
 }

@@ -94,6 +94,51 @@ extension Console {
         rows.filter.isEmpty ? "\(name) (\(rows.items.count))" : "\(name) (\(rows.count) of \(rows.items.count))"
     }
 
+    static func filterFooter<T>(_ rows: PagedList<T>) -> String? {
+        rows.filtering || !rows.filter.isEmpty ? "/" + rows.filter.text : nil
+    }
+
+    static func filterCursor<T>(_ rows: PagedList<T>, box: Rect, _ s: inout Screen) {
+        guard rows.filtering else { return }
+        let (_, c) = TextField(rows.filter.text).window(width: box.width - 8)
+        s.cursor = Point(x: box.x + 4 + min(c, box.width - 8), y: box.maxY - 1)
+    }
+
+    /// The title of a paged list: `Users (12)`, `Users (3 of 12)`, `Users (1000+ of 50000)`,
+    /// counted by SQL for the filter the rows were read with.
+    static func listTitle<T>(_ name: String, _ rows: PagedList<T>) -> String {
+        rows.shownFilter.isEmpty ? "\(name) (\(rows.count))" : "\(name) (\(rows.countText) of \(rows.all.map(String.init) ?? "…"))"
+    }
+
+    /// Draws the rows of a paged list on screen (from its window), as `drawRows` does.
+    static func drawRows<T>(_ rows: PagedList<T>, focused: Bool, in inner: Rect, header: String,
+                            style: (T) -> Style = { _ in .plain }, line: (T) -> String, _ s: inout Screen) {
+        s.text("  " + header, in: inner, row: 0, style: Theme.label)
+        let area = Rect(x: inner.x, y: inner.y + 1, width: inner.width, height: inner.height - 1)
+        var paged = rows
+        paged.clampOffset(page: area.height)
+        let list = paged.list
+        for row in 0..<area.height {
+            let i = list.offset + row
+            guard let item = rows.item(at: i) else { continue }
+            let selected = i == list.selected
+            let text = (selected ? "› " : "  ") + line(item)
+            if selected {
+                let st = focused ? Theme.selected : Theme.selectedUnfocused
+                s.fill(Rect(x: area.x, y: area.y + row, width: area.width, height: 1), style: st)
+                s.text(text, in: area, row: row, style: st)
+            } else {
+                s.text(text, in: area, row: row, style: style(item))
+            }
+        }
+        let count = rows.count
+        if count > area.height {
+            // A scroll position in the right border: the place on screen in the count from SQL.
+            let pos = area.height <= 1 ? 0 : min(area.height - 1, list.offset * (area.height - 1) / max(1, count - area.height))
+            s.put("┃", x: inner.maxX, y: area.y + pos, style: Theme.border)
+        }
+    }
+
     /// Draws the visible rows of a list with a marker and highlight on the selection.
     static func drawRows<T>(_ rows: FilteredList<T>, focused: Bool, in inner: Rect, header: String,
                             style: (T) -> Style = { _ in .plain }, line: (T) -> String, _ s: inout Screen) {
@@ -201,7 +246,7 @@ extension Console {
         } else if !rows.loaded {
             emptyPane("Loading…", in: inner, &s)
         } else if rows.count == 0 {
-            emptyPane(rows.filter.isEmpty ? "No users." : "No user matches \"\(rows.filter.text)\".", in: inner, &s)
+            emptyPane(rows.shownFilter.isEmpty ? "No users." : "No user matches \"\(rows.shownFilter)\".", in: inner, &s)
         } else {
             let nameWidth = max(8, (inner.width - 2) * 40 / 100)
             let header = TextWidth.pad("USERNAME", to: nameWidth) + " " + TextWidth.pad("STATUS", to: 10) + " ROLES"
@@ -248,7 +293,7 @@ extension Console {
         } else if !rows.loaded {
             emptyPane("Loading…", in: inner, &s)
         } else if rows.count == 0 {
-            emptyPane(rows.filter.isEmpty ? "No secrets yet. n adds one (or keyhold secret set NAME)." : "No secret matches \"\(rows.filter.text)\".",
+            emptyPane(rows.shownFilter.isEmpty ? "No secrets yet. n adds one (or keyhold secret set NAME)." : "No secret matches \"\(rows.shownFilter)\".",
                       in: inner, &s)
         } else {
             let statusWidth = 11
@@ -345,7 +390,7 @@ extension Console {
         } else if !rows.loaded {
             emptyPane("Loading…", in: inner, &s)
         } else if rows.count == 0 {
-            emptyPane(rows.filter.isEmpty ? "No events." : "No event matches \"\(rows.filter.text)\".", in: inner, &s)
+            emptyPane(rows.shownFilter.isEmpty ? "No events." : "No event matches \"\(rows.shownFilter)\".", in: inner, &s)
         } else {
             let seqWidth = max(4, String(rows.items.map(\.seq).max() ?? 0).count)
             let fixed = seqWidth + 1 + 16 + 1

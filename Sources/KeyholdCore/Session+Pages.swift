@@ -74,7 +74,7 @@ extension Session {
 
     /// A page of audit events in sequence order.
     public func auditPage(_ filter: AuditFilter = AuditFilter(), at position: PagePosition<Int64> = .first, limit: Int) throws -> Page<AuditEvent> {
-        try checkPage(nil, limit: limit)
+        try checkPage(filter.text.map { .contains($0) }, limit: limit)
         return try read(requires: .auditRead, action: "audit.list") { tx, _ in
             let p = try tx.auditPage(filter, at: position, limit: limit)
             return Page(items: p.rows.map(Session.event), hasBefore: p.hasBefore, hasAfter: p.hasAfter)
@@ -83,7 +83,8 @@ extension Session {
 
     /// How many events match `filter` (or `upTo`, when at least that many do).
     public func auditCount(_ filter: AuditFilter = AuditFilter(), upTo: Int? = nil) throws -> Int {
-        try read(requires: .auditRead, action: "audit.list") { tx, _ in try tx.auditCount(filter, upTo: upTo) }
+        try checkPage(filter.text.map { .contains($0) }, limit: nil)
+        return try read(requires: .auditRead, action: "audit.list") { tx, _ in try tx.auditCount(filter, upTo: upTo) }
     }
 
     /// Where a listing of the log as it is now starts, and the newest event's sequence number, so

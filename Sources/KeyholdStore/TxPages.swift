@@ -64,6 +64,9 @@ public struct AuditFilter: Sendable, Hashable {
     public var action: String?
     /// Events whose target contains this text (without regard to ASCII case).
     public var target: String?
+    /// Events whose actor, action, target or details contain this text (without regard to
+    /// ASCII case): the console's filter as you type.
+    public var text: String?
     /// From this time (ms), inclusive; before `until` (ms), exclusive.
     public var since: Int64?
     public var until: Int64?
@@ -71,9 +74,9 @@ public struct AuditFilter: Sendable, Hashable {
     /// log ended when it started.
     public var throughSeq: Int64?
     public init(actor: String? = nil, action: String? = nil, target: String? = nil, since: Int64? = nil,
-                until: Int64? = nil, throughSeq: Int64? = nil) {
+                until: Int64? = nil, throughSeq: Int64? = nil, text: String? = nil) {
         self.actor = actor; self.action = action; self.target = target; self.since = since; self.until = until
-        self.throughSeq = throughSeq
+        self.throughSeq = throughSeq; self.text = text
     }
 }
 
@@ -247,6 +250,12 @@ extension Tx {
         if let s = filter.since { source.require("e.at >= ?", s) }
         if let u = filter.until { source.require("e.at < ?", u) }
         if let s = filter.throughSeq { source.require("e.seq <= ?", s) }
+        if let t = filter.text, !t.isEmpty {
+            // Tested row by row as the sequence index is walked (the log has no trigram index):
+            // a common text fills a page at once, a rare one reads the log.
+            source.require("instr(lower(e.actor_name || char(1) || e.action || char(1) || e.target || char(1) || e.details), ?) > 0",
+                           Tx.asciiLowercased(t))
+        }
         return source
     }
 

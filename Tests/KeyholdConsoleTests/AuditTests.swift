@@ -211,7 +211,7 @@ import Testing
         h.keys(.char("j"), .down); #expect(selected() == 2)
         h.keys(.char("k"), .up); #expect(selected() == 0)
         h.key(.char("r"))
-        #expect(h.effects == [.loadAudit(limit: 5000)])
+        #expect(h.effects.map(\.pageList) == [.audit])
         expectScreen(h.screen, named: "audit-80x16", #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Audit log (10) · ✓ chain verified ──────────────────────────────────────────┐

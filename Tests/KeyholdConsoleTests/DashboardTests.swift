@@ -292,7 +292,7 @@ func populate(_ admin: Session, _ clock: TestClock) throws {
         // First: the revocation warning (no screen), then the overdue secret.
         h.key(.enter)
         #expect(h.model.route == .secrets)
-        #expect(h.effects.contains(.loadSecrets))
+        #expect(h.effects.contains { $0.pageList == .secrets })
     }
 
     @Test func numberKeysSwitchScreens() throws {
@@ -301,7 +301,7 @@ func populate(_ admin: Session, _ clock: TestClock) throws {
         h.key(.char("3")); #expect(h.model.route == .secrets)
         h.key(.char("4")); #expect(h.model.route == .audit)
         h.key(.char("1")); #expect(h.model.route == .dashboard)
-        #expect(h.effects.filter { $0 == .loadUsers }.count == 1)
+        #expect(h.effects.filter { $0.pageList == .users }.count == 1)
         // Coming back to the dashboard reloads it.
         #expect(h.effects.filter { $0 == .loadDashboard(dueWithin: h.model.settings.dueSoon) }.count == 1)
     }

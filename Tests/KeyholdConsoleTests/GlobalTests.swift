@@ -553,9 +553,11 @@ import Testing
     /// Results of calls queued before a lock are dropped, not kept.
     @Test func lateResultsAfterALockAreDropped() throws {
         var h = try Harness.loggedIn(setUp: populate)
-        let users = try #require(h.session).users()
+        let users = try #require(h.session).userPage(limit: 50)
+        let asked = try #require(h.effects.compactMap { e -> PageQuery<String>? in if case .pageUsers(let q) = e { q } else { nil } }.last
+                                 ?? PageQuery(id: h.model.pageReads, filter: "", anchor: .first, side: 25, count: true))
         h.key(.char(":")); h.type("lock"); h.key(.enter)
-        h.send(.usersLoaded(users))
+        h.send(.usersPage(PageRead(query: asked, rows: users.items, hasBefore: false, hasAfter: false, total: users.items.count)))
         h.send(.revealed("app/prod/aws", version: 1, try pw("AKIA-secret")))
         #expect(h.model.users == UsersState() && h.model.secrets == SecretsState())
     }

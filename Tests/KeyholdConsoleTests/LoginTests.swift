@@ -450,7 +450,7 @@ import Testing
         }
         #expect(h.model.route == .users)
         #expect(h.model.login.typedAhead.isEmpty)
-        #expect(h.effects.contains(.loadUsers))
+        #expect(h.effects.contains { $0.pageList == .users })
         #expect(h.model.users.rows.loaded)
     }
 

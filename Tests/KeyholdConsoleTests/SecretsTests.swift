@@ -265,7 +265,7 @@ import Testing
         h.key(.escape)  // clears the filter
         #expect(h.model.secrets.rows.filter.isEmpty && h.model.secrets.rows.selectedItem?.name == "app/prod/aws")
         h.key(.char("r"))
-        #expect(h.effects.contains(.loadSecrets))
+        #expect(h.effects.contains { $0.pageList == .secrets })
         h.key(.escape)
         #expect(h.model.route == .dashboard)
     }

@@ -166,3 +166,15 @@ func recoveryLines(_ key: String) -> [String] {
     guard groups.count == 13 else { return [key] }
     return [groups[0..<5], groups[5..<9], groups[9..<13]].map { $0.joined(separator: "-") }
 }
+
+extension Effect {
+    /// The list a page read is for (nil for other effects).
+    var pageList: Route? {
+        switch self {
+        case .pageUsers: .users
+        case .pageSecrets: .secrets
+        case .pageAudit: .audit
+        default: nil
+        }
+    }
+}

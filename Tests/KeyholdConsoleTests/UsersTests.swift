@@ -108,7 +108,7 @@ import Testing
         h.key(.char("/"))
         #expect(h.model.users.rows.filtering)
         h.type("er")  // erin, and bob (Bob Builder)
-        #expect(h.model.users.rows.visible.map { h.model.users.rows.items[$0].username } == ["bob", "erin"])
+        #expect(h.model.users.rows.items.map(\.username) == ["bob", "erin"])
         h.key(.backspace)
         h.key(.backspace)
         #expect(h.model.users.rows.count == 4)
@@ -142,7 +142,9 @@ import Testing
         #expect(h.screen.cursor == Point(x: 8, y: 22))
         h.key(.enter)  // keep the filter
         #expect(!h.model.users.rows.filtering && h.model.users.rows.filter.text == "erin")
-        #expect(h.effects.isEmpty)  // filtering reads nothing from the core
+        // Filtering is a query: each text typed was one page read (with its count), and nothing else.
+        #expect(h.effects.map(\.pageList) == Array(repeating: .users, count: 8))
+        #expect(h.effects.compactMap { if case .pageUsers(let q) = $0 { q.filter } else { nil } } == ["e", "er", "e", "", "e", "er", "eri", "erin"])
         h.key(.escape)  // clears the filter
         #expect(h.model.users.rows.filter.isEmpty && h.model.users.rows.count == 4)
         #expect(h.model.users.rows.selectedItem?.username == "erin")
@@ -222,7 +224,7 @@ import Testing
     @Test func rReloads() throws {
         var h = try users()
         h.key(.char("r"))
-        #expect(h.effects == [.loadUsers])
+        #expect(h.effects.map(\.pageList) == [.users])
     }
 
     @Test func lockUnlockDisableEnable() throws {
@@ -266,7 +268,7 @@ import Testing
         #expect(h.model.users.rows.selectedItem?.disabled == true)
         h.key(.char("e"))
         #expect(h.model.users.rows.selectedItem?.disabled == false)
-        #expect(h.effects.filter { $0 == .loadUsers }.count == 4)
+        #expect(h.effects.filter { $0.pageList == .users }.count == 4)
     }
 
     @Test func guardsOfTheCoreAreShownAsToasts() throws {
@@ -371,7 +373,7 @@ import Testing
         h.model.account?.permissions = [.secretsList]
         h.model.users = UsersState()
         h.key(.char("2"))
-        #expect(!h.effects.contains(.loadUsers))
+        #expect(!h.effects.contains { $0.pageList == .users })
         #expect(h.screen.text.contains("Listing users needs users.read."))
     }
 
