@@ -134,7 +134,8 @@ do {
     case "child-console":
         let o = try Options(args.dropFirst())
         guard let path = o.path else { throw BenchFailure("child-console needs --path") }
-        try emit(json: try ConsoleChild.measureConsole(path: path, width: o.width, height: o.height))
+        try emit(json: try ConsoleChild.measureConsole(path: path, width: o.width, height: o.height,
+                                                       password: try ConsoleChild.passwordFromStandardInput()))
     case "child-pages":
         let o = try Options(args.dropFirst())
         guard let path = o.path else { throw BenchFailure("child-pages needs --path") }

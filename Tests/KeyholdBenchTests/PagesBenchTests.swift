@@ -31,3 +31,27 @@ import Testing
         #expect(report.contains("| Secrets: first page |") && report.contains("secret list --json"))
     }
 }
+
+/// The console workload over a small vault, in this process: every figure measured, and the
+/// checks it makes of what the paged lists show (titles counted by SQL, the filter, End).
+@Suite struct ConsoleBenchTests {
+    @Test func theConsoleWorkloadMeasuresThePagedLists() throws {
+        let dir = TempDir(prefix: "keyhold-console-bench")
+        let path = dir.file("vault.db")
+        let password = try Token.generate(length: 24, alphabet: .alnum)
+        _ = try ConsoleChild.build(path: path, users: 1_300, secrets: 1_500, seed: 7, password: password)
+        let r = try ConsoleChild.measureConsole(path: path, width: 80, height: 24, password: password)
+        #expect([r.firstFrame, r.usersFrame, r.secretsFrame, r.auditFrame].allSatisfy { $0 > 0 })
+        #expect(r.userKeystrokes.count == TypedFilter.users.count && r.secretKeystrokes.count == TypedFilter.secrets.count)
+        #expect(r.rssAuditKiB > 0)
+        // maria.berg: accounts 0, 620 and 1240 of 1,300; End reaches the last of the 1,301 usernames by a keyset read.
+        #expect(r.checked.contains("filtering users on \"maria.berg\" shows 3 of the 3"), "\(r.checked)")
+        let last = try #require(((0..<1_300).map(UserWorkload.username) + [ConsoleChild.admin]).max { $0.lowercased() < $1.lowercased() })
+        #expect(r.checked.contains("End selects \(last)"), "\(r.checked)")
+        let report = ConsoleReport(build: ConsoleBuildResult(users: 1_300, secrets: 1_500, userImportSeconds: 0, secretImportSeconds: 0,
+                                                             rotateByCount: 300, checked: "-"),
+                                   buildRSSKiB: 0, runs: [(size: "80x24", results: [(result: r, maxRSSKiB: 1)])], pages: nil)
+        #expect(report.markdown(runsPerSize: 1).contains("| opening a list < 50.00 ms"))
+        #expect(report.verdicts.contains("console opening a list"))
+    }
+}
