@@ -1,0 +1,195 @@
+import Foundation
+import KeyholdCore
+import KeyholdTestSupport
+import Testing
+@testable import KeyholdConsole
+
+/// The console's lists as pages read from SQL (docs/ARCHITECTURE.md, "Lists are pages"): a vault
+/// of a few thousand rows and a small screen, so the window is a few dozen rows of thousands.
+@Suite struct PagedListTests {
+    static let count = 2_500
+    static func name(_ i: Int) -> String { "svc/" + String(repeating: "0", count: 4 - String(i).count) + String(i) }
+
+    /// Logged in at 80x16 over `count` secrets (one import: one audit event), on Secrets.
+    func secrets() throws -> Harness {
+        var h = try Harness.loggedIn(width: 80, height: 16) { s, _ in
+            let entries = try (0..<Self.count).map { i in
+                ImportEntry(name: Self.name(i), value: try SecureBytes(copying: Array("value \(i)".utf8)), origin: "entry \(i)")
+            }
+            _ = try s.importSecrets(entries)
+        }
+        h.key(.char("3"))
+        return h
+    }
+
+    var page: Int { Layout.listRows(.secrets, width: 80, height: 16) }
+
+    @Test func scrollingToTheEndAndBackReadsPagesNotTheList() throws {
+        var h = try secrets()
+        let rows = { h.model.secrets.rows }
+        #expect(rows().count == Self.count && rows().items.count < 100 && rows().hasAfter)
+        #expect(h.screen.text.contains("Secrets (\(Self.count))"))
+        var largest = 0
+
+        // PgDn to the end: each press one screen further, every row's place exact.
+        var presses = 0
+        while rows().list.selected < Self.count - 1 && presses < Self.count {
+            h.key(.pageDown)
+            presses += 1
+            largest = max(largest, rows().items.count)
+            let expected = min(presses * page, Self.count - 1)
+            #expect(rows().list.selected == expected && rows().selectedItem?.name == Self.name(expected))
+        }
+        #expect(rows().selectedItem?.name == Self.name(Self.count - 1) && !rows().hasAfter)
+        #expect(h.screen.text.contains("› " + Self.name(Self.count - 1)))
+        // The scroll mark at the bottom, beside the last row: its place in the count from SQL.
+        let last = try #require(h.screen.row(containing: "› " + Self.name(Self.count - 1)))
+        #expect(h.screen.lines.indices.filter { h.screen.lines[$0].contains("┃") } == [last])
+
+        // Back up with k: row by row, each the one before.
+        for i in stride(from: Self.count - 2, through: Self.count - 3 * page, by: -1) {
+            h.key(.char("k"))
+            #expect(rows().selectedItem?.name == Self.name(i))
+        }
+        // Home reads the first page; End the last, with no walk between.
+        let before = h.effects.count
+        h.key(.home)
+        #expect(rows().list.selected == 0 && rows().selectedItem?.name == Self.name(0) && !rows().hasBefore)
+        #expect(h.effects.count == before + 1)
+        h.key(.end)
+        #expect(rows().list.selected == Self.count - 1 && rows().selectedItem?.name == Self.name(Self.count - 1))
+        // PgUp back to the top.
+        presses = 0
+        while rows().list.selected > 0 && presses < Self.count {
+            h.key(.pageUp)
+            presses += 1
+            largest = max(largest, rows().items.count)
+            #expect(rows().selectedItem?.name == Self.name(rows().list.selected))
+        }
+        #expect(rows().selectedItem?.name == Self.name(0) && presses == (Self.count - 1 + page - 1) / page)
+        // The window stayed a few screens: never the list.
+        #expect(largest <= 4 * max(16, 2 * page) + 1)
+    }
+
+    @Test func theSelectionSurvivesRefreshesAndDeletionsByKey() throws {
+        var h = try secrets()
+        for _ in 0..<40 { h.key(.pageDown) }
+        let chosen = 40 * page
+        #expect(h.model.secrets.rows.selectedItem?.name == Self.name(chosen))
+        let other = try #require(h.session)
+
+        // Another process deletes rows above it and adds one: r keeps the same row selected.
+        _ = try other.deleteSecret(Self.name(3))
+        _ = try other.deleteSecret(Self.name(chosen - 1))
+        try other.createSecret("svc/0000a", .value(try SecureBytes(copying: Array("x".utf8))))
+        h.key(.char("r"))
+        #expect(h.model.secrets.rows.selectedItem?.name == Self.name(chosen))
+        #expect(h.model.secrets.rows.count == Self.count - 1)
+        #expect(h.screen.text.contains("› " + Self.name(chosen)))
+
+        // The selected row itself is deleted elsewhere: its neighbour takes its place.
+        _ = try other.deleteSecret(Self.name(chosen))
+        h.key(.char("r"))
+        #expect(h.model.secrets.rows.selectedItem?.name == Self.name(chosen + 1))
+
+        // Deleted from the console: the next row is selected.
+        h.key(.char("D"))
+        h.type(Self.name(chosen + 1))
+        h.key(.enter)
+        #expect(h.model.secrets.rows.selectedItem?.name == Self.name(chosen + 2))
+        #expect(h.model.secrets.rows.count == Self.count - 3)
+
+        // The last row deleted: the one before it.
+        h.key(.end)
+        h.key(.char("D"))
+        h.type(Self.name(Self.count - 1))
+        h.key(.enter)
+        #expect(h.model.secrets.rows.selectedItem?.name == Self.name(Self.count - 2))
+        #expect(h.model.secrets.rows.list.selected == h.model.secrets.rows.count - 1)
+    }
+
+    @Test func aFilterKeystrokeNeverWaitsAndAStaleAnswerIsDropped() throws {
+        var h = try secrets()
+        h.runEffects = false
+        h.effects = []
+        h.key(.char("/"))
+        h.key(.char("9"))
+        // One read for "9", on its way.
+        guard case .pageSecrets(let first)? = h.effects.last, h.effects.count == 1 else {
+            Issue.record("expected one page read, got \(h.effects)"); return
+        }
+        #expect(first.filter == "9" && first.anchor == .first && first.count)
+        // More keys while it is out: drawn at once, no read sent.
+        h.type("99")
+        #expect(h.effects.count == 1)
+        #expect(h.screen.text.contains("/999"))
+        #expect(h.model.secrets.rows.shownFilter.isEmpty && h.model.secrets.rows.count == Self.count)
+
+        // The answer for "9" comes back: dropped (the text is "999" now), and the read for "999" goes.
+        for a in h.runner.run(.pageSecrets(first)) { h.send(a) }
+        #expect(h.model.secrets.rows.shownFilter.isEmpty && h.model.secrets.rows.count == Self.count)
+        guard case .pageSecrets(let second)? = h.effects.last, h.effects.count == 2 else {
+            Issue.record("expected the read for 999, got \(h.effects)"); return
+        }
+        #expect(second.filter == "999" && second.id > first.id)
+        // An answer to a read nobody waits for (the old id again) changes nothing.
+        for a in h.runner.run(.pageSecrets(first)) { h.send(a) }
+        #expect(h.model.secrets.rows.shownFilter.isEmpty && h.effects.count == 2)
+
+        // Its answer: the rows matching, counted by SQL.
+        for a in h.runner.run(.pageSecrets(second)) { h.send(a) }
+        #expect(h.model.secrets.rows.shownFilter == "999")
+        #expect(h.model.secrets.rows.items.map(\.name) == ["svc/0999", "svc/1999"])
+        #expect(h.screen.text.contains("Secrets (2 of \(Self.count))"))
+        #expect(h.model.secrets.rows.selectedItem?.name == "svc/0999")
+    }
+
+    @Test func aCommonFilterIsCountedUpToItsCap() throws {
+        var h = try secrets()
+        h.key(.char("/"))
+        h.type("svc")
+        #expect(h.model.secrets.rows.countIsLowerBound)
+        #expect(h.screen.text.contains("Secrets (\(PagedList<SecretInfo>.countCap)+ of \(Self.count))"))
+        h.key(.escape)
+        #expect(h.screen.text.contains("Secrets (\(Self.count))"))
+    }
+
+    @Test func theAuditLogPagesNewestFirstOverTheWholeLog() throws {
+        var h = try Harness.loggedIn(width: 80, height: 16) { s, _ in
+            for i in 0..<300 { try s.createSecret(Self.name(i), .value(try SecureBytes(copying: Array("v".utf8)))) }
+        }
+        h.key(.char("4"))
+        let rows = { h.model.audit.rows }
+        #expect(rows().selectedItem?.action == "login" && rows().items.count < 100)
+        let events = rows().count
+        #expect(events > 300)
+        h.key(.end)
+        #expect(rows().selectedItem?.seq == 1 && rows().selectedItem?.action == "vault.create")
+        #expect(rows().list.selected == events - 1)
+        h.key(.home)
+        #expect(rows().selectedItem?.seq == Int64(events))
+        // The filter is a query over the whole log.
+        h.key(.char("/"))
+        h.type("svc/0001")
+        #expect(rows().items.map(\.target) == ["secret:svc/0001"] && rows().count == 1)
+    }
+
+    /// No list reads every row: the console calls the page API only.
+    @Test func noListPathCallsTheLoadEverythingAPIs() throws {
+        let dir = ConsoleLayeringTests.sources
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".swift") }
+        #expect(files.count > 10)
+        var offenders: [String] = []
+        for file in files {
+            let text = try String(contentsOf: dir.appendingPathComponent(file), encoding: .utf8)
+            for call in [".users()", ".secrets()", "auditEvents(", "FilteredList<UserInfo>", "FilteredList<SecretInfo>", "FilteredList<AuditEvent>"]
+            where text.contains(call) {
+                offenders.append("\(file): \(call)")
+            }
+        }
+        #expect(offenders.isEmpty, "\(offenders)")
+        // And the pages are what it calls.
+        let runner = try String(contentsOf: dir.appendingPathComponent("Runner.swift"), encoding: .utf8)
+        #expect(["userPage(", "secretPage(", "auditPage("].allSatisfy(runner.contains))
+    }
+}
