@@ -103,7 +103,8 @@ public struct ListState: Equatable, Sendable {
     }
 }
 
-/// Loaded rows with a filter typed as you go; matching is a case-insensitive
+/// Loaded rows with a filter typed as you go, for a list small enough to hold whole (the
+/// roles); the big lists are `PagedList`s. Matching is a case-insensitive
 /// substring of a per-row search key. The keys live lowercased in one buffer,
 /// so a keystroke over 100,000 rows is one memchr pass for the needle's rarest
 /// byte with a comparison at each hit, not a call (and two reference counts) per row.
