@@ -21,13 +21,16 @@ public struct PageQuery<Key: Sendable & Hashable>: Equatable, Sendable {
     /// The filter text (empty: none).
     public var filter: String
     public var anchor: Anchor
-    /// Rows read on each side of an `around` anchor; `first` and `last` read twice as many.
+    /// Rows read on each side of an `around` anchor, and from the top or bottom.
     public var side: Int
-    /// Count the rows too (opening, refreshing, a new filter text).
+    /// Count the rows matching the filter too (opening, refreshing, a new filter text).
     public var count: Bool
+    /// Count the whole list too (opening, refreshing): a new filter text does not change it.
+    public var countAll: Bool
 
-    public init(id: Int, filter: String, anchor: Anchor, side: Int, count: Bool) {
+    public init(id: Int, filter: String, anchor: Anchor, side: Int, count: Bool, countAll: Bool = false) {
         self.id = id; self.filter = filter; self.anchor = anchor; self.side = side; self.count = count
+        self.countAll = countAll
     }
 }
 
@@ -42,7 +45,7 @@ public struct PageRead<Item: PageItem>: Sendable {
     public var anchorIndex: Int?
     /// With `count`: the rows matching the filter (up to `PagedList.countCap` + 1 when filtered).
     public var total: Int?
-    /// With `count`: every row of the list, unfiltered.
+    /// With `countAll`: every row of the list, unfiltered.
     public var all: Int?
 
     public init(query: PageQuery<Item.Key>, rows: [Item], hasBefore: Bool, hasAfter: Bool, anchorIndex: Int? = nil,
@@ -94,6 +97,7 @@ public struct PagedList<Item: PageItem & Equatable>: Equatable, Sendable {
     public struct Want: Equatable, Sendable {
         public var anchor: PageQuery<Item.Key>.Anchor
         public var count: Bool
+        public var countAll = false
     }
 
     public init() {}
@@ -120,14 +124,15 @@ public struct PagedList<Item: PageItem & Equatable>: Equatable, Sendable {
     }
 
     /// Asks for a read (merged with one already asked for: the newest anchor, a count if either wants one).
-    mutating func want(_ anchor: PageQuery<Item.Key>.Anchor, count: Bool = false) {
-        wanted = Want(anchor: anchor, count: count || (wanted?.count ?? false))
+    mutating func want(_ anchor: PageQuery<Item.Key>.Anchor, count: Bool = false, countAll: Bool = false) {
+        wanted = Want(anchor: anchor, count: count || (wanted?.count ?? false),
+                      countAll: countAll || (wanted?.countAll ?? false) || (count && all == nil))
     }
 
-    /// Reads the window again around the selection, with the count (a refresh).
+    /// Reads the window again around the selection, with the counts (a refresh).
     mutating func refresh() {
         loading = true
-        want(selectedKey.map { .around($0) } ?? .first, count: true)
+        want(selectedKey.map { .around($0) } ?? .first, count: true, countAll: true)
     }
 
     /// The filter text changed: read the new list from its top.
@@ -144,7 +149,7 @@ public struct PagedList<Item: PageItem & Equatable>: Equatable, Sendable {
         guard inFlight == nil, let w = wanted else { return nil }
         wanted = nil
         inFlight = id
-        return PageQuery(id: id, filter: filter.text, anchor: w.anchor, side: side, count: w.count)
+        return PageQuery(id: id, filter: filter.text, anchor: w.anchor, side: side, count: w.count, countAll: w.countAll)
     }
 
     // MARK: Moving

@@ -103,9 +103,10 @@ public final class CoreRunner: Sendable {
     }
 
     /// A list's window for `q`, in the order the list shows it (`descending`: the key's order
-    /// reversed, as the audit log shows the newest first): `first` and `last` one page of twice
+    /// reversed, as the audit log shows the newest first): `first` and `last` one page of
     /// `side` rows; `around` a page up to the key and one from it. `count(filtered)` counts the
-    /// filtered list (up to a bound) or, given false, the whole list.
+    /// filtered list (up to a bound) or, given false, the whole list; a window that holds the
+    /// whole list is its count.
     static func read<Item: PageItem>(_ q: PageQuery<Item.Key>, descending: Bool,
                                      page: (PagePosition<Item.Key>, Int) throws -> Page<Item>,
                                      count: (Bool) throws -> Int) throws -> PageRead<Item> {
@@ -113,7 +114,7 @@ public final class CoreRunner: Sendable {
         var anchor: Int? = nil
         switch q.anchor {
         case .first, .last:
-            let p = try page((q.anchor == .first) != descending ? .first : .last, 2 * q.side)
+            let p = try page((q.anchor == .first) != descending ? .first : .last, q.side)
             (rows, hasBefore, hasAfter) = (p.items, p.hasBefore, p.hasAfter)
         case .around(let key):
             let above = try page(.before(key), q.side)
@@ -129,10 +130,8 @@ public final class CoreRunner: Sendable {
             anchor = anchor.map { rows.count - 1 - $0 }
         }
         var read = PageRead(query: q, rows: rows, hasBefore: hasBefore, hasAfter: hasAfter, anchorIndex: anchor)
-        if q.count {
-            read.total = try count(!q.filter.isEmpty)
-            read.all = q.filter.isEmpty ? read.total : try count(false)
-        }
+        if q.count { read.total = !hasBefore && !hasAfter ? rows.count : try count(!q.filter.isEmpty) }
+        if q.countAll { read.all = q.filter.isEmpty ? read.total : try count(false) }
         return read
     }
 
