@@ -13,7 +13,7 @@ TEST_DEPS := python3 python3-venv pass gnupg tmux
 # Only needed by `make bench-peers`: the tools Keyhold is measured against, and python3 for the driver.
 PEER_DEPS := python3 pass gnupg keepassxc
 
-.PHONY: all deps test-deps build release run test test-swift test-fuzz test-release test-python test-flask test-dotenv fuzz bench bench-peers clean
+.PHONY: all deps test-deps build release run test test-swift test-fuzz test-release test-python test-flask test-dotenv fuzz bench bench-peers bench-peers-agent clean
 
 all: build
 
@@ -73,8 +73,11 @@ test-release: deps
 	$(SWIFT) build -c release --product keyhold
 	scripts/check-release.sh $$($(SWIFT) build -c release --show-bin-path)/keyhold
 
-test-python: $(VENV)/.ready
-	$(VENV)/bin/python -m pytest -q scripts/test_keyhold_verify.py scripts/test_bench_peers.py
+# test_bench_peers.py runs the benchmark's agent section end to end at a tiny N with the
+# debug binary (and the cheap KDF, which only that test can turn on).
+test-python: $(VENV)/.ready build
+	KEYHOLD_BIN=$$($(SWIFT) build --show-bin-path)/keyhold \
+		$(VENV)/bin/python -m pytest -q scripts/test_keyhold_verify.py scripts/test_bench_peers.py
 
 # The Flask example against a vault made by the built binary, run under `keyhold run`.
 test-flask: $(VENV)/.ready build
@@ -98,15 +101,23 @@ bench: deps
 
 # Keyhold side by side with pass and keepassxc-cli: the release
 # keyhold, the same workloads on each tool in one run, every tool at its default
-# KDF; about 20 minutes on 2 cores. Prints the report and writes it to
-# bench/results/peers-<date>.md.
+# KDF, then Keyhold through its agent (`keyhold unlock`) beside `pass show`; about
+# 25 minutes on 2 cores. Prints the report and writes it to
+# bench/results/peers-<date>.md. PEERS_ARGS passes options to scripts/bench_peers.py.
+# `make bench-peers-agent` runs the agent section alone at 100,000 secrets (a few
+# minutes) and writes bench/results/peers-agent-<date>.md.
 PEERS_OUT ?= bench/results/peers-$(shell date +%F).md
+PEERS_ARGS ?=
 bench-peers: deps
 	@scripts/ensure-deps.sh $(PEER_DEPS)
 	$(SWIFT) build -c release --product keyhold
 	@mkdir -p bench/results
 	$(PYTHON) scripts/bench_peers.py --keyhold $$($(SWIFT) build -c release --show-bin-path)/keyhold \
-		--dir bench/tmp --out $(PEERS_OUT)
+		--dir bench/tmp --out $(PEERS_OUT) $(PEERS_ARGS)
+
+bench-peers-agent:
+	$(MAKE) bench-peers PEERS_ARGS="--only agent $(PEERS_ARGS)" \
+		PEERS_OUT=bench/results/peers-agent-$(shell date +%F).md
 
 clean:
 	rm -rf .build .build-fuzz $(VENV)

@@ -12,11 +12,20 @@ Workloads, for each N: insert N secrets (one call per secret, and the tool's
 bulk path where it has one), show one, list all, re-encrypt everything. The
 fixed cost of one call (process start, the KDF) is measured on its own.
 
+The agent section, at each N of --agent-sizes: `keyhold unlock` once, then
+`secret show`, `secret set` and `secret list --prefix` one process per call
+through the agent and with `--no-agent`, interleaved with `pass show` on a pass
+store of the same N, each call judged against the target of at most half of
+`pass show`'s median time. `--only agent` runs it alone (at 100,000 unless
+--agent-sizes says otherwise), in a few minutes; it needs pass and gpg only.
+
 Usage:
 
     bench_peers.py --keyhold PATH [--out FILE] [--dir DIR] [--runs 3]
                    [--calls 3] [--large-calls 1] [--fixed-calls 7]
                    [--sizes 100,1000] [--large 100000] [--single-loop-from 1000]
+                   [--only all|agent] [--agent-sizes LIST] [--agent-calls 15]
+                   [--agent-direct-calls 5]
 
 Prints progress on stderr and the Markdown report on stdout; with --out it
 also writes the report there (a `## Notes` section already in that file is
@@ -872,6 +881,15 @@ def first_line(argv: Sequence[str], env: Dict[str, str]) -> str:
         return "unknown"
 
 
+def swift_linking(binary: str) -> str:
+    """How the binary has the Swift runtime: `make` release builds link it in (--static-swift-stdlib)."""
+    try:
+        out = subprocess.run(["ldd", binary], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout
+    except OSError:
+        return "Swift runtime: unknown"
+    return "Swift runtime linked dynamically" if b"libswiftCore" in out else "Swift runtime linked statically"
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:
@@ -961,7 +979,8 @@ class Bench:
             f"Machine: {machine()}. The machine is shared: other work adds noise.",
             f"Load average (1, 5, 15 min) before: {load_before}; after: {load()}.",
             "Versions: " + "; ".join([
-                "keyhold " + first_line([a.keyhold, "--version"], self.env) + " (release build)",
+                "keyhold " + first_line([a.keyhold, "--version"], self.env)
+                + f" (release build, {swift_linking(a.keyhold)})",
                 "pass " + first_line(["pass", "--version"], self.env).strip("= ").split(" ")[-1].lstrip("v"),
                 first_line(["gpg", "--version"], self.env),
                 "keepassxc-cli " + first_line(["keepassxc-cli", "--version"], self.env)]),
@@ -1004,7 +1023,8 @@ class Bench:
             f"Machine: {machine()}. The machine is shared: other work adds noise.",
             f"Load average (1, 5, 15 min) before: {load_before}; after: {load()}.",
             "Versions: " + "; ".join([
-                "keyhold " + first_line([a.keyhold, "--version"], self.env) + " (release build)",
+                "keyhold " + first_line([a.keyhold, "--version"], self.env)
+                + f" (release build, {swift_linking(a.keyhold)})",
                 "pass " + first_line(["pass", "--version"], self.env).strip("= ").split(" ")[-1].lstrip("v"),
                 first_line(["gpg", "--version"], self.env)]),
         ] + self.agent_setup()
@@ -1118,6 +1138,7 @@ class Bench:
         if result.served != served:
             raise BenchError(f"keyhold: the agent served {result.served} commands, {served} were sent to it")
         wait_gone(pid)
+        p(f"{tag}: removing the vault and the store")
         for st in (ks, ps):
             shutil.rmtree(st.dir)
         return result
