@@ -5,6 +5,11 @@
 
 SWIFT     ?= swift
 PYTHON    ?= python3
+# Release builds link the Swift runtime and Foundation into the binary (docs/ARCHITECTURE.md,
+# "Decisions"): a command through the agent is mostly process start, and resolving the symbols
+# of a dozen Swift shared libraries was about half of it. The binary also runs where no Swift
+# toolchain is installed. Every release build here uses the same flags, so none rebuilds another's.
+RELEASE   := -c release --static-swift-stdlib
 VENV      := .build-py
 # Build and runtime libraries.
 DEPS      := libsodium-dev libsqlite3-dev libncursesw5-dev pkg-config
@@ -28,7 +33,7 @@ build: deps
 	$(SWIFT) build
 
 release: deps
-	$(SWIFT) build -c release
+	$(SWIFT) build $(RELEASE)
 
 run: build
 	@$$($(SWIFT) build --show-bin-path)/keyhold
@@ -70,8 +75,8 @@ fuzz: deps
 # The shipped binary, built as `make release` builds it, carries no test machinery
 # (scripts/check-release.sh: names in its strings and symbols, and the debug-only cheap-KDF switch).
 test-release: deps
-	$(SWIFT) build -c release --product keyhold
-	scripts/check-release.sh $$($(SWIFT) build -c release --show-bin-path)/keyhold
+	$(SWIFT) build $(RELEASE) --product keyhold
+	scripts/check-release.sh $$($(SWIFT) build $(RELEASE) --show-bin-path)/keyhold
 
 # test_bench_peers.py runs the benchmark's agent section end to end at a tiny N with the
 # debug binary (and the cheap KDF, which only that test can turn on).
@@ -95,9 +100,9 @@ test-dotenv: $(VENV)/.ready build
 # SQLite (libsqlite3-dev, in DEPS) and runs between the product's runs.
 BENCH_OUT ?= bench/results/$(shell date +%F).md
 bench: deps
-	$(SWIFT) build -c release --product keyhold-bench
+	$(SWIFT) build $(RELEASE) --product keyhold-bench
 	@mkdir -p bench/results
-	$$($(SWIFT) build -c release --show-bin-path)/keyhold-bench --dir bench/tmp --out $(BENCH_OUT)
+	$$($(SWIFT) build $(RELEASE) --show-bin-path)/keyhold-bench --dir bench/tmp --out $(BENCH_OUT)
 
 # Keyhold side by side with pass and keepassxc-cli: the release
 # keyhold, the same workloads on each tool in one run, every tool at its default
@@ -110,9 +115,9 @@ PEERS_OUT ?= bench/results/peers-$(shell date +%F).md
 PEERS_ARGS ?=
 bench-peers: deps
 	@scripts/ensure-deps.sh $(PEER_DEPS)
-	$(SWIFT) build -c release --product keyhold
+	$(SWIFT) build $(RELEASE) --product keyhold
 	@mkdir -p bench/results
-	$(PYTHON) scripts/bench_peers.py --keyhold $$($(SWIFT) build -c release --show-bin-path)/keyhold \
+	$(PYTHON) scripts/bench_peers.py --keyhold $$($(SWIFT) build $(RELEASE) --show-bin-path)/keyhold \
 		--dir bench/tmp --out $(PEERS_OUT) $(PEERS_ARGS)
 
 bench-peers-agent:
