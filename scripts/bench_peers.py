@@ -445,7 +445,7 @@ def render_agent_only(report: Report) -> str:
     w = out.append
     w(f"# Keyhold through its agent beside `pass show`, {report.date}")
     w("")
-    w("`make bench-peers` (`scripts/bench_peers.py --only agent`): the release `keyhold` binary and `pass`, "
+    w("`make bench-peers-agent` (`scripts/bench_peers.py --only agent`): the release `keyhold` binary and `pass`, "
       "one process per call, credentials on stdin or in the environment, on the same machine in the same run. "
       "Each tool keeps its default settings.")
     w("")
