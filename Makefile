@@ -8,8 +8,11 @@ PYTHON    ?= python3
 # Release builds link the Swift runtime and Foundation into the binary (docs/ARCHITECTURE.md,
 # "Decisions"): a command through the agent is mostly process start, and resolving the symbols
 # of a dozen Swift shared libraries was about half of it. The binary also runs where no Swift
-# toolchain is installed. Every release build here uses the same flags, so none rebuilds another's.
+# toolchain is installed. Every release build of keyhold here uses the same flags, so none rebuilds
+# another's. keyhold-bench links the test support, and Swift Testing has no static library: it is
+# built dynamically, in its own build directory.
 RELEASE   := -c release --static-swift-stdlib
+BENCH_BUILD := -c release --scratch-path .build-bench
 VENV      := .build-py
 # Build and runtime libraries.
 DEPS      := libsodium-dev libsqlite3-dev libncursesw5-dev pkg-config
@@ -100,9 +103,9 @@ test-dotenv: $(VENV)/.ready build
 # SQLite (libsqlite3-dev, in DEPS) and runs between the product's runs.
 BENCH_OUT ?= bench/results/$(shell date +%F).md
 bench: deps
-	$(SWIFT) build $(RELEASE) --product keyhold-bench
+	$(SWIFT) build $(BENCH_BUILD) --product keyhold-bench
 	@mkdir -p bench/results
-	$$($(SWIFT) build $(RELEASE) --show-bin-path)/keyhold-bench --dir bench/tmp --out $(BENCH_OUT)
+	$$($(SWIFT) build $(BENCH_BUILD) --show-bin-path)/keyhold-bench --dir bench/tmp --out $(BENCH_OUT)
 
 # Keyhold side by side with pass and keepassxc-cli: the release
 # keyhold, the same workloads on each tool in one run, every tool at its default
@@ -125,4 +128,4 @@ bench-peers-agent:
 		PEERS_OUT=bench/results/peers-agent-$(shell date +%F).md
 
 clean:
-	rm -rf .build .build-fuzz $(VENV)
+	rm -rf .build .build-bench .build-fuzz $(VENV)
