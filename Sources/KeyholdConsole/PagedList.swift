@@ -48,8 +48,10 @@ public struct PageRead<Item: PageItem>: Sendable {
     /// With `countAll`: every row of the list, unfiltered.
     public var all: Int?
 
-    public init(query: PageQuery<Item.Key>, rows: [Item], hasBefore: Bool, hasAfter: Bool, anchorIndex: Int? = nil,
-                total: Int? = nil, all: Int? = nil) {
+    public init(
+        query: PageQuery<Item.Key>, rows: [Item], hasBefore: Bool, hasAfter: Bool, anchorIndex: Int? = nil,
+        total: Int? = nil, all: Int? = nil
+    ) {
         self.query = query; self.rows = rows; self.hasBefore = hasBefore; self.hasAfter = hasAfter
         self.anchorIndex = anchorIndex; self.total = total; self.all = all
     }
@@ -125,8 +127,9 @@ public struct PagedList<Item: PageItem & Equatable>: Equatable, Sendable {
 
     /// Asks for a read (merged with one already asked for: the newest anchor, a count if either wants one).
     mutating func want(_ anchor: PageQuery<Item.Key>.Anchor, count: Bool = false, countAll: Bool = false) {
-        wanted = Want(anchor: anchor, count: count || (wanted?.count ?? false),
-                      countAll: countAll || (wanted?.countAll ?? false) || (count && all == nil))
+        wanted = Want(
+            anchor: anchor, count: count || (wanted?.count ?? false),
+            countAll: countAll || (wanted?.countAll ?? false) || (count && all == nil))
     }
 
     /// Reads the window again around the selection, with the counts (a refresh).
@@ -169,7 +172,8 @@ public struct PagedList<Item: PageItem & Equatable>: Equatable, Sendable {
         // Within a screen of the window's edge, with more beyond it: read around the selection.
         let page = max(page, 1)
         if let key = selectedKey,
-           (hasBefore && list.selected - base < page) || (hasAfter && base + items.count - 1 - list.selected < page) {
+            (hasBefore && list.selected - base < page) || (hasAfter && base + items.count - 1 - list.selected < page)
+        {
             want(.around(key))
         }
     }

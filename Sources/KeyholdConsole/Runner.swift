@@ -41,14 +41,16 @@ public final class CoreRunner: Sendable {
         } catch let e as KeyholdError {
             if e.isVaultReplaced {
                 // The store stopped using the file; so does the console: nothing more is sent to the core.
-                state.withLock { $0.session = nil; $0.change = nil; $0.vault = nil }
+                state.withLock {
+                    $0.session = nil; $0.change = nil; $0.vault = nil
+                }
                 return [.vaultReplaced(e.description)]
             }
             if case .login = effect { return [.loginFailed(e)] }
             switch (effect, e) {
             case (.rotateDataKey, .rotationInProgress), (.resumeRotation, .rotationInProgress),
-                 (.finishInterruptedRotation, .rotationInProgress), (.resumeRotation, .rotationSuperseded),
-                 (.finishInterruptedRotation, .rotationSuperseded), (.rotateDataKey, .rotationSuperseded):
+                (.finishInterruptedRotation, .rotationInProgress), (.resumeRotation, .rotationSuperseded),
+                (.finishInterruptedRotation, .rotationSuperseded), (.rotateDataKey, .rotationSuperseded):
                 return [.rotationElsewhere(e.description)]
             default: break
             }
@@ -98,8 +100,9 @@ public final class CoreRunner: Sendable {
     }
 
     func account(_ s: Session) throws -> Account {
-        Account(username: s.username, permissions: try s.permissions(), hasKeyAccess: s.hasKeyAccess,
-                pendingKeyFingerprint: s.pendingKeyFingerprint)
+        Account(
+            username: s.username, permissions: try s.permissions(), hasKeyAccess: s.hasKeyAccess,
+            pendingKeyFingerprint: s.pendingKeyFingerprint)
     }
 
     /// A list's window for `q`, in the order the list shows it (`descending`: the key's order
@@ -107,9 +110,11 @@ public final class CoreRunner: Sendable {
     /// `side` rows; `around` a page up to the key and one from it. `count(filtered)` counts the
     /// filtered list (up to a bound) or, given false, the whole list; a window that holds the
     /// whole list is its count.
-    static func read<Item: PageItem>(_ q: PageQuery<Item.Key>, descending: Bool,
-                                     page: (PagePosition<Item.Key>, Int) throws -> Page<Item>,
-                                     count: (Bool) throws -> Int) throws -> PageRead<Item> {
+    static func read<Item: PageItem>(
+        _ q: PageQuery<Item.Key>, descending: Bool,
+        page: (PagePosition<Item.Key>, Int) throws -> Page<Item>,
+        count: (Bool) throws -> Int
+    ) throws -> PageRead<Item> {
         var rows: [Item], hasBefore: Bool, hasAfter: Bool
         var anchor: Int? = nil
         switch q.anchor {
@@ -139,7 +144,9 @@ public final class CoreRunner: Sendable {
         switch effect {
         case .createVault(let username, let password):
             let (session, recovery) = try Vault.create(at: path, admin: username, password: password.bytes, options: options)
-            state.withLock { $0.vault = session.vault; $0.session = session }
+            state.withLock {
+                $0.vault = session.vault; $0.session = session
+            }
             return [.vaultCreated(try account(session), recoveryKey: recovery)]
 
         case .login(let username, let password):
@@ -147,10 +154,14 @@ public final class CoreRunner: Sendable {
             // A failure is `.loginFailed` (or `.vaultReplaced`), as `run` answers every login.
             switch try vault.login(username: username, password: password.bytes) {
             case .session(let s):
-                state.withLock { $0.session = s; $0.change = nil }
+                state.withLock {
+                    $0.session = s; $0.change = nil
+                }
                 return [.loggedIn(try account(s))]
             case .mustChangePassword(let change):
-                state.withLock { $0.change = change; $0.session = nil }
+                state.withLock {
+                    $0.change = change; $0.session = nil
+                }
                 return [.mustChangePassword(username: change.username)]
             }
 
@@ -159,7 +170,9 @@ public final class CoreRunner: Sendable {
                 throw KeyholdError.sessionEnded("the login expired; log in again")
             }
             let s = try change.complete(newPassword: password.bytes)
-            state.withLock { $0.session = s; $0.change = nil }
+            state.withLock {
+                $0.session = s; $0.change = nil
+            }
             return [.loggedIn(try account(s))]
 
         case .loadDashboard(let dueWithin):
@@ -177,23 +190,35 @@ public final class CoreRunner: Sendable {
         case .pageUsers(let q):
             let s = try requireSession()
             let filter = q.filter.isEmpty ? UserFilter() : UserFilter(name: .contains(q.filter))
-            return [.usersPage(try Self.read(q, descending: false,
-                                             page: { try s.userPage(filter, at: $0, limit: $1) },
-                                             count: { try $0 ? s.userCount(filter, upTo: PagedList<UserInfo>.countCap + 1) : s.userCount() }))]
+            return [
+                .usersPage(
+                    try Self.read(
+                        q, descending: false,
+                        page: { try s.userPage(filter, at: $0, limit: $1) },
+                        count: { try $0 ? s.userCount(filter, upTo: PagedList<UserInfo>.countCap + 1) : s.userCount() }))
+            ]
 
         case .pageSecrets(let q):
             let s = try requireSession()
             let filter: NameFilter? = q.filter.isEmpty ? nil : .contains(q.filter)
-            return [.secretsPage(try Self.read(q, descending: false,
-                                               page: { try s.secretPage(filter, at: $0, limit: $1) },
-                                               count: { try $0 ? s.secretCount(filter, upTo: PagedList<SecretInfo>.countCap + 1) : s.secretCount() }))]
+            return [
+                .secretsPage(
+                    try Self.read(
+                        q, descending: false,
+                        page: { try s.secretPage(filter, at: $0, limit: $1) },
+                        count: { try $0 ? s.secretCount(filter, upTo: PagedList<SecretInfo>.countCap + 1) : s.secretCount() }))
+            ]
 
         case .pageAudit(let q):
             let s = try requireSession()
             let filter = AuditFilter(text: q.filter.isEmpty ? nil : q.filter)
-            return [.auditPage(try Self.read(q, descending: true,
-                                             page: { try s.auditPage(filter, at: $0, limit: $1) },
-                                             count: { try $0 ? s.auditCount(filter, upTo: PagedList<AuditEvent>.countCap + 1) : s.auditCount() }))]
+            return [
+                .auditPage(
+                    try Self.read(
+                        q, descending: true,
+                        page: { try s.auditPage(filter, at: $0, limit: $1) },
+                        count: { try $0 ? s.auditCount(filter, upTo: PagedList<AuditEvent>.countCap + 1) : s.auditCount() }))
+            ]
 
         case .loadVersions(let name):
             return [.versionsLoaded(name, try requireSession().versions(of: name))]
@@ -215,8 +240,9 @@ public final class CoreRunner: Sendable {
             return [.rolesLoaded(try requireSession().roles())]
 
         case .createUser(let username, let email, let displayName, let roles):
-            let (user, temp) = try requireSession().createUser(username: username, email: email, displayName: displayName,
-                                                                roles: roles)
+            let (user, temp) = try requireSession().createUser(
+                username: username, email: email, displayName: displayName,
+                roles: roles)
             return [.userCreated(user.username, temporary: temp)]
 
         case .setRoles(let name, let add, let remove):
@@ -267,11 +293,13 @@ public final class CoreRunner: Sendable {
             return [.roleListLoaded(try requireSession().roles())]
 
         case .createSecret, .addVersion, .editSecret, .deleteVersion,
-             .editUser, .setExpiry, .createRole, .editRole, .deleteRole:
+            .editUser, .setExpiry, .createRole, .editRole, .deleteRole:
             return try performForm(effect, try requireSession())
 
         case .logout:
-            state.withLock { $0.session = nil; $0.change = nil }
+            state.withLock {
+                $0.session = nil; $0.change = nil
+            }
             return [.loggedOut]
         }
     }

@@ -23,10 +23,11 @@ public struct AppUserRow: Sendable, Equatable {
 extension Tx {
     private func appUserRow(_ r: Row) -> AppUserRow {
         func list(_ s: String?) -> [String] { (s ?? "").split(separator: ",").map(String.init) }
-        return AppUserRow(id: r["id"], username: r["username"], email: r["email"], displayName: r["display_name"],
-                          passwordHash: r["password_hash"], roles: list(r["roles"]), permissions: list(r["permissions"]),
-                          active: r["active"], locked: r["locked"], disabled: r["disabled"], expired: r["expired"],
-                          mustChange: r["must_change"], legacyHash: r["legacy_hash"])
+        return AppUserRow(
+            id: r["id"], username: r["username"], email: r["email"], displayName: r["display_name"],
+            passwordHash: r["password_hash"], roles: list(r["roles"]), permissions: list(r["permissions"]),
+            active: r["active"], locked: r["locked"], disabled: r["disabled"], expired: r["expired"],
+            mustChange: r["must_change"], legacyHash: r["legacy_hash"])
     }
 
     /// One row of the `app_users` view by username, without regard to case.
@@ -36,8 +37,11 @@ extension Tx {
 
     /// Users whose `app_users.legacy_hash` is 1, by username: id, name and stored hash.
     public func legacyHashUsers() throws -> [(id: Int64, username: String, passwordHash: String)] {
-        try Row.fetchAll(db, sql: """
-            SELECT id, username, password_hash FROM app_users WHERE legacy_hash = 1 ORDER BY username COLLATE NOCASE
-            """).map { ($0["id"], $0["username"], $0["password_hash"]) }
+        try Row.fetchAll(
+            db,
+            sql: """
+                SELECT id, username, password_hash FROM app_users WHERE legacy_hash = 1 ORDER BY username COLLATE NOCASE
+                """
+        ).map { ($0["id"], $0["username"], $0["password_hash"]) }
     }
 }

@@ -41,9 +41,11 @@ extension Tx {
 
     /// Takes the secret's name (as stored now: FTS5 needs the indexed text to remove it) out of the index.
     func unindexSecretName(id: Int64) throws {
-        try db.cachedStatement(sql: """
-            INSERT INTO secret_names (secret_names, rowid, name) SELECT 'delete', id, name FROM secrets WHERE id = ?
-            """).execute(arguments: [id])
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO secret_names (secret_names, rowid, name) SELECT 'delete', id, name FROM secrets WHERE id = ?
+                """
+        ).execute(arguments: [id])
         if db.changesCount > 0 { nameIndexes.secrets = true }
     }
 
@@ -63,10 +65,12 @@ extension Tx {
     }
 
     func unindexUserNames(id: Int64) throws {
-        try db.cachedStatement(sql: """
-            INSERT INTO user_names (user_names, rowid, username, email, display_name)
-            SELECT 'delete', id, username, email, display_name FROM users WHERE id = ?
-            """).execute(arguments: [id])
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO user_names (user_names, rowid, username, email, display_name)
+                SELECT 'delete', id, username, email, display_name FROM users WHERE id = ?
+                """
+        ).execute(arguments: [id])
         if db.changesCount > 0 { nameIndexes.users = true }
     }
 

@@ -19,7 +19,11 @@ import Testing
         let byName = Dictionary(pages.measurements.map { ($0.what, $0) }, uniquingKeysWith: { a, _ in a })
         #expect(byName["Secrets: first page"]?.rows == pageRows && byName["Secrets: count"]?.rows == 1_500)
         #expect(byName["Users: count"]?.rows == 601 && byName["Users: first page"]?.samples.count == 3)
-        #expect(pages.measurements.contains { $0.what.hasPrefix("Secrets, substring filter: the page (") && $0.samples.count == PagesChild.typed(TypedFilter.secrets).filter { !$0.isEmpty }.count })
+        #expect(
+            pages.measurements.contains {
+                $0.what.hasPrefix("Secrets, substring filter: the page (")
+                    && $0.samples.count == PagesChild.typed(TypedFilter.secrets).filter { !$0.isEmpty }.count
+            })
         #expect(pages.measurements.contains { $0.what.hasPrefix("Users, prefix filter: the count (") })
         #expect(pages.measurements.allSatisfy { !$0.samples.isEmpty && $0.samples.allSatisfy { $0 >= 0 } })
         #expect(pages.checked.contains("service-47"))
@@ -48,9 +52,11 @@ import Testing
         #expect(r.checked.contains("filtering users on \"maria.berg\" shows 3 of the 3"), "\(r.checked)")
         let last = try #require(((0..<1_300).map(UserWorkload.username) + [ConsoleChild.admin]).max { $0.lowercased() < $1.lowercased() })
         #expect(r.checked.contains("End selects \(last)"), "\(r.checked)")
-        let report = ConsoleReport(build: ConsoleBuildResult(users: 1_300, secrets: 1_500, userImportSeconds: 0, secretImportSeconds: 0,
-                                                             rotateByCount: 300, checked: "-"),
-                                   buildRSSKiB: 0, runs: [(size: "80x24", results: [(result: r, maxRSSKiB: 1)])], pages: nil)
+        let report = ConsoleReport(
+            build: ConsoleBuildResult(
+                users: 1_300, secrets: 1_500, userImportSeconds: 0, secretImportSeconds: 0,
+                rotateByCount: 300, checked: "-"),
+            buildRSSKiB: 0, runs: [(size: "80x24", results: [(result: r, maxRSSKiB: 1)])], pages: nil)
         #expect(report.markdown(runsPerSize: 1).contains("| opening a list < 50.00 ms"))
         #expect(report.verdicts.contains("console opening a list"))
     }

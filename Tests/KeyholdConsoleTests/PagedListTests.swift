@@ -182,7 +182,9 @@ import Testing
         var offenders: [String] = []
         for file in files {
             let text = try String(contentsOf: dir.appendingPathComponent(file), encoding: .utf8)
-            for call in [".users()", ".secrets()", "auditEvents(", "FilteredList<UserInfo>", "FilteredList<SecretInfo>", "FilteredList<AuditEvent>"]
+            for call in [
+                ".users()", ".secrets()", "auditEvents(", "FilteredList<UserInfo>", "FilteredList<SecretInfo>", "FilteredList<AuditEvent>"
+            ]
             where text.contains(call) {
                 offenders.append("\(file): \(call)")
             }
