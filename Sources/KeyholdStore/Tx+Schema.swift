@@ -29,4 +29,22 @@ extension Tx {
     func dropLegacyMigrationTable() throws {
         try db.execute(sql: "DROP TABLE IF EXISTS grdb_migrations")
     }
+
+    // MARK: Schema
+
+    /// Each view's name and the statement that created it, as SQLite keeps it.
+    func viewDefinitions() throws -> [String: String] {
+        var out: [String: String] = [:]
+        for row in try Row.fetchAll(db, sql: "SELECT name, sql FROM sqlite_master WHERE type = 'view'") {
+            out[row[0]] = row[1]
+        }
+        return out
+    }
+
+    public func schemaObjects() throws -> [SchemaObject] {
+        try Row.fetchAll(db.cachedStatement(sql: """
+            SELECT type, name, tbl_name, sql FROM sqlite_master
+            WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%' ORDER BY type, name
+            """)).map { SchemaObject(type: $0[0], name: $0[1], table: $0[2], sql: $0[3]) }
+    }
 }

@@ -1,26 +1,13 @@
 import Foundation
 import GRDB
 
-// Queries of format 2's trust rows: the vault's identity and anchor, root key
-// generations, key pins and endorsements, secret name tags (docs/FORMAT.md).
+// Queries of format 2's trust rows: the vault's identity and anchor, key pins and
+// endorsements, secret name tags (docs/FORMAT.md; root key generations: Tx+Keys.swift).
 extension Tx {
     /// Sets the vault's identity and the audit event trust starts from.
     public func setVaultIdentity(vaultID: [UInt8], anchorSeq: Int64) throws {
         try db.cachedStatement(sql: "UPDATE vault SET vault_id = ?, anchor_seq = ?, format = ? WHERE id = 1")
             .execute(arguments: [Data(vaultID), anchorSeq, VaultFile.currentFormat])
-    }
-
-    // MARK: Root keys
-
-    /// Every root key generation, oldest first.
-    public func rootKeys() throws -> [RootKeyRow] {
-        try Row.fetchAll(db.cachedStatement(sql: "SELECT version, public_key, link, created_at FROM root_keys ORDER BY version"))
-            .map { RootKeyRow(version: $0[0], publicKey: blob($0, "public_key") ?? [], link: blob($0, "link"), createdAt: $0[3]) }
-    }
-
-    public func insertRootKey(_ k: RootKeyRow) throws {
-        try db.cachedStatement(sql: "INSERT INTO root_keys (version, public_key, link, created_at) VALUES (?, ?, ?, ?)")
-            .execute(arguments: [k.version, Data(k.publicKey), k.link.map { Data($0) }, k.createdAt])
     }
 
     // MARK: Pins and endorsements
