@@ -21,23 +21,31 @@ public struct AppUserRow: Sendable, Equatable {
 }
 
 extension Tx {
-    private func appUserRow(_ r: Row) -> AppUserRow {
-        func list(_ s: String?) -> [String] { (s ?? "").split(separator: ",").map(String.init) }
-        return AppUserRow(id: r["id"], username: r["username"], email: r["email"], displayName: r["display_name"],
-                          passwordHash: r["password_hash"], roles: list(r["roles"]), permissions: list(r["permissions"]),
-                          active: r["active"], locked: r["locked"], disabled: r["disabled"], expired: r["expired"],
-                          mustChange: r["must_change"], legacyHash: r["legacy_hash"])
-    }
-
     /// One row of the `app_users` view by username, without regard to case.
     public func appUser(named name: String) throws -> AppUserRow? {
-        try Row.fetchOne(db, sql: "SELECT * FROM app_users WHERE username = ? COLLATE NOCASE", arguments: [name]).map(appUserRow)
+        try mapRow(db.cachedStatement(sql: "SELECT * FROM app_users WHERE username = ? COLLATE NOCASE"), [name], AppUserRow.init(row:))
     }
 
     /// Users whose `app_users.legacy_hash` is 1, by username: id, name and stored hash.
     public func legacyHashUsers() throws -> [(id: Int64, username: String, passwordHash: String)] {
-        try Row.fetchAll(db, sql: """
+        try mapRows(db.cachedStatement(sql: """
             SELECT id, username, password_hash FROM app_users WHERE legacy_hash = 1 ORDER BY username COLLATE NOCASE
-            """).map { ($0["id"], $0["username"], $0["password_hash"]) }
+            """)) { row in
+            let c = Columns(row, "app_users")
+            return (try c.value(0), try c.value(1), try c.value(2))
+        }
+    }
+}
+
+extension AppUserRow {
+    /// From `SELECT *` of the view, by name (its columns are only ever added: docs/APPLICATIONS.md).
+    init(row: Row) throws {
+        let c = Columns(row, "app_users")
+        func list(_ s: String?) -> [String] { (s ?? "").split(separator: ",").map(String.init) }
+        self.init(id: try c.value("id"), username: try c.value("username"), email: try c.optional("email"),
+                  displayName: try c.value("display_name"), passwordHash: try c.value("password_hash"),
+                  roles: list(try c.optional("roles")), permissions: list(try c.optional("permissions")),
+                  active: try c.value("active"), locked: try c.value("locked"), disabled: try c.value("disabled"),
+                  expired: try c.value("expired"), mustChange: try c.value("must_change"), legacyHash: try c.value("legacy_hash"))
     }
 }

@@ -5,18 +5,14 @@ import GRDB
 extension Tx {
     // MARK: Audit
 
-    func auditRow(_ r: Row) -> AuditRow {
-        AuditRow(seq: r["seq"], at: r["at"], actorID: r["actor_id"], actorName: r["actor_name"],
-                 actorKeyID: r["actor_key_id"], action: r["action"], target: r["target"], details: r["details"],
-                 prevHash: blob(r, "prev_hash") ?? [], hash: blob(r, "hash") ?? [], signature: blob(r, "signature"))
-    }
+    private static let auditSelect = "SELECT " + AuditRow.columns + " FROM audit_events e"
 
     public func lastAuditEvent() throws -> AuditRow? {
-        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM audit_events ORDER BY seq DESC LIMIT 1")).map(auditRow)
+        try mapRow(db.cachedStatement(sql: Tx.auditSelect + " ORDER BY seq DESC LIMIT 1"), [], AuditRow.init(row:))
     }
 
     public func auditEvent(seq: Int64) throws -> AuditRow? {
-        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM audit_events WHERE seq = ?"), arguments: [seq]).map(auditRow)
+        try mapRow(db.cachedStatement(sql: Tx.auditSelect + " WHERE seq = ?"), [seq], AuditRow.init(row:))
     }
 
     public func insertAudit(_ e: AuditRow) throws {
@@ -40,19 +36,32 @@ extension Tx {
         if let s = q.since { clauses.append("at >= ?"); args.append(s) }
         if let u = q.until { clauses.append("at < ?"); args.append(u) }
         if let s = q.afterSeq { clauses.append("seq > ?"); args.append(s) }
-        var sql = "SELECT * FROM audit_events"
+        var sql = Tx.auditSelect
         if !clauses.isEmpty { sql += " WHERE " + clauses.joined(separator: " AND ") }
         sql += q.newestFirst ? " ORDER BY seq DESC" : " ORDER BY seq"
         sql += " LIMIT ?"
         args.append(q.limit ?? -1)
-        return try Row.fetchAll(db, sql: sql, arguments: StatementArguments(args)).map(auditRow)
+        return try mapRows(db.makeStatement(sql: sql), StatementArguments(args), AuditRow.init(row:))
     }
 
     /// Every audit event in order, one at a time (for verification without loading the log).
     public func forEachAuditEvent(_ body: (AuditRow) throws -> Void) throws {
-        let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM audit_events ORDER BY seq")
-        while let r = try cursor.next() { try body(auditRow(r)) }
+        try forEachRow(db.makeStatement(sql: Tx.auditSelect + " ORDER BY seq")) { try body(AuditRow(row: $0)) }
     }
 
     public func auditCount() throws -> Int { try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM audit_events")) ?? 0 }
+}
+
+extension AuditRow {
+    /// What `init(row:)` reads, in its order, from `audit_events e`.
+    static let columns = """
+        e.seq, e.at, e.actor_id, e.actor_name, e.actor_key_id, e.action, e.target, e.details, e.prev_hash, e.hash, e.signature
+        """
+
+    init(row: Row) throws {
+        let c = Columns(row, "audit_events")
+        self.init(seq: try c.value(0), at: try c.value(1), actorID: try c.optional(2), actorName: try c.value(3),
+                  actorKeyID: try c.optional(4), action: try c.value(5), target: try c.value(6), details: try c.value(7),
+                  prevHash: try c.value(8), hash: try c.value(9), signature: try c.optional(10))
+    }
 }

@@ -8,10 +8,8 @@ extension Tx {
     // MARK: Data keys
 
     public func dataKeys() throws -> [DataKeyRow] {
-        try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM data_keys ORDER BY version")).map {
-            DataKeyRow(version: $0["version"], sealed: blob($0, "sealed") ?? [], active: $0["state"] == "active",
-                       createdAt: $0["created_at"])
-        }
+        try mapRows(db.cachedStatement(sql: "SELECT " + DataKeyRow.columns + " FROM data_keys ORDER BY version"), [],
+                    DataKeyRow.init(row:))
     }
 
     public func activeDataKey() throws -> DataKeyRow? {
@@ -51,29 +49,28 @@ extension Tx {
     /// Secret versions per data key version they are sealed under (one walk of the key_version index).
     public func versionCountsByKey() throws -> [Int: Int] {
         var out: [Int: Int] = [:]
-        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT key_version, count(*) FROM secret_versions GROUP BY key_version")) {
-            out[row[0]] = row[1]
+        try forEachRow(db.cachedStatement(sql: "SELECT key_version, count(*) FROM secret_versions GROUP BY key_version")) { row in
+            let c = Columns(row, "secret_versions", key: 0)
+            out[try c.value(0)] = try c.value(1)
         }
         return out
     }
 
     /// Up to `limit` (secret id, version) pairs sealed under data key `keyVersion`, in order.
     public func versionIDs(keyVersion: Int, limit: Int) throws -> [(secretID: Int64, version: Int)] {
-        try Row.fetchAll(db.cachedStatement(sql: """
+        try mapRows(db.cachedStatement(sql: """
             SELECT secret_id, version FROM secret_versions WHERE key_version = ? ORDER BY secret_id, version LIMIT ?
-            """), arguments: [keyVersion, limit]).map { ($0[0], $0[1]) }
+            """), [keyVersion, limit]) { row in
+            let c = Columns(row, "secret_versions", key: 2)
+            return (try c.value(0), try c.value(1))
+        }
     }
 
     // MARK: Rotation jobs
 
-    private func jobRow(_ r: Row) -> RotationJobRow {
-        RotationJobRow(id: r["id"], targetVersion: r["target_version"], running: r["state"] == "running", total: r["total"],
-                       raiseMinimum: r["raise_minimum"], startedAt: r["started_at"], startedBy: r["started_by"],
-                       finishedAt: r["finished_at"])
-    }
-
     public func runningRotation() throws -> RotationJobRow? {
-        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM rotation_jobs WHERE state = 'running'")).map(jobRow)
+        try mapRow(db.cachedStatement(sql: "SELECT " + RotationJobRow.columns + " FROM rotation_jobs WHERE state = 'running'"), [],
+                   RotationJobRow.init(row:))
     }
 
     @discardableResult
@@ -108,6 +105,15 @@ extension Tx {
             Tx.bind(h, 1, Int64(keyVersion))
             Tx.bind(h, 2, Int64(limit))
         }) { h in
+            // Checked as `Columns` checks a row: integers, and a blob, where the schema says so.
+            for (i, type) in [(0, SQLITE_INTEGER), (1, SQLITE_INTEGER), (2, SQLITE_INTEGER), (3, SQLITE_BLOB)] as [(Int32, Int32)]
+            where sqlite3_column_type(h, i) != type {
+                let column = String(cString: sqlite3_column_name(h, i))
+                throw StoreError.corrupt("""
+                    secret_versions secret_id=\(sqlite3_column_int64(h, 0)) version=\(sqlite3_column_int64(h, 1)): column \(column) \
+                    does not hold \(type == SQLITE_BLOB ? "a blob" : "an integer"), which the schema requires
+                    """)
+            }
             out.append(VersionBatch.Key(secretID: sqlite3_column_int64(h, 0), version: Int(sqlite3_column_int64(h, 1)),
                                         keyVersion: Int(sqlite3_column_int64(h, 2))),
                        ciphertext: UnsafeRawBufferPointer(start: sqlite3_column_blob(h, 3), count: Int(sqlite3_column_bytes(h, 3))))
@@ -140,23 +146,12 @@ extension Tx {
 
     // MARK: User keys
 
-    private func userKeyRow(_ r: Row) -> UserKeyRow {
-        var k = UserKeyRow(id: r["id"], userID: r["user_id"], username: r["username"], publicKey: blob(r, "public_key") ?? [],
-                   sealedSecretKey: blob(r, "sealed_secret_key"), kdfSalt: blob(r, "kdf_salt"),
-                   kdfOpslimit: r["kdf_opslimit"], kdfMemlimit: r["kdf_memlimit"], createdAt: r["created_at"],
-                   retiredAt: r["retired_at"])
-        k.pin = blob(r, "pin")
-        k.endorsement = blob(r, "endorsement")
-        k.endorsedRoot = r["endorsed_root"]
-        return k
-    }
-
     public func userKey(id: Int64) throws -> UserKeyRow? {
-        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM user_keys WHERE id = ?"), arguments: [id]).map(userKeyRow)
+        try mapRow(db.cachedStatement(sql: "SELECT * FROM user_keys WHERE id = ?"), [id], UserKeyRow.init(row:))
     }
 
     public func userKeys() throws -> [UserKeyRow] {
-        try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM user_keys ORDER BY id")).map(userKeyRow)
+        try mapRows(db.cachedStatement(sql: "SELECT * FROM user_keys ORDER BY id"), [], UserKeyRow.init(row:))
     }
 
     /// Inserts a key row; `sealedSecretKey` may be filled in afterwards, once the id (part of its AAD) is known.
@@ -187,24 +182,23 @@ extension Tx {
 
     // MARK: Grants
 
-    func grantRow(_ r: Row) -> GrantRow {
-        GrantRow(userID: r["user_id"], keyID: r["key_id"], sealedRoot: blob(r, "sealed_root"), createdAt: r["created_at"],
-                 signature: blob(r, "signature"))
-    }
-
     public func grant(userID: Int64) throws -> GrantRow? {
-        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM grants WHERE user_id = ?"), arguments: [userID]).map(grantRow)
+        try mapRow(db.cachedStatement(sql: "SELECT * FROM grants WHERE user_id = ?"), [userID], GrantRow.init(row:))
     }
 
     public func grants() throws -> [GrantRow] {
-        try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM grants ORDER BY user_id")).map(grantRow)
+        try mapRows(db.cachedStatement(sql: "SELECT * FROM grants ORDER BY user_id"), [], GrantRow.init(row:))
     }
 
     /// The users holding a grant, by name, and whether it is pending. CROSS JOIN keeps grants
     /// the outer loop (a lookup per grant): SQLite would otherwise walk every user.
     public func grantHolders() throws -> [(username: String, pending: Bool)] {
-        try Row.fetchAll(db.cachedStatement(sql: "SELECT u.username, g.sealed_root IS NULL FROM grants g CROSS JOIN users u ON u.id = g.user_id"))
-            .map { (username: $0[0], pending: $0[1]) }
+        try mapRows(db.cachedStatement(sql: """
+            SELECT u.id, u.username, g.sealed_root IS NULL FROM grants g CROSS JOIN users u ON u.id = g.user_id
+            """)) { row in
+            let c = Columns(row, "users")
+            return (username: try c.value(1), pending: try c.value(2))
+        }
     }
 
     /// Inserts or replaces the grant of one user.
@@ -224,12 +218,66 @@ extension Tx {
 
     /// Every root key generation, oldest first.
     public func rootKeys() throws -> [RootKeyRow] {
-        try Row.fetchAll(db.cachedStatement(sql: "SELECT version, public_key, link, created_at FROM root_keys ORDER BY version"))
-            .map { RootKeyRow(version: $0[0], publicKey: blob($0, "public_key") ?? [], link: blob($0, "link"), createdAt: $0[3]) }
+        try mapRows(db.cachedStatement(sql: "SELECT " + RootKeyRow.columns + " FROM root_keys ORDER BY version"), [],
+                    RootKeyRow.init(row:))
     }
 
     public func insertRootKey(_ k: RootKeyRow) throws {
         try db.cachedStatement(sql: "INSERT INTO root_keys (version, public_key, link, created_at) VALUES (?, ?, ?, ?)")
             .execute(arguments: [k.version, Data(k.publicKey), k.link.map { Data($0) }, k.createdAt])
+    }
+}
+
+extension DataKeyRow {
+    /// What `init(row:)` reads, in its order.
+    static let columns = "version, sealed, state, created_at"
+
+    init(row: Row) throws {
+        let c = Columns(row, "data_keys")
+        self.init(version: try c.value(0), sealed: try c.value(1), active: try c.value(2) as String == "active", createdAt: try c.value(3))
+    }
+}
+
+extension RotationJobRow {
+    /// What `init(row:)` reads, in its order.
+    static let columns = "id, target_version, state, total, raise_minimum, started_at, started_by, finished_at"
+
+    init(row: Row) throws {
+        let c = Columns(row, "rotation_jobs")
+        self.init(id: try c.value(0), targetVersion: try c.value(1), running: try c.value(2) as String == "running", total: try c.value(3),
+                  raiseMinimum: try c.value(4), startedAt: try c.value(5), startedBy: try c.optional(6), finishedAt: try c.optional(7))
+    }
+}
+
+extension UserKeyRow {
+    /// From `SELECT *` (by name: a format-1 vault, read before its upgrade, has no pins or endorsements).
+    init(row: Row) throws {
+        let c = Columns(row, "user_keys")
+        self.init(id: try c.value("id"), userID: try c.value("user_id"), username: try c.value("username"),
+                  publicKey: try c.value("public_key"), sealedSecretKey: try c.optional("sealed_secret_key"),
+                  kdfSalt: try c.optional("kdf_salt"), kdfOpslimit: try c.optional("kdf_opslimit"),
+                  kdfMemlimit: try c.optional("kdf_memlimit"), createdAt: try c.value("created_at"), retiredAt: try c.optional("retired_at"))
+        pin = try c.optional("pin")
+        endorsement = try c.optional("endorsement")
+        endorsedRoot = try c.optional("endorsed_root")
+    }
+}
+
+extension GrantRow {
+    /// From `SELECT *` or `g.*` (by name: a format-1 vault, read before its upgrade, has no signatures).
+    init(row: Row) throws {
+        let c = Columns(row, "grants")
+        self.init(userID: try c.value("user_id"), keyID: try c.optional("key_id"), sealedRoot: try c.optional("sealed_root"),
+                  createdAt: try c.value("created_at"), signature: try c.optional("signature"))
+    }
+}
+
+extension RootKeyRow {
+    /// What `init(row:)` reads, in its order.
+    static let columns = "version, public_key, link, created_at"
+
+    init(row: Row) throws {
+        let c = Columns(row, "root_keys")
+        self.init(version: try c.value(0), publicKey: try c.value(1), link: try c.optional(2), createdAt: try c.value(3))
     }
 }

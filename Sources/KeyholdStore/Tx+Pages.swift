@@ -131,7 +131,7 @@ extension Tx {
 
     // MARK: Secrets
 
-    /// What a secrets page selects for `secretRow` (by position), from `s`.
+    /// What a secrets page selects for `SecretRow(row:)` (by position), from `s`.
     private static let secretPageColumns = """
         s.id, s.name, s.description, s.current_version, s.last_version, s.history_limit, s.rotate_by,
         s.created_at, s.updated_at, (SELECT count(*) FROM secret_versions v WHERE v.secret_id = s.id) AS version_count
@@ -160,7 +160,7 @@ extension Tx {
         try page(secretSource(filter), position: position, limit: limit, keyOf: \.name) { ids in
             try mapRows(db.cachedStatement(sql: "SELECT " + Tx.secretPageColumns
                                               + " FROM json_each(?) j CROSS JOIN secrets s ON s.id = j.value ORDER BY j.key"),
-                        [Tx.jsonIntegers(ids)], secretRow)
+                        [Tx.jsonIntegers(ids)], SecretRow.init(row:))
         }
     }
 
@@ -200,8 +200,8 @@ extension Tx {
     /// A page of users in username order (without regard to ASCII case), from `position`.
     public func userPage(_ filter: UserFilter, at position: PagePosition<String>, limit: Int) throws -> RowPage<UserRow> {
         try page(userSource(filter), position: position, limit: limit, keyOf: \.username) { ids in
-            try mapRows(db.cachedStatement(sql: "SELECT " + Tx.userColumns + " FROM json_each(?) j CROSS JOIN users u ON u.id = j.value ORDER BY j.key"),
-                        [Tx.jsonIntegers(ids)], userRow)
+            try mapRows(db.cachedStatement(sql: "SELECT " + UserRow.columns + " FROM json_each(?) j CROSS JOIN users u ON u.id = j.value ORDER BY j.key"),
+                        [Tx.jsonIntegers(ids)], UserRow.init(row:))
         }
     }
 
@@ -215,10 +215,13 @@ extension Tx {
         var out: [Int64: [String]] = [:]
         guard !ids.isEmpty else { return out }
         let statement = try db.cachedStatement(sql: """
-            SELECT ur.user_id, r.name FROM json_each(?) j CROSS JOIN user_roles ur ON ur.user_id = j.value
+            SELECT r.id, ur.user_id, r.name FROM json_each(?) j CROSS JOIN user_roles ur ON ur.user_id = j.value
             JOIN roles r ON r.id = ur.role_id ORDER BY ur.user_id, r.name
             """)
-        for row in try Row.fetchAll(statement, arguments: [Tx.jsonIntegers(ids)]) { out[row[0], default: []].append(row[1]) }
+        try forEachRow(statement, [Tx.jsonIntegers(ids)]) { row in
+            let c = Columns(row, "roles")
+            out[try c.value(1), default: []].append(try c.value(2))
+        }
         return out
     }
 
@@ -227,8 +230,8 @@ extension Tx {
         var out: [Int64: GrantRow] = [:]
         guard !ids.isEmpty else { return out }
         let statement = try db.cachedStatement(sql: "SELECT g.* FROM json_each(?) j CROSS JOIN grants g ON g.user_id = j.value")
-        for row in try Row.fetchAll(statement, arguments: [Tx.jsonIntegers(ids)]) {
-            let g = grantRow(row)
+        try forEachRow(statement, [Tx.jsonIntegers(ids)]) { row in
+            let g = try GrantRow(row: row)
             out[g.userID] = g
         }
         return out
@@ -253,8 +256,8 @@ extension Tx {
     /// A page of audit events in sequence order, from `position`.
     public func auditPage(_ filter: AuditFilter, at position: PagePosition<Int64>, limit: Int) throws -> RowPage<AuditRow> {
         try page(auditSource(filter), position: position, limit: limit, keyOf: \.seq) { seqs in
-            try Row.fetchAll(db.cachedStatement(sql: "SELECT e.* FROM json_each(?) j CROSS JOIN audit_events e ON e.seq = j.value ORDER BY j.key"),
-                             arguments: [Tx.jsonIntegers(seqs)]).map(auditRow)
+            try mapRows(db.cachedStatement(sql: "SELECT " + AuditRow.columns + " FROM json_each(?) j CROSS JOIN audit_events e ON e.seq = j.value ORDER BY j.key"),
+                        [Tx.jsonIntegers(seqs)], AuditRow.init(row:))
         }
     }
 

@@ -5,22 +5,22 @@ extension Tx {
     // MARK: Roles
 
     public func roles() throws -> [RoleRow] {
-        let perms = try Row.fetchAll(db.cachedStatement(sql: "SELECT role_id, permission FROM role_permissions"))
         var byRole: [Int64: Set<String>] = [:]
-        for p in perms { byRole[p["role_id"], default: []].insert(p["permission"]) }
-        return try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM roles ORDER BY id")).map {
-            let id: Int64 = $0["id"]
-            return RoleRow(id: id, name: $0["name"], description: $0["description"], builtin: $0["builtin"],
-                           createdAt: $0["created_at"], permissions: byRole[id] ?? [])
+        try forEachRow(db.cachedStatement(sql: "SELECT role_id, permission FROM role_permissions")) { row in
+            let c = Columns(row, "role_permissions", key: 2)
+            byRole[try c.value(0), default: []].insert(try c.value(1))
         }
+        var roles = try mapRows(db.cachedStatement(sql: "SELECT " + RoleRow.columns + " FROM roles ORDER BY id"), [], RoleRow.init(row:))
+        for i in roles.indices { roles[i].permissions = byRole[roles[i].id] ?? [] }
+        return roles
     }
 
     public func role(named name: String) throws -> RoleRow? {
-        guard let r = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM roles WHERE name = ?"), arguments: [name]) else { return nil }
-        let id: Int64 = r["id"]
-        let perms = try String.fetchAll(db.cachedStatement(sql: "SELECT permission FROM role_permissions WHERE role_id = ?"), arguments: [id])
-        return RoleRow(id: id, name: r["name"], description: r["description"], builtin: r["builtin"],
-                       createdAt: r["created_at"], permissions: Set(perms))
+        guard var role = try mapRow(db.cachedStatement(sql: "SELECT " + RoleRow.columns + " FROM roles WHERE name = ?"), [name],
+                                    RoleRow.init(row:)) else { return nil }
+        role.permissions = Set(try mapRows(db.cachedStatement(sql: "SELECT role_id, permission FROM role_permissions WHERE role_id = ?"),
+                                           [role.id]) { try Columns($0, "role_permissions", key: 2).value(1) as String })
+        return role
     }
 
     @discardableResult
@@ -58,18 +58,20 @@ extension Tx {
     /// Role names of every user, keyed by user id (one query for a listing).
     public func roleNamesByUser() throws -> [Int64: [String]] {
         var out: [Int64: [String]] = [:]
-        let cursor = try Row.fetchCursor(db, sql: """
-            SELECT ur.user_id, r.name FROM user_roles ur JOIN roles r ON r.id = ur.role_id ORDER BY r.name
-            """)
-        while let r = try cursor.next() { out[r[0], default: []].append(r[1]) }
+        try forEachRow(db.cachedStatement(sql: """
+            SELECT r.id, ur.user_id, r.name FROM user_roles ur JOIN roles r ON r.id = ur.role_id ORDER BY r.name
+            """)) { row in
+            let c = Columns(row, "roles")
+            out[try c.value(1), default: []].append(try c.value(2))
+        }
         return out
     }
 
     /// Role names of one user, by name (as `roleNamesByUser` lists them).
     public func roleNames(ofUser id: Int64) throws -> [String] {
-        try String.fetchAll(db.cachedStatement(sql: """
-            SELECT r.name FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = ? ORDER BY r.name
-            """), arguments: [id])
+        try mapRows(db.cachedStatement(sql: """
+            SELECT r.id, r.name FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = ? ORDER BY r.name
+            """), [id]) { try Columns($0, "roles").value(1) }
     }
 
     public func addUserRole(userID: Int64, roleID: Int64) throws {
@@ -93,5 +95,16 @@ extension Tx {
             SELECT user_id FROM user_permissions WHERE permission IN (\(marks))
             GROUP BY user_id HAVING count(DISTINCT permission) = ?
             """), arguments: StatementArguments(permissions.sorted().map { $0 as any DatabaseValueConvertible } + [permissions.count]))
+    }
+}
+
+extension RoleRow {
+    /// What `init(row:)` reads, in its order (the permissions come from their own table).
+    static let columns = "id, name, description, builtin, created_at"
+
+    init(row: Row) throws {
+        let c = Columns(row, "roles")
+        self.init(id: try c.value(0), name: try c.value(1), description: try c.value(2), builtin: try c.value(3),
+                  createdAt: try c.value(4), permissions: [])
     }
 }

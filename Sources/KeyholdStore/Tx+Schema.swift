@@ -35,16 +35,20 @@ extension Tx {
     /// Each view's name and the statement that created it, as SQLite keeps it.
     func viewDefinitions() throws -> [String: String] {
         var out: [String: String] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT name, sql FROM sqlite_master WHERE type = 'view'") {
-            out[row[0]] = row[1]
+        try forEachRow(db.makeStatement(sql: "SELECT name, sql FROM sqlite_master WHERE type = 'view'")) { row in
+            let c = Columns(row, "sqlite_master", key: 0)
+            out[try c.value(0)] = try c.value(1)
         }
         return out
     }
 
     public func schemaObjects() throws -> [SchemaObject] {
-        try Row.fetchAll(db.cachedStatement(sql: """
+        try mapRows(db.cachedStatement(sql: """
             SELECT type, name, tbl_name, sql FROM sqlite_master
             WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%' ORDER BY type, name
-            """)).map { SchemaObject(type: $0[0], name: $0[1], table: $0[2], sql: $0[3]) }
+            """)) { row in
+            let c = Columns(row, "sqlite_master", key: 0)
+            return SchemaObject(type: try c.value(0), name: try c.value(1), table: try c.value(2), sql: try c.optional(3))
+        }
     }
 }

@@ -5,17 +5,7 @@ import GRDB
 extension Tx {
     // MARK: Secrets
 
-    func secretRow(_ r: Row) -> SecretRow {
-        SecretRow(id: r[0], name: r[1], description: r[2], currentVersion: r[3], lastVersion: r[4], historyLimit: r[5],
-                  rotateBy: r[6], createdAt: r[7], updatedAt: r[8], versionCount: r[9] ?? 0)
-    }
-
-    /// What `secretRow` reads, in its order (by position, as `userSelect`).
-    private static let secretSelect = """
-        SELECT s.id, s.name, s.description, s.current_version, s.last_version, s.history_limit, s.rotate_by,
-               s.created_at, s.updated_at, (SELECT count(*) FROM secret_versions v WHERE v.secret_id = s.id) AS version_count
-        FROM secrets s
-        """
+    private static let secretSelect = "SELECT " + SecretRow.columns + " FROM secrets s"
 
     private static let secretSelectWithoutCount = secretSelect.replacingOccurrences(
         of: "(SELECT count(*) FROM secret_versions v WHERE v.secret_id = s.id)", with: "0")
@@ -23,14 +13,16 @@ extension Tx {
     /// A secret's id and current version from its own row alone (no count of its versions),
     /// to tell which of its rows a damaged page holds.
     public func secretHead(named name: String) throws -> (id: Int64, currentVersion: Int)? {
-        try Row.fetchOne(db.cachedStatement(sql: "SELECT id, current_version FROM secrets WHERE name = ?"), arguments: [name])
-            .map { (id: $0[0], currentVersion: $0[1]) }
+        try mapRow(db.cachedStatement(sql: "SELECT id, current_version FROM secrets WHERE name = ?"), [name]) { row in
+            let c = Columns(row, "secrets")
+            return (id: try c.value(0), currentVersion: try c.value(1))
+        }
     }
 
     /// The secret named `name`; without `countingVersions`, from its own row alone (`versionCount` is 0).
     public func secret(named name: String, countingVersions: Bool = true) throws -> SecretRow? {
         let select = countingVersions ? Tx.secretSelect : Tx.secretSelectWithoutCount
-        return try Row.fetchOne(db.cachedStatement(sql: select + " WHERE s.name = ?"), arguments: [name]).map(secretRow)
+        return try mapRow(db.cachedStatement(sql: select + " WHERE s.name = ?"), [name], SecretRow.init(row:))
     }
 
     /// Secrets whose name starts with `prefix` (all when nil), by name. Reads metadata only;
@@ -46,10 +38,10 @@ extension Tx {
         }
         guard let limit else {
             // Every match: in table order, sorted here (see `users`).
-            return Tx.sorted(try mapRows(db.makeStatement(sql: select + filter + " ORDER BY s.id"), args, secretRow),
+            return Tx.sorted(try mapRows(db.makeStatement(sql: select + filter + " ORDER BY s.id"), args, SecretRow.init(row:)),
                              by: \.name, foldingCase: false)
         }
-        return try mapRows(db.makeStatement(sql: select + filter + " ORDER BY s.name LIMIT ?"), args + [limit], secretRow)
+        return try mapRows(db.makeStatement(sql: select + filter + " ORDER BY s.name LIMIT ?"), args + [limit], SecretRow.init(row:))
     }
 
     public func secretCount() throws -> Int { try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM secrets")) ?? 0 }
@@ -59,9 +51,12 @@ extension Tx {
     public func secretsDue(in dates: ClosedRange<Int64>, limit: Int) throws -> (count: Int, first: [(name: String, rotateBy: Int64)]) {
         let count = try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM secrets WHERE rotate_by BETWEEN ? AND ?"),
                                      arguments: [dates.lowerBound, dates.upperBound]) ?? 0
-        let first = try Row.fetchAll(db.cachedStatement(sql: """
-            SELECT name, rotate_by FROM secrets WHERE rotate_by BETWEEN ? AND ? ORDER BY rotate_by, name LIMIT ?
-            """), arguments: [dates.lowerBound, dates.upperBound, limit]).map { (name: $0[0] as String, rotateBy: $0[1] as Int64) }
+        let first = try mapRows(db.cachedStatement(sql: """
+            SELECT id, name, rotate_by FROM secrets WHERE rotate_by BETWEEN ? AND ? ORDER BY rotate_by, name LIMIT ?
+            """), [dates.lowerBound, dates.upperBound, limit]) { row -> (name: String, rotateBy: Int64) in
+            let c = Columns(row, "secrets")
+            return (try c.value(1), try c.value(2))
+        }
         return (count, first)
     }
 
@@ -103,34 +98,37 @@ extension Tx {
         try db.cachedStatement(sql: "DELETE FROM secrets WHERE id = ?").execute(arguments: [id])
     }
 
-    private func versionRow(_ r: Row) -> SecretVersionRow {
-        SecretVersionRow(secretID: r["secret_id"], version: r["version"], keyVersion: r["key_version"],
-                         ciphertext: blob(r, "ciphertext") ?? [], createdAt: r["created_at"], createdBy: r["created_by"])
-    }
+    private static let versionSelect = "SELECT " + SecretVersionRow.columns + " FROM secret_versions"
 
     public func secretVersions(secretID: Int64) throws -> [SecretVersionRow] {
-        try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM secret_versions WHERE secret_id = ? ORDER BY version"),
-                         arguments: [secretID]).map(versionRow)
+        try mapRows(db.cachedStatement(sql: Tx.versionSelect + " WHERE secret_id = ? ORDER BY version"), [secretID],
+                    SecretVersionRow.init(row:))
     }
 
     public func secretVersion(secretID: Int64, version: Int) throws -> SecretVersionRow? {
-        let statement = try db.cachedStatement(sql: "SELECT * FROM secret_versions WHERE secret_id = ? AND version = ?")
-        return try Row.fetchOne(statement, arguments: [secretID, version]).map(versionRow)
+        let statement = try db.cachedStatement(sql: Tx.versionSelect + " WHERE secret_id = ? AND version = ?")
+        return try mapRow(statement, [secretID, version], SecretVersionRow.init(row:))
     }
 
     /// A version's data key and ciphertext length, without reading the ciphertext.
     public func secretVersionSize(secretID: Int64, version: Int) throws -> (keyVersion: Int, ciphertextBytes: Int)? {
         let statement = try db.cachedStatement(sql: """
-            SELECT key_version, length(ciphertext) FROM secret_versions WHERE secret_id = ? AND version = ?
+            SELECT secret_id, version, key_version, length(ciphertext) FROM secret_versions WHERE secret_id = ? AND version = ?
             """)
-        return try Row.fetchOne(statement, arguments: [secretID, version]).map { (keyVersion: $0[0], ciphertextBytes: $0[1]) }
+        return try mapRow(statement, [secretID, version]) { row in
+            let c = Columns(row, "secret_versions", key: 2)
+            return (keyVersion: try c.value(2), ciphertextBytes: try c.value(3))
+        }
     }
 
     /// (it holds the primary key), so the list survives damage to the table's own pages.
     public func secretVersionIDs() throws -> [(secretID: Int64, version: Int)] {
         try mapRows(db.makeStatement(sql: """
             SELECT secret_id, version FROM secret_versions INDEXED BY secret_versions_by_key
-            """)) { (secretID: $0[0], version: $0[1]) }
+            """)) { row in
+            let c = Columns(row, "secret_versions", key: 2)
+            return (secretID: try c.value(0), version: try c.value(1))
+        }
     }
 
     /// Every secret's id and name, read from the unique index on names alone, so the names
@@ -138,14 +136,16 @@ extension Tx {
     public func secretNamesFromIndex() throws -> [Int64: String] {
         var out: [Int64: String] = [:]
         for (id, name) in try mapRows(db.makeStatement(sql: "SELECT id, name FROM secrets INDEXED BY sqlite_autoindex_secrets_1"),
-                                      [], { row -> (Int64, String) in (row[0], row[1]) }) { out[id] = name }
+                                      [], { row -> (Int64, String) in
+            let c = Columns(row, "secrets")
+            return (try c.value(0), try c.value(1))
+        }) { out[id] = name }
         return out
     }
 
     /// Every version of every secret, in (secret, version) order, handed to `body` one at a time.
     public func forEachSecretVersion(_ body: (SecretVersionRow) throws -> Void) throws {
-        let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM secret_versions ORDER BY secret_id, version")
-        while let r = try cursor.next() { try body(versionRow(r)) }
+        try forEachRow(db.makeStatement(sql: Tx.versionSelect + " ORDER BY secret_id, version")) { try body(SecretVersionRow(row: $0)) }
     }
 
     public func insertSecretVersion(_ v: SecretVersionRow) throws {
@@ -175,5 +175,31 @@ extension Tx {
 
     public func deleteSecretVersion(secretID: Int64, version: Int) throws {
         try db.cachedStatement(sql: "DELETE FROM secret_versions WHERE secret_id = ? AND version = ?").execute(arguments: [secretID, version])
+    }
+}
+
+extension SecretRow {
+    /// What `init(row:)` reads, in its order, from `secrets s` (by position, as `UserRow`'s).
+    static let columns = """
+        s.id, s.name, s.description, s.current_version, s.last_version, s.history_limit, s.rotate_by,
+               s.created_at, s.updated_at, (SELECT count(*) FROM secret_versions v WHERE v.secret_id = s.id) AS version_count
+        """
+
+    init(row: Row) throws {
+        let c = Columns(row, "secrets")
+        self.init(id: try c.value(0), name: try c.value(1), description: try c.value(2), currentVersion: try c.value(3),
+                  lastVersion: try c.value(4) as Int, historyLimit: try c.optional(5), rotateBy: try c.optional(6),
+                  createdAt: try c.value(7), updatedAt: try c.value(8), versionCount: try c.value(9))
+    }
+}
+
+extension SecretVersionRow {
+    /// What `init(row:)` reads, in its order.
+    static let columns = "secret_id, version, key_version, ciphertext, created_at, created_by"
+
+    init(row: Row) throws {
+        let c = Columns(row, "secret_versions", key: 2)
+        self.init(secretID: try c.value(0), version: try c.value(1), keyVersion: try c.value(2), ciphertext: try c.value(3),
+                  createdAt: try c.value(4), createdBy: try c.optional(5))
     }
 }

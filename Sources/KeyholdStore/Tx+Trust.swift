@@ -24,8 +24,9 @@ extension Tx {
     // MARK: Secret name tags
 
     public func secretNameTag(id: Int64) throws -> [UInt8]? {
-        try Row.fetchOne(db.cachedStatement(sql: "SELECT name_tag FROM secrets WHERE id = ?"), arguments: [id])
-            .flatMap { blob($0, "name_tag") }
+        try mapRow(db.cachedStatement(sql: "SELECT id, name_tag FROM secrets WHERE id = ?"), [id]) {
+            try Columns($0, "secrets").optional(1) as [UInt8]?
+        } ?? nil
     }
 
     public func setSecretNameTag(id: Int64, tag: [UInt8]) throws {
@@ -34,8 +35,10 @@ extension Tx {
 
     /// Every secret's id, name and tag, in id order, each handed to `body` as SQLite steps to it.
     public func forEachSecretName(_ body: (_ id: Int64, _ name: String, _ tag: [UInt8]?) throws -> Void) throws {
-        let cursor = try Row.fetchCursor(db.cachedStatement(sql: "SELECT id, name, name_tag FROM secrets ORDER BY id"))
-        while let row = try cursor.next() { try body(row[0], row[1], blob(row, "name_tag")) }
+        try forEachRow(db.cachedStatement(sql: "SELECT id, name, name_tag FROM secrets ORDER BY id")) { row in
+            let c = Columns(row, "secrets")
+            try body(try c.value(0), try c.value(1), try c.optional(2))
+        }
     }
 }
 

@@ -4,28 +4,15 @@ import GRDB
 extension Tx {
     // MARK: Users
 
-    /// What `userRow` reads, in its order (by position: a listing of 100,000 users would
-    /// otherwise look every column up by name in every row).
-    static let userColumns = """
-        u.id, u.username, u.email, u.display_name, u.password_hash, u.must_change, u.password_expires_at,
-               u.locked, u.disabled, u.expires_at, u.failed_logins, u.locked_until, u.key_id, u.created_at,
-               u.updated_at, u.last_login_at
-        """
-    private static let userSelect = "SELECT " + userColumns + " FROM users u"
-
-    func userRow(_ r: Row) -> UserRow {
-        UserRow(id: r[0], username: r[1], email: r[2], displayName: r[3], passwordHash: r[4], mustChange: r[5],
-                passwordExpiresAt: r[6], locked: r[7], disabled: r[8], expiresAt: r[9], failedLogins: r[10],
-                lockedUntil: r[11], keyID: r[12], createdAt: r[13], updatedAt: r[14], lastLoginAt: r[15])
-    }
+    private static let userSelect = "SELECT " + UserRow.columns + " FROM users u"
 
     public func user(id: Int64) throws -> UserRow? {
-        try Row.fetchOne(db.cachedStatement(sql: Tx.userSelect + " WHERE u.id = ?"), arguments: [id]).map(userRow)
+        try mapRow(db.cachedStatement(sql: Tx.userSelect + " WHERE u.id = ?"), [id], UserRow.init(row:))
     }
 
     /// Looks a user up by name without regard to case.
     public func user(named name: String) throws -> UserRow? {
-        try Row.fetchOne(db.cachedStatement(sql: Tx.userSelect + " WHERE u.username = ?"), arguments: [name]).map(userRow)
+        try mapRow(db.cachedStatement(sql: Tx.userSelect + " WHERE u.username = ?"), [name], UserRow.init(row:))
     }
 
     public func users(_ q: UserQuery = UserQuery()) throws -> [UserRow] {
@@ -45,12 +32,12 @@ extension Tx {
         if !clauses.isEmpty { sql += " WHERE " + clauses.joined(separator: " AND ") }
         guard q.limit != nil || q.offset > 0 else {
             // Every match: read in table order and sorted here (see `inTableOrder`).
-            let rows = try mapRows(db.makeStatement(sql: sql + " ORDER BY u.id"), StatementArguments(args), userRow)
+            let rows = try mapRows(db.makeStatement(sql: sql + " ORDER BY u.id"), StatementArguments(args), UserRow.init(row:))
             return Tx.sorted(rows, by: \.username, foldingCase: true)
         }
         sql += " ORDER BY u.username COLLATE NOCASE LIMIT ? OFFSET ?"
         args += [q.limit ?? -1, q.offset]
-        return try mapRows(db.makeStatement(sql: sql), StatementArguments(args), userRow)
+        return try mapRows(db.makeStatement(sql: sql), StatementArguments(args), UserRow.init(row:))
     }
 
     /// Users whose expiry date lies in `dates` and who are not disabled: how many, and the first
@@ -59,10 +46,13 @@ extension Tx {
         let count = try Int.fetchOne(db.cachedStatement(sql: """
             SELECT count(*) FROM users WHERE disabled = 0 AND expires_at BETWEEN ? AND ?
             """), arguments: [dates.lowerBound, dates.upperBound]) ?? 0
-        let first = try Row.fetchAll(db.cachedStatement(sql: """
-            SELECT username, expires_at FROM users WHERE disabled = 0 AND expires_at BETWEEN ? AND ?
+        let first = try mapRows(db.cachedStatement(sql: """
+            SELECT id, username, expires_at FROM users WHERE disabled = 0 AND expires_at BETWEEN ? AND ?
             ORDER BY expires_at, username COLLATE NOCASE LIMIT ?
-            """), arguments: [dates.lowerBound, dates.upperBound, limit]).map { (username: $0[0] as String, expiresAt: $0[1] as Int64) }
+            """), [dates.lowerBound, dates.upperBound, limit]) { row -> (username: String, expiresAt: Int64) in
+            let c = Columns(row, "users")
+            return (try c.value(1), try c.value(2))
+        }
         return (count, first)
     }
 
@@ -100,5 +90,24 @@ extension Tx {
     public func deleteUser(id: Int64) throws {
         try unindexUserNames(id: id)
         try db.cachedStatement(sql: "DELETE FROM users WHERE id = ?").execute(arguments: [id])
+    }
+}
+
+extension UserRow {
+    /// What `init(row:)` reads, in its order, from `users u` (by position: a listing of
+    /// 100,000 users would otherwise look every column up by name in every row).
+    static let columns = """
+        u.id, u.username, u.email, u.display_name, u.password_hash, u.must_change, u.password_expires_at,
+               u.locked, u.disabled, u.expires_at, u.failed_logins, u.locked_until, u.key_id, u.created_at,
+               u.updated_at, u.last_login_at
+        """
+
+    init(row: Row) throws {
+        let c = Columns(row, "users")
+        self.init(id: try c.value(0), username: try c.value(1), email: try c.optional(2), displayName: try c.value(3),
+                  passwordHash: try c.value(4), mustChange: try c.value(5), passwordExpiresAt: try c.optional(6),
+                  locked: try c.value(7), disabled: try c.value(8), expiresAt: try c.optional(9), failedLogins: try c.value(10),
+                  lockedUntil: try c.optional(11), keyID: try c.optional(12), createdAt: try c.value(13), updatedAt: try c.value(14),
+                  lastLoginAt: try c.optional(15))
     }
 }

@@ -7,16 +7,7 @@ extension Tx {
     // MARK: Vault
 
     public func vault() throws -> VaultRow? {
-        guard let r = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM vault WHERE id = 1")) else { return nil }
-        var v = VaultRow(format: r["format"], createdAt: r["created_at"], kdfOpslimit: r["kdf_opslimit"],
-                         kdfMemlimit: r["kdf_memlimit"], passwordMinLength: r["password_min_length"],
-                         historyLimit: r["history_limit"], tempPasswordTTL: r["temp_password_ttl"],
-                         recoverySealed: blob(r, "recovery_sealed") ?? [], revocationWarning: r["revocation_warning"])
-        v.vaultID = blob(r, "vault_id")
-        v.anchorSeq = r["anchor_seq"]
-        v.rootVersion = r["root_version"]
-        v.minDecryptVersion = r["min_decrypt_version"]
-        return v
+        try mapRow(db.cachedStatement(sql: "SELECT * FROM vault WHERE id = 1"), [], VaultRow.init(row:))
     }
 
     public func insertVault(_ v: VaultRow) throws {
@@ -57,5 +48,20 @@ extension Tx {
             WHERE id = 1 AND min_decrypt_version < ?1 AND ?1 <= (SELECT version FROM data_keys WHERE state = 'active')
             """).execute(arguments: [v])
         return db.changesCount == 1
+    }
+}
+
+extension VaultRow {
+    /// From `SELECT *` (by name: a format-1 vault, read before its upgrade, has no `vault_id` or `anchor_seq`).
+    init(row: Row) throws {
+        let c = Columns(row, "vault")
+        self.init(format: try c.value("format"), createdAt: try c.value("created_at"), kdfOpslimit: try c.value("kdf_opslimit"),
+                  kdfMemlimit: try c.value("kdf_memlimit"), passwordMinLength: try c.value("password_min_length"),
+                  historyLimit: try c.value("history_limit"), tempPasswordTTL: try c.value("temp_password_ttl"),
+                  recoverySealed: try c.value("recovery_sealed"), revocationWarning: try c.optional("revocation_warning"))
+        vaultID = try c.optional("vault_id")
+        anchorSeq = try c.optional("anchor_seq")
+        rootVersion = try c.value("root_version")
+        minDecryptVersion = try c.value("min_decrypt_version")
     }
 }

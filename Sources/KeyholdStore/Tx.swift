@@ -17,19 +17,35 @@ public struct Tx {
         var reseal: Statement?
     }
 
-    func blob(_ row: Row, _ column: String) -> [UInt8]? {
-        (row[column] as Data?).map { [UInt8]($0) }
-    }
     func data(_ bytes: [UInt8]?) -> Data? { bytes.map { Data($0) } }
+
+    // MARK: Reading rows
+    //
+    // Every query that returns rows reads them through these, and each row through the
+    // `init(row:)` of its type (or a `Columns` of its own), which throws `StoreError.corrupt`
+    // for a value the schema forbids (Rows+Decoding.swift): never GRDB's subscripts, which
+    // stop the program there.
 
     /// Maps each row as SQLite steps to it (GRDB lends one reused `Row`), for listings that
     /// may hold the whole vault: `Row.fetchAll` would first copy every row, column names and
     /// all, which over 100,000 users costs several times the memory and time of the result.
-    func mapRows<T>(_ statement: Statement, _ arguments: StatementArguments = [], _ map: (Row) -> T) throws -> [T] {
+    func mapRows<T>(_ statement: Statement, _ arguments: StatementArguments = [], _ map: (Row) throws -> T) throws -> [T] {
         var out: [T] = []
         let cursor = try Row.fetchCursor(statement, arguments: arguments)
-        while let row = try cursor.next() { out.append(map(row)) }
+        while let row = try cursor.next() { out.append(try map(row)) }
         return out
+    }
+
+    /// The first row `statement` returns, mapped; nil when it returns none.
+    func mapRow<T>(_ statement: Statement, _ arguments: StatementArguments = [], _ map: (Row) throws -> T) throws -> T? {
+        let cursor = try Row.fetchCursor(statement, arguments: arguments)
+        return try cursor.next().map(map)
+    }
+
+    /// Hands each row to `body` as SQLite steps to it (for work over every row of a table).
+    func forEachRow(_ statement: Statement, _ arguments: StatementArguments = [], _ body: (Row) throws -> Void) throws {
+        let cursor = try Row.fetchCursor(statement, arguments: arguments)
+        while let row = try cursor.next() { try body(row) }
     }
 
     // MARK: Per-row statements of bulk work
@@ -150,7 +166,7 @@ public struct Tx {
     /// Runs `body` with its SQLite errors as `StoreError`s, so the core can tell a damaged page
     /// (`.corrupt`) from other failures and go on with the rows it can still read.
     public func storeErrors<T>(_ body: () throws -> T) throws -> T {
-        do { return try body() } catch let e as DatabaseError { throw Store.map(e) }
+        do { return try body() } catch let e as DatabaseError { throw Store.map(e) } catch let e as RowDecodingError { throw Store.map(e) }
     }
 
     /// The SQLite library's version (for reports).
