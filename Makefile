@@ -5,6 +5,14 @@
 
 SWIFT     ?= swift
 PYTHON    ?= python3
+# Release builds link the Swift runtime and Foundation into the binary (docs/ARCHITECTURE.md,
+# "Decisions"): a command through the agent is mostly process start, and resolving the symbols
+# of a dozen Swift shared libraries was about half of it. The binary also runs where no Swift
+# toolchain is installed. Every release build of keyhold here uses the same flags, so none rebuilds
+# another's. keyhold-bench links the test support, and Swift Testing has no static library: it is
+# built dynamically, in its own build directory.
+RELEASE   := -c release --static-swift-stdlib
+BENCH_BUILD := -c release --scratch-path .build-bench
 VENV      := .build-py
 # Build and runtime libraries.
 DEPS      := libsodium-dev libsqlite3-dev libncursesw5-dev pkg-config
@@ -13,7 +21,7 @@ TEST_DEPS := python3 python3-venv pass gnupg tmux
 # Only needed by `make bench-peers`: the tools Keyhold is measured against, and python3 for the driver.
 PEER_DEPS := python3 pass gnupg keepassxc
 
-.PHONY: all deps test-deps build release run test test-swift test-fuzz test-release test-python test-flask test-dotenv fuzz bench bench-peers clean
+.PHONY: all deps test-deps build release run test test-swift test-fuzz test-release test-python test-flask test-dotenv fuzz bench bench-peers bench-peers-agent clean
 
 all: build
 
@@ -28,7 +36,7 @@ build: deps
 	$(SWIFT) build
 
 release: deps
-	$(SWIFT) build -c release
+	$(SWIFT) build $(RELEASE)
 
 run: build
 	@$$($(SWIFT) build --show-bin-path)/keyhold
@@ -70,11 +78,14 @@ fuzz: deps
 # The shipped binary, built as `make release` builds it, carries no test machinery
 # (scripts/check-release.sh: names in its strings and symbols, and the debug-only cheap-KDF switch).
 test-release: deps
-	$(SWIFT) build -c release --product keyhold
-	scripts/check-release.sh $$($(SWIFT) build -c release --show-bin-path)/keyhold
+	$(SWIFT) build $(RELEASE) --product keyhold
+	scripts/check-release.sh $$($(SWIFT) build $(RELEASE) --show-bin-path)/keyhold
 
-test-python: $(VENV)/.ready
-	$(VENV)/bin/python -m pytest -q scripts/test_keyhold_verify.py scripts/test_bench_peers.py
+# test_bench_peers.py runs the benchmark's agent section end to end at a tiny N with the
+# debug binary (and the cheap KDF, which only that test can turn on).
+test-python: $(VENV)/.ready build
+	KEYHOLD_BIN=$$($(SWIFT) build --show-bin-path)/keyhold \
+		$(VENV)/bin/python -m pytest -q scripts/test_keyhold_verify.py scripts/test_bench_peers.py
 
 # The Flask example against a vault made by the built binary, run under `keyhold run`.
 test-flask: $(VENV)/.ready build
@@ -93,22 +104,30 @@ test-dotenv: $(VENV)/.ready build
 # SQLite (libsqlite3-dev, in DEPS) and runs between the product's runs.
 BENCH_OUT ?= bench/results/$(shell date +%F).md
 bench: deps
-	$(SWIFT) build -c release --product keyhold-bench
-	$(SWIFT) build -c release --product keyhold
+	$(SWIFT) build $(BENCH_BUILD) --product keyhold-bench
+	$(SWIFT) build $(BENCH_BUILD) --product keyhold
 	@mkdir -p bench/results
-	$$($(SWIFT) build -c release --show-bin-path)/keyhold-bench --dir bench/tmp --out $(BENCH_OUT)
+	$$($(SWIFT) build $(BENCH_BUILD) --show-bin-path)/keyhold-bench --dir bench/tmp --out $(BENCH_OUT)
 
 # Keyhold side by side with pass and keepassxc-cli: the release
 # keyhold, the same workloads on each tool in one run, every tool at its default
-# KDF; about 20 minutes on 2 cores. Prints the report and writes it to
-# bench/results/peers-<date>.md.
+# KDF, then Keyhold through its agent (`keyhold unlock`) beside `pass show`; about
+# 25 minutes on 2 cores. Prints the report and writes it to
+# bench/results/peers-<date>.md. PEERS_ARGS passes options to scripts/bench_peers.py.
+# `make bench-peers-agent` runs the agent section alone at 100,000 secrets (a few
+# minutes) and writes bench/results/peers-agent-<date>.md.
 PEERS_OUT ?= bench/results/peers-$(shell date +%F).md
+PEERS_ARGS ?=
 bench-peers: deps
 	@scripts/ensure-deps.sh $(PEER_DEPS)
-	$(SWIFT) build -c release --product keyhold
+	$(SWIFT) build $(RELEASE) --product keyhold
 	@mkdir -p bench/results
-	$(PYTHON) scripts/bench_peers.py --keyhold $$($(SWIFT) build -c release --show-bin-path)/keyhold \
-		--dir bench/tmp --out $(PEERS_OUT)
+	$(PYTHON) scripts/bench_peers.py --keyhold $$($(SWIFT) build $(RELEASE) --show-bin-path)/keyhold \
+		--dir bench/tmp --out $(PEERS_OUT) $(PEERS_ARGS)
+
+bench-peers-agent:
+	$(MAKE) bench-peers PEERS_ARGS="--only agent $(PEERS_ARGS)" \
+		PEERS_OUT=bench/results/peers-agent-$(shell date +%F).md
 
 clean:
-	rm -rf .build .build-fuzz $(VENV)
+	rm -rf .build .build-bench .build-fuzz $(VENV)

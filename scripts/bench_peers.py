@@ -12,11 +12,20 @@ Workloads, for each N: insert N secrets (one call per secret, and the tool's
 bulk path where it has one), show one, list all, re-encrypt everything. The
 fixed cost of one call (process start, the KDF) is measured on its own.
 
+The agent section, at each N of --agent-sizes: `keyhold unlock` once, then
+`secret show`, `secret set` and `secret list --prefix` one process per call
+through the agent and with `--no-agent`, interleaved with `pass show` on a pass
+store of the same N, each call judged against the target of at most half of
+`pass show`'s median time. `--only agent` runs it alone (at 100,000 unless
+--agent-sizes says otherwise), in a few minutes; it needs pass and gpg only.
+
 Usage:
 
     bench_peers.py --keyhold PATH [--out FILE] [--dir DIR] [--runs 3]
                    [--calls 3] [--large-calls 1] [--fixed-calls 7]
                    [--sizes 100,1000] [--large 100000] [--single-loop-from 1000]
+                   [--only all|agent] [--agent-sizes LIST] [--agent-calls 15]
+                   [--agent-direct-calls 5]
 
 Prints progress on stderr and the Markdown report on stdout; with --out it
 also writes the report there (a `## Notes` section already in that file is
@@ -92,6 +101,30 @@ DOES = {
         "under a new master seed and rewritten (every save re-encrypts the whole file; "
         "keepassxc-cli 2.7 has no option to change the KDF)",
     },
+}
+
+
+# The agent section (`--only agent` runs it alone): Keyhold's everyday calls through its agent
+# (`keyhold unlock`), and the same calls logging in (`--no-agent`), beside `pass show`.
+# (key, label) in report order.
+AGENT_CALLS = (
+    ("show", "`secret show NAME`"),
+    ("set", "`secret set NAME --stdin`"),
+    ("list-prefix", "`secret list --prefix bench/s0000`"),
+)
+# Names bench/s000001 ... bench/s000099: a small set whatever N (all of them below 100).
+AGENT_PREFIX = "bench/s0000"
+# The target (issue 16): each call through the agent at most half of `pass show`'s median time.
+AGENT_TARGET = 0.5
+AGENT_DOES = {
+    "show": "process start; connect to the agent's socket and send the command line, working directory and "
+    "environment (never a password); the agent runs it in its session (no login, no Argon2id): "
+    "the permission check, one value opened, the reveal audited (a signed event, committed and fsync'd); "
+    "the value comes back over the socket",
+    "set": "as above, the value streamed from standard input over the socket; the agent seals it and adds "
+    "a new version to an existing secret, with its signed `secret.update` event, in one committed transaction",
+    "list-prefix": "as above; one query for the names under the prefix (99 at N ≥ 100), nothing decrypted, "
+    "no audit event",
 }
 
 
@@ -171,6 +204,112 @@ class FixedCost:
 
 
 @dataclass
+class AgentRun:
+    """The agent section at one N: each call through the agent and with `--no-agent`, and
+    `pass show` on a pass store of the same N, measured in interleaved rounds."""
+
+    n: int
+    agent: Dict[str, List[Timing]] = field(default_factory=dict)
+    direct: Dict[str, List[Timing]] = field(default_factory=dict)
+    pass_show: List[Timing] = field(default_factory=list)
+    # How many commands the agent said it had served when `keyhold lock` ended it.
+    served: int = 0
+
+
+def mean(values: Sequence[float]) -> float:
+    if not values:
+        raise ValueError("mean of no values")
+    return sum(values) / len(values)
+
+
+def verdict(r: Optional[float], target: float = AGENT_TARGET) -> str:
+    """`MET` when Keyhold's time over the peer's is at most the target, `MISS` above it."""
+    if r is None:
+        return "not measured"
+    return "MET" if r <= target else "MISS"
+
+
+def wall_median(ts: Optional[Sequence[Timing]]) -> Optional[float]:
+    return median([t.wall for t in ts]) if ts else None
+
+
+def cpu_mean(ts: Optional[Sequence[Timing]]) -> Optional[float]:
+    return mean([t.cpu for t in ts]) if ts else None
+
+
+def opt_seconds(v: Optional[float]) -> str:
+    return "–" if v is None else format_seconds(v)
+
+
+def render_agent(runs: Sequence[AgentRun], target: float = AGENT_TARGET) -> List[str]:
+    """The agent section: per N a table of every call through the agent and with `--no-agent`,
+    pass show's median, the ratio, and one verdict line per call against the target."""
+    out: List[str] = []
+    w = out.append
+    w("## Through the agent, beside `pass show`")
+    w("")
+    w(f"Target (issue 16): `secret show`, `secret set` and `secret list --prefix` through the agent "
+      f"(`keyhold unlock` once, then one process per call) at most {target:.2f}x `pass show`'s median time "
+      "in a 100,000-secret vault. Each round runs, one after another, `pass show`, the three calls through "
+      "the agent and (in the first rounds) the three with `--no-agent`, so that every figure sees the same "
+      "load; one untimed round first. Wall: the median; CPU: the mean per call of the client and the daemon "
+      "it talks to (Keyhold's agent, gpg-agent), read from /proc in 10 ms ticks, so only a mean over many "
+      "calls means something.")
+    w("")
+    for r in runs:
+        p_wall, p_cpu = wall_median(r.pass_show), cpu_mean(r.pass_show)
+        w(f"### N = {format_count(r.n)}")
+        w("")
+        w(f"| call | through the agent | CPU | `--no-agent` | CPU | agent ÷ pass show | target ≤ {target:.2f}x |")
+        w("|---|---:|---:|---:|---:|---:|---|")
+        w(f"| `pass show NAME` | {opt_seconds(p_wall)} | {opt_seconds(p_cpu)} | – | – | – | |")
+        verdicts: List[str] = []
+        for key, label in AGENT_CALLS:
+            a, d = r.agent.get(key), r.direct.get(key)
+            a_wall = wall_median(a)
+            rt = ratio(a_wall, p_wall)
+            v = verdict(rt, target)
+            w(f"| {label} | {opt_seconds(a_wall)} | {opt_seconds(cpu_mean(a))} | {opt_seconds(wall_median(d))} "
+              f"| {opt_seconds(cpu_mean(d))} | {format_ratio(rt)} | {v} |")
+            shown = "–" if rt is None else f"{rt:.2f}x"
+            verdicts.append(f"- {label} through the agent: {opt_seconds(a_wall)} against `pass show`'s "
+                            f"{opt_seconds(p_wall)}: {shown} (target ≤ {target:.2f}x): **{v}**.")
+        w("")
+        counts = [len(r.pass_show)] + [len(r.agent.get(k, [])) for k, _ in AGENT_CALLS]
+        direct = [len(r.direct.get(k, [])) for k, _ in AGENT_CALLS]
+        w(f"Timed calls: `pass show` {counts[0]}, each call through the agent {min(counts[1:])}"
+          f"{'' if min(counts[1:]) == max(counts[1:]) else f' to {max(counts[1:])}'}, with `--no-agent` "
+          f"{min(direct)}{'' if min(direct) == max(direct) else f' to {max(direct)}'}. "
+          f"The agent served {r.served} commands in all (warm-up and checks included), "
+          "as `keyhold lock` reported.")
+        w("")
+        out.extend(verdicts)
+        w("")
+    w("What one call through the agent does:")
+    w("")
+    for key, label in AGENT_CALLS:
+        w(f"- {label}: {AGENT_DOES[key]}.")
+    w("- With `--no-agent` the same call logs in first, as every call without an agent: two Argon2id at the "
+      "vault's cost, two committed transactions and a signed `login` event.")
+    w("- " + DOES["pass"]["show"] + ".")
+    w("")
+    return out
+
+
+def render_agent_runs(runs: Sequence[AgentRun]) -> List[str]:
+    """The raw wall times of the agent section, for `## Every run`."""
+    out: List[str] = []
+    for r in runs:
+        n = format_count(r.n)
+        out.append(f"- pass, N = {n}, agent section, `pass show`: " + ", ".join(f"{t.wall:.4f}" for t in r.pass_show))
+        for key, label in AGENT_CALLS:
+            for how, got in (("through the agent", r.agent), ("`--no-agent`", r.direct)):
+                if got.get(key):
+                    out.append(f"- keyhold, N = {n}, {label} {how}: " + ", ".join(f"{t.wall:.4f}" for t in got[key]))
+    return out
+
+
+@dataclass
 class Report:
     """Everything the report shows; render() makes the Markdown."""
 
@@ -185,6 +324,9 @@ class Report:
     samples: Samples
     cpu: Samples = field(default_factory=dict)
     total_seconds: float = 0.0
+    agent: List[AgentRun] = field(default_factory=list)
+    # "all", or "agent" for the agent section alone (`--only agent`).
+    only: str = "all"
 
 
 def cell(runs: Optional[List[List[float]]], workload: str, n: int, expected_runs: int) -> str:
@@ -208,6 +350,8 @@ def medians(samples: Samples, tool: str, workload: str, n: int) -> Optional[floa
 
 def render(report: Report) -> str:
     """The Markdown report."""
+    if report.only == "agent":
+        return render_agent_only(report)
     out: List[str] = []
     w = out.append
     w(f"# Keyhold side by side with pass and keepassxc-cli, {report.date}")
@@ -273,6 +417,8 @@ def render(report: Report) -> str:
         w("The peers are left out at this size: one call per secret would take hours "
           "(see the fixed costs above).")
         w("")
+    if report.agent:
+        out += render_agent(report.agent)
     w("## What one call does")
     w("")
     for tool in TOOLS:
@@ -288,6 +434,31 @@ def render(report: Report) -> str:
     for (tool, key, n), runs in sorted(report.samples.items(), key=_sample_order):
         label = dict(WORKLOADS)[key].replace(" N,", ",")
         w(f"- {tool}, N = {format_count(n)}, {label}: " + "; ".join(", ".join(f"{v:.3f}" for v in run) for run in runs))
+    out += render_agent_runs(report.agent)
+    w("")
+    return "\n".join(out)
+
+
+def render_agent_only(report: Report) -> str:
+    """The report of `--only agent`: the setup and the agent section."""
+    out: List[str] = []
+    w = out.append
+    w(f"# Keyhold through its agent beside `pass show`, {report.date}")
+    w("")
+    w("`make bench-peers-agent` (`scripts/bench_peers.py --only agent`): the release `keyhold` binary and `pass`, "
+      "one process per call, credentials on stdin or in the environment, on the same machine in the same run. "
+      "Each tool keeps its default settings.")
+    w("")
+    for line in report.setup:
+        w(f"- {line}")
+    w(f"- Total time of the benchmark: {report.total_seconds:.0f} s.")
+    w("")
+    out += render_agent(report.agent)
+    w("## Every run")
+    w("")
+    w("Wall seconds, in the order measured.")
+    w("")
+    out += render_agent_runs(report.agent)
     w("")
     return "\n".join(out)
 
@@ -460,6 +631,41 @@ class Keyhold:
     def kdf(self, s: Store) -> Dict[str, int]:
         return json.loads(call([self.bin, "key", "status", "--json"], s.env)[1])["kdf"]
 
+    # The agent: `unlock` takes the password from KEYHOLD_PASSWORD in the store's environment;
+    # the calls through it run without any password in theirs, so that a call the agent did not
+    # serve would fail (it could not log in) rather than pass unnoticed.
+
+    def unlock(self, s: Store) -> int:
+        """Starts the vault's agent; returns its pid (read from /proc: the process serving s)."""
+        call([self.bin, "unlock"], s.env)
+        pids = agent_pids(s.file)
+        if len(pids) != 1:
+            raise BenchError(f"keyhold: after `unlock` {len(pids)} agent processes serve the vault")
+        return pids[0]
+
+    def lock(self, s: Store) -> int:
+        """Ends the vault's agent; returns how many commands it said it had served."""
+        out = call([self.bin, "lock"], s.env)[1].decode()
+        found = re.search(r"ended after (\d+) command", out)
+        if not found:
+            raise BenchError(f"keyhold: `lock` did not end an agent: {out.strip()}")
+        return int(found.group(1))
+
+    @staticmethod
+    def agent_env(s: Store) -> Dict[str, str]:
+        return {k: v for k, v in s.env.items() if k != "KEYHOLD_PASSWORD"}
+
+    def agent_call(self, s: Store, key: str, name: str, value: str, direct: bool,
+                   agent_cpu: Optional[Callable[[], float]]) -> Tuple[Timing, bytes]:
+        """One call of the agent section: through the agent, or logging in with `--no-agent`."""
+        argv = {"show": [self.bin, "secret", "show", name],
+                "set": [self.bin, "secret", "set", name, "--stdin"],
+                "list-prefix": [self.bin, "secret", "list", "--prefix", AGENT_PREFIX]}[key]
+        stdin = value.encode() if key == "set" else b""
+        if direct:
+            return call(argv + ["--no-agent"], s.env, stdin)
+        return call(argv, self.agent_env(s), stdin, daemon_cpu=agent_cpu)
+
 
 class Pass:
     name = "pass"
@@ -486,6 +692,34 @@ class Pass:
     def insert(self, s: Store, name: str, value: str) -> Timing:
         return call(["pass", "insert", "--multiline", name], s.env, (value + "\n").encode(),
                     daemon_cpu=self.agent_cpu)[0]
+
+    def bulk_store(self, d: Path, entries: Sequence[Tuple[str, str]], chunk: int = 2000) -> Store:
+        """A store holding the entries, made as `pass insert -m` makes each file (the value and a
+        newline, encrypted to the store's key with pass's gpg options), but by one gpg process per
+        `chunk` files (`--encrypt-files`): the agent section needs a 100,000-secret store, which one
+        `pass insert` per secret would take hours to make. The plaintext files (throwaway values)
+        are removed as soon as they are encrypted."""
+        s = self.create(d)
+        for start in range(0, len(entries), chunk):
+            plain = []
+            for name, value in entries[start:start + chunk]:
+                f = s.file / name
+                f.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(f, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as out:
+                    out.write(value + "\n")
+                plain.append(f)
+            try:
+                call(["gpg", "--quiet", "--yes", "--compress-algo=none", "--no-encrypt-to", "--batch",
+                      "--use-agent", "-r", self.key, "--encrypt-files"], s.env,
+                     "".join(f"{f}\n" for f in plain).encode())
+            finally:
+                for f in plain:
+                    f.unlink()
+        made = sum(1 for _ in s.file.rglob("*.gpg"))
+        if made != len(entries):
+            raise BenchError(f"pass: the store holds {made} of {len(entries)} files")
+        return s
 
     def show(self, s: Store, name: str) -> Tuple[Timing, str]:
         t, out = call(["pass", "show", name], s.env, daemon_cpu=self.agent_cpu)
@@ -565,6 +799,35 @@ class KeePassXC:
         return f"{found.get('KDF', '?')}, cipher {found.get('Cipher', '?')}, KDBX {kdbx_version(s.file)}"
 
 
+def agent_pids(vault: Path) -> List[int]:
+    """The processes of this user serving `vault` as a Keyhold agent (`keyhold agent-serve --db VAULT`)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if entry.stat().st_uid != os.getuid():
+                continue
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"agent-serve" in argv and any(a == str(vault).encode() for a in argv):
+            found.append(int(entry.name))
+    return found
+
+
+def runtime_dir(root: Path) -> Path:
+    """The benchmark's own XDG_RUNTIME_DIR (0700), so that no agent of the user's is ever reached:
+    inside root, unless the agent's socket path would pass the 108-byte limit of a Unix socket."""
+    run = root / "run"
+    if len(str(run / "keyhold" / "agent-0123456789abcdef.sock")) >= 100:
+        run = Path(tempfile.mkdtemp(prefix="keyhold-run-"))
+    else:
+        run.mkdir(mode=0o700)
+    os.chmod(run, 0o700)
+    return run
+
+
 def kdbx_version(path: Path) -> str:
     """The format version in a .kdbx header (bytes 8-11: minor, major, little-endian)."""
     head = path.read_bytes()[:12]
@@ -618,6 +881,15 @@ def first_line(argv: Sequence[str], env: Dict[str, str]) -> str:
         return "unknown"
 
 
+def swift_linking(binary: str) -> str:
+    """How the binary has the Swift runtime: `make` release builds link it in (--static-swift-stdlib)."""
+    try:
+        out = subprocess.run(["ldd", binary], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout
+    except OSError:
+        return "Swift runtime: unknown"
+    return "Swift runtime linked dynamically" if b"libswiftCore" in out else "Swift runtime linked statically"
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:
@@ -652,6 +924,13 @@ class Bench:
         self.env = base_env(root / "home")
         self.env["GNUPGHOME"] = str(gnupg_home(root))
         self.serial = 0
+        self.agent_runs: List[AgentRun] = []
+        # Vaults whose agent this run started and has not yet ended: cleanup() ends them.
+        self.unlocked: List[Tuple[Store, int]] = []
+        # Only the test of the agent section sets this (with a debug binary and the cheap KDF);
+        # no option reaches it: a published figure always comes from a vault at the default cost.
+        self.cheap_kdf_ok = False
+        self.runtime: Optional[Path] = None
 
     def fresh(self, tool: str) -> Path:
         self.serial += 1
@@ -665,6 +944,8 @@ class Bench:
             runs[run - 1].append(value)
 
     def run(self) -> Report:
+        if self.args.only == "agent":
+            return self.run_agent_only()
         a = self.args
         p = self.progress
         p(f"load average {load()}; throwaway directory {self.root}")
@@ -691,12 +972,15 @@ class Bench:
             entries = [(entry_name(i), secrets.token_urlsafe(32)) for i in range(1, a.large + 1)]
             for run in range(1, a.runs + 1):
                 self.workloads("keyhold", a.large, run, entries, loop=False)
+        for n in a.agent_sizes:
+            self.agent_runs.append(self.agent_section(n))
 
         self.setup = [
             f"Machine: {machine()}. The machine is shared: other work adds noise.",
             f"Load average (1, 5, 15 min) before: {load_before}; after: {load()}.",
             "Versions: " + "; ".join([
-                "keyhold " + first_line([a.keyhold, "--version"], self.env) + " (release build)",
+                "keyhold " + first_line([a.keyhold, "--version"], self.env)
+                + f" (release build, {swift_linking(a.keyhold)})",
                 "pass " + first_line(["pass", "--version"], self.env).strip("= ").split(" ")[-1].lstrip("v"),
                 first_line(["gpg", "--version"], self.env),
                 "keepassxc-cli " + first_line(["keepassxc-cli", "--version"], self.env)]),
@@ -714,9 +998,164 @@ class Bench:
             "after re-encryption the store is checked (Keyhold: only the new data key is left; "
             "pass: files encrypted to the new key; keepassxc-cli: opened with the new password).",
         ]
+        if self.agent_runs:
+            self.setup += self.agent_setup()
         return Report(date=time.strftime("%Y-%m-%d"), sizes=list(a.sizes), large=a.large, runs=a.runs,
                       calls=a.calls, large_calls=a.large_calls, setup=self.setup, fixed=self.fixed,
-                      samples=self.samples, cpu=self.cpu, total_seconds=time.monotonic() - started)
+                      samples=self.samples, cpu=self.cpu, total_seconds=time.monotonic() - started,
+                      agent=self.agent_runs)
+
+    def run_agent_only(self) -> Report:
+        """`--only agent`: the agent section alone, at each of --agent-sizes."""
+        a = self.args
+        p = self.progress
+        p(f"load average {load()}; throwaway directory {self.root}")
+        p("making the gpg key (no passphrase)")
+        key = make_gpg_key(self.env, "Keyhold bench A <bench-a@keyhold.invalid>")
+        self.keyhold = Keyhold(a.keyhold, self.env)
+        self.pass_ = Pass(self.env, key, key)
+        self.gpg_type = gpg_key_type(self.env, key)
+        load_before = load()
+        started = time.monotonic()
+        for n in a.agent_sizes:
+            self.agent_runs.append(self.agent_section(n))
+        self.setup = [
+            f"Machine: {machine()}. The machine is shared: other work adds noise.",
+            f"Load average (1, 5, 15 min) before: {load_before}; after: {load()}.",
+            "Versions: " + "; ".join([
+                "keyhold " + first_line([a.keyhold, "--version"], self.env)
+                + f" (release build, {swift_linking(a.keyhold)})",
+                "pass " + first_line(["pass", "--version"], self.env).strip("= ").split(" ")[-1].lstrip("v"),
+                first_line(["gpg", "--version"], self.env)]),
+        ] + self.agent_setup()
+        return Report(date=time.strftime("%Y-%m-%d"), sizes=[], large=None, runs=1, calls=a.agent_calls,
+                      large_calls=0, setup=self.setup, fixed=[], samples={}, cpu={},
+                      total_seconds=time.monotonic() - started, agent=self.agent_runs, only="agent")
+
+    def agent_setup(self) -> List[str]:
+        a = self.args
+        return [
+            f"Agent section, N = {', '.join(format_count(n) for n in a.agent_sizes)}: a Keyhold vault made by "
+            f"`keyhold init` at the default password cost ({self.keyhold_kdf}; checked before any timing) "
+            "and filled by `keyhold import`; `keyhold unlock` once (the password in KEYHOLD_PASSWORD, never "
+            "in argv), with XDG_RUNTIME_DIR in the benchmark's own throwaway directory, so no agent of the "
+            "user's is ever reached; `keyhold lock` at the end. Calls through the agent run with no password "
+            "in their environment (a call the agent did not serve could not log in and would fail); the "
+            "agent's count of commands served, reported by `lock`, is checked against the calls made.",
+            f"Agent section, pass: a store of the same N made as `pass insert -m` makes each file "
+            f"(value and newline, encrypted to a {self.gpg_type} key without a passphrase with pass's gpg "
+            "options), by `gpg --encrypt-files` in chunks of 2,000 (one `pass insert` per secret would take "
+            "hours at 100,000); `pass show` reads it as any store.",
+            f"Agent section: {a.agent_calls} timed rounds after one untimed round; `--no-agent` calls in the "
+            f"first {a.agent_direct_calls} timed rounds (each logs in: two Argon2id). `secret set` adds a new "
+            "version to a different existing secret each call, with a fresh value on stdin. Checked: every "
+            f"value shown (Keyhold and pass), every list (all the names under `{AGENT_PREFIX}`), and every "
+            "value set, read back through the agent and the last one also with `--no-agent`.",
+        ]
+
+    def check_kdf(self, s: Store) -> None:
+        """Refuses a vault below the default password cost (unless the agent section's test set cheap_kdf_ok)."""
+        kdf = self.keyhold.kdf(s)
+        if not self.cheap_kdf_ok and (kdf.get("opslimit", 0) < 2 or kdf.get("memlimit", 0) < 64 * 1024 * 1024):
+            raise BenchError(f"keyhold made a vault below the default password cost ({kdf}): refusing to publish")
+        self.keyhold_kdf = f"Argon2id, opslimit {kdf['opslimit']}, memlimit {kdf['memlimit'] // (1024 * 1024)} MiB"
+
+    def agent_section(self, n: int) -> AgentRun:
+        """Keyhold through its agent at N secrets, beside `pass show` on a pass store of N."""
+        a = self.args
+        p = self.progress
+        tag = f"agent section, N = {format_count(n)}"
+        if self.runtime is None:
+            self.runtime = runtime_dir(self.root)
+        entries = [(entry_name(i), secrets.token_urlsafe(32)) for i in range(1, n + 1)]
+        p(f"{tag}: a Keyhold vault (`keyhold import`)")
+        ks, t = self.keyhold.bulk(self.fresh("keyhold"), entries)
+        p(f"  {format_seconds(t.wall)}")
+        self.check_kdf(ks)
+        ks.env["XDG_RUNTIME_DIR"] = str(self.runtime)
+        p(f"{tag}: a pass store (`gpg --encrypt-files`)")
+        started = time.monotonic()
+        ps = self.pass_.bulk_store(self.fresh("pass"), entries)
+        p(f"  {format_seconds(time.monotonic() - started)}")
+
+        result = AgentRun(n)
+        show_name, show_value = entries[n // 2]
+        setters = [name for name, _ in entries if name != show_name]
+        expected = sum(1 for name, _ in entries if name.startswith(AGENT_PREFIX))
+        values_set: Dict[str, str] = {}
+        served = 0
+
+        p(f"{tag}: `keyhold unlock`")
+        pid = self.keyhold.unlock(ks)
+        self.unlocked.append((ks, pid))
+
+        def agent_cpu() -> float:
+            return process_cpu(pid)
+
+        p(f"{tag}: {a.agent_calls} timed rounds after one untimed")
+        for round_ in range(a.agent_calls + 1):
+            timed = round_ > 0
+            t, shown = self.pass_.show(ps, show_name)
+            if shown != show_value:
+                raise BenchError(f"pass: show returned the wrong value for {show_name}")
+            if timed:
+                result.pass_show.append(t)
+            for direct in (False, True):
+                if direct and round_ > a.agent_direct_calls:
+                    continue
+                for key, label in AGENT_CALLS:
+                    name, value = show_name, ""
+                    if key == "set":
+                        name = setters[len(values_set) % len(setters)]
+                        value = secrets.token_urlsafe(32)
+                    t, out = self.keyhold.agent_call(ks, key, name, value, direct, agent_cpu)
+                    served += 0 if direct else 1
+                    how = "with --no-agent" if direct else "through the agent"
+                    if key == "show" and out.decode() != show_value:
+                        raise BenchError(f"keyhold: {label} {how} returned the wrong value for {name}")
+                    if key == "set":
+                        values_set[name] = value
+                    if key == "list-prefix" and count_names(out) != expected:
+                        raise BenchError(f"keyhold: {label} {how} printed {count_names(out)} of {expected} names")
+                    if timed:
+                        (result.direct if direct else result.agent).setdefault(key, []).append(t)
+            if round_ % 5 == 0:
+                p(f"  round {round_}/{a.agent_calls}")
+
+        p(f"{tag}: reading back the {len(values_set)} values set")
+        for name, value in values_set.items():
+            _, out = self.keyhold.agent_call(ks, "show", name, "", False, None)
+            served += 1
+            if out.decode() != value:
+                raise BenchError(f"keyhold: {name} does not read back the value set through the agent")
+        last = list(values_set.items())[-1]
+        if self.keyhold.agent_call(ks, "show", last[0], "", True, None)[1].decode() != last[1]:
+            raise BenchError(f"keyhold: {last[0]} does not read back, logging in, the value set")
+
+        p(f"{tag}: `keyhold lock`")
+        result.served = self.keyhold.lock(ks)
+        self.unlocked.remove((ks, pid))
+        if result.served != served:
+            raise BenchError(f"keyhold: the agent served {result.served} commands, {served} were sent to it")
+        wait_gone(pid)
+        p(f"{tag}: removing the vault and the store")
+        for st in (ks, ps):
+            shutil.rmtree(st.dir)
+        return result
+
+    def cleanup(self) -> None:
+        """Ends any agent this run started and left running (after an error or an interrupt)."""
+        for s, pid in self.unlocked:
+            try:
+                call([self.keyhold.bin, "lock"], s.env)
+            except (BenchError, OSError):
+                pass
+            if not wait_gone(pid, raise_if_not=False):
+                try:
+                    os.kill(pid, 15)
+                except OSError:
+                    pass
+        self.unlocked.clear()
 
     def single_loop_note(self) -> str:
         """Says which per-call loops ran once, and what one run of them cost."""
@@ -738,10 +1177,7 @@ class Bench:
         one = (entry_name(1), secrets.token_urlsafe(32))
 
         ks = self.keyhold.create(self.fresh("keyhold"))
-        kdf = self.keyhold.kdf(ks)
-        if kdf.get("opslimit", 0) < 2 or kdf.get("memlimit", 0) < 64 * 1024 * 1024:
-            raise BenchError(f"keyhold made a vault below the default password cost ({kdf}): refusing to publish")
-        self.keyhold_kdf = f"Argon2id, opslimit {kdf['opslimit']}, memlimit {kdf['memlimit'] // (1024 * 1024)} MiB"
+        self.check_kdf(ks)
         self.keyhold.insert(ks, *one)
         ps = self.pass_.create(self.fresh("pass"))
         self.pass_.insert(ps, *one)
@@ -853,6 +1289,22 @@ class Bench:
         return t
 
 
+def wait_gone(pid: int, seconds: float = 5.0, raise_if_not: bool = True) -> bool:
+    """Waits for process pid to end; True when it has."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.05)
+    if raise_if_not:
+        raise BenchError(f"keyhold: the agent (pid {pid}) still runs {seconds:.0f} s after `lock`")
+    return False
+
+
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description="Keyhold side by side with pass and keepassxc-cli.")
     ap.add_argument("--keyhold", required=True, help="the release keyhold binary")
@@ -867,16 +1319,36 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     ap.add_argument("--large", type=int, default=100_000, help="N for Keyhold alone, bulk only; 0: none")
     ap.add_argument("--single-loop-from", type=int, default=1000,
                     help="per-call insert loops run once at this N and above (default 1000)")
+    ap.add_argument("--only", choices=("all", "agent"), default="all",
+                    help="agent: only the agent section (Keyhold through `keyhold unlock` beside `pass show`), "
+                    "at --agent-sizes; a few minutes (default all)")
+    ap.add_argument("--agent-sizes",
+                    help="N of the agent section (default: the --sizes and --large; with --only agent, 100000)")
+    ap.add_argument("--agent-calls", type=int, default=15,
+                    help="timed rounds of the agent section, each call once per round (default 15)")
+    ap.add_argument("--agent-direct-calls", type=int, default=5,
+                    help="of those rounds, how many also run each call with --no-agent (default 5)")
     args = ap.parse_args(argv)
     args.sizes = [int(x) for x in args.sizes.split(",") if x]
-    if min([args.runs, args.calls, args.large_calls, args.fixed_calls] + args.sizes) < 1:
-        ap.error("--runs, --calls, --large-calls, --fixed-calls and --sizes must be at least 1")
+    if args.agent_sizes is not None:
+        args.agent_sizes = [int(x) for x in args.agent_sizes.split(",") if x]
+    elif args.only == "agent":
+        args.agent_sizes = [100_000]
+    else:
+        args.agent_sizes = args.sizes + ([args.large] if args.large else [])
+    if min([args.runs, args.calls, args.large_calls, args.fixed_calls, args.agent_calls] + args.sizes) < 1:
+        ap.error("--runs, --calls, --large-calls, --fixed-calls, --agent-calls and --sizes must be at least 1")
+    if args.agent_direct_calls < 0 or args.agent_direct_calls > args.agent_calls:
+        ap.error("--agent-direct-calls must be from 0 to --agent-calls")
+    if min(args.agent_sizes, default=2) < 2 or (args.only == "agent" and not args.agent_sizes):
+        ap.error("--agent-sizes must each be at least 2 (one secret shown, others set)")
     return args
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
-    for tool in ("pass", "gpg", "gpgconf", "keepassxc-cli", "tree"):
+    needed = ("pass", "gpg", "gpgconf") if args.only == "agent" else ("pass", "gpg", "gpgconf", "keepassxc-cli", "tree")
+    for tool in needed:
         if shutil.which(tool) is None:
             print(f"bench_peers: `{tool}` is not installed (make bench-peers installs it)", file=sys.stderr)
             return 2
@@ -897,11 +1369,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print("bench_peers: interrupted; nothing written", file=sys.stderr)
         return 130
     finally:
-        # Stop the gpg-agent started for the throwaway keys, then remove everything.
+        # End any Keyhold agent left running, stop the gpg-agent started for the throwaway keys,
+        # then remove everything.
+        bench.cleanup()
         subprocess.run(["gpgconf", "--kill", "all"], env=bench.env, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
         shutil.rmtree(root, ignore_errors=True)
         shutil.rmtree(Path(bench.env["GNUPGHOME"]).parent, ignore_errors=True)
+        if bench.runtime is not None:
+            shutil.rmtree(bench.runtime, ignore_errors=True)
     text = render(report)
     if args.out:
         out = Path(args.out)

@@ -1,10 +1,15 @@
-"""Tests for the pure parts of bench_peers.py: statistics, formatting, the report.
+"""Tests for bench_peers.py: the pure parts (statistics, formatting, the report), and the agent
+section end to end at a tiny N with the debug binary named by KEYHOLD_BIN (`make test-python`
+sets it) and the cheap KDF, which only this test can turn on.
 
 Run: python -m pytest -q scripts/test_bench_peers.py
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -196,3 +201,141 @@ def test_render_without_the_large_size():
     assert "Keyhold alone" not in text
     assert "calls per run, the median" in text
     assert "## N = 1,000" in text
+
+
+@pytest.mark.parametrize("r, text", [
+    (0.25, "MET"),
+    (0.5, "MET"),
+    (0.5001, "MISS"),
+    (2.0, "MISS"),
+    (None, "not measured"),
+])
+def test_verdict_against_half_of_pass_show(r, text):
+    assert bp.verdict(r) == text
+
+
+def ms(*walls, cpu=0.004):
+    return [bp.Timing(w / 1000, cpu) for w in walls]
+
+
+def agent_run() -> bp.AgentRun:
+    return bp.AgentRun(
+        n=100_000,
+        agent={"show": ms(10, 12, 11), "set": ms(20, 30, 25, cpu=0.01), "list-prefix": ms(13, 12, 14)},
+        direct={"show": ms(600, 650), "set": ms(700, 720), "list-prefix": ms(610, 590)},
+        pass_show=ms(26, 24, 25, 100, 22, cpu=0.012),
+        served=55)
+
+
+def test_render_agent_table_ratio_and_verdicts():
+    text = "\n".join(bp.render_agent([agent_run()]))
+    assert "### N = 100,000" in text
+    assert row(text, "`pass show NAME`")[1:3] == ["25.0 ms", "12.0 ms"]
+    # Through the agent: the median wall, the mean CPU; --no-agent beside; the ratio to pass show's median.
+    assert row(text, "`secret show NAME`")[1:] == ["11.0 ms", "4.00 ms", "625 ms", "4.00 ms", "0.44x (2.3x faster)", "MET"]
+    assert row(text, "`secret set NAME --stdin`")[1:] == ["25.0 ms", "10.0 ms", "710 ms", "4.00 ms",
+                                                          "1.00x (even)", "MISS"]
+    assert row(text, "`secret list --prefix bench/s0000`")[-2:] == ["0.52x (1.9x faster)", "MISS"]
+    assert ("- `secret show NAME` through the agent: 11.0 ms against `pass show`'s 25.0 ms: 0.44x "
+            "(target ≤ 0.50x): **MET**.") in text
+    assert ("- `secret list --prefix bench/s0000` through the agent: 13.0 ms against `pass show`'s 25.0 ms: "
+            "0.52x (target ≤ 0.50x): **MISS**.") in text
+    assert "Timed calls: `pass show` 5, each call through the agent 3, with `--no-agent` 2." in text
+    assert "The agent served 55 commands" in text
+
+
+def test_render_agent_without_pass_figures_says_not_measured():
+    run = agent_run()
+    run.pass_show = []
+    text = "\n".join(bp.render_agent([run]))
+    assert row(text, "`secret show NAME`")[-2:] == ["–", "not measured"]
+    assert "**MET**" not in text
+
+
+def test_render_agent_only_report_and_in_the_full_report():
+    only = bp.render(report(only="agent", agent=[agent_run()], sizes=[], large=None, samples={}, cpu={}, fixed=[]))
+    assert only.startswith("# Keyhold through its agent beside `pass show`, 2026-11-23\n")
+    assert "- Machine: test." in only
+    assert "## Fixed cost" not in only and "## N = 100\n" not in only
+    assert "**MET**" in only and "**MISS**" in only
+    assert "- keyhold, N = 100,000, `secret show NAME` through the agent: 0.0100, 0.0120, 0.0110\n" in only
+    assert "- pass, N = 100,000, agent section, `pass show`: 0.0260, 0.0240, 0.0250, 0.1000, 0.0220\n" in only
+    full = bp.render(report(agent=[agent_run()]))
+    assert "## Fixed cost" in full
+    at = full.index("## Through the agent")
+    assert full.index("## N = 100,000, Keyhold alone") < at < full.index("## What one call does")
+    assert "through the agent: 0.0100" in full
+    assert "## Through the agent" not in bp.render(report())
+
+
+def test_agent_options():
+    base = ["--keyhold", "/bin/true"]
+    assert bp.parse_args(base).agent_sizes == [100, 1000, 100_000]
+    assert bp.parse_args(base + ["--large", "0"]).agent_sizes == [100, 1000]
+    quick = bp.parse_args(base + ["--only", "agent"])
+    assert quick.only == "agent" and quick.agent_sizes == [100_000]
+    assert bp.parse_args(base + ["--only", "agent", "--agent-sizes", "1000,100000"]).agent_sizes == [1000, 100_000]
+    for bad in (["--agent-sizes", "1"], ["--agent-calls", "0"], ["--agent-direct-calls", "16"],
+                ["--only", "console"]):
+        with pytest.raises(SystemExit):
+            bp.parse_args(base + bad)
+
+
+KEYHOLD_BIN = os.environ.get("KEYHOLD_BIN")
+needs_tools = pytest.mark.skipif(
+    not KEYHOLD_BIN or any(shutil.which(t) is None for t in ("pass", "gpg", "gpgconf")),
+    reason="needs KEYHOLD_BIN (a debug keyhold; `make test-python` sets it), pass and gpg")
+
+
+@needs_tools
+def test_agent_section_end_to_end(tmp_path):
+    args = bp.parse_args(["--keyhold", KEYHOLD_BIN, "--only", "agent", "--agent-sizes", "12",
+                          "--agent-calls", "2", "--agent-direct-calls", "1"])
+    root = tmp_path / "r"
+    root.mkdir()
+    bench = bp.Bench(args, root, bp.Progress())
+    # The cheap KDF: a debug binary's switch, and the benchmark's refusal lifted, for this test alone.
+    bench.env["KEYHOLD_INSECURE_TEST_KDF"] = "1"
+    bench.cheap_kdf_ok = True
+    try:
+        report = bench.run()
+        # A call "through the agent" when none serves the vault cannot log in (no password in its
+        # environment): the section would stop rather than time a login.
+        s = bench.keyhold.create(bench.fresh("keyhold"))
+        s.env["XDG_RUNTIME_DIR"] = str(bench.runtime)
+        bench.keyhold.insert(s, "bench/s000001", "v")
+        with pytest.raises(bp.BenchError, match="exited 65"):
+            bench.keyhold.agent_call(s, "show", "bench/s000001", "", False, None)
+        assert bench.keyhold.agent_call(s, "show", "bench/s000001", "", True, None)[1] == b"v"
+    finally:
+        bench.cleanup()
+        subprocess.run(["gpgconf", "--kill", "all"], env=bench.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(bp.Path(bench.env["GNUPGHOME"]).parent, ignore_errors=True)
+        if bench.runtime is not None:  # in the system's temp dir when tmp_path is too long for a socket
+            shutil.rmtree(bench.runtime, ignore_errors=True)
+    (run,) = report.agent
+    assert run.n == 12
+    assert len(run.pass_show) == 2
+    assert {k: len(v) for k, v in run.agent.items()} == {"show": 2, "set": 2, "list-prefix": 2}
+    assert {k: len(v) for k, v in run.direct.items()} == {"show": 1, "set": 1, "list-prefix": 1}
+    # Three rounds (one untimed) of three calls through the agent, then the five values set
+    # (three through the agent, two with --no-agent) read back through it.
+    assert run.served == 3 * 3 + 5
+    assert all(t.wall > 0 for ts in run.agent.values() for t in ts)
+    assert bench.unlocked == []
+    assert not [pid for pid in _agents_under(root)], "an agent outlived the section"
+    text = bp.render(report)
+    assert text.count("**MET**") + text.count("**MISS**") == 3
+    assert "### N = 12" in text
+
+
+def _agents_under(root):
+    found = []
+    for entry in bp.Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"agent-serve" in argv and str(root).encode() in argv:
+            found.append(entry.name)
+    return found

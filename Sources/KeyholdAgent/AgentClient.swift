@@ -35,20 +35,10 @@ public enum AgentClient {
     /// the command hands over (`keyhold run`) is started here by `start`, whose exit code is returned.
     public static func run(argv: [String], vault: String, environment: [String: String],
                            start: ([UInt8]) -> Int32) -> Int32? {
-        guard let path = try? AgentSocket.path(forVault: vault, environment: environment),
-              let fd = try? AgentSocket.connect(to: path) else { return nil }
+        let terminal = (stdin: isatty(STDIN_FILENO) == 1, stdout: isatty(STDOUT_FILENO) == 1, stderr: isatty(STDERR_FILENO) == 1)
+        guard let (fd, command) = send(argv: argv, vault: vault, environment: environment, terminal: terminal) else { return nil }
         defer { close(fd) }
         let channel = LockedChannel(FrameChannel(fd: fd))
-        let command = AgentCommand(argv: argv, cwd: FileManager.default.currentDirectoryPath,
-                                   environment: environment.filter { !withheld.contains($0.key) },
-                                   stdinIsTTY: isatty(STDIN_FILENO) == 1, stdoutIsTTY: isatty(STDOUT_FILENO) == 1,
-                                   stderrIsTTY: isatty(STDERR_FILENO) == 1)
-        do {
-            try channel.send(try Frame.json(.hello, Hello(v: 1, op: .command)))
-            try channel.send(try Frame.json(.command, command))
-        } catch {
-            return nil
-        }
         if !command.stdinIsTTY {
             Thread.detachNewThread { streamStdin(to: channel, untilEOF: true) }
         }
@@ -80,9 +70,7 @@ public enum AgentClient {
             case .start:
                 startPayload = frame.payload
             case .exit:
-                guard frame.payload.count == 4 else { return 1 }
-                let code = Int32(bitPattern: UInt32(frame.payload[0]) << 24 | UInt32(frame.payload[1]) << 16
-                                 | UInt32(frame.payload[2]) << 8 | UInt32(frame.payload[3]))
+                guard let code = frame.exitCode else { return 1 }
                 if code == 0, let payload = startPayload { return start(payload) }
                 return code
             case .refused:
@@ -99,20 +87,11 @@ public enum AgentClient {
     /// logging in itself. A prompt is answered with nothing (the command fails rather than
     /// waits); a program to start (`keyhold run`) is refused. For shell completions.
     public static func capture(argv: [String], vault: String, environment: [String: String]) -> (status: Int32, stdout: [UInt8])? {
-        guard let path = try? AgentSocket.path(forVault: vault, environment: environment),
-              let fd = try? AgentSocket.connect(to: path) else { return nil }
+        guard let (fd, _) = send(argv: argv, vault: vault, environment: environment, terminal: (false, false, false))
+        else { return nil }
         defer { close(fd) }
         let channel = FrameChannel(fd: fd)
-        let command = AgentCommand(argv: argv, cwd: FileManager.default.currentDirectoryPath,
-                                   environment: environment.filter { !withheld.contains($0.key) },
-                                   stdinIsTTY: false, stdoutIsTTY: false, stderrIsTTY: false)
-        do {
-            try channel.send(try Frame.json(.hello, Hello(v: 1, op: .command)))
-            try channel.send(try Frame.json(.command, command))
-            try channel.send(Frame(.stdinEnd))
-        } catch {
-            return nil
-        }
+        guard (try? channel.send(Frame(.stdinEnd))) != nil else { return nil }
         var out: [UInt8] = []
         while true {
             guard var frame = try? channel.receive() else { return nil }
@@ -123,13 +102,31 @@ public enum AgentClient {
             case .prompt: guard (try? channel.send(Frame(.noReply))) != nil else { return nil }
             case .readAll: guard (try? channel.send(Frame(.stdinEnd))) != nil else { return nil }
             case .exit:
-                guard frame.payload.count == 4 else { return nil }
-                let code = Int32(bitPattern: UInt32(frame.payload[0]) << 24 | UInt32(frame.payload[1]) << 16
-                                 | UInt32(frame.payload[2]) << 8 | UInt32(frame.payload[3]))
-                return (code, out)
+                return frame.exitCode.map { ($0, out) }
             default: return nil
             }
         }
+    }
+
+    /// Connects to the vault's agent and sends it the command (`argv`, the working directory, the
+    /// environment without the withheld variables, which of the streams are terminals). Nil when
+    /// no agent answers: the connection's descriptor, for the caller to close, and the command.
+    private static func send(argv: [String], vault: String, environment: [String: String],
+                             terminal: (stdin: Bool, stdout: Bool, stderr: Bool)) -> (Int32, AgentCommand)? {
+        guard let path = try? AgentSocket.path(forVault: vault, environment: environment),
+              let fd = try? AgentSocket.connect(to: path) else { return nil }
+        let command = AgentCommand(argv: argv, cwd: FileManager.default.currentDirectoryPath,
+                                   environment: environment.filter { !withheld.contains($0.key) },
+                                   stdinIsTTY: terminal.stdin, stdoutIsTTY: terminal.stdout, stderrIsTTY: terminal.stderr)
+        let channel = FrameChannel(fd: fd)
+        do {
+            try channel.send(try Frame.json(.hello, Hello(v: 1, op: .command)))
+            try channel.send(try Frame.json(.command, command))
+        } catch {
+            close(fd)
+            return nil
+        }
+        return (fd, command)
     }
 
     /// The exit code of a command whose standard output could not be written (docs/CLI.md).

@@ -216,7 +216,7 @@ public final class AgentServer: @unchecked Sendable {
                     return
                 }
                 counted()
-                try channel.send(Frame(.exit, withUnsafeBytes(of: UInt32(bitPattern: code).bigEndian) { Array($0) }))
+                try channel.send(Frame.exit(code))
                 checkSession()
             case .console:
                 while true {

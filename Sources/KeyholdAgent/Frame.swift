@@ -44,6 +44,17 @@ public struct Frame: Sendable, Equatable {
     public func decode<T: Decodable>(_ type: T.Type) throws -> T {
         try JSONDecoder().decode(type, from: Data(payload))
     }
+
+    /// The frame that ends a command: its exit code, four bytes big-endian.
+    static func exit(_ code: Int32) -> Frame {
+        Frame(.exit, withUnsafeBytes(of: UInt32(bitPattern: code).bigEndian) { Array($0) })
+    }
+
+    /// The exit code an `.exit` frame carries; nil for a payload that is not four bytes.
+    var exitCode: Int32? {
+        guard kind == .exit, payload.count == 4 else { return nil }
+        return Int32(bitPattern: payload.reduce(0) { $0 << 8 | UInt32($1) })
+    }
 }
 
 /// Why a connection stopped.

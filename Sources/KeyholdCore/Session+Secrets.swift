@@ -266,7 +266,8 @@ extension Session {
     }
 
     /// Whether `value` is the current version of `s`: opened into guarded memory, compared
-    /// in constant time, wiped. A length that differs answers without opening anything.
+    /// in constant time with `value` where it lies, wiped. A length that differs answers
+    /// without opening anything.
     func isCurrentValue(_ tx: Tx, _ s: SecretRow, _ value: UnsafeRawBufferPointer) throws -> Bool {
         guard let row = try tx.secretVersion(secretID: s.id, version: s.currentVersion) else {
             throw KeyholdError.integrity("secret \(s.name): current version \(s.currentVersion) is missing")
@@ -274,7 +275,7 @@ extension Session {
         guard row.ciphertext.count - Seal.nonceBytes - Seal.tagBytes == value.count else { return false }
         let key = try dataKey(tx, version: row.keyVersion)
         let current = try SecureBytes(count: value.count) { out in _ = try open(row, key: key, name: s.name, into: out) }
-        return current.constantTimeEquals(try SecureBytes(copying: value))
+        return current.constantTimeEquals(value)
     }
 
     /// Deletes a secret and all its versions, then checkpoints the WAL.

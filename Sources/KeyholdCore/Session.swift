@@ -190,7 +190,11 @@ public final class Session: Sendable {
     }
 
     /// Sets the user's password and re-seals their secret key under it, in one transaction.
-    func setOwnPassword(_ new: SecureBytes, requireChange: Bool, origin: LoginOrigin = .keyhold) throws {
+    /// `requireChange`: the password being replaced is a temporary one, which the new one must
+    /// differ from; a caller that holds it (and compared it already) says so with
+    /// `comparedWithCurrent`, sparing an Argon2 verification of the new one against its hash.
+    func setOwnPassword(_ new: SecureBytes, requireChange: Bool, comparedWithCurrent: Bool = false,
+                        origin: LoginOrigin = .keyhold) throws {
         let (minLength, cost) = try Vault.wrap {
             try vault.store.read { tx in
                 let v = try tx.requiredVault()
@@ -198,7 +202,7 @@ public final class Session: Sendable {
             }
         }
         try Validate.checkPassword(new, username: username, minimumLength: minLength)
-        if requireChange, let old = try Vault.wrap({ try vault.store.read { try $0.user(id: userID)?.passwordHash } }),
+        if requireChange, !comparedWithCurrent, let old = try Vault.wrap({ try vault.store.read { try $0.user(id: userID)?.passwordHash } }),
            PasswordHash.verify(new, hash: old) {
             throw KeyholdError.invalid(ValidationError(field: "new password", rule: .unchanged,
                                                        message: "new password: must differ from the temporary one"))

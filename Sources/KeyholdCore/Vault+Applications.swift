@@ -54,7 +54,8 @@ extension Vault {
         case .session(let s): (session, forced) = (s, false)
         case .mustChangePassword(let c): (session, forced) = (c.session, true)
         }
-        try session.setOwnPassword(new, requireChange: forced, origin: .app)
+        // The current password opened the login and differs from the new one (checked above).
+        try session.setOwnPassword(new, requireChange: forced, comparedWithCurrent: true, origin: .app)
         return ApplicationAccount(userID: session.userID, username: session.username, mustChange: false)
     }
 

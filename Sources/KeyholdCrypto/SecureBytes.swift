@@ -84,9 +84,15 @@ public final class SecureBytes: @unchecked Sendable {
 
     /// Constant-time comparison.
     public func constantTimeEquals(_ other: SecureBytes) -> Bool {
+        other.withBytes { constantTimeEquals($0) }
+    }
+
+    /// Whether `other` (bytes the caller holds, already in guarded memory) equals these, in constant
+    /// time for equal lengths: no copy of `other` is made.
+    public func constantTimeEquals(_ other: UnsafeRawBufferPointer) -> Bool {
         guard count == other.count else { return false }
-        if count == 0 { return true }
-        return withBytes { a in other.withBytes { b in sodium_memcmp(a.baseAddress!, b.baseAddress!, count) == 0 } }
+        guard count > 0, let b = other.baseAddress else { return count == 0 }
+        return withBytes { a in a.baseAddress.map { sodium_memcmp($0, b, count) == 0 } ?? false }
     }
 
     /// A plain copy, for handing bytes to an API that needs an array. Wipe it with `Sodium.wipe` after use.

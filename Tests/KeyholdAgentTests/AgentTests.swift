@@ -98,6 +98,17 @@ final class RunningAgent: @unchecked Sendable {
         #expect(throws: FrameError.self) { try b.receive() }
     }
 
+    /// An exit code goes as four bytes big-endian and comes back the same, negative and large
+    /// ones included; anything else is no exit code.
+    @Test func exitCodesRoundTrip() {
+        for code: Int32 in [0, 1, 9, 72, 130, 255, 256, -1, .min, .max] {
+            #expect(Frame.exit(code).exitCode == code)
+        }
+        #expect(Frame.exit(9).payload == [0, 0, 0, 9])
+        #expect(Frame(.exit, [0, 0, 9]).exitCode == nil)
+        #expect(Frame(.stdout, [0, 0, 0, 9]).exitCode == nil)
+    }
+
     @Test func socketDirectoryIsPrivateOrRefused() throws {
         #expect(throws: AgentError.noRuntimeDirectory) { try AgentSocket.directory(environment: [:], create: true) }
         #expect(AgentError.noRuntimeDirectory.description.contains("XDG_RUNTIME_DIR"))

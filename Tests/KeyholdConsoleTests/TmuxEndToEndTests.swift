@@ -85,6 +85,35 @@ final class Tmux: @unchecked Sendable {
     }
 }
 
+/// A shell in a tmux pane whose `KEYHOLD_DB` is `db`, each of `vaults` made first by `init`
+/// (administrator `admin`, `shellPassword`); the console started from it (its exit status echoed
+/// when it ends) and the login typed, up to its Enter.
+private func shellConsole(db: String, home: String, vaults: [String]) throws -> Tmux {
+    var env = KeyholdBinary.environment(["KEYHOLD_DB": db])
+    for key in ["TMUX", "TMUX_PANE", "NO_COLOR", "ENV"] { env[key] = nil }
+    env["KEYHOLD_BIN"] = KeyholdBinary.path
+    env["KEYHOLD_IDLE_LOCK"] = "0"
+    env["PS1"] = "$ "
+    env["HOME"] = home
+    for path in vaults {
+        let made = try cli(["init", "--db", path], stdin: "admin\n\(shellPassword)\n", env: env)
+        #expect(made.status == 0, "init: \(made.output)")
+    }
+    let t = Tmux(environment: env)
+    try t.start()
+    try t.wait(for: "the shell prompt") { !$0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
+    try t.type("\"$KEYHOLD_BIN\"; echo \"exit=$?\"")
+    try t.keys("Enter")
+    try t.wait(for: "Log in")
+    try t.type("admin")
+    try t.keys("Tab")
+    try t.type(shellPassword)
+    try t.keys("Enter")
+    return t
+}
+
+private let shellPassword = "e2e Correct Horse 4417"
+
 /// Runs the CLI outside the terminal (so nothing it is given reaches the pane).
 private func cli(_ args: [String], stdin: String, env: [String: String]) throws -> (status: Int32, output: String) {
     let r = try Subprocess.run(KeyholdBinary.path, args, stdin: Data(stdin.utf8), env: env)
@@ -262,28 +291,7 @@ struct TmuxEndToEndTests {
     func aVaultMovedOverTheFileStopsTheRealConsole() throws {
         let dir = TempDir()
         let db = dir.file("vault.db"), other = dir.file("other.db")
-        let password = "e2e Correct Horse 4417"
-        var env = KeyholdBinary.environment(["KEYHOLD_DB": db])
-        for key in ["TMUX", "TMUX_PANE", "NO_COLOR", "ENV"] { env[key] = nil }
-        env["KEYHOLD_BIN"] = KeyholdBinary.path
-        env["KEYHOLD_IDLE_LOCK"] = "0"
-        env["PS1"] = "$ "
-        env["HOME"] = dir.path
-        for path in [db, other] {
-            let made = try cli(["init", "--db", path], stdin: "admin\n\(password)\n", env: env)
-            #expect(made.status == 0, "init: \(made.output)")
-        }
-
-        let t = Tmux(environment: env)
-        try t.start()
-        try t.wait(for: "the shell prompt") { !$0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
-        try t.type("\"$KEYHOLD_BIN\"; echo \"exit=$?\"")
-        try t.keys("Enter")
-        try t.wait(for: "Log in")
-        try t.type("admin")
-        try t.keys("Tab")
-        try t.type(password)
-        try t.keys("Enter")
+        let t = try shellConsole(db: db, home: dir.path, vaults: [db, other])
         try t.wait(for: "1 Dashboard")
 
         #expect(rename(other, db) == 0)  // mv other.db vault.db
@@ -303,26 +311,7 @@ struct TmuxEndToEndTests {
     func aKeyTypedDuringLoginActsAndCtrlCExitsWith130() throws {
         let dir = TempDir()
         let db = dir.file("vault.db")
-        let password = "e2e Correct Horse 4417"
-        var env = KeyholdBinary.environment(["KEYHOLD_DB": db])
-        for key in ["TMUX", "TMUX_PANE", "NO_COLOR", "ENV"] { env[key] = nil }
-        env["KEYHOLD_BIN"] = KeyholdBinary.path
-        env["KEYHOLD_IDLE_LOCK"] = "0"
-        env["PS1"] = "$ "
-        env["HOME"] = dir.path
-        let made = try cli(["init", "--db", db], stdin: "admin\n\(password)\n", env: env)
-        #expect(made.status == 0, "init: \(made.output)")
-
-        let t = Tmux(environment: env)
-        try t.start()
-        try t.wait(for: "the shell prompt") { !$0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
-        try t.type("\"$KEYHOLD_BIN\"; echo \"exit=$?\"")
-        try t.keys("Enter")
-        try t.wait(for: "Log in")
-        try t.type("admin")
-        try t.keys("Tab")
-        try t.type(password)
-        try t.keys("Enter")
+        let t = try shellConsole(db: db, home: dir.path, vaults: [db])
         try t.type("2")  // at once: the login is still being checked
         try t.wait(for: "Users (1)")
         try t.keys("C-c")

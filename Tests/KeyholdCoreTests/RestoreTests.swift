@@ -190,6 +190,32 @@ enum Files {
 
     /// A backup missing its end (one byte, or whole pages) is refused as damaged before any row
     /// of it is read: cut by one byte, it passed every other test and was put in place.
+    /// A backup made by a release of format 2 (no name indexes) is restored: the copy is taken to
+    /// this format as it is opened, and the restored vault finds its names by substring.
+    @Test func aFormat2BackupIsRestoredAndGetsTheNameIndexes() throws {
+        let f = try Fixture()
+        let elsewhere = TempDir()
+        let backup = elsewhere.file("format2.db")
+        try f.admin.createSecret("app/in-the-format2-backup", .value(pw("value-in-the-backup-1")))
+        try f.admin.backup(to: backup)
+        try Store.unsafeExecute(at: backup, """
+            DROP TABLE secret_names; DROP TABLE user_names; PRAGMA user_version = 2; UPDATE vault SET format = 2;
+            """)
+        #expect(try VaultFile.inspect(backup) == .older(format: 2))
+        try f.admin.createSecret("app/after-the-backup", .value(pw("value-after-the-backup-2")))
+
+        let restore = try f.admin.beginRestore(from: backup)
+        #expect(try restore.verify(password: pw(adminPassword)).report.ok)
+        _ = try restore.commit()
+        #expect(try VaultFile.inspect(f.path) == .current)
+        let s = try Self.login(f.vault)
+        #expect(try TamperKit.same(try s.reveal("app/in-the-format2-backup"), "value-in-the-backup-1"))
+        #expect(try s.secretPage(.contains("FORMAT2"), limit: 10).items.map(\.name) == ["app/in-the-format2-backup"])
+        #expect(try s.check().ok)
+        // The backup itself stays of format 2, as it was.
+        #expect(try VaultFile.inspect(backup) == .older(format: 2))
+    }
+
     @Test func aBackupCutShortIsRefusedAsDamaged() throws {
         let f = try Fixture()
         for i in 0..<20 { try f.admin.createSecret("app/s\(i)", .value(pw("value \(i) of the backup"))) }

@@ -87,6 +87,12 @@ import Testing
         #expect(try empty.constantTimeEquals(SecureBytes(copying: [])))
         #expect(!empty.constantTimeEquals(a))
         #expect(!a.constantTimeEquals(empty))
+        // Against bytes where they lie (no copy).
+        ([1, 2, 3, 4] as [UInt8]).withUnsafeBytes { #expect(a.constantTimeEquals($0)) }
+        ([1, 2, 3, 5] as [UInt8]).withUnsafeBytes { #expect(!a.constantTimeEquals($0)) }
+        ([1, 2, 3] as [UInt8]).withUnsafeBytes { #expect(!a.constantTimeEquals($0)) }
+        #expect(empty.constantTimeEquals(UnsafeRawBufferPointer(start: nil, count: 0)))
+        #expect(!a.constantTimeEquals(UnsafeRawBufferPointer(start: nil, count: 0)))
     }
 
     @Test func utf8String() throws {

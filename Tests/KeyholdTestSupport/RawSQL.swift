@@ -8,6 +8,12 @@ import KeyholdStore
 // door, and the store's own connection is never lent out.
 
 extension Store {
+    /// `unsafeExecute` on the vault file at `path`, without opening it as a vault first (which
+    /// would check it, and take an older format to the current one).
+    public static func unsafeExecute(at path: String, _ sql: String) throws {
+        try RawSQL.open(path).writeWithoutTransaction { db in try db.execute(sql: sql) }
+    }
+
     /// Runs `sql` (one statement, or several separated by semicolons, sharing one connection:
     /// `PRAGMA foreign_keys = OFF; DELETE ...`) on the vault file, outside any transaction.
     public func unsafeExecute(_ sql: String, arguments: [(any Sendable)?] = []) throws {
