@@ -21,7 +21,7 @@ TEST_DEPS := python3 python3-venv pass gnupg tmux
 # Only needed by `make bench-peers`: the tools Keyhold is measured against, and python3 for the driver.
 PEER_DEPS := python3 pass gnupg keepassxc
 
-.PHONY: all deps test-deps build release run test test-swift test-fuzz test-release test-python test-flask test-dotenv fuzz bench bench-peers bench-peers-agent clean
+.PHONY: all deps test-deps build release run test lint test-swift test-fuzz test-release test-python test-flask test-dotenv fuzz bench bench-peers bench-peers-agent clean
 
 all: build
 
@@ -49,7 +49,13 @@ $(VENV)/.ready: scripts/requirements-test.txt | test-deps
 	$(VENV)/bin/pip install -q --disable-pip-version-check -r scripts/requirements-test.txt
 	@touch $@
 
-test: test-deps $(VENV)/.ready test-swift test-fuzz test-python test-flask test-dotenv test-release
+test: test-deps $(VENV)/.ready lint test-swift test-fuzz test-python test-flask test-dotenv test-release
+
+# The code's layout: swift-format (from the toolchain) with .swift-format's
+# settings (140 columns, 4-space indents, the project's own choices of rules).
+# `swift format format -i -r Sources Tests Package.swift` applies it.
+lint:
+	$(SWIFT) format lint --strict -r Sources Tests Package.swift
 
 test-swift:
 	$(SWIFT) build --build-tests

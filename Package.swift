@@ -10,11 +10,11 @@ let package = Package(
     name: "Keyhold",
     platforms: [.macOS(.v13)],
     products: [
-        .executable(name: "keyhold", targets: ["keyhold"]),
+        .executable(name: "keyhold", targets: ["keyhold"])
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
-        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2")
     ],
     targets: [
         // C shims
@@ -42,8 +42,10 @@ let package = Package(
         .target(name: "KeyholdCrypto", dependencies: ["CSodium"]),
         .target(
             name: "KeyholdStore",
-            dependencies: [.product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
-                           "CSQLiteShim"],
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                "CSQLiteShim"
+            ],
             plugins: ["Embed"]
         ),
         .target(
@@ -59,7 +61,7 @@ let package = Package(
                 "KeyholdCore",
                 "KeyholdFormats",
                 "KeyholdAgent",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser")
             ]
         ),
         .target(name: "KeyholdConsole", dependencies: ["KeyholdCore", "CNcurses"]),
@@ -69,49 +71,59 @@ let package = Package(
         // `make bench`: the benchmark (README, "Performance"); the store only for its floor, the console
         // for its model, update and view (never its terminal backend), the test support for the
         // cheap KDF its vaults are made with.
-        .executableTarget(name: "keyhold-bench", dependencies: ["KeyholdCore", "KeyholdStore", "KeyholdConsole", "KeyholdTestSupport"],
-                          path: "Sources/KeyholdBench"),
+        .executableTarget(
+            name: "keyhold-bench", dependencies: ["KeyholdCore", "KeyholdStore", "KeyholdConsole", "KeyholdTestSupport"],
+            path: "Sources/KeyholdBench"),
 
         // Tests. KeyholdTestSupport holds what they share (temporary directories, the test clock,
         // vault fixtures, running programs, the cheap KDF, raw SQL on a vault file); a regular target,
         // which no product target depends on (only the benchmark and the tests).
-        .target(name: "KeyholdTestSupport", dependencies: ["KeyholdCore", "KeyholdCrypto", "KeyholdStore", .product(name: "GRDB", package: "GRDB.swift")],
-                path: "Tests/KeyholdTestSupport"),
+        .target(
+            name: "KeyholdTestSupport",
+            dependencies: ["KeyholdCore", "KeyholdCrypto", "KeyholdStore", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "Tests/KeyholdTestSupport"),
         // A test-only program that runs the product's code in its own process and reads its own
         // memory for copies of a password and a value (docs/SECURITY.md, "Memory"); its test.
-        .executableTarget(name: "keyhold-memory-probe", dependencies: ["KeyholdCLI", "KeyholdConsole", "KeyholdCore", "KeyholdTestSupport"],
-                          path: "Tests/KeyholdMemoryProbe"),
+        .executableTarget(
+            name: "keyhold-memory-probe", dependencies: ["KeyholdCLI", "KeyholdConsole", "KeyholdCore", "KeyholdTestSupport"],
+            path: "Tests/KeyholdMemoryProbe"),
         .testTarget(name: "KeyholdMemoryTests", dependencies: ["keyhold-memory-probe", "KeyholdCore", "KeyholdTestSupport"]),
         .testTarget(name: "KeyholdCryptoTests", dependencies: ["KeyholdCrypto", "KeyholdTestSupport"]),
-        .testTarget(name: "KeyholdStoreTests", dependencies: ["KeyholdStore", "KeyholdTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(
+            name: "KeyholdStoreTests", dependencies: ["KeyholdStore", "KeyholdTestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "KeyholdCoreTests", dependencies: ["KeyholdCore", "KeyholdCrypto", "KeyholdStore", "KeyholdTestSupport"]),
         .testTarget(name: "KeyholdFormatsTests", dependencies: ["KeyholdFormats", "KeyholdCore"]),
         .testTarget(name: "KeyholdCLITests", dependencies: ["KeyholdCLI", "KeyholdTestSupport"]),
         .testTarget(name: "KeyholdAgentTests", dependencies: ["KeyholdAgent", "KeyholdTestSupport"]),
         .testTarget(name: "KeyholdConsoleTests", dependencies: ["KeyholdConsole", "KeyholdCore", "KeyholdTestSupport"]),
         // The benchmark's native floor: built and run small (a second or two).
-        .testTarget(name: "KeyholdBenchTests", dependencies: ["keyhold-bench", "KeyholdCore", "KeyholdStore", "KeyholdTestSupport",
-                                                             .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(
+            name: "KeyholdBenchTests",
+            dependencies: [
+                "keyhold-bench", "KeyholdCore", "KeyholdStore", "KeyholdTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift")
+            ])
     ],
     swiftLanguageModes: [.v6]
 )
 
 #if os(Linux)
-// `make fuzz`: one libFuzzer binary for every parser of input (Fuzz/, docs/ARCHITECTURE.md).
-// Linux toolchains ship libFuzzer. In the everyday build only the fuzz targets' own code
-// carries coverage (so `make test` can run a short pass without a second build); with
-// KEYHOLD_FUZZ_COVERAGE=1, in a build directory of its own, the formats, the core and
-// crypto do too, which is what `make fuzz` builds.
-let fuzzer: [SwiftSetting] = [.unsafeFlags(["-sanitize=fuzzer"])]
-package.targets += [
-    .target(name: "CFuzzer", path: "Fuzz/CFuzzer"),
-    .executableTarget(name: "keyhold-fuzz", dependencies: ["KeyholdFormats", "KeyholdCore", "CFuzzer"],
-                      path: "Fuzz/KeyholdFuzz", swiftSettings: fuzzer,
-                      linkerSettings: [.unsafeFlags(["-sanitize=fuzzer"])]),
-]
-if Context.environment["KEYHOLD_FUZZ_COVERAGE"] == "1" {
-    for target in package.targets where ["KeyholdFormats", "KeyholdCore", "KeyholdCrypto"].contains(target.name) {
-        target.swiftSettings = (target.swiftSettings ?? []) + fuzzer
+    // `make fuzz`: one libFuzzer binary for every parser of input (Fuzz/, docs/ARCHITECTURE.md).
+    // Linux toolchains ship libFuzzer. In the everyday build only the fuzz targets' own code
+    // carries coverage (so `make test` can run a short pass without a second build); with
+    // KEYHOLD_FUZZ_COVERAGE=1, in a build directory of its own, the formats, the core and
+    // crypto do too, which is what `make fuzz` builds.
+    let fuzzer: [SwiftSetting] = [.unsafeFlags(["-sanitize=fuzzer"])]
+    package.targets += [
+        .target(name: "CFuzzer", path: "Fuzz/CFuzzer"),
+        .executableTarget(
+            name: "keyhold-fuzz", dependencies: ["KeyholdFormats", "KeyholdCore", "CFuzzer"],
+            path: "Fuzz/KeyholdFuzz", swiftSettings: fuzzer,
+            linkerSettings: [.unsafeFlags(["-sanitize=fuzzer"])])
+    ]
+    if Context.environment["KEYHOLD_FUZZ_COVERAGE"] == "1" {
+        for target in package.targets where ["KeyholdFormats", "KeyholdCore", "KeyholdCrypto"].contains(target.name) {
+            target.swiftSettings = (target.swiftSettings ?? []) + fuzzer
+        }
     }
-}
 #endif

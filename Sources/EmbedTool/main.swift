@@ -13,10 +13,10 @@ let text = try String(contentsOfFile: args[1], encoding: .utf8)
 var hashes = "#"
 while text.contains("\"\"\"" + hashes) { hashes += "#" }
 let source = """
-// Generated from \((args[1] as NSString).lastPathComponent) at build time. Do not edit.
-let \(args[3]): String = \(hashes)\"\"\"
-\(text)
-\"\"\"\(hashes)
+    // Generated from \((args[1] as NSString).lastPathComponent) at build time. Do not edit.
+    let \(args[3]): String = \(hashes)\"\"\"
+    \(text)
+    \"\"\"\(hashes)
 
-"""
+    """
 try Data(source.utf8).write(to: URL(fileURLWithPath: args[2]), options: .atomic)

@@ -22,19 +22,23 @@ public enum AgentClient {
 
     private static func ask(_ op: Hello.Op, vault: String, environment: [String: String]) -> AgentStatus? {
         guard let path = try? AgentSocket.path(forVault: vault, environment: environment),
-              let fd = try? AgentSocket.connect(to: path) else { return nil }
+            let fd = try? AgentSocket.connect(to: path)
+        else { return nil }
         defer { close(fd) }
         let channel = FrameChannel(fd: fd)
         guard (try? channel.send(try Frame.json(.hello, Hello(v: 1, op: op)))) != nil,
-              let answer = try? channel.receive(), answer.kind == .status else { return nil }
+            let answer = try? channel.receive(), answer.kind == .status
+        else { return nil }
         return try? answer.decode(AgentStatus.self)
     }
 
     /// Runs `argv` through the vault's agent. Returns the exit code, or nil when no agent serves
     /// the vault (or it will not serve this command): the caller then runs it itself. A program
     /// the command hands over (`keyhold run`) is started here by `start`, whose exit code is returned.
-    public static func run(argv: [String], vault: String, environment: [String: String],
-                           start: ([UInt8]) -> Int32) -> Int32? {
+    public static func run(
+        argv: [String], vault: String, environment: [String: String],
+        start: ([UInt8]) -> Int32
+    ) -> Int32? {
         let terminal = (stdin: isatty(STDIN_FILENO) == 1, stdout: isatty(STDOUT_FILENO) == 1, stderr: isatty(STDERR_FILENO) == 1)
         guard let (fd, command) = send(argv: argv, vault: vault, environment: environment, terminal: terminal) else { return nil }
         defer { close(fd) }
@@ -111,13 +115,17 @@ public enum AgentClient {
     /// Connects to the vault's agent and sends it the command (`argv`, the working directory, the
     /// environment without the withheld variables, which of the streams are terminals). Nil when
     /// no agent answers: the connection's descriptor, for the caller to close, and the command.
-    private static func send(argv: [String], vault: String, environment: [String: String],
-                             terminal: (stdin: Bool, stdout: Bool, stderr: Bool)) -> (Int32, AgentCommand)? {
+    private static func send(
+        argv: [String], vault: String, environment: [String: String],
+        terminal: (stdin: Bool, stdout: Bool, stderr: Bool)
+    ) -> (Int32, AgentCommand)? {
         guard let path = try? AgentSocket.path(forVault: vault, environment: environment),
-              let fd = try? AgentSocket.connect(to: path) else { return nil }
-        let command = AgentCommand(argv: argv, cwd: FileManager.default.currentDirectoryPath,
-                                   environment: environment.filter { !withheld.contains($0.key) },
-                                   stdinIsTTY: terminal.stdin, stdoutIsTTY: terminal.stdout, stderrIsTTY: terminal.stderr)
+            let fd = try? AgentSocket.connect(to: path)
+        else { return nil }
+        let command = AgentCommand(
+            argv: argv, cwd: FileManager.default.currentDirectoryPath,
+            environment: environment.filter { !withheld.contains($0.key) },
+            stdinIsTTY: terminal.stdin, stdoutIsTTY: terminal.stdout, stderrIsTTY: terminal.stderr)
         let channel = FrameChannel(fd: fd)
         do {
             try channel.send(try Frame.json(.hello, Hello(v: 1, op: .command)))

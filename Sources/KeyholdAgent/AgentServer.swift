@@ -12,8 +12,10 @@ public struct AgentCommand: Codable, Sendable, Equatable {
     public var stdinIsTTY: Bool
     public var stdoutIsTTY: Bool
     public var stderrIsTTY: Bool
-    public init(argv: [String], cwd: String, environment: [String: String], stdinIsTTY: Bool, stdoutIsTTY: Bool,
-                stderrIsTTY: Bool) {
+    public init(
+        argv: [String], cwd: String, environment: [String: String], stdinIsTTY: Bool, stdoutIsTTY: Bool,
+        stderrIsTTY: Bool
+    ) {
         self.argv = argv; self.cwd = cwd; self.environment = environment
         self.stdinIsTTY = stdinIsTTY; self.stdoutIsTTY = stdoutIsTTY; self.stderrIsTTY = stderrIsTTY
     }
@@ -161,8 +163,9 @@ public final class AgentServer: @unchecked Sendable {
 
     public var status: AgentStatus {
         state.withLock { s in
-            AgentStatus(user: session.username, vault: session.vault.path, pid: getpid(), started: s.lease.started,
-                        idleDeadline: s.lease.idleDeadline, maxDeadline: s.lease.maxDeadline, commands: s.commands)
+            AgentStatus(
+                user: session.username, vault: session.vault.path, pid: getpid(), started: s.lease.started,
+                idleDeadline: s.lease.idleDeadline, maxDeadline: s.lease.maxDeadline, commands: s.commands)
         }
     }
 
@@ -175,8 +178,10 @@ public final class AgentServer: @unchecked Sendable {
             if let end = state.withLock({ s in s.end ?? s.lease.expired(at: clock.now()) }) {
                 return finish(end)
             }
-            var fds = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: signals, events: Int16(POLLIN), revents: 0)]
+            var fds = [
+                pollfd(fd: listener, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: signals, events: Int16(POLLIN), revents: 0)
+            ]
             let ready = poll(&fds, 2, 1_000)
             if ready < 0 && errno != EINTR { return finish(.signal) }
             if fds[1].revents != 0 { return finish(.signal) }
@@ -239,7 +244,9 @@ public final class AgentServer: @unchecked Sendable {
     /// Each command served: the idle time starts again.
     private func counted() {
         let now = clock.now()
-        state.withLock { $0.lease.touch(now); $0.commands += 1 }
+        state.withLock {
+            $0.lease.touch(now); $0.commands += 1
+        }
     }
 
     /// After each command: a session that ended (the user disabled, locked, expired or deleted,

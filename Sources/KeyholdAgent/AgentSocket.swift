@@ -12,8 +12,8 @@ public enum AgentError: Error, Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .noRuntimeDirectory:
             "XDG_RUNTIME_DIR is not set, so there is no private place for the agent's socket "
-            + "(a login session sets it, usually to /run/user/$(id -u)); without an agent every command "
-            + "logs in by itself, which works as before (or --no-agent)"
+                + "(a login session sets it, usually to /run/user/$(id -u)); without an agent every command "
+                + "logs in by itself, which works as before (or --no-agent)"
         case .unsafeDirectory(let p, let d): "the agent directory \(p) \(d); it must be a 0700 directory you own"
         case .io(let what): what
         }
@@ -51,7 +51,10 @@ public enum AgentSocket {
 
     /// 16 hex digits of FNV-1a over the vault's real path (the file need not exist yet).
     static func name(forVault vaultPath: String) -> String {
-        let real = realpath(vaultPath, nil).map { p -> String in defer { free(p) }; return String(cString: p) } ?? vaultPath
+        let real =
+            realpath(vaultPath, nil).map { p -> String in
+                defer { free(p) }; return String(cString: p)
+            } ?? vaultPath
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for b in real.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
         return String(h, radix: 16).leftPadded(to: 16)

@@ -36,8 +36,10 @@ public final class AppServer: Sendable {
     static let maxRequestBytes = 4096
     public static let verbs: Set<String> = ["login", "change_password"]
 
-    public init(vault: Vault, socketPath: String, allowed: Set<uid_t>, concurrentChecks: Int = 2,
-                log: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(
+        vault: Vault, socketPath: String, allowed: Set<uid_t>, concurrentChecks: Int = 2,
+        log: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
         self.vault = vault
         self.socketPath = socketPath
         self.allowed = allowed
@@ -86,8 +88,10 @@ public final class AppServer: Sendable {
         let signals = SignalPipe.install()
         defer { close(listener); unlink(socketPath) }
         while !state.withLock({ $0.stop }) {
-            var fds = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: signals, events: Int16(POLLIN), revents: 0)]
+            var fds = [
+                pollfd(fd: listener, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: signals, events: Int16(POLLIN), revents: 0)
+            ]
             let ready = poll(&fds, 2, 500)
             if ready < 0 && errno != EINTR { return state.withLock { $0.replaced } }
             if fds[1].revents != 0 { break }
@@ -160,13 +164,18 @@ public final class AppServer: Sendable {
                 var frame = try channel.receive(limit: Validate.passwordMaxBytes)
                 defer { Sodium.wipe(&frame.payload) }
                 guard frame.kind == .reply else {
-                    return .fail("bad_request", "request: \(request.verb) needs \(request.verb == "login" ? "the password" : "the current and the new password") in R frames")
+                    return .fail(
+                        "bad_request",
+                        "request: \(request.verb) needs \(request.verb == "login" ? "the password" : "the current and the new password") in R frames"
+                    )
                 }
                 passwords.append(try SecureBytes(copying: frame.payload))
             }
         } catch FrameError.tooLarge {
-            return .fail("bad_request", "request: a frame larger than allowed (the request at most \(Self.maxRequestBytes) bytes, "
-                            + "a password at most \(Validate.passwordMaxBytes))")
+            return .fail(
+                "bad_request",
+                "request: a frame larger than allowed (the request at most \(Self.maxRequestBytes) bytes, "
+                    + "a password at most \(Validate.passwordMaxBytes))")
         } catch {
             return .fail("bad_request", "request: incomplete or not in frames (kind byte, 32-bit length, bytes)")
         }
@@ -200,8 +209,10 @@ public final class AppServer: Sendable {
         let extra = Set(dict.keys).subtracting(["v", "verb", "username"])
         guard extra.isEmpty else {
             // Not named back: whatever an application sent may hold a password.
-            return .failure(ParseFailure("request: unknown field (only v, verb and username; passwords travel in R frames, "
-                                         + "never in the request)"))
+            return .failure(
+                ParseFailure(
+                    "request: unknown field (only v, verb and username; passwords travel in R frames, "
+                        + "never in the request)"))
         }
         // Types through the decoder, which is strict (true is not 1, "1" is not 1), one field at a time
         // so a message can name it; the keys were checked above.
@@ -241,7 +252,9 @@ public final class AppServer: Sendable {
         case .integrity: .fail("integrity", "the account's rows in the vault do not check out (an administrator runs keyhold check)")
         case .store(.busy): .fail("busy", "the vault is busy; try again")
         case let e where e.isVaultReplaced:
-            .fail("vault_replaced", "the vault file was replaced while the service had it open: nothing was written, and the "
+            .fail(
+                "vault_replaced",
+                "the vault file was replaced while the service had it open: nothing was written, and the "
                     + "service stopped (its operator starts it again once the vault at its path is the right one)")
         default: .fail("unavailable", "the service could not complete the request")
         }

@@ -7,23 +7,23 @@ import Foundation
 public struct Frame: Sendable, Equatable {
     public enum Kind: UInt8, Sendable {
         // Client to agent
-        case hello = 0x48          // H: {"v": 1, "op": "status" | "lock" | "command" | "console"}
-        case command = 0x43        // C: the command to run (AgentCommand, JSON)
-        case stdin = 0x49          // I: bytes of the client's standard input
-        case stdinEnd = 0x69       // i: standard input ended
-        case reply = 0x52          // R: the answer to a prompt (one line, no newline)
-        case noReply = 0x72        // r: no answer (end of input)
-        case request = 0x51        // Q: a console effect (JSON)
+        case hello = 0x48  // H: {"v": 1, "op": "status" | "lock" | "command" | "console"}
+        case command = 0x43  // C: the command to run (AgentCommand, JSON)
+        case stdin = 0x49  // I: bytes of the client's standard input
+        case stdinEnd = 0x69  // i: standard input ended
+        case reply = 0x52  // R: the answer to a prompt (one line, no newline)
+        case noReply = 0x72  // r: no answer (end of input)
+        case request = 0x51  // Q: a console effect (JSON)
         // Agent to client
-        case stdout = 0x4F         // O: bytes for the client's standard output
-        case stderr = 0x45         // E: bytes for the client's standard error
-        case prompt = 0x50         // P: ask the person {"text": ..., "echo": bool}
-        case readAll = 0x41        // A: send all of standard input (a terminal: until end of file)
-        case exit = 0x58           // X: the command's exit code (4 bytes)
-        case status = 0x53         // S: the agent's status (AgentStatus, JSON)
-        case response = 0x73       // s: a console effect's actions (JSON)
-        case refused = 0x46        // F: the agent will not serve this (a message)
-        case start = 0x56          // V: start a program here, with values in its environment (`keyhold run`)
+        case stdout = 0x4F  // O: bytes for the client's standard output
+        case stderr = 0x45  // E: bytes for the client's standard error
+        case prompt = 0x50  // P: ask the person {"text": ..., "echo": bool}
+        case readAll = 0x41  // A: send all of standard input (a terminal: until end of file)
+        case exit = 0x58  // X: the command's exit code (4 bytes)
+        case status = 0x53  // S: the agent's status (AgentStatus, JSON)
+        case response = 0x73  // s: a console effect's actions (JSON)
+        case refused = 0x46  // F: the agent will not serve this (a message)
+        case start = 0x56  // V: start a program here, with values in its environment (`keyhold run`)
     }
 
     public var kind: Kind

@@ -6,7 +6,7 @@ import KeyholdTestSupport
 
 /// What one child process measured (printed as one JSON line on standard output).
 struct ChildResult: Codable {
-    var kind: String            // "vault", "floor" (the Swift floor) or "native" (bench/floor/floor.c)
+    var kind: String  // "vault", "floor" (the Swift floor) or "native" (bench/floor/floor.c)
     var count: Int
     /// Rows per transaction of rotation (and of the floors' updates).
     var batch: Int
@@ -46,7 +46,8 @@ enum Resources {
     static func peakRSS() -> Int {
         let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
         if let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-           let kib = Int(line.dropFirst(6).trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "") {
+            let kib = Int(line.dropFirst(6).trimmingCharacters(in: .whitespaces).split(separator: " ").first ?? "")
+        {
             return kib
         }
         var u = rusage()
@@ -107,8 +108,9 @@ enum Child {
     static func vault(count: Int, importBatch: Int, rotationBatch: Int, dir: String, seed: UInt64) throws -> ChildResult {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let password = try Token.generate(length: 24, alphabet: .alnum)
-        let (session, _) = try Vault.create(at: dir + "/vault.db", admin: "bench", password: password,
-                                            options: .insecureFastForTests())
+        let (session, _) = try Vault.create(
+            at: dir + "/vault.db", admin: "bench", password: password,
+            options: .insecureFastForTests())
         let rssSetup = Resources.peakRSS()
 
         let source = BenchSource(count: count, seed: seed)
@@ -138,13 +140,14 @@ enum Child {
         }
         let audit = try session.verifyAudit()
         guard audit.failure == nil else { throw BenchFailure("the audit chain does not verify") }
-        return ChildResult(kind: "vault", count: count, batch: rotationBatch, importBatch: importBatch,
-                           firstSeconds: importTime.wall, secondSeconds: rotateTime.wall,
-                           firstCPUSeconds: importTime.cpu, secondCPUSeconds: rotateTime.cpu,
-                           firstThreadCPUSeconds: importTime.threadCPU, secondThreadCPUSeconds: rotateTime.threadCPU,
-                           firstRunQueueSeconds: importTime.runQueue, secondRunQueueSeconds: rotateTime.runQueue, preWriteSeconds: preWrite,
-                           rssSetupKiB: rssSetup, rssFirstKiB: rssImport, rssSecondKiB: rssRotate,
-                           checked: "\(samples.count) secrets open to their values after rotation; \(audit.events) audit events verify")
+        return ChildResult(
+            kind: "vault", count: count, batch: rotationBatch, importBatch: importBatch,
+            firstSeconds: importTime.wall, secondSeconds: rotateTime.wall,
+            firstCPUSeconds: importTime.cpu, secondCPUSeconds: rotateTime.cpu,
+            firstThreadCPUSeconds: importTime.threadCPU, secondThreadCPUSeconds: rotateTime.threadCPU,
+            firstRunQueueSeconds: importTime.runQueue, secondRunQueueSeconds: rotateTime.runQueue, preWriteSeconds: preWrite,
+            rssSetupKiB: rssSetup, rssFirstKiB: rssImport, rssSecondKiB: rssRotate,
+            checked: "\(samples.count) secrets open to their values after rotation; \(audit.events) audit events verify")
     }
 
     /// The Swift floor: the same rows with the same SQL through the store's `Tx`, on a database made
@@ -155,7 +158,9 @@ enum Child {
         var batches = ValueBatches(maxCount: importBatch, maxBytes: Session.batchValueBytes)
         for i in 0..<count { batches.add(valueCount: Workload.valueSize(i)) }
         let rssSetup = Resources.peakRSS()
-        let insertTime = try measure { try floor.insert(batches: batches.ranges, name: Workload.name, ciphertextSize: Workload.ciphertextSize) }
+        let insertTime = try measure {
+            try floor.insert(batches: batches.ranges, name: Workload.name, ciphertextSize: Workload.ciphertextSize)
+        }
         let rssInsert = Resources.peakRSS()
         var updated = 0
         let updateTime = try measure { updated = try floor.update(batchSize: batch, ciphertextSize: Workload.ciphertextSize) }
@@ -164,13 +169,14 @@ enum Child {
         guard updated == count, counts.underFirstKey == 0, counts.total == count else {
             throw BenchFailure("floor updated \(updated) of \(count) rows (\(counts.underFirstKey) of \(counts.total) left under key 1)")
         }
-        return ChildResult(kind: "floor", count: count, batch: batch, importBatch: importBatch,
-                           firstSeconds: insertTime.wall, secondSeconds: updateTime.wall,
-                           firstCPUSeconds: insertTime.cpu, secondCPUSeconds: updateTime.cpu,
-                           firstThreadCPUSeconds: insertTime.threadCPU, secondThreadCPUSeconds: updateTime.threadCPU,
-                           firstRunQueueSeconds: insertTime.runQueue, secondRunQueueSeconds: updateTime.runQueue, preWriteSeconds: nil,
-                           rssSetupKiB: rssSetup, rssFirstKiB: rssInsert, rssSecondKiB: rssUpdate,
-                           checked: "\(updated) rows updated, all now under key version 2",
-                           sqliteVersion: try floor.sqliteVersion())
+        return ChildResult(
+            kind: "floor", count: count, batch: batch, importBatch: importBatch,
+            firstSeconds: insertTime.wall, secondSeconds: updateTime.wall,
+            firstCPUSeconds: insertTime.cpu, secondCPUSeconds: updateTime.cpu,
+            firstThreadCPUSeconds: insertTime.threadCPU, secondThreadCPUSeconds: updateTime.threadCPU,
+            firstRunQueueSeconds: insertTime.runQueue, secondRunQueueSeconds: updateTime.runQueue, preWriteSeconds: nil,
+            rssSetupKiB: rssSetup, rssFirstKiB: rssInsert, rssSecondKiB: rssUpdate,
+            checked: "\(updated) rows updated, all now under key version 2",
+            sqliteVersion: try floor.sqliteVersion())
     }
 }

@@ -23,12 +23,16 @@ enum ConsoleTarget {
 
 /// The users of the console workload: application accounts shaped like real ones.
 enum UserWorkload {
-    static let firstNames = ["maria", "james", "li", "fatima", "olga", "noah", "amara", "sven", "priya", "diego",
-                             "yuki", "omar", "chloe", "ivan", "zara", "tomas", "aisha", "lukas", "mei", "samuel"]
-    static let lastNames = ["berg", "smith", "chen", "okafor", "novak", "garcia", "kim", "muller", "rossi", "haddad",
-                            "silva", "kowalski", "tanaka", "dubois", "jensen", "patel", "murphy", "costa", "weber", "ali",
-                            "nguyen", "larsen", "moreau", "schmidt", "ivanova", "santos", "fischer", "yilmaz", "brown",
-                            "martin", "lopez"]
+    static let firstNames = [
+        "maria", "james", "li", "fatima", "olga", "noah", "amara", "sven", "priya", "diego",
+        "yuki", "omar", "chloe", "ivan", "zara", "tomas", "aisha", "lukas", "mei", "samuel"
+    ]
+    static let lastNames = [
+        "berg", "smith", "chen", "okafor", "novak", "garcia", "kim", "muller", "rossi", "haddad",
+        "silva", "kowalski", "tanaka", "dubois", "jensen", "patel", "murphy", "costa", "weber", "ali",
+        "nguyen", "larsen", "moreau", "schmidt", "ivanova", "santos", "fischer", "yilmaz", "brown",
+        "martin", "lopez"
+    ]
 
     /// One precomputed Argon2id hash (argon2-cffi 25.1.0 defaults: m=64 MiB, t=3, p=4), reused for
     /// every account: the import keeps hashes as given, so 100,000 Argon2 runs would only cost time.
@@ -43,9 +47,10 @@ enum UserWorkload {
 
     static func entry(_ i: Int) -> AppUserEntry {
         let name = username(i)
-        return AppUserEntry(username: name, email: name + "@example.com",
-                            displayName: first(i).capitalized + " " + last(i).capitalized,
-                            passwordHash: passwordHash, origin: "user \(i)")
+        return AppUserEntry(
+            username: name, email: name + "@example.com",
+            displayName: first(i).capitalized + " " + last(i).capitalized,
+            passwordHash: passwordHash, origin: "user \(i)")
     }
 }
 
@@ -137,11 +142,12 @@ enum ConsoleChild {
         let now = Clock.system.now()
         let dated = min(300, secrets)
         for k in 0..<dated {
-            let when: Int64 = switch k % 3 {
-            case 0: now - Int64(1 + k) * Clock.hour
-            case 1: now + Int64(1 + k) * Clock.hour
-            default: now + 30 * Clock.day + Int64(k) * Clock.hour
-            }
+            let when: Int64 =
+                switch k % 3 {
+                case 0: now - Int64(1 + k) * Clock.hour
+                case 1: now + Int64(1 + k) * Clock.hour
+                default: now + 30 * Clock.day + Int64(k) * Clock.hour
+                }
             try session.setRotateBy(Workload.name(k * (secrets / dated)), at: when)
         }
 
@@ -157,10 +163,11 @@ enum ConsoleChild {
                 throw BenchFailure("\(UserWorkload.username(i)) was not imported as given")
             }
         }
-        return ConsoleBuildResult(users: users, secrets: secrets, userImportSeconds: userTime.wall,
-                                  secretImportSeconds: secretTime.wall, rotateByCount: dated,
-                                  checked: "\(summary.users) users and \(summary.secrets) secrets in the vault; "
-                                      + "\(samples.count) imported accounts read back with their Argon2id hash, e-mail and role")
+        return ConsoleBuildResult(
+            users: users, secrets: secrets, userImportSeconds: userTime.wall,
+            secretImportSeconds: secretTime.wall, rotateByCount: dated,
+            checked: "\(summary.users) users and \(summary.secrets) secrets in the vault; "
+                + "\(samples.count) imported accounts read back with their Argon2id hash, e-mail and role")
     }
 
     /// The console as the live loop drives it, minus the terminal: actions through `update`,
@@ -215,8 +222,11 @@ enum ConsoleChild {
         let options = VaultOptions.insecureFastForTests()
         let runner = CoreRunner(path: path, options: options)
         let summary = try runner.open()
-        var d = Driver(runner: runner, model: Model(settings: ConsoleSettings(vaultPath: path), vaultExists: true,
-                                                    now: Clock.system.now(), username: admin))
+        var d = Driver(
+            runner: runner,
+            model: Model(
+                settings: ConsoleSettings(vaultPath: path), vaultExists: true,
+                now: Clock.system.now(), username: admin))
         d.send(.resize(width: width, height: height))
         d.draw()
 
@@ -237,7 +247,8 @@ enum ConsoleChild {
         let core = d.coreSeconds - core0
         let dashboard = d.frame?.text ?? ""
         guard d.model.route == .dashboard, d.model.dashboard.data != nil,
-              dashboard.contains("Users         \(summary.users)"), dashboard.contains("past its rotate-by date") else {
+            dashboard.contains("Users         \(summary.users)"), dashboard.contains("past its rotate-by date")
+        else {
             throw BenchFailure("the dashboard did not show the vault:\n\(dashboard)")
         }
         let audit = time { d.runEffects { $0 == .verifyAudit } }.wall
@@ -284,15 +295,16 @@ enum ConsoleChild {
         guard d.model.users.rows.count == expected, d.frame?.text.contains("Users (\(expected) of \(summary.users))") == true else {
             throw BenchFailure("filtering users on \(probe) shows \(d.model.users.rows.count), a search finds \(expected)")
         }
-        return ConsoleResult(width: width, height: height, firstFrame: first.wall, firstFrameCPU: first.cpu, firstFrameCore: core,
-                             usersFrame: users.frame, usersCore: users.core, secretsFrame: secrets.frame,
-                             secretsCore: secrets.core, userKeystrokes: userKeys.map(\.wall), userKeystrokesCPU: userKeys.map(\.cpu),
-                             secretKeystrokes: secretKeys.map(\.wall), secretKeystrokesCPU: secretKeys.map(\.cpu),
-                             auditVerify: audit, rssLoginKiB: rssLogin, rssDashboardKiB: rssDashboard,
-                             rssUsersKiB: rssUsers, rssSecretsKiB: rssSecrets,
-                             checked: "the dashboard shows \(summary.users) users and overdue secrets; Users shows \(userCount), "
-                                 + "Secrets \(summary.secrets); the audit chain (\(verification.events) events) verifies; "
-                                 + "filtering users on \"\(probe)\" shows the \(expected) a plain search finds")
+        return ConsoleResult(
+            width: width, height: height, firstFrame: first.wall, firstFrameCPU: first.cpu, firstFrameCore: core,
+            usersFrame: users.frame, usersCore: users.core, secretsFrame: secrets.frame,
+            secretsCore: secrets.core, userKeystrokes: userKeys.map(\.wall), userKeystrokesCPU: userKeys.map(\.cpu),
+            secretKeystrokes: secretKeys.map(\.wall), secretKeystrokesCPU: secretKeys.map(\.cpu),
+            auditVerify: audit, rssLoginKiB: rssLogin, rssDashboardKiB: rssDashboard,
+            rssUsersKiB: rssUsers, rssSecretsKiB: rssSecrets,
+            checked: "the dashboard shows \(summary.users) users and overdue secrets; Users shows \(userCount), "
+                + "Secrets \(summary.secrets); the audit chain (\(verification.events) events) verifies; "
+                + "filtering users on \"\(probe)\" shows the \(expected) a plain search finds")
     }
 
     /// Opens the filter (`/`), times each keystroke of `keys`, then clears it (Esc).
@@ -394,7 +406,8 @@ struct ConsoleReport {
         for (size, results) in runs {
             let r = results.map(\.result)
             func m(_ f: (ConsoleResult) -> Double) -> String { Self.ms(median(r.map(f))) }
-            s += "| \(size) | \(m(\.firstFrame)) (\(m(\.firstFrameCore))) | \(m(\.usersFrame)) (\(m(\.usersCore))) | "
+            s +=
+                "| \(size) | \(m(\.firstFrame)) (\(m(\.firstFrameCore))) | \(m(\.usersFrame)) (\(m(\.usersCore))) | "
                 + "\(m(\.secretsFrame)) (\(m(\.secretsCore))) | \(Self.ms(median(r.flatMap(\.userKeystrokes)))) "
                 + "(\(Self.ms(median(r.flatMap(\.userKeystrokesCPU))))) | \(Self.ms(median(r.flatMap(\.secretKeystrokes)))) "
                 + "(\(Self.ms(median(r.flatMap(\.secretKeystrokesCPU))))) | \(m(\.auditVerify)) | "
@@ -435,32 +448,41 @@ extension Bench {
     func console(users: Int, secrets: Int, runs: Int, sizes: [(Int, Int)]) throws -> ConsoleReport {
         signal(SIGPIPE, SIG_IGN)  // a child that dies before reading its password must not kill the benchmark
         let dir = runDirectory(options.dir, "console")
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: dir, withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700])
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let path = dir + "/vault.db"
         let password = try Token.generate(length: 24, alphabet: .alnum)
         note("keyhold-bench: console: building a vault of \(grouped(users)) users and \(grouped(secrets)) secrets")
-        let (build, buildRSS) = try Spawn.run(["child-console-build", "--path", path, "--users", String(users),
-                                               "--count", String(secrets), "--seed", String(options.seed & 0x7FFF_FFFF_FFFF_FFFF)],
-                                              as: ConsoleBuildResult.self, input: password)
-        note("  built in \(fixed(build.userImportSeconds + build.secretImportSeconds, 1)) s (users \(fixed(build.userImportSeconds, 1)) s, secrets \(fixed(build.secretImportSeconds, 1)) s)")
+        let (build, buildRSS) = try Spawn.run(
+            [
+                "child-console-build", "--path", path, "--users", String(users),
+                "--count", String(secrets), "--seed", String(options.seed & 0x7FFF_FFFF_FFFF_FFFF)
+            ],
+            as: ConsoleBuildResult.self, input: password)
+        note(
+            "  built in \(fixed(build.userImportSeconds + build.secretImportSeconds, 1)) s (users \(fixed(build.userImportSeconds, 1)) s, secrets \(fixed(build.secretImportSeconds, 1)) s)"
+        )
         let pages = try self.pages(path: path, password: password, secrets: secrets)
         var out: [(String, [(ConsoleResult, Int)])] = []
         for (w, h) in sizes {
             var results: [(ConsoleResult, Int)] = []
             for r in 1...runs {
-                let run = try Spawn.run(["child-console", "--path", path, "--width", String(w), "--height", String(h)],
-                                        as: ConsoleResult.self, input: password)
+                let run = try Spawn.run(
+                    ["child-console", "--path", path, "--width", String(w), "--height", String(h)],
+                    as: ConsoleResult.self, input: password)
                 results.append((run.result, run.maxRSSKiB))
                 let c = run.result
-                note("  \(w)x\(h) run \(r)/\(runs): first frame \(ConsoleReport.ms(c.firstFrame)), Users \(ConsoleReport.ms(c.usersFrame)), "
-                     + "Secrets \(ConsoleReport.ms(c.secretsFrame)), keystroke \(ConsoleReport.ms(median(c.userKeystrokes))) / "
-                     + "\(ConsoleReport.ms(median(c.secretKeystrokes))), peak RSS \(mib(run.maxRSSKiB))")
+                note(
+                    "  \(w)x\(h) run \(r)/\(runs): first frame \(ConsoleReport.ms(c.firstFrame)), Users \(ConsoleReport.ms(c.usersFrame)), "
+                        + "Secrets \(ConsoleReport.ms(c.secretsFrame)), keystroke \(ConsoleReport.ms(median(c.userKeystrokes))) / "
+                        + "\(ConsoleReport.ms(median(c.secretKeystrokes))), peak RSS \(mib(run.maxRSSKiB))")
             }
             out.append(("\(w)x\(h)", results))
         }
-        return ConsoleReport(build: build, buildRSSKiB: buildRSS,
-                             runs: out.map { (size: $0.0, results: $0.1.map { (result: $0.0, maxRSSKiB: $0.1) }) }, pages: pages)
+        return ConsoleReport(
+            build: build, buildRSSKiB: buildRSS,
+            runs: out.map { (size: $0.0, results: $0.1.map { (result: $0.0, maxRSSKiB: $0.1) }) }, pages: pages)
     }
 }

@@ -40,8 +40,10 @@ final class BenchmarkFloor: @unchecked Sendable {
         let floor = BenchmarkFloor(store: store, pool: pool)
         try store.write { tx in
             for version in [1, 2] {
-                try tx.insertDataKey(DataKeyRow(version: version, sealed: Array(floor.pool[version..<version + 72]),
-                                                active: version == 2, createdAt: 0))
+                try tx.insertDataKey(
+                    DataKeyRow(
+                        version: version, sealed: Array(floor.pool[version..<version + 72]),
+                        active: version == 2, createdAt: 0))
             }
         }
         return floor
@@ -61,7 +63,9 @@ final class BenchmarkFloor: @unchecked Sendable {
                 rows.firstID = try tx.nextSecretID()
                 rows.keyVersion = 1
                 for i in batch {
-                    withRandom(ciphertextSize(i), salt: i) { rows.append(name: name(i), description: "", ciphertext: $0, nameTag: Array(repeating: 0, count: 32)) }
+                    withRandom(ciphertextSize(i), salt: i) {
+                        rows.append(name: name(i), description: "", ciphertext: $0, nameTag: Array(repeating: 0, count: 32))
+                    }
                 }
                 if let k = try tx.insertNewSecrets(rows) { throw StoreError.conflict("secret \(batch.lowerBound + k) exists") }
                 return rows.firstID...(rows.firstID + Int64(rows.count) - 1)

@@ -62,14 +62,17 @@ enum NativeFloor {
         let args = cflags + ["-o", binary, source, "-lsqlite3"]
         let built = try Self.capture(cc, args)
         guard built.status == 0 else {
-            throw BenchFailure("building the native floor failed (\(([cc] + args).joined(separator: " "))); "
-                               + "it needs the SQLite headers (libsqlite3-dev):\n\(built.output)")
+            throw BenchFailure(
+                "building the native floor failed (\(([cc] + args).joined(separator: " "))); "
+                    + "it needs the SQLite headers (libsqlite3-dev):\n\(built.output)")
         }
         let version = (try? Self.capture(cc, ["--version"]).output.split(separator: "\n").first.map(String.init)) ?? nil
         let schema = dir + "/schema.sql"
         try schemaSQL().write(toFile: schema, atomically: true, encoding: .utf8)
-        return Built(binary: binary, schema: schema, command: ([URL(fileURLWithPath: cc).lastPathComponent] + cflags + ["floor.c", "-lsqlite3"]).joined(separator: " "),
-                     compiler: version ?? cc)
+        return Built(
+            binary: binary, schema: schema,
+            command: ([URL(fileURLWithPath: cc).lastPathComponent] + cflags + ["floor.c", "-lsqlite3"]).joined(separator: " "),
+            compiler: version ?? cc)
     }
 
     /// The migrations a new vault gets (`Store.create` applies every one, in order, in one transaction).
@@ -83,14 +86,18 @@ enum NativeFloor {
         let dir = runDirectory(base, "native")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let run = try Spawn.run(executable: built.binary,
-                                ["--db", dir + "/floor.db", "--schema", built.schema, "--count", String(count),
-                                 "--import-batch", String(importBatch), "--import-bytes", String(importBytes), "--batch", String(batch)])
+        let run = try Spawn.run(
+            executable: built.binary,
+            [
+                "--db", dir + "/floor.db", "--schema", built.schema, "--count", String(count),
+                "--import-batch", String(importBatch), "--import-bytes", String(importBytes), "--batch", String(batch)
+            ])
         // The same workload as the product's: names and sizes drawn alike.
         let expected = workloadDigest(count: count)
         guard run.result.kind == "native", run.result.workloadDigest == expected else {
-            throw BenchFailure("the native floor's workload is not the benchmark's (digest \(run.result.workloadDigest ?? "none"), expected \(expected)): "
-                               + "bench/floor/floor.c and Workload.swift must draw the same names and sizes")
+            throw BenchFailure(
+                "the native floor's workload is not the benchmark's (digest \(run.result.workloadDigest ?? "none"), expected \(expected)): "
+                    + "bench/floor/floor.c and Workload.swift must draw the same names and sizes")
         }
         return run
     }

@@ -76,8 +76,10 @@ enum PagesChild {
             out.append(PageMeasurement(what: what, samples: samples, rows: last.map(rows) ?? 0))
         }
         /// Every keystroke's query `passes` times (a third of the repeats by default), all the samples in one measurement.
-        func keystrokes<R>(_ what: String, _ texts: [String], passes: Int = max(1, repeats / 3), rows: (R) -> Int,
-                           _ body: (String) throws -> R) throws {
+        func keystrokes<R>(
+            _ what: String, _ texts: [String], passes: Int = max(1, repeats / 3), rows: (R) -> Int,
+            _ body: (String) throws -> R
+        ) throws {
             var samples: [Double] = [], total = 0
             for _ in 0..<passes {
                 for text in texts {
@@ -94,8 +96,12 @@ enum PagesChild {
         try time("Secrets: first page", rows: { $0.items.count }) { try s.secretPage(limit: pageRows) }
         try time("Audit: last page (the newest events)", rows: { $0.items.count }) { try s.auditPage(at: .last, limit: pageRows) }
         let middle = Workload.name(secrets / 2)
-        try time("Secrets: the page after a row in the middle", rows: { $0.items.count }) { try s.secretPage(at: .after(middle), limit: pageRows) }
-        try time("Secrets: the page above a row in the middle", rows: { $0.items.count }) { try s.secretPage(at: .before(middle), limit: pageRows) }
+        try time("Secrets: the page after a row in the middle", rows: { $0.items.count }) {
+            try s.secretPage(at: .after(middle), limit: pageRows)
+        }
+        try time("Secrets: the page above a row in the middle", rows: { $0.items.count }) {
+            try s.secretPage(at: .before(middle), limit: pageRows)
+        }
         try time("Users: the page at a username (a refresh)", rows: { $0.items.count }) {
             try s.userPage(at: .at(UserWorkload.username(users / 2)), limit: pageRows)
         }
@@ -107,18 +113,28 @@ enum PagesChild {
         let userPrefixes = prefixes("maria.berg1")
         let secretTexts = typed(TypedFilter.secrets).filter { !$0.isEmpty }
         let userTexts = typed(TypedFilter.users).filter { !$0.isEmpty }
-        try keystrokes("Secrets, prefix filter: the page", secretPrefixes, rows: { $0.items.count }) { try s.secretPage(.prefix($0), limit: pageRows) }
-        try keystrokes("Users, prefix filter: the page", userPrefixes, rows: { $0.items.count }) { try s.userPage(UserFilter(name: .prefix($0)), limit: pageRows) }
+        try keystrokes("Secrets, prefix filter: the page", secretPrefixes, rows: { $0.items.count }) {
+            try s.secretPage(.prefix($0), limit: pageRows)
+        }
+        try keystrokes("Users, prefix filter: the page", userPrefixes, rows: { $0.items.count }) {
+            try s.userPage(UserFilter(name: .prefix($0)), limit: pageRows)
+        }
         try keystrokes("Secrets, prefix filter: the count", secretPrefixes, rows: { $0 }) { try s.secretCount(.prefix($0)) }
         try keystrokes("Users, prefix filter: the count", userPrefixes, rows: { $0 }) { try s.userCount(UserFilter(name: .prefix($0))) }
-        try keystrokes("Secrets, substring filter: the page", secretTexts, rows: { $0.items.count }) { try s.secretPage(.contains($0), limit: pageRows) }
+        try keystrokes("Secrets, substring filter: the page", secretTexts, rows: { $0.items.count }) {
+            try s.secretPage(.contains($0), limit: pageRows)
+        }
         try keystrokes("Users, substring filter: the page", userTexts, rows: { $0.items.count }) {
             try s.userPage(UserFilter(name: .contains($0)), limit: pageRows)
         }
         // Exact counts of a text every row has read every row (a list shows a bounded count first): once per keystroke.
         try keystrokes("Secrets, substring filter: the count", secretTexts, passes: 1, rows: { $0 }) { try s.secretCount(.contains($0)) }
-        try keystrokes("Users, substring filter: the count", userTexts, passes: 1, rows: { $0 }) { try s.userCount(UserFilter(name: .contains($0))) }
-        try keystrokes("Secrets, substring filter: the count up to 1,000", secretTexts, rows: { $0 }) { try s.secretCount(.contains($0), upTo: 1_000) }
+        try keystrokes("Users, substring filter: the count", userTexts, passes: 1, rows: { $0 }) {
+            try s.userCount(UserFilter(name: .contains($0)))
+        }
+        try keystrokes("Secrets, substring filter: the count up to 1,000", secretTexts, rows: { $0 }) {
+            try s.secretCount(.contains($0), upTo: 1_000)
+        }
         try keystrokes("Users, substring filter: the count up to 1,000", userTexts, rows: { $0 }) {
             try s.userCount(UserFilter(name: .contains($0)), upTo: 1_000)
         }
@@ -129,7 +145,7 @@ enum PagesChild {
         let probes: [(NameFilter, Int)] = [
             (.contains("service-47"), expected { $0.contains("service-47") }),
             (.contains("APP63/"), expected { $0.contains("app63/") }),
-            (.prefix("bench/app63/service-4"), expected { $0.hasPrefix("bench/app63/service-4") }),
+            (.prefix("bench/app63/service-4"), expected { $0.hasPrefix("bench/app63/service-4") })
         ]
         for (filter, want) in probes {
             let got = try s.secretCount(filter)
@@ -138,9 +154,12 @@ enum PagesChild {
         let first = try s.secretPage(.contains("service-47"), limit: pageRows).items.map(\.name)
         let names = (0..<secrets).lazy.map(Workload.name).filter { $0.contains("service-47") }
             .sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
-        guard first == Array(names.prefix(pageRows)) else { throw BenchFailure("the first page of service-47 is not the first \(pageRows) names") }
-        return PagesResult(users: users, secrets: secrets, events: events, measurements: out, rssKiB: rss,
-                           checked: "the counts of \(probes.count) filters and the first page of \"service-47\" equal those of the workload's names")
+        guard first == Array(names.prefix(pageRows)) else {
+            throw BenchFailure("the first page of service-47 is not the first \(pageRows) names")
+        }
+        return PagesResult(
+            users: users, secrets: secrets, events: events, measurements: out, rssKiB: rss,
+            checked: "the counts of \(probes.count) filters and the first page of \"service-47\" equal those of the workload's names")
     }
 
     /// Runs the product's binary (`keyhold`, beside this one) as `keyhold secret list --json` over the
@@ -209,7 +228,9 @@ enum PagesChild {
         var usage = rusage()
         while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
         let seconds = (ContinuousClock.now - t0).seconds
-        guard status & 0x7F == 0, (status >> 8) & 0xFF == 0 else { throw BenchFailure("keyhold secret list --json failed (status \(status))") }
+        guard status & 0x7F == 0, (status >> 8) & 0xFF == 0 else {
+            throw BenchFailure("keyhold secret list --json failed (status \(status))")
+        }
         guard tail.suffix(2) == Array("}\n".utf8) else { throw BenchFailure("keyhold secret list --json did not end its document") }
         guard names == secrets else { throw BenchFailure("keyhold secret list --json listed \(names) names of \(secrets)") }
         return CLIListResult(seconds: seconds, maxRSSKiB: Int(usage.ru_maxrss), bytes: bytes, names: names, secrets: secrets)
@@ -242,7 +263,8 @@ struct PagesReport {
 
             """
         for m in p.measurements {
-            s += "| \(m.what) | \(Self.ms(median(m.samples))) | \(Self.ms(ConsoleReport.percentile(m.samples, 0.95))) | "
+            s +=
+                "| \(m.what) | \(Self.ms(median(m.samples))) | \(Self.ms(ConsoleReport.percentile(m.samples, 0.95))) | "
                 + "\(Self.ms(m.samples.max() ?? .nan)) | \(grouped(m.rows)) |\n"
         }
         s += "\nPeak resident set of that process after the queries: \(mib(p.rssKiB)). Checks: \(p.checked).\n\n"
@@ -265,11 +287,13 @@ extension Bench {
     /// The page queries over the console's vault, then `secret list --json` over it.
     func pages(path: String, password: SecureBytes, secrets: Int) throws -> PagesReport {
         note("keyhold-bench: page queries over the console's vault")
-        let (pages, _) = try Spawn.run(["child-pages", "--path", path, "--runs", String(max(3, options.runs * 3))],
-                                       as: PagesResult.self, input: password)
+        let (pages, _) = try Spawn.run(
+            ["child-pages", "--path", path, "--runs", String(max(3, options.runs * 3))],
+            as: PagesResult.self, input: password)
         var report = PagesReport(pages: pages)
         do {
-            let (list, _) = try Spawn.run(["child-cli-list", "--path", path, "--count", String(secrets)], as: CLIListResult.self, input: password)
+            let (list, _) = try Spawn.run(
+                ["child-cli-list", "--path", path, "--count", String(secrets)], as: CLIListResult.self, input: password)
             report.list = list
             note("  secret list --json over \(grouped(secrets)) secrets: \(fixed(list.seconds, 2)) s, peak RSS \(mib(list.maxRSSKiB))")
         } catch {

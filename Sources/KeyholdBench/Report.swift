@@ -41,9 +41,11 @@ struct Bench {
     /// One child process of this executable: the product (`child-vault`) or the Swift floor
     /// (`child-floor`), at the options' batch sizes.
     func child(_ kind: String, count: Int) throws -> ChildRun {
-        try Spawn.run([kind, "--count", String(count), "--batch", String(options.batch),
-                       "--import-batch", String(options.importBatch), "--dir", options.dir,
-                       "--seed", String(options.seed & 0x7FFF_FFFF_FFFF_FFFF)])
+        try Spawn.run([
+            kind, "--count", String(count), "--batch", String(options.batch),
+            "--import-batch", String(options.importBatch), "--dir", options.dir,
+            "--seed", String(options.seed & 0x7FFF_FFFF_FFFF_FFFF)
+        ])
     }
 
     /// Builds the native floor into the benchmark's directory.
@@ -57,35 +59,49 @@ struct Bench {
 
     func run() throws {
         let o = options
-        try FileManager.default.createDirectory(atPath: o.dir, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: o.dir, withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700])
         let native = try buildNativeFloor()
         defer { try? FileManager.default.removeItem(atPath: o.dir + "/native-floor") }
         let started = Date()
         let loadBefore = Machine.loadAverage()
-        note("keyhold-bench: \(o.runs) runs of \(grouped(o.count)) secrets (import + rotation, the native floor\(o.swiftFloor ? ", the Swift floor" : "")), then one of \(grouped(o.large)); batches of \(grouped(o.importBatch)) (import) and \(grouped(o.batch)) (rotation)")
+        note(
+            "keyhold-bench: \(o.runs) runs of \(grouped(o.count)) secrets (import + rotation, the native floor\(o.swiftFloor ? ", the Swift floor" : "")), then one of \(grouped(o.large)); batches of \(grouped(o.importBatch)) (import) and \(grouped(o.batch)) (rotation)"
+        )
         var vaults: [ChildRun] = [], natives: [ChildRun] = [], swiftFloors: [ChildRun] = []
         for r in 1...o.runs {
             // Interleaved: whatever load the machine has, each floor run sits beside a product run.
             let v = try child("child-vault", count: o.count)
             vaults.append(v)
-            note("  run \(r)/\(o.runs): import \(fixed(v.result.firstSeconds)) s, rotation \(fixed(v.result.secondSeconds)) s, peak RSS \(mib(v.maxRSSKiB))")
-            let f = try NativeFloor.run(native, base: o.dir, count: o.count, importBatch: o.importBatch,
-                                        importBytes: Session.batchValueBytes, batch: o.batch)
+            note(
+                "  run \(r)/\(o.runs): import \(fixed(v.result.firstSeconds)) s, rotation \(fixed(v.result.secondSeconds)) s, peak RSS \(mib(v.maxRSSKiB))"
+            )
+            let f = try NativeFloor.run(
+                native, base: o.dir, count: o.count, importBatch: o.importBatch,
+                importBytes: Session.batchValueBytes, batch: o.batch)
             natives.append(f)
-            note("  run \(r)/\(o.runs): native floor insert \(fixed(f.result.firstSeconds)) s, update \(fixed(f.result.secondSeconds)) s, peak RSS \(mib(f.result.rssSecondKiB))")
+            note(
+                "  run \(r)/\(o.runs): native floor insert \(fixed(f.result.firstSeconds)) s, update \(fixed(f.result.secondSeconds)) s, peak RSS \(mib(f.result.rssSecondKiB))"
+            )
             if o.swiftFloor {
                 let sf = try child("child-floor", count: o.count)
                 swiftFloors.append(sf)
-                note("  run \(r)/\(o.runs): Swift floor insert \(fixed(sf.result.firstSeconds)) s, update \(fixed(sf.result.secondSeconds)) s")
+                note(
+                    "  run \(r)/\(o.runs): Swift floor insert \(fixed(sf.result.firstSeconds)) s, update \(fixed(sf.result.secondSeconds)) s"
+                )
             }
         }
         let large = try child("child-vault", count: o.large)
-        note("  \(grouped(o.large)): import \(fixed(large.result.firstSeconds)) s, rotation \(fixed(large.result.secondSeconds)) s, peak RSS \(mib(large.maxRSSKiB))")
+        note(
+            "  \(grouped(o.large)): import \(fixed(large.result.firstSeconds)) s, rotation \(fixed(large.result.secondSeconds)) s, peak RSS \(mib(large.maxRSSKiB))"
+        )
         let console = try console(users: o.consoleCount, secrets: o.consoleCount, runs: o.consoleRuns, sizes: Bench.consoleSizes)
-        let report = Report(options: o, started: started, elapsed: Date().timeIntervalSince(started),
-                            loadBefore: loadBefore, loadAfter: Machine.loadAverage(), vaults: vaults, natives: natives,
-                            native: native, swiftFloors: swiftFloors, large: large, console: console).markdown()
+        let report = Report(
+            options: o, started: started, elapsed: Date().timeIntervalSince(started),
+            loadBefore: loadBefore, loadAfter: Machine.loadAverage(), vaults: vaults, natives: natives,
+            native: native, swiftFloors: swiftFloors, large: large, console: console
+        ).markdown()
         FileHandle.standardOutput.write(Data(report.utf8))
         if let out = o.out {
             let dir = (out as NSString).deletingLastPathComponent
@@ -104,14 +120,18 @@ struct Bench {
     /// `keyhold-bench floor`: the native floor alone, once, its result as JSON (for profiling and checks).
     func floorOnly() throws {
         let o = options
-        try FileManager.default.createDirectory(atPath: o.dir, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: o.dir, withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700])
         let native = try buildNativeFloor()
         defer { try? FileManager.default.removeItem(atPath: o.dir + "/native-floor") }
-        let f = try NativeFloor.run(native, base: o.dir, count: o.count, importBatch: o.importBatch,
-                                    importBytes: Session.batchValueBytes, batch: o.batch)
-        print("native floor, \(grouped(o.count)) secrets: insert \(fixed(f.result.firstSeconds)) s (CPU \(fixed(f.result.firstCPUSeconds)) s), "
-              + "update \(fixed(f.result.secondSeconds)) s (CPU \(fixed(f.result.secondCPUSeconds)) s), peak RSS \(mib(f.result.rssSecondKiB)); \(f.result.checked)")
+        let f = try NativeFloor.run(
+            native, base: o.dir, count: o.count, importBatch: o.importBatch,
+            importBytes: Session.batchValueBytes, batch: o.batch)
+        print(
+            "native floor, \(grouped(o.count)) secrets: insert \(fixed(f.result.firstSeconds)) s (CPU \(fixed(f.result.firstCPUSeconds)) s), "
+                + "update \(fixed(f.result.secondSeconds)) s (CPU \(fixed(f.result.secondCPUSeconds)) s), peak RSS \(mib(f.result.rssSecondKiB)); \(f.result.checked)"
+        )
     }
 }
 
@@ -140,7 +160,9 @@ enum Machine {
             let f = line.split(separator: " ")
             guard f.count > 2 else { continue }
             let mount = String(f[1])
-            if (abs == mount || abs.hasPrefix(mount == "/" ? "/" : mount + "/")) && mount.count >= best.0.count { best = (mount, String(f[2])) }
+            if (abs == mount || abs.hasPrefix(mount == "/" ? "/" : mount + "/")) && mount.count >= best.0.count {
+                best = (mount, String(f[2]))
+            }
         }
         return best.1
     }
@@ -162,8 +184,10 @@ struct Report {
     var console: ConsoleReport? = nil
 
     /// One row of the wall-time table: medians of wall, CPU, run-queue wait and the rest.
-    func split(_ label: String, _ runs: [ChildRun], _ wall: KeyPath<ChildResult, Double>, _ cpu: KeyPath<ChildResult, Double>,
-               _ threadCPU: KeyPath<ChildResult, Double?>, _ queue: KeyPath<ChildResult, Double>) -> String {
+    func split(
+        _ label: String, _ runs: [ChildRun], _ wall: KeyPath<ChildResult, Double>, _ cpu: KeyPath<ChildResult, Double>,
+        _ threadCPU: KeyPath<ChildResult, Double?>, _ queue: KeyPath<ChildResult, Double>
+    ) -> String {
         guard !runs.isEmpty else { return "| \(label) | – | – | – | – | – | – |" }
         let w = median(runs.map { $0.result[keyPath: wall] }), c = median(runs.map { $0.result[keyPath: cpu] })
         let threads = runs.compactMap { $0.result[keyPath: threadCPU] }
@@ -208,10 +232,13 @@ struct Report {
         let swiftSQLite = swiftFloors.first?.result.sqliteVersion
         let transactions = natives.first?.result.transactions ?? []
         // Other processes held the cores for part of the floor's runs: say so where the report begins.
-        let waited = median(natives.map {
-            ($0.result.firstRunQueueSeconds + $0.result.secondRunQueueSeconds) / max($0.result.firstSeconds + $0.result.secondSeconds, 1e-9)
-        })
-        let loadedNote = waited > Target.loadedWait
+        let waited = median(
+            natives.map {
+                ($0.result.firstRunQueueSeconds + $0.result.secondRunQueueSeconds)
+                    / max($0.result.firstSeconds + $0.result.secondSeconds, 1e-9)
+            })
+        let loadedNote =
+            waited > Target.loadedWait
             ? "\n**A loaded machine:** the native floor's runs spent \(Int((waited * 100).rounded()))% of their time waiting for a CPU that other processes held (median). These wall times are not the product's; read the CPU-time ratios, and run again on a quiet machine.\n"
             : ""
 
@@ -223,12 +250,19 @@ struct Report {
             let sInsertC = m(swiftFloors, \.firstCPUSeconds), sUpdateC = m(swiftFloors, \.secondCPUSeconds)
             referenceRows = [
                 "| Swift floor: the same INSERTs through the store's `Tx`, \(importBatches) | \(fixed(sInsertT)) s | \(rate(sInsertT)) | \(fixed(sInsertT / insertT, 2))x | \(fixed(sInsertC / insertC, 2))x | \(fixed(sInsertC / insertW, 2))x | |",
-                "| Swift floor: the same UPDATEs through the store's `Tx`, \(rotationBatches) | \(fixed(sUpdateT)) s | \(rate(sUpdateT)) | \(fixed(sUpdateT / updateT, 2))x | \(fixed(sUpdateC / updateC, 2))x | \(fixed(sUpdateC / updateW, 2))x | |",
+                "| Swift floor: the same UPDATEs through the store's `Tx`, \(rotationBatches) | \(fixed(sUpdateT)) s | \(rate(sUpdateT)) | \(fixed(sUpdateT / updateT, 2))x | \(fixed(sUpdateC / updateC, 2))x | \(fixed(sUpdateC / updateW, 2))x | |"
             ]
-            referenceRuns = ["- Swift floor INSERT: \(runs(swiftFloors) { $0.firstSeconds })",
-                             "- Swift floor UPDATE: \(runs(swiftFloors) { $0.secondSeconds })"]
-            referenceSplit = [split("Swift floor INSERT", swiftFloors, \.firstSeconds, \.firstCPUSeconds, \.firstThreadCPUSeconds, \.firstRunQueueSeconds),
-                              split("Swift floor UPDATE", swiftFloors, \.secondSeconds, \.secondCPUSeconds, \.secondThreadCPUSeconds, \.secondRunQueueSeconds)]
+            referenceRuns = [
+                "- Swift floor INSERT: \(runs(swiftFloors) { $0.firstSeconds })",
+                "- Swift floor UPDATE: \(runs(swiftFloors) { $0.secondSeconds })"
+            ]
+            referenceSplit = [
+                split(
+                    "Swift floor INSERT", swiftFloors, \.firstSeconds, \.firstCPUSeconds, \.firstThreadCPUSeconds, \.firstRunQueueSeconds),
+                split(
+                    "Swift floor UPDATE", swiftFloors, \.secondSeconds, \.secondCPUSeconds, \.secondThreadCPUSeconds,
+                    \.secondRunQueueSeconds)
+            ]
         }
 
         var s = """

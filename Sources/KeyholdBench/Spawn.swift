@@ -27,8 +27,10 @@ enum Spawn {
 
     /// `run` for any result type; `input`, when given, is written to the child's standard
     /// input (how a password reaches it: never in argv or the environment).
-    static func run<R: Decodable>(_ args: [String], as: R.Type, input: SecureBytes? = nil,
-                                  executable: String? = nil) throws -> (result: R, maxRSSKiB: Int) {
+    static func run<R: Decodable>(
+        _ args: [String], as: R.Type, input: SecureBytes? = nil,
+        executable: String? = nil
+    ) throws -> (result: R, maxRSSKiB: Int) {
         let exe = executable ?? selfPath()
         var fds: [Int32] = [-1, -1], inFds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else { throw BenchFailure("pipe: \(String(cString: strerror(errno)))") }
@@ -83,7 +85,8 @@ enum Spawn {
         let text = String(decoding: output, as: UTF8.self)
         let exited = status & 0x7F == 0, code = (status >> 8) & 0xFF
         guard exited, code == 0 else {
-            throw BenchFailure("child \(args.joined(separator: " ")) failed (\(exited ? "exit \(code)" : "signal \(status & 0x7F)"))\n\(text)")
+            throw BenchFailure(
+                "child \(args.joined(separator: " ")) failed (\(exited ? "exit \(code)" : "signal \(status & 0x7F)"))\n\(text)")
         }
         guard let line = text.split(separator: "\n").last(where: { $0.hasPrefix("RESULT ") }) else {
             throw BenchFailure("child \(args.joined(separator: " ")) printed no result\n\(text)")

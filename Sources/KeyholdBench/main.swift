@@ -44,7 +44,9 @@ struct Options {
         }
         func number() throws -> Int {
             let v = try value()
-            guard let n = Int(v.replacingOccurrences(of: "_", with: "")), n >= 1 else { throw BenchFailure("\(args[i - 1]): not a positive number: \(v)") }
+            guard let n = Int(v.replacingOccurrences(of: "_", with: "")), n >= 1 else {
+                throw BenchFailure("\(args[i - 1]): not a positive number: \(v)")
+            }
             return n
         }
         while i < args.endIndex {
@@ -67,7 +69,8 @@ struct Options {
             case "--width": width = try number()
             case "--height": height = try number()
             case "-h", "--help":
-                print("""
+                print(
+                    """
                     usage: keyhold-bench [console | floor] [--runs N] [--count N] [--large N] [--batch N] [--import-batch N]
                                          [--console N] [--console-runs N] [--floor-source FILE] [--cc CC] [--no-swift-floor]
                                          [--dir DIR] [--out FILE]
@@ -122,15 +125,19 @@ do {
     switch args.first {
     case "child-vault":
         let o = try Options(args.dropFirst())
-        try emit(try Child.vault(count: o.count, importBatch: o.importBatch, rotationBatch: o.batch, dir: runDirectory(o.dir, "vault"), seed: o.seed))
+        try emit(
+            try Child.vault(
+                count: o.count, importBatch: o.importBatch, rotationBatch: o.batch, dir: runDirectory(o.dir, "vault"), seed: o.seed))
     case "child-floor":
         let o = try Options(args.dropFirst())
         try emit(try Child.floor(count: o.count, importBatch: o.importBatch, batch: o.batch, dir: runDirectory(o.dir, "floor")))
     case "child-console-build":
         let o = try Options(args.dropFirst())
         guard let path = o.path else { throw BenchFailure("child-console-build needs --path") }
-        try emit(json: try ConsoleChild.build(path: path, users: o.users, secrets: o.count, seed: o.seed,
-                                             password: try ConsoleChild.passwordFromStandardInput()))
+        try emit(
+            json: try ConsoleChild.build(
+                path: path, users: o.users, secrets: o.count, seed: o.seed,
+                password: try ConsoleChild.passwordFromStandardInput()))
     case "child-console":
         let o = try Options(args.dropFirst())
         guard let path = o.path else { throw BenchFailure("child-console needs --path") }

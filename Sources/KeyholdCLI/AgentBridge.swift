@@ -29,8 +29,11 @@ struct RunStart {
 
     /// `u32 length || header JSON || values`.
     func encoded() throws -> [UInt8] {
-        let header = Array(try JSONEncoder().encode(Header(program: program, arguments: arguments, mask: mask, plan: plan,
-                                                           sizes: sizes)))
+        let header = Array(
+            try JSONEncoder().encode(
+                Header(
+                    program: program, arguments: arguments, mask: mask, plan: plan,
+                    sizes: sizes)))
         let n = UInt32(header.count)
         return [UInt8(n >> 24), UInt8((n >> 16) & 0xFF), UInt8((n >> 8) & 0xFF), UInt8(n & 0xFF)] + header + values
     }
@@ -43,8 +46,9 @@ struct RunStart {
         guard h.sizes.count == h.plan.count, h.sizes.reduce(0, +) == bytes.count - 4 - n else {
             throw KeyholdError.integrity("agent: a start request whose values do not add up")
         }
-        return RunStart(program: h.program, arguments: h.arguments, mask: h.mask, plan: h.plan, values: Array(bytes[(4 + n)...]),
-                        sizes: h.sizes)
+        return RunStart(
+            program: h.program, arguments: h.arguments, mask: h.mask, plan: h.plan, values: Array(bytes[(4 + n)...]),
+            sizes: h.sizes)
     }
 
     /// Starts the program here (the client): the environment is this process's, less the
@@ -121,8 +125,10 @@ public struct CommandLineAgent: AgentHandler {
 enum AgentRouting {
     /// Commands the client always runs itself: they make or change the vault file as a whole,
     /// manage the agent, serve applications, need no vault, or give no session (a recovery).
-    static let local: Set<String> = ["init", "unlock", "lock", "upgrade", "restore", "agent-serve", "app-serve", "help", "completions",
-                                     "--help", "-h", "--version", "--generate-completion-script"]
+    static let local: Set<String> = [
+        "init", "unlock", "lock", "upgrade", "restore", "agent-serve", "app-serve", "help", "completions",
+        "--help", "-h", "--version", "--generate-completion-script"
+    ]
 
     /// Whether `argv` (with the program name first) may be served by the agent.
     static func servedByAgent(_ argv: [String]) -> Bool {

@@ -12,9 +12,11 @@ enum Duration {
         let unit = t.last.flatMap { units[$0] }
         let digits = unit == nil ? t : String(t.dropLast())
         guard !digits.isEmpty, digits.count <= 9, digits.allSatisfy(\.isASCII), let n = Int64(digits),
-              case let ms = n * (unit ?? 60_000), range.contains(ms) else {
-            throw ArgumentParser.ValidationError("\(option) \(Validate.visible(text)): give a duration such as 90s, 15m, 8h or 1d, "
-                                                 + "from \(range.lowerBound / 1_000)s to \(range.upperBound / 3_600_000)h")
+            case let ms = n * (unit ?? 60_000), range.contains(ms)
+        else {
+            throw ArgumentParser.ValidationError(
+                "\(option) \(Validate.visible(text)): give a duration such as 90s, 15m, 8h or 1d, "
+                    + "from \(range.lowerBound / 1_000)s to \(range.upperBound / 3_600_000)h")
         }
         return ms
     }
@@ -49,8 +51,9 @@ struct UnlockCommand: ParsableCommand {
                 if let user = env["KEYHOLD_USER"], !user.isEmpty, user.lowercased() != running.user.lowercased() {
                     throw KeyholdError.conflict("an agent for \(path) serves \(running.user); end it with `keyhold lock` first")
                 }
-                try Terminal.out("An agent already serves \(path) for \(running.user) (until \(Clock.format(running.idleDeadline)) "
-                                 + "if idle, \(Clock.format(running.maxDeadline)) at the latest).")
+                try Terminal.out(
+                    "An agent already serves \(path) for \(running.user) (until \(Clock.format(running.idleDeadline)) "
+                        + "if idle, \(Clock.format(running.maxDeadline)) at the latest).")
                 return
             }
             let user = try Credentials.username()
@@ -59,8 +62,9 @@ struct UnlockCommand: ParsableCommand {
             guard let status = AgentClient.status(vault: path, environment: env) else {
                 throw KeyholdError.refused("the agent did not start")
             }
-            try Terminal.out("Unlocked \(path) for \(status.user): commands use the agent until \(Clock.format(status.idleDeadline)) "
-                             + "if idle, \(Clock.format(status.maxDeadline)) at the latest (`keyhold lock` ends it).")
+            try Terminal.out(
+                "Unlocked \(path) for \(status.user): commands use the agent until \(Clock.format(status.idleDeadline)) "
+                    + "if idle, \(Clock.format(status.maxDeadline)) at the latest (`keyhold lock` ends it).")
         }
     }
 }
@@ -117,10 +121,11 @@ struct AgentServeCommand: ParsableCommand {
             ready("error \(error)")
             throw ExitCode(Exit.failure)
         }
-        let server = AgentServer(session: session, socketPath: socket,
-                                 lease: Lease(idle: idle, max: max, started: session.vault.clock.now()),
-                                 clock: session.vault.clock,
-                                 handler: CommandLineAgent(session: session, console: AgentServeCommand.console ?? { _ in [] }))
+        let server = AgentServer(
+            session: session, socketPath: socket,
+            lease: Lease(idle: idle, max: max, started: session.vault.clock.now()),
+            clock: session.vault.clock,
+            handler: CommandLineAgent(session: session, console: AgentServeCommand.console ?? { _ in [] }))
         ready("ready \(getpid())")
         AgentLauncher.detach()
         // Ended because the vault's file was replaced: the exit code a command gets for it.

@@ -10,8 +10,10 @@ struct AuditCommand: ParsableCommand {
 
     static func json(_ e: AuditEvent) -> [String: Any] {
         let details = (try? JSONSerialization.jsonObject(with: Data(e.details.utf8))) ?? e.details
-        return ["seq": e.seq, "at": Clock.format(e.at), "actor": e.actor, "action": e.action, "target": e.target,
-                "details": details, "signed": e.signed]
+        return [
+            "seq": e.seq, "at": Clock.format(e.at), "actor": e.actor, "action": e.action, "target": e.target,
+            "details": details, "signed": e.signed
+        ]
     }
 
     static func report(_ v: AuditVerification, json: Bool) throws {
@@ -47,9 +49,10 @@ struct AuditCommand: ParsableCommand {
 
         func run() throws {
             try runReporting {
-                var filter = AuditFilter(actor: actor, action: action, target: target,
-                                         since: try since.flatMap { try DateArgument.parse($0, field: "--since") },
-                                         until: try until.flatMap { try DateArgument.parse($0, field: "--until") })
+                var filter = AuditFilter(
+                    actor: actor, action: action, target: target,
+                    since: try since.flatMap { try DateArgument.parse($0, field: "--since") },
+                    until: try until.flatMap { try DateArgument.parse($0, field: "--until") })
                 let s = try session.session()
                 // The log as it is now: events appended while the listing is written are not in it.
                 let (start, through) = try s.auditListingStart(newest: limit, filter)
@@ -63,9 +66,13 @@ struct AuditCommand: ParsableCommand {
                 }
                 var table = TableStream(["SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "DETAILS"])
                 try Listing.each(from: start, pages) { events in
-                    try table.write(events.map {
-                        [String($0.seq), Clock.format($0.at), $0.actor + ($0.signed ? "" : " (unsigned)"), $0.action, $0.target, $0.details]
-                    })
+                    try table.write(
+                        events.map {
+                            [
+                                String($0.seq), Clock.format($0.at), $0.actor + ($0.signed ? "" : " (unsigned)"), $0.action, $0.target,
+                                $0.details
+                            ]
+                        })
                 }
                 try table.finish()
             }

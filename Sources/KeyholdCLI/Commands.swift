@@ -15,10 +15,12 @@ public struct KeyholdCommand: ParsableCommand {
             \(Exit.help)
             """,
         version: "0.1.0",
-        subcommands: [Init.self, Status.self, UserCommand.self, RoleCommand.self, SecretCommand.self, KeyCommand.self,
-                      AuditCommand.self, Backup.self, RestoreCommand.self, Check.self, RunCommand.self, ImportCommand.self, ExportCommand.self,
-                      UpgradeCommand.self, UnlockCommand.self, LockCommand.self, AgentServeCommand.self,
-                      AppServeCommand.self]
+        subcommands: [
+            Init.self, Status.self, UserCommand.self, RoleCommand.self, SecretCommand.self, KeyCommand.self,
+            AuditCommand.self, Backup.self, RestoreCommand.self, Check.self, RunCommand.self, ImportCommand.self, ExportCommand.self,
+            UpgradeCommand.self, UnlockCommand.self, LockCommand.self, AgentServeCommand.self,
+            AppServeCommand.self
+        ]
     )
     public init() {}
 
@@ -107,9 +109,10 @@ struct Init: ParsableCommand {
         Terminal.err("Creating a new vault at \(path)")
         let user: String
         do { user = try Credentials.username(default: "admin") } catch { throw fail(error) }
-        Terminal.err("Choose the administrator's password: at least \(vault.options.passwordMinLength) characters, "
-                     + "not a common password, not a repeat, sequence or keyboard row, not containing the username. "
-                     + "A long passphrase is best.")
+        Terminal.err(
+            "Choose the administrator's password: at least \(vault.options.passwordMinLength) characters, "
+                + "not a common password, not a repeat, sequence or keyboard row, not containing the username. "
+                + "A long passphrase is best.")
         let session: Session
         var shown: SecureBytes?
         do {
@@ -137,8 +140,9 @@ struct Init: ParsableCommand {
     /// write says no vault was made.
     private static func showRecoveryKey(_ key: SecureBytes) throws -> SecureBytes {
         do {
-            try Terminal.outSecret("\nRECOVERY KEY (shown this once; write it down and keep it offline):\n\n    ", key,
-                                   "\n\nWith it, access can be regained if every administrator is locked out.\n")
+            try Terminal.outSecret(
+                "\nRECOVERY KEY (shown this once; write it down and keep it offline):\n\n    ", key,
+                "\n\nWith it, access can be regained if every administrator is locked out.\n")
         } catch var o as OutputFailure {
             o.consequence = "the recovery key could not be shown, so no vault was created"
             throw o
@@ -231,11 +235,17 @@ struct Status: ParsableCommand {
                 "vault": session.vault.path, "user": session.username, "permissions": perms,
                 "users": summary.users, "secrets": summary.secrets, "audit_events": summary.auditEvents,
                 "active_data_key": summary.activeDataKey, "window_days": windowDays,
-                "agent": agent.map { ["user": $0.user, "idle_until": Clock.format($0.idleDeadline),
-                                      "max_until": Clock.format($0.maxDeadline)] as Any } ?? NSNull(),
+                "agent": agent.map {
+                    [
+                        "user": $0.user, "idle_until": Clock.format($0.idleDeadline),
+                        "max_until": Clock.format($0.maxDeadline)
+                    ] as Any
+                } ?? NSNull(),
                 "audit": audit.map { v -> Any in
-                    ["ok": v.ok, "events": v.events, "head": v.head.map { $0 as Any } ?? NSNull(),
-                     "failure": v.failure.map { ["seq": $0.seq, "reason": $0.reason] as Any } ?? NSNull()]
+                    [
+                        "ok": v.ok, "events": v.events, "head": v.head.map { $0 as Any } ?? NSNull(),
+                        "failure": v.failure.map { ["seq": $0.seq, "reason": $0.reason] as Any } ?? NSNull()
+                    ]
                 } ?? NSNull(),
                 "rotation": rotation.map {
                     ["to": $0.targetVersion, "total": $0.total, "remaining": $0.remaining, "running": $0.leaseHeld] as Any
@@ -243,14 +253,19 @@ struct Status: ParsableCommand {
                 "secrets_overdue": due.map { dueJSON($0.overdue, $0.overdueCount) as Any } ?? NSNull(),
                 "secrets_due_soon": due.map { dueJSON($0.dueSoon, $0.dueSoonCount) as Any } ?? NSNull(),
                 "users_expiring": expiring.map {
-                    ["count": $0.count, "first": $0.first.map { ["username": $0.username, "expires_at": Clock.format($0.expiresAt)] }] as Any
+                    ["count": $0.count, "first": $0.first.map { ["username": $0.username, "expires_at": Clock.format($0.expiresAt)] }]
+                        as Any
                 } ?? NSNull(),
                 "key_requests": keys.map {
-                    $0.requests.map { ["username": $0.username, "fingerprint": $0.fingerprint.map { $0 as Any } ?? NSNull(),
-                                       "requested_at": Clock.format($0.requestedAt)] } as Any
+                    $0.requests.map {
+                        [
+                            "username": $0.username, "fingerprint": $0.fingerprint.map { $0 as Any } ?? NSNull(),
+                            "requested_at": Clock.format($0.requestedAt)
+                        ]
+                    } as Any
                 } ?? NSNull(),
                 "revocation_warning": keys?.revocationWarning.map { $0 as Any } ?? NSNull(),
-                "skipped": skipped,
+                "skipped": skipped
             ])
             return code
         }
@@ -265,7 +280,7 @@ struct Status: ParsableCommand {
             agent.map {
                 "agent:        unlocked for \($0.user) until \(Clock.format($0.idleDeadline)) if idle, "
                     + "\(Clock.format($0.maxDeadline)) at the latest (keyhold lock ends it)"
-            } ?? "agent:        none (keyhold unlock keeps the vault unlocked for later commands)",
+            } ?? "agent:        none (keyhold unlock keeps the vault unlocked for later commands)"
         ]
         if let v = audit {
             if let f = v.failure {
@@ -275,31 +290,43 @@ struct Status: ParsableCommand {
             }
         }
         if let job = rotation {
-            lines.append("rotation:     UNFINISHED: data-key rotation to key \(job.targetVersion), \(job.remaining) of \(job.total) "
-                         + "version(s) left; " + (job.leaseHeld ? "running in another process"
-                                                               : "interrupted: `keyhold key resume` finishes it"))
+            lines.append(
+                "rotation:     UNFINISHED: data-key rotation to key \(job.targetVersion), \(job.remaining) of \(job.total) "
+                    + "version(s) left; "
+                    + (job.leaseHeld
+                        ? "running in another process"
+                        : "interrupted: `keyhold key resume` finishes it"))
         } else {
             lines.append("rotation:     none unfinished")
         }
         if let due {
             lines.append("rotate-by:    \(due.overdueCount) overdue, \(due.dueSoonCount) due within \(windowDays) days")
             for d in due.overdue { lines.append("  OVERDUE  \(d.name)  \(Clock.format(d.rotateBy))") }
-            if due.overdueCount > due.overdue.count { lines.append("  ... and \(due.overdueCount - due.overdue.count) more overdue (keyhold secret list)") }
+            if due.overdueCount > due.overdue.count {
+                lines.append("  ... and \(due.overdueCount - due.overdue.count) more overdue (keyhold secret list)")
+            }
             for d in due.dueSoon { lines.append("  due      \(d.name)  \(Clock.format(d.rotateBy))") }
-            if due.dueSoonCount > due.dueSoon.count { lines.append("  ... and \(due.dueSoonCount - due.dueSoon.count) more due soon (keyhold secret list)") }
+            if due.dueSoonCount > due.dueSoon.count {
+                lines.append("  ... and \(due.dueSoonCount - due.dueSoon.count) more due soon (keyhold secret list)")
+            }
         }
         if let expiring {
             lines.append("expiring:     \(expiring.count) account\(expiring.count == 1 ? "" : "s") within \(windowDays) days")
             for u in expiring.first { lines.append("  \(u.username)  \(Clock.format(u.expiresAt))") }
-            if expiring.count > expiring.first.count { lines.append("  ... and \(expiring.count - expiring.first.count) more (keyhold user list)") }
+            if expiring.count > expiring.first.count {
+                lines.append("  ... and \(expiring.count - expiring.first.count) more (keyhold user list)")
+            }
         }
         if let keys {
-            lines.append("key requests: \(keys.requests.isEmpty ? "none" : "\(keys.requests.count) awaiting approval (keyhold key approve USER)")")
+            lines.append(
+                "key requests: \(keys.requests.isEmpty ? "none" : "\(keys.requests.count) awaiting approval (keyhold key approve USER)")")
             for r in keys.requests {
                 lines.append("  \(r.username)  " + (r.fingerprint.map { "fingerprint \($0)" } ?? "no key yet (until their first login)"))
             }
             if let w = keys.revocationWarning {
-                lines.append("WARNING: \(w.split(separator: "\n").map { Validate.visible(String($0)) }.joined(separator: "; ")); rotate the root key (and the data key for full revocation)")
+                lines.append(
+                    "WARNING: \(w.split(separator: "\n").map { Validate.visible(String($0)) }.joined(separator: "; ")); rotate the root key (and the data key for full revocation)"
+                )
             }
         }
         if !skipped.isEmpty { lines.append("skipped:      " + skipped.joined(separator: "; ")) }

@@ -32,14 +32,11 @@ struct JSONFlag: ParsableArguments {
 /// An argument error found while running (`ValidationError`) is a usage
 /// error: its message, exit 64; a failed write to standard output is exit 72.
 func runReporting(_ body: () throws -> Void) throws {
-    do { try body() }
-    catch let e as ExitCode { throw e }
-    catch let e as CleanExit { throw e }
-    catch let e as ArgumentParser.ValidationError {
+    do { try body() } catch let e as ExitCode { throw e } catch let e as CleanExit { throw e } catch let e as ArgumentParser.ValidationError
+    {
         Terminal.err("keyhold: \(e.message)")
         throw ExitCode(Exit.usage)
-    }
-    catch { throw fail(error) }
+    } catch { throw fail(error) }
 }
 
 /// Where a secret value or password comes from. Never argv.
@@ -62,7 +59,9 @@ struct ValueSource: ParsableArguments {
             let limit = Validate.secretValueMaxBytes + 1
             let value = try SecureBuffer(capacity: limit)
             while value.count < limit {
-                let n = try value.appendReading(atLeast: 1) { room in Foundation.read(fd, room.baseAddress!, min(room.count, limit - value.count)) }
+                let n = try value.appendReading(atLeast: 1) { room in
+                    Foundation.read(fd, room.baseAddress!, min(room.count, limit - value.count))
+                }
                 if n < 0 && errno == EINTR { continue }
                 if n < 0 { throw ArgumentParser.ValidationError("--from-file: cannot read \(Validate.visible(fromFile))") }
                 if n == 0 { break }
@@ -82,10 +81,13 @@ struct ValueSource: ParsableArguments {
 }
 
 /// Refuses a value given on the command line, saying why and what to do instead.
-func refuseArgvValue(_ extra: [String], what: String,
-                     instead: String = "Use --stdin, --from-file PATH, or type it at the prompt.") throws {
+func refuseArgvValue(
+    _ extra: [String], what: String,
+    instead: String = "Use --stdin, --from-file PATH, or type it at the prompt."
+) throws {
     guard !extra.isEmpty else { return }
-    throw ArgumentParser.ValidationError("""
+    throw ArgumentParser.ValidationError(
+        """
         \(what) is never taken from the command line: it would be visible to other users in the process list \
         and kept in your shell history. \(instead)
         """)

@@ -35,9 +35,10 @@ enum Completions {
         let environment = ProcessInfo.processInfo.environment.filter { !AgentClient.withheld.contains($0.key) }
         let vault = vaultPath(words, environment: environment)
         guard let r = AgentClient.capture(argv: ["keyhold"] + command + ["--db", vault], vault: vault, environment: environment),
-              r.status == 0,
-              let object = try? JSONSerialization.jsonObject(with: Data(r.stdout)) as? [String: Any],
-              let items = object[key] as? [[String: Any]] else { return [] }
+            r.status == 0,
+            let object = try? JSONSerialization.jsonObject(with: Data(r.stdout)) as? [String: Any],
+            let items = object[key] as? [[String: Any]]
+        else { return [] }
         return items.compactMap { $0[field] as? String }.filter { $0.hasPrefix(prefix) }.sorted()
     }
 }

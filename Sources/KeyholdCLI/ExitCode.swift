@@ -5,15 +5,15 @@ import KeyholdCore
 enum Exit {
     static let ok: Int32 = 0
     static let failure: Int32 = 1
-    static let usage: Int32 = 64          // bad arguments or input that breaks a rule
-    static let authentication: Int32 = 65 // unknown user, wrong password or locked account; disabled or expired account
-    static let denied: Int32 = 66         // permission denied or refused by a guard
+    static let usage: Int32 = 64  // bad arguments or input that breaks a rule
+    static let authentication: Int32 = 65  // unknown user, wrong password or locked account; disabled or expired account
+    static let denied: Int32 = 66  // permission denied or refused by a guard
     static let notFound: Int32 = 67
     static let conflict: Int32 = 68
-    static let integrity: Int32 = 70      // a stored value failed to open or verify
-    static let rotationInProgress: Int32 = 71 // another process owns the data-key rotation
-    static let output: Int32 = 72         // standard output could not be written (a full disk, a closed pipe)
-    static let vaultUnwritable: Int32 = 73 // the vault cannot be written (read-only, a full disk, a size limit): nothing shown
+    static let integrity: Int32 = 70  // a stored value failed to open or verify
+    static let rotationInProgress: Int32 = 71  // another process owns the data-key rotation
+    static let output: Int32 = 72  // standard output could not be written (a full disk, a closed pipe)
+    static let vaultUnwritable: Int32 = 73  // the vault cannot be written (read-only, a full disk, a size limit): nothing shown
 
     static let help = """
         EXIT CODES
@@ -71,11 +71,12 @@ func fail(_ error: any Error) -> ExitCode {
     }
     if let k = error as? KeyholdError {
         // A newcomer's first command, before `init`: say how to get a vault.
-        let hint = switch k {
-        case .store(.notFound): " (create one with `keyhold init`, or name yours with --db or KEYHOLD_DB)"
-        case .rotationInProgress: " (or pass --wait to wait for it)"
-        default: ""
-        }
+        let hint =
+            switch k {
+            case .store(.notFound): " (create one with `keyhold init`, or name yours with --db or KEYHOLD_DB)"
+            case .rotationInProgress: " (or pass --wait to wait for it)"
+            default: ""
+            }
         Terminal.err("keyhold: \(k)\(hint)")
         return ExitCode(Exit.code(for: k))
     }

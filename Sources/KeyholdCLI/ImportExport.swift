@@ -74,7 +74,9 @@ struct ImportCommand: ParsableCommand {
     private func importAll() throws {
         if source == "-", !format.isFile { throw usageError("SOURCE", "--format pass reads a directory, not standard input") }
         if expand || literal {
-            guard format == .dotenv else { throw usageError(expand ? "--expand" : "--literal", "\(expand ? "--expand" : "--literal") is only for --format dotenv") }
+            guard format == .dotenv else {
+                throw usageError(expand ? "--expand" : "--literal", "\(expand ? "--expand" : "--literal") is only for --format dotenv")
+            }
             guard !(expand && literal) else { throw usageError("--expand", "give --expand or --literal, not both") }
         }
         // The file is read before logging in, so that `-` is read whole before any prompt.
@@ -114,10 +116,11 @@ struct ImportCommand: ParsableCommand {
                 "created": r.created, "updated": r.updated, "unchanged": r.unchanged, "skipped": r.skipped,
                 "read": read.entries.count + read.bad.count,
                 "bad": bad.map { ["origin": $0.origin, "message": $0.message] },
-                "notes": notes.map { ["origin": $0.origin, "message": $0.message] },
+                "notes": notes.map { ["origin": $0.origin, "message": $0.message] }
             ])
         } else {
-            var line = "Imported: \(r.created) created, \(r.updated) updated, \(r.unchanged) unchanged (same value: no new version), "
+            var line =
+                "Imported: \(r.created) created, \(r.updated) updated, \(r.unchanged) unchanged (same value: no new version), "
                 + "\(r.skipped) skipped (already there)"
             if !bad.isEmpty { line += ", \(bad.count) bad entr\(bad.count == 1 ? "y" : "ies") skipped" }
             try Terminal.out(line + ".")
@@ -206,9 +209,15 @@ struct ExportCommand: ParsableCommand {
     @Flag(help: "Do not ask for confirmation (needed without a terminal).") var yes = false
     @Option(name: .customLong("gpg-id"), help: "For --format pass: the gpg key (id, fingerprint or e-mail) to encrypt to.")
     var gpgID: String?
-    @Flag(inversion: .prefixedNo, help: "For --format dotenv: whether the file will be read with python-dotenv's interpolation on (load_dotenv, Flask) or off; needed only when a value holds ${...}.")
+    @Flag(
+        inversion: .prefixedNo,
+        help:
+            "For --format dotenv: whether the file will be read with python-dotenv's interpolation on (load_dotenv, Flask) or off; needed only when a value holds ${...}."
+    )
     var interpolate: Bool?
-    @Flag(name: .customLong("skip-bad"), help: "Leave out a secret whose value does not open or cannot be read (named on stderr) and export the rest.")
+    @Flag(
+        name: .customLong("skip-bad"),
+        help: "Leave out a secret whose value does not open or cannot be read (named on stderr) and export the rest.")
     var skipBad = false
     @Argument(help: "A new file, - for standard output, or (pass) a new directory.") var dest: String
 
@@ -231,10 +240,13 @@ struct ExportCommand: ParsableCommand {
             throw usageError("--gpg-id", "--gpg-id is only for --format pass")
         }
         if let interpolate, format != .dotenv {
-            throw usageError(interpolate ? "--interpolate" : "--no-interpolate", "--interpolate and --no-interpolate are only for --format dotenv")
+            throw usageError(
+                interpolate ? "--interpolate" : "--no-interpolate", "--interpolate and --no-interpolate are only for --format dotenv")
         }
         if !yes, !Terminal.stdinIsTTY {
-            throw usageError("--yes", """
+            throw usageError(
+                "--yes",
+                """
                 export writes secret values in plaintext to \(toStdout ? "standard output" : Validate.visible(dest)); \
                 there is no terminal to confirm on, so give --yes to say that is intended
                 """)
@@ -259,16 +271,20 @@ struct ExportCommand: ParsableCommand {
         // Without counting versions: a damaged page among them is named by the hand-out, not a stop here.
         let infos = try s.secretsWithoutCounts(prefix: prefix.isEmpty ? nil : prefix).filter { $0.name.hasPrefix(prefix) }
         guard !infos.isEmpty else {
-            Terminal.err(prefix.isEmpty ? "keyhold: the vault holds no secrets; nothing to export"
-                                        : "keyhold: no secret name starts with \(Validate.visible(prefix)); nothing to export")
+            Terminal.err(
+                prefix.isEmpty
+                    ? "keyhold: the vault holds no secrets; nothing to export"
+                    : "keyhold: no secret name starts with \(Validate.visible(prefix)); nothing to export")
             throw ExitCode(Exit.notFound)
         }
         var names: [String] = []
         for info in infos {
             let short = String(info.name.dropFirst(prefix.count))
             do { _ = try Validate.secretName(short) } catch {
-                throw usageError("--prefix", "with --prefix \(Validate.visible(prefix)) the secret \(Validate.visible(info.name)) "
-                                 + "would be written as \"\(Validate.visible(short))\", which is not a name; end the prefix with /")
+                throw usageError(
+                    "--prefix",
+                    "with --prefix \(Validate.visible(prefix)) the secret \(Validate.visible(info.name)) "
+                        + "would be written as \"\(Validate.visible(short))\", which is not a name; end the prefix with /")
             }
             names.append(short)
         }
@@ -278,16 +294,18 @@ struct ExportCommand: ParsableCommand {
             for (info, short) in zip(infos, names) {
                 let key = DotEnv.key(for: short)
                 if let other = byKey[key] {
-                    throw KeyholdError.conflict("\(Validate.visible(other)) and \(Validate.visible(info.name)) "
-                                                + "both become the .env key \(key); export them separately with --prefix")
+                    throw KeyholdError.conflict(
+                        "\(Validate.visible(other)) and \(Validate.visible(info.name)) "
+                            + "both become the .env key \(key); export them separately with --prefix")
                 }
                 byKey[key] = info.name
                 keys.append(key)
             }
         }
         if !yes {
-            let answer = try Terminal.ask("This writes \(infos.count) secret value\(infos.count == 1 ? "" : "s") in PLAINTEXT to "
-                                      + "\(toStdout ? "standard output" : Validate.visible(dest)). Type yes to continue: ")
+            let answer = try Terminal.ask(
+                "This writes \(infos.count) secret value\(infos.count == 1 ? "" : "s") in PLAINTEXT to "
+                    + "\(toStdout ? "standard output" : Validate.visible(dest)). Type yes to continue: ")
             guard answer?.trimmingCharacters(in: .whitespaces) == "yes" else {
                 Terminal.err("Cancelled; nothing was revealed or written.")
                 throw ExitCode(Exit.failure)
@@ -310,8 +328,10 @@ struct ExportCommand: ParsableCommand {
         } else {
             // Standard output is held to the end for the formats that may refuse a value, so a refusal writes nothing,
             // and on a terminal, so the escaping of control characters sees whole characters.
-            let sink = toStdout ? ExportSink(standardOutputHolding: format != .json || Terminal.stdoutIsTTY)
-                                : try ExportSink(creating: dest)
+            let sink =
+                toStdout
+                ? ExportSink(standardOutputHolding: format != .json || Terminal.stdoutIsTTY)
+                : try ExportSink(creating: dest)
             do {
                 try write(infos, names: names, keys: keys, session: s, to: sink, leftOut: left)
                 try sink.finish()
@@ -322,12 +342,14 @@ struct ExportCommand: ParsableCommand {
         }
         let count = infos.count - left.count
         if left.count > 0 {
-            Terminal.err("keyhold: left out \(left.count) secret\(left.count == 1 ? "" : "s") that could not be opened: "
-                         + left.names.map(Validate.visible).joined(separator: ", "))
+            Terminal.err(
+                "keyhold: left out \(left.count) secret\(left.count == 1 ? "" : "s") that could not be opened: "
+                    + left.names.map(Validate.visible).joined(separator: ", "))
         }
         if !toStdout {
-            Terminal.err("Exported \(count) secret\(count == 1 ? "" : "s") to \(Validate.visible(dest)) (\(format.rawValue)). "
-                         + (format == .pass ? "" : "It holds plaintext: delete it when done."))
+            Terminal.err(
+                "Exported \(count) secret\(count == 1 ? "" : "s") to \(Validate.visible(dest)) (\(format.rawValue)). "
+                    + (format == .pass ? "" : "It holds plaintext: delete it when done."))
         }
     }
 
@@ -352,8 +374,10 @@ struct ExportCommand: ParsableCommand {
 
     /// Reveals the values (`Session.revealEach`: one audited hand-out, a batch at a time) and writes
     /// each in the file formats as it comes. `names` are without the prefix; `keys` are the .env keys.
-    private func write(_ infos: [SecretInfo], names: [String], keys: [String], session s: Session, to sink: ExportSink,
-                       leftOut left: LeftOut) throws {
+    private func write(
+        _ infos: [SecretInfo], names: [String], keys: [String], session s: Session, to sink: ExportSink,
+        leftOut left: LeftOut
+    ) throws {
         let out = sink.buffer
         switch format {
         case .dotenv:
@@ -374,7 +398,9 @@ struct ExportCommand: ParsableCommand {
             }
             try JSONEntries.end(count: written, to: out)
         case .keepassxc:
-            let items = zip(names, infos).map { KeePassXML.Item(segments: $0.split(separator: "/").map(String.init), description: $1.description) }
+            let items = zip(names, infos).map {
+                KeePassXML.Item(segments: $0.split(separator: "/").map(String.init), description: $1.description)
+            }
             let writer = KeePassXML.Writer(items, now: ISO8601DateFormatter().string(from: Date()))
             try writer.begin(out)
             let order = writer.order  // the document's order of entries, so each is written as its value comes
@@ -384,7 +410,8 @@ struct ExportCommand: ParsableCommand {
             var next = 0  // the k of the next entry the writer writes
             try s.revealEach(order.map { infos[$0].name }, purpose: .export, skipping: inOrder.skipping) { k, value in
                 guard KeePassXML.canCarry(value) else {
-                    throw refusal(infos[order[k]].name, "is not text that XML can carry (UTF-8 without control characters); export it as json")
+                    throw refusal(
+                        infos[order[k]].name, "is not text that XML can carry (UTF-8 without control characters); export it as json")
                 }
                 while next < k { try writer.skip(out); next += 1 }  // entries left out before this one
                 try writer.entry(value, to: out)
@@ -411,8 +438,9 @@ func reportBadEntries(_ bad: [BadEntry], skipBad: Bool) throws {
     for b in bad.prefix(100) { Terminal.err("keyhold: \(verb): \(b.origin): \(b.message)") }
     if bad.count > 100 { Terminal.err("keyhold: ... and \(bad.count - 100) more") }
     if !skipBad {
-        Terminal.err("keyhold: \(bad.count) bad entr\(bad.count == 1 ? "y" : "ies"); nothing was imported "
-                     + "(fix \(bad.count == 1 ? "it" : "them"), or give --skip-bad to import the rest)")
+        Terminal.err(
+            "keyhold: \(bad.count) bad entr\(bad.count == 1 ? "y" : "ies"); nothing was imported "
+                + "(fix \(bad.count == 1 ? "it" : "them"), or give --skip-bad to import the rest)")
         throw ExitCode(Exit.usage)
     }
 }

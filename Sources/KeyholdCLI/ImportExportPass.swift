@@ -20,7 +20,9 @@ enum PassStore {
         guard FileManager.default.fileExists(atPath: root, isDirectory: &isDir) else {
             throw KeyholdError.notFound(kind: "pass store directory", name: root)
         }
-        guard isDir.boolValue else { throw usageError("source", "--format pass reads a password-store directory; \(Validate.visible(root)) is not one") }
+        guard isDir.boolValue else {
+            throw usageError("source", "--format pass reads a password-store directory; \(Validate.visible(root)) is not one")
+        }
         guard let walker = FileManager.default.enumerator(atPath: root) else {
             throw usageError("source", "cannot read the directory \(Validate.visible(root))")
         }
@@ -48,7 +50,12 @@ enum PassStore {
                 continue
             }
             guard run.outputSize <= Tool.outputLimit else {
-                result.add(BadEntry(origin: origin, message: "secret value: must be 1 to \(Validate.secretValueMaxBytes) bytes (the file decrypts to \(run.outputSize) bytes)"))
+                result.add(
+                    BadEntry(
+                        origin: origin,
+                        message:
+                            "secret value: must be 1 to \(Validate.secretValueMaxBytes) bytes (the file decrypts to \(run.outputSize) bytes)"
+                    ))
                 continue
             }
             try PassStoreNames.add(file: rel, decrypted: run.output.bytes, to: &result)
@@ -93,8 +100,10 @@ enum PassStore {
             }
         }
         let input = try PassStoreNames.fileContent(value)
-        let run = try Tool.run(gpg, ["--quiet", "--batch", "--yes", "--encrypt", "--recipient", gpgID, "--output", dest + "/" + PassStoreNames.file(for: path)],
-                               input: input, captureOutput: false)
+        let run = try Tool.run(
+            gpg,
+            ["--quiet", "--batch", "--yes", "--encrypt", "--recipient", gpgID, "--output", dest + "/" + PassStoreNames.file(for: path)],
+            input: input, captureOutput: false)
         guard run.status == 0 else {
             throw TransferFailure("gpg could not encrypt \(Validate.visible(path)): \(Tool.reason(run.stderr))")
         }
@@ -183,8 +192,9 @@ enum Tool {
         }
         group.wait()
         p.waitUntilExit()
-        return Result(status: p.terminationStatus, output: output, outputSize: total,
-                      stderr: String(decoding: collected.stderr, as: UTF8.self))
+        return Result(
+            status: p.terminationStatus, output: output, outputSize: total,
+            stderr: String(decoding: collected.stderr, as: UTF8.self))
     }
 
     /// What the helper threads touch (each field by one thread, read after `group.wait()`).
@@ -228,7 +238,9 @@ final class ExportSink {
             // No O_TMPFILE here (an older kernel, some file systems): a named file from the start.
             fd = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
             guard fd >= 0 else {
-                if errno == EEXIST { throw KeyholdError.conflict("\(Validate.visible(path)) already exists; export never overwrites a file") }
+                if errno == EEXIST {
+                    throw KeyholdError.conflict("\(Validate.visible(path)) already exists; export never overwrites a file")
+                }
                 throw TransferFailure("cannot create \(Validate.visible(path)): \(String(cString: strerror(errno)))")
             }
             unnamed = false
@@ -264,7 +276,8 @@ final class ExportSink {
             var linked = true
             if synced, unnamed {
                 // Named only now, whole: by its /proc link (any user), else AT_EMPTY_PATH (needs privilege).
-                linked = linkat(AT_FDCWD, "/proc/self/fd/\(fd)", AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0
+                linked =
+                    linkat(AT_FDCWD, "/proc/self/fd/\(fd)", AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0
                     || linkat(fd, "", AT_FDCWD, path, 0x1000) == 0  // AT_EMPTY_PATH, which Swift does not import
                 error = errno
             }

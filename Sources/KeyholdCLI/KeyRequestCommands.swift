@@ -18,16 +18,23 @@ extension KeyCommand {
             try runReporting {
                 let requests = try session.session(resume: false).keyRequests()
                 if output.json {
-                    try Output.printJSON(["requests": requests.map {
-                        ["username": $0.username, "fingerprint": $0.fingerprint.map { $0 as Any } ?? NSNull(),
-                         "requested_at": Clock.format($0.requestedAt)] as [String: Any]
-                    }])
+                    try Output.printJSON([
+                        "requests": requests.map {
+                            [
+                                "username": $0.username, "fingerprint": $0.fingerprint.map { $0 as Any } ?? NSNull(),
+                                "requested_at": Clock.format($0.requestedAt)
+                            ] as [String: Any]
+                        }
+                    ])
                     return
                 }
                 guard !requests.isEmpty else { try Terminal.out("No key requests."); return }
-                try Terminal.out(Output.table(["USERNAME", "KEY FINGERPRINT", "REQUESTED"], requests.map {
-                    [$0.username, $0.fingerprint ?? "(no key yet: made at their first login)", Clock.format($0.requestedAt)]
-                }))
+                try Terminal.out(
+                    Output.table(
+                        ["USERNAME", "KEY FINGERPRINT", "REQUESTED"],
+                        requests.map {
+                            [$0.username, $0.fingerprint ?? "(no key yet: made at their first login)", Clock.format($0.requestedAt)]
+                        }))
             }
         }
     }
@@ -88,20 +95,24 @@ struct UpgradeCommand: ParsableCommand {
             let password = try Credentials.password()
             let r = try Vault.upgrade(at: path, username: user, password: password, backup: backupPath, options: vault.options)
             if output.json {
-                try Output.printJSON(["from_format": r.fromFormat, "format": r.toFormat, "backup": r.backup,
-                                      "endorsed_keys": r.endorsedKeys, "keys_to_pin": r.keysToPin,
-                                      "secrets_tagged": r.secretsTagged, "pending_requests": r.pendingRequests])
+                try Output.printJSON([
+                    "from_format": r.fromFormat, "format": r.toFormat, "backup": r.backup,
+                    "endorsed_keys": r.endorsedKeys, "keys_to_pin": r.keysToPin,
+                    "secrets_tagged": r.secretsTagged, "pending_requests": r.pendingRequests
+                ])
                 return
             }
-            try Terminal.out("""
+            try Terminal.out(
+                """
                 Upgraded \(path) from format \(r.fromFormat) to format \(r.toFormat).
                 Backup of the vault as it was: \(r.backup)
                 \(r.endorsedKeys) key(s) holding the root key endorsed; \(r.secretsTagged) secret name(s) tagged.
                 Each user pins the upgraded vault at their next login.
                 """)
             if !r.pendingRequests.isEmpty {
-                try Terminal.out("Key requests waiting for approval (`keyhold key approve USER` once they read you their fingerprint): "
-                             + r.pendingRequests.joined(separator: ", "))
+                try Terminal.out(
+                    "Key requests waiting for approval (`keyhold key approve USER` once they read you their fingerprint): "
+                        + r.pendingRequests.joined(separator: ", "))
             }
         }
     }

@@ -36,11 +36,14 @@ final class ProgressReporter: @unchecked Sendable {
 extension KeyCommand {
     static func report(_ r: RotationResult, json: Bool) throws {
         if json {
-            try Output.printJSON(["active_data_key": r.targetVersion, "resealed": r.resealed,
-                                      "destroyed": r.destroyed, "checkpointed": r.checkpointed])
+            try Output.printJSON([
+                "active_data_key": r.targetVersion, "resealed": r.resealed,
+                "destroyed": r.destroyed, "checkpointed": r.checkpointed
+            ])
         } else {
-            try Terminal.out("data key \(r.targetVersion) is active; \(r.resealed) secret version(s) re-sealed"
-                         + (r.destroyed.isEmpty ? "" : "; destroyed data key(s) \(r.destroyed.map(String.init).joined(separator: ", "))"))
+            try Terminal.out(
+                "data key \(r.targetVersion) is active; \(r.resealed) secret version(s) re-sealed"
+                    + (r.destroyed.isEmpty ? "" : "; destroyed data key(s) \(r.destroyed.map(String.init).joined(separator: ", "))"))
         }
         if !r.checkpointed { Terminal.err(Confirm.checkpointWarning) }
     }
@@ -53,8 +56,9 @@ extension KeyCommand {
         @OptionGroup var session: SessionOptions
         @OptionGroup var output: JSONFlag
         @Option(help: "Secret versions per transaction.") var batch: Int = Session.defaultBatchSize
-        @Flag(name: .customLong("keep-old-minimum"),
-              help: "Do not raise the minimum decryption version when done (older keys are destroyed either way).")
+        @Flag(
+            name: .customLong("keep-old-minimum"),
+            help: "Do not raise the minimum decryption version when done (older keys are destroyed either way).")
         var keepMinimum = false
         @Flag(help: "If another process is running a data-key rotation, wait for it to end, then rotate (else exit 71 at once).")
         var wait = false
@@ -63,8 +67,9 @@ extension KeyCommand {
 
         func run() throws {
             try runReporting {
-                let r = try session.session().rotateDataKey(batchSize: batch, raiseMinimum: !keepMinimum, wait: wait,
-                                                            progress: ProgressReporter("re-sealing").handler)
+                let r = try session.session().rotateDataKey(
+                    batchSize: batch, raiseMinimum: !keepMinimum, wait: wait,
+                    progress: ProgressReporter("re-sealing").handler)
                 try KeyCommand.report(r, json: output.json)
             }
         }
@@ -84,8 +89,9 @@ extension KeyCommand {
             try runReporting {
                 let result: RotationResult?
                 do {
-                    result = try session.session(resume: false).resumeRotation(batchSize: batch, wait: wait,
-                                                                               progress: ProgressReporter("re-sealing").handler)
+                    result = try session.session(resume: false).resumeRotation(
+                        batchSize: batch, wait: wait,
+                        progress: ProgressReporter("re-sealing").handler)
                 } catch let e as KeyholdError {
                     // Finished by another process meanwhile: the job is done, nothing here changed.
                     guard case .rotationSuperseded = e else { throw e }
@@ -123,18 +129,21 @@ extension KeyCommand {
                 // Written (and the write checked) before the rotation commits: a key that cannot be
                 // shown leaves the old one in force.
                 _ = try OneTimeSecret.voidIfFailed(
-                    "the new recovery key shown was not put in force (the old one still opens the vault): disregard it") { shown in
-                try s.rotateRootKey { key in
-                    do {
-                        try Terminal.outSecret("\nNEW RECOVERY KEY (shown this once; the old one no longer opens the vault):\n\n    ",
-                                               key, "\n\n")
-                    } catch var o as OutputFailure {
-                        o.consequence = "the new recovery key could not be shown, so the root key was not rotated "
-                            + "(the old recovery key still opens the vault)"
-                        throw o
+                    "the new recovery key shown was not put in force (the old one still opens the vault): disregard it"
+                ) { shown in
+                    try s.rotateRootKey { key in
+                        do {
+                            try Terminal.outSecret(
+                                "\nNEW RECOVERY KEY (shown this once; the old one no longer opens the vault):\n\n    ",
+                                key, "\n\n")
+                        } catch var o as OutputFailure {
+                            o.consequence =
+                                "the new recovery key could not be shown, so the root key was not rotated "
+                                + "(the old recovery key still opens the vault)"
+                            throw o
+                        }
+                        shown()
                     }
-                    shown()
-                }
                 }
                 Terminal.err("Root key rotated; other sessions must log in again.")
             }
@@ -162,8 +171,9 @@ extension KeyCommand {
                 let opened = try Vault.open(at: vault.path, options: vault.options)
                 _ = try UserCommand.temporaryPasswordVoidIfFailed("nothing was changed") { shown in
                     try opened.recover(recoveryKey: key, username: username) { temp in
-                        try UserCommand.showTemporaryPassword(temp, for: username, json: output.json,
-                                                              unchanged: "nothing was changed (the recovery key is still valid)")
+                        try UserCommand.showTemporaryPassword(
+                            temp, for: username, json: output.json,
+                            unchanged: "nothing was changed (the recovery key is still valid)")
                         shown()
                     }
                 }

@@ -41,7 +41,8 @@ enum Output {
     static func json(_ value: Any) throws -> String {
         var text = JSONText()
         if try text.append(value, indent: 0) { return String(decoding: text.bytes, as: UTF8.self) }
-        guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]) else {
+        guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        else {
             return "{}"
         }
         return escapingHidden(String(decoding: data, as: UTF8.self))
@@ -183,8 +184,9 @@ struct JSONText {
             return known
         }
         let sorted = plain.sorted {
-            $0.compare($1, options: [.numeric, .caseInsensitive, .forcedOrdering], range: $0.startIndex..<$0.endIndex,
-                       locale: NSLocale.system) == .orderedAscending
+            $0.compare(
+                $1, options: [.numeric, .caseInsensitive, .forcedOrdering], range: $0.startIndex..<$0.endIndex,
+                locale: NSLocale.system) == .orderedAscending
         }
         if keyOrders.count < 64 { keyOrders[plain] = sorted }
         lastKeys = sorted
@@ -297,7 +299,6 @@ struct JSONSecret {
     init(_ value: SecureBytes, base64: Bool = false) { self.value = value; self.base64 = base64 }
 }
 
-
 /// A listing streamed as one JSON document, `{"<key>": [item, item, ...]}`, written a page at a
 /// time: the same bytes `Output.printJSON([key: items])` writes for the whole array (and its
 /// newline), with only one page's text in memory.
@@ -407,9 +408,11 @@ enum Listing {
     static let pageSize = 1_000
 
     /// Fetches pages from `.first` (or `start`) to the end, handing each page's items to `body`.
-    static func each<Item: PageItem>(from start: PagePosition<Item.Key> = .first,
-                                     _ fetch: (PagePosition<Item.Key>) throws -> Page<Item>,
-                                     _ body: ([Item]) throws -> Void) throws {
+    static func each<Item: PageItem>(
+        from start: PagePosition<Item.Key> = .first,
+        _ fetch: (PagePosition<Item.Key>) throws -> Page<Item>,
+        _ body: ([Item]) throws -> Void
+    ) throws {
         var position = start
         while true {
             let page = try fetch(position)

@@ -27,7 +27,9 @@ struct RestoreCommand: ParsableCommand {
     func run() throws {
         try runReporting {
             if !yes, !Terminal.stdinIsTTY {
-                throw usageError("--yes", """
+                throw usageError(
+                    "--yes",
+                    """
                     restore replaces the vault at \(Validate.visible(vault.path)) with \(Validate.visible(backup)); there is \
                     no terminal to confirm on, so give --yes to say that is intended
                     """)
@@ -47,8 +49,9 @@ struct RestoreCommand: ParsableCommand {
                 for p in check.report.problems {
                     Terminal.err("PROBLEM [\(p.area)] \(Validate.visible(p.location)): \(Validate.visible(p.message))")
                 }
-                throw KeyholdError.integrity("the backup \(Validate.visible(restore.backup)) fails check "
-                                             + "(\(check.report.problems.count) problem(s)); nothing was restored")
+                throw KeyholdError.integrity(
+                    "the backup \(Validate.visible(restore.backup)) fails check "
+                        + "(\(check.report.problems.count) problem(s)); nothing was restored")
             }
             for w in check.report.warnings { Terminal.err("keyhold: note: the backup: \(Validate.visible(w.message))") }
             if !yes { try confirm(restore, check) }
@@ -58,23 +61,27 @@ struct RestoreCommand: ParsableCommand {
                 try Output.printJSON([
                     "restored": r.backup, "vault": r.vault, "kept": r.kept, "cut_events": r.cutEvents,
                     "cut_through": r.cutThrough.map { $0 as Any } ?? NSNull(), "event_seq": r.eventSeq,
-                    "other_vault": r.otherVault, "checkpointed": r.checkpointed,
+                    "other_vault": r.otherVault, "checkpointed": r.checkpointed
                 ])
             } else {
-                try Terminal.out("Restored \(Validate.visible(r.backup)) into \(Validate.visible(r.vault))"
-                             + (r.otherVault ? " (another vault: its vault id replaces this one's)." : "."))
-                try Terminal.out("The replaced contents are kept in \(Validate.visible(r.kept)); delete it once you no longer "
-                             + "need it (like any backup, it holds the old keys and values, encrypted).")
-                try Terminal.out(r.cutEvents == 0
-                             ? "No events were cut: the backup holds every event of the replaced audit log."
-                             : "Cut \(r.cutEvents) event(s) of the replaced audit log, through seq \(r.cutThrough ?? 0) "
-                                + "(they remain in the kept copy).")
+                try Terminal.out(
+                    "Restored \(Validate.visible(r.backup)) into \(Validate.visible(r.vault))"
+                        + (r.otherVault ? " (another vault: its vault id replaces this one's)." : "."))
+                try Terminal.out(
+                    "The replaced contents are kept in \(Validate.visible(r.kept)); delete it once you no longer "
+                        + "need it (like any backup, it holds the old keys and values, encrypted).")
+                try Terminal.out(
+                    r.cutEvents == 0
+                        ? "No events were cut: the backup holds every event of the replaced audit log."
+                        : "Cut \(r.cutEvents) event(s) of the replaced audit log, through seq \(r.cutThrough ?? 0) "
+                            + "(they remain in the kept copy).")
                 try Terminal.out("Recorded as vault.restore, event \(r.eventSeq).")
             }
             if !r.checkpointed {
-                Terminal.err("warning: a reader outside Keyhold holds the vault's write-ahead log, so it could not be "
-                             + "truncated yet: pages of the replaced contents may remain in the -wal file until it is. "
-                             + "Run `keyhold check` when it has closed the vault.")
+                Terminal.err(
+                    "warning: a reader outside Keyhold holds the vault's write-ahead log, so it could not be "
+                        + "truncated yet: pages of the replaced contents may remain in the -wal file until it is. "
+                        + "Run `keyhold check` when it has closed the vault.")
             }
         }
     }
@@ -104,13 +111,16 @@ struct RestoreCommand: ParsableCommand {
 
     /// On a terminal: says what will happen, and the vault's file name must be typed back.
     private func confirm(_ restore: Restore, _ check: RestoreCheck) throws {
-        Terminal.err("This replaces the vault \(Validate.visible(vault.path)) with the backup \(Validate.visible(restore.backup))"
-                     + (restore.sameVault ? "."
-                        : ", which is ANOTHER vault (vault id \(restore.backupVaultID); this one's is \(restore.liveVaultID))."))
-        Terminal.err(check.cutEvents == 0
-                     ? "The backup holds every event of the vault's audit log; none is cut."
-                     : "The vault's \(check.cutEvents) newest audit event(s), through seq \(check.cutThrough ?? 0), are not in "
-                        + "the backup and will be cut (the replaced contents are kept beside the vault).")
+        Terminal.err(
+            "This replaces the vault \(Validate.visible(vault.path)) with the backup \(Validate.visible(restore.backup))"
+                + (restore.sameVault
+                    ? "."
+                    : ", which is ANOTHER vault (vault id \(restore.backupVaultID); this one's is \(restore.liveVaultID))."))
+        Terminal.err(
+            check.cutEvents == 0
+                ? "The backup holds every event of the vault's audit log; none is cut."
+                : "The vault's \(check.cutEvents) newest audit event(s), through seq \(check.cutThrough ?? 0), are not in "
+                    + "the backup and will be cut (the replaced contents are kept beside the vault).")
         let name = restore.vaultName
         let typed = try Terminal.ask("To restore, type the vault's file name (\(Validate.visible(name))); anything else cancels: ")
         guard typed?.trimmingCharacters(in: .whitespaces) == name else {

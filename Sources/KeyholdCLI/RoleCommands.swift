@@ -9,8 +9,10 @@ struct RoleCommand: ParsableCommand {
         subcommands: [List.self, Show.self, Add.self, Edit.self, Delete.self])
 
     static func json(_ r: RoleInfo) -> [String: Any] {
-        ["name": r.name, "description": r.description, "builtin": r.builtin,
-         "permissions": r.permissions.sorted().map(\.rawValue), "members": r.members]
+        [
+            "name": r.name, "description": r.description, "builtin": r.builtin,
+            "permissions": r.permissions.sorted().map(\.rawValue), "members": r.members
+        ]
     }
 
     static func permissions(_ names: [String]) throws -> Set<Permission> {
@@ -29,10 +31,15 @@ struct RoleCommand: ParsableCommand {
             try runReporting {
                 let roles = try session.session().roles()
                 if output.json { try Output.printJSON(["roles": roles.map(RoleCommand.json)]); return }
-                try Terminal.out(Output.table(["ROLE", "KIND", "MEMBERS", "PERMISSIONS"], roles.map {
-                    [$0.name, $0.builtin ? "built-in" : "custom", String($0.members),
-                     $0.permissions.sorted().map(\.rawValue).joined(separator: ",")]
-                }))
+                try Terminal.out(
+                    Output.table(
+                        ["ROLE", "KIND", "MEMBERS", "PERMISSIONS"],
+                        roles.map {
+                            [
+                                $0.name, $0.builtin ? "built-in" : "custom", String($0.members),
+                                $0.permissions.sorted().map(\.rawValue).joined(separator: ",")
+                            ]
+                        }))
             }
         }
     }
@@ -46,10 +53,15 @@ struct RoleCommand: ParsableCommand {
             try runReporting {
                 let r = try session.session().role(named: name)
                 if output.json { try Output.printJSON(RoleCommand.json(r)); return }
-                try Terminal.out("\(Validate.visible(r.name)) (\(r.builtin ? "built-in" : "custom"), \(r.members) member(s)): \(Validate.visible(r.description))")
-                try Terminal.out(Output.table(["PERMISSION", "GRANTED"], Permission.allCases.map {
-                    [$0.rawValue, r.permissions.contains($0) ? "yes" : "-"]
-                }))
+                try Terminal.out(
+                    "\(Validate.visible(r.name)) (\(r.builtin ? "built-in" : "custom"), \(r.members) member(s)): \(Validate.visible(r.description))"
+                )
+                try Terminal.out(
+                    Output.table(
+                        ["PERMISSION", "GRANTED"],
+                        Permission.allCases.map {
+                            [$0.rawValue, r.permissions.contains($0) ? "yes" : "-"]
+                        }))
             }
         }
     }

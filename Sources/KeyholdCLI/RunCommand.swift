@@ -9,7 +9,8 @@ struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run a program with secrets in its environment.",
-        usage: "keyhold run [--prefix <prefix> [--exact-depth]] [--only <name> ...] [--map <name=VAR> ...] [--override] [--allow-env <VAR> ...] [--mask] -- <command> [<argument> ...]",
+        usage:
+            "keyhold run [--prefix <prefix> [--exact-depth]] [--only <name> ...] [--map <name=VAR> ...] [--override] [--allow-env <VAR> ...] [--mask] -- <command> [<argument> ...]",
         discussion: """
             Chooses the secrets whose name starts with --prefix and those named with --only (both given: \
             the union; neither: every secret you may list). A prefix takes the names at any depth below \
@@ -56,13 +57,15 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Hand out the secrets whose name starts with this text (e.g. app/prod/), at any depth below it.")
     var prefix: String?
 
-    @Flag(name: .customLong("exact-depth"),
-          help: "With --prefix: only the names directly under it (app/SECRET_KEY for --prefix app/, not app/prod/SECRET_KEY).")
+    @Flag(
+        name: .customLong("exact-depth"),
+        help: "With --prefix: only the names directly under it (app/SECRET_KEY for --prefix app/, not app/prod/SECRET_KEY).")
     var exactDepth = false
 
-    @Option(name: .customLong("only"), parsing: .upToNextOption,
-            help: ArgumentHelp("Hand out these secrets (repeatable; several names may follow one --only).", valueName: "name"),
-            completion: .custom(Completions.secretNames))
+    @Option(
+        name: .customLong("only"), parsing: .upToNextOption,
+        help: ArgumentHelp("Hand out these secrets (repeatable; several names may follow one --only).", valueName: "name"),
+        completion: .custom(Completions.secretNames))
     var only: [String] = []
 
     @Option(name: .customLong("map"), help: ArgumentHelp("Put secret NAME in variable VAR (repeatable).", valueName: "name=VAR"))
@@ -71,9 +74,11 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Let a secret replace a variable that is already set in the environment.")
     var override = false
 
-    @Option(name: .customLong("allow-env"),
-            help: ArgumentHelp("Let a secret set this variable although it changes how programs load or start (repeatable).",
-                               valueName: "VAR"))
+    @Option(
+        name: .customLong("allow-env"),
+        help: ArgumentHelp(
+            "Let a secret set this variable although it changes how programs load or start (repeatable).",
+            valueName: "VAR"))
     var allowEnv: [String] = []
 
     @Flag(help: "Pass the command's output through keyhold with every injected value replaced by <redacted:NAME>.")
@@ -94,7 +99,8 @@ struct RunCommand: ParsableCommand {
             throw ArgumentParser.ValidationError("--exact-depth: needs --prefix (it keeps only the names directly under the prefix)")
         }
         for name in allowEnv where !Handout.isVariableName(name) {
-            throw ArgumentParser.ValidationError("--allow-env \(Validate.visible(name)): not a variable name (letters, digits and '_', not starting with a digit)")
+            throw ArgumentParser.ValidationError(
+                "--allow-env \(Validate.visible(name)): not a variable name (letters, digits and '_', not starting with a digit)")
         }
     }
 
@@ -106,18 +112,20 @@ struct RunCommand: ParsableCommand {
             let s = try session.session()
             let names = try chooseSecrets(s)
             let inherited = Handout.currentEnvironment().filter { !RunCommand.withheld.contains($0.name) }
-            let plan = try Handout.plan(names: names, maps: try RunCommand.parseMaps(maps),
-                                        existing: Set(inherited.map(\.name)), override: override, prefix: prefix)
+            let plan = try Handout.plan(
+                names: names, maps: try RunCommand.parseMaps(maps),
+                existing: Set(inherited.map(\.name)), override: override, prefix: prefix)
             try Handout.refuseLoaderVariables(plan, allowed: Set(allowEnv))
             plannedEntries = plan
             program = try Handout.resolve(command[0])  // before the reveal: a missing command hands out nothing
             // One audited hand-out, streamed into one guarded buffer sized from the values' lengths.
-            try s.revealEach(plan.map(\.name), purpose: .handout,
-                             sizes: { environment = try Handout.Environment(plan: plan, sizes: $0, inherited: inherited) },
-                             visit: { i, value in
-                                 guard let environment else { throw KeyholdError.integrity("hand-out: a value came before its size") }
-                                 try environment.set(i, value)
-                             })
+            try s.revealEach(
+                plan.map(\.name), purpose: .handout,
+                sizes: { environment = try Handout.Environment(plan: plan, sizes: $0, inherited: inherited) },
+                visit: { i, value in
+                    guard let environment else { throw KeyholdError.integrity("hand-out: a value came before its size") }
+                    try environment.set(i, value)
+                })
         }
         guard let environment else { throw ExitCode(Exit.failure) }
         // Through an agent: the client starts the program, where the person and the terminal are.
@@ -126,8 +134,10 @@ struct RunCommand: ParsableCommand {
                 var values = environment.values()
                 defer { Bytes.wipe(&values) }
                 environment.wipe()
-                try start(RunStart(program: program, arguments: command, mask: mask, plan: plannedEntries, values: values,
-                                   sizes: environment.valueSizes))
+                try start(
+                    RunStart(
+                        program: program, arguments: command, mask: mask, plan: plannedEntries, values: values,
+                        sizes: environment.valueSizes))
             }
             return
         }
@@ -144,12 +154,14 @@ struct RunCommand: ParsableCommand {
         var names = Set(only)
         if let prefix {
             // The store matches the prefix without regard to case; a hand-out matches it exactly.
-            names.formUnion(try s.secrets(prefix: prefix).map(\.name).filter {
-                $0.hasPrefix(prefix) && !(exactDepth && $0.dropFirst(prefix.count).contains("/"))
-            })
+            names.formUnion(
+                try s.secrets(prefix: prefix).map(\.name).filter {
+                    $0.hasPrefix(prefix) && !(exactDepth && $0.dropFirst(prefix.count).contains("/"))
+                })
             if names.isEmpty {
-                Terminal.err("keyhold: no secret's name starts with \(Validate.visible(prefix))"
-                             + (exactDepth ? " without a further / (--exact-depth)" : ""))
+                Terminal.err(
+                    "keyhold: no secret's name starts with \(Validate.visible(prefix))"
+                        + (exactDepth ? " without a further / (--exact-depth)" : ""))
                 throw ExitCode(Exit.notFound)
             }
         } else if only.isEmpty {
@@ -168,7 +180,8 @@ struct RunCommand: ParsableCommand {
             let name = String(m[..<eq]), variable = String(m[m.index(after: eq)...])
             guard Handout.isVariableName(variable) else {
                 throw ArgumentParser.ValidationError(
-                    "--map \(Validate.visible(m)): '\(Validate.visible(variable))' is not a variable name (letters, digits and '_', not starting with a digit)")
+                    "--map \(Validate.visible(m)): '\(Validate.visible(variable))' is not a variable name (letters, digits and '_', not starting with a digit)"
+                )
             }
             guard out[name] == nil else { throw ArgumentParser.ValidationError("--map: \(Validate.visible(name)) is mapped twice") }
             out[name] = variable
@@ -185,13 +198,14 @@ enum Handout {
     /// character other than A-Z and 0-9 replaced by `_`, and `_` before a leading digit.
     static func variableName(for secret: String) -> String {
         let segment = secret.split(separator: "/", omittingEmptySubsequences: false).last.map(String.init) ?? secret
-        var out = String(segment.unicodeScalars.map { c -> Character in
-            switch c {
-            case "a"..."z": Character(Unicode.Scalar(c.value - 32)!)
-            case "A"..."Z", "0"..."9": Character(c)
-            default: "_"
-            }
-        })
+        var out = String(
+            segment.unicodeScalars.map { c -> Character in
+                switch c {
+                case "a"..."z": Character(Unicode.Scalar(c.value - 32)!)
+                case "A"..."Z", "0"..."9": Character(c)
+                default: "_"
+                }
+            })
         if out.first?.isNumber ?? true { out = "_" + out }
         return out
     }
@@ -205,13 +219,16 @@ enum Handout {
     /// with the environment unless `override`) and --map entries for secrets not chosen.
     /// Every clash is named in one refusal (each variable with the secrets behind it), so
     /// one run shows all there is to fix. `prefix` only shapes the advice given.
-    static func plan(names: [String], maps: [String: String], existing: Set<String>, override: Bool,
-                     prefix: String? = nil) throws -> [Entry] {
+    static func plan(
+        names: [String], maps: [String: String], existing: Set<String>, override: Bool,
+        prefix: String? = nil
+    ) throws -> [Entry] {
         let chosen = Set(names)
         if let stray = maps.keys.sorted().first(where: { !chosen.contains($0) }) {
-            throw KeyholdError.invalid(KeyholdCore.ValidationError(
-                field: "--map", rule: .chosen,
-                message: "--map \(stray)=\(maps[stray]!): \(stray) is not among the chosen secrets (see --prefix and --only)"))
+            throw KeyholdError.invalid(
+                KeyholdCore.ValidationError(
+                    field: "--map", rule: .chosen,
+                    message: "--map \(stray)=\(maps[stray]!): \(stray) is not among the chosen secrets (see --prefix and --only)"))
         }
         var byVariable: [String: [String]] = [:]
         var out: [Entry] = []
@@ -230,8 +247,10 @@ enum Handout {
 
     /// The refusal for clashing variables: one line per variable, naming the secrets behind
     /// it, then what to do about each kind.
-    static func clashReport(shared: [(key: String, value: [String])], taken: [(key: String, value: [String])],
-                            prefix: String?) -> String {
+    static func clashReport(
+        shared: [(key: String, value: [String])], taken: [(key: String, value: [String])],
+        prefix: String?
+    ) -> String {
         var parts: [String] = []
         if !shared.isEmpty {
             parts.append("\(shared.count) variable\(shared.count == 1 ? "" : "s") would get more than one secret")
@@ -243,12 +262,15 @@ enum Handout {
         let takenNames = Set(taken.map(\.key))
         let clashing = Dictionary((shared + taken).map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
         for (variable, secrets) in clashing.sorted(by: { $0.key < $1.key }) {
-            lines.append("  \(variable) <- \(secrets.joined(separator: ", "))"
-                         + (takenNames.contains(variable) ? " (already set in the environment)" : ""))
+            lines.append(
+                "  \(variable) <- \(secrets.joined(separator: ", "))"
+                    + (takenNames.contains(variable) ? " (already set in the environment)" : ""))
         }
         var advice: [String] = []
         if !shared.isEmpty {
-            if let prefix, shared.contains(where: { $0.value.contains { $0.hasPrefix(prefix) && $0.dropFirst(prefix.count).contains("/") } }) {
+            if let prefix,
+                shared.contains(where: { $0.value.contains { $0.hasPrefix(prefix) && $0.dropFirst(prefix.count).contains("/") } })
+            {
                 advice.append("--prefix \(prefix) includes the names below it; --exact-depth takes only the names directly under it")
             }
             advice.append("give a secret its own variable with --map NAME=VAR")
@@ -278,12 +300,14 @@ enum Handout {
         "GIT_PROXY_COMMAND", "GIT_EXTERNAL_DIFF", "GIT_CONFIG", "GIT_CONFIG_GLOBAL", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_PARAMETERS",
         "GIT_CONFIG_COUNT", "GIT_TEMPLATE_DIR", "GIT_DIR",
         // Programs other tools start
-        "EDITOR", "VISUAL", "PAGER", "LESSOPEN", "LESSCLOSE", "SSH_ASKPASS", "SUDO_ASKPASS", "BROWSER",
+        "EDITOR", "VISUAL", "PAGER", "LESSOPEN", "LESSCLOSE", "SSH_ASKPASS", "SUDO_ASKPASS", "BROWSER"
     ]
 
     /// Prefixes of the same: every variable that starts with one of these.
-    static let loaderPrefixes = ["LD_", "DYLD_", "PYTHON", "PERL5", "MALLOC_", "GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_",
-                                 "LUA_INIT_", "LUA_PATH_", "LUA_CPATH_"]
+    static let loaderPrefixes = [
+        "LD_", "DYLD_", "PYTHON", "PERL5", "MALLOC_", "GIT_CONFIG_KEY_", "GIT_CONFIG_VALUE_",
+        "LUA_INIT_", "LUA_PATH_", "LUA_CPATH_"
+    ]
 
     /// The rule that refuses `variable` (the name itself, or a prefix followed by `*`), or nil.
     static func loaderRule(_ variable: String) -> String? {
@@ -299,8 +323,8 @@ enum Handout {
             let matched = rule == entry.variable ? "" : " (\(rule))"
             throw KeyholdError.refused(
                 "secret \(entry.name) would set \(entry.variable)\(matched), which changes how programs load or start; "
-                + "nothing was revealed. Map it to another name with --map \(entry.name)=VAR, or, if the command "
-                + "should get it, allow it with --allow-env \(entry.variable)")
+                    + "nothing was revealed. Map it to another name with --map \(entry.name)=VAR, or, if the command "
+                    + "should get it, allow it with --allow-env \(entry.variable)")
         }
     }
 
@@ -321,7 +345,8 @@ enum Handout {
         guard var p = environPointer() else { return [] }
         while let entry = p.pointee {
             let bytes = Array(UnsafeBufferPointer(start: UnsafeRawPointer(entry).assumingMemoryBound(to: UInt8.self), count: strlen(entry)))
-            let name = bytes.firstIndex(of: UInt8(ascii: "=")).map { String(decoding: bytes[..<$0], as: UTF8.self) }
+            let name =
+                bytes.firstIndex(of: UInt8(ascii: "=")).map { String(decoding: bytes[..<$0], as: UTF8.self) }
                 ?? String(decoding: bytes, as: UTF8.self)
             out.append((name, bytes))
             p += 1
@@ -362,7 +387,9 @@ enum Handout {
             block.withUnsafeMutableBytes { raw in
                 for (k, entry) in plan.enumerated() {
                     let name = Array((entry.variable + "=").utf8)
-                    name.withUnsafeBytes { raw.baseAddress!.advanced(by: starts[k]).copyMemory(from: $0.baseAddress!, byteCount: name.count) }
+                    name.withUnsafeBytes {
+                        raw.baseAddress!.advanced(by: starts[k]).copyMemory(from: $0.baseAddress!, byteCount: name.count)
+                    }
                     raw[starts[k] + name.count + sizes[k]] = 0
                 }
             }
@@ -375,9 +402,10 @@ enum Handout {
                 throw KeyholdError.integrity("secret \(plan[i].name): its value is of another length than announced")
             }
             if value.contains(0) {
-                throw KeyholdError.invalid(KeyholdCore.ValidationError(
-                    field: "secret value", rule: .nul,
-                    message: "secret \(plan[i].name): its value contains a NUL byte, which an environment variable cannot hold"))
+                throw KeyholdError.invalid(
+                    KeyholdCore.ValidationError(
+                        field: "secret value", rule: .nul,
+                        message: "secret \(plan[i].name): its value contains a NUL byte, which an environment variable cannot hold"))
             }
             block.withUnsafeMutableBytes { raw in
                 if value.count > 0 {
@@ -390,10 +418,11 @@ enum Handout {
         /// A redactor of every value (`--mask`), holding its own copy.
         func redactor() throws -> Redactor {
             try block.withUnsafeMutableBytes { raw in
-                try Redactor(plan.indices.map { k in
-                    let at = starts[k] + plan[k].variable.utf8.count + 1
-                    return (plan[k].name, UnsafeRawBufferPointer(rebasing: raw[at..<at + sizes[k]]))
-                })
+                try Redactor(
+                    plan.indices.map { k in
+                        let at = starts[k] + plan[k].variable.utf8.count + 1
+                        return (plan[k].name, UnsafeRawBufferPointer(rebasing: raw[at..<at + sizes[k]]))
+                    })
             }
         }
 
@@ -556,8 +585,10 @@ enum Handout {
         ChildSignals.start(pid)
         unblockAllSignals()  // so the forwarded signals reach the handler (this thread may have inherited a mask)
 
-        var streams = [MaskedStream(source: outPipe[0], sink: STDOUT_FILENO, redactor: redactor),
-                       MaskedStream(source: errPipe[0], sink: STDERR_FILENO, redactor: redactor)]
+        var streams = [
+            MaskedStream(source: outPipe[0], sink: STDOUT_FILENO, redactor: redactor),
+            MaskedStream(source: errPipe[0], sink: STDERR_FILENO, redactor: redactor)
+        ]
         var status: Int32?
         var buffer = [UInt8](repeating: 0, count: 65_536)
         defer { Bytes.wipe(&buffer) }
@@ -582,7 +613,7 @@ enum Handout {
         ChildSignals.stop()
         for sig in handled { signal(sig, SIG_DFL) }
         if final & 0x7F == 0 { return (final >> 8) & 0xFF }  // exited
-        return 128 + (final & 0x7F)                          // killed by a signal
+        return 128 + (final & 0x7F)  // killed by a signal
     }
 
     static func unblockAllSignals() {

@@ -22,7 +22,7 @@ struct SecretCommand: ParsableCommand {
             "name": s.name, "description": s.description, "version": s.currentVersion, "versions": s.versionCount,
             "history_limit": s.historyLimit ?? NSNull(), "rotate_by": Output.jsonTime(s.rotateBy),
             "rotation_overdue": overdue(s, now: now), "created_at": Output.jsonTime(s.createdAt),
-            "updated_at": Output.jsonTime(s.updatedAt),
+            "updated_at": Output.jsonTime(s.updatedAt)
         ]
     }
 
@@ -55,15 +55,17 @@ struct SecretCommand: ParsableCommand {
     /// the core decides, in the write's own transaction.
     static func pastRotateBy(_ s: Session, _ name: String, given: Bool) throws -> Int64? {
         guard !given, try s.permissions().contains(.secretsList),
-              let info = try? s.secret(named: name), let due = info.rotateBy, due <= s.vault.clock.now() else { return nil }
+            let info = try? s.secret(named: name), let due = info.rotateBy, due <= s.vault.clock.now()
+        else { return nil }
         return due
     }
 
     /// Says that a new version cleared a rotate-by date that had passed, and how to set the next.
     static func noteClearedRotateBy(_ name: String, _ past: Int64?, created: Bool) {
         guard let past, !created else { return }
-        Terminal.err("\(Validate.visible(name)): the new version is the rotation that was due \(Clock.format(past)), so that date "
-                     + "is cleared; set the next with `keyhold secret rotate-by \(Validate.visible(name)) DATE`")
+        Terminal.err(
+            "\(Validate.visible(name)): the new version is the rotation that was due \(Clock.format(past)), so that date "
+                + "is cleared; set the next with `keyhold secret rotate-by \(Validate.visible(name)) DATE`")
     }
 
     // MARK: list
@@ -95,10 +97,13 @@ struct SecretCommand: ParsableCommand {
                 }
                 var table = TableStream(["NAME", "VERSION", "VERSIONS", "ROTATE BY", "UPDATED"])
                 try Listing.each(pages) { secrets in
-                    try table.write(secrets.map {
-                        [$0.name, String($0.currentVersion), String($0.versionCount),
-                         SecretCommand.rotateByCell($0, now: now), Output.time($0.updatedAt)]
-                    })
+                    try table.write(
+                        secrets.map {
+                            [
+                                $0.name, String($0.currentVersion), String($0.versionCount),
+                                SecretCommand.rotateByCell($0, now: now), Output.time($0.updatedAt)
+                            ]
+                        })
                 }
                 try table.finish()
             }
@@ -166,8 +171,9 @@ struct SecretCommand: ParsableCommand {
         @OptionGroup var session: SessionOptions
         @OptionGroup var output: JSONFlag
         @OptionGroup var source: ValueSource
-        @Argument(help: "Name: path segments of letters, digits, '.', '_', '-' joined by '/' (e.g. app/prod/db-password).",
-                  completion: .custom(Completions.secretNames))
+        @Argument(
+            help: "Name: path segments of letters, digits, '.', '_', '-' joined by '/' (e.g. app/prod/db-password).",
+            completion: .custom(Completions.secretNames))
         var name: String
         @Argument(help: .hidden) var value: [String] = []
         @Option(help: "Description (replaces the current one when the secret exists).") var description: String?
@@ -207,8 +213,9 @@ struct SecretCommand: ParsableCommand {
         @OptionGroup var session: SessionOptions
         @OptionGroup var output: JSONFlag
         @Argument(help: "The secret's name.", completion: .custom(Completions.secretNames)) var name: String
-        @Option(name: [.customLong("length"), .customLong("bytes")],
-                help: "Length in characters (= bytes: every alphabet is ASCII), 1 to \(Session.maxGeneratedLength). --bytes is an alias.")
+        @Option(
+            name: [.customLong("length"), .customLong("bytes")],
+            help: "Length in characters (= bytes: every alphabet is ASCII), 1 to \(Session.maxGeneratedLength). --bytes is an alias.")
         var length: Int = 32
         @Option(help: "Characters to draw from: \(Token.Alphabet.allCases.map(\.rawValue).joined(separator: ", ")).")
         var alphabet: String = Token.Alphabet.urlsafe.rawValue
@@ -224,7 +231,8 @@ struct SecretCommand: ParsableCommand {
             _ = try rotateBy.map { try DateArgument.parse($0, field: "--rotate-by") }
             guard Token.Alphabet(rawValue: alphabet) != nil else {
                 throw ArgumentParser.ValidationError(
-                    "--alphabet: unknown alphabet '\(alphabet)'; use one of \(Token.Alphabet.allCases.map(\.rawValue).joined(separator: ", "))")
+                    "--alphabet: unknown alphabet '\(alphabet)'; use one of \(Token.Alphabet.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
             }
             try checkOption(length, "--length", 1...Session.maxGeneratedLength)
         }
@@ -234,15 +242,18 @@ struct SecretCommand: ParsableCommand {
                 let rotate = try rotateBy.map { try DateArgument.parse($0, field: "--rotate-by") }
                 try SecretCommand.precheck(name: name, description: description)
                 let s = try session.session()
-                guard let chosen = Token.Alphabet(rawValue: alphabet) else { throw ArgumentParser.ValidationError("--alphabet: unknown alphabet") }
+                guard let chosen = Token.Alphabet(rawValue: alphabet) else {
+                    throw ArgumentParser.ValidationError("--alphabet: unknown alphabet")
+                }
                 let input = SecretInput.generated(length: length, alphabet: chosen)
                 guard newVersion else {
                     // Created or refused in one transaction: never a new value over one in use by accident.
                     do {
                         try s.createSecret(name, input, description: description ?? "", rotateBy: rotate ?? nil)
                     } catch KeyholdError.conflict(_) {
-                        throw KeyholdError.conflict("a secret named \(Validate.visible(name)) already exists, and a generated value "
-                                                    + "would replace the one in use; give --new-version to add it as a new version")
+                        throw KeyholdError.conflict(
+                            "a secret named \(Validate.visible(name)) already exists, and a generated value "
+                                + "would replace the one in use; give --new-version to add it as a new version")
                     }
                     try SecretCommand.reportStored("generated", name: name, version: 1, created: true, json: output.json)
                     return
@@ -272,16 +283,23 @@ struct SecretCommand: ParsableCommand {
                     try Output.printJSON([
                         "name": info.name, "current_version": info.currentVersion,
                         "versions": versions.map {
-                            ["version": $0.version, "key_version": $0.keyVersion, "created_at": Output.jsonTime($0.createdAt),
-                             "created_by": $0.createdBy ?? NSNull(), "current": $0.version == info.currentVersion] as [String: Any]
-                        },
+                            [
+                                "version": $0.version, "key_version": $0.keyVersion, "created_at": Output.jsonTime($0.createdAt),
+                                "created_by": $0.createdBy ?? NSNull(), "current": $0.version == info.currentVersion
+                            ] as [String: Any]
+                        }
                     ])
                     return
                 }
-                try Terminal.out(Output.table(["VERSION", "CURRENT", "DATA KEY", "CREATED", "CREATED BY"], versions.map {
-                    [String($0.version), $0.version == info.currentVersion ? "*" : "", String($0.keyVersion),
-                     Output.time($0.createdAt), $0.createdBy ?? "-"]
-                }))
+                try Terminal.out(
+                    Output.table(
+                        ["VERSION", "CURRENT", "DATA KEY", "CREATED", "CREATED BY"],
+                        versions.map {
+                            [
+                                String($0.version), $0.version == info.currentVersion ? "*" : "", String($0.keyVersion),
+                                Output.time($0.createdAt), $0.createdBy ?? "-"
+                            ]
+                        }))
             }
         }
     }

@@ -94,11 +94,13 @@ enum Terminal {
     }
 
     /// The line on stderr after a value was shown escaped.
-    static let escapedValueNote = "keyhold: the value holds control characters (shown escaped, e.g. \\x1b, \\u202e); "
+    static let escapedValueNote =
+        "keyhold: the value holds control characters (shown escaped, e.g. \\x1b, \\u202e); "
         + "for the exact bytes use --raw, or send the output to a pipe or a file"
 
     /// The line on stderr after an export to the terminal was shown escaped.
-    static let escapedExportNote = "keyhold: values in the export hold control characters (shown escaped on this terminal, "
+    static let escapedExportNote =
+        "keyhold: values in the export hold control characters (shown escaped on this terminal, "
         + "e.g. \\x1b, \\u202e); for the exact bytes send the output to a pipe or a file"
 
     /// Writes everything to the command's standard output (`STDOUT_FILENO`) or error

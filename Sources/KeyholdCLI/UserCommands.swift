@@ -7,8 +7,10 @@ struct UserCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "user",
         abstract: "Manage user accounts.",
-        subcommands: [Add.self, Edit.self, List.self, Show.self, Lock.self, Unlock.self, Disable.self, Enable.self,
-                      Expire.self, Passwd.self, Reset.self, Delete.self, GrantRole.self, RevokeRole.self, UserImport.self]
+        subcommands: [
+            Add.self, Edit.self, List.self, Show.self, Lock.self, Unlock.self, Disable.self, Enable.self,
+            Expire.self, Passwd.self, Reset.self, Delete.self, GrantRole.self, RevokeRole.self, UserImport.self
+        ]
     )
 
     /// JSON shape of a user (docs/CLI.md).
@@ -21,7 +23,7 @@ struct UserCommand: ParsableCommand {
             "must_change_password": u.mustChangePassword, "failed_logins": u.failedLogins,
             "key_access": u.keyAccess.rawValue, "created_at": Output.jsonTime(u.createdAt),
             "last_login_at": Output.jsonTime(u.lastLoginAt),
-            "password_scheme": u.passwordScheme, "legacy_hash": u.legacyHash, "has_key_pair": u.hasKeyPair,
+            "password_scheme": u.passwordScheme, "legacy_hash": u.legacyHash, "has_key_pair": u.hasKeyPair
         ]
     }
 
@@ -39,7 +41,8 @@ struct UserCommand: ParsableCommand {
             if json {
                 try Output.printJSON(["username": name, "temporary_password": JSONSecret(temp), "expires_in_hours": 24])
             } else {
-                Terminal.err("Temporary password for \(Validate.visible(name)) (shown once; it expires and must be changed at first login):")
+                Terminal.err(
+                    "Temporary password for \(Validate.visible(name)) (shown once; it expires and must be changed at first login):")
                 try Terminal.outSecret("", temp, "\n")
             }
         } catch var o as OutputFailure {
@@ -64,8 +67,9 @@ struct UserCommand: ParsableCommand {
                 let s = try session.session()
                 _ = try UserCommand.temporaryPasswordVoidIfFailed("the user was not created") { shown in
                     try s.createUser(username: username, email: email, displayName: displayName, roles: roles) { temp in
-                        try UserCommand.showTemporaryPassword(temp, for: username, json: output.json,
-                                                              unchanged: "the user was not created")
+                        try UserCommand.showTemporaryPassword(
+                            temp, for: username, json: output.json,
+                            unchanged: "the user was not created")
                         shown()
                     }
                 }
@@ -115,11 +119,15 @@ struct UserCommand: ParsableCommand {
                 }
                 var table = TableStream(["USERNAME", "STATUS", "ROLES", "KEY ACCESS", "LAST LOGIN"])
                 try Listing.each(pages) { users in
-                    try table.write(users.map {
-                        [$0.username, $0.status(at: now) + ($0.mustChangePassword ? ", must change" : "")
-                            + ($0.legacyHash ? ", legacy hash" : ""),
-                         $0.roles.joined(separator: ","), $0.keyAccess.rawValue, Output.time($0.lastLoginAt)]
-                    })
+                    try table.write(
+                        users.map {
+                            [
+                                $0.username,
+                                $0.status(at: now) + ($0.mustChangePassword ? ", must change" : "")
+                                    + ($0.legacyHash ? ", legacy hash" : ""),
+                                $0.roles.joined(separator: ","), $0.keyAccess.rawValue, Output.time($0.lastLoginAt)
+                            ]
+                        })
                 }
                 try table.finish()
             }
@@ -137,25 +145,30 @@ struct UserCommand: ParsableCommand {
                 let u = try session.session().user(named: username)
                 let now = Clock.system.now()
                 if output.json { try Output.printJSON(UserCommand.json(u, now: now)); return }
-                try Terminal.out(Output.table(["FIELD", "VALUE"], [
-                    ["username", u.username], ["email", u.email ?? "-"], ["display name", u.displayName],
-                    ["status", u.status(at: now)], ["roles", u.roles.joined(separator: ", ")],
-                    ["permissions", u.permissions.sorted().map(\.rawValue).joined(separator: ", ")],
-                    ["key access", u.keyAccess.rawValue], ["must change password", u.mustChangePassword ? "yes" : "no"],
-                    ["password hash", u.passwordScheme + (u.legacyHash ? " (legacy: not Argon2id at the vault's cost)" : "")],
-                    ["key pair", u.hasKeyPair ? "yes" : "no (made at the first Keyhold login)"],
-                    ["failed logins", String(u.failedLogins)], ["locked until", Output.time(u.lockedUntil)],
-                    ["expires", Output.time(u.expiresAt)], ["created", Output.time(u.createdAt)],
-                    ["last login", Output.time(u.lastLoginAt)],
-                ]))
+                try Terminal.out(
+                    Output.table(
+                        ["FIELD", "VALUE"],
+                        [
+                            ["username", u.username], ["email", u.email ?? "-"], ["display name", u.displayName],
+                            ["status", u.status(at: now)], ["roles", u.roles.joined(separator: ", ")],
+                            ["permissions", u.permissions.sorted().map(\.rawValue).joined(separator: ", ")],
+                            ["key access", u.keyAccess.rawValue], ["must change password", u.mustChangePassword ? "yes" : "no"],
+                            ["password hash", u.passwordScheme + (u.legacyHash ? " (legacy: not Argon2id at the vault's cost)" : "")],
+                            ["key pair", u.hasKeyPair ? "yes" : "no (made at the first Keyhold login)"],
+                            ["failed logins", String(u.failedLogins)], ["locked until", Output.time(u.lockedUntil)],
+                            ["expires", Output.time(u.expiresAt)], ["created", Output.time(u.createdAt)],
+                            ["last login", Output.time(u.lastLoginAt)]
+                        ]))
             }
         }
     }
 
     /// The shape of the one-argument account actions.
     struct Action {
-        static func run(_ options: SessionOptions, _ username: String, done: String,
-                        _ body: (Session) throws -> Void) throws {
+        static func run(
+            _ options: SessionOptions, _ username: String, done: String,
+            _ body: (Session) throws -> Void
+        ) throws {
             try runReporting {
                 try body(try options.session())
                 Terminal.err("\(Validate.visible(username)): \(done).")
@@ -257,8 +270,9 @@ struct UserCommand: ParsableCommand {
                 let name = (try? s.user(named: username).username) ?? username
                 _ = try UserCommand.temporaryPasswordVoidIfFailed("the password was not reset") { shown in
                     try s.resetPassword(username) { temp in
-                        try UserCommand.showTemporaryPassword(temp, for: name, json: output.json,
-                                                              unchanged: "the password was not reset")
+                        try UserCommand.showTemporaryPassword(
+                            temp, for: name, json: output.json,
+                            unchanged: "the password was not reset")
                         shown()
                     }
                 }
@@ -298,7 +312,9 @@ struct UserCommand: ParsableCommand {
         @Argument(completion: .custom(Completions.usernames)) var username: String
         @Argument(completion: .custom(Completions.roles)) var role: String
         func run() throws {
-            try Action.run(session, username, done: "no longer has role \(Validate.visible(role))") { try $0.revokeRole(username, role: role) }
+            try Action.run(session, username, done: "no longer has role \(Validate.visible(role))") {
+                try $0.revokeRole(username, role: role)
+            }
         }
     }
 }
@@ -334,7 +350,8 @@ enum Confirm {
     static func requireYes(_ skip: Bool, action: String, name: String) throws {
         guard !skip, !Terminal.stdinIsTTY else { return }
         throw ArgumentParser.ValidationError(
-            "\(action) \(Validate.visible(name)): there is no terminal to confirm on, so give --yes to say that is intended; nothing was changed")
+            "\(action) \(Validate.visible(name)): there is no terminal to confirm on, so give --yes to say that is intended; nothing was changed"
+        )
     }
 
     /// On a terminal, asks for `name` to be typed back (exit 1 on anything else); without one,

@@ -61,10 +61,11 @@ struct UserImport: ParsableCommand {
     private func importUsers() throws {
         // Read and parse before logging in, so `-` is read whole before any prompt.
         let raw = try SourceFile.read(file)
-        let read = switch format {
-        case .csv: try UserCSV.parse(raw.bytes)
-        case .json: try UserJSON.parse(raw.bytes)
-        }
+        let read =
+            switch format {
+            case .csv: try UserCSV.parse(raw.bytes)
+            case .json: try UserJSON.parse(raw.bytes)
+            }
         let s = try session.session()
         let review = try s.reviewAppUsers(read.entries, roles: roles)
         let bad = (read.bad + review.rejected.map { BadEntry(origin: $0.origin, message: $0.message, seq: Self.seq($0.origin, read)) })
@@ -72,18 +73,20 @@ struct UserImport: ParsableCommand {
         try reportBadEntries(bad, skipBad: skipBad)
         let batches = (review.accepted.count + batch - 1) / batch
         let report: ProgressHandler = { @Sendable (done: Int, total: Int) -> Void in Terminal.err("imported \(done)/\(total)") }
-        let r = try s.importAppUsers(review.accepted, roles: roles, skipBad: skipBad, batchSize: batch,
-                                     progress: batches > 1 ? report : nil)
+        let r = try s.importAppUsers(
+            review.accepted, roles: roles, skipBad: skipBad, batchSize: batch,
+            progress: batches > 1 ? report : nil)
         if output.json {
             try Output.printJSON([
                 "imported": r.imported, "legacy": r.legacyCount, "legacy_by_scheme": r.legacy,
                 "read": read.entries.count + read.bad.count,
-                "bad": bad.map { ["origin": $0.origin, "message": $0.message] },
+                "bad": bad.map { ["origin": $0.origin, "message": $0.message] }
             ])
         } else {
             var line = "Imported \(r.imported) user\(r.imported == 1 ? "" : "s")"
             if r.legacyCount > 0 {
-                line += "; \(r.legacyCount) with a legacy hash ("
+                line +=
+                    "; \(r.legacyCount) with a legacy hash ("
                     + r.legacy.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ") + ")"
             }
             if !bad.isEmpty { line += "; \(bad.count) bad entr\(bad.count == 1 ? "y" : "ies") skipped" }

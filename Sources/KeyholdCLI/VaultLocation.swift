@@ -4,7 +4,9 @@ import KeyholdCore
 
 /// Options shared by every command that opens a vault.
 struct VaultOptionsGroup: ParsableArguments {
-    @Option(name: .long, help: "Path of the vault file (else KEYHOLD_DB, else $XDG_DATA_HOME/keyhold/keyhold.db, else ~/.local/share/keyhold/keyhold.db).")
+    @Option(
+        name: .long,
+        help: "Path of the vault file (else KEYHOLD_DB, else $XDG_DATA_HOME/keyhold/keyhold.db, else ~/.local/share/keyhold/keyhold.db).")
     var db: String?
 
     /// Only so that a password on the command line is refused with the reason
@@ -26,7 +28,8 @@ struct VaultOptionsGroup: ParsableArguments {
     static func path(db: String?, environment env: [String: String]) -> String {
         if let db, !db.isEmpty { return db }
         if let p = env["KEYHOLD_DB"], !p.isEmpty { return p }
-        let data = env["XDG_DATA_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+        let data =
+            env["XDG_DATA_HOME"].flatMap { $0.isEmpty ? nil : $0 }
             ?? (env["HOME"] ?? NSHomeDirectory()) + "/.local/share"
         return data + "/keyhold/keyhold.db"
     }
@@ -38,12 +41,12 @@ struct VaultOptionsGroup: ParsableArguments {
     private static let options: VaultOptions = {
         var options = VaultOptions()
         #if DEBUG
-        if Terminal.environment["KEYHOLD_INSECURE_TEST_KDF"] == "1" {
-            Terminal.err("keyhold: warning: KEYHOLD_INSECURE_TEST_KDF=1: using the cheapest KDF (for tests only)")
-            // libsodium's crypto_pwhash_OPSLIMIT_MIN and MEMLIMIT_MIN, as the test support's
-            // `KDFCost.insecureMinimumForTests` (CLITests hold the two equal).
-            options.kdf = KDFCost(opslimit: 1, memlimit: 8192)
-        }
+            if Terminal.environment["KEYHOLD_INSECURE_TEST_KDF"] == "1" {
+                Terminal.err("keyhold: warning: KEYHOLD_INSECURE_TEST_KDF=1: using the cheapest KDF (for tests only)")
+                // libsodium's crypto_pwhash_OPSLIMIT_MIN and MEMLIMIT_MIN, as the test support's
+                // `KDFCost.insecureMinimumForTests` (CLITests hold the two equal).
+                options.kdf = KDFCost(opslimit: 1, memlimit: 8192)
+            }
         #endif
         return options
     }()
@@ -56,13 +59,15 @@ struct MissingCredential: Error, CustomStringConvertible {
     var code: Int32
 
     static func none(_ what: String, variable: String, prompt: String) -> MissingCredential {
-        MissingCredential(description: "no \(what) given: set \(variable), type it at the \(prompt) on a terminal, "
-                          + "or give it as a line of standard input", code: Exit.authentication)
+        MissingCredential(
+            description: "no \(what) given: set \(variable), type it at the \(prompt) on a terminal, "
+                + "or give it as a line of standard input", code: Exit.authentication)
     }
 
     static func empty(_ variable: String, what: String) -> MissingCredential {
-        MissingCredential(description: "\(variable) is set but empty, and an empty string is not a \(what): "
-                          + "set it to the \(what), or unset it to be asked", code: Exit.usage)
+        MissingCredential(
+            description: "\(variable) is set but empty, and an empty string is not a \(what): "
+                + "set it to the \(what), or unset it to be asked", code: Exit.usage)
     }
 }
 
@@ -111,8 +116,9 @@ enum Credentials {
             passwordUsed?(new)
         }
         if let fingerprint = session.pendingKeyFingerprint {
-            Terminal.err("keyhold: your key access awaits an administrator's approval. Your key's fingerprint is \(fingerprint): "
-                         + "read it to them; they approve it with `keyhold key approve \(session.username)`.")
+            Terminal.err(
+                "keyhold: your key access awaits an administrator's approval. Your key's fingerprint is \(fingerprint): "
+                    + "read it to them; they approve it with `keyhold key approve \(session.username)`.")
         }
         if resume { try finishInterruptedRotation(session) }
         return session
@@ -125,7 +131,8 @@ enum Credentials {
     static func finishInterruptedRotation(_ session: Session) throws {
         guard let job = try session.pendingRotation() else { return }
         let reporter = ProgressReporter("finishing the interrupted rotation")
-        let running = "keyhold: note: a data-key rotation to key \(job.targetVersion) is running in another process; "
+        let running =
+            "keyhold: note: a data-key rotation to key \(job.targetVersion) is running in another process; "
             + "this command goes on meanwhile"
         let result: RotationResult?
         do {
@@ -138,13 +145,16 @@ enum Credentials {
             return
         }
         guard let r = result else {
-            Terminal.err(job.leaseHeld ? running
-                         : "keyhold: note: a data-key rotation to key \(job.targetVersion) was interrupted; "
-                            + "it finishes at the next login of a user with keys.manage (or `keyhold key resume`)")
+            Terminal.err(
+                job.leaseHeld
+                    ? running
+                    : "keyhold: note: a data-key rotation to key \(job.targetVersion) was interrupted; "
+                        + "it finishes at the next login of a user with keys.manage (or `keyhold key resume`)")
             return
         }
-        Terminal.err("keyhold: the interrupted data-key rotation finished: data key \(r.targetVersion) is active"
-                     + (r.destroyed.isEmpty ? "" : "; destroyed data key(s) \(r.destroyed.map(String.init).joined(separator: ", "))"))
+        Terminal.err(
+            "keyhold: the interrupted data-key rotation finished: data key \(r.targetVersion) is active"
+                + (r.destroyed.isEmpty ? "" : "; destroyed data key(s) \(r.destroyed.map(String.init).joined(separator: ", "))"))
         if !r.checkpointed { Terminal.err(Confirm.checkpointWarning) }
     }
 
@@ -152,8 +162,10 @@ enum Credentials {
     /// or takes it from the environment variable `variable` (taken into guarded memory at start).
     /// `forcedFor` names the user whose temporary password must be changed, for the message
     /// when none is given.
-    static func newPassword(from variable: String = "KEYHOLD_NEW_PASSWORD", forcedFor user: String? = nil,
-                            missingCode: Int32 = Exit.authentication) throws -> SecureBytes {
+    static func newPassword(
+        from variable: String = "KEYHOLD_NEW_PASSWORD", forcedFor user: String? = nil,
+        missingCode: Int32 = Exit.authentication
+    ) throws -> SecureBytes {
         if let p = Terminal.passwordVariable(variable) {
             guard p.count > 0 else { throw MissingCredential.empty(variable, what: "password") }
             return p
@@ -162,7 +174,8 @@ enum Credentials {
             var missing = MissingCredential.none("new password", variable: variable, prompt: "prompt")
             missing.code = missingCode
             if let user {
-                missing.description = "the password of \(Validate.visible(user)) was set by an administrator and must be changed "
+                missing.description =
+                    "the password of \(Validate.visible(user)) was set by an administrator and must be changed "
                     + "now, but \(missing.description); nothing was changed"
             }
             return missing

@@ -28,8 +28,10 @@ public enum Console {
     /// 0 for never; default 300) and `KEYHOLD_REVEAL_SECONDS` (default 30). A value that is
     /// not a whole number in its range (`idleLockRange`, `revealSecondsRange`) is ignored:
     /// the default holds (a huge one once overflowed the milliseconds and trapped).
-    public static func settingsFromEnvironment(vaultPath: String,
-                                               environment: [String: String] = ProcessInfo.processInfo.environment) -> ConsoleSettings {
+    public static func settingsFromEnvironment(
+        vaultPath: String,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> ConsoleSettings {
         var s = ConsoleSettings(vaultPath: vaultPath)
         func seconds(_ name: String, _ range: ClosedRange<Int>) -> Int64? {
             environment[name].flatMap { try? Validate.number($0.trimmingSpaces, field: name, in: range) }.map { Int64($0) * Clock.second }
@@ -87,7 +89,11 @@ public enum Console {
     final class Mailbox: Sendable {
         private let actions = Mutex<[Action]>([])
         func post(_ a: [Action]) { actions.withLock { $0.append(contentsOf: a) } }
-        func take() -> [Action] { actions.withLock { a in defer { a = [] }; return a } }
+        func take() -> [Action] {
+            actions.withLock { a in
+                defer { a = [] }; return a
+            }
+        }
         var isEmpty: Bool { actions.withLock { $0.isEmpty } }
     }
 

@@ -67,8 +67,9 @@ extension Model {
         guard mayManageRoles() else { return }
         let beyond = beyondAccount(role)
         if !beyond.isEmpty {
-            toast("You cannot edit role \(role.name): it carries \(beyond.joined(separator: ", ")), which you do not hold",
-                  error: true)
+            toast(
+                "You cannot edit role \(role.name): it carries \(beyond.joined(separator: ", ")), which you do not hold",
+                error: true)
             return
         }
         overlay = .roleForm(RoleFormState(editing: role))
@@ -78,18 +79,20 @@ extension Model {
         guard mayManageRoles() else { return }
         let beyond = beyondAccount(role)
         if !beyond.isEmpty {
-            toast("You cannot delete role \(role.name): it carries \(beyond.joined(separator: ", ")), which you do not hold",
-                  error: true)
+            toast(
+                "You cannot delete role \(role.name): it carries \(beyond.joined(separator: ", ")), which you do not hold",
+                error: true)
             return
         }
         if role.members > 0 {
             toast("Role \(role.name) is held by \(Fmt.plural(role.members, "user")): revoke it from them first", error: true)
             return
         }
-        confirm(.deleteRole(role.name), title: "Delete role \(role.name)?",
-                message: (role.builtin ? "It is a built-in role; nobody holds it. " : "Nobody holds it. ")
-                    + "The role and its permissions are deleted; past events that name it stay as they are.",
-                expected: role.name)
+        confirm(
+            .deleteRole(role.name), title: "Delete role \(role.name)?",
+            message: (role.builtin ? "It is a built-in role; nobody holds it. " : "Nobody holds it. ")
+                + "The role and its permissions are deleted; past events that name it stay as they are.",
+            expected: role.name)
     }
 
     mutating func roleFormKey(_ key: Key, _ form: RoleFormState, _ fx: inout [Effect]) {

@@ -41,14 +41,16 @@ public final class CoreRunner: Sendable {
         } catch let e as KeyholdError {
             if e.isVaultReplaced {
                 // The store stopped using the file; so does the console: nothing more is sent to the core.
-                state.withLock { $0.session = nil; $0.change = nil; $0.vault = nil }
+                state.withLock {
+                    $0.session = nil; $0.change = nil; $0.vault = nil
+                }
                 return [.vaultReplaced(e.description)]
             }
             if case .login = effect { return [.loginFailed(e)] }
             switch (effect, e) {
             case (.rotateDataKey, .rotationInProgress), (.resumeRotation, .rotationInProgress),
-                 (.finishInterruptedRotation, .rotationInProgress), (.resumeRotation, .rotationSuperseded),
-                 (.finishInterruptedRotation, .rotationSuperseded), (.rotateDataKey, .rotationSuperseded):
+                (.finishInterruptedRotation, .rotationInProgress), (.resumeRotation, .rotationSuperseded),
+                (.finishInterruptedRotation, .rotationSuperseded), (.rotateDataKey, .rotationSuperseded):
                 return [.rotationElsewhere(e.description)]
             default: break
             }
@@ -98,15 +100,18 @@ public final class CoreRunner: Sendable {
     }
 
     func account(_ s: Session) throws -> Account {
-        Account(username: s.username, permissions: try s.permissions(), hasKeyAccess: s.hasKeyAccess,
-                pendingKeyFingerprint: s.pendingKeyFingerprint)
+        Account(
+            username: s.username, permissions: try s.permissions(), hasKeyAccess: s.hasKeyAccess,
+            pendingKeyFingerprint: s.pendingKeyFingerprint)
     }
 
     private func perform(_ effect: Effect, progress: (@Sendable (Action) -> Void)?) throws -> [Action] {
         switch effect {
         case .createVault(let username, let password):
             let (session, recovery) = try Vault.create(at: path, admin: username, password: password.bytes, options: options)
-            state.withLock { $0.vault = session.vault; $0.session = session }
+            state.withLock {
+                $0.vault = session.vault; $0.session = session
+            }
             return [.vaultCreated(try account(session), recoveryKey: recovery)]
 
         case .login(let username, let password):
@@ -114,10 +119,14 @@ public final class CoreRunner: Sendable {
             // A failure is `.loginFailed` (or `.vaultReplaced`), as `run` answers every login.
             switch try vault.login(username: username, password: password.bytes) {
             case .session(let s):
-                state.withLock { $0.session = s; $0.change = nil }
+                state.withLock {
+                    $0.session = s; $0.change = nil
+                }
                 return [.loggedIn(try account(s))]
             case .mustChangePassword(let change):
-                state.withLock { $0.change = change; $0.session = nil }
+                state.withLock {
+                    $0.change = change; $0.session = nil
+                }
                 return [.mustChangePassword(username: change.username)]
             }
 
@@ -126,7 +135,9 @@ public final class CoreRunner: Sendable {
                 throw KeyholdError.sessionEnded("the login expired; log in again")
             }
             let s = try change.complete(newPassword: password.bytes)
-            state.withLock { $0.session = s; $0.change = nil }
+            state.withLock {
+                $0.session = s; $0.change = nil
+            }
             return [.loggedIn(try account(s))]
 
         case .loadDashboard(let dueWithin):
@@ -170,8 +181,9 @@ public final class CoreRunner: Sendable {
             return [.rolesLoaded(try requireSession().roles())]
 
         case .createUser(let username, let email, let displayName, let roles):
-            let (user, temp) = try requireSession().createUser(username: username, email: email, displayName: displayName,
-                                                                roles: roles)
+            let (user, temp) = try requireSession().createUser(
+                username: username, email: email, displayName: displayName,
+                roles: roles)
             return [.userCreated(user.username, temporary: temp)]
 
         case .setRoles(let name, let add, let remove):
@@ -222,11 +234,13 @@ public final class CoreRunner: Sendable {
             return [.roleListLoaded(try requireSession().roles())]
 
         case .createSecret, .addVersion, .editSecret, .deleteVersion,
-             .editUser, .setExpiry, .createRole, .editRole, .deleteRole:
+            .editUser, .setExpiry, .createRole, .editRole, .deleteRole:
             return try performForm(effect, try requireSession())
 
         case .logout:
-            state.withLock { $0.session = nil; $0.change = nil }
+            state.withLock {
+                $0.session = nil; $0.change = nil
+            }
             return [.loggedOut]
         }
     }

@@ -15,8 +15,10 @@ public struct Style: Hashable, Sendable {
     public var underline = false
     public var dim = false
 
-    public init(fg: Color? = nil, bg: Color? = nil, bold: Bool = false, reverse: Bool = false,
-                underline: Bool = false, dim: Bool = false) {
+    public init(
+        fg: Color? = nil, bg: Color? = nil, bold: Bool = false, reverse: Bool = false,
+        underline: Bool = false, dim: Bool = false
+    ) {
         self.fg = fg; self.bg = bg; self.bold = bold; self.reverse = reverse; self.underline = underline; self.dim = dim
     }
 
@@ -128,8 +130,10 @@ public struct Screen: Equatable, Sendable {
     /// Draws `text` (made visible) from (x, y), clipped to `clip` (default: the
     /// whole screen) and to `maxWidth` cells. Returns the cells used.
     @discardableResult
-    public mutating func put(_ text: String, x: Int, y: Int, style: Style = .plain, maxWidth: Int? = nil,
-                             clip: Rect? = nil) -> Int {
+    public mutating func put(
+        _ text: String, x: Int, y: Int, style: Style = .plain, maxWidth: Int? = nil,
+        clip: Rect? = nil
+    ) -> Int {
         let area = clip ?? bounds
         guard y >= area.y, y < area.maxY, y >= 0, y < height else { return 0 }
         var limit = min(area.maxX, width)
@@ -154,8 +158,9 @@ public struct Screen: Equatable, Sendable {
     public mutating func text(_ text: String, in rect: Rect, row: Int = 0, column: Int = 0, style: Style = .plain) -> Int {
         guard row >= 0, row < rect.height, column < rect.width else { return 0 }
         let room = rect.width - column
-        return put(TextWidth.truncate(Validate.visible(text), to: room), x: rect.x + column, y: rect.y + row, style: style,
-                   maxWidth: room, clip: rect)
+        return put(
+            TextWidth.truncate(Validate.visible(text), to: room), x: rect.x + column, y: rect.y + row, style: style,
+            maxWidth: room, clip: rect)
     }
 
     /// Fills a rectangle with blanks of a style.
@@ -166,8 +171,10 @@ public struct Screen: Equatable, Sendable {
     }
 
     /// A line-drawing box with an optional title in its top border.
-    public mutating func box(_ rect: Rect, title: String? = nil, footer: String? = nil, style: Style = Theme.border,
-                             titleStyle: Style = Theme.heading) {
+    public mutating func box(
+        _ rect: Rect, title: String? = nil, footer: String? = nil, style: Style = Theme.border,
+        titleStyle: Style = Theme.heading
+    ) {
         guard rect.width >= 2, rect.height >= 2 else { return }
         let r = rect.maxX - 1, b = rect.maxY - 1
         for x in rect.x...r {
@@ -183,11 +190,13 @@ public struct Screen: Equatable, Sendable {
         set(rect.x, b, Cell(text: "└", width: 1, style: style))
         set(r, b, Cell(text: "┘", width: 1, style: style))
         if let title, rect.width > 4 {
-            put(" " + TextWidth.truncate(Validate.visible(title), to: rect.width - 6) + " ", x: rect.x + 2, y: rect.y,
+            put(
+                " " + TextWidth.truncate(Validate.visible(title), to: rect.width - 6) + " ", x: rect.x + 2, y: rect.y,
                 style: titleStyle, maxWidth: rect.width - 4)
         }
         if let footer, rect.width > 4 {
-            put(" " + TextWidth.truncate(Validate.visible(footer), to: rect.width - 6) + " ", x: rect.x + 2, y: b,
+            put(
+                " " + TextWidth.truncate(Validate.visible(footer), to: rect.width - 6) + " ", x: rect.x + 2, y: b,
                 style: titleStyle, maxWidth: rect.width - 4)
         }
     }

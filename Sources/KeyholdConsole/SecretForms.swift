@@ -69,11 +69,15 @@ public struct SecretValueField: Equatable, Sendable {
             return
         }
         // Out of guarded memory: the character is not taken (and never held anywhere else).
-        guard let next = try? SecureBytes(count: oldCount + added.count, fill: { out in
-            old?.withBytes { out.copyMemory(from: $0) }
-            var i = oldCount
-            for b in added { out[i] = b; i += 1 }
-        }) else { return }
+        guard
+            let next = try? SecureBytes(
+                count: oldCount + added.count,
+                fill: { out in
+                    old?.withBytes { out.copyMemory(from: $0) }
+                    var i = oldCount
+                    for b in added { out[i] = b; i += 1 }
+                })
+        else { return }
         value = Sensitive(next)
         length += added.count(where: { $0 & 0xC0 != 0x80 })
     }
@@ -91,9 +95,13 @@ public struct SecretValueField: Equatable, Sendable {
             return
         }
         // Out of guarded memory for the shorter value: the field is emptied rather than left as it was.
-        guard let shorter = try? SecureBytes(count: keep, fill: { out in
-            old.withBytes { out.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[0..<keep])) }
-        }) else { return wipe() }
+        guard
+            let shorter = try? SecureBytes(
+                count: keep,
+                fill: { out in
+                    old.withBytes { out.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[0..<keep])) }
+                })
+        else { return wipe() }
         value = Sensitive(shorter)
         length -= 1
     }
@@ -221,7 +229,11 @@ public struct SecretFormState: Equatable, Sendable {
         }
         if shown.contains(.value) {
             if value.overflowed {
-                out.append((.value, "secret value: must be at most \(value.limit) bytes (more was typed; for a file use keyhold secret set --from-file)"))
+                out.append(
+                    (
+                        .value,
+                        "secret value: must be at most \(value.limit) bytes (more was typed; for a file use keyhold secret set --from-file)"
+                    ))
             } else if submitted || !value.isEmpty {
                 do { try Validate.secretValueSize(value.count) } catch { out.append((.value, error.message)) }
             }
@@ -353,9 +365,10 @@ extension Model {
         let v = newestFirst[secrets.versionCursor].version
         let next = versions.map(\.version).filter { $0 != v }.max()!
         let current = v == s.currentVersion ? " It is the current version: v\(next) becomes current." : ""
-        confirm(.deleteVersion(s.name, v), title: "Delete version v\(v) of \(s.name)?",
-                message: "This version's value is deleted for good and scrubbed from the vault's files.\(current)",
-                expected: "v\(v)")
+        confirm(
+            .deleteVersion(s.name, v), title: "Delete version v\(v) of \(s.name)?",
+            message: "This version's value is deleted for good and scrubbed from the vault's files.\(current)",
+            expected: "v\(v)")
     }
 
     /// The existing secret of that name, if the list holds it.
@@ -421,8 +434,10 @@ extension Model {
             guard let value = f.takeValue(), let rotateBy = f.rotateByTime, let limit = f.historyLimitValue else { return }
             f.busy = true
             f.error = nil
-            fx.append(.createSecret(name: f.name.text, value: value, description: f.description.text,
-                                    rotateBy: rotateBy, historyLimit: limit))
+            fx.append(
+                .createSecret(
+                    name: f.name.text, value: value, description: f.description.text,
+                    rotateBy: rotateBy, historyLimit: limit))
         case .newVersion(let s):
             guard let value = f.takeValue() else { return }
             f.busy = true
@@ -436,8 +451,9 @@ extension Model {
                 return
             }
             if let warning = pruneWarning(s, edit) {
-                confirm(.editSecret(s.name, edit), title: "Delete old versions of \(s.name)?", message: warning,
-                        expected: s.name)
+                confirm(
+                    .editSecret(s.name, edit), title: "Delete old versions of \(s.name)?", message: warning,
+                    expected: s.name)
                 return
             }
             f.busy = true
@@ -483,8 +499,10 @@ extension Model {
             }
             reload(.secrets, &fx)
         case .versionDeleted(let name, let version, let checkpointed):
-            toast(checkpointed ? "Deleted v\(version) of \(name)"
-                  : "Deleted v\(version) of \(name); the WAL checkpoint is pending (another process has the vault open)")
+            toast(
+                checkpointed
+                    ? "Deleted v\(version) of \(name)"
+                    : "Deleted v\(version) of \(name); the WAL checkpoint is pending (another process has the vault open)")
             if let r = secrets.revealed, r.name == name, r.version == version { secrets.revealed = nil }
             reload(.secrets, &fx)
         default: break

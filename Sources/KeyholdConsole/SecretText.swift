@@ -111,8 +111,10 @@ extension Screen {
     /// grapheme by grapheme from guarded memory (`SecretText`); bytes that are not UTF-8 are
     /// shown by their count only. Returns the cells used.
     @discardableResult
-    mutating func putSecret(_ span: SecretSpan, x: Int, y: Int, style: Style = .plain, maxWidth: Int? = nil,
-                            clip: Rect? = nil) -> Int {
+    mutating func putSecret(
+        _ span: SecretSpan, x: Int, y: Int, style: Style = .plain, maxWidth: Int? = nil,
+        clip: Rect? = nil
+    ) -> Int {
         guard span.isText else {
             return put(SecretSpan.notText(span.value.bytes.count), x: x, y: y, style: style, maxWidth: maxWidth, clip: clip)
         }

@@ -96,9 +96,10 @@ extension Validate {
     /// control character by up to 8 cells (`\u{202E}`), moving the cursor
     /// mapping; typed control characters are rare, so they show as `?`.
     static func visibleForField(_ s: String) -> String {
-        String(s.map { c -> Character in
-            let v = Validate.visible(String(c))
-            return v == String(c) ? c : (v.count == 1 ? v.first ?? "?" : "?")
-        })
+        String(
+            s.map { c -> Character in
+                let v = Validate.visible(String(c))
+                return v == String(c) ? c : (v.count == 1 ? v.first ?? "?" : "?")
+            })
     }
 }

@@ -79,7 +79,8 @@ extension Model {
         login.username = TextField(name, limit: 64)
         login.focus = 1
         login.holdingKeys = true
-        login.notice = hadRecoveryKey
+        login.notice =
+            hadRecoveryKey
             ? notice + " The recovery key was hidden unconfirmed: rotate the root key to get a new one."
             : notice
         route = .login
@@ -333,10 +334,10 @@ extension Model {
         // Data that arrives after a lock (its call was already queued) is dropped, not kept in memory.
         switch action {
         case .dashboardLoaded, .auditVerified, .usersLoaded, .secretsLoaded, .versionsLoaded, .revealed, .auditLoaded,
-             .userChanged, .passwordReset, .keyApproved, .deleted, .rolesLoaded, .userCreated, .rolesSet,
-             .keysLoaded, .rotationProgress, .rotationFinished, .rotationElsewhere, .rootRotated, .roleListLoaded,
-             .secretSaved, .versionDeleted,
-             .userEdited, .expirySet, .roleSaved, .roleDeleted:
+            .userChanged, .passwordReset, .keyApproved, .deleted, .rolesLoaded, .userCreated, .rolesSet,
+            .keysLoaded, .rotationProgress, .rotationFinished, .rotationElsewhere, .rootRotated, .roleListLoaded,
+            .secretSaved, .versionDeleted,
+            .userEdited, .expirySet, .roleSaved, .roleDeleted:
             if account == nil { return }
         default: break
         }
@@ -396,7 +397,9 @@ extension Model {
                 [u.username, u.email ?? "", u.displayName, u.roles.joined(separator: " ")].joined(separator: "\u{1}")
             }
         case .secretsLoaded(let list):
-            secrets.rows.setItems(list, page: Layout.listRows(.secrets, width: width, height: height), id: \.name) { s in s.name + "\u{1}" + s.description }
+            secrets.rows.setItems(list, page: Layout.listRows(.secrets, width: width, height: height), id: \.name) { s in
+                s.name + "\u{1}" + s.description
+            }
             secrets.versions = [:]
             if let name = secrets.selectAfterLoad {
                 secrets.selectAfterLoad = nil
@@ -409,8 +412,9 @@ extension Model {
         case .revealed(let name, let version, let value):
             if secrets.revealing == name { secrets.revealing = nil }
             if route == .secrets, secrets.rows.selectedItem?.name == name, account != nil {
-                secrets.revealed = Revealed(name: name, version: version, value: Sensitive(value),
-                                            until: now + settings.revealFor)
+                secrets.revealed = Revealed(
+                    name: name, version: version, value: Sensitive(value),
+                    until: now + settings.revealFor)
             }
         case .auditLoaded(let events):
             audit.rows.setItems(events, page: Layout.listRows(.audit, width: width, height: height), id: { String($0.seq) }) { e in
@@ -424,14 +428,18 @@ extension Model {
             dashboard.data = nil
             reload(.users, &fx)
         case .passwordReset(let name, let temp):
-            overlay = .notice(NoticeState(
-                title: "Temporary password for \(name)",
-                message: "Shown this once. Give it to \(name) over a safe channel; it must be changed at the first login and expires in 24 hours.",
-                secret: Sensitive(temp)))
+            overlay = .notice(
+                NoticeState(
+                    title: "Temporary password for \(name)",
+                    message:
+                        "Shown this once. Give it to \(name) over a safe channel; it must be changed at the first login and expires in 24 hours.",
+                    secret: Sensitive(temp)))
             reload(.users, &fx)
         case .deleted(let kind, let name, let checkpointed):
-            toast(checkpointed ? "Deleted \(kind) \(name)"
-                  : "Deleted \(kind) \(name); the WAL checkpoint is pending (another process has the vault open)")
+            toast(
+                checkpointed
+                    ? "Deleted \(kind) \(name)"
+                    : "Deleted \(kind) \(name); the WAL checkpoint is pending (another process has the vault open)")
             if kind == "secret" {
                 if secrets.revealed?.name == name { secrets.revealed = nil }
                 secrets.versions[name] = nil

@@ -53,9 +53,11 @@ extension Model {
                 f.busy = true
                 f.error = nil
                 let email = f.email.text.trimmingSpaces
-                fx.append(.createUser(username: f.username.text, email: email.isEmpty ? nil : email,
-                                      displayName: f.displayName.text,
-                                      roles: roles.map(\.name).filter { f.chosen.contains($0) }))
+                fx.append(
+                    .createUser(
+                        username: f.username.text, email: email.isEmpty ? nil : email,
+                        displayName: f.displayName.text,
+                        roles: roles.map(\.name).filter { f.chosen.contains($0) }))
             }
         default:
             f.error = nil
@@ -77,8 +79,10 @@ extension Model {
             toast("Changing roles needs roles.manage", error: true)
             return
         }
-        overlay = .userRoles(UserRolesState(username: user.username, current: Set(user.roles), roles: nil,
-                                            chosen: Set(user.roles)))
+        overlay = .userRoles(
+            UserRolesState(
+                username: user.username, current: Set(user.roles), roles: nil,
+                chosen: Set(user.roles)))
         fx.append(.loadRoles)
     }
 
@@ -130,10 +134,12 @@ extension Model {
     }
 
     mutating func userCreated(_ name: String, temporary: SecureBytes, _ fx: inout [Effect]) {
-        overlay = .notice(NoticeState(
-            title: "User \(name) created",
-            message: "Their temporary password, shown this once. Give it to \(name) over a safe channel; it must be changed at the first login and expires in 24 hours.",
-            secret: Sensitive(temporary)))
+        overlay = .notice(
+            NoticeState(
+                title: "User \(name) created",
+                message:
+                    "Their temporary password, shown this once. Give it to \(name) over a safe channel; it must be changed at the first login and expires in 24 hours.",
+                secret: Sensitive(temporary)))
         toast("Created user \(name)")
         reload(.users, &fx)
     }

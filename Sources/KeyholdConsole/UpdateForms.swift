@@ -33,7 +33,7 @@ public enum PasswordRules {
         return [
             Rule(text: "at least \(minimum) characters", state: length),
             Rule(text: "not a common password, repeat, sequence or keyboard row", state: common),
-            Rule(text: "does not contain the username", state: name),
+            Rule(text: "does not contain the username", state: name)
         ]
     }
 
@@ -70,7 +70,8 @@ extension SetupState {
             do { _ = try Validate.username(username.text) } catch { out.append((0, error.message)) }
         }
         if submitted || !password.isEmpty,
-           let p = PasswordRules.problem(password.bytes, username: username.text, minimumLength: minimumLength) {
+            let p = PasswordRules.problem(password.bytes, username: username.text, minimumLength: minimumLength)
+        {
             out.append((1, p))
         }
         if (submitted || !repeated.isEmpty) && !repeated.matches(password) {
@@ -84,7 +85,8 @@ extension ChangePasswordState {
     func problems(minimumLength: Int) -> [(field: Int, message: String)] {
         var out: [(Int, String)] = []
         if submitted || !password.isEmpty,
-           let p = PasswordRules.problem(password.bytes, username: username, minimumLength: minimumLength) {
+            let p = PasswordRules.problem(password.bytes, username: username, minimumLength: minimumLength)
+        {
             out.append((0, "new " + p))
         }
         if (submitted || !repeated.isEmpty) && !repeated.matches(password) {
@@ -106,7 +108,8 @@ extension Model {
         case .backTab, .up: setup.focus = (setup.focus + 2) % 3
         case .enter:
             if setup.focus < 2 && (setup.focus == 0 ? !setup.username.isEmpty : !setup.password.isEmpty)
-                && (setup.focus == 0 ? setup.password.isEmpty : setup.repeated.isEmpty) {
+                && (setup.focus == 0 ? setup.password.isEmpty : setup.repeated.isEmpty)
+            {
                 setup.focus += 1
                 return
             }
@@ -143,9 +146,10 @@ extension Model {
         switch key {
         case .f(1): overlay = .help(HelpState())
         case .f(2):
-            confirm(.skipRecoveryCheck, title: "Continue without typing the key back?",
-                    message: "Keyhold will not show this recovery key again. Continue only if you have stored it safely.",
-                    expected: "written down")
+            confirm(
+                .skipRecoveryCheck, title: "Continue without typing the key back?",
+                message: "Keyhold will not show this recovery key again. Continue only if you have stored it safely.",
+                expected: "written down")
         case .enter: checkRecoveryKey(&fx)
         case .escape:
             toast("The vault exists now: type the recovery key back, or F2")
@@ -167,7 +171,8 @@ extension Model {
                 finishRecovery(&fx)
                 toast("Recovery key confirmed")
             } else {
-                recovery.error = "recovery key: does not match the key shown\(Self.firstDifferingGroup(typed, shown).map { " (group \($0) differs)" } ?? "")"
+                recovery.error =
+                    "recovery key: does not match the key shown\(Self.firstDifferingGroup(typed, shown).map { " (group \($0) differs)" } ?? "")"
             }
         } catch {
             recovery.error = error.description

@@ -10,9 +10,11 @@ extension Model {
         case .char("K"):
             guard mayRotate("Rotating the root key") else { return true }
             guard keys.rotation == nil else { toast("Wait for the data-key rotation to finish", error: true); return true }
-            confirm(.rotateRootKey, title: "Rotate the root key?",
-                    message: "Every data key and key grant is re-sealed under a new root key, and a new recovery key is shown once. The old recovery key stops working.",
-                    expected: "rotate")
+            confirm(
+                .rotateRootKey, title: "Rotate the root key?",
+                message:
+                    "Every data key and key grant is re-sealed under a new root key, and a new recovery key is shown once. The old recovery key stops working.",
+                expected: "rotate")
         case .escape: go(.dashboard, &fx)
         default: return false
         }
@@ -42,8 +44,9 @@ extension Model {
             toast("A rotation to v\(p.targetVersion) was interrupted: press R to resume it", error: true)
             return
         }
-        keys.rotation = RotationProgress(done: pending.map { $0.total - $0.remaining } ?? 0, total: pending?.total ?? 0,
-                                         resuming: resume)
+        keys.rotation = RotationProgress(
+            done: pending.map { $0.total - $0.remaining } ?? 0, total: pending?.total ?? 0,
+            resuming: resume)
         fx.append(resume ? .resumeRotation : .rotateDataKey)
     }
 
@@ -90,10 +93,12 @@ extension Model {
             reload(.keys, &fx)
         case .rootRotated(let key, let version):
             keys.rotatingRoot = false
-            overlay = .notice(NoticeState(
-                title: "New recovery key",
-                message: "The root key was rotated\(version.map { " (generation \($0))" } ?? ""). This is the new recovery key, shown this once; the old one no longer opens the vault. Write it down and keep it offline.",
-                secret: Sensitive(key)))
+            overlay = .notice(
+                NoticeState(
+                    title: "New recovery key",
+                    message:
+                        "The root key was rotated\(version.map { " (generation \($0))" } ?? ""). This is the new recovery key, shown this once; the old one no longer opens the vault. Write it down and keep it offline.",
+                    secret: Sensitive(key)))
             dashboard.data = nil
             reload(.keys, &fx)
         case .roleListLoaded(let list):

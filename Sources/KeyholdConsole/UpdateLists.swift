@@ -26,44 +26,62 @@ extension Model {
                     out.append(Warning(level: .error, text: "Rotate the root key: \(line)", route: nil))
                 }
                 if !k.pendingGrants.isEmpty {
-                    out.append(Warning(level: .warning,
-                                       text: "\(Fmt.plural(k.pendingGrants.count, "key request")) to approve: \(k.pendingGrants.joined(separator: ", ")) (Users: A)",
-                                       route: .users))
+                    out.append(
+                        Warning(
+                            level: .warning,
+                            text:
+                                "\(Fmt.plural(k.pendingGrants.count, "key request")) to approve: \(k.pendingGrants.joined(separator: ", ")) (Users: A)",
+                            route: .users))
                 }
             }
             // Past / due as of the load (`r` or coming back reloads); the relative times are now's.
             if let due = data.rotation {
                 for s in due.overdue.prefix(Console.dueShown) {
-                    out.append(Warning(level: .error,
-                                       text: "\(s.name) is past its rotate-by date (\(Fmt.date(s.rotateBy)), \(Fmt.relative(s.rotateBy, now: now)))",
-                                       route: .secrets))
+                    out.append(
+                        Warning(
+                            level: .error,
+                            text: "\(s.name) is past its rotate-by date (\(Fmt.date(s.rotateBy)), \(Fmt.relative(s.rotateBy, now: now)))",
+                            route: .secrets))
                 }
                 if due.overdueCount > Console.dueShown {
-                    out.append(Warning(level: .error, text: "… and \(due.overdueCount - Console.dueShown) more past their rotate-by date", route: .secrets))
+                    out.append(
+                        Warning(
+                            level: .error, text: "… and \(due.overdueCount - Console.dueShown) more past their rotate-by date",
+                            route: .secrets))
                 }
                 for s in due.dueSoon.prefix(Console.dueShown) {
-                    out.append(Warning(level: .warning,
-                                       text: "\(s.name) is due for rotation \(Fmt.relative(s.rotateBy, now: now)) (\(Fmt.date(s.rotateBy)))",
-                                       route: .secrets))
+                    out.append(
+                        Warning(
+                            level: .warning,
+                            text: "\(s.name) is due for rotation \(Fmt.relative(s.rotateBy, now: now)) (\(Fmt.date(s.rotateBy)))",
+                            route: .secrets))
                 }
                 if due.dueSoonCount > Console.dueShown {
-                    out.append(Warning(level: .warning, text: "… and \(due.dueSoonCount - Console.dueShown) more due within \(Fmt.duration(settings.dueSoon))", route: .secrets))
+                    out.append(
+                        Warning(
+                            level: .warning,
+                            text: "… and \(due.dueSoonCount - Console.dueShown) more due within \(Fmt.duration(settings.dueSoon))",
+                            route: .secrets))
                 }
             }
         }
         if !account.hasKeyAccess && account.permissions.grantsKeyAccess {
-            out.append(Warning(level: .warning,
-                               text: account.pendingKeyFingerprint.map {
-                                   "Your key access awaits an administrator's approval: read them your key's fingerprint \($0)"
-                               } ?? "You hold no key grant yet: an administrator approves your key access",
-                               route: nil))
+            out.append(
+                Warning(
+                    level: .warning,
+                    text: account.pendingKeyFingerprint.map {
+                        "Your key access awaits an administrator's approval: read them your key's fingerprint \($0)"
+                    } ?? "You hold no key grant yet: an administrator approves your key access",
+                    route: nil))
         }
         switch audit.check {
         case .done(let v):
             if let f = v.failure {
                 out.append(Warning(level: .error, text: "Audit chain fails at event \(f.seq): \(f.reason)", route: .audit))
             } else {
-                out.append(Warning(level: .ok, text: "Audit chain verified: \(Fmt.plural(v.events, "event")), hashes and signatures", route: .audit))
+                out.append(
+                    Warning(
+                        level: .ok, text: "Audit chain verified: \(Fmt.plural(v.events, "event")), hashes and signatures", route: .audit))
             }
         case .failed(let e): out.append(Warning(level: .error, text: "Audit chain not verified: \(e)", route: .audit))
         case .running: out.append(Warning(level: .info, text: "Verifying the audit chain…", route: nil))
@@ -77,7 +95,12 @@ extension Model {
             out.insert(Warning(level: .ok, text: "No warnings", route: nil), at: 0)
         }
         let rank: (Warning.Level) -> Int = {
-            switch $0 { case .error: 0; case .warning: 1; case .ok: 2; case .info: 3 }
+            switch $0 {
+            case .error: 0;
+            case .warning: 1;
+            case .ok: 2;
+            case .info: 3
+            }
         }
         return out.enumerated().sorted { (rank($0.element.level), $0.offset) < (rank($1.element.level), $1.offset) }.map(\.element)
     }
@@ -198,20 +221,25 @@ extension Model {
         case .char("A"):
             guard let u = selected else { return true }
             guard u.keyAccess == .pending else { toast("\(u.username) has no key request waiting", error: true); return true }
-            overlay = .confirm(ConfirmState(
-                title: "Approve key access of \(u.username)?",
-                message: "The root key is sealed to \(u.username)'s key. Ask them to read you the fingerprint their login shows, on a channel you trust, and type it here: approve only the key they hold.",
-                expected: "", pending: .approveKey(u.username), prompt: "Fingerprint \(u.username) reads to you:"))
+            overlay = .confirm(
+                ConfirmState(
+                    title: "Approve key access of \(u.username)?",
+                    message:
+                        "The root key is sealed to \(u.username)'s key. Ask them to read you the fingerprint their login shows, on a channel you trust, and type it here: approve only the key they hold.",
+                    expected: "", pending: .approveKey(u.username), prompt: "Fingerprint \(u.username) reads to you:"))
         case .char("R"):
             guard let u = selected else { return true }
-            confirm(.resetPassword(u.username), title: "Reset the password of \(u.username)?",
-                    message: "Their password stops working and their key pair is replaced. A temporary password is shown once, to be changed at their next login.",
-                    expected: u.username)
+            confirm(
+                .resetPassword(u.username), title: "Reset the password of \(u.username)?",
+                message:
+                    "Their password stops working and their key pair is replaced. A temporary password is shown once, to be changed at their next login.",
+                expected: u.username)
         case .char("D"):
             guard let u = selected else { return true }
-            confirm(.deleteUser(u.username), title: "Delete user \(u.username)?",
-                    message: "The account, its roles and its key grant are deleted for good. Events they signed stay verifiable.",
-                    expected: u.username)
+            confirm(
+                .deleteUser(u.username), title: "Delete user \(u.username)?",
+                message: "The account, its roles and its key grant are deleted for good. Events they signed stay verifiable.",
+                expected: u.username)
         case .char("E"):
             guard let u = selected else { return true }
             openEditUser(u)
@@ -228,7 +256,8 @@ extension Model {
     mutating func secretsKey(_ key: Key, _ fx: inout [Effect]) -> Bool {
         let before = secrets.rows.selectedItem?.name
         if secrets.focus == .detail && !secrets.rows.filtering, let s = secrets.rows.selectedItem,
-           secretDetailKey(key, s) {
+            secretDetailKey(key, s)
+        {
             return true
         }
         if let handled = Self.listKey(key, &secrets.rows, page: listPage) {
@@ -266,9 +295,10 @@ extension Model {
             askDeleteVersion(s)
         case .char("D"):
             guard let s = selected else { return true }
-            confirm(.deleteSecret(s.name), title: "Delete secret \(s.name)?",
-                    message: "All \(Fmt.plural(s.versionCount, "version")) are deleted for good and scrubbed from the vault's files.",
-                    expected: s.name)
+            confirm(
+                .deleteSecret(s.name), title: "Delete secret \(s.name)?",
+                message: "All \(Fmt.plural(s.versionCount, "version")) are deleted for good and scrubbed from the vault's files.",
+                expected: s.name)
         default: return false
         }
         return true

@@ -81,8 +81,9 @@ extension Model {
         }
         let beyond = user.permissions.subtracting(account.permissions)
         if !beyond.isEmpty {
-            toast("You cannot change \(user.username): they hold \(beyond.sorted().map(\.rawValue).joined(separator: ", ")), which you do not",
-                  error: true)
+            toast(
+                "You cannot change \(user.username): they hold \(beyond.sorted().map(\.rawValue).joined(separator: ", ")), which you do not",
+                error: true)
             return false
         }
         return true

@@ -9,8 +9,10 @@ enum Layout {
     static func split(width: Int, height: Int, percent: Int = 45) -> (list: Rect, detail: Rect) {
         let b = body(width: width, height: height)
         let lw = max(30, b.width * percent / 100)
-        return (Rect(x: b.x, y: b.y, width: lw, height: b.height),
-                Rect(x: b.x + lw, y: b.y, width: b.width - lw, height: b.height))
+        return (
+            Rect(x: b.x, y: b.y, width: lw, height: b.height),
+            Rect(x: b.x + lw, y: b.y, width: b.width - lw, height: b.height)
+        )
     }
 
     static let auditDetailHeight = 6
@@ -18,8 +20,10 @@ enum Layout {
     /// The audit log's list box and the selected event's box below it.
     static func audit(width: Int, height: Int) -> (list: Rect, detail: Rect) {
         let b = body(width: width, height: height)
-        return (Rect(x: b.x, y: b.y, width: b.width, height: b.height - auditDetailHeight),
-                Rect(x: b.x, y: b.maxY - auditDetailHeight, width: b.width, height: auditDetailHeight))
+        return (
+            Rect(x: b.x, y: b.y, width: b.width, height: b.height - auditDetailHeight),
+            Rect(x: b.x, y: b.maxY - auditDetailHeight, width: b.width, height: auditDetailHeight)
+        )
     }
 
     /// Visible rows of a screen's list (inside its box, under the column header).
@@ -79,7 +83,7 @@ extension Console {
         let text = [
             "Keyhold needs a terminal of at least \(m.settings.minWidth)x\(m.settings.minHeight).",
             "This one is \(m.width)x\(m.height).",
-            "Enlarge the window, or press q to quit.",
+            "Enlarge the window, or press q to quit."
         ]
         let lines = text.flatMap { TextWidth.wrap($0, width: max(1, m.width - 2)) }
         let top = max(0, (m.height - lines.count) / 2)
@@ -122,8 +126,10 @@ extension Console {
         }
         // Who and which vault, or only who when both do not fit.
         let room = m.width - x - 1
-        let full = Validate.visible([m.account?.username, fileName(m.settings.vaultPath)].compactMap { $0 }
-            .joined(separator: " · ")) + " "
+        let full =
+            Validate.visible(
+                [m.account?.username, fileName(m.settings.vaultPath)].compactMap { $0 }
+                    .joined(separator: " · ")) + " "
         let short = Validate.visible(m.account?.username ?? fileName(m.settings.vaultPath)) + " "
         let right = TextWidth.of(full) <= room ? full : short
         if room > 4 {
@@ -147,7 +153,8 @@ extension Console {
         case .roleForm: return [("Enter", "save"), ("Tab", "next field"), ("Space", "toggle permission"), ("Esc", "cancel")]
         case nil: break
         }
-        let filtering = (m.route == .users && m.users.rows.filtering) || (m.route == .secrets && m.secrets.rows.filtering)
+        let filtering =
+            (m.route == .users && m.users.rows.filtering) || (m.route == .secrets && m.secrets.rows.filtering)
             || (m.route == .audit && m.audit.rows.filtering) || (m.route == .roles && m.roles.rows.filtering)
         if filtering { return [("Enter", "keep filter"), ("Esc", "clear"), ("↑/↓", "move")] }
         var out = Bindings.of(m.route).compactMap { b in b.hint.map { (b.label, $0) } }
@@ -190,7 +197,8 @@ extension Console {
         if m.keys.rotation != nil { return "rotating…" }
         if m.keys.rotatingRoot { return "rotating the root key…" }
         if m.dashboard.loading || m.users.rows.loading || m.secrets.rows.loading || m.audit.rows.loading
-            || m.keys.loading || m.roles.rows.loading {
+            || m.keys.loading || m.roles.rows.loading
+        {
             return "loading…"
         }
         if m.secrets.revealing != nil { return "opening…" }
@@ -227,15 +235,18 @@ extension Console {
     }
 
     /// A checklist of roles with a cursor, scrolled to keep the cursor in view.
-    static func drawRoleChecklist(_ roles: [RoleInfo], chosen: Set<String>, cursor: Int, focused: Bool, in area: Rect,
-                                  _ s: inout Screen) {
+    static func drawRoleChecklist(
+        _ roles: [RoleInfo], chosen: Set<String>, cursor: Int, focused: Bool, in area: Rect,
+        _ s: inout Screen
+    ) {
         guard area.height > 0 else { return }
         let start = max(0, min(cursor - area.height + 1, roles.count - area.height))
         let nameWidth = min(18, (roles.map { TextWidth.of($0.name) }.max() ?? 8) + 1)
         for (row, i) in (start..<min(roles.count, start + area.height)).enumerated() {
             let r = roles[i]
             let here = focused && i == cursor
-            let line = (here ? "› " : "  ") + (chosen.contains(r.name) ? "[x] " : "[ ] ") + TextWidth.pad(r.name, to: nameWidth)
+            let line =
+                (here ? "› " : "  ") + (chosen.contains(r.name) ? "[x] " : "[ ] ") + TextWidth.pad(r.name, to: nameWidth)
                 + " " + r.description
             s.text(line, in: area, row: row, style: here ? Theme.selected : .plain)
         }
@@ -249,16 +260,20 @@ extension Console {
         let listRows = max(1, min(max(roles.count, 1), body.height - 2 - 5 - min(problems.count, 3)))
         let box = body.centered(width: width, height: 2 + 5 + listRows + min(problems.count, 3))
         s.fill(box)
-        s.box(box, title: "New user", footer: f.busy ? "creating…" : "Enter create · Tab next · Esc cancel",
-              style: Theme.borderFocused)
+        s.box(
+            box, title: "New user", footer: f.busy ? "creating…" : "Enter create · Tab next · Esc cancel",
+            style: Theme.borderFocused)
         let inner = box.inner.inset(dx: 1, dy: 0)
         var cursor: Point?
         for (i, (label, field)) in [("Username", f.username), ("Email", f.email), ("Display name", f.displayName)].enumerated() {
-            let p = drawField(label, field, focused: f.focus == i, x: inner.x, y: inner.y + i, labelWidth: 14,
-                              width: inner.width, &s)
+            let p = drawField(
+                label, field, focused: f.focus == i, x: inner.x, y: inner.y + i, labelWidth: 14,
+                width: inner.width, &s)
             if f.focus == i { cursor = p }
         }
-        let heading = m.account?.can(.rolesManage) == true ? "Roles (Space toggles; only roles you may assign)"
+        let heading =
+            m.account?.can(.rolesManage) == true
+            ? "Roles (Space toggles; only roles you may assign)"
             : "Roles: assigning them needs roles.manage"
         s.text(heading, in: inner, row: 4, style: f.focus == 3 ? Theme.heading : Theme.label)
         let list = Rect(x: inner.x, y: inner.y + 5, width: inner.width, height: listRows)
@@ -284,8 +299,9 @@ extension Console {
         let listRows = max(1, min(max(roles.count, 1), body.height - 4 - extra))
         let box = body.centered(width: width, height: 4 + listRows + extra)
         s.fill(box)
-        s.box(box, title: "Roles of \(r.username)", footer: r.busy ? "saving…" : "Space toggle · Enter apply · Esc cancel",
-              style: Theme.borderFocused)
+        s.box(
+            box, title: "Roles of \(r.username)", footer: r.busy ? "saving…" : "Space toggle · Enter apply · Esc cancel",
+            style: Theme.borderFocused)
         let inner = box.inner.inset(dx: 1, dy: 0)
         s.text("Checked roles are held; only roles you may assign are listed.", in: inner, row: 0, style: Theme.muted)
         let list = Rect(x: inner.x, y: inner.y + 2, width: inner.width, height: listRows)
@@ -306,7 +322,9 @@ extension Console {
 
     /// The lines of the help overlay for the current screen.
     static func helpLines(_ m: Model) -> [(key: String, help: String, heading: Bool)] {
-        var out: [(String, String, Bool)] = [("", "Keys of \(m.route.isForm ? "this form" : "the \(m.route.title.lowercased()) screen")", true)]
+        var out: [(String, String, Bool)] = [
+            ("", "Keys of \(m.route.isForm ? "this form" : "the \(m.route.title.lowercased()) screen")", true)
+        ]
         out += Bindings.of(m.route).map { ($0.label, $0.help, false) }
         if Route.tabs.contains(m.route) {
             out.append(("", "", false))
@@ -397,9 +415,10 @@ extension Console {
         let width = max(min(m.width - 4, 64), min(m.width, secretWidth + 4))
         let message = TextWidth.wrap(Validate.visible(n.message), width: width - 4)
         // Only a secret wider than the whole terminal goes on several lines, in its groups.
-        let secretLines = n.secret.map { secret -> [SecretSpan] in
-            secretWidth <= width - 2 ? [SecretSpan(secret)] : recoveryLines(secret)
-        } ?? []
+        let secretLines =
+            n.secret.map { secret -> [SecretSpan] in
+                secretWidth <= width - 2 ? [SecretSpan(secret)] : recoveryLines(secret)
+            } ?? []
         let box = Layout.body(width: m.width, height: m.height)
             .centered(width: width, height: message.count + 4 + max(1, secretLines.count))
         s.fill(box)
@@ -410,8 +429,9 @@ extension Console {
             // Indented where there is room; else in line with the message; at worst against the border.
             let lineWidth = line.width
             let column = lineWidth + 6 <= box.inner.width ? 3 : lineWidth + 1 <= box.inner.width ? 1 : 0
-            _ = s.putSecret(line, x: box.inner.x + column, y: box.inner.y + message.count + 1 + i, style: Theme.secret,
-                            maxWidth: box.inner.width - column, clip: box.inner)
+            _ = s.putSecret(
+                line, x: box.inner.x + column, y: box.inner.y + message.count + 1 + i, style: Theme.secret,
+                maxWidth: box.inner.width - column, clip: box.inner)
         }
     }
 
@@ -419,8 +439,10 @@ extension Console {
 
     /// A labelled one-line field; returns where its cursor goes.
     @discardableResult
-    static func drawField(_ label: String, _ field: TextField, focused: Bool, x: Int, y: Int, labelWidth: Int,
-                          width: Int, _ s: inout Screen) -> Point {
+    static func drawField(
+        _ label: String, _ field: TextField, focused: Bool, x: Int, y: Int, labelWidth: Int,
+        width: Int, _ s: inout Screen
+    ) -> Point {
         s.put(TextWidth.pad(label, to: labelWidth), x: x, y: y, style: focused ? Theme.heading : Theme.label)
         let inside = max(2, width - labelWidth - 2)
         let (text, cursor) = field.window(width: inside)
@@ -451,8 +473,9 @@ extension Console {
             while total > inside - 1 && k < widths.count { total -= widths[k].1; k += 1 }
             start = k < widths.count ? widths[k].0 : value.bytes.count
         }
-        let used = s.putSecret(SecretSpan(value, start..<value.bytes.count), x: x + 1, y: y, style: Theme.fieldFocused,
-                               maxWidth: inside)
+        let used = s.putSecret(
+            SecretSpan(value, start..<value.bytes.count), x: x + 1, y: y, style: Theme.fieldFocused,
+            maxWidth: inside)
         return Point(x: x + 1 + min(used, inside - 1), y: y)
     }
 

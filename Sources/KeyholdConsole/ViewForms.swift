@@ -11,8 +11,10 @@ extension Console {
     static func gap(_ m: Model) -> Int { m.height >= 22 ? 1 : 0 }
 
     /// The rules checklist and strength bar under a new-password field.
-    static func drawPasswordRules(_ password: SecureBytes?, username: String, minimumLength: Int, valid: Bool,
-                                  in area: Rect, row: inout Int, _ s: inout Screen) {
+    static func drawPasswordRules(
+        _ password: SecureBytes?, username: String, minimumLength: Int, valid: Bool,
+        in area: Rect, row: inout Int, _ s: inout Screen
+    ) {
         s.text("Password rules", in: area, row: row, style: Theme.heading)
         s.text("length is what counts; no composition rules", in: area, row: row, column: 16, style: Theme.muted)
         row += 1
@@ -33,8 +35,9 @@ extension Console {
     static func drawProblems(_ problems: [String], in area: Rect, row: inout Int, _ s: inout Screen) {
         for p in problems {
             s.text("✗", in: area, row: row, style: Theme.error)
-            row += paragraph(p, in: Rect(x: area.x + 2, y: area.y, width: area.width - 2, height: area.height), row: row,
-                             style: Theme.error, &s)
+            row += paragraph(
+                p, in: Rect(x: area.x + 2, y: area.y, width: area.width - 2, height: area.height), row: row,
+                style: Theme.error, &s)
         }
     }
 
@@ -46,8 +49,9 @@ extension Console {
         var row = 0
         s.text("Create the vault and its first administrator", in: a, row: row, style: Theme.heading)
         row += 1
-        row += paragraph("No vault exists at \(m.settings.vaultPath) yet. Choose the administrator's name and password; the password also protects the keys.",
-                         in: a, row: row, style: Theme.muted, &s)
+        row += paragraph(
+            "No vault exists at \(m.settings.vaultPath) yet. Choose the administrator's name and password; the password also protects the keys.",
+            in: a, row: row, style: Theme.muted, &s)
         row += gap(m)
         let fieldWidth = min(a.width, 60)
         let labels = ["Username", "Password", "Repeat"]
@@ -55,16 +59,18 @@ extension Console {
         let fields = [f.username, f.password.masked, f.repeated.masked]
         var cursor: Point?
         for i in 0..<3 where row < a.height {
-            let p = drawField(labels[i], fields[i], focused: f.focus == i, x: a.x, y: a.y + row, labelWidth: 10,
-                              width: fieldWidth, &s)
+            let p = drawField(
+                labels[i], fields[i], focused: f.focus == i, x: a.x, y: a.y + row, labelWidth: 10,
+                width: fieldWidth, &s)
             if f.focus == i { cursor = p }
             row += 1
         }
         row += gap(m)
         let problems = f.problems(minimumLength: m.settings.passwordMinLength)
         let passwordValid = !f.password.isEmpty && !problems.contains { $0.field == 1 }
-        drawPasswordRules(f.password.bytes, username: f.username.text, minimumLength: m.settings.passwordMinLength,
-                          valid: passwordValid, in: a, row: &row, &s)
+        drawPasswordRules(
+            f.password.bytes, username: f.username.text, minimumLength: m.settings.passwordMinLength,
+            valid: passwordValid, in: a, row: &row, &s)
         row += gap(m)
         drawProblems(problems.map(\.message) + [f.error].compactMap { $0 }, in: a, row: &row, &s)
         if f.busy {
@@ -92,8 +98,9 @@ extension Console {
             }
         }
         row += gap(m)
-        row += paragraph("It opens the vault if every administrator password is lost. Write it down and keep it offline: Keyhold cannot show it again.",
-                         in: a, row: row, &s)
+        row += paragraph(
+            "It opens the vault if every administrator password is lost. Write it down and keep it offline: Keyhold cannot show it again.",
+            in: a, row: row, &s)
         row += gap(m)
         s.text("Type it back to continue (case, spaces and dashes do not matter):", in: a, row: row)
         row += 1
@@ -124,11 +131,13 @@ extension Console {
         row += paragraph("Vault \(m.settings.vaultPath)", in: a, row: row, style: Theme.muted, &s)
         row += gap(m)
         let fieldWidth = min(a.width, 60)
-        let u = drawField("Username", f.username, focused: f.focus == 0, x: a.x, y: a.y + row, labelWidth: 10,
-                          width: fieldWidth, &s)
+        let u = drawField(
+            "Username", f.username, focused: f.focus == 0, x: a.x, y: a.y + row, labelWidth: 10,
+            width: fieldWidth, &s)
         row += 1
-        let p = drawField("Password", f.password.masked, focused: f.focus == 1, x: a.x, y: a.y + row, labelWidth: 10,
-                          width: fieldWidth, &s)
+        let p = drawField(
+            "Password", f.password.masked, focused: f.focus == 1, x: a.x, y: a.y + row, labelWidth: 10,
+            width: fieldWidth, &s)
         row += 1 + gap(m)
         if let failure = f.failure {
             drawProblems([loginMessage(failure, now: m.now)], in: a, row: &row, &s)
@@ -151,22 +160,25 @@ extension Console {
         var row = 0
         s.text("Choose a new password for \(f.username)", in: a, row: row, style: Theme.heading)
         row += 1
-        row += paragraph("Your password was set by an administrator. Choose your own before going on; it also protects your keys.",
-                         in: a, row: row, style: Theme.muted, &s)
+        row += paragraph(
+            "Your password was set by an administrator. Choose your own before going on; it also protects your keys.",
+            in: a, row: row, style: Theme.muted, &s)
         row += gap(m)
         let fieldWidth = min(a.width, 60)
         var cursor: Point?
         for (i, (label, field)) in [("New", f.password.masked), ("Repeat", f.repeated.masked)].enumerated() {
-            let p = drawField(label, field, focused: f.focus == i, x: a.x, y: a.y + row, labelWidth: 10,
-                              width: fieldWidth, &s)
+            let p = drawField(
+                label, field, focused: f.focus == i, x: a.x, y: a.y + row, labelWidth: 10,
+                width: fieldWidth, &s)
             if f.focus == i { cursor = p }
             row += 1
         }
         row += gap(m)
         let problems = f.problems(minimumLength: m.settings.passwordMinLength)
         let valid = !f.password.isEmpty && !problems.contains { $0.field == 0 }
-        drawPasswordRules(f.password.bytes, username: f.username, minimumLength: m.settings.passwordMinLength,
-                          valid: valid, in: a, row: &row, &s)
+        drawPasswordRules(
+            f.password.bytes, username: f.username, minimumLength: m.settings.passwordMinLength,
+            valid: valid, in: a, row: &row, &s)
         row += gap(m)
         drawProblems(problems.map(\.message) + [f.error].compactMap { $0 }, in: a, row: &row, &s)
         if f.busy {

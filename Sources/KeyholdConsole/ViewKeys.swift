@@ -21,8 +21,9 @@ extension Console {
             out += wrapped("Key requests", "none")
         } else {
             for (i, r) in k.requests.enumerated() {
-                out += wrapped(i == 0 ? "Key requests" : "", "\(r.username): " + (r.fingerprint.map { "fingerprint \($0)" } ?? "no key yet"),
-                               style: Theme.warning)
+                out += wrapped(
+                    i == 0 ? "Key requests" : "", "\(r.username): " + (r.fingerprint.map { "fingerprint \($0)" } ?? "no key yet"),
+                    style: Theme.warning)
             }
             out += wrapped("", "approve on the Users screen (A), with the fingerprint the user reads you", style: Theme.muted)
         }
@@ -68,29 +69,38 @@ extension Console {
         var row = 0
         if let p = k.rotation {
             let target = k.status.map { "v\(($0.dataKeyVersions.max() ?? 0) + (p.resuming ? 0 : 1))" } ?? "the new key"
-            s.text((p.resuming ? "Resuming: re-sealing every secret version under " : "Re-sealing every secret version under ")
-                   + target + "…", in: b, row: row, style: Theme.heading)
+            s.text(
+                (p.resuming ? "Resuming: re-sealing every secret version under " : "Re-sealing every secret version under ")
+                    + target + "…", in: b, row: row, style: Theme.heading)
             row += 1
-            s.text(progressBar(done: p.done, total: p.total, width: max(10, min(40, b.width - 24))), in: b, row: row,
-                   style: Theme.ok)
+            s.text(
+                progressBar(done: p.done, total: p.total, width: max(10, min(40, b.width - 24))), in: b, row: row,
+                style: Theme.ok)
             row += 1
-            row += paragraph("Each batch is its own transaction: if Keyhold is stopped, the rotation is kept and R resumes it.",
-                             in: b, row: row, style: Theme.muted, &s)
+            row += paragraph(
+                "Each batch is its own transaction: if Keyhold is stopped, the rotation is kept and R resumes it.",
+                in: b, row: row, style: Theme.muted, &s)
         } else if let pending = k.pending {
             let state = pending.running ? "is running in another process" : "was interrupted"
-            s.text("! A rotation to v\(pending.targetVersion) \(state): \(pending.remaining) of \(Fmt.plural(pending.total, "version")) left.",
-                   in: b, row: row, style: Theme.warning)
+            s.text(
+                "! A rotation to v\(pending.targetVersion) \(state): \(pending.remaining) of \(Fmt.plural(pending.total, "version")) left.",
+                in: b, row: row, style: Theme.warning)
             row += 1
-            s.text(progressBar(done: pending.total - pending.remaining, total: pending.total, width: max(10, min(40, b.width - 24))),
-                   in: b, row: row, style: Theme.warning)
+            s.text(
+                progressBar(done: pending.total - pending.remaining, total: pending.total, width: max(10, min(40, b.width - 24))),
+                in: b, row: row, style: Theme.warning)
             row += 1
-            paragraph(pending.running ? "It finishes there. Secrets stay readable meanwhile."
-                        : "Press R to resume it. Secrets stay readable meanwhile.", in: b, row: row, &s)
+            paragraph(
+                pending.running
+                    ? "It finishes there. Secrets stay readable meanwhile."
+                    : "Press R to resume it. Secrets stay readable meanwhile.", in: b, row: row, &s)
         } else if k.status != nil {
-            row += paragraph("No rotation pending. r makes a new data key and re-seals every secret version under it, in batches; older keys are destroyed at the end.",
-                             in: b, row: row, &s)
-            paragraph("K rotates the root key (after a key holder leaves) and shows a new recovery key once.",
-                      in: b, row: row, style: Theme.muted, &s)
+            row += paragraph(
+                "No rotation pending. r makes a new data key and re-seals every secret version under it, in batches; older keys are destroyed at the end.",
+                in: b, row: row, &s)
+            paragraph(
+                "K rotates the root key (after a key holder leaves) and shows a new recovery key once.",
+                in: b, row: row, style: Theme.muted, &s)
         }
     }
 
@@ -100,7 +110,7 @@ extension Console {
         var out = [
             DetailLine(label: "Role", value: r.name, style: Theme.heading),
             DetailLine(label: "Kind", value: r.builtin ? "built in" : "custom"),
-            DetailLine(label: "Members", value: String(r.members)),
+            DetailLine(label: "Members", value: String(r.members))
         ]
         let desc = TextWidth.wrap(Validate.visible(r.description.isEmpty ? "—" : r.description), width: max(10, width - 12))
         for (i, line) in desc.enumerated() { out.append(DetailLine(label: i == 0 ? "About" : "", value: line)) }
@@ -109,7 +119,8 @@ extension Console {
         for p in Permission.allCases {
             let has = r.permissions.contains(p)
             // The matrix row fills the label column too: `[x] secrets.read   key access`.
-            let row = (has ? "[x] " : "[ ] ") + TextWidth.pad(p.rawValue, to: 15)
+            let row =
+                (has ? "[x] " : "[ ] ") + TextWidth.pad(p.rawValue, to: 15)
                 + (Permission.keyAccess.contains(p) ? "key access" : "")
             out.append(DetailLine(label: row, value: "", style: has ? Theme.ok : Theme.muted))
         }
@@ -132,10 +143,12 @@ extension Console {
         } else {
             let nameWidth = max(8, (inner.width - 2) * 55 / 100)
             let header = TextWidth.pad("ROLE", to: nameWidth) + " " + TextWidth.pad("PERMS", to: 5) + " USERS"
-            drawRows(rows, focused: true, in: inner, header: header, line: { r in
-                TextWidth.pad(Validate.visible(r.name), to: nameWidth) + " " + TextWidth.pad(String(r.permissions.count), to: 5)
-                    + " " + String(r.members)
-            }, &s)
+            drawRows(
+                rows, focused: true, in: inner, header: header,
+                line: { r in
+                    TextWidth.pad(Validate.visible(r.name), to: nameWidth) + " " + TextWidth.pad(String(r.permissions.count), to: 5)
+                        + " " + String(r.members)
+                }, &s)
         }
         filterCursor(rows, box: listBox, &s)
         let role = rows.selectedItem

@@ -29,28 +29,31 @@ enum UserDetail {
             DetailLine(label: "Display name", value: u.displayName.isEmpty ? "—" : u.displayName),
             DetailLine(label: "Email", value: u.email ?? "—"),
             DetailLine(label: "Status", value: status, style: statusStyle),
-            DetailLine(label: "Roles", value: u.roles.isEmpty ? "none" : u.roles.joined(separator: ", ")),
+            DetailLine(label: "Roles", value: u.roles.isEmpty ? "none" : u.roles.joined(separator: ", "))
         ]
         let perms = u.permissions.sorted().map(\.rawValue)
         let permLines = TextWidth.wrap(perms.isEmpty ? "none" : perms.joined(separator: " "), width: max(10, width - labelWidth))
         for (i, line) in permLines.enumerated() {
             out.append(DetailLine(label: i == 0 ? "Permissions" : "", value: line))
         }
-        let access: String = switch u.keyAccess {
-        case .granted: "granted"
-        case .pending: "pending"
-        case .none: "none"
-        }
+        let access: String =
+            switch u.keyAccess {
+            case .granted: "granted"
+            case .pending: "pending"
+            case .none: "none"
+            }
         out += [
             DetailLine(label: "Key access", value: access, style: u.keyAccess == .pending ? Theme.warning : .plain),
             DetailLine(label: "Key pair", value: u.hasKeyPair ? "yes" : "not yet (made at first login)"),
-            DetailLine(label: "Must change", value: u.mustChangePassword ? "yes, at next login" : "no",
-                       style: u.mustChangePassword ? Theme.warning : .plain),
+            DetailLine(
+                label: "Must change", value: u.mustChangePassword ? "yes, at next login" : "no",
+                style: u.mustChangePassword ? Theme.warning : .plain),
             DetailLine(label: "Failed logins", value: String(u.failedLogins)),
-            DetailLine(label: "Expires", value: u.expiresAt.map { Fmt.time($0) + " UTC" } ?? "never",
-                       style: u.expiresAt.map { $0 <= now ? Theme.error : $0 - now <= expirySoon ? Theme.warning : .plain } ?? .plain),
+            DetailLine(
+                label: "Expires", value: u.expiresAt.map { Fmt.time($0) + " UTC" } ?? "never",
+                style: u.expiresAt.map { $0 <= now ? Theme.error : $0 - now <= expirySoon ? Theme.warning : .plain } ?? .plain),
             DetailLine(label: "Created", value: Fmt.time(u.createdAt) + " UTC"),
-            DetailLine(label: "Last login", value: u.lastLoginAt.map { Fmt.time($0) + " UTC" } ?? "never"),
+            DetailLine(label: "Last login", value: u.lastLoginAt.map { Fmt.time($0) + " UTC" } ?? "never")
         ]
         return out
     }
@@ -62,8 +65,9 @@ extension Console {
         for (row, line) in lines.dropFirst(offset).prefix(inner.height).enumerated() {
             s.text(line.label, in: inner, row: row, style: Theme.label)
             if let secret = line.secret {
-                s.putSecret(secret, x: inner.x + labelWidth, y: inner.y + row, style: line.style,
-                            maxWidth: inner.width - labelWidth, clip: inner)
+                s.putSecret(
+                    secret, x: inner.x + labelWidth, y: inner.y + row, style: line.style,
+                    maxWidth: inner.width - labelWidth, clip: inner)
             } else {
                 s.text(line.value, in: inner, row: row, column: labelWidth, style: line.style)
             }
@@ -95,8 +99,10 @@ extension Console {
     }
 
     /// Draws the visible rows of a list with a marker and highlight on the selection.
-    static func drawRows<T>(_ rows: FilteredList<T>, focused: Bool, in inner: Rect, header: String,
-                            style: (T) -> Style = { _ in .plain }, line: (T) -> String, _ s: inout Screen) {
+    static func drawRows<T>(
+        _ rows: FilteredList<T>, focused: Bool, in inner: Rect, header: String,
+        style: (T) -> Style = { _ in .plain }, line: (T) -> String, _ s: inout Screen
+    ) {
         s.text("  " + header, in: inner, row: 0, style: Theme.label)
         let area = Rect(x: inner.x, y: inner.y + 1, width: inner.width, height: inner.height - 1)
         var list = rows.list
@@ -142,7 +148,7 @@ extension Console {
                 DetailLine(label: "Audit events", value: String(d.summary.auditEvents)),
                 DetailLine(label: "Data key", value: "v\(d.summary.activeDataKey) active" + versions),
                 DetailLine(label: "Password KDF", value: "Argon2id t=\(d.summary.kdf.opslimit), \(Fmt.bytes(d.summary.kdf.memlimit))"),
-                DetailLine(label: "Created", value: Fmt.time(d.summary.createdAt) + " UTC"),
+                DetailLine(label: "Created", value: Fmt.time(d.summary.createdAt) + " UTC")
             ]
             drawDetail(lines, offset: 0, in: vi, labelWidth: 14, &s)
         } else if m.dashboard.loading {
@@ -153,30 +159,36 @@ extension Console {
         if let roles = m.dashboard.data?.roles {
             you.append(DetailLine(label: "Roles", value: roles.isEmpty ? "none" : roles.joined(separator: ", ")))
         }
-        you.append(DetailLine(label: "Key access", value: account.hasKeyAccess ? "yes: can open secrets" : "no",
-                              style: account.hasKeyAccess ? Theme.ok : .plain))
+        you.append(
+            DetailLine(
+                label: "Key access", value: account.hasKeyAccess ? "yes: can open secrets" : "no",
+                style: account.hasKeyAccess ? Theme.ok : .plain))
         let perms = account.permissions.sorted().map(\.rawValue)
-        let permText = perms.count == Permission.allCases.count ? "all \(perms.count)" : (perms.isEmpty ? "none" : perms.joined(separator: " "))
+        let permText =
+            perms.count == Permission.allCases.count ? "all \(perms.count)" : (perms.isEmpty ? "none" : perms.joined(separator: " "))
         for (i, line) in TextWidth.wrap(permText, width: max(10, yi.width - 13)).enumerated() {
             you.append(DetailLine(label: i == 0 ? "Permissions" : "", value: line))
         }
         drawDetail(you, offset: 0, in: yi, labelWidth: 13, &s)
 
-        let warnBox = Rect(x: b.x, y: b.y + Layout.dashboardTopHeight, width: b.width,
-                           height: b.height - Layout.dashboardTopHeight)
+        let warnBox = Rect(
+            x: b.x, y: b.y + Layout.dashboardTopHeight, width: b.width,
+            height: b.height - Layout.dashboardTopHeight)
         let warnings = m.warnings
         let bad = warnings.filter { $0.level == .error || $0.level == .warning }.count
-        s.box(warnBox, title: bad == 0 ? "Status" : "Warnings (\(bad))",
-              style: bad == 0 ? Theme.border : Theme.warning, titleStyle: bad == 0 ? Theme.heading : Theme.warning)
+        s.box(
+            warnBox, title: bad == 0 ? "Status" : "Warnings (\(bad))",
+            style: bad == 0 ? Theme.border : Theme.warning, titleStyle: bad == 0 ? Theme.heading : Theme.warning)
         let wi = warnBox.inner.inset(dx: 1, dy: 0)
         let offset = min(m.dashboard.offset, max(0, warnings.count - wi.height))
         for (row, w) in warnings.dropFirst(offset).prefix(wi.height).enumerated() {
-            let (mark, style): (String, Style) = switch w.level {
-            case .error: ("✗", Theme.error)
-            case .warning: ("!", Theme.warning)
-            case .info: ("·", Theme.muted)
-            case .ok: ("✓", Theme.ok)
-            }
+            let (mark, style): (String, Style) =
+                switch w.level {
+                case .error: ("✗", Theme.error)
+                case .warning: ("!", Theme.warning)
+                case .info: ("·", Theme.muted)
+                case .ok: ("✓", Theme.ok)
+                }
             s.text(mark, in: wi, row: row, style: style)
             s.text(w.text, in: wi, row: row, column: 2, style: w.level == .info ? Theme.muted : .plain)
         }
@@ -191,8 +203,9 @@ extension Console {
         let (listBox, detailBox) = Layout.split(width: m.width, height: m.height)
         let rows = m.users.rows
         let listFocused = m.users.focus == .list || rows.filtering
-        s.box(listBox, title: listTitle("Users", rows), footer: filterFooter(rows),
-              style: listFocused ? Theme.borderFocused : Theme.border)
+        s.box(
+            listBox, title: listTitle("Users", rows), footer: filterFooter(rows),
+            style: listFocused ? Theme.borderFocused : Theme.border)
         let inner = listBox.inner
         if let account = m.account, !account.can(.usersRead) {
             emptyPane("Listing users needs users.read.", in: inner, &s)
@@ -205,23 +218,28 @@ extension Console {
         } else {
             let nameWidth = max(8, (inner.width - 2) * 40 / 100)
             let header = TextWidth.pad("USERNAME", to: nameWidth) + " " + TextWidth.pad("STATUS", to: 10) + " ROLES"
-            drawRows(rows, focused: listFocused, in: inner, header: header, style: { u in
-                u.status(at: m.now) == "active" ? .plain : Theme.warning
-            }, line: { u in
-                TextWidth.pad(Validate.visible(u.username), to: nameWidth) + " " + TextWidth.pad(u.status(at: m.now), to: 10)
-                    + " " + u.roles.joined(separator: ",")
-            }, &s)
+            drawRows(
+                rows, focused: listFocused, in: inner, header: header,
+                style: { u in
+                    u.status(at: m.now) == "active" ? .plain : Theme.warning
+                },
+                line: { u in
+                    TextWidth.pad(Validate.visible(u.username), to: nameWidth) + " " + TextWidth.pad(u.status(at: m.now), to: 10)
+                        + " " + u.roles.joined(separator: ",")
+                }, &s)
         }
         filterCursor(rows, box: listBox, &s)
 
         let detailFocused = m.users.focus == .detail && !rows.filtering
         let user = rows.selectedItem
-        s.box(detailBox, title: user.map { "User \($0.username)" } ?? "Details",
-              style: detailFocused ? Theme.borderFocused : Theme.border)
+        s.box(
+            detailBox, title: user.map { "User \($0.username)" } ?? "Details",
+            style: detailFocused ? Theme.borderFocused : Theme.border)
         let di = detailBox.inner.inset(dx: 1, dy: 0)
         if let user {
-            drawDetail(UserDetail.lines(user, now: m.now, width: di.width), offset: m.users.detailOffset, in: di,
-                       labelWidth: UserDetail.labelWidth, &s)
+            drawDetail(
+                UserDetail.lines(user, now: m.now, width: di.width), offset: m.users.detailOffset, in: di,
+                labelWidth: UserDetail.labelWidth, &s)
         }
     }
 
@@ -238,8 +256,9 @@ extension Console {
         let (listBox, detailBox) = Layout.split(width: m.width, height: m.height, percent: 50)
         let rows = m.secrets.rows
         let listFocused = m.secrets.focus == .list || rows.filtering
-        s.box(listBox, title: listTitle("Secrets", rows), footer: filterFooter(rows),
-              style: listFocused ? Theme.borderFocused : Theme.border)
+        s.box(
+            listBox, title: listTitle("Secrets", rows), footer: filterFooter(rows),
+            style: listFocused ? Theme.borderFocused : Theme.border)
         let inner = listBox.inner
         if let account = m.account, !account.can(.secretsList) {
             emptyPane("Listing secrets needs secrets.list.", in: inner, &s)
@@ -248,25 +267,31 @@ extension Console {
         } else if !rows.loaded {
             emptyPane("Loading…", in: inner, &s)
         } else if rows.count == 0 {
-            emptyPane(rows.filter.isEmpty ? "No secrets yet. n adds one (or keyhold secret set NAME)." : "No secret matches \"\(rows.filter.text)\".",
-                      in: inner, &s)
+            emptyPane(
+                rows.filter.isEmpty
+                    ? "No secrets yet. n adds one (or keyhold secret set NAME)." : "No secret matches \"\(rows.filter.text)\".",
+                in: inner, &s)
         } else {
             let statusWidth = 11
             let nameWidth = max(8, inner.width - 2 - 5 - statusWidth - 1)
             let header = TextWidth.pad("NAME", to: nameWidth) + " " + TextWidth.pad("VER", to: 4) + " ROTATE BY"
-            drawRows(rows, focused: listFocused, in: inner, header: header, style: { sec in
-                rotateStatus(sec, now: m.now, soon: m.settings.dueSoon).1
-            }, line: { sec in
-                TextWidth.pad(sec.name, to: nameWidth) + " " + TextWidth.pad("v\(sec.currentVersion)", to: 4) + " "
-                    + rotateStatus(sec, now: m.now, soon: m.settings.dueSoon).0
-            }, &s)
+            drawRows(
+                rows, focused: listFocused, in: inner, header: header,
+                style: { sec in
+                    rotateStatus(sec, now: m.now, soon: m.settings.dueSoon).1
+                },
+                line: { sec in
+                    TextWidth.pad(sec.name, to: nameWidth) + " " + TextWidth.pad("v\(sec.currentVersion)", to: 4) + " "
+                        + rotateStatus(sec, now: m.now, soon: m.settings.dueSoon).0
+                }, &s)
         }
         filterCursor(rows, box: listBox, &s)
 
         let detailFocused = m.secrets.focus == .detail && !rows.filtering
         let secret = rows.selectedItem
-        s.box(detailBox, title: secret.map { "Secret \($0.name)" } ?? "Details",
-              style: detailFocused ? Theme.borderFocused : Theme.border)
+        s.box(
+            detailBox, title: secret.map { "Secret \($0.name)" } ?? "Details",
+            style: detailFocused ? Theme.borderFocused : Theme.border)
         let di = detailBox.inner.inset(dx: 1, dy: 0)
         guard let secret else { return }
         drawDetail(secretDetail(m, secret, width: di.width), offset: m.secrets.detailOffset, in: di, labelWidth: 11, &s)
@@ -282,12 +307,15 @@ extension Console {
         }
         let (rot, rotStyle) = rotateStatus(secret, now: m.now, soon: m.settings.dueSoon)
         lines += [
-            DetailLine(label: "Version", value: "v\(secret.currentVersion) (\(Fmt.plural(secret.versionCount, "version")) kept"
-                       + (secret.historyLimit.map { ", limit \($0))" } ?? ")")),
-            DetailLine(label: "Rotate by", value: secret.rotateBy.map { Fmt.date($0) + (rotStyle == .plain ? "" : " (\(rot))") } ?? "not set",
-                       style: rotStyle),
+            DetailLine(
+                label: "Version",
+                value: "v\(secret.currentVersion) (\(Fmt.plural(secret.versionCount, "version")) kept"
+                    + (secret.historyLimit.map { ", limit \($0))" } ?? ")")),
+            DetailLine(
+                label: "Rotate by", value: secret.rotateBy.map { Fmt.date($0) + (rotStyle == .plain ? "" : " (\(rot))") } ?? "not set",
+                style: rotStyle),
             DetailLine(label: "Updated", value: Fmt.time(secret.updatedAt) + " UTC"),
-            DetailLine(label: "Created", value: Fmt.time(secret.createdAt) + " UTC"),
+            DetailLine(label: "Created", value: Fmt.time(secret.createdAt) + " UTC")
         ]
         // The value: masked unless revealed.
         if let r = m.secrets.revealed, r.name == secret.name {
@@ -296,7 +324,9 @@ extension Console {
             for (i, l) in valueLines.prefix(6).enumerated() {
                 lines.append(DetailLine(label: i == 0 ? "Value v\(r.version)" : "", value: "", style: Theme.secret, secret: l))
             }
-            if valueLines.count > 6 { lines.append(DetailLine(label: "", value: "… \(valueLines.count - 6) more lines", style: Theme.muted)) }
+            if valueLines.count > 6 {
+                lines.append(DetailLine(label: "", value: "… \(valueLines.count - 6) more lines", style: Theme.muted))
+            }
             lines.append(DetailLine(label: "", value: "hides in \(Fmt.duration(r.until - m.now)) (h: now)", style: Theme.muted))
         } else if m.secrets.revealing == secret.name {
             lines.append(DetailLine(label: "Value", value: "opening…", style: Theme.muted))
@@ -310,11 +340,13 @@ extension Console {
             let cursor = m.secrets.focus == .detail && !m.secrets.rows.filtering ? m.secrets.versionCursor : nil
             for (i, v) in versions.reversed().enumerated() {
                 let current = v.version == secret.currentVersion
-                lines.append(DetailLine(label: (i == cursor ? "›" : " ") + (current ? "*v" : " v") + String(v.version),
-                                        value: "\(Fmt.time(v.createdAt)) \(v.createdBy ?? "(deleted user)")"
-                                            + (width >= 48 ? " · data key v\(v.keyVersion)" : ""),
-                                        style: i == cursor ? Theme.selected : current ? Theme.heading : .plain,
-                                        version: v.version))
+                lines.append(
+                    DetailLine(
+                        label: (i == cursor ? "›" : " ") + (current ? "*v" : " v") + String(v.version),
+                        value: "\(Fmt.time(v.createdAt)) \(v.createdBy ?? "(deleted user)")"
+                            + (width >= 48 ? " · data key v\(v.keyVersion)" : ""),
+                        style: i == cursor ? Theme.selected : current ? Theme.heading : .plain,
+                        version: v.version))
             }
         }
         return lines
@@ -330,8 +362,11 @@ extension Console {
         var failing: Int64?
         switch m.audit.check {
         case .done(let v):
-            if let f = v.failure { title += " · ✗ chain fails at #\(f.seq)"; titleStyle = Theme.error; failing = f.seq }
-            else { title += " · ✓ chain verified" }
+            if let f = v.failure {
+                title += " · ✗ chain fails at #\(f.seq)"; titleStyle = Theme.error; failing = f.seq
+            } else {
+                title += " · ✓ chain verified"
+            }
         case .running: title += " · verifying…"
         case .failed: title += " · ✗ not verified"; titleStyle = Theme.error
         case .notRun: break
@@ -353,15 +388,19 @@ extension Console {
             let actorWidth = max(6, rest * 22 / 100)
             let actionWidth = max(8, rest * 32 / 100)
             func pad(_ t: String, _ w: Int) -> String { TextWidth.pad(Validate.visible(t), to: w) }
-            let header = pad("#", seqWidth) + " " + pad("TIME (UTC)", 16) + " " + pad("ACTOR", actorWidth) + " "
+            let header =
+                pad("#", seqWidth) + " " + pad("TIME (UTC)", 16) + " " + pad("ACTOR", actorWidth) + " "
                 + pad("ACTION", actionWidth) + " TARGET"
-            drawRows(rows, focused: true, in: inner, header: header, style: { e in
-                e.seq == failing ? Theme.failingRow : .plain
-            }, line: { e in
-                String(repeating: " ", count: max(0, seqWidth - String(e.seq).count)) + String(e.seq) + " "
-                    + Fmt.time(e.at) + " " + pad(e.actor, actorWidth) + " " + pad(e.action, actionWidth) + " "
-                    + Validate.visible(e.target)
-            }, &s)
+            drawRows(
+                rows, focused: true, in: inner, header: header,
+                style: { e in
+                    e.seq == failing ? Theme.failingRow : .plain
+                },
+                line: { e in
+                    String(repeating: " ", count: max(0, seqWidth - String(e.seq).count)) + String(e.seq) + " "
+                        + Fmt.time(e.at) + " " + pad(e.actor, actorWidth) + " " + pad(e.action, actionWidth) + " "
+                        + Validate.visible(e.target)
+                }, &s)
         }
         filterCursor(rows, box: listBox, &s)
 
@@ -375,8 +414,9 @@ extension Console {
         if case .done(let v) = m.audit.check, let f = v.failure, f.seq == event.seq {
             s.text("✗ " + f.reason, in: di, row: row, style: Theme.error)
         } else {
-            s.text(event.signed ? "signed by \(event.actor)'s key" : "unsigned: a failed login has no key to sign with",
-                   in: di, row: row, style: Theme.muted)
+            s.text(
+                event.signed ? "signed by \(event.actor)'s key" : "unsigned: a failed login has no key to sign with",
+                in: di, row: row, style: Theme.muted)
         }
         row += 1
         // The canonical JSON, with a space after each comma so long details wrap between fields.

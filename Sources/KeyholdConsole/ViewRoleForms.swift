@@ -16,25 +16,30 @@ extension Console {
         if let role = f.original {
             s.text("Name", in: inner, row: 0, style: Theme.label)
             s.text(role.name, in: inner, row: 0, column: 14, style: Theme.heading)
-            s.text(role.builtin ? "(built in; the name stays)" : "(the name stays)", in: inner, row: 0,
-                   column: 16 + TextWidth.of(Validate.visible(role.name)), style: Theme.muted)
+            s.text(
+                role.builtin ? "(built in; the name stays)" : "(the name stays)", in: inner, row: 0,
+                column: 16 + TextWidth.of(Validate.visible(role.name)), style: Theme.muted)
         } else {
-            let p = drawField("Name", f.name, focused: f.focus == 0, x: inner.x, y: inner.y, labelWidth: 14,
-                              width: inner.width, &s)
+            let p = drawField(
+                "Name", f.name, focused: f.focus == 0, x: inner.x, y: inner.y, labelWidth: 14,
+                width: inner.width, &s)
             if f.focus == 0 { cursor = p }
         }
-        let p = drawField("Description", f.description, focused: f.focus == 1, x: inner.x, y: inner.y + 1, labelWidth: 14,
-                          width: inner.width, &s)
+        let p = drawField(
+            "Description", f.description, focused: f.focus == 1, x: inner.x, y: inner.y + 1, labelWidth: 14,
+            width: inner.width, &s)
         if f.focus == 1 { cursor = p }
-        s.text("Permissions (Space toggles; only those you hold)", in: inner, row: 3,
-               style: f.focus == 2 ? Theme.heading : Theme.label)
+        s.text(
+            "Permissions (Space toggles; only those you hold)", in: inner, row: 3,
+            style: f.focus == 2 ? Theme.heading : Theme.label)
         let list = Rect(x: inner.x, y: inner.y + 4, width: inner.width, height: listRows)
         let start = max(0, min(f.cursor - listRows + 1, count - listRows))
         for (row, i) in (start..<min(count, start + listRows)).enumerated() {
             let perm = Permission.allCases[i]
             let here = f.focus == 2 && i == f.cursor
             let held = m.account?.can(perm) == true
-            let line = (here ? "› " : "  ") + (f.chosen.contains(perm) ? "[x] " : "[ ] ")
+            let line =
+                (here ? "› " : "  ") + (f.chosen.contains(perm) ? "[x] " : "[ ] ")
                 + TextWidth.pad(perm.rawValue, to: 14) + " " + (held ? perm.summary : "not yours to give")
             s.text(line, in: list, row: row, style: here ? Theme.selected : held ? .plain : Theme.muted)
         }
@@ -44,8 +49,9 @@ extension Console {
         } else if !problems.isEmpty {
             drawFormProblems(problems, in: inner, row: notes, limit: 2, &s)
         } else if let role = f.original, role.members > 0 {
-            s.text("Held by \(Fmt.plural(role.members, "user")): their permissions and key access follow at once.",
-                   in: inner, row: notes, style: Theme.muted)
+            s.text(
+                "Held by \(Fmt.plural(role.members, "user")): their permissions and key access follow at once.",
+                in: inner, row: notes, style: Theme.muted)
         } else if f.isNew {
             s.text("Give it to users from the users screen (a).", in: inner, row: notes, style: Theme.muted)
         }

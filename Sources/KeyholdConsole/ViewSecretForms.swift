@@ -36,18 +36,21 @@ extension Console {
         // While it saves, the typed value is already out of the form: no "must not be empty".
         let messages = f.busy ? [] : f.problems(exists: m.secretListed).map(\.message) + [f.error].compactMap { $0 }
         let room = max(0, body.height - 2 - noteRows - fields.count - 1)
-        let problemLines = Array(messages.flatMap { TextWidth.wrap($0, width: width - 6).enumerated().map { ($0 == 0, $1) } }
-            .prefix(room))
+        let problemLines = Array(
+            messages.flatMap { TextWidth.wrap($0, width: width - 6).enumerated().map { ($0 == 0, $1) } }
+                .prefix(room))
         let height = 2 + noteRows + fields.count + (problemLines.isEmpty ? 0 : 1 + problemLines.count)
         let box = body.centered(width: width, height: min(height, body.height))
-        let title: String = switch f.kind {
-        case .create: "New secret"
-        case .newVersion(let sec): "New version of \(sec.name)"
-        case .edit(let sec): "Edit \(sec.name)"
-        }
+        let title: String =
+            switch f.kind {
+            case .create: "New secret"
+            case .newVersion(let sec): "New version of \(sec.name)"
+            case .edit(let sec): "Edit \(sec.name)"
+            }
         s.fill(box)
-        s.box(box, title: title, footer: f.busy ? "saving…" : "Enter \(secretFormVerb(f)) · Tab next · Esc cancel",
-              style: Theme.borderFocused)
+        s.box(
+            box, title: title, footer: f.busy ? "saving…" : "Enter \(secretFormVerb(f)) · Tab next · Esc cancel",
+            style: Theme.borderFocused)
         let inner = box.inner.inset(dx: 1, dy: 0)
         for (i, line) in note.enumerated() { s.text(line, in: inner, row: i, style: Theme.muted) }
         let labelWidth = 15
@@ -63,14 +66,16 @@ extension Console {
             func choice(_ label: String, _ text: String, hint: String) {
                 s.put(TextWidth.pad(label, to: labelWidth), x: inner.x, y: y, style: focused ? Theme.heading : Theme.label)
                 let w = s.put(text, x: inner.x + labelWidth, y: y, style: focused ? Theme.fieldFocused : .plain)
-                s.put(hint, x: inner.x + labelWidth + w + 2, y: y, style: Theme.muted,
-                      maxWidth: max(0, inner.width - labelWidth - w - 2))
+                s.put(
+                    hint, x: inner.x + labelWidth + w + 2, y: y, style: Theme.muted,
+                    maxWidth: max(0, inner.width - labelWidth - w - 2))
             }
             switch field {
             case .name: textField("Name", f.name, width: inner.width)
             case .source:
-                choice("Value", f.generated ? "( ) typed  (•) generated" : "(•) typed  ( ) generated",
-                       hint: focused ? "Space switches" : "")
+                choice(
+                    "Value", f.generated ? "( ) typed  (•) generated" : "(•) typed  ( ) generated",
+                    hint: focused ? "Space switches" : "")
             case .value:
                 // Bullets only: the value itself never reaches the screen.
                 textField("Typed", TextField(String(repeating: "•", count: f.value.length), masked: true), width: inner.width)

@@ -4,9 +4,13 @@ extension Console {
     /// Up to `limit` lines of problems (each `✗ ...`): wrapped when there is room, else one line each.
     @discardableResult
     static func drawFormProblems(_ problems: [String], in area: Rect, row: Int, limit: Int, _ s: inout Screen) -> Int {
-        let lines = problems.count >= limit ? problems.map { "✗ " + $0 }
-            : problems.flatMap { TextWidth.wrap(Validate.visible($0), width: max(1, area.width - 2)).enumerated()
-                .map { ($0.offset == 0 ? "✗ " : "  ") + $0.element } }
+        let lines =
+            problems.count >= limit
+            ? problems.map { "✗ " + $0 }
+            : problems.flatMap {
+                TextWidth.wrap(Validate.visible($0), width: max(1, area.width - 2)).enumerated()
+                    .map { ($0.offset == 0 ? "✗ " : "  ") + $0.element }
+            }
         for (i, line) in lines.prefix(limit).enumerated() { s.text(line, in: area, row: row + i, style: Theme.error) }
         return min(lines.count, limit)
     }
@@ -15,13 +19,15 @@ extension Console {
         let problems = f.problems().map(\.message) + [f.error].compactMap { $0 }
         let box = Layout.body(width: m.width, height: m.height).centered(width: min(m.width - 4, 68), height: 8)
         s.fill(box)
-        s.box(box, title: "Edit user \(f.username)", footer: f.busy ? "saving…" : "Enter save · Tab next · Esc cancel",
-              style: Theme.borderFocused)
+        s.box(
+            box, title: "Edit user \(f.username)", footer: f.busy ? "saving…" : "Enter save · Tab next · Esc cancel",
+            style: Theme.borderFocused)
         let inner = box.inner.inset(dx: 1, dy: 0)
         var cursor: Point?
         for (i, (label, field)) in [("Email", f.email), ("Display name", f.displayName)].enumerated() {
-            let p = drawField(label, field, focused: f.focus == i, x: inner.x, y: inner.y + i, labelWidth: 14,
-                              width: inner.width, &s)
+            let p = drawField(
+                label, field, focused: f.focus == i, x: inner.x, y: inner.y + i, labelWidth: 14,
+                width: inner.width, &s)
             if f.focus == i { cursor = p }
         }
         s.text("An empty email removes it. The username does not change.", in: inner, row: 3, style: Theme.muted)
@@ -50,19 +56,22 @@ extension Console {
 
     static func drawExpiry(_ f: ExpiryState, _ m: Model, _ s: inout Screen) {
         let width = min(m.width - 4, 64)
-        let help = TextWidth.wrap("YYYY-MM-DD, in UTC like every time shown: the account stops working at 00:00 UTC that day. Empty: never expires.",
-                                  width: width - 4)
+        let help = TextWidth.wrap(
+            "YYYY-MM-DD, in UTC like every time shown: the account stops working at 00:00 UTC that day. Empty: never expires.",
+            width: width - 4)
         // Now, the field, a gap, the help, a gap, two lines for the outcome.
         let box = Layout.body(width: m.width, height: m.height).centered(width: width, height: 2 + 3 + help.count + 3)
         s.fill(box)
-        s.box(box, title: "Expiry of \(f.username)", footer: f.busy ? "saving…" : "Enter save · Esc cancel",
-              style: Theme.borderFocused)
+        s.box(
+            box, title: "Expiry of \(f.username)", footer: f.busy ? "saving…" : "Enter save · Esc cancel",
+            style: Theme.borderFocused)
         let inner = box.inner.inset(dx: 1, dy: 0)
         s.text("Now", in: inner, row: 0, style: Theme.label)
         let current = f.current.map { "\(Fmt.time($0)) UTC (\($0 <= m.now ? "expired" : Fmt.relative($0, now: m.now)))" } ?? "never"
         s.text(current, in: inner, row: 0, column: 14)
-        let cursor = drawField("Expires on", f.date, focused: true, x: inner.x, y: inner.y + 1, labelWidth: 14,
-                               width: min(inner.width, 14 + 24), &s)
+        let cursor = drawField(
+            "Expires on", f.date, focused: true, x: inner.x, y: inner.y + 1, labelWidth: 14,
+            width: min(inner.width, 14 + 24), &s)
         for (i, line) in help.enumerated() { s.text(line, in: inner, row: 3 + i, style: Theme.muted) }
         let row = 4 + help.count
         if f.busy {
@@ -73,8 +82,9 @@ extension Console {
         if outcome.isError {
             drawFormProblems([outcome.text], in: inner, row: row, limit: 2, &s)
         } else {
-            paragraph(outcome.text, in: Rect(x: inner.x, y: inner.y, width: inner.width, height: row + 2), row: row,
-                      style: outcome.style, &s)
+            paragraph(
+                outcome.text, in: Rect(x: inner.x, y: inner.y, width: inner.width, height: row + 2), row: row,
+                style: outcome.style, &s)
         }
         s.cursor = cursor
     }

@@ -73,15 +73,18 @@ enum AuditChain {
     static func hash(_ e: AuditRow) -> [UInt8] { Hash.blake2b256(e.prevHash + canonical(e)) }
 
     /// Appends one event in the caller's transaction.
-    static func append(_ tx: Tx, at: Int64, actorID: Int64?, actorName: String, signer: Signer?, action: AuditAction,
-                       target: String, details: [String: AuditValue]) throws {
+    static func append(
+        _ tx: Tx, at: Int64, actorID: Int64?, actorName: String, signer: Signer?, action: AuditAction,
+        target: String, details: [String: AuditValue]
+    ) throws {
         guard signer != nil || action.mayBeUnsigned else {
             throw KeyholdError.integrity("\(action.rawValue) must be signed (only failed logins may be unsigned)")
         }
         let last = try tx.lastAuditEvent()
-        var row = AuditRow(seq: (last?.seq ?? 0) + 1, at: at, actorID: actorID, actorName: actorName,
-                           actorKeyID: signer?.keyID, action: action.rawValue, target: target,
-                           details: detailsJSON(details), prevHash: last?.hash ?? genesis, hash: [], signature: nil)
+        var row = AuditRow(
+            seq: (last?.seq ?? 0) + 1, at: at, actorID: actorID, actorName: actorName,
+            actorKeyID: signer?.keyID, action: action.rawValue, target: target,
+            details: detailsJSON(details), prevHash: last?.hash ?? genesis, hash: [], signature: nil)
         row.hash = hash(row)
         row.signature = signer.map { $0.keyPair.sign(row.hash) }
         try tx.insertAudit(row)
@@ -156,7 +159,8 @@ enum AuditChain {
             guard let keyID = e.actorKeyID, let pk = keys[keyID] else {
                 return "signed by an unknown key \(e.actorKeyID.map(String.init) ?? "none")"
             }
-            return SigningKeyPair.verify(signature: sig, message: e.hash, publicKey: pk) ? nil : "signature does not verify under key \(keyID)"
+            return SigningKeyPair.verify(signature: sig, message: e.hash, publicKey: pk)
+                ? nil : "signature does not verify under key \(keyID)"
         }
         let unsigned = AuditAction(rawValue: e.action)?.mayBeUnsigned ?? false
         return unsigned && e.actorKeyID == nil ? nil : "unsigned, but \(e.action) events must be signed"

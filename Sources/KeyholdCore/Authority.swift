@@ -39,7 +39,8 @@ struct Authority {
     mutating func start(_ e: AuditRow) -> String? {
         let d = AuditDetails(e.details)
         guard let vaultID = d.hex("vault_id"), vaultID.count == 16, let version = d.int("root_version"),
-              let rootPK = d.hex("root_public_key"), rootPK.count == 32 else {
+            let rootPK = d.hex("root_public_key"), rootPK.count == 32
+        else {
             return "the anchor event lacks the vault id or the root key"
         }
         self.vaultID = vaultID
@@ -85,10 +86,14 @@ struct Authority {
             // The recovered administrator's new key signs the event; the root signing key (which the
             // recovery key opens) vouches for that key.
             guard let userID = d.int("user_id"), let keyID = d.int("key_id"), let pk = d.hex("public_key"),
-                  let proof = d.hex("recovery_signature"),
-                  SigningKeyPair.verify(signature: proof, message: Trust.recoverMessage(vaultID: vaultID, userID: userID,
-                                                                                       keyID: keyID, publicKey: pk),
-                                        publicKey: rootPublicKey) else {
+                let proof = d.hex("recovery_signature"),
+                SigningKeyPair.verify(
+                    signature: proof,
+                    message: Trust.recoverMessage(
+                        vaultID: vaultID, userID: userID,
+                        keyID: keyID, publicKey: pk),
+                    publicKey: rootPublicKey)
+            else {
                 return "vault.recover without a valid proof from the root key"
             }
             guard e.actorKeyID == keyID else { return "vault.recover signed by key \(e.actorKeyID ?? 0), not the key it introduces" }
@@ -100,7 +105,8 @@ struct Authority {
         case .login where d.string("key_pair") == "created":
             // An imported account's first login makes its key; the account must have been introduced and keyless.
             guard let userID = d.int("user_id"), let keyID = d.int("key_id"), let pk = d.hex("public_key"),
-                  e.actorID == userID, e.actorKeyID == keyID else {
+                e.actorID == userID, e.actorKeyID == keyID
+            else {
                 return "a first login that does not name its new key"
             }
             guard isIntroduced(userID) else { return "first login of user \(userID), whom no entitled event introduced" }
@@ -173,8 +179,11 @@ struct Authority {
         case .userGrantRole, .userRevokeRole:
             if let p = need(.rolesManage) { return p }
             guard let userID = d.int("user_id"), let role = d.string("role") else { return "\(e.action) does not name the user and role" }
-            if action == .userGrantRole { userRoles[userID, default: []].insert(role.lowercased()) }
-            else { userRoles[userID]?.remove(role.lowercased()) }
+            if action == .userGrantRole {
+                userRoles[userID, default: []].insert(role.lowercased())
+            } else {
+                userRoles[userID]?.remove(role.lowercased())
+            }
         case .roleCreate, .roleEdit:
             if let p = need(.rolesManage) { return p }
             let name = e.target.hasPrefix("role:") ? String(e.target.dropFirst(5)).lowercased() : ""
@@ -193,10 +202,14 @@ struct Authority {
         case .keyRotateRoot:
             if let p = need(.keysManage) { return p }
             guard let version = d.int("root_version"), let pk = d.hex("root_public_key"), let link = d.hex("root_link"),
-                  Int(version) == rootVersion + 1,
-                  SigningKeyPair.verify(signature: link, message: Trust.rootLinkMessage(vaultID: vaultID, version: Int(version),
-                                                                                        publicKey: pk),
-                                        publicKey: rootPublicKey) else {
+                Int(version) == rootVersion + 1,
+                SigningKeyPair.verify(
+                    signature: link,
+                    message: Trust.rootLinkMessage(
+                        vaultID: vaultID, version: Int(version),
+                        publicKey: pk),
+                    publicKey: rootPublicKey)
+            else {
                 return "key.rotate-root whose new root key the previous one did not sign"
             }
             rootVersion = Int(version)

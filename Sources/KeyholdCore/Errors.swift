@@ -37,7 +37,7 @@ public enum KeyholdError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalid(let e): e.message
         case .authenticationFailed:
             "login failed: unknown username, wrong password, or an account locked after repeated failures "
-            + "(wait and try again, or ask an administrator)"
+                + "(wait and try again, or ask an administrator)"
         case .disabled(let u): "account \(Validate.visible(u)) is disabled"
         case .expired(let u): "account \(Validate.visible(u)) has expired"
         case .temporaryPasswordExpired(let u):

@@ -46,8 +46,10 @@ final class BatchPreparer: @unchecked Sendable {
     private let cancelled = Atomic<Bool>(false)
     private var taken = 0
 
-    init(source: any ImportSource, batches: [Range<Int>], capacity: Int, key: SecureBytes, names: SecureBytes, keyVersion: Int,
-         firstID: Int64) throws {
+    init(
+        source: any ImportSource, batches: [Range<Int>], capacity: Int, key: SecureBytes, names: SecureBytes, keyVersion: Int,
+        firstID: Int64
+    ) throws {
         self.source = source
         self.batches = batches
         self.key = key
@@ -144,8 +146,10 @@ extension NewSecretRows {
     /// Seals `value` as version 1 of the next row's secret (id `firstID + count`, under
     /// `keyVersion`: the AAD names both) and adds the row.
     /// The name gets its tag under `names` (docs/FORMAT.md, "Secret name tags").
-    mutating func appendSealed(_ e: ImportItem, value: UnsafeRawBufferPointer, key: SecureBytes, names: SecureBytes,
-                               sealer: Sealer) throws {
+    mutating func appendSealed(
+        _ e: ImportItem, value: UnsafeRawBufferPointer, key: SecureBytes, names: SecureBytes,
+        sealer: Sealer
+    ) throws {
         let id = firstID + Int64(count)
         let tag = Trust.nameTag(names, secretID: id, name: e.name)
         try Keyring.withSecretAAD(secretID: id, version: 1, keyVersion: keyVersion) { aad in

@@ -11,8 +11,10 @@ enum Keyring {
     static func userKeyAAD(userID: Int64, keyID: Int64) -> String { "keyhold/userkey/\(userID)/\(keyID)" }
 
     /// The bytes of `secretAAD`, built on the stack and handed to `body` (bulk sealing allocates nothing per row).
-    static func withSecretAAD<R>(secretID: Int64, version: Int, keyVersion: Int,
-                                 _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    static func withSecretAAD<R>(
+        secretID: Int64, version: Int, keyVersion: Int,
+        _ body: (UnsafeRawBufferPointer) throws -> R
+    ) rethrows -> R {
         try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 96) { buffer in
             var n = 0
             func put(_ byte: UInt8) { buffer[n] = byte; n += 1 }
@@ -38,11 +40,14 @@ enum Keyring {
     /// Makes a new Ed25519 key pair for a user, sealed under U derived from `password`, pinned to
     /// this vault (`anchor`; nil only while the genesis event that is the anchor is not yet written),
     /// and points the user at it.
-    static func makeUserKey(_ tx: Tx, user: inout UserRow, password: SecureBytes, cost: KDFCost, now: Int64,
-                            anchor: Trust.Anchor?) throws -> (id: Int64, pair: SigningKeyPair) {
+    static func makeUserKey(
+        _ tx: Tx, user: inout UserRow, password: SecureBytes, cost: KDFCost, now: Int64,
+        anchor: Trust.Anchor?
+    ) throws -> (id: Int64, pair: SigningKeyPair) {
         let pair = try SigningKeyPair.generate()
-        let row = UserKeyRow(userID: user.id, username: user.username, publicKey: pair.publicKey, sealedSecretKey: nil,
-                             kdfSalt: nil, kdfOpslimit: nil, kdfMemlimit: nil, createdAt: now)
+        let row = UserKeyRow(
+            userID: user.id, username: user.username, publicKey: pair.publicKey, sealedSecretKey: nil,
+            kdfSalt: nil, kdfOpslimit: nil, kdfMemlimit: nil, createdAt: now)
         let id = try tx.insertUserKey(row)
         try sealUserKey(tx, pair: pair, userID: user.id, keyID: id, password: password, cost: cost)
         if let anchor {
@@ -79,8 +84,10 @@ enum Keyring {
     /// R sealed to a key that `Trust.sealable` (or `Trust.endorseNew`) vouched for: no other key can receive it.
     /// The root signing key signs it, so a replaced grant is caught before it is opened.
     static func sealGrant(root: Trust.Root, to key: Trust.SealableKey, now: Int64) throws -> GrantRow {
-        Trust.signGrant(GrantRow(userID: key.row.userID, keyID: key.row.id,
-                                 sealedRoot: try SealedBox.seal(root.key, to: key.row.publicKey), createdAt: now), root: root)
+        Trust.signGrant(
+            GrantRow(
+                userID: key.row.userID, keyID: key.row.id,
+                sealedRoot: try SealedBox.seal(root.key, to: key.row.publicKey), createdAt: now), root: root)
     }
 
     /// A grant waiting for the root key: an administrator approves the key (or, for an

@@ -36,8 +36,9 @@ public enum Permission: String, CaseIterable, Sendable, Comparable, Codable {
     /// Parses a name such as `secrets.read`, naming the field on failure.
     public static func parse(_ name: String) throws(ValidationError) -> Permission {
         guard let p = Permission(rawValue: name) else {
-            throw ValidationError(field: "permission", rule: .unknown,
-                                  message: "permission: \"\(Validate.visible(name))\" is not one of \(allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ValidationError(
+                field: "permission", rule: .unknown,
+                message: "permission: \"\(Validate.visible(name))\" is not one of \(allCases.map(\.rawValue).joined(separator: ", "))")
         }
         return p
     }
@@ -58,6 +59,6 @@ public enum BuiltinRole {
         ("operator", "Secrets of the application", [.secretsList, .secretsRead, .secretsWrite, .usersRead]),
         ("helpdesk", "User accounts", [.usersRead, .usersWrite]),
         ("auditor", "Read the audit log", [.auditRead, .usersRead, .secretsList]),
-        ("user", "An account of the application, not of the console", []),
+        ("user", "An account of the application, not of the console", [])
     ]
 }

@@ -17,8 +17,10 @@ public struct AppUserEntry: Sendable, Equatable {
     /// Where it came from, for messages (e.g. `line 12`, `users[3]`).
     public var origin: String
 
-    public init(username: String, email: String? = nil, displayName: String = "", passwordHash: String,
-                roles: [String] = [], origin: String) {
+    public init(
+        username: String, email: String? = nil, displayName: String = "", passwordHash: String,
+        roles: [String] = [], origin: String
+    ) {
         self.username = username; self.email = email; self.displayName = displayName
         self.passwordHash = passwordHash; self.roles = roles; self.origin = origin
     }
@@ -56,7 +58,8 @@ public struct CheckWarning: Sendable, Equatable {
 
 extension Session {
     /// The message of a refused bcrypt login (console and command line).
-    public static let bcryptLoginRefusal = "legacy bcrypt hash: the application can still verify it; "
+    public static let bcryptLoginRefusal =
+        "legacy bcrypt hash: the application can still verify it; "
         + "an administrator can reset the password (keyhold user reset NAME) to move the account to Argon2id"
 
     /// Checks every entry as the import will: username, e-mail, display name,
@@ -70,8 +73,10 @@ extension Session {
         }
     }
 
-    private func reviewAppUsers(_ tx: Tx, _ perms: Set<Permission>, _ entries: [AppUserEntry],
-                                roles: [String]) throws -> AppUserReview {
+    private func reviewAppUsers(
+        _ tx: Tx, _ perms: Set<Permission>, _ entries: [AppUserEntry],
+        roles: [String]
+    ) throws -> AppUserReview {
         var roleCache: [String: RoleRow?] = [:]
         func role(_ name: String) throws -> RoleRow? {
             if let cached = roleCache[name.lowercased()] { return cached }
@@ -82,7 +87,8 @@ extension Session {
         func requireAssignable(_ r: RoleRow) throws {
             let beyond = Set(names: r.permissions).subtracting(perms)
             if !beyond.isEmpty {
-                throw KeyholdError.refused("role \(r.name) carries \(beyond.sorted().map(\.rawValue).joined(separator: ", ")), which you do not hold")
+                throw KeyholdError.refused(
+                    "role \(r.name) carries \(beyond.sorted().map(\.rawValue).joined(separator: ", ")), which you do not hold")
             }
         }
         if !roles.isEmpty || entries.contains(where: { !$0.roles.isEmpty }), !perms.contains(.rolesManage) {
@@ -118,7 +124,9 @@ extension Session {
             }
             seen[e.username.lowercased()] = e.origin
             if try tx.user(named: e.username) != nil {
-                reject("username", "username: a user named \(Validate.visible(e.username)) already exists (names are compared without regard to case)")
+                reject(
+                    "username",
+                    "username: a user named \(Validate.visible(e.username)) already exists (names are compared without regard to case)")
                 continue
             }
             var unknown: String?
@@ -146,16 +154,20 @@ extension Session {
     /// access leaves a pending grant, completed by a key holder's session.
     /// No password must be changed: the password is the user's own.
     @discardableResult
-    public func importAppUsers(_ entries: [AppUserEntry], roles: [String] = [], skipBad: Bool = false,
-                               batchSize: Int = defaultBatchSize,
-                               progress: ProgressHandler? = nil) throws -> AppUserImportResult {
+    public func importAppUsers(
+        _ entries: [AppUserEntry], roles: [String] = [], skipBad: Bool = false,
+        batchSize: Int = defaultBatchSize,
+        progress: ProgressHandler? = nil
+    ) throws -> AppUserImportResult {
         let review = try reviewAppUsers(entries, roles: roles)
         if let first = review.rejected.first, !skipBad {
             let more = review.rejected.count - 1
-            throw KeyholdError.invalid(ValidationError(
-                field: first.field, rule: .importEntry,
-                message: "\(first.origin): \(first.message)" + (more > 0 ? " (and \(more) more bad entr\(more == 1 ? "y" : "ies"))" : "")
-                    + "; nothing was imported"))
+            throw KeyholdError.invalid(
+                ValidationError(
+                    field: first.field, rule: .importEntry,
+                    message: "\(first.origin): \(first.message)"
+                        + (more > 0 ? " (and \(more) more bad entr\(more == 1 ? "y" : "ies"))" : "")
+                        + "; nothing was imported"))
         }
         var result = AppUserImportResult(rejected: review.rejected)
         let accepted = review.accepted
@@ -172,12 +184,14 @@ extension Session {
                 for e in batch {
                     // Re-checked here: someone may have added the name since the review.
                     if try op.tx.user(named: e.username) != nil {
-                        throw KeyholdError.conflict("\(e.origin): a user named \(e.username) already exists (names are compared without regard to case)")
+                        throw KeyholdError.conflict(
+                            "\(e.origin): a user named \(e.username) already exists (names are compared without regard to case)")
                     }
                     let scheme = try Vault.wrap { try PasswordHash.checkImported(e.passwordHash) }
-                    var row = UserRow(username: e.username, email: try Vault.valid { try Validate.email(e.email) },
-                                      displayName: e.displayName, passwordHash: e.passwordHash, mustChange: false,
-                                      passwordExpiresAt: nil, createdAt: op.now, updatedAt: op.now)
+                    var row = UserRow(
+                        username: e.username, email: try Vault.valid { try Validate.email(e.email) },
+                        displayName: e.displayName, passwordHash: e.passwordHash, mustChange: false,
+                        passwordExpiresAt: nil, createdAt: op.now, updatedAt: op.now)
                     row.id = try op.tx.insertUser(row)
                     for name in roles + e.roles {
                         guard op.permissions.contains(.rolesManage) else {
@@ -193,8 +207,10 @@ extension Session {
                     if PasswordHash.isLegacy(e.passwordHash, cost: cost) { legacy[scheme.rawValue, default: 0] += 1 }
                     ids.append(row.id)
                 }
-                op.details = ["count": .int(Int64(ids.count)), "digest": .string(AuditChain.digest(ids)),
-                              "user_ids": .strings(AuditChain.ranges(ids)), "legacy": .int(Int64(legacy.values.reduce(0, +)))]
+                op.details = [
+                    "count": .int(Int64(ids.count)), "digest": .string(AuditChain.digest(ids)),
+                    "user_ids": .strings(AuditChain.ranges(ids)), "legacy": .int(Int64(legacy.values.reduce(0, +)))
+                ]
                 if !roles.isEmpty { op.details["roles"] = .strings(roles) }
                 if !ownRoles.isEmpty { op.details["user_roles"] = .strings(ownRoles) }
                 if pending > 0 { op.details["pending_grants"] = .int(Int64(pending)) }
@@ -218,11 +234,13 @@ extension Session {
         let kinds = counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
         let shown = rows.prefix(10).map { Validate.visible($0.username) }.joined(separator: ", ")
         let more = rows.count > 10 ? " and \(rows.count - 10) more" : ""
-        var message = "\(rows.count) user\(rows.count == 1 ? " has a legacy password hash" : "s have legacy password hashes") "
+        var message =
+            "\(rows.count) user\(rows.count == 1 ? " has a legacy password hash" : "s have legacy password hashes") "
             + "(\(kinds)): \(shown)\(more). Argon2 and Werkzeug hashes are replaced by Argon2id at the vault's cost at each user's next "
             + "successful login"
         if counts["bcrypt"] != nil {
-            message += "; bcrypt accounts cannot log in to Keyhold (the application still verifies them): reset their passwords to move them"
+            message +=
+                "; bcrypt accounts cannot log in to Keyhold (the application still verifies them): reset their passwords to move them"
         }
         return CheckWarning(area: "users", message: message)
     }

@@ -35,8 +35,9 @@ extension Session {
     public func pendingRotation() throws -> RotationState? {
         let state = try read(requires: nil, action: "key.status") { tx, _ in
             try tx.runningRotation().map { job in
-                RotationState(targetVersion: job.targetVersion, total: job.total,
-                              remaining: try tx.countVersionsBelow(keyVersion: job.targetVersion), startedAt: job.startedAt)
+                RotationState(
+                    targetVersion: job.targetVersion, total: job.total,
+                    remaining: try tx.countVersionsBelow(keyVersion: job.targetVersion), startedAt: job.startedAt)
             }
         }
         guard var state else { return nil }
@@ -62,7 +63,8 @@ extension Session {
             try Vault.wrap { try lock.lock(.rotation, .exclusive) }
         } else if !(try Vault.wrap { try lock.tryLock(.rotation, .exclusive) }) {
             let job = try? read(requires: nil, action: "key.status") { tx, _ in try tx.runningRotation() }
-            let what = (job ?? nil).map { "another process is running the data-key rotation to key \($0.targetVersion) (job \($0.id))" }
+            let what =
+                (job ?? nil).map { "another process is running the data-key rotation to key \($0.targetVersion) (job \($0.id))" }
                 ?? "another process is starting or finishing a data-key rotation"
             throw KeyholdError.rotationInProgress(what + "; try again when it has finished")
         }
@@ -80,8 +82,10 @@ extension Session {
     /// The whole job runs holding the rotation lease: if another process holds it,
     /// this throws `rotationInProgress`, or with `wait` waits for it first.
     @discardableResult
-    public func rotateDataKey(batchSize: Int = Session.defaultBatchSize, raiseMinimum: Bool = true, wait: Bool = false,
-                              progress: ProgressHandler? = nil) throws -> RotationResult {
+    public func rotateDataKey(
+        batchSize: Int = Session.defaultBatchSize, raiseMinimum: Bool = true, wait: Bool = false,
+        progress: ProgressHandler? = nil
+    ) throws -> RotationResult {
         let root = try requireRoot(for: .keysManage)
         return try withRotationLease(wait: wait) {
             let job = try perform(.keyRotateData, target: "data-key", requires: .keysManage) { op -> RotationJobRow in
@@ -92,14 +96,17 @@ extension Session {
                 let previous = keys.first { $0.active }?.version ?? 0
                 let version = (keys.map(\.version).max() ?? 0) + 1
                 let fresh = try SecureBytes(random: 32)
-                try op.tx.insertDataKey(DataKeyRow(version: version, sealed: try Seal.seal(fresh, key: root.key, aad: Keyring.dataKeyAAD(version)),
-                                                   active: false, createdAt: op.now))
+                try op.tx.insertDataKey(
+                    DataKeyRow(
+                        version: version, sealed: try Seal.seal(fresh, key: root.key, aad: Keyring.dataKeyAAD(version)),
+                        active: false, createdAt: op.now))
                 try op.tx.setActiveDataKey(version: version)
                 // Not cached here: if this transaction does not commit, a cached key would be used for
                 // the version another session creates next. `dataKey` loads it once committed.
                 let total = try op.tx.countVersionsBelow(keyVersion: version)
-                var job = RotationJobRow(targetVersion: version, running: true, total: total, raiseMinimum: raiseMinimum,
-                                         startedAt: op.now, startedBy: userID)
+                var job = RotationJobRow(
+                    targetVersion: version, running: true, total: total, raiseMinimum: raiseMinimum,
+                    startedAt: op.now, startedBy: userID)
                 job.id = try op.tx.insertRotationJob(job)
                 op.details = ["from": .int(Int64(previous)), "to": .int(Int64(version)), "total": .int(Int64(total))]
                 return job
@@ -117,8 +124,10 @@ extension Session {
     /// running there, not interrupted), and `rotationSuperseded` when another
     /// process finished it meanwhile: callers at login report both and go on.
     @discardableResult
-    public func resumeInterruptedRotation(batchSize: Int = Session.defaultBatchSize,
-                                          progress: ProgressHandler? = nil) throws -> RotationResult? {
+    public func resumeInterruptedRotation(
+        batchSize: Int = Session.defaultBatchSize,
+        progress: ProgressHandler? = nil
+    ) throws -> RotationResult? {
         guard hasKeyAccess, try permissions().contains(.keysManage), try pendingRotation() != nil else { return nil }
         return try resumeRotation(batchSize: batchSize, progress: progress)
     }
@@ -128,8 +137,10 @@ extension Session {
     /// there), throws `rotationInProgress`, or with `wait` waits for it and then
     /// finishes whatever is left (nil if that process finished the job).
     @discardableResult
-    public func resumeRotation(batchSize: Int = Session.defaultBatchSize, wait: Bool = false,
-                               progress: ProgressHandler? = nil) throws -> RotationResult? {
+    public func resumeRotation(
+        batchSize: Int = Session.defaultBatchSize, wait: Bool = false,
+        progress: ProgressHandler? = nil
+    ) throws -> RotationResult? {
         _ = try requireRoot(for: .keysManage)
         return try withRotationLease(wait: wait) {
             // Read under the lease: no other process moves the job while we hold it.
@@ -149,8 +160,10 @@ extension Session {
     /// older key is the finish: old keys that no version uses (counted in that same
     /// transaction) are destroyed, never the active one; the minimum decryption
     /// version is only raised, never above the active key; the job is marked done.
-    private func runRotation(_ job: RotationJobRow, batchSize: Int, alreadyDone known: Int? = nil,
-                             progress: ProgressHandler?) throws -> RotationResult {
+    private func runRotation(
+        _ job: RotationJobRow, batchSize: Int, alreadyDone known: Int? = nil,
+        progress: ProgressHandler?
+    ) throws -> RotationResult {
         let target = job.targetVersion
         let resealer = try Resealer(capacity: Validate.secretValueMaxBytes)
         var resealed = 0
@@ -160,7 +173,8 @@ extension Session {
         while true {
             let count = try perform(.keyRotateDataBatch, target: "data-key", requires: .keysManage) { op -> Int? in
                 guard let running = try op.tx.runningRotation(), running.id == job.id,
-                      try op.tx.activeDataKey()?.version == target else {
+                    try op.tx.activeDataKey()?.version == target
+                else {
                     throw KeyholdError.rotationSuperseded(jobID: job.id)
                 }
                 let rows = try op.tx.versionsBelow(keyVersion: target, limit: max(1, batchSize))
@@ -170,7 +184,9 @@ extension Session {
                 }
                 let to = try dataKey(op.tx, version: target)
                 var keys: [Int: SecureBytes] = [:]  // per batch: one lookup per key version, not per row
-                for row in rows.keys where keys[row.keyVersion] == nil { keys[row.keyVersion] = try dataKey(op.tx, version: row.keyVersion) }
+                for row in rows.keys where keys[row.keyVersion] == nil {
+                    keys[row.keyVersion] = try dataKey(op.tx, version: row.keyVersion)
+                }
                 // Re-sealed in order on a second thread while this one writes each row as soon as it is
                 // ready: the crypto runs beside SQLite's updates instead of before them.
                 let stream = ResealStream(rows: rows, from: keys, to: to, target: target, resealer: resealer)
@@ -182,8 +198,10 @@ extension Session {
                     }
                 }
                 let ids = rows.keys.map(\.secretID)
-                op.details = ["job": .int(job.id), "to": .int(Int64(target)), "count": .int(Int64(rows.count)),
-                              "digest": .string(AuditChain.digest(ids))]
+                op.details = [
+                    "job": .int(job.id), "to": .int(Int64(target)), "count": .int(Int64(rows.count)),
+                    "digest": .string(AuditChain.digest(ids))
+                ]
                 return rows.count
             }
             guard let count else { break }
@@ -192,8 +210,9 @@ extension Session {
         }
         dataKeys.withLock { cache in for v in destroyed { cache[v] = nil } }
         progress?(job.total, job.total)
-        return RotationResult(targetVersion: target, resealed: resealed, destroyed: destroyed,
-                              checkpointed: destroyed.isEmpty || lastCheckpoint.checkpointed)
+        return RotationResult(
+            targetVersion: target, resealed: resealed, destroyed: destroyed,
+            checkpointed: destroyed.isEmpty || lastCheckpoint.checkpointed)
     }
 
     /// The finishing transaction of `job` (checked by the caller to be the running job,
@@ -209,8 +228,10 @@ extension Session {
         let raised = job.raiseMinimum ? try op.tx.raiseMinDecryptVersion(to: job.targetVersion) : false
         guard try op.tx.finishRotationJob(id: job.id, at: op.now) else { throw KeyholdError.rotationSuperseded(jobID: job.id) }
         op.securelyDeletes = !destroyed.isEmpty
-        op.details = ["job": .int(job.id), "to": .int(Int64(job.targetVersion)), "destroyed": .strings(destroyed.map(String.init)),
-                      "min_decrypt_version": .int(Int64(try op.tx.vault()?.minDecryptVersion ?? 0)), "raised_minimum": .bool(raised)]
+        op.details = [
+            "job": .int(job.id), "to": .int(Int64(job.targetVersion)), "destroyed": .strings(destroyed.map(String.init)),
+            "min_decrypt_version": .int(Int64(try op.tx.vault()?.minDecryptVersion ?? 0)), "raised_minimum": .bool(raised)
+        ]
         return destroyed
     }
 
@@ -234,17 +255,21 @@ extension Session {
             }
             for k in try op.tx.dataKeys() {
                 let d = try Keyring.openDataKey(k, root: old.key)
-                try op.tx.updateDataKeySealed(version: k.version, sealed: try Seal.seal(d, key: freshKey, aad: Keyring.dataKeyAAD(k.version)))
+                try op.tx.updateDataKeySealed(
+                    version: k.version, sealed: try Seal.seal(d, key: freshKey, aad: Keyring.dataKeyAAD(k.version)))
             }
             let signer = try Trust.rootSigningKey(freshKey)
             let version = old.version + 1
             let link = old.signer.sign(Trust.rootLinkMessage(vaultID: anchor.vaultID, version: version, publicKey: signer.publicKey))
             try op.tx.insertRootKey(RootKeyRow(version: version, publicKey: signer.publicKey, link: link, createdAt: op.now))
             try op.tx.setRootVersion(version)
-            let fresh = Trust.Root(key: freshKey, version: version, signer: signer, names: try Trust.nameKey(freshKey), vaultID: anchor.vaultID)
+            let fresh = Trust.Root(
+                key: freshKey, version: version, signer: signer, names: try Trust.nameKey(freshKey), vaultID: anchor.vaultID)
             // Endorsements carry over only where the old root key made them.
-            for k in try op.tx.userKeys() where k.retiredAt == nil
-                && Trust.isEndorsed(k, vaultID: anchor.vaultID, version: old.version, rootPublicKey: old.signer.publicKey) {
+            for k in try op.tx.userKeys()
+            where k.retiredAt == nil
+                && Trust.isEndorsed(k, vaultID: anchor.vaultID, version: old.version, rootPublicKey: old.signer.publicKey)
+            {
                 try Trust.endorse(op.tx, root: fresh, key: k)
             }
             var resealed: [String] = [], leftOut: [String] = []
@@ -266,9 +291,11 @@ extension Session {
             let v = try op.tx.vault()
             try op.tx.setRevocationWarning(nil)
             op.securelyDeletes = true
-            op.details = ["root_version": .int(Int64(version)), "grants": .strings(resealed.sorted()),
-                          "root_public_key": .string(AuditChain.hex(signer.publicKey)), "root_link": .string(AuditChain.hex(link)),
-                          "cleared_warning": .bool(v?.revocationWarning != nil)]
+            op.details = [
+                "root_version": .int(Int64(version)), "grants": .strings(resealed.sorted()),
+                "root_public_key": .string(AuditChain.hex(signer.publicKey)), "root_link": .string(AuditChain.hex(link)),
+                "cleared_warning": .bool(v?.revocationWarning != nil)
+            ]
             if !leftOut.isEmpty { op.details["left_out"] = .strings(leftOut.sorted()) }
             try deliver(recoveryText)
             return fresh
@@ -287,8 +314,9 @@ extension Session {
             try tx.grants().filter { $0.sealedRoot == nil }.compactMap { g -> KeyRequest? in
                 guard let user = try tx.user(id: g.userID) else { return nil }
                 let key = try user.keyID.flatMap { try tx.userKey(id: $0) }
-                return KeyRequest(username: user.username, fingerprint: key.map { Fingerprint.of(publicKey: $0.publicKey) },
-                                  requestedAt: g.createdAt)
+                return KeyRequest(
+                    username: user.username, fingerprint: key.map { Fingerprint.of(publicKey: $0.publicKey) },
+                    requestedAt: g.createdAt)
             }.sorted { $0.username < $1.username }
         }
     }
@@ -302,15 +330,17 @@ extension Session {
             let user = try existingUser(op.tx, name)
             op.target = "user:\(user.username)"
             guard Set(names: try op.tx.permissions(ofUser: user.id)).grantsKeyAccess else {
-                throw KeyholdError.refused("\(user.username) holds no role that gives key access (secrets.read, secrets.write or keys.manage)")
+                throw KeyholdError.refused(
+                    "\(user.username) holds no role that gives key access (secrets.read, secrets.write or keys.manage)")
             }
             guard let keyID = user.keyID, let key = try op.tx.userKey(id: keyID), key.userID == user.id, key.retiredAt == nil else {
                 throw KeyholdError.refused("\(user.username) has no key pair yet: it is made at their first login")
             }
             let expected = Fingerprint.of(publicKey: key.publicKey)
             guard Fingerprint.matches(typed, expected) else {
-                throw KeyholdError.refused("the fingerprint does not match \(user.username)'s key (\(expected)); ask them to read "
-                                           + "theirs from their login, and approve only if the two agree")
+                throw KeyholdError.refused(
+                    "the fingerprint does not match \(user.username)'s key (\(expected)); ask them to read "
+                        + "theirs from their login, and approve only if the two agree")
             }
             if let grant = try op.tx.grant(userID: user.id), grant.sealedRoot != nil, grant.keyID == keyID {
                 throw KeyholdError.conflict("\(user.username) already holds key access")
@@ -321,8 +351,10 @@ extension Session {
             case .failure(.inactive(let why)): throw KeyholdError.refused("\(user.username) is \(why): approve once the account is active")
             case .failure: throw KeyholdError.integrity("user_keys id=\(keyID): does not check out after its endorsement")
             }
-            op.details = ["user_id": .int(user.id), "key_id": .int(keyID), "public_key": .string(AuditChain.hex(key.publicKey)),
-                          "fingerprint": .string(expected)]
+            op.details = [
+                "user_id": .int(user.id), "key_id": .int(keyID), "public_key": .string(AuditChain.hex(key.publicKey)),
+                "fingerprint": .string(expected)
+            ]
         }
     }
 }
@@ -334,15 +366,19 @@ extension Vault {
     /// and returned), a new key pair and R sealed to it, and is unlocked, enabled
     /// and un-expired. Audited as `vault.recover`, with a proof by the root signing
     /// key (which only the recovery key could open here) vouching for the new key.
-    public func recover(recoveryKey text: String, username: String,
-                        deliver: (SecureBytes) throws -> Void = { _ in }) throws -> SecureBytes {
+    public func recover(
+        recoveryKey text: String, username: String,
+        deliver: (SecureBytes) throws -> Void = { _ in }
+    ) throws -> SecureBytes {
         try recover(recoveryKey: SecureBytes(utf8: text), username: username, deliver: deliver)
     }
 
     /// `recover` with the recovery key as typed, in guarded memory (the product's form: the
     /// typed key is read and parsed without a String of it).
-    public func recover(recoveryKey typed: SecureBytes, username: String,
-                        deliver: (SecureBytes) throws -> Void = { _ in }) throws -> SecureBytes {
+    public func recover(
+        recoveryKey typed: SecureBytes, username: String,
+        deliver: (SecureBytes) throws -> Void = { _ in }
+    ) throws -> SecureBytes {
         let recovery: SecureBytes
         do { recovery = try RecoveryKey.parse(typed: typed) } catch { throw KeyholdError.recoveryKey(error) }
         let temp = try Token.generate(length: Session.temporaryPasswordLength, alphabet: .alnum)
@@ -352,11 +388,13 @@ extension Vault {
                 guard let v = try tx.vault() else { throw KeyholdError.store(.halfMade(path: path)) }
                 let anchor = try Trust.anchor(tx)
                 guard var user = try tx.user(named: username) else { throw KeyholdError.notFound(kind: "user", name: username) }
-                let root = try Trust.verifiedRoot(tx, try Keyring.openRecovery(v.recoverySealed, recovery: recovery), anchor: anchor,
-                                                  grantOf: user.id)
+                let root = try Trust.verifiedRoot(
+                    tx, try Keyring.openRecovery(v.recoverySealed, recovery: recovery), anchor: anchor,
+                    grantOf: user.id)
                 let perms = Set(names: try tx.permissions(ofUser: user.id))
                 guard Permission.stewardship.isSubset(of: perms) else {
-                    throw KeyholdError.refused("recovery restores an administrator: \(user.username) must hold roles.manage and keys.manage")
+                    throw KeyholdError.refused(
+                        "recovery restores an administrator: \(user.username) must hold roles.manage and keys.manage")
                 }
                 let cost = KDFCost(opslimit: v.kdfOpslimit, memlimit: v.kdfMemlimit)
                 let retired = user.keyID
@@ -374,22 +412,25 @@ extension Vault {
                 try tx.updateUser(user)
                 try tx.putGrant(try Keyring.sealGrant(root: root, to: try Trust.endorseNew(tx, root: root, keyID: key.id), now: now))
                 #if DEBUG
-                try options.fault?(.beforeAudit)
+                    try options.fault?(.beforeAudit)
                 #endif
-                let proof = root.signer.sign(Trust.recoverMessage(vaultID: anchor.vaultID, userID: user.id, keyID: key.id,
-                                                                  publicKey: key.pair.publicKey))
+                let proof = root.signer.sign(
+                    Trust.recoverMessage(
+                        vaultID: anchor.vaultID, userID: user.id, keyID: key.id,
+                        publicKey: key.pair.publicKey))
                 var details: [String: AuditValue] = [
                     "user": .string(user.username), "user_id": .int(user.id), "key_id": .int(key.id),
-                    "public_key": .string(AuditChain.hex(key.pair.publicKey)), "recovery_signature": .string(AuditChain.hex(proof)),
+                    "public_key": .string(AuditChain.hex(key.pair.publicKey)), "recovery_signature": .string(AuditChain.hex(proof))
                 ]
                 if let retired { details["retired_key_id"] = .int(retired) }
                 // No session exists: the event is signed with the recovered user's new key.
-                try AuditChain.append(tx, at: now, actorID: nil, actorName: "recovery-key",
-                                      signer: .init(keyID: key.id, keyPair: key.pair), action: .vaultRecover,
-                                      target: "user:\(user.username)", details: details)
+                try AuditChain.append(
+                    tx, at: now, actorID: nil, actorName: "recovery-key",
+                    signer: .init(keyID: key.id, keyPair: key.pair), action: .vaultRecover,
+                    target: "user:\(user.username)", details: details)
                 try deliver(temp)
                 #if DEBUG
-                try options.fault?(.beforeCommit)
+                    try options.fault?(.beforeCommit)
                 #endif
             }
         }
@@ -484,7 +525,8 @@ final class ResealStream: @unchecked Sendable {
                 }
             } catch {
                 failure = KeyholdError.integrity(
-                    "secret_versions secret_id=\(row.secretID) version=\(row.version): does not open; rotation stopped (run `keyhold check`)")
+                    "secret_versions secret_id=\(row.secretID) version=\(row.version): does not open; rotation stopped (run `keyhold check`)"
+                )
                 break
             }
             sealed = i + 1

@@ -128,10 +128,12 @@ extension Session {
     /// instead (its index in `names`, and why) and left out, and the others are handed out.
     /// A secret skipped while pinning is not in the event; one that fails to open later is
     /// (the event names what was set out to be handed out).
-    public func revealEach(_ names: [String], purpose: HandOut, batchSize: Int = defaultBatchSize,
-                           skipping: ((_ index: Int, _ why: String) -> Void)? = nil,
-                           sizes: ([Int]) throws -> Void = { _ in },
-                           visit: (_ index: Int, _ value: UnsafeRawBufferPointer) throws -> Void) throws {
+    public func revealEach(
+        _ names: [String], purpose: HandOut, batchSize: Int = defaultBatchSize,
+        skipping: ((_ index: Int, _ why: String) -> Void)? = nil,
+        sizes: ([Int]) throws -> Void = { _ in },
+        visit: (_ index: Int, _ value: UnsafeRawBufferPointer) throws -> Void
+    ) throws {
         let action = purpose.action
         var unreadable: [Int: String] = [:]
         let pins: [RevealPin]
@@ -142,8 +144,9 @@ extension Session {
             unreadable = try unreadableRows(names)
             guard let skipping else {
                 let named = unreadable.sorted { $0.key < $1.key }.map(\.value)
-                throw KeyholdError.integrity(named.prefix(5).joined(separator: "; ")
-                                             + (named.count > 5 ? "; and \(named.count - 5) more" : ""))
+                throw KeyholdError.integrity(
+                    named.prefix(5).joined(separator: "; ")
+                        + (named.count > 5 ? "; and \(named.count - 5) more" : ""))
             }
             for (i, why) in unreadable.sorted(by: { $0.key < $1.key }) { skipping(i, why) }
             pins = try pin(names, action: action, leavingOut: Set(unreadable.keys))
@@ -168,7 +171,8 @@ extension Session {
                         do {
                             row = try tx.storeErrors { try tx.secretVersion(secretID: p.secretID, version: p.version) }
                         } catch StoreError.corrupt {
-                            let why = "secret_versions secret_id=\(p.secretID) version=\(p.version) (secret \(p.name)): "
+                            let why =
+                                "secret_versions secret_id=\(p.secretID) version=\(p.version) (secret \(p.name)): "
                                 + "cannot be read: it is on a damaged page of the vault file"
                             guard let skipping else { throw KeyholdError.integrity(why) }
                             skipping(p.index, why)
@@ -176,8 +180,9 @@ extension Session {
                             continue
                         }
                         guard let row else {
-                            throw KeyholdError.conflict("secret \(p.name) changed during the \(purpose.rawValue): version \(p.version) "
-                                                        + "was deleted after \(batch.lowerBound) of \(pins.count) values were handed out")
+                            throw KeyholdError.conflict(
+                                "secret \(p.name) changed during the \(purpose.rawValue): version \(p.version) "
+                                    + "was deleted after \(batch.lowerBound) of \(pins.count) values were handed out")
                         }
                         let out = UnsafeMutableRawBufferPointer(rebasing: raw[offset..<offset + p.size])
                         if keys[row.keyVersion] == nil { keys[row.keyVersion] = try dataKey(tx, version: row.keyVersion) }
@@ -213,13 +218,16 @@ extension Session {
                 // Its own row only: the count of its versions would read pages the hand-out does not need.
                 let s = try existingSecret(op.tx, name, countingVersions: false)
                 guard let row = try op.tx.secretVersionSize(secretID: s.id, version: s.currentVersion),
-                      row.ciphertextBytes >= Seal.nonceBytes + Seal.tagBytes else {
+                    row.ciphertextBytes >= Seal.nonceBytes + Seal.tagBytes
+                else {
                     throw KeyholdError.integrity("secret \(s.name): current version \(s.currentVersion) is missing")
                 }
                 // No key access (or no such data key): refused before the event.
                 if keyVersions.insert(row.keyVersion).inserted { _ = try dataKey(op.tx, version: row.keyVersion) }
-                pins.append(RevealPin(index: index, name: s.name, secretID: s.id, version: s.currentVersion,
-                                      size: row.ciphertextBytes - Seal.nonceBytes - Seal.tagBytes))
+                pins.append(
+                    RevealPin(
+                        index: index, name: s.name, secretID: s.id, version: s.currentVersion,
+                        size: row.ciphertextBytes - Seal.nonceBytes - Seal.tagBytes))
             }
             op.details = ["names": .strings(pins.map(\.name)), "count": .int(Int64(pins.count))]
             return pins
@@ -241,7 +249,8 @@ extension Session {
                 do {
                     _ = try tx.storeErrors { try tx.secretVersionSize(secretID: secret.id, version: secret.currentVersion) }
                 } catch StoreError.corrupt {
-                    out[index] = "secret_versions secret_id=\(secret.id) version=\(secret.currentVersion) (secret \(name)): "
+                    out[index] =
+                        "secret_versions secret_id=\(secret.id) version=\(secret.currentVersion) (secret \(name)): "
                         + "cannot be read: it is on a damaged page of the vault file"
                 }
 
@@ -265,8 +274,10 @@ extension Session {
     /// batch. Every entry is validated before anything is written; a bad one is named
     /// by its origin. (A thin wrapper over `importSecrets(from:)`.)
     @discardableResult
-    public func importSecrets(_ entries: [ImportEntry], onExisting: ImportConflict = .fail,
-                              batchSize: Int = defaultImportBatchSize, progress: ProgressHandler? = nil) throws -> ImportCounts {
+    public func importSecrets(
+        _ entries: [ImportEntry], onExisting: ImportConflict = .fail,
+        batchSize: Int = defaultImportBatchSize, progress: ProgressHandler? = nil
+    ) throws -> ImportCounts {
         try importSecrets(from: EntryListSource(entries: entries), onExisting: onExisting, batchSize: batchSize, progress: progress)
     }
 
@@ -282,8 +293,10 @@ extension Session {
     /// (counted as `unchanged`); one that adds a version clears a rotate-by date that
     /// has passed, as `setSecret` does.
     @discardableResult
-    public func importSecrets(from source: some ImportSource, onExisting: ImportConflict = .fail,
-                              batchSize: Int = defaultImportBatchSize, progress: ProgressHandler? = nil) throws -> ImportCounts {
+    public func importSecrets(
+        from source: some ImportSource, onExisting: ImportConflict = .fail,
+        batchSize: Int = defaultImportBatchSize, progress: ProgressHandler? = nil
+    ) throws -> ImportCounts {
         let total = source.count
         let size = max(1, batchSize)
 
@@ -299,7 +312,8 @@ extension Session {
                 try Validate.secretValueSize(e.valueCount)
                 _ = try Validate.description(e.description, field: "secret description")
             } catch {
-                invalid = KeyholdError.invalid(ValidationError(field: error.field, rule: error.rule, message: "\(e.origin): \(error.message)"))
+                invalid = KeyholdError.invalid(
+                    ValidationError(field: error.field, rule: error.rule, message: "\(e.origin): \(error.message)"))
                 break
             }
             hashes.append(Self.importNameHash(e.name))
@@ -332,12 +346,14 @@ extension Session {
         // thread reads the next batch's values into a guarded buffer and seals them while
         // this one writes (see `BatchPreparer`); new secrets go in many rows per statement.
         let nameKey = try requireRoot().names
-        let start = try read(requires: .secretsWrite, action: "secret.import") { tx, _ -> (firstID: Int64, keyVersion: Int, key: SecureBytes) in
+        let start = try read(requires: .secretsWrite, action: "secret.import") {
+            tx, _ -> (firstID: Int64, keyVersion: Int, key: SecureBytes) in
             guard let active = try tx.activeDataKey() else { throw KeyholdError.integrity("data_keys: no active key") }
             return (try tx.nextSecretID(), active.version, try dataKey(tx, version: active.version))
         }
-        let preparer = try BatchPreparer(source: source, batches: batches.ranges, capacity: batches.largestBytes,
-                                     key: start.key, names: nameKey, keyVersion: start.keyVersion, firstID: start.firstID)
+        let preparer = try BatchPreparer(
+            source: source, batches: batches.ranges, capacity: batches.largestBytes,
+            key: start.key, names: nameKey, keyVersion: start.keyVersion, firstID: start.firstID)
         preparer.start()
         defer { preparer.finish() }
         let sealer = Sealer(capacity: Validate.secretValueMaxBytes)
@@ -351,10 +367,15 @@ extension Session {
                 names.removeAll(keepingCapacity: true)
                 if onExisting != .fail { for e in batch.items { names.append(e.name) } }
                 // As prepared: every name new, the ids and key as predicted. Else sealed again here.
-                let asPrepared = try active.version == batch.rows.keyVersion && op.tx.nextSecretID() == batch.rows.firstID
+                let asPrepared =
+                    try active.version == batch.rows.keyVersion && op.tx.nextSecretID() == batch.rows.firstID
                     && (onExisting == .fail || op.tx.firstExistingSecret(among: names) == nil)
-                let result = asPrepared ? (ids: Self.consecutive(from: batch.rows.firstID, count: batch.rows.count), updated: 0,
-                                           unchanged: 0, skipped: 0)
+                let result =
+                    asPrepared
+                    ? (
+                        ids: Self.consecutive(from: batch.rows.firstID, count: batch.rows.count), updated: 0,
+                        unchanged: 0, skipped: 0
+                    )
                     : try importSequentially(op, batch, onExisting: onExisting, keyVersion: active.version, sealer: sealer)
                 batch.rows.createdAt = op.now
                 batch.rows.createdBy = userID
@@ -365,8 +386,10 @@ extension Session {
                     throw KeyholdError.conflict("\(origin): a secret named \(name) already exists")
                 }
                 let batchCreated = batch.rows.count
-                op.details = ["count": .int(Int64(result.ids.count)), "created": .int(Int64(batchCreated)),
-                              "updated": .int(Int64(result.updated)), "digest": .string(AuditChain.digest(result.ids))]
+                op.details = [
+                    "count": .int(Int64(result.ids.count)), "created": .int(Int64(batchCreated)),
+                    "updated": .int(Int64(result.updated)), "digest": .string(AuditChain.digest(result.ids))
+                ]
                 if result.unchanged > 0 { op.details["unchanged"] = .int(Int64(result.unchanged)) }
                 return ImportCounts(created: batchCreated, updated: result.updated, unchanged: result.unchanged, skipped: result.skipped)
             }
@@ -384,8 +407,10 @@ extension Session {
     /// and sealed here, in order; new ones rebuild `batch.rows` with the real ids.
     /// Returns the ids written, in entry order, for the audit digest (an unchanged or
     /// skipped entry writes nothing and is only counted).
-    private func importSequentially(_ op: Op, _ batch: PreparedBatch, onExisting: ImportConflict, keyVersion: Int,
-                                    sealer: Sealer) throws -> (ids: [Int64], updated: Int, unchanged: Int, skipped: Int) {
+    private func importSequentially(
+        _ op: Op, _ batch: PreparedBatch, onExisting: ImportConflict, keyVersion: Int,
+        sealer: Sealer
+    ) throws -> (ids: [Int64], updated: Int, unchanged: Int, skipped: Int) {
         let key = try dataKey(op.tx, version: keyVersion)
         var ids: [Int64] = []
         ids.reserveCapacity(batch.items.count)
@@ -480,7 +505,8 @@ extension Session {
         var report = CheckReport()
         let damage = try Vault.wrap { try vault.store.damage() }
         for d in damage {
-            let location = (d.page.map { "page \($0)" } ?? "database")
+            let location =
+                (d.page.map { "page \($0)" } ?? "database")
                 + (d.tables.isEmpty ? "" : " (\(d.tables.count == 1 ? "table" : "tables") \(d.tables.joined(separator: ", ")))")
             report.problems.append(CheckProblem(area: "sqlite", location: location, message: d.message))
         }
@@ -506,8 +532,10 @@ extension Session {
                 try read(requires: inFull ? nil : .secretsRead, action: "check") { tx, _ in
                     for k in try tx.dataKeys() {
                         do { _ = try Keyring.openDataKey(k, root: root.key) } catch {
-                            report.problems.append(CheckProblem(area: "data keys", location: "data_keys version=\(k.version)",
-                                                                message: "does not open with the root key"))
+                            report.problems.append(
+                                CheckProblem(
+                                    area: "data keys", location: "data_keys version=\(k.version)",
+                                    message: "does not open with the root key"))
                         }
                     }
                 }
@@ -520,13 +548,17 @@ extension Session {
         }
         if inFull || perms.contains(.auditRead) {
             try part("audit", "audit_events") {
-                let (v, authority) = try read(requires: inFull ? nil : .auditRead, action: "audit.verify") { tx, _ in try AuditChain.replay(tx) }
+                let (v, authority) = try read(requires: inFull ? nil : .auditRead, action: "audit.verify") { tx, _ in
+                    try AuditChain.replay(tx)
+                }
                 report.auditEvents = v.events
                 if let f = v.failure {
                     report.problems.append(CheckProblem(area: "audit", location: "audit_events seq=\(f.seq)", message: f.reason))
                 }
                 if let authority {
-                    report.problems += try read(requires: inFull ? nil : .auditRead, action: "check") { tx, _ in try plantedRows(tx, authority) }
+                    report.problems += try read(requires: inFull ? nil : .auditRead, action: "check") { tx, _ in
+                        try plantedRows(tx, authority)
+                    }
                 }
             }
         } else {
@@ -534,17 +566,22 @@ extension Session {
         }
         if let w = try legacyHashWarning() { report.warnings.append(w) }
         if let job = try pendingRotation() {
-            report.warnings.append(CheckWarning(
-                area: "rotation",
-                message: job.leaseHeld
-                    ? "a data-key rotation to key \(job.targetVersion) is running in another process: \(job.remaining) of \(job.total) "
-                        + "secret version(s) are still under older keys"
-                    : "a data-key rotation to key \(job.targetVersion) was interrupted: \(job.remaining) of \(job.total) secret version(s) "
-                        + "are still under older keys; it finishes at the next login of a key manager or with `keyhold key resume`"))
+            report.warnings.append(
+                CheckWarning(
+                    area: "rotation",
+                    message: job.leaseHeld
+                        ? "a data-key rotation to key \(job.targetVersion) is running in another process: \(job.remaining) of \(job.total) "
+                            + "secret version(s) are still under older keys"
+                        : "a data-key rotation to key \(job.targetVersion) was interrupted: \(job.remaining) of \(job.total) secret version(s) "
+                            + "are still under older keys; it finishes at the next login of a key manager or with `keyhold key resume`"))
         }
         if checkpointAfterDeletion().checkpointed == false {
-            report.problems.append(CheckProblem(area: "wal", location: vault.path + "-wal",
-                                                message: "checkpoint pending: a reader holds the WAL, so deleted bytes may remain in it; retry when other processes close the vault"))
+            report.problems.append(
+                CheckProblem(
+                    area: "wal", location: vault.path + "-wal",
+                    message:
+                        "checkpoint pending: a reader holds the WAL, so deleted bytes may remain in it; retry when other processes close the vault"
+                ))
         }
         return report
     }
@@ -554,7 +591,9 @@ extension Session {
     /// took 7 s of system calls). In one scan of the table; `rowByRow` (the file has damaged pages,
     /// or the scan met one) lists the versions from an index and reads each on its own, so every
     /// version on a damaged page is named and every other one is still opened.
-    private func openEveryVersion(skippingKeys badKeys: Set<Int>, rowByRow: Bool, inFull: Bool) throws -> (count: Int, problems: [CheckProblem]) {
+    private func openEveryVersion(skippingKeys badKeys: Set<Int>, rowByRow: Bool, inFull: Bool) throws -> (
+        count: Int, problems: [CheckProblem]
+    ) {
         try read(requires: inFull ? nil : .secretsRead, action: "check", damaged: true) { tx, _ in
             var names: [Int64: String] = [:]
             do {
@@ -577,13 +616,17 @@ extension Session {
                     _ = try open(row, key: key, name: names[row.secretID] ?? "?", into: out)
                     count += 1
                 } catch {
-                    problems.append(CheckProblem(area: "secrets", location: location(row.secretID, row.version),
-                                                 message: "secret \(names[row.secretID] ?? "?") does not open (altered, or moved from another row)"))
+                    problems.append(
+                        CheckProblem(
+                            area: "secrets", location: location(row.secretID, row.version),
+                            message: "secret \(names[row.secretID] ?? "?") does not open (altered, or moved from another row)"))
                 }
             }
             if !rowByRow {
                 do {
-                    try buffer.withUnsafeMutableBytes { out in try tx.storeErrors { try tx.forEachSecretVersion { try visit($0, into: out) } } }
+                    try buffer.withUnsafeMutableBytes { out in
+                        try tx.storeErrors { try tx.forEachSecretVersion { try visit($0, into: out) } }
+                    }
                     return (count, problems)
                 } catch StoreError.corrupt {
                     (count, problems) = (0, [])  // a damaged page the integrity check did not report: row by row instead
@@ -591,21 +634,31 @@ extension Session {
             }
             let ids: [(secretID: Int64, version: Int)]
             do { ids = try tx.storeErrors { try tx.secretVersionIDs() } } catch StoreError.corrupt(let why) {
-                return (0, [CheckProblem(area: "secrets", location: "secret_versions",
-                                         message: "cannot be listed: \(why) (a damaged page in the table and its index)")])
+                return (
+                    0,
+                    [
+                        CheckProblem(
+                            area: "secrets", location: "secret_versions",
+                            message: "cannot be listed: \(why) (a damaged page in the table and its index)")
+                    ]
+                )
             }
             try buffer.withUnsafeMutableBytes { out in
                 for id in ids {
                     do {
                         guard let row = try tx.storeErrors({ try tx.secretVersion(secretID: id.secretID, version: id.version) }) else {
-                            problems.append(CheckProblem(area: "secrets", location: location(id.secretID, id.version),
-                                                         message: "secret \(names[id.secretID] ?? "?"): in the index but not in the table"))
+                            problems.append(
+                                CheckProblem(
+                                    area: "secrets", location: location(id.secretID, id.version),
+                                    message: "secret \(names[id.secretID] ?? "?"): in the index but not in the table"))
                             continue
                         }
                         try visit(row, into: out)
                     } catch StoreError.corrupt {
-                        problems.append(CheckProblem(area: "secrets", location: location(id.secretID, id.version),
-                                                     message: "secret \(names[id.secretID] ?? "?") cannot be read: it is on a damaged page"))
+                        problems.append(
+                            CheckProblem(
+                                area: "secrets", location: location(id.secretID, id.version),
+                                message: "secret \(names[id.secretID] ?? "?") cannot be read: it is on a damaged page"))
                     }
                 }
             }
@@ -647,9 +700,11 @@ extension Session {
             keys[k.id] = k
             guard k.retiredAt == nil else { continue }
             if !Trust.pinHolds(k, anchor: anchor), !(k.pin == nil && anchor.unpinnedKeys[k.id] == k.publicKey) {
-                problem("user_keys id=\(k.id) (user \(k.username))",
-                        k.pin == nil ? "carries no pin: no user made it in this vault (planted?)"
-                                     : "its pin names another vault or anchor event (copied from another vault?)")
+                problem(
+                    "user_keys id=\(k.id) (user \(k.username))",
+                    k.pin == nil
+                        ? "carries no pin: no user made it in this vault (planted?)"
+                        : "its pin names another vault or anchor event (copied from another vault?)")
             }
         }
         let now = vault.clock.now()
@@ -662,8 +717,9 @@ extension Session {
             } else if !Trust.grantHolds(g, vaultID: anchor.vaultID, root: current) {
                 problem("\(where_) (user \(user.username))", "not signed by the vault's root key (replaced or planted outside Keyhold)")
             } else if !Trust.isEndorsed(key, vaultID: anchor.vaultID, version: current.version, rootPublicKey: current.publicKey) {
-                problem("\(where_) (user \(user.username))",
-                        "sealed to key \(keyID), which no root key endorsed (planted? approve real requests with `keyhold key approve`)")
+                problem(
+                    "\(where_) (user \(user.username))",
+                    "sealed to key \(keyID), which no root key endorsed (planted? approve real requests with `keyhold key approve`)")
             } else if user.disabled || user.locked || (user.expiresAt.map { $0 <= now } ?? false) {
                 problem("\(where_) (user \(user.username))", "an inactive user holds the root key (rotate the root key)")
             }
@@ -671,8 +727,9 @@ extension Session {
         if let root {
             try tx.forEachSecretName { id, name, tag in
                 if tag != Trust.nameTag(root.names, secretID: id, name: name) {
-                    problem("secrets id=\(id) (name \(Validate.visible(name)))",
-                            "the name does not match its tag (moved from another row, or renamed outside Keyhold)")
+                    problem(
+                        "secrets id=\(id) (name \(Validate.visible(name)))",
+                        "the name does not match its tag (moved from another row, or renamed outside Keyhold)")
                 }
             }
         }
@@ -686,14 +743,18 @@ extension Session {
         var problems: [CheckProblem] = []
         for k in try tx.userKeys() where k.retiredAt == nil && k.sealedSecretKey != nil {
             guard let known = authority.keys[k.id], known.userID == k.userID, known.publicKey == k.publicKey, known.retiredAt == nil else {
-                problems.append(CheckProblem(area: "trust", location: "user_keys id=\(k.id) (user \(Validate.visible(k.username)))",
-                                             message: "no signed audit event introduced this key (planted outside Keyhold?)"))
+                problems.append(
+                    CheckProblem(
+                        area: "trust", location: "user_keys id=\(k.id) (user \(Validate.visible(k.username)))",
+                        message: "no signed audit event introduced this key (planted outside Keyhold?)"))
                 continue
             }
         }
         for u in try tx.users() where !authority.isIntroduced(u.id) {
-            problems.append(CheckProblem(area: "trust", location: "users id=\(u.id) (\(Validate.visible(u.username)))",
-                                         message: "no signed audit event introduced this user (planted outside Keyhold?)"))
+            problems.append(
+                CheckProblem(
+                    area: "trust", location: "users id=\(u.id) (\(Validate.visible(u.username)))",
+                    message: "no signed audit event introduced this user (planted outside Keyhold?)"))
         }
         return problems
     }
@@ -715,15 +776,23 @@ extension Session {
         let active = keys.first { $0.active }?.version
         let minimum = try tx.vault()?.minDecryptVersion ?? 1
         if active == nil {
-            problems.append(CheckProblem(area: "data keys", location: "data_keys",
-                                         message: "no data key is active (present: \(keys.isEmpty ? "none" : keys.map { String($0.version) }.joined(separator: ", ")))"))
+            problems.append(
+                CheckProblem(
+                    area: "data keys", location: "data_keys",
+                    message:
+                        "no data key is active (present: \(keys.isEmpty ? "none" : keys.map { String($0.version) }.joined(separator: ", ")))"
+                ))
         } else if let active, minimum > active {
-            problems.append(CheckProblem(area: "data keys", location: "vault min_decrypt_version=\(minimum)",
-                                         message: "the minimum decryption version is above the active data key \(active)"))
+            problems.append(
+                CheckProblem(
+                    area: "data keys", location: "vault min_decrypt_version=\(minimum)",
+                    message: "the minimum decryption version is above the active data key \(active)"))
         }
         if let job = try tx.runningRotation(), !present.contains(job.targetVersion) {
-            problems.append(CheckProblem(area: "data keys", location: "rotation_jobs id=\(job.id)",
-                                         message: "the running rotation's target data key \(job.targetVersion) is missing"))
+            problems.append(
+                CheckProblem(
+                    area: "data keys", location: "rotation_jobs id=\(job.id)",
+                    message: "the running rotation's target data key \(job.targetVersion) is missing"))
         }
         var bad = Set<Int>()
         for (version, count) in try tx.versionCountsByKey().sorted(by: { $0.key < $1.key }) {
@@ -738,12 +807,16 @@ extension Session {
             bad.insert(version)
             let named = try tx.versionIDs(keyVersion: version, limit: Self.keyProblemRowsNamed)
             for id in named {
-                problems.append(CheckProblem(area: "data keys", location: "secret_versions secret_id=\(id.secretID) version=\(id.version)",
-                                             message: "sealed under \(why)"))
+                problems.append(
+                    CheckProblem(
+                        area: "data keys", location: "secret_versions secret_id=\(id.secretID) version=\(id.version)",
+                        message: "sealed under \(why)"))
             }
             if count > named.count {
-                problems.append(CheckProblem(area: "data keys", location: "secret_versions key_version=\(version)",
-                                             message: "\(count - named.count) more secret version(s) sealed under \(why)"))
+                problems.append(
+                    CheckProblem(
+                        area: "data keys", location: "secret_versions key_version=\(version)",
+                        message: "\(count - named.count) more secret version(s) sealed under \(why)"))
             }
         }
         return (problems, bad)

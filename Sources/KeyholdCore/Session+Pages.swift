@@ -58,7 +58,9 @@ extension Session {
     }
 
     /// A page of users in username order (without regard to ASCII case).
-    public func userPage(_ filter: UserFilter = UserFilter(), at position: PagePosition<String> = .first, limit: Int) throws -> Page<UserInfo> {
+    public func userPage(_ filter: UserFilter = UserFilter(), at position: PagePosition<String> = .first, limit: Int) throws -> Page<
+        UserInfo
+    > {
         try checkPage(filter.name, limit: limit)
         return try read(requires: .usersRead, action: "user.list") { tx, _ in
             let p = try tx.userPage(filter, at: position, limit: limit)
@@ -73,7 +75,9 @@ extension Session {
     }
 
     /// A page of audit events in sequence order.
-    public func auditPage(_ filter: AuditFilter = AuditFilter(), at position: PagePosition<Int64> = .first, limit: Int) throws -> Page<AuditEvent> {
+    public func auditPage(_ filter: AuditFilter = AuditFilter(), at position: PagePosition<Int64> = .first, limit: Int) throws -> Page<
+        AuditEvent
+    > {
         try checkPage(nil, limit: limit)
         return try read(requires: .auditRead, action: "audit.list") { tx, _ in
             let p = try tx.auditPage(filter, at: position, limit: limit)
@@ -91,7 +95,8 @@ extension Session {
     /// there whatever is appended meanwhile. `newest`: only the newest that many events matching
     /// `filter` (still listed oldest first); nil: all of them.
     public func auditListingStart(newest count: Int? = nil, _ filter: AuditFilter = AuditFilter())
-        throws -> (start: PagePosition<Int64>, through: Int64) {
+        throws -> (start: PagePosition<Int64>, through: Int64)
+    {
         if let count, count < 0 {
             throw KeyholdError.invalid(ValidationError(field: "limit", rule: .range, message: "limit: must not be negative (got \(count))"))
         }
@@ -107,22 +112,28 @@ extension Session {
     }
 
     static func event(_ r: AuditRow) -> AuditEvent {
-        AuditEvent(seq: r.seq, at: r.at, actor: r.actorName, action: r.action, target: r.target, details: r.details,
-                   signed: r.signature != nil)
+        AuditEvent(
+            seq: r.seq, at: r.at, actor: r.actorName, action: r.action, target: r.target, details: r.details,
+            signed: r.signature != nil)
     }
 
     /// Bad input writes nothing and names its field: a page size out of range, a filter too long.
     private func checkPage(_ filter: NameFilter?, limit: Int?) throws {
         if let limit {
-            do { _ = try Validate.number(limit, field: "page size", in: Session.pageLimitRange) } catch { throw KeyholdError.invalid(error) }
+            do { _ = try Validate.number(limit, field: "page size", in: Session.pageLimitRange) } catch {
+                throw KeyholdError.invalid(error)
+            }
         }
-        let text: String? = switch filter {
-        case .prefix(let t)?, .contains(let t)?: t
-        case nil: nil
-        }
+        let text: String? =
+            switch filter {
+            case .prefix(let t)?, .contains(let t)?: t
+            case nil: nil
+            }
         if let text, text.utf8.count > Session.filterMaxBytes {
-            throw KeyholdError.invalid(ValidationError(field: "filter", rule: .length,
-                                                       message: "filter: at most \(Session.filterMaxBytes) bytes (got \(text.utf8.count))"))
+            throw KeyholdError.invalid(
+                ValidationError(
+                    field: "filter", rule: .length,
+                    message: "filter: at most \(Session.filterMaxBytes) bytes (got \(text.utf8.count))"))
         }
     }
 }

@@ -95,12 +95,14 @@ public final class Restore: Sendable {
         switch try copyVault.login(username: live.username, password: password) {
         case .session(let s): session = s
         case .mustChangePassword:
-            throw KeyholdError.refused("\(live.username) must change their password in the backup (a temporary password "
-                                       + "was set there); the restore cannot log in to it")
+            throw KeyholdError.refused(
+                "\(live.username) must change their password in the backup (a temporary password "
+                    + "was set there); the restore cannot log in to it")
         }
         guard try session.permissions().contains(.keysManage) else {
-            throw KeyholdError.refused("\(live.username) does not hold keys.manage in the backup, so the restore could not be "
-                                       + "recorded in the restored vault's audit log")
+            throw KeyholdError.refused(
+                "\(live.username) does not hold keys.manage in the backup, so the restore could not be "
+                    + "recorded in the restored vault's audit log")
         }
         guard session.hasKeyAccess else {
             throw KeyholdError.noKeyAccess("\(live.username) holds no key access in the backup, so its values cannot be checked")
@@ -108,7 +110,9 @@ public final class Restore: Sendable {
         let report = try session.check(inFull: true)
         let cut = try cutEvents()
         let check = RestoreCheck(report: report, cutEvents: cut.count, cutThrough: cut.through, sharedEvents: cut.shared)
-        state.withLock { $0.session = session; $0.check = check }
+        state.withLock {
+            $0.session = session; $0.check = check
+        }
         return check
     }
 
@@ -140,7 +144,8 @@ public final class Restore: Sendable {
         let (session, check) = state.withLock { ($0.session, $0.check) }
         guard let session, let check else { throw KeyholdError.refused("the backup was not checked (verify first)") }
         guard check.report.ok else {
-            throw KeyholdError.integrity("the backup \(backup) fails check (\(check.report.problems.count) problem(s)); nothing was restored")
+            throw KeyholdError.integrity(
+                "the backup \(backup) fails check (\(check.report.problems.count) problem(s)); nothing was restored")
         }
         let kept = try keptPath()
         // Written under a name of its own, and named as kept only once whole: a restore killed
@@ -158,7 +163,7 @@ public final class Restore: Sendable {
             try session.perform(.vaultRestore, target: "vault", requires: .keysManage) { op in
                 op.details = [
                     "backup": .string(backup), "kept": .string(kept),
-                    "cut_events": .int(Int64(check.cutEvents)), "other_vault": .bool(!sameVault),
+                    "cut_events": .int(Int64(check.cutEvents)), "other_vault": .bool(!sameVault)
                 ]
                 if let through = check.cutThrough { op.details["cut_through"] = .int(through) }
                 if let replaced { op.details["replaced_head"] = .string("\(replaced.seq):\(AuditChain.hex(replaced.hash))") }
@@ -168,9 +173,10 @@ public final class Restore: Sendable {
             let checkpoint = try Vault.wrap { try live.vault.store.restore(from: copyVault.store, progress: progress) }
             live.dataKeys.withLock { $0 = [:] }
             finish()
-            return RestoreResult(backup: backup, vault: live.vault.path, kept: kept, cutEvents: check.cutEvents,
-                                 cutThrough: check.cutThrough, eventSeq: seq, otherVault: !sameVault,
-                                 checkpointed: !checkpoint.blocked)
+            return RestoreResult(
+                backup: backup, vault: live.vault.path, kept: kept, cutEvents: check.cutEvents,
+                cutThrough: check.cutThrough, eventSeq: seq, otherVault: !sameVault,
+                checkpointed: !checkpoint.blocked)
         } catch {
             // Nothing was replaced (the copy is one transaction): the kept copy is not needed.
             unlink(kept)
@@ -232,12 +238,14 @@ extension Session {
             copy = staged
             // A format-2 backup is taken to this format when it is opened below (only derived rows).
             if case .older(let format) = staged.kind, !VaultFile.upgradedAtOpen.contains(format) {
-                throw KeyholdError.store(.io("""
-                    \(absolute) is a vault of format \(format), made by an earlier release; restore puts in place only \
-                    format \(VaultFile.currentFormat). Upgrade a copy of it first: copy it to a new path (not this vault's), \
-                    run `keyhold upgrade --db COPY` there, then `keyhold restore --other-vault COPY` (an upgrade gives the \
-                    vault a new vault id)
-                    """))
+                throw KeyholdError.store(
+                    .io(
+                        """
+                        \(absolute) is a vault of format \(format), made by an earlier release; restore puts in place only \
+                        format \(VaultFile.currentFormat). Upgrade a copy of it first: copy it to a new path (not this vault's), \
+                        run `keyhold upgrade --db COPY` there, then `keyhold restore --other-vault COPY` (an upgrade gives the \
+                        vault a new vault id)
+                        """))
             }
             let liveID = try vault.identity().vaultID
             let opened: Vault
@@ -251,7 +259,8 @@ extension Session {
                 throw KeyholdError.integrity("the backup \(absolute) is damaged: \(what); nothing was restored")
             }
             if liveID != backupID, !allowOtherVault {
-                throw KeyholdError.conflict("""
+                throw KeyholdError.conflict(
+                    """
                     \(absolute) is another vault (vault id \(AuditChain.hex(backupID)); this one's is \(AuditChain.hex(liveID))). \
                     Give --other-vault to replace this vault with it
                     """)

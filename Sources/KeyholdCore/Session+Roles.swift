@@ -5,8 +5,9 @@ extension Session {
     public func roles() throws -> [RoleInfo] {
         try read(requires: .usersRead, action: "role.list") { tx, _ in
             try tx.roles().map { r in
-                RoleInfo(name: r.name, description: r.description, builtin: r.builtin,
-                         permissions: Set(names: r.permissions), members: try tx.roleMemberCount(roleID: r.id))
+                RoleInfo(
+                    name: r.name, description: r.description, builtin: r.builtin,
+                    permissions: Set(names: r.permissions), members: try tx.roleMemberCount(roleID: r.id))
             }
         }
     }
@@ -26,8 +27,9 @@ extension Session {
         try perform(.roleCreate, target: "role:\(name)", requires: .rolesManage) { op in
             if try op.tx.role(named: name) != nil { throw KeyholdError.conflict("a role named \(name) already exists") }
             try requireHeld(op, permissions, what: "create role \(name) with")
-            try op.tx.insertRole(name: name, description: description, builtin: false, createdAt: op.now,
-                                 permissions: permissions.names)
+            try op.tx.insertRole(
+                name: name, description: description, builtin: false, createdAt: op.now,
+                permissions: permissions.names)
             op.details = ["permissions": .strings(permissions.sorted().map(\.rawValue))]
         }
     }
@@ -78,7 +80,8 @@ extension Session {
     private func requireHeld(_ op: Op, _ permissions: Set<Permission>, what: String) throws {
         let beyond = permissions.subtracting(op.permissions)
         if !beyond.isEmpty {
-            throw KeyholdError.refused("you cannot \(what) \(beyond.sorted().map(\.rawValue).joined(separator: ", ")), which you do not hold")
+            throw KeyholdError.refused(
+                "you cannot \(what) \(beyond.sorted().map(\.rawValue).joined(separator: ", ")), which you do not hold")
         }
     }
 }

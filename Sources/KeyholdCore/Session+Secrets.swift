@@ -33,8 +33,9 @@ extension Session {
             var names: [Int64: String] = [:]
             for k in try tx.userKeys() { names[k.userID] = k.username }
             return try tx.secretVersions(secretID: s.id).map {
-                SecretVersionInfo(version: $0.version, keyVersion: $0.keyVersion, createdAt: $0.createdAt,
-                                  createdBy: $0.createdBy.flatMap { names[$0] })
+                SecretVersionInfo(
+                    version: $0.version, keyVersion: $0.keyVersion, createdAt: $0.createdAt,
+                    createdBy: $0.createdBy.flatMap { names[$0] })
             }
         }
     }
@@ -48,9 +49,12 @@ extension Session {
             let now = vault.clock.now()
             let overdue = try tx.secretsDue(in: Int64.min...now, limit: limit)
             let soon = try Self.after(now, within: window).map { try tx.secretsDue(in: $0, limit: limit) } ?? (count: 0, first: [])
-            func due(_ rows: [(name: String, rotateBy: Int64)]) -> [DueSecret] { rows.map { DueSecret(name: $0.name, rotateBy: $0.rotateBy) } }
-            return RotationDue(at: now, overdue: due(overdue.first), overdueCount: overdue.count,
-                               dueSoon: due(soon.first), dueSoonCount: soon.count)
+            func due(_ rows: [(name: String, rotateBy: Int64)]) -> [DueSecret] {
+                rows.map { DueSecret(name: $0.name, rotateBy: $0.rotateBy) }
+            }
+            return RotationDue(
+                at: now, overdue: due(overdue.first), overdueCount: overdue.count,
+                dueSoon: due(soon.first), dueSoonCount: soon.count)
         }
     }
 
@@ -58,8 +62,10 @@ extension Session {
     /// negative, `limit` 0 to 1000.
     static func checkWindow(_ window: Int64, first limit: Int) throws {
         guard window >= 0 else {
-            throw KeyholdError.invalid(ValidationError(field: "window", rule: .range,
-                                                       message: "window: must not be negative (got \(window) ms)"))
+            throw KeyholdError.invalid(
+                ValidationError(
+                    field: "window", rule: .range,
+                    message: "window: must not be negative (got \(window) ms)"))
         }
         guard (0...1000).contains(limit) else {
             throw KeyholdError.invalid(ValidationError(field: "limit", rule: .range, message: "limit: must be 0 to 1000 (got \(limit))"))
@@ -74,8 +80,9 @@ extension Session {
     }
 
     func info(_ s: SecretRow) -> SecretInfo {
-        SecretInfo(name: s.name, description: s.description, currentVersion: s.currentVersion, versionCount: s.versionCount,
-                   historyLimit: s.historyLimit, rotateBy: s.rotateBy, createdAt: s.createdAt, updatedAt: s.updatedAt)
+        SecretInfo(
+            name: s.name, description: s.description, currentVersion: s.currentVersion, versionCount: s.versionCount,
+            historyLimit: s.historyLimit, rotateBy: s.rotateBy, createdAt: s.createdAt, updatedAt: s.updatedAt)
     }
 
     /// The secret named `name`. A session holding R also checks the row's name tag, so a
@@ -92,8 +99,9 @@ extension Session {
     func checkNameTag(_ tx: Tx, _ s: SecretRow) throws {
         guard let root else { return }
         guard let tag = try tx.secretNameTag(id: s.id), tag == Trust.nameTag(root.names, secretID: s.id, name: s.name) else {
-            throw KeyholdError.integrity("secrets id=\(s.id) (name \(s.name)): the name does not match its tag "
-                                         + "(moved from another row, or renamed outside Keyhold)")
+            throw KeyholdError.integrity(
+                "secrets id=\(s.id) (name \(s.name)): the name does not match its tag "
+                    + "(moved from another row, or renamed outside Keyhold)")
         }
     }
 
@@ -115,8 +123,9 @@ extension Session {
     func open(_ tx: Tx, _ row: SecretVersionRow, name: String) throws -> SecureBytes {
         let key = try dataKey(tx, version: row.keyVersion)
         do {
-            return try Seal.open(row.ciphertext, key: key,
-                                 aad: Keyring.secretAAD(secretID: row.secretID, version: row.version, keyVersion: row.keyVersion))
+            return try Seal.open(
+                row.ciphertext, key: key,
+                aad: Keyring.secretAAD(secretID: row.secretID, version: row.version, keyVersion: row.keyVersion))
         } catch {
             throw notOpening(row, name: name)
         }
@@ -135,7 +144,9 @@ extension Session {
     }
 
     private func notOpening(_ row: SecretVersionRow, name: String) -> KeyholdError {
-        .integrity("secret_versions secret_id=\(row.secretID) version=\(row.version) (secret \(name)): does not open (altered, or moved from another row)")
+        .integrity(
+            "secret_versions secret_id=\(row.secretID) version=\(row.version) (secret \(name)): does not open (altered, or moved from another row)"
+        )
     }
 
     func material(_ input: SecretInput) throws -> SecureBytes {
@@ -145,8 +156,10 @@ extension Session {
             return v
         case .generated(let length, let alphabet):
             guard (1...Session.maxGeneratedLength).contains(length) else {
-                throw KeyholdError.invalid(ValidationError(field: "length", rule: .range,
-                                                           message: "length: must be 1 to \(Session.maxGeneratedLength) (got \(length))"))
+                throw KeyholdError.invalid(
+                    ValidationError(
+                        field: "length", rule: .range,
+                        message: "length: must be 1 to \(Session.maxGeneratedLength) (got \(length))"))
             }
             return try Token.generate(length: length, alphabet: alphabet)
         }
@@ -156,26 +169,34 @@ extension Session {
     func sealVersion(_ op: Op, secretID: Int64, version: Int, value: SecureBytes) throws {
         guard let active = try op.tx.activeDataKey() else { throw KeyholdError.integrity("data_keys: no active key") }
         let key = try dataKey(op.tx, version: active.version)
-        let sealed = try Seal.seal(value, key: key, aad: Keyring.secretAAD(secretID: secretID, version: version, keyVersion: active.version))
-        try op.tx.insertSecretVersion(SecretVersionRow(secretID: secretID, version: version, keyVersion: active.version,
-                                                       ciphertext: sealed, createdAt: op.now, createdBy: userID))
+        let sealed = try Seal.seal(
+            value, key: key, aad: Keyring.secretAAD(secretID: secretID, version: version, keyVersion: active.version))
+        try op.tx.insertSecretVersion(
+            SecretVersionRow(
+                secretID: secretID, version: version, keyVersion: active.version,
+                ciphertext: sealed, createdAt: op.now, createdBy: userID))
     }
 
     /// Bulk form of `sealVersion`: seals a value from (guarded) raw memory under data key
     /// `keyVersion`, looked up once per batch by the caller, through a reusable sealer.
-    func sealVersion(_ op: Op, secretID: Int64, version: Int, keyVersion: Int, key: SecureBytes,
-                     value: UnsafeRawBufferPointer, sealer: Sealer) throws {
+    func sealVersion(
+        _ op: Op, secretID: Int64, version: Int, keyVersion: Int, key: SecureBytes,
+        value: UnsafeRawBufferPointer, sealer: Sealer
+    ) throws {
         try Keyring.withSecretAAD(secretID: secretID, version: version, keyVersion: keyVersion) { aad in
             try sealer.seal(value, key: key, aad: aad) { sealed in
-                try op.tx.insertSecretVersion(secretID: secretID, version: version, keyVersion: keyVersion, ciphertext: sealed,
-                                              createdAt: op.now, createdBy: userID)
+                try op.tx.insertSecretVersion(
+                    secretID: secretID, version: version, keyVersion: keyVersion, ciphertext: sealed,
+                    createdAt: op.now, createdBy: userID)
             }
         }
     }
 
     /// Creates a secret with its first version, typed or generated.
-    public func createSecret(_ name: String, _ input: SecretInput, description: String = "",
-                             rotateBy: Int64? = nil, historyLimit: Int? = nil) throws {
+    public func createSecret(
+        _ name: String, _ input: SecretInput, description: String = "",
+        rotateBy: Int64? = nil, historyLimit: Int? = nil
+    ) throws {
         let name = try Vault.valid { try Validate.secretName(name) }
         let description = try Vault.valid { try Validate.description(description, field: "secret description") }
         try validHistory(historyLimit)
@@ -203,8 +224,10 @@ extension Session {
     /// `description_changed` and `rotate_by` when those changed or were given.
     /// Returns the version stored and whether the secret was created.
     @discardableResult
-    public func setSecret(_ name: String, _ input: SecretInput, description: String? = nil,
-                          rotateBy: Int64?? = nil) throws -> (version: Int, created: Bool) {
+    public func setSecret(
+        _ name: String, _ input: SecretInput, description: String? = nil,
+        rotateBy: Int64?? = nil
+    ) throws -> (version: Int, created: Bool) {
         let name = try Vault.valid { try Validate.secretName(name) }
         let description = try description.map { d in try Vault.valid { try Validate.description(d, field: "secret description") } }
         let value = try material(input)
@@ -226,11 +249,15 @@ extension Session {
     }
 
     /// Inserts a new secret with `value` as version 1.
-    private func insertSecret(_ op: inout Op, _ name: String, _ input: SecretInput, _ value: SecureBytes,
-                              description: String, rotateBy: Int64?, historyLimit: Int?) throws {
-        let id = try op.tx.insertSecret(SecretRow(name: name, description: description, currentVersion: 1,
-                                                  historyLimit: historyLimit, rotateBy: rotateBy,
-                                                  createdAt: op.now, updatedAt: op.now))
+    private func insertSecret(
+        _ op: inout Op, _ name: String, _ input: SecretInput, _ value: SecureBytes,
+        description: String, rotateBy: Int64?, historyLimit: Int?
+    ) throws {
+        let id = try op.tx.insertSecret(
+            SecretRow(
+                name: name, description: description, currentVersion: 1,
+                historyLimit: historyLimit, rotateBy: rotateBy,
+                createdAt: op.now, updatedAt: op.now))
         try op.tx.setSecretNameTag(id: id, tag: Trust.nameTag(try requireRoot().names, secretID: id, name: name))
         try sealVersion(op, secretID: id, version: 1, value: value)
         op.details = ["version": .int(1), "generated": .bool(input.isGenerated)]
@@ -241,8 +268,10 @@ extension Session {
     /// change the caller made) and prunes versions beyond the history limit. A rotate-by
     /// date that has passed is cleared (the new version is the rotation it asked for;
     /// details `rotate_by_cleared`), unless the caller set the date itself (`keepRotateBy`).
-    private func appendVersion(_ op: inout Op, _ s: inout SecretRow, _ input: SecretInput, _ value: SecureBytes,
-                               keepRotateBy: Bool = false) throws -> Int {
+    private func appendVersion(
+        _ op: inout Op, _ s: inout SecretRow, _ input: SecretInput, _ value: SecureBytes,
+        keepRotateBy: Bool = false
+    ) throws -> Int {
         op.target = "secret:\(s.name)"
         let version = s.lastVersion + 1
         try sealVersion(op, secretID: s.id, version: version, value: value)
@@ -331,7 +360,9 @@ extension Session {
         if let limit = historyLimit { try validHistory(limit) }
         let given = [description != nil, rotateBy != nil, historyLimit != nil]
         guard given.contains(true) else { return }
-        let action: AuditAction = given.filter { $0 }.count > 1 ? .secretEdit
+        let action: AuditAction =
+            given.filter { $0 }.count > 1
+            ? .secretEdit
             : description != nil ? .secretDescribe : rotateBy != nil ? .secretRotateBy : .secretHistoryLimit
         try updateSecretMetadata(name, action: action) { op, s in
             if let description {
@@ -377,8 +408,10 @@ extension Session {
 
     private func validHistory(_ limit: Int?) throws {
         if let limit, !(1...1000).contains(limit) {
-            throw KeyholdError.invalid(ValidationError(field: "history limit", rule: .range,
-                                                       message: "history limit: must be 1 to 1000 (got \(limit))"))
+            throw KeyholdError.invalid(
+                ValidationError(
+                    field: "history limit", rule: .range,
+                    message: "history limit: must be 1 to 1000 (got \(limit))"))
         }
     }
 }

@@ -24,8 +24,9 @@ extension Session {
             let now = vault.clock.now()
             guard let range = Self.after(now, within: window) else { return UsersExpiring(at: now, first: [], count: 0) }
             let found = try tx.usersExpiring(in: range, limit: limit)
-            return UsersExpiring(at: now, first: found.first.map { ExpiringUser(username: $0.username, expiresAt: $0.expiresAt) },
-                                 count: found.count)
+            return UsersExpiring(
+                at: now, first: found.first.map { ExpiringUser(username: $0.username, expiresAt: $0.expiresAt) },
+                count: found.count)
         }
     }
 
@@ -40,7 +41,9 @@ extension Session {
     /// are read for them alone (a whole listing reads everyone's at once).
     func userInfos(_ tx: Tx, _ rows: [UserRow], page: Bool = false) throws -> [UserInfo] {
         // One user (`show`, the dashboard): their roles alone, not every user's.
-        let roleNames = page ? try tx.roleNames(ofUsers: rows.map(\.id))
+        let roleNames =
+            page
+            ? try tx.roleNames(ofUsers: rows.map(\.id))
             : rows.count == 1 ? [rows[0].id: try tx.roleNames(ofUser: rows[0].id)] : try tx.roleNamesByUser()
         var permsByRole: [String: Set<Permission>] = [:]
         for r in try tx.roles() { permsByRole[r.name.lowercased()] = Set(names: r.permissions) }
@@ -55,12 +58,13 @@ extension Session {
             let roles = roleNames[u.id] ?? []
             let perms = roles.reduce(into: Set<Permission>()) { $0.formUnion(permsByRole[$1.lowercased()] ?? []) }
             let access: KeyAccess = grants[u.id].map { $0.sealedRoot == nil ? .pending : .granted } ?? .none
-            return UserInfo(id: u.id, username: u.username, email: u.email, displayName: u.displayName, roles: roles,
-                            permissions: perms, locked: u.locked, lockedUntil: u.lockedUntil, disabled: u.disabled,
-                            expiresAt: u.expiresAt, mustChangePassword: u.mustChange, failedLogins: u.failedLogins,
-                            hasKeyPair: u.keyID != nil, keyAccess: access, createdAt: u.createdAt, lastLoginAt: u.lastLoginAt,
-                            passwordScheme: PasswordHash.scheme(of: u.passwordHash)?.rawValue ?? "unknown",
-                            legacyHash: PasswordHash.isLegacy(u.passwordHash, cost: cost))
+            return UserInfo(
+                id: u.id, username: u.username, email: u.email, displayName: u.displayName, roles: roles,
+                permissions: perms, locked: u.locked, lockedUntil: u.lockedUntil, disabled: u.disabled,
+                expiresAt: u.expiresAt, mustChangePassword: u.mustChange, failedLogins: u.failedLogins,
+                hasKeyPair: u.keyID != nil, keyAccess: access, createdAt: u.createdAt, lastLoginAt: u.lastLoginAt,
+                passwordScheme: PasswordHash.scheme(of: u.passwordHash)?.rawValue ?? "unknown",
+                legacyHash: PasswordHash.isLegacy(u.passwordHash, cost: cost))
         }
     }
 
@@ -79,11 +83,13 @@ extension Session {
         let theirs = Set(names: try op.tx.permissions(ofUser: target.id))
         let beyond = theirs.subtracting(op.permissions)
         if !beyond.isEmpty {
-            throw KeyholdError.refused("\(action) \(target.username): they hold \(beyond.sorted().map(\.rawValue).joined(separator: ", ")), which you do not")
+            throw KeyholdError.refused(
+                "\(action) \(target.username): they hold \(beyond.sorted().map(\.rawValue).joined(separator: ", ")), which you do not")
         }
         if strictly, theirs == op.permissions, op.permissions != Set(Permission.allCases) {
-            throw KeyholdError.refused("\(action) \(target.username): they hold the same permissions as you; only someone "
-                                       + "holding more (or an administrator) may")
+            throw KeyholdError.refused(
+                "\(action) \(target.username): they hold the same permissions as you; only someone "
+                    + "holding more (or an administrator) may")
         }
     }
 
@@ -96,7 +102,8 @@ extension Session {
     func requireAssignable(_ op: Op, _ role: RoleRow) throws {
         let beyond = Set(names: role.permissions).subtracting(op.permissions)
         if !beyond.isEmpty {
-            throw KeyholdError.refused("role \(role.name) carries \(beyond.sorted().map(\.rawValue).joined(separator: ", ")), which you do not hold")
+            throw KeyholdError.refused(
+                "role \(role.name) carries \(beyond.sorted().map(\.rawValue).joined(separator: ", ")), which you do not hold")
         }
     }
 
@@ -135,7 +142,7 @@ extension Session {
         let others = after.expiring.count > 1 ? " (and \(after.expiring.count - 1) more, all with expiry dates)" : ""
         throw KeyholdError.refused(
             "this would leave roles.manage and keys.manage only with accounts that expire: \(first.username) on "
-            + "\(Clock.format(first.at))\(others); at least one active holder must have no expiry date")
+                + "\(Clock.format(first.at))\(others); at least one active holder must have no expiry date")
     }
 
     /// Brings one user's grant in line with their permissions and state. A user entitled
@@ -194,8 +201,10 @@ extension Session {
 
     /// Creates a user with a generated temporary password (shown once, expiring, to be changed at first login).
     /// `deliver` gets the temporary password before anything is committed (a failure there creates nobody).
-    public func createUser(username: String, email: String? = nil, displayName: String = "", roles: [String] = [],
-                           deliver: (SecureBytes) throws -> Void = { _ in }) throws -> (user: UserInfo, temporaryPassword: SecureBytes) {
+    public func createUser(
+        username: String, email: String? = nil, displayName: String = "", roles: [String] = [],
+        deliver: (SecureBytes) throws -> Void = { _ in }
+    ) throws -> (user: UserInfo, temporaryPassword: SecureBytes) {
         let username = try Vault.valid { try Validate.username(username) }
         let email = try Vault.valid { try Validate.email(email) }
         let displayName = try Vault.valid { try Validate.displayName(displayName) }
@@ -206,11 +215,13 @@ extension Session {
             }
             let t = try temporaryPassword(op)
             temp = t.0
-            var row = UserRow(username: username, email: email, displayName: displayName, passwordHash: t.hash,
-                              mustChange: true, passwordExpiresAt: t.expires, createdAt: op.now, updatedAt: op.now)
+            var row = UserRow(
+                username: username, email: email, displayName: displayName, passwordHash: t.hash,
+                mustChange: true, passwordExpiresAt: t.expires, createdAt: op.now, updatedAt: op.now)
             row.id = try op.tx.insertUser(row)
-            let key = try Keyring.makeUserKey(op.tx, user: &row, password: t.0, cost: t.cost, now: op.now,
-                                              anchor: try Trust.anchor(op.tx))
+            let key = try Keyring.makeUserKey(
+                op.tx, user: &row, password: t.0, cost: t.cost, now: op.now,
+                anchor: try Trust.anchor(op.tx))
             // Made here, by a holder of R: vouched for at once (a session without R leaves it to an approval).
             if let root { _ = try Trust.endorseNew(op.tx, root: root, keyID: key.id) }
             try op.tx.updateUser(row)
@@ -224,8 +235,10 @@ extension Session {
                 try op.tx.addUserRole(userID: row.id, roleID: role.id)
                 assigned.append(role.name)
             }
-            op.details = ["roles": .strings(assigned), "temporary_password_expires": .int(t.expires), "user_id": .int(row.id),
-                          "key_id": .int(key.id), "public_key": .string(AuditChain.hex(key.pair.publicKey))]
+            op.details = [
+                "roles": .strings(assigned), "temporary_password_expires": .int(t.expires), "user_id": .int(row.id),
+                "key_id": .int(key.id), "public_key": .string(AuditChain.hex(key.pair.publicKey))
+            ]
             if let access = try syncKeyAccess(&op, userID: row.id) { op.details["key_access"] = .string(access) }
             try deliver(t.0)
             return row.id
@@ -293,8 +306,9 @@ extension Session {
             u.passwordExpiresAt = t.expires
             u.failedLogins = 0
             u.lockedUntil = nil
-            let key = try Keyring.makeUserKey(op.tx, user: &u, password: t.0, cost: t.cost, now: op.now,
-                                              anchor: try Trust.anchor(op.tx))
+            let key = try Keyring.makeUserKey(
+                op.tx, user: &u, password: t.0, cost: t.cost, now: op.now,
+                anchor: try Trust.anchor(op.tx))
             if let root { _ = try Trust.endorseNew(op.tx, root: root, keyID: key.id) }
             op.securelyDeletes = true
             op.details["temporary_password_expires"] = .int(t.expires)
@@ -377,7 +391,8 @@ extension Session {
     }
 
     /// The common shape of account changes: find, guard, change, check stewardship.
-    private func changeUser(_ name: String, action: AuditAction, guardSelf: Bool, _ change: (inout Op, inout UserRow) throws -> Void) throws {
+    private func changeUser(_ name: String, action: AuditAction, guardSelf: Bool, _ change: (inout Op, inout UserRow) throws -> Void) throws
+    {
         let verb = String(action.rawValue.dropFirst("user.".count))
         try perform(action, target: "user:\(name)", requires: .usersWrite) { op in
             var u = try existingUser(op.tx, name)

@@ -20,8 +20,10 @@ public final class Session: Sendable {
     /// The fingerprint of this user's key while their key access awaits an administrator's approval.
     public let pendingKeyFingerprint: String?
 
-    init(vault: Vault, userID: Int64, username: String, keyID: Int64, keyPair: SigningKeyPair, root: Trust.Root?,
-         pendingKeyFingerprint: String? = nil) {
+    init(
+        vault: Vault, userID: Int64, username: String, keyID: Int64, keyPair: SigningKeyPair, root: Trust.Root?,
+        pendingKeyFingerprint: String? = nil
+    ) {
         self.vault = vault
         self.userID = userID
         self.username = username
@@ -61,8 +63,10 @@ public final class Session: Sendable {
 
     /// Runs one operation: re-check the actor, do the work, audit, commit; then
     /// checkpoint if it deleted anything sensitive.
-    func perform<T>(_ action: AuditAction, target: String, requires permission: Permission?,
-                    _ body: (inout Op) throws -> T) throws -> T {
+    func perform<T>(
+        _ action: AuditAction, target: String, requires permission: Permission?,
+        _ body: (inout Op) throws -> T
+    ) throws -> T {
         var deleted = false
         let result: T = try Vault.wrap {
             try vault.store.write { tx in
@@ -74,13 +78,14 @@ public final class Session: Sendable {
                 var op = Op(tx: tx, now: now, permissions: perms, action: action, target: target)
                 let result = try body(&op)
                 #if DEBUG
-                try vault.options.fault?(.beforeAudit)
+                    try vault.options.fault?(.beforeAudit)
                 #endif
-                try AuditChain.append(tx, at: now, actorID: userID, actorName: username,
-                                      signer: .init(keyID: keyID, keyPair: keyPair), action: op.action,
-                                      target: op.target, details: op.details)
+                try AuditChain.append(
+                    tx, at: now, actorID: userID, actorName: username,
+                    signer: .init(keyID: keyID, keyPair: keyPair), action: op.action,
+                    target: op.target, details: op.details)
                 #if DEBUG
-                try vault.options.fault?(.beforeCommit)
+                    try vault.options.fault?(.beforeCommit)
                 #endif
                 deleted = op.securelyDeletes
                 return result
@@ -97,8 +102,10 @@ public final class Session: Sendable {
 
     /// `read`; with `damaged`, on a file that may have damaged pages, whose damage `body` catches
     /// (`Tx.storeErrors`) to go on with the rows it can still read (`Store.readDamaged`).
-    func read<T>(requires permission: Permission?, action: String, damaged: Bool,
-                 _ body: (Tx, Set<Permission>) throws -> T) throws -> T {
+    func read<T>(
+        requires permission: Permission?, action: String, damaged: Bool,
+        _ body: (Tx, Set<Permission>) throws -> T
+    ) throws -> T {
         try Vault.wrap {
             let run = { (tx: Tx) throws -> T in
                 let perms = try self.checkActor(tx, now: self.vault.clock.now())
@@ -150,9 +157,10 @@ public final class Session: Sendable {
 
     func requireRoot() throws -> Trust.Root {
         guard let root else {
-            throw KeyholdError.noKeyAccess(pendingKeyFingerprint.map {
-                "\(username)'s key access awaits an administrator's approval (key fingerprint \($0))"
-            } ?? "\(username) holds no key grant")
+            throw KeyholdError.noKeyAccess(
+                pendingKeyFingerprint.map {
+                    "\(username)'s key access awaits an administrator's approval (key fingerprint \($0))"
+                } ?? "\(username) holds no key grant")
         }
         return root
     }
@@ -183,8 +191,10 @@ public final class Session: Sendable {
             throw KeyholdError.authenticationFailed
         }
         if current.constantTimeEquals(new) {
-            throw KeyholdError.invalid(ValidationError(field: "new password", rule: .unchanged,
-                                                       message: "new password: must differ from the current one"))
+            throw KeyholdError.invalid(
+                ValidationError(
+                    field: "new password", rule: .unchanged,
+                    message: "new password: must differ from the current one"))
         }
         try setOwnPassword(new, requireChange: false)
     }
@@ -193,8 +203,10 @@ public final class Session: Sendable {
     /// `requireChange`: the password being replaced is a temporary one, which the new one must
     /// differ from; a caller that holds it (and compared it already) says so with
     /// `comparedWithCurrent`, sparing an Argon2 verification of the new one against its hash.
-    func setOwnPassword(_ new: SecureBytes, requireChange: Bool, comparedWithCurrent: Bool = false,
-                        origin: LoginOrigin = .keyhold) throws {
+    func setOwnPassword(
+        _ new: SecureBytes, requireChange: Bool, comparedWithCurrent: Bool = false,
+        origin: LoginOrigin = .keyhold
+    ) throws {
         let (minLength, cost) = try Vault.wrap {
             try vault.store.read { tx in
                 let v = try tx.requiredVault()
@@ -202,10 +214,14 @@ public final class Session: Sendable {
             }
         }
         try Validate.checkPassword(new, username: username, minimumLength: minLength)
-        if requireChange, !comparedWithCurrent, let old = try Vault.wrap({ try vault.store.read { try $0.user(id: userID)?.passwordHash } }),
-           PasswordHash.verify(new, hash: old) {
-            throw KeyholdError.invalid(ValidationError(field: "new password", rule: .unchanged,
-                                                       message: "new password: must differ from the temporary one"))
+        if requireChange, !comparedWithCurrent,
+            let old = try Vault.wrap({ try vault.store.read { try $0.user(id: userID)?.passwordHash } }),
+            PasswordHash.verify(new, hash: old)
+        {
+            throw KeyholdError.invalid(
+                ValidationError(
+                    field: "new password", rule: .unchanged,
+                    message: "new password: must differ from the temporary one"))
         }
         let hash = try Vault.wrap { try PasswordHash.hash(new, cost: cost) }
         try perform(.passwordChange, target: "user:\(username)", requires: nil) { op in

@@ -77,8 +77,10 @@ enum Trust {
     static func signGrant(_ grant: GrantRow, root: Root) -> GrantRow {
         var g = grant
         if let sealed = g.sealedRoot, let keyID = g.keyID {
-            g.signature = root.signer.sign(grantMessage(vaultID: root.vaultID, rootVersion: root.version, userID: g.userID,
-                                                        keyID: keyID, sealed: sealed))
+            g.signature = root.signer.sign(
+                grantMessage(
+                    vaultID: root.vaultID, rootVersion: root.version, userID: g.userID,
+                    keyID: keyID, sealed: sealed))
         }
         return g
     }
@@ -86,10 +88,12 @@ enum Trust {
     /// Whether a sealed grant carries the current root signing key's signature (anyone can check).
     static func grantHolds(_ grant: GrantRow, vaultID: [UInt8], root: RootKeyRow) -> Bool {
         guard let sealed = grant.sealedRoot, let keyID = grant.keyID, let signature = grant.signature else { return false }
-        return SigningKeyPair.verify(signature: signature,
-                                     message: grantMessage(vaultID: vaultID, rootVersion: root.version, userID: grant.userID,
-                                                           keyID: keyID, sealed: sealed),
-                                     publicKey: root.publicKey)
+        return SigningKeyPair.verify(
+            signature: signature,
+            message: grantMessage(
+                vaultID: vaultID, rootVersion: root.version, userID: grant.userID,
+                keyID: keyID, sealed: sealed),
+            publicKey: root.publicKey)
     }
 
     /// What the root signing key signs when the recovery key brings an administrator back.
@@ -131,12 +135,14 @@ enum Trust {
             throw KeyholdError.integrity("audit_events seq=\(seq): the anchor event the vault names is missing")
         }
         guard event.action == AuditAction.vaultCreate.rawValue && seq == 1 || event.action == AuditAction.vaultUpgrade.rawValue,
-              AuditChain.hash(event) == event.hash else {
+            AuditChain.hash(event) == event.hash
+        else {
             throw KeyholdError.integrity("audit_events seq=\(seq): not a valid anchor event (vault.create or vault.upgrade)")
         }
         let details = AuditDetails(event.details)
         guard details.hex("vault_id") == vaultID, let version = details.int("root_version"),
-              let rootPK = details.hex("root_public_key"), rootPK.count == 32 else {
+            let rootPK = details.hex("root_public_key"), rootPK.count == 32
+        else {
             throw KeyholdError.integrity("audit_events seq=\(seq): the anchor event does not name this vault and its root key")
         }
         var unpinned: [Int64: [UInt8]] = [:]
@@ -145,8 +151,9 @@ enum Trust {
                 if let k = SnapshotKey(entry) { unpinned[k.keyID] = k.publicKey }
             }
         }
-        return Anchor(seq: seq, hash: event.hash, vaultID: vaultID, action: event.action, rootVersion: Int(version),
-                      rootPublicKey: rootPK, unpinnedKeys: unpinned)
+        return Anchor(
+            seq: seq, hash: event.hash, vaultID: vaultID, action: event.action, rootVersion: Int(version),
+            rootPublicKey: rootPK, unpinnedKeys: unpinned)
     }
 
     /// One key of an upgrade's snapshot: "key id:user id:public key (hex)".
@@ -155,7 +162,8 @@ enum Trust {
         init?(_ text: String) {
             let parts = text.split(separator: ":")
             guard parts.count == 3, let k = Int64(parts[0]), let u = Int64(parts[1]), let pk = AuditDetails.bytes(hex: String(parts[2])),
-                  pk.count == 32 else { return nil }
+                pk.count == 32
+            else { return nil }
             keyID = k; userID = u; publicKey = pk
         }
         init(keyID: Int64, userID: Int64, publicKey: [UInt8]) { self.keyID = keyID; self.userID = userID; self.publicKey = publicKey }
@@ -173,9 +181,13 @@ enum Trust {
         }
         for next in rows.dropFirst() {
             guard next.version == current.version + 1, let link = next.link,
-                  SigningKeyPair.verify(signature: link, message: rootLinkMessage(vaultID: anchor.vaultID, version: next.version,
-                                                                                    publicKey: next.publicKey),
-                                        publicKey: current.publicKey) else {
+                SigningKeyPair.verify(
+                    signature: link,
+                    message: rootLinkMessage(
+                        vaultID: anchor.vaultID, version: next.version,
+                        publicKey: next.publicKey),
+                    publicKey: current.publicKey)
+            else {
                 throw KeyholdError.integrity("root_keys version=\(next.version): not signed by root key version \(current.version)")
             }
             current = next
@@ -200,8 +212,9 @@ enum Trust {
     static func openGrant(_ tx: Tx, _ grant: GrantRow, pair: SigningKeyPair, anchor: Anchor) throws -> Root {
         let current = try currentRootKey(tx, anchor: anchor)
         guard grantHolds(grant, vaultID: anchor.vaultID, root: current) else {
-            throw KeyholdError.integrity("grants user_id=\(grant.userID): not signed by the vault's root key "
-                                         + "(replaced or planted outside Keyhold)")
+            throw KeyholdError.integrity(
+                "grants user_id=\(grant.userID): not signed by the vault's root key "
+                    + "(replaced or planted outside Keyhold)")
         }
         return try verifiedRoot(tx, try Keyring.openGrant(grant, pair: pair), anchor: anchor, grantOf: grant.userID)
     }
@@ -228,9 +241,12 @@ enum Trust {
     /// Whether the key's pin binds it to this vault's anchor (anyone can check: it is a signature by the key).
     static func pinHolds(_ key: UserKeyRow, anchor: Anchor) -> Bool {
         guard let pin = key.pin else { return false }
-        return SigningKeyPair.verify(signature: pin, message: pinMessage(anchor, userID: key.userID, keyID: key.id,
-                                                                         publicKey: key.publicKey),
-                                     publicKey: key.publicKey)
+        return SigningKeyPair.verify(
+            signature: pin,
+            message: pinMessage(
+                anchor, userID: key.userID, keyID: key.id,
+                publicKey: key.publicKey),
+            publicKey: key.publicKey)
     }
 
     /// At login, with the key's secret key open: the pin must hold. A key the upgrade found in
@@ -242,27 +258,32 @@ enum Trust {
             try pin(tx, anchor: anchor, key: key, pair: pair)
             return
         }
-        throw KeyholdError.integrity(key.pin == nil
-            ? "user_keys id=\(key.id) (user \(key.username)): the key carries no pin for this vault"
-            : "user_keys id=\(key.id) (user \(key.username)): the key's pin names another vault or anchor event")
+        throw KeyholdError.integrity(
+            key.pin == nil
+                ? "user_keys id=\(key.id) (user \(key.username)): the key carries no pin for this vault"
+                : "user_keys id=\(key.id) (user \(key.username)): the key's pin names another vault or anchor event")
     }
 
     // MARK: Endorsements
 
     /// The root signing key vouches for `key`.
     static func endorse(_ tx: Tx, root: Root, key: UserKeyRow) throws {
-        let signature = root.signer.sign(endorsementMessage(vaultID: root.vaultID, rootVersion: root.version, userID: key.userID,
-                                                            keyID: key.id, publicKey: key.publicKey))
+        let signature = root.signer.sign(
+            endorsementMessage(
+                vaultID: root.vaultID, rootVersion: root.version, userID: key.userID,
+                keyID: key.id, publicKey: key.publicKey))
         try tx.setUserKeyEndorsement(id: key.id, endorsement: signature, rootVersion: root.version)
     }
 
     /// Whether `key` carries an endorsement by the root key generation `version` with public key `rootPublicKey`.
     static func isEndorsed(_ key: UserKeyRow, vaultID: [UInt8], version: Int, rootPublicKey: [UInt8]) -> Bool {
         guard let signature = key.endorsement, key.endorsedRoot == version else { return false }
-        return SigningKeyPair.verify(signature: signature,
-                                     message: endorsementMessage(vaultID: vaultID, rootVersion: version, userID: key.userID,
-                                                                 keyID: key.id, publicKey: key.publicKey),
-                                     publicKey: rootPublicKey)
+        return SigningKeyPair.verify(
+            signature: signature,
+            message: endorsementMessage(
+                vaultID: vaultID, rootVersion: version, userID: key.userID,
+                keyID: key.id, publicKey: key.publicKey),
+            publicKey: rootPublicKey)
     }
 
     /// A key the root key may be sealed to: the user's current key, not retired, endorsed by
@@ -286,7 +307,8 @@ enum Trust {
         if user.locked { return .failure(.inactive("locked")) }
         if let e = user.expiresAt, e <= now { return .failure(.inactive("expired")) }
         guard let keyID = user.keyID, let key = try tx.userKey(id: keyID), key.userID == user.id, key.retiredAt == nil,
-              key.sealedSecretKey != nil else { return .failure(.noKey) }
+            key.sealedSecretKey != nil
+        else { return .failure(.noKey) }
         guard isEndorsed(key, vaultID: root.vaultID, version: root.version, rootPublicKey: root.signer.publicKey) else {
             return .failure(.notEndorsed(keyID: keyID))
         }

@@ -24,8 +24,10 @@ extension Vault {
     /// rows and is audited as `vault.upgrade`, the anchor trust starts from. Everything the
     /// file holds at that moment is taken as it is (the one moment of trust on first use);
     /// the event lists it. Any failure leaves the vault as it was.
-    public static func upgrade(at path: String, username: String, password: SecureBytes, backup: String,
-                               options: VaultOptions = VaultOptions()) throws -> UpgradeResult {
+    public static func upgrade(
+        at path: String, username: String, password: SecureBytes, backup: String,
+        options: VaultOptions = VaultOptions()
+    ) throws -> UpgradeResult {
         Sodium.hardenProcess()
         let store = try wrap { try Store.open(at: path, allowOlder: true) }
         guard case .older(let from) = store.kind else {
@@ -41,8 +43,9 @@ extension Vault {
                 let vaultID = Sodium.randomBytes(16)
                 let signer = try Trust.rootSigningKey(admin.root)
                 try tx.insertRootKey(RootKeyRow(version: v.rootVersion, publicKey: signer.publicKey, link: nil, createdAt: now))
-                let root = Trust.Root(key: admin.root, version: v.rootVersion, signer: signer, names: try Trust.nameKey(admin.root),
-                                      vaultID: vaultID)
+                let root = Trust.Root(
+                    key: admin.root, version: v.rootVersion, signer: signer, names: try Trust.nameKey(admin.root),
+                    vaultID: vaultID)
                 // The state taken as it is: roles, who holds them, every key in use.
                 let roles = try tx.roles().map { Authority.roleEntry($0.name, Set(names: $0.permissions)) }
                 let byUser = try tx.roleNamesByUser()
@@ -67,25 +70,32 @@ extension Vault {
                     if let u = try tx.user(id: g.userID) { pending.append(u.username) }
                 }
                 let usersThrough = try tx.users().map(\.id).max() ?? 0
-                try AuditChain.append(tx, at: now, actorID: admin.userID, actorName: admin.username,
-                                      signer: .init(keyID: admin.keyID, keyPair: admin.pair), action: .vaultUpgrade,
-                                      target: "vault", details: [
-                                          "from_format": .int(Int64(from)), "format": .int(Int64(VaultFile.currentFormat)),
-                                          "vault_id": .string(AuditChain.hex(vaultID)),
-                                          "root_version": .int(Int64(v.rootVersion)),
-                                          "root_public_key": .string(AuditChain.hex(signer.publicKey)),
-                                          "roles": .strings(roles), "users": .strings(users), "keys": .strings(keys),
-                                          "users_through": .int(usersThrough), "backup": .string(backup),
-                                      ])
-                guard let anchorEvent = try tx.lastAuditEvent() else { throw KeyholdError.integrity("audit_events: the upgrade event is missing") }
+                try AuditChain.append(
+                    tx, at: now, actorID: admin.userID, actorName: admin.username,
+                    signer: .init(keyID: admin.keyID, keyPair: admin.pair), action: .vaultUpgrade,
+                    target: "vault",
+                    details: [
+                        "from_format": .int(Int64(from)), "format": .int(Int64(VaultFile.currentFormat)),
+                        "vault_id": .string(AuditChain.hex(vaultID)),
+                        "root_version": .int(Int64(v.rootVersion)),
+                        "root_public_key": .string(AuditChain.hex(signer.publicKey)),
+                        "roles": .strings(roles), "users": .strings(users), "keys": .strings(keys),
+                        "users_through": .int(usersThrough), "backup": .string(backup)
+                    ])
+                guard let anchorEvent = try tx.lastAuditEvent() else {
+                    throw KeyholdError.integrity("audit_events: the upgrade event is missing")
+                }
                 try tx.setVaultIdentity(vaultID: vaultID, anchorSeq: anchorEvent.seq)
-                guard let adminKey = try tx.userKey(id: admin.keyID) else { throw KeyholdError.integrity("user_keys id=\(admin.keyID): missing") }
+                guard let adminKey = try tx.userKey(id: admin.keyID) else {
+                    throw KeyholdError.integrity("user_keys id=\(admin.keyID): missing")
+                }
                 try Trust.pin(tx, anchor: try Trust.anchor(tx), key: adminKey, pair: admin.pair)
                 #if DEBUG
-                try options.fault?(.beforeCommit)
+                    try options.fault?(.beforeCommit)
                 #endif
-                return UpgradeResult(fromFormat: from, toFormat: VaultFile.currentFormat, backup: backup, endorsedKeys: endorsed,
-                                     keysToPin: keys.count, secretsTagged: tagged, pendingRequests: pending.sorted())
+                return UpgradeResult(
+                    fromFormat: from, toFormat: VaultFile.currentFormat, backup: backup, endorsedKeys: endorsed,
+                    keysToPin: keys.count, secretsTagged: tagged, pendingRequests: pending.sorted())
             }
         }
         _ = try? store.checkpointTruncate()
@@ -96,10 +106,12 @@ extension Vault {
     /// it opens and the root key sealed to it. Failures count toward the lockout and are audited,
     /// as any login's; a locked account answers as a wrong password does.
     private func legacyLogin(username: String, password: SecureBytes, now: Int64)
-        throws -> (userID: Int64, username: String, keyID: Int64, pair: SigningKeyPair, root: SecureBytes) {
+        throws -> (userID: Int64, username: String, keyID: Int64, pair: SigningKeyPair, root: SecureBytes)
+    {
         let found = try Vault.wrap { try store.read { try $0.user(named: String(username.prefix(64))) } }
         guard let user = found, !user.locked, !(user.lockedUntil.map { $0 > now } ?? false),
-              PasswordHash.verify(password, hash: user.passwordHash) else {
+            PasswordHash.verify(password, hash: user.passwordHash)
+        else {
             try Vault.wrap {
                 try store.write { tx in
                     if var u = found, !u.locked, !(u.lockedUntil.map { $0 > now } ?? false) {
@@ -108,8 +120,9 @@ extension Vault {
                         try tx.updateUser(u)
                     }
                     let name = found?.username ?? ((try? Validate.username(username)) ?? "(not a valid username)")
-                    try AuditChain.append(tx, at: now, actorID: found?.id, actorName: name, signer: nil, action: .loginFailed,
-                                          target: "user:\(name)", details: ["reason": .string("upgrade: login failed")])
+                    try AuditChain.append(
+                        tx, at: now, actorID: found?.id, actorName: name, signer: nil, action: .loginFailed,
+                        target: "user:\(name)", details: ["reason": .string("upgrade: login failed")])
                 }
             }
             if found == nil { _ = PasswordHash.verify(password, hash: try dummyHash()) }

@@ -366,9 +366,11 @@ public enum Validate {
             facts.isCommon = isCommonPassword(low)
             if !username.isEmpty {
                 let name = Array(username.lowercased().utf8)
-                facts.containsUsername = name.count <= low.count && (0...(low.count - name.count)).contains { i in
-                    name.indices.allSatisfy { low[i + $0] == name[$0] }
-                }
+                facts.containsUsername =
+                    name.count <= low.count
+                    && (0...(low.count - name.count)).contains { i in
+                        name.indices.allSatisfy { low[i + $0] == name[$0] }
+                    }
             }
         }
         return facts
@@ -459,7 +461,7 @@ public enum Validate {
     /// each walked in either direction.
     static let keyboardRows: [[Unicode.Scalar]] = [
         "`1234567890-=", "qwertyuiop[]\\", "asdfghjkl;'", "zxcvbnm,./",
-        "~!@#$%^&*()_+", "qwertyuiop{}|", "asdfghjkl:\"", "zxcvbnm<>?",
+        "~!@#$%^&*()_+", "qwertyuiop{}|", "asdfghjkl:\"", "zxcvbnm<>?"
     ].map { Array($0.unicodeScalars) }
 
     /// Each scalar's (row, column) on the keyboard, for the rows above.
@@ -496,10 +498,12 @@ public enum Validate {
             let digits = Int(("0" as Unicode.Scalar).value)...Int(("9" as Unicode.Scalar).value)
             if letters.contains(x) && letters.contains(y) { if y == x + 1 { out.insert(1) }; if y == x - 1 { out.insert(2) } }
             if digits.contains(x) && digits.contains(y) { if y == x + 1 { out.insert(3) }; if y == x - 1 { out.insert(4) } }
-            for p in keyPositions[a] ?? [] { for q in keyPositions[b] ?? [] where p.row == q.row {
-                if q.column == p.column + 1 { out.insert(5) }
-                if q.column == p.column - 1 { out.insert(6) }
-            } }
+            for p in keyPositions[a] ?? [] {
+                for q in keyPositions[b] ?? [] where p.row == q.row {
+                    if q.column == p.column + 1 { out.insert(5) }
+                    if q.column == p.column - 1 { out.insert(6) }
+                }
+            }
             return out
         }
         var covered = [Bool](repeating: false, count: s.count)
@@ -588,7 +592,7 @@ public enum Validate {
             case UInt8(ascii: "."):
                 segmentDots += 1
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
-                 UInt8(ascii: "_"), UInt8(ascii: "-"):
+                UInt8(ascii: "_"), UInt8(ascii: "-"):
                 break
             default:
                 return false
@@ -641,7 +645,9 @@ public enum Validate {
         guard !utf8.isEmpty, utf8.allSatisfy({ (0x30...0x39).contains($0) }) else {
             throw ValidationError(
                 field: field, rule: .format,
-                message: "\(field): expected a whole number from \(grouped(range.lowerBound)) to \(grouped(range.upperBound)) (got \(quote(text)))")
+                message:
+                    "\(field): expected a whole number from \(grouped(range.lowerBound)) to \(grouped(range.upperBound)) (got \(quote(text)))"
+            )
         }
         var n = 0
         for b in utf8 {
@@ -650,7 +656,9 @@ public enum Validate {
             guard !o1, !o2 else {
                 throw ValidationError(
                     field: field, rule: .range,
-                    message: "\(field): must be a whole number from \(grouped(range.lowerBound)) to \(grouped(range.upperBound)) (got \(quote(text)))")
+                    message:
+                        "\(field): must be a whole number from \(grouped(range.lowerBound)) to \(grouped(range.upperBound)) (got \(quote(text)))"
+                )
             }
             n = sum
         }
@@ -696,7 +704,8 @@ public enum Validate {
     }
 
     private static func parseDate(_ text: String, field: String, timeAllowed: Bool) throws(ValidationError) -> Int64 {
-        let expected = timeAllowed
+        let expected =
+            timeAllowed
             ? "expected YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ (ISO 8601; an offset such as +02:00 may stand for Z)"
             : "expected a date as YYYY-MM-DD, such as 2027-03-01"
         func format() -> ValidationError {
@@ -726,7 +735,8 @@ public enum Validate {
         var hour = 0, minute = 0, second = 0, millis = 0, offsetMinutes = 0
         if i < b.count {
             guard timeAllowed, take("T") || take("t"),
-                  let h = digits(2), take(":"), let m = digits(2), take(":"), let s = digits(2) else { throw format() }
+                let h = digits(2), take(":"), let m = digits(2), take(":"), let s = digits(2)
+            else { throw format() }
             (hour, minute, second) = (h, m, s)
             if take(".") {
                 let start = i
@@ -742,8 +752,9 @@ public enum Validate {
                 i += 1
                 guard let oh = digits(2), take(":"), let om = digits(2) else { throw format() }
                 guard oh <= 23, om <= 59 else {
-                    throw ValidationError(field: field, rule: .time,
-                                          message: "\(field): \(quote(text)) has an offset outside -23:59 to +23:59")
+                    throw ValidationError(
+                        field: field, rule: .time,
+                        message: "\(field): \(quote(text)) has an offset outside -23:59 to +23:59")
                 }
                 offsetMinutes = sign * (oh * 60 + om)
             } else {
@@ -752,29 +763,36 @@ public enum Validate {
             guard i == b.count else { throw format() }
         }
         guard (1...12).contains(month), (1...daysIn(month: month, year: year)).contains(day) else {
-            let detail = (1...12).contains(month)
+            let detail =
+                (1...12).contains(month)
                 ? "\(monthNames[month - 1]) \(year) has \(daysIn(month: month, year: year)) days"
                 : "months are 01 to 12"
-            throw ValidationError(field: field, rule: .date,
-                                  message: "\(field): \(quote(text)) is not a real date (\(detail))")
+            throw ValidationError(
+                field: field, rule: .date,
+                message: "\(field): \(quote(text)) is not a real date (\(detail))")
         }
         guard hour <= 23, minute <= 59, second <= 59 else {
-            throw ValidationError(field: field, rule: .time,
-                                  message: "\(field): \(quote(text)) is not a time of day (hours 00-23, minutes and seconds 00-59)")
+            throw ValidationError(
+                field: field, rule: .time,
+                message: "\(field): \(quote(text)) is not a time of day (hours 00-23, minutes and seconds 00-59)")
         }
         // Bounded: a 4-digit year, so no arithmetic here can overflow.
-        let ms = Clock.midnight(year: year, month: month, day: day)
+        let ms =
+            Clock.midnight(year: year, month: month, day: day)
             + Int64(hour) * Clock.hour + Int64(minute) * Clock.minute + Int64(second) * Clock.second + Int64(millis)
             - Int64(offsetMinutes) * Clock.minute
         guard (earliestDate...latestDate).contains(ms) else {
-            throw ValidationError(field: field, rule: .range,
-                                  message: "\(field): \(quote(text)) is outside the years 1970 to 9999 (UTC)")
+            throw ValidationError(
+                field: field, rule: .range,
+                message: "\(field): \(quote(text)) is outside the years 1970 to 9999 (UTC)")
         }
         return ms
     }
 
-    private static let monthNames = ["January", "February", "March", "April", "May", "June", "July",
-                                     "August", "September", "October", "November", "December"]
+    private static let monthNames = [
+        "January", "February", "March", "April", "May", "June", "July",
+        "August", "September", "October", "November", "December"
+    ]
 
     /// Days in a month of the proleptic Gregorian calendar.
     static func daysIn(month: Int, year: Int) -> Int {

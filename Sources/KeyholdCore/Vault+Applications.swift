@@ -46,8 +46,10 @@ extension Vault {
             throw KeyholdError.invalid(ValidationError(field: "new password", rule: v.rule, message: "new " + v.message))
         }
         if current.constantTimeEquals(new) {
-            throw KeyholdError.invalid(ValidationError(field: "new password", rule: .unchanged,
-                                                       message: "new password: must differ from the current one"))
+            throw KeyholdError.invalid(
+                ValidationError(
+                    field: "new password", rule: .unchanged,
+                    message: "new password: must differ from the current one"))
         }
         let session: Session, forced: Bool
         switch try login(username: name, password: current, origin: .app) {
@@ -63,10 +65,11 @@ extension Vault {
     /// what was sent (a password typed into the name field must not come back in an answer).
     static func applicationUsername(_ name: String) throws -> String {
         do { return try Validate.username(name) } catch {
-            throw KeyholdError.invalid(ValidationError(
-                field: "username", rule: error.rule,
-                message: "username: must be \(Validate.identifierMinLength) to \(Validate.identifierMaxLength) "
-                    + "ASCII letters, digits, \".\", \"_\" or \"-\""))
+            throw KeyholdError.invalid(
+                ValidationError(
+                    field: "username", rule: error.rule,
+                    message: "username: must be \(Validate.identifierMinLength) to \(Validate.identifierMaxLength) "
+                        + "ASCII letters, digits, \".\", \"_\" or \"-\""))
         }
     }
 
@@ -76,8 +79,10 @@ extension Vault {
             throw KeyholdError.invalid(ValidationError(field: field, rule: .required, message: "\(field): must not be empty"))
         }
         guard password.count <= Validate.passwordMaxBytes else {
-            throw KeyholdError.invalid(ValidationError(field: field, rule: .length,
-                                                       message: "\(field): must be at most \(Validate.passwordMaxBytes) bytes"))
+            throw KeyholdError.invalid(
+                ValidationError(
+                    field: field, rule: .length,
+                    message: "\(field): must be at most \(Validate.passwordMaxBytes) bytes"))
         }
     }
 }

@@ -4,14 +4,14 @@ import KeyholdStore
 import Synchronization
 
 #if DEBUG
-/// Points inside an operation's transaction where a test may inject a failure.
-/// Debug builds only: the release product has no fault hooks.
-public enum FaultPoint: String, Sendable, CaseIterable {
-    /// After the operation's work, before its audit event.
-    case beforeAudit
-    /// After the audit event, before commit.
-    case beforeCommit
-}
+    /// Points inside an operation's transaction where a test may inject a failure.
+    /// Debug builds only: the release product has no fault hooks.
+    public enum FaultPoint: String, Sendable, CaseIterable {
+        /// After the operation's work, before its audit event.
+        case beforeAudit
+        /// After the audit event, before commit.
+        case beforeCommit
+    }
 #endif
 
 /// How a vault is opened or created.
@@ -23,8 +23,8 @@ public struct VaultOptions: Sendable {
     /// Minimum password length for a new vault (never below 8).
     public var passwordMinLength: Int = Validate.passwordDefaultMinimum
     #if DEBUG
-    /// Test hook (debug builds only): called at each `FaultPoint`; a throw there aborts the operation.
-    public var fault: (@Sendable (FaultPoint) throws -> Void)?
+        /// Test hook (debug builds only): called at each `FaultPoint`; a throw there aborts the operation.
+        public var fault: (@Sendable (FaultPoint) throws -> Void)?
     #endif
     public init() {}
 }
@@ -86,10 +86,12 @@ public final class Vault: Sendable {
     /// Creates a vault and its first administrator. The recovery key (typeable
     /// text) is made once and never stored in clear: `deliver` gets it before
     /// anything is committed (a failure there leaves no vault), and it is returned.
-    public static func create(at path: String, admin username: String, password: SecureBytes,
-                              email: String? = nil, displayName: String = "",
-                              options: VaultOptions = VaultOptions(),
-                              deliver: (SecureBytes) throws -> Void = { _ in }) throws -> (session: Session, recoveryKey: SecureBytes) {
+    public static func create(
+        at path: String, admin username: String, password: SecureBytes,
+        email: String? = nil, displayName: String = "",
+        options: VaultOptions = VaultOptions(),
+        deliver: (SecureBytes) throws -> Void = { _ in }
+    ) throws -> (session: Session, recoveryKey: SecureBytes) {
         Sodium.hardenProcess()
         let minLength = try valid { try Validate.passwordMinimumSetting(options.passwordMinLength) }
         let username = try valid { try Validate.username(username) }
@@ -112,20 +114,24 @@ public final class Vault: Sendable {
                     recoverySealed: try Seal.seal(root, key: recovery, aad: Keyring.recoveryAAD), revocationWarning: nil)
                 vaultRow.vaultID = vaultID
                 try tx.insertVault(vaultRow)
-                try tx.insertDataKey(DataKeyRow(version: 1, sealed: try Seal.seal(dataKey, key: root, aad: Keyring.dataKeyAAD(1)),
-                                                active: true, createdAt: now))
+                try tx.insertDataKey(
+                    DataKeyRow(
+                        version: 1, sealed: try Seal.seal(dataKey, key: root, aad: Keyring.dataKeyAAD(1)),
+                        active: true, createdAt: now))
                 let signer = try Trust.rootSigningKey(root)
                 try tx.insertRootKey(RootKeyRow(version: 1, publicKey: signer.publicKey, link: nil, createdAt: now))
                 let trusted = Trust.Root(key: root, version: 1, signer: signer, names: try Trust.nameKey(root), vaultID: vaultID)
                 var adminRole: Int64 = 0
                 for r in BuiltinRole.all {
-                    let id = try tx.insertRole(name: r.name, description: r.description, builtin: true, createdAt: now,
-                                               permissions: r.permissions.names)
+                    let id = try tx.insertRole(
+                        name: r.name, description: r.description, builtin: true, createdAt: now,
+                        permissions: r.permissions.names)
                     if r.name == "admin" { adminRole = id }
                 }
-                var user = UserRow(username: username, email: email, displayName: displayName,
-                                   passwordHash: try PasswordHash.hash(password, cost: options.kdf),
-                                   mustChange: false, passwordExpiresAt: nil, createdAt: now, updatedAt: now)
+                var user = UserRow(
+                    username: username, email: email, displayName: displayName,
+                    passwordHash: try PasswordHash.hash(password, cost: options.kdf),
+                    mustChange: false, passwordExpiresAt: nil, createdAt: now, updatedAt: now)
                 user.id = try tx.insertUser(user)
                 // Pinned below, once the genesis event (the anchor it names) exists.
                 let key = try Keyring.makeUserKey(tx, user: &user, password: password, cost: options.kdf, now: now, anchor: nil)
@@ -133,26 +139,28 @@ public final class Vault: Sendable {
                 try tx.addUserRole(userID: user.id, roleID: adminRole)
                 try tx.putGrant(try Keyring.sealGrant(root: trusted, to: try Trust.endorseNew(tx, root: trusted, keyID: key.id), now: now))
                 #if DEBUG
-                try options.fault?(.beforeAudit)
+                    try options.fault?(.beforeAudit)
                 #endif
-                try AuditChain.append(tx, at: now, actorID: user.id, actorName: username,
-                                      signer: .init(keyID: key.id, keyPair: key.pair), action: .vaultCreate,
-                                      target: "vault", details: [
-                                          "format": .int(Int64(VaultFile.currentFormat)), "admin": .string(username),
-                                          "vault_id": .string(AuditChain.hex(vaultID)),
-                                          "user_id": .int(user.id), "key_id": .int(key.id),
-                                          "public_key": .string(AuditChain.hex(key.pair.publicKey)),
-                                          "root_version": .int(1), "root_public_key": .string(AuditChain.hex(signer.publicKey)),
-                                          "roles": .strings(BuiltinRole.all.map { Authority.roleEntry($0.name, $0.permissions) }),
-                                          "kdf_opslimit": .int(Int64(options.kdf.opslimit)),
-                                          "kdf_memlimit": .int(Int64(options.kdf.memlimit)),
-                                      ])
+                try AuditChain.append(
+                    tx, at: now, actorID: user.id, actorName: username,
+                    signer: .init(keyID: key.id, keyPair: key.pair), action: .vaultCreate,
+                    target: "vault",
+                    details: [
+                        "format": .int(Int64(VaultFile.currentFormat)), "admin": .string(username),
+                        "vault_id": .string(AuditChain.hex(vaultID)),
+                        "user_id": .int(user.id), "key_id": .int(key.id),
+                        "public_key": .string(AuditChain.hex(key.pair.publicKey)),
+                        "root_version": .int(1), "root_public_key": .string(AuditChain.hex(signer.publicKey)),
+                        "roles": .strings(BuiltinRole.all.map { Authority.roleEntry($0.name, $0.permissions) }),
+                        "kdf_opslimit": .int(Int64(options.kdf.opslimit)),
+                        "kdf_memlimit": .int(Int64(options.kdf.memlimit))
+                    ])
                 try tx.setVaultIdentity(vaultID: vaultID, anchorSeq: 1)
                 guard let keyRow = try tx.userKey(id: key.id) else { throw KeyholdError.integrity("user_keys id=\(key.id): missing") }
                 try Trust.pin(tx, anchor: try Trust.anchor(tx), key: keyRow, pair: key.pair)
                 try deliver(recoveryText)
                 #if DEBUG
-                try options.fault?(.beforeCommit)
+                    try options.fault?(.beforeCommit)
                 #endif
                 created = (user.id, key.id, key.pair)
             }
@@ -160,8 +168,9 @@ public final class Vault: Sendable {
         guard let created else { throw KeyholdError.integrity("vault: creation returned no administrator") }
         let vault = Vault(path: path, store: store, options: options)
         let signer = try wrap { try Trust.rootSigningKey(root) }
-        let session = Session(vault: vault, userID: created.userID, username: username, keyID: created.keyID, keyPair: created.pair,
-                              root: Trust.Root(key: root, version: 1, signer: signer, names: try Trust.nameKey(root), vaultID: vaultID))
+        let session = Session(
+            vault: vault, userID: created.userID, username: username, keyID: created.keyID, keyPair: created.pair,
+            root: Trust.Root(key: root, version: 1, signer: signer, names: try Trust.nameKey(root), vaultID: vaultID))
         return (session, recoveryText)
     }
 
@@ -199,35 +208,41 @@ public final class Vault: Sendable {
             _ = PasswordHash.verify(password, hash: try dummyHash())
             // A password typed into the username field must not land in the log: record only name-shaped input.
             let shown = (try? Validate.username(name)) ?? "(not a valid username)"
-            try recordFailure(name: shown, userID: nil, action: .loginFailed, reason: "unknown user", now: now,
-                              origin: origin)
+            try recordFailure(
+                name: shown, userID: nil, action: .loginFailed, reason: "unknown user", now: now,
+                origin: origin)
             throw KeyholdError.authenticationFailed
         }
         if locked {
             // The same Argon2id work and the same answer as a wrong password; the result is not used.
             _ = PasswordHash.verify(password, hash: user.passwordHash)
-            try recordFailure(name: user.username, userID: user.id, action: .loginRefused, reason: "locked", now: now,
-                              origin: origin)
+            try recordFailure(
+                name: user.username, userID: user.id, action: .loginRefused, reason: "locked", now: now,
+                origin: origin)
             throw KeyholdError.authenticationFailed
         }
         // An imported bcrypt hash: libsodium cannot verify it (docs/ARCHITECTURE.md, "Imported accounts").
         if PasswordHash.scheme(of: user.passwordHash) == .bcrypt {
-            try recordFailure(name: user.username, userID: user.id, action: .loginRefused, reason: "legacy bcrypt hash", now: now,
-                              origin: origin)
+            try recordFailure(
+                name: user.username, userID: user.id, action: .loginRefused, reason: "legacy bcrypt hash", now: now,
+                origin: origin)
             throw KeyholdError.refused(Session.bcryptLoginRefusal)
         }
         // Step 2: the expensive check, outside any transaction.
         guard PasswordHash.verify(password, hash: user.passwordHash) else {
-            try recordFailure(name: user.username, userID: user.id, action: .loginFailed, reason: "wrong password", now: now,
-                              origin: origin)
+            try recordFailure(
+                name: user.username, userID: user.id, action: .loginFailed, reason: "wrong password", now: now,
+                origin: origin)
             throw KeyholdError.authenticationFailed
         }
         // Step 3: the password is right. States that refuse even a right password.
         let refusal: (String, KeyholdError)? =
-            user.disabled ? ("disabled", .disabled(username: user.username))
-            : (user.expiresAt.map { $0 <= now } ?? false) ? ("expired", .expired(username: user.username))
-            : (user.passwordExpiresAt.map { $0 <= now } ?? false)
-                ? ("temporary password expired", .temporaryPasswordExpired(username: user.username)) : nil
+            user.disabled
+            ? ("disabled", .disabled(username: user.username))
+            : (user.expiresAt.map { $0 <= now } ?? false)
+                ? ("expired", .expired(username: user.username))
+                : (user.passwordExpiresAt.map { $0 <= now } ?? false)
+                    ? ("temporary password expired", .temporaryPasswordExpired(username: user.username)) : nil
         if let (reason, error) = refusal {
             try recordFailure(name: user.username, userID: user.id, action: .loginRefused, reason: reason, now: now, origin: origin)
             throw error
@@ -246,10 +261,11 @@ public final class Vault: Sendable {
                             row.lockedUntil = before.lockedUntil
                             try tx.updateUser(row)
                         }
-                        try AuditChain.append(tx, at: now, actorID: user.id, actorName: user.username, signer: nil,
-                                              action: .loginRefused, target: "user:\(user.username)",
-                                              details: ["reason": .string("integrity"), "row": .string(what)]
-                                                .merging(origin.detail) { a, _ in a })
+                        try AuditChain.append(
+                            tx, at: now, actorID: user.id, actorName: user.username, signer: nil,
+                            action: .loginRefused, target: "user:\(user.username)",
+                            details: ["reason": .string("integrity"), "row": .string(what)]
+                                .merging(origin.detail) { a, _ in a })
                     }
                 }
             }
@@ -316,20 +332,25 @@ public final class Vault: Sendable {
             row.lastLoginAt = now
             if row.mustChange { details["must_change"] = .bool(true) }
             try tx.updateUser(row)
-            try AuditChain.append(tx, at: now, actorID: row.id, actorName: row.username,
-                                  signer: .init(keyID: keyID, keyPair: pair), action: .login, target: "user:\(row.username)",
-                                  details: details)
-            return Session(vault: self, userID: row.id, username: row.username, keyID: keyID, keyPair: pair, root: root,
-                           pendingKeyFingerprint: pending)
+            try AuditChain.append(
+                tx, at: now, actorID: row.id, actorName: row.username,
+                signer: .init(keyID: keyID, keyPair: pair), action: .login, target: "user:\(row.username)",
+                details: details)
+            return Session(
+                vault: self, userID: row.id, username: row.username, keyID: keyID, keyPair: pair, root: root,
+                pendingKeyFingerprint: pending)
         }
     }
 
-    private func recordFailure(name: String, userID: Int64?, action: AuditAction, reason: String, now: Int64,
-                               origin: LoginOrigin) throws {
+    private func recordFailure(
+        name: String, userID: Int64?, action: AuditAction, reason: String, now: Int64,
+        origin: LoginOrigin
+    ) throws {
         try Vault.wrap {
             try store.write { tx in
-                try AuditChain.append(tx, at: now, actorID: userID, actorName: name, signer: nil, action: action,
-                                      target: "user:\(name)", details: ["reason": .string(reason)].merging(origin.detail) { a, _ in a })
+                try AuditChain.append(
+                    tx, at: now, actorID: userID, actorName: name, signer: nil, action: action,
+                    target: "user:\(name)", details: ["reason": .string(reason)].merging(origin.detail) { a, _ in a })
             }
         }
     }
@@ -337,9 +358,10 @@ public final class Vault: Sendable {
     /// A hash of a random password at the vault's cost, so refusing an unknown
     /// user costs the same Argon2id work as checking a real one.
     func dummyHash() throws -> String {
-        let cost = try Vault.wrap {
-            try store.read { tx in try tx.vault().map { KDFCost(opslimit: $0.kdfOpslimit, memlimit: $0.kdfMemlimit) } }
-        } ?? .interactive
+        let cost =
+            try Vault.wrap {
+                try store.read { tx in try tx.vault().map { KDFCost(opslimit: $0.kdfOpslimit, memlimit: $0.kdfMemlimit) } }
+            } ?? .interactive
         if let cached = dummy.withLock({ $0 }), cached.cost == cost { return cached.hash }
         let h = try Vault.wrap { try PasswordHash.hash(SecureBytes(random: 16), cost: cost) }
         dummy.withLock { $0 = (cost, h) }
@@ -368,22 +390,22 @@ public final class Vault: Sendable {
         try Vault.wrap {
             try store.read { tx in
                 let v = try tx.requiredVault()
-                return VaultSummary(users: try tx.userCount(), secrets: try tx.secretCount(), auditEvents: try tx.auditCount(),
-                                    activeDataKey: try tx.activeDataKey()?.version ?? 0,
-                                    kdf: KDFCost(opslimit: v.kdfOpslimit, memlimit: v.kdfMemlimit),
-                                    passwordMinLength: v.passwordMinLength, createdAt: v.createdAt)
+                return VaultSummary(
+                    users: try tx.userCount(), secrets: try tx.secretCount(), auditEvents: try tx.auditCount(),
+                    activeDataKey: try tx.activeDataKey()?.version ?? 0,
+                    kdf: KDFCost(opslimit: v.kdfOpslimit, memlimit: v.kdfMemlimit),
+                    passwordMinLength: v.passwordMinLength, createdAt: v.createdAt)
             }
         }
     }
 
     /// Maps store and crypto errors into `KeyholdError`.
     static func wrap<T>(_ body: () throws -> T) throws -> T {
-        do { return try body() }
-        catch let e as KeyholdError { throw e }
-        catch let e as StoreError { throw KeyholdError.store(e) }
-        catch let e as ValidationError { throw KeyholdError.invalid(e) }
-        catch CryptoError.kdfFailed { throw KeyholdError.refused("Argon2id could not run (not enough memory for the vault's KDF cost)") }
-        catch let e as CryptoError { throw KeyholdError.integrity("\(e)") }
+        do { return try body() } catch let e as KeyholdError { throw e } catch let e as StoreError { throw KeyholdError.store(e) } catch let
+            e as ValidationError
+        { throw KeyholdError.invalid(e) } catch CryptoError.kdfFailed {
+            throw KeyholdError.refused("Argon2id could not run (not enough memory for the vault's KDF cost)")
+        } catch let e as CryptoError { throw KeyholdError.integrity("\(e)") }
     }
 
     /// Runs a validator, reporting its failure as `KeyholdError.invalid`.

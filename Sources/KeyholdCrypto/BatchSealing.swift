@@ -54,15 +54,19 @@ public final class Sealer: @unchecked Sendable {
 
     /// Seals `message` under `key`, bound to `aad`, with a fresh nonce, and hands
     /// `nonce || ciphertext || tag` to `body`. The bytes are valid only during the call.
-    public func seal<R>(_ message: UnsafeRawBufferPointer, key: SecureBytes, aad: String,
-                        _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+    public func seal<R>(
+        _ message: UnsafeRawBufferPointer, key: SecureBytes, aad: String,
+        _ body: (UnsafeRawBufferPointer) throws -> R
+    ) throws -> R {
         var aad = aad
         return try aad.withUTF8 { try seal(message, key: key, aad: UnsafeRawBufferPointer($0), body) }
     }
 
     /// `seal` with the AAD given as bytes (callers that build it without allocating).
-    public func seal<R>(_ message: UnsafeRawBufferPointer, key: SecureBytes, aad: UnsafeRawBufferPointer,
-                        _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+    public func seal<R>(
+        _ message: UnsafeRawBufferPointer, key: SecureBytes, aad: UnsafeRawBufferPointer,
+        _ body: (UnsafeRawBufferPointer) throws -> R
+    ) throws -> R {
         guard key.count == Seal.keyBytes else { throw CryptoError.malformed("key length") }
         guard message.count <= capacity else { throw CryptoError.malformed("value longer than the sealer's buffer") }
         let o = output.assumingMemoryBound(to: UInt8.self)
@@ -84,8 +88,10 @@ extension Seal {
     /// Opens `sealed` into `out` (guarded memory the caller owns and wipes) without
     /// allocating: bulk reading opens many values into one buffer. Returns the
     /// plaintext's length; throws `CryptoError.integrity` on any mismatch.
-    public static func open(_ sealed: UnsafeRawBufferPointer, key: SecureBytes, aad: UnsafeRawBufferPointer,
-                            into out: UnsafeMutableRawBufferPointer) throws -> Int {
+    public static func open(
+        _ sealed: UnsafeRawBufferPointer, key: SecureBytes, aad: UnsafeRawBufferPointer,
+        into out: UnsafeMutableRawBufferPointer
+    ) throws -> Int {
         Sodium.ensureReady()
         guard key.count == keyBytes else { throw CryptoError.malformed("key length") }
         guard sealed.count >= nonceBytes + tagBytes else { throw CryptoError.integrity }

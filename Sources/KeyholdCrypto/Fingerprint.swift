@@ -23,10 +23,15 @@ public enum Fingerprint {
     /// and reading O, I and L as 0, 1 and 1 (as the recovery key does).
     public static func matches(_ typed: String, _ expected: String) -> Bool {
         func normal(_ s: String) -> String {
-            String(s.uppercased().compactMap { ch -> Character? in
-                if ch == "-" || ch.isWhitespace { return nil }
-                switch ch { case "O": return "0"; case "I", "L": return "1"; default: return ch }
-            })
+            String(
+                s.uppercased().compactMap { ch -> Character? in
+                    if ch == "-" || ch.isWhitespace { return nil }
+                    switch ch {
+                    case "O": return "0";
+                    case "I", "L": return "1";
+                    default: return ch
+                    }
+                })
         }
         return normal(typed) == normal(expected)
     }

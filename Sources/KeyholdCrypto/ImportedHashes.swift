@@ -49,14 +49,16 @@ extension PasswordHash {
             throw CryptoError.malformed("contains a space, a control character or a non-ASCII character")
         }
         guard let scheme = scheme(of: hash) else {
-            throw CryptoError.malformed("not a supported hash: expected $argon2id$, $argon2i$, $2b$, $2y$ or $2a$ (bcrypt), "
-                                        + "scrypt: or pbkdf2:sha256: (Werkzeug)")
+            throw CryptoError.malformed(
+                "not a supported hash: expected $argon2id$, $argon2i$, $2b$, $2y$ or $2a$ (bcrypt), "
+                    + "scrypt: or pbkdf2:sha256: (Werkzeug)")
         }
         switch scheme {
         case .argon2id, .argon2i:
             Sodium.ensureReady()
             // needs_rehash parses the whole string and returns -1 if it cannot.
-            let rc = scheme == .argon2id
+            let rc =
+                scheme == .argon2id
                 ? crypto_pwhash_argon2id_str_needs_rehash(hash, 1, 8192)
                 : crypto_pwhash_argon2i_str_needs_rehash(hash, 1, 8192)
             guard rc != -1 else {
@@ -67,7 +69,8 @@ extension PasswordHash {
             let bytes = Array(hash.utf8)
             func digit(_ b: UInt8) -> Int? { (0x30...0x39).contains(b) ? Int(b - 0x30) : nil }
             guard bytes.count == 60, bytes[6] == UInt8(ascii: "$"),
-                  let d1 = digit(bytes[4]), let d2 = digit(bytes[5]) else {
+                let d1 = digit(bytes[4]), let d2 = digit(bytes[5])
+            else {
                 throw CryptoError.malformed("not a valid bcrypt hash ($2b$<cost>$ and 53 characters, 60 in all)")
             }
             let cost = d1 * 10 + d2
@@ -84,7 +87,8 @@ extension PasswordHash {
     private static func isBcryptBase64(_ b: UInt8) -> Bool {
         switch b {
         case UInt8(ascii: "."), UInt8(ascii: "/"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-             UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true
+            UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            true
         default: false
         }
     }

@@ -29,8 +29,9 @@ public enum PasswordHash {
         Sodium.ensureReady()
         var out = [CChar](repeating: 0, count: Int(crypto_pwhash_STRBYTES))
         let rc = password.withBytes { p in
-            crypto_pwhash_str_alg(&out, p.baseAddress!.assumingMemoryBound(to: CChar.self), UInt64(p.count),
-                                  UInt64(cost.opslimit), Int(cost.memlimit), crypto_pwhash_ALG_ARGON2ID13)
+            crypto_pwhash_str_alg(
+                &out, p.baseAddress!.assumingMemoryBound(to: CChar.self), UInt64(p.count),
+                UInt64(cost.opslimit), Int(cost.memlimit), crypto_pwhash_ALG_ARGON2ID13)
         }
         guard rc == 0 else { throw CryptoError.kdfFailed }
         return String(decoding: out.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
@@ -66,9 +67,10 @@ public enum PasswordHash {
         guard salt.count == saltBytes else { throw CryptoError.malformed("salt length") }
         return try SecureBytes(count: 32) { out in
             let rc = password.withBytes { p in
-                crypto_pwhash(out.baseAddress!.assumingMemoryBound(to: UInt8.self), 32,
-                              p.baseAddress!.assumingMemoryBound(to: CChar.self), UInt64(p.count),
-                              salt, UInt64(cost.opslimit), Int(cost.memlimit), crypto_pwhash_ALG_ARGON2ID13)
+                crypto_pwhash(
+                    out.baseAddress!.assumingMemoryBound(to: UInt8.self), 32,
+                    p.baseAddress!.assumingMemoryBound(to: CChar.self), UInt64(p.count),
+                    salt, UInt64(cost.opslimit), Int(cost.memlimit), crypto_pwhash_ALG_ARGON2ID13)
             }
             guard rc == 0 else { throw CryptoError.kdfFailed }
         }

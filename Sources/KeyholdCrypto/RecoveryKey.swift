@@ -19,7 +19,8 @@ public enum RecoveryKey {
         public var description: String {
             switch self {
             case .length(let n): "recovery key: expected 65 symbols in 13 groups, got \(n)"
-            case .character(let c): "recovery key: \"\(c.unicodeScalars.first.map { $0.value < 0x20 || $0.value == 0x7F ? "\\u{\(String($0.value, radix: 16))}" : String(c) } ?? "")\" is not a recovery key symbol"
+            case .character(let c):
+                "recovery key: \"\(c.unicodeScalars.first.map { $0.value < 0x20 || $0.value == 0x7F ? "\\u{\(String($0.value, radix: 16))}" : String(c) } ?? "")\" is not a recovery key symbol"
             case .check(let g): "recovery key: group \(g) does not match its check (a typo in group \(g))"
             case .outOfMemory: "recovery key: out of memory while reading it"
             }
@@ -124,18 +125,20 @@ public enum RecoveryKey {
         }
         // 260 bits read: 32 bytes and 4 padding bits, which must be zero.
         var padding = false
-        let key = try guarded { try SecureBytes(count: 32) { out in
-            var acc: UInt32 = 0, bits = 0, n = 0
-            for g in 0..<groups {
-                for k in 0..<4 {
-                    let value = alphabet.firstIndex(of: s[g * 5 + k]) ?? 0  // every symbol is in the alphabet
-                    acc = (acc << 5) | UInt32(value); bits += 5
-                    if bits >= 8 { bits -= 8; out[n] = UInt8((acc >> UInt32(bits)) & 0xFF); n += 1 }
+        let key = try guarded {
+            try SecureBytes(count: 32) { out in
+                var acc: UInt32 = 0, bits = 0, n = 0
+                for g in 0..<groups {
+                    for k in 0..<4 {
+                        let value = alphabet.firstIndex(of: s[g * 5 + k]) ?? 0  // every symbol is in the alphabet
+                        acc = (acc << 5) | UInt32(value); bits += 5
+                        if bits >= 8 { bits -= 8; out[n] = UInt8((acc >> UInt32(bits)) & 0xFF); n += 1 }
+                    }
                 }
+                padding = acc & ((1 << UInt32(bits)) - 1) != 0
+                acc = 0
             }
-            padding = acc & ((1 << UInt32(bits)) - 1) != 0
-            acc = 0
-        } }
+        }
         guard !padding else { throw .check(group: groups) }
         return key
     }

@@ -30,8 +30,10 @@ public final class Resealer: @unchecked Sendable {
 
     /// Like `reseal(_:from:fromAAD:to:toAAD:)`, but hands the new sealed bytes to
     /// `body` from a reusable buffer (valid only during the call): no allocation per row.
-    public func reseal<R>(_ sealed: UnsafeRawBufferPointer, from: SecureBytes, fromAAD: String, to: SecureBytes, toAAD: String,
-                          _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+    public func reseal<R>(
+        _ sealed: UnsafeRawBufferPointer, from: SecureBytes, fromAAD: String, to: SecureBytes, toAAD: String,
+        _ body: (UnsafeRawBufferPointer) throws -> R
+    ) throws -> R {
         var fromAAD = fromAAD, toAAD = toAAD
         return try fromAAD.withUTF8 { f in
             try toAAD.withUTF8 { t in
@@ -41,9 +43,11 @@ public final class Resealer: @unchecked Sendable {
     }
 
     /// `reseal` with both AADs given as bytes (callers that build them without allocating).
-    public func reseal<R>(_ sealed: UnsafeRawBufferPointer, from: SecureBytes, fromAAD: UnsafeRawBufferPointer,
-                          to: SecureBytes, toAAD: UnsafeRawBufferPointer,
-                          _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+    public func reseal<R>(
+        _ sealed: UnsafeRawBufferPointer, from: SecureBytes, fromAAD: UnsafeRawBufferPointer,
+        to: SecureBytes, toAAD: UnsafeRawBufferPointer,
+        _ body: (UnsafeRawBufferPointer) throws -> R
+    ) throws -> R {
         guard from.count == Seal.keyBytes, to.count == Seal.keyBytes else { throw CryptoError.malformed("key length") }
         guard sealed.count >= Seal.nonceBytes + Seal.tagBytes else { throw CryptoError.integrity }
         let length = sealed.count - Seal.nonceBytes - Seal.tagBytes

@@ -87,8 +87,9 @@ public enum Hash {
         Sodium.ensureReady()
         var out = [UInt8](repeating: 0, count: 32)
         key.withBytes { k in
-            _ = crypto_generichash(&out, 32, data.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(data.count),
-                                   k.baseAddress!.assumingMemoryBound(to: UInt8.self), k.count)
+            _ = crypto_generichash(
+                &out, 32, data.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(data.count),
+                k.baseAddress!.assumingMemoryBound(to: UInt8.self), k.count)
         }
         return out
     }
@@ -98,8 +99,9 @@ public enum Hash {
         Sodium.ensureReady()
         return try SecureBytes(count: 32) { out in
             key.withBytes { k in
-                _ = crypto_generichash(out.baseAddress!.assumingMemoryBound(to: UInt8.self), 32, data, UInt64(data.count),
-                                       k.baseAddress!.assumingMemoryBound(to: UInt8.self), k.count)
+                _ = crypto_generichash(
+                    out.baseAddress!.assumingMemoryBound(to: UInt8.self), 32, data, UInt64(data.count),
+                    k.baseAddress!.assumingMemoryBound(to: UInt8.self), k.count)
             }
         }
     }

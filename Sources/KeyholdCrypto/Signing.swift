@@ -27,8 +27,9 @@ public struct SigningKeyPair: Sendable {
         var pk = [UInt8](repeating: 0, count: publicKeyBytes)
         let sk = try SecureBytes(count: secretKeyBytes) { out in
             seed.withBytes { s in
-                _ = crypto_sign_seed_keypair(&pk, out.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                                             s.baseAddress!.assumingMemoryBound(to: UInt8.self))
+                _ = crypto_sign_seed_keypair(
+                    &pk, out.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                    s.baseAddress!.assumingMemoryBound(to: UInt8.self))
             }
         }
         return SigningKeyPair(unchecked: pk, secretKey: sk)
@@ -46,8 +47,9 @@ public struct SigningKeyPair: Sendable {
         var derived = [UInt8](repeating: 0, count: Self.publicKeyBytes)
         _ = try SecureBytes(count: Self.secretKeyBytes) { scratch in
             secretKey.withBytes { sk in
-                _ = crypto_sign_seed_keypair(&derived, scratch.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                                             sk.baseAddress!.assumingMemoryBound(to: UInt8.self))
+                _ = crypto_sign_seed_keypair(
+                    &derived, scratch.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                    sk.baseAddress!.assumingMemoryBound(to: UInt8.self))
             }
         }
         let embedded = secretKey.withBytes { Array($0[32..<64]) }
@@ -85,7 +87,8 @@ public enum SealedBox {
         Sodium.ensureReady()
         var curve = [UInt8](repeating: 0, count: Int(crypto_box_PUBLICKEYBYTES))
         guard publicKey.count == SigningKeyPair.publicKeyBytes,
-              crypto_sign_ed25519_pk_to_curve25519(&curve, publicKey) == 0 else {
+            crypto_sign_ed25519_pk_to_curve25519(&curve, publicKey) == 0
+        else {
             throw CryptoError.malformed("public key")
         }
         var out = [UInt8](repeating: 0, count: message.count + crypto_box_sealbytes())
@@ -107,16 +110,18 @@ public enum SealedBox {
         }
         let curveSK = try SecureBytes(count: Int(crypto_box_SECRETKEYBYTES)) { out in
             let rc = keyPair.secretKey.withBytes { sk in
-                crypto_sign_ed25519_sk_to_curve25519(out.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                                                     sk.baseAddress!.assumingMemoryBound(to: UInt8.self))
+                crypto_sign_ed25519_sk_to_curve25519(
+                    out.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                    sk.baseAddress!.assumingMemoryBound(to: UInt8.self))
             }
             guard rc == 0 else { throw CryptoError.malformed("secret key") }
         }
         return try SecureBytes(count: sealed.count - overhead) { out in
             let rc = curveSK.withBytes { csk in
-                crypto_box_seal_open(out.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                                     sealed, UInt64(sealed.count), curvePK,
-                                     csk.baseAddress!.assumingMemoryBound(to: UInt8.self))
+                crypto_box_seal_open(
+                    out.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                    sealed, UInt64(sealed.count), curvePK,
+                    csk.baseAddress!.assumingMemoryBound(to: UInt8.self))
             }
             guard rc == 0 else { throw CryptoError.integrity }
         }

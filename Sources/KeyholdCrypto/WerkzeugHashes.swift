@@ -81,7 +81,8 @@ enum Werkzeug {
     /// not read (a row changed since its import is refused like a wrong password).
     static func verify(_ password: SecureBytes, hash: String, scheme: PasswordHashScheme) -> Bool {
         guard let parsed = try? parse(hash, scheme: scheme),
-              let derived = try? derive(password, kdf: parsed.kdf, salt: parsed.salt, count: parsed.expected.count) else {
+            let derived = try? derive(password, kdf: parsed.kdf, salt: parsed.salt, count: parsed.expected.count)
+        else {
             return false
         }
         return derived.withBytes { d in
@@ -96,24 +97,28 @@ enum Werkzeug {
             let o = out.baseAddress!.assumingMemoryBound(to: UInt8.self)
             // An empty password has no bytes: any valid pointer stands for it.
             let empty: [UInt8] = [0]
-            try password.withBytes { pw in try empty.withUnsafeBufferPointer { e in
-                let p = pw.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? e.baseAddress!
-                switch kdf {
-                case .scrypt(let n, let r, let parallel):
-                    let rc = crypto_pwhash_scryptsalsa208sha256_ll(p, pw.count, salt, salt.count, n, r, parallel, o, count)
-                    guard rc == 0 else { throw CryptoError.kdfFailed }
-                case .pbkdf2SHA256(let iterations):
-                    try pbkdf2SHA256(password: p, length: pw.count, salt: salt, iterations: iterations, into: o, count: count)
+            try password.withBytes { pw in
+                try empty.withUnsafeBufferPointer { e in
+                    let p = pw.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? e.baseAddress!
+                    switch kdf {
+                    case .scrypt(let n, let r, let parallel):
+                        let rc = crypto_pwhash_scryptsalsa208sha256_ll(p, pw.count, salt, salt.count, n, r, parallel, o, count)
+                        guard rc == 0 else { throw CryptoError.kdfFailed }
+                    case .pbkdf2SHA256(let iterations):
+                        try pbkdf2SHA256(password: p, length: pw.count, salt: salt, iterations: iterations, into: o, count: count)
+                    }
                 }
-            } }
+            }
         }
     }
 
     /// PBKDF2 (RFC 8018 section 5.2) with HMAC-SHA256: block i is U1 ^ ... ^ Uc with
     /// U1 = HMAC(P, S || u32be(i)) and Uj = HMAC(P, Uj-1). The HMAC state keyed with P is
     /// made once and copied for each U (the key's two hash blocks are not re-done each time).
-    static func pbkdf2SHA256(password: UnsafePointer<UInt8>, length: Int, salt: [UInt8], iterations: Int,
-                             into out: UnsafeMutablePointer<UInt8>, count: Int) throws {
+    static func pbkdf2SHA256(
+        password: UnsafePointer<UInt8>, length: Int, salt: [UInt8], iterations: Int,
+        into out: UnsafeMutablePointer<UInt8>, count: Int
+    ) throws {
         var keyed = crypto_auth_hmacsha256_state()
         var state = crypto_auth_hmacsha256_state()
         var u = [UInt8](repeating: 0, count: 32)
@@ -156,7 +161,8 @@ enum Werkzeug {
     /// A decimal of 1 to 8 ASCII digits without a leading zero, as Werkzeug writes them.
     private static func decimal(_ bytes: [UInt8]) -> Int? {
         guard (1...8).contains(bytes.count), bytes.allSatisfy({ (0x30...0x39).contains($0) }),
-              bytes.count == 1 || bytes[0] != 0x30 else { return nil }
+            bytes.count == 1 || bytes[0] != 0x30
+        else { return nil }
         return bytes.reduce(0) { $0 * 10 + Int($1 - 0x30) }
     }
 

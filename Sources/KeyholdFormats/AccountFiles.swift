@@ -47,14 +47,16 @@ public enum UserCSV {
         for (i, name) in header.fields.enumerated() {
             let key = name.trimmingCharacters(in: .whitespaces).lowercased()
             guard columns.contains(key) else {
-                throw sourceError("CSV line \(header.line): unknown column \"\(Validate.visible(key))\" (known: \(columns.joined(separator: ", ")))")
+                throw sourceError(
+                    "CSV line \(header.line): unknown column \"\(Validate.visible(key))\" (known: \(columns.joined(separator: ", ")))")
             }
             guard index[key] == nil else { throw sourceError("CSV line \(header.line): column \(key) appears twice") }
             index[key] = i
         }
         for required in ["username", "password_hash"] where index[required] == nil {
-            throw sourceError("CSV line \(header.line): the header needs a \(required) column "
-                             + "(username,email,display_name,password_hash[,roles])")
+            throw sourceError(
+                "CSV line \(header.line): the header needs a \(required) column "
+                    + "(username,email,display_name,password_hash[,roles])")
         }
         var result = UserSourceRead()
         for record in records.dropFirst() {
@@ -63,20 +65,27 @@ public enum UserCSV {
             var record = record
             // An Argon2 PHC string holds two commas (m=...,t=...,p=...): read an unquoted one whole.
             if let ph = index["password_hash"], record.fields.count == header.fields.count + 2, ph + 2 < record.fields.count,
-               record.fields[ph].hasPrefix("$argon2"), record.fields[ph + 1].hasPrefix("t="), record.fields[ph + 2].hasPrefix("p=") {
+                record.fields[ph].hasPrefix("$argon2"), record.fields[ph + 1].hasPrefix("t="), record.fields[ph + 2].hasPrefix("p=")
+            {
                 record.fields.replaceSubrange(ph...(ph + 2), with: [record.fields[ph...(ph + 2)].joined(separator: ",")])
             }
             guard record.fields.count == header.fields.count else {
-                result.add(BadEntry(origin: origin, message: "has \(record.fields.count) field\(record.fields.count == 1 ? "" : "s"), the header \(header.fields.count)"))
+                result.add(
+                    BadEntry(
+                        origin: origin,
+                        message: "has \(record.fields.count) field\(record.fields.count == 1 ? "" : "s"), the header \(header.fields.count)"
+                    ))
                 continue
             }
             func field(_ name: String) -> String? { index[name].map { record.fields[$0] } }
             // Both columns are in the header (checked above) and the record has every column.
             guard let username = field("username"), let hash = field("password_hash") else { continue }
             let email = field("email").flatMap { $0.isEmpty ? nil : $0 }
-            result.add(AppUserEntry(username: username, email: email, displayName: field("display_name") ?? "",
-                                    passwordHash: hash, roles: UserSourceRead.roles(field("roles") ?? ""),
-                                    origin: origin))
+            result.add(
+                AppUserEntry(
+                    username: username, email: email, displayName: field("display_name") ?? "",
+                    passwordHash: hash, roles: UserSourceRead.roles(field("roles") ?? ""),
+                    origin: origin))
         }
         return result
     }
@@ -145,8 +154,9 @@ public enum UserJSON {
             throw sourceError(#"JSON: the top level must be {"users": [{"username": ..., "password_hash": ...}, ...]}"#)
         }
         if let d = document.duplicates.first(where: { $0.path.isEmpty }) {
-            throw sourceError("JSON: the key \"\(Validate.visible(d.key))\" appears twice in the top-level object "
-                              + "(lines \(d.firstLine) and \(d.line)); give it once")
+            throw sourceError(
+                "JSON: the key \"\(Validate.visible(d.key))\" appears twice in the top-level object "
+                    + "(lines \(d.firstLine) and \(d.line)); give it once")
         }
         var repeated: [Int: StrictJSON.Duplicate] = [:]
         for d in document.duplicates where d.path.count >= 2 && d.path[0] == .key("users") {
@@ -158,8 +168,10 @@ public enum UserJSON {
             func bad(_ m: String) { result.add(BadEntry(origin: origin, message: m)) }
             guard case .object(let members) = u else { bad("must be an object with username and password_hash"); continue }
             if let d = repeated[i] {
-                result.add(BadEntry(origin: document.string(u["username"]).map { "\(origin) (\(Validate.visible($0)))" } ?? origin,
-                                    message: JSONEntries.repeatedKey(d, entryDepth: 2)))
+                result.add(
+                    BadEntry(
+                        origin: document.string(u["username"]).map { "\(origin) (\(Validate.visible($0)))" } ?? origin,
+                        message: JSONEntries.repeatedKey(d, entryDepth: 2)))
                 continue
             }
             if let extra = members.map(\.key).sorted().first(where: { !keys.contains($0) }) {
@@ -189,9 +201,11 @@ public enum UserJSON {
                     result.add(BadEntry(origin: named, message: "roles must be a list of strings (or one string, \"a,b\")")); continue
                 }
             }
-            result.add(AppUserEntry(username: username, email: email.value.flatMap { $0.isEmpty ? nil : $0 },
-                                    displayName: display.value ?? "", passwordHash: hash,
-                                    roles: roles, origin: named))
+            result.add(
+                AppUserEntry(
+                    username: username, email: email.value.flatMap { $0.isEmpty ? nil : $0 },
+                    displayName: display.value ?? "", passwordHash: hash,
+                    roles: roles, origin: named))
         }
         return result
     }

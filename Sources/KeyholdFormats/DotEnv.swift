@@ -64,8 +64,11 @@ public enum DotEnv {
         var result = Statements()
         if let bad = firstInvalidUTF8(data) {
             let line = 1 + lineBreaks(data[0..<bad])
-            result.unreadable = BadEntry(origin: "line \(line)", message:
-                "the file is not UTF-8 text (byte \(bad + 1) is not valid UTF-8); python-dotenv fails to read it, so the application gets none of it")
+            result.unreadable = BadEntry(
+                origin: "line \(line)",
+                message:
+                    "the file is not UTF-8 text (byte \(bad + 1) is not valid UTF-8); python-dotenv fails to read it, so the application gets none of it"
+            )
             return result
         }
         // Universal newlines (CRLF and lone CR become LF), and one byte order mark dropped.
@@ -92,7 +95,9 @@ public enum DotEnv {
         var count = 0
         var i = bytes.startIndex
         while i < bytes.endIndex {
-            if bytes[i] == lf { count += 1 } else if bytes[i] == cr {
+            if bytes[i] == lf {
+                count += 1
+            } else if bytes[i] == cr {
                 count += 1
                 if i + 1 < bytes.endIndex, bytes[i + 1] == lf { i += 1 }
             }
@@ -140,7 +145,7 @@ public enum DotEnv {
         mutating func run() -> [Statement] {
             var items: [Statement] = []
             while pos < n {
-                skipSpaces(newlines: true)                       // _multiline_whitespace
+                skipSpaces(newlines: true)  // _multiline_whitespace
                 if pos >= n { break }
                 let start = line
                 do {
@@ -187,7 +192,7 @@ public enum DotEnv {
                 skipSpaces(newlines: false)
                 let here = values.bytes.count
                 if pos > afterEquals, pos < n, t[pos] == hash {
-                    value = here..<here                          // `KEY= # comment` is empty
+                    value = here..<here  // `KEY= # comment` is empty
                 } else {
                     quoted = pos < n && (t[pos] == squote || t[pos] == dquote)
                     value = try parseValue(key: key ?? "")
@@ -206,8 +211,10 @@ public enum DotEnv {
             if pos < n {
                 guard t[pos] == lf else {
                     let k = Validate.visible(key ?? "")
-                    throw Failure(message: quoted ? "\(k): unexpected text after the closing quote"
-                                                  : value == nil ? "expected KEY=value" : "\(k): unexpected text after the value")
+                    throw Failure(
+                        message: quoted
+                            ? "\(k): unexpected text after the closing quote"
+                            : value == nil ? "expected KEY=value" : "\(k): unexpected text after the value")
                 }
                 pos += 1
                 line += 1
@@ -222,7 +229,8 @@ public enum DotEnv {
             let q = t[pos]
             if q == squote || q == dquote {
                 guard let close = closingQuote(q, openedAt: pos) else {
-                    throw Failure(message: "\(Validate.visible(key)): the \(q == squote ? "single" : "double")-quoted value is never closed")
+                    throw Failure(
+                        message: "\(Validate.visible(key)): the \(q == squote ? "single" : "double")-quoted value is never closed")
                 }
                 let range = (pos + 1)..<close
                 try appending(key) { try decode(range, double: q == dquote) }
@@ -231,8 +239,8 @@ public enum DotEnv {
             }
             // Unquoted: the rest of the line, less a white-space-then-# comment, less trailing white space.
             let s = pos
-            var kept = s                 // the end of the last character that is not white space, before any comment
-            var run = -1                 // where the current run of white space started
+            var kept = s  // the end of the last character that is not white space, before any comment
+            var run = -1  // where the current run of white space started
             var cut = false
             while pos < n, t[pos] != lf {
                 if cut { pos += 1; continue }
@@ -392,8 +400,10 @@ public enum DotEnv {
                 var k = j + 2
                 while k < end, value[k] != rbrace { k += 1 }
                 if k < end {
-                    found.append(Variable(range: (i - base)..<(k + 1 - base), name: (i + 2 - base)..<(j - base),
-                                          defaultValue: (j + 2 - base)..<(k - base)))
+                    found.append(
+                        Variable(
+                            range: (i - base)..<(k + 1 - base), name: (i + 2 - base)..<(j - base),
+                            defaultValue: (j + 2 - base)..<(k - base)))
                     i = k + 1
                     continue
                 }
@@ -465,14 +475,19 @@ public enum DotEnv {
             let key = Validate.visible(b.key)
             if isLast, let all = lines[b.key], all.count > 1 {
                 let others = all.dropLast().map(String.init).joined(separator: ", ")
-                read.notes.append(BadEntry(origin: origin, message: b.value == nil
-                    ? "\(key) is given \(all.count) times (also at line \(others)); the last has no value, so python-dotenv gives the application none and it is not imported"
-                    : "\(key) is given \(all.count) times (also at line \(others)); the value here, the last, is what python-dotenv gives the application and is imported"))
+                read.notes.append(
+                    BadEntry(
+                        origin: origin,
+                        message: b.value == nil
+                            ? "\(key) is given \(all.count) times (also at line \(others)); the last has no value, so python-dotenv gives the application none and it is not imported"
+                            : "\(key) is given \(all.count) times (also at line \(others)); the value here, the last, is what python-dotenv gives the application and is imported"
+                    ))
             }
             guard let raw = b.value else {
                 known[b.key] = .noValue
                 if isLast, lines[b.key]?.count == 1 {
-                    read.notes.append(BadEntry(origin: origin, message: "\(key) has no `=`, so python-dotenv gives it no value; not imported"))
+                    read.notes.append(
+                        BadEntry(origin: origin, message: "\(key) has no `=`, so python-dotenv gives it no value; not imported"))
                 }
                 continue
             }
@@ -483,28 +498,33 @@ public enum DotEnv {
             if found.isEmpty || policy == .literal {
                 try resolved.append(contentsOf: value)
             } else if policy == .refuse {
-                failure = "\(key): the value holds ${...}, which python-dotenv expands when the application loads the file; "
+                failure =
+                    "\(key): the value holds ${...}, which python-dotenv expands when the application loads the file; "
                     + "import with --expand (resolved from keys earlier in this file) or --literal (stored as written)"
             } else {
                 var cursor = 0
                 for v in found {
                     try resolved.append(contentsOf: value[(value.startIndex + cursor)..<(value.startIndex + v.range.lowerBound)])
                     cursor = v.range.upperBound
-                    let name = String(decoding: value[(value.startIndex + v.name.lowerBound)..<(value.startIndex + v.name.upperBound)], as: UTF8.self)
+                    let name = String(
+                        decoding: value[(value.startIndex + v.name.lowerBound)..<(value.startIndex + v.name.upperBound)], as: UTF8.self)
                     if name.isEmpty {
                         // No key and no environment variable has an empty name: python-dotenv takes the default.
-                        if let d = v.defaultValue { try resolved.append(contentsOf: value[(value.startIndex + d.lowerBound)..<(value.startIndex + d.upperBound)]) }
+                        if let d = v.defaultValue {
+                            try resolved.append(contentsOf: value[(value.startIndex + d.lowerBound)..<(value.startIndex + d.upperBound)])
+                        }
                         continue
                     }
                     switch known[name] {
-                    case .noValue?: break                                    // a bare KEY expands to "", default or not
+                    case .noValue?: break  // a bare KEY expands to "", default or not
                     case .value(let r)?:
                         // Index by index: a slice of the buffer held across its own append would copy it unwiped.
                         for k in r { try resolved.append(resolved.bytes[k]) }
                     case .failed(let line)?:
                         failure = "\(key): its ${...} refers to the key at line \(line), which could not be resolved"
                     case nil:
-                        failure = "\(key): its ${...} names no key defined earlier in this file; python-dotenv would take it from "
+                        failure =
+                            "\(key): its ${...} names no key defined earlier in this file; python-dotenv would take it from "
                             + "the application's environment (or the default), which Keyhold does not guess; define it earlier, or import with --literal"
                     }
                     if failure != nil { break }
@@ -545,9 +565,10 @@ public enum DotEnv {
     /// The .env key for a secret name: upper-cased, every character but ASCII letters and digits
     /// (so `/`, `.` and `-` too) as `_`, and `_` in front of a leading digit.
     public static func key(for name: String) -> String {
-        var key = String(name.uppercased().unicodeScalars.map { s -> Character in
-            (s.isASCII && (("A"..."Z").contains(s) || ("0"..."9").contains(s))) ? Character(s) : "_"
-        })
+        var key = String(
+            name.uppercased().unicodeScalars.map { s -> Character in
+                (s.isASCII && (("A"..."Z").contains(s) || ("0"..."9").contains(s))) ? Character(s) : "_"
+            })
         if let first = key.unicodeScalars.first, ("0"..."9").contains(first) { key = "_" + key }
         return key
     }

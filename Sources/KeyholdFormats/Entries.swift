@@ -43,7 +43,8 @@ public struct SourceRead {
     public init() {}
 
     /// Adds an entry whose value is `value` (copied into the arena).
-    public mutating func add<C: Collection>(key: String, value: C, description: String = "", origin: String) throws where C.Element == UInt8 {
+    public mutating func add<C: Collection>(key: String, value: C, description: String = "", origin: String) throws
+    where C.Element == UInt8 {
         let start = values.count
         try values.append(contentsOf: value)
         var e = SourceEntry(key: key, value: start..<values.count, description: description, origin: origin)

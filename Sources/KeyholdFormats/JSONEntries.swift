@@ -30,8 +30,9 @@ public enum JSONEntries {
         var result = SourceRead()
         if case .array(let list)? = document.root["secrets"] {
             if let d = document.duplicates.first(where: { $0.path.isEmpty }) {
-                throw sourceError("JSON: the key \"\(Validate.visible(d.key))\" appears twice in the top-level object "
-                                  + "(lines \(d.firstLine) and \(d.line)); give it once")
+                throw sourceError(
+                    "JSON: the key \"\(Validate.visible(d.key))\" appears twice in the top-level object "
+                        + "(lines \(d.firstLine) and \(d.line)); give it once")
             }
             // The first repeated key inside each entry, by index.
             var repeated: [Int: StrictJSON.Duplicate] = [:]
@@ -44,27 +45,38 @@ public enum JSONEntries {
                 guard case .object(let members) = item else { bad("must be an object with name and value"); continue }
                 let named = document.string(item["name"])
                 if let d = repeated[index] {
-                    result.add(BadEntry(origin: named.map { "\(origin) (\(Validate.visible($0)))" } ?? origin,
-                                        message: repeatedKey(d, entryDepth: 2)))
+                    result.add(
+                        BadEntry(
+                            origin: named.map { "\(origin) (\(Validate.visible($0)))" } ?? origin,
+                            message: repeatedKey(d, entryDepth: 2)))
                     continue
                 }
                 guard let name = named else { bad("name is missing or not a string"); continue }
                 let origin2 = "\(origin) (\(Validate.visible(name)))"
-                if let extra = members.map(\.key).sorted().first(where: { !["name", "value", "value_base64", "description"].contains($0) }) {
-                    result.add(BadEntry(origin: origin2, message: "unknown key \"\(Validate.visible(extra))\" (known: name, value, value_base64, description)"))
+                if let extra = members.map(\.key).sorted().first(where: { !["name", "value", "value_base64", "description"].contains($0) })
+                {
+                    result.add(
+                        BadEntry(
+                            origin: origin2,
+                            message: "unknown key \"\(Validate.visible(extra))\" (known: name, value, value_base64, description)"))
                     continue
                 }
                 var description = ""
                 if let d = item["description"] {
-                    guard let s = document.string(d) else { result.add(BadEntry(origin: origin2, message: "description must be a string")); continue }
+                    guard let s = document.string(d) else {
+                        result.add(BadEntry(origin: origin2, message: "description must be a string")); continue
+                    }
                     description = s
                 }
                 switch (item["value"], item["value_base64"]) {
                 case (let v?, nil):
-                    guard let bytes = document.bytes(v) else { result.add(BadEntry(origin: origin2, message: "value must be a string")); continue }
+                    guard let bytes = document.bytes(v) else {
+                        result.add(BadEntry(origin: origin2, message: "value must be a string")); continue
+                    }
                     try result.add(key: name, value: bytes, description: description, origin: origin2)
                 case (nil, let v?):
-                    guard let text = document.bytes(v), try result.add(key: name, base64: text, description: description, origin: origin2) else {
+                    guard let text = document.bytes(v), try result.add(key: name, base64: text, description: description, origin: origin2)
+                    else {
                         result.add(BadEntry(origin: origin2, message: "value_base64 must be a string of standard base64")); continue
                     }
                 case (nil, nil): result.add(BadEntry(origin: origin2, message: "needs value or value_base64"))
@@ -84,9 +96,12 @@ public enum JSONEntries {
                 let name = member.key
                 let origin = "entry \"\(Validate.visible(name))\""
                 if let d = repeated[name] {
-                    result.add(BadEntry(origin: origin, message: d.path.isEmpty
-                        ? "the name is given twice in the object (lines \(d.firstLine) and \(d.line)); give it once"
-                        : repeatedKey(d, entryDepth: 1)))
+                    result.add(
+                        BadEntry(
+                            origin: origin,
+                            message: d.path.isEmpty
+                                ? "the name is given twice in the object (lines \(d.firstLine) and \(d.line)); give it once"
+                                : repeatedKey(d, entryDepth: 1)))
                     continue
                 }
                 guard let bytes = document.bytes(member.value) else {
@@ -112,7 +127,8 @@ public enum JSONEntries {
     public static func begin(to out: PlainBuffer) throws { try out.append("{\n  \"secrets\": [") }
 
     /// Writes the `index`-th entry (from 0): `value` as text when it is UTF-8, else as `value_base64`.
-    public static func appendEntry(index: Int, name: String, value: UnsafeRawBufferPointer, description: String, to out: PlainBuffer) throws {
+    public static func appendEntry(index: Int, name: String, value: UnsafeRawBufferPointer, description: String, to out: PlainBuffer) throws
+    {
         try out.append(index == 0 ? "\n    {\"name\": " : ",\n    {\"name\": ")
         try appendString(name, to: out)
         if Bytes.isUTF8(value) {

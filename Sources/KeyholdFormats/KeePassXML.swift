@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(FoundationXML)
-import FoundationXML
+    import FoundationXML
 #endif
 import KeyholdCore
 
@@ -46,7 +46,9 @@ public enum KeePassXML {
         if let refusal = markupRefusal(data) { throw sourceError(refusal) }
         let reader = Reader()
         // The bytes where they are, not a copy: XMLParser hands them to libxml2, which copies them anyway.
-        let view = data.baseAddress.map { Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: $0), count: data.count, deallocator: .none) } ?? Data()
+        let view =
+            data.baseAddress.map { Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: $0), count: data.count, deallocator: .none) }
+            ?? Data()
         let parser = XMLParser(data: view)
         parser.shouldResolveExternalEntities = false
         parser.shouldProcessNamespaces = false
@@ -98,9 +100,11 @@ public enum KeePassXML {
                 i += 9
                 guard skip(past: "]]>") else { return nil }
             case UInt8(ascii: "<") where at("<?"):
-                return "not a KeePass 2 XML export: it holds a processing instruction (<?...?>, line \(line)), which KeePassXC does not write"
+                return
+                    "not a KeePass 2 XML export: it holds a processing instruction (<?...?>, line \(line)), which KeePassXC does not write"
             case UInt8(ascii: "<") where at("<!"):
-                return "not a KeePass 2 XML export: it holds a document type declaration (<!DOCTYPE, line \(line)), which KeePassXC does not write"
+                return
+                    "not a KeePass 2 XML export: it holds a document type declaration (<!DOCTYPE, line \(line)), which KeePassXC does not write"
             default:
                 i += 1
             }
@@ -110,10 +114,15 @@ public enum KeePassXML {
 
     /// Replaces every character outside the secret-name charset with `_`; `.` and `..` become `_` and `__`.
     static func sanitise(_ part: String) -> String {
-        var s = String(part.map { c -> Character in
-            c.unicodeScalars.count == 1 && c.unicodeScalars.allSatisfy({ $0.isASCII && (("a"..."z").contains($0) || ("A"..."Z").contains($0)
-                || ("0"..."9").contains($0) || $0 == "." || $0 == "_" || $0 == "-") }) ? c : "_"
-        })
+        var s = String(
+            part.map { c -> Character in
+                c.unicodeScalars.count == 1
+                    && c.unicodeScalars.allSatisfy({
+                        $0.isASCII
+                            && (("a"..."z").contains($0) || ("A"..."Z").contains($0)
+                                || ("0"..."9").contains($0) || $0 == "." || $0 == "_" || $0 == "-")
+                    }) ? c : "_"
+            })
         if s.isEmpty { s = "_" }
         if s == "." { s = "_" } else if s == ".." { s = "__" }
         return s
@@ -168,14 +177,17 @@ public enum KeePassXML {
         private var stringValue: String?
         private var valueProtected = false
 
-        func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
-                    attributes: [String: String] = [:]) {
+        func parser(
+            _ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
+            attributes: [String: String] = [:]
+        ) {
             let parent = stack.last
             stack.append(name)
             text = ""
             // Bounded before anything else, so a deep document costs neither stack nor time.
             if stack.count > KeePassXML.maxElementDepth {
-                failure = "elements nest more than \(KeePassXML.maxElementDepth) deep (line \(parser.lineNumber)); "
+                failure =
+                    "elements nest more than \(KeePassXML.maxElementDepth) deep (line \(parser.lineNumber)); "
                     + "Keyhold reads at most \(KeePassXML.maxGroupDepth) levels of groups"
                 parser.abortParsing()
                 return
@@ -191,7 +203,8 @@ public enum KeePassXML {
             case "History": if entry != nil { historyDepth += 1 }
             case "Group" where historyDepth == 0 && entry == nil:
                 guard groupDepth < KeePassXML.maxGroupDepth else {
-                    failure = "groups nest more than \(KeePassXML.maxGroupDepth) deep (line \(parser.lineNumber)); "
+                    failure =
+                        "groups nest more than \(KeePassXML.maxGroupDepth) deep (line \(parser.lineNumber)); "
                         + "Keyhold reads at most \(KeePassXML.maxGroupDepth) levels"
                     parser.abortParsing()
                     return
@@ -263,7 +276,10 @@ public enum KeePassXML {
                     continue
                 }
                 if e.protected.contains("Password") {
-                    out.add(BadEntry(origin: origin, message: "the password is encrypted (Protected=\"True\"): export the database from KeePassXC as XML"))
+                    out.add(
+                        BadEntry(
+                            origin: origin,
+                            message: "the password is encrypted (Protected=\"True\"): export the database from KeePassXC as XML"))
                     continue
                 }
                 guard !title.isEmpty else { out.add(BadEntry(origin: origin, message: "has no Title to name it by")); continue }
@@ -280,18 +296,23 @@ public enum KeePassXML {
                     g = groups[g].parent
                 }
                 guard length <= Validate.secretNameMaxBytes else {
-                    out.add(BadEntry(origin: origin, message: "its group path and title make a name longer than "
-                                     + "\(Validate.secretNameMaxBytes) bytes, the most a secret name may have"))
+                    out.add(
+                        BadEntry(
+                            origin: origin,
+                            message: "its group path and title make a name longer than "
+                                + "\(Validate.secretNameMaxBytes) bytes, the most a secret name may have"))
                     continue
                 }
                 var described: [String] = []
                 if let u = e.strings["UserName"], !u.isEmpty { described.append("user: \(u)") }
                 if let u = e.strings["URL"], !u.isEmpty { described.append("url: \(u)") }
-                let description = described.isEmpty
+                let description =
+                    described.isEmpty
                     ? (e.strings["Notes"] ?? "").split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
                     : described.joined(separator: "; ")
-                try out.add(key: parts.reversed().joined(separator: "/"), value: (e.strings["Password"] ?? "").utf8,
-                        description: oneLine(description), origin: origin)
+                try out.add(
+                    key: parts.reversed().joined(separator: "/"), value: (e.strings["Password"] ?? "").utf8,
+                    description: oneLine(description), origin: origin)
             }
             return out
         }
@@ -369,7 +390,8 @@ public enum KeePassXML {
 
         /// Writes the document up to the first group.
         public func begin(_ out: PlainBuffer) throws {
-            try out.append("""
+            try out.append(
+                """
                 <?xml version="1.0" encoding="UTF-8" standalone="yes"?>
                 <KeePassFile>
                 \t<Meta>

@@ -294,10 +294,15 @@ enum StrictJSON {
             case 0x22: value = .string(try readString())
             case UInt8(ascii: "-"), 0x30...0x39: try readNumber(); value = .number
             default:
-                if literal("true") { value = .bool(true) }
-                else if literal("false") { value = .bool(false) }
-                else if literal("null") { value = .null }
-                else { throw fail("expected a value (an object, list, string, number, true, false or null)") }
+                if literal("true") {
+                    value = .bool(true)
+                } else if literal("false") {
+                    value = .bool(false)
+                } else if literal("null") {
+                    value = .null
+                } else {
+                    throw fail("expected a value (an object, list, string, number, true, false or null)")
+                }
             }
             // Hand the value to its container; close every container it completes.
             while true {

@@ -93,7 +93,8 @@ final class Draft {
                 }
                 close(fd)
             } else if let suffix = sideFiles.first(where: { entry.hasSuffix($0) }),
-                      entry.count == prefix.count + 6 + suffix.count, !present.contains(String(entry.dropLast(suffix.count))) {
+                entry.count == prefix.count + 6 + suffix.count, !present.contains(String(entry.dropLast(suffix.count)))
+            {
                 unlink(path)
             }
         }

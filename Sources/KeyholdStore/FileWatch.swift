@@ -102,8 +102,10 @@ extension Store {
         }
         func blob(_ statement: OpaquePointer, _ column: Int32) -> [UInt8]? {
             guard sqlite3_column_type(statement, column) == SQLITE_BLOB else { return nil }
-            return [UInt8](UnsafeRawBufferPointer(start: sqlite3_column_blob(statement, column),
-                                                  count: Int(sqlite3_column_bytes(statement, column))))
+            return [UInt8](
+                UnsafeRawBufferPointer(
+                    start: sqlite3_column_blob(statement, column),
+                    count: Int(sqlite3_column_bytes(statement, column))))
         }
         var facts = MainFileFacts()
         // A format-1 vault has no such column: no id yet.
@@ -145,7 +147,9 @@ extension Store {
         var st = stat()
         for attempt in 0..<(checkpoint ? 2 : 1) {
             // PASSIVE: copies what no reader holds back, and never waits for one.
-            if attempt == 1 { _ = try? guarded { try queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(PASSIVE)") } } }
+            if attempt == 1 {
+                _ = try? guarded { try queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(PASSIVE)") } }
+            }
             guard stat(path, &st) == 0 else { break }
             if let facts = try? Store.mainFileFacts(path, knownSeq: nil), agreesWithCommitted(facts) {
                 w.stamp = FileWatch.Stamp(st)
@@ -177,9 +181,11 @@ extension Store {
     }
 
     private func committedVaultID() -> [UInt8]? {
-        try? guarded { try queue.inDatabase { db in
-            try Data.fetchOne(db, sql: "SELECT vault_id FROM vault WHERE id = 1").map { [UInt8]($0) }
-        } }
+        try? guarded {
+            try queue.inDatabase { db in
+                try Data.fetchOne(db, sql: "SELECT vault_id FROM vault WHERE id = 1").map { [UInt8]($0) }
+            }
+        }
     }
 
     /// The device and inode of `path`, if it exists.

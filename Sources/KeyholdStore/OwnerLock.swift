@@ -51,8 +51,8 @@ public final class OwnerLock: Sendable {
     private let fd: Int32
 
     // Linux's open-file-description lock commands (fcntl.h, _GNU_SOURCE; the same on every architecture).
-    private static let getLock: Int32 = 36   // F_OFD_GETLK
-    private static let setLock: Int32 = 37   // F_OFD_SETLK
+    private static let getLock: Int32 = 36  // F_OFD_GETLK
+    private static let setLock: Int32 = 37  // F_OFD_SETLK
     private static let setLockWait: Int32 = 38  // F_OFD_SETLKW
 
     /// The lock file of the vault at `vaultPath`: beside the file itself, after symbolic
@@ -87,7 +87,10 @@ public final class OwnerLock: Sendable {
             let fd = open(path, flags)
             if fd < 0 {
                 if errno == ENOENT { continue }
-                if errno == ELOOP { throw StoreError.io("the lock file \(path) is a symbolic link; Keyhold uses only a regular file it owns there (remove the link)") }
+                if errno == ELOOP {
+                    throw StoreError.io(
+                        "the lock file \(path) is a symbolic link; Keyhold uses only a regular file it owns there (remove the link)")
+                }
                 if errno == EISDIR { throw notRegular(path) }
                 throw failure("cannot open", path)
             }

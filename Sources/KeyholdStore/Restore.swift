@@ -64,7 +64,8 @@ extension Store {
         }
         var wal = stat()
         if stat(source + "-wal", &wal) == 0, wal.st_size > 0 {
-            throw StoreError.io("""
+            throw StoreError.io(
+                """
                 \(source)-wal beside the backup is not empty: the backup is open somewhere, or was not closed cleanly, \
                 and its newest changes are in that file. Close what uses it, or open it once with Keyhold (for example \
                 `keyhold check --db '\(source)'`), which folds the file in as it closes; then restore
@@ -104,10 +105,12 @@ extension Store {
         // (every SQLite since 3.7.0 keeps them so); the file must then hold that many pages.
         let pages = be(28, 4)
         if pageSize >= 512, pages > 0, be(92, 4) == be(24, 4), size < pages * pageSize {
-            throw StoreError.damaged(path: name, reason: """
-                it is cut short: its header counts \(pages) pages of \(pageSize) bytes (\(pages * pageSize) bytes), \
-                the file holds \(size) bytes
-                """)
+            throw StoreError.damaged(
+                path: name,
+                reason: """
+                    it is cut short: its header counts \(pages) pages of \(pageSize) bytes (\(pages * pageSize) bytes), \
+                    the file holds \(size) bytes
+                    """)
         }
         if pageSize >= 512, size % pageSize != 0 {
             throw StoreError.damaged(path: name, reason: "it is cut short: \(size) bytes is not a whole number of \(pageSize)-byte pages")
@@ -125,8 +128,10 @@ extension Store {
         guard found == ["ok"] else {
             let lines = found.flatMap { $0.split(separator: "\n").map(String.init) }
                 .filter { !$0.hasPrefix("*** in database") }
-            throw StoreError.damaged(path: name, reason: "SQLite's quick check finds: " + lines.prefix(3).joined(separator: "; ")
-                                     + (lines.count > 3 ? " (and \(lines.count - 3) more)" : ""))
+            throw StoreError.damaged(
+                path: name,
+                reason: "SQLite's quick check finds: " + lines.prefix(3).joined(separator: "; ")
+                    + (lines.count > 3 ? " (and \(lines.count - 3) more)" : ""))
         }
     }
 

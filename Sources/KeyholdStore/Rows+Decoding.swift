@@ -58,13 +58,14 @@ struct Columns {
     /// what kind of value it holds (never the value itself, which may be secret).
     func mismatch(_ index: Int, _ found: DatabaseValue, _ expected: String) -> StoreError {
         let names = Array(row.columnNames)
-        let what = switch found.storage {
-        case .null: "is NULL"
-        case .int64: "holds an integer"
-        case .double: "holds a real number"
-        case .string: "holds text"
-        case .blob: "holds a blob"
-        }
+        let what =
+            switch found.storage {
+            case .null: "is NULL"
+            case .int64: "holds an integer"
+            case .double: "holds a real number"
+            case .string: "holds text"
+            case .blob: "holds a blob"
+            }
         let column = index < names.count ? names[index] : "column \(index + 1)"
         return .corrupt("\(table) \(rowKey(names)): column \(column) \(what), where the schema requires \(expected)")
     }
@@ -73,11 +74,12 @@ struct Columns {
     private func rowKey(_ names: [String]) -> String {
         (0..<min(keyColumns, row.count, names.count)).map { i -> String in
             let v = (try? row.decode(DatabaseValue.self, atIndex: i)) ?? .null
-            let shown = switch v.storage {
-            case .int64(let n): String(n)
-            case .null: "NULL"
-            default: "?"
-            }
+            let shown =
+                switch v.storage {
+                case .int64(let n): String(n)
+                case .null: "NULL"
+                default: "?"
+                }
             return "\(names[i])=\(shown)"
         }.joined(separator: " ")
     }

@@ -19,8 +19,10 @@ public struct VaultRow: Sendable, Equatable {
     public var vaultID: [UInt8]?
     /// Sequence number of the audit event trust starts from (vault.create or vault.upgrade).
     public var anchorSeq: Int64?
-    public init(format: Int, createdAt: Int64, kdfOpslimit: Int, kdfMemlimit: Int, passwordMinLength: Int,
-                historyLimit: Int, tempPasswordTTL: Int64, recoverySealed: [UInt8], revocationWarning: String?) {
+    public init(
+        format: Int, createdAt: Int64, kdfOpslimit: Int, kdfMemlimit: Int, passwordMinLength: Int,
+        historyLimit: Int, tempPasswordTTL: Int64, recoverySealed: [UInt8], revocationWarning: String?
+    ) {
         self.format = format; self.createdAt = createdAt; self.kdfOpslimit = kdfOpslimit; self.kdfMemlimit = kdfMemlimit
         self.passwordMinLength = passwordMinLength; self.historyLimit = historyLimit; self.tempPasswordTTL = tempPasswordTTL
         self.recoverySealed = recoverySealed; self.revocationWarning = revocationWarning
@@ -67,10 +69,12 @@ public struct UserRow: Sendable, Equatable {
     public var createdAt: Int64
     public var updatedAt: Int64
     public var lastLoginAt: Int64?
-    public init(id: Int64 = 0, username: String, email: String?, displayName: String, passwordHash: String,
-                mustChange: Bool, passwordExpiresAt: Int64?, locked: Bool = false, disabled: Bool = false,
-                expiresAt: Int64? = nil, failedLogins: Int = 0, lockedUntil: Int64? = nil, keyID: Int64? = nil,
-                createdAt: Int64, updatedAt: Int64, lastLoginAt: Int64? = nil) {
+    public init(
+        id: Int64 = 0, username: String, email: String?, displayName: String, passwordHash: String,
+        mustChange: Bool, passwordExpiresAt: Int64?, locked: Bool = false, disabled: Bool = false,
+        expiresAt: Int64? = nil, failedLogins: Int = 0, lockedUntil: Int64? = nil, keyID: Int64? = nil,
+        createdAt: Int64, updatedAt: Int64, lastLoginAt: Int64? = nil
+    ) {
         self.id = id; self.username = username; self.email = email; self.displayName = displayName
         self.passwordHash = passwordHash; self.mustChange = mustChange; self.passwordExpiresAt = passwordExpiresAt
         self.locked = locked; self.disabled = disabled; self.expiresAt = expiresAt; self.failedLogins = failedLogins
@@ -95,8 +99,10 @@ public struct UserKeyRow: Sendable, Equatable {
     /// A root signing key's signature vouching for the key, and that key's generation.
     public var endorsement: [UInt8]?
     public var endorsedRoot: Int?
-    public init(id: Int64 = 0, userID: Int64, username: String, publicKey: [UInt8], sealedSecretKey: [UInt8]?,
-                kdfSalt: [UInt8]?, kdfOpslimit: Int?, kdfMemlimit: Int?, createdAt: Int64, retiredAt: Int64? = nil) {
+    public init(
+        id: Int64 = 0, userID: Int64, username: String, publicKey: [UInt8], sealedSecretKey: [UInt8]?,
+        kdfSalt: [UInt8]?, kdfOpslimit: Int?, kdfMemlimit: Int?, createdAt: Int64, retiredAt: Int64? = nil
+    ) {
         self.id = id; self.userID = userID; self.username = username; self.publicKey = publicKey
         self.sealedSecretKey = sealedSecretKey; self.kdfSalt = kdfSalt; self.kdfOpslimit = kdfOpslimit
         self.kdfMemlimit = kdfMemlimit; self.createdAt = createdAt; self.retiredAt = retiredAt
@@ -130,8 +136,10 @@ public struct SecretRow: Sendable, Equatable {
     public var updatedAt: Int64
     /// Number of stored versions (filled by listing queries).
     public var versionCount: Int
-    public init(id: Int64 = 0, name: String, description: String, currentVersion: Int, lastVersion: Int? = nil,
-                historyLimit: Int?, rotateBy: Int64?, createdAt: Int64, updatedAt: Int64, versionCount: Int = 0) {
+    public init(
+        id: Int64 = 0, name: String, description: String, currentVersion: Int, lastVersion: Int? = nil,
+        historyLimit: Int?, rotateBy: Int64?, createdAt: Int64, updatedAt: Int64, versionCount: Int = 0
+    ) {
         self.id = id; self.name = name; self.description = description; self.currentVersion = currentVersion
         self.lastVersion = lastVersion ?? currentVersion
         self.historyLimit = historyLimit; self.rotateBy = rotateBy; self.createdAt = createdAt
@@ -201,8 +209,10 @@ public struct AuditRow: Sendable, Equatable {
     public var prevHash: [UInt8]
     public var hash: [UInt8]
     public var signature: [UInt8]?
-    public init(seq: Int64, at: Int64, actorID: Int64?, actorName: String, actorKeyID: Int64?, action: String,
-                target: String, details: String, prevHash: [UInt8], hash: [UInt8], signature: [UInt8]?) {
+    public init(
+        seq: Int64, at: Int64, actorID: Int64?, actorName: String, actorKeyID: Int64?, action: String,
+        target: String, details: String, prevHash: [UInt8], hash: [UInt8], signature: [UInt8]?
+    ) {
         self.seq = seq; self.at = at; self.actorID = actorID; self.actorName = actorName; self.actorKeyID = actorKeyID
         self.action = action; self.target = target; self.details = details; self.prevHash = prevHash
         self.hash = hash; self.signature = signature
@@ -231,8 +241,10 @@ public struct AuditQuery: Sendable, Equatable {
     public var afterSeq: Int64?
     public var limit: Int?
     public var newestFirst: Bool
-    public init(actor: String? = nil, action: String? = nil, target: String? = nil, since: Int64? = nil,
-                until: Int64? = nil, afterSeq: Int64? = nil, limit: Int? = nil, newestFirst: Bool = false) {
+    public init(
+        actor: String? = nil, action: String? = nil, target: String? = nil, since: Int64? = nil,
+        until: Int64? = nil, afterSeq: Int64? = nil, limit: Int? = nil, newestFirst: Bool = false
+    ) {
         self.actor = actor; self.action = action; self.target = target; self.since = since; self.until = until
         self.afterSeq = afterSeq; self.limit = limit; self.newestFirst = newestFirst
     }
@@ -247,8 +259,10 @@ public struct RotationJobRow: Sendable, Equatable {
     public var startedAt: Int64
     public var startedBy: Int64?
     public var finishedAt: Int64?
-    public init(id: Int64 = 0, targetVersion: Int, running: Bool, total: Int, raiseMinimum: Bool, startedAt: Int64,
-                startedBy: Int64?, finishedAt: Int64? = nil) {
+    public init(
+        id: Int64 = 0, targetVersion: Int, running: Bool, total: Int, raiseMinimum: Bool, startedAt: Int64,
+        startedBy: Int64?, finishedAt: Int64? = nil
+    ) {
         self.id = id; self.targetVersion = targetVersion; self.running = running; self.total = total
         self.raiseMinimum = raiseMinimum; self.startedAt = startedAt; self.startedBy = startedBy; self.finishedAt = finishedAt
     }

@@ -57,7 +57,7 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
             "the vault directory \(p) has mode \(String(m, radix: 8)); it must be 0700 (run: chmod 700 '\(p)')"
         case .unsafeFile(let p, let m):
             "\(p) has mode \(String(m, radix: 8)): group or others may read or write it, so Keyhold will not use it "
-            + "(check who may have copied it, then run: chmod 600 '\(p)')"
+                + "(check who may have copied it, then run: chmod 600 '\(p)')"
         case .foreignOwner(let p, let uid):
             "\(p) belongs to another user (uid \(uid)); Keyhold opens only its own user's vaults"
         case .isDirectory(let p):
@@ -65,25 +65,25 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
         case .notAVault(let p, let reason): "\(p) is not a Keyhold vault: \(reason); it was left unchanged"
         case .futureFormat(let p, let f):
             "\(p) is a vault of format \(f), made by a newer Keyhold; this release reads format \(VaultFile.currentFormat) "
-            + "and leaves the file unchanged (use the newer release)"
+                + "and leaves the file unchanged (use the newer release)"
         case .upgradeRequired(let p, let f):
             "\(p) is a vault of format \(f); this release uses format \(VaultFile.currentFormat). "
-            + "Run `keyhold upgrade` (as an administrator holding keys.manage and roles.manage; it writes a backup first)"
+                + "Run `keyhold upgrade` (as an administrator holding keys.manage and roles.manage; it writes a backup first)"
         case .damaged(let p, let reason): "\(p) is damaged: \(reason); it was left unchanged"
         case .halfMade(let p):
             "\(p) holds a vault whose creation was interrupted (its tables exist but it has no vault row), so nothing in "
-            + "it can be used; move it aside (mv '\(p)' '\(p).broken') and run `keyhold init` again"
+                + "it can be used; move it aside (mv '\(p)' '\(p).broken') and run `keyhold init` again"
         case .readOnly(let p, let why):
             "\(p) cannot be written: \(why.description(p)). Keyhold records every login and every reveal in the vault's "
-            + "audit log, so it uses no vault it cannot write and shows nothing it could not record: nothing was shown or "
-            + "changed. \(why.fix(p))"
+                + "audit log, so it uses no vault it cannot write and shows nothing it could not record: nothing was shown or "
+                + "changed. \(why.fix(p))"
         case .diskFull:
             "the disk holding the vault is full (or your disk quota is used up): the change was rolled back and nothing "
-            + "was shown, since its audit event could not be written. Free some space and run the command again"
+                + "was shown, since its audit event could not be written. Free some space and run the command again"
         case .fileSizeLimit(let bytes):
             "a file size limit (ulimit -f\(bytes.map { ": \($0) bytes" } ?? "")) stops the vault's files from growing: the "
-            + "change was rolled back and nothing was shown, since its audit event could not be written. Raise the limit "
-            + "(ulimit -f unlimited) and run the command again"
+                + "change was rolled back and nothing was shown, since its audit event could not be written. Raise the limit "
+                + "(ulimit -f unlimited) and run the command again"
         case .conflict(let what): "conflict: \(what)"
         case .busy: "the vault is busy (another process holds it); try again"
         case .corrupt(let what): "the vault file is damaged: \(what) (run `keyhold check` on a copy; restore a backup)"
@@ -99,20 +99,22 @@ public enum StoreError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 
     private static func replacedMessage(_ p: String, _ how: Replacement, tidied: Bool) -> String {
-        let what = switch how {
-        case .moved: "replaced by another file (moved or renamed onto its path, or moved away) while this process had it open"
-        case .removed: "removed (nothing is at its path any more) while this process had it open"
-        case .rewritten(let why): "written over in place (as a copy onto it does) while this process had it open: \(why)"
-        }
-        let after = switch (how, tidied) {
-        case (.rewritten, true):
-            " Its write-ahead log held pages of the contents that were written over; it was emptied, so they do not mix with the new ones."
-        case (_, true):
-            " The changes it had already committed are in the file it opened, wherever that now is, not in the new one."
-        case (_, false):
-            " Other Keyhold processes still have the path open: close them all (each stops the same way, and the last one "
-            + "puts the write-ahead log right)."
-        }
+        let what =
+            switch how {
+            case .moved: "replaced by another file (moved or renamed onto its path, or moved away) while this process had it open"
+            case .removed: "removed (nothing is at its path any more) while this process had it open"
+            case .rewritten(let why): "written over in place (as a copy onto it does) while this process had it open: \(why)"
+            }
+        let after =
+            switch (how, tidied) {
+            case (.rewritten, true):
+                " Its write-ahead log held pages of the contents that were written over; it was emptied, so they do not mix with the new ones."
+            case (_, true):
+                " The changes it had already committed are in the file it opened, wherever that now is, not in the new one."
+            case (_, false):
+                " Other Keyhold processes still have the path open: close them all (each stops the same way, and the last one "
+                    + "puts the write-ahead log right)."
+            }
         return "the vault file \(p) was \(what). Keyhold stopped using it and wrote "
             + "nothing more to either file.\(after) Start Keyhold again to use the vault now at that path (`keyhold check` "
             + "tells whether it is whole); `keyhold restore` is the safe way to put a backup in place."
@@ -136,7 +138,7 @@ public final class Store: Sendable {
     /// The PRAGMAs every connection runs with, in the order they are set.
     public static let requiredPragmas: [(name: String, value: String)] = [
         ("journal_mode", "wal"),
-        ("synchronous", "2"),      // FULL
+        ("synchronous", "2"),  // FULL
         ("foreign_keys", "1"),
         ("secure_delete", "1"),
         ("trusted_schema", "0"),
@@ -146,7 +148,7 @@ public final class Store: Sendable {
         // 8 MiB of page cache (negative: KiB), not SQLite's 2 MiB: bulk imports insert names
         // all over the name index, and rotation walks every version; a fixed size keeps
         // memory bounded whatever the vault holds.
-        ("cache_size", "-8192"),
+        ("cache_size", "-8192")
     ]
     /// How long a connection waits for another process's lock.
     public static let busyTimeout: TimeInterval = 5
@@ -177,8 +179,9 @@ public final class Store: Sendable {
             try VaultFile.checkDirectory(dir)
         } else {
             do {
-                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true,
-                                                        attributes: [.posixPermissions: 0o700])
+                try FileManager.default.createDirectory(
+                    atPath: dir, withIntermediateDirectories: true,
+                    attributes: [.posixPermissions: 0o700])
             } catch {
                 throw StoreError.io("cannot create directory \(dir): \(error.localizedDescription)")
             }
@@ -214,8 +217,11 @@ public final class Store: Sendable {
         let kind = try VaultFile.inspect(path)
         var derivedFrom: Int?
         if case .older(let format) = kind {
-            if VaultFile.upgradedAtOpen.contains(format) { derivedFrom = format }
-            else if !allowOlder { throw StoreError.upgradeRequired(path: path, format: format) }
+            if VaultFile.upgradedAtOpen.contains(format) {
+                derivedFrom = format
+            } else if !allowOlder {
+                throw StoreError.upgradeRequired(path: path, format: format)
+            }
         }
         try checkWritable(path)
         // The vault in use (byte 1 of the lock file, shared), for as long as this Store lives:
@@ -389,7 +395,8 @@ public final class Store: Sendable {
         func flush() { if let c = current { out.append((c.0, c.1, body.joined(separator: "\n"))) } }
         for line in embeddedSchemaSQL.split(separator: "\n", omittingEmptySubsequences: false) {
             if line.hasPrefix("-- migration "), let colon = line.firstIndex(of: ":"),
-               let n = Int(line[line.index(line.startIndex, offsetBy: 13)..<colon].trimmingCharacters(in: .whitespaces)) {
+                let n = Int(line[line.index(line.startIndex, offsetBy: 13)..<colon].trimmingCharacters(in: .whitespaces))
+            {
                 flush()
                 current = (n, line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
                 body = []
@@ -501,9 +508,11 @@ public final class Store: Sendable {
             try queue.inDatabase { db in
                 let lines = try Self.integrityLines(db)
                 guard !lines.isEmpty else { return [] }
-                let tables = try String.fetchAll(db, sql: """
-                    SELECT name FROM sqlite_master WHERE type = 'table' AND rootpage > 0 ORDER BY name
-                    """)
+                let tables = try String.fetchAll(
+                    db,
+                    sql: """
+                        SELECT name FROM sqlite_master WHERE type = 'table' AND rootpage > 0 ORDER BY name
+                        """)
                 // Each table's own check: its findings, or that it stopped on damage it met.
                 var own: [String: (lines: [String], stopped: String?)] = [:]
                 for table in tables {
@@ -524,8 +533,10 @@ public final class Store: Sendable {
                     return Damage(page: Self.pageNumber(in: line), tables: holders, message: line)
                 }
                 for table in damaged where !out.contains(where: { $0.tables.contains(table) }) {
-                    out.append(Damage(page: nil, tables: [table],
-                                      message: "its own integrity check fails: \(own[table]?.stopped ?? own[table]?.lines.first ?? "")"))
+                    out.append(
+                        Damage(
+                            page: nil, tables: [table],
+                            message: "its own integrity check fails: \(own[table]?.stopped ?? own[table]?.lines.first ?? "")"))
                 }
                 return out
             }
@@ -539,11 +550,12 @@ public final class Store: Sendable {
     /// largest limit that ran are kept.
     private static func integrityLines(_ db: Database) throws -> [String] {
         func run(limit: Int?) throws -> [String] {
-            let lines = if let limit {
-                try String.fetchAll(db, sql: "SELECT * FROM pragma_integrity_check(?)", arguments: [limit])
-            } else {
-                try String.fetchAll(db, sql: "PRAGMA integrity_check")
-            }
+            let lines =
+                if let limit {
+                    try String.fetchAll(db, sql: "SELECT * FROM pragma_integrity_check(?)", arguments: [limit])
+                } else {
+                    try String.fetchAll(db, sql: "PRAGMA integrity_check")
+                }
             return lines.flatMap { $0.split(separator: "\n").map(String.init) }.filter { $0 != "ok" && !$0.hasPrefix("*** in database") }
         }
         do { return try run(limit: nil) } catch let e as DatabaseError where e.resultCode == .SQLITE_CORRUPT {
@@ -653,7 +665,8 @@ public enum ReadOnlyReason: Equatable, Sendable {
         case .fileMode(let m): "its mode is \(String(format: "%04o", m)), read-only for its owner"
         case .directoryMode(let d, let m): "its directory \(d) has mode \(String(format: "%04o", m)), read-only for its owner"
         case .fileSystem: "it is on a read-only file system"
-        case .refused(let e) where e == EPERM: "the system refuses to write it (\(String(cString: strerror(e))): is it immutable? see lsattr)"
+        case .refused(let e) where e == EPERM:
+            "the system refuses to write it (\(String(cString: strerror(e))): is it immutable? see lsattr)"
         case .refused(let e) where e == EROFS: "it is on a read-only file system"
         case .refused(let e): "the system refuses to write it (\(String(cString: strerror(e))))"
         }

@@ -28,9 +28,12 @@ extension Tx {
 
     /// Users whose `app_users.legacy_hash` is 1, by username: id, name and stored hash.
     public func legacyHashUsers() throws -> [(id: Int64, username: String, passwordHash: String)] {
-        try mapRows(db.cachedStatement(sql: """
-            SELECT id, username, password_hash FROM app_users WHERE legacy_hash = 1 ORDER BY username COLLATE NOCASE
-            """)) { row in
+        try mapRows(
+            db.cachedStatement(
+                sql: """
+                    SELECT id, username, password_hash FROM app_users WHERE legacy_hash = 1 ORDER BY username COLLATE NOCASE
+                    """)
+        ) { row in
             let c = Columns(row, "app_users")
             return (try c.value(0), try c.value(1), try c.value(2))
         }
@@ -42,10 +45,11 @@ extension AppUserRow {
     init(row: Row) throws {
         let c = Columns(row, "app_users")
         func list(_ s: String?) -> [String] { (s ?? "").split(separator: ",").map(String.init) }
-        self.init(id: try c.value("id"), username: try c.value("username"), email: try c.optional("email"),
-                  displayName: try c.value("display_name"), passwordHash: try c.value("password_hash"),
-                  roles: list(try c.optional("roles")), permissions: list(try c.optional("permissions")),
-                  active: try c.value("active"), locked: try c.value("locked"), disabled: try c.value("disabled"),
-                  expired: try c.value("expired"), mustChange: try c.value("must_change"), legacyHash: try c.value("legacy_hash"))
+        self.init(
+            id: try c.value("id"), username: try c.value("username"), email: try c.optional("email"),
+            displayName: try c.value("display_name"), passwordHash: try c.value("password_hash"),
+            roles: list(try c.optional("roles")), permissions: list(try c.optional("permissions")),
+            active: try c.value("active"), locked: try c.value("locked"), disabled: try c.value("disabled"),
+            expired: try c.value("expired"), mustChange: try c.value("must_change"), legacyHash: try c.value("legacy_hash"))
     }
 }

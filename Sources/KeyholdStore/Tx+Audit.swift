@@ -16,12 +16,16 @@ extension Tx {
     }
 
     public func insertAudit(_ e: AuditRow) throws {
-        try db.cachedStatement(sql: """
-            INSERT INTO audit_events (seq, at, actor_id, actor_name, actor_key_id, action, target, details,
-                                      prev_hash, hash, signature)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [e.seq, e.at, e.actorID, e.actorName, e.actorKeyID, e.action, e.target, e.details,
-                                     Data(e.prevHash), Data(e.hash), data(e.signature)])
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO audit_events (seq, at, actor_id, actor_name, actor_key_id, action, target, details,
+                                          prev_hash, hash, signature)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """
+        ).execute(arguments: [
+            e.seq, e.at, e.actorID, e.actorName, e.actorKeyID, e.action, e.target, e.details,
+            Data(e.prevHash), Data(e.hash), data(e.signature)
+        ])
     }
 
     public func auditEvents(_ q: AuditQuery) throws -> [AuditRow] {
@@ -29,8 +33,11 @@ extension Tx {
         var args: [any DatabaseValueConvertible] = []
         if let a = q.actor { clauses.append("actor_name = ? COLLATE NOCASE"); args.append(a) }
         if let a = q.action {
-            if a.hasSuffix(".") { clauses.append("action LIKE ? ESCAPE '\\'"); args.append(Tx.escapeLike(a) + "%") }
-            else { clauses.append("action = ?"); args.append(a) }
+            if a.hasSuffix(".") {
+                clauses.append("action LIKE ? ESCAPE '\\'"); args.append(Tx.escapeLike(a) + "%")
+            } else {
+                clauses.append("action = ?"); args.append(a)
+            }
         }
         if let t = q.target { clauses.append("target LIKE ? ESCAPE '\\'"); args.append("%" + Tx.escapeLike(t) + "%") }
         if let s = q.since { clauses.append("at >= ?"); args.append(s) }
@@ -60,8 +67,9 @@ extension AuditRow {
 
     init(row: Row) throws {
         let c = Columns(row, "audit_events")
-        self.init(seq: try c.value(0), at: try c.value(1), actorID: try c.optional(2), actorName: try c.value(3),
-                  actorKeyID: try c.optional(4), action: try c.value(5), target: try c.value(6), details: try c.value(7),
-                  prevHash: try c.value(8), hash: try c.value(9), signature: try c.optional(10))
+        self.init(
+            seq: try c.value(0), at: try c.value(1), actorID: try c.optional(2), actorName: try c.value(3),
+            actorKeyID: try c.optional(4), action: try c.value(5), target: try c.value(6), details: try c.value(7),
+            prevHash: try c.value(8), hash: try c.value(9), signature: try c.optional(10))
     }
 }

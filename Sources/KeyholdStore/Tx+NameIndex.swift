@@ -41,9 +41,11 @@ extension Tx {
 
     /// Takes the secret's name (as stored now: FTS5 needs the indexed text to remove it) out of the index.
     func unindexSecretName(id: Int64) throws {
-        try db.cachedStatement(sql: """
-            INSERT INTO secret_names (secret_names, rowid, name) SELECT 'delete', id, name FROM secrets WHERE id = ?
-            """).execute(arguments: [id])
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO secret_names (secret_names, rowid, name) SELECT 'delete', id, name FROM secrets WHERE id = ?
+                """
+        ).execute(arguments: [id])
         if db.changesCount > 0 { nameIndexes.secrets = true }
     }
 
@@ -63,10 +65,12 @@ extension Tx {
     }
 
     func unindexUserNames(id: Int64) throws {
-        try db.cachedStatement(sql: """
-            INSERT INTO user_names (user_names, rowid, username, email, display_name)
-            SELECT 'delete', id, username, email, display_name FROM users WHERE id = ?
-            """).execute(arguments: [id])
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO user_names (user_names, rowid, username, email, display_name)
+                SELECT 'delete', id, username, email, display_name FROM users WHERE id = ?
+                """
+        ).execute(arguments: [id])
         if db.changesCount > 0 { nameIndexes.users = true }
     }
 
@@ -74,10 +78,14 @@ extension Tx {
     /// (a login, which updates the row, leaves the index alone).
     func unindexUserNamesIfChanged(id: Int64, username: String, email: String?, displayName: String) throws -> Bool {
         let statement = try db.cachedStatement(sql: "SELECT id, username, email, display_name FROM users WHERE id = ?")
-        guard let same = try mapRow(statement, [id], { row -> Bool in
-            let c = Columns(row, "users")
-            return try c.value(1) as String == username && c.optional(2) as String? == email && c.value(3) as String == displayName
-        }) else { return false }
+        guard
+            let same = try mapRow(
+                statement, [id],
+                { row -> Bool in
+                    let c = Columns(row, "users")
+                    return try c.value(1) as String == username && c.optional(2) as String? == email && c.value(3) as String == displayName
+                })
+        else { return false }
         guard !same else { return false }
         try unindexUserNames(id: id)
         return true

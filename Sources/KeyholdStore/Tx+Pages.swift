@@ -70,8 +70,10 @@ public struct AuditFilter: Sendable, Hashable {
     /// Events up to this sequence number: a listing streamed page by page stops where the
     /// log ended when it started.
     public var throughSeq: Int64?
-    public init(actor: String? = nil, action: String? = nil, target: String? = nil, since: Int64? = nil,
-                until: Int64? = nil, throughSeq: Int64? = nil) {
+    public init(
+        actor: String? = nil, action: String? = nil, target: String? = nil, since: Int64? = nil,
+        until: Int64? = nil, throughSeq: Int64? = nil
+    ) {
         self.actor = actor; self.action = action; self.target = target; self.since = since; self.until = until
         self.throughSeq = throughSeq
     }
@@ -105,7 +107,8 @@ struct RowSource {
 
     /// `SELECT <what> FROM ... WHERE ...` by `plan`, with `extra` conditions (and their values) added.
     func select(_ what: String, _ plan: Plan = .scan, _ extra: [String] = [], _ extraArguments: [any DatabaseValueConvertible] = [])
-        -> (sql: String, arguments: StatementArguments) {
+        -> (sql: String, arguments: StatementArguments)
+    {
         var all: [String] = [], values: [any DatabaseValueConvertible] = []
         if plan == .index, let index {
             all.append(index.match)
@@ -118,8 +121,10 @@ struct RowSource {
             values += test.arguments
         }
         let source = plan == .index ? index?.from ?? from : from
-        return ("SELECT " + what + " FROM " + source + (all.isEmpty ? "" : " WHERE " + all.joined(separator: " AND ")),
-                StatementArguments(values))
+        return (
+            "SELECT " + what + " FROM " + source + (all.isEmpty ? "" : " WHERE " + all.joined(separator: " AND ")),
+            StatementArguments(values)
+        )
     }
 }
 
@@ -150,7 +155,9 @@ extension Tx {
             guard !text.isEmpty else { break }
             let needle = Tx.asciiLowercased(text)
             source.test = ("instr(lower(s.name), ?) > 0", [needle])
-            source.index = Tx.trigramMatch(needle).map { ("secret_names f CROSS JOIN secrets s ON s.id = f.rowid", "secret_names MATCH ?", $0) }
+            source.index = Tx.trigramMatch(needle).map {
+                ("secret_names f CROSS JOIN secrets s ON s.id = f.rowid", "secret_names MATCH ?", $0)
+            }
         }
         return source
     }
@@ -158,9 +165,11 @@ extension Tx {
     /// A page of secrets (metadata only) in name order, from `position`.
     public func secretPage(_ filter: NameFilter?, at position: PagePosition<String>, limit: Int) throws -> RowPage<SecretRow> {
         try page(secretSource(filter), position: position, limit: limit, keyOf: \.name) { ids in
-            try mapRows(db.cachedStatement(sql: "SELECT " + Tx.secretPageColumns
-                                              + " FROM json_each(?) j CROSS JOIN secrets s ON s.id = j.value ORDER BY j.key"),
-                        [Tx.jsonIntegers(ids)], SecretRow.init(row:))
+            try mapRows(
+                db.cachedStatement(
+                    sql: "SELECT " + Tx.secretPageColumns
+                        + " FROM json_each(?) j CROSS JOIN secrets s ON s.id = j.value ORDER BY j.key"),
+                [Tx.jsonIntegers(ids)], SecretRow.init(row:))
         }
     }
 
@@ -174,7 +183,8 @@ extension Tx {
     private func userSource(_ filter: UserFilter) -> RowSource {
         var source = RowSource(from: "users u", key: "u.username", id: "u.id")
         if let role = filter.role {
-            source.require("EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = u.id AND r.name = ?)", role)
+            source.require(
+                "EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = u.id AND r.name = ?)", role)
         }
         switch filter.name {
         case nil:
@@ -188,10 +198,12 @@ extension Tx {
         case .contains(let text):
             guard !text.isEmpty else { break }
             let needle = Tx.asciiLowercased(text)
-            source.test = ("""
+            source.test = (
+                """
                 (instr(lower(u.username), ?) > 0 OR instr(lower(coalesce(u.email, '')), ?) > 0 \
                 OR instr(lower(u.display_name), ?) > 0)
-                """, [needle, needle, needle])
+                """, [needle, needle, needle]
+            )
             source.index = Tx.trigramMatch(needle).map { ("user_names f CROSS JOIN users u ON u.id = f.rowid", "user_names MATCH ?", $0) }
         }
         return source
@@ -200,8 +212,10 @@ extension Tx {
     /// A page of users in username order (without regard to ASCII case), from `position`.
     public func userPage(_ filter: UserFilter, at position: PagePosition<String>, limit: Int) throws -> RowPage<UserRow> {
         try page(userSource(filter), position: position, limit: limit, keyOf: \.username) { ids in
-            try mapRows(db.cachedStatement(sql: "SELECT " + UserRow.columns + " FROM json_each(?) j CROSS JOIN users u ON u.id = j.value ORDER BY j.key"),
-                        [Tx.jsonIntegers(ids)], UserRow.init(row:))
+            try mapRows(
+                db.cachedStatement(
+                    sql: "SELECT " + UserRow.columns + " FROM json_each(?) j CROSS JOIN users u ON u.id = j.value ORDER BY j.key"),
+                [Tx.jsonIntegers(ids)], UserRow.init(row:))
         }
     }
 
@@ -214,10 +228,11 @@ extension Tx {
     public func roleNames(ofUsers ids: [Int64]) throws -> [Int64: [String]] {
         var out: [Int64: [String]] = [:]
         guard !ids.isEmpty else { return out }
-        let statement = try db.cachedStatement(sql: """
-            SELECT r.id, ur.user_id, r.name FROM json_each(?) j CROSS JOIN user_roles ur ON ur.user_id = j.value
-            JOIN roles r ON r.id = ur.role_id ORDER BY ur.user_id, r.name
-            """)
+        let statement = try db.cachedStatement(
+            sql: """
+                SELECT r.id, ur.user_id, r.name FROM json_each(?) j CROSS JOIN user_roles ur ON ur.user_id = j.value
+                JOIN roles r ON r.id = ur.role_id ORDER BY ur.user_id, r.name
+                """)
         try forEachRow(statement, [Tx.jsonIntegers(ids)]) { row in
             let c = Columns(row, "roles")
             out[try c.value(1), default: []].append(try c.value(2))
@@ -243,8 +258,11 @@ extension Tx {
         var source = RowSource(from: "audit_events e", key: "e.seq", id: "e.seq")
         if let a = filter.actor { source.require("e.actor_name = ? COLLATE NOCASE", a) }
         if let a = filter.action {
-            if a.hasSuffix(".") { source.require("e.action LIKE ? ESCAPE '\\'", Tx.escapeLike(a) + "%") }
-            else { source.require("e.action = ?", a) }
+            if a.hasSuffix(".") {
+                source.require("e.action LIKE ? ESCAPE '\\'", Tx.escapeLike(a) + "%")
+            } else {
+                source.require("e.action = ?", a)
+            }
         }
         if let t = filter.target { source.require("e.target LIKE ? ESCAPE '\\'", "%" + Tx.escapeLike(t) + "%") }
         if let s = filter.since { source.require("e.at >= ?", s) }
@@ -256,8 +274,10 @@ extension Tx {
     /// A page of audit events in sequence order, from `position`.
     public func auditPage(_ filter: AuditFilter, at position: PagePosition<Int64>, limit: Int) throws -> RowPage<AuditRow> {
         try page(auditSource(filter), position: position, limit: limit, keyOf: \.seq) { seqs in
-            try mapRows(db.cachedStatement(sql: "SELECT " + AuditRow.columns + " FROM json_each(?) j CROSS JOIN audit_events e ON e.seq = j.value ORDER BY j.key"),
-                        [Tx.jsonIntegers(seqs)], AuditRow.init(row:))
+            try mapRows(
+                db.cachedStatement(
+                    sql: "SELECT " + AuditRow.columns + " FROM json_each(?) j CROSS JOIN audit_events e ON e.seq = j.value ORDER BY j.key"),
+                [Tx.jsonIntegers(seqs)], AuditRow.init(row:))
         }
     }
 
@@ -271,8 +291,9 @@ extension Tx {
     public func auditSeq(newest n: Int, _ filter: AuditFilter) throws -> Int64? {
         guard n >= 1 else { return nil }
         let q = auditSource(filter).select("e.seq")
-        return try Int64.fetchOne(db.cachedStatement(sql: q.sql + " ORDER BY e.seq DESC LIMIT 1 OFFSET ?"),
-                                  arguments: q.arguments + [n - 1])
+        return try Int64.fetchOne(
+            db.cachedStatement(sql: q.sql + " ORDER BY e.seq DESC LIMIT 1 OFFSET ?"),
+            arguments: q.arguments + [n - 1])
     }
 
     /// The newest event's sequence number (0 for an empty log).
@@ -287,7 +308,8 @@ extension Tx {
     /// the order of the ids given), then whether one row lies on the other side.
     private func page<R, K: Sendable & Hashable & DatabaseValueConvertible>(
         _ source: RowSource, position: PagePosition<K>, limit: Int, keyOf: (R) -> K,
-        fetch: ([Int64]) throws -> [R]) throws -> RowPage<R> {
+        fetch: ([Int64]) throws -> [R]
+    ) throws -> RowPage<R> {
         guard limit >= 1 else { throw StoreError.conflict("a page holds at least one row (got \(limit))") }
         let backward: Bool
         var bound: [String] = [], boundArguments: [any DatabaseValueConvertible] = []
@@ -305,15 +327,17 @@ extension Tx {
         let rows = try fetch(found)
         // Rows on the other side of the page: before its first row (going forward), after its
         // last (going backward); with no row, on the other side of the position's key.
-        let other: (condition: String, key: K, descending: Bool)? = switch position {
-        case .first, .last: nil
-        case .after(let k): rows.first.map { (source.key + " < ?", keyOf($0), true) } ?? (source.key + " <= ?", k, true)
-        case .at(let k): (source.key + " < ?", rows.first.map(keyOf) ?? k, true)
-        case .before(let k): rows.last.map { (source.key + " > ?", keyOf($0), false) } ?? (source.key + " >= ?", k, false)
-        }
+        let other: (condition: String, key: K, descending: Bool)? =
+            switch position {
+            case .first, .last: nil
+            case .after(let k): rows.first.map { (source.key + " < ?", keyOf($0), true) } ?? (source.key + " <= ?", k, true)
+            case .at(let k): (source.key + " < ?", rows.first.map(keyOf) ?? k, true)
+            case .before(let k): rows.last.map { (source.key + " > ?", keyOf($0), false) } ?? (source.key + " >= ?", k, false)
+            }
         let beyond = try other.map { !(try ids(source, [$0.condition], [$0.key], descending: $0.descending, count: 1)).isEmpty } ?? false
-        return backward ? RowPage(rows: rows, hasBefore: more, hasAfter: beyond)
-                        : RowPage(rows: rows, hasBefore: beyond, hasAfter: more)
+        return backward
+            ? RowPage(rows: rows, hasBefore: more, hasAfter: beyond)
+            : RowPage(rows: rows, hasBefore: beyond, hasAfter: more)
     }
 
     /// The ids of the first `count` rows of `source` within `bound`, in key order (`descending`).
@@ -322,8 +346,10 @@ extension Tx {
     /// nothing, so that the walk is a range of the index that stops at the `count`th match);
     /// if it holds fewer matches and the list goes on past it, the trigram index's candidates
     /// (tested, sorted), or for a text under three characters the rest of the key's index.
-    private func ids(_ source: RowSource, _ bound: [String], _ boundArguments: [any DatabaseValueConvertible],
-                     descending: Bool, count: Int) throws -> [Int64] {
+    private func ids(
+        _ source: RowSource, _ bound: [String], _ boundArguments: [any DatabaseValueConvertible],
+        descending: Bool, count: Int
+    ) throws -> [Int64] {
         let order = " ORDER BY " + source.key + (descending ? " DESC" : "")
         let first = { (plan: RowSource.Plan, extra: [String], extraArguments: [any DatabaseValueConvertible]) throws -> [Int64] in
             let q = source.select(source.id, plan, bound + extra, boundArguments + extraArguments)
@@ -334,8 +360,11 @@ extension Tx {
         plain.test = nil
         let window = max(Tx.containsWindow, count * 20)
         let edge = plain.select(source.key, .scan, bound, boundArguments)
-        guard let last = try DatabaseValue.fetchOne(db.cachedStatement(sql: edge.sql + order + " LIMIT 1 OFFSET ?"),
-                                                    arguments: edge.arguments + [window - 1]) else {
+        guard
+            let last = try DatabaseValue.fetchOne(
+                db.cachedStatement(sql: edge.sql + order + " LIMIT 1 OFFSET ?"),
+                arguments: edge.arguments + [window - 1])
+        else {
             return try first(.scan, [], [])  // what is left fits in the window
         }
         let found = try first(.scan, [source.key + (descending ? " >= ?" : " <= ?")], [last])
@@ -354,8 +383,9 @@ extension Tx {
         guard upTo > 0 else { return 0 }
         if source.test != nil { return try ids(source, [], [], descending: false, count: upTo).count }
         let q = source.select("1")
-        return try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM (" + q.sql + " LIMIT ?)"),
-                                arguments: q.arguments + [upTo]) ?? 0
+        return try Int.fetchOne(
+            db.cachedStatement(sql: "SELECT count(*) FROM (" + q.sql + " LIMIT ?)"),
+            arguments: q.arguments + [upTo]) ?? 0
     }
 
     // MARK: Filters

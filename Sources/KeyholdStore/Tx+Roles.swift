@@ -16,17 +16,24 @@ extension Tx {
     }
 
     public func role(named name: String) throws -> RoleRow? {
-        guard var role = try mapRow(db.cachedStatement(sql: "SELECT " + RoleRow.columns + " FROM roles WHERE name = ?"), [name],
-                                    RoleRow.init(row:)) else { return nil }
-        role.permissions = Set(try mapRows(db.cachedStatement(sql: "SELECT role_id, permission FROM role_permissions WHERE role_id = ?"),
-                                           [role.id]) { try Columns($0, "role_permissions", key: 2).value(1) as String })
+        guard
+            var role = try mapRow(
+                db.cachedStatement(sql: "SELECT " + RoleRow.columns + " FROM roles WHERE name = ?"), [name],
+                RoleRow.init(row:))
+        else { return nil }
+        role.permissions = Set(
+            try mapRows(
+                db.cachedStatement(sql: "SELECT role_id, permission FROM role_permissions WHERE role_id = ?"),
+                [role.id]
+            ) { try Columns($0, "role_permissions", key: 2).value(1) as String })
         return role
     }
 
     @discardableResult
     public func insertRole(name: String, description: String, builtin: Bool, createdAt: Int64, permissions: Set<String>) throws -> Int64 {
-        try db.execute(sql: "INSERT INTO roles (name, description, builtin, created_at) VALUES (?, ?, ?, ?)",
-                       arguments: [name, description, builtin, createdAt])
+        try db.execute(
+            sql: "INSERT INTO roles (name, description, builtin, created_at) VALUES (?, ?, ?, ?)",
+            arguments: [name, description, builtin, createdAt])
         let id = db.lastInsertedRowID
         try setRolePermissions(roleID: id, permissions)
         return id
@@ -58,9 +65,12 @@ extension Tx {
     /// Role names of every user, keyed by user id (one query for a listing).
     public func roleNamesByUser() throws -> [Int64: [String]] {
         var out: [Int64: [String]] = [:]
-        try forEachRow(db.cachedStatement(sql: """
-            SELECT r.id, ur.user_id, r.name FROM user_roles ur JOIN roles r ON r.id = ur.role_id ORDER BY r.name
-            """)) { row in
+        try forEachRow(
+            db.cachedStatement(
+                sql: """
+                    SELECT r.id, ur.user_id, r.name FROM user_roles ur JOIN roles r ON r.id = ur.role_id ORDER BY r.name
+                    """)
+        ) { row in
             let c = Columns(row, "roles")
             out[try c.value(1), default: []].append(try c.value(2))
         }
@@ -69,13 +79,17 @@ extension Tx {
 
     /// Role names of one user, by name (as `roleNamesByUser` lists them).
     public func roleNames(ofUser id: Int64) throws -> [String] {
-        try mapRows(db.cachedStatement(sql: """
-            SELECT r.id, r.name FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = ? ORDER BY r.name
-            """), [id]) { try Columns($0, "roles").value(1) }
+        try mapRows(
+            db.cachedStatement(
+                sql: """
+                    SELECT r.id, r.name FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = ? ORDER BY r.name
+                    """), [id]
+        ) { try Columns($0, "roles").value(1) }
     }
 
     public func addUserRole(userID: Int64, roleID: Int64) throws {
-        try db.cachedStatement(sql: "INSERT OR IGNORE INTO user_roles (user_id, role_id) VALUES (?, ?)").execute(arguments: [userID, roleID])
+        try db.cachedStatement(sql: "INSERT OR IGNORE INTO user_roles (user_id, role_id) VALUES (?, ?)").execute(arguments: [userID, roleID]
+        )
     }
 
     public func removeUserRole(userID: Int64, roleID: Int64) throws {
@@ -91,10 +105,13 @@ extension Tx {
     public func userIDs(holdingAll permissions: Set<String>) throws -> [Int64] {
         guard !permissions.isEmpty else { return try Int64.fetchAll(db.cachedStatement(sql: "SELECT id FROM users")) }
         let marks = Array(repeating: "?", count: permissions.count).joined(separator: ", ")
-        return try Int64.fetchAll(db.cachedStatement(sql: """
-            SELECT user_id FROM user_permissions WHERE permission IN (\(marks))
-            GROUP BY user_id HAVING count(DISTINCT permission) = ?
-            """), arguments: StatementArguments(permissions.sorted().map { $0 as any DatabaseValueConvertible } + [permissions.count]))
+        return try Int64.fetchAll(
+            db.cachedStatement(
+                sql: """
+                    SELECT user_id FROM user_permissions WHERE permission IN (\(marks))
+                    GROUP BY user_id HAVING count(DISTINCT permission) = ?
+                    """),
+            arguments: StatementArguments(permissions.sorted().map { $0 as any DatabaseValueConvertible } + [permissions.count]))
     }
 }
 
@@ -104,7 +121,8 @@ extension RoleRow {
 
     init(row: Row) throws {
         let c = Columns(row, "roles")
-        self.init(id: try c.value(0), name: try c.value(1), description: try c.value(2), builtin: try c.value(3),
-                  createdAt: try c.value(4), permissions: [])
+        self.init(
+            id: try c.value(0), name: try c.value(1), description: try c.value(2), builtin: try c.value(3),
+            createdAt: try c.value(4), permissions: [])
     }
 }

@@ -43,10 +43,13 @@ extension Tx {
     }
 
     public func schemaObjects() throws -> [SchemaObject] {
-        try mapRows(db.cachedStatement(sql: """
-            SELECT type, name, tbl_name, sql FROM sqlite_master
-            WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%' ORDER BY type, name
-            """)) { row in
+        try mapRows(
+            db.cachedStatement(
+                sql: """
+                    SELECT type, name, tbl_name, sql FROM sqlite_master
+                    WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%' ORDER BY type, name
+                    """)
+        ) { row in
             let c = Columns(row, "sqlite_master", key: 0)
             return SchemaObject(type: try c.value(0), name: try c.value(1), table: try c.value(2), sql: try c.optional(3))
         }

@@ -113,8 +113,10 @@ extension Tx {
 
     /// Offset of the first id in `first..<first+count` that has no secret (its name met an existing one).
     private func firstMissing(from first: Int64, count: Int) throws -> Int? {
-        let present = Set(try Int64.fetchAll(db, sql: "SELECT id FROM secrets WHERE id BETWEEN ? AND ?",
-                                             arguments: [first, first + Int64(count) - 1]))
+        let present = Set(
+            try Int64.fetchAll(
+                db, sql: "SELECT id FROM secrets WHERE id BETWEEN ? AND ?",
+                arguments: [first, first + Int64(count) - 1]))
         return (0..<count).first { !present.contains(first + Int64($0)) }
     }
 
@@ -123,7 +125,8 @@ extension Tx {
 
     static func insertSecretsSQL(rows: Int) -> String {
         let marks = placeholderRows("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        return "INSERT INTO secrets (id, name, description, current_version, last_version, history_limit, rotate_by, created_at, updated_at, name_tag) VALUES \(marks) ON CONFLICT(name) DO NOTHING"
+        return
+            "INSERT INTO secrets (id, name, description, current_version, last_version, history_limit, rotate_by, created_at, updated_at, name_tag) VALUES \(marks) ON CONFLICT(name) DO NOTHING"
     }
 
     static func insertVersionsSQL(rows: Int) -> String {

@@ -31,15 +31,17 @@ extension Tx {
     public func secrets(prefix: String? = nil, limit: Int? = nil, countingVersions: Bool = true) throws -> [SecretRow] {
         let select = countingVersions ? Tx.secretSelect : Tx.secretSelectWithoutCount
         // Case-sensitive, unlike LIKE: names are ASCII, so characters and bytes agree.
-        let (filter, args): (String, StatementArguments) = if let prefix, !prefix.isEmpty {
-            (" WHERE substr(s.name, 1, ?) = ?", [prefix.utf8.count, prefix])
-        } else {
-            ("", [])
-        }
+        let (filter, args): (String, StatementArguments) =
+            if let prefix, !prefix.isEmpty {
+                (" WHERE substr(s.name, 1, ?) = ?", [prefix.utf8.count, prefix])
+            } else {
+                ("", [])
+            }
         guard let limit else {
             // Every match: in table order, sorted here (see `users`).
-            return Tx.sorted(try mapRows(db.makeStatement(sql: select + filter + " ORDER BY s.id"), args, SecretRow.init(row:)),
-                             by: \.name, foldingCase: false)
+            return Tx.sorted(
+                try mapRows(db.makeStatement(sql: select + filter + " ORDER BY s.id"), args, SecretRow.init(row:)),
+                by: \.name, foldingCase: false)
         }
         return try mapRows(db.makeStatement(sql: select + filter + " ORDER BY s.name LIMIT ?"), args + [limit], SecretRow.init(row:))
     }
@@ -49,11 +51,16 @@ extension Tx {
     /// Secrets whose rotate-by date lies in `dates`: how many, and the first `limit` by date
     /// (then name) with their dates. Reads names and dates only, not every secret's metadata.
     public func secretsDue(in dates: ClosedRange<Int64>, limit: Int) throws -> (count: Int, first: [(name: String, rotateBy: Int64)]) {
-        let count = try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM secrets WHERE rotate_by BETWEEN ? AND ?"),
-                                     arguments: [dates.lowerBound, dates.upperBound]) ?? 0
-        let first = try mapRows(db.cachedStatement(sql: """
-            SELECT id, name, rotate_by FROM secrets WHERE rotate_by BETWEEN ? AND ? ORDER BY rotate_by, name LIMIT ?
-            """), [dates.lowerBound, dates.upperBound, limit]) { row -> (name: String, rotateBy: Int64) in
+        let count =
+            try Int.fetchOne(
+                db.cachedStatement(sql: "SELECT count(*) FROM secrets WHERE rotate_by BETWEEN ? AND ?"),
+                arguments: [dates.lowerBound, dates.upperBound]) ?? 0
+        let first = try mapRows(
+            db.cachedStatement(
+                sql: """
+                    SELECT id, name, rotate_by FROM secrets WHERE rotate_by BETWEEN ? AND ? ORDER BY rotate_by, name LIMIT ?
+                    """), [dates.lowerBound, dates.upperBound, limit]
+        ) { row -> (name: String, rotateBy: Int64) in
             let c = Columns(row, "secrets")
             return (try c.value(1), try c.value(2))
         }
@@ -62,12 +69,16 @@ extension Tx {
 
     @discardableResult
     public func insertSecret(_ s: SecretRow) throws -> Int64 {
-        try db.cachedStatement(sql: """
-            INSERT INTO secrets (name, description, current_version, last_version, history_limit, rotate_by,
-                                 created_at, updated_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """).execute(arguments: [s.name, s.description, s.currentVersion, s.lastVersion, s.historyLimit, s.rotateBy,
-                                     s.createdAt, s.updatedAt])
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO secrets (name, description, current_version, last_version, history_limit, rotate_by,
+                                     created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """
+        ).execute(arguments: [
+            s.name, s.description, s.currentVersion, s.lastVersion, s.historyLimit, s.rotateBy,
+            s.createdAt, s.updatedAt
+        ])
         let id = db.lastInsertedRowID
         try indexSecretName(id: id, name: s.name)
         return id
@@ -77,19 +88,22 @@ extension Tx {
     /// names (they travel as one JSON array, unpacked by json_each, then each found by the name index).
     public func firstExistingSecret(among names: [String]) throws -> Int? {
         guard !names.isEmpty else { return nil }
-        let statement = try db.cachedStatement(sql: """
-            SELECT min(j.key) FROM json_each(?) AS j CROSS JOIN secrets s ON s.name = j.value
-            """)
+        let statement = try db.cachedStatement(
+            sql: """
+                SELECT min(j.key) FROM json_each(?) AS j CROSS JOIN secrets s ON s.name = j.value
+                """)
         return try Int.fetchOne(statement, arguments: [Tx.jsonArray(names)])
     }
 
     /// Writes an existing secret's row (and the name index, when the name changed).
     public func updateSecret(_ s: SecretRow) throws {
         let renamed = try unindexSecretNameIfChanged(id: s.id, name: s.name)
-        try db.cachedStatement(sql: """
-            UPDATE secrets SET name = ?, description = ?, current_version = ?, last_version = ?, history_limit = ?,
-                               rotate_by = ?, updated_at = ? WHERE id = ?
-            """).execute(arguments: [s.name, s.description, s.currentVersion, s.lastVersion, s.historyLimit, s.rotateBy, s.updatedAt, s.id])
+        try db.cachedStatement(
+            sql: """
+                UPDATE secrets SET name = ?, description = ?, current_version = ?, last_version = ?, history_limit = ?,
+                                   rotate_by = ?, updated_at = ? WHERE id = ?
+                """
+        ).execute(arguments: [s.name, s.description, s.currentVersion, s.lastVersion, s.historyLimit, s.rotateBy, s.updatedAt, s.id])
         if renamed { try indexSecretName(id: s.id, name: s.name) }
     }
 
@@ -101,8 +115,9 @@ extension Tx {
     private static let versionSelect = "SELECT " + SecretVersionRow.columns + " FROM secret_versions"
 
     public func secretVersions(secretID: Int64) throws -> [SecretVersionRow] {
-        try mapRows(db.cachedStatement(sql: Tx.versionSelect + " WHERE secret_id = ? ORDER BY version"), [secretID],
-                    SecretVersionRow.init(row:))
+        try mapRows(
+            db.cachedStatement(sql: Tx.versionSelect + " WHERE secret_id = ? ORDER BY version"), [secretID],
+            SecretVersionRow.init(row:))
     }
 
     public func secretVersion(secretID: Int64, version: Int) throws -> SecretVersionRow? {
@@ -112,9 +127,10 @@ extension Tx {
 
     /// A version's data key and ciphertext length, without reading the ciphertext.
     public func secretVersionSize(secretID: Int64, version: Int) throws -> (keyVersion: Int, ciphertextBytes: Int)? {
-        let statement = try db.cachedStatement(sql: """
-            SELECT secret_id, version, key_version, length(ciphertext) FROM secret_versions WHERE secret_id = ? AND version = ?
-            """)
+        let statement = try db.cachedStatement(
+            sql: """
+                SELECT secret_id, version, key_version, length(ciphertext) FROM secret_versions WHERE secret_id = ? AND version = ?
+                """)
         return try mapRow(statement, [secretID, version]) { row in
             let c = Columns(row, "secret_versions", key: 2)
             return (keyVersion: try c.value(2), ciphertextBytes: try c.value(3))
@@ -123,9 +139,12 @@ extension Tx {
 
     /// (it holds the primary key), so the list survives damage to the table's own pages.
     public func secretVersionIDs() throws -> [(secretID: Int64, version: Int)] {
-        try mapRows(db.makeStatement(sql: """
-            SELECT secret_id, version FROM secret_versions INDEXED BY secret_versions_by_key
-            """)) { row in
+        try mapRows(
+            db.makeStatement(
+                sql: """
+                    SELECT secret_id, version FROM secret_versions INDEXED BY secret_versions_by_key
+                    """)
+        ) { row in
             let c = Columns(row, "secret_versions", key: 2)
             return (secretID: try c.value(0), version: try c.value(1))
         }
@@ -135,11 +154,14 @@ extension Tx {
     /// survive damage to the table's own pages.
     public func secretNamesFromIndex() throws -> [Int64: String] {
         var out: [Int64: String] = [:]
-        for (id, name) in try mapRows(db.makeStatement(sql: "SELECT id, name FROM secrets INDEXED BY sqlite_autoindex_secrets_1"),
-                                      [], { row -> (Int64, String) in
-            let c = Columns(row, "secrets")
-            return (try c.value(0), try c.value(1))
-        }) { out[id] = name }
+        for (id, name) in try mapRows(
+            db.makeStatement(sql: "SELECT id, name FROM secrets INDEXED BY sqlite_autoindex_secrets_1"),
+            [],
+            { row -> (Int64, String) in
+                let c = Columns(row, "secrets")
+                return (try c.value(0), try c.value(1))
+            })
+        { out[id] = name }
         return out
     }
 
@@ -150,18 +172,24 @@ extension Tx {
 
     public func insertSecretVersion(_ v: SecretVersionRow) throws {
         try v.ciphertext.withUnsafeBytes {
-            try insertSecretVersion(secretID: v.secretID, version: v.version, keyVersion: v.keyVersion, ciphertext: $0,
-                                    createdAt: v.createdAt, createdBy: v.createdBy)
+            try insertSecretVersion(
+                secretID: v.secretID, version: v.version, keyVersion: v.keyVersion, ciphertext: $0,
+                createdAt: v.createdAt, createdBy: v.createdBy)
         }
     }
 
     /// `insertSecretVersion` from borrowed ciphertext bytes (a prepared statement reused across a batch).
-    public func insertSecretVersion(secretID: Int64, version: Int, keyVersion: Int, ciphertext: UnsafeRawBufferPointer,
-                                    createdAt: Int64, createdBy: Int64?) throws {
-        let statement = try perRow.insertVersion ?? db.cachedStatement(sql: """
-            INSERT INTO secret_versions (secret_id, version, key_version, ciphertext, created_at, created_by)
-            VALUES (?, ?, ?, ?, ?, ?)
-            """)
+    public func insertSecretVersion(
+        secretID: Int64, version: Int, keyVersion: Int, ciphertext: UnsafeRawBufferPointer,
+        createdAt: Int64, createdBy: Int64?
+    ) throws {
+        let statement =
+            try perRow.insertVersion
+            ?? db.cachedStatement(
+                sql: """
+                    INSERT INTO secret_versions (secret_id, version, key_version, ciphertext, created_at, created_by)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    """)
         perRow.insertVersion = statement
         try step(statement) { h in
             Tx.bind(h, 1, secretID)
@@ -174,7 +202,9 @@ extension Tx {
     }
 
     public func deleteSecretVersion(secretID: Int64, version: Int) throws {
-        try db.cachedStatement(sql: "DELETE FROM secret_versions WHERE secret_id = ? AND version = ?").execute(arguments: [secretID, version])
+        try db.cachedStatement(sql: "DELETE FROM secret_versions WHERE secret_id = ? AND version = ?").execute(arguments: [
+            secretID, version
+        ])
     }
 }
 
@@ -187,9 +217,10 @@ extension SecretRow {
 
     init(row: Row) throws {
         let c = Columns(row, "secrets")
-        self.init(id: try c.value(0), name: try c.value(1), description: try c.value(2), currentVersion: try c.value(3),
-                  lastVersion: try c.value(4) as Int, historyLimit: try c.optional(5), rotateBy: try c.optional(6),
-                  createdAt: try c.value(7), updatedAt: try c.value(8), versionCount: try c.value(9))
+        self.init(
+            id: try c.value(0), name: try c.value(1), description: try c.value(2), currentVersion: try c.value(3),
+            lastVersion: try c.value(4) as Int, historyLimit: try c.optional(5), rotateBy: try c.optional(6),
+            createdAt: try c.value(7), updatedAt: try c.value(8), versionCount: try c.value(9))
     }
 }
 
@@ -199,7 +230,8 @@ extension SecretVersionRow {
 
     init(row: Row) throws {
         let c = Columns(row, "secret_versions", key: 2)
-        self.init(secretID: try c.value(0), version: try c.value(1), keyVersion: try c.value(2), ciphertext: try c.value(3),
-                  createdAt: try c.value(4), createdBy: try c.optional(5))
+        self.init(
+            secretID: try c.value(0), version: try c.value(1), keyVersion: try c.value(2), ciphertext: try c.value(3),
+            createdAt: try c.value(4), createdBy: try c.optional(5))
     }
 }

@@ -66,9 +66,12 @@ public struct Tx {
         sqlite3_reset(h)
         bind(h)
         let rc = sqlite3_step(h)
-        let failure = rc == SQLITE_DONE ? nil
-            : DatabaseError(resultCode: ResultCode(rawValue: sqlite3_extended_errcode(db.sqliteConnection)),
-                            message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: statement.sql)
+        let failure =
+            rc == SQLITE_DONE
+            ? nil
+            : DatabaseError(
+                resultCode: ResultCode(rawValue: sqlite3_extended_errcode(db.sqliteConnection)),
+                message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: statement.sql)
         sqlite3_reset(h)
         sqlite3_clear_bindings(h)
         if let failure { throw failure }
@@ -88,8 +91,9 @@ public struct Tx {
             let rc = sqlite3_step(h)
             if rc == SQLITE_DONE { return }
             guard rc == SQLITE_ROW else {
-                throw DatabaseError(resultCode: ResultCode(rawValue: sqlite3_extended_errcode(db.sqliteConnection)),
-                                    message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: statement.sql)
+                throw DatabaseError(
+                    resultCode: ResultCode(rawValue: sqlite3_extended_errcode(db.sqliteConnection)),
+                    message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: statement.sql)
             }
             try row(h)
         }
@@ -101,8 +105,9 @@ public struct Tx {
 
     /// Binds text or a blob in place (SQLITE_STATIC: the bytes must outlive the step, as in `step`).
     static func bind(_ h: OpaquePointer, _ index: Int32, text: UnsafeRawBufferPointer) {
-        sqlite3_bind_text(h, index, (text.baseAddress ?? UnsafeRawPointer(("" as StaticString).utf8Start)).assumingMemoryBound(to: CChar.self),
-                          Int32(text.count), nil)
+        sqlite3_bind_text(
+            h, index, (text.baseAddress ?? UnsafeRawPointer(("" as StaticString).utf8Start)).assumingMemoryBound(to: CChar.self),
+            Int32(text.count), nil)
     }
 
     static func bind(_ h: OpaquePointer, _ index: Int32, blob: UnsafeRawBufferPointer) {
@@ -126,7 +131,8 @@ public struct Tx {
         }
         keys.sort { a, b in
             let n = min(a.bytes.count, b.bytes.count)
-            let order = n == 0 ? 0 : a.bytes.withUnsafeBytes { x in b.bytes.withUnsafeBytes { y in memcmp(x.baseAddress!, y.baseAddress!, n) } }
+            let order =
+                n == 0 ? 0 : a.bytes.withUnsafeBytes { x in b.bytes.withUnsafeBytes { y in memcmp(x.baseAddress!, y.baseAddress!, n) } }
             return order != 0 ? order < 0 : a.bytes.count < b.bytes.count
         }
         return keys.map { rows[$0.index] }
@@ -153,7 +159,8 @@ public struct Tx {
             for b in s.utf8 {
                 switch b {
                 case UInt8(ascii: "\""), UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), b]
-                case 0..<0x20: out += [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(b >> 4)], hex[Int(b & 15)]]
+                case 0..<0x20:
+                    out += [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(b >> 4)], hex[Int(b & 15)]]
                 default: out.append(b)
                 }
             }

@@ -64,8 +64,9 @@ public enum VaultFile {
             throw StoreError.notAVault(path: path, reason: "it is not an SQLite database")
         }
         func int32(at offset: Int) -> Int32 {
-            Int32(bitPattern: UInt32(header[offset]) << 24 | UInt32(header[offset + 1]) << 16
-                  | UInt32(header[offset + 2]) << 8 | UInt32(header[offset + 3]))
+            Int32(
+                bitPattern: UInt32(header[offset]) << 24 | UInt32(header[offset + 1]) << 16
+                    | UInt32(header[offset + 2]) << 8 | UInt32(header[offset + 3]))
         }
         let applicationID = int32(at: 68), userVersion = Int(int32(at: 60))
         if applicationID == Self.applicationID {
@@ -76,7 +77,8 @@ public enum VaultFile {
             return userVersion == currentFormat ? .current : .older(format: userVersion)
         }
         if applicationID != 0 {
-            throw StoreError.notAVault(path: path, reason: String(format: "it is another program's SQLite database (application_id 0x%08x)", applicationID))
+            throw StoreError.notAVault(
+                path: path, reason: String(format: "it is another program's SQLite database (application_id 0x%08x)", applicationID))
         }
         return try legacyFormat(path)
     }
@@ -108,7 +110,8 @@ public enum VaultFile {
             throw StoreError.notAVault(path: path, reason: "it is another program's SQLite database (no application id, no vault tables)")
         }
         guard facts.migrations == ["1", "2", "3", "4"] else {
-            throw StoreError.notAVault(path: path, reason: "its schema is not one Keyhold made (migrations \(facts.migrations.sorted().joined(separator: ",")))")
+            throw StoreError.notAVault(
+                path: path, reason: "its schema is not one Keyhold made (migrations \(facts.migrations.sorted().joined(separator: ",")))")
         }
         guard facts.vaultRows == 1 else { throw StoreError.halfMade(path: path) }
         return .older(format: 1)
@@ -117,7 +120,8 @@ public enum VaultFile {
     /// An SQLite URI that opens `path` read-only as immutable: no lock, no -shm, the -wal
     /// file ignored (only what the main file itself holds is read).
     static func immutableURI(_ path: String) -> String {
-        "file:" + (path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "?#%"))) ?? path)
+        "file:"
+            + (path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "?#%"))) ?? path)
             + "?immutable=1"
     }
 

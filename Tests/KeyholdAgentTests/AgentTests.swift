@@ -48,9 +48,10 @@ final class RunningAgent: @unchecked Sendable {
     init(idle: Int64 = Lease.defaultIdle, max: Int64 = Lease.defaultMax) throws {
         fixture = try Fixture()
         path = try AgentSocket.path(forVault: fixture.path, environment: ["XDG_RUNTIME_DIR": runtime.path], create: true)
-        server = AgentServer(session: fixture.admin, socketPath: path,
-                             lease: Lease(idle: idle, max: max, started: fixture.clock.now), clock: fixture.clock.clock,
-                             handler: EchoHandler())
+        server = AgentServer(
+            session: fixture.admin, socketPath: path,
+            lease: Lease(idle: idle, max: max, started: fixture.clock.now), clock: fixture.clock.clock,
+            handler: EchoHandler())
         let listener = try AgentSocket.listen(at: path)
         Thread.detachNewThread { [self] in
             let reason = server.serve(listener: listener)
@@ -138,8 +139,12 @@ final class RunningAgent: @unchecked Sendable {
         // a command with standard input, its output and exit code
         let c = try RawClient(agent.path)
         try c.hello(.command)
-        try c.channel.send(try Frame.json(.command, AgentCommand(argv: ["secret", "show"], cwd: "/", environment: [:],
-                                                                 stdinIsTTY: false, stdoutIsTTY: false, stderrIsTTY: false)))
+        try c.channel.send(
+            try Frame.json(
+                .command,
+                AgentCommand(
+                    argv: ["secret", "show"], cwd: "/", environment: [:],
+                    stdinIsTTY: false, stdoutIsTTY: false, stderrIsTTY: false)))
         try c.channel.send(Frame(.stdin, Array("hello ".utf8)))
         try c.channel.send(Frame(.stdin, Array("agent".utf8)))
         try c.channel.send(Frame(.stdinEnd))
@@ -159,8 +164,12 @@ final class RunningAgent: @unchecked Sendable {
         // a prompt answered
         let p = try RawClient(agent.path)
         try p.hello(.command)
-        try p.channel.send(try Frame.json(.command, AgentCommand(argv: ["ask"], cwd: "/", environment: [:], stdinIsTTY: true,
-                                                                 stdoutIsTTY: false, stderrIsTTY: false)))
+        try p.channel.send(
+            try Frame.json(
+                .command,
+                AgentCommand(
+                    argv: ["ask"], cwd: "/", environment: [:], stdinIsTTY: true,
+                    stdoutIsTTY: false, stderrIsTTY: false)))
         #expect(try p.channel.receive().kind == .prompt)
         try p.channel.send(Frame(.reply, Array("four".utf8)))
         #expect(try p.channel.receive() == Frame(.stdout, Array("you said 4 bytes\n".utf8)))
@@ -255,8 +264,12 @@ final class RunningAgent: @unchecked Sendable {
             except ConnectionError:
                 print("closed")
             """
-        let r = try Subprocess.run("/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3",
-                                                         "-c", script, agent.path], env: [:])
+        let r = try Subprocess.run(
+            "/usr/bin/setpriv",
+            [
+                "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3",
+                "-c", script, agent.path
+            ], env: [:])
         #expect(r.text.trimmingCharacters(in: .whitespacesAndNewlines) == "closed", "out: \(r.text) err: \(r.stderr)")
         let l = try RawClient(agent.path)
         try l.hello(.status)

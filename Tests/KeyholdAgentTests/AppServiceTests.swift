@@ -90,8 +90,10 @@ final class RunningAppService: @unchecked Sendable {
         defer { s.stop() }
         _ = try s.fixture.user("carol", roles: ["user"])
         let before = try s.fixture.admin.auditEvents().count
-        let answer = try s.exchange([Frame(.request, Array(#"{"v": 1, "verb": "login", "username": "carol"}"#.utf8)),
-                                     Frame(.reply, Array(userPassword.utf8))])
+        let answer = try s.exchange([
+            Frame(.request, Array(#"{"v": 1, "verb": "login", "username": "carol"}"#.utf8)),
+            Frame(.reply, Array(userPassword.utf8))
+        ])
         #expect(answer.kind == .refused)
         #expect(String(decoding: answer.payload, as: UTF8.self).contains("uid \(geteuid()) is not allowed"))
         #expect(try s.fixture.admin.auditEvents().count == before)
@@ -110,9 +112,14 @@ final class RunningAppService: @unchecked Sendable {
         let cases: [(String, [Frame], String)] = [
             ("not JSON", [request("login carol"), password], "JSON object"),
             ("an array", [request("[1]"), password], "JSON object"),
-            ("a password in the request", [request(#"{"v":1,"verb":"login","username":"carol","password":"x"}"#), password], "unknown field"),
-            ("a password as a field's name", [request(#"{"v":1,"verb":"login","username":"carol","\#(userPassword)":1}"#), password],
-             "unknown field"),
+            (
+                "a password in the request", [request(#"{"v":1,"verb":"login","username":"carol","password":"x"}"#), password],
+                "unknown field"
+            ),
+            (
+                "a password as a field's name", [request(#"{"v":1,"verb":"login","username":"carol","\#(userPassword)":1}"#), password],
+                "unknown field"
+            ),
             ("version 2", [request(#"{"v":2,"verb":"login","username":"carol"}"#), password], "v: must be 1"),
             ("version true", [request(#"{"v":true,"verb":"login","username":"carol"}"#), password], "v: must be 1"),
             ("version as text", [request(#"{"v":"1","verb":"login","username":"carol"}"#), password], "v: must be 1"),
@@ -120,13 +127,25 @@ final class RunningAppService: @unchecked Sendable {
             ("username a number", [request(#"{"v":1,"verb":"login","username":7}"#), password], "username: must be a string"),
             ("no password frame", [request(#"{"v":1,"verb":"login","username":"carol"}"#)], "incomplete"),
             ("one password of two", [request(#"{"v":1,"verb":"change_password","username":"carol"}"#), password], "incomplete"),
-            ("the password in the wrong kind", [request(#"{"v":1,"verb":"login","username":"carol"}"#),
-                                                Frame(.stdin, Array(userPassword.utf8))], "R frames"),
+            (
+                "the password in the wrong kind",
+                [
+                    request(#"{"v":1,"verb":"login","username":"carol"}"#),
+                    Frame(.stdin, Array(userPassword.utf8))
+                ], "R frames"
+            ),
             ("a password frame first", [password, password], "first frame"),
-            ("a request too large", [request(#"{"v":1,"verb":"login","username":""# + String(repeating: "c", count: 5000) + #""}"#)],
-             "larger than allowed"),
-            ("a password too large", [request(#"{"v":1,"verb":"login","username":"carol"}"#),
-                                      Frame(.reply, [UInt8](repeating: 0x61, count: 2000))], "larger than allowed"),
+            (
+                "a request too large", [request(#"{"v":1,"verb":"login","username":""# + String(repeating: "c", count: 5000) + #""}"#)],
+                "larger than allowed"
+            ),
+            (
+                "a password too large",
+                [
+                    request(#"{"v":1,"verb":"login","username":"carol"}"#),
+                    Frame(.reply, [UInt8](repeating: 0x61, count: 2000))
+                ], "larger than allowed"
+            )
         ]
         for (label, frames, says) in cases {
             let answer = try s.exchange(frames)
@@ -159,9 +178,12 @@ final class RunningAppService: @unchecked Sendable {
         defer { s.stop() }
         _ = try s.fixture.user("dora", roles: ["user"])
         try s.fixture.admin.disableUser("dora")
-        try s.fixture.admin.importAppUsers([AppUserEntry(username: "bert",
-                                                         passwordHash: "$2b$04$XqLdtUGKbnYI69AYLABjcONwLA/6mAMxKcUXnCPLASafEuojIaqD6",
-                                                         origin: "line 2")])
+        try s.fixture.admin.importAppUsers([
+            AppUserEntry(
+                username: "bert",
+                passwordHash: "$2b$04$XqLdtUGKbnYI69AYLABjcONwLA/6mAMxKcUXnCPLASafEuojIaqD6",
+                origin: "line 2")
+        ])
         #expect(try s.login("dora", userPassword)["error"] as? String == "disabled")
         #expect(try s.login("dora", "not dora's password")["error"] as? String == "login_failed", "told only after a right password")
         #expect(try s.login("nobody", userPassword)["error"] as? String == "login_failed")

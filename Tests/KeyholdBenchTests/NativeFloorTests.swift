@@ -13,8 +13,9 @@ import Testing
     let dir = TempDir(prefix: "keyhold-floor")
 
     func built() throws -> NativeFloor.Built {
-        try NativeFloor.build(source: Repository.root.appendingPathComponent(NativeFloor.sourceInRepository).path,
-                              cc: try NativeFloor.compiler(nil), into: dir.file("build"))
+        try NativeFloor.build(
+            source: Repository.root.appendingPathComponent(NativeFloor.sourceInRepository).path,
+            cc: try NativeFloor.compiler(nil), into: dir.file("build"))
     }
 
     @Test func drawsTheBenchmarksNamesAndSizes() throws {
@@ -57,19 +58,24 @@ import Testing
         _ = try Spawn.run(executable: floor.binary, ["--db", db, "--schema", floor.schema, "--count", "120"])
         let vault = try Store.create(at: dir.file("vault/keyhold.db"))
         let objects = try DatabaseQueue(path: db).read { d in
-            try Row.fetchAll(d, sql: """
-                SELECT type, name, tbl_name, sql FROM sqlite_master
-                WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%' ORDER BY type, name
-                """).map { row -> String in
-                    let sql: String? = row[3]
-                    return "\(row[0] as String) \(row[1] as String) on \(row[2] as String): \(sql ?? "-")"
-                }
+            try Row.fetchAll(
+                d,
+                sql: """
+                    SELECT type, name, tbl_name, sql FROM sqlite_master
+                    WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%' ORDER BY type, name
+                    """
+            ).map { row -> String in
+                let sql: String? = row[3]
+                return "\(row[0] as String) \(row[1] as String) on \(row[2] as String): \(sql ?? "-")"
+            }
         }
         #expect(!objects.isEmpty)
         #expect(objects == (try vault.schemaObjects()).map(\.description))
         let header = try DatabaseQueue(path: db).read { d in
-            [try String.fetchOne(d, sql: "PRAGMA journal_mode"), try String.fetchOne(d, sql: "PRAGMA application_id"),
-             try String.fetchOne(d, sql: "PRAGMA user_version")]
+            [
+                try String.fetchOne(d, sql: "PRAGMA journal_mode"), try String.fetchOne(d, sql: "PRAGMA application_id"),
+                try String.fetchOne(d, sql: "PRAGMA user_version")
+            ]
         }
         #expect(header == ["wal", "1263029316", String(VaultFile.currentFormat)])
         // A second run on the same path is refused: the floor always starts from a fresh database.
@@ -79,24 +85,30 @@ import Testing
 
     @Test func verdictsAreAgainstTheNativeFloor() throws {
         func run(_ kind: String, _ first: Double, _ second: Double) -> ChildRun {
-            ChildRun(result: ChildResult(kind: kind, count: 1000, batch: 100, importBatch: 500, firstSeconds: first, secondSeconds: second,
-                                         firstCPUSeconds: first, secondCPUSeconds: second, firstRunQueueSeconds: 0, secondRunQueueSeconds: 0,
-                                         rssSetupKiB: 1000, rssFirstKiB: 1000, rssSecondKiB: 1000, checked: "ok", sqliteVersion: "3"),
-                     maxRSSKiB: 10_000)
+            ChildRun(
+                result: ChildResult(
+                    kind: kind, count: 1000, batch: 100, importBatch: 500, firstSeconds: first, secondSeconds: second,
+                    firstCPUSeconds: first, secondCPUSeconds: second, firstRunQueueSeconds: 0, secondRunQueueSeconds: 0,
+                    rssSetupKiB: 1000, rssFirstKiB: 1000, rssSecondKiB: 1000, checked: "ok", sqliteVersion: "3"),
+                maxRSSKiB: 10_000)
         }
         let options = try Options(["--count", "1000", "--large", "4000", "--batch", "100", "--import-batch", "500"])
         let built = NativeFloor.Built(binary: "/x", schema: "/y", command: "cc -O2 floor.c -lsqlite3", compiler: "cc")
         // Import 1.2x the native INSERT (PASS), rotation 1.4x its UPDATE (MISS); the Swift floor,
         // slower than either, must not be what they are judged against.
-        let report = Report(options: options, started: Date(), elapsed: 1, loadBefore: "0", loadAfter: "0",
-                            vaults: [run("vault", 1.2, 1.4)], natives: [run("native", 1.0, 1.0)], native: built,
-                            swiftFloors: [run("floor", 2.0, 2.0)], large: run("vault", 4.8, 5.6)).markdown()
+        let report = Report(
+            options: options, started: Date(), elapsed: 1, loadBefore: "0", loadAfter: "0",
+            vaults: [run("vault", 1.2, 1.4)], natives: [run("native", 1.0, 1.0)], native: built,
+            swiftFloors: [run("floor", 2.0, 2.0)], large: run("vault", 4.8, 5.6)
+        ).markdown()
         #expect(report.contains("- import: PASS (1.20x the native floor"))
         #expect(report.contains("- rotation: MISS (1.40x the native floor"))
         #expect(report.contains("| Swift floor: the same INSERTs"))
-        let without = Report(options: options, started: Date(), elapsed: 1, loadBefore: "0", loadAfter: "0",
-                             vaults: [run("vault", 1.2, 1.25)], natives: [run("native", 1.0, 1.0)], native: built,
-                             swiftFloors: [], large: run("vault", 4.8, 5.6)).markdown()
+        let without = Report(
+            options: options, started: Date(), elapsed: 1, loadBefore: "0", loadAfter: "0",
+            vaults: [run("vault", 1.2, 1.25)], natives: [run("native", 1.0, 1.0)], native: built,
+            swiftFloors: [], large: run("vault", 4.8, 5.6)
+        ).markdown()
         #expect(without.contains("- rotation: PASS (1.25x the native floor"))
         #expect(!without.contains("Swift floor:"))
         #expect(!without.contains("A loaded machine"))
@@ -104,9 +116,11 @@ import Testing
         var waiting = run("native", 1.0, 1.0)
         waiting.result.firstRunQueueSeconds = 0.2
         waiting.result.secondRunQueueSeconds = 0.2
-        let loaded = Report(options: options, started: Date(), elapsed: 1, loadBefore: "0", loadAfter: "0",
-                            vaults: [run("vault", 1.2, 1.25)], natives: [waiting], native: built,
-                            swiftFloors: [], large: run("vault", 4.8, 5.6)).markdown()
+        let loaded = Report(
+            options: options, started: Date(), elapsed: 1, loadBefore: "0", loadAfter: "0",
+            vaults: [run("vault", 1.2, 1.25)], natives: [waiting], native: built,
+            swiftFloors: [], large: run("vault", 4.8, 5.6)
+        ).markdown()
         #expect(loaded.contains("**A loaded machine:** the native floor's runs spent 20% of their time waiting for a CPU"))
     }
 }

@@ -19,7 +19,11 @@ import Testing
         let byName = Dictionary(pages.measurements.map { ($0.what, $0) }, uniquingKeysWith: { a, _ in a })
         #expect(byName["Secrets: first page"]?.rows == pageRows && byName["Secrets: count"]?.rows == 1_500)
         #expect(byName["Users: count"]?.rows == 601 && byName["Users: first page"]?.samples.count == 3)
-        #expect(pages.measurements.contains { $0.what.hasPrefix("Secrets, substring filter: the page (") && $0.samples.count == PagesChild.typed(TypedFilter.secrets).filter { !$0.isEmpty }.count })
+        #expect(
+            pages.measurements.contains {
+                $0.what.hasPrefix("Secrets, substring filter: the page (")
+                    && $0.samples.count == PagesChild.typed(TypedFilter.secrets).filter { !$0.isEmpty }.count
+            })
         #expect(pages.measurements.contains { $0.what.hasPrefix("Users, prefix filter: the count (") })
         #expect(pages.measurements.allSatisfy { !$0.samples.isEmpty && $0.samples.allSatisfy { $0 >= 0 } })
         #expect(pages.checked.contains("service-47"))

@@ -32,7 +32,6 @@ final class AdminVault: @unchecked Sendable {
         guard created.status == 0 else { throw TestFailure("init failed: \(created.stderr)") }
     }
 
-
     /// Runs keyhold exactly as given (no --db added), recording the argv.
     func raw(_ args: [String], stdin: String = "", env: [String: String] = [:]) throws -> CLI.Result {
         lock.withLock { argvs.append(args) }
@@ -76,7 +75,8 @@ final class AdminVault: @unchecked Sendable {
     func copy(to name: String) throws -> String {
         let wal = db + "-wal"
         if FileManager.default.fileExists(atPath: wal),
-           ((try FileManager.default.attributesOfItem(atPath: wal)[.size] as? Int) ?? 0) > 0 {
+            ((try FileManager.default.attributesOfItem(atPath: wal)[.size] as? Int) ?? 0) > 0
+        {
             throw TestFailure("a non-empty -wal is left after keyhold exited")
         }
         let target = scratch.file(name)
@@ -106,7 +106,8 @@ enum Python {
 
     /// Executes SQL statements (`;`-separated) on a vault file; fails the test if python fails.
     static func sql(_ path: String, _ statements: String) throws {
-        let r = try run("""
+        let r = try run(
+            """
             import sqlite3, sys
             c = sqlite3.connect(sys.argv[1])
             c.executescript(sys.argv[2])
@@ -184,10 +185,12 @@ enum Python {
         let list = try JSONObject.parse(try v.run(["user", "list", "--json"]).stdout)
         let users = try #require(list["users"] as? [[String: Any]])
         #expect(users.compactMap { $0["username"] as? String } == ["admin", "alice", "bob"])
-        let expectedKeys: Set<String> = ["username", "email", "display_name", "roles", "permissions", "status", "locked",
-                                         "disabled", "locked_until", "expires_at", "must_change_password", "failed_logins",
-                                         "key_access", "created_at", "last_login_at",
-                                         "password_scheme", "legacy_hash", "has_key_pair"]
+        let expectedKeys: Set<String> = [
+            "username", "email", "display_name", "roles", "permissions", "status", "locked",
+            "disabled", "locked_until", "expires_at", "must_change_password", "failed_logins",
+            "key_access", "created_at", "last_login_at",
+            "password_scheme", "legacy_hash", "has_key_pair"
+        ]
         for u in users { #expect(Set(u.keys) == expectedKeys) }
         let bob = try #require(users.first { $0["username"] as? String == "bob" })
         #expect(bob["roles"] as? [String] == ["operator"])
@@ -447,7 +450,8 @@ extension AccountCLITests {
             }
             let list = try JSONObject.parse(try v.run(["role", "list", "--json"]).stdout)
             let roles = try #require(list["roles"] as? [[String: Any]])
-            #expect(Set(roles.compactMap { $0["name"] as? String }) == ["admin", "security-officer", "operator", "helpdesk", "auditor", "user"])
+            #expect(
+                Set(roles.compactMap { $0["name"] as? String }) == ["admin", "security-officer", "operator", "helpdesk", "auditor", "user"])
             for r in roles {
                 #expect(Set(r.keys) == ["name", "description", "builtin", "permissions", "members"])
                 #expect(r["builtin"] as? Bool == true)
@@ -467,15 +471,18 @@ extension AccountCLITests {
 
         @Test func addEditDelete() throws {
             let v = try AdminVault()
-            let add = try v.run(["role", "add", "deployer", "--permission", "secrets.list", "--permission", "secrets.read",
-                                 "--description", "Deploys the app"])
+            let add = try v.run([
+                "role", "add", "deployer", "--permission", "secrets.list", "--permission", "secrets.read",
+                "--description", "Deploys the app"
+            ])
             #expect(add.status == 0, "\(add.stderr)")
             var role = try JSONObject.parse(try v.run(["role", "show", "deployer", "--json"]).stdout)
             #expect(role["builtin"] as? Bool == false)
             #expect(role["description"] as? String == "Deploys the app")
             #expect(role["permissions"] as? [String] == ["secrets.list", "secrets.read"])
             #expect(try v.run(["role", "add", "viewer", "--permission", "users.read,audit.read"]).status == 0)
-            #expect(try JSONObject.parse(try v.run(["role", "show", "viewer", "--json"]).stdout)["permissions"] as? [String]
+            #expect(
+                try JSONObject.parse(try v.run(["role", "show", "viewer", "--json"]).stdout)["permissions"] as? [String]
                     == ["users.read", "audit.read"])
             #expect(try v.run(["role", "add", "Deployer"]).status == 68)
 
@@ -484,7 +491,8 @@ extension AccountCLITests {
             #expect(role["permissions"] as? [String] == ["secrets.list"])
             #expect(role["description"] as? String == "Deploys the app")
             #expect(try v.run(["role", "edit", "deployer", "--description", "Reads names"]).status == 0)
-            #expect(try JSONObject.parse(try v.run(["role", "show", "deployer", "--json"]).stdout)["description"] as? String == "Reads names")
+            #expect(
+                try JSONObject.parse(try v.run(["role", "show", "deployer", "--json"]).stdout)["description"] as? String == "Reads names")
             #expect(try v.run(["role", "edit", "deployer", "--no-permissions"]).status == 0)
             #expect(try JSONObject.parse(try v.run(["role", "show", "deployer", "--json"]).stdout)["permissions"] as? [String] == [])
             #expect(try v.run(["role", "edit", "deployer"]).status == 64)
@@ -506,7 +514,9 @@ extension AccountCLITests {
             let r = try v.run(["role", "add", "thief", "--permission", "secrets.steal"])
             #expect(r.status == 64)
             #expect(r.stderr.contains("secrets.steal"))
-            for p in ["users.read", "users.write", "roles.manage", "secrets.list", "secrets.read", "secrets.write", "keys.manage", "audit.read"] {
+            for p in [
+                "users.read", "users.write", "roles.manage", "secrets.list", "secrets.read", "secrets.write", "keys.manage", "audit.read"
+            ] {
                 #expect(r.stderr.contains(p))
             }
             #expect(try v.run(["role", "show", "thief"]).status == 67)

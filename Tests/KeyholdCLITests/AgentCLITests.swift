@@ -23,7 +23,9 @@ final class AgentVault: @unchecked Sendable {
 
     /// Audit events of `action`, read with a login of its own (`throughAgent`: through the agent, no login).
     func events(_ action: String, throughAgent: Bool = false) throws -> [[String: Any]] {
-        let r = throughAgent ? try run(["audit", "list", "--action", action, "--json"])
+        let r =
+            throughAgent
+            ? try run(["audit", "list", "--action", action, "--json"])
             : try vault.raw(["audit", "list", "--action", action, "--json", "--no-agent", "--db", vault.db], env: admin)
         return (try JSONObject.parse(r.stdout)["events"] as? [[String: Any]]) ?? []
     }

@@ -111,7 +111,9 @@ private let secretSetAvailable: Bool = (try? CLI.run(["secret", "set", "--help"]
     @Test func anEditedEventIsNamed() throws {
         let v = try eventful()
         let copy = try v.copy(to: "edited.db")
-        try Python.sql(copy, """
+        try Python.sql(
+            copy,
+            """
             DROP TRIGGER audit_no_update;
             UPDATE audit_events SET details = '{"roles":["admin"]}' WHERE action = 'user.create';
             """)
@@ -137,7 +139,8 @@ private let secretSetAvailable: Bool = (try? CLI.run(["secret", "set", "--help"]
         // no signature, and the hash recomputed so that only the missing signature gives it away.
         let v = try eventful()
         let copy = try v.copy(to: "forged.db")
-        let r = try Python.run(#"""
+        let r = try Python.run(
+            #"""
             import sqlite3, sys, hashlib
             c = sqlite3.connect(sys.argv[1])
             c.execute("DROP TRIGGER audit_no_update")
@@ -174,7 +177,9 @@ private let secretSetAvailable: Bool = (try? CLI.run(["secret", "set", "--help"]
         _ = try v.addUser("cleo")
         let head = try v.run(["audit", "head"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let copy = try v.copy(to: "cut.db")
-        try Python.sql(copy, """
+        try Python.sql(
+            copy,
+            """
             DROP TRIGGER audit_no_delete;
             DELETE FROM audit_events WHERE seq > (SELECT max(seq) - 3 FROM audit_events);
             """)
@@ -197,8 +202,11 @@ extension AuditCLITests {
             #expect(table.status == 0)
             #expect(table.stdout.contains("active data key") && table.stdout.contains("version 1"))
             var k = try JSONObject.parse(try v.run(["key", "status", "--json"]).stdout)
-            #expect(Set(k.keys) == ["data_keys", "active_data_key", "granted", "pending", "revocation_warning", "kdf", "interrupted_rotation",
-                                 "problems"])
+            #expect(
+                Set(k.keys) == [
+                    "data_keys", "active_data_key", "granted", "pending", "revocation_warning", "kdf", "interrupted_rotation",
+                    "problems"
+                ])
             #expect(k["interrupted_rotation"] is NSNull)
             #expect((k["problems"] as? [Any])?.isEmpty == true)
             #expect(k["data_keys"] as? [Int] == [1])
@@ -228,8 +236,9 @@ extension AuditCLITests {
             let v = try AdminVault()
             _ = try v.addUser("alice")
             let path = v.scratch.file("backups/keyhold-backup.db")
-            try FileManager.default.createDirectory(atPath: v.scratch.file("backups"), withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o700])
+            try FileManager.default.createDirectory(
+                atPath: v.scratch.file("backups"), withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700])
             let r = try v.run(["backup", path])
             #expect(r.status == 0, "\(r.stderr)")
             #expect(FileManager.default.fileExists(atPath: path))
@@ -292,7 +301,8 @@ extension AuditCLITests {
             #expect(set.status == 0, "\(set.stderr)")
             #expect(try v.run(["check"]).status == 0)
             let copy = try v.copy(to: "corrupt.db")
-            let ids = try Python.run("""
+            let ids = try Python.run(
+                """
                 import sqlite3, sys
                 c = sqlite3.connect(sys.argv[1])
                 sid, ver, ct = c.execute("SELECT secret_id, version, ciphertext FROM secret_versions").fetchone()
@@ -349,7 +359,7 @@ extension AuditCLITests {
                 (["HOME": home, "XDG_DATA_HOME": "", "KEYHOLD_DB": ""], [], homeDB),
                 (["HOME": home, "XDG_DATA_HOME": xdg, "KEYHOLD_DB": ""], [], xdgDB),
                 (["HOME": home, "XDG_DATA_HOME": xdg, "KEYHOLD_DB": envDB], [], envDB),
-                (["HOME": home, "XDG_DATA_HOME": xdg, "KEYHOLD_DB": envDB], ["--db", flagDB], flagDB),
+                (["HOME": home, "XDG_DATA_HOME": xdg, "KEYHOLD_DB": envDB], ["--db", flagDB], flagDB)
             ]
             var made: [String] = []
             for level in levels {

@@ -38,9 +38,11 @@ import Testing
     /// even where systemd-analyze is missing (systemd itself would only warn and ignore it).
     static let knownKeys: [String: Set<String>] = [
         "Unit": ["Description", "Documentation", "After", "Wants", "Requires", "StartLimitIntervalSec", "StartLimitBurst"],
-        "Service": ["Type", "User", "Group", "WorkingDirectory", "Environment", "LoadCredential", "ExecStart", "Restart",
-                    "RestartSec", "NoNewPrivileges", "PrivateTmp", "ProtectSystem", "ProtectHome", "ReadWritePaths", "UMask"],
-        "Install": ["WantedBy"],
+        "Service": [
+            "Type", "User", "Group", "WorkingDirectory", "Environment", "LoadCredential", "ExecStart", "Restart",
+            "RestartSec", "NoNewPrivileges", "PrivateTmp", "ProtectSystem", "ProtectHome", "ReadWritePaths", "UMask"
+        ],
+        "Install": ["WantedBy"]
     ]
 
     @Test func theSystemdUnitIsValid() throws {
@@ -49,7 +51,9 @@ import Testing
         // Structural check, always.
         #expect(Set(unit.keys) == ["Unit", "Service", "Install"], "sections: \(unit.keys.sorted())")
         for (section, keys) in unit {
-            for key in keys.keys { #expect(Self.knownKeys[section]?.contains(key) == true, "[\(section)] \(key) is not a key of that section") }
+            for key in keys.keys {
+                #expect(Self.knownKeys[section]?.contains(key) == true, "[\(section)] \(key) is not a key of that section")
+            }
         }
         let service = try #require(unit["Service"])
         let exec = try #require(service["ExecStart"]?.first)
@@ -62,7 +66,7 @@ import Testing
         let credentialName = String(credential.prefix { $0 != ":" })
         #expect(credential.dropFirst(credentialName.count + 1).hasPrefix("/etc/"), "\(credential)")
         #expect(exec.contains("$$CREDENTIALS_DIRECTORY/\(credentialName)"), "ExecStart does not read the credential it loads")
-        #expect(!exec.contains("%") , "a % in ExecStart is a systemd specifier")
+        #expect(!exec.contains("%"), "a % in ExecStart is a systemd specifier")
         #expect(unit["Install"]?["WantedBy"] == ["multi-user.target"])
 
         // systemd's own check, where it is installed: no error, no warning about the unit.
@@ -101,12 +105,14 @@ import Testing
         let env = KeyholdBinary.environment(["KEYHOLD_DB": v.db, "KEYHOLD_USER": String(user), "CREDENTIALS_DIRECTORY": credentials.path])
         let r = try Subprocess.run("/bin/sh", ["-c", script], env: env)
         #expect(r.status == 0, "the unit's command exited \(r.status): \(r.stderr)")
-        let variables = Dictionary(r.text.split(separator: "\n").compactMap { line -> (String, String)? in
-            guard let eq = line.firstIndex(of: "=") else { return nil }
-            return (String(line[..<eq]), String(line[line.index(after: eq)...]))
-        }, uniquingKeysWith: { a, _ in a })
-        quietExpect(variables["SECRET_KEY"] == "the flask key for the unit" && variables["API_TOKEN"] == "the api token for the unit",
-                    "the program did not get app/prod/SECRET_KEY and app/prod/API_TOKEN")
+        let variables = Dictionary(
+            r.text.split(separator: "\n").compactMap { line -> (String, String)? in
+                guard let eq = line.firstIndex(of: "=") else { return nil }
+                return (String(line[..<eq]), String(line[line.index(after: eq)...]))
+            }, uniquingKeysWith: { a, _ in a })
+        quietExpect(
+            variables["SECRET_KEY"] == "the flask key for the unit" && variables["API_TOKEN"] == "the api token for the unit",
+            "the program did not get app/prod/SECRET_KEY and app/prod/API_TOKEN")
         #expect(variables["KEYHOLD_PASSWORD"] == nil, "the program was given KEYHOLD_PASSWORD")
         quietExpect(!carries(r.text + r.stderr, password), "the password was printed")
         let handout = try v.audit("secret.handout").events.last
@@ -127,7 +133,8 @@ import Testing
             let line = raw.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") { continue }
             if let eq = line.firstIndex(of: "="), line[..<eq].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }),
-               line.first?.isLetter == true {
+                line.first?.isLetter == true
+            {
                 variables[String(line[..<eq])] = String(line[line.index(after: eq)...])
                 continue
             }
@@ -135,13 +142,18 @@ import Testing
             guard fields.count == 6 else { throw TestFailure("line \(n + 1): not five time fields and a command") }
             for (i, field) in fields.prefix(5).enumerated() {
                 for part in field.split(separator: ",", omittingEmptySubsequences: false) {
-                    let (base, step) = part.contains("/") ? (part.split(separator: "/")[0], part.split(separator: "/").last.map(String.init))
-                                                          : (part, nil)
-                    if let step { guard let s = Int(step), s >= 1 else { throw TestFailure("line \(n + 1): bad step in \(names[i]): \(field)") } }
+                    let (base, step) =
+                        part.contains("/")
+                        ? (part.split(separator: "/")[0], part.split(separator: "/").last.map(String.init))
+                        : (part, nil)
+                    if let step {
+                        guard let s = Int(step), s >= 1 else { throw TestFailure("line \(n + 1): bad step in \(names[i]): \(field)") }
+                    }
                     if base == "*" { continue }
                     let bounds = base.split(separator: "-").map { Int($0) }
                     guard (1...2).contains(bounds.count), bounds.allSatisfy({ $0.map(ranges[i].contains) == true }),
-                          bounds.count == 1 || bounds[0]! <= bounds[1]! else {
+                        bounds.count == 1 || bounds[0]! <= bounds[1]!
+                    else {
                         throw TestFailure("line \(n + 1): \(names[i]) \(field) is outside \(ranges[i])")
                     }
                 }
@@ -160,8 +172,9 @@ import Testing
         for job in jobs {
             let parsed = try Subprocess.run("/bin/sh", ["-n", "-c", job.command], env: [:])
             #expect(parsed.status == 0, "line \(job.line): the shell does not parse the command: \(parsed.stderr)")
-            #expect(!job.command.contains("KEYHOLD_PASSWORD=") || job.command.contains("KEYHOLD_PASSWORD=\"$(cat "),
-                    "line \(job.line): the password must come from its file")
+            #expect(
+                !job.command.contains("KEYHOLD_PASSWORD=") || job.command.contains("KEYHOLD_PASSWORD=\"$(cat "),
+                "line \(job.line): the password must come from its file")
         }
 
         // Each job, run as cron would (its variables, /bin/sh), with the test's vault, binary and program.
@@ -169,13 +182,15 @@ import Testing
         let bin = home.file("bin")
         try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
         try FileManager.default.createSymbolicLink(atPath: bin + "/keyhold", withDestinationPath: KeyholdBinary.path)
-        try FileManager.default.createDirectory(atPath: home.file(".config/keyhold"), withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: 0o700])
+        try FileManager.default.createDirectory(
+            atPath: home.file(".config/keyhold"), withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700])
         #expect(try v.run(["role", "add", "app-runner", "--permission", "secrets.list", "--permission", "secrets.read"]).status == 0)
         for (user, role) in [("svc-report", "app-runner"), ("svc-monitor", "auditor")] {
             _ = try v.addUser(user, role: role)
-            _ = FileManager.default.createFile(atPath: home.file(".config/keyhold/\(user).password"), contents: Data(password.utf8),
-                                               attributes: [.posixPermissions: 0o600])
+            _ = FileManager.default.createFile(
+                atPath: home.file(".config/keyhold/\(user).password"), contents: Data(password.utf8),
+                attributes: [.posixPermissions: 0o600])
         }
         try v.set("app/reports/SMTP_PASSWORD", "the smtp password for the report")
         var env = KeyholdBinary.environment(["HOME": home.path, "KEYHOLD_DB": v.db, "SHELL": "/bin/sh", "PATH": bin + ":/usr/bin:/bin"])
@@ -190,11 +205,13 @@ import Testing
 
         let monitor = try #require(jobs.first { $0.command.contains("keyhold status") })
         let healthy = try Subprocess.run("/bin/sh", ["-c", monitor.command], env: env)
-        #expect(healthy.status == 0 && healthy.text.isEmpty && healthy.stderr.isEmpty,
-                "the status job printed on a healthy vault (cron would mail it): \(healthy.text)\(healthy.stderr)")
+        #expect(
+            healthy.status == 0 && healthy.text.isEmpty && healthy.stderr.isEmpty,
+            "the status job printed on a healthy vault (cron would mail it): \(healthy.text)\(healthy.stderr)")
         // A wrong password file: the job prints, so cron mails it.
-        _ = FileManager.default.createFile(atPath: home.file(".config/keyhold/svc-monitor.password"), contents: Data("not it at all".utf8),
-                                           attributes: [.posixPermissions: 0o600])
+        _ = FileManager.default.createFile(
+            atPath: home.file(".config/keyhold/svc-monitor.password"), contents: Data("not it at all".utf8),
+            attributes: [.posixPermissions: 0o600])
         let failing = try Subprocess.run("/bin/sh", ["-c", monitor.command], env: env)
         #expect(failing.text.contains("keyhold status exited 65"), "\(failing.text)")
     }

@@ -8,12 +8,15 @@ import Testing
 @Suite struct CompletionTests {
     /// Asks keyhold for the completions of argument `argument` of `subcommands`, with `words`
     /// typed so far (the last one being completed), as the generated scripts ask.
-    static func complete(_ a: AgentVault, _ subcommands: [String], _ argument: String, _ words: [String],
-                         env: [String: String]) throws -> (status: Int32, items: [String], stderr: String) {
+    static func complete(
+        _ a: AgentVault, _ subcommands: [String], _ argument: String, _ words: [String],
+        env: [String: String]
+    ) throws -> (status: Int32, items: [String], stderr: String) {
         let typed = ["keyhold"] + words
         let last = typed[typed.count - 1]
-        let r = try CLI.run(["---completion"] + subcommands + ["--", argument, String(typed.count - 1), String(last.count)] + typed,
-                            env: env)
+        let r = try CLI.run(
+            ["---completion"] + subcommands + ["--", argument, String(typed.count - 1), String(last.count)] + typed,
+            env: env)
         return (r.status, r.stdout.split(separator: "\n").map(String.init), r.stderr)
     }
 
@@ -22,8 +25,10 @@ import Testing
             let r = try CLI.run(["--generate-completion-script", shell])
             #expect(r.status == 0, "\(shell): \(r.stderr)")
             // Every subcommand of the real tree, and the hooks that ask keyhold for names.
-            for name in ["init", "status", "user", "role", "secret", "key", "audit", "backup", "check", "run", "import", "export",
-                         "upgrade", "unlock", "lock", "rotate-root", "rotate-by", "grant-role", "exact-depth", "new-version"] {
+            for name in [
+                "init", "status", "user", "role", "secret", "key", "audit", "backup", "check", "run", "import", "export",
+                "upgrade", "unlock", "lock", "rotate-root", "rotate-by", "grant-role", "exact-depth", "new-version"
+            ] {
                 #expect(r.stdout.contains(name), "the \(shell) script does not know \(name)")
             }
             #expect(r.stdout.contains("---completion"), "the \(shell) script never asks keyhold for names")
@@ -60,8 +65,9 @@ import Testing
         let roles = try Self.complete(a, ["user", "grant-role"], "positional@1", ["user", "grant-role"] + db + ["bob", "op"], env: a.nobody)
         #expect(roles.items == ["operator"], "\(roles.items) \(roles.stderr)")
         // The agent serves its own user only: another KEYHOLD_USER gets nothing, still without a login.
-        let other = try Self.complete(a, ["secret", "show"], "positional@0", ["secret", "show"] + db + [""],
-                                      env: a.nobody.merging(["KEYHOLD_USER": "bob", "KEYHOLD_PASSWORD": "whatever it is"]) { $1 })
+        let other = try Self.complete(
+            a, ["secret", "show"], "positional@0", ["secret", "show"] + db + [""],
+            env: a.nobody.merging(["KEYHOLD_USER": "bob", "KEYHOLD_PASSWORD": "whatever it is"]) { $1 })
         #expect(other.items.isEmpty, "\(other.items)")
         #expect(try a.events("login", throughAgent: true).count == served, "completing logged in")
     }

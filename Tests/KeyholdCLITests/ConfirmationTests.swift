@@ -20,13 +20,16 @@ import Testing
         #expect(try v.run(["secret", "set", "app/token", "--stdin"], stdin: "a value to keep").status == 0)
         let before = try rootRotations()
 
-        for (args, said) in [(["user", "delete", "bob"], "delete user bob"), (["role", "delete", "deployer"], "delete role deployer"),
-                             (["secret", "delete", "app/token"], "delete secret app/token"),
-                             (["key", "rotate-root"], "of the vault keyhold.db")] {
+        for (args, said) in [
+            (["user", "delete", "bob"], "delete user bob"), (["role", "delete", "deployer"], "delete role deployer"),
+            (["secret", "delete", "app/token"], "delete secret app/token"),
+            (["key", "rotate-root"], "of the vault keyhold.db")
+        ] {
             let r = try v.run(args)
             #expect(r.status == 64, "\(args) without --yes and without a terminal exited \(r.status)")
-            #expect(r.stderr.contains(said) && r.stderr.contains("there is no terminal to confirm on, so give --yes"),
-                    "\(args): \(r.stderr)")
+            #expect(
+                r.stderr.contains(said) && r.stderr.contains("there is no terminal to confirm on, so give --yes"),
+                "\(args): \(r.stderr)")
             #expect(r.stdout.isEmpty, "\(args) printed \(r.stdout)")
         }
         #expect(try v.usernames().contains("bob"))
@@ -48,19 +51,23 @@ import Testing
         let before = try rootRotations()
         let env = v.admin
         // A wrong name cancels: exit 1, nothing rotated, no key shown.
-        let wrong = try PseudoTerminal.keyhold(["key", "rotate-root", "--db", v.db], env: env,
-                                               answers: [.init("type the vault's name \\(anything else cancels\\): ", reply: "vault.db")])
+        let wrong = try PseudoTerminal.keyhold(
+            ["key", "rotate-root", "--db", v.db], env: env,
+            answers: [.init("type the vault's name \\(anything else cancels\\): ", reply: "vault.db")])
         #expect(wrong.answered == 1, "\(wrong.transcript)")
         #expect(wrong.status == 1, "\(wrong.transcript)")
-        #expect(wrong.transcript.contains("To rotate the root key (the old recovery key stops working) of the vault keyhold.db"),
-                "\(wrong.transcript)")
-        #expect(wrong.transcript.contains("Cancelled; nothing was changed.") && !wrong.transcript.contains("NEW RECOVERY KEY"),
-                "\(wrong.transcript)")
+        #expect(
+            wrong.transcript.contains("To rotate the root key (the old recovery key stops working) of the vault keyhold.db"),
+            "\(wrong.transcript)")
+        #expect(
+            wrong.transcript.contains("Cancelled; nothing was changed.") && !wrong.transcript.contains("NEW RECOVERY KEY"),
+            "\(wrong.transcript)")
         #expect(try rootRotations() == before)
 
         // Its name typed back: rotated, the new key shown once.
-        let right = try PseudoTerminal.keyhold(["key", "rotate-root", "--db", v.db], env: env,
-                                               answers: [.init("type the vault's name \\(anything else cancels\\): ", reply: "keyhold.db")])
+        let right = try PseudoTerminal.keyhold(
+            ["key", "rotate-root", "--db", v.db], env: env,
+            answers: [.init("type the vault's name \\(anything else cancels\\): ", reply: "keyhold.db")])
         #expect(right.status == 0, "\(right.transcript)")
         #expect(right.transcript.contains("NEW RECOVERY KEY"), "\(right.transcript)")
         #expect(try rootRotations() == before + 1)
@@ -69,12 +76,14 @@ import Testing
     @Test func onATerminalADeletionAsksForTheNameBack() throws {
         #expect(try v.run(["secret", "set", "app/token", "--stdin"], stdin: "a value to delete").status == 0)
         let prompt = "type its name \\(anything else cancels\\): "
-        let wrong = try PseudoTerminal.keyhold(["secret", "delete", "app/token", "--db", v.db], env: v.admin,
-                                               answers: [.init(prompt, reply: "app/other")])
+        let wrong = try PseudoTerminal.keyhold(
+            ["secret", "delete", "app/token", "--db", v.db], env: v.admin,
+            answers: [.init(prompt, reply: "app/other")])
         #expect(wrong.status == 1 && wrong.transcript.contains("To delete secret app/token, type its name"), "\(wrong.transcript)")
         #expect(try v.run(["secret", "versions", "app/token"]).status == 0, "cancelled, yet deleted")
-        let right = try PseudoTerminal.keyhold(["secret", "delete", "app/token", "--db", v.db], env: v.admin,
-                                               answers: [.init(prompt, reply: "app/token")])
+        let right = try PseudoTerminal.keyhold(
+            ["secret", "delete", "app/token", "--db", v.db], env: v.admin,
+            answers: [.init(prompt, reply: "app/token")])
         #expect(right.status == 0 && right.transcript.contains("app/token: deleted."), "\(right.transcript)")
         #expect(try v.run(["secret", "versions", "app/token"]).status == 67)
     }

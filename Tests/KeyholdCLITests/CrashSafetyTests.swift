@@ -2,7 +2,7 @@ import Foundation
 import KeyholdTestSupport
 import Testing
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // Crash safety: `keyhold` is killed with SIGKILL at random instants during data-key
@@ -37,34 +37,40 @@ import Glibc
         var expected: [String: [UInt8]] = [:]
         var initial: [(name: String, value: [UInt8])] = []
         for i in 0..<3000 { initial.append((String(format: "app/group%02d/secret%05d", i % 40, i), FaultData.value(&rng))) }
-        let seeded = try vault.run(["import", "--format", "json", "--batch", "500", "-"],
-                                   stdin: String(decoding: try FaultData.json(initial), as: UTF8.self))
+        let seeded = try vault.run(
+            ["import", "--format", "json", "--batch", "500", "-"],
+            stdin: String(decoding: try FaultData.json(initial), as: UTF8.self))
         try #require(seeded.status == 0, "initial import exited \(seeded.status): \(seeded.stderr.suffix(500))")
         for e in initial { expected[e.name] = e.value }
         let updates = stride(from: 0, to: 3000, by: 10).map { (name: initial[$0].name, value: FaultData.value(&rng)) }
-        let updated = try vault.run(["import", "--format", "json", "--on-existing", "update", "-"],
-                                    stdin: String(decoding: try FaultData.json(updates), as: UTF8.self))
+        let updated = try vault.run(
+            ["import", "--format", "json", "--on-existing", "update", "-"],
+            stdin: String(decoding: try FaultData.json(updates), as: UTF8.self))
         try #require(updated.status == 0, "update import exited \(updated.status): \(updated.stderr.suffix(500))")
         for e in updates { expected[e.name] = e.value }
         let baseline = try vault.check()
-        try #require(baseline.ok && baseline.opened == 3300, "check before any kill: \(baseline.opened) opened, \(baseline.problems.prefix(5))")
+        try #require(
+            baseline.ok && baseline.opened == 3300, "check before any kill: \(baseline.opened) opened, \(baseline.problems.prefix(5))")
         var versions = baseline.opened
         print("crash-safety setup: 3000 secrets, 3300 versions, \(seconds(since: &phase)) s")
 
         /// After every kill: every ciphertext still opens (a data key destroyed early shows as a problem).
         func expectAllOpen(_ when: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
             let c = try vault.check()
-            #expect(c.ok && c.status == 0, "check after \(when) (exit \(c.status)): \(c.problems.count) problem(s): \(c.problems.prefix(5))",
-                    sourceLocation: sourceLocation)
-            #expect(c.opened == versions, "check after \(when) opened \(c.opened) secret versions, expected \(versions)",
-                    sourceLocation: sourceLocation)
+            #expect(
+                c.ok && c.status == 0, "check after \(when) (exit \(c.status)): \(c.problems.count) problem(s): \(c.problems.prefix(5))",
+                sourceLocation: sourceLocation)
+            #expect(
+                c.opened == versions, "check after \(when) opened \(c.opened) secret versions, expected \(versions)",
+                sourceLocation: sourceLocation)
         }
 
         /// The data keys: one, or two while a rotation job is pending; the newest is active.
         func keyState(_ when: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> (keys: [Int], active: Int) {
             let s = try vault.keyStatus()
-            #expect((1...2).contains(s.keys.count) && s.keys.last == s.active,
-                    "after \(when): data keys \(s.keys), active \(s.active)", sourceLocation: sourceLocation)
+            #expect(
+                (1...2).contains(s.keys.count) && s.keys.last == s.active,
+                "after \(when): data keys \(s.keys), active \(s.active)", sourceLocation: sourceLocation)
             return s
         }
 
@@ -90,7 +96,9 @@ import Glibc
             let lines = child.progress("re-sealing:")
             // Progress is printed after each batch commits: what a killed run reported must still be there.
             if pending, let r = reported, r.target == target, let first = lines.first {
-                #expect(first.done >= r.done, "resume of data key \(target) starts at \(first.done) but \(r.done) were reported re-sealed before the kill")
+                #expect(
+                    first.done >= r.done,
+                    "resume of data key \(target) starts at \(first.done) but \(r.done) were reported re-sealed before the kill")
             }
             if killed {
                 rotationKills += 1
@@ -105,7 +113,9 @@ import Glibc
                 #expect(state.keys == [target], "after a finished rotation to \(target): data keys \(state.keys)")
                 reported = nil
             } else {
-                if !lines.isEmpty { #expect(state.active == target, "a killed run reported progress on data key \(target) but \(state.active) is active") }
+                if !lines.isEmpty {
+                    #expect(state.active == target, "a killed run reported progress on data key \(target) but \(state.active) is active")
+                }
                 if state.keys.count == 2 {
                     killsLeavingJob += 1
                     reported = (state.active, max(lines.last?.done ?? 0, reported?.target == state.active ? reported!.done : 0))
@@ -115,18 +125,22 @@ import Glibc
             }
             if killed { try expectAllOpen("kill #\(rotationKills) of key \(verb)") }
         }
-        print("crash-safety rotation: \(rotationKills) kills (\(killsLeavingJob) left a job pending), \(rotationsStarted) rotations started, "
-              + "\(cleanResumes) uninterrupted resumes, \(finishedBeforeKill) finished before the kill, \(seconds(since: &phase)) s")
+        print(
+            "crash-safety rotation: \(rotationKills) kills (\(killsLeavingJob) left a job pending), \(rotationsStarted) rotations started, "
+                + "\(cleanResumes) uninterrupted resumes, \(finishedBeforeKill) finished before the kill, \(seconds(since: &phase)) s")
 
         // A rotation job is pending here (the loop ends on one). The commands that report it
         // leave it alone; any other command of a key manager (the next open) finishes it.
         let status = try vault.run(["key", "status", "--json"])
-        let interrupted = (try? JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])?["interrupted_rotation"] as? [String: Any]
+        let interrupted =
+            (try? JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])?["interrupted_rotation"] as? [String: Any]
         #expect(interrupted?["to"] as? Int == state.active, "key status --json: \(status.stdout.prefix(300))")
         let checked = try vault.run(["check", "--json"])
-        let warnings = (try? JSONSerialization.jsonObject(with: Data(checked.stdout.utf8)) as? [String: Any])?["warnings"] as? [[String: Any]]
-        #expect(warnings?.contains { $0["area"] as? String == "rotation" } == true,
-                "check --json names the interrupted rotation: \(checked.stdout.prefix(400))")
+        let warnings =
+            (try? JSONSerialization.jsonObject(with: Data(checked.stdout.utf8)) as? [String: Any])?["warnings"] as? [[String: Any]]
+        #expect(
+            warnings?.contains { $0["area"] as? String == "rotation" } == true,
+            "check --json names the interrupted rotation: \(checked.stdout.prefix(400))")
         #expect(try vault.keyStatus().keys.count == 2, "key status and check must not finish the job")
 
         // MARK: Import: kill `import --on-existing skip` at random instants, re-run it.
@@ -140,7 +154,8 @@ import Glibc
             let prefix = "imported/round\(rounds)/"
             let entries = (0..<2000).map { (name: prefix + String(format: "s%05d", $0), value: FaultData.value(&rng)) }
             let file = vault.scratch.file("import-\(rounds).json")
-            try #require(FileManager.default.createFile(atPath: file, contents: try FaultData.json(entries), attributes: [.posixPermissions: 0o600]))
+            try #require(
+                FileManager.default.createFile(atPath: file, contents: try FaultData.json(entries), attributes: [.posixPermissions: 0o600]))
             defer { try? FileManager.default.removeItem(atPath: file) }
             var committed = 0
             while true {
@@ -164,8 +179,9 @@ import Glibc
                 let present = Set(try vault.names(prefix: prefix))
                 // Each batch is one transaction: what is there is a whole number of batches from the start of the file.
                 let count = present.count
-                #expect(count % 50 == 0 && present == Set(entries.prefix(count).map(\.name)),
-                        "after an import run: \(count) of round \(rounds) present, not the first whole batches of the file")
+                #expect(
+                    count % 50 == 0 && present == Set(entries.prefix(count).map(\.name)),
+                    "after an import run: \(count) of round \(rounds) present, not the first whole batches of the file")
                 #expect(count >= printed, "import reported \(printed) done but only \(count) are present")
                 #expect(count >= committed, "secrets disappeared: \(committed) were present, now \(count)")
                 versions += count - committed
@@ -177,15 +193,19 @@ import Glibc
                 }
                 #expect(child.exitStatus == 0, "import exited \(child.exitStatus): \(child.stderr.suffix(300))")
                 #expect(count == entries.count, "import finished with \(count) of \(entries.count) present")
-                #expect(child.stdout.contains("Imported: \(entries.count - committed) created, 0 updated, 0 unchanged (same value: no new version), \(committed) skipped"),
-                        "import summary after \(committed) were already there: \(child.stdout.prefix(200))")
+                #expect(
+                    child.stdout.contains(
+                        "Imported: \(entries.count - committed) created, 0 updated, 0 unchanged (same value: no new version), \(committed) skipped"
+                    ),
+                    "import summary after \(committed) were already there: \(child.stdout.prefix(200))")
                 for e in entries { expected[e.name] = e.value }
                 break
             }
             try expectAllOpen("import round \(rounds)")
         }
-        print("crash-safety import: \(importKills) kills (\(earlyKills) before any new batch committed) over \(rounds) file(s) of 2000, "
-              + "\(importRuns) runs, \(seconds(since: &phase)) s")
+        print(
+            "crash-safety import: \(importKills) kills (\(earlyKills) before any new batch committed) over \(rounds) file(s) of 2000, "
+                + "\(importRuns) runs, \(seconds(since: &phase)) s")
 
         // MARK: Final: the interrupted rotation was finished by the imports; rotate once more, compare every value.
         #expect(try vault.keyStatus().keys.count == 1, "the import runs (the next opens) did not finish the interrupted rotation")
@@ -205,15 +225,20 @@ import Glibc
         for e in exported {
             seen.insert(e.name)
             guard let want = expected[e.name] else { missing += 1; continue }
-            if want != e.value { wrong += 1; if wrong <= 5 { Issue.record("\(e.name): \(e.value.count) bytes exported, expected \(want.count) bytes other than these") } }
+            if want != e.value {
+                wrong += 1;
+                if wrong <= 5 { Issue.record("\(e.name): \(e.value.count) bytes exported, expected \(want.count) bytes other than these") }
+            }
         }
         let absent = expected.keys.filter { !seen.contains($0) }.count
-        #expect(wrong == 0 && missing == 0 && absent == 0,
-                "values: \(wrong) differ, \(missing) unexpected names, \(absent) secrets not exported (of \(expected.count))")
+        #expect(
+            wrong == 0 && missing == 0 && absent == 0,
+            "values: \(wrong) differ, \(missing) unexpected names, \(absent) secrets not exported (of \(expected.count))")
 
         let audit = try vault.run(["audit", "verify"])
         #expect(audit.status == 0, "audit verify exited \(audit.status): \(audit.stderr.suffix(300))")
-        print("crash-safety: \(rotationKills + importKills) kills in all, \(expected.count) secrets (\(versions) versions) verified, "
-              + String(format: "%.0f s", Date().timeIntervalSince(clock)))
+        print(
+            "crash-safety: \(rotationKills + importKills) kills in all, \(expected.count) secrets (\(versions) versions) verified, "
+                + String(format: "%.0f s", Date().timeIntervalSince(clock)))
     }
 }

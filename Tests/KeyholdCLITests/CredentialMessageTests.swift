@@ -16,13 +16,15 @@ import Testing
 
         let noPassword = try v.run(["status"], as: ["KEYHOLD_USER": "admin"])
         #expect(noPassword.status == 65)
-        #expect(noPassword.stderr.contains("keyhold: no password given: set KEYHOLD_PASSWORD, type it at the no-echo prompt"),
-                "\(noPassword.stderr)")
+        #expect(
+            noPassword.stderr.contains("keyhold: no password given: set KEYHOLD_PASSWORD, type it at the no-echo prompt"),
+            "\(noPassword.stderr)")
 
         let empty = try v.run(["status"], as: ["KEYHOLD_USER": "admin", "KEYHOLD_PASSWORD": ""])
         #expect(empty.status == 64)
-        #expect(empty.stderr.contains("keyhold: KEYHOLD_PASSWORD is set but empty, and an empty string is not a password"),
-                "\(empty.stderr)")
+        #expect(
+            empty.stderr.contains("keyhold: KEYHOLD_PASSWORD is set but empty, and an empty string is not a password"),
+            "\(empty.stderr)")
         for r in [noUser, noPassword, empty] {
             #expect(!r.stderr.contains("login failed"), "\(r.stderr)")
             #expect(r.stdout.isEmpty)
@@ -35,8 +37,10 @@ import Testing
         let temp = try v.addUser("bob")
         let none = try v.run(["status"], as: AdminVault.login("bob", temp))
         #expect(none.status == 65)
-        #expect(none.stderr.contains("the password of bob was set by an administrator and must be changed now, "
-                                     + "but no new password given: set KEYHOLD_NEW_PASSWORD"), "\(none.stderr)")
+        #expect(
+            none.stderr.contains(
+                "the password of bob was set by an administrator and must be changed now, "
+                    + "but no new password given: set KEYHOLD_NEW_PASSWORD"), "\(none.stderr)")
         #expect(!none.stderr.contains("login failed"))
         let empty = try v.run(["status"], as: AdminVault.login("bob", temp, new: ""))
         #expect(empty.status == 64)
@@ -50,7 +54,7 @@ import Testing
         ("aaaaaaaaaaaa", "password: must not be one character or a short pattern repeated"),
         ("abcabcabcabc", "password: must not be one character or a short pattern repeated"),
         ("qwertyuiop89", "password: must not be made of keyboard rows, sequences or repeats"),
-        ("qwertyuiop12", "password: is too common"),
+        ("qwertyuiop12", "password: is too common")
     ])
     func aWeakPasswordIsRefusedNamingTheRule(_ password: String, _ said: String) throws {
         let dir = TempDir(prefix: "keyhold-cli")

@@ -2,7 +2,7 @@ import Foundation
 import KeyholdTestSupport
 import Testing
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // The main commands under faults, through the real binary (the harness is
@@ -40,11 +40,13 @@ struct FaultOperation {
             let existing = vault.expected.keys.sorted().filter { vault.value(of: $0) != nil }
             let name = n % 3 == 2 || existing.isEmpty ? "set/n\(n)" : existing[Int.random(in: 0..<existing.count, using: &rng)]
             let value = FaultData.value(&rng)
-            return FaultOperation(label: "secret set", args: ["secret", "set", name, "--stdin"], stdin: Data(value), writes: [(name, value)])
+            return FaultOperation(
+                label: "secret set", args: ["secret", "set", name, "--stdin"], stdin: Data(value), writes: [(name, value)])
         case .importJSON:
             let entries = (0..<40).map { (name: "imported/r\(n)/s\($0)", value: FaultData.value(&rng)) }
-            return FaultOperation(label: "import", args: ["import", "--format", "json", "--batch", "1000", "-"],
-                                  stdin: try FaultData.json(entries), writes: entries)
+            return FaultOperation(
+                label: "import", args: ["import", "--format", "json", "--batch", "1000", "-"],
+                stdin: try FaultData.json(entries), writes: entries)
         case .rotateData:
             return FaultOperation(label: "key rotate-data", args: ["key", "rotate-data", "--batch", "10"])
         case .userAdd:
@@ -76,7 +78,9 @@ struct FaultOperation {
         var out: [String] = []
         if let user {
             let present = try vault.usernames().contains(user)
-            if let done, present != done { out.append("\(label): user \(user) \(present ? "exists" : "is missing") after exit \(done ? 0 : 1)") }
+            if let done, present != done {
+                out.append("\(label): user \(user) \(present ? "exists" : "is missing") after exit \(done ? 0 : 1)")
+            }
         }
         if let file {
             if let data = FileManager.default.contents(atPath: file) {
@@ -84,12 +88,15 @@ struct FaultOperation {
                     let entries = try FaultVault.entries(data, "\(label) file")
                     // Without a `before` (nothing wrote beside it), the file holds exactly what the vault does.
                     let reference = before.isEmpty ? vault.expected : before
-                    for e in entries where vault.value(of: e.name) != e.value && before[e.name]?.contains(where: { $0 == e.value }) != true {
+                    for e in entries where vault.value(of: e.name) != e.value && before[e.name]?.contains(where: { $0 == e.value }) != true
+                    {
                         out.append("\(label): the file holds \(e.name) with a value it does not hold")
                     }
                     let names = Set(entries.map(\.name))
                     let missing = vault.expected.keys.filter { !names.contains($0) && reference[$0] != nil }
-                    if !missing.isEmpty { out.append("\(label): the file lacks \(missing.count) secret(s), e.g. \(missing.sorted().prefix(3))") }
+                    if !missing.isEmpty {
+                        out.append("\(label): the file lacks \(missing.count) secret(s), e.g. \(missing.sorted().prefix(3))")
+                    }
                 } catch {
                     out.append("\(label): a partial or broken export file was left: \(error)")
                 }
@@ -139,13 +146,17 @@ struct FaultOperation {
             let names = (try? FileManager.default.contentsOfDirectory(atPath: vaultDir)) ?? []
             // A whole vault's lock file may stand beside it (docs/FORMAT.md, "The lock file"), never alone.
             let lock = FileManager.default.fileExists(atPath: db) ? ["keyhold.db-lock"] : []
-            let strays = names.filter { !$0.hasPrefix(".keyhold.db.new-") && !(["keyhold.db", "keyhold.db-wal", "keyhold.db-shm"] + lock).contains($0) }
+            let strays = names.filter {
+                !$0.hasPrefix(".keyhold.db.new-") && !(["keyhold.db", "keyhold.db-wal", "keyhold.db-shm"] + lock).contains($0)
+            }
             #expect(strays.isEmpty, "round \(round): init left \(strays)")
             if FileManager.default.fileExists(atPath: db) {
                 if killed { killedAfter += 1 }
                 // A whole vault: it opens, `check` is clean, its chain verifies, and init will not replace it.
                 let check = try Subprocess.run(KeyholdBinary.path, ["check", "--db", db], env: env)
-                #expect(check.status == 0, "round \(round): a vault was left that check refuses: \(check.stderr.suffix(300)) \(check.text.suffix(300))")
+                #expect(
+                    check.status == 0,
+                    "round \(round): a vault was left that check refuses: \(check.stderr.suffix(300)) \(check.text.suffix(300))")
                 let again = try Subprocess.run(KeyholdBinary.path, ["init", "--db", db], stdin: stdin, env: KeyholdBinary.environment())
                 #expect(again.stderr.contains("A vault already exists"), "round \(round): init over the vault: \(again.stderr)")
             } else {
@@ -155,7 +166,9 @@ struct FaultOperation {
                 #expect(again.status == 0, "round \(round): init after a killed one exited \(again.status): \(again.stderr)")
                 let check = try Subprocess.run(KeyholdBinary.path, ["check", "--db", db], env: env)
                 #expect(check.status == 0, "round \(round): \(check.stderr.suffix(300))")
-                let left = ((try? FileManager.default.contentsOfDirectory(atPath: vaultDir)) ?? []).filter { $0.hasPrefix(".keyhold.db.new-") }
+                let left = ((try? FileManager.default.contentsOfDirectory(atPath: vaultDir)) ?? []).filter {
+                    $0.hasPrefix(".keyhold.db.new-")
+                }
                 #expect(left.isEmpty, "round \(round): the second init left the first one's drafts \(left)")
             }
         }
@@ -210,8 +223,9 @@ struct FaultOperation {
         for (round, second) in [FaultOperation.Kind.secretSet, .userAdd, .importJSON].enumerated() {
             n += 1
             let entries = (0..<600).map { (name: "stopped/r\(round)/s\($0)", value: FaultData.value(&rng)) }
-            let first = FaultOperation(label: "import", args: ["import", "--format", "json", "--batch", "50", "-"],
-                                       stdin: try FaultData.json(entries), writes: entries)
+            let first = FaultOperation(
+                label: "import", args: ["import", "--format", "json", "--batch", "50", "-"],
+                stdin: try FaultData.json(entries), writes: entries)
             let a = try vault.spawn(first.args, stdin: first.stdin)
             usleep(UInt32.random(in: 30_000...250_000, using: &rng))
             a.send(SIGSTOP)
@@ -239,7 +253,7 @@ struct FaultOperation {
         let vault = try FaultVault(secrets: 40, rng: &rng)
         let pairs: [(FaultOperation.Kind, FaultOperation.Kind)] = [
             (.secretSet, .secretSet), (.importJSON, .importJSON), (.userAdd, .userAdd), (.rotateData, .importJSON),
-            (.exportFile, .secretSet), (.rotateData, .secretSet),
+            (.exportFile, .secretSet), (.rotateData, .secretSet)
         ]
         var n = 200
         for (round, pair) in pairs.enumerated() {
@@ -256,8 +270,11 @@ struct FaultOperation {
             pa.wait(); pb.wait()
             var problems: [String] = []
             for (op, p) in [(a, pa), (b, pb)] {
-                problems += p.problems("\(op.label) beside \(pair.0 == pair.1 ? "another" : "a \(pair.0.rawValue)") (round \(round))", exits: [0, 1, 71])
-                if p.exitCode == 1, !p.stderr.contains("the vault is busy") { problems.append("\(op.label): exit 1: \(p.stderr.suffix(300))") }
+                problems += p.problems(
+                    "\(op.label) beside \(pair.0 == pair.1 ? "another" : "a \(pair.0.rawValue)") (round \(round))", exits: [0, 1, 71])
+                if p.exitCode == 1, !p.stderr.contains("the vault is busy") {
+                    problems.append("\(op.label): exit 1: \(p.stderr.suffix(300))")
+                }
             }
             if pair.0 == .secretSet, pair.1 == .secretSet, pa.exitCode == 0, pb.exitCode == 0 {
                 // Both committed: the later one's value is current, either may be later.
@@ -268,10 +285,13 @@ struct FaultOperation {
             }
             problems += try vault.verify("two at once (round \(round))")
             // An export beside a writer holds each value as it was before or after the write.
-            problems += try a.sideEffects(vault, done: pa.exitCode == 0, before: before)
+            problems +=
+                try a.sideEffects(vault, done: pa.exitCode == 0, before: before)
                 + b.sideEffects(vault, done: pb.exitCode == 0, before: before)
             // What the two said, to tell a value left by a run that reported failure from one lost.
-            let said = [(a, pa), (b, pb)].map { "\($0.0.label) \($0.0.args.prefix(3)): exit \($0.1.exitStatus): \($0.1.stderr.suffix(300))" }
+            let said = [(a, pa), (b, pb)].map {
+                "\($0.0.label) \($0.0.args.prefix(3)): exit \($0.1.exitStatus): \($0.1.stderr.suffix(300))"
+            }
             #expect(problems.isEmpty, "\(problems); \(said)")
         }
     }
@@ -295,8 +315,9 @@ struct FaultOperation {
             let child = try vault.spawn(op.args, stdin: op.stdin, stdout: sink)
             child.wait()
             let what = "\(kind.rawValue) with stdout \(sink)"
-            #expect(child.problems(what, exits: [72], saying: ["cannot write to standard output"]).isEmpty,
-                    "\(child.problems(what, exits: [72], saying: ["cannot write to standard output"]))")
+            #expect(
+                child.problems(what, exits: [72], saying: ["cannot write to standard output"]).isEmpty,
+                "\(child.problems(what, exits: [72], saying: ["cannot write to standard output"]))")
             // Only the one-time secret (user add's temporary password) undoes its change.
             let done = kind != .userAdd
             op.settle(vault, done: done)
@@ -305,8 +326,9 @@ struct FaultOperation {
         }
         // init, whose recovery key could not be shown, makes no vault.
         let db = vault.scratch.file("second/keyhold.db")
-        let initRun = try SpawnedKeyhold(["init", "--db", db], env: KeyholdBinary.environment(),
-                                         stdin: Data("owner\n\(FaultVault.password)\n".utf8), stdout: sink, in: vault.scratch.path)
+        let initRun = try SpawnedKeyhold(
+            ["init", "--db", db], env: KeyholdBinary.environment(),
+            stdin: Data("owner\n\(FaultVault.password)\n".utf8), stdout: sink, in: vault.scratch.path)
         initRun.wait()
         #expect(initRun.problems("init with stdout \(sink)", exits: [72], saying: ["no vault was created"]).isEmpty, "\(initRun.stderr)")
         #expect(!FileManager.default.fileExists(atPath: db))
@@ -317,8 +339,10 @@ struct FaultOperation {
     /// Every main command on a vault that cannot be written exits 73 saying exactly why
     /// (`reason`), prints nothing on stdout (no secret value above all), and leaves the file
     /// byte for byte, its mode and its directory as they were. Then, writable again, it is whole.
-    static func expectRefusedEverywhere(_ vault: FaultVault, reason: String, rng: inout SeededGenerator,
-                                        sourceLocation: SourceLocation = #_sourceLocation) throws {
+    static func expectRefusedEverywhere(
+        _ vault: FaultVault, reason: String, rng: inout SeededGenerator,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
         let dir = (vault.db as NSString).deletingLastPathComponent
         let bytes = FileManager.default.contents(atPath: vault.db)
         let mode = fileMode(vault.db), dirMode = fileMode(dir)
@@ -333,19 +357,25 @@ struct FaultOperation {
             let problems = child.problems(what, exits: [unwritable], saying: ["cannot be written", reason, "nothing was shown or changed"])
             #expect(problems.isEmpty, "\(problems)", sourceLocation: sourceLocation)
             #expect(child.stdoutData.isEmpty, "\(what): printed \(child.stdoutData.count) bytes", sourceLocation: sourceLocation)
-            if let file = op.file { #expect(!FileManager.default.fileExists(atPath: file), "\(what): wrote \(file)", sourceLocation: sourceLocation) }
+            if let file = op.file {
+                #expect(!FileManager.default.fileExists(atPath: file), "\(what): wrote \(file)", sourceLocation: sourceLocation)
+            }
         }
         for args in [["secret", "list"], ["check"], ["audit", "verify"], ["status"]] {
             let r = try vault.run(args)
-            #expect(r.status == unwritable && r.stderr.contains(reason), "\(args.joined(separator: " ")): exit \(r.status): \(r.stderr.suffix(300))",
-                    sourceLocation: sourceLocation)
+            #expect(
+                r.status == unwritable && r.stderr.contains(reason),
+                "\(args.joined(separator: " ")): exit \(r.status): \(r.stderr.suffix(300))",
+                sourceLocation: sourceLocation)
         }
         #expect(FileManager.default.contents(atPath: vault.db) == bytes, "the vault file changed", sourceLocation: sourceLocation)
-        #expect(fileMode(vault.db) == mode && fileMode(dir) == dirMode,
-                "modes changed: file \(octalMode(fileMode(vault.db))) (was \(octalMode(mode))), directory \(octalMode(fileMode(dir))) (was \(octalMode(dirMode)))",
-                sourceLocation: sourceLocation)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == listing, "files appeared beside the vault",
-                sourceLocation: sourceLocation)
+        #expect(
+            fileMode(vault.db) == mode && fileMode(dir) == dirMode,
+            "modes changed: file \(octalMode(fileMode(vault.db))) (was \(octalMode(mode))), directory \(octalMode(fileMode(dir))) (was \(octalMode(dirMode)))",
+            sourceLocation: sourceLocation)
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == listing, "files appeared beside the vault",
+            sourceLocation: sourceLocation)
     }
 
     /// A vault of mode 0400: refused even as root (whom chmod does not stop), and it stays 0400.
@@ -449,8 +479,9 @@ struct FaultOperation {
                     if kind == .userAdd, !child.stdoutData.isEmpty {
                         // The temporary password is shown before the commit (a one-time secret is never lost):
                         // when the commit then fails, stderr says that password is void.
-                        #expect(child.stderr.contains("the temporary password shown was not saved, so the user was not created: disregard it"),
-                                "\(what): \(child.stderr.suffix(300))")
+                        #expect(
+                            child.stderr.contains("the temporary password shown was not saved, so the user was not created: disregard it"),
+                            "\(what): \(child.stderr.suffix(300))")
                     } else {
                         #expect(child.stdoutData.isEmpty, "\(what): failed but printed \(child.stdoutData.count) bytes")
                     }
@@ -481,17 +512,22 @@ struct FaultOperation {
         defer { mount.unmount() }
         let db = mount.path + "/vault/keyhold.db"
         let filler = try mount.fill(leaving: 8192)
-        let child = try SpawnedKeyhold(["init", "--db", db], env: KeyholdBinary.environment(),
-                                       stdin: Data("owner\n\(FaultVault.password)\n".utf8), in: scratch.path)
+        let child = try SpawnedKeyhold(
+            ["init", "--db", db], env: KeyholdBinary.environment(),
+            stdin: Data("owner\n\(FaultVault.password)\n".utf8), in: scratch.path)
         child.wait()
-        #expect(child.problems("init on a full file system", exits: [Self.unwritable], saying: ["the disk holding the vault is full"]).isEmpty,
-                "\(child.stderr)")
+        #expect(
+            child.problems("init on a full file system", exits: [Self.unwritable], saying: ["the disk holding the vault is full"]).isEmpty,
+            "\(child.stderr)")
         #expect(!FileManager.default.fileExists(atPath: db))
-        let left = ((try? FileManager.default.contentsOfDirectory(atPath: mount.path + "/vault")) ?? []).filter { $0.hasPrefix(".keyhold.db.new-") }
+        let left = ((try? FileManager.default.contentsOfDirectory(atPath: mount.path + "/vault")) ?? []).filter {
+            $0.hasPrefix(".keyhold.db.new-")
+        }
         #expect(left.isEmpty, "init left its draft: \(left)")
         unlink(filler)
-        let again = try Subprocess.run(KeyholdBinary.path, ["init", "--db", db], stdin: Data("owner\n\(FaultVault.password)\n".utf8),
-                                       env: KeyholdBinary.environment())
+        let again = try Subprocess.run(
+            KeyholdBinary.path, ["init", "--db", db], stdin: Data("owner\n\(FaultVault.password)\n".utf8),
+            env: KeyholdBinary.environment())
         #expect(again.status == 0, "\(again.stderr)")
     }
 
@@ -511,9 +547,12 @@ struct FaultOperation {
         #expect(chmod(vault.db, 0o400) == 0)
         let readOnly = try vault.spawn(["secret", "show", name])
         readOnly.wait()
-        #expect(readOnly.problems("secret show, read-only", exits: [Self.unwritable],
-                                  saying: ["its mode is 0400, read-only for its owner", "shows nothing it could not record"]).isEmpty,
-                "\(readOnly.stderr)")
+        #expect(
+            readOnly.problems(
+                "secret show, read-only", exits: [Self.unwritable],
+                saying: ["its mode is 0400, read-only for its owner", "shows nothing it could not record"]
+            ).isEmpty,
+            "\(readOnly.stderr)")
         #expect(readOnly.stdoutData.isEmpty)
         #expect(chmod(vault.db, 0o600) == 0)
 
@@ -523,8 +562,9 @@ struct FaultOperation {
                 let full = try vault.spawn(["secret", "show", name], fileSizeLimit: room)
                 full.wait()
                 let what = "secret show with \(room) bytes of room"
-                #expect(full.problems(what, exits: [0, Self.unwritable], saying: [Room.sizeLimit.message, "nothing was shown"]).isEmpty,
-                        "\(full.stderr)")
+                #expect(
+                    full.problems(what, exits: [0, Self.unwritable], saying: [Room.sizeLimit.message, "nothing was shown"]).isEmpty,
+                    "\(full.stderr)")
                 if full.exitCode == 0 {
                     #expect(Array(full.stdoutData) == value, "\(what): shown, but not the value")
                 } else {
@@ -543,7 +583,10 @@ struct FaultOperation {
     static func damageVault(_ count: Int, rng: inout SeededGenerator) throws -> FaultVault {
         let vault = try FaultVault(rng: &rng)
         let entries = (0..<count).map { i in
-            (name: String(format: "app/s%04d", i), value: Array("value \(i) ".utf8) + (0..<80).map { _ in UInt8.random(in: 97...122, using: &rng) })
+            (
+                name: String(format: "app/s%04d", i),
+                value: Array("value \(i) ".utf8) + (0..<80).map { _ in UInt8.random(in: 97...122, using: &rng) }
+            )
         }
         try vault.populate(entries)
         return vault
@@ -551,10 +594,11 @@ struct FaultOperation {
 
     /// Every damaged row named in a `check --json`: (secret_id, version) of "secret_versions ..." locations.
     static func namedRows(_ problems: [String]) -> Set<String> {
-        Set(problems.compactMap { p -> String? in
-            guard p.hasPrefix("secrets secret_versions ") else { return nil }
-            return String(p.dropFirst("secrets ".count).prefix { $0 != ":" })
-        })
+        Set(
+            problems.compactMap { p -> String? in
+                guard p.hasPrefix("secrets secret_versions ") else { return nil }
+                return String(p.dropFirst("secrets ".count).prefix { $0 != ":" })
+            })
     }
 
     /// A damaged page of secret_versions: `check` names the page with its table and every row
@@ -563,7 +607,8 @@ struct FaultOperation {
     @Test func damagedPagesAreNamedAndTheRestExports() throws {
         var rng = SeededGenerator(seed: SeededGenerator.seed("damaged-page"))
         let vault = try Self.damageVault(300, rng: &rng)
-        let pages = try Python.run("""
+        let pages = try Python.run(
+            """
             import sqlite3, sys
             c = sqlite3.connect(sys.argv[1])
             print(c.execute("PRAGMA page_size").fetchone()[0])
@@ -584,7 +629,8 @@ struct FaultOperation {
 
         let c = try vault.check()
         #expect(c.status == 70 && !c.ok)
-        #expect(c.problems.contains { $0.hasPrefix("sqlite page \(page) (table secret_versions)") }, "page not named: \(c.problems.prefix(3))")
+        #expect(
+            c.problems.contains { $0.hasPrefix("sqlite page \(page) (table secret_versions)") }, "page not named: \(c.problems.prefix(3))")
         let damaged = Self.namedRows(c.problems)
         #expect(!damaged.isEmpty && damaged.count < 300, "\(damaged.count) rows named")
         #expect(c.opened == 300 - damaged.count, "check opened \(c.opened) with \(damaged.count) rows named")
@@ -596,8 +642,12 @@ struct FaultOperation {
         let file = vault.scratch.file("out.json")
         let refused = try vault.run(["export", "--format", "json", "--yes", file])
         #expect(refused.status == 70, "\(refused.stderr)")
-        #expect(refused.stderr.contains("cannot be read: it is on a damaged page") && refused.stderr.contains("--skip-bad"), "\(refused.stderr)")
-        if let first = damaged.sorted().first { #expect(refused.stderr.contains(first), "the first damaged row is not named: \(refused.stderr)") }
+        #expect(
+            refused.stderr.contains("cannot be read: it is on a damaged page") && refused.stderr.contains("--skip-bad"), "\(refused.stderr)"
+        )
+        if let first = damaged.sorted().first {
+            #expect(refused.stderr.contains(first), "the first damaged row is not named: \(refused.stderr)")
+        }
         #expect(!FileManager.default.fileExists(atPath: file))
 
         // --skip-bad: the rest, and the names of what it left out.
@@ -619,7 +669,8 @@ struct FaultOperation {
         var rng = SeededGenerator(seed: SeededGenerator.seed("flipped-byte"))
         let vault = try Self.damageVault(12, rng: &rng)
         let name = "app/s0007"
-        let flipped = try Python.run("""
+        let flipped = try Python.run(
+            """
             import sqlite3, sys
             c = sqlite3.connect(sys.argv[1])
             sid, v, ct = c.execute("SELECT v.secret_id, v.version, v.ciphertext FROM secret_versions v JOIN secrets s ON s.id = v.secret_id WHERE s.name = ?", (sys.argv[2],)).fetchone()
@@ -639,7 +690,8 @@ struct FaultOperation {
         for format in ["json", "dotenv", "keepassxc"] {
             let file = vault.scratch.file("out.\(format)")
             let refused = try vault.run(["export", "--format", format, "--yes", file])
-            #expect(refused.status == 70 && refused.stderr.contains("\(row) (secret \(name)): does not open"), "\(format): \(refused.stderr)")
+            #expect(
+                refused.status == 70 && refused.stderr.contains("\(row) (secret \(name)): does not open"), "\(format): \(refused.stderr)")
             #expect(!FileManager.default.fileExists(atPath: file), "\(format): a partial file was left")
             let skipped = try vault.run(["export", "--format", format, "--yes", "--skip-bad", file])
             #expect(skipped.status == 0, "\(format): \(skipped.stderr)")
@@ -651,8 +703,11 @@ struct FaultOperation {
                 #expect(text.contains(value) == (other != name), "\(format): \(other) \(other == name ? "was written" : "is missing")")
             }
             if format == "keepassxc" {
-                let parsed = try Python.run("import sys, xml.dom.minidom as m; print(len(m.parse(sys.argv[1]).getElementsByTagName('Entry')))", [file])
-                #expect(parsed.status == 0 && parsed.stdout.hasPrefix("11"), "the XML with an entry left out: \(parsed.stdout) \(parsed.stderr)")
+                let parsed = try Python.run(
+                    "import sys, xml.dom.minidom as m; print(len(m.parse(sys.argv[1]).getElementsByTagName('Entry')))", [file])
+                #expect(
+                    parsed.status == 0 && parsed.stdout.hasPrefix("11"), "the XML with an entry left out: \(parsed.stdout) \(parsed.stderr)"
+                )
             }
             if format == "json" {
                 #expect(try FaultVault.entries(Data(text.utf8), "json").count == 11)
@@ -663,7 +718,9 @@ struct FaultOperation {
     static func expectNoValues(_ text: String, _ vault: FaultVault, sourceLocation: SourceLocation = #_sourceLocation) {
         for (name, allowed) in vault.expected {
             for value in allowed.compactMap({ $0 }) where value.count >= 8 {
-                #expect(!text.contains(String(decoding: value, as: UTF8.self)), "the value of \(name) is on stderr", sourceLocation: sourceLocation)
+                #expect(
+                    !text.contains(String(decoding: value, as: UTF8.self)), "the value of \(name) is on stderr",
+                    sourceLocation: sourceLocation)
             }
         }
     }
@@ -677,8 +734,9 @@ struct FaultOperation {
         #expect(chmod(vault.db, mode_t(mode)) == 0)
         let before = FileManager.default.contents(atPath: vault.db)
         let r = try vault.run(["secret", "list"])
-        #expect(r.status == 1 && r.stderr.contains("group or others may read or write it") && r.stderr.contains("chmod 600 '\(vault.db)'"),
-                "exit \(r.status): \(r.stderr)")
+        #expect(
+            r.status == 1 && r.stderr.contains("group or others may read or write it") && r.stderr.contains("chmod 600 '\(vault.db)'"),
+            "exit \(r.status): \(r.stderr)")
         #expect(r.stdoutData.isEmpty)
         #expect(fileMode(vault.db) == mode, "the mode became \(octalMode(fileMode(vault.db)))")
         #expect(FileManager.default.contents(atPath: vault.db) == before)
@@ -694,12 +752,17 @@ struct FaultOperation {
         try #require(added.status == 0, "\(added.stderr)")
         let temporary = added.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let newPassword = "amber lantern over the quay"
-        let first = try vault.run(["secret", "list"], env: ["KEYHOLD_USER": "olga", "KEYHOLD_PASSWORD": temporary,
-                                                            "KEYHOLD_NEW_PASSWORD": newPassword])
+        let first = try vault.run(
+            ["secret", "list"],
+            env: [
+                "KEYHOLD_USER": "olga", "KEYHOLD_PASSWORD": temporary,
+                "KEYHOLD_NEW_PASSWORD": newPassword
+            ])
         try #require(first.status == 0, "\(first.stderr)")
         let olga = ["KEYHOLD_USER": "olga", "KEYHOLD_PASSWORD": newPassword]
         func flip() throws -> String {
-            let r = try Python.run("""
+            let r = try Python.run(
+                """
                 import sqlite3, sys
                 c = sqlite3.connect(sys.argv[1])
                 uid, sealed = c.execute("SELECT g.user_id, g.sealed_root FROM grants g JOIN users u ON u.id = g.user_id WHERE u.username = 'olga'").fetchone()

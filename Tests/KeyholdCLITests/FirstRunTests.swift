@@ -12,8 +12,9 @@ import Testing
     @Test func initCreatesThenOpens() throws {
         let created = try CLI.run(["init", "--db", db], stdin: "owner\n\(password)\n")
         #expect(created.status == 0, "\(created.stderr)")
-        let key = try #require(created.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-            .first { $0.count == 77 && $0.split(separator: "-").count == 13 }, "recovery key not shown")
+        let key = try #require(
+            created.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+                .first { $0.count == 77 && $0.split(separator: "-").count == 13 }, "recovery key not shown")
         #expect(!created.all.contains(password))
         #expect(created.stdout.contains("logged in as: owner"))
         let mode = try FileManager.default.attributesOfItem(atPath: db)[.posixPermissions] as? Int

@@ -11,7 +11,6 @@ final class TransferFixture: @unchecked Sendable {
     static let password = "mossy granite under the bridge"
     static let owner = ["KEYHOLD_USER": "owner", "KEYHOLD_PASSWORD": password]
 
-
     let scratch = TempDir(prefix: "keyhold-cli")
     var dir: String { scratch.path }
     let a: String
@@ -32,7 +31,9 @@ final class TransferFixture: @unchecked Sendable {
     }
 
     /// keyhold with stdout kept as bytes.
-    func runBytes(_ db: String, _ args: [String], env: [String: String] = TransferFixture.owner) throws -> (status: Int32, stdout: Data, stderr: String) {
+    func runBytes(_ db: String, _ args: [String], env: [String: String] = TransferFixture.owner) throws -> (
+        status: Int32, stdout: Data, stderr: String
+    ) {
         let r = try KeyholdBinary.run(args + ["--db", db], env: env)
         return (r.status, r.stdout, r.stderr)
     }
@@ -62,8 +63,10 @@ final class TransferFixture: @unchecked Sendable {
     func expectValue(_ db: String, _ name: String, _ value: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) throws {
         let got = try show(db, name)
         let same = got == value
-        #expect(same, "\(name) holds \(got.map { "\($0.count) bytes" } ?? "nothing (show failed)"), expected \(value.count) bytes other than these",
-                sourceLocation: sourceLocation)
+        #expect(
+            same,
+            "\(name) holds \(got.map { "\($0.count) bytes" } ?? "nothing (show failed)"), expected \(value.count) bytes other than these",
+            sourceLocation: sourceLocation)
     }
 
     func expectValue(_ db: String, _ name: String, _ text: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
@@ -82,7 +85,8 @@ final class TransferFixture: @unchecked Sendable {
     func names(_ db: String) throws -> [String] {
         let r = try run(db, ["secret", "list", "--json"])
         guard r.status == 0, let o = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any],
-              let list = o["secrets"] as? [[String: Any]] else { throw TestFailure("secret list --json failed (\(r.status)): \(r.stderr)") }
+            let list = o["secrets"] as? [[String: Any]]
+        else { throw TestFailure("secret list --json failed (\(r.status)): \(r.stderr)") }
         return list.compactMap { $0["name"] as? String }.sorted()
     }
 
@@ -90,7 +94,8 @@ final class TransferFixture: @unchecked Sendable {
     func events(_ db: String, action: String) throws -> [[String: Any]] {
         let r = try run(db, ["audit", "list", "--json", "--action", action])
         guard r.status == 0, let o = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any],
-              let list = o["events"] as? [[String: Any]] else { throw TestFailure("audit list --json failed (\(r.status)): \(r.stderr)") }
+            let list = o["events"] as? [[String: Any]]
+        else { throw TestFailure("audit list --json failed (\(r.status)): \(r.stderr)") }
         return list
     }
 
@@ -112,16 +117,21 @@ final class ThrowawayGPG: @unchecked Sendable {
     /// Fails (never skips) when pass or gpg is missing: `make test` installs them.
     init(in dir: String) throws {
         for tool in ["gpg", "pass", "gpgconf"] {
-            try #require(Subprocess.which(tool) != nil,
-                         "\(tool) is not installed: `make test` installs pass and gnupg (or: apt-get install -y pass gnupg)")
+            try #require(
+                Subprocess.which(tool) != nil,
+                "\(tool) is not installed: `make test` installs pass and gnupg (or: apt-get install -y pass gnupg)")
         }
         home = dir + "/gnupg"
         try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         var env = ProcessInfo.processInfo.environment
         env["GNUPGHOME"] = home
         self.env = env
-        let gen = try Subprocess.run("gpg", ["--batch", "--passphrase", "", "--quick-gen-key", "Keyhold Test <test@example.invalid>",
-                                        "default", "default", "never"], env: env)
+        let gen = try Subprocess.run(
+            "gpg",
+            [
+                "--batch", "--passphrase", "", "--quick-gen-key", "Keyhold Test <test@example.invalid>",
+                "default", "default", "never"
+            ], env: env)
         try #require(gen.status == 0, "gpg --quick-gen-key failed: \(gen.stderr)")
         let list = try Subprocess.run("gpg", ["--batch", "--with-colons", "--list-secret-keys"], env: env)
         let fpr = String(decoding: list.stdout, as: UTF8.self).split(separator: "\n")
@@ -148,7 +158,7 @@ final class ThrowawayGPG: @unchecked Sendable {
         ("UNICODE_1", Array("héllo wörld ✓ 🔑 Ω".utf8)),
         ("CRLF", Array("first\r\nsecond\rthird".utf8)),
         ("TRAILING_NEWLINE", Array("ends with a newline\n".utf8)),
-        ("FLASK_SECRET_KEY", Array("Zq9-x_7Yh2Lk0PqW3eRtY6uI8oPaSdFgHjKlZxCvBnM".utf8)),
+        ("FLASK_SECRET_KEY", Array("Zq9-x_7Yh2Lk0PqW3eRtY6uI8oPaSdFgHjKlZxCvBnM".utf8))
     ]
 
     /// Names that use paths (json, pass and keepassxc keep them).
@@ -157,15 +167,17 @@ final class ThrowawayGPG: @unchecked Sendable {
         ("app/prod/api.key", Array("multi\nline\n\nwith blank line".utf8)),
         ("app/web/FLASK_SECRET_KEY", Array("  padded  ".utf8)),
         ("top", Array("x".utf8)),
-        ("CRLF", Array("a\r\nb\r".utf8)),
+        ("CRLF", Array("a\r\nb\r".utf8))
     ]
 
     /// Bytes that are not UTF-8 text (json carries them as value_base64, pass as they are).
     static let binaryValues: [(String, [UInt8])] = [("bin/random", [0x00, 0xFF, 0x80, 0x01, 0x0A, 0xC3, 0x28, 0x7F])]
 
     /// Sets `values` in vault a, exports with `format` to a new file, imports into vault b, compares every value.
-    func roundTrip(_ format: String, _ values: [(String, [UInt8])], in fixture: TransferFixture? = nil, gpg: ThrowawayGPG? = nil,
-                   exportFlags: [String] = [], importFlags: [String] = []) throws {
+    func roundTrip(
+        _ format: String, _ values: [(String, [UInt8])], in fixture: TransferFixture? = nil, gpg: ThrowawayGPG? = nil,
+        exportFlags: [String] = [], importFlags: [String] = []
+    ) throws {
         let f = try fixture ?? TransferFixture()
         for (name, value) in values { try f.set(f.a, name, value) }
         let dest = f.scratch.file("export-\(format)")
@@ -186,7 +198,8 @@ final class ThrowawayGPG: @unchecked Sendable {
             let inA = try f.show(f.a, name), inB = try f.show(f.b, name)
             let setRight = inA == value, survived = inB == inA
             #expect(setRight, "\(name): vault a does not hold what was set (\(inA?.count ?? -1) bytes, expected \(value.count))")
-            #expect(survived, "\(name): the \(format) round trip changed the value (\(inB?.count ?? -1) bytes, expected \(inA?.count ?? -1))")
+            #expect(
+                survived, "\(name): the \(format) round trip changed the value (\(inB?.count ?? -1) bytes, expected \(inA?.count ?? -1))")
         }
     }
 
@@ -196,7 +209,9 @@ final class ThrowawayGPG: @unchecked Sendable {
         try roundTrip("dotenv", Self.textValues, exportFlags: ["--no-interpolate"], importFlags: ["--literal"])
     }
 
-    @Test func jsonRoundTrip() throws { try roundTrip("json", Self.textValues + Self.pathValues.filter { $0.0 != "CRLF" } + Self.binaryValues) }
+    @Test func jsonRoundTrip() throws {
+        try roundTrip("json", Self.textValues + Self.pathValues.filter { $0.0 != "CRLF" } + Self.binaryValues)
+    }
 
     @Test func keepassxcRoundTrip() throws { try roundTrip("keepassxc", Self.pathValues + [("UNICODE_1", Self.textValues[3].1)]) }
 
@@ -213,8 +228,9 @@ final class ThrowawayGPG: @unchecked Sendable {
         try f.set(f.a, "app/prod/db-password", Array("hunter2 but longer".utf8))
         try f.set(f.a, "other/x", Array("not exported".utf8))
         let store = f.scratch.file("store")
-        let r = try f.run(f.a, ["export", "--format", "pass", "--prefix", "app/", "--gpg-id", gpg.fingerprint, "--yes", store],
-                          env: TransferFixture.owner.merging(["GNUPGHOME": gpg.home]) { _, b in b })
+        let r = try f.run(
+            f.a, ["export", "--format", "pass", "--prefix", "app/", "--gpg-id", gpg.fingerprint, "--yes", store],
+            env: TransferFixture.owner.merging(["GNUPGHOME": gpg.home]) { _, b in b })
         #expect(r.status == 0, "\(r.stderr)")
         #expect(try String(contentsOfFile: store + "/.gpg-id", encoding: .utf8) == gpg.fingerprint + "\n")
         #expect(FileManager.default.fileExists(atPath: store + "/prod/db-password.gpg"), "the prefix is left out of the path")
@@ -245,10 +261,13 @@ final class ThrowawayGPG: @unchecked Sendable {
         try #require(initialised.status == 0, "pass init: \(initialised.stderr)")
         let entries: [(String, String, [UInt8])] = [
             // (path, what pass insert is fed, the value Keyhold keeps: the whole file less one trailing newline)
-            ("web/github.com", "gh-password\nuser: alice\nurl: https://github.com\n", Array("gh-password\nuser: alice\nurl: https://github.com".utf8)),
+            (
+                "web/github.com", "gh-password\nuser: alice\nurl: https://github.com\n",
+                Array("gh-password\nuser: alice\nurl: https://github.com".utf8)
+            ),
             ("db/prod", "s3cr3t-prod\n", Array("s3cr3t-prod".utf8)),
             ("db/staging", "no trailing newline", Array("no trailing newline".utf8)),
-            ("keys/two-newlines", "kept one\n\n", Array("kept one\n".utf8)),
+            ("keys/two-newlines", "kept one\n\n", Array("kept one\n".utf8))
         ]
         for (path, content, _) in entries {
             let r = try gpg.pass(store, ["insert", "-m", path], stdin: Array(content.utf8))
@@ -276,7 +295,9 @@ final class ThrowawayGPG: @unchecked Sendable {
         try f.set(f.a, "EXISTING", Array("already here".utf8))
         let before = try f.names(f.a)
         let auditBefore = try f.events(f.a, action: "secret.import").count
-        let env = f.write("bad.env", """
+        let env = f.write(
+            "bad.env",
+            """
             # a comment
             GOOD_ONE=first-value
             this line is not an assignment
@@ -302,26 +323,28 @@ final class ThrowawayGPG: @unchecked Sendable {
         #expect(skipped.stderr.contains("skipped: line 3"))
         #expect(skipped.stdout.contains("2 created"), "\(skipped.stdout)")
         #expect(try f.names(f.a) == ["EXISTING", "GOOD_ONE", "GOOD_TWO"])
-        try f.expectValue(f.a, "GOOD_ONE", "again")   // the last, as python-dotenv gives the application
+        try f.expectValue(f.a, "GOOD_ONE", "again")  // the last, as python-dotenv gives the application
         try f.expectValue(f.a, "GOOD_TWO", "second value")
     }
 
     /// The .env syntax: export, comments, quotes and escapes, trimming, CRLF, an unclosed quote.
     @Test func dotenvSyntax() throws {
         let f = try TransferFixture()
-        let file = f.write("syntax.env", "\u{FEFF}# header\r\n"
-            + "UNQUOTED =  trimmed value   # a comment\r\n"
-            + "HASH=a#b\n"
-            + "export EXPORTED=yes\n"
-            + "SINGLE='lit\\n $X \"q\"' # comment\n"
-            + "DOUBLE=\"tab\\there\\nnew \\\"q\\\" \\\\ \\$ end\"\n"
-            + "MULTI=\"one\ntwo\"\n"
-            + "  INDENTED=\tv  \n")
+        let file = f.write(
+            "syntax.env",
+            "\u{FEFF}# header\r\n"
+                + "UNQUOTED =  trimmed value   # a comment\r\n"
+                + "HASH=a#b\n"
+                + "export EXPORTED=yes\n"
+                + "SINGLE='lit\\n $X \"q\"' # comment\n"
+                + "DOUBLE=\"tab\\there\\nnew \\\"q\\\" \\\\ \\$ end\"\n"
+                + "MULTI=\"one\ntwo\"\n"
+                + "  INDENTED=\tv  \n")
         let r = try f.run(f.a, ["import", "--format", "dotenv", "--prefix", "env/", file])
         #expect(r.status == 0, "\(r.stderr)")
         let expected: [String: String] = [
             "UNQUOTED": "trimmed value", "HASH": "a#b", "EXPORTED": "yes", "SINGLE": #"lit\n $X "q""#,
-            "DOUBLE": "tab\there\nnew \"q\" \\ \\$ end", "MULTI": "one\ntwo", "INDENTED": "v",
+            "DOUBLE": "tab\there\nnew \"q\" \\ \\$ end", "MULTI": "one\ntwo", "INDENTED": "v"
         ]
         #expect(try f.names(f.a) == expected.keys.map { "env/" + $0 }.sorted())
         for (k, v) in expected { try f.expectValue(f.a, "env/" + k, v) }
@@ -339,13 +362,15 @@ final class ThrowawayGPG: @unchecked Sendable {
         let file = f.write("vars.env", "HOST=db\nURL=postgres://${HOST}:${PORT:-5432}/app\nTOKEN='tok$en${HOST}x'\n")
         let refused = try f.run(f.a, ["import", "--format", "dotenv", file])
         #expect(refused.status == 64, "\(refused.stderr)")
-        #expect(refused.stderr.contains("line 2: URL: the value holds ${...}") && refused.stderr.contains("line 3: TOKEN"), "\(refused.stderr)")
+        #expect(
+            refused.stderr.contains("line 2: URL: the value holds ${...}") && refused.stderr.contains("line 3: TOKEN"), "\(refused.stderr)")
         #expect(refused.stderr.contains("--expand") && refused.stderr.contains("--literal"))
         #expect(try f.names(f.a).isEmpty)
 
         // --expand takes names from earlier keys only: PORT is not there, so URL is refused, not guessed.
-        let expanded = try f.run(f.a, ["import", "--format", "dotenv", "--expand", "--prefix", "x/", file],
-                                 env: TransferFixture.owner.merging(["PORT": "1"]) { a, _ in a })
+        let expanded = try f.run(
+            f.a, ["import", "--format", "dotenv", "--expand", "--prefix", "x/", file],
+            env: TransferFixture.owner.merging(["PORT": "1"]) { a, _ in a })
         #expect(expanded.status == 64, "\(expanded.stderr)")
         #expect(expanded.stderr.contains("line 2: URL: its ${...} names no key defined earlier in this file"), "\(expanded.stderr)")
         let skipped = try f.run(f.a, ["import", "--format", "dotenv", "--expand", "--skip-bad", "--prefix", "x/", file])
@@ -364,7 +389,9 @@ final class ThrowawayGPG: @unchecked Sendable {
         let dest = f.scratch.file("vars-out.env")
         let plain = try f.run(f.a, ["export", "--format", "dotenv", "--yes", "--prefix", "l/", dest])
         #expect(plain.status == 64, "\(plain.stderr)")
-        #expect(plain.stderr.contains("l/TOKEN") && plain.stderr.contains("--interpolate") && plain.stderr.contains("--no-interpolate"), "\(plain.stderr)")
+        #expect(
+            plain.stderr.contains("l/TOKEN") && plain.stderr.contains("--interpolate") && plain.stderr.contains("--no-interpolate"),
+            "\(plain.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dest))
         let on = try f.run(f.a, ["export", "--format", "dotenv", "--yes", "--prefix", "l/", "--interpolate", "-"])
         #expect(on.status == 0, "\(on.stderr)")
@@ -383,7 +410,9 @@ final class ThrowawayGPG: @unchecked Sendable {
         #expect(r.status == 0, "\(r.stderr)")
         try f.expectValue(f.a, "app/two", "2nd\nline")
 
-        let bad = f.write("bad.json", """
+        let bad = f.write(
+            "bad.json",
+            """
             {"secrets": [
               {"name": "ok/one", "value": "v1", "description": "first"},
               {"name": "ok/two", "vaule": "typo"},
@@ -435,7 +464,8 @@ final class ThrowawayGPG: @unchecked Sendable {
         try f.expectValue(f.a, "kp/Web/Sub_group/caf_", "CDATA ]] value")
         let show = try f.run(f.a, ["secret", "list", "--json"])
         #expect(show.stdout.contains("user: alice; url: https://github.com"), "\(show.stdout)")
-        f.expectAbsent(s.all + r.all, ["hunter2", "old-password", "deleted-password", "CDATA ]] value"], "the output of import --format keepassxc")
+        f.expectAbsent(
+            s.all + r.all, ["hunter2", "old-password", "deleted-password", "CDATA ]] value"], "the output of import --format keepassxc")
     }
 
     @Test func exportRefusesExistingDestAndWritesPrivateFiles() throws {
@@ -453,7 +483,8 @@ final class ThrowawayGPG: @unchecked Sendable {
             f.expectAbsent(w.all, ["value one"], "the output of export --format \(format)")
         }
         // The documented JSON shape.
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: f.scratch.file("new.json")))) as? [String: Any]
+        let json =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: f.scratch.file("new.json")))) as? [String: Any]
         let entries = json?["secrets"] as? [[String: Any]]
         #expect(json.map { Set($0.keys) } == ["secrets"])
         #expect(entries?.count == 1)
@@ -542,8 +573,9 @@ final class ThrowawayGPG: @unchecked Sendable {
         #expect(r.status == 66, "\(r.stderr)")
         #expect(r.stderr.contains("secrets.read"))
         #expect(!FileManager.default.fileExists(atPath: dest))
-        let imp = try f.run(f.a, ["import", "--format", "json", "-"], stdin: #"{"x": "y"}"#,
-                            env: ["KEYHOLD_USER": "carol", "KEYHOLD_PASSWORD": "a fresh passphrase for the auditor"])
+        let imp = try f.run(
+            f.a, ["import", "--format", "json", "-"], stdin: #"{"x": "y"}"#,
+            env: ["KEYHOLD_USER": "carol", "KEYHOLD_PASSWORD": "a fresh passphrase for the auditor"])
         #expect(imp.status == 66, "\(imp.stderr)")
         #expect(try f.names(f.a) == ["ONE"])
     }

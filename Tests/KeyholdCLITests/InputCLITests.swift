@@ -14,7 +14,7 @@ import Testing
         ("292278995-01-01", "expected YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ"),
         ("2026-01-01Tgarbage", "expected YYYY-MM-DD or YYYY-MM-DDThh:mm:ssZ"),
         ("2026-01-01T25:00:00Z", "is not a time of day"),
-        ("0000-01-01", "is outside the years 1970 to 9999"),
+        ("0000-01-01", "is outside the years 1970 to 9999")
     ]
 
     @Test func badDatesAreRefusedAndChangeNothing() throws {
@@ -63,7 +63,7 @@ import Testing
             (["secret", "show", "app/a", "--version", "0"], "--version: must be a whole number from 1 to 2,147,483,647"),
             (["secret", "delete", "app/a", "--version", big, "--yes"], "--version: must be a whole number from 1 to 2,147,483,647"),
             (["secret", "generate", "app/g", "--length", big], "--length: must be a whole number from 1 to 4,096"),
-            (["audit", "list", "--limit", big], "--limit: must be a whole number from 0 to 2,147,483,647"),
+            (["audit", "list", "--limit", big], "--limit: must be a whole number from 0 to 2,147,483,647")
         ]
         for (args, says) in cases {
             let r = try v.run(args)
@@ -85,13 +85,15 @@ import Testing
         let v = try AdminVault()
         let f = VaultReads(v)
         let repeated = v.scratch.file("repeated.json")
-        try Data("""
+        try Data(
+            """
             {"secrets": [
               {"name": "app/ok", "value": "fine"},
               {"name": "app/db", "value": "first",
                "value": "second"}
             ]}
-            """.utf8).write(to: URL(fileURLWithPath: repeated))
+            """.utf8
+        ).write(to: URL(fileURLWithPath: repeated))
         let r = try v.run(["import", "--format", "json", repeated])
         #expect(r.status == 64, "\(r.stderr)")
         #expect(r.stderr.contains(#"secrets[1] (app/db): the key "value" appears twice (lines 3 and 4)"#), "\(r.stderr)")
@@ -110,8 +112,11 @@ import Testing
         #expect(try f.secretNames().isEmpty)
 
         let users = v.scratch.file("users.json")
-        try Data(#"{"users": [{"username": "zed", "password_hash": "$2b$12$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234", "username": "eve"}]}"#.utf8)
-            .write(to: URL(fileURLWithPath: users))
+        try Data(
+            #"{"users": [{"username": "zed", "password_hash": "$2b$12$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234", "username": "eve"}]}"#
+                .utf8
+        )
+        .write(to: URL(fileURLWithPath: users))
         let u = try v.run(["user", "import", "--format", "json", users])
         #expect(u.status != 0, "\(u.stderr)")
         #expect(u.stderr.contains(#"users[0] (zed): the key "username" appears twice"#), "\(u.stderr)")

@@ -39,13 +39,17 @@ import Testing
         for i in [0, 12_345, Self.count - 1] { try f.expectValue(f.b, "copy/BULK_\(i)", value(i)) }
 
         // run: every value in the command's environment at once (--db before --: after it all is the command's).
-        let counted = try CLI.run(["run", "--db", f.a, "--prefix", "big/", "--", "/bin/sh", "-c", "env | grep -c '^BULK_[0-9]*=value-'"],
-                                  env: TransferFixture.owner)
+        let counted = try CLI.run(
+            ["run", "--db", f.a, "--prefix", "big/", "--", "/bin/sh", "-c", "env | grep -c '^BULK_[0-9]*=value-'"],
+            env: TransferFixture.owner)
         #expect(counted.status == 0, "\(counted.stderr.suffix(300))")
         #expect(counted.stdout == "\(Self.count)\n")
         // --mask builds its redactor from the same guarded environment.
-        let masked = try CLI.run(["run", "--db", f.a, "--mask", "--prefix", "big/BULK_2999", "--", "/bin/sh", "-c",
-                                  "printf '%s %s' \"$BULK_29999\" \"$BULK_2999\""], env: TransferFixture.owner)
+        let masked = try CLI.run(
+            [
+                "run", "--db", f.a, "--mask", "--prefix", "big/BULK_2999", "--", "/bin/sh", "-c",
+                "printf '%s %s' \"$BULK_29999\" \"$BULK_2999\""
+            ], env: TransferFixture.owner)
         #expect(masked.status == 0, "\(masked.stderr.suffix(300))")
         let redacted = masked.stdout == "<redacted:big/BULK_29999> <redacted:big/BULK_2999>"  // not in #expect, which would print it
         #expect(redacted, "run --mask did not replace the values by their names")

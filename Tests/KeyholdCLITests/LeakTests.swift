@@ -17,8 +17,10 @@ import Testing
     @Test func noPasswordEscapes() throws {
         let v = try AdminVault()
         var steps: [Step] = []
-        func step(_ label: String, _ args: [String], as env: [String: String]? = nil, stdin: String = "",
-                  expect status: Int32 = 0) throws -> CLI.Result {
+        func step(
+            _ label: String, _ args: [String], as env: [String: String]? = nil, stdin: String = "",
+            expect status: Int32 = 0
+        ) throws -> CLI.Result {
             let r = try v.run(args, as: env, stdin: stdin)
             #expect(r.status == status, "\(label): \(r.stderr)")
             steps.append(Step(label: label, argv: args, result: r))
@@ -55,7 +57,8 @@ import Testing
         let passwords = [adminPassword, adminNew, wrong, wrongInUsernameField, alice1, alice2, alice3]
 
         // The audit log, every column of every row, as an outsider reads it.
-        let dump = try Python.run("""
+        let dump = try Python.run(
+            """
             import sqlite3, sys
             c = sqlite3.connect(sys.argv[1])
             for row in c.execute("SELECT * FROM audit_events ORDER BY seq"):

@@ -39,16 +39,18 @@ import KeyholdCore
         if count > 0 { _ = try f.admin.importSecrets(from: Numbered(prefix: "big/", count: count)) }
         if users > 0 {
             let entries = (0..<users).map {
-                AppUserEntry(username: "u" + String(format: "%06d", $0), email: "u\($0)@example.com", displayName: "User \($0)",
-                             passwordHash: "$argon2id$v=19$m=65536,t=3,p=4$xQXwLqdUniZtfPR4K2kl2w$59sEl7ODLd197aJBsF3cLEtmFODriq259tzyl0XHWiU",
-                             origin: "user \($0)")
+                AppUserEntry(
+                    username: "u" + String(format: "%06d", $0), email: "u\($0)@example.com", displayName: "User \($0)",
+                    passwordHash: "$argon2id$v=19$m=65536,t=3,p=4$xQXwLqdUniZtfPR4K2kl2w$59sEl7ODLd197aJBsF3cLEtmFODriq259tzyl0XHWiU",
+                    origin: "user \($0)")
             }
             _ = try f.admin.importAppUsers(entries, roles: ["user"])
         }
         if events > 0 {
             // Events written straight into the log, as many as a busy vault has (the listing reads, never verifies).
             let base = try #require(try f.vault.store.unsafeQuery("SELECT max(seq) AS m FROM audit_events").first?["m"] as? Int64)
-            try f.vault.store.unsafeExecute("""
+            try f.vault.store.unsafeExecute(
+                """
                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
                 INSERT INTO audit_events (seq, at, actor_id, actor_name, actor_key_id, action, target, details, prev_hash, hash, signature)
                 SELECT ? + i, 1800000000000 + i, NULL, 'admin', NULL, 'secret.reveal', 'secret:big/' || printf('%06d', i % 1000),
@@ -68,25 +70,43 @@ import KeyholdCore
         let now = Clock.system.now()
         // Tables: what Output.table made of the whole listing (the one page), byte for byte.
         let secrets = try f.admin.secrets()
-        let secretTable = Output.table(["NAME", "VERSION", "VERSIONS", "ROTATE BY", "UPDATED"], secrets.map {
-            [$0.name, String($0.currentVersion), String($0.versionCount), SecretCommand.rotateByCell($0, now: now), Output.time($0.updatedAt)]
-        }) + "\n"
+        let secretTable =
+            Output.table(
+                ["NAME", "VERSION", "VERSIONS", "ROTATE BY", "UPDATED"],
+                secrets.map {
+                    [
+                        $0.name, String($0.currentVersion), String($0.versionCount), SecretCommand.rotateByCell($0, now: now),
+                        Output.time($0.updatedAt)
+                    ]
+                }) + "\n"
         #expect(try Self.run(f, ["secret", "list"]).text == secretTable)
         let users = try f.admin.users()
-        let userTable = Output.table(["USERNAME", "STATUS", "ROLES", "KEY ACCESS", "LAST LOGIN"], users.map {
-            [$0.username, $0.status(at: now) + ($0.mustChangePassword ? ", must change" : "") + ($0.legacyHash ? ", legacy hash" : ""),
-             $0.roles.joined(separator: ","), $0.keyAccess.rawValue, Output.time($0.lastLoginAt)]
-        }) + "\n"
+        let userTable =
+            Output.table(
+                ["USERNAME", "STATUS", "ROLES", "KEY ACCESS", "LAST LOGIN"],
+                users.map {
+                    [
+                        $0.username,
+                        $0.status(at: now) + ($0.mustChangePassword ? ", must change" : "") + ($0.legacyHash ? ", legacy hash" : ""),
+                        $0.roles.joined(separator: ","), $0.keyAccess.rawValue, Output.time($0.lastLoginAt)
+                    ]
+                }) + "\n"
         #expect(try Self.run(f, ["user", "list"]).text == userTable)
         // The log as the listing saw it: up to its own login event, the last one written.
         let audit = try Self.run(f, ["audit", "list"]).text
         let events = try f.admin.auditEvents()
         #expect(events.last?.action == "login")
-        #expect(audit == Output.table(["SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "DETAILS"], events.map {
-            [String($0.seq), Clock.format($0.at), $0.actor + ($0.signed ? "" : " (unsigned)"), $0.action, $0.target, $0.details]
-        }) + "\n")
+        #expect(
+            audit == Output.table(
+                ["SEQ", "TIME", "ACTOR", "ACTION", "TARGET", "DETAILS"],
+                events.map {
+                    [String($0.seq), Clock.format($0.at), $0.actor + ($0.signed ? "" : " (unsigned)"), $0.action, $0.target, $0.details]
+                }) + "\n")
         // JSON: JSONSerialization's document, and the whole listing's values.
-        for args in [["secret", "list", "--json"], ["user", "list", "--json"], ["audit", "list", "--json"], ["secret", "list", "--json", "--prefix", "none/"]] {
+        for args in [
+            ["secret", "list", "--json"], ["user", "list", "--json"], ["audit", "list", "--json"],
+            ["secret", "list", "--json", "--prefix", "none/"]
+        ] {
             let out = try Self.run(f, args)
             #expect(out.text == (try Self.wholeDocument(out.stdout)), "\(args.joined(separator: " "))")
         }
@@ -104,12 +124,20 @@ import KeyholdCore
         // Names of one width: the first page's column widths are every page's, so the stream is the whole table.
         let secrets = try f.admin.secrets()
         #expect(secrets.count == count)
-        let table = Output.table(["NAME", "VERSION", "VERSIONS", "ROTATE BY", "UPDATED"], secrets.map {
-            [$0.name, String($0.currentVersion), String($0.versionCount), SecretCommand.rotateByCell($0, now: now), Output.time($0.updatedAt)]
-        }) + "\n"
+        let table =
+            Output.table(
+                ["NAME", "VERSION", "VERSIONS", "ROTATE BY", "UPDATED"],
+                secrets.map {
+                    [
+                        $0.name, String($0.currentVersion), String($0.versionCount), SecretCommand.rotateByCell($0, now: now),
+                        Output.time($0.updatedAt)
+                    ]
+                }) + "\n"
         #expect(try Self.run(f, ["secret", "list"]).text == table)
-        for args in [["secret", "list", "--json"], ["user", "list", "--json"], ["audit", "list", "--json"],
-                     ["secret", "list", "--json", "--filter", "00012"], ["user", "list", "--json", "--role", "user"]] {
+        for args in [
+            ["secret", "list", "--json"], ["user", "list", "--json"], ["audit", "list", "--json"],
+            ["secret", "list", "--json", "--filter", "00012"], ["user", "list", "--json", "--role", "user"]
+        ] {
             let out = try Self.run(f, args)
             #expect(out.text == (try Self.wholeDocument(out.stdout)), "\(args.joined(separator: " "))")
         }
@@ -118,13 +146,15 @@ import KeyholdCore
             return (doc?["secrets"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
         }
         #expect(try names(["secret", "list", "--json"]) == secrets.map(\.name))
-        #expect(try names(["secret", "list", "--json", "--prefix", "big/0010"]) == (1000...1099).map { "big/" + String(format: "%06d", $0) })
+        #expect(
+            try names(["secret", "list", "--json", "--prefix", "big/0010"]) == (1000...1099).map { "big/" + String(format: "%06d", $0) })
         #expect(try names(["secret", "list", "--json", "--filter", "0019"]) == secrets.map(\.name).filter { $0.contains("0019") })
         let users = try JSONSerialization.jsonObject(with: try Self.run(f, ["user", "list", "--json"]).stdout) as? [String: Any]
         #expect((users?["users"] as? [[String: Any]])?.compactMap { $0["username"] as? String } == (try f.admin.users()).map(\.username))
         // The newest events across pages, oldest first, and nothing appended after the listing began.
         let all = try f.admin.auditEvents()
-        let newest = try JSONSerialization.jsonObject(with: try Self.run(f, ["audit", "list", "--json", "--limit", "1500"]).stdout) as? [String: Any]
+        let newest =
+            try JSONSerialization.jsonObject(with: try Self.run(f, ["audit", "list", "--json", "--limit", "1500"]).stdout) as? [String: Any]
         let seqs = (newest?["events"] as? [[String: Any]] ?? []).compactMap { $0["seq"] as? Int64 }
         // Its own login event is the newest.
         #expect(seqs == all.suffix(1499).map(\.seq) + [(all.last?.seq ?? 0) + 1])
@@ -173,8 +203,9 @@ import KeyholdCore
                 sys.stderr.write(r.stderr.decode()); sys.exit(r.returncode)
             print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
             """
-        let r = try Subprocess.run(python, ["-c", script, KeyholdBinary.path] + args + ["--db", f.path],
-                                   env: KeyholdBinary.environment(env))
+        let r = try Subprocess.run(
+            python, ["-c", script, KeyholdBinary.path] + args + ["--db", f.path],
+            env: KeyholdBinary.environment(env))
         guard r.status == 0, let kib = Int(r.text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
             throw TestFailure("keyhold \(args.joined(separator: " ")) exited \(r.status): \(r.stderr)")
         }

@@ -50,7 +50,8 @@ import Testing
         let f = try Fixture()
         let attacker = try Attacker(f.vault.store, clock: f.clock)
         try attacker.loosen("users", "password_hash")
-        try f.vault.store.unsafeExecute("UPDATE users SET password_hash = ? WHERE username = 'admin'", arguments: [[UInt8](repeating: 0xFF, count: 8)])
+        try f.vault.store.unsafeExecute(
+            "UPDATE users SET password_hash = ? WHERE username = 'admin'", arguments: [[UInt8](repeating: 0xFF, count: 8)])
         let admin = try Self.id(f, "SELECT id FROM users WHERE username = 'admin'")
         try Self.expectIntegrity(f, ["secret", "list"], says: ["users id=\(admin)", "password_hash", "a blob"], "login")
     }

@@ -13,49 +13,50 @@ enum Sinks {
     static var python: String { ProcessInfo.processInfo.environment["KEYHOLD_PYTHON"] ?? "python3" }
 
     static let script = #"""
-import os, subprocess, sys, pty, tty
-mode, args = sys.argv[1], sys.argv[2:]
-stdin = sys.stdin.buffer.read()
-def finish(code, out=b"", err=b""):
-    sys.stdout.buffer.write(out); sys.stderr.buffer.write(err)
-    sys.exit(code if code >= 0 else 200 - code)
-if mode in ("full", "closed-pipe"):
-    if mode == "full":
-        out = os.open("/dev/full", os.O_WRONLY)
-    else:
-        r, out = os.pipe()
-        os.close(r)
-    p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.PIPE)
-    os.close(out)
-    _, err = p.communicate(stdin)
-    finish(p.returncode, err=err)
-elif mode == "pty":
-    master, slave = pty.openpty()
-    tty.setraw(slave)
-    p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE)
-    os.close(slave)
-    chunks = []
-    while True:
-        try:
-            c = os.read(master, 65536)
-        except OSError:
-            break
-        if not c:
-            break
-        chunks.append(c)
-    err = p.stderr.read()
-    finish(p.wait(), b"".join(chunks), err)
-else:
-    p = subprocess.run(args, input=stdin, capture_output=True, restore_signals=(mode == "default"))
-    finish(p.returncode, p.stdout, p.stderr)
-"""#
+        import os, subprocess, sys, pty, tty
+        mode, args = sys.argv[1], sys.argv[2:]
+        stdin = sys.stdin.buffer.read()
+        def finish(code, out=b"", err=b""):
+            sys.stdout.buffer.write(out); sys.stderr.buffer.write(err)
+            sys.exit(code if code >= 0 else 200 - code)
+        if mode in ("full", "closed-pipe"):
+            if mode == "full":
+                out = os.open("/dev/full", os.O_WRONLY)
+            else:
+                r, out = os.pipe()
+                os.close(r)
+            p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.PIPE)
+            os.close(out)
+            _, err = p.communicate(stdin)
+            finish(p.returncode, err=err)
+        elif mode == "pty":
+            master, slave = pty.openpty()
+            tty.setraw(slave)
+            p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=slave, stderr=subprocess.PIPE)
+            os.close(slave)
+            chunks = []
+            while True:
+                try:
+                    c = os.read(master, 65536)
+                except OSError:
+                    break
+                if not c:
+                    break
+                chunks.append(c)
+            err = p.stderr.read()
+            finish(p.wait(), b"".join(chunks), err)
+        else:
+            p = subprocess.run(args, input=stdin, capture_output=True, restore_signals=(mode == "default"))
+            finish(p.returncode, p.stdout, p.stderr)
+        """#
 
     enum Mode: String, CaseIterable { case full, closedPipe = "closed-pipe", pty, sigpipeDefault = "default", sigpipeIgnored = "ignored" }
 
     /// Runs keyhold with `args` in `mode`, as `env` (plus the test KDF).
     static func run(_ mode: Mode, _ args: [String], stdin: String = "", env: [String: String]) throws -> Subprocess.Result {
-        try Subprocess.run(python, ["-c", script, mode.rawValue, KeyholdBinary.path] + args, stdin: Data(stdin.utf8),
-                           env: KeyholdBinary.environment(env))
+        try Subprocess.run(
+            python, ["-c", script, mode.rawValue, KeyholdBinary.path] + args, stdin: Data(stdin.utf8),
+            env: KeyholdBinary.environment(env))
     }
 
     /// The two ways standard output fails.
@@ -64,14 +65,17 @@ else:
 
 /// Checks a run that could not write its output: exit 72 (not a signal), the reason on stderr
 /// in one line, with `consequence` when given.
-func expectOutputFailure(_ r: Subprocess.Result, _ what: String, consequence: String? = nil,
-                         sourceLocation: SourceLocation = #_sourceLocation) {
+func expectOutputFailure(
+    _ r: Subprocess.Result, _ what: String, consequence: String? = nil,
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
     #expect(r.status < 200, "\(what): killed by signal \(r.status - 200)", sourceLocation: sourceLocation)
     #expect(r.status == 72, "\(what): exit \(r.status): \(r.stderr)", sourceLocation: sourceLocation)
     let lines = r.stderr.split(separator: "\n").filter { $0.contains("cannot write to standard output") }
     #expect(lines.count == 1, "\(what): \(r.stderr)", sourceLocation: sourceLocation)
-    #expect(lines.first?.hasPrefix("keyhold: cannot write to standard output: ") == true, "\(what): \(r.stderr)",
-            sourceLocation: sourceLocation)
+    #expect(
+        lines.first?.hasPrefix("keyhold: cannot write to standard output: ") == true, "\(what): \(r.stderr)",
+        sourceLocation: sourceLocation)
     if let consequence {
         #expect(r.stderr.contains(consequence), "\(what): \(r.stderr)", sourceLocation: sourceLocation)
     }
@@ -91,8 +95,9 @@ func expectOutputFailure(_ r: Subprocess.Result, _ what: String, consequence: St
     func makeVault() throws -> String {
         let r = try CLI.run(["init", "--db", db], stdin: "owner\n\(Self.password)\n")
         guard r.status == 0 else { throw TestFailure("init failed: \(r.stderr)") }
-        return try #require(r.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-            .first { $0.count == 77 && $0.split(separator: "-").count == 13 })
+        return try #require(
+            r.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+                .first { $0.count == 77 && $0.split(separator: "-").count == 13 })
     }
 
     func cli(_ args: [String], env: [String: String]? = nil, stdin: String = "") throws -> CLI.Result {
@@ -136,8 +141,12 @@ func expectOutputFailure(_ r: Subprocess.Result, _ what: String, consequence: St
         let creates = try cli(["audit", "list", "--action", AuditAction.userCreate.rawValue, "--json"])
         #expect((try SecretsFixture.json(creates.stdout)["events"] as? [Any])?.count == 1, "\(creates.stdout)")
         // Alice's first temporary password still works: the failed resets changed nothing.
-        let first = try cli(["status"], env: ["KEYHOLD_USER": "alice", "KEYHOLD_PASSWORD": aliceTemp,
-                                              "KEYHOLD_NEW_PASSWORD": "a long passphrase nobody else uses 42"])
+        let first = try cli(
+            ["status"],
+            env: [
+                "KEYHOLD_USER": "alice", "KEYHOLD_PASSWORD": aliceTemp,
+                "KEYHOLD_NEW_PASSWORD": "a long passphrase nobody else uses 42"
+            ])
         #expect(first.status == 0, "\(first.stderr)")
         // And bob can still be made, the normal way.
         #expect(try cli(["user", "add", "bob"]).status == 0)
@@ -179,7 +188,7 @@ func expectOutputFailure(_ r: Subprocess.Result, _ what: String, consequence: St
         ["secret", "list", "--json"], ["secret", "show", "app/token"], ["secret", "show", "app/token", "--json"],
         ["secret", "versions", "app/token"], ["role", "list"], ["role", "show", "admin", "--json"], ["audit", "list"],
         ["audit", "list", "--json"], ["audit", "verify"], ["audit", "head"], ["key", "status", "--json"], ["check"],
-        ["secret", "set", "app/other", "--stdin"], ["export", "--format", "json", "--yes", "-"],
+        ["secret", "set", "app/other", "--stdin"], ["export", "--format", "json", "--yes", "-"]
     ]
 
     @Test(arguments: Sinks.failing)
@@ -225,7 +234,7 @@ func expectOutputFailure(_ r: Subprocess.Result, _ what: String, consequence: St
             (["user", "add", "bo\u{85}b"], "username"),
             (["user", "add", "carol", "--display-name", "C\u{9B}arol"], "display name"),
             (["user", "add", "dave", "--display-name", "D\u{202E}ave"], "display name"),
-            (["role", "add", "ops", "--description", "o\u{85}ps"], "description"),
+            (["role", "add", "ops", "--description", "o\u{85}ps"], "description")
         ]
         for (args, field) in cases {
             let r = try v.run(args, stdin: "value")
@@ -242,8 +251,11 @@ func expectOutputFailure(_ r: Subprocess.Result, _ what: String, consequence: St
         #expect(try v.run(["user", "add", "alice"]).status == 0)
         #expect(try v.run(["role", "add", "ops", "--permission", "secrets.list"]).status == 0)
         // What someone who can write the file may put there.
-        let hostile = "'A' || char(133) || 'B' || char(155) || '2J' || char(8238) || 'C' || char(27) || ']0;title' || char(7) || 'D' || char(8294) || 'E'"
-        try Python.sql(v.db, """
+        let hostile =
+            "'A' || char(133) || 'B' || char(155) || '2J' || char(8238) || 'C' || char(27) || ']0;title' || char(7) || 'D' || char(8294) || 'E'"
+        try Python.sql(
+            v.db,
+            """
             UPDATE users SET display_name = \(hostile) WHERE username = 'alice';
             UPDATE secrets SET description = \(hostile) WHERE name = 'app/plain';
             UPDATE roles SET description = \(hostile) WHERE name = 'ops';
@@ -254,7 +266,7 @@ func expectOutputFailure(_ r: Subprocess.Result, _ what: String, consequence: St
         let outputs: [[String]] = [
             ["user", "show", "alice"], ["user", "show", "alice", "--json"], ["user", "list", "--json"],
             ["secret", "list", "--json"], ["role", "show", "ops"], ["role", "show", "ops", "--json"],
-            ["role", "list", "--json"], ["audit", "list"], ["audit", "list", "--json"],
+            ["role", "list", "--json"], ["audit", "list"], ["audit", "list", "--json"]
         ]
         for args in outputs {
             let r = try v.run(args)
@@ -339,7 +351,9 @@ func expectOutputFailure(_ r: Subprocess.Result, _ what: String, consequence: St
 @Suite struct NoTrapsTests {
     @Test func sourcesHoldNoTryBangOrFatalError() throws {
         let root = Repository.root.appendingPathComponent("Sources").path
-        let files = try #require(FileManager.default.enumerator(atPath: root)).compactMap { $0 as? String }.filter { $0.hasSuffix(".swift") }
+        let files = try #require(FileManager.default.enumerator(atPath: root)).compactMap { $0 as? String }.filter {
+            $0.hasSuffix(".swift")
+        }
         #expect(files.count > 50, "Sources/ not found at \(root)")
         var found: [String] = []
         for file in files {

@@ -9,9 +9,12 @@ import KeyholdTestSupport
 /// once the characters that must not reach a terminal raw are escaped in its text.
 @Suite struct JSONTextTests {
     static func oracle(_ value: Any) throws -> String {
-        Output.escapingHidden(String(decoding: try JSONSerialization.data(withJSONObject: value,
-                                                                          options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]),
-                                         as: UTF8.self))
+        Output.escapingHidden(
+            String(
+                decoding: try JSONSerialization.data(
+                    withJSONObject: value,
+                    options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]),
+                as: UTF8.self))
     }
 
     /// DEL, C1 and bidi controls, invisible characters and U+2028/U+2029 come out as \\uxxxx
@@ -19,11 +22,12 @@ import KeyholdTestSupport
     @Test func charactersThatMustNotReachATerminalAreEscaped() throws {
         let text = "a\u{7F}b\u{85}c\u{9B}d\u{202E}e\u{2066}f\u{200E}g\u{61C}h\u{200B}i\u{2028}j\u{1B}k é😀"
         let mine = try #require(try Self.written(["t": text]))
-        #expect(mine == #"""
-            {
-              "t" : "a\u007fb\u0085c\u009bd\u202ee\u2066f\u200eg\u061ch\u200bi\u2028j\u001bk é😀"
-            }
-            """#)
+        #expect(
+            mine == #"""
+                {
+                  "t" : "a\u007fb\u0085c\u009bd\u202ee\u2066f\u200eg\u061ch\u200bi\u2028j\u001bk é😀"
+                }
+                """#)
         let parsed = try JSONSerialization.jsonObject(with: Data(mine.utf8)) as? [String: String]
         #expect(parsed?["t"] == text)
         // What goes through JSONSerialization instead is given the same escapes.
@@ -38,11 +42,13 @@ import KeyholdTestSupport
     @Test func writesWhatJSONSerializationWritesForTheCLIsShapes() throws {
         let controls = String(decoding: (0..<0x20).map { UInt8($0) } + [0x7F], as: UTF8.self)
         let value: [String: Any] = [
-            "secrets": [["name": "app/prod/db", "version": 3, "rotate_by": NSNull(), "overdue": false],
-                        ["name": "a \"quoted\" \\ name/with/slashes", "version": Int64.max, "rotate_by": "2026-11-23T00:00:00Z", "overdue": true]],
+            "secrets": [
+                ["name": "app/prod/db", "version": 3, "rotate_by": NSNull(), "overdue": false],
+                ["name": "a \"quoted\" \\ name/with/slashes", "version": Int64.max, "rotate_by": "2026-11-23T00:00:00Z", "overdue": true]
+            ],
             "empty_list": [Any](), "empty_object": [String: Any](), "nested": [[[Any]()]],
             "controls": controls, "unicode": "é ü 😀 \u{2028} 名前", "negative": -42, "zero": 0,
-            "keys": ["b": 1, "B": 2, "a10": 3, "a9": 4, "_x": 5, "a_b": 6, "ab": 7, "é": 8, "Z": 9, "10": 10, "9": 11, "": 12],
+            "keys": ["b": 1, "B": 2, "a10": 3, "a9": 4, "_x": 5, "a_b": 6, "ab": 7, "é": 8, "Z": 9, "10": 10, "9": 11, "": 12]
         ]
         let mine = try #require(try Self.written(value))
         #expect(mine == (try Self.oracle(value)))
@@ -51,7 +57,8 @@ import KeyholdTestSupport
 
     @Test func numbersParsedByJSONSerializationKeepTheirKind() throws {
         // Audit details are parsed back into objects (NSNumber on Linux) before they are printed.
-        let parsed = try JSONSerialization.jsonObject(with: Data(#"{"count":3,"ok":true,"no":false,"big":-9007199254740993,"list":[1,true,null,"x"]}"#.utf8))
+        let parsed = try JSONSerialization.jsonObject(
+            with: Data(#"{"count":3,"ok":true,"no":false,"big":-9007199254740993,"list":[1,true,null,"x"]}"#.utf8))
         let mine = try #require(try Self.written(parsed))
         #expect(mine == (try Self.oracle(parsed)))
         #expect(mine.contains("\"ok\" : true") && mine.contains("\"count\" : 3") && mine.contains("-9007199254740993"))
@@ -60,7 +67,9 @@ import KeyholdTestSupport
     @Test func randomValuesMatchTheOracle() throws {
         var rng = SeededGenerator(seed: 0x4B65_7968)
         let alphabet = Array("aZ_9 /\\\"é😀\n\t\u{1}\u{1f}-.10")
-        func text(_ r: inout SeededGenerator) -> String { String((0..<Int(r.next() % 8)).map { _ in alphabet[Int(r.next() % UInt64(alphabet.count))] }) }
+        func text(_ r: inout SeededGenerator) -> String {
+            String((0..<Int(r.next() % 8)).map { _ in alphabet[Int(r.next() % UInt64(alphabet.count))] })
+        }
         func make(_ depth: Int, _ r: inout SeededGenerator) throws -> Any {
             switch r.next() % (depth > 3 ? 5 : 7) {
             case 0: return text(&r)
@@ -97,7 +106,6 @@ import KeyholdTestSupport
     }
 }
 
-
 @Suite struct TableTests {
     /// The table as it was first written (Foundation's padding), the oracle for the faster one
     /// where it was right: characters of one UTF-16 unit (it padded by UTF-16 units).
@@ -113,12 +121,13 @@ import KeyholdTestSupport
 
     @Test func columnsLineUpByCharactersAndTheLastIsNotPadded() {
         let table = Output.table(["NAME", "VERSION", "NOTE"], [["app/é😀", "3", "x"], ["b😀", "12", ""], ["", "1", "end"]])
-        #expect(table == """
-            NAME    VERSION  NOTE
-            app/é😀  3        x
-            b😀      12
-            1        end
-            """, "an emoji is one character, kept whole (Foundation's padding counted UTF-16 and cut it in two)")
+        #expect(
+            table == """
+                NAME    VERSION  NOTE
+                app/é😀  3        x
+                b😀      12
+                1        end
+                """, "an emoji is one character, kept whole (Foundation's padding counted UTF-16 and cut it in two)")
         #expect(Output.table(["A"], [["\u{1b}[2Jx"]]).contains("\u{1b}") == false, "control characters are made visible")
     }
 

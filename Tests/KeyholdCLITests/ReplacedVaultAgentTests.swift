@@ -33,8 +33,10 @@ import Testing
 
     /// The command the agent was asked to run failed with the replaced-vault error, and the agent
     /// ended: its process gone, its socket removed, `lock` finds none.
-    static func expectAgentEnded(_ a: AgentVault, _ pid: pid_t, _ r: CLI.Result, saying: String,
-                                 sourceLocation: SourceLocation = #_sourceLocation) throws {
+    static func expectAgentEnded(
+        _ a: AgentVault, _ pid: pid_t, _ r: CLI.Result, saying: String,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
         #expect(r.status == 1, "exit \(r.status): \(r.stderr)", sourceLocation: sourceLocation)
         #expect(r.stdout.isEmpty, sourceLocation: sourceLocation)
         #expect(r.stderr.contains("keyhold: the vault file \(a.vault.db) was \(saying)"), "\(r.stderr)", sourceLocation: sourceLocation)
@@ -43,8 +45,9 @@ import Testing
         #expect(a.eventually { a.socketCount == 0 }, "the agent still listens", sourceLocation: sourceLocation)
         #expect(a.eventually { kill(pid, 0) != 0 }, "the agent process still runs", sourceLocation: sourceLocation)
         let lock = try a.run(["lock"])
-        #expect(lock.status == 0 && lock.stdout.contains("No agent serves"), "\(lock.stdout)\(lock.stderr)",
-                sourceLocation: sourceLocation)
+        #expect(
+            lock.status == 0 && lock.stdout.contains("No agent serves"), "\(lock.stdout)\(lock.stderr)",
+            sourceLocation: sourceLocation)
     }
 
     static func contents(_ path: String) throws -> RestoreSafetyCLITests.Contents {
@@ -116,8 +119,9 @@ import Testing
 
         let r = try a.run(["restore", "--yes", backupPath], as: a.admin)
         #expect(r.status == 1, "exit \(r.status): \(r.stderr)")
-        #expect(r.stderr.contains("is open in another process (the console, an agent, a running command): close it, then restore"),
-                "\(r.stderr)")
+        #expect(
+            r.stderr.contains("is open in another process (the console, an agent, a running command): close it, then restore"),
+            "\(r.stderr)")
         #expect(try Data(contentsOf: URL(fileURLWithPath: backupPath)) == backupBytes, "the backup changed")
         // The restore's own login is all it wrote (every command logs in before anything else).
         try RestoreSafetyCLITests.expectUnchanged(live, a.vault.db, actor: "admin", "a restore refused while an agent serves")
@@ -137,8 +141,9 @@ import Testing
         init() throws {
             vault = try AdminVault()
             socket = vault.scratch.file("app.sock")
-            process = try SpawnedKeyhold(["app-serve", "--db", vault.db, "--allow", String(geteuid()), "--socket", socket],
-                                         env: KeyholdBinary.environment(), in: vault.scratch.path)
+            process = try SpawnedKeyhold(
+                ["app-serve", "--db", vault.db, "--allow", String(geteuid()), "--socket", socket],
+                env: KeyholdBinary.environment(), in: vault.scratch.path)
             let end = Date().addingTimeInterval(20)
             while !process.stdout.contains("Serving applications on") {
                 guard process.isRunning, Date() < end else {

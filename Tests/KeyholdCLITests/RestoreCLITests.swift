@@ -4,7 +4,7 @@ import KeyholdStore
 import KeyholdTestSupport
 import Testing
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `keyhold restore BACKUP` through the built binary (docs/CLI.md, "restore"): the way back,
@@ -87,7 +87,9 @@ import Glibc
         #expect(!missing.stderr.contains("keyhold init"))
         // Not a vault: 1, naming the file and why.
         let junk = v.scratch.file("junk.db")
-        #expect(FileManager.default.createFile(atPath: junk, contents: Data(repeating: 0x41, count: 8192), attributes: [.posixPermissions: 0o600]))
+        #expect(
+            FileManager.default.createFile(
+                atPath: junk, contents: Data(repeating: 0x41, count: 8192), attributes: [.posixPermissions: 0o600]))
         let notVault = try v.run(["restore", "--yes", junk])
         #expect(notVault.status == 1 && notVault.stderr.contains("\(junk) is not a Keyhold vault"), "\(notVault.stderr)")
         // Another vault: 68 unless --other-vault.
@@ -95,14 +97,17 @@ import Glibc
         try other.set("other/token", "the-other-vaults-value")
         let otherBackup = other.scratch.file("other.db")
         #expect(try other.run(["backup", otherBackup]).status == 0)
-        let otherVault = try CLI.run(["restore", "--db", v.db, "--yes", otherBackup],
-                                     env: ["KEYHOLD_USER": "owner", "KEYHOLD_PASSWORD": SecretsFixture.ownerPassword])
+        let otherVault = try CLI.run(
+            ["restore", "--db", v.db, "--yes", otherBackup],
+            env: ["KEYHOLD_USER": "owner", "KEYHOLD_PASSWORD": SecretsFixture.ownerPassword])
         #expect(otherVault.status == 68 && otherVault.stderr.contains("--other-vault"), "\(otherVault.stderr)")
         // Without keys.manage: 66.
         let add = try v.run(["user", "add", "olga", "--role", "operator"])
         #expect(add.status == 0)
-        let olga = ["KEYHOLD_USER": "olga", "KEYHOLD_PASSWORD": add.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
-                    "KEYHOLD_NEW_PASSWORD": "violet fields under grey sky 9"]
+        let olga = [
+            "KEYHOLD_USER": "olga", "KEYHOLD_PASSWORD": add.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
+            "KEYHOLD_NEW_PASSWORD": "violet fields under grey sky 9"
+        ]
         let denied = try v.run(["restore", "--yes", backup], as: olga)
         #expect(denied.status == 66 && denied.stderr.contains("keys.manage"), "\(denied.stderr)")
         // A wrong password for the backup: 65, with the way to give the right one.
@@ -207,11 +212,13 @@ import Glibc
         var midCopy = 0
         for round in 0..<6 {
             let (target, backup) = current == "state-a" ? ("state-b", b) : ("state-a", a)
-            let child = try SpawnedKeyhold(["restore", "--db", v.db, "--yes", backup], env: KeyholdBinary.environment(v.owner), in: v.scratch.path)
+            let child = try SpawnedKeyhold(
+                ["restore", "--db", v.db, "--yes", backup], env: KeyholdBinary.environment(v.owner), in: v.scratch.path)
             // In the first steps of the copy, or from its second half on (its end, the commit, the checkpoint).
             let late = round % 2 == 1
             while child.isRunning && child.elapsedMs < 60_000,
-                  !(child.progress("restoring").last.map { !late || $0.done * 2 >= $0.total } ?? false) { usleep(300) }
+                !(child.progress("restoring").last.map { !late || $0.done * 2 >= $0.total } ?? false)
+            { usleep(300) }
             usleep(UInt32.random(in: 0...(late ? 60_000 : 15_000)))
             let seen = child.progress("restoring")
             child.kill()

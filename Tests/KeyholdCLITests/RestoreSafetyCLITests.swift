@@ -2,7 +2,7 @@ import Foundation
 import KeyholdTestSupport
 import Testing
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `keyhold restore` through the built binary, for what it must never do: lose or alter a
@@ -23,7 +23,8 @@ import Glibc
     }
 
     static func contents(_ path: String) throws -> Contents {
-        let r = try Python.run("""
+        let r = try Python.run(
+            """
             import sqlite3, sys
             c = sqlite3.connect(sys.argv[1])
             print("rows", "user_version", c.execute("PRAGMA user_version").fetchone()[0],
@@ -54,16 +55,19 @@ import Glibc
 
     /// The vault holds what it held: every row the same, byte for byte; the audit log the same
     /// events followed only by `login` events of `actor` (the refused command's own login).
-    static func expectUnchanged(_ before: Contents, _ path: String, actor: String = "owner", _ when: String,
-                                sourceLocation: SourceLocation = #_sourceLocation) throws {
+    static func expectUnchanged(
+        _ before: Contents, _ path: String, actor: String = "owner", _ when: String,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
         let after = try contents(path)
         #expect(after.rows == before.rows, "\(when): rows of the vault changed", sourceLocation: sourceLocation)
         let prefix = Array(after.audit.prefix(before.audit.count))
         #expect(prefix.map(\.row) == before.audit.map(\.row), "\(when): the audit log's events changed", sourceLocation: sourceLocation)
         let added = after.audit.dropFirst(before.audit.count)
-        #expect(added.allSatisfy { $0.action == "login" && $0.actor == actor },
-                "\(when): events other than a login were added: \(added.map { "\($0.seq) \($0.action)" })",
-                sourceLocation: sourceLocation)
+        #expect(
+            added.allSatisfy { $0.action == "login" && $0.actor == actor },
+            "\(when): events other than a login were added: \(added.map { "\($0.seq) \($0.action)" })",
+            sourceLocation: sourceLocation)
     }
 
     /// A random seed for the values, printed; KEYHOLD_CRASH_SEED=N replays it.
@@ -112,7 +116,8 @@ import Glibc
 
         // After the backup: 60 values changed, 20 secrets added, 10 deleted.
         var now = atBackup
-        let changes = names[40..<100].map { (name: $0, value: FaultData.value(&rng)) }
+        let changes =
+            names[40..<100].map { (name: $0, value: FaultData.value(&rng)) }
             + (0..<20).map { (name: "owner/after/s\($0)", value: FaultData.value(&rng)) }
         try Self.importValues(vault, changes)
         for e in changes { now[e.name] = e.value }
@@ -133,7 +138,9 @@ import Glibc
         let kept = try #require((try JSONSerialization.jsonObject(with: Data(restored.stdout.utf8)) as? [String: Any])?["kept"] as? String)
         let back = try Self.exported(vault)
         #expect(back.count == atBackup.count && back.keys.sorted() == atBackup.keys.sorted(), "not the backup's secrets")
-        #expect(back.filter { atBackup[$0.key] != $0.value }.isEmpty, "\(back.filter { atBackup[$0.key] != $0.value }.count) value(s) differ from the backup's")
+        #expect(
+            back.filter { atBackup[$0.key] != $0.value }.isEmpty,
+            "\(back.filter { atBackup[$0.key] != $0.value }.count) value(s) differ from the backup's")
         let check = try vault.check()
         #expect(check.ok && check.status == 0 && check.opened == 340, "check: \(check.opened) opened, \(check.problems.prefix(3))")
         #expect(try vault.run(["audit", "verify"]).status == 0)
@@ -145,8 +152,9 @@ import Glibc
         let wayBack = try vault.run(["restore", "--yes", kept])
         #expect(wayBack.status == 0, "\(wayBack.stderr)")
         let again = try Self.exported(vault)
-        #expect(again.keys.sorted() == now.keys.sorted() && again.filter { now[$0.key] != $0.value }.isEmpty,
-                "after restoring the kept copy: not the values it held")
+        #expect(
+            again.keys.sorted() == now.keys.sorted() && again.filter { now[$0.key] != $0.value }.isEmpty,
+            "after restoring the kept copy: not the values it held")
         let check2 = try vault.check()
         #expect(check2.ok && check2.status == 0, "check after the way back: \(check2.problems.prefix(3))")
         #expect(try vault.keyStatus() == keysNow)
@@ -155,8 +163,9 @@ import Glibc
 
     /// `import --format json --on-existing update`: a new version of each existing name, the others created.
     static func importValues(_ vault: FaultVault, _ entries: [(name: String, value: [UInt8])]) throws {
-        let r = try vault.run(["import", "--format", "json", "--on-existing", "update", "-"],
-                              stdin: String(decoding: try FaultData.json(entries), as: UTF8.self))
+        let r = try vault.run(
+            ["import", "--format", "json", "--on-existing", "update", "-"],
+            stdin: String(decoding: try FaultData.json(entries), as: UTF8.self))
         guard r.status == 0 else { throw TestFailure("import exited \(r.status): \(r.stderr.suffix(300))") }
     }
 
@@ -196,7 +205,8 @@ import Glibc
 
         // Another program's SQLite database (no application id, its own tables).
         let foreign = vault.scratch.file("app.sqlite")
-        let made = try Python.run("""
+        let made = try Python.run(
+            """
             import sqlite3, sys, os
             c = sqlite3.connect(sys.argv[1])
             c.execute("CREATE TABLE orders (id INTEGER PRIMARY KEY, total INTEGER)")
@@ -214,42 +224,54 @@ import Glibc
 
         struct Case { var label: String; var path: String; var status: Int32; var says: [String] }
         var cases = [
-            Case(label: "text file", path: try Self.copy(backup, to: vault.scratch.file("notes.txt")) { $0 = Data("DB_PASSWORD=\n".utf8) },
-                 status: 1, says: ["is not a Keyhold vault", "not an SQLite database"]),
-            Case(label: "empty file", path: try Self.copy(backup, to: vault.scratch.file("empty.db")) { $0 = Data() },
-                 status: 1, says: ["is not a Keyhold vault", "empty"]),
-            Case(label: "another program's database", path: foreign, status: 1,
-                 says: ["is not a Keyhold vault", "another program's SQLite database"]),
-            Case(label: "future format", path: future, status: 1,
-                 says: ["is a vault of format \(futureFormat)", "newer Keyhold"]),
-            Case(label: "cut inside the header", path: try Self.copy(backup, to: vault.scratch.file("cut-50.db")) { $0 = $0.prefix(50) },
-                 status: 1, says: ["is not a Keyhold vault"]),
+            Case(
+                label: "text file", path: try Self.copy(backup, to: vault.scratch.file("notes.txt")) { $0 = Data("DB_PASSWORD=\n".utf8) },
+                status: 1, says: ["is not a Keyhold vault", "not an SQLite database"]),
+            Case(
+                label: "empty file", path: try Self.copy(backup, to: vault.scratch.file("empty.db")) { $0 = Data() },
+                status: 1, says: ["is not a Keyhold vault", "empty"]),
+            Case(
+                label: "another program's database", path: foreign, status: 1,
+                says: ["is not a Keyhold vault", "another program's SQLite database"]),
+            Case(
+                label: "future format", path: future, status: 1,
+                says: ["is a vault of format \(futureFormat)", "newer Keyhold"]),
+            Case(
+                label: "cut inside the header", path: try Self.copy(backup, to: vault.scratch.file("cut-50.db")) { $0 = $0.prefix(50) },
+                status: 1, says: ["is not a Keyhold vault"])
         ]
         // Cut short: at page boundaries (the first page alone, half) and inside the last pages.
         for cut in [pageSize, size / pageSize / 2 * pageSize, size - pageSize, size - 1000, size - 1] {
-            cases.append(Case(label: "cut to \(cut) of \(size) bytes",
-                              path: try Self.copy(backup, to: vault.scratch.file("cut-\(cut).db")) { $0 = $0.prefix(cut) },
-                              status: 70, says: ["is damaged", "cut short", "nothing was restored"]))
+            cases.append(
+                Case(
+                    label: "cut to \(cut) of \(size) bytes",
+                    path: try Self.copy(backup, to: vault.scratch.file("cut-\(cut).db")) { $0 = $0.prefix(cut) },
+                    status: 70, says: ["is damaged", "cut short", "nothing was restored"]))
         }
         // Whole length, a page in the middle overwritten with zeros.
-        cases.append(Case(label: "a page zeroed",
-                          path: try Self.copy(backup, to: vault.scratch.file("zeroed.db")) { data in
-                              let page = size / pageSize / 2
-                              data.replaceSubrange(page * pageSize..<(page + 1) * pageSize, with: Data(count: pageSize))
-                          },
-                          status: 70, says: ["is damaged", "nothing was restored"]))
+        cases.append(
+            Case(
+                label: "a page zeroed",
+                path: try Self.copy(backup, to: vault.scratch.file("zeroed.db")) { data in
+                    let page = size / pageSize / 2
+                    data.replaceSubrange(page * pageSize..<(page + 1) * pageSize, with: Data(count: pageSize))
+                },
+                status: 70, says: ["is damaged", "nothing was restored"]))
         // Whole length, the end of the last page (rows of the last table filled) zeroed: what a
         // file cut inside its last page reads as. Its rows have empty columns that must not be.
-        cases.append(Case(label: "the end of the last page zeroed",
-                          path: try Self.copy(backup, to: vault.scratch.file("tail.db")) { data in
-                              data.replaceSubrange(size - 1000..<size, with: Data(count: 1000))
-                          },
-                          status: 70, says: ["nothing was restored"]))
+        cases.append(
+            Case(
+                label: "the end of the last page zeroed",
+                path: try Self.copy(backup, to: vault.scratch.file("tail.db")) { data in
+                    data.replaceSubrange(size - 1000..<size, with: Data(count: 1000))
+                },
+                status: 70, says: ["nothing was restored"]))
         // The same for certain: the newest event's time emptied (the schema's NOT NULL lifted
         // to write it, then put back), as a damaged page reads. It stopped the program with a
         // fatal error where the row was decoded, before the backup was checked as a whole.
         let emptied = try Self.copy(backup, to: vault.scratch.file("emptied.db"))
-        let emptying = try Python.run("""
+        let emptying = try Python.run(
+            """
             import re, sqlite3, sys
             path = sys.argv[1]
             c = sqlite3.connect(path, isolation_level=None)
@@ -269,15 +291,18 @@ import Glibc
             c.close()
             """, [emptied])
         #expect(emptying.status == 0, "\(emptying.stderr)")
-        cases.append(Case(label: "a required column emptied", path: emptied, status: 70,
-                          says: ["is damaged", "NULL value in audit_events.at", "nothing was restored"]))
+        cases.append(
+            Case(
+                label: "a required column emptied", path: emptied, status: 70,
+                says: ["is damaged", "NULL value in audit_events.at", "nothing was restored"]))
 
         for c in cases {
             let given = Self.bytes(c.path)
             let r = try vault.run(["restore", "--yes", c.path])
             #expect(r.status == c.status, "\(c.label): exit \(r.status): \(r.stderr.suffix(500))")
-            #expect(r.stderr.contains("keyhold: \(c.path)") || r.stderr.contains("the backup \(c.path)"),
-                    "\(c.label): the message does not name the file: \(r.stderr.suffix(500))")
+            #expect(
+                r.stderr.contains("keyhold: \(c.path)") || r.stderr.contains("the backup \(c.path)"),
+                "\(c.label): the message does not name the file: \(r.stderr.suffix(500))")
             for phrase in c.says {
                 #expect(r.stderr.contains(phrase), "\(c.label): no \"\(phrase)\" in: \(r.stderr.suffix(500))")
             }
@@ -317,27 +342,33 @@ import Glibc
         // writes once its job is committed and before its first batch begins.
         let prelude = try vault.run(["key", "status"]).stderr.split(separator: "\n", omittingEmptySubsequences: false)
             .prefix { $0.hasPrefix("keyhold: warning:") }.map { $0 + "\n" }.joined()
-        let rotation = try BlockedOnStderr(["key", "rotate-data", "--batch", "10", "--json", "--db", vault.db],
-                                           env: FaultVault.owner, room: prelude.utf8.count + 4)
+        let rotation = try BlockedOnStderr(
+            ["key", "rotate-data", "--batch", "10", "--json", "--db", vault.db],
+            env: FaultVault.owner, room: prelude.utf8.count + 4)
         defer { rotation.release(); _ = rotation.wait() }
         var job: [String: Any]?
         let deadline = Date().addingTimeInterval(60)
         while rotation.process.isRunning, Date() < deadline {
             let status = try vault.run(["key", "status", "--json"])
-            job = (try? JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])?["interrupted_rotation"] as? [String: Any]
+            job =
+                (try? JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])?["interrupted_rotation"]
+                as? [String: Any]
             if job?["running"] as? Bool == true { break }
             usleep(20_000)
         }
-        try #require(job?["running"] as? Bool == true && job?["to"] as? Int == before + 1,
-                     "the rotation's job is not running: \(String(describing: job)), exit \(rotation.process.isRunning ? "-" : "\(rotation.process.terminationStatus)")")
+        try #require(
+            job?["running"] as? Bool == true && job?["to"] as? Int == before + 1,
+            "the rotation's job is not running: \(String(describing: job)), exit \(rotation.process.isRunning ? "-" : "\(rotation.process.terminationStatus)")"
+        )
         try #require(try vault.writable(), "the held rotation is inside a transaction")
 
         let contents = try Self.contents(vault.db)
         let started = Date()
         let r = try vault.run(["restore", "--yes", backup])
         #expect(r.status == 1, "restore during a rotation exited \(r.status): \(r.stderr.suffix(300))")
-        #expect(r.stderr.contains("is open in another process (the console, an agent, a running command): close it, then restore"),
-                "\(r.stderr.suffix(300))")
+        #expect(
+            r.stderr.contains("is open in another process (the console, an agent, a running command): close it, then restore"),
+            "\(r.stderr.suffix(300))")
         #expect(Date().timeIntervalSince(started) < 30, "the refusal waited")
         #expect(Self.extras(vault).isEmpty, "left \(Self.extras(vault)) beside the vault")
         try Self.expectUnchanged(contents, vault.db, "a restore refused during a rotation")
@@ -377,7 +408,7 @@ import Glibc
             ("key rotate-data", ["key", "rotate-data"], ""),
             ("secret set", ["secret", "set", "owner/during-the-restore", "--stdin"], "written during the restore"),
             ("secret show", ["secret", "show", "owner/after-the-backup"], ""),
-            ("backup", ["backup", vault.scratch.file("during.db")], ""),
+            ("backup", ["backup", vault.scratch.file("during.db")], "")
         ]
         for (label, args, stdin) in refused {
             let r = try vault.run(args, stdin: stdin)
@@ -426,11 +457,14 @@ import Glibc
 
         var outputs: [(String, CLI.Result, Int32)] = []
         outputs.append(("new password only", try restore(["--yes", backup], now), 65))
-        outputs.append(("wrong backup password", try restore(["--yes", backup], now.merging(["KEYHOLD_BACKUP_PASSWORD": wrong]) { _, b in b }), 65))
-        outputs.append(("damaged", try restore(["--yes", damaged], now.merging(["KEYHOLD_BACKUP_PASSWORD": oldPassword]) { _, b in b }), 70))
+        outputs.append(
+            ("wrong backup password", try restore(["--yes", backup], now.merging(["KEYHOLD_BACKUP_PASSWORD": wrong]) { _, b in b }), 65))
+        outputs.append(
+            ("damaged", try restore(["--yes", damaged], now.merging(["KEYHOLD_BACKUP_PASSWORD": oldPassword]) { _, b in b }), 70))
         outputs.append(("no --yes", try restore([backup], now), 64))
         outputs.append(("wrong vault password", try restore(["--yes", backup], ["KEYHOLD_USER": "owner", "KEYHOLD_PASSWORD": wrong]), 65))
-        outputs.append(("json", try restore(["--yes", "--json", backup], now.merging(["KEYHOLD_BACKUP_PASSWORD": oldPassword]) { _, b in b }), 0))
+        outputs.append(
+            ("json", try restore(["--yes", "--json", backup], now.merging(["KEYHOLD_BACKUP_PASSWORD": oldPassword]) { _, b in b }), 0))
         // Restored: the owner's password is the backup's again.
         outputs.append(("text", try restore(["--yes", backup], FaultVault.owner), 0))
         #expect(outputs[0].1.stderr.contains("KEYHOLD_BACKUP_PASSWORD"), "no way to give the backup's password: \(outputs[0].1.stderr)")
@@ -547,7 +581,9 @@ final class BlockedOnStderr: @unchecked Sendable {  // collected, releasing and 
 
     /// Drains the pipe from now on (once), so the process goes on.
     func release() {
-        let first = lock.withLock { () -> Bool in defer { releasing = true }; return !releasing }
+        let first = lock.withLock { () -> Bool in
+            defer { releasing = true }; return !releasing
+        }
         guard first else { return }
         let reader = pipe.fileHandleForReading
         Thread.detachNewThread { [self] in

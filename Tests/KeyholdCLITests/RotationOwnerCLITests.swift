@@ -2,7 +2,7 @@ import Foundation
 import KeyholdTestSupport
 import Testing
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // One owner of a data-key rotation at a time, with the real binary:
@@ -16,15 +16,17 @@ extension FaultVault {
     /// `n` secrets with random values from `rng`, imported in one run; name -> value.
     func populate(_ n: Int, _ rng: inout SeededGenerator) throws -> [String: [UInt8]] {
         let entries = (0..<n).map { (name: String(format: "owner/group%02d/s%05d", $0 % 20, $0), value: FaultData.value(&rng)) }
-        let r = try run(["import", "--format", "json", "--batch", "500", "-"],
-                        stdin: String(decoding: try FaultData.json(entries), as: UTF8.self))
+        let r = try run(
+            ["import", "--format", "json", "--batch", "500", "-"],
+            stdin: String(decoding: try FaultData.json(entries), as: UTF8.self))
         guard r.status == 0 else { throw TestFailure("import exited \(r.status): \(r.stderr.suffix(300))") }
         return Dictionary(uniqueKeysWithValues: entries.map { ($0.name, $0.value) })
     }
 
     /// Whether a write transaction could start now (false while a process holds the write lock).
     func writable() throws -> Bool {
-        let r = try Python.run("""
+        let r = try Python.run(
+            """
             import sqlite3, sys
             c = sqlite3.connect(sys.argv[1], timeout=0, isolation_level=None)
             try:
@@ -44,22 +46,27 @@ extension FaultVault {
 
     /// The vault is whole: one data key, the active one; no key problem; `check` opens all
     /// `versions`; every secret exports to its value.
-    static func expectWhole(_ vault: FaultVault, _ expected: [String: [UInt8]], versions: Int, _ when: String,
-                            sourceLocation: SourceLocation = #_sourceLocation) throws {
+    static func expectWhole(
+        _ vault: FaultVault, _ expected: [String: [UInt8]], versions: Int, _ when: String,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
         let status = try vault.run(["key", "status", "--json"])
-        #expect(status.status == 0, "key status after \(when) exited \(status.status): \(status.stderr.suffix(300))",
-                sourceLocation: sourceLocation)
+        #expect(
+            status.status == 0, "key status after \(when) exited \(status.status): \(status.stderr.suffix(300))",
+            sourceLocation: sourceLocation)
         let keys = try vault.keyStatus()
         #expect(keys.keys == [keys.active], "after \(when): data keys \(keys.keys), active \(keys.active)", sourceLocation: sourceLocation)
         let c = try vault.check()
-        #expect(c.ok && c.status == 0 && c.opened == versions,
-                "check after \(when) (exit \(c.status)): \(c.opened) of \(versions) opened, \(c.problems.prefix(3))",
-                sourceLocation: sourceLocation)
+        #expect(
+            c.ok && c.status == 0 && c.opened == versions,
+            "check after \(when) (exit \(c.status)): \(c.opened) of \(versions) opened, \(c.problems.prefix(3))",
+            sourceLocation: sourceLocation)
         let exported = try vault.exportAll()
         var wrong = 0
         for e in exported where expected[e.name] != e.value { wrong += 1 }
-        #expect(exported.count == expected.count && wrong == 0,
-                "after \(when): \(exported.count) exported of \(expected.count), \(wrong) differ", sourceLocation: sourceLocation)
+        #expect(
+            exported.count == expected.count && wrong == 0,
+            "after \(when): \(exported.count) exported of \(expected.count), \(wrong) differ", sourceLocation: sourceLocation)
     }
 
     static func seed() -> UInt64 {
@@ -78,8 +85,9 @@ extension FaultVault {
             let b = try vault.spawn(["key", "rotate-data", "--batch", "50", "--json"])
             a.wait(); b.wait()
             let statuses = [a.exitStatus, b.exitStatus]
-            #expect(statuses.allSatisfy { $0 == 0 || $0 == Self.rotationInProgress } && statuses.contains(0),
-                    "round \(round): exits \(statuses): \(a.stderr.suffix(200)) | \(b.stderr.suffix(200))")
+            #expect(
+                statuses.allSatisfy { $0 == 0 || $0 == Self.rotationInProgress } && statuses.contains(0),
+                "round \(round): exits \(statuses): \(a.stderr.suffix(200)) | \(b.stderr.suffix(200))")
             for child in [a, b] where child.exitStatus == Self.rotationInProgress {
                 refused += 1
                 #expect(child.stderr.contains("rotation in progress") && child.stderr.contains("--wait"), "\(child.stderr.suffix(300))")
@@ -118,7 +126,9 @@ extension FaultVault {
                 let value = "value \(round).\(writes) \(UInt64.random(in: 0...UInt64.max, using: &rng))"
                 let r = try vault.run(["secret", "set", name, "--stdin"], stdin: value)
                 #expect(r.status == 0, "secret set during rotation round \(round) exited \(r.status): \(r.stderr.suffix(300))")
-                #expect(!r.stderr.contains("finishing the interrupted rotation"), "secret set took over a running rotation: \(r.stderr.suffix(300))")
+                #expect(
+                    !r.stderr.contains("finishing the interrupted rotation"),
+                    "secret set took over a running rotation: \(r.stderr.suffix(300))")
                 if r.stderr.contains("is running in another process") { overlapped += 1 }
                 expected[name] = Array(value.utf8)
                 versions += 1
@@ -151,22 +161,27 @@ extension FaultVault {
             _ = kill(owner.pid, SIGCONT)
             usleep(UInt32.random(in: 1000...5000, using: &rng))
         }
-        try #require(stopped, "could not stop the rotation between two batches (it exited \(owner.isRunning ? "no" : "\(owner.exitStatus)"))")
+        try #require(
+            stopped, "could not stop the rotation between two batches (it exited \(owner.isRunning ? "no" : "\(owner.exitStatus)"))")
         defer { _ = kill(owner.pid, SIGCONT) }
 
         // Refused at once, with its own exit code; nothing changes.
         for verb in ["rotate-data", "resume"] {
             let r = try vault.run(["key", verb])
             #expect(r.status == Self.rotationInProgress, "key \(verb) while stopped exited \(r.status): \(r.stderr.suffix(300))")
-            #expect(r.stderr.contains("rotation in progress: another process is running the data-key rotation to key \(before + 1)"),
-                    "\(r.stderr.suffix(300))")
+            #expect(
+                r.stderr.contains("rotation in progress: another process is running the data-key rotation to key \(before + 1)"),
+                "\(r.stderr.suffix(300))")
         }
         // Other commands go on, leave the job alone, and say so.
         let set = try vault.run(["secret", "set", "owner/while-stopped", "--stdin"], stdin: "written while the rotation was stopped")
-        #expect(set.status == 0 && set.stderr.contains("is running in another process"), "secret set exited \(set.status): \(set.stderr.suffix(300))")
+        #expect(
+            set.status == 0 && set.stderr.contains("is running in another process"),
+            "secret set exited \(set.status): \(set.stderr.suffix(300))")
         expected["owner/while-stopped"] = Array("written while the rotation was stopped".utf8)
         let status = try vault.run(["key", "status", "--json"])
-        let job = (try? JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])?["interrupted_rotation"] as? [String: Any]
+        let job =
+            (try? JSONSerialization.jsonObject(with: Data(status.stdout.utf8)) as? [String: Any])?["interrupted_rotation"] as? [String: Any]
         #expect(job?["running"] as? Bool == true && job?["to"] as? Int == before + 1, "key status: \(status.stdout.prefix(300))")
         #expect(try vault.keyStatus().keys == [before, before + 1], "nothing was destroyed while the owner was stopped")
 

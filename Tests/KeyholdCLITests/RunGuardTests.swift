@@ -16,11 +16,13 @@ import KeyholdCore
     func handouts() throws -> Int { try v.audit("secret.handout").events.count }
 
     @Test func theListCoversLoadersShellsAndInterpreters() {
-        let refused = ["LD_PRELOAD", "LD_LIBRARY_PATH", "DYLD_INSERT_LIBRARIES", "BASH_ENV", "ENV", "PATH", "IFS", "SHELLOPTS",
-                       "BASHOPTS", "PS4", "PYTHONPATH", "PYTHONSTARTUP", "PYTHONHOME", "NODE_OPTIONS", "PERL5LIB", "PERL5OPT",
-                       "PERLLIB", "RUBYOPT", "RUBYLIB", "GCONV_PATH", "LOCPATH", "MALLOC_CHECK_", "JAVA_TOOL_OPTIONS",
-                       "_JAVA_OPTIONS", "GIT_SSH", "GIT_SSH_COMMAND", "GIT_EXEC_PATH", "GIT_CONFIG_KEY_0", "GLIBC_TUNABLES",
-                       "PROMPT_COMMAND", "EDITOR", "PAGER", "LESSOPEN", "OPENSSL_CONF"]
+        let refused = [
+            "LD_PRELOAD", "LD_LIBRARY_PATH", "DYLD_INSERT_LIBRARIES", "BASH_ENV", "ENV", "PATH", "IFS", "SHELLOPTS",
+            "BASHOPTS", "PS4", "PYTHONPATH", "PYTHONSTARTUP", "PYTHONHOME", "NODE_OPTIONS", "PERL5LIB", "PERL5OPT",
+            "PERLLIB", "RUBYOPT", "RUBYLIB", "GCONV_PATH", "LOCPATH", "MALLOC_CHECK_", "JAVA_TOOL_OPTIONS",
+            "_JAVA_OPTIONS", "GIT_SSH", "GIT_SSH_COMMAND", "GIT_EXEC_PATH", "GIT_CONFIG_KEY_0", "GLIBC_TUNABLES",
+            "PROMPT_COMMAND", "EDITOR", "PAGER", "LESSOPEN", "OPENSSL_CONF"
+        ]
         for name in refused { #expect(Handout.loaderRule(name) != nil, "\(name) is not refused") }
         #expect(Handout.loaderRule("LD_PRELOAD") == "LD_*")
         #expect(Handout.loaderRule("PYTHONWARNINGS") == "PYTHON*")
@@ -41,8 +43,10 @@ import KeyholdCore
     }
 
     @Test func everyListedVariableIsRefusedThroughMapToo() throws {
-        for variable in ["PATH", "BASH_ENV", "ENV", "IFS", "PYTHONPATH", "NODE_OPTIONS", "PERL5OPT", "RUBYOPT", "GIT_SSH_COMMAND",
-                         "DYLD_INSERT_LIBRARIES", "JAVA_TOOL_OPTIONS", "SHELLOPTS", "PS4"] {
+        for variable in [
+            "PATH", "BASH_ENV", "ENV", "IFS", "PYTHONPATH", "NODE_OPTIONS", "PERL5OPT", "RUBYOPT", "GIT_SSH_COMMAND",
+            "DYLD_INSERT_LIBRARIES", "JAVA_TOOL_OPTIONS", "SHELLOPTS", "PS4"
+        ] {
             let r = try v.run(["run", "--only", "x/value", "--map", "x/value=\(variable)", "--override", "--", "env"])
             #expect(r.status == 66, "\(variable): \(r.status) \(r.stderr)")
             #expect(r.stderr.contains("would set \(variable)"), "\(variable): \(r.stderr)")
@@ -50,14 +54,18 @@ import KeyholdCore
     }
 
     @Test func allowEnvLetsTheNamedVariableThroughAndNoOther() throws {
-        let allowed = try v.run(["run", "--only", "x/value", "--map", "x/value=PYTHONSTARTUP", "--allow-env", "PYTHONSTARTUP",
-                                 "--", "env", "-0"])
+        let allowed = try v.run([
+            "run", "--only", "x/value", "--map", "x/value=PYTHONSTARTUP", "--allow-env", "PYTHONSTARTUP",
+            "--", "env", "-0"
+        ])
         #expect(allowed.status == 0, "\(allowed.stderr)")
         #expect(RunTests.environment(allowed.stdout)["PYTHONSTARTUP"] == "a harmless value")
 
         try v.set("y/value", "another")
-        let other = try v.run(["run", "--only", "x/value", "y/value", "--map", "x/value=PYTHONSTARTUP", "--map", "y/value=NODE_OPTIONS",
-                               "--allow-env", "PYTHONSTARTUP", "--", "env"])
+        let other = try v.run([
+            "run", "--only", "x/value", "y/value", "--map", "x/value=PYTHONSTARTUP", "--map", "y/value=NODE_OPTIONS",
+            "--allow-env", "PYTHONSTARTUP", "--", "env"
+        ])
         #expect(other.status == 66, "\(other.stderr)")
         #expect(other.stderr.contains("NODE_OPTIONS"))
 
@@ -70,8 +78,9 @@ import KeyholdCore
     @Test func theCommandGetsSIGPIPEAsKeyholdFoundIt() throws {
         let pipeBit: UInt64 = 1 << (UInt64(SIGPIPE) - 1)
         func ignored(_ mode: Sinks.Mode, _ mask: [String]) throws -> Bool {
-            let r = try Sinks.run(mode, v.withDB(["run", "--only", "x/value"] + mask + ["--", "grep", "SigIgn", "/proc/self/status"]),
-                                  env: v.owner)
+            let r = try Sinks.run(
+                mode, v.withDB(["run", "--only", "x/value"] + mask + ["--", "grep", "SigIgn", "/proc/self/status"]),
+                env: v.owner)
             #expect(r.status == 0, "\(r.stderr)")
             let hex = r.text.split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? ""
             let bits = try #require(UInt64(hex, radix: 16), "\(r.text)")
@@ -114,8 +123,10 @@ import KeyholdCore
 
     @Test func gpgGetsNoPasswordOrUser() throws {
         let gpg = try fakeGPG()
-        let env = v.owner.merging(["PATH": gpg.path, "GPG_ENV_DUMP": gpg.dump, "KEYHOLD_NEW_PASSWORD": "a new password 1234",
-                                   "MARKER_FOR_GPG": "present"]) { _, b in b }
+        let env = v.owner.merging([
+            "PATH": gpg.path, "GPG_ENV_DUMP": gpg.dump, "KEYHOLD_NEW_PASSWORD": "a new password 1234",
+            "MARKER_FOR_GPG": "present"
+        ]) { _, b in b }
         // Import from a store of one file, then export to a new store.
         let store = v.scratch.file("store")
         try FileManager.default.createDirectory(atPath: store, withIntermediateDirectories: true)
@@ -123,8 +134,9 @@ import KeyholdCore
         _ = FileManager.default.createFile(atPath: store + "/token.gpg", contents: Data("ciphertext".utf8))
         let imported = try v.run(["import", "--format", "pass", store], as: env)
         #expect(imported.status == 0, "\(imported.stderr)")
-        let exported = try v.run(["export", "--format", "pass", "--gpg-id", "someone@example.com", "--yes", v.scratch.file("out")],
-                                 as: env)
+        let exported = try v.run(
+            ["export", "--format", "pass", "--gpg-id", "someone@example.com", "--yes", v.scratch.file("out")],
+            as: env)
         #expect(exported.status == 0, "\(exported.stderr)")
 
         let dump = try String(contentsOfFile: gpg.dump, encoding: .utf8)

@@ -51,7 +51,8 @@ import KeyholdCore
     /// Whether the process has exited (a zombie not reaped yet counts), from /proc.
     static func exited(_ pid: pid_t) -> Bool {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return true }
+            let close = stat.lastIndex(of: ")")
+        else { return true }
         let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first
         return state == "Z" || state == "X"
     }
@@ -104,11 +105,15 @@ import KeyholdCore
         let only = try v.run(["run", "--only", "other/not-me", "app/prod/db-password", "--", "/usr/bin/env", "-0"])
         quietExpect(only.status == 0, "\(only.stderr)")
         let onlyEnv = Self.environment(only.stdout)
-        quietExpect(onlyEnv["NOT_ME"] != nil && onlyEnv["DB_PASSWORD"] != nil && onlyEnv["API_TOKEN"] == nil, "onlyEnv[\"NOT_ME\"] != nil && onlyEnv[\"DB_PASSWORD\"] != nil && onlyEnv[\"API_TOKEN\"] == nil")
+        quietExpect(
+            onlyEnv["NOT_ME"] != nil && onlyEnv["DB_PASSWORD"] != nil && onlyEnv["API_TOKEN"] == nil,
+            "onlyEnv[\"NOT_ME\"] != nil && onlyEnv[\"DB_PASSWORD\"] != nil && onlyEnv[\"API_TOKEN\"] == nil")
 
         // --map renames.
-        let mapped = try v.run(["run", "--prefix", "app/prod/", "--map", "app/prod/db-password=DATABASE_PASSWORD", "--",
-                                "/usr/bin/env", "-0"])
+        let mapped = try v.run([
+            "run", "--prefix", "app/prod/", "--map", "app/prod/db-password=DATABASE_PASSWORD", "--",
+            "/usr/bin/env", "-0"
+        ])
         quietExpect(mapped.status == 0, "\(mapped.stderr)")
         let mappedEnv = Self.environment(mapped.stdout)
         quietExpect(mappedEnv["DB_PASSWORD"] == nil, "mappedEnv[\"DB_PASSWORD\"] == nil")
@@ -123,9 +128,13 @@ import KeyholdCore
 
         let two = try v.run(["run", "--prefix", "app/", "--", "true"])
         #expect(two.status == 68)
-        quietExpect(two.stderr.contains("app/a/token") && two.stderr.contains("app/b/token") && two.stderr.contains("TOKEN"), "two.stderr.contains(\"app/a/token\") && two.stderr.contains(\"app/b/token\") && two.stderr.contains(\"TOKEN\")")
-        #expect(try v.run(["run", "--prefix", "app/", "--override", "--", "true"]).status == 68, "two secrets on one variable always refuse")
-        #expect(try v.run(["run", "--prefix", "app/", "--map", "app/a/token=TOKEN", "--map", "app/b/token=TOKEN", "--", "true"]).status == 68)
+        quietExpect(
+            two.stderr.contains("app/a/token") && two.stderr.contains("app/b/token") && two.stderr.contains("TOKEN"),
+            "two.stderr.contains(\"app/a/token\") && two.stderr.contains(\"app/b/token\") && two.stderr.contains(\"TOKEN\")")
+        #expect(
+            try v.run(["run", "--prefix", "app/", "--override", "--", "true"]).status == 68, "two secrets on one variable always refuse")
+        #expect(
+            try v.run(["run", "--prefix", "app/", "--map", "app/a/token=TOKEN", "--map", "app/b/token=TOKEN", "--", "true"]).status == 68)
 
         let fixed = try v.run(["run", "--prefix", "app/", "--map", "app/b/token=B_TOKEN", "--", "/usr/bin/env", "-0"])
         quietExpect(fixed.status == 0, "\(fixed.stderr)")
@@ -136,13 +145,16 @@ import KeyholdCore
         // A variable already in the environment.
         let existing = try v.run(["run", "--only", "app/a/token", "--", "/usr/bin/env", "-0"], extraEnv: ["TOKEN": "from the shell"])
         #expect(existing.status == 68)
-        quietExpect(existing.stderr.contains("app/a/token") && existing.stderr.contains("TOKEN") && existing.stderr.contains("--override"), "existing.stderr.contains(\"app/a/token\") && existing.stderr.contains(\"TOKEN\") && existing.stderr.contains(\"--override\")")
+        quietExpect(
+            existing.stderr.contains("app/a/token") && existing.stderr.contains("TOKEN") && existing.stderr.contains("--override"),
+            "existing.stderr.contains(\"app/a/token\") && existing.stderr.contains(\"TOKEN\") && existing.stderr.contains(\"--override\")")
         quietExpect(existing.stdout.isEmpty, "existing.stdout.isEmpty")
         let home = try v.run(["run", "--only", "app/a/token", "--map", "app/a/token=HOME", "--", "true"])
         #expect(home.status == 68)
 
-        let overridden = try v.run(["run", "--only", "app/a/token", "--override", "--", "/usr/bin/env", "-0"],
-                                   extraEnv: ["TOKEN": "from the shell"])
+        let overridden = try v.run(
+            ["run", "--only", "app/a/token", "--override", "--", "/usr/bin/env", "-0"],
+            extraEnv: ["TOKEN": "from the shell"])
         quietExpect(overridden.status == 0, "\(overridden.stderr)")
         let won = Self.environment(overridden.stdout)["TOKEN"] == "token of a"
         #expect(won, "with --override the secret does not replace the variable")
@@ -198,10 +210,10 @@ import KeyholdCore
 
     @Test func usageNotFoundAndDenied() throws {
         try v.set("app/token", "usage test value")
-        #expect(try v.run(["run", "--prefix", "app/"]).status == 64)                      // no command
+        #expect(try v.run(["run", "--prefix", "app/"]).status == 64)  // no command
         #expect(try v.run(["run", "--prefix", "app/", "--"]).status == 64)
-        #expect(try v.run(["run", "--map", "app/token", "--", "true"]).status == 64)      // not NAME=VAR
-        #expect(try v.run(["run", "--map", "app/token=1X", "--", "true"]).status == 64)   // not a variable name
+        #expect(try v.run(["run", "--map", "app/token", "--", "true"]).status == 64)  // not NAME=VAR
+        #expect(try v.run(["run", "--map", "app/token=1X", "--", "true"]).status == 64)  // not a variable name
         let stray = try v.run(["run", "--prefix", "app/", "--map", "other/x=X", "--", "true"])
         #expect(stray.status == 64)
         quietExpect(stray.stderr.contains("other/x"), "stray.stderr.contains(\"other/x\")")
@@ -226,11 +238,14 @@ import KeyholdCore
         for mask in [[], ["--mask"]] {
             let r = try v.run(["run", "--prefix", "app/"] + mask + ["--", "no-such-command-for-keyhold"])
             #expect(r.status == 127, "\(mask)")
-            quietExpect(r.stderr.contains("no-such-command-for-keyhold: command not found"), "r.stderr.contains(\"no-such-command-for-keyhold: command not found\")")
+            quietExpect(
+                r.stderr.contains("no-such-command-for-keyhold: command not found"),
+                "r.stderr.contains(\"no-such-command-for-keyhold: command not found\")")
             #expect(try v.run(["run", "--prefix", "app/"] + mask + ["--", "/no/such/dir/cmd"]).status == 127)
         }
         let notExecutable = v.scratch.file("not-executable")
-        _ = FileManager.default.createFile(atPath: notExecutable, contents: Data("#!/bin/sh\n".utf8), attributes: [.posixPermissions: 0o600])
+        _ = FileManager.default.createFile(
+            atPath: notExecutable, contents: Data("#!/bin/sh\n".utf8), attributes: [.posixPermissions: 0o600])
         #expect(try v.run(["run", "--prefix", "app/", "--", notExecutable]).status == 126)
         #expect(try handouts().isEmpty)
     }
@@ -248,7 +263,8 @@ import KeyholdCore
         #expect(stored.status == 0)
         let r = try v.run(["run", "--only", "app/nul", "--", "sh", "-c", "echo ran"])
         #expect(r.status == 64)
-        quietExpect(r.stderr.contains("app/nul") && r.stderr.contains("NUL"), "r.stderr.contains(\"app/nul\") && r.stderr.contains(\"NUL\")")
+        quietExpect(
+            r.stderr.contains("app/nul") && r.stderr.contains("NUL"), "r.stderr.contains(\"app/nul\") && r.stderr.contains(\"NUL\")")
         quietExpect(!r.stdout.contains("ran"), "!r.stdout.contains(\"ran\")")
     }
 
@@ -264,7 +280,9 @@ import KeyholdCore
             let parts = r.stdout.components(separatedBy: "---\n")
             quietExpect(parts.count == 3, "parts.count == 3")
             quietExpect(parts.first == "zero\none\ntwo\n", "parts.first == \"zero\\none\\ntwo\\n\"")
-            quietExpect(parts.count > 1 && parts[1] == "sh\n-c\n\(script)\nzero\none\ntwo\n", "parts.count > 1 && parts[1] == \"sh\\n-c\\n\\(script)\\nzero\\none\\ntwo\\n\"")
+            quietExpect(
+                parts.count > 1 && parts[1] == "sh\n-c\n\(script)\nzero\none\ntwo\n",
+                "parts.count > 1 && parts[1] == \"sh\\n-c\\n\\(script)\\nzero\\none\\ntwo\\n\"")
             quietExpect(parts.count > 2 && !parts[2].contains("keyhold.db"), "the vault is open in the child")
             let leaked = carries(r.all, "argv check value")
             #expect(!leaked, "a value appeared in argv or output")
@@ -292,17 +310,23 @@ import KeyholdCore
     @Test func maskRedactsStdoutAndStderr() throws {
         try v.set("app/token", "tok-0123456789-secret")
         try v.set("app/token-long", "tok-0123456789-secret-and-more")
-        let r = try v.run(["run", "--prefix", "app/", "--mask", "--", "sh", "-c",
-                           #"echo "out:$TOKEN"; echo "err:$TOKEN" >&2; echo "both:$TOKEN_LONG|$TOKEN""#])
+        let r = try v.run([
+            "run", "--prefix", "app/", "--mask", "--", "sh", "-c",
+            #"echo "out:$TOKEN"; echo "err:$TOKEN" >&2; echo "both:$TOKEN_LONG|$TOKEN""#
+        ])
         quietExpect(r.status == 0, "the masked run failed")
-        quietExpect(r.stdout == "out:<redacted:app/token>\nboth:<redacted:app/token-long>|<redacted:app/token>\n", "r.stdout == \"out:<redacted:app/token>\\nboth:<redacted:app/token-long>|<redacted:app/token>\\n\"")
+        quietExpect(
+            r.stdout == "out:<redacted:app/token>\nboth:<redacted:app/token-long>|<redacted:app/token>\n",
+            "r.stdout == \"out:<redacted:app/token>\\nboth:<redacted:app/token-long>|<redacted:app/token>\\n\"")
         quietExpect(r.stderr.contains("err:<redacted:app/token>\n"), "r.stderr.contains(\"err:<redacted:app/token>\\n\")")
         let leaked = carries(r.all, "0123456789")
         #expect(!leaked, "a value passed the mask")
 
         // A value written in two pieces, with a pause between (two reads for keyhold).
-        let split = try v.run(["run", "--only", "app/token", "--mask", "--", "sh", "-c",
-                               #"a=$(printf %s "$TOKEN" | cut -c1-9); b=$(printf %s "$TOKEN" | cut -c10-); printf "[%s" "$a"; sleep 0.3; printf "%s]\n" "$b""#])
+        let split = try v.run([
+            "run", "--only", "app/token", "--mask", "--", "sh", "-c",
+            #"a=$(printf %s "$TOKEN" | cut -c1-9); b=$(printf %s "$TOKEN" | cut -c10-); printf "[%s" "$a"; sleep 0.3; printf "%s]\n" "$b""#
+        ])
         quietExpect(split.status == 0, "the split run failed")
         quietExpect(split.stdout == "[<redacted:app/token>]\n", "split.stdout == \"[<redacted:app/token>]\\n\"")
 
@@ -311,8 +335,10 @@ import KeyholdCore
         quietExpect(partial.stdout == "tok-01", "partial.stdout == \"tok-01\"")
 
         // Large output goes through whole.
-        let many = try v.run(["run", "--only", "app/token", "--mask", "--", "sh", "-c",
-                              #"i=0; while [ $i -lt 5000 ]; do echo "$i $TOKEN"; i=$((i+1)); done"#])
+        let many = try v.run([
+            "run", "--only", "app/token", "--mask", "--", "sh", "-c",
+            #"i=0; while [ $i -lt 5000 ]; do echo "$i $TOKEN"; i=$((i+1)); done"#
+        ])
         let lines = many.stdout.split(separator: "\n")
         #expect(lines.count == 5000)
         quietExpect(lines.last == "4999 <redacted:app/token>", "lines.last == \"4999 <redacted:app/token>\"")
@@ -322,8 +348,10 @@ import KeyholdCore
 
     @Test func signalsAreForwardedWithMaskAndTheExitCodeFollows() throws {
         try v.set("app/token", "signal test value")
-        let (p, out, pw) = try start(["run", "--prefix", "app/", "--mask", "--", "sh", "-c",
-                                      #"trap "echo got TERM; exit 3" TERM; echo ready; sleep 5 & wait"#])
+        let (p, out, pw) = try start([
+            "run", "--prefix", "app/", "--mask", "--", "sh", "-c",
+            #"trap "echo got TERM; exit 3" TERM; echo ready; sleep 5 & wait"#
+        ])
         let before = Self.read(out, until: "ready\n")
         quietExpect(before == "ready\n", "before == \"ready\\n\"")
         let began = Date()

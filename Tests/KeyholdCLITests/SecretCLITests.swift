@@ -14,7 +14,6 @@ final class SecretsFixture: @unchecked Sendable {
     let db: String
     var owner: [String: String] { ["KEYHOLD_USER": "owner", "KEYHOLD_PASSWORD": Self.ownerPassword] }
 
-
     init() throws {
         db = scratch.file("vault/keyhold.db")
         let r = try CLI.run(["init", "--db", db], stdin: "owner\n\(Self.ownerPassword)\n")
@@ -81,7 +80,9 @@ final class SecretsFixture: @unchecked Sendable {
     }
 
     static func json(_ text: String) throws -> [String: Any] {
-        guard let o = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { throw TestFailure("not a JSON object") }
+        guard let o = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
+            throw TestFailure("not a JSON object")
+        }
         return o
     }
 }
@@ -101,9 +102,11 @@ func carries(_ haystack: Data, _ needle: String) -> Bool { haystack.range(of: Da
 
     @Test func setTwiceThenListShowAndVersions() throws {
         let first = try v.set("app/prod/db-password", "first value 1\n", ["--description", "Postgres", "--rotate-by", "2020-01-01"])
-        quietExpect(first.stdout == "stored app/prod/db-password version 1\n", "first.stdout == \"stored app/prod/db-password version 1\\n\"")
+        quietExpect(
+            first.stdout == "stored app/prod/db-password version 1\n", "first.stdout == \"stored app/prod/db-password version 1\\n\"")
         let second = try v.set("app/prod/db-password", "second value 2")
-        quietExpect(second.stdout == "stored app/prod/db-password version 2\n", "second.stdout == \"stored app/prod/db-password version 2\\n\"")
+        quietExpect(
+            second.stdout == "stored app/prod/db-password version 2\n", "second.stdout == \"stored app/prod/db-password version 2\\n\"")
         try v.set("other/api-key", "third value 3")
         // The new version cleared the date that had passed (SecretVersionTests); set one again to see it flagged.
         #expect(try v.run(["secret", "rotate-by", "app/prod/db-password", "2020-01-01"]).status == 0)
@@ -139,7 +142,8 @@ func carries(_ haystack: Data, _ needle: String) -> Bool { haystack.range(of: Da
         let list = try v.run(["secret", "list"])
         #expect(list.status == 0)
         let lines = list.stdout.split(separator: "\n").map(String.init)
-        #expect(lines.first?.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
+        #expect(
+            lines.first?.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
                 == "NAME VERSION VERSIONS ROTATE BY UPDATED")
         let row = try #require(lines.first { $0.hasPrefix("app/prod/db-password ") })
         let cells = row.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
@@ -153,8 +157,11 @@ func carries(_ haystack: Data, _ needle: String) -> Bool { haystack.range(of: Da
         let secrets = try #require(prefixed["secrets"] as? [[String: Any]])
         #expect(secrets.count == 1)
         let s = try #require(secrets.first)
-        #expect(Set(s.keys) == ["name", "description", "version", "versions", "history_limit", "rotate_by",
-                                "rotation_overdue", "created_at", "updated_at"])
+        #expect(
+            Set(s.keys) == [
+                "name", "description", "version", "versions", "history_limit", "rotate_by",
+                "rotation_overdue", "created_at", "updated_at"
+            ])
         #expect(s["name"] as? String == "app/prod/db-password")
         #expect(s["description"] as? String == "Postgres")
         #expect(s["version"] as? Int == 2 && s["versions"] as? Int == 2)
@@ -165,7 +172,9 @@ func carries(_ haystack: Data, _ needle: String) -> Bool { haystack.range(of: Da
         // versions: table and JSON.
         let versions = try v.run(["secret", "versions", "app/prod/db-password"])
         #expect(versions.status == 0)
-        let vlines = versions.stdout.split(separator: "\n").map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
+        let vlines = versions.stdout.split(separator: "\n").map {
+            $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+        }
         #expect(vlines.count == 3)
         #expect(vlines.first == ["VERSION", "CURRENT", "DATA", "KEY", "CREATED", "CREATED", "BY"])
         #expect(vlines.dropFirst().map { $0[0] } == ["1", "2"])
@@ -201,11 +210,13 @@ func carries(_ haystack: Data, _ needle: String) -> Bool { haystack.range(of: Da
         #expect(details?["version"] as? Int == 2)
         #expect(details?["description_changed"] as? Bool == true)
         #expect(details?["rotate_by"] as? Int == 1_935_792_000_000)
-        let s = try #require((try SecretsFixture.json(try v.run(["secret", "list", "--json"]).stdout)["secrets"] as? [[String: Any]])?.first)
+        let s = try #require(
+            (try SecretsFixture.json(try v.run(["secret", "list", "--json"]).stdout)["secrets"] as? [[String: Any]])?.first)
         #expect(s["description"] as? String == "deploy token" && s["rotate_by"] as? String == "2031-05-06T00:00:00Z")
         // --rotate-by never clears the date in the same single step.
         try v.set("app/token", "third token value", ["--rotate-by", "never"])
-        let cleared = try #require((try SecretsFixture.json(try v.run(["secret", "list", "--json"]).stdout)["secrets"] as? [[String: Any]])?.first)
+        let cleared = try #require(
+            (try SecretsFixture.json(try v.run(["secret", "list", "--json"]).stdout)["secrets"] as? [[String: Any]])?.first)
         #expect(cleared["rotate_by"] is NSNull && cleared["description"] as? String == "deploy token")
     }
 
@@ -239,7 +250,7 @@ func carries(_ haystack: Data, _ needle: String) -> Bool { haystack.range(of: Da
             ("base64", 50, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"),
             ("alpha", 33, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"),
             ("numeric", 12, "0123456789"),
-            ("ascii", 90, String((0x21...0x7E).map { Character(Unicode.Scalar(UInt8($0))) })),
+            ("ascii", 90, String((0x21...0x7E).map { Character(Unicode.Scalar(UInt8($0))) }))
         ]
         for (alphabet, length, chars) in cases {
             let name = "gen/\(alphabet)"
@@ -268,7 +279,8 @@ func carries(_ haystack: Data, _ needle: String) -> Bool { haystack.range(of: Da
 
         // On an existing secret, with --new-version: a new version, a new value.
         let again = try v.run(["secret", "generate", "gen/flask-secret-key", "--bytes", "48", "--new-version"])
-        quietExpect(again.stdout == "generated gen/flask-secret-key version 2\n", "again.stdout == \"generated gen/flask-secret-key version 2\\n\"")
+        quietExpect(
+            again.stdout == "generated gen/flask-secret-key version 2\n", "again.stdout == \"generated gen/flask-secret-key version 2\\n\"")
         let after = try v.show("gen/flask-secret-key")
         let changed = after != before
         #expect(after.count == 48)
@@ -280,7 +292,9 @@ func carries(_ haystack: Data, _ needle: String) -> Bool { haystack.range(of: Da
     @Test func usageErrorsExit64AndWriteNothing() throws {
         let positional = try v.run(["secret", "set", "app/token", "hunter2-on-argv"])
         #expect(positional.status == 64)
-        quietExpect(positional.stderr.contains("never taken from the command line"), "positional.stderr.contains(\"never taken from the command line\")")
+        quietExpect(
+            positional.stderr.contains("never taken from the command line"),
+            "positional.stderr.contains(\"never taken from the command line\")")
         let echoed = carries(positional.all, "hunter2-on-argv")
         #expect(!echoed, "the refused value was echoed")
         let positionalGen = try v.run(["secret", "generate", "app/token", "some-value"])
@@ -294,7 +308,9 @@ func carries(_ haystack: Data, _ needle: String) -> Bool { haystack.range(of: Da
 
         let badAlphabet = try v.run(["secret", "generate", "app/token", "--alphabet", "emoji"])
         #expect(badAlphabet.status == 64)
-        quietExpect(badAlphabet.stderr.contains("urlsafe, hex, alnum, base64, alpha, numeric, ascii"), "badAlphabet.stderr.contains(\"urlsafe, hex, alnum, base64, alpha, numeric, ascii\")")
+        quietExpect(
+            badAlphabet.stderr.contains("urlsafe, hex, alnum, base64, alpha, numeric, ascii"),
+            "badAlphabet.stderr.contains(\"urlsafe, hex, alnum, base64, alpha, numeric, ascii\")")
         #expect(try v.run(["secret", "generate", "app/token", "--length", "0"]).status == 64)
         #expect(try v.run(["secret", "generate", "app/token", "--length", "5000"]).status == 64)
         #expect(try v.run(["secret", "set", "app/token", "--stdin", "--rotate-by", "someday"], stdin: "x").status == 64)
@@ -306,8 +322,10 @@ func carries(_ haystack: Data, _ needle: String) -> Bool { haystack.range(of: Da
     }
 
     @Test func notFoundAndGuards() throws {
-        for args in [["secret", "show", "no/such"], ["secret", "versions", "no/such"], ["secret", "rotate-by", "no/such", "never"],
-                     ["secret", "delete", "no/such", "--yes"], ["secret", "show", "no/such", "--json"]] {
+        for args in [
+            ["secret", "show", "no/such"], ["secret", "versions", "no/such"], ["secret", "rotate-by", "no/such", "never"],
+            ["secret", "delete", "no/such", "--yes"], ["secret", "show", "no/such", "--json"]
+        ] {
             let r = try v.run(args)
             quietExpect(r.status == 67, "\(args): \(r.stderr)")
             quietExpect(r.stderr.contains("no secret named no/such"), "\(args)")
@@ -328,8 +346,11 @@ func carries(_ haystack: Data, _ needle: String) -> Bool { haystack.range(of: Da
         try v.set("app/token", "value three")
         let set = try v.run(["secret", "rotate-by", "app/token", "2031-05-06"])
         #expect(set.status == 0)
-        quietExpect(set.stderr.contains("app/token: rotate by 2031-05-06T00:00:00Z."), "set.stderr.contains(\"app/token: rotate by 2031-05-06T00:00:00Z.\")")
-        var s = try #require((try SecretsFixture.json(try v.run(["secret", "list", "--json"]).stdout)["secrets"] as? [[String: Any]])?.first)
+        quietExpect(
+            set.stderr.contains("app/token: rotate by 2031-05-06T00:00:00Z."),
+            "set.stderr.contains(\"app/token: rotate by 2031-05-06T00:00:00Z.\")")
+        var s = try #require(
+            (try SecretsFixture.json(try v.run(["secret", "list", "--json"]).stdout)["secrets"] as? [[String: Any]])?.first)
         #expect(s["rotate_by"] as? String == "2031-05-06T00:00:00Z")
         #expect(s["rotation_overdue"] as? Bool == false)
         #expect(try v.run(["secret", "rotate-by", "app/token", "never"]).status == 0)
@@ -344,9 +365,11 @@ func carries(_ haystack: Data, _ needle: String) -> Bool { haystack.range(of: Da
         // No terminal to type the name back on: --yes is needed, and without it nothing is deleted.
         let unconfirmed = try v.run(["secret", "delete", "app/token", "--version", "3"])
         #expect(unconfirmed.status == 64)
-        quietExpect(unconfirmed.stderr.contains("delete version 3 of secret app/token: there is no terminal to confirm on, so give --yes"),
-                    unconfirmed.stderr)
-        #expect((try SecretsFixture.json(try v.run(["secret", "versions", "app/token", "--json"]).stdout)["versions"] as? [Any])?.count == 2)
+        quietExpect(
+            unconfirmed.stderr.contains("delete version 3 of secret app/token: there is no terminal to confirm on, so give --yes"),
+            unconfirmed.stderr)
+        #expect(
+            (try SecretsFixture.json(try v.run(["secret", "versions", "app/token", "--json"]).stdout)["versions"] as? [Any])?.count == 2)
         #expect(try v.run(["secret", "delete", "app/token", "--version", "3", "--yes"]).status == 0)
         let vj = try SecretsFixture.json(try v.run(["secret", "versions", "app/token", "--json"]).stdout)
         #expect((vj["versions"] as? [[String: Any]])?.map { $0["version"] as? Int } == [2])
@@ -374,11 +397,15 @@ func carries(_ haystack: Data, _ needle: String) -> Bool { haystack.range(of: Da
         quietExpect(list.stdout.contains("app/token"), "list.stdout.contains(\"app/token\")")
         #expect(try v.run(["secret", "versions", "app/token"], as: auditor).status == 0)
         let show = try v.run(["secret", "show", "app/token"], as: auditor)
-        quietExpect(show.stderr.contains("permission denied: secret.reveal needs secrets.read"), "show.stderr.contains(\"permission denied: secret.reveal needs secrets.read\")")
+        quietExpect(
+            show.stderr.contains("permission denied: secret.reveal needs secrets.read"),
+            "show.stderr.contains(\"permission denied: secret.reveal needs secrets.read\")")
 
-        for args in [["secret", "show", "app/token"], ["secret", "show", "app/token", "--json"],
-                     ["secret", "generate", "app/other"], ["secret", "delete", "app/token", "--yes"],
-                     ["secret", "rotate-by", "app/token", "never"]] {
+        for args in [
+            ["secret", "show", "app/token"], ["secret", "show", "app/token", "--json"],
+            ["secret", "generate", "app/other"], ["secret", "delete", "app/token", "--yes"],
+            ["secret", "rotate-by", "app/token", "never"]
+        ] {
             let r = try v.run(args, as: auditor)
             quietExpect(r.status == 66, "\(args): \(r.stderr)")
             let leaked = carries(r.all, "auditor must not see this")

@@ -31,8 +31,9 @@ import Testing
 
         let again = try v.run(["import", "--format", "json", "--on-existing", "update", first])
         #expect(again.status == 0, "\(again.stderr)")
-        #expect(again.stdout.contains("Imported: 0 created, 0 updated, 3 unchanged (same value: no new version), 0 skipped"),
-                "\(again.stdout)")
+        #expect(
+            again.stdout.contains("Imported: 0 created, 0 updated, 3 unchanged (same value: no new version), 0 skipped"),
+            "\(again.stdout)")
         for name in ["app/a", "app/b", "app/c"] { #expect(try versions(name) == [1], "\(name) got a version") }
 
         // One value changed (same length, so the values themselves are compared), one secret new.
@@ -40,15 +41,17 @@ import Testing
         let mixed = try v.run(["import", "--format", "json", "--on-existing", "update", "--json", second])
         #expect(mixed.status == 0, "\(mixed.stderr)")
         let counts = try SecretsFixture.json(mixed.stdout)
-        #expect(counts["created"] as? Int == 1 && counts["updated"] as? Int == 1 && counts["unchanged"] as? Int == 2
+        #expect(
+            counts["created"] as? Int == 1 && counts["updated"] as? Int == 1 && counts["unchanged"] as? Int == 2
                 && counts["skipped"] as? Int == 0, "\(mixed.stdout)")
         #expect(try versions("app/b") == [1, 2] && versions("app/a") == [1])
         quietExpect(try v.show("app/b") == Data("value B".utf8), "app/b does not hold the imported value")
         // The audit event counts the unchanged ones; its digest covers only what was written.
         let events = try v.audit("secret.import").events
         let details = events.last?["details"] as? [String: Any]
-        #expect(details?["unchanged"] as? Int == 2 && details?["count"] as? Int == 2 && details?["updated"] as? Int == 1,
-                "\(String(describing: details))")
+        #expect(
+            details?["unchanged"] as? Int == 2 && details?["count"] as? Int == 2 && details?["updated"] as? Int == 1,
+            "\(String(describing: details))")
     }
 
     @Test func aNewVersionClearsARotateByDateThatHasPassed() throws {
@@ -60,8 +63,9 @@ import Testing
 
         let past = try v.set("app/past", "second value")
         #expect(try rotateBy("app/past") is NSNull, "a past rotate-by date survived the new version")
-        #expect(past.stderr.contains("app/past: the new version is the rotation that was due 2020-01-01T00:00:00Z, so that date is cleared"),
-                "\(past.stderr)")
+        #expect(
+            past.stderr.contains("app/past: the new version is the rotation that was due 2020-01-01T00:00:00Z, so that date is cleared"),
+            "\(past.stderr)")
         try v.set("app/future", "second value")
         #expect(try rotateBy("app/future") as? String == "2999-01-01T00:00:00Z", "a future date was cleared")
         // A date given with the new version is the one kept, even a past one.
@@ -88,8 +92,10 @@ import Testing
         let before = try v.show("app/key")
         let refused = try v.run(["secret", "generate", "app/key", "--length", "40"])
         #expect(refused.status == 68)
-        #expect(refused.stderr.contains("a secret named app/key already exists, and a generated value would replace the one in use; "
-                                        + "give --new-version"), "\(refused.stderr)")
+        #expect(
+            refused.stderr.contains(
+                "a secret named app/key already exists, and a generated value would replace the one in use; "
+                    + "give --new-version"), "\(refused.stderr)")
         #expect(try versions("app/key") == [1])
         quietExpect(try v.show("app/key") == before, "the refused generate changed the value")
 

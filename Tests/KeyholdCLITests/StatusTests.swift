@@ -54,8 +54,10 @@ import Testing
 
     @Test func oneScreenOfWhatNeedsDoingAndItsExitCodes() throws {
         // Secrets: one overdue, one due within the window, one due later.
-        for (name, date) in [("app/overdue", Self.now - 3 * Self.day), ("app/soon", Self.now + 5 * Self.day),
-                             ("app/later", Self.now + 60 * Self.day)] {
+        for (name, date) in [
+            ("app/overdue", Self.now - 3 * Self.day), ("app/soon", Self.now + 5 * Self.day),
+            ("app/later", Self.now + 60 * Self.day)
+        ] {
             try f.admin.createSecret(name, .value(pw("value of \(name)")), rotateBy: date)
         }
         for i in 0..<5 { try f.admin.createSecret("svc/\(i)", .value(pw("rotated value \(i)"))) }
@@ -97,7 +99,8 @@ import Testing
         #expect(pending.status == 71, "an unfinished rotation exits 71: \(pending.stderr)")
         let o = try json(pending)
         let rotation = o["rotation"] as? [String: Any]
-        #expect(rotation?["to"] as? Int == job.targetVersion && rotation?["remaining"] as? Int == job.remaining
+        #expect(
+            rotation?["to"] as? Int == job.targetVersion && rotation?["remaining"] as? Int == job.remaining
                 && rotation?["running"] as? Bool == false)
         #expect((o["audit"] as? [String: Any])?["ok"] as? Bool == true)
         let overdue = o["secrets_overdue"] as? [String: Any]
@@ -118,11 +121,16 @@ import Testing
         // Someone without the permissions: the parts they may not read are skipped, named.
         let helper = "a helpdesk passphrase here"
         let (_, temp) = try f.admin.createUser(username: "hal", roles: ["helpdesk"])
-        let hal = try run(["status", "--json"], as: ["KEYHOLD_USER": "hal", "KEYHOLD_PASSWORD": temp.utf8String() ?? "",
-                                                      "KEYHOLD_NEW_PASSWORD": helper])
+        let hal = try run(
+            ["status", "--json"],
+            as: [
+                "KEYHOLD_USER": "hal", "KEYHOLD_PASSWORD": temp.utf8String() ?? "",
+                "KEYHOLD_NEW_PASSWORD": helper
+            ])
         #expect(hal.status == 71, "\(hal.stderr)")
         let skipped = try json(hal)["skipped"] as? [String] ?? []
-        #expect(skipped.contains { $0.contains("secrets.list") } && skipped.contains { $0.contains("audit.read") }
+        #expect(
+            skipped.contains { $0.contains("secrets.list") } && skipped.contains { $0.contains("audit.read") }
                 && skipped.contains { $0.contains("keys.manage") } && !skipped.contains { $0.contains("users.read") }, "\(skipped)")
         #expect(try json(hal)["secrets_overdue"] is NSNull)
 
@@ -133,7 +141,9 @@ import Testing
         // A broken audit chain (on a copy): 70, and the JSON names the event.
         let copy = f.dir.file("edited.db")
         #expect(try run(["backup", copy]).status == 0)
-        try Python.sql(copy, """
+        try Python.sql(
+            copy,
+            """
             DROP TRIGGER audit_no_update;
             UPDATE audit_events SET details = '{"roles":["admin"]}' WHERE action = 'user.create';
             """)

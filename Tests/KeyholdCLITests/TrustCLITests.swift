@@ -15,8 +15,10 @@ import Testing
         let planted = try attacker.plantUser("mallory", roles: ["operator"])
 
         try v.addActiveUser("olga", password: "a long passphrase of her own")
-        for args in [["status"], ["user", "grant-role", "olga", "operator"], ["role", "edit", "operator", "--description", "Ops"],
-                     ["key", "rotate-root", "--yes"], ["status"]] {
+        for args in [
+            ["status"], ["user", "grant-role", "olga", "operator"], ["role", "edit", "operator", "--description", "Ops"],
+            ["key", "rotate-root", "--yes"], ["status"]
+        ] {
             let r = try v.run(args)
             #expect(r.status == 0, "\(args): \(r.stderr)")
         }

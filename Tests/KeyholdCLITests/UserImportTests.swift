@@ -22,12 +22,12 @@ private func json(_ text: String) throws -> [String: Any] {
         let v = try AdminVault()
         let csv = v.scratch.file("users.csv")
         try """
-            username,email,display_name,password_hash,roles
-            bob,bob@example.com,"Bob, the builder",\(Hashes.bcrypt),user
-            carol,,Carol,"\(Hashes.argon2i)","auditor;user"
-            dave,dave@example.com,,\(Hashes.argon2idCurrent),
+        username,email,display_name,password_hash,roles
+        bob,bob@example.com,"Bob, the builder",\(Hashes.bcrypt),user
+        carol,,Carol,"\(Hashes.argon2i)","auditor;user"
+        dave,dave@example.com,,\(Hashes.argon2idCurrent),
 
-            """.write(toFile: csv, atomically: true, encoding: .utf8)
+        """.write(toFile: csv, atomically: true, encoding: .utf8)
         let r = try v.run(["user", "import", "--format", "csv", csv])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("Imported 3 users; 2 with a legacy hash (1 argon2i, 1 bcrypt)."))
@@ -72,10 +72,12 @@ private func json(_ text: String) throws -> [String: Any] {
     @Test func jsonImportWithRoleForAll() throws {
         let v = try AdminVault()
         let file = v.scratch.file("users.json")
-        let doc: [String: Any] = ["users": [
-            ["username": "erin", "email": "erin@example.com", "display_name": "Erin", "password_hash": Hashes.argon2idCurrent],
-            ["username": "frank", "password_hash": Hashes.bcrypt, "roles": ["auditor"], "email": NSNull()],
-        ]]
+        let doc: [String: Any] = [
+            "users": [
+                ["username": "erin", "email": "erin@example.com", "display_name": "Erin", "password_hash": Hashes.argon2idCurrent],
+                ["username": "frank", "password_hash": Hashes.bcrypt, "roles": ["auditor"], "email": NSNull()]
+            ]
+        ]
         try JSONSerialization.data(withJSONObject: doc).write(to: URL(fileURLWithPath: file))
         let r = try v.run(["user", "import", "--format", "json", "--role", "user", "--json", file])
         #expect(r.status == 0, "\(r.stderr)")
@@ -93,14 +95,14 @@ private func json(_ text: String) throws -> [String: Any] {
         let v = try AdminVault()
         let csv = v.scratch.file("bad.csv")
         try """
-            username,password_hash
-            good,\(Hashes.argon2idCurrent)
-            bad name,\(Hashes.bcrypt)
-            short,$2b$04$tooShort
-            md5,$1$abc$def
-            good,\(Hashes.argon2i)
-            admin,\(Hashes.argon2i)
-            """.write(toFile: csv, atomically: true, encoding: .utf8)
+        username,password_hash
+        good,\(Hashes.argon2idCurrent)
+        bad name,\(Hashes.bcrypt)
+        short,$2b$04$tooShort
+        md5,$1$abc$def
+        good,\(Hashes.argon2i)
+        admin,\(Hashes.argon2i)
+        """.write(toFile: csv, atomically: true, encoding: .utf8)
         let r = try v.run(["user", "import", "--format", "csv", csv])
         #expect(r.status == 64)
         #expect(r.stderr.contains("bad entry: line 3: username:"))
@@ -133,8 +135,9 @@ private func json(_ text: String) throws -> [String: Any] {
         #expect(r.status == 67)
         #expect(r.stderr.contains("no role named ghost"))
         try v.addActiveUser("desk", password: "answers the phone all day", roles: ["helpdesk"])
-        let denied = try v.run(["user", "import", "--format", "csv", "--role", "user", csv],
-                               as: AdminVault.login("desk", "answers the phone all day"))
+        let denied = try v.run(
+            ["user", "import", "--format", "csv", "--role", "user", csv],
+            as: AdminVault.login("desk", "answers the phone all day"))
         #expect(denied.status == 66)
         #expect(denied.stderr.contains("roles.manage"))
         #expect(try v.run(["user", "show", "zed"]).status == 67)

@@ -16,7 +16,9 @@ import Testing
     @Test func log80x24() throws {
         let h = try audit()
         #expect(h.model.audit.rows.items.first?.action == "login")
-        expectScreen(h.screen, named: "audit-80x24", #"""
+        expectScreen(
+            h.screen, named: "audit-80x24",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Audit log (10) · ✓ chain verified ──────────────────────────────────────────┐
             │  #    TIME (UTC)       ACTOR       ACTION            TARGET                  │
@@ -47,7 +49,9 @@ import Testing
     @Test func log120x40() throws {
         var h = try audit(width: 120, height: 40)
         h.keys(.char("j"), .char("j"))
-        expectScreen(h.screen, named: "audit-120x40", #"""
+        expectScreen(
+            h.screen, named: "audit-120x40",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles                                    admin · vault.db
             ┌─ Audit log (10) · ✓ chain verified ──────────────────────────────────────────────────────────────────────────────────┐
             │  #    TIME (UTC)       ACTOR                ACTION                         TARGET                                    │
@@ -106,7 +110,9 @@ import Testing
         h.key(.char("/"))
         h.type("secret.")
         #expect(h.model.audit.rows.items.filter { $0.action.hasPrefix("secret.") }.count == h.model.audit.rows.count)
-        expectScreen(h.screen, named: "audit-filtered", #"""
+        expectScreen(
+            h.screen, named: "audit-filtered",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Audit log (4 of 10) · ✓ chain verified ─────────────────────────────────────┐
             │  #    TIME (UTC)       ACTOR       ACTION            TARGET                  │
@@ -156,7 +162,9 @@ import Testing
         h.send(.auditVerified(v))
         #expect(h.model.audit.rows.selectedItem?.seq == 5)
         #expect(h.model.toasts.last == Toast(text: "Audit chain fails at event 5", isError: true, until: h.clock.now + 8 * Clock.second))
-        expectScreen(h.screen, named: "audit-failing", #"""
+        expectScreen(
+            h.screen, named: "audit-failing",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Audit log (10) · ✗ chain fails at #5 ───────────────────────────────────────┐
             │  #    TIME (UTC)       ACTOR       ACTION            TARGET                  │
@@ -212,7 +220,9 @@ import Testing
         h.keys(.char("k"), .up); #expect(selected() == 0)
         h.key(.char("r"))
         #expect(h.effects == [.loadAudit(limit: 5000)])
-        expectScreen(h.screen, named: "audit-80x16", #"""
+        expectScreen(
+            h.screen, named: "audit-80x16",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Audit log (10) · ✓ chain verified ──────────────────────────────────────────┐
             │  #    TIME (UTC)       ACTOR       ACTION            TARGET                  │

@@ -11,8 +11,9 @@ func populate(_ admin: Session, _ clock: TestClock) throws {
     _ = try admin.createUser(username: "erin", roles: ["operator"])
     try admin.revokeRole("erin", role: "operator")  // removes key access: a standing warning
     let now = clock.now
-    try admin.createSecret("app/prod/stripe", .value(pw("sk_live_abc123")), description: "Payments",
-                           rotateBy: now - 2 * Clock.day)
+    try admin.createSecret(
+        "app/prod/stripe", .value(pw("sk_live_abc123")), description: "Payments",
+        rotateBy: now - 2 * Clock.day)
     try admin.createSecret("app/prod/aws", .value(pw("AKIA-secret")), rotateBy: now + 5 * Clock.day)
     try admin.createSecret("app/dev/token", .generated(length: 24, alphabet: .urlsafe))
     try admin.addVersion("app/dev/token", .value(pw("second value")))
@@ -21,7 +22,9 @@ func populate(_ admin: Session, _ clock: TestClock) throws {
 @Suite struct DashboardTests {
     @Test func dashboard80x24() throws {
         let h = try Harness.loggedIn(setUp: populate)
-        expectScreen(h.screen, named: "dashboard-80x24", #"""
+        expectScreen(
+            h.screen, named: "dashboard-80x24",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Vault ──────────────────────────────┐┌─ You ────────────────────────────────┐
             │ Users         4                      ││ User         admin                   │
@@ -51,7 +54,9 @@ func populate(_ admin: Session, _ clock: TestClock) throws {
 
     @Test func dashboard120x40() throws {
         let h = try Harness.loggedIn(width: 120, height: 40, setUp: populate)
-        expectScreen(h.screen, named: "dashboard-120x40", #"""
+        expectScreen(
+            h.screen, named: "dashboard-120x40",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles                                    admin · vault.db
             ┌─ Vault ──────────────────────────────────────────────────┐┌─ You ────────────────────────────────────────────────────┐
             │ Users         4                                          ││ User         admin                                       │
@@ -97,7 +102,9 @@ func populate(_ admin: Session, _ clock: TestClock) throws {
 
     @Test func aFreshVaultHasNoWarnings() throws {
         let h = try Harness.loggedIn()
-        expectScreen(h.screen, named: "dashboard-fresh", #"""
+        expectScreen(
+            h.screen, named: "dashboard-fresh",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Vault ──────────────────────────────┐┌─ You ────────────────────────────────┐
             │ Users         1                      ││ User         admin                   │
@@ -137,7 +144,9 @@ func populate(_ admin: Session, _ clock: TestClock) throws {
         h.logIn("carol", userPassword)
         #expect(h.model.route == .dashboard)
         h.model.toasts = []
-        expectScreen(h.screen, named: "dashboard-auditor", #"""
+        expectScreen(
+            h.screen, named: "dashboard-auditor",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       carol
             ┌─ Vault ──────────────────────────────┐┌─ You ────────────────────────────────┐
             │ Users         4                      ││ User         carol                   │
@@ -176,7 +185,9 @@ func populate(_ admin: Session, _ clock: TestClock) throws {
         let w = h.model.warnings
         #expect(w.contains(Warning(level: .warning, text: "2 key requests to approve: bob, dave (Users: A)", route: .users)))
         #expect(w.contains(Warning(level: .error, text: "Audit chain fails at event 7: signature does not verify", route: .audit)))
-        expectScreen(h.screen, named: "dashboard-failing", #"""
+        expectScreen(
+            h.screen, named: "dashboard-failing",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Vault ──────────────────────────────┐┌─ You ────────────────────────────────┐
             │ Users         4                      ││ User         admin                   │
@@ -267,7 +278,9 @@ func populate(_ admin: Session, _ clock: TestClock) throws {
         #expect(h.model.dashboard.offset == h.model.warnings.count - rows)
         h.keys(.char("k"), .up)
         #expect(h.model.dashboard.offset == h.model.warnings.count - rows - 2)
-        expectScreen(h.screen, named: "dashboard-80x16-scrolled", #"""
+        expectScreen(
+            h.screen, named: "dashboard-80x16-scrolled",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Vault ──────────────────────────────┐┌─ You ────────────────────────────────┐
             │ Users         4                      ││ User         admin                   │

@@ -19,7 +19,9 @@ import Testing
 
     @Test func emptyForm80x24() {
         let h = Harness.firstRun()
-        expectScreen(h.screen, named: "setup-empty-80x24", #"""
+        expectScreen(
+            h.screen, named: "setup-empty-80x24",
+            #"""
              Keyhold · first run                                                   vault.db
 
               Create the vault and its first administrator
@@ -50,7 +52,9 @@ import Testing
 
     @Test func emptyForm120x40() {
         let h = Harness.firstRun(width: 120, height: 40)
-        expectScreen(h.screen, named: "setup-empty-120x40", #"""
+        expectScreen(
+            h.screen, named: "setup-empty-120x40",
+            #"""
              Keyhold · first run                                                                                           vault.db
 
               Create the vault and its first administrator
@@ -98,7 +102,9 @@ import Testing
         var h = Harness.firstRun()
         h.key(.tab)
         h.type("admin-pass")
-        expectScreen(h.screen, named: "setup-short-password", #"""
+        expectScreen(
+            h.screen, named: "setup-short-password",
+            #"""
              Keyhold · first run                                                   vault.db
 
               Create the vault and its first administrator
@@ -146,7 +152,9 @@ import Testing
         h.type(adminPassword)
         h.key(.tab)
         h.type("correct horse")
-        expectScreen(h.screen, named: "setup-mismatch", #"""
+        expectScreen(
+            h.screen, named: "setup-mismatch",
+            #"""
              Keyhold · first run                                                   vault.db
 
               Create the vault and its first administrator
@@ -240,7 +248,9 @@ import Testing
         var h = Harness.firstRun()
         h.key(.f(1))
         #expect(h.model.overlay == .help(HelpState()))
-        expectScreen(h.screen, named: "setup-help", #"""
+        expectScreen(
+            h.screen, named: "setup-help",
+            #"""
              Keyhold · first run                                                   vault.db
 
               Create the vault and its first administrator
@@ -293,7 +303,9 @@ import Testing
         #expect(h.model.account?.username == "admin")
         // The typed passwords are gone from the model.
         #expect(h.model.setup.password.isEmpty && h.model.setup.repeated.isEmpty)
-        expectScreen(h.screen, named: "recovery-80x24", #"""
+        expectScreen(
+            h.screen, named: "recovery-80x24",
+            #"""
              Keyhold · recovery key                                        admin · vault.db
 
               Vault created. This is its recovery key, shown this once:
@@ -327,7 +339,9 @@ import Testing
     @Test func recoveryKeyAt120x40() {
         var h = created()
         h.resize(120, 40)
-        expectScreen(h.screen, named: "recovery-120x40", #"""
+        expectScreen(
+            h.screen, named: "recovery-120x40",
+            #"""
              Keyhold · recovery key                                                                                admin · vault.db
 
               Vault created. This is its recovery key, shown this once:
@@ -414,7 +428,9 @@ import Testing
         h.key(.f(2))
         guard case .confirm(let c) = h.model.overlay else { Issue.record("no confirmation"); return }
         #expect(c.expected == "written down")
-        expectScreen(h.screen, named: "recovery-skip-confirm", #"""
+        expectScreen(
+            h.screen, named: "recovery-skip-confirm",
+            #"""
              Keyhold · recovery key                                        admin · vault.db
 
               Vault created. This is its recovery key, shown this once:
@@ -467,8 +483,9 @@ import Testing
         var h = Harness.firstRun()
         // A directory others can read: the core refuses to create the vault in it.
         let dir = h.dir.file("open")
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: false,
-                                                attributes: [.posixPermissions: 0o755])
+        try FileManager.default.createDirectory(
+            atPath: dir, withIntermediateDirectories: false,
+            attributes: [.posixPermissions: 0o755])
         let runner = CoreRunner(path: dir + "/vault.db", options: .insecureFastForTests(clock: h.clock.clock))
         h = Harness(dir: h.dir, clock: h.clock, runner: runner, model: h.model)
         h.key(.tab)

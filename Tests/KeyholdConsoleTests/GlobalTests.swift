@@ -11,7 +11,9 @@ import Testing
         var h = try Harness.loggedIn(setUp: populate)
         h.resize(59, 16)
         #expect(h.model.isTooSmall)
-        expectScreen(h.screen, named: "too-small-59x16", #"""
+        expectScreen(
+            h.screen, named: "too-small-59x16",
+            #"""
 
 
 
@@ -36,7 +38,9 @@ import Testing
         #expect(h.model.route == .dashboard && h.model.overlay == nil)
         h.resize(60, 16)
         #expect(!h.model.isTooSmall)
-        expectScreen(h.screen, named: "dashboard-60x16", #"""
+        expectScreen(
+            h.screen, named: "dashboard-60x16",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys
             ┌─ Vault ────────────────────┐┌─ You ──────────────────────┐
             │ Users         4            ││ User         admin         │
@@ -79,7 +83,9 @@ import Testing
             #expect(s.lines[15].contains("?/F1 help"), "screen \(k): \(s.lines[15])")
         }
         h.key(.char("2"))
-        expectScreen(h.screen, named: "users-60x16", #"""
+        expectScreen(
+            h.screen, named: "users-60x16",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys
             ┌─ Users (4) ────────────────┐┌─ User admin ───────────────┐
             │  USERNAME   STATUS     ROL…││ Username      admin        │
@@ -103,7 +109,9 @@ import Testing
         var h = try Harness.loggedIn(setUp: populate)
         h.key(.char("2"))
         h.key(.char("?"))
-        expectScreen(h.screen, named: "help-users-80x24", #"""
+        expectScreen(
+            h.screen, named: "help-users-80x24",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ U┌─ Help ───────────────────────────────────────────────────────────────┐───┐
             │  U│ Keys of the users screen                                             │   │
@@ -163,7 +171,9 @@ import Testing
     @Test func commandPalette() throws {
         var h = try Harness.loggedIn(setUp: populate)
         h.key(.char(":"))
-        expectScreen(h.screen, named: "palette", #"""
+        expectScreen(
+            h.screen, named: "palette",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Vault ──────────────────────────────┐┌─ You ────────────────────────────────┐
             │ Users     ┌─ Command ────────────────────────────────────────────┐           │
@@ -210,7 +220,7 @@ import Testing
         h.key(.escape)
         #expect(h.model.overlay == nil)
         for (name, check): (String, (Model) -> Bool) in [
-            ("verify", { $0.audit.check != .notRun }), ("refresh", { _ in true }), ("help", { $0.overlay == .help(HelpState()) }),
+            ("verify", { $0.audit.check != .notRun }), ("refresh", { _ in true }), ("help", { $0.overlay == .help(HelpState()) })
         ] {
             h.model.overlay = nil
             h.key(.char(":"))
@@ -262,8 +272,9 @@ import Testing
                 // And it did something: a form, a confirmation, an effect or a toast (except N
                 // without secrets.list: no list, no selected secret, and N does nothing either).
                 if restricted && command == .newVersion { continue }
-                #expect(byPalette.model.overlay != nil || !byPalette.effects.isEmpty || !byPalette.model.toasts.isEmpty,
-                        "\(what) did nothing")
+                #expect(
+                    byPalette.model.overlay != nil || !byPalette.effects.isEmpty || !byPalette.model.toasts.isEmpty,
+                    "\(what) did nothing")
             }
         }
     }
@@ -318,7 +329,9 @@ import Testing
         #expect(h.model.dashboard == DashboardState())
         #expect(h.effects.last == .logout)
         #expect(h.session == nil)
-        expectScreen(h.screen, named: "idle-locked", #"""
+        expectScreen(
+            h.screen, named: "idle-locked",
+            #"""
              Keyhold · log in                                                      vault.db
 
               Log in
@@ -376,7 +389,9 @@ import Testing
         h.model.toast("three")
         h.model.toast("four")
         #expect(h.model.toasts.map(\.text) == ["two", "three", "four"])
-        expectScreen(h.screen, named: "toasts", #"""
+        expectScreen(
+            h.screen, named: "toasts",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Vault ──────────────────────────────┐┌─ You ────────────────────────────────┐
             │ Users         1                      ││ User         admin                   │
@@ -475,10 +490,12 @@ import Testing
     /// milliseconds overflow an Int64 trapped the console before it started.
     @Test func settingsOutOfRangeAreIgnoredNotATrap() {
         for huge in ["9223372036854775807", "9223372036854775", "99999999999999999999999", "31536001", "-1", "+60", "1e3"] {
-            let s = Console.settingsFromEnvironment(vaultPath: "/v", environment: ["KEYHOLD_IDLE_LOCK": huge, "KEYHOLD_REVEAL_SECONDS": huge])
+            let s = Console.settingsFromEnvironment(
+                vaultPath: "/v", environment: ["KEYHOLD_IDLE_LOCK": huge, "KEYHOLD_REVEAL_SECONDS": huge])
             #expect(s.idleLock == 5 * Clock.minute && s.revealFor == 30 * Clock.second, "\(huge)")
         }
-        let top = Console.settingsFromEnvironment(vaultPath: "/v", environment: ["KEYHOLD_IDLE_LOCK": "31536000", "KEYHOLD_REVEAL_SECONDS": "86400"])
+        let top = Console.settingsFromEnvironment(
+            vaultPath: "/v", environment: ["KEYHOLD_IDLE_LOCK": "31536000", "KEYHOLD_REVEAL_SECONDS": "86400"])
         #expect(top.idleLock == 31_536_000 * Clock.second && top.revealFor == Clock.day)
     }
 
@@ -490,10 +507,12 @@ import Testing
 
     /// On a monochrome terminal colours are dropped: what matters must still show.
     @Test func stylesThatMatterShowWithoutColour() {
-        for (name, style) in [("error", Theme.error), ("warning", Theme.warning), ("selected", Theme.selected),
-                              ("focused border", Theme.borderFocused), ("toast", Theme.toastOK),
-                              ("error toast", Theme.toastError), ("failing row", Theme.failingRow),
-                              ("secret", Theme.secret), ("key", Theme.key), ("title bar", Theme.bar)] {
+        for (name, style) in [
+            ("error", Theme.error), ("warning", Theme.warning), ("selected", Theme.selected),
+            ("focused border", Theme.borderFocused), ("toast", Theme.toastOK),
+            ("error toast", Theme.toastError), ("failing row", Theme.failingRow),
+            ("secret", Theme.secret), ("key", Theme.key), ("title bar", Theme.bar)
+        ] {
             #expect(style.bold || style.reverse || style.underline, "\(name) shows only by colour")
         }
     }

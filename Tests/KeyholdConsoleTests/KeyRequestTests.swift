@@ -32,8 +32,10 @@ import Testing
 
     @Test func anAdministratorApprovesWithTheFingerprint() throws {
         var h = try Self.withRequest()
-        guard case .session(let imogen) = try Vault.open(at: h.path, options: .insecureFastForTests(clock: h.clock.clock))
-            .login(username: "imogen", password: pw(Self.password)) else {
+        guard
+            case .session(let imogen) = try Vault.open(at: h.path, options: .insecureFastForTests(clock: h.clock.clock))
+                .login(username: "imogen", password: pw(Self.password))
+        else {
             Issue.record("imogen did not log in")
             return
         }

@@ -15,7 +15,9 @@ import Testing
         h.key(.char("5"))
         #expect(h.model.route == .keys)
         #expect(h.effects.contains(.loadKeys))
-        expectScreen(h.screen, named: "keys-80x24", #"""
+        expectScreen(
+            h.screen, named: "keys-80x24",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Key status ─────────────────────────────────────────────────────────────────┐
             │ Data keys        v1 · v1 active                                              │
@@ -61,7 +63,9 @@ import Testing
         #expect(h.effects == [.rotateDataKey])
         #expect(h.model.keys.rotation == RotationProgress(done: 0, total: 0, resuming: false))
         h.send(.rotationProgress(done: 2, total: 5))
-        expectScreen(h.screen, named: "keys-rotating", #"""
+        expectScreen(
+            h.screen, named: "keys-rotating",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Key status ─────────────────────────────────────────────────────────────────┐
             │ Data keys        v1 · v1 active                                              │
@@ -121,7 +125,9 @@ import Testing
         h.key(.char("5"))
         // A rotation whose job is pending (as after a kill): status says so.
         h.model.keys.pending = PendingRotation(targetVersion: 2, total: 5, remaining: 3)
-        expectScreen(h.screen, named: "keys-interrupted", #"""
+        expectScreen(
+            h.screen, named: "keys-interrupted",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Key status ─────────────────────────────────────────────────────────────────┐
             │ Data keys        v1 · v1 active                                              │
@@ -228,7 +234,9 @@ import Testing
         #expect(n.title == "New recovery key")
         #expect(h.model.keys.status?.rootVersion == 2)
         let key = try #require(n.secret?.bytes.utf8String())
-        expectScreen(h.screen, named: "keys-root-rotated", #"""
+        expectScreen(
+            h.screen, named: "keys-root-rotated",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Key status ─────────────────────────────────────────────────────────────────┐
             │ Data keys        v1 · v1 active                                              │

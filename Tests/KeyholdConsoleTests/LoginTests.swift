@@ -9,7 +9,9 @@ import Testing
 @Suite struct LoginTests {
     @Test func loginForm80x24() throws {
         let h = try Harness.withVault()
-        expectScreen(h.screen, named: "login-80x24", #"""
+        expectScreen(
+            h.screen, named: "login-80x24",
+            #"""
              Keyhold · log in                                                      vault.db
 
               Log in
@@ -40,7 +42,9 @@ import Testing
 
     @Test func loginForm120x40() throws {
         let h = try Harness.withVault(width: 120, height: 40)
-        expectScreen(h.screen, named: "login-120x40", #"""
+        expectScreen(
+            h.screen, named: "login-120x40",
+            #"""
              Keyhold · log in                                                                                              vault.db
 
               Log in
@@ -95,7 +99,9 @@ import Testing
         #expect(h.model.route == .login)
         #expect(h.model.login.failure == .wrongCredentials)
         #expect(h.model.login.password.isEmpty && h.model.login.focus == 1)
-        expectScreen(h.screen, named: "login-failed", #"""
+        expectScreen(
+            h.screen, named: "login-failed",
+            #"""
              Keyhold · log in                                                      vault.db
 
               Log in
@@ -133,7 +139,9 @@ import Testing
         // The sixth failure locked the account for a minute; the right password gets the same answer.
         h.logIn("admin", adminPassword)
         #expect(h.model.login.failure == .wrongCredentials)
-        expectScreen(h.screen, named: "login-locked", #"""
+        expectScreen(
+            h.screen, named: "login-locked",
+            #"""
              Keyhold · log in                                                      vault.db
 
               Log in
@@ -174,8 +182,10 @@ import Testing
         #expect(h.model.login.failure == .wrongCredentials)
         // Disabled: refused only after a correct password; set through a fresh admin session.
         let admin = try { () throws -> Session in
-            guard case .session(let s) = try Vault.open(at: h.path, options: .insecureFastForTests(clock: h.clock.clock))
-                .login(username: "admin", password: pw(adminPassword)) else { throw KeyholdError.authenticationFailed }
+            guard
+                case .session(let s) = try Vault.open(at: h.path, options: .insecureFastForTests(clock: h.clock.clock))
+                    .login(username: "admin", password: pw(adminPassword))
+            else { throw KeyholdError.authenticationFailed }
             return s
         }()
         let temp = try admin.resetPassword("carol")
@@ -214,7 +224,9 @@ import Testing
         #expect(!h.model.quit && h.model.overlay == nil)
         h.key(.f(1))
         #expect(h.model.overlay == .help(HelpState()))
-        expectScreen(h.screen, named: "login-help", #"""
+        expectScreen(
+            h.screen, named: "login-help",
+            #"""
              Keyhold · log in                                                      vault.db
 
               Log in
@@ -272,7 +284,9 @@ import Testing
         h.logIn("dave", temp)
         #expect(h.model.route == .changePassword)
         #expect(h.model.account == nil)
-        expectScreen(h.screen, named: "change-password-80x24", #"""
+        expectScreen(
+            h.screen, named: "change-password-80x24",
+            #"""
              Keyhold · new password                                                vault.db
 
               Choose a new password for dave
@@ -301,7 +315,9 @@ import Testing
         h.type("dave is here 2027")
         h.key(.tab)
         h.type("dave")
-        expectScreen(h.screen, named: "change-password-problems", #"""
+        expectScreen(
+            h.screen, named: "change-password-problems",
+            #"""
              Keyhold · new password                                                vault.db
 
               Choose a new password for dave
@@ -336,7 +352,9 @@ import Testing
         var (h, temp) = try withNewUser()
         h.resize(120, 40)
         h.logIn("dave", temp)
-        expectScreen(h.screen, named: "change-password-120x40", #"""
+        expectScreen(
+            h.screen, named: "change-password-120x40",
+            #"""
              Keyhold · new password                                                                                        vault.db
 
               Choose a new password for dave

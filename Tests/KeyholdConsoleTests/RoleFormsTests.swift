@@ -6,8 +6,10 @@ import Testing
 
 /// The roles screen's new (n), edit (e) and delete (D) actions.
 @Suite struct RoleFormsTests {
-    func roles(as user: String = "admin", password: String = adminPassword,
-               setUp: (Session, TestClock) throws -> Void = populate) throws -> Harness {
+    func roles(
+        as user: String = "admin", password: String = adminPassword,
+        setUp: (Session, TestClock) throws -> Void = populate
+    ) throws -> Harness {
         var h = try Harness.withVault(setUp: setUp)
         h.logIn(user, password)
         #expect(h.model.route == .dashboard)
@@ -46,7 +48,9 @@ import Testing
         let f = try #require(form(h))
         #expect(f.original == nil && f.focus == 0 && f.chosen.isEmpty)
         #expect(h.effects.isEmpty)
-        expectScreen(h.screen, named: "role-new-empty", #"""
+        expectScreen(
+            h.screen, named: "role-new-empty",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Roles (6) ──────────────────────┐┌─ Role admin ─────────────────────────────┐
             │  ROLE              PERMS USERS   ││ Role        admin                        │
@@ -86,7 +90,9 @@ import Testing
         h.type("Deploys\u{200B}")  // a zero-width space
         h.key(.tab)
         h.keys(.down, .down, .down, .char(" "))  // secrets.list
-        expectScreen(h.screen, named: "role-new-invalid", #"""
+        expectScreen(
+            h.screen, named: "role-new-invalid",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Roles (6) ──────────────────────┐┌─ Role admin ─────────────────────────────┐
             │  ROLE              PERMS USERS   ││ Role        admin                        │
@@ -130,11 +136,14 @@ import Testing
         h.keys(.char("j"), .char("j"), .char("j"), .char(" "), .down, .char(" "))  // secrets.list, secrets.read
         h.runEffects = false
         h.key(.enter)
-        let create = Effect.createRole("deployer", description: "Deploys the application",
-                                       permissions: [.secretsList, .secretsRead])
+        let create = Effect.createRole(
+            "deployer", description: "Deploys the application",
+            permissions: [.secretsList, .secretsRead])
         #expect(h.effects == [create])
         #expect(form(h)?.busy == true)
-        expectScreen(h.screen, named: "role-new-busy", #"""
+        expectScreen(
+            h.screen, named: "role-new-busy",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Roles (6) ──────────────────────┐┌─ Role admin ─────────────────────────────┐
             │  ROLE              PERMS USERS   ││ Role        admin                        │
@@ -224,7 +233,9 @@ import Testing
         let f = try #require(form(h))
         #expect(f.original?.name == "deployer" && f.focus == 1 && f.chosen == [.secretsList, .secretsRead])
         #expect(f.description.text == "Deploys the application")
-        expectScreen(h.screen, named: "role-edit", #"""
+        expectScreen(
+            h.screen, named: "role-edit",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Roles (7) ──────────────────────┐┌─ Role deployer ──────────────────────────┐
             │  ROLE              PERMS USERS   ││ Role        deployer                     │
@@ -262,8 +273,11 @@ import Testing
         h.key(.tab)
         h.keys(.down, .down, .down, .down, .down, .char(" "))  // secrets.write on
         h.key(.enter)
-        #expect(h.effects.first == .editRole("deployer", description: nil,
-                                             permissions: [.secretsList, .secretsRead, .secretsWrite]))
+        #expect(
+            h.effects.first
+                == .editRole(
+                    "deployer", description: nil,
+                    permissions: [.secretsList, .secretsRead, .secretsWrite]))
         #expect(h.model.overlay == nil && h.model.toasts.last?.text == "Role deployer updated")
         #expect(try h.acting().role(named: "deployer").permissions == [.secretsList, .secretsRead, .secretsWrite])
         #expect(h.model.roles.rows.selectedItem?.permissions.contains(.secretsWrite) == true)
@@ -302,7 +316,9 @@ import Testing
         for _ in 0..<6 { h.key(.down) }
         h.key(.char(" "))  // keys.manage off: nobody would hold it
         #expect(form(h)?.chosen.contains(.keysManage) == false)
-        expectScreen(h.screen, named: "role-edit-admin", #"""
+        expectScreen(
+            h.screen, named: "role-edit-admin",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Roles (6) ──────────────────────┐┌─ Role admin ─────────────────────────────┐
             │  ROLE              PERMS USERS   ││ Role        admin                        │
@@ -346,7 +362,9 @@ import Testing
         h.key(.char("D"))
         guard case .confirm(let c) = h.model.overlay else { Issue.record("no confirmation"); return }
         #expect(c.expected == "deployer" && c.pending == .deleteRole("deployer"))
-        expectScreen(h.screen, named: "role-delete-confirm", #"""
+        expectScreen(
+            h.screen, named: "role-delete-confirm",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Roles (7) ──────────────────────┐┌─ Role deployer ──────────────────────────┐
             │  ROLE              PERMS USERS   ││ Role        deployer                     │
@@ -441,15 +459,18 @@ import Testing
     @Test func onlyPermissionsYouHoldCanBeGiven() throws {
         var h = try roles(as: "rita", password: userPassword) { admin, clock in
             try populate(admin, clock)
-            try admin.createRole("people", description: "Accounts and roles",
-                                 permissions: [.usersRead, .usersWrite, .rolesManage])
+            try admin.createRole(
+                "people", description: "Accounts and roles",
+                permissions: [.usersRead, .usersWrite, .rolesManage])
             try addLoginUser(admin, "rita", roles: ["people"])
         }
         select("admin", &h)
         h.key(.char("e"))
         #expect(h.model.overlay == nil)
-        #expect(h.model.toasts.last?.text
-                == "You cannot edit role admin: it carries secrets.list, secrets.read, secrets.write, keys.manage, audit.read, which you do not hold")
+        #expect(
+            h.model.toasts.last?.text
+                == "You cannot edit role admin: it carries secrets.list, secrets.read, secrets.write, keys.manage, audit.read, which you do not hold"
+        )
         h.key(.char("D"))
         #expect(h.model.toasts.last?.text.hasPrefix("You cannot delete role admin: it carries secrets.list") == true)
         h.key(.char("n"))
@@ -461,7 +482,9 @@ import Testing
         #expect(f.chosen == [.usersRead])
         #expect(f.error == "secrets.list: you do not hold it, so you cannot give it")
         h.model.toasts = []
-        expectScreen(h.screen, named: "role-new-limited", #"""
+        expectScreen(
+            h.screen, named: "role-new-limited",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles        rita
             ┌─ Roles (7) ──────────────────────┐┌─ Role admin ─────────────────────────────┐
             │  ROLE              PERMS USERS   ││ Role        admin                        │
@@ -495,8 +518,9 @@ import Testing
     @Test func editingYourOwnRoleUpdatesWhatYouMayDo() throws {
         var h = try roles(as: "rita", password: userPassword) { admin, clock in
             try populate(admin, clock)
-            try admin.createRole("people", description: "Accounts and roles",
-                                 permissions: [.usersRead, .usersWrite, .rolesManage])
+            try admin.createRole(
+                "people", description: "Accounts and roles",
+                permissions: [.usersRead, .usersWrite, .rolesManage])
             try addLoginUser(admin, "rita", roles: ["people"])
         }
         #expect(h.model.account?.can(.usersWrite) == true)
@@ -536,7 +560,9 @@ import Testing
     @Test func theMatrixStaysReadableAt80x24() throws {
         var h = try roles(setUp: Self.withDeployer)
         select("deployer", &h)
-        expectScreen(h.screen, named: "roles-with-custom-80x24", #"""
+        expectScreen(
+            h.screen, named: "roles-with-custom-80x24",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Roles (7) ──────────────────────┐┌─ Role deployer ──────────────────────────┐
             │  ROLE              PERMS USERS   ││ Role        deployer                     │

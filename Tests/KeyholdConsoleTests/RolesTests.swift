@@ -12,7 +12,9 @@ import Testing
         h.key(.char("6"))
         #expect(h.model.route == .roles)
         #expect(h.effects.contains(.loadRoleList))
-        expectScreen(h.screen, named: "roles-80x24", #"""
+        expectScreen(
+            h.screen, named: "roles-80x24",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Roles (6) ──────────────────────┐┌─ Role admin ─────────────────────────────┐
             │  ROLE              PERMS USERS   ││ Role        admin                        │
@@ -63,7 +65,9 @@ import Testing
         for p in Permission.allCases {
             #expect(text.contains((role.permissions.contains(p) ? "[x] " : "[ ] ") + p.rawValue))
         }
-        expectScreen(h.screen, named: "roles-filtered", #"""
+        expectScreen(
+            h.screen, named: "roles-filtered",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Roles (1 of 6) ─────────────────┐┌─ Role auditor ───────────────────────────┐
             │  ROLE              PERMS USERS   ││ Role        auditor                      │

@@ -22,7 +22,11 @@ import Testing
         let once = Mutex(false)
         let status = Mutex<KeyStatus?>(nil)
         _ = try admin.rotateDataKey(batchSize: 2) { _, _ in
-            guard once.withLock({ done in defer { done = true }; return !done }) else { return }
+            guard
+                once.withLock({ done in
+                    defer { done = true }; return !done
+                })
+            else { return }
             for effect in [Effect.rotateDataKey, .resumeRotation, .finishInterruptedRotation] {
                 let got = runner.run(effect)
                 answers.withLock { $0.append(got) }
@@ -58,7 +62,10 @@ import Testing
         h.model.keys.finishingInterrupted = true
         h.send(got[2][0])
         #expect(!h.model.keys.finishingInterrupted)
-        #expect(h.model.toasts.last == Toast(text: "A data-key rotation is running in another process; it finishes there",
-                                              isError: false, until: h.model.toasts.last?.until ?? 0))
+        #expect(
+            h.model.toasts.last
+                == Toast(
+                    text: "A data-key rotation is running in another process; it finishes there",
+                    isError: false, until: h.model.toasts.last?.until ?? 0))
     }
 }

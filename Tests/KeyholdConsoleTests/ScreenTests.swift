@@ -31,10 +31,10 @@ import Testing
     @Test func emojiTakeTwoCells() {
         #expect(TextWidth.of("🔑") == 2)
         #expect(TextWidth.of("👍🏽") == 2)  // with a skin-tone modifier
-        #expect(TextWidth.of("❤️") == 2)   // text symbol + emoji presentation selector
+        #expect(TextWidth.of("❤️") == 2)  // text symbol + emoji presentation selector
         #expect(TextWidth.of("🇯🇵") == 2)  // a flag: two regional indicators
         #expect(TextWidth.of("👩‍💻") == 2)  // a ZWJ sequence
-        #expect(TextWidth.of("❤") == 1)    // text presentation
+        #expect(TextWidth.of("❤") == 1)  // text presentation
         var s = Screen(width: 6, height: 1)
         #expect(s.put("a🔑b", x: 0, y: 0) == 4)
         #expect(s.lines == ["a🔑b"])
@@ -244,11 +244,14 @@ import Testing
         // Small alphabets make near misses, repeats and partial matches before a full one common.
         var rng = SplitMix(seed: 42)
         let alphabet = Array("abAB.é山-")
-        let keys = (0..<3000).map { _ in String((0..<Int(rng.next() % 12)).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] }) }
+        let keys = (0..<3000).map { _ in String((0..<Int(rng.next() % 12)).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] })
+        }
         var l = FilteredList<String>()
         l.setItems(keys, id: { $0 }) { $0 }
         var needles = ["a", "A", "b.", "ab", "aab", "ba.b", "é", "É", "山", "-a", "zz", "bbbbbbbbbbbb"]
-        needles += (0..<200).map { _ in String((0..<1 + Int(rng.next() % 4)).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] }) }
+        needles += (0..<200).map { _ in
+            String((0..<1 + Int(rng.next() % 4)).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] })
+        }
         for needle in needles {
             l.filter = TextField(needle)
             l.applyFilter()

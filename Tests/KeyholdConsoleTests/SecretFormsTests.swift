@@ -9,8 +9,10 @@ import Testing
 @Suite struct SecretFormsTests {
     static let typed = "s3cr3t-Value!"
 
-    func secrets(width: Int = 80, height: Int = 24,
-                 setUp: @escaping (Session, TestClock) throws -> Void = populate) throws -> Harness {
+    func secrets(
+        width: Int = 80, height: Int = 24,
+        setUp: @escaping (Session, TestClock) throws -> Void = populate
+    ) throws -> Harness {
         var h = try Harness.loggedIn(width: width, height: height, setUp: setUp)
         h.key(.char("3"))
         h.effects = []
@@ -54,7 +56,9 @@ import Testing
         h.key(.char("n"))
         let f = try #require(form(h))
         #expect(f.kind == .create && f.focus == .name && f.fields == [.name, .source, .value, .description, .rotateBy, .historyLimit])
-        expectScreen(h.screen, named: "secret-new-empty", #"""
+        expectScreen(
+            h.screen, named: "secret-new-empty",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Secrets (3) ────────────────────────┐┌─ Secret app/dev/token ───────────────┐
             │  NAME                VER  ROTATE BY  ││ Version    v2 (2 versions kept)      │
@@ -98,7 +102,9 @@ import Testing
         h.type("2027-03-01")
         h.key(.tab)
         h.type("5")
-        expectScreen(h.screen, named: "secret-new-filled", #"""
+        expectScreen(
+            h.screen, named: "secret-new-filled",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Secrets (3) ────────────────────────┐┌─ Secret app/dev/token ───────────────┐
             │  NAME                VER  ROTATE BY  ││ Version    v2 (2 versions kept)      │
@@ -129,8 +135,11 @@ import Testing
 
         weak let typedBytes = form(h)?.value.value?.bytes
         h.key(.enter)
-        #expect(Self.created(h.effects.first) == Created(name: "app/prod/new", description: "Payments, new account",
-                                                         rotateBy: 1_803_859_200_000, historyLimit: 5))
+        #expect(
+            Self.created(h.effects.first)
+                == Created(
+                    name: "app/prod/new", description: "Payments, new account",
+                    rotateBy: 1_803_859_200_000, historyLimit: 5))
         h.effects = []
         #expect(typedBytes == nil, "the typed value outlived the submit")
 
@@ -162,7 +171,9 @@ import Testing
         let f = try #require(form(h))
         #expect(f.focus == .name && f.submitted)
         #expect(f.problems().map(\.field) == [.name, .value, .description, .rotateBy, .historyLimit])
-        expectScreen(h.screen, named: "secret-new-errors", #"""
+        expectScreen(
+            h.screen, named: "secret-new-errors",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Secrets (3) ────────────────────────┐┌─ Secret app/dev/token ───────────────┐
             │  NAME                VER  ROTATE BY  ││ Version    v2 (2 versions kept)      │
@@ -193,7 +204,8 @@ import Testing
         // A name already listed is refused as you type.
         h.key(.ctrl("u"))
         h.type("app/prod/aws")
-        #expect(form(h)?.problems(exists: h.model.secretListed).first?.message
+        #expect(
+            form(h)?.problems(exists: h.model.secretListed).first?.message
                 == "secret name: app/prod/aws exists already (N on the list adds a version)")
     }
 
@@ -213,7 +225,9 @@ import Testing
         #expect(form(h)?.alphabet == .hex)
         h.keys(.right, .left)
         #expect(form(h)?.alphabet == .hex)
-        expectScreen(h.screen, named: "secret-new-generated", #"""
+        expectScreen(
+            h.screen, named: "secret-new-generated",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Secrets (3) ────────────────────────┐┌─ Secret app/dev/token ───────────────┐
             │  NAME                VER  ROTATE BY  ││ Version    v2 (2 versions kept)      │
@@ -240,8 +254,11 @@ import Testing
              Enter create  Tab next field  Space typed/generated  Esc cancel
             """#)
         h.key(.enter)
-        #expect(h.effects.first == .createSecret(name: "app/gen", value: .generated(length: 40, alphabet: .hex), description: "",
-                                                 rotateBy: nil, historyLimit: nil))
+        #expect(
+            h.effects.first
+                == .createSecret(
+                    name: "app/gen", value: .generated(length: 40, alphabet: .hex), description: "",
+                    rotateBy: nil, historyLimit: nil))
         let value = try #require(h.session?.reveal("app/gen").utf8String())
         #expect(value.count == 40 && value.allSatisfy { "0123456789abcdef".contains($0) })
         #expect(!h.screen.text.contains(value))
@@ -257,7 +274,9 @@ import Testing
         h.key(.enter)
         let f = try #require(form(h))
         #expect(f.busy && f.value.isEmpty)
-        expectScreen(h.screen, named: "secret-new-busy", #"""
+        expectScreen(
+            h.screen, named: "secret-new-busy",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Secrets (3) ────────────────────────┐┌─ Secret app/dev/token ───────────────┐
             │  NAME                VER  ROTATE BY  ││ Version    v2 (2 versions kept)      │
@@ -411,8 +430,10 @@ import Testing
         #expect(day("2027-03-01") == 1_803_859_200_000)
         #expect(day("1970-01-01") == 0)
         #expect(day("2000-02-29") == 951_782_400_000)
-        for bad in ["", "2027-02-30", "2027-3-1", "27-03-01", "2027-13-01", "2027-00-10", "1969-12-31", "2027-03-01T00:00",
-                    "２０２７-03-01", "+027-03-01"] {
+        for bad in [
+            "", "2027-02-30", "2027-3-1", "27-03-01", "2027-13-01", "2027-00-10", "1969-12-31", "2027-03-01T00:00",
+            "２０２７-03-01", "+027-03-01"
+        ] {
             #expect(day(bad) == nil, "\(bad) accepted")
         }
         for ms: Int64 in [0, 951_782_400_000, 1_803_859_200_000, 4_102_444_800_000] { #expect(day(Fmt.date(ms)) == ms) }
@@ -427,7 +448,9 @@ import Testing
         h.key(.char("N"))
         let f = try #require(form(h))
         #expect(f.kind == .newVersion(h.model.secrets.rows.selectedItem!) && f.focus == .value)
-        expectScreen(h.screen, named: "secret-version-empty", #"""
+        expectScreen(
+            h.screen, named: "secret-version-empty",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Secrets (3) ────────────────────────┐┌─ Secret app/dev/token ───────────────┐
             │  NAME                VER  ROTATE BY  ││ Version    v2 (2 versions kept)      │
@@ -487,7 +510,9 @@ import Testing
         h.key(.char("e"))
         let f = try #require(form(h))
         #expect(f.fields == [.description, .rotateBy, .historyLimit] && f.rotateBy.text == "2027-01-20")
-        expectScreen(h.screen, named: "secret-edit", #"""
+        expectScreen(
+            h.screen, named: "secret-edit",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Secrets (3) ────────────────────────┐┌─ Secret app/prod/aws ────────────────┐
             │  NAME                VER  ROTATE BY  ││ Version    v1 (1 version kept)       │
@@ -520,8 +545,13 @@ import Testing
         h.type("3")
         h.effects = []
         h.key(.enter)
-        #expect(h.effects.first == .editSecret("app/prod/aws", SecretEdit(description: "AWS key", rotateBy: .some(nil),
-                                                                           historyLimit: .some(3))))
+        #expect(
+            h.effects.first
+                == .editSecret(
+                    "app/prod/aws",
+                    SecretEdit(
+                        description: "AWS key", rotateBy: .some(nil),
+                        historyLimit: .some(3))))
         #expect(h.model.overlay == nil)
         #expect(h.model.toasts.last?.text == "Saved description, rotate-by date, history limit of app/prod/aws")
         let session = try #require(h.session)
@@ -572,7 +602,8 @@ import Testing
         let clear = SecretEdit(historyLimit: .some(nil))
         #expect(h.model.pruneWarning(try session.secret(named: "app/prod/aws"), clear)?.hasPrefix("With no limit of its own") == true)
         #expect(h.model.pruneWarning(try session.secret(named: "app/prod/stripe"), clear) == nil)
-        #expect(h.model.pruneWarning(try session.secret(named: "app/prod/aws"), SecretEdit(historyLimit: .some(1)))
+        #expect(
+            h.model.pruneWarning(try session.secret(named: "app/prod/aws"), SecretEdit(historyLimit: .some(1)))
                 == "Keeping at most 1 version deletes the oldest version (v3) now, for good.")
         #expect(h.model.pruneWarning(try session.secret(named: "app/prod/aws"), SecretEdit(historyLimit: .some(2))) == nil)
     }
@@ -585,7 +616,9 @@ import Testing
         #expect(h.model.secrets.focus == .detail && h.model.overlay == nil)
         #expect(h.model.toasts.last?.text == "Choose a version with j/k, then X")
         h.key(.char("j"))  // v1
-        expectScreen(h.screen, named: "secret-version-cursor", #"""
+        expectScreen(
+            h.screen, named: "secret-version-cursor",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Secrets (3) ────────────────────────┐┌─ Secret app/dev/token ───────────────┐
             │  NAME                VER  ROTATE BY  ││ Version    v2 (2 versions kept)      │
@@ -615,7 +648,9 @@ import Testing
         h.key(.char("X"))
         guard case .confirm(let c) = h.model.overlay else { Issue.record("no confirmation"); return }
         #expect(c.pending == .deleteVersion("app/dev/token", 1) && c.expected == "v1")
-        expectScreen(h.screen, named: "secret-version-delete", #"""
+        expectScreen(
+            h.screen, named: "secret-version-delete",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Secrets (3) ────────────────────────┐┌─ Secret app/dev/token ───────────────┐
             │  NAME                VER  ROTATE BY  ││ Version    v2 (2 versions kept)      │
@@ -674,10 +709,12 @@ import Testing
 
     @Test func withoutSecretsWriteTheFormsDoNotOpen() throws {
         var h = try asCarol()
-        for (key, text) in [(Key.char("n"), "Adding a secret needs secrets.write"),
-                            (.char("N"), "Adding a version needs secrets.write"),
-                            (.char("e"), "Editing a secret needs secrets.write"),
-                            (.char("X"), "Deleting a version needs secrets.write")] {
+        for (key, text) in [
+            (Key.char("n"), "Adding a secret needs secrets.write"),
+            (.char("N"), "Adding a version needs secrets.write"),
+            (.char("e"), "Editing a secret needs secrets.write"),
+            (.char("X"), "Deleting a version needs secrets.write")
+        ] {
             h.key(key)
             #expect(h.model.overlay == nil && h.effects.isEmpty)
             #expect(h.model.toasts.last?.text == text && h.model.toasts.last?.isError == true)

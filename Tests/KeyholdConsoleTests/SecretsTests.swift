@@ -7,8 +7,10 @@ import Testing
 /// The secrets screen: metadata, versions, values revealed on a key (audited)
 /// that hide again by themselves.
 @Suite struct SecretsTests {
-    func secrets(width: Int = 80, height: Int = 24,
-                 setUp: @escaping (Session, TestClock) throws -> Void = populate) throws -> Harness {
+    func secrets(
+        width: Int = 80, height: Int = 24,
+        setUp: @escaping (Session, TestClock) throws -> Void = populate
+    ) throws -> Harness {
         var h = try Harness.loggedIn(width: width, height: height, setUp: setUp)
         h.key(.char("3"))
         h.effects = []
@@ -18,7 +20,9 @@ import Testing
     @Test func list80x24() throws {
         let h = try secrets()
         #expect(h.model.secrets.rows.items.map(\.name) == ["app/dev/token", "app/prod/aws", "app/prod/stripe"])
-        expectScreen(h.screen, named: "secrets-80x24", #"""
+        expectScreen(
+            h.screen, named: "secrets-80x24",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Secrets (3) ────────────────────────┐┌─ Secret app/dev/token ───────────────┐
             │  NAME                VER  ROTATE BY  ││ Version    v2 (2 versions kept)      │
@@ -50,7 +54,9 @@ import Testing
     @Test func list120x40() throws {
         var h = try secrets(width: 120, height: 40)
         h.key(.char("G"))
-        expectScreen(h.screen, named: "secrets-120x40", #"""
+        expectScreen(
+            h.screen, named: "secrets-120x40",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles                                    admin · vault.db
             ┌─ Secrets (3) ────────────────────────────────────────────┐┌─ Secret app/prod/stripe ─────────────────────────────────┐
             │  NAME                                    VER  ROTATE BY  ││ About      Payments                                      │
@@ -111,7 +117,9 @@ import Testing
         #expect(h.effects == [.reveal("app/prod/stripe", version: 1)])
         let r = try #require(h.model.secrets.revealed)
         #expect(r.value.bytes.utf8String() == "sk_live_abc123")
-        expectScreen(h.screen, named: "secrets-revealed", #"""
+        expectScreen(
+            h.screen, named: "secrets-revealed",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Secrets (3) ────────────────────────┐┌─ Secret app/prod/stripe ─────────────┐
             │  NAME                VER  ROTATE BY  ││ About      Payments                  │
@@ -192,8 +200,9 @@ import Testing
         h.key(.char("v"))
         #expect(h.model.secrets.revealed?.name == "evil")
         // Wrapped on two lines of the details pane.
-        #expect(h.screen.text.contains(#"p\u{009B}2J\u{0085}␛]52;"#) && h.screen.text.contains(#"c;b3duZWQ=␇\u{2066}x"#),
-                "\(h.screen.text)")
+        #expect(
+            h.screen.text.contains(#"p\u{009B}2J\u{0085}␛]52;"#) && h.screen.text.contains(#"c;b3duZWQ=␇\u{2066}x"#),
+            "\(h.screen.text)")
         #expect(!h.screen.allScalars.contains { Validate.isHidden($0) })
     }
 
@@ -210,8 +219,11 @@ import Testing
         #expect(h.model.secrets.rows.count == 3)
         h.key(.char("v"))
         #expect(h.effects.isEmpty)
-        #expect(h.model.toasts.last == Toast(text: "Revealing a value needs secrets.read", isError: true,
-                                             until: h.clock.now + 8 * Clock.second))
+        #expect(
+            h.model.toasts.last
+                == Toast(
+                    text: "Revealing a value needs secrets.read", isError: true,
+                    until: h.clock.now + 8 * Clock.second))
     }
 
     @Test func filterTabAndMovement() throws {
@@ -222,7 +234,9 @@ import Testing
         h.key(.char("/"))
         h.type("prod")
         #expect(h.model.secrets.rows.count == 2)
-        expectScreen(h.screen, named: "secrets-filter-80x16", #"""
+        expectScreen(
+            h.screen, named: "secrets-filter-80x16",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Secrets (2 of 3) ───────────────────┐┌─ Secret app/prod/aws ────────────────┐
             │  NAME                VER  ROTATE BY  ││ Version    v9 (9 versions kept)      │
@@ -275,7 +289,9 @@ import Testing
         h.key(.char("D"))
         guard case .confirm(let c) = h.model.overlay else { Issue.record("no confirmation"); return }
         #expect(c.expected == "app/dev/token")
-        expectScreen(h.screen, named: "secrets-delete-confirm", #"""
+        expectScreen(
+            h.screen, named: "secrets-delete-confirm",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Secrets (3) ────────────────────────┐┌─ Secret app/dev/token ───────────────┐
             │  NAME                VER  ROTATE BY  ││ Version    v2 (2 versions kept)      │

@@ -24,8 +24,9 @@ struct Harness {
         let clock = TestClock()
         let options = VaultOptions.insecureFastForTests(clock: clock.clock)
         let path = dir.file("vault.db")
-        var h = Harness(dir: dir, clock: clock, runner: CoreRunner(path: path, options: options),
-                        model: Model(settings: Harness.settings(path), vaultExists: false, now: clock.now))
+        var h = Harness(
+            dir: dir, clock: clock, runner: CoreRunner(path: path, options: options),
+            model: Model(settings: Harness.settings(path), vaultExists: false, now: clock.now))
         h.send(.resize(width: width, height: height))
         return h
     }
@@ -38,22 +39,27 @@ struct Harness {
     }
 
     /// A vault with an administrator, set up through the core; the console at its login screen.
-    static func withVault(width: Int = 80, height: Int = 24,
-                          setUp: (Session, TestClock) throws -> Void = { _, _ in }) throws -> Harness {
+    static func withVault(
+        width: Int = 80, height: Int = 24,
+        setUp: (Session, TestClock) throws -> Void = { _, _ in }
+    ) throws -> Harness {
         let clock = TestClock()
         let vault = try Fixture(clock: clock)
         try setUp(vault.admin, clock)
         let runner = CoreRunner(path: vault.path, options: VaultOptions.insecureFastForTests(clock: clock.clock))
         runner.use(vault.vault)
-        var h = Harness(dir: vault.dir, clock: clock, runner: runner,
-                        model: Model(settings: Harness.settings(vault.path), vaultExists: true, now: clock.now))
+        var h = Harness(
+            dir: vault.dir, clock: clock, runner: runner,
+            model: Model(settings: Harness.settings(vault.path), vaultExists: true, now: clock.now))
         h.send(.resize(width: width, height: height))
         return h
     }
 
     /// Logged in as `user` through the login form.
-    static func loggedIn(as user: String = "admin", password: String = adminPassword, width: Int = 80, height: Int = 24,
-                         setUp: (Session, TestClock) throws -> Void = { _, _ in }) throws -> Harness {
+    static func loggedIn(
+        as user: String = "admin", password: String = adminPassword, width: Int = 80, height: Int = 24,
+        setUp: (Session, TestClock) throws -> Void = { _, _ in }
+    ) throws -> Harness {
         var h = try withVault(width: width, height: height, setUp: setUp)
         h.logIn(user, password)
         #expect(h.model.route == .dashboard, "login of \(user) failed: \(h.screen.text)")
@@ -121,8 +127,10 @@ struct Harness {
 
 /// Compares a frame with the expected text (trailing blanks ignored). On a
 /// mismatch the actual frame is written to /tmp/keyhold-snapshots/NAME.txt.
-func expectScreen(_ screen: Screen, named name: String, _ expected: String, replacing: [String: String] = [:],
-                  sourceLocation: SourceLocation = #_sourceLocation) {
+func expectScreen(
+    _ screen: Screen, named name: String, _ expected: String, replacing: [String: String] = [:],
+    sourceLocation: SourceLocation = #_sourceLocation
+) {
     var actual = screen.text
     for (from, to) in replacing { actual = actual.replacingOccurrences(of: from, with: to) }
     if actual != expected {
@@ -134,7 +142,8 @@ func expectScreen(_ screen: Screen, named name: String, _ expected: String, repl
         func line(_ l: [String], _ i: Int) -> String { i < l.count ? l[i] : "<none>" }
         var first = 0
         while first < max(a.count, e.count) && line(a, first) == line(e, first) { first += 1 }
-        Issue.record("""
+        Issue.record(
+            """
             screen \(name) differs at line \(first + 1):
               expected: \(line(e, first))
               actual:   \(line(a, first))

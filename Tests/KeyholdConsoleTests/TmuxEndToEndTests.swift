@@ -24,7 +24,8 @@ final class Tmux: @unchecked Sendable {
     func run(_ args: [String]) throws -> String {
         let out = outputFile
         let env = environment.map { "\(Tmux.quote($0.key))=\(Tmux.quote($0.value))" }.joined(separator: " ")
-        let line = (["env", "-i", env, Tmux.quote(Tmux.executable ?? "tmux"), "-L", socket, "-f", "/dev/null"]
+        let line =
+            (["env", "-i", env, Tmux.quote(Tmux.executable ?? "tmux"), "-L", socket, "-f", "/dev/null"]
             + args.map(Tmux.quote)).joined(separator: " ") + " </dev/null >\(Tmux.quote(out)) 2>&1"
         _ = system(line)
         return (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
@@ -66,8 +67,10 @@ final class Tmux: @unchecked Sendable {
 
     /// Polls the screen until `condition` holds; returns that screen.
     @discardableResult
-    func wait(for what: String, timeout: Double = 10, sourceLocation: SourceLocation = #_sourceLocation,
-              _ condition: (String) -> Bool) throws -> String {
+    func wait(
+        for what: String, timeout: Double = 10, sourceLocation: SourceLocation = #_sourceLocation,
+        _ condition: (String) -> Bool
+    ) throws -> String {
         let deadline = Date().addingTimeInterval(timeout)
         var last = ""
         while Date() < deadline {

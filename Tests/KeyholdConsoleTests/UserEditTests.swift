@@ -49,7 +49,9 @@ extension Harness {
         guard case .editUser(let f) = h.model.overlay else { Issue.record("no form"); return }
         #expect(f.username == "erin" && f.email.isEmpty && f.displayName.isEmpty && f.focus == 0)
         #expect(h.effects.isEmpty)  // the form is filled from the list: nothing to load
-        expectScreen(h.screen, named: "user-edit-empty", #"""
+        expectScreen(
+            h.screen, named: "user-edit-empty",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Users (4) ──────────────────────┐┌─ User erin ──────────────────────────────┐
             │  USERNAME     STATUS     ROLES   ││ Username      erin                       │
@@ -82,7 +84,9 @@ extension Harness {
         var h = try users()
         select("bob", &h)
         h.key(.char("E"))
-        expectScreen(h.screen, named: "user-edit-filled", #"""
+        expectScreen(
+            h.screen, named: "user-edit-filled",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Users (4) ──────────────────────┐┌─ User bob ───────────────────────────────┐
             │  USERNAME     STATUS     ROLES   ││ Username      bob                        │
@@ -113,7 +117,9 @@ extension Harness {
         h.key(.tab)
         h.key(.end)
         h.type("\u{202E}")  // a bidi override: the display name rule refuses it
-        expectScreen(h.screen, named: "user-edit-invalid", #"""
+        expectScreen(
+            h.screen, named: "user-edit-invalid",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Users (4) ──────────────────────┐┌─ User bob ───────────────────────────────┐
             │  USERNAME     STATUS     ROLES   ││ Username      bob                        │
@@ -159,7 +165,9 @@ extension Harness {
         #expect(h.effects == [.editUser("bob", email: .some("bob@builder.example"), displayName: nil)])
         guard case .editUser(let f) = h.model.overlay else { Issue.record("closed"); return }
         #expect(f.busy)
-        expectScreen(h.screen, named: "user-edit-busy", #"""
+        expectScreen(
+            h.screen, named: "user-edit-busy",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Users (4) ──────────────────────┐┌─ User bob ───────────────────────────────┐
             │  USERNAME     STATUS     ROLES   ││ Username      bob                        │
@@ -246,8 +254,11 @@ extension Harness {
         h.model.account?.permissions = [.usersRead]
         h.key(.char("E"))
         #expect(h.model.overlay == nil)
-        #expect(h.model.toasts.last == Toast(text: "Editing users needs users.write", isError: true,
-                                             until: h.clock.now + 2 * h.model.settings.toastFor))
+        #expect(
+            h.model.toasts.last
+                == Toast(
+                    text: "Editing users needs users.write", isError: true,
+                    until: h.clock.now + 2 * h.model.settings.toastFor))
         h.key(.char("t"))
         #expect(h.model.overlay == nil && h.model.toasts.last?.text == "Setting an expiry needs users.write")
     }
@@ -263,8 +274,10 @@ extension Harness {
         select("admin", &h)
         h.key(.char("E"))
         #expect(h.model.overlay == nil)
-        #expect(h.model.toasts.last?.text
-                == "You cannot change admin: they hold roles.manage, secrets.list, secrets.read, secrets.write, keys.manage, audit.read, which you do not")
+        #expect(
+            h.model.toasts.last?.text
+                == "You cannot change admin: they hold roles.manage, secrets.list, secrets.read, secrets.write, keys.manage, audit.read, which you do not"
+        )
         // With a stale view of its own permissions the console would offer it; the core still refuses.
         h.model.account?.permissions = Set(Permission.allCases)
         // hank may not read the log: count events as the administrator.
@@ -299,7 +312,9 @@ extension Harness {
         h.key(.char("t"))
         guard case .expiry(let f) = h.model.overlay else { Issue.record("no form"); return }
         #expect(f.username == "bob" && f.current == nil && f.date.isEmpty)
-        expectScreen(h.screen, named: "user-expiry-empty", #"""
+        expectScreen(
+            h.screen, named: "user-expiry-empty",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Users (4) ──────────────────────┐┌─ User bob ───────────────────────────────┐
             │  USERNAME     STATUS     ROLES   ││ Username      bob                        │
@@ -334,7 +349,9 @@ extension Harness {
         h.type("2027-02")
         #expect(!h.screen.text.contains("✗"), "a half-typed date is not an error yet")
         h.type("-30")
-        expectScreen(h.screen, named: "user-expiry-invalid", #"""
+        expectScreen(
+            h.screen, named: "user-expiry-invalid",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Users (4) ──────────────────────┐┌─ User bob ───────────────────────────────┐
             │  USERNAME     STATUS     ROLES   ││ Username      bob                        │
@@ -388,7 +405,9 @@ extension Harness {
         h.key(.enter)
         let feb1: Int64 = 1_801_440_000_000
         #expect(h.effects == [.setExpiry("bob", at: feb1)])
-        expectScreen(h.screen, named: "user-expiry-busy", #"""
+        expectScreen(
+            h.screen, named: "user-expiry-busy",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Users (4) ──────────────────────┐┌─ User bob ───────────────────────────────┐
             │  USERNAME     STATUS     ROLES   ││ Username      bob                        │
@@ -498,9 +517,11 @@ extension Harness {
             #expect(try Fmt.day(Fmt.date(t), field: "d") == t)
             t += Clock.day
         }
-        for (text, rule) in [("2027-02-29", "date"), ("2027-13-01", "date"), ("2027-00-10", "date"), ("1969-12-31", "range"),
-                             ("2027-2-1", "format"), ("27-02-01", "format"), ("2027/02/01", "format"), ("", "format"),
-                             ("２０２７-02-01", "format"), ("2027-02-01T00:00", "format")] {
+        for (text, rule) in [
+            ("2027-02-29", "date"), ("2027-13-01", "date"), ("2027-00-10", "date"), ("1969-12-31", "range"),
+            ("2027-2-1", "format"), ("27-02-01", "format"), ("2027/02/01", "format"), ("", "format"),
+            ("２０２７-02-01", "format"), ("2027-02-01T00:00", "format")
+        ] {
             do {
                 _ = try Fmt.day(text, field: "expires")
                 Issue.record("\(text) was accepted")

@@ -16,7 +16,9 @@ import Testing
     @Test func list80x24() throws {
         let h = try users()
         #expect(h.model.users.rows.items.map(\.username) == ["admin", "bob", "carol", "erin"])
-        expectScreen(h.screen, named: "users-80x24", #"""
+        expectScreen(
+            h.screen, named: "users-80x24",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Users (4) ──────────────────────┐┌─ User admin ─────────────────────────────┐
             │  USERNAME     STATUS     ROLES   ││ Username      admin                      │
@@ -48,7 +50,9 @@ import Testing
     @Test func list120x40() throws {
         var h = try users(width: 120, height: 40)
         h.key(.char("j"))
-        expectScreen(h.screen, named: "users-120x40", #"""
+        expectScreen(
+            h.screen, named: "users-120x40",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles                                    admin · vault.db
             ┌─ Users (4) ────────────────────────────────────────┐┌─ User bob ─────────────────────────────────────────────────────┐
             │  USERNAME             STATUS     ROLES             ││ Username      bob                                              │
@@ -113,7 +117,9 @@ import Testing
         h.key(.backspace)
         #expect(h.model.users.rows.count == 4)
         h.type("erin")
-        expectScreen(h.screen, named: "users-filtering", #"""
+        expectScreen(
+            h.screen, named: "users-filtering",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Users (1 of 4) ─────────────────┐┌─ User erin ──────────────────────────────┐
             │  USERNAME     STATUS     ROLES   ││ Username      erin                       │
@@ -188,12 +194,17 @@ import Testing
         h.keys(.char("j"), .char("j"))  // scrolls the details, not the list
         #expect(h.model.users.detailOffset == 2 && h.model.users.rows.list.selected == 0)
         h.keys(.pageDown, .end)
-        let maxOffset = UserDetail.lines(h.model.users.rows.selectedItem!, now: h.clock.now, width: Layout.split(width: 80, height: 16).detail.width - 4).count
+        let maxOffset =
+            UserDetail.lines(
+                h.model.users.rows.selectedItem!, now: h.clock.now, width: Layout.split(width: 80, height: 16).detail.width - 4
+            ).count
             - Layout.detailRows(width: 80, height: 16)
         #expect(h.model.users.detailOffset == maxOffset)
         h.keys(.pageUp, .char("k"), .up, .home, .char("g"), .char("G"))
         #expect(h.model.users.detailOffset == maxOffset)
-        expectScreen(h.screen, named: "users-detail-scrolled", #"""
+        expectScreen(
+            h.screen, named: "users-detail-scrolled",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Users (4) ──────────────────────┐┌─ User admin ─────────────────────────────┐
             │  USERNAME     STATUS     ROLES   ││ Roles         admin                      │
@@ -232,7 +243,9 @@ import Testing
         #expect(h.effects.first == .changeUser(.lock, "bob"))
         #expect(h.model.toasts.last?.text == "bob locked")
         #expect(h.model.users.rows.selectedItem?.locked == true)
-        expectScreen(h.screen, named: "users-locked", #"""
+        expectScreen(
+            h.screen, named: "users-locked",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Users (4) ──────────────────────┐┌─ User bob ───────────────────────────────┐
             │  USERNAME     STATUS     ROLES   ││ Username      bob                        │
@@ -295,7 +308,9 @@ import Testing
         guard case .notice(let n) = h.model.overlay, let temp = n.secret else { Issue.record("no notice"); return }
         let shown = try #require(temp.bytes.utf8String())
         #expect(shown.count == Session.temporaryPasswordLength)
-        expectScreen(h.screen, named: "users-temporary-password", #"""
+        expectScreen(
+            h.screen, named: "users-temporary-password",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Users (4) ──────────────────────┐┌─ User bob ───────────────────────────────┐
             │  USERNAME     STATUS     ROLES   ││ Username      bob                        │
@@ -329,7 +344,9 @@ import Testing
     @Test func deleteNeedsTheNameTyped() throws {
         var h = try users()
         h.keys(.char("G"), .char("D"))  // erin
-        expectScreen(h.screen, named: "users-delete-confirm", #"""
+        expectScreen(
+            h.screen, named: "users-delete-confirm",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Users (4) ──────────────────────┐┌─ User erin ──────────────────────────────┐
             │  USERNAME     STATUS     ROLES   ││ Username      erin                       │
@@ -384,7 +401,9 @@ import Testing
         guard case .newUser(let f) = h.model.overlay else { Issue.record("no form"); return }
         // admin holds every permission: every role is assignable.
         #expect(f.roles?.map(\.name) == ["admin", "security-officer", "operator", "helpdesk", "auditor", "user"])
-        expectScreen(h.screen, named: "users-new-empty", #"""
+        expectScreen(
+            h.screen, named: "users-new-empty",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Users (4) ──────────────────────┐┌─ User admin ─────────────────────────────┐
             │  USERNAME     STATUS     ROLES   ││ Username      admin                      │
@@ -415,7 +434,9 @@ import Testing
         h.type("frank@")
         h.key(.down)
         h.type("Frank 山田")
-        expectScreen(h.screen, named: "users-new-invalid", #"""
+        expectScreen(
+            h.screen, named: "users-new-invalid",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Users (4) ──────────────────────┐┌─ User admin ─────────────────────────────┐
             │  USERNAME     STATUS     ROLES   ││ Username      admin                      │
@@ -449,8 +470,11 @@ import Testing
         h.keys(.down, .down, .char(" "), .down, .char(" "), .char(" "), .down, .char(" "))  // operator, auditor
         h.key(.up)
         h.key(.enter)
-        #expect(h.effects.contains(.createUser(username: "frank", email: "frank@example.com", displayName: "Frank 山田",
-                                               roles: ["operator", "auditor"])))
+        #expect(
+            h.effects.contains(
+                .createUser(
+                    username: "frank", email: "frank@example.com", displayName: "Frank 山田",
+                    roles: ["operator", "auditor"])))
         guard case .notice(let n) = h.model.overlay, let temp = n.secret?.bytes.utf8String() else {
             Issue.record("no temporary password"); return
         }
@@ -498,7 +522,9 @@ import Testing
         guard case .userRoles(let r) = h.model.overlay else { Issue.record("no dialog"); return }
         #expect(r.chosen == ["operator"] && r.roles?.count == 6)
         h.keys(.down, .down, .char(" "), .char("j"), .char("j"), .char(" "))  // operator off, auditor on
-        expectScreen(h.screen, named: "users-roles", #"""
+        expectScreen(
+            h.screen, named: "users-roles",
+            #"""
              Keyhold  1 Dashboard  2 Users  3 Secrets  4 Audit  5 Keys  6 Roles       admin
             ┌─ Users (4) ──────────────────────┐┌─ User bob ───────────────────────────────┐
             │  USERNAME     STATUS     ROLES   ││ Username      bob                        │

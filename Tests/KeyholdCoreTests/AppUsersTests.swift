@@ -20,7 +20,8 @@ enum Imported {
     /// Argon2id exactly at the test vault's cost (t=1, m=8 KiB, p=1): not legacy.
     static let argon2idCurrent = "$argon2id$v=19$m=8,t=1,p=1$QodfiifSNgpwSPaUf36ljw$1zqFCghJZZyrtSvdNFuY/L8tRXfv6KL/e7vjw7PKmuM"
     /// `generate_password_hash(password, "scrypt:1024:8:1")` and `(password, "pbkdf2:sha256:1000")`.
-    static let werkzeugScrypt = "scrypt:1024:8:1$75n8vhm5OqU5Euk5$350335278de1f397c1922610db61e74b4a8e3d147188c63d73a0e30dfe99536589432d5587b23cac2b107b4a645dbe41dc87064433b85468e9ee35144c67f1bb"
+    static let werkzeugScrypt =
+        "scrypt:1024:8:1$75n8vhm5OqU5Euk5$350335278de1f397c1922610db61e74b4a8e3d147188c63d73a0e30dfe99536589432d5587b23cac2b107b4a645dbe41dc87064433b85468e9ee35144c67f1bb"
     static let werkzeugPBKDF2 = "pbkdf2:sha256:1000$2QWygMIUrnQu1Jj7$d8113e83d867adf9302c8be6aa9b2bb1ee3b6644f5ca4d8df8bc6ca89e767d2f"
 }
 
@@ -32,8 +33,9 @@ private func appUser(_ f: Fixture, _ name: String) throws -> AppUserRow {
 }
 
 private func entry(_ name: String, _ hash: String, roles: [String] = [], line: Int) -> AppUserEntry {
-    AppUserEntry(username: name, email: "\(name)@example.com", displayName: name.capitalized, passwordHash: hash,
-                 roles: roles, origin: "line \(line)")
+    AppUserEntry(
+        username: name, email: "\(name)@example.com", displayName: name.capitalized, passwordHash: hash,
+        roles: roles, origin: "line \(line)")
 }
 
 private func login(_ f: Fixture, _ name: String, _ password: String) throws -> Session {
@@ -47,8 +49,11 @@ private func login(_ f: Fixture, _ name: String, _ password: String) throws -> S
     @Test func viewHasTheDocumentedColumnsInOrder() throws {
         let f = try realTimeFixture()
         let columns = try f.vault.store.unsafeQuery("PRAGMA table_info(app_users)").compactMap { $0["name"] as? String }
-        #expect(columns == ["id", "username", "email", "display_name", "password_hash", "roles", "permissions",
-                            "active", "locked", "disabled", "expired", "must_change", "legacy_hash"])
+        #expect(
+            columns == [
+                "id", "username", "email", "display_name", "password_hash", "roles", "permissions",
+                "active", "locked", "disabled", "expired", "must_change", "legacy_hash"
+            ])
     }
 
     @Test func viewReadsThroughTheStoreWithTrustedSchemaOff() throws {
@@ -67,7 +72,8 @@ private func login(_ f: Fixture, _ name: String, _ password: String) throws -> S
         _ = try f.admin.createUser(username: "mixed", roles: ["operator", "auditor", "helpdesk"])
         let raw = try #require(try f.vault.store.unsafeQuery("SELECT roles, permissions FROM app_users WHERE username = 'mixed'").first)
         #expect(raw["roles"] as? String == "auditor,helpdesk,operator")
-        #expect(raw["permissions"] as? String
+        #expect(
+            raw["permissions"] as? String
                 == "audit.read,secrets.list,secrets.read,secrets.write,users.read,users.write")
         _ = try f.admin.createUser(username: "nobody")
         let none = try #require(try f.vault.store.unsafeQuery("SELECT roles, permissions FROM app_users WHERE username = 'nobody'").first)
@@ -103,13 +109,16 @@ private func login(_ f: Fixture, _ name: String, _ password: String) throws -> S
 
         // Locked out after failed logins: locked while the delay runs.
         for _ in 0..<Vault.freeLoginFailures {
-            #expect(throws: KeyholdError.authenticationFailed) { _ = try f.vault.login(username: "lockme", password: pw("wrong wrong wrong")) }
+            #expect(throws: KeyholdError.authenticationFailed) {
+                _ = try f.vault.login(username: "lockme", password: pw("wrong wrong wrong"))
+            }
         }
         row = try appUser(f, "lockme")
         #expect(row.locked && !row.active && !row.disabled)
         // A lockout that has run out no longer counts.
-        try f.vault.store.unsafeExecute("UPDATE users SET locked_until = ? WHERE username = 'lockme'",
-                                        arguments: [Clock.system.now() - 1000])
+        try f.vault.store.unsafeExecute(
+            "UPDATE users SET locked_until = ? WHERE username = 'lockme'",
+            arguments: [Clock.system.now() - 1000])
         #expect(try appUser(f, "lockme").active)
     }
 
@@ -138,20 +147,20 @@ private func login(_ f: Fixture, _ name: String, _ password: String) throws -> S
         try f.admin.importAppUsers([entry("probe", Imported.argon2idP4, line: 2)])
         let tail = "$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA"
         let cases: [(String, Bool)] = [
-            ("$argon2id$v=19$m=16,t=2,p=1" + tail, false),    // exactly the cost
-            ("$argon2id$v=19$m=17,t=3,p=8" + tail, false),    // above it, more lanes
-            ("$argon2id$v=19$m=016,t=2,p=1" + tail, false),   // a leading zero reads as the same number
-            ("$argon2id$v=19$m=15,t=2,p=1" + tail, true),     // less memory
+            ("$argon2id$v=19$m=16,t=2,p=1" + tail, false),  // exactly the cost
+            ("$argon2id$v=19$m=17,t=3,p=8" + tail, false),  // above it, more lanes
+            ("$argon2id$v=19$m=016,t=2,p=1" + tail, false),  // a leading zero reads as the same number
+            ("$argon2id$v=19$m=15,t=2,p=1" + tail, true),  // less memory
             ("$argon2id$v=19$m=65536,t=1,p=1" + tail, true),  // fewer passes
-            ("$argon2id$v=18$m=16,t=2,p=1" + tail, true),     // another version
-            ("$argon2i$v=19$m=16,t=2,p=1" + tail, true),      // Argon2i
-            ("$argon2id$v=19$m=16,t=2" + tail, true),         // no lanes
-            ("$argon2id$v=19$m=,t=2,p=1" + tail, true),       // no memory
-            ("$argon2id$v=19$m=16,t=+2,p=1" + tail, true),    // a sign
-            ("$argon2id$v=19$m=16,t=2,t=9,p=1" + tail, true), // passes given twice
+            ("$argon2id$v=18$m=16,t=2,p=1" + tail, true),  // another version
+            ("$argon2i$v=19$m=16,t=2,p=1" + tail, true),  // Argon2i
+            ("$argon2id$v=19$m=16,t=2" + tail, true),  // no lanes
+            ("$argon2id$v=19$m=,t=2,p=1" + tail, true),  // no memory
+            ("$argon2id$v=19$m=16,t=+2,p=1" + tail, true),  // a sign
+            ("$argon2id$v=19$m=16,t=2,t=9,p=1" + tail, true),  // passes given twice
             ("$argon2id$v=19$m=12345678901,t=2,p=1" + tail, true),  // eleven digits
-            ("$argon2id$v=19$m=1\u{0666},t=2,p=1" + tail, true),   // a digit outside ASCII
-            (Imported.werkzeugScrypt, true), (Imported.werkzeugPBKDF2, true), (Imported.bcrypt2b, true), ("", true),
+            ("$argon2id$v=19$m=1\u{0666},t=2,p=1" + tail, true),  // a digit outside ASCII
+            (Imported.werkzeugScrypt, true), (Imported.werkzeugPBKDF2, true), (Imported.bcrypt2b, true), ("", true)
         ]
         for (hash, legacy) in cases {
             try f.vault.store.unsafeExecute("UPDATE users SET password_hash = ? WHERE username = 'probe'", arguments: [hash])
@@ -170,10 +179,10 @@ private func login(_ f: Fixture, _ name: String, _ password: String) throws -> S
         let bad = [
             "", "plain", "$1$abc$def", "$argon2d$v=19$m=8,t=1,p=1$QodfiifSNgpwSPaUf36ljw$1zqFCghJZZyrtSvdNFuY/L8tRXfv6KL/e7vjw7PKmuM",
             "$argon2id$v=19$garbage", "$argon2i$v=19$m=8,t=1,p=1$!!!$???",
-            String(Imported.bcrypt2b.dropLast()),                        // 59 characters
+            String(Imported.bcrypt2b.dropLast()),  // 59 characters
             Imported.bcrypt2b.replacingOccurrences(of: "$04$", with: "$03$"),  // cost below 4
-            Imported.bcrypt2b.replacingOccurrences(of: "Xq", with: "X!"),     // outside bcrypt's alphabet
-            Imported.bcrypt2b + " ", Imported.argon2idCurrent + "\u{0}x",
+            Imported.bcrypt2b.replacingOccurrences(of: "Xq", with: "X!"),  // outside bcrypt's alphabet
+            Imported.bcrypt2b + " ", Imported.argon2idCurrent + "\u{0}x"
         ]
         for (i, h) in bad.enumerated() {
             #expect(throws: CryptoError.self, "bad hash #\(i) accepted") { _ = try PasswordHash.checkImported(h) }
@@ -192,15 +201,18 @@ private func login(_ f: Fixture, _ name: String, _ password: String) throws -> S
     @Test func importKeepsHashesAsTheyAreAndFlagsLegacy() throws {
         let f = try realTimeFixture()
         let before = try f.admin.auditEvents().count
-        let r = try f.admin.importAppUsers([
-            entry("bcrypt-b", Imported.bcrypt2b, line: 2), entry("bcrypt-y", Imported.bcrypt2y, line: 3),
-            entry("argon-i", Imported.argon2i, line: 4), entry("argon-p4", Imported.argon2idP4, line: 5),
-            entry("argon-cur", Imported.argon2idCurrent, roles: ["auditor"], line: 6),
-        ], roles: ["user"])
+        let r = try f.admin.importAppUsers(
+            [
+                entry("bcrypt-b", Imported.bcrypt2b, line: 2), entry("bcrypt-y", Imported.bcrypt2y, line: 3),
+                entry("argon-i", Imported.argon2i, line: 4), entry("argon-p4", Imported.argon2idP4, line: 5),
+                entry("argon-cur", Imported.argon2idCurrent, roles: ["auditor"], line: 6)
+            ], roles: ["user"])
         #expect(r.imported == 5)
         #expect(r.legacy == ["bcrypt": 2, "argon2i": 1])
-        for (name, hash, legacy) in [("bcrypt-b", Imported.bcrypt2b, true), ("argon-i", Imported.argon2i, true),
-                                     ("argon-p4", Imported.argon2idP4, false), ("argon-cur", Imported.argon2idCurrent, false)] {
+        for (name, hash, legacy) in [
+            ("bcrypt-b", Imported.bcrypt2b, true), ("argon-i", Imported.argon2i, true),
+            ("argon-p4", Imported.argon2idP4, false), ("argon-cur", Imported.argon2idCurrent, false)
+        ] {
             let row = try appUser(f, name)
             #expect(row.passwordHash == hash, "\(name): the hash must be stored exactly as given")
             #expect(row.legacyHash == legacy, "\(name)")
@@ -230,14 +242,14 @@ private func login(_ f: Fixture, _ name: String, _ password: String) throws -> S
         _ = try f.admin.createUser(username: "taken")
         let entries = [
             entry("good-one", Imported.bcrypt2b, line: 2),
-            entry("x", Imported.bcrypt2b, line: 3),                            // username too short
+            entry("x", Imported.bcrypt2b, line: 3),  // username too short
             AppUserEntry(username: "mail", email: "no-at-sign", passwordHash: Imported.bcrypt2b, origin: "line 4"),
             entry("badhash", "$argon2id$v=19$m=8,t=1,p=1$short", line: 5),
             entry("md5", "$1$saltsalt$hash", line: 6),
-            entry("GOOD-ONE", Imported.argon2i, line: 7),                       // twice, other case
-            entry("Taken", Imported.argon2i, line: 8),                          // already in the vault
+            entry("GOOD-ONE", Imported.argon2i, line: 7),  // twice, other case
+            entry("Taken", Imported.argon2i, line: 8),  // already in the vault
             entry("norole", Imported.argon2i, roles: ["no-such-role"], line: 9),
-            entry("good-two", Imported.argon2i, line: 10),
+            entry("good-two", Imported.argon2i, line: 10)
         ]
         let review = try f.admin.reviewAppUsers(entries)
         #expect(review.accepted.map(\.username) == ["good-one", "good-two"])
@@ -305,8 +317,10 @@ private func login(_ f: Fixture, _ name: String, _ password: String) throws -> S
     @Test func checkWarnsAboutLegacyHashesWithoutAProblem() throws {
         let f = try realTimeFixture()
         #expect(try f.admin.check().warnings.isEmpty)
-        try f.admin.importAppUsers([entry("old-b", Imported.bcrypt2b, line: 2), entry("old-i", Imported.argon2i, line: 3),
-                                    entry("fresh", Imported.argon2idCurrent, line: 4)])
+        try f.admin.importAppUsers([
+            entry("old-b", Imported.bcrypt2b, line: 2), entry("old-i", Imported.argon2i, line: 3),
+            entry("fresh", Imported.argon2idCurrent, line: 4)
+        ])
         let report = try f.admin.check()
         #expect(report.ok)
         #expect(report.problems.isEmpty)
@@ -395,15 +409,19 @@ private func login(_ f: Fixture, _ name: String, _ password: String) throws -> S
     /// libsodium at login, and replaced by Argon2id at the vault's cost on the first success.
     @Test func werkzeugHashesVerifyAndAreReplacedAtFirstLogin() throws {
         let f = try realTimeFixture()
-        let r = try f.admin.importAppUsers([entry("wz-scrypt", Imported.werkzeugScrypt, line: 2),
-                                            entry("wz-pbkdf2", Imported.werkzeugPBKDF2, line: 3)])
+        let r = try f.admin.importAppUsers([
+            entry("wz-scrypt", Imported.werkzeugScrypt, line: 2),
+            entry("wz-pbkdf2", Imported.werkzeugPBKDF2, line: 3)
+        ])
         #expect(r.legacy == ["scrypt": 1, "pbkdf2-sha256": 1])
         #expect(try f.admin.user(named: "wz-scrypt").passwordScheme == "scrypt")
         #expect(try f.admin.user(named: "wz-pbkdf2").passwordScheme == "pbkdf2-sha256")
         for (name, hash) in [("wz-scrypt", Imported.werkzeugScrypt), ("wz-pbkdf2", Imported.werkzeugPBKDF2)] {
             #expect(try appUser(f, name).legacyHash)
             // A wrong password fails, is counted, and leaves the hash as it was.
-            #expect(throws: KeyholdError.authenticationFailed) { _ = try f.vault.login(username: name, password: pw("imported password 43")) }
+            #expect(throws: KeyholdError.authenticationFailed) {
+                _ = try f.vault.login(username: name, password: pw("imported password 43"))
+            }
             #expect(try f.admin.user(named: name).failedLogins == 1)
             #expect(try appUser(f, name).passwordHash == hash)
             // The right one passes and replaces it.
@@ -460,8 +478,10 @@ private final class ProgressLog: @unchecked Sendable {
 @Suite struct ImportedRolesInTheLogTests {
     @Test func anImportedHelpdeskMayCreateUsersAndTheLogSaysSo() throws {
         let f = try realTimeFixture()
-        try f.admin.importAppUsers([entry("helper", Imported.argon2idCurrent, roles: ["helpdesk"], line: 2),
-                                    entry("plain", Imported.argon2idCurrent, line: 3)])
+        try f.admin.importAppUsers([
+            entry("helper", Imported.argon2idCurrent, roles: ["helpdesk"], line: 2),
+            entry("plain", Imported.argon2idCurrent, line: 3)
+        ])
         let event = try #require(try f.admin.auditEvents(AuditQuery(action: "user.import")).last)
         #expect(event.details.contains(#""user_roles":["#) && event.details.contains(":helpdesk"))
         let helper = try login(f, "helper", Imported.password)

@@ -52,7 +52,9 @@ private func failedLogins(_ f: Fixture, _ name: String) throws -> Int { try f.ad
         #expect(try failedLogins(f, "carol") == 5)
         #expect(try f.admin.user(named: "carol").status(at: f.clock.now) == "locked-out")
         // Locked out: the right password gets the same answer, from the application and from Keyhold.
-        #expect(throws: KeyholdError.authenticationFailed) { _ = try f.vault.applicationLogin(username: "carol", password: pw(userPassword)) }
+        #expect(throws: KeyholdError.authenticationFailed) {
+            _ = try f.vault.applicationLogin(username: "carol", password: pw(userPassword))
+        }
         #expect(throws: KeyholdError.authenticationFailed) { _ = try f.vault.login(username: "carol", password: pw(userPassword)) }
         let refused = try f.admin.auditEvents(AuditQuery(action: "login.refused"))
         #expect(refused.contains { $0.details.contains(#""reason":"locked""#) && $0.details.contains(#""via":"app""#) })
@@ -70,8 +72,12 @@ private func failedLogins(_ f: Fixture, _ name: String) throws -> Int { try f.ad
         let before = try f.admin.auditEvents().count
         let guesses = ["guessing carol once", "nobody's password 9", "dora's real one?"]
         #expect(throws: KeyholdError.authenticationFailed) { _ = try f.vault.applicationLogin(username: "carol", password: pw(guesses[0])) }
-        #expect(throws: KeyholdError.authenticationFailed) { _ = try f.vault.applicationLogin(username: "nobody", password: pw(guesses[1])) }
-        #expect(throws: KeyholdError.disabled(username: "dora")) { _ = try f.vault.applicationLogin(username: "dora", password: pw(userPassword)) }
+        #expect(throws: KeyholdError.authenticationFailed) {
+            _ = try f.vault.applicationLogin(username: "nobody", password: pw(guesses[1]))
+        }
+        #expect(throws: KeyholdError.disabled(username: "dora")) {
+            _ = try f.vault.applicationLogin(username: "dora", password: pw(userPassword))
+        }
         #expect(throws: KeyholdError.authenticationFailed) { _ = try f.vault.applicationLogin(username: "dora", password: pw(guesses[2])) }
         let new = try events(f, after: before)
         #expect(new.map(\.action) == ["login.failed", "login.failed", "login.refused", "login.failed"])
@@ -104,8 +110,10 @@ private func failedLogins(_ f: Fixture, _ name: String) throws -> Int { try f.ad
     /// A legacy hash is replaced at a successful login through the application, as at Keyhold's own.
     @Test func legacyHashIsUpgradedOnAnApplicationLogin() throws {
         let f = try Fixture()
-        try f.admin.importAppUsers([AppUserEntry(username: "ivy", passwordHash: Imported.argon2i, origin: "line 2"),
-                                    AppUserEntry(username: "wes", passwordHash: Imported.werkzeugPBKDF2, origin: "line 3")])
+        try f.admin.importAppUsers([
+            AppUserEntry(username: "ivy", passwordHash: Imported.argon2i, origin: "line 2"),
+            AppUserEntry(username: "wes", passwordHash: Imported.werkzeugPBKDF2, origin: "line 3")
+        ])
         for name in ["ivy", "wes"] {
             #expect(throws: KeyholdError.authenticationFailed) {
                 _ = try f.vault.applicationLogin(username: name, password: pw("imported password 43"))
@@ -158,7 +166,8 @@ private func failedLogins(_ f: Fixture, _ name: String) throws -> Int { try f.ad
         _ = try f.user("carol", roles: ["user"])
         let before = try f.admin.auditEvents().count
         #expect(throws: KeyholdError.authenticationFailed) {
-            _ = try f.vault.applicationChangePassword(username: "carol", current: pw("not the current one"), new: pw("salt marsh at low tide"))
+            _ = try f.vault.applicationChangePassword(
+                username: "carol", current: pw("not the current one"), new: pw("salt marsh at low tide"))
         }
         #expect(try failedLogins(f, "carol") == 1)
         #expect(try events(f, after: before).map(\.action) == ["login.failed"])
@@ -176,8 +185,10 @@ private func failedLogins(_ f: Fixture, _ name: String) throws -> Int { try f.ad
         let f = try Fixture()
         _ = try f.user("carol", roles: ["user"])
         let before = try f.admin.auditEvents().count
-        let cases: [(String, String)] = [("short", "length"), ("password1234", "common"), ("carol's long password", "username"),
-                                         (userPassword, "unchanged"), ("", "required")]
+        let cases: [(String, String)] = [
+            ("short", "length"), ("password1234", "common"), ("carol's long password", "username"),
+            (userPassword, "unchanged"), ("", "required")
+        ]
         for (new, rule) in cases {
             do {
                 _ = try f.vault.applicationChangePassword(username: "carol", current: pw(userPassword), new: pw(new))

@@ -19,9 +19,11 @@ import Testing
             for line in text.split(separator: "\n") {
                 let words = line.split(separator: " ").map(String.init)
                 guard let i = words.firstIndex(of: "import"), words[..<i].allSatisfy({ $0.hasPrefix("@") }),
-                      i + 1 < words.count else { continue }
+                    i + 1 < words.count
+                else { continue }
                 // `import class M.T` names the module after the kind keyword.
-                let name = ["class", "struct", "enum", "protocol", "func", "var", "typealias"].contains(words[i + 1])
+                let name =
+                    ["class", "struct", "enum", "protocol", "func", "var", "typealias"].contains(words[i + 1])
                     ? words[i + 2] : words[i + 1]
                 found.insert(String(name.split(separator: ".")[0]))
             }
@@ -45,7 +47,7 @@ import Testing
         "keyhold": ["KeyholdCLI", "KeyholdConsole"],
         // The console for its model, update and view over a large vault (not its Backend); the test
         // support for the cheap KDF its vaults are made with (the benchmark is no product).
-        "KeyholdBench": ["KeyholdCore", "KeyholdStore", "KeyholdConsole", "KeyholdTestSupport", "Foundation", "Glibc"],
+        "KeyholdBench": ["KeyholdCore", "KeyholdStore", "KeyholdConsole", "KeyholdTestSupport", "Foundation", "Glibc"]
     ]
 
     @Test(arguments: allowed.keys.sorted())
@@ -59,16 +61,19 @@ import Testing
     /// reach past the core's values into a session or a vault.
     @Test func formatsDoNoInputOrOutput() throws {
         let dir = Self.sources.appendingPathComponent("KeyholdFormats")
-        let forbidden = ["FileManager", "FileHandle", "Process", "Pipe", "ProcessInfo", "fileURLWithPath", "contentsOfFile",
-                         "fopen", "O_RDONLY", "O_WRONLY", "STDIN_FILENO", "STDOUT_FILENO", "STDERR_FILENO", "isatty",
-                         "print", "getenv", "mkdir", "unlink", "Session", "Vault"]
+        let forbidden = [
+            "FileManager", "FileHandle", "Process", "Pipe", "ProcessInfo", "fileURLWithPath", "contentsOfFile",
+            "fopen", "O_RDONLY", "O_WRONLY", "STDIN_FILENO", "STDOUT_FILENO", "STDERR_FILENO", "isatty",
+            "print", "getenv", "mkdir", "unlink", "Session", "Vault"
+        ]
         let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".swift") }
         #expect(files.count >= 5, "the formats' sources are where this test looks")
         for file in files {
             let text = try String(contentsOf: dir.appendingPathComponent(file), encoding: .utf8)
             for word in forbidden {
-                #expect(text.range(of: "\\b\(word)\\b", options: .regularExpression) == nil,
-                        "KeyholdFormats/\(file) uses \(word): I/O belongs to the CLI")
+                #expect(
+                    text.range(of: "\\b\(word)\\b", options: .regularExpression) == nil,
+                    "KeyholdFormats/\(file) uses \(word): I/O belongs to the CLI")
             }
         }
     }

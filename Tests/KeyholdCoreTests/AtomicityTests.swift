@@ -126,8 +126,8 @@ enum AtomicOp: String, CaseIterable, Sendable, CustomTestStringConvertible {
         case .lockUser: try admin.lockUser("bob")
         case .resetPassword: _ = try admin.resetPassword("bob")
         case .deleteUser: _ = try admin.deleteUser("bob")
-        case .grantRole: try admin.grantRole("dave", role: "operator")      // confers key access: seals a grant
-        case .revokeRole: try admin.revokeRole("bob", role: "operator")     // removes key access: grant + warning
+        case .grantRole: try admin.grantRole("dave", role: "operator")  // confers key access: seals a grant
+        case .revokeRole: try admin.revokeRole("bob", role: "operator")  // removes key access: grant + warning
         case .createRole: try admin.createRole("newrole", description: "new", permissions: [.auditRead, .usersRead])
         case .editRole: try admin.editRole("operator", description: "changed", permissions: [.usersRead, .secretsList])
         case .deleteRole: try admin.deleteRole("custom")
@@ -135,8 +135,9 @@ enum AtomicOp: String, CaseIterable, Sendable, CustomTestStringConvertible {
         case .addVersion: try admin.addVersion("app/db", .value(pw("third value of app db")))
         // A new version with a new description and rotate-by date: all or nothing.
         case .setSecret:
-            try admin.setSecret("app/db", .value(pw("third value of app db")), description: "the database",
-                                rotateBy: s.f.clock.now + Clock.day)
+            try admin.setSecret(
+                "app/db", .value(pw("third value of app db")), description: "the database",
+                rotateBy: s.f.clock.now + Clock.day)
         case .reveal: _ = try admin.reveal("app/db")
         case .deleteSecret: _ = try admin.deleteSecret("app/db")
         case .deleteVersion: _ = try admin.deleteVersion("app/db", version: 1)
@@ -146,8 +147,9 @@ enum AtomicOp: String, CaseIterable, Sendable, CustomTestStringConvertible {
             try admin.editSecret("app/db", description: "edited", rotateBy: .some(s.f.clock.now + Clock.day), historyLimit: .some(1))
         case .changePassword: try s.bob.changePassword(current: pw(userPassword), new: pw("mauve otters juggle quietly"))
         case .updateSettings:
-            try admin.updateSettings(passwordMinLength: 14, historyLimit: 5,
-                                     kdf: KDFCost(opslimit: 2, memlimit: KDFCost.insecureMinimumForTests.memlimit))
+            try admin.updateSettings(
+                passwordMinLength: 14, historyLimit: 5,
+                kdf: KDFCost(opslimit: 2, memlimit: KDFCost.insecureMinimumForTests.memlimit))
         }
     }
 }
@@ -184,8 +186,10 @@ enum AtomicOp: String, CaseIterable, Sendable, CustomTestStringConvertible {
         let s = try AtomicitySetup()
         let dump = try TableDump(s.f)
         let names = Set(dump.tables.map(\.name))
-        for table in ["vault", "data_keys", "roles", "role_permissions", "users", "user_roles", "user_keys", "grants",
-                      "secrets", "secret_versions", "audit_events"] {
+        for table in [
+            "vault", "data_keys", "roles", "role_permissions", "users", "user_roles", "user_keys", "grants",
+            "secrets", "secret_versions", "audit_events"
+        ] {
             #expect(names.contains(table), "dump holds \(table)")
         }
         for t in dump.tables where ["users", "user_keys", "grants", "secret_versions", "audit_events"].contains(t.name) {
@@ -219,7 +223,7 @@ enum AtomicOp: String, CaseIterable, Sendable, CustomTestStringConvertible {
             ("duplicate name", nil, { _ = try admin.createUser(username: "BOB") }),
             ("orphaning revoke", nil, { try admin.revokeRole("admin", role: "admin") }),
             ("self delete", nil, { _ = try admin.deleteUser("admin") }),
-            ("missing version", nil, { _ = try admin.deleteVersion("app/db", version: 9) }),
+            ("missing version", nil, { _ = try admin.deleteVersion("app/db", version: 9) })
         ]
         for (what, field, body) in cases {
             let before = try TableDump(s.f)

@@ -18,8 +18,10 @@ import KeyholdStore
         #expect(first.seq == 1 && first.action == "vault.create" && first.target == "vault" && first.actor == "admin" && first.signed)
 
         var seq: Int64 = try TamperKit.count(f, "SELECT max(seq) AS n FROM audit_events")
-        func step<T>(_ action: String, _ target: String, actor: String = "admin", signed: Bool = true,
-                     sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> T) throws -> T {
+        func step<T>(
+            _ action: String, _ target: String, actor: String = "admin", signed: Bool = true,
+            sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> T
+        ) throws -> T {
             f.clock.advance(1000)
             let result = try body()
             let events = try f.admin.auditEvents(AuditQuery(afterSeq: seq))
@@ -45,9 +47,15 @@ import KeyholdStore
             guard case .mustChangePassword(let c) = try f.vault.login(username: "alice", password: temp) else { return nil }
             return c
         }
-        let alice = try step("password.change", "user:alice", actor: "alice") { try #require(change).complete(newPassword: pw(userPassword)) }
-        try step("login.failed", "user:alice", actor: "alice", signed: false) { expectFailure { try f.vault.login(username: "alice", password: pw("wrong password entirely")) } }
-        try step("login.failed", "user:nobody", actor: "nobody", signed: false) { expectFailure { try f.vault.login(username: "nobody", password: pw(userPassword)) } }
+        let alice = try step("password.change", "user:alice", actor: "alice") {
+            try #require(change).complete(newPassword: pw(userPassword))
+        }
+        try step("login.failed", "user:alice", actor: "alice", signed: false) {
+            expectFailure { try f.vault.login(username: "alice", password: pw("wrong password entirely")) }
+        }
+        try step("login.failed", "user:nobody", actor: "nobody", signed: false) {
+            expectFailure { try f.vault.login(username: "nobody", password: pw(userPassword)) }
+        }
         _ = try step("login", "user:alice", actor: "alice") { try f.login("alice", userPassword) }
 
         try step("secret.create", "secret:app/key") { try f.admin.createSecret("app/key", .value(pw("audit-secret-value-1"))) }
@@ -67,7 +75,9 @@ import KeyholdStore
 
         try step("user.edit", "user:alice") { try f.admin.editUser("alice", email: .some("alice@example.com")) }
         try step("user.lock", "user:alice") { try f.admin.lockUser("alice") }
-        try step("login.refused", "user:alice", actor: "alice", signed: false) { expectFailure { try f.vault.login(username: "alice", password: pw(userPassword)) } }
+        try step("login.refused", "user:alice", actor: "alice", signed: false) {
+            expectFailure { try f.vault.login(username: "alice", password: pw(userPassword)) }
+        }
         try step("user.unlock", "user:alice") { try f.admin.unlockUser("alice") }
         try step("user.disable", "user:alice") { try f.admin.disableUser("alice") }
         try step("user.enable", "user:alice") { try f.admin.enableUser("alice") }
@@ -159,8 +169,9 @@ import KeyholdStore
             let f = try AuditTests.busyVault()
             let k = try AuditTests.middleSigned(f)
             try TamperKit.dropAuditTriggers(f)
-            try f.vault.store.unsafeExecute("UPDATE audit_events SET \(column) = ? WHERE seq = ?",
-                                            arguments: [column == "at" ? Int64(0) as any Sendable : value, k])
+            try f.vault.store.unsafeExecute(
+                "UPDATE audit_events SET \(column) = ? WHERE seq = ?",
+                arguments: [column == "at" ? Int64(0) as any Sendable : value, k])
             try AuditTests.expectFailure(f, at: k, mentioning: "hash", column)
         }
     }
@@ -216,11 +227,15 @@ import KeyholdStore
         #expect(a.seq + 1 < b.seq)
         try TamperKit.dropAuditTriggers(f)
         for (row, other) in [(a, b), (b, a)] {
-            try f.vault.store.unsafeExecute("""
+            try f.vault.store.unsafeExecute(
+                """
                 UPDATE audit_events SET at = ?, actor_id = ?, actor_name = ?, actor_key_id = ?, action = ?, target = ?,
                     details = ?, prev_hash = ?, hash = ?, signature = ? WHERE seq = ?
-                """, arguments: [other.at, other.actorID, other.actorName, other.actorKeyID, other.action, other.target,
-                                 other.details, other.prevHash, other.hash, other.signature, row.seq])
+                """,
+                arguments: [
+                    other.at, other.actorID, other.actorName, other.actorKeyID, other.action, other.target,
+                    other.details, other.prevHash, other.hash, other.signature, row.seq
+                ])
         }
         try AuditTests.expectFailure(f, at: a.seq, mentioning: "link")
     }
@@ -271,8 +286,9 @@ import KeyholdStore
         let f = try AuditTests.busyVault()
         let k = try AuditTests.middleSigned(f)
         try TamperKit.dropAuditTriggers(f)
-        try f.vault.store.unsafeExecute("UPDATE audit_events SET details = '{\"version\":99}', target = 'secret:decoy' WHERE seq = ?",
-                                        arguments: [k])
+        try f.vault.store.unsafeExecute(
+            "UPDATE audit_events SET details = '{\"version\":99}', target = 'secret:decoy' WHERE seq = ?",
+            arguments: [k])
         try TamperKit.rechain(f, from: k)
         // The chain is consistent again; only the signatures tell.
         let rows = try TamperKit.auditRows(f)
@@ -345,10 +361,13 @@ import KeyholdStore
         #expect(try seqs(AuditQuery(limit: 3, newestFirst: true)) == Array(all.map(\.seq).reversed().prefix(3)))
         #expect(try seqs(AuditQuery(limit: 0)).isEmpty)
         // Combined, all with AND.
-        #expect(try seqs(AuditQuery(actor: "alice", action: "secret.reveal", target: "app/api")) ==
-                expected { $0.actor == "alice" && $0.action == "secret.reveal" && $0.target.contains("app/api") })
-        #expect(try seqs(AuditQuery(actor: "alice", action: "secret.", limit: 1, newestFirst: true)) ==
-                [expected { $0.actor == "alice" && $0.action.hasPrefix("secret.") }.last!])
+        #expect(
+            try seqs(AuditQuery(actor: "alice", action: "secret.reveal", target: "app/api"))
+                == expected { $0.actor == "alice" && $0.action == "secret.reveal" && $0.target.contains("app/api") })
+        #expect(
+            try seqs(AuditQuery(actor: "alice", action: "secret.", limit: 1, newestFirst: true)) == [
+                expected { $0.actor == "alice" && $0.action.hasPrefix("secret.") }.last!
+            ])
         // Wildcards in a filter are characters.
         #expect(try seqs(AuditQuery(target: "app_db")).isEmpty)
         #expect(try seqs(AuditQuery(target: "%")).isEmpty)
@@ -385,14 +404,18 @@ import KeyholdStore
     /// A signed, non-login event in the middle of the log.
     static func middleSigned(_ f: Fixture) throws -> Int64 {
         let rows = try TamperKit.auditRows(f)
-        let candidates = rows.filter { $0.signature != nil && !$0.action.hasPrefix("login") && $0.seq > 5 && $0.seq < Int64(rows.count) - 5 }
+        let candidates = rows.filter {
+            $0.signature != nil && !$0.action.hasPrefix("login") && $0.seq > 5 && $0.seq < Int64(rows.count) - 5
+        }
         return try #require(candidates.dropFirst(candidates.count / 2).first?.seq)
     }
 
     /// verifyAudit must fail, naming `seq` as the first bad event.
     @discardableResult
-    static func expectFailure(_ f: Fixture, at seq: Int64, mentioning words: String? = nil, _ context: String = "",
-                              eventsBefore: Int? = nil, sourceLocation: SourceLocation = #_sourceLocation) throws -> AuditVerification {
+    static func expectFailure(
+        _ f: Fixture, at seq: Int64, mentioning words: String? = nil, _ context: String = "",
+        eventsBefore: Int? = nil, sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> AuditVerification {
         let r = try f.admin.verifyAudit()
         #expect(!r.ok, "\(context): tampering not detected", sourceLocation: sourceLocation)
         #expect(r.failure?.seq == seq, "\(context): \(r.failure?.reason ?? "")", sourceLocation: sourceLocation)

@@ -49,7 +49,9 @@ final class CountingSource: ImportSource {
     @Test func batchesEndAtTheirCountOrBeforeTheEntryThatPassesTheByteLimit() {
         var b = ValueBatches(maxCount: 3, maxBytes: 100)
         for size in [10, 10, 10, 10, 90, 1, 100, 150, 5, 5] { b.add(valueCount: size) }
-        #expect(b.ranges == [0..<3, 3..<5, 5..<6, 6..<7, 7..<8, 8..<10], "3 entries, then bytes: 10+90 fits, +1 does not; a value over the limit goes alone")
+        #expect(
+            b.ranges == [0..<3, 3..<5, 5..<6, 6..<7, 7..<8, 8..<10],
+            "3 entries, then bytes: 10+90 fits, +1 does not; a value over the limit goes alone")
         #expect(b.largestBytes == 150)
         var empty = ValueBatches(maxCount: 0, maxBytes: 1)
         #expect(empty.ranges.isEmpty && empty.largestBytes == 0)
@@ -60,7 +62,12 @@ final class CountingSource: ImportSource {
     @Test func largeValuesMakeSmallerBatchesSoMemoryStaysBounded() throws {
         let f = try Fixture()
         // 40 values of 64 KiB: 16 fit in the 1 MiB of a batch, whatever --batch allows.
-        let big = (0..<40).map { i in (name: "big/\(i)", value: String(repeating: Character(UnicodeScalar(UInt8(65 + i % 26))), count: 65_536), origin: "entry \(i + 1)") }
+        let big = (0..<40).map { i in
+            (
+                name: "big/\(i)", value: String(repeating: Character(UnicodeScalar(UInt8(65 + i % 26))), count: 65_536),
+                origin: "entry \(i + 1)"
+            )
+        }
         let progress = Mutex<[Int]>([])
         let r = try f.admin.importSecrets(from: CountingSource(big)) { done, _ in progress.withLock { $0.append(done) } }
         #expect(r.created == 40)
@@ -119,7 +126,9 @@ final class CountingSource: ImportSource {
             try f.admin.importSecrets(from: source, batchSize: 50)
         }
         // The first batch committed; the second wrote nothing; the secret made meanwhile is intact.
-        #expect(try f.admin.secrets(prefix: "bulk/").map(\.name).sorted() == (Array(0..<50).map { "bulk/\($0)/key" } + ["bulk/57/key"]).sorted())
+        #expect(
+            try f.admin.secrets(prefix: "bulk/").map(\.name).sorted() == (Array(0..<50).map { "bulk/\($0)/key" } + ["bulk/57/key"]).sorted()
+        )
         #expect(try f.admin.reveal("bulk/57/key").utf8String() == "made meanwhile")
         #expect(try f.admin.reveal("bulk/49/key").utf8String() == source.base.entries[49].value)
         #expect(try f.admin.verifyAudit().ok)
@@ -175,11 +184,15 @@ final class CountingSource: ImportSource {
     }
 
     @Test func secretNameFastPathAgreesWithTheRules() {
-        let valid = ["a", "a/b", "...", "a/.../b", "a.b/c_d-e", String(repeating: "x", count: 64),
-                     (0..<4).map { _ in String(repeating: "y", count: 63) }.joined(separator: "/")]
+        let valid = [
+            "a", "a/b", "...", "a/.../b", "a.b/c_d-e", String(repeating: "x", count: 64),
+            (0..<4).map { _ in String(repeating: "y", count: 63) }.joined(separator: "/")
+        ]
         for name in valid { #expect((try? Validate.secretName(name)) == name, "\(name) should be valid") }
-        let invalid = [".", "..", "a/./b", "a/../b", "a//b", "/a", "a/", String(repeating: "x", count: 65), "a b", "é",
-                       (0..<5).map { _ in String(repeating: "y", count: 63) }.joined(separator: "/")]
+        let invalid = [
+            ".", "..", "a/./b", "a/../b", "a//b", "/a", "a/", String(repeating: "x", count: 65), "a b", "é",
+            (0..<5).map { _ in String(repeating: "y", count: 63) }.joined(separator: "/")
+        ]
         for name in invalid { #expect((try? Validate.secretName(name)) == nil, "\(name) should be invalid") }
     }
 }

@@ -28,7 +28,7 @@ import Testing
             ("2027-03-01T08:00:00.123456789Z", 1_803_859_200_000 + 8 * Clock.hour + 123),
             ("9999-12-31T23:59:59Z", Validate.latestDate - 999),
             ("9999-12-31", Validate.latestDate - Clock.day + 1),
-            ("1969-12-31T23:00:00-01:00", 0),
+            ("1969-12-31T23:00:00-01:00", 0)
         ]
         for (text, ms) in cases {
             #expect(try Validate.date(text, field: "--at") == ms, "\(text)")
@@ -43,7 +43,8 @@ import Testing
         var t: Int64 = 1_800_000_000_000 / Clock.day * Clock.day
         for _ in 0..<3700 {
             #expect(try Validate.day(String(Clock.format(t).prefix(10)), field: "d") == t)
-            #expect(try Validate.date(Clock.format(t + 12 * Clock.hour + 34 * Clock.minute + 56 * Clock.second), field: "d")
+            #expect(
+                try Validate.date(Clock.format(t + 12 * Clock.hour + 34 * Clock.minute + 56 * Clock.second), field: "d")
                     == t + 12 * Clock.hour + 34 * Clock.minute + 56 * Clock.second)
             t += Clock.day
         }
@@ -82,11 +83,13 @@ import Testing
     }
 
     @Test func nothingBeforeOrAfterAndNoOtherShapes() {
-        for text in ["", " 2026-01-01", "2026-01-01 ", "2026-01-01\n", "2026-01-01T", "2026-01-01T00:00:00", "2026-01-01T00:00Z",
-                     "2026-01-01T00:00:00ZZ", "2026-01-01T00:00:00Z ", "2026-01-01T00:00:00.Z", "2026-01-01T00:00:00.1234567890Z",
-                     "2026-01-01T00:00:00+0100", "2026-01-01T00:00:00+01", "2026-01-01 00:00:00Z", "2026-1-1", "26-01-01",
-                     "2026/01/01", "２０２６-01-01", "+2026-01-01", "-2026-01-01", "2026-01-01T00:00:00,5Z", "now", "20260101",
-                     String(repeating: "2026-01-01", count: 100)] {
+        for text in [
+            "", " 2026-01-01", "2026-01-01 ", "2026-01-01\n", "2026-01-01T", "2026-01-01T00:00:00", "2026-01-01T00:00Z",
+            "2026-01-01T00:00:00ZZ", "2026-01-01T00:00:00Z ", "2026-01-01T00:00:00.Z", "2026-01-01T00:00:00.1234567890Z",
+            "2026-01-01T00:00:00+0100", "2026-01-01T00:00:00+01", "2026-01-01 00:00:00Z", "2026-1-1", "26-01-01",
+            "2026/01/01", "２０２６-01-01", "+2026-01-01", "-2026-01-01", "2026-01-01T00:00:00,5Z", "now", "20260101",
+            String(repeating: "2026-01-01", count: 100)
+        ] {
             #expect(rule(text) == "format", "\(text.debugDescription)")
         }
         // The day form takes the date alone.
@@ -117,9 +120,11 @@ import Testing
         #expect(try Validate.number("42", field: "n", in: 1...100) == 42)
         #expect(try Validate.number("0042", field: "n", in: 1...100) == 42)
         #expect(try Validate.number(String(Int.max), field: "n", in: 0...Int.max) == Int.max)
-        for (text, rule) in [("9223372036854775808", "range"), ("99999999999999999999999999", "range"), ("101", "range"),
-                             ("0", "range"), ("", "format"), ("-1", "format"), ("+1", "format"), (" 1", "format"),
-                             ("1_000", "format"), ("1,000", "format"), ("١٢", "format"), ("1e3", "format")] {
+        for (text, rule) in [
+            ("9223372036854775808", "range"), ("99999999999999999999999999", "range"), ("101", "range"),
+            ("0", "range"), ("", "format"), ("-1", "format"), ("+1", "format"), (" 1", "format"),
+            ("1_000", "format"), ("1,000", "format"), ("١٢", "format"), ("1e3", "format")
+        ] {
             do {
                 _ = try Validate.number(text, field: "history limit", in: 1...100)
                 Issue.record("\(text) accepted")

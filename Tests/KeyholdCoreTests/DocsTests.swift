@@ -23,7 +23,7 @@ import Testing
 
     @Test func nothingCitesADocumentOutsideTheRepository() throws {
         // Spelled in two parts so that this file does not match itself.
-        let outside = ["DES" + "IGN.md", "DES" + "IGN section", "DES" + "IGN " , "../" + "shared"]
+        let outside = ["DES" + "IGN.md", "DES" + "IGN section", "DES" + "IGN ", "../" + "shared"]
         var found: [String] = []
         let files = try Self.textFiles()
         #expect(files.count > 100, "the walk found \(files.count) files")
@@ -38,7 +38,9 @@ import Testing
     }
 
     @Test func everyRelativeLinkInTheDocsLeadsToAFile() throws {
-        let docs = ["README.md"] + (try FileManager.default.contentsOfDirectory(atPath: Self.root.appendingPathComponent("docs").path))
+        let docs =
+            ["README.md"]
+            + (try FileManager.default.contentsOfDirectory(atPath: Self.root.appendingPathComponent("docs").path))
             .filter { $0.hasSuffix(".md") }.map { "docs/" + $0 }
         var links = 0
         var broken: [String] = []

@@ -118,8 +118,10 @@ import KeyholdStore
         _ = try f.login("admin", adminPassword)
         _ = try f.login("admin", adminPassword)
         #expect(try f.admin.user(named: "ivy").keyAccess == .pending)
-        let publicKey = try TamperKit.blob(f.vault.store.unsafeQuery("SELECT public_key FROM user_keys WHERE id = ?",
-                                                                     arguments: [keyID])[0]["public_key"])
+        let publicKey = try TamperKit.blob(
+            f.vault.store.unsafeQuery(
+                "SELECT public_key FROM user_keys WHERE id = ?",
+                arguments: [keyID])[0]["public_key"])
         let fingerprint = Fingerprint.of(publicKey: publicKey)
         #expect(try f.admin.keyRequests().map(\.fingerprint) == [fingerprint])
 
@@ -205,11 +207,13 @@ import KeyholdStore
     struct Grant: Equatable { var keyID: Int64?; var sealed: [UInt8]?; var createdAt: Int64 }
 
     static func grantRow(_ f: Fixture, _ username: String) throws -> Grant? {
-        let rows = try f.vault.store.unsafeQuery("""
+        let rows = try f.vault.store.unsafeQuery(
+            """
             SELECT g.key_id, g.sealed_root, g.created_at FROM grants g JOIN users u ON u.id = g.user_id WHERE u.username = ?
             """, arguments: [username])
         guard let r = rows.first else { return nil }
-        return Grant(keyID: (r["key_id"] ?? nil) as? Int64, sealed: (r["sealed_root"] ?? nil) as? [UInt8],
-                     createdAt: try TamperKit.int(r["created_at"]))
+        return Grant(
+            keyID: (r["key_id"] ?? nil) as? Int64, sealed: (r["sealed_root"] ?? nil) as? [UInt8],
+            createdAt: try TamperKit.int(r["created_at"]))
     }
 }

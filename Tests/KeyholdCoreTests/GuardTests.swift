@@ -35,7 +35,7 @@ private enum Spec {
         "operator": [.secretsList, .secretsRead, .secretsWrite, .usersRead],
         "helpdesk": [.usersRead, .usersWrite],
         "auditor": [.auditRead, .usersRead, .secretsList],
-        "user": [],
+        "user": []
     ]
     /// A custom role that may manage roles and accounts but holds no keys: the
     /// only kind of actor for whom "permissions beyond one's own" can arise on
@@ -154,8 +154,10 @@ private enum UserAction: Hashable, CustomStringConvertible {
 
     static let editedName = "Edited by a guard test"
     /// The account actions (users.write).
-    static let account: [UserAction] = [.edit, .lock, .unlock, .disable, .enable, .expireNow, .expireLater,
-                                        .clearExpiry, .resetPassword, .delete]
+    static let account: [UserAction] = [
+        .edit, .lock, .unlock, .disable, .enable, .expireNow, .expireLater,
+        .clearExpiry, .resetPassword, .delete
+    ]
 
     var needs: Permission {
         switch self {
@@ -190,7 +192,9 @@ private enum UserAction: Hashable, CustomStringConvertible {
         switch self {
         case .grant(let r): "grant(\(r))"
         case .revoke(let r): "revoke(\(r))"
-        default: "\(auditAction.dropFirst(5))" + (self == .expireLater ? "(+1d)" : self == .clearExpiry ? "(never)" : self == .expireNow ? "(now)" : "")
+        default:
+            "\(auditAction.dropFirst(5))"
+                + (self == .expireLater ? "(+1d)" : self == .clearExpiry ? "(never)" : self == .expireNow ? "(now)" : "")
         }
     }
 
@@ -402,8 +406,10 @@ private final class Harness {
     // Comparing with the oracle.
 
     @discardableResult
-    func check(_ actor: String, _ a: UserAction, _ target: String, context: String = "",
-               sourceLocation: SourceLocation = #_sourceLocation) throws -> Outcome {
+    func check(
+        _ actor: String, _ a: UserAction, _ target: String, context: String = "",
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> Outcome {
         let now = self.now
         let want = expected(model, actor: actor, a, target: target, now: now)
         let label = "\(context)\(actor) \(a) \(target)"
@@ -417,15 +423,17 @@ private final class Harness {
             try expectOneEvent(after: before, actor: actor, action: a.auditAction, target: "user:\(target)", label, sourceLocation)
             if a == .resetPassword {
                 let keyAfter = try keyID(of: target)
-                #expect(keyAfter != nil && keyAfter != keyBefore, "\(label): reset must give the user a new key pair",
-                        sourceLocation: sourceLocation)
+                #expect(
+                    keyAfter != nil && keyAfter != keyBefore, "\(label): reset must give the user a new key pair",
+                    sourceLocation: sourceLocation)
             }
             if model.isActive("admin", now: now), model.perms(of: "admin").contains(.usersRead), let m = model.users[target] {
                 // What the console shows of the target agrees with the model.
                 let info = try root.user(named: target)
-                #expect(info.permissions == model.perms(of: target) && Set(info.roles) == m.roles && info.locked == m.locked
+                #expect(
+                    info.permissions == model.perms(of: target) && Set(info.roles) == m.roles && info.locked == m.locked
                         && info.disabled == m.disabled && info.expiresAt == m.expiresAt,
-                        "\(label): user(named:) disagrees with the model", sourceLocation: sourceLocation)
+                    "\(label): user(named:) disagrees with the model", sourceLocation: sourceLocation)
             }
             if a == .delete {
                 let left = try store.unsafeQuery("SELECT count(*) AS n FROM users WHERE username = ?", arguments: [target])
@@ -439,8 +447,10 @@ private final class Harness {
     }
 
     @discardableResult
-    func check(_ actor: String, _ a: RoleAction, context: String = "",
-               sourceLocation: SourceLocation = #_sourceLocation) throws -> Outcome {
+    func check(
+        _ actor: String, _ a: RoleAction, context: String = "",
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> Outcome {
         let now = self.now
         let want = expected(model, actor: actor, a, now: now)
         let label = "\(context)\(actor) \(a)"
@@ -452,7 +462,8 @@ private final class Harness {
             model.apply(a)
             try expectOneEvent(after: before, actor: actor, action: a.auditAction, target: "role:\(a.roleName)", label, sourceLocation)
             if case .describe(let name) = a {
-                let d = try store.unsafeQuery("SELECT description FROM roles WHERE name = ?", arguments: [name]).first?["description"] ?? nil
+                let d =
+                    try store.unsafeQuery("SELECT description FROM roles WHERE name = ?", arguments: [name]).first?["description"] ?? nil
                 #expect(d as? String == RoleAction.newDescription, "\(label): description not changed", sourceLocation: sourceLocation)
             }
         } else {
@@ -470,8 +481,10 @@ private final class Harness {
         var auditLast: Int64
     }
 
-    static let snapshotTables = ["vault", "data_keys", "roles", "role_permissions", "users", "user_roles", "user_keys",
-                                 "grants", "secrets", "secret_versions"]
+    static let snapshotTables = [
+        "vault", "data_keys", "roles", "role_permissions", "users", "user_roles", "user_keys",
+        "grants", "secrets", "secret_versions"
+    ]
 
     /// One query per table that renders every row (every column quoted by SQLite, blobs as hex), sorted.
     private lazy var snapshotQueries: [String] = Harness.snapshotTables.map { table in
@@ -484,12 +497,15 @@ private final class Harness {
     func snapshot() throws -> Snapshot {
         let tables = try snapshotQueries.map { try (store.unsafeQuery($0)[0]["s"] ?? nil) as? String ?? "?" }
         let audit = try store.unsafeQuery("SELECT count(*) AS n, coalesce(max(seq), 0) AS last FROM audit_events")[0]
-        return Snapshot(tables: tables, auditCount: (audit["n"] ?? nil) as? Int64 ?? -1,
-                        auditLast: (audit["last"] ?? nil) as? Int64 ?? -1)
+        return Snapshot(
+            tables: tables, auditCount: (audit["n"] ?? nil) as? Int64 ?? -1,
+            auditLast: (audit["last"] ?? nil) as? Int64 ?? -1)
     }
 
     func keyID(of user: String) throws -> Int64? {
-        try store.unsafeQuery("SELECT key_id FROM users WHERE username = ?", arguments: [user]).first.flatMap { ($0["key_id"] ?? nil) as? Int64 }
+        try store.unsafeQuery("SELECT key_id FROM users WHERE username = ?", arguments: [user]).first.flatMap {
+            ($0["key_id"] ?? nil) as? Int64
+        }
     }
 
     func storedUsers() throws -> [String: ModelUser] {
@@ -500,9 +516,11 @@ private final class Harness {
                 expiresAt: (r["expires_at"] ?? nil) as? Int64, displayName: (r["display_name"] ?? nil) as? String ?? "",
                 mustChange: ((r["must_change"] ?? nil) as? Int64) == 1)
         }
-        for r in try store.unsafeQuery("""
+        for r in try store.unsafeQuery(
+            """
             SELECT u.username AS u, r.name AS r FROM user_roles ur JOIN users u ON u.id = ur.user_id JOIN roles r ON r.id = ur.role_id
-            """) {
+            """)
+        {
             out[(r["u"] ?? nil) as! String]?.roles.insert((r["r"] ?? nil) as! String)
         }
         return out
@@ -510,7 +528,9 @@ private final class Harness {
 
     func storedRolePerms() throws -> [String: Set<Permission>] {
         var out: [String: Set<Permission>] = [:]
-        for r in try store.unsafeQuery("SELECT r.name AS r, rp.permission AS p FROM roles r LEFT JOIN role_permissions rp ON rp.role_id = r.id") {
+        for r in try store.unsafeQuery(
+            "SELECT r.name AS r, rp.permission AS p FROM roles r LEFT JOIN role_permissions rp ON rp.role_id = r.id")
+        {
             let name = (r["r"] ?? nil) as! String
             out[name, default: []].formUnion([((r["p"] ?? nil) as? String).flatMap(Permission.init(rawValue:))].compactMap { $0 })
         }
@@ -518,7 +538,10 @@ private final class Harness {
     }
 
     func storedGrantHolders() throws -> Set<String> {
-        Set(try store.unsafeQuery("SELECT u.username AS u FROM grants g JOIN users u ON u.id = g.user_id").map { ($0["u"] ?? nil) as! String })
+        Set(
+            try store.unsafeQuery("SELECT u.username AS u FROM grants g JOIN users u ON u.id = g.user_id").map {
+                ($0["u"] ?? nil) as! String
+            })
     }
 
     // Expectations.
@@ -545,11 +568,14 @@ private final class Harness {
         #expect(same, "\(label): a refused action changed the vault", sourceLocation: loc)
     }
 
-    func expectOneEvent(after before: Snapshot, actor: String, action: String, target: String,
-                        _ label: String, _ loc: SourceLocation) throws {
+    func expectOneEvent(
+        after before: Snapshot, actor: String, action: String, target: String,
+        _ label: String, _ loc: SourceLocation
+    ) throws {
         let rows = try store.unsafeQuery("SELECT count(*) AS n FROM audit_events")
-        #expect((rows[0]["n"] ?? nil) as? Int64 == before.auditCount + 1, "\(label): expected exactly one audit event",
-                sourceLocation: loc)
+        #expect(
+            (rows[0]["n"] ?? nil) as? Int64 == before.auditCount + 1, "\(label): expected exactly one audit event",
+            sourceLocation: loc)
         let last = try store.unsafeQuery("SELECT actor_name, action, target FROM audit_events ORDER BY seq DESC LIMIT 1")[0]
         #expect((last["actor_name"] ?? nil) as? String == actor, "\(label): event actor", sourceLocation: loc)
         #expect((last["action"] ?? nil) as? String == action, "\(label): event action", sourceLocation: loc)
@@ -608,10 +634,12 @@ private func rowCount(_ f: Fixture, _ table: String) throws -> Int64 {
     /// The oracle itself is neither all-permissive nor all-refusing (hand-written cases).
     @Test func oracleSanity() {
         let now: Int64 = 1000
-        var m = Model(rolePerms: Spec.builtinPermissions, users: [
-            "admin": ModelUser(roles: ["admin"]), "admin2": ModelUser(roles: ["admin"]),
-            "hal": ModelUser(roles: ["helpdesk"]), "uma": ModelUser(roles: ["user"]), "ann": ModelUser(roles: ["auditor"]),
-        ])
+        var m = Model(
+            rolePerms: Spec.builtinPermissions,
+            users: [
+                "admin": ModelUser(roles: ["admin"]), "admin2": ModelUser(roles: ["admin"]),
+                "hal": ModelUser(roles: ["helpdesk"]), "uma": ModelUser(roles: ["user"]), "ann": ModelUser(roles: ["auditor"])
+            ])
         #expect(expected(m, actor: "hal", .lock, target: "uma", now: now) == .allowed)
         #expect(expected(m, actor: "hal", .lock, target: "ann", now: now) == .refused)
         #expect(expected(m, actor: "hal", .lock, target: "hal", now: now) == .refused)
@@ -648,8 +676,10 @@ private func rowCount(_ f: Fixture, _ table: String) throws -> Int64 {
         try h.addRole(Spec.roleManager, Spec.roleManagerPermissions)
         let actor = actorRole == "admin" ? "admin" : "actor-\(Spec.tag(actorRole))"
         if actorRole != "admin" { try h.addActor(actor, roles: [actorRole]) }
-        var plan: [UserAction] = [.edit, .unlock, .enable, .lock, .disable, .expireNow, .resetPassword, .delete,
-                                  .expireLater, .clearExpiry]
+        var plan: [UserAction] = [
+            .edit, .unlock, .enable, .lock, .disable, .expireNow, .resetPassword, .delete,
+            .expireLater, .clearExpiry
+        ]
         plan += Spec.actingRoles.map { .grant($0) }
         plan.append(.revoke(actorRole))
         for a in plan {
@@ -741,9 +771,11 @@ private func rowCount(_ f: Fixture, _ table: String) throws -> Int64 {
         #expect(try h.check("admin2", .clearExpiry, "admin") == .allowed)
         #expect(try h.check("admin", .revoke("admin"), "admin2") == .allowed)
         // The message for nobody at all is unchanged (a role edit is how one would get there).
-        guard case .refused(let none)? = TamperKit.error({
-            try h.root.editRole("admin", permissions: Set(Permission.allCases).subtracting([.keysManage]))
-        }) else {
+        guard
+            case .refused(let none)? = TamperKit.error({
+                try h.root.editRole("admin", permissions: Set(Permission.allCases).subtracting([.keysManage]))
+            })
+        else {
             Issue.record("the last steward role may not lose keys.manage"); return
         }
         #expect(none == "this would leave no active user holding roles.manage and keys.manage")
@@ -806,9 +838,11 @@ private func rowCount(_ f: Fixture, _ table: String) throws -> Int64 {
         let versionsBefore = try rowCount(f, "secret_versions")
         let ended = change != .revokeRole
         #expect(outcome { _ = try held.secrets() } == (ended ? .sessionEnded : .denied(.secretsList)))
-        #expect(outcome { try held.createSecret("app/new", .value(pw("second-value-x"))) }
+        #expect(
+            outcome { try held.createSecret("app/new", .value(pw("second-value-x"))) }
                 == (ended ? .sessionEnded : .denied(.secretsWrite)))
-        #expect(outcome { _ = try held.addVersion("app/db", .value(pw("third-value-x"))) }
+        #expect(
+            outcome { _ = try held.addVersion("app/db", .value(pw("third-value-x"))) }
                 == (ended ? .sessionEnded : .denied(.secretsWrite)))
         #expect(outcome { _ = try held.reveal("app/db") } == (ended ? .sessionEnded : .denied(.secretsRead)))
         #expect(outcome { _ = try held.users() } == (ended ? .sessionEnded : .denied(.usersRead)))
@@ -880,7 +914,7 @@ private func rowCount(_ f: Fixture, _ table: String) throws -> Int64 {
                 { .setPerms(t, (h.model.rolePerms[t] ?? []).union([.keysManage])) },
                 { .setPerms(t, (h.model.rolePerms[t] ?? []).subtracting([.keysManage])) },
                 { .delete(t) },
-                { .delete(copy) },
+                { .delete(copy) }
             ]
             perTarget = steps.count
             for step in steps { try h.check(actor, step(), context: "[\(actorRole)] ") }

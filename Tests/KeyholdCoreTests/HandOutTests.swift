@@ -17,7 +17,8 @@ private func handOutValue(_ i: Int) -> [UInt8] {
 /// Imports `count` secrets `bulk/00000`... with `handOutValue` values; returns their names in order.
 private func importBulk(_ f: Fixture, _ count: Int) throws -> [String] {
     let names = (0..<count).map { String(format: "bulk/%05d", $0) }
-    try f.admin.importSecrets(names.enumerated().map { ImportEntry(name: $1, value: try SecureBytes(copying: handOutValue($0)), origin: "entry \($0)") })
+    try f.admin.importSecrets(
+        names.enumerated().map { ImportEntry(name: $1, value: try SecureBytes(copying: handOutValue($0)), origin: "entry \($0)") })
     return names
 }
 
@@ -62,11 +63,13 @@ private func details(_ e: AuditEvent?) -> [String: Any] {
             visited = 0
             let before = try mappings()
             var most = before
-            try f.admin.revealEach(names, purpose: .export, sizes: { sizes = $0 }, visit: { i, value in
-                if i != visited || !value.elementsEqual(handOutValue(i)) { wrong += 1 }
-                visited += 1
-                if i % 500 == 0 { most = max(most, try mappings()) }
-            })
+            try f.admin.revealEach(
+                names, purpose: .export, sizes: { sizes = $0 },
+                visit: { i, value in
+                    if i != visited || !value.elementsEqual(handOutValue(i)) { wrong += 1 }
+                    visited += 1
+                    if i % 500 == 0 { most = max(most, try mappings()) }
+                })
             least = min(least, most - before)
             #expect(visited == count, "hand-out \(attempt + 1)")
         }
@@ -87,20 +90,24 @@ private func details(_ e: AuditEvent?) -> [String: Any] {
         let big = (0..<40).map { i in [UInt8](repeating: UInt8(i), count: Validate.secretValueMaxBytes) }
         for (i, v) in big.enumerated() { try f.admin.createSecret("big/\(i)", .value(SecureBytes(copying: v))) }
         var seen = 0
-        try f.admin.revealEach((0..<40).map { "big/\($0)" }, purpose: .export, visit: { i, value in
-            let same = value.elementsEqual(big[i])  // compared outside #expect, which would print the bytes
-            #expect(same, "big/\(i) differs")
-            seen += 1
-        })
+        try f.admin.revealEach(
+            (0..<40).map { "big/\($0)" }, purpose: .export,
+            visit: { i, value in
+                let same = value.elementsEqual(big[i])  // compared outside #expect, which would print the bytes
+                #expect(same, "big/\(i) differs")
+                seen += 1
+            })
         #expect(seen == 40)
         // A batch size of 3 over 10 small values: all of them, in order.
         let names = try importBulk(f, 10)
         var order: [Int] = []
-        try f.admin.revealEach(names, purpose: .handout, batchSize: 3, visit: { i, value in
-            let same = value.elementsEqual(handOutValue(i))
-            #expect(same, "bulk value \(i) differs")
-            order.append(i)
-        })
+        try f.admin.revealEach(
+            names, purpose: .handout, batchSize: 3,
+            visit: { i, value in
+                let same = value.elementsEqual(handOutValue(i))
+                #expect(same, "bulk value \(i) differs")
+                order.append(i)
+            })
         #expect(order == Array(0..<10))
     }
 
@@ -110,10 +117,12 @@ private func details(_ e: AuditEvent?) -> [String: Any] {
         struct Stop: Error {}
         var visited = 0
         #expect(throws: Stop.self) {
-            try f.admin.revealEach(names, purpose: .export, visit: { i, _ in
-                if i == 1_700 { throw Stop() }
-                visited += 1
-            })
+            try f.admin.revealEach(
+                names, purpose: .export,
+                visit: { i, _ in
+                    if i == 1_700 { throw Stop() }
+                    visited += 1
+                })
         }
         #expect(visited == 1_700)
         // The event was committed before the first value was opened.
@@ -127,7 +136,7 @@ private func details(_ e: AuditEvent?) -> [String: Any] {
         var visited = 0
         let cases: [(String, () throws -> Void)] = [
             ("an unknown name", { try f.admin.revealEach(names + ["bulk/none"], purpose: .export, visit: { _, _ in visited += 1 }) }),
-            ("no secrets.read", { try auditor.revealEach(names, purpose: .export, visit: { _, _ in visited += 1 }) }),
+            ("no secrets.read", { try auditor.revealEach(names, purpose: .export, visit: { _, _ in visited += 1 }) })
         ]
         for (what, body) in cases {
             #expect(throws: KeyholdError.self, "\(what)") { try body() }
@@ -141,9 +150,10 @@ private func details(_ e: AuditEvent?) -> [String: Any] {
         let names = try importBulk(f, 3)
         var visited = 0
         let error = #expect(throws: KeyholdError.self) {
-            try f.admin.revealEach(names, purpose: .handout, batchSize: 1,
-                                   sizes: { _ in _ = try f.admin.deleteSecret(names[1]) },
-                                   visit: { _, _ in visited += 1 })
+            try f.admin.revealEach(
+                names, purpose: .handout, batchSize: 1,
+                sizes: { _ in _ = try f.admin.deleteSecret(names[1]) },
+                visit: { _, _ in visited += 1 })
         }
         guard case .conflict(let message)? = error else {
             Issue.record("expected a conflict, got \(String(describing: error))")

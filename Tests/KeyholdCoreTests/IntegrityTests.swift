@@ -32,7 +32,8 @@ import KeyholdStore
         try TamperKit.setCiphertext(f, one, 1, altered)
         let report = try f.admin.check()
         #expect(!report.ok && report.versionsOpened == 2)
-        #expect(report.problems.map(\.location).sorted()
+        #expect(
+            report.problems.map(\.location).sorted()
                 == ["secret_versions secret_id=\(one) version=1", "secret_versions secret_id=\(two) version=1"])
         #expect(report.problems.allSatisfy { $0.area == "secrets" && $0.message.contains("does not open") })
         #expect(!report.problems.contains { $0.message.contains("-value-") }, "never a value in a problem")
@@ -104,8 +105,9 @@ import KeyholdStore
         try f.admin.createSecret("app/other", .value(pw("another-value-for-reveal")))
         let id = try TamperKit.secretID(f, "app/key")
         let original = try TamperKit.blob(f.vault.store.unsafeQuery("SELECT sealed FROM data_keys WHERE version = 1")[0]["sealed"])
-        try f.vault.store.unsafeExecute("UPDATE data_keys SET sealed = ? WHERE version = 1",
-                                        arguments: [try TamperKit.ciphertext(f, id, 1)])
+        try f.vault.store.unsafeExecute(
+            "UPDATE data_keys SET sealed = ? WHERE version = 1",
+            arguments: [try TamperKit.ciphertext(f, id, 1)])
 
         // Log in again so the data key is not already cached by the session.
         let fresh = try f.login("admin", adminPassword)
@@ -159,14 +161,16 @@ import KeyholdStore
         #expect(sameRoot, "the recovery key opens the same R the admin holds")
 
         let dk = try f.vault.store.unsafeQuery("SELECT version, sealed, state, created_at FROM data_keys WHERE version = 1")[0]
-        let row = DataKeyRow(version: 1, sealed: try TamperKit.blob(dk["sealed"]), active: true,
-                             createdAt: try TamperKit.int(dk["created_at"]))
+        let row = DataKeyRow(
+            version: 1, sealed: try TamperKit.blob(dk["sealed"]), active: true,
+            createdAt: try TamperKit.int(dk["created_at"]))
         let d1 = try Keyring.openDataKey(row, root: root)
         #expect(d1.count == 32)
         // D_1 opens the stored secret: the whole chain recovery -> R -> D_1 -> value works without a password.
         let id = try TamperKit.secretID(f, "app/db")
-        let value = try Seal.open(try TamperKit.ciphertext(f, id, 1), key: d1,
-                                  aad: Keyring.secretAAD(secretID: id, version: 1, keyVersion: 1))
+        let value = try Seal.open(
+            try TamperKit.ciphertext(f, id, 1), key: d1,
+            aad: Keyring.secretAAD(secretID: id, version: 1, keyVersion: 1))
         #expect(try TamperKit.same(value, "recovered-through-the-key"))
 
         // Another key does not open it, and says which row.
@@ -207,14 +211,16 @@ enum TamperKit {
     }
 
     static func ciphertext(_ f: Fixture, _ secretID: Int64, _ version: Int) throws -> [UInt8] {
-        let rows = try f.vault.store.unsafeQuery("SELECT ciphertext FROM secret_versions WHERE secret_id = ? AND version = ?",
-                                                 arguments: [secretID, version])
+        let rows = try f.vault.store.unsafeQuery(
+            "SELECT ciphertext FROM secret_versions WHERE secret_id = ? AND version = ?",
+            arguments: [secretID, version])
         return try blob(try #require(rows.first)["ciphertext"])
     }
 
     static func setCiphertext(_ f: Fixture, _ secretID: Int64, _ version: Int, _ bytes: [UInt8]) throws {
-        try f.vault.store.unsafeExecute("UPDATE secret_versions SET ciphertext = ? WHERE secret_id = ? AND version = ?",
-                                        arguments: [bytes, secretID, version])
+        try f.vault.store.unsafeExecute(
+            "UPDATE secret_versions SET ciphertext = ? WHERE secret_id = ? AND version = ?",
+            arguments: [bytes, secretID, version])
     }
 
     /// Whether a revealed value equals `expected`, without putting either in a test failure message.
@@ -237,8 +243,10 @@ enum TamperKit {
     }
 
     /// `body` must throw `KeyholdError.integrity` whose message names `row`.
-    static func expectIntegrity<T>(naming row: String, _ context: String = "", sourceLocation: SourceLocation = #_sourceLocation,
-                                   _ body: () throws -> T) throws {
+    static func expectIntegrity<T>(
+        naming row: String, _ context: String = "", sourceLocation: SourceLocation = #_sourceLocation,
+        _ body: () throws -> T
+    ) throws {
         let e = error(body, sourceLocation: sourceLocation)
         guard case .integrity(let message)? = e else {
             if let e { Issue.record("\(context): expected an integrity error naming \(row), got \(e)", sourceLocation: sourceLocation) }
@@ -255,12 +263,13 @@ enum TamperKit {
     }
 
     static func auditRow(_ r: Row) throws -> AuditRow {
-        AuditRow(seq: try int(r["seq"]), at: try int(r["at"]), actorID: (r["actor_id"] ?? nil) as? Int64,
-                 actorName: try #require((r["actor_name"] ?? nil) as? String),
-                 actorKeyID: (r["actor_key_id"] ?? nil) as? Int64,
-                 action: try #require((r["action"] ?? nil) as? String), target: try #require((r["target"] ?? nil) as? String),
-                 details: try #require((r["details"] ?? nil) as? String),
-                 prevHash: try blob(r["prev_hash"]), hash: try blob(r["hash"]), signature: (r["signature"] ?? nil) as? [UInt8])
+        AuditRow(
+            seq: try int(r["seq"]), at: try int(r["at"]), actorID: (r["actor_id"] ?? nil) as? Int64,
+            actorName: try #require((r["actor_name"] ?? nil) as? String),
+            actorKeyID: (r["actor_key_id"] ?? nil) as? Int64,
+            action: try #require((r["action"] ?? nil) as? String), target: try #require((r["target"] ?? nil) as? String),
+            details: try #require((r["details"] ?? nil) as? String),
+            prevHash: try blob(r["prev_hash"]), hash: try blob(r["hash"]), signature: (r["signature"] ?? nil) as? [UInt8])
     }
 
     static func auditRows(_ f: Fixture) throws -> [AuditRow] {
@@ -274,8 +283,9 @@ enum TamperKit {
             if row.seq < seq { prev = row.hash; continue }
             row.prevHash = prev ?? AuditChain.genesis
             row.hash = AuditChain.hash(row)
-            try f.vault.store.unsafeExecute("UPDATE audit_events SET prev_hash = ?, hash = ? WHERE seq = ?",
-                                            arguments: [row.prevHash, row.hash, row.seq])
+            try f.vault.store.unsafeExecute(
+                "UPDATE audit_events SET prev_hash = ?, hash = ? WHERE seq = ?",
+                arguments: [row.prevHash, row.hash, row.seq])
             prev = row.hash
         }
     }

@@ -85,11 +85,15 @@ import Testing
         // Format 2's checks (format 3 is format 2 with the name indexes) ran, and every row they cover checked out.
         #expect(lines.first == "vault: format 3 (application_id KHLD, user_version 3), the recovery key opens the root key")
         #expect(lines.contains { $0.hasPrefix("anchor: event 1 (vault.create), vault id ") })
-        #expect(lines.contains("root keys: 1 of 1 chained from the anchor's, current version 1; the recovery key's root key is that generation's"))
+        #expect(
+            lines.contains(
+                "root keys: 1 of 1 chained from the anchor's, current version 1; the recovery key's root key is that generation's"))
         #expect(lines.contains("pins: 4 of 4 keys in use pinned to this vault"))
         #expect(lines.contains("grants: 2 of 2 sealed grants signed by the current root key, to keys it endorsed"))
         #expect(lines.contains("name tags: 9 of 9 secrets match their names"))
-        #expect(lines.contains("authority: signers replayed from the anchor at seq 1; every key in use and every user was introduced by the log"))
+        #expect(
+            lines.contains(
+                "authority: signers replayed from the anchor at seq 1; every key in use and every user was introduced by the log"))
         let summary = run.stdout + run.stderr
         for secret in plaintexts + [f.recoveryKey, f.recoveryKey.replacingOccurrences(of: "-", with: "")] {
             #expect(!summary.contains(secret), "the verifier's output holds a secret")
@@ -110,7 +114,7 @@ import Testing
         let recoveryKey = "Z59RJ-35DQJ-J5C1B-B9PRR-J3DT0-J7XRX-N1Y7E-5KC32-7R532-PHCH2-Q5CY2-6JZ17-PYF0G"
         let values: [String: [String: String]] = [
             "app/prod/stripe": ["1": "sk_live_one", "2": "sk_live_two"], "app/prod/aws": ["1": "AKIA-format-one"],
-            "app/dev/token": ["1": "dev-token\u{1B}[0m"], "app/prod/db": ["1": "after-root-rotation"],
+            "app/dev/token": ["1": "dev-token\u{1B}[0m"], "app/prod/db": ["1": "after-root-rotation"]
         ]
         func expectFile(_ values: [String: [String: String]]) throws -> String {
             let file = dir.file("expect-\(UUID().uuidString).json")
@@ -125,25 +129,34 @@ import Testing
         #expect(before.stdout.hasPrefix("vault: format 1, the recovery key opens the root key\n"))
         #expect(before.stdout.contains("audit: 58 events verified"))
 
-        _ = try Vault.upgrade(at: path, username: "root", password: pw("format-one-boss-pass"), backup: dir.file("vault.db.bak"),
-                              options: UpgradeTests.cheap)
+        _ = try Vault.upgrade(
+            at: path, username: "root", password: pw("format-one-boss-pass"), backup: dir.file("vault.db.bak"),
+            options: UpgradeTests.cheap)
         let upgraded = try verify(path, recoveryKey: recoveryKey, expect: try expectFile(values))
         #expect(upgraded.status == 0, "upgraded: \(upgraded.stdout) \(upgraded.stderr)")
         let lines = upgraded.stdout.split(separator: "\n").map(String.init)
         #expect(lines.first == "vault: format 3 (application_id KHLD, user_version 3), the recovery key opens the root key")
         #expect(lines.contains { $0.hasPrefix("anchor: event 59 (vault.upgrade), vault id ") })
-        #expect(lines.contains("root keys: 1 of 1 chained from the anchor's, current version 2; the recovery key's root key is that generation's"))
+        #expect(
+            lines.contains(
+                "root keys: 1 of 1 chained from the anchor's, current version 2; the recovery key's root key is that generation's"))
         // root pinned by the upgrade; the other six keys in use wait for their owners' next login.
-        #expect(lines.contains("pins: 1 of 7 keys in use pinned to this vault (6 listed by the upgrade, to be pinned at their owner's next login)"))
+        #expect(
+            lines.contains(
+                "pins: 1 of 7 keys in use pinned to this vault (6 listed by the upgrade, to be pinned at their owner's next login)"))
         #expect(lines.contains("grants: 5 of 5 sealed grants signed by the current root key, to keys it endorsed; 1 pending"))
         #expect(lines.contains("name tags: 4 of 4 secrets match their names"))
         #expect(lines.contains { $0.hasPrefix("audit: 59 events verified, head 59:") })
-        #expect(lines.contains("authority: signers replayed from the anchor at seq 59; every key in use and every user was introduced by the log"))
+        #expect(
+            lines.contains(
+                "authority: signers replayed from the anchor at seq 59; every key in use and every user was introduced by the log"))
 
         let vault = try Vault.open(at: path, options: UpgradeTests.cheap)
-        for (name, password) in [("olga", "secret-keeper-passphrase-1"), ("hank", "desk-keeper-passphrase-2"),
-                                 ("appy", "app-person-passphrase-3"), ("impy", "imported-user-pass-4"),
-                                 ("pendy", "pending-user-pass-5")] {
+        for (name, password) in [
+            ("olga", "secret-keeper-passphrase-1"), ("hank", "desk-keeper-passphrase-2"),
+            ("appy", "app-person-passphrase-3"), ("impy", "imported-user-pass-4"),
+            ("pendy", "pending-user-pass-5")
+        ] {
             _ = try UpgradeTests.login(vault, name, password)
         }
         let waity = try UpgradeTests.login(vault, "waity", "waiting-user-pass-6")
@@ -158,7 +171,9 @@ import Testing
 
         let after = try verify(path, recoveryKey: newRecoveryKey, expect: try expectFile(later), head: head)
         #expect(after.status == 0, "after use: \(after.stdout) \(after.stderr)")
-        #expect(after.stdout.contains("root keys: 2 of 2 chained from the anchor's, current version 3; the recovery key's root key is that generation's"))
+        #expect(
+            after.stdout.contains(
+                "root keys: 2 of 2 chained from the anchor's, current version 3; the recovery key's root key is that generation's"))
         #expect(after.stdout.contains("pins: 8 of 8 keys in use pinned to this vault\n"))
         #expect(after.stdout.contains("grants: 7 of 7 sealed grants signed by the current root key, to keys it endorsed\n"))
         #expect(after.stdout.contains("name tags: 5 of 5 secrets match their names"))
@@ -197,7 +212,8 @@ import Testing
         try op.perform(.vaultRestore, target: "vault", requires: nil) { $0.details = ["backup": .string("/elsewhere.db")] }
         let bad = try verify(f.vault.path, recoveryKey: f.recoveryKey)
         #expect(bad.status == 1)
-        #expect((bad.stdout + bad.stderr).contains("vault.restore by \"olga\", who did not hold keys.manage"),
-                "\(bad.stdout) \(bad.stderr)")
+        #expect(
+            (bad.stdout + bad.stderr).contains("vault.restore by \"olga\", who did not hold keys.manage"),
+            "\(bad.stdout) \(bad.stderr)")
     }
 }

@@ -437,7 +437,8 @@ private let wrongPassword = "not the right one at all 42"
         _ = try f.user("bob", roles: ["operator"])
         try f.admin.createSecret("app/db", .value(pw("value-for-rehash-test")))
         let hashSQL = "SELECT password_hash FROM users WHERE username = 'bob'"
-        let keySQL = "SELECT k.kdf_opslimit, k.kdf_memlimit, k.kdf_salt FROM user_keys k JOIN users u ON u.key_id = k.id WHERE u.username = 'bob'"
+        let keySQL =
+            "SELECT k.kdf_opslimit, k.kdf_memlimit, k.kdf_salt FROM user_keys k JOIN users u ON u.key_id = k.id WHERE u.username = 'bob'"
         let minimum = KDFCost.insecureMinimumForTests
         // The PHC string's algorithm and parameter fields (never the salt or hash, which are not shown).
         func phcParameters() throws -> String? {
@@ -483,8 +484,10 @@ private let wrongPassword = "not the right one at all 42"
         let f = try Fixture()
         let bob = try f.user("bob", roles: ["operator"])
         try f.admin.createSecret("app/token", .value(pw("value-for-change-test")))
-        let keyBefore = try #require(try f.vault.store.unsafeQuery(
-            "SELECT k.id, k.public_key, k.sealed_secret_key, k.kdf_salt FROM user_keys k JOIN users u ON u.key_id = k.id WHERE u.username = 'bob'").first)
+        let keyBefore = try #require(
+            try f.vault.store.unsafeQuery(
+                "SELECT k.id, k.public_key, k.sealed_secret_key, k.kdf_salt FROM user_keys k JOIN users u ON u.key_id = k.id WHERE u.username = 'bob'"
+            ).first)
 
         let newPassword = "mauve otters juggle quietly"
         #expect(throws: KeyholdError.authenticationFailed) {
@@ -502,8 +505,10 @@ private let wrongPassword = "not the right one at all 42"
         #expect(try bob.reveal("app/token").utf8String() == "value-for-change-test")  // the old session goes on
 
         // Same key pair, sealed afresh under the new password.
-        let keyAfter = try #require(try f.vault.store.unsafeQuery(
-            "SELECT k.id, k.public_key, k.sealed_secret_key, k.kdf_salt FROM user_keys k JOIN users u ON u.key_id = k.id WHERE u.username = 'bob'").first)
+        let keyAfter = try #require(
+            try f.vault.store.unsafeQuery(
+                "SELECT k.id, k.public_key, k.sealed_secret_key, k.kdf_salt FROM user_keys k JOIN users u ON u.key_id = k.id WHERE u.username = 'bob'"
+            ).first)
         #expect(keyAfter["id", default: nil] as? Int64 == keyBefore["id", default: nil] as? Int64)
         #expect(keyAfter["public_key", default: nil] as? [UInt8] == keyBefore["public_key", default: nil] as? [UInt8])
         #expect(keyAfter["sealed_secret_key", default: nil] as? [UInt8] != keyBefore["sealed_secret_key", default: nil] as? [UInt8])

@@ -57,10 +57,12 @@ import KeyholdStore
     @Test func aLoggingInUserWithBytesForAPasswordHash() throws {
         let f = try Fixture()
         try Attacker(f.vault.store, clock: f.clock).loosen("users", "password_hash")
-        try f.vault.store.unsafeExecute("UPDATE users SET password_hash = ? WHERE username = 'admin'",
-                                        arguments: [[UInt8](repeating: 0xFF, count: 8)])
+        try f.vault.store.unsafeExecute(
+            "UPDATE users SET password_hash = ? WHERE username = 'admin'",
+            arguments: [[UInt8](repeating: 0xFF, count: 8)])
         let admin = try Self.id(f, "SELECT id FROM users WHERE username = 'admin'")
-        #expect(Self.corruption("login") { _ = try f.vault.login(username: "admin", password: pw(adminPassword)) }
+        #expect(
+            Self.corruption("login") { _ = try f.vault.login(username: "admin", password: pw(adminPassword)) }
                 == "users id=\(admin): column password_hash holds a blob, where the schema requires text")
     }
 
@@ -75,7 +77,8 @@ import KeyholdStore
         try attacker.loosen("secrets", "current_version")
         try f.vault.store.unsafeExecute("UPDATE secrets SET current_version = 'one' WHERE id = ?", arguments: [a])
         let admin = try f.login("admin", adminPassword)
-        #expect(Self.corruption("secrets") { _ = try admin.secrets() }
+        #expect(
+            Self.corruption("secrets") { _ = try admin.secrets() }
                 == "secrets id=\(a): column current_version holds text, where the schema requires an integer")
         try f.vault.store.unsafeExecute("UPDATE secrets SET current_version = 1 WHERE id = ?", arguments: [a])
         try f.vault.store.unsafeExecute("UPDATE secrets SET name = NULL WHERE id = ?", arguments: [b])
@@ -107,7 +110,8 @@ import KeyholdStore
         let admin = try Self.id(f, "SELECT id FROM users WHERE username = 'admin'")
         try Attacker(f.vault.store, clock: f.clock).loosen("grants", "created_at")
         try f.vault.store.unsafeExecute("UPDATE grants SET created_at = NULL WHERE user_id = ?", arguments: [admin])
-        #expect(Self.corruption("login") { _ = try f.vault.login(username: "admin", password: pw(adminPassword)) }
+        #expect(
+            Self.corruption("login") { _ = try f.vault.login(username: "admin", password: pw(adminPassword)) }
                 == "grants user_id=\(admin): column created_at is NULL, where the schema requires an integer")
     }
 
@@ -117,7 +121,8 @@ import KeyholdStore
         try Attacker(f.vault.store, clock: f.clock).loosen("roles", "description")
         try f.vault.store.unsafeExecute("UPDATE roles SET description = NULL WHERE id = ?", arguments: [role])
         let admin = try f.login("admin", adminPassword)
-        #expect(Self.corruption("roles") { _ = try admin.roles() }
+        #expect(
+            Self.corruption("roles") { _ = try admin.roles() }
                 == "roles id=\(role): column description is NULL, where the schema requires text")
     }
 
@@ -125,7 +130,8 @@ import KeyholdStore
         let f = try Fixture()
         try Attacker(f.vault.store, clock: f.clock).loosen("vault", "created_at")
         try f.vault.store.unsafeExecute("UPDATE vault SET created_at = NULL")
-        #expect(Self.corruption("login") { _ = try f.vault.login(username: "admin", password: pw(adminPassword)) }
+        #expect(
+            Self.corruption("login") { _ = try f.vault.login(username: "admin", password: pw(adminPassword)) }
                 == "vault id=1: column created_at is NULL, where the schema requires an integer")
     }
 }

@@ -26,10 +26,12 @@ import Testing
 
     /// The facts agree with what Swift's String says of the same text: characters (grapheme
     /// clusters), lower-case forms for the list and the username, controls.
-    @Test(arguments: ["correct horse battery staple", "PASSWORD", "password", "Password1234", "🙂🙃🙂🙃🙂🙃🙂🙃🙂🙃🙂🙃",
-                      "🇫🇷🇩🇪🇮🇹🇪🇸🇵🇹🇬🇧🇳🇱🇧🇪", "e\u{301}e\u{301}e\u{301}e\u{301}e\u{301}e\u{301}e\u{301}e\u{301}",
-                      "İSTANBUL-ΣΑΣ-straße-ADMIN", "tab\there and there", "a\r\nb\r\nc\r\nd\r\ne", "x\u{85}y\u{9B}z\u{7F}",
-                      "MyAdminPassword!", "ÅNGSTRÖM ångström", "QWERTYuiop12", "AbcAbcAbcAbc", "aaaa1111ZZZZ", ""])
+    @Test(arguments: [
+        "correct horse battery staple", "PASSWORD", "password", "Password1234", "🙂🙃🙂🙃🙂🙃🙂🙃🙂🙃🙂🙃",
+        "🇫🇷🇩🇪🇮🇹🇪🇸🇵🇹🇬🇧🇳🇱🇧🇪", "e\u{301}e\u{301}e\u{301}e\u{301}e\u{301}e\u{301}e\u{301}e\u{301}",
+        "İSTANBUL-ΣΑΣ-straße-ADMIN", "tab\there and there", "a\r\nb\r\nc\r\nd\r\ne", "x\u{85}y\u{9B}z\u{7F}",
+        "MyAdminPassword!", "ÅNGSTRÖM ångström", "QWERTYuiop12", "AbcAbcAbcAbc", "aaaa1111ZZZZ", ""
+    ])
     func factsAgreeWithStrings(text: String) throws {
         let facts = try Validate.passwordFacts(try pw(text), username: "Admin")
         #expect(facts.isUTF8)
@@ -58,7 +60,9 @@ import Testing
     /// Every entry of the common list is found through the byte table, in any case.
     @Test func everyCommonPasswordIsFound() throws {
         var missed = 0
-        for entry in Validate.commonPasswords where !(try Validate.passwordFacts(try pw(entry.uppercased()), username: "").isCommon) { missed += 1 }
+        for entry in Validate.commonPasswords where !(try Validate.passwordFacts(try pw(entry.uppercased()), username: "").isCommon) {
+            missed += 1
+        }
         #expect(missed == 0)
         #expect(try !Validate.passwordFacts(Self.freshPassword(), username: "").isCommon)
     }
@@ -85,15 +89,19 @@ import Testing
         let password = try Self.freshPassword()
         var recoveryText: SecureBytes?
         do {
-            let (session, key) = try Vault.create(at: dir.file("vault.db"), admin: "admin", password: Self.copy(password),
-                                                  options: .insecureFastForTests())
+            let (session, key) = try Vault.create(
+                at: dir.file("vault.db"), admin: "admin", password: Self.copy(password),
+                options: .insecureFastForTests())
             recoveryText = try Self.copy(key)
-            #expect(MemoryScan.copies(MemoryScan.find(try #require(recoveryText))).count == 1, "control: the recovery key held was not found")
+            #expect(
+                MemoryScan.copies(MemoryScan.find(try #require(recoveryText))).count == 1, "control: the recovery key held was not found")
             _ = session
         }
         do {
-            guard case .session = try Vault.open(at: dir.file("vault.db"), options: .insecureFastForTests())
-                .login(username: "admin", password: Self.copy(password)) else { throw TestFailure("no session") }
+            guard
+                case .session = try Vault.open(at: dir.file("vault.db"), options: .insecureFastForTests())
+                    .login(username: "admin", password: Self.copy(password))
+            else { throw TestFailure("no session") }
         }
         let copies = MemoryScan.find(password)
         #expect(copies.isEmpty, "copies of the password after create and login: \(copies)")

@@ -95,13 +95,16 @@ enum Files {
         // The WAL keeps no page of the replaced contents, and the file no byte of them.
         #expect(Files.size(f.path + "-wal") ?? 0 == 0)
         #expect(!Files.contains(f.path, "app/made-after-the-backup"))
-        #expect(!Files.contains(Files.bytes(f.path) + Files.bytes(f.path + "-wal"), replacedCiphertext),
-                "a ciphertext of the replaced contents is still in the vault's files")
+        #expect(
+            !Files.contains(Files.bytes(f.path) + Files.bytes(f.path + "-wal"), replacedCiphertext),
+            "a ciphertext of the replaced contents is still in the vault's files")
         #expect(Files.contains(Files.bytes(result.kept), replacedCiphertext), "the search finds what is there")
 
         let s = try Self.login(f.vault)
         #expect(try TamperKit.same(try s.reveal("app/db"), "value-in-the-backup-1"))
-        #expect(TamperKit.error { try s.secret(named: "app/made-after-the-backup") } == .notFound(kind: "secret", name: "app/made-after-the-backup"))
+        #expect(
+            TamperKit.error { try s.secret(named: "app/made-after-the-backup") }
+                == .notFound(kind: "secret", name: "app/made-after-the-backup"))
         let recorded = try Self.events(s, .vaultRestore)
         #expect(recorded.count == 1)
         let event = try #require(recorded.first)
@@ -153,7 +156,8 @@ enum Files {
         #expect(try TamperKit.same(try s.reveal("other/token"), "the-other-vaults-value"))
         #expect(try f.vault.identity().vaultID == other.vault.identity().vaultID)
         let event = try #require(try Self.events(s, .vaultRestore).first)
-        #expect(event.details.contains("\"other_vault\":true") && event.details.contains("\"replaced_vault_id\":\"\(restore.liveVaultID)\""))
+        #expect(
+            event.details.contains("\"other_vault\":true") && event.details.contains("\"replaced_vault_id\":\"\(restore.liveVaultID)\""))
         #expect(try s.check().ok)
     }
 
@@ -167,10 +171,12 @@ enum Files {
         let refused = TamperKit.error { try f.admin.beginRestore(from: junk) }
         guard case .store(.notAVault(let path, _)) = refused else { Issue.record("got \(String(describing: refused))"); return }
         #expect(path == junk)
-        #expect(TamperKit.error { try f.admin.beginRestore(from: elsewhere.file("missing.db")) }
+        #expect(
+            TamperKit.error { try f.admin.beginRestore(from: elsewhere.file("missing.db")) }
                 == .store(.notFound(path: elsewhere.file("missing.db"))))
         #expect(TamperKit.error { try f.admin.beginRestore(from: elsewhere.path) } == .store(.isDirectory(path: elsewhere.path)))
-        #expect(TamperKit.error { try f.admin.beginRestore(from: f.path) } == .conflict("\(f.path) is the vault itself; give a backup of it"))
+        #expect(
+            TamperKit.error { try f.admin.beginRestore(from: f.path) } == .conflict("\(f.path) is the vault itself; give a backup of it"))
         // Nothing was left, and the vault is free again: another process may open it.
         #expect(Files.names(f.dir.path).filter { $0.hasPrefix(".") }.isEmpty)
         let again = try Vault.open(at: f.path, options: .insecureFastForTests())
@@ -198,7 +204,9 @@ enum Files {
         let backup = elsewhere.file("format2.db")
         try f.admin.createSecret("app/in-the-format2-backup", .value(pw("value-in-the-backup-1")))
         try f.admin.backup(to: backup)
-        try Store.unsafeExecute(at: backup, """
+        try Store.unsafeExecute(
+            at: backup,
+            """
             DROP TABLE secret_names; DROP TABLE user_names; PRAGMA user_version = 2; UPDATE vault SET format = 2;
             """)
         #expect(try VaultFile.inspect(backup) == .older(format: 2))
@@ -228,9 +236,12 @@ enum Files {
             let path = elsewhere.file("cut-\(cut).db")
             try Files.writeNew(path, Array(whole.dropLast(cut)))
             let refused = TamperKit.error { try f.admin.beginRestore(from: path) }
-            guard case .integrity(let message) = refused else { Issue.record("cut by \(cut): got \(String(describing: refused))"); continue }
-            #expect(message.hasPrefix("the backup \(path) is damaged: it is cut short: its header counts \(whole.count / 4096) pages"),
-                    "\(message)")
+            guard case .integrity(let message) = refused else {
+                Issue.record("cut by \(cut): got \(String(describing: refused))"); continue
+            }
+            #expect(
+                message.hasPrefix("the backup \(path) is damaged: it is cut short: its header counts \(whole.count / 4096) pages"),
+                "\(message)")
             #expect(message.hasSuffix("the file holds \(whole.count - cut) bytes; nothing was restored"), "\(message)")
         }
         #expect(Files.names(f.dir.path).filter { $0.hasPrefix(".") || $0.contains(".replaced-") }.isEmpty)
@@ -343,7 +354,9 @@ enum Files {
         #expect(rename(f.path, moved) == 0 && rename(other.path, f.path) == 0)
 
         let stopped = TamperKit.error { try f.admin.createSecret("live/too-late", .value(pw("never-written"))) }
-        guard case .store(.replaced(let path, .moved, let tidied)) = stopped else { Issue.record("got \(String(describing: stopped))"); return }
+        guard case .store(.replaced(let path, .moved, let tidied)) = stopped else {
+            Issue.record("got \(String(describing: stopped))"); return
+        }
         #expect(path == f.path && tidied)
         #expect(stopped?.isVaultReplaced == true)
         // Stopped for good: every later call says the same, and writes nothing.
@@ -362,7 +375,9 @@ enum Files {
         try Files.overwrite(f.path, with: Files.bytes(other.path))  // cp other.db vault.db: same inode
 
         let stopped = TamperKit.error { try f.admin.secrets() }
-        guard case .store(.replaced(_, .rewritten(let why), let tidied)) = stopped else { Issue.record("got \(String(describing: stopped))"); return }
+        guard case .store(.replaced(_, .rewritten(let why), let tidied)) = stopped else {
+            Issue.record("got \(String(describing: stopped))"); return
+        }
         #expect(why.contains("another vault") && tidied)
         // The live vault's pages did not mix with the copy: it is whole, and holds what the other held.
         #expect(Files.size(f.path + "-wal") ?? 0 == 0)
@@ -379,11 +394,13 @@ enum Files {
         _ = try f.admin.addVersion("live/secret", .value(pw("a-later-value")))
         try f.admin.createSecret("live/gone", .value(pw("deleted-soon")))
         _ = try f.admin.deleteSecret("live/gone")  // a deletion checkpoints: the file now holds these events
-        _ = try f.admin.secrets()                  // and this process has looked at it since
+        _ = try f.admin.secrets()  // and this process has looked at it since
         try Files.overwrite(f.path, with: Files.bytes(backup))
 
         let stopped = TamperKit.error { try f.admin.reveal("live/secret") }
-        guard case .store(.replaced(_, .rewritten(let why), _)) = stopped else { Issue.record("got \(String(describing: stopped))"); return }
+        guard case .store(.replaced(_, .rewritten(let why), _)) = stopped else {
+            Issue.record("got \(String(describing: stopped))"); return
+        }
         #expect(why.contains("earlier copy of this vault"))
         #expect(try OtherVault.expectWhole(f.path, "live/secret", "the-value-in-the-backup") == backupEvents)
     }
@@ -404,7 +421,7 @@ enum Files {
         for i in 0..<5 {
             try s.createSecret("many/\(i)", .value(pw("value-\(i)-abcdef")))
             _ = try s.deleteSecret("many/\(i)")  // each a checkpoint by the "other process"
-            _ = try f.admin.secrets()             // the first session looks at the changed file each time
+            _ = try f.admin.secrets()  // the first session looks at the changed file each time
         }
         try other.close()
         #expect(try f.admin.check().ok)

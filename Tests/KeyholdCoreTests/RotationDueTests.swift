@@ -15,7 +15,7 @@ import Testing
         let dates: [(String, Int64?)] = [
             ("b/old", now - 3 * Clock.day), ("a/old", now - 3 * Clock.day), ("c/older", now - 9 * Clock.day),
             ("d/now", now), ("e/soon", now + 1), ("f/edge", now + Self.window), ("g/later", now + Self.window + 1),
-            ("h/never", nil),
+            ("h/never", nil)
         ]
         for (name, date) in dates { try f.admin.createSecret(name, .value(pw("v")), rotateBy: date) }
         return f
@@ -43,14 +43,20 @@ import Testing
         let now = f.clock.now
         #expect(due.at == now)
         // Same date: by name. Exactly now counts as past.
-        #expect(due.overdue == [DueSecret(name: "c/older", rotateBy: now - 9 * Clock.day),
-                                DueSecret(name: "a/old", rotateBy: now - 3 * Clock.day),
-                                DueSecret(name: "b/old", rotateBy: now - 3 * Clock.day),
-                                DueSecret(name: "d/now", rotateBy: now)])
+        #expect(
+            due.overdue == [
+                DueSecret(name: "c/older", rotateBy: now - 9 * Clock.day),
+                DueSecret(name: "a/old", rotateBy: now - 3 * Clock.day),
+                DueSecret(name: "b/old", rotateBy: now - 3 * Clock.day),
+                DueSecret(name: "d/now", rotateBy: now)
+            ])
         #expect(due.overdueCount == 4)
         // The window's last millisecond is in; the next one, and secrets without a date, are not.
-        #expect(due.dueSoon == [DueSecret(name: "e/soon", rotateBy: now + 1),
-                                DueSecret(name: "f/edge", rotateBy: now + Self.window)])
+        #expect(
+            due.dueSoon == [
+                DueSecret(name: "e/soon", rotateBy: now + 1),
+                DueSecret(name: "f/edge", rotateBy: now + Self.window)
+            ])
         #expect(due.dueSoonCount == 2)
     }
 

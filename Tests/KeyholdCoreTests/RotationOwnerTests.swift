@@ -36,10 +36,12 @@ import KeyholdStore
             Issue.record("finishing the pending job failed: \(error)", sourceLocation: sourceLocation)
         }
         let status = try s.keyStatus()
-        #expect(status.activeDataKey > 0 && status.activeDataKey == status.dataKeyVersions.max(),
-                "data keys \(status.dataKeyVersions), active \(status.activeDataKey)", sourceLocation: sourceLocation)
-        #expect(status.minDecryptVersion <= status.activeDataKey, "minimum \(status.minDecryptVersion) above the active key",
-                sourceLocation: sourceLocation)
+        #expect(
+            status.activeDataKey > 0 && status.activeDataKey == status.dataKeyVersions.max(),
+            "data keys \(status.dataKeyVersions), active \(status.activeDataKey)", sourceLocation: sourceLocation)
+        #expect(
+            status.minDecryptVersion <= status.activeDataKey, "minimum \(status.minDecryptVersion) above the active key",
+            sourceLocation: sourceLocation)
         #expect(status.problems.isEmpty, "key status: \(status.problems)", sourceLocation: sourceLocation)
         var wrong = 0
         for (name, value) in values where (try? s.reveal(name).utf8String()) != value { wrong += 1 }
@@ -57,10 +59,11 @@ import KeyholdStore
     final class Log: Sendable {
         let entries = Mutex<[String]>([])
         func add(_ what: String, _ body: () throws -> Void) {
-            do { try body(); entries.withLock { $0.append("\(what): done") } }
-            catch let e as KeyholdError { entries.withLock { $0.append("\(what): \(e)") } }
-            catch is InjectedFault { entries.withLock { $0.append("\(what): injected fault") } }
-            catch { entries.withLock { $0.append("\(what): \(error)") } }
+            do { try body(); entries.withLock { $0.append("\(what): done") } } catch let e as KeyholdError {
+                entries.withLock { $0.append("\(what): \(e)") }
+            } catch is InjectedFault { entries.withLock { $0.append("\(what): injected fault") } } catch {
+                entries.withLock { $0.append("\(what): \(error)") }
+            }
         }
         var all: [String] { entries.withLock { $0 } }
     }
@@ -80,14 +83,20 @@ import KeyholdStore
         let other = try f.login("admin", adminPassword)
         let log = Log()
         let once = Mutex(false)
-        let lateResult = Result { try late.resumeRotation(batchSize: 20) { _, _ in
-            guard once.withLock({ done in defer { done = true }; return !done }) else { return }
-            log.add("resume") { _ = try other.resumeRotation(batchSize: 20) }
-            log.add("rotate") { _ = try other.rotateDataKey(batchSize: 20) }
-            faults.arm(2)  // the next rotation's start commits, its first batch fails
-            log.add("rotate, interrupted") { _ = try other.rotateDataKey(batchSize: 20) }
-            faults.arm(nil)
-        } }
+        let lateResult = Result {
+            try late.resumeRotation(batchSize: 20) { _, _ in
+                guard
+                    once.withLock({ done in
+                        defer { done = true }; return !done
+                    })
+                else { return }
+                log.add("resume") { _ = try other.resumeRotation(batchSize: 20) }
+                log.add("rotate") { _ = try other.rotateDataKey(batchSize: 20) }
+                faults.arm(2)  // the next rotation's start commits, its first batch fails
+                log.add("rotate, interrupted") { _ = try other.rotateDataKey(batchSize: 20) }
+                faults.arm(nil)
+            }
+        }
         try Self.expectHealthy(f, values)
         // While `late` owned the job, every attempt of the other session was refused, changing nothing.
         #expect(log.all.count == 3 && log.all.allSatisfy { $0.contains("rotation in progress") }, "\(log.all)")
@@ -109,16 +118,22 @@ import KeyholdStore
         let log = Log()
         let once = Mutex(false)
         let before = Mutex<(keys: [Int64], minimum: Int64)?>(nil)
-        let lateResult = Result { try late.resumeRotation(batchSize: 20) { _, _ in
-            guard once.withLock({ done in defer { done = true }; return !done }) else { return }
-            unlink(f.vault.path + "-lock")
-            log.add("resume") { _ = try other.resumeRotation(batchSize: 20) }
-            log.add("rotate") { _ = try other.rotateDataKey(batchSize: 20) }
-            faults.arm(2)
-            log.add("rotate, interrupted") { _ = try other.rotateDataKey(batchSize: 20) }
-            faults.arm(nil)
-            before.withLock { $0 = ((try? Self.keyVersions(f)) ?? [], (try? Self.minimum(f)) ?? -1) }
-        } }
+        let lateResult = Result {
+            try late.resumeRotation(batchSize: 20) { _, _ in
+                guard
+                    once.withLock({ done in
+                        defer { done = true }; return !done
+                    })
+                else { return }
+                unlink(f.vault.path + "-lock")
+                log.add("resume") { _ = try other.resumeRotation(batchSize: 20) }
+                log.add("rotate") { _ = try other.rotateDataKey(batchSize: 20) }
+                faults.arm(2)
+                log.add("rotate, interrupted") { _ = try other.rotateDataKey(batchSize: 20) }
+                faults.arm(nil)
+                before.withLock { $0 = ((try? Self.keyVersions(f)) ?? [], (try? Self.minimum(f)) ?? -1) }
+            }
+        }
         let seen = try #require(before.withLock { $0 })
         #expect(log.all == ["resume: done", "rotate: done", "rotate, interrupted: injected fault"], "\(log.all)")
         #expect(seen.keys == [3, 4] && seen.minimum == 3, "the other process's state: keys \(seen.keys), minimum \(seen.minimum)")
@@ -145,7 +160,11 @@ import KeyholdStore
         let done = DispatchSemaphore(value: 0)
         let seen = Mutex<(RotationState?, [CheckWarning])>((nil, []))
         let first = try f.admin.rotateDataKey(batchSize: 10) { _, _ in
-            guard once.withLock({ done in defer { done = true }; return !done }) else { return }
+            guard
+                once.withLock({ done in
+                    defer { done = true }; return !done
+                })
+            else { return }
             log.add("rotate") { _ = try other.rotateDataKey(batchSize: 10) }
             log.add("resume") { _ = try other.resumeRotation(batchSize: 10) }
             log.add("at login") { _ = try other.resumeInterruptedRotation(batchSize: 10) }
@@ -160,8 +179,10 @@ import KeyholdStore
             #expect(waited.withLock { $0 } == nil, "a waiting rotation ran while another owned the lease")
         }
         done.wait()
-        #expect(log.all.count == 3 && log.all.allSatisfy { $0.contains("rotation in progress: another process is running the data-key rotation to key 2") },
-                "\(log.all)")
+        #expect(
+            log.all.count == 3
+                && log.all.allSatisfy { $0.contains("rotation in progress: another process is running the data-key rotation to key 2") },
+            "\(log.all)")
         let (pending, warnings) = seen.withLock { $0 }
         #expect(pending?.leaseHeld == true && pending?.targetVersion == 2)
         #expect(warnings.contains { $0.area == "rotation" && $0.message.contains("is running in another process") }, "\(warnings)")
@@ -202,12 +223,14 @@ import KeyholdStore
         faults.arm(2)  // a job to key 2 with its first batch not committed: key 1 in use, key 2 active
         #expect(throws: InjectedFault.self) { try f.admin.rotateDataKey(batchSize: 10, raiseMinimum: false) }
         let pending = try f.vault.store.write { tx -> [Bool] in
-            [try tx.deleteUnusedDataKey(version: 1),  // a key 25 versions use
-             try tx.deleteUnusedDataKey(version: 2),  // the active key, though no version uses it yet
-             try tx.countVersions(keyVersion: 1) == 25 && tx.countVersions(keyVersion: 2) == 0,
-             try tx.raiseMinDecryptVersion(to: 2),
-             try tx.raiseMinDecryptVersion(to: 1),  // lowering
-             try tx.raiseMinDecryptVersion(to: 3)]  // above the active key
+            [
+                try tx.deleteUnusedDataKey(version: 1),  // a key 25 versions use
+                try tx.deleteUnusedDataKey(version: 2),  // the active key, though no version uses it yet
+                try tx.countVersions(keyVersion: 1) == 25 && tx.countVersions(keyVersion: 2) == 0,
+                try tx.raiseMinDecryptVersion(to: 2),
+                try tx.raiseMinDecryptVersion(to: 1),  // lowering
+                try tx.raiseMinDecryptVersion(to: 3)
+            ]  // above the active key
         }
         #expect(pending == [false, false, true, true, false, false])
         #expect(try Self.keyVersions(f) == [1, 2] && Self.minimum(f) == 2)
@@ -227,9 +250,11 @@ import KeyholdStore
         #expect(throws: InjectedFault.self) { try f.admin.rotateDataKey(batchSize: 10) }
         // A decrypt-only key newer than the job's target, used by one version (the job's query never moves it).
         let sealed = try f.vault.store.unsafeQuery("SELECT sealed FROM data_keys WHERE version = 2")[0]["sealed"]!! as! [UInt8]
-        try f.vault.store.unsafeExecute("INSERT INTO data_keys (version, sealed, state, created_at) VALUES (5, ?, 'decrypt-only', 0)",
-                                        arguments: [sealed])
-        try f.vault.store.unsafeExecute("UPDATE secret_versions SET key_version = 5 WHERE secret_id = (SELECT min(secret_id) FROM secret_versions)")
+        try f.vault.store.unsafeExecute(
+            "INSERT INTO data_keys (version, sealed, state, created_at) VALUES (5, ?, 'decrypt-only', 0)",
+            arguments: [sealed])
+        try f.vault.store.unsafeExecute(
+            "UPDATE secret_versions SET key_version = 5 WHERE secret_id = (SELECT min(secret_id) FROM secret_versions)")
         let r = try #require(try f.login("admin", adminPassword).resumeRotation(batchSize: 10))
         #expect(r.destroyed == [1], "destroyed \(r.destroyed)")
         #expect(try Self.keyVersions(f) == [2, 5])
@@ -250,25 +275,32 @@ import KeyholdStore
         #expect(!below.ok)
         let rows = below.problems.filter { $0.location.hasPrefix("secret_versions secret_id=") }
         #expect(rows.count == Session.keyProblemRowsNamed, "\(below.problems.count) problems")
-        #expect(rows.allSatisfy { $0.area == "data keys" && $0.message == "sealed under data key 1 is below the vault's minimum decryption version 2" })
-        #expect(below.problems.contains {
-            $0.location == "secret_versions key_version=1" && $0.message.hasPrefix("\(30 - Session.keyProblemRowsNamed) more secret version(s)")
-        })
+        #expect(
+            rows.allSatisfy {
+                $0.area == "data keys" && $0.message == "sealed under data key 1 is below the vault's minimum decryption version 2"
+            })
+        #expect(
+            below.problems.contains {
+                $0.location == "secret_versions key_version=1"
+                    && $0.message.hasPrefix("\(30 - Session.keyProblemRowsNamed) more secret version(s)")
+            })
         #expect(below.problems.count == Session.keyProblemRowsNamed + 1, "each row named once, not again as 'does not open'")
         #expect(try f.admin.keyStatus().problems == below.problems)
         // Key 1 deleted outright (foreign keys off, as someone with the file could): named as missing.
         try f.vault.store.unsafeExecute("UPDATE vault SET min_decrypt_version = 1")
         try f.vault.store.unsafeExecute("PRAGMA foreign_keys = OFF; DELETE FROM data_keys WHERE version = 1")
         let missing = try f.admin.check()
-        #expect(missing.problems.contains {
-            $0.location.hasPrefix("secret_versions secret_id=") && $0.message == "sealed under data key 1 is missing"
-        }, "\(missing.problems.prefix(3))")
+        #expect(
+            missing.problems.contains {
+                $0.location.hasPrefix("secret_versions secret_id=") && $0.message == "sealed under data key 1 is missing"
+            }, "\(missing.problems.prefix(3))")
         // No active key at all, and the running job's target gone.
         try f.vault.store.unsafeExecute("PRAGMA foreign_keys = OFF; DELETE FROM data_keys WHERE version = 2")
         let none = try f.login("admin", adminPassword)
         let report = try none.check()
         #expect(report.problems.contains { $0.location == "data_keys" && $0.message.hasPrefix("no data key is active") })
-        #expect(report.problems.contains { $0.location.hasPrefix("rotation_jobs id=") && $0.message.contains("target data key 2 is missing") })
+        #expect(
+            report.problems.contains { $0.location.hasPrefix("rotation_jobs id=") && $0.message.contains("target data key 2 is missing") })
         // Without secrets.read or a key: the same structural problems (no key is needed to see them).
         let helpdesk = try f.user("hana", roles: ["helpdesk"])
         let partial = try helpdesk.check()

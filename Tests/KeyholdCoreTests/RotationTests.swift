@@ -131,11 +131,14 @@ final class CountdownFault: Sendable {
         let values = try populate(f, 30)
         // Row 25 of 30: the writer has already updated the rows before it (in the transaction) when it fails.
         let row = try f.vault.store.unsafeQuery(
-            "SELECT v.secret_id, s.name FROM secret_versions v JOIN secrets s ON s.id = v.secret_id ORDER BY v.secret_id LIMIT 1 OFFSET 25")[0]
+            "SELECT v.secret_id, s.name FROM secret_versions v JOIN secrets s ON s.id = v.secret_id ORDER BY v.secret_id LIMIT 1 OFFSET 25")[
+                0]
         let victim = row["secret_id"] as! Int64, victimName = row["name"] as! String
         try f.vault.store.unsafeExecute("UPDATE secret_versions SET ciphertext = zeroblob(60) WHERE secret_id = ?", arguments: [victim])
-        #expect(throws: KeyholdError.integrity(
-            "secret_versions secret_id=\(victim) version=1: does not open; rotation stopped (run `keyhold check`)")) {
+        #expect(
+            throws: KeyholdError.integrity(
+                "secret_versions secret_id=\(victim) version=1: does not open; rotation stopped (run `keyhold check`)")
+        ) {
             try f.admin.rotateDataKey(batchSize: 100)
         }
         #expect(try keyVersions(f) == [1], "nothing of the failed batch was written")
@@ -164,10 +167,12 @@ final class CountdownFault: Sendable {
         let oldRow = try f.vault.store.unsafeQuery("SELECT secret_id, ciphertext FROM secret_versions")[0]
         try f.admin.rotateDataKey()
         // Someone restores the destroyed key and the old ciphertext from an old copy.
-        try f.vault.store.unsafeExecute("INSERT INTO data_keys (version, sealed, state, created_at) VALUES (1, ?, 'decrypt-only', 0)",
-                                        arguments: [oldKey])
-        try f.vault.store.unsafeExecute("UPDATE secret_versions SET key_version = 1, ciphertext = ? WHERE secret_id = ?",
-                                        arguments: [oldRow["ciphertext"]!!, oldRow["secret_id"]!!])
+        try f.vault.store.unsafeExecute(
+            "INSERT INTO data_keys (version, sealed, state, created_at) VALUES (1, ?, 'decrypt-only', 0)",
+            arguments: [oldKey])
+        try f.vault.store.unsafeExecute(
+            "UPDATE secret_versions SET key_version = 1, ciphertext = ? WHERE secret_id = ?",
+            arguments: [oldRow["ciphertext"]!!, oldRow["secret_id"]!!])
         let fresh = try f.login("admin", adminPassword)
         do {
             _ = try fresh.reveal("app/key")
@@ -209,8 +214,9 @@ final class CountdownFault: Sendable {
         // A typo is caught and named; a valid key of another vault is refused.
         var typo = Array(f.recoveryKey)
         typo[4] = typo[4] == "A" ? "B" : "A"  // group 1's check symbol: always caught
-        do { _ = try f.vault.recover(recoveryKey: String(typo), username: "admin"); Issue.record("typo accepted") }
-        catch let KeyholdError.recoveryKey(e) { #expect(e == .check(group: 1)) }
+        do { _ = try f.vault.recover(recoveryKey: String(typo), username: "admin"); Issue.record("typo accepted") } catch let
+            KeyholdError.recoveryKey(e)
+        { #expect(e == .check(group: 1)) }
         #expect(throws: KeyholdError.self) {
             try f.vault.recover(recoveryKey: RecoveryKey.encode(RecoveryKey.generate()), username: "admin")
         }

@@ -56,7 +56,10 @@ import KeyholdStore
         #expect(long.count == Session.maxGeneratedLength)
         let used = long.withBytes { Set($0) }
         let wholeAlphabet = used == allowed
-        #expect(wholeAlphabet, "\(alphabet): \(allowed.count - used.intersection(allowed).count) characters never drawn, \(used.subtracting(allowed).count) foreign")
+        #expect(
+            wholeAlphabet,
+            "\(alphabet): \(allowed.count - used.intersection(allowed).count) characters never drawn, \(used.subtracting(allowed).count) foreign"
+        )
         // Two generated values differ.
         try f.admin.addVersion("gen/\(alphabet.rawValue)-max", .generated(length: Session.maxGeneratedLength, alphabet: alphabet))
         let second = try f.admin.reveal("gen/\(alphabet.rawValue)-max")
@@ -88,7 +91,7 @@ import KeyholdStore
         ("app\nx", "newline"), ("app\u{0}x", "NUL"), ("app:x", "colon"), ("app/x%", "percent"),
         ("a/" + String(repeating: "s", count: 65), "65-character segment"),
         ([String](repeating: String(repeating: "s", count: 64), count: 4).joined(separator: "/"), "259 bytes in all"),
-        (String(repeating: "ab/", count: 85) + "c", "256 bytes in all"),
+        (String(repeating: "ab/", count: 85) + "c", "256 bytes in all")
     ]
 
     @Test func invalidNamesAreRefusedNamingTheField() throws {
@@ -107,8 +110,9 @@ import KeyholdStore
         // The limits themselves are fine: 64-character segments, 255 bytes, dots inside a segment.
         let valid = [
             "a/" + String(repeating: "s", count: 64),
-            [String](repeating: String(repeating: "s", count: 64), count: 3).joined(separator: "/") + "/" + String(repeating: "t", count: 60),
-            ".env", "a..b/.x/x.", "A-Z_0.9/x", "x",
+            [String](repeating: String(repeating: "s", count: 64), count: 3).joined(separator: "/") + "/"
+                + String(repeating: "t", count: 60),
+            ".env", "a..b/.x/x.", "A-Z_0.9/x", "x"
         ]
         for name in valid {
             #expect(name.utf8.count <= 255)
@@ -123,8 +127,10 @@ import KeyholdStore
         let before = try VaultSecretTests.snapshot(f)
         for size in [0, 65_537, 200_000] {
             let value = try SecureBytes(copying: [UInt8](repeating: 0x61, count: size))
-            for (what, call) in [("create", { try f.admin.createSecret("app/new", .value(value)) }),
-                                 ("add version", { _ = try f.admin.addVersion("app/sized", .value(value)) })] as [(String, () throws -> Void)] {
+            for (what, call) in [
+                ("create", { try f.admin.createSecret("app/new", .value(value)) }),
+                ("add version", { _ = try f.admin.addVersion("app/sized", .value(value)) })
+            ] as [(String, () throws -> Void)] {
                 let e = TamperKit.error(call)
                 guard case .invalid(let v)? = e else { Issue.record("\(what) \(size) bytes: \(String(describing: e))"); continue }
                 #expect(v.field == "secret value", "\(what) \(size) bytes")
@@ -272,9 +278,11 @@ import KeyholdStore
                 Issue.record("history limit \(bad) must be invalid"); continue
             }
             #expect(v.field == "history limit")
-            guard case .invalid(let w)? = TamperKit.error({
-                try f.admin.createSecret("h/bad\(bad)", .value(pw("history-bad-value")), historyLimit: bad)
-            }) else { Issue.record("history limit \(bad) must be invalid at create"); continue }
+            guard
+                case .invalid(let w)? = TamperKit.error({
+                    try f.admin.createSecret("h/bad\(bad)", .value(pw("history-bad-value")), historyLimit: bad)
+                })
+            else { Issue.record("history limit \(bad) must be invalid at create"); continue }
             #expect(w.field == "history limit")
         }
         #expect(try f.admin.secret(named: "h/per").historyLimit == 1)
@@ -415,7 +423,8 @@ import KeyholdStore
 
         // Bad input names its field and writes nothing.
         let before = try VaultSecretTests.snapshot(f)
-        guard case .invalid(let e)? = TamperKit.error({ try f.admin.setSecret("app/api", .value(pw("x")), description: "bad\u{202E}") }) else {
+        guard case .invalid(let e)? = TamperKit.error({ try f.admin.setSecret("app/api", .value(pw("x")), description: "bad\u{202E}") })
+        else {
             Issue.record("a bidi override in the description must be refused"); return
         }
         #expect(e.field == "secret description")
@@ -458,9 +467,11 @@ import KeyholdStore
         #expect(try f.admin.auditEvents(AuditQuery(action: "secret.reveal")).count == 5)
 
         // Failures that involve a value: none may quote it.
-        for (name, input) in [("app/db", try typed("Zq8-duplicate-value-for-the-scan")),       // conflict
-                              ("bad name/x", try typed("Zq8-bad-name-value-for-the-scan")),     // invalid name
-                              ("app/../x", try typed("Zq8-dotdot-value-for-the-scan"))] {       // invalid name
+        for (name, input) in [
+            ("app/db", try typed("Zq8-duplicate-value-for-the-scan")),  // conflict
+            ("bad name/x", try typed("Zq8-bad-name-value-for-the-scan")),  // invalid name
+            ("app/../x", try typed("Zq8-dotdot-value-for-the-scan"))
+        ] {  // invalid name
             if let e = TamperKit.error({ try f.admin.createSecret(name, input) }) { errors.append(e) }
         }
         let auditor = try f.user("audrey", roles: ["auditor"])
@@ -521,9 +532,10 @@ import KeyholdStore
     /// Counts that any write would change.
     struct Snapshot: Equatable { var secrets: Int64, versions: Int64, audit: Int64, lastSeq: Int64 }
     static func snapshot(_ f: Fixture) throws -> Snapshot {
-        Snapshot(secrets: try TamperKit.count(f, "SELECT count(*) AS n FROM secrets"),
-                 versions: try TamperKit.count(f, "SELECT count(*) AS n FROM secret_versions"),
-                 audit: try TamperKit.count(f, "SELECT count(*) AS n FROM audit_events"),
-                 lastSeq: try TamperKit.count(f, "SELECT coalesce(max(seq), 0) AS n FROM audit_events"))
+        Snapshot(
+            secrets: try TamperKit.count(f, "SELECT count(*) AS n FROM secrets"),
+            versions: try TamperKit.count(f, "SELECT count(*) AS n FROM secret_versions"),
+            audit: try TamperKit.count(f, "SELECT count(*) AS n FROM audit_events"),
+            lastSeq: try TamperKit.count(f, "SELECT coalesce(max(seq), 0) AS n FROM audit_events"))
     }
 }

@@ -51,7 +51,9 @@ import KeyholdStore
             gone += try blobs(f, "SELECT ciphertext FROM secret_versions WHERE secret_id = \(id)").map { ("secret drop/\(i)", $0) }
         }
         let keepOneID = try f.vault.store.unsafeQuery("SELECT id FROM secrets WHERE name = 'keep/1'")[0]["id"]!! as! Int64
-        gone += try blobs(f, "SELECT ciphertext FROM secret_versions WHERE secret_id = \(keepOneID) AND version = 1").map { ("version keep/1 v1", $0) }
+        gone += try blobs(f, "SELECT ciphertext FROM secret_versions WHERE secret_id = \(keepOneID) AND version = 1").map {
+            ("version keep/1 v1", $0)
+        }
         gone += try blobs(f, "SELECT sealed FROM data_keys WHERE version = 1").map { ("data key 1", $0) }
         // Every ciphertext now stored is re-sealed by the rotation: the old bytes must go too.
         gone += try blobs(f, "SELECT ciphertext FROM secret_versions").map { ("pre-rotation ciphertext", $0) }
@@ -92,7 +94,9 @@ import KeyholdStore
         _ = try f.admin.createUser(username: "leaver", email: "wq@987.example", displayName: "Vxyzzy Quux", roles: [])
         for i in 30..<40 { try f.admin.createSecret("keep/\(i)/service-abc", .value(pw("v\(i)"))) }
         // Trigrams (FTS5 keeps them in lower case) found nowhere else in the vault but in what is deleted.
-        let gone = ["qz0", "z01", "012", "123", "234", "345", "456", "567", "678", "789", "wq@", "q@9", "@98", "987", "vxy", "xyz", "yzz", "zzy"]
+        let gone = [
+            "qz0", "z01", "012", "123", "234", "345", "456", "567", "678", "789", "wq@", "q@9", "@98", "987", "vxy", "xyz", "yzz", "zzy"
+        ]
         func traces() throws -> [String] {
             var found: [String] = []
             for table in ["secret_names_data", "secret_names_idx", "user_names_data", "user_names_idx"] {
@@ -103,9 +107,12 @@ import KeyholdStore
                 }
             }
             // The file page by page, leaving out the audit log's pages.
-            let audit = Set(try f.vault.store.unsafeQuery("""
-                SELECT pageno FROM dbstat WHERE name IN (SELECT name FROM sqlite_master WHERE tbl_name = 'audit_events')
-                """).compactMap { $0["pageno"] as? Int64 })
+            let audit = Set(
+                try f.vault.store.unsafeQuery(
+                    """
+                    SELECT pageno FROM dbstat WHERE name IN (SELECT name FROM sqlite_master WHERE tbl_name = 'audit_events')
+                    """
+                ).compactMap { $0["pageno"] as? Int64 })
             let size = Int(try f.vault.store.unsafeQuery("PRAGMA page_size").first?["page_size"] as? Int64 ?? 4096)
             let file = try #require(FileManager.default.contents(atPath: f.path).map([UInt8].init))
             for (k, start) in stride(from: 0, to: file.count, by: size).enumerated() where !audit.contains(Int64(k + 1)) {

@@ -40,13 +40,17 @@ import KeyholdStore
             #expect(try Self.all(limit) { try s.secretPage(at: $0, limit: limit) }.map(\.self) == s.secrets())
             #expect(try Self.all(limit) { try s.secretPage(.prefix("app/"), at: $0, limit: limit) } == s.secrets(prefix: "app/"))
             for text in ["PROD", "b", "db", "nothing"] {
-                #expect(try Self.all(limit) { try s.userPage(UserFilter(name: .contains(text)), at: $0, limit: limit) }
+                #expect(
+                    try Self.all(limit) { try s.userPage(UserFilter(name: .contains(text)), at: $0, limit: limit) }
                         == s.users(UserQuery(text: text)), "users containing \(text)")
             }
             #expect(try Self.all(limit) { try s.userPage(at: $0, limit: limit) } == s.users())
-            #expect(try Self.all(limit) { try s.userPage(UserFilter(role: "OPERATOR"), at: $0, limit: limit) } == s.users(UserQuery(role: "operator")))
+            #expect(
+                try Self.all(limit) { try s.userPage(UserFilter(role: "OPERATOR"), at: $0, limit: limit) }
+                    == s.users(UserQuery(role: "operator")))
             #expect(try Self.all(limit) { try s.auditPage(at: $0, limit: limit) } == s.auditEvents())
-            #expect(try Self.all(limit) { try s.auditPage(AuditFilter(action: "secret."), at: $0, limit: limit) }
+            #expect(
+                try Self.all(limit) { try s.auditPage(AuditFilter(action: "secret."), at: $0, limit: limit) }
                     == s.auditEvents(AuditQuery(action: "secret.")))
         }
         #expect(try s.secretPage(.contains("PROD"), limit: 10).items.map(\.name) == ["app/prod/db", "app/prod/stripe", "web/prod/cache"])
@@ -137,7 +141,8 @@ import KeyholdStore
         }
         #expect(listed == Array(events.suffix(3)))
         let secrets = try s.auditListingStart(newest: 2, AuditFilter(action: "secret.create"))
-        #expect(try s.auditPage(AuditFilter(action: "secret.create", throughSeq: secrets.through), at: secrets.start, limit: 10).items
+        #expect(
+            try s.auditPage(AuditFilter(action: "secret.create", throughSeq: secrets.through), at: secrets.start, limit: 10).items
                 == Array(try s.auditEvents(AuditQuery(action: "secret.create")).suffix(2)))
         let none = try s.auditListingStart(newest: 0)
         #expect(try s.auditPage(AuditFilter(throughSeq: none.through), at: none.start, limit: 10).items.isEmpty)

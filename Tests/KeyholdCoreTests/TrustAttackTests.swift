@@ -60,8 +60,9 @@ import KeyholdStore
         let planted = try attacker.plantKey(for: olga, username: "olga")
         let fakeGrant = try SealedBox.seal(SecureBytes(random: 32), to: attacker.pair.publicKey)
         try f.vault.store.unsafeExecute("UPDATE users SET key_id = ? WHERE id = ?", arguments: [planted, olga])
-        try f.vault.store.unsafeExecute("UPDATE grants SET key_id = ?, sealed_root = ? WHERE user_id = ?",
-                                        arguments: [planted, fakeGrant, olga])
+        try f.vault.store.unsafeExecute(
+            "UPDATE grants SET key_id = ?, sealed_root = ? WHERE user_id = ?",
+            arguments: [planted, fakeGrant, olga])
         #expect(try Self.checkNames(f.admin, "grants user_id=\(olga)"))
 
         _ = try f.admin.rotateRootKey()
@@ -94,11 +95,13 @@ import KeyholdStore
         let f = try Fixture()
         _ = try f.user("olga", roles: ["operator"])
         let olga = try TamperKit.userID(f, "olga")
-        let pk = try TamperKit.blob(f.vault.store.unsafeQuery(
-            "SELECT k.public_key FROM user_keys k JOIN users u ON u.key_id = k.id WHERE u.id = ?", arguments: [olga])[0]["public_key"])
+        let pk = try TamperKit.blob(
+            f.vault.store.unsafeQuery(
+                "SELECT k.public_key FROM user_keys k JOIN users u ON u.key_id = k.id WHERE u.id = ?", arguments: [olga])[0]["public_key"])
         let chosen = try SecureBytes(random: 32)
-        try f.vault.store.unsafeExecute("UPDATE grants SET sealed_root = ? WHERE user_id = ?",
-                                        arguments: [try SealedBox.seal(chosen, to: pk), olga])
+        try f.vault.store.unsafeExecute(
+            "UPDATE grants SET sealed_root = ? WHERE user_id = ?",
+            arguments: [try SealedBox.seal(chosen, to: pk), olga])
         try TamperKit.expectIntegrity(naming: "grants user_id=\(olga)") { try f.vault.login(username: "olga", password: pw(userPassword)) }
         #expect(try f.admin.user(named: "olga").failedLogins == 0, "an integrity failure is not a failed login")
         let refused = try #require(try f.admin.auditEvents(AuditQuery(action: "login.refused", target: "user:olga")).last)
@@ -114,15 +117,17 @@ import KeyholdStore
         _ = try f.user("audra", roles: ["auditor"])
         let olga = try TamperKit.userID(f, "olga")
         let store = f.vault.store
-        let key = try store.unsafeQuery("SELECT k.id, k.public_key FROM user_keys k JOIN users u ON u.key_id = k.id WHERE u.id = ?",
-                                        arguments: [olga])[0]
+        let key = try store.unsafeQuery(
+            "SELECT k.id, k.public_key FROM user_keys k JOIN users u ON u.key_id = k.id WHERE u.id = ?",
+            arguments: [olga])[0]
         let (keyID, pk) = (try TamperKit.int(key["id"]), try TamperKit.blob(key["public_key"]))
         let chosen = try SecureBytes(random: 32)
         let theirs = try Trust.rootSigningKey(chosen)
         let vaultID = try TamperKit.blob(store.unsafeQuery("SELECT vault_id FROM vault")[0]["vault_id"])
         let link = theirs.sign(Trust.rootLinkMessage(vaultID: vaultID, version: 2, publicKey: theirs.publicKey))
-        try store.unsafeExecute("INSERT INTO root_keys (version, public_key, link, created_at) VALUES (2, ?, ?, 0)",
-                                arguments: [theirs.publicKey, link])
+        try store.unsafeExecute(
+            "INSERT INTO root_keys (version, public_key, link, created_at) VALUES (2, ?, ?, 0)",
+            arguments: [theirs.publicKey, link])
         try store.unsafeExecute("UPDATE vault SET root_version = 2")
         let sealed = try SealedBox.seal(chosen, to: pk)
         let signature = theirs.sign(Trust.grantMessage(vaultID: vaultID, rootVersion: 2, userID: olga, keyID: keyID, sealed: sealed))
@@ -137,8 +142,9 @@ import KeyholdStore
     @Test func substitutedDataKeyIsNeverUsed() throws {
         let f = try Fixture()
         let chosenRoot = try SecureBytes(random: 32), chosenData = try SecureBytes(random: 32)
-        try f.vault.store.unsafeExecute("UPDATE data_keys SET sealed = ? WHERE state = 'active'",
-                                        arguments: [try Seal.seal(chosenData, key: chosenRoot, aad: "keyhold/datakey/1")])
+        try f.vault.store.unsafeExecute(
+            "UPDATE data_keys SET sealed = ? WHERE state = 'active'",
+            arguments: [try Seal.seal(chosenData, key: chosenRoot, aad: "keyhold/datakey/1")])
         let admin = try f.login("admin", adminPassword)
         try TamperKit.expectIntegrity(naming: "data_keys version=1") {
             try admin.createSecret("app/new", .value(pw("never-under-their-key")))
@@ -159,17 +165,22 @@ import KeyholdStore
         let chosen = try SecureBytes(random: 32)
         let theirs = try Trust.rootSigningKey(chosen)
         let vaultID = Sodium.randomBytes(16)
-        let details = #"{"root_public_key":"\#(AuditChain.hex(theirs.publicKey))","root_version":1,"vault_id":"\#(AuditChain.hex(vaultID))"}"#
-        try attacker.appendEvent(actorID: 1, actorName: "admin", keyID: attackerAdmin, action: "vault.upgrade", target: "vault",
-                                 details: details)
+        let details =
+            #"{"root_public_key":"\#(AuditChain.hex(theirs.publicKey))","root_version":1,"vault_id":"\#(AuditChain.hex(vaultID))"}"#
+        try attacker.appendEvent(
+            actorID: 1, actorName: "admin", keyID: attackerAdmin, action: "vault.upgrade", target: "vault",
+            details: details)
         let anchorSeq = try TamperKit.int(store.unsafeQuery("SELECT max(seq) AS n FROM audit_events")[0]["n"])
         try store.unsafeExecute("UPDATE vault SET vault_id = ?, anchor_seq = ?", arguments: [vaultID, anchorSeq])
         try store.unsafeExecute("UPDATE root_keys SET public_key = ? WHERE version = 1", arguments: [theirs.publicKey])
-        let key = try store.unsafeQuery("SELECT k.id, k.public_key FROM user_keys k JOIN users u ON u.key_id = k.id WHERE u.id = ?",
-                                        arguments: [olga])[0]
+        let key = try store.unsafeQuery(
+            "SELECT k.id, k.public_key FROM user_keys k JOIN users u ON u.key_id = k.id WHERE u.id = ?",
+            arguments: [olga])[0]
         let sealed = try SealedBox.seal(chosen, to: try TamperKit.blob(key["public_key"]))
-        let signature = theirs.sign(Trust.grantMessage(vaultID: vaultID, rootVersion: 1, userID: olga,
-                                                       keyID: try TamperKit.int(key["id"]), sealed: sealed))
+        let signature = theirs.sign(
+            Trust.grantMessage(
+                vaultID: vaultID, rootVersion: 1, userID: olga,
+                keyID: try TamperKit.int(key["id"]), sealed: sealed))
         try store.unsafeExecute("UPDATE grants SET sealed_root = ?, signature = ? WHERE user_id = ?", arguments: [sealed, signature, olga])
         try TamperKit.expectIntegrity(naming: "pin names another vault") { try f.vault.login(username: "olga", password: pw(userPassword)) }
     }
@@ -179,12 +190,16 @@ import KeyholdStore
         let f = try Fixture()
         _ = try f.user("olga", roles: ["operator"])
         let olga = try TamperKit.userID(f, "olga")
-        var sealed = try TamperKit.blob(f.vault.store.unsafeQuery("SELECT sealed_root FROM grants WHERE user_id = ?",
-                                                                  arguments: [olga])[0]["sealed_root"])
+        var sealed = try TamperKit.blob(
+            f.vault.store.unsafeQuery(
+                "SELECT sealed_root FROM grants WHERE user_id = ?",
+                arguments: [olga])[0]["sealed_root"])
         sealed[sealed.count / 2] ^= 0x01
         try f.vault.store.unsafeExecute("UPDATE grants SET sealed_root = ? WHERE user_id = ?", arguments: [sealed, olga])
         for _ in 0..<(Vault.freeLoginFailures + 2) {
-            try TamperKit.expectIntegrity(naming: "grants user_id=\(olga)") { try f.vault.login(username: "olga", password: pw(userPassword)) }
+            try TamperKit.expectIntegrity(naming: "grants user_id=\(olga)") {
+                try f.vault.login(username: "olga", password: pw(userPassword))
+            }
         }
         let info = try f.admin.user(named: "olga")
         #expect(info.failedLogins == 0 && info.lockedUntil == nil, "integrity failures were counted toward the lockout")
@@ -198,8 +213,9 @@ import KeyholdStore
         let attacker = try Attacker(f.vault.store, clock: f.clock)
         let planted = try attacker.plantKey(for: 1, username: "admin")
         let before = try f.admin.auditEvents(AuditQuery()).count
-        try attacker.appendEvent(actorID: 1, actorName: "admin", keyID: planted, action: "secret.reveal",
-                                 target: "secret:app/db", details: #"{"version":1}"#)
+        try attacker.appendEvent(
+            actorID: 1, actorName: "admin", keyID: planted, action: "secret.reveal",
+            target: "secret:app/db", details: #"{"version":1}"#)
         let v = try f.admin.verifyAudit()
         #expect(v.failure?.seq == Int64(before + 1))
         #expect(v.failure?.reason.contains("which no entitled event introduced") == true)
@@ -217,8 +233,9 @@ import KeyholdStore
         let attacker = try Attacker(f.vault.store, clock: f.clock)
         let planted = try attacker.plantKey(for: 1, username: "admin")
         for i in 0..<3 {
-            try attacker.appendEvent(actorID: 1, actorName: "admin", keyID: planted, action: "secret.delete",
-                                     target: "secret:app/s\(i)", details: #"{"versions":1}"#)
+            try attacker.appendEvent(
+                actorID: 1, actorName: "admin", keyID: planted, action: "secret.delete",
+                target: "secret:app/s\(i)", details: #"{"versions":1}"#)
         }
         #expect(try f.admin.verifyAudit().failure?.seq == cut)
     }
@@ -230,8 +247,9 @@ import KeyholdStore
         let adminKey = try TamperKit.int(f.vault.store.unsafeQuery("SELECT key_id FROM users WHERE username = 'admin'")[0]["key_id"])
         let attacker = try Attacker(f.vault.store, clock: f.clock)
         try f.vault.store.unsafeExecute("UPDATE user_keys SET public_key = ? WHERE id = ?", arguments: [attacker.pair.publicKey, adminKey])
-        try attacker.appendEvent(actorID: 1, actorName: "admin", keyID: adminKey, action: "user.delete", target: "user:olga",
-                                 details: #"{"user_id":2}"#)
+        try attacker.appendEvent(
+            actorID: 1, actorName: "admin", keyID: adminKey, action: "user.delete", target: "user:olga",
+            details: #"{"user_id":2}"#)
         let v = try f.admin.verifyAudit()
         #expect(v.failure?.reason.contains("signature does not verify") == true)
     }
@@ -242,8 +260,9 @@ import KeyholdStore
         let f = try Fixture()
         let attacker = try Attacker(f.vault.store, clock: f.clock)
         let first = try attacker.plantKey(for: 1, username: "admin")
-        try attacker.appendEvent(actorID: 1, actorName: "admin", keyID: first, action: "user.create", target: "user:eve",
-                                 details: #"{"key_id":99,"public_key":"\#(AuditChain.hex(attacker.pair.publicKey))","roles":["admin"],"user_id":99}"#)
+        try attacker.appendEvent(
+            actorID: 1, actorName: "admin", keyID: first, action: "user.create", target: "user:eve",
+            details: #"{"key_id":99,"public_key":"\#(AuditChain.hex(attacker.pair.publicKey))","roles":["admin"],"user_id":99}"#)
         let v = try f.admin.verifyAudit()
         #expect(v.failure?.reason.contains("which no entitled event introduced") == true)
     }
@@ -256,17 +275,22 @@ import KeyholdStore
         let rogue = try SigningKeyPair.generate()
         // Audra's own key signs, as only she could (the test holds her session's key pair).
         let last = try #require(try TamperKit.auditRows(f).last)
-        var row = AuditRow(seq: last.seq + 1, at: f.clock.now, actorID: audra, actorName: "audra", actorKeyID: aud.keyID,
-                           action: "user.create", target: "user:eve",
-                           details: #"{"key_id":99,"public_key":"\#(AuditChain.hex(rogue.publicKey))","roles":[],"user_id":99}"#,
-                           prevHash: last.hash, hash: [], signature: nil)
+        var row = AuditRow(
+            seq: last.seq + 1, at: f.clock.now, actorID: audra, actorName: "audra", actorKeyID: aud.keyID,
+            action: "user.create", target: "user:eve",
+            details: #"{"key_id":99,"public_key":"\#(AuditChain.hex(rogue.publicKey))","roles":[],"user_id":99}"#,
+            prevHash: last.hash, hash: [], signature: nil)
         row.hash = AuditChain.hash(row)
         row.signature = aud.keyPair.sign(row.hash)
-        try f.vault.store.unsafeExecute("""
+        try f.vault.store.unsafeExecute(
+            """
             INSERT INTO audit_events (seq, at, actor_id, actor_name, actor_key_id, action, target, details, prev_hash, hash, signature)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [row.seq, row.at, row.actorID, row.actorName, row.actorKeyID, row.action, row.target, row.details,
-                             row.prevHash, row.hash, row.signature])
+            """,
+            arguments: [
+                row.seq, row.at, row.actorID, row.actorName, row.actorKeyID, row.action, row.target, row.details,
+                row.prevHash, row.hash, row.signature
+            ])
         let v = try f.admin.verifyAudit()
         #expect(v.failure?.seq == row.seq)
         #expect(v.failure?.reason.contains("did not hold users.write") == true)
@@ -277,15 +301,20 @@ import KeyholdStore
         let f = try Fixture()
         let olga = try f.user("olga", roles: ["operator"])
         let last = try #require(try TamperKit.auditRows(f).last)
-        var row = AuditRow(seq: last.seq + 1, at: f.clock.now, actorID: 1, actorName: "admin", actorKeyID: olga.keyID,
-                           action: "secret.reveal", target: "secret:x", details: "{}", prevHash: last.hash, hash: [], signature: nil)
+        var row = AuditRow(
+            seq: last.seq + 1, at: f.clock.now, actorID: 1, actorName: "admin", actorKeyID: olga.keyID,
+            action: "secret.reveal", target: "secret:x", details: "{}", prevHash: last.hash, hash: [], signature: nil)
         row.hash = AuditChain.hash(row)
         row.signature = olga.keyPair.sign(row.hash)
-        try f.vault.store.unsafeExecute("""
+        try f.vault.store.unsafeExecute(
+            """
             INSERT INTO audit_events (seq, at, actor_id, actor_name, actor_key_id, action, target, details, prev_hash, hash, signature)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [row.seq, row.at, row.actorID, row.actorName, row.actorKeyID, row.action, row.target, row.details,
-                             row.prevHash, row.hash, row.signature])
+            """,
+            arguments: [
+                row.seq, row.at, row.actorID, row.actorName, row.actorKeyID, row.action, row.target, row.details,
+                row.prevHash, row.hash, row.signature
+            ])
         #expect(try f.admin.verifyAudit().failure?.reason.contains("signs only for its own user") == true)
     }
 
@@ -296,15 +325,20 @@ import KeyholdStore
         _ = try f.admin.resetPassword("olga")
         let last = try #require(try TamperKit.auditRows(f).last)
         let olgaID = try TamperKit.userID(f, "olga")
-        var row = AuditRow(seq: last.seq + 1, at: f.clock.now, actorID: olgaID, actorName: "olga", actorKeyID: olga.keyID,
-                           action: "secret.reveal", target: "secret:x", details: "{}", prevHash: last.hash, hash: [], signature: nil)
+        var row = AuditRow(
+            seq: last.seq + 1, at: f.clock.now, actorID: olgaID, actorName: "olga", actorKeyID: olga.keyID,
+            action: "secret.reveal", target: "secret:x", details: "{}", prevHash: last.hash, hash: [], signature: nil)
         row.hash = AuditChain.hash(row)
         row.signature = olga.keyPair.sign(row.hash)
-        try f.vault.store.unsafeExecute("""
+        try f.vault.store.unsafeExecute(
+            """
             INSERT INTO audit_events (seq, at, actor_id, actor_name, actor_key_id, action, target, details, prev_hash, hash, signature)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [row.seq, row.at, row.actorID, row.actorName, row.actorKeyID, row.action, row.target, row.details,
-                             row.prevHash, row.hash, row.signature])
+            """,
+            arguments: [
+                row.seq, row.at, row.actorID, row.actorName, row.actorKeyID, row.action, row.target, row.details,
+                row.prevHash, row.hash, row.signature
+            ])
         #expect(try f.admin.verifyAudit().failure?.reason.contains("after it was retired") == true)
     }
 
@@ -316,8 +350,11 @@ import KeyholdStore
         #expect(try f.vault.store.read { try AuditChain.verify($0) }.ok, "a real recovery verifies")
         let attacker = try Attacker(f.vault.store, clock: f.clock)
         let planted = try attacker.plantKey(for: 1, username: "admin")
-        try attacker.appendEvent(actorID: nil, actorName: "recovery-key", keyID: planted, action: "vault.recover", target: "user:admin",
-                                 details: #"{"key_id":\#(planted),"public_key":"\#(AuditChain.hex(attacker.pair.publicKey))","recovery_signature":"\#(String(repeating: "00", count: 64))","user_id":1}"#)
+        try attacker.appendEvent(
+            actorID: nil, actorName: "recovery-key", keyID: planted, action: "vault.recover", target: "user:admin",
+            details:
+                #"{"key_id":\#(planted),"public_key":"\#(AuditChain.hex(attacker.pair.publicKey))","recovery_signature":"\#(String(repeating: "00", count: 64))","user_id":1}"#
+        )
         let v = try f.vault.store.read { try AuditChain.verify($0) }
         #expect(v.failure?.reason.contains("vault.recover without a valid proof") == true)
     }

@@ -30,8 +30,9 @@ import KeyholdStore
         let (dir, path) = try Self.formatOne()
         #expect(throws: KeyholdError.store(.upgradeRequired(path: path, format: 1))) { try Vault.open(at: path, options: Self.cheap) }
         let backup = dir.file("vault.db.format1.bak")
-        let result = try Vault.upgrade(at: path, username: "root", password: pw("format-one-boss-pass"), backup: backup,
-                                       options: Self.cheap)
+        let result = try Vault.upgrade(
+            at: path, username: "root", password: pw("format-one-boss-pass"), backup: backup,
+            options: Self.cheap)
         #expect(result.fromFormat == 1 && result.toFormat == VaultFile.currentFormat)
         #expect(result.secretsTagged == 4)
         #expect(result.pendingRequests == ["waity"])
@@ -48,9 +49,11 @@ import KeyholdStore
         #expect(upgrade.actor == "root" && upgrade.signed)
 
         // Every user pins the vault at their next login; key holders still hold the root key.
-        for (name, password, holds) in [("olga", "secret-keeper-passphrase-1", true), ("hank", "desk-keeper-passphrase-2", true),
-                                        ("appy", "app-person-passphrase-3", false), ("impy", "imported-user-pass-4", true),
-                                        ("pendy", "pending-user-pass-5", true)] {
+        for (name, password, holds) in [
+            ("olga", "secret-keeper-passphrase-1", true), ("hank", "desk-keeper-passphrase-2", true),
+            ("appy", "app-person-passphrase-3", false), ("impy", "imported-user-pass-4", true),
+            ("pendy", "pending-user-pass-5", true)
+        ] {
             let s = try Self.login(vault, name, password)
             #expect(s.hasKeyAccess == holds, "\(name)")
         }
@@ -78,8 +81,9 @@ import KeyholdStore
 
         // Once is enough.
         #expect(throws: KeyholdError.self) {
-            try Vault.upgrade(at: path, username: "root", password: pw("format-one-boss-pass"), backup: dir.file("again.bak"),
-                              options: Self.cheap)
+            try Vault.upgrade(
+                at: path, username: "root", password: pw("format-one-boss-pass"), backup: dir.file("again.bak"),
+                options: Self.cheap)
         }
     }
 
@@ -88,24 +92,28 @@ import KeyholdStore
     @Test func refusedOrFailedUpgradeLeavesFormatOne() throws {
         let (dir, path) = try Self.formatOne()
         #expect(throws: KeyholdError.self) {
-            try Vault.upgrade(at: path, username: "olga", password: pw("secret-keeper-passphrase-1"), backup: dir.file("a.bak"),
-                              options: Self.cheap)
+            try Vault.upgrade(
+                at: path, username: "olga", password: pw("secret-keeper-passphrase-1"), backup: dir.file("a.bak"),
+                options: Self.cheap)
         }
         #expect(throws: KeyholdError.authenticationFailed) {
-            try Vault.upgrade(at: path, username: "root", password: pw("not the password at all"), backup: dir.file("b.bak"),
-                              options: Self.cheap)
+            try Vault.upgrade(
+                at: path, username: "root", password: pw("not the password at all"), backup: dir.file("b.bak"),
+                options: Self.cheap)
         }
         var failing = Self.cheap
         failing.fault = { point in if point == .beforeCommit { throw KeyholdError.conflict("injected") } }
         #expect(throws: KeyholdError.conflict("injected")) {
-            try Vault.upgrade(at: path, username: "root", password: pw("format-one-boss-pass"), backup: dir.file("c.bak"),
-                              options: failing)
+            try Vault.upgrade(
+                at: path, username: "root", password: pw("format-one-boss-pass"), backup: dir.file("c.bak"),
+                options: failing)
         }
         #expect(try Store.open(at: path, allowOlder: true).kind == .older(format: 1))
         #expect(!FileManager.default.fileExists(atPath: dir.file("a.bak")))
         // Still upgradable, and nothing of the failed attempt remains.
-        _ = try Vault.upgrade(at: path, username: "root", password: pw("format-one-boss-pass"), backup: dir.file("d.bak"),
-                              options: Self.cheap)
+        _ = try Vault.upgrade(
+            at: path, username: "root", password: pw("format-one-boss-pass"), backup: dir.file("d.bak"),
+            options: Self.cheap)
         let vault = try Vault.open(at: path, options: Self.cheap)
         #expect(try Self.login(vault, "root", "format-one-boss-pass").auditEvents(AuditQuery(action: "vault.upgrade")).count == 1)
     }

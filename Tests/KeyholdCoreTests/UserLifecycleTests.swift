@@ -53,7 +53,7 @@ private func names(_ users: [UserInfo]) -> [String] { users.map(\.username) }
             ("email", "spaces", { _ = try f.admin.createUser(username: "okname", email: "no body@example.com") }),
             ("display name", "control-character", { _ = try f.admin.createUser(username: "okname", displayName: "a\u{1B}[2J") }),
             ("display name", "bidi-control", { _ = try f.admin.createUser(username: "okname", displayName: "x\u{202E}y") }),
-            ("display name", "invisible-character", { _ = try f.admin.createUser(username: "okname", displayName: "x\u{200B}y") }),
+            ("display name", "invisible-character", { _ = try f.admin.createUser(username: "okname", displayName: "x\u{200B}y") })
         ]
         for c in cases {
             let e = invalid(c.body)
@@ -82,8 +82,9 @@ private func names(_ users: [UserInfo]) -> [String] { users.map(\.username) }
 
     @Test func createUserStoresWhatWasGiven() throws {
         let f = try Fixture()
-        let (info, temp) = try f.admin.createUser(username: "alice", email: "alice@example.com",
-                                                  displayName: "Alice Liddell", roles: ["operator", "auditor"])
+        let (info, temp) = try f.admin.createUser(
+            username: "alice", email: "alice@example.com",
+            displayName: "Alice Liddell", roles: ["operator", "auditor"])
         #expect(info.username == "alice")
         #expect(info.email == "alice@example.com")
         #expect(info.displayName == "Alice Liddell")
@@ -155,16 +156,19 @@ private func names(_ users: [UserInfo]) -> [String] { users.map(\.username) }
         _ = try f.login("bob", userPassword)
 
         // One cannot lock, disable, expire or reset oneself.
-        let onSelf: [() throws -> Void] = [{ try f.admin.lockUser("admin") }, { try f.admin.disableUser("admin") },
-                                           { try f.admin.setExpiry("admin", at: now() - 1) },
-                                           { _ = try f.admin.resetPassword("admin") }]
+        let onSelf: [() throws -> Void] = [
+            { try f.admin.lockUser("admin") }, { try f.admin.disableUser("admin") },
+            { try f.admin.setExpiry("admin", at: now() - 1) },
+            { _ = try f.admin.resetPassword("admin") }
+        ]
         for body in onSelf {
             do { try body(); Issue.record("expected a refusal") } catch KeyholdError.refused(let why) {
                 #expect(why.contains("your own account"))
             }
         }
         let actions = try f.admin.auditEvents(AuditQuery(action: "user.", target: "user:bob")).map(\.action)
-        #expect(actions.contains("user.lock") && actions.contains("user.unlock") && actions.contains("user.disable")
+        #expect(
+            actions.contains("user.lock") && actions.contains("user.unlock") && actions.contains("user.disable")
                 && actions.contains("user.enable") && actions.contains("user.expire"))
     }
 
@@ -175,7 +179,8 @@ private func names(_ users: [UserInfo]) -> [String] { users.map(\.username) }
         let bob = try f.user("bob", roles: ["operator"])
         try f.admin.createSecret("app/db", .value(pw("value-for-reset-test")))
         let oldKey = try #require(try keyID(f, "bob"))
-        let oldPublic = try #require(try rows(f, "SELECT public_key FROM user_keys WHERE id = ?", [oldKey]).first?["public_key", default: nil] as? [UInt8])
+        let oldPublic = try #require(
+            try rows(f, "SELECT public_key FROM user_keys WHERE id = ?", [oldKey]).first?["public_key", default: nil] as? [UInt8])
 
         let temp = try f.admin.resetPassword("bob")
         #expect(temp.count == Session.temporaryPasswordLength)
@@ -233,7 +238,7 @@ private func names(_ users: [UserInfo]) -> [String] { users.map(\.username) }
         let f = try Fixture()
         let bob = try f.user("bob", roles: ["operator"])
         try bob.createSecret("app/bob", .value(pw("value-made-by-bob")))  // an event bob signed
-        _ = try f.admin.resetPassword("bob")                              // bob now has a retired and a live key
+        _ = try f.admin.resetPassword("bob")  // bob now has a retired and a live key
         let id = try #require(try userID(f, "bob"))
         #expect(try rows(f, "SELECT * FROM user_keys WHERE user_id = ?", [id]).count == 2)
 
@@ -275,7 +280,7 @@ private func names(_ users: [UserInfo]) -> [String] { users.map(\.username) }
 
         #expect(names(try f.admin.users()) == ["admin", "alice", "bob_smith", "bobxsmith", "carol", "dan"])
         #expect(names(try f.admin.users(UserQuery(text: "ALICE"))) == ["alice"])
-        #expect(names(try f.admin.users(UserQuery(text: "liddell"))) == ["alice"])            // display name
+        #expect(names(try f.admin.users(UserQuery(text: "liddell"))) == ["alice"])  // display name
         #expect(names(try f.admin.users(UserQuery(text: "CORP.EXAMPLE"))) == ["bob_smith"])  // email
         #expect(names(try f.admin.users(UserQuery(text: "example.com"))) == ["alice", "carol"])
         // `_` and `%` are characters, not wildcards.

@@ -90,9 +90,9 @@ private let invisibleScalars: [UInt32] = [0x200B, 0x200C, 0x200D, 0x2060, 0x2061
     }
 
     @Test(arguments: [
-        "al ice", " alice", "alice ", "a\u{A0}lice",       // spaces, incl. no-break space
-        "josé", "алиса", "名前です", "ａlice", "alice🙂",    // non-ASCII letters and symbols
-        "al@ice", "al/ice", "al+ice", "al'ice",
+        "al ice", " alice", "alice ", "a\u{A0}lice",  // spaces, incl. no-break space
+        "josé", "алиса", "名前です", "ａlice", "alice🙂",  // non-ASCII letters and symbols
+        "al@ice", "al/ice", "al+ice", "al'ice"
     ])
     func badCharacters(_ name: String) {
         expectFailure(field: "username", rule: "charset") { _ = try Validate.username(name) }
@@ -152,7 +152,9 @@ private let invisibleScalars: [UInt32] = [0x200B, 0x200C, 0x200D, 0x2060, 0x2061
         expectFailure(field: "email", rule: "domain") { _ = try Validate.email(email) }
     }
 
-    @Test(arguments: ["alice @example.com", " alice@example.com", "alice@example.com ", " ", "alice@exa\u{A0}mple.com", "alice@exa\u{3000}mple.com"])
+    @Test(arguments: [
+        "alice @example.com", " alice@example.com", "alice@example.com ", " ", "alice@exa\u{A0}mple.com", "alice@exa\u{3000}mple.com"
+    ])
     func spaces(_ email: String) {
         expectFailure(field: "email", rule: "spaces") { _ = try Validate.email(email) }
     }
@@ -251,12 +253,15 @@ private let invisibleScalars: [UInt32] = [0x200B, 0x200C, 0x200D, 0x2060, 0x2061
     }
 
     @Test func messageNamesTheCodePoint() {
-        #expect(failure { _ = try Validate.displayName("a\u{202E}b") }?.message
-            == "display name: must not contain a bidirectional text control (U+202E)")
-        #expect(failure { _ = try Validate.displayName("a\u{85}b") }?.message
-            == "display name: must not contain a control character (U+0085)")
-        #expect(failure { _ = try Validate.displayName("a\u{AD}b") }?.message
-            == "display name: must not contain an invisible character (U+00AD)")
+        #expect(
+            failure { _ = try Validate.displayName("a\u{202E}b") }?.message
+                == "display name: must not contain a bidirectional text control (U+202E)")
+        #expect(
+            failure { _ = try Validate.displayName("a\u{85}b") }?.message
+                == "display name: must not contain a control character (U+0085)")
+        #expect(
+            failure { _ = try Validate.displayName("a\u{AD}b") }?.message
+                == "display name: must not contain an invisible character (U+00AD)")
     }
 
     @Test func nothingIsTrimmed() throws {
@@ -273,14 +278,14 @@ private let invisibleScalars: [UInt32] = [0x200B, 0x200C, 0x200D, 0x2060, 0x2061
         "Tr0ub4dor&3 is not enough",
         "mot de passe très très long",
         "🙂🙃😀😎🤔🐱🌵🎈🚀🍕🎲🌙",
-        "kx9#mq2!pzrw",
+        "kx9#mq2!pzrw"
     ])
     func goodPassphrase(_ password: String) {
         #expect(failure { try Validate.password(password, username: "alice") } == nil)
     }
 
     @Test func tooShort() {
-        let password = "kx9#mq2!pzr"   // 11 characters
+        let password = "kx9#mq2!pzr"  // 11 characters
         #expect(password.count == 11)
         let error = expectFailure(field: "password", rule: "length") { try Validate.password(password, username: "alice") }
         #expect(error?.message == "password: must be at least 12 characters")
@@ -305,14 +310,14 @@ private let invisibleScalars: [UInt32] = [0x200B, 0x200C, 0x200D, 0x2060, 0x2061
     @Test(arguments: [0, 1, 6, 7, -5])
     func minimumIsClampedToFloor(_ minimum: Int) {
         let error = expectFailure(field: "password", rule: "length") {
-            try Validate.password("kx9#mq2", username: "alice", minimumLength: minimum)   // 7 characters
+            try Validate.password("kx9#mq2", username: "alice", minimumLength: minimum)  // 7 characters
         }
         #expect(error?.message == "password: must be at least 8 characters")
         #expect(failure { try Validate.password("kx9#mq2!", username: "alice", minimumLength: minimum) } == nil)
     }
 
     @Test func higherConfiguredMinimum() {
-        let password = "kx9#mq2!pzrwvbn4tl7"   // 19 characters
+        let password = "kx9#mq2!pzrwvbn4tl7"  // 19 characters
         #expect(failure { try Validate.password(password, username: "alice") } == nil)
         expectFailure(field: "password", rule: "length") { try Validate.password(password, username: "alice", minimumLength: 20) }
         #expect(failure { try Validate.password(password + "q", username: "alice", minimumLength: 20) } == nil)
@@ -330,7 +335,8 @@ private let invisibleScalars: [UInt32] = [0x200B, 0x200C, 0x200D, 0x2060, 0x2061
     }
 
     @Test(arguments: [
-        "aaaaaaaaaaaa", "AAAAAAAAAAAAAAAAAAAA", "abcabcabcabc", "abcabcabcabca", "1a2b1a2b1a2b", "!?!?!?!?!?!?", "éééééééééééé", "🙂🙃🙂🙃🙂🙃🙂🙃🙂🙃🙂🙃",
+        "aaaaaaaaaaaa", "AAAAAAAAAAAAAAAAAAAA", "abcabcabcabc", "abcabcabcabca", "1a2b1a2b1a2b", "!?!?!?!?!?!?", "éééééééééééé",
+        "🙂🙃🙂🙃🙂🙃🙂🙃🙂🙃🙂🙃"
     ])
     func repeated(_ password: String) {
         #expect(!Validate.commonPasswords.contains(password.lowercased()), "\(password) is refused as common before this rule")
@@ -341,14 +347,15 @@ private let invisibleScalars: [UInt32] = [0x200B, 0x200C, 0x200D, 0x2060, 0x2061
     @Test(arguments: [
         "qwertyuiop89", "QWERTYUIOPASDF", "abcdefghijkl", "zyxwvutsrqpo", "1234567890ab", "9876543210zz",
         "asdfghjkl;'1", "!@#$%^&*()_+", "aaaa1111zzzz", "abcd1234wxyz", "poiuytrewq12", "mnbvcxz.,mnb",
-        "abcdefgh",
+        "abcdefgh"
     ])
     func keyboardRowsSequencesAndRunsAreRefused(_ password: String) {
         #expect(!Validate.commonPasswords.contains(password.lowercased()), "\(password) is refused as common before this rule")
         let error = expectFailure(field: "password", rule: "sequence") {
             try Validate.password(password, username: "alice", minimumLength: 8)
         }
-        #expect(error?.message == "password: must not be made of keyboard rows, sequences or repeats "
+        #expect(
+            error?.message == "password: must not be made of keyboard rows, sequences or repeats "
                 + "(like qwertyuiop12, abcdefgh1234 or aaaa1111zzzz); mix in words or characters of your own")
     }
 
@@ -357,7 +364,7 @@ private let invisibleScalars: [UInt32] = [0x200B, 0x200C, 0x200D, 0x2060, 0x2061
     @Test(arguments: [
         "correct horse battery staple", "mossy granite under the bridge", "purple elephants dance at noon",
         "Tr0ub4dor&3xyzw", "abc correct def", "qwerty is my 1st kb", "x7#kQ2!mZp9$", "stuvpl8#qk3z", "1234 river 5678",
-        "abcdefghi!k#m", "correct horse battery staple correct horse battery staple",
+        "abcdefghi!k#m", "correct horse battery staple correct horse battery staple"
     ])
     func passphrasesWithShortRunsPass(_ password: String) {
         #expect(failure { try Validate.password(password, username: "alice") } == nil, "\(password) was refused")
@@ -366,14 +373,14 @@ private let invisibleScalars: [UInt32] = [0x200B, 0x200C, 0x200D, 0x2060, 0x2061
     @Test func commonListIsEmbedded() {
         #expect(Validate.commonPasswords.count == 30_000)
         #expect(Validate.commonPasswords.contains("password"))
-        #expect(Validate.commonPasswords.contains("geekboy"))   // last line
+        #expect(Validate.commonPasswords.contains("geekboy"))  // last line
         #expect(!Validate.commonPasswords.contains(""))
         #expect(Validate.commonPasswords.allSatisfy { $0 == $0.lowercased() })
     }
 
     @Test(arguments: [
         "password1234", "qwertyuiop123", "123qweasdzxc", "1qaz2wsx3edc",
-        "qwerty123456", "leavemealone", "finalfantasy", "123456789987654321",
+        "qwerty123456", "leavemealone", "finalfantasy", "123456789987654321"
     ])
     func common(_ password: String) {
         #expect(password.count >= 12)
@@ -397,7 +404,7 @@ private let invisibleScalars: [UInt32] = [0x200B, 0x200C, 0x200D, 0x2060, 0x2061
         ("my ALICE password", "alice"),
         ("my alice password", "Alice"),
         ("bob.smith-rocks-2024", "Bob.Smith"),
-        ("prefix-j.doe", "J.DOE"),
+        ("prefix-j.doe", "J.DOE")
     ])
     func containsUsername(_ password: String, _ username: String) {
         let error = expectFailure(field: "password", rule: "contains-username") { try Validate.password(password, username: username) }
@@ -408,18 +415,21 @@ private let invisibleScalars: [UInt32] = [0x200B, 0x200C, 0x200D, 0x2060, 0x2061
         #expect(failure { try Validate.password("correct horse battery staple", username: "") } == nil)
     }
 
-    @Test(arguments: ["correct horse\tbattery", "correct\nhorse battery", "\u{1B}[31mcorrect horse", "correct horse\u{7F}battery", "correct horse\u{85}battery"])
+    @Test(arguments: [
+        "correct horse\tbattery", "correct\nhorse battery", "\u{1B}[31mcorrect horse", "correct horse\u{7F}battery",
+        "correct horse\u{85}battery"
+    ])
     func controlCharacters(_ password: String) {
         expectFailure(field: "password", rule: "control-character") { try Validate.password(password, username: "alice") }
     }
 
     @Test(arguments: [
-        ("kx9#mq2!pzr", "alice", 12),                  // length
-        (String(repeating: "Zq", count: 600), "alice", 12), // over 1024 bytes
-        ("password1234", "alice", 12),                  // common
-        ("SuperSecretAlice99!", "alice", 12),           // contains username
-        ("Secret\tTab-Password", "alice", 12),          // control character
-        ("hunter22", "bob", 12),                        // length with a common-looking value
+        ("kx9#mq2!pzr", "alice", 12),  // length
+        (String(repeating: "Zq", count: 600), "alice", 12),  // over 1024 bytes
+        ("password1234", "alice", 12),  // common
+        ("SuperSecretAlice99!", "alice", 12),  // contains username
+        ("Secret\tTab-Password", "alice", 12),  // control character
+        ("hunter22", "bob", 12)  // length with a common-looking value
     ])
     func messageNeverContainsPassword(_ password: String, _ username: String, _ minimum: Int) {
         let error = failure { try Validate.password(password, username: username, minimumLength: minimum) }
@@ -472,7 +482,9 @@ private let invisibleScalars: [UInt32] = [0x200B, 0x200C, 0x200D, 0x2060, 0x2061
         expectFailure(field: "secret name", rule: "empty") { _ = try Validate.secretName("") }
     }
 
-    @Test(arguments: [(".", 1, "."), ("..", 1, ".."), ("a/./b", 2, "."), ("a/../b", 2, ".."), ("../etc/passwd", 1, ".."), ("a/b/..", 3, "..")])
+    @Test(arguments: [
+        (".", 1, "."), ("..", 1, ".."), ("a/./b", 2, "."), ("a/../b", 2, ".."), ("../etc/passwd", 1, ".."), ("a/b/..", 3, "..")
+    ])
     func dotSegment(_ name: String, _ segment: Int, _ dots: String) {
         let error = expectFailure(field: "secret name", rule: "dot-segment") { _ = try Validate.secretName(name) }
         #expect(error?.message == "secret name: segment \(segment) is \"\(dots)\", which is not allowed")
@@ -491,8 +503,9 @@ private let invisibleScalars: [UInt32] = [0x200B, 0x200C, 0x200D, 0x2060, 0x2061
     }
 
     @Test func badCharacterIsNamed() {
-        #expect(failure { _ = try Validate.secretName("a*b") }?.message
-            == "secret name: may contain only ASCII letters, digits, \".\", \"_\", \"-\" and \"/\" (found \"*\")")
+        #expect(
+            failure { _ = try Validate.secretName("a*b") }?.message
+                == "secret name: may contain only ASCII letters, digits, \".\", \"_\", \"-\" and \"/\" (found \"*\")")
         #expect(failure { _ = try Validate.secretName("a\nb") }?.message.contains("\"\u{240A}\" (U+000A)") == true)
     }
 
@@ -532,16 +545,17 @@ private let invisibleScalars: [UInt32] = [0x200B, 0x200C, 0x200D, 0x2060, 0x2061
         ("soft\u{AD}hyphen", "soft\\u{00AD}hyphen"),
         ("line\u{2028}sep", "line\\u{2028}sep"),
         ("Grüße 🙂 山田", "Grüße 🙂 山田"),
-        ("", ""),
+        ("", "")
     ])
     func examples(_ input: String, _ expected: String) {
         #expect(Validate.visible(input) == expected)
     }
 
     @Test func everyUnsafeScalarIsEscaped() {
-        let unsafe = (UInt32(0)...0x3000).compactMap(Unicode.Scalar.init).filter {
-            Validate.isControl($0) || Validate.isBidiControl($0) || Validate.isInvisible($0)
-        } + [Unicode.Scalar(0xFEFF)!]
+        let unsafe =
+            (UInt32(0)...0x3000).compactMap(Unicode.Scalar.init).filter {
+                Validate.isControl($0) || Validate.isBidiControl($0) || Validate.isInvisible($0)
+            } + [Unicode.Scalar(0xFEFF)!]
         #expect(unsafe.count == 65 + 12 + 11)
         for s in unsafe {
             let shown = Validate.visible(String(s))

@@ -9,7 +9,9 @@ import Testing
     /// The backticked names in the first column of FORMAT.md section 7's table.
     static func documentedActions() throws -> Set<String> {
         let text = try String(contentsOf: Repository.root.appendingPathComponent("docs/FORMAT.md"), encoding: .utf8)
-        guard let start = text.range(of: "## 7. Audit actions"), let end = text.range(of: "\n## 8.", range: start.upperBound..<text.endIndex) else {
+        guard let start = text.range(of: "## 7. Audit actions"),
+            let end = text.range(of: "\n## 8.", range: start.upperBound..<text.endIndex)
+        else {
             throw TestFailure("FORMAT.md has no section 7, Audit actions")
         }
         var names: Set<String> = []

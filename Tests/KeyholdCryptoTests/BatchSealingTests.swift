@@ -23,9 +23,13 @@ import Testing
 
     @Test func sealerRefusesWhatDoesNotFit() throws {
         let sealer = Sealer(capacity: 8)
-        #expect(throws: CryptoError.self) { try [UInt8](repeating: 1, count: 9).withUnsafeBytes { try sealer.seal($0, key: key, aad: aad) { _ in } } }
+        #expect(throws: CryptoError.self) {
+            try [UInt8](repeating: 1, count: 9).withUnsafeBytes { try sealer.seal($0, key: key, aad: aad) { _ in } }
+        }
         let short = try SecureBytes(random: 16)
-        #expect(throws: CryptoError.malformed("key length")) { try [UInt8](repeating: 1, count: 4).withUnsafeBytes { try sealer.seal($0, key: short, aad: aad) { _ in } } }
+        #expect(throws: CryptoError.malformed("key length")) {
+            try [UInt8](repeating: 1, count: 4).withUnsafeBytes { try sealer.seal($0, key: short, aad: aad) { _ in } }
+        }
     }
 
     @Test func resealerRawFormMatches() throws {
@@ -40,7 +44,9 @@ import Testing
         #expect(throws: CryptoError.integrity) {
             try old.withUnsafeBytes { try resealer.reseal($0, from: key, fromAAD: "keyhold/secret/7/3/9", to: newKey, toAAD: aad) { _ in } }
         }
-        #expect(try holds(try Seal.open(try resealer.reseal(old, from: key, fromAAD: aad, to: newKey, toAAD: aad), key: newKey, aad: aad), plain))
+        #expect(
+            try holds(
+                try Seal.open(try resealer.reseal(old, from: key, fromAAD: aad, to: newKey, toAAD: aad), key: newKey, aad: aad), plain))
     }
 
     @Test func openIntoABufferMatchesOpen() throws {
@@ -48,7 +54,8 @@ import Testing
         let sealed = try Seal.seal(SecureBytes(copying: plain), key: key, aad: aad)
         let buffer = try GuardedBuffer(capacity: 512)
         let (length, same) = try buffer.withUnsafeMutableBytes { out in
-            let n = try sealed.withUnsafeBytes { s in try Array(aad.utf8).withUnsafeBytes { try Seal.open(s, key: key, aad: $0, into: out) } }
+            let n = try sealed.withUnsafeBytes { s in try Array(aad.utf8).withUnsafeBytes { try Seal.open(s, key: key, aad: $0, into: out) }
+            }
             return (n, out.prefix(n).elementsEqual(plain))
         }
         #expect(length == 300 && same)
@@ -62,7 +69,9 @@ import Testing
         altered[Seal.nonceBytes] ^= 1
         #expect(throws: CryptoError.integrity) { try open(altered, aad: aad, capacity: 512) }
         #expect(throws: CryptoError.self) { try open(sealed, aad: aad, capacity: 299) }
-        #expect(throws: CryptoError.integrity) { try open(Array(sealed.prefix(Seal.nonceBytes + Seal.tagBytes - 1)), aad: aad, capacity: 512) }
+        #expect(throws: CryptoError.integrity) {
+            try open(Array(sealed.prefix(Seal.nonceBytes + Seal.tagBytes - 1)), aad: aad, capacity: 512)
+        }
     }
 
     @Test func guardedBufferIsWritableInsideAndWipedOnRequest() throws {

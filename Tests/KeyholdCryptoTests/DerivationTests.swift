@@ -8,7 +8,11 @@ import Testing
         let seed = try SecureBytes(copying: hex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"))
         let pair = try SigningKeyPair.derived(fromSeed: seed)
         #expect(pair.publicKey == hex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"))
-        #expect(pair.sign([]) == hex("e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"))
+        #expect(
+            pair.sign([])
+                == hex(
+                    "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
+                ))
         // The same seed gives the same pair; the pair re-forms from its parts.
         #expect(try SigningKeyPair.derived(fromSeed: seed).publicKey == pair.publicKey)
         #expect(throws: Never.self) { try SigningKeyPair(publicKey: pair.publicKey, secretKey: pair.secretKey) }

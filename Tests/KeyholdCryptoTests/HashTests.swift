@@ -8,7 +8,7 @@ import Testing
 
     @Test(arguments: [
         ("", "0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a8"),
-        ("abc", "bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319"),
+        ("abc", "bddd813c634239723171ef3fee98579b94964e3bb1cb3e427262c8c068d52319")
     ])
     func blake2b256KnownAnswers(input: String, expected: String) {
         let digest = Hash.blake2b256(Array(input.utf8))

@@ -132,8 +132,9 @@ import Testing
         let base = try PasswordHash.deriveKey(password, salt: salt, cost: cheap)
         let otherSalt = try PasswordHash.deriveKey(password, salt: flipping(salt, at: 0), cost: cheap)
         let otherPass = try PasswordHash.deriveKey(otherPassword, salt: salt, cost: cheap)
-        let otherCost = try PasswordHash.deriveKey(password, salt: salt,
-                                                   cost: KDFCost(opslimit: 2, memlimit: cheap.memlimit))
+        let otherCost = try PasswordHash.deriveKey(
+            password, salt: salt,
+            cost: KDFCost(opslimit: 2, memlimit: cheap.memlimit))
         let sameAsSalt = base.constantTimeEquals(otherSalt)
         let sameAsPass = base.constantTimeEquals(otherPass)
         let sameAsCost = base.constantTimeEquals(otherCost)

@@ -91,12 +91,18 @@ enum ReferenceRecoveryKey {
     /// section 4, for fixed fake keys. Not parameterised, so the keys never
     /// appear in test output; a failure names the vector by number.
     static let knownAnswers: [(key: [UInt8], encoded: String)] = [
-        ((0..<32).map { UInt8($0) },
-         "000GV-40R49-0M308-E209E-185GE-R38E4-1W81Z-24GKV-2GAHB-C5RRA-34D1E-P70XN-3RFGF"),
-        ([UInt8](repeating: 0, count: 32),
-         "0000Z-0000E-0000T-0000M-0000T-00009-00001-0000K-00008-0000C-0000X-00007-0000Y"),
-        ([UInt8](repeating: 0xFF, count: 32),
-         "ZZZZX-ZZZZM-ZZZZS-ZZZZ2-ZZZZF-ZZZZV-ZZZZA-ZZZZ3-ZZZZ7-ZZZZS-ZZZZ0-ZZZZZ-ZZZGZ"),
+        (
+            (0..<32).map { UInt8($0) },
+            "000GV-40R49-0M308-E209E-185GE-R38E4-1W81Z-24GKV-2GAHB-C5RRA-34D1E-P70XN-3RFGF"
+        ),
+        (
+            [UInt8](repeating: 0, count: 32),
+            "0000Z-0000E-0000T-0000M-0000T-00009-00001-0000K-00008-0000C-0000X-00007-0000Y"
+        ),
+        (
+            [UInt8](repeating: 0xFF, count: 32),
+            "ZZZZX-ZZZZM-ZZZZS-ZZZZ2-ZZZZF-ZZZZV-ZZZZA-ZZZZ3-ZZZZ7-ZZZZS-ZZZZ0-ZZZZZ-ZZZGZ"
+        )
     ]
 
     @Test func knownAnswers() throws {
@@ -162,7 +168,7 @@ enum ReferenceRecoveryKey {
             ("mixed separators and padding", "  " + encoded.replacingOccurrences(of: "-", with: " - ") + "\n"),
             ("tabs and newlines", encoded.replacingOccurrences(of: "-", with: "\t").replacingOccurrences(of: "\t", with: "\r\n")),
             ("look-alikes O/I/L", lookAlike),
-            ("look-alikes, lower case, no dashes", lookAlike.lowercased().replacingOccurrences(of: "-", with: "")),
+            ("look-alikes, lower case, no dashes", lookAlike.lowercased().replacingOccurrences(of: "-", with: ""))
         ]
         for (what, text) in variants {
             do {
@@ -220,7 +226,7 @@ enum ReferenceRecoveryKey {
                     let parsed = try RecoveryKey.parse(Self.joined(changed))
                     collided += 1
                     if parsed.constantTimeEquals(key) { wrong += 1 }  // a change must not give back the same key
-                } catch where error == .check(group: group) {
+                } catch  where error == .check(group: group) {
                     caught += 1
                 } catch {
                     wrong += 1

@@ -32,8 +32,10 @@ import Testing
         #expect(Array(a.dropFirst(24)) != Array(b.dropFirst(24)), "ciphertext repeated")
     }
 
-    @Test(arguments: ["keyhold/secret/7/3/1", "keyhold/secret/7/4/2", "keyhold/secret/8/3/2",
-                      "keyhold/datakey/2", "", "keyhold/secret/7/3/2 ", "Keyhold/secret/7/3/2"])
+    @Test(arguments: [
+        "keyhold/secret/7/3/1", "keyhold/secret/7/4/2", "keyhold/secret/8/3/2",
+        "keyhold/datakey/2", "", "keyhold/secret/7/3/2 ", "Keyhold/secret/7/3/2"
+    ])
     func openWithAnotherAADFails(otherAAD: String) throws {
         let sealed = try Seal.seal(SecureBytes(random: 32), key: key, aad: aad)
         #expect(throws: CryptoError.integrity) { try Seal.open(sealed, key: key, aad: otherAAD) }
@@ -88,7 +90,7 @@ import Testing
             ("shorter than nonce + tag", Array(sealed.prefix(39))),
             ("nonce only", Array(sealed.prefix(24))),
             ("empty", []),
-            ("byte appended", sealed + [0]),
+            ("byte appended", sealed + [0])
         ]
         for (what, bytes) in variants {
             #expect(throws: CryptoError.integrity, "\(what)") { try Seal.open(bytes, key: key, aad: aad) }

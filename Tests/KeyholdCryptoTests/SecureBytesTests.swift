@@ -10,8 +10,10 @@ import Testing
         let bytes = canaryBytes
         let hexLower = bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
         let decimalList = bytes.prefix(4).map(String.init).joined(separator: ", ")
-        return ["CANARY", "canary", "hunter2", hexLower, hexLower.uppercased(), decimalList,
-                bytes.prefix(4).map(String.init).joined(separator: ",")]
+        return [
+            "CANARY", "canary", "hunter2", hexLower, hexLower.uppercased(), decimalList,
+            bytes.prefix(4).map(String.init).joined(separator: ",")
+        ]
     }
 
     static func leaks(_ text: String) -> Bool { leakForms.contains { text.contains($0) } }
@@ -34,7 +36,7 @@ import Testing
             ("debugDescription", secret.debugDescription),
             ("String(describing:)", String(describing: secret)),
             ("String(reflecting:)", String(reflecting: secret)),
-            ("interpolation", "\(secret)"),
+            ("interpolation", "\(secret)")
         ]
         for (what, text) in renderings {
             let leaked = Self.leaks(text)
@@ -57,7 +59,7 @@ import Testing
             ("nested struct", String(describing: nested)),
             ("array", String(describing: [secret])),
             ("optional", String(describing: Optional(secret))),
-            ("dump", dumped),
+            ("dump", dumped)
         ]
         for (what, text) in renderings {
             let leaked = Self.leaks(text)

@@ -3,7 +3,7 @@ import Testing
 
 @Suite struct TokenTests {
     static let expectedSizes: [Token.Alphabet: Int] = [
-        .urlsafe: 64, .hex: 16, .alnum: 62, .base64: 64, .alpha: 52, .numeric: 10, .ascii: 94,
+        .urlsafe: 64, .hex: 16, .alnum: 62, .base64: 64, .alpha: 52, .numeric: 10, .ascii: 94
     ]
 
     @Test func everyAlphabetIsCovered() {
@@ -47,8 +47,9 @@ import Testing
         #expect(counts.count == 16)
         for symbol in Token.Alphabet.hex.characters {
             let c = counts[symbol] ?? 0
-            #expect(c >= expected * 3 / 4 && c <= expected * 5 / 4,
-                    "symbol \(Character(UnicodeScalar(symbol))) drawn \(c) times, expected about \(expected)")
+            #expect(
+                c >= expected * 3 / 4 && c <= expected * 5 / 4,
+                "symbol \(Character(UnicodeScalar(symbol))) drawn \(c) times, expected about \(expected)")
         }
     }
 

@@ -95,7 +95,8 @@ import KeyholdTestSupport
     @Test func guardedBufferWipeZeroes() throws {
         let needle = try SecureBytes(random: 32)
         let buffer = try GuardedBuffer(capacity: 64)
-        buffer.withUnsafeMutableBytes { out in needle.withBytes { (out.baseAddress! + 16).copyMemory(from: $0.baseAddress!, byteCount: 32) } }
+        buffer.withUnsafeMutableBytes { out in needle.withBytes { (out.baseAddress! + 16).copyMemory(from: $0.baseAddress!, byteCount: 32) }
+        }
         #expect(MemoryScan.copies(MemoryScan.find(needle)).count == 1, "control: found in the PROT_NONE buffer")
         buffer.wipe()
         #expect(MemoryScan.find(needle).isEmpty, "wipe left the bytes")

@@ -9,25 +9,30 @@ import Testing
     // MARK: CSV
 
     @Test func csvColumnsInAnyOrderQuotedFieldsAndUnquotedArgon2() throws {
-        let text = "\u{FEFF}password_hash,Username,email,display_name,roles\r\n"
+        let text =
+            "\u{FEFF}password_hash,Username,email,display_name,roles\r\n"
             + "\(Self.argon),alice,alice@example.org,\"Alice, A.\",\"ops,user\"\r\n"
             + "\"\(Self.bcrypt)\",bob,,\"Bob \"\"B\"\"\",auditor; user\r\n"
             + "\r\n"
             + "\(Self.argon),carol,,,\n"
         let read = try UserCSV.parse(Array(text.utf8))
         #expect(read.bad.isEmpty, "\(read.bad)")
-        #expect(read.entries == [
-            AppUserEntry(username: "alice", email: "alice@example.org", displayName: "Alice, A.", passwordHash: Self.argon,
-                         roles: ["ops", "user"], origin: "line 2"),
-            AppUserEntry(username: "bob", email: nil, displayName: "Bob \"B\"", passwordHash: Self.bcrypt,
-                         roles: ["auditor", "user"], origin: "line 3"),
-            AppUserEntry(username: "carol", email: nil, displayName: "", passwordHash: Self.argon, roles: [], origin: "line 5"),
-        ])
+        #expect(
+            read.entries == [
+                AppUserEntry(
+                    username: "alice", email: "alice@example.org", displayName: "Alice, A.", passwordHash: Self.argon,
+                    roles: ["ops", "user"], origin: "line 2"),
+                AppUserEntry(
+                    username: "bob", email: nil, displayName: "Bob \"B\"", passwordHash: Self.bcrypt,
+                    roles: ["auditor", "user"], origin: "line 3"),
+                AppUserEntry(username: "carol", email: nil, displayName: "", passwordHash: Self.argon, roles: [], origin: "line 5")
+            ])
         #expect(read.seqByOrigin == ["line 2": 0, "line 3": 1, "line 5": 2])
     }
 
     @Test func csvRecordsAreNamedByTheLineTheyStartOn() throws {
-        let text = "username,password_hash,display_name\n"
+        let text =
+            "username,password_hash,display_name\n"
             + "one,\(Self.bcrypt),\"two\nlines\"\n"
             + "short,\(Self.bcrypt)\n"
             + "ok,\(Self.bcrypt),x\n"
@@ -41,7 +46,9 @@ import Testing
     @Test func csvThatCannotBeReadIsRefusedWhole() {
         func refusal(_ text: String) -> String? { sourceRefusal { _ = try UserCSV.parse(Array(text.utf8)) } }
         #expect(refusal("") == "CSV: the file is empty (it needs a header line)")
-        #expect(refusal("username,password,email\n") == #"CSV line 1: unknown column "password" (known: username, email, display_name, password_hash, roles)"#)
+        #expect(
+            refusal("username,password,email\n")
+                == #"CSV line 1: unknown column "password" (known: username, email, display_name, password_hash, roles)"#)
         #expect(refusal("username,username,password_hash\n") == "CSV line 1: column username appears twice")
         #expect(refusal("username,email\n")?.hasPrefix("CSV line 1: the header needs a password_hash column") == true)
         #expect(refusal("username,password_hash\nab\"c,h\n")?.hasPrefix("CSV line 2: a quote inside an unquoted field") == true)
@@ -63,13 +70,16 @@ import Testing
             """
         let read = try UserJSON.parse(Array(text.utf8))
         #expect(read.bad.isEmpty)
-        #expect(read.entries == [
-            AppUserEntry(username: "alice", email: "alice@example.org", displayName: "Alice", passwordHash: Self.argon,
-                         roles: ["ops", "user"], origin: #"users[0] (alice)"#),
-            AppUserEntry(username: "bob", email: nil, displayName: "", passwordHash: Self.bcrypt, roles: ["auditor", "user"],
-                         origin: #"users[1] (bob)"#),
-            AppUserEntry(username: "carol", email: nil, displayName: "", passwordHash: "h", roles: [], origin: #"users[2] (carol)"#),
-        ])
+        #expect(
+            read.entries == [
+                AppUserEntry(
+                    username: "alice", email: "alice@example.org", displayName: "Alice", passwordHash: Self.argon,
+                    roles: ["ops", "user"], origin: #"users[0] (alice)"#),
+                AppUserEntry(
+                    username: "bob", email: nil, displayName: "", passwordHash: Self.bcrypt, roles: ["auditor", "user"],
+                    origin: #"users[1] (bob)"#),
+                AppUserEntry(username: "carol", email: nil, displayName: "", passwordHash: "h", roles: [], origin: #"users[2] (carol)"#)
+            ])
     }
 
     @Test func jsonBadEntriesAreNamedByIndexAndUsername() throws {
@@ -87,20 +97,23 @@ import Testing
             """#
         let read = try UserJSON.parse(Array(text.utf8))
         #expect(read.entries.map(\.username) == ["ok"])
-        #expect(read.bad.map { "\($0.origin): \($0.message)" } == [
-            "users[0]: must be an object with username and password_hash",
-            #"users[1]: unknown key "pasword" (known: username, email, display_name, password_hash, roles)"#,
-            "users[2]: username is missing or not a string",
-            #"users[3] (b): password_hash is missing or not a string"#,
-            #"users[4] (c): email must be a string or null"#,
-            #"users[5] (d): display_name must be a string"#,
-            #"users[6] (e): roles must be a list of strings (or one string, "a,b")"#,
-        ])
+        #expect(
+            read.bad.map { "\($0.origin): \($0.message)" } == [
+                "users[0]: must be an object with username and password_hash",
+                #"users[1]: unknown key "pasword" (known: username, email, display_name, password_hash, roles)"#,
+                "users[2]: username is missing or not a string",
+                #"users[3] (b): password_hash is missing or not a string"#,
+                #"users[4] (c): email must be a string or null"#,
+                #"users[5] (d): display_name must be a string"#,
+                #"users[6] (e): roles must be a list of strings (or one string, "a,b")"#
+            ])
         #expect(read.seqByOrigin[#"users[7] (ok)"#] == 7)
     }
 
     @Test func jsonThatIsNotTheShapeIsRefusedWhole() {
         #expect(sourceRefusal { _ = try UserJSON.parse(Array("{".utf8)) }?.hasPrefix("not valid JSON (or not UTF-8): ") == true)
-        #expect(sourceRefusal { _ = try UserJSON.parse(Array(#"{"accounts": []}"#.utf8)) }?.hasPrefix(#"JSON: the top level must be {"users""#) == true)
+        #expect(
+            sourceRefusal { _ = try UserJSON.parse(Array(#"{"accounts": []}"#.utf8)) }?.hasPrefix(#"JSON: the top level must be {"users""#)
+                == true)
     }
 }

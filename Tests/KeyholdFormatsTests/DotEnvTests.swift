@@ -54,7 +54,8 @@ private func read(_ text: String, _ policy: DotEnv.Variables = .refuse) throws -
     }
 
     @Test func pythonsWhiteSpaceIsTrimmed() throws {
-        let r = try read("A=\u{A0} value\u{A0}\u{2003}\u{0C}\nB=\u{3000}x\u{2028}\n\u{A0}C=1\nD=a\u{A0}#c\nE=x\u{1C}#y\nF=\u{1F}z\u{1E}\nG=b\u{A0} c\n")
+        let r = try read(
+            "A=\u{A0} value\u{A0}\u{2003}\u{0C}\nB=\u{3000}x\u{2028}\n\u{A0}C=1\nD=a\u{A0}#c\nE=x\u{1C}#y\nF=\u{1F}z\u{1E}\nG=b\u{A0} c\n")
         #expect(values(r.source) == ["A": "value", "B": "x", "C": "1", "D": "a", "E": "x", "F": "z", "G": "b\u{A0} c"])
     }
 
@@ -67,9 +68,10 @@ private func read(_ text: String, _ policy: DotEnv.Variables = .refuse) throws -
         let r = try read("A=first\nB=1\nA=second\nA=third\n")
         #expect(values(r.source) == ["A": "third", "B": "1"])
         #expect(entries(r.source).first { $0.key == "A" }?.origin == "line 4")
-        #expect(r.notes.map { "\($0.origin): \($0.message)" } == [
-            "line 4: A is given 3 times (also at line 1, 3); the value here, the last, is what python-dotenv gives the application and is imported",
-        ])
+        #expect(
+            r.notes.map { "\($0.origin): \($0.message)" } == [
+                "line 4: A is given 3 times (also at line 1, 3); the value here, the last, is what python-dotenv gives the application and is imported"
+            ])
         #expect(r.source.bad.isEmpty)
     }
 
@@ -85,15 +87,16 @@ private func read(_ text: String, _ policy: DotEnv.Variables = .refuse) throws -
         let text = "GOOD=1\nnot an assignment\n=nokey\nAFTER='x' trailing\n''=5\nA=\"open\nB=2\nC='x\nD=3\nexport =4\nLAST=6\n"
         let r = try DotEnv.parse(Array(text.utf8))
         #expect(values(r) == ["GOOD": "1", "B": "2", "D": "3", "LAST": "6"])
-        #expect(problems(r) == [
-            "line 2: expected KEY=value; python-dotenv skips this line",
-            "line 3: expected KEY=value; python-dotenv skips this line",
-            "line 4: AFTER: unexpected text after the closing quote; python-dotenv skips this line",
-            "line 5: the quoted key is empty or never closed; python-dotenv skips this line",
-            "line 6: A: the double-quoted value is never closed; python-dotenv skips this line",
-            "line 8: C: the single-quoted value is never closed; python-dotenv skips this line",
-            "line 10: expected KEY=value; python-dotenv skips this line",
-        ])
+        #expect(
+            problems(r) == [
+                "line 2: expected KEY=value; python-dotenv skips this line",
+                "line 3: expected KEY=value; python-dotenv skips this line",
+                "line 4: AFTER: unexpected text after the closing quote; python-dotenv skips this line",
+                "line 5: the quoted key is empty or never closed; python-dotenv skips this line",
+                "line 6: A: the double-quoted value is never closed; python-dotenv skips this line",
+                "line 8: C: the single-quoted value is never closed; python-dotenv skips this line",
+                "line 10: expected KEY=value; python-dotenv skips this line"
+            ])
         #expect(r.bad.map(\.seq) == [1, 2, 3, 4, 5, 7, 9], "bad entries keep their place in the source")
     }
 
@@ -152,7 +155,8 @@ private func read(_ text: String, _ policy: DotEnv.Variables = .refuse) throws -
     }
 
     @Test func expandResolvesFromEarlierKeysOnly() throws {
-        let r = try read("""
+        let r = try read(
+            """
             HOST=db
             URL=postgres://${HOST}:${PORT:-5432}/app
             A=1
@@ -166,7 +170,8 @@ private func read(_ text: String, _ policy: DotEnv.Variables = .refuse) throws -
 
             """, .expand)
         #expect(values(r.source) == ["HOST": "db", "A": "12", "E": "", "F": "litx", "LATER": "1"])
-        #expect(r.source.bad.map(\.origin) == ["line 2", "line 8", "line 10"], "PORT, LATER (not yet defined) and G (refused) are not guessed")
+        #expect(
+            r.source.bad.map(\.origin) == ["line 2", "line 8", "line 10"], "PORT, LATER (not yet defined) and G (refused) are not guessed")
         #expect(r.source.bad[0].message.contains("names no key defined earlier"))
         #expect(r.source.bad[2].message.contains("refers to the key at line 8"))
     }
@@ -203,7 +208,9 @@ private func read(_ text: String, _ policy: DotEnv.Variables = .refuse) throws -
     }
 
     @Test func whatItCannotCarryIsNamed() {
-        func problem(_ b: [UInt8], _ interpolate: Bool? = nil) -> String? { b.withUnsafeBytes { DotEnv.exportProblem($0, interpolate: interpolate) } }
+        func problem(_ b: [UInt8], _ interpolate: Bool? = nil) -> String? {
+            b.withUnsafeBytes { DotEnv.exportProblem($0, interpolate: interpolate) }
+        }
         #expect(problem(Array("text\twith\r\nbreaks ✓ \u{1B} \\".utf8)) == nil)
         #expect(problem([0x61, 0x00, 0x62])?.contains("NUL") == true)
         #expect(problem([0xFF, 0xFE])?.contains("not UTF-8") == true)
@@ -216,9 +223,11 @@ private func read(_ text: String, _ policy: DotEnv.Variables = .refuse) throws -
 
     /// Every value, written together in one file, reads back the same through the parser.
     @Test func whatItWritesReadsBackTheSame() throws {
-        let values = ["plain", "it's", "multi\nline\r\nvalue\rend", "tab\there", "quote \" and \\ backslash", "# not a comment",
-                      " spaced ", "ünïcödé ✓", "'both' \"kinds\"", "trailing backslash \\", "\\", "C:\\Users\\", "\u{A0}nbsp\u{A0}",
-                      "\u{0C}\u{0B}\u{07}\u{08}\u{1B}\u{7F}\u{85}\u{2028}", "\n", "x #y", "=eq", "\"dq", "'sq", "\u{FEFF}bom"]
+        let values = [
+            "plain", "it's", "multi\nline\r\nvalue\rend", "tab\there", "quote \" and \\ backslash", "# not a comment",
+            " spaced ", "ünïcödé ✓", "'both' \"kinds\"", "trailing backslash \\", "\\", "C:\\Users\\", "\u{A0}nbsp\u{A0}",
+            "\u{0C}\u{0B}\u{07}\u{08}\u{1B}\u{7F}\u{85}\u{2028}", "\n", "x #y", "=eq", "\"dq", "'sq", "\u{FEFF}bom"
+        ]
         let dollars = ["${X}", "tok$en${HOME}x", "${A:-d}", "${}", "${:-$}", "$${X}}", "pre ${X} \\"]
         for interpolate in [false, true] {
             let all = values + (interpolate ? dollars : [])

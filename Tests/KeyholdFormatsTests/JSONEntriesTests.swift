@@ -42,22 +42,24 @@ import Testing
             """#
         let read = try JSONEntries.parse(Array(text.utf8))
         #expect(read.entries.map(\.key) == ["ok"])
-        #expect(problems(read) == [
-            "secrets[0]: must be an object with name and value",
-            "secrets[1]: name is missing or not a string",
-            #"secrets[2] (a): unknown key "vaule" (known: name, value, value_base64, description)"#,
-            #"secrets[3] (b): needs value or value_base64"#,
-            #"secrets[4] (c): give value or value_base64, not both"#,
-            #"secrets[5] (d): value must be a string"#,
-            #"secrets[6] (e): value_base64 must be a string of standard base64"#,
-            #"secrets[7] (f): description must be a string"#,
-        ])
+        #expect(
+            problems(read) == [
+                "secrets[0]: must be an object with name and value",
+                "secrets[1]: name is missing or not a string",
+                #"secrets[2] (a): unknown key "vaule" (known: name, value, value_base64, description)"#,
+                #"secrets[3] (b): needs value or value_base64"#,
+                #"secrets[4] (c): give value or value_base64, not both"#,
+                #"secrets[5] (d): value must be a string"#,
+                #"secrets[6] (e): value_base64 must be a string of standard base64"#,
+                #"secrets[7] (f): description must be a string"#
+            ])
         let flat = try JSONEntries.parse(Array(#"{"A": 1}"#.utf8))
         #expect(problems(flat) == [#"entry "A": the value must be a string (or use the {"secrets": [...]} shape)"#])
     }
 
     @Test func aSourceThatIsNotTheShapeIsRefusedWhole() {
-        #expect(sourceRefusal { _ = try JSONEntries.parse(Array("[1, 2]".utf8)) }?.hasPrefix("JSON: the top level must be an object") == true)
+        #expect(
+            sourceRefusal { _ = try JSONEntries.parse(Array("[1, 2]".utf8)) }?.hasPrefix("JSON: the top level must be an object") == true)
         let broken = sourceRefusal { _ = try JSONEntries.parse(Array("{\"a\": \"secret-ish\",\n".utf8)) }
         #expect(broken?.hasPrefix("not valid JSON (or not UTF-8)") == true)
         #expect(broken?.contains("secret-ish") == false, "the message never quotes the input")
@@ -65,8 +67,10 @@ import Testing
     }
 
     @Test func whatItWritesReadsBackTheSame() throws {
-        let values: [[UInt8]] = [Array("plain".utf8), Array("quote \" backslash \\ / ✓".utf8), Array("lines\n\r\t\u{8}\u{C}".utf8),
-                                 [0x00, 0x1F, 0x7F], [0xFF, 0xFE, 0x00], []]
+        let values: [[UInt8]] = [
+            Array("plain".utf8), Array("quote \" backslash \\ / ✓".utf8), Array("lines\n\r\t\u{8}\u{C}".utf8),
+            [0x00, 0x1F, 0x7F], [0xFF, 0xFE, 0x00], []
+        ]
         let out = PlainBuffer()
         try JSONEntries.begin(to: out)
         for (i, v) in values.enumerated() {

@@ -56,19 +56,23 @@ import Testing
         #expect(got.map(\.value) == ["p&ss <1>", "cdata <value>"])
         #expect(got.map(\.description) == ["user: ops; url: imap://mail", "first line"])
         #expect(got.map(\.origin) == [#"entry at line 10 ("Mail server")"#, #"entry at line 22 ("git")"#])
-        #expect(problems(read) == [
-            #"entry at line 28 ("vault"): the password is encrypted (Protected="True"): export the database from KeePassXC as XML"#,
-            #"entry at line 32 (""): has no Title to name it by"#,
-        ])
+        #expect(
+            problems(read) == [
+                #"entry at line 28 ("vault"): the password is encrypted (Protected="True"): export the database from KeePassXC as XML"#,
+                #"entry at line 32 (""): has no Title to name it by"#
+            ])
     }
 
     @Test func aDocumentThatIsNotAnExportIsRefusedWhole() {
-        #expect(sourceRefusal { _ = try KeePassXML.parse(Array("<html><body/></html>".utf8)) }
+        #expect(
+            sourceRefusal { _ = try KeePassXML.parse(Array("<html><body/></html>".utf8)) }
                 == "not a KeePass 2 XML export: the document element is <html>, not <KeePassFile>")
-        #expect(sourceRefusal { _ = try KeePassXML.parse(Array("<KeePassFile><Meta/></KeePassFile>".utf8)) }
+        #expect(
+            sourceRefusal { _ = try KeePassXML.parse(Array("<KeePassFile><Meta/></KeePassFile>".utf8)) }
                 == "not a KeePass 2 XML export: no KeePassFile/Root element")
-        #expect(sourceRefusal { _ = try KeePassXML.parse(Array("<KeePassFile>\n<Root>\n</KeePassFile>".utf8)) }?
-                    .hasPrefix("not well-formed XML (line ") == true)
+        #expect(
+            sourceRefusal { _ = try KeePassXML.parse(Array("<KeePassFile>\n<Root>\n</KeePassFile>".utf8)) }?
+                .hasPrefix("not well-formed XML (line ") == true)
     }
 
     @Test func namePartsAreMadeSecretNames() {
@@ -90,7 +94,7 @@ import Testing
             KeePassXML.Item(segments: ["zeta"], description: "last at the top"),
             KeePassXML.Item(segments: ["app", "prod", "db"], description: "the <prod> database & more"),
             KeePassXML.Item(segments: ["app", "api"], description: ""),
-            KeePassXML.Item(segments: ["alpha"], description: "first"),
+            KeePassXML.Item(segments: ["alpha"], description: "first")
         ]
         let values = ["z", "line one\nline two\r\nwith CR", "<&> \"quoted\" 'single' ✓", "a"]
         let writer = KeePassXML.Writer(items, now: "2027-01-15T08:00:00Z")

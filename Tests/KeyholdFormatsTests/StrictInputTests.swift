@@ -23,12 +23,13 @@ import Testing
             """
         let read = try JSONEntries.parse(Array(text.utf8))
         #expect(read.entries.map(\.key) == ["app/ok"])
-        #expect(problems(read) == [
-            #"secrets[1] (app/db): the key "value" appears twice (lines 3 and 4); give it once"#,
-            #"secrets[2] (app/n): the key "description" appears twice (lines 5 and 5); give it once"#,
-            #"secrets[3] (app/deep): the key "k" appears twice in one object (lines 6 and 6); give it once"#,
-            #"secrets[4] (n1): the key "name" appears twice (lines 7 and 7); give it once"#,
-        ])
+        #expect(
+            problems(read) == [
+                #"secrets[1] (app/db): the key "value" appears twice (lines 3 and 4); give it once"#,
+                #"secrets[2] (app/n): the key "description" appears twice (lines 5 and 5); give it once"#,
+                #"secrets[3] (app/deep): the key "k" appears twice in one object (lines 6 and 6); give it once"#,
+                #"secrets[4] (n1): the key "name" appears twice (lines 7 and 7); give it once"#
+            ])
     }
 
     @Test func aRepeatedNameInTheFlatShapeIsBadAndImportsNeither() throws {
@@ -56,22 +57,27 @@ import Testing
             """
         let read = try UserJSON.parse(Array(text.utf8))
         #expect(read.entries.map(\.username) == ["bob"])
-        #expect(read.bad.map { "\($0.origin): \($0.message)" } == [
-            #"users[0] (alice): the key "password_hash" appears twice (lines 2 and 2); give it once"#,
-        ])
+        #expect(
+            read.bad.map { "\($0.origin): \($0.message)" } == [
+                #"users[0] (alice): the key "password_hash" appears twice (lines 2 and 2); give it once"#
+            ])
     }
 
     @Test func strictJSONGrammar() {
         func refused(_ text: String) -> Bool { (try? StrictJSON.parse(Array(text.utf8))) == nil }
-        for bad in ["", " ", "{", "{\"a\" 1}", "{\"a\": 1,}", "[1,]", "[01]", "[1.]", "[.5]", "[1e]", "[-]", "[+1]", "[tru]",
-                    "[nul]", "{\"a\": 1} x", "{} {}", "[\"\\x\"]", "[\"\\u12\"]", "[\"\\ud800\"]", "[\"\\udc00\"]",
-                    "[\"\\ud800\\u0041\"]", "[\"a\nb\"]", "[\"unclosed]", "{'a': 1}", "[NaN]", "[Infinity]", "{\"a\":1}}"] {
+        for bad in [
+            "", " ", "{", "{\"a\" 1}", "{\"a\": 1,}", "[1,]", "[01]", "[1.]", "[.5]", "[1e]", "[-]", "[+1]", "[tru]",
+            "[nul]", "{\"a\": 1} x", "{} {}", "[\"\\x\"]", "[\"\\u12\"]", "[\"\\ud800\"]", "[\"\\udc00\"]",
+            "[\"\\ud800\\u0041\"]", "[\"a\nb\"]", "[\"unclosed]", "{'a': 1}", "[NaN]", "[Infinity]", "{\"a\":1}}"
+        ] {
             #expect(refused(bad), "\(bad.debugDescription)")
         }
         #expect(refused("[\"\u{FF}\"]") == false)  // U+00FF is text; bytes that are not UTF-8 are another matter:
         #expect((try? StrictJSON.parse([0x5B, 0x22, 0xFF, 0x22, 0x5D])) == nil)
-        for good in ["{}", "[]", " [1, -0, 0.5, 1e10, -2.5E-3, true, false, null, \"\", {\"a\": [{}]}] ", "\"text\"", "0",
-                     "\u{FEFF}{\"bom\": 1}", "[\"\\ud83d\\ude00 \\u00e9 \\\" \\\\ \\/ \\b\\f\\n\\r\\t\"]"] {
+        for good in [
+            "{}", "[]", " [1, -0, 0.5, 1e10, -2.5E-3, true, false, null, \"\", {\"a\": [{}]}] ", "\"text\"", "0",
+            "\u{FEFF}{\"bom\": 1}", "[\"\\ud83d\\ude00 \\u00e9 \\\" \\\\ \\/ \\b\\f\\n\\r\\t\"]"
+        ] {
             #expect(!refused(good), "\(good.debugDescription)")
         }
         let document = try? StrictJSON.parse(Array(#"["\ud83d\ude00\u00e9\n"]"#.utf8))
@@ -121,7 +127,9 @@ import Testing
         var s = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<KeePassFile><Root>"
         s.reserveCapacity(depth * 40 + 200)
         for i in 0..<depth { s += "<Group><Name>g\(i % 10)</Name>" }
-        if entryAtBottom { s += "<Entry><String><Key>Title</Key><Value>t</Value></String><String><Key>Password</Key><Value>p</Value></String></Entry>" }
+        if entryAtBottom {
+            s += "<Entry><String><Key>Title</Key><Value>t</Value></String><String><Key>Password</Key><Value>p</Value></String></Entry>"
+        }
         for _ in 0..<depth { s += "</Group>" }
         s += "</Root></KeePassFile>\n"
         return Array(s.utf8)
@@ -131,7 +139,10 @@ import Testing
         let read = try KeePassXML.parse(Self.nested(KeePassXML.maxGroupDepth))
         // The path is far longer than a secret name may be: a bad entry, named, not a crash.
         #expect(read.entries.isEmpty)
-        #expect(problems(read) == [#"entry at line 2 ("t"): its group path and title make a name longer than 255 bytes, the most a secret name may have"#])
+        #expect(
+            problems(read) == [
+                #"entry at line 2 ("t"): its group path and title make a name longer than 255 bytes, the most a secret name may have"#
+            ])
         let shallow = try KeePassXML.parse(Self.nested(5))
         #expect(shallow.entries.map(\.key) == ["g1/g2/g3/g4/t"])
     }
@@ -146,8 +157,9 @@ import Testing
     @Test func groupsFarOverTheLimitAreRefusedWithoutACrash() {
         let groups = Self.nested(200_000)
         // Other elements are bounded too.
-        let deep = Array(("<KeePassFile><Meta>" + String(repeating: "<X>", count: 100_000)
-                          + String(repeating: "</X>", count: 100_000) + "</Meta></KeePassFile>").utf8)
+        let deep = Array(
+            ("<KeePassFile><Meta>" + String(repeating: "<X>", count: 100_000)
+                + String(repeating: "</X>", count: 100_000) + "</Meta></KeePassFile>").utf8)
         let start = Date()
         let m = sourceRefusal { _ = try KeePassXML.parse(groups) }
         #expect(m?.hasPrefix("groups nest more than 1000 deep") == true, "\(m ?? "accepted")")
@@ -162,7 +174,8 @@ import Testing
         for g in 0..<2_000 {
             s += "<Group><UUID>u\(g)</UUID><Name>group \(g)</Name>"
             for e in 0..<20 {
-                s += "<Entry><String><Key>Title</Key><Value>e\(e)</Value></String><String><Key>Password</Key><Value>p\(g)-\(e)</Value></String></Entry>"
+                s +=
+                    "<Entry><String><Key>Title</Key><Value>e\(e)</Value></String><String><Key>Password</Key><Value>p\(g)-\(e)</Value></String></Entry>"
             }
             s += "<Group><Name>inner</Name><Entry><String><Key>Title</Key><Value>x</Value></String></Entry></Group></Group>"
         }
@@ -176,7 +189,8 @@ import Testing
     }
 
     @Test func aRepeatedFieldMakesTheEntryBad() throws {
-        let doc = "<KeePassFile><Root><Group><Name>r</Name><Entry><String><Key>Title</Key><Value>t</Value></String>"
+        let doc =
+            "<KeePassFile><Root><Group><Name>r</Name><Entry><String><Key>Title</Key><Value>t</Value></String>"
             + "<String><Key>Password</Key><Value>1</Value></String><String><Key>Password</Key><Value>2</Value></String></Entry></Group></Root></KeePassFile>"
         let read = try KeePassXML.parse(Array(doc.utf8))
         #expect(read.entries.isEmpty)
@@ -192,10 +206,14 @@ import Testing
         #expect(pi == "not a KeePass 2 XML export: it holds a processing instruction (<?...?>, line 1), which KeePassXC does not write")
         let later = sourceRefusal { _ = try KeePassXML.parse(Array("<?xml version=\"1.0\"?>\n<KeePassFile>\n<?x?></KeePassFile>".utf8)) }
         #expect(later?.contains("processing instruction (<?...?>, line 3)") == true, "\(later ?? "accepted")")
-        let doctype = "<!DOCTYPE k [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\">]>\n<KeePassFile><Root/></KeePassFile>"
-        #expect(sourceRefusal { _ = try KeePassXML.parse(Array(doctype.utf8)) }?.contains("document type declaration (<!DOCTYPE, line 1)") == true)
+        let doctype =
+            "<!DOCTYPE k [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\">]>\n<KeePassFile><Root/></KeePassFile>"
+        #expect(
+            sourceRefusal { _ = try KeePassXML.parse(Array(doctype.utf8)) }?.contains("document type declaration (<!DOCTYPE, line 1)")
+                == true)
         // The declaration itself, a BOM, and "<?" or "<!DOCTYPE" inside comments and CDATA are fine.
-        let fine = "\u{FEFF}<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- <?not a pi?> <!DOCTYPE no> -->"
+        let fine =
+            "\u{FEFF}<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!-- <?not a pi?> <!DOCTYPE no> -->"
             + "<KeePassFile><Root><Group><Name>r</Name><Entry><String><Key>Title</Key><Value>t</Value></String>"
             + "<String><Key>Password</Key><Value><![CDATA[<?php <!DOCTYPE x> ?>]]></Value></String></Entry></Group></Root></KeePassFile>"
         let read = try KeePassXML.parse(Array(fine.utf8))

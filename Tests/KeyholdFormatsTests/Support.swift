@@ -7,7 +7,9 @@ import Testing
 
 /// The entries of a read as (key, value as text, description, origin), in source order.
 func entries(_ read: SourceRead) -> [(key: String, value: String, description: String, origin: String)] {
-    read.entries.map { (key: $0.key, value: String(decoding: read.value(of: $0), as: UTF8.self), description: $0.description, origin: $0.origin) }
+    read.entries.map {
+        (key: $0.key, value: String(decoding: read.value(of: $0), as: UTF8.self), description: $0.description, origin: $0.origin)
+    }
 }
 
 /// The bad entries of a read as "origin: message".

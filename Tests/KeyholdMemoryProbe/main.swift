@@ -237,6 +237,8 @@ final class Probe {
 
 let args = CommandLine.arguments
 guard args.count == 5 else { fail("usage: keyhold-memory-probe MODE VAULT SECRET OUTPUT") }
-guard let password = (try? readNeedle()) ?? nil, let value = (try? readNeedle()) ?? nil else { fail("give the password and the value on standard input") }
+guard let password = (try? readNeedle()) ?? nil, let value = (try? readNeedle()) ?? nil else {
+    fail("give the password and the value on standard input")
+}
 setenv("KEYHOLD_USER", "admin", 1)
 Probe(vaultPath: args[2], secretName: args[3], outputPath: args[4], password: password, value: value).run(args[1])

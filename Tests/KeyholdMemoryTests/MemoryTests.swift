@@ -27,8 +27,9 @@ import Testing
         init() throws {
             password = "pw-" + Self.random(29)
             value = "value-" + Self.random(144)  // long enough to take several lines in the console
-            let (session, _) = try Vault.create(at: dir.file("vault.db"), admin: "admin", password: pw(password),
-                                                options: .insecureFastForTests())
+            let (session, _) = try Vault.create(
+                at: dir.file("vault.db"), admin: "admin", password: pw(password),
+                options: .insecureFastForTests())
             try session.createSecret(MemoryTests.secretName, .value(pw(value)))
         }
 
@@ -46,22 +47,27 @@ import Testing
     }
 
     /// Runs the probe in `mode`; its exit code and phases, and what the command wrote.
-    static func probe(_ mode: String, _ setup: Setup, env: [String: String] = [:]) throws -> (exit: Int, phases: [String: Phase], output: String) {
+    static func probe(_ mode: String, _ setup: Setup, env: [String: String] = [:]) throws -> (
+        exit: Int, phases: [String: Phase], output: String
+    ) {
         let output = setup.dir.file("output")
-        let r = try Subprocess.run(KeyholdBinary.builtProgram("keyhold-memory-probe"),
-                                   [mode, setup.vault, secretName, output],
-                                   stdin: Data((setup.password + "\n" + setup.value + "\n").utf8),
-                                   env: KeyholdBinary.environment(env))
+        let r = try Subprocess.run(
+            KeyholdBinary.builtProgram("keyhold-memory-probe"),
+            [mode, setup.vault, secretName, output],
+            stdin: Data((setup.password + "\n" + setup.value + "\n").utf8),
+            env: KeyholdBinary.environment(env))
         guard r.status == 0,
-              let object = try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any],
-              let list = object["phases"] as? [[String: Any]] else {
+            let object = try JSONSerialization.jsonObject(with: r.stdout) as? [String: Any],
+            let list = object["phases"] as? [[String: Any]]
+        else {
             throw TestFailure("the probe failed (\(r.status)): \(r.stderr)")
         }
         var phases: [String: Phase] = [:]
         for p in list {
             guard let name = p["name"] as? String else { continue }
-            phases[name] = Phase(name: name, passwordHits: p["password"] as? [String] ?? [], valueHits: p["value"] as? [String] ?? [],
-                                 extra: p)
+            phases[name] = Phase(
+                name: name, passwordHits: p["password"] as? [String] ?? [], valueHits: p["value"] as? [String] ?? [],
+                extra: p)
         }
         let written = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
         return (object["exit"] as? Int ?? -1, phases, written)
@@ -103,8 +109,9 @@ import Testing
         let setup = try Setup()
         var run = try Self.probe("cli-json", setup)
         let object = try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any]
-        #expect(object?["value"] as? String == setup.value && object?["name"] as? String == Self.secretName,
-                "secret show --json did not print the value")
+        #expect(
+            object?["value"] as? String == setup.value && object?["name"] as? String == Self.secretName,
+            "secret show --json did not print the value")
         run.output = setup.value  // checked above
         Self.expectCommandLeftNothing(run, setup)
     }
@@ -118,8 +125,9 @@ import Testing
         #expect((before?.passwordHits.count ?? 0) >= 1, "control: the password in the environment was not found")
         // Taken: the one copy left is the guarded one (a read-only page of its own) until the command takes it.
         let after = run.phases["environment, after start"]?.passwordHits ?? []
-        #expect(!after.isEmpty && after.allSatisfy { $0.hasSuffix("r--p [anonymous]") },
-                "the environment still holds the password: \(after)")
+        #expect(
+            !after.isEmpty && after.allSatisfy { $0.hasSuffix("r--p [anonymous]") },
+            "the environment still holds the password: \(after)")
         Self.expectCommandLeftNothing(run, setup)
     }
 

@@ -30,7 +30,7 @@ import Testing
     @Test(arguments: [
         "UPDATE audit_events SET action = 'tampered'",
         "UPDATE audit_events SET details = '{\"x\":1}' WHERE seq = 1",
-        "UPDATE audit_events SET seq = 2 WHERE seq = 1",
+        "UPDATE audit_events SET seq = 2 WHERE seq = 1"
     ])
     func updateThrows(sql: String) throws {
         let (dir, store) = try storeWithOneEvent()
@@ -61,7 +61,8 @@ import Testing
         let (dir, store) = try storeWithOneEvent()
         defer { withExtendedLifetime(dir) {} }
         do {
-            try store.unsafeExecute("""
+            try store.unsafeExecute(
+                """
                 INSERT INTO audit_events (seq, at, actor_name, action, target, details, prev_hash, hash)
                 VALUES (1, 0, 'x', 'tampered', 'x', '{}', zeroblob(32), zeroblob(32))
                 ON CONFLICT(seq) DO UPDATE SET action = excluded.action
@@ -79,7 +80,8 @@ import Testing
         let (dir, store) = try storeWithOneEvent()
         defer { withExtendedLifetime(dir) {} }
         do {
-            try store.unsafeExecute("""
+            try store.unsafeExecute(
+                """
                 INSERT OR REPLACE INTO audit_events (seq, at, actor_name, action, target, details, prev_hash, hash)
                 VALUES (1, 0, 'x', 'tampered', 'x', '{}', zeroblob(32), zeroblob(32))
                 """)

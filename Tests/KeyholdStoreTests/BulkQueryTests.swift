@@ -9,8 +9,10 @@ import Testing
         let store = try Store.create(at: dir.file("v.db"))
         try store.write { tx in
             for name in ["b", "d", "we\"ird\\name"] {
-                try tx.insertSecret(SecretRow(name: name, description: "", currentVersion: 1, historyLimit: nil, rotateBy: nil,
-                                              createdAt: 0, updatedAt: 0))
+                try tx.insertSecret(
+                    SecretRow(
+                        name: name, description: "", currentVersion: 1, historyLimit: nil, rotateBy: nil,
+                        createdAt: 0, updatedAt: 0))
             }
             #expect(try tx.firstExistingSecret(among: []) == nil)
             #expect(try tx.firstExistingSecret(among: ["a", "c", "e"]) == nil)
@@ -30,10 +32,14 @@ import Testing
             }
             // Secret i has version 1 under key (i % 3) + 1, of 41 + i bytes, each byte i.
             for i in 0..<9 {
-                let id = try tx.insertSecret(SecretRow(name: "s/\(i)", description: "", currentVersion: 1, historyLimit: nil,
-                                                       rotateBy: nil, createdAt: 0, updatedAt: 0))
-                try tx.insertSecretVersion(SecretVersionRow(secretID: id, version: 1, keyVersion: i % 3 + 1,
-                                                            ciphertext: Array(repeating: UInt8(i), count: 41 + i), createdAt: 0, createdBy: nil))
+                let id = try tx.insertSecret(
+                    SecretRow(
+                        name: "s/\(i)", description: "", currentVersion: 1, historyLimit: nil,
+                        rotateBy: nil, createdAt: 0, updatedAt: 0))
+                try tx.insertSecretVersion(
+                    SecretVersionRow(
+                        secretID: id, version: 1, keyVersion: i % 3 + 1,
+                        ciphertext: Array(repeating: UInt8(i), count: 41 + i), createdAt: 0, createdBy: nil))
             }
             let all = try tx.versionsBelow(keyVersion: 3, limit: 100)
             #expect(all.keys.map(\.keyVersion) == [1, 1, 1, 2, 2, 2])
@@ -55,8 +61,10 @@ import Testing
         try store.write { tx in
             try tx.insertDataKey(DataKeyRow(version: 1, sealed: Array(repeating: 7, count: 72), active: true, createdAt: 0))
             // An id used once and deleted is never given again.
-            let old = try tx.insertSecret(SecretRow(name: "old", description: "", currentVersion: 1, historyLimit: nil, rotateBy: nil,
-                                                    createdAt: 0, updatedAt: 0))
+            let old = try tx.insertSecret(
+                SecretRow(
+                    name: "old", description: "", currentVersion: 1, historyLimit: nil, rotateBy: nil,
+                    createdAt: 0, updatedAt: 0))
             try tx.deleteSecret(id: old)
             #expect(try tx.nextSecretID() == old + 1)
             var rows = NewSecretRows()
@@ -66,8 +74,11 @@ import Testing
             // 2 full statements and a partial one.
             for i in 0..<(Tx.rowsPerInsert * 2 + 7) {
                 let c: [UInt8] = Array(repeating: UInt8(i % 256), count: 40 + i % 3)
-                c.withUnsafeBytes { rows.append(name: "n/\(i)", description: i == 3 ? "third" : "", ciphertext: $0,
-                                                nameTag: Array(repeating: UInt8(i % 256), count: 32)) }
+                c.withUnsafeBytes {
+                    rows.append(
+                        name: "n/\(i)", description: i == 3 ? "third" : "", ciphertext: $0,
+                        nameTag: Array(repeating: UInt8(i % 256), count: 32))
+                }
             }
             #expect(try tx.insertNewSecrets(rows) == nil)
             for i in [0, 3, Tx.rowsPerInsert, Tx.rowsPerInsert * 2 + 6] {
@@ -85,7 +96,9 @@ import Testing
             again.firstID = try tx.nextSecretID()
             again.keyVersion = 1
             for name in (0..<60).map({ "m/\($0)" }) + ["n/5"] + ["m/last"] {
-                [UInt8(1)].withUnsafeBytes { again.append(name: name, description: "", ciphertext: $0, nameTag: [UInt8](repeating: 1, count: 32)) }
+                [UInt8(1)].withUnsafeBytes {
+                    again.append(name: name, description: "", ciphertext: $0, nameTag: [UInt8](repeating: 1, count: 32))
+                }
             }
             #expect(try tx.insertNewSecrets(again) == 60)
         }
@@ -101,8 +114,10 @@ import Testing
         let store = try Store.create(at: dir.file("v.db"))
         try store.write { tx in
             for (i, date) in [nil, 30, 10, 20, 10, nil, 40].enumerated() {
-                try tx.insertSecret(SecretRow(name: "s\(i)", description: "", currentVersion: 1, historyLimit: nil,
-                                              rotateBy: date.map(Int64.init), createdAt: 0, updatedAt: 0))
+                try tx.insertSecret(
+                    SecretRow(
+                        name: "s\(i)", description: "", currentVersion: 1, historyLimit: nil,
+                        rotateBy: date.map(Int64.init), createdAt: 0, updatedAt: 0))
             }
         }
         return store
@@ -126,9 +141,13 @@ import Testing
         let dir = TempDir()
         let store = try store(dir)
         // The statements of Tx.secretsDue.
-        for (sql, arguments) in [("SELECT count(*) FROM secrets WHERE rotate_by BETWEEN ? AND ?", [0, 100]),
-                                 ("SELECT name, rotate_by FROM secrets WHERE rotate_by BETWEEN ? AND ? ORDER BY rotate_by, name LIMIT ?",
-                                  [0, 100, 5])] {
+        for (sql, arguments) in [
+            ("SELECT count(*) FROM secrets WHERE rotate_by BETWEEN ? AND ?", [0, 100]),
+            (
+                "SELECT name, rotate_by FROM secrets WHERE rotate_by BETWEEN ? AND ? ORDER BY rotate_by, name LIMIT ?",
+                [0, 100, 5]
+            )
+        ] {
             let plan = try store.unsafeQuery("EXPLAIN QUERY PLAN " + sql, arguments: arguments).compactMap { $0["detail"] as? String }
             #expect(plan.contains { $0.contains("USING") && $0.contains("INDEX secrets_by_rotate_by") }, "\(plan)")
             #expect(!plan.contains { $0.contains("TEMP B-TREE") }, "sorted by the index, not afterwards: \(plan)")
@@ -138,17 +157,23 @@ import Testing
 
 @Suite struct ListingOrderTests {
     /// Names whose order differs between bytes, case-folded bytes and a naive comparison.
-    static let names = ["b", "B2", "a", "A1", "_x", "a_b", "a9", "a10", "Zed", "zed2", "x.y", "x-y", "x/y", "é", "aa", "aB", "ab0", "Ab1", "0", "~"]
+    static let names = [
+        "b", "B2", "a", "A1", "_x", "a_b", "a9", "a10", "Zed", "zed2", "x.y", "x-y", "x/y", "é", "aa", "aB", "ab0", "Ab1", "0", "~"
+    ]
 
     @Test func wholeListingsSortedInSwiftAgreeWithSQLitesCollations() throws {
         let dir = TempDir()
         let store = try Store.create(at: dir.file("v.db"))
         try store.write { tx in
             for (i, name) in Self.names.enumerated() {
-                try tx.insertSecret(SecretRow(name: name, description: "", currentVersion: 1, historyLimit: nil, rotateBy: nil,
-                                              createdAt: 0, updatedAt: 0))
-                try tx.insertUser(UserRow(username: "u" + name + String(i), email: nil, displayName: "", passwordHash: "x",
-                                          mustChange: false, passwordExpiresAt: nil, createdAt: 0, updatedAt: 0))
+                try tx.insertSecret(
+                    SecretRow(
+                        name: name, description: "", currentVersion: 1, historyLimit: nil, rotateBy: nil,
+                        createdAt: 0, updatedAt: 0))
+                try tx.insertUser(
+                    UserRow(
+                        username: "u" + name + String(i), email: nil, displayName: "", passwordHash: "x",
+                        mustChange: false, passwordExpiresAt: nil, createdAt: 0, updatedAt: 0))
             }
             // Without a limit the rows are sorted here; with one, by SQLite's ORDER BY.
             let whole = try tx.secrets().map(\.name), paged = try tx.secrets(limit: 1000).map(\.name)

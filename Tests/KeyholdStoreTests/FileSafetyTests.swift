@@ -42,12 +42,17 @@ import Testing
         let store = try Store.create(at: path)
         try writeSomeRows(store, count: 1, prefix: "before")
         func rolesSeenByAnotherProcess(_ prefix: String) throws -> String {
-            let r = try Subprocess.run("/usr/bin/env", [PythonLocker.interpreter, "-c", """
-                import sqlite3, sys
-                c = sqlite3.connect(sys.argv[1])
-                print(c.execute("SELECT count(*) FROM roles WHERE name LIKE ?", (sys.argv[2] + "-%",)).fetchone()[0])
-                c.close()
-                """, path, prefix], env: ProcessInfo.processInfo.environment)
+            let r = try Subprocess.run(
+                "/usr/bin/env",
+                [
+                    PythonLocker.interpreter, "-c",
+                    """
+                    import sqlite3, sys
+                    c = sqlite3.connect(sys.argv[1])
+                    print(c.execute("SELECT count(*) FROM roles WHERE name LIKE ?", (sys.argv[2] + "-%",)).fetchone()[0])
+                    c.close()
+                    """, path, prefix
+                ], env: ProcessInfo.processInfo.environment)
             guard r.status == 0 else { throw TestFailure("python sqlite3 failed: \(r.stderr)") }
             return r.text.trimmingCharacters(in: .whitespacesAndNewlines)
         }

@@ -10,8 +10,9 @@ import Testing
     /// A store with a vault row naming `id` and `events` audit events whose hashes are made of `salt`.
     static func vault(at path: String, id: UInt8, events: Int64, salt: UInt8) throws -> Store {
         let store = try Store.create(at: path) { tx in
-            var row = VaultRow(format: 2, createdAt: 1_800_000_000_000, kdfOpslimit: 1, kdfMemlimit: 8192, passwordMinLength: 12,
-                               historyLimit: 10, tempPasswordTTL: 86_400_000, recoverySealed: [1, 2, 3], revocationWarning: nil)
+            var row = VaultRow(
+                format: 2, createdAt: 1_800_000_000_000, kdfOpslimit: 1, kdfMemlimit: 8192, passwordMinLength: 12,
+                historyLimit: 10, tempPasswordTTL: 86_400_000, recoverySealed: [1, 2, 3], revocationWarning: nil)
             row.vaultID = [UInt8](repeating: id, count: 16)
             try tx.insertVault(row)
             try tx.setVaultIdentity(vaultID: [UInt8](repeating: id, count: 16), anchorSeq: 1)
@@ -23,10 +24,12 @@ import Testing
     static func append(_ store: Store, from: Int64, to: Int64, salt: UInt8) throws {
         try store.write { tx in
             for seq in from...to {
-                try tx.insertAudit(AuditRow(seq: seq, at: 1_800_000_000_000 + seq, actorID: nil, actorName: "admin", actorKeyID: nil,
-                                            action: "test.event", target: "vault", details: "{}",
-                                            prevHash: [UInt8](repeating: 0, count: 32),
-                                            hash: [UInt8](repeating: salt, count: 31) + [UInt8(seq & 0xFF)], signature: nil))
+                try tx.insertAudit(
+                    AuditRow(
+                        seq: seq, at: 1_800_000_000_000 + seq, actorID: nil, actorName: "admin", actorKeyID: nil,
+                        action: "test.event", target: "vault", details: "{}",
+                        prevHash: [UInt8](repeating: 0, count: 32),
+                        hash: [UInt8](repeating: salt, count: 31) + [UInt8(seq & 0xFF)], signature: nil))
             }
         }
     }
@@ -39,8 +42,8 @@ import Testing
         let store = try Self.vault(at: path, id: 1, events: 2, salt: 0xA0)
         let probe = try OwnerLock(vaultPath: path)
         #expect(try probe.isHeldElsewhere(.vault, against: .exclusive))
-        #expect(try !probe.isHeldElsewhere(.vault, against: .shared))   // others may open it too
-        #expect(try !probe.isHeldElsewhere(.rotation))                   // and it is not the rotation lease
+        #expect(try !probe.isHeldElsewhere(.vault, against: .shared))  // others may open it too
+        #expect(try !probe.isHeldElsewhere(.rotation))  // and it is not the rotation lease
         let second = try Store.open(at: path)
         try store.close()
         #expect(try probe.isHeldElsewhere(.vault, against: .exclusive))  // the second still has it open

@@ -13,8 +13,9 @@ import Testing
     }
 
     static func user(_ name: String, email: String? = nil, display: String = "") -> UserRow {
-        UserRow(username: name, email: email, displayName: display, passwordHash: "x", mustChange: false, passwordExpiresAt: nil,
-                createdAt: 0, updatedAt: 0)
+        UserRow(
+            username: name, email: email, displayName: display, passwordHash: "x", mustChange: false, passwordExpiresAt: nil,
+            createdAt: 0, updatedAt: 0)
     }
 
     /// FTS5's own check of an index against its table (with rank 1: against the rows themselves); throws if they differ.
@@ -40,7 +41,9 @@ import Testing
             rows.firstID = try tx.nextSecretID()
             rows.keyVersion = 1
             for n in ["batch/prod/one", "batch/two"] {
-                [UInt8](repeating: 1, count: 41).withUnsafeBytes { rows.append(name: n, description: "", ciphertext: $0, nameTag: Array(repeating: 2, count: 32)) }
+                [UInt8](repeating: 1, count: 41).withUnsafeBytes {
+                    rows.append(name: n, description: "", ciphertext: $0, nameTag: Array(repeating: 2, count: 32))
+                }
             }
             #expect(try tx.insertNewSecrets(rows) == nil)
         }
@@ -70,7 +73,9 @@ import Testing
             try tx.insertUser(Self.user("Maria.Berg", email: "maria@example.com", display: "Maria Berg"))
         }
         try store.write { tx in _ = try tx.insertUser(Self.user("olaf", email: nil, display: "Ölaf Ünter")) }
-        let find = { (t: String) in try store.read { try $0.userPage(UserFilter(name: .contains(t)), at: .first, limit: 10).rows.map(\.username) } }
+        let find = { (t: String) in
+            try store.read { try $0.userPage(UserFilter(name: .contains(t)), at: .first, limit: 10).rows.map(\.username) }
+        }
         #expect(try find("EXAMPLE.c") == ["Maria.Berg"] && find("berg") == ["Maria.Berg"])
         // Letters beyond ASCII are compared as they are (as LIKE compares them): Ü is not ü.
         #expect(try find("Ünt") == ["olaf"] && find("ünt").isEmpty)
@@ -109,7 +114,9 @@ import Testing
     /// Where any of `goneGrams` is left: in the index's own tables (as SQL reads them), and in the files.
     static func traces(_ store: Store, _ path: String) throws -> [String] {
         var found: [String] = []
-        for table in ["secret_names_data", "secret_names_idx", "secret_names_config", "user_names_data", "user_names_idx", "user_names_config"] {
+        for table in [
+            "secret_names_data", "secret_names_idx", "secret_names_config", "user_names_data", "user_names_idx", "user_names_config"
+        ] {
             for row in try store.unsafeQuery("SELECT * FROM \(table)") {
                 for value in row.values {
                     let bytes: [UInt8] = (value as? [UInt8]) ?? (value as? String).map { Array($0.utf8) } ?? []
@@ -170,7 +177,8 @@ import Testing
         let dir = TempDir()
         let path = dir.file("v.db")
         let store = try Self.populated(path)
-        try store.unsafeExecute("""
+        try store.unsafeExecute(
+            """
             BEGIN;
             INSERT INTO secret_names (secret_names, rowid, name) SELECT 'delete', id, name FROM secrets WHERE name = 'gone/QZ0123456789';
             DELETE FROM secrets WHERE name = 'gone/QZ0123456789';
@@ -188,16 +196,19 @@ import Testing
         let path = dir.file("v.db")
         do {
             let store = try Store.create(at: path) { tx in
-                try tx.insertVault(VaultRow(format: VaultFile.currentFormat, createdAt: 0, kdfOpslimit: 2, kdfMemlimit: 8192,
-                                            passwordMinLength: 12, historyLimit: 10, tempPasswordTTL: 1, recoverySealed: [1, 2, 3],
-                                            revocationWarning: nil))
+                try tx.insertVault(
+                    VaultRow(
+                        format: VaultFile.currentFormat, createdAt: 0, kdfOpslimit: 2, kdfMemlimit: 8192,
+                        passwordMinLength: 12, historyLimit: 10, tempPasswordTTL: 1, recoverySealed: [1, 2, 3],
+                        revocationWarning: nil))
                 _ = try tx.insertSecret(Self.secret("before/upgrade"))
                 _ = try tx.insertUser(Self.user("early", email: "early@example.com"))
             }
             // What a vault of format 2 is: no name indexes, and a header and vault row saying 2;
             // rows written by a release of format 2 (which knows nothing of the indexes), made before
             // migration 6 (another definition of app_users: the step to format 3 starts after it).
-            try store.unsafeExecute("""
+            try store.unsafeExecute(
+                """
                 DROP TABLE secret_names; DROP TABLE user_names; PRAGMA user_version = 2; UPDATE vault SET format = 2;
                 DROP VIEW app_users; CREATE VIEW app_users AS SELECT id, username FROM users;
                 INSERT INTO secrets (name, description, current_version, last_version, created_at, updated_at)
@@ -212,13 +223,17 @@ import Testing
         #expect(store.kind == .current)
         #expect(try VaultFile.inspect(path) == .current)
         #expect(try store.unsafeQuery("SELECT format FROM vault").first?["format"] as? Int64 == Int64(VaultFile.currentFormat))
-        let diff = SchemaTests.difference(expected: try SchemaTests.reference(try schemaSQLOnDisk()), actual: try SchemaTests.vaultSnapshot(path))
+        let diff = SchemaTests.difference(
+            expected: try SchemaTests.reference(try schemaSQLOnDisk()), actual: try SchemaTests.vaultSnapshot(path))
         #expect(diff.isEmpty, "\(diff.joined(separator: "\n"))")
         try Self.checkIndex(store, "secret_names")
         try Self.checkIndex(store, "user_names")
         #expect(try Self.names(store, "FORMAT2") == ["written/by/format2"])
         #expect(try Self.names(store, "upgr") == ["before/upgrade"])
-        #expect(try store.read { try $0.userPage(UserFilter(name: .contains("later user")), at: .first, limit: 5).rows.map(\.username) } == ["later"])
+        #expect(
+            try store.read { try $0.userPage(UserFilter(name: .contains("later user")), at: .first, limit: 5).rows.map(\.username) } == [
+                "later"
+            ])
         // Opened again: nothing more to do.
         try store.close()
         let again = try Store.open(at: path)

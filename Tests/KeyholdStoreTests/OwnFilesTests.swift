@@ -9,8 +9,10 @@ import Testing
 /// nothing made beside it.
 @Suite struct OwnFilesTests {
     /// Refuses `path` with an error `matches` accepts; the file and its directory are unchanged.
-    private func expectRefused(_ path: String, in dir: TempDir, sourceLocation: SourceLocation = #_sourceLocation,
-                               _ matches: (StoreError) -> Bool) {
+    private func expectRefused(
+        _ path: String, in dir: TempDir, sourceLocation: SourceLocation = #_sourceLocation,
+        _ matches: (StoreError) -> Bool
+    ) {
         let before = FileManager.default.contents(atPath: path)
         let mode = permissions(path)
         let names = try? FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
@@ -24,8 +26,9 @@ import Testing
         }
         #expect(FileManager.default.contents(atPath: path) == before, "the file changed", sourceLocation: sourceLocation)
         #expect(permissions(path) == mode, "the file's mode changed", sourceLocation: sourceLocation)
-        #expect((try? FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()) == names,
-                "files appeared beside it", sourceLocation: sourceLocation)
+        #expect(
+            (try? FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()) == names,
+            "files appeared beside it", sourceLocation: sourceLocation)
     }
 
     @Test func emptyFileIsRefused() throws {

@@ -59,7 +59,10 @@ final class PythonLocker {
         #expect(OwnerLock.path(forVault: vault) == vault + "-lock")
         // Through a symbolic link to the vault: the same lock file, beside the vault itself.
         #expect(FileManager.default.createFile(atPath: vault, contents: nil))
-        let real = try #require(realpath(vault, nil).map { p in defer { free(p) }; return String(cString: p) })
+        let real = try #require(
+            realpath(vault, nil).map { p in
+                defer { free(p) }; return String(cString: p)
+            })
         #expect(symlink(vault, dir.file("link.db")) == 0)
         #expect(OwnerLock.path(forVault: dir.file("link.db")) == real + "-lock")
         #expect(OwnerLock.path(forVault: vault) == real + "-lock")
@@ -79,7 +82,8 @@ final class PythonLocker {
         #expect(FileManager.default.createFile(atPath: loose, contents: Data("keep".utf8)))
         #expect(chmod(loose, 0o640) == 0)
         let open = #expect(throws: StoreError.self) { try OwnerLock(path: loose) }
-        #expect(open.map { "\($0)".contains("mode 640") && "\($0)".contains("chmod 600 '\(loose)'") } == true, "\(String(describing: open))")
+        #expect(
+            open.map { "\($0)".contains("mode 640") && "\($0)".contains("chmod 600 '\(loose)'") } == true, "\(String(describing: open))")
         #expect(permissions(loose) == 0o640)
         #expect(try String(contentsOfFile: loose, encoding: .utf8) == "keep")
         // A symbolic link is never followed, so the file it names is never created or locked.

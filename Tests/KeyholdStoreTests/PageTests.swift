@@ -42,8 +42,10 @@ enum Reference {
 @Suite struct PageTests {
     // Characters names are made of: ASCII of both cases, the LIKE wildcards, the path separator,
     // two- three- and four-byte UTF-8, the last code points before and after the surrogates, the last one.
-    static let alphabet: [String] = ["a", "b", "c", "A", "B", "z", "Z", "0", "9", "/", "-", ".", "_", "%", "é", "É", "ß",
-                                     "日", "本", "😀", "\u{D7FF}", "\u{E000}", "\u{FFFF}", "\u{10FFFF}", "[", "@", "`", "{"]
+    static let alphabet: [String] = [
+        "a", "b", "c", "A", "B", "z", "Z", "0", "9", "/", "-", ".", "_", "%", "é", "É", "ß",
+        "日", "本", "😀", "\u{D7FF}", "\u{E000}", "\u{FFFF}", "\u{10FFFF}", "[", "@", "`", "{"
+    ]
     static let stems = ["app/prod/", "app/PROD/", "app/", "ápp/", "db/", "x\u{10FFFF}", "x\u{10FFFF}\u{10FFFF}", "x", "Zeta/", ""]
 
     static func randomName(_ rng: inout SeededRandom) -> String {
@@ -58,10 +60,12 @@ enum Reference {
 
     /// Filters to try over `names`: every kind, from the data and beside it.
     static func filters(_ names: [String], _ rng: inout SeededRandom) -> [NameFilter?] {
-        var out: [NameFilter?] = [nil, .prefix(""), .contains(""), .prefix("app/"), .prefix("APP/"), .prefix("x\u{10FFFF}"),
-                                  .prefix("x\u{10FFFF}\u{10FFFF}"), .prefix("\u{10FFFF}"), .prefix("nothing-here"),
-                                  .contains("PROD"), .contains("%"), .contains("_"), .contains("a"), .contains("\u{10FFFF}"),
-                                  .contains("é/"), .contains("missing text"), .contains("😀😀😀")]
+        var out: [NameFilter?] = [
+            nil, .prefix(""), .contains(""), .prefix("app/"), .prefix("APP/"), .prefix("x\u{10FFFF}"),
+            .prefix("x\u{10FFFF}\u{10FFFF}"), .prefix("\u{10FFFF}"), .prefix("nothing-here"),
+            .contains("PROD"), .contains("%"), .contains("_"), .contains("a"), .contains("\u{10FFFF}"),
+            .contains("é/"), .contains("missing text"), .contains("😀😀😀")
+        ]
         for _ in 0..<12 {
             let scalars = Array(names.randomElement(using: &rng)!.unicodeScalars)
             let from = Int.random(in: 0..<scalars.count, using: &rng)
@@ -80,7 +84,8 @@ enum Reference {
     /// Walks every page forward from `.first` and backward from `.last`; returns both walks' keys
     /// after checking each page's flags and size.
     static func walk<R>(_ limit: Int, keyOf: (R) -> String, page: (PagePosition<String>) throws -> RowPage<R>)
-        throws -> (forward: [String], backward: [String]) {
+        throws -> (forward: [String], backward: [String])
+    {
         var forward: [String] = []
         var p = try page(.first)
         #expect(!p.hasBefore)
@@ -154,9 +159,10 @@ enum Reference {
         }
         struct U { var name: String; var email: String?; var display: String; var roles: Set<String> }
         let users: [U] = byFolded.values.map { n in
-            U(name: n, email: Bool.random(using: &rng) ? Self.randomName(&rng) + "@example.com" : nil,
-              display: Bool.random(using: &rng) ? Self.randomName(&rng) : "",
-              roles: Set(["ops", "Audit", "dev"].filter { _ in Bool.random(using: &rng) }))
+            U(
+                name: n, email: Bool.random(using: &rng) ? Self.randomName(&rng) + "@example.com" : nil,
+                display: Bool.random(using: &rng) ? Self.randomName(&rng) : "",
+                roles: Set(["ops", "Audit", "dev"].filter { _ in Bool.random(using: &rng) }))
         }
         try store.write { tx in
             var roleIDs: [String: Int64] = [:]
@@ -164,15 +170,19 @@ enum Reference {
                 roleIDs[r] = try tx.insertRole(name: r, description: "", builtin: false, createdAt: 0, permissions: [])
             }
             for u in users {
-                let id = try tx.insertUser(UserRow(username: u.name, email: u.email, displayName: u.display, passwordHash: "x",
-                                                   mustChange: false, passwordExpiresAt: nil, createdAt: 0, updatedAt: 0))
+                let id = try tx.insertUser(
+                    UserRow(
+                        username: u.name, email: u.email, displayName: u.display, passwordHash: "x",
+                        mustChange: false, passwordExpiresAt: nil, createdAt: 0, updatedAt: 0))
                 for r in u.roles { try tx.addUserRole(userID: id, roleID: roleIDs[r]!) }
             }
         }
         let names = users.map(\.name)
         var filters: [UserFilter] = Self.filters(names, &rng).map { UserFilter(name: $0) }
-        filters += [UserFilter(role: "audit"), UserFilter(name: .contains("example"), role: "OPS"),
-                    UserFilter(name: .prefix("A"), role: "dev"), UserFilter(name: .contains(".COM")), UserFilter(role: "none")]
+        filters += [
+            UserFilter(role: "audit"), UserFilter(name: .contains("example"), role: "OPS"),
+            UserFilter(name: .prefix("A"), role: "dev"), UserFilter(name: .contains(".COM")), UserFilter(role: "none")
+        ]
         for _ in 0..<6 {  // pieces of e-mail addresses and display names
             if let e = users.compactMap(\.email).randomElement(using: &rng) {
                 filters.append(UserFilter(name: .contains(String(e.unicodeScalars.suffix(14)))))
@@ -217,18 +227,21 @@ enum Reference {
         var rows: [AuditRow] = []
         try store.write { tx in
             for seq in Int64(1)...500 {
-                let row = AuditRow(seq: seq, at: 1_000 * seq + Int64.random(in: 0..<900, using: &rng), actorID: nil,
-                                   actorName: actors.randomElement(using: &rng)!, actorKeyID: nil,
-                                   action: actions.randomElement(using: &rng)!, target: "secret:" + Self.randomName(&rng),
-                                   details: "{}", prevHash: Array(repeating: 0, count: 32), hash: Array(repeating: 1, count: 32),
-                                   signature: nil)
+                let row = AuditRow(
+                    seq: seq, at: 1_000 * seq + Int64.random(in: 0..<900, using: &rng), actorID: nil,
+                    actorName: actors.randomElement(using: &rng)!, actorKeyID: nil,
+                    action: actions.randomElement(using: &rng)!, target: "secret:" + Self.randomName(&rng),
+                    details: "{}", prevHash: Array(repeating: 0, count: 32), hash: Array(repeating: 1, count: 32),
+                    signature: nil)
                 try tx.insertAudit(row)
                 rows.append(row)
             }
         }
-        let filters = [AuditFilter(), AuditFilter(actor: "OLIVIA"), AuditFilter(action: "secret.reveal"), AuditFilter(action: "user."),
-                       AuditFilter(target: "PROD"), AuditFilter(target: "_"), AuditFilter(since: 100_000, until: 300_000),
-                       AuditFilter(actor: "bob", action: "secret.", throughSeq: 400), AuditFilter(throughSeq: 0)]
+        let filters = [
+            AuditFilter(), AuditFilter(actor: "OLIVIA"), AuditFilter(action: "secret.reveal"), AuditFilter(action: "user."),
+            AuditFilter(target: "PROD"), AuditFilter(target: "_"), AuditFilter(since: 100_000, until: 300_000),
+            AuditFilter(actor: "bob", action: "secret.", throughSeq: 400), AuditFilter(throughSeq: 0)
+        ]
         for filter in filters {
             let expected = rows.filter { r in
                 if let a = filter.actor, a.lowercased() != r.actorName.lowercased() { return false }
@@ -244,13 +257,14 @@ enum Reference {
             for limit in [1, 13, 100] {
                 let (forward, backward) = try store.read { tx in
                     try Self.walk(limit, keyOf: { (r: AuditRow) in String(r.seq) }) { position in
-                        let p: PagePosition<Int64> = switch position {
-                        case .first: .first
-                        case .last: .last
-                        case .after(let k): .after(Int64(k)!)
-                        case .before(let k): .before(Int64(k)!)
-                        case .at(let k): .at(Int64(k)!)
-                        }
+                        let p: PagePosition<Int64> =
+                            switch position {
+                            case .first: .first
+                            case .last: .last
+                            case .after(let k): .after(Int64(k)!)
+                            case .before(let k): .before(Int64(k)!)
+                            case .at(let k): .at(Int64(k)!)
+                            }
                         return try tx.auditPage(filter, at: p, limit: limit)
                     }
                 }
@@ -277,7 +291,8 @@ enum Reference {
         let dir = TempDir()
         let store = try Store.create(at: dir.file("v.db"))
         let total = Tx.containsWindow * 3 / 2
-        let names = (0..<total).map { "svc/common-\($0 % 97)/item-\($0)" + ($0 % 1_000 == 7 ? "/RARE" : "") }
+        let names =
+            (0..<total).map { "svc/common-\($0 % 97)/item-\($0)" + ($0 % 1_000 == 7 ? "/RARE" : "") }
             + (0..<120).map { "zz/late-\($0)/q" }
         try store.write { tx in for n in names { try tx.insertSecret(Self.secret(n)) } }
         try store.read { tx in
@@ -288,7 +303,9 @@ enum Reference {
                     #expect(try tx.secretCount(.contains(needle), upTo: bound) == min(bound, expected.count), "\(needle) up to \(bound)")
                 }
                 for limit in [50, 500] {
-                    let (forward, backward) = try Self.walk(limit, keyOf: \SecretRow.name) { try tx.secretPage(.contains(needle), at: $0, limit: limit) }
+                    let (forward, backward) = try Self.walk(limit, keyOf: \SecretRow.name) {
+                        try tx.secretPage(.contains(needle), at: $0, limit: limit)
+                    }
                     #expect(forward == expected, "\(needle): \(forward.count) of \(expected.count)")
                     #expect(backward == expected, "\(needle) backward")
                 }
@@ -327,8 +344,10 @@ enum Reference {
         try store.write { tx in
             for i in 0..<50 { try tx.insertSecret(Self.secret("app/\(i)")) }
             for i in 0..<50 {
-                try tx.insertUser(UserRow(username: "user\(i)", email: nil, displayName: "", passwordHash: "x", mustChange: false,
-                                          passwordExpiresAt: nil, createdAt: 0, updatedAt: 0))
+                try tx.insertUser(
+                    UserRow(
+                        username: "user\(i)", email: nil, displayName: "", passwordHash: "x", mustChange: false,
+                        passwordExpiresAt: nil, createdAt: 0, updatedAt: 0))
             }
         }
         try appendAuditEvent(store)
@@ -345,7 +364,7 @@ enum Reference {
             ("users prefix count", { _ = try $0.userCount(UserFilter(name: .prefix("user1"))) }),
             ("audit after", { _ = try $0.auditPage(AuditFilter(), at: .after(1), limit: 10) }),
             ("audit before", { _ = try $0.auditPage(AuditFilter(), at: .before(100), limit: 10) }),
-            ("audit actor after", { _ = try $0.auditPage(AuditFilter(actor: "admin"), at: .after(1), limit: 10) }),
+            ("audit actor after", { _ = try $0.auditPage(AuditFilter(actor: "admin"), at: .after(1), limit: 10) })
         ]
         for (name, body) in cases {
             let plans = try Self.plans(store, body)
@@ -373,10 +392,12 @@ enum Reference {
         let plans = try Self.plans(store) { tx in found = try tx.secretPage(.contains("TOKEN"), at: .first, limit: 10).rows.map(\.name) }
         #expect(found == ["zz/token"])
         let described = plans.map { $0.sql + "\n" + $0.plan.joined(separator: "\n") }.joined(separator: "\n\n")
-        #expect(plans.contains { $0.plan.contains { $0.contains("VIRTUAL TABLE") } && $0.sql.contains("secret_names MATCH") }, "\(described)")
+        #expect(
+            plans.contains { $0.plan.contains { $0.contains("VIRTUAL TABLE") } && $0.sql.contains("secret_names MATCH") }, "\(described)")
         // The walk of the key's index stopped at the window: no query scans the table unbounded.
-        #expect(plans.allSatisfy { !$0.sql.contains("instr") || $0.sql.contains("MATCH") || $0.sql.contains("s.name <= ?") },
-                "\(described)")
+        #expect(
+            plans.allSatisfy { !$0.sql.contains("instr") || $0.sql.contains("MATCH") || $0.sql.contains("s.name <= ?") },
+            "\(described)")
     }
 
     // MARK: Prefix bounds

@@ -18,9 +18,11 @@ enum SQLInterpolationScanner {
         var description: String { "line \(line): \(text)" }
     }
 
-    static let keywords = ["SELECT", "INSERT", "UPDATE", "DELETE", "PRAGMA", "WHERE", "FROM", "VALUES", "LIKE",
-                           "ORDER BY", "GROUP BY", "LIMIT", "CREATE", "DROP", "ALTER", "VACUUM", "ATTACH", "JOIN", "SET",
-                           "IN", "AND", "OR"]
+    static let keywords = [
+        "SELECT", "INSERT", "UPDATE", "DELETE", "PRAGMA", "WHERE", "FROM", "VALUES", "LIKE",
+        "ORDER BY", "GROUP BY", "LIMIT", "CREATE", "DROP", "ALTER", "VACUUM", "ATTACH", "JOIN", "SET",
+        "IN", "AND", "OR"
+    ]
 
     static func hasSQLKeyword(_ s: String) -> Bool {
         let words = s.split { !($0.isLetter || $0 == "_") }.map(String.init)
@@ -35,9 +37,9 @@ enum SQLInterpolationScanner {
         }
         var findings: [Finding] = []
         var i = 0, line = 1
-        var depth = 0                    // ( and [ nesting in code
-        var sqlArgumentDepth: [Int] = [] // depths at which an `sql:` argument is open
-        var sqlAssignment = false        // inside `sql = ...` / `sql += ...` until end of line
+        var depth = 0  // ( and [ nesting in code
+        var sqlArgumentDepth: [Int] = []  // depths at which an `sql:` argument is open
+        var sqlAssignment = false  // inside `sql = ...` / `sql += ...` until end of line
 
         func at(_ s: String, _ j: Int) -> Bool {
             let t = Array(s)
@@ -52,8 +54,13 @@ enum SQLInterpolationScanner {
             if at("/*", i) {
                 var nest = 0
                 repeat {
-                    if at("/*", i) { nest += 1; i += 2 } else if at("*/", i) { nest -= 1; i += 2 }
-                    else { if chars[i] == "\n" { line += 1 }; i += 1 }
+                    if at("/*", i) {
+                        nest += 1; i += 2
+                    } else if at("*/", i) {
+                        nest -= 1; i += 2
+                    } else {
+                        if chars[i] == "\n" { line += 1 }; i += 1
+                    }
                 } while nest > 0 && i < chars.count
                 continue
             }
@@ -140,7 +147,7 @@ enum SQLInterpolationScanner {
         "Tx+Roles.swift: SELECT user_id FROM user_permissions WHERE permission IN (\\(marks))",
         // Tx+SecretBatch.swift: rows of `?` placeholders for the multi-row INSERTs of a batch.
         "Tx+SecretBatch.swift: return \"INSERT INTO secrets (id, name, description, current_version, last_version, history_limit, rotate_by, created_at, updated_at, name_tag) VALUES \\(marks) ON CONFLICT(name) DO NOTHING\"",
-        "Tx+SecretBatch.swift: return \"INSERT INTO secret_versions (secret_id, version, key_version, ciphertext, created_at, created_by) VALUES \\(marks)\"",
+        "Tx+SecretBatch.swift: return \"INSERT INTO secret_versions (secret_id, version, key_version, ciphertext, created_at, created_by) VALUES \\(marks)\""
     ]
 
     @Test func noStoreSQLLiteralInterpolatesAValue() throws {
@@ -203,10 +210,12 @@ enum SQLInterpolationScanner {
         #expect(Self.lines(#"throw StoreError.io("cannot create \(path): \(reason)")"#).isEmpty, "messages")
         #expect(Self.lines(#"let sqlite = "\(x)""#).isEmpty, "an identifier that merely starts with sql")
         #expect(Self.lines(#"if sql == "\(x)" {}"#).isEmpty, "a comparison is not an assignment")
-        #expect(Self.lines("public var sql: String?\nvar description: String { \"\\(type) \\(name)\" }").isEmpty,
-                "a property named sql is not an sql: argument")
-        #expect(Self.lines("try db.execute(sql: \"SELECT 1\", arguments: [\"\\(x)\"])").isEmpty,
-                "arguments after the sql: argument are bound, not spliced")
+        #expect(
+            Self.lines("public var sql: String?\nvar description: String { \"\\(type) \\(name)\" }").isEmpty,
+            "a property named sql is not an sql: argument")
+        #expect(
+            Self.lines("try db.execute(sql: \"SELECT 1\", arguments: [\"\\(x)\"])").isEmpty,
+            "arguments after the sql: argument are bound, not spliced")
     }
 
     @Test func scannerFindsTheRightLineAfterMultiLineLiterals() {

@@ -8,13 +8,13 @@ import Testing
 @Suite struct PragmaTests {
     static let expected: [(name: String, value: String)] = [
         ("journal_mode", "wal"),
-        ("synchronous", "2"),      // FULL
+        ("synchronous", "2"),  // FULL
         ("foreign_keys", "1"),
         ("secure_delete", "1"),
         ("trusted_schema", "0"),
-        ("recursive_triggers", "1"), // so REPLACE fires the audit log's DELETE trigger
-        ("cache_size", "-8192"),   // 8 MiB, fixed: bulk work is faster, memory stays bounded
-        ("busy_timeout", "5000"),  // milliseconds
+        ("recursive_triggers", "1"),  // so REPLACE fires the audit log's DELETE trigger
+        ("cache_size", "-8192"),  // 8 MiB, fixed: bulk work is faster, memory stays bounded
+        ("busy_timeout", "5000")  // milliseconds
     ]
 
     @Test(arguments: expected)

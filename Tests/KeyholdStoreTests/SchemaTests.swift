@@ -14,33 +14,40 @@ import Testing
     /// every table and view. Sorted, so two snapshots compare line by line.
     static func snapshot(_ db: Database) throws -> [String] {
         var lines: [String] = []
-        let objects = try Row.fetchAll(db, sql: """
-            SELECT type, name, tbl_name, sql FROM sqlite_master
-            WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%'
-            """)
+        let objects = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT type, name, tbl_name, sql FROM sqlite_master
+                WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%'
+                """)
         for o in objects {
             let sql: String? = o["sql"]
             lines.append("object \(o["type"] as String) \(o["name"] as String) on \(o["tbl_name"] as String): \(sql ?? "NULL")")
         }
-        let tables = try String.fetchAll(db, sql: """
-            SELECT name FROM sqlite_master WHERE type IN ('table', 'view')
-            AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%' ORDER BY name
-            """)
+        let tables = try String.fetchAll(
+            db,
+            sql: """
+                SELECT name FROM sqlite_master WHERE type IN ('table', 'view')
+                AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%' ORDER BY name
+                """)
         for table in tables {
             let quoted = "\"" + table.replacingOccurrences(of: "\"", with: "\"\"") + "\""
             for c in try Row.fetchAll(db, sql: "PRAGMA table_xinfo(\(quoted))") {
-                lines.append("column \(table) \(c["cid"] as Int) \(c["name"] as String) type=\(c["type"] as String) "
-                             + "notnull=\(c["notnull"] as Int) default=\((c["dflt_value"] as String?) ?? "NULL") "
-                             + "pk=\(c["pk"] as Int) hidden=\(c["hidden"] as Int)")
+                lines.append(
+                    "column \(table) \(c["cid"] as Int) \(c["name"] as String) type=\(c["type"] as String) "
+                        + "notnull=\(c["notnull"] as Int) default=\((c["dflt_value"] as String?) ?? "NULL") "
+                        + "pk=\(c["pk"] as Int) hidden=\(c["hidden"] as Int)")
             }
             for i in try Row.fetchAll(db, sql: "PRAGMA index_list(\(quoted))") {
-                lines.append("index \(table) \(i["name"] as String) unique=\(i["unique"] as Int) "
-                             + "origin=\(i["origin"] as String) partial=\(i["partial"] as Int)")
+                lines.append(
+                    "index \(table) \(i["name"] as String) unique=\(i["unique"] as Int) "
+                        + "origin=\(i["origin"] as String) partial=\(i["partial"] as Int)")
             }
             for f in try Row.fetchAll(db, sql: "PRAGMA foreign_key_list(\(quoted))") {
-                lines.append("foreign-key \(table) \(f["id"] as Int).\(f["seq"] as Int) \(f["from"] as String) -> "
-                             + "\(f["table"] as String)(\((f["to"] as String?) ?? "pk")) "
-                             + "on-update=\(f["on_update"] as String) on-delete=\(f["on_delete"] as String)")
+                lines.append(
+                    "foreign-key \(table) \(f["id"] as Int).\(f["seq"] as Int) \(f["from"] as String) -> "
+                        + "\(f["table"] as String)(\((f["to"] as String?) ?? "pk")) "
+                        + "on-update=\(f["on_update"] as String) on-delete=\(f["on_delete"] as String)")
             }
         }
         return lines.sorted()
@@ -67,8 +74,10 @@ import Testing
     @Test func createdVaultHasExactlyTheSchemaOfSchemaSQL() throws {
         let expected = try Self.reference(try schemaSQLOnDisk())
         // The reference is not trivially empty: the tables FORMAT.md names are there.
-        for table in ["vault", "data_keys", "roles", "role_permissions", "users", "user_roles", "user_keys",
-                      "grants", "secrets", "secret_versions", "audit_events"] {
+        for table in [
+            "vault", "data_keys", "roles", "role_permissions", "users", "user_roles", "user_keys",
+            "grants", "secrets", "secret_versions", "audit_events"
+        ] {
             #expect(expected.contains { $0.hasPrefix("object table \(table) on \(table):") }, "reference lacks \(table)")
         }
         #expect(expected.contains { $0.hasPrefix("object trigger audit_no_update") })

@@ -28,8 +28,9 @@ func schemaSQLOnDisk() throws -> String {
 func writeSomeRows(_ store: Store, count: Int = 20, prefix: String = "role") throws {
     try store.write { tx in
         for i in 0..<count {
-            try tx.insertRole(name: "\(prefix)-\(i)", description: String(repeating: "d", count: 200), builtin: false,
-                              createdAt: 1_800_000_000_000, permissions: ["users.read", "audit.read"])
+            try tx.insertRole(
+                name: "\(prefix)-\(i)", description: String(repeating: "d", count: 200), builtin: false,
+                createdAt: 1_800_000_000_000, permissions: ["users.read", "audit.read"])
         }
     }
 }
@@ -37,9 +38,11 @@ func writeSomeRows(_ store: Store, count: Int = 20, prefix: String = "role") thr
 /// One well-formed audit row (seq 1 unless told), inserted through Tx.
 func appendAuditEvent(_ store: Store, seq: Int64 = 1, action: String = "vault.create") throws {
     try store.write { tx in
-        try tx.insertAudit(AuditRow(seq: seq, at: 1_800_000_000_000, actorID: nil, actorName: "admin", actorKeyID: nil,
-                                    action: action, target: "vault", details: "{}",
-                                    prevHash: [UInt8](repeating: 0, count: 32),
-                                    hash: [UInt8](repeating: UInt8(seq & 0xFF), count: 32), signature: nil))
+        try tx.insertAudit(
+            AuditRow(
+                seq: seq, at: 1_800_000_000_000, actorID: nil, actorName: "admin", actorKeyID: nil,
+                action: action, target: "vault", details: "{}",
+                prevHash: [UInt8](repeating: 0, count: 32),
+                hash: [UInt8](repeating: UInt8(seq & 0xFF), count: 32), signature: nil))
     }
 }

@@ -36,44 +36,53 @@ public struct Attacker {
     public func plantUser(_ name: String, roles: [String], pendingGrant: Bool = true) throws -> (userID: Int64, keyID: Int64) {
         let now = clock.now
         let hash = try PasswordHash.hash(SecureBytes(utf8: password), cost: .insecureMinimumForTests)
-        try store.unsafeExecute("INSERT INTO users (username, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?)",
-                                arguments: [name, hash, now, now])
+        try store.unsafeExecute(
+            "INSERT INTO users (username, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?)",
+            arguments: [name, hash, now, now])
         let userID = try int("SELECT id FROM users WHERE username = ?", [name])
         let keyID = try plantKey(for: userID, username: name)
         try store.unsafeExecute("UPDATE users SET key_id = ? WHERE id = ?", arguments: [keyID, userID])
         for role in roles {
-            try store.unsafeExecute("INSERT INTO user_roles (user_id, role_id) SELECT ?, id FROM roles WHERE name = ?",
-                                    arguments: [userID, role])
+            try store.unsafeExecute(
+                "INSERT INTO user_roles (user_id, role_id) SELECT ?, id FROM roles WHERE name = ?",
+                arguments: [userID, role])
         }
         if pendingGrant {
-            try store.unsafeExecute("INSERT INTO grants (user_id, key_id, sealed_root, created_at) VALUES (?, ?, NULL, ?)",
-                                    arguments: [userID, keyID, now])
+            try store.unsafeExecute(
+                "INSERT INTO grants (user_id, key_id, sealed_root, created_at) VALUES (?, ?, NULL, ?)",
+                arguments: [userID, keyID, now])
         }
         return (userID, keyID)
     }
 
     /// A key row of theirs for any user, sealed under their own password and pinned with public data.
     public func plantKey(for userID: Int64, username: String) throws -> Int64 {
-        try store.unsafeExecute("INSERT INTO user_keys (user_id, username, public_key, created_at) VALUES (?, ?, ?, ?)",
-                                arguments: [userID, username, pair.publicKey, clock.now])
+        try store.unsafeExecute(
+            "INSERT INTO user_keys (user_id, username, public_key, created_at) VALUES (?, ?, ?, ?)",
+            arguments: [userID, username, pair.publicKey, clock.now])
         let keyID = try int("SELECT max(id) FROM user_keys")
         let salt = Sodium.randomBytes(PasswordHash.saltBytes)
         let u = try PasswordHash.deriveKey(SecureBytes(utf8: password), salt: salt, cost: .insecureMinimumForTests)
         let sealed = try Seal.seal(pair.secretKey, key: u, aad: "keyhold/userkey/\(userID)/\(keyID)")
         let pin = pair.sign(try pinMessage(userID: userID, keyID: keyID))
-        try store.unsafeExecute("""
+        try store.unsafeExecute(
+            """
             UPDATE user_keys SET sealed_secret_key = ?, kdf_salt = ?, kdf_opslimit = ?, kdf_memlimit = ?, pin = ? WHERE id = ?
-            """, arguments: [sealed, salt, Int64(KDFCost.insecureMinimumForTests.opslimit),
-                             Int64(KDFCost.insecureMinimumForTests.memlimit), pin, keyID])
+            """,
+            arguments: [
+                sealed, salt, Int64(KDFCost.insecureMinimumForTests.opslimit),
+                Int64(KDFCost.insecureMinimumForTests.memlimit), pin, keyID
+            ])
         return keyID
     }
 
     /// docs/FORMAT.md 8.2, from the file's public rows, as an attacker computes it (no code of Keyhold's).
     func pinMessage(userID: Int64, keyID: Int64) throws -> [UInt8] {
         guard let vault = try store.unsafeQuery("SELECT vault_id, anchor_seq FROM vault").first,
-              let vaultID = (vault["vault_id"] ?? nil) as? [UInt8], let seq = (vault["anchor_seq"] ?? nil) as? Int64,
-              let anchor = try store.unsafeQuery("SELECT hash FROM audit_events WHERE seq = ?", arguments: [seq]).first,
-              let hash = (anchor["hash"] ?? nil) as? [UInt8] else { throw TestFailure("no anchor to pin to") }
+            let vaultID = (vault["vault_id"] ?? nil) as? [UInt8], let seq = (vault["anchor_seq"] ?? nil) as? Int64,
+            let anchor = try store.unsafeQuery("SELECT hash FROM audit_events WHERE seq = ?", arguments: [seq]).first,
+            let hash = (anchor["hash"] ?? nil) as? [UInt8]
+        else { throw TestFailure("no anchor to pin to") }
         func u64(_ v: Int64) -> [UInt8] { (0..<8).map { UInt8((UInt64(bitPattern: v) >> UInt64(56 - 8 * $0)) & 0xFF) } }
         return Array("keyhold/pin/v1".utf8) + [0] + vaultID + u64(seq) + hash + u64(userID) + u64(keyID) + pair.publicKey
     }
@@ -86,8 +95,10 @@ public struct Attacker {
             let n = UInt32(b.count)
             out += [UInt8(n >> 24), UInt8((n >> 16) & 0xFF), UInt8((n >> 8) & 0xFF), UInt8(n & 0xFF)] + b
         }
-        for f in [String(e.seq), String(e.at), e.actorID.map(String.init) ?? "", e.actorName, e.actorKeyID.map(String.init) ?? "",
-                  e.action, e.target, e.details] { field(f) }
+        for f in [
+            String(e.seq), String(e.at), e.actorID.map(String.init) ?? "", e.actorName, e.actorKeyID.map(String.init) ?? "",
+            e.action, e.target, e.details
+        ] { field(f) }
         return Hash.blake2b256(e.prevHash + out)
     }
 
@@ -102,15 +113,20 @@ public struct Attacker {
     /// Appends an event, chained and hashed as Keyhold does, signed with the attacker's key.
     public func appendEvent(actorID: Int64?, actorName: String, keyID: Int64, action: String, target: String, details: String) throws {
         guard let last = try store.read({ try $0.lastAuditEvent() }) else { throw TestFailure("no audit events") }
-        var row = AuditRow(seq: last.seq + 1, at: clock.now, actorID: actorID, actorName: actorName, actorKeyID: keyID,
-                           action: action, target: target, details: details, prevHash: last.hash, hash: [], signature: nil)
+        var row = AuditRow(
+            seq: last.seq + 1, at: clock.now, actorID: actorID, actorName: actorName, actorKeyID: keyID,
+            action: action, target: target, details: details, prevHash: last.hash, hash: [], signature: nil)
         row.hash = Attacker.hash(row)
         row.signature = pair.sign(row.hash)
-        try store.unsafeExecute("""
+        try store.unsafeExecute(
+            """
             INSERT INTO audit_events (seq, at, actor_id, actor_name, actor_key_id, action, target, details, prev_hash, hash, signature)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [row.seq, row.at, row.actorID, row.actorName, row.actorKeyID, row.action, row.target, row.details,
-                             row.prevHash, row.hash, row.signature])
+            """,
+            arguments: [
+                row.seq, row.at, row.actorID, row.actorName, row.actorKeyID, row.action, row.target, row.details,
+                row.prevHash, row.hash, row.signature
+            ])
     }
 }
 
@@ -120,20 +136,26 @@ extension Attacker {
     /// STRICT dropped, the rows left as they are. Then `UPDATE`s can write what the schema
     /// Keyhold made forbids.
     public func loosen(_ table: String, _ column: String) throws {
-        guard let sql = try store.unsafeQuery("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
-                                              arguments: [table]).first?["sql"] as? String else {
+        guard
+            let sql = try store.unsafeQuery(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
+                arguments: [table]
+            ).first?["sql"] as? String
+        else {
             throw TestFailure("no table \(table)")
         }
         var lines = sql.components(separatedBy: "\n")
         guard let i = lines.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix(column + " ") }),
-              lines[i].contains("NOT NULL") else { throw TestFailure("no NOT NULL column \(column) in \(table)") }
+            lines[i].contains("NOT NULL")
+        else { throw TestFailure("no NOT NULL column \(column) in \(table)") }
         lines[i] = lines[i].replacingOccurrences(of: "NOT NULL", with: "")
         let loose = lines.joined(separator: "\n").replacingOccurrences(of: ") STRICT", with: ")")
         guard let version = try store.unsafeQuery("PRAGMA schema_version").first?["schema_version"] as? Int64 else {
             throw TestFailure("no schema version")
         }
         // The schema version raised, so that connections already open read the schema again.
-        try store.unsafeExecute("""
+        try store.unsafeExecute(
+            """
             PRAGMA writable_schema = ON;
             UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = ?;
             PRAGMA schema_version = \(version + 1);
@@ -144,7 +166,8 @@ extension Attacker {
     /// Sets `column` of audit event `seq` to `value` (the append-only trigger dropped for the
     /// update, then put back, as anyone who can write the file can).
     public func rewriteAuditEvent(seq: Int64, _ column: String, to value: (any Sendable)?) throws {
-        guard let trigger = try store.unsafeQuery("SELECT sql FROM sqlite_master WHERE name = 'audit_no_update'").first?["sql"] as? String else {
+        guard let trigger = try store.unsafeQuery("SELECT sql FROM sqlite_master WHERE name = 'audit_no_update'").first?["sql"] as? String
+        else {
             throw TestFailure("no audit_no_update trigger")
         }
         try store.unsafeExecute("DROP TRIGGER audit_no_update")

@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 // The fault harness: the real `keyhold` binary run under a fault (killed, stopped, two at
@@ -78,8 +78,10 @@ public final class SpawnedKeyhold: @unchecked Sendable {
     private let err: Drain
 
     /// Starts keyhold with `args` in exactly the environment `env`.
-    public init(_ args: [String], env: [String: String], stdin: Data = Data(), stdout: Stdout = .captured,
-                fileSizeLimit: Int? = nil, in dir: String) throws {
+    public init(
+        _ args: [String], env: [String: String], stdin: Data = Data(), stdout: Stdout = .captured,
+        fileSizeLimit: Int? = nil, in dir: String
+    ) throws {
         inPath = dir + "/child-\(UUID().uuidString).in"
         var program = KeyholdBinary.path
         var argv = [program] + args
@@ -366,10 +368,13 @@ public final class FaultVault: @unchecked Sendable {
     }
 
     /// Starts keyhold on this vault (`--db` added) as `owner` (or `env`) under a fault.
-    public func spawn(_ args: [String], stdin: Data = Data(), stdout: SpawnedKeyhold.Stdout = .captured,
-                      fileSizeLimit: Int? = nil, env: [String: String]? = nil) throws -> SpawnedKeyhold {
-        try SpawnedKeyhold(args + ["--db", db], env: KeyholdBinary.environment(env ?? Self.owner), stdin: stdin,
-                           stdout: stdout, fileSizeLimit: fileSizeLimit, in: scratch.path)
+    public func spawn(
+        _ args: [String], stdin: Data = Data(), stdout: SpawnedKeyhold.Stdout = .captured,
+        fileSizeLimit: Int? = nil, env: [String: String]? = nil
+    ) throws -> SpawnedKeyhold {
+        try SpawnedKeyhold(
+            args + ["--db", db], env: KeyholdBinary.environment(env ?? Self.owner), stdin: stdin,
+            stdout: stdout, fileSizeLimit: fileSizeLimit, in: scratch.path)
     }
 
     // MARK: What the vault must hold
@@ -448,7 +453,8 @@ public final class FaultVault: @unchecked Sendable {
     /// The entries of an export file in JSON.
     public static func entries(_ data: Data, _ what: String) throws -> [(name: String, value: [UInt8])] {
         guard let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let list = o["secrets"] as? [[String: Any]] else { throw TestFailure("\(what): not the documented JSON shape") }
+            let list = o["secrets"] as? [[String: Any]]
+        else { throw TestFailure("\(what): not the documented JSON shape") }
         return try list.map { e in
             guard let name = e["name"] as? String else { throw TestFailure("\(what): an entry without a name") }
             if let v = e["value"] as? String { return (name, Array(v.utf8)) }
@@ -467,7 +473,9 @@ public final class FaultVault: @unchecked Sendable {
         let audit = try run(head.map { ["audit", "check-head", $0, "--json"] } ?? ["audit", "verify", "--json"])
         let verdict = (try? json(audit.stdout, "audit")) ?? [:]
         if audit.status != 0 || verdict["ok"] as? Bool != true {
-            problems.append("after \(when): the audit chain does not hold (exit \(audit.status)): \(audit.stdout.prefix(300)) \(audit.stderr.suffix(300))")
+            problems.append(
+                "after \(when): the audit chain does not hold (exit \(audit.status)): \(audit.stdout.prefix(300)) \(audit.stderr.suffix(300))"
+            )
         }
         let newHead = verdict["head"] as? String
 
@@ -487,7 +495,8 @@ public final class FaultVault: @unchecked Sendable {
             if allowed.contains(where: { $0 == e.value }) {
                 expected[e.name] = [e.value]
             } else {
-                problems.append("after \(when): \(e.name) holds \(e.value.count) bytes that are none of its \(allowed.count) allowed value(s)")
+                problems.append(
+                    "after \(when): \(e.name) holds \(e.value.count) bytes that are none of its \(allowed.count) allowed value(s)")
             }
         }
         for (name, allowed) in expected where !seen.contains(name) {

@@ -13,7 +13,7 @@ public final class TempDir: @unchecked Sendable {
     }
 
     deinit {
-        _ = chmod(path, 0o700)   // a test may have taken the owner's access away
+        _ = chmod(path, 0o700)  // a test may have taken the owner's access away
         try? FileManager.default.removeItem(atPath: path)
     }
 

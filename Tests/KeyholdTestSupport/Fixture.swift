@@ -20,19 +20,20 @@ public struct Fixture: Sendable {
     }
 
     #if DEBUG
-    /// `fault` is called at each fault point of every operation (a throw aborts it). Debug builds
-    /// only, as the hook itself.
-    public init(clock: TestClock = TestClock(), fault: @escaping @Sendable (FaultPoint) throws -> Void) throws {
-        var options = VaultOptions.insecureFastForTests(clock: clock.clock)
-        options.fault = fault
-        try self.init(clock: clock, options: options)
-    }
+        /// `fault` is called at each fault point of every operation (a throw aborts it). Debug builds
+        /// only, as the hook itself.
+        public init(clock: TestClock = TestClock(), fault: @escaping @Sendable (FaultPoint) throws -> Void) throws {
+            var options = VaultOptions.insecureFastForTests(clock: clock.clock)
+            options.fault = fault
+            try self.init(clock: clock, options: options)
+        }
     #endif
 
     private init(clock: TestClock, options: VaultOptions) throws {
         self.clock = clock
-        let (session, recovery) = try Vault.create(at: dir.file("vault.db"), admin: "admin", password: pw(adminPassword),
-                                                   options: options)
+        let (session, recovery) = try Vault.create(
+            at: dir.file("vault.db"), admin: "admin", password: pw(adminPassword),
+            options: options)
         vault = session.vault
         admin = session
         guard let key = recovery.utf8String() else { throw TestFailure("the recovery key is not text") }

@@ -57,12 +57,14 @@ public enum MemoryScan {
     public static func find(_ needle: UnsafeRawBufferPointer, excluding: [Range<UInt>]) -> [Hit] {
         guard needle.count > 0, let base = needle.baseAddress else { return [] }
         let w = min(window, needle.count)
-        let pieces: [(String, UnsafeRawPointer)] = needle.count <= window
+        let pieces: [(String, UnsafeRawPointer)] =
+            needle.count <= window
             ? [("whole", base)]
             : [("start", base), ("middle", base + (needle.count - w) / 2), ("end", base + needle.count - w)]
         // Everything the scan needs, allocated before it starts.
         guard let smaps = Mapped(bytes: 64 << 20), let found = Mapped(bytes: 4096 * MemoryLayout<UInt>.stride * 2),
-              let buffer = Mapped(bytes: (1 << 20) + w) else { return [] }
+            let buffer = Mapped(bytes: (1 << 20) + w)
+        else { return [] }
         let smapsLength = readProc("/proc/self/smaps", into: smaps)
         let skip = excluding + [smaps.range, found.range, buffer.range]
         let hits = found.pointer.bindMemory(to: UInt.self, capacity: 4096 * 2)
@@ -84,7 +86,8 @@ public enum MemoryScan {
         let regions = regions()
         return (0..<count).map { k in
             let address = hits[2 * k]
-            let region = regions.first { $0.start <= address && address < $0.end }
+            let region =
+                regions.first { $0.start <= address && address < $0.end }
                 ?? Region(start: 0, end: 0, permissions: "?", name: "[unmapped since]")
             let piece = pieces[Int(hits[2 * k + 1])]
             return Hit(address: address, piece: piece.0, region: region, origin: address - UInt(base.distance(to: piece.1)))
@@ -183,7 +186,9 @@ public enum MemoryScan {
             }
             // A mapping's line starts with its bounds in lower-case hex; the fields after it with a capital.
             if (0x30...0x39).contains(first) || (0x61...0x66).contains(first),
-               let dash = line.firstIndex(of: 0x2D), dash < 17, line[..<dash].allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) {
+                let dash = line.firstIndex(of: 0x2D), dash < 17,
+                line[..<dash].allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) })
+            {
                 flush()
                 start = number(radix: 16)
                 i += 1
@@ -211,8 +216,10 @@ public enum MemoryScan {
 
     /// Reads [start, end) a chunk at a time into `buffer` and calls `hit` with the index of the
     /// piece and the address of each occurrence of each of the `pieces` (`count` bytes each).
-    static func scan(_ fd: Int32, _ start: UInt, _ end: UInt, _ pieces: [UnsafeRawPointer], _ count: Int, _ buffer: Mapped,
-                     _ hit: (Int, UInt) -> Void) {
+    static func scan(
+        _ fd: Int32, _ start: UInt, _ end: UInt, _ pieces: [UnsafeRawPointer], _ count: Int, _ buffer: Mapped,
+        _ hit: (Int, UInt) -> Void
+    ) {
         let overlap = count - 1
         var offset = start
         while offset < end {
@@ -234,8 +241,10 @@ public enum MemoryScan {
     }
 
     /// The first place `needle` occurs in `haystack` (memchr for its first byte, then memcmp).
-    static func search(_ haystack: UnsafeMutableRawPointer, _ length: Int, _ needle: UnsafeRawPointer,
-                       _ count: Int) -> UnsafeMutableRawPointer? {
+    static func search(
+        _ haystack: UnsafeMutableRawPointer, _ length: Int, _ needle: UnsafeRawPointer,
+        _ count: Int
+    ) -> UnsafeMutableRawPointer? {
         let first = Int32(needle.load(as: UInt8.self))
         var at = 0
         while at + count <= length {

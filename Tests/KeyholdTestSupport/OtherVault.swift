@@ -20,8 +20,10 @@ public enum OtherVault {
 
     /// Expects the vault at `path` to pass `check` and hold `secret` = `value`; returns how many
     /// audit events it held before this look (less its login and reveal).
-    public static func expectWhole(_ path: String, _ secret: String, _ value: String,
-                                   sourceLocation: SourceLocation = #_sourceLocation) throws -> Int {
+    public static func expectWhole(
+        _ path: String, _ secret: String, _ value: String,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> Int {
         let v = try Vault.open(at: path, options: .insecureFastForTests())
         defer { try? v.close() }
         guard case .session(let s) = try v.login(username: "admin", password: pw(adminPassword)) else {

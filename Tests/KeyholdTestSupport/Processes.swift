@@ -33,7 +33,9 @@ public enum Subprocess {
         p.standardInput = input; p.standardOutput = out; p.standardError = err
         try p.run()
         let errors = Collected(err.fileHandleForReading)
-        Thread.detachNewThread { errors.data = errors.handle.readDataToEndOfFile(); errors.done.signal() }
+        Thread.detachNewThread {
+            errors.data = errors.handle.readDataToEndOfFile(); errors.done.signal()
+        }
         let writer = Collected(input.fileHandleForWriting)
         Thread.detachNewThread {
             if !stdin.isEmpty { try? writer.handle.write(contentsOf: stdin) }

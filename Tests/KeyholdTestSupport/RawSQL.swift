@@ -55,16 +55,17 @@ enum RawSQL {
     }
 
     static func arguments(_ values: [(any Sendable)?]) -> StatementArguments {
-        StatementArguments(values.map { v -> DatabaseValue in
-            switch v {
-            case nil: return .null
-            case let b as [UInt8]: return Data(b).databaseValue
-            case let i as Int: return i.databaseValue
-            case let i as Int64: return i.databaseValue
-            case let s as String: return s.databaseValue
-            case let d as Double: return d.databaseValue
-            default: return .null
-            }
-        })
+        StatementArguments(
+            values.map { v -> DatabaseValue in
+                switch v {
+                case nil: return .null
+                case let b as [UInt8]: return Data(b).databaseValue
+                case let i as Int: return i.databaseValue
+                case let i as Int64: return i.databaseValue
+                case let s as String: return s.databaseValue
+                case let d as Double: return d.databaseValue
+                default: return .null
+                }
+            })
     }
 }
