@@ -146,7 +146,7 @@ enum SQLInterpolationScanner {
         // Tx.swift: a list of `?` placeholders, one per bound permission.
         "Tx.swift: SELECT user_id FROM user_permissions WHERE permission IN (\\(marks))",
         // TxSecretBatch.swift: rows of `?` placeholders for the multi-row INSERTs of a batch.
-        "TxSecretBatch.swift: return \"INSERT INTO secrets (id, name, description, current_version, last_version, history_limit, rotate_by, created_at, updated_at, name_tag) VALUES \\(marks) ON CONFLICT(name) DO NOTHING\"",
+        "TxSecretBatch.swift: \"INSERT INTO secrets (id, name, description, current_version, last_version, history_limit, rotate_by, created_at, updated_at, name_tag) VALUES \\(marks) ON CONFLICT(name) DO NOTHING\"",
         "TxSecretBatch.swift: return \"INSERT INTO secret_versions (secret_id, version, key_version, ciphertext, created_at, created_by) VALUES \\(marks)\""
     ]
 
