@@ -146,7 +146,7 @@ enum SQLInterpolationScanner {
         // Tx+Roles.swift: a list of `?` placeholders, one per bound permission.
         "Tx+Roles.swift: SELECT user_id FROM user_permissions WHERE permission IN (\\(marks))",
         // Tx+SecretBatch.swift: rows of `?` placeholders for the multi-row INSERTs of a batch.
-        "Tx+SecretBatch.swift: return \"INSERT INTO secrets (id, name, description, current_version, last_version, history_limit, rotate_by, created_at, updated_at, name_tag) VALUES \\(marks) ON CONFLICT(name) DO NOTHING\"",
+        "Tx+SecretBatch.swift: \"INSERT INTO secrets (id, name, description, current_version, last_version, history_limit, rotate_by, created_at, updated_at, name_tag) VALUES \\(marks) ON CONFLICT(name) DO NOTHING\"",
         "Tx+SecretBatch.swift: return \"INSERT INTO secret_versions (secret_id, version, key_version, ciphertext, created_at, created_by) VALUES \\(marks)\""
     ]
 
