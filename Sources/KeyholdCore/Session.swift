@@ -184,17 +184,29 @@ public final class Session: Sendable {
 
     // MARK: Own account
 
-    /// Changes one's own password; the current one is required.
+    /// Changes one's own password; the current one is required. The new one is checked first
+    /// (bad input writes nothing). A wrong current password is a failed login: counted toward
+    /// the lockout and audited as `login.failed` (`Vault.countFailedPassword`), as from the
+    /// console's login or an application; an account locked out refuses even the right one.
+    /// A right one changes the password in one transaction with its one event.
     public func changePassword(current: SecureBytes, new: SecureBytes) throws {
-        let hash = try Vault.wrap { try vault.store.read { try $0.user(id: userID)?.passwordHash } }
-        guard let hash, PasswordHash.verify(current, hash: hash) else {
-            throw KeyholdError.authenticationFailed
-        }
         if current.constantTimeEquals(new) {
             throw KeyholdError.invalid(
                 ValidationError(
                     field: "new password", rule: .unchanged,
                     message: "new password: must differ from the current one"))
+        }
+        let minLength = try Vault.wrap { try vault.store.read { try $0.requiredVault().passwordMinLength } }
+        try Validate.checkPassword(new, username: username, minimumLength: minLength)
+        guard let me = try Vault.wrap({ try vault.store.read { try $0.user(id: userID) } }) else {
+            throw KeyholdError.sessionEnded("\(username) was deleted")
+        }
+        let now = vault.clock.now()
+        let lockedOut = me.locked || (me.lockedUntil.map { $0 > now } ?? false)
+        // The Argon2id work is done whether or not the account is locked out: the same answer, the same time.
+        guard PasswordHash.verify(current, hash: me.passwordHash), !lockedOut else {
+            try vault.countFailedPassword(userID: userID, username: username, lockedOut: lockedOut, now: now)
+            throw KeyholdError.authenticationFailed
         }
         try setOwnPassword(new, requireChange: false)
     }

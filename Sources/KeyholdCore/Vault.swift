@@ -342,6 +342,25 @@ public final class Vault: Sendable {
         }
     }
 
+    /// A wrong password given by a user already logged in (to change it): counted toward the
+    /// lockout and audited as a login's is, in one transaction (`login.failed`, "wrong password");
+    /// while locked out, only audited (`login.refused`, "locked"), as a login is.
+    func countFailedPassword(userID: Int64, username: String, lockedOut: Bool, now: Int64) throws {
+        try Vault.wrap {
+            try store.write { tx in
+                if !lockedOut, var user = try tx.user(id: userID) {
+                    user.failedLogins += 1
+                    if let delay = Vault.lockoutDelay(afterFailures: user.failedLogins) { user.lockedUntil = now + delay }
+                    try tx.updateUser(user)
+                }
+                try AuditChain.append(
+                    tx, at: now, actorID: userID, actorName: username, signer: nil,
+                    action: lockedOut ? .loginRefused : .loginFailed, target: "user:\(username)",
+                    details: ["reason": .string(lockedOut ? "locked" : "wrong password")])
+            }
+        }
+    }
+
     private func recordFailure(
         name: String, userID: Int64?, action: AuditAction, reason: String, now: Int64,
         origin: LoginOrigin

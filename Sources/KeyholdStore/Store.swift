@@ -600,7 +600,7 @@ public final class Store: Sendable {
     }
 
     func guarded<T>(_ body: () throws -> T) throws -> T {
-        do { return try body() } catch let e as DatabaseError {
+        do { return try body() } catch let e as RowDecodingError { throw Store.map(e) } catch let e as DatabaseError {
             // Why the file system refused: the errno SQLite kept on the connection, else errno itself
             // (a failed COMMIT's rollback clears the connection's copy; nothing since has set errno).
             let kept = queue.inDatabase { sqlite3_system_errno($0.sqliteConnection) }
@@ -617,6 +617,9 @@ public final class Store: Sendable {
     /// A store error for an SQLite error; `systemErrno` (the errno of the file system call that
     /// failed, for I/O errors) tells a full disk, a size limit and a read-only file system apart.
     static func map(_ error: any Error, path: String = "the vault", systemErrno: Int32 = 0) -> StoreError {
+        // GRDB's own decoding error (a typed fetch of a value the schema forbids): its text holds
+        // the whole row, which may be secret, so only what it means is said.
+        if error is RowDecodingError { return .corrupt("a stored value is missing or of the wrong type") }
         guard let e = error as? DatabaseError else { return (error as? StoreError) ?? .io("\(error)") }
         switch e.resultCode {
         case .SQLITE_CONSTRAINT: return .conflict(e.message ?? "constraint")

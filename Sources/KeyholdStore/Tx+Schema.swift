@@ -29,4 +29,29 @@ extension Tx {
     func dropLegacyMigrationTable() throws {
         try db.execute(sql: "DROP TABLE IF EXISTS grdb_migrations")
     }
+
+    // MARK: Schema
+
+    /// Each view's name and the statement that created it, as SQLite keeps it.
+    func viewDefinitions() throws -> [String: String] {
+        var out: [String: String] = [:]
+        try forEachRow(db.makeStatement(sql: "SELECT name, sql FROM sqlite_master WHERE type = 'view'")) { row in
+            let c = Columns(row, "sqlite_master", key: 0)
+            out[try c.value(0)] = try c.value(1)
+        }
+        return out
+    }
+
+    public func schemaObjects() throws -> [SchemaObject] {
+        try mapRows(
+            db.cachedStatement(
+                sql: """
+                    SELECT type, name, tbl_name, sql FROM sqlite_master
+                    WHERE name NOT LIKE 'sqlite_%' AND name NOT LIKE 'grdb_%' ORDER BY type, name
+                    """)
+        ) { row in
+            let c = Columns(row, "sqlite_master", key: 0)
+            return SchemaObject(type: try c.value(0), name: try c.value(1), table: try c.value(2), sql: try c.optional(3))
+        }
+    }
 }

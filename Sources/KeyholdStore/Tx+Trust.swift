@@ -1,26 +1,13 @@
 import Foundation
 import GRDB
 
-// Queries of format 2's trust rows: the vault's identity and anchor, root key
-// generations, key pins and endorsements, secret name tags (docs/FORMAT.md).
+// Queries of format 2's trust rows: the vault's identity and anchor, key pins and
+// endorsements, secret name tags (docs/FORMAT.md; root key generations: Tx+Keys.swift).
 extension Tx {
     /// Sets the vault's identity and the audit event trust starts from.
     public func setVaultIdentity(vaultID: [UInt8], anchorSeq: Int64) throws {
         try db.cachedStatement(sql: "UPDATE vault SET vault_id = ?, anchor_seq = ?, format = ? WHERE id = 1")
             .execute(arguments: [Data(vaultID), anchorSeq, VaultFile.currentFormat])
-    }
-
-    // MARK: Root keys
-
-    /// Every root key generation, oldest first.
-    public func rootKeys() throws -> [RootKeyRow] {
-        try Row.fetchAll(db.cachedStatement(sql: "SELECT version, public_key, link, created_at FROM root_keys ORDER BY version"))
-            .map { RootKeyRow(version: $0[0], publicKey: blob($0, "public_key") ?? [], link: blob($0, "link"), createdAt: $0[3]) }
-    }
-
-    public func insertRootKey(_ k: RootKeyRow) throws {
-        try db.cachedStatement(sql: "INSERT INTO root_keys (version, public_key, link, created_at) VALUES (?, ?, ?, ?)")
-            .execute(arguments: [k.version, Data(k.publicKey), k.link.map { Data($0) }, k.createdAt])
     }
 
     // MARK: Pins and endorsements
@@ -37,8 +24,9 @@ extension Tx {
     // MARK: Secret name tags
 
     public func secretNameTag(id: Int64) throws -> [UInt8]? {
-        try Row.fetchOne(db.cachedStatement(sql: "SELECT name_tag FROM secrets WHERE id = ?"), arguments: [id])
-            .flatMap { blob($0, "name_tag") }
+        try mapRow(db.cachedStatement(sql: "SELECT id, name_tag FROM secrets WHERE id = ?"), [id]) {
+            try Columns($0, "secrets").optional(1) as [UInt8]?
+        } ?? nil
     }
 
     public func setSecretNameTag(id: Int64, tag: [UInt8]) throws {
@@ -47,8 +35,10 @@ extension Tx {
 
     /// Every secret's id, name and tag, in id order, each handed to `body` as SQLite steps to it.
     public func forEachSecretName(_ body: (_ id: Int64, _ name: String, _ tag: [UInt8]?) throws -> Void) throws {
-        let cursor = try Row.fetchCursor(db.cachedStatement(sql: "SELECT id, name, name_tag FROM secrets ORDER BY id"))
-        while let row = try cursor.next() { try body(row[0], row[1], blob(row, "name_tag")) }
+        try forEachRow(db.cachedStatement(sql: "SELECT id, name, name_tag FROM secrets ORDER BY id")) { row in
+            let c = Columns(row, "secrets")
+            try body(try c.value(0), try c.value(1), try c.optional(2))
+        }
     }
 }
 

@@ -257,6 +257,34 @@ private let wrongPassword = "not the right one at all 42"
         _ = try f.login("bob", userPassword)
     }
 
+    /// A wrong current password given to change one's own password counts as a failed login:
+    /// counted, audited as `login.failed`, and after the free failures the account is locked out,
+    /// so that a session left open cannot be used to guess the password faster than a login.
+    @Test func aWrongCurrentPasswordCountsTowardTheLockout() throws {
+        let f = try Fixture()
+        let bob = try f.user("bob", roles: ["operator"])
+        for n in 1...Vault.freeLoginFailures {
+            #expect(throws: KeyholdError.authenticationFailed) {
+                try bob.changePassword(current: pw(wrongPassword), new: pw("mauve otters juggle quietly"))
+            }
+            #expect(try failedLogins(f, "bob") == Int64(n))
+        }
+        let failed = try f.admin.auditEvents(AuditQuery(action: "login.failed", target: "user:bob"))
+        #expect(failed.count == Vault.freeLoginFailures)
+        #expect(failed.allSatisfy { $0.details == #"{"reason":"wrong password"}"# })
+        // Locked out now: even the right password is refused, at login and for a change (audited as refused).
+        #expect(throws: KeyholdError.authenticationFailed) {
+            try bob.changePassword(current: pw(userPassword), new: pw("mauve otters juggle quietly"))
+        }
+        let refused = try f.admin.auditEvents(AuditQuery(action: "login.refused", target: "user:bob"))
+        #expect(refused.map(\.details) == [#"{"reason":"locked"}"#])
+        #expect(throws: KeyholdError.authenticationFailed) { _ = try f.vault.login(username: "bob", password: pw(userPassword)) }
+        // A weak new password is refused before the current one is checked: nothing written.
+        let events = try f.admin.auditEvents(AuditQuery()).count
+        #expect(throws: KeyholdError.self) { try bob.changePassword(current: pw(wrongPassword), new: pw("short")) }
+        #expect(try f.admin.auditEvents(AuditQuery()).count == events)
+    }
+
     @Test func guessingIsBoundedToAHundredChecksPerHour() throws {
         let f = try Fixture()
         _ = try f.user("bob", roles: ["helpdesk"])

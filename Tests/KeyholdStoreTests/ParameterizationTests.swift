@@ -143,11 +143,11 @@ enum SQLInterpolationScanner {
         // Store.swift: the PRAGMA-name loops over the constant Store.requiredPragmas table.
         "Store.swift: try db.execute(sql: \"PRAGMA \\(name) = \\(v)\")",
         "Store.swift: out[name] = try String.fetchOne(db, sql: \"PRAGMA \\(name)\")?.lowercased()",
-        // Tx.swift: a list of `?` placeholders, one per bound permission.
-        "Tx.swift: SELECT user_id FROM user_permissions WHERE permission IN (\\(marks))",
-        // TxSecretBatch.swift: rows of `?` placeholders for the multi-row INSERTs of a batch.
-        "TxSecretBatch.swift: return \"INSERT INTO secrets (id, name, description, current_version, last_version, history_limit, rotate_by, created_at, updated_at, name_tag) VALUES \\(marks) ON CONFLICT(name) DO NOTHING\"",
-        "TxSecretBatch.swift: return \"INSERT INTO secret_versions (secret_id, version, key_version, ciphertext, created_at, created_by) VALUES \\(marks)\""
+        // Tx+Roles.swift: a list of `?` placeholders, one per bound permission.
+        "Tx+Roles.swift: SELECT user_id FROM user_permissions WHERE permission IN (\\(marks))",
+        // Tx+SecretBatch.swift: rows of `?` placeholders for the multi-row INSERTs of a batch.
+        "Tx+SecretBatch.swift: \"INSERT INTO secrets (id, name, description, current_version, last_version, history_limit, rotate_by, created_at, updated_at, name_tag) VALUES \\(marks) ON CONFLICT(name) DO NOTHING\"",
+        "Tx+SecretBatch.swift: return \"INSERT INTO secret_versions (secret_id, version, key_version, ciphertext, created_at, created_by) VALUES \\(marks)\""
     ]
 
     @Test func noStoreSQLLiteralInterpolatesAValue() throws {

@@ -129,3 +129,49 @@ public struct Attacker {
             ])
     }
 }
+
+extension Attacker {
+    /// Rewrites the schema the file holds (PRAGMA writable_schema, as any SQLite client may) so
+    /// that `column` of `table` takes NULL and any type: the column's NOT NULL and the table's
+    /// STRICT dropped, the rows left as they are. Then `UPDATE`s can write what the schema
+    /// Keyhold made forbids.
+    public func loosen(_ table: String, _ column: String) throws {
+        guard
+            let sql = try store.unsafeQuery(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
+                arguments: [table]
+            ).first?["sql"] as? String
+        else {
+            throw TestFailure("no table \(table)")
+        }
+        var lines = sql.components(separatedBy: "\n")
+        guard let i = lines.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix(column + " ") }),
+            lines[i].contains("NOT NULL")
+        else { throw TestFailure("no NOT NULL column \(column) in \(table)") }
+        lines[i] = lines[i].replacingOccurrences(of: "NOT NULL", with: "")
+        let loose = lines.joined(separator: "\n").replacingOccurrences(of: ") STRICT", with: ")")
+        guard let version = try store.unsafeQuery("PRAGMA schema_version").first?["schema_version"] as? Int64 else {
+            throw TestFailure("no schema version")
+        }
+        // The schema version raised, so that connections already open read the schema again.
+        try store.unsafeExecute(
+            """
+            PRAGMA writable_schema = ON;
+            UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = ?;
+            PRAGMA schema_version = \(version + 1);
+            PRAGMA writable_schema = OFF
+            """, arguments: [loose, table])
+    }
+
+    /// Sets `column` of audit event `seq` to `value` (the append-only trigger dropped for the
+    /// update, then put back, as anyone who can write the file can).
+    public func rewriteAuditEvent(seq: Int64, _ column: String, to value: (any Sendable)?) throws {
+        guard let trigger = try store.unsafeQuery("SELECT sql FROM sqlite_master WHERE name = 'audit_no_update'").first?["sql"] as? String
+        else {
+            throw TestFailure("no audit_no_update trigger")
+        }
+        try store.unsafeExecute("DROP TRIGGER audit_no_update")
+        try store.unsafeExecute("UPDATE audit_events SET \(column) = ? WHERE seq = ?", arguments: [value, seq])
+        try store.unsafeExecute(trigger)
+    }
+}

@@ -77,9 +77,15 @@ extension Tx {
     /// Before an update: unindexes the stored names if any of them differs from the new ones
     /// (a login, which updates the row, leaves the index alone).
     func unindexUserNamesIfChanged(id: Int64, username: String, email: String?, displayName: String) throws -> Bool {
-        let statement = try db.cachedStatement(sql: "SELECT username, email, display_name FROM users WHERE id = ?")
-        guard let row = try Row.fetchOne(statement, arguments: [id]) else { return false }
-        let same = (row[0] as String) == username && (row[1] as String?) == email && (row[2] as String) == displayName
+        let statement = try db.cachedStatement(sql: "SELECT id, username, email, display_name FROM users WHERE id = ?")
+        guard
+            let same = try mapRow(
+                statement, [id],
+                { row -> Bool in
+                    let c = Columns(row, "users")
+                    return try c.value(1) as String == username && c.optional(2) as String? == email && c.value(3) as String == displayName
+                })
+        else { return false }
         guard !same else { return false }
         try unindexUserNames(id: id)
         return true

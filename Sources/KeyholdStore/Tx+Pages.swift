@@ -139,7 +139,7 @@ extension Tx {
 
     // MARK: Secrets
 
-    /// What a secrets page selects for `secretRow` (by position), from `s`.
+    /// What a secrets page selects for `SecretRow(row:)` (by position), from `s`.
     private static let secretPageColumns = """
         s.id, s.name, s.description, s.current_version, s.last_version, s.history_limit, s.rotate_by,
         s.created_at, s.updated_at, (SELECT count(*) FROM secret_versions v WHERE v.secret_id = s.id) AS version_count
@@ -172,7 +172,7 @@ extension Tx {
                 db.cachedStatement(
                     sql: "SELECT " + Tx.secretPageColumns
                         + " FROM json_each(?) j CROSS JOIN secrets s ON s.id = j.value ORDER BY j.key"),
-                [Tx.jsonIntegers(ids)], secretRow)
+                [Tx.jsonIntegers(ids)], SecretRow.init(row:))
         }
     }
 
@@ -217,8 +217,8 @@ extension Tx {
         try page(userSource(filter), position: position, limit: limit, keyOf: \.username) { ids in
             try mapRows(
                 db.cachedStatement(
-                    sql: "SELECT " + Tx.userColumns + " FROM json_each(?) j CROSS JOIN users u ON u.id = j.value ORDER BY j.key"),
-                [Tx.jsonIntegers(ids)], userRow)
+                    sql: "SELECT " + UserRow.columns + " FROM json_each(?) j CROSS JOIN users u ON u.id = j.value ORDER BY j.key"),
+                [Tx.jsonIntegers(ids)], UserRow.init(row:))
         }
     }
 
@@ -233,10 +233,13 @@ extension Tx {
         guard !ids.isEmpty else { return out }
         let statement = try db.cachedStatement(
             sql: """
-                SELECT ur.user_id, r.name FROM json_each(?) j CROSS JOIN user_roles ur ON ur.user_id = j.value
+                SELECT r.id, ur.user_id, r.name FROM json_each(?) j CROSS JOIN user_roles ur ON ur.user_id = j.value
                 JOIN roles r ON r.id = ur.role_id ORDER BY ur.user_id, r.name
                 """)
-        for row in try Row.fetchAll(statement, arguments: [Tx.jsonIntegers(ids)]) { out[row[0], default: []].append(row[1]) }
+        try forEachRow(statement, [Tx.jsonIntegers(ids)]) { row in
+            let c = Columns(row, "roles")
+            out[try c.value(1), default: []].append(try c.value(2))
+        }
         return out
     }
 
@@ -245,8 +248,8 @@ extension Tx {
         var out: [Int64: GrantRow] = [:]
         guard !ids.isEmpty else { return out }
         let statement = try db.cachedStatement(sql: "SELECT g.* FROM json_each(?) j CROSS JOIN grants g ON g.user_id = j.value")
-        for row in try Row.fetchAll(statement, arguments: [Tx.jsonIntegers(ids)]) {
-            let g = grantRow(row)
+        try forEachRow(statement, [Tx.jsonIntegers(ids)]) { row in
+            let g = try GrantRow(row: row)
             out[g.userID] = g
         }
         return out
@@ -281,10 +284,10 @@ extension Tx {
     /// A page of audit events in sequence order, from `position`.
     public func auditPage(_ filter: AuditFilter, at position: PagePosition<Int64>, limit: Int) throws -> RowPage<AuditRow> {
         try page(auditSource(filter), position: position, limit: limit, keyOf: \.seq) { seqs in
-            try Row.fetchAll(
-                db.cachedStatement(sql: "SELECT e.* FROM json_each(?) j CROSS JOIN audit_events e ON e.seq = j.value ORDER BY j.key"),
-                arguments: [Tx.jsonIntegers(seqs)]
-            ).map(auditRow)
+            try mapRows(
+                db.cachedStatement(
+                    sql: "SELECT " + AuditRow.columns + " FROM json_each(?) j CROSS JOIN audit_events e ON e.seq = j.value ORDER BY j.key"),
+                [Tx.jsonIntegers(seqs)], AuditRow.init(row:))
         }
     }
 

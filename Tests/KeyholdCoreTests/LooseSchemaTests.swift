@@ -1,0 +1,137 @@
+import Foundation
+import KeyholdTestSupport
+import Testing
+@testable import KeyholdCore
+import KeyholdStore
+
+/// A vault whose schema someone rewrote (PRAGMA writable_schema) so that a NOT NULL column
+/// takes NULL, or, its table's STRICT dropped, a value of another type: logins, listings and
+/// `check` through `Session` end in the store's integrity error (`StoreError.corrupt`) naming
+/// the table, the row and the column. (GRDB's row subscripts stopped the program there; the
+/// same attacks through the built binary: KeyholdCLITests/LooseSchemaTests.)
+@Suite struct LooseSchemaTests {
+    /// The integrity message `body` throws, or a recorded issue when it throws another error or none.
+    static func corruption(_ label: String, _ body: () throws -> Void) -> String {
+        do {
+            try body()
+            Issue.record("\(label): no error")
+        } catch KeyholdError.store(.corrupt(let what)) {
+            return what
+        } catch {
+            Issue.record("\(label): \(error)")
+        }
+        return ""
+    }
+
+    /// Whether `check` names `expected`: as a problem of its report (it goes on past a part it
+    /// cannot read), or as the integrity error it ends with.
+    static func checkNames(_ session: Session, _ expected: String) -> Bool {
+        do {
+            let report = try session.check()
+            return report.problems.contains { $0.message.contains(expected) }
+        } catch KeyholdError.store(.corrupt(let what)) {
+            return what == expected
+        } catch {
+            Issue.record("check: \(error)")
+            return false
+        }
+    }
+
+    static func id(_ f: Fixture, _ sql: String) throws -> Int64 {
+        try #require(try f.vault.store.unsafeQuery(sql).first?.values.first as? Int64)
+    }
+
+    @Test func aUserWithoutADisplayNameStopsTheListingsThatReadTheRow() throws {
+        let f = try Fixture()
+        _ = try f.admin.createUser(username: "bob", roles: ["user"])
+        let bob = try Self.id(f, "SELECT id FROM users WHERE username = 'bob'")
+        try Attacker(f.vault.store, clock: f.clock).loosen("users", "display_name")
+        try f.vault.store.unsafeExecute("UPDATE users SET display_name = NULL WHERE id = ?", arguments: [bob])
+        let admin = try f.login("admin", adminPassword)
+        let expected = "users id=\(bob): column display_name is NULL, where the schema requires text"
+        #expect(Self.corruption("users") { _ = try admin.users() } == expected)
+        #expect(Self.corruption("user page") { _ = try admin.userPage(UserFilter(), at: .first, limit: 50) } == expected)
+        #expect(Self.corruption("bob's login") { _ = try f.vault.login(username: "bob", password: pw(userPassword)) } == expected)
+    }
+
+    @Test func aLoggingInUserWithBytesForAPasswordHash() throws {
+        let f = try Fixture()
+        try Attacker(f.vault.store, clock: f.clock).loosen("users", "password_hash")
+        try f.vault.store.unsafeExecute(
+            "UPDATE users SET password_hash = ? WHERE username = 'admin'",
+            arguments: [[UInt8](repeating: 0xFF, count: 8)])
+        let admin = try Self.id(f, "SELECT id FROM users WHERE username = 'admin'")
+        #expect(
+            Self.corruption("login") { _ = try f.vault.login(username: "admin", password: pw(adminPassword)) }
+                == "users id=\(admin): column password_hash holds a blob, where the schema requires text")
+    }
+
+    @Test func aSecretWithoutANameOrWithTextForAVersion() throws {
+        let f = try Fixture()
+        try f.admin.createSecret("app/a", .value(pw("value-a")))
+        try f.admin.createSecret("app/b", .value(pw("value-b")))
+        let a = try Self.id(f, "SELECT id FROM secrets WHERE name = 'app/a'")
+        let b = try Self.id(f, "SELECT id FROM secrets WHERE name = 'app/b'")
+        let attacker = try Attacker(f.vault.store, clock: f.clock)
+        try attacker.loosen("secrets", "name")
+        try attacker.loosen("secrets", "current_version")
+        try f.vault.store.unsafeExecute("UPDATE secrets SET current_version = 'one' WHERE id = ?", arguments: [a])
+        let admin = try f.login("admin", adminPassword)
+        #expect(
+            Self.corruption("secrets") { _ = try admin.secrets() }
+                == "secrets id=\(a): column current_version holds text, where the schema requires an integer")
+        try f.vault.store.unsafeExecute("UPDATE secrets SET current_version = 1 WHERE id = ?", arguments: [a])
+        try f.vault.store.unsafeExecute("UPDATE secrets SET name = NULL WHERE id = ?", arguments: [b])
+        let expected = "secrets id=\(b): column name is NULL, where the schema requires text"
+        #expect(Self.corruption("secrets") { _ = try admin.secrets() } == expected)
+        #expect(Self.corruption("secret page") { _ = try admin.secretPage(nil, at: .first, limit: 50) } == expected)
+        // check goes on past the part it cannot read, and names the row.
+        #expect(Self.checkNames(admin, expected))
+    }
+
+    @Test func anAuditEventWithoutAnAction() throws {
+        let f = try Fixture()
+        try f.admin.createSecret("app/a", .value(pw("value-a")))
+        let seq = try Self.id(f, "SELECT min(seq) FROM audit_events WHERE action = 'secret.create'")
+        let attacker = try Attacker(f.vault.store, clock: f.clock)
+        try attacker.loosen("audit_events", "action")
+        try attacker.rewriteAuditEvent(seq: seq, "action", to: nil)
+        let expected = "audit_events seq=\(seq): column action is NULL, where the schema requires text"
+        // A session opened before: its listings and checks.
+        #expect(Self.corruption("audit page") { _ = try f.admin.auditPage(AuditFilter(), at: .first, limit: 50) } == expected)
+        #expect(Self.corruption("audit verify") { _ = try f.admin.verifyAudit() } == expected)
+        #expect(Self.checkNames(f.admin, expected))
+        // A login replays the log to learn who may sign.
+        #expect(Self.corruption("login") { _ = try f.vault.login(username: "admin", password: pw(adminPassword)) } == expected)
+    }
+
+    @Test func aGrantWithoutATimeStopsItsHoldersLogin() throws {
+        let f = try Fixture()
+        let admin = try Self.id(f, "SELECT id FROM users WHERE username = 'admin'")
+        try Attacker(f.vault.store, clock: f.clock).loosen("grants", "created_at")
+        try f.vault.store.unsafeExecute("UPDATE grants SET created_at = NULL WHERE user_id = ?", arguments: [admin])
+        #expect(
+            Self.corruption("login") { _ = try f.vault.login(username: "admin", password: pw(adminPassword)) }
+                == "grants user_id=\(admin): column created_at is NULL, where the schema requires an integer")
+    }
+
+    @Test func aRoleWithoutADescription() throws {
+        let f = try Fixture()
+        let role = try Self.id(f, "SELECT id FROM roles WHERE name = 'auditor'")
+        try Attacker(f.vault.store, clock: f.clock).loosen("roles", "description")
+        try f.vault.store.unsafeExecute("UPDATE roles SET description = NULL WHERE id = ?", arguments: [role])
+        let admin = try f.login("admin", adminPassword)
+        #expect(
+            Self.corruption("roles") { _ = try admin.roles() }
+                == "roles id=\(role): column description is NULL, where the schema requires text")
+    }
+
+    @Test func theVaultRowWithoutACreationTime() throws {
+        let f = try Fixture()
+        try Attacker(f.vault.store, clock: f.clock).loosen("vault", "created_at")
+        try f.vault.store.unsafeExecute("UPDATE vault SET created_at = NULL")
+        #expect(
+            Self.corruption("login") { _ = try f.vault.login(username: "admin", password: pw(adminPassword)) }
+                == "vault id=1: column created_at is NULL, where the schema requires an integer")
+    }
+}
