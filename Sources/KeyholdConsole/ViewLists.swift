@@ -127,21 +127,29 @@ extension Console {
         for row in 0..<area.height {
             let i = list.offset + row
             guard let item = rows.item(at: i) else { continue }
-            let selected = i == list.selected
-            let text = (selected ? "› " : "  ") + line(item)
-            if selected {
-                let st = focused ? Theme.selected : Theme.selectedUnfocused
-                s.fill(Rect(x: area.x, y: area.y + row, width: area.width, height: 1), style: st)
-                s.text(text, in: area, row: row, style: st)
-            } else {
-                s.text(text, in: area, row: row, style: style(item))
-            }
+            drawRow(item, selected: i == list.selected, focused: focused, in: area, row: row, style: style, line: line, &s)
         }
         let count = rows.count
         if count > area.height {
             // A scroll position in the right border: the place on screen in the count from SQL.
             let pos = area.height <= 1 ? 0 : min(area.height - 1, list.offset * (area.height - 1) / max(1, count - area.height))
             s.put("┃", x: inner.maxX, y: area.y + pos, style: Theme.border)
+        }
+    }
+
+    /// One row of a list: a marker and the highlight (dimmer when the list is not focused) on the
+    /// selected row, the row's own style otherwise.
+    static func drawRow<T>(
+        _ item: T, selected: Bool, focused: Bool, in area: Rect, row: Int,
+        style: (T) -> Style, line: (T) -> String, _ s: inout Screen
+    ) {
+        let text = (selected ? "› " : "  ") + line(item)
+        if selected {
+            let st = focused ? Theme.selected : Theme.selectedUnfocused
+            s.fill(Rect(x: area.x, y: area.y + row, width: area.width, height: 1), style: st)
+            s.text(text, in: area, row: row, style: st)
+        } else {
+            s.text(text, in: area, row: row, style: style(item))
         }
     }
 
@@ -158,15 +166,7 @@ extension Console {
             let i = list.offset + row
             guard i < rows.count else { break }
             let item = rows.items[rows.visible[i]]
-            let selected = i == list.selected
-            let text = (selected ? "› " : "  ") + line(item)
-            if selected {
-                let st = focused ? Theme.selected : Theme.selectedUnfocused
-                s.fill(Rect(x: area.x, y: area.y + row, width: area.width, height: 1), style: st)
-                s.text(text, in: area, row: row, style: st)
-            } else {
-                s.text(text, in: area, row: row, style: style(item))
-            }
+            drawRow(item, selected: i == list.selected, focused: focused, in: area, row: row, style: style, line: line, &s)
         }
         if rows.count > area.height {
             // A scroll position in the right border.
