@@ -148,9 +148,10 @@ import Testing
         // imports, and may itself be killed while doing so; the next run goes on from there.
         var importKills = 0, rounds = 0, earlyKills = 0
         var importRuns = 0
-        // Doubled each time a run is killed before it wrote anything: on a loaded machine the login
-        // and the skipping can take longer than the early delays, and the import must still finish.
-        var patience = 1.0
+        // After five runs in a row killed before they wrote anything, doubled at each further one,
+        // and back to 1 once one writes: on a loaded machine the login and the skipping can take
+        // longer than the early delays (on a quiet one this never comes into play).
+        var patience = 1.0, barren = 0
         while importKills < Self.importKillsWanted {
             rounds += 1
             try #require(rounds <= 40, "import rounds did not reach \(Self.importKillsWanted) kills")
@@ -170,7 +171,8 @@ import Testing
                 let early = committed == 0 || Int.random(in: 0..<4, using: &rng) == 0
                 // From the start: long enough to reach the writing sometimes. After progress: short,
                 // since a streaming import of 2,000 entries finishes in well under a second.
-                let delay = Double(early ? Int.random(in: 5...400, using: &rng) : Int.random(in: 1...60, using: &rng)) * patience
+                let delay =
+                    early ? Double(Int.random(in: 5...400, using: &rng)) * patience : Double(Int.random(in: 1...60, using: &rng))
                 var from: Double? = early ? 0 : nil
                 while child.isRunning {
                     if from == nil, child.progress("imported").contains(where: { $0.done >= committed }) { from = child.elapsedMs }
@@ -192,7 +194,10 @@ import Testing
                     importKills += 1
                     if count == committed {
                         earlyKills += 1
-                        patience = min(patience * 2, 64)
+                        barren += 1
+                        if barren >= 5 { patience = min(patience * 2, 64) }
+                    } else {
+                        (patience, barren) = (1, 0)
                     }
                     committed = count
                     continue
