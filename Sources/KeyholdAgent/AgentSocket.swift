@@ -73,13 +73,23 @@ public enum AgentSocket {
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw AgentError.io("cannot make a socket: \(String(cString: strerror(errno)))") }
         var addr = try address(path)
-        // The socket is made with its mode from the start (umask), never wider for a moment.
-        let old = umask(~mode & 0o777)
         let bound = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
         }
-        umask(old)
-        guard bound == 0, Glibc.listen(fd, 16) == 0 else {
+        // The mode is set before listen(): until then a connect is refused whatever the mode, so the
+        // socket is never reachable wider than `mode`. (Not through umask: it is the whole process's,
+        // and a thread creating a file or directory meanwhile would get it.)
+        guard bound == 0, chmod(path, mode) == 0 else {
+            let why = String(cString: strerror(errno))
+            close(fd)
+            throw AgentError.io("cannot listen on \(path): \(why)")
+        }
+        var st = stat()
+        guard lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFSOCK, st.st_mode & 0o777 == mode, st.st_uid == geteuid() else {
+            close(fd)
+            throw AgentError.io("cannot listen on \(path): the socket was replaced before it listened")
+        }
+        guard Glibc.listen(fd, 16) == 0 else {
             let why = String(cString: strerror(errno))
             close(fd)
             throw AgentError.io("cannot listen on \(path): \(why)")

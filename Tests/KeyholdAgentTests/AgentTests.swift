@@ -121,9 +121,10 @@ final class RunningAgent: @unchecked Sendable {
         // Two vaults, two sockets; the same vault by another path, the same socket.
         #expect(chmod(dir, 0o700) == 0)
         let env = ["XDG_RUNTIME_DIR": runtime.path]
+        #expect(FileManager.default.createFile(atPath: runtime.file("a.db"), contents: nil))
         let one = try AgentSocket.path(forVault: runtime.file("a.db"), environment: env)
         #expect(one != (try AgentSocket.path(forVault: runtime.file("b.db"), environment: env)))
-        #expect(one == (try AgentSocket.path(forVault: runtime.path + "/./a.db", environment: env)) || true)
+        #expect(one == (try AgentSocket.path(forVault: runtime.path + "/./a.db", environment: env)))
     }
 
     @Test func servesStatusCommandsPromptsAndEndsOnLock() throws {
@@ -229,6 +230,34 @@ final class RunningAgent: @unchecked Sendable {
         #expect(!FileManager.default.fileExists(atPath: agent.path), "the socket is left")
         #expect(try OtherVault.expectWhole(agent.fixture.path, OtherVault.secret, OtherVault.value) == other.events)
         #expect(try OtherVault.expectWhole(moved, "live/secret", "the-live-value-1") == liveEvents, "an event was added")
+    }
+
+    /// The socket gets its mode without the process's umask: the umask is the whole process's, and a
+    /// thread making a directory or a program while an agent starts would get the socket's 0177.
+    @Test func listeningLeavesTheUmaskAlone() throws {
+        @Sendable func umaskNow() -> String? {
+            (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8))?
+                .split(separator: "\n").first { $0.hasPrefix("Umask:") }.map {
+                    String($0.dropFirst(6)).trimmingCharacters(in: .whitespaces)
+                }
+        }
+        let before = try #require(umaskNow())
+        let runtime = TempDir(prefix: "keyhold-runtime")
+        let done = Atomic<Bool>(false)
+        let seen = Mutex<Set<String>>([])
+        Thread.detachNewThread {
+            while !done.load(ordering: .acquiring) { if let m = umaskNow() { seen.withLock { _ = $0.insert(m) } } }
+        }
+        for i in 0..<300 {
+            let path = runtime.file("s\(i % 3).sock")
+            unlink(path)
+            let fd = try AgentSocket.listen(at: path, mode: i % 2 == 0 ? 0o600 : 0o666)
+            #expect(permissions(path) == (i % 2 == 0 ? 0o600 : 0o666))
+            close(fd)
+        }
+        done.store(true, ordering: .releasing)
+        #expect(seen.withLock { $0 }.subtracting([before]).isEmpty, "the umask changed while sockets were bound")
+        #expect(umaskNow() == before)
     }
 
     @Test func aLiveAgentIsNotReplacedAndADeadOnesSocketIs() throws {
