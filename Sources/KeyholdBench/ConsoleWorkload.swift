@@ -209,9 +209,9 @@ enum ConsoleChild {
         mutating func runEffects(where wanted: (Effect) -> Bool = { _ in true }) {
             while let i = pending.firstIndex(where: wanted) {
                 let effect = pending.remove(at: i)
-                var actions: [Action] = []
-                coreSeconds += ConsoleChild.time { actions = runner.run(effect) }.wall
-                for a in actions { send(a) }
+                var action: Action?
+                coreSeconds += ConsoleChild.time { action = runner.run(effect) }.wall
+                if let action { send(action) }
             }
         }
 
@@ -237,17 +237,17 @@ enum ConsoleChild {
         d.draw()
 
         // Logging in (the password hashing) is not measured.
-        let login = runner.run(.login(username: admin, password: Sensitive(password)))
-        guard case .loggedIn? = login.first else { throw BenchFailure("login failed: \(login)") }
+        let login = runner.run(.session(.login(username: admin, password: Sensitive(password))))
+        guard case .session(.loggedIn) = login else { throw BenchFailure("login failed: \(login)") }
         let rssLogin = Resources.peakRSS()
 
         // (a) The first frame after login: loggedIn, the frame drawn while loading, the
         // dashboard load, the frame with its data. The audit check runs after it.
         let core0 = d.coreSeconds
         let first = time {
-            for a in login { d.send(a) }
+            d.send(login)
             d.draw()
-            d.runEffects { if case .loadDashboard = $0 { true } else { false } }
+            d.runEffects { if case .dashboard(.load) = $0 { true } else { false } }
             d.draw()
         }
         let core = d.coreSeconds - core0
@@ -257,7 +257,7 @@ enum ConsoleChild {
         else {
             throw BenchFailure("the dashboard did not show the vault:\n\(dashboard)")
         }
-        let audit = time { d.runEffects { $0 == .verifyAudit } }.wall
+        let audit = time { d.runEffects { $0 == .audit(.verify) } }.wall
         d.runEffects()  // the check for an interrupted rotation, also started at login
         d.draw()
         guard case .done(let verification) = d.model.audit.check, verification.failure == nil else {
@@ -270,7 +270,7 @@ enum ConsoleChild {
             let core0 = d.coreSeconds
             let total = time {
                 d.press(.char(key))
-                d.runEffects { if case .loadVersions = $0 { false } else { true } }
+                d.runEffects { if case .secrets(.loadVersions) = $0 { false } else { true } }
                 d.draw()
             }.wall
             let core = d.coreSeconds - core0
@@ -307,7 +307,7 @@ enum ConsoleChild {
         d.press(.char("/"))
         for c in probe {
             d.press(.char(c))
-            d.runEffects { if case .pageUsers = $0 { true } else { false } }
+            d.runEffects { if case .users(.page) = $0 { true } else { false } }
             d.draw()
         }
         guard d.frame?.text.contains("Users (\(title) of \(summary.users))") == true,
@@ -345,7 +345,7 @@ enum ConsoleChild {
                     d.press(key)
                     d.runEffects {
                         switch $0 {
-                        case .pageUsers, .pageSecrets, .pageAudit: true;
+                        case .users(.page), .secrets(.page), .audit(.page): true;
                         default: false
                         }
                     }

@@ -88,7 +88,7 @@ public enum Console {
     /// Results of effects, handed from the effect queue to the input loop.
     final class Mailbox: Sendable {
         private let actions = Mutex<[Action]>([])
-        func post(_ a: [Action]) { actions.withLock { $0.append(contentsOf: a) } }
+        func post(_ a: Action) { actions.withLock { $0.append(a) } }
         func take() -> [Action] {
             actions.withLock { a in
                 defer { a = [] }; return a
@@ -106,7 +106,7 @@ public enum Console {
             let (next, effects) = update(model, action)
             model = next
             for effect in effects {
-                queue.async { mailbox.post(runner.run(effect) { mailbox.post([$0]) }) }
+                queue.async { mailbox.post(runner.run(effect) { mailbox.post($0) }) }
             }
         }
 

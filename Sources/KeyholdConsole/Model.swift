@@ -472,12 +472,16 @@ public struct PaletteState: Equatable, Sendable {
     }
 }
 
+/// What a confirmed deletion removes, by name (a secret's version has its own `Pending`); the
+/// raw value names it in the dialog and the toast ("Delete user bob?", "Deleted user bob").
+public enum DeletionKind: String, Equatable, Sendable, CaseIterable {
+    case user, secret, role
+}
+
 /// What a confirmation dialog does when confirmed.
 public enum Pending: Equatable, Sendable {
-    case deleteUser(String)
+    case delete(DeletionKind, String)
     case resetPassword(String)
-    case deleteSecret(String)
-    case deleteRole(String)
     case rotateRootKey
     case skipRecoveryCheck
     case deleteVersion(String, Int)

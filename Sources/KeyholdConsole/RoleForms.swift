@@ -88,11 +88,10 @@ extension Model {
             toast("Role \(role.name) is held by \(Fmt.plural(role.members, "user")): revoke it from them first", error: true)
             return
         }
-        confirm(
-            .deleteRole(role.name), title: "Delete role \(role.name)?",
+        confirmDeletion(
+            .role, role.name,
             message: (role.builtin ? "It is a built-in role; nobody holds it. " : "Nobody holds it. ")
-                + "The role and its permissions are deleted; past events that name it stay as they are.",
-            expected: role.name)
+                + "The role and its permissions are deleted; past events that name it stay as they are.")
     }
 
     mutating func roleFormKey(_ key: Key, _ form: RoleFormState, _ fx: inout [Effect]) {
@@ -147,7 +146,7 @@ extension Model {
         guard let role = f.original else {
             f.busy = true
             f.error = nil
-            fx.append(.createRole(f.name.text, description: f.description.text, permissions: f.chosen))
+            fx.append(.roles(.create(f.name.text, description: f.description.text, permissions: f.chosen)))
             return
         }
         let description = f.description.text == role.description ? nil : f.description.text
@@ -159,24 +158,28 @@ extension Model {
         }
         f.busy = true
         f.error = nil
-        fx.append(.editRole(role.name, description: description, permissions: permissions))
+        fx.append(.roles(.edit(role.name, description: description, permissions: permissions)))
     }
 
     /// A role change landed: close the form, say so, reload the roles (and the users, whose permissions follow).
-    mutating func roleFormSaved(_ action: Action, _ fx: inout [Effect]) {
-        switch action {
-        case .roleSaved(let name, let created, let acct):
-            if case .roleForm = overlay { overlay = nil }
-            account = acct
-            toast(created ? "Created role \(name)" : "Role \(name) updated")
-            if created { roles.select = name }
-            reload(.roles, &fx)
-            // Members' permissions (and key access) follow the role.
-            if users.rows.loaded { reload(.users, &fx) }
-        case .roleDeleted(let name):
-            toast("Deleted role \(name)")
-            reload(.roles, &fx)
-        default: break
+    mutating func roleSaved(_ name: String, created: Bool, _ acct: Account, _ fx: inout [Effect]) {
+        if case .roleForm = overlay { overlay = nil }
+        account = acct
+        toast(created ? "Created role \(name)" : "Role \(name) updated")
+        if created { roles.select = name }
+        reload(.roles, &fx)
+        // Members' permissions (and key access) follow the role.
+        if users.rows.loaded { reload(.users, &fx) }
+    }
+
+    /// The role form's core call was refused: the form stays open with the reason.
+    mutating func roleFormFailed(_ message: String) {
+        if case .roleForm(var f) = overlay {
+            f.busy = false
+            f.error = message
+            overlay = .roleForm(f)
+        } else {
+            toast(message, error: true)
         }
     }
 }

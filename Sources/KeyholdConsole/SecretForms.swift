@@ -435,14 +435,15 @@ extension Model {
             f.busy = true
             f.error = nil
             fx.append(
-                .createSecret(
-                    name: f.name.text, value: value, description: f.description.text,
-                    rotateBy: rotateBy, historyLimit: limit))
+                .secrets(
+                    .create(
+                        name: f.name.text, value: value, description: f.description.text,
+                        rotateBy: rotateBy, historyLimit: limit)))
         case .newVersion(let s):
             guard let value = f.takeValue() else { return }
             f.busy = true
             f.error = nil
-            fx.append(.addVersion(s.name, value))
+            fx.append(.secrets(.addVersion(s.name, value)))
         case .edit(let s):
             let edit = f.edit(of: s)
             if edit.isEmpty {
@@ -458,7 +459,7 @@ extension Model {
             }
             f.busy = true
             f.error = nil
-            fx.append(.editSecret(s.name, edit))
+            fx.append(.secrets(.edit(s.name, edit)))
         }
     }
 
@@ -484,33 +485,24 @@ extension Model {
 
     // MARK: Results
 
-    mutating func secretFormResult(_ action: Action, _ fx: inout [Effect]) {
-        switch action {
-        case .secretSaved(let saved):
-            if case .secretForm = overlay { overlay = nil }
-            switch saved {
-            case .created(let name):
-                toast("Created secret \(name)")
-            case .versionAdded(let name, let version):
-                toast("Added v\(version) of \(name)")
-            case .edited(let name, let fields):
-                toast("Saved \(fields.joined(separator: ", ")) of \(name)")
-            }
-            reload(.secrets, &fx)
-            if case .created(let name) = saved { selectSecret(name) }
-        case .versionDeleted(let name, let version, let checkpointed):
-            toast(
-                checkpointed
-                    ? "Deleted v\(version) of \(name)"
-                    : "Deleted v\(version) of \(name); the WAL checkpoint is pending (another process has the vault open)")
-            if let r = secrets.revealed, r.name == name, r.version == version { secrets.revealed = nil }
-            reload(.secrets, &fx)
-        default: break
+    /// A form's call landed: close the form, say so, read the list again (around a new secret).
+    mutating func secretSaved(_ saved: SecretSaved, _ fx: inout [Effect]) {
+        if case .secretForm = overlay { overlay = nil }
+        switch saved {
+        case .created(let name):
+            toast("Created secret \(name)")
+        case .versionAdded(let name, let version):
+            toast("Added v\(version) of \(name)")
+        case .edited(let name, let fields):
+            toast("Saved \(fields.joined(separator: ", ")) of \(name)")
         }
+        reload(.secrets, &fx)
+        if case .created(let name) = saved { selectSecret(name) }
     }
 
-    mutating func secretFormFailed(_ op: Operation, _ message: String) {
-        if op == .saveSecret, case .secretForm(var f) = overlay {
+    /// A form's core call was refused: the form stays open with the reason.
+    mutating func secretFormFailed(_ message: String) {
+        if case .secretForm(var f) = overlay {
             f.busy = false
             f.submitted = false
             f.error = message
@@ -532,49 +524,5 @@ extension Model {
 
     static func asciiLowercased(_ s: String) -> String {
         String(decoding: s.utf8.map { $0 &- 65 < 26 ? $0 | 0x20 : $0 }, as: UTF8.self)
-    }
-
-    // MARK: The versions of the details pane
-
-    /// j/k/g/G in the details pane: the version cursor moves, and the pane
-    /// scrolls to keep it in view (past either end, it scrolls on).
-    mutating func secretDetailKey(_ key: Key, _ s: SecretInfo) -> Bool {
-        let detail = Layout.split(width: width, height: height, percent: 50).detail
-        let lines = Console.secretDetail(self, s, width: detail.width - 4)
-        let rows = detail.height - 2
-        let maxOffset = max(0, lines.count - rows)
-        let versions = secrets.versions[s.name]?.count ?? 0
-        let first = lines.firstIndex { $0.version != nil }
-        func show() {
-            guard let first else { return }
-            let line = first + secrets.versionCursor
-            if line < secrets.detailOffset { secrets.detailOffset = line }
-            if line >= secrets.detailOffset + rows { secrets.detailOffset = line - rows + 1 }
-        }
-        switch key {
-        case .char("j"), .down:
-            if secrets.versionCursor < versions - 1 {
-                secrets.versionCursor += 1
-                show()
-            } else {
-                secrets.detailOffset = min(secrets.detailOffset + 1, maxOffset)
-            }
-        case .char("k"), .up:
-            if secrets.versionCursor > 0 {
-                secrets.versionCursor -= 1
-                show()
-            } else {
-                secrets.detailOffset = max(0, secrets.detailOffset - 1)
-            }
-        case .char("g"), .home:
-            secrets.versionCursor = 0
-            secrets.detailOffset = 0
-        case .char("G"), .end:
-            secrets.versionCursor = max(0, versions - 1)
-            secrets.detailOffset = maxOffset
-        default:
-            return false
-        }
-        return true
     }
 }

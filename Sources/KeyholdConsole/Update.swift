@@ -11,6 +11,9 @@ extension Console {
 }
 
 extension Model {
+    /// One action, routed: a key to the shown screen's `…Key` (it may append effects), an
+    /// effect's result to its feature's `…Result`, a failure to its feature's `…Failed` (each
+    /// in `Update<Feature>.swift`); then the page reads the lists want.
     mutating func apply(_ action: Action, _ fx: inout [Effect]) {
         if stopped != nil {
             // Stopped: the screen says why; only quitting is left (and the window may change size).
@@ -32,9 +35,33 @@ extension Model {
             clampLists()
         case .tick(let t): tick(t, &fx)
         case .noticeShown: login.holdingKeys = false
-        default: handleResult(action, &fx)
+        case .session(let result): sessionResult(result, &fx)
+        case .failed(let effect, let message): failed(effect, message, &fx)
+        case .sessionEnded(let why): lock("Your session ended: \(why).", &fx)
+        case .vaultReplaced(let why): stop(why, &fx)
+        // Data that arrives after a lock (its call was already queued) is dropped, not kept in memory.
+        case _ where account == nil: break
+        case .dashboard(let result): dashboardResult(result, &fx)
+        case .users(let result): usersResult(result, &fx)
+        case .roles(let result): rolesResult(result, &fx)
+        case .secrets(let result): secretsResult(result, &fx)
+        case .keys(let result): keysResult(result, &fx)
+        case .audit(let result): auditResult(result, &fx)
         }
         sendPageReads(&fx)
+    }
+
+    /// An effect failed: its feature decides where the message lands.
+    mutating func failed(_ effect: Effect, _ message: String, _ fx: inout [Effect]) {
+        switch effect {
+        case .session(let e): sessionFailed(e, message)
+        case .dashboard: dashboardFailed(message)
+        case .users(let e): usersFailed(e, message)
+        case .roles(let e): rolesFailed(e, message)
+        case .secrets(let e): secretsFailed(e, message)
+        case .keys(let e): keysFailed(e, message, &fx)
+        case .audit(let e): auditFailed(e, message)
+        }
     }
 
     /// Sends the page read each list wants, unless one of its reads is still on its way.
@@ -46,15 +73,15 @@ extension Model {
         }
         if users.rows.wanted != nil, let q = users.rows.nextQuery(id: pageReads + 1, side: side(.users)) {
             pageReads += 1
-            fx.append(.pageUsers(q))
+            fx.append(.users(.page(q)))
         }
         if secrets.rows.wanted != nil, let q = secrets.rows.nextQuery(id: pageReads + 1, side: side(.secrets)) {
             pageReads += 1
-            fx.append(.pageSecrets(q))
+            fx.append(.secrets(.page(q)))
         }
         if audit.rows.wanted != nil, let q = audit.rows.nextQuery(id: pageReads + 1, side: side(.audit)) {
             pageReads += 1
-            fx.append(.pageAudit(q))
+            fx.append(.audit(.page(q)))
         }
     }
 
@@ -106,7 +133,7 @@ extension Model {
             ? notice + " The recovery key was hidden unconfirmed: rotate the root key to get a new one."
             : notice
         route = .login
-        fx.append(.logout)
+        fx.append(.session(.logout))
     }
 
     /// The vault's file was replaced: forget everything loaded from it and stop.
@@ -117,7 +144,7 @@ extension Model {
         recovery = RecoveryState()
         resetScreens()
         stopped = why
-        fx.append(.logout)
+        fx.append(.session(.logout))
     }
 
     // MARK: Keys
@@ -197,10 +224,10 @@ extension Model {
         switch target {
         case .dashboard:
             dashboard.loading = true
-            fx.append(.loadDashboard(dueWithin: settings.dueSoon))
+            fx.append(.dashboard(.load(dueWithin: settings.dueSoon)))
             if account.can(.auditRead), audit.check != .running {
                 audit.check = .running
-                fx.append(.verifyAudit)
+                fx.append(.audit(.verify))
             }
         case .users where account.can(.usersRead):
             users.rows.refresh()
@@ -210,20 +237,12 @@ extension Model {
             audit.rows.refresh()
         case .keys where account.can(.keysManage):
             keys.loading = true
-            fx.append(.loadKeys)
+            fx.append(.keys(.load))
         case .roles where account.can(.usersRead):
             roles.rows.loading = true
-            fx.append(.loadRoleList)
+            fx.append(.roles(.load))
         default: break
         }
-    }
-
-    mutating func verifyAudit(_ fx: inout [Effect]) {
-        guard let account else { return }
-        guard account.can(.auditRead) else { toast("Verifying the audit chain needs audit.read", error: true); return }
-        guard audit.check != .running else { return }
-        audit.check = .running
-        fx.append(.verifyAudit)
     }
 
     // MARK: Overlays
@@ -326,19 +345,19 @@ extension Model {
 
     mutating func confirmed(_ pending: Pending, typed: String = "", _ fx: inout [Effect]) {
         switch pending {
-        case .approveKey(let name): fx.append(.approveKey(name, fingerprint: typed))
-        case .deleteUser(let name): fx.append(.deleteUser(name))
-        case .resetPassword(let name): fx.append(.resetPassword(name))
-        case .deleteSecret(let name): fx.append(.deleteSecret(name))
-        case .deleteRole(let name): fx.append(.deleteRole(name))
+        case .approveKey(let name): fx.append(.users(.approveKey(name, fingerprint: typed)))
+        case .delete(.user, let name): fx.append(.users(.delete(name)))
+        case .delete(.secret, let name): fx.append(.secrets(.delete(name)))
+        case .delete(.role, let name): fx.append(.roles(.delete(name)))
+        case .resetPassword(let name): fx.append(.users(.resetPassword(name)))
         case .rotateRootKey:
             keys.rotatingRoot = true
-            fx.append(.rotateRootKey)
+            fx.append(.keys(.rotateRootKey))
         case .skipRecoveryCheck:
             finishRecovery(&fx)
             toast("Recovery key not checked: keep the copy you made")
-        case .deleteVersion(let name, let version): fx.append(.deleteVersion(name, version: version))
-        case .editSecret(let name, let edit): fx.append(.editSecret(name, edit))
+        case .deleteVersion(let name, let version): fx.append(.secrets(.deleteVersion(name, version: version)))
+        case .editSecret(let name, let edit): fx.append(.secrets(.edit(name, edit)))
         }
     }
 
@@ -347,189 +366,22 @@ extension Model {
         overlay = .confirm(ConfirmState(title: title, message: message, expected: expected, pending: pending))
     }
 
-    // MARK: Results of effects
-
-    mutating func handleResult(_ action: Action, _ fx: inout [Effect]) {
-        // Data that arrives after a lock (its call was already queued) is dropped, not kept in memory.
-        switch action {
-        case .dashboardLoaded, .auditVerified, .usersPage, .secretsPage, .versionsLoaded, .revealed, .auditPage,
-            .userChanged, .passwordReset, .keyApproved, .deleted, .rolesLoaded, .userCreated, .rolesSet,
-            .keysLoaded, .rotationProgress, .rotationFinished, .rotationElsewhere, .rootRotated, .roleListLoaded,
-            .secretSaved, .versionDeleted,
-            .userEdited, .expirySet, .roleSaved, .roleDeleted:
-            if account == nil { return }
-        default: break
-        }
-        switch action {
-        case .vaultCreated(let acct, let key):
-            account = acct
-            setup = SetupState()
-            recovery = RecoveryState(key: Sensitive(key))
-            route = .recovery
-        case .loggedIn(let acct):
-            let ahead = login.typedAhead
-            account = acct
-            resetScreens()
-            route = .dashboard
-            reload(.dashboard, &fx)
-            toast("Logged in as \(acct.username)")
-            // The next open finishes a rotation that was interrupted.
-            if acct.can(.keysManage) && acct.hasKeyAccess {
-                keys.finishingInterrupted = true
-                fx.append(.finishInterruptedRotation)
-            }
-            // Keys typed while the login was checked act on the dashboard, as if typed now.
-            for key in ahead { handleKey(key, &fx) }
-        case .mustChangePassword(let name):
-            login.busy = false
-            login.typedAhead = []
-            login.password.wipe()
-            changePassword = ChangePasswordState()
-            changePassword.username = name
-            route = .changePassword
-        case .loginFailed(let error):
-            login.busy = false
-            login.typedAhead = []
-            login.password.wipe()
-            login.focus = 1
-            switch error {
-            case .authenticationFailed: login.failure = .wrongCredentials
-            default: login.failure = .other(error.description)
-            }
-        case .dashboardLoaded(let data):
-            dashboard.data = data
-            dashboard.loading = false
-            dashboard.error = nil
-            clampDashboard()
-        case .auditVerified(let v):
-            audit.check = .done(v)
-            if route == .audit {
-                if let f = v.failure {
-                    toast("Audit chain fails at event \(f.seq)", error: true)
-                    selectAuditEvent(f.seq)
-                } else {
-                    toast("Audit chain verified: \(Fmt.plural(v.events, "event"))")
-                }
-            }
-        case .usersPage(let read):
-            let before = users.rows.selectedKey
-            if users.rows.apply(read, page: Layout.listRows(.users, width: width, height: height)),
-                users.rows.selectedKey != before
-            {
-                users.detailOffset = 0
-            }
-        case .secretsPage(let read):
-            let before = secrets.rows.selectedKey
-            guard secrets.rows.apply(read, page: Layout.listRows(.secrets, width: width, height: height)) else { break }
-            if read.query.count {
-                // A refresh: versions are read again, and a value whose secret is gone is hidden.
-                secrets.versions = [:]
-                if let r = secrets.revealed, r.name != secrets.rows.selectedKey { secrets.revealed = nil }
-                secretSelectionChanged(&fx)
-            } else if secrets.rows.selectedKey != before {
-                secretSelectionChanged(&fx)
-            }
-        case .auditPage(let read):
-            _ = audit.rows.apply(read, page: Layout.listRows(.audit, width: width, height: height))
-        case .versionsLoaded(let name, let versions):
-            secrets.versions[name] = versions
-        case .revealed(let name, let version, let value):
-            if secrets.revealing == name { secrets.revealing = nil }
-            if route == .secrets, secrets.rows.selectedItem?.name == name, account != nil {
-                secrets.revealed = Revealed(
-                    name: name, version: version, value: Sensitive(value),
-                    until: now + settings.revealFor)
-            }
-        case .userChanged(let change, let name):
-            toast("\(name) \(change.pastTense)")
-            reload(.users, &fx)
-        case .keyApproved(let name):
-            toast("\(name): key access approved")
-            dashboard.data = nil
-            reload(.users, &fx)
-        case .passwordReset(let name, let temp):
-            overlay = .notice(
-                NoticeState(
-                    title: "Temporary password for \(name)",
-                    message:
-                        "Shown this once. Give it to \(name) over a safe channel; it must be changed at the first login and expires in 24 hours.",
-                    secret: Sensitive(temp)))
-            reload(.users, &fx)
-        case .deleted(let kind, let name, let checkpointed):
-            toast(
-                checkpointed
-                    ? "Deleted \(kind) \(name)"
-                    : "Deleted \(kind) \(name); the WAL checkpoint is pending (another process has the vault open)")
-            if kind == "secret" {
-                if secrets.revealed?.name == name { secrets.revealed = nil }
-                secrets.versions[name] = nil
-                reload(.secrets, &fx)
-            } else {
-                reload(.users, &fx)
-            }
-        case .rolesLoaded(let roles):
-            rolesLoaded(roles)
-        case .userCreated(let name, let temp):
-            userCreated(name, temporary: temp, &fx)
-        case .rolesSet(let name, let changed):
-            rolesSet(name, changed: changed, &fx)
-        case .keysLoaded, .rotationProgress, .rotationFinished, .rotationElsewhere, .rootRotated, .roleListLoaded:
-            keysResult(action, &fx)
-        case .secretSaved, .versionDeleted:
-            secretFormResult(action, &fx)
-        case .userEdited, .expirySet:
-            userFormSaved(action, &fx)
-        case .roleSaved, .roleDeleted:
-            roleFormSaved(action, &fx)
-        case .failed(let op, let message) where [.keys, .rotation, .rootRotation, .roleList].contains(op):
-            keysFailed(op, message, &fx)
-        case .failed(let op, let message):
-            failed(op, message)
-        case .sessionEnded(let why):
-            lock("Your session ended: \(why).", &fx)
-        case .vaultReplaced(let why):
-            stop(why, &fx)
-        case .loggedOut, .key, .resize, .tick, .noticeShown:
-            break
-        }
+    /// Asks for the name of a user, secret or role before deleting it.
+    mutating func confirmDeletion(_ kind: DeletionKind, _ name: String, message: String) {
+        confirm(.delete(kind, name), title: "Delete \(kind.rawValue) \(name)?", message: message, expected: name)
     }
 
-    mutating func failed(_ op: Operation, _ message: String) {
-        switch op {
-        case .createVault:
-            // Nothing typed is lost: the username, both (masked) passwords and the focus stay.
-            setup.busy = false
-            setup.error = message
-        case .changePassword:
-            changePassword.busy = false
-            changePassword.submitted = false
-            changePassword.error = message
-            changePassword.focus = 0
-        case .dashboard:
-            dashboard.loading = false
-            dashboard.error = message
-        case .verifyAudit:
-            audit.check = .failed(message)
-        case .users:
-            users.rows.failed(message)
-        case .secrets:
-            secrets.rows.failed(message)
-        case .audit:
-            audit.rows.failed(message)
-        case .reveal:
-            secrets.revealing = nil
-            toast(message, error: true)
-        case .versions, .userChange, .delete:
-            toast(message, error: true)
-        case .roles, .createUser, .setRoles:
-            dialogFailed(op, message)
-        case .userForm, .roleForm:
-            formFailed(message)
-        case .keys, .rotation, .rootRotation, .roleList:
-            break  // keysFailed, which may reload
-        case .saveSecret, .deleteVersion:
-            secretFormFailed(op, message)
-        }
+    /// A deletion landed: the toast names what went, and says when a copy of its bytes may
+    /// still be in the WAL (another process kept the checkpoint from truncating it).
+    mutating func deleted(_ what: String, checkpointed: Bool) {
+        toast(
+            checkpointed
+                ? "Deleted \(what)"
+                : "Deleted \(what); the WAL checkpoint is pending (another process has the vault open)")
+    }
+
+    mutating func deleted(_ kind: DeletionKind, _ name: String, checkpointed: Bool) {
+        deleted("\(kind.rawValue) \(name)", checkpointed: checkpointed)
     }
 
     /// Rows of the list on the current screen.

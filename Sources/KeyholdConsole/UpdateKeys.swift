@@ -1,5 +1,7 @@
 import KeyholdCore
 
+/// The keys screen: its keys, rotations (also finished at login), and what comes back from the
+/// core for them.
 extension Model {
     // MARK: Keys
 
@@ -47,12 +49,14 @@ extension Model {
         keys.rotation = RotationProgress(
             done: pending.map { $0.total - $0.remaining } ?? 0, total: pending?.total ?? 0,
             resuming: resume)
-        fx.append(resume ? .resumeRotation : .rotateDataKey)
+        fx.append(.keys(resume ? .resumeRotation : .rotateDataKey))
     }
 
-    mutating func keysResult(_ action: Action, _ fx: inout [Effect]) {
-        switch action {
-        case .keysLoaded(let status):
+    // MARK: Results
+
+    mutating func keysResult(_ result: KeysResult, _ fx: inout [Effect]) {
+        switch result {
+        case .loaded(let status):
             keys.status = status
             keys.pending = status.rotation.map {
                 PendingRotation(targetVersion: $0.targetVersion, total: $0.total, remaining: $0.remaining, running: $0.leaseHeld)
@@ -68,12 +72,12 @@ extension Model {
                 keys.rotation?.done = done
                 keys.rotation?.total = total
             }
-        case .rotationFinished(let result):
+        case .rotationFinished(let outcome):
             let atLogin = keys.finishingInterrupted
             keys.finishingInterrupted = false
-            if atLogin && result == nil { return }  // nothing was interrupted
+            if atLogin && outcome == nil { return }  // nothing was interrupted
             keys.rotation = nil
-            if let r = result {
+            if let r = outcome {
                 var text = "Data key v\(r.targetVersion) active: \(Fmt.plural(r.resealed, "version")) re-sealed"
                 if !r.destroyed.isEmpty { text += ", " + r.destroyed.map { "v\($0)" }.joined(separator: " ") + " destroyed" }
                 if !r.checkpointed { text += " (WAL checkpoint pending)" }
@@ -101,59 +105,22 @@ extension Model {
                     secret: Sensitive(key)))
             dashboard.data = nil
             reload(.keys, &fx)
-        case .roleListLoaded(let list):
-            let page = Layout.listRows(.roles, width: width, height: height)
-            roles.rows.setItems(list, page: page, id: \.name) { r in
-                r.name + "\u{1}" + r.description
-            }
-            if let name = roles.select {
-                roles.select = nil
-                if let i = roles.rows.visible.firstIndex(where: { roles.rows.items[$0].name == name }) {
-                    roles.rows.list.select(i, count: roles.rows.count, page: page)
-                }
-            }
-        default: break
         }
     }
 
-    mutating func keysFailed(_ op: Operation, _ message: String, _ fx: inout [Effect]) {
-        switch op {
-        case .keys:
+    mutating func keysFailed(_ effect: KeysEffect, _ message: String, _ fx: inout [Effect]) {
+        switch effect {
+        case .load:
             keys.loading = false
             keys.error = message
-        case .rotation:
+        case .rotateDataKey, .resumeRotation, .finishInterruptedRotation:
             keys.rotation = nil
             keys.finishingInterrupted = false
             toast(message, error: true)
             reload(.keys, &fx)
-        case .rootRotation:
+        case .rotateRootKey:
             keys.rotatingRoot = false
             toast(message, error: true)
-        case .roleList:
-            roles.rows.loading = false
-            roles.rows.error = message
-        default: break
         }
-    }
-
-    // MARK: Roles
-
-    mutating func rolesKey(_ key: Key, _ fx: inout [Effect]) -> Bool {
-        if let handled = Self.listKey(key, &roles.rows, page: listPage) { return handled }
-        switch key {
-        case .escape:
-            var focus = Pane.list
-            if Self.back(&roles.rows, focus: &focus, page: listPage) { go(.dashboard, &fx) }
-        case .char("r"): reload(.roles, &fx)
-        case .char("n"): openNewRole()
-        case .char("e"):
-            guard let r = roles.rows.selectedItem else { return true }
-            openEditRole(r)
-        case .char("D"):
-            guard let r = roles.rows.selectedItem else { return true }
-            askDeleteRole(r)
-        default: return false
-        }
-        return true
     }
 }

@@ -119,7 +119,7 @@ extension Model {
             }
             f.busy = true
             f.error = nil
-            fx.append(.editUser(f.username, email: email, displayName: displayName))
+            fx.append(.users(.edit(f.username, email: email, displayName: displayName)))
         default:
             f.error = nil
             if f.focus == 0 { f.email.handle(key) } else { f.displayName.handle(key) }
@@ -153,7 +153,7 @@ extension Model {
             }
             f.busy = true
             f.error = nil
-            fx.append(.setExpiry(f.username, at: time))
+            fx.append(.users(.setExpiry(f.username, at: time)))
         default:
             if f.date.handle(key) {
                 f.error = nil
@@ -166,9 +166,9 @@ extension Model {
     // MARK: Results
 
     /// A user form's change landed: close it, say so, reload what shows it.
-    mutating func userFormSaved(_ action: Action, _ fx: inout [Effect]) {
-        switch action {
-        case .userEdited(let name):
+    mutating func userFormSaved(_ result: UsersResult, _ fx: inout [Effect]) {
+        switch result {
+        case .edited(let name):
             if case .editUser = overlay { overlay = nil }
             toast("\(name) updated")
             reload(.users, &fx)
@@ -180,7 +180,7 @@ extension Model {
         }
     }
 
-    /// A form's core call was refused: the form stays open with the reason.
+    /// A user form's core call was refused: the form stays open with the reason.
     mutating func formFailed(_ message: String) {
         switch overlay {
         case .editUser(var f):
@@ -191,10 +191,6 @@ extension Model {
             f.busy = false
             f.error = message
             overlay = .expiry(f)
-        case .roleForm(var f):
-            f.busy = false
-            f.error = message
-            overlay = .roleForm(f)
         default:
             toast(message, error: true)
         }

@@ -148,18 +148,18 @@ import Testing
     @Test func verifyReportsTheChain() throws {
         var h = try audit()
         h.key(.char("V"))
-        #expect(h.effects == [.verifyAudit])
+        #expect(h.effects == [.audit(.verify)])
         #expect(h.model.toasts.last?.text == "Audit chain verified: 10 events")
         #expect(h.screen.text.contains("chain verified"))
         h.key(.char("v"))
-        #expect(h.effects == [.verifyAudit, .verifyAudit])
+        #expect(h.effects == [.audit(.verify), .audit(.verify)])
     }
 
     @Test func aFailingEventIsHighlightedAndSelected() throws {
         var h = try audit()
         guard case .done(var v) = h.model.audit.check else { Issue.record("not verified"); return }
         v.failure = (seq: 5, reason: "event 5: hash does not match (the event was altered)")
-        h.send(.auditVerified(v))
+        h.send(.audit(.verified(v)))
         #expect(h.model.audit.rows.selectedItem?.seq == 5)
         #expect(h.model.toasts.last == Toast(text: "Audit chain fails at event 5", isError: true, until: h.clock.now + 8 * Clock.second))
         expectScreen(

@@ -178,10 +178,10 @@ func populate(_ admin: Session, _ clock: TestClock) throws {
         var h = try Harness.loggedIn(setUp: populate)
         var data = try #require(h.model.dashboard.data)
         data.keyStatus?.pendingGrants = ["bob", "dave"]
-        h.send(.dashboardLoaded(data))
+        h.send(.dashboard(.loaded(data)))
         guard case .done(var v) = h.model.audit.check else { Issue.record("not verified"); return }
         v.failure = (seq: 7, reason: "signature does not verify")
-        h.send(.auditVerified(v))
+        h.send(.audit(.verified(v)))
         let w = h.model.warnings
         #expect(w.contains(Warning(level: .warning, text: "2 key requests to approve: bob, dave (Users: A)", route: .users)))
         #expect(w.contains(Warning(level: .error, text: "Audit chain fails at event 7: signature does not verify", route: .audit)))
@@ -236,7 +236,7 @@ func populate(_ admin: Session, _ clock: TestClock) throws {
         var h = try Harness.withVault(setUp: populate)
         h.model.settings.dueSoon = 3 * Clock.day
         h.logIn("admin", adminPassword)
-        #expect(h.effects.contains(.loadDashboard(dueWithin: 3 * Clock.day)))
+        #expect(h.effects.contains(.dashboard(.load(dueWithin: 3 * Clock.day))))
         // app/prod/aws is due in 5 days: outside a 3-day window.
         #expect(h.model.dashboard.data?.rotation?.dueSoonCount == 0)
         #expect(!h.model.warnings.contains { $0.text.contains("app/prod/aws") })
@@ -258,10 +258,10 @@ func populate(_ admin: Session, _ clock: TestClock) throws {
     @Test func rReloadsAndVVerifies() throws {
         var h = try Harness.loggedIn(setUp: populate)
         h.key(.char("r"))
-        #expect(h.effects == [.loadDashboard(dueWithin: h.model.settings.dueSoon), .verifyAudit])
+        #expect(h.effects == [.dashboard(.load(dueWithin: h.model.settings.dueSoon)), .audit(.verify)])
         h.effects = []
         h.key(.char("v"))
-        #expect(h.effects == [.verifyAudit])
+        #expect(h.effects == [.audit(.verify)])
         #expect(h.model.audit.check != .running)
     }
 
@@ -316,6 +316,6 @@ func populate(_ admin: Session, _ clock: TestClock) throws {
         h.key(.char("1")); #expect(h.model.route == .dashboard)
         #expect(h.effects.filter { $0.pageList == .users }.count == 1)
         // Coming back to the dashboard reloads it.
-        #expect(h.effects.filter { $0 == .loadDashboard(dueWithin: h.model.settings.dueSoon) }.count == 1)
+        #expect(h.effects.filter { $0 == .dashboard(.load(dueWithin: h.model.settings.dueSoon)) }.count == 1)
     }
 }

@@ -293,7 +293,7 @@ import Testing
 
     @Test func creatingTheVaultShowsTheRecoveryKeyOnce() throws {
         let h = created()
-        guard case .createVault(let name, _) = h.effects.first else {
+        guard case .session(.createVault(let name, _)) = h.effects.first else {
             Issue.record("expected createVault, got \(h.effects)")
             return
         }
@@ -419,7 +419,7 @@ import Testing
         #expect(h.model.route == .dashboard)
         #expect(h.model.recovery.key == nil)
         #expect(h.model.toasts.map(\.text) == ["Recovery key confirmed"])
-        #expect(h.effects.contains(.loadDashboard(dueWithin: h.model.settings.dueSoon)))
+        #expect(h.effects.contains(.dashboard(.load(dueWithin: h.model.settings.dueSoon))))
         #expect(h.model.dashboard.data?.summary.users == 1)
     }
 

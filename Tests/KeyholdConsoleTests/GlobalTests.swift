@@ -327,7 +327,7 @@ import Testing
         #expect(h.model.login.username.text == "admin")
         #expect(h.model.secrets == SecretsState() && h.model.users == UsersState() && h.model.audit == AuditState())
         #expect(h.model.dashboard == DashboardState())
-        #expect(h.effects.last == .logout)
+        #expect(h.effects.last == .session(.logout))
         #expect(h.session == nil)
         expectScreen(
             h.screen, named: "idle-locked",
@@ -540,7 +540,7 @@ import Testing
                     if route == .secrets && key == .char("h") { h.key(.char("v")) }
                     if route == .audit && key == .char("n"), case .done(var v) = h.model.audit.check {
                         v.failure = (seq: 1, reason: "test")
-                        h.send(.auditVerified(v))
+                        h.send(.audit(.verified(v)))
                         h.key(.char("g"))
                     }
                     h.runEffects = false
@@ -574,11 +574,11 @@ import Testing
         var h = try Harness.loggedIn(setUp: populate)
         let users = try #require(h.session).userPage(limit: 50)
         let asked = try #require(
-            h.effects.compactMap { e -> PageQuery<String>? in if case .pageUsers(let q) = e { q } else { nil } }.last
+            h.effects.compactMap { e -> PageQuery<String>? in if case .users(.page(let q)) = e { q } else { nil } }.last
                 ?? PageQuery(id: h.model.pageReads, filter: "", anchor: .first, side: 25, count: true))
         h.key(.char(":")); h.type("lock"); h.key(.enter)
-        h.send(.usersPage(PageRead(query: asked, rows: users.items, hasBefore: false, hasAfter: false, total: users.items.count)))
-        h.send(.revealed("app/prod/aws", version: 1, try pw("AKIA-secret")))
+        h.send(.users(.page(PageRead(query: asked, rows: users.items, hasBefore: false, hasAfter: false, total: users.items.count))))
+        h.send(.secrets(.revealed("app/prod/aws", version: 1, try pw("AKIA-secret"))))
         #expect(h.model.users == UsersState() && h.model.secrets == SecretsState())
     }
 }

@@ -14,7 +14,7 @@ import Testing
         var h = try Harness.loggedIn(setUp: Self.withSecrets)
         h.key(.char("5"))
         #expect(h.model.route == .keys)
-        #expect(h.effects.contains(.loadKeys))
+        #expect(h.effects.contains(.keys(.load)))
         expectScreen(
             h.screen, named: "keys-80x24",
             #"""
@@ -60,9 +60,9 @@ import Testing
         h.runEffects = false
         h.effects = []
         h.key(.char("r"))
-        #expect(h.effects == [.rotateDataKey])
+        #expect(h.effects == [.keys(.rotateDataKey)])
         #expect(h.model.keys.rotation == RotationProgress(done: 0, total: 0, resuming: false))
-        h.send(.rotationProgress(done: 2, total: 5))
+        h.send(.keys(.rotationProgress(done: 2, total: 5)))
         expectScreen(
             h.screen, named: "keys-rotating",
             #"""
@@ -110,13 +110,13 @@ import Testing
     @Test func progressActionsArriveWhileRunning() throws {
         let h = try Harness.loggedIn(setUp: Self.withSecrets)
         let sink = ActionSink()
-        let result = h.runner.run(.rotateDataKey) { sink.add($0) }
+        let result = h.runner.run(.keys(.rotateDataKey)) { sink.add($0) }
         let progress = sink.actions.compactMap { a -> Int? in
-            if case .rotationProgress(let done, let total) = a, total == 5 { return done }
+            if case .keys(.rotationProgress(let done, let total)) = a, total == 5 { return done }
             return nil
         }
         #expect(progress.last == 5)
-        guard case .rotationFinished(let r)? = result.first else { Issue.record("\(result)"); return }
+        guard case .keys(.rotationFinished(let r)) = result else { Issue.record("\(result)"); return }
         #expect(r?.resealed == 5)
     }
 
@@ -159,11 +159,11 @@ import Testing
         #expect(h.effects.isEmpty)
         #expect(h.model.toasts.last?.isError == true)
         h.key(.char("R"))
-        #expect(h.effects == [.resumeRotation])
+        #expect(h.effects == [.keys(.resumeRotation)])
         #expect(h.model.keys.rotation == RotationProgress(done: 2, total: 5, resuming: true))
         // Nothing was really pending in the core: the resume says so.
         h.runEffects = true
-        h.send(.rotationFinished(nil))
+        h.send(.keys(.rotationFinished(nil)))
         #expect(h.model.keys.rotation == nil)
         #expect(h.model.toasts.last?.text == "No interrupted rotation to resume")
     }
@@ -175,22 +175,22 @@ import Testing
         // The login result comes back from the core; then the console asks it to finish any interrupted job.
         h.runEffects = true
         h.effects = []
-        h.send(.loggedIn(Account(username: "admin", permissions: Set(Permission.allCases), hasKeyAccess: true)))
-        #expect(h.effects.contains(.finishInterruptedRotation))
+        h.send(.session(.loggedIn(Account(username: "admin", permissions: Set(Permission.allCases), hasKeyAccess: true))))
+        #expect(h.effects.contains(.keys(.finishInterruptedRotation)))
         // Nothing was interrupted: nothing is said.
         #expect(h.model.keys.rotation == nil && !h.model.keys.finishingInterrupted)
         #expect(!h.model.toasts.contains { $0.text.contains("rotation") })
 
         // One was: its progress shows as a running rotation, and the result as usual.
         h.runEffects = false
-        h.send(.loggedIn(Account(username: "admin", permissions: Set(Permission.allCases), hasKeyAccess: true)))
-        h.send(.rotationProgress(done: 2, total: 5))
+        h.send(.session(.loggedIn(Account(username: "admin", permissions: Set(Permission.allCases), hasKeyAccess: true))))
+        h.send(.keys(.rotationProgress(done: 2, total: 5)))
         #expect(h.model.keys.rotation == RotationProgress(done: 2, total: 5, resuming: true))
         #expect(h.model.toasts.last?.text.hasPrefix("Finishing the data-key rotation that was interrupted") == true)
         h.key(.char("5"))
         h.key(.char("r"))
         #expect(h.model.toasts.last?.text == "A rotation is already running")
-        h.send(.rotationFinished(RotationResult(targetVersion: 2, resealed: 3, destroyed: [1], checkpointed: true)))
+        h.send(.keys(.rotationFinished(RotationResult(targetVersion: 2, resealed: 3, destroyed: [1], checkpointed: true))))
         #expect(h.model.keys.rotation == nil && !h.model.keys.finishingInterrupted)
         #expect(h.model.toasts.last?.text == "Data key v2 active: 3 versions re-sealed, v1 destroyed")
     }
@@ -198,11 +198,11 @@ import Testing
     @Test func loginWithoutKeyManagementLeavesAnInterruptedRotationAlone() throws {
         var h = try Harness.withVault(setUp: Self.withSecrets)
         h.runEffects = false
-        h.send(.loggedIn(Account(username: "bob", permissions: [.secretsList, .secretsRead], hasKeyAccess: true)))
-        #expect(!h.effects.contains(.finishInterruptedRotation))
+        h.send(.session(.loggedIn(Account(username: "bob", permissions: [.secretsList, .secretsRead], hasKeyAccess: true))))
+        #expect(!h.effects.contains(.keys(.finishInterruptedRotation)))
         #expect(!h.model.keys.finishingInterrupted)
-        h.send(.loggedIn(Account(username: "carol", permissions: [.keysManage], hasKeyAccess: false)))
-        #expect(!h.effects.contains(.finishInterruptedRotation), "no key access: the core could not re-seal")
+        h.send(.session(.loggedIn(Account(username: "carol", permissions: [.keysManage], hasKeyAccess: false))))
+        #expect(!h.effects.contains(.keys(.finishInterruptedRotation)), "no key access: the core could not re-seal")
     }
 
     @Test func resumeWithNothingPending() throws {
@@ -229,7 +229,7 @@ import Testing
         h.key(.ctrl("u"))
         h.type("rotate")
         h.key(.enter)
-        #expect(h.effects.contains(.rotateRootKey))
+        #expect(h.effects.contains(.keys(.rotateRootKey)))
         guard case .notice(let n)? = h.model.overlay else { Issue.record("no notice"); return }
         #expect(n.title == "New recovery key")
         #expect(h.model.keys.status?.rootVersion == 2)
@@ -287,7 +287,7 @@ import Testing
         h.effects = []
         h.key(.char("5"))
         #expect(h.model.route == .keys)
-        #expect(!h.effects.contains(.loadKeys))
+        #expect(!h.effects.contains(.keys(.load)))
         #expect(h.screen.text.contains("The keys screen needs keys.manage."))
         h.key(.char("r"))
         #expect(h.model.toasts.last?.text == "Rotating the data key needs keys.manage")
@@ -302,9 +302,9 @@ import Testing
         h.key(.char("5"))
         h.runEffects = false
         h.key(.char("r"))
-        h.send(.failed(.rotation, "disk full"))
+        h.send(.failed(.keys(.rotateDataKey), "disk full"))
         #expect(h.model.keys.rotation == nil)
         #expect(h.model.toasts.last == Toast(text: "disk full", isError: true, until: h.model.now + 2 * h.model.settings.toastFor))
-        #expect(h.effects.last == .loadKeys)
+        #expect(h.effects.last == .keys(.load))
     }
 }

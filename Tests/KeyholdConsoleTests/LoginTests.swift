@@ -264,9 +264,9 @@ import Testing
         #expect(h.model.route == .dashboard)
         #expect(h.model.account == Account(username: "admin", permissions: Set(Permission.allCases), hasKeyAccess: true))
         #expect(h.model.login.password.isEmpty)
-        guard case .login(let name, _) = h.effects.first else { Issue.record("no login effect"); return }
+        guard case .session(.login(let name, _)) = h.effects.first else { Issue.record("no login effect"); return }
         #expect(name == "admin")
-        #expect(Array(h.effects.dropFirst().prefix(2)) == [.loadDashboard(dueWithin: h.model.settings.dueSoon), .verifyAudit])
+        #expect(Array(h.effects.dropFirst().prefix(2)) == [.dashboard(.load(dueWithin: h.model.settings.dueSoon)), .audit(.verify)])
     }
 
     // MARK: Forced password change
@@ -443,7 +443,7 @@ import Testing
         #expect(h.model.route == .login)
         #expect(h.model.login.username.text == "dave")
         #expect(h.model.login.notice == "Password not changed. Log in again to change it.")
-        #expect(h.effects.last == .logout)
+        #expect(h.effects.last == .session(.logout))
         #expect(h.session == nil)
     }
 
@@ -453,11 +453,11 @@ import Testing
         h.runEffects = false
         h.logIn("admin", password)
         let login = try #require(h.effects.last)
-        guard case .login = login else { Issue.record("expected a login effect, got \(login)"); return h }
+        guard case .session(.login) = login else { Issue.record("expected a login effect, got \(login)"); return h }
         #expect(h.model.login.busy)
         during(&h)
         h.runEffects = true
-        for action in h.runner.run(login) { h.send(action) }
+        h.send(h.runner.run(login))
         return h
     }
 

@@ -115,7 +115,7 @@ import Testing
         h.key(.char("/"))
         h.key(.char("9"))
         // One read for "9", on its way.
-        guard case .pageSecrets(let first)? = h.effects.last, h.effects.count == 1 else {
+        guard case .secrets(.page(let first))? = h.effects.last, h.effects.count == 1 else {
             Issue.record("expected one page read, got \(h.effects)"); return
         }
         #expect(first.filter == "9" && first.anchor == .first && first.count)
@@ -126,18 +126,18 @@ import Testing
         #expect(h.model.secrets.rows.shownFilter.isEmpty && h.model.secrets.rows.count == Self.count)
 
         // The answer for "9" comes back: dropped (the text is "999" now), and the read for "999" goes.
-        for a in h.runner.run(.pageSecrets(first)) { h.send(a) }
+        h.send(h.runner.run(.secrets(.page(first))))
         #expect(h.model.secrets.rows.shownFilter.isEmpty && h.model.secrets.rows.count == Self.count)
-        guard case .pageSecrets(let second)? = h.effects.last, h.effects.count == 2 else {
+        guard case .secrets(.page(let second))? = h.effects.last, h.effects.count == 2 else {
             Issue.record("expected the read for 999, got \(h.effects)"); return
         }
         #expect(second.filter == "999" && second.id > first.id)
         // An answer to a read nobody waits for (the old id again) changes nothing.
-        for a in h.runner.run(.pageSecrets(first)) { h.send(a) }
+        h.send(h.runner.run(.secrets(.page(first))))
         #expect(h.model.secrets.rows.shownFilter.isEmpty && h.effects.count == 2)
 
         // Its answer: the rows matching, counted by SQL.
-        for a in h.runner.run(.pageSecrets(second)) { h.send(a) }
+        h.send(h.runner.run(.secrets(.page(second))))
         #expect(h.model.secrets.rows.shownFilter == "999")
         #expect(h.model.secrets.rows.items.map(\.name) == ["svc/0999", "svc/1999"])
         #expect(h.screen.text.contains("Secrets (2 of \(Self.count))"))
@@ -190,8 +190,10 @@ import Testing
             }
         }
         #expect(offenders.isEmpty, "\(offenders)")
-        // And the pages are what it calls.
-        let runner = try String(contentsOf: dir.appendingPathComponent("Runner.swift"), encoding: .utf8)
+        // And the pages are what its runner calls (`Run<Feature>.swift`).
+        let runner = try files.filter { $0.hasPrefix("Run") }.map {
+            try String(contentsOf: dir.appendingPathComponent($0), encoding: .utf8)
+        }.joined()
         #expect(["userPage(", "secretPage(", "auditPage("].allSatisfy(runner.contains))
     }
 }

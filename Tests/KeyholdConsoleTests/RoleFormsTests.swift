@@ -136,9 +136,10 @@ import Testing
         h.keys(.char("j"), .char("j"), .char("j"), .char(" "), .down, .char(" "))  // secrets.list, secrets.read
         h.runEffects = false
         h.key(.enter)
-        let create = Effect.createRole(
-            "deployer", description: "Deploys the application",
-            permissions: [.secretsList, .secretsRead])
+        let create = Effect.roles(
+            .create(
+                "deployer", description: "Deploys the application",
+                permissions: [.secretsList, .secretsRead]))
         #expect(h.effects == [create])
         #expect(form(h)?.busy == true)
         expectScreen(
@@ -173,10 +174,10 @@ import Testing
         #expect(form(h)?.busy == true)
         h.runEffects = true
         h.effects = []
-        for action in h.runner.run(create) { h.send(action) }
+        h.send(h.runner.run(create))
         #expect(h.model.overlay == nil)
         #expect(h.model.toasts.last?.text == "Created role deployer")
-        #expect(h.effects == [.loadRoleList])
+        #expect(h.effects == [.roles(.load)])
         let role = try h.acting().role(named: "deployer")
         #expect(role.permissions == [.secretsList, .secretsRead] && !role.builtin && role.description == "Deploys the application")
         #expect(h.model.roles.rows.selectedItem?.name == "deployer")
@@ -275,9 +276,10 @@ import Testing
         h.key(.enter)
         #expect(
             h.effects.first
-                == .editRole(
-                    "deployer", description: nil,
-                    permissions: [.secretsList, .secretsRead, .secretsWrite]))
+                == .roles(
+                    .edit(
+                        "deployer", description: nil,
+                        permissions: [.secretsList, .secretsRead, .secretsWrite])))
         #expect(h.model.overlay == nil && h.model.toasts.last?.text == "Role deployer updated")
         #expect(try h.acting().role(named: "deployer").permissions == [.secretsList, .secretsRead, .secretsWrite])
         #expect(h.model.roles.rows.selectedItem?.permissions.contains(.secretsWrite) == true)
@@ -288,7 +290,7 @@ import Testing
         h.key(.ctrl("u"))
         h.type("Ships releases")
         h.key(.enter)
-        #expect(h.effects.first == .editRole("deployer", description: "Ships releases", permissions: nil))
+        #expect(h.effects.first == .roles(.edit("deployer", description: "Ships releases", permissions: nil)))
         #expect(try h.acting().role(named: "deployer").description == "Ships releases")
     }
 
@@ -361,7 +363,7 @@ import Testing
         select("deployer", &h)
         h.key(.char("D"))
         guard case .confirm(let c) = h.model.overlay else { Issue.record("no confirmation"); return }
-        #expect(c.expected == "deployer" && c.pending == .deleteRole("deployer"))
+        #expect(c.expected == "deployer" && c.pending == .delete(.role, "deployer"))
         expectScreen(
             h.screen, named: "role-delete-confirm",
             #"""
@@ -396,7 +398,7 @@ import Testing
         h.key(.ctrl("u"))
         h.type("deployer")
         h.key(.enter)
-        #expect(h.effects.first == .deleteRole("deployer"))
+        #expect(h.effects.first == .roles(.delete("deployer")))
         #expect(h.model.toasts.last?.text == "Deleted role deployer")
         #expect(try h.acting().roles().contains { $0.name == "deployer" } == false)
         #expect(!h.model.roles.rows.items.contains { $0.name == "deployer" })
@@ -421,7 +423,7 @@ import Testing
         h.key(.char("D"))
         h.type("helpdesk")
         h.key(.enter)
-        #expect(h.effects.first == .deleteRole("helpdesk"))
+        #expect(h.effects.first == .roles(.delete("helpdesk")))
         #expect(h.model.toasts.last?.isError == true)
         #expect(h.model.toasts.last?.text == "refused: role helpdesk is held by 1 user(s); revoke it from them first")
         #expect(try h.acting().role(named: "helpdesk").members == 1)
@@ -597,8 +599,8 @@ import Testing
         h.key(.char(":"))  // typed into the name field, not the palette
         h.wait(h.model.settings.idleLock)
         #expect(h.model.route == .login && h.model.account == nil && h.model.overlay == nil)
-        h.send(.roleSaved("x", created: true, account))
-        h.send(.roleDeleted("x"))
+        h.send(.roles(.saved("x", created: true, account)))
+        h.send(.roles(.deleted("x")))
         #expect(h.model.account == nil && h.model.route == .login)
     }
 }

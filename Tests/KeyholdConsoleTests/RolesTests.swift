@@ -11,7 +11,7 @@ import Testing
         }
         h.key(.char("6"))
         #expect(h.model.route == .roles)
-        #expect(h.effects.contains(.loadRoleList))
+        #expect(h.effects.contains(.roles(.load)))
         expectScreen(
             h.screen, named: "roles-80x24",
             #"""
@@ -99,7 +99,7 @@ import Testing
         #expect(h.model.roles.rows.count == names.count)
         h.effects = []
         h.key(.char("r"))
-        #expect(h.effects == [.loadRoleList])
+        #expect(h.effects == [.roles(.load)])
         h.key(.escape)
         #expect(h.model.route == .dashboard)
     }
@@ -118,7 +118,7 @@ import Testing
         h.model.account?.permissions = [.auditRead]
         h.effects = []
         h.key(.char("6"))
-        #expect(!h.effects.contains(.loadRoleList))
+        #expect(!h.effects.contains(.roles(.load)))
         #expect(h.screen.text.contains("Listing roles needs users.read."))
     }
 

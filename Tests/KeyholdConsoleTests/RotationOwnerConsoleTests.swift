@@ -18,7 +18,7 @@ import Testing
         // Another session of the vault rotates; while it is between two batches the console asks to rotate,
         // to resume, and (as after login) to finish an interrupted job.
         let runner = h.runner
-        let answers = Mutex<[[Action]]>([])
+        let answers = Mutex<[Action]>([])
         let once = Mutex(false)
         let status = Mutex<KeyStatus?>(nil)
         _ = try admin.rotateDataKey(batchSize: 2) { _, _ in
@@ -27,24 +27,24 @@ import Testing
                     defer { done = true }; return !done
                 })
             else { return }
-            for effect in [Effect.rotateDataKey, .resumeRotation, .finishInterruptedRotation] {
-                let got = runner.run(effect)
+            for effect in [KeysEffect.rotateDataKey, .resumeRotation, .finishInterruptedRotation] {
+                let got = runner.run(.keys(effect))
                 answers.withLock { $0.append(got) }
             }
-            if case .keysLoaded(let s)? = runner.run(.loadKeys).first { status.withLock { $0 = s } }
+            if case .keys(.loaded(let s)) = runner.run(.keys(.load)) { status.withLock { $0 = s } }
         }
         let got = answers.withLock { $0 }
         #expect(got.count == 3)
-        for actions in got {
-            guard case .rotationElsewhere(let message)? = actions.first, actions.count == 1 else {
-                Issue.record("expected rotationElsewhere, got \(actions)")
+        for action in got {
+            guard case .keys(.rotationElsewhere(let message)) = action else {
+                Issue.record("expected rotationElsewhere, got \(action)")
                 continue
             }
             #expect(message.hasPrefix("rotation in progress: another process is running the data-key rotation to key 2"))
         }
         // The Keys screen shows the job as running there; R does not try to resume it.
         let loaded = try #require(status.withLock { $0 })
-        h.send(.keysLoaded(loaded))
+        h.send(.keys(.loaded(loaded)))
         #expect(h.model.keys.pending == PendingRotation(targetVersion: 2, total: 5, remaining: 5, running: true))
         #expect(h.screen.text.contains("is running in another process"))
         h.runEffects = false
@@ -54,13 +54,13 @@ import Testing
         #expect(h.model.toasts.last?.text.contains("is running in another process") == true)
         // The answer of a rotation the console started: a toast that is not an error, the screen reloaded.
         h.model.keys.rotation = RotationProgress(done: 0, total: 0, resuming: false)
-        h.send(got[0][0])
+        h.send(got[0])
         #expect(h.model.keys.rotation == nil)
         #expect(h.model.toasts.last?.isError == false && h.model.toasts.last?.text.hasPrefix("rotation in progress") == true)
-        #expect(h.effects.contains(.loadKeys))
+        #expect(h.effects.contains(.keys(.load)))
         // At login: said in a sentence, not as an error.
         h.model.keys.finishingInterrupted = true
-        h.send(got[2][0])
+        h.send(got[2])
         #expect(!h.model.keys.finishingInterrupted)
         #expect(
             h.model.toasts.last

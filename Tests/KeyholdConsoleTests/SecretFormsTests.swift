@@ -43,9 +43,9 @@ import Testing
         var name: String, description: String, rotateBy: Int64?, historyLimit: Int?
     }
 
-    /// A typed createSecret effect without its value (kept in this frame only, so it is released on return).
+    /// A typed `.secrets(.create)` effect without its value (kept in this frame only, so it is released on return).
     static func created(_ effect: Effect?) -> Created? {
-        guard case .createSecret(let name, .typed, let description, let rotateBy, let limit)? = effect else { return nil }
+        guard case .secrets(.create(let name, .typed, let description, let rotateBy, let limit))? = effect else { return nil }
         return Created(name: name, description: description, rotateBy: rotateBy, historyLimit: limit)
     }
 
@@ -256,9 +256,10 @@ import Testing
         h.key(.enter)
         #expect(
             h.effects.first
-                == .createSecret(
-                    name: "app/gen", value: .generated(length: 40, alphabet: .hex), description: "",
-                    rotateBy: nil, historyLimit: nil))
+                == .secrets(
+                    .create(
+                        name: "app/gen", value: .generated(length: 40, alphabet: .hex), description: "",
+                        rotateBy: nil, historyLimit: nil)))
         let value = try #require(h.session?.reveal("app/gen").utf8String())
         #expect(value.count == 40 && value.allSatisfy { "0123456789abcdef".contains($0) })
         #expect(!h.screen.text.contains(value))
@@ -487,7 +488,7 @@ import Testing
         h.effects = []
         h.key(.char(" "))
         h.key(.enter)
-        #expect(h.effects.first == .addVersion("app/dev/token", .generated(length: 32, alphabet: .urlsafe)))
+        #expect(h.effects.first == .secrets(.addVersion("app/dev/token", .generated(length: 32, alphabet: .urlsafe))))
         #expect(h.model.toasts.last?.text == "Added v4 of app/dev/token")
         #expect(try h.session?.secret(named: "app/dev/token").currentVersion == 4)
         #expect(try h.session?.reveal("app/dev/token").count == 32)
@@ -547,11 +548,12 @@ import Testing
         h.key(.enter)
         #expect(
             h.effects.first
-                == .editSecret(
-                    "app/prod/aws",
-                    SecretEdit(
-                        description: "AWS key", rotateBy: .some(nil),
-                        historyLimit: .some(3))))
+                == .secrets(
+                    .edit(
+                        "app/prod/aws",
+                        SecretEdit(
+                            description: "AWS key", rotateBy: .some(nil),
+                            historyLimit: .some(3)))))
         #expect(h.model.overlay == nil)
         #expect(h.model.toasts.last?.text == "Saved description, rotate-by date, history limit of app/prod/aws")
         let session = try #require(h.session)
@@ -683,7 +685,7 @@ import Testing
         h.key(.ctrl("u"))
         h.type("v1")
         h.key(.enter)
-        #expect(h.effects.contains(.deleteVersion("app/dev/token", version: 1)))
+        #expect(h.effects.contains(.secrets(.deleteVersion("app/dev/token", version: 1))))
         #expect(h.model.toasts.last?.text == "Deleted v1 of app/dev/token")
         #expect(try h.session?.versions(of: "app/dev/token").map(\.version) == [2])
         #expect(h.model.secrets.versions["app/dev/token"]?.map(\.version) == [2])

@@ -104,7 +104,7 @@ import Testing
         var h = try secrets()
         h.key(.char("j"))
         h.key(.char("k"))
-        #expect(h.effects == [.loadVersions("app/prod/aws")])
+        #expect(h.effects == [.secrets(.loadVersions("app/prod/aws"))])
         #expect(h.model.secrets.versions.keys.sorted() == ["app/dev/token", "app/prod/aws"])
         #expect(h.model.secrets.versions["app/dev/token"]?.map(\.version) == [1, 2])
     }
@@ -114,7 +114,7 @@ import Testing
         h.keys(.char("j"), .char("j"))  // app/prod/stripe
         h.effects = []
         h.key(.char("v"))
-        #expect(h.effects == [.reveal("app/prod/stripe", version: 1)])
+        #expect(h.effects == [.secrets(.reveal("app/prod/stripe", version: 1))])
         let r = try #require(h.model.secrets.revealed)
         #expect(r.value.bytes.utf8String() == "sk_live_abc123")
         expectScreen(
@@ -326,7 +326,7 @@ import Testing
         h.key(.char("D"))
         h.type("app/dev/token")
         h.key(.enter)
-        #expect(h.effects.contains(.deleteSecret("app/dev/token")))
+        #expect(h.effects.contains(.secrets(.delete("app/dev/token"))))
         #expect(h.model.secrets.rows.items.map(\.name) == ["app/prod/aws", "app/prod/stripe"])
         #expect(h.model.toasts.last?.text == "Deleted secret app/dev/token")
     }

@@ -87,7 +87,7 @@ struct Harness {
                 for e in fx {
                     let sink = ActionSink()
                     let result = runner.run(e) { sink.add($0) }
-                    queue += sink.actions + result
+                    queue += sink.actions + [result]
                 }
             }
         }
@@ -180,9 +180,9 @@ extension Effect {
     /// The list a page read is for (nil for other effects).
     var pageList: Route? {
         switch self {
-        case .pageUsers: .users
-        case .pageSecrets: .secrets
-        case .pageAudit: .audit
+        case .users(.page): .users
+        case .secrets(.page): .secrets
+        case .audit(.page): .audit
         default: nil
         }
     }

@@ -162,7 +162,7 @@ extension Harness {
         h.type("bob@builder.example")
         h.runEffects = false
         h.key(.enter)
-        #expect(h.effects == [.editUser("bob", email: .some("bob@builder.example"), displayName: nil)])
+        #expect(h.effects == [.users(.edit("bob", email: .some("bob@builder.example"), displayName: nil))])
         guard case .editUser(let f) = h.model.overlay else { Issue.record("closed"); return }
         #expect(f.busy)
         expectScreen(
@@ -208,7 +208,7 @@ extension Harness {
         h.key(.ctrl("u"))
         h.type("Robert 山田")
         h.key(.enter)
-        #expect(h.effects.first == .editUser("bob", email: .some("bob@builder.example"), displayName: "Robert 山田"))
+        #expect(h.effects.first == .users(.edit("bob", email: .some("bob@builder.example"), displayName: "Robert 山田")))
         #expect(h.model.overlay == nil)
         #expect(h.model.toasts.last?.text == "bob updated")
         let bob = try h.acting().user(named: "bob")
@@ -226,7 +226,7 @@ extension Harness {
         h.key(.char("E"))
         h.key(.ctrl("u"))
         h.key(.enter)
-        #expect(h.effects.first == .editUser("bob", email: .some(nil), displayName: nil))
+        #expect(h.effects.first == .users(.edit("bob", email: .some(nil), displayName: nil)))
         #expect(try h.acting().user(named: "bob").email == nil)
         #expect(try h.acting().user(named: "bob").displayName == "Bob Builder")
     }
@@ -404,7 +404,7 @@ extension Harness {
         h.runEffects = false
         h.key(.enter)
         let feb1: Int64 = 1_801_440_000_000
-        #expect(h.effects == [.setExpiry("bob", at: feb1)])
+        #expect(h.effects == [.users(.setExpiry("bob", at: feb1))])
         expectScreen(
             h.screen, named: "user-expiry-busy",
             #"""
@@ -434,11 +434,11 @@ extension Harness {
              Enter save  Esc cancel
             """#)
         // The result, as the runner would give it.
-        for action in h.runner.run(h.effects[0]) { h.send(action) }
+        h.send(h.runner.run(h.effects[0]))
         let read = try #require(h.effects.last { $0.pageList == .users })
         h.runEffects = true
         h.effects = []
-        for action in h.runner.run(read) { h.send(action) }
+        h.send(h.runner.run(read))
         #expect(h.model.overlay == nil)
         #expect(h.model.toasts.last?.text == "bob expires 2027-02-01 00:00 UTC")
         #expect(try h.acting().user(named: "bob").expiresAt == feb1)
@@ -460,7 +460,7 @@ extension Harness {
         h.key(.ctrl("u"))
         #expect(h.screen.text.contains("Clears the expiry: the account never expires."))
         h.key(.enter)
-        #expect(h.effects.first == .setExpiry("bob", at: nil) && h.effects.dropFirst().map(\.pageList) == [.users])
+        #expect(h.effects.first == .users(.setExpiry("bob", at: nil)) && h.effects.dropFirst().map(\.pageList) == [.users])
         #expect(h.model.toasts.last?.text == "bob never expires")
         #expect(try h.acting().user(named: "bob").expiresAt == nil)
         let event = try #require(try h.acting().auditEvents(AuditQuery(action: "user.expire")).last)
@@ -569,8 +569,8 @@ extension Harness {
         h.wait(h.model.settings.idleLock)
         #expect(h.model.route == .login && h.model.overlay == nil)
         // A result that arrives after the lock is dropped.
-        h.send(.userEdited("bob"))
-        h.send(.expirySet("bob", at: nil))
+        h.send(.users(.edited("bob")))
+        h.send(.users(.expirySet("bob", at: nil)))
         #expect(h.model.toasts.allSatisfy { !$0.text.contains("bob") })
     }
 }

@@ -151,7 +151,7 @@ import Testing
         // Filtering is a query: each text typed was one page read (with its count), and nothing else.
         #expect(h.effects.map(\.pageList) == Array(repeating: .users, count: 8))
         #expect(
-            h.effects.compactMap { if case .pageUsers(let q) = $0 { q.filter } else { nil } } == [
+            h.effects.compactMap { if case .users(.page(let q)) = $0 { q.filter } else { nil } } == [
                 "e", "er", "e", "", "e", "er", "eri", "erin"
             ])
         h.key(.escape)  // clears the filter
@@ -245,7 +245,7 @@ import Testing
         var h = try users()
         h.key(.char("j"))  // bob
         h.key(.char("l"))
-        #expect(h.effects.first == .changeUser(.lock, "bob"))
+        #expect(h.effects.first == .users(.change(.lock, "bob")))
         #expect(h.model.toasts.last?.text == "bob locked")
         #expect(h.model.users.rows.selectedItem?.locked == true)
         expectScreen(
@@ -309,7 +309,7 @@ import Testing
         h.key(.ctrl("u"))
         h.type("bob")
         h.key(.enter)
-        #expect(h.effects.first == .resetPassword("bob"))
+        #expect(h.effects.first == .users(.resetPassword("bob")))
         guard case .notice(let n) = h.model.overlay, let temp = n.secret else { Issue.record("no notice"); return }
         let shown = try #require(temp.bytes.utf8String())
         #expect(shown.count == Session.temporaryPasswordLength)
@@ -383,7 +383,7 @@ import Testing
         h.key(.char("D"))
         h.type("erin")
         h.key(.enter)
-        #expect(h.effects.first == .deleteUser("erin"))
+        #expect(h.effects.first == .users(.delete("erin")))
         #expect(h.model.users.rows.items.map(\.username) == ["admin", "bob", "carol"])
         #expect(h.model.toasts.last?.text == "Deleted user erin")
     }
@@ -402,7 +402,7 @@ import Testing
     @Test func newUserWithRoles() throws {
         var h = try users()
         h.key(.char("n"))
-        #expect(h.effects == [.loadRoles])
+        #expect(h.effects == [.users(.loadRoles)])
         guard case .newUser(let f) = h.model.overlay else { Issue.record("no form"); return }
         // admin holds every permission: every role is assignable.
         #expect(f.roles?.map(\.name) == ["admin", "security-officer", "operator", "helpdesk", "auditor", "user"])
@@ -469,7 +469,7 @@ import Testing
             """#)
         h.key(.enter)  // the email is wrong: focus goes there, nothing is created
         guard case .newUser(let g) = h.model.overlay else { Issue.record("closed"); return }
-        #expect(g.focus == 1 && !h.effects.contains { if case .createUser = $0 { true } else { false } })
+        #expect(g.focus == 1 && !h.effects.contains { if case .users(.create) = $0 { true } else { false } })
         h.type("example.com")
         h.keys(.tab, .tab)  // to the roles
         h.keys(.down, .down, .char(" "), .down, .char(" "), .char(" "), .down, .char(" "))  // operator, auditor
@@ -477,9 +477,10 @@ import Testing
         h.key(.enter)
         #expect(
             h.effects.contains(
-                .createUser(
-                    username: "frank", email: "frank@example.com", displayName: "Frank 山田",
-                    roles: ["operator", "auditor"])))
+                .users(
+                    .create(
+                        username: "frank", email: "frank@example.com", displayName: "Frank 山田",
+                        roles: ["operator", "auditor"]))))
         guard case .notice(let n) = h.model.overlay, let temp = n.secret?.bytes.utf8String() else {
             Issue.record("no temporary password"); return
         }
@@ -556,7 +557,7 @@ import Testing
              Space toggle  Enter apply  Esc cancel
             """#)
         h.key(.enter)
-        #expect(h.effects.contains(.setRoles("bob", add: ["auditor"], remove: ["operator"])))
+        #expect(h.effects.contains(.users(.setRoles("bob", add: ["auditor"], remove: ["operator"]))))
         #expect(h.model.overlay == nil && h.model.toasts.last?.text == "Roles of bob changed")
         #expect(h.model.users.rows.selectedItem?.roles == ["auditor"])
         // Nothing changed: nothing to do.
@@ -565,6 +566,25 @@ import Testing
         #expect(h.model.toasts.last?.text == "Roles unchanged")
         h.keys(.char("a"), .char("k"), .up, .escape)
         #expect(h.model.overlay == nil)
+    }
+
+    /// Each grant and revoke is its own transaction: a refusal part-way keeps what went before,
+    /// and the console says both.
+    @Test func aRoleChangeStoppedPartWaySaysHowFarItGot() throws {
+        var h = try users()
+        h.key(.char("j"))  // bob: operator
+        h.key(.char("a"))
+        let action = h.runner.run(.users(.setRoles("bob", add: ["auditor", "no-such-role"], remove: [])))
+        guard case .users(.rolesSet("bob", changed: 1, let refusal?)) = action else {
+            Issue.record("expected a partial change, got \(action)")
+            return
+        }
+        #expect(refusal.contains("no-such-role"))
+        h.send(action)
+        #expect(h.model.overlay == nil)
+        #expect(h.model.toasts.suffix(2).map(\.text) == ["Roles of bob changed", refusal])
+        #expect(h.model.toasts.suffix(2).map(\.isError) == [false, true])
+        #expect(try h.acting().user(named: "bob").roles.contains("auditor"))
     }
 
     @Test func aRefusedRoleChangeIsShownInTheDialog() throws {

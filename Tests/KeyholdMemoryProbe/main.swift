@@ -208,7 +208,7 @@ final class Probe {
             send(.key(key))
             draw()
             while !pending.isEmpty {
-                for a in runner.run(pending.removeFirst()) { send(a) }
+                send(runner.run(pending.removeFirst()))
                 draw()
             }
         }

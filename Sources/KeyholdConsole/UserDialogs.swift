@@ -17,7 +17,7 @@ extension Model {
         }
         var form = NewUserState()
         if account.can(.rolesManage) {
-            fx.append(.loadRoles)
+            fx.append(.users(.loadRoles))
         } else {
             form.roles = []
         }
@@ -54,10 +54,11 @@ extension Model {
                 f.error = nil
                 let email = f.email.text.trimmingSpaces
                 fx.append(
-                    .createUser(
-                        username: f.username.text, email: email.isEmpty ? nil : email,
-                        displayName: f.displayName.text,
-                        roles: roles.map(\.name).filter { f.chosen.contains($0) }))
+                    .users(
+                        .create(
+                            username: f.username.text, email: email.isEmpty ? nil : email,
+                            displayName: f.displayName.text,
+                            roles: roles.map(\.name).filter { f.chosen.contains($0) })))
             }
         default:
             f.error = nil
@@ -83,7 +84,7 @@ extension Model {
             UserRolesState(
                 username: user.username, current: Set(user.roles), roles: nil,
                 chosen: Set(user.roles)))
-        fx.append(.loadRoles)
+        fx.append(.users(.loadRoles))
     }
 
     mutating func userRolesKey(_ key: Key, _ state: UserRolesState, _ fx: inout [Effect]) {
@@ -113,7 +114,7 @@ extension Model {
                 return
             }
             r.busy = true
-            fx.append(.setRoles(r.username, add: add, remove: remove))
+            fx.append(.users(.setRoles(r.username, add: add, remove: remove)))
         default: break
         }
         overlay = .userRoles(r)
@@ -144,16 +145,19 @@ extension Model {
         reload(.users, &fx)
     }
 
-    mutating func rolesSet(_ name: String, changed: Int, _ fx: inout [Effect]) {
+    /// Some or all of the changes landed (each is its own transaction); a refusal that stopped
+    /// the rest follows the toast.
+    mutating func rolesSet(_ name: String, stoppedBy refusal: String?, _ fx: inout [Effect]) {
         if case .userRoles = overlay { overlay = nil }
         toast("Roles of \(name) changed")
         reload(.users, &fx)
+        if let refusal { toast(refusal, error: true) }
     }
 
     /// A dialog's core call failed: show it in the dialog if it is still open.
-    mutating func dialogFailed(_ op: Operation, _ message: String) {
-        switch (op, overlay) {
-        case (.createUser, .newUser(var f)):
+    mutating func dialogFailed(_ effect: UsersEffect, _ message: String) {
+        switch (effect, overlay) {
+        case (.create, .newUser(var f)):
             f.busy = false
             f.submitted = false
             f.error = message
@@ -162,11 +166,11 @@ extension Model {
             r.busy = false
             r.error = message
             overlay = .userRoles(r)
-        case (.roles, .newUser(var f)):
+        case (.loadRoles, .newUser(var f)):
             f.roles = []
             f.error = message
             overlay = .newUser(f)
-        case (.roles, .userRoles(var r)):
+        case (.loadRoles, .userRoles(var r)):
             r.roles = []
             r.error = message
             overlay = .userRoles(r)

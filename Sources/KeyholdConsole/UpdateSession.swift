@@ -137,7 +137,7 @@ extension Model {
         // mode, a full disk) leaves the form as it was, masked, so Enter tries again once the cause
         // is fixed. Success empties the whole form (`vaultCreated`).
         guard let password = setup.password.value else { return }
-        fx.append(.createVault(username: setup.username.text, password: password))
+        fx.append(.session(.createVault(username: setup.username.text, password: password)))
     }
 
     // MARK: Recovery key
@@ -248,7 +248,7 @@ extension Model {
             login.failure = nil
             login.notice = nil
             guard let password = login.password.value else { return }
-            fx.append(.login(username: login.username.text.trimmingSpaces, password: password))
+            fx.append(.session(.login(username: login.username.text.trimmingSpaces, password: password)))
             login.password.wipe()
         default:
             if login.focus == 0 { login.username.handle(key) } else { login.password.handle(key) }
@@ -268,7 +268,7 @@ extension Model {
             login.focus = 1
             login.notice = "Password not changed. Log in again to change it."
             route = .login
-            fx.append(.logout)
+            fx.append(.session(.logout))
         case .f(1): overlay = .help(HelpState())
         case .tab, .down, .backTab, .up: changePassword.focus = 1 - changePassword.focus
         case .enter:
@@ -284,12 +284,81 @@ extension Model {
             changePassword.busy = true
             changePassword.error = nil
             guard let password = changePassword.password.value else { return }
-            fx.append(.completePasswordChange(password))
+            fx.append(.session(.completePasswordChange(password)))
             changePassword.password.wipe()
             changePassword.repeated.wipe()
         default:
             changePassword.error = nil
             if changePassword.focus == 0 { changePassword.password.handle(key) } else { changePassword.repeated.handle(key) }
+        }
+    }
+}
+
+extension Model {
+    // MARK: Results
+
+    mutating func sessionResult(_ result: SessionResult, _ fx: inout [Effect]) {
+        switch result {
+        case .vaultCreated(let acct, let key):
+            account = acct
+            setup = SetupState()
+            recovery = RecoveryState(key: Sensitive(key))
+            route = .recovery
+        case .loggedIn(let acct):
+            let ahead = login.typedAhead
+            account = acct
+            resetScreens()
+            route = .dashboard
+            reload(.dashboard, &fx)
+            toast("Logged in as \(acct.username)")
+            // The next open finishes a rotation that was interrupted.
+            if acct.can(.keysManage) && acct.hasKeyAccess {
+                keys.finishingInterrupted = true
+                fx.append(.keys(.finishInterruptedRotation))
+            }
+            // Keys typed while the login was checked act on the dashboard, as if typed now.
+            for key in ahead { handleKey(key, &fx) }
+        case .mustChangePassword(let name):
+            login.busy = false
+            login.typedAhead = []
+            login.password.wipe()
+            changePassword = ChangePasswordState()
+            changePassword.username = name
+            route = .changePassword
+        case .loginFailed(let error):
+            loginFailed(error)
+        case .loggedOut:
+            break
+        }
+    }
+
+    mutating func loginFailed(_ error: KeyholdError) {
+        login.busy = false
+        login.typedAhead = []
+        login.password.wipe()
+        login.focus = 1
+        switch error {
+        case .authenticationFailed: login.failure = .wrongCredentials
+        default: login.failure = .other(error.description)
+        }
+    }
+
+    mutating func sessionFailed(_ effect: SessionEffect, _ message: String) {
+        switch effect {
+        case .createVault:
+            // Nothing typed is lost: the username, both (masked) passwords and the focus stay.
+            setup.busy = false
+            setup.error = message
+        case .completePasswordChange:
+            changePassword.busy = false
+            changePassword.submitted = false
+            changePassword.error = message
+            changePassword.focus = 0
+        case .login:
+            // The runner answers a refused login with `.loginFailed`; anything else lands there too.
+            loginFailed(.refused(message))
+        case .logout:
+            break
         }
     }
 }
