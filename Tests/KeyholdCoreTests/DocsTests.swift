@@ -74,4 +74,20 @@ import Testing
         let missing = targets.filter { !map.contains("  \($0)/") }.sorted()
         #expect(missing == [], "targets not in ARCHITECTURE.md's map: \(missing)")
     }
+
+    /// Every file of the console is named where ARCHITECTURE.md follows a keystroke through it,
+    /// so a new or renamed file (a feature's `Run…`, `Update…`, `View…`) gets its place there.
+    @Test func architectureNamesEveryConsoleFile() throws {
+        let text = try String(contentsOf: Self.root.appendingPathComponent("docs/ARCHITECTURE.md"), encoding: .utf8)
+        guard let start = text.range(of: "## The path of one keystroke in the console") else {
+            throw TestFailure("ARCHITECTURE.md has no section on the console's keystroke")
+        }
+        let section = String(text[start.upperBound...]).components(separatedBy: "\n## ")[0]
+        let files = try FileManager.default.contentsOfDirectory(
+            atPath: Self.root.appendingPathComponent("Sources/KeyholdConsole").path
+        ).filter { $0.hasSuffix(".swift") }
+        #expect(files.count > 20)
+        let missing = files.filter { !section.contains("`\($0)`") }.sorted()
+        #expect(missing == [], "console files not in ARCHITECTURE.md's keystroke section: \(missing)")
+    }
 }
