@@ -73,7 +73,7 @@ extension FaultVault {
         SeededGenerator.seed("rotation-owner")
     }
 
-    @Test(.timeLimit(.minutes(4)))
+    @Test(.hangGuard)
     func twoRotationsAtOnceLeaveOneOwnerEachTime() throws {
         var rng = SeededGenerator(seed: Self.seed())
         let vault = try FaultVault()
@@ -109,7 +109,7 @@ extension FaultVault {
         print("rotation-owner: 4 rounds of two rotations at once, \(refused) refused with exit 71; 2 rounds with --wait")
     }
 
-    @Test(.timeLimit(.minutes(4)))
+    @Test(.hangGuard)
     func secretSetDuringARotationGoesOnAndTheRotationFinishes() throws {
         var rng = SeededGenerator(seed: Self.seed())
         let vault = try FaultVault()
@@ -144,7 +144,7 @@ extension FaultVault {
         #expect(overlapped > 0, "no secret set ran while a rotation job was running: the case was not exercised")
     }
 
-    @Test(.timeLimit(.minutes(4)))
+    @Test(.hangGuard)
     func aStoppedRotationKeepsItsLeaseUntilItGoesOn() throws {
         var rng = SeededGenerator(seed: Self.seed())
         let vault = try FaultVault()
