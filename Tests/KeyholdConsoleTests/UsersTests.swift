@@ -469,7 +469,7 @@ import Testing
             """#)
         h.key(.enter)  // the email is wrong: focus goes there, nothing is created
         guard case .newUser(let g) = h.model.overlay else { Issue.record("closed"); return }
-        #expect(g.focus == 1 && !h.effects.contains { if case .createUser = $0 { true } else { false } })
+        #expect(g.focus == .email && !h.effects.contains { if case .createUser = $0 { true } else { false } })
         h.type("example.com")
         h.keys(.tab, .tab)  // to the roles
         h.keys(.down, .down, .char(" "), .down, .char(" "), .char(" "), .down, .char(" "))  // operator, auditor
