@@ -226,6 +226,19 @@ import Testing
 
     // MARK: Edit
 
+    @Test func editFormMovesOnlyThroughItsFields() throws {
+        var h = try roles(setUp: Self.withDeployer)
+        select("deployer", &h)
+        h.key(.char("e"))
+        // The name stays as it is: no key moves the focus there.
+        h.key(.tab); #expect(form(h)?.focus == .permissions)
+        h.key(.tab); #expect(form(h)?.focus == .description)
+        h.key(.backTab); #expect(form(h)?.focus == .permissions)
+        h.key(.backTab); #expect(form(h)?.focus == .description)
+        h.key(.up); #expect(form(h)?.focus == .description)
+        h.key(.down); #expect(form(h)?.focus == .permissions)
+    }
+
     @Test func editFormOfACustomRole() throws {
         var h = try roles(setUp: Self.withDeployer)
         select("deployer", &h)

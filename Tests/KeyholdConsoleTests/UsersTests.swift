@@ -490,6 +490,24 @@ import Testing
         #expect(frank.mustChangePassword)
     }
 
+    @Test func newUserFormMovement() throws {
+        var h = try users()
+        h.key(.char("n"))
+        func focus() -> NewUserState.Field? {
+            if case .newUser(let f) = h.model.overlay { return f.focus }
+            return nil
+        }
+        h.key(.up); #expect(focus() == .username, "↑ stops at the first field")
+        h.key(.backTab); #expect(focus() == .roles, "Shift-Tab goes round to the roles")
+        h.key(.tab); #expect(focus() == .username, "Tab goes round to the first field")
+        h.keys(.down, .down); #expect(focus() == .displayName)
+        h.key(.down); #expect(focus() == .roles, "↓ leads from the last text field into the roles")
+        h.key(.down)  // in the roles ↓ moves the cursor
+        guard case .newUser(let f) = h.model.overlay else { Issue.record("closed"); return }
+        #expect(f.focus == .roles && f.roleCursor == 1)
+        h.keys(.up, .up); #expect(focus() == .displayName, "↑ above the first role: the last text field")
+    }
+
     @Test func newUserRefusedByTheCoreKeepsTheForm() throws {
         var h = try users()
         h.key(.char("n"))
