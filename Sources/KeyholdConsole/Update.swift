@@ -99,7 +99,7 @@ extension Model {
         recovery = RecoveryState()
         resetScreens()
         login.username = TextField(name, limit: 64)
-        login.focus = 1
+        login.focus = .password
         login.holdingKeys = true
         login.notice =
             hadRecoveryKey
@@ -391,7 +391,7 @@ extension Model {
             login.busy = false
             login.typedAhead = []
             login.password.wipe()
-            login.focus = 1
+            login.focus = .password
             switch error {
             case .authenticationFailed: login.failure = .wrongCredentials
             default: login.failure = .other(error.description)
@@ -504,7 +504,7 @@ extension Model {
             changePassword.busy = false
             changePassword.submitted = false
             changePassword.error = message
-            changePassword.focus = 0
+            changePassword.focus = .password
         case .dashboard:
             dashboard.loading = false
             dashboard.error = message
