@@ -41,7 +41,8 @@ struct FaultOperation {
             let name = n % 3 == 2 || existing.isEmpty ? "set/n\(n)" : existing[Int.random(in: 0..<existing.count, using: &rng)]
             let value = FaultData.value(&rng)
             return FaultOperation(
-                label: "secret set", args: ["secret", "set", name, "--stdin"], stdin: Data(value), writes: [(name, value)])
+                label: "secret set", args: ["secret", "set", name, "--stdin"], stdin: Data(value),
+                writes: [(name, FaultData.readFromStdin(value))])
         case .importJSON:
             let entries = (0..<40).map { (name: "imported/r\(n)/s\($0)", value: FaultData.value(&rng)) }
             return FaultOperation(
@@ -264,7 +265,7 @@ struct FaultOperation {
             if pair.0 == .secretSet, pair.1 == .secretSet {
                 // The same secret from both: one of the two values wins.
                 a.args = b.args
-                a.writes = [(b.writes[0].name, Array(a.stdin))]
+                a.writes = [(b.writes[0].name, FaultData.readFromStdin(Array(a.stdin)))]
             }
             let pa = try vault.spawn(a.args, stdin: a.stdin), pb = try vault.spawn(b.args, stdin: b.stdin)
             pa.wait(); pb.wait()
