@@ -121,7 +121,7 @@ extension FaultVault {
         // machine a rotation can finish before the first write's process gets to its check.
         for round in 1...6 where round <= 3 || overlapped == 0 {
             rounds = round
-            let rotation = try vault.spawn(["key", "rotate-data", "--batch", "5", "--json"])
+            let rotation = try vault.spawn(["key", "rotate-data", "--batch", "1", "--json"])
             var writes = 0
             // Once its job exists (its first progress line), written while it runs.
             while rotation.isRunning && rotation.progress("re-sealing:").isEmpty { usleep(2000) }
