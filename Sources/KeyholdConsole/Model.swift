@@ -247,14 +247,37 @@ public struct FilteredList<Item: Equatable & Sendable>: Equatable, Sendable {
 /// Which pane of a two-pane screen has the keys.
 public enum Pane: Equatable, Sendable { case list, detail }
 
+/// The fields of a form, declared in their order on screen: each form's `Field`, its `focus`
+/// one of them. Tab and Shift-Tab go round them with `next` and `previous`; an arrow key that
+/// leads into a checklist stops at the ends instead (`wrapping: false`). A form that shows
+/// only some of its fields passes those (`in:`).
+protocol FormField: CaseIterable, Equatable where AllCases == [Self] {}
+
+extension FormField {
+    /// The field after this one in `fields`: after the last, the first (or, not wrapping, this one).
+    func next(in fields: [Self] = allCases, wrapping: Bool = true) -> Self { step(1, in: fields, wrapping: wrapping) }
+
+    /// The field before this one in `fields`: before the first, the last (or, not wrapping, this one).
+    func previous(in fields: [Self] = allCases, wrapping: Bool = true) -> Self { step(-1, in: fields, wrapping: wrapping) }
+
+    private func step(_ by: Int, in fields: [Self], wrapping: Bool) -> Self {
+        guard !fields.isEmpty else { return self }
+        let at = (fields.firstIndex(of: self) ?? 0) + by
+        if fields.indices.contains(at) { return fields[at] }
+        return wrapping ? fields[(at + fields.count) % fields.count] : self
+    }
+}
+
 // MARK: Screen states
 
 public struct SetupState: Equatable, Sendable {
+    public enum Field: FormField, Sendable { case username, password, repeated }
+
     public var username = TextField("admin", limit: 64)
     /// Typed straight into guarded memory, drawn as bullets (`SecretValueField`).
     public var password = SecretValueField.password()
     public var repeated = SecretValueField.password()
-    public var focus = 0
+    public var focus = Field.username
     /// Problems are shown for empty fields only after a first attempt.
     public var submitted = false
     public var error: String?
@@ -276,9 +299,11 @@ public enum LoginFailure: Equatable, Sendable {
 }
 
 public struct LoginState: Equatable, Sendable {
+    public enum Field: FormField, Sendable { case username, password }
+
     public var username = TextField(limit: 64)
     public var password = SecretValueField.password()
-    public var focus = 0
+    public var focus = Field.username
     public var failure: LoginFailure?
     public var notice: String?
     public var busy = false
@@ -295,10 +320,12 @@ public struct LoginState: Equatable, Sendable {
 }
 
 public struct ChangePasswordState: Equatable, Sendable {
+    public enum Field: FormField, Sendable { case password, repeated }
+
     public var username = ""
     public var password = SecretValueField.password()
     public var repeated = SecretValueField.password()
-    public var focus = 0
+    public var focus = Field.password
     public var submitted = false
     public var error: String?
     public var busy = false
@@ -514,11 +541,13 @@ public struct NoticeState: Equatable, Sendable {
 
 /// The new-user dialog: three text fields and the roles the session may assign.
 public struct NewUserState: Equatable, Sendable {
+    /// The three text fields, then the role checklist.
+    public enum Field: FormField, Sendable { case username, email, displayName, roles }
+
     public var username = TextField(limit: 64)
     public var email = TextField(limit: 254)
     public var displayName = TextField(limit: 100)
-    /// 0-2: the text fields; 3: the role list.
-    public var focus = 0
+    public var focus = Field.username
     /// Roles the session may assign; nil while loading.
     public var roles: [RoleInfo]?
     public var chosen: Set<String> = []
@@ -529,14 +558,14 @@ public struct NewUserState: Equatable, Sendable {
 
     public init() {}
 
-    /// Messages for the fields, in order (field index, message).
-    func problems() -> [(field: Int, message: String)] {
-        var out: [(Int, String)] = []
+    /// Messages for the fields, in order.
+    func problems() -> [(field: Field, message: String)] {
+        var out: [(Field, String)] = []
         if submitted || !username.isEmpty {
-            do { _ = try Validate.username(username.text) } catch { out.append((0, error.message)) }
+            do { _ = try Validate.username(username.text) } catch { out.append((.username, error.message)) }
         }
-        do { _ = try Validate.email(email.text) } catch { out.append((1, error.message)) }
-        do { _ = try Validate.displayName(displayName.text) } catch { out.append((2, error.message)) }
+        do { _ = try Validate.email(email.text) } catch { out.append((.email, error.message)) }
+        do { _ = try Validate.displayName(displayName.text) } catch { out.append((.displayName, error.message)) }
         return out
     }
 }
@@ -609,7 +638,7 @@ public struct Model: Equatable, Sendable {
         self.lastInputAt = now
         route = vaultExists ? .login : .setup
         login.username = TextField(username, limit: 64)
-        login.focus = username.isEmpty ? 0 : 1
+        login.focus = username.isEmpty ? .username : .password
     }
 
     public var isTooSmall: Bool { width < settings.minWidth || height < settings.minHeight }

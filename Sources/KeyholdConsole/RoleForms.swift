@@ -2,14 +2,16 @@ import KeyholdCore
 
 /// The role dialog: a new custom role, or the description and permissions of an existing one.
 public struct RoleFormState: Equatable, Sendable {
+    /// The name (of a new role only), the description, then the permission checklist.
+    public enum Field: FormField, Sendable { case name, description, permissions }
+
     /// The role being edited; nil for a new role.
     public var original: RoleInfo?
     public var name = TextField(limit: 64)
     /// Above the rule's limit, so that too long shows the rule instead of cutting silently.
     public var description = TextField(limit: Validate.descriptionMaxLength + 20)
     public var chosen: Set<Permission> = []
-    /// 0: name (new roles only), 1: description, 2: the permission checklist.
-    public var focus = 0
+    public var focus = Field.name
     /// Row of the checklist, an index into `Permission.allCases`.
     public var cursor = 0
     /// Problems of empty fields show only after a first Enter.
@@ -26,18 +28,23 @@ public struct RoleFormState: Equatable, Sendable {
         original = role
         description = TextField(role.description, limit: Validate.descriptionMaxLength + 20)
         chosen = role.permissions
-        focus = 1
+        focus = .description
     }
 
     var isNew: Bool { original == nil }
 
-    /// Messages for the fields, in order (field index, message), from the core's validators.
-    func problems() -> [(field: Int, message: String)] {
-        var out: [(Int, String)] = []
+    /// The fields shown, top to bottom: an existing role keeps its name.
+    var fields: [Field] { isNew ? Field.allCases : [.description, .permissions] }
+
+    /// Messages for the fields, in order, from the core's validators.
+    func problems() -> [(field: Field, message: String)] {
+        var out: [(Field, String)] = []
         if isNew && (submitted || !name.isEmpty) {
-            do { _ = try Validate.roleName(name.text) } catch { out.append((0, error.message)) }
+            do { _ = try Validate.roleName(name.text) } catch { out.append((.name, error.message)) }
         }
-        do { _ = try Validate.description(description.text, field: "role description") } catch { out.append((1, error.message)) }
+        do { _ = try Validate.description(description.text, field: "role description") } catch {
+            out.append((.description, error.message))
+        }
         return out
     }
 }
@@ -97,21 +104,21 @@ extension Model {
     mutating func roleFormKey(_ key: Key, _ form: RoleFormState, _ fx: inout [Effect]) {
         var f = form
         if f.busy { return }
-        let first = f.isNew ? 0 : 1
+        let fields = f.fields
         let count = Permission.allCases.count
         switch key {
         case .escape:
             overlay = nil
             toast("Cancelled")
             return
-        case .tab: f.focus = f.focus == 2 ? first : f.focus + 1
-        case .backTab: f.focus = f.focus == first ? 2 : f.focus - 1
-        case .down where f.focus < 2: f.focus += 1
-        case .up where f.focus < 2: f.focus = max(first, f.focus - 1)
-        case .down where f.focus == 2, .char("j") where f.focus == 2: f.cursor = min(f.cursor + 1, count - 1)
-        case .up where f.focus == 2, .char("k") where f.focus == 2:
-            if f.cursor == 0 { f.focus = 1 } else { f.cursor -= 1 }
-        case .char(" ") where f.focus == 2:
+        case .tab: f.focus = f.focus.next(in: fields)
+        case .backTab: f.focus = f.focus.previous(in: fields)
+        case .down where f.focus != .permissions: f.focus = f.focus.next(in: fields)
+        case .up where f.focus != .permissions: f.focus = f.focus.previous(in: fields, wrapping: false)
+        case .down where f.focus == .permissions, .char("j") where f.focus == .permissions: f.cursor = min(f.cursor + 1, count - 1)
+        case .up where f.focus == .permissions, .char("k") where f.focus == .permissions:
+            if f.cursor == 0 { f.focus = .description } else { f.cursor -= 1 }
+        case .char(" ") where f.focus == .permissions:
             let p = Permission.allCases[f.cursor]
             if f.chosen.contains(p) {
                 f.chosen.remove(p)
@@ -128,9 +135,9 @@ extension Model {
         default:
             f.error = nil
             switch f.focus {
-            case 0: f.name.handle(key)
-            case 1: f.description.handle(key)
-            default: break
+            case .name: f.name.handle(key)
+            case .description: f.description.handle(key)
+            case .permissions: break
             }
         }
         overlay = .roleForm(f)

@@ -160,7 +160,7 @@ public struct SecretFormState: Equatable, Sendable {
     }
 
     /// The fields, each shown only where its kind and value source need it.
-    public enum Field: Equatable, Sendable {
+    public enum Field: FormField, Sendable {
         case name, source, value, length, alphabet, description, rotateBy, historyLimit
     }
 
@@ -380,15 +380,14 @@ extension Model {
         var f = form
         if f.busy { return }
         let fields = f.fields
-        let at = fields.firstIndex(of: f.focus) ?? 0
         switch key {
         case .escape:
             f.value.wipe()
             overlay = nil
             toast("Cancelled")
             return
-        case .tab, .down: f.focus = fields[(at + 1) % fields.count]
-        case .backTab, .up: f.focus = fields[(at + fields.count - 1) % fields.count]
+        case .tab, .down: f.focus = f.focus.next(in: fields)
+        case .backTab, .up: f.focus = f.focus.previous(in: fields)
         case .enter:
             submitSecretForm(&f, &fx)
             // A confirmation may have taken the overlay's place.

@@ -126,7 +126,7 @@ extension Model {
         recovery = RecoveryState()
         resetScreens()
         login.username = TextField(name, limit: 64)
-        login.focus = 1
+        login.focus = .password
         login.holdingKeys = true
         login.notice =
             hadRecoveryKey

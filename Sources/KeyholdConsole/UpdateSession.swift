@@ -63,34 +63,34 @@ public enum PasswordRules {
 }
 
 extension SetupState {
-    /// Messages for the fields, in order (field index, message).
-    func problems(minimumLength: Int) -> [(field: Int, message: String)] {
-        var out: [(Int, String)] = []
+    /// Messages for the fields, in order.
+    func problems(minimumLength: Int) -> [(field: Field, message: String)] {
+        var out: [(Field, String)] = []
         if submitted || !username.isEmpty {
-            do { _ = try Validate.username(username.text) } catch { out.append((0, error.message)) }
+            do { _ = try Validate.username(username.text) } catch { out.append((.username, error.message)) }
         }
         if submitted || !password.isEmpty,
             let p = PasswordRules.problem(password.bytes, username: username.text, minimumLength: minimumLength)
         {
-            out.append((1, p))
+            out.append((.password, p))
         }
         if (submitted || !repeated.isEmpty) && !repeated.matches(password) {
-            out.append((2, "repeat: does not match the password"))
+            out.append((.repeated, "repeat: does not match the password"))
         }
         return out
     }
 }
 
 extension ChangePasswordState {
-    func problems(minimumLength: Int) -> [(field: Int, message: String)] {
-        var out: [(Int, String)] = []
+    func problems(minimumLength: Int) -> [(field: Field, message: String)] {
+        var out: [(Field, String)] = []
         if submitted || !password.isEmpty,
             let p = PasswordRules.problem(password.bytes, username: username, minimumLength: minimumLength)
         {
-            out.append((0, "new " + p))
+            out.append((.password, "new " + p))
         }
         if (submitted || !repeated.isEmpty) && !repeated.matches(password) {
-            out.append((1, "repeat: does not match the new password"))
+            out.append((.repeated, "repeat: does not match the new password"))
         }
         return out
     }
@@ -104,22 +104,27 @@ extension Model {
         switch key {
         case .escape: quit = true
         case .f(1): overlay = .help(HelpState())
-        case .tab, .down: setup.focus = (setup.focus + 1) % 3
-        case .backTab, .up: setup.focus = (setup.focus + 2) % 3
+        case .tab, .down: setup.focus = setup.focus.next()
+        case .backTab, .up: setup.focus = setup.focus.previous()
         case .enter:
-            if setup.focus < 2 && (setup.focus == 0 ? !setup.username.isEmpty : !setup.password.isEmpty)
-                && (setup.focus == 0 ? setup.password.isEmpty : setup.repeated.isEmpty)
-            {
-                setup.focus += 1
+            // A filled field whose next one is empty: Enter goes there rather than submitting.
+            let onward =
+                switch setup.focus {
+                case .username: !setup.username.isEmpty && setup.password.isEmpty
+                case .password: !setup.password.isEmpty && setup.repeated.isEmpty
+                case .repeated: false
+                }
+            if onward {
+                setup.focus = setup.focus.next()
                 return
             }
             submitSetup(&fx)
         default:
             setup.error = nil
             switch setup.focus {
-            case 0: setup.username.handle(key)
-            case 1: setup.password.handle(key)
-            default: setup.repeated.handle(key)
+            case .username: setup.username.handle(key)
+            case .password: setup.password.handle(key)
+            case .repeated: setup.repeated.handle(key)
             }
         }
     }
@@ -228,20 +233,21 @@ extension Model {
         switch key {
         case .escape: quit = true
         case .f(1): overlay = .help(HelpState())
-        case .tab, .down, .backTab, .up: login.focus = 1 - login.focus
+        case .tab, .down: login.focus = login.focus.next()
+        case .backTab, .up: login.focus = login.focus.previous()
         case .enter:
-            if login.focus == 0 && login.password.isEmpty {
-                login.focus = 1
+            if login.focus == .username && login.password.isEmpty {
+                login.focus = .password
                 return
             }
             guard !login.username.text.trimmingSpaces.isEmpty else {
                 login.failure = .other("username: type your username")
-                login.focus = 0
+                login.focus = .username
                 return
             }
             guard !login.password.isEmpty else {
                 login.failure = .other("password: type your password")
-                login.focus = 1
+                login.focus = .password
                 return
             }
             login.busy = true
@@ -251,7 +257,10 @@ extension Model {
             fx.append(.session(.login(username: login.username.text.trimmingSpaces, password: password)))
             login.password.wipe()
         default:
-            if login.focus == 0 { login.username.handle(key) } else { login.password.handle(key) }
+            switch login.focus {
+            case .username: login.username.handle(key)
+            case .password: login.password.handle(key)
+            }
         }
     }
 
@@ -265,15 +274,16 @@ extension Model {
             changePassword = ChangePasswordState()
             login = LoginState()
             login.username = TextField(name, limit: 64)
-            login.focus = 1
+            login.focus = .password
             login.notice = "Password not changed. Log in again to change it."
             route = .login
             fx.append(.session(.logout))
         case .f(1): overlay = .help(HelpState())
-        case .tab, .down, .backTab, .up: changePassword.focus = 1 - changePassword.focus
+        case .tab, .down: changePassword.focus = changePassword.focus.next()
+        case .backTab, .up: changePassword.focus = changePassword.focus.previous()
         case .enter:
-            if changePassword.focus == 0 && changePassword.repeated.isEmpty && !changePassword.password.isEmpty {
-                changePassword.focus = 1
+            if changePassword.focus == .password && changePassword.repeated.isEmpty && !changePassword.password.isEmpty {
+                changePassword.focus = .repeated
                 return
             }
             changePassword.submitted = true
@@ -289,7 +299,10 @@ extension Model {
             changePassword.repeated.wipe()
         default:
             changePassword.error = nil
-            if changePassword.focus == 0 { changePassword.password.handle(key) } else { changePassword.repeated.handle(key) }
+            switch changePassword.focus {
+            case .password: changePassword.password.handle(key)
+            case .repeated: changePassword.repeated.handle(key)
+            }
         }
     }
 }
@@ -336,7 +349,7 @@ extension Model {
         login.busy = false
         login.typedAhead = []
         login.password.wipe()
-        login.focus = 1
+        login.focus = .password
         switch error {
         case .authenticationFailed: login.failure = .wrongCredentials
         default: login.failure = .other(error.description)
@@ -353,7 +366,7 @@ extension Model {
             changePassword.busy = false
             changePassword.submitted = false
             changePassword.error = message
-            changePassword.focus = 0
+            changePassword.focus = .password
         case .login:
             // The runner answers a refused login with `.loginFailed`; anything else lands there too.
             loginFailed(.refused(message))

@@ -33,14 +33,14 @@ extension Model {
             overlay = nil
             toast("Cancelled")
             return
-        case .tab: f.focus = (f.focus + 1) % 4
-        case .backTab: f.focus = (f.focus + 3) % 4
-        case .down where f.focus < 3: f.focus += 1
-        case .up where f.focus < 3: f.focus = max(0, f.focus - 1)
+        case .tab: f.focus = f.focus.next()
+        case .backTab: f.focus = f.focus.previous()
+        case .down where f.focus != .roles: f.focus = f.focus.next()
+        case .up where f.focus != .roles: f.focus = f.focus.previous(wrapping: false)
         case .down: f.roleCursor = min(f.roleCursor + 1, max(0, roles.count - 1))
         case .up:
-            if f.roleCursor == 0 { f.focus = 2 } else { f.roleCursor -= 1 }
-        case .char(" ") where f.focus == 3:
+            if f.roleCursor == 0 { f.focus = .displayName } else { f.roleCursor -= 1 }
+        case .char(" ") where f.focus == .roles:
             if roles.indices.contains(f.roleCursor) {
                 let name = roles[f.roleCursor].name
                 if f.chosen.contains(name) { f.chosen.remove(name) } else { f.chosen.insert(name) }
@@ -63,10 +63,10 @@ extension Model {
         default:
             f.error = nil
             switch f.focus {
-            case 0: f.username.handle(key)
-            case 1: f.email.handle(key)
-            case 2: f.displayName.handle(key)
-            default: break
+            case .username: f.username.handle(key)
+            case .email: f.email.handle(key)
+            case .displayName: f.displayName.handle(key)
+            case .roles: break
             }
         }
         overlay = .newUser(f)

@@ -2,14 +2,15 @@ import KeyholdCore
 
 /// The edit-user dialog: email and display name, filled in with the current values.
 public struct EditUserState: Equatable, Sendable {
+    public enum Field: FormField, Sendable { case email, displayName }
+
     public var username: String
     public var email: TextField
     public var displayName: TextField
     /// The values when the dialog opened: only what differs is sent.
     public var originalEmail: String
     public var originalDisplayName: String
-    /// 0: email, 1: display name.
-    public var focus = 0
+    public var focus = Field.email
     /// The core's refusal.
     public var error: String?
     public var busy = false
@@ -23,11 +24,11 @@ public struct EditUserState: Equatable, Sendable {
         displayName = TextField(originalDisplayName, limit: Validate.displayNameMaxLength + 20)
     }
 
-    /// Messages for the fields, in order (field index, message), from the core's validators.
-    func problems() -> [(field: Int, message: String)] {
-        var out: [(Int, String)] = []
-        do { _ = try Validate.email(email.text) } catch { out.append((0, error.message)) }
-        do { _ = try Validate.displayName(displayName.text) } catch { out.append((1, error.message)) }
+    /// Messages for the fields, in order, from the core's validators.
+    func problems() -> [(field: Field, message: String)] {
+        var out: [(Field, String)] = []
+        do { _ = try Validate.email(email.text) } catch { out.append((.email, error.message)) }
+        do { _ = try Validate.displayName(displayName.text) } catch { out.append((.displayName, error.message)) }
         return out
     }
 }
@@ -104,7 +105,8 @@ extension Model {
             overlay = nil
             toast("Cancelled")
             return
-        case .tab, .down, .backTab, .up: f.focus = 1 - f.focus
+        case .tab, .down: f.focus = f.focus.next()
+        case .backTab, .up: f.focus = f.focus.previous()
         case .enter:
             if let first = f.problems().first {
                 f.focus = first.field
@@ -122,7 +124,10 @@ extension Model {
             fx.append(.users(.edit(f.username, email: email, displayName: displayName)))
         default:
             f.error = nil
-            if f.focus == 0 { f.email.handle(key) } else { f.displayName.handle(key) }
+            switch f.focus {
+            case .email: f.email.handle(key)
+            case .displayName: f.displayName.handle(key)
+            }
         }
         overlay = .editUser(f)
     }

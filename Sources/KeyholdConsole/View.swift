@@ -265,24 +265,27 @@ extension Console {
             style: Theme.borderFocused)
         let inner = box.inner.inset(dx: 1, dy: 0)
         var cursor: Point?
-        for (i, (label, field)) in [("Username", f.username), ("Email", f.email), ("Display name", f.displayName)].enumerated() {
+        let fields: [(NewUserState.Field, String, TextField)] = [
+            (.username, "Username", f.username), (.email, "Email", f.email), (.displayName, "Display name", f.displayName)
+        ]
+        for (row, (field, label, text)) in fields.enumerated() {
             let p = drawField(
-                label, field, focused: f.focus == i, x: inner.x, y: inner.y + i, labelWidth: 14,
+                label, text, focused: f.focus == field, x: inner.x, y: inner.y + row, labelWidth: 14,
                 width: inner.width, &s)
-            if f.focus == i { cursor = p }
+            if f.focus == field { cursor = p }
         }
         let heading =
             m.account?.can(.rolesManage) == true
             ? "Roles (Space toggles; only roles you may assign)"
             : "Roles: assigning them needs roles.manage"
-        s.text(heading, in: inner, row: 4, style: f.focus == 3 ? Theme.heading : Theme.label)
+        s.text(heading, in: inner, row: 4, style: f.focus == .roles ? Theme.heading : Theme.label)
         let list = Rect(x: inner.x, y: inner.y + 5, width: inner.width, height: listRows)
         if f.roles == nil {
             s.text("loading…", in: list, row: 0, column: 2, style: Theme.muted)
         } else if roles.isEmpty {
             s.text("none you may assign", in: list, row: 0, column: 2, style: Theme.muted)
         } else {
-            drawRoleChecklist(roles, chosen: f.chosen, cursor: f.roleCursor, focused: f.focus == 3, in: list, &s)
+            drawRoleChecklist(roles, chosen: f.chosen, cursor: f.roleCursor, focused: f.focus == .roles, in: list, &s)
         }
         for (i, p) in problems.prefix(3).enumerated() {
             s.text("✗ " + p, in: inner, row: 5 + listRows + i, style: Theme.error)

@@ -21,22 +21,22 @@ extension Console {
                 column: 16 + TextWidth.of(Validate.visible(role.name)), style: Theme.muted)
         } else {
             let p = drawField(
-                "Name", f.name, focused: f.focus == 0, x: inner.x, y: inner.y, labelWidth: 14,
+                "Name", f.name, focused: f.focus == .name, x: inner.x, y: inner.y, labelWidth: 14,
                 width: inner.width, &s)
-            if f.focus == 0 { cursor = p }
+            if f.focus == .name { cursor = p }
         }
         let p = drawField(
-            "Description", f.description, focused: f.focus == 1, x: inner.x, y: inner.y + 1, labelWidth: 14,
+            "Description", f.description, focused: f.focus == .description, x: inner.x, y: inner.y + 1, labelWidth: 14,
             width: inner.width, &s)
-        if f.focus == 1 { cursor = p }
+        if f.focus == .description { cursor = p }
         s.text(
             "Permissions (Space toggles; only those you hold)", in: inner, row: 3,
-            style: f.focus == 2 ? Theme.heading : Theme.label)
+            style: f.focus == .permissions ? Theme.heading : Theme.label)
         let list = Rect(x: inner.x, y: inner.y + 4, width: inner.width, height: listRows)
         let start = max(0, min(f.cursor - listRows + 1, count - listRows))
         for (row, i) in (start..<min(count, start + listRows)).enumerated() {
             let perm = Permission.allCases[i]
-            let here = f.focus == 2 && i == f.cursor
+            let here = f.focus == .permissions && i == f.cursor
             let held = m.account?.can(perm) == true
             let line =
                 (here ? "› " : "  ") + (f.chosen.contains(perm) ? "[x] " : "[ ] ")

@@ -54,20 +54,21 @@ extension Console {
             in: a, row: row, style: Theme.muted, &s)
         row += gap(m)
         let fieldWidth = min(a.width, 60)
-        let labels = ["Username", "Password", "Repeat"]
         // The password fields as bullets only (one per character typed).
-        let fields = [f.username, f.password.masked, f.repeated.masked]
+        let fields: [(SetupState.Field, String, TextField)] = [
+            (.username, "Username", f.username), (.password, "Password", f.password.masked), (.repeated, "Repeat", f.repeated.masked)
+        ]
         var cursor: Point?
-        for i in 0..<3 where row < a.height {
+        for (field, label, text) in fields where row < a.height {
             let p = drawField(
-                labels[i], fields[i], focused: f.focus == i, x: a.x, y: a.y + row, labelWidth: 10,
+                label, text, focused: f.focus == field, x: a.x, y: a.y + row, labelWidth: 10,
                 width: fieldWidth, &s)
-            if f.focus == i { cursor = p }
+            if f.focus == field { cursor = p }
             row += 1
         }
         row += gap(m)
         let problems = f.problems(minimumLength: m.settings.passwordMinLength)
-        let passwordValid = !f.password.isEmpty && !problems.contains { $0.field == 1 }
+        let passwordValid = !f.password.isEmpty && !problems.contains { $0.field == .password }
         drawPasswordRules(
             f.password.bytes, username: f.username.text, minimumLength: m.settings.passwordMinLength,
             valid: passwordValid, in: a, row: &row, &s)
@@ -132,11 +133,11 @@ extension Console {
         row += gap(m)
         let fieldWidth = min(a.width, 60)
         let u = drawField(
-            "Username", f.username, focused: f.focus == 0, x: a.x, y: a.y + row, labelWidth: 10,
+            "Username", f.username, focused: f.focus == .username, x: a.x, y: a.y + row, labelWidth: 10,
             width: fieldWidth, &s)
         row += 1
         let p = drawField(
-            "Password", f.password.masked, focused: f.focus == 1, x: a.x, y: a.y + row, labelWidth: 10,
+            "Password", f.password.masked, focused: f.focus == .password, x: a.x, y: a.y + row, labelWidth: 10,
             width: fieldWidth, &s)
         row += 1 + gap(m)
         if let failure = f.failure {
@@ -148,7 +149,7 @@ extension Console {
         if f.busy {
             s.text("Checking the password…", in: a, row: row, style: Theme.muted)
         } else {
-            s.cursor = f.focus == 0 ? u : p
+            s.cursor = f.focus == .username ? u : p
         }
     }
 
@@ -166,16 +167,19 @@ extension Console {
         row += gap(m)
         let fieldWidth = min(a.width, 60)
         var cursor: Point?
-        for (i, (label, field)) in [("New", f.password.masked), ("Repeat", f.repeated.masked)].enumerated() {
+        let fields: [(ChangePasswordState.Field, String, TextField)] = [
+            (.password, "New", f.password.masked), (.repeated, "Repeat", f.repeated.masked)
+        ]
+        for (field, label, text) in fields {
             let p = drawField(
-                label, field, focused: f.focus == i, x: a.x, y: a.y + row, labelWidth: 10,
+                label, text, focused: f.focus == field, x: a.x, y: a.y + row, labelWidth: 10,
                 width: fieldWidth, &s)
-            if f.focus == i { cursor = p }
+            if f.focus == field { cursor = p }
             row += 1
         }
         row += gap(m)
         let problems = f.problems(minimumLength: m.settings.passwordMinLength)
-        let valid = !f.password.isEmpty && !problems.contains { $0.field == 0 }
+        let valid = !f.password.isEmpty && !problems.contains { $0.field == .password }
         drawPasswordRules(
             f.password.bytes, username: f.username, minimumLength: m.settings.passwordMinLength,
             valid: valid, in: a, row: &row, &s)

@@ -24,11 +24,12 @@ extension Console {
             style: Theme.borderFocused)
         let inner = box.inner.inset(dx: 1, dy: 0)
         var cursor: Point?
-        for (i, (label, field)) in [("Email", f.email), ("Display name", f.displayName)].enumerated() {
+        let fields: [(EditUserState.Field, String, TextField)] = [(.email, "Email", f.email), (.displayName, "Display name", f.displayName)]
+        for (row, (field, label, text)) in fields.enumerated() {
             let p = drawField(
-                label, field, focused: f.focus == i, x: inner.x, y: inner.y + i, labelWidth: 14,
+                label, text, focused: f.focus == field, x: inner.x, y: inner.y + row, labelWidth: 14,
                 width: inner.width, &s)
-            if f.focus == i { cursor = p }
+            if f.focus == field { cursor = p }
         }
         s.text("An empty email removes it. The username does not change.", in: inner, row: 3, style: Theme.muted)
         if f.busy {

@@ -795,7 +795,7 @@ extension Session {
                     message: "the running rotation's target data key \(job.targetVersion) is missing"))
         }
         var bad = Set<Int>()
-        for (version, count) in try tx.versionCountsByKey().sorted(by: { $0.key < $1.key }) {
+        for version in try tx.keyVersionsInUse() {
             let why: String
             if !present.contains(version) {
                 why = "data key \(version) is missing"
@@ -805,6 +805,7 @@ extension Session {
                 continue
             }
             bad.insert(version)
+            let count = try tx.countVersions(keyVersion: version)
             let named = try tx.versionIDs(keyVersion: version, limit: Self.keyProblemRowsNamed)
             for id in named {
                 problems.append(

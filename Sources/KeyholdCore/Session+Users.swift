@@ -349,14 +349,21 @@ extension Session {
         return lastCheckpoint
     }
 
+    /// The user and the role of a grant or revocation, once the session may change that user's
+    /// roles (not its own, and only a user it may manage).
+    private func roleChange(_ op: inout Op, _ name: String, _ roleName: String) throws -> (UserRow, RoleRow) {
+        let u = try existingUser(op.tx, name)
+        op.target = "user:\(u.username)"
+        guard let role = try op.tx.role(named: roleName) else { throw KeyholdError.notFound(kind: "role", name: roleName) }
+        try requireNotSelf(u, action: "change the roles of")
+        try requireManageable(op, u, action: "change the roles of", strictly: true)
+        return (u, role)
+    }
+
     /// Gives a user a role. Needs roles.manage and every permission of the role.
     public func grantRole(_ name: String, role roleName: String) throws {
         try perform(.userGrantRole, target: "user:\(name)", requires: .rolesManage) { op in
-            var u = try existingUser(op.tx, name)
-            op.target = "user:\(u.username)"
-            guard let role = try op.tx.role(named: roleName) else { throw KeyholdError.notFound(kind: "role", name: roleName) }
-            try requireNotSelf(u, action: "change the roles of")
-            try requireManageable(op, u, action: "change the roles of", strictly: true)
+            var (u, role) = try roleChange(&op, name, roleName)
             try requireAssignable(op, role)
             guard !(try op.tx.roleIDs(ofUser: u.id).contains(role.id)) else {
                 throw KeyholdError.conflict("\(u.username) already has the role \(role.name)")
@@ -372,11 +379,7 @@ extension Session {
     /// Takes a role away. Removing key access deletes the grant and raises a standing warning to rotate.
     public func revokeRole(_ name: String, role roleName: String) throws {
         try perform(.userRevokeRole, target: "user:\(name)", requires: .rolesManage) { op in
-            var u = try existingUser(op.tx, name)
-            op.target = "user:\(u.username)"
-            guard let role = try op.tx.role(named: roleName) else { throw KeyholdError.notFound(kind: "role", name: roleName) }
-            try requireNotSelf(u, action: "change the roles of")
-            try requireManageable(op, u, action: "change the roles of", strictly: true)
+            var (u, role) = try roleChange(&op, name, roleName)
             guard try op.tx.roleIDs(ofUser: u.id).contains(role.id) else {
                 throw KeyholdError.notFound(kind: "role of \(u.username)", name: role.name)
             }

@@ -42,7 +42,7 @@ struct Columns {
     /// format, read with `SELECT *`), which the schema says is never NULL.
     func value<T: ColumnValue>(_ column: String) throws -> T {
         guard let index = Array(row.columnNames).firstIndex(of: column) else {
-            throw StoreError.corrupt("\(table) \(rowKey(Array(row.columnNames))): it has no column \(column)")
+            throw StoreError.corrupt("\(place(Array(row.columnNames))): it has no column \(column)")
         }
         return try value(index)
     }
@@ -67,7 +67,12 @@ struct Columns {
             case .blob: "holds a blob"
             }
         let column = index < names.count ? names[index] : "column \(index + 1)"
-        return .corrupt("\(table) \(rowKey(names)): column \(column) \(what), where the schema requires \(expected)")
+        return .corrupt("\(place(names)): column \(column) \(what), where the schema requires \(expected)")
+    }
+
+    /// The table and the row's key: `users id=3` (just the table for a row read without its key).
+    private func place(_ names: [String]) -> String {
+        keyColumns == 0 ? table : table + " " + rowKey(names)
     }
 
     /// The row's key as `column=value ...` (integers only; anything else shown as `?`).

@@ -52,14 +52,19 @@ extension Tx {
             ?? 0
     }
 
-    /// Secret versions per data key version they are sealed under (one walk of the key_version index).
-    public func versionCountsByKey() throws -> [Int: Int] {
-        var out: [Int: Int] = [:]
-        try forEachRow(db.cachedStatement(sql: "SELECT key_version, count(*) FROM secret_versions GROUP BY key_version")) { row in
-            let c = Columns(row, "secret_versions", key: 0)
-            out[try c.value(0)] = try c.value(1)
+    /// The data key versions that secret versions are sealed under, in order: one seek of the
+    /// key_version index per version in use (a handful), never a walk of every row.
+    public func keyVersionsInUse() throws -> [Int] {
+        var out: [Int] = []
+        var after = Int64.min
+        while true {
+            let next: [Int] = try values(
+                db.cachedStatement(sql: "SELECT key_version FROM secret_versions WHERE key_version > ? ORDER BY key_version LIMIT 1"),
+                [after], of: "secret_versions", at: 0, key: 0)
+            guard let version = next.first else { return out }
+            out.append(version)
+            after = Int64(version)
         }
-        return out
     }
 
     /// Up to `limit` (secret id, version) pairs sealed under data key `keyVersion`, in order.

@@ -59,7 +59,9 @@ extension Tx {
     }
 
     public func roleIDs(ofUser id: Int64) throws -> [Int64] {
-        try Int64.fetchAll(db.cachedStatement(sql: "SELECT role_id FROM user_roles WHERE user_id = ? ORDER BY role_id"), arguments: [id])
+        try values(
+            db.cachedStatement(sql: "SELECT user_id, role_id FROM user_roles WHERE user_id = ? ORDER BY role_id"), [id],
+            of: "user_roles", at: 1)
     }
 
     /// Role names of every user, keyed by user id (one query for a listing).
@@ -96,22 +98,30 @@ extension Tx {
         try db.cachedStatement(sql: "DELETE FROM user_roles WHERE user_id = ? AND role_id = ?").execute(arguments: [userID, roleID])
     }
 
-    /// The permissions a user holds through their roles (the `user_permissions` view).
+    /// The permissions a user holds through their roles (what the `user_permissions` view
+    /// gives, read from its tables so that a bad value names the role it belongs to).
     public func permissions(ofUser id: Int64) throws -> Set<String> {
-        Set(try String.fetchAll(db.cachedStatement(sql: "SELECT permission FROM user_permissions WHERE user_id = ?"), arguments: [id]))
+        Set(
+            try values(
+                db.cachedStatement(
+                    sql: """
+                        SELECT rp.role_id, rp.permission FROM user_roles ur JOIN role_permissions rp ON rp.role_id = ur.role_id
+                        WHERE ur.user_id = ?
+                        """), [id], of: "role_permissions", at: 1) as [String])
     }
 
     /// Ids of users that hold every one of `permissions`.
     public func userIDs(holdingAll permissions: Set<String>) throws -> [Int64] {
-        guard !permissions.isEmpty else { return try Int64.fetchAll(db.cachedStatement(sql: "SELECT id FROM users")) }
+        guard !permissions.isEmpty else { return try values(db.cachedStatement(sql: "SELECT id FROM users"), of: "users", at: 0) }
         let marks = Array(repeating: "?", count: permissions.count).joined(separator: ", ")
-        return try Int64.fetchAll(
+        return try values(
             db.cachedStatement(
                 sql: """
                     SELECT user_id FROM user_permissions WHERE permission IN (\(marks))
                     GROUP BY user_id HAVING count(DISTINCT permission) = ?
                     """),
-            arguments: StatementArguments(permissions.sorted().map { $0 as any DatabaseValueConvertible } + [permissions.count]))
+            StatementArguments(permissions.sorted().map { $0 as any DatabaseValueConvertible } + [permissions.count]),
+            of: "user_roles", at: 0)
     }
 }
 

@@ -55,8 +55,10 @@ extension Tx {
     /// `sqlite_sequence`), so ids of deleted secrets are never reused. Stable for
     /// the rest of a write transaction.
     public func nextSecretID() throws -> Int64 {
-        let sequence = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'secrets'") ?? 0
-        let highest = try Int64.fetchOne(db, sql: "SELECT max(id) FROM secrets") ?? 0
+        let counter: [Int64] = try values(
+            db.cachedStatement(sql: "SELECT seq FROM sqlite_sequence WHERE name = 'secrets'"), of: "sqlite_sequence", at: 0, key: 0)
+        let sequence = counter.first ?? 0
+        let highest = try Int64.fetchOne(db, sql: "SELECT max(id) FROM secrets") ?? 0  // ids are the rowid: integers
         return max(sequence, highest) + 1
     }
 

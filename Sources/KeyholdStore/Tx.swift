@@ -48,6 +48,16 @@ public struct Tx {
         while let row = try cursor.next() { try body(row) }
     }
 
+    /// Every row's value at `index`, checked as `Columns` checks it: a value the schema forbids
+    /// is an integrity error naming `table`, the row (its first `key` columns) and the column.
+    func values<T: ColumnValue>(
+        _ statement: Statement, _ arguments: StatementArguments = [], of table: String, at index: Int, key: Int = 1
+    ) throws -> [T] {
+        var out: [T] = []
+        try forEachRow(statement, arguments) { out.append(try Columns($0, table, key: key).value(index)) }
+        return out
+    }
+
     // MARK: Per-row statements of bulk work
     //
     // Import and rotation run these once per row, 100,000s of times. GRDB's

@@ -22,7 +22,7 @@ import Testing
     static let rotationKillsWanted = 35
     static let importKillsWanted = 15
 
-    @Test(.timeLimit(.minutes(8)))
+    @Test(.hangGuard)
     func killedRotationsAndImportsLoseNothing() throws {
         let clock = Date()
         var rng = SeededGenerator(seed: SeededGenerator.seed("crash-safety"))

@@ -41,7 +41,8 @@ struct FaultOperation {
             let name = n % 3 == 2 || existing.isEmpty ? "set/n\(n)" : existing[Int.random(in: 0..<existing.count, using: &rng)]
             let value = FaultData.value(&rng)
             return FaultOperation(
-                label: "secret set", args: ["secret", "set", name, "--stdin"], stdin: Data(value), writes: [(name, value)])
+                label: "secret set", args: ["secret", "set", name, "--stdin"], stdin: Data(value),
+                writes: [(name, FaultData.readFromStdin(value))])
         case .importJSON:
             let entries = (0..<40).map { (name: "imported/r\(n)/s\($0)", value: FaultData.value(&rng)) }
             return FaultOperation(
@@ -115,7 +116,7 @@ struct FaultOperation {
     // MARK: SIGKILL
 
     /// `init` killed at many instants leaves no vault or a whole one, and a second `init` works.
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.hangGuard)
     func initKilledAnywhereLeavesNothingHalfMade() throws {
         var rng = SeededGenerator(seed: SeededGenerator.seed("init-kill"))
         let scratch = TempDir(prefix: "keyhold-init-kill")
@@ -177,7 +178,7 @@ struct FaultOperation {
     }
 
     /// The main commands killed at random instants: the vault is whole after each.
-    @Test(.timeLimit(.minutes(4)))
+    @Test(.hangGuard)
     func killedCommandsLeaveAWholeVault() throws {
         var rng = SeededGenerator(seed: SeededGenerator.seed("command-kill"))
         let vault = try FaultVault(secrets: 60, rng: &rng)
@@ -215,7 +216,7 @@ struct FaultOperation {
 
     /// A writer stopped with SIGSTOP while another writes: the other finishes, or says the vault
     /// is busy; the stopped one finishes once continued; nothing is lost.
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.hangGuard)
     func aStoppedWriterAndAnotherOne() throws {
         var rng = SeededGenerator(seed: SeededGenerator.seed("stopped-writer"))
         let vault = try FaultVault(secrets: 20, rng: &rng)
@@ -247,7 +248,7 @@ struct FaultOperation {
     }
 
     /// Two writers started at once, in pairs of the main commands.
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.hangGuard)
     func twoWritersAtOnce() throws {
         var rng = SeededGenerator(seed: SeededGenerator.seed("two-writers"))
         let vault = try FaultVault(secrets: 40, rng: &rng)
@@ -264,7 +265,7 @@ struct FaultOperation {
             if pair.0 == .secretSet, pair.1 == .secretSet {
                 // The same secret from both: one of the two values wins.
                 a.args = b.args
-                a.writes = [(b.writes[0].name, Array(a.stdin))]
+                a.writes = [(b.writes[0].name, FaultData.readFromStdin(Array(a.stdin)))]
             }
             let pa = try vault.spawn(a.args, stdin: a.stdin), pb = try vault.spawn(b.args, stdin: b.stdin)
             pa.wait(); pb.wait()
@@ -300,7 +301,7 @@ struct FaultOperation {
 
     /// Standard output on /dev/full or a closed pipe: exit 72, said on stderr; a one-time
     /// secret's change (user add) is not made, any other change is; the vault is whole.
-    @Test(.timeLimit(.minutes(3)), arguments: [SpawnedKeyhold.Stdout.devFull, .closedPipe])
+    @Test(.hangGuard, arguments: [SpawnedKeyhold.Stdout.devFull, .closedPipe])
     func outputThatCannotBeWritten(_ sink: SpawnedKeyhold.Stdout) throws {
         var rng = SeededGenerator(seed: SeededGenerator.seed("stdout-\(sink)"))
         let vault = try FaultVault(secrets: 20, rng: &rng)
@@ -498,10 +499,10 @@ struct FaultOperation {
         #expect(refused >= FaultOperation.Kind.allCases.count, "too few runs met the full disk: the case was not exercised")
     }
 
-    @Test(.timeLimit(.minutes(3)), .enabled(if: Mounts.permitted, Comment(rawValue: Mounts.reason)))
+    @Test(.hangGuard, .enabled(if: Mounts.permitted, Comment(rawValue: Mounts.reason)))
     func noRoomOnAFullFileSystem() throws { try Self.noRoomToGrow(.fullTmpfs) }
 
-    @Test(.timeLimit(.minutes(3)), .enabled(if: Room.sizeLimit.available, "needs prlimit (util-linux)"))
+    @Test(.hangGuard, .enabled(if: Room.sizeLimit.available, "needs prlimit (util-linux)"))
     func noRoomUnderAFileSizeLimit() throws { try Self.noRoomToGrow(.sizeLimit) }
 
     /// init with no room: exit 73, no vault and no draft left; with room again it works.

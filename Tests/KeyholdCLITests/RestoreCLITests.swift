@@ -184,7 +184,7 @@ import Testing
 
     /// SIGKILL at random instants while the backup is copied into the vault: the vault is the
     /// old contents or the restored ones, never a mix, and passes check every time.
-    @Test(.timeLimit(.minutes(5)))
+    @Test(.hangGuard)
     func killedDuringTheCopyTheVaultIsTheOldOrTheRestoredOne() throws {
         let v = try SecretsFixture()
         // About 12 MB of values (about 3,000 pages, a dozen steps of the copy), so that it takes long

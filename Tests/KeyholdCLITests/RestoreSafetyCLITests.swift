@@ -100,7 +100,7 @@ import Testing
     /// changed, secrets deleted and added, a user added and the data key rotated. The restore
     /// brings back exactly what the backup held, and restoring the kept copy brings back exactly
     /// what the restore replaced: every secret opens to its value each time, and `check` is clean.
-    @Test(.timeLimit(.minutes(4)))
+    @Test(.hangGuard)
     func everySecretOpensToItsValueAfterARestoreAndAfterTheWayBack() throws {
         var rng = SeededGenerator(seed: SeededGenerator.seed("restore"))
         let vault = try FaultVault()
@@ -190,7 +190,7 @@ import Testing
     /// and a message naming the file and what is wrong with it, the program does not crash, and
     /// the vault holds what it held (its rows byte for byte; only the command's login added to
     /// the log), with nothing left beside it and the file given untouched.
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.hangGuard)
     func aForeignAFutureOrADamagedBackupIsRefusedAndTheVaultIsAsItWas() throws {
         let vault = try FaultVault()
         var rng = SeededGenerator(seed: SeededGenerator.seed("restore"))
@@ -328,7 +328,7 @@ import Testing
     /// A real `keyhold key rotate-data`, held still between two of its transactions (its job made,
     /// the rotation lease and the vault held), owns the rotation: the restore is refused at once
     /// with the reason and changes nothing; the rotation, let go, finishes, and the vault is whole.
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.hangGuard)
     func aRestoreIsRefusedWhileARotationRunsInAnotherProcess() throws {
         var rng = SeededGenerator(seed: SeededGenerator.seed("restore"))
         let vault = try FaultVault()
@@ -390,7 +390,7 @@ import Testing
     /// A restore waiting for its confirmation on a terminal already holds the vault: a rotation,
     /// a write, a read and a backup started meanwhile are each refused with the reason and write
     /// nothing; once the name is typed, the restore goes on and the vault is the backup's.
-    @Test(.enabled(if: Subprocess.which("script") != nil, "script(1) is not installed"), .timeLimit(.minutes(3)))
+    @Test(.enabled(if: Subprocess.which("script") != nil, "script(1) is not installed"), .hangGuard)
     func whileARestoreRunsNoOtherProcessUsesTheVault() throws {
         var rng = SeededGenerator(seed: SeededGenerator.seed("restore"))
         let vault = try FaultVault()
@@ -436,7 +436,7 @@ import Testing
 
     /// Every outcome of `restore` (done, in text and JSON; a backup whose password differs;
     /// every refusal, with a damaged backup's problem lines) says nothing of a value or a password.
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.hangGuard)
     func noValueOrPasswordInWhatRestoreSays() throws {
         let vault = try FaultVault()
         let canaries = (0..<8).map { "canary-\($0)-\(UUID().uuidString)" }

@@ -200,7 +200,7 @@ import Testing
         h.keys(.tab, .tab)  // to the repeat field
         h.key(.enter)
         #expect(h.effects.isEmpty)
-        #expect(h.model.setup.focus == 0)
+        #expect(h.model.setup.focus == .username)
         let text = h.screen.text
         #expect(text.contains("username: must be 3 to 32 characters (got 3)") == false)
         #expect(text.contains("username: may contain only ASCII letters"))
@@ -211,21 +211,21 @@ import Testing
     @Test func enterMovesToTheNextEmptyField() {
         var h = Harness.firstRun()
         h.key(.enter)
-        #expect(h.model.setup.focus == 1)
+        #expect(h.model.setup.focus == .password)
         h.type(adminPassword)
         h.key(.enter)
-        #expect(h.model.setup.focus == 2)
+        #expect(h.model.setup.focus == .repeated)
         #expect(h.effects.isEmpty)
     }
 
     @Test func fieldNavigationKeys() {
         var h = Harness.firstRun()
-        h.key(.tab); #expect(h.model.setup.focus == 1)
-        h.key(.down); #expect(h.model.setup.focus == 2)
-        h.key(.tab); #expect(h.model.setup.focus == 0)
-        h.key(.backTab); #expect(h.model.setup.focus == 2)
-        h.key(.up); #expect(h.model.setup.focus == 1)
-        h.key(.up); #expect(h.model.setup.focus == 0)
+        h.key(.tab); #expect(h.model.setup.focus == .password)
+        h.key(.down); #expect(h.model.setup.focus == .repeated)
+        h.key(.tab); #expect(h.model.setup.focus == .username)
+        h.key(.backTab); #expect(h.model.setup.focus == .repeated)
+        h.key(.up); #expect(h.model.setup.focus == .password)
+        h.key(.up); #expect(h.model.setup.focus == .username)
         // Editing keys go to the focused field; q and ? are text here.
         h.keys(.ctrl("u"), .char("q"), .char("?"))
         #expect(h.model.setup.username.text == "q?")
@@ -518,7 +518,7 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: h.path))
         #expect(h.model.setup.username.text == "dora")
         #expect(h.model.setup.password.bytes?.utf8String() == adminPassword && h.model.setup.repeated.bytes?.utf8String() == adminPassword)
-        #expect(h.model.setup.focus == 2 && !h.model.setup.busy)
+        #expect(h.model.setup.focus == .repeated && !h.model.setup.busy)
         let text = h.screen.text
         #expect(text.contains("[dora"))
         #expect(!text.contains(adminPassword))

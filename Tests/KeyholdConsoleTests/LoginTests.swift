@@ -90,7 +90,7 @@ import Testing
 
     @Test func usernameFromTheEnvironmentFocusesThePassword() throws {
         let m = Model(settings: ConsoleSettings(vaultPath: "/v"), vaultExists: true, now: 0, username: "alice")
-        #expect(m.login.username.text == "alice" && m.login.focus == 1)
+        #expect(m.login.username.text == "alice" && m.login.focus == .password)
     }
 
     @Test func aWrongPasswordSaysSoWithoutSayingWhich() throws {
@@ -98,7 +98,7 @@ import Testing
         h.logIn("admin", "wrong password here")
         #expect(h.model.route == .login)
         #expect(h.model.login.failure == .wrongCredentials)
-        #expect(h.model.login.password.isEmpty && h.model.login.focus == 1)
+        #expect(h.model.login.password.isEmpty && h.model.login.focus == .password)
         expectScreen(
             h.screen, named: "login-failed",
             #"""
@@ -198,10 +198,10 @@ import Testing
     @Test func emptyFieldsAreAskedFor() throws {
         var h = try Harness.withVault()
         h.key(.enter)  // username empty, password empty: go to the password
-        #expect(h.model.login.focus == 1)
+        #expect(h.model.login.focus == .password)
         h.key(.enter)
         #expect(h.model.login.failure == .other("username: type your username"))
-        #expect(h.model.login.focus == 0)
+        #expect(h.model.login.focus == .username)
         h.type("admin")
         h.key(.tab)
         h.key(.enter)
@@ -212,9 +212,9 @@ import Testing
     @Test func navigationAndEditingKeys() throws {
         var h = try Harness.withVault()
         for k: Key in [.tab, .down, .backTab, .up] {
-            let before = h.model.login.focus
+            let other: LoginState.Field = h.model.login.focus == .username ? .password : .username
             h.key(k)
-            #expect(h.model.login.focus == 1 - before, "\(k)")
+            #expect(h.model.login.focus == other, "\(k)")
         }
         h.type("adminx")
         h.key(.backspace)
@@ -345,7 +345,7 @@ import Testing
             """#)
         h.key(.enter)
         #expect(h.model.route == .changePassword)
-        #expect(h.model.changePassword.focus == 0)
+        #expect(h.model.changePassword.focus == .password)
     }
 
     @Test func changePasswordAt120x40() throws {
@@ -403,7 +403,7 @@ import Testing
         h.logIn("dave", temp)
         h.type(userPassword)
         h.key(.enter)  // to the repeat field
-        #expect(h.model.changePassword.focus == 1)
+        #expect(h.model.changePassword.focus == .repeated)
         h.type(userPassword)
         h.key(.enter)
         #expect(h.model.route == .dashboard)
@@ -438,7 +438,7 @@ import Testing
         #expect(h.model.overlay == .help(HelpState()))
         h.key(.escape)
         h.keys(.tab, .down, .backTab)
-        #expect(h.model.changePassword.focus == 1)
+        #expect(h.model.changePassword.focus == .repeated)
         h.key(.escape)
         #expect(h.model.route == .login)
         #expect(h.model.login.username.text == "dave")

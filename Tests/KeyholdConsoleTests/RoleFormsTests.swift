@@ -46,7 +46,7 @@ import Testing
         var h = try roles()
         h.key(.char("n"))
         let f = try #require(form(h))
-        #expect(f.original == nil && f.focus == 0 && f.chosen.isEmpty)
+        #expect(f.original == nil && f.focus == .name && f.chosen.isEmpty)
         #expect(h.effects.isEmpty)
         expectScreen(
             h.screen, named: "role-new-empty",
@@ -84,7 +84,7 @@ import Testing
         let before = try eventCount(h)
         h.key(.char("n"))
         h.key(.enter)  // an empty name: refused before the core
-        #expect(form(h)?.focus == 0 && h.effects.isEmpty)
+        #expect(form(h)?.focus == .name && h.effects.isEmpty)
         h.type("-ops team")
         h.key(.tab)
         h.type("Deploys\u{200B}")  // a zero-width space
@@ -120,7 +120,7 @@ import Testing
             """#)
         h.key(.enter)
         let f = try #require(form(h))
-        #expect(f.focus == 0 && !f.busy)
+        #expect(f.focus == .name && !f.busy)
         #expect(h.effects.isEmpty)
         #expect(try eventCount(h) == before)
         #expect(try h.acting().roles().count == 6)
@@ -204,13 +204,13 @@ import Testing
     @Test func formMovement() throws {
         var h = try roles()
         h.key(.char("n"))
-        h.key(.tab); #expect(form(h)?.focus == 1)
-        h.key(.tab); #expect(form(h)?.focus == 2)
-        h.key(.tab); #expect(form(h)?.focus == 0)
-        h.key(.backTab); #expect(form(h)?.focus == 2)
-        h.key(.backTab); #expect(form(h)?.focus == 1)
-        h.key(.up); #expect(form(h)?.focus == 0)
-        h.keys(.down, .down); #expect(form(h)?.focus == 2 && form(h)?.cursor == 0)
+        h.key(.tab); #expect(form(h)?.focus == .description)
+        h.key(.tab); #expect(form(h)?.focus == .permissions)
+        h.key(.tab); #expect(form(h)?.focus == .name)
+        h.key(.backTab); #expect(form(h)?.focus == .permissions)
+        h.key(.backTab); #expect(form(h)?.focus == .description)
+        h.key(.up); #expect(form(h)?.focus == .name)
+        h.keys(.down, .down); #expect(form(h)?.focus == .permissions && form(h)?.cursor == 0)
         for _ in 0..<10 { h.key(.char("j")) }
         #expect(form(h)?.cursor == Permission.allCases.count - 1)
         h.key(.char(" "))
@@ -218,21 +218,34 @@ import Testing
         h.key(.char(" "))
         #expect(form(h)?.chosen == [])
         for _ in 0..<7 { h.key(.char("k")) }
-        #expect(form(h)?.cursor == 0 && form(h)?.focus == 2)
+        #expect(form(h)?.cursor == 0 && form(h)?.focus == .permissions)
         h.key(.up)  // above the first permission: the description
-        #expect(form(h)?.focus == 1)
+        #expect(form(h)?.focus == .description)
         h.type("jk")  // letters in a text field are typed, not moves
         #expect(form(h)?.description.text == "jk")
     }
 
     // MARK: Edit
 
+    @Test func editFormMovesOnlyThroughItsFields() throws {
+        var h = try roles(setUp: Self.withDeployer)
+        select("deployer", &h)
+        h.key(.char("e"))
+        // The name stays as it is: no key moves the focus there.
+        h.key(.tab); #expect(form(h)?.focus == .permissions)
+        h.key(.tab); #expect(form(h)?.focus == .description)
+        h.key(.backTab); #expect(form(h)?.focus == .permissions)
+        h.key(.backTab); #expect(form(h)?.focus == .description)
+        h.key(.up); #expect(form(h)?.focus == .description)
+        h.key(.down); #expect(form(h)?.focus == .permissions)
+    }
+
     @Test func editFormOfACustomRole() throws {
         var h = try roles(setUp: Self.withDeployer)
         select("deployer", &h)
         h.key(.char("e"))
         let f = try #require(form(h))
-        #expect(f.original?.name == "deployer" && f.focus == 1 && f.chosen == [.secretsList, .secretsRead])
+        #expect(f.original?.name == "deployer" && f.focus == .description && f.chosen == [.secretsList, .secretsRead])
         #expect(f.description.text == "Deploys the application")
         expectScreen(
             h.screen, named: "role-edit",

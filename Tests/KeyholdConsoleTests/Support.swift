@@ -70,7 +70,7 @@ struct Harness {
 
     mutating func logIn(_ user: String, _ password: String) {
         model.login.username = TextField(user, limit: 64)
-        model.login.focus = 1
+        model.login.focus = .password
         type(password)
         key(.enter)
     }

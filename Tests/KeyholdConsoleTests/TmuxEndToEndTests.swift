@@ -129,7 +129,7 @@ private func occurrences(_ needle: String, in text: String) -> Int {
 
 @Suite(.enabled(if: Tmux.executable != nil, "tmux is not installed (make test installs it)"))
 struct TmuxEndToEndTests {
-    @Test(.timeLimit(.minutes(5)))
+    @Test(.hangGuard)
     func firstRunLoginRevealRotateFilterResizeQuit() throws {
         let dir = TempDir()
         let db = dir.file("vault.db")
@@ -290,7 +290,7 @@ struct TmuxEndToEndTests {
 
     /// The real console in a terminal, another vault moved over its file: the next key stops it
     /// with the reason; q leaves it, the reason stays on the terminal and the exit is 1.
-    @Test(.timeLimit(.minutes(5)))  // as the other end-to-end test: a loaded machine, not a hang
+    @Test(.hangGuard)
     func aVaultMovedOverTheFileStopsTheRealConsole() throws {
         let dir = TempDir()
         let db = dir.file("vault.db"), other = dir.file("other.db")
@@ -310,7 +310,7 @@ struct TmuxEndToEndTests {
     /// dashboard (it was dropped while the password hash was checked). Ctrl-C then leaves the
     /// real console with exit status 130, as an interrupted program does, with the terminal
     /// given back (the alternate screen off, the shell usable).
-    @Test(.timeLimit(.minutes(5)))  // as the other end-to-end tests: a loaded machine, not a hang
+    @Test(.hangGuard)
     func aKeyTypedDuringLoginActsAndCtrlCExitsWith130() throws {
         let dir = TempDir()
         let db = dir.file("vault.db")

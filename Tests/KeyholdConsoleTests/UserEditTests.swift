@@ -47,7 +47,7 @@ extension Harness {
         select("erin", &h)
         h.key(.char("E"))
         guard case .editUser(let f) = h.model.overlay else { Issue.record("no form"); return }
-        #expect(f.username == "erin" && f.email.isEmpty && f.displayName.isEmpty && f.focus == 0)
+        #expect(f.username == "erin" && f.email.isEmpty && f.displayName.isEmpty && f.focus == .email)
         #expect(h.effects.isEmpty)  // the form is filled from the list: nothing to load
         expectScreen(
             h.screen, named: "user-edit-empty",
@@ -148,7 +148,7 @@ extension Harness {
         let before = try eventCount(h)
         h.key(.enter)
         guard case .editUser(let f) = h.model.overlay else { Issue.record("closed"); return }
-        #expect(f.focus == 0, "Enter goes to the first field with a problem")
+        #expect(f.focus == .email, "Enter goes to the first field with a problem")
         #expect(!f.busy && h.effects.isEmpty)
         #expect(try eventCount(h) == before)
         #expect(try h.acting().user(named: "bob").email == "bob@example.com")
@@ -242,7 +242,7 @@ extension Harness {
         h.type("x")
         h.keys(.backTab, .up)  // both move between the two fields
         guard case .editUser(let f) = h.model.overlay else { Issue.record("closed"); return }
-        #expect(f.focus == 0)
+        #expect(f.focus == .email)
         h.key(.escape)
         #expect(h.model.overlay == nil && h.model.toasts.last?.text == "Cancelled")
         #expect(h.effects.isEmpty)

@@ -469,7 +469,7 @@ import Testing
             """#)
         h.key(.enter)  // the email is wrong: focus goes there, nothing is created
         guard case .newUser(let g) = h.model.overlay else { Issue.record("closed"); return }
-        #expect(g.focus == 1 && !h.effects.contains { if case .users(.create) = $0 { true } else { false } })
+        #expect(g.focus == .email && !h.effects.contains { if case .users(.create) = $0 { true } else { false } })
         h.type("example.com")
         h.keys(.tab, .tab)  // to the roles
         h.keys(.down, .down, .char(" "), .down, .char(" "), .char(" "), .down, .char(" "))  // operator, auditor
@@ -489,6 +489,24 @@ import Testing
         let frank = try #require(h.model.users.rows.items.first { $0.username == "frank" })
         #expect(frank.roles.sorted() == ["auditor", "operator"] && frank.email == "frank@example.com")
         #expect(frank.mustChangePassword)
+    }
+
+    @Test func newUserFormMovement() throws {
+        var h = try users()
+        h.key(.char("n"))
+        func focus() -> NewUserState.Field? {
+            if case .newUser(let f) = h.model.overlay { return f.focus }
+            return nil
+        }
+        h.key(.up); #expect(focus() == .username, "↑ stops at the first field")
+        h.key(.backTab); #expect(focus() == .roles, "Shift-Tab goes round to the roles")
+        h.key(.tab); #expect(focus() == .username, "Tab goes round to the first field")
+        h.keys(.down, .down); #expect(focus() == .displayName)
+        h.key(.down); #expect(focus() == .roles, "↓ leads from the last text field into the roles")
+        h.key(.down)  // in the roles ↓ moves the cursor
+        guard case .newUser(let f) = h.model.overlay else { Issue.record("closed"); return }
+        #expect(f.focus == .roles && f.roleCursor == 1)
+        h.keys(.up, .up); #expect(focus() == .displayName, "↑ above the first role: the last text field")
     }
 
     @Test func newUserRefusedByTheCoreKeepsTheForm() throws {

@@ -134,4 +134,46 @@ import KeyholdStore
             Self.corruption("login") { _ = try f.vault.login(username: "admin", password: pw(adminPassword)) }
                 == "vault id=1: column created_at is NULL, where the schema requires an integer")
     }
+
+    /// A role held with text for its id (foreign keys off in the attacker's connection): a grant
+    /// to its holder reads their roles and stops there, naming the row.
+    @Test func aHeldRoleWithTextForItsID() throws {
+        let f = try Fixture()
+        _ = try f.admin.createUser(username: "bob", roles: ["user"])
+        let bob = try Self.id(f, "SELECT id FROM users WHERE username = 'bob'")
+        try Attacker(f.vault.store, clock: f.clock).loosen("user_roles", "role_id")
+        try f.vault.store.unsafeExecute(
+            "PRAGMA foreign_keys = OFF; UPDATE user_roles SET role_id = 'x' WHERE user_id = ?; PRAGMA foreign_keys = ON", arguments: [bob])
+        #expect(
+            Self.corruption("grant") { try f.admin.grantRole("bob", role: "auditor") }
+                == "user_roles user_id=\(bob): column role_id holds text, where the schema requires an integer")
+    }
+
+    @Test func aRolePermissionWithBytesForItsName() throws {
+        let f = try Fixture()
+        let role = try Self.id(f, "SELECT id FROM roles WHERE name = 'admin'")
+        try Attacker(f.vault.store, clock: f.clock).loosen("role_permissions", "permission")
+        try f.vault.store.unsafeExecute(
+            """
+            PRAGMA ignore_check_constraints = ON;
+            UPDATE role_permissions SET permission = x'00' WHERE role_id = ? AND permission = 'audit.read';
+            PRAGMA ignore_check_constraints = OFF
+            """, arguments: [role])
+        #expect(
+            Self.corruption("users") { _ = try f.admin.users() }
+                == "role_permissions role_id=\(role): column permission holds a blob, where the schema requires text")
+    }
+
+    /// SQLite's own counter of secret ids, with text in it: an import stops before writing.
+    @Test func theSecretCounterWithText() throws {
+        let f = try Fixture()
+        try f.admin.createSecret("app/a", .value(pw("value-a")))
+        try f.vault.store.unsafeExecute("UPDATE sqlite_sequence SET seq = 'many' WHERE name = 'secrets'")
+        #expect(
+            Self.corruption("import") {
+                _ = try f.admin.importSecrets([ImportEntry(name: "app/b", value: try pw("value-b"), origin: "entry 1")])
+            }
+                == "sqlite_sequence: column seq holds text, where the schema requires an integer")
+        #expect(try f.vault.store.unsafeQuery("SELECT count(*) AS n FROM secrets").first?["n"] as? Int64 == 1)
+    }
 }

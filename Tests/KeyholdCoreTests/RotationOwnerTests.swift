@@ -269,6 +269,11 @@ import KeyholdStore
         faults.arm(2)  // key 2 active, all 30 versions still under key 1
         #expect(throws: InjectedFault.self) { try f.admin.rotateDataKey(batchSize: 10) }
         #expect(try f.admin.check().ok)
+        #expect(try f.vault.store.read { try $0.keyVersionsInUse() } == [1])
+        try f.vault.store.unsafeExecute(
+            "UPDATE secret_versions SET key_version = 2 WHERE secret_id = (SELECT max(secret_id) FROM secret_versions)")
+        #expect(try f.vault.store.read { try $0.keyVersionsInUse() } == [1, 2])
+        try f.vault.store.unsafeExecute("UPDATE secret_versions SET key_version = 1")
         // The minimum raised over versions that still use key 1 (as a stale finish did).
         try f.vault.store.unsafeExecute("UPDATE vault SET min_decrypt_version = 2")
         let below = try f.admin.check()

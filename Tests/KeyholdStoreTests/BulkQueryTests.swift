@@ -153,6 +153,17 @@ import Testing
             #expect(!plan.contains { $0.contains("TEMP B-TREE") }, "sorted by the index, not afterwards: \(plan)")
         }
     }
+
+    /// The dashboard's key check asks which data keys are in use: a seek of the key_version index
+    /// per key (Tx.keyVersionsInUse), where a GROUP BY walked a million rows.
+    @Test func keyVersionsInUseSeeksTheKeyVersionIndex() throws {
+        let dir = TempDir()
+        let store = try store(dir)
+        let sql = "SELECT key_version FROM secret_versions WHERE key_version > ? ORDER BY key_version LIMIT 1"
+        let plan = try store.unsafeQuery("EXPLAIN QUERY PLAN " + sql, arguments: [0]).compactMap { $0["detail"] as? String }
+        #expect(plan.contains { $0.contains("SEARCH") && $0.contains("INDEX secret_versions_by_key (key_version>?)") }, "\(plan)")
+        #expect(!plan.contains { $0.contains("TEMP B-TREE") }, "\(plan)")
+    }
 }
 
 @Suite struct ListingOrderTests {

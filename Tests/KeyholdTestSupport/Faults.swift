@@ -47,6 +47,14 @@ public enum FaultData {
         return Array(String((0..<Int.random(in: 1...120, using: &rng)).map { _ in text.randomElement(using: &rng)! }).utf8)
     }
 
+    /// The value `secret set --stdin` stores for `input`: all of it less one trailing newline
+    /// (LF or CRLF). A random value ends in one now and then.
+    public static func readFromStdin(_ input: [UInt8]) -> [UInt8] {
+        if input.suffix(2) == [0x0D, 0x0A] { return Array(input.dropLast(2)) }
+        if input.last == 0x0A { return Array(input.dropLast()) }
+        return input
+    }
+
     /// The import file shape: `{"secrets": [{"name", "value" | "value_base64"}]}`.
     public static func json(_ entries: [(name: String, value: [UInt8])]) throws -> Data {
         let list: [[String: String]] = entries.map { e in
