@@ -234,7 +234,7 @@ struct Status: ParsableCommand {
             try Output.printJSON([
                 "vault": session.vault.path, "user": session.username, "permissions": perms,
                 "users": summary.users, "secrets": summary.secrets, "audit_events": summary.auditEvents,
-                "active_data_key": summary.activeDataKey, "window_days": windowDays,
+                "active_data_key": summary.facts.activeDataKey, "window_days": windowDays,
                 "agent": agent.map {
                     [
                         "user": $0.user, "idle_until": Clock.format($0.idleDeadline),
@@ -275,7 +275,7 @@ struct Status: ParsableCommand {
             "logged in as: \(session.username) (\(perms.isEmpty ? "no permissions" : perms.joined(separator: ", ")))",
             "users:        \(summary.users)",
             "secrets:      \(summary.secrets)",
-            "data key:     version \(summary.activeDataKey)",
+            "data key:     version \(summary.facts.activeDataKey)",
             "audit events: \(summary.auditEvents)",
             agent.map {
                 "agent:        unlocked for \($0.user) until \(Clock.format($0.idleDeadline)) if idle, "

@@ -340,7 +340,7 @@ public enum AuditCheck: Equatable, Sendable {
 
 /// What the dashboard shows.
 public struct DashboardData: Equatable, Sendable {
-    public var summary: VaultSummary
+    public var facts: VaultFacts
     /// Nil when the session lacks keys.manage.
     public var keyStatus: KeyStatus?
     /// Secrets past or near their rotate-by date (counts and the first few, not every secret);
@@ -348,13 +348,16 @@ public struct DashboardData: Equatable, Sendable {
     public var rotation: RotationDue?
     /// The acting user's roles, when readable.
     public var roles: [String]?
-    public init(summary: VaultSummary, keyStatus: KeyStatus?, rotation: RotationDue?, roles: [String]?) {
-        self.summary = summary; self.keyStatus = keyStatus; self.rotation = rotation; self.roles = roles
+    public init(facts: VaultFacts, keyStatus: KeyStatus?, rotation: RotationDue?, roles: [String]?) {
+        self.facts = facts; self.keyStatus = keyStatus; self.rotation = rotation; self.roles = roles
     }
 }
 
 public struct DashboardState: Equatable, Sendable {
     public var data: DashboardData?
+    /// The counts, which come after `data` (`DashboardEffect.count`); kept from the last load
+    /// until the next count arrives.
+    public var summary: VaultSummary?
     public var loading = false
     public var error: String?
     public var offset = 0

@@ -1,15 +1,19 @@
 import KeyholdCore
 
-/// What the dashboard asks of the core.
+/// What the dashboard asks of the core: first what a few rows say, then the counts, which walk
+/// whole tables (tens of ms each at a million rows), so that the first frame does not wait for them.
 public enum DashboardEffect: Equatable, Sendable {
-    /// Counts, key status, rotate-by warnings and one's roles; secrets whose rotate-by date is
-    /// within `dueWithin` ms are "due soon".
+    /// The vault's settings, key status, rotate-by warnings and one's roles; secrets whose
+    /// rotate-by date is within `dueWithin` ms are "due soon".
     case load(dueWithin: Int64)
+    /// How many users, secrets and audit events the vault holds.
+    case count
 }
 
 /// What came of a `DashboardEffect` (`UpdateDashboard.swift` applies it).
 public enum DashboardResult: Sendable {
     case loaded(DashboardData)
+    case counted(VaultSummary)
 }
 
 extension CoreRunner {
@@ -18,11 +22,13 @@ extension CoreRunner {
         switch effect {
         case .load(let dueWithin):
             let perms = try s.permissions()
-            let summary = try s.vault.summary()
+            let facts = try s.vault.facts()
             let keys = perms.contains(.keysManage) ? try s.keyStatus() : nil
             let rotation = perms.contains(.secretsList) ? try s.rotationDue(within: dueWithin, first: Console.dueShown) : nil
             let roles = perms.contains(.usersRead) ? try s.user(named: s.username).roles : nil
-            return .loaded(DashboardData(summary: summary, keyStatus: keys, rotation: rotation, roles: roles))
+            return .loaded(DashboardData(facts: facts, keyStatus: keys, rotation: rotation, roles: roles))
+        case .count:
+            return .counted(try s.vault.summary())
         }
     }
 }

@@ -22,10 +22,10 @@ public final class CoreRunner: Sendable {
 
     /// Opens an existing vault (before the terminal is taken over, so an error can be printed).
     @discardableResult
-    public func open() throws -> VaultSummary {
+    public func open() throws -> VaultFacts {
         let vault = try Vault.open(at: path, options: options)
         state.withLock { $0.vault = vault }
-        return try vault.summary()
+        return try vault.facts()
     }
 
     /// Uses a vault opened elsewhere (tests).

@@ -225,6 +225,7 @@ extension Model {
         case .dashboard:
             dashboard.loading = true
             fx.append(.dashboard(.load(dueWithin: settings.dueSoon)))
+            fx.append(.dashboard(.count))
             if account.can(.auditRead), audit.check != .running {
                 audit.check = .running
                 fx.append(.audit(.verify))

@@ -138,6 +138,8 @@ extension Model {
             dashboard.loading = false
             dashboard.error = nil
             clampDashboard()
+        case .counted(let summary):
+            dashboard.summary = summary
         }
     }
 

@@ -14,13 +14,15 @@ extension Console {
         if let d = m.dashboard.data {
             let k = d.keyStatus
             let versions = k.map { " (\(Fmt.plural($0.dataKeyVersions.count, "version")))" } ?? ""
+            let counts = m.dashboard.summary
+            let counted = { (n: KeyPath<VaultSummary, Int>) in counts.map { String($0[keyPath: n]) } ?? "counting…" }
             let lines: [DetailLine] = [
-                DetailLine(label: "Users", value: String(d.summary.users)),
-                DetailLine(label: "Secrets", value: String(d.summary.secrets)),
-                DetailLine(label: "Audit events", value: String(d.summary.auditEvents)),
-                DetailLine(label: "Data key", value: "v\(d.summary.activeDataKey) active" + versions),
-                DetailLine(label: "Password KDF", value: "Argon2id t=\(d.summary.kdf.opslimit), \(Fmt.bytes(d.summary.kdf.memlimit))"),
-                DetailLine(label: "Created", value: Fmt.time(d.summary.createdAt) + " UTC")
+                DetailLine(label: "Users", value: counted(\.users)),
+                DetailLine(label: "Secrets", value: counted(\.secrets)),
+                DetailLine(label: "Audit events", value: counted(\.auditEvents)),
+                DetailLine(label: "Data key", value: "v\(d.facts.activeDataKey) active" + versions),
+                DetailLine(label: "Password KDF", value: "Argon2id t=\(d.facts.kdf.opslimit), \(Fmt.bytes(d.facts.kdf.memlimit))"),
+                DetailLine(label: "Created", value: Fmt.time(d.facts.createdAt) + " UTC")
             ]
             drawDetail(lines, offset: 0, in: vi, labelWidth: 14, &s)
         } else if m.dashboard.loading {

@@ -404,18 +404,28 @@ public final class Vault: Sendable {
         }
     }
 
-    /// Names, counts and key status readable without logging in (nothing secret).
+    /// Counts and settings readable without logging in (nothing secret). The counts walk whole
+    /// tables (tens of ms each at a million rows); `facts()` is the rest alone.
     public func summary() throws -> VaultSummary {
         try Vault.wrap {
             try store.read { tx in
-                let v = try tx.requiredVault()
-                return VaultSummary(
+                VaultSummary(
                     users: try tx.userCount(), secrets: try tx.secretCount(), auditEvents: try tx.auditCount(),
-                    activeDataKey: try tx.activeDataKey()?.version ?? 0,
-                    kdf: KDFCost(opslimit: v.kdfOpslimit, memlimit: v.kdfMemlimit),
-                    passwordMinLength: v.passwordMinLength, createdAt: v.createdAt)
+                    facts: try Self.facts(tx))
             }
         }
+    }
+
+    /// The vault's settings and active data key: a few rows, whatever the vault's size.
+    public func facts() throws -> VaultFacts {
+        try Vault.wrap { try store.read { try Self.facts($0) } }
+    }
+
+    private static func facts(_ tx: Tx) throws -> VaultFacts {
+        let v = try tx.requiredVault()
+        return VaultFacts(
+            activeDataKey: try tx.activeDataKey()?.version ?? 0, kdf: KDFCost(opslimit: v.kdfOpslimit, memlimit: v.kdfMemlimit),
+            passwordMinLength: v.passwordMinLength, createdAt: v.createdAt)
     }
 
     /// Maps store and crypto errors into `KeyholdError`.
@@ -433,11 +443,16 @@ public final class Vault: Sendable {
     }
 }
 
-/// Counts and settings shown before login.
+/// Counts and settings readable before login.
 public struct VaultSummary: Sendable, Equatable {
     public var users: Int
     public var secrets: Int
     public var auditEvents: Int
+    public var facts: VaultFacts
+}
+
+/// A vault's settings and active data key (`Vault.facts()`).
+public struct VaultFacts: Sendable, Equatable {
     public var activeDataKey: Int
     public var kdf: KDFCost
     public var passwordMinLength: Int

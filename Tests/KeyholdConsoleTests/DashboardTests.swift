@@ -243,6 +243,29 @@ func populate(_ admin: Session, _ clock: TestClock) throws {
         #expect(h.model.warnings.contains { $0.text.hasPrefix("app/prod/stripe is past") })
     }
 
+    /// The first frame shows what a few rows say (settings, keys, warnings, roles); the counts,
+    /// which walk whole tables, come in the next effect and frame.
+    @Test func theCountsComeAfterTheFirstFrame() throws {
+        var h = try Harness.loggedIn(setUp: populate)
+        h.runEffects = false
+        h.model.dashboard = DashboardState()
+        h.key(.char("r"))
+        #expect(h.effects == [.dashboard(.load(dueWithin: h.model.settings.dueSoon)), .dashboard(.count), .audit(.verify)])
+        h.send(h.runner.run(.dashboard(.load(dueWithin: h.model.settings.dueSoon))))
+        let first = h.screen.text
+        #expect(first.contains("Users         counting…") && first.contains("Secrets       counting…"), "\(first)")
+        #expect(first.contains("Audit events  counting…") && first.contains("Data key      v1 active (1 version)"))
+        #expect(first.contains("app/prod/stripe is past its rotate-by date"))
+        h.send(h.runner.run(.dashboard(.count)))
+        let counted = h.screen.text
+        #expect(counted.contains("Users         4") && counted.contains("Secrets       3"), "\(counted)")
+        #expect(!counted.contains("counting…"))
+        // A reload keeps the last counts on screen until the new ones arrive.
+        h.key(.char("r"))
+        h.send(h.runner.run(.dashboard(.load(dueWithin: h.model.settings.dueSoon))))
+        #expect(h.screen.text.contains("Users         4"))
+    }
+
     @Test func loadingState() throws {
         var h = try Harness.loggedIn()
         h.runEffects = false
@@ -258,7 +281,7 @@ func populate(_ admin: Session, _ clock: TestClock) throws {
     @Test func rReloadsAndVVerifies() throws {
         var h = try Harness.loggedIn(setUp: populate)
         h.key(.char("r"))
-        #expect(h.effects == [.dashboard(.load(dueWithin: h.model.settings.dueSoon)), .audit(.verify)])
+        #expect(h.effects == [.dashboard(.load(dueWithin: h.model.settings.dueSoon)), .dashboard(.count), .audit(.verify)])
         h.effects = []
         h.key(.char("v"))
         #expect(h.effects == [.audit(.verify)])

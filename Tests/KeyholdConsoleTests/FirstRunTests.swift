@@ -420,7 +420,7 @@ import Testing
         #expect(h.model.recovery.key == nil)
         #expect(h.model.toasts.map(\.text) == ["Recovery key confirmed"])
         #expect(h.effects.contains(.dashboard(.load(dueWithin: h.model.settings.dueSoon))))
-        #expect(h.model.dashboard.data?.summary.users == 1)
+        #expect(h.model.dashboard.summary?.users == 1)
     }
 
     @Test func f2SkipsOnlyAfterTypingTheConfirmation() {

@@ -266,7 +266,10 @@ import Testing
         #expect(h.model.login.password.isEmpty)
         guard case .session(.login(let name, _)) = h.effects.first else { Issue.record("no login effect"); return }
         #expect(name == "admin")
-        #expect(Array(h.effects.dropFirst().prefix(2)) == [.dashboard(.load(dueWithin: h.model.settings.dueSoon)), .audit(.verify)])
+        #expect(
+            Array(h.effects.dropFirst().prefix(3)) == [
+                .dashboard(.load(dueWithin: h.model.settings.dueSoon)), .dashboard(.count), .audit(.verify)
+            ])
     }
 
     // MARK: Forced password change

@@ -478,7 +478,7 @@ private let wrongPassword = "not the right one at all 42"
         let raised = KDFCost(opslimit: 2, memlimit: 8 * 1024 * 1024)
         #expect(raised.isAtLeast(minimum) && raised != minimum)
         try f.admin.updateSettings(kdf: raised)
-        #expect(try f.vault.summary().kdf == raised)
+        #expect(try f.vault.facts().kdf == raised)
         // Nothing changes until the user logs in.
         let unchanged = try text(f, hashSQL, column: "password_hash") == hashBefore
         #expect(unchanged)
@@ -503,7 +503,7 @@ private let wrongPassword = "not the right one at all 42"
         for lower in [minimum, KDFCost(opslimit: 1, memlimit: raised.memlimit), KDFCost(opslimit: 3, memlimit: 1024 * 1024)] {
             #expect(invalidField { try f.admin.updateSettings(kdf: lower) } == "kdf")
         }
-        #expect(try f.vault.summary().kdf == raised)
+        #expect(try f.vault.facts().kdf == raised)
     }
 
     // MARK: Own password
