@@ -48,22 +48,23 @@ struct Bench {
         ])
     }
 
-    /// Builds the native floor into the benchmark's directory.
+    /// Makes the benchmark's directory and builds the native floor into it (the caller removes
+    /// `nativeFloorDirectory` when done).
     func buildNativeFloor() throws -> NativeFloor.Built {
         let o = options
+        try FileManager.default.createDirectory(atPath: o.dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let source = try NativeFloor.locateSource(o.floorSource)
-        let built = try NativeFloor.build(source: source, cc: try NativeFloor.compiler(o.cc), into: o.dir + "/native-floor")
+        let built = try NativeFloor.build(source: source, cc: try NativeFloor.compiler(o.cc), into: nativeFloorDirectory)
         note("keyhold-bench: native floor built from \(source) (\(built.command))")
         return built
     }
 
+    var nativeFloorDirectory: String { options.dir + "/native-floor" }
+
     func run() throws {
         let o = options
-        try FileManager.default.createDirectory(
-            atPath: o.dir, withIntermediateDirectories: true,
-            attributes: [.posixPermissions: 0o700])
         let native = try buildNativeFloor()
-        defer { try? FileManager.default.removeItem(atPath: o.dir + "/native-floor") }
+        defer { try? FileManager.default.removeItem(atPath: nativeFloorDirectory) }
         let started = Date()
         let loadBefore = Machine.loadAverage()
         note(
@@ -120,11 +121,8 @@ struct Bench {
     /// `keyhold-bench floor`: the native floor alone, once, its result as JSON (for profiling and checks).
     func floorOnly() throws {
         let o = options
-        try FileManager.default.createDirectory(
-            atPath: o.dir, withIntermediateDirectories: true,
-            attributes: [.posixPermissions: 0o700])
         let native = try buildNativeFloor()
-        defer { try? FileManager.default.removeItem(atPath: o.dir + "/native-floor") }
+        defer { try? FileManager.default.removeItem(atPath: nativeFloorDirectory) }
         let f = try NativeFloor.run(
             native, base: o.dir, count: o.count, importBatch: o.importBatch,
             importBytes: Session.batchValueBytes, batch: o.batch)

@@ -108,8 +108,7 @@ extension Model {
         let count = Permission.allCases.count
         switch key {
         case .escape:
-            overlay = nil
-            toast("Cancelled")
+            cancelOverlay()
             return
         case .tab: f.focus = f.focus.next(in: fields)
         case .backTab: f.focus = f.focus.previous(in: fields)

@@ -383,8 +383,7 @@ extension Model {
         switch key {
         case .escape:
             f.value.wipe()
-            overlay = nil
-            toast("Cancelled")
+            cancelOverlay()
             return
         case .tab, .down: f.focus = f.focus.next(in: fields)
         case .backTab, .up: f.focus = f.focus.previous(in: fields)

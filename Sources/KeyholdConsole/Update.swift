@@ -99,6 +99,12 @@ extension Model {
     /// Logged in, or half-way (a forced password change, a recovery key on screen).
     var isSignedIn: Bool { account != nil || route == .changePassword }
 
+    /// Closes the form or dialog on top, leaving everything as it was (Esc).
+    mutating func cancelOverlay() {
+        overlay = nil
+        toast("Cancelled")
+    }
+
     mutating func toast(_ text: String, error: Bool = false) {
         toasts.append(Toast(text: text, isError: error, until: now + settings.toastFor * (error ? 2 : 1)))
         if toasts.count > 3 { toasts.removeFirst(toasts.count - 3) }
@@ -281,8 +287,7 @@ extension Model {
         case .confirm(var c):
             switch key {
             case .escape:
-                overlay = nil
-                toast("Cancelled")
+                cancelOverlay()
             case .enter:
                 if c.prompt != nil, !c.input.text.isEmpty {
                     overlay = nil
@@ -291,8 +296,7 @@ extension Model {
                     overlay = nil
                     confirmed(c.pending, &fx)
                 } else if c.input.text.isEmpty {
-                    overlay = nil
-                    toast("Cancelled")
+                    cancelOverlay()
                 } else {
                     c.error = "That is not \"\(c.expected)\". Type it exactly, or Esc to cancel."
                     overlay = .confirm(c)

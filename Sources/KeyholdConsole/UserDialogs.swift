@@ -30,8 +30,7 @@ extension Model {
         let roles = f.roles ?? []
         switch key {
         case .escape:
-            overlay = nil
-            toast("Cancelled")
+            cancelOverlay()
             return
         case .tab: f.focus = f.focus.next()
         case .backTab: f.focus = f.focus.previous()

@@ -102,8 +102,7 @@ extension Model {
         if f.busy { return }
         switch key {
         case .escape:
-            overlay = nil
-            toast("Cancelled")
+            cancelOverlay()
             return
         case .tab, .down: f.focus = f.focus.next()
         case .backTab, .up: f.focus = f.focus.previous()
@@ -144,8 +143,7 @@ extension Model {
         if f.busy { return }
         switch key {
         case .escape:
-            overlay = nil
-            toast("Cancelled")
+            cancelOverlay()
             return
         case .enter:
             f.submitted = true

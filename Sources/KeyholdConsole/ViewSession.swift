@@ -44,40 +44,51 @@ extension Console {
     // MARK: First run
 
     static func drawSetup(_ m: Model, _ s: inout Screen) {
-        let a = formArea(m)
         let f = m.setup
+        drawPasswordForm(
+            m, title: "Create the vault and its first administrator",
+            intro:
+                "No vault exists at \(m.settings.vaultPath) yet. Choose the administrator's name and password; the password also protects the keys.",
+            fields: [
+                (.username, "Username", f.username), (.password, "Password", f.password.masked), (.repeated, "Repeat", f.repeated.masked)
+            ],
+            focus: f.focus, password: f.password, passwordField: .password, username: f.username.text,
+            problems: f.problems(minimumLength: m.settings.passwordMinLength), error: f.error,
+            busy: f.busy ? "Creating the vault (hashing the password takes a moment)…" : nil, &s)
+    }
+
+    /// A page that chooses a password (the first run, a forced change): its heading and intro,
+    /// its fields (a password as bullets only, one per character typed), the password rules and
+    /// the problems; then what it is busy with, or the cursor in the focused field.
+    static func drawPasswordForm<Field: Equatable>(
+        _ m: Model, title: String, intro: String, fields: [(Field, String, TextField)], focus: Field,
+        password: SecretValueField, passwordField: Field, username: String, problems: [(field: Field, message: String)],
+        error: String?, busy: String?, _ s: inout Screen
+    ) {
+        let a = formArea(m)
         var row = 0
-        s.text("Create the vault and its first administrator", in: a, row: row, style: Theme.heading)
+        s.text(title, in: a, row: row, style: Theme.heading)
         row += 1
-        row += paragraph(
-            "No vault exists at \(m.settings.vaultPath) yet. Choose the administrator's name and password; the password also protects the keys.",
-            in: a, row: row, style: Theme.muted, &s)
+        row += paragraph(intro, in: a, row: row, style: Theme.muted, &s)
         row += gap(m)
         let fieldWidth = min(a.width, 60)
-        // The password fields as bullets only (one per character typed).
-        let fields: [(SetupState.Field, String, TextField)] = [
-            (.username, "Username", f.username), (.password, "Password", f.password.masked), (.repeated, "Repeat", f.repeated.masked)
-        ]
         var cursor: Point?
         for (field, label, text) in fields where row < a.height {
-            let p = drawField(
-                label, text, focused: f.focus == field, x: a.x, y: a.y + row, labelWidth: 10,
-                width: fieldWidth, &s)
-            if f.focus == field { cursor = p }
+            let p = drawField(label, text, focused: focus == field, x: a.x, y: a.y + row, labelWidth: 10, width: fieldWidth, &s)
+            if focus == field { cursor = p }
             row += 1
         }
         row += gap(m)
-        let problems = f.problems(minimumLength: m.settings.passwordMinLength)
-        let passwordValid = !f.password.isEmpty && !problems.contains { $0.field == .password }
+        let valid = !password.isEmpty && !problems.contains { $0.field == passwordField }
         drawPasswordRules(
-            f.password.bytes, username: f.username.text, minimumLength: m.settings.passwordMinLength,
-            valid: passwordValid, in: a, row: &row, &s)
+            password.bytes, username: username, minimumLength: m.settings.passwordMinLength, valid: valid, in: a, row: &row, &s)
         row += gap(m)
-        drawProblems(problems.map(\.message) + [f.error].compactMap { $0 }, in: a, row: &row, &s)
-        if f.busy {
-            s.text("Creating the vault (hashing the password takes a moment)…", in: a, row: row, style: Theme.muted)
+        drawProblems(problems.map(\.message) + [error].compactMap { $0 }, in: a, row: &row, &s)
+        if let busy {
+            s.text(busy, in: a, row: row, style: Theme.muted)
+        } else if let cursor, cursor.y < a.maxY {
+            s.cursor = cursor
         }
-        if !f.busy, let cursor, cursor.y < a.maxY { s.cursor = cursor }
     }
 
     // MARK: Recovery key
@@ -156,39 +167,13 @@ extension Console {
     // MARK: Forced password change
 
     static func drawChangePassword(_ m: Model, _ s: inout Screen) {
-        let a = formArea(m)
         let f = m.changePassword
-        var row = 0
-        s.text("Choose a new password for \(f.username)", in: a, row: row, style: Theme.heading)
-        row += 1
-        row += paragraph(
-            "Your password was set by an administrator. Choose your own before going on; it also protects your keys.",
-            in: a, row: row, style: Theme.muted, &s)
-        row += gap(m)
-        let fieldWidth = min(a.width, 60)
-        var cursor: Point?
-        let fields: [(ChangePasswordState.Field, String, TextField)] = [
-            (.password, "New", f.password.masked), (.repeated, "Repeat", f.repeated.masked)
-        ]
-        for (field, label, text) in fields {
-            let p = drawField(
-                label, text, focused: f.focus == field, x: a.x, y: a.y + row, labelWidth: 10,
-                width: fieldWidth, &s)
-            if f.focus == field { cursor = p }
-            row += 1
-        }
-        row += gap(m)
-        let problems = f.problems(minimumLength: m.settings.passwordMinLength)
-        let valid = !f.password.isEmpty && !problems.contains { $0.field == .password }
-        drawPasswordRules(
-            f.password.bytes, username: f.username, minimumLength: m.settings.passwordMinLength,
-            valid: valid, in: a, row: &row, &s)
-        row += gap(m)
-        drawProblems(problems.map(\.message) + [f.error].compactMap { $0 }, in: a, row: &row, &s)
-        if f.busy {
-            s.text("Saving the new password…", in: a, row: row, style: Theme.muted)
-        } else if let cursor {
-            s.cursor = cursor
-        }
+        drawPasswordForm(
+            m, title: "Choose a new password for \(f.username)",
+            intro: "Your password was set by an administrator. Choose your own before going on; it also protects your keys.",
+            fields: [(.password, "New", f.password.masked), (.repeated, "Repeat", f.repeated.masked)],
+            focus: f.focus, password: f.password, passwordField: .password, username: f.username,
+            problems: f.problems(minimumLength: m.settings.passwordMinLength), error: f.error,
+            busy: f.busy ? "Saving the new password…" : nil, &s)
     }
 }
