@@ -1,14 +1,14 @@
 import KeyholdCore
 
 /// What the dashboard asks of the core.
-public enum DashboardEffect: Equatable, Sendable {
+public enum DashboardEffect: Equatable, Sendable, Codable {
     /// Counts, key status, rotate-by warnings and one's roles; secrets whose rotate-by date is
     /// within `dueWithin` ms are "due soon".
     case load(dueWithin: Int64)
 }
 
 /// What came of a `DashboardEffect` (`UpdateDashboard.swift` applies it).
-public enum DashboardResult: Sendable {
+public enum DashboardResult: Sendable, Codable {
     case loaded(DashboardData)
 }
 

@@ -434,7 +434,7 @@ public final class Vault: Sendable {
 }
 
 /// Counts and settings shown before login.
-public struct VaultSummary: Sendable, Equatable {
+public struct VaultSummary: Sendable, Equatable, Codable {
     public var users: Int
     public var secrets: Int
     public var auditEvents: Int
