@@ -40,19 +40,24 @@ struct ConsoleOnlyHandler: AgentHandler {
         }
         #expect(users.rows.map(\.username) == ["admin", "carol"] && users.total == 2 && users.query.id == 1)
 
-        guard case .secrets(.revealed(let name, let version, let value)) = runner.run(.secrets(.reveal("db/password", version: 1)), progress: nil)
+        guard
+            case .secrets(.revealed(let name, let version, let value)) = runner.run(
+                .secrets(.reveal("db/password", version: 1)), progress: nil)
         else { Issue.record("not revealed"); return }
         #expect(name == "db/password" && version == 1 && value.utf8String() == "hunter2-through-the-agent")
 
         let typed = Sensitive(try SecureBytes(utf8: "a new value, typed"))
         let created = runner.run(
-            .secrets(.create(name: "api/key", value: .typed(typed), description: "made through the agent", rotateBy: nil, historyLimit: nil)),
+            .secrets(
+                .create(name: "api/key", value: .typed(typed), description: "made through the agent", rotateBy: nil, historyLimit: nil)),
             progress: nil)
         guard case .secrets(.saved(.created("api/key"))) = created else { Issue.record("not created: \(created)"); return }
         #expect(try admin.reveal("api/key").utf8String() == "a new value, typed")
 
         // A refusal comes back as the effect's failure, the session goes on.
-        guard case .failed(.secrets(.reveal("nope", version: 1)), let message) = runner.run(.secrets(.reveal("nope", version: 1)), progress: nil)
+        guard
+            case .failed(.secrets(.reveal("nope", version: 1)), let message) = runner.run(
+                .secrets(.reveal("nope", version: 1)), progress: nil)
         else { Issue.record("no failure"); return }
         #expect(message.contains("nope"))
         // Session effects never reach the agent; a logout is the console's own.
