@@ -1,26 +1,22 @@
-import Foundation
-
 /// Secret values carried beside a JSON document, never inside it (the console's requests to the
 /// agent, docs/SECURITY.md, "The agent"). An encoder given one in its `userInfo` (under
 /// `CodingUserInfoKey.secureValues`) writes each `SecureBytes` as its index here and keeps the
 /// value; a decoder given one reads the index back into a value. Without one, a `SecureBytes`
 /// refuses to be encoded: a secret never becomes JSON text by accident.
+///
+/// Used by one encoder or decoder at a time, on one thread (hence unchecked Sendable: coders ask
+/// for Sendable values in `userInfo`).
 public final class SecureValues: @unchecked Sendable {
     public private(set) var values: [SecureBytes]
-    private let lock = NSLock()
 
     public init(_ values: [SecureBytes] = []) { self.values = values }
 
     func add(_ value: SecureBytes) -> Int {
-        lock.withLock {
-            values.append(value)
-            return values.count - 1
-        }
+        values.append(value)
+        return values.count - 1
     }
 
-    func value(at index: Int) -> SecureBytes? {
-        lock.withLock { values.indices.contains(index) ? values[index] : nil }
-    }
+    func value(at index: Int) -> SecureBytes? { values.indices.contains(index) ? values[index] : nil }
 }
 
 extension CodingUserInfoKey {
