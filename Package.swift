@@ -4,7 +4,7 @@ import PackageDescription
 // One target per layer. The compiler enforces the direction of imports:
 // crypto is the only importer of CSodium, store the only importer of GRDB (and CSQLiteShim),
 // the import/export formats see only KeyholdCore (and the core knows nothing of
-// them), and the CLI and the console see only KeyholdCore (the CLI also the
+// them), and the CLI and the console see only KeyholdCore and the agent (the CLI also the
 // formats, the console its ncurses shim, CNcurses).
 let package = Package(
     name: "Keyhold",
@@ -64,7 +64,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser")
             ]
         ),
-        .target(name: "KeyholdConsole", dependencies: ["KeyholdCore", "CNcurses"]),
+        // The console runs its effects here, or through the vault's agent when one serves it.
+        .target(name: "KeyholdConsole", dependencies: ["KeyholdCore", "KeyholdAgent", "CNcurses"]),
         // The agent: a vault's unlocked session served over a Unix socket to the same user's commands.
         .target(name: "KeyholdAgent", dependencies: ["KeyholdCore", "KeyholdCrypto"]),
         .executableTarget(name: "keyhold", dependencies: ["KeyholdCLI", "KeyholdConsole"]),
@@ -94,7 +95,7 @@ let package = Package(
         .testTarget(name: "KeyholdCoreTests", dependencies: ["KeyholdCore", "KeyholdCrypto", "KeyholdStore", "KeyholdTestSupport"]),
         .testTarget(name: "KeyholdFormatsTests", dependencies: ["KeyholdFormats", "KeyholdCore"]),
         .testTarget(name: "KeyholdCLITests", dependencies: ["KeyholdCLI", "KeyholdTestSupport"]),
-        .testTarget(name: "KeyholdAgentTests", dependencies: ["KeyholdAgent", "KeyholdTestSupport"]),
+        .testTarget(name: "KeyholdAgentTests", dependencies: ["KeyholdAgent", "KeyholdConsole", "KeyholdTestSupport"]),
         .testTarget(name: "KeyholdConsoleTests", dependencies: ["KeyholdConsole", "KeyholdCore", "KeyholdTestSupport"]),
         // The benchmark's native floor: built and run small (a second or two).
         .testTarget(

@@ -213,3 +213,62 @@ enum Terminal {
         return !newline && line.count == 0 ? nil : Array(line.bytes)
     }
 }
+
+/// The console's connection to the vault's agent: requests one at a time, each answered by its
+/// progress reports and then its answer (docs/ARCHITECTURE.md, "The console through the agent").
+public final class ConsoleConnection: @unchecked Sendable {
+    private let channel: FrameChannel
+    private let lock = NSLock()
+    private var closed = false
+
+    /// Connects to the vault's agent; nil when none answers.
+    public init?(vault: String, environment: [String: String]) {
+        guard let path = try? AgentSocket.path(forVault: vault, environment: environment),
+            let fd = try? AgentSocket.connect(to: path)
+        else { return nil }
+        channel = FrameChannel(fd: fd)
+        do {
+            try channel.send(try Frame.json(.hello, Hello(v: 1, op: .console)))
+        } catch {
+            Glibc.close(fd)
+            return nil
+        }
+    }
+
+    /// Sends `request` and returns the agent's answer, handing `progress` each report before it.
+    /// Throws when the agent went away (locked, timed out, killed) or answered out of turn.
+    public func exchange(_ request: AgentMessage, progress: (AgentMessage) -> Void) throws -> AgentMessage {
+        try lock.withLock {
+            guard !closed else { throw FrameError.closed }
+            try channel.send(request, as: .request)
+            while true {
+                let (kind, message) = try channel.receiveMessage()
+                switch kind {
+                case .progress: progress(message)
+                case .response: return message
+                default: throw FrameError.unknownKind(kind.rawValue)
+                }
+            }
+        }
+    }
+
+    /// Waits up to `milliseconds` for the agent to hang up; true once it has. Reads nothing, so it
+    /// may run beside `exchange`.
+    public func hungUp(waitingUpTo milliseconds: Int32) -> Bool {
+        // POLLRDHUP (0x2000): the peer shut its side down.
+        var p = pollfd(fd: channel.fd, events: Int16(0x2000), revents: 0)
+        let n = poll(&p, 1, milliseconds)
+        return n > 0 && p.revents & Int16(0x2000 | Int32(POLLHUP) | Int32(POLLERR)) != 0
+    }
+
+    /// Ends the connection (the agent keeps running).
+    public func close() {
+        lock.withLock {
+            guard !closed else { return }
+            closed = true
+            Glibc.close(channel.fd)
+        }
+    }
+
+    deinit { close() }
+}

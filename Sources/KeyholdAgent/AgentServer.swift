@@ -138,9 +138,14 @@ public protocol AgentHandler: Sendable {
     /// Runs one command line with the agent's session; returns its exit code, or nil when the
     /// agent should not serve it (the client then runs it itself).
     func run(_ command: AgentCommand, io: AgentIO) -> Int32?
-    /// One console effect (JSON) in, its actions (JSON) out.
-    func console(_ request: [UInt8]) -> [UInt8]
+    /// One console request in, its answer out; `progress` sends reports while a long effect runs.
+    /// Called one at a time with commands.
+    func console(_ request: AgentMessage, progress: @escaping @Sendable (AgentMessage) -> Void) -> AgentMessage
 }
+
+/// Answers one console request with the agent's session, progress reports to the closure given
+/// (the console's `ConsoleAgent.serve`, set by the executable that links the console).
+public typealias AgentConsoleServer = @Sendable (AgentMessage, @escaping @Sendable (AgentMessage) -> Void) -> AgentMessage
 
 /// The agent: one vault, one user's session held in memory, served to clients of the same
 /// uid over a Unix socket until `lock`, a time limit, a signal or the session's end.
@@ -152,6 +157,9 @@ public final class AgentServer: @unchecked Sendable {
     private let state: Mutex<(lease: Lease, commands: Int, end: AgentEnd?, active: Int)>
     /// Held while a command runs: commands are served one after another.
     private let commands = Mutex(())
+    /// Console connections waiting for their next request: shut down when the agent ends, so
+    /// that the console hears of it at once.
+    private let waitingConsoles = Mutex(Set<Int32>())
 
     public init(session: Session, socketPath: String, lease: Lease, clock: Clock, handler: AgentHandler) {
         self.session = session
@@ -224,15 +232,26 @@ public final class AgentServer: @unchecked Sendable {
                 try channel.send(Frame.exit(code))
                 checkSession()
             case .console:
+                // One request after another, each answered (its progress first), until the client
+                // goes or the agent ends. The values of each are freed (and wiped) once answered.
+                let sends = NSLock()
                 while true {
-                    let request = try channel.receive()
-                    guard request.kind == .request else { return }
-                    var payload = request.payload
-                    defer { wipe(&payload) }
-                    var answer = handler.console(payload)
-                    defer { wipe(&answer) }
+                    waitingConsoles.withLock { _ = $0.insert(fd) }
+                    if state.withLock({ $0.end }) != nil { waitingConsoles.withLock { _ = $0.remove(fd) }; return }
+                    var received = try? channel.receiveMessage()
+                    waitingConsoles.withLock { _ = $0.remove(fd) }
+                    defer { if received != nil { wipe(&received!.message.json) } }
+                    guard let (kind, request) = received, kind == .request else { return }
+                    var answer = commands.withLock { _ in
+                        handler.console(request) { report in
+                            var report = report
+                            sends.withLock { _ = try? channel.send(report, as: .progress) }
+                            wipe(&report.json)
+                        }
+                    }
+                    defer { wipe(&answer.json) }
                     counted()
-                    try channel.send(Frame(.response, answer))
+                    try sends.withLock { try channel.send(answer, as: .response) }
                     checkSession()
                 }
             }
@@ -269,6 +288,8 @@ public final class AgentServer: @unchecked Sendable {
 
     private func finish(_ reason: AgentEnd) -> AgentEnd {
         unlink(socketPath)  // no new clients from here on
+        // A console between requests hears now that the agent is gone.
+        waitingConsoles.withLock { for fd in $0 { shutdown(fd, Int32(SHUT_RDWR)) } }
         // Commands in flight finish (each is one transaction or a few); a stuck one is not waited for long.
         for _ in 0..<50 where state.withLock({ $0.active }) > 0 { usleep(100_000) }
         // An ended session, or a file that is no longer this vault, takes no event.

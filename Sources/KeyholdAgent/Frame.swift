@@ -1,4 +1,5 @@
 import Foundation
+import KeyholdCrypto
 
 /// One message between a client and the agent: a kind byte, a 32-bit big-endian
 /// length and that many bytes (docs/ARCHITECTURE.md, "The agent"). Payloads that
@@ -13,7 +14,8 @@ public struct Frame: Sendable, Equatable {
         case stdinEnd = 0x69  // i: standard input ended
         case reply = 0x52  // R: the answer to a prompt (one line, no newline)
         case noReply = 0x72  // r: no answer (end of input)
-        case request = 0x51  // Q: a console effect (JSON)
+        case request = 0x51  // Q: a console request (ConsoleRequest, JSON)
+        case value = 0x57  // W: one secret value of the console message that follows (raw bytes, never JSON)
         // Agent to client
         case stdout = 0x4F  // O: bytes for the client's standard output
         case stderr = 0x45  // E: bytes for the client's standard error
@@ -21,7 +23,8 @@ public struct Frame: Sendable, Equatable {
         case readAll = 0x41  // A: send all of standard input (a terminal: until end of file)
         case exit = 0x58  // X: the command's exit code (4 bytes)
         case status = 0x53  // S: the agent's status (AgentStatus, JSON)
-        case response = 0x73  // s: a console effect's actions (JSON)
+        case response = 0x73  // s: the answer to a console request (ConsoleReply, JSON)
+        case progress = 0x70  // p: a console effect's progress while it runs (ConsoleReply, JSON)
         case refused = 0x46  // F: the agent will not serve this (a message)
         case start = 0x56  // V: start a program here, with values in its environment (`keyhold run`)
     }
@@ -82,14 +85,52 @@ public struct FrameChannel: Sendable {
     /// The next frame; a payload longer than `limit` (at most `Frame.maxPayload`) is refused
     /// before it is read.
     public func receive(limit: Int = Frame.maxPayload) throws -> Frame {
+        let (kind, n) = try receiveHeader(limit: limit)
+        var payload = [UInt8](repeating: 0, count: n)
+        try payload.withUnsafeMutableBytes { try readExactly($0) }
+        return Frame(kind, payload)
+    }
+
+    private func receiveHeader(limit: Int) throws -> (Frame.Kind, Int) {
         var header = [UInt8](repeating: 0, count: 5)
-        try readExactly(&header)
+        try header.withUnsafeMutableBytes { try readExactly($0) }
         guard let kind = Frame.Kind(rawValue: header[0]) else { throw FrameError.unknownKind(header[0]) }
         let n = Int(header[1]) << 24 | Int(header[2]) << 16 | Int(header[3]) << 8 | Int(header[4])
         guard n <= min(limit, Frame.maxPayload) else { throw FrameError.tooLarge(n) }
-        var payload = [UInt8](repeating: 0, count: n)
-        try readExactly(&payload)
-        return Frame(kind, payload)
+        return (kind, n)
+    }
+
+    /// The most secret values one console message carries (a request has at most one, an answer
+    /// one or two).
+    public static let maxValues = 8
+
+    /// Sends a console message: a `.value` frame for each secret value, written from its guarded
+    /// memory, then the JSON in a frame of `kind`.
+    public func send(_ message: AgentMessage, as kind: Frame.Kind) throws {
+        for value in message.values {
+            try value.withBytes { raw in
+                let n = UInt32(raw.count)
+                try writeAll([Frame.Kind.value.rawValue, UInt8(n >> 24), UInt8((n >> 16) & 0xFF), UInt8((n >> 8) & 0xFF), UInt8(n & 0xFF)])
+                try writeAll(raw)
+            }
+        }
+        try send(Frame(kind, message.json))
+    }
+
+    /// The next console message: its `.value` frames, each read straight into guarded memory,
+    /// and the frame that ends it (its kind, and its JSON).
+    public func receiveMessage() throws -> (kind: Frame.Kind, message: AgentMessage) {
+        var values: [SecureBytes] = []
+        while true {
+            let (kind, n) = try receiveHeader(limit: Frame.maxPayload)
+            guard kind == .value else {
+                var json = [UInt8](repeating: 0, count: n)
+                try json.withUnsafeMutableBytes { try readExactly($0) }
+                return (kind, AgentMessage(json: json, values: values))
+            }
+            guard values.count < Self.maxValues else { throw FrameError.tooLarge(values.count) }
+            values.append(try SecureBytes(count: n) { try readExactly($0) })
+        }
     }
 
     private func writeAll(_ bytes: [UInt8]) throws {
@@ -109,11 +150,11 @@ public struct FrameChannel: Sendable {
         }
     }
 
-    private func readExactly(_ buffer: inout [UInt8]) throws {
+    private func readExactly(_ buffer: UnsafeMutableRawBufferPointer) throws {
         var offset = 0
         let count = buffer.count
         while offset < count {
-            let n = buffer.withUnsafeMutableBytes { Glibc.recv(fd, $0.baseAddress! + offset, count - offset, 0) }
+            let n = Glibc.recv(fd, buffer.baseAddress! + offset, count - offset, 0)
             if n == 0 { throw FrameError.closed }
             if n < 0 {
                 if errno == EINTR { continue }
@@ -122,4 +163,12 @@ public struct FrameChannel: Sendable {
             offset += n
         }
     }
+}
+
+/// A console message as it travels (docs/ARCHITECTURE.md, "The console through the agent"): JSON
+/// that holds no secret, and the secret values it names by index, each in guarded memory.
+public struct AgentMessage: Sendable {
+    public var json: [UInt8]
+    public var values: [SecureBytes]
+    public init(json: [UInt8], values: [SecureBytes] = []) { self.json = json; self.values = values }
 }

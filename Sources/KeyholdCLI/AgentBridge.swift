@@ -79,15 +79,18 @@ struct RunStart {
 /// agent's session and the client's streams, environment and working directory.
 public struct CommandLineAgent: AgentHandler {
     let session: Session
-    /// The console's side, when the executable links it: one effect in, its actions out.
-    let consoleRequest: @Sendable ([UInt8]) -> [UInt8]
+    /// The console's side, when the executable links it: one request in, its answer out.
+    let consoleRequest: AgentConsoleServer?
 
-    public init(session: Session, console: @escaping @Sendable ([UInt8]) -> [UInt8]) {
+    public init(session: Session, console: AgentConsoleServer?) {
         self.session = session
         consoleRequest = console
     }
 
-    public func console(_ request: [UInt8]) -> [UInt8] { consoleRequest(request) }
+    public func console(_ request: AgentMessage, progress: @escaping @Sendable (AgentMessage) -> Void) -> AgentMessage {
+        // Without the console linked, an empty answer: the client reads it as none.
+        consoleRequest?(request, progress) ?? AgentMessage(json: [])
+    }
 
     public func run(_ command: AgentCommand, io: AgentIO) -> Int32? {
         // Another user named (KEYHOLD_USER), or a command that is not the agent's to run: the client runs it itself.

@@ -125,15 +125,13 @@ struct AgentServeCommand: ParsableCommand {
             session: session, socketPath: socket,
             lease: Lease(idle: idle, max: max, started: session.vault.clock.now()),
             clock: session.vault.clock,
-            handler: CommandLineAgent(session: session, console: AgentServeCommand.console ?? { _ in [] }))
+            handler: CommandLineAgent(session: session, console: KeyholdCommand.consoleAgent?(session)))
         ready("ready \(getpid())")
         AgentLauncher.detach()
         // Ended because the vault's file was replaced: the exit code a command gets for it.
         if server.serve(listener: listener) == .vaultReplaced { throw ExitCode(Exit.failure) }
     }
 
-    /// The console's request handler, set by the executable when it links the console.
-    nonisolated(unsafe) public static var console: (@Sendable ([UInt8]) -> [UInt8])?
 }
 
 /// Starting the agent: a new process of this program (`agent-serve`), given the credentials on a

@@ -29,7 +29,11 @@ public struct KeyholdCommand: ParsableCommand {
     /// Opens the console on a vault and returns its exit code, or nil when
     /// there is no terminal. Set by the executable (the CLI does not link the
     /// console, so the two front ends stay independent).
-    nonisolated(unsafe) public static var console: (@Sendable (_ path: String, _ options: VaultOptions) -> Int32?)?
+    /// `useAgent`: false with --no-agent (the console then logs in itself).
+    nonisolated(unsafe) public static var console: (@Sendable (_ path: String, _ options: VaultOptions, _ useAgent: Bool) -> Int32?)?
+    /// Makes the agent's answerer of console requests for its session (`keyhold unlock` serves the
+    /// console too). Set by the executable that links the console.
+    nonisolated(unsafe) public static var consoleAgent: (@Sendable (Session) -> AgentConsoleServer)?
 
     /// No subcommand: the console on a terminal; otherwise the short help
     /// (usage and the list of subcommands) on stdout, exit 0.
@@ -37,7 +41,7 @@ public struct KeyholdCommand: ParsableCommand {
         // The console asks for its password in its own form: a password taken from the
         // environment at start is not kept (guarded) for the whole session.
         for name in ProcessSetup.passwordVariables { _ = ProcessSetup.takePassword(name) }
-        guard let code = Self.console?(vault.path, vault.options) else {
+        guard let code = Self.console?(vault.path, vault.options, !vault.noAgent) else {
             try runReporting { try Terminal.out(Self.shortHelp()) }
             return
         }

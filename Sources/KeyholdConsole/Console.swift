@@ -19,6 +19,34 @@ public enum Console {
         run(vaultPath: vaultPath, options: options, settings: settingsFromEnvironment(vaultPath: vaultPath))
     }
 
+    /// As `run(vaultPath:options:)`, through the vault's agent when `useAgent` and one serves the
+    /// vault for this user (`KEYHOLD_USER`, when set, names the agent's user): no password asked,
+    /// the dashboard first. Leaves with 0 at its idle lock, 1 when the session or the agent ended.
+    public static func run(vaultPath: String, options: VaultOptions, useAgent: Bool) -> Int32 {
+        let env = ProcessInfo.processInfo.environment
+        guard useAgent, hasTerminal,
+            let agent = AgentRunner(vault: vaultPath, environment: env, user: env["KEYHOLD_USER"]?.trimmingSpaces)
+        else { return run(vaultPath: vaultPath, options: options) }
+        defer { agent.close() }
+        var settings = settingsFromEnvironment(vaultPath: vaultPath, environment: env)
+        settings.viaAgent = true
+        var model = Model(settings: settings, vaultExists: true, now: options.clock.now(), username: agent.account.username)
+        guard let backend = Backend(wantColor: wantsColor(env)) else {
+            printError("keyhold: cannot start the terminal (is TERM set?)")
+            return 1
+        }
+        let queue = DispatchQueue(label: "keyhold.console.effects", qos: .userInitiated)
+        let code = loop(
+            &model, runner: agent, backend: backend, queue: queue, clock: options.clock, first: .session(.loggedIn(agent.account)))
+        backend.stop()
+        queue.sync {}
+        if let leaving = model.leaving {
+            printError("keyhold: \(Validate.visible(leaving.message))")
+            return leaving.failed ? 1 : 0
+        }
+        return code
+    }
+
     /// The accepted values of `KEYHOLD_IDLE_LOCK`, in seconds (0: never lock): up to a year.
     public static let idleLockRange = 0...31_536_000
     /// The accepted values of `KEYHOLD_REVEAL_SECONDS`: up to a day.
@@ -97,8 +125,13 @@ public enum Console {
         var isEmpty: Bool { actions.withLock { $0.isEmpty } }
     }
 
-    static func loop(_ model: inout Model, runner: CoreRunner, backend: Backend, queue: DispatchQueue, clock: Clock) -> Int32 {
+    /// The input loop: keys and results in, frames out, effects to `runner` on `queue`. `first`,
+    /// when given, is applied once the size is known (through an agent: the login it stands for).
+    static func loop(
+        _ model: inout Model, runner: any EffectRunner, backend: Backend, queue: DispatchQueue, clock: Clock, first: Action? = nil
+    ) -> Int32 {
         let mailbox = Mailbox()
+        runner.watch { mailbox.post($0) }
         var drawn: Model?
         var lastTick: Int64 = 0
 
@@ -112,6 +145,7 @@ public enum Console {
 
         let size = backend.size
         send(.resize(width: size.width, height: size.height))
+        if let first { send(.tick(clock.now())); send(first) }
         while true {
             if drawn != model {
                 backend.draw(view(model))

@@ -7,7 +7,7 @@ import KeyholdCore
 ///
 /// One case per feature, each a feature's own enum: the calls are made in `Run<Feature>.swift`
 /// and their results applied in `Update<Feature>.swift`.
-public enum Effect: Equatable, Sendable {
+public enum Effect: Equatable, Sendable, Codable {
     /// First run, login, forced password change, logout (`RunSession.swift`).
     case session(SessionEffect)
     case dashboard(DashboardEffect)

@@ -18,6 +18,10 @@ public struct ConsoleSettings: Equatable, Sendable {
     public var minHeight = 16
     /// Minimum password length for a new vault (its first administrator).
     public var passwordMinLength = Validate.passwordDefaultMinimum
+    /// Effects run through the vault's agent (`keyhold unlock`): the console starts logged in as
+    /// its user, and where it would lock (idle, a session that ended) it leaves instead; the
+    /// agent runs on until its own time limits or `keyhold lock`.
+    public var viaAgent = false
 
     public init(vaultPath: String) { self.vaultPath = vaultPath }
 }
@@ -49,7 +53,7 @@ public enum Route: String, Equatable, Sendable, CaseIterable {
 }
 
 /// Who is logged in.
-public struct Account: Equatable, Sendable {
+public struct Account: Equatable, Sendable, Codable {
     public var username: String
     public var permissions: Set<Permission>
     public var hasKeyAccess: Bool
@@ -60,6 +64,13 @@ public struct Account: Equatable, Sendable {
         self.pendingKeyFingerprint = pendingKeyFingerprint
     }
     public func can(_ p: Permission) -> Bool { permissions.contains(p) }
+}
+
+/// Why a console through an agent left (`Model.leaving`).
+public struct Leaving: Equatable, Sendable {
+    public var message: String
+    /// The session ended (or the agent did), rather than an idle lock.
+    public var failed: Bool
 }
 
 /// A short message in the corner that goes away by itself.
@@ -76,6 +87,12 @@ public struct Sensitive: Equatable, Sendable, CustomStringConvertible {
     public init(_ bytes: SecureBytes) { self.bytes = bytes }
     public static func == (a: Sensitive, b: Sensitive) -> Bool { a.bytes === b.bytes }
     public var description: String { "(hidden)" }
+}
+
+/// Beside the JSON, never in it: as its `SecureBytes` (KeyholdCrypto's `SecureValues`).
+extension Sensitive: Codable {
+    public init(from decoder: Decoder) throws { bytes = try SecureBytes(from: decoder) }
+    public func encode(to encoder: Encoder) throws { try bytes.encode(to: encoder) }
 }
 
 // MARK: Lists
@@ -339,7 +356,7 @@ public enum AuditCheck: Equatable, Sendable {
 }
 
 /// What the dashboard shows.
-public struct DashboardData: Equatable, Sendable {
+public struct DashboardData: Equatable, Sendable, Codable {
     public var facts: VaultFacts
     /// Nil when the session lacks keys.manage.
     public var keyStatus: KeyStatus?
@@ -619,6 +636,9 @@ public struct Model: Equatable, Sendable {
     /// Set when the vault's file was replaced while the console had it open: the console
     /// shows why and does nothing more but quit.
     public var stopped: String?
+    /// Through an agent: why the console left (shown once the terminal is restored), and
+    /// whether that is a failure (the session ended) rather than an idle lock.
+    public var leaving: Leaving?
 
     public var setup = SetupState()
     public var recovery = RecoveryState()

@@ -9,10 +9,10 @@ import KeyholdCore
 // a filter text that has since changed is dropped.
 
 /// A read of one list's window, as an effect.
-public struct PageQuery<Key: Sendable & Hashable>: Equatable, Sendable {
+public struct PageQuery<Key: Sendable & Hashable & Codable>: Equatable, Sendable, Codable {
     /// Where the window is read: the top or bottom of the list as shown, or around a row's key
     /// (that row or its neighbour, with rows on both sides).
-    public enum Anchor: Equatable, Sendable {
+    public enum Anchor: Equatable, Sendable, Codable {
         case first, last
         case around(Key)
     }
@@ -35,7 +35,7 @@ public struct PageQuery<Key: Sendable & Hashable>: Equatable, Sendable {
 }
 
 /// A window of rows read for a `PageQuery`, in the order the list shows them.
-public struct PageRead<Item: PageItem>: Sendable {
+public struct PageRead<Item: PageItem>: Sendable, Codable {
     public var query: PageQuery<Item.Key>
     public var rows: [Item]
     /// Whether the list has rows above the first of these, and below the last.

@@ -1,7 +1,7 @@
 import KeyholdCore
 
 /// What the audit screen (and the dashboard's audit status) asks of the core.
-public enum AuditEffect: Equatable, Sendable {
+public enum AuditEffect: Equatable, Sendable, Codable {
     /// A window of the log (`PagedList`), newest first.
     case page(PageQuery<Int64>)
     /// Checks the whole chain: hashes and signatures.
@@ -9,7 +9,7 @@ public enum AuditEffect: Equatable, Sendable {
 }
 
 /// What came of an `AuditEffect` (`UpdateAudit.swift` applies it).
-public enum AuditResult: Sendable {
+public enum AuditResult: Sendable, Codable {
     case page(PageRead<AuditEvent>)
     case verified(AuditVerification)
 }

@@ -2,7 +2,7 @@ import KeyholdCore
 
 /// What the dashboard asks of the core: first what a few rows say, then the counts, which walk
 /// whole tables (tens of ms each at a million rows), so that the first frame does not wait for them.
-public enum DashboardEffect: Equatable, Sendable {
+public enum DashboardEffect: Equatable, Sendable, Codable {
     /// The vault's settings, key status, rotate-by warnings and one's roles; secrets whose
     /// rotate-by date is within `dueWithin` ms are "due soon".
     case load(dueWithin: Int64)
@@ -11,7 +11,7 @@ public enum DashboardEffect: Equatable, Sendable {
 }
 
 /// What came of a `DashboardEffect` (`UpdateDashboard.swift` applies it).
-public enum DashboardResult: Sendable {
+public enum DashboardResult: Sendable, Codable {
     case loaded(DashboardData)
     case counted(VaultSummary)
 }

@@ -1,7 +1,7 @@
 import KeyholdCore
 
 /// What the keys screen (and the login, for an interrupted rotation) asks of the core.
-public enum KeysEffect: Equatable, Sendable {
+public enum KeysEffect: Equatable, Sendable, Codable {
     case load
     /// Progress comes back as `rotationProgress` results while it runs.
     case rotateDataKey
@@ -12,7 +12,7 @@ public enum KeysEffect: Equatable, Sendable {
 }
 
 /// What came of a `KeysEffect` (`UpdateKeys.swift` applies it).
-public enum KeysResult: Sendable {
+public enum KeysResult: Sendable, Codable {
     case loaded(KeyStatus)
     /// Re-sealed versions of the running rotation so far.
     case rotationProgress(done: Int, total: Int)

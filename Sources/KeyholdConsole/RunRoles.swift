@@ -1,7 +1,7 @@
 import KeyholdCore
 
 /// What the roles screen and its form ask of the core.
-public enum RolesEffect: Equatable, Sendable {
+public enum RolesEffect: Equatable, Sendable, Codable {
     case load
     case create(String, description: String, permissions: Set<Permission>)
     /// Changes only what is given.
@@ -10,7 +10,7 @@ public enum RolesEffect: Equatable, Sendable {
 }
 
 /// What came of a `RolesEffect` (`UpdateRoles.swift` applies it).
-public enum RolesResult: Sendable {
+public enum RolesResult: Sendable, Codable {
     case loaded([RoleInfo])
     /// The account comes back too: editing a role one holds changes one's own permissions.
     case saved(String, created: Bool, Account)

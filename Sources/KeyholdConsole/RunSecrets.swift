@@ -1,7 +1,7 @@
 import KeyholdCore
 
 /// What the secrets screen and its forms ask of the core.
-public enum SecretsEffect: Equatable, Sendable {
+public enum SecretsEffect: Equatable, Sendable, Codable {
     /// A window of the list (`PagedList`), by name.
     case page(PageQuery<String>)
     case loadVersions(String)
@@ -15,7 +15,7 @@ public enum SecretsEffect: Equatable, Sendable {
 }
 
 /// What came of a `SecretsEffect` (`UpdateSecrets.swift` applies it).
-public enum SecretsResult: Sendable {
+public enum SecretsResult: Sendable, Codable {
     case page(PageRead<SecretInfo>)
     case versionsLoaded(String, [SecretVersionInfo])
     case revealed(String, version: Int, SecureBytes)

@@ -1,7 +1,7 @@
 import KeyholdCore
 
 /// What the first-run, login and password-change screens ask of the core.
-public enum SessionEffect: Equatable, Sendable {
+public enum SessionEffect: Equatable, Sendable, Codable {
     case createVault(username: String, password: Sensitive)
     case login(username: String, password: Sensitive)
     case completePasswordChange(Sensitive)

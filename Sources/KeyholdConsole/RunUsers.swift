@@ -1,7 +1,7 @@
 import KeyholdCore
 
 /// Changes to one user account, from the users screen.
-public enum UserChange: String, Equatable, Sendable, CaseIterable {
+public enum UserChange: String, Equatable, Sendable, CaseIterable, Codable {
     case lock, unlock, disable, enable
 
     var pastTense: String {
@@ -34,7 +34,7 @@ public enum UsersEffect: Equatable, Sendable {
 }
 
 /// What came of a `UsersEffect` (`UpdateUsers.swift` applies it).
-public enum UsersResult: Sendable {
+public enum UsersResult: Sendable, Codable {
     case page(PageRead<UserInfo>)
     case changed(UserChange, String)
     case rolesLoaded([RoleInfo])

@@ -1,10 +1,24 @@
 import KeyholdCore
 import Synchronization
 
+/// What the live loop runs effects with: the core in this process (`CoreRunner`), or the
+/// vault's agent (`AgentRunner`, which sends each effect to a `CoreRunner` there).
+public protocol EffectRunner: Sendable {
+    /// One effect's outcome as an action; `progress` hears of long work as it goes.
+    func run(_ effect: Effect, progress: (@Sendable (Action) -> Void)?) -> Action
+    /// Starts watching for the end of what serves the effects (an agent gone), posting the
+    /// action that says so. Nothing to watch for the core in this process.
+    func watch(_ post: @escaping @Sendable (Action) -> Void)
+}
+
+extension EffectRunner {
+    public func watch(_ post: @escaping @Sendable (Action) -> Void) {}
+}
+
 /// Runs effects against the core and turns their outcomes into actions. It
 /// holds the vault and the session; the model never does. The live console
-/// calls it on a serial queue, tests call it directly.
-public final class CoreRunner: Sendable {
+/// calls it on a serial queue, tests call it directly; the agent calls one over its session.
+public final class CoreRunner: EffectRunner {
     public let path: String
     let options: VaultOptions
 
@@ -30,6 +44,14 @@ public final class CoreRunner: Sendable {
 
     /// Uses a vault opened elsewhere (tests).
     public func use(_ vault: Vault) { state.withLock { $0.vault = vault } }
+
+    /// Runs effects with a session logged in elsewhere (the agent's).
+    public convenience init(session: Session) {
+        self.init(path: session.vault.path, options: VaultOptions())
+        state.withLock {
+            $0.vault = session.vault; $0.session = session
+        }
+    }
 
     var session: Session? { state.withLock { $0.session } }
 

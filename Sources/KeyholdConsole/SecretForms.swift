@@ -108,7 +108,7 @@ public struct SecretValueField: Equatable, Sendable {
 }
 
 /// Where a new secret value comes from.
-public enum NewValue: Equatable, Sendable {
+public enum NewValue: Equatable, Sendable, Codable {
     case typed(Sensitive)
     case generated(length: Int, alphabet: Token.Alphabet)
 
@@ -142,7 +142,7 @@ public struct SecretEdit: Equatable, Sendable {
 }
 
 /// What a secret form saved.
-public enum SecretSaved: Equatable, Sendable {
+public enum SecretSaved: Equatable, Sendable, Codable {
     case created(String)
     case versionAdded(String, version: Int)
     /// The fields saved, in order ("description", "rotate-by date", "history limit").

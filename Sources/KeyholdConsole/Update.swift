@@ -37,7 +37,7 @@ extension Model {
         case .noticeShown: login.holdingKeys = false
         case .session(let result): sessionResult(result, &fx)
         case .failed(let effect, let message): failed(effect, message, &fx)
-        case .sessionEnded(let why): lock("Your session ended: \(why).", &fx)
+        case .sessionEnded(let why): lock("Your session ended: \(why).", failed: true, &fx)
         case .vaultReplaced(let why): stop(why, &fx)
         // Data that arrives after a lock (its call was already queued) is dropped, not kept in memory.
         case _ where account == nil: break
@@ -92,7 +92,8 @@ extension Model {
         toasts.removeAll { $0.until <= t }
         if let r = secrets.revealed, r.until <= t { secrets.revealed = nil }
         if settings.idleLock > 0, isSignedIn, t - lastInputAt >= settings.idleLock {
-            lock("Locked after \(Fmt.duration(settings.idleLock)) without a key press. Log in again.", &fx)
+            let idle = "after \(Fmt.duration(settings.idleLock)) without a key press"
+            lock(settings.viaAgent ? "The console closed \(idle)." : "Locked \(idle). Log in again.", &fx)
         }
     }
 
@@ -122,9 +123,21 @@ extension Model {
         roles = RolesState()
     }
 
-    /// Forgets the session and everything loaded with it; back to the login screen.
-    mutating func lock(_ notice: String, _ fx: inout [Effect]) {
+    /// Forgets the session and everything loaded with it; back to the login screen. Through an
+    /// agent there is no login here: the console leaves, saying why (`failed`: the session ended).
+    mutating func lock(_ notice: String, failed: Bool = false, _ fx: inout [Effect]) {
         guard isSignedIn else { return }
+        if settings.viaAgent {
+            account = nil
+            overlay = nil
+            recovery = RecoveryState()
+            resetScreens()
+            leaving = Leaving(
+                message: failed ? notice : notice + " The agent still serves the vault (`keyhold lock` ends it).",
+                failed: failed)
+            quit = true
+            return
+        }
         let name = account?.username ?? changePassword.username
         let hadRecoveryKey = route == .recovery && recovery.key != nil
         account = nil

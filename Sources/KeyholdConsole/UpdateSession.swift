@@ -323,7 +323,7 @@ extension Model {
             resetScreens()
             route = .dashboard
             reload(.dashboard, &fx)
-            toast("Logged in as \(acct.username)")
+            toast(settings.viaAgent ? "Logged in as \(acct.username) (through the agent)" : "Logged in as \(acct.username)")
             // The next open finishes a rotation that was interrupted.
             if acct.can(.keysManage) && acct.hasKeyAccess {
                 keys.finishingInterrupted = true

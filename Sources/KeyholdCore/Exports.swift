@@ -3,6 +3,7 @@
 @_exported import class KeyholdCrypto.SecureBytes
 @_exported import class KeyholdCrypto.GuardedBuffer
 @_exported import class KeyholdCrypto.SecureBuffer
+@_exported import class KeyholdCrypto.SecureValues
 @_exported import enum KeyholdCrypto.Token
 @_exported import struct KeyholdCrypto.KDFCost
 @_exported import enum KeyholdCrypto.RecoveryKey

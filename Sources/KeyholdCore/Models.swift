@@ -1,7 +1,7 @@
 import KeyholdStore
 
 /// A user as the console and the CLI see it.
-public struct UserInfo: Sendable, Equatable {
+public struct UserInfo: Sendable, Equatable, Codable {
     public var id: Int64
     public var username: String
     public var email: String?
@@ -48,7 +48,7 @@ public enum KeyAccess: String, Sendable, Equatable, Codable {
 }
 
 /// A role and its permissions.
-public struct RoleInfo: Sendable, Equatable {
+public struct RoleInfo: Sendable, Equatable, Codable {
     public var name: String
     public var description: String
     public var builtin: Bool
@@ -57,7 +57,7 @@ public struct RoleInfo: Sendable, Equatable {
 }
 
 /// A secret's metadata; never its value.
-public struct SecretInfo: Sendable, Equatable {
+public struct SecretInfo: Sendable, Equatable, Codable {
     public var name: String
     public var description: String
     public var currentVersion: Int
@@ -69,14 +69,14 @@ public struct SecretInfo: Sendable, Equatable {
 }
 
 /// A secret and its rotate-by date, Unix ms.
-public struct DueSecret: Sendable, Equatable {
+public struct DueSecret: Sendable, Equatable, Codable {
     public var name: String
     public var rotateBy: Int64
     public init(name: String, rotateBy: Int64) { self.name = name; self.rotateBy = rotateBy }
 }
 
 /// Secrets past or near their rotate-by date, as of `at`: how many of each, and the earliest few.
-public struct RotationDue: Sendable, Equatable {
+public struct RotationDue: Sendable, Equatable, Codable {
     /// When it was read (the vault's clock), Unix ms.
     public var at: Int64
     /// Rotate-by date at or before `at`, earliest first (then by name).
@@ -122,7 +122,7 @@ public struct UsersExpiring: Sendable, Equatable {
 }
 
 /// One stored version of a secret; never its value.
-public struct SecretVersionInfo: Sendable, Equatable {
+public struct SecretVersionInfo: Sendable, Equatable, Codable {
     public var version: Int
     public var keyVersion: Int
     public var createdAt: Int64
@@ -138,7 +138,7 @@ public enum SecretInput: Sendable {
 }
 
 /// One audit event, as read back.
-public struct AuditEvent: Sendable, Equatable {
+public struct AuditEvent: Sendable, Equatable, Codable {
     public var seq: Int64
     public var at: Int64
     public var actor: String
@@ -162,8 +162,30 @@ public struct AuditVerification: Sendable, Equatable {
     }
 }
 
+// The failure is a tuple, which has no synthesized coding: it travels as two optional fields.
+extension AuditVerification: Codable {
+    private enum CodingKeys: String, CodingKey { case events, head, failureSeq, failureReason }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        events = try c.decode(Int.self, forKey: .events)
+        head = try c.decodeIfPresent(String.self, forKey: .head)
+        if let seq = try c.decodeIfPresent(Int64.self, forKey: .failureSeq) {
+            failure = (seq, try c.decode(String.self, forKey: .failureReason))
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(events, forKey: .events)
+        try c.encodeIfPresent(head, forKey: .head)
+        try c.encodeIfPresent(failure?.seq, forKey: .failureSeq)
+        try c.encodeIfPresent(failure?.reason, forKey: .failureReason)
+    }
+}
+
 /// Data keys and grants at a glance.
-public struct KeyStatus: Sendable, Equatable {
+public struct KeyStatus: Sendable, Equatable, Codable {
     public var dataKeyVersions: [Int]
     public var activeDataKey: Int
     public var grantedUsers: [String]
@@ -190,7 +212,7 @@ public struct DeletionOutcome: Sendable, Equatable {
 }
 
 /// A user whose key access awaits an administrator's approval.
-public struct KeyRequest: Sendable, Equatable {
+public struct KeyRequest: Sendable, Equatable, Codable {
     public var username: String
     /// The fingerprint of the key the root key would be sealed to; nil until the user's first login makes one.
     public var fingerprint: String?

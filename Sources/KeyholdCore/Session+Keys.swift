@@ -3,7 +3,7 @@ import KeyholdCrypto
 import KeyholdStore
 
 /// What a data-key rotation did.
-public struct RotationResult: Sendable, Equatable {
+public struct RotationResult: Sendable, Equatable, Codable {
     /// The new active data key.
     public var targetVersion: Int
     /// Secret versions re-sealed by this run (a resumed job counts only what it did).
@@ -19,7 +19,7 @@ public struct RotationResult: Sendable, Equatable {
 }
 
 /// A rotation job in progress.
-public struct RotationState: Sendable, Equatable {
+public struct RotationState: Sendable, Equatable, Codable {
     public var targetVersion: Int
     public var total: Int
     public var remaining: Int

@@ -3,7 +3,7 @@ import KeyholdCrypto
 import KeyholdStore
 
 /// One problem found by `Session.check()`, naming where it is.
-public struct CheckProblem: Sendable, Equatable {
+public struct CheckProblem: Sendable, Equatable, Codable {
     /// What was checked: `sqlite`, `trust`, `secrets`, `data keys`, `audit`, `wal`.
     public var area: String
     /// The row or object, e.g. `secret_versions secret_id=3 version=2`.

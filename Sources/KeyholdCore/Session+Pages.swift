@@ -2,8 +2,9 @@ import KeyholdStore
 
 /// A row of a listing that pages: its key is its place in the listing's order (a secret's name,
 /// a username, an event's sequence number), and a position (`PagePosition`) is made of keys.
-public protocol PageItem: Sendable {
-    associatedtype Key: Sendable & Hashable
+public protocol PageItem: Sendable, Codable {
+    /// Codable: a page read travels to and from the agent (docs/ARCHITECTURE.md, "The agent").
+    associatedtype Key: Sendable & Hashable & Codable
     var pageKey: Key { get }
 }
 

@@ -444,7 +444,7 @@ public final class Vault: Sendable {
 }
 
 /// Counts and settings readable before login.
-public struct VaultSummary: Sendable, Equatable {
+public struct VaultSummary: Sendable, Equatable, Codable {
     public var users: Int
     public var secrets: Int
     public var auditEvents: Int
@@ -452,7 +452,7 @@ public struct VaultSummary: Sendable, Equatable {
 }
 
 /// A vault's settings and active data key (`Vault.facts()`).
-public struct VaultFacts: Sendable, Equatable {
+public struct VaultFacts: Sendable, Equatable, Codable {
     public var activeDataKey: Int
     public var kdf: KDFCost
     public var passwordMinLength: Int

@@ -1,7 +1,7 @@
 /// Random tokens for generated credentials and temporary passwords.
 public enum Token {
     /// A character set a generated token is drawn from.
-    public enum Alphabet: String, CaseIterable, Sendable {
+    public enum Alphabet: String, CaseIterable, Sendable, Codable {
         case urlsafe, hex, alnum, base64, alpha, numeric, ascii
 
         /// The characters, each drawn with equal probability.

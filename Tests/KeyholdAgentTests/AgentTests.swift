@@ -23,7 +23,9 @@ struct EchoHandler: AgentHandler {
             return 99
         }
     }
-    func console(_ request: [UInt8]) -> [UInt8] { request.reversed() }
+    func console(_ request: AgentMessage, progress: @escaping @Sendable (AgentMessage) -> Void) -> AgentMessage {
+        AgentMessage(json: request.json.reversed(), values: request.values)
+    }
 }
 
 /// A raw client speaking the frames, as `AgentClient` does over the process's own streams.
@@ -45,13 +47,15 @@ final class RunningAgent: @unchecked Sendable {
 
     var environment: [String: String] { ["XDG_RUNTIME_DIR": runtime.path] }
 
-    init(idle: Int64 = Lease.defaultIdle, max: Int64 = Lease.defaultMax) throws {
+    init(
+        idle: Int64 = Lease.defaultIdle, max: Int64 = Lease.defaultMax, handler: (Session) -> AgentHandler = { _ in EchoHandler() }
+    ) throws {
         fixture = try Fixture()
         path = try AgentSocket.path(forVault: fixture.path, environment: ["XDG_RUNTIME_DIR": runtime.path], create: true)
         server = AgentServer(
             session: fixture.admin, socketPath: path,
             lease: Lease(idle: idle, max: max, started: fixture.clock.now), clock: fixture.clock.clock,
-            handler: EchoHandler())
+            handler: handler(fixture.admin))
         let listener = try AgentSocket.listen(at: path)
         Thread.detachNewThread { [self] in
             let reason = server.serve(listener: listener)

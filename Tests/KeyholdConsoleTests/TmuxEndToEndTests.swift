@@ -89,15 +89,15 @@ final class Tmux: @unchecked Sendable {
 }
 
 /// A shell in a tmux pane whose `KEYHOLD_DB` is `db`, each of `vaults` made first by `init`
-/// (administrator `admin`, `shellPassword`); the console started from it (its exit status echoed
-/// when it ends) and the login typed, up to its Enter.
-private func shellConsole(db: String, home: String, vaults: [String]) throws -> Tmux {
+/// (administrator `admin`, `shellPassword`), with `extra` in its environment; and that environment.
+private func shellPane(db: String, home: String, vaults: [String], extra: [String: String] = [:]) throws -> (Tmux, [String: String]) {
     var env = KeyholdBinary.environment(["KEYHOLD_DB": db])
     for key in ["TMUX", "TMUX_PANE", "NO_COLOR", "ENV"] { env[key] = nil }
     env["KEYHOLD_BIN"] = KeyholdBinary.path
     env["KEYHOLD_IDLE_LOCK"] = "0"
     env["PS1"] = "$ "
     env["HOME"] = home
+    env.merge(extra) { $1 }
     for path in vaults {
         let made = try cli(["init", "--db", path], stdin: "admin\n\(shellPassword)\n", env: env)
         #expect(made.status == 0, "init: \(made.output)")
@@ -105,6 +105,13 @@ private func shellConsole(db: String, home: String, vaults: [String]) throws -> 
     let t = Tmux(environment: env)
     try t.start()
     try t.wait(for: "the shell prompt") { !$0.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
+    return (t, env)
+}
+
+/// The console started in `shellPane` (its exit status echoed when it ends) and the login typed,
+/// up to its Enter.
+private func shellConsole(db: String, home: String, vaults: [String]) throws -> Tmux {
+    let (t, _) = try shellPane(db: db, home: home, vaults: vaults)
     try t.type("\"$KEYHOLD_BIN\"; echo \"exit=$?\"")
     try t.keys("Enter")
     try t.wait(for: "Log in")
@@ -303,6 +310,53 @@ struct TmuxEndToEndTests {
         try t.type("q")
         let after = try t.wait(for: "exit=1")
         #expect(after.contains("keyhold: the vault file"), "the reason is not left on the terminal:\n\(after)")
+        #expect(try t.display("#{alternate_on}") == "0")
+    }
+
+    /// With `keyhold unlock` done, the console opens on the dashboard without a password and
+    /// reveals through the agent; `--no-agent` asks for the password; `keyhold lock` while the
+    /// console is open makes it leave, saying why, the terminal given back.
+    @Test(.hangGuard)
+    func theConsoleUsesTheAgentAndLeavesWhenItIsLocked() throws {
+        let dir = TempDir()
+        let db = dir.file("vault.db")
+        let runtime = TempDir(prefix: "keyhold-runtime")
+        let (t, env) = try shellPane(db: db, home: dir.path, vaults: [db], extra: ["XDG_RUNTIME_DIR": runtime.path])
+        let value = "agent-e2e-Zq81vT"
+        let unlocked = try cli(["unlock"], stdin: "", env: env.merging(["KEYHOLD_USER": "admin", "KEYHOLD_PASSWORD": shellPassword]) { $1 })
+        #expect(unlocked.status == 0, "unlock: \(unlocked.output)")
+        defer { _ = try? cli(["lock"], stdin: "", env: env) }
+        let set = try cli(["secret", "set", "app/agent/token", "--stdin"], stdin: value, env: env)
+        #expect(set.status == 0, "secret set: \(set.output)")
+
+        try t.type("\"$KEYHOLD_BIN\"; echo \"exit=$?\"")
+        try t.keys("Enter")
+        let first = try t.wait(for: "1 Dashboard")
+        #expect(!first.contains("Log in") && !first.contains("assword"), "a password was asked for:\n\(first)")
+        try t.wait(for: "through the agent")
+        try t.type("3")
+        try t.wait(for: "app/agent/token")
+        try t.keys("Enter")
+        try t.type("v")
+        try t.wait(for: value)
+        try t.type("q")
+        try t.wait(for: "exit=0")
+
+        // --no-agent: the login form, as without an agent.
+        try t.type("\"$KEYHOLD_BIN\" --no-agent; echo \"exit=$?\"")
+        try t.keys("Enter")
+        try t.wait(for: "Log in")
+        try t.keys("C-c")
+        try t.wait(for: "exit=130")
+
+        // The agent locked while the console is open: it leaves at once, saying why.
+        try t.type("\"$KEYHOLD_BIN\"; echo \"exit=$?\"")
+        try t.keys("Enter")
+        try t.wait(for: "1 Dashboard")
+        let locked = try cli(["lock"], stdin: "", env: env)
+        #expect(locked.status == 0, "lock: \(locked.output)")
+        let after = try t.wait(for: "exit=1")
+        #expect(after.contains("the agent ended"), "the reason is not on the terminal:\n\(after)")
         #expect(try t.display("#{alternate_on}") == "0")
     }
 

@@ -40,9 +40,11 @@ import Testing
         // FoundationXML: XMLParser for KeePassXC files lives there on Linux.
         "KeyholdFormats": ["KeyholdCore", "Foundation", "FoundationXML"],
         "KeyholdCLI": ["KeyholdCore", "KeyholdFormats", "KeyholdAgent", "ArgumentParser", "Foundation"],
-        // Only its Backend imports CNcurses (the ncursesw shim); the rest is pure Swift over the core.
-        "KeyholdConsole": ["KeyholdCore", "CNcurses", "Foundation", "Synchronization"],
-        // The agent calls the crypto layer only for Sodium.wipe of relayed bytes (never libsodium itself).
+        // Only its Backend imports CNcurses (the ncursesw shim); the rest is pure Swift over the core,
+        // and the agent's client and frames for effects run through an agent (AgentRunner.swift).
+        "KeyholdConsole": ["KeyholdCore", "KeyholdAgent", "CNcurses", "Foundation", "Synchronization"],
+        // The agent calls the crypto layer only for Sodium.wipe of relayed bytes and SecureBytes for
+        // the console's values (never libsodium itself).
         "KeyholdAgent": ["KeyholdCore", "KeyholdCrypto", "Foundation", "Synchronization"],
         "keyhold": ["KeyholdCLI", "KeyholdConsole"],
         // The console for its model, update and view over a large vault (not its Backend); the test
