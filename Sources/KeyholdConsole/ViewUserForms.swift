@@ -1,5 +1,6 @@
 import KeyholdCore
 
+// The users screen's forms (edit, expiry) and dialogs (new user, roles of a user).
 extension Console {
     /// Up to `limit` lines of problems (each `✗ ...`): wrapped when there is room, else one line each.
     @discardableResult
@@ -88,5 +89,115 @@ extension Console {
                 style: outcome.style, &s)
         }
         s.cursor = cursor
+    }
+
+    /// A checklist of roles with a cursor, scrolled to keep the cursor in view.
+    static func drawRoleChecklist(
+        _ roles: [RoleInfo], chosen: Set<String>, cursor: Int, focused: Bool, in area: Rect,
+        _ s: inout Screen
+    ) {
+        guard area.height > 0 else { return }
+        let start = max(0, min(cursor - area.height + 1, roles.count - area.height))
+        let nameWidth = min(18, (roles.map { TextWidth.of($0.name) }.max() ?? 8) + 1)
+        for (row, i) in (start..<min(roles.count, start + area.height)).enumerated() {
+            let r = roles[i]
+            let here = focused && i == cursor
+            let line =
+                (here ? "› " : "  ") + (chosen.contains(r.name) ? "[x] " : "[ ] ") + TextWidth.pad(r.name, to: nameWidth)
+                + " " + r.description
+            s.text(line, in: area, row: row, style: here ? Theme.selected : .plain)
+        }
+    }
+
+    static func drawNewUser(_ f: NewUserState, _ m: Model, _ s: inout Screen) {
+        let problems = f.problems().map(\.message) + [f.error].compactMap { $0 }
+        let roles = f.roles ?? []
+        let body = Layout.body(width: m.width, height: m.height)
+        let width = min(m.width - 4, 68)
+        let listRows = max(1, min(max(roles.count, 1), body.height - 2 - 5 - min(problems.count, 3)))
+        let box = body.centered(width: width, height: 2 + 5 + listRows + min(problems.count, 3))
+        s.fill(box)
+        s.box(
+            box, title: "New user", footer: f.busy ? "creating…" : "Enter create · Tab next · Esc cancel",
+            style: Theme.borderFocused)
+        let inner = box.inner.inset(dx: 1, dy: 0)
+        var cursor: Point?
+        let fields: [(NewUserState.Field, String, TextField)] = [
+            (.username, "Username", f.username), (.email, "Email", f.email), (.displayName, "Display name", f.displayName)
+        ]
+        for (row, (field, label, text)) in fields.enumerated() {
+            let p = drawField(
+                label, text, focused: f.focus == field, x: inner.x, y: inner.y + row, labelWidth: 14,
+                width: inner.width, &s)
+            if f.focus == field { cursor = p }
+        }
+        let heading =
+            m.account?.can(.rolesManage) == true
+            ? "Roles (Space toggles; only roles you may assign)"
+            : "Roles: assigning them needs roles.manage"
+        s.text(heading, in: inner, row: 4, style: f.focus == .roles ? Theme.heading : Theme.label)
+        let list = Rect(x: inner.x, y: inner.y + 5, width: inner.width, height: listRows)
+        if f.roles == nil {
+            s.text("loading…", in: list, row: 0, column: 2, style: Theme.muted)
+        } else if roles.isEmpty {
+            s.text("none you may assign", in: list, row: 0, column: 2, style: Theme.muted)
+        } else {
+            drawRoleChecklist(roles, chosen: f.chosen, cursor: f.roleCursor, focused: f.focus == .roles, in: list, &s)
+        }
+        for (i, p) in problems.prefix(3).enumerated() {
+            s.text("✗ " + p, in: inner, row: 5 + listRows + i, style: Theme.error)
+        }
+        if !f.busy, let cursor { s.cursor = cursor }
+    }
+
+    static func drawUserRoles(_ r: UserRolesState, _ m: Model, _ s: inout Screen) {
+        let roles = r.roles ?? []
+        let others = r.current.subtracting(roles.map(\.name)).sorted()
+        let body = Layout.body(width: m.width, height: m.height)
+        let width = min(m.width - 4, 68)
+        let extra = (others.isEmpty ? 0 : 1) + (r.error == nil ? 0 : 1)
+        let listRows = max(1, min(max(roles.count, 1), body.height - 4 - extra))
+        let box = body.centered(width: width, height: 4 + listRows + extra)
+        s.fill(box)
+        s.box(
+            box, title: "Roles of \(r.username)", footer: r.busy ? "saving…" : "Space toggle · Enter apply · Esc cancel",
+            style: Theme.borderFocused)
+        let inner = box.inner.inset(dx: 1, dy: 0)
+        s.text("Checked roles are held; only roles you may assign are listed.", in: inner, row: 0, style: Theme.muted)
+        let list = Rect(x: inner.x, y: inner.y + 2, width: inner.width, height: listRows)
+        if r.roles == nil {
+            s.text("loading…", in: list, row: 0, column: 2, style: Theme.muted)
+        } else if roles.isEmpty {
+            s.text("none you may assign", in: list, row: 0, column: 2, style: Theme.muted)
+        } else {
+            drawRoleChecklist(roles, chosen: r.chosen, cursor: r.cursor, focused: true, in: list, &s)
+        }
+        var row = 2 + listRows
+        if !others.isEmpty {
+            s.text("Also holds \(others.joined(separator: ", ")) (not yours to change)", in: inner, row: row, style: Theme.muted)
+            row += 1
+        }
+        if let e = r.error { s.text("✗ " + e, in: inner, row: row, style: Theme.error) }
+    }
+
+    /// The lines of the help overlay for the current screen.
+    static func helpLines(_ m: Model) -> [(key: String, help: String, heading: Bool)] {
+        var out: [(String, String, Bool)] = [
+            ("", "Keys of \(m.route.isForm ? "this form" : "the \(m.route.title.lowercased()) screen")", true)
+        ]
+        out += Bindings.of(m.route).map { ($0.label, $0.help, false) }
+        if Route.tabs.contains(m.route) {
+            out.append(("", "", false))
+            out.append(("", "Everywhere", true))
+            out += (Bindings.global + Bindings.terminal).map { ($0.label, $0.help, false) }
+            out.append(("", "", false))
+            out.append(("", "Commands (type : then the name)", true))
+            out += Command.allCases.map { ($0.rawValue, $0.summary, false) }
+        } else {
+            out.append(("", "", false))
+            out.append(("", "Terminal", true))
+            out += Bindings.terminal.map { ($0.label, $0.help, false) }
+        }
+        return out
     }
 }
