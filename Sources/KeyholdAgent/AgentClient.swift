@@ -261,6 +261,13 @@ public final class ConsoleConnection: @unchecked Sendable {
         return n > 0 && p.revents & Int16(0x2000 | Int32(POLLHUP) | Int32(POLLERR)) != 0
     }
 
+    /// Stops reading: a `hungUp` waiting on the connection returns at once (the descriptor stays open).
+    public func shutdownReading() {
+        lock.withLock {
+            if !closed { _ = shutdown(channel.fd, Int32(SHUT_RD)) }
+        }
+    }
+
     /// Ends the connection (the agent keeps running).
     public func close() {
         lock.withLock {

@@ -11,6 +11,9 @@ import Synchronization
 public final class AgentRunner: EffectRunner {
     private let connection: ConsoleConnection
     private let stopped = Atomic<Bool>(false)
+    private let watching = Atomic<Bool>(false)
+    /// Signalled when the watcher thread has stopped using the connection.
+    private let watcherDone = DispatchSemaphore(value: 0)
     /// The agent's user, as it answered at connection.
     public let account: Account
 
@@ -60,7 +63,9 @@ public final class AgentRunner: EffectRunner {
     /// and when it is killed) and then posts the end of the session, so the console leaves
     /// without waiting for a key.
     public func watch(_ post: @escaping @Sendable (Action) -> Void) {
+        watching.store(true, ordering: .relaxed)
         Thread.detachNewThread { [self] in
+            defer { watcherDone.signal() }
             while !stopped.load(ordering: .relaxed) {
                 if connection.hungUp(waitingUpTo: 250) {
                     if !stopped.load(ordering: .relaxed) { post(.sessionEnded(Self.gone)) }
@@ -73,7 +78,11 @@ public final class AgentRunner: EffectRunner {
     /// Ends the connection; the agent keeps running.
     public func close() {
         stopped.store(true, ordering: .relaxed)
-        usleep(300_000)  // the watcher's poll ends before its descriptor is closed
+        if watching.load(ordering: .relaxed) {
+            // Wakes the watcher's poll at once; its descriptor is closed only once it has left.
+            connection.shutdownReading()
+            watcherDone.wait()
+        }
         connection.close()
     }
 }
