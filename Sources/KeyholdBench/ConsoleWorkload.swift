@@ -88,7 +88,8 @@ struct ConsoleResult: Codable {
     var firstFrameCPU: Double
     /// Of the wall time, in the core (the dashboard load effect).
     var firstFrameCore: Double
-    /// From the key that opens Users through its page read (and count) to a drawn frame.
+    /// From the key that opens Users through its page read to the first frame with rows (the
+    /// title's count still on its way).
     var usersFrame: Double
     var usersCore: Double
     var secretsFrame: Double
@@ -103,6 +104,10 @@ struct ConsoleResult: Codable {
     var secretKeystrokesCPU: [Double]
     /// The dashboard's counts of users, secrets and events (whole tables), the effect after the first frame, to its frame.
     var dashboardCounts: Double
+    /// Each list's count of its rows (a whole table), the effect after its first frame, to its frame.
+    var usersCount: Double
+    var secretsCount: Double
+    var auditCount: Double
     /// The audit check the dashboard starts along with its load (a separate effect, after the first frame).
     var auditVerify: Double
     /// Peak resident set (KiB) after logging in, after the dashboard, Users and Secrets.
@@ -273,30 +278,54 @@ enum ConsoleChild {
         }
         let rssDashboard = Resources.peakRSS()
 
-        // (b) Users, Secrets, Audit: the key, the page read with its count, the frame.
-        func open(_ key: Character, _ title: String) throws -> (frame: Double, core: Double) {
+        // (b) Users, Secrets, Audit: the key, the page read, the first frame with rows; then the
+        // count of the whole list (its own effect), to the frame whose title shows it.
+        /// `firstRow`: text the selected row starts with (a column may cut the rest), which the first frame shows.
+        func open(_ key: Character, _ name: String, _ count: Int?, firstRow: (Model) -> String?) throws -> (
+            frame: Double, core: Double, count: Double
+        ) {
             let core0 = d.coreSeconds
             let total = time {
                 d.press(.char(key))
-                d.runEffects { if case .secrets(.loadVersions) = $0 { false } else { true } }
+                d.runEffects {
+                    switch $0 {
+                    case .users(.page), .secrets(.page), .audit(.page): true
+                    default: false
+                    }
+                }
                 d.draw()
             }.wall
             let core = d.coreSeconds - core0
-            guard d.frame?.text.contains(title) == true else {
-                throw BenchFailure("\(title) did not open:\n\(d.frame?.text ?? "")")
+            // The first frame has the rows, its title the count as pending ("(…)").
+            guard let row = firstRow(d.model), d.frame?.text.contains(row) == true, d.frame?.text.contains(name + " (…)") == true
+            else {
+                throw BenchFailure("\(name) did not open with its rows:\n\(d.frame?.text ?? "")")
+            }
+            let counted = time {
+                d.runEffects {
+                    switch $0 {
+                    case .users(.count), .secrets(.count), .audit(.count): true
+                    default: false
+                    }
+                }
+                d.draw()
+            }.wall
+            let title = name + " (" + (count.map(String.init) ?? "")
+            guard d.frame?.text.contains(title) == true, d.frame?.text.contains(name + " (…)") == false else {
+                throw BenchFailure("\(name) did not show its count \(title):\n\(d.frame?.text ?? "")")
             }
             d.runEffects()  // the selected secret's versions: after the frame, as in the live loop
             d.draw()
-            return (total, core)
+            return (total, core, counted)
         }
-        let users = try open("2", "Users (\(summary.users))")
+        let users = try open("2", "Users", summary.users) { $0.users.rows.selectedItem.map { "› " + $0.username.prefix(8) } }
         let userCount = d.model.users.rows.count
         let userKeys = try typeFilter(&d, TypedFilter.users, rows: \.users.rows.count)
         let rssUsers = Resources.peakRSS()
-        let secrets = try open("3", "Secrets (\(summary.secrets))")
+        let secrets = try open("3", "Secrets", summary.secrets) { $0.secrets.rows.selectedItem.map { "› " + $0.name.prefix(8) } }
         let secretKeys = try typeFilter(&d, TypedFilter.secrets, rows: \.secrets.rows.count)
         let rssSecrets = Resources.peakRSS()
-        let auditOpen = try open("4", "Audit log (")
+        let auditOpen = try open("4", "Audit log", nil) { m in m.audit.rows.selectedItem.map { "\($0.seq) " } }
         let events = d.model.audit.rows.count
         guard events >= summary.auditEvents, d.model.audit.rows.selectedItem?.action == "login" else {
             throw BenchFailure("Audit shows \(events) events, newest \(d.model.audit.rows.selectedItem?.action ?? "none")")
@@ -333,7 +362,8 @@ enum ConsoleChild {
             secretsCore: secrets.core, auditFrame: auditOpen.frame, auditCore: auditOpen.core,
             userKeystrokes: userKeys.map(\.wall), userKeystrokesCPU: userKeys.map(\.cpu),
             secretKeystrokes: secretKeys.map(\.wall), secretKeystrokesCPU: secretKeys.map(\.cpu),
-            dashboardCounts: counting, auditVerify: audit, rssLoginKiB: rssLogin, rssDashboardKiB: rssDashboard,
+            dashboardCounts: counting, usersCount: users.count, secretsCount: secrets.count, auditCount: auditOpen.count,
+            auditVerify: audit, rssLoginKiB: rssLogin, rssDashboardKiB: rssDashboard,
             rssUsersKiB: rssUsers, rssSecretsKiB: rssSecrets, rssAuditKiB: rssAudit,
             checked: "the dashboard shows \(summary.users) users and overdue secrets; Users shows \(userCount), "
                 + "Secrets \(summary.secrets), Audit \(events) events; the audit chain (\(verification.events) events) verifies; "
@@ -432,8 +462,9 @@ struct ConsoleReport {
               effect, to the frame with its data: settings, key status, rotate-by warnings, one's roles. The
               counts of users, secrets and events (whole tables) come in the next effect and frame ("counts",
               shown as "counting…" until then), and the audit check after that; both timed apart.
-            - Open Users / Secrets / Audit: the key, the page read around the screen and the count (`PagedList`,
-              `Session.userPage` / `secretPage` / `auditPage` and their counts), to the first frame.
+            - Open Users / Secrets / Audit: the key, the page read around the screen (`PagedList`,
+              `Session.userPage` / `secretPage` / `auditPage`), to the first frame with rows. The count of the whole
+              list comes in the next effect and frame ("list counts", the title showing "(…)" until then), timed apart.
             - "(core)": of that wall time, what was spent in `CoreRunner` (the `Session` call and its SQL).
             - Filter keystroke: a tick and the key through `update`, `view`, the page read it asks for (a substring
               query with a count up to 1,000), and `view` again with its answer.
@@ -455,8 +486,8 @@ struct ConsoleReport {
 
             By screen size (medians of \(runsPerSize) processes; keystrokes: median of all of them, wall (CPU)):
 
-            | size | first frame (core) | counts | open Users (core) | open Secrets (core) | open Audit (core) | keystroke Users | keystroke Secrets | audit check | peak RSS |
-            |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+            | size | first frame (core) | counts | open Users (core) | open Secrets (core) | open Audit (core) | list counts: Users, Secrets, Audit | keystroke Users | keystroke Secrets | audit check | peak RSS |
+            |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 
             """
         for (size, results) in runs {
@@ -464,7 +495,8 @@ struct ConsoleReport {
             func m(_ f: (ConsoleResult) -> Double) -> String { Self.ms(median(r.map(f))) }
             s +=
                 "| \(size) | \(m(\.firstFrame)) (\(m(\.firstFrameCore))) | \(m(\.dashboardCounts)) | \(m(\.usersFrame)) (\(m(\.usersCore))) | "
-                + "\(m(\.secretsFrame)) (\(m(\.secretsCore))) | \(m(\.auditFrame)) (\(m(\.auditCore))) | \(Self.ms(median(r.flatMap(\.userKeystrokes)))) "
+                + "\(m(\.secretsFrame)) (\(m(\.secretsCore))) | \(m(\.auditFrame)) (\(m(\.auditCore))) | "
+                + "\(m(\.usersCount)), \(m(\.secretsCount)), \(m(\.auditCount)) | \(Self.ms(median(r.flatMap(\.userKeystrokes)))) "
                 + "(\(Self.ms(median(r.flatMap(\.userKeystrokesCPU))))) | \(Self.ms(median(r.flatMap(\.secretKeystrokes)))) "
                 + "(\(Self.ms(median(r.flatMap(\.secretKeystrokesCPU))))) | \(m(\.auditVerify)) | "
                 + "\(mib(Int(median(results.map { Double($0.maxRSSKiB) })))) |\n"

@@ -6,7 +6,9 @@ import KeyholdCore
 // Home/End, a refresh or a new filter text ask for a read (`PageQuery`), which `CoreRunner`
 // answers with a `PageRead`. One read per list is in flight at a time: what is asked for
 // meanwhile is merged into the next one, sent when the answer comes back, and an answer for
-// a filter text that has since changed is dropped.
+// a filter text that has since changed is dropped. Counting the whole list walks all of it
+// (tens of ms at a million rows), so opening and refreshing ask for it as a second effect
+// (`ListCount`) after the page: the first frame has its rows and the title's count follows.
 
 /// A read of one list's window, as an effect.
 public struct PageQuery<Key: Sendable & Hashable & Codable>: Equatable, Sendable, Codable {
@@ -23,15 +25,25 @@ public struct PageQuery<Key: Sendable & Hashable & Codable>: Equatable, Sendable
     public var anchor: Anchor
     /// Rows read on each side of an `around` anchor, and from the top or bottom.
     public var side: Int
-    /// Count the rows matching the filter too (opening, refreshing, a new filter text).
+    /// Count the rows matching a filter too, up to `PagedList.countCap` + 1 (opening,
+    /// refreshing, a new filter text). Without a filter the page is not counted: the whole
+    /// list's count is its own effect (`ListCount`).
     public var count: Bool
-    /// Count the whole list too (opening, refreshing): a new filter text does not change it.
-    public var countAll: Bool
 
-    public init(id: Int, filter: String, anchor: Anchor, side: Int, count: Bool, countAll: Bool = false) {
+    public init(id: Int, filter: String, anchor: Anchor, side: Int, count: Bool) {
         self.id = id; self.filter = filter; self.anchor = anchor; self.side = side; self.count = count
-        self.countAll = countAll
     }
+}
+
+/// The count of one whole list (unfiltered), asked for as an effect of its own after the page
+/// when a list opens or refreshes; as an answer, `rows` holds it.
+public struct ListCount: Equatable, Sendable, Codable {
+    /// Tells an answer from the count asked for last (`Model.pageReads` numbers both).
+    public var id: Int
+    /// Every row of the list (nil in the effect).
+    public var rows: Int?
+
+    public init(id: Int, rows: Int? = nil) { self.id = id; self.rows = rows }
 }
 
 /// A window of rows read for a `PageQuery`, in the order the list shows them.
@@ -43,17 +55,16 @@ public struct PageRead<Item: PageItem>: Sendable, Codable {
     public var hasAfter: Bool
     /// For an `around` anchor: the row with its key, or the neighbour that took its place.
     public var anchorIndex: Int?
-    /// With `count`: the rows matching the filter (up to `PagedList.countCap` + 1 when filtered).
+    /// The rows matching the filter: with `count` and a filter, up to `PagedList.countCap` + 1;
+    /// and whenever the window holds the whole (filtered) list, its rows.
     public var total: Int?
-    /// With `countAll`: every row of the list, unfiltered.
-    public var all: Int?
 
     public init(
         query: PageQuery<Item.Key>, rows: [Item], hasBefore: Bool, hasAfter: Bool, anchorIndex: Int? = nil,
-        total: Int? = nil, all: Int? = nil
+        total: Int? = nil
     ) {
         self.query = query; self.rows = rows; self.hasBefore = hasBefore; self.hasAfter = hasAfter
-        self.anchorIndex = anchorIndex; self.total = total; self.all = all
+        self.anchorIndex = anchorIndex; self.total = total
     }
 }
 
@@ -73,10 +84,11 @@ public struct PagedList<Item: PageItem & Equatable>: Equatable, Sendable {
     /// Whether the list goes on above the window, and below it.
     public private(set) var hasBefore = false
     public private(set) var hasAfter = false
-    /// Rows matching the filter, from SQL (at most `countCap` + 1 when filtered: `countIsLowerBound`).
+    /// Rows matching the filter, from SQL (at most `countCap` + 1 when filtered: `countIsLowerBound`);
+    /// without a filter, `all`. Nil while not counted yet (the whole count on its way).
     public private(set) var total: Int?
     public private(set) var countIsLowerBound = false
-    /// Every row of the list, from SQL.
+    /// Every row of the list, from SQL: the last `ListCount` (kept through a refresh until the next arrives).
     public private(set) var all: Int?
     public var list = ListState()
     /// The selected row's key: what a refresh reads around.
@@ -94,12 +106,15 @@ public struct PagedList<Item: PageItem & Equatable>: Equatable, Sendable {
     public internal(set) var inFlight: Int?
     /// The next read, sent when none is in flight.
     public internal(set) var wanted: Want?
+    /// The whole list is to be counted: sent with the next effects, whatever is in flight.
+    public internal(set) var countWanted = false
+    /// The id of the newest count asked for and not answered yet: an answer with another id is dropped.
+    public internal(set) var countInFlight: Int?
 
     /// A read asked for and not sent yet.
     public struct Want: Equatable, Sendable {
         public var anchor: PageQuery<Item.Key>.Anchor
         public var count: Bool
-        public var countAll = false
     }
 
     public init() {}
@@ -110,9 +125,12 @@ public struct PagedList<Item: PageItem & Equatable>: Equatable, Sendable {
         return max(total ?? 0, base + items.count + 1)
     }
 
-    /// "12", or "1000+" for a filtered list counted up to its cap.
+    /// The count is on its way: the window does not hold the whole list and nothing counted it yet.
+    public var countPending: Bool { total == nil && (hasBefore || hasAfter) }
+
+    /// "12", "1000+" for a filtered list counted up to its cap, or "…" while the count is on its way.
     public var countText: String {
-        countIsLowerBound ? "\(Self.countCap)+" : String(count)
+        countPending ? "…" : countIsLowerBound ? "\(Self.countCap)+" : String(count)
     }
 
     public var selectedItem: Item? {
@@ -125,17 +143,18 @@ public struct PagedList<Item: PageItem & Equatable>: Equatable, Sendable {
         items.indices.contains(index - base) ? items[index - base] : nil
     }
 
-    /// Asks for a read (merged with one already asked for: the newest anchor, a count if either wants one).
-    mutating func want(_ anchor: PageQuery<Item.Key>.Anchor, count: Bool = false, countAll: Bool = false) {
-        wanted = Want(
-            anchor: anchor, count: count || (wanted?.count ?? false),
-            countAll: countAll || (wanted?.countAll ?? false) || (count && all == nil))
+    /// Asks for a read (merged with one already asked for: the newest anchor, a count if either
+    /// wants one). A counted read when the whole list was never counted (a failed count) asks for that too.
+    mutating func want(_ anchor: PageQuery<Item.Key>.Anchor, count: Bool = false) {
+        wanted = Want(anchor: anchor, count: count || (wanted?.count ?? false))
+        if count && all == nil && countInFlight == nil { countWanted = true }
     }
 
-    /// Reads the window again around the selection, with the counts (a refresh).
+    /// Reads the window again around the selection, then counts the whole list (a refresh).
     mutating func refresh() {
         loading = true
-        want(selectedKey.map { .around($0) } ?? .first, count: true, countAll: true)
+        want(selectedKey.map { .around($0) } ?? .first, count: true)
+        countWanted = true
     }
 
     /// The filter text changed: read the new list from its top.
@@ -152,7 +171,16 @@ public struct PagedList<Item: PageItem & Equatable>: Equatable, Sendable {
         guard inFlight == nil, let w = wanted else { return nil }
         wanted = nil
         inFlight = id
-        return PageQuery(id: id, filter: filter.text, anchor: w.anchor, side: side, count: w.count, countAll: w.countAll)
+        return PageQuery(id: id, filter: filter.text, anchor: w.anchor, side: side, count: w.count)
+    }
+
+    /// The count of the whole list, if one is wanted: sent at once (an older one still on its way
+    /// is then dropped when it comes back).
+    mutating func nextCount(id: Int) -> ListCount? {
+        guard countWanted else { return nil }
+        countWanted = false
+        countInFlight = id
+        return ListCount(id: id)
     }
 
     // MARK: Moving
@@ -219,8 +247,11 @@ public struct PagedList<Item: PageItem & Equatable>: Equatable, Sendable {
         if let t = r.total {
             countIsLowerBound = !r.query.filter.isEmpty && t > Self.countCap
             total = min(t, r.query.filter.isEmpty ? t : Self.countCap + 1)
+        } else if r.query.filter.isEmpty {
+            // Unfiltered, the list's count is the whole count: as last counted, or on its way.
+            total = all
+            countIsLowerBound = false
         }
-        if let a = r.all { all = a }
         if !hasBefore && !hasAfter { total = items.count; countIsLowerBound = false }
         if r.query.filter.isEmpty, let t = total { all = t }
         loaded = true
@@ -264,6 +295,33 @@ public struct PagedList<Item: PageItem & Equatable>: Equatable, Sendable {
     mutating func failed(_ message: String) {
         inFlight = nil
         loading = false
+        error = message
+    }
+
+    /// Applies the whole list's count; false when it is dropped (a newer count was asked for
+    /// since). It is the list's count only while the rows shown are unfiltered: a count that
+    /// comes back after a filter was applied leaves the filtered count alone.
+    mutating func apply(_ c: ListCount, page: Int) -> Bool {
+        guard c.id == countInFlight, let n = c.rows else { return false }
+        countInFlight = nil
+        all = n
+        if loaded && shownFilter.isEmpty && (hasBefore || hasAfter) {
+            total = n
+            countIsLowerBound = false
+            if hasBefore && !hasAfter {
+                // A window read at the end before the count came: its places follow from the count now.
+                let shift = max(1, n - items.count) - base
+                base += shift; list.selected += shift; list.offset += shift
+            }
+            clampOffset(page: page)
+        }
+        return true
+    }
+
+    /// A count failed: the error shows in the list (its rows stay); a later refresh counts again.
+    mutating func countFailed(id: Int, _ message: String) {
+        guard id == countInFlight else { return }
+        countInFlight = nil
         error = message
     }
 }

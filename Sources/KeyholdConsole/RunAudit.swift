@@ -4,6 +4,8 @@ import KeyholdCore
 public enum AuditEffect: Equatable, Sendable, Codable {
     /// A window of the log (`PagedList`), newest first.
     case page(PageQuery<Int64>)
+    /// The whole log counted, after its first page when it opens or refreshes.
+    case count(ListCount)
     /// Checks the whole chain: hashes and signatures.
     case verify
 }
@@ -11,6 +13,7 @@ public enum AuditEffect: Equatable, Sendable, Codable {
 /// What came of an `AuditEffect` (`UpdateAudit.swift` applies it).
 public enum AuditResult: Sendable, Codable {
     case page(PageRead<AuditEvent>)
+    case counted(ListCount)
     case verified(AuditVerification)
 }
 
@@ -23,7 +26,9 @@ extension CoreRunner {
                 try Self.read(
                     q, descending: true,
                     page: { try s.auditPage(filter, at: $0, limit: $1) },
-                    count: { try $0 ? s.auditCount(filter, upTo: PagedList<AuditEvent>.countCap + 1) : s.auditCount() }))
+                    count: { try s.auditCount(filter, upTo: PagedList<AuditEvent>.countCap + 1) }))
+        case .count(let c):
+            return .counted(ListCount(id: c.id, rows: try s.auditCount()))
         case .verify:
             return .verified(try s.verifyAudit())
         }

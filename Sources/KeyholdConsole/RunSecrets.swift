@@ -4,6 +4,8 @@ import KeyholdCore
 public enum SecretsEffect: Equatable, Sendable, Codable {
     /// A window of the list (`PagedList`), by name.
     case page(PageQuery<String>)
+    /// The whole list counted, after its first page when it opens or refreshes.
+    case count(ListCount)
     case loadVersions(String)
     case reveal(String, version: Int)
     case create(name: String, value: NewValue, description: String, rotateBy: Int64?, historyLimit: Int?)
@@ -17,6 +19,7 @@ public enum SecretsEffect: Equatable, Sendable, Codable {
 /// What came of a `SecretsEffect` (`UpdateSecrets.swift` applies it).
 public enum SecretsResult: Sendable, Codable {
     case page(PageRead<SecretInfo>)
+    case counted(ListCount)
     case versionsLoaded(String, [SecretVersionInfo])
     case revealed(String, version: Int, SecureBytes)
     case saved(SecretSaved)
@@ -33,7 +36,9 @@ extension CoreRunner {
                 try Self.read(
                     q, descending: false,
                     page: { try s.secretPage(filter, at: $0, limit: $1) },
-                    count: { try $0 ? s.secretCount(filter, upTo: PagedList<SecretInfo>.countCap + 1) : s.secretCount() }))
+                    count: { try s.secretCount(filter, upTo: PagedList<SecretInfo>.countCap + 1) }))
+        case .count(let c):
+            return .counted(ListCount(id: c.id, rows: try s.secretCount()))
         case .loadVersions(let name):
             return .versionsLoaded(name, try s.versions(of: name))
         case .reveal(let name, let version):

@@ -18,6 +18,8 @@ public enum UserChange: String, Equatable, Sendable, CaseIterable, Codable {
 public enum UsersEffect: Equatable, Sendable {
     /// A window of the list (`PagedList`), by username.
     case page(PageQuery<String>)
+    /// The whole list counted, after its first page when it opens or refreshes.
+    case count(ListCount)
     case change(UserChange, String)
     /// The roles the new-user and roles dialogs offer.
     case loadRoles
@@ -36,6 +38,7 @@ public enum UsersEffect: Equatable, Sendable {
 /// What came of a `UsersEffect` (`UpdateUsers.swift` applies it).
 public enum UsersResult: Sendable, Codable {
     case page(PageRead<UserInfo>)
+    case counted(ListCount)
     case changed(UserChange, String)
     case rolesLoaded([RoleInfo])
     case created(String, temporary: SecureBytes)
@@ -57,7 +60,9 @@ extension CoreRunner {
                 try Self.read(
                     q, descending: false,
                     page: { try s.userPage(filter, at: $0, limit: $1) },
-                    count: { try $0 ? s.userCount(filter, upTo: PagedList<UserInfo>.countCap + 1) : s.userCount() }))
+                    count: { try s.userCount(filter, upTo: PagedList<UserInfo>.countCap + 1) }))
+        case .count(let c):
+            return .counted(ListCount(id: c.id, rows: try s.userCount()))
 
         case .change(let change, let name):
             switch change {

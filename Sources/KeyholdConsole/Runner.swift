@@ -100,13 +100,13 @@ public final class CoreRunner: EffectRunner {
 
     /// A list's window for `q`, in the order the list shows it (`descending`: the key's order
     /// reversed, as the audit log shows the newest first): `first` and `last` one page of
-    /// `side` rows; `around` a page up to the key and one from it. `count(filtered)` counts the
-    /// filtered list (up to a bound) or, given false, the whole list; a window that holds the
-    /// whole list is its count.
+    /// `side` rows; `around` a page up to the key and one from it. `count` counts the filtered
+    /// list up to a bound, only for a filter (the whole list is counted apart: `ListCount`); a
+    /// window that holds the whole list is its count.
     static func read<Item: PageItem>(
         _ q: PageQuery<Item.Key>, descending: Bool,
         page: (PagePosition<Item.Key>, Int) throws -> Page<Item>,
-        count: (Bool) throws -> Int
+        count: () throws -> Int
     ) throws -> PageRead<Item> {
         var rows: [Item], hasBefore: Bool, hasAfter: Bool
         var anchor: Int? = nil
@@ -128,8 +128,11 @@ public final class CoreRunner: EffectRunner {
             anchor = anchor.map { rows.count - 1 - $0 }
         }
         var read = PageRead(query: q, rows: rows, hasBefore: hasBefore, hasAfter: hasAfter, anchorIndex: anchor)
-        if q.count { read.total = !hasBefore && !hasAfter ? rows.count : try count(!q.filter.isEmpty) }
-        if q.countAll { read.all = q.filter.isEmpty ? read.total : try count(false) }
+        if !hasBefore && !hasAfter {
+            read.total = rows.count
+        } else if q.count && !q.filter.isEmpty {
+            read.total = try count()
+        }
         return read
     }
 }

@@ -64,24 +64,32 @@ extension Model {
         }
     }
 
-    /// Sends the page read each list wants, unless one of its reads is still on its way.
+    /// Sends the page read each list wants, unless one of its reads is still on its way, and
+    /// after it the whole list's count when one is wanted (opening, refreshing).
     mutating func sendPageReads(_ fx: inout [Effect]) {
         guard account != nil else { return }
         func side(_ route: Route) -> Int {
             // Two screens each way: a page key stays inside the window while the next read comes.
             min(Session.pageLimitRange.upperBound, max(16, 2 * Layout.listRows(route, width: width, height: height)))
         }
-        if users.rows.wanted != nil, let q = users.rows.nextQuery(id: pageReads + 1, side: side(.users)) {
-            pageReads += 1
-            fx.append(.users(.page(q)))
+        Self.sendReads(&users.rows, side: side(.users), ids: &pageReads, &fx, page: { .users(.page($0)) }, count: { .users(.count($0)) })
+        Self.sendReads(
+            &secrets.rows, side: side(.secrets), ids: &pageReads, &fx, page: { .secrets(.page($0)) }, count: { .secrets(.count($0)) })
+        Self.sendReads(&audit.rows, side: side(.audit), ids: &pageReads, &fx, page: { .audit(.page($0)) }, count: { .audit(.count($0)) })
+    }
+
+    /// One list's wanted page read, then its wanted count, each numbered by `ids` (`pageReads`).
+    static func sendReads<T>(
+        _ rows: inout PagedList<T>, side: Int, ids: inout Int, _ fx: inout [Effect],
+        page: (PageQuery<T.Key>) -> Effect, count: (ListCount) -> Effect
+    ) {
+        if rows.wanted != nil, let q = rows.nextQuery(id: ids + 1, side: side) {
+            ids += 1
+            fx.append(page(q))
         }
-        if secrets.rows.wanted != nil, let q = secrets.rows.nextQuery(id: pageReads + 1, side: side(.secrets)) {
-            pageReads += 1
-            fx.append(.secrets(.page(q)))
-        }
-        if audit.rows.wanted != nil, let q = audit.rows.nextQuery(id: pageReads + 1, side: side(.audit)) {
-            pageReads += 1
-            fx.append(.audit(.page(q)))
+        if let c = rows.nextCount(id: ids + 1) {
+            ids += 1
+            fx.append(count(c))
         }
     }
 

@@ -47,6 +47,8 @@ extension Model {
         switch result {
         case .page(let read):
             _ = audit.rows.apply(read, page: Layout.listRows(.audit, width: width, height: height))
+        case .counted(let c):
+            _ = audit.rows.apply(c, page: Layout.listRows(.audit, width: width, height: height))
         case .verified(let v):
             audit.check = .done(v)
             if route == .audit {
@@ -63,6 +65,7 @@ extension Model {
     mutating func auditFailed(_ effect: AuditEffect, _ message: String) {
         switch effect {
         case .page: audit.rows.failed(message)
+        case .count(let c): audit.rows.countFailed(id: c.id, message)
         case .verify: audit.check = .failed(message)
         }
     }

@@ -79,6 +79,8 @@ extension Model {
             } else if secrets.rows.selectedKey != before {
                 secretSelectionChanged(&fx)
             }
+        case .counted(let c):
+            _ = secrets.rows.apply(c, page: Layout.listRows(.secrets, width: width, height: height))
         case .versionsLoaded(let name, let versions):
             secrets.versions[name] = versions
         case .revealed(let name, let version, let value):
@@ -107,6 +109,8 @@ extension Model {
         switch effect {
         case .page:
             secrets.rows.failed(message)
+        case .count(let c):
+            secrets.rows.countFailed(id: c.id, message)
         case .reveal:
             secrets.revealing = nil
             toast(message, error: true)

@@ -84,6 +84,8 @@ extension Model {
             {
                 users.detailOffset = 0
             }
+        case .counted(let c):
+            _ = users.rows.apply(c, page: Layout.listRows(.users, width: width, height: height))
         case .changed(let change, let name):
             toast("\(name) \(change.pastTense)")
             reload(.users, &fx)
@@ -117,6 +119,7 @@ extension Model {
     mutating func usersFailed(_ effect: UsersEffect, _ message: String) {
         switch effect {
         case .page: users.rows.failed(message)
+        case .count(let c): users.rows.countFailed(id: c.id, message)
         case .change, .resetPassword, .approveKey, .delete: toast(message, error: true)
         case .loadRoles, .create, .setRoles: dialogFailed(effect, message)
         case .edit, .setExpiry: formFailed(message)

@@ -62,9 +62,10 @@ extension Console {
     }
 
     /// The title of a paged list: `Users (12)`, `Users (3 of 12)`, `Users (1000+ of 50000)`,
-    /// counted by SQL for the filter the rows were read with.
+    /// counted by SQL for the filter the rows were read with; `Users (…)` while the whole count
+    /// of a list just opened is on its way (a refresh keeps the last count until then).
     static func listTitle<T>(_ name: String, _ rows: PagedList<T>) -> String {
-        rows.shownFilter.isEmpty ? "\(name) (\(rows.count))" : "\(name) (\(rows.countText) of \(rows.all.map(String.init) ?? "…"))"
+        rows.shownFilter.isEmpty ? "\(name) (\(rows.countText))" : "\(name) (\(rows.countText) of \(rows.all.map(String.init) ?? "…"))"
     }
 
     /// Draws the rows of a paged list on screen (from its window), as `drawRows` does.

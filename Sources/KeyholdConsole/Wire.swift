@@ -92,6 +92,7 @@ extension UsersEffect: Codable {
     /// The same cases, `edit`'s email as a value and a flag.
     private enum Coded: Codable {
         case page(PageQuery<String>)
+        case count(ListCount)
         case change(UserChange, String)
         case loadRoles
         case create(username: String, email: String?, displayName: String, roles: [String])
@@ -106,6 +107,7 @@ extension UsersEffect: Codable {
     public init(from decoder: Decoder) throws {
         switch try Coded(from: decoder) {
         case .page(let q): self = .page(q)
+        case .count(let c): self = .count(c)
         case .change(let c, let n): self = .change(c, n)
         case .loadRoles: self = .loadRoles
         case .create(let u, let e, let d, let r): self = .create(username: u, email: e, displayName: d, roles: r)
@@ -122,6 +124,7 @@ extension UsersEffect: Codable {
         let coded: Coded =
             switch self {
             case .page(let q): .page(q)
+            case .count(let c): .count(c)
             case .change(let c, let n): .change(c, n)
             case .loadRoles: .loadRoles
             case .create(let u, let e, let d, let r): .create(username: u, email: e, displayName: d, roles: r)

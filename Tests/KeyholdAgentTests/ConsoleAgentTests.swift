@@ -19,7 +19,7 @@ struct ConsoleOnlyHandler: AgentHandler {
 /// The console's runner over a real agent (its socket, frames and session).
 @Suite struct ConsoleAgentTests {
     static func page<K>(_ anchor: PageQuery<K>.Anchor = .first) -> PageQuery<K> {
-        PageQuery(id: 1, filter: "", anchor: anchor, side: 20, count: true, countAll: true)
+        PageQuery(id: 1, filter: "", anchor: anchor, side: 20, count: true)
     }
 
     @Test func aConsoleSessionRunsWithTheAgentsSession() throws {

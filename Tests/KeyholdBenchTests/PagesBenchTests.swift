@@ -46,6 +46,9 @@ import Testing
         _ = try ConsoleChild.build(path: path, users: 1_300, secrets: 1_500, seed: 7, password: password)
         let r = try ConsoleChild.measureConsole(path: path, width: 80, height: 24, password: password)
         #expect([r.firstFrame, r.usersFrame, r.secretsFrame, r.auditFrame].allSatisfy { $0 > 0 })
+        // Each list's count is timed apart from its first frame.
+        #expect([r.usersCount, r.secretsCount, r.auditCount].allSatisfy { $0 > 0 })
+        #expect(r.checked.contains("Users shows 1301,"), "\(r.checked)")
         #expect(r.userKeystrokes.count == TypedFilter.users.count && r.secretKeystrokes.count == TypedFilter.secrets.count)
         #expect(r.rssAuditKiB > 0)
         // maria.berg: accounts 0, 620 and 1240 of 1,300; End reaches the last of the 1,301 usernames by a keyset read.
@@ -58,6 +61,7 @@ import Testing
                 rotateByCount: 300, checked: "-"),
             buildRSSKiB: 0, runs: [(size: "80x24", results: [(result: r, maxRSSKiB: 1)])], pages: nil)
         #expect(report.markdown(runsPerSize: 1).contains("| opening a list < 50.00 ms"))
+        #expect(report.markdown(runsPerSize: 1).contains("| list counts: Users, Secrets, Audit |"))
         #expect(report.verdicts.contains("console opening a list"))
     }
 }

@@ -219,7 +219,8 @@ import Testing
         h.keys(.char("j"), .down); #expect(selected() == 2)
         h.keys(.char("k"), .up); #expect(selected() == 0)
         h.key(.char("r"))
-        #expect(h.effects.map(\.pageList) == [.audit])
+        // The page read, then the count of the whole log.
+        #expect(h.effects.map(\.pageList) == [.audit, nil] && h.effects.map(\.countList) == [nil, .audit])
         expectScreen(
             h.screen, named: "audit-80x16",
             #"""

@@ -10,16 +10,105 @@ import Testing
     static let count = 2_500
     static func name(_ i: Int) -> String { "svc/" + String(repeating: "0", count: 4 - String(i).count) + String(i) }
 
-    /// Logged in at 80x16 over `count` secrets (one import: one audit event), on Secrets.
-    func secrets() throws -> Harness {
+    /// Logged in at 80x16 over `count` secrets (one import: one audit event), on Secrets (`open`) or the dashboard.
+    func secrets(open: Bool = true) throws -> Harness {
         var h = try Harness.loggedIn(width: 80, height: 16) { s, _ in
             let entries = try (0..<Self.count).map { i in
                 ImportEntry(name: Self.name(i), value: try SecureBytes(copying: Array("value \(i)".utf8)), origin: "entry \(i)")
             }
             _ = try s.importSecrets(entries)
         }
-        h.key(.char("3"))
+        if open { h.key(.char("3")) }
         return h
+    }
+
+    /// Opens Secrets without running its effects: the page read, then the whole list's count.
+    func opened(_ h: inout Harness) throws -> (PageQuery<String>, ListCount) {
+        h.runEffects = false
+        h.effects = []
+        h.key(.char("3"))
+        guard case .secrets(.page(let q))? = h.effects.first, case .secrets(.count(let c))? = h.effects.last else {
+            throw Failure("expected a page read and a count, got \(h.effects)")
+        }
+        #expect(h.effects == [.secrets(.page(q)), .secrets(.count(ListCount(id: q.id + 1)))])
+        #expect(q.filter.isEmpty && q.anchor == .first)
+        return (q, c)
+    }
+
+    struct Failure: Error, CustomStringConvertible { let description: String; init(_ d: String) { description = d } }
+
+    @Test func theFirstFrameOfAListHasItsRowsBeforeTheCount() throws {
+        var h = try secrets(open: false)
+        let (page, count) = try opened(&h)
+        h.send(h.runner.run(.secrets(.page(page))))
+        let first = h.screen.text
+        #expect(first.contains("Secrets (…)") && first.contains("› svc/0000") && first.contains("svc/0005"), "\(first)")
+        #expect(h.model.secrets.rows.countPending)
+        // End before the count: the last row, its place known once the count comes.
+        h.key(.end)
+        guard case .secrets(.page(let last))? = h.effects.last(where: { $0.pageList == .secrets }), last.anchor == .last else {
+            Issue.record("expected a read of the last page, got \(h.effects)"); return
+        }
+        h.send(h.runner.run(.secrets(.page(last))))
+        #expect(h.model.secrets.rows.selectedItem?.name == Self.name(Self.count - 1))
+        #expect(h.screen.text.contains("Secrets (…)"))
+
+        h.send(h.runner.run(.secrets(.count(count))))
+        let counted = h.screen.text
+        #expect(counted.contains("Secrets (\(Self.count))") && !counted.contains("(…)"), "\(counted)")
+        #expect(
+            h.model.secrets.rows.list.selected == Self.count - 1 && h.model.secrets.rows.selectedItem?.name == Self.name(Self.count - 1))
+        // The scroll mark beside the last row: its place in the count.
+        let row = try #require(h.screen.row(containing: "› " + Self.name(Self.count - 1)))
+        #expect(h.screen.lines.indices.filter { h.screen.lines[$0].contains("┃") } == [row])
+
+        // A refresh keeps the last count in the title until the new one arrives.
+        h.effects = []
+        h.key(.char("r"))
+        guard case .secrets(.page(let again))? = h.effects.first, case .secrets(.count(let recount))? = h.effects.last else {
+            Issue.record("expected a page read and a count, got \(h.effects)"); return
+        }
+        h.send(h.runner.run(.secrets(.page(again))))
+        #expect(h.screen.text.contains("Secrets (\(Self.count))"))
+        h.send(h.runner.run(.secrets(.count(recount))))
+        #expect(h.screen.text.contains("Secrets (\(Self.count))") && h.model.secrets.rows.countInFlight == nil)
+    }
+
+    @Test func aStaleCountIsDropped() throws {
+        var h = try secrets(open: false)
+        let (page, count) = try opened(&h)
+        h.send(h.runner.run(.secrets(.page(page))))
+        // A filter typed before the count came back: its rows, its own count, the whole one still on its way.
+        h.key(.char("/"))
+        h.key(.char("s"))
+        h.type("vc/00")
+        while let q = h.effects.compactMap({ e -> PageQuery<String>? in if case .secrets(.page(let q)) = e { q } else { nil } }).last,
+            q.id == h.model.secrets.rows.inFlight
+        {
+            h.send(h.runner.run(.secrets(.page(q))))
+        }
+        #expect(h.model.secrets.rows.shownFilter == "svc/00" && h.model.secrets.rows.hasAfter)
+        #expect(h.screen.text.contains("Secrets (100 of …)"), "\(h.screen.text)")
+        // The count asked for the unfiltered list arrives: the whole count, not the filtered list's.
+        h.send(h.runner.run(.secrets(.count(count))))
+        #expect(h.screen.text.contains("Secrets (100 of \(Self.count))"), "\(h.screen.text)")
+        #expect(h.model.secrets.rows.count == 100 && h.model.secrets.rows.selectedItem?.name == "svc/0000")
+
+        // Two refreshes, a secret made between their counts: the older count, arriving last, is dropped.
+        h.key(.enter)
+        h.effects = []
+        h.key(.char("r"))
+        guard case .secrets(.count(let older))? = h.effects.last else { Issue.record("no count in \(h.effects)"); return }
+        let olderAnswer = h.runner.run(.secrets(.count(older)))
+        try #require(h.session).createSecret("svc/9999", .value(try SecureBytes(copying: Array("v".utf8))))
+        h.key(.char("r"))
+        guard case .secrets(.count(let newer))? = h.effects.last, newer.id > older.id else {
+            Issue.record("no second count in \(h.effects)"); return
+        }
+        h.send(h.runner.run(.secrets(.count(newer))))
+        h.send(olderAnswer)
+        #expect(h.model.secrets.rows.all == Self.count + 1 && h.model.secrets.rows.countInFlight == nil)
+        #expect(h.screen.text.contains("Secrets (100 of \(Self.count + 1))"), "\(h.screen.text)")
     }
 
     var page: Int { Layout.listRows(.secrets, width: 80, height: 16) }

@@ -186,4 +186,14 @@ extension Effect {
         default: nil
         }
     }
+
+    /// The list whose whole count this effect asks for, if it is one.
+    var countList: Route? {
+        switch self {
+        case .users(.count): .users
+        case .secrets(.count): .secrets
+        case .audit(.count): .audit
+        default: nil
+        }
+    }
 }

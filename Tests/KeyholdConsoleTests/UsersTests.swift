@@ -238,7 +238,8 @@ import Testing
     @Test func rReloads() throws {
         var h = try users()
         h.key(.char("r"))
-        #expect(h.effects.map(\.pageList) == [.users])
+        // The page read, then the count of the whole list.
+        #expect(h.effects.map(\.pageList) == [.users, nil] && h.effects.map(\.countList) == [nil, .users])
     }
 
     @Test func lockUnlockDisableEnable() throws {

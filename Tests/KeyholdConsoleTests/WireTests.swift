@@ -38,7 +38,7 @@ import Testing
     }
 
     static func q<K>(_ anchor: PageQuery<K>.Anchor) -> PageQuery<K> {
-        PageQuery(id: 7, filter: "db", anchor: anchor, side: 12, count: true, countAll: false)
+        PageQuery(id: 7, filter: "db", anchor: anchor, side: 12, count: true)
     }
 
     @Test func everyEffectRoundTrips() throws {
@@ -47,7 +47,8 @@ import Testing
             .session(.createVault(username: "admin", password: typed)), .session(.login(username: "admin", password: typed)),
             .session(.completePasswordChange(typed)), .session(.logout),
             .dashboard(.load(dueWithin: 86_400_000)), .dashboard(.count),
-            .users(.page(Self.q(.first))), .users(.page(Self.q(.around("bob")))), .users(.change(.disable, "bob")), .users(.loadRoles),
+            .users(.page(Self.q(.first))), .users(.page(Self.q(.around("bob")))), .users(.count(ListCount(id: 8))),
+            .users(.change(.disable, "bob")), .users(.loadRoles),
             .users(.create(username: "bob", email: nil, displayName: "Bob", roles: ["user"])),
             .users(.create(username: "bob", email: "b@x.example", displayName: "", roles: [])),
             .users(.setRoles("bob", add: ["operator"], remove: ["user"])), .users(.resetPassword("bob")),
@@ -58,7 +59,8 @@ import Testing
             .roles(.load), .roles(.create("ops", description: "d", permissions: [.secretsList, .usersRead])),
             .roles(.edit("ops", description: nil, permissions: [.auditRead])), .roles(.edit("ops", description: "x", permissions: nil)),
             .roles(.delete("ops")),
-            .secrets(.page(Self.q(.last))), .secrets(.loadVersions("db")), .secrets(.reveal("db", version: 3)),
+            .secrets(.page(Self.q(.last))), .secrets(.count(ListCount(id: 9))), .secrets(.loadVersions("db")),
+            .secrets(.reveal("db", version: 3)),
             .secrets(.create(name: "db", value: .typed(typed), description: "d", rotateBy: 5, historyLimit: 10)),
             .secrets(.create(name: "db", value: .generated(length: 32, alphabet: .hex), description: "", rotateBy: nil, historyLimit: nil)),
             .secrets(.addVersion("db", .typed(typed))),
@@ -66,7 +68,7 @@ import Testing
             .secrets(.edit("db", SecretEdit(rotateBy: 99, historyLimit: .some(nil)))), .secrets(.edit("db", SecretEdit())),
             .secrets(.deleteVersion("db", version: 2)), .secrets(.delete("db")),
             .keys(.load), .keys(.rotateDataKey), .keys(.resumeRotation), .keys(.finishInterruptedRotation), .keys(.rotateRootKey),
-            .audit(.page(Self.q(.around(Int64(42))))), .audit(.verify)
+            .audit(.page(Self.q(.around(Int64(42))))), .audit(.count(ListCount(id: 10))), .audit(.verify)
         ]
         for effect in effects {
             let (back, m) = try roundTrip(effect)
@@ -86,7 +88,8 @@ import Testing
         var actions: [Action] = [
             .dashboard(.load(dueWithin: 86_400_000)), .users(.page(Self.q(.first))), .users(.loadRoles), .roles(.load),
             .secrets(.page(Self.q(.first))), .secrets(.loadVersions("db/password")), .secrets(.reveal("db/password", version: 1)),
-            .keys(.load), .audit(.page(Self.q(.first))), .audit(.verify), .dashboard(.count)
+            .keys(.load), .audit(.page(Self.q(.first))), .audit(.verify), .dashboard(.count),
+            .users(.count(ListCount(id: 8))), .secrets(.count(ListCount(id: 9))), .audit(.count(ListCount(id: 10)))
         ].map { runner.run($0, progress: nil) }
         let temp = try SecureBytes(utf8: "temporary-secret-3"), recovery = try SecureBytes(utf8: "recovery-secret-4")
         let account = Account(username: "admin", permissions: [.secretsRead], hasKeyAccess: true, pendingKeyFingerprint: "ab")
@@ -122,6 +125,12 @@ import Testing
             Issue.record("not a reveal"); return
         }
         #expect(value.utf8String() == "revealed-secret-2")
+        // A list's count comes back with its id and the rows counted (admin and carol).
+        let counted = try AgentMessage.encode(ConsoleReply.action(try #require(RunnerAction(actions[11]))))
+        guard case .action(.users(.counted(let c))) = try counted.decode(ConsoleReply.self) else {
+            Issue.record("not a count"); return
+        }
+        #expect(c == ListCount(id: 8, rows: 2))
         try roundTrip(ConsoleReply.account(account))
         try roundTrip(ConsoleRequest.account)
     }
