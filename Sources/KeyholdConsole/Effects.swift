@@ -45,3 +45,23 @@ public enum Action: Sendable {
     /// The vault's file was replaced while the console had it open: the console stops (the message says why).
     case vaultReplaced(String)
 }
+
+/// One field of an edit: left as it is, set, or cleared (where `T??` would say the same with a
+/// `.some(nil)` that coding cannot tell from nil).
+public enum FieldEdit<Value: Equatable & Sendable & Codable>: Equatable, Sendable, Codable {
+    case keep
+    case set(Value)
+    case clear
+
+    /// As the core takes it: nil leaves the field, `.some(nil)` clears it.
+    var change: Value?? {
+        switch self {
+        case .keep: nil
+        case .set(let v): .some(v)
+        case .clear: .some(nil)
+        }
+    }
+
+    /// `.set` of a value, `.clear` for nil.
+    init(_ value: Value?) { self = value.map { .set($0) } ?? .clear }
+}

@@ -49,7 +49,7 @@ extension CoreRunner {
         case .addVersion(let name, let value):
             return .saved(.versionAdded(name, version: try s.addVersion(name, value.input)))
         case .edit(let name, let edit):
-            try s.editSecret(name, description: edit.description, rotateBy: edit.rotateBy, historyLimit: edit.historyLimit)
+            try s.editSecret(name, description: edit.description, rotateBy: edit.rotateBy.change, historyLimit: edit.historyLimit.change)
             return .saved(.edited(name, edit.changedFields))
         case .deleteVersion(let name, let version):
             return .versionDeleted(name, version: version, checkpointed: try s.deleteVersion(name, version: version).checkpointed)

@@ -15,7 +15,7 @@ public enum UserChange: String, Equatable, Sendable, CaseIterable, Codable {
 }
 
 /// What the users screen and its dialogs ask of the core.
-public enum UsersEffect: Equatable, Sendable {
+public enum UsersEffect: Equatable, Sendable, Codable {
     /// A window of the list (`PagedList`), by username.
     case page(PageQuery<String>)
     /// The whole list counted, after its first page when it opens or refreshes.
@@ -29,8 +29,8 @@ public enum UsersEffect: Equatable, Sendable {
     case resetPassword(String)
     case approveKey(String, fingerprint: String)
     case delete(String)
-    /// Changes only what is given: `email: .some(nil)` clears the email.
-    case edit(String, email: String??, displayName: String?)
+    /// Changes only what is given (`displayName` nil: left as it is).
+    case edit(String, email: FieldEdit<String>, displayName: String?)
     /// Nil: never expires.
     case setExpiry(String, at: Int64?)
 }
@@ -102,7 +102,7 @@ extension CoreRunner {
             return .deleted(name, checkpointed: try s.deleteUser(name).checkpointed)
 
         case .edit(let name, let email, let displayName):
-            try s.editUser(name, email: email, displayName: displayName)
+            try s.editUser(name, email: email.change, displayName: displayName)
             return .edited(name)
 
         case .setExpiry(let name, let time):

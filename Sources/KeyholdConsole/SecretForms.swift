@@ -121,23 +121,23 @@ public enum NewValue: Equatable, Sendable, Codable {
 }
 
 /// The metadata changes of one secret; nil leaves a field as it is.
-public struct SecretEdit: Equatable, Sendable {
+public struct SecretEdit: Equatable, Sendable, Codable {
     public var description: String?
-    /// `.some(nil)` clears the date.
-    public var rotateBy: Int64??
-    /// `.some(nil)` falls back to the vault's default.
-    public var historyLimit: Int??
+    /// `.clear`: no rotate-by date.
+    public var rotateBy: FieldEdit<Int64>
+    /// `.clear`: the vault's default applies.
+    public var historyLimit: FieldEdit<Int>
 
-    public init(description: String? = nil, rotateBy: Int64?? = nil, historyLimit: Int?? = nil) {
+    public init(description: String? = nil, rotateBy: FieldEdit<Int64> = .keep, historyLimit: FieldEdit<Int> = .keep) {
         self.description = description; self.rotateBy = rotateBy; self.historyLimit = historyLimit
     }
 
-    var isEmpty: Bool { description == nil && rotateBy == nil && historyLimit == nil }
+    var isEmpty: Bool { description == nil && rotateBy == .keep && historyLimit == .keep }
 
     /// The changed fields, named for the toast.
     var changedFields: [String] {
-        (description != nil ? ["description"] : []) + (rotateBy != nil ? ["rotate-by date"] : [])
-            + (historyLimit != nil ? ["history limit"] : [])
+        (description != nil ? ["description"] : []) + (rotateBy != .keep ? ["rotate-by date"] : [])
+            + (historyLimit != .keep ? ["history limit"] : [])
     }
 }
 
@@ -276,8 +276,10 @@ public struct SecretFormState: Equatable, Sendable {
     func edit(of s: SecretInfo) -> SecretEdit {
         var e = SecretEdit()
         if description.text != s.description { e.description = description.text }
-        if rotateBy.text.trimmingSpaces != (s.rotateBy.map(Fmt.date) ?? "") { e.rotateBy = rotateByTime }
-        if historyLimit.text.trimmingSpaces != (s.historyLimit.map(String.init) ?? "") { e.historyLimit = historyLimitValue }
+        if rotateBy.text.trimmingSpaces != (s.rotateBy.map(Fmt.date) ?? ""), let time = rotateByTime { e.rotateBy = FieldEdit(time) }
+        if historyLimit.text.trimmingSpaces != (s.historyLimit.map(String.init) ?? ""), let limit = historyLimitValue {
+            e.historyLimit = FieldEdit(limit)
+        }
         return e
     }
 
@@ -463,7 +465,7 @@ extension Model {
 
     /// What a new history limit deletes at once, if anything may go.
     func pruneWarning(_ s: SecretInfo, _ edit: SecretEdit) -> String? {
-        guard let change = edit.historyLimit else { return nil }
+        guard let change = edit.historyLimit.change else { return nil }
         guard let limit = change else {
             return s.versionCount > 1
                 ? "With no limit of its own the vault's default applies: versions beyond it are deleted now, oldest first, for good."

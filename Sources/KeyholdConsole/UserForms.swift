@@ -111,9 +111,9 @@ extension Model {
                 f.focus = first.field
                 break
             }
-            let email: String?? = f.email.text == f.originalEmail ? nil : .some(f.email.text.isEmpty ? nil : f.email.text)
+            let email: FieldEdit<String> = f.email.text == f.originalEmail ? .keep : FieldEdit(f.email.text.isEmpty ? nil : f.email.text)
             let displayName = f.displayName.text == f.originalDisplayName ? nil : f.displayName.text
-            if email == nil && displayName == nil {
+            if email == .keep && displayName == nil {
                 overlay = nil
                 toast("\(f.username) unchanged")
                 return

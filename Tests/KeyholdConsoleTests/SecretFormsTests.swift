@@ -552,8 +552,8 @@ import Testing
                     .edit(
                         "app/prod/aws",
                         SecretEdit(
-                            description: "AWS key", rotateBy: .some(nil),
-                            historyLimit: .some(3)))))
+                            description: "AWS key", rotateBy: .clear,
+                            historyLimit: .set(3)))))
         #expect(h.model.overlay == nil)
         #expect(h.model.toasts.last?.text == "Saved description, rotate-by date, history limit of app/prod/aws")
         let session = try #require(h.session)
@@ -601,13 +601,13 @@ import Testing
 
         // Falling back to the vault's limit may delete too; a single version never goes.
         let session = try #require(h.session)
-        let clear = SecretEdit(historyLimit: .some(nil))
+        let clear = SecretEdit(historyLimit: .clear)
         #expect(h.model.pruneWarning(try session.secret(named: "app/prod/aws"), clear)?.hasPrefix("With no limit of its own") == true)
         #expect(h.model.pruneWarning(try session.secret(named: "app/prod/stripe"), clear) == nil)
         #expect(
-            h.model.pruneWarning(try session.secret(named: "app/prod/aws"), SecretEdit(historyLimit: .some(1)))
+            h.model.pruneWarning(try session.secret(named: "app/prod/aws"), SecretEdit(historyLimit: .set(1)))
                 == "Keeping at most 1 version deletes the oldest version (v3) now, for good.")
-        #expect(h.model.pruneWarning(try session.secret(named: "app/prod/aws"), SecretEdit(historyLimit: .some(2))) == nil)
+        #expect(h.model.pruneWarning(try session.secret(named: "app/prod/aws"), SecretEdit(historyLimit: .set(2))) == nil)
     }
 
     // MARK: Delete a version

@@ -162,7 +162,7 @@ extension Harness {
         h.type("bob@builder.example")
         h.runEffects = false
         h.key(.enter)
-        #expect(h.effects == [.users(.edit("bob", email: .some("bob@builder.example"), displayName: nil))])
+        #expect(h.effects == [.users(.edit("bob", email: .set("bob@builder.example"), displayName: nil))])
         guard case .editUser(let f) = h.model.overlay else { Issue.record("closed"); return }
         #expect(f.busy)
         expectScreen(
@@ -208,7 +208,7 @@ extension Harness {
         h.key(.ctrl("u"))
         h.type("Robert 山田")
         h.key(.enter)
-        #expect(h.effects.first == .users(.edit("bob", email: .some("bob@builder.example"), displayName: "Robert 山田")))
+        #expect(h.effects.first == .users(.edit("bob", email: .set("bob@builder.example"), displayName: "Robert 山田")))
         #expect(h.model.overlay == nil)
         #expect(h.model.toasts.last?.text == "bob updated")
         let bob = try h.acting().user(named: "bob")
@@ -226,7 +226,7 @@ extension Harness {
         h.key(.char("E"))
         h.key(.ctrl("u"))
         h.key(.enter)
-        #expect(h.effects.first == .users(.edit("bob", email: .some(nil), displayName: nil)))
+        #expect(h.effects.first == .users(.edit("bob", email: .clear, displayName: nil)))
         #expect(try h.acting().user(named: "bob").email == nil)
         #expect(try h.acting().user(named: "bob").displayName == "Bob Builder")
     }
