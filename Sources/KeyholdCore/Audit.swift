@@ -90,7 +90,7 @@ enum AuditChain {
         try tx.insertAudit(row)
     }
 
-    static func head(_ row: AuditRow) -> String { "\(row.seq):\(hex(row.hash))" }
+    static func head(_ row: AuditRow) -> String { "\(row.seq):\(Store.hex(row.hash))" }
 
     /// Walks the chain and signatures; names the first event that fails. Before the
     /// anchor (events of a vault that was upgraded to format 2) a signature by any key
@@ -165,6 +165,4 @@ enum AuditChain {
         let unsigned = AuditAction(rawValue: e.action)?.mayBeUnsigned ?? false
         return unsigned && e.actorKeyID == nil ? nil : "unsigned, but \(e.action) events must be signed"
     }
-
-    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
 }

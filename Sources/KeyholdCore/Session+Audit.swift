@@ -21,7 +21,7 @@ extension Session {
     /// `<seq>:<hex>` of the last event: print it now, check it later to notice a cut tail.
     public func auditHead() throws -> String {
         try read(requires: .auditRead, action: "audit.head") { tx, _ in
-            guard let last = try tx.lastAuditEvent() else { return "0:" + AuditChain.hex(AuditChain.genesis) }
+            guard let last = try tx.lastAuditEvent() else { return "0:" + Store.hex(AuditChain.genesis) }
             return AuditChain.head(last)
         }
     }
@@ -44,7 +44,7 @@ extension Session {
                 result.failure = (seq, "the log ends at event \(result.events) but the head names event \(seq): the tail was cut")
                 return result
             }
-            if AuditChain.hex(event.hash) != parts[1].lowercased() {
+            if Store.hex(event.hash) != parts[1].lowercased() {
                 result.failure = (seq, "event \(seq) differs from the recorded head (the log was rewritten)")
             }
             return result

@@ -170,17 +170,26 @@ extension Session {
         let alreadyDone = try known ?? (job.total - (pendingRotation()?.remaining ?? 0))
         progress?(alreadyDone, job.total)
         var destroyed: [Int] = []
+        // The last row re-sealed, in the table's order: the next batch reads on after it.
+        var last: VersionBatch.Position?
         while true {
-            let count = try perform(.keyRotateDataBatch, target: "data-key", requires: .keysManage) { op -> Int? in
+            let batch = try perform(.keyRotateDataBatch, target: "data-key", requires: .keysManage) {
+                op -> (count: Int, last: VersionBatch.Position?)? in
                 guard let running = try op.tx.runningRotation(), running.id == job.id,
                     try op.tx.activeDataKey()?.version == target
                 else {
                     throw KeyholdError.rotationSuperseded(jobID: job.id)
                 }
-                let rows = try op.tx.versionsBelow(keyVersion: target, limit: max(1, batchSize))
+                let limit = max(1, batchSize)
+                var rows = try last.map { try op.tx.versionsBelow(keyVersion: target, after: $0, limit: limit) } ?? VersionBatch()
                 if rows.isEmpty {
-                    destroyed = try finishRotation(&op, job)
-                    return nil
+                    // Nothing after `last` (or the job's start): a version may lie before it (one written
+                    // under an older key meanwhile); the index finds any, and none left is the finish.
+                    guard let first = try op.tx.firstVersionBelow(keyVersion: target) else {
+                        destroyed = try finishRotation(&op, job)
+                        return nil
+                    }
+                    rows = try op.tx.versionsBelow(keyVersion: target, from: first, limit: limit)
                 }
                 let to = try dataKey(op.tx, version: target)
                 var keys: [Int: SecureBytes] = [:]  // per batch: one lookup per key version, not per row
@@ -202,10 +211,11 @@ extension Session {
                     "job": .int(job.id), "to": .int(Int64(target)), "count": .int(Int64(rows.count)),
                     "digest": .string(AuditChain.digest(ids))
                 ]
-                return rows.count
+                return (rows.count, rows.last)
             }
-            guard let count else { break }
-            resealed += count
+            guard let batch else { break }
+            last = batch.last
+            resealed += batch.count
             progress?(min(alreadyDone + resealed, job.total), job.total)
         }
         dataKeys.withLock { cache in for v in destroyed { cache[v] = nil } }
@@ -293,7 +303,7 @@ extension Session {
             op.securelyDeletes = true
             op.details = [
                 "root_version": .int(Int64(version)), "grants": .strings(resealed.sorted()),
-                "root_public_key": .string(AuditChain.hex(signer.publicKey)), "root_link": .string(AuditChain.hex(link)),
+                "root_public_key": .string(Store.hex(signer.publicKey)), "root_link": .string(Store.hex(link)),
                 "cleared_warning": .bool(v?.revocationWarning != nil)
             ]
             if !leftOut.isEmpty { op.details["left_out"] = .strings(leftOut.sorted()) }
@@ -352,7 +362,7 @@ extension Session {
             case .failure: throw KeyholdError.integrity("user_keys id=\(keyID): does not check out after its endorsement")
             }
             op.details = [
-                "user_id": .int(user.id), "key_id": .int(keyID), "public_key": .string(AuditChain.hex(key.publicKey)),
+                "user_id": .int(user.id), "key_id": .int(keyID), "public_key": .string(Store.hex(key.publicKey)),
                 "fingerprint": .string(expected)
             ]
         }
@@ -420,7 +430,7 @@ extension Vault {
                         publicKey: key.pair.publicKey))
                 var details: [String: AuditValue] = [
                     "user": .string(user.username), "user_id": .int(user.id), "key_id": .int(key.id),
-                    "public_key": .string(AuditChain.hex(key.pair.publicKey)), "recovery_signature": .string(AuditChain.hex(proof))
+                    "public_key": .string(Store.hex(key.pair.publicKey)), "recovery_signature": .string(Store.hex(proof))
                 ]
                 if let retired { details["retired_key_id"] = .int(retired) }
                 // No session exists: the event is signed with the recovered user's new key.

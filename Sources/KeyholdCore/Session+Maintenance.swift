@@ -857,6 +857,6 @@ extension AuditChain {
             return n
         }
         text.removeLast(text.count - used)
-        return hex(Hash.blake2b256(text))
+        return Store.hex(Hash.blake2b256(text))
     }
 }

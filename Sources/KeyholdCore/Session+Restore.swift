@@ -70,8 +70,8 @@ public final class Restore: Sendable {
         self.copyVault = copyVault
         vaultName = (live.vault.path as NSString).lastPathComponent
         sameVault = liveID == backupID
-        liveVaultID = AuditChain.hex(liveID)
-        backupVaultID = AuditChain.hex(backupID)
+        liveVaultID = Store.hex(liveID)
+        backupVaultID = Store.hex(backupID)
     }
 
     deinit { cancel() }
@@ -166,7 +166,7 @@ public final class Restore: Sendable {
                     "cut_events": .int(Int64(check.cutEvents)), "other_vault": .bool(!sameVault)
                 ]
                 if let through = check.cutThrough { op.details["cut_through"] = .int(through) }
-                if let replaced { op.details["replaced_head"] = .string("\(replaced.seq):\(AuditChain.hex(replaced.hash))") }
+                if let replaced { op.details["replaced_head"] = .string("\(replaced.seq):\(Store.hex(replaced.hash))") }
                 if !sameVault { op.details["replaced_vault_id"] = .string(liveVaultID) }
             }
             let seq = try copyVault.identity().head?.seq ?? 0
@@ -261,7 +261,7 @@ extension Session {
             if liveID != backupID, !allowOtherVault {
                 throw KeyholdError.conflict(
                     """
-                    \(absolute) is another vault (vault id \(AuditChain.hex(backupID)); this one's is \(AuditChain.hex(liveID))). \
+                    \(absolute) is another vault (vault id \(Store.hex(backupID)); this one's is \(Store.hex(liveID))). \
                     Give --other-vault to replace this vault with it
                     """)
             }

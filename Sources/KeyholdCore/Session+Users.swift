@@ -237,7 +237,7 @@ extension Session {
             }
             op.details = [
                 "roles": .strings(assigned), "temporary_password_expires": .int(t.expires), "user_id": .int(row.id),
-                "key_id": .int(key.id), "public_key": .string(AuditChain.hex(key.pair.publicKey))
+                "key_id": .int(key.id), "public_key": .string(Store.hex(key.pair.publicKey))
             ]
             if let access = try syncKeyAccess(&op, userID: row.id) { op.details["key_access"] = .string(access) }
             try deliver(t.0)
@@ -314,7 +314,7 @@ extension Session {
             op.details["temporary_password_expires"] = .int(t.expires)
             op.details["user_id"] = .int(u.id)
             op.details["key_id"] = .int(key.id)
-            op.details["public_key"] = .string(AuditChain.hex(key.pair.publicKey))
+            op.details["public_key"] = .string(Store.hex(key.pair.publicKey))
             if let retired { op.details["retired_key_id"] = .int(retired) }
             // The grant was sealed to the retired key: seal it to the new one (or leave it pending).
             try op.tx.updateUser(u)

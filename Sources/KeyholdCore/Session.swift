@@ -166,7 +166,7 @@ public final class Session: Sendable {
     }
 
     func dataKey(_ tx: Tx, version: Int) throws -> SecureBytes {
-        if let min = try tx.vault()?.minDecryptVersion, version < min {
+        if let min = try tx.minDecryptVersion(), version < min {
             throw KeyholdError.integrity("data_keys version=\(version): below the vault's minimum decryption version \(min)")
         }
         if let k = dataKeys.withLock({ $0[version] }) { return k }

@@ -167,7 +167,7 @@ enum Trust {
             keyID = k; userID = u; publicKey = pk
         }
         init(keyID: Int64, userID: Int64, publicKey: [UInt8]) { self.keyID = keyID; self.userID = userID; self.publicKey = publicKey }
-        var text: String { "\(keyID):\(userID):\(AuditChain.hex(publicKey))" }
+        var text: String { "\(keyID):\(userID):\(Store.hex(publicKey))" }
     }
 
     // MARK: Root keys

@@ -76,9 +76,9 @@ extension Vault {
                     target: "vault",
                     details: [
                         "from_format": .int(Int64(from)), "format": .int(Int64(VaultFile.currentFormat)),
-                        "vault_id": .string(AuditChain.hex(vaultID)),
+                        "vault_id": .string(Store.hex(vaultID)),
                         "root_version": .int(Int64(v.rootVersion)),
-                        "root_public_key": .string(AuditChain.hex(signer.publicKey)),
+                        "root_public_key": .string(Store.hex(signer.publicKey)),
                         "roles": .strings(roles), "users": .strings(users), "keys": .strings(keys),
                         "users_through": .int(usersThrough), "backup": .string(backup)
                     ])

@@ -147,10 +147,10 @@ public final class Vault: Sendable {
                     target: "vault",
                     details: [
                         "format": .int(Int64(VaultFile.currentFormat)), "admin": .string(username),
-                        "vault_id": .string(AuditChain.hex(vaultID)),
+                        "vault_id": .string(Store.hex(vaultID)),
                         "user_id": .int(user.id), "key_id": .int(key.id),
-                        "public_key": .string(AuditChain.hex(key.pair.publicKey)),
-                        "root_version": .int(1), "root_public_key": .string(AuditChain.hex(signer.publicKey)),
+                        "public_key": .string(Store.hex(key.pair.publicKey)),
+                        "root_version": .int(1), "root_public_key": .string(Store.hex(signer.publicKey)),
                         "roles": .strings(BuiltinRole.all.map { Authority.roleEntry($0.name, $0.permissions) }),
                         "kdf_opslimit": .int(Int64(options.kdf.opslimit)),
                         "kdf_memlimit": .int(Int64(options.kdf.memlimit))
@@ -316,7 +316,7 @@ public final class Vault: Sendable {
                 details["key_pair"] = .string("created")
                 details["user_id"] = .int(row.id)
                 details["key_id"] = .int(keyID)
-                details["public_key"] = .string(AuditChain.hex(key.publicKey))
+                details["public_key"] = .string(Store.hex(key.publicKey))
             }
             // Legacy (imported Argon2i or Werkzeug, or below the vault's cost): re-made as Argon2id at the
             // vault's cost. A hash at or above the cost is kept: re-making it would only weaken it.

@@ -290,5 +290,19 @@ extension Store {
         return error
     }
 
-    static func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+}
+
+extension Store {
+    /// `bytes` as lower-case hex (vault ids, keys and digests in audit details and messages).
+    public static func hex(_ bytes: [UInt8]) -> String {
+        // Written into the string's own storage: a rotation's batch digest is one per transaction.
+        String(unsafeUninitializedCapacity: bytes.count * 2) { out in
+            for (i, b) in bytes.enumerated() {
+                out[2 * i] = hexDigits[Int(b >> 4)]
+                out[2 * i + 1] = hexDigits[Int(b & 0x0f)]
+            }
+            return bytes.count * 2
+        }
+    }
+    private static let hexDigits = Array("0123456789abcdef".utf8)
 }

@@ -170,6 +170,14 @@ public struct VersionBatch: Sendable, Equatable {
         public init(secretID: Int64, version: Int, keyVersion: Int) {
             self.secretID = secretID; self.version = version; self.keyVersion = keyVersion
         }
+        /// This row's place in the table's order.
+        public var position: Position { Position(secretID: secretID, version: version) }
+    }
+    /// A place in secret_versions' primary-key order, (secret, version): where a read starts.
+    public struct Position: Sendable, Equatable {
+        public var secretID: Int64
+        public var version: Int
+        public init(secretID: Int64, version: Int) { self.secretID = secretID; self.version = version }
     }
     public private(set) var keys: [Key] = []
     /// Every ciphertext, in row order; row `i`'s ends at `ends[i]`.
@@ -183,6 +191,9 @@ public struct VersionBatch: Sendable, Equatable {
 
     /// Where row `index`'s ciphertext lies in `bytes`.
     public func range(of index: Int) -> Range<Int> { (index == 0 ? 0 : ends[index - 1])..<ends[index] }
+
+    /// The last row's place (nil when the batch is empty): the next read goes on after it.
+    public var last: Position? { keys.last?.position }
 
     mutating func reserve(_ rows: Int) {
         keys.reserveCapacity(rows)

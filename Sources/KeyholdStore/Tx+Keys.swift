@@ -107,28 +107,42 @@ extension Tx {
         return db.changesCount == 1
     }
 
-    /// Up to `limit` secret versions sealed under a data key older than `keyVersion`
-    /// (a range of the key_version index, so each batch starts where work remains): their
-    /// keys, and their ciphertexts back to back in one buffer (no array per row).
-    public func versionsBelow(keyVersion: Int, limit: Int) throws -> VersionBatch {
-        // A batch of rotation reads 1,000 rows: read through SQLite's C API (see `step`).
+    /// Up to `limit` secret versions sealed under a data key older than `keyVersion`, from
+    /// `start` on in primary-key order (secret, version): their keys, and their ciphertexts
+    /// back to back in one buffer (no array per row). A walk of the table itself, not of the
+    /// key_version index, which would cost a seek into the table for every row; versions
+    /// under `keyVersion` or a newer key in the range are passed over. Rows before `start`
+    /// are not read: `firstVersionBelow` finds any left there.
+    public func versionsBelow(keyVersion: Int, from start: VersionBatch.Position, limit: Int) throws -> VersionBatch {
+        try versionsBelow(keyVersion: keyVersion, start, ">=", limit: limit)
+    }
+
+    /// `versionsBelow(keyVersion:from:limit:)` from just after `last` (the last row of the batch before).
+    public func versionsBelow(keyVersion: Int, after last: VersionBatch.Position, limit: Int) throws -> VersionBatch {
+        try versionsBelow(keyVersion: keyVersion, last, ">", limit: limit)
+    }
+
+    private func versionsBelow(keyVersion: Int, _ start: VersionBatch.Position, _ comparison: String, limit: Int) throws -> VersionBatch {
+        // A batch of rotation reads 1,000 rows: read through SQLite's C API (see `step`). The `+`
+        // keeps the planner off the key_version index: the range is the primary key's.
         let statement = try db.cachedStatement(
             sql: """
                 SELECT secret_id, version, key_version, ciphertext FROM secret_versions
-                WHERE key_version < ? ORDER BY key_version, secret_id, version LIMIT ?
+                WHERE (secret_id, version) \(comparison) (?, ?) AND +key_version < ? ORDER BY secret_id, version LIMIT ?
                 """)
         var out = VersionBatch()
         out.reserve(max(0, min(limit, 10_000)))
         try rows(
             statement,
             bind: { h in
-                Tx.bind(h, 1, Int64(keyVersion))
-                Tx.bind(h, 2, Int64(limit))
+                Tx.bind(h, 1, start.secretID)
+                Tx.bind(h, 2, Int64(start.version))
+                Tx.bind(h, 3, Int64(keyVersion))
+                Tx.bind(h, 4, Int64(limit))
             }
         ) { h in
             // Checked as `Columns` checks a row: integers, and a blob, where the schema says so.
-            for (i, type) in [(0, SQLITE_INTEGER), (1, SQLITE_INTEGER), (2, SQLITE_INTEGER), (3, SQLITE_BLOB)] as [(Int32, Int32)]
-            where sqlite3_column_type(h, i) != type {
+            for (i, type) in Tx.versionColumnTypes where sqlite3_column_type(h, i) != type {
                 let column = String(cString: sqlite3_column_name(h, i))
                 throw StoreError.corrupt(
                     """
@@ -143,6 +157,26 @@ extension Tx {
                 ciphertext: UnsafeRawBufferPointer(start: sqlite3_column_blob(h, 3), count: Int(sqlite3_column_bytes(h, 3))))
         }
         return out
+    }
+    /// `versionsBelow`'s columns (index, SQLite type), checked on every row.
+    private static let versionColumnTypes: [(Int32, Int32)] = [
+        (0, SQLITE_INTEGER), (1, SQLITE_INTEGER), (2, SQLITE_INTEGER), (3, SQLITE_BLOB)
+    ]
+
+    /// The first version under a data key older than `keyVersion` in the key_version index
+    /// (oldest key first; one seek), nil when none is left: where `versionsBelow` starts.
+    public func firstVersionBelow(keyVersion: Int) throws -> VersionBatch.Position? {
+        try mapRow(
+            db.cachedStatement(
+                sql: """
+                    SELECT secret_id, version FROM secret_versions WHERE key_version < ?
+                    ORDER BY key_version, secret_id, version LIMIT 1
+                    """),
+            [keyVersion]
+        ) { row in
+            let c = Columns(row, "secret_versions", key: 2)
+            return VersionBatch.Position(secretID: try c.value(0), version: try c.value(1))
+        }
     }
 
     public func countVersionsBelow(keyVersion: Int) throws -> Int {

@@ -10,6 +10,14 @@ extension Tx {
         try mapRow(db.cachedStatement(sql: "SELECT * FROM vault WHERE id = 1"), [], VaultRow.init(row:))
     }
 
+    /// The vault's `min_decrypt_version` alone (nil without a vault row): read before every data
+    /// key is used, where reading the whole row by column name would cost more than the check.
+    public func minDecryptVersion() throws -> Int? {
+        try mapRow(db.cachedStatement(sql: "SELECT id, min_decrypt_version FROM vault WHERE id = 1"), []) { row in
+            try Columns(row, "vault").value(1)
+        }
+    }
+
     public func insertVault(_ v: VaultRow) throws {
         try db.cachedStatement(
             sql: """

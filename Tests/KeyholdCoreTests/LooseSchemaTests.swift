@@ -89,6 +89,19 @@ import KeyholdStore
         #expect(Self.checkNames(admin, expected))
     }
 
+    /// The minimum decryption version is read alone before every data key is used: planted as
+    /// text, revealing a value stops with the vault row and the column named.
+    @Test func aMinimumDecryptionVersionThatIsNotANumberStopsEveryReveal() throws {
+        let f = try Fixture()
+        try f.admin.createSecret("app/a", .value(pw("value-a")))
+        let admin = try f.login("admin", adminPassword)
+        try Attacker(f.vault.store, clock: f.clock).loosen("vault", "min_decrypt_version")
+        try f.vault.store.unsafeExecute("UPDATE vault SET min_decrypt_version = 'one'")
+        #expect(
+            Self.corruption("reveal") { _ = try admin.reveal("app/a") }
+                == "vault id=1: column min_decrypt_version holds text, where the schema requires an integer")
+    }
+
     @Test func anAuditEventWithoutAnAction() throws {
         let f = try Fixture()
         try f.admin.createSecret("app/a", .value(pw("value-a")))

@@ -3,6 +3,7 @@ import Synchronization
 import KeyholdTestSupport
 import Testing
 @testable import KeyholdCore
+import KeyholdCrypto
 import KeyholdStore
 
 /// Fails the N-th operation that reaches `beforeCommit` (counting from 1), once.
@@ -42,6 +43,42 @@ final class CountdownFault: Sendable {
 
     func keyVersions(_ f: Fixture) throws -> [Int64] {
         try f.vault.store.unsafeQuery("SELECT DISTINCT key_version FROM secret_versions ORDER BY 1").map { $0["key_version"] as! Int64 }
+    }
+
+    /// The batches walk the table in order; a version written under an older key behind the walk's
+    /// place between two batches (no command does so: planted here) is still found through the
+    /// key_version index and re-sealed, and the job does not finish before it is.
+    @Test func aVersionUnderAnOldKeyBehindTheWalkIsStillResealed() throws {
+        let f = try Fixture()
+        let values = try populate(f, 60)
+        let store = f.vault.store, admin = f.admin
+        let planted = Mutex<String?>(nil)
+        let result = try admin.rotateDataKey(batchSize: 10) { done, _ in
+            guard done >= 30, planted.withLock({ $0 == nil }) else { return }
+            do {
+                // svc/0/token (secret 1, long passed) gets a version 2 under the old key 1, made current.
+                try store.write { tx in
+                    var secret = try #require(try tx.secret(named: "svc/0/token"))
+                    let sealed = try Seal.seal(
+                        try pw("planted behind the walk"), key: try admin.dataKey(tx, version: 1),
+                        aad: Keyring.secretAAD(secretID: secret.id, version: 2, keyVersion: 1))
+                    try tx.insertSecretVersion(
+                        SecretVersionRow(secretID: secret.id, version: 2, keyVersion: 1, ciphertext: sealed, createdAt: 0, createdBy: nil))
+                    secret.currentVersion = 2
+                    secret.lastVersion = 2
+                    try tx.updateSecret(secret)
+                }
+                planted.withLock { $0 = "planted" }
+            } catch {
+                planted.withLock { $0 = "planting failed: \(error)" }
+            }
+        }
+        #expect(planted.withLock { $0 } == "planted")
+        #expect(result.resealed == 61)
+        #expect(result.destroyed == [1])
+        #expect(try keyVersions(f) == [2])
+        #expect(try f.admin.reveal("svc/0/token").utf8String() == "planted behind the walk")
+        try expectAllOpen(f.admin, values.filter { $0.key != "svc/0/token" })
     }
 
     @Test func rotationResealsEverythingAndDestroysTheOldKey() throws {

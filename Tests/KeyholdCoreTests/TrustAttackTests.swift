@@ -166,7 +166,7 @@ import KeyholdStore
         let theirs = try Trust.rootSigningKey(chosen)
         let vaultID = Sodium.randomBytes(16)
         let details =
-            #"{"root_public_key":"\#(AuditChain.hex(theirs.publicKey))","root_version":1,"vault_id":"\#(AuditChain.hex(vaultID))"}"#
+            #"{"root_public_key":"\#(Store.hex(theirs.publicKey))","root_version":1,"vault_id":"\#(Store.hex(vaultID))"}"#
         try attacker.appendEvent(
             actorID: 1, actorName: "admin", keyID: attackerAdmin, action: "vault.upgrade", target: "vault",
             details: details)
@@ -262,7 +262,7 @@ import KeyholdStore
         let first = try attacker.plantKey(for: 1, username: "admin")
         try attacker.appendEvent(
             actorID: 1, actorName: "admin", keyID: first, action: "user.create", target: "user:eve",
-            details: #"{"key_id":99,"public_key":"\#(AuditChain.hex(attacker.pair.publicKey))","roles":["admin"],"user_id":99}"#)
+            details: #"{"key_id":99,"public_key":"\#(Store.hex(attacker.pair.publicKey))","roles":["admin"],"user_id":99}"#)
         let v = try f.admin.verifyAudit()
         #expect(v.failure?.reason.contains("which no entitled event introduced") == true)
     }
@@ -278,7 +278,7 @@ import KeyholdStore
         var row = AuditRow(
             seq: last.seq + 1, at: f.clock.now, actorID: audra, actorName: "audra", actorKeyID: aud.keyID,
             action: "user.create", target: "user:eve",
-            details: #"{"key_id":99,"public_key":"\#(AuditChain.hex(rogue.publicKey))","roles":[],"user_id":99}"#,
+            details: #"{"key_id":99,"public_key":"\#(Store.hex(rogue.publicKey))","roles":[],"user_id":99}"#,
             prevHash: last.hash, hash: [], signature: nil)
         row.hash = AuditChain.hash(row)
         row.signature = aud.keyPair.sign(row.hash)
@@ -353,7 +353,7 @@ import KeyholdStore
         try attacker.appendEvent(
             actorID: nil, actorName: "recovery-key", keyID: planted, action: "vault.recover", target: "user:admin",
             details:
-                #"{"key_id":\#(planted),"public_key":"\#(AuditChain.hex(attacker.pair.publicKey))","recovery_signature":"\#(String(repeating: "00", count: 64))","user_id":1}"#
+                #"{"key_id":\#(planted),"public_key":"\#(Store.hex(attacker.pair.publicKey))","recovery_signature":"\#(String(repeating: "00", count: 64))","user_id":1}"#
         )
         let v = try f.vault.store.read { try AuditChain.verify($0) }
         #expect(v.failure?.reason.contains("vault.recover without a valid proof") == true)

@@ -21,16 +21,18 @@ import Testing
         }
     }
 
-    /// Rotation's batch read: older keys first, then by secret and version; each ciphertext whole,
-    /// back to back in one buffer; versions under the target key or above are left out.
-    @Test func versionsBelowReadsTheKeyIndexInOrderIntoOneBuffer() throws {
+    /// Rotation's batch read: by secret and version (the table's order, not the key index's), from
+    /// a place or after one; each ciphertext whole, back to back in one buffer; versions under the
+    /// target key or above are passed over. The first version left is the oldest key's first.
+    @Test func versionsBelowWalkTheTableInOrderIntoOneBuffer() throws {
         let dir = TempDir()
         let store = try Store.create(at: dir.file("v.db"))
         try store.write { tx in
             for v in 1...3 {
                 try tx.insertDataKey(DataKeyRow(version: v, sealed: Array(repeating: 7, count: 72), active: v == 3, createdAt: 0))
             }
-            // Secret i has version 1 under key (i % 3) + 1, of 41 + i bytes, each byte i.
+            // Secret i has version 1 under key 2 - (i % 2) (so 2, 1, 2, 1, ...), of 41 + i bytes, each
+            // byte i; secrets 3 and 6 (i = 2, 5) have a second version under key 3, the target.
             for i in 0..<9 {
                 let id = try tx.insertSecret(
                     SecretRow(
@@ -38,21 +40,44 @@ import Testing
                         rotateBy: nil, createdAt: 0, updatedAt: 0))
                 try tx.insertSecretVersion(
                     SecretVersionRow(
-                        secretID: id, version: 1, keyVersion: i % 3 + 1,
+                        secretID: id, version: 1, keyVersion: 2 - i % 2,
                         ciphertext: Array(repeating: UInt8(i), count: 41 + i), createdAt: 0, createdBy: nil))
+                if i % 3 == 2 {
+                    try tx.insertSecretVersion(
+                        SecretVersionRow(
+                            secretID: id, version: 2, keyVersion: 3, ciphertext: [9], createdAt: 0, createdBy: nil))
+                }
             }
-            let all = try tx.versionsBelow(keyVersion: 3, limit: 100)
-            #expect(all.keys.map(\.keyVersion) == [1, 1, 1, 2, 2, 2])
-            #expect(all.keys.map(\.secretID) == [1, 4, 7, 2, 5, 8])
+            let start = VersionBatch.Position(secretID: 0, version: 0)
+            let all = try tx.versionsBelow(keyVersion: 3, from: start, limit: 100)
+            #expect(all.keys.map(\.secretID) == Array(1...9))
+            #expect(all.keys.map(\.version) == Array(repeating: 1, count: 9))
+            #expect(all.keys.map(\.keyVersion) == [2, 1, 2, 1, 2, 1, 2, 1, 2])
             for (k, key) in all.keys.enumerated() {
                 let i = Int(key.secretID) - 1
                 #expect(Array(all.bytes[all.range(of: k)]) == Array(repeating: UInt8(i), count: 41 + i))
             }
             #expect(all.bytes.count == all.keys.reduce(0) { $0 + 41 + Int($1.secretID) - 1 })
-            let first = try tx.versionsBelow(keyVersion: 3, limit: 2)
-            #expect(first.keys.map(\.secretID) == [1, 4] && first.count == 2)
-            #expect(try tx.versionsBelow(keyVersion: 1, limit: 10).isEmpty)
+            // Page by page: from a place includes it, after a place leaves it out.
+            let first = try tx.versionsBelow(keyVersion: 3, from: VersionBatch.Position(secretID: 3, version: 1), limit: 2)
+            #expect(first.keys.map(\.secretID) == [3, 4] && first.last == VersionBatch.Position(secretID: 4, version: 1))
+            let next = try tx.versionsBelow(keyVersion: 3, after: try #require(first.last), limit: 10)
+            #expect(next.keys.map(\.secretID) == [5, 6, 7, 8, 9])
+            #expect(try tx.versionsBelow(keyVersion: 3, after: VersionBatch.Position(secretID: 9, version: 1), limit: 10).isEmpty)
+            // Only key 1 is older than 2: every other row is passed over.
+            #expect(try tx.versionsBelow(keyVersion: 2, from: start, limit: 10).keys.map(\.secretID) == [2, 4, 6, 8])
+            #expect(try tx.versionsBelow(keyVersion: 1, from: start, limit: 10).isEmpty)
+            // Where work starts: the oldest key's first version (secret 2), not the table's first row.
+            #expect(try tx.firstVersionBelow(keyVersion: 3) == VersionBatch.Position(secretID: 2, version: 1))
+            #expect(try tx.firstVersionBelow(keyVersion: 1) == nil)
         }
+    }
+
+    /// Hex as audit details and messages show ids, keys and digests: two lower-case digits a byte.
+    @Test func hexIsTwoLowerCaseDigitsAByte() {
+        #expect(Store.hex([]) == "")
+        #expect(Store.hex([0x00, 0x01, 0x0a, 0x7f, 0xab, 0xff]) == "00010a7fabff")
+        #expect(Store.hex(Array(0...255)) == (0...255).map { String(format: "%02x", $0) }.joined())
     }
 
     @Test func newSecretsGoInManyRowsPerStatementWithTheirIDs() throws {

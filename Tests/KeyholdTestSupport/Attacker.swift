@@ -144,12 +144,14 @@ extension Attacker {
         else {
             throw TestFailure("no table \(table)")
         }
-        var lines = sql.components(separatedBy: "\n")
-        guard let i = lines.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces).hasPrefix(column + " ") }),
-            lines[i].contains("NOT NULL")
+        // The column's definition: at the start of a line, or after a comma (a column added by
+        // ALTER TABLE is appended to the table's SQL on its line).
+        guard
+            let definition = sql.range(
+                of: "[\n,(]\\s*\(column) [^,\n]*NOT NULL", options: .regularExpression),
+            let notNull = sql.range(of: "NOT NULL", range: definition)
         else { throw TestFailure("no NOT NULL column \(column) in \(table)") }
-        lines[i] = lines[i].replacingOccurrences(of: "NOT NULL", with: "")
-        let loose = lines.joined(separator: "\n").replacingOccurrences(of: ") STRICT", with: ")")
+        let loose = sql.replacingCharacters(in: notNull, with: "").replacingOccurrences(of: ") STRICT", with: ")")
         guard let version = try store.unsafeQuery("PRAGMA schema_version").first?["schema_version"] as? Int64 else {
             throw TestFailure("no schema version")
         }
