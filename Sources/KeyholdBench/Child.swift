@@ -94,7 +94,26 @@ struct BenchFailure: Error, CustomStringConvertible {
 
 /// Runs `body`, returning its wall time, CPU time (every thread), the calling thread's CPU
 /// time, and time spent waiting for a CPU.
-func measure(_ body: () throws -> Void) rethrows -> (wall: Double, cpu: Double, threadCPU: Double, runQueue: Double) {
+/// What `measure` takes of one phase.
+typealias Timing = (wall: Double, cpu: Double, threadCPU: Double, runQueue: Double)
+
+extension ChildResult {
+    /// A run of two phases from their `measure` timings and the peak resident sets after
+    /// setting up, the first and the second phase.
+    init(
+        kind: String, count: Int, batch: Int, importBatch: Int?, first: Timing, second: Timing, preWriteSeconds: Double?,
+        rss: (setup: Int, first: Int, second: Int), checked: String, sqliteVersion: String? = nil
+    ) {
+        self.init(
+            kind: kind, count: count, batch: batch, importBatch: importBatch,
+            firstSeconds: first.wall, secondSeconds: second.wall, firstCPUSeconds: first.cpu, secondCPUSeconds: second.cpu,
+            firstThreadCPUSeconds: first.threadCPU, secondThreadCPUSeconds: second.threadCPU,
+            firstRunQueueSeconds: first.runQueue, secondRunQueueSeconds: second.runQueue, preWriteSeconds: preWriteSeconds,
+            rssSetupKiB: rss.setup, rssFirstKiB: rss.first, rssSecondKiB: rss.second, checked: checked, sqliteVersion: sqliteVersion)
+    }
+}
+
+func measure(_ body: () throws -> Void) rethrows -> Timing {
     let cpu0 = Resources.cpuSeconds(), thread0 = Resources.threadCPUSeconds(), queue0 = Resources.runQueueSeconds()
     let t0 = ContinuousClock.now
     try body()
@@ -141,12 +160,8 @@ enum Child {
         let audit = try session.verifyAudit()
         guard audit.failure == nil else { throw BenchFailure("the audit chain does not verify") }
         return ChildResult(
-            kind: "vault", count: count, batch: rotationBatch, importBatch: importBatch,
-            firstSeconds: importTime.wall, secondSeconds: rotateTime.wall,
-            firstCPUSeconds: importTime.cpu, secondCPUSeconds: rotateTime.cpu,
-            firstThreadCPUSeconds: importTime.threadCPU, secondThreadCPUSeconds: rotateTime.threadCPU,
-            firstRunQueueSeconds: importTime.runQueue, secondRunQueueSeconds: rotateTime.runQueue, preWriteSeconds: preWrite,
-            rssSetupKiB: rssSetup, rssFirstKiB: rssImport, rssSecondKiB: rssRotate,
+            kind: "vault", count: count, batch: rotationBatch, importBatch: importBatch, first: importTime, second: rotateTime,
+            preWriteSeconds: preWrite, rss: (rssSetup, rssImport, rssRotate),
             checked: "\(samples.count) secrets open to their values after rotation; \(audit.events) audit events verify")
     }
 
@@ -170,13 +185,8 @@ enum Child {
             throw BenchFailure("floor updated \(updated) of \(count) rows (\(counts.underFirstKey) of \(counts.total) left under key 1)")
         }
         return ChildResult(
-            kind: "floor", count: count, batch: batch, importBatch: importBatch,
-            firstSeconds: insertTime.wall, secondSeconds: updateTime.wall,
-            firstCPUSeconds: insertTime.cpu, secondCPUSeconds: updateTime.cpu,
-            firstThreadCPUSeconds: insertTime.threadCPU, secondThreadCPUSeconds: updateTime.threadCPU,
-            firstRunQueueSeconds: insertTime.runQueue, secondRunQueueSeconds: updateTime.runQueue, preWriteSeconds: nil,
-            rssSetupKiB: rssSetup, rssFirstKiB: rssInsert, rssSecondKiB: rssUpdate,
-            checked: "\(updated) rows updated, all now under key version 2",
-            sqliteVersion: try floor.sqliteVersion())
+            kind: "floor", count: count, batch: batch, importBatch: importBatch, first: insertTime, second: updateTime,
+            preWriteSeconds: nil, rss: (rssSetup, rssInsert, rssUpdate),
+            checked: "\(updated) rows updated, all now under key version 2", sqliteVersion: try floor.sqliteVersion())
     }
 }

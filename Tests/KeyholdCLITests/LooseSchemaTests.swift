@@ -28,31 +28,19 @@ import Testing
         }
     }
 
-    static func id(_ f: Fixture, _ sql: String, _ arguments: [(any Sendable)?] = []) throws -> Int64 {
-        guard let v = try f.vault.store.unsafeQuery(sql, arguments: arguments).first?.values.first as? Int64 else {
-            throw TestFailure("no id from \(sql)")
-        }
-        return v
-    }
-
     @Test func aUserRowWithoutItsDisplayName() throws {
         let f = try Fixture()
         _ = try f.admin.createUser(username: "bob", roles: ["user"])
-        let bob = try Self.id(f, "SELECT id FROM users WHERE username = 'bob'")
-        let attacker = try Attacker(f.vault.store, clock: f.clock)
-        try attacker.loosen("users", "display_name")
-        try f.vault.store.unsafeExecute("UPDATE users SET display_name = NULL WHERE id = ?", arguments: [bob])
+        let bob = try f.id("SELECT id FROM users WHERE username = 'bob'")
+        try f.attacker().plant(nil, in: "users", "display_name", where: "id = ?", [bob])
         try Self.expectIntegrity(f, ["user", "list"], says: ["users id=\(bob)", "display_name", "NULL"], "user list")
         try Self.expectIntegrity(f, ["user", "show", "bob"], says: ["users id=\(bob)", "display_name"], "user show")
     }
 
     @Test func theLoggingInUsersRowWithBytesForItsPasswordHash() throws {
         let f = try Fixture()
-        let attacker = try Attacker(f.vault.store, clock: f.clock)
-        try attacker.loosen("users", "password_hash")
-        try f.vault.store.unsafeExecute(
-            "UPDATE users SET password_hash = ? WHERE username = 'admin'", arguments: [[UInt8](repeating: 0xFF, count: 8)])
-        let admin = try Self.id(f, "SELECT id FROM users WHERE username = 'admin'")
+        try f.attacker().plant([UInt8](repeating: 0xFF, count: 8), in: "users", "password_hash", where: "username = 'admin'")
+        let admin = try f.id("SELECT id FROM users WHERE username = 'admin'")
         try Self.expectIntegrity(f, ["secret", "list"], says: ["users id=\(admin)", "password_hash", "a blob"], "login")
     }
 
@@ -60,10 +48,8 @@ import Testing
         let f = try Fixture()
         try f.admin.createSecret("app/a", .value(pw("value-a")))
         try f.admin.createSecret("app/b", .value(pw("value-b")))
-        let b = try Self.id(f, "SELECT id FROM secrets WHERE name = 'app/b'")
-        let attacker = try Attacker(f.vault.store, clock: f.clock)
-        try attacker.loosen("secrets", "name")
-        try f.vault.store.unsafeExecute("UPDATE secrets SET name = NULL WHERE id = ?", arguments: [b])
+        let b = try f.id("SELECT id FROM secrets WHERE name = 'app/b'")
+        try f.attacker().plant(nil, in: "secrets", "name", where: "id = ?", [b])
         try Self.expectIntegrity(f, ["secret", "list"], says: ["secrets id=\(b)", "name", "NULL"], "secret list")
         try Self.expectIntegrity(f, ["check"], says: ["secrets id=\(b)", "name"], "check")
     }
@@ -71,18 +57,16 @@ import Testing
     @Test func aSecretRowWithTextForItsVersion() throws {
         let f = try Fixture()
         try f.admin.createSecret("app/a", .value(pw("value-a")))
-        let a = try Self.id(f, "SELECT id FROM secrets WHERE name = 'app/a'")
-        let attacker = try Attacker(f.vault.store, clock: f.clock)
-        try attacker.loosen("secrets", "current_version")
-        try f.vault.store.unsafeExecute("UPDATE secrets SET current_version = 'one' WHERE id = ?", arguments: [a])
+        let a = try f.id("SELECT id FROM secrets WHERE name = 'app/a'")
+        try f.attacker().plant("one", in: "secrets", "current_version", where: "id = ?", [a])
         try Self.expectIntegrity(f, ["secret", "list"], says: ["secrets id=\(a)", "current_version", "text"], "secret list")
     }
 
     @Test func anAuditEventWithoutItsAction() throws {
         let f = try Fixture()
         try f.admin.createSecret("app/a", .value(pw("value-a")))
-        let seq = try Self.id(f, "SELECT min(seq) FROM audit_events WHERE action = 'secret.create'")
-        let attacker = try Attacker(f.vault.store, clock: f.clock)
+        let seq = try f.id("SELECT min(seq) FROM audit_events WHERE action = 'secret.create'")
+        let attacker = try f.attacker()
         try attacker.loosen("audit_events", "action")
         try attacker.rewriteAuditEvent(seq: seq, "action", to: nil)
         try Self.expectIntegrity(f, ["audit", "list"], says: ["audit_events seq=\(seq)", "action", "NULL"], "audit list")
@@ -91,27 +75,21 @@ import Testing
 
     @Test func aGrantWithoutItsTime() throws {
         let f = try Fixture()
-        let admin = try Self.id(f, "SELECT id FROM users WHERE username = 'admin'")
-        let attacker = try Attacker(f.vault.store, clock: f.clock)
-        try attacker.loosen("grants", "created_at")
-        try f.vault.store.unsafeExecute("UPDATE grants SET created_at = NULL WHERE user_id = ?", arguments: [admin])
+        let admin = try f.id("SELECT id FROM users WHERE username = 'admin'")
+        try f.attacker().plant(nil, in: "grants", "created_at", where: "user_id = ?", [admin])
         try Self.expectIntegrity(f, ["secret", "list"], says: ["grants user_id=\(admin)", "created_at"], "login")
     }
 
     @Test func aRoleWithoutItsDescription() throws {
         let f = try Fixture()
-        let role = try Self.id(f, "SELECT id FROM roles WHERE name = 'auditor'")
-        let attacker = try Attacker(f.vault.store, clock: f.clock)
-        try attacker.loosen("roles", "description")
-        try f.vault.store.unsafeExecute("UPDATE roles SET description = NULL WHERE id = ?", arguments: [role])
+        let role = try f.id("SELECT id FROM roles WHERE name = 'auditor'")
+        try f.attacker().plant(nil, in: "roles", "description", where: "id = ?", [role])
         try Self.expectIntegrity(f, ["role", "list"], says: ["roles id=\(role)", "description"], "role list")
     }
 
     @Test func theVaultRowWithoutItsCreationTime() throws {
         let f = try Fixture()
-        let attacker = try Attacker(f.vault.store, clock: f.clock)
-        try attacker.loosen("vault", "created_at")
-        try f.vault.store.unsafeExecute("UPDATE vault SET created_at = NULL")
+        try f.attacker().plant(nil, in: "vault", "created_at")
         try Self.expectIntegrity(f, ["user", "list"], says: ["vault id=1", "created_at"], "open")
     }
 }

@@ -37,16 +37,11 @@ import KeyholdStore
         }
     }
 
-    static func id(_ f: Fixture, _ sql: String) throws -> Int64 {
-        try #require(try f.vault.store.unsafeQuery(sql).first?.values.first as? Int64)
-    }
-
     @Test func aUserWithoutADisplayNameStopsTheListingsThatReadTheRow() throws {
         let f = try Fixture()
         _ = try f.admin.createUser(username: "bob", roles: ["user"])
-        let bob = try Self.id(f, "SELECT id FROM users WHERE username = 'bob'")
-        try Attacker(f.vault.store, clock: f.clock).loosen("users", "display_name")
-        try f.vault.store.unsafeExecute("UPDATE users SET display_name = NULL WHERE id = ?", arguments: [bob])
+        let bob = try f.id("SELECT id FROM users WHERE username = 'bob'")
+        try f.attacker().plant(nil, in: "users", "display_name", where: "id = ?", [bob])
         let admin = try f.login("admin", adminPassword)
         let expected = "users id=\(bob): column display_name is NULL, where the schema requires text"
         #expect(Self.corruption("users") { _ = try admin.users() } == expected)
@@ -56,11 +51,8 @@ import KeyholdStore
 
     @Test func aLoggingInUserWithBytesForAPasswordHash() throws {
         let f = try Fixture()
-        try Attacker(f.vault.store, clock: f.clock).loosen("users", "password_hash")
-        try f.vault.store.unsafeExecute(
-            "UPDATE users SET password_hash = ? WHERE username = 'admin'",
-            arguments: [[UInt8](repeating: 0xFF, count: 8)])
-        let admin = try Self.id(f, "SELECT id FROM users WHERE username = 'admin'")
+        try f.attacker().plant([UInt8](repeating: 0xFF, count: 8), in: "users", "password_hash", where: "username = 'admin'")
+        let admin = try f.id("SELECT id FROM users WHERE username = 'admin'")
         #expect(
             Self.corruption("login") { _ = try f.vault.login(username: "admin", password: pw(adminPassword)) }
                 == "users id=\(admin): column password_hash holds a blob, where the schema requires text")
@@ -70,18 +62,16 @@ import KeyholdStore
         let f = try Fixture()
         try f.admin.createSecret("app/a", .value(pw("value-a")))
         try f.admin.createSecret("app/b", .value(pw("value-b")))
-        let a = try Self.id(f, "SELECT id FROM secrets WHERE name = 'app/a'")
-        let b = try Self.id(f, "SELECT id FROM secrets WHERE name = 'app/b'")
-        let attacker = try Attacker(f.vault.store, clock: f.clock)
-        try attacker.loosen("secrets", "name")
-        try attacker.loosen("secrets", "current_version")
-        try f.vault.store.unsafeExecute("UPDATE secrets SET current_version = 'one' WHERE id = ?", arguments: [a])
+        let a = try f.id("SELECT id FROM secrets WHERE name = 'app/a'")
+        let b = try f.id("SELECT id FROM secrets WHERE name = 'app/b'")
+        let attacker = try f.attacker()
+        try attacker.plant("one", in: "secrets", "current_version", where: "id = ?", [a])
         let admin = try f.login("admin", adminPassword)
         #expect(
             Self.corruption("secrets") { _ = try admin.secrets() }
                 == "secrets id=\(a): column current_version holds text, where the schema requires an integer")
         try f.vault.store.unsafeExecute("UPDATE secrets SET current_version = 1 WHERE id = ?", arguments: [a])
-        try f.vault.store.unsafeExecute("UPDATE secrets SET name = NULL WHERE id = ?", arguments: [b])
+        try attacker.plant(nil, in: "secrets", "name", where: "id = ?", [b])
         let expected = "secrets id=\(b): column name is NULL, where the schema requires text"
         #expect(Self.corruption("secrets") { _ = try admin.secrets() } == expected)
         #expect(Self.corruption("secret page") { _ = try admin.secretPage(nil, at: .first, limit: 50) } == expected)
@@ -95,8 +85,7 @@ import KeyholdStore
         let f = try Fixture()
         try f.admin.createSecret("app/a", .value(pw("value-a")))
         let admin = try f.login("admin", adminPassword)
-        try Attacker(f.vault.store, clock: f.clock).loosen("vault", "min_decrypt_version")
-        try f.vault.store.unsafeExecute("UPDATE vault SET min_decrypt_version = 'one'")
+        try f.attacker().plant("one", in: "vault", "min_decrypt_version")
         #expect(
             Self.corruption("reveal") { _ = try admin.reveal("app/a") }
                 == "vault id=1: column min_decrypt_version holds text, where the schema requires an integer")
@@ -105,8 +94,8 @@ import KeyholdStore
     @Test func anAuditEventWithoutAnAction() throws {
         let f = try Fixture()
         try f.admin.createSecret("app/a", .value(pw("value-a")))
-        let seq = try Self.id(f, "SELECT min(seq) FROM audit_events WHERE action = 'secret.create'")
-        let attacker = try Attacker(f.vault.store, clock: f.clock)
+        let seq = try f.id("SELECT min(seq) FROM audit_events WHERE action = 'secret.create'")
+        let attacker = try f.attacker()
         try attacker.loosen("audit_events", "action")
         try attacker.rewriteAuditEvent(seq: seq, "action", to: nil)
         let expected = "audit_events seq=\(seq): column action is NULL, where the schema requires text"
@@ -120,9 +109,8 @@ import KeyholdStore
 
     @Test func aGrantWithoutATimeStopsItsHoldersLogin() throws {
         let f = try Fixture()
-        let admin = try Self.id(f, "SELECT id FROM users WHERE username = 'admin'")
-        try Attacker(f.vault.store, clock: f.clock).loosen("grants", "created_at")
-        try f.vault.store.unsafeExecute("UPDATE grants SET created_at = NULL WHERE user_id = ?", arguments: [admin])
+        let admin = try f.id("SELECT id FROM users WHERE username = 'admin'")
+        try f.attacker().plant(nil, in: "grants", "created_at", where: "user_id = ?", [admin])
         #expect(
             Self.corruption("login") { _ = try f.vault.login(username: "admin", password: pw(adminPassword)) }
                 == "grants user_id=\(admin): column created_at is NULL, where the schema requires an integer")
@@ -130,9 +118,8 @@ import KeyholdStore
 
     @Test func aRoleWithoutADescription() throws {
         let f = try Fixture()
-        let role = try Self.id(f, "SELECT id FROM roles WHERE name = 'auditor'")
-        try Attacker(f.vault.store, clock: f.clock).loosen("roles", "description")
-        try f.vault.store.unsafeExecute("UPDATE roles SET description = NULL WHERE id = ?", arguments: [role])
+        let role = try f.id("SELECT id FROM roles WHERE name = 'auditor'")
+        try f.attacker().plant(nil, in: "roles", "description", where: "id = ?", [role])
         let admin = try f.login("admin", adminPassword)
         #expect(
             Self.corruption("roles") { _ = try admin.roles() }
@@ -141,8 +128,7 @@ import KeyholdStore
 
     @Test func theVaultRowWithoutACreationTime() throws {
         let f = try Fixture()
-        try Attacker(f.vault.store, clock: f.clock).loosen("vault", "created_at")
-        try f.vault.store.unsafeExecute("UPDATE vault SET created_at = NULL")
+        try f.attacker().plant(nil, in: "vault", "created_at")
         #expect(
             Self.corruption("login") { _ = try f.vault.login(username: "admin", password: pw(adminPassword)) }
                 == "vault id=1: column created_at is NULL, where the schema requires an integer")
@@ -153,8 +139,8 @@ import KeyholdStore
     @Test func aHeldRoleWithTextForItsID() throws {
         let f = try Fixture()
         _ = try f.admin.createUser(username: "bob", roles: ["user"])
-        let bob = try Self.id(f, "SELECT id FROM users WHERE username = 'bob'")
-        try Attacker(f.vault.store, clock: f.clock).loosen("user_roles", "role_id")
+        let bob = try f.id("SELECT id FROM users WHERE username = 'bob'")
+        try f.attacker().loosen("user_roles", "role_id")
         try f.vault.store.unsafeExecute(
             "PRAGMA foreign_keys = OFF; UPDATE user_roles SET role_id = 'x' WHERE user_id = ?; PRAGMA foreign_keys = ON", arguments: [bob])
         #expect(
@@ -164,8 +150,8 @@ import KeyholdStore
 
     @Test func aRolePermissionWithBytesForItsName() throws {
         let f = try Fixture()
-        let role = try Self.id(f, "SELECT id FROM roles WHERE name = 'admin'")
-        try Attacker(f.vault.store, clock: f.clock).loosen("role_permissions", "permission")
+        let role = try f.id("SELECT id FROM roles WHERE name = 'admin'")
+        try f.attacker().loosen("role_permissions", "permission")
         try f.vault.store.unsafeExecute(
             """
             PRAGMA ignore_check_constraints = ON;

@@ -165,6 +165,16 @@ extension Attacker {
             """, arguments: [loose, table])
     }
 
+    /// `loosen(table, column)`, then writes `value` (which the schema Keyhold made forbids) into
+    /// `column` of the rows `condition` picks (SQL after WHERE, with `arguments`).
+    public func plant(
+        _ value: (any Sendable)?, in table: String, _ column: String, where condition: String = "1",
+        _ arguments: [(any Sendable)?] = []
+    ) throws {
+        try loosen(table, column)
+        try store.unsafeExecute("UPDATE \(table) SET \(column) = ? WHERE \(condition)", arguments: [value] + arguments)
+    }
+
     /// Sets `column` of audit event `seq` to `value` (the append-only trigger dropped for the
     /// update, then put back, as anyone who can write the file can).
     public func rewriteAuditEvent(seq: Int64, _ column: String, to value: (any Sendable)?) throws {

@@ -49,6 +49,17 @@ public struct Fixture: Sendable {
         return try change.complete(newPassword: pw(password ?? userPassword))
     }
 
+    /// The one integer `sql` reads (a row's id, for the attacks that plant values in it).
+    public func id(_ sql: String, _ arguments: [(any Sendable)?] = []) throws -> Int64 {
+        guard let v = try vault.store.unsafeQuery(sql, arguments: arguments).first?.values.first as? Int64 else {
+            throw TestFailure("no id from \(sql)")
+        }
+        return v
+    }
+
+    /// Someone who writes this vault's file with any SQLite client.
+    public func attacker() throws -> Attacker { try Attacker(vault.store, clock: clock) }
+
     /// Logs in an existing user.
     public func login(_ name: String, _ password: String) throws -> Session {
         guard case .session(let s) = try vault.login(username: name, password: pw(password)) else {
