@@ -55,6 +55,16 @@ import KeyholdTestSupport
         #expect(try Output.json(value) == mine)
     }
 
+    /// Indentation deeper than the writer's run of spaces (32): written in pieces, the same text.
+    @Test func deepNestingIsIndentedAsJSONSerializationIndentsIt() throws {
+        var value: Any = ["leaf": "x", "n": 1]
+        for depth in 0..<40 { value = depth % 2 == 0 ? [value, depth] : ["k\(depth)": value] }
+        let wrapped: [String: Any] = ["deep": value]
+        let mine = try #require(try Self.written(wrapped))
+        #expect(mine == (try Self.oracle(wrapped)))
+        #expect(mine.contains(String(repeating: " ", count: 80) + "\"leaf\" : \"x\""))
+    }
+
     @Test func numbersParsedByJSONSerializationKeepTheirKind() throws {
         // Audit details are parsed back into objects (NSNumber on Linux) before they are printed.
         let parsed = try JSONSerialization.jsonObject(
