@@ -1,6 +1,7 @@
 import Foundation
 import KeyholdConsole
 import KeyholdCore
+import KeyholdCrypto
 import KeyholdTestSupport
 import Synchronization
 import Testing
@@ -69,6 +70,36 @@ struct ConsoleOnlyHandler: AgentHandler {
         #expect(events.allSatisfy { $0.actor == "admin" })
         #expect(events.contains { $0.action == "secret.create" && $0.target.contains("api/key") })
         #expect(agent.server.status.commands >= 5, "each request counted as the agent's activity")
+    }
+
+    /// A data-key rotation run through the agent reports its progress over the socket as it goes
+    /// (progress frames before the answer), and a root rotation's new recovery key comes back
+    /// whole, as the raw bytes beside the JSON.
+    @Test func aRotationThroughTheAgentReportsItsProgressOverTheSocket() throws {
+        let agent = try RunningAgent(handler: { ConsoleOnlyHandler($0) })
+        let admin = agent.fixture.admin
+        for i in 0..<7 { try admin.createSecret("svc/\(i)", .value(try SecureBytes(utf8: "value \(i)"))) }
+        let runner = try #require(AgentRunner(vault: agent.fixture.path, environment: agent.environment, user: nil))
+        defer { runner.close() }
+
+        let heard = Mutex<[String]>([])
+        let finished = runner.run(.keys(.rotateDataKey)) { action in
+            let text = if case .keys(.rotationProgress(let done, let total)) = action { "\(done)/\(total)" } else { "\(action)" }
+            heard.withLock { $0.append(text) }
+        }
+        guard case .keys(.rotationFinished(let result?)) = finished else { Issue.record("no rotation: \(finished)"); return }
+        #expect(result.targetVersion == 2 && result.resealed == 7 && result.destroyed == [1])
+        let reports = heard.withLock { $0 }
+        #expect(reports.first == "0/7" && reports.last == "7/7", "progress heard: \(reports)")
+        #expect(try admin.keyStatus().activeDataKey == 2)
+        for i in 0..<7 { #expect(try admin.reveal("svc/\(i)").utf8String() == "value \(i)") }
+
+        guard case .keys(.rootRotated(let recovery, let rootVersion)) = runner.run(.keys(.rotateRootKey), progress: nil) else {
+            Issue.record("no root rotation"); return
+        }
+        let key = try #require(recovery.utf8String())
+        #expect(rootVersion == 2 && key != agent.fixture.recoveryKey)
+        #expect(try RecoveryKey.parse(key).count == 32, "a recovery key that reads back (its check holds)")
     }
 
     @Test func aDisabledUserEndsTheConsoleAndTheAgent() throws {
