@@ -174,10 +174,11 @@ public struct PagedList<Item: PageItem & Equatable>: Equatable, Sendable {
         return PageQuery(id: id, filter: filter.text, anchor: w.anchor, side: side, count: w.count)
     }
 
-    /// The count of the whole list, if one is wanted: sent at once (an older one still on its way
-    /// is then dropped when it comes back).
+    /// The count of the whole list, if one is wanted and none is on its way: one count at a time,
+    /// as one page read at a time (at a million rows a count takes a while, and a held `r` must
+    /// not queue one per key repeat). A count wanted meanwhile goes when the older one answers.
     mutating func nextCount(id: Int) -> ListCount? {
-        guard countWanted else { return nil }
+        guard countWanted, countInFlight == nil else { return nil }
         countWanted = false
         countInFlight = id
         return ListCount(id: id)
@@ -298,9 +299,9 @@ public struct PagedList<Item: PageItem & Equatable>: Equatable, Sendable {
         error = message
     }
 
-    /// Applies the whole list's count; false when it is dropped (a newer count was asked for
-    /// since). It is the list's count only while the rows shown are unfiltered: a count that
-    /// comes back after a filter was applied leaves the filtered count alone.
+    /// Applies the whole list's count; false when it is not the one on its way. It is the list's
+    /// count only while the rows shown are unfiltered: a count that comes back after a filter was
+    /// applied leaves the filtered count alone. One wanted since it was sent goes next.
     mutating func apply(_ c: ListCount, page: Int) -> Bool {
         guard c.id == countInFlight, let n = c.rows else { return false }
         countInFlight = nil

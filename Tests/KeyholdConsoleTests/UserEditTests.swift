@@ -436,9 +436,11 @@ extension Harness {
         // The result, as the runner would give it.
         h.send(h.runner.run(h.effects[0]))
         let read = try #require(h.effects.last { $0.pageList == .users })
+        let count = try #require(h.effects.last { $0.countList == .users })
         h.runEffects = true
         h.effects = []
         h.send(h.runner.run(read))
+        h.send(h.runner.run(count))
         #expect(h.model.overlay == nil)
         #expect(h.model.toasts.last?.text == "bob expires 2027-02-01 00:00 UTC")
         #expect(try h.acting().user(named: "bob").expiresAt == feb1)
