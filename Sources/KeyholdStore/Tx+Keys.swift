@@ -114,22 +114,30 @@ extension Tx {
     /// under `keyVersion` or a newer key in the range are passed over. Rows before `start`
     /// are not read: `firstVersionBelow` finds any left there.
     public func versionsBelow(keyVersion: Int, from start: VersionBatch.Position, limit: Int) throws -> VersionBatch {
-        try versionsBelow(keyVersion: keyVersion, start, ">=", limit: limit)
+        // The `+` keeps the planner off the key_version index: the range is the primary key's.
+        let statement = try db.cachedStatement(
+            sql: """
+                SELECT secret_id, version, key_version, ciphertext FROM secret_versions
+                WHERE (secret_id, version) >= (?, ?) AND +key_version < ? ORDER BY secret_id, version LIMIT ?
+                """)
+        return try versionsBelow(statement, keyVersion: keyVersion, start, limit: limit)
     }
 
     /// `versionsBelow(keyVersion:from:limit:)` from just after `last` (the last row of the batch before).
     public func versionsBelow(keyVersion: Int, after last: VersionBatch.Position, limit: Int) throws -> VersionBatch {
-        try versionsBelow(keyVersion: keyVersion, last, ">", limit: limit)
-    }
-
-    private func versionsBelow(keyVersion: Int, _ start: VersionBatch.Position, _ comparison: String, limit: Int) throws -> VersionBatch {
-        // A batch of rotation reads 1,000 rows: read through SQLite's C API (see `step`). The `+`
-        // keeps the planner off the key_version index: the range is the primary key's.
         let statement = try db.cachedStatement(
             sql: """
                 SELECT secret_id, version, key_version, ciphertext FROM secret_versions
-                WHERE (secret_id, version) \(comparison) (?, ?) AND +key_version < ? ORDER BY secret_id, version LIMIT ?
+                WHERE (secret_id, version) > (?, ?) AND +key_version < ? ORDER BY secret_id, version LIMIT ?
                 """)
+        return try versionsBelow(statement, keyVersion: keyVersion, last, limit: limit)
+    }
+
+    /// The rows of one of the two statements above, from `start`: read through SQLite's C API
+    /// (a batch of rotation reads 1,000 rows; see `step`).
+    private func versionsBelow(_ statement: Statement, keyVersion: Int, _ start: VersionBatch.Position, limit: Int) throws
+        -> VersionBatch
+    {
         var out = VersionBatch()
         out.reserve(max(0, min(limit, 10_000)))
         try rows(
