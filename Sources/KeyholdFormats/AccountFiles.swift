@@ -153,15 +153,7 @@ public enum UserJSON {
         guard case .array(let list)? = document.root["users"] else {
             throw sourceError(#"JSON: the top level must be {"users": [{"username": ..., "password_hash": ...}, ...]}"#)
         }
-        if let d = document.duplicates.first(where: { $0.path.isEmpty }) {
-            throw sourceError(
-                "JSON: the key \"\(Validate.visible(d.key))\" appears twice in the top-level object "
-                    + "(lines \(d.firstLine) and \(d.line)); give it once")
-        }
-        var repeated: [Int: StrictJSON.Duplicate] = [:]
-        for d in document.duplicates where d.path.count >= 2 && d.path[0] == .key("users") {
-            if case .index(let n) = d.path[1], repeated[n] == nil { repeated[n] = d }
-        }
+        let repeated = try JSONEntries.repeatedKeys(document, inList: "users")
         var result = UserSourceRead()
         for (i, u) in list.enumerated() {
             let origin = "users[\(i)]"

@@ -29,16 +29,7 @@ public enum JSONEntries {
         }
         var result = SourceRead()
         if case .array(let list)? = document.root["secrets"] {
-            if let d = document.duplicates.first(where: { $0.path.isEmpty }) {
-                throw sourceError(
-                    "JSON: the key \"\(Validate.visible(d.key))\" appears twice in the top-level object "
-                        + "(lines \(d.firstLine) and \(d.line)); give it once")
-            }
-            // The first repeated key inside each entry, by index.
-            var repeated: [Int: StrictJSON.Duplicate] = [:]
-            for d in document.duplicates where d.path.count >= 2 && d.path[0] == .key("secrets") {
-                if case .index(let n) = d.path[1], repeated[n] == nil { repeated[n] = d }
-            }
+            let repeated = try repeatedKeys(document, inList: "secrets")
             for (index, item) in list.enumerated() {
                 let origin = "secrets[\(index)]"
                 func bad(_ m: String) { result.add(BadEntry(origin: origin, message: m)) }
@@ -115,6 +106,22 @@ public enum JSONEntries {
     }
 
     /// The message for a key repeated in an entry (`entryDepth`: the length of the entry object's path).
+    /// For a document whose entries are the list under the top-level `list` key: throws for a
+    /// key given twice in the top-level object; else the first repeated key inside each entry,
+    /// by the entry's index.
+    static func repeatedKeys(_ document: StrictJSON.Document, inList list: String) throws -> [Int: StrictJSON.Duplicate] {
+        if let d = document.duplicates.first(where: { $0.path.isEmpty }) {
+            throw sourceError(
+                "JSON: the key \"\(Validate.visible(d.key))\" appears twice in the top-level object "
+                    + "(lines \(d.firstLine) and \(d.line)); give it once")
+        }
+        var repeated: [Int: StrictJSON.Duplicate] = [:]
+        for d in document.duplicates where d.path.count >= 2 && d.path[0] == .key(list) {
+            if case .index(let n) = d.path[1], repeated[n] == nil { repeated[n] = d }
+        }
+        return repeated
+    }
+
     static func repeatedKey(_ d: StrictJSON.Duplicate, entryDepth: Int) -> String {
         "the key \"\(Validate.visible(d.key))\" appears twice"
             + (d.path.count > entryDepth ? " in one object" : "")
