@@ -129,6 +129,26 @@ import KeyholdTestSupport
         }.joined(separator: "\n")
     }
 
+    /// A table line's ends trimmed as Foundation's `.whitespaces` trims them (space separators and
+    /// the tab; not line breaks), whatever characters the cells hold.
+    @Test func trimmingBlanksIsFoundationsTrimOfWhitespaces() {
+        let samples = [
+            "", " ", "\t \u{A0}", "plain", "  both ends  ", "\u{3000}ideographic\u{2003}", "keep\n", "\ninside\n ",
+            "e\u{301} ", " \u{301}x", "a  b", "\u{200B}zero width\u{200B}", "名前 \u{A0}", "\u{1F600} \t"
+        ]
+        for s in samples {
+            #expect(Output.trimmingBlanks(s) == s.trimmingCharacters(in: .whitespaces), "\(s.unicodeScalars.map { $0.value })")
+        }
+        // Every scalar alone: blank to both, or to neither.
+        var differ: [UInt32] = []
+        for v in UInt32(0)...0x10FFFF {
+            guard let u = Unicode.Scalar(v) else { continue }
+            let s = "a" + String(Character(u))
+            if Output.trimmingBlanks(s) != s.trimmingCharacters(in: .whitespaces) { differ.append(v) }
+        }
+        #expect(differ.isEmpty, "trimmed differently: \(differ.prefix(20).map { String($0, radix: 16) })")
+    }
+
     @Test func columnsLineUpByCharactersAndTheLastIsNotPadded() {
         let table = Output.table(["NAME", "VERSION", "NOTE"], [["app/é😀", "3", "x"], ["b😀", "12", ""], ["", "1", "end"]])
         #expect(
