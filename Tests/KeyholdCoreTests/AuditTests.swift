@@ -429,3 +429,51 @@ import KeyholdStore
         return r
     }
 }
+
+/// The replay's map of user ids (`RangedIDs`: imported ranges as runs, single changes in front)
+/// against a plain dictionary of every id, under random imports of ranges, single sets and
+/// removals, including ranges that overlap, nest and touch Int64's ends.
+@Suite struct RangedIDsTests {
+    @Test func agreesWithADictionaryOfEveryID() {
+        var rng = SeededGenerator(seed: 0x5241_4E47)
+        for _ in 0..<200 {
+            var ranged = RangedIDs<Int>()
+            var plain: [Int64: Int] = [:]
+            for step in 0..<60 {
+                let a = Int64(rng.next() % 120), b = Int64(rng.next() % 120)
+                switch rng.next() % 4 {
+                case 0, 1:
+                    let ids = min(a, b)...max(a, b)
+                    ranged.set(ids, to: step)
+                    for id in ids { plain[id] = step }
+                case 2:
+                    ranged[a] = step
+                    plain[a] = step
+                default:
+                    ranged[a] = nil
+                    plain[a] = nil
+                }
+            }
+            let differ = (-2...122).map(Int64.init).filter { ranged[$0] != plain[$0] }
+            #expect(differ.isEmpty, "ids that differ: \(differ)")
+            if !differ.isEmpty { return }
+        }
+    }
+
+    @Test func rangesAtInt64sEndsAndASingleChangeInsideARun() {
+        var ids = RangedIDs<String>()
+        ids.set(Int64.min...(Int64.min + 5), to: "low")
+        ids.set((Int64.max - 5)...Int64.max, to: "high")
+        ids.set((Int64.max - 2)...Int64.max, to: "top")
+        ids.set(Int64.min...(Int64.min + 1), to: "bottom")
+        #expect(ids[Int64.min] == "bottom" && ids[Int64.min + 2] == "low" && ids[Int64.min + 6] == nil)
+        #expect(ids[Int64.max] == "top" && ids[Int64.max - 3] == "high" && ids[0] == nil)
+        ids.set(10...1_000_009, to: "imported")
+        ids[500] = nil
+        ids[600] = "granted"
+        #expect(ids[499] == "imported" && ids[500] == nil && ids[600] == "granted" && ids[1_000_009] == "imported")
+        // A later import over the same ids sets them all again, single changes included.
+        ids.set(400...700, to: "again")
+        #expect(ids[500] == "again" && ids[600] == "again" && ids[399] == "imported" && ids[701] == "imported")
+    }
+}
