@@ -169,6 +169,7 @@ extension Session {
         var resealed = 0
         let alreadyDone = try known ?? (job.total - (pendingRotation()?.remaining ?? 0))
         progress?(alreadyDone, job.total)
+        var reported = alreadyDone
         var destroyed: [Int] = []
         // The last row re-sealed, in the table's order: the next batch reads on after it.
         var last: VersionBatch.Position?
@@ -216,10 +217,12 @@ extension Session {
             guard let batch else { break }
             last = batch.last
             resealed += batch.count
-            progress?(min(alreadyDone + resealed, job.total), job.total)
+            reported = min(alreadyDone + resealed, job.total)
+            progress?(reported, job.total)
         }
         dataKeys.withLock { cache in for v in destroyed { cache[v] = nil } }
-        progress?(job.total, job.total)
+        // The whole job done, once (the last batch may have said so already).
+        if reported != job.total { progress?(job.total, job.total) }
         return RotationResult(
             targetVersion: target, resealed: resealed, destroyed: destroyed,
             checkpointed: destroyed.isEmpty || lastCheckpoint.checkpointed)

@@ -96,6 +96,7 @@ final class CountdownFault: Sendable {
         #expect(result.checkpointed)
         let seen = progress.withLock { $0 }
         #expect(seen.first == 0 && seen.last == 121 && seen == seen.sorted())
+        #expect(seen == [0, 25, 50, 75, 100, 121], "each batch once, the end once: \(seen)")
         #expect(try keyVersions(f) == [2])
         #expect(try f.admin.keyStatus().dataKeyVersions == [2])
         #expect(try f.admin.keyStatus().minDecryptVersion == 2)
