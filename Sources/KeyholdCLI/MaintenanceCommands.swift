@@ -35,7 +35,7 @@ struct KeyCommand: ParsableCommand {
                         ["ITEM", "VALUE"],
                         [
                             ["active data key", "version \(k.activeDataKey)"],
-                            ["data keys", k.dataKeyVersions.map(String.init).joined(separator: ", ")],
+                            ["data key versions", k.dataKeyVersions.map(String.init).joined(separator: ", ")],
                             ["key holders", k.grantedUsers.joined(separator: ", ")],
                             ["pending grants", k.pendingGrants.isEmpty ? "-" : k.pendingGrants.joined(separator: ", ")],
                             [
