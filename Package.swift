@@ -64,11 +64,14 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser")
             ]
         ),
-        // The console runs its effects here, or through the vault's agent when one serves it.
-        .target(name: "KeyholdConsole", dependencies: ["KeyholdCore", "KeyholdAgent", "CNcurses"]),
+        // The console: model, update, view, its effects run by a runner (the core in this process).
+        .target(name: "KeyholdConsole", dependencies: ["KeyholdCore", "CNcurses"]),
         // The agent: a vault's unlocked session served over a Unix socket to the same user's commands.
         .target(name: "KeyholdAgent", dependencies: ["KeyholdCore", "KeyholdCrypto"]),
-        .executableTarget(name: "keyhold", dependencies: ["KeyholdCLI", "KeyholdConsole"]),
+        // The console through the agent: the console's runner that sends each effect to the agent, and
+        // the agent's side that runs it (the one place that knows both).
+        .target(name: "KeyholdConsoleAgent", dependencies: ["KeyholdConsole", "KeyholdAgent", "KeyholdCore"]),
+        .executableTarget(name: "keyhold", dependencies: ["KeyholdCLI", "KeyholdConsole", "KeyholdConsoleAgent"]),
         // `make bench`: the benchmark (README, "Performance"); the store only for its floor, the console
         // for its model, update and view (never its terminal backend), the test support for the
         // cheap KDF its vaults are made with.
@@ -95,7 +98,8 @@ let package = Package(
         .testTarget(name: "KeyholdCoreTests", dependencies: ["KeyholdCore", "KeyholdCrypto", "KeyholdStore", "KeyholdTestSupport"]),
         .testTarget(name: "KeyholdFormatsTests", dependencies: ["KeyholdFormats", "KeyholdCore"]),
         .testTarget(name: "KeyholdCLITests", dependencies: ["KeyholdCLI", "KeyholdTestSupport"]),
-        .testTarget(name: "KeyholdAgentTests", dependencies: ["KeyholdAgent", "KeyholdConsole", "KeyholdTestSupport"]),
+        .testTarget(
+            name: "KeyholdAgentTests", dependencies: ["KeyholdAgent", "KeyholdConsole", "KeyholdConsoleAgent", "KeyholdTestSupport"]),
         .testTarget(name: "KeyholdConsoleTests", dependencies: ["KeyholdConsole", "KeyholdCore", "KeyholdTestSupport"]),
         // The benchmark's native floor: built and run small (a second or two).
         .testTarget(

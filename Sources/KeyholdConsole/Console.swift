@@ -19,15 +19,14 @@ public enum Console {
         run(vaultPath: vaultPath, options: options, settings: settingsFromEnvironment(vaultPath: vaultPath))
     }
 
-    /// As `run(vaultPath:options:)`, through the vault's agent when `useAgent` and one serves the
-    /// vault for this user (`KEYHOLD_USER`, when set, names the agent's user): no password asked,
-    /// the dashboard first. Leaves with 0 at its idle lock, 1 when the session or the agent ended.
-    public static func run(vaultPath: String, options: VaultOptions, useAgent: Bool) -> Int32 {
+    /// As `run(vaultPath:options:)`, through `agent` when there is one (the vault's agent serving
+    /// this user): no password asked, the dashboard first. Leaves with 0 at its idle lock, 1 when
+    /// the session or the agent ended. Closes `agent` before it returns.
+    public static func run(vaultPath: String, options: VaultOptions, through agent: (any AccountRunner)?) -> Int32 {
         let env = ProcessInfo.processInfo.environment
-        guard useAgent, hasTerminal,
-            let agent = AgentRunner(vault: vaultPath, environment: env, user: env["KEYHOLD_USER"]?.trimmingSpaces)
-        else { return run(vaultPath: vaultPath, options: options) }
+        guard let agent else { return run(vaultPath: vaultPath, options: options) }
         defer { agent.close() }
+        guard hasTerminal else { return run(vaultPath: vaultPath, options: options) }
         var settings = settingsFromEnvironment(vaultPath: vaultPath, environment: env)
         settings.viaAgent = true
         var model = Model(settings: settings, vaultExists: true, now: options.clock.now(), username: agent.account.username)

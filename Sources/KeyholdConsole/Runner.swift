@@ -15,6 +15,15 @@ extension EffectRunner {
     public func watch(_ post: @escaping @Sendable (Action) -> Void) {}
 }
 
+/// A runner for an account already logged in elsewhere (the vault's agent, `keyhold unlock`:
+/// `KeyholdConsoleAgent.AgentRunner`): the console opens logged in as that account.
+public protocol AccountRunner: EffectRunner {
+    /// Whose session runs the effects.
+    var account: Account { get }
+    /// Ends the connection; what serves it keeps running.
+    func close()
+}
+
 /// Runs effects against the core and turns their outcomes into actions. It
 /// holds the vault and the session; the model never does. The live console
 /// calls it on a serial queue, tests call it directly; the agent calls one over its session.
@@ -92,7 +101,7 @@ public final class CoreRunner: EffectRunner {
         return s
     }
 
-    func account(_ s: Session) throws -> Account {
+    public func account(_ s: Session) throws -> Account {
         Account(
             username: s.username, permissions: try s.permissions(), hasKeyAccess: s.hasKeyAccess,
             pendingKeyFingerprint: s.pendingKeyFingerprint)

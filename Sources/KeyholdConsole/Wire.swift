@@ -35,7 +35,7 @@ public enum RunnerAction: Sendable, Codable {
     case vaultReplaced(String)
 
     /// Nil for an action that is not a runner's (a key, a session result: those never cross).
-    init?(_ action: Action) {
+    public init?(_ action: Action) {
         switch action {
         case .dashboard(let r): self = .dashboard(r)
         case .users(let r): self = .users(r)
@@ -50,7 +50,8 @@ public enum RunnerAction: Sendable, Codable {
         }
     }
 
-    var action: Action {
+    /// The console's action for it.
+    public var action: Action {
         switch self {
         case .dashboard(let r): .dashboard(r)
         case .users(let r): .users(r)

@@ -1,5 +1,7 @@
+import Foundation
 import KeyholdCLI
 import KeyholdConsole
+import KeyholdConsoleAgent
 
 // A reader that goes away (a closed pipe) is a failed write, exit 72, never a silent death.
 ProcessSetup.start()
@@ -7,7 +9,11 @@ ProcessSetup.start()
 KeyholdCommand.exitThroughAgentIfServed(CommandLine.arguments)
 // `keyhold` alone opens the console on a terminal; everything else is the command line.
 KeyholdCommand.console = { path, options, useAgent in
-    Console.hasTerminal ? Console.run(vaultPath: path, options: options, useAgent: useAgent) : nil
+    guard Console.hasTerminal else { return nil }
+    // With `keyhold unlock` done (for this user, when KEYHOLD_USER names one), the console runs through the agent.
+    let env = ProcessInfo.processInfo.environment
+    let agent = useAgent ? AgentRunner(vault: path, environment: env, user: env["KEYHOLD_USER"]) : nil
+    return Console.run(vaultPath: path, options: options, through: agent)
 }
 // The agent (`keyhold unlock`) serves the console too: each effect run with its session.
 KeyholdCommand.consoleAgent = { session in

@@ -1,5 +1,6 @@
 import Foundation
 import KeyholdConsole
+import KeyholdConsoleAgent
 import KeyholdCore
 import KeyholdCrypto
 import KeyholdTestSupport

@@ -40,13 +40,14 @@ import Testing
         // FoundationXML: XMLParser for KeePassXC files lives there on Linux.
         "KeyholdFormats": ["KeyholdCore", "Foundation", "FoundationXML"],
         "KeyholdCLI": ["KeyholdCore", "KeyholdFormats", "KeyholdAgent", "ArgumentParser", "Foundation"],
-        // Only its Backend imports CNcurses (the ncursesw shim); the rest is pure Swift over the core,
-        // and the agent's client and frames for effects run through an agent (AgentRunner.swift).
-        "KeyholdConsole": ["KeyholdCore", "KeyholdAgent", "CNcurses", "Foundation", "Synchronization"],
+        // Only its Backend imports CNcurses (the ncursesw shim); the rest is pure Swift over the core.
+        "KeyholdConsole": ["KeyholdCore", "CNcurses", "Foundation", "Synchronization"],
+        // The console through the agent: the one target that knows both.
+        "KeyholdConsoleAgent": ["KeyholdConsole", "KeyholdAgent", "KeyholdCore", "Foundation", "Synchronization"],
         // The agent calls the crypto layer only for Sodium.wipe of relayed bytes and SecureBytes for
         // the console's values (never libsodium itself).
         "KeyholdAgent": ["KeyholdCore", "KeyholdCrypto", "Foundation", "Synchronization"],
-        "keyhold": ["KeyholdCLI", "KeyholdConsole"],
+        "keyhold": ["KeyholdCLI", "KeyholdConsole", "KeyholdConsoleAgent", "Foundation"],
         // The console for its model, update and view over a large vault (not its Backend); the test
         // support for the cheap KDF its vaults are made with (the benchmark is no product).
         "KeyholdBench": ["KeyholdCore", "KeyholdStore", "KeyholdConsole", "KeyholdTestSupport", "Foundation", "Glibc"]

@@ -4,6 +4,7 @@ import KeyholdCore
 import KeyholdTestSupport
 import Testing
 @testable import KeyholdConsole
+import KeyholdConsoleAgent
 
 /// The console's messages to and from the agent: every effect and result survives the trip,
 /// and no secret value is ever inside the JSON.

@@ -1,5 +1,6 @@
 import Foundation
 import KeyholdAgent
+import KeyholdConsole
 import KeyholdCore
 import Synchronization
 
@@ -8,7 +9,7 @@ import Synchronization
 /// effects stay here: the console starts logged in as the agent's user, and never logs in,
 /// creates a vault or changes a password through it (docs/ARCHITECTURE.md, "The console
 /// through the agent").
-public final class AgentRunner: EffectRunner {
+public final class AgentRunner: AccountRunner {
     private let connection: ConsoleConnection
     private let stopped = Atomic<Bool>(false)
     private let watching = Atomic<Bool>(false)
@@ -21,8 +22,9 @@ public final class AgentRunner: EffectRunner {
     static let gone = "the agent ended (locked, timed out or stopped); run `keyhold unlock` again, or `keyhold --no-agent`"
 
     /// Connects to the vault's agent and asks whose session it holds; nil when no agent answers,
-    /// or it serves another user than `user` (when one is named).
+    /// or it serves another user than `user` (when one is named; spaces around it do not count).
     public init?(vault: String, environment: [String: String], user: String?) {
+        let user = user?.trimmingCharacters(in: .whitespaces)
         guard let c = ConsoleConnection(vault: vault, environment: environment) else { return nil }
         guard let reply = try? c.exchange(try AgentMessage.encode(ConsoleRequest.account), progress: { _ in }),
             case .account(let a) = try? reply.decode(ConsoleReply.self)
