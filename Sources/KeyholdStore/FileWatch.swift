@@ -151,7 +151,7 @@ extension Store {
                 _ = try? guarded { try queue.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_checkpoint(PASSIVE)") } }
             }
             guard stat(path, &st) == 0 else { break }
-            if let facts = try? Store.mainFileFacts(path, knownSeq: nil), agreesWithCommitted(facts) {
+            if let facts = try? mainFileFactsBetweenCheckpoints(knownSeq: nil), agreesWithCommitted(facts) {
                 w.stamp = FileWatch.Stamp(st)
                 w.vaultID = facts.vaultID
                 w.head = facts.newest
@@ -212,46 +212,98 @@ extension Store {
             let stamp = FileWatch.Stamp(st)
             guard stamp != w.stamp else { return }
             let pending = w.pending
-            if let what = deepCheck(&w) { throw retire(&w, .rewritten(what)) }
-            if !pending { w.stamp = stamp }
+            switch deepCheck(&w) {
+            case .same: if !pending { w.stamp = stamp }
+            case .replaced(let what): throw retire(&w, .rewritten(what))
+            case .unknown: break  // looked at again at the next use
+            }
         }
     }
 
-    /// The main file changed: is it still this vault? Nil when it is, else what differs. A
-    /// mismatch is read again a few times, since a checkpoint writing the file at this very
-    /// moment can show a torn page (a replacement stays a replacement).
-    private func deepCheck(_ w: inout FileWatch) -> String? {
+    /// What a look at a changed main file found.
+    private enum Verdict {
+        /// Still this vault.
+        case same
+        /// Not this vault any more: what differs.
+        case replaced(String)
+        /// Checkpoints held the file, or it did not read as a database, through every attempt:
+        /// no verdict yet.
+        case unknown
+    }
+
+    /// The main file changed: is it still this vault? It is read between checkpoints (none can
+    /// write it meanwhile); a mismatch is read again a few times, since a copy onto the file may
+    /// be under way (a replacement stays a replacement).
+    private func deepCheck(_ w: inout FileWatch) -> Verdict {
         if w.pending {
             // The file is catching up with a restore: compared again once it agrees.
             takeBaseline(&w, checkpoint: false)
-            return nil
+            return .same
         }
         var why = ""
+        var wrong = 0  // reads that found another vault or an earlier copy
         for attempt in 0..<4 {
             if attempt > 0 { usleep(UInt32(50_000 << (attempt - 1))) }
-            let facts: MainFileFacts
-            do {
-                facts = try Store.mainFileFacts(path, knownSeq: w.head?.seq)
-            } catch {
-                why = "it cannot be read as this vault (\(Store.map(error)))"
-                continue
-            }
+            // A file that does not read as a database at all is no verdict either: a checkpoint
+            // that stopped half-way (its process ended in it) leaves the main file torn until the
+            // next one completes, while the WAL still holds every page it lacks. Calling that a
+            // copy onto the file emptied the WAL and lost the vault. A copy of another vault, or
+            // of an earlier state of this one, reads whole and is told below.
+            guard let facts = try? mainFileFactsBetweenCheckpoints(knownSeq: w.head?.seq) else { continue }
             if let mine = w.vaultID {
-                guard let theirs = facts.vaultID else { why = "it has no vault id"; continue }
+                guard let theirs = facts.vaultID else { why = "it has no vault id"; wrong += 1; continue }
                 guard theirs == mine else {
                     why = "it is another vault (vault id \(Store.hex(theirs)), not \(Store.hex(mine)))"
+                    wrong += 1
                     continue
                 }
             }
             if let head = w.head, facts.known != head.hash {
                 why = "it is an earlier copy of this vault: it lacks audit event \(head.seq), which the file held before"
+                wrong += 1
                 continue
             }
             if w.vaultID == nil { w.vaultID = facts.vaultID }
             if let newest = facts.newest { w.head = newest }
-            return nil
+            return .same
         }
-        return why
+        // Replaced only when read whole, twice at least, as another vault or an earlier copy; the
+        // next use looks again otherwise.
+        return wrong >= 2 ? .replaced(why) : .unknown
+    }
+
+    /// The main file's facts (`Store.mainFileFacts`) read while no checkpoint can write it: this
+    /// connection holds SQLite's checkpointer lock of the write-ahead log's index (`xShmLock` of its
+    /// own VFS, lock 1, WAL_CKPT_LOCK) for the read, so a checkpoint of any process (which copies
+    /// pages into the main file one by one) cannot show a half-copied file that reads as damaged.
+    /// Nil when checkpoints held the lock for a quarter of a second (a checkpoint copies a few
+    /// milliseconds' worth of pages). Where the lock cannot be taken at all (no index mapped),
+    /// the file is read without it.
+    func mainFileFactsBetweenCheckpoints(knownSeq: Int64?) throws -> MainFileFacts? {
+        try guarded {
+            try queue.inDatabase { db -> MainFileFacts? in
+                var file: UnsafeMutablePointer<sqlite3_file>?
+                let found = sqlite3_file_control(db.sqliteConnection, "main", SQLITE_FCNTL_FILE_POINTER, &file)
+                guard found == SQLITE_OK, let file, let methods = file.pointee.pMethods, methods.pointee.iVersion >= 2,
+                    let shmLock = methods.pointee.xShmLock
+                else {
+                    return try Store.mainFileFacts(path, knownSeq: knownSeq)
+                }
+                let checkpointLock: Int32 = 1  // WAL_CKPT_LOCK (sqlite3 wal.c; walformat.html, "the locks")
+                for _ in 0..<250 {
+                    switch shmLock(file, checkpointLock, 1, SQLITE_SHM_LOCK | SQLITE_SHM_EXCLUSIVE) {
+                    case SQLITE_OK:
+                        defer { _ = shmLock(file, checkpointLock, 1, SQLITE_SHM_UNLOCK | SQLITE_SHM_EXCLUSIVE) }
+                        return try Store.mainFileFacts(path, knownSeq: knownSeq)
+                    case SQLITE_BUSY:
+                        usleep(1_000)
+                    default:
+                        return try Store.mainFileFacts(path, knownSeq: knownSeq)
+                    }
+                }
+                return nil
+            }
+        }
     }
 
     /// Stops using a file that is no longer the one at the path, leaving each file with
