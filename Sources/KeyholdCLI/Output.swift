@@ -121,11 +121,11 @@ struct JSONText {
         } else if type == [String: Any].self {
             return try object(value as! [String: Any], indent: indent)
         } else if type == Int.self {
-            try text(String(value as! Int))
+            try buffer.append(String(value as! Int))
         } else if type == Bool.self {
-            try text((value as! Bool) ? "true" : "false")
+            try buffer.append((value as! Bool) ? "true" : "false")
         } else if type == Int64.self {
-            try text(String(value as! Int64))
+            try buffer.append(String(value as! Int64))
         } else if type == Double.self {
             return try double(value as! Double)
         } else if let d = value as? [String: Any] {
@@ -133,7 +133,7 @@ struct JSONText {
         } else if let a = value as? [Any] {
             return try array(a, indent: indent)
         } else if value is NSNull {
-            try text("null")
+            try buffer.append("null")
         } else if let n = value as? NSNumber {
             return try number(n)
         } else if let s = value as? String {
@@ -146,9 +146,9 @@ struct JSONText {
 
     private mutating func number(_ n: NSNumber) throws -> Bool {
         switch String(cString: n.objCType) {
-        case "c", "B": try text(n.boolValue ? "true" : "false")
-        case "q", "l", "i", "s": try text(String(n.int64Value))
-        case "Q", "L", "I", "S", "C": try text(String(n.uint64Value))
+        case "c", "B": try buffer.append(n.boolValue ? "true" : "false")
+        case "q", "l", "i", "s": try buffer.append(String(n.int64Value))
+        case "Q", "L", "I", "S", "C": try buffer.append(String(n.uint64Value))
         case "d", "f": return try double(n.doubleValue)
         default: return false
         }
@@ -161,7 +161,7 @@ struct JSONText {
         guard d.isFinite else { return false }
         var digits = d.description
         if digits.hasSuffix(".0") { digits.removeLast(2) }
-        try text(digits)
+        try buffer.append(digits)
         return true
     }
 
@@ -176,10 +176,10 @@ struct JSONText {
         try buffer.append(UInt8(ascii: "{"))
         try buffer.append(UInt8(ascii: "\n"))
         for (k, key) in sorted.enumerated() {
-            if k > 0 { try text(",\n") }
+            if k > 0 { try buffer.append(",\n") }
             try pad(indent + 2)
             try string(key)
-            try text(" : ")
+            try buffer.append(" : ")
             guard try append(d[key]!, indent: indent + 2) else { return false }
         }
         try close("}", indent: indent)
@@ -211,7 +211,7 @@ struct JSONText {
         try buffer.append(UInt8(ascii: "["))
         try buffer.append(UInt8(ascii: "\n"))
         for (k, item) in a.enumerated() {
-            if k > 0 { try text(",\n") }
+            if k > 0 { try buffer.append(",\n") }
             try pad(indent + 2)
             guard try append(item, indent: indent + 2) else { return false }
         }
@@ -236,12 +236,6 @@ struct JSONText {
         }
     }
 
-    /// ASCII text: through its contiguous UTF-8, not the generic `append(contentsOf:)`, which
-    /// costs a metadata lookup per call across modules (half the time of a 100,000-row list).
-    private func text(_ s: String) throws {
-        var s = s
-        try s.withUTF8 { try buffer.append(UnsafeRawBufferPointer($0)) }
-    }
     private static let spaces = [UInt8](repeating: UInt8(ascii: " "), count: 32)
 
     /// A JSON string of bytes in guarded memory (UTF-8: the caller checked), escaped as `string`
@@ -286,7 +280,7 @@ struct JSONText {
         try buffer.append(UInt8(ascii: "\""))
         // Most strings need no escape: copied whole.
         if !s.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 >= 0x7F }) {
-            try text(s)
+            try buffer.append(s)
             try buffer.append(UInt8(ascii: "\""))
             return
         }
@@ -382,7 +376,7 @@ struct JSONListStream {
 
 extension JSONText {
     /// Appends literal text (the punctuation of a streamed document).
-    mutating func bytes(of literal: String) throws { try text(literal) }
+    mutating func bytes(of literal: String) throws { try buffer.append(literal) }
 
     /// Bytes written so far.
     var count: Int { buffer.count }

@@ -22,10 +22,7 @@ public final class PlainBuffer {
     public func clear() { storage.removeAll() }
 
     /// Appends text (as UTF-8), a byte, or bytes (which may be this buffer's own).
-    public func append(_ s: String) throws {
-        var s = s
-        try s.withUTF8 { try storage.append(UnsafeRawBufferPointer($0)) }
-    }
+    public func append(_ s: String) throws { try storage.append(s) }
     public func append(_ b: UInt8) throws { try storage.append(b) }
     public func append(_ raw: UnsafeRawBufferPointer) throws { try storage.append(raw) }
     public func append<C: Collection>(contentsOf c: C) throws where C.Element == UInt8 { try storage.append(contentsOf: c) }
